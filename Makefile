@@ -1,0 +1,167 @@
+# cloudseal — top-level build.  GNU make + pkg-config.
+#
+#   make            build everything into build/
+#   make check      install missing packages, build, run every test
+#   make demo       end-to-end demo in a private sandbox
+#   make asan       ASan+UBSan build in build-asan/ and its unit tests
+#   make fuzz       libFuzzer targets, 60 s each (FUZZ_SECONDS=N)
+#   make install    DESTDIR=... PREFIX=/usr
+#
+# Each part's sources are picked up by wildcard, so adding a file needs no
+# Makefile change.  Part-specific extra rules live in mk/*.mk.
+
+PREFIX     ?= /usr
+SYSCONFDIR ?= /etc
+MULTIARCH  ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch)
+LIBDIR     ?= $(PREFIX)/lib/$(MULTIARCH)
+PAMDIR     ?= $(LIBDIR)/security
+LIBEXECDIR ?= $(PREFIX)/libexec/cloudseal
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+O   ?= build
+SAN ?=
+CC  ?= gcc
+PYTEST ?= /usr/bin/python3 -m pytest
+
+LIB_PKGS := libsodium libcurl json-c libzstd inih expat libsystemd libkeyutils
+PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread
+
+WARN   := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+HARDEN := -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2
+ifeq ($(SAN),1)
+OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HARDEN := -fstack-protector-strong
+SANLD  := -fsanitize=address,undefined
+else
+OPT    := -O2 -g
+endif
+CFLAGS ?=
+CS_VERSION := 0.1.0
+CPPFLAGS += -DCS_VERSION='"$(CS_VERSION)"' -D_GNU_SOURCE -Ilib -DCS_SYSCONFDIR='"$(SYSCONFDIR)"' -DCS_LIBEXECDIR='"$(LIBEXECDIR)"'
+ALL_CFLAGS := -std=gnu11 $(OPT) $(WARN) $(HARDEN) -fPIC $(CPPFLAGS) $(CFLAGS)
+LDFLAGS_ALL := -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
+
+LIB_SRCS    := $(sort $(shell find lib -name '*.c'))
+CLI_SRCS    := $(sort $(wildcard helper/cli/*.c))
+PRIV_SRCS   := $(sort $(wildcard helper/priv/*.c))
+AGENT_SRCS  := $(sort $(wildcard helper/agent/*.c))
+PAM_SRCS    := $(sort $(wildcard pam/*.c))
+NSS_SRCS    := $(sort $(wildcard nss/*.c))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+LIB_A       := $(O)/libcloudseal.a
+PROGRAMS    := $(if $(CLI_SRCS),$(O)/cloudseal) $(if $(PRIV_SRCS),$(O)/cloudseal-helper) \
+               $(if $(AGENT_SRCS),$(O)/cloudseal-agent)
+MODULES     := $(if $(PAM_SRCS),$(O)/pam_cloudseal.so) $(if $(NSS_SRCS),$(O)/libnss_cloudseal.so.2)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all deps deps-build check unit asan asan-unit valgrind fuzz fuzz-smoke integration \
+        demo install clean bench
+all: $(LIB_A) $(PROGRAMS) $(MODULES)
+
+-include $(sort $(wildcard mk/*.mk))
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(call obj,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/cloudseal: $(call obj,$(CLI_SRCS)) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(CLI_SRCS)) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
+$(O)/cloudseal-helper: $(call obj,$(PRIV_SRCS)) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(PRIV_SRCS)) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
+$(O)/cloudseal-agent: $(call obj,$(AGENT_SRCS)) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(AGENT_SRCS)) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# The modules live in other programs' processes: libc (and libpam) only,
+# every undefined symbol resolved at link time, only the entry points exported.
+$(O)/pam_cloudseal.so: $(call obj,$(PAM_SRCS))
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -Wl,-z,defs -Wl,--version-script=pam/exports.map $(LDFLAGS_ALL) -lpam
+$(O)/libnss_cloudseal.so.2: $(call obj,$(NSS_SRCS))
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -Wl,-soname,libnss_cloudseal.so.2 -Wl,-z,defs \
+	  -Wl,--version-script=nss/exports.map $(LDFLAGS_ALL)
+
+# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with the core.
+$(O)/tests/%: tests/unit/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) \
+	  $(shell pkg-config --cflags --libs cmocka)
+
+deps:
+	@scripts/install-deps.sh all
+deps-build:
+	@scripts/install-deps.sh build
+
+unit: all $(UNIT_BINS)
+	@O=$(O) tests/run-unit.sh $(UNIT_BINS)
+
+asan:
+	$(MAKE) O=build-asan SAN=1 all
+	$(MAKE) O=build-asan SAN=1 unit
+
+valgrind: all
+	@O=$(O) tests/run-valgrind.sh
+
+integration: all
+	O=$(O) $(PYTEST) -q -p no:cacheprovider --import-mode=importlib tests/integration
+
+# libFuzzer: clang builds the core again with coverage instrumentation.
+FUZZ_O := build-fuzz
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRCS))
+$(FUZZ_O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+$(FUZZ_O)/libcloudseal.a: $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_O)/libcloudseal.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_O)/libcloudseal.a $(PKG_LIBS)
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-fuzz.sh $(FUZZ_BINS)
+fuzz-smoke: $(FUZZ_BINS)
+	@FUZZ_SECONDS=5 tests/run-fuzz.sh $(FUZZ_BINS)
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) asan
+	$(MAKE) valgrind
+	$(MAKE) fuzz-smoke
+	$(MAKE) integration
+
+demo: deps-build
+	$(MAKE) all
+	tests/demo/demo.sh
+
+bench: all
+	bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(O)/cloudseal $(DESTDIR)$(BINDIR)/cloudseal
+	install -m 0755 $(O)/cloudseal-helper $(DESTDIR)$(LIBEXECDIR)/cloudseal-helper
+	$(if $(AGENT_SRCS),install -m 0755 $(O)/cloudseal-agent $(DESTDIR)$(LIBEXECDIR)/cloudseal-agent)
+	install -m 0644 $(O)/pam_cloudseal.so $(DESTDIR)$(PAMDIR)/pam_cloudseal.so
+	$(if $(NSS_SRCS),install -m 0644 $(O)/libnss_cloudseal.so.2 $(DESTDIR)$(LIBDIR)/libnss_cloudseal.so.2)
+	install -d $(DESTDIR)$(SYSCONFDIR)/cloudseal
+	install -m 0644 systemd/cloudseal.conf.example $(DESTDIR)$(SYSCONFDIR)/cloudseal/cloudseal.conf
+	for m in man/*.[0-9]; do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	for u in systemd/*.service systemd/*.timer systemd/*.socket; do [ -e "$$u" ] || continue; \
+	  case "$$(basename $$u)" in cloudseal-agent*) d=$(USERUNITDIR);; *) d=$(UNITDIR);; esac; \
+	  install -d $(DESTDIR)$$d; install -m 0644 $$u $(DESTDIR)$$d/; done
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+/* Shared pieces of the cloudseal command-line tool. */
+#ifndef CS_CLI_CLI_H
+#define CS_CLI_CLI_H
+
+#include <stdbool.h>
+#include "config/config.h"
+
+/* Exit codes (sysexits-like, documented in cloudseal(1)). */
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1,       /* the operation failed; the message says why */
+    CLI_USAGE = 2,        /* bad command line */
+    CLI_LOCKED = 3,       /* keys are not unlocked and could not be */
+    CLI_NOT_FOUND = 4,    /* no such snapshot/user/object */
+    CLI_DATA_ERROR = 5,   /* integrity check failed: tampering or corruption */
+    CLI_UNAVAILABLE = 6,  /* storage unreachable */
+};
+
+/* Global options parsed by main before the subcommand. */
+typedef struct cli_globals {
+    const char *config_path; /* --config, or $CLOUDSEAL_CONFIG, or the default */
+    bool json;               /* --json where the command supports it */
+    bool debug;
+    bool quiet;
+} cli_globals;
+
+extern cli_globals cli;
+
+/* The configuration, loaded once on first use; exits with a message when the
+ * file is invalid. */
+const cs_config *cli_config(void);
+
+#define CS_COMMAND(name, fn, summary) int fn(int argc, char **argv);
+#include "commands.def"
+#undef CS_COMMAND
+
+#endif

@@ -1,0 +1,261 @@
+/* Config file loading (inih) and typed lookups against cs_config_keys. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+#define CONFIG_MAX_VALUE 4096
+
+struct cs_config {
+    size_t nkeys;
+    char **values; /* parallel to cs_config_keys; NULL = default */
+    const char *path;
+    int errors;
+};
+
+static ssize_t key_index(const char *section, const char *key)
+{
+    for (size_t i = 0; cs_config_keys[i].section; i++)
+        if (strcmp(cs_config_keys[i].section, section) == 0 && strcmp(cs_config_keys[i].key, key) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+int cs_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = { "1", "yes", "true", "on" }, *no[] = { "0", "no", "false", "off" };
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) { *out = true; return 0; }
+        if (strcasecmp(s, no[i]) == 0) { *out = false; return 0; }
+    }
+    return -EINVAL;
+}
+
+/* A non-negative integer followed by one of the given suffixes. */
+static int parse_scaled(const char *s, const char *const *suffixes, const int64_t *scales, int64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || *s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || v > INT64_MAX)
+        return -ERANGE;
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; suffixes[i]; i++) {
+        if (strcmp(end, suffixes[i]) != 0)
+            continue;
+        if (scales[i] && v > (unsigned long long)(INT64_MAX / scales[i]))
+            return -ERANGE;
+        *out = (int64_t)v * scales[i];
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int cs_parse_duration(const char *s, int64_t *seconds)
+{
+    static const char *const suf[] = { "", "s", "sec", "m", "min", "h", "d", "w", NULL };
+    static const int64_t sc[] = { 1, 1, 1, 60, 60, 3600, 86400, 604800 };
+    return parse_scaled(s, suf, sc, seconds);
+}
+
+int cs_parse_size(const char *s, int64_t *bytes)
+{
+    static const char *const suf[] = { "", "B", "K", "KiB", "M", "MiB", "G", "GiB", NULL };
+    static const int64_t sc[] = { 1, 1, 1LL << 10, 1LL << 10, 1LL << 20, 1LL << 20, 1LL << 30, 1LL << 30 };
+    return parse_scaled(s, suf, sc, bytes);
+}
+
+static int parse_number(const cs_config_key *k, const char *v, int64_t *out)
+{
+    char *end;
+    long long n;
+
+    switch (k->type) {
+    case CS_CONF_DURATION: return cs_parse_duration(v, out);
+    case CS_CONF_SIZE: return cs_parse_size(v, out);
+    case CS_CONF_INT:
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (errno || end == v || *end)
+            return -EINVAL;
+        *out = n;
+        return 0;
+    default: return -EINVAL;
+    }
+}
+
+static int validate(const cs_config_key *k, const char *v)
+{
+    bool b;
+    int64_t n;
+    int r;
+
+    if (strlen(v) > CONFIG_MAX_VALUE)
+        return -EMSGSIZE;
+    switch (k->type) {
+    case CS_CONF_STRING: return 0;
+    case CS_CONF_BOOL: return cs_parse_bool(v, &b);
+    default:
+        r = parse_number(k, v, &n);
+        if (r < 0)
+            return r;
+        return n < k->min || n > k->max ? -ERANGE : 0;
+    }
+}
+
+int cs_config_set(cs_config *c, const char *section, const char *key, const char *value)
+{
+    ssize_t i = key_index(section, key);
+    char *copy;
+    int r;
+
+    if (i < 0)
+        return -ENOENT;
+    r = validate(&cs_config_keys[i], value);
+    if (r < 0)
+        return r;
+    copy = strdup(value);
+    if (!copy)
+        return -ENOMEM;
+    free(c->values[i]);
+    c->values[i] = copy;
+    return 0;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    cs_config *c = user;
+    int r;
+
+    if (!name) /* a bare [section] line */
+        return 1;
+    r = cs_config_set(c, section, name, value ? value : "");
+    if (r == -ENOENT) {
+        log_warning("%s: unknown key '%s' in [%s], ignored", c->path, name, section);
+    } else if (r < 0) {
+        log_error("%s: invalid value for '%s' in [%s]: %s", c->path, name, section, strerror(-r));
+        c->errors++;
+    }
+    return 1;
+}
+
+int cs_config_new_default(cs_config **out)
+{
+    cs_config *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    while (cs_config_keys[c->nkeys].section)
+        c->nkeys++;
+    c->values = calloc(c->nkeys, sizeof(char *));
+    if (!c->values) {
+        free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+int cs_config_load(const char *path, cs_config **out)
+{
+    cs_config *c = NULL;
+    cs_buf text = CS_BUF_INIT;
+    int r;
+
+    if (!path)
+        path = CS_CONFIG_DEFAULT_PATH;
+    r = cs_config_new_default(&c);
+    if (r < 0)
+        return r;
+    c->path = path;
+    r = cs_read_file(path, CS_CONFIG_MAX_BYTES, &text);
+    if (r == -ENOENT) {
+        *out = c;
+        return 0;
+    }
+    if (r == 0)
+        r = cs_buf_append(&text, "", 1); /* NUL-terminate for ini_parse_string */
+    if (r == 0) {
+        int line = ini_parse_string((const char *)text.data, on_ini_entry, c);
+        if (line > 0) {
+            log_error("%s:%d: syntax error", path, line);
+            r = -EINVAL;
+        } else if (line < 0) {
+            r = -ENOMEM;
+        } else if (c->errors) {
+            r = -EINVAL;
+        }
+    } else {
+        log_error("cannot read %s: %s", path, strerror(-r));
+    }
+    cs_buf_free(&text);
+    if (r < 0) {
+        cs_config_free(c);
+        return r;
+    }
+    c->path = NULL; /* only valid during load */
+    *out = c;
+    return 0;
+}
+
+void cs_config_free(cs_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nkeys; i++)
+        free(c->values[i]);
+    free(c->values);
+    free(c);
+}
+
+static const char *lookup(const cs_config *c, const char *section, const char *key, ssize_t *idx)
+{
+    ssize_t i = key_index(section, key);
+
+    if (i < 0) {
+        log_error("internal error: undeclared config key %s.%s", section, key);
+        abort();
+    }
+    *idx = i;
+    return c->values[i] ? c->values[i] : cs_config_keys[i].default_value;
+}
+
+const char *cs_config_str(const cs_config *c, const char *section, const char *key)
+{
+    ssize_t i;
+    return lookup(c, section, key, &i);
+}
+
+int64_t cs_config_int(const cs_config *c, const char *section, const char *key)
+{
+    ssize_t i;
+    const char *v = lookup(c, section, key, &i);
+    int64_t n = 0;
+
+    if (v)
+        (void)parse_number(&cs_config_keys[i], v, &n); /* validated on set; defaults are trusted */
+    return n;
+}
+
+bool cs_config_bool(const cs_config *c, const char *section, const char *key)
+{
+    ssize_t i;
+    const char *v = lookup(c, section, key, &i);
+    bool b = false;
+
+    if (v)
+        (void)cs_parse_bool(v, &b);
+    return b;
+}

@@ -1,0 +1,30 @@
+/* Every configuration key cloudseal knows, with its default and bounds.
+ * Keep man/cloudseal.conf.5 in step with this table. */
+#include <stddef.h>
+#include "config/config.h"
+
+const cs_config_key cs_config_keys[] = {
+    /* [storage] where the fleet's bucket or directory is */
+    { "storage", "url", CS_CONF_STRING, "file:///var/lib/cloudseal/storage", 0, 0 },
+    { "storage", "region", CS_CONF_STRING, "us-east-1", 0, 0 },
+    { "storage", "path_style", CS_CONF_BOOL, "yes", 0, 0 },
+    { "storage", "ca_file", CS_CONF_STRING, NULL, 0, 0 },
+    { "storage", "access_key", CS_CONF_STRING, NULL, 0, 0 },
+    { "storage", "secret_key_file", CS_CONF_STRING, NULL, 0, 0 },
+    { "storage", "connect_timeout", CS_CONF_DURATION, "10s", 1, 600 },
+    { "storage", "login_timeout", CS_CONF_DURATION, "3s", 1, 60 },
+
+    /* [paths] local state */
+    { "paths", "state_dir", CS_CONF_STRING, "/var/lib/cloudseal", 0, 0 },
+    { "paths", "helper", CS_CONF_STRING, "/usr/libexec/cloudseal/cloudseal-helper", 0, 0 },
+
+    /* [kdf] password-slot Argon2id cost chosen at enrollment */
+    { "kdf", "target_time_ms", CS_CONF_INT, "700", 1, 60000 },
+    { "kdf", "memory", CS_CONF_SIZE, "256M", 8 * 1024, 4LL * 1024 * 1024 * 1024 },
+    { "kdf", "min_ops", CS_CONF_INT, "1", 1, 64 },
+
+    /* [session] what happens to the unlocked key */
+    { "session", "lock", CS_CONF_STRING, "logout", 0, 0 },
+
+    { NULL, NULL, 0, NULL, 0, 0 },
+};

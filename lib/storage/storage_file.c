@@ -1,0 +1,293 @@
+/* file:// backend: a directory on a local disk or an NFS mount.
+ *
+ * Objects are plain files under the root.  Writes go to a temporary file in
+ * the same directory, are fsynced, then renamed (put-immutable uses link(2),
+ * which fails atomically if the name exists), then the directory is fsynced:
+ * a crash leaves either the old object or the new one, never a torn one.
+ * Everything is created owner-only (0700 directories, 0600 files).
+ */
+#include "storage/storage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "util/fileio.h"
+#include "util/macros.h"
+
+typedef struct file_storage {
+    cs_storage base;
+    int rootfd;
+} file_storage;
+
+static int root_of(cs_storage *s)
+{
+    return ((file_storage *)s)->rootfd;
+}
+
+/* Create the parent directories of key under the root. */
+static int make_parents(int rootfd, const char *key)
+{
+    char path[1100];
+    size_t n = strlen(key);
+
+    if (n >= sizeof(path))
+        return -ENAMETOOLONG;
+    memcpy(path, key, n + 1);
+    for (char *p = path; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdirat(rootfd, path, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return 0;
+}
+
+static int fsync_parent(int rootfd, const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    char dir[1100];
+    _cleanup_close_ int fd = -1;
+
+    if (slash) {
+        memcpy(dir, key, (size_t)(slash - key));
+        dir[slash - key] = '\0';
+    } else {
+        strcpy(dir, ".");
+    }
+    fd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int file_open(const char *url, const cs_storage_opts *opts, cs_storage **out)
+{
+    const char *path = url + strlen("file://");
+    file_storage *fs;
+    int r;
+
+    (void)opts;
+    if (path[0] != '/')
+        return -EINVAL;
+    r = cs_mkdir_p(path, 0700);
+    if (r < 0)
+        return r;
+    fs = calloc(1, sizeof(*fs));
+    if (!fs)
+        return -ENOMEM;
+    fs->base.ops = &cs_storage_file_ops;
+    fs->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fs->rootfd < 0) {
+        r = -errno;
+        free(fs);
+        return r;
+    }
+    *out = &fs->base;
+    return 0;
+}
+
+static void file_close(cs_storage *s)
+{
+    close(root_of(s));
+    free(s);
+}
+
+static int file_get(cs_storage *s, const char *key, uint64_t offset, uint64_t length,
+                    size_t max_len, cs_buf *out)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    uint64_t want;
+    int r = cs_storage_key_valid(key);
+
+    if (r < 0)
+        return r;
+    fd = openat(root_of(s), key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EIO;
+    if (offset > (uint64_t)st.st_size)
+        return -EINVAL;
+    want = (uint64_t)st.st_size - offset;
+    if (length && length < want)
+        want = length;
+    if (length && length > want)
+        return -EINVAL; /* range past the end: the object is shorter than the caller believes */
+    if (want > max_len)
+        return -EMSGSIZE;
+    r = cs_buf_reserve(out, (size_t)want);
+    if (r < 0)
+        return r;
+    while (want > 0) {
+        ssize_t n = pread(fd, out->data + out->len, (size_t)want, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO; /* shrank under us */
+        out->len += (size_t)n;
+        offset += (uint64_t)n;
+        want -= (uint64_t)n;
+    }
+    return 0;
+}
+
+static void etag_of(const struct stat *st, char etag[80])
+{
+    snprintf(etag, 80, "%llx-%llx-%llx.%09ld", (unsigned long long)st->st_ino,
+             (unsigned long long)st->st_size, (unsigned long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+static int file_stat(cs_storage *s, const char *key, cs_object_stat *out)
+{
+    struct stat st;
+    int r = cs_storage_key_valid(key);
+
+    if (r < 0)
+        return r;
+    if (fstatat(root_of(s), key, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;
+    out->size = (uint64_t)st.st_size;
+    out->mtime_sec = st.st_mtim.tv_sec;
+    etag_of(&st, out->etag);
+    return 0;
+}
+
+static int file_get_if_changed(cs_storage *s, const char *key, const char *if_none_match,
+                               size_t max_len, cs_buf *out, char etag_out[80])
+{
+    cs_object_stat st;
+    int r = file_stat(s, key, &st);
+
+    if (r < 0)
+        return r;
+    if (if_none_match && strcmp(if_none_match, st.etag) == 0)
+        return 1;
+    r = file_get(s, key, 0, 0, max_len, out);
+    if (r == 0 && etag_out)
+        memcpy(etag_out, st.etag, 80);
+    return r;
+}
+
+static int file_put(cs_storage *s, const char *key, const void *data, size_t len, int flags)
+{
+    int rootfd = root_of(s);
+    char tmp[1200];
+    _cleanup_close_ int fd = -1;
+    int r = cs_storage_key_valid(key);
+
+    if (r < 0)
+        return r;
+    r = make_parents(rootfd, key);
+    if (r < 0)
+        return r;
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%08x%08x", key, randombytes_random(), randombytes_random());
+    fd = openat(rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    r = cs_write_all(fd, data, len);
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (r == 0) {
+        if (flags & CS_PUT_IMMUTABLE) {
+            /* link(2) refuses an existing target: no window where an object is replaced */
+            if (linkat(rootfd, tmp, rootfd, key, 0) < 0)
+                r = -errno;
+            (void)unlinkat(rootfd, tmp, 0);
+        } else if (renameat(rootfd, tmp, rootfd, key) < 0) {
+            r = -errno;
+        }
+    }
+    if (r < 0) {
+        (void)unlinkat(rootfd, tmp, 0);
+        return r;
+    }
+    return fsync_parent(rootfd, key);
+}
+
+static int file_del(cs_storage *s, const char *key)
+{
+    int r = cs_storage_key_valid(key);
+
+    if (r < 0)
+        return r;
+    if (unlinkat(root_of(s), key, 0) < 0)
+        return -errno;
+    return fsync_parent(root_of(s), key);
+}
+
+/* Walk dir (relative path rel under the root) depth-first. */
+static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list_cb cb, void *ud, int depth)
+{
+    _cleanup_close_ int fd = -1;
+    DIR *d;
+    struct dirent *e;
+    int r = 0;
+
+    if (depth > 32)
+        return -ELOOP;
+    fd = openat(rootfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+    d = fdopendir(fd);
+    if (!d)
+        return -errno;
+    fd = -1;
+    while (r == 0 && (e = readdir(d))) {
+        char path[1100];
+        struct stat st;
+
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        if (strstr(e->d_name, ".tmp-")) /* an interrupted write, not an object */
+            continue;
+        if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof(path))
+            continue;
+        /* prune subtrees that cannot match the prefix */
+        if (strncmp(path, prefix, strlen(path) < strlen(prefix) ? strlen(path) : strlen(prefix)) != 0)
+            continue;
+        if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* vanished */
+        if (S_ISDIR(st.st_mode)) {
+            r = walk(rootfd, path, prefix, cb, ud, depth + 1);
+        } else if (S_ISREG(st.st_mode) && strncmp(path, prefix, strlen(prefix)) == 0) {
+            cs_object_stat ss = { .size = (uint64_t)st.st_size, .mtime_sec = st.st_mtim.tv_sec };
+            etag_of(&st, ss.etag);
+            r = cb(path, &ss, ud);
+        }
+    }
+    closedir(d);
+    return r;
+}
+
+static int file_list(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
+{
+    return walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0);
+}
+
+const struct cs_storage_ops cs_storage_file_ops = {
+    .scheme = "file",
+    .open = file_open,
+    .get = file_get,
+    .get_if_changed = file_get_if_changed,
+    .put = file_put,
+    .del = file_del,
+    .stat = file_stat,
+    .list = file_list,
+    .close = file_close,
+};

@@ -1,0 +1,28 @@
+/* A growable byte buffer with a hard size limit.
+ * Used for every object read from disk or network: the limit is how a
+ * hostile peer is kept from making us allocate without bound. */
+#ifndef CS_UTIL_BUF_H
+#define CS_UTIL_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cs_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t limit; /* 0 = no limit other than SIZE_MAX/2 */
+} cs_buf;
+
+#define CS_BUF_INIT { NULL, 0, 0, 0 }
+
+/* Ensure room for `extra` more bytes; -EMSGSIZE past limit, -ENOMEM. */
+int cs_buf_reserve(cs_buf *b, size_t extra);
+int cs_buf_append(cs_buf *b, const void *data, size_t len);
+void cs_buf_reset(cs_buf *b);    /* len = 0, keeps memory */
+void cs_buf_free(cs_buf *b);     /* frees, zeroes the struct (memory is wiped first) */
+
+static inline void cs_buf_freep(cs_buf *b) { cs_buf_free(b); }
+#define _cleanup_buf_ __attribute__((cleanup(cs_buf_freep)))
+
+#endif

@@ -1,0 +1,53 @@
+/* Logging to stderr, with journald priority prefixes under systemd. */
+#include "util/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *log_progname = "cloudseal";
+static int log_max_priority = LOG_INFO;
+static int log_to_journal = -1; /* -1: not decided yet */
+
+void cs_log_setup(const char *progname, int max_priority)
+{
+    if (progname)
+        log_progname = progname;
+    log_max_priority = max_priority;
+}
+
+/* journald sets JOURNAL_STREAM=dev:ino for the stderr it connected; prefixes
+ * are only right when stderr is still that stream (not redirected). */
+static int stderr_is_journal(void)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+        return 0;
+    if (fstat(STDERR_FILENO, &st) < 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void cs_log(int priority, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (priority > log_max_priority)
+        return;
+    if (log_to_journal < 0)
+        log_to_journal = stderr_is_journal();
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (log_to_journal)
+        fprintf(stderr, "<%d>%s\n", priority, msg);
+    else
+        fprintf(stderr, "%s: %s\n", log_progname, msg);
+}

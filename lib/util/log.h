@@ -1,0 +1,23 @@
+/* Logging with syslog priorities.
+ *
+ * Under systemd (JOURNAL_STREAM set and matching stderr) lines go to stderr
+ * with "<N>" prefixes, which journald turns into priorities; otherwise they
+ * go to stderr as "cloudseal: message".  Never log a secret.
+ */
+#ifndef CS_UTIL_LOG_H
+#define CS_UTIL_LOG_H
+
+#include <syslog.h>
+
+/* Set the program name shown in messages (default "cloudseal") and the
+ * most verbose priority printed (default LOG_INFO; LOG_DEBUG with --debug). */
+void cs_log_setup(const char *progname, int max_priority);
+void cs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...)   cs_log(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) cs_log(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...)  cs_log(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)    cs_log(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)   cs_log(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,158 @@
+/* Secure memory on top of libsodium's guarded allocations. */
+#include "util/secmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <termios.h>
+#include <unistd.h>
+#include <sodium.h>
+
+int cs_crypto_init(void)
+{
+    return sodium_init() < 0 ? -EIO : 0;
+}
+
+int cs_process_harden(void)
+{
+    struct rlimit no_core = { 0, 0 };
+
+    if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+        return -errno;
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+void *cs_secure_alloc(size_t len)
+{
+    void *p;
+
+    if (cs_crypto_init() < 0)
+        return NULL;
+    p = sodium_malloc(len ? len : 1);
+    if (p)
+        sodium_memzero(p, len ? len : 1);
+    return p;
+}
+
+void cs_secure_free(void *p)
+{
+    if (p)
+        sodium_free(p); /* zeroes before freeing */
+}
+
+void cs_wipe(void *p, size_t len)
+{
+    if (p && len)
+        sodium_memzero(p, len);
+}
+
+int cs_memeq_ct(const void *a, const void *b, size_t len)
+{
+    return sodium_memcmp(a, b, len);
+}
+
+int cs_secret_new(cs_secret **out)
+{
+    cs_secret *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    s->data = cs_secure_alloc(CS_SECRET_MAX + 1);
+    if (!s->data) {
+        free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+int cs_secret_set(cs_secret *s, const char *src, size_t len)
+{
+    if (len > CS_SECRET_MAX)
+        return -EMSGSIZE;
+    cs_wipe(s->data, CS_SECRET_MAX + 1);
+    memcpy(s->data, src, len);
+    s->len = len;
+    return 0;
+}
+
+void cs_secret_free(cs_secret *s)
+{
+    if (!s)
+        return;
+    cs_secure_free(s->data);
+    free(s);
+}
+
+int cs_secret_read_fd(int fd, cs_secret **out)
+{
+    cs_secret *s = NULL;
+    int r = cs_secret_new(&s);
+
+    if (r < 0)
+        return r;
+    for (;;) {
+        char c;
+        ssize_t n = read(fd, &c, 1);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            goto fail;
+        }
+        if (n == 0 || c == '\n')
+            break;
+        if (s->len >= CS_SECRET_MAX) {
+            r = -EMSGSIZE;
+            goto fail;
+        }
+        s->data[s->len++] = c;
+    }
+    s->data[s->len] = '\0';
+    *out = s;
+    return 0;
+fail:
+    cs_secret_free(s);
+    return r;
+}
+
+int cs_secret_prompt(const char *prompt, cs_secret **out)
+{
+    struct termios old, noecho;
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    int r;
+
+    if (fd < 0) {
+        if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &old) < 0)
+            return cs_secret_read_fd(STDIN_FILENO, out); /* a pipe: one line */
+        fd = dup(STDIN_FILENO);
+        if (fd < 0)
+            return -errno;
+    }
+    if (tcgetattr(fd, &old) < 0) {
+        r = -ENOTTY;
+        goto out;
+    }
+    noecho = old;
+    noecho.c_lflag &= ~(tcflag_t)ECHO;
+    noecho.c_lflag |= ECHONL;
+    if (prompt && write(fd, prompt, strlen(prompt)) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (tcsetattr(fd, TCSAFLUSH, &noecho) < 0) {
+        r = -errno;
+        goto out;
+    }
+    r = cs_secret_read_fd(fd, out);
+    (void)tcsetattr(fd, TCSAFLUSH, &old);
+out:
+    close(fd);
+    return r;
+}
