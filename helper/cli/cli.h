@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include "config/config.h"
+#include "crypto/keys.h"
 
 /* Exit codes (sysexits-like, documented in cloudseal(1)). */
 enum {
@@ -29,6 +30,15 @@ extern cli_globals cli;
 /* The configuration, loaded once on first use; exits with a message when the
  * file is invalid. */
 const cs_config *cli_config(void);
+
+/* The account master key of the invoking user, for commands that need it:
+ * from the user's kernel keyring when the session is unlocked; otherwise the
+ * password is asked for (on the terminal, or one line from stdin when
+ * --password-stdin was given or stdin is not a terminal) and the keybag is
+ * unwrapped.  Returns 0, -ENOKEY when locked and no password could be had,
+ * -EACCES for a wrong password, or another negative errno (a message has
+ * been logged in every failing case).  Implemented in unlock_common.c. */
+int cli_obtain_amk(cs_amk **out);
 
 #define CS_COMMAND(name, fn, summary) int fn(int argc, char **argv);
 #include "commands.def"

@@ -1,0 +1,64 @@
+"""Shared pytest fixtures for cloudseal integration tests.
+
+Every test works inside its own temporary directory (tmp_path) and a config
+file whose paths point there: nothing on the host is touched.  Area-specific
+fixtures live in the conftest.py of each subfolder.
+"""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = ROOT / os.environ.get("O", "build")
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    """The build output directory (binaries and modules)."""
+    if not (BUILD / "cloudseal").exists():
+        pytest.fail(f"{BUILD}/cloudseal missing: run 'make' first")
+    return BUILD
+
+
+@pytest.fixture
+def cs_config(tmp_path):
+    """Write a cloudseal.conf under tmp_path; returns (path, write_fn).
+
+    write_fn(**sections) where each section is a dict of key -> value, e.g.
+    write_fn(storage={"url": f"file://{tmp_path}/store"}).  The default
+    config points storage and state into tmp_path and uses the cheapest KDF.
+    """
+    path = tmp_path / "cloudseal.conf"
+
+    def write(**sections):
+        base = {
+            "storage": {"url": f"file://{tmp_path}/storage"},
+            "paths": {"state_dir": str(tmp_path / "state"),
+                      "helper": str(BUILD / "cloudseal-helper")},
+            "kdf": {"target_time_ms": "1", "memory": "8M"},
+        }
+        for sec, kv in sections.items():
+            base.setdefault(sec, {}).update(kv)
+        with open(path, "w") as f:
+            for sec, kv in base.items():
+                f.write(f"[{sec}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+        return path
+
+    write()
+    return path, write
+
+
+def run(cmd, *, input=None, env=None, check=True, timeout=120, **kw):
+    """subprocess.run with text I/O, captured output and a timeout."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    r = subprocess.run(cmd, input=input, env=full_env, capture_output=True,
+                       text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{cmd} exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    return r
