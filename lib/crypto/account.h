@@ -1,0 +1,57 @@
+/* A user's account: their keybag (local cache + storage copy) and the
+ * operations the CLI and the privileged helper share.
+ *
+ * Where things are:
+ *   storage:  users/<user>/keybag                (the authoritative copy)
+ *   cache:    <state_dir>/keybags/<user>/keybag  (last good copy, used when
+ *             storage is unreachable; the directory is owned by the user, 0700)
+ *   pin:      <state_dir>/keybags/<user>/generation (highest generation seen;
+ *             a keybag with a lower generation is refused: rollback)
+ *
+ * CONTRACT between the keys part (implements this) and the PAM/helper part
+ * (calls it).  Change only by agreement.
+ */
+#ifndef CS_CRYPTO_ACCOUNT_H
+#define CS_CRYPTO_ACCOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config/config.h"
+#include "crypto/keys.h"
+#include "util/secmem.h"
+
+/* Flags for cs_account_unlock */
+#define CS_UNLOCK_LOGIN     0x1 /* login path: storage with the short [storage] login_timeout,
+                                   falling back to the cache on any storage error */
+#define CS_UNLOCK_RECOVERY  0x2 /* the secret is a recovery key, not a password */
+#define CS_UNLOCK_CACHE_ONLY 0x4 /* never contact storage */
+
+/* Unwrap the AMK of `user` with a password (or recovery key).
+ * Returns 0 and *out, or:
+ *   -ENOENT   user not enrolled (no keybag in storage or cache)
+ *   -EACCES   wrong password / recovery key
+ *   -EBADMSG  keybag malformed, tampered, or its MAC does not verify
+ *   -ESTALE   keybag generation lower than the pinned one (rollback)
+ *   -E2BIG    keybag asks for KDF parameters beyond the allowed bounds
+ *   other     -errno from storage or the file system
+ * On success the cache and pin are updated when the fetched copy is newer. */
+int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
+                      int flags, cs_amk **out);
+
+/* Replace the password slot with one for new_password (new salt, KDF cost
+ * from config), bump the generation, re-MAC, write cache + pin, upload.
+ * If the upload fails the new keybag stays in the cache marked for upload
+ * (cs_account_sync_pending retries) and 0 is returned with a warning logged. */
+int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                            const cs_secret *new_password);
+
+/* Upload a cached keybag that is newer than storage's (after offline changes). */
+int cs_account_sync_pending(const cs_config *cfg, const char *user);
+
+/* The public account id of user's keybag (from the cache, else storage),
+ * as a NUL-terminated lowercase hex string (at most 64 chars).  Used to name
+ * the kernel-keyring key; needs no secret. */
+#define CS_ACCOUNT_ID_MAX 65
+int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_MAX]);
+
+#endif
