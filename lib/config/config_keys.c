@@ -20,7 +20,7 @@ const cs_config_key cs_config_keys[] = {
 
     /* [kdf] password-slot Argon2id cost chosen at enrollment */
     { "kdf", "target_time_ms", CS_CONF_INT, "700", 1, 60000 },
-    { "kdf", "memory", CS_CONF_SIZE, "256M", 8 * 1024, 4LL * 1024 * 1024 * 1024 },
+    { "kdf", "memory", CS_CONF_SIZE, "256M", 8LL * 1024 * 1024, 4LL * 1024 * 1024 * 1024 },
     { "kdf", "min_ops", CS_CONF_INT, "1", 1, 64 },
 
     /* [session] what happens to the unlocked key */

@@ -54,4 +54,26 @@ int cs_account_sync_pending(const cs_config *cfg, const char *user);
 #define CS_ACCOUNT_ID_MAX 65
 int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_MAX]);
 
+/* ---- Added by the keys part (additions only; the calls above are unchanged) ---- */
+#include <stdbool.h>
+#include "crypto/keybag.h"
+
+/* `cloudseal enroll`: new AMK, a password slot with the calibrated [kdf]
+ * cost, a recovery slot; uploads the keybag, then writes cache + pin.
+ * -EEXIST when user already has a keybag (storage or cache) and !force.
+ * Returns the recovery code to show once (*recovery_code, a cs_secret)
+ * and the AMK.  A failure to create the cache directory is returned before
+ * anything is uploaded (see cs_account_cache_dir for the message). */
+int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
+                      bool force, cs_secret **recovery_code, cs_amk **amk_out);
+
+/* The keybag unlock would use, without a secret (nothing verified: for
+ * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.
+ * *from_cache tells where it came from (may be NULL). */
+int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
+                           cs_keybag **out, bool *from_cache);
+
+/* <state_dir>/keybags/<user>, for messages. */
+int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);
+
 #endif

@@ -1,0 +1,613 @@
+/* A user's account: keybag in storage, local cache, generation pin.
+ * The contract is account.h; the keybag format is keybag.h.
+ *
+ * Cache directory <state_dir>/keybags/<user>/ holds:
+ *   keybag      last keybag that unlocked (or that we wrote)
+ *   generation  highest generation ever accepted, decimal (the rollback pin)
+ *   pending     present when keybag is newer than storage's copy (upload failed)
+ * The directory is owned by the user and 0700.  A root process acting for
+ * the user opens it with O_NOFOLLOW relative to the keybags/ directory and
+ * checks its owner, so the user cannot redirect root's writes elsewhere with
+ * a symlink; files inside are replaced by rename, never opened through a
+ * link, and handed to the user with fchownat(AT_SYMLINK_NOFOLLOW).
+ */
+#include "crypto/account.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "crypto/kdf.h"
+#include "crypto/keybag.h"
+#include "crypto/recovery.h"
+#include "storage/storage.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define PIN_MAX_BYTES 32
+#define STORAGE_KEY_MAX 128
+
+typedef struct user_dir {
+    int fd;
+    uid_t uid;
+    gid_t gid;
+} user_dir;
+
+/* What load_keybags() found in storage and in the cache. */
+typedef struct sources {
+    cs_keybag *storage_kb;
+    cs_buf storage_raw;
+    int storage_err;
+    cs_keybag *cache_kb;
+    int cache_err;
+    uint64_t pin;
+    bool pending;
+} sources;
+
+static void sources_free(sources *s)
+{
+    cs_keybag_free(s->storage_kb);
+    cs_keybag_free(s->cache_kb);
+    cs_buf_free(&s->storage_raw);
+}
+
+/* Login names as useradd(8) and the fleet directory allow, and nothing that
+ * could escape a path or a storage key. */
+static int valid_user(const char *user)
+{
+    size_t n = user ? strlen(user) : 0;
+
+    if (n == 0 || n > 32 || user[0] == '-' || user[0] == '.')
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char c = user[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || (c == '$' && i == n - 1)))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/keybags/%s", cs_config_str(cfg, "paths", "state_dir"), user);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The uid/gid that must own user's cache directory. */
+static int owner_of(const char *user, uid_t *uid, gid_t *gid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+
+    if (geteuid() != 0) { /* a non-root caller may act only for itself */
+        *uid = geteuid();
+        *gid = getegid();
+        return 0;
+    }
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+        log_error("user %s is unknown to the system (getpwnam)", user);
+        return -ENOENT;
+    }
+    *uid = pw.pw_uid;
+    *gid = pw.pw_gid;
+    return 0;
+}
+
+static int open_user_dir(const cs_config *cfg, const char *user, bool create, user_dir *d)
+{
+    char path[4096];
+    _cleanup_close_ int kfd = -1;
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    int r;
+
+    d->fd = -1;
+    if ((r = owner_of(user, &d->uid, &d->gid)) < 0)
+        return r;
+    if (snprintf(path, sizeof(path), "%s/keybags", cs_config_str(cfg, "paths", "state_dir")) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    if (create && (r = cs_mkdir_p(path, 0755)) < 0)
+        return r;
+    kfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (kfd < 0)
+        return -errno;
+    fd = openat(kfd, user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        if (mkdirat(kfd, user, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        fd = openat(kfd, user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && geteuid() == 0 && (fchown(fd, d->uid, d->gid) < 0 || fchmod(fd, 0700) < 0))
+            return -errno;
+    }
+    if (fd < 0)
+        return errno == ELOOP || errno == ENOTDIR ? -ENOTDIR : -errno;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_uid != d->uid || (st.st_mode & 022)) {
+        log_error("%s/%s must be a directory owned by uid %u with mode 0700; refusing to use it",
+                  path, user, (unsigned)d->uid);
+        return -EPERM;
+    }
+    d->fd = CS_TAKE_FD(fd);
+    return 0;
+}
+
+/* Write name in the user's directory and give it to the user. */
+static int write_owned(const user_dir *d, const char *name, const void *data, size_t len)
+{
+    int r = cs_write_file_atomic_at(d->fd, name, data, len, 0600);
+
+    if (r == 0 && geteuid() == 0 && fchownat(d->fd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        r = -errno;
+    return r;
+}
+
+static int read_pin(const user_dir *d, uint64_t *pin)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    char text[PIN_MAX_BYTES + 1], *end;
+    unsigned long long v;
+    int r = cs_read_file_at(d->fd, "generation", PIN_MAX_BYTES, &b);
+
+    *pin = 0;
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    memcpy(text, b.data, b.len);
+    text[b.len] = '\0';
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || end == text || (*end && strcmp(end, "\n") != 0) || text[0] == '-') {
+        log_warning("ignoring malformed generation pin in the keybag cache; the cached keybag's "
+                    "generation is used as the floor");
+        return 0;
+    }
+    *pin = v;
+    return 0;
+}
+
+static int write_pin(const user_dir *d, uint64_t gen)
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", gen);
+    return write_owned(d, "generation", text, (size_t)n);
+}
+
+/* Cache the keybag bytes and raise the pin to its generation. */
+static int save_cache(const user_dir *d, const void *raw, size_t len, uint64_t gen, uint64_t pin)
+{
+    int r = write_owned(d, "keybag", raw, len);
+
+    if (r == 0 && gen > pin)
+        r = write_pin(d, gen);
+    return r;
+}
+
+static int set_pending(const user_dir *d, bool on)
+{
+    if (on)
+        return write_owned(d, "pending", "1\n", 2);
+    if (unlinkat(d->fd, "pending", 0) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+static int storage_key(const char *user, char key[STORAGE_KEY_MAX])
+{
+    int n = snprintf(key, STORAGE_KEY_MAX, "users/%s/keybag", user);
+    return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int open_storage(const cs_config *cfg, int flags, cs_storage **out)
+{
+    cs_storage_opts o = { .max_retries = -1 };
+
+    o.region = cs_config_str(cfg, "storage", "region");
+    o.ca_file = cs_config_str(cfg, "storage", "ca_file");
+    o.path_style = cs_config_bool(cfg, "storage", "path_style");
+    o.connect_timeout_ms = (int)cs_config_int(cfg, "storage", "connect_timeout") * 1000;
+    if (flags & CS_UNLOCK_LOGIN) {
+        /* a login must not wait on the cloud: one short try, then the cache */
+        int ms = (int)cs_config_int(cfg, "storage", "login_timeout") * 1000;
+        o.connect_timeout_ms = ms;
+        o.request_timeout_ms = ms;
+        o.max_retries = 0;
+    }
+    return cs_storage_open(cs_config_str(cfg, "storage", "url"), &o, out);
+}
+
+static bool integrity_error(int r)
+{
+    return r == -EBADMSG || r == -EPROTONOSUPPORT || r == -E2BIG;
+}
+
+/* Parse and check the bag belongs to user (the MAC binds the name, checked later). */
+static int parse_for(const char *user, const void *data, size_t len, cs_keybag **out)
+{
+    cs_keybag *kb = NULL;
+    int r = cs_keybag_parse(data, len, &kb);
+
+    if (r < 0)
+        return r;
+    if (strcmp(cs_keybag_user(kb), user) != 0) {
+        log_debug("keybag: made for user %s, not %s", cs_keybag_user(kb), user);
+        cs_keybag_free(kb);
+        return -EBADMSG;
+    }
+    *out = kb;
+    return 0;
+}
+
+static void load_cache(const user_dir *d, const char *user, sources *s)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    uint64_t pin = 0;
+
+    s->cache_err = -ENOENT;
+    if (d->fd < 0)
+        return;
+    (void)read_pin(d, &pin);
+    s->pending = faccessat(d->fd, "pending", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+    s->cache_err = cs_read_file_at(d->fd, "keybag", CS_KEYBAG_MAX_BYTES, &b);
+    if (s->cache_err == -EFBIG)
+        s->cache_err = -E2BIG;
+    if (s->cache_err == 0)
+        s->cache_err = parse_for(user, b.data, b.len, &s->cache_kb);
+    if (s->cache_err < 0 && s->cache_err != -ENOENT)
+        log_warning("the cached keybag of %s is unusable (%s)", user, strerror(-s->cache_err));
+    if (s->cache_kb && cs_keybag_generation(s->cache_kb) > pin)
+        pin = cs_keybag_generation(s->cache_kb);
+    s->pin = pin;
+}
+
+static void load_storage(const cs_config *cfg, const char *user, int flags, sources *s)
+{
+    cs_storage *st = NULL;
+    char key[STORAGE_KEY_MAX];
+
+    s->storage_err = storage_key(user, key);
+    if (s->storage_err == 0)
+        s->storage_err = open_storage(cfg, flags, &st);
+    if (s->storage_err == 0)
+        s->storage_err = cs_storage_get(st, key, 0, 0, CS_KEYBAG_MAX_BYTES, &s->storage_raw);
+    cs_storage_close(st);
+    if (s->storage_err == -EMSGSIZE)
+        s->storage_err = -E2BIG;
+    if (s->storage_err == 0)
+        s->storage_err = parse_for(user, s->storage_raw.data, s->storage_raw.len, &s->storage_kb);
+    if (s->storage_err < 0 && s->storage_err != -ENOENT)
+        log_debug("keybag of %s from storage: %s", user, strerror(-s->storage_err));
+}
+
+static int load_sources(const cs_config *cfg, const char *user, int flags, const user_dir *d, sources *s)
+{
+    int r = valid_user(user);
+
+    if (r < 0)
+        return r;
+    load_cache(d, user, s);
+    if (flags & CS_UNLOCK_CACHE_ONLY)
+        s->storage_err = -ENOENT;
+    else
+        load_storage(cfg, user, flags, s);
+    return 0;
+}
+
+/* Pick the keybag to use.  *from_cache says which one.  Storage's copy wins
+ * unless it is older than the pin (rollback: -ESTALE; except when the cache
+ * holds a newer bag that is still waiting for upload), or unreachable. */
+static int choose(const sources *s, int flags, const char *user, const cs_keybag **kb, bool *from_cache)
+{
+    uint64_t cache_gen = s->cache_kb ? cs_keybag_generation(s->cache_kb) : 0;
+
+    *from_cache = false;
+    if (s->storage_kb) {
+        uint64_t gen = cs_keybag_generation(s->storage_kb);
+        if (s->cache_kb && s->pending && cache_gen > gen) {
+            *from_cache = true;
+            *kb = s->cache_kb;
+            return 0;
+        }
+        if (gen < s->pin) {
+            log_error("the keybag of %s in storage has generation %" PRIu64 ", lower than %" PRIu64
+                      " already seen here: refusing a rolled-back keybag", user, gen, s->pin);
+            return -ESTALE;
+        }
+        *kb = s->storage_kb;
+        return 0;
+    }
+    if (integrity_error(s->storage_err) && !(s->cache_kb && (flags & CS_UNLOCK_LOGIN))) {
+        log_error("the keybag of %s in storage is %s", user,
+                  s->storage_err == -EBADMSG ? "malformed or tampered with" :
+                  s->storage_err == -E2BIG ? "asking for out-of-bounds KDF parameters or too large" :
+                  "of an unsupported version");
+        return s->storage_err;
+    }
+    if (s->cache_kb) {
+        if (s->storage_err != -ENOENT || !(flags & CS_UNLOCK_CACHE_ONLY))
+            log_notice("using the cached keybag of %s (storage: %s)", user, strerror(-s->storage_err));
+        *from_cache = true;
+        *kb = s->cache_kb;
+        return 0;
+    }
+    if (s->cache_err != -ENOENT)
+        return s->cache_err;
+    return s->storage_err;
+}
+
+/* After a successful unlock: remember a newer storage copy locally. */
+static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *kb, bool from_cache)
+{
+    uint64_t gen = cs_keybag_generation(kb);
+    int r;
+
+    if (from_cache || d->fd < 0)
+        return;
+    if (s->cache_kb && cs_keybag_generation(s->cache_kb) == gen && gen <= s->pin)
+        return; /* nothing new */
+    r = save_cache(d, s->storage_raw.data, s->storage_raw.len, gen, s->pin);
+    if (r == 0 && s->pending)
+        r = set_pending(d, false);
+    if (r < 0)
+        log_warning("cannot update the keybag cache: %s", strerror(-r));
+}
+
+int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
+                      int flags, cs_amk **out)
+{
+    user_dir d = { .fd = -1 };
+    sources s = { .storage_raw = CS_BUF_INIT };
+    const cs_keybag *kb = NULL;
+    bool from_cache;
+    int r;
+
+    /* the cache directory is optional here: unlocking works without it */
+    if ((r = valid_user(user)) == 0 && open_user_dir(cfg, user, false, &d) < 0)
+        d.fd = -1;
+    if (r == 0)
+        r = load_sources(cfg, user, flags, &d, &s);
+    if (r == 0)
+        r = choose(&s, flags, user, &kb, &from_cache);
+    if (r == 0)
+        r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD,
+                             secret, out);
+    if (r == 0)
+        refresh_cache(&d, &s, kb, from_cache);
+    else if (r == -EBADMSG)
+        log_error("the keybag of %s is malformed or was tampered with", user);
+    sources_free(&s);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r;
+}
+
+int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
+                           cs_keybag **out, bool *from_cache)
+{
+    user_dir d = { .fd = -1 };
+    sources s = { .storage_raw = CS_BUF_INIT };
+    const cs_keybag *kb = NULL;
+    bool fc = false;
+    int r = valid_user(user);
+
+    if (r == 0 && open_user_dir(cfg, user, false, &d) < 0)
+        d.fd = -1;
+    if (r == 0)
+        r = load_sources(cfg, user, flags, &d, &s);
+    if (r == 0)
+        r = choose(&s, flags, user, &kb, &fc);
+    if (r == 0) {
+        /* hand over the chosen one, free the other */
+        if (kb == s.storage_kb)
+            s.storage_kb = NULL;
+        else
+            s.cache_kb = NULL;
+        *out = (cs_keybag *)kb;
+        if (from_cache)
+            *from_cache = fc;
+    }
+    sources_free(&s);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r;
+}
+
+static int upload(const cs_config *cfg, const char *user, const char *data, size_t len, int put_flags)
+{
+    cs_storage *st = NULL;
+    char key[STORAGE_KEY_MAX];
+    int r = storage_key(user, key);
+
+    if (r == 0)
+        r = open_storage(cfg, 0, &st);
+    if (r == 0)
+        r = cs_storage_put(st, key, data, len, put_flags);
+    cs_storage_close(st);
+    return r;
+}
+
+/* Serialize kb, write cache + pin, upload; when the upload fails keep it
+ * pending (offline change) and return 0 with a warning. */
+static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_keybag *kb,
+                  const cs_amk *amk, uint64_t pin)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = cs_keybag_serialize(kb, amk, &text, &len);
+
+    if (r < 0)
+        return r;
+    r = save_cache(d, text, len, cs_keybag_generation(kb), pin);
+    if (r < 0) {
+        log_error("cannot write the keybag cache: %s", strerror(-r));
+        return r;
+    }
+    r = upload(cfg, user, text, len, CS_PUT_REPLACE);
+    if (r < 0) {
+        log_warning("storage is unreachable (%s): the new keybag is kept locally and will be "
+                    "uploaded later (cloudseal-helper sync or the next change)", strerror(-r));
+        return set_pending(d, true);
+    }
+    return set_pending(d, false);
+}
+
+int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                            const cs_secret *new_password)
+{
+    user_dir d = { .fd = -1 };
+    sources s = { .storage_raw = CS_BUF_INIT };
+    const cs_keybag *chosen = NULL;
+    cs_keybag *kb = NULL;
+    cs_kdf_params params;
+    bool from_cache;
+    int r = valid_user(user);
+
+    if (r == 0)
+        r = open_user_dir(cfg, user, true, &d);
+    if (r == 0)
+        r = load_sources(cfg, user, 0, &d, &s);
+    if (r == 0)
+        r = choose(&s, 0, user, &chosen, &from_cache);
+    if (r == 0) {
+        kb = (cs_keybag *)chosen;
+        r = cs_keybag_verify(kb, amk);
+    }
+    if (r == 0)
+        r = cs_kdf_params_from_config(cfg, &params);
+    if (r == 0)
+        r = cs_keybag_set_password(kb, amk, new_password, &params);
+    if (r == 0) {
+        uint64_t gen = cs_keybag_generation(kb);
+        cs_keybag_set_generation(kb, (gen > s.pin ? gen : s.pin) + 1);
+        r = commit(cfg, user, &d, kb, amk, s.pin);
+    }
+    sources_free(&s);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r;
+}
+
+int cs_account_sync_pending(const cs_config *cfg, const char *user)
+{
+    user_dir d = { .fd = -1 };
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    sources s = { .storage_raw = CS_BUF_INIT };
+    cs_keybag *cached = NULL;
+    int r = valid_user(user);
+
+    if (r == 0)
+        r = open_user_dir(cfg, user, false, &d);
+    if (r < 0)
+        return r == -ENOENT ? 0 : r;
+    if (faccessat(d.fd, "pending", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        goto out; /* nothing waiting */
+    r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = parse_for(user, raw.data, raw.len, &cached);
+    if (r == 0) {
+        load_storage(cfg, user, 0, &s);
+        if (s.storage_kb && cs_keybag_generation(s.storage_kb) > cs_keybag_generation(cached)) {
+            log_warning("the keybag of %s was changed elsewhere since the offline change; "
+                        "keeping storage's copy", user);
+            (void)set_pending(&d, false);
+            r = -ESTALE;
+        } else if (s.storage_err < 0 && s.storage_err != -ENOENT && !integrity_error(s.storage_err)) {
+            r = s.storage_err; /* still unreachable */
+        } else {
+            r = upload(cfg, user, (const char *)raw.data, raw.len, CS_PUT_REPLACE);
+            if (r == 0)
+                r = set_pending(&d, false);
+        }
+    }
+out:
+    cs_keybag_free(cached);
+    sources_free(&s);
+    close(d.fd);
+    return r;
+}
+
+int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_MAX])
+{
+    cs_keybag *kb = NULL;
+    int r = cs_account_load_keybag(cfg, user, CS_UNLOCK_CACHE_ONLY, &kb, NULL);
+
+    if (r < 0 && r != -EACCES && r != -EPERM)
+        r = cs_account_load_keybag(cfg, user, CS_UNLOCK_LOGIN, &kb, NULL);
+    if (r < 0)
+        return r;
+    snprintf(id, CS_ACCOUNT_ID_MAX, "%s", cs_keybag_account_id(kb));
+    cs_keybag_free(kb);
+    return 0;
+}
+
+int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
+                      bool force, cs_secret **recovery_code, cs_amk **amk_out)
+{
+    user_dir d = { .fd = -1 };
+    sources s = { .storage_raw = CS_BUF_INIT };
+    cs_keybag *kb = NULL;
+    cs_amk *amk = NULL;
+    cs_secret *code = NULL;
+    uint8_t *rk = cs_secure_alloc(CS_RECOVERY_KEY_BYTES);
+    _cleanup_free_ char *text = NULL;
+    cs_kdf_params params;
+    size_t len = 0;
+    int r = rk ? valid_user(user) : -ENOMEM;
+
+    /* the cache directory first: fail before anything reaches storage */
+    if (r == 0)
+        r = open_user_dir(cfg, user, true, &d);
+    if (r == 0)
+        r = load_sources(cfg, user, 0, &d, &s);
+    if (r == 0 && !force && (s.storage_kb || s.storage_err != -ENOENT || s.cache_kb))
+        r = s.storage_kb || s.cache_kb || integrity_error(s.storage_err) ? -EEXIST : s.storage_err;
+    if (r == 0)
+        r = cs_kdf_params_from_config(cfg, &params);
+    if (r == 0)
+        r = cs_amk_generate(&amk);
+    if (r == 0)
+        r = cs_keybag_new(user, amk, &kb);
+    if (r == 0)
+        r = cs_keybag_set_password(kb, amk, password, &params);
+    if (r == 0) {
+        cs_recovery_generate(rk);
+        r = cs_keybag_set_recovery(kb, amk, rk);
+    }
+    if (r == 0)
+        r = cs_secret_new(&code);
+    if (r == 0) {
+        cs_recovery_encode(rk, code->data);
+        code->len = strlen(code->data);
+        /* above any generation seen here, so that re-enrolling is not a rollback */
+        cs_keybag_set_generation(kb, s.pin + 1);
+        r = cs_keybag_serialize(kb, amk, &text, &len);
+    }
+    if (r == 0)
+        r = upload(cfg, user, text, len, force ? CS_PUT_REPLACE : CS_PUT_IMMUTABLE);
+    if (r == 0)
+        r = save_cache(&d, text, len, cs_keybag_generation(kb), s.pin);
+    if (r == 0)
+        (void)set_pending(&d, false);
+    if (r == 0) {
+        *recovery_code = CS_TAKE_PTR(code);
+        *amk_out = CS_TAKE_PTR(amk);
+    }
+    cs_secret_free(code);
+    cs_amk_free(amk);
+    cs_keybag_free(kb);
+    cs_secure_free(rk);
+    sources_free(&s);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r;
+}

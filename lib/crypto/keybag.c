@@ -1,0 +1,823 @@
+/* Keybag v1: parsing (hostile input), slot wrapping, payload, MAC.
+ * The format is described in keybag.h and docs/keybag.md. */
+#include "crypto/keybag.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
+#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES      /* 16 */
+#define SLOT_CT_BYTES (CS_KEY_BYTES + TAG_BYTES)
+#define MAC_BYTES crypto_auth_BYTES                              /* 32 */
+#define JSON_MAX_DEPTH 8
+
+_Static_assert(MAC_BYTES == 32 && crypto_auth_KEYBYTES == CS_KEY_BYTES, "mac sizes");
+
+struct slot {
+    cs_slot_type type;
+    uint32_t id;
+    cs_kdf_params kdf;              /* password slots */
+    uint8_t salt[CS_KDF_SALT_BYTES]; /* password slots */
+    uint8_t nonce[NONCE_BYTES];
+    uint8_t ct[SLOT_CT_BYTES];
+};
+
+struct cs_keybag {
+    uint32_t version;
+    char user[CS_KEYBAG_USER_MAX + 1];
+    char account_id[CS_ACCOUNT_ID_HEX + 1];
+    uint64_t generation;
+    size_t nslots;
+    struct slot slots[CS_KEYBAG_MAX_SLOTS];
+    uint8_t payload_nonce[NONCE_BYTES];
+    uint8_t *payload_ct;
+    size_t payload_ct_len;
+    uint8_t mac[MAC_BYTES];
+};
+
+/* ---- canonical binary encoding (associated data and MAC input) ---- */
+
+static int put_u32(cs_buf *b, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    return cs_buf_append(b, x, 4);
+}
+
+static int put_u64(cs_buf *b, uint64_t v)
+{
+    int r = put_u32(b, (uint32_t)(v >> 32));
+    return r < 0 ? r : put_u32(b, (uint32_t)v);
+}
+
+/* length-prefixed bytes, so that no two field sequences encode alike */
+static int put_lp(cs_buf *b, const void *p, size_t len)
+{
+    int r = put_u32(b, (uint32_t)len);
+    return r < 0 ? r : cs_buf_append(b, p, len);
+}
+
+static int put_str(cs_buf *b, const char *s)
+{
+    return put_lp(b, s, strlen(s));
+}
+
+static const char *slot_type_name(cs_slot_type t)
+{
+    return t == CS_SLOT_PASSWORD ? "password" : "recovery";
+}
+
+static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
+{
+    static const char domain[] = "cloudseal-keybag-slot-v1";
+    int r = put_lp(b, domain, sizeof(domain) - 1);
+
+    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = put_str(b, kb->account_id);
+    if (r == 0) r = put_str(b, slot_type_name(s->type));
+    if (r == 0) r = put_u32(b, s->id);
+    if (r == 0 && s->type == CS_SLOT_PASSWORD) {
+        r = put_str(b, CS_KDF_ALG_NAME);
+        if (r == 0) r = put_u64(b, s->kdf.ops);
+        if (r == 0) r = put_u64(b, s->kdf.mem_bytes);
+        if (r == 0) r = put_lp(b, s->salt, sizeof(s->salt));
+    }
+    return r;
+}
+
+static int payload_ad(const cs_keybag *kb, cs_buf *b)
+{
+    static const char domain[] = "cloudseal-keybag-payload-v1";
+    int r = put_lp(b, domain, sizeof(domain) - 1);
+
+    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = put_str(b, kb->account_id);
+    return r;
+}
+
+static int mac_input(const cs_keybag *kb, cs_buf *b)
+{
+    static const char domain[] = "cloudseal-keybag-mac-v1";
+    int r = put_lp(b, domain, sizeof(domain) - 1);
+
+    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = put_str(b, kb->user);
+    if (r == 0) r = put_str(b, kb->account_id);
+    if (r == 0) r = put_u64(b, kb->generation);
+    if (r == 0) r = put_u32(b, (uint32_t)kb->nslots);
+    for (size_t i = 0; r == 0 && i < kb->nslots; i++) {
+        _cleanup_buf_ cs_buf h = CS_BUF_INIT;
+        const struct slot *s = &kb->slots[i];
+
+        r = slot_header(kb, s, &h);
+        if (r == 0) r = put_lp(b, h.data, h.len);
+        if (r == 0) r = put_lp(b, s->nonce, sizeof(s->nonce));
+        if (r == 0) r = put_lp(b, s->ct, sizeof(s->ct));
+    }
+    if (r == 0) r = put_lp(b, kb->payload_nonce, sizeof(kb->payload_nonce));
+    if (r == 0) r = put_lp(b, kb->payload_ct, kb->payload_ct_len);
+    return r;
+}
+
+static int compute_mac(const cs_keybag *kb, const cs_amk *amk, uint8_t mac[MAC_BYTES])
+{
+    _cleanup_buf_ cs_buf in = CS_BUF_INIT;
+    uint8_t *key = cs_secure_alloc(CS_KEY_BYTES);
+    int r;
+
+    if (!key)
+        return -ENOMEM;
+    r = mac_input(kb, &in);
+    if (r == 0)
+        r = cs_amk_derive(amk, CS_SUBKEY_KEYBAG_MAC, key);
+    if (r == 0)
+        crypto_auth(mac, in.data, in.len, key);
+    cs_secure_free(key);
+    return r;
+}
+
+/* ---- account id ---- */
+
+int cs_account_id_from_amk(const cs_amk *amk, char out[CS_ACCOUNT_ID_HEX + 1])
+{
+    static const char domain[] = "cloudseal-account-id-v1";
+    uint8_t pk[CS_SIGN_PK_BYTES], h[32];
+    crypto_generichash_state st;
+    int r = cs_amk_account_pubkey(amk, pk);
+
+    if (r < 0)
+        return r;
+    crypto_generichash_init(&st, NULL, 0, sizeof(h));
+    crypto_generichash_update(&st, (const uint8_t *)domain, sizeof(domain) - 1);
+    crypto_generichash_update(&st, pk, sizeof(pk));
+    crypto_generichash_final(&st, h, sizeof(h));
+    sodium_bin2hex(out, CS_ACCOUNT_ID_HEX + 1, h, sizeof(h));
+    return 0;
+}
+
+/* ---- parsing ---- */
+
+#define FAIL(code, ...) do { log_debug("keybag: " __VA_ARGS__); return (code); } while (0)
+
+/* Refuse any member not in allowed (NULL-terminated): fields outside the
+ * MAC must not exist at all. */
+static int only_keys(json_object *o, const char *const *allowed)
+{
+    json_object_object_foreach(o, k, v) {
+        bool ok = false;
+        (void)v;
+        for (size_t i = 0; allowed[i]; i++)
+            ok = ok || strcmp(k, allowed[i]) == 0;
+        if (!ok)
+            FAIL(-EBADMSG, "unknown field \"%s\"", k);
+    }
+    return 0;
+}
+
+static int get_typed(json_object *o, const char *key, json_type t, json_object **out)
+{
+    if (!json_object_object_get_ex(o, key, out) || !json_object_is_type(*out, t))
+        FAIL(-EBADMSG, "field \"%s\" missing or of the wrong type", key);
+    return 0;
+}
+
+static int get_uint(json_object *o, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+    json_object *v;
+    int64_t x;
+    int r = get_typed(o, key, json_type_int, &v);
+
+    if (r < 0)
+        return r;
+    x = json_object_get_int64(v);
+    if (x < 0 || (uint64_t)x < min || (uint64_t)x > max)
+        FAIL(-EBADMSG, "field \"%s\" out of range", key);
+    *out = (uint64_t)x;
+    return 0;
+}
+
+/* Decode standard padded base64 of exactly len bytes (canonical form only). */
+static int get_b64(json_object *o, const char *key, uint8_t *out, size_t len)
+{
+    json_object *v;
+    const char *s, *end = NULL;
+    size_t n, bin_len = 0;
+    int r = get_typed(o, key, json_type_string, &v);
+
+    if (r < 0)
+        return r;
+    s = json_object_get_string(v);
+    n = (size_t)json_object_get_string_len(v);
+    if (n != sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL) - 1 ||
+        sodium_base642bin(out, len, s, n, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        bin_len != len || end != s + n)
+        FAIL(-EBADMSG, "field \"%s\" is not base64 of %zu bytes", key, len);
+    return 0;
+}
+
+static int parse_kdf(json_object *o, struct slot *s)
+{
+    static const char *const keys[] = { "algorithm", "ops", "memory", "salt", NULL };
+    json_object *alg;
+    int r = only_keys(o, keys);
+
+    if (r == 0) r = get_typed(o, "algorithm", json_type_string, &alg);
+    if (r < 0)
+        return r;
+    if (strcmp(json_object_get_string(alg), CS_KDF_ALG_NAME) != 0)
+        FAIL(-EBADMSG, "unknown KDF algorithm");
+    /* read wide, then apply the real bounds: out of bounds is -E2BIG */
+    if ((r = get_uint(o, "ops", 0, UINT32_MAX, &s->kdf.ops)) < 0 ||
+        (r = get_uint(o, "memory", 0, INT64_MAX, &s->kdf.mem_bytes)) < 0)
+        return r;
+    if (cs_kdf_check(&s->kdf) < 0)
+        FAIL(-E2BIG, "KDF parameters out of bounds (ops %llu, memory %llu)",
+             (unsigned long long)s->kdf.ops, (unsigned long long)s->kdf.mem_bytes);
+    return get_b64(o, "salt", s->salt, sizeof(s->salt));
+}
+
+static int parse_slot(json_object *o, struct slot *s)
+{
+    static const char *const pw_keys[] = { "type", "id", "kdf", "nonce", "ciphertext", NULL };
+    static const char *const rk_keys[] = { "type", "id", "nonce", "ciphertext", NULL };
+    json_object *type, *kdf;
+    uint64_t id;
+    const char *t;
+    int r;
+
+    if (!json_object_is_type(o, json_type_object))
+        FAIL(-EBADMSG, "slot is not an object");
+    if ((r = get_typed(o, "type", json_type_string, &type)) < 0)
+        return r;
+    t = json_object_get_string(type);
+    if (strcmp(t, "password") == 0)
+        s->type = CS_SLOT_PASSWORD;
+    else if (strcmp(t, "recovery") == 0)
+        s->type = CS_SLOT_RECOVERY;
+    else
+        FAIL(-EBADMSG, "unknown slot type");
+    if ((r = only_keys(o, s->type == CS_SLOT_PASSWORD ? pw_keys : rk_keys)) < 0 ||
+        (r = get_uint(o, "id", 0, 65535, &id)) < 0)
+        return r;
+    s->id = (uint32_t)id;
+    if (s->type == CS_SLOT_PASSWORD) {
+        if ((r = get_typed(o, "kdf", json_type_object, &kdf)) < 0 || (r = parse_kdf(kdf, s)) < 0)
+            return r;
+    }
+    if ((r = get_b64(o, "nonce", s->nonce, sizeof(s->nonce))) < 0)
+        return r;
+    return get_b64(o, "ciphertext", s->ct, sizeof(s->ct));
+}
+
+static int parse_payload(json_object *o, cs_keybag *kb)
+{
+    static const char *const keys[] = { "nonce", "ciphertext", NULL };
+    json_object *ct;
+    const char *s;
+    size_t n, max = CS_KEYBAG_PAYLOAD_MAX + TAG_BYTES, bin_len = 0;
+    const char *end = NULL;
+    int r = only_keys(o, keys);
+
+    if (r == 0) r = get_b64(o, "nonce", kb->payload_nonce, sizeof(kb->payload_nonce));
+    if (r == 0) r = get_typed(o, "ciphertext", json_type_string, &ct);
+    if (r < 0)
+        return r;
+    s = json_object_get_string(ct);
+    n = (size_t)json_object_get_string_len(ct);
+    if (n > sodium_base64_ENCODED_LEN(max, sodium_base64_VARIANT_ORIGINAL))
+        FAIL(-EBADMSG, "payload too large");
+    kb->payload_ct = malloc(max);
+    if (!kb->payload_ct)
+        return -ENOMEM;
+    if (sodium_base642bin(kb->payload_ct, max, s, n, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != s + n || bin_len < TAG_BYTES ||
+        n != sodium_base64_ENCODED_LEN(bin_len, sodium_base64_VARIANT_ORIGINAL) - 1)
+        FAIL(-EBADMSG, "payload ciphertext is not base64");
+    kb->payload_ct_len = bin_len;
+    return 0;
+}
+
+static bool valid_user(const char *s, size_t len)
+{
+    if (len == 0 || len > CS_KEYBAG_USER_MAX || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
+            return false;
+    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static bool valid_hex_id(const char *s, size_t len)
+{
+    if (len != CS_ACCOUNT_ID_HEX || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static int parse_root(json_object *root, cs_keybag *kb)
+{
+    static const char *const keys[] = { "version", "user", "account_id", "generation", "slots",
+                                        "payload", "mac", NULL };
+    json_object *v, *slots, *payload;
+    uint64_t version;
+    int r;
+
+    if (!json_object_is_type(root, json_type_object))
+        FAIL(-EBADMSG, "not a JSON object");
+    /* the version first: a future format may have other fields */
+    if ((r = get_uint(root, "version", 0, INT64_MAX, &version)) < 0)
+        return r;
+    if (version != CS_KEYBAG_VERSION)
+        FAIL(-EPROTONOSUPPORT, "unsupported version %llu", (unsigned long long)version);
+    kb->version = CS_KEYBAG_VERSION;
+    if ((r = only_keys(root, keys)) < 0)
+        return r;
+
+    if ((r = get_typed(root, "user", json_type_string, &v)) < 0)
+        return r;
+    if (!valid_user(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+        FAIL(-EBADMSG, "invalid user");
+    strcpy(kb->user, json_object_get_string(v));
+
+    if ((r = get_typed(root, "account_id", json_type_string, &v)) < 0)
+        return r;
+    if (!valid_hex_id(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+        FAIL(-EBADMSG, "invalid account_id");
+    strcpy(kb->account_id, json_object_get_string(v));
+
+    if ((r = get_uint(root, "generation", 1, 1ULL << 53, &kb->generation)) < 0)
+        return r;
+
+    if ((r = get_typed(root, "slots", json_type_array, &slots)) < 0)
+        return r;
+    kb->nslots = json_object_array_length(slots);
+    if (kb->nslots < 1 || kb->nslots > CS_KEYBAG_MAX_SLOTS)
+        FAIL(-EBADMSG, "%zu slots (1..%d allowed)", kb->nslots, CS_KEYBAG_MAX_SLOTS);
+    for (size_t i = 0; i < kb->nslots; i++) {
+        if ((r = parse_slot(json_object_array_get_idx(slots, i), &kb->slots[i])) < 0)
+            return r;
+        for (size_t j = 0; j < i; j++)
+            if (kb->slots[j].id == kb->slots[i].id)
+                FAIL(-EBADMSG, "duplicate slot id %u", kb->slots[i].id);
+    }
+
+    if ((r = get_typed(root, "payload", json_type_object, &payload)) < 0 ||
+        (r = parse_payload(payload, kb)) < 0)
+        return r;
+    return get_b64(root, "mac", kb->mac, sizeof(kb->mac));
+}
+
+/* Parse bounded JSON text into a json-c tree; the whole input must be one value. */
+static int parse_json(const void *data, size_t len, size_t max, json_object **out)
+{
+    json_tokener *tok;
+    json_object *root;
+    int r = 0;
+
+    if (len > max)
+        return -E2BIG;
+    if (len == 0 || memchr(data, '\0', len))
+        return -EBADMSG;
+    tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+    if (!tok)
+        return -ENOMEM;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, data, (int)len);
+    if (!root || json_tokener_get_error(tok) != json_tokener_success)
+        r = -EBADMSG;
+    else
+        /* only whitespace may follow the value */
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+            if (!strchr(" \t\r\n", ((const char *)data)[i]))
+                r = -EBADMSG;
+    json_tokener_free(tok);
+    if (r < 0) {
+        json_object_put(root);
+        return r;
+    }
+    *out = root;
+    return 0;
+}
+
+int cs_keybag_parse(const void *data, size_t len, cs_keybag **out)
+{
+    json_object *root = NULL;
+    cs_keybag *kb;
+    int r = parse_json(data, len, CS_KEYBAG_MAX_BYTES, &root);
+
+    if (r < 0) {
+        log_debug("keybag: %s", r == -E2BIG ? "larger than 64 KiB" : "not valid JSON");
+        return r;
+    }
+    kb = calloc(1, sizeof(*kb));
+    if (!kb) {
+        json_object_put(root);
+        return -ENOMEM;
+    }
+    r = parse_root(root, kb);
+    json_object_put(root);
+    if (r < 0) {
+        cs_keybag_free(kb);
+        return r;
+    }
+    *out = kb;
+    return 0;
+}
+
+void cs_keybag_free(cs_keybag *kb)
+{
+    if (!kb)
+        return;
+    free(kb->payload_ct);
+    free(kb);
+}
+
+/* ---- slots ---- */
+
+static int slot_kek(const struct slot *s, cs_slot_type type, const cs_secret *secret, uint8_t *kek)
+{
+    static const char domain[] = "cloudseal-recovery-kek-v1";
+    uint8_t *rk;
+    int r;
+
+    if (type == CS_SLOT_PASSWORD)
+        return cs_kdf_derive(&s->kdf, s->salt, secret->data, secret->len, kek, CS_KEY_BYTES);
+    rk = cs_secure_alloc(CS_RECOVERY_KEY_BYTES);
+    if (!rk)
+        return -ENOMEM;
+    r = cs_recovery_parse(secret->data, secret->len, rk);
+    if (r == 0)
+        crypto_generichash(kek, CS_KEY_BYTES, (const uint8_t *)domain, sizeof(domain) - 1,
+                           rk, CS_RECOVERY_KEY_BYTES);
+    cs_secure_free(rk);
+    return r;
+}
+
+/* Decrypt one slot into amk_bytes: 0, or -EACCES when it does not open. */
+static int slot_open(const cs_keybag *kb, const struct slot *s, const uint8_t *kek, uint8_t *amk_bytes)
+{
+    _cleanup_buf_ cs_buf ad = CS_BUF_INIT;
+    unsigned long long n = 0;
+    int r = slot_header(kb, s, &ad);
+
+    if (r < 0)
+        return r;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(amk_bytes, &n, NULL, s->ct, sizeof(s->ct),
+                                                   ad.data, ad.len, s->nonce, kek) != 0 ||
+        n != CS_KEY_BYTES)
+        return -EACCES;
+    return 0;
+}
+
+static int slot_seal(const cs_keybag *kb, struct slot *s, const uint8_t *kek, const cs_amk *amk)
+{
+    _cleanup_buf_ cs_buf ad = CS_BUF_INIT;
+    int r;
+
+    randombytes_buf(s->nonce, sizeof(s->nonce));
+    r = slot_header(kb, s, &ad);
+    if (r < 0)
+        return r;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(s->ct, NULL, amk->key, CS_KEY_BYTES, ad.data, ad.len,
+                                               NULL, s->nonce, kek);
+    return 0;
+}
+
+int cs_keybag_verify(const cs_keybag *kb, const cs_amk *amk)
+{
+    char id[CS_ACCOUNT_ID_HEX + 1];
+    uint8_t mac[MAC_BYTES];
+    int r = cs_account_id_from_amk(amk, id);
+
+    if (r < 0)
+        return r;
+    if (strcmp(id, kb->account_id) != 0)
+        FAIL(-EBADMSG, "key does not match account_id");
+    r = compute_mac(kb, amk, mac);
+    if (r < 0)
+        return r;
+    if (cs_memeq_ct(mac, kb->mac, MAC_BYTES) != 0)
+        FAIL(-EBADMSG, "MAC does not verify");
+    return 0;
+}
+
+int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *secret, cs_amk **out)
+{
+    uint8_t *kek = cs_secure_alloc(CS_KEY_BYTES);
+    uint8_t *bytes = cs_secure_alloc(CS_KEY_BYTES);
+    cs_amk *amk = NULL;
+    int r = -EACCES;
+
+    if (!kek || !bytes) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < kb->nslots && r == -EACCES; i++) {
+        const struct slot *s = &kb->slots[i];
+
+        if (s->type != type)
+            continue;
+        r = slot_kek(s, type, secret, kek);
+        if (r == 0)
+            r = slot_open(kb, s, kek, bytes);
+    }
+    if (r < 0)
+        goto out;
+    r = cs_amk_from_bytes(bytes, CS_KEY_BYTES, &amk);
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk);
+    if (r == 0)
+        *out = CS_TAKE_PTR(amk);
+out:
+    cs_amk_free(amk);
+    cs_secure_free(kek);
+    cs_secure_free(bytes);
+    return r;
+}
+
+/* Remove slots of type; returns the id to reuse (first removed) or a new one. */
+static uint32_t drop_slots(cs_keybag *kb, cs_slot_type type)
+{
+    uint32_t id = UINT32_MAX, max_id = 0;
+    size_t o = 0;
+
+    for (size_t i = 0; i < kb->nslots; i++) {
+        if (kb->slots[i].id >= max_id)
+            max_id = kb->slots[i].id + 1;
+        if (kb->slots[i].type == type) {
+            if (id == UINT32_MAX)
+                id = kb->slots[i].id;
+            continue;
+        }
+        kb->slots[o++] = kb->slots[i];
+    }
+    kb->nslots = o;
+    return id != UINT32_MAX ? id : max_id ? max_id : 1;
+}
+
+static int add_slot(cs_keybag *kb, const cs_amk *amk, struct slot *s, const uint8_t *kek)
+{
+    int r;
+
+    if (kb->nslots >= CS_KEYBAG_MAX_SLOTS)
+        return -ENOSPC;
+    r = slot_seal(kb, s, kek, amk);
+    if (r == 0)
+        kb->slots[kb->nslots++] = *s;
+    return r;
+}
+
+int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *password,
+                           const cs_kdf_params *params)
+{
+    struct slot s = { .type = CS_SLOT_PASSWORD, .kdf = *params };
+    uint8_t *kek = cs_secure_alloc(CS_KEY_BYTES);
+    int r;
+
+    if (!kek)
+        return -ENOMEM;
+    randombytes_buf(s.salt, sizeof(s.salt));
+    r = cs_kdf_derive(&s.kdf, s.salt, password->data, password->len, kek, CS_KEY_BYTES);
+    if (r == 0) {
+        s.id = drop_slots(kb, CS_SLOT_PASSWORD);
+        r = add_slot(kb, amk, &s, kek);
+    }
+    cs_secure_free(kek);
+    return r;
+}
+
+int cs_keybag_set_recovery(cs_keybag *kb, const cs_amk *amk, const uint8_t key[CS_RECOVERY_KEY_BYTES])
+{
+    static const char domain[] = "cloudseal-recovery-kek-v1";
+    struct slot s = { .type = CS_SLOT_RECOVERY };
+    uint8_t *kek = cs_secure_alloc(CS_KEY_BYTES);
+    int r;
+
+    if (!kek)
+        return -ENOMEM;
+    crypto_generichash(kek, CS_KEY_BYTES, (const uint8_t *)domain, sizeof(domain) - 1,
+                       key, CS_RECOVERY_KEY_BYTES);
+    s.id = drop_slots(kb, CS_SLOT_RECOVERY);
+    r = add_slot(kb, amk, &s, kek);
+    cs_secure_free(kek);
+    return r;
+}
+
+/* ---- payload ---- */
+
+int cs_keybag_payload_set(cs_keybag *kb, const cs_amk *amk, json_object *obj)
+{
+    _cleanup_buf_ cs_buf ad = CS_BUF_INIT;
+    uint8_t *key = NULL, *ct;
+    const char *text;
+    size_t len;
+    int r;
+
+    if (!json_object_is_type(obj, json_type_object))
+        return -EINVAL;
+    text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+    len = strlen(text);
+    if (len > CS_KEYBAG_PAYLOAD_MAX)
+        return -EMSGSIZE;
+    ct = malloc(len + TAG_BYTES);
+    key = cs_secure_alloc(CS_KEY_BYTES);
+    r = !ct || !key ? -ENOMEM : payload_ad(kb, &ad);
+    if (r == 0)
+        r = cs_amk_derive(amk, CS_SUBKEY_PAYLOAD, key);
+    if (r == 0) {
+        randombytes_buf(kb->payload_nonce, sizeof(kb->payload_nonce));
+        crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, (const uint8_t *)text, len, ad.data,
+                                                   ad.len, NULL, kb->payload_nonce, key);
+        free(kb->payload_ct);
+        kb->payload_ct = CS_TAKE_PTR(ct);
+        kb->payload_ct_len = len + TAG_BYTES;
+    }
+    free(ct);
+    cs_secure_free(key);
+    return r;
+}
+
+int cs_keybag_payload_get(const cs_keybag *kb, const cs_amk *amk, json_object **out)
+{
+    _cleanup_buf_ cs_buf ad = CS_BUF_INIT;
+    size_t cap = kb->payload_ct_len - TAG_BYTES;
+    uint8_t *key = cs_secure_alloc(CS_KEY_BYTES);
+    uint8_t *pt = cs_secure_alloc(cap + 1);
+    unsigned long long n = 0;
+    json_object *obj = NULL;
+    int r = !key || !pt ? -ENOMEM : payload_ad(kb, &ad);
+
+    if (r == 0)
+        r = cs_amk_derive(amk, CS_SUBKEY_PAYLOAD, key);
+    if (r == 0 && crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &n, NULL, kb->payload_ct,
+                                                             kb->payload_ct_len, ad.data, ad.len,
+                                                             kb->payload_nonce, key) != 0)
+        r = -EBADMSG;
+    if (r == 0)
+        r = parse_json(pt, (size_t)n, CS_KEYBAG_PAYLOAD_MAX, &obj);
+    if (r == 0 && !json_object_is_type(obj, json_type_object)) {
+        json_object_put(obj);
+        r = -EBADMSG;
+    }
+    if (r == 0)
+        *out = obj;
+    cs_secure_free(key);
+    cs_secure_free(pt);
+    return r == -E2BIG ? -EBADMSG : r;
+}
+
+/* ---- creation and serialization ---- */
+
+int cs_keybag_new(const char *user, const cs_amk *amk, cs_keybag **out)
+{
+    cs_keybag *kb;
+    json_object *empty;
+    int r;
+
+    if (!user || !valid_user(user, strlen(user)))
+        return -EINVAL;
+    kb = calloc(1, sizeof(*kb));
+    if (!kb)
+        return -ENOMEM;
+    kb->version = CS_KEYBAG_VERSION;
+    kb->generation = 1;
+    strcpy(kb->user, user);
+    r = cs_account_id_from_amk(amk, kb->account_id);
+    empty = json_object_new_object();
+    if (r == 0)
+        r = empty ? cs_keybag_payload_set(kb, amk, empty) : -ENOMEM;
+    json_object_put(empty);
+    if (r < 0) {
+        cs_keybag_free(kb);
+        return r;
+    }
+    *out = kb;
+    return 0;
+}
+
+static json_object *b64_string(const uint8_t *p, size_t len)
+{
+    size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(n);
+    json_object *o;
+
+    if (!s)
+        return NULL;
+    sodium_bin2base64(s, n, p, len, sodium_base64_VARIANT_ORIGINAL);
+    o = json_object_new_string(s);
+    free(s);
+    return o;
+}
+
+/* json_object_object_add that tolerates (and reports) a NULL value. */
+static int add(json_object *o, const char *k, json_object *v)
+{
+    if (!v)
+        return -ENOMEM;
+    return json_object_object_add(o, k, v) == 0 ? 0 : -ENOMEM;
+}
+
+static json_object *slot_json(const struct slot *s, bool secrets)
+{
+    json_object *o = json_object_new_object(), *kdf = NULL;
+    int r = o ? 0 : -ENOMEM;
+
+    if (r == 0) r = add(o, "type", json_object_new_string(slot_type_name(s->type)));
+    if (r == 0) r = add(o, "id", json_object_new_int64(s->id));
+    if (r == 0 && s->type == CS_SLOT_PASSWORD) {
+        kdf = json_object_new_object();
+        r = add(o, "kdf", kdf);
+        if (r == 0) r = add(kdf, "algorithm", json_object_new_string(CS_KDF_ALG_NAME));
+        if (r == 0) r = add(kdf, "ops", json_object_new_int64((int64_t)s->kdf.ops));
+        if (r == 0) r = add(kdf, "memory", json_object_new_int64((int64_t)s->kdf.mem_bytes));
+        if (r == 0 && secrets) r = add(kdf, "salt", b64_string(s->salt, sizeof(s->salt)));
+    }
+    if (r == 0 && secrets) r = add(o, "nonce", b64_string(s->nonce, sizeof(s->nonce)));
+    if (r == 0 && secrets) r = add(o, "ciphertext", b64_string(s->ct, sizeof(s->ct)));
+    if (r < 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The keybag as JSON: full (secrets=true, for storage) or structure only. */
+static int to_json(const cs_keybag *kb, bool full, json_object **out)
+{
+    json_object *o = json_object_new_object(), *slots = json_object_new_array(),
+                *payload = json_object_new_object();
+    int r = o && slots && payload ? 0 : -ENOMEM;
+
+    if (r == 0) r = add(o, "version", json_object_new_int64(kb->version));
+    if (r == 0) r = add(o, "user", json_object_new_string(kb->user));
+    if (r == 0) r = add(o, "account_id", json_object_new_string(kb->account_id));
+    if (r == 0) r = add(o, "generation", json_object_new_int64((int64_t)kb->generation));
+    if (r == 0) r = add(o, "slots", json_object_get(slots));
+    for (size_t i = 0; r == 0 && i < kb->nslots; i++) {
+        json_object *s = slot_json(&kb->slots[i], full);
+        r = !s ? -ENOMEM : json_object_array_add(slots, s) == 0 ? 0 : -ENOMEM;
+    }
+    if (r == 0) r = add(o, "payload", json_object_get(payload));
+    if (r == 0 && full) {
+        r = add(payload, "nonce", b64_string(kb->payload_nonce, sizeof(kb->payload_nonce)));
+        if (r == 0) r = add(payload, "ciphertext", b64_string(kb->payload_ct, kb->payload_ct_len));
+        if (r == 0) r = add(o, "mac", b64_string(kb->mac, sizeof(kb->mac)));
+    } else if (r == 0) {
+        r = add(payload, "ciphertext_bytes", json_object_new_int64((int64_t)kb->payload_ct_len));
+    }
+    json_object_put(slots);
+    json_object_put(payload);
+    if (r < 0) {
+        json_object_put(o);
+        return r;
+    }
+    *out = o;
+    return 0;
+}
+
+int cs_keybag_serialize(cs_keybag *kb, const cs_amk *amk, char **out, size_t *out_len)
+{
+    json_object *o = NULL;
+    const char *text;
+    int r = compute_mac(kb, amk, kb->mac);
+
+    if (r == 0)
+        r = to_json(kb, true, &o);
+    if (r < 0)
+        return r;
+    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    *out = text ? strdup(text) : NULL;
+    json_object_put(o);
+    if (!*out)
+        return -ENOMEM;
+    if (out_len)
+        *out_len = strlen(*out);
+    return 0;
+}
+
+int cs_keybag_describe(const cs_keybag *kb, json_object **out)
+{
+    return to_json(kb, false, out);
+}
+
+uint64_t cs_keybag_generation(const cs_keybag *kb) { return kb->generation; }
+void cs_keybag_set_generation(cs_keybag *kb, uint64_t generation) { kb->generation = generation; }
+const char *cs_keybag_user(const cs_keybag *kb) { return kb->user; }
+const char *cs_keybag_account_id(const cs_keybag *kb) { return kb->account_id; }
+
+size_t cs_keybag_count_slots(const cs_keybag *kb, cs_slot_type type)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < kb->nslots; i++)
+        n += kb->slots[i].type == type;
+    return n;
+}

@@ -1,0 +1,121 @@
+/* Keybag v1: the account master key (AMK) wrapped under one or more slots,
+ * plus an encrypted payload, a generation and a MAC.  Stored as JSON so
+ * that people can audit it (`cloudseal keybag dump`), like a LUKS2 header.
+ *
+ * Format (every field required unless marked; no other field allowed):
+ *
+ *   {
+ *     "version": 1,
+ *     "user": "alice",                      login name, 1..64 bytes, no control chars
+ *     "account_id": "<64 lowercase hex>",   hex(BLAKE2b-256("cloudseal-account-id-v1"
+ *                                           || account Ed25519 public key)); public
+ *     "generation": 7,                      1..2^53, bumped on every change; clients
+ *                                           refuse one lower than they have seen
+ *     "slots": [                            1..CS_KEYBAG_MAX_SLOTS entries
+ *       { "type": "password", "id": 1,      id: 0..65535, unique in the bag
+ *         "kdf": { "algorithm": "argon2id13", "ops": 3, "memory": 268435456,
+ *                  "salt": "<base64 of 16 bytes>" },
+ *         "nonce": "<base64 of 24 bytes>",
+ *         "ciphertext": "<base64 of 48 bytes>" },
+ *       { "type": "recovery", "id": 2,
+ *         "nonce": "<base64 of 24 bytes>", "ciphertext": "<base64 of 48 bytes>" }
+ *     ],
+ *     "payload": { "nonce": "<base64 of 24 bytes>",
+ *                  "ciphertext": "<base64, 16..CS_KEYBAG_PAYLOAD_MAX+16 bytes>" },
+ *     "mac": "<base64 of 32 bytes>"
+ *   }
+ *
+ * Base64 is the standard alphabet with padding, and each field must decode
+ * to exactly its length.  Slots: ciphertext = XChaCha20-Poly1305(KEK, nonce,
+ * AMK, AD = slot header), where the slot header is the canonical encoding of
+ * (version, account_id, type, id, and for password slots algorithm, ops,
+ * memory, salt), so moving a ciphertext to another slot, another account or
+ * other KDF parameters fails to decrypt.  KEK = Argon2id(password, salt, ops,
+ * memory) for password slots, keyed BLAKE2b(recovery key,
+ * "cloudseal-recovery-kek-v1") for recovery slots.  The payload is a JSON
+ * object encrypted under the CS_SUBKEY_PAYLOAD subkey.  The MAC is
+ * HMAC-SHA-512-256 (crypto_auth) under CS_SUBKEY_KEYBAG_MAC over a canonical
+ * length-prefixed binary encoding of everything else (not the JSON text, so
+ * whitespace and key order do not matter).  After a slot opens, the AMK must
+ * reproduce account_id and the MAC, so a bag spliced together from parts of
+ * others, or with reordered slots, is refused.
+ *
+ * Errors: -EBADMSG malformed or tampered, -EPROTONOSUPPORT a version other
+ * than 1, -E2BIG KDF parameters outside CS_KDF_* bounds or input larger
+ * than CS_KEYBAG_MAX_BYTES, -EACCES no slot opened with the secret.  Note a
+ * modified slot (nonce, salt, ciphertext) is indistinguishable from a wrong
+ * secret for THAT slot (-EACCES); any other slot then reports -EBADMSG
+ * because the MAC no longer verifies.
+ */
+#ifndef CS_CRYPTO_KEYBAG_H
+#define CS_CRYPTO_KEYBAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include "crypto/kdf.h"
+#include "crypto/keys.h"
+#include "crypto/recovery.h"
+#include "util/secmem.h"
+
+#define CS_KEYBAG_VERSION 1
+#define CS_KEYBAG_MAX_BYTES (64 * 1024)
+#define CS_KEYBAG_MAX_SLOTS 8
+#define CS_KEYBAG_USER_MAX 64
+#define CS_KEYBAG_PAYLOAD_MAX (32 * 1024) /* plaintext bytes */
+#define CS_ACCOUNT_ID_HEX 64
+
+typedef enum cs_slot_type {
+    CS_SLOT_PASSWORD = 1,
+    CS_SLOT_RECOVERY = 2,
+} cs_slot_type;
+
+typedef struct cs_keybag cs_keybag;
+
+/* Parse and structurally validate (no secret needed; nothing is trusted
+ * until cs_keybag_unlock/cs_keybag_verify succeeds). */
+int cs_keybag_parse(const void *data, size_t len, cs_keybag **out);
+
+/* New bag for user and amk: generation 1, no slots, empty payload {}. */
+int cs_keybag_new(const char *user, const cs_amk *amk, cs_keybag **out);
+void cs_keybag_free(cs_keybag *kb);
+static inline void cs_keybag_freep(cs_keybag **kb) { if (*kb) cs_keybag_free(*kb); }
+#define _cleanup_keybag_ __attribute__((cleanup(cs_keybag_freep)))
+
+/* Open a slot: with a password (type CS_SLOT_PASSWORD) or a recovery code
+ * as typed (CS_SLOT_RECOVERY; -EINVAL/-EILSEQ for a mistyped code, see
+ * recovery.h).  Then checks account_id and the MAC.  0 and *out, -EACCES,
+ * -EBADMSG, -E2BIG, -ENOMEM. */
+int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *secret, cs_amk **out);
+/* Check that amk is this bag's key and the MAC verifies: 0 or -EBADMSG. */
+int cs_keybag_verify(const cs_keybag *kb, const cs_amk *amk);
+
+/* Replace every password slot by one for password (fresh salt and nonce). */
+int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *password,
+                           const cs_kdf_params *params);
+/* Replace every recovery slot by one for the 32-byte recovery key. */
+int cs_keybag_set_recovery(cs_keybag *kb, const cs_amk *amk, const uint8_t key[CS_RECOVERY_KEY_BYTES]);
+
+/* Payload: a JSON object (storage credentials, repository locations...).
+ * get returns a new reference the caller puts; set takes none of obj's. */
+int cs_keybag_payload_get(const cs_keybag *kb, const cs_amk *amk, json_object **out);
+int cs_keybag_payload_set(cs_keybag *kb, const cs_amk *amk, json_object *obj);
+
+/* Serialize (recomputing the MAC with amk); *out is malloc'd, NUL-terminated. */
+int cs_keybag_serialize(cs_keybag *kb, const cs_amk *amk, char **out, size_t *out_len);
+
+uint64_t cs_keybag_generation(const cs_keybag *kb);
+void cs_keybag_set_generation(cs_keybag *kb, uint64_t generation);
+const char *cs_keybag_user(const cs_keybag *kb);
+const char *cs_keybag_account_id(const cs_keybag *kb);
+/* Number of slots of a type. */
+size_t cs_keybag_count_slots(const cs_keybag *kb, cs_slot_type type);
+
+/* Structure only (never a key, ciphertext, salt or nonce): for `keybag dump`. */
+int cs_keybag_describe(const cs_keybag *kb, json_object **out);
+
+/* hex(BLAKE2b-256("cloudseal-account-id-v1" || account public key)). */
+int cs_account_id_from_amk(const cs_amk *amk, char out[CS_ACCOUNT_ID_HEX + 1]);
+
+#endif
