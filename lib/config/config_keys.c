@@ -13,6 +13,12 @@ const cs_config_key cs_config_keys[] = {
     { "storage", "secret_key_file", CS_CONF_STRING, NULL, 0, 0 },
     { "storage", "connect_timeout", CS_CONF_DURATION, "10s", 1, 600 },
     { "storage", "login_timeout", CS_CONF_DURATION, "3s", 1, 60 },
+    /* [storage] S3 backend (storage_s3.c; see cloudseal.conf(5) "S3 STORAGE") */
+    { "storage", "request_timeout", CS_CONF_DURATION, "0", 0, 86400 },
+    { "storage", "max_retries", CS_CONF_INT, "6", 0, 20 },
+    { "storage", "retry_time", CS_CONF_DURATION, "60s", 1, 3600 },
+    { "storage", "conditional_put", CS_CONF_STRING, "auto", 0, 0 },
+    { "storage", "list_max_keys", CS_CONF_INT, "10000000", 1, 1000000000 },
 
     /* [paths] local state */
     { "paths", "state_dir", CS_CONF_STRING, "/var/lib/cloudseal", 0, 0 },
@@ -25,6 +31,20 @@ const cs_config_key cs_config_keys[] = {
 
     /* [session] what happens to the unlocked key */
     { "session", "lock", CS_CONF_STRING, "logout", 0, 0 },
+
+
+    /* [agent] cloudseal-agent, the per-user service (see cloudseal-agent(8)) */
+    { "agent", "backup", CS_CONF_BOOL, "yes", 0, 0 },
+    { "agent", "interval", CS_CONF_DURATION, "1h", 1, 7 * 86400 },
+    { "agent", "randomized_delay", CS_CONF_DURATION, "5min", 0, 86400 },
+    { "agent", "archive_sync", CS_CONF_STRING, "auto", 0, 0 },
+    { "agent", "archive_interval", CS_CONF_DURATION, "15min", 1, 7 * 86400 },
+    { "agent", "retry_min", CS_CONF_DURATION, "1min", 1, 86400 },
+    { "agent", "retry_max", CS_CONF_DURATION, "1h", 1, 86400 },
+    { "agent", "stop_timeout", CS_CONF_DURATION, "45s", 1, 3600 },
+    { "agent", "keyring_poll", CS_CONF_DURATION, "5s", 1, 300 },
+    { "agent", "notify_after_failures", CS_CONF_INT, "3", 1, 1000 },
+    { "agent", "cloudseal", CS_CONF_STRING, NULL, 0, 0 },
 
     { NULL, NULL, 0, NULL, 0, 0 },
 };

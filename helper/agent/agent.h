@@ -1,0 +1,149 @@
+/* cloudseal-agent: the per-user service that holds the unlocked key and runs
+ * backups (and the message-archive sync) on a schedule.
+ *
+ * One process, one sd-event loop, no threads.  Jobs run as child processes
+ * (`cloudseal --json backup`, `cloudseal --json archive sync`) that read the
+ * key from the kernel keyring themselves; the agent reads their JSON
+ * progress lines for its status.  Children rather than library calls:
+ *   - a job that crashes or leaks cannot take the agent (and its locked key)
+ *     down, and the event loop never blocks on storage I/O;
+ *   - SIGTERM reaches the job cleanly and the repository engine's own crash
+ *     consistency covers a job that must be killed;
+ *   - the agent needs no knowledge of the repository format: every job is the
+ *     same command the user can run by hand.
+ *
+ * Files: main.c (setup, signals, shutdown), jobs.c (scheduler, backoff),
+ * child.c (spawning and reading a job), key.c (keyring, lock modes, logind),
+ * control.c (control socket), status.c (STATUS=, status replies, state
+ * file), desktop.c (desktop notifications).
+ */
+#ifndef CS_AGENT_AGENT_H
+#define CS_AGENT_AGENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-login.h>
+
+#include "agent/agent_proto.h"
+#include "config/config.h"
+#include "crypto/account.h"
+#include "crypto/keys.h"
+
+typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, N_JOBS } job_kind;
+
+/* How a job run ended, from the CLI's exit code. */
+typedef enum job_result {
+    RESULT_OK,
+    RESULT_FAILED,       /* any other failure: retried with backoff */
+    RESULT_UNREACHABLE,  /* storage unreachable (exit 6): retried with backoff */
+    RESULT_LOCKED,       /* the job found no key (exit 3): wait for unlock */
+    RESULT_INTERRUPTED,  /* stopped by us (shutdown or lock) */
+} job_result;
+
+typedef struct job {
+    job_kind kind;
+    const char *name;          /* "backup", "archive-sync": state and replies */
+    const char *verb;          /* "backing up" */
+    const char *noun;          /* "backup", for "next backup 14:00" */
+    const char *const *args;   /* the CLI subcommand words */
+    bool enabled;              /* configured on and the command exists */
+    int64_t interval;          /* seconds between runs */
+    int64_t next_run;          /* unix time of the next run, 0 = not scheduled */
+    int64_t retry_delay;       /* current backoff, 0 = not backing off */
+    bool requested;            /* backup-now / sync-now pending */
+
+    /* while running */
+    pid_t pid;                 /* 0 = not running */
+    int64_t started;
+    int percent;               /* -1 unknown */
+    sd_event_source *child_src, *out_src, *kill_src;
+    int out_fd;
+    char line[CS_AGENT_LINE_MAX + 1];
+    size_t line_len;
+    bool line_overflow;        /* discarding the rest of an overlong line */
+    char run_error[CS_AGENT_TEXT_MAX]; /* last "error" the job printed */
+    bool stop_sent;
+} job;
+
+typedef struct agent {
+    sd_event *event;
+    cs_config *cfg;
+    const char *config_path;   /* NULL = default */
+    char cloudseal[PATH_MAX];  /* the CLI binary jobs run */
+    char user[256];
+    uid_t uid;
+
+    /* key */
+    char account_id[CS_ACCOUNT_ID_MAX];
+    bool enrolled;
+    cs_amk *amk;               /* our copy in locked memory; NULL = locked */
+    bool lock_on_logout;       /* [session] lock = logout */
+    sd_event_source *key_timer;
+    sd_login_monitor *login_mon;
+    sd_event_source *login_src;
+
+    /* jobs */
+    job jobs[N_JOBS];
+    job *running;              /* at most one job runs at a time */
+    sd_event_source *sched_timer;
+    int64_t randomized_delay, retry_min, retry_max;
+    uint64_t stop_timeout_usec;
+    int notify_after;          /* desktop notification after this many failures */
+
+    /* persistent state ($STATE_DIRECTORY or $XDG_STATE_HOME/cloudseal) */
+    cs_agent_state state;
+    char state_path[PATH_MAX];
+
+    /* control socket */
+    int listen_fd;
+    bool socket_activated;
+    char socket_path[PATH_MAX];
+    sd_event_source *listen_src;
+    unsigned n_clients;
+
+    /* status */
+    char status[CS_AGENT_TEXT_MAX];  /* last STATUS= sent */
+    char error[CS_AGENT_TEXT_MAX];   /* current error, "" = none */
+    sd_event_source *status_timer;
+    bool shutting_down;
+    int exit_code;
+} agent;
+
+/* jobs.c */
+void jobs_init(agent *a);
+void jobs_schedule_initial(agent *a);
+void jobs_reschedule(agent *a);
+int jobs_request(agent *a, job_kind kind);
+void job_finished(agent *a, job *j, job_result res);
+int64_t now_realtime(void);
+
+/* child.c */
+int job_spawn(agent *a, job *j);
+void job_stop(agent *a, job *j);
+bool job_command_exists(agent *a, const char *const *args);
+
+/* key.c */
+int key_init(agent *a);
+void key_check(agent *a);
+void key_lock(agent *a, bool revoke, const char *why);
+bool key_user_logged_out(agent *a, bool unknown_means);
+void key_on_stop(agent *a);
+
+/* control.c */
+int control_init(agent *a);
+void control_done(agent *a);
+
+/* status.c */
+void status_update(agent *a);
+int status_init(agent *a);
+json_object *status_json(agent *a);
+void state_load(agent *a);
+void state_save(agent *a);
+
+/* desktop.c */
+void desktop_notify(agent *a, const char *summary, const char *body);
+
+#endif

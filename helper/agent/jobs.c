@@ -1,0 +1,248 @@
+/* The job loop: when each job runs next, one run at a time, retries with
+ * exponential backoff, and what a finished run means for the schedule. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "util/log.h"
+
+static const char *const backup_args[] = { "backup", NULL };
+static const char *const archive_args[] = { "archive", "sync", NULL };
+
+int64_t now_realtime(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Spread the fleet's runs (and a user's machines) so they do not all hit
+ * the storage at the top of the hour. */
+static int64_t random_delay(agent *a)
+{
+    if (a->randomized_delay <= 0)
+        return 0;
+    return (int64_t)randombytes_uniform((uint32_t)(a->randomized_delay > UINT32_MAX - 1 ? UINT32_MAX - 1
+                                                                                        : a->randomized_delay + 1));
+}
+
+static const char *result_name(job_result r)
+{
+    switch (r) {
+    case RESULT_OK: return "ok";
+    case RESULT_UNREACHABLE: return "unreachable";
+    case RESULT_LOCKED: return "locked";
+    case RESULT_INTERRUPTED: return "interrupted";
+    default: return "failed";
+    }
+}
+
+void jobs_init(agent *a)
+{
+    const char *archive = cs_config_str(a->cfg, "agent", "archive_sync");
+    job *b = &a->jobs[JOB_BACKUP], *s = &a->jobs[JOB_ARCHIVE_SYNC];
+
+    for (int i = 0; i < N_JOBS; i++) {
+        a->jobs[i].kind = (job_kind)i;
+        a->jobs[i].out_fd = -1;
+        a->jobs[i].percent = -1;
+    }
+    *b = (job){ .kind = JOB_BACKUP, .name = "backup", .verb = "backing up", .noun = "backup",
+                .args = backup_args, .out_fd = -1, .percent = -1 };
+    *s = (job){ .kind = JOB_ARCHIVE_SYNC, .name = "archive-sync", .verb = "syncing messages",
+                .noun = "message sync", .args = archive_args, .out_fd = -1, .percent = -1 };
+    b->interval = cs_config_int(a->cfg, "agent", "interval");
+    s->interval = cs_config_int(a->cfg, "agent", "archive_interval");
+
+    b->enabled = cs_config_bool(a->cfg, "agent", "backup") && job_command_exists(a, backup_args);
+    if (cs_config_bool(a->cfg, "agent", "backup") && !b->enabled)
+        log_warning("%s has no 'backup' command yet; backups are off", a->cloudseal);
+    /* the archive sync joins the loop as soon as the CLI has it */
+    if (strcmp(archive, "no") != 0) {
+        s->enabled = job_command_exists(a, archive_args);
+        if (!s->enabled && strcmp(archive, "yes") == 0)
+            log_warning("%s has no 'archive sync' command; message sync is off", a->cloudseal);
+    }
+    for (int i = 0; i < N_JOBS; i++)
+        if (a->jobs[i].enabled)
+            log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
+}
+
+/* First run: right away when the last success is older than the interval
+ * (or there never was one), else one interval after it. */
+void jobs_schedule_initial(agent *a)
+{
+    int64_t now = now_realtime();
+
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+        int64_t last = st ? st->last_success : 0;
+
+        if (!j->enabled)
+            continue;
+        if (last <= 0 || last > now || now - last >= j->interval)
+            j->next_run = now;
+        else
+            j->next_run = last + j->interval + random_delay(a);
+    }
+    jobs_reschedule(a);
+}
+
+/* The job to start now: a requested one first, else the most overdue. */
+static job *due_job(agent *a, int64_t now, int64_t *earliest)
+{
+    job *best = NULL;
+
+    *earliest = 0;
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        if (!j->enabled || j->next_run == 0)
+            continue;
+        if (j->requested)
+            return j;
+        if (!*earliest || j->next_run < *earliest)
+            *earliest = j->next_run;
+        if (j->next_run <= now && (!best || j->next_run < best->next_run))
+            best = j;
+    }
+    return best;
+}
+
+static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    jobs_reschedule(userdata);
+    return 0;
+}
+
+/* Start what is due, or arm the timer for the next one.  Called after every
+ * change: unlock, lock, a job's end, a request. */
+void jobs_reschedule(agent *a)
+{
+    int64_t now = now_realtime(), earliest;
+    job *j;
+    int r;
+
+    if (a->shutting_down || a->running || !a->amk) {
+        sd_event_source_set_enabled(a->sched_timer, SD_EVENT_OFF);
+        status_update(a);
+        return;
+    }
+    j = due_job(a, now, &earliest);
+    if (j) {
+        j->requested = false;
+        r = job_spawn(a, j);
+        if (r < 0) {
+            log_error("cannot start %s: %s", j->name, strerror(-r));
+            job_finished(a, j, RESULT_FAILED);
+            return;
+        }
+        status_update(a);
+        return;
+    }
+    if (!earliest) {
+        sd_event_source_set_enabled(a->sched_timer, SD_EVENT_OFF);
+    } else if (!a->sched_timer) {
+        r = sd_event_add_time(a->event, &a->sched_timer, CLOCK_REALTIME, (uint64_t)earliest * 1000000ULL,
+                              1000000, on_sched_timer, a);
+        if (r < 0)
+            log_error("cannot arm the job timer: %s", strerror(-r));
+    } else {
+        sd_event_source_set_time(a->sched_timer, (uint64_t)earliest * 1000000ULL);
+        sd_event_source_set_enabled(a->sched_timer, SD_EVENT_ONESHOT);
+    }
+    status_update(a);
+}
+
+int jobs_request(agent *a, job_kind kind)
+{
+    job *j = &a->jobs[kind];
+
+    if (!j->enabled)
+        return -EOPNOTSUPP;
+    if (!a->amk)
+        return -ENOKEY;
+    if (j->pid)
+        return 1; /* already running: the request is satisfied */
+    j->requested = true;
+    j->next_run = now_realtime();
+    jobs_reschedule(a);
+    return 0;
+}
+
+static void note_failure(agent *a, job *j, cs_agent_job_state *st, job_result res)
+{
+    int64_t now = now_realtime();
+
+    j->retry_delay = j->retry_delay ? j->retry_delay * 2 : a->retry_min;
+    if (j->retry_delay > a->retry_max)
+        j->retry_delay = a->retry_max;
+    j->next_run = now + j->retry_delay;
+    if (st) {
+        st->failures++;
+        if (j->run_error[0])
+            snprintf(st->last_error, sizeof(st->last_error), "%s", j->run_error);
+        else
+            snprintf(st->last_error, sizeof(st->last_error), "%s",
+                     res == RESULT_UNREACHABLE ? "storage unreachable" : "the job failed (see the journal)");
+    }
+    snprintf(a->error, sizeof(a->error), "%s", res == RESULT_UNREACHABLE ? "storage unreachable"
+                                               : st ? st->last_error : "job failed");
+    log_warning("%s failed (%s); retry in %llds", j->name, st ? st->last_error : "?",
+                (long long)j->retry_delay);
+    /* once, when failures start to look persistent, tell the person at the desk */
+    if (st && st->failures == a->notify_after) {
+        char body[CS_AGENT_TEXT_MAX + 64];
+        snprintf(body, sizeof(body), "The last %d attempts failed: %.180s. Run 'cloudseal status' for details.",
+                 st->failures, st->last_error);
+        desktop_notify(a, j->kind == JOB_BACKUP ? "cloudseal: backups are failing"
+                                                : "cloudseal: message sync is failing", body);
+    }
+}
+
+void job_finished(agent *a, job *j, job_result res)
+{
+    cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+    int64_t now = now_realtime();
+
+    if (a->running == j)
+        a->running = NULL;
+    j->pid = 0;
+    j->percent = -1;
+    if (st) {
+        st->last_run = now;
+        snprintf(st->last_result, sizeof(st->last_result), "%s", result_name(res));
+    }
+    switch (res) {
+    case RESULT_OK:
+        log_info("%s finished", j->name);
+        j->retry_delay = 0;
+        j->next_run = now + j->interval + random_delay(a);
+        a->error[0] = '\0';
+        if (st) {
+            st->last_success = now;
+            st->failures = 0;
+            st->last_error[0] = '\0';
+        }
+        break;
+    case RESULT_LOCKED:
+        /* the key went away under the job: re-read the keyring now */
+        log_notice("%s found no unlocked key", j->name);
+        j->next_run = now;
+        key_check(a);
+        break;
+    case RESULT_INTERRUPTED:
+        log_notice("%s interrupted; it will run again", j->name);
+        j->next_run = now; /* the repository is consistent: just run again */
+        break;
+    default:
+        note_failure(a, j, st, res);
+        break;
+    }
+    state_save(a);
+    if (a->shutting_down) {
+        sd_event_exit(a->event, 0);
+        return;
+    }
+    jobs_reschedule(a);
+}

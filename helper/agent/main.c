@@ -1,0 +1,214 @@
+/* cloudseal-agent: setup, signals and shutdown.  See agent.h for the design
+ * and cloudseal-agent(8) for the user's view. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "util/log.h"
+#include "util/secmem.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-agent [--config FILE] [--debug]\n\n"
+               "The per-user cloudseal service: holds your unlocked key, runs backups on\n"
+               "schedule and answers 'cloudseal status'.  Normally started by systemd --user\n"
+               "(cloudseal-agent.service); see cloudseal-agent(8).\n");
+}
+
+/* The CLI the jobs run: [agent] cloudseal, else the `cloudseal` next to this
+ * binary (a build tree), else /usr/bin/cloudseal. */
+static int find_cloudseal(agent *a)
+{
+    const char *conf = cs_config_str(a->cfg, "agent", "cloudseal");
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (conf && conf[0]) {
+        if (conf[0] != '/' || strlen(conf) >= sizeof(a->cloudseal))
+            return -EINVAL;
+        strcpy(a->cloudseal, conf);
+        return access(a->cloudseal, X_OK) == 0 ? 0 : -errno;
+    }
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash && (size_t)(slash - self) + sizeof("/cloudseal") <= sizeof(a->cloudseal)) {
+            memcpy(a->cloudseal, self, (size_t)(slash - self));
+            strcpy(a->cloudseal + (slash - self), "/cloudseal");
+            if (access(a->cloudseal, X_OK) == 0)
+                return 0;
+        }
+    }
+    strcpy(a->cloudseal, "/usr/bin/cloudseal");
+    return access(a->cloudseal, X_OK) == 0 ? 0 : -errno;
+}
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    agent *a = userdata;
+
+    if (a->shutting_down)
+        return 0;
+    a->shutting_down = true;
+    log_info("stopping (signal %u)", si->ssi_signo);
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+    if (a->running)
+        job_stop(a, a->running); /* job_finished() exits the loop when it ends */
+    else
+        sd_event_exit(a->event, 0);
+    return 0;
+}
+
+static int setup(agent *a)
+{
+    const char *lock;
+    struct passwd *pw;
+    int r;
+
+    a->uid = getuid();
+    pw = getpwuid(a->uid);
+    if (!pw || strlen(pw->pw_name) >= sizeof(a->user)) {
+        log_error("cannot find the user name of uid %u", (unsigned)a->uid);
+        return -ENOENT;
+    }
+    strcpy(a->user, pw->pw_name);
+
+    r = cs_config_load(a->config_path, &a->cfg);
+    if (r < 0) {
+        log_error("fix the configuration file %s and restart the agent",
+                  a->config_path ? a->config_path : CS_CONFIG_DEFAULT_PATH);
+        return r;
+    }
+    lock = cs_config_str(a->cfg, "session", "lock");
+    if (strcmp(lock, "logout") == 0) {
+        a->lock_on_logout = true;
+    } else if (strcmp(lock, "reboot") == 0) {
+        a->lock_on_logout = false;
+    } else {
+        log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
+        return -EINVAL;
+    }
+    r = find_cloudseal(a);
+    if (r < 0) {
+        log_error("cannot run %s: %s; set [agent] cloudseal to the cloudseal program",
+                  a->cloudseal, strerror(-r));
+        return r;
+    }
+    a->randomized_delay = cs_config_int(a->cfg, "agent", "randomized_delay");
+    a->retry_min = cs_config_int(a->cfg, "agent", "retry_min");
+    a->retry_max = cs_config_int(a->cfg, "agent", "retry_max");
+    if (a->retry_max < a->retry_min)
+        a->retry_max = a->retry_min;
+    a->stop_timeout_usec = (uint64_t)cs_config_int(a->cfg, "agent", "stop_timeout") * 1000000ULL;
+    a->notify_after = (int)cs_config_int(a->cfg, "agent", "notify_after_failures");
+
+    r = sd_event_default(&a->event);
+    if (r < 0)
+        return r;
+    /* SIGCHLD for sd_event_add_child, SIGTERM/SIGINT for a clean stop */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+        return -errno;
+    if ((r = sd_event_add_signal(a->event, NULL, SIGTERM, on_term, a)) < 0 ||
+        (r = sd_event_add_signal(a->event, NULL, SIGINT, on_term, a)) < 0)
+        return r;
+    /* pings WATCHDOG=1 at half of WatchdogSec while the loop is healthy */
+    r = sd_event_set_watchdog(a->event, 1);
+    if (r < 0)
+        return r;
+
+    state_load(a);
+    jobs_init(a);
+    jobs_schedule_initial(a); /* before the key: unlocking starts what is due */
+    if ((r = status_init(a)) < 0)
+        return r;
+    if ((r = control_init(a)) < 0)
+        return r;
+    if ((r = key_init(a)) < 0)
+        return r;
+    return 0;
+}
+
+static void teardown(agent *a)
+{
+    key_on_stop(a);
+    control_done(a);
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        sd_event_source_disable_unref(j->child_src);
+        sd_event_source_disable_unref(j->out_src);
+        sd_event_source_disable_unref(j->kill_src);
+        if (j->out_fd >= 0)
+            close(j->out_fd);
+    }
+    sd_event_source_disable_unref(a->sched_timer);
+    sd_event_source_disable_unref(a->key_timer);
+    sd_event_source_disable_unref(a->login_src);
+    sd_event_source_disable_unref(a->status_timer);
+    if (a->login_mon)
+        sd_login_monitor_unref(a->login_mon);
+    sd_event_unref(a->event);
+    cs_config_free(a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "debug", no_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {}
+    };
+    static agent a = { .listen_fd = -1 };
+    int c, r;
+    bool debug = false;
+
+    a.config_path = getenv("CLOUDSEAL_CONFIG");
+    while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': a.config_path = optarg; break;
+        case 'd': debug = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("cloudseal-agent %s\n", CS_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    cs_log_setup("cloudseal-agent", debug ? LOG_DEBUG : LOG_INFO);
+    if (cs_crypto_init() < 0 || cs_process_harden() < 0) {
+        log_error("cannot initialise cryptography or harden the process");
+        return 1;
+    }
+    r = setup(&a);
+    if (r < 0) {
+        sd_notifyf(0, "STATUS=error: %s\nERRNO=%d", strerror(-r), -r);
+        teardown(&a);
+        return 1;
+    }
+    /* config read, CLI found, account looked up, socket listening */
+    status_update(&a);
+    sd_notify(0, "READY=1");
+    log_info("ready: user %s, %s, lock=%s", a.user, a.amk ? "unlocked" : "locked",
+             a.lock_on_logout ? "logout" : "reboot");
+    r = sd_event_loop(a.event);
+    if (r < 0)
+        log_error("event loop failed: %s", strerror(-r));
+    teardown(&a);
+    return r < 0 ? 1 : a.exit_code;
+}

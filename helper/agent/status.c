@@ -1,0 +1,224 @@
+/* What the agent tells the world: STATUS= for systemctl, the status reply
+ * for `cloudseal status`, and the state file that remembers the last runs
+ * across restarts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+#define STATE_FILE "agent-state.json"
+
+static void format_when(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t, now = time(NULL);
+    struct tm tm, tn;
+
+    localtime_r(&tt, &tm);
+    localtime_r(&now, &tn);
+    if (tm.tm_yday == tn.tm_yday && tm.tm_year == tn.tm_year)
+        strftime(buf, len, "%H:%M", &tm);
+    else
+        strftime(buf, len, "%a %H:%M", &tm);
+}
+
+static job *next_job(agent *a)
+{
+    job *best = NULL;
+
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        if (j->enabled && j->next_run && (!best || j->next_run < best->next_run))
+            best = j;
+    }
+    return best;
+}
+
+static const char *state_word(agent *a)
+{
+    if (a->shutting_down)
+        return "stopping";
+    if (a->running)
+        return "running";
+    if (!a->enrolled)
+        return "not-enrolled";
+    if (!a->amk)
+        return "locked";
+    if (a->error[0])
+        return "error";
+    return "idle";
+}
+
+static void status_text(agent *a, char *buf, size_t len)
+{
+    int64_t now = now_realtime();
+    job *n = next_job(a);
+    char when[32];
+
+    if (a->shutting_down) {
+        snprintf(buf, len, "stopping");
+    } else if (a->running) {
+        if (a->running->percent >= 0)
+            snprintf(buf, len, "%s %d%%", a->running->verb, a->running->percent);
+        else
+            snprintf(buf, len, "%s", a->running->verb);
+    } else if (!a->enrolled) {
+        snprintf(buf, len, "%s", a->error[0] ? a->error : "not enrolled: run 'cloudseal enroll'");
+    } else if (!a->amk) {
+        snprintf(buf, len, "locked");
+    } else if (a->error[0] && n && n->retry_delay) {
+        int64_t left = n->next_run > now ? n->next_run - now : 0;
+        if (left >= 60)
+            snprintf(buf, len, "error: %.200s, retry in %lld min", a->error, (long long)((left + 59) / 60));
+        else
+            snprintf(buf, len, "error: %.200s, retry in %lld s", a->error, (long long)left);
+    } else if (n) {
+        format_when(n->next_run, when, sizeof(when));
+        snprintf(buf, len, "idle, next %s %s", n->noun, when);
+    } else {
+        snprintf(buf, len, "idle, no jobs: this cloudseal has no backup command");
+    }
+}
+
+void status_update(agent *a)
+{
+    char text[CS_AGENT_TEXT_MAX];
+
+    status_text(a, text, sizeof(text));
+    if (strcmp(text, a->status) == 0)
+        return;
+    snprintf(a->status, sizeof(a->status), "%s", text);
+    sd_notifyf(0, "STATUS=%s", text);
+    log_debug("status: %s", text);
+}
+
+/* "retry in 5 min" counts down, "next backup 14:00" changes at midnight */
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    status_update(userdata);
+    sd_event_source_set_time(s, usec + 30 * 1000000ULL);
+    return 0;
+}
+
+int status_init(agent *a)
+{
+    uint64_t now;
+    int r = sd_event_now(a->event, CLOCK_MONOTONIC, &now);
+
+    if (r < 0)
+        return r;
+    r = sd_event_add_time(a->event, &a->status_timer, CLOCK_MONOTONIC, now + 30 * 1000000ULL, 1000000,
+                          on_status_timer, a);
+    if (r < 0)
+        return r;
+    return sd_event_source_set_enabled(a->status_timer, SD_EVENT_ON);
+}
+
+json_object *status_json(agent *a)
+{
+    json_object *o = json_object_new_object(), *jobs = json_object_new_array();
+
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    json_object_object_add(o, "state", json_object_new_string(state_word(a)));
+    json_object_object_add(o, "status", json_object_new_string(a->status));
+    json_object_object_add(o, "user", json_object_new_string(a->user));
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    json_object_object_add(o, "unlocked", json_object_new_boolean(a->amk != NULL));
+    json_object_object_add(o, "lock", json_object_new_string(a->lock_on_logout ? "logout" : "reboot"));
+    if (a->enrolled)
+        json_object_object_add(o, "account_id", json_object_new_string(a->account_id));
+    if (a->state.repository_size >= 0)
+        json_object_object_add(o, "repository_size", json_object_new_int64(a->state.repository_size));
+    if (a->error[0])
+        json_object_object_add(o, "error", json_object_new_string(a->error));
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+        json_object *jo = json_object_new_object();
+
+        json_object_object_add(jo, "name", json_object_new_string(j->name));
+        json_object_object_add(jo, "enabled", json_object_new_boolean(j->enabled));
+        json_object_object_add(jo, "running", json_object_new_boolean(j->pid != 0));
+        if (j->pid && j->percent >= 0)
+            json_object_object_add(jo, "percent", json_object_new_int(j->percent));
+        json_object_object_add(jo, "interval", json_object_new_int64(j->interval));
+        json_object_object_add(jo, "next_run", json_object_new_int64(j->enabled && a->amk ? j->next_run : 0));
+        if (st) {
+            json_object_object_add(jo, "last_run", json_object_new_int64(st->last_run));
+            json_object_object_add(jo, "last_success", json_object_new_int64(st->last_success));
+            json_object_object_add(jo, "last_result", json_object_new_string(st->last_result));
+            json_object_object_add(jo, "last_error", json_object_new_string(st->last_error));
+            json_object_object_add(jo, "failures", json_object_new_int(st->failures));
+        }
+        json_object_array_add(jobs, jo);
+    }
+    json_object_object_add(o, "jobs", jobs);
+    return o;
+}
+
+/* $STATE_DIRECTORY (StateDirectory= in the unit), else $XDG_STATE_HOME or
+ * ~/.local/state, + /cloudseal. */
+static int state_dir(char *buf, size_t len)
+{
+    const char *d = getenv("STATE_DIRECTORY"), *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
+    int n;
+
+    if (d && d[0] == '/')
+        n = snprintf(buf, len, "%.*s", (int)strcspn(d, ":"), d);
+    else if (x && x[0] == '/')
+        n = snprintf(buf, len, "%s/cloudseal", x);
+    else if (h && h[0] == '/')
+        n = snprintf(buf, len, "%s/.local/state/cloudseal", h);
+    else
+        return -ENOENT;
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+void state_load(agent *a)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    char dir[PATH_MAX - 32];
+    int r;
+
+    cs_agent_state_init(&a->state);
+    if (state_dir(dir, sizeof(dir)) < 0) {
+        log_warning("no state directory (set HOME): the last backup time is not remembered");
+        return;
+    }
+    snprintf(a->state_path, sizeof(a->state_path), "%s/%s", dir, STATE_FILE);
+    r = cs_read_file(a->state_path, CS_AGENT_STATE_MAX, &b);
+    if (r == -ENOENT)
+        return;
+    if (r == 0)
+        r = cs_agent_state_parse((const char *)b.data, b.len, &a->state);
+    if (r < 0)
+        log_warning("ignoring %s: %s; the next backup runs now", a->state_path, strerror(-r));
+}
+
+void state_save(agent *a)
+{
+    json_object *o;
+    const char *s;
+    char dir[PATH_MAX];
+    int r;
+
+    if (!a->state_path[0])
+        return;
+    snprintf(dir, sizeof(dir), "%s", a->state_path);
+    *strrchr(dir, '/') = '\0';
+    r = cs_mkdir_p(dir, 0700);
+    o = cs_agent_state_to_json(&a->state);
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (r == 0)
+        r = cs_write_file_atomic(a->state_path, s, strlen(s), 0600);
+    if (r < 0)
+        log_warning("cannot save %s: %s", a->state_path, strerror(-r));
+    json_object_put(o);
+}

@@ -1,0 +1,331 @@
+/* cloudseal-agent control protocol, job progress lines and state file. */
+#include "agent/agent_proto.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const cmd_names[] = {
+    [CS_AGENT_CMD_STATUS] = "status",
+    [CS_AGENT_CMD_BACKUP_NOW] = "backup-now",
+    [CS_AGENT_CMD_SYNC_NOW] = "sync-now",
+    [CS_AGENT_CMD_LOCK] = "lock",
+    [CS_AGENT_CMD_UNLOCK_NOTIFY] = "unlock-notify",
+};
+
+const char *cs_agent_cmd_name(cs_agent_cmd cmd)
+{
+    if ((size_t)cmd >= sizeof(cmd_names) / sizeof(cmd_names[0]))
+        return "unknown";
+    return cmd_names[cmd];
+}
+
+/* Parse exactly one JSON object from data[0..len): trailing whitespace is
+ * allowed, anything else (a second document, garbage, NUL bytes) is not.
+ * Nesting is capped so a hostile peer cannot make the parser recurse deep. */
+static int parse_object(const char *data, size_t len, size_t max, json_object **out)
+{
+    json_tokener *tok;
+    json_object *obj;
+    size_t used;
+
+    *out = NULL;
+    if (len > max)
+        return -EMSGSIZE;
+    if (len == 0 || memchr(data, '\0', len))
+        return -EBADMSG;
+    tok = json_tokener_new_ex(16);
+    if (!tok)
+        return -ENOMEM;
+    obj = json_tokener_parse_ex(tok, data, (int)len);
+    if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(obj);
+        json_tokener_free(tok);
+        return -EBADMSG;
+    }
+    used = (size_t)json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    for (; used < len; used++) {
+        if (!strchr(" \t\r\n", data[used])) {
+            json_object_put(obj);
+            return -EBADMSG;
+        }
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        json_object_put(obj);
+        return -EBADMSG;
+    }
+    *out = obj;
+    return 0;
+}
+
+int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
+{
+    json_object *obj, *cmd;
+    const char *name;
+    int r;
+
+    r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
+    if (r < 0)
+        return r;
+    r = -EBADMSG;
+    if (!json_object_object_get_ex(obj, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
+        goto out;
+    name = json_object_get_string(cmd);
+    r = -EOPNOTSUPP;
+    for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++) {
+        if (strcmp(name, cmd_names[i]) == 0) {
+            *out = (cs_agent_cmd)i;
+            r = 0;
+            break;
+        }
+    }
+out:
+    json_object_put(obj);
+    return r;
+}
+
+int cs_agent_parse_reply(const char *line, size_t len, json_object **out)
+{
+    json_object *obj, *ok;
+    int r;
+
+    r = parse_object(line, len, CS_AGENT_REPLY_MAX, &obj);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(obj, "ok", &ok) || !json_object_is_type(ok, json_type_boolean)) {
+        json_object_put(obj);
+        return -EBADMSG;
+    }
+    *out = obj;
+    return 0;
+}
+
+int cs_agent_socket_dir(char *buf, size_t len)
+{
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    int n;
+
+    if (!rt || rt[0] != '/')
+        return -ENXIO;
+    n = snprintf(buf, len, "%s/%s", rt, CS_AGENT_SOCKET_DIR);
+    if (n < 0 || (size_t)n >= len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+int cs_agent_socket_path(char *buf, size_t len)
+{
+    char dir[256];
+    int r, n;
+
+    /* sun_path is 108 bytes: refuse early rather than truncate */
+    r = cs_agent_socket_dir(dir, sizeof(dir));
+    if (r < 0)
+        return r;
+    n = snprintf(buf, len, "%s/%s", dir, CS_AGENT_SOCKET_NAME);
+    if (n < 0 || (size_t)n >= len || n >= 108)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Copy a JSON string field into a fixed buffer; false when absent, not a
+ * string or too long (never truncated silently: a cut-off id is a wrong id). */
+static bool get_string(json_object *obj, const char *key, char *dst, size_t dstlen)
+{
+    json_object *v;
+    const char *s;
+
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+        return false;
+    s = json_object_get_string(v);
+    if ((size_t)json_object_get_string_len(v) >= dstlen || strlen(s) != (size_t)json_object_get_string_len(v))
+        return false;
+    memcpy(dst, s, strlen(s) + 1);
+    return true;
+}
+
+/* A non-negative integer field; false when absent or of another type. */
+static bool get_count(json_object *obj, const char *key, int64_t *out)
+{
+    json_object *v;
+    int64_t x;
+
+    if (!json_object_object_get_ex(obj, key, &v))
+        return false;
+    if (json_object_is_type(v, json_type_int)) {
+        errno = 0;
+        x = json_object_get_int64(v);
+    } else if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        if (!(d >= 0 && d < 9.0e18))
+            return false;
+        x = (int64_t)d;
+    } else {
+        return false;
+    }
+    if (x < 0)
+        return false;
+    *out = x;
+    return true;
+}
+
+static int ratio_percent(int64_t done, int64_t total)
+{
+    if (total <= 0)
+        return -1;
+    if (done >= total)
+        return 100;
+    /* done < total <= INT64_MAX: (done / total) * 100 without overflow */
+    return (int)((double)done * 100.0 / (double)total);
+}
+
+static bool id_chars_ok(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '-'))
+            return false;
+    return true;
+}
+
+int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
+{
+    json_object *obj;
+    int64_t a, b;
+    int r;
+
+    p->percent = -1;
+    p->repository_size = -1;
+    p->snapshot[0] = '\0';
+    p->error[0] = '\0';
+    r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
+    if (r < 0)
+        return r;
+    if (get_count(obj, "percent", &a))
+        p->percent = a > 100 ? 100 : (int)a;
+    else if (get_count(obj, "bytes_done", &a) && get_count(obj, "bytes_total", &b))
+        p->percent = ratio_percent(a, b);
+    else if (get_count(obj, "files_done", &a) && get_count(obj, "files_total", &b))
+        p->percent = ratio_percent(a, b);
+    if (get_count(obj, "repository_size", &a) || get_count(obj, "repo_size", &a))
+        p->repository_size = a;
+    if ((get_string(obj, "snapshot", p->snapshot, sizeof(p->snapshot)) ||
+         get_string(obj, "snapshot_id", p->snapshot, sizeof(p->snapshot))) &&
+        !id_chars_ok(p->snapshot))
+        p->snapshot[0] = '\0';
+    if (!get_string(obj, "error", p->error, sizeof(p->error)))
+        p->error[0] = '\0';
+    json_object_put(obj);
+    return 0;
+}
+
+void cs_agent_state_init(cs_agent_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->repository_size = -1;
+}
+
+cs_agent_job_state *cs_agent_state_job(cs_agent_state *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_jobs; i++)
+        if (strcmp(st->jobs[i].name, name) == 0)
+            return &st->jobs[i];
+    if (st->n_jobs >= CS_AGENT_MAX_JOBS || strlen(name) >= CS_AGENT_NAME_MAX)
+        return NULL;
+    cs_agent_job_state *j = &st->jobs[st->n_jobs++];
+    memset(j, 0, sizeof(*j));
+    memcpy(j->name, name, strlen(name) + 1);
+    return j;
+}
+
+static int parse_job(json_object *o, cs_agent_job_state *j)
+{
+    int64_t v;
+    json_object *x;
+
+    if (!json_object_is_type(o, json_type_object))
+        return -EBADMSG;
+    if (json_object_object_get_ex(o, "last_run", &x)) {
+        if (!get_count(o, "last_run", &v))
+            return -EBADMSG;
+        j->last_run = v;
+    }
+    if (json_object_object_get_ex(o, "last_success", &x)) {
+        if (!get_count(o, "last_success", &v))
+            return -EBADMSG;
+        j->last_success = v;
+    }
+    if (json_object_object_get_ex(o, "failures", &x)) {
+        if (!get_count(o, "failures", &v) || v > 1000000)
+            return -EBADMSG;
+        j->failures = (int)v;
+    }
+    if (json_object_object_get_ex(o, "last_result", &x) &&
+        !get_string(o, "last_result", j->last_result, sizeof(j->last_result)))
+        return -EBADMSG;
+    if (json_object_object_get_ex(o, "last_error", &x) &&
+        !get_string(o, "last_error", j->last_error, sizeof(j->last_error)))
+        return -EBADMSG;
+    return 0;
+}
+
+int cs_agent_state_parse(const char *data, size_t len, cs_agent_state *st)
+{
+    json_object *obj, *jobs;
+    int64_t v;
+    int r;
+
+    cs_agent_state_init(st);
+    r = parse_object(data, len, CS_AGENT_STATE_MAX, &obj);
+    if (r < 0)
+        return r;
+    if (json_object_object_get_ex(obj, "repository_size", &jobs)) {
+        if (!get_count(obj, "repository_size", &v)) {
+            r = -EBADMSG;
+            goto out;
+        }
+        st->repository_size = v;
+    }
+    if (json_object_object_get_ex(obj, "jobs", &jobs)) {
+        if (!json_object_is_type(jobs, json_type_object)) {
+            r = -EBADMSG;
+            goto out;
+        }
+        json_object_object_foreach(jobs, name, val) {
+            cs_agent_job_state *j = cs_agent_state_job(st, name);
+            if (!j)
+                continue; /* more jobs than we know, or an absurd name: ignore */
+            r = parse_job(val, j);
+            if (r < 0)
+                goto out;
+        }
+    }
+out:
+    if (r < 0)
+        cs_agent_state_init(st);
+    json_object_put(obj);
+    return r;
+}
+
+json_object *cs_agent_state_to_json(const cs_agent_state *st)
+{
+    json_object *root = json_object_new_object(), *jobs = json_object_new_object();
+
+    for (size_t i = 0; i < st->n_jobs; i++) {
+        const cs_agent_job_state *j = &st->jobs[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "last_run", json_object_new_int64(j->last_run));
+        json_object_object_add(o, "last_success", json_object_new_int64(j->last_success));
+        json_object_object_add(o, "last_result", json_object_new_string(j->last_result));
+        json_object_object_add(o, "last_error", json_object_new_string(j->last_error));
+        json_object_object_add(o, "failures", json_object_new_int(j->failures));
+        json_object_object_add(jobs, j->name, o);
+    }
+    json_object_object_add(root, "version", json_object_new_int(1));
+    if (st->repository_size >= 0) /* absent = unknown, so the file always parses back */
+        json_object_object_add(root, "repository_size", json_object_new_int64(st->repository_size));
+    json_object_object_add(root, "jobs", jobs);
+    return root;
+}
