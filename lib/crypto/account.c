@@ -378,13 +378,15 @@ int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *s
         r = load_sources(cfg, user, flags, &d, &s);
     if (r == 0)
         r = choose(&s, flags, user, &kb, &from_cache);
-    if (r == 0)
+    if (r == 0) {
         r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD,
                              secret, out);
+        if (r == -EBADMSG)
+            log_error("the %s keybag of %s was tampered with: its MAC does not verify",
+                      from_cache ? "cached" : "stored", user);
+    }
     if (r == 0)
         refresh_cache(&d, &s, kb, from_cache);
-    else if (r == -EBADMSG)
-        log_error("the keybag of %s is malformed or was tampered with", user);
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);

@@ -1,0 +1,644 @@
+/* Keybag v1: round trip, wrong secrets, and every bad form giving its own
+ * error (never a crash); plus the account layer's rollback pin.
+ * The KDF runs at the minimum cost (8 MiB, 1 pass) to keep this fast. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pwd.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "crypto/account.h"
+#include "crypto/keybag.h"
+#include "crypto/recovery.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/secmem.h"
+
+static const cs_kdf_params cheap = { .ops = 1, .mem_bytes = CS_KDF_MEM_MIN };
+
+typedef struct fixture {
+    cs_amk *amk;
+    cs_secret *pw, *code;
+    char *text;
+    size_t len;
+} fixture;
+
+static cs_secret *secret(const char *s)
+{
+    cs_secret *x = NULL;
+    assert_int_equal(cs_secret_new(&x), 0);
+    assert_int_equal(cs_secret_set(x, s, strlen(s)), 0);
+    return x;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    uint8_t rk[CS_RECOVERY_KEY_BYTES];
+    cs_keybag *kb = NULL;
+    json_object *payload = json_object_new_object();
+
+    assert_int_equal(cs_amk_generate(&f->amk), 0);
+    f->pw = secret("correct horse");
+    cs_recovery_generate(rk);
+    assert_int_equal(cs_secret_new(&f->code), 0);
+    cs_recovery_encode(rk, f->code->data);
+    f->code->len = strlen(f->code->data);
+    assert_int_equal(cs_keybag_new("alice", f->amk, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, f->amk, f->pw, &cheap), 0);
+    assert_int_equal(cs_keybag_set_recovery(kb, f->amk, rk), 0);
+    json_object_object_add(payload, "repository", json_object_new_string("users/alice/backup"));
+    assert_int_equal(cs_keybag_payload_set(kb, f->amk, payload), 0);
+    json_object_put(payload);
+    cs_keybag_set_generation(kb, 5);
+    assert_int_equal(cs_keybag_serialize(kb, f->amk, &f->text, &f->len), 0);
+    cs_keybag_free(kb);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    cs_amk_free(f->amk);
+    cs_secret_free(f->pw);
+    cs_secret_free(f->code);
+    free(f->text);
+    free(f);
+    return 0;
+}
+
+/* Unlock text with the password (type password) or the recovery code. */
+static int try_unlock(const char *text, size_t len, cs_slot_type type, const cs_secret *s)
+{
+    cs_keybag *kb = NULL;
+    cs_amk *amk = NULL;
+    int r = cs_keybag_parse(text, len, &kb);
+
+    if (r == 0)
+        r = cs_keybag_unlock(kb, type, s, &amk);
+    cs_amk_free(amk);
+    cs_keybag_free(kb);
+    return r;
+}
+
+/* ---- round trip ---- */
+
+static void test_round_trip(void **state)
+{
+    fixture *f = *state;
+    cs_keybag *kb = NULL;
+    cs_amk *amk = NULL;
+    json_object *payload = NULL, *v;
+    char *again = NULL;
+    size_t len;
+
+    assert_int_equal(cs_keybag_parse(f->text, f->len, &kb), 0);
+    assert_string_equal(cs_keybag_user(kb), "alice");
+    assert_int_equal(cs_keybag_generation(kb), 5);
+    assert_int_equal(cs_keybag_count_slots(kb, CS_SLOT_PASSWORD), 1);
+    assert_int_equal(cs_keybag_count_slots(kb, CS_SLOT_RECOVERY), 1);
+    assert_int_equal(cs_keybag_unlock(kb, CS_SLOT_PASSWORD, f->pw, &amk), 0);
+    assert_memory_equal(amk->key, f->amk->key, CS_KEY_BYTES);
+    cs_amk_free(amk);
+    amk = NULL;
+    assert_int_equal(cs_keybag_unlock(kb, CS_SLOT_RECOVERY, f->code, &amk), 0);
+    assert_memory_equal(amk->key, f->amk->key, CS_KEY_BYTES);
+    assert_int_equal(cs_keybag_payload_get(kb, amk, &payload), 0);
+    assert_true(json_object_object_get_ex(payload, "repository", &v));
+    assert_string_equal(json_object_get_string(v), "users/alice/backup");
+    json_object_put(payload);
+    /* serialize again: still opens, identical account id */
+    assert_int_equal(cs_keybag_serialize(kb, amk, &again, &len), 0);
+    assert_int_equal(try_unlock(again, len, CS_SLOT_PASSWORD, f->pw), 0);
+    free(again);
+    cs_amk_free(amk);
+    cs_keybag_free(kb);
+}
+
+static void test_change_password(void **state)
+{
+    fixture *f = *state;
+    cs_keybag *kb = NULL;
+    cs_secret *pw2 = secret("new password");
+    char *text = NULL;
+    size_t len;
+
+    assert_int_equal(cs_keybag_parse(f->text, f->len, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, f->amk, pw2, &cheap), 0);
+    assert_int_equal(cs_keybag_count_slots(kb, CS_SLOT_PASSWORD), 1);
+    assert_int_equal(cs_keybag_serialize(kb, f->amk, &text, &len), 0);
+    assert_int_equal(try_unlock(text, len, CS_SLOT_PASSWORD, f->pw), -EACCES);
+    assert_int_equal(try_unlock(text, len, CS_SLOT_PASSWORD, pw2), 0);
+    assert_int_equal(try_unlock(text, len, CS_SLOT_RECOVERY, f->code), 0);
+    free(text);
+    cs_secret_free(pw2);
+    cs_keybag_free(kb);
+}
+
+static void test_wrong_secrets(void **state)
+{
+    fixture *f = *state;
+    cs_secret *bad = secret("wrong horse");
+    uint8_t rk[CS_RECOVERY_KEY_BYTES];
+    cs_secret *other = NULL, *typo;
+
+    assert_int_equal(try_unlock(f->text, f->len, CS_SLOT_PASSWORD, bad), -EACCES);
+    /* a well-formed but different recovery key */
+    cs_recovery_generate(rk);
+    assert_int_equal(cs_secret_new(&other), 0);
+    cs_recovery_encode(rk, other->data);
+    other->len = strlen(other->data);
+    assert_int_equal(try_unlock(f->text, f->len, CS_SLOT_RECOVERY, other), -EACCES);
+    /* a typo in the code is reported as such, not as a wrong key */
+    typo = secret(f->code->data);
+    typo->data[0] = typo->data[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(try_unlock(f->text, f->len, CS_SLOT_RECOVERY, typo), -EILSEQ);
+    /* the password is not a recovery code */
+    assert_int_equal(try_unlock(f->text, f->len, CS_SLOT_RECOVERY, f->pw), -EINVAL);
+    cs_secret_free(bad);
+    cs_secret_free(other);
+    cs_secret_free(typo);
+}
+
+/* ---- malformed input ---- */
+
+static void test_truncated(void **state)
+{
+    fixture *f = *state;
+    cs_keybag *kb = NULL;
+
+    /* every proper prefix (whitespace-only tails aside) is refused */
+    for (size_t n = 0; n < f->len; n++) {
+        int r = cs_keybag_parse(f->text, n, &kb);
+        if (n + 1 == f->len && f->text[n] == '\n')
+            continue;
+        assert_int_equal(r, -EBADMSG);
+    }
+}
+
+static void test_invalid_json(void **state)
+{
+    static const char *bad[] = {
+        "", "{", "}", "[]", "null", "1", "\"x\"", "{\"version\":1,}", "{'version':1}",
+        "{\"version\":1} trailing", "{\"version\":1}{}", "\xff\xfe", "{\"version\":01}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    };
+    cs_keybag *kb = NULL;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cs_keybag_parse(bad[i], strlen(bad[i]), &kb), -EBADMSG);
+    /* an embedded NUL */
+    assert_int_equal(cs_keybag_parse("{\"version\":1}\0", 14, &kb), -EBADMSG);
+}
+
+static void test_oversized(void **state)
+{
+    size_t n = CS_KEYBAG_MAX_BYTES + 1;
+    char *big = malloc(n);
+    cs_keybag *kb = NULL;
+
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    assert_int_equal(cs_keybag_parse(big, n, &kb), -E2BIG);
+    free(big);
+}
+
+/* Parse f->text as JSON, let edit() change it, serialize, return parse+unlock result. */
+typedef void (*edit_fn)(json_object *root);
+
+static int edited(fixture *f, edit_fn edit, cs_slot_type type, const cs_secret *s, int *parse_r)
+{
+    json_object *root = json_tokener_parse(f->text);
+    const char *text;
+    cs_keybag *kb = NULL;
+    cs_amk *amk = NULL;
+    int r;
+
+    assert_non_null(root);
+    edit(root);
+    text = json_object_to_json_string(root);
+    r = cs_keybag_parse(text, strlen(text), &kb);
+    if (parse_r)
+        *parse_r = r;
+    if (r == 0)
+        r = cs_keybag_unlock(kb, type, s, &amk);
+    cs_amk_free(amk);
+    cs_keybag_free(kb);
+    json_object_put(root);
+    return r;
+}
+
+static json_object *slot(json_object *root, size_t i)
+{
+    json_object *slots;
+    assert_true(json_object_object_get_ex(root, "slots", &slots));
+    return json_object_array_get_idx(slots, i);
+}
+
+static json_object *password_slot(json_object *root)
+{
+    for (size_t i = 0;; i++) {
+        json_object *s = slot(root, i), *t;
+        assert_non_null(s);
+        json_object_object_get_ex(s, "type", &t);
+        if (strcmp(json_object_get_string(t), "password") == 0)
+            return s;
+    }
+}
+
+static json_object *kdf_of(json_object *root)
+{
+    json_object *k;
+    assert_true(json_object_object_get_ex(password_slot(root), "kdf", &k));
+    return k;
+}
+
+/* flip one bit in a base64 field's decoded bytes */
+static void flip_b64(json_object *o, const char *key)
+{
+    json_object *v;
+    uint8_t bin[256];
+    size_t n = 0;
+    char out[400];
+
+    assert_true(json_object_object_get_ex(o, key, &v));
+    assert_int_equal(sodium_base642bin(bin, sizeof(bin), json_object_get_string(v),
+                                       (size_t)json_object_get_string_len(v), NULL, &n, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    bin[n / 2] ^= 0x04;
+    sodium_bin2base64(out, sizeof(out), bin, n, sodium_base64_VARIANT_ORIGINAL);
+    json_object_object_add(o, key, json_object_new_string(out));
+}
+
+static void e_version2(json_object *r) { json_object_object_add(r, "version", json_object_new_int(2)); }
+static void e_version0(json_object *r) { json_object_object_add(r, "version", json_object_new_int(0)); }
+static void e_version_str(json_object *r) { json_object_object_add(r, "version", json_object_new_string("1")); }
+static void e_no_version(json_object *r) { json_object_object_del(r, "version"); }
+static void e_gen_str(json_object *r) { json_object_object_add(r, "generation", json_object_new_string("5")); }
+static void e_gen_neg(json_object *r) { json_object_object_add(r, "generation", json_object_new_int(-1)); }
+static void e_gen_zero(json_object *r) { json_object_object_add(r, "generation", json_object_new_int(0)); }
+static void e_gen_float(json_object *r) { json_object_object_add(r, "generation", json_object_new_double(5.5)); }
+static void e_slots_obj(json_object *r) { json_object_object_add(r, "slots", json_object_new_object()); }
+static void e_slots_empty(json_object *r) { json_object_object_add(r, "slots", json_object_new_array()); }
+static void e_user_int(json_object *r) { json_object_object_add(r, "user", json_object_new_int(7)); }
+static void e_user_slash(json_object *r) { json_object_object_add(r, "user", json_object_new_string("../etc")); }
+static void e_acct_upper(json_object *r)
+{
+    json_object *v;
+    char id[65];
+    json_object_object_get_ex(r, "account_id", &v);
+    strcpy(id, json_object_get_string(v));
+    for (char *p = id; *p; p++)
+        if (*p >= 'a' && *p <= 'f') { *p = (char)(*p - 'a' + 'A'); break; }
+    json_object_object_add(r, "account_id", json_object_new_string(id));
+}
+static void e_acct_short(json_object *r) { json_object_object_add(r, "account_id", json_object_new_string("abcd")); }
+static void e_unknown_field(json_object *r) { json_object_object_add(r, "escrow", json_object_new_string("x")); }
+static void e_slot_unknown_field(json_object *r) { json_object_object_add(slot(r, 0), "extra", json_object_new_int(1)); }
+static void e_slot_type(json_object *r) { json_object_object_add(slot(r, 0), "type", json_object_new_string("fido2")); }
+static void e_slot_id_str(json_object *r) { json_object_object_add(slot(r, 0), "id", json_object_new_string("1")); }
+static void e_slot_dup_id(json_object *r)
+{
+    json_object *id;
+    json_object_object_get_ex(slot(r, 0), "id", &id);
+    json_object_object_add(slot(r, 1), "id", json_object_new_int(json_object_get_int(id)));
+}
+static void e_too_many_slots(json_object *r)
+{
+    json_object *slots;
+    json_object_object_get_ex(r, "slots", &slots);
+    for (int i = 0; i < CS_KEYBAG_MAX_SLOTS; i++) {
+        json_object *copy = NULL;
+        json_object_deep_copy(slot(r, 1), &copy, NULL);
+        json_object_object_add(copy, "id", json_object_new_int(100 + i));
+        json_object_array_add(slots, copy);
+    }
+}
+static void e_mem_huge(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64(1LL << 40)); }
+static void e_mem_tiny(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64(1024)); }
+static void e_mem_odd(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64((8 << 20) + 1)); }
+static void e_ops_huge(json_object *r) { json_object_object_add(kdf_of(r), "ops", json_object_new_int64(1000000)); }
+static void e_ops_zero(json_object *r) { json_object_object_add(kdf_of(r), "ops", json_object_new_int64(0)); }
+static void e_ops_str(json_object *r) { json_object_object_add(kdf_of(r), "ops", json_object_new_string("1")); }
+static void e_kdf_alg(json_object *r) { json_object_object_add(kdf_of(r), "algorithm", json_object_new_string("scrypt")); }
+static void e_salt_short(json_object *r) { json_object_object_add(kdf_of(r), "salt", json_object_new_string("AAAA")); }
+static void e_nonce_notb64(json_object *r) { json_object_object_add(password_slot(r), "nonce", json_object_new_string("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!")); }
+static void e_no_mac(json_object *r) { json_object_object_del(r, "mac"); }
+static void e_mac_null(json_object *r) { json_object_object_add(r, "mac", NULL); }
+static void e_no_payload(json_object *r) { json_object_object_del(r, "payload"); }
+static void e_payload_empty(json_object *r)
+{
+    json_object *p;
+    json_object_object_get_ex(r, "payload", &p);
+    json_object_object_add(p, "ciphertext", json_object_new_string(""));
+}
+
+static void test_bad_forms(void **state)
+{
+    static const struct { const char *name; edit_fn fn; int want; } cases[] = {
+        { "version 2", e_version2, -EPROTONOSUPPORT },
+        { "version 0", e_version0, -EPROTONOSUPPORT },
+        { "version string", e_version_str, -EBADMSG },
+        { "no version", e_no_version, -EBADMSG },
+        { "generation string", e_gen_str, -EBADMSG },
+        { "generation negative", e_gen_neg, -EBADMSG },
+        { "generation zero", e_gen_zero, -EBADMSG },
+        { "generation float", e_gen_float, -EBADMSG },
+        { "slots object", e_slots_obj, -EBADMSG },
+        { "slots empty", e_slots_empty, -EBADMSG },
+        { "too many slots", e_too_many_slots, -EBADMSG },
+        { "user int", e_user_int, -EBADMSG },
+        { "user path", e_user_slash, -EBADMSG },
+        { "account_id uppercase", e_acct_upper, -EBADMSG },
+        { "account_id short", e_acct_short, -EBADMSG },
+        { "unknown field", e_unknown_field, -EBADMSG },
+        { "unknown slot field", e_slot_unknown_field, -EBADMSG },
+        { "unknown slot type", e_slot_type, -EBADMSG },
+        { "slot id string", e_slot_id_str, -EBADMSG },
+        { "duplicate slot id", e_slot_dup_id, -EBADMSG },
+        { "memory 1 TiB", e_mem_huge, -E2BIG },
+        { "memory 1 KiB", e_mem_tiny, -E2BIG },
+        { "memory not KiB", e_mem_odd, -E2BIG },
+        { "ops 1e6", e_ops_huge, -E2BIG },
+        { "ops 0", e_ops_zero, -E2BIG },
+        { "ops string", e_ops_str, -EBADMSG },
+        { "kdf algorithm", e_kdf_alg, -EBADMSG },
+        { "salt short", e_salt_short, -EBADMSG },
+        { "nonce not base64", e_nonce_notb64, -EBADMSG },
+        { "missing MAC", e_no_mac, -EBADMSG },
+        { "MAC null", e_mac_null, -EBADMSG },
+        { "missing payload", e_no_payload, -EBADMSG },
+        { "empty payload", e_payload_empty, -EBADMSG },
+    };
+    fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int parse_r = 1;
+        int r = edited(f, cases[i].fn, CS_SLOT_PASSWORD, f->pw, &parse_r);
+        if (parse_r != cases[i].want)
+            fail_msg("%s: parse gave %d, want %d", cases[i].name, parse_r, cases[i].want);
+        assert_int_equal(r, cases[i].want);
+    }
+}
+
+/* ---- tampering that parses: the slot or the MAC catches it ---- */
+
+static void e_pw_ct(json_object *r) { flip_b64(password_slot(r), "ciphertext"); }
+static void e_pw_nonce(json_object *r) { flip_b64(password_slot(r), "nonce"); }
+static void e_pw_salt(json_object *r) { flip_b64(kdf_of(r), "salt"); }
+static void e_pw_ops(json_object *r) { json_object_object_add(kdf_of(r), "ops", json_object_new_int64(2)); }
+static void e_mac(json_object *r) { flip_b64(r, "mac"); }
+static void e_payload_ct(json_object *r)
+{
+    json_object *p;
+    json_object_object_get_ex(r, "payload", &p);
+    flip_b64(p, "ciphertext");
+}
+static void e_generation_up(json_object *r) { json_object_object_add(r, "generation", json_object_new_int(6)); }
+static void e_user_other(json_object *r) { json_object_object_add(r, "user", json_object_new_string("mallory")); }
+static void e_swap_slots(json_object *r)
+{
+    json_object *slots, *a, *b;
+    json_object_object_get_ex(r, "slots", &slots);
+    a = json_object_get(json_object_array_get_idx(slots, 0));
+    b = json_object_get(json_object_array_get_idx(slots, 1));
+    json_object_array_put_idx(slots, 0, b);
+    json_object_array_put_idx(slots, 1, a);
+}
+static void e_swap_ct(json_object *r)
+{
+    /* move the recovery slot's ciphertext into the password slot */
+    json_object *pw = password_slot(r), *rk = slot(r, 0) == pw ? slot(r, 1) : slot(r, 0), *ct;
+    json_object_object_get_ex(rk, "ciphertext", &ct);
+    json_object_object_add(pw, "ciphertext", json_object_get(ct));
+}
+
+static void test_tampered(void **state)
+{
+    static const struct { const char *name; edit_fn fn; int pw, rk; } cases[] = {
+        /* a modified password slot cannot be told from a wrong password by
+         * that slot; the recovery slot then finds the MAC broken */
+        { "password ciphertext", e_pw_ct, -EACCES, -EBADMSG },
+        { "password nonce", e_pw_nonce, -EACCES, -EBADMSG },
+        { "password salt", e_pw_salt, -EACCES, -EBADMSG },
+        { "password ops", e_pw_ops, -EACCES, -EBADMSG },
+        { "ciphertext moved between slots", e_swap_ct, -EACCES, -EBADMSG },
+        { "MAC", e_mac, -EBADMSG, -EBADMSG },
+        { "payload", e_payload_ct, -EBADMSG, -EBADMSG },
+        { "generation", e_generation_up, -EBADMSG, -EBADMSG },
+        { "user", e_user_other, -EBADMSG, -EBADMSG },
+        { "slot order", e_swap_slots, -EBADMSG, -EBADMSG },
+    };
+    fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int a = edited(f, cases[i].fn, CS_SLOT_PASSWORD, f->pw, NULL);
+        int b = edited(f, cases[i].fn, CS_SLOT_RECOVERY, f->code, NULL);
+        if (a != cases[i].pw || b != cases[i].rk)
+            fail_msg("%s: password %d (want %d), recovery %d (want %d)", cases[i].name, a,
+                     cases[i].pw, b, cases[i].rk);
+    }
+}
+
+/* A keybag of another account with alice's name: the AMK does not match. */
+static void test_foreign_account(void **state)
+{
+    fixture *f = *state;
+    cs_amk *other = NULL;
+    cs_keybag *kb = NULL, *mine = NULL;
+    json_object *root, *id;
+    char *text = NULL;
+    const char *t;
+    size_t len;
+
+    assert_int_equal(cs_amk_generate(&other), 0);
+    assert_int_equal(cs_keybag_new("alice", other, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, other, f->pw, &cheap), 0);
+    assert_int_equal(cs_keybag_serialize(kb, other, &text, &len), 0);
+    /* claim to be the fixture's account */
+    assert_int_equal(cs_keybag_parse(f->text, f->len, &mine), 0);
+    root = json_tokener_parse(text);
+    id = json_object_new_string(cs_keybag_account_id(mine));
+    json_object_object_add(root, "account_id", id);
+    t = json_object_to_json_string(root);
+    assert_int_equal(try_unlock(t, strlen(t), CS_SLOT_PASSWORD, f->pw), -EACCES);
+    json_object_put(root);
+    free(text);
+    cs_keybag_free(kb);
+    cs_keybag_free(mine);
+    cs_amk_free(other);
+}
+
+static void test_describe_has_no_secrets(void **state)
+{
+    fixture *f = *state;
+    cs_keybag *kb = NULL;
+    json_object *d = NULL;
+    const char *s;
+
+    assert_int_equal(cs_keybag_parse(f->text, f->len, &kb), 0);
+    assert_int_equal(cs_keybag_describe(kb, &d), 0);
+    s = json_object_to_json_string(d);
+    assert_null(strstr(s, "ciphertext\""));
+    assert_null(strstr(s, "nonce"));
+    assert_null(strstr(s, "salt"));
+    assert_null(strstr(s, "\"mac\""));
+    assert_non_null(strstr(s, "\"memory\""));
+    json_object_put(d);
+    cs_keybag_free(kb);
+}
+
+/* ---- account layer: cache, pin, rollback ---- */
+
+static char tmpdir[] = "/tmp/cs-test-keybag-XXXXXX";
+
+static cs_config *account_config(void)
+{
+    cs_config *c = NULL;
+    char buf[256];
+
+    assert_int_equal(cs_config_new_default(&c), 0);
+    snprintf(buf, sizeof(buf), "file://%s/storage", tmpdir);
+    assert_int_equal(cs_config_set(c, "storage", "url", buf), 0);
+    snprintf(buf, sizeof(buf), "%s/state", tmpdir);
+    assert_int_equal(cs_config_set(c, "paths", "state_dir", buf), 0);
+    assert_int_equal(cs_config_set(c, "kdf", "memory", "8M"), 0);
+    assert_int_equal(cs_config_set(c, "kdf", "target_time_ms", "1"), 0);
+    return c;
+}
+
+static void put_storage(const char *user, const cs_buf *b)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/storage/users/%s/keybag", tmpdir, user);
+    assert_int_equal(cs_write_file_atomic(path, b->data, b->len, 0600), 0);
+}
+
+static void get_storage(const char *user, cs_buf *b)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/storage/users/%s/keybag", tmpdir, user);
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_MAX_BYTES, b), 0);
+}
+
+static void test_account_rollback(void **state)
+{
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_config *cfg;
+    cs_secret *pw = secret("first"), *pw2 = secret("second"), *code = NULL;
+    cs_amk *amk = NULL, *got = NULL;
+    cs_buf old = CS_BUF_INIT, cur = CS_BUF_INIT;
+    char id[CS_ACCOUNT_ID_MAX], id2[CS_ACCOUNT_ID_HEX + 1];
+    char path[512];
+
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), -ENOENT);
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), 0);
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), -EEXIST);
+    assert_int_equal(cs_account_id(cfg, user, id), 0);
+    assert_int_equal(cs_account_id_from_amk(amk, id2), 0);
+    assert_string_equal(id, id2);
+    get_storage(user, &old);
+
+    assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), 0);
+    cs_amk_free(got);
+    assert_int_equal(cs_account_unlock(cfg, user, code, CS_UNLOCK_RECOVERY, &got), 0);
+    cs_amk_free(got);
+    assert_int_equal(cs_account_set_password(cfg, user, amk, pw2), 0);
+    assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), -EACCES);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+    cs_amk_free(got);
+
+    /* storage rolled back to generation 1: refused, old password included */
+    get_storage(user, &cur);
+    put_storage(user, &old);
+    assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), -ESTALE);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), -ESTALE);
+    /* the cache alone still works */
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_CACHE_ONLY, &got), 0);
+    cs_amk_free(got);
+    /* storage gone: login falls back to the cache */
+    snprintf(path, sizeof(path), "%s/storage/users/%s/keybag", tmpdir, user);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+    cs_amk_free(got);
+    /* storage garbage: an error normally, the cache at login */
+    {
+        cs_buf junk = CS_BUF_INIT;
+        cs_buf_append(&junk, "{\"version\":1}", 13);
+        put_storage(user, &junk);
+        cs_buf_free(&junk);
+    }
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, 0, &got), -EBADMSG);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+    cs_amk_free(got);
+    put_storage(user, &cur);
+    assert_int_equal(cs_account_sync_pending(cfg, user), 0);
+
+    cs_buf_free(&old);
+    cs_buf_free(&cur);
+    cs_amk_free(amk);
+    cs_secret_free(code);
+    cs_secret_free(pw);
+    cs_secret_free(pw2);
+    cs_config_free(cfg);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(path), 0);
+}
+
+static void test_kdf_bounds(void **state)
+{
+    cs_kdf_params p = { .ops = 1, .mem_bytes = CS_KDF_MEM_MIN };
+    uint8_t salt[CS_KDF_SALT_BYTES] = { 0 }, out[32];
+
+    assert_int_equal(cs_kdf_check(&p), 0);
+    p.mem_bytes = CS_KDF_MEM_MAX + 1024;
+    assert_int_equal(cs_kdf_derive(&p, salt, "x", 1, out, sizeof(out)), -E2BIG);
+    p.mem_bytes = CS_KDF_MEM_MIN - 1024;
+    assert_int_equal(cs_kdf_check(&p), -E2BIG);
+    p.mem_bytes = CS_KDF_MEM_MIN;
+    p.ops = CS_KDF_OPS_MAX + 1;
+    assert_int_equal(cs_kdf_check(&p), -E2BIG);
+    p.ops = 0;
+    assert_int_equal(cs_kdf_check(&p), -E2BIG);
+    /* calibration keeps the memory and stays within bounds */
+    assert_int_equal(cs_kdf_calibrate(CS_KDF_MEM_MIN, 1, 1, &p), 0);
+    assert_int_equal(p.mem_bytes, CS_KDF_MEM_MIN);
+    assert_int_equal(p.ops, 1);
+    assert_int_equal(cs_kdf_calibrate(CS_KDF_MEM_MIN, 60000, 1, &p), 0);
+    assert_int_equal(p.ops, CS_KDF_OPS_MAX);
+    assert_int_equal(cs_kdf_calibrate(CS_KDF_MEM_MIN, 1, 3, &p), 0);
+    assert_int_equal(p.ops, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test(test_invalid_json),
+        cmocka_unit_test(test_oversized),
+        cmocka_unit_test_setup_teardown(test_bad_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_describe_has_no_secrets, setup, teardown),
+        cmocka_unit_test(test_kdf_bounds),
+        cmocka_unit_test(test_account_rollback),
+    };
+    if (cs_crypto_init() < 0)
+        return 1;
+    return cmocka_run_group_tests_name("keybag", tests, NULL, NULL);
+}
