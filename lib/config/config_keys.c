@@ -46,5 +46,19 @@ const cs_config_key cs_config_keys[] = {
     { "agent", "notify_after_failures", CS_CONF_INT, "3", 1, 1000 },
     { "agent", "cloudseal", CS_CONF_STRING, NULL, 0, 0 },
 
+    /* [fleet] the signed user directory (docs/directory.md, owner: fleet) */
+    { "fleet", "public_key_file", CS_CONF_STRING, "/etc/cloudseal/fleet.pub", 0, 0 },
+    { "fleet", "public_key", CS_CONF_STRING, NULL, 0, 0 },
+    { "fleet", "cache", CS_CONF_STRING, "/var/lib/cloudseal/directory.cache", 0, 0 },
+    { "fleet", "state", CS_CONF_STRING, "/var/lib/cloudseal/directory.state", 0, 0 },
+    { "fleet", "id_min", CS_CONF_INT, "1000000", 1000, 2147483647 },
+    { "fleet", "id_max", CS_CONF_INT, "1999999", 1000, 2147483647 },
+    { "fleet", "local_passwd", CS_CONF_STRING, "/etc/passwd", 0, 0 },
+    { "fleet", "local_group", CS_CONF_STRING, "/etc/group", 0, 0 },
+    { "fleet", "max_size", CS_CONF_SIZE, "64M", 1024, 64LL * 1024 * 1024 },
+    { "fleet", "source", CS_CONF_STRING, NULL, 0, 0 },
+    { "fleet", "secret_key_file", CS_CONF_STRING, NULL, 0, 0 },
+    { "fleet", "validity", CS_CONF_DURATION, "30d", 3600, 366LL * 86400 },
+
     { NULL, NULL, 0, NULL, 0, 0 },
 };

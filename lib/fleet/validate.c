@@ -1,0 +1,321 @@
+/* The rules a directory must satisfy before a workstation believes it.
+ *
+ * A signed directory is still refused as a whole (and the last good cache
+ * kept) when any entry would be dangerous on this machine: uid/gid 0 or
+ * outside the configured range, a name or id that a local account already
+ * has (a fleet "root" or a second uid 1000 would be a takeover), duplicates,
+ * or fields that would corrupt passwd(5)-style consumers.
+ */
+#include "fleet/fleet.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fleet/fleet_internal.h"
+#include "util/macros.h"
+
+struct cs_local_accounts {
+    char **user_names, **group_names;
+    size_t n_user_names, n_group_names;
+    uint32_t *uids, *gids;
+    size_t n_uids, n_gids;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int push(void *arrp, size_t *n, size_t elem, const void *val)
+{
+    char **arr = arrp;
+
+    if ((*n & (*n - 1)) == 0) { /* at a power of two (or zero): double */
+        void *p = realloc(*arr, (*n ? 2 * *n : 8) * elem);
+
+        if (!p)
+            return -ENOMEM;
+        *arr = p;
+    }
+    memcpy(*arr + *n * elem, val, elem);
+    (*n)++;
+    return 0;
+}
+
+static int load_passwd(const char *path, cs_local_accounts *l)
+{
+    FILE *f = fopen(path, "re");
+    struct passwd pw, *res;
+    char buf[4096];
+    int r = 0;
+
+    if (!f)
+        return -errno;
+    while (fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0) {
+        char *name = strdup(pw.pw_name);
+        uint32_t uid = pw.pw_uid;
+
+        if (!name || push(&l->user_names, &l->n_user_names, sizeof(char *), &name) < 0) {
+            free(name);
+            r = -ENOMEM;
+            break;
+        }
+        if (push(&l->uids, &l->n_uids, sizeof(uint32_t), &uid) < 0) {
+            r = -ENOMEM;
+            break;
+        }
+    }
+    fclose(f);
+    return r;
+}
+
+static int load_group(const char *path, cs_local_accounts *l)
+{
+    FILE *f = fopen(path, "re");
+    struct group gr, *res;
+    char buf[16384];
+    int r = 0;
+
+    if (!f)
+        return -errno;
+    while (fgetgrent_r(f, &gr, buf, sizeof(buf), &res) == 0) {
+        char *name = strdup(gr.gr_name);
+        uint32_t gid = gr.gr_gid;
+
+        if (!name || push(&l->group_names, &l->n_group_names, sizeof(char *), &name) < 0) {
+            free(name);
+            r = -ENOMEM;
+            break;
+        }
+        if (push(&l->gids, &l->n_gids, sizeof(uint32_t), &gid) < 0) {
+            r = -ENOMEM;
+            break;
+        }
+    }
+    fclose(f);
+    return r;
+}
+
+int cs_local_accounts_load(const char *passwd_path, const char *group_path, cs_local_accounts **out)
+{
+    cs_local_accounts *l = calloc(1, sizeof(*l));
+    int r;
+
+    if (!l)
+        return -ENOMEM;
+    r = load_passwd(passwd_path, l);
+    if (r == 0)
+        r = load_group(group_path, l);
+    if (r < 0) {
+        cs_local_accounts_free(l);
+        return r;
+    }
+    qsort(l->user_names, l->n_user_names, sizeof(char *), cmp_str);
+    qsort(l->group_names, l->n_group_names, sizeof(char *), cmp_str);
+    qsort(l->uids, l->n_uids, sizeof(uint32_t), cmp_u32);
+    qsort(l->gids, l->n_gids, sizeof(uint32_t), cmp_u32);
+    *out = l;
+    return 0;
+}
+
+void cs_local_accounts_free(cs_local_accounts *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n_user_names; i++)
+        free(l->user_names[i]);
+    for (size_t i = 0; i < l->n_group_names; i++)
+        free(l->group_names[i]);
+    free(l->user_names);
+    free(l->group_names);
+    free(l->uids);
+    free(l->gids);
+    free(l);
+}
+
+static bool has_name(char **v, size_t n, const char *name)
+{
+    return v && bsearch(&name, v, n, sizeof(char *), cmp_str) != NULL;
+}
+
+static bool has_id(const uint32_t *v, size_t n, uint32_t id)
+{
+    return v && bsearch(&id, v, n, sizeof(uint32_t), cmp_u32) != NULL;
+}
+
+/* ---- field syntax ---- */
+
+/* Like useradd's default NAME_REGEX, plus '.', at most 32 bytes. */
+bool cs_fleet_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > CS_FLEET_NAME_MAX)
+        return false;
+    if (!((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* No ':' (the passwd field separator), no control characters. */
+static bool field_valid(const char *s)
+{
+    for (; *s; s++)
+        if (*s == ':' || (unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+static bool path_valid(const char *s)
+{
+    return s[0] == '/' && field_valid(s);
+}
+
+static int id_ok(const cs_fleet_policy *p, uint32_t id)
+{
+    return id != 0 && id != 65535 && id != UINT32_MAX && id >= p->id_min && id <= p->id_max;
+}
+
+/* ---- duplicates, by sorting copies ---- */
+
+static const char *dup_name(char **names, size_t n)
+{
+    qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+static bool dup_id(uint32_t *ids, size_t n, uint32_t *which)
+{
+    qsort(ids, n, sizeof(uint32_t), cmp_u32);
+    for (size_t i = 1; i < n; i++)
+        if (ids[i - 1] == ids[i]) {
+            *which = ids[i];
+            return true;
+        }
+    return false;
+}
+
+static int check_duplicates(const cs_directory *d, char **names, uint32_t *ids, cs_fleet_err *err)
+{
+    const char *dn;
+    uint32_t id;
+
+    for (size_t i = 0; i < d->n_users; i++) {
+        names[i] = d->users[i].name;
+        ids[i] = d->users[i].uid;
+    }
+    if ((dn = dup_name(names, d->n_users)))
+        return cs_fleet_fail(err, "user name '%s' appears twice", dn);
+    if (dup_id(ids, d->n_users, &id))
+        return cs_fleet_fail(err, "uid %u is used by two users", id);
+    for (size_t i = 0; i < d->n_groups; i++) {
+        names[i] = d->groups[i].name;
+        ids[i] = d->groups[i].gid;
+    }
+    if ((dn = dup_name(names, d->n_groups)))
+        return cs_fleet_fail(err, "group name '%s' appears twice", dn);
+    if (dup_id(ids, d->n_groups, &id))
+        return cs_fleet_fail(err, "gid %u is used by two groups", id);
+    /* group names and gids stay sorted in names[] and ids[] for the reference checks */
+    return 0;
+}
+
+static int check_user(const cs_directory *d, const cs_fleet_user *u, const cs_fleet_policy *p,
+                      char **group_names, const uint32_t *sorted_gids, cs_fleet_err *err)
+{
+    const char *n = u->name;
+    const cs_local_accounts *l = p->local;
+
+    if (!cs_fleet_name_valid(n))
+        return cs_fleet_fail(err, "user name '%s' is not valid (lowercase letters, digits, '_', '-', '.'; "
+                                  "starting with a letter or '_'; at most 32)", n);
+    if (u->uid == 0 || u->gid == 0)
+        return cs_fleet_fail(err, "user '%s': uid/gid 0 is never allowed", n);
+    if (!id_ok(p, u->uid) || !id_ok(p, u->gid))
+        return cs_fleet_fail(err, "user '%s': uid %u / gid %u outside the allowed range %u-%u", n,
+                             u->uid, u->gid, p->id_min, p->id_max);
+    if (!field_valid(u->gecos) || !path_valid(u->home) || !path_valid(u->shell))
+        return cs_fleet_fail(err, "user '%s': gecos, home or shell contains ':' or control characters, "
+                                  "or home/shell is not an absolute path", n);
+    if (!has_id(sorted_gids, d->n_groups, u->gid))
+        return cs_fleet_fail(err, "user '%s': primary gid %u is not a group of the directory", n, u->gid);
+    for (size_t i = 0; i < u->n_groups; i++)
+        if (!has_name(group_names, d->n_groups, u->groups[i]))
+            return cs_fleet_fail(err, "user '%s': group '%s' is not in the directory", n, u->groups[i]);
+    if (l && (has_name(l->user_names, l->n_user_names, n) || has_id(l->uids, l->n_uids, u->uid)))
+        return cs_fleet_fail(err, "user '%s' (uid %u) collides with a local account of this machine", n,
+                             u->uid);
+    return 0;
+}
+
+static int check_group(const cs_fleet_group *g, const cs_fleet_policy *p, char **user_names,
+                       size_t n_users, cs_fleet_err *err)
+{
+    const cs_local_accounts *l = p->local;
+
+    if (!cs_fleet_name_valid(g->name))
+        return cs_fleet_fail(err, "group name '%s' is not valid", g->name);
+    if (g->gid == 0)
+        return cs_fleet_fail(err, "group '%s': gid 0 is never allowed", g->name);
+    if (!id_ok(p, g->gid))
+        return cs_fleet_fail(err, "group '%s': gid %u outside the allowed range %u-%u", g->name, g->gid,
+                             p->id_min, p->id_max);
+    for (size_t i = 0; i < g->n_members; i++)
+        if (!has_name(user_names, n_users, g->members[i]))
+            return cs_fleet_fail(err, "group '%s': member '%s' is not a user of the directory", g->name,
+                                 g->members[i]);
+    if (l && (has_name(l->group_names, l->n_group_names, g->name) || has_id(l->gids, l->n_gids, g->gid)))
+        return cs_fleet_fail(err, "group '%s' (gid %u) collides with a local group of this machine",
+                             g->name, g->gid);
+    return 0;
+}
+
+int cs_directory_validate(const cs_directory *d, const cs_fleet_policy *p, cs_fleet_err *err)
+{
+    size_t n = d->n_users > d->n_groups ? d->n_users : d->n_groups;
+    _cleanup_free_ char **group_names = calloc(n + 1, sizeof(char *));
+    _cleanup_free_ char **user_names = calloc(d->n_users + 1, sizeof(char *));
+    _cleanup_free_ uint32_t *ids = calloc(n + 1, sizeof(uint32_t));
+    int r;
+
+    if (!group_names || !user_names || !ids)
+        return -ENOMEM;
+    if (p->id_min == 0 || p->id_max < p->id_min)
+        return cs_fleet_fail(err, "the configured id range %u-%u is invalid", p->id_min, p->id_max);
+    r = check_duplicates(d, group_names, ids, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < d->n_users; i++)
+        user_names[i] = d->users[i].name;
+    qsort(user_names, d->n_users, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < d->n_users; i++) {
+        r = check_user(d, &d->users[i], p, group_names, ids, err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < d->n_groups; i++) {
+        r = check_group(&d->groups[i], p, user_names, d->n_users, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
