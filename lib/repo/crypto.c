@@ -1,0 +1,202 @@
+/* Repository cryptography: subkeys, sealed objects, blob encryption.
+ * XChaCha20-Poly1305 with the object's type and id as associated data (so
+ * nothing can be swapped or renamed), keyed BLAKE2b-256 for blob ids, zstd
+ * when it pays.  See docs/repository.md. */
+#include <errno.h>
+#include <string.h>
+#include <sodium.h>
+#include <zstd.h>
+#include "repo/repo_int.h"
+#include "util/secmem.h"
+
+static const uint8_t seal_magic[4] = { 'C', 'S', 'R', '1' };
+static const uint8_t blob_magic[4] = { 'C', 'S', 'B', '1' };
+
+int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
+{
+    cs_repo_keys *k = cs_secure_alloc(sizeof(*k));
+    int r;
+
+    if (!k)
+        return -ENOMEM;
+    if ((r = cs_amk_derive(amk, CS_SUBKEY_BACKUP_DATA, k->data)) < 0 ||
+        (r = cs_amk_derive(amk, CS_SUBKEY_CHUNK_MAC, k->mac)) < 0 ||
+        (r = cs_amk_derive(amk, CS_SUBKEY_LOCAL_CACHE, k->cache)) < 0) {
+        cs_secure_free(k);
+        return r;
+    }
+    *out = k;
+    return 0;
+}
+
+void cs_rkeys_free(cs_repo_keys *k)
+{
+    cs_secure_free(k);
+}
+
+void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out)
+{
+    crypto_generichash(out->b, CS_ID_LEN, data, len, k->mac, sizeof(k->mac));
+}
+
+static void make_ad(uint8_t ad[37], const uint8_t magic[4], int type, const cs_id *id)
+{
+    memcpy(ad, magic, 4);
+    ad[4] = (uint8_t)type;
+    if (id)
+        memcpy(ad + 5, id->b, 32);
+    else
+        memset(ad + 5, 0, 32);
+}
+
+int cs_seal(const uint8_t key[32], int type, const cs_id *id, const void *pt, size_t len, cs_buf *out)
+{
+    uint8_t ad[37];
+    uint8_t *p;
+    unsigned long long clen;
+    int r = cs_buf_reserve(out, len + CS_SEAL_OVERHEAD);
+
+    if (r < 0)
+        return r;
+    make_ad(ad, seal_magic, type, id);
+    p = out->data + out->len;
+    memcpy(p, seal_magic, 4);
+    p[4] = (uint8_t)type;
+    randombytes_buf(p + 5, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 29, &clen, pt, len, ad, sizeof(ad), NULL, p + 5, key);
+    out->len += 29 + (size_t)clen;
+    return 0;
+}
+
+int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, size_t len, cs_buf *out)
+{
+    const uint8_t *c = ct;
+    uint8_t ad[37];
+    unsigned long long plen;
+    int r;
+
+    if (len < CS_SEAL_OVERHEAD || memcmp(c, seal_magic, 4) != 0 || c[4] != type)
+        return -EBADMSG;
+    r = cs_buf_reserve(out, len - CS_SEAL_OVERHEAD);
+    if (r < 0)
+        return r;
+    make_ad(ad, seal_magic, type, id);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->data + out->len, &plen, NULL, c + 29, len - 29,
+                                                   ad, sizeof(ad), c + 5, key) != 0)
+        return -EBADMSG;
+    out->len += (size_t)plen;
+    return 0;
+}
+
+void *cs_zctx_new(void)
+{
+    ZSTD_CCtx *z = ZSTD_createCCtx();
+    if (z)
+        ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+    return z;
+}
+
+void cs_zctx_free(void *z)
+{
+    ZSTD_freeCCtx(z);
+}
+
+/* Already-compressed data (media, archives) is most of a home directory's
+ * bytes: try a cheap sample before paying for a full compression. */
+static bool worth_compressing(ZSTD_CCtx *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
+{
+    const size_t sample = 64 << 10;
+    size_t n;
+
+    if (len < 2 * sample)
+        return true;
+    n = ZSTD_compressCCtx(z, scratch, scap, data + len / 2 - sample / 2, sample, 1);
+    ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+    return !ZSTD_isError(n) && n < sample - sample / 20;
+}
+
+int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
+                 void *zctx, cs_buf *out)
+{
+    ZSTD_CCtx *z = zctx ? zctx : cs_zctx_new();
+    size_t bound = ZSTD_compressBound(len);
+    uint8_t ad[37], *p;
+    size_t plen = 0;
+    unsigned long long clen;
+    int r;
+
+    if (!z)
+        return -ENOMEM;
+    cs_buf_reset(out);
+    r = cs_buf_reserve(out, 24 + 1 + (bound > len ? bound : len) + 16);
+    if (r < 0)
+        goto out;
+    p = out->data;
+    /* layout: nonce | [flag | payload] encrypted in place */
+    if (len >= 64 && worth_compressing(z, data, len, p + 25, bound)) {
+        size_t n = ZSTD_compress2(z, p + 25, bound, data, len);
+        if (!ZSTD_isError(n) && n < len - len / 32) {
+            p[24] = 1;
+            plen = n;
+        }
+    }
+    if (!plen) {
+        p[24] = 0;
+        memcpy(p + 25, data, len);
+        plen = len;
+    }
+    make_ad(ad, blob_magic, type, id);
+    randombytes_buf(p, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 24, &clen, p + 24, plen + 1, ad, sizeof(ad), NULL, p, k->data);
+    out->len = 24 + (size_t)clen;
+out:
+    if (!zctx)
+        cs_zctx_free(z);
+    return r;
+}
+
+int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
+                 uint32_t raw_len, cs_buf *tmp, cs_buf *out)
+{
+    const uint8_t *c = ct;
+    uint8_t ad[37];
+    unsigned long long plen;
+    cs_id check;
+    int r;
+
+    if (len < CS_BLOB_OVERHEAD || len > CS_MAX_BLOB || raw_len > CS_MAX_TREE)
+        return -EBADMSG;
+    cs_buf_reset(tmp);
+    cs_buf_reset(out);
+    if ((r = cs_buf_reserve(tmp, len)) < 0)
+        return r;
+    make_ad(ad, blob_magic, type, id);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(tmp->data, &plen, NULL, c + 24, len - 24, ad, sizeof(ad),
+                                                   c, k->data) != 0)
+        return -EBADMSG;
+    if (plen < 1)
+        return -EBADMSG;
+    if (tmp->data[0] == 0) {
+        if (plen - 1 != raw_len)
+            return -EBADMSG;
+        if ((r = cs_buf_append(out, tmp->data + 1, (size_t)plen - 1)) < 0)
+            return r;
+    } else if (tmp->data[0] == 1) {
+        unsigned long long fsize = ZSTD_getFrameContentSize(tmp->data + 1, (size_t)plen - 1);
+        size_t n;
+        if (fsize != raw_len)
+            return -EBADMSG;
+        if ((r = cs_buf_reserve(out, raw_len ? raw_len : 1)) < 0)
+            return r;
+        n = ZSTD_decompress(out->data, raw_len, tmp->data + 1, (size_t)plen - 1);
+        if (ZSTD_isError(n) || n != raw_len)
+            return -EBADMSG;
+        out->len = n;
+    } else {
+        return -EBADMSG;
+    }
+    cs_blob_id(k, out->data, out->len, &check);
+    if (sodium_memcmp(check.b, id->b, CS_ID_LEN) != 0)
+        return -EBADMSG;
+    return 0;
+}

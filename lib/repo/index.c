@@ -1,0 +1,215 @@
+/* The in-memory index (blob id -> pack, offset, lengths) and the encoding of
+ * index objects.  Open addressing keyed by the id's first 8 bytes: ids are
+ * keyed hashes, uniformly spread, and index objects are authenticated, so
+ * nobody without the key can craft colliding ids. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "repo/repo_int.h"
+
+#define INDEX_VERSION 1
+#define INDEX_MAX_PACKS (1u << 22)
+#define PACK_MAX_BLOBS (1u << 20)
+
+int cs_index_init(cs_index *ix)
+{
+    memset(ix, 0, sizeof(*ix));
+    pthread_mutex_init(&ix->lock, NULL);
+    ix->cap = 1024;
+    ix->tab = calloc(ix->cap, sizeof(*ix->tab));
+    return ix->tab ? 0 : -ENOMEM;
+}
+
+void cs_index_free(cs_index *ix)
+{
+    free(ix->tab);
+    free(ix->packs);
+    pthread_mutex_destroy(&ix->lock);
+    memset(ix, 0, sizeof(*ix));
+}
+
+static inline uint64_t slot_of(const cs_id *id, size_t cap)
+{
+    uint64_t h;
+
+    memcpy(&h, id->b, 8);
+    return h & (cap - 1);
+}
+
+/* An empty slot has type 0. */
+static cs_ientry *probe(cs_ientry *tab, size_t cap, const cs_id *id)
+{
+    for (uint64_t i = slot_of(id, cap);; i = (i + 1) & (cap - 1)) {
+        if (!tab[i].type || memcmp(tab[i].id.b, id->b, CS_ID_LEN) == 0)
+            return &tab[i];
+    }
+}
+
+static int grow(cs_index *ix)
+{
+    size_t ncap = ix->cap * 2;
+    cs_ientry *nt = calloc(ncap, sizeof(*nt));
+
+    if (!nt)
+        return -ENOMEM;
+    for (size_t i = 0; i < ix->cap; i++)
+        if (ix->tab[i].type)
+            *probe(nt, ncap, &ix->tab[i].id) = ix->tab[i];
+    free(ix->tab);
+    ix->tab = nt;
+    ix->cap = ncap;
+    return 0;
+}
+
+cs_ientry *cs_index_find(cs_index *ix, const cs_id *id)
+{
+    cs_ientry *e = probe(ix->tab, ix->cap, id);
+
+    return e->type ? e : NULL;
+}
+
+int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out)
+{
+    cs_ientry *e;
+    int r;
+
+    if ((ix->count + 1) * 4 > ix->cap * 3 && (r = grow(ix)) < 0)
+        return r;
+    e = probe(ix->tab, ix->cap, id);
+    if (out)
+        *out = e;
+    if (e->type)
+        return 0;
+    memset(e, 0, sizeof(*e));
+    e->id = *id;
+    e->type = (uint8_t)type;
+    e->pack = CS_PACK_PENDING;
+    ix->count++;
+    return 1;
+}
+
+int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx)
+{
+    if (ix->npacks == ix->packs_cap) {
+        size_t ncap = ix->packs_cap ? ix->packs_cap * 2 : 64;
+        cs_ipack *np = realloc(ix->packs, ncap * sizeof(*np));
+        if (!np)
+            return -ENOMEM;
+        ix->packs = np;
+        ix->packs_cap = ncap;
+    }
+    memset(&ix->packs[ix->npacks], 0, sizeof(ix->packs[0]));
+    ix->packs[ix->npacks].id = *pack_id;
+    ix->packs[ix->npacks].size = size;
+    *pack_idx = (uint32_t)ix->npacks++;
+    return 0;
+}
+
+int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out)
+{
+    int r = 0;
+
+    r |= cs_wr_u32(out, INDEX_VERSION);
+    r |= cs_wr_u32(out, (uint32_t)n);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        r |= cs_buf_append(out, packs[i].pack_id.b, CS_ID_LEN);
+        r |= cs_wr_u64(out, packs[i].size);
+        r |= cs_wr_u32(out, packs[i].n);
+        for (uint32_t j = 0; j < packs[i].n && r == 0; j++) {
+            const cs_pack_blob *b = &packs[i].blobs[j];
+            r |= cs_wr_u8(out, b->type);
+            r |= cs_buf_append(out, b->id.b, CS_ID_LEN);
+            r |= cs_wr_u32(out, b->offset);
+            r |= cs_wr_u32(out, b->enc_len);
+            r |= cs_wr_u32(out, b->raw_len);
+        }
+    }
+    return r ? -ENOMEM : 0;
+}
+
+/* Each blob record is 45 bytes; a pack record at least 44: counts are
+ * checked against what remains before anything is allocated. */
+int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *ud)
+{
+    cs_rd rd = cs_rd_init(data, len);
+    uint32_t npacks;
+    cs_pack_blob *blobs = NULL;
+    int r = 0;
+
+    if (cs_rd_u32(&rd) != INDEX_VERSION)
+        return -EBADMSG;
+    npacks = cs_rd_u32(&rd);
+    if (rd.err || npacks > INDEX_MAX_PACKS || (uint64_t)npacks * 44 > rd.n)
+        return -EBADMSG;
+    for (uint32_t i = 0; i < npacks && r == 0; i++) {
+        cs_index_pack_blobs p;
+        const uint8_t *pid = cs_rd_bytes(&rd, CS_ID_LEN);
+        p.size = cs_rd_u64(&rd);
+        p.n = cs_rd_u32(&rd);
+        if (rd.err || p.n > PACK_MAX_BLOBS || (uint64_t)p.n * 45 > rd.n || p.size > CS_MAX_PACK) {
+            r = -EBADMSG;
+            break;
+        }
+        memcpy(p.pack_id.b, pid, CS_ID_LEN);
+        free(blobs);
+        blobs = calloc(p.n ? p.n : 1, sizeof(*blobs));
+        if (!blobs) {
+            r = -ENOMEM;
+            break;
+        }
+        for (uint32_t j = 0; j < p.n; j++) {
+            cs_pack_blob *b = &blobs[j];
+            b->type = cs_rd_u8(&rd);
+            const uint8_t *bid = cs_rd_bytes(&rd, CS_ID_LEN);
+            b->offset = cs_rd_u32(&rd);
+            b->enc_len = cs_rd_u32(&rd);
+            b->raw_len = cs_rd_u32(&rd);
+            if (rd.err || (b->type != CS_BLOB_DATA && b->type != CS_BLOB_TREE) ||
+                (uint64_t)b->offset + b->enc_len > p.size || b->enc_len > CS_MAX_BLOB ||
+                b->enc_len < CS_BLOB_OVERHEAD || b->raw_len > CS_MAX_TREE) {
+                r = -EBADMSG;
+                break;
+            }
+            memcpy(b->id.b, bid, CS_ID_LEN);
+        }
+        if (r == 0) {
+            p.blobs = blobs;
+            r = cb(&p, ud);
+        }
+    }
+    if (r == 0 && rd.n != 0)
+        r = -EBADMSG;
+    free(blobs);
+    return r;
+}
+
+static int merge_pack(const cs_index_pack_blobs *p, void *ud)
+{
+    cs_index *ix = ud;
+    uint32_t pidx;
+    int r = cs_index_add_pack(ix, &p->pack_id, p->size, &pidx);
+
+    if (r < 0)
+        return r;
+    ix->packs[pidx].nblobs = p->n;
+    for (uint32_t j = 0; j < p->n; j++) {
+        cs_ientry *e;
+        r = cs_index_claim(ix, &p->blobs[j].id, p->blobs[j].type, &e);
+        if (r < 0)
+            return r;
+        if (r == 1 || e->pack == CS_PACK_PENDING) {
+            e->pack = pidx;
+            e->offset = p->blobs[j].offset;
+            e->enc_len = p->blobs[j].enc_len;
+            e->raw_len = p->blobs[j].raw_len;
+        }
+        if (p->blobs[j].type == CS_BLOB_TREE)
+            ix->packs[pidx].type = CS_BLOB_TREE;
+    }
+    return 0;
+}
+
+int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len)
+{
+    return cs_index_parse(data, len, merge_pack, ix);
+}

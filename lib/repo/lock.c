@@ -1,0 +1,230 @@
+/* Repository locks: shared for backup/forget, exclusive for prune.
+ * A lock is a sealed JSON object locks/<random id>; see docs/repository.md
+ * for the protocol and when a lock counts as stale. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include "repo/repo_int.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define LOCK_STALE_SECONDS (30 * 60)
+#define LOCK_REFRESH_SECONDS (5 * 60)
+
+/* Start time of a process in clock ticks since boot (field 22 of
+ * /proc/PID/stat): with the pid it names the process even after pid reuse. */
+static unsigned long long proc_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    FILE *f;
+    size_t n;
+    char *p;
+    unsigned long long v = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may contain spaces and parentheses */
+    if (!p)
+        return 0;
+    /* after ") " comes field 3; skip to field 22 */
+    for (int field = 2; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    if (p)
+        v = strtoull(p + 1, NULL, 10);
+    return v;
+}
+
+static int write_lock(cs_repo *r, int flags)
+{
+    char host[256] = "";
+    json_object *o = json_object_new_object();
+    const char *txt;
+    int rc;
+
+    gethostname(host, sizeof(host) - 1);
+    json_object_object_add(o, "host", json_object_new_string(host));
+    json_object_object_add(o, "pid", json_object_new_int64(getpid()));
+    json_object_object_add(o, "start", json_object_new_uint64(proc_start(getpid())));
+    json_object_object_add(o, "time", json_object_new_int64(time(NULL)));
+    json_object_object_add(o, "exclusive", json_object_new_boolean(r->lock_exclusive));
+    txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    rc = cs_repo_put_sealed(r, "locks", CS_OBJ_LOCK, &r->lock_id, txt, strlen(txt), flags);
+    json_object_put(o);
+    return rc;
+}
+
+typedef struct lock_info {
+    char host[256];
+    long long pid, time;
+    unsigned long long start;
+    bool exclusive;
+} lock_info;
+
+static int read_lock(cs_repo *r, const cs_id *id, lock_info *li)
+{
+    _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
+    json_object *o, *v;
+    int rc = cs_repo_get_sealed(r, "locks", CS_OBJ_LOCK, id, &pt);
+
+    if (rc < 0)
+        return rc;
+    {
+        json_tokener *tok = json_tokener_new();
+        o = tok ? json_tokener_parse_ex(tok, (const char *)pt.data, (int)pt.len) : NULL;
+        if (tok)
+            json_tokener_free(tok);
+    }
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return -EBADMSG;
+    }
+    memset(li, 0, sizeof(*li));
+    if (json_object_object_get_ex(o, "host", &v) && json_object_is_type(v, json_type_string))
+        snprintf(li->host, sizeof(li->host), "%s", json_object_get_string(v));
+    if (json_object_object_get_ex(o, "pid", &v))
+        li->pid = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "start", &v))
+        li->start = json_object_get_uint64(v);
+    if (json_object_object_get_ex(o, "time", &v))
+        li->time = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "exclusive", &v))
+        li->exclusive = json_object_get_boolean(v);
+    json_object_put(o);
+    return 0;
+}
+
+static bool lock_stale(const lock_info *li)
+{
+    char host[256] = "";
+
+    if (time(NULL) - li->time > LOCK_STALE_SECONDS)
+        return true;
+    gethostname(host, sizeof(host) - 1);
+    if (strcmp(host, li->host) == 0 && li->pid > 0 && li->pid < 1 << 22) {
+        if (kill((pid_t)li->pid, 0) < 0 && errno == ESRCH)
+            return true;
+        if (li->start && proc_start((pid_t)li->pid) != li->start)
+            return true;
+    }
+    return false;
+}
+
+static void *refresh_thread(void *arg)
+{
+    cs_repo *r = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&r->lock_mu);
+    while (!r->lock_stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += LOCK_REFRESH_SECONDS;
+        if (pthread_cond_timedwait(&r->lock_cv, &r->lock_mu, &ts) == ETIMEDOUT && !r->lock_stop) {
+            pthread_mutex_unlock(&r->lock_mu);
+            if (write_lock(r, CS_PUT_REPLACE) < 0)
+                log_warning("could not refresh the repository lock");
+            pthread_mutex_lock(&r->lock_mu);
+        }
+    }
+    pthread_mutex_unlock(&r->lock_mu);
+    return NULL;
+}
+
+int cs_repo_lock(cs_repo *r, bool exclusive)
+{
+    cs_id *ids = NULL;
+    size_t n = 0;
+    char key[1200];
+    int rc;
+
+    randombytes_buf(r->lock_id.b, sizeof(r->lock_id.b));
+    r->lock_exclusive = exclusive;
+    rc = write_lock(r, CS_PUT_IMMUTABLE);
+    if (rc < 0)
+        return rc;
+    rc = cs_repo_list_ids(r, "locks", &ids, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        lock_info li;
+        int lr;
+        if (memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0)
+            continue;
+        lr = read_lock(r, &ids[i], &li);
+        if (lr == -ENOENT)
+            continue;
+        if (lr < 0) {
+            char hex[65];
+            cs_id_hex(&ids[i], hex);
+            log_warning("lock object locks/%s is unreadable; ignoring it", hex);
+            continue;
+        }
+        if (lock_stale(&li))
+            continue;
+        if (exclusive || li.exclusive) {
+            log_error("the repository is locked (%s) by process %lld on %s since %lld s; "
+                      "try again when it has finished", li.exclusive ? "exclusively" : "shared",
+                      li.pid, li.host, (long long)time(NULL) - li.time);
+            rc = -EBUSY;
+        }
+    }
+    free(ids);
+    if (rc < 0) {
+        cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
+        cs_storage_del(r->st, key);
+        return rc;
+    }
+    r->has_lock = true;
+    r->lock_stop = false;
+    if (pthread_create(&r->lock_thread, NULL, refresh_thread, r) == 0)
+        r->lock_thread_running = true;
+    return 0;
+}
+
+void cs_repo_unlock(cs_repo *r)
+{
+    char key[1200];
+
+    if (!r->has_lock)
+        return;
+    if (r->lock_thread_running) {
+        pthread_mutex_lock(&r->lock_mu);
+        r->lock_stop = true;
+        pthread_cond_signal(&r->lock_cv);
+        pthread_mutex_unlock(&r->lock_mu);
+        pthread_join(r->lock_thread, NULL);
+        r->lock_thread_running = false;
+    }
+    cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
+    cs_storage_del(r->st, key);
+    r->has_lock = false;
+}
+
+int cs_repo_remove_stale_locks(cs_repo *r)
+{
+    cs_id *ids = NULL;
+    size_t n = 0;
+    int removed = 0, rc = cs_repo_list_ids(r, "locks", &ids, &n);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        lock_info li;
+        char key[1200];
+        if (r->has_lock && memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0)
+            continue;
+        if (read_lock(r, &ids[i], &li) == 0 && !lock_stale(&li))
+            continue;
+        cs_repo_key(r, "locks", &ids[i], key, sizeof(key));
+        if (cs_storage_del(r->st, key) == 0)
+            removed++;
+    }
+    free(ids);
+    return rc < 0 ? rc : removed;
+}

@@ -1,0 +1,307 @@
+/* Fills pack objects with sealed blobs and uploads them from a small pool of
+ * threads, so slow storage (fsync, S3 round trips) overlaps the CPU work.
+ * Memory: the open data and tree packs plus at most QUEUE_MAX waiting and one
+ * per uploader, each ~CS_PACK_TARGET + one blob.
+ *
+ * Crash safety: a pack is put before any index names it, and the index
+ * object that names a batch of packs is written only after all of them are
+ * stored (every INDEX_EVERY packs, and at the end). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "repo/repo_int.h"
+#include "util/log.h"
+
+#define QUEUE_MAX 1
+#define INDEX_EVERY 64
+#define MAX_UPLOADERS 8
+
+typedef struct open_pack {
+    cs_buf buf;
+    cs_pack_blob *blobs;
+    size_t n, cap;
+    int type;
+    struct open_pack *next;
+} open_pack;
+
+struct cs_packer {
+    cs_repo *r;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    open_pack *cur[2];          /* data, tree */
+    open_pack *queue_head, *queue_tail;
+    size_t queued;
+    cs_index_pack_blobs *done_packs; /* uploaded, not yet in an index object */
+    size_t ndone, done_cap;
+    int err;
+    bool finishing;
+    pthread_t threads[MAX_UPLOADERS];
+    int nthreads;
+    uint64_t bytes;
+};
+
+static void open_pack_free(open_pack *op)
+{
+    if (!op)
+        return;
+    cs_buf_free(&op->buf);
+    free(op->blobs);
+    free(op);
+}
+
+static int write_done_index(cs_packer *p, cs_index_pack_blobs *v, size_t n)
+{
+    int rc = n ? cs_repo_write_index(p->r, v, n, NULL) : 0;
+
+    for (size_t i = 0; i < n; i++)
+        free(v[i].blobs);
+    free(v);
+    return rc;
+}
+
+static int upload(cs_packer *p, open_pack *op)
+{
+    cs_repo *r = p->r;
+    cs_id pid;
+    char key[1200];
+    uint32_t pidx;
+    size_t blobs_end = op->buf.len;
+    int rc = cs_pack_finish(r->keys, op->blobs, op->n, &op->buf);
+
+    if (rc < 0)
+        return rc;
+    crypto_generichash(pid.b, sizeof(pid.b), op->buf.data, op->buf.len, NULL, 0);
+    cs_repo_key(r, "data", &pid, key, sizeof(key));
+    rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_IMMUTABLE);
+    if (rc == -EEXIST)
+        rc = 0; /* the same bytes are there already: packs are named by their hash */
+    if (rc < 0)
+        return rc;
+    (void)blobs_end;
+    pthread_mutex_lock(&r->index.lock);
+    rc = cs_index_add_pack(&r->index, &pid, op->buf.len, &pidx);
+    if (rc == 0) {
+        r->index.packs[pidx].nblobs = (uint32_t)op->n;
+        r->index.packs[pidx].type = (uint8_t)op->type;
+        for (size_t i = 0; i < op->n; i++) {
+            cs_ientry *e = cs_index_find(&r->index, &op->blobs[i].id);
+            if (e && e->pack == CS_PACK_PENDING) {
+                e->pack = pidx;
+                e->offset = op->blobs[i].offset;
+                e->enc_len = op->blobs[i].enc_len;
+                e->raw_len = op->blobs[i].raw_len;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->index.lock);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->ndone == p->done_cap) {
+        size_t ncap = p->done_cap ? p->done_cap * 2 : 16;
+        cs_index_pack_blobs *nv = realloc(p->done_packs, ncap * sizeof(*nv));
+        if (!nv) {
+            pthread_mutex_unlock(&p->mu);
+            return -ENOMEM;
+        }
+        p->done_packs = nv;
+        p->done_cap = ncap;
+    }
+    p->done_packs[p->ndone++] = (cs_index_pack_blobs){ pid, op->buf.len, (uint32_t)op->n, op->blobs };
+    op->blobs = NULL;
+    p->bytes += op->buf.len;
+    if (p->ndone >= INDEX_EVERY) {
+        cs_index_pack_blobs *v = p->done_packs;
+        size_t n = p->ndone;
+        p->done_packs = NULL;
+        p->ndone = p->done_cap = 0;
+        pthread_mutex_unlock(&p->mu);
+        return write_done_index(p, v, n);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static void *uploader(void *arg)
+{
+    cs_packer *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        open_pack *op;
+        int rc;
+        while (!p->queue_head && !p->finishing)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->queue_head)
+            break;
+        op = p->queue_head;
+        p->queue_head = op->next;
+        if (!p->queue_head)
+            p->queue_tail = NULL;
+        p->queued--;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        rc = p->err ? 0 : upload(p, op);
+        open_pack_free(op);
+        pthread_mutex_lock(&p->mu);
+        if (rc < 0 && !p->err)
+            p->err = rc;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int cs_packer_new(cs_repo *r, int uploaders, cs_packer **out)
+{
+    cs_packer *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return -ENOMEM;
+    p->r = r;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (uploaders < 1)
+        uploaders = 1;
+    if (uploaders > MAX_UPLOADERS)
+        uploaders = MAX_UPLOADERS;
+    for (int i = 0; i < uploaders; i++) {
+        if (pthread_create(&p->threads[i], NULL, uploader, p) != 0)
+            break;
+        p->nthreads++;
+    }
+    if (!p->nthreads) {
+        free(p);
+        return -EAGAIN;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Called with p->mu held. */
+static void enqueue(cs_packer *p, open_pack *op)
+{
+    op->next = NULL;
+    if (p->queue_tail)
+        p->queue_tail->next = op;
+    else
+        p->queue_head = op;
+    p->queue_tail = op;
+    p->queued++;
+    pthread_cond_broadcast(&p->cv);
+}
+
+int cs_packer_add(cs_packer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
+{
+    int slot = type == CS_BLOB_TREE;
+    open_pack *op;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->err) {
+        rc = p->err;
+        goto out;
+    }
+    op = p->cur[slot];
+    if (!op) {
+        op = p->cur[slot] = calloc(1, sizeof(*op));
+        if (!op) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        op->type = type;
+    }
+    if (op->n == op->cap) {
+        size_t ncap = op->cap ? op->cap * 2 : 64;
+        cs_pack_blob *nb = realloc(op->blobs, ncap * sizeof(*nb));
+        if (!nb) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        op->blobs = nb;
+        op->cap = ncap;
+    }
+    op->blobs[op->n] = (cs_pack_blob){ (uint8_t)type, *id, (uint32_t)op->buf.len, (uint32_t)enc_len, raw_len };
+    if ((rc = cs_buf_append(&op->buf, enc, enc_len)) < 0)
+        goto out;
+    op->n++;
+    if (op->buf.len >= CS_PACK_TARGET) {
+        p->cur[slot] = NULL;
+        while (p->queued >= QUEUE_MAX && !p->err)
+            pthread_cond_wait(&p->cv, &p->mu);
+        enqueue(p, op);
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+uint64_t cs_packer_bytes(cs_packer *p)
+{
+    uint64_t b;
+
+    pthread_mutex_lock(&p->mu);
+    b = p->bytes;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+int cs_packer_finish(cs_packer *p)
+{
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    for (int s = 0; s < 2; s++) {
+        if (p->cur[s] && p->cur[s]->n)
+            enqueue(p, p->cur[s]);
+        else
+            open_pack_free(p->cur[s]);
+        p->cur[s] = NULL;
+    }
+    p->finishing = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    p->nthreads = 0;
+    rc = p->err;
+    if (rc == 0) {
+        rc = write_done_index(p, p->done_packs, p->ndone);
+    } else {
+        for (size_t i = 0; i < p->ndone; i++)
+            free(p->done_packs[i].blobs);
+        free(p->done_packs);
+    }
+    p->done_packs = NULL;
+    p->ndone = 0;
+    return rc;
+}
+
+void cs_packer_free(cs_packer *p)
+{
+    if (!p)
+        return;
+    if (p->nthreads) {
+        pthread_mutex_lock(&p->mu);
+        p->err = p->err ? p->err : -ECANCELED;
+        p->finishing = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < p->nthreads; i++)
+            pthread_join(p->threads[i], NULL);
+    }
+    for (int s = 0; s < 2; s++)
+        open_pack_free(p->cur[s]);
+    while (p->queue_head) {
+        open_pack *n = p->queue_head->next;
+        open_pack_free(p->queue_head);
+        p->queue_head = n;
+    }
+    for (size_t i = 0; i < p->ndone; i++)
+        free(p->done_packs[i].blobs);
+    free(p->done_packs);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

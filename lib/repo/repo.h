@@ -1,0 +1,154 @@
+/* The backup repository: public API used by the CLI, the agent and tests.
+ * Format and reasons: docs/repository.md.
+ *
+ * Threading: a cs_repo is used by one command at a time; backup and restore
+ * run their own worker threads internally. */
+#ifndef CS_REPO_REPO_H
+#define CS_REPO_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/keys.h"
+#include "storage/storage.h"
+
+#define CS_ID_LEN 32
+typedef struct cs_id { uint8_t b[CS_ID_LEN]; } cs_id;
+
+typedef struct cs_repo cs_repo;
+
+/* Create a repository under prefix (e.g. "users/alice/backup/").
+ * -EEXIST if one is there already. */
+int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk);
+/* Open: read and authenticate the config, load the index.  -ENOENT when no
+ * repository exists, -EBADMSG when the config does not authenticate (wrong
+ * key or tampering). */
+int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo **out);
+void cs_repo_close(cs_repo *r);
+/* Repository id in hex (65 bytes). */
+void cs_repo_id_hex(const cs_repo *r, char out[65]);
+
+/* ---- snapshots ---- */
+typedef struct cs_backup_summary {
+    uint64_t files_new, files_changed, files_unchanged, dirs, others;
+    uint64_t bytes_processed, bytes_added, bytes_stored, blobs_added, errors;
+    double duration;
+} cs_backup_summary;
+
+typedef struct cs_snapshot {
+    cs_id id;
+    int64_t time_sec;
+    uint32_t time_ns;
+    char *host, *user;
+    uint32_t uid;
+    char **paths;
+    size_t npaths;
+    char **tags;
+    size_t ntags;
+    bool has_parent;
+    cs_id parent;
+    cs_id tree;
+    cs_backup_summary summary;
+} cs_snapshot;
+
+void cs_snapshot_clear(cs_snapshot *s);
+void cs_snapshots_free(cs_snapshot *v, size_t n);
+/* All snapshots, oldest first.  Damaged ones are reported (log) and
+ * counted in *damaged (may be NULL), not returned. */
+int cs_snapshot_list(cs_repo *r, cs_snapshot **out, size_t *n, size_t *damaged);
+/* "latest", a full id or a unique hex prefix (>= 4 digits).  -ENOENT, or
+ * -ENOTUNIQ for an ambiguous prefix. */
+int cs_snapshot_find(cs_repo *r, const char *spec, cs_snapshot *out);
+/* Parse/encode (for tests and fuzzing): JSON text of a snapshot. */
+int cs_snapshot_parse(const uint8_t *data, size_t len, cs_snapshot *out);
+void cs_id_hex(const cs_id *id, char out[65]);
+int cs_id_parse(const char *hex, cs_id *out);
+
+/* ---- backup ---- */
+typedef struct cs_progress {
+    uint64_t files, dirs, bytes, bytes_added, errors;
+    uint64_t total_files, total_bytes; /* 0 when unknown */
+    double elapsed;
+    const char *current;
+} cs_progress;
+typedef void (*cs_progress_cb)(const cs_progress *p, void *ud);
+
+typedef struct cs_backup_opts {
+    const char *const *paths;    /* absolute paths */
+    size_t npaths;
+    const char *const *excludes; /* fnmatch patterns: "name", "/abs/path", "dir/" */
+    size_t nexcludes;
+    const char *const *tags;
+    size_t ntags;
+    bool one_file_system;
+    const char *cache_dir;       /* file-change cache dir; NULL = no cache */
+    const char *host;            /* NULL = gethostname */
+    int workers;                 /* 0 = number of online CPUs (max 8) */
+    cs_progress_cb progress;     /* called ~4 times a second from the main thread */
+    void *progress_ud;
+} cs_backup_opts;
+
+/* Back up; fills *snap (caller clears).  Returns 0, or 1 when the snapshot
+ * was written but some files could not be read (summary.errors), or -errno. */
+int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap);
+
+/* ---- restore ---- */
+typedef struct cs_restore_opts {
+    const char *target;          /* directory (created) */
+    const char *subpath;         /* NULL or path inside the snapshot */
+    const char *const *includes; /* fnmatch patterns on snapshot paths; none = all */
+    size_t nincludes;
+    int workers;
+    bool verbose;
+} cs_restore_opts;
+typedef struct cs_restore_result {
+    uint64_t files, dirs, others, bytes, errors, damaged;
+} cs_restore_result;
+/* Returns 0, or -EBADMSG when some data was damaged (res->damaged files not
+ * restored, everything else was), or another -errno. */
+int cs_restore(cs_repo *r, const cs_snapshot *s, const cs_restore_opts *o, cs_restore_result *res);
+
+/* ---- walking snapshot trees (ls, diff) ---- */
+typedef struct cs_node cs_node; /* see tree.h */
+typedef int (*cs_walk_cb)(const char *path, const cs_node *n, void *ud);
+/* Walk s depth-first in name order from subpath (NULL = root). */
+int cs_walk(cs_repo *r, const cs_snapshot *s, const char *subpath, cs_walk_cb cb, void *ud);
+typedef int (*cs_diff_cb)(char what, const char *path, const cs_node *a, const cs_node *b, void *ud);
+/* what: '+' added, '-' removed, 'M' content changed, 'U' metadata only, 'T' type changed */
+int cs_diff(cs_repo *r, const cs_snapshot *a, const cs_snapshot *b, cs_diff_cb cb, void *ud);
+
+/* ---- check ---- */
+typedef struct cs_check_opts {
+    int read_data_percent; /* 0 = structure only, 100 = read every pack */
+} cs_check_opts;
+typedef struct cs_check_result {
+    uint64_t packs, packs_read, blobs, trees, snapshots, errors, unreferenced_packs;
+} cs_check_result;
+/* 0 = no errors, -EBADMSG = errors found (each named in the log). */
+int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res);
+
+/* ---- forget / prune ---- */
+typedef struct cs_forget_policy {
+    int last, hourly, daily, weekly, monthly, yearly; /* 0 = unused */
+} cs_forget_policy;
+/* Decide which snapshots to keep: keep[i] for snaps[i] (oldest first). */
+void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
+typedef struct cs_prune_result {
+    uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
+} cs_prune_result;
+int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res);
+int cs_snapshot_delete(cs_repo *r, const cs_id *id);
+
+/* ---- stats ---- */
+typedef struct cs_repo_stats {
+    uint64_t snapshots, packs, blobs, data_blobs, tree_blobs, stored_bytes, raw_bytes, index_files;
+} cs_repo_stats;
+int cs_repo_stats_get(cs_repo *r, cs_repo_stats *st);
+
+/* ---- locks ---- */
+int cs_repo_lock(cs_repo *r, bool exclusive);
+void cs_repo_unlock(cs_repo *r);
+/* Remove stale locks; returns how many. */
+int cs_repo_remove_stale_locks(cs_repo *r);
+
+#endif

@@ -1,0 +1,181 @@
+/* Internals of lib/repo shared between its files (not for other parts). */
+#ifndef CS_REPO_INT_H
+#define CS_REPO_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "repo/repo.h"
+#include "util/buf.h"
+#include "util/secmem.h"
+
+/* ---- limits (hostile-input bounds) ---- */
+#define CS_MAX_OBJECT     (64u << 20)  /* sealed config/index/snapshot/lock object */
+#define CS_MAX_BLOB       (9u << 20)   /* stored blob: max chunk + header + tag */
+#define CS_MAX_TREE       (64u << 20)  /* encoded tree */
+#define CS_MAX_PACK       (128u << 20)
+#define CS_PACK_TARGET    (8u << 20)
+#define CS_CHUNK_MIN      (512u << 10)
+#define CS_CHUNK_AVG      (1u << 20)
+#define CS_CHUNK_MAX      (8u << 20)
+
+enum { CS_BLOB_DATA = 1, CS_BLOB_TREE = 2 };
+enum { CS_OBJ_CONFIG = 1, CS_OBJ_INDEX = 2, CS_OBJ_SNAPSHOT = 3, CS_OBJ_LOCK = 4,
+       CS_OBJ_PACK_HEADER = 5, CS_OBJ_CACHE = 6 };
+
+#define CS_SEAL_OVERHEAD (4 + 1 + 24 + 16)
+#define CS_BLOB_OVERHEAD (24 + 16 + 1)
+
+/* ---- keys ---- */
+typedef struct cs_repo_keys {
+    uint8_t data[32];
+    uint8_t mac[32];
+    uint8_t cache[32];
+} cs_repo_keys; /* always in secure memory */
+
+int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out);
+void cs_rkeys_free(cs_repo_keys *k);
+void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out);
+/* Sealed objects: see docs/repository.md.  Output appended to out. */
+int cs_seal(const uint8_t key[32], int type, const cs_id *id, const void *pt, size_t len, cs_buf *out);
+int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, size_t len, cs_buf *out);
+/* Blobs: compress (maybe) + encrypt into out (reset first).  zctx is a
+ * ZSTD_CCtx * owned by the caller (NULL = create one per call). */
+int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
+                 void *zctx, cs_buf *out);
+/* Decrypt + decompress + verify the id; result in out (reset first). */
+int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
+                 uint32_t raw_len, cs_buf *tmp, cs_buf *out);
+void *cs_zctx_new(void);
+void cs_zctx_free(void *z);
+
+/* ---- byte encoding ---- */
+typedef struct cs_rd { const uint8_t *p; size_t n; int err; } cs_rd;
+static inline cs_rd cs_rd_init(const void *p, size_t n) { cs_rd r = { p, n, 0 }; return r; }
+const uint8_t *cs_rd_bytes(cs_rd *r, size_t n);
+uint8_t cs_rd_u8(cs_rd *r);
+uint16_t cs_rd_u16(cs_rd *r);
+uint32_t cs_rd_u32(cs_rd *r);
+uint64_t cs_rd_u64(cs_rd *r);
+int cs_wr_u8(cs_buf *b, uint8_t v);
+int cs_wr_u16(cs_buf *b, uint16_t v);
+int cs_wr_u32(cs_buf *b, uint32_t v);
+int cs_wr_u64(cs_buf *b, uint64_t v);
+
+/* ---- chunker ---- */
+typedef struct cs_chunker {
+    uint64_t gear[256];
+    uint32_t min, avg, max;
+    uint64_t mask_s, mask_l;
+} cs_chunker;
+int cs_chunker_init(cs_chunker *c, const uint64_t gear[256], uint32_t min, uint32_t avg, uint32_t max);
+/* Cut point in buf[0..len): the chunk length.  When no cut is found before
+ * len < max and !eof, returns 0 (need more data). */
+size_t cs_chunker_next(const cs_chunker *c, const uint8_t *buf, size_t len, bool eof);
+
+/* ---- index ---- */
+#define CS_PACK_PENDING UINT32_MAX
+typedef struct cs_ientry {
+    cs_id id;
+    uint32_t pack;     /* index into cs_index.packs, or CS_PACK_PENDING */
+    uint32_t offset, enc_len, raw_len;
+    uint8_t type, used; /* used: scratch for prune/check */
+} cs_ientry;
+typedef struct cs_ipack {
+    cs_id id;
+    uint64_t size;
+    uint32_t nblobs;
+    uint8_t type;
+    uint8_t flag; /* scratch */
+} cs_ipack;
+typedef struct cs_index {
+    pthread_mutex_t lock;
+    cs_ientry *tab;    /* open addressing on the id's first 8 bytes */
+    size_t cap, count;
+    cs_ipack *packs;
+    size_t npacks, packs_cap;
+} cs_index;
+int cs_index_init(cs_index *ix);
+void cs_index_free(cs_index *ix);
+cs_ientry *cs_index_find(cs_index *ix, const cs_id *id); /* caller holds the lock or is single-threaded */
+/* Insert if absent; returns 1 if inserted (as PENDING), 0 if present, -ENOMEM. */
+int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out);
+int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
+/* Parse a decrypted index object and merge it. */
+int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len);
+/* Encode packs [from..) as an index object plaintext (the packs' blobs are found by scanning). */
+typedef struct cs_index_pack_blobs {
+    cs_id pack_id;
+    uint64_t size;
+    uint32_t n;
+    struct cs_pack_blob *blobs;
+} cs_index_pack_blobs;
+
+/* ---- packs ---- */
+typedef struct cs_pack_blob {
+    uint8_t type;
+    cs_id id;
+    uint32_t offset, enc_len, raw_len;
+} cs_pack_blob;
+/* Encode an index object plaintext from a list of packs. */
+int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out);
+/* Parse an index object (plaintext) into a list of packs, calling cb for each. */
+typedef int (*cs_index_pack_cb)(const cs_index_pack_blobs *p, void *ud);
+int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *ud);
+
+/* Header plaintext of a pack (list of blobs); and finishing a pack buffer. */
+int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out);
+int cs_pack_header_parse(const uint8_t *data, size_t len, uint64_t blobs_end,
+                         cs_pack_blob **out, size_t *n);
+/* Append sealed header + trailer to pack (which holds the blobs). */
+int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_buf *pack);
+/* Read the header of a whole pack in memory. */
+int cs_pack_read_header(const cs_repo_keys *k, const uint8_t *pack, size_t len,
+                        cs_pack_blob **out, size_t *n);
+
+/* ---- the repository object ---- */
+struct cs_repo {
+    cs_storage *st;
+    char *prefix;
+    cs_repo_keys *keys;
+    cs_id repo_id;
+    cs_chunker chunker;
+    cs_index index;
+    size_t index_files;
+    size_t damaged_index;
+    cs_id *index_ids;   /* the index objects loaded */
+    size_t nindex_ids;
+    bool has_lock;
+    cs_id lock_id;
+    bool lock_exclusive;
+    pthread_t lock_thread;
+    bool lock_thread_running;
+    pthread_mutex_t lock_mu;
+    pthread_cond_t lock_cv;
+    bool lock_stop;
+};
+
+/* Storage key of an object: prefix + kind + '/' + hex (data adds xx/). */
+void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
+int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
+int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
+                       size_t len, int flags);
+/* List ids under kind ("index", "snapshots", "locks", "data"). */
+int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n);
+/* Fetch and open one blob found in the index. */
+int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out);
+/* Write an index object for packs; returns its id in *out (may be NULL). */
+int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
+
+/* Pack uploader shared by backup and prune. */
+typedef struct cs_packer cs_packer;
+int cs_packer_new(cs_repo *r, int uploaders, cs_packer **out);
+/* Add a sealed blob; the entry must have been claimed (PENDING) by the caller. */
+int cs_packer_add(cs_packer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
+/* Flush everything, write the final index; returns the first error. */
+int cs_packer_finish(cs_packer *p);
+void cs_packer_free(cs_packer *p);
+uint64_t cs_packer_bytes(cs_packer *p);
+
+#endif

@@ -1,0 +1,230 @@
+/* Encoding and parsing of tree blobs.  The parser is fed authenticated data
+ * but still bounds every length by what remains (fuzzed: fuzz_tree). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "repo/repo_int.h"
+#include "repo/tree.h"
+
+#define TREE_VERSION 1
+/* the fixed part of a node: every field but the variable-length ones */
+#define NODE_MIN_BYTES (1 + 2 + 12 + 1 + 1 + 12 + 12 + 8 * 4 + 4 + 4 + 2 + 2)
+
+int cs_name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+static int wr_str8(cs_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n > 255)
+        n = 255;
+    return cs_wr_u8(b, (uint8_t)n) | cs_buf_append(b, s ? s : "", n);
+}
+
+int cs_tree_encode(const cs_node *nodes, size_t n, cs_buf *out)
+{
+    int r = cs_wr_u32(out, TREE_VERSION) | cs_wr_u32(out, (uint32_t)n);
+
+    for (size_t i = 0; i < n && r == 0; i++) {
+        const cs_node *d = &nodes[i];
+        r |= cs_wr_u8(out, d->type);
+        r |= cs_wr_u16(out, d->name_len) | cs_buf_append(out, d->name, d->name_len);
+        r |= cs_wr_u32(out, d->mode) | cs_wr_u32(out, d->uid) | cs_wr_u32(out, d->gid);
+        r |= wr_str8(out, d->user) | wr_str8(out, d->group);
+        r |= cs_wr_u64(out, (uint64_t)d->mtime_s) | cs_wr_u32(out, d->mtime_ns);
+        r |= cs_wr_u64(out, (uint64_t)d->ctime_s) | cs_wr_u32(out, d->ctime_ns);
+        r |= cs_wr_u64(out, d->size) | cs_wr_u64(out, d->inode) | cs_wr_u64(out, d->dev);
+        r |= cs_wr_u32(out, d->nlink) | cs_wr_u64(out, d->rdev) | cs_wr_u32(out, d->flags);
+        r |= cs_wr_u16(out, d->link_len);
+        if (d->link_len)
+            r |= cs_buf_append(out, d->link, d->link_len);
+        r |= cs_wr_u16(out, d->nxattrs);
+        for (uint16_t x = 0; x < d->nxattrs; x++) {
+            r |= wr_str8(out, d->xattrs[x].name);
+            r |= cs_wr_u32(out, d->xattrs[x].len) | cs_buf_append(out, d->xattrs[x].value, d->xattrs[x].len);
+        }
+        if (d->type == CS_NODE_FILE) {
+            r |= cs_wr_u32(out, d->ncontent);
+            for (uint32_t c = 0; c < d->ncontent; c++)
+                r |= cs_buf_append(out, d->content[c].b, CS_ID_LEN);
+        } else if (d->type == CS_NODE_DIR) {
+            r |= cs_buf_append(out, d->subtree.b, CS_ID_LEN);
+        }
+    }
+    return r ? -ENOMEM : 0;
+}
+
+static char *dup_bytes(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static int rd_str8(cs_rd *rd, char **out)
+{
+    uint8_t n = cs_rd_u8(rd);
+    const uint8_t *p = cs_rd_bytes(rd, n);
+
+    if (!p)
+        return -EBADMSG;
+    if (memchr(p, 0, n))
+        return -EBADMSG;
+    *out = dup_bytes(p, n);
+    return *out ? 0 : -ENOMEM;
+}
+
+void cs_node_clear(cs_node *d)
+{
+    free(d->name);
+    free(d->user);
+    free(d->group);
+    free(d->link);
+    for (uint16_t x = 0; x < d->nxattrs && d->xattrs; x++) {
+        free(d->xattrs[x].name);
+        free(d->xattrs[x].value);
+    }
+    free(d->xattrs);
+    free(d->content);
+    memset(d, 0, sizeof(*d));
+}
+
+void cs_tree_free(cs_tree *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        cs_node_clear(&t->nodes[i]);
+    free(t->nodes);
+    t->nodes = NULL;
+    t->n = 0;
+}
+
+static int parse_node(cs_rd *rd, cs_node *d)
+{
+    const uint8_t *p;
+    int r;
+
+    d->type = cs_rd_u8(rd);
+    if (d->type < CS_NODE_FILE || d->type > CS_NODE_BLK)
+        return -EBADMSG;
+    d->name_len = cs_rd_u16(rd);
+    p = cs_rd_bytes(rd, d->name_len);
+    if (!p || d->name_len == 0 || d->name_len > CS_NAME_MAX || memchr(p, 0, d->name_len) ||
+        memchr(p, '/', d->name_len) || (d->name_len == 1 && p[0] == '.') ||
+        (d->name_len == 2 && p[0] == '.' && p[1] == '.'))
+        return -EBADMSG;
+    if (!(d->name = dup_bytes(p, d->name_len)))
+        return -ENOMEM;
+    d->mode = cs_rd_u32(rd);
+    d->uid = cs_rd_u32(rd);
+    d->gid = cs_rd_u32(rd);
+    if ((r = rd_str8(rd, &d->user)) < 0 || (r = rd_str8(rd, &d->group)) < 0)
+        return r;
+    d->mtime_s = (int64_t)cs_rd_u64(rd);
+    d->mtime_ns = cs_rd_u32(rd);
+    d->ctime_s = (int64_t)cs_rd_u64(rd);
+    d->ctime_ns = cs_rd_u32(rd);
+    d->size = cs_rd_u64(rd);
+    d->inode = cs_rd_u64(rd);
+    d->dev = cs_rd_u64(rd);
+    d->nlink = cs_rd_u32(rd);
+    d->rdev = cs_rd_u64(rd);
+    d->flags = cs_rd_u32(rd);
+    if (d->mtime_ns >= 1000000000u || d->ctime_ns >= 1000000000u)
+        return -EBADMSG;
+    d->link_len = cs_rd_u16(rd);
+    if (d->link_len) {
+        p = cs_rd_bytes(rd, d->link_len);
+        if (!p || d->type != CS_NODE_SYMLINK || d->link_len > CS_NAME_MAX || memchr(p, 0, d->link_len))
+            return -EBADMSG;
+        if (!(d->link = dup_bytes(p, d->link_len)))
+            return -ENOMEM;
+    }
+    d->nxattrs = cs_rd_u16(rd);
+    if (rd->err || d->nxattrs > CS_XATTR_MAX_COUNT || (size_t)d->nxattrs * 5 > rd->n)
+        return -EBADMSG;
+    if (d->nxattrs) {
+        /* calloc'd: cs_node_clear frees whatever was filled in on failure */
+        if (!(d->xattrs = calloc(d->nxattrs, sizeof(*d->xattrs))))
+            return -ENOMEM;
+        for (uint16_t x = 0; x < d->nxattrs; x++) {
+            cs_xattr *xa = &d->xattrs[x];
+            if ((r = rd_str8(rd, &xa->name)) < 0)
+                return r;
+            xa->len = cs_rd_u32(rd);
+            p = cs_rd_bytes(rd, xa->len);
+            if (!p || xa->len > CS_XATTR_VALUE_MAX || !xa->name[0])
+                return -EBADMSG;
+            if (!(xa->value = malloc(xa->len ? xa->len : 1)))
+                return -ENOMEM;
+            memcpy(xa->value, p, xa->len);
+        }
+    }
+    if (d->type == CS_NODE_FILE) {
+        d->ncontent = cs_rd_u32(rd);
+        if (rd->err || (uint64_t)d->ncontent * CS_ID_LEN > rd->n)
+            return -EBADMSG;
+        if (d->ncontent) {
+            if (!(d->content = malloc((size_t)d->ncontent * CS_ID_LEN)))
+                return -ENOMEM;
+            memcpy(d->content, cs_rd_bytes(rd, (size_t)d->ncontent * CS_ID_LEN), (size_t)d->ncontent * CS_ID_LEN);
+        }
+    } else if (d->type == CS_NODE_DIR) {
+        p = cs_rd_bytes(rd, CS_ID_LEN);
+        if (!p)
+            return -EBADMSG;
+        memcpy(d->subtree.b, p, CS_ID_LEN);
+    }
+    return rd->err ? -EBADMSG : 0;
+}
+
+int cs_tree_parse(const uint8_t *data, size_t len, cs_tree *out)
+{
+    cs_rd rd = cs_rd_init(data, len);
+    uint32_t n;
+    int r = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (len > CS_MAX_TREE || cs_rd_u32(&rd) != TREE_VERSION)
+        return -EBADMSG;
+    n = cs_rd_u32(&rd);
+    if (rd.err || n > CS_TREE_MAX_NODES || (uint64_t)n * NODE_MIN_BYTES > rd.n)
+        return -EBADMSG;
+    out->nodes = calloc(n ? n : 1, sizeof(*out->nodes));
+    if (!out->nodes)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n && r == 0; i++) {
+        out->n = i + 1;
+        r = parse_node(&rd, &out->nodes[i]);
+        /* names strictly increasing: no duplicates, a canonical encoding */
+        if (r == 0 && i > 0 &&
+            cs_name_cmp(out->nodes[i - 1].name, out->nodes[i - 1].name_len, out->nodes[i].name,
+                        out->nodes[i].name_len) >= 0)
+            r = -EBADMSG;
+    }
+    if (r == 0 && rd.n != 0)
+        r = -EBADMSG;
+    if (r < 0)
+        cs_tree_free(out);
+    return r;
+}
+
+int cs_tree_load(cs_repo *r, const cs_id *id, cs_tree *out)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    int rc = cs_repo_load_blob(r, id, CS_BLOB_TREE, &b);
+
+    if (rc < 0)
+        return rc;
+    return cs_tree_parse(b.data, b.len, out);
+}
