@@ -1,0 +1,76 @@
+/* cloudseal agent [status|backup-now|sync-now|lock]: ask the running
+ * cloudseal-agent to do something now. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_client.h"
+#include "cli.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal agent [--json] [status|backup-now|sync-now|lock]\n\n"
+               "Talk to your running cloudseal-agent (the user service that backs up on schedule):\n"
+               "  status       what it is doing (default)\n"
+               "  backup-now   start a backup now instead of waiting for the schedule\n"
+               "  sync-now     sync the message archive now\n"
+               "  lock         forget the key: revoke it from the keyring and stop jobs\n");
+}
+
+int cmd_agent(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    static const char *const verbs[] = { "status", "backup-now", "sync-now", "lock" };
+    const char *verb = "status";
+    json_object *reply = NULL, *ok;
+    bool known = false;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': cli.json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        verb = argv[optind++];
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        known |= strcmp(verb, verbs[i]) == 0;
+    if (!known || optind < argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    r = agent_request(verb, &reply);
+    if (r < 0) {
+        if (r == -ENOENT || r == -ECONNREFUSED || r == -ENXIO)
+            log_error("the agent is not running; start it with 'systemctl --user start cloudseal-agent'");
+        else
+            log_error("the agent did not answer: %s; see 'journalctl --user -u cloudseal-agent'",
+                      strerror(-r));
+        return CLI_UNAVAILABLE;
+    }
+    json_object_object_get_ex(reply, "ok", &ok);
+    if (cli.json) {
+        printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+    } else if (!json_object_get_boolean(ok)) {
+        json_object *e;
+        json_object_object_get_ex(reply, "error", &e);
+        log_error("agent: %s", e ? json_object_get_string(e) : "request failed");
+    } else if (strcmp(verb, "status") == 0) {
+        json_object_put(reply);
+        return agent_status_report(stdout, false, NULL) < 0 ? CLI_UNAVAILABLE : CLI_OK;
+    } else {
+        json_object *m;
+        printf("agent: %s\n", json_object_object_get_ex(reply, "message", &m) ? json_object_get_string(m) : "ok");
+    }
+    r = json_object_get_boolean(ok) ? CLI_OK : CLI_FAILED;
+    json_object_put(reply);
+    return r;
+}
