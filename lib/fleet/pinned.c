@@ -1,0 +1,43 @@
+/* The login-time question of fleet users: does the signed directory pin
+ * exactly this account public key for this enabled user?
+ *
+ * Authoritative PAM login for a fleet user (no local password hash) is
+ * granted only when the keybag unwraps with the password AND the account
+ * key derived from the unwrapped AMK is the one pinned here.  Without the
+ * second check anyone able to write to the bucket could plant a keybag
+ * wrapped under a password of their choice.  Reads only the local cache, so
+ * it works offline.
+ */
+#include "fleet/fleet.h"
+
+#include <errno.h>
+#include <time.h>
+#include <sodium.h>
+#include "../../nss/dircache.h"
+
+int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES])
+{
+    const struct cs_dc_user *u;
+    cs_dircache dc;
+    int idx, r;
+
+    r = cs_dircache_map(cs_config_str(cfg, "fleet", "cache"), &dc, NULL);
+    if (r < 0)
+        return r;
+    idx = cs_dircache_user_by_name(&dc, user);
+    if (idx < 0)
+        r = -ENOENT;
+    else if (dc.h->expires <= (int64_t)time(NULL))
+        r = -EKEYEXPIRED;
+    else {
+        u = &dc.users[idx];
+        if (u->flags & CS_DC_USER_DISABLED)
+            r = -EPERM;
+        else if (!(u->flags & CS_DC_USER_HAS_KEY))
+            r = -ENOKEY;
+        else
+            r = sodium_memcmp(u->pubkey, pk, CS_FLEET_PK_BYTES) == 0 ? 0 : -EKEYREJECTED;
+    }
+    cs_dircache_unmap(&dc);
+    return r;
+}

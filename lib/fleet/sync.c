@@ -1,0 +1,201 @@
+/* Directory sync: fetch fleet/directory, believe it only if every rule
+ * holds, then compile and install the cache.  Run by
+ * `cloudseal-helper directory-sync` from cloudseal-directory.timer.
+ *
+ * Rollback protection: the highest serial ever installed is pinned in the
+ * state file ([fleet] state) and in the cache header; a directory with a
+ * lower serial is refused, so whoever can write the bucket cannot bring back
+ * a removed user or an old key.  Any failure leaves the installed cache as
+ * it was: a broken publish never takes users away from a workstation.
+ */
+#include "fleet/fleet.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include "../../nss/dircache.h"
+#include "storage/storage_s3.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+typedef struct sync_state {
+    uint64_t serial;
+    char etag[80];
+} sync_state;
+
+static void state_read(const char *path, sync_state *st)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    struct json_object *root, *v;
+
+    memset(st, 0, sizeof(*st));
+    if (cs_read_file(path, 4096, &b) < 0 || cs_buf_append(&b, "", 1) < 0)
+        return;
+    root = json_tokener_parse((const char *)b.data);
+    if (!root)
+        return;
+    if (json_object_object_get_ex(root, "serial", &v) && json_object_is_type(v, json_type_int) &&
+        json_object_get_int64(v) > 0)
+        st->serial = (uint64_t)json_object_get_int64(v);
+    if (json_object_object_get_ex(root, "etag", &v) && json_object_is_type(v, json_type_string))
+        snprintf(st->etag, sizeof(st->etag), "%s", json_object_get_string(v));
+    json_object_put(root);
+}
+
+static int state_write(const char *path, const sync_state *st)
+{
+    struct json_object *o = json_object_new_object();
+    const char *s;
+    int r;
+
+    if (!o)
+        return -ENOMEM;
+    json_object_object_add(o, "serial", json_object_new_int64((int64_t)st->serial));
+    json_object_object_add(o, "etag", json_object_new_string(st->etag));
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    r = s ? cs_write_file_atomic(path, s, strlen(s), 0644) : -ENOMEM;
+    json_object_put(o);
+    return r;
+}
+
+int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint64_t pinned_serial,
+                    int64_t now, cs_directory **out, cs_fleet_err *err)
+{
+    _cleanup_directory_ cs_directory *d = NULL;
+    cs_local_accounts *local = NULL;
+    uint8_t pk[CS_FLEET_PK_BYTES];
+    cs_fleet_policy policy;
+    int r;
+
+    r = cs_fleet_config_pubkey(cfg, pk);
+    if (r < 0) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "no usable fleet public key (%s): install the one `cloudseal admin keygen` printed",
+                 cs_config_str(cfg, "fleet", "public_key_file"));
+        return -ENOKEY;
+    }
+    r = cs_fleet_open_signed(data, len, pk, &d, err);
+    if (r < 0)
+        return r;
+    if (d->serial < pinned_serial) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "directory serial %llu is lower than the installed %llu: refusing a rollback",
+                 (unsigned long long)d->serial, (unsigned long long)pinned_serial);
+        return -ESTALE;
+    }
+    if (d->expires <= now) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "the directory (serial %llu) expired at %lld: an admin must run `cloudseal admin publish`",
+                 (unsigned long long)d->serial, (long long)d->expires);
+        return -EKEYEXPIRED;
+    }
+    r = cs_local_accounts_load(cs_config_str(cfg, "fleet", "local_passwd"),
+                               cs_config_str(cfg, "fleet", "local_group"), &local);
+    if (r < 0) {
+        snprintf(err->msg, sizeof(err->msg), "cannot read the local account files: %s", strerror(-r));
+        return r;
+    }
+    policy.id_min = (uint32_t)cs_config_int(cfg, "fleet", "id_min");
+    policy.id_max = (uint32_t)cs_config_int(cfg, "fleet", "id_max");
+    policy.local = local;
+    r = cs_directory_validate(d, &policy, err);
+    cs_local_accounts_free(local);
+    if (r < 0)
+        return r;
+    *out = CS_TAKE_PTR(d);
+    return 0;
+}
+
+/* The serial of the installed cache, 0 when there is none usable. */
+static uint64_t installed_serial(const char *cache_path, bool *usable)
+{
+    cs_dircache dc;
+    uint64_t serial;
+
+    *usable = false;
+    if (cs_dircache_map(cache_path, &dc, NULL) < 0)
+        return 0;
+    serial = dc.h->serial;
+    cs_dircache_unmap(&dc);
+    *usable = true;
+    return serial;
+}
+
+int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_fleet_sync_result *res)
+{
+    const char *cache_path = cs_config_str(cfg, "fleet", "cache");
+    const char *state_path = cs_config_str(cfg, "fleet", "state");
+    _cleanup_buf_ cs_buf data = CS_BUF_INIT;
+    _cleanup_buf_ cs_buf image = CS_BUF_INIT;
+    _cleanup_directory_ cs_directory *d = NULL;
+    cs_storage *own = NULL;
+    cs_fleet_err err = { "" };
+    char etag[80] = "";
+    sync_state st;
+    bool usable;
+    uint64_t cached;
+    int r;
+
+    memset(res, 0, sizeof(*res));
+    state_read(state_path, &st);
+    cached = installed_serial(cache_path, &usable);
+    if (cached > st.serial)
+        st.serial = cached;
+    res->serial = st.serial;
+    if (!storage) {
+        r = cs_storage_open_config(cfg, NULL, &own);
+        if (r < 0) {
+            log_error("fleet directory: cannot open the storage (%s); keeping the installed cache",
+                      strerror(-r));
+            return r;
+        }
+        storage = own;
+    }
+    /* the ETag short-cut only when a good cache is in place */
+    r = cs_storage_get_if_changed(storage, CS_FLEET_STORAGE_KEY, (usable && !force && st.etag[0]) ? st.etag : NULL,
+                                  (size_t)cs_config_int(cfg, "fleet", "max_size"), &data, etag);
+    if (own)
+        cs_storage_close(own);
+    if (r == 1) {
+        log_debug("fleet directory unchanged (serial %llu)", (unsigned long long)st.serial);
+        return 0;
+    }
+    if (r < 0) {
+        if (r == -ENOENT)
+            log_error("fleet directory: nothing published at %s yet; an admin must run "
+                      "`cloudseal admin publish`", CS_FLEET_STORAGE_KEY);
+        else
+            log_error("fleet directory: cannot fetch %s (%s); keeping the installed cache",
+                      CS_FLEET_STORAGE_KEY, strerror(-r));
+        return r;
+    }
+    r = cs_fleet_accept(cfg, data.data, data.len, st.serial, (int64_t)time(NULL), &d, &err);
+    if (r < 0) {
+        log_error("fleet directory refused: %s; keeping the installed cache (serial %llu)", err.msg,
+                  (unsigned long long)st.serial);
+        return r;
+    }
+    r = cs_fleet_compile_cache(d, (int64_t)time(NULL), &image);
+    if (r == 0)
+        r = cs_fleet_install_cache(cache_path, &image);
+    if (r < 0) {
+        log_error("fleet directory: cannot write %s (%s); keeping the installed cache", cache_path,
+                  strerror(-r));
+        return r;
+    }
+    st.serial = d->serial;
+    memcpy(st.etag, etag, sizeof(st.etag));
+    st.etag[sizeof(st.etag) - 1] = '\0';
+    r = state_write(state_path, &st);
+    if (r < 0)
+        log_warning("fleet directory: cannot record the state in %s (%s)", state_path, strerror(-r));
+    res->changed = true;
+    res->serial = d->serial;
+    res->n_users = d->n_users;
+    res->n_groups = d->n_groups;
+    log_info("fleet directory serial %llu installed: %zu users, %zu groups",
+             (unsigned long long)d->serial, d->n_users, d->n_groups);
+    return 0;
+}
