@@ -1,0 +1,1059 @@
+/* cs_backup: walk, chunk, deduplicate, compress, encrypt, pack, upload.
+ *
+ * Threads:
+ *   main      walks the tree depth-first (stat only), consults the file-change
+ *             cache, queues files that must be read, and finalises directories
+ *             (encodes their tree blob) in post-order as their files complete;
+ *   workers   (one per core) read a whole file each: chunk, hash, claim new
+ *             blobs in the index, compress + encrypt them, hand them to
+ *             the packer;
+ *   uploaders (packer.c) finish and store packs;
+ *   progress  prints the live line.
+ * Memory is bounded whatever the data size: each worker holds one read buffer
+ * (max chunk + read block) and one output buffer; the packer at most
+ * 2 open + 1 queued + 2 uploading packs of ~8 MiB; the job queue and the
+ * pending-directory FIFO are bounded.  What grows with the repository is the
+ * index (~56 B per blob) and the directory being scanned (its entries). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+#include "repo/filecache.h"
+#include "repo/repo_int.h"
+#include "repo/tree.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define READ_FIRST (2u << 20)
+#define JOB_QUEUE_MAX 32
+#define FIFO_MAX 4096
+#define MAX_WORKERS 8
+
+int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
+
+typedef struct frame frame;
+
+typedef struct job {
+    frame *fr;
+    size_t idx;            /* node index in the frame */
+    cs_id *ids;
+    uint32_t n, cap;
+    uint64_t bytes;
+    int err;
+    bool changed;          /* the file changed while it was read: do not cache */
+    struct stat st;        /* as seen by the walk */
+    struct job *next;
+} job;
+
+struct frame {
+    int dirfd;
+    char *path;            /* absolute path of the directory ("" for /) */
+    cs_node *nodes;
+    size_t n, cap;
+    job **jobs;            /* per node, or NULL */
+    frame **sub;           /* per node (directories), or NULL */
+    struct stat *stats;    /* per node */
+    size_t pending;        /* jobs not done yet */
+    bool failed, finalized;
+    cs_id tree;
+    frame *next;           /* FIFO of frames waiting to be finalised */
+};
+
+typedef struct sel {
+    char *name;
+    struct sel *kids;
+    size_t nkids;
+    bool all;
+} sel;
+
+typedef struct bk {
+    cs_repo *r;
+    const cs_backup_opts *o;
+    cs_packer *pk;
+    cs_fcache *fc;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_job, cv_done;
+    job *qhead, *qtail;
+    size_t qlen;
+    bool stop;
+    frame *fifo_head, *fifo_tail;
+    size_t fifo_len;
+    pthread_t workers[MAX_WORKERS];
+    int nworkers;
+    pthread_t prog_thread;
+    bool prog_running, prog_stop;
+    pthread_mutex_t prog_mu;
+    pthread_cond_t prog_cv;
+    struct timespec t0;
+    time_t start_sec;
+    dev_t root_dev;
+    int fatal;
+    void *zctx;            /* main thread's compressor (trees) */
+    /* counters */
+    _Atomic uint64_t files, dirs, bytes, bytes_added, bytes_stored, blobs_added, errors;
+    uint64_t files_new, files_changed, files_unchanged, others;
+    /* uid/gid -> name caches */
+    struct { uint32_t id; char name[64]; } users[64], groups[64];
+    size_t nusers, ngroups;
+} bk;
+
+static double elapsed(const bk *b)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - b->t0.tv_sec) + (double)(t.tv_nsec - b->t0.tv_nsec) / 1e9;
+}
+
+/* ------------------------------------------------------------------ blobs */
+
+/* Store a blob unless the index has it; thread-safe. */
+static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id, void *zctx, cs_buf *out)
+{
+    int rc;
+
+    cs_blob_id(b->r->keys, data, len, id);
+    pthread_mutex_lock(&b->r->index.lock);
+    rc = cs_index_claim(&b->r->index, id, type, NULL);
+    pthread_mutex_unlock(&b->r->index.lock);
+    if (rc <= 0)
+        return rc;
+    rc = cs_blob_seal(b->r->keys, type, id, data, len, zctx, out);
+    if (rc == 0)
+        rc = cs_packer_add(b->pk, type, id, out->data, out->len, (uint32_t)len);
+    if (rc == 0) {
+        b->bytes_added += len;
+        b->bytes_stored += out->len;
+        b->blobs_added++;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static int job_add_id(job *j, const cs_id *id)
+{
+    if (j->n == j->cap) {
+        uint32_t ncap = j->cap ? j->cap * 2 : 4;
+        cs_id *nv = realloc(j->ids, (size_t)ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        j->ids = nv;
+        j->cap = ncap;
+    }
+    j->ids[j->n++] = *id;
+    return 0;
+}
+
+static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+{
+    const cs_chunker *ch = &b->r->chunker;
+    cs_node *node = &j->fr->nodes[j->idx];
+    _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    struct stat st, st2;
+    size_t len = 0, want = READ_FIRST;
+    bool eof = false;
+    int rc;
+
+    if (fd < 0 && errno == EPERM)
+        fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    if (st.st_ino != j->st.st_ino || st.st_size != j->st.st_size || st.st_mtim.tv_sec != j->st.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != j->st.st_mtim.tv_nsec)
+        j->changed = true;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (;;) {
+        size_t cut;
+        cs_id id;
+        while (!eof && len < want) {
+            ssize_t n = read(fd, buf + len, want - len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return -errno;
+            if (n == 0)
+                eof = true;
+            len += (size_t)n;
+        }
+        if (len == 0)
+            break;
+        cut = cs_chunker_next(ch, buf, len, eof);
+        if (cut == 0) {
+            want = want * 2 > bufcap ? bufcap : want * 2;
+            if (want > ch->max)
+                want = ch->max;
+            continue;
+        }
+        rc = save_blob(b, CS_BLOB_DATA, buf, cut, &id, zctx, out);
+        if (rc < 0)
+            return rc;
+        if ((rc = job_add_id(j, &id)) < 0)
+            return rc;
+        j->bytes += cut;
+        b->bytes += cut;
+        memmove(buf, buf + cut, len - cut);
+        len -= cut;
+        want = READ_FIRST;
+    }
+    if (fstat(fd, &st2) == 0 &&
+        (st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+         st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec))
+        j->changed = true;
+    return 0;
+}
+
+static void *worker(void *arg)
+{
+    bk *b = arg;
+    size_t bufcap = CS_CHUNK_MAX;
+    uint8_t *buf = malloc(bufcap);
+    cs_buf out = CS_BUF_INIT;
+    void *zctx = cs_zctx_new();
+
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        job *j;
+        while (!b->qhead && !b->stop)
+            pthread_cond_wait(&b->cv_job, &b->mu);
+        if (!b->qhead)
+            break;
+        j = b->qhead;
+        b->qhead = j->next;
+        if (!b->qhead)
+            b->qtail = NULL;
+        b->qlen--;
+        pthread_cond_broadcast(&b->cv_done);
+        pthread_mutex_unlock(&b->mu);
+        j->err = (buf && zctx) ? read_file(b, j, buf, bufcap, &out, zctx) : -ENOMEM;
+        b->files++;
+        pthread_mutex_lock(&b->mu);
+        j->fr->pending--;
+        pthread_cond_broadcast(&b->cv_done);
+    }
+    pthread_mutex_unlock(&b->mu);
+    free(buf);
+    cs_buf_free(&out);
+    cs_zctx_free(zctx);
+    return NULL;
+}
+
+static void submit(bk *b, job *j)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->qlen >= JOB_QUEUE_MAX)
+        pthread_cond_wait(&b->cv_done, &b->mu);
+    j->fr->pending++;
+    j->next = NULL;
+    if (b->qtail)
+        b->qtail->next = j;
+    else
+        b->qhead = j;
+    b->qtail = j;
+    b->qlen++;
+    pthread_cond_signal(&b->cv_job);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* --------------------------------------------------------------- metadata */
+
+static char *name_of(bk *b, uint32_t id, bool group)
+{
+    __typeof__(b->users[0]) *v = group ? b->groups : b->users;
+    size_t *n = group ? &b->ngroups : &b->nusers;
+    char name[64] = "";
+    char buf[4096];
+
+    for (size_t i = 0; i < *n; i++)
+        if (v[i].id == id)
+            return strdup(v[i].name);
+    if (group) {
+        struct group g, *res = NULL;
+        if (getgrgid_r(id, &g, buf, sizeof(buf), &res) == 0 && res)
+            snprintf(name, sizeof(name), "%s", res->gr_name);
+    } else {
+        struct passwd p, *res = NULL;
+        if (getpwuid_r(id, &p, buf, sizeof(buf), &res) == 0 && res)
+            snprintf(name, sizeof(name), "%s", res->pw_name);
+    }
+    if (*n < 64) {
+        v[*n].id = id;
+        memcpy(v[*n].name, name, sizeof(name));
+        (*n)++;
+    }
+    return strdup(name);
+}
+
+static void read_xattrs(const char *path, cs_node *nd)
+{
+    char list[16384];
+    ssize_t len = llistxattr(path, list, sizeof(list));
+    uint16_t count = 0;
+
+    if (len <= 0)
+        return;
+    for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1)
+        count++;
+    if (count > CS_XATTR_MAX_COUNT)
+        count = CS_XATTR_MAX_COUNT;
+    nd->xattrs = calloc(count, sizeof(*nd->xattrs));
+    if (!nd->xattrs)
+        return;
+    for (ssize_t i = 0; i < len && nd->nxattrs < count; i += (ssize_t)strlen(list + i) + 1) {
+        uint8_t val[CS_XATTR_VALUE_MAX];
+        ssize_t vl = lgetxattr(path, list + i, val, sizeof(val));
+        cs_xattr *x = &nd->xattrs[nd->nxattrs];
+        if (vl < 0 || strlen(list + i) > 255)
+            continue;
+        x->name = strdup(list + i);
+        x->value = malloc(vl ? (size_t)vl : 1);
+        if (!x->name || !x->value) {
+            free(x->name);
+            free(x->value);
+            continue;
+        }
+        memcpy(x->value, val, (size_t)vl);
+        x->len = (uint32_t)vl;
+        nd->nxattrs++;
+    }
+}
+
+static int node_from_stat(bk *b, int dirfd, const char *name, const char *path, const struct stat *st, cs_node *nd)
+{
+    memset(nd, 0, sizeof(*nd));
+    switch (st->st_mode & S_IFMT) {
+    case S_IFREG: nd->type = CS_NODE_FILE; break;
+    case S_IFDIR: nd->type = CS_NODE_DIR; break;
+    case S_IFLNK: nd->type = CS_NODE_SYMLINK; break;
+    case S_IFIFO: nd->type = CS_NODE_FIFO; break;
+    case S_IFSOCK: nd->type = CS_NODE_SOCKET; break;
+    case S_IFCHR: nd->type = CS_NODE_CHR; break;
+    case S_IFBLK: nd->type = CS_NODE_BLK; break;
+    default: return -EINVAL;
+    }
+    nd->name_len = (uint16_t)strlen(name);
+    nd->name = strdup(name);
+    nd->mode = st->st_mode;
+    nd->uid = st->st_uid;
+    nd->gid = st->st_gid;
+    nd->user = name_of(b, st->st_uid, false);
+    nd->group = name_of(b, st->st_gid, true);
+    nd->mtime_s = st->st_mtim.tv_sec;
+    nd->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+    nd->ctime_s = st->st_ctim.tv_sec;
+    nd->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+    nd->size = nd->type == CS_NODE_FILE ? (uint64_t)st->st_size : 0;
+    nd->inode = st->st_ino;
+    nd->dev = st->st_dev;
+    nd->nlink = (uint32_t)st->st_nlink;
+    nd->rdev = (nd->type == CS_NODE_CHR || nd->type == CS_NODE_BLK) ? st->st_rdev : 0;
+    if (nd->type == CS_NODE_FILE && (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+        nd->flags |= CS_NODE_SPARSE;
+    if (!nd->name || !nd->user || !nd->group)
+        return -ENOMEM;
+    if (nd->type == CS_NODE_SYMLINK) {
+        char target[CS_NAME_MAX + 1];
+        ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+        if (n < 0)
+            return -errno;
+        nd->link = strndup(target, (size_t)n);
+        nd->link_len = (uint16_t)n;
+        if (!nd->link)
+            return -ENOMEM;
+    }
+    read_xattrs(path, nd);
+    return 0;
+}
+
+/* --------------------------------------------------------------- excludes */
+
+static bool excluded(const bk *b, const char *name, const char *path, bool is_dir)
+{
+    for (size_t i = 0; i < b->o->nexcludes; i++) {
+        char pat[4096];
+        const char *p = b->o->excludes[i];
+        size_t l = strlen(p);
+        if (l == 0 || l >= sizeof(pat))
+            continue;
+        memcpy(pat, p, l + 1);
+        if (pat[l - 1] == '/') { /* "dir/": directories only */
+            if (!is_dir)
+                continue;
+            pat[--l] = '\0';
+            if (!l)
+                continue;
+        }
+        if (pat[0] == '/' ? fnmatch(pat, path, FNM_PATHNAME) == 0
+                          : (fnmatch(pat, name, 0) == 0 || (strchr(pat, '/') && fnmatch(pat, path, 0) == 0)))
+            return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ walk */
+
+static void frame_free(frame *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n; i++) {
+        cs_node_clear(&f->nodes[i]);
+        if (f->jobs && f->jobs[i]) {
+            free(f->jobs[i]->ids);
+            free(f->jobs[i]);
+        }
+        if (f->sub && f->sub[i])
+            frame_free(f->sub[i]);
+    }
+    free(f->nodes);
+    free(f->jobs);
+    free(f->sub);
+    free(f->stats);
+    free(f->path);
+    if (f->dirfd >= 0)
+        close(f->dirfd);
+    free(f);
+}
+
+static int node_cmp(const void *x, const void *y)
+{
+    const cs_node *a = x, *c = y;
+
+    return cs_name_cmp(a->name, a->name_len, c->name, c->name_len);
+}
+
+/* Encode the directory's tree blob once every file in it is done. */
+static int finalize(bk *b, frame *f)
+{
+    _cleanup_buf_ cs_buf enc = CS_BUF_INIT, out = CS_BUF_INIT;
+    size_t k = 0;
+    int rc;
+
+    for (size_t i = 0; i < f->n; i++) {
+        cs_node *nd = &f->nodes[i];
+        job *j = f->jobs ? f->jobs[i] : NULL;
+        frame *s = f->sub ? f->sub[i] : NULL;
+        bool drop = false;
+        if (j) {
+            char *path = NULL;
+            if (j->err < 0) {
+                log_warning("skipping %s/%s: %s", f->path, nd->name, strerror(-j->err));
+                b->errors++;
+                drop = true;
+            } else {
+                nd->content = j->ids;
+                nd->ncontent = j->n;
+                nd->size = j->bytes;
+                j->ids = NULL;
+                if (b->fc && !j->changed && j->st.st_ctim.tv_sec < b->start_sec &&
+                    asprintf(&path, "%s/%s", f->path, nd->name) >= 0) {
+                    cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent);
+                    free(path);
+                }
+            }
+        }
+        if (s) {
+            if (s->failed) {
+                drop = true;
+                f->failed = s->failed && b->fatal;
+            } else {
+                nd->subtree = s->tree;
+            }
+        }
+        if (drop) {
+            cs_node_clear(nd);
+            continue;
+        }
+        if (k != i) {
+            f->nodes[k] = *nd;
+            memset(nd, 0, sizeof(*nd));
+        }
+        k++;
+    }
+    /* nodes [k, n) are cleared; keep n for frame_free */
+    rc = cs_tree_encode(f->nodes, k, &enc);
+    if (rc == 0)
+        rc = save_blob(b, CS_BLOB_TREE, enc.data, enc.len, &f->tree, b->zctx, &out);
+    if (rc < 0) {
+        f->failed = true;
+        if (!b->fatal)
+            b->fatal = rc;
+    }
+    f->finalized = true;
+    b->dirs++;
+    if (f->dirfd >= 0) {
+        close(f->dirfd);
+        f->dirfd = -1;
+    }
+    /* the subframes' trees are stored: free them now */
+    for (size_t i = 0; f->sub && i < f->n; i++) {
+        frame_free(f->sub[i]);
+        f->sub[i] = NULL;
+    }
+    return rc;
+}
+
+/* Finalise frames at the head of the FIFO whose files are all done; when
+ * block, wait until the FIFO is below its bound (or empty for block == 2). */
+static void drain(bk *b, int block)
+{
+    for (;;) {
+        frame *f;
+        pthread_mutex_lock(&b->mu);
+        f = b->fifo_head;
+        if (f && f->pending && (block == 2 || (block == 1 && b->fifo_len > FIFO_MAX))) {
+            while (f->pending)
+                pthread_cond_wait(&b->cv_done, &b->mu);
+        }
+        if (!f || f->pending) {
+            pthread_mutex_unlock(&b->mu);
+            return;
+        }
+        b->fifo_head = f->next;
+        if (!b->fifo_head)
+            b->fifo_tail = NULL;
+        b->fifo_len--;
+        pthread_mutex_unlock(&b->mu);
+        finalize(b, f);
+    }
+}
+
+static void fifo_push(bk *b, frame *f)
+{
+    pthread_mutex_lock(&b->mu);
+    f->next = NULL;
+    if (b->fifo_tail)
+        b->fifo_tail->next = f;
+    else
+        b->fifo_head = f;
+    b->fifo_tail = f;
+    b->fifo_len++;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int frame_add(frame *f, const char *name, const struct stat *st)
+{
+    (void)name;
+    if (f->n == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 16;
+        cs_node *nn = realloc(f->nodes, ncap * sizeof(*nn));
+        struct stat *ns;
+        if (!nn)
+            return -ENOMEM;
+        f->nodes = nn;
+        ns = realloc(f->stats, ncap * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        f->stats = ns;
+        f->cap = ncap;
+    }
+    f->stats[f->n] = *st;
+    memset(&f->nodes[f->n], 0, sizeof(f->nodes[0]));
+    f->n++;
+    return 0;
+}
+
+static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s);
+
+/* Entries of one directory: all of them, or only those selected. */
+static int collect(bk *b, frame *f, const sel *s, char ***names_out, size_t *count)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    if (s && !s->all) {
+        names = calloc(s->nkids ? s->nkids : 1, sizeof(char *));
+        if (!names)
+            return -ENOMEM;
+        for (size_t i = 0; i < s->nkids; i++)
+            names[n++] = strdup(s->kids[i].name);
+    } else {
+        int fd = dup(f->dirfd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        struct dirent *e;
+        if (!d) {
+            if (fd >= 0)
+                close(fd);
+            return -errno;
+        }
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                char **nv = realloc(names, cap * sizeof(char *));
+                if (!nv)
+                    break;
+                names = nv;
+            }
+            names[n++] = strdup(e->d_name);
+        }
+        closedir(d);
+    }
+    *names_out = names;
+    *count = n;
+    return 0;
+}
+
+static const sel *sel_kid(const sel *s, const char *name)
+{
+    if (!s || s->all)
+        return NULL;
+    for (size_t i = 0; i < s->nkids; i++)
+        if (strcmp(s->kids[i].name, name) == 0)
+            return &s->kids[i];
+    return NULL;
+}
+
+static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
+{
+    frame *f = calloc(1, sizeof(*f));
+    char **names = NULL;
+    size_t nn = 0;
+
+    if (!f)
+        return NULL;
+    f->dirfd = dirfd;
+    f->path = strdup(path);
+    if (collect(b, f, s, &names, &nn) < 0) {
+        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(errno));
+        b->errors++;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        struct stat st;
+        char *full = NULL;
+        const sel *ks = sel_kid(s, names[i]);
+        if (!names[i])
+            continue;
+        if (asprintf(&full, "%s/%s", path, names[i]) < 0)
+            full = NULL;
+        if (!full)
+            continue;
+        if (fstatat(f->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT || ks) {
+                log_warning("cannot stat %s: %s", full, strerror(errno));
+                b->errors++;
+            }
+        } else if ((ks || !excluded(b, names[i], full, S_ISDIR(st.st_mode))) &&
+                   !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
+            if (frame_add(f, names[i], &st) == 0 &&
+                node_from_stat(b, f->dirfd, names[i], full, &st, &f->nodes[f->n - 1]) < 0) {
+                cs_node_clear(&f->nodes[f->n - 1]);
+                f->n--;
+                log_warning("cannot read %s: %s", full, strerror(errno));
+                b->errors++;
+            }
+        }
+        free(full);
+        free(names[i]);
+    }
+    free(names);
+    /* name order (the canonical tree encoding), stats kept in step */
+    if (f->n > 1) {
+        typedef struct { cs_node nd; struct stat st; } pair;
+        pair *pv = malloc(f->n * sizeof(pair));
+        if (!pv) {
+            b->fatal = -ENOMEM;
+        } else {
+            for (size_t i = 0; i < f->n; i++) {
+                pv[i].nd = f->nodes[i];
+                pv[i].st = f->stats[i];
+            }
+            qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
+            for (size_t i = 0; i < f->n; i++) {
+                f->nodes[i] = pv[i].nd;
+                f->stats[i] = pv[i].st;
+            }
+            free(pv);
+        }
+    }
+    f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
+    f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));
+    if (!f->jobs || !f->sub) {
+        f->failed = true;
+        b->fatal = -ENOMEM;
+        fifo_push(b, f);
+        return f;
+    }
+    /* files: from the cache, or queued for the workers */
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        cs_node *nd = &f->nodes[i];
+        char *full = NULL;
+        const cs_id *ids;
+        uint32_t nids;
+        int hit = 0;
+        if (nd->type != CS_NODE_FILE)
+            continue;
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
+            continue;
+        if (b->fc)
+            hit = cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids);
+        if (hit == 1) {
+            bool all = true;
+            pthread_mutex_lock(&b->r->index.lock);
+            for (uint32_t k = 0; k < nids && all; k++)
+                all = cs_index_find(&b->r->index, &ids[k]) != NULL;
+            pthread_mutex_unlock(&b->r->index.lock);
+            if (all && (nd->content = malloc((nids ? nids : 1) * sizeof(cs_id)))) {
+                memcpy(nd->content, ids, nids * sizeof(cs_id));
+                nd->ncontent = nids;
+                cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
+                b->files_unchanged++;
+                b->files++;
+                b->bytes += nd->size;
+                free(full);
+                continue;
+            }
+        }
+        free(full);
+        if (hit)
+            b->files_changed++;
+        else
+            b->files_new++;
+        job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            b->fatal = -ENOMEM;
+            break;
+        }
+        j->fr = f;
+        j->idx = i;
+        j->st = f->stats[i];
+        f->jobs[i] = j;
+        submit(b, j);
+    }
+    /* subdirectories, depth first */
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        cs_node *nd = &f->nodes[i];
+        char *full = NULL;
+        int fd;
+        if (nd->type != CS_NODE_DIR) {
+            if (nd->type != CS_NODE_FILE)
+                b->others++;
+            continue;
+        }
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
+            continue;
+        fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            log_warning("cannot open directory %s: %s", full, strerror(errno));
+            b->errors++;
+            /* keep the node (metadata) with an empty tree */
+            frame *empty = calloc(1, sizeof(*empty));
+            if (empty) {
+                empty->dirfd = -1;
+                empty->path = strdup(full);
+                fifo_push(b, empty);
+                f->sub[i] = empty;
+            }
+        } else {
+            f->sub[i] = scan_dir(b, fd, full, sel_kid(s, nd->name));
+        }
+        free(full);
+        drain(b, 1);
+    }
+    fifo_push(b, f);
+    drain(b, 0);
+    return f;
+}
+
+/* ------------------------------------------------------------- selections */
+
+static void sel_free(sel *s)
+{
+    for (size_t i = 0; i < s->nkids; i++)
+        sel_free(&s->kids[i]);
+    free(s->kids);
+    free(s->name);
+}
+
+static int sel_add(sel *root, const char *path)
+{
+    char *copy = strdup(path), *save = NULL, *comp;
+    sel *cur = root;
+
+    if (!copy)
+        return -ENOMEM;
+    for (comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+        sel *k = NULL;
+        if (strcmp(comp, ".") == 0)
+            continue;
+        if (strcmp(comp, "..") == 0) {
+            free(copy);
+            return -EINVAL;
+        }
+        if (cur->all)
+            break;
+        for (size_t i = 0; i < cur->nkids; i++)
+            if (strcmp(cur->kids[i].name, comp) == 0)
+                k = &cur->kids[i];
+        if (!k) {
+            sel *nv = realloc(cur->kids, (cur->nkids + 1) * sizeof(*nv));
+            if (!nv) {
+                free(copy);
+                return -ENOMEM;
+            }
+            cur->kids = nv;
+            k = &cur->kids[cur->nkids++];
+            memset(k, 0, sizeof(*k));
+            k->name = strdup(comp);
+        }
+        cur = k;
+    }
+    if (cur == root) {
+        free(copy);
+        return -EINVAL; /* "/" or "." itself: name a directory below it */
+    }
+    cur->all = true;
+    for (size_t i = 0; i < cur->nkids; i++)
+        sel_free(&cur->kids[i]);
+    free(cur->kids);
+    cur->kids = NULL;
+    cur->nkids = 0;
+    free(copy);
+    return 0;
+}
+
+/* --------------------------------------------------------------- progress */
+
+static void *progress_thread(void *arg)
+{
+    bk *b = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&b->prog_mu);
+    while (!b->prog_stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&b->prog_cv, &b->prog_mu, &ts);
+        if (b->prog_stop)
+            break;
+        cs_progress p = { .files = b->files, .dirs = b->dirs, .bytes = b->bytes,
+                          .bytes_added = b->bytes_added, .errors = b->errors, .elapsed = elapsed(b) };
+        b->o->progress(&p, b->o->progress_ud);
+    }
+    pthread_mutex_unlock(&b->prog_mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static int run(bk *b, cs_snapshot *snap)
+{
+    const cs_backup_opts *o = b->o;
+    sel root = { 0 };
+    bool absolute = o->npaths && o->paths[0][0] == '/';
+    struct stat rst;
+    frame *rf;
+    int rc = 0, rootfd;
+    char *rootpath;
+
+    for (size_t i = 0; i < o->npaths; i++) {
+        if ((o->paths[i][0] == '/') != absolute) {
+            log_error("give either absolute or relative paths, not both");
+            sel_free(&root);
+            return -EINVAL;
+        }
+        if ((rc = sel_add(&root, o->paths[i])) < 0) {
+            log_error("cannot back up '%s': name a directory or file, without '..'", o->paths[i]);
+            sel_free(&root);
+            return rc;
+        }
+    }
+    if (absolute) {
+        rootpath = strdup("");
+        rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } else {
+        rootpath = getcwd(NULL, 0);
+        rootfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootpath && strcmp(rootpath, "/") == 0)
+            rootpath[0] = '\0';
+    }
+    if (rootfd < 0 || !rootpath) {
+        free(rootpath);
+        sel_free(&root);
+        return rootfd < 0 ? -errno : -ENOMEM;
+    }
+    fstat(rootfd, &rst);
+    b->root_dev = rst.st_dev;
+    if (o->one_file_system && root.nkids) {
+        struct stat ps;
+        if (fstatat(rootfd, o->paths[0][0] == '/' ? o->paths[0] + 1 : o->paths[0], &ps, 0) == 0)
+            b->root_dev = ps.st_dev;
+    }
+    rf = scan_dir(b, rootfd, rootpath, &root);
+    drain(b, 2);
+    if (!rf || rf->failed || b->fatal)
+        rc = b->fatal ? b->fatal : -EIO;
+    else
+        snap->tree = rf->tree;
+    frame_free(rf);
+    free(rootpath);
+    sel_free(&root);
+    return rc;
+}
+
+static int fill_snapshot(bk *b, cs_snapshot *s)
+{
+    char host[256] = "";
+    struct timespec now;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    s->time_sec = now.tv_sec;
+    s->time_ns = (uint32_t)now.tv_nsec;
+    if (b->o->host)
+        snprintf(host, sizeof(host), "%s", b->o->host);
+    else
+        gethostname(host, sizeof(host) - 1);
+    s->host = strdup(host);
+    s->uid = getuid();
+    s->user = strdup(getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res ? res->pw_name : "");
+    s->paths = calloc(b->o->npaths ? b->o->npaths : 1, sizeof(char *));
+    s->tags = calloc(b->o->ntags ? b->o->ntags : 1, sizeof(char *));
+    if (!s->host || !s->user || !s->paths || !s->tags)
+        return -ENOMEM;
+    for (size_t i = 0; i < b->o->npaths; i++)
+        if ((s->paths[s->npaths] = strdup(b->o->paths[i])))
+            s->npaths++;
+    for (size_t i = 0; i < b->o->ntags; i++)
+        if ((s->tags[s->ntags] = strdup(b->o->tags[i])))
+            s->ntags++;
+    return 0;
+}
+
+static void set_parent(cs_repo *r, cs_snapshot *s)
+{
+    cs_snapshot *v = NULL;
+    size_t n = 0;
+
+    if (cs_snapshot_list(r, &v, &n, NULL) < 0)
+        return;
+    for (size_t i = n; i-- > 0;) {
+        bool same = v[i].npaths == s->npaths && strcmp(v[i].host, s->host) == 0;
+        for (size_t k = 0; same && k < s->npaths; k++)
+            same = strcmp(v[i].paths[k], s->paths[k]) == 0;
+        if (same) {
+            s->has_parent = true;
+            s->parent = v[i].id;
+            break;
+        }
+    }
+    cs_snapshots_free(v, n);
+}
+
+int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
+{
+    bk *b = calloc(1, sizeof(*b));
+    int rc, nw = o->workers;
+
+    if (!b)
+        return -ENOMEM;
+    memset(snap, 0, sizeof(*snap));
+    if (o->npaths == 0) {
+        free(b);
+        return -EINVAL;
+    }
+    b->r = r;
+    b->o = o;
+    clock_gettime(CLOCK_MONOTONIC, &b->t0);
+    b->start_sec = time(NULL);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv_job, NULL);
+    pthread_cond_init(&b->cv_done, NULL);
+    pthread_mutex_init(&b->prog_mu, NULL);
+    pthread_cond_init(&b->prog_cv, NULL);
+    if (nw <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nw = c > 0 ? (int)c : 2;
+    }
+    if (nw > MAX_WORKERS)
+        nw = MAX_WORKERS;
+
+    rc = cs_repo_lock(r, false);
+    if (rc < 0)
+        goto out;
+    if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)
+        goto out;
+    b->zctx = cs_zctx_new();
+    if (!b->zctx || (rc = cs_packer_new(r, 2, &b->pk)) < 0) {
+        rc = rc < 0 ? rc : -ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < nw; i++)
+        if (pthread_create(&b->workers[i], NULL, worker, b) == 0)
+            b->nworkers++;
+    if (o->progress && pthread_create(&b->prog_thread, NULL, progress_thread, b) == 0)
+        b->prog_running = true;
+
+    rc = fill_snapshot(b, snap);
+    if (rc == 0)
+        rc = run(b, snap);
+
+    pthread_mutex_lock(&b->mu);
+    b->stop = true;
+    pthread_cond_broadcast(&b->cv_job);
+    pthread_mutex_unlock(&b->mu);
+    for (int i = 0; i < b->nworkers; i++)
+        pthread_join(b->workers[i], NULL);
+    if (b->prog_running) {
+        pthread_mutex_lock(&b->prog_mu);
+        b->prog_stop = true;
+        pthread_cond_signal(&b->prog_cv);
+        pthread_mutex_unlock(&b->prog_mu);
+        pthread_join(b->prog_thread, NULL);
+    }
+    /* packs, then the index naming them, then the snapshot naming the trees */
+    if (rc == 0)
+        rc = cs_packer_finish(b->pk);
+    if (rc == 0) {
+        set_parent(r, snap);
+        snap->summary = (cs_backup_summary){
+            .files_new = b->files_new, .files_changed = b->files_changed,
+            .files_unchanged = b->files_unchanged, .dirs = b->dirs, .others = b->others,
+            .bytes_processed = b->bytes, .bytes_added = b->bytes_added, .bytes_stored = b->bytes_stored,
+            .blobs_added = b->blobs_added, .errors = b->errors, .duration = elapsed(b),
+        };
+        rc = cs_snapshot_write(r, snap);
+    }
+    if (rc == 0 && b->fc) {
+        int cr = cs_fcache_save(b->fc);
+        if (cr < 0)
+            log_warning("could not save the file cache (%s): the next backup reads every file", strerror(-cr));
+    }
+    if (rc == 0)
+        snap->summary.duration = elapsed(b);
+    if (rc == 0 && b->errors)
+        rc = 1;
+out:
+    cs_packer_free(b->pk);
+    cs_fcache_free(b->fc);
+    cs_zctx_free(b->zctx);
+    cs_repo_unlock(r);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv_job);
+    pthread_cond_destroy(&b->cv_done);
+    pthread_mutex_destroy(&b->prog_mu);
+    pthread_cond_destroy(&b->prog_cv);
+    free(b);
+    return rc;
+}

@@ -1,0 +1,310 @@
+/* See filecache.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "repo/filecache.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define FC_VERSION 1
+#define FC_MAX_AGE 10          /* forget a path after 10 backups without it */
+#define FC_MAX_BYTES (512u << 20)
+#define FC_RECORD 62           /* fixed part of an entry on disk */
+
+typedef struct fc_entry {
+    uint8_t key[16];
+    uint64_t ino, size;
+    int64_t mtime_s, ctime_s;
+    uint32_t mtime_ns, ctime_ns;
+    uint16_t age;
+    uint8_t seen, used;
+    uint32_t n;
+    cs_id *ids;
+} fc_entry;
+
+struct cs_fcache {
+    uint8_t key[32];   /* a copy of the local-cache key, in secure memory with the struct */
+    cs_id repo_id;
+    char *path;
+    fc_entry *v;
+    size_t n, cap;
+    uint32_t *slots;   /* 1-based entry numbers, 0 = empty */
+    size_t nslots;
+};
+
+static void path_key(const cs_fcache *c, const char *path, uint8_t out[16])
+{
+    crypto_generichash(out, 16, (const uint8_t *)path, strlen(path), c->key, sizeof(c->key));
+}
+
+static int rehash(cs_fcache *c, size_t nslots)
+{
+    uint32_t *s = calloc(nslots, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->n; i++) {
+        uint64_t h;
+        memcpy(&h, c->v[i].key, 8);
+        for (size_t j = h & (nslots - 1);; j = (j + 1) & (nslots - 1))
+            if (!s[j]) {
+                s[j] = (uint32_t)i + 1;
+                break;
+            }
+    }
+    free(c->slots);
+    c->slots = s;
+    c->nslots = nslots;
+    return 0;
+}
+
+static fc_entry *find(cs_fcache *c, const uint8_t key[16])
+{
+    uint64_t h;
+
+    if (!c->nslots)
+        return NULL;
+    memcpy(&h, key, 8);
+    for (size_t j = h & (c->nslots - 1); c->slots[j]; j = (j + 1) & (c->nslots - 1))
+        if (memcmp(c->v[c->slots[j] - 1].key, key, 16) == 0)
+            return &c->v[c->slots[j] - 1];
+    return NULL;
+}
+
+static fc_entry *add(cs_fcache *c, const uint8_t key[16])
+{
+    fc_entry *e;
+
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 1024;
+        fc_entry *nv = realloc(c->v, ncap * sizeof(*nv));
+        if (!nv)
+            return NULL;
+        c->v = nv;
+        c->cap = ncap;
+    }
+    if ((c->n + 1) * 2 > c->nslots && rehash(c, c->nslots ? c->nslots * 2 : 2048) < 0)
+        return NULL;
+    e = &c->v[c->n++];
+    memset(e, 0, sizeof(*e));
+    memcpy(e->key, key, 16);
+    {
+        uint64_t h;
+        memcpy(&h, key, 8);
+        for (size_t j = h & (c->nslots - 1);; j = (j + 1) & (c->nslots - 1))
+            if (!c->slots[j]) {
+                c->slots[j] = (uint32_t)c->n;
+                break;
+            }
+    }
+    return e;
+}
+
+int cs_fcache_new_empty(const uint8_t key[32], cs_fcache **out)
+{
+    cs_fcache *c = cs_secure_alloc(sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    memset(c, 0, sizeof(*c));
+    memcpy(c->key, key, 32);
+    *out = c;
+    return 0;
+}
+
+int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
+{
+    cs_rd rd = cs_rd_init(data, len);
+    uint32_t count;
+
+    if (cs_rd_u32(&rd) != FC_VERSION)
+        return -EBADMSG;
+    count = cs_rd_u32(&rd);
+    if (rd.err || (uint64_t)count * FC_RECORD > rd.n)
+        return -EBADMSG;
+    c->v = calloc(count ? count : 1, sizeof(*c->v));
+    if (!c->v)
+        return -ENOMEM;
+    c->cap = count ? count : 1;
+    for (uint32_t i = 0; i < count; i++) {
+        fc_entry *e = &c->v[i];
+        const uint8_t *k = cs_rd_bytes(&rd, 16);
+        if (!k)
+            return -EBADMSG;
+        memcpy(e->key, k, 16);
+        e->ino = cs_rd_u64(&rd);
+        e->size = cs_rd_u64(&rd);
+        e->mtime_s = (int64_t)cs_rd_u64(&rd);
+        e->mtime_ns = cs_rd_u32(&rd);
+        e->ctime_s = (int64_t)cs_rd_u64(&rd);
+        e->ctime_ns = cs_rd_u32(&rd);
+        e->age = cs_rd_u16(&rd);
+        e->n = cs_rd_u32(&rd);
+        if (rd.err || (uint64_t)e->n * CS_ID_LEN > rd.n)
+            return -EBADMSG;
+        if (e->n) {
+            e->ids = malloc((size_t)e->n * CS_ID_LEN);
+            if (!e->ids)
+                return -ENOMEM;
+            memcpy(e->ids, cs_rd_bytes(&rd, (size_t)e->n * CS_ID_LEN), (size_t)e->n * CS_ID_LEN);
+        }
+        c->n = i + 1;
+    }
+    if (rd.n)
+        return -EBADMSG;
+    {
+        size_t ns = 2048;
+        while (ns < c->n * 2)
+            ns *= 2;
+        return rehash(c, ns);
+    }
+}
+
+static void clear_entries(cs_fcache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].ids);
+    free(c->v);
+    free(c->slots);
+    c->v = NULL;
+    c->slots = NULL;
+    c->n = c->cap = c->nslots = 0;
+}
+
+int cs_fcache_load(cs_repo *r, const char *cache_dir, cs_fcache **out)
+{
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT, pt = CS_BUF_INIT;
+    cs_fcache *c;
+    char hex[65];
+    int rc = cs_fcache_new_empty(r->keys->cache, &c);
+
+    if (rc < 0)
+        return rc;
+    c->repo_id = r->repo_id;
+    cs_id_hex(&r->repo_id, hex);
+    if (asprintf(&c->path, "%s/%s/files", cache_dir, hex) < 0) {
+        c->path = NULL;
+        cs_fcache_free(c);
+        return -ENOMEM;
+    }
+    rc = cs_read_file(c->path, FC_MAX_BYTES, &raw);
+    if (rc == 0)
+        rc = cs_unseal(c->key, CS_OBJ_CACHE, &c->repo_id, raw.data, raw.len, &pt);
+    if (rc == 0)
+        rc = cs_fcache_parse(c, pt.data, pt.len);
+    if (rc < 0) {
+        if (rc != -ENOENT)
+            log_warning("ignoring the unreadable file cache %s (%s): every file will be read", c->path,
+                        strerror(-rc));
+        clear_entries(c);
+    }
+    *out = c;
+    return 0;
+}
+
+static bool same_stat(const fc_entry *e, const struct stat *st)
+{
+    return e->ino == (uint64_t)st->st_ino && e->size == (uint64_t)st->st_size &&
+           e->mtime_s == st->st_mtim.tv_sec && e->mtime_ns == (uint32_t)st->st_mtim.tv_nsec &&
+           e->ctime_s == st->st_ctim.tv_sec && e->ctime_ns == (uint32_t)st->st_ctim.tv_nsec;
+}
+
+int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n)
+{
+    uint8_t key[16];
+    fc_entry *e;
+
+    path_key(c, path, key);
+    e = find(c, key);
+    if (!e)
+        return 0;
+    e->seen = 1;
+    if (!same_stat(e, st))
+        return 2;
+    *ids = e->ids;
+    *n = e->n;
+    return 1;
+}
+
+int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n)
+{
+    uint8_t key[16];
+    fc_entry *e;
+    cs_id *copy = NULL;
+
+    path_key(c, path, key);
+    e = find(c, key);
+    if (!e && !(e = add(c, key)))
+        return -ENOMEM;
+    if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
+        return -ENOMEM;
+    if (n)
+        memcpy(copy, ids, (size_t)n * CS_ID_LEN);
+    free(e->ids);
+    e->ids = copy;
+    e->n = n;
+    e->ino = (uint64_t)st->st_ino;
+    e->size = (uint64_t)st->st_size;
+    e->mtime_s = st->st_mtim.tv_sec;
+    e->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+    e->ctime_s = st->st_ctim.tv_sec;
+    e->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+    e->seen = 1;
+    e->age = 0;
+    return 0;
+}
+
+int cs_fcache_save(cs_fcache *c)
+{
+    _cleanup_buf_ cs_buf pt = CS_BUF_INIT, ct = CS_BUF_INIT;
+    uint32_t count = 0;
+    char *dir, *slash;
+    int rc = 0;
+
+    if (!c->path)
+        return 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE)
+            count++;
+    rc |= cs_wr_u32(&pt, FC_VERSION) | cs_wr_u32(&pt, count);
+    for (size_t i = 0; i < c->n && rc == 0; i++) {
+        const fc_entry *e = &c->v[i];
+        if (!(e->seen || e->age + 1 <= FC_MAX_AGE))
+            continue;
+        rc |= cs_buf_append(&pt, e->key, 16) | cs_wr_u64(&pt, e->ino) | cs_wr_u64(&pt, e->size);
+        rc |= cs_wr_u64(&pt, (uint64_t)e->mtime_s) | cs_wr_u32(&pt, e->mtime_ns);
+        rc |= cs_wr_u64(&pt, (uint64_t)e->ctime_s) | cs_wr_u32(&pt, e->ctime_ns);
+        rc |= cs_wr_u16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_wr_u32(&pt, e->n);
+        if (e->n)
+            rc |= cs_buf_append(&pt, e->ids, (size_t)e->n * CS_ID_LEN);
+    }
+    if (rc)
+        return -ENOMEM;
+    rc = cs_seal(c->key, CS_OBJ_CACHE, &c->repo_id, pt.data, pt.len, &ct);
+    if (rc < 0)
+        return rc;
+    dir = strdup(c->path);
+    if (!dir)
+        return -ENOMEM;
+    slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    rc = cs_mkdir_p(dir, 0700);
+    free(dir);
+    if (rc == 0)
+        rc = cs_write_file_atomic(c->path, ct.data, ct.len, 0600);
+    return rc;
+}
+
+void cs_fcache_free(cs_fcache *c)
+{
+    if (!c)
+        return;
+    clear_entries(c);
+    free(c->path);
+    cs_secure_free(c);
+}

@@ -1,0 +1,344 @@
+/* Snapshots: sealed JSON objects (json-c), listing, lookup by id prefix or
+ * "latest", and the forget policy. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include "repo/repo_int.h"
+#include "util/log.h"
+#include "util/macros.h"
+#include <sodium.h>
+
+#define SNAP_MAX_PATHS 4096
+
+void cs_snapshot_clear(cs_snapshot *s)
+{
+    free(s->host);
+    free(s->user);
+    for (size_t i = 0; i < s->npaths; i++)
+        free(s->paths[i]);
+    free(s->paths);
+    for (size_t i = 0; i < s->ntags; i++)
+        free(s->tags[i]);
+    free(s->tags);
+    memset(s, 0, sizeof(*s));
+}
+
+void cs_snapshots_free(cs_snapshot *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cs_snapshot_clear(&v[i]);
+    free(v);
+}
+
+static json_object *str_array(char **v, size_t n)
+{
+    json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(v[i]));
+    return a;
+}
+
+static json_object *id_json(const cs_id *id)
+{
+    char hex[65];
+
+    cs_id_hex(id, hex);
+    return json_object_new_string(hex);
+}
+
+/* The JSON form, shared by the stored object and `snapshots --json`. */
+json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
+json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
+{
+    json_object *o = json_object_new_object(), *sum = json_object_new_object();
+    char tbuf[64];
+    struct tm tm;
+    time_t t = (time_t)s->time_sec;
+
+    gmtime_r(&t, &tm);
+    strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(tbuf + strlen(tbuf), sizeof(tbuf) - strlen(tbuf), ".%09uZ", s->time_ns);
+    if (with_id)
+        json_object_object_add(o, "id", id_json(&s->id));
+    json_object_object_add(o, "time", json_object_new_string(tbuf));
+    json_object_object_add(o, "time_sec", json_object_new_int64(s->time_sec));
+    json_object_object_add(o, "time_ns", json_object_new_int64(s->time_ns));
+    json_object_object_add(o, "host", json_object_new_string(s->host ? s->host : ""));
+    json_object_object_add(o, "user", json_object_new_string(s->user ? s->user : ""));
+    json_object_object_add(o, "uid", json_object_new_int64(s->uid));
+    json_object_object_add(o, "paths", str_array(s->paths, s->npaths));
+    json_object_object_add(o, "tags", str_array(s->tags, s->ntags));
+    if (s->has_parent)
+        json_object_object_add(o, "parent", id_json(&s->parent));
+    json_object_object_add(o, "tree", id_json(&s->tree));
+#define SUM(f) json_object_object_add(sum, #f, json_object_new_uint64(s->summary.f))
+    SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
+    SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
+#undef SUM
+    json_object_object_add(sum, "duration", json_object_new_double(s->summary.duration));
+    json_object_object_add(o, "summary", sum);
+    return o;
+}
+
+static int get_strs(json_object *o, const char *key, char ***out, size_t *n)
+{
+    json_object *a;
+    size_t len;
+
+    *out = NULL;
+    *n = 0;
+    if (!json_object_object_get_ex(o, key, &a))
+        return 0;
+    if (!json_object_is_type(a, json_type_array))
+        return -EBADMSG;
+    len = json_object_array_length(a);
+    if (len > SNAP_MAX_PATHS)
+        return -EBADMSG;
+    *out = calloc(len ? len : 1, sizeof(char *));
+    if (!*out)
+        return -ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(e, json_type_string))
+            return -EBADMSG;
+        if (!((*out)[i] = strdup(json_object_get_string(e))))
+            return -ENOMEM;
+        (*n)++;
+    }
+    return 0;
+}
+
+static int get_id(json_object *o, const char *key, cs_id *id, bool *present)
+{
+    json_object *v;
+
+    if (present)
+        *present = false;
+    if (!json_object_object_get_ex(o, key, &v))
+        return present ? 0 : -EBADMSG;
+    if (!json_object_is_type(v, json_type_string) || cs_id_parse(json_object_get_string(v), id) < 0)
+        return -EBADMSG;
+    if (present)
+        *present = true;
+    return 0;
+}
+
+static char *get_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return strdup("");
+    return strdup(json_object_get_string(v));
+}
+
+int cs_snapshot_parse(const uint8_t *data, size_t len, cs_snapshot *s)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o = NULL, *v, *sum;
+    int r = -EBADMSG;
+
+    memset(s, 0, sizeof(*s));
+    if (!tok)
+        return -ENOMEM;
+    if (len < (size_t)1 << 30)
+        o = json_tokener_parse_ex(tok, (const char *)data, (int)len);
+    if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+        goto out;
+    if (!json_object_object_get_ex(o, "time_sec", &v))
+        goto out;
+    s->time_sec = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "time_ns", &v)) {
+        int64_t ns = json_object_get_int64(v);
+        if (ns < 0 || ns >= 1000000000)
+            goto out;
+        s->time_ns = (uint32_t)ns;
+    }
+    if (json_object_object_get_ex(o, "uid", &v))
+        s->uid = (uint32_t)json_object_get_int64(v);
+    s->host = get_str(o, "host");
+    s->user = get_str(o, "user");
+    if (!s->host || !s->user) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if ((r = get_strs(o, "paths", &s->paths, &s->npaths)) < 0 ||
+        (r = get_strs(o, "tags", &s->tags, &s->ntags)) < 0 ||
+        (r = get_id(o, "tree", &s->tree, NULL)) < 0 ||
+        (r = get_id(o, "parent", &s->parent, &s->has_parent)) < 0)
+        goto out;
+    if (json_object_object_get_ex(o, "summary", &sum) && json_object_is_type(sum, json_type_object)) {
+#define SUM(f) if (json_object_object_get_ex(sum, #f, &v)) s->summary.f = json_object_get_uint64(v)
+        SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
+        SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
+#undef SUM
+        if (json_object_object_get_ex(sum, "duration", &v))
+            s->summary.duration = json_object_get_double(v);
+    }
+    r = 0;
+out:
+    json_object_put(o);
+    json_tokener_free(tok);
+    if (r < 0)
+        cs_snapshot_clear(s);
+    return r;
+}
+
+int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
+int cs_snapshot_write(cs_repo *r, cs_snapshot *s)
+{
+    json_object *o = cs_snapshot_to_json(s, false);
+    const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    int rc;
+
+    randombytes_buf(s->id.b, sizeof(s->id.b));
+    rc = cs_repo_put_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, &s->id, txt, strlen(txt), CS_PUT_IMMUTABLE);
+    json_object_put(o);
+    return rc;
+}
+
+static int load_one(cs_repo *r, const cs_id *id, cs_snapshot *s)
+{
+    _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
+    int rc = cs_repo_get_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, id, &pt);
+
+    if (rc == 0)
+        rc = cs_snapshot_parse(pt.data, pt.len, s);
+    if (rc == 0)
+        s->id = *id;
+    return rc;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+    const cs_snapshot *x = a, *y = b;
+
+    if (x->time_sec != y->time_sec)
+        return x->time_sec < y->time_sec ? -1 : 1;
+    if (x->time_ns != y->time_ns)
+        return x->time_ns < y->time_ns ? -1 : 1;
+    return memcmp(x->id.b, y->id.b, CS_ID_LEN);
+}
+
+int cs_snapshot_list(cs_repo *r, cs_snapshot **out, size_t *n, size_t *damaged)
+{
+    cs_id *ids = NULL;
+    size_t nids = 0, k = 0, bad = 0;
+    cs_snapshot *v;
+    int rc = cs_repo_list_ids(r, "snapshots", &ids, &nids);
+
+    if (rc < 0)
+        return rc;
+    v = calloc(nids ? nids : 1, sizeof(*v));
+    if (!v) {
+        free(ids);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nids; i++) {
+        rc = load_one(r, &ids[i], &v[k]);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0) {
+            char hex[65];
+            cs_id_hex(&ids[i], hex);
+            log_error("snapshot snapshots/%s is damaged (%s)", hex, strerror(-rc));
+            bad++;
+            continue;
+        }
+        k++;
+    }
+    free(ids);
+    qsort(v, k, sizeof(*v), snap_cmp);
+    *out = v;
+    *n = k;
+    if (damaged)
+        *damaged = bad;
+    return 0;
+}
+
+static void snap_copy_move(cs_snapshot *dst, cs_snapshot *src)
+{
+    *dst = *src;
+    memset(src, 0, sizeof(*src));
+}
+
+int cs_snapshot_find(cs_repo *r, const char *spec, cs_snapshot *out)
+{
+    cs_snapshot *v = NULL;
+    size_t n = 0, found = SIZE_MAX;
+    int rc;
+
+    if (!spec || (strcmp(spec, "latest") != 0 && strlen(spec) < 4))
+        return -EINVAL;
+    rc = cs_snapshot_list(r, &v, &n, NULL);
+    if (rc < 0)
+        return rc;
+    if (strcmp(spec, "latest") == 0) {
+        if (n)
+            found = n - 1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char hex[65];
+            cs_id_hex(&v[i].id, hex);
+            if (strncasecmp(hex, spec, strlen(spec)) == 0) {
+                if (found != SIZE_MAX) {
+                    rc = -ENOTUNIQ;
+                    break;
+                }
+                found = i;
+            }
+        }
+    }
+    if (rc == 0 && found == SIZE_MAX)
+        rc = -ENOENT;
+    if (rc == 0)
+        snap_copy_move(out, &v[found]);
+    cs_snapshots_free(v, n);
+    return rc;
+}
+
+int cs_snapshot_delete(cs_repo *r, const cs_id *id)
+{
+    char key[1200];
+
+    cs_repo_key(r, "snapshots", id, key, sizeof(key));
+    return cs_storage_del(r->st, key);
+}
+
+/* restic's semantics: walking from the newest, keep the newest snapshot of
+ * each of the last N hours/days/...; --keep-last N keeps the N newest. */
+void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep)
+{
+    const struct { int count; const char *fmt; } buckets[] = {
+        { p->hourly, "%Y%m%d%H" }, { p->daily, "%Y%m%d" }, { p->weekly, "%G%V" },
+        { p->monthly, "%Y%m" }, { p->yearly, "%Y" },
+    };
+
+    for (size_t i = 0; i < n; i++)
+        keep[i] = false;
+    for (size_t i = n, k = 0; i-- > 0 && k < (size_t)(p->last > 0 ? p->last : 0); k++)
+        keep[i] = true;
+    for (size_t b = 0; b < CS_ARRAY_SIZE(buckets); b++) {
+        char last[32] = "";
+        int left = buckets[b].count;
+        for (size_t i = n; i-- > 0 && left > 0;) {
+            char cur[32];
+            struct tm tm;
+            time_t t = (time_t)snaps[i].time_sec;
+            localtime_r(&t, &tm);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            strftime(cur, sizeof(cur), buckets[b].fmt, &tm); /* formats from the table above */
+#pragma GCC diagnostic pop
+            if (strcmp(cur, last) != 0) {
+                keep[i] = true;
+                snprintf(last, sizeof(last), "%s", cur);
+                left--;
+            }
+        }
+    }
+}
