@@ -1,17 +1,112 @@
-/* cloudseal status: placeholder until the keyring part lands; the agent's
- * part comes from agent_client.c (agent_status_report). */
+/* cloudseal status [--json]: enrolled? unlocked? which account, which
+ * keybag generation; then each further part's section (the agent's from
+ * agent_client.c).  To add a section, write a function of the
+ * status_section type and list it in sections[] below. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+
 #include "agent_client.h"
 #include "cli.h"
+#include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keybag.h"
+#include "crypto/keyring.h"
+
+/* A section prints its lines to f, or with json adds its members to obj. */
+typedef void (*status_section)(FILE *f, bool json, json_object *obj);
+
+static void keys_section(FILE *f, bool json, json_object *obj)
+{
+    const char *user = cli_user();
+    cs_keybag *kb = NULL;
+    cs_amk *amk = NULL;
+    bool from_cache = false, unlocked = false;
+    /* status must be quick: the login timeout, then the cache */
+    int r = cs_account_load_keybag(cli_config(), user, CS_UNLOCK_LOGIN, &kb, &from_cache);
+
+    if (r == 0 && cs_keyring_load(cs_keybag_account_id(kb), &amk) == 0) {
+        unlocked = true;
+        cs_amk_free(amk);
+    }
+    if (json) {
+        json_object_object_add(obj, "user", json_object_new_string(user));
+        json_object_object_add(obj, "enrolled", json_object_new_boolean(r == 0));
+        json_object_object_add(obj, "unlocked", json_object_new_boolean(unlocked));
+        if (r == 0) {
+            json_object_object_add(obj, "account_id", json_object_new_string(cs_keybag_account_id(kb)));
+            json_object_object_add(obj, "generation", json_object_new_int64((int64_t)cs_keybag_generation(kb)));
+            json_object_object_add(obj, "keybag_source", json_object_new_string(from_cache ? "cache" : "storage"));
+        } else if (r != -ENOENT) {
+            json_object_object_add(obj, "keybag_error", json_object_new_string(strerror(-r)));
+        }
+    } else {
+        fprintf(f, "User:         %s\n", user);
+        if (r == -ENOENT)
+            fprintf(f, "Enrolled:     no (run 'cloudseal enroll')\n");
+        else if (r < 0)
+            fprintf(f, "Enrolled:     unknown: keybag unreadable (%s); see 'cloudseal keybag dump'\n",
+                    strerror(-r));
+        else {
+            fprintf(f, "Enrolled:     yes\n");
+            fprintf(f, "Unlocked:     %s\n", unlocked ? "yes" : "no (log in with your password, or run 'cloudseal unlock')");
+            fprintf(f, "Account id:   %s\n", cs_keybag_account_id(kb));
+            fprintf(f, "Keybag:       generation %" PRIu64 " (from %s)\n", cs_keybag_generation(kb),
+                    from_cache ? "the local cache; storage unreachable" : "storage");
+        }
+    }
+    cs_keybag_free(kb);
+}
+
+static void agent_section(FILE *f, bool json, json_object *obj)
+{
+    (void)agent_status_report(f, json, obj);
+}
+
+static const status_section sections[] = {
+    keys_section,
+    agent_section,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal status [--json]\n\n"
+               "Show whether you are enrolled, whether your keys are unlocked, your\n"
+               "account id and keybag generation, and what the agent is doing.\n\n"
+               "  --json      print JSON\n"
+               "  -h, --help  show this help\n");
+}
 
 int cmd_status(int argc, char **argv)
 {
-    json_object *obj = json_object_new_object();
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    bool json = cli.json;
+    json_object *obj;
+    int c;
 
-    (void)argc; (void)argv;
-    agent_status_report(stdout, cli.json, obj);
-    if (cli.json)
-        printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    obj = json_object_new_object();
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+        sections[i](stdout, json, obj);
+    if (json)
+        printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY));
     json_object_put(obj);
     return CLI_OK;
 }

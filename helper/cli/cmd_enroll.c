@@ -1,0 +1,124 @@
+/* cloudseal enroll: create your keys (AMK, password and recovery slots),
+ * upload the keybag, show the recovery key once. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keyring.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal enroll [--password-stdin] [--force] [--json]\n\n"
+               "Create your cloudseal keys, protect them with a password (normally your\n"
+               "login password, so that logging in unlocks them) and a recovery key, and\n"
+               "store the keybag in the configured storage.\n\n"
+               "  --password-stdin  read the password as one line from stdin (no prompt)\n"
+               "  --force           replace an existing keybag: a NEW account, the old\n"
+               "                    keys and everything encrypted with them are lost\n"
+               "  --json            print the result as JSON\n"
+               "  -h, --help        show this help\n\n"
+               "The recovery key is shown once: write it down and keep it safe.\n");
+}
+
+/* The state directory is root's; say exactly what the admin should run. */
+static void explain_cache_dir(const char *user, int r)
+{
+    char dir[4096];
+
+    if (cs_account_cache_dir(cli_config(), user, dir, sizeof(dir)) < 0)
+        return;
+    log_error("cannot create your keybag cache %s: %s", dir, strerror(-r));
+    if (getuid() != 0)
+        log_error("ask an administrator to run:  install -d -o %s -m 0700 %s", user, dir);
+}
+
+static void print_result(const char *user, const cs_amk *amk, const cs_secret *code, bool json)
+{
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    char pk_hex[2 * CS_SIGN_PK_BYTES + 1], id[CS_ACCOUNT_ID_HEX + 1];
+
+    if (cs_amk_account_pubkey(amk, pk) < 0 || cs_account_id_from_amk(amk, id) < 0)
+        return;
+    sodium_bin2hex(pk_hex, sizeof(pk_hex), pk, sizeof(pk));
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "user", json_object_new_string(user));
+        json_object_object_add(o, "account_id", json_object_new_string(id));
+        json_object_object_add(o, "account_public_key", json_object_new_string(pk_hex));
+        json_object_object_add(o, "recovery_key", json_object_new_string(code->data));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+        json_object_put(o);
+        return;
+    }
+    printf("Enrolled %s.\n\n"
+           "Your recovery key (shown only now; write it down and keep it somewhere safe;\n"
+           "'cloudseal recover' uses it if you ever forget your password):\n\n"
+           "    %s\n\n"
+           "Account public key (for your fleet administrator to pin in the directory):\n"
+           "    %s\n"
+           "Account id: %s\n", user, code->data, pk_hex, id);
+}
+
+int cmd_enroll(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "password-stdin", no_argument, NULL, 'p' },
+        { "force", no_argument, NULL, 'f' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    const char *user = cli_user();
+    _cleanup_secret_ cs_secret *pw = NULL;
+    _cleanup_secret_ cs_secret *code = NULL;
+    _cleanup_amk_ cs_amk *amk = NULL;
+    bool force = false, json = cli.json;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': cli_password_stdin = true; break;
+        case 'f': force = true; break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (cli_read_new_password(&pw) < 0)
+        return CLI_USAGE;
+    if (!json)
+        fprintf(stderr, "Creating your keys (measuring this machine's password-hashing speed)...\n");
+    r = cs_account_enroll(cli_config(), user, pw, force, &code, &amk);
+    if (r == -EEXIST) {
+        log_error("%s is already enrolled; use 'cloudseal passwd' to change the password "
+                  "(--force creates a new account and loses the old keys)", user);
+        return CLI_FAILED;
+    }
+    if (r == -EACCES || r == -EPERM || r == -EROFS) {
+        explain_cache_dir(user, r);
+        return CLI_FAILED;
+    }
+    if (r < 0)
+        return cli_report(r, "enrollment failed");
+    print_result(user, amk, code, json);
+    /* the account is usable right away in this session */
+    {
+        char id[CS_ACCOUNT_ID_HEX + 1];
+        if (cs_account_id_from_amk(amk, id) == 0 && cs_keyring_store(id, amk, 0) < 0)
+            log_notice("keys created but not unlocked in this session; run 'cloudseal unlock'");
+    }
+    return CLI_OK;
+}

@@ -1,0 +1,109 @@
+/* cloudseal keybag dump: the structure of your keybag, never a secret. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keybag.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal keybag dump [--json] [--cache-only]\n\n"
+               "Show the structure of your keybag (format version, account id,\n"
+               "generation, slots and their KDF cost, payload size) as storage and the\n"
+               "local cache hold it.  Never prints a key, salt, nonce or ciphertext.\n"
+               "Nothing is verified without your password: this is for auditing.\n\n"
+               "  --json        print JSON\n"
+               "  --cache-only  read the local cache, not storage\n"
+               "  -h, --help    show this help\n");
+}
+
+static int64_t get_int(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *get_str(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static void print_text(json_object *d)
+{
+    json_object *slots, *payload;
+
+    printf("Keybag of %s (from %s)\n", get_str(d, "user"), get_str(d, "source"));
+    printf("  version:     %" PRId64 "\n", get_int(d, "version"));
+    printf("  account id:  %s\n", get_str(d, "account_id"));
+    printf("  generation:  %" PRId64 "\n", get_int(d, "generation"));
+    printf("  slots:\n");
+    json_object_object_get_ex(d, "slots", &slots);
+    for (size_t i = 0; i < json_object_array_length(slots); i++) {
+        json_object *s = json_object_array_get_idx(slots, i), *kdf;
+        printf("    %-3" PRId64 " %-9s", get_int(s, "id"), get_str(s, "type"));
+        if (json_object_object_get_ex(s, "kdf", &kdf))
+            printf(" %s, %" PRId64 " passes, %" PRId64 " MiB", get_str(kdf, "algorithm"),
+                   get_int(kdf, "ops"), get_int(kdf, "memory") >> 20);
+        printf("\n");
+    }
+    if (json_object_object_get_ex(d, "payload", &payload))
+        printf("  payload:     %" PRId64 " bytes, encrypted\n", get_int(payload, "ciphertext_bytes"));
+}
+
+static int dump(bool json, bool cache_only)
+{
+    const char *user = cli_user();
+    cs_keybag *kb = NULL;
+    json_object *d = NULL;
+    bool from_cache = false;
+    int r = cs_account_load_keybag(cli_config(), user, cache_only ? CS_UNLOCK_CACHE_ONLY : 0, &kb,
+                                   &from_cache);
+
+    if (r < 0)
+        return cli_report(r, "cannot read your keybag");
+    r = cs_keybag_describe(kb, &d);
+    cs_keybag_free(kb);
+    if (r < 0)
+        return cli_report(r, "keybag dump");
+    json_object_object_add(d, "source", json_object_new_string(from_cache ? "cache" : "storage"));
+    if (json)
+        puts(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY));
+    else
+        print_text(d);
+    json_object_put(d);
+    return CLI_OK;
+}
+
+int cmd_keybag(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "cache-only", no_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    bool json = cli.json, cache_only = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 'c': cache_only = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc || strcmp(argv[optind], "dump") != 0) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    return dump(json, cache_only);
+}

@@ -1,0 +1,71 @@
+/* cloudseal unlock: unlock your keys into the kernel keyring, for sessions
+ * that started without a password (SSH keys, autologin). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "agent_client.h"
+#include "cli.h"
+#include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keyring.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal unlock [--password-stdin] [--timeout DURATION]\n\n"
+               "Ask your cloudseal password and unlock your keys for all of your sessions\n"
+               "(the kernel user keyring), e.g. after logging in with an SSH key.\n\n"
+               "  --password-stdin    read the password as one line from stdin\n"
+               "  --timeout DURATION  lock again after DURATION (e.g. 8h); default never\n"
+               "  -h, --help          show this help\n");
+}
+
+int cmd_unlock(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "password-stdin", no_argument, NULL, 'p' },
+        { "timeout", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    const char *user = cli_user();
+    _cleanup_secret_ cs_secret *pw = NULL;
+    _cleanup_amk_ cs_amk *amk = NULL;
+    char id[CS_ACCOUNT_ID_MAX];
+    int64_t timeout = 0;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': cli_password_stdin = true; break;
+        case 't':
+            if (cs_parse_duration(optarg, &timeout) < 0 || timeout > UINT32_MAX) {
+                log_error("--timeout: '%s' is not a duration like 30min or 8h", optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (cli_account_id(user, id) < 0)
+        return CLI_NOT_FOUND;
+    if (cli_read_secret("Cloudseal password: ", &pw) < 0)
+        return CLI_USAGE;
+    r = cs_account_unlock(cli_config(), user, pw, 0, &amk);
+    if (r < 0)
+        return cli_report(r, "cannot unlock");
+    /* the keybag may have been refreshed: use the id of what actually opened */
+    if ((r = cs_account_id_from_amk(amk, id)) < 0 || (r = cs_keyring_store(id, amk, (unsigned)timeout)) < 0)
+        return cli_report(r, "cannot put the key in your keyring");
+    agent_notify_unlock(); /* best effort: a waiting agent starts at once */
+    if (!cli.quiet)
+        printf("Unlocked.\n");
+    return CLI_OK;
+}

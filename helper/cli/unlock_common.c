@@ -1,0 +1,153 @@
+/* Getting the account master key for a CLI command, and the small pieces
+ * every key command shares. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keyring.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+bool cli_password_stdin;
+
+const char *cli_user(void)
+{
+    static char name[64];
+    struct passwd *pw;
+
+    if (name[0])
+        return name;
+    pw = getpwuid(getuid());
+    if (!pw || strlen(pw->pw_name) >= sizeof(name)) {
+        log_error("your uid %u has no user name (getpwuid): check NSS", (unsigned)getuid());
+        exit(CLI_FAILED);
+    }
+    strcpy(name, pw->pw_name);
+    return name;
+}
+
+int cli_read_secret(const char *prompt, cs_secret **out)
+{
+    cs_secret *s = NULL;
+    int r = cli_password_stdin ? cs_secret_read_fd(STDIN_FILENO, &s) : cs_secret_prompt(prompt, &s);
+
+    if (r == -EMSGSIZE) {
+        log_error("that secret is longer than %d bytes", CS_SECRET_MAX);
+        return r;
+    }
+    if (r < 0) {
+        log_error("cannot read a password: %s (use --password-stdin to give it on stdin)",
+                  strerror(-r));
+        return r;
+    }
+    if (s->len == 0) {
+        cs_secret_free(s);
+        log_error("empty input; nothing was changed");
+        return -EINVAL;
+    }
+    *out = s;
+    return 0;
+}
+
+int cli_read_new_password(cs_secret **out)
+{
+    _cleanup_secret_ cs_secret *a = NULL;
+    _cleanup_secret_ cs_secret *b = NULL;
+    int r = cli_read_secret("New cloudseal password: ", &a);
+
+    if (r < 0 || cli_password_stdin) {
+        if (r == 0)
+            *out = CS_TAKE_PTR(a);
+        return r;
+    }
+    r = cli_read_secret("Repeat the new password: ", &b);
+    if (r < 0)
+        return r;
+    if (a->len != b->len || cs_memeq_ct(a->data, b->data, a->len) != 0) {
+        log_error("the two passwords differ; nothing was changed, try again");
+        return -EINVAL;
+    }
+    *out = CS_TAKE_PTR(a);
+    return 0;
+}
+
+int cli_report(int r, const char *what)
+{
+    switch (r) {
+    case 0:
+        return CLI_OK;
+    case -ENOENT:
+        log_error("%s: you are not enrolled; run 'cloudseal enroll' first", what);
+        return CLI_NOT_FOUND;
+    case -EACCES:
+        log_error("%s: wrong password (or recovery key); if you changed your login password "
+                  "elsewhere, run 'cloudseal recover' or unlock with the previous password", what);
+        return CLI_LOCKED;
+    case -EILSEQ:
+        log_error("%s: the recovery key has a typo (its checksum does not match); check each group",
+                  what);
+        return CLI_USAGE;
+    case -ESTALE:
+        log_error("%s: storage returned an older keybag than this machine has seen (rollback); "
+                  "nothing was unlocked; tell your administrator", what);
+        return CLI_DATA_ERROR;
+    case -EBADMSG:
+    case -EPROTONOSUPPORT:
+    case -E2BIG:
+        log_error("%s: the keybag is %s; run 'cloudseal keybag dump' and tell your administrator",
+                  what, r == -EPROTONOSUPPORT ? "of a newer format than this cloudseal knows" :
+                  r == -E2BIG ? "asking for KDF costs beyond the allowed bounds" :
+                  "corrupt or was tampered with");
+        return CLI_DATA_ERROR;
+    case -ETIMEDOUT:
+    case -EHOSTUNREACH:
+    case -ECONNREFUSED:
+    case -ECONNRESET:
+    case -ENETUNREACH:
+        log_error("%s: storage is unreachable (%s); try again when online", what, strerror(-r));
+        return CLI_UNAVAILABLE;
+    default:
+        log_error("%s: %s", what, strerror(-r));
+        return CLI_FAILED;
+    }
+}
+
+int cli_account_id(const char *user, char id[65])
+{
+    int r = cs_account_id(cli_config(), user, id);
+
+    if (r == -ENOENT)
+        log_error("%s is not enrolled; run 'cloudseal enroll' first", user);
+    else if (r < 0)
+        cli_report(r, "cannot read your keybag");
+    return r;
+}
+
+int cli_obtain_amk(cs_amk **out)
+{
+    const char *user = cli_user();
+    _cleanup_secret_ cs_secret *pw = NULL;
+    char id[CS_ACCOUNT_ID_MAX];
+    int r = cli_account_id(user, id);
+
+    if (r < 0)
+        return r;
+    /* an unlocked session: the key is already in @u */
+    if (cs_keyring_load(id, out) == 0)
+        return 0;
+    if (!cli_password_stdin && !isatty(STDIN_FILENO))
+        cli_password_stdin = true;
+    r = cli_read_secret("Cloudseal password: ", &pw);
+    if (r < 0)
+        return -ENOKEY;
+    r = cs_account_unlock(cli_config(), user, pw, 0, out);
+    if (r < 0)
+        cli_report(r, "cannot unlock your keys");
+    return r;
+}

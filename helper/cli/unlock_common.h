@@ -1,0 +1,30 @@
+/* Shared by the key commands (enroll, passwd, recover, unlock, lock,
+ * keybag, status): who the user is, reading secrets, turning errors into
+ * messages and exit codes.  cli_obtain_amk() itself is declared in cli.h. */
+#ifndef CS_CLI_UNLOCK_COMMON_H
+#define CS_CLI_UNLOCK_COMMON_H
+
+#include <stdbool.h>
+#include "util/secmem.h"
+
+/* Set by a command's --password-stdin: secrets are read as lines from
+ * stdin (no prompt, no confirmation), in the order the command documents. */
+extern bool cli_password_stdin;
+
+/* The login name of the invoking (real) uid; exits with a message if unknown. */
+const char *cli_user(void);
+
+/* Read a secret: one line of stdin with --password-stdin (or when there is
+ * no terminal), else a prompt with echo off.  Empty input is refused. */
+int cli_read_secret(const char *prompt, cs_secret **out);
+/* A new password: asked twice on a terminal (must match), once from stdin. */
+int cli_read_new_password(cs_secret **out);
+
+/* Log a message for an error of cs_account_* / cs_keyring_* that tells the
+ * user what to do next, and return the matching exit code. */
+int cli_report(int r, const char *what);
+
+/* The unlocked-key id for user: 0, or -ENOENT (not enrolled, message logged). */
+int cli_account_id(const char *user, char id[65]);
+
+#endif
