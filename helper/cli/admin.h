@@ -1,0 +1,35 @@
+/* `cloudseal admin`: shared pieces of the fleet administration commands
+ * (cmd_admin.c dispatches; admin_*.c implement). */
+#ifndef CS_CLI_ADMIN_H
+#define CS_CLI_ADMIN_H
+
+#include "cli.h"
+#include "fleet/fleet.h"
+
+#define ADMIN_DEFAULT_SOURCE "directory.json"
+
+/* The directory source file: --source, else [fleet] source, else
+ * ./directory.json. */
+extern const char *admin_source_path;
+const char *admin_source(void);
+
+/* Load the source file; logs and returns an exit code (CLI_OK on success). */
+int admin_load(cs_directory **out);
+/* Validate against the directory's own id range (no local-account check:
+ * the admin's machine is not a workstation of the fleet), then save. */
+int admin_check(const cs_directory *d);
+int admin_save(const cs_directory *d);
+
+/* Subcommands: argv[0] is the subcommand name. */
+int admin_keygen(int argc, char **argv);
+int admin_init(int argc, char **argv);
+int admin_edit(int argc, char **argv);      /* add-user, remove-user, ... (admin_edit.c) */
+int admin_publish(int argc, char **argv);
+int admin_approve(int argc, char **argv);
+int admin_show(int argc, char **argv);
+int admin_verify(int argc, char **argv);
+
+/* "a,b,c" -> adds each name to v. */
+int admin_add_list(char ***v, size_t *n, const char *csv);
+
+#endif

@@ -1,0 +1,82 @@
+/* Loading, checking and saving the directory source for `cloudseal admin`. */
+#include <errno.h>
+#include <string.h>
+
+#include "admin.h"
+#include "util/log.h"
+
+const char *admin_source(void)
+{
+    const char *p;
+
+    if (admin_source_path)
+        return admin_source_path;
+    p = cs_config_str(cli_config(), "fleet", "source");
+    return p && *p ? p : ADMIN_DEFAULT_SOURCE;
+}
+
+int admin_load(cs_directory **out)
+{
+    cs_fleet_err err = { "" };
+    const char *path = admin_source();
+    int r = cs_directory_load_source(path, out, &err);
+
+    if (r == -ENOENT) {
+        log_error("no directory source at %s: create one with 'cloudseal admin init' or pass --source",
+                  path);
+        return CLI_NOT_FOUND;
+    }
+    if (r < 0) {
+        log_error("%s: %s", path, err.msg[0] ? err.msg : strerror(-r));
+        return CLI_DATA_ERROR;
+    }
+    return CLI_OK;
+}
+
+int admin_check(const cs_directory *d)
+{
+    cs_fleet_policy policy = { d->id_min, d->id_max, NULL };
+    cs_fleet_err err = { "" };
+
+    if (cs_directory_validate(d, &policy, &err) < 0) {
+        log_error("the directory would be refused by workstations: %s", err.msg);
+        return CLI_DATA_ERROR;
+    }
+    return CLI_OK;
+}
+
+int admin_save(const cs_directory *d)
+{
+    const char *path = admin_source();
+    int r = cs_directory_save_source(path, d);
+
+    if (r < 0) {
+        log_error("cannot write %s: %s", path, strerror(-r));
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+int admin_add_list(char ***v, size_t *n, const char *csv)
+{
+    const char *p = csv;
+
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char name[CS_FLEET_NAME_MAX + 1];
+        int r;
+
+        if (len > CS_FLEET_NAME_MAX)
+            return -ENAMETOOLONG;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (len) {
+            r = cs_fleet_strv_add(v, n, name);
+            if (r < 0)
+                return r;
+        }
+        p += len + (e ? 1 : 0);
+    }
+    return 0;
+}

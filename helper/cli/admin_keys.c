@@ -1,0 +1,325 @@
+/* cloudseal admin keygen | init | approve | verify: the fleet's keys, a new
+ * directory source, pinning users' account keys, checking a signed file. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "admin.h"
+#include "storage/storage_s3.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/secmem.h"
+
+/* ---- keygen ---- */
+
+static int write_keypair(const char *secret_path, const char *public_path, const uint8_t *secret32,
+                         const uint8_t *pk, const char *what)
+{
+    char comment[128];
+    int r;
+
+    snprintf(comment, sizeof(comment), "cloudseal %s secret key", what);
+    r = cs_fleet_write_secret(secret_path, secret32, comment);
+    if (r == -EEXIST) {
+        log_error("%s exists: refusing to overwrite a key (move it away first)", secret_path);
+        return CLI_FAILED;
+    }
+    if (r < 0) {
+        log_error("cannot write %s: %s", secret_path, strerror(-r));
+        return CLI_FAILED;
+    }
+    snprintf(comment, sizeof(comment), "cloudseal %s public key", what);
+    r = cs_fleet_write_pubkey(public_path, pk, comment);
+    if (r < 0) {
+        log_error("cannot write %s: %s", public_path, strerror(-r));
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+int admin_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "secret", required_argument, NULL, 's' },
+        { "public", required_argument, NULL, 'p' },
+        { "escrow", no_argument, NULL, 'e' },
+        { "escrow-secret", required_argument, NULL, 'S' },
+        { "escrow-public", required_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    const char *sec = "fleet.key", *pub = "fleet.pub", *esec = "escrow.key", *epub = "escrow.pub";
+    bool escrow = false;
+    uint8_t pk[32], epk[32];
+    char b64[48];
+    uint8_t *seed = NULL, *sk = NULL;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "s:p:eS:P:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': sec = optarg; break;
+        case 'p': pub = optarg; break;
+        case 'e': escrow = true; break;
+        case 'S': esec = optarg; escrow = true; break;
+        case 'P': epub = optarg; escrow = true; break;
+        case 'h':
+            printf("Usage: cloudseal admin keygen [--secret FILE] [--public FILE] [--escrow]\n"
+                   "                              [--escrow-secret FILE] [--escrow-public FILE]\n\n"
+                   "Create the fleet's Ed25519 signing keypair (default fleet.key, mode 0600, and\n"
+                   "fleet.pub) and, with --escrow, an X25519 escrow keypair (escrow.key/escrow.pub)\n"
+                   "whose public half goes into the directory so clients add an escrow slot.\n"
+                   "Secret keys are never printed.  Install fleet.pub as /etc/cloudseal/fleet.pub\n"
+                   "on every workstation; keep fleet.key offline.\n");
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    seed = cs_secure_alloc(32);
+    sk = cs_secure_alloc(64);
+    r = CLI_FAILED;
+    if (!seed || !sk)
+        goto out;
+    randombytes_buf(seed, 32);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    r = write_keypair(sec, pub, seed, pk, "fleet signing");
+    if (r != CLI_OK)
+        goto out;
+    cs_fleet_encode_key(pk, b64);
+    printf("fleet public key: %s\n  written to %s; install it as /etc/cloudseal/fleet.pub on every "
+           "workstation\n  secret key in %s (0600): keep it offline\n", b64, pub, sec);
+    if (escrow) {
+        crypto_box_keypair(epk, seed); /* seed's buffer is reused for the X25519 secret */
+        r = write_keypair(esec, epub, seed, epk, "fleet escrow");
+        if (r != CLI_OK)
+            goto out;
+        cs_fleet_encode_key(epk, b64);
+        printf("escrow public key: %s\n  written to %s; add it with 'cloudseal admin init "
+               "--escrow-key %s'\n  escrow secret key in %s (0600): keep it offline\n", b64, epub, b64, esec);
+    }
+out:
+    cs_secure_free(seed);
+    cs_secure_free(sk);
+    return r;
+}
+
+/* ---- init ---- */
+
+static int parse_range(const char *s, uint32_t *lo, uint32_t *hi)
+{
+    unsigned long long a, b;
+    char tail;
+
+    if (sscanf(s, "%llu-%llu%c", &a, &b, &tail) != 2 || a == 0 || b < a || b >= UINT32_MAX)
+        return -EINVAL;
+    *lo = (uint32_t)a;
+    *hi = (uint32_t)b;
+    return 0;
+}
+
+int admin_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "fleet", required_argument, NULL, 'f' },
+        { "id-range", required_argument, NULL, 'r' },
+        { "escrow-key", required_argument, NULL, 'e' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_directory_ cs_directory *d = NULL;
+    const char *fleet = "fleet", *range = NULL, *escrow = NULL;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "f:r:e:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': fleet = optarg; break;
+        case 'r': range = optarg; break;
+        case 'e': escrow = optarg; break;
+        case 'h':
+            printf("Usage: cloudseal admin [--source FILE] init [--fleet NAME] [--id-range FIRST-LAST]\n"
+                   "                                             [--escrow-key KEY]\n\n"
+                   "Create an empty directory source (default ./%s).  The id range (default\n"
+                   "1000000-1999999) is where add-user allocates uids and gids; workstations\n"
+                   "accept only ids inside their own [fleet] id_min..id_max.\n", ADMIN_DEFAULT_SOURCE);
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (cs_directory_new(&d) < 0 || !(d->fleet = strdup(fleet)))
+        return CLI_FAILED;
+    if (range && parse_range(range, &d->id_min, &d->id_max) < 0) {
+        log_error("--id-range wants FIRST-LAST, e.g. 1000000-1999999");
+        return CLI_USAGE;
+    }
+    if (escrow) {
+        if (cs_fleet_decode_key(escrow, d->escrow_pk) < 0) {
+            log_error("--escrow-key wants the base64 key 'cloudseal admin keygen --escrow' printed");
+            return CLI_USAGE;
+        }
+        d->has_escrow = true;
+    }
+    /* never overwrite an existing directory */
+    if (access(admin_source(), F_OK) == 0) {
+        log_error("%s exists already; edit it, or pick another --source", admin_source());
+        return CLI_FAILED;
+    }
+    r = admin_save(d);
+    if (r == CLI_OK)
+        printf("created an empty directory for fleet '%s' (ids %u-%u); add users with "
+               "'cloudseal admin add-user NAME'\n", d->fleet, d->id_min, d->id_max);
+    return r;
+}
+
+/* ---- approve ---- */
+
+/* The enrollment request `cloudseal enroll` files at
+ * users/<user>/enrollment-request: {"user": NAME, "account_key": BASE64 or HEX}
+ * ("account_public_key", the name `cloudseal enroll --json` prints, also works). */
+static int key_from_storage(const char *user, uint8_t key[32])
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    struct json_object *root, *v;
+    cs_storage *s = NULL;
+    char objkey[128];
+    int r;
+
+    snprintf(objkey, sizeof(objkey), "users/%s/enrollment-request", user);
+    r = cs_storage_open_config(cli_config(), NULL, &s);
+    if (r == 0) {
+        r = cs_storage_get(s, objkey, 0, 0, 4096, &b);
+        cs_storage_close(s);
+    }
+    if (r < 0) {
+        log_error("cannot read %s from storage (%s): ask %s to run 'cloudseal enroll', or pass --key",
+                  objkey, strerror(-r), user);
+        return r;
+    }
+    if (cs_buf_append(&b, "", 1) < 0)
+        return -ENOMEM;
+    root = json_tokener_parse((const char *)b.data);
+    r = -EBADMSG;
+    if (root && (json_object_object_get_ex(root, "account_key", &v) ||
+                 json_object_object_get_ex(root, "account_public_key", &v)) &&
+        json_object_is_type(v, json_type_string) && cs_fleet_decode_key(json_object_get_string(v), key) == 0)
+        r = 0;
+    if (root)
+        json_object_put(root);
+    if (r < 0)
+        log_error("%s is malformed", objkey);
+    return r;
+}
+
+int admin_approve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "key", required_argument, NULL, 'k' },
+        { "from-storage", no_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_directory_ cs_directory *d = NULL;
+    const char *key_text = NULL;
+    bool from_storage = false;
+    cs_fleet_user *u;
+    uint8_t key[32];
+    char b64[48];
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "k:sh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': key_text = optarg; break;
+        case 's': from_storage = true; break;
+        case 'h':
+            printf("Usage: cloudseal admin approve USER (--key ACCOUNT_KEY | --from-storage)\n\n"
+                   "Pin USER's account public key: the one 'cloudseal enroll' printed on their\n"
+                   "machine (compare it with them out of band), or the enrollment request they\n"
+                   "filed in storage.  Fleet logins are accepted only with that key.\n");
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc || (!key_text == !from_storage)) {
+        log_error("name one user and give either --key or --from-storage");
+        return CLI_USAGE;
+    }
+    if (key_text && cs_fleet_decode_key(key_text, key) < 0) {
+        log_error("--key wants the account public key 'cloudseal enroll' printed (base64 or hex)");
+        return CLI_USAGE;
+    }
+    r = admin_load(&d);
+    if (r != CLI_OK)
+        return r;
+    u = cs_directory_find_user(d, argv[optind]);
+    if (!u) {
+        log_error("no user '%s' in the directory: add them first with 'cloudseal admin add-user'",
+                  argv[optind]);
+        return CLI_NOT_FOUND;
+    }
+    if (from_storage && key_from_storage(u->name, key) < 0)
+        return CLI_FAILED;
+    if (u->has_key && sodium_memcmp(u->key, key, 32) != 0)
+        log_warning("replacing the key pinned for '%s' (their old keybag will no longer log in)", u->name);
+    memcpy(u->key, key, 32);
+    u->has_key = true;
+    r = admin_save(d);
+    cs_fleet_encode_key(key, b64);
+    if (r == CLI_OK)
+        printf("pinned account key %s for '%s'; run 'cloudseal admin publish'\n", b64, u->name);
+    return r;
+}
+
+/* ---- verify ---- */
+
+int admin_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "pinned-serial", required_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_buf_ cs_buf data = CS_BUF_INIT;
+    _cleanup_directory_ cs_directory *d = NULL;
+    cs_fleet_err err = { "" };
+    unsigned long long pinned = 0;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pinned = strtoull(optarg, NULL, 10); break;
+        case 'h':
+            printf("Usage: cloudseal admin verify FILE [--pinned-serial N]\n\n"
+                   "Check a signed directory exactly as a workstation's directory-sync would:\n"
+                   "signature against [fleet] public_key_file, serial >= N, expiry, id range\n"
+                   "([fleet] id_min..id_max) and collisions with this machine's accounts.\n");
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        log_error("name the signed directory file");
+        return CLI_USAGE;
+    }
+    r = cs_read_file(argv[optind], CS_FLEET_MAX_SIGNED, &data);
+    if (r < 0) {
+        log_error("cannot read %s: %s", argv[optind], strerror(-r));
+        return CLI_FAILED;
+    }
+    r = cs_fleet_accept(cli_config(), data.data, data.len, pinned, (int64_t)time(NULL), &d, &err);
+    if (r < 0) {
+        log_error("refused: %s", err.msg);
+        return CLI_DATA_ERROR;
+    }
+    if (cli.json)
+        printf("{\"ok\":true,\"serial\":%llu,\"expires\":%lld,\"users\":%zu,\"groups\":%zu}\n",
+               (unsigned long long)d->serial, (long long)d->expires, d->n_users, d->n_groups);
+    else
+        printf("valid: serial %llu, expires %lld, %zu users, %zu groups\n", (unsigned long long)d->serial,
+               (long long)d->expires, d->n_users, d->n_groups);
+    return CLI_OK;
+}

@@ -1,0 +1,118 @@
+/* cloudseal admin show [--json] [--installed]: the directory source, or the
+ * cache installed on this workstation. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "admin.h"
+#include "../../nss/dircache.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+static void print_text(const cs_directory *d)
+{
+    printf("fleet %s, serial %llu, ids %u-%u%s\n\n", d->fleet ? d->fleet : "", (unsigned long long)d->serial,
+           d->id_min, d->id_max, d->has_escrow ? ", escrow key set" : "");
+    printf("%-20s %10s %10s  %-8s %-8s %s\n", "USER", "UID", "GID", "KEY", "STATE", "HOME");
+    for (size_t i = 0; i < d->n_users; i++) {
+        const cs_fleet_user *u = &d->users[i];
+
+        printf("%-20s %10u %10u  %-8s %-8s %s\n", u->name, u->uid, u->gid, u->has_key ? "pinned" : "-",
+               u->disabled ? "disabled" : "enabled", u->home ? u->home : "");
+    }
+    printf("\n%-20s %10s  %s\n", "GROUP", "GID", "MEMBERS");
+    for (size_t i = 0; i < d->n_groups; i++) {
+        const cs_fleet_group *g = &d->groups[i];
+
+        printf("%-20s %10u  ", g->name, g->gid);
+        for (size_t m = 0; m < g->n_members; m++)
+            printf("%s%s", m ? "," : "", g->members[m]);
+        printf("\n");
+    }
+}
+
+static int show_installed(void)
+{
+    const char *path = cs_config_str(cli_config(), "fleet", "cache");
+    struct json_object *o, *users;
+    cs_dircache dc;
+    int r = cs_dircache_map(path, &dc, NULL);
+
+    if (r < 0) {
+        log_error("no usable directory cache at %s (%s): run 'cloudseal-helper directory-sync' as root",
+                  path, strerror(-r));
+        return r == -ENOENT ? CLI_NOT_FOUND : CLI_DATA_ERROR;
+    }
+    if (!cli.json) {
+        printf("installed directory: serial %llu, expires %lld, %u users, %u groups\n",
+               (unsigned long long)dc.h->serial, (long long)dc.h->expires, dc.h->n_users, dc.h->n_groups);
+        for (uint32_t i = 0; i < dc.h->n_users; i++)
+            printf("  %-20s %10u %10u %s%s\n", cs_dircache_str(&dc, dc.users[i].name), dc.users[i].uid,
+                   dc.users[i].gid, dc.users[i].flags & CS_DC_USER_HAS_KEY ? "pinned" : "-",
+                   dc.users[i].flags & CS_DC_USER_DISABLED ? " disabled" : "");
+        cs_dircache_unmap(&dc);
+        return CLI_OK;
+    }
+    o = json_object_new_object();
+    users = json_object_new_array();
+    json_object_object_add(o, "serial", json_object_new_int64((int64_t)dc.h->serial));
+    json_object_object_add(o, "expires", json_object_new_int64(dc.h->expires));
+    json_object_object_add(o, "groups", json_object_new_int64(dc.h->n_groups));
+    for (uint32_t i = 0; i < dc.h->n_users; i++) {
+        struct json_object *u = json_object_new_object();
+
+        json_object_object_add(u, "name", json_object_new_string(cs_dircache_str(&dc, dc.users[i].name)));
+        json_object_object_add(u, "uid", json_object_new_int64(dc.users[i].uid));
+        json_object_object_add(u, "gid", json_object_new_int64(dc.users[i].gid));
+        json_object_object_add(u, "pinned", json_object_new_boolean(dc.users[i].flags & CS_DC_USER_HAS_KEY));
+        json_object_object_add(u, "disabled", json_object_new_boolean(dc.users[i].flags & CS_DC_USER_DISABLED));
+        json_object_array_add(users, u);
+    }
+    json_object_object_add(o, "users", users);
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+    json_object_put(o);
+    cs_dircache_unmap(&dc);
+    return CLI_OK;
+}
+
+int admin_show(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "installed", no_argument, NULL, 'i' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_directory_ cs_directory *d = NULL;
+    _cleanup_free_ char *json = NULL;
+    bool installed = false;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "jih", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': cli.json = true; break;
+        case 'i': installed = true; break;
+        case 'h':
+            printf("Usage: cloudseal admin [--source FILE] show [--json] [--installed]\n\n"
+                   "List the users and groups of the directory source, or with --installed\n"
+                   "the directory cache this workstation uses ([fleet] cache).\n");
+            return CLI_OK;
+        default: return CLI_USAGE;
+        }
+    }
+    if (installed)
+        return show_installed();
+    r = admin_load(&d);
+    if (r != CLI_OK)
+        return r;
+    if (!cli.json) {
+        print_text(d);
+        return CLI_OK;
+    }
+    if (cs_directory_to_json(d, CS_DIR_SOURCE, &json, NULL) < 0)
+        return CLI_FAILED;
+    fputs(json, stdout);
+    return CLI_OK;
+}
