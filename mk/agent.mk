@@ -1,0 +1,8 @@
+# cloudseal-agent: the integration tests' key helper, and the unit-file check.
+AGENT_KEYTOOL := $(O)/tests/agent-keytool
+
+$(AGENT_KEYTOOL): tests/integration/agent/keytool.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+integration: $(AGENT_KEYTOOL)

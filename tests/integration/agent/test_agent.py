@@ -1,0 +1,236 @@
+"""cloudseal-agent run directly: sd_notify protocol, keyring, control socket,
+locking.  Backup-dependent tests are in test_agent_jobs.py."""
+import ctypes
+import errno
+import json
+import os
+import socket
+import stat
+import time
+
+import pytest
+
+
+def test_ready_status_and_watchdog_while_locked(agent, agent_env):
+    _, account = agent_env
+    account.enroll()  # enrolled, but no key in the keyring
+    agent.start(watchdog_usec=400_000)
+    assert agent.wait_status(lambda s: s == "locked")
+    # READY comes after the first STATUS (config and account checked)
+    t_ready = agent.notify.all("READY")[0][0]
+    t0 = time.monotonic()
+    time.sleep(1.3)
+    pings = [t for t, _ in agent.notify.all("WATCHDOG") if t > t0]
+    # sd-event pings at half the interval: ~6 in 1.3 s; at least 3 proves the loop pings
+    assert len(pings) >= 3, pings
+    assert all(b - a < 0.4 for a, b in zip(pings, pings[1:])), "a ping gap exceeded WatchdogSec"
+    assert t_ready <= t0
+    st = agent.request("status")
+    assert st["ok"] and st["state"] == "locked" and st["unlocked"] is False
+    assert st["account_id"] == account.id
+    assert agent.terminate() == 0
+
+
+def test_not_enrolled_is_ready_and_says_what_to_do(agent):
+    agent.start()
+    assert "cloudseal enroll" in agent.wait_status("not enrolled")
+    assert agent.request("status")["state"] == "not-enrolled"
+    assert agent.terminate() == 0
+
+
+def test_invalid_config_fails_before_ready(agent, agent_env, tmp_path):
+    write, _ = agent_env
+    write(agent={"interval": "forever"})
+    agent.start(wait_ready=False)
+    assert agent.proc.wait(15) == 1
+    assert not agent.notify.all("READY")
+    assert "configuration" in agent.log_text()
+
+
+def test_unlock_is_picked_up_by_poll_and_by_notify(agent, agent_env):
+    write, account = agent_env
+    write(agent={"keyring_poll": "300s", "backup": "no"})
+    account.enroll()
+    agent.start()
+    agent.wait_status(lambda s: s == "locked")
+    account.unlock()
+    # keyring_poll is 300 s: only the unlock-notify request can unlock this fast
+    r = agent.request("unlock-notify")
+    assert r == {"ok": True, "message": "unlocked"}
+    assert agent.request("status")["unlocked"] is True
+    assert not agent.wait_status(lambda s: s != "locked").startswith("locked")
+    agent.terminate()
+
+    # and by polling, without being told
+    write(agent={"keyring_poll": "1s", "backup": "no"})
+    agent.proc = None
+    account.unlock()
+    agent.start()
+    r = agent.request("status")
+    if not r["unlocked"]:
+        time.sleep(2.5)
+        r = agent.request("status")
+    assert r["unlocked"] is True
+
+
+def test_lock_request_revokes_the_key(agent, agent_env):
+    write, account = agent_env
+    write(agent={"backup": "no"})
+    account.enroll()
+    account.unlock()
+    agent.start()
+    assert agent.request("status")["unlocked"] is True
+    assert agent.request("lock")["ok"] is True
+    assert not account.in_keyring()
+    st = agent.request("status")
+    assert st["unlocked"] is False and st["state"] == "locked"
+    agent.wait_status(lambda s: s == "locked")
+    assert agent.request("backup-now")["ok"] is False  # locked (or no backup command yet)
+
+
+def test_key_removed_elsewhere_locks_the_agent(agent, agent_env):
+    """`cloudseal lock` from another process revokes the keyring key: the
+    agent notices on its next poll and wipes its copy."""
+    write, account = agent_env
+    write(agent={"backup": "no"})
+    account.enroll()
+    account.unlock()
+    agent.start()
+    assert agent.request("status")["unlocked"] is True
+    account.revoke()
+    agent.wait_status(lambda s: s == "locked", timeout=10)
+    assert "no longer in the keyring" in agent.log_text()
+
+
+@pytest.mark.parametrize("lock,revoked", [("logout", True), ("reboot", False)])
+def test_sigterm_locks_per_lock_mode(agent, agent_env, lock, revoked):
+    """No logind here: a stop counts as the end of the last session."""
+    write, account = agent_env
+    write(session={"lock": lock}, agent={"backup": "no"})
+    account.enroll()
+    account.unlock()
+    agent.start()
+    assert agent.request("status")["unlocked"] is True
+    assert agent.terminate() == 0
+    assert agent.notify.wait("STOPPING") == "1"
+    assert account.in_keyring() is (not revoked)
+    assert not agent.socket_path.exists(), "the agent removes its own socket"
+
+
+def test_control_socket_modes(agent, agent_env):
+    agent_env[1].enroll()
+    agent.start()
+    d = agent.socket_path.parent
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE(agent.socket_path.stat().st_mode) == 0o600
+
+
+def test_control_socket_refuses_directory_owned_by_someone_else(agent, agent_env):
+    d = agent.run_dir / "cloudseal"
+    d.mkdir(mode=0o700)
+    os.chown(d, 65534, 65534)
+    agent.start(wait_ready=False)
+    assert agent.proc.wait(15) == 1
+    assert "not a directory owned by" in agent.log_text()
+
+
+def _connect_as_nobody(path, keep_fs_root):
+    """Fork a child that becomes uid 65534 (effective) and connects.  With
+    keep_fs_root it keeps fsuid 0, so path permissions let it through and
+    only the agent's SO_PEERCRED check (which sees euid 65534) stands in the
+    way.  Returns what the child saw: 'refused-by-fs', 'closed', or the reply."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            libc = ctypes.CDLL(None, use_errno=True)
+            os.setgroups([])
+            os.setresgid(65534, 65534, 0 if keep_fs_root else 65534)
+            os.setresuid(0 if keep_fs_root else 65534, 65534, 0 if keep_fs_root else 65534)
+            if keep_fs_root:
+                libc.setfsuid(0)
+                libc.setfsgid(0)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            try:
+                s.connect(str(path))
+            except PermissionError:
+                os.write(w, b"refused-by-fs")
+                os._exit(0)
+            try:
+                s.sendall(b'{"cmd":"status"}\n')
+                data = s.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):  # closed before reading what we sent
+                data = b""
+            os.write(w, data if data else b"closed")
+        except BaseException as e:  # report, never fall back into pytest
+            os.write(w, f"child-error {e!r}".encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        out += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return out.decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to another uid")
+def test_peer_of_another_uid_is_refused(agent, agent_env):
+    agent_env[1].enroll()
+    agent.start()
+    # the plain case: directory 0700 and socket 0600 keep nobody out
+    assert _connect_as_nobody(agent.socket_path, keep_fs_root=False) == "refused-by-fs"
+    # past the file modes: SO_PEERCRED still refuses (connection closed, no reply)
+    assert _connect_as_nobody(agent.socket_path, keep_fs_root=True) == "closed"
+    assert "refused a connection from uid 65534" in agent.log_text()
+    # and our own uid still gets answers
+    assert agent.request("status")["ok"] is True
+
+
+def test_hostile_requests_get_errors_not_crashes(agent, agent_env):
+    agent_env[1].enroll()
+    agent.start()
+    assert agent.request(None, raw=b"not json\n") == {"ok": False, "error": "malformed request"}
+    assert agent.request(None, raw=b'{"cmd":"rm -rf"}\n') == {"ok": False, "error": "unknown command"}
+    assert agent.request(None, raw=b'{"cmd":1}\n')["ok"] is False
+    assert agent.request(None, raw=b'[1,2]\n')["ok"] is False
+    assert agent.request(None, raw=b'{"cmd":"status"} {"cmd":"lock"}\n')["ok"] is False
+    assert agent.request(None, raw=b"\0\n")["ok"] is False
+    assert agent.request(None, raw=b"[" * 5000 + b"\n") == {"ok": False, "error": "request too long"}
+    # a client that connects and says nothing is dropped, and does not block others
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(str(agent.socket_path))
+    assert agent.request("status")["ok"] is True
+    idle.settimeout(10)
+    assert idle.recv(10) == b""  # closed by the agent after its 5 s limit
+    idle.close()
+    assert agent.proc.poll() is None
+
+
+def test_corrupt_state_file_is_ignored_with_a_warning(agent, agent_env):
+    agent_env[1].enroll()
+    d = agent.state_home / "cloudseal"
+    d.mkdir(parents=True)
+    (d / "agent-state.json").write_text('{"jobs":{"backup":{"last_run":-5}}}')
+    agent.start()
+    assert "ignoring" in agent.log_text()
+    assert agent.request("status")["ok"] is True
+
+
+def test_cloudseal_status_shows_the_agent(agent, agent_env):
+    agent_env[1].enroll()
+    r = agent.cli("status", check=False)
+    assert "Agent:        not running" in r.stdout
+    agent.start()
+    agent.wait_status("locked")
+    r = agent.cli("status")
+    assert "Agent:        running" in r.stdout and "locked" in r.stdout
+    j = json.loads(agent.cli("--json", "status").stdout)
+    assert j["agent"]["running"] is True and j["agent"]["state"] == "locked"
+    r = agent.cli("agent", "backup-now", check=False)
+    assert r.returncode != 0 and ("unlock" in r.stderr or "not available" in r.stderr)
