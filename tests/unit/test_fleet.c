@@ -1,0 +1,450 @@
+/* Fleet directory: JSON, signature, the workstation's acceptance rules, the
+ * sync that keeps the last good cache, the compiled cache and its reader,
+ * and the login-time pinned-key check.  Everything lives in a temporary
+ * directory with a file:// storage and a config pointing there. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "../../nss/dircache.h"
+#include "config/config.h"
+#include "fleet/fleet.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/secmem.h"
+
+static char dir[] = "/tmp/cs-test-fleet-XXXXXX";
+static char path_buf[512];
+static uint8_t pk[32], sk[64], other_pk[32], other_sk[64];
+static cs_config *cfg;
+
+static const char *P(const char *name)
+{
+    snprintf(path_buf, sizeof(path_buf), "%s/%s", dir, name);
+    return path_buf;
+}
+
+static void write_text(const char *name, const char *text)
+{
+    assert_int_equal(cs_write_file_atomic(P(name), text, strlen(text), 0644), 0);
+}
+
+static int setup(void **state)
+{
+    char b64[48], url[600];
+
+    assert_int_equal(cs_crypto_init(), 0);
+    cs_log_setup("test_fleet", LOG_CRIT);
+    assert_non_null(mkdtemp(dir));
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(other_pk, other_sk);
+    write_text("passwd", "root:x:0:0:root:/root:/bin/sh\nlocal:x:1000500:1000500::/home/local:/bin/sh\n");
+    write_text("group", "root:x:0:\nlocalgrp:x:1000600:\n");
+    assert_int_equal(cs_mkdir_p(P("store"), 0700), 0);
+    assert_int_equal(cs_config_new_default(&cfg), 0);
+    snprintf(url, sizeof(url), "file://%s/store", dir);
+    assert_int_equal(cs_config_set(cfg, "storage", "url", url), 0);
+    cs_fleet_encode_key(pk, b64);
+    assert_int_equal(cs_config_set(cfg, "fleet", "public_key", b64), 0);
+    assert_int_equal(cs_config_set(cfg, "fleet", "cache", P("directory.cache")), 0);
+    assert_int_equal(cs_config_set(cfg, "fleet", "state", P("directory.state")), 0);
+    assert_int_equal(cs_config_set(cfg, "fleet", "local_passwd", P("passwd")), 0);
+    assert_int_equal(cs_config_set(cfg, "fleet", "local_group", P("group")), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+
+    cs_config_free(cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+/* n users u0..u(n-1) with private groups, plus "dev" holding u0 and u1 */
+static cs_directory *make_dir(size_t n)
+{
+    cs_directory *d;
+    cs_fleet_group *dev;
+
+    assert_int_equal(cs_directory_new(&d), 0);
+    d->fleet = strdup("test");
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        cs_fleet_user *u;
+        cs_fleet_group *g;
+
+        snprintf(name, sizeof(name), "u%zu", i);
+        assert_int_equal(cs_directory_add_user(d, name, &u), 0);
+        u->uid = u->gid = (uint32_t)(1000000 + i);
+        u->gecos = strdup("User");
+        assert_int_equal(asprintf(&u->home, "/home/%s", name) > 0, 1);
+        u->shell = strdup("/bin/bash");
+        u->has_key = true;
+        memset(u->key, (int)i + 1, 32);
+        assert_int_equal(cs_directory_add_group(d, name, &g), 0);
+        g->gid = u->uid;
+    }
+    assert_int_equal(cs_directory_add_group(d, "dev", &dev), 0);
+    dev->gid = 1100000;
+    assert_int_equal(cs_fleet_strv_add(&dev->members, &dev->n_members, "u0"), 0);
+    if (n > 1)
+        assert_int_equal(cs_fleet_strv_add(&d->users[1].groups, &d->users[1].n_groups, "dev"), 0);
+    return d;
+}
+
+static __attribute__((noinline)) char *sign_dir(cs_directory *d, uint64_t serial, int64_t expires_in,
+                                                const uint8_t *key, size_t *len)
+{
+    char *signed_out = NULL;
+    int r;
+
+    d->serial = serial;
+    d->issued = (int64_t)time(NULL);
+    d->expires = d->issued + expires_in;
+    r = cs_fleet_sign(d, key, &signed_out, len);
+    assert_int_equal(r, 0);
+    return signed_out;
+}
+
+static void publish_raw(const char *data, size_t len)
+{
+    char name[600];
+
+    snprintf(name, sizeof(name), "%s/store/fleet", dir);
+    assert_int_equal(cs_mkdir_p(name, 0700), 0);
+    strcat(name, "/directory");
+    assert_int_equal(cs_write_file_atomic(name, data, len, 0600), 0);
+}
+
+static void publish(cs_directory *d, uint64_t serial, int64_t expires_in)
+{
+    size_t len;
+    char *s = sign_dir(d, serial, expires_in, sk, &len);
+
+    publish_raw(s, len);
+    free(s);
+}
+
+static int do_sync(void)
+{
+    cs_fleet_sync_result res;
+
+    return cs_fleet_sync(cfg, NULL, true, &res);
+}
+
+static void read_cache(cs_buf *b)
+{
+    b->len = 0;
+    assert_int_equal(cs_read_file(P("directory.cache"), 1 << 26, b), 0);
+}
+
+/* ---- tests ---- */
+
+static void test_json_roundtrip(void **state)
+{
+    cs_directory *d = make_dir(3), *back = NULL;
+    cs_fleet_err err = { "" };
+    char *json = NULL, *again = NULL;
+    size_t len, len2;
+
+    d->issued = 1;
+    d->expires = 2;
+    d->serial = 9;
+    d->users[2].disabled = true;
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_BODY, &json, &len), 0);
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_BODY, &back, &err), 0);
+    assert_int_equal(back->n_users, 3);
+    assert_true(back->users[2].disabled);
+    assert_memory_equal(back->users[1].key, d->users[1].key, 32);
+    assert_int_equal(cs_directory_to_json(back, CS_DIR_BODY, &again, &len2), 0);
+    assert_int_equal(len, len2);
+    assert_memory_equal(json, again, len);
+    /* a source is not a body, and unknown fields are refused */
+    cs_directory_free(back);
+    back = NULL;
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_SOURCE, &back, &err), -EBADMSG);
+    const char *typo = "{\"format\":\"cloudseal-directory-source\",\"users\":[{\"name\":\"a\",\"uid\":5,"
+                       "\"gid\":5,\"shel\":\"/bin/sh\"}],\"groups\":[]}";
+    assert_int_equal(cs_directory_from_json(typo, strlen(typo), CS_DIR_SOURCE, &back, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "shel"));
+    free(json);
+    free(again);
+    cs_directory_free(d);
+}
+
+static void test_signature(void **state)
+{
+    cs_directory *d = make_dir(2), *out = NULL;
+    cs_fleet_err err = { "" };
+    size_t len;
+    char *s = sign_dir(d, 1, 3600, sk, &len);
+    char *body;
+
+    assert_int_equal(cs_fleet_open_signed((uint8_t *)s, len, pk, &out, &err), 0);
+    cs_directory_free(out);
+    out = NULL;
+    /* another fleet's key */
+    assert_int_equal(cs_fleet_open_signed((uint8_t *)s, len, other_pk, &out, &err), -EKEYREJECTED);
+    /* one changed character in the body */
+    body = strstr(s, "\"body\":\"") + 20;
+    *body = *body == 'A' ? 'B' : 'A';
+    assert_int_equal(cs_fleet_open_signed((uint8_t *)s, len, pk, &out, &err), -EKEYREJECTED);
+    assert_null(out);
+    free(s);
+    cs_directory_free(d);
+}
+
+static void test_truncated_and_oversized(void **state)
+{
+    cs_directory *d = make_dir(2), *out = NULL;
+    cs_fleet_err err;
+    size_t len;
+    char *s = sign_dir(d, 1, 3600, sk, &len);
+    char *big;
+
+    for (size_t cut = 0; cut < len - 2; cut += 7) {
+        assert_true(cs_fleet_open_signed((uint8_t *)s, cut, pk, &out, &err) < 0);
+        assert_null(out);
+    }
+    big = calloc(1, CS_FLEET_MAX_SIGNED + 2);
+    memset(big, ' ', CS_FLEET_MAX_SIGNED + 1);
+    assert_int_equal(cs_fleet_open_signed((uint8_t *)big, CS_FLEET_MAX_SIGNED + 1, pk, &out, &err), -EBADMSG);
+    free(big);
+    free(s);
+    cs_directory_free(d);
+}
+
+/* One refused directory: sync fails and the installed cache is untouched. */
+static void expect_refused(cs_directory *d, uint64_t serial, int64_t expires_in, int want)
+{
+    cs_buf before = CS_BUF_INIT, after = CS_BUF_INIT;
+
+    read_cache(&before);
+    publish(d, serial, expires_in);
+    assert_int_equal(do_sync(), want);
+    read_cache(&after);
+    assert_int_equal(before.len, after.len);
+    assert_memory_equal(before.data, after.data, before.len);
+    cs_buf_free(&before);
+    cs_buf_free(&after);
+}
+
+static void test_sync_and_refusals(void **state)
+{
+    cs_directory *d = make_dir(4);
+    cs_fleet_sync_result res;
+    cs_dircache dc;
+    int i;
+
+    publish(d, 5, 3600);
+    assert_int_equal(cs_fleet_sync(cfg, NULL, false, &res), 0);
+    assert_true(res.changed);
+    assert_int_equal(res.serial, 5);
+    assert_int_equal(cs_dircache_map(P("directory.cache"), &dc, NULL), 0);
+    assert_int_equal(dc.h->n_users, 4);
+    i = cs_dircache_user_by_name(&dc, "u1");
+    assert_int_equal(dc.users[i].uid, 1000001);
+    cs_dircache_unmap(&dc);
+    /* unchanged ETag: nothing fetched, nothing changed */
+    assert_int_equal(cs_fleet_sync(cfg, NULL, false, &res), 0);
+    assert_false(res.changed);
+
+    expect_refused(d, 4, 3600, -ESTALE);             /* rolled back */
+    expect_refused(d, 6, -10, -EKEYEXPIRED);         /* expired */
+    d->users[0].uid = 0;
+    expect_refused(d, 7, 3600, -EINVAL);             /* uid 0 */
+    d->users[0].uid = 2500000;
+    expect_refused(d, 7, 3600, -EINVAL);             /* out of range */
+    d->users[0].uid = 1000001;
+    expect_refused(d, 7, 3600, -EINVAL);             /* duplicate uid */
+    d->users[0].uid = 1000000;
+    free(d->users[0].name);
+    d->users[0].name = strdup("u1");
+    expect_refused(d, 7, 3600, -EINVAL);             /* duplicate name */
+    free(d->users[0].name);
+    d->users[0].name = strdup("local");
+    expect_refused(d, 7, 3600, -EINVAL);             /* local account's name */
+    free(d->users[0].name);
+    d->users[0].name = strdup("u0");
+    d->users[0].uid = 1000500;
+    expect_refused(d, 7, 3600, -EINVAL);             /* local account's uid */
+    d->users[0].uid = 1000000;
+    d->groups[d->n_groups - 1].gid = 1000600;
+    expect_refused(d, 7, 3600, -EINVAL);             /* local group's gid */
+    d->groups[d->n_groups - 1].gid = 0;
+    expect_refused(d, 7, 3600, -EINVAL);             /* gid 0 */
+    d->groups[d->n_groups - 1].gid = 1100000;
+
+    /* signed by another key; then garbage */
+    {
+        cs_buf before = CS_BUF_INIT, after = CS_BUF_INIT;
+        size_t len;
+        char *s = sign_dir(d, 8, 3600, other_sk, &len);
+
+        read_cache(&before);
+        publish_raw(s, len);
+        assert_int_equal(do_sync(), -EKEYREJECTED);
+        publish_raw("{\"format\":", 10);
+        assert_int_equal(do_sync(), -EBADMSG);
+        read_cache(&after);
+        assert_memory_equal(before.data, after.data, before.len);
+        free(s);
+        cs_buf_free(&before);
+        cs_buf_free(&after);
+    }
+    /* and a good one is accepted again */
+    publish(d, 9, 3600);
+    assert_int_equal(do_sync(), 0);
+    cs_directory_free(d);
+}
+
+static void test_rollback_pin_survives_cache_loss(void **state)
+{
+    cs_directory *d = make_dir(1);
+
+    publish(d, 20, 3600);
+    assert_int_equal(do_sync(), 0);
+    unlink(P("directory.cache")); /* the state file still pins 20 */
+    publish(d, 19, 3600);
+    assert_int_equal(do_sync(), -ESTALE);
+    assert_int_equal(access(P("directory.cache"), F_OK), -1);
+    publish(d, 20, 3600);
+    assert_int_equal(do_sync(), 0);
+    cs_directory_free(d);
+}
+
+static void test_check_pinned(void **state)
+{
+    cs_directory *d = make_dir(3);
+    uint8_t key[32];
+
+    d->users[1].disabled = true;
+    d->users[2].has_key = false;
+    publish(d, 100, 3600);
+    assert_int_equal(do_sync(), 0);
+    memset(key, 1, 32);
+    assert_int_equal(cs_fleet_check_pinned(cfg, "u0", key), 0);
+    key[31] ^= 1;
+    assert_int_equal(cs_fleet_check_pinned(cfg, "u0", key), -EKEYREJECTED);
+    memset(key, 2, 32);
+    assert_int_equal(cs_fleet_check_pinned(cfg, "u1", key), -EPERM);
+    assert_int_equal(cs_fleet_check_pinned(cfg, "u2", key), -ENOKEY);
+    assert_int_equal(cs_fleet_check_pinned(cfg, "nobody", key), -ENOENT);
+    cs_directory_free(d);
+}
+
+static void test_cache_reader(void **state)
+{
+    cs_directory *d = make_dir(50);
+    cs_buf img = CS_BUF_INIT;
+    cs_dircache dc;
+    uint8_t *copy;
+    int u, g;
+
+    assert_int_equal(cs_fleet_compile_cache(d, 1, &img), 0);
+    assert_int_equal(cs_dircache_parse(img.data, img.len, &dc), 0);
+    /* memberships: u0 via dev's members, u1 via its own groups list */
+    u = cs_dircache_user_by_name(&dc, "u1");
+    assert_int_equal(dc.users[u].n_gids, 1);
+    assert_int_equal(dc.u32s[dc.users[u].gids], 1100000);
+    g = cs_dircache_group_by_gid(&dc, 1100000);
+    assert_int_equal(dc.groups[g].n_members, 2);
+    assert_int_equal(cs_dircache_user_by_uid(&dc, 1000049), 49);
+    assert_int_equal(cs_dircache_user_by_uid(&dc, 4242), -ENOENT);
+    assert_int_equal(cs_dircache_group_by_name(&dc, "nope"), -ENOENT);
+    /* every truncation and every single-byte change is detected */
+    copy = aligned_alloc(8, (img.len + 7) & ~(size_t)7);
+    for (size_t cut = 0; cut < img.len; cut += 13)
+        assert_int_equal(cs_dircache_parse(img.data, cut, &dc), -EBADMSG);
+    for (size_t i = 0; i < img.len; i += 5) {
+        memcpy(copy, img.data, img.len);
+        copy[i] ^= 0x40;
+        assert_int_not_equal(cs_dircache_parse(copy, img.len, &dc), 0);
+    }
+    free(copy);
+    cs_buf_free(&img);
+    cs_directory_free(d);
+}
+
+static void test_allocate_id(void **state)
+{
+    cs_directory *a, *b;
+    uint32_t x, y, z;
+
+    assert_int_equal(cs_directory_new(&a), 0);
+    assert_int_equal(cs_directory_new(&b), 0);
+    assert_int_equal(cs_directory_allocate_id(a, "alice", &x), 0);
+    assert_int_equal(cs_directory_allocate_id(b, "alice", &y), 0);
+    assert_int_equal(x, y); /* same on every admin machine */
+    assert_true(x >= a->id_min && x <= a->id_max);
+    /* taken ids are skipped */
+    cs_fleet_user *u;
+    assert_int_equal(cs_directory_add_user(a, "someone", &u), 0);
+    u->uid = x;
+    assert_int_equal(cs_directory_allocate_id(a, "alice", &z), 0);
+    assert_int_not_equal(z, x);
+    /* a full range */
+    b->id_min = b->id_max = x;
+    assert_int_equal(cs_directory_add_user(b, "x", &u), 0);
+    u->uid = x;
+    assert_int_equal(cs_directory_allocate_id(b, "y", &z), -ENOSPC);
+    cs_directory_free(a);
+    cs_directory_free(b);
+}
+
+static void test_validate_names_and_fields(void **state)
+{
+    cs_directory *d = make_dir(2);
+    cs_fleet_policy p = { 1000000, 1999999, NULL };
+    cs_fleet_err err;
+
+    assert_int_equal(cs_directory_validate(d, &p, &err), 0);
+    free(d->users[0].gecos);
+    d->users[0].gecos = strdup("evil:0:0");
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
+    free(d->users[0].gecos);
+    d->users[0].gecos = strdup("ok");
+    free(d->users[1].shell);
+    d->users[1].shell = strdup("bin/sh");
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
+    free(d->users[1].shell);
+    d->users[1].shell = strdup("/bin/sh");
+    assert_int_equal(cs_fleet_strv_add(&d->groups[0].members, &d->groups[0].n_members, "ghost"), 0);
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "ghost"));
+    assert_false(cs_fleet_name_valid("Root"));
+    assert_false(cs_fleet_name_valid("a:b"));
+    assert_false(cs_fleet_name_valid("-x"));
+    assert_true(cs_fleet_name_valid("_svc.x-1"));
+    cs_directory_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_truncated_and_oversized),
+        cmocka_unit_test(test_sync_and_refusals),
+        cmocka_unit_test(test_rollback_pin_survives_cache_loss),
+        cmocka_unit_test(test_check_pinned),
+        cmocka_unit_test(test_cache_reader),
+        cmocka_unit_test(test_allocate_id),
+        cmocka_unit_test(test_validate_names_and_fields),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
