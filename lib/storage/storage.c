@@ -1,14 +1,14 @@
 /* Backend dispatch by URL scheme, and key validation shared by backends. */
 #include "storage/storage.h"
+#include "storage/storage_s3.h"
 
 #include <errno.h>
 #include <string.h>
 
 static const struct cs_storage_ops *const backends[] = {
     &cs_storage_file_ops,
-#ifdef CS_HAVE_S3
     &cs_storage_s3_ops,
-#endif
+    &cs_storage_s3http_ops,
 };
 
 int cs_storage_open(const char *url, const cs_storage_opts *opts, cs_storage **out)

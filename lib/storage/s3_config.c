@@ -1,0 +1,116 @@
+/* Opening storage from cloudseal.conf's [storage] section. */
+#include "storage/storage_s3.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "util/log.h"
+
+/* The secret key file: one line, owner- or group-readable only. */
+static int read_secret_file(const char *path, cs_secret **out)
+{
+    struct stat st;
+    int fd, r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0) {
+        r = -errno;
+        log_error("cannot read [storage] secret_key_file %s: %s", path, strerror(-r));
+        return r;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        log_error("[storage] secret_key_file %s is not a regular file", path);
+        return -EINVAL;
+    }
+    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+        close(fd);
+        log_error("[storage] secret_key_file %s is readable by other users: run 'chmod 600 %s'", path, path);
+        return -EPERM;
+    }
+    r = cs_secret_read_fd(fd, out);
+    close(fd);
+    if (r < 0)
+        return r;
+    while ((*out)->len > 0 && strchr(" \t\r", (*out)->data[(*out)->len - 1]))
+        (*out)->data[--(*out)->len] = '\0';
+    if ((*out)->len == 0) {
+        cs_secret_free(*out);
+        *out = NULL;
+        log_error("[storage] secret_key_file %s is empty", path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secret **secret)
+{
+    const char *sk_file = cs_config_str(c, "storage", "secret_key_file");
+
+    memset(o, 0, sizeof(*o));
+    *secret = NULL;
+    o->region = cs_config_str(c, "storage", "region");
+    o->ca_file = cs_config_str(c, "storage", "ca_file");
+    o->path_style = cs_config_bool(c, "storage", "path_style") ? 1 : -1;
+    o->connect_timeout_ms = (int)cs_config_int(c, "storage", "connect_timeout") * 1000;
+    o->request_timeout_ms = (int)cs_config_int(c, "storage", "request_timeout") * 1000;
+    o->max_retries = (int)cs_config_int(c, "storage", "max_retries");
+    o->access_key = cs_config_str(c, "storage", "access_key");
+    if (o->access_key && sk_file) {
+        int r = read_secret_file(sk_file, secret);
+        if (r < 0)
+            return r;
+        o->secret_key = (*secret)->data;
+    } else {
+        o->access_key = NULL; /* half a credential: fall back to the environment */
+    }
+    return 0;
+}
+
+static int limits_from_config(const cs_config *c, cs_s3_limits *l)
+{
+    const char *cp = cs_config_str(c, "storage", "conditional_put");
+
+    l->list_max_keys = (uint64_t)cs_config_int(c, "storage", "list_max_keys");
+    l->retry_time_ms = (int)cs_config_int(c, "storage", "retry_time") * 1000;
+    if (!cp || strcasecmp(cp, "auto") == 0)
+        l->conditional_put = -1;
+    else if (strcasecmp(cp, "yes") == 0)
+        l->conditional_put = 1;
+    else if (strcasecmp(cp, "no") == 0)
+        l->conditional_put = 0;
+    else {
+        log_error("[storage] conditional_put must be auto, yes or no");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
+{
+    cs_storage_opts o;
+    cs_secret *secret = NULL;
+    cs_s3_limits lim;
+    int r;
+
+    if (!url)
+        url = cs_config_str(c, "storage", "url");
+    if (!url)
+        return -EINVAL;
+    if (strncmp(url, "s3://", 5) != 0 && strncmp(url, "s3+http://", 10) != 0)
+        return cs_storage_open(url, NULL, out);
+    r = limits_from_config(c, &lim);
+    if (r < 0)
+        return r;
+    r = cs_storage_opts_from_config(c, &o, &secret);
+    if (r < 0)
+        return r;
+    r = cs_storage_open(url, &o, out);
+    cs_secret_free(secret); /* the backend keeps its own copy in secure memory */
+    if (r == 0)
+        r = cs_s3_set_limits(*out, &lim);
+    return r;
+}

@@ -1,0 +1,56 @@
+/* The s3:// backend's extras beyond storage.h: opening from the
+ * configuration, S3-only limits, and messages that tell the user what to do.
+ *
+ * Credentials, first match wins:
+ *   1. cs_storage_opts.access_key + secret_key (per-user credentials from the
+ *      keybag's encrypted payload, or a command's own source);
+ *   2. [storage] access_key + secret_key_file in cloudseal.conf (admins);
+ *   3. AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY in the environment.
+ * The secret is copied into secure memory at open and never logged.
+ */
+#ifndef CS_STORAGE_STORAGE_S3_H
+#define CS_STORAGE_STORAGE_S3_H
+
+#include "config/config.h"
+#include "storage/storage.h"
+#include "util/secmem.h"
+
+/* s3+http:// (plain HTTP, for test servers on loopback) */
+extern const struct cs_storage_ops cs_storage_s3http_ops;
+
+/* Fill opts from [storage] (region, path_style, ca_file, timeouts, retries,
+ * access_key) and read secret_key_file into *secret (NULL when the key is
+ * unset; the caller frees it after cs_storage_open, which copies it).
+ * Pointers in opts point into c.  -EPERM when the secret file is readable by
+ * others, -errno when it cannot be read. */
+int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *opts, cs_secret **secret);
+
+/* Open url (NULL: [storage] url) with the options and credentials of c, and
+ * apply the S3 limits of c.  What every caller that has a config uses. */
+int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out);
+
+/* Limits of the s3 backend beyond cs_storage_opts (defaults in brackets). */
+typedef struct cs_s3_limits {
+    uint64_t list_max_keys;    /* keys one list() may return [10,000,000] */
+    int retry_time_ms;         /* total time spent retrying one request [60 s] */
+    int conditional_put;       /* -1 auto-detect [default], 1 If-None-Match: *, 0 HEAD then PUT */
+} cs_s3_limits;
+
+/* Apply limits to an open s3 backend; -EINVAL if s is not one. */
+int cs_s3_set_limits(cs_storage *s, const cs_s3_limits *l);
+
+/* How put-immutable is done on this backend after the first such put:
+ * "conditional" (If-None-Match: *), "head-then-put", or "unknown". */
+const char *cs_s3_immutable_mode(cs_storage *s);
+
+/* Request counters since open (for `cloudseal storage` and the benchmark). */
+int cs_s3_stats(cs_storage *s, uint64_t *requests, uint64_t *retries, uint64_t *sent, uint64_t *received);
+
+/* Create the URL's bucket (admins and tests; region's LocationConstraint is
+ * sent when it is not us-east-1).  0 also when it exists and is ours. */
+int cs_s3_create_bucket(cs_storage *s);
+
+/* One line telling the user what to do about err from an S3 operation. */
+const char *cs_s3_hint(int err);
+
+#endif

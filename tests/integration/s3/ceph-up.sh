@@ -1,0 +1,68 @@
+#!/bin/bash
+# ceph-up.sh DIR PORT — a single-node Ceph (mon + 1 memstore OSD + radosgw)
+# on 127.0.0.1 (the mon on its standard ports 3300/6789), everything (conf, data, logs, sockets, pids) under DIR; no
+# systemd, no cephx.  Prints "rgw ready" when radosgw answers on PORT.
+# Recipe: TESTING-NOTES §6.  Stop with ceph-down.sh DIR.
+set -euo pipefail
+DIR=${1:?dir}; RGW_PORT=${2:?port}
+for b in ceph-mon ceph-osd radosgw ceph radosgw-admin uuidgen; do
+  command -v "$b" >/dev/null || { echo "ceph-up: $b missing: run scripts/install-deps.sh check" >&2; exit 1; }
+done
+mkdir -p "$DIR"/{log,run,mon,osd,rgw}
+export CEPH_CONF=$DIR/ceph.conf
+cat > "$CEPH_CONF" <<EOC
+[global]
+fsid = $(uuidgen)
+mon host = 127.0.0.1
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+mon allow pool size one = true
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd crush chooseleaf type = 0
+run dir = $DIR/run
+admin socket = $DIR/run/\$name.asok
+pid file = $DIR/run/\$name.pid
+log file = $DIR/log/\$name.log
+mon cluster log file = $DIR/log/cluster.log
+keyring = /dev/null
+[mon]
+mon data = $DIR/mon
+mon data avail crit = 0
+mon allow pool delete = true
+[osd]
+osd data = $DIR/osd
+osd objectstore = memstore
+memstore device bytes = 536870912
+osd memory target = 939524096
+osd class load list = *
+osd class default list = *
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw data = $DIR/rgw
+# radosgw hard-codes ms_mon_client_mode=secure, impossible with auth none
+ms mon client mode = crc
+EOC
+ceph-mon --id a --mkfs --keyring /dev/null
+ceph-mon --id a -f > "$DIR/log/mon.out" 2>&1 & echo $! > "$DIR/run/mon.a.fg.pid"
+ok=
+for _ in $(seq 1 60); do ceph --connect-timeout 2 mon stat >/dev/null 2>&1 && { ok=1; break; }; sleep 0.2; done
+[ -n "$ok" ] || { echo "ceph-up: mon did not start; see $DIR/log" >&2; exit 1; }
+OSD_ID=$(ceph osd create)
+ceph osd crush add "osd.$OSD_ID" 1 root=default host=localhost >/dev/null 2>&1
+ceph-osd --id "$OSD_ID" --mkfs > "$DIR/log/osd-mkfs.out" 2>&1
+ceph-osd --id "$OSD_ID" -f > "$DIR/log/osd.out" 2>&1 & echo $! > "$DIR/run/osd.$OSD_ID.fg.pid"
+ok=
+for _ in $(seq 1 300); do ceph osd stat 2>/dev/null | grep -q '1 up' && { ok=1; break; }; sleep 0.2; done
+[ -n "$ok" ] || { echo "ceph-up: osd did not come up; see $DIR/log" >&2; exit 1; }
+radosgw -n client.rgw.a -f > "$DIR/log/rgw.out" 2>&1 & echo $! > "$DIR/run/rgw.a.fg.pid"
+ok=
+for _ in $(seq 1 450); do curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" && { ok=1; break; }; sleep 0.2; done
+[ -n "$ok" ] || { echo "ceph-up: radosgw did not answer on $RGW_PORT; see $DIR/log" >&2; exit 1; }
+echo "rgw ready"
