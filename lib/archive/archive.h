@@ -1,0 +1,69 @@
+/* Message-archive sync: the public entry points (docs/archive.md).
+ *
+ *   cs_archive_opts o = { .storage = s, .user = "alice",
+ *                         .maildir = "/home/alice/Maildir",
+ *                         .state_dir = "/home/alice/.local/state/cloudseal/archive" };
+ *   cs_archive_stats st;
+ *   r = cs_archive_sync(&o, amk, &st);
+ *
+ * Used by `cloudseal archive sync` and by the agent (on its schedule and on
+ * inotify changes).  One sync at a time per state directory: a concurrent
+ * call returns -EBUSY.
+ */
+#ifndef CS_ARCHIVE_ARCHIVE_H
+#define CS_ARCHIVE_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "crypto/keys.h"
+#include "storage/storage.h"
+
+typedef struct cs_archive_opts {
+    cs_storage *storage;     /* open backend; the caller closes it */
+    const char *user;        /* objects go under users/<user>/archive/ */
+    const char *maildir;     /* Maildir root (created 0700 if missing) */
+    const char *state_dir;   /* local state (created 0700 if missing) */
+    bool dry_run;            /* read storage, change nothing anywhere */
+    FILE *plan;              /* when set, one line per action taken (or planned) */
+    size_t pack_target;      /* pack size in bytes; 0 = 8 MiB */
+} cs_archive_opts;
+
+typedef struct cs_archive_stats {
+    uint64_t scanned;          /* message files seen in the Maildir */
+    uint64_t local_added;      /* new local messages recorded */
+    uint64_t local_changed;    /* local moves / flag changes recorded */
+    uint64_t local_deleted;    /* local deletions recorded */
+    uint64_t vanished;         /* files that disappeared while being read */
+    uint64_t segments_fetched, entries_applied;
+    uint64_t delivered, renamed, removed, conflicts;
+    uint64_t packs_uploaded, bytes_uploaded, bytes_downloaded, bodies_reused;
+    uint64_t skipped;          /* actions retried at the next sync */
+} cs_archive_stats;
+
+/* One two-way sync.  0, or a negative errno after logging a message:
+ *   -EBUSY    another sync of this state directory is running
+ *   -EBADMSG  tampering or corruption (storage object or local state)
+ *   -EEXIST   another device writes with this device's id (copied state)
+ *   storage errors as in storage/storage.h */
+int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stats *stats);
+
+typedef struct cs_archive_status {
+    char device_id[17];
+    uint64_t messages;        /* live messages in the merged state */
+    uint64_t local_messages;  /* of which on this device's disk */
+    uint64_t deleted;         /* tombstones */
+    uint64_t devices;         /* devices seen, this one included */
+    uint64_t segments_written;
+    int64_t last_sync;        /* unix seconds of the last successful sync, 0 = never */
+    bool initialised;         /* false: no sync has run with this state directory */
+} cs_archive_status;
+
+/* Local state only: needs no key and no network. */
+int cs_archive_get_status(const char *state_dir, cs_archive_status *out);
+
+/* Default directory for the local state: $XDG_STATE_HOME/cloudseal/archive
+ * or ~/.local/state/cloudseal/archive.  Returns a malloc()ed string. */
+char *cs_archive_default_state_dir(void);
+
+#endif

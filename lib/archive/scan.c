@@ -1,0 +1,163 @@
+/* Maildir tree listing. */
+#include "archive/scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "archive/maildir.h"
+#include "util/log.h"
+
+void cs_scan_free(cs_scan *sc)
+{
+    for (size_t i = 0; i < sc->nfolders; i++)
+        free(sc->folders[i]);
+    for (size_t i = 0; i < sc->nfiles; i++)
+        free(sc->files[i].name); /* unique shares the allocation */
+    free(sc->folders);
+    free(sc->files);
+    memset(sc, 0, sizeof(*sc));
+}
+
+static int add_folder(cs_scan *sc, const char *name)
+{
+    char **n = realloc(sc->folders, (sc->nfolders + 1) * sizeof(*n));
+
+    if (!n)
+        return -ENOMEM;
+    sc->folders = n;
+    if (!(n[sc->nfolders] = strdup(name)))
+        return -ENOMEM;
+    sc->nfolders++;
+    return 0;
+}
+
+static int add_file(cs_scan *sc, uint32_t folder, int subdir, const char *name,
+                    const char *unique, uint64_t flags)
+{
+    size_t nl = strlen(name), ul = strlen(unique);
+    char *mem;
+
+    if (sc->nfiles == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 1024;
+        cs_scan_file *n = realloc(sc->files, ncap * sizeof(*n));
+
+        if (!n)
+            return -ENOMEM;
+        sc->files = n;
+        sc->cap = ncap;
+    }
+    mem = malloc(nl + ul + 2);
+    if (!mem)
+        return -ENOMEM;
+    memcpy(mem, name, nl + 1);
+    memcpy(mem + nl + 1, unique, ul + 1);
+    sc->files[sc->nfiles++] = (cs_scan_file){ folder, (uint8_t)subdir, 0, flags, mem, mem + nl + 1 };
+    return 0;
+}
+
+static int is_dir_at(int dirfd, const struct dirent *e)
+{
+    struct stat st;
+
+    if (e->d_type == DT_DIR)
+        return 1;
+    if (e->d_type != DT_UNKNOWN)
+        return 0;
+    return fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_reg_at(int dirfd, const struct dirent *e)
+{
+    struct stat st;
+
+    if (e->d_type == DT_REG)
+        return 1;
+    if (e->d_type != DT_UNKNOWN)
+        return 0;
+    return fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static int scan_subdir(int rootfd, cs_scan *sc, uint32_t folder, int subdir)
+{
+    char path[CS_MD_FOLDER_MAX + 8];
+    const char *fname = sc->folders[folder];
+    struct dirent *e;
+    DIR *d;
+    int fd, r = 0;
+
+    snprintf(path, sizeof(path), "%s%s%s", fname, fname[0] ? "/" : "", subdir == CS_MD_NEW ? "new" : "cur");
+    fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno; /* vanished folder: nothing here */
+    d = fdopendir(fd);
+    if (!d) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    while (r == 0 && (errno = 0, e = readdir(d))) {
+        char unique[CS_MD_UNIQUE_MAX + 1];
+        uint64_t flags;
+
+        if (e->d_name[0] == '.')
+            continue;
+        if (cs_md_parse_name(e->d_name, unique, &flags) < 0) {
+            log_debug("archive: ignoring %s/%s: not a Maildir message name", path, e->d_name);
+            continue;
+        }
+        if (!is_reg_at(dirfd(d), e))
+            continue;
+        r = add_file(sc, folder, subdir, e->d_name, unique, flags);
+    }
+    if (r == 0 && errno)
+        r = -errno;
+    closedir(d);
+    return r;
+}
+
+static int list_folders(int rootfd, cs_scan *sc)
+{
+    int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct dirent *e;
+    DIR *d;
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    d = fdopendir(fd);
+    if (!d) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    r = add_folder(sc, "");
+    while (r == 0 && (e = readdir(d))) {
+        if (e->d_name[0] != '.' || cs_md_folder_valid(e->d_name) < 0)
+            continue; /* ".", "..", and names that are not Maildir++ folders */
+        if (is_dir_at(dirfd(d), e))
+            r = add_folder(sc, e->d_name);
+    }
+    closedir(d);
+    return r;
+}
+
+int cs_scan_maildir(int rootfd, cs_scan *out)
+{
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    r = list_folders(rootfd, out);
+    for (uint32_t i = 0; r == 0 && i < out->nfolders; i++) {
+        r = scan_subdir(rootfd, out, i, CS_MD_NEW);
+        if (r == 0)
+            r = scan_subdir(rootfd, out, i, CS_MD_CUR);
+    }
+    if (r < 0)
+        cs_scan_free(out);
+    return r;
+}

@@ -1,0 +1,95 @@
+/* The archive's merged state (a state-based CRDT, docs/archive.md sections
+ * 6-7) plus this device's record of what is on its disk.  Saved as
+ * <state_dir>/state: binary, BLAKE2b-checksummed, replaced atomically. */
+#ifndef CS_ARCHIVE_STATE_H
+#define CS_ARCHIVE_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "archive/entry.h"
+#include "archive/seal.h"
+
+#define CS_ARCH_MAX_DEVICES 4096
+#define CS_ARCH_MAX_INSTANCES (16u << 20)
+#define CS_ARCH_STATE_MAX (2u << 30)
+
+/* A register write: ordered by (hlc, device id). dev indexes state->devs. */
+typedef struct cs_lww {
+    cs_hlc hlc;
+    uint16_t dev;
+} cs_lww;
+
+typedef struct cs_flag_stamp {
+    uint8_t bit;
+    cs_lww w;
+} cs_flag_stamp;
+
+typedef struct cs_arch_inst {
+    char *key;
+    bool has_add, deleted;
+    /* content, from the ADD with the smallest stamp */
+    cs_lww add_w;
+    uint8_t id[CS_ARCH_ID_BYTES];
+    cs_arch_ref ref;
+    /* placement registers */
+    char *folder;
+    cs_lww folder_w;
+    uint8_t subdir;
+    cs_lww subdir_w;
+    uint64_t flags;
+    cs_lww flags_base_w;     /* stamp of every flag without its own entry below */
+    uint8_t nflagw;
+    cs_flag_stamp *flagw;    /* flags written after flags_base_w */
+    /* this device's disk */
+    bool local_present;
+    bool local_stale;        /* the file on disk holds other content than id */
+    char *local_folder;
+    uint8_t local_subdir;
+    char *local_name;
+    bool scan_seen;          /* transient: found by this sync's scan */
+} cs_arch_inst;
+
+typedef struct cs_arch_dev {
+    uint8_t id[CS_ARCH_DEV_BYTES];
+    uint64_t applied; /* highest contiguous segment sequence merged */
+} cs_arch_dev;
+
+typedef struct cs_arch_state {
+    cs_hlc clock;
+    size_t ndevs;
+    cs_arch_dev *devs;      /* devs[0] is this device */
+    size_t ninst, cap;
+    cs_arch_inst **inst;
+    size_t hcap;            /* open-addressing hash: key -> inst index + 1 */
+    uint32_t *hash;
+    bool dirty;
+} cs_arch_state;
+
+/* A new state for a fresh device (random device id). */
+int cs_arch_state_new(cs_arch_state **out);
+void cs_arch_state_free(cs_arch_state *st);
+
+cs_arch_inst *cs_arch_state_find(const cs_arch_state *st, const char *key);
+/* Find or create the instance for key. */
+int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out);
+/* Index of device id, added when unknown (-E2BIG past CS_ARCH_MAX_DEVICES). */
+int cs_arch_state_dev(cs_arch_state *st, const uint8_t id[CS_ARCH_DEV_BYTES]);
+
+/* Merge one entry written by device index dev.  Returns 1 when the state
+ * changed, 0 when the entry was already reflected (idempotence). */
+int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e);
+
+/* Compare two writes: <0, 0, >0. */
+int cs_lww_cmp(const cs_arch_state *st, cs_lww a, cs_lww b);
+
+/* Serialise / parse.  Parsing treats the bytes as hostile: -EBADMSG for
+ * anything malformed or failing the checksum. */
+int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out);
+int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out);
+
+/* Set a local placement (copies strings). */
+int cs_arch_inst_set_local(cs_arch_inst *in, const char *folder, int subdir, const char *name);
+void cs_arch_inst_clear_local(cs_arch_inst *in);
+
+#endif

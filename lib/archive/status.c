@@ -1,0 +1,69 @@
+/* Archive status from the local state (no key, no network). */
+#include "archive/archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "archive/state.h"
+#include "archive/sync_internal.h"
+#include "util/fileio.h"
+#include "util/macros.h"
+
+char *cs_archive_default_state_dir(void)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char *out = NULL;
+
+    if (xdg && xdg[0] == '/')
+        return asprintf(&out, "%s/cloudseal/archive", xdg) < 0 ? NULL : out;
+    if (!home || home[0] != '/') {
+        struct passwd *pw = getpwuid(geteuid());
+
+        home = pw ? pw->pw_dir : NULL;
+    }
+    if (!home)
+        return NULL;
+    return asprintf(&out, "%s/.local/state/cloudseal/archive", home) < 0 ? NULL : out;
+}
+
+int cs_archive_get_status(const char *state_dir, cs_archive_status *out)
+{
+    _cleanup_close_ int fd = -1;
+    cs_arch_state *st = NULL;
+    cs_buf last = CS_BUF_INIT;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (faccessat(fd, "state", F_OK, 0) < 0)
+        return 0;
+    r = cs_arch_load_state(fd, state_dir, &st);
+    if (r < 0)
+        return r;
+    out->initialised = true;
+    sodium_bin2hex(out->device_id, sizeof(out->device_id), st->devs[0].id, CS_ARCH_DEV_BYTES);
+    out->devices = st->ndevs;
+    out->segments_written = st->devs[0].applied;
+    for (size_t i = 0; i < st->ninst; i++) {
+        const cs_arch_inst *in = st->inst[i];
+
+        if (in->deleted)
+            out->deleted++;
+        else if (in->has_add) {
+            out->messages++;
+            out->local_messages += in->local_present;
+        }
+    }
+    cs_arch_state_free(st);
+    if (cs_read_file_at(fd, "last-sync", 64, &last) == 0 && cs_buf_append(&last, "", 1) == 0)
+        out->last_sync = strtoll((const char *)last.data, NULL, 10);
+    cs_buf_free(&last);
+    return 0;
+}

@@ -1,0 +1,1023 @@
+/* One archive sync: fetch and merge remote logs, record local changes,
+ * upload, materialise (docs/archive.md section 5). */
+#include "archive/archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "archive/entry.h"
+#include "archive/hlc.h"
+#include "archive/maildir.h"
+#include "archive/scan.h"
+#include "archive/seal.h"
+#include "archive/state.h"
+#include "archive/sync_internal.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define PACK_TARGET_DEFAULT (8u << 20)
+#define FETCH_SPAN_MAX (64u << 20)
+
+/* content id -> an instance whose body is stored (for dedup) */
+typedef struct id_index {
+    size_t cap, n;
+    cs_arch_inst **slot;
+} id_index;
+
+typedef struct ctx {
+    const cs_archive_opts *o;
+    cs_storage *s;
+    cs_arch_keys *keys;
+    cs_arch_state *st;
+    cs_archive_stats *stats;
+    int rootfd, statefd, lockfd;
+    char prefix[300];
+    cs_buf out;            /* this sync's encoded entries */
+    size_t nout;
+    cs_buf pack;           /* the pack being filled */
+    uint8_t pack_name[CS_ARCH_PACK_BYTES];
+    bool pack_open;
+    id_index ids;
+    bool ids_built;
+    bool maildir_changed;
+} ctx;
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    sodium_bin2hex(out, n * 2 + 1, b, n);
+}
+
+static void plan(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan(ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!c->o->plan)
+        return;
+    va_start(ap, fmt);
+    vfprintf(c->o->plan, fmt, ap);
+    va_end(ap);
+    fputc('\n', c->o->plan);
+}
+
+/* ---- content-id index ---- */
+
+static size_t id_hash(const uint8_t *id)
+{
+    size_t h;
+
+    memcpy(&h, id, sizeof(h)); /* ids are keyed hashes: already uniform */
+    return h;
+}
+
+static int ids_put(id_index *x, cs_arch_inst *in)
+{
+    size_t m, h;
+
+    if ((x->n + 1) * 2 > x->cap) {
+        size_t ncap = x->cap ? x->cap * 2 : 1024;
+        cs_arch_inst **n = calloc(ncap, sizeof(*n)), **old = x->slot;
+        size_t ocap = x->cap;
+
+        if (!n)
+            return -ENOMEM;
+        x->slot = n;
+        x->cap = ncap;
+        x->n = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i])
+                ids_put(x, old[i]);
+        free(old);
+    }
+    m = x->cap - 1;
+    for (h = id_hash(in->id) & m; x->slot[h]; h = (h + 1) & m)
+        if (memcmp(x->slot[h]->id, in->id, CS_ARCH_ID_BYTES) == 0)
+            return 0;
+    x->slot[h] = in;
+    x->n++;
+    return 0;
+}
+
+static cs_arch_inst *ids_get(const id_index *x, const uint8_t *id)
+{
+    size_t m, h;
+
+    if (!x->cap)
+        return NULL;
+    m = x->cap - 1;
+    for (h = id_hash(id) & m; x->slot[h]; h = (h + 1) & m)
+        if (memcmp(x->slot[h]->id, id, CS_ARCH_ID_BYTES) == 0)
+            return x->slot[h];
+    return NULL;
+}
+
+static int ids_build(ctx *c)
+{
+    int r = 0;
+
+    if (c->ids_built)
+        return 0;
+    for (size_t i = 0; r == 0 && i < c->st->ninst; i++)
+        if (c->st->inst[i]->has_add && !c->st->inst[i]->deleted)
+            r = ids_put(&c->ids, c->st->inst[i]);
+    c->ids_built = r == 0;
+    return r;
+}
+
+/* ---- packs ---- */
+
+static int pack_flush(ctx *c)
+{
+    char key[400], name[CS_ARCH_PACK_BYTES * 2 + 1];
+    int r;
+
+    if (!c->pack_open || c->pack.len == 0)
+        return 0;
+    hex(c->pack_name, CS_ARCH_PACK_BYTES, name);
+    snprintf(key, sizeof(key), "%spack/%s", c->prefix, name);
+    r = cs_storage_put(c->s, key, c->pack.data, c->pack.len, CS_PUT_IMMUTABLE);
+    if (r < 0) {
+        log_error("archive: cannot upload %s: %s", key, strerror(-r));
+        return r;
+    }
+    c->stats->packs_uploaded++;
+    c->stats->bytes_uploaded += c->pack.len;
+    c->pack_open = false;
+    c->pack.len = 0;
+    return 0;
+}
+
+static int pack_add(ctx *c, const uint8_t *id, const void *msg, size_t len, cs_arch_ref *ref)
+{
+    size_t target = c->o->pack_target ? c->o->pack_target : PACK_TARGET_DEFAULT;
+    size_t off;
+    int r;
+
+    memset(ref, 0, sizeof(*ref));
+    ref->size = (uint32_t)len;
+    if (c->o->dry_run) {
+        ref->length = CS_ARCH_SEAL_OVERHEAD; /* never written: keeps the entry well formed */
+        return 0;
+    }
+    if (!c->pack_open) {
+        randombytes_buf(c->pack_name, CS_ARCH_PACK_BYTES);
+        c->pack.len = 0;
+        c->pack_open = true;
+    }
+    off = c->pack.len;
+    r = cs_arch_body_seal(c->keys, id, msg, len, &c->pack);
+    if (r < 0)
+        return r;
+    memcpy(ref->pack, c->pack_name, CS_ARCH_PACK_BYTES);
+    ref->offset = (uint32_t)off;
+    ref->length = (uint32_t)(c->pack.len - off);
+    return c->pack.len >= target ? pack_flush(c) : 0;
+}
+
+/* ---- stamping local changes ---- */
+
+static int emit(ctx *c, cs_arch_entry *e)
+{
+    int r;
+
+    e->hlc = cs_hlc_tick(&c->st->clock, cs_hlc_wall_ms());
+    r = cs_arch_entry_encode(e, &c->out);
+    if (r == 0)
+        r = cs_arch_state_apply(c->st, 0, e);
+    if (r >= 0)
+        c->nout++;
+    return r < 0 ? r : 0;
+}
+
+/* ---- remote logs ---- */
+
+typedef struct seg_ref {
+    uint8_t dev[CS_ARCH_DEV_BYTES];
+    uint64_t seq;
+} seg_ref;
+
+typedef struct seg_list {
+    const char *logprefix;
+    seg_ref *v;
+    size_t n, cap;
+} seg_list;
+
+static int parse_seg_key(const char *rel, seg_ref *out)
+{
+    char devhex[17], seqhex[17];
+    size_t bin;
+
+    if (strlen(rel) != 33 || rel[16] != '/')
+        return -EINVAL;
+    memcpy(devhex, rel, 16);
+    devhex[16] = '\0';
+    memcpy(seqhex, rel + 17, 16);
+    seqhex[16] = '\0';
+    if (strspn(devhex, "0123456789abcdef") != 16 || strspn(seqhex, "0123456789abcdef") != 16)
+        return -EINVAL;
+    if (sodium_hex2bin(out->dev, sizeof(out->dev), devhex, 16, NULL, &bin, NULL) != 0 || bin != 8)
+        return -EINVAL;
+    out->seq = strtoull(seqhex, NULL, 16);
+    return out->seq == 0 ? -EINVAL : 0;
+}
+
+static int list_cb(const char *key, const cs_object_stat *st, void *ud)
+{
+    seg_list *l = ud;
+    seg_ref ref;
+
+    (void)st;
+    if (strncmp(key, l->logprefix, strlen(l->logprefix)) != 0 ||
+        parse_seg_key(key + strlen(l->logprefix), &ref) < 0) {
+        log_warning("archive: ignoring unexpected object %s", key);
+        return 0;
+    }
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        seg_ref *n;
+
+        if (ncap > (1u << 24))
+            return -E2BIG;
+        n = realloc(l->v, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->v = n;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = ref;
+    return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const seg_ref *x = a, *y = b;
+    int r = memcmp(x->dev, y->dev, CS_ARCH_DEV_BYTES);
+
+    if (r)
+        return r;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int cs_arch_apply_segment(cs_arch_state *st, uint16_t dev, const uint8_t *plain, size_t len,
+                          uint64_t *applied)
+{
+    cs_wreader rd = { plain, len, 0 };
+    uint64_t now = cs_hlc_wall_ms();
+    cs_arch_entry *e = malloc(sizeof(*e));
+    int r = 0;
+
+    if (!e)
+        return -ENOMEM;
+    while (r == 0 && cs_wr_left(&rd) > 0) {
+        r = cs_arch_entry_decode(&rd, e);
+        if (r == 0) {
+            cs_hlc_recv(&st->clock, e->hlc, now);
+            r = cs_arch_state_apply(st, dev, e);
+            r = r < 0 ? r : 0;
+            if (applied)
+                (*applied)++;
+        }
+    }
+    free(e);
+    return r;
+}
+
+static int fetch_segment(ctx *c, const seg_ref *ref, int dev)
+{
+    char key[400], devhex[17];
+    cs_buf raw = CS_BUF_INIT, plain = CS_BUF_INIT;
+    int r;
+
+    hex(ref->dev, CS_ARCH_DEV_BYTES, devhex);
+    snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, ref->seq);
+    r = cs_storage_get(c->s, key, 0, 0, CS_ARCH_SEG_MAX, &raw);
+    if (r == 0) {
+        c->stats->bytes_downloaded += raw.len;
+        r = cs_arch_segment_open(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain);
+    }
+    if (r == 0)
+        r = cs_arch_apply_segment(c->st, (uint16_t)dev, plain.data, plain.len, &c->stats->entries_applied);
+    if (r == 0) {
+        c->st->devs[dev].applied = ref->seq;
+        c->st->dirty = true;
+        c->stats->segments_fetched++;
+    } else if (r == -EBADMSG || r == -EMSGSIZE) {
+        log_error("archive: %s failed verification: it was tampered with or damaged", key);
+        r = -EBADMSG;
+    } else {
+        log_error("archive: cannot read %s: %s", key, strerror(-r));
+    }
+    cs_buf_free(&raw);
+    cs_buf_free(&plain);
+    return r;
+}
+
+static int fetch_remote(ctx *c)
+{
+    char logprefix[320];
+    seg_list l = { logprefix, NULL, 0, 0 };
+    bool *listed = NULL;
+    int r;
+
+    snprintf(logprefix, sizeof(logprefix), "%slog/", c->prefix);
+    r = cs_storage_list(c->s, logprefix, list_cb, &l);
+    if (r < 0) {
+        log_error("archive: cannot list %s: %s", logprefix, strerror(-r));
+        goto out;
+    }
+    qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+    for (size_t i = 0; i < l.n;) {
+        size_t j = i;
+        int dev = cs_arch_state_dev(c->st, l.v[i].dev);
+        uint64_t applied;
+
+        if (dev < 0) {
+            r = dev;
+            goto out;
+        }
+        while (j < l.n && memcmp(l.v[j].dev, l.v[i].dev, CS_ARCH_DEV_BYTES) == 0)
+            j++;
+        applied = c->st->devs[dev].applied;
+        if (l.v[j - 1].seq < applied) {
+            log_error("archive: the log of a device went back from segment %" PRIu64 " to %" PRIu64
+                      ": storage was rolled back or tampered with", applied, l.v[j - 1].seq);
+            r = -EBADMSG;
+            goto out;
+        }
+        for (size_t k = i; k < j; k++) {
+            if (l.v[k].seq <= applied)
+                continue;
+            if (l.v[k].seq != c->st->devs[dev].applied + 1) {
+                log_error("archive: segment %" PRIu64 " of a device's log is missing: storage was "
+                          "tampered with", c->st->devs[dev].applied + 1);
+                r = -EBADMSG;
+                goto out;
+            }
+            r = fetch_segment(c, &l.v[k], dev);
+            if (r < 0)
+                goto out;
+        }
+        i = j;
+    }
+    /* a device we applied segments of must still have them */
+    listed = calloc(c->st->ndevs, sizeof(*listed));
+    if (!listed) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        listed[cs_arch_state_dev(c->st, l.v[i].dev)] = true;
+    for (size_t i = 0; i < c->st->ndevs; i++)
+        if (c->st->devs[i].applied > 0 && !listed[i]) {
+            log_error("archive: a device's whole log disappeared from storage: it was deleted or "
+                      "tampered with");
+            r = -EBADMSG;
+            goto out;
+        }
+    r = 0;
+out:
+    free(l.v);
+    free(listed);
+    return r;
+}
+
+/* ---- local changes ---- */
+
+static int read_message(ctx *c, const char *folder, int subdir, const char *name, cs_buf *buf)
+{
+    char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    int r = cs_md_path(folder, subdir, name, path, sizeof(path));
+
+    buf->len = 0;
+    if (r == 0)
+        r = cs_read_file_at(c->rootfd, path, CS_ARCH_MSG_MAX, buf);
+    if (r == -ENOENT)
+        c->stats->vanished++; /* moved or deleted by the mail client mid-scan: next sync sees where */
+    else if (r == -EFBIG)
+        log_warning("archive: %s is larger than %u MiB: not synced", path, CS_ARCH_MSG_MAX >> 20);
+    else if (r < 0)
+        log_warning("archive: cannot read %s: %s", path, strerror(-r));
+    return r;
+}
+
+static int new_message(ctx *c, const char *folder, int subdir, const char *name,
+                       const char *unique, uint64_t flags)
+{
+    cs_buf buf = CS_BUF_INIT;
+    cs_arch_entry *e = calloc(1, sizeof(*e));
+    cs_arch_inst *same, *in;
+    int r;
+
+    if (!e)
+        return -ENOMEM;
+    r = read_message(c, folder, subdir, name, &buf);
+    if (r < 0) {
+        r = 0; /* skipped; not an error for the whole sync */
+        goto out;
+    }
+    r = ids_build(c);
+    if (r < 0)
+        goto out;
+    e->type = CS_AE_ADD;
+    snprintf(e->key, sizeof(e->key), "%s", unique);
+    cs_arch_content_id(c->keys, buf.data, buf.len, e->id);
+    same = ids_get(&c->ids, e->id);
+    if (same) {
+        e->ref = same->ref; /* the same message is stored once */
+        c->stats->bodies_reused++;
+    } else {
+        r = pack_add(c, e->id, buf.data, buf.len, &e->ref);
+        if (r < 0)
+            goto out;
+    }
+    e->mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
+    snprintf(e->folder, sizeof(e->folder), "%s", folder);
+    e->subdir = (uint8_t)subdir;
+    e->flag_mask = CS_MD_FLAGS_ALL;
+    e->flags = flags;
+    r = emit(c, e);
+    if (r < 0)
+        goto out;
+    in = cs_arch_state_find(c->st, unique);
+    r = cs_arch_inst_set_local(in, folder, subdir, name);
+    if (r == 0)
+        r = ids_put(&c->ids, in);
+    in->scan_seen = true;
+    c->stats->local_added++;
+    plan(c, "add %s%s%s/%s", folder, folder[0] ? "/" : "", subdir ? "cur" : "new", name);
+out:
+    cs_buf_free(&buf);
+    free(e);
+    return r;
+}
+
+/* A second file with a unique name we already know (a cp, or another
+ * message under a colliding name): give it a fresh unique name, add it. */
+static int copy_as_new(ctx *c, const char *folder, int subdir, const char *name, uint64_t flags)
+{
+    char unique[CS_MD_UNIQUE_MAX + 1], nname[CS_MD_NAME_MAX + 1];
+    char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    int r = cs_md_new_unique(unique);
+
+    if (r == 0) r = cs_md_render_name(unique, subdir, flags, nname);
+    if (r == 0) r = cs_md_path(folder, subdir, name, from, sizeof(from));
+    if (r == 0) r = cs_md_path(folder, subdir, nname, to, sizeof(to));
+    if (r < 0)
+        return r;
+    plan(c, "rename %s -> %s (its unique name belongs to another message)", from, to);
+    c->stats->conflicts++;
+    if (c->o->dry_run)
+        return 0;
+    r = cs_md_rename(c->rootfd, from, to);
+    if (r < 0) {
+        c->stats->skipped++;
+        return 0;
+    }
+    c->maildir_changed = true;
+    return new_message(c, folder, subdir, nname, unique, flags);
+}
+
+/* A known message found at (folder, subdir, name): record what the user
+ * changed since the last sync as a SET of just those registers. */
+static int moved(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name, uint64_t flags)
+{
+    char u[CS_MD_UNIQUE_MAX + 1];
+    uint64_t old_flags = 0;
+    cs_arch_entry *e;
+    int r = 0;
+
+    in->scan_seen = true;
+    if (strcmp(in->local_folder, folder) == 0 && in->local_subdir == subdir && strcmp(in->local_name, name) == 0)
+        return 0;
+    (void)cs_md_parse_name(in->local_name, u, &old_flags);
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->type = CS_AE_SET;
+    snprintf(e->key, sizeof(e->key), "%s", in->key);
+    if (strcmp(in->local_folder, folder) != 0) {
+        e->mask |= CS_AE_FOLDER;
+        snprintf(e->folder, sizeof(e->folder), "%s", folder);
+    }
+    if (in->local_subdir != subdir) {
+        e->mask |= CS_AE_SUBDIR;
+        e->subdir = (uint8_t)subdir;
+    }
+    if (old_flags != flags) {
+        e->mask |= CS_AE_FLAGS;
+        e->flag_mask = old_flags ^ flags; /* only the flags the user changed */
+        e->flags = flags & e->flag_mask;
+    }
+    if (e->mask) {
+        r = emit(c, e);
+        c->stats->local_changed++;
+        plan(c, "record %s%s%s/%s", folder, folder[0] ? "/" : "", subdir ? "cur" : "new", name);
+    }
+    if (r == 0)
+        r = cs_arch_inst_set_local(in, folder, subdir, name);
+    free(e);
+    return r;
+}
+
+/* A known unique name on disk that the state does not place on disk: a
+ * delivery whose sync was killed before it saved, or a colliding name. */
+static int found_unrecorded(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name,
+                            uint64_t flags)
+{
+    cs_buf buf = CS_BUF_INIT;
+    uint8_t id[CS_ARCH_ID_BYTES];
+    int r = read_message(c, folder, subdir, name, &buf);
+
+    if (r < 0) {
+        cs_buf_free(&buf);
+        return 0;
+    }
+    cs_arch_content_id(c->keys, buf.data, buf.len, id);
+    cs_buf_free(&buf);
+    in->scan_seen = true;
+    if ((in->has_add && sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) || (!in->has_add && in->deleted))
+        return cs_arch_inst_set_local(in, folder, subdir, name); /* materialise puts it in place */
+    if (!in->has_add)
+        return new_message(c, folder, subdir, name, in->key, flags);
+    return copy_as_new(c, folder, subdir, name, flags);
+}
+
+static int local_changes(ctx *c)
+{
+    cs_scan sc, again;
+    size_t missing = 0;
+    int r;
+
+    for (size_t i = 0; i < c->st->ninst; i++)
+        c->st->inst[i]->scan_seen = false;
+    r = cs_scan_maildir(c->rootfd, &sc);
+    if (r < 0) {
+        log_error("archive: cannot scan the Maildir %s: %s", c->o->maildir, strerror(-r));
+        return r;
+    }
+    c->stats->scanned = sc.nfiles;
+    /* pass 1: files exactly where we left them (the common, stat-free case) */
+    for (size_t i = 0; i < sc.nfiles; i++) {
+        cs_scan_file *f = &sc.files[i];
+        cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
+
+        if (in && in->local_present && !in->scan_seen && f->subdir == in->local_subdir &&
+            strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders[f->folder]) == 0) {
+            in->scan_seen = true;
+            f->mark = 1;
+        }
+    }
+    /* pass 2: everything else */
+    for (size_t i = 0; r == 0 && i < sc.nfiles; i++) {
+        cs_scan_file *f = &sc.files[i];
+        const char *folder = sc.folders[f->folder];
+        cs_arch_inst *in;
+
+        if (f->mark)
+            continue;
+        in = cs_arch_state_find(c->st, f->unique);
+        if (!in)
+            r = new_message(c, folder, f->subdir, f->name, f->unique, f->flags);
+        else if (in->scan_seen)
+            r = copy_as_new(c, folder, f->subdir, f->name, f->flags);
+        else if (in->local_present)
+            r = moved(c, in, folder, f->subdir, f->name, f->flags);
+        else
+            r = found_unrecorded(c, in, folder, f->subdir, f->name, f->flags);
+    }
+    cs_scan_free(&sc);
+    if (r < 0)
+        return r;
+    /* pass 3: recorded but not seen.  A rename by the mail client during
+     * our readdir can hide a file, so look once more before calling it a
+     * deletion: a deletion is the one change we never want to invent. */
+    for (size_t i = 0; i < c->st->ninst; i++)
+        missing += c->st->inst[i]->local_present && !c->st->inst[i]->scan_seen;
+    if (!missing)
+        return 0;
+    r = cs_scan_maildir(c->rootfd, &again);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < again.nfiles; i++) {
+        cs_scan_file *f = &again.files[i];
+        cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
+
+        if (in && in->local_present && !in->scan_seen)
+            r = moved(c, in, again.folders[f->folder], f->subdir, f->name, f->flags);
+    }
+    cs_scan_free(&again);
+    for (size_t i = 0; r == 0 && i < c->st->ninst; i++) {
+        cs_arch_inst *in = c->st->inst[i];
+        cs_arch_entry e = { .type = CS_AE_DEL };
+
+        if (!in->local_present || in->scan_seen)
+            continue;
+        plan(c, "record deletion of %s", in->local_name);
+        snprintf(e.key, sizeof(e.key), "%s", in->key);
+        if (!in->deleted)
+            r = emit(c, &e);
+        cs_arch_inst_clear_local(in);
+        c->stats->local_deleted++;
+    }
+    return r;
+}
+
+/* ---- upload of this sync's segment ---- */
+
+static int upload_segment(ctx *c)
+{
+    char key[400], devhex[17];
+    cs_buf sealed = CS_BUF_INIT;
+    uint64_t seq = c->st->devs[0].applied + 1;
+    int r;
+
+    if (c->nout == 0 || c->o->dry_run)
+        return 0;
+    r = pack_flush(c); /* bodies before the entries that reference them */
+    if (r < 0)
+        return r;
+    hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
+    snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, seq);
+    r = cs_arch_segment_seal(c->keys, c->st->devs[0].id, seq, c->out.data, c->out.len, &sealed);
+    if (r == 0)
+        r = cs_storage_put(c->s, key, sealed.data, sealed.len, CS_PUT_IMMUTABLE);
+    if (r == -EEXIST)
+        log_error("archive: %s already exists: another device writes with this device's id "
+                  "(was the state directory %s copied?); delete that copy's state directory", key,
+                  c->o->state_dir);
+    else if (r < 0)
+        log_error("archive: cannot upload %s: %s", key, strerror(-r));
+    if (r == 0) {
+        c->stats->bytes_uploaded += sealed.len;
+        c->st->devs[0].applied = seq;
+        c->st->dirty = true;
+    }
+    cs_buf_free(&sealed);
+    return r;
+}
+
+/* ---- materialise ---- */
+
+static int cmp_delivery(const void *a, const void *b)
+{
+    const cs_arch_inst *x = *(cs_arch_inst *const *)a, *y = *(cs_arch_inst *const *)b;
+    int r = memcmp(x->ref.pack, y->ref.pack, CS_ARCH_PACK_BYTES);
+
+    if (r)
+        return r;
+    return x->ref.offset < y->ref.offset ? -1 : x->ref.offset > y->ref.offset;
+}
+
+static int deliver_one(ctx *c, cs_arch_inst *in, const uint8_t *sealed, size_t len, cs_buf *plain)
+{
+    char name[CS_MD_NAME_MAX + 1];
+    int r = cs_md_render_name(in->key, in->subdir, in->flags, name);
+
+    if (r == 0)
+        r = cs_arch_body_open(c->keys, in->id, sealed, len, plain);
+    if (r == -EBADMSG || r == -EMSGSIZE) {
+        log_error("archive: the body of message %s failed verification: storage was tampered with", in->key);
+        return -EBADMSG;
+    }
+    if (r < 0)
+        return r;
+    r = cs_md_deliver(c->rootfd, in->folder, in->subdir, name, plain->data, plain->len);
+    if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
+        c->stats->skipped++;
+        return 0;
+    }
+    if (r < 0) {
+        log_error("archive: cannot deliver into %s: %s", c->o->maildir, strerror(-r));
+        return r;
+    }
+    c->maildir_changed = true;
+    c->stats->delivered++;
+    return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
+}
+
+/* Fetch one span of a pack and deliver the bodies in it: one request for
+ * many messages, which is what high-latency storage needs. */
+static int deliver_span(ctx *c, cs_arch_inst **v, size_t n)
+{
+    char key[400], name[CS_ARCH_PACK_BYTES * 2 + 1];
+    uint64_t start = v[0]->ref.offset, end = 0;
+    cs_buf raw = CS_BUF_INIT, plain = CS_BUF_INIT;
+    int r = 0, first_err = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if ((uint64_t)v[i]->ref.offset + v[i]->ref.length > end)
+            end = (uint64_t)v[i]->ref.offset + v[i]->ref.length;
+    hex(v[0]->ref.pack, CS_ARCH_PACK_BYTES, name);
+    snprintf(key, sizeof(key), "%spack/%s", c->prefix, name);
+    r = cs_storage_get(c->s, key, start, end - start, FETCH_SPAN_MAX + CS_ARCH_MSG_MAX, &raw);
+    if (r < 0) {
+        log_error("archive: cannot read %s: %s", key, strerror(-r));
+        goto out;
+    }
+    c->stats->bytes_downloaded += raw.len;
+    if (raw.len != end - start) {
+        r = -EBADMSG;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = deliver_one(c, v[i], raw.data + (v[i]->ref.offset - start), v[i]->ref.length, &plain);
+        if (r < 0 && !first_err)
+            first_err = r; /* deliver the others; report the failure */
+    }
+    r = first_err;
+out:
+    cs_buf_free(&raw);
+    cs_buf_free(&plain);
+    return r;
+}
+
+static int deliver_all(ctx *c, cs_arch_inst **v, size_t n)
+{
+    int r = 0, first_err = 0;
+
+    qsort(v, n, sizeof(*v), cmp_delivery);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+
+        while (j < n && memcmp(v[j]->ref.pack, v[i]->ref.pack, CS_ARCH_PACK_BYTES) == 0 &&
+               (uint64_t)v[j]->ref.offset + v[j]->ref.length - v[i]->ref.offset <= FETCH_SPAN_MAX)
+            j++;
+        r = deliver_span(c, v + i, j - i);
+        if (r < 0 && !first_err)
+            first_err = r;
+        i = j;
+    }
+    return first_err;
+}
+
+static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
+{
+    char name[CS_MD_NAME_MAX + 1], from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    char to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    int r;
+
+    *need_delivery = false;
+    if (in->local_present) {
+        r = cs_md_path(in->local_folder, in->local_subdir, in->local_name, from, sizeof(from));
+        if (r < 0)
+            return r;
+    }
+    if (in->local_present && in->local_stale) {
+        /* our file holds the content that lost the name: keep it under a new name */
+        char u[CS_MD_UNIQUE_MAX + 1], nn[CS_MD_NAME_MAX + 1];
+        uint64_t fl = 0;
+
+        (void)cs_md_parse_name(in->local_name, u, &fl);
+        if ((r = cs_md_new_unique(u)) < 0 || (r = cs_md_render_name(u, in->local_subdir, fl, nn)) < 0 ||
+            (r = cs_md_path(in->local_folder, in->local_subdir, nn, to, sizeof(to))) < 0)
+            return r;
+        plan(c, "rename %s -> %s (another message owns its unique name)", from, to);
+        c->stats->conflicts++;
+        if (!c->o->dry_run) {
+            if (cs_md_rename(c->rootfd, from, to) < 0)
+                return c->stats->skipped++, 0;
+            c->maildir_changed = true;
+            cs_arch_inst_clear_local(in);
+        }
+    }
+    if (in->deleted) {
+        if (!in->local_present)
+            return 0;
+        plan(c, "delete %s", from);
+        c->stats->removed++;
+        if (c->o->dry_run)
+            return 0;
+        if (unlinkat(c->rootfd, from, 0) < 0 && errno != ENOENT)
+            return -errno;
+        c->maildir_changed = true;
+        cs_arch_inst_clear_local(in);
+        return 0;
+    }
+    if (!in->has_add || !in->folder)
+        return 0;
+    r = cs_md_render_name(in->key, in->subdir, in->flags, name);
+    if (r < 0)
+        return r;
+    if (!in->local_present) {
+        plan(c, "deliver %s%s%s/%s", in->folder, in->folder[0] ? "/" : "", in->subdir ? "cur" : "new", name);
+        *need_delivery = true;
+        return 0;
+    }
+    if (in->local_subdir == in->subdir && strcmp(in->local_folder, in->folder) == 0 &&
+        strcmp(in->local_name, name) == 0)
+        return 0;
+    r = cs_md_path(in->folder, in->subdir, name, to, sizeof(to));
+    if (r < 0)
+        return r;
+    plan(c, "rename %s -> %s", from, to);
+    c->stats->renamed++;
+    if (c->o->dry_run)
+        return 0;
+    r = cs_md_ensure_folder(c->rootfd, in->folder);
+    if (r == 0)
+        r = cs_md_rename(c->rootfd, from, to);
+    if (r == -EEXIST || r == -ENOENT) { /* the mail client is busy with it: next sync */
+        c->stats->skipped++;
+        c->stats->renamed--;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    c->maildir_changed = true;
+    return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
+}
+
+static int materialise(ctx *c)
+{
+    cs_arch_inst **todo = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*todo));
+    size_t n = 0;
+    int r = 0, first_err = 0;
+
+    if (!todo)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->st->ninst; i++) {
+        bool need = false;
+
+        r = place_one(c, c->st->inst[i], &need);
+        if (r < 0 && !first_err)
+            first_err = r;
+        if (need)
+            todo[n++] = c->st->inst[i];
+    }
+    if (n && !c->o->dry_run) {
+        r = deliver_all(c, todo, n);
+        if (r < 0 && !first_err)
+            first_err = r;
+    } else if (n) {
+        c->stats->delivered += n;
+    }
+    free(todo);
+    return first_err;
+}
+
+/* ---- setup, state files ---- */
+
+static int open_private_dir(const char *path, int *fd_out)
+{
+    struct stat st;
+    int fd, r = cs_mkdir_p(path, 0700);
+
+    if (r < 0)
+        return r;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+        close(fd);
+        return -EPERM;
+    }
+    if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) { /* owner-only, whatever umask made it */
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int cs_arch_load_state(int statefd, const char *state_dir, cs_arch_state **out)
+{
+    cs_buf buf = CS_BUF_INIT;
+    int r = cs_read_file_at(statefd, "state", CS_ARCH_STATE_MAX, &buf);
+
+    if (r == -ENOENT)
+        r = cs_arch_state_new(out);
+    else if (r == 0) {
+        r = cs_arch_state_decode(buf.data, buf.len, out);
+        if (r == -EBADMSG)
+            log_error("archive: the local state %s/state is damaged; move it away and sync again "
+                      "(nothing is lost: the Maildir is rescanned and the logs are re-read)", state_dir);
+    }
+    cs_buf_free(&buf);
+    return r;
+}
+
+static int save_state(ctx *c)
+{
+    cs_buf buf = CS_BUF_INIT;
+    int r;
+
+    if (!c->st->dirty)
+        return 0;
+    r = cs_arch_state_encode(c->st, &buf);
+    if (r == 0)
+        r = cs_write_file_atomic_at(c->statefd, "state", buf.data, buf.len, 0600);
+    if (r < 0)
+        log_error("archive: cannot save the local state in %s: %s", c->o->state_dir, strerror(-r));
+    else
+        c->st->dirty = false;
+    cs_buf_free(&buf);
+    return r;
+}
+
+static int write_last_sync(ctx *c)
+{
+    char line[128];
+    int n = snprintf(line, sizeof(line), "%lld\n", (long long)(cs_hlc_wall_ms() / 1000));
+
+    return cs_write_file_atomic_at(c->statefd, "last-sync", line, (size_t)n, 0600);
+}
+
+static int open_maildir(const char *root, int *fd_out)
+{
+    int r = cs_mkdir_p(root, 0700), fd;
+
+    if (r < 0)
+        return r;
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = cs_md_ensure_folder(fd, "");
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int run(ctx *c, const cs_amk *amk)
+{
+    const cs_archive_opts *o = c->o;
+    int r, r2;
+
+    if (!o->storage || !o->user || !o->maildir || !o->state_dir || !o->user[0] || strchr(o->user, '/'))
+        return -EINVAL;
+    snprintf(c->prefix, sizeof(c->prefix), "users/%s/archive/", o->user);
+    if (cs_storage_key_valid(c->prefix) < 0 && strlen(c->prefix) > 200)
+        return -EINVAL;
+    if ((r = cs_arch_keys_derive(amk, &c->keys)) < 0)
+        return r;
+    if ((r = open_private_dir(o->state_dir, &c->statefd)) < 0) {
+        log_error("archive: cannot use the state directory %s: %s", o->state_dir, strerror(-r));
+        return r;
+    }
+    c->lockfd = openat(c->statefd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (c->lockfd < 0)
+        return -errno;
+    if (flock(c->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) {
+            log_error("archive: another sync is running for %s; try again when it is done", o->state_dir);
+            return -EBUSY;
+        }
+        return -errno;
+    }
+    if ((r = cs_arch_load_state(c->statefd, o->state_dir, &c->st)) < 0)
+        return r;
+    if ((r = open_maildir(o->maildir, &c->rootfd)) < 0) {
+        log_error("archive: cannot open the Maildir %s: %s", o->maildir, strerror(-r));
+        return r;
+    }
+    if ((r = fetch_remote(c)) < 0)
+        return r;
+    if ((r = local_changes(c)) < 0)
+        return r;
+    if ((r = upload_segment(c)) < 0)
+        return r;
+    r = materialise(c);
+    if (o->dry_run)
+        return r;
+    /* the Maildir is durable before the state says it is so */
+    if (c->maildir_changed && syncfs(c->rootfd) < 0 && r == 0)
+        r = -errno;
+    r2 = save_state(c);
+    if (r == 0 && r2 == 0)
+        r2 = write_last_sync(c);
+    return r < 0 ? r : r2;
+}
+
+int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stats *stats)
+{
+    cs_archive_stats dummy;
+    ctx c = { .o = o, .stats = stats ? stats : &dummy, .rootfd = -1, .statefd = -1, .lockfd = -1 };
+    int r;
+
+    memset(c.stats, 0, sizeof(*c.stats));
+    c.s = o->storage;
+    r = run(&c, amk);
+    cs_arch_keys_free(c.keys);
+    cs_arch_state_free(c.st);
+    cs_buf_free(&c.out);
+    cs_buf_free(&c.pack);
+    free(c.ids.slot);
+    if (c.rootfd >= 0)
+        close(c.rootfd);
+    if (c.lockfd >= 0)
+        close(c.lockfd); /* releases the flock */
+    if (c.statefd >= 0)
+        close(c.statefd);
+    return r;
+}
