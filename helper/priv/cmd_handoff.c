@@ -1,0 +1,110 @@
+/* cloudseal-helper handoff: the account key in on fd 0, stored in the user's
+ * kernel keyring (@u) by a child that has dropped to the user's uid.  With
+ * --session the calling PAM application's session is also recorded, so that
+ * `revoke --session` can tell the user's last session (sessions.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "crypto/account.h"
+#include "crypto/keyring.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] handoff --user NAME [--session] [--no-key] [--key-timeout SECONDS]\n\n"
+               "Read the account key as one frame from fd 0 and store it in the user's\n"
+               "kernel keyring (@u, readable by that uid only), acting as the user.\n\n"
+               "  --user NAME          whose keyring (non-root callers: only their own)\n"
+               "  --session            also record the caller's session (root only)\n"
+               "  --no-key             only record the session; read nothing from fd 0\n"
+               "  --key-timeout SECS   expire the key after SECS (default: never)\n");
+}
+
+struct store_args {
+    const char *account_id;
+    const cs_amk *amk;
+    unsigned timeout;
+};
+
+static int store_as_user(void *arg)
+{
+    const struct store_args *a = arg;
+
+    return cs_keyring_store(a->account_id, a->amk, a->timeout);
+}
+
+int helper_handoff(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "session", no_argument, NULL, 'S' },
+        { "no-key", no_argument, NULL, 'n' },
+        { "key-timeout", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_amk_ cs_amk *amk = NULL;
+    const char *user = NULL;
+    bool session = false, no_key = false;
+    unsigned long timeout = 0;
+    char id[CS_ACCOUNT_ID_MAX], pwbuf[4096], *end;
+    struct passwd pw;
+    int c, r, code;
+
+    while ((c = getopt_long(argc, argv, "u:Snt:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': user = optarg; break;
+        case 'S': session = true; break;
+        case 'n': no_key = true; break;
+        case 't':
+            errno = 0;
+            timeout = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || timeout > 10UL * 365 * 86400) {
+                log_error("--key-timeout wants a number of seconds");
+                return CS_HELPER_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return CS_HELPER_OK;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));
+    if (code != CS_HELPER_OK)
+        return code;
+    if (!no_key) {
+        r = helper_read_amk(STDIN_FILENO, &amk);
+        if (r < 0) {
+            log_error("could not read the key from fd 0: %s", strerror(-r));
+            return CS_HELPER_USAGE;
+        }
+    }
+    /* The account id names the keyring key; it also tells whether the user
+     * is enrolled at all (only enrolled users' sessions are recorded). */
+    r = cs_account_id(helper_config(), user, id);
+    if (r < 0) {
+        code = helper_exit_code(r);
+        if (code != CS_HELPER_NOT_ENROLLED || !no_key)
+            log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
+        return code;
+    }
+    if (session) {
+        r = helper_session_add(helper_config(), user);
+        if (r < 0 && r != -EPERM) /* not root: no session bookkeeping, not an error */
+            log_warning("could not record the session of %s: %s", user, strerror(-r));
+        else if (r >= 0)
+            log_debug("%s has %d open session(s)", user, r);
+    }
+    if (no_key)
+        return CS_HELPER_OK;
+    r = helper_as_user(&pw, store_as_user, &(struct store_args){ id, amk, (unsigned)timeout });
+    if (r < 0) {
+        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
+        return CS_HELPER_INTERNAL;
+    }
+    return CS_HELPER_OK;
+}

@@ -1,0 +1,95 @@
+/* cloudseal-helper rewrap: replace the password slot of the user's keybag.
+ * The old secret (password, recovery key, or the account key itself with
+ * --old key) and the new password arrive as two frames on fd 0.  Used by
+ * pam_cloudseal.so for a password change (PAM chauthtok) and for password
+ * drift repair (the login password was changed outside PAM). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "crypto/account.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] rewrap --user NAME [--old password|recovery|either|key] [--output-key]\n\n"
+               "Read two frames from fd 0: the old secret, then the new password.  Unwrap the\n"
+               "keybag with the old secret and wrap the password slot to the new password\n"
+               "(new salt, generation bumped, uploaded or queued for upload).\n\n"
+               "  --user NAME     whose keybag (non-root callers: only their own)\n"
+               "  --old KIND      what the first frame holds (default: password; 'key' is\n"
+               "                  the 32-byte account key itself)\n"
+               "  --output-key    also write the account key as one frame to fd 1\n");
+}
+
+int helper_rewrap(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "old", required_argument, NULL, 'o' },
+        { "output-key", no_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    _cleanup_secret_ cs_secret *old = NULL;
+    _cleanup_secret_ cs_secret *new_password = NULL;
+    _cleanup_amk_ cs_amk *amk = NULL;
+    const char *user = NULL, *kind = "password";
+    bool output_key = false;
+    char pwbuf[4096];
+    struct passwd pw;
+    int c, r, code;
+
+    while ((c = getopt_long(argc, argv, "u:o:kh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': user = optarg; break;
+        case 'o': kind = optarg; break;
+        case 'k': output_key = true; break;
+        case 'h': usage(stdout); return CS_HELPER_OK;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    if (strcmp(kind, "password") && strcmp(kind, "recovery") && strcmp(kind, "either") && strcmp(kind, "key")) {
+        log_error("--old wants password, recovery, either or key");
+        return CS_HELPER_USAGE;
+    }
+    code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));
+    if (code != CS_HELPER_OK)
+        return code;
+    r = strcmp(kind, "key") == 0 ? helper_read_amk(STDIN_FILENO, &amk)
+                                 : helper_read_secret(STDIN_FILENO, &old);
+    if (r == 0)
+        r = helper_read_secret(STDIN_FILENO, &new_password);
+    if (r < 0) {
+        log_error("could not read the secrets from fd 0: %s", strerror(-r));
+        return CS_HELPER_USAGE;
+    }
+    if (new_password->len == 0) {
+        log_error("refusing an empty new password");
+        return CS_HELPER_USAGE;
+    }
+    if (!amk) {
+        r = helper_unlock_kind(helper_config(), user, old, kind, CS_UNLOCK_LOGIN, &amk);
+        if (r < 0) {
+            code = helper_exit_code(r);
+            log_error("keys of %s not re-wrapped: the old secret did not unlock them (%s)", user,
+                      code == CS_HELPER_INTERNAL ? strerror(-r) : helper_exit_reason(code));
+            return code;
+        }
+    }
+    r = cs_account_set_password(helper_config(), user, amk, new_password);
+    if (r < 0) {
+        code = helper_exit_code(r);
+        log_error("keys of %s not re-wrapped to the new password: %s", user,
+                  code == CS_HELPER_INTERNAL ? strerror(-r) : helper_exit_reason(code));
+        return code;
+    }
+    if (output_key && helper_write_frame(STDOUT_FILENO, amk->key, CS_KEY_BYTES) < 0) {
+        log_error("could not hand the key back on fd 1");
+        return CS_HELPER_INTERNAL;
+    }
+    return CS_HELPER_OK;
+}

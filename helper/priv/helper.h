@@ -1,0 +1,66 @@
+/* Shared pieces of cloudseal-helper, the privileged steps pam_cloudseal.so
+ * (and system units) exec.  See protocol.h for the wire format. */
+#ifndef CS_HELPER_HELPER_H
+#define CS_HELPER_HELPER_H
+
+#include <pwd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config/config.h"
+#include "util/macros.h"
+#include "crypto/keys.h"
+#include "util/secmem.h"
+#include "protocol.h"
+
+typedef struct helper_globals {
+    const char *config_path; /* --config; NULL = the default path */
+    bool debug;
+    unsigned timeout_sec;    /* --timeout: the whole run is bounded by alarm() */
+} helper_globals;
+
+extern helper_globals helper;
+
+/* The configuration, loaded once; exits CS_HELPER_INTERNAL when invalid. */
+const cs_config *helper_config(void);
+
+/* Map a negative errno from lib/ to an exit code of protocol.h. */
+int helper_exit_code(int r);
+/* The words a person reads for an exit code ("wrong password", ...). */
+const char *helper_exit_reason(int code);
+
+/* Framing on fds (protocol.h).  Reading a frame longer than max is -EMSGSIZE;
+ * a short stream is -EPROTO. */
+int helper_read_secret(int fd, cs_secret **out);
+int helper_read_amk(int fd, cs_amk **out);
+int helper_write_frame(int fd, const void *data, size_t len);
+
+/* Resolve and vet --user: a name of a known account, and the caller's own
+ * name unless the caller is root.  Returns 0 or an exit code (and logs). */
+int helper_resolve_user(const char *name, struct passwd *pw, char *buf, size_t buflen);
+
+/* Run fn(arg) as the user (a forked child that drops to the user's uid and
+ * gid with an empty group list),
+ * or directly when we already are that uid.  Returns fn's result (0 or a
+ * negative errno); -ECHILD when the child died abnormally. */
+int helper_as_user(const struct passwd *pw, int (*fn)(void *), void *arg);
+
+/* Session bookkeeping for lock = logout (sessions.c): one entry per open
+ * session, identified by the PAM application's pid and start time.
+ * add returns the number of live sessions after adding; remove removes the
+ * caller's entry, drops entries of processes that are gone, and returns the
+ * number of live sessions left.  Both are root-only (-EPERM otherwise). */
+int helper_session_add(const cs_config *cfg, const char *user);
+int helper_session_remove(const cs_config *cfg, const char *user);
+
+/* Unwrap with a secret of the given kind: "password", "recovery" or
+ * "either" (recovery code tried first: it fails fast when the text is not
+ * one).  Flags as cs_account_unlock.  cmd_unlock.c. */
+int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
+                       const char *kind, int flags, cs_amk **amk);
+
+#define HELPER_COMMAND(name, fn, summary) int fn(int argc, char **argv);
+#include "commands.def"
+#undef HELPER_COMMAND
+
+#endif

@@ -1,0 +1,121 @@
+/* cloudseal-helper: the privileged steps pam_cloudseal.so execs (unlock,
+ * hand-off to the kernel keyring, revoke, re-wrap), one cmd_*.c file per
+ * subcommand listed in commands.def.
+ *
+ * It is started with an empty environment and does not consult it; secrets
+ * arrive only on fd 0 in bounded frames (protocol.h); the whole run is
+ * bounded by alarm(); a caller other than root may act only for itself. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "util/log.h"
+
+helper_globals helper = { .timeout_sec = 60 };
+
+static const struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+#define HELPER_COMMAND(name, fn, summary) { name, fn, summary },
+#include "commands.def"
+#undef HELPER_COMMAND
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] [--timeout SECONDS] [--debug] COMMAND --user NAME [ARGS...]\n\n"
+               "Privileged steps of cloudseal, run by pam_cloudseal.so and system units;\n"
+               "not meant to be run by hand.  Secrets are read from fd 0 as length-prefixed\n"
+               "frames, never from the command line or the environment.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
+               "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
+               "17 no key in the keyring.  Run 'cloudseal-helper COMMAND --help' for a command.\n");
+}
+
+const cs_config *helper_config(void)
+{
+    static cs_config *config;
+
+    if (!config && cs_config_load(helper.config_path, &config) < 0) {
+        log_error("cannot read the configuration %s: fix it and log in again",
+                  helper.config_path ? helper.config_path : CS_CONFIG_DEFAULT_PATH);
+        exit(CS_HELPER_INTERNAL);
+    }
+    return config;
+}
+
+static int parse_timeout(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 3600)
+        return -EINVAL;
+    *out = (unsigned)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "timeout", required_argument, NULL, 't' },
+        { "debug", no_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {}
+    };
+    int c;
+
+    /* A broken pipe to the PAM module must not leave us running; SIGALRM
+     * keeps its default action (terminate), which is the run-time bound. */
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    while ((c = getopt_long(argc, argv, "+c:t:dhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': helper.config_path = optarg; break;
+        case 't':
+            if (parse_timeout(optarg, &helper.timeout_sec) < 0) {
+                fprintf(stderr, "cloudseal-helper: --timeout wants 1..3600 seconds\n");
+                return CS_HELPER_USAGE;
+            }
+            break;
+        case 'd': helper.debug = true; break;
+        case 'h': usage(stdout); return CS_HELPER_OK;
+        case 'V': printf("cloudseal-helper %s\n", CS_VERSION); return CS_HELPER_OK;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    /* Only warnings and errors by default: the module reports the last line. */
+    cs_log_setup("cloudseal-helper", helper.debug ? LOG_DEBUG : LOG_WARNING);
+    if (optind >= argc) {
+        usage(stderr);
+        return CS_HELPER_USAGE;
+    }
+    alarm(helper.timeout_sec);
+    if (cs_crypto_init() < 0 || cs_process_harden() < 0) {
+        log_error("cannot initialise cryptography or harden the process");
+        return CS_HELPER_INTERNAL;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[optind], commands[i].name) == 0) {
+            argv += optind;
+            argc -= optind;
+            optind = 0; /* reset getopt for the subcommand */
+            return commands[i].fn(argc, argv);
+        }
+    }
+    log_error("unknown command '%s'; run 'cloudseal-helper --help' for the list", argv[optind]);
+    return CS_HELPER_USAGE;
+}

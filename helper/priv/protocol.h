@@ -1,0 +1,36 @@
+/* The wire between pam_cloudseal.so and cloudseal-helper.
+ *
+ * Shared by both sides (the PAM module includes only this header from the
+ * helper: it links libpam and libc, nothing of lib/).
+ *
+ * The module execs the helper with an empty environment and three
+ * descriptors, everything else closed:
+ *   fd 0  secrets in:  frames written by the module (password, AMK, ...)
+ *   fd 1  secrets out: frames written by the helper (the AMK after unlock)
+ *   fd 2  one human-readable line (at most CS_HELPER_MSG_MAX bytes are read)
+ * A frame is a 4-byte big-endian length followed by that many bytes; a length
+ * above CS_HELPER_FRAME_MAX is a protocol error, never an allocation.
+ * The exit status says what happened (below).
+ */
+#ifndef CS_HELPER_PROTOCOL_H
+#define CS_HELPER_PROTOCOL_H
+
+#define CS_HELPER_FRAME_MAX 4096 /* == CS_SECRET_MAX: a password or a key */
+#define CS_HELPER_MSG_MAX 512
+#define CS_HELPER_AMK_BYTES 32   /* == CS_KEY_BYTES */
+
+/* Exit codes of cloudseal-helper. */
+enum {
+    CS_HELPER_OK = 0,
+    CS_HELPER_USAGE = 2,          /* bad command line */
+    CS_HELPER_WRONG_PASSWORD = 10,/* the secret does not unwrap the keybag */
+    CS_HELPER_NOT_ENROLLED = 11,  /* no keybag in storage or cache */
+    CS_HELPER_CORRUPT = 12,       /* keybag malformed, tampered or out of bounds */
+    CS_HELPER_ROLLBACK = 13,      /* keybag older than the pinned generation */
+    CS_HELPER_UNAVAILABLE = 14,   /* storage unreachable and no usable cache */
+    CS_HELPER_INTERNAL = 15,      /* anything else (message on stderr) */
+    CS_HELPER_DENIED = 16,        /* a non-root caller asked to act for someone else */
+    CS_HELPER_NO_KEY = 17,        /* revoke: there was no key in the keyring */
+};
+
+#endif
