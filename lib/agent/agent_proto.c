@@ -92,6 +92,7 @@ int cs_agent_parse_reply(const char *line, size_t len, json_object **out)
     json_object *obj, *ok;
     int r;
 
+    *out = NULL;
     r = parse_object(line, len, CS_AGENT_REPLY_MAX, &obj);
     if (r < 0)
         return r;

@@ -1,0 +1,168 @@
+/* lib/agent/agent_proto.c: control requests, replies, job progress lines,
+ * the state file.  Truncated, oversized and tampered input included. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "agent/agent_proto.h"
+
+#define S(x) x, strlen(x)
+
+static void test_requests(void **state)
+{
+    cs_agent_cmd c;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\"}\n"), &c), 0);
+    assert_int_equal(c, CS_AGENT_CMD_STATUS);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"backup-now\"}"), &c), 0);
+    assert_int_equal(c, CS_AGENT_CMD_BACKUP_NOW);
+    assert_int_equal(cs_agent_parse_request(S(" {\"cmd\":\"unlock-notify\",\"x\":[1]} \r\n"), &c), 0);
+    assert_int_equal(c, CS_AGENT_CMD_UNLOCK_NOTIFY);
+    assert_string_equal(cs_agent_cmd_name(CS_AGENT_CMD_SYNC_NOW), "sync-now");
+    /* truncated, tampered, wrong types, trailing documents */
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"stat"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S(""), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":7}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("\"status\""), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\"}{\"cmd\":\"lock\"}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request("{\"cmd\":\"status\"}\0x", 18, &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"reboot\"}"), &c), -EOPNOTSUPP);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"Status\"}"), &c), -EOPNOTSUPP);
+}
+
+static void test_oversized_and_deep(void **state)
+{
+    char *big = malloc(CS_AGENT_LINE_MAX + 2);
+    cs_agent_cmd c;
+
+    (void)state;
+    memset(big, ' ', CS_AGENT_LINE_MAX + 1);
+    memcpy(big, "{\"cmd\":\"status\"}", 16);
+    assert_int_equal(cs_agent_parse_request(big, CS_AGENT_LINE_MAX + 1, &c), -EMSGSIZE);
+    assert_int_equal(cs_agent_parse_request(big, CS_AGENT_LINE_MAX, &c), 0);
+    /* nesting beyond the tokenizer's depth limit is refused, not recursed */
+    memset(big, '[', 1000);
+    assert_int_equal(cs_agent_parse_request(big, 1000, &c), -EBADMSG);
+    free(big);
+}
+
+static void test_replies(void **state)
+{
+    json_object *o = NULL;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_reply(S("{\"ok\":true,\"state\":\"idle\"}\n"), &o), 0);
+    json_object_put(o);
+    assert_int_equal(cs_agent_parse_reply(S("{\"ok\":\"yes\"}"), &o), -EBADMSG);
+    assert_int_equal(cs_agent_parse_reply(S("{\"state\":\"idle\"}"), &o), -EBADMSG);
+    assert_int_equal(cs_agent_parse_reply(S("{\"ok\":tru"), &o), -EBADMSG);
+    assert_null(o);
+}
+
+static void test_progress(void **state)
+{
+    cs_job_progress p;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_progress(S("{\"percent\":42}"), &p), 0);
+    assert_int_equal(p.percent, 42);
+    assert_int_equal(p.repository_size, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"percent\":420}"), &p), 0);
+    assert_int_equal(p.percent, 100);
+    assert_int_equal(cs_agent_parse_progress(S("{\"percent\":-3}"), &p), 0);
+    assert_int_equal(p.percent, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"bytes_done\":1,\"bytes_total\":4}"), &p), 0);
+    assert_int_equal(p.percent, 25);
+    assert_int_equal(cs_agent_parse_progress(S("{\"bytes_done\":9,\"bytes_total\":0}"), &p), 0);
+    assert_int_equal(p.percent, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"files_done\":9223372036854775807,"
+                                               "\"files_total\":9223372036854775807}"), &p), 0);
+    assert_int_equal(p.percent, 100);
+    assert_int_equal(cs_agent_parse_progress(S("{\"snapshot\":\"ab12\",\"repository_size\":77}"), &p), 0);
+    assert_string_equal(p.snapshot, "ab12");
+    assert_int_equal(p.repository_size, 77);
+    /* an id with path or control characters is dropped, not shown */
+    assert_int_equal(cs_agent_parse_progress(S("{\"snapshot\":\"../x\\n\"}"), &p), 0);
+    assert_string_equal(p.snapshot, "");
+    assert_int_equal(cs_agent_parse_progress(S("{\"error\":\"storage unreachable\"}"), &p), 0);
+    assert_string_equal(p.error, "storage unreachable");
+    assert_int_equal(cs_agent_parse_progress(S("backing up..."), &p), -EBADMSG);
+}
+
+static void test_state_roundtrip_and_tamper(void **state)
+{
+    cs_agent_state st, back;
+    cs_agent_job_state *j;
+    json_object *o;
+    const char *s;
+
+    (void)state;
+    cs_agent_state_init(&st);
+    j = cs_agent_state_job(&st, "backup");
+    assert_non_null(j);
+    j->last_run = 1700000000;
+    j->last_success = 1690000000;
+    j->failures = 2;
+    strcpy(j->last_result, "unreachable");
+    strcpy(j->last_error, "storage unreachable");
+    st.repository_size = 12345;
+    assert_ptr_equal(cs_agent_state_job(&st, "backup"), j);
+    o = cs_agent_state_to_json(&st);
+    s = json_object_to_json_string(o);
+    assert_int_equal(cs_agent_state_parse(s, strlen(s), &back), 0);
+    assert_int_equal(back.n_jobs, 1);
+    assert_memory_equal(&back.jobs[0], j, sizeof(*j));
+    assert_int_equal(back.repository_size, 12345);
+    json_object_put(o);
+
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"last_run\":-1}}}"), &back), -EBADMSG);
+    assert_int_equal(back.n_jobs, 0); /* nothing half-parsed is kept */
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"last_run\":\"x\"}}}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":[]}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"failures\":99999999}}}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"last_result\":\""
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}}}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"last_run\":5"), &back), -EBADMSG);
+    /* more jobs than the table holds: the extra ones are ignored */
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"a\":{},\"b\":{},\"c\":{},\"d\":{},\"e\":{}}}"), &back), 0);
+    assert_int_equal(back.n_jobs, CS_AGENT_MAX_JOBS);
+}
+
+static void test_socket_path(void **state)
+{
+    char p[108];
+
+    (void)state;
+    setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    assert_int_equal(cs_agent_socket_path(p, sizeof(p)), 0);
+    assert_string_equal(p, "/run/user/1000/cloudseal/agent.sock");
+    setenv("XDG_RUNTIME_DIR", "relative", 1);
+    assert_int_equal(cs_agent_socket_path(p, sizeof(p)), -ENXIO);
+    unsetenv("XDG_RUNTIME_DIR");
+    assert_int_equal(cs_agent_socket_path(p, sizeof(p)), -ENXIO);
+    char longdir[200];
+    memset(longdir, 'a', sizeof(longdir));
+    longdir[0] = '/';
+    longdir[199] = '\0';
+    setenv("XDG_RUNTIME_DIR", longdir, 1);
+    assert_int_equal(cs_agent_socket_path(p, sizeof(p)), -ENAMETOOLONG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_oversized_and_deep),
+        cmocka_unit_test(test_replies),
+        cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_state_roundtrip_and_tamper),
+        cmocka_unit_test(test_socket_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
