@@ -210,10 +210,15 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
         p->percent = ratio_percent(a, b);
     else if (get_count(obj, "files_done", &a) && get_count(obj, "files_total", &b))
         p->percent = ratio_percent(a, b);
+    else if (get_count(obj, "bytes", &a) && get_count(obj, "total_bytes", &b)) /* cs_progress names */
+        p->percent = ratio_percent(a, b);
+    else if (get_count(obj, "files", &a) && get_count(obj, "total_files", &b))
+        p->percent = ratio_percent(a, b);
     if (get_count(obj, "repository_size", &a) || get_count(obj, "repo_size", &a))
         p->repository_size = a;
     if ((get_string(obj, "snapshot", p->snapshot, sizeof(p->snapshot)) ||
-         get_string(obj, "snapshot_id", p->snapshot, sizeof(p->snapshot))) &&
+         get_string(obj, "snapshot_id", p->snapshot, sizeof(p->snapshot)) ||
+         get_string(obj, "id", p->snapshot, sizeof(p->snapshot))) && /* `backup --json` prints the snapshot */
         !id_chars_ok(p->snapshot))
         p->snapshot[0] = '\0';
     if (!get_string(obj, "error", p->error, sizeof(p->error)))

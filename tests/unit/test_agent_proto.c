@@ -84,6 +84,10 @@ static void test_progress(void **state)
     assert_int_equal(cs_agent_parse_progress(S("{\"files_done\":9223372036854775807,"
                                                "\"files_total\":9223372036854775807}"), &p), 0);
     assert_int_equal(p.percent, 100);
+    assert_int_equal(cs_agent_parse_progress(S("{\"bytes\":3,\"total_bytes\":4,\"files\":1}"), &p), 0);
+    assert_int_equal(p.percent, 75);
+    assert_int_equal(cs_agent_parse_progress(S("{\"id\":\"ff00\",\"time\":\"x\"}"), &p), 0);
+    assert_string_equal(p.snapshot, "ff00");
     assert_int_equal(cs_agent_parse_progress(S("{\"snapshot\":\"ab12\",\"repository_size\":77}"), &p), 0);
     assert_string_equal(p.snapshot, "ab12");
     assert_int_equal(p.repository_size, 77);
