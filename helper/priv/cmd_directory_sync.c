@@ -1,0 +1,66 @@
+/* cloudseal-helper directory-sync: fetch, verify, compile and install the
+ * fleet directory cache.  Run as root by cloudseal-directory.service (timer
+ * and boot); the work is in lib/fleet/sync.c.  Every refusal leaves the
+ * installed cache untouched and says why on stderr (the journal). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helper.h"
+#include "fleet/fleet.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] directory-sync [--force]\n\n"
+               "Fetch fleet/directory from storage (skipped when its ETag is unchanged),\n"
+               "check its signature against [fleet] public_key_file, its serial against the\n"
+               "pinned one, its expiry and every uid/gid, then install the NSS cache\n"
+               "([fleet] cache) atomically.  On any failure the last good cache stays.\n\n"
+               "  --force   fetch even when the ETag is unchanged\n");
+}
+
+static int exit_code(int r)
+{
+    switch (r) {
+    case 0: return CS_HELPER_OK;
+    case -EKEYREJECTED: case -EKEYEXPIRED: case -EINVAL: case -EBADMSG: return CS_HELPER_CORRUPT;
+    case -ESTALE: return CS_HELPER_ROLLBACK;
+    case -ENOENT: return CS_HELPER_UNAVAILABLE;
+    default: return helper_exit_code(r);
+    }
+}
+
+int helper_directory_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "force", no_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    cs_fleet_sync_result res;
+    bool force = false;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': force = true; break;
+        case 'h': usage(stdout); return CS_HELPER_OK;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CS_HELPER_USAGE;
+    }
+    r = cs_fleet_sync(helper_config(), NULL, force, &res);
+    if (r < 0)
+        return exit_code(r);
+    if (res.changed)
+        printf("installed fleet directory serial %llu: %zu users, %zu groups\n",
+               (unsigned long long)res.serial, res.n_users, res.n_groups);
+    else
+        printf("fleet directory unchanged (serial %llu)\n", (unsigned long long)res.serial);
+    return CS_HELPER_OK;
+}
