@@ -144,6 +144,7 @@ typedef struct xfer {
     size_t out_base;     /* r->out->len before this attempt */
     bool too_big;
     cs_buf err;          /* body of a non-2xx reply, bounded */
+    char errbuf[CURL_ERROR_SIZE];
     const uint8_t *up;   /* upload cursor */
     size_t up_left;
 } xfer;
@@ -262,6 +263,7 @@ static int setup_handle(cs_s3_client *c, CURL *h, const cs_s3_req *r, const char
     SET(CURLOPT_FILETIME, 1L);
     if (c->ca_file)
         SET(CURLOPT_CAINFO, c->ca_file);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, x);
     if (strcmp(r->method, "HEAD") == 0) {
@@ -409,6 +411,7 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
 
     r->status = 0;
     r->attempts = 0;
+    r->transport_error[0] = '\0';
     url = malloc(CS_S3_URL_MAX);
     if (!url)
         return -ENOMEM;
@@ -432,6 +435,7 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
 
         r->attempts++;
         x.too_big = false;
+        x.errbuf[0] = '\0';
         x.up = r->body;
         x.up_left = r->body ? r->body_len : 0;
         cs_buf_reset(&x.err);
@@ -453,7 +457,9 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
         } else {
             err = curl_errno(rc, &retry);
             r->status = 0;
-            log_debug("s3 %s %s: %s", r->method, r->key ? r->key : "(bucket)", curl_easy_strerror(rc));
+            snprintf(r->transport_error, sizeof(r->transport_error), "%s",
+                     x.errbuf[0] ? x.errbuf : curl_easy_strerror(rc));
+            log_debug("s3 %s %s: %s", r->method, r->key ? r->key : "(bucket)", r->transport_error);
         }
         if (!retry || r->attempts > c->max_retries)
             break;

@@ -71,6 +71,7 @@ typedef struct cs_s3_req {
     int64_t content_length;       /* -1 when absent */
     char s3_code[64];             /* <Error><Code> of a failed reply, sanitised */
     char s3_message[256];
+    char transport_error[256];    /* curl's message for the last failed attempt */
     int attempts;
 } cs_s3_req;
 

@@ -188,7 +188,7 @@ static void s3_close(cs_storage *st)
  * (sanitised by the XML parser); 404 and 412 are answers, not failures. */
 static int finish(const cs_s3_req *r, int err)
 {
-    char what[64];
+    char what[300];
 
     if (err == 0)
         err = cs_s3_status_errno(r);
@@ -197,7 +197,7 @@ static int finish(const cs_s3_req *r, int err)
     if (r->status)
         snprintf(what, sizeof(what), "HTTP %ld", r->status);
     else
-        snprintf(what, sizeof(what), "%s", strerror(-err));
+        snprintf(what, sizeof(what), "%s", r->transport_error[0] ? r->transport_error : strerror(-err));
     log_warning("S3 %s %s failed: %s%s%s%s%s (after %d attempt%s)", r->method,
                 r->key ? r->key : "(bucket)", what, r->s3_code[0] ? " " : "", r->s3_code,
                 r->s3_message[0] ? ": " : "", r->s3_message, r->attempts, r->attempts == 1 ? "" : "s");
@@ -620,8 +620,9 @@ const char *cs_s3_hint(int err)
     case -ENOKEY:
         return "no S3 credentials: set [storage] access_key and secret_key_file in cloudseal.conf, "
                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-    case -EACCES:
     case -EPERM:
+        return "a file cloudseal reads its credentials from is not protected: see the message above";
+    case -EACCES:
         return "the server refused the credentials: check the access key, the secret and the region, "
                "and that this key may use the bucket";
     case -ENXIO:

@@ -1,0 +1,260 @@
+/* cloudseal storage: check and inspect the configured storage (admins).
+ *
+ *   cloudseal storage test [URL] [--write]   can we reach it, are the
+ *                                            credentials and the bucket good?
+ *   cloudseal storage ls [PREFIX] [--url URL] [--json] [--long]
+ *   cloudseal storage mkbucket [URL]         create an S3 bucket
+ *
+ * URL defaults to [storage] url; credentials come from [storage] access_key +
+ * secret_key_file or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (storage_s3.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "storage/storage_s3.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal storage test [URL] [--write]\n"
+               "       cloudseal storage ls [PREFIX] [--url URL] [--long] [--json]\n"
+               "       cloudseal storage mkbucket [URL]\n\n"
+               "Check and inspect the storage cloudseal uses ([storage] url in cloudseal.conf,\n"
+               "or URL: file:///path, s3://host[:port]/bucket[/prefix] (HTTPS) or\n"
+               "s3+http://host[:port]/bucket[/prefix] (plain HTTP, for test servers).\n\n"
+               "  test      connect, check the credentials and that the bucket exists;\n"
+               "            --write also writes, reads back and deletes a scratch object\n"
+               "  ls        list object names under PREFIX (--long: size, time, etag)\n"
+               "  mkbucket  create the S3 bucket named in the URL\n\n"
+               "  --json     print JSON (ls, test)\n"
+               "  -h, --help show this help\n\n"
+               "S3 credentials: [storage] access_key and secret_key_file, else the\n"
+               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.\n");
+}
+
+static int exit_code(int err)
+{
+    switch (err) {
+    case -EHOSTUNREACH: case -ETIMEDOUT: case -ECONNRESET: case -EIO:
+        return CLI_UNAVAILABLE;
+    case -ENOENT: case -ENXIO:
+        return CLI_NOT_FOUND;
+    case -EINVAL:
+        return CLI_USAGE;
+    default:
+        return CLI_FAILED;
+    }
+}
+
+static int report(const char *what, const char *url, int err)
+{
+    log_error("%s %s: %s", what, url, strerror(-err));
+    log_error("%s", cs_s3_hint(err));
+    return exit_code(err);
+}
+
+static int open_url(const char *url, cs_storage **s)
+{
+    int r = cs_storage_open_config(cli_config(), url, s);
+
+    if (r < 0)
+        return report("cannot open storage", url ? url : cs_config_str(cli_config(), "storage", "url"), r);
+    return 0;
+}
+
+/* ---- ls ---- */
+
+typedef struct ls_ctx {
+    bool json, lng;
+    unsigned long long n;
+} ls_ctx;
+
+static int print_entry(const char *key, const cs_object_stat *st, void *ud)
+{
+    ls_ctx *c = ud;
+
+    if (c->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "key", json_object_new_string(key));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size));
+        json_object_object_add(o, "mtime", json_object_new_int64(st->mtime_sec));
+        json_object_object_add(o, "etag", json_object_new_string(st->etag));
+        printf("%s\n  %s", c->n ? "," : "", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else if (c->lng) {
+        char when[32] = "-";
+        time_t t = (time_t)st->mtime_sec;
+        struct tm tm;
+        if (t && gmtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%12llu  %s  %s\n", (unsigned long long)st->size, when, key);
+    } else {
+        printf("%s\n", key);
+    }
+    c->n++;
+    return 0;
+}
+
+static int do_ls(const char *url, const char *prefix, bool lng)
+{
+    ls_ctx c = { .json = cli.json, .lng = lng };
+    cs_storage *s = NULL;
+    int r;
+
+    if ((r = open_url(url, &s)) != 0)
+        return r;
+    if (c.json)
+        printf("[");
+    r = cs_storage_list(s, prefix ? prefix : "", print_entry, &c);
+    if (c.json)
+        printf("%s]\n", c.n ? "\n" : "");
+    cs_storage_close(s);
+    if (r < 0)
+        return report("cannot list", url ? url : cs_config_str(cli_config(), "storage", "url"), r);
+    return CLI_OK;
+}
+
+/* ---- test ---- */
+
+static int stop_at_first(const char *key, const cs_object_stat *st, void *ud)
+{
+    (void)key; (void)st;
+    *(bool *)ud = true;
+    return 1; /* one key is enough to know listing works */
+}
+
+static int write_check(cs_storage *s)
+{
+    char key[64];
+    uint8_t data[64];
+    cs_buf got = CS_BUF_INIT;
+    int r;
+
+    snprintf(key, sizeof(key), ".cloudseal-test-%08x%08x", randombytes_random(), randombytes_random());
+    randombytes_buf(data, sizeof(data));
+    r = cs_storage_put(s, key, data, sizeof(data), CS_PUT_IMMUTABLE);
+    if (r == 0)
+        r = cs_storage_get(s, key, 0, 0, sizeof(data), &got);
+    if (r == 0 && (got.len != sizeof(data) || memcmp(got.data, data, sizeof(data)) != 0))
+        r = -EBADMSG;
+    cs_buf_free(&got);
+    int d = cs_storage_del(s, key);
+    return r < 0 ? r : d;
+}
+
+static int do_test(const char *url, bool write)
+{
+    const char *shown = url ? url : cs_config_str(cli_config(), "storage", "url");
+    cs_storage *s = NULL;
+    bool any = false;
+    struct timespec t0, t1;
+    int r;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((r = open_url(url, &s)) != 0)
+        return r;
+    r = cs_storage_list(s, "", stop_at_first, &any);
+    if (r == 1)
+        r = 0;
+    if (r == 0 && write)
+        r = write_check(s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (cli.json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "url", json_object_new_string(shown));
+        json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
+        json_object_object_add(o, "error", r ? json_object_new_string(strerror(-r)) : NULL);
+        json_object_object_add(o, "hint", r ? json_object_new_string(cs_s3_hint(r)) : NULL);
+        json_object_object_add(o, "empty", json_object_new_boolean(!any));
+        json_object_object_add(o, "write_checked", json_object_new_boolean(write && r == 0));
+        json_object_object_add(o, "immutable_put", json_object_new_string(cs_s3_immutable_mode(s)));
+        json_object_object_add(o, "elapsed_ms", json_object_new_int64(ms));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+        json_object_put(o);
+    }
+    cs_storage_close(s);
+    if (r < 0)
+        return cli.json ? exit_code(r) : report("storage test failed for", shown, r);
+    if (!cli.json)
+        printf("storage %s: OK (reachable, credentials accepted, %s%s) in %ld ms\n", shown,
+               any ? "objects present" : "empty", write ? ", write/read/delete works" : "", ms);
+    return CLI_OK;
+}
+
+static int do_mkbucket(const char *url)
+{
+    cs_storage *s = NULL;
+    int r;
+
+    if ((r = open_url(url, &s)) != 0)
+        return r;
+    r = cs_s3_create_bucket(s);
+    cs_storage_close(s);
+    if (r == -EINVAL) {
+        log_error("mkbucket works on s3:// and s3+http:// URLs only");
+        return CLI_USAGE;
+    }
+    if (r < 0)
+        return report("cannot create the bucket of", url ? url : cs_config_str(cli_config(), "storage", "url"), r);
+    if (!cli.quiet)
+        printf("bucket ready\n");
+    return CLI_OK;
+}
+
+int cmd_storage(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "long", no_argument, NULL, 'l' },
+        { "write", no_argument, NULL, 'w' },
+        { "url", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    const char *url = NULL, *sub;
+    bool lng = false, write = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "+jlwu:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': cli.json = true; break;
+        case 'l': lng = true; break;
+        case 'w': write = true; break;
+        case 'u': url = optarg; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    sub = argv[optind++];
+    /* options may also follow the subcommand */
+    while ((c = getopt_long(argc, argv, "jlwu:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': cli.json = true; break;
+        case 'l': lng = true; break;
+        case 'w': write = true; break;
+        case 'u': url = optarg; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (strcmp(sub, "ls") == 0 && argc - optind <= 1)
+        return do_ls(url, optind < argc ? argv[optind] : "", lng);
+    if (strcmp(sub, "test") == 0 && argc - optind <= 1)
+        return do_test(optind < argc ? argv[optind] : url, write);
+    if (strcmp(sub, "mkbucket") == 0 && argc - optind <= 1)
+        return do_mkbucket(optind < argc ? argv[optind] : url);
+    log_error("unknown 'storage' subcommand or extra arguments; run 'cloudseal storage --help'");
+    return CLI_USAGE;
+}
