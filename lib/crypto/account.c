@@ -26,6 +26,7 @@
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
 #include "storage/storage.h"
+#include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -208,22 +209,32 @@ static int storage_key(const char *user, char key[STORAGE_KEY_MAX])
     return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* Storage as configured (credentials, CA, S3 limits: storage_s3.h); on the
+ * login path with one short try so that a login never waits on the cloud. */
 static int open_storage(const cs_config *cfg, int flags, cs_storage **out)
 {
-    cs_storage_opts o = { .max_retries = -1 };
+    cs_storage_opts o;
+    cs_secret *secret = NULL;
+    int ms = (int)cs_config_int(cfg, "storage", "login_timeout") * 1000;
+    int r;
 
-    o.region = cs_config_str(cfg, "storage", "region");
-    o.ca_file = cs_config_str(cfg, "storage", "ca_file");
-    o.path_style = cs_config_bool(cfg, "storage", "path_style");
-    o.connect_timeout_ms = (int)cs_config_int(cfg, "storage", "connect_timeout") * 1000;
-    if (flags & CS_UNLOCK_LOGIN) {
-        /* a login must not wait on the cloud: one short try, then the cache */
-        int ms = (int)cs_config_int(cfg, "storage", "login_timeout") * 1000;
-        o.connect_timeout_ms = ms;
-        o.request_timeout_ms = ms;
-        o.max_retries = 0;
+    if (!(flags & CS_UNLOCK_LOGIN))
+        return cs_storage_open_config(cfg, NULL, out);
+    r = cs_storage_opts_from_config(cfg, &o, &secret);
+    if (r < 0)
+        return r;
+    o.connect_timeout_ms = ms;
+    o.request_timeout_ms = ms;
+    o.max_retries = 0;
+    r = cs_storage_open(cs_config_str(cfg, "storage", "url"), &o, out);
+    cs_secret_free(secret);
+    if (r == 0) {
+        cs_s3_limits lim = { .list_max_keys = 1000, .retry_time_ms = ms, .conditional_put = -1 };
+        int e = cs_s3_set_limits(*out, &lim);
+        if (e < 0 && e != -EINVAL) /* -EINVAL: not an s3 backend, nothing to limit */
+            log_debug("cannot limit storage retries: %s", strerror(-e));
     }
-    return cs_storage_open(cs_config_str(cfg, "storage", "url"), &o, out);
+    return r;
 }
 
 static bool integrity_error(int r)
