@@ -1,0 +1,374 @@
+/* Property test of the archive sync: 2 and 3 simulated devices (separate
+ * Maildirs and state directories, one repository) run seeded random
+ * deliveries, flag changes, moves, deletions and syncs; after quiescent
+ * sync rounds every Maildir must be identical, every message created and
+ * not deleted must exist exactly once, and no deleted one may survive.
+ *
+ *   ARCHIVE_SEEDS=N        seeds per device count (default 100, 200 in all)
+ *   ARCHIVE_SEED_BASE=N    first seed (default 1)
+ *   ARCHIVE_TEST_STORAGE=URL  repository (default file:// in a temp dir);
+ *                          for s3:// the test uses a fresh prefix per seed
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "archive/archive.h"
+#include "archive/maildir.h"
+#include "util/fileio.h"
+#include "util/secmem.h"
+
+#define MAX_DEV 3
+#define MAX_MSGS 256
+
+static const char *const folders[] = { "", ".Sent", ".Archive", ".Lists.debian" };
+static const char flag_letters[] = "DFPRST";
+
+typedef struct sim {
+    char base[256];
+    char maildir[MAX_DEV][300];
+    char state[MAX_DEV][300];
+    int ndev;
+    uint64_t rng;
+    cs_storage *s;
+    cs_amk *amk;
+    char user[64];
+    /* model: every unique ever created, and whether a device deleted it */
+    int nmsgs;
+    char uniq[MAX_MSGS][64];
+    int deleted[MAX_MSGS];
+} sim;
+
+static uint32_t rnd(sim *m)
+{
+    /* xorshift64*: deterministic per seed, independent of libc */
+    m->rng ^= m->rng >> 12;
+    m->rng ^= m->rng << 25;
+    m->rng ^= m->rng >> 27;
+    return (uint32_t)((m->rng * 2685821657736338717ULL) >> 32);
+}
+
+static void rm_rf(const char *path)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A message file found on a device */
+typedef struct found {
+    char rel[600];
+    char folder[64];
+    int subdir;
+    char name[300];
+} found;
+
+static int list_device(const char *maildir, found *out, int max)
+{
+    int n = 0;
+
+    for (size_t f = 0; f < sizeof(folders) / sizeof(folders[0]); f++)
+        for (int sd = 0; sd < 2; sd++) {
+            char dir[700];
+            DIR *d;
+            struct dirent *e;
+
+            snprintf(dir, sizeof(dir), "%s/%s%s%s", maildir, folders[f], folders[f][0] ? "/" : "",
+                     sd ? "cur" : "new");
+            d = opendir(dir);
+            if (!d)
+                continue;
+            while ((e = readdir(d)) && n < max) {
+                if (e->d_name[0] == '.')
+                    continue;
+                snprintf(out[n].rel, sizeof(out[n].rel), "%s%s%s/%s", folders[f], folders[f][0] ? "/" : "",
+                         sd ? "cur" : "new", e->d_name);
+                snprintf(out[n].folder, sizeof(out[n].folder), "%s", folders[f]);
+                snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name);
+                out[n].subdir = sd;
+                n++;
+            }
+            closedir(d);
+        }
+    return n;
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void op_deliver(sim *m, int d)
+{
+    char body[2048], path[900];
+    int f, n, reuse;
+
+    if (m->nmsgs >= MAX_MSGS)
+        return;
+    f = (int)(rnd(m) % 4);
+    reuse = m->nmsgs > 0 && rnd(m) % 5 == 0; /* same content as an earlier message: stored once */
+    n = snprintf(body, sizeof(body), "From: a@example.org\nSubject: %d\n\nbody %u\n",
+                 reuse ? (int)(rnd(m) % (unsigned)m->nmsgs) : m->nmsgs, reuse ? 0 : rnd(m));
+    for (int i = 0, extra = (int)(rnd(m) % 8); i < extra; i++)
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "line %d of some text\n", i);
+    snprintf(m->uniq[m->nmsgs], sizeof(m->uniq[0]), "1700000000.M%dP%dQ%d.dev%d", m->nmsgs, d, (int)rnd(m), d);
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], folders[f]);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/%s%s%s", m->maildir[d], folders[f], folders[f][0] ? "/" : "", "new");
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/%s%s%s/%s", m->maildir[d], folders[f], folders[f][0] ? "/" : "",
+             "new", m->uniq[m->nmsgs]);
+    write_file(path, body, (size_t)n);
+    m->nmsgs++;
+}
+
+static int pick(sim *m, int d, found *fs, found **out)
+{
+    int n = list_device(m->maildir[d], fs, MAX_MSGS * 2);
+
+    if (n == 0)
+        return 0;
+    *out = &fs[rnd(m) % (unsigned)n];
+    return 1;
+}
+
+static void rename_to(sim *m, int d, found *f, const char *folder, int subdir, uint64_t flags)
+{
+    char uniq[CS_MD_UNIQUE_MAX + 1], name[CS_MD_NAME_MAX + 1], from[1000], to[1000];
+    uint64_t old;
+
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &old), 0);
+    assert_int_equal(cs_md_render_name(uniq, subdir, flags, name), 0);
+    snprintf(to, sizeof(to), "%s/%s", m->maildir[d], folder);
+    mkdir(to, 0700);
+    snprintf(to, sizeof(to), "%s/%s%s%s", m->maildir[d], folder, folder[0] ? "/" : "", subdir ? "cur" : "new");
+    mkdir(to, 0700);
+    snprintf(from, sizeof(from), "%s/%s", m->maildir[d], f->rel);
+    snprintf(to, sizeof(to), "%s/%s%s%s/%s", m->maildir[d], folder, folder[0] ? "/" : "", subdir ? "cur" : "new", name);
+    assert_int_equal(rename(from, to), 0);
+}
+
+static void op_flag(sim *m, int d)
+{
+    found fs[MAX_MSGS * 2], *f;
+    char uniq[CS_MD_UNIQUE_MAX + 1];
+    uint64_t flags;
+    char letter = flag_letters[rnd(m) % 6];
+
+    if (!pick(m, d, fs, &f))
+        return;
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    flags ^= UINT64_C(1) << (letter - 'A');
+    rename_to(m, d, f, f->folder, 1, flags); /* a mail client moves a message it touches to cur/ */
+}
+
+static void op_move(sim *m, int d)
+{
+    found fs[MAX_MSGS * 2], *f;
+    char uniq[CS_MD_UNIQUE_MAX + 1];
+    uint64_t flags;
+
+    if (!pick(m, d, fs, &f))
+        return;
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    rename_to(m, d, f, folders[rnd(m) % 4], f->subdir, flags);
+}
+
+static void op_delete(sim *m, int d)
+{
+    found fs[MAX_MSGS * 2], *f;
+    char uniq[CS_MD_UNIQUE_MAX + 1], path[1000];
+    uint64_t flags;
+
+    if (!pick(m, d, fs, &f))
+        return;
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    for (int i = 0; i < m->nmsgs; i++)
+        if (strcmp(m->uniq[i], uniq) == 0)
+            m->deleted[i] = 1;
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], f->rel);
+    assert_int_equal(unlink(path), 0);
+}
+
+static uint64_t op_sync(sim *m, int d)
+{
+    cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[d],
+                          .state_dir = m->state[d], .pack_target = 4096 };
+    cs_archive_stats st;
+    int r = cs_archive_sync(&o, m->amk, &st);
+
+    if (r != 0)
+        fail_msg("sync of device %d failed: %s", d, strerror(-r));
+    return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
+}
+
+static int cmp_found(const void *a, const void *b)
+{
+    return strcmp(((const found *)a)->rel, ((const found *)b)->rel);
+}
+
+static void read_all(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+}
+
+static void check_converged(sim *m, uint64_t seed)
+{
+    static found a[MAX_MSGS * 2], b[MAX_MSGS * 2];
+    int na = list_device(m->maildir[0], a, MAX_MSGS * 2);
+
+    qsort(a, (size_t)na, sizeof(*a), cmp_found);
+    for (int d = 1; d < m->ndev; d++) {
+        int nb = list_device(m->maildir[d], b, MAX_MSGS * 2);
+
+        qsort(b, (size_t)nb, sizeof(*b), cmp_found);
+        if (na != nb)
+            fail_msg("seed %llu: device 0 has %d messages, device %d has %d", (unsigned long long)seed, na, d, nb);
+        for (int i = 0; i < na; i++) {
+            char p1[2048], p2[2048], c1[4096], c2[4096];
+            size_t l1, l2;
+
+            if (strcmp(a[i].rel, b[i].rel) != 0)
+                fail_msg("seed %llu: device 0 has %s where device %d has %s", (unsigned long long)seed,
+                         a[i].rel, d, b[i].rel);
+            snprintf(p1, sizeof(p1), "%.300s/%.600s", m->maildir[0], a[i].rel);
+            snprintf(p2, sizeof(p2), "%.300s/%.600s", m->maildir[d], b[i].rel);
+            read_all(p1, c1, sizeof(c1), &l1);
+            read_all(p2, c2, sizeof(c2), &l2);
+            if (l1 != l2 || memcmp(c1, c2, l1) != 0)
+                fail_msg("seed %llu: %s differs between devices 0 and %d", (unsigned long long)seed, a[i].rel, d);
+        }
+    }
+    /* the model: created and not deleted <=> present exactly once */
+    for (int i = 0; i < m->nmsgs; i++) {
+        int count = 0;
+
+        for (int j = 0; j < na; j++) {
+            char u[CS_MD_UNIQUE_MAX + 1];
+            uint64_t fl;
+
+            assert_int_equal(cs_md_parse_name(a[j].name, u, &fl), 0);
+            count += strcmp(u, m->uniq[i]) == 0;
+        }
+        if (count != (m->deleted[i] ? 0 : 1))
+            fail_msg("seed %llu: message %s present %d times (deleted: %d)", (unsigned long long)seed,
+                     m->uniq[i], count, m->deleted[i]);
+    }
+}
+
+static void run_seed(int ndev, uint64_t seed)
+{
+    static sim m;
+    const char *url = getenv("ARCHIVE_TEST_STORAGE");
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char store[400];
+    uint8_t key[32];
+    int steps, quiet;
+
+    memset(&m, 0, sizeof(m));
+    m.ndev = ndev;
+    m.rng = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)ndev;
+    snprintf(m.base, sizeof(m.base), "%s/cs-arch-prop-XXXXXX", tmp);
+    assert_non_null(mkdtemp(m.base));
+    for (int d = 0; d < ndev; d++) {
+        snprintf(m.maildir[d], sizeof(m.maildir[d]), "%s/dev%d/Maildir", m.base, d);
+        snprintf(m.state[d], sizeof(m.state[d]), "%s/dev%d/state", m.base, d);
+        assert_int_equal(cs_mkdir_p(m.maildir[d], 0700), 0);
+    }
+    snprintf(m.user, sizeof(m.user), "prop%d-%llu-%d", ndev, (unsigned long long)seed, (int)getpid());
+    if (url)
+        snprintf(store, sizeof(store), "%s", url);
+    else
+        snprintf(store, sizeof(store), "file://%s/store", m.base);
+    assert_int_equal(cs_storage_open(store, NULL, &m.s), 0);
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(seed + (uint64_t)i);
+    assert_int_equal(cs_amk_from_bytes(key, 32, &m.amk), 0);
+
+    steps = 20 + (int)(rnd(&m) % 30);
+    for (int i = 0; i < steps; i++) {
+        int d = (int)(rnd(&m) % (unsigned)ndev);
+
+        switch (rnd(&m) % 10) {
+        case 0: case 1: case 2: op_deliver(&m, d); break;
+        case 3: case 4: op_flag(&m, d); break;
+        case 5: case 6: op_move(&m, d); break;
+        case 7: op_delete(&m, d); break;
+        default: op_sync(&m, d); break;
+        }
+    }
+    /* quiescence: sync rounds in a random order until nobody records anything */
+    for (int round = 0, changed = 1; changed; round++) {
+        int order[MAX_DEV];
+
+        if (round > 4)
+            fail_msg("seed %llu: still changing after %d rounds", (unsigned long long)seed, round);
+        for (int d = 0; d < ndev; d++)
+            order[d] = d;
+        for (int d = ndev - 1; d > 0; d--) {
+            int j = (int)(rnd(&m) % (unsigned)(d + 1)), t = order[d];
+            order[d] = order[j];
+            order[j] = t;
+        }
+        changed = 0;
+        for (int d = 0; d < ndev; d++)
+            changed |= op_sync(&m, order[d]) != 0;
+        if (round == 0)
+            changed = 1; /* everyone must see the last writer's segment */
+    }
+    /* one more round must be a no-op everywhere */
+    quiet = 1;
+    for (int d = 0; d < ndev; d++)
+        quiet &= op_sync(&m, d) == 0;
+    assert_true(quiet);
+    check_converged(&m, seed);
+    cs_amk_free(m.amk);
+    cs_storage_close(m.s);
+    rm_rf(m.base);
+}
+
+static void run_seeds(int ndev)
+{
+    const char *n = getenv("ARCHIVE_SEEDS"), *b = getenv("ARCHIVE_SEED_BASE");
+    uint64_t count = n ? strtoull(n, NULL, 10) : 100, base = b ? strtoull(b, NULL, 10) : 1;
+
+    for (uint64_t s = base; s < base + count; s++)
+        run_seed(ndev, s);
+    print_message("%d devices: %llu seeds converged\n", ndev, (unsigned long long)count);
+}
+
+static void test_two_devices(void **state) { (void)state; run_seeds(2); }
+static void test_three_devices(void **state) { (void)state; run_seeds(3); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_devices),
+        cmocka_unit_test(test_three_devices),
+    };
+
+    if (cs_crypto_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
