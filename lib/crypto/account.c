@@ -396,6 +396,11 @@ int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *s
             log_error("the %s keybag of %s was tampered with: its MAC does not verify",
                       from_cache ? "cached" : "stored", user);
     }
+    /* root (the PAM helper) creates the user's cache directory on the first
+     * successful unlock, so that the next login works offline; not before,
+     * so that logins of users who never enrolled leave nothing behind */
+    if (r == 0 && d.fd < 0 && geteuid() == 0 && open_user_dir(cfg, user, true, &d) < 0)
+        d.fd = -1;
     if (r == 0)
         refresh_cache(&d, &s, kb, from_cache);
     sources_free(&s);
