@@ -60,5 +60,13 @@ const cs_config_key cs_config_keys[] = {
     { "fleet", "secret_key_file", CS_CONF_STRING, NULL, 0, 0 },
     { "fleet", "validity", CS_CONF_DURATION, "30d", 3600, 366LL * 86400 },
 
+    /* [backup] cloudseal backup (see cloudseal.conf(5), docs/repository.md) */
+    { "backup", "paths", CS_CONF_STRING, NULL, 0, 0 },
+    { "backup", "exclude", CS_CONF_STRING, "~/.cache ~/.local/share/Trash", 0, 0 },
+    { "backup", "exclude_file", CS_CONF_STRING, NULL, 0, 0 },
+    { "backup", "one_file_system", CS_CONF_BOOL, "no", 0, 0 },
+    { "backup", "cache_dir", CS_CONF_STRING, NULL, 0, 0 },
+    { "backup", "workers", CS_CONF_INT, "0", 0, 8 },
+
     { NULL, NULL, 0, NULL, 0, 0 },
 };

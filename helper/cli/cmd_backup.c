@@ -1,0 +1,192 @@
+/* cloudseal backup: back up paths (default: your home) into a new snapshot. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
+               "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
+               "                        [--no-cache] [--json] [--password-stdin]\n\n"
+               "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
+               "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
+               "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
+               "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n");
+}
+
+static int add(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    if (!((*v)[*n] = repo_cli_expand(s)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static int read_exclude_file(const char *path, char ***v, size_t *n)
+{
+    cs_buf b = CS_BUF_INIT;
+    int r = cs_read_file(path, 1 << 20, &b);
+    char *save = NULL, *line;
+
+    if (r < 0) {
+        log_error("cannot read the exclude file %s: %s", path, strerror(-r));
+        return r;
+    }
+    if (cs_buf_append(&b, "", 1) < 0) {
+        cs_buf_free(&b);
+        return -ENOMEM;
+    }
+    for (line = strtok_r((char *)b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == ' ' || line[l - 1] == '\r' || line[l - 1] == '\t'))
+            line[--l] = '\0';
+        if (l && line[0] != '#')
+            add(v, n, line);
+    }
+    cs_buf_free(&b);
+    return 0;
+}
+
+static void progress(const cs_progress *p, void *ud)
+{
+    char a[32], c[32];
+    double rate = p->elapsed > 0 ? (double)p->bytes / p->elapsed : 0;
+
+    (void)ud;
+    fprintf(stderr, "\r\033[K[%d:%02d] %llu files, %s, %s/s, %s new%s", (int)p->elapsed / 60,
+            (int)p->elapsed % 60, (unsigned long long)p->files, repo_cli_size(p->bytes, a),
+            repo_cli_size((uint64_t)rate, c), repo_cli_size(p->bytes_added, (char[32]){ 0 }),
+            p->errors ? " (errors)" : "");
+}
+
+static void free_vec(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int cmd_backup(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "exclude", required_argument, NULL, 'e' }, { "exclude-file", required_argument, NULL, 'E' },
+        { "one-file-system", no_argument, NULL, 'x' }, { "tag", required_argument, NULL, 't' },
+        { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
+        { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    const cs_config *cfg = cli_config();
+    char **paths = NULL, **excl = NULL, **tags = NULL, *cache = NULL;
+    size_t np = 0, ne = 0, nt = 0;
+    const char *host = NULL;
+    bool ofs = cs_config_bool(cfg, "backup", "one_file_system"), nocache = false;
+    cs_backup_opts o = { 0 };
+    cs_snapshot snap = { 0 };
+    repo_cli rc;
+    int c, r, ex;
+
+    while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': add(&excl, &ne, optarg); break;
+        case 'E': if (read_exclude_file(optarg, &excl, &ne) < 0) return CLI_USAGE; break;
+        case 'x': ofs = true; break;
+        case 't': add(&tags, &nt, optarg); break;
+        case 'H': host = optarg; break;
+        case 'C': free(cache); cache = strdup(optarg); break;
+        case 'N': nocache = true; break;
+        case 'j': cli.json = true; break;
+        case 'p': cli_password_stdin = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        add(&paths, &np, argv[i]);
+    if (!np)
+        repo_cli_split(cs_config_str(cfg, "backup", "paths"), &paths, &np);
+    if (!np)
+        add(&paths, &np, "~");
+    repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl, &ne);
+    if (cs_config_str(cfg, "backup", "exclude_file") &&
+        read_exclude_file(cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0)
+        return CLI_USAGE;
+    for (size_t i = 0; i < np; i++) { /* "dir/" and "dir" are the same path */
+        size_t l = strlen(paths[i]);
+        while (l > 1 && paths[i][l - 1] == '/')
+            paths[i][--l] = '\0';
+    }
+    if (!cache && !nocache) {
+        const char *conf = cs_config_str(cfg, "backup", "cache_dir");
+        const char *xdg = getenv("XDG_CACHE_HOME");
+        if (conf)
+            cache = repo_cli_expand(conf);
+        else if (xdg && xdg[0] == '/')
+            r = asprintf(&cache, "%s/cloudseal", xdg) < 0 ? -ENOMEM : 0;
+        else
+            cache = repo_cli_expand("~/.cache/cloudseal");
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    o.paths = (const char *const *)paths;
+    o.npaths = np;
+    o.excludes = (const char *const *)excl;
+    o.nexcludes = ne;
+    o.tags = (const char *const *)tags;
+    o.ntags = nt;
+    o.one_file_system = ofs;
+    o.cache_dir = nocache ? NULL : cache;
+    o.host = host;
+    o.workers = (int)cs_config_int(cfg, "backup", "workers");
+    if (isatty(STDERR_FILENO) && !cli.quiet && !cli.json)
+        o.progress = progress;
+    r = cs_backup(rc.repo, &o, &snap);
+    if (o.progress)
+        fprintf(stderr, "\r\033[K");
+    if (r >= 0) {
+        char hex[65], a[32], b[32], d[32];
+        cs_id_hex(&snap.id, hex);
+        if (cli.json) {
+            json_object *j = cs_snapshot_to_json(&snap, true);
+            printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+            json_object_put(j);
+        } else if (!cli.quiet) {
+            const cs_backup_summary *s = &snap.summary;
+            printf("Files: %llu new, %llu changed, %llu unchanged\n", (unsigned long long)s->files_new,
+                   (unsigned long long)s->files_changed, (unsigned long long)s->files_unchanged);
+            printf("Dirs:  %llu   Others: %llu\n", (unsigned long long)s->dirs, (unsigned long long)s->others);
+            printf("Added: %s (%s stored after compression and encryption)\n", repo_cli_size(s->bytes_added, a),
+                   repo_cli_size(s->bytes_stored, b));
+            printf("Processed %s in %.2f s\n", repo_cli_size(s->bytes_processed, d), s->duration);
+            printf("snapshot %.8s saved%s\n", hex,
+                   r == 1 ? " (some files could not be read: see the warnings above)" : "");
+        }
+        ex = r == 1 ? CLI_FAILED : CLI_OK;
+    } else {
+        if (r != -EBUSY)
+            log_error("backup failed: %s", strerror(-r));
+        ex = repo_cli_exit(r);
+    }
+    cs_snapshot_clear(&snap);
+    repo_cli_close(&rc);
+    free_vec(paths, np);
+    free_vec(excl, ne);
+    free_vec(tags, nt);
+    free(cache);
+    return ex;
+}

@@ -1,0 +1,119 @@
+/* cloudseal forget: remove snapshots by a retention policy. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+static int count_arg(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (end == s || *end || v < 0 || v > 1000000) {
+        log_error("'%s' is not a count", s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_forget(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "keep-last", required_argument, NULL, 'l' }, { "keep-hourly", required_argument, NULL, 'H' },
+        { "keep-daily", required_argument, NULL, 'd' }, { "keep-weekly", required_argument, NULL, 'w' },
+        { "keep-monthly", required_argument, NULL, 'm' }, { "keep-yearly", required_argument, NULL, 'y' },
+        { "prune", no_argument, NULL, 'P' }, { "dry-run", no_argument, NULL, 'n' },
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    cs_forget_policy pol = { 0 };
+    bool prune = false, dry = false, any = false;
+    cs_snapshot *v = NULL;
+    bool *keep = NULL;
+    size_t n = 0, removed = 0;
+    repo_cli rc;
+    int c, r, e = 0;
+
+    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+        int *dst = NULL;
+        switch (c) {
+        case 'l': dst = &pol.last; break;
+        case 'H': dst = &pol.hourly; break;
+        case 'd': dst = &pol.daily; break;
+        case 'w': dst = &pol.weekly; break;
+        case 'm': dst = &pol.monthly; break;
+        case 'y': dst = &pol.yearly; break;
+        case 'P': prune = true; break;
+        case 'n': dry = true; break;
+        case 'p': cli_password_stdin = true; break;
+        default:
+            fprintf(c == 'h' ? stdout : stderr,
+                    "Usage: cloudseal forget [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
+                    "        [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--prune] [--dry-run]\n\n"
+                    "Remove the snapshots the policy does not keep (the newest of each of the last N\n"
+                    "hours/days/...).  Data is freed by 'cloudseal prune' (or --prune).\n");
+            return c == 'h' ? CLI_OK : CLI_USAGE;
+        }
+        if (dst) {
+            if (count_arg(optarg, dst) < 0)
+                return CLI_USAGE;
+            any = any || *dst > 0;
+        }
+    }
+    if (!any) {
+        log_error("give at least one --keep-* option: forget never removes every snapshot");
+        return CLI_USAGE;
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    if (!dry && (e = cs_repo_lock(rc.repo, false)) < 0)
+        goto out;
+    e = cs_snapshot_list(rc.repo, &v, &n, NULL);
+    if (e < 0)
+        goto out;
+    keep = calloc(n ? n : 1, sizeof(bool));
+    if (!keep) {
+        e = -ENOMEM;
+        goto out;
+    }
+    cs_forget_plan(v, n, &pol, keep);
+    for (size_t i = 0; i < n; i++) {
+        char hex[65], tb[32];
+        time_t t = (time_t)v[i].time_sec;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
+        cs_id_hex(&v[i].id, hex);
+        if (!cli.quiet)
+            printf("%s %.8s  %s\n", keep[i] ? "keep  " : (dry ? "would remove" : "remove"), hex, tb);
+        if (!keep[i] && !dry) {
+            if ((e = cs_snapshot_delete(rc.repo, &v[i].id)) < 0 && e != -ENOENT)
+                goto out;
+            e = 0;
+            removed++;
+        }
+    }
+    if (!cli.quiet)
+        printf("%zu snapshot(s) %s\n", dry ? (size_t)0 : removed, dry ? "removed (dry run)" : "removed");
+    cs_repo_unlock(rc.repo);
+    if (prune && !dry) {
+        cs_prune_result pr;
+        e = cs_prune(rc.repo, false, &pr);
+        if (e == 0 && !cli.quiet)
+            printf("prune: %llu pack(s) deleted, %llu rewritten\n", (unsigned long long)pr.packs_deleted,
+                   (unsigned long long)pr.packs_rewritten);
+    }
+out:
+    if (e < 0 && e != -EBUSY && e != -EBADMSG)
+        log_error("forget failed: %s", strerror(-e));
+    free(keep);
+    cs_snapshots_free(v, n);
+    repo_cli_close(&rc);
+    return repo_cli_exit(e);
+}

@@ -1,0 +1,102 @@
+/* cloudseal ls: list the files of a snapshot. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+static const char type_char[] = "?-dlpscb";
+
+typedef struct ls_ctx {
+    bool lng;
+    json_object *arr;
+} ls_ctx;
+
+static int ls_cb(const char *path, const cs_node *n, void *ud)
+{
+    ls_ctx *c = ud;
+
+    if (c->arr) {
+        static const char *const types[] = { "", "file", "dir", "symlink", "fifo", "socket", "chardev", "blockdev" };
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_object_add(o, "type", json_object_new_string(types[n->type]));
+        json_object_object_add(o, "mode", json_object_new_int64(n->mode & 07777));
+        json_object_object_add(o, "uid", json_object_new_int64(n->uid));
+        json_object_object_add(o, "gid", json_object_new_int64(n->gid));
+        json_object_object_add(o, "size", json_object_new_uint64(n->size));
+        json_object_object_add(o, "mtime", json_object_new_int64(n->mtime_s));
+        json_object_object_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
+        if (n->link)
+            json_object_object_add(o, "target", json_object_new_string(n->link));
+        json_object_array_add(c->arr, o);
+        return 0;
+    }
+    if (c->lng) {
+        char tb[32];
+        time_t t = (time_t)n->mtime_s;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M", &tm);
+        printf("%c%04o %-8s %-8s %12llu %s ", type_char[n->type], n->mode & 07777,
+               n->user[0] ? n->user : "?", n->group[0] ? n->group : "?", (unsigned long long)n->size, tb);
+    }
+    repo_cli_print_path(stdout, path);
+    if (c->lng && n->link) {
+        fputs(" -> ", stdout);
+        repo_cli_print_path(stdout, n->link);
+    }
+    putchar('\n');
+    return 0;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "long", no_argument, NULL, 'l' }, { "json", no_argument, NULL, 'j' },
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    ls_ctx c = { 0 };
+    cs_snapshot s = { 0 };
+    repo_cli rc;
+    int o, r;
+
+    while ((o = getopt_long(argc, argv, "lh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'l': c.lng = true; break;
+        case 'j': cli.json = true; break;
+        case 'p': cli_password_stdin = true; break;
+        default:
+            fprintf(o == 'h' ? stdout : stderr,
+                    "Usage: cloudseal ls [--long] [--json] SNAPSHOT [PATH]\n\n"
+                    "List the files of SNAPSHOT ('latest' or an id), below PATH if given.\n");
+            return o == 'h' ? CLI_OK : CLI_USAGE;
+        }
+    }
+    if (optind >= argc || argc - optind > 2) {
+        log_error("give a snapshot ('latest' or an id) and optionally a path; see 'cloudseal ls --help'");
+        return CLI_USAGE;
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    if ((r = repo_cli_snapshot(&rc, argv[optind], &s)) == CLI_OK) {
+        if (cli.json)
+            c.arr = json_object_new_array();
+        int e = cs_walk(rc.repo, &s, optind + 1 < argc ? argv[optind + 1] : NULL, ls_cb, &c);
+        if (e == -ENOENT && optind + 1 < argc)
+            log_error("'%s' is not in the snapshot", argv[optind + 1]);
+        r = repo_cli_exit(e);
+        if (c.arr) {
+            printf("%s\n", json_object_to_json_string_ext(c.arr, JSON_C_TO_STRING_PRETTY));
+            json_object_put(c.arr);
+        }
+    }
+    cs_snapshot_clear(&s);
+    repo_cli_close(&rc);
+    return r;
+}

@@ -1,0 +1,62 @@
+/* cloudseal prune: delete data no snapshot needs any more. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+int cmd_prune(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    bool dry = false;
+    cs_prune_result res;
+    repo_cli rc;
+    char a[32];
+    int c, r, e;
+
+    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+        if (c == 'n') {
+            dry = true;
+        } else if (c == 'j') {
+            cli.json = true;
+        } else if (c == 'p') {
+            cli_password_stdin = true;
+        } else {
+            fprintf(c == 'h' ? stdout : stderr,
+                    "Usage: cloudseal prune [--dry-run] [--json]\n\n"
+                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs left\n"
+                    "by interrupted backups.  Takes an exclusive lock; safe to interrupt at any time.\n");
+            return c == 'h' ? CLI_OK : CLI_USAGE;
+        }
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    e = cs_prune(rc.repo, dry, &res);
+    if (e == 0 && cli.json) {
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "dry_run", json_object_new_boolean(dry));
+        json_object_object_add(j, "packs_deleted", json_object_new_uint64(res.packs_deleted));
+        json_object_object_add(j, "packs_rewritten", json_object_new_uint64(res.packs_rewritten));
+        json_object_object_add(j, "packs_kept", json_object_new_uint64(res.packs_kept));
+        json_object_object_add(j, "bytes_freed", json_object_new_uint64(res.bytes_freed));
+        json_object_object_add(j, "blobs_removed", json_object_new_uint64(res.blobs_removed));
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
+        json_object_put(j);
+    } else if (e == 0 && !cli.quiet) {
+        printf("%s%llu pack(s) deleted, %llu rewritten, %llu kept; %s freed; %llu unused blob(s)\n",
+               dry ? "dry run: would have " : "", (unsigned long long)res.packs_deleted,
+               (unsigned long long)res.packs_rewritten, (unsigned long long)res.packs_kept,
+               repo_cli_size(res.bytes_freed, a), (unsigned long long)res.blobs_removed);
+    } else if (e < 0 && e != -EBUSY && e != -EBADMSG) {
+        log_error("prune failed: %s", strerror(-e));
+    }
+    repo_cli_close(&rc);
+    return repo_cli_exit(e);
+}

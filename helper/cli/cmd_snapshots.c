@@ -1,0 +1,69 @@
+/* cloudseal snapshots: list snapshots. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <time.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+
+json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
+
+int cmd_snapshots(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' }, {}
+    };
+    cs_snapshot *v = NULL;
+    size_t n = 0, bad = 0;
+    repo_cli rc;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            cli.json = true;
+        } else if (c == 'p') {
+            cli_password_stdin = true;
+        } else {
+            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal snapshots [--json] [--password-stdin]\n\n"
+                                                "List the snapshots of your backup repository, oldest first.\n");
+            return c == 'h' ? CLI_OK : CLI_USAGE;
+        }
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    r = cs_snapshot_list(rc.repo, &v, &n, &bad);
+    if (r == 0 && cli.json) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(a, cs_snapshot_to_json(&v[i], true));
+        printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
+        json_object_put(a);
+    } else if (r == 0) {
+        printf("%-8s  %-19s  %-12s  %-10s  %s\n", "ID", "Time", "Host", "Size", "Paths");
+        for (size_t i = 0; i < n; i++) {
+            char hex[65], tb[32], sz[32];
+            time_t t = (time_t)v[i].time_sec;
+            struct tm tm;
+            localtime_r(&t, &tm);
+            strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
+            cs_id_hex(&v[i].id, hex);
+            printf("%.8s  %s  %-12s  %-10s ", hex, tb, v[i].host,
+                   repo_cli_size(v[i].summary.bytes_processed, sz));
+            for (size_t k = 0; k < v[i].npaths; k++) {
+                putchar(' ');
+                repo_cli_print_path(stdout, v[i].paths[k]);
+            }
+            for (size_t k = 0; k < v[i].ntags; k++)
+                printf(" [%s]", v[i].tags[k]);
+            putchar('\n');
+        }
+        printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
+    }
+    cs_snapshots_free(v, n);
+    repo_cli_close(&rc);
+    if (r == 0 && bad)
+        return CLI_DATA_ERROR;
+    return repo_cli_exit(r);
+}

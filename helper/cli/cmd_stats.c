@@ -1,0 +1,51 @@
+/* cloudseal stats: sizes and counts of the repository. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "unlock_common.h"
+
+int cmd_stats(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' }, {}
+    };
+    cs_repo_stats st;
+    repo_cli rc;
+    char a[32], b[32];
+    int c, r, e;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'j') {
+            cli.json = true;
+        } else if (c == 'p') {
+            cli_password_stdin = true;
+        } else {
+            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal stats [--json]\n\n"
+                                                "Show the number of snapshots, packs and blobs and the sizes.\n");
+            return c == 'h' ? CLI_OK : CLI_USAGE;
+        }
+    }
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    e = cs_repo_stats_get(rc.repo, &st);
+    if (e == 0 && cli.json) {
+        json_object *j = json_object_new_object();
+#define F(x) json_object_object_add(j, #x, json_object_new_uint64(st.x))
+        F(snapshots); F(packs); F(blobs); F(data_blobs); F(tree_blobs); F(stored_bytes); F(raw_bytes); F(index_files);
+#undef F
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
+        json_object_put(j);
+    } else if (e == 0) {
+        printf("snapshots:   %llu\npacks:       %llu\nblobs:       %llu (%llu data, %llu trees)\n"
+               "unique data: %s\nstored:      %s (%.1f%% of the unique data)\nindex files: %llu\n",
+               (unsigned long long)st.snapshots, (unsigned long long)st.packs, (unsigned long long)st.blobs,
+               (unsigned long long)st.data_blobs, (unsigned long long)st.tree_blobs, repo_cli_size(st.raw_bytes, a),
+               repo_cli_size(st.stored_bytes, b), st.raw_bytes ? 100.0 * (double)st.stored_bytes / (double)st.raw_bytes : 0,
+               (unsigned long long)st.index_files);
+    }
+    repo_cli_close(&rc);
+    return repo_cli_exit(e);
+}

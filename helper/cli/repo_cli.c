@@ -1,0 +1,154 @@
+/* See repo_cli.h. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "repo_cli.h"
+#include "storage/storage_s3.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+int repo_cli_exit(int r)
+{
+    switch (r) {
+    case 0: return CLI_OK;
+    case -ENOKEY: case -EACCES: return CLI_LOCKED;
+    case -ENOENT: return CLI_NOT_FOUND;
+    case -EBADMSG: return CLI_DATA_ERROR;
+    case -EHOSTUNREACH: case -ETIMEDOUT: case -ECONNRESET: return CLI_UNAVAILABLE;
+    case -EINVAL: return CLI_USAGE;
+    default: return CLI_FAILED;
+    }
+}
+
+int repo_cli_open_storage(repo_cli *rc)
+{
+    int r;
+
+    memset(rc, 0, sizeof(*rc));
+    snprintf(rc->prefix, sizeof(rc->prefix), "users/%s/backup/", cli_user());
+    r = cli_obtain_amk(&rc->amk);
+    if (r < 0)
+        return r == -ENOKEY ? (log_error("your keys are locked: run 'cloudseal unlock' or give your password"),
+                               CLI_LOCKED)
+                            : repo_cli_exit(r);
+    r = cs_storage_open_config(cli_config(), NULL, &rc->st);
+    if (r < 0) {
+        log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
+        repo_cli_close(rc);
+        return CLI_UNAVAILABLE;
+    }
+    return CLI_OK;
+}
+
+int repo_cli_open(repo_cli *rc)
+{
+    int r = repo_cli_open_storage(rc);
+
+    if (r != CLI_OK)
+        return r;
+    r = cs_repo_open(rc->st, rc->prefix, rc->amk, &rc->repo);
+    if (r == -ENOENT) {
+        log_error("there is no backup repository yet: run 'cloudseal init' first");
+    } else if (r == -EBADMSG) {
+        log_error("the repository configuration does not authenticate with your keys "
+                  "(a different account's repository, or tampering)");
+    } else if (r < 0) {
+        log_error("cannot open the backup repository: %s", strerror(-r));
+    }
+    if (r < 0) {
+        repo_cli_close(rc);
+        return repo_cli_exit(r);
+    }
+    return CLI_OK;
+}
+
+void repo_cli_close(repo_cli *rc)
+{
+    cs_repo_close(rc->repo);
+    cs_storage_close(rc->st);
+    cs_amk_free(rc->amk);
+    rc->repo = NULL;
+    rc->st = NULL;
+    rc->amk = NULL;
+}
+
+int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out)
+{
+    int r = cs_snapshot_find(rc->repo, spec, out);
+
+    if (r == -ENOENT)
+        log_error("no snapshot '%s': run 'cloudseal snapshots' to list them", spec);
+    else if (r == -ENOTUNIQ)
+        log_error("'%s' matches several snapshots: give more digits", spec);
+    else if (r == -EINVAL)
+        log_error("'%s' is not a snapshot id: give 'latest' or at least 4 hex digits", spec);
+    else if (r < 0)
+        log_error("cannot read the snapshots: %s", strerror(-r));
+    return r == -ENOTUNIQ ? CLI_USAGE : repo_cli_exit(r);
+}
+
+const char *repo_cli_size(uint64_t b, char buf[32])
+{
+    const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)b;
+    int i = 0;
+
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, 32, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+    return buf;
+}
+
+char *repo_cli_expand(const char *p)
+{
+    char *out = NULL;
+
+    if (p[0] == '~' && (p[1] == '/' || !p[1])) {
+        const char *home = getenv("HOME");
+        struct passwd *pw;
+        if (!home && (pw = getpwuid(getuid())))
+            home = pw->pw_dir;
+        if (asprintf(&out, "%s%s", home ? home : "", p + 1) < 0)
+            return NULL;
+        return out;
+    }
+    return strdup(p);
+}
+
+int repo_cli_split(const char *value, char ***v, size_t *n)
+{
+    char *copy, *save = NULL, *tok;
+
+    if (!value)
+        return 0;
+    copy = strdup(value);
+    if (!copy)
+        return -ENOMEM;
+    for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+        if (!nv)
+            break;
+        *v = nv;
+        if (((*v)[*n] = repo_cli_expand(tok)))
+            (*n)++;
+    }
+    free(copy);
+    return 0;
+}
+
+void repo_cli_print_path(FILE *f, const char *p)
+{
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}

@@ -1,0 +1,37 @@
+/* Shared by the backup commands (init, backup, snapshots, ls, restore, diff,
+ * check, forget, prune, stats): opening the invoking user's repository and
+ * turning engine errors into messages and exit codes. */
+#ifndef CS_CLI_REPO_CLI_H
+#define CS_CLI_REPO_CLI_H
+
+#include <stdbool.h>
+#include "repo/repo.h"
+#include "repo/tree.h"
+
+typedef struct repo_cli {
+    cs_storage *st;
+    cs_repo *repo;
+    cs_amk *amk;
+    char prefix[512];
+} repo_cli;
+
+/* Obtain the key, open storage and the repository.  Returns an exit code
+ * (CLI_OK or the failure, with a message logged). */
+int repo_cli_open(repo_cli *rc);
+/* Key + storage only (for init). */
+int repo_cli_open_storage(repo_cli *rc);
+void repo_cli_close(repo_cli *rc);
+/* Find a snapshot by "latest" or id prefix; exit code. */
+int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out);
+/* Map a negative errno to an exit code. */
+int repo_cli_exit(int r);
+/* Human-readable size. */
+const char *repo_cli_size(uint64_t bytes, char buf[32]);
+/* Split a whitespace-separated config value into a NULL-free vector with
+ * "~/" expanded to the home directory; appends to *v. */
+int repo_cli_split(const char *value, char ***v, size_t *n);
+char *repo_cli_expand(const char *p);
+/* Print name bytes for humans: control characters escaped. */
+void repo_cli_print_path(FILE *f, const char *path);
+
+#endif

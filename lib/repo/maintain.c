@@ -1,0 +1,486 @@
+/* check, prune and stats: the operations that look at the whole repository. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "repo/repo_int.h"
+#include "repo/tree.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+/* ---- listing data/ with sizes ---- */
+typedef struct plist {
+    cs_id *ids;
+    uint64_t *sizes;
+    size_t n, cap;
+} plist;
+
+static int plist_cb(const char *key, const cs_object_stat *st, void *ud)
+{
+    plist *p = ud;
+    const char *slash = strrchr(key, '/');
+    cs_id id;
+
+    if (!slash || cs_id_parse(slash + 1, &id) < 0)
+        return 0;
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 256;
+        cs_id *ni = realloc(p->ids, ncap * sizeof(*ni));
+        uint64_t *ns;
+        if (!ni)
+            return -ENOMEM;
+        p->ids = ni;
+        ns = realloc(p->sizes, ncap * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        p->sizes = ns;
+        p->cap = ncap;
+    }
+    p->ids[p->n] = id;
+    p->sizes[p->n++] = st->size;
+    return 0;
+}
+
+static int list_packs(cs_repo *r, plist *p)
+{
+    char prefix[1200];
+
+    memset(p, 0, sizeof(*p));
+    snprintf(prefix, sizeof(prefix), "%sdata/", r->prefix);
+    return cs_storage_list(r->st, prefix, plist_cb, p);
+}
+
+static void plist_free(plist *p)
+{
+    free(p->ids);
+    free(p->sizes);
+}
+
+/* Sorted id lookup for data/ listings. */
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CS_ID_LEN);
+}
+
+static void reset_marks(cs_repo *r)
+{
+    for (size_t i = 0; i < r->index.cap; i++)
+        r->index.tab[i].used = 0;
+    for (size_t i = 0; i < r->index.npacks; i++)
+        r->index.packs[i].flag = 0;
+}
+
+/* Mark every blob reachable from a tree; errors are counted and named. */
+static int mark_tree(cs_repo *r, const cs_id *id, const char *path, uint64_t *errors, uint64_t *trees)
+{
+    cs_ientry *e = cs_index_find(&r->index, id);
+    cs_tree t;
+    int rc;
+
+    if (e && e->used)
+        return 0;
+    rc = cs_tree_load(r, id, &t);
+    if (rc < 0) {
+        char hex[65];
+        cs_id_hex(id, hex);
+        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex,
+                  rc == -ENOENT ? "missing from the index" : "damaged");
+        (*errors)++;
+        return rc == -ENOMEM ? rc : 0;
+    }
+    e->used = 1;
+    (*trees)++;
+    for (size_t i = 0; i < t.n; i++) {
+        const cs_node *nd = &t.nodes[i];
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s", path, nd->name) < 0) {
+            cs_tree_free(&t);
+            return -ENOMEM;
+        }
+        for (uint32_t c = 0; c < nd->ncontent; c++) {
+            cs_ientry *ce = cs_index_find(&r->index, &nd->content[c]);
+            if (!ce || ce->pack == CS_PACK_PENDING || ce->type != CS_BLOB_DATA) {
+                char hex[65];
+                cs_id_hex(&nd->content[c], hex);
+                log_error("%s: data blob %s is missing from the index", p, hex);
+                (*errors)++;
+            } else {
+                ce->used = 1;
+            }
+        }
+        if (nd->type == CS_NODE_DIR && (rc = mark_tree(r, &nd->subtree, p, errors, trees)) < 0) {
+            free(p);
+            cs_tree_free(&t);
+            return rc;
+        }
+        free(p);
+    }
+    cs_tree_free(&t);
+    return 0;
+}
+
+static int mark_all(cs_repo *r, cs_snapshot *snaps, size_t n, uint64_t *errors, uint64_t *trees)
+{
+    int rc = 0;
+
+    reset_marks(r);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char hex[65], path[80];
+        cs_id_hex(&snaps[i].id, hex);
+        snprintf(path, sizeof(path), "snapshot %.8s:", hex);
+        rc = mark_tree(r, &snaps[i].tree, path, errors, trees);
+    }
+    return rc;
+}
+
+/* Read one whole pack: its hash, header and every blob against the index. */
+static uint64_t check_pack(cs_repo *r, uint32_t pidx)
+{
+    _cleanup_buf_ cs_buf pack = CS_BUF_INIT, tmp = CS_BUF_INIT, out = CS_BUF_INIT;
+    const cs_ipack *ip = &r->index.packs[pidx];
+    cs_pack_blob *blobs = NULL;
+    size_t nb = 0;
+    cs_id h;
+    char key[1200], hex[65];
+    uint64_t errors = 0;
+    int rc;
+
+    cs_id_hex(&ip->id, hex);
+    cs_repo_key(r, "data", &ip->id, key, sizeof(key));
+    rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_PACK, &pack);
+    if (rc < 0) {
+        log_error("pack data/%.2s/%s cannot be read: %s", hex, hex, strerror(-rc));
+        return 1;
+    }
+    crypto_generichash(h.b, sizeof(h.b), pack.data, pack.len, NULL, 0);
+    if (memcmp(h.b, ip->id.b, CS_ID_LEN) != 0) {
+        log_error("pack data/%.2s/%s is damaged: its contents do not match its name (hash)", hex, hex);
+        errors++;
+    }
+    rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);
+    if (rc < 0) {
+        log_error("pack data/%.2s/%s is damaged: its header does not authenticate", hex, hex);
+        errors++;
+    }
+    /* every index entry pointing here must decrypt and hash to its id */
+    for (size_t i = 0; i < r->index.cap; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        char bhex[65];
+        if (!e->type || e->pack != pidx)
+            continue;
+        cs_id_hex(&e->id, bhex);
+        if ((uint64_t)e->offset + e->enc_len > pack.len ||
+            cs_blob_open(r->keys, e->type, &e->id, pack.data + e->offset, e->enc_len, e->raw_len, &tmp, &out) < 0) {
+            log_error("%s blob %s in pack data/%.2s/%s is damaged", e->type == CS_BLOB_TREE ? "tree" : "data",
+                      bhex, hex, hex);
+            errors++;
+        }
+    }
+    free(blobs);
+    return errors;
+}
+
+int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
+{
+    cs_snapshot *snaps = NULL;
+    size_t nsnaps = 0, damaged = 0;
+    plist pl;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    res->errors += r->damaged_index;
+    rc = list_packs(r, &pl);
+    if (rc < 0)
+        return rc;
+    qsort(pl.ids, pl.n, sizeof(cs_id), id_cmp); /* sizes are only used through the index below */
+    {
+        /* sizes in id order: rebuild by re-listing would cost a request; map via a sorted copy */
+        plist sorted;
+        rc = list_packs(r, &sorted);
+        if (rc == 0) {
+            for (size_t i = 0; i < r->index.npacks; i++) {
+                cs_ipack *ip = &r->index.packs[i];
+                char hex[65];
+                size_t k;
+                for (k = 0; k < sorted.n && memcmp(sorted.ids[k].b, ip->id.b, CS_ID_LEN) != 0; k++)
+                    ;
+                cs_id_hex(&ip->id, hex);
+                if (k == sorted.n) {
+                    log_error("pack data/%.2s/%s named by the index is missing", hex, hex);
+                    res->errors++;
+                    ip->flag = 2;
+                } else if (sorted.sizes[k] != ip->size) {
+                    log_error("pack data/%.2s/%s has %llu bytes, the index says %llu: it is damaged", hex, hex,
+                              (unsigned long long)sorted.sizes[k], (unsigned long long)ip->size);
+                    res->errors++;
+                }
+            }
+            plist_free(&sorted);
+        }
+    }
+    res->packs = r->index.npacks;
+    for (size_t i = 0; i < pl.n; i++) {
+        bool known = false;
+        for (size_t k = 0; k < r->index.npacks && !known; k++)
+            known = memcmp(r->index.packs[k].id.b, pl.ids[i].b, CS_ID_LEN) == 0;
+        if (!known)
+            res->unreferenced_packs++;
+    }
+    plist_free(&pl);
+    rc = cs_snapshot_list(r, &snaps, &nsnaps, &damaged);
+    if (rc < 0)
+        return rc;
+    res->errors += damaged;
+    res->snapshots = nsnaps;
+    rc = mark_all(r, snaps, nsnaps, &res->errors, &res->trees);
+    cs_snapshots_free(snaps, nsnaps);
+    if (rc < 0)
+        return rc;
+    res->blobs = r->index.count;
+    if (o && o->read_data_percent > 0) {
+        for (uint32_t i = 0; i < r->index.npacks; i++) {
+            if (r->index.packs[i].flag == 2)
+                continue; /* missing, reported */
+            if (o->read_data_percent < 100 && randombytes_uniform(100) >= (uint32_t)o->read_data_percent)
+                continue;
+            res->errors += check_pack(r, i);
+            res->packs_read++;
+        }
+    }
+    return res->errors ? -EBADMSG : 0;
+}
+
+/* ------------------------------------------------------------------ prune */
+
+static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
+{
+    cs_ipack *ip = &r->index.packs[pidx];
+    size_t n = 0;
+
+    out->pack_id = ip->id;
+    out->size = ip->size;
+    out->blobs = calloc(ip->nblobs ? ip->nblobs : 1, sizeof(cs_pack_blob));
+    if (!out->blobs)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->index.cap && n < ip->nblobs; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        if (e->type && e->pack == pidx)
+            out->blobs[n++] = (cs_pack_blob){ e->type, e->id, e->offset, e->enc_len, e->raw_len };
+    }
+    out->n = (uint32_t)n;
+    return 0;
+}
+
+int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
+{
+    cs_snapshot *snaps = NULL;
+    size_t nsnaps = 0, damaged = 0;
+    uint64_t errors = 0, trees = 0, *used_bytes = NULL, *unused_bytes = NULL;
+    cs_id *old_index = NULL;
+    size_t nold = 0;
+    cs_packer *pk = NULL;
+    plist pl = { 0 };
+    uint32_t nbefore = 0;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    rc = cs_repo_lock(r, true);
+    if (rc < 0)
+        return rc;
+    cs_repo_remove_stale_locks(r);
+    if (r->damaged_index) {
+        log_error("prune refuses to run while an index object is damaged: run 'cloudseal check'");
+        rc = -EBADMSG;
+        goto out;
+    }
+    rc = cs_snapshot_list(r, &snaps, &nsnaps, &damaged);
+    if (rc == 0 && damaged) {
+        log_error("prune refuses to run while a snapshot is damaged: it could delete data that snapshot needs");
+        rc = -EBADMSG;
+    }
+    if (rc == 0)
+        rc = mark_all(r, snaps, nsnaps, &errors, &trees);
+    if (rc == 0 && errors) {
+        log_error("prune refuses to run: the snapshots need data that is missing or damaged; run 'cloudseal check'");
+        rc = -EBADMSG;
+    }
+    if (rc < 0)
+        goto out;
+    used_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
+    unused_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
+    if (!used_bytes || !unused_bytes) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < r->index.cap; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        if (!e->type || e->pack == CS_PACK_PENDING)
+            continue;
+        if (e->used) {
+            used_bytes[e->pack] += e->enc_len;
+            res->blobs_kept++;
+        } else {
+            unused_bytes[e->pack] += e->enc_len;
+            res->blobs_removed++;
+        }
+    }
+    /* flag: 0 keep, 1 delete, 2 rewrite (keeps its used blobs in new packs) */
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        if (!used_bytes[p]) {
+            ip->flag = 1;
+            res->packs_deleted++;
+            res->bytes_freed += ip->size;
+        } else if (unused_bytes[p] * 100 > ip->size * 20 || ip->size < CS_PACK_TARGET / 8) {
+            ip->flag = 2;
+            res->packs_rewritten++;
+            res->bytes_freed += unused_bytes[p];
+        } else {
+            res->packs_kept++;
+        }
+    }
+    /* packs no index names (interrupted backups) */
+    rc = list_packs(r, &pl);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < pl.n; i++) {
+        bool known = false;
+        for (size_t k = 0; k < r->index.npacks && !known; k++)
+            known = memcmp(r->index.packs[k].id.b, pl.ids[i].b, CS_ID_LEN) == 0;
+        if (!known) {
+            res->packs_deleted++;
+            res->bytes_freed += pl.sizes[i];
+        } else {
+            pl.sizes[i] = UINT64_MAX; /* marks "known" for the deletion pass */
+        }
+    }
+    /* small packs alone are not worth a rewrite */
+    if (res->packs_rewritten == 1 && !res->packs_deleted) {
+        for (uint32_t p = 0; p < r->index.npacks; p++)
+            if (r->index.packs[p].flag == 2 && !unused_bytes[p]) {
+                r->index.packs[p].flag = 0;
+                res->packs_rewritten--;
+                res->packs_kept++;
+            }
+    }
+    if (dry_run || (!res->packs_deleted && !res->packs_rewritten))
+        goto out;
+
+    /* 1. copy the used blobs of packs being rewritten into new packs */
+    nbefore = (uint32_t)r->index.npacks;
+    rc = cs_packer_new(r, 2, &pk);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+        char key[1200];
+        uint32_t p;
+        if (!e->type || !e->used || e->pack == CS_PACK_PENDING || r->index.packs[e->pack].flag != 2)
+            continue;
+        p = e->pack;
+        cs_repo_key(r, "data", &r->index.packs[p].id, key, sizeof(key));
+        rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, &raw);
+        if (rc == 0) {
+            /* the blob's AEAD binds its type and id, not its pack: copy it as is */
+            pthread_mutex_lock(&r->index.lock);
+            e->pack = CS_PACK_PENDING;
+            pthread_mutex_unlock(&r->index.lock);
+            rc = cs_packer_add(pk, e->type, &e->id, raw.data, raw.len, e->raw_len);
+        }
+    }
+    if (rc == 0)
+        rc = cs_packer_finish(pk); /* writes the index object of the new packs */
+    if (rc < 0)
+        goto out;
+    /* 2. one index object for every pack kept as it is */
+    {
+        cs_index_pack_blobs *v = calloc(r->index.npacks + 1, sizeof(*v));
+        size_t nv = 0;
+        if (!v) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (uint32_t p = 0; p < nbefore && rc == 0; p++) {
+            cs_ipack *ip = &r->index.packs[p];
+            if (ip->flag != 0)
+                continue;
+            rc = index_of_pack(r, p, &v[nv]);
+            if (rc == 0)
+                nv++;
+        }
+        if (rc == 0 && nv)
+            rc = cs_repo_write_index(r, v, nv, NULL);
+        for (size_t i = 0; i < nv; i++)
+            free(v[i].blobs);
+        free(v);
+        if (rc < 0)
+            goto out;
+    }
+    /* 3. only now forget the old index objects, 4. then delete the packs */
+    old_index = r->index_ids;
+    nold = r->nindex_ids;
+    for (size_t i = 0; i < nold; i++) {
+        char key[1200];
+        cs_repo_key(r, "index", &old_index[i], key, sizeof(key));
+        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
+            goto out;
+        rc = 0;
+    }
+    for (uint32_t p = 0; p < nbefore; p++) {
+        char key[1200];
+        if (r->index.packs[p].flag == 0)
+            continue;
+        cs_repo_key(r, "data", &r->index.packs[p].id, key, sizeof(key));
+        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
+            goto out;
+        rc = 0;
+    }
+    for (size_t i = 0; i < pl.n; i++) {
+        char key[1200];
+        if (pl.sizes[i] == UINT64_MAX)
+            continue;
+        cs_repo_key(r, "data", &pl.ids[i], key, sizeof(key));
+        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
+            goto out;
+        rc = 0;
+    }
+out:
+    cs_packer_free(pk);
+    plist_free(&pl);
+    free(used_bytes);
+    free(unused_bytes);
+    cs_snapshots_free(snaps, nsnaps);
+    cs_repo_unlock(r);
+    return rc;
+}
+
+int cs_repo_stats_get(cs_repo *r, cs_repo_stats *st)
+{
+    cs_snapshot *snaps = NULL;
+    size_t n = 0;
+    int rc = cs_snapshot_list(r, &snaps, &n, NULL);
+
+    memset(st, 0, sizeof(*st));
+    if (rc < 0)
+        return rc;
+    cs_snapshots_free(snaps, n);
+    st->snapshots = n;
+    st->packs = r->index.npacks;
+    st->index_files = r->index_files;
+    for (size_t i = 0; i < r->index.npacks; i++)
+        st->stored_bytes += r->index.packs[i].size;
+    for (size_t i = 0; i < r->index.cap; i++) {
+        const cs_ientry *e = &r->index.tab[i];
+        if (!e->type || e->pack == CS_PACK_PENDING)
+            continue;
+        st->blobs++;
+        st->raw_bytes += e->raw_len;
+        if (e->type == CS_BLOB_TREE)
+            st->tree_blobs++;
+        else
+            st->data_blobs++;
+    }
+    return 0;
+}
