@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
@@ -142,14 +143,35 @@ static int open_user_dir(const cs_config *cfg, const char *user, bool create, us
     return 0;
 }
 
-/* Write name in the user's directory and give it to the user. */
+/* Replace name in the user's directory atomically with a file the user
+ * owns: temp file (O_EXCL, no symlink), fchown and fchmod on the open
+ * descriptor, fsync, rename.  Never chown by name: the user could have
+ * swapped the name for a link to a file of root's by then. */
 static int write_owned(const user_dir *d, const char *name, const void *data, size_t len)
 {
-    int r = cs_write_file_atomic_at(d->fd, name, data, len, 0600);
+    char tmp[64];
+    _cleanup_close_ int fd = -1;
+    int r = 0;
 
-    if (r == 0 && geteuid() == 0 && fchownat(d->fd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    snprintf(tmp, sizeof(tmp), ".%s.tmp.%08x", name, randombytes_random());
+    fd = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (geteuid() == 0 && fchown(fd, d->uid, d->gid) < 0)
         r = -errno;
-    return r;
+    if (r == 0 && fchmod(fd, 0600) < 0)
+        r = -errno;
+    if (r == 0)
+        r = cs_write_all(fd, data, len);
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (r == 0 && renameat(d->fd, tmp, d->fd, name) < 0)
+        r = -errno;
+    if (r < 0) {
+        (void)unlinkat(d->fd, tmp, 0);
+        return r;
+    }
+    return fsync(d->fd) < 0 ? -errno : 0;
 }
 
 static int read_pin(const user_dir *d, uint64_t *pin)
