@@ -8,7 +8,8 @@ BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libcurl4-opens
   libsystemd-dev libkeyutils-dev libzstd-dev libjson-c-dev libinih-dev libexpat1-dev
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
-  python3-pytest clang libclang-rt-14-dev valgrind systemd"
+  python3-pytest clang libclang-rt-14-dev valgrind systemd
+  systemd-container debootstrap man-db"
 
 case "${1:-all}" in
   build) WANT="$BUILD_PKGS" ;;
