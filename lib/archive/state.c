@@ -236,8 +236,16 @@ static int write_some_flags(cs_arch_state *st, cs_arch_inst *in, cs_lww w, uint6
 
             if (!n)
                 return -ENOMEM;
+            size_t pos = in->nflagw;
+
             in->flagw = n;
-            f = &n[in->nflagw++];
+            /* kept sorted by bit: equal states must encode identically */
+            while (pos > 0 && n[pos - 1].bit > b) {
+                n[pos] = n[pos - 1];
+                pos--;
+            }
+            in->nflagw++;
+            f = &n[pos];
             f->bit = (uint8_t)b;
         }
         f->w = w;
@@ -466,8 +474,8 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st)
     for (size_t i = 0; r == 0 && i < in->nflagw; i++) {
         r = cs_rd_u8(rd, &in->flagw[i].bit);
         if (r == 0) r = get_w(rd, st, &in->flagw[i].w);
-        if (r == 0 && in->flagw[i].bit >= 52)
-            r = -EBADMSG;
+        if (r == 0 && (in->flagw[i].bit >= 52 || (i > 0 && in->flagw[i].bit <= in->flagw[i - 1].bit)))
+            r = -EBADMSG; /* canonical: sorted, no duplicates */
     }
     if (r == 0 && (f & F_LOCAL)) {
         char name[256], folder[256];

@@ -1,0 +1,631 @@
+/* Unit tests of the archive building blocks: HLC, entry encoding, sealed
+ * bodies and segments, local state, Maildir names, the CRDT rules, and the
+ * documented conflict rules through real syncs of two devices. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "archive/archive.h"
+#include "archive/entry.h"
+#include "archive/hlc.h"
+#include "archive/maildir.h"
+#include "archive/seal.h"
+#include "archive/state.h"
+#include "archive/sync_internal.h"
+#include "util/fileio.h"
+#include "util/secmem.h"
+
+static cs_amk *test_amk(void)
+{
+    uint8_t k[32];
+    cs_amk *a;
+
+    memset(k, 0x42, sizeof(k));
+    assert_int_equal(cs_amk_from_bytes(k, 32, &a), 0);
+    return a;
+}
+
+static cs_arch_keys *test_keys(void)
+{
+    cs_amk *a = test_amk();
+    cs_arch_keys *k;
+
+    assert_int_equal(cs_arch_keys_derive(a, &k), 0);
+    cs_amk_free(a);
+    return k;
+}
+
+/* ---- HLC ---- */
+
+static void test_hlc_tick(void **s)
+{
+    cs_hlc c = 0, a, b;
+
+    (void)s;
+    a = cs_hlc_tick(&c, 1000);
+    assert_int_equal(CS_HLC_MS(a), 1000);
+    assert_int_equal(CS_HLC_COUNTER(a), 0);
+    b = cs_hlc_tick(&c, 1000); /* same millisecond: the counter moves */
+    assert_true(b > a);
+    assert_int_equal(CS_HLC_COUNTER(b), 1);
+    a = cs_hlc_tick(&c, 900); /* wall clock went backwards: still increasing */
+    assert_true(a > b);
+    assert_int_equal(CS_HLC_MS(a), 1000);
+    c = CS_HLC_PACK(2000, 0xffff); /* counter overflow carries into the ms */
+    a = cs_hlc_tick(&c, 1500);
+    assert_int_equal(CS_HLC_MS(a), 2001);
+    assert_int_equal(CS_HLC_COUNTER(a), 0);
+}
+
+static void test_hlc_recv(void **s)
+{
+    cs_hlc c = CS_HLC_PACK(1000, 5), m = CS_HLC_PACK(5000, 7), t;
+
+    (void)s;
+    cs_hlc_recv(&c, m, 2000);
+    t = cs_hlc_tick(&c, 2000);
+    assert_true(t > m); /* causality: after receiving m, our stamps exceed m */
+    /* a stamp far in the future is not adopted */
+    c = CS_HLC_PACK(1000, 0);
+    cs_hlc_recv(&c, CS_HLC_PACK(1000 + 10ull * CS_HLC_MAX_DRIFT_MS, 0), 1000);
+    assert_true(CS_HLC_MS(c) <= 1000 + CS_HLC_MAX_DRIFT_MS);
+    /* equal ms on both sides: max counter + 1 */
+    c = CS_HLC_PACK(3000, 2);
+    cs_hlc_recv(&c, CS_HLC_PACK(3000, 9), 100);
+    assert_int_equal(c, CS_HLC_PACK(3000, 10));
+}
+
+/* ---- entries ---- */
+
+static void fill_add(cs_arch_entry *e, const char *key)
+{
+    memset(e, 0, sizeof(*e));
+    e->type = CS_AE_ADD;
+    e->hlc = CS_HLC_PACK(1700000000000ull, 3);
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    memset(e->id, 0xab, sizeof(e->id));
+    memset(e->ref.pack, 0xcd, sizeof(e->ref.pack));
+    e->ref.offset = 10;
+    e->ref.length = 100;
+    e->ref.size = 70;
+    e->mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
+    snprintf(e->folder, sizeof(e->folder), ".Lists.debian");
+    e->subdir = CS_MD_CUR;
+    e->flag_mask = CS_MD_FLAGS_ALL;
+    e->flags = (1u << ('S' - 'A')) | (1u << ('F' - 'A'));
+}
+
+static void test_entry_roundtrip(void **s)
+{
+    cs_buf b = CS_BUF_INIT;
+    cs_arch_entry e, set, del, d;
+    cs_wreader r;
+
+    (void)s;
+    fill_add(&e, "1700000000.M1P2.host");
+    memset(&set, 0, sizeof(set));
+    set.type = CS_AE_SET;
+    set.hlc = 77;
+    snprintf(set.key, sizeof(set.key), "k1");
+    set.mask = CS_AE_FLAGS | CS_AE_FOLDER;
+    set.flag_mask = 1u << ('S' - 'A');
+    set.flags = 0;
+    set.folder[0] = '\0';
+    memset(&del, 0, sizeof(del));
+    del.type = CS_AE_DEL;
+    del.hlc = 78;
+    snprintf(del.key, sizeof(del.key), "k2");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
+    assert_int_equal(cs_arch_entry_encode(&set, &b), 0);
+    assert_int_equal(cs_arch_entry_encode(&del, &b), 0);
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
+    assert_memory_equal(&d, &e, sizeof(d));
+    assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
+    assert_memory_equal(&d, &set, sizeof(d));
+    assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
+    assert_memory_equal(&d, &del, sizeof(d));
+    assert_int_equal(cs_wr_left(&r), 0);
+    cs_buf_free(&b);
+}
+
+static void test_entry_truncated(void **s)
+{
+    cs_buf b = CS_BUF_INIT;
+    cs_arch_entry e, d;
+
+    (void)s;
+    fill_add(&e, "abc");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
+    for (size_t n = 0; n < b.len; n++) {
+        cs_wreader r = { b.data, n, 0 };
+
+        assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    }
+    cs_buf_free(&b);
+}
+
+static void test_entry_hostile(void **s)
+{
+    cs_buf b = CS_BUF_INIT;
+    cs_arch_entry e, d;
+    cs_wreader r;
+    size_t keyoff = 1 + 8 + 1;
+
+    (void)s;
+    /* invalid entries are refused by the encoder */
+    fill_add(&e, "a/b");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), -EINVAL);
+    fill_add(&e, "ok");
+    snprintf(e.folder, sizeof(e.folder), "../etc");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), -EINVAL);
+    fill_add(&e, "ok");
+    e.ref.length = 3;
+    assert_int_equal(cs_arch_entry_encode(&e, &b), -EINVAL);
+    /* and by the decoder when crafted by hand */
+    fill_add(&e, "abc");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
+    b.data[keyoff + 1] = '/'; /* "a/c" */
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    b.data[keyoff + 1] = 'b';
+    b.data[0] = 9; /* unknown type */
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    b.data[0] = CS_AE_ADD;
+    b.data[b.len - 1] = 0xff; /* flags beyond the 52 letters */
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    b.data[9] = 250; /* key length past the end */
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    cs_buf_free(&b);
+}
+
+/* ---- bodies and segments ---- */
+
+static void test_body_seal(void **s)
+{
+    cs_arch_keys *k = test_keys();
+    const char msg[] = "From: a@b\nSubject: hi\n\nhello hello hello hello\n";
+    uint8_t id[32], other[32];
+    cs_buf sealed = CS_BUF_INIT, out = CS_BUF_INIT;
+
+    (void)s;
+    cs_arch_content_id(k, msg, sizeof(msg), id);
+    assert_int_equal(cs_arch_body_seal(k, id, msg, sizeof(msg), &sealed), 0);
+    assert_int_equal(cs_arch_body_open(k, id, sealed.data, sealed.len, &out), 0);
+    assert_int_equal(out.len, sizeof(msg));
+    assert_memory_equal(out.data, msg, sizeof(msg));
+    /* another id (a swapped body) fails */
+    memcpy(other, id, 32);
+    other[0] ^= 1;
+    assert_int_equal(cs_arch_body_open(k, other, sealed.data, sealed.len, &out), -EBADMSG);
+    /* every tampered byte fails */
+    for (size_t i = 0; i < sealed.len; i++) {
+        sealed.data[i] ^= 0x20;
+        assert_int_equal(cs_arch_body_open(k, id, sealed.data, sealed.len, &out), -EBADMSG);
+        sealed.data[i] ^= 0x20;
+    }
+    for (size_t n = 0; n < sealed.len; n++)
+        assert_int_equal(cs_arch_body_open(k, id, sealed.data, n, &out), -EBADMSG);
+    cs_buf_free(&sealed);
+    cs_buf_free(&out);
+    cs_arch_keys_free(k);
+}
+
+static void test_segment_seal(void **s)
+{
+    cs_arch_keys *k = test_keys();
+    uint8_t dev[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, dev2[8] = { 1, 2, 3, 4, 5, 6, 7, 9 };
+    cs_buf entries = CS_BUF_INIT, sealed = CS_BUF_INIT, out = CS_BUF_INIT;
+    cs_arch_entry e;
+
+    (void)s;
+    fill_add(&e, "m1");
+    assert_int_equal(cs_arch_entry_encode(&e, &entries), 0);
+    assert_int_equal(cs_arch_segment_seal(k, dev, 7, entries.data, entries.len, &sealed), 0);
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), 0);
+    assert_int_equal(out.len, entries.len);
+    assert_memory_equal(out.data, entries.data, entries.len);
+    /* renamed to another position or device */
+    assert_int_equal(cs_arch_segment_open(k, dev, 8, sealed.data, sealed.len, &out), -EBADMSG);
+    assert_int_equal(cs_arch_segment_open(k, dev2, 7, sealed.data, sealed.len, &out), -EBADMSG);
+    /* tampered anywhere, truncated anywhere */
+    for (size_t i = 0; i < sealed.len; i++) {
+        int r;
+
+        sealed.data[i] ^= 0x01;
+        r = cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out);
+        assert_true(r == -EBADMSG || (i == 4 && r == -EPROTONOSUPPORT));
+        sealed.data[i] ^= 0x01;
+    }
+    for (size_t n = 0; n < sealed.len; n++)
+        assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, n, &out), -EBADMSG);
+    /* a newer format version is named as such */
+    sealed.data[4] = 2;
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EPROTONOSUPPORT);
+    /* oversized: refused before any work */
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, (size_t)CS_ARCH_SEG_MAX + 1, &out), -EMSGSIZE);
+    cs_buf_free(&entries);
+    cs_buf_free(&sealed);
+    cs_buf_free(&out);
+    cs_arch_keys_free(k);
+}
+
+static void test_segment_bad_entries(void **s)
+{
+    /* authentic segment, malformed content (a buggy device): -EBADMSG */
+    cs_arch_state *st;
+    uint8_t junk[] = { CS_AE_ADD, 1, 2, 3 };
+
+    (void)s;
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    assert_int_equal(cs_arch_apply_segment(st, 0, junk, sizeof(junk), NULL), -EBADMSG);
+    cs_arch_state_free(st);
+}
+
+/* ---- Maildir names ---- */
+
+static void test_maildir_names(void **s)
+{
+    char u[CS_MD_UNIQUE_MAX + 1], name[CS_MD_NAME_MAX + 1];
+    uint64_t f;
+
+    (void)s;
+    assert_int_equal(cs_md_parse_name("123.M4P5.host:2,SF", u, &f), 0);
+    assert_string_equal(u, "123.M4P5.host");
+    assert_int_equal(f, (1u << ('S' - 'A')) | (1u << ('F' - 'A')));
+    assert_int_equal(cs_md_render_name(u, CS_MD_CUR, f, name), 0);
+    assert_string_equal(name, "123.M4P5.host:2,FS"); /* sorted, as the spec asks */
+    assert_int_equal(cs_md_render_name(u, CS_MD_NEW, 0, name), 0);
+    assert_string_equal(name, "123.M4P5.host");
+    assert_int_equal(cs_md_render_name(u, CS_MD_CUR, 0, name), 0);
+    assert_string_equal(name, "123.M4P5.host:2,");
+    assert_int_equal(cs_md_parse_name("x:2,Sa", u, &f), 0); /* Dovecot keyword letters */
+    assert_int_equal(f, (1u << ('S' - 'A')) | (UINT64_C(1) << 26));
+    assert_int_equal(cs_md_parse_name(".hidden", u, &f), -EINVAL);
+    assert_int_equal(cs_md_parse_name(":2,S", u, &f), -EINVAL);
+    assert_int_equal(cs_md_folder_valid(""), 0);
+    assert_int_equal(cs_md_folder_valid(".Sent"), 0);
+    assert_int_equal(cs_md_folder_valid(".a.b"), 0);
+    assert_int_equal(cs_md_folder_valid(".."), -EINVAL);
+    assert_int_equal(cs_md_folder_valid("."), -EINVAL);
+    assert_int_equal(cs_md_folder_valid(".a..b"), -EINVAL);
+    assert_int_equal(cs_md_folder_valid(".a/b"), -EINVAL);
+    assert_int_equal(cs_md_folder_valid("Sent"), -EINVAL);
+}
+
+/* ---- CRDT rules, directly on the state ---- */
+
+static cs_arch_entry set_flags(const char *key, cs_hlc t, uint64_t mask, uint64_t val)
+{
+    cs_arch_entry e;
+
+    memset(&e, 0, sizeof(e));
+    e.type = CS_AE_SET;
+    e.hlc = t;
+    snprintf(e.key, sizeof(e.key), "%s", key);
+    e.mask = CS_AE_FLAGS;
+    e.flag_mask = mask;
+    e.flags = val;
+    return e;
+}
+
+#define BIT(c) (UINT64_C(1) << ((c) - 'A'))
+
+static void test_crdt_rules(void **s)
+{
+    cs_arch_state *st;
+    cs_arch_entry add, a, b;
+    uint8_t d1[8] = { 1 }, d2[8] = { 2 };
+    int i1, i2;
+    cs_arch_inst *in;
+
+    (void)s;
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    i1 = cs_arch_state_dev(st, d1);
+    i2 = cs_arch_state_dev(st, d2);
+    fill_add(&add, "m");
+    add.flags = 0;
+    add.hlc = 100;
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i1, &add), 1);
+    /* different flags concurrently: both */
+    a = set_flags("m", 200, BIT('S'), BIT('S'));
+    b = set_flags("m", 199, BIT('F'), BIT('F'));
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i1, &a), 1);
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i2, &b), 1);
+    in = cs_arch_state_find(st, "m");
+    assert_int_equal(in->flags, BIT('S') | BIT('F'));
+    /* the same flag: the later stamp wins, whatever the order of arrival */
+    a = set_flags("m", 300, BIT('S'), 0);
+    b = set_flags("m", 290, BIT('S'), BIT('S'));
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i1, &a), 1);
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i2, &b), 0);
+    assert_int_equal(in->flags, BIT('F'));
+    /* a tie: the larger device id wins */
+    a = set_flags("m", 400, BIT('T'), BIT('T'));
+    b = set_flags("m", 400, BIT('T'), 0);
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i2, &b), 1);
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i1, &a), 0);
+    assert_int_equal(in->flags & BIT('T'), 0);
+    /* idempotence */
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i2, &b), 0);
+    /* an older ADD replayed later does not undo newer flag writes */
+    add.hlc = 50;
+    add.flags = BIT('D');
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i2, &add), 1); /* smaller stamp: owns the content */
+    assert_int_equal(in->flags, BIT('F'));
+    /* remove-wins: a deletion sticks even against later writes */
+    memset(&a, 0, sizeof(a));
+    a.type = CS_AE_DEL;
+    a.hlc = 10;
+    snprintf(a.key, sizeof(a.key), "m");
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)i1, &a), 1);
+    b = set_flags("m", 9999, BIT('S'), BIT('S'));
+    cs_arch_state_apply(st, (uint16_t)i2, &b);
+    assert_true(in->deleted);
+    cs_arch_state_free(st);
+}
+
+/* Every order of the same entries gives the same state. */
+static void test_crdt_commutes(void **s)
+{
+    cs_arch_entry v[6];
+    uint8_t d1[8] = { 1 }, d2[8] = { 2 };
+    int perm[6] = { 0, 1, 2, 3, 4, 5 };
+    cs_buf ref = CS_BUF_INIT;
+
+    (void)s;
+    fill_add(&v[0], "m");
+    v[0].hlc = 100;
+    v[1] = set_flags("m", 150, BIT('S') | BIT('R'), BIT('S'));
+    v[2] = set_flags("m", 160, BIT('S'), 0);
+    fill_add(&v[3], "m");
+    v[3].hlc = 120;
+    v[3].flags = BIT('T');
+    snprintf(v[3].folder, sizeof(v[3].folder), ".Other");
+    v[4] = set_flags("m", 170, BIT('P'), BIT('P'));
+    v[4].mask |= CS_AE_FOLDER;
+    snprintf(v[4].folder, sizeof(v[4].folder), ".Moved");
+    v[5] = set_flags("m", 110, BIT('F'), BIT('F'));
+    for (int round = 0; round < 200; round++) {
+        cs_arch_state *st;
+        cs_buf enc = CS_BUF_INIT;
+        uint8_t dev0[8] = { 0 };
+
+        assert_int_equal(cs_arch_state_new(&st), 0);
+        memcpy(st->devs[0].id, dev0, 8);
+        cs_arch_state_dev(st, d1);
+        cs_arch_state_dev(st, d2);
+        for (int i = 5; i > 0; i--) { /* a pseudo-random permutation per round */
+            int j = (int)((unsigned)(round * 7 + i * 13) % (unsigned)(i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (int i = 0; i < 6; i++)
+            cs_arch_state_apply(st, (uint16_t)(1 + perm[i] % 2), &v[perm[i]]);
+        assert_int_equal(cs_arch_state_encode(st, &enc), 0);
+        if (round == 0)
+            cs_buf_append(&ref, enc.data, enc.len);
+        else {
+            assert_int_equal(enc.len, ref.len);
+            assert_memory_equal(enc.data, ref.data, ref.len);
+        }
+        cs_buf_free(&enc);
+        cs_arch_state_free(st);
+    }
+    cs_buf_free(&ref);
+}
+
+/* ---- local state file ---- */
+
+static void test_state_roundtrip_and_hostile(void **s)
+{
+    cs_arch_state *st, *back;
+    cs_arch_entry e;
+    cs_buf a = CS_BUF_INIT, b = CS_BUF_INIT;
+    cs_arch_inst *in;
+
+    (void)s;
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    fill_add(&e, "m1");
+    e.hlc = 5;
+    assert_int_equal(cs_arch_state_apply(st, 0, &e), 1);
+    e = set_flags("m1", 6, BIT('S'), BIT('S'));
+    assert_int_equal(cs_arch_state_apply(st, 0, &e), 1);
+    in = cs_arch_state_find(st, "m1");
+    assert_int_equal(cs_arch_inst_set_local(in, ".Lists.debian", 1, "m1:2,FS"), 0);
+    assert_int_equal(cs_arch_state_encode(st, &a), 0);
+    assert_int_equal(cs_arch_state_decode(a.data, a.len, &back), 0);
+    assert_int_equal(cs_arch_state_encode(back, &b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    cs_arch_state_free(back);
+    for (size_t n = 0; n < a.len; n++)
+        assert_int_equal(cs_arch_state_decode(a.data, n, &back), -EBADMSG);
+    for (size_t i = 0; i < a.len; i++) {
+        a.data[i] ^= 0x80;
+        assert_true(cs_arch_state_decode(a.data, a.len, &back) < 0);
+        a.data[i] ^= 0x80;
+    }
+    cs_buf_free(&a);
+    cs_buf_free(&b);
+    cs_arch_state_free(st);
+}
+
+/* ---- conflict rules through real syncs ---- */
+
+typedef struct two {
+    char base[128], md[2][256], state[2][256], store[300];
+    cs_storage *s;
+    cs_amk *amk;
+} two;
+
+static void two_setup(two *t)
+{
+    snprintf(t->base, sizeof(t->base), "/tmp/cs-arch-unit-XXXXXX");
+    assert_non_null(mkdtemp(t->base));
+    for (int d = 0; d < 2; d++) {
+        snprintf(t->md[d], sizeof(t->md[d]), "%s/md%d", t->base, d);
+        snprintf(t->state[d], sizeof(t->state[d]), "%s/st%d", t->base, d);
+    }
+    snprintf(t->store, sizeof(t->store), "file://%s/store", t->base);
+    assert_int_equal(cs_storage_open(t->store, NULL, &t->s), 0);
+    t->amk = test_amk();
+}
+
+static void two_teardown(two *t)
+{
+    char cmd[300];
+
+    cs_storage_close(t->s);
+    cs_amk_free(t->amk);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->base);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int two_sync(two *t, int d, cs_archive_stats *st)
+{
+    cs_archive_opts o = { .storage = t->s, .user = "alice", .maildir = t->md[d], .state_dir = t->state[d] };
+    cs_archive_stats dummy;
+
+    return cs_archive_sync(&o, t->amk, st ? st : &dummy);
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char p[600];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int exists(const char *dir, const char *rel)
+{
+    char p[600];
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    return access(p, F_OK) == 0;
+}
+
+static void mv(const char *dir, const char *from, const char *to)
+{
+    char a[600], b[600];
+
+    snprintf(a, sizeof(a), "%s/%s", dir, from);
+    snprintf(b, sizeof(b), "%s/%s", dir, to);
+    assert_int_equal(rename(a, b), 0);
+}
+
+static void test_sync_concurrent_flags(void **s)
+{
+    two t;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    put(t.md[0], "cur/100.M1.a:2,", "Subject: x\n\nbody\n");
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    assert_true(exists(t.md[1], "cur/100.M1.a:2,"));
+    /* A marks it seen, B flags it, concurrently: both flags survive */
+    mv(t.md[0], "cur/100.M1.a:2,", "cur/100.M1.a:2,S");
+    mv(t.md[1], "cur/100.M1.a:2,", "cur/100.M1.a:2,F");
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_true(exists(t.md[0], "cur/100.M1.a:2,FS"));
+    assert_true(exists(t.md[1], "cur/100.M1.a:2,FS"));
+    /* A moves it to .Archive, B to .Sent, concurrently: the later move wins */
+    mkdir(strcat(strcpy((char[600]){0}, t.md[0]), "/.Archive"), 0700);
+    mkdir(strcat(strcpy((char[600]){0}, t.md[0]), "/.Archive/cur"), 0700);
+    mkdir(strcat(strcpy((char[600]){0}, t.md[1]), "/.Sent"), 0700);
+    mkdir(strcat(strcpy((char[600]){0}, t.md[1]), "/.Sent/cur"), 0700);
+    mv(t.md[0], "cur/100.M1.a:2,FS", ".Archive/cur/100.M1.a:2,FS");
+    mv(t.md[1], "cur/100.M1.a:2,FS", ".Sent/cur/100.M1.a:2,FS");
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    usleep(2000);
+    assert_int_equal(two_sync(&t, 1, NULL), 0); /* stamped later */
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_true(exists(t.md[0], ".Sent/cur/100.M1.a:2,FS"));
+    assert_false(exists(t.md[0], ".Archive/cur/100.M1.a:2,FS"));
+    assert_true(exists(t.md[1], ".Sent/cur/100.M1.a:2,FS"));
+    /* A deletes it while B flags it: the deletion wins */
+    mv(t.md[1], ".Sent/cur/100.M1.a:2,FS", ".Sent/cur/100.M1.a:2,FRS");
+    put(t.md[0], ".Sent/cur/keep:2,", "Subject: other\n\n");
+    assert_int_equal(unlink(strcat(strcpy((char[600]){0}, t.md[0]), "/.Sent/cur/100.M1.a:2,FS")), 0);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_false(exists(t.md[1], ".Sent/cur/100.M1.a:2,FRS"));
+    assert_false(exists(t.md[0], ".Sent/cur/100.M1.a:2,FRS"));
+    assert_true(exists(t.md[1], ".Sent/cur/keep:2,"));
+    two_teardown(&t);
+}
+
+static void test_sync_dedup_and_tamper(void **s)
+{
+    two t;
+    cs_archive_stats st;
+    char cmd[800];
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    put(t.md[0], "new/a1", "Subject: same\n\nsame body\n");
+    put(t.md[0], "new/a2", "Subject: same\n\nsame body\n");
+    assert_int_equal(two_sync(&t, 0, &st), 0);
+    assert_int_equal(st.local_added, 2);
+    assert_int_equal(st.bodies_reused, 1); /* the same message is stored once */
+    assert_int_equal(st.packs_uploaded, 1);
+    /* a no-change sync uploads nothing */
+    assert_int_equal(two_sync(&t, 0, &st), 0);
+    assert_int_equal(st.bytes_uploaded, 0);
+    /* a second device gets both; then the server deletes a segment: detected */
+    assert_int_equal(two_sync(&t, 1, &st), 0);
+    assert_int_equal(st.delivered, 2);
+    snprintf(cmd, sizeof(cmd), "rm -f %s/store/users/alice/archive/log/*/0000000000000001", t.base);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), -EBADMSG);
+    two_teardown(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hlc_tick),
+        cmocka_unit_test(test_hlc_recv),
+        cmocka_unit_test(test_entry_roundtrip),
+        cmocka_unit_test(test_entry_truncated),
+        cmocka_unit_test(test_entry_hostile),
+        cmocka_unit_test(test_body_seal),
+        cmocka_unit_test(test_segment_seal),
+        cmocka_unit_test(test_segment_bad_entries),
+        cmocka_unit_test(test_maildir_names),
+        cmocka_unit_test(test_crdt_rules),
+        cmocka_unit_test(test_crdt_commutes),
+        cmocka_unit_test(test_state_roundtrip_and_hostile),
+        cmocka_unit_test(test_sync_concurrent_flags),
+        cmocka_unit_test(test_sync_dedup_and_tamper),
+    };
+
+    if (cs_crypto_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
