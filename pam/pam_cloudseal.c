@@ -261,6 +261,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
     amk_data *d;
     cs_pam_opts o;
     cs_pam_run run = { .command = "handoff" };
+    cs_pam_frame key_frame;
     bool ok;
 
     if (!applies(pamh, argc, argv, &o, &user))
@@ -275,7 +276,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
      * session's logout while this one is open. */
     run.args = d ? with_key : no_key;
     if (d) {
-        run.in = &(cs_pam_frame){ d->key, d->len };
+        key_frame = (cs_pam_frame){ d->key, d->len };
+        run.in = &key_frame;
         run.n_in = 1;
     }
     ok = helper_ok(pamh, &o, user, d ? "keys not handed to the keyring" : "session not recorded", &run);

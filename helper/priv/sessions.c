@@ -152,7 +152,6 @@ static int update(const cs_config *cfg, const char *user, bool add)
         return -errno;
     if (flock(fd, LOCK_EX) < 0)
         return -errno;
-    b.limit = SESSIONS_FILE_MAX;
     r = cs_read_file_at(dfd, user, SESSIONS_FILE_MAX, &b);
     if (r == -EFBIG)
         cs_buf_reset(&b); /* oversized: start afresh rather than fail a login */
