@@ -185,6 +185,20 @@ static int get_typed(json_object *o, const char *key, json_type t, json_object *
     return 0;
 }
 
+/* A string member without embedded NUL bytes (so C comparisons see all of it). */
+static int get_str(json_object *o, const char *key, const char **out)
+{
+    json_object *v;
+    int r = get_typed(o, key, json_type_string, &v);
+
+    if (r < 0)
+        return r;
+    *out = json_object_get_string(v);
+    if (strlen(*out) != (size_t)json_object_get_string_len(v))
+        FAIL(-EBADMSG, "field \"%s\" contains a NUL byte", key);
+    return 0;
+}
+
 static int get_uint(json_object *o, const char *key, uint64_t min, uint64_t max, uint64_t *out)
 {
     json_object *v;
@@ -222,13 +236,13 @@ static int get_b64(json_object *o, const char *key, uint8_t *out, size_t len)
 static int parse_kdf(json_object *o, struct slot *s)
 {
     static const char *const keys[] = { "algorithm", "ops", "memory", "salt", NULL };
-    json_object *alg;
+    const char *alg;
     int r = only_keys(o, keys);
 
-    if (r == 0) r = get_typed(o, "algorithm", json_type_string, &alg);
+    if (r == 0) r = get_str(o, "algorithm", &alg);
     if (r < 0)
         return r;
-    if (strcmp(json_object_get_string(alg), CS_KDF_ALG_NAME) != 0)
+    if (strcmp(alg, CS_KDF_ALG_NAME) != 0)
         FAIL(-EBADMSG, "unknown KDF algorithm");
     /* read wide, then apply the real bounds: out of bounds is -E2BIG */
     if ((r = get_uint(o, "ops", 0, UINT32_MAX, &s->kdf.ops)) < 0 ||
@@ -244,16 +258,15 @@ static int parse_slot(json_object *o, struct slot *s)
 {
     static const char *const pw_keys[] = { "type", "id", "kdf", "nonce", "ciphertext", NULL };
     static const char *const rk_keys[] = { "type", "id", "nonce", "ciphertext", NULL };
-    json_object *type, *kdf;
+    json_object *kdf;
     uint64_t id;
     const char *t;
     int r;
 
     if (!json_object_is_type(o, json_type_object))
         FAIL(-EBADMSG, "slot is not an object");
-    if ((r = get_typed(o, "type", json_type_string, &type)) < 0)
+    if ((r = get_str(o, "type", &t)) < 0)
         return r;
-    t = json_object_get_string(type);
     if (strcmp(t, "password") == 0)
         s->type = CS_SLOT_PASSWORD;
     else if (strcmp(t, "recovery") == 0)
@@ -367,6 +380,9 @@ static int parse_root(json_object *root, cs_keybag *kb)
             if (kb->slots[j].id == kb->slots[i].id)
                 FAIL(-EBADMSG, "duplicate slot id %u", kb->slots[i].id);
     }
+    /* each password slot may cost a full bounded KDF run at login */
+    if (cs_keybag_count_slots(kb, CS_SLOT_PASSWORD) > CS_KEYBAG_MAX_PASSWORD_SLOTS)
+        FAIL(-EBADMSG, "more than %d password slots", CS_KEYBAG_MAX_PASSWORD_SLOTS);
 
     if ((r = get_typed(root, "payload", json_type_object, &payload)) < 0 ||
         (r = parse_payload(payload, kb)) < 0)

@@ -11,7 +11,8 @@
  *                                           || account Ed25519 public key)); public
  *     "generation": 7,                      1..2^53, bumped on every change; clients
  *                                           refuse one lower than they have seen
- *     "slots": [                            1..CS_KEYBAG_MAX_SLOTS entries
+ *     "slots": [                            1..CS_KEYBAG_MAX_SLOTS entries, at most
+ *                                           CS_KEYBAG_MAX_PASSWORD_SLOTS passwords
  *       { "type": "password", "id": 1,      id: 0..65535, unique in the bag
  *         "kdf": { "algorithm": "argon2id13", "ops": 3, "memory": 268435456,
  *                  "salt": "<base64 of 16 bytes>" },
@@ -62,6 +63,7 @@
 #define CS_KEYBAG_VERSION 1
 #define CS_KEYBAG_MAX_BYTES (64 * 1024)
 #define CS_KEYBAG_MAX_SLOTS 8
+#define CS_KEYBAG_MAX_PASSWORD_SLOTS 2 /* unlock may run the KDF once per password slot */
 #define CS_KEYBAG_USER_MAX 64
 #define CS_KEYBAG_PAYLOAD_MAX (32 * 1024) /* plaintext bytes */
 #define CS_ACCOUNT_ID_HEX 64

@@ -324,6 +324,18 @@ static void e_too_many_slots(json_object *r)
         json_object_array_add(slots, copy);
     }
 }
+static void e_type_nul(json_object *r) { json_object_object_add(slot(r, 0), "type", json_object_new_string_len("password\0x", 10)); }
+static void e_three_passwords(json_object *r)
+{
+    json_object *slots;
+    json_object_object_get_ex(r, "slots", &slots);
+    for (int i = 0; i < 2; i++) {
+        json_object *copy = NULL;
+        json_object_deep_copy(password_slot(r), &copy, NULL);
+        json_object_object_add(copy, "id", json_object_new_int(200 + i));
+        json_object_array_add(slots, copy);
+    }
+}
 static void e_mem_huge(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64(1LL << 40)); }
 static void e_mem_tiny(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64(1024)); }
 static void e_mem_odd(json_object *r) { json_object_object_add(kdf_of(r), "memory", json_object_new_int64((8 << 20) + 1)); }
@@ -366,6 +378,8 @@ static void test_bad_forms(void **state)
         { "unknown slot type", e_slot_type, -EBADMSG },
         { "slot id string", e_slot_id_str, -EBADMSG },
         { "duplicate slot id", e_slot_dup_id, -EBADMSG },
+        { "NUL in slot type", e_type_nul, -EBADMSG },
+        { "three password slots", e_three_passwords, -EBADMSG },
         { "memory 1 TiB", e_mem_huge, -E2BIG },
         { "memory 1 KiB", e_mem_tiny, -E2BIG },
         { "memory not KiB", e_mem_odd, -E2BIG },
