@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "config/config.h"
 #include "crypto/keys.h"
 #include "storage/storage.h"
 
@@ -65,5 +66,9 @@ int cs_archive_get_status(const char *state_dir, cs_archive_status *out);
 /* Default directory for the local state: $XDG_STATE_HOME/cloudseal/archive
  * or ~/.local/state/cloudseal/archive.  Returns a malloc()ed string. */
 char *cs_archive_default_state_dir(void);
+
+/* [archive] maildir and state_dir from the configuration, "~" expanded to
+ * the user's home (malloc()ed).  -EINVAL for a relative path. */
+int cs_archive_paths_from_config(const cs_config *c, char **maildir, char **state_dir);
 
 #endif

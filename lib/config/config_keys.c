@@ -68,5 +68,10 @@ const cs_config_key cs_config_keys[] = {
     { "backup", "cache_dir", CS_CONF_STRING, NULL, 0, 0 },
     { "backup", "workers", CS_CONF_INT, "0", 0, 8 },
 
+    /* [archive] message-archive sync (lib/archive, docs/archive.md) */
+    { "archive", "maildir", CS_CONF_STRING, "~/Maildir", 0, 0 },
+    { "archive", "state_dir", CS_CONF_STRING, NULL, 0, 0 },
+    { "archive", "pack_size", CS_CONF_SIZE, "8M", 64 * 1024, 64LL * 1024 * 1024 },
+
     { NULL, NULL, 0, NULL, 0, 0 },
 };

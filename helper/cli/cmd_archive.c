@@ -1,0 +1,258 @@
+/* cloudseal archive sync|status: the message-archive sync (docs/archive.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "archive/archive.h"
+#include "cli.h"
+#include "storage/storage_s3.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--password-stdin] [--json]\n"
+               "       cloudseal archive status [--json]\n\n"
+               "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
+               "  sync      send local changes (new messages, flags, moves, deletions) and\n"
+               "            apply those of your other workstations\n"
+               "  status    what this workstation's archive holds and when it last synced\n\n"
+               "Options:\n"
+               "  --dry-run         show what sync would do; change nothing\n"
+               "  --password-stdin  read your password from stdin when your keys are locked\n"
+               "  --json            machine-readable output\n\n"
+               "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
+               "See cloudseal(1) and docs/archive.md.\n");
+}
+
+static int exit_code(int r)
+{
+    switch (r) {
+    case 0: return CLI_OK;
+    case -ENOKEY: case -EACCES: return CLI_LOCKED;
+    case -EBADMSG: return CLI_DATA_ERROR;
+    case -EHOSTUNREACH: case -ETIMEDOUT: case -ECONNRESET: case -ECONNREFUSED: return CLI_UNAVAILABLE;
+    case -EINVAL: return CLI_USAGE;
+    default: return CLI_FAILED;
+    }
+}
+
+static json_object *stats_json(const cs_archive_stats *s)
+{
+    json_object *o = json_object_new_object();
+
+#define F(name) json_object_object_add(o, #name, json_object_new_int64((int64_t)s->name))
+    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(vanished);
+    F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
+    F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
+    F(bodies_reused); F(skipped);
+#undef F
+    return o;
+}
+
+/* The plan (dry-run actions) as a JSON array of strings, one per line. */
+static json_object *plan_json(const char *text)
+{
+    json_object *a = json_object_new_array();
+    const char *p = text;
+
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+        json_object_array_add(a, json_object_new_string_len(p, (int)n));
+        p = nl ? nl + 1 : NULL;
+    }
+    return a;
+}
+
+static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
+{
+    printf("%s: %llu new and %llu changed local messages%s, %llu local deletions;\n",
+           dry_run ? "Dry run (nothing changed)" : "Synced",
+           (unsigned long long)s->local_added, (unsigned long long)s->local_changed,
+           dry_run ? " to record" : " recorded", (unsigned long long)s->local_deleted);
+    printf("  from other workstations: %llu delivered, %llu moved or reflagged, %llu deleted",
+           (unsigned long long)s->delivered, (unsigned long long)s->renamed, (unsigned long long)s->removed);
+    if (s->conflicts)
+        printf(", %llu name conflicts resolved", (unsigned long long)s->conflicts);
+    printf(";\n  %llu messages scanned, %.1f MiB sent, %.1f MiB received in %.2f s.\n",
+           (unsigned long long)s->scanned, (double)s->bytes_uploaded / 1048576.0,
+           (double)s->bytes_downloaded / 1048576.0, secs);
+    if (s->skipped)
+        printf("  %llu messages were busy in your mail client; the next sync retries them.\n",
+               (unsigned long long)s->skipped);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int do_sync(bool dry_run)
+{
+    const cs_config *cfg = cli_config();
+    cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(),
+                          .pack_target = (size_t)cs_config_int(cfg, "archive", "pack_size") };
+    cs_archive_stats st;
+    char *maildir = NULL, *state_dir = NULL, *plan = NULL;
+    size_t plan_len = 0;
+    FILE *planf = NULL;
+    cs_amk *amk = NULL;
+    double t0 = now_s();
+    int r;
+
+    r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+    if (r < 0) {
+        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+        return CLI_USAGE;
+    }
+    o.maildir = maildir;
+    o.state_dir = state_dir;
+    r = cli_obtain_amk(&amk);
+    if (r < 0) {
+        if (r == -ENOKEY)
+            log_error("your keys are locked: run 'cloudseal unlock' or give your password");
+        goto out;
+    }
+    r = cs_storage_open_config(cfg, NULL, &o.storage);
+    if (r < 0) {
+        log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
+        r = -EHOSTUNREACH;
+        goto out;
+    }
+    if (dry_run) {
+        planf = cli.json ? open_memstream(&plan, &plan_len) : stdout;
+        o.plan = planf;
+    }
+    r = cs_archive_sync(&o, amk, &st);
+    if (planf && planf != stdout)
+        fclose(planf);
+    if (cli.json) {
+        json_object *j = stats_json(&st);
+
+        json_object_object_add(j, "ok", json_object_new_boolean(r == 0));
+        json_object_object_add(j, "dry_run", json_object_new_boolean(dry_run));
+        if (dry_run)
+            json_object_object_add(j, "actions", plan_json(plan));
+        if (r < 0)
+            json_object_object_add(j, "error", json_object_new_string(strerror(-r)));
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        json_object_put(j);
+    } else if (r == 0 && !cli.quiet) {
+        print_text(&st, dry_run, now_s() - t0);
+    }
+    if (r == -EBUSY)
+        r = -EAGAIN; /* message already given; a plain failure */
+out:
+    cs_storage_close(o.storage);
+    cs_amk_free(amk);
+    free(maildir);
+    free(state_dir);
+    free(plan);
+    return exit_code(r);
+}
+
+static int do_status(void)
+{
+    char *maildir = NULL, *state_dir = NULL;
+    cs_archive_status s;
+    int r = cs_archive_paths_from_config(cli_config(), &maildir, &state_dir);
+
+    if (r < 0) {
+        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+        return CLI_USAGE;
+    }
+    r = cs_archive_get_status(state_dir, &s);
+    if (r < 0) {
+        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+    } else if (cli.json) {
+        json_object *j = json_object_new_object();
+
+        json_object_object_add(j, "initialised", json_object_new_boolean(s.initialised));
+        json_object_object_add(j, "maildir", json_object_new_string(maildir));
+        json_object_object_add(j, "state_dir", json_object_new_string(state_dir));
+        json_object_object_add(j, "device_id", json_object_new_string(s.device_id));
+        json_object_object_add(j, "messages", json_object_new_int64((int64_t)s.messages));
+        json_object_object_add(j, "local_messages", json_object_new_int64((int64_t)s.local_messages));
+        json_object_object_add(j, "deleted", json_object_new_int64((int64_t)s.deleted));
+        json_object_object_add(j, "devices", json_object_new_int64((int64_t)s.devices));
+        json_object_object_add(j, "segments_written", json_object_new_int64((int64_t)s.segments_written));
+        json_object_object_add(j, "last_sync", json_object_new_int64(s.last_sync));
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
+        json_object_put(j);
+    } else if (!s.initialised) {
+        printf("Message archive: not synced yet on this workstation.\n"
+               "Maildir: %s\nRun 'cloudseal archive sync' to start.\n", maildir);
+    } else {
+        char when[64] = "never";
+        time_t t = (time_t)s.last_sync;
+        struct tm tm;
+
+        if (s.last_sync && localtime_r(&t, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("Message archive\n"
+               "  Maildir:        %s\n"
+               "  State:          %s\n"
+               "  This device:    %s (%llu devices in all)\n"
+               "  Messages:       %llu (%llu on this workstation), %llu deleted\n"
+               "  Last sync:      %s\n",
+               maildir, state_dir, s.device_id, (unsigned long long)s.devices,
+               (unsigned long long)s.messages, (unsigned long long)s.local_messages,
+               (unsigned long long)s.deleted, when);
+    }
+    free(maildir);
+    free(state_dir);
+    return exit_code(r);
+}
+
+int cmd_archive(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    bool dry_run = false;
+    const char *verb;
+    int c;
+
+    /* "archive --help", then the verb, then the verb's options */
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    verb = argv[1];
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': dry_run = true; break;
+        case 'j': cli.json = true; break;
+        case 'p': cli_password_stdin = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
+        return CLI_USAGE;
+    }
+    if (strcmp(verb, "sync") == 0)
+        return do_sync(dry_run);
+    if (strcmp(verb, "status") == 0) {
+        if (dry_run) {
+            log_error("--dry-run belongs to 'archive sync'");
+            return CLI_USAGE;
+        }
+        return do_status();
+    }
+    log_error("unknown archive command '%s': use 'sync' or 'status'", verb);
+    return CLI_USAGE;
+}
