@@ -62,7 +62,9 @@ static int read_fd_bounded(int fd, size_t max_len, cs_buf *out)
 
 int cs_read_file_at(int dirfd, const char *name, size_t max_len, cs_buf *out)
 {
-    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted in place of a file must not block the open;
+     * it is then refused as not a regular file */
+    _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 
     if (fd < 0)
         return -errno;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -599,6 +600,13 @@ static void test_account_rollback(void **state)
     cs_amk_free(got);
     put_storage(user, &cur);
     assert_int_equal(cs_account_sync_pending(cfg, user), 0);
+
+    /* a FIFO planted as the cached keybag neither blocks nor breaks unlocking */
+    snprintf(path, sizeof(path), "%s/state/keybags/%s/keybag", tmpdir, user);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, 0, &got), 0);
+    cs_amk_free(got);
 
     /* root (the PAM helper) recreates a missing cache on the first unlock */
     if (geteuid() == 0) {
