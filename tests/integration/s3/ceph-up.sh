@@ -8,6 +8,12 @@ DIR=${1:?dir}; RGW_PORT=${2:?port}
 for b in ceph-mon ceph-osd radosgw ceph radosgw-admin uuidgen; do
   command -v "$b" >/dev/null || { echo "ceph-up: $b missing: run scripts/install-deps.sh check" >&2; exit 1; }
 done
+# the mon's ports are fixed: refuse to talk to someone else's cluster
+for p in 3300 6789; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "ceph-up: 127.0.0.1:$p is already in use (another Ceph mon?): stop it first" >&2; exit 1
+  fi
+done
 mkdir -p "$DIR"/{log,run,mon,osd,rgw}
 export CEPH_CONF=$DIR/ceph.conf
 cat > "$CEPH_CONF" <<EOC

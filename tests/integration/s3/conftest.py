@@ -1,0 +1,202 @@
+"""Fixtures for the S3 backend tests: real servers on 127.0.0.1.
+
+Session-scoped, started once per pytest run and stopped at its end:
+  s3rver  s3rver@3 from npm (installed idempotently under tests/.cache/npm);
+          fast, but it does not verify signatures
+  rgw     a single-node Ceph RGW on memstore (ceph-up.sh); verifies SigV4
+          signatures and payload hashes.  If it cannot be brought up the
+          tests FAIL: scripts/install-deps.sh installs its packages.
+  proxy   fault_proxy.py in front of rgw (errors, resets, truncation, latency)
+  hostile hostile_s3.py, a fake server with broken listings
+Each fixture yields an Endpoint; Endpoint.run(url, *args) runs s3tool.
+"""
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+BUILD = ROOT / os.environ.get("O", "build")
+NPM_DIR = ROOT / "tests" / ".cache" / "npm"
+S3RVER = NPM_DIR / "node_modules" / ".bin" / "s3rver"
+RGW_ACCESS, RGW_SECRET = "CSTESTACCESSKEY", "csTestSecretKey0123456789"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Endpoint:
+    """A server: base URL (s3+http://127.0.0.1:PORT) and credentials."""
+
+    def __init__(self, port, access, secret, name):
+        self.port, self.access, self.secret, self.name = port, access, secret, name
+        self.base = f"s3+http://127.0.0.1:{port}"
+
+    def env(self, **extra):
+        e = dict(os.environ, AWS_ACCESS_KEY_ID=self.access, AWS_SECRET_ACCESS_KEY=self.secret)
+        for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+            e.pop(k, None)
+        e.update(extra)
+        return e
+
+    def run(self, url, *args, input=None, timeout=120, env=None, config=None):
+        """Run s3tool; returns CompletedProcess (bytes stdout, text stderr)."""
+        cmd = [str(BUILD / "tests" / "s3tool")]
+        if config:
+            cmd += ["--config", str(config)]
+        cmd += [url, *args]
+        r = subprocess.run(cmd, input=input, env=env or self.env(), capture_output=True, timeout=timeout)
+        r.stderr = r.stderr.decode(errors="replace")
+        return r
+
+    def ok(self, url, *args, **kw):
+        r = self.run(url, *args, **kw)
+        assert r.returncode == 0, f"s3tool {args} exited {r.returncode}: {r.stderr}"
+        return r
+
+
+@pytest.fixture(scope="session")
+def s3tool_bin():
+    p = BUILD / "tests" / "s3tool"
+    if not p.exists():
+        pytest.fail(f"{p} missing: run 'make' first (mk/s3.mk builds it)")
+    return p
+
+
+def install_s3rver():
+    """npm install s3rver@3 once into tests/.cache/npm (idempotent)."""
+    if S3RVER.exists():
+        return
+    if not shutil.which("npm"):
+        pytest.fail("npm is missing: install Debian's npm (scripts/install-deps.sh check)")
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NPM_DIR), "s3rver@3"],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 or not S3RVER.exists():
+        pytest.fail(f"npm install s3rver@3 failed:\n{r.stdout}\n{r.stderr}")
+
+
+@pytest.fixture(scope="session")
+def s3rver(s3tool_bin, tmp_path_factory):
+    install_s3rver()
+    d = tmp_path_factory.mktemp("s3rver")
+    port = free_port()
+    log = open(d / "log", "w")
+    proc = subprocess.Popen([str(S3RVER), "-d", str(d / "data"), "-a", "127.0.0.1", "-p", str(port),
+                             "--no-vhost-buckets", "--silent"], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                            # s3rver makes continuation tokens with DES, legacy in OpenSSL 3
+                            env=dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider"))
+    try:
+        if not wait_port(port, proc):
+            pytest.fail(f"s3rver did not start; see {d}/log")
+        yield Endpoint(port, "S3RVER", "S3RVER", "s3rver")
+    finally:
+        stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def rgw(s3tool_bin, tmp_path_factory):
+    missing = [b for b in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin") if not shutil.which(b)]
+    if missing:
+        pytest.fail(f"Ceph is not installed ({', '.join(missing)} missing): run 'scripts/install-deps.sh check'")
+    d = tmp_path_factory.mktemp("rgw")
+    port = free_port()
+    env = dict(os.environ, CEPH_CONF=str(d / "ceph.conf"))
+    try:
+        r = subprocess.run([str(HERE / "ceph-up.sh"), str(d), str(port)], env=env, capture_output=True,
+                           text=True, timeout=240)
+        if r.returncode != 0:
+            logs = "".join(f"\n--- {p}\n" + p.read_text(errors="replace")[-3000:]
+                           for p in sorted((d / "log").glob("*.out")))
+            pytest.fail(f"radosgw bring-up failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}{logs}")
+        r = subprocess.run(["radosgw-admin", "user", "create", "--uid=cstest", "--display-name=cstest",
+                            f"--access-key={RGW_ACCESS}", f"--secret-key={RGW_SECRET}"],
+                           env=env, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            pytest.fail(f"radosgw-admin user create failed:\n{r.stderr}")
+        yield Endpoint(port, RGW_ACCESS, RGW_SECRET, "rgw")
+    finally:
+        subprocess.run([str(HERE / "ceph-down.sh"), str(d)], env=env, capture_output=True, timeout=120)
+
+
+def start_helper(args, ready):
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    line = proc.stdout.readline()
+    if ready not in line:
+        stop(proc)
+        pytest.fail(f"{args[0]} did not start: {line}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def proxy(rgw):
+    """fault_proxy.py in front of rgw: 5% 500/503, 3% resets, 3% truncated, 200 ms."""
+    port = free_port()
+    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(rgw.port), "--seed", "4",
+                         "--error", "0.05", "--reset", "0.03", "--truncate", "0.03", "--latency", "200"],
+                        "proxy ready")
+    try:
+        yield Endpoint(port, rgw.access, rgw.secret, "proxy")
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def hostile():
+    port = free_port()
+    proc = start_helper([str(HERE / "hostile_s3.py"), str(port)], "hostile ready")
+    try:
+        yield Endpoint(port, "HOSTILEKEY", "hostile-secret", "hostile")
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def rgw_bucket(rgw):
+    """A bucket on rgw shared by the rgw tests (each test uses its own prefix)."""
+    url = f"{rgw.base}/cs-test-bucket"
+    rgw.ok(url, "mkbucket")
+    return url
+
+
+@pytest.fixture(scope="session")
+def s3rver_bucket(s3rver):
+    url = f"{s3rver.base}/cs-test-bucket"
+    s3rver.ok(url, "mkbucket")
+    return url
