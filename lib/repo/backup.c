@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>

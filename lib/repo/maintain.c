@@ -141,7 +141,6 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
     const cs_ipack *ip = &r->index.packs[pidx];
     cs_pack_blob *blobs = NULL;
     size_t nb = 0;
-    cs_id h;
     char key[1200], hex[65];
     uint64_t errors = 0;
     int rc;
@@ -152,11 +151,6 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
     if (rc < 0) {
         log_error("pack data/%.2s/%s cannot be read: %s", hex, hex, strerror(-rc));
         return 1;
-    }
-    crypto_generichash(h.b, sizeof(h.b), pack.data, pack.len, NULL, 0);
-    if (memcmp(h.b, ip->id.b, CS_ID_LEN) != 0) {
-        log_error("pack data/%.2s/%s is damaged: its contents do not match its name (hash)", hex, hex);
-        errors++;
     }
     rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);
     if (rc < 0) {

@@ -34,6 +34,8 @@ struct cs_packer {
     size_t queued;
     cs_index_pack_blobs *done_packs; /* uploaded, not yet in an index object */
     size_t ndone, done_cap;
+    cs_buf spare[4];            /* pack buffers to reuse: no heap churn, bounded RSS */
+    size_t nspare;
     int err;
     bool finishing;
     pthread_t threads[MAX_UPLOADERS];
@@ -71,7 +73,9 @@ static int upload(cs_packer *p, open_pack *op)
 
     if (rc < 0)
         return rc;
-    crypto_generichash(pid.b, sizeof(pid.b), op->buf.data, op->buf.len, NULL, 0);
+    /* a random name: hashing every pack would cost as much CPU as encrypting
+     * it, and each blob and the header are authenticated anyway */
+    randombytes_buf(pid.b, sizeof(pid.b));
     cs_repo_key(r, "data", &pid, key, sizeof(key));
     rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_IMMUTABLE);
     if (rc == -EEXIST)
@@ -144,8 +148,13 @@ static void *uploader(void *arg)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         rc = p->err ? 0 : upload(p, op);
-        open_pack_free(op);
         pthread_mutex_lock(&p->mu);
+        if (p->nspare < 4) {
+            cs_buf_reset(&op->buf);
+            p->spare[p->nspare++] = op->buf;
+            memset(&op->buf, 0, sizeof(op->buf));
+        }
+        open_pack_free(op);
         if (rc < 0 && !p->err)
             p->err = rc;
     }
@@ -211,6 +220,11 @@ int cs_packer_add(cs_packer *p, int type, const cs_id *id, const uint8_t *enc, s
             goto out;
         }
         op->type = type;
+        if (p->nspare)
+            op->buf = p->spare[--p->nspare];
+        /* one allocation per pack buffer: growing by doubling would copy it */
+        if ((rc = cs_buf_reserve(&op->buf, CS_PACK_TARGET + CS_MAX_BLOB)) < 0)
+            goto out;
     }
     if (op->n == op->cap) {
         size_t ncap = op->cap ? op->cap * 2 : 64;
@@ -301,6 +315,8 @@ void cs_packer_free(cs_packer *p)
     for (size_t i = 0; i < p->ndone; i++)
         free(p->done_packs[i].blobs);
     free(p->done_packs);
+    for (size_t i = 0; i < p->nspare; i++)
+        cs_buf_free(&p->spare[i]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

@@ -1,0 +1,36 @@
+# cloudseal adapter for ../shared/bench/anchors.sh (sourced by it; see TEMPLATE.sh there).
+# Normal mode: the account is enrolled and unlocked (key in the kernel keyring) before the
+# timed `cloudseal init`, as after a login; enrolment uses a cheap KDF (untimed anyway).
+# CLOUDSEAL_BIN: the binary under test (bench/run.sh sets it).
+CLOUDSEAL_BIN=${CLOUDSEAL_BIN:-cloudseal}
+
+_cs_conf() { # REPO -> writes $CACHE/cloudseal.conf
+  mkdir -p "$CACHE/state"
+  cat >"$CACHE/cloudseal.conf" <<CONF
+[storage]
+url = file://$1
+[paths]
+state_dir = $CACHE/state
+[kdf]
+target_time_ms = 1
+memory = 8M
+[backup]
+cache_dir = $CACHE/files
+exclude =
+CONF
+}
+_cs() { env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" "$@"; }
+
+cloudseal_version() { "$CLOUDSEAL_BIN" --version; }
+cloudseal_init() {
+  _cs_conf "$1"
+  printf '%s\n' "$BENCH_PASSWORD" | _cs enroll --password-stdin --force >/dev/null 2>&1 || return 1
+  printf '%s\n' "$BENCH_PASSWORD" | _cs unlock --password-stdin >/dev/null || return 1
+  timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" init </dev/null
+}
+cloudseal_backup() {
+  timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" backup --host bench --tag "$2" data </dev/null
+}
+cloudseal_restore() {
+  timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" restore latest --target "$3" </dev/null
+}
