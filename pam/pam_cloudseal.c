@@ -32,14 +32,20 @@
 typedef struct amk_data {
     uint8_t key[CS_HELPER_AMK_BYTES];
     size_t len;
-    int rewrap_pending; /* drift repair: wrap to PAM_AUTHTOK at session open */
+    /* Drift repair: wrap to this login password at session open.  A copy,
+     * because libpam clears PAM_AUTHTOK when pam_authenticate returns. */
+    int rewrap_pending;
+    size_t login_len;
+    char login[CS_HELPER_FRAME_MAX];
 } amk_data;
 
+/* whole pages, so that mlock and munmap cover exactly the data */
 static size_t amk_page(void)
 {
     long p = sysconf(_SC_PAGESIZE);
+    size_t page = p > 0 ? (size_t)p : 4096;
 
-    return p > 0 && (size_t)p >= sizeof(amk_data) ? (size_t)p : 4096;
+    return (sizeof(amk_data) + page - 1) / page * page;
 }
 
 static void amk_cleanup(pam_handle_t *pamh, void *data, int error_status)
@@ -146,7 +152,8 @@ static void free_answer(char **s)
 
 /* The login password no longer unwraps the keybag: ask once for the previous
  * password or the recovery key.  The re-wrap itself waits for session open. */
-static void repair_drift(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user, amk_data *d)
+static void repair_drift(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user,
+                         const char *login, amk_data *d)
 {
     const char *const either[] = { "--secret", "either", NULL };
     char *answer = NULL;
@@ -171,6 +178,12 @@ static void repair_drift(pam_handle_t *pamh, const cs_pam_opts *o, int flags, co
     if (!ok)
         return;
     d->len = run.out_len;
+    d->login_len = strlen(login);
+    if (d->login_len > sizeof(d->login)) {
+        d->login_len = 0;
+        return; /* cannot happen: the helper took it as a frame already */
+    }
+    memcpy(d->login, login, d->login_len);
     d->rewrap_pending = 1;
 }
 
@@ -213,7 +226,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     } else if (rr == 0 && run.exit_code == CS_HELPER_WRONG_PASSWORD && !prompted) {
         /* pam_unix accepted this password (in a correct stack we only run
          * after it succeeded), yet it does not unwrap: drift */
-        repair_drift(pamh, &o, flags, user, d);
+        repair_drift(pamh, &o, flags, user, tok, d);
     } else {
         cs_pam_log_failure(pamh, &o, user, "keys not unlocked", rr, &run);
     }
@@ -238,19 +251,15 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 static void finish_drift_repair(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, amk_data *d)
 {
     const char *const old_key[] = { "--old", "key", NULL };
-    const char *tok = NULL;
     cs_pam_run run = { .command = "rewrap", .args = old_key };
 
-    d->rewrap_pending = 0;
-    if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&tok) != PAM_SUCCESS || !tok || !*tok) {
-        pam_syslog(pamh, LOG_WARNING, "keys of %s unlocked with the previous password, but the login password "
-                   "is gone by session open: run 'cloudseal passwd' to re-wrap them", user);
-        return;
-    }
-    run.in = (cs_pam_frame[]){ { d->key, d->len }, { tok, strlen(tok) } };
+    run.in = (cs_pam_frame[]){ { d->key, d->len }, { d->login, d->login_len } };
     run.n_in = 2;
     if (helper_ok(pamh, o, user, "password drift not repaired", &run))
         pam_syslog(pamh, LOG_NOTICE, "password drift repaired: the keys of %s now open with the login password", user);
+    explicit_bzero(d->login, sizeof(d->login));
+    d->login_len = 0;
+    d->rewrap_pending = 0;
 }
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
