@@ -6,7 +6,7 @@
 
 static int validate(const cs_arch_entry *e)
 {
-    if (cs_md_unique_valid(e->key) < 0)
+    if (cs_md_unique_valid(e->key) < 0 || e->hlc == 0) /* 0 is "never written" in the registers */
         return -EINVAL;
     switch (e->type) {
     case CS_AE_ADD:

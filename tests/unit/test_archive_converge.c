@@ -4,7 +4,7 @@
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
  *
- *   ARCHIVE_SEEDS=N        seeds per device count (default 100, 200 in all)
+ *   ARCHIVE_SEEDS=N        seeds per device count (default 200: 400 runs in all)
  *   ARCHIVE_SEED_BASE=N    first seed (default 1)
  *   ARCHIVE_TEST_STORAGE=URL  repository (default file:// in a temp dir);
  *                          for s3:// the test uses a fresh prefix per seed
@@ -351,7 +351,7 @@ static void run_seed(int ndev, uint64_t seed)
 static void run_seeds(int ndev)
 {
     const char *n = getenv("ARCHIVE_SEEDS"), *b = getenv("ARCHIVE_SEED_BASE");
-    uint64_t count = n ? strtoull(n, NULL, 10) : 100, base = b ? strtoull(b, NULL, 10) : 1;
+    uint64_t count = n ? strtoull(n, NULL, 10) : 200, base = b ? strtoull(b, NULL, 10) : 1;
 
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);

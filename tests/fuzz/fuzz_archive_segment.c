@@ -1,0 +1,27 @@
+/* libFuzzer target: a sealed log segment as storage returns it (header
+ * checks, AEAD, zstd limits), then its entries. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "archive/state.h"
+#include "archive/sync_internal.h"
+#include "archive_fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cs_arch_keys *k = fuzz_keys("fuzz_archive_segment");
+    cs_buf plain = CS_BUF_INIT;
+    cs_arch_state *st = NULL;
+    int r;
+
+    if (!k)
+        return 0;
+    r = cs_arch_segment_open(k, fuzz_dev, FUZZ_SEQ, data, size, &plain);
+    if (r == 0 && cs_arch_state_new(&st) == 0) {
+        cs_arch_apply_segment(st, 0, plain.data, plain.len, NULL);
+        cs_arch_state_free(st);
+    } else if (r < 0 && r != -EBADMSG && r != -EMSGSIZE && r != -EPROTONOSUPPORT && r != -ENOMEM) {
+        abort();
+    }
+    cs_buf_free(&plain);
+    return 0;
+}
