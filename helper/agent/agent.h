@@ -32,7 +32,9 @@
 #include "crypto/account.h"
 #include "crypto/keys.h"
 
-typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, N_JOBS } job_kind;
+/* JOB_INIT and JOB_STATS are internal steps of the backup job: creating the
+ * repository on the first backup, and measuring it after each one. */
+typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, JOB_INIT, JOB_STATS, N_JOBS } job_kind;
 
 /* How a job run ended, from the CLI's exit code. */
 typedef enum job_result {
@@ -41,6 +43,7 @@ typedef enum job_result {
     RESULT_UNREACHABLE,  /* storage unreachable (exit 6): retried with backoff */
     RESULT_LOCKED,       /* the job found no key (exit 3): wait for unlock */
     RESULT_INTERRUPTED,  /* stopped by us (shutdown or lock) */
+    RESULT_NO_REPOSITORY, /* backup found no repository (exit 4): create it */
 } job_result;
 
 typedef struct job {
@@ -50,6 +53,8 @@ typedef struct job {
     const char *noun;          /* "backup", for "next backup 14:00" */
     const char *const *args;   /* the CLI subcommand words */
     bool enabled;              /* configured on and the command exists */
+    bool internal;             /* a step of another job: not scheduled, not in state or status */
+    bool whole_output;         /* output is one pretty-printed JSON document, not lines */
     int64_t interval;          /* seconds between runs */
     int64_t next_run;          /* unix time of the next run, 0 = not scheduled */
     int64_t retry_delay;       /* current backoff, 0 = not backing off */
@@ -108,6 +113,7 @@ typedef struct agent {
     char status[CS_AGENT_TEXT_MAX];  /* last STATUS= sent */
     char error[CS_AGENT_TEXT_MAX];   /* current error, "" = none */
     sd_event_source *status_timer;
+    bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;
 } agent;

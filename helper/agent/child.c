@@ -119,6 +119,9 @@ static int drain_output(agent *a, job *j)
         if (n == 0)
             return 0;
         for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n' && j->whole_output) {
+                buf[i] = ' '; /* one document over several lines: parsed at the end */
+            }
             if (buf[i] == '\n') {
                 if (!j->line_overflow)
                     handle_line(a, j, j->line, j->line_len);
@@ -135,6 +138,7 @@ static int drain_output(agent *a, job *j)
 
 static void close_output(job *j)
 {
+    /* (a whole-output job's document is parsed by on_child before this) */
     j->out_src = sd_event_source_disable_unref(j->out_src);
     if (j->out_fd >= 0)
         close(j->out_fd);
@@ -152,8 +156,11 @@ static int on_output_ctx(sd_event_source *s, int fd, uint32_t revents, void *use
 {
     job_ctx *c = userdata;
 
-    if (drain_output(c->a, c->j) == 0)
+    if (drain_output(c->a, c->j) == 0) {
+        if (c->j->whole_output && !c->j->line_overflow)
+            handle_line(c->a, c->j, c->j->line, c->j->line_len);
         close_output(c->j);
+    }
     return 0;
 }
 
@@ -164,6 +171,8 @@ static job_result result_of(const job *j, const siginfo_t *si)
         case 0: return RESULT_OK;
         case 3: return RESULT_LOCKED;      /* CLI_LOCKED */
         case 6: return RESULT_UNREACHABLE; /* CLI_UNAVAILABLE */
+        case 4: /* CLI_NOT_FOUND: for a backup, the repository */
+            return j->kind == JOB_BACKUP ? RESULT_NO_REPOSITORY : RESULT_FAILED;
         default: return j->stop_sent ? RESULT_INTERRUPTED : RESULT_FAILED;
         }
     }
@@ -176,10 +185,11 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
     job *j = c->j;
     job_result res = result_of(j, si);
 
-    if (j->out_fd >= 0) {
+    if (j->out_fd >= 0)
         drain_output(c->a, j);
-        close_output(j);
-    }
+    if (j->whole_output && !j->line_overflow)
+        handle_line(c->a, j, j->line, j->line_len);
+    close_output(j);
     j->child_src = sd_event_source_disable_unref(j->child_src);
     j->kill_src = sd_event_source_disable_unref(j->kill_src);
     if (si->si_code == CLD_EXITED)

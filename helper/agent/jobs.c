@@ -10,6 +10,8 @@
 
 static const char *const backup_args[] = { "backup", NULL };
 static const char *const archive_args[] = { "archive", "sync", NULL };
+static const char *const init_args[] = { "init", NULL };
+static const char *const stats_args[] = { "stats", NULL };
 
 int64_t now_realtime(void)
 {
@@ -33,6 +35,7 @@ static const char *result_name(job_result r)
     case RESULT_UNREACHABLE: return "unreachable";
     case RESULT_LOCKED: return "locked";
     case RESULT_INTERRUPTED: return "interrupted";
+    case RESULT_NO_REPOSITORY: return "no repository";
     default: return "failed";
     }
 }
@@ -51,6 +54,12 @@ void jobs_init(agent *a)
                 .args = backup_args, .out_fd = -1, .percent = -1 };
     *s = (job){ .kind = JOB_ARCHIVE_SYNC, .name = "archive-sync", .verb = "syncing messages",
                 .noun = "message sync", .args = archive_args, .out_fd = -1, .percent = -1 };
+    a->jobs[JOB_INIT] = (job){ .kind = JOB_INIT, .name = "init", .verb = "creating the backup repository",
+                               .noun = "backup", .args = init_args, .internal = true, .out_fd = -1,
+                               .percent = -1 };
+    a->jobs[JOB_STATS] = (job){ .kind = JOB_STATS, .name = "stats", .verb = "measuring the repository",
+                                .noun = "backup", .args = stats_args, .internal = true, .whole_output = true,
+                                .out_fd = -1, .percent = -1 };
     b->interval = cs_config_int(a->cfg, "agent", "interval");
     s->interval = cs_config_int(a->cfg, "agent", "archive_interval");
 
@@ -63,8 +72,10 @@ void jobs_init(agent *a)
         if (!s->enabled && strcmp(archive, "yes") == 0)
             log_warning("%s has no 'archive sync' command; message sync is off", a->cloudseal);
     }
+    a->jobs[JOB_INIT].enabled = b->enabled;
+    a->jobs[JOB_STATS].enabled = b->enabled && job_command_exists(a, stats_args);
     for (int i = 0; i < N_JOBS; i++)
-        if (a->jobs[i].enabled)
+        if (a->jobs[i].enabled && !a->jobs[i].internal)
             log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
 }
 
@@ -79,7 +90,7 @@ void jobs_schedule_initial(agent *a)
         cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
         int64_t last = st ? st->last_success : 0;
 
-        if (!j->enabled)
+        if (!j->enabled || j->internal)
             continue;
         if (last <= 0 || last > now || now - last >= j->interval)
             j->next_run = now;
@@ -200,15 +211,57 @@ static void note_failure(agent *a, job *j, cs_agent_job_state *st, job_result re
     }
 }
 
+/* Queue an internal step to run before anything else. */
+static void run_step(agent *a, job_kind kind)
+{
+    job *s = &a->jobs[kind];
+
+    if (!s->enabled)
+        return;
+    s->requested = true;
+    s->next_run = now_realtime();
+}
+
+static void step_finished(agent *a, job *j, job_result res)
+{
+    j->next_run = 0;
+    j->requested = false;
+    if (j->kind == JOB_INIT) {
+        job *b = &a->jobs[JOB_BACKUP];
+        cs_agent_job_state *st = cs_agent_state_job(&a->state, b->name);
+        if (res == RESULT_OK) {
+            log_notice("created the backup repository");
+            b->next_run = now_realtime();
+        } else if (res != RESULT_INTERRUPTED && res != RESULT_LOCKED) {
+            if (!j->run_error[0])
+                snprintf(j->run_error, sizeof(j->run_error), "cannot create the backup repository");
+            snprintf(b->run_error, sizeof(b->run_error), "%s", j->run_error);
+            note_failure(a, b, st, res);
+            state_save(a);
+        }
+    } else if (res != RESULT_OK) {
+        log_debug("could not measure the repository");
+    }
+}
+
 void job_finished(agent *a, job *j, job_result res)
 {
-    cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+    cs_agent_job_state *st;
     int64_t now = now_realtime();
 
     if (a->running == j)
         a->running = NULL;
     j->pid = 0;
     j->percent = -1;
+    if (j->internal) {
+        step_finished(a, j, res);
+        if (a->shutting_down)
+            sd_event_exit(a->event, 0);
+        else
+            jobs_reschedule(a);
+        return;
+    }
+    st = cs_agent_state_job(&a->state, j->name);
     if (st) {
         st->last_run = now;
         snprintf(st->last_result, sizeof(st->last_result), "%s", result_name(res));
@@ -224,6 +277,14 @@ void job_finished(agent *a, job *j, job_result res)
             st->failures = 0;
             st->last_error[0] = '\0';
         }
+        if (j->kind == JOB_BACKUP)
+            run_step(a, JOB_STATS);
+        break;
+    case RESULT_NO_REPOSITORY:
+        /* the first backup of this account: create the repository, then back up */
+        log_notice("no backup repository yet: creating it");
+        j->next_run = now;
+        run_step(a, JOB_INIT);
         break;
     case RESULT_LOCKED:
         /* the key went away under the job: re-read the keyring now */

@@ -202,6 +202,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* config read, CLI found, account looked up, socket listening */
+    a.setup_done = true;
     status_update(&a);
     sd_notify(0, "READY=1");
     log_info("ready: user %s, %s, lock=%s", a.user, a.amk ? "unlocked" : "locked",

@@ -35,7 +35,7 @@ static job *next_job(agent *a)
 
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
-        if (j->enabled && j->next_run && (!best || j->next_run < best->next_run))
+        if (j->enabled && !j->internal && j->next_run && (!best || j->next_run < best->next_run))
             best = j;
     }
     return best;
@@ -80,8 +80,17 @@ static void status_text(agent *a, char *buf, size_t len)
         else
             snprintf(buf, len, "error: %.200s, retry in %lld s", a->error, (long long)left);
     } else if (n) {
-        format_when(n->next_run, when, sizeof(when));
-        snprintf(buf, len, "idle, next %s %s", n->noun, when);
+        /* "idle, next backup 14:00, message sync 13:15": every scheduled job */
+        size_t used = (size_t)snprintf(buf, len, "idle, next");
+        const char *sep = " ";
+        for (int i = 0; i < N_JOBS && used < len; i++) {
+            job *j = &a->jobs[i];
+            if (!j->enabled || j->internal || !j->next_run)
+                continue;
+            format_when(j->next_run, when, sizeof(when));
+            used += (size_t)snprintf(buf + used, len - used, "%s%s %s", sep, j->noun, when);
+            sep = ", ";
+        }
     } else {
         snprintf(buf, len, "idle, no jobs: this cloudseal has no backup command");
     }
@@ -91,6 +100,8 @@ void status_update(agent *a)
 {
     char text[CS_AGENT_TEXT_MAX];
 
+    if (!a->setup_done)
+        return;
     status_text(a, text, sizeof(text));
     if (strcmp(text, a->status) == 0)
         return;
@@ -140,8 +151,13 @@ json_object *status_json(agent *a)
         json_object_object_add(o, "error", json_object_new_string(a->error));
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
-        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
-        json_object *jo = json_object_new_object();
+        cs_agent_job_state *st;
+        json_object *jo;
+
+        if (j->internal)
+            continue;
+        st = cs_agent_state_job(&a->state, j->name);
+        jo = json_object_new_object();
 
         json_object_object_add(jo, "name", json_object_new_string(j->name));
         json_object_object_add(jo, "enabled", json_object_new_boolean(j->enabled));

@@ -214,7 +214,8 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
         p->percent = ratio_percent(a, b);
     else if (get_count(obj, "files", &a) && get_count(obj, "total_files", &b))
         p->percent = ratio_percent(a, b);
-    if (get_count(obj, "repository_size", &a) || get_count(obj, "repo_size", &a))
+    if (get_count(obj, "repository_size", &a) || get_count(obj, "repo_size", &a) ||
+        get_count(obj, "stored_bytes", &a) /* `cloudseal --json stats` */)
         p->repository_size = a;
     if ((get_string(obj, "snapshot", p->snapshot, sizeof(p->snapshot)) ||
          get_string(obj, "snapshot_id", p->snapshot, sizeof(p->snapshot)) ||

@@ -69,8 +69,8 @@ typedef struct cs_job_progress {
 
 /* Recognised fields (others ignored): "percent" (0..100), or "bytes_done"
  * with "bytes_total", "files_done" with "files_total", "bytes" with
- * "total_bytes", "files" with "total_files"; "repository_size" or
- * "repo_size"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error".
+ * "total_bytes", "files" with "total_files"; "repository_size",
+ * "repo_size" or "stored_bytes"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error".
  * -EBADMSG when the line is not a JSON object, -EMSGSIZE when too long. */
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p);
 

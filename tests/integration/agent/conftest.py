@@ -77,11 +77,12 @@ class NotifyListener:
         with self.lock:
             return [(t, f[key]) for t, f in self.messages if key in f]
 
-    def wait(self, key, pred=lambda v: True, timeout=10):
+    def wait(self, key, pred=lambda v: True, timeout=10, since=0.0):
+        """The first value of key matching pred, sent after `since`."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            for _, v in self.all(key):
-                if pred(v):
+            for t, v in self.all(key):
+                if t > since and pred(v):
                     return v
             time.sleep(0.05)
         raise AssertionError(f"no {key} matching within {timeout}s; got {self.all(key)}")
@@ -132,11 +133,11 @@ class Agent:
     def status(self, timeout=10):
         return self.notify.wait("STATUS", timeout=timeout)
 
-    def wait_status(self, pred, timeout=20):
+    def wait_status(self, pred, timeout=20, since=0.0):
         if isinstance(pred, str):
             s = pred
             pred = lambda v: s in v  # noqa: E731
-        return self.notify.wait("STATUS", pred, timeout)
+        return self.notify.wait("STATUS", pred, timeout, since)
 
     def request(self, cmd, raw=None):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -152,8 +153,9 @@ class Agent:
         c.close()
         return json.loads(data) if data else None
 
-    def cli(self, *args, check=True):
-        r = subprocess.run([str(CLI), *args], env=self.env, capture_output=True, text=True, timeout=60)
+    def cli(self, *args, check=True, input_text=None):
+        r = subprocess.run([str(CLI), *args], env=self.env, capture_output=True, text=True, timeout=120,
+                           input=input_text)
         if check and r.returncode != 0:
             raise AssertionError(f"cloudseal {args} exited {r.returncode}: {r.stdout}{r.stderr}")
         return r
@@ -187,7 +189,7 @@ def agent_env(tmp_path, cs_config):
     if not AGENT.exists() or not KEYTOOL.exists():
         pytest.fail(f"{AGENT} or {KEYTOOL} missing: run 'make all build/tests/agent-keytool'")
     path, write = cs_config
-    base_agent = {"randomized_delay": "0", "keyring_poll": "1s", "cloudseal": str(CLI),
+    base_agent = {"randomized_delay": "0", "keyring_poll": "1s", "cloudseal": str(CLI), "archive_sync": "no",
                   "retry_min": "2s", "retry_max": "4s", "stop_timeout": "20s"}
 
     def write_config(**sections):

@@ -1,0 +1,175 @@
+"""The agent's job loop with the real `cloudseal backup`: first backup
+creates the repository, the schedule, backup-now, retries with backoff when
+storage is unreachable, and SIGTERM in the middle of a backup leaving a
+repository that `cloudseal check` finds clean."""
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+
+CLI = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build") / "cloudseal"
+
+
+def cli_has(*words):
+    """Others' commands land over time: skip, with the reason, until they do."""
+    r = subprocess.run([str(CLI), *words, "--help"], capture_output=True, timeout=10)
+    return r.returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not cli_has("backup"), reason="this cloudseal has no 'backup' command yet")
+
+
+@pytest.fixture
+def backup_setup(tmp_path, agent, agent_env):
+    write, account = agent_env
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hello.txt").write_text("hello from the agent test\n")
+    agent.env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+
+    def configure(**sections):
+        sections.setdefault("backup", {}).setdefault("paths", str(data))
+        return write(**sections)
+
+    configure()
+    account.enroll()
+    account.unlock()
+    return configure, account, data
+
+
+def snapshots(agent):
+    r = agent.cli("--json", "snapshots")
+    j = json.loads(r.stdout)
+    return j if isinstance(j, list) else j.get("snapshots", j)
+
+
+def test_first_backup_creates_the_repository_then_idles(agent, backup_setup):
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=60)
+    seen = [v for _, v in agent.notify.all("STATUS")]
+    assert any(v.startswith("backing up") for v in seen), seen
+    st = agent.request("status")
+    job = next(j for j in st["jobs"] if j["name"] == "backup")
+    assert job["last_result"] == "ok" and job["failures"] == 0
+    assert job["next_run"] - job["last_success"] >= 3600 - 5  # default interval, no random delay
+    assert st["repository_size"] > 0
+    assert len(snapshots(agent)) == 1
+    # the human view
+    out = agent.cli("status").stdout
+    assert "Last backup:" in out and "(ok)" in out and "Repository:" in out
+    assert agent.terminate() == 0
+
+    # a restart within the interval does not back up again (the stop locked:
+    # lock = logout and no logind here, so unlock as a new login would)
+    backup_setup[1].unlock()
+    agent.start()
+    agent.wait_status("idle, next backup")
+    time.sleep(1)
+    assert len(snapshots(agent)) == 1
+    assert not any(v.startswith("backing up") for _, v in agent.notify.all("STATUS"))
+
+
+def test_backup_now_and_never_two_at_once(agent, backup_setup, tmp_path):
+    configure, _, data = backup_setup
+    configure(agent={"interval": "1h"})
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=60)
+    (data / "big").write_bytes(os.urandom(48 << 20))
+    t = time.monotonic()
+    r = agent.request("backup-now")
+    assert r["ok"] is True and r["message"] == "started"
+    assert agent.request("backup-now") == {"ok": True, "message": "already running"}
+    assert agent.request("status")["state"] == "running"
+    agent.wait_status("idle, next backup", timeout=120, since=t)
+    assert len(snapshots(agent)) == 2
+    log = agent.log_text()
+    # the second request did not spawn a second job
+    after = log[log.index("control: backup-now"):]
+    assert after.count("starting backup") == 1, log
+
+
+def test_unreachable_storage_retries_with_backoff(agent, backup_setup, tmp_path):
+    configure, account, _ = backup_setup
+    secret = tmp_path / "s3-secret"
+    secret.write_text("not-a-real-secret\n")
+    secret.chmod(0o600)
+    # nothing listens on port 1: connection refused, the CLI exits 6
+    configure(storage={"url": "s3://127.0.0.1:1/bucket", "access_key": "test",
+                       "secret_key_file": str(secret), "max_retries": "0"},
+              agent={"retry_min": "2s", "retry_max": "4s", "notify_after_failures": "2"})
+    agent.start()
+    s = agent.wait_status("error: storage unreachable, retry in", timeout=30)
+    assert s.endswith(" s"), s
+    st = agent.request("status")
+    assert st["state"] == "error" and st["error"] == "storage unreachable"
+    # 2 s, then 4 s, then 4 s (capped): three failures within ~12 s
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+        if job["failures"] >= 3:
+            break
+        time.sleep(0.5)
+    assert job["failures"] >= 3 and job["last_result"] == "unreachable", job
+    log = agent.log_text()
+    assert "retry in 2s" in log and "retry in 4s" in log and "retry in 8s" not in log
+    # no notification service here: skipped quietly, the loop goes on
+    assert agent.proc.poll() is None
+
+
+def test_sigterm_mid_backup_stops_it_and_check_is_clean(agent, backup_setup):
+    configure, _, data = backup_setup
+    configure(session={"lock": "reboot"})  # keep the key for `check` after the stop
+    (data / "big").write_bytes(os.urandom(96 << 20))
+    agent.start()
+    agent.wait_status(lambda s: s.startswith("backing up"), timeout=60)
+    time.sleep(0.5)
+    assert agent.request("status")["state"] == "running", "the backup finished too fast to interrupt"
+    t0 = time.monotonic()
+    assert agent.terminate(timeout=30) == 0
+    stopped_in = time.monotonic() - t0
+    assert stopped_in < 20, f"took {stopped_in:.1f}s to stop"
+    log = agent.log_text()
+    assert "stopping backup" in log and "interrupted" in log
+    # the child is gone too
+    assert subprocess.run(["pgrep", "-f", f"{agent.config}.*backup"], capture_output=True).returncode == 1
+    # the repository is consistent, and the next run completes
+    r = agent.cli("check", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    st_file = json.loads((agent.state_home / "cloudseal" / "agent-state.json").read_text())
+    assert st_file["jobs"]["backup"]["last_result"] == "interrupted"
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=120)
+    assert agent.cli("check", check=False).returncode == 0
+    assert len(snapshots(agent)) >= 1
+
+
+@pytest.mark.skipif(not cli_has("unlock"), reason="this cloudseal has no 'unlock' command yet")
+def test_cloudseal_unlock_wakes_a_locked_agent(agent, backup_setup):
+    configure, account, _ = backup_setup
+    configure(agent={"keyring_poll": "300s"})
+    account.revoke()
+    agent.start()
+    agent.wait_status(lambda s: s == "locked")
+    r = agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
+    assert r.returncode == 0
+    # keyring_poll is 300 s: only the unlock-notify sent by `cloudseal unlock` explains this
+    agent.wait_status("idle, next backup", timeout=60)
+
+
+@pytest.mark.skipif(not cli_has("archive", "sync"), reason="this cloudseal has no 'archive sync' yet")
+def test_archive_sync_joins_the_loop(agent, backup_setup, tmp_path):
+    configure, _, _ = backup_setup
+    maildir = tmp_path / "Maildir"
+    for d in ("cur", "new", "tmp"):
+        (maildir / d).mkdir(parents=True)
+    configure(agent={"archive_sync": "auto"}, archive={"maildir": str(maildir)})
+    agent.start()
+    s = agent.wait_status(lambda v: v.startswith("idle, next") and "message sync" in v, timeout=90)
+    assert "backup" in s
+    st = agent.request("status")
+    sync = next(j for j in st["jobs"] if j["name"] == "archive-sync")
+    assert sync["enabled"] is True and sync["last_result"] == "ok", sync
+    assert agent.request("sync-now")["ok"] is True
