@@ -66,10 +66,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     if (++s->depth > XML_MAX_DEPTH)
         return fail(s, -EBADMSG);
     if (s->depth == 1) {
-        if (strcmp(name, "Error") == 0)
-            s->is_error_doc = true;
-        else if (!s->page || strcmp(name, "ListBucketResult") != 0)
+        /* a listing parser accepts only a listing, an error parser only an error */
+        if (s->page ? strcmp(name, "ListBucketResult") != 0 : strcmp(name, "Error") != 0)
             return fail(s, -EBADMSG);
+        s->is_error_doc = !s->page;
         return;
     }
     if (s->page && !s->is_error_doc && s->depth == 2 && strcmp(name, "Contents") == 0) {
@@ -88,12 +88,13 @@ static int parse_u64(const char *t, uint64_t *out)
 {
     uint64_t v = 0;
 
-    if (!*t || strlen(t) > 19)
+    if (!*t || strlen(t) > 20)
         return -EBADMSG;
     for (; *t; t++) {
-        if (*t < '0' || *t > '9')
+        uint64_t d = (uint64_t)(*t - '0');
+        if (*t < '0' || *t > '9' || v > (UINT64_MAX - d) / 10)
             return -EBADMSG;
-        v = v * 10 + (uint64_t)(*t - '0');
+        v = v * 10 + d;
     }
     *out = v;
     return 0;
@@ -268,8 +269,6 @@ int cs_s3_listing_parse(const void *xml, size_t len, size_t max_entries, cs_s3_l
     s->page = out;
     s->max_entries = max_entries;
     r = run_parser(s, xml, len);
-    if (r == 0 && s->is_error_doc)
-        r = -EBADMSG;
     if (r == 0 && out->truncated && !out->next_token)
         r = -EBADMSG; /* more pages promised but no way to ask for them */
     free(s->cur.key);
