@@ -111,19 +111,19 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
     if (strncmp(msg, prefix, sizeof(prefix) - 1) == 0)
         msg += sizeof(prefix) - 1;
     if (r == -ETIMEDOUT) {
-        pam_syslog(pamh, LOG_WARNING, "%s of %s: %s did not finish within %u s and was killed; the login goes on",
+        pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %u s and was killed; the login goes on",
                    what, user, opts->helper, opts->timeout_sec);
     } else if (r == -ECHILD) {
-        pam_syslog(pamh, LOG_ERR, "%s of %s: %s crashed; the login goes on", what, user, opts->helper);
+        pam_syslog(pamh, LOG_ERR, "%s for %s: %s crashed; the login goes on", what, user, opts->helper);
     } else if (r == -ENOEXEC) {
-        pam_syslog(pamh, LOG_ERR, "%s of %s: cannot run %s (is cloudseal installed?)", what, user, opts->helper);
+        pam_syslog(pamh, LOG_ERR, "%s for %s: cannot run %s (is cloudseal installed?)", what, user, opts->helper);
     } else if (r < 0) {
-        pam_syslog(pamh, LOG_ERR, "%s of %s: cannot start %s: %s", what, user, opts->helper, strerror(-r));
+        pam_syslog(pamh, LOG_ERR, "%s for %s: cannot start %s: %s", what, user, opts->helper, strerror(-r));
     } else {
         prio = priority_of(run->exit_code);
         if (prio == LOG_DEBUG && !opts->debug)
             return;
-        pam_syslog(pamh, prio, "%s of %s: %s%s%s%s", what, user, reason_of(run->exit_code),
+        pam_syslog(pamh, prio, "%s for %s: %s%s%s%s", what, user, reason_of(run->exit_code),
                    *msg ? " (" : "", msg, *msg ? ")" : "");
     }
 }
@@ -311,7 +311,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
         args[1] = "--lock";
         args[2] = o.lock;
     }
-    return helper_ok(pamh, &o, user, "session close", &run) ? PAM_SUCCESS : PAM_IGNORE;
+    return helper_ok(pamh, &o, user, "session close not handled", &run) ? PAM_SUCCESS : PAM_IGNORE;
 }
 
 PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
