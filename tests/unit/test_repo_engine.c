@@ -1,0 +1,252 @@
+/* The repository engine end to end on a file:// storage in a temp dir with a
+ * random account key: init/open, backup, incremental, restore, check,
+ * corruption, forget + prune, wrong key, locks. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "repo/repo_int.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "util/secmem.h"
+
+static char tmp[256], src[300], url[300], cache[300];
+static cs_amk *amk;
+static cs_storage *st;
+
+static void write_file(const char *rel, const void *data, size_t len)
+{
+    char p[600];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/%s", src, rel);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_write_all(fd, data, len), 0);
+    close(fd);
+}
+
+static int setup(void **state)
+{
+    uint8_t *big = malloc(3 << 20);
+    char p[600];
+
+    (void)state;
+    cs_log_setup("test", LOG_WARNING);
+    assert_int_equal(cs_crypto_init(), 0);
+    snprintf(tmp, sizeof(tmp), "/tmp/cs-repo-test-XXXXXX");
+    assert_non_null(mkdtemp(tmp));
+    snprintf(src, sizeof(src), "%s/src", tmp);
+    snprintf(url, sizeof(url), "file://%s/storage", tmp);
+    snprintf(cache, sizeof(cache), "%s/cache", tmp);
+    mkdir(src, 0755);
+    snprintf(p, sizeof(p), "%s/sub", src);
+    mkdir(p, 0755);
+    write_file("hello", "hello world\n", 12);
+    randombytes_buf(big, 3 << 20);
+    write_file("sub/random", big, 3 << 20);
+    write_file("sub/copy", big, 3 << 20);
+    free(big);
+    snprintf(p, sizeof(p), "%s/link", src);
+    assert_int_equal(symlink("hello", p), 0);
+    assert_int_equal(cs_amk_generate(&amk), 0);
+    assert_int_equal(cs_storage_open(url, NULL, &st), 0);
+    assert_int_equal(cs_repo_init(st, "users/t/backup/", amk), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+
+    (void)state;
+    cs_storage_close(st);
+    cs_amk_free(amk);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    return system(cmd);
+}
+
+static int do_backup(cs_repo *r, cs_snapshot *snap)
+{
+    const char *paths[] = { src };
+    cs_backup_opts o = { .paths = paths, .npaths = 1, .cache_dir = cache };
+
+    return cs_backup(r, &o, snap);
+}
+
+static int files_equal(const char *a, const char *b)
+{
+    cs_buf x = CS_BUF_INIT, y = CS_BUF_INIT;
+    int eq = cs_read_file(a, 1 << 26, &x) == 0 && cs_read_file(b, 1 << 26, &y) == 0 && x.len == y.len &&
+             memcmp(x.data, y.data, x.len) == 0;
+
+    cs_buf_free(&x);
+    cs_buf_free(&y);
+    return eq;
+}
+
+static void test_init_twice_and_wrong_key(void **state)
+{
+    cs_amk *other;
+    cs_repo *r;
+
+    (void)state;
+    assert_int_equal(cs_repo_init(st, "users/t/backup/", amk), -EEXIST);
+    assert_int_equal(cs_amk_generate(&other), 0);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", other, &r), -EBADMSG);
+    cs_amk_free(other);
+    assert_int_equal(cs_repo_open(st, "users/nobody/backup/", amk, &r), -ENOENT);
+}
+
+static void test_backup_restore_check(void **state)
+{
+    cs_repo *r;
+    cs_snapshot s1, s2;
+    cs_restore_opts ro = { 0 };
+    cs_restore_result res;
+    cs_check_result cr;
+    cs_check_opts co = { .read_data_percent = 100 };
+    char target[400], a[1200], b[1200];
+
+    (void)state;
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(do_backup(r, &s1), 0);
+    assert_int_equal(s1.summary.files_new, 3);
+    /* the copy deduplicates: ~3 MiB stored for 6 MiB of files */
+    assert_true(s1.summary.bytes_added < (4u << 20));
+    sleep(1); /* let the files' ctimes fall before the next run's start */
+    assert_int_equal(do_backup(r, &s2), 0);
+    cs_repo_close(r);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    cs_snapshot_clear(&s2);
+    assert_int_equal(do_backup(r, &s2), 0);
+    assert_int_equal(s2.summary.files_unchanged, 3);
+    assert_int_equal(s2.summary.bytes_added, 0);
+    snprintf(target, sizeof(target), "%s/restore", tmp);
+    ro.target = target;
+    assert_int_equal(cs_restore(r, &s2, &ro, &res), 0);
+    assert_int_equal(res.files, 3);
+    snprintf(a, sizeof(a), "%s/sub/random", src);
+    snprintf(b, sizeof(b), "%s%s/sub/random", target, src);
+    assert_true(files_equal(a, b));
+    assert_int_equal(cs_check(r, &co, &cr), 0);
+    assert_int_equal(cr.errors, 0);
+    assert_int_equal(cr.snapshots, 3);
+    cs_snapshot_clear(&s1);
+    cs_snapshot_clear(&s2);
+    cs_repo_close(r);
+}
+
+static int corrupt_one(const char *key, const cs_object_stat *os, void *ud)
+{
+    char p[1400];
+    int fd;
+    uint8_t byte;
+
+    (void)ud;
+    if (os->size < 3 << 20)
+        return 0; /* the big data pack */
+    snprintf(p, sizeof(p), "%s/storage/%s", tmp, key);
+    fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &byte, 1, 1000), 1);
+    byte ^= 0x01;
+    assert_int_equal(pwrite(fd, &byte, 1, 1000), 1);
+    close(fd);
+    return 1;
+}
+
+static void test_corruption_named_and_restore_partial(void **state)
+{
+    cs_repo *r;
+    cs_snapshot s;
+    cs_check_result cr;
+    cs_check_opts co = { .read_data_percent = 100 };
+    cs_restore_opts ro = { 0 };
+    cs_restore_result res;
+    char target[400], p[1200];
+    struct stat sb;
+
+    (void)state;
+    assert_int_equal(cs_storage_list(st, "users/t/backup/data/", corrupt_one, NULL), 1);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(cs_check(r, &co, &cr), -EBADMSG);
+    assert_true(cr.errors >= 1);
+    assert_int_equal(cs_snapshot_find(r, "latest", &s), 0);
+    snprintf(target, sizeof(target), "%s/restore2", tmp);
+    ro.target = target;
+    assert_int_equal(cs_restore(r, &s, &ro, &res), -EBADMSG);
+    assert_int_equal(res.damaged, 2);   /* random and its copy share the damaged blob */
+    assert_int_equal(res.files, 1);     /* hello is restored */
+    snprintf(p, sizeof(p), "%s%s/sub/random", target, src);
+    assert_int_equal(lstat(p, &sb), -1); /* never a silently wrong file */
+    snprintf(p, sizeof(p), "%s%s/hello", target, src);
+    assert_int_equal(lstat(p, &sb), 0);
+    cs_snapshot_clear(&s);
+    cs_repo_close(r);
+}
+
+static void test_forget_prune(void **state)
+{
+    cs_repo *r;
+    cs_snapshot *v;
+    size_t n;
+    cs_prune_result pr;
+    cs_check_result cr;
+    cs_check_opts co = { 0 };
+
+    (void)state;
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(cs_snapshot_list(r, &v, &n, NULL), 0);
+    /* prune refuses while snapshots need damaged data */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cs_snapshot_delete(r, &v[i].id), 0);
+    cs_snapshots_free(v, n);
+    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_true(pr.packs_deleted >= 2);
+    cs_repo_close(r);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(cs_check(r, &co, &cr), 0);
+    assert_int_equal(r->index.npacks, 0);
+    cs_repo_close(r);
+}
+
+static void test_locks(void **state)
+{
+    cs_repo *a, *b;
+
+    (void)state;
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &a), 0);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &b), 0);
+    assert_int_equal(cs_repo_lock(a, false), 0);
+    assert_int_equal(cs_repo_lock(b, false), 0); /* shared + shared */
+    cs_repo_unlock(b);
+    assert_int_equal(cs_repo_lock(b, true), -EBUSY);
+    cs_repo_unlock(a);
+    assert_int_equal(cs_repo_lock(b, true), 0);
+    assert_int_equal(cs_repo_lock(a, false), -EBUSY);
+    cs_repo_close(a);
+    cs_repo_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_twice_and_wrong_key),
+        cmocka_unit_test(test_backup_restore_check),
+        cmocka_unit_test(test_corruption_named_and_restore_partial),
+        cmocka_unit_test(test_forget_prune),
+        cmocka_unit_test(test_locks),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
