@@ -27,7 +27,7 @@ static void usage(FILE *f, const char *cmd)
             "Usage: cloudseal admin %s ...\n\n"
             "  add-user NAME [--uid N] [--gid N] [--gecos TEXT] [--home DIR] [--shell PATH]\n"
             "           [--groups G1,G2] [--key ACCOUNT_KEY] [--no-user-group]\n"
-            "      Without --gid a private group NAME with gid = uid is created.\n"
+            "      Without --gid the user gets a private group NAME with gid = uid.\n"
             "  set-user NAME [--gid N] [--gecos TEXT] [--home DIR] [--shell PATH] [--groups G1,G2]\n"
             "  remove-user NAME | disable-user NAME | enable-user NAME\n"
             "  add-group NAME [--gid N] [--members U1,U2]\n"
@@ -69,9 +69,12 @@ static int apply_user_fields(cs_fleet_user *u, const edit_opts *o)
     if (!r && o->home) r = set_str(&u->home, o->home);
     if (!r && o->shell) r = set_str(&u->shell, o->shell);
     if (!r && o->groups) r = admin_add_list(&u->groups, &u->n_groups, o->groups);
-    if (!r && o->gid && parse_id(o->gid, &u->gid) < 0) {
-        log_error("--gid wants a number above 0");
-        return -EINVAL;
+    if (!r && o->gid) {
+        if (parse_id(o->gid, &u->gid) < 0) {
+            log_error("--gid wants a number above 0");
+            return -EINVAL;
+        }
+        u->private_group = false; /* an explicit primary group replaces the private one */
     }
     if (!r && o->key) {
         if (cs_fleet_decode_key(o->key, u->key) < 0) {
@@ -86,7 +89,6 @@ static int apply_user_fields(cs_fleet_user *u, const edit_opts *o)
 static int add_user(cs_directory *d, const char *name, const edit_opts *o)
 {
     cs_fleet_user *u;
-    cs_fleet_group *g;
     uint32_t uid;
     int r;
 
@@ -108,18 +110,13 @@ static int add_user(cs_directory *d, const char *name, const edit_opts *o)
     if (asprintf(&u->home, "/home/%s", name) < 0 || !(u->shell = strdup("/bin/bash")) ||
         !(u->gecos = strdup("")))
         return -ENOMEM;
-    if (!o->gid && !o->no_user_group) {
-        /* the Debian default: a private group of the same name and number */
-        cs_fleet_user copy = *u;
-
-        r = cs_directory_add_group(d, name, &g);
-        if (r == -EEXIST)
-            log_error("a group '%s' exists already: pass --gid or --no-user-group", name);
-        if (r < 0)
-            return r;
-        g->gid = copy.uid;
-        u = cs_directory_find_user(d, name);
+    if (!o->gid && o->no_user_group) {
+        log_error("--no-user-group needs --gid: the user's primary group");
+        return -EINVAL;
     }
+    /* the Debian default: a private group of the same name and number,
+     * implicit in the directory (no "gid" in the source) */
+    u->private_group = !o->gid;
     return apply_user_fields(u, o);
 }
 

@@ -300,13 +300,24 @@ static int self_check(const cs_directory *d, const cs_buf *image)
     return 0;
 }
 
-int cs_fleet_compile_cache(const cs_directory *d, int64_t compiled, cs_buf *out)
+int cs_fleet_compile_cache(const cs_directory *dir, int64_t compiled, cs_buf *out)
 {
+    cs_fleet_group *all = NULL;
+    cs_directory view;
+    const cs_directory *d = &view;
     parts p;
     int r;
 
-    if (d->n_users >= (1u << 26) || d->n_groups >= (1u << 26))
+    /* compile a shallow copy whose groups include the users' private groups */
+    view = *dir;
+    r = cs_directory_all_groups(dir, &all, &view.n_groups);
+    if (r < 0)
+        return r;
+    view.groups = all;
+    if (d->n_users >= (1u << 26) || d->n_groups >= (1u << 26)) {
+        free(all);
         return -E2BIG;
+    }
     memset(&p, 0, sizeof(p));
     r = build_indexes(d, &p);
     if (r == 0)
@@ -318,6 +329,7 @@ int cs_fleet_compile_cache(const cs_directory *d, int64_t compiled, cs_buf *out)
     parts_free(&p);
     if (r == 0)
         r = self_check(d, out);
+    free(all);
     return r;
 }
 

@@ -200,7 +200,7 @@ int cs_directory_remove_group(cs_directory *d, const char *name)
 static bool id_used(const cs_directory *d, uint32_t id)
 {
     for (size_t i = 0; i < d->n_users; i++)
-        if (d->users[i].uid == id || d->users[i].gid == id)
+        if (d->users[i].uid == id || d->users[i].gid == id) /* private groups have gid = uid */
             return true;
     for (size_t i = 0; i < d->n_groups; i++)
         if (d->groups[i].gid == id)
@@ -231,4 +231,28 @@ int cs_directory_allocate_id(const cs_directory *d, const char *name, uint32_t *
         }
     }
     return -ENOSPC;
+}
+
+int cs_directory_all_groups(const cs_directory *d, cs_fleet_group **out, size_t *n)
+{
+    size_t count = d->n_groups;
+    cs_fleet_group *v;
+
+    for (size_t i = 0; i < d->n_users; i++)
+        count += d->users[i].private_group;
+    v = calloc(count + 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    if (d->n_groups)
+        memcpy(v, d->groups, d->n_groups * sizeof(*v));
+    count = d->n_groups;
+    for (size_t i = 0; i < d->n_users; i++)
+        if (d->users[i].private_group) {
+            v[count].name = d->users[i].name;
+            v[count].gid = d->users[i].uid;
+            count++;
+        }
+    *out = v;
+    *n = count;
+    return 0;
 }

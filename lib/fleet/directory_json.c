@@ -146,8 +146,12 @@ static int parse_user(struct json_object *o, size_t idx, cs_fleet_user *u, cs_fl
         if (r < 0)
             return r;
     }
-    if (!seen_uid || !seen_gid)
-        return cs_fleet_fail(err, "%s needs \"uid\" and \"gid\"", entry);
+    if (!seen_uid)
+        return cs_fleet_fail(err, "%s needs a \"uid\"", entry);
+    if (!seen_gid) { /* Debian's user private groups: a group of the same name and number */
+        u->private_group = true;
+        u->gid = u->uid;
+    }
     if (!u->gecos && !(u->gecos = strdup("")))
         return -ENOMEM;
     if (!u->home && asprintf(&u->home, "/home/%s", u->name) < 0)
@@ -386,7 +390,7 @@ static struct json_object *user_json(const cs_fleet_user *u)
         return NULL;
     r = add(o, "name", json_object_new_string(u->name));
     if (!r) r = add(o, "uid", json_object_new_int64(u->uid));
-    if (!r) r = add(o, "gid", json_object_new_int64(u->gid));
+    if (!r && !u->private_group) r = add(o, "gid", json_object_new_int64(u->gid));
     if (!r) r = add(o, "gecos", json_object_new_string(u->gecos ? u->gecos : ""));
     if (!r && u->home) r = add(o, "home", json_object_new_string(u->home));
     if (!r && u->shell) r = add(o, "shell", json_object_new_string(u->shell));

@@ -39,6 +39,7 @@ typedef struct cs_fleet_user {
     bool has_key;
     uint8_t key[CS_FLEET_PK_BYTES]; /* pinned account public key */
     bool disabled;
+    bool private_group;          /* no "gid" in JSON: a group of the user's name, gid = uid */
 } cs_fleet_user;
 
 typedef struct cs_fleet_group {
@@ -74,6 +75,10 @@ int cs_directory_add_group(cs_directory *d, const char *name, cs_fleet_group **o
 int cs_directory_remove_user(cs_directory *d, const char *name);   /* also from groups */
 int cs_directory_remove_group(cs_directory *d, const char *name);  /* also from users */
 int cs_fleet_strv_add(char ***v, size_t *n, const char *s);        /* no duplicates */
+/* The groups as workstations see them: the explicit groups, then one
+ * private group per user with private_group (name = user name, gid = uid,
+ * no members).  A shallow view: names point into d; free only *out. */
+int cs_directory_all_groups(const cs_directory *d, cs_fleet_group **out, size_t *n);
 int cs_fleet_strv_remove(char ***v, size_t *n, const char *s);
 /* The deterministic id for name: id_min + hash(name) mod range, probing
  * upwards past ids already used by users or groups of d.  -ENOSPC if full. */

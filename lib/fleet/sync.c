@@ -195,7 +195,9 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
     res->serial = d->serial;
     res->n_users = d->n_users;
     res->n_groups = d->n_groups;
+    for (size_t i = 0; i < d->n_users; i++)
+        res->n_groups += d->users[i].private_group; /* as NSS shows them */
     log_info("fleet directory serial %llu installed: %zu users, %zu groups",
-             (unsigned long long)d->serial, d->n_users, d->n_groups);
+             (unsigned long long)d->serial, res->n_users, res->n_groups);
     return 0;
 }

@@ -214,7 +214,8 @@ static bool dup_id(uint32_t *ids, size_t n, uint32_t *which)
     return false;
 }
 
-static int check_duplicates(const cs_directory *d, char **names, uint32_t *ids, cs_fleet_err *err)
+static int check_duplicates(const cs_directory *d, const cs_fleet_group *groups, size_t n_groups,
+                            char **names, uint32_t *ids, cs_fleet_err *err)
 {
     const char *dn;
     uint32_t id;
@@ -227,19 +228,20 @@ static int check_duplicates(const cs_directory *d, char **names, uint32_t *ids, 
         return cs_fleet_fail(err, "user name '%s' appears twice", dn);
     if (dup_id(ids, d->n_users, &id))
         return cs_fleet_fail(err, "uid %u is used by two users", id);
-    for (size_t i = 0; i < d->n_groups; i++) {
-        names[i] = d->groups[i].name;
-        ids[i] = d->groups[i].gid;
+    for (size_t i = 0; i < n_groups; i++) {
+        names[i] = groups[i].name;
+        ids[i] = groups[i].gid;
     }
-    if ((dn = dup_name(names, d->n_groups)))
-        return cs_fleet_fail(err, "group name '%s' appears twice", dn);
-    if (dup_id(ids, d->n_groups, &id))
+    /* private groups count: a user 'dev' and a group 'dev' would clash */
+    if ((dn = dup_name(names, n_groups)))
+        return cs_fleet_fail(err, "group name '%s' appears twice (or is also a user's private group)", dn);
+    if (dup_id(ids, n_groups, &id))
         return cs_fleet_fail(err, "gid %u is used by two groups", id);
     /* group names and gids stay sorted in names[] and ids[] for the reference checks */
     return 0;
 }
 
-static int check_user(const cs_directory *d, const cs_fleet_user *u, const cs_fleet_policy *p,
+static int check_user(size_t n_groups, const cs_fleet_user *u, const cs_fleet_policy *p,
                       char **group_names, const uint32_t *sorted_gids, cs_fleet_err *err)
 {
     const char *n = u->name;
@@ -256,10 +258,10 @@ static int check_user(const cs_directory *d, const cs_fleet_user *u, const cs_fl
     if (!field_valid(u->gecos) || !path_valid(u->home) || !path_valid(u->shell))
         return cs_fleet_fail(err, "user '%s': gecos, home or shell contains ':' or control characters, "
                                   "or home/shell is not an absolute path", n);
-    if (!has_id(sorted_gids, d->n_groups, u->gid))
+    if (!has_id(sorted_gids, n_groups, u->gid))
         return cs_fleet_fail(err, "user '%s': primary gid %u is not a group of the directory", n, u->gid);
     for (size_t i = 0; i < u->n_groups; i++)
-        if (!has_name(group_names, d->n_groups, u->groups[i]))
+        if (!has_name(group_names, n_groups, u->groups[i]))
             return cs_fleet_fail(err, "user '%s': group '%s' is not in the directory", n, u->groups[i]);
     if (l && (has_name(l->user_names, l->n_user_names, n) || has_id(l->uids, l->n_uids, u->uid)))
         return cs_fleet_fail(err, "user '%s' (uid %u) collides with a local account of this machine", n,
@@ -291,29 +293,36 @@ static int check_group(const cs_fleet_group *g, const cs_fleet_policy *p, char *
 
 int cs_directory_validate(const cs_directory *d, const cs_fleet_policy *p, cs_fleet_err *err)
 {
-    size_t n = d->n_users > d->n_groups ? d->n_users : d->n_groups;
-    _cleanup_free_ char **group_names = calloc(n + 1, sizeof(char *));
-    _cleanup_free_ char **user_names = calloc(d->n_users + 1, sizeof(char *));
-    _cleanup_free_ uint32_t *ids = calloc(n + 1, sizeof(uint32_t));
+    _cleanup_free_ cs_fleet_group *groups = NULL;
+    _cleanup_free_ char **group_names = NULL, **user_names = NULL;
+    _cleanup_free_ uint32_t *ids = NULL;
+    size_t n_groups, n;
     int r;
 
-    if (!group_names || !user_names || !ids)
-        return -ENOMEM;
     if (p->id_min == 0 || p->id_max < p->id_min)
         return cs_fleet_fail(err, "the configured id range %u-%u is invalid", p->id_min, p->id_max);
-    r = check_duplicates(d, group_names, ids, err);
+    r = cs_directory_all_groups(d, &groups, &n_groups);
+    if (r < 0)
+        return r;
+    n = d->n_users > n_groups ? d->n_users : n_groups;
+    group_names = calloc(n + 1, sizeof(char *));
+    user_names = calloc(d->n_users + 1, sizeof(char *));
+    ids = calloc(n + 1, sizeof(uint32_t));
+    if (!group_names || !user_names || !ids)
+        return -ENOMEM;
+    r = check_duplicates(d, groups, n_groups, group_names, ids, err);
     if (r < 0)
         return r;
     for (size_t i = 0; i < d->n_users; i++)
         user_names[i] = d->users[i].name;
     qsort(user_names, d->n_users, sizeof(char *), cmp_str);
     for (size_t i = 0; i < d->n_users; i++) {
-        r = check_user(d, &d->users[i], p, group_names, ids, err);
+        r = check_user(n_groups, &d->users[i], p, group_names, ids, err);
         if (r < 0)
             return r;
     }
-    for (size_t i = 0; i < d->n_groups; i++) {
-        r = check_group(&d->groups[i], p, user_names, d->n_users, err);
+    for (size_t i = 0; i < n_groups; i++) {
+        r = check_group(&groups[i], p, user_names, d->n_users, err);
         if (r < 0)
             return r;
     }

@@ -44,16 +44,13 @@ static int gen_source(const char *out, long n)
     fprintf(f, "{\n\"format\": \"cloudseal-directory-source\", \"version\": 1, \"fleet\": \"bench\",\n"
                "\"serial\": 0, \"id_range\": [1000000, 1999999],\n\"users\": [\n");
     for (long i = 1; i <= n; i++)
-        fprintf(f, "{\"name\": \"u%ld\", \"uid\": %ld, \"gid\": %ld, \"gecos\": \"Fleet User\", "
+        fprintf(f, "{\"name\": \"u%ld\", \"uid\": %ld, \"gecos\": \"Fleet User\", "
                    "\"home\": \"/home/u%ld\", \"shell\": \"/bin/bash\"}%s\n",
-                i, 1000000 + i, 1000000 + i, i, i < n ? "," : "");
+                i, 1000000 + i, i, i < n ? "," : "");
     fprintf(f, "],\n\"groups\": [\n{\"name\": \"fleetstaff\", \"gid\": 1999999, \"members\": [");
     for (long i = 10; i <= n; i += 10)
         fprintf(f, "%s\"u%ld\"", i > 10 ? "," : "", i);
-    fprintf(f, "]}");
-    for (long i = 1; i <= n; i++)
-        fprintf(f, ",\n{\"name\": \"u%ld\", \"gid\": %ld, \"members\": []}", i, 1000000 + i);
-    fprintf(f, "\n]}\n");
+    fprintf(f, "]}\n]}\n"); /* users' private groups are implicit (no "gid") */
     return fclose(f) != 0;
 }
 
@@ -115,14 +112,20 @@ static int mkfiles(const char *src, const char *passwd, const char *group)
 
         fprintf(p, "%s:x:%u:%u:%s:%s:%s\n", u->name, u->uid, u->gid, u->gecos, u->home, u->shell);
     }
-    for (size_t i = 0; i < d->n_groups; i++) {
-        const cs_fleet_group *gr = &d->groups[i];
+    cs_fleet_group *all;
+    size_t n_all;
+
+    if (cs_directory_all_groups(d, &all, &n_all) < 0)
+        return 1;
+    for (size_t i = 0; i < n_all; i++) {
+        const cs_fleet_group *gr = &all[i];
 
         fprintf(g, "%s:x:%u:", gr->name, gr->gid);
         for (size_t m = 0; m < gr->n_members; m++)
             fprintf(g, "%s%s", m ? "," : "", gr->members[m]);
         fprintf(g, "\n");
     }
+    free(all);
     cs_directory_free(d);
     return (fclose(p) | fclose(g)) != 0;
 }

@@ -198,9 +198,10 @@ static void test_signature(void **state)
     out = NULL;
     /* another fleet's key */
     assert_int_equal(cs_fleet_open_signed((uint8_t *)s, len, other_pk, &out, &err), -EKEYREJECTED);
-    /* one changed character in the body */
-    body = strstr(s, "\"body\":\"") + 20;
-    *body = *body == 'A' ? 'B' : 'A';
+    /* one changed digit in the body: u1's uid 1000001 -> 1000000 */
+    body = strstr(strchr(s, '\n'), "1000001");
+    assert_non_null(body);
+    body[6] = '0';
     assert_int_equal(cs_fleet_open_signed((uint8_t *)s, len, pk, &out, &err), -EKEYREJECTED);
     assert_null(out);
     free(s);
@@ -379,6 +380,43 @@ static void test_cache_reader(void **state)
     cs_directory_free(d);
 }
 
+static void test_private_groups(void **state)
+{
+    const char *src = "{\"format\":\"cloudseal-directory-source\",\"users\":["
+                      "{\"name\":\"pat\",\"uid\":1000010,\"groups\":[\"ops\"]},"
+                      "{\"name\":\"quinn\",\"uid\":1000011,\"gid\":1000020}],"
+                      "\"groups\":[{\"name\":\"ops\",\"gid\":1000020,\"members\":[]}]}";
+    cs_fleet_policy p = { 1000000, 1999999, NULL };
+    cs_directory *d = NULL;
+    cs_fleet_err err;
+    cs_buf img = CS_BUF_INIT;
+    cs_dircache dc;
+    cs_fleet_group *g;
+    int i;
+
+    assert_int_equal(cs_directory_from_json(src, strlen(src), CS_DIR_SOURCE, &d, &err), 0);
+    assert_true(d->users[0].private_group);
+    assert_int_equal(d->users[0].gid, 1000010);
+    assert_false(d->users[1].private_group);
+    assert_int_equal(cs_directory_validate(d, &p, &err), 0);
+    assert_int_equal(cs_fleet_compile_cache(d, 1, &img), 0);
+    assert_int_equal(cs_dircache_parse(img.data, img.len, &dc), 0);
+    assert_int_equal(dc.h->n_groups, 2);
+    i = cs_dircache_group_by_name(&dc, "pat");
+    assert_int_equal(dc.groups[i].gid, 1000010);
+    i = cs_dircache_group_by_gid(&dc, 1000020);
+    assert_int_equal(dc.groups[i].n_members, 1); /* pat by its groups list; quinn only has it as primary */
+    cs_buf_free(&img);
+    /* a private group clashes with an explicit group of the same name, or gid */
+    assert_int_equal(cs_directory_add_group(d, "pat", &g), 0);
+    g->gid = 1000030;
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
+    g->name[0] = 'x';
+    g->gid = 1000010;
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
+    cs_directory_free(d);
+}
+
 static void test_allocate_id(void **state)
 {
     cs_directory *a, *b;
@@ -442,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_rollback_pin_survives_cache_loss),
         cmocka_unit_test(test_check_pinned),
         cmocka_unit_test(test_cache_reader),
+        cmocka_unit_test(test_private_groups),
         cmocka_unit_test(test_allocate_id),
         cmocka_unit_test(test_validate_names_and_fields),
     };

@@ -1,7 +1,6 @@
 """Fleet directory end to end: admin CLI -> signed object in storage ->
 cloudseal-helper directory-sync -> cache -> NSS (nss_wrapper and real glibc).
 """
-import base64
 import json
 import os
 import pathlib
@@ -109,11 +108,13 @@ def test_refused_directory_keeps_cache(fleet, tmp_path, case):
         reason = "refused"
     elif case == "tampered":
         fleet.sign(bad, 3)
-        env = json.loads(bad.read_text())
-        body = json.loads(base64.b64decode(env["body"]))
-        body["users"][1]["uid"] = 1000001          # the attacker's edit
-        env["body"] = base64.b64encode(json.dumps(body).encode()).decode()
-        bad.write_text(json.dumps(env))
+        header, body = bad.read_bytes().split(b"\n", 1)
+        doc = json.loads(body)
+        doc["users"][1]["uid"] = 1000001          # the attacker's edit
+        body = json.dumps(doc).encode()
+        head = json.loads(header)
+        head["body_bytes"] = len(body)            # a consistent, but unsigned, object
+        bad.write_bytes(json.dumps(head).encode() + b"\n" + body)
         reason = "signature does not verify"
     elif case == "rollback":
         fleet.sign(bad, 1)
@@ -128,7 +129,7 @@ def test_refused_directory_keeps_cache(fleet, tmp_path, case):
              str(tmp_path / "evil.key"), str(bad), "3", "3600"])
         reason = "another key"
     else:
-        bad.write_bytes(b'{"format": "cloudseal-signed-directory", "body": "AAAA')
+        bad.write_bytes(b'{"format": "cloudseal-signed-directory", "body_bytes": 4}\n{"us')
         reason = "refused"
     fleet.plant(bad)
     r = fleet.sync(check=False)
