@@ -14,8 +14,9 @@
 #   boot.sh stop WORKDIR               power off, wait, unmount the overlay
 #
 # Always passed to nspawn: --register=no --keep-unit (no host machined or
-# bus), --system-call-filter=@keyring (nspawn's seccomp filter blocks the
-# keyring otherwise), --console=read-only.  The container shares the host's
+# bus), --system-call-filter='@keyring @memlock' (nspawn's seccomp filter
+# otherwise blocks the kernel keyring, and mlock() for want of CAP_IPC_LOCK:
+# cloudseal keeps keys in locked memory), --console=read-only.  The container shares the host's
 # network (services inside reach 127.0.0.1) and, without --private-users,
 # its kernel keyrings per uid.  The boot log is WORKDIR/boot.log.
 set -euo pipefail
@@ -40,7 +41,7 @@ start)
   [ -d "$W/root/usr/lib/systemd" ] || die "run 'boot.sh prepare' first"
   NAME=${CS_MACHINE_NAME:-cs-$(basename "$W" | tr -c 'a-zA-Z0-9-\n' '-' | cut -c1-40)}
   setsid systemd-nspawn -b -D "$W/root" -M "$NAME" --register=no --keep-unit \
-    --console=read-only --system-call-filter=@keyring "$@" </dev/null >"$W/boot.log" 2>&1 &
+    --console=read-only --system-call-filter='@keyring @memlock' "$@" </dev/null >"$W/boot.log" 2>&1 &
   NSP=$!
   echo $NSP > "$W/nspawn.pid"
   LEADER=

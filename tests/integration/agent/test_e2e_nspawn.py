@@ -1,0 +1,194 @@
+"""End to end under real systemd: a Debian 12 container booted with
+systemd-nspawn (tests/nspawn/), the project installed inside, a user who
+logs in through the container's real PAM stack with pam_cloudseal, the user
+manager starting cloudseal-agent, a backup landing in the repository, and
+the end of the last session locking the key.
+
+Needs root, systemd-nspawn and debootstrap (scripts/install-deps.sh), and
+the Debian archive the first time (the root file system is cached under
+/var/cache/cloudseal-test).  When the archive cannot be reached the test is
+skipped with a loud message, never silently."""
+import json
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BUILD = ROOT / os.environ.get("O", "build")
+ROOTFS_SH = ROOT / "tests" / "nspawn" / "rootfs.sh"
+BOOT_SH = ROOT / "tests" / "nspawn" / "boot.sh"
+PASSWORD = "Tr0ub4dor&3 e2e"
+
+
+def loud(config, msg):
+    """Say it on the terminal even under pytest -q with output captured."""
+    tr = config.pluginmanager.getplugin("terminalreporter")
+    line = "!" * 78
+    if tr:
+        tr.write_line("")
+        tr.write_line(line, red=True, bold=True)
+        tr.write_line(f"SKIPPED END-TO-END TEST: {msg}", red=True, bold=True)
+        tr.write_line(line, red=True, bold=True)
+    else:
+        print(f"\n{line}\nSKIPPED END-TO-END TEST: {msg}\n{line}", flush=True)
+
+
+@pytest.fixture(scope="module")
+def rootfs(request):
+    if os.geteuid() != 0:
+        pytest.skip("needs root (debootstrap, systemd-nspawn)")
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} missing: run scripts/install-deps.sh (package systemd-container/debootstrap)")
+    r = subprocess.run([str(ROOTFS_SH)], capture_output=True, text=True, timeout=900)
+    if r.returncode == 75:
+        msg = ("the Debian archive cannot be reached, so the container root file system "
+               f"cannot be built: {r.stderr.strip().splitlines()[-1]}")
+        loud(request.config, msg)
+        pytest.skip(msg)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+class Container:
+    def __init__(self, workdir):
+        self.w = workdir
+
+    def __call__(self, *cmd, input=None, check=True, timeout=120):
+        r = subprocess.run([str(BOOT_SH), "exec", str(self.w), *cmd], input=input,
+                           capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"in container: {cmd} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def as_user(self, user, uid, *cmd, **kw):
+        return self("runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", *cmd, **kw)
+
+    def wait(self, what, fn, timeout=60, interval=0.5):
+        end = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < end:
+            last = fn()
+            if last:
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n" + self.debug())
+
+    def debug(self):
+        r = self("sh", "-c", "journalctl -q --no-pager -n 400 | grep -v 'runuser\\[' | tail -n 60", check=False)
+        return r.stdout[-8000:]
+
+
+def add_pam_lines(root):
+    """pam_cloudseal after pam_unix in the auth stack (piggyback: optional),
+    and in the session stack before pam_systemd starts the user manager."""
+    auth = root / "etc/pam.d/common-auth"
+    lines = auth.read_text().splitlines()
+    # after the primary block (pam_unix jumps over pam_deny to pam_permit), as
+    # pam-auth-update places "Additional" modules
+    i = max(n for n, l in enumerate(lines) if l.startswith("auth") and "pam_permit.so" in l)
+    lines.insert(i + 1, "auth\toptional\tpam_cloudseal.so")
+    auth.write_text("\n".join(lines) + "\n")
+    sess = root / "etc/pam.d/common-session"
+    lines = sess.read_text().splitlines()
+    i = next(n for n, l in enumerate(lines) if "pam_systemd.so" in l)
+    lines.insert(i, "session\toptional\tpam_cloudseal.so")
+    sess.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def container(rootfs, tmp_path):
+    w = tmp_path / "ct"
+    r = subprocess.run([str(BOOT_SH), "prepare", rootfs, str(w)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    root = pathlib.Path(r.stdout.strip())
+    try:
+        r = subprocess.run(["make", "-C", str(ROOT), "install", f"DESTDIR={root}",
+                            f"O={os.environ.get('O', 'build')}"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        (root / "etc/cloudseal/cloudseal.conf").write_text(
+            "[storage]\nurl = file:///var/lib/cloudseal/storage\n"
+            "[paths]\nstate_dir = /var/lib/cloudseal\n"
+            "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
+            "[session]\nlock = logout\n"
+            "[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\narchive_sync = no\n"
+            "[backup]\npaths = ~/data\n")
+        add_pam_lines(root)
+        r = subprocess.run([str(BOOT_SH), "start", str(w)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        yield Container(w)
+    finally:
+        subprocess.run([str(BOOT_SH), "stop", str(w)], capture_output=True, timeout=120)
+
+
+def test_login_agent_backup_logout_locks(container):
+    c = container
+    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    user = f"csa{uid}"
+    c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
+    c("chpasswd", input=f"{user}:{PASSWORD}\n")
+    c("install", "-d", "-m", "0755", "/var/lib/cloudseal/keybags", "/var/lib/cloudseal/storage/users")
+    c("install", "-d", "-o", user, "-m", "0700", f"/var/lib/cloudseal/keybags/{user}",
+      f"/var/lib/cloudseal/storage/users/{user}")
+    c("runuser", "-u", user, "--", "sh", "-c", "mkdir ~/data && echo 'precious' > ~/data/thesis.txt")
+    out = c("runuser", "-u", user, "--", "cloudseal", "--json", "enroll", "--password-stdin",
+            input=PASSWORD + "\n").stdout
+    c("runuser", "-u", user, "--", "cloudseal", "lock", check=False)  # start from a locked keyring
+    account = json.loads(c("runuser", "-u", user, "--", "cloudseal", "--json", "status").stdout)["account_id"]
+    assert account, out
+
+    def key_in_keyring():
+        return c("runuser", "-u", user, "--", "keyctl", "search", "@u", "user",
+                 f"cloudseal:amk:{account}", check=False).returncode == 0
+
+    def agent_prop(prop):
+        r = c.as_user(user, uid, "systemctl", "--user", "show", "-p", prop, "--value",
+                      "cloudseal-agent.service", check=False)
+        return r.stdout.strip()
+
+    assert not key_in_keyring()
+    # packages enable the user unit for everyone; linger keeps the manager up
+    c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
+    c("loginctl", "enable-linger", user)
+    c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
+    assert agent_prop("StatusText") == "locked"
+    assert agent_prop("Type") == "notify" and agent_prop("WatchdogUSec") != "0"
+
+    # a session that stays open (no password: it cannot unlock anything)
+    c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=login", "-p", f"User={user}",
+      "sleep", "600")
+    c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
+                                                     check=False).stdout)
+    # the real login: pam_unix checks the password, pam_cloudseal unwraps the
+    # key and its session hook puts it in the user's keyring
+    r = c("systemd-run", "--wait", "--pipe", "--quiet", "pamtester", "login", user,
+          "authenticate", "open_session", "close_session", input=PASSWORD + "\n", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr + c.debug()
+    c.wait("the key in the keyring after login", key_in_keyring, timeout=20)
+
+    # the agent notices, creates the repository and backs up
+    c.wait("a finished backup",
+           lambda: agent_prop("StatusText").startswith("idle, next backup"), timeout=90)
+    st = json.loads(c.as_user(user, uid, "cloudseal", "--json", "status").stdout)
+    job = next(j for j in st["agent"]["jobs"] if j["name"] == "backup")
+    assert job["last_result"] == "ok", st
+    snaps = json.loads(c.as_user(user, uid, "cloudseal", "--json", "snapshots").stdout)
+    snaps = snaps if isinstance(snaps, list) else snaps.get("snapshots", [])
+    assert len(snaps) == 1
+    assert c("sh", "-c", f"ls /var/lib/cloudseal/storage/users/{user}/backup | wc -l").stdout.strip() != "0"
+    assert agent_prop("NRestarts") == "0"
+
+    # logout: the last session ends; lock = logout revokes the key although
+    # the manager (and the agent) stay up under lingering
+    c("systemctl", "stop", f"cs-hold-{uid}.service")
+    c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
+    c.wait("the agent to show locked", lambda: agent_prop("StatusText") == "locked", timeout=15)
+    journal = c("journalctl", "-q", "--no-pager", f"_SYSTEMD_USER_UNIT=cloudseal-agent.service",
+                "-o", "cat", check=False).stdout
+    assert "last session ended" in journal, journal
+    assert PASSWORD not in journal
