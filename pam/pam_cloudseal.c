@@ -104,12 +104,9 @@ static int priority_of(int code)
 void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char *user,
                         const char *what, int r, const cs_pam_run *run)
 {
-    static const char prefix[] = "cloudseal-helper: ";
     const char *msg = run->msg;
     int prio;
 
-    if (strncmp(msg, prefix, sizeof(prefix) - 1) == 0)
-        msg += sizeof(prefix) - 1;
     if (r == -ETIMEDOUT) {
         pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %u s and was killed; the login goes on",
                    what, user, opts->helper, opts->timeout_sec);
@@ -124,21 +121,36 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
         if (prio == LOG_DEBUG && !opts->debug)
             return;
         pam_syslog(pamh, prio, "%s for %s: %s%s%s%s", what, user, reason_of(run->exit_code),
-                   *msg ? " (" : "", msg, *msg ? ")" : "");
+                   *msg ? " [" : "", msg, *msg ? "]" : "");
     }
 }
 
-/* Run `command` with the given frames; true when the helper said ok. */
+/* Run `command` with the given frames; true when the helper said ok.
+ * With `what`, a failure is logged; run->result keeps the run's result. */
 static bool helper_ok(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const char *what,
                       cs_pam_run *run)
 {
     int r = cs_pam_run_helper(pamh, o, user, run);
 
+    run->result = r;
     if (r == 0 && run->exit_code == CS_HELPER_OK)
         return true;
     if (what)
         cs_pam_log_failure(pamh, o, user, what, r, run);
     return false;
+}
+
+/* For steps whose keybag errors the auth step has reported already: log
+ * only a helper that could not run, crashed, hung or failed internally
+ * (and everything with debug). */
+static void log_helper_breakage(pam_handle_t *pamh, const cs_pam_opts *o, const char *user,
+                                const char *what, const cs_pam_run *run)
+{
+    if (run->result < 0 || run->exit_code == CS_HELPER_INTERNAL || run->exit_code == CS_HELPER_USAGE ||
+        run->exit_code == CS_HELPER_DENIED)
+        cs_pam_log_failure(pamh, o, user, what, run->result, run);
+    else if (o->debug)
+        pam_syslog(pamh, LOG_DEBUG, "%s for %s: %s", what, user, reason_of(run->exit_code));
 }
 
 static void free_answer(char **s)
@@ -289,7 +301,11 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         run.in = &key_frame;
         run.n_in = 1;
     }
-    ok = helper_ok(pamh, &o, user, d ? "keys not handed to the keyring" : "session not recorded", &run);
+    /* Without a key, whatever went wrong was reported by auth already (or
+     * the user is not enrolled): one line per login is enough. */
+    ok = helper_ok(pamh, &o, user, d ? "keys not handed to the keyring" : NULL, &run);
+    if (!ok && !d && o.debug)
+        cs_pam_log_failure(pamh, &o, user, "session not recorded", run.result, &run);
     /* our copy is no longer needed either way: wipe it now (cleanup runs) */
     if (d)
         pam_set_data(pamh, AMK_DATA_NAME, NULL, NULL);
@@ -311,7 +327,10 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
         args[1] = "--lock";
         args[2] = o.lock;
     }
-    return helper_ok(pamh, &o, user, "session close not handled", &run) ? PAM_SUCCESS : PAM_IGNORE;
+    if (helper_ok(pamh, &o, user, NULL, &run))
+        return PAM_SUCCESS;
+    log_helper_breakage(pamh, &o, user, "key not revoked at session close", &run);
+    return PAM_IGNORE;
 }
 
 PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)

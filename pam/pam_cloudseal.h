@@ -57,7 +57,8 @@ typedef struct cs_pam_run {
     size_t out_cap;
     size_t out_len;                 /* set: bytes of the reply frame received */
     int exit_code;                  /* set: the helper's exit code (protocol.h) */
-    char msg[CS_HELPER_MSG_MAX];    /* set: what the helper said on stderr, one line */
+    char msg[CS_HELPER_MSG_MAX];    /* set: the helper's first line on stderr */
+    int result;                     /* set by callers: what cs_pam_run_helper returned */
 } cs_pam_run;
 
 /* Returns 0 when the helper ran and exited (see run->exit_code),

@@ -143,26 +143,28 @@ static int read_reply(int fd, cs_pam_run *run, reply *rp)
     return 1;
 }
 
-/* Keep the helper's words readable on one syslog line. */
-static int read_msg(int fd, cs_pam_run *run, size_t *len)
+/* The helper's first line (the most specific cause: later lines are its
+ * summaries), made safe for one syslog line; the rest is read and dropped. */
+static int read_msg(int fd, cs_pam_run *run, size_t *len, bool *done)
 {
     char buf[256];
     ssize_t n = read(fd, buf, sizeof(buf));
 
     if (n < 0)
         return errno == EINTR || errno == EAGAIN ? 1 : -1;
-
-    for (ssize_t i = 0; i < n && *len < sizeof(run->msg) - 1; i++) {
+    for (ssize_t i = 0; i < n && !*done && *len < sizeof(run->msg) - 1; i++) {
         char c = buf[i];
 
-        if (c == '\n')
-            c = ' ';
-        else if ((unsigned char)c < 0x20 || c == 0x7f)
+        if (c == '\n') {
+            *done = *len > 0;
+            continue;
+        }
+        if ((unsigned char)c < 0x20 || c == 0x7f)
             c = '?';
         run->msg[(*len)++] = c;
     }
     run->msg[*len] = '\0';
-    return (int)(n > 0); /* past the first CS_HELPER_MSG_MAX bytes: read and dropped */
+    return (int)(n > 0);
 }
 
 static void build_argv(const cs_pam_opts *opts, const char *user, const cs_pam_run *run,
@@ -219,6 +221,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     long long deadline = now_ms() + (long long)opts->timeout_sec * 1000;
     reply rp = { .got = 0 };
     size_t msg_len = 0;
+    bool msg_done = false;
     int status = 0, r = 0;
     pid_t pid;
 
@@ -275,7 +278,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
             break;
         if (p[0].revents && read_reply(outp[0], run, &rp) <= 0)
             close_fd(&outp[0]);
-        if (p[1].revents && read_msg(errp[0], run, &msg_len) <= 0)
+        if (p[1].revents && read_msg(errp[0], run, &msg_len, &msg_done) <= 0)
             close_fd(&errp[0]);
     }
     r = reap(pid, deadline, &status);

@@ -1,0 +1,133 @@
+"""pam_unix + pam_cloudseal through pamtester, in a private mount namespace."""
+import time
+
+PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD (importlib mode cannot import conftest)
+UID = 47201
+
+def login(sb, password=PASSWORD, service="cstest", check=True):
+    """authenticate + open_session through pamtester, the password on stdin"""
+    return sb.run(f"pamtester {service} $U authenticate open_session\n", input=password + "\n",
+                  check=check)
+
+
+def test_good_password_unlocks_for_that_uid_only(sandbox):
+    sandbox.enroll()
+    assert sandbox.key_bytes() == 0
+    login(sandbox)
+    assert sandbox.key_bytes() == 32
+    assert sandbox.key_bytes(uid=UID + 1) == 0  # another uid cannot read it
+
+
+def test_wrong_password_does_not_unlock(sandbox):
+    sandbox.enroll()
+    r = login(sandbox, password="wrong", check=False)
+    assert r.returncode != 0  # pam_unix said no; we never decide
+    assert sandbox.key_bytes() == 0
+
+
+def test_logout_in_another_process_revokes(sandbox):
+    """The session opened by a pamtester that has exited is dropped at the
+    next close: nothing depends on the same process closing."""
+    sandbox.enroll()
+    login(sandbox)
+    assert sandbox.key_bytes() == 32
+    sandbox.run("pamtester cstest $U close_session\n")
+    assert sandbox.key_bytes() == 0
+
+
+def test_lock_reboot_keeps_key(sandbox):
+    sandbox.add_service("cstest-reboot", "lock=reboot")
+    sandbox.enroll()
+    login(sandbox, service="cstest-reboot")
+    sandbox.run("pamtester cstest-reboot $U close_session\n")
+    assert sandbox.key_bytes() == 32
+
+
+def test_helper_missing_crashing_or_hanging_login_proceeds(sandbox):
+    d = sandbox.dir
+    (d / "crash.sh").write_text("#!/bin/sh\nkill -SEGV $$\n")
+    (d / "slow.sh").write_text("#!/bin/sh\nexec sleep 30\n")
+    for f in ("crash.sh", "slow.sh"):
+        (d / f).chmod(0o755)
+    sandbox.enroll()
+    cases = (("missing", "/nonexistent", "<83>", "cannot run /nonexistent"),
+             ("crash", d / "crash.sh", "<83>", "crashed"),
+             ("slow", d / "slow.sh", "<84>", "did not finish within 1 s and was killed"))
+    for name, helper, prio, words in cases:
+        sandbox.add_service(f"cs-{name}", f"helper={helper} timeout=1")
+        t0 = time.monotonic()
+        # pamtester exits 0: the login proceeds
+        r = sandbox.run(SYSLOG_CAPTURE + f"pamtester cs-{name} $U authenticate open_session\n"
+                        "sleep 0.2; cat $D/syslog.txt; : > $D/syslog.txt\n", input=PASSWORD + "\n")
+        assert time.monotonic() - t0 < 8
+        assert sandbox.key_bytes() == 0
+        lines = [l for l in r.stdout.splitlines() if "pam_cloudseal" in l]
+        assert len(lines) == 1 and lines[0].startswith(prio) and words in lines[0], r.stdout
+
+
+def test_storage_missing_falls_back_to_cache(sandbox):
+    sandbox.enroll()
+    sandbox.write_config(storage_url=f"file://{sandbox.dir}/gone")
+    login(sandbox)
+    assert sandbox.key_bytes() == 32
+
+
+def test_corrupt_keybag_login_proceeds_and_is_logged(sandbox):
+    sandbox.enroll()
+    for kb in (sandbox.storage / "users" / "cspamtest" / "keybag",
+               sandbox.state / "keybags" / "cspamtest" / "keybag"):
+        kb.write_text(kb.read_text().replace('"password"', '"passwort"'))
+    r = sandbox.run(SYSLOG_CAPTURE + "pamtester cstest $U authenticate open_session\n"
+                    "sleep 0.2; cat $D/syslog.txt\n", input=PASSWORD + "\n")
+    assert sandbox.key_bytes() == 0
+    lines = [l for l in r.stdout.splitlines() if "pam_cloudseal" in l]
+    print(lines)
+    # exactly one line, at LOG_ERR (priority 3; facility authpriv 10*8: <83>)
+    assert len(lines) == 1, r.stdout
+    assert lines[0].startswith("<83>") and "keybag is corrupt" in lines[0], lines[0]
+
+
+def test_password_drift_repaired_through_the_conversation(sandbox):
+    """root changes the password (no old one: the keybag keeps the old
+    wrapping); the next login answers the module's question with the previous
+    password, and from then on the new password unlocks."""
+    sandbox.enroll()
+    sandbox.run("printf 'N3w-pass!\\nN3w-pass!\\n' | pamtester cstest $U chauthtok\n")
+    # pamtester's conversation reads one line per prompt: the login password,
+    # then our question (previous password or recovery key)
+    sandbox.run(f"printf 'N3w-pass!\\n{PASSWORD}\\n' | pamtester cstest $U authenticate open_session\n")
+    assert sandbox.key_bytes() == 32
+    sandbox.run("pamtester cstest $U close_session\n")
+    assert sandbox.key_bytes() == 0
+    # no question any more: a single line of input is enough
+    sandbox.run("printf 'N3w-pass!\\n' | pamtester cstest $U authenticate open_session\n")
+    assert sandbox.key_bytes() == 32
+
+
+def test_cloudseal_unlock_for_a_session_without_password(sandbox):
+    sandbox.enroll()
+    sandbox.run("pamtester cstest $U open_session\n")  # e.g. an SSH key login
+    assert sandbox.key_bytes() == 0
+    sandbox.run(sandbox.as_user("$B/cloudseal --config $C unlock --password-stdin"),
+                input=PASSWORD + "\n")
+    assert sandbox.key_bytes() == 32
+
+
+# A syslog receiver on /dev/log inside the namespace: /dev is replaced by a
+# tmpfs holding binds of the few device nodes the tools use, so nothing is
+# created in the host's /dev.
+SYSLOG_CAPTURE = r"""
+mkdir -p $D/olddev && mount --rbind /dev $D/olddev
+mount -t tmpfs -o mode=755 cs-dev /dev
+for n in null zero urandom random full; do : > /dev/$n; mount --bind $D/olddev/$n /dev/$n; done
+ln -s /proc/self/fd /dev/fd
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("/dev/log")
+out = open(sys.argv[1], "a", buffering=1); print("ready", file=out)
+while True: out.write(s.recv(4096).decode(errors="replace") + "\n")
+' $D/syslog.txt &
+LOGGER=$!
+trap 'kill $LOGGER 2>/dev/null' EXIT
+while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
+"""
