@@ -33,6 +33,7 @@ struct cs_fcache {
     fc_entry *v;
     size_t n, cap;
     uint32_t *slots;   /* 1-based entry numbers, 0 = empty */
+    bool dirty;        /* something to write back */
     size_t nslots;
 };
 
@@ -238,6 +239,11 @@ int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const c
 
     path_key(c, path, key);
     e = find(c, key);
+    if (e && e->n == n && (n == 0 || memcmp(e->ids, ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st)) {
+        e->seen = 1; /* unchanged: nothing to write back for it */
+        return 0;
+    }
+    c->dirty = true;
     if (!e && !(e = add(c, key)))
         return -ENOMEM;
     if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
@@ -267,6 +273,11 @@ int cs_fcache_save(cs_fcache *c)
 
     if (!c->path)
         return 0;
+    for (size_t i = 0; i < c->n && !c->dirty; i++)
+        if (!c->v[i].seen)
+            c->dirty = true; /* ages change */
+    if (!c->dirty)
+        return 0; /* a no-change backup writes no cache */
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE)
             count++;

@@ -257,6 +257,12 @@ void cs_repo_close(cs_repo *r)
 int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT, tmp = CS_BUF_INIT;
+
+    return cs_repo_load_blob2(r, id, type, &raw, &tmp, out, NULL);
+}
+
+int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
+{
     cs_ientry *e = cs_index_find(&r->index, id);
     char key[1200];
     int rc;
@@ -266,12 +272,13 @@ int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out)
     if (e->type != type)
         return -EBADMSG;
     cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key));
-    rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, &raw);
+    cs_buf_reset(raw);
+    rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, raw);
     if (rc == -EINVAL)
         rc = -EBADMSG; /* pack shorter than the index says: truncated */
     if (rc < 0)
         return rc;
-    return cs_blob_open(r->keys, type, id, raw.data, raw.len, e->raw_len, &tmp, out);
+    return cs_blob_open2(r->keys, type, id, raw->data, raw->len, e->raw_len, tmp, out, dctx, dctx == NULL);
 }
 
 int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out)

@@ -47,6 +47,10 @@ int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *d
 /* Decrypt + decompress + verify the id; result in out (reset first). */
 int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out);
+/* Same with a reusable ZSTD_DCtx (NULL = one per call) and without the
+ * final re-hash when verify_id is false (restore: the AEAD binds the id). */
+int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
+                  uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
 
@@ -165,6 +169,8 @@ int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
 int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n);
 /* Fetch and open one blob found in the index. */
 int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out);
+/* The same with caller-owned scratch buffers and decompressor (hot loops). */
+int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx);
 /* Write an index object for packs; returns its id in *out (may be NULL). */
 int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
 

@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <zstd.h>
 #include "repo/repo_int.h"
 #include "repo/tree.h"
 #include "util/fileio.h"
@@ -122,7 +123,7 @@ static void set_meta(rs *s, int fd, const char *path, const cs_node *nd)
         log_warning("cannot set the times of %s: %s", path, strerror(errno));
 }
 
-static int write_file(rs *s, rjob *j, cs_buf *blob)
+static int write_file(rs *s, rjob *j, cs_buf *blob, cs_buf *raw, cs_buf *tmp, void *dctx)
 {
     _cleanup_close_ int fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     bool sparse = j->nd.flags & CS_NODE_SPARSE;
@@ -132,7 +133,7 @@ static int write_file(rs *s, rjob *j, cs_buf *blob)
     if (fd < 0)
         return -errno;
     for (uint32_t i = 0; i < j->nd.ncontent; i++) {
-        rc = cs_repo_load_blob(s->r, &j->nd.content[i], CS_BLOB_DATA, blob);
+        rc = cs_repo_load_blob2(s->r, &j->nd.content[i], CS_BLOB_DATA, raw, tmp, blob, dctx);
         if (rc < 0) {
             char hex[65];
             cs_id_hex(&j->nd.content[i], hex);
@@ -155,7 +156,8 @@ static int write_file(rs *s, rjob *j, cs_buf *blob)
 static void *rworker(void *arg)
 {
     rs *s = arg;
-    cs_buf blob = CS_BUF_INIT;
+    cs_buf blob = CS_BUF_INIT, raw = CS_BUF_INIT, tmp = CS_BUF_INIT;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -172,7 +174,7 @@ static void *rworker(void *arg)
         s->qlen--;
         pthread_cond_signal(&s->cv_space);
         pthread_mutex_unlock(&s->mu);
-        rc = write_file(s, j, &blob);
+        rc = dctx ? write_file(s, j, &blob, &raw, &tmp, dctx) : -ENOMEM;
         if (rc < 0) {
             unlink(j->path); /* never leave wrong or partial data behind */
             if (rc != -EBADMSG)
@@ -191,6 +193,9 @@ static void *rworker(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     cs_buf_free(&blob);
+    cs_buf_free(&raw);
+    cs_buf_free(&tmp);
+    ZSTD_freeDCtx(dctx);
     return NULL;
 }
 
