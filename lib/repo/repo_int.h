@@ -15,7 +15,7 @@
 #define CS_MAX_BLOB       (9u << 20)   /* stored blob: max chunk + header + tag */
 #define CS_MAX_TREE       (64u << 20)  /* encoded tree */
 #define CS_MAX_PACK       (128u << 20)
-#define CS_PACK_TARGET    (8u << 20)
+#define CS_PACK_TARGET    (4u << 20)
 #define CS_CHUNK_MIN      (512u << 10)
 #define CS_CHUNK_AVG      (1u << 20)
 #define CS_CHUNK_MAX      (8u << 20)
