@@ -157,8 +157,8 @@ step_change_password() {
   title "$DEMO_USER changes the password with passwd(1): PAM chauthtok re-wraps the keybag"
   say "$ passwd   (as $DEMO_USER: current password, new password twice on stdin)"
   printf '%s\n%s\n%s\n' "$PW1" "$PW2" "$PW2" | as_user passwd 2>&1 | sed 's/^/     /'
-  say "$ cloudseal keybag dump   (structure only: the generation went up)"
-  as_user "$B/cloudseal" --config "$C" keybag dump 2>&1 | sed 's/^/     /'
+  say "$ cloudseal keybag dump --cache-only   (structure only: the generation went up)"
+  as_user "$B/cloudseal" --config "$C" keybag dump --cache-only 2>&1 | sed 's/^/     /'
   ok "password changed; the keybag now opens with the new password"
 }
 
