@@ -10,7 +10,8 @@ BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libcurl4-opens
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
   python3-pytest clang libclang-rt-14-dev valgrind systemd
   systemd-container debootstrap man-db
-  ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm"
+  ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
+  notmuch"
 
 case "${1:-all}" in
   build) WANT="$BUILD_PKGS" ;;
