@@ -92,14 +92,40 @@ static void release(struct mapping *m)
     }
 }
 
+/* fork() while another thread holds one of our locks would leave it locked
+ * forever in the child: hold them all across fork (cursor locks first, the
+ * order every thread takes them in). */
+static struct cursor pw_cursor, gr_cursor;
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&pw_cursor.lock);
+    pthread_mutex_lock(&gr_cursor.lock);
+    pthread_mutex_lock(&map_lock);
+}
+
+static void after_fork(void)
+{
+    pthread_mutex_unlock(&map_lock);
+    pthread_mutex_unlock(&gr_cursor.lock);
+    pthread_mutex_unlock(&pw_cursor.lock);
+}
+
+static void register_fork_handlers(void)
+{
+    (void)pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 /* The current mapping with a reference taken, or NULL when the cache is
  * unusable.  System calls happen outside the lock. */
 static struct mapping *acquire(void)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *path = cache_path();
     struct mapping *m, *old = NULL;
     struct stat st;
 
+    pthread_once(&once, register_fork_handlers);
     if (stat(path, &st) < 0)
         return NULL;
     pthread_mutex_lock(&map_lock);
@@ -138,7 +164,6 @@ static struct mapping *acquire(void)
 }
 
 static void cursor_end(struct cursor *c);
-static struct cursor pw_cursor, gr_cursor;
 
 __attribute__((destructor)) static void unmap_at_exit(void)
 {

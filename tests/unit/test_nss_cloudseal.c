@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "fleet/fleet.h"
@@ -323,6 +324,46 @@ static void test_threads_while_replaced(void **state)
     cs_buf_free(&b);
 }
 
+/* fork while other threads are inside the module: the child's lookups must
+ * not find a lock held by a thread that does not exist there */
+static void test_fork_while_looking(void **state)
+{
+    cs_buf a = CS_BUF_INIT;
+    pthread_t t[7];
+    int bad = 0;
+
+    build(NUSERS, "extra_a", &a);
+    install(&a);
+    __atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
+    for (long i = 0; i < 7; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, looker, (void *)(i + 1)), 0);
+    for (int k = 0; k < 400; k++) {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            struct passwd pw;
+            char buf[1024];
+            int err;
+
+            alarm(5); /* a deadlock ends as SIGALRM */
+            _exit(_nss_cloudseal_getpwnam_r("u7", &pw, buf, sizeof(buf), &err) == NSS_STATUS_SUCCESS &&
+                          pw.pw_uid == 1000007 ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 7; i++)
+        pthread_join(t[i], NULL);
+    print_message("%d of 400 children could not look up\n", bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(wrong, 0);
+    cs_buf_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_unusable_cache),
         cmocka_unit_test(test_replaced_cache_noticed),
         cmocka_unit_test(test_threads_while_replaced),
+        cmocka_unit_test(test_fork_while_looking),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
