@@ -108,6 +108,20 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
     return 0;
 }
 
+/* The cache's directory, world-readable like the cache (NSS runs as anyone). */
+static int make_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    if (n == 0 || n >= sizeof(dir))
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return cs_mkdir_p(dir, 0755);
+}
+
 /* The serial of the installed cache, 0 when there is none usable. */
 static uint64_t installed_serial(const char *cache_path, bool *usable)
 {
@@ -178,6 +192,8 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
         return r;
     }
     r = cs_fleet_compile_cache(d, (int64_t)time(NULL), &image);
+    if (r == 0)
+        r = make_parent(cache_path);
     if (r == 0)
         r = cs_fleet_install_cache(cache_path, &image);
     if (r < 0) {
