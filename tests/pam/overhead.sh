@@ -1,0 +1,64 @@
+#!/bin/bash
+# Login overhead of pam_cloudseal beyond the KDF: pamtester authenticate +
+# open_session + close_session through pam_unix alone, and through pam_unix
+# followed by pam_cloudseal, with the cheapest KDF (8 MiB, 1 pass), in a
+# sandbox (private mount namespace, /etc overlay).  Prints the medians.
+#   tests/pam/overhead.sh [ROUNDS]      (root; default 30 rounds)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=$(cd "$ROOT/${O:-build}" && pwd)
+N=${1:-30}
+if [ -z "${CS_IN_SANDBOX:-}" ]; then
+  D=$(mktemp -d /tmp/cs-overhead.XXXXXX); chmod 755 "$D"
+  trap 'setpriv --reuid=47401 --regid=47401 --clear-groups keyctl session - sh -c "keyctl link @u @s; keyctl clear @u" >/dev/null 2>&1 || true; rm -rf "$D"' EXIT
+  CS_IN_SANDBOX=1 D=$D unshare -m --propagation private "$0" "$@"
+  exit $?
+fi
+mkdir -p "$D/etc/pam.d" "$D/etc-work" "$D/state/keybags" "$D/storage/users"
+mount -t overlay cs-etc -o "lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work" /etc
+useradd --no-log-init -M -d /nonexistent -u 47401 -U csbench
+echo 'csbench:bench-pass' | chpasswd
+install -d -o csbench -m 0700 "$D/state/keybags/csbench" "$D/storage/users/csbench"
+C=$D/c.conf
+printf '[storage]\nurl = file://%s/storage\n[paths]\nstate_dir = %s/state\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n' "$D" "$D" > "$C"
+echo bench-pass | setpriv --reuid=47401 --regid=47401 --clear-groups "$B/cloudseal" --config "$C" enroll --password-stdin >/dev/null 2>&1
+M="$B/pam_cloudseal.so config=$C helper=$B/cloudseal-helper"
+base='auth [success=1 default=ignore] pam_unix.so nodelay
+auth requisite pam_deny.so
+auth required pam_permit.so
+account required pam_unix.so
+session required pam_unix.so'
+printf '%s\n' "$base" > /etc/pam.d/cs-plain
+printf '%s\nauth optional %s\nsession optional %s\n' "$base" "$M" "$M" > /etc/pam.d/cs-module
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() { # service
+  for _ in $(seq "$N"); do
+    t0=$(date +%s%N)
+    echo bench-pass | pamtester "$1" csbench authenticate open_session >/dev/null 2>&1
+    t1=$(date +%s%N)
+    pamtester "$1" csbench close_session >/dev/null 2>&1  # logout, not timed
+    echo $(( (t1 - t0) / 1000 ))
+  done | median
+}
+exec_only() { # starting the helper at all (dynamic linking), for reference
+  for _ in $(seq "$N"); do
+    t0=$(date +%s%N); "$B/cloudseal-helper" --help >/dev/null; t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000 ))
+  done | median
+}
+kdf() { # the unlock alone (helper exec + config + keybag + minimum KDF), for reference
+  for _ in $(seq "$N"); do
+    t0=$(date +%s%N)
+    printf '\0\0\0\012bench-pass' | "$B/cloudseal-helper" --config "$C" unlock --user csbench >/dev/null
+    t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000 ))
+  done | median
+}
+plain=$(measure cs-plain); module=$(measure cs-module); unlock=$(kdf); bare=$(exec_only)
+echo "pam_unix alone:            ${plain} us (median of $N logins: authenticate + open_session)"
+echo "pam_unix + pam_cloudseal:  ${module} us"
+echo "module overhead:           $(( module - plain )) us  (2 helper runs: unlock, handoff; includes the minimum KDF)"
+echo "helper unlock alone:       ${unlock} us  (exec + config + keybag + minimum KDF: 8 MiB x 1 pass)"
+echo "helper exec alone:         ${bare} us  (cloudseal-helper --help: dynamic linking)"
+echo "load average:              $(cut -d' ' -f1-3 /proc/loadavg)"
