@@ -141,9 +141,17 @@ static int write_file(rs *s, rjob *j, cs_buf *blob, cs_buf *raw, cs_buf *tmp, vo
                       rc == -ENOENT ? "missing from the repository" : "damaged");
             return -EBADMSG;
         }
-        if (!(sparse && all_zero(blob->data, blob->len)) && pwrite(fd, blob->data, blob->len, (off_t)off) !=
-                                                                 (ssize_t)blob->len)
-            return errno ? -errno : -EIO;
+        if (!sparse) {
+            if (pwrite(fd, blob->data, blob->len, (off_t)off) != (ssize_t)blob->len)
+                return errno ? -errno : -EIO;
+        } else {
+            /* sparse files: zero runs stay holes (ftruncate below sets the size) */
+            for (size_t b = 0; b < blob->len; b += 64 * 1024) {
+                size_t l = blob->len - b < 64 * 1024 ? blob->len - b : 64 * 1024;
+                if (!all_zero(blob->data + b, l) && pwrite(fd, blob->data + b, l, (off_t)(off + b)) != (ssize_t)l)
+                    return errno ? -errno : -EIO;
+            }
+        }
         off += blob->len;
     }
     if (ftruncate(fd, (off_t)off) < 0)

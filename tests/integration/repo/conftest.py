@@ -1,0 +1,51 @@
+"""Fixtures for the backup repository tests: an enrolled account with a cheap
+KDF, its repository created, and a helper that runs cloudseal commands with
+the password on stdin."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+
+PASSWORD = "correct horse battery staple"
+BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
+
+
+class Repo:
+    def __init__(self, tmp_path, config):
+        self.tmp = tmp_path
+        self.config = config
+        self.storage = tmp_path / "storage"
+        self.cache = tmp_path / "cache"
+        self.env = dict(os.environ, CLOUDSEAL_CONFIG=str(config), HOME=str(tmp_path / "home"),
+                        XDG_CACHE_HOME=str(self.cache))
+
+    def run(self, *args, check=True, timeout=120):
+        r = subprocess.run([str(BUILD / "cloudseal"), *map(str, args)], input=PASSWORD + "\n",
+                           env=self.env, capture_output=True, text=True, timeout=timeout,
+                           errors="surrogateescape")
+        if check and r.returncode != 0:
+            raise AssertionError(f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def popen(self, *args):
+        p = subprocess.Popen([str(BUILD / "cloudseal"), *map(str, args)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        p.stdin.write((PASSWORD + "\n").encode())
+        p.stdin.close()
+        return p
+
+    def repo_dir(self):
+        return next((self.storage / "users").iterdir()) / "backup"
+
+
+@pytest.fixture
+def repo(tmp_path, cs_config, build_dir):
+    path, write = cs_config
+    write(backup={"exclude": ""})
+    (tmp_path / "home").mkdir()
+    r = Repo(tmp_path, path)
+    r.run("enroll", "--password-stdin")
+    r.run("init")
+    return r
