@@ -92,7 +92,7 @@ class Sandbox:
             lines.append(f"session  optional  {m}")
         (self.dir / "etc" / "pam.d" / name).write_text("\n".join(lines) + "\n")
 
-    def run(self, script, *, input=None, check=True, timeout=60):
+    def run(self, script, *, input=None, check=True, timeout=60, binary=False):
         """Run a sh script in a private mount namespace with the sandbox's
         /etc overlay.  $D, $B, $U, $C are the sandbox, build dir, user, config."""
         d = self.dir
@@ -101,7 +101,7 @@ class Sandbox:
             f"export D={d} B={BUILD} U={USER} C={self.config}\n"
             "mount -t overlay cs-etc -o lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work /etc\n")
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", prologue + script],
-                           input=input, capture_output=True, text=True, timeout=timeout)
+                           input=input, capture_output=True, text=not binary, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
         return r
