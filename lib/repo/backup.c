@@ -81,7 +81,7 @@ typedef struct sel {
 typedef struct bk {
     cs_repo *r;
     const cs_backup_opts *o;
-    cs_packer *pk;
+    cs_pw *pk;
     cs_fcache *fc;
     pthread_mutex_t mu;
     pthread_cond_t cv_job, cv_done;
@@ -132,7 +132,7 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
         return rc;
     rc = cs_blob_seal(b->r->keys, type, id, data, len, zctx, out);
     if (rc == 0)
-        rc = cs_packer_add(b->pk, type, id, out->data, out->len, (uint32_t)len);
+        rc = cs_pw_add(b->pk, type, id, out->data, out->len, (uint32_t)len);
     if (rc == 0) {
         b->bytes_added += len;
         b->bytes_stored += out->len;
@@ -711,7 +711,8 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
                 all = cs_index_find(&b->r->index, &ids[k]) != NULL;
             pthread_mutex_unlock(&b->r->index.lock);
             if (all && (nd->content = malloc((nids ? nids : 1) * sizeof(cs_id)))) {
-                memcpy(nd->content, ids, nids * sizeof(cs_id));
+                if (nids)
+                    memcpy(nd->content, ids, nids * sizeof(cs_id));
                 nd->ncontent = nids;
                 cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
                 b->files_unchanged++;
@@ -996,7 +997,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)
         goto out;
     b->zctx = cs_zctx_new();
-    if (!b->zctx || (rc = cs_packer_new(r, 1, &b->pk)) < 0) {
+    if (!b->zctx || (rc = cs_pw_new(r, 1, &b->pk)) < 0) {
         rc = rc < 0 ? rc : -ENOMEM;
         goto out;
     }
@@ -1025,7 +1026,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     }
     /* packs, then the index naming them, then the snapshot naming the trees */
     if (rc == 0)
-        rc = cs_packer_finish(b->pk);
+        rc = cs_pw_finish(b->pk);
     if (rc == 0) {
         set_parent(r, snap);
         snap->summary = (cs_backup_summary){
@@ -1046,7 +1047,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (rc == 0 && b->errors)
         rc = 1;
 out:
-    cs_packer_free(b->pk);
+    cs_pw_free(b->pk);
     cs_fcache_free(b->fc);
     cs_zctx_free(b->zctx);
     cs_repo_unlock(r);

@@ -9,10 +9,14 @@
 #include "util/log.h"
 #include "util/macros.h"
 
-/* ---- listing data/ with sizes ---- */
+/* ---- listing data/ with sizes, sorted by id for lookups ---- */
+typedef struct pent {
+    cs_id id;
+    uint64_t size;
+    bool known; /* named by the index */
+} pent;
 typedef struct plist {
-    cs_id *ids;
-    uint64_t *sizes;
+    pent *v;
     size_t n, cap;
 } plist;
 
@@ -26,41 +30,42 @@ static int plist_cb(const char *key, const cs_object_stat *st, void *ud)
         return 0;
     if (p->n == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 256;
-        cs_id *ni = realloc(p->ids, ncap * sizeof(*ni));
-        uint64_t *ns;
-        if (!ni)
+        pent *nv = realloc(p->v, ncap * sizeof(*nv));
+        if (!nv)
             return -ENOMEM;
-        p->ids = ni;
-        ns = realloc(p->sizes, ncap * sizeof(*ns));
-        if (!ns)
-            return -ENOMEM;
-        p->sizes = ns;
+        p->v = nv;
         p->cap = ncap;
     }
-    p->ids[p->n] = id;
-    p->sizes[p->n++] = st->size;
+    p->v[p->n++] = (pent){ id, st->size, false };
     return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CS_ID_LEN);
 }
 
 static int list_packs(cs_repo *r, plist *p)
 {
     char prefix[1200];
+    int rc;
 
     memset(p, 0, sizeof(*p));
     snprintf(prefix, sizeof(prefix), "%sdata/", r->prefix);
-    return cs_storage_list(r->st, prefix, plist_cb, p);
+    rc = cs_storage_list(r->st, prefix, plist_cb, p);
+    if (rc == 0 && p->n > 1)
+        qsort(p->v, p->n, sizeof(pent), id_cmp);
+    return rc;
+}
+
+static pent *plist_find(plist *p, const cs_id *id)
+{
+    return p->n ? bsearch(id, p->v, p->n, sizeof(pent), id_cmp) : NULL;
 }
 
 static void plist_free(plist *p)
 {
-    free(p->ids);
-    free(p->sizes);
-}
-
-/* Sorted id lookup for data/ listings. */
-static int id_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, CS_ID_LEN);
+    free(p->v);
 }
 
 static void reset_marks(cs_repo *r)
@@ -187,40 +192,28 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
     rc = list_packs(r, &pl);
     if (rc < 0)
         return rc;
-    qsort(pl.ids, pl.n, sizeof(cs_id), id_cmp); /* sizes are only used through the index below */
-    {
-        /* sizes in id order: rebuild by re-listing would cost a request; map via a sorted copy */
-        plist sorted;
-        rc = list_packs(r, &sorted);
-        if (rc == 0) {
-            for (size_t i = 0; i < r->index.npacks; i++) {
-                cs_ipack *ip = &r->index.packs[i];
-                char hex[65];
-                size_t k;
-                for (k = 0; k < sorted.n && memcmp(sorted.ids[k].b, ip->id.b, CS_ID_LEN) != 0; k++)
-                    ;
-                cs_id_hex(&ip->id, hex);
-                if (k == sorted.n) {
-                    log_error("pack data/%.2s/%s named by the index is missing", hex, hex);
-                    res->errors++;
-                    ip->flag = 2;
-                } else if (sorted.sizes[k] != ip->size) {
-                    log_error("pack data/%.2s/%s has %llu bytes, the index says %llu: it is damaged", hex, hex,
-                              (unsigned long long)sorted.sizes[k], (unsigned long long)ip->size);
-                    res->errors++;
-                }
+    for (size_t i = 0; i < r->index.npacks; i++) {
+        cs_ipack *ip = &r->index.packs[i];
+        pent *pe = plist_find(&pl, &ip->id);
+        char hex[65];
+        cs_id_hex(&ip->id, hex);
+        if (!pe) {
+            log_error("pack data/%.2s/%s named by the index is missing", hex, hex);
+            res->errors++;
+            ip->flag = 2;
+        } else {
+            pe->known = true;
+            if (pe->size != ip->size) {
+                log_error("pack data/%.2s/%s has %llu bytes, the index says %llu: it is damaged", hex, hex,
+                          (unsigned long long)pe->size, (unsigned long long)ip->size);
+                res->errors++;
             }
-            plist_free(&sorted);
         }
     }
     res->packs = r->index.npacks;
-    for (size_t i = 0; i < pl.n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < r->index.npacks && !known; k++)
-            known = memcmp(r->index.packs[k].id.b, pl.ids[i].b, CS_ID_LEN) == 0;
-        if (!known)
+    for (size_t i = 0; i < pl.n; i++)
+        if (!pl.v[i].known)
             res->unreferenced_packs++;
-    }
     plist_free(&pl);
     rc = cs_snapshot_list(r, &snaps, &nsnaps, &damaged);
     if (rc < 0)
@@ -273,7 +266,7 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     uint64_t errors = 0, trees = 0, *used_bytes = NULL, *unused_bytes = NULL;
     cs_id *old_index = NULL;
     size_t nold = 0;
-    cs_packer *pk = NULL;
+    cs_pw *pk = NULL;
     plist pl = { 0 };
     uint32_t nbefore = 0;
     int rc;
@@ -338,15 +331,15 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     rc = list_packs(r, &pl);
     if (rc < 0)
         goto out;
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        pent *pe = plist_find(&pl, &r->index.packs[p].id);
+        if (pe)
+            pe->known = true;
+    }
     for (size_t i = 0; i < pl.n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < r->index.npacks && !known; k++)
-            known = memcmp(r->index.packs[k].id.b, pl.ids[i].b, CS_ID_LEN) == 0;
-        if (!known) {
+        if (!pl.v[i].known) {
             res->packs_deleted++;
-            res->bytes_freed += pl.sizes[i];
-        } else {
-            pl.sizes[i] = UINT64_MAX; /* marks "known" for the deletion pass */
+            res->bytes_freed += pl.v[i].size;
         }
     }
     /* small packs alone are not worth a rewrite */
@@ -363,7 +356,7 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
 
     /* 1. copy the used blobs of packs being rewritten into new packs */
     nbefore = (uint32_t)r->index.npacks;
-    rc = cs_packer_new(r, 2, &pk);
+    rc = cs_pw_new(r, 2, &pk);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
@@ -381,11 +374,11 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
             pthread_mutex_lock(&r->index.lock);
             e->pack = CS_PACK_PENDING;
             pthread_mutex_unlock(&r->index.lock);
-            rc = cs_packer_add(pk, e->type, &e->id, raw.data, raw.len, e->raw_len);
+            rc = cs_pw_add(pk, e->type, &e->id, raw.data, raw.len, e->raw_len);
         }
     }
     if (rc == 0)
-        rc = cs_packer_finish(pk); /* writes the index object of the new packs */
+        rc = cs_pw_finish(pk); /* writes the index object of the new packs */
     if (rc < 0)
         goto out;
     /* 2. one index object for every pack kept as it is */
@@ -433,15 +426,15 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     for (size_t i = 0; i < pl.n; i++) {
         char key[1200];
-        if (pl.sizes[i] == UINT64_MAX)
+        if (pl.v[i].known)
             continue;
-        cs_repo_key(r, "data", &pl.ids[i], key, sizeof(key));
+        cs_repo_key(r, "data", &pl.v[i].id, key, sizeof(key));
         if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
             goto out;
         rc = 0;
     }
 out:
-    cs_packer_free(pk);
+    cs_pw_free(pk);
     plist_free(&pl);
     free(used_bytes);
     free(unused_bytes);

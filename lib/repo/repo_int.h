@@ -175,13 +175,13 @@ int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_bu
 int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
 
 /* Pack uploader shared by backup and prune. */
-typedef struct cs_packer cs_packer;
-int cs_packer_new(cs_repo *r, int uploaders, cs_packer **out);
+typedef struct cs_pw cs_pw;
+int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out);
 /* Add a sealed blob; the entry must have been claimed (PENDING) by the caller. */
-int cs_packer_add(cs_packer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
+int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
 /* Flush everything, write the final index; returns the first error. */
-int cs_packer_finish(cs_packer *p);
-void cs_packer_free(cs_packer *p);
-uint64_t cs_packer_bytes(cs_packer *p);
+int cs_pw_finish(cs_pw *p);
+void cs_pw_free(cs_pw *p);
+uint64_t cs_pw_bytes(cs_pw *p);
 
 #endif

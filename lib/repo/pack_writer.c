@@ -25,7 +25,7 @@ typedef struct open_pack {
     struct open_pack *next;
 } open_pack;
 
-struct cs_packer {
+struct cs_pw {
     cs_repo *r;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -52,7 +52,7 @@ static void open_pack_free(open_pack *op)
     free(op);
 }
 
-static int write_done_index(cs_packer *p, cs_index_pack_blobs *v, size_t n)
+static int write_done_index(cs_pw *p, cs_index_pack_blobs *v, size_t n)
 {
     int rc = n ? cs_repo_write_index(p->r, v, n, NULL) : 0;
 
@@ -62,7 +62,7 @@ static int write_done_index(cs_packer *p, cs_index_pack_blobs *v, size_t n)
     return rc;
 }
 
-static int upload(cs_packer *p, open_pack *op)
+static int upload(cs_pw *p, open_pack *op)
 {
     cs_repo *r = p->r;
     cs_id pid;
@@ -130,7 +130,7 @@ static int upload(cs_packer *p, open_pack *op)
 
 static void *uploader(void *arg)
 {
-    cs_packer *p = arg;
+    cs_pw *p = arg;
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -162,9 +162,9 @@ static void *uploader(void *arg)
     return NULL;
 }
 
-int cs_packer_new(cs_repo *r, int uploaders, cs_packer **out)
+int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out)
 {
-    cs_packer *p = calloc(1, sizeof(*p));
+    cs_pw *p = calloc(1, sizeof(*p));
 
     if (!p)
         return -ENOMEM;
@@ -189,7 +189,7 @@ int cs_packer_new(cs_repo *r, int uploaders, cs_packer **out)
 }
 
 /* Called with p->mu held. */
-static void enqueue(cs_packer *p, open_pack *op)
+static void enqueue(cs_pw *p, open_pack *op)
 {
     op->next = NULL;
     if (p->queue_tail)
@@ -201,7 +201,7 @@ static void enqueue(cs_packer *p, open_pack *op)
     pthread_cond_broadcast(&p->cv);
 }
 
-int cs_packer_add(cs_packer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
+int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
 {
     int slot = type == CS_BLOB_TREE;
     open_pack *op;
@@ -251,7 +251,7 @@ out:
     return rc;
 }
 
-uint64_t cs_packer_bytes(cs_packer *p)
+uint64_t cs_pw_bytes(cs_pw *p)
 {
     uint64_t b;
 
@@ -261,7 +261,7 @@ uint64_t cs_packer_bytes(cs_packer *p)
     return b;
 }
 
-int cs_packer_finish(cs_packer *p)
+int cs_pw_finish(cs_pw *p)
 {
     int rc;
 
@@ -292,7 +292,7 @@ int cs_packer_finish(cs_packer *p)
     return rc;
 }
 
-void cs_packer_free(cs_packer *p)
+void cs_pw_free(cs_pw *p)
 {
     if (!p)
         return;
