@@ -20,7 +20,8 @@ DEB_BUILD_OPTIONS ?= nocheck parallel=2
 
 .PHONY: deb check-deb
 deb:
-	@scripts/install-deps.sh check
+	@command -v dpkg-buildpackage >/dev/null && command -v lintian >/dev/null || \
+	  { echo "deb: needs dpkg-dev, debhelper, dh-nss, lintian: run make deps (scripts/install-deps.sh)" >&2; exit 1; }
 	rm -rf $(DEB_O) && mkdir -p $(DEB_O)/src
 	@# The files git knows about (tracked or new, not ignored), as they are now.
 	git ls-files -z -c -o --exclude-standard | \
