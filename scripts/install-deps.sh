@@ -11,7 +11,8 @@ CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtes
   python3-pytest clang libclang-rt-14-dev valgrind systemd
   systemd-container debootstrap man-db
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
-  notmuch"
+  notmuch
+  debhelper dpkg-dev dh-nss lintian"
 
 case "${1:-all}" in
   build) WANT="$BUILD_PKGS" ;;
