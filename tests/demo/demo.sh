@@ -16,7 +16,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-B=${O:-build}; B=$(cd "$ROOT/$B" && pwd)
+B=${O:-build}; case $B in /*) ;; *) B=$ROOT/$B ;; esac; B=$(cd "$B" && pwd)
 DEMO_USER=csdemo
 DEMO_UID=47301
 PW1='first-Secret-1'

@@ -6,7 +6,7 @@
 #   tests/pam/overhead.sh [ROUNDS]      (root; default 30 rounds)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-B=$(cd "$ROOT/${O:-build}" && pwd)
+B=${O:-build}; case $B in /*) ;; *) B=$ROOT/$B ;; esac; B=$(cd "$B" && pwd)
 N=${1:-30}
 if [ -z "${CS_IN_SANDBOX:-}" ]; then
   D=$(mktemp -d /tmp/cs-overhead.XXXXXX); chmod 755 "$D"
@@ -55,10 +55,16 @@ kdf() { # the unlock alone (helper exec + config + keybag + minimum KDF), for re
     echo $(( (t1 - t0) / 1000 ))
   done | median
 }
+cpu() { # CPU time (user + sys, children included) per login: steadier than wall time on a busy machine
+  /usr/bin/time -f "%U %S" sh -c "for i in \$(seq $N); do echo bench-pass | pamtester $1 csbench authenticate open_session >/dev/null 2>&1; done" 2>&1 \
+    | awk -v n="$N" '{printf "%d", ($1 + $2) * 1000000 / n}'
+}
+cpu_plain=$(cpu cs-plain); cpu_module=$(cpu cs-module)
 plain=$(measure cs-plain); module=$(measure cs-module); unlock=$(kdf); bare=$(exec_only)
 echo "pam_unix alone:            ${plain} us (median of $N logins: authenticate + open_session)"
 echo "pam_unix + pam_cloudseal:  ${module} us"
 echo "module overhead:           $(( module - plain )) us  (2 helper runs: unlock, handoff; includes the minimum KDF)"
 echo "helper unlock alone:       ${unlock} us  (exec + config + keybag + minimum KDF: 8 MiB x 1 pass)"
 echo "helper exec alone:         ${bare} us  (cloudseal-helper --help: dynamic linking)"
+echo "CPU per login:             ${cpu_plain} us without, ${cpu_module} us with the module: $(( cpu_module - cpu_plain )) us more"
 echo "load average:              $(cut -d' ' -f1-3 /proc/loadavg)"
