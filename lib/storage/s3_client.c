@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "storage/s3_xml.h"
 #include "util/log.h"
@@ -82,6 +86,7 @@ int cs_s3_client_init(cs_s3_client *c)
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
+    pthread_mutex_init(&c->fd_lock, NULL);
     c->share = curl_share_init();
     if (!c->share)
         return -ENOMEM;
@@ -105,6 +110,7 @@ void cs_s3_client_destroy(cs_s3_client *c)
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
+    pthread_mutex_destroy(&c->fd_lock);
     cs_secure_free(c->secret);
     c->secret = NULL;
     free(c->ca_file);
@@ -139,6 +145,8 @@ static void pool_put(cs_s3_client *c, CURL *h)
 /* ---- one transfer ---------------------------------------------------------- */
 
 typedef struct xfer {
+    cs_s3_client *c;
+    int fd;              /* the connection's socket (on_prereq), -1 unknown */
     cs_s3_req *r;
     CURL *h;
     size_t out_base;     /* r->out->len before this attempt */
@@ -191,6 +199,83 @@ static int on_seek(void *ud, curl_off_t off, int origin)
     x->up = (const uint8_t *)r->body + off;
     x->up_left = r->body_len - (size_t)off;
     return CURL_SEEKFUNC_OK;
+}
+
+/* Quick ACKs.  On a kept-alive connection Linux delays ACKs (it expects to
+ * piggyback them on our next request); a server that writes a reply's
+ * headers and a small body separately with Nagle on (Ceph RGW's beast) then
+ * holds the body until our delayed ACK: 40 ms per small request, 20 times
+ * the request itself.  TCP_QUICKACK does not stick, so it is set again when
+ * each reply's headers arrive, which also sends the pending ACK.  curl does
+ * not tell a callback which socket a transfer uses, so the client tracks
+ * the sockets it opens and finds the transfer's by its local port. */
+static curl_socket_t on_opensocket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    cs_s3_client *c = ud;
+    curl_socket_t fd;
+
+    (void)purpose;
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    pthread_mutex_lock(&c->fd_lock);
+    if (c->nfds < CS_S3_FDS_MAX)
+        c->fds[c->nfds++] = fd;
+    pthread_mutex_unlock(&c->fd_lock);
+    return fd;
+}
+
+static int on_closesocket(void *ud, curl_socket_t fd)
+{
+    cs_s3_client *c = ud;
+
+    pthread_mutex_lock(&c->fd_lock);
+    for (size_t i = 0; i < c->nfds; i++) {
+        if (c->fds[i] == fd) {
+            c->fds[i] = c->fds[--c->nfds];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->fd_lock);
+    return close(fd);
+}
+
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    xfer *x = ud;
+    cs_s3_client *c = x->c;
+
+    (void)conn_primary_ip; (void)conn_local_ip; (void)conn_primary_port;
+    x->fd = -1;
+    pthread_mutex_lock(&c->fd_lock);
+    for (size_t i = 0; i < c->nfds && x->fd < 0; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int port = -1;
+
+        if (getsockname(c->fds[i], (struct sockaddr *)&ss, &len) < 0)
+            continue;
+        if (ss.ss_family == AF_INET)
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        if (port == conn_local_port)
+            x->fd = c->fds[i];
+    }
+    pthread_mutex_unlock(&c->fd_lock);
+    return CURL_PREREQFUNC_OK;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    int one = 1;
+
+    (void)data;
+    if (x->fd >= 0)
+        (void)setsockopt(x->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    return size * nmemb;
 }
 
 static void sha256_hex(const void *data, size_t len, char hex[65])
@@ -264,6 +349,14 @@ static int setup_handle(cs_s3_client *c, CURL *h, const cs_s3_req *r, const char
     if (c->ca_file)
         SET(CURLOPT_CAINFO, c->ca_file);
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    SET(CURLOPT_OPENSOCKETDATA, c);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+    SET(CURLOPT_CLOSESOCKETDATA, c);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, x);
     if (strcmp(r->method, "HEAD") == 0) {
@@ -405,7 +498,7 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
     char *url = NULL;
     struct curl_slist *hdrs = NULL;
     CURL *h = NULL;
-    xfer x = { .r = r };
+    xfer x = { .c = c, .fd = -1, .r = r };
     int64_t start = now_ms();
     int err = 0;
 

@@ -27,6 +27,7 @@
 #include "util/buf.h"
 
 #define CS_S3_POOL_MAX 32
+#define CS_S3_FDS_MAX 256
 
 typedef struct cs_s3_client {
     cs_s3_url url;
@@ -44,6 +45,9 @@ typedef struct cs_s3_client {
     pthread_mutex_t pool_lock;
     CURL *idle[CS_S3_POOL_MAX];
     size_t nidle;
+    pthread_mutex_t fd_lock;      /* sockets curl opened for us (see on_opensocket) */
+    curl_socket_t fds[CS_S3_FDS_MAX];
+    size_t nfds;
     /* counters for `cloudseal storage` and the benchmark */
     atomic_uint_least64_t n_requests, n_retries, bytes_sent, bytes_received;
 } cs_s3_client;

@@ -10,7 +10,8 @@ resets the connection without answering, or forwards the request and then
 sends a truncated body (full Content-Length, half the bytes, close).  Every
 request is delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
-as JSON.
+as JSON (requests, faults injected, request and reply body bytes).  With all
+probabilities and the latency at 0 it is a counting proxy (bench/s3.sh).
 """
 import argparse
 import http.client
@@ -23,14 +24,15 @@ import sys
 import threading
 import time
 
-STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0}
+STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0,
+         "bytes_up": 0, "bytes_down": 0}
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
-def count(k):
+def count(k, n=1):
     with LOCK:
-        STATS[k] += 1
+        STATS[k] += n
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,8 +58,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         count("requests")
+        count("bytes_up", len(body))
         cfg = self.server.cfg
-        time.sleep(cfg.latency / 1000.0)
+        if cfg.latency:
+            time.sleep(cfg.latency / 1000.0)
         with LOCK:
             roll = cfg.rng.random()
         if roll < cfg.error:
@@ -83,6 +87,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = up.getresponse()
         data = resp.read()
         count("forwarded")
+        count("bytes_down", len(data))
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in HOP and k.lower() != "content-length":

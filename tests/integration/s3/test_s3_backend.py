@@ -52,10 +52,10 @@ def test_key_and_query_canonicalisation(srv):
     assert sorted(listed) == sorted(keys)
 
 
-def test_listing_pages_with_continuation_tokens(srv):
-    """More than one 1000-key page: the continuation token round trip."""
-    ep, bucket = srv
-    url = f"{bucket}/pages"
+def test_listing_pages_with_continuation_tokens(rgw, rgw_bucket):
+    """More than one 1000-key page: the continuation token round trip (on
+    RGW only: 1100 HEAD+PUT pairs take 14 s on s3rver)."""
+    ep, url = rgw, f"{rgw_bucket}/pages"
     r = ep.ok(url, "stress", "1100", "1", "8", timeout=300)
     assert b"stress ok: 1100 objects" in r.stdout
 
