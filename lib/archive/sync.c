@@ -15,6 +15,7 @@
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
+#include "archive/ingest.h"
 #include "archive/scan.h"
 #include "archive/seal.h"
 #include "archive/state.h"
@@ -42,9 +43,9 @@ typedef struct ctx {
     char prefix[300];
     cs_buf out;            /* this sync's encoded entries */
     size_t nout;
-    cs_buf pack;           /* the pack being filled */
-    uint8_t pack_name[CS_ARCH_PACK_BYTES];
-    bool pack_open;
+    cs_arch_packer *packer;     /* bodies of new messages -> packs */
+    struct pending *pend;  /* new local messages, read and sealed in batches */
+    size_t npend, cappend;
     id_index ids;
     bool ids_built;
     bool maildir_changed;
@@ -130,56 +131,6 @@ static int ids_build(ctx *c)
             r = ids_put(&c->ids, c->st->inst[i]);
     c->ids_built = r == 0;
     return r;
-}
-
-/* ---- packs ---- */
-
-static int pack_flush(ctx *c)
-{
-    char key[400], name[CS_ARCH_PACK_BYTES * 2 + 1];
-    int r;
-
-    if (!c->pack_open || c->pack.len == 0)
-        return 0;
-    hex(c->pack_name, CS_ARCH_PACK_BYTES, name);
-    snprintf(key, sizeof(key), "%spack/%s", c->prefix, name);
-    r = cs_storage_put(c->s, key, c->pack.data, c->pack.len, CS_PUT_IMMUTABLE);
-    if (r < 0) {
-        log_error("archive: cannot upload %s: %s", key, strerror(-r));
-        return r;
-    }
-    c->stats->packs_uploaded++;
-    c->stats->bytes_uploaded += c->pack.len;
-    c->pack_open = false;
-    c->pack.len = 0;
-    return 0;
-}
-
-static int pack_add(ctx *c, const uint8_t *id, const void *msg, size_t len, cs_arch_ref *ref)
-{
-    size_t target = c->o->pack_target ? c->o->pack_target : PACK_TARGET_DEFAULT;
-    size_t off;
-    int r;
-
-    memset(ref, 0, sizeof(*ref));
-    ref->size = (uint32_t)len;
-    if (c->o->dry_run) {
-        ref->length = CS_ARCH_SEAL_OVERHEAD; /* never written: keeps the entry well formed */
-        return 0;
-    }
-    if (!c->pack_open) {
-        randombytes_buf(c->pack_name, CS_ARCH_PACK_BYTES);
-        c->pack.len = 0;
-        c->pack_open = true;
-    }
-    off = c->pack.len;
-    r = cs_arch_body_seal(c->keys, id, msg, len, &c->pack);
-    if (r < 0)
-        return r;
-    memcpy(ref->pack, c->pack_name, CS_ARCH_PACK_BYTES);
-    ref->offset = (uint32_t)off;
-    ref->length = (uint32_t)(c->pack.len - off);
-    return c->pack.len >= target ? pack_flush(c) : 0;
 }
 
 /* ---- stamping local changes ---- */
@@ -408,54 +359,158 @@ static int read_message(ctx *c, const char *folder, int subdir, const char *name
     return r;
 }
 
+/* A new local message: queued, then read, hashed and sealed in batches
+ * (ingest_pending) so that all CPUs work on an initial sync.  The instance
+ * is created now so that a second file with the same unique name in this
+ * scan is recognised as a copy. */
+struct pending {
+    char folder[CS_MD_FOLDER_MAX + 1];
+    char name[CS_MD_NAME_MAX + 1];
+    char unique[CS_MD_UNIQUE_MAX + 1];
+    uint8_t subdir;
+    uint64_t flags;
+    uint64_t size;   /* at queueing time: bounds the memory of a batch */
+};
+
 static int new_message(ctx *c, const char *folder, int subdir, const char *name,
                        const char *unique, uint64_t flags)
 {
-    cs_buf buf = CS_BUF_INIT;
+    char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    struct pending *p;
+    struct stat st;
+    cs_arch_inst *in;
+    int r = cs_md_path(folder, subdir, name, path, sizeof(path));
+
+    if (r < 0)
+        return r;
+    if (fstatat(c->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+        c->stats->vanished++; /* gone already: the next sync sees where */
+        return 0;
+    }
+    r = cs_arch_state_get(c->st, unique, &in);
+    if (r < 0)
+        return r;
+    in->scan_seen = true;
+    if (c->npend == c->cappend) {
+        size_t ncap = c->cappend ? c->cappend * 2 : 256;
+        struct pending *n = realloc(c->pend, ncap * sizeof(*n));
+
+        if (!n)
+            return -ENOMEM;
+        c->pend = n;
+        c->cappend = ncap;
+    }
+    p = &c->pend[c->npend++];
+    snprintf(p->folder, sizeof(p->folder), "%s", folder);
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->unique, sizeof(p->unique), "%s", unique);
+    p->subdir = (uint8_t)subdir;
+    p->flags = flags;
+    p->size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* Record one ingested message: reuse a stored body with the same content
+ * id, else append the sealed body to a pack; then stamp its ADD. */
+static int record_new(ctx *c, const struct pending *p, cs_arch_job *j)
+{
     cs_arch_entry *e = calloc(1, sizeof(*e));
     cs_arch_inst *same, *in;
-    int r;
+    int r = 0;
 
     if (!e)
         return -ENOMEM;
-    r = read_message(c, folder, subdir, name, &buf);
-    if (r < 0) {
-        r = 0; /* skipped; not an error for the whole sync */
-        goto out;
-    }
-    r = ids_build(c);
-    if (r < 0)
-        goto out;
     e->type = CS_AE_ADD;
-    snprintf(e->key, sizeof(e->key), "%s", unique);
-    cs_arch_content_id(c->keys, buf.data, buf.len, e->id);
+    snprintf(e->key, sizeof(e->key), "%s", p->unique);
+    memcpy(e->id, j->id, CS_ARCH_ID_BYTES);
     same = ids_get(&c->ids, e->id);
     if (same) {
         e->ref = same->ref; /* the same message is stored once */
         c->stats->bodies_reused++;
+    } else if (c->o->dry_run) {
+        e->ref.length = CS_ARCH_SEAL_OVERHEAD; /* never written: keeps the entry well formed */
+        e->ref.size = (uint32_t)j->msg.len;
     } else {
-        r = pack_add(c, e->id, buf.data, buf.len, &e->ref);
-        if (r < 0)
-            goto out;
+        r = cs_arch_packer_append(c->packer, j->sealed.data, j->sealed.len, (uint32_t)j->msg.len, &e->ref);
     }
     e->mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
-    snprintf(e->folder, sizeof(e->folder), "%s", folder);
-    e->subdir = (uint8_t)subdir;
+    snprintf(e->folder, sizeof(e->folder), "%s", p->folder);
+    e->subdir = p->subdir;
     e->flag_mask = CS_MD_FLAGS_ALL;
-    e->flags = flags;
-    r = emit(c, e);
-    if (r < 0)
-        goto out;
-    in = cs_arch_state_find(c->st, unique);
-    r = cs_arch_inst_set_local(in, folder, subdir, name);
+    e->flags = p->flags;
     if (r == 0)
-        r = ids_put(&c->ids, in);
-    in->scan_seen = true;
-    c->stats->local_added++;
-    plan(c, "add %s%s%s/%s", folder, folder[0] ? "/" : "", subdir ? "cur" : "new", name);
-out:
-    cs_buf_free(&buf);
+        r = emit(c, e);
     free(e);
+    if (r < 0)
+        return r;
+    in = cs_arch_state_find(c->st, p->unique);
+    r = cs_arch_inst_set_local(in, p->folder, p->subdir, p->name);
+    if (r == 0 && !same)
+        r = ids_put(&c->ids, in);
+    c->stats->local_added++;
+    plan(c, "add %s%s%s/%s", p->folder, p->folder[0] ? "/" : "", p->subdir ? "cur" : "new", p->name);
+    return r;
+}
+
+#define BATCH_MSGS 512
+#define BATCH_BYTES (64u << 20) /* plus what files grew by since the scan, each <= 64 MiB */
+
+static int ingest_pending(ctx *c)
+{
+    cs_arch_job *jobs = calloc(BATCH_MSGS, sizeof(*jobs));
+    size_t *which = calloc(BATCH_MSGS, sizeof(*which));
+    char (*paths)[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8] = calloc(BATCH_MSGS, sizeof(*paths));
+    int r = 0;
+
+    if (!jobs || !which || !paths) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (c->npend && (r = ids_build(c)) < 0)
+        goto out;
+    for (size_t i = 0; r == 0 && i < c->npend;) {
+        size_t n = 0, bytes = 0;
+
+        /* a batch of up to BATCH_MSGS messages, read and sealed in parallel */
+        for (; i < c->npend && n < BATCH_MSGS && (n == 0 || bytes + c->pend[i].size <= BATCH_BYTES); i++, n++) {
+            const struct pending *p = &c->pend[i];
+
+            r = cs_md_path(p->folder, p->subdir, p->name, paths[n], sizeof(paths[n]));
+            if (r < 0)
+                goto out;
+            jobs[n].path = paths[n];
+            which[n] = i;
+            bytes += c->pend[i].size;
+        }
+        cs_arch_seal_batch(c->keys, c->rootfd, jobs, n, !c->o->dry_run);
+        for (size_t k = 0; r == 0 && k < n; k++) {
+            const struct pending *p = &c->pend[which[k]];
+
+            r = jobs[k].err;
+            if (r == -ENOENT) {
+                c->stats->vanished++; /* deleted or moved by the mail client: the next sync sees where */
+                r = 0;
+                continue;
+            } else if (r == -EFBIG) {
+                log_warning("archive: %s is larger than %u MiB: not synced", paths[k], CS_ARCH_MSG_MAX >> 20);
+                r = 0;
+                continue;
+            } else if (r == -EINVAL || r == -ELOOP) {
+                r = 0; /* replaced by something that is not a regular file */
+                continue;
+            }
+            if (r == 0)
+                r = record_new(c, p, &jobs[k]);
+        }
+    }
+out:
+    for (size_t k = 0; jobs && k < BATCH_MSGS; k++) {
+        cs_buf_free(&jobs[k].msg);
+        cs_buf_free(&jobs[k].sealed);
+    }
+    free(jobs);
+    free(which);
+    free(paths);
     return r;
 }
 
@@ -594,6 +649,8 @@ static int local_changes(ctx *c)
             r = found_unrecorded(c, in, folder, f->subdir, f->name, f->flags);
     }
     cs_scan_free(&sc);
+    if (r == 0)
+        r = ingest_pending(c);
     if (r < 0)
         return r;
     /* pass 3: recorded but not seen.  A rename by the mail client during
@@ -641,7 +698,9 @@ static int upload_segment(ctx *c)
 
     if (c->nout == 0 || c->o->dry_run)
         return 0;
-    r = pack_flush(c); /* bodies before the entries that reference them */
+    r = cs_arch_packer_finish(c->packer); /* bodies before the entries that reference them */
+    c->stats->packs_uploaded = cs_arch_packer_packs(c->packer);
+    c->stats->bytes_uploaded += cs_arch_packer_bytes(c->packer);
     if (r < 0)
         return r;
     hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
@@ -981,6 +1040,9 @@ static int run(ctx *c, const cs_amk *amk)
         log_error("archive: cannot open the Maildir %s: %s", o->maildir, strerror(-r));
         return r;
     }
+    if ((r = cs_arch_packer_new(c->s, c->prefix, o->pack_target ? o->pack_target : PACK_TARGET_DEFAULT,
+                           &c->packer)) < 0)
+        return r;
     if ((r = fetch_remote(c)) < 0)
         return r;
     if ((r = local_changes(c)) < 0)
@@ -1011,7 +1073,8 @@ int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stat
     cs_arch_keys_free(c.keys);
     cs_arch_state_free(c.st);
     cs_buf_free(&c.out);
-    cs_buf_free(&c.pack);
+    cs_arch_packer_free(c.packer);
+    free(c.pend);
     free(c.ids.slot);
     if (c.rootfd >= 0)
         close(c.rootfd);
