@@ -102,7 +102,8 @@ def add_pam_lines(root):
 
 
 @pytest.fixture
-def container(rootfs, tmp_path):
+def container(rootfs, tmp_path, request):
+    lock = getattr(request, "param", "logout")
     w = tmp_path / "ct"
     r = subprocess.run([str(BOOT_SH), "prepare", rootfs, str(w)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -115,7 +116,7 @@ def container(rootfs, tmp_path):
             "[storage]\nurl = file:///var/lib/cloudseal/storage\n"
             "[paths]\nstate_dir = /var/lib/cloudseal\n"
             "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
-            "[session]\nlock = logout\n"
+            f"[session]\nlock = {lock}\n"
             "[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\narchive_sync = no\n"
             "[backup]\npaths = ~/data\n")
         add_pam_lines(root)
@@ -126,7 +127,9 @@ def container(rootfs, tmp_path):
         subprocess.run([str(BOOT_SH), "stop", str(w)], capture_output=True, timeout=120)
 
 
-def test_login_agent_backup_logout_locks(container):
+@pytest.mark.parametrize("container", ["logout", "reboot"], indirect=True)
+def test_login_agent_backup_logout(container, request):
+    lock = request.node.callspec.params["container"]
     c = container
     uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
     user = f"csa{uid}"
@@ -183,9 +186,21 @@ def test_login_agent_backup_logout_locks(container):
     assert c("sh", "-c", f"ls /var/lib/cloudseal/storage/users/{user}/backup | wc -l").stdout.strip() != "0"
     assert agent_prop("NRestarts") == "0"
 
+    c("systemctl", "stop", f"cs-hold-{uid}.service")
+    c.wait("the last session to end", lambda: "lingering" in c("loginctl", "show-user", user, "-p", "State",
+                                                               check=False).stdout, timeout=30)
+    if lock == "reboot":
+        # the key stays: backups go on overnight under lingering
+        time.sleep(2)
+        assert key_in_keyring()
+        r = c.as_user(user, uid, "cloudseal", "agent", "backup-now")
+        assert "started" in r.stdout
+        c.wait("a backup after logout", lambda: len(json.loads(c.as_user(
+            user, uid, "cloudseal", "--json", "snapshots").stdout)) == 2, timeout=60)
+        c.as_user(user, uid, "cloudseal", "lock")  # leave nothing in the shared keyring
+        return
     # logout: the last session ends; lock = logout revokes the key although
     # the manager (and the agent) stay up under lingering
-    c("systemctl", "stop", f"cs-hold-{uid}.service")
     c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
     c.wait("the agent to show locked", lambda: agent_prop("StatusText") == "locked", timeout=15)
     journal = c("journalctl", "-q", "--no-pager", f"_SYSTEMD_USER_UNIT=cloudseal-agent.service",
