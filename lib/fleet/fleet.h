@@ -166,5 +166,10 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
  *   -EKEYREJECTED another key is pinned
  *   -EBADMSG      cache corrupt; other -errno */
 int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES]);
+/* The same for an unwrapped AMK: derives its account public key
+ * (cs_amk_account_pubkey) and checks it.  What the helper calls after
+ * cs_account_unlock succeeded, in authoritative mode. */
+struct cs_amk;
+int cs_fleet_check_amk(const cs_config *cfg, const char *user, const struct cs_amk *amk);
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "../../nss/dircache.h"
+#include "crypto/keys.h"
 
 int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES])
 {
@@ -40,4 +41,14 @@ int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t 
     }
     cs_dircache_unmap(&dc);
     return r;
+}
+
+int cs_fleet_check_amk(const cs_config *cfg, const char *user, const cs_amk *amk)
+{
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    int r = cs_amk_account_pubkey(amk, pk);
+
+    if (r < 0)
+        return r;
+    return cs_fleet_check_pinned(cfg, user, pk);
 }

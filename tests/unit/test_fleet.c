@@ -18,6 +18,7 @@
 
 #include "../../nss/dircache.h"
 #include "config/config.h"
+#include "crypto/keys.h"
 #include "fleet/fleet.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -345,6 +346,28 @@ static void test_check_pinned(void **state)
     assert_int_equal(cs_fleet_check_pinned(cfg, "u2", key), -ENOKEY);
     assert_int_equal(cs_fleet_check_pinned(cfg, "nobody", key), -ENOENT);
     cs_directory_free(d);
+
+    /* from an AMK: the key its account keypair derives is the pinned one */
+    {
+        cs_amk *amk = NULL, *other = NULL;
+
+        d = make_dir(1);
+        assert_int_equal(cs_amk_generate(&amk), 0);
+        assert_int_equal(cs_amk_generate(&other), 0);
+        assert_int_equal(cs_amk_account_pubkey(amk, d->users[0].key), 0);
+        publish(d, 101, 3600);
+        assert_int_equal(do_sync(), 0);
+        assert_int_equal(cs_fleet_check_amk(cfg, "u0", amk), 0);
+        assert_int_equal(cs_fleet_check_amk(cfg, "u0", other), -EKEYREJECTED);
+        /* an expired directory refuses logins */
+        publish(d, 102, 1);
+        assert_int_equal(do_sync(), 0);
+        sleep(2);
+        assert_int_equal(cs_fleet_check_amk(cfg, "u0", amk), -EKEYEXPIRED);
+        cs_amk_free(amk);
+        cs_amk_free(other);
+        cs_directory_free(d);
+    }
 }
 
 static void test_cache_reader(void **state)
