@@ -406,6 +406,38 @@ static void test_filecache_parse_hostile(void **state)
     }
 }
 
+static void test_forget_policy(void **state)
+{
+    /* one snapshot every 6 hours for 60 days, oldest first */
+    size_t n = 240;
+    cs_snapshot *v = calloc(n, sizeof(*v));
+    bool *keep = calloc(n, sizeof(bool));
+    size_t kept = 0;
+
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    for (size_t i = 0; i < n; i++)
+        v[i].time_sec = 1700000000 + (int64_t)i * 6 * 3600;
+    cs_forget_plan(v, n, &(cs_forget_policy){ .last = 2 }, keep);
+    for (size_t i = 0; i < n; i++)
+        kept += keep[i];
+    assert_int_equal(kept, 2);
+    assert_true(keep[n - 1] && keep[n - 2]);
+    kept = 0;
+    cs_forget_plan(v, n, &(cs_forget_policy){ .daily = 7, .weekly = 4 }, keep);
+    for (size_t i = 0; i < n; i++)
+        kept += keep[i];
+    assert_true(keep[n - 1]);
+    assert_true(kept >= 7 && kept <= 11); /* 7 days + up to 4 older weeks' newest */
+    kept = 0;
+    cs_forget_plan(v, n, &(cs_forget_policy){ .monthly = 12 }, keep);
+    for (size_t i = 0; i < n; i++)
+        kept += keep[i];
+    assert_int_equal(kept, 3); /* 60 days span three calendar months */
+    free(v);
+    free(keep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_tree_roundtrip_and_hostile),
         cmocka_unit_test(test_snapshot_json_hostile),
         cmocka_unit_test(test_filecache_parse_hostile),
+        cmocka_unit_test(test_forget_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
