@@ -185,3 +185,48 @@ def test_non_root_enroll_explains_cache_dir(cli):
         assert not list((d / "storage").rglob("keybag"))
     finally:
         shutil.rmtree(d)
+
+
+def _on_tty(cli, args, answers, timeout=30):
+    """Run cloudseal on a new pseudo-terminal (its controlling tty, so the
+    password prompts read /dev/tty with echo off); answer each prompt."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(cli.env)
+        os.execv(str(cli.build / "cloudseal"), ["cloudseal", *args])
+    out, deadline, pending, seen = b"", time.monotonic() + timeout, list(answers), 0
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if pending and out[seen:].rstrip().endswith(b":"):
+            # the prompt is written before echo is turned off with TCSAFLUSH,
+            # which would discard an answer typed too early
+            time.sleep(0.5)
+            os.write(fd, pending.pop(0).encode() + b"\n")
+            seen = len(out)
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_prompts_on_a_terminal(cli):
+    code, out = _on_tty(cli, ["enroll"], ["one", "two"])
+    assert code == 2 and "differ" in out
+    code, out = _on_tty(cli, ["enroll"], ["same pw", "same pw"])
+    assert code == 0 and "recovery key" in out
+    assert "same pw" not in out  # echo was off
+    cli("lock")
+    code, out = _on_tty(cli, ["unlock"], ["same pw"])
+    assert code == 0 and "Unlocked." in out
