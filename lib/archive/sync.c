@@ -284,7 +284,8 @@ static int fetch_remote(ctx *c)
         log_error("archive: cannot list %s: %s", logprefix, strerror(-r));
         goto out;
     }
-    qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+    if (l.n)
+        qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
     for (size_t i = 0; i < l.n;) {
         size_t j = i;
         int dev = cs_arch_state_dev(c->st, l.v[i].dev);
@@ -802,7 +803,8 @@ static int deliver_all(ctx *c, cs_arch_inst **v, size_t n)
 {
     int r = 0, first_err = 0;
 
-    qsort(v, n, sizeof(*v), cmp_delivery);
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_delivery);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
 

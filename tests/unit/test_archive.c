@@ -477,11 +477,14 @@ static void two_setup(two *t)
 {
     snprintf(t->base, sizeof(t->base), "/tmp/cs-arch-unit-XXXXXX");
     assert_non_null(mkdtemp(t->base));
+    char base[sizeof(t->base)];
+
+    memcpy(base, t->base, sizeof(base)); /* not t->base itself: snprintf into the same struct */
     for (int d = 0; d < 2; d++) {
-        snprintf(t->md[d], sizeof(t->md[d]), "%s/md%d", t->base, d);
-        snprintf(t->state[d], sizeof(t->state[d]), "%s/st%d", t->base, d);
+        snprintf(t->md[d], sizeof(t->md[d]), "%s/md%d", base, d);
+        snprintf(t->state[d], sizeof(t->state[d]), "%s/st%d", base, d);
     }
-    snprintf(t->store, sizeof(t->store), "file://%s/store", t->base);
+    snprintf(t->store, sizeof(t->store), "file://%s/store", base);
     assert_int_equal(cs_storage_open(t->store, NULL, &t->s), 0);
     t->amk = test_amk();
 }

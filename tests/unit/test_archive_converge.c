@@ -292,8 +292,11 @@ static void run_seed(int ndev, uint64_t seed)
     snprintf(m.base, sizeof(m.base), "%s/cs-arch-prop-XXXXXX", tmp);
     assert_non_null(mkdtemp(m.base));
     for (int d = 0; d < ndev; d++) {
-        snprintf(m.maildir[d], sizeof(m.maildir[d]), "%s/dev%d/Maildir", m.base, d);
-        snprintf(m.state[d], sizeof(m.state[d]), "%s/dev%d/state", m.base, d);
+        char base[sizeof(m.base)];
+
+        memcpy(base, m.base, sizeof(base)); /* not m.base itself: snprintf into the same struct */
+        snprintf(m.maildir[d], sizeof(m.maildir[d]), "%s/dev%d/Maildir", base, d);
+        snprintf(m.state[d], sizeof(m.state[d]), "%s/dev%d/state", base, d);
         assert_int_equal(cs_mkdir_p(m.maildir[d], 0700), 0);
     }
     snprintf(m.user, sizeof(m.user), "prop%d-%llu-%d", ndev, (unsigned long long)seed, (int)getpid());
