@@ -68,10 +68,17 @@ static void progress(const cs_progress *p, void *ud)
     char a[32], c[32];
     double rate = p->elapsed > 0 ? (double)p->bytes / p->elapsed : 0;
 
+    char eta[32] = "";
+
     (void)ud;
-    fprintf(stderr, "\r\033[K[%d:%02d] %llu files, %s, %s/s, %s new%s", (int)p->elapsed / 60,
-            (int)p->elapsed % 60, (unsigned long long)p->files, repo_cli_size(p->bytes, a),
-            repo_cli_size((uint64_t)rate, c), repo_cli_size(p->bytes_added, (char[32]){ 0 }),
+    if (p->total_bytes && rate > 0 && p->total_bytes > p->bytes) {
+        double left = (double)(p->total_bytes - p->bytes) / rate;
+        snprintf(eta, sizeof(eta), ", ETA %d:%02d", (int)left / 60, (int)left % 60);
+    }
+    fprintf(stderr, "\r\033[K[%d:%02d] %llu%s files, %s, %s/s, %s new%s%s", (int)p->elapsed / 60,
+            (int)p->elapsed % 60, (unsigned long long)p->files,
+            p->total_files ? "" : "", repo_cli_size(p->bytes, a),
+            repo_cli_size((uint64_t)rate, c), repo_cli_size(p->bytes_added, (char[32]){ 0 }), eta,
             p->errors ? " (errors)" : "");
 }
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <ftw.h>
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
@@ -103,6 +104,9 @@ typedef struct bk {
     void *zctx;            /* main thread's compressor (trees) */
     /* counters */
     _Atomic uint64_t files, dirs, bytes, bytes_added, bytes_stored, blobs_added, errors;
+    _Atomic uint64_t total_files, total_bytes; /* from the estimate thread, 0 until done */
+    pthread_t est_thread;
+    bool est_running;
     uint64_t files_new, files_changed, files_unchanged, others;
     /* uid/gid -> name caches */
     struct { uint32_t id; char name[64]; } users[64], groups[64];
@@ -832,6 +836,32 @@ static int sel_add(sel *root, const char *path)
 
 /* --------------------------------------------------------------- progress */
 
+/* For the ETA: a stat-only walk of the same paths (excludes ignored, so it
+ * is an upper bound), run beside the backup only when progress is shown. */
+static _Atomic uint64_t est_files, est_bytes;
+static int est_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode)) {
+        est_files++;
+        est_bytes += (uint64_t)st->st_size;
+    }
+    return 0;
+}
+
+static void *estimate_thread(void *arg)
+{
+    bk *b = arg;
+
+    est_files = est_bytes = 0;
+    for (size_t i = 0; i < b->o->npaths; i++)
+        nftw(b->o->paths[i], est_cb, 16, FTW_PHYS | (b->o->one_file_system ? FTW_MOUNT : 0));
+    b->total_files = est_files;
+    b->total_bytes = est_bytes;
+    return NULL;
+}
+
 static void *progress_thread(void *arg)
 {
     bk *b = arg;
@@ -849,7 +879,8 @@ static void *progress_thread(void *arg)
         if (b->prog_stop)
             break;
         cs_progress p = { .files = b->files, .dirs = b->dirs, .bytes = b->bytes,
-                          .bytes_added = b->bytes_added, .errors = b->errors, .elapsed = elapsed(b) };
+                          .bytes_added = b->bytes_added, .errors = b->errors, .elapsed = elapsed(b),
+                          .total_files = b->total_files, .total_bytes = b->total_bytes };
         b->o->progress(&p, b->o->progress_ud);
     }
     pthread_mutex_unlock(&b->prog_mu);
@@ -1006,6 +1037,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
             b->nworkers++;
     if (o->progress && pthread_create(&b->prog_thread, NULL, progress_thread, b) == 0)
         b->prog_running = true;
+    if (o->progress && pthread_create(&b->est_thread, NULL, estimate_thread, b) == 0)
+        b->est_running = true;
 
     rc = fill_snapshot(b, snap);
     if (rc == 0)
@@ -1017,6 +1050,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_mutex_unlock(&b->mu);
     for (int i = 0; i < b->nworkers; i++)
         pthread_join(b->workers[i], NULL);
+    if (b->est_running)
+        pthread_join(b->est_thread, NULL);
     if (b->prog_running) {
         pthread_mutex_lock(&b->prog_mu);
         b->prog_stop = true;
