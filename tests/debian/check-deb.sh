@@ -123,6 +123,13 @@ if C test -e /lib/systemd/system/cloudseal-directory.service; then
   check "no failed system units after install (directory sync run once, no fleet configured)" \
     bash -c "[ -z \"\$(C systemctl list-units --failed --plain --no-legend)\" ] || { C systemctl --failed --no-pager; C journalctl -q --no-pager -n 5 -u cloudseal-directory.service; false; }"
 fi
+# installing again (an upgrade to the same version) changes nothing twice
+C sh -c 'cd /root/debs && DEBIAN_FRONTEND=noninteractive dpkg -i ./*.deb' > "$W/reinstall.log" 2>&1 ||
+  { bad "dpkg -i a second time"; cat "$W/reinstall.log"; }
+check "reinstall: pam_cloudseal.so once per stack, cloudseal once per nsswitch line" \
+  bash -c "[ \$(C grep -c pam_cloudseal /etc/pam.d/common-auth) -eq 1 ] &&
+           [ \$(C grep -c pam_cloudseal /etc/pam.d/common-session) -eq 1 ] &&
+           [ \$(C grep -Ec '^(passwd|group):.*cloudseal.*cloudseal' /etc/nsswitch.conf) -eq 0 ]"
 check "/etc/cloudseal/cloudseal.conf is a conffile" \
   bash -c "C dpkg-query -W -f='\${Conffiles}' cloudseal | grep -q /etc/cloudseal/cloudseal.conf"
 check "man pages installed (cloudseal(1), cloudseal.conf(5))" \
