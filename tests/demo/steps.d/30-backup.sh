@@ -7,9 +7,7 @@ step_backup_restore() {
     head -c 3000000 /dev/urandom > pics/photo.jpg && ln -s docs/numbers.txt link &&
     ln docs/numbers.txt docs/hardlink && printf x > 'odd name' && chmod 600 docs/numbers.txt"
   setfattr -n user.comment -v demo "$D/home/docs/numbers.txt" 2>/dev/null || true
-  say "$ cloudseal init && cloudseal backup   (as $DEMO_USER: the unlocked key, no password asked)"
-  as_user env HOME="$D/home" "$B/cloudseal" --config "$C" init </dev/null 2>&1 | sed 's/^/     /'
-  as_user env HOME="$D/home" "$B/cloudseal" --config "$C" backup </dev/null 2>&1 | sed 's/^/     /'
+  agent_backup   # steps.d/20-agent.sh: the agent creates the repository and backs up
   say "$ cloudseal snapshots"
   as_user env HOME="$D/home" "$B/cloudseal" --config "$C" snapshots </dev/null 2>&1 | sed 's/^/     /'
   install -d -o $DEMO_USER -g $DEMO_USER "$D/restore"
@@ -26,5 +24,6 @@ step_backup_restore() {
   say "$ cloudseal check --read-data"
   as_user env HOME="$D/home" "$B/cloudseal" --config "$C" check --read-data </dev/null 2>&1 | sed 's/^/     /'
   ok "restored tree identical to the home directory (contents, modes, owners, ns times, links)"
+  agent_stop
 }
 EXTRA_STEPS="$EXTRA_STEPS step_backup_restore"
