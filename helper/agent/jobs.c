@@ -262,7 +262,7 @@ void job_finished(agent *a, job *j, job_result res)
         return;
     }
     st = cs_agent_state_job(&a->state, j->name);
-    if (st) {
+    if (st && res != RESULT_NO_REPOSITORY) { /* not a run: the repository is created first */
         st->last_run = now;
         snprintf(st->last_result, sizeof(st->last_result), "%s", result_name(res));
     }
