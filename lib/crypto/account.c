@@ -501,14 +501,17 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
     return set_pending(d, false);
 }
 
-int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                            const cs_secret *new_password)
+/* A change to the verified current keybag: edit(kb) then generation + 1,
+ * cache, pin, upload (pending when offline). */
+typedef int (*keybag_edit)(cs_keybag *kb, const cs_amk *amk, const void *arg);
+
+static int change_keybag(const cs_config *cfg, const char *user, const cs_amk *amk,
+                         keybag_edit edit, const void *arg)
 {
     user_dir d = { .fd = -1 };
     sources s = { .storage_raw = CS_BUF_INIT };
     const cs_keybag *chosen = NULL;
     cs_keybag *kb = NULL;
-    cs_kdf_params params;
     bool from_cache;
     int r = valid_user(user);
 
@@ -523,9 +526,7 @@ int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk
         r = cs_keybag_verify(kb, amk);
     }
     if (r == 0)
-        r = cs_kdf_params_from_config(cfg, &params);
-    if (r == 0)
-        r = cs_keybag_set_password(kb, amk, new_password, &params);
+        r = edit(kb, amk, arg);
     if (r == 0) {
         uint64_t gen = cs_keybag_generation(kb);
         cs_keybag_set_generation(kb, (gen > s.pin ? gen : s.pin) + 1);
@@ -534,6 +535,48 @@ int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);
+    return r;
+}
+
+static int edit_password(cs_keybag *kb, const cs_amk *amk, const void *arg)
+{
+    const cs_config *cfg = ((const void *const *)arg)[0];
+    const cs_secret *pw = ((const void *const *)arg)[1];
+    cs_kdf_params params;
+    int r = cs_kdf_params_from_config(cfg, &params);
+
+    return r < 0 ? r : cs_keybag_set_password(kb, amk, pw, &params);
+}
+
+int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                            const cs_secret *new_password)
+{
+    const void *args[2] = { cfg, new_password };
+    return change_keybag(cfg, user, amk, edit_password, args);
+}
+
+static int edit_payload(cs_keybag *kb, const cs_amk *amk, const void *arg)
+{
+    return cs_keybag_payload_set(kb, amk, (json_object *)arg);
+}
+
+int cs_account_payload_set(const cs_config *cfg, const char *user, const cs_amk *amk,
+                           json_object *payload)
+{
+    return change_keybag(cfg, user, amk, edit_payload, payload);
+}
+
+int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk,
+                           json_object **out)
+{
+    cs_keybag *kb = NULL;
+    int r = cs_account_load_keybag(cfg, user, 0, &kb, NULL);
+
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk);
+    if (r == 0)
+        r = cs_keybag_payload_get(kb, amk, out);
+    cs_keybag_free(kb);
     return r;
 }
 

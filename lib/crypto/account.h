@@ -73,6 +73,16 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
 int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
                            cs_keybag **out, bool *from_cache);
 
+/* The keybag's encrypted payload (a JSON object: storage credentials,
+ * repository locations...).  get: *out is a new reference; verifies the
+ * keybag with amk first (-EBADMSG).  set: replaces the payload, bumps the
+ * generation, writes cache + pin and uploads (kept pending when offline,
+ * like cs_account_set_password). */
+int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk,
+                           json_object **out);
+int cs_account_payload_set(const cs_config *cfg, const char *user, const cs_amk *amk,
+                           json_object *payload);
+
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);
 

@@ -575,6 +575,22 @@ static void test_account_rollback(void **state)
     assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
     cs_amk_free(got);
 
+    /* the payload through the account layer: a new generation each time */
+    {
+        json_object *p = json_object_new_object(), *back = NULL, *v;
+        json_object_object_add(p, "bucket", json_object_new_string("b1"));
+        assert_int_equal(cs_account_payload_set(cfg, user, amk, p), 0);
+        json_object_put(p);
+        assert_int_equal(cs_account_payload_get(cfg, user, amk, &back), 0);
+        assert_true(json_object_object_get_ex(back, "bucket", &v));
+        assert_string_equal(json_object_get_string(v), "b1");
+        json_object_put(back);
+        /* another account's key does not verify this keybag */
+        assert_int_equal(cs_amk_generate(&got), 0);
+        assert_int_equal(cs_account_payload_get(cfg, user, got, &back), -EBADMSG);
+        cs_amk_free(got);
+    }
+
     /* storage rolled back to generation 1: refused, old password included */
     get_storage(user, &cur);
     put_storage(user, &old);
