@@ -222,6 +222,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         free_answer(&prompted);
         return PAM_IGNORE;
     }
+    if (strlen(tok) > CS_HELPER_FRAME_MAX) {
+        pam_syslog(pamh, LOG_NOTICE, "keys not unlocked for %s: the password is longer than %d bytes",
+                   user, CS_HELPER_FRAME_MAX);
+        free_answer(&prompted);
+        return PAM_IGNORE;
+    }
     d = cs_pam_locked_alloc(amk_page());
     if (!d) {
         pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for them", user);

@@ -117,6 +117,7 @@ static void prepare(void)
                               dir, dir, extra), opts)
     write_service("cs", OPTS(""));
     write_service("cs-reboot", OPTS("lock=reboot"));
+    write_service("cs-try", OPTS("try_first_pass"));
     write_service("systemd-user", OPTS(""));
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=/nonexistent/cloudseal-helper", dir);
     write_service("cs-nohelper", opts);
@@ -497,6 +498,41 @@ static void drift_repair_wrong_answer_changes_nothing(void **state)
     assert_int_equal(unwraps("password after", 0), -EACCES);
 }
 
+static void try_first_pass_prompts_when_the_stack_has_no_password(void **state)
+{
+    const char *answers[] = { "correct horse", NULL };
+    struct pamtest_conv_data conv = { .in_echo_off = answers };
+    struct pam_testcase tests[] = {
+        pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+        pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
+    };
+
+    enroll_alice("correct horse");
+    unsetenv("PAM_AUTHTOK");
+    /* by default the module never prompts: no password, no key */
+    assert_int_equal(run_pamtest("cs", "alice", &conv, tests, NULL), PAMTEST_ERR_OK);
+    assert_int_equal(alice_key_state(), 2);
+    logout("cs");
+    /* with try_first_pass it asks through the conversation */
+    assert_int_equal(run_pamtest("cs-try", "alice", &conv, tests, NULL), PAMTEST_ERR_OK);
+    assert_int_equal(alice_key_state(), 0);
+    logout("cs-try");
+}
+
+static void oversized_password_is_refused_quietly(void **state)
+{
+    static char big[5000];
+    char *log;
+
+    enroll_alice("correct horse");
+    memset(big, 'x', sizeof(big) - 1);
+    capture_begin();
+    login("cs", big, NULL, PAM_SUCCESS);
+    log = capture_end();
+    assert_int_equal(alice_key_state(), 2);
+    assert_non_null(strstr(log, "longer than 4096 bytes"));
+}
+
 static void systemd_user_service_is_left_alone(void **state)
 {
     enroll_alice("correct horse");
@@ -575,6 +611,8 @@ int main(int argc, char **argv)
         T(drift_repair_with_previous_password),
         T(drift_repair_with_recovery_key),
         T(drift_repair_wrong_answer_changes_nothing),
+        T(try_first_pass_prompts_when_the_stack_has_no_password),
+        T(oversized_password_is_refused_quietly),
         T(systemd_user_service_is_left_alone),
         T(not_enrolled_is_quiet),
         T(corrupt_keybag_logged_and_login_proceeds),
