@@ -1,0 +1,45 @@
+#!/bin/sh
+# The s3 backend under valgrind (memcheck, full leak check), through the
+# s3tool driver: hostile listings from tests/integration/s3/hostile_s3.py
+# (malformed, looping, endless) and an unreachable host; then, when s3rver
+# is installed (tests/.cache/npm, by the integration tests), put,
+# conditional get, a refused immutable put, and 4 threads putting, listing
+# and reading back 12 objects.
+set -eu
+O=${O:-build}
+T=$(pwd)/$O/tests/s3tool
+H=$(pwd)/tests/integration/s3/hostile_s3.py
+S3RVER=$(pwd)/tests/.cache/npm/node_modules/.bin/s3rver
+d=$(mktemp -d)
+pids=""
+trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$d"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+vg() { valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+       --error-exitcode=99 "$T" "$@"; }
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+printf '[storage]\nmax_retries = 1\nretry_time = 2s\nlist_max_keys = 2500\n' > "$d/c.conf"
+
+hp=$(port); python3 "$H" "$hp" >/dev/null 2>&1 & pids="$pids $!"
+wait_port "$hp"
+for mode in malformed loop-same many-keys; do
+  rc=0; vg --config "$d/c.conf" "s3+http://127.0.0.1:$hp/$mode" list dir/ >/dev/null 2>"$d/err" || rc=$?
+  [ "$rc" -eq 1 ] || { echo "valgrind s3: $mode exited $rc"; cat "$d/err"; exit 1; }
+done
+rc=0; vg --config "$d/c.conf" "s3+http://127.0.0.1:$(port)/nobucket" list >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || { echo "valgrind s3: unreachable exited $rc"; exit 1; }
+
+if [ -x "$S3RVER" ]; then
+  sp=$(port)
+  NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$d/s3" -a 127.0.0.1 -p "$sp" --no-vhost-buckets --silent \
+    >/dev/null 2>&1 & pids="$pids $!"
+  wait_port "$sp"
+  U="s3+http://127.0.0.1:$sp/vg-bucket/p"
+  vg "$U" mkbucket
+  echo data | vg "$U" put a/b
+  etag=$("$T" "$U" stat a/b | cut -d' ' -f2)
+  vg "$U" getif a/b "$etag" >/dev/null
+  echo x | vg "$U" put a/b --immutable 2>/dev/null && exit 1
+  vg "$U" stress 12 3000 4 >/dev/null 2>&1
+fi
+echo "valgrind s3: ok"
