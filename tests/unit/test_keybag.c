@@ -633,6 +633,23 @@ static void test_account_rollback(void **state)
         cs_amk_free(got);
         snprintf(path, sizeof(path), "%s/state/keybags/%s/keybag", tmpdir, user);
         assert_int_equal(access(path, F_OK), 0);
+
+        /* a symlink in place of the user's directory is never followed */
+        {
+            char target[256], link[256];
+            snprintf(cmd, sizeof(cmd), "rm -rf '%s/state/keybags/%s'", tmpdir, user);
+            assert_int_equal(system(cmd), 0);
+            snprintf(target, sizeof(target), "%s/elsewhere", tmpdir);
+            snprintf(link, sizeof(link), "%s/state/keybags/%s", tmpdir, user);
+            assert_int_equal(mkdir(target, 0700), 0);
+            assert_int_equal(symlink(target, link), 0);
+            assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+            cs_amk_free(got);
+            snprintf(path, sizeof(path), "%s/keybag", target);
+            assert_int_equal(access(path, F_OK), -1);
+            assert_int_equal(cs_account_set_password(cfg, user, amk, pw2), -ENOTDIR);
+            assert_int_equal(access(path, F_OK), -1);
+        }
     }
 
     cs_buf_free(&old);
