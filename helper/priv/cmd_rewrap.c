@@ -25,6 +25,19 @@ static void usage(FILE *f)
                "  --output-key    also write the account key as one frame to fd 1\n");
 }
 
+struct set_password_args {
+    const char *user;
+    const cs_amk *amk;
+    const cs_secret *password;
+};
+
+static int set_password(void *arg)
+{
+    const struct set_password_args *a = arg;
+
+    return cs_account_set_password(helper_config(), a->user, a->amk, a->password);
+}
+
 int helper_rewrap(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -80,7 +93,10 @@ int helper_rewrap(int argc, char **argv)
             return code;
         }
     }
-    r = cs_account_set_password(helper_config(), user, amk, new_password);
+    /* Written as the user, like `cloudseal enroll` wrote it: the new keybag
+     * in storage and the cache stay the user's own files, readable by their
+     * CLI and agent (a root-owned object in file:// storage would not be). */
+    r = helper_as_user(&pw, set_password, &(struct set_password_args){ user, amk, new_password });
     if (r < 0) {
         code = helper_exit_code(r);
         log_error("keys of %s not re-wrapped to the new password: %s", user,

@@ -267,6 +267,8 @@ static void enroll_alice(const char *password)
     memcpy(alice_amk, amk->key, CS_KEY_BYTES);
     snprintf(alice_recovery, sizeof(alice_recovery), "%s", code->data);
     assert_int_equal(cs_account_id(cfg, "alice", alice_id), 0);
+    /* as if alice had enrolled herself: her objects in file:// storage are hers */
+    sh("chown -R %d:%d %s/storage/users", ALICE_UID, ALICE_UID, dir);
     cs_amk_free(amk);
     cs_secret_free(code);
     cs_secret_free(pw);
@@ -337,6 +339,25 @@ static char *capture_end(void)
     close(fd);
     buf[n > 0 ? n : 0] = '\0';
     return buf;
+}
+
+/* The generation of alice's keybag in storage (the authoritative copy). */
+static int storage_generation(void)
+{
+    char path[PATH_MAX], buf[8192], *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/storage/users/alice/keybag", dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    p = strstr(buf, "\"generation\":");
+    assert_non_null(p);
+    return atoi(p + strlen("\"generation\":"));
 }
 
 static void login(const char *service, const char *authtok, struct pamtest_conv_data *conv, int expect_open)
@@ -428,6 +449,7 @@ static void chauthtok_rewraps(void **state)
     unsetenv("PAM_AUTHTOK");
     assert_int_equal(unwraps("old password", 0), -EACCES);
     assert_int_equal(unwraps("new password", 0), 0);
+    assert_int_equal(storage_generation(), 2); /* uploaded, not only cached */
     assert_int_equal(unwraps(alice_recovery, CS_UNLOCK_RECOVERY), 0);
     /* and the next login with the new password unlocks */
     login("cs", "new password", NULL, PAM_SUCCESS);
@@ -466,6 +488,7 @@ static void drift_repair_with_previous_password(void **state)
         fail_msg("no repair in the log:\n%s", log);
     assert_int_equal(unwraps("password after", 0), 0);
     assert_int_equal(unwraps("password before", 0), -EACCES);
+    assert_int_equal(storage_generation(), 2);
     logout("cs");
     /* the next login needs no question */
     login("cs", "password after", NULL, PAM_SUCCESS);
