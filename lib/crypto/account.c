@@ -130,8 +130,12 @@ static int open_user_dir(const cs_config *cfg, const char *user, bool create, us
         if (fd >= 0 && geteuid() == 0 && (fchown(fd, d->uid, d->gid) < 0 || fchmod(fd, 0700) < 0))
             return -errno;
     }
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+        log_error("%s/%s is not a directory (a symlink?); refusing to use it: remove it", path, user);
+        return -ENOTDIR;
+    }
     if (fd < 0)
-        return errno == ELOOP || errno == ENOTDIR ? -ENOTDIR : -errno;
+        return -errno;
     if (fstat(fd, &st) < 0)
         return -errno;
     if (st.st_uid != d->uid || (st.st_mode & 022)) {
