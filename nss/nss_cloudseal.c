@@ -33,12 +33,16 @@ struct mapping {
     dev_t dev;
     ino_t ino;
     off_t size;
-    struct timespec mtime;
+    struct timespec mtime, ctime; /* ctime: a chmod/chown is noticed too */
     unsigned refs; /* the 'current' pointer holds one; each user holds one */
 };
 
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mapping *current; /* guarded by map_lock */
+/* The identity of the last file that failed validation (guarded by
+ * map_lock), so a broken cache costs one stat per lookup, not a full
+ * re-validation. */
+static struct mapping rejected;
 
 struct cursor {
     pthread_mutex_t lock;
@@ -61,7 +65,8 @@ static const char *cache_path(void)
 static int same_file(const struct mapping *m, const struct stat *st)
 {
     return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
-           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec;
+           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           m->ctime.tv_sec == st->st_ctim.tv_sec && m->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
 /* Only a file root (or, in test builds, the caller) owns and nobody else
@@ -75,6 +80,21 @@ static int trusted_owner(const struct stat *st)
         return 1;
 #endif
     return st->st_uid == 0;
+}
+
+static void remember_rejected(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return;
+    pthread_mutex_lock(&map_lock);
+    rejected.dev = st.st_dev;
+    rejected.ino = st.st_ino;
+    rejected.size = st.st_size;
+    rejected.mtime = st.st_mtim;
+    rejected.ctime = st.st_ctim;
+    pthread_mutex_unlock(&map_lock);
 }
 
 static void release(struct mapping *m)
@@ -135,24 +155,27 @@ static struct mapping *acquire(void)
         pthread_mutex_unlock(&map_lock);
         return m;
     }
+    if (rejected.ino && same_file(&rejected, &st)) {
+        pthread_mutex_unlock(&map_lock);
+        return NULL;
+    }
     pthread_mutex_unlock(&map_lock);
 
     m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    if (cs_dircache_map(path, &m->dc, &st) < 0) {
+    if (cs_dircache_map(path, &m->dc, &st) < 0 || !trusted_owner(&st)) {
+        if (m->dc.base)
+            cs_dircache_unmap(&m->dc);
         free(m);
-        return NULL;
-    }
-    if (!trusted_owner(&st)) {
-        cs_dircache_unmap(&m->dc);
-        free(m);
+        remember_rejected(path);
         return NULL;
     }
     m->dev = st.st_dev;
     m->ino = st.st_ino;
     m->size = st.st_size;
     m->mtime = st.st_mtim;
+    m->ctime = st.st_ctim;
     m->refs = 2;
 
     pthread_mutex_lock(&map_lock);

@@ -215,6 +215,14 @@ static void test_unusable_cache(void **state)
     /* writable by others */
     assert_int_equal(cs_write_file_atomic(cache, img.data, img.len, 0666), 0);
     assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+    /* made writable by others in place, then fixed in place */
+    install(&img);
+    assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
+    assert_int_equal(chmod(cache, 0646), 0);
+    assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+    assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
+    assert_int_equal(chmod(cache, 0644), 0);
+    assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_SUCCESS);
     /* missing */
     unlink(cache);
     assert_int_equal(_nss_cloudseal_getpwnam_r("u3", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
