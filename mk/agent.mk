@@ -6,3 +6,11 @@ $(AGENT_KEYTOOL): tests/integration/agent/keytool.c $(LIB_A)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
 
 integration: $(AGENT_KEYTOOL)
+
+# a stand-in desktop notification server for the notification test
+AGENT_NOTIFYD := $(O)/tests/agent-notifyd
+$(AGENT_NOTIFYD): tests/integration/agent/notifyd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+
+integration: $(AGENT_NOTIFYD)

@@ -9,7 +9,7 @@ BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libcurl4-opens
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
   python3-pytest clang libclang-rt-14-dev valgrind systemd
-  systemd-container debootstrap man-db
+  systemd-container debootstrap man-db dbus-daemon dbus-session-bus-common
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
   notmuch
   debhelper dpkg-dev dh-nss lintian"

@@ -4,11 +4,14 @@ import ctypes
 import errno
 import json
 import os
+import pathlib
 import socket
 import stat
 import time
 
 import pytest
+
+AGENT = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build") / "cloudseal-agent"
 
 
 def test_ready_status_and_watchdog_while_locked(agent, agent_env):
@@ -234,3 +237,32 @@ def test_cloudseal_status_shows_the_agent(agent, agent_env):
     assert j["agent"]["running"] is True and j["agent"]["state"] == "locked"
     r = agent.cli("agent", "backup-now", check=False)
     assert r.returncode != 0 and ("unlock" in r.stderr or "not available" in r.stderr)
+
+
+def test_socket_activation(agent, agent_env, tmp_path):
+    """Started by cloudseal-agent.socket: the agent serves the socket it is
+    given (LISTEN_FDS), and does not create one of its own."""
+    import shutil
+    import subprocess
+    if not shutil.which("systemd-socket-activate"):
+        pytest.skip("systemd-socket-activate missing (package systemd)")
+    agent_env[1].enroll()
+    sock = tmp_path / "activated.sock"
+    p = subprocess.Popen(["systemd-socket-activate", "-l", str(sock), "-E", "XDG_RUNTIME_DIR",
+                          "-E", "XDG_STATE_HOME", "-E", "CLOUDSEAL_CONFIG", str(AGENT)],
+                         env=agent.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(15)
+        c.connect(str(sock))  # the first connection starts the agent
+        c.sendall(b'{"cmd":"status"}\n')
+        reply = json.loads(c.makefile().readline())
+        assert reply["ok"] is True and reply["state"] == "locked"
+        assert not agent.socket_path.exists()
+    finally:
+        p.terminate()
+        p.wait(30)

@@ -1,0 +1,59 @@
+/* Test stand-in for a desktop notification server: owns
+ * org.freedesktop.Notifications on the session bus given in
+ * DBUS_SESSION_BUS_ADDRESS, answers Notify() like a real one, and prints
+ * "NOTIFY app|summary|body" for each call on stdout.  Runs until killed.
+ * (A real notification daemon needs a graphical session.) */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+static uint32_t next_id = 1;
+
+static int on_notify(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+    const char *app, *icon, *summary, *body;
+    uint32_t replaces;
+    int r;
+
+    r = sd_bus_message_read(m, "susss", &app, &replaces, &icon, &summary, &body);
+    if (r < 0)
+        return r;
+    printf("NOTIFY %s|%s|%s\n", app, summary, body);
+    fflush(stdout);
+    return sd_bus_reply_method_return(m, "u", next_id++);
+}
+
+static const sd_bus_vtable vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD("Notify", "susssasa{sv}i", "u", on_notify, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_VTABLE_END
+};
+
+int main(void)
+{
+    sd_bus *bus = NULL;
+    int r;
+
+    r = sd_bus_open_user(&bus);
+    if (r >= 0)
+        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/Notifications",
+                                     "org.freedesktop.Notifications", vtable, NULL);
+    if (r >= 0)
+        r = sd_bus_request_name(bus, "org.freedesktop.Notifications", 0);
+    if (r < 0) {
+        fprintf(stderr, "notifyd: %s\n", strerror(-r));
+        return 1;
+    }
+    printf("READY\n");
+    fflush(stdout);
+    for (;;) {
+        r = sd_bus_process(bus, NULL);
+        if (r < 0)
+            return 1;
+        if (r > 0)
+            continue;
+        if (sd_bus_wait(bus, UINT64_MAX) < 0)
+            return 1;
+    }
+}
