@@ -1028,7 +1028,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)
         goto out;
     b->zctx = cs_zctx_new();
-    if (!b->zctx || (rc = cs_pw_new(r, 1, &b->pk)) < 0) {
+    if (!b->zctx || (rc = cs_pw_new(r, 3, &b->pk)) < 0) {
         rc = rc < 0 ? rc : -ENOMEM;
         goto out;
     }
