@@ -56,7 +56,7 @@ struct cs_dc_header {
     struct cs_dc_section group_by_gid;
     struct cs_dc_section u32s;        /* uint32 arrays: users' gid lists, groups' member lists */
     struct cs_dc_section strings;     /* NUL-terminated strings */
-    uint8_t reserved[32];
+    uint8_t escrow_pk[32];            /* the fleet's escrow public key; all zero = none */
 };
 
 struct cs_dc_user {

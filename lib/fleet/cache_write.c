@@ -251,6 +251,8 @@ static int assemble(const cs_directory *d, const parts *p, int64_t compiled, cs_
     h.issued = d->issued;
     h.expires = d->expires;
     h.compiled = compiled;
+    if (d->has_escrow)
+        memcpy(h.escrow_pk, d->escrow_pk, sizeof(h.escrow_pk));
     h.n_users = (uint32_t)d->n_users;
     h.n_groups = (uint32_t)d->n_groups;
     place(&h.users, &at, d->n_users * sizeof(struct cs_dc_user));

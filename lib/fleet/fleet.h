@@ -169,6 +169,9 @@ int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t 
 /* The same for an unwrapped AMK: derives its account public key
  * (cs_amk_account_pubkey) and checks it.  What the helper calls after
  * cs_account_unlock succeeded, in authoritative mode. */
+/* The fleet's escrow public key (X25519, for crypto_box_seal) from the
+ * installed directory: 0, -ENOENT when the fleet has none (or no cache). */
+int cs_fleet_escrow_key(const cs_config *cfg, uint8_t pk[CS_FLEET_ESCROW_PK_BYTES]);
 struct cs_amk;
 int cs_fleet_check_amk(const cs_config *cfg, const char *user, const struct cs_amk *amk);
 

@@ -11,6 +11,7 @@
 #include "fleet/fleet.h"
 
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 #include <sodium.h>
 #include "../../nss/dircache.h"
@@ -51,4 +52,22 @@ int cs_fleet_check_amk(const cs_config *cfg, const char *user, const cs_amk *amk
     if (r < 0)
         return r;
     return cs_fleet_check_pinned(cfg, user, pk);
+}
+
+int cs_fleet_escrow_key(const cs_config *cfg, uint8_t pk[CS_FLEET_ESCROW_PK_BYTES])
+{
+    static const uint8_t zero[CS_FLEET_ESCROW_PK_BYTES];
+    cs_dircache dc;
+    int r = cs_dircache_map(cs_config_str(cfg, "fleet", "cache"), &dc, NULL);
+
+    if (r < 0)
+        return r;
+    if (memcmp(dc.h->escrow_pk, zero, sizeof(zero)) == 0) {
+        r = -ENOENT;
+    } else {
+        memcpy(pk, dc.h->escrow_pk, CS_FLEET_ESCROW_PK_BYTES);
+        r = 0;
+    }
+    cs_dircache_unmap(&dc);
+    return r;
 }

@@ -345,6 +345,13 @@ static void test_check_pinned(void **state)
     assert_int_equal(cs_fleet_check_pinned(cfg, "u1", key), -EPERM);
     assert_int_equal(cs_fleet_check_pinned(cfg, "u2", key), -ENOKEY);
     assert_int_equal(cs_fleet_check_pinned(cfg, "nobody", key), -ENOENT);
+    assert_int_equal(cs_fleet_escrow_key(cfg, key), -ENOENT);
+    d->has_escrow = true;
+    memset(d->escrow_pk, 0x5a, 32);
+    publish(d, 100, 3600);
+    assert_int_equal(do_sync(), 0);
+    assert_int_equal(cs_fleet_escrow_key(cfg, key), 0);
+    assert_int_equal(key[31], 0x5a);
     cs_directory_free(d);
 
     /* from an AMK: the key its account keypair derives is the pinned one */
