@@ -28,6 +28,7 @@ typedef struct cs_archive_opts {
     bool dry_run;            /* read storage, change nothing anywhere */
     FILE *plan;              /* when set, one line per action taken (or planned) */
     size_t pack_target;      /* pack size in bytes; 0 = 8 MiB */
+    size_t compact_after;    /* compact our log past this many segments; 0 = 64 */
 } cs_archive_opts;
 
 typedef struct cs_archive_stats {

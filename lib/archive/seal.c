@@ -154,12 +154,12 @@ int cs_arch_body_open(const cs_arch_keys *k, const uint8_t id[CS_ARCH_ID_BYTES],
     return sodium_memcmp(check, id, CS_ARCH_ID_BYTES) == 0 ? 0 : -EBADMSG;
 }
 
-static void seg_header(const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq, const uint8_t nonce[24],
-                       uint8_t h[CS_ARCH_SEG_HEADER])
+static void seg_header(const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq, uint8_t flags,
+                       const uint8_t nonce[24], uint8_t h[CS_ARCH_SEG_HEADER])
 {
     memcpy(h, SEG_MAGIC, 4);
     h[4] = SEG_VERSION;
-    h[5] = 0; /* flags: reserved for "supersedes" (compaction) */
+    h[5] = flags;
     memcpy(h + 6, dev, CS_ARCH_DEV_BYTES);
     for (int i = 0; i < 8; i++)
         h[14 + i] = (uint8_t)(seq >> (56 - 8 * i));
@@ -169,6 +169,12 @@ static void seg_header(const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq, const
 int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                          const uint8_t *entries, size_t len, cs_buf *out)
 {
+    return cs_arch_segment_seal_ex(k, dev, seq, 0, entries, len, out);
+}
+
+int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                            uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out)
+{
     uint8_t h[CS_ARCH_SEG_HEADER], nonce[24];
     size_t start = out->len;
     int r;
@@ -176,7 +182,7 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
     if (len > CS_ARCH_SEG_PLAIN_MAX)
         return -EMSGSIZE;
     randombytes_buf(nonce, sizeof(nonce));
-    seg_header(dev, seq, nonce, h);
+    seg_header(dev, seq, flags, nonce, h);
     /* header, then the sealed body; compress_seal writes the nonce again,
      * so write the first 22 bytes and let it append nonce || ciphertext */
     r = cs_buf_append(out, h, 22);
@@ -192,6 +198,19 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
 int cs_arch_segment_open(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                          const uint8_t *data, size_t len, cs_buf *out)
 {
+    uint8_t flags;
+    int r = cs_arch_segment_open_ex(k, dev, seq, data, len, out, &flags);
+
+    if (r == 0 && flags != 0) {
+        out->len = 0;
+        r = -EBADMSG; /* a caller that does not know compacted segments */
+    }
+    return r;
+}
+
+int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                            const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags)
+{
     uint8_t want[CS_ARCH_SEG_HEADER];
 
     if (len > CS_ARCH_SEG_MAX)
@@ -200,7 +219,10 @@ int cs_arch_segment_open(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
         return -EBADMSG;
     if (data[4] > SEG_VERSION)
         return -EPROTONOSUPPORT;
-    seg_header(dev, seq, data + 22, want);
+    if (data[5] & ~CS_ARCH_SEG_COMPACTED)
+        return -EBADMSG;
+    *flags = data[5];
+    seg_header(dev, seq, data[5], data + 22, want);
     if (memcmp(data, want, CS_ARCH_SEG_HEADER) != 0)
         return -EBADMSG; /* wrong version/flags, or renamed to another device or position */
     return open_decompress(k->log_key, data, CS_ARCH_SEG_HEADER, data + 22, data + CS_ARCH_SEG_HEADER,

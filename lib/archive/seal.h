@@ -41,6 +41,17 @@ int cs_arch_body_open(const cs_arch_keys *k, const uint8_t id[CS_ARCH_ID_BYTES],
 /* Seal encoded entries as segment seq of device dev. */
 int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                          const uint8_t *entries, size_t len, cs_buf *out);
+/* Header flag: a compacted segment; its entries are preceded by the u64
+ * (little-endian) first sequence it supersedes (docs/archive.md section 8). */
+#define CS_ARCH_SEG_COMPACTED 0x1
+
+/* The same with header flags. */
+int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                            uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out);
+/* The same, accepting known header flags (returned in *flags). */
+int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                            const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags);
+
 /* Open a segment that must be segment seq of device dev (the header is
  * authenticated, so a renamed or moved segment fails).  The decompressed
  * entries go to out.  -EBADMSG when malformed or tampered, -EMSGSIZE when

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "archive/compact.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
@@ -25,6 +26,7 @@
 #include "util/macros.h"
 
 #define PACK_TARGET_DEFAULT (8u << 20)
+#define COMPACT_AFTER_DEFAULT 64
 #define FETCH_SPAN_MAX (64u << 20)
 
 /* content id -> an instance whose body is stored (for dedup) */
@@ -46,6 +48,8 @@ typedef struct ctx {
     cs_arch_packer *packer;     /* bodies of new messages -> packs */
     struct pending *pend;  /* new local messages, read and sealed in batches */
     size_t npend, cappend;
+    uint64_t *own;         /* sequences of our own segments in storage, ascending */
+    size_t nown, capown;
     id_index ids;
     bool ids_built;
     bool maildir_changed;
@@ -241,21 +245,46 @@ int cs_arch_apply_segment(cs_arch_state *st, uint16_t dev, const uint8_t *plain,
     return r;
 }
 
-static int fetch_segment(ctx *c, const seg_ref *ref, int dev)
+/* Fetch, verify and merge one segment.  A segment past `expected` is
+ * accepted only when it is a compacted one that supersedes everything from
+ * `expected` on (section 8); anything else is a hole the server made. */
+static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
 {
     char key[400], devhex[17];
     cs_buf raw = CS_BUF_INIT, plain = CS_BUF_INIT;
+    uint64_t first = ref->seq;
+    size_t skip = 0;
+    uint8_t flags = 0;
     int r;
 
     hex(ref->dev, CS_ARCH_DEV_BYTES, devhex);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, ref->seq);
     r = cs_storage_get(c->s, key, 0, 0, CS_ARCH_SEG_MAX, &raw);
+    if (r == -ENOENT) { /* compacted away since the listing: the next sync reads its replacement */
+        r = 1;
+        goto out;
+    }
     if (r == 0) {
         c->stats->bytes_downloaded += raw.len;
-        r = cs_arch_segment_open(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain);
+        r = cs_arch_segment_open_ex(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain, &flags);
+    }
+    if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
+        cs_wreader rd = { plain.data, plain.len, 0 };
+
+        r = cs_rd_u64(&rd, &first);
+        if (r == 0 && (first == 0 || first > ref->seq))
+            r = -EBADMSG;
+        skip = 8;
+    }
+    if (r == 0 && first > expected) {
+        log_error("archive: segment %" PRIu64 " of device %s is missing from storage: it was deleted "
+                  "or tampered with", expected, devhex);
+        r = -EBADMSG;
+        goto out;
     }
     if (r == 0)
-        r = cs_arch_apply_segment(c->st, (uint16_t)dev, plain.data, plain.len, &c->stats->entries_applied);
+        r = cs_arch_apply_segment(c->st, (uint16_t)dev, plain.data + skip, plain.len - skip,
+                                  &c->stats->entries_applied);
     if (r == 0) {
         c->st->devs[dev].applied = ref->seq;
         c->st->dirty = true;
@@ -263,12 +292,31 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev)
     } else if (r == -EBADMSG || r == -EMSGSIZE) {
         log_error("archive: %s failed verification: it was tampered with or damaged", key);
         r = -EBADMSG;
+    } else if (r == -EPROTONOSUPPORT) {
+        log_error("archive: %s was written by a newer cloudseal: upgrade this workstation", key);
     } else {
         log_error("archive: cannot read %s: %s", key, strerror(-r));
     }
+out:
     cs_buf_free(&raw);
     cs_buf_free(&plain);
     return r;
+}
+
+static int keep_own(ctx *c, uint64_t seq)
+{
+    uint64_t *n;
+
+    if (c->nown == c->capown) {
+        size_t ncap = c->capown ? c->capown * 2 : 64;
+
+        if (!(n = realloc(c->own, ncap * sizeof(*n))))
+            return -ENOMEM;
+        c->own = n;
+        c->capown = ncap;
+    }
+    c->own[c->nown++] = seq;
+    return 0;
 }
 
 static int fetch_remote(ctx *c)
@@ -305,17 +353,17 @@ static int fetch_remote(ctx *c)
             goto out;
         }
         for (size_t k = i; k < j; k++) {
-            if (l.v[k].seq <= applied)
-                continue;
-            if (l.v[k].seq != c->st->devs[dev].applied + 1) {
-                log_error("archive: segment %" PRIu64 " of a device's log is missing: storage was "
-                          "tampered with", c->st->devs[dev].applied + 1);
-                r = -EBADMSG;
+            if (dev == 0 && (r = keep_own(c, l.v[k].seq)) < 0)
                 goto out;
-            }
-            r = fetch_segment(c, &l.v[k], dev);
+            if (l.v[k].seq <= c->st->devs[dev].applied)
+                continue;
+            r = fetch_segment(c, &l.v[k], dev, c->st->devs[dev].applied + 1);
             if (r < 0)
                 goto out;
+            if (r == 1) { /* this device is compacting: the rest of its log next time */
+                r = 0;
+                break;
+            }
         }
         i = j;
     }
@@ -724,6 +772,27 @@ static int upload_segment(ctx *c)
     return r;
 }
 
+/* Compact our log once it has more than compact_after segments: fewer
+ * objects for every device to list and read. */
+static int maybe_compact(ctx *c)
+{
+    size_t limit = c->o->compact_after ? c->o->compact_after : COMPACT_AFTER_DEFAULT;
+    uint64_t next = c->st->devs[0].applied + 1;
+    int r;
+
+    if (c->o->dry_run || c->nown == 0)
+        return 0;
+    if (c->nout && c->own[c->nown - 1] != c->st->devs[0].applied && (r = keep_own(c, c->st->devs[0].applied)) < 0)
+        return r; /* this sync's own segment */
+    if (c->nown <= limit)
+        return 0;
+    if (cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[0].id, c->own, c->nown, next) == 0) {
+        c->st->devs[0].applied = next;
+        c->st->dirty = true;
+    }
+    return 0; /* a skipped compaction is retried next time */
+}
+
 /* ---- materialise ---- */
 
 static int cmp_delivery(const void *a, const void *b)
@@ -1051,6 +1120,8 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     if ((r = upload_segment(c)) < 0)
         return r;
+    if ((r = maybe_compact(c)) < 0)
+        return r;
     r = materialise(c);
     if (o->dry_run)
         return r;
@@ -1077,6 +1148,7 @@ int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stat
     cs_buf_free(&c.out);
     cs_arch_packer_free(c.packer);
     free(c.pend);
+    free(c.own);
     free(c.ids.slot);
     if (c.rootfd >= 0)
         close(c.rootfd);

@@ -11,13 +11,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cs_arch_keys *k = fuzz_keys("fuzz_archive_segment");
     cs_buf plain = CS_BUF_INIT;
     cs_arch_state *st = NULL;
+    uint8_t flags = 0;
     int r;
 
     if (!k)
         return 0;
-    r = cs_arch_segment_open(k, fuzz_dev, FUZZ_SEQ, data, size, &plain);
+    r = cs_arch_segment_open_ex(k, fuzz_dev, FUZZ_SEQ, data, size, &plain, &flags);
     if (r == 0 && cs_arch_state_new(&st) == 0) {
-        cs_arch_apply_segment(st, 0, plain.data, plain.len, NULL);
+        size_t skip = (flags & CS_ARCH_SEG_COMPACTED) && plain.len >= 8 ? 8 : 0;
+
+        cs_arch_apply_segment(st, 0, plain.data + skip, plain.len - skip, NULL);
         cs_arch_state_free(st);
     } else if (r < 0 && r != -EBADMSG && r != -EMSGSIZE && r != -EPROTONOSUPPORT && r != -ENOMEM) {
         abort();

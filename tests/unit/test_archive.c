@@ -256,6 +256,20 @@ static void test_segment_seal(void **s)
     /* a newer format version is named as such */
     sealed.data[4] = 2;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EPROTONOSUPPORT);
+    /* a compacted segment opens only for callers that know the flag */
+    sealed.data[4] = 1;
+    {
+        cs_buf c2 = CS_BUF_INIT;
+        uint8_t fl = 0;
+
+        assert_int_equal(cs_arch_segment_seal_ex(k, dev, 9, CS_ARCH_SEG_COMPACTED, entries.data, entries.len, &c2), 0);
+        assert_int_equal(cs_arch_segment_open(k, dev, 9, c2.data, c2.len, &out), -EBADMSG);
+        assert_int_equal(cs_arch_segment_open_ex(k, dev, 9, c2.data, c2.len, &out, &fl), 0);
+        assert_int_equal(fl, CS_ARCH_SEG_COMPACTED);
+        c2.data[5] = 0x80; /* unknown flag */
+        assert_int_equal(cs_arch_segment_open_ex(k, dev, 9, c2.data, c2.len, &out, &fl), -EBADMSG);
+        cs_buf_free(&c2);
+    }
     /* oversized: refused before any work */
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, (size_t)CS_ARCH_SEG_MAX + 1, &out), -EMSGSIZE);
     cs_buf_free(&entries);

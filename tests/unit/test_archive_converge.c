@@ -1,6 +1,7 @@
 /* Property test of the archive sync: 2 and 3 simulated devices (separate
  * Maildirs and state directories, one repository) run seeded random
- * deliveries, flag changes, moves, deletions and syncs; after quiescent
+ * deliveries, flag changes, moves, deletions and syncs (on odd seeds each
+ * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
  *
@@ -46,6 +47,7 @@ typedef struct sim {
     cs_amk *amk;
     char user[64];
     /* model: every unique ever created, and whether a device deleted it */
+    size_t compact_after;   /* small, so that runs compact their logs often */
     int nmsgs;
     char uniq[MAX_MSGS][64];
     int deleted[MAX_MSGS];
@@ -210,7 +212,8 @@ static void op_delete(sim *m, int d)
 static uint64_t op_sync(sim *m, int d)
 {
     cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[d],
-                          .state_dir = m->state[d], .pack_target = 4096 };
+                          .state_dir = m->state[d], .pack_target = 4096,
+                          .compact_after = m->compact_after };
     cs_archive_stats st;
     int r = cs_archive_sync(&o, m->amk, &st);
 
@@ -289,6 +292,7 @@ static void run_seed(int ndev, uint64_t seed)
     memset(&m, 0, sizeof(m));
     m.ndev = ndev;
     m.rng = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)ndev;
+    m.compact_after = seed % 2 ? 1 + (seed / 2) % 4 : 0; /* odd seeds: compact often */
     snprintf(m.base, sizeof(m.base), "%s/cs-arch-prop-XXXXXX", tmp);
     assert_non_null(mkdtemp(m.base));
     for (int d = 0; d < ndev; d++) {

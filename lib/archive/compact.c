@@ -1,0 +1,178 @@
+/* Own-log compaction. */
+#include "archive/compact.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+#include "archive/state.h"
+#include "archive/sync_internal.h"
+#include "archive/wire.h"
+#include "util/log.h"
+
+static void base_entry(cs_arch_entry *e, const cs_arch_inst *in, uint8_t type, cs_hlc t)
+{
+    memset(e, 0, sizeof(*e));
+    e->type = type;
+    e->hlc = t;
+    snprintf(e->key, sizeof(e->key), "%s", in->key);
+}
+
+/* The entries whose join is this instance's state (all writes of one
+ * device, so stamps alone order them). */
+static int condense_inst(const cs_arch_inst *in, cs_buf *out)
+{
+    cs_arch_entry e;
+    int r = 0;
+
+    if (in->has_add) {
+        /* the ADD at its stamp carries the registers' current values: where
+         * a later write exists it follows as a SET and wins, as before */
+        base_entry(&e, in, CS_AE_ADD, in->add_w.hlc);
+        memcpy(e.id, in->id, CS_ARCH_ID_BYTES);
+        e.ref = in->ref;
+        e.mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
+        snprintf(e.folder, sizeof(e.folder), "%s", in->folder ? in->folder : "");
+        e.subdir = in->subdir;
+        e.flag_mask = CS_MD_FLAGS_ALL;
+        e.flags = in->flags;
+        if ((r = cs_arch_entry_encode(&e, out)) < 0)
+            return r;
+    }
+    if (in->folder && in->folder_w.hlc > (in->has_add ? in->add_w.hlc : 0)) {
+        base_entry(&e, in, CS_AE_SET, in->folder_w.hlc);
+        e.mask = CS_AE_FOLDER;
+        snprintf(e.folder, sizeof(e.folder), "%s", in->folder);
+        if ((r = cs_arch_entry_encode(&e, out)) < 0)
+            return r;
+    }
+    if (in->subdir_w.hlc > (in->has_add ? in->add_w.hlc : 0)) {
+        base_entry(&e, in, CS_AE_SET, in->subdir_w.hlc);
+        e.mask = CS_AE_SUBDIR;
+        e.subdir = in->subdir;
+        if ((r = cs_arch_entry_encode(&e, out)) < 0)
+            return r;
+    }
+    if (in->flags_base_w.hlc > (in->has_add ? in->add_w.hlc : 0)) {
+        uint64_t mask = CS_MD_FLAGS_ALL;
+
+        for (size_t i = 0; i < in->nflagw; i++) /* those are written below at their own stamps */
+            mask &= ~(UINT64_C(1) << in->flagw[i].bit);
+        if (mask) {
+            base_entry(&e, in, CS_AE_SET, in->flags_base_w.hlc);
+            e.mask = CS_AE_FLAGS;
+            e.flag_mask = mask;
+            e.flags = in->flags & mask;
+            if ((r = cs_arch_entry_encode(&e, out)) < 0)
+                return r;
+        }
+    }
+    for (size_t i = 0; i < in->nflagw; i++) {
+        uint64_t bit = UINT64_C(1) << in->flagw[i].bit;
+
+        base_entry(&e, in, CS_AE_SET, in->flagw[i].w.hlc);
+        e.mask = CS_AE_FLAGS;
+        e.flag_mask = bit;
+        e.flags = in->flags & bit;
+        if ((r = cs_arch_entry_encode(&e, out)) < 0)
+            return r;
+    }
+    if (in->deleted) { /* remove-wins: the stamp of a tombstone does not matter */
+        base_entry(&e, in, CS_AE_DEL, in->has_add ? in->add_w.hlc : 1);
+        r = cs_arch_entry_encode(&e, out);
+    }
+    return r;
+}
+
+int cs_arch_condense(const cs_arch_state *st, cs_buf *out)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < st->ninst; i++)
+        r = condense_inst(st->inst[i], out);
+    return r;
+}
+
+/* Read our segments back and merge them into a scratch state. */
+static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
+                     const uint8_t dev[CS_ARCH_DEV_BYTES], const uint64_t *seqs, size_t n, cs_arch_state *st,
+                     uint64_t *first)
+{
+    char key[400], devhex[17];
+    cs_buf raw = CS_BUF_INIT, plain = CS_BUF_INIT;
+    int r = 0;
+
+    sodium_bin2hex(devhex, sizeof(devhex), dev, CS_ARCH_DEV_BYTES);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        uint8_t flags = 0;
+        size_t skip = 0;
+
+        snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, seqs[i]);
+        raw.len = 0;
+        r = cs_storage_get(s, key, 0, 0, CS_ARCH_SEG_MAX, &raw);
+        if (r == 0)
+            r = cs_arch_segment_open_ex(k, dev, seqs[i], raw.data, raw.len, &plain, &flags);
+        if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
+            cs_wreader rd = { plain.data, plain.len, 0 };
+            uint64_t f;
+
+            skip = 8;
+            r = cs_rd_u64(&rd, &f);
+            if (r == 0 && f < *first)
+                *first = f; /* it stood for earlier segments already: so does the new one */
+        }
+        if (r == 0)
+            r = cs_arch_apply_segment(st, 0, plain.data + skip, plain.len - skip, NULL);
+    }
+    cs_buf_free(&raw);
+    cs_buf_free(&plain);
+    return r;
+}
+
+int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
+                        const uint8_t dev[CS_ARCH_DEV_BYTES], const uint64_t *seqs, size_t n,
+                        uint64_t new_seq)
+{
+    char key[400], devhex[17];
+    cs_arch_state *st = NULL;
+    cs_buf entries = CS_BUF_INIT, sealed = CS_BUF_INIT;
+    int r;
+
+    if (n == 0 || new_seq <= seqs[n - 1])
+        return -EINVAL;
+    r = cs_arch_state_new(&st);
+    if (r < 0)
+        return r;
+    memcpy(st->devs[0].id, dev, CS_ARCH_DEV_BYTES);
+    uint64_t first = seqs[0];
+
+    r = merge_own(s, prefix, k, dev, seqs, n, st, &first);
+    if (r == 0)
+        r = cs_wb_u64(&entries, first); /* supersedes first .. new_seq - 1 */
+    if (r == 0)
+        r = cs_arch_condense(st, &entries);
+    if (r == 0)
+        r = cs_arch_segment_seal_ex(k, dev, new_seq, CS_ARCH_SEG_COMPACTED, entries.data, entries.len, &sealed);
+    sodium_bin2hex(devhex, sizeof(devhex), dev, CS_ARCH_DEV_BYTES);
+    snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, new_seq);
+    if (r == 0)
+        r = cs_storage_put(s, key, sealed.data, sealed.len, CS_PUT_IMMUTABLE);
+    if (r == 0) {
+        for (size_t i = n; i-- > 0;) {
+            int d;
+
+            snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, seqs[i]);
+            d = cs_storage_del(s, key);
+            if (d < 0 && d != -ENOENT)
+                log_warning("archive: cannot delete the compacted segment %s: %s", key, strerror(-d));
+        }
+        log_debug("archive: compacted %zu segments into %" PRIu64, n, new_seq);
+    } else {
+        log_warning("archive: compaction skipped: %s", strerror(-r));
+    }
+    cs_buf_free(&entries);
+    cs_buf_free(&sealed);
+    cs_arch_state_free(st);
+    return r;
+}
