@@ -87,6 +87,7 @@ int cs_s3_client_init(cs_s3_client *c)
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->fd_lock, NULL);
+    c->initialised = true;
     c->share = curl_share_init();
     if (!c->share)
         return -ENOMEM;
@@ -101,6 +102,8 @@ int cs_s3_client_init(cs_s3_client *c)
 
 void cs_s3_client_destroy(cs_s3_client *c)
 {
+    if (!c->initialised)
+        goto secrets;
     for (size_t i = 0; i < c->nidle; i++)
         curl_easy_cleanup(c->idle[i]);
     c->nidle = 0;
@@ -111,6 +114,8 @@ void cs_s3_client_destroy(cs_s3_client *c)
         pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->fd_lock);
+    c->initialised = false;
+secrets:
     cs_secure_free(c->secret);
     c->secret = NULL;
     free(c->ca_file);

@@ -40,6 +40,7 @@ typedef struct cs_s3_client {
     long request_timeout_ms;      /* 0: none (a stall limit applies instead) */
     int max_retries;
     int retry_time_ms;
+    bool initialised;             /* cs_s3_client_init ran: locks and share exist */
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t pool_lock;
@@ -52,7 +53,8 @@ typedef struct cs_s3_client {
     atomic_uint_least64_t n_requests, n_retries, bytes_sent, bytes_received;
 } cs_s3_client;
 
-/* Set up the shared state of c (all other fields filled by the caller). */
+/* Set up the shared state of c (all other fields filled by the caller).
+ * cs_s3_client_destroy is safe whether or not this ran or succeeded. */
 int cs_s3_client_init(cs_s3_client *c);
 /* Close connections, free handles, wipe and free the secret. */
 void cs_s3_client_destroy(cs_s3_client *c);
