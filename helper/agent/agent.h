@@ -113,6 +113,7 @@ typedef struct agent {
     char status[CS_AGENT_TEXT_MAX];  /* last STATUS= sent */
     char error[CS_AGENT_TEXT_MAX];   /* current error, "" = none */
     sd_event_source *status_timer;
+    bool repo_checked;         /* the storage answered at start */
     bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;
@@ -148,6 +149,9 @@ int status_init(agent *a);
 json_object *status_json(agent *a);
 void state_load(agent *a);
 void state_save(agent *a);
+
+/* repocheck.c */
+void repo_check(agent *a);
 
 /* desktop.c */
 void desktop_notify(agent *a, const char *summary, const char *body);

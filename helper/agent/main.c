@@ -131,6 +131,7 @@ static int setup(agent *a)
 
     state_load(a);
     jobs_init(a);
+    repo_check(a);
     jobs_schedule_initial(a); /* before the key: unlocking starts what is due */
     if ((r = status_init(a)) < 0)
         return r;
@@ -201,7 +202,8 @@ int main(int argc, char **argv)
         teardown(&a);
         return 1;
     }
-    /* config read, CLI found, account looked up, socket listening */
+    /* config read, CLI found, storage and repository looked at, account
+     * looked up, socket listening */
     a.setup_done = true;
     status_update(&a);
     sd_notify(0, "READY=1");

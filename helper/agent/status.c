@@ -92,7 +92,7 @@ static void status_text(agent *a, char *buf, size_t len)
             sep = ", ";
         }
     } else {
-        snprintf(buf, len, "idle, no jobs: this cloudseal has no backup command");
+        snprintf(buf, len, "idle, no jobs scheduled");
     }
 }
 

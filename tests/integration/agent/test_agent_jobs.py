@@ -72,6 +72,7 @@ def test_first_backup_creates_the_repository_then_idles(agent, backup_setup):
     time.sleep(1)
     assert len(snapshots(agent)) == 1
     assert not any(v.startswith("backing up") for _, v in agent.notify.all("STATUS"))
+    assert "backup repository found" in agent.log_text()
 
 
 def test_backup_now_and_never_two_at_once(agent, backup_setup, tmp_path):
@@ -103,6 +104,7 @@ def test_unreachable_storage_retries_with_backoff(agent, backup_setup, tmp_path)
                        "secret_key_file": str(secret), "max_retries": "0"},
               agent={"retry_min": "2s", "retry_max": "4s", "notify_after_failures": "2"})
     agent.start()
+    assert "storage unreachable at start" in agent.log_text()  # checked before READY
     s = agent.wait_status("error: storage unreachable, retry in", timeout=30)
     assert s.endswith(" s"), s
     st = agent.request("status")
