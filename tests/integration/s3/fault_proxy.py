@@ -2,7 +2,7 @@
 """Fault-injecting HTTP proxy for S3 tests, on loopback only.
 
     fault_proxy.py LISTEN_PORT UPSTREAM_PORT [--seed N] [--error P] [--reset P]
-                   [--truncate P] [--latency MS]
+                   [--truncate P] [--latency MS] [--tls CERT KEY]
 
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
@@ -19,6 +19,7 @@ import http.server
 import json
 import random
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -123,11 +124,16 @@ def main():
     ap.add_argument("--reset", type=float, default=0.03)
     ap.add_argument("--truncate", type=float, default=0.03)
     ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     cfg = ap.parse_args()
     cfg.rng = random.Random(cfg.seed)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", cfg.port), Handler)
     srv.daemon_threads = True
     srv.cfg = cfg
+    if cfg.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*cfg.tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("proxy ready", flush=True)
     srv.serve_forever()
 
