@@ -7,6 +7,15 @@
  *   2. [storage] access_key + secret_key_file in cloudseal.conf (admins);
  *   3. AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY in the environment.
  * The secret is copied into secure memory at open and never logged.
+ *
+ * cs_storage_opts.path_style: 1 path-style, -1 virtual-hosted, 0 automatic
+ * (path-style when the URL has a port, an IP address or localhost).
+ *
+ * Errors beyond storage.h's: -ENOKEY no credentials at all, -ENXIO the
+ * bucket does not exist, -EPROTO TLS failed (certificate, CA file), -E2BIG a
+ * listing over list_max_keys, -EBADMSG a reply that is not valid S3 (a
+ * malformed or looping listing).  cs_s3_hint() turns any of them into a
+ * sentence for the user.
  */
 #ifndef CS_STORAGE_STORAGE_S3_H
 #define CS_STORAGE_STORAGE_S3_H
