@@ -131,3 +131,20 @@ LOGGER=$!
 trap 'kill $LOGGER 2>/dev/null' EXIT
 while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
 """
+
+
+def test_passwd_by_the_user_rewraps_through_chauthtok(sandbox):
+    """passwd(1), set-uid root, run by the user: pam_unix checks the old
+    password and writes the new one; pam_cloudseal gets both and re-wraps."""
+    sandbox.enroll()
+    (sandbox.dir / "etc" / "pam.d" / "passwd").write_text(
+        "\n".join(l for l in (sandbox.dir / "etc" / "pam.d" / "cstest").read_text().splitlines()
+                  if l.startswith("password")) + "\n")
+    sandbox.run(f"setpriv --reuid={UID} --regid={UID} --clear-groups passwd\n",
+                input=f"{PASSWORD}\nN3w-pass!\nN3w-pass!\n")
+    # the next login with the new password unlocks, and asks nothing
+    login(sandbox, password="N3w-pass!")
+    assert sandbox.key_bytes() == 32
+    kb = (sandbox.storage / "users" / "cspamtest" / "keybag").read_text()
+    assert '"generation": 2' in kb  # uploaded by the user-side rewrap
+    assert (sandbox.storage / "users" / "cspamtest" / "keybag").stat().st_uid == UID
