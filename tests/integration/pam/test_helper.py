@@ -101,6 +101,12 @@ def test_unlock_rewrap_exit_codes(sandbox):
     assert r.returncode == 0, r.stderr
     assert run(unlock, frame(b"brand new")).returncode == 0
     assert run(unlock, frame(PASSWORD.encode())).returncode == 10
+    # a pin above every copy: a rollback, refused as such
+    pin = sandbox.state / "keybags" / "cspamtest" / "generation"
+    saved = pin.read_text()
+    pin.write_text("99\n")
+    assert run(unlock, frame(b"brand new")).returncode == 13
+    pin.write_text(saved)
     # a damaged keybag (cache and storage): corrupt, not "wrong password"
     for kb in (sandbox.storage / "users" / "cspamtest" / "keybag",
                sandbox.state / "keybags" / "cspamtest" / "keybag"):
