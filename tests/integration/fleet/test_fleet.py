@@ -208,3 +208,29 @@ def test_real_glibc_getent_in_mount_namespace(fleet):
     assert lines[5].startswith("root:x:0:0:")
     # the host saw nothing of it
     assert "cloudseal" not in open("/etc/nsswitch.conf").read()
+
+
+def test_group_and_user_editing(fleet):
+    fleet.cli("add-user", "gina", "--uid", "1300000")
+    fleet.cli("add-user", "hal", "--uid", "1300001", "--groups", "")
+    fleet.cli("add-group", "ops", "--gid", "1300100")
+    fleet.cli("add-member", "ops", "gina", "hal")
+    fleet.cli("set-user", "hal", "--gid", "1300100", "--shell", "/bin/zsh", "--gecos", "Hal,,,")
+    src = json.loads(fleet.cli("show", "--json").stdout)
+    hal = [u for u in src["users"] if u["name"] == "hal"][0]
+    assert hal["gid"] == 1300100 and hal["shell"] == "/bin/zsh" and hal["gecos"] == "Hal,,,"
+    assert [g for g in src["groups"] if g["name"] == "ops"][0]["members"] == ["gina", "hal"]
+    fleet.cli("remove-member", "ops", "hal")
+    text = fleet.cli("show").stdout
+    assert "ops" in text and "gina" in text
+    fleet.publish()
+    fleet.sync()
+    assert fleet.getent("group", "ops", check=True).stdout.strip() == "ops:x:1300100:gina"
+    assert fleet.getent("group", "gina", check=True).stdout.strip() == "gina:x:1300000:"
+    # hal's private group went away with --gid; gina's stays implicit
+    assert fleet.getent("group", "hal").returncode == 2
+    fleet.cli("remove-user", "gina")
+    src = json.loads(fleet.cli("show", "--json").stdout)
+    assert [g["members"] for g in src["groups"] if g["name"] == "ops"] == [[]]
+    r = fleet.cli("remove-group", "nosuch", check=False)
+    assert r.returncode == 4
