@@ -138,16 +138,8 @@ int cmd_backup(int argc, char **argv)
         while (l > 1 && paths[i][l - 1] == '/')
             paths[i][--l] = '\0';
     }
-    if (!cache && !nocache) {
-        const char *conf = cs_config_str(cfg, "backup", "cache_dir");
-        const char *xdg = getenv("XDG_CACHE_HOME");
-        if (conf)
-            cache = repo_cli_expand(conf);
-        else if (xdg && xdg[0] == '/')
-            r = asprintf(&cache, "%s/cloudseal", xdg) < 0 ? -ENOMEM : 0;
-        else
-            cache = repo_cli_expand("~/.cache/cloudseal");
-    }
+    if (!cache && !nocache)
+        cache = repo_cli_cache_root();
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     o.paths = (const char *const *)paths;

@@ -46,6 +46,7 @@ int cmd_check(int argc, char **argv)
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
     }
+    repo_cli_no_object_cache = true; /* check what the storage holds, not our copies */
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     int e = cs_check(rc.repo, &o, &res);

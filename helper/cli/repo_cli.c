@@ -11,6 +11,8 @@
 #include "unlock_common.h"
 #include "util/log.h"
 
+bool repo_cli_no_object_cache;
+
 int repo_cli_exit(int r)
 {
     switch (r) {
@@ -50,7 +52,11 @@ int repo_cli_open(repo_cli *rc)
 
     if (r != CLI_OK)
         return r;
-    r = cs_repo_open(rc->st, rc->prefix, rc->amk, &rc->repo);
+    {
+        char *cache = repo_cli_no_object_cache ? NULL : repo_cli_cache_root();
+        r = cs_repo_open_cached(rc->st, rc->prefix, rc->amk, cache, &rc->repo);
+        free(cache);
+    }
     if (r == -ENOENT) {
         log_error("there is no backup repository yet: run 'cloudseal init' first");
     } else if (r == -EBADMSG) {
@@ -119,6 +125,19 @@ char *repo_cli_expand(const char *p)
         return out;
     }
     return strdup(p);
+}
+
+char *repo_cli_cache_root(void)
+{
+    const char *conf = cs_config_str(cli_config(), "backup", "cache_dir");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    char *out = NULL;
+
+    if (conf)
+        return repo_cli_expand(conf);
+    if (xdg && xdg[0] == '/')
+        return asprintf(&out, "%s/cloudseal", xdg) < 0 ? NULL : out;
+    return repo_cli_expand("~/.cache/cloudseal");
 }
 
 int repo_cli_split(const char *value, char ***v, size_t *n)

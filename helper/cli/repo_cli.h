@@ -15,6 +15,8 @@ typedef struct repo_cli {
     char prefix[512];
 } repo_cli;
 
+/* Set by check: read every object from the storage, not from the local cache. */
+extern bool repo_cli_no_object_cache;
 /* Obtain the key, open storage and the repository.  Returns an exit code
  * (CLI_OK or the failure, with a message logged). */
 int repo_cli_open(repo_cli *rc);
@@ -31,6 +33,9 @@ const char *repo_cli_size(uint64_t bytes, char buf[32]);
  * "~/" expanded to the home directory; appends to *v. */
 int repo_cli_split(const char *value, char ***v, size_t *n);
 char *repo_cli_expand(const char *p);
+/* The local cache root: [backup] cache_dir, $XDG_CACHE_HOME/cloudseal or
+ * ~/.cache/cloudseal (malloc'd; NULL on allocation failure). */
+char *repo_cli_cache_root(void);
 /* Print name bytes for humans: control characters escaped. */
 void repo_cli_print_path(FILE *f, const char *path);
 

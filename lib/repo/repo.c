@@ -1,11 +1,14 @@
 /* Opening and creating a repository; reading and writing sealed objects. */
+#include <dirent.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
 #include "util/log.h"
+#include "util/fileio.h"
 #include "util/macros.h"
 
 #define CONFIG_VERSION 1
@@ -63,17 +66,75 @@ void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out,
         snprintf(out, outlen, "%s%s/%s", r->prefix, kind, hex);
 }
 
+static bool cacheable(const cs_repo *r, const char *kind, const cs_id *id)
+{
+    return r->cache_dir && id && (strcmp(kind, "index") == 0 || strcmp(kind, "snapshots") == 0);
+}
+
+static void cache_path(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t len)
+{
+    char hex[65];
+
+    if (id)
+        cs_id_hex(id, hex);
+    snprintf(out, len, "%s/%s%s%s", r->cache_dir, kind, id ? "/" : "", id ? hex : "");
+}
+
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
-    char key[1200];
+    char key[1200], local[1400];
     int rc;
 
+    /* a local copy is as good as the remote one: both must authenticate */
+    if (cacheable(r, kind, id)) {
+        cache_path(r, kind, id, local, sizeof(local));
+        if (cs_read_file(local, CS_MAX_OBJECT, &raw) == 0) {
+            size_t before = out->len;
+            if (cs_unseal(r->keys->data, type, id, raw.data, raw.len, out) == 0)
+                return 0;
+            out->len = before;
+            unlink(local); /* damaged local copy: fetch again */
+        }
+        cs_buf_reset(&raw);
+    }
     cs_repo_key(r, kind, id, key, sizeof(key));
     rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_OBJECT, &raw);
     if (rc < 0)
         return rc;
-    return cs_unseal(r->keys->data, type, id, raw.data, raw.len, out);
+    rc = cs_unseal(r->keys->data, type, id, raw.data, raw.len, out);
+    if (rc == 0 && cacheable(r, kind, id)) {
+        char dir[1400];
+        cache_path(r, kind, NULL, dir, sizeof(dir));
+        if (cs_mkdir_p(dir, 0700) == 0)
+            (void)cs_write_file_atomic(local, raw.data, raw.len, 0600);
+    }
+    return rc;
+}
+
+void cs_repo_cache_sync(cs_repo *r, const char *kind, const cs_id *ids, size_t n)
+{
+    char dir[1400];
+    DIR *d;
+    struct dirent *e;
+
+    if (!r->cache_dir)
+        return;
+    cache_path(r, kind, NULL, dir, sizeof(dir));
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        cs_id id;
+        bool found = false;
+        if (cs_id_parse(e->d_name, &id) < 0)
+            continue;
+        for (size_t i = 0; i < n && !found; i++)
+            found = memcmp(ids[i].b, id.b, CS_ID_LEN) == 0;
+        if (!found)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt, size_t len,
@@ -192,6 +253,7 @@ static int load_index(cs_repo *r)
     if (rc < 0)
         return rc;
     r->nindex_ids = n;
+    cs_repo_cache_sync(r, "index", r->index_ids, n);
     for (size_t i = 0; i < n; i++) {
         _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
         char hex[65];
@@ -214,6 +276,12 @@ static int load_index(cs_repo *r)
 
 int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo **out)
 {
+    return cs_repo_open_cached(st, prefix, amk, NULL, out);
+}
+
+int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir,
+                        cs_repo **out)
+{
     cs_repo *r = calloc(1, sizeof(*r));
     int rc;
 
@@ -228,6 +296,14 @@ int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo 
         rc = cs_index_init(&r->index);
     if (rc == 0)
         rc = load_config(r);
+    if (rc == 0 && cache_dir) {
+        char hex[65];
+        cs_id_hex(&r->repo_id, hex);
+        if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
+            r->cache_dir = NULL;
+            rc = -ENOMEM;
+        }
+    }
     if (rc == 0)
         rc = load_index(r);
     if (rc < 0) {
@@ -249,6 +325,7 @@ void cs_repo_close(cs_repo *r)
     cs_wipe(&r->chunker, sizeof(r->chunker));
     free(r->index_ids);
     free(r->prefix);
+    free(r->cache_dir);
     pthread_mutex_destroy(&r->lock_mu);
     pthread_cond_destroy(&r->lock_cv);
     free(r);

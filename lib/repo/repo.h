@@ -24,6 +24,11 @@ int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk);
  * repository exists, -EBADMSG when the config does not authenticate (wrong
  * key or tampering). */
 int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo **out);
+/* The same with a local cache of the immutable index and snapshot objects
+ * under cache_dir/<repo id>/ (NULL = none): opening then costs one listing
+ * per kind and fetches only objects not seen before (what matters on S3). */
+int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir,
+                        cs_repo **out);
 void cs_repo_close(cs_repo *r);
 /* Repository id in hex (65 bytes). */
 void cs_repo_id_hex(const cs_repo *r, char out[65]);

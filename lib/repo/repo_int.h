@@ -148,6 +148,7 @@ struct cs_repo {
     cs_index index;
     size_t index_files;
     size_t damaged_index;
+    char *cache_dir;    /* <cache>/<repo id>, or NULL */
     cs_id *index_ids;   /* the index objects loaded */
     size_t nindex_ids;
     bool has_lock;
@@ -165,6 +166,8 @@ void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out,
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);
+/* Drop local copies of kind's objects that are not in ids (deleted remotely). */
+void cs_repo_cache_sync(cs_repo *r, const char *kind, const cs_id *ids, size_t n);
 /* List ids under kind ("index", "snapshots", "locks", "data"). */
 int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n);
 /* Fetch and open one blob found in the index. */

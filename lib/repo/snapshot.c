@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include "repo/repo_int.h"
 #include "util/log.h"
@@ -233,6 +234,7 @@ int cs_snapshot_list(cs_repo *r, cs_snapshot **out, size_t *n, size_t *damaged)
 
     if (rc < 0)
         return rc;
+    cs_repo_cache_sync(r, "snapshots", ids, nids);
     v = calloc(nids ? nids : 1, sizeof(*v));
     if (!v) {
         free(ids);
@@ -306,6 +308,12 @@ int cs_snapshot_delete(cs_repo *r, const cs_id *id)
     char key[1200];
 
     cs_repo_key(r, "snapshots", id, key, sizeof(key));
+    if (r->cache_dir) {
+        char hex[65], local[1400];
+        cs_id_hex(id, hex);
+        snprintf(local, sizeof(local), "%s/snapshots/%s", r->cache_dir, hex);
+        unlink(local);
+    }
     return cs_storage_del(r->st, key);
 }
 
