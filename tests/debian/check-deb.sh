@@ -8,7 +8,9 @@
 #      after pam_unix (auth), before pam_systemd (session) and in the
 #      password stack; nsswitch.conf must list cloudseal for passwd and
 #      group; the user units enabled globally; the directory timer enabled;
-#   3. a test user enrolls (cloudseal enroll), creates the repository and
+#   3. a fleet directory is signed and published: the directory service
+#      installs it, getent resolves its user through nss_cloudseal;
+#      a test user enrolls (cloudseal enroll), creates the repository and
 #      locks; then logs in through the installed stack (pamtester, login
 #      service, under systemd-run for a real cgroup and seccomp context):
 #      the key must be in the user's keyring, and the agent (enabled for all
@@ -110,7 +112,7 @@ check "common-session-noninteractive: no pam_cloudseal.so (cron, services)" \
 check "nsswitch.conf: cloudseal on the passwd and group lines" \
   bash -c "C grep -Eq '^passwd:.*[[:space:]]cloudseal([[:space:]]|\$)' /etc/nsswitch.conf &&
          C grep -Eq '^group:.*[[:space:]]cloudseal([[:space:]]|\$)' /etc/nsswitch.conf"
-check "nsswitch.conf: still resolves local users (getent passwd root)" C getent passwd root
+check "nsswitch.conf: still resolves local users (getent passwd root)" bash -c "C getent passwd root >/dev/null"
 check "user units enabled for every user (systemctl --global)" \
   C test -L /etc/systemd/user/default.target.wants/cloudseal-agent.service
 if C test -e /lib/systemd/system/cloudseal-directory.timer; then
@@ -151,6 +153,8 @@ lock = reboot
 randomized_delay = 0
 keyring_poll = 1s
 retry_min = 1s
+[fleet]
+source = /root/fleet/directory.json
 EOF
   useradd -m -u $TUID -s /bin/sh $TUSER
   echo '$TUSER:$TPASS' | chpasswd
@@ -159,6 +163,24 @@ EOF
   install -d -o $TUSER -g $TUSER -m 0700 /srv/cloudseal/users/$TUSER /var/lib/cloudseal/keybags/$TUSER
   echo 'hello from the packaged test' > /home/$TUSER/note.txt
   chown $TUSER: /home/$TUSER/note.txt" > "$W/setup.log" 2>&1 || { bad "test user setup"; cat "$W/setup.log"; }
+
+# a fleet: the admin signs a directory into the store, the packaged timer's
+# service installs it, the packaged NSS module resolves its user
+if C sh -eu -c "
+  mkdir -p /root/fleet && cd /root/fleet
+  cloudseal admin keygen --secret /root/fleet/fleet.key --public /etc/cloudseal/fleet.pub
+  cloudseal admin init --fleet pkgtest
+  cloudseal admin add-user fleetbob
+  cloudseal admin publish --secret-key /root/fleet/fleet.key" > "$W/fleet.log" 2>&1; then
+  ok "cloudseal admin keygen, init, add-user, publish"
+else
+  bad "fleet setup with cloudseal admin"; cat "$W/fleet.log"
+fi
+check "cloudseal-directory.service installs the signed directory" \
+  C systemctl start cloudseal-directory.service
+check "NSS: getent passwd fleetbob (through libnss-cloudseal)" \
+  bash -c "C getent passwd fleetbob | grep -Eq '^fleetbob:x:1[0-9]{6}:'"
+check "NSS: id fleetbob (group through libnss-cloudseal)" bash -c "C id fleetbob >/dev/null"
 
 if U cloudseal enroll --password-stdin <<<"$TPASS" > "$W/enroll.log" 2>&1; then
   ok "cloudseal enroll (as the user)"
@@ -225,6 +247,7 @@ fi
 for f in $ETC_FILES; do
   check "after purge: $f byte-identical to before install" C cmp "/root/before/$(basename "$f")" "$f"
 done
+check "after purge: fleetbob no longer resolves" bash -c "! C getent passwd fleetbob"
 check "after purge: no cloudseal user units left enabled" \
   bash -c "! C test -e /etc/systemd/user/default.target.wants/cloudseal-agent.service"
 check "after purge: /etc/cloudseal gone" bash -c "! C test -e /etc/cloudseal/cloudseal.conf"
