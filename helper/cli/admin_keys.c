@@ -319,7 +319,11 @@ int admin_verify(int argc, char **argv)
         printf("{\"ok\":true,\"serial\":%llu,\"expires\":%lld,\"users\":%zu,\"groups\":%zu}\n",
                (unsigned long long)d->serial, (long long)d->expires, d->n_users, d->n_groups);
     else
-        printf("valid: serial %llu, expires %lld, %zu users, %zu groups\n", (unsigned long long)d->serial,
-               (long long)d->expires, d->n_users, d->n_groups);
+    {
+        char when[32];
+
+        printf("valid: serial %llu, expires %s, %zu users, %zu groups\n", (unsigned long long)d->serial,
+               cs_fleet_time_str(d->expires, when), d->n_users, d->n_groups);
+    }
     return CLI_OK;
 }

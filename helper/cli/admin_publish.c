@@ -145,10 +145,13 @@ int admin_publish(int argc, char **argv)
     if (s)
         cs_storage_close(s);
     r = admin_save(d); /* the source records the serial now published */
-    if (r == CLI_OK)
-        printf("published serial %llu (%zu users, %zu groups), valid until %lld%s; commit %s\n",
-               (unsigned long long)d->serial, d->n_users, d->n_groups, (long long)d->expires,
+    if (r == CLI_OK) {
+        char when[32];
+
+        printf("published serial %llu (%zu users, %zu groups), valid until %s%s; commit %s\n",
+               (unsigned long long)d->serial, d->n_users, d->n_groups, cs_fleet_time_str(d->expires, when),
                o.upload ? "" : " (not uploaded)", admin_source());
+    }
     return r;
 fail:
     if (s)

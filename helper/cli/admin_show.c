@@ -46,8 +46,11 @@ static int show_installed(void)
         return r == -ENOENT ? CLI_NOT_FOUND : CLI_DATA_ERROR;
     }
     if (!cli.json) {
-        printf("installed directory: serial %llu, expires %lld, %u users, %u groups\n",
-               (unsigned long long)dc.h->serial, (long long)dc.h->expires, dc.h->n_users, dc.h->n_groups);
+        char when[32];
+
+        printf("installed directory: serial %llu, expires %s, %u users, %u groups\n",
+               (unsigned long long)dc.h->serial, cs_fleet_time_str(dc.h->expires, when), dc.h->n_users,
+               dc.h->n_groups);
         for (uint32_t i = 0; i < dc.h->n_users; i++)
             printf("  %-20s %10u %10u %s%s\n", cs_dircache_str(&dc, dc.users[i].name), dc.users[i].uid,
                    dc.users[i].gid, dc.users[i].flags & CS_DC_USER_HAS_KEY ? "pinned" : "-",

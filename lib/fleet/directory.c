@@ -2,8 +2,10 @@
 #include "fleet/fleet.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
 int cs_directory_new(cs_directory **out)
@@ -255,4 +257,14 @@ int cs_directory_all_groups(const cs_directory *d, cs_fleet_group **out, size_t 
     *out = v;
     *n = count;
     return 0;
+}
+
+const char *cs_fleet_time_str(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+    return out;
 }

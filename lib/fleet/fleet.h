@@ -62,6 +62,9 @@ typedef struct cs_directory {
     size_t n_groups;
 } cs_directory;
 
+/* "2026-12-28 02:13 UTC" for messages; out must hold 32 bytes. */
+const char *cs_fleet_time_str(int64_t t, char out[32]);
+
 /* ---- model (directory.c) ---- */
 int cs_directory_new(cs_directory **out);
 void cs_directory_free(cs_directory *d);

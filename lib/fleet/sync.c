@@ -86,9 +86,11 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
         return -ESTALE;
     }
     if (d->expires <= now) {
+        char when[32];
+
         snprintf(err->msg, sizeof(err->msg),
-                 "the directory (serial %llu) expired at %lld: an admin must run `cloudseal admin publish`",
-                 (unsigned long long)d->serial, (long long)d->expires);
+                 "the directory (serial %llu) expired on %s: an admin must run `cloudseal admin publish`",
+                 (unsigned long long)d->serial, cs_fleet_time_str(d->expires, when));
         return -EKEYEXPIRED;
     }
     r = cs_local_accounts_load(cs_config_str(cfg, "fleet", "local_passwd"),
