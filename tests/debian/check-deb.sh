@@ -14,7 +14,8 @@
 #      locks; then logs in through the installed stack (pamtester, login
 #      service, under systemd-run for a real cgroup and seccomp context):
 #      the key must be in the user's keyring, and the agent (enabled for all
-#      users by the package) must make a backup snapshot;
+#      users by the package) must make a backup snapshot; passwd re-wraps
+#      the keys and a login with the new password unlocks them;
 #   4. dpkg --purge: the recorded files must be byte-identical.
 # Ends with "check-deb: N passed, M failed".  Needs root.  Exit 75 (and a
 # loud skip line) when the Debian archive cannot be reached to build the
@@ -233,6 +234,23 @@ if U cloudseal backup </dev/null > "$W/backup.log" 2>&1 && [ "$(snapshots)" -gt 
 else
   bad "cloudseal backup after login"; cat "$W/backup.log"
 fi
+# the password stack: passwd (setuid root, run by the user, asks the
+# current password) re-wraps the keys; the next login unlocks with the new one
+NEWPASS='deb test pw 2 (changed)'
+gen() { U cloudseal keybag dump </dev/null 2>/dev/null | awk '/generation:/ { print $2; exit }'; }
+gen_before=$(gen)
+if printf '%s\n%s\n%s\n' "$TPASS" "$NEWPASS" "$NEWPASS" | U passwd > "$W/passwd.log" 2>&1; then
+  ok "passwd as the user through the installed common-password"
+else
+  bad "passwd"; cat "$W/passwd.log"
+fi
+check "passwd re-wrapped the keys (keybag generation ${gen_before:-?} -> $(gen))" \
+  test "$(gen)" -gt "${gen_before:-0}"
+U keyctl clear @u
+check "login with the new password unlocks" \
+  bash -c "C systemd-run --quiet --wait --pipe --collect sh -c \
+    'printf \"%s\n\" \"$NEWPASS\" | pamtester login $TUSER authenticate open_session' >/dev/null 2>&1 &&
+    U sh -c 'keyctl rlist @u | xargs -r -n1 keyctl rdescribe' 2>/dev/null | grep -q ';cloudseal:amk:'"
 t_login=$(date +%s.%N)
 
 # 4. purge: every edited file as it was
