@@ -2,6 +2,7 @@
 #include "storage/storage_s3.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,8 @@ static int read_secret_file(const char *path, cs_secret **out)
     int fd, r;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0 && errno == EACCES)
+        return -EACCES; /* the caller decides whether that matters */
     if (fd < 0) {
         r = -errno;
         log_error("cannot read [storage] secret_key_file %s: %s", path, strerror(-r));
@@ -46,9 +49,9 @@ static int read_secret_file(const char *path, cs_secret **out)
     return 0;
 }
 
-int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secret **secret)
+static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret, bool want_secret)
 {
-    const char *sk_file = cs_config_str(c, "storage", "secret_key_file");
+    const char *sk_file = want_secret ? cs_config_str(c, "storage", "secret_key_file") : NULL;
 
     memset(o, 0, sizeof(*o));
     *secret = NULL;
@@ -61,6 +64,14 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secre
     o->access_key = cs_config_str(c, "storage", "access_key");
     if (o->access_key && sk_file) {
         int r = read_secret_file(sk_file, secret);
+        if (r == -EACCES) {
+            /* an admin's key file this user may not read: the user's own
+             * credentials (environment) are what remains */
+            log_debug("[storage] secret_key_file %s is not readable by this user; "
+                      "using the environment's credentials", sk_file);
+            o->access_key = NULL;
+            return 0;
+        }
         if (r < 0)
             return r;
         o->secret_key = (*secret)->data;
@@ -68,6 +79,11 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secre
         o->access_key = NULL; /* half a credential: fall back to the environment */
     }
     return 0;
+}
+
+int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secret **secret)
+{
+    return fill_opts(c, o, secret, true);
 }
 
 static int limits_from_config(const cs_config *c, cs_s3_limits *l)
@@ -89,7 +105,8 @@ static int limits_from_config(const cs_config *c, cs_s3_limits *l)
     return 0;
 }
 
-int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
+static int open_config(const cs_config *c, const char *url, const char *access_key,
+                       const char *secret_key, cs_storage **out)
 {
     cs_storage_opts o;
     cs_secret *secret = NULL;
@@ -105,12 +122,29 @@ int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out
     r = limits_from_config(c, &lim);
     if (r < 0)
         return r;
-    r = cs_storage_opts_from_config(c, &o, &secret);
+    r = fill_opts(c, &o, &secret, !access_key);
     if (r < 0)
         return r;
+    if (access_key && secret_key) {
+        o.access_key = access_key;
+        o.secret_key = secret_key;
+    }
     r = cs_storage_open(url, &o, out);
     cs_secret_free(secret); /* the backend keeps its own copy in secure memory */
     if (r == 0)
         r = cs_s3_set_limits(*out, &lim);
     return r;
+}
+
+int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
+{
+    return open_config(c, url, NULL, NULL, out);
+}
+
+int cs_storage_open_config_creds(const cs_config *c, const char *url, const char *access_key,
+                                 const char *secret_key, cs_storage **out)
+{
+    if (!access_key || !secret_key)
+        return -EINVAL;
+    return open_config(c, url, access_key, secret_key, out);
 }

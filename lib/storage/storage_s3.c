@@ -618,8 +618,9 @@ const char *cs_s3_hint(int err)
 {
     switch (err) {
     case -ENOKEY:
-        return "no S3 credentials: set [storage] access_key and secret_key_file in cloudseal.conf, "
-               "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+        return "no S3 credentials: set [storage] access_key and secret_key_file in cloudseal.conf "
+               "(a secret_key_file you cannot read does not count), or AWS_ACCESS_KEY_ID and "
+               "AWS_SECRET_ACCESS_KEY";
     case -EPERM:
         return "a file cloudseal reads its credentials from is not protected: see the message above";
     case -EACCES:

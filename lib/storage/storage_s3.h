@@ -38,6 +38,12 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *opts, cs_se
  * apply the S3 limits of c.  What every caller that has a config uses. */
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out);
 
+/* Like cs_storage_open_config, with explicit credentials (a user's own,
+ * from the keybag's encrypted payload) instead of the config's or the
+ * environment's; secret_key stays the caller's (in its secure memory). */
+int cs_storage_open_config_creds(const cs_config *c, const char *url, const char *access_key,
+                                 const char *secret_key, cs_storage **out);
+
 /* Limits of the s3 backend beyond cs_storage_opts (defaults in brackets). */
 typedef struct cs_s3_limits {
     uint64_t list_max_keys;    /* keys one list() may return [10,000,000] */

@@ -163,3 +163,34 @@ def test_cli_storage_commands(rgw, rgw_bucket, tmp_path):
     assert r.returncode == 1 and "refused the credentials" in r.stderr
     r = run("storage", "--help")
     assert r.returncode == 0 and "storage test" in r.stdout
+
+
+def test_unreadable_admin_secret_falls_back_to_user_credentials(rgw, rgw_bucket, tmp_path):
+    """A user who may not read the admin's secret_key_file (root, 0600) uses
+    their own credentials from the environment; with none: ENOKEY."""
+    tool = str(BUILD / "tests" / "s3tool")
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if subprocess.run(drop + [tool], capture_output=True, timeout=30).returncode != 2:
+        pytest.skip("the build directory is not reachable by uid 65534")
+    import pathlib
+    import shutil
+    import tempfile
+    d = pathlib.Path(tempfile.mkdtemp(prefix="cs-s3-perm-"))  # tmp_path's parents are 0700
+    request_cleanup = shutil.rmtree
+    d.chmod(0o755)
+    sk = d / "admin.secret"
+    sk.write_text("admin-secret-not-for-users\n")
+    sk.chmod(0o600)
+    conf = d / "c.conf"
+    conf.write_text(f"[storage]\naccess_key = ADMINKEY\nsecret_key_file = {sk}\n")
+    conf.chmod(0o644)
+    url = f"{rgw_bucket}/fallback"
+    env = rgw.env()
+    r = subprocess.run(drop + [tool, "--config", str(conf), url, "put", "k"], input=b"v", env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    r = subprocess.run(drop + [tool, "--config", str(conf), url, "list"], env=env, capture_output=True,
+                       timeout=60)
+    request_cleanup(d)
+    assert r.returncode == 1 and b"ENOKEY" in r.stderr
