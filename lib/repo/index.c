@@ -24,6 +24,7 @@ void cs_index_free(cs_index *ix)
 {
     free(ix->tab);
     free(ix->packs);
+    free(ix->pack_slots);
     pthread_mutex_destroy(&ix->lock);
     memset(ix, 0, sizeof(*ix));
 }
@@ -88,8 +89,46 @@ int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out)
     return 1;
 }
 
+static uint32_t *pack_slot(cs_index *ix, const cs_id *id)
+{
+    for (uint64_t i = slot_of(id, ix->pack_slots_cap);; i = (i + 1) & (ix->pack_slots_cap - 1)) {
+        uint32_t v = ix->pack_slots[i];
+        if (!v || memcmp(ix->packs[v - 1].id.b, id->b, CS_ID_LEN) == 0)
+            return &ix->pack_slots[i];
+    }
+}
+
+static int grow_pack_slots(cs_index *ix)
+{
+    size_t ncap = ix->pack_slots_cap ? ix->pack_slots_cap * 2 : 256;
+    uint32_t *old = ix->pack_slots;
+    size_t oldcap = ix->pack_slots_cap;
+
+    ix->pack_slots = calloc(ncap, sizeof(uint32_t));
+    if (!ix->pack_slots) {
+        ix->pack_slots = old;
+        return -ENOMEM;
+    }
+    ix->pack_slots_cap = ncap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i])
+            *pack_slot(ix, &ix->packs[old[i] - 1].id) = old[i];
+    free(old);
+    return 0;
+}
+
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx)
 {
+    uint32_t *slot;
+    int r;
+
+    if ((ix->npacks + 1) * 2 > ix->pack_slots_cap && (r = grow_pack_slots(ix)) < 0)
+        return r;
+    slot = pack_slot(ix, pack_id);
+    if (*slot) {
+        *pack_idx = *slot - 1;
+        return 0;
+    }
     if (ix->npacks == ix->packs_cap) {
         size_t ncap = ix->packs_cap ? ix->packs_cap * 2 : 64;
         cs_ipack *np = realloc(ix->packs, ncap * sizeof(*np));
@@ -102,6 +141,7 @@ int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_
     ix->packs[ix->npacks].id = *pack_id;
     ix->packs[ix->npacks].size = size;
     *pack_idx = (uint32_t)ix->npacks++;
+    *slot = *pack_idx + 1;
     return 0;
 }
 
@@ -191,7 +231,8 @@ static int merge_pack(const cs_index_pack_blobs *p, void *ud)
 
     if (r < 0)
         return r;
-    ix->packs[pidx].nblobs = p->n;
+    if (p->n > ix->packs[pidx].nblobs)
+        ix->packs[pidx].nblobs = p->n;
     for (uint32_t j = 0; j < p->n; j++) {
         cs_ientry *e;
         r = cs_index_claim(ix, &p->blobs[j].id, p->blobs[j].type, &e);

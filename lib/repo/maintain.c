@@ -243,14 +243,17 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
 static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
 {
     cs_ipack *ip = &r->index.packs[pidx];
-    size_t n = 0;
+    size_t n = 0, count = 0;
 
+    for (size_t i = 0; i < r->index.cap; i++)
+        if (r->index.tab[i].type && r->index.tab[i].pack == pidx)
+            count++;
     out->pack_id = ip->id;
     out->size = ip->size;
-    out->blobs = calloc(ip->nblobs ? ip->nblobs : 1, sizeof(cs_pack_blob));
+    out->blobs = calloc(count ? count : 1, sizeof(cs_pack_blob));
     if (!out->blobs)
         return -ENOMEM;
-    for (size_t i = 0; i < r->index.cap && n < ip->nblobs; i++) {
+    for (size_t i = 0; i < r->index.cap && n < count; i++) {
         cs_ientry *e = &r->index.tab[i];
         if (e->type && e->pack == pidx)
             out->blobs[n++] = (cs_pack_blob){ e->type, e->id, e->offset, e->enc_len, e->raw_len };

@@ -99,12 +99,16 @@ typedef struct cs_index {
     size_t cap, count;
     cs_ipack *packs;
     size_t npacks, packs_cap;
+    uint32_t *pack_slots; /* pack id -> 1 + index into packs (0 = empty) */
+    size_t pack_slots_cap;
 } cs_index;
 int cs_index_init(cs_index *ix);
 void cs_index_free(cs_index *ix);
 cs_ientry *cs_index_find(cs_index *ix, const cs_id *id); /* caller holds the lock or is single-threaded */
 /* Insert if absent; returns 1 if inserted (as PENDING), 0 if present, -ENOMEM. */
 int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out);
+/* Add a pack, or find it when the id is known (index objects may overlap
+ * after an interrupted prune: one pack must have one entry). */
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
 /* Parse a decrypted index object and merge it. */
 int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len);
