@@ -99,11 +99,15 @@ def add_pam_lines(root):
     i = next(n for n, l in enumerate(lines) if "pam_systemd.so" in l)
     lines.insert(i, "session\toptional\tpam_cloudseal.so")
     sess.write_text("\n".join(lines) + "\n")
+    # the held session's service: a login without pam_cloudseal (like a caller
+    # that never runs close_session), so that locking at its end is the agent's
+    (root / "etc/pam.d/cs-hold").write_text(
+        "account required pam_unix.so\nsession required pam_unix.so\nsession optional pam_systemd.so\n")
 
 
 @pytest.fixture
 def container(rootfs, tmp_path, request):
-    lock = getattr(request, "param", "logout")
+    lock = getattr(request, "param", "logout").split("-")[0]
     w = tmp_path / "ct"
     r = subprocess.run([str(BOOT_SH), "prepare", rootfs, str(w)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -127,9 +131,14 @@ def container(rootfs, tmp_path, request):
         subprocess.run([str(BOOT_SH), "stop", str(w)], capture_output=True, timeout=120)
 
 
-@pytest.mark.parametrize("container", ["logout", "reboot"], indirect=True)
+@pytest.mark.parametrize("container", ["logout", "reboot", "logout-nolinger"], indirect=True)
 def test_login_agent_backup_logout(container, request):
-    lock = request.node.callspec.params["container"]
+    """logout: lingering keeps the manager up, the agent locks when logind
+    says no session is left.  reboot: the key stays for overnight backups.
+    logout-nolinger (the common desktop case): the user manager starts with
+    the first session and stops the agent after the last one."""
+    variant = request.node.callspec.params["container"]
+    lock, linger = variant.split("-")[0], not variant.endswith("nolinger")
     c = container
     uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
     user = f"csa{uid}"
@@ -157,20 +166,24 @@ def test_login_agent_backup_logout(container, request):
     assert not key_in_keyring()
     # packages enable the user unit for everyone; linger keeps the manager up
     c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
-    c("loginctl", "enable-linger", user)
-    c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
-    assert agent_prop("StatusText") == "locked"
-    assert agent_prop("Type") == "notify" and agent_prop("WatchdogUSec") != "0"
+    if linger:
+        c("loginctl", "enable-linger", user)
+        c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
 
     # a session that stays open (no password: it cannot unlock anything)
-    c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=login", "-p", f"User={user}",
+    c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=cs-hold", "-p", f"User={user}",
       "sleep", "600")
     c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
                                                      check=False).stdout)
+    c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
+    assert agent_prop("StatusText") == "locked"
+    assert agent_prop("Type") == "notify" and agent_prop("WatchdogUSec") != "0"
     # the real login: pam_unix checks the password, pam_cloudseal unwraps the
-    # key and its session hook puts it in the user's keyring
+    # key and its session hook puts it in the user's keyring.  pamtester exits
+    # without close_session (some callers never run it: locking must not
+    # depend on it), so its logind session ends with it; the held one stays.
     r = c("systemd-run", "--wait", "--pipe", "--quiet", "pamtester", "login", user,
-          "authenticate", "open_session", "close_session", input=PASSWORD + "\n", check=False)
+          "authenticate", "open_session", input=PASSWORD + "\n", check=False)
     assert r.returncode == 0, r.stdout + r.stderr + c.debug()
     c.wait("the key in the keyring after login", key_in_keyring, timeout=20)
 
@@ -187,6 +200,17 @@ def test_login_agent_backup_logout(container, request):
     assert agent_prop("NRestarts") == "0"
 
     c("systemctl", "stop", f"cs-hold-{uid}.service")
+    journal_cmd = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service",
+                   "-o", "cat")
+    if not linger:
+        # logind stops user@UID.service, which stops the agent: it revokes the key
+        c.wait("the user manager to stop", lambda: c("systemctl", "is-active", f"user@{uid}.service",
+                                                     check=False).stdout.strip() != "active", timeout=30)
+        c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
+        journal = c(*journal_cmd, check=False).stdout
+        assert "stopping (signal 15)" in journal, journal
+        assert "revoked the key in the keyring" in journal, journal
+        return
     c.wait("the last session to end", lambda: "lingering" in c("loginctl", "show-user", user, "-p", "State",
                                                                check=False).stdout, timeout=30)
     if lock == "reboot":
@@ -203,7 +227,6 @@ def test_login_agent_backup_logout(container, request):
     # the manager (and the agent) stay up under lingering
     c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
     c.wait("the agent to show locked", lambda: agent_prop("StatusText") == "locked", timeout=15)
-    journal = c("journalctl", "-q", "--no-pager", f"_SYSTEMD_USER_UNIT=cloudseal-agent.service",
-                "-o", "cat", check=False).stdout
-    assert "last session ended" in journal, journal
+    journal = c(*journal_cmd, check=False).stdout
+    assert "last session ended" in journal and "revoked the key in the keyring" in journal, journal
     assert PASSWORD not in journal
