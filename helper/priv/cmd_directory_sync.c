@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helper.h"
 #include "fleet/fleet.h"
@@ -32,6 +33,18 @@ static int exit_code(int r)
     }
 }
 
+/* A workstation outside any fleet has no fleet key: the timer the package
+ * enables everywhere must then succeed quietly, not fail every 15 minutes. */
+static bool fleet_configured(const cs_config *cfg)
+{
+    const char *inline_key = cs_config_str(cfg, "fleet", "public_key");
+    const char *key_file = cs_config_str(cfg, "fleet", "public_key_file");
+
+    if (inline_key && *inline_key)
+        return true;
+    return !key_file || access(key_file, F_OK) == 0 || errno != ENOENT;
+}
+
 int helper_directory_sync(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -53,6 +66,11 @@ int helper_directory_sync(int argc, char **argv)
     if (optind != argc) {
         usage(stderr);
         return CS_HELPER_USAGE;
+    }
+    if (!fleet_configured(helper_config())) {
+        printf("no fleet configured (no [fleet] public_key, no %s): nothing to sync\n",
+               cs_config_str(helper_config(), "fleet", "public_key_file"));
+        return CS_HELPER_OK;
     }
     r = cs_fleet_sync(helper_config(), NULL, force, &res);
     if (r < 0)
