@@ -110,7 +110,7 @@ int cs_md_render_name(const char *unique, int subdir, uint64_t flags, char out[C
 
 int cs_md_new_unique(char out[CS_MD_UNIQUE_MAX + 1])
 {
-    static unsigned counter;
+    static _Atomic unsigned counter; /* deliveries run in several threads */
     struct timeval tv;
     char host[256] = "localhost";
     char clean[64];

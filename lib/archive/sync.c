@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "archive/compact.h"
+#include "archive/deliver.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
@@ -27,7 +28,6 @@
 
 #define PACK_TARGET_DEFAULT (8u << 20)
 #define COMPACT_AFTER_DEFAULT 64
-#define FETCH_SPAN_MAX (64u << 20)
 
 /* content id -> an instance whose body is stored (for dedup) */
 typedef struct id_index {
@@ -795,99 +795,6 @@ static int maybe_compact(ctx *c)
 
 /* ---- materialise ---- */
 
-static int cmp_delivery(const void *a, const void *b)
-{
-    const cs_arch_inst *x = *(cs_arch_inst *const *)a, *y = *(cs_arch_inst *const *)b;
-    int r = memcmp(x->ref.pack, y->ref.pack, CS_ARCH_PACK_BYTES);
-
-    if (r)
-        return r;
-    return x->ref.offset < y->ref.offset ? -1 : x->ref.offset > y->ref.offset;
-}
-
-static int deliver_one(ctx *c, cs_arch_inst *in, const uint8_t *sealed, size_t len, cs_buf *plain)
-{
-    char name[CS_MD_NAME_MAX + 1];
-    int r = cs_md_render_name(in->key, in->subdir, in->flags, name);
-
-    if (r == 0)
-        r = cs_arch_body_open(c->keys, in->id, sealed, len, plain);
-    if (r == -EBADMSG || r == -EMSGSIZE) {
-        log_error("archive: the body of message %s failed verification: storage was tampered with", in->key);
-        return -EBADMSG;
-    }
-    if (r < 0)
-        return r;
-    r = cs_md_deliver(c->rootfd, in->folder, in->subdir, name, plain->data, plain->len);
-    if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
-        c->stats->skipped++;
-        return 0;
-    }
-    if (r < 0) {
-        log_error("archive: cannot deliver into %s: %s", c->o->maildir, strerror(-r));
-        return r;
-    }
-    c->maildir_changed = true;
-    c->stats->delivered++;
-    return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
-}
-
-/* Fetch one span of a pack and deliver the bodies in it: one request for
- * many messages, which is what high-latency storage needs. */
-static int deliver_span(ctx *c, cs_arch_inst **v, size_t n)
-{
-    char key[400], name[CS_ARCH_PACK_BYTES * 2 + 1];
-    uint64_t start = v[0]->ref.offset, end = 0;
-    cs_buf raw = CS_BUF_INIT, plain = CS_BUF_INIT;
-    int r = 0, first_err = 0;
-
-    for (size_t i = 0; i < n; i++)
-        if ((uint64_t)v[i]->ref.offset + v[i]->ref.length > end)
-            end = (uint64_t)v[i]->ref.offset + v[i]->ref.length;
-    hex(v[0]->ref.pack, CS_ARCH_PACK_BYTES, name);
-    snprintf(key, sizeof(key), "%spack/%s", c->prefix, name);
-    r = cs_storage_get(c->s, key, start, end - start, FETCH_SPAN_MAX + CS_ARCH_MSG_MAX, &raw);
-    if (r < 0) {
-        log_error("archive: cannot read %s: %s", key, strerror(-r));
-        goto out;
-    }
-    c->stats->bytes_downloaded += raw.len;
-    if (raw.len != end - start) {
-        r = -EBADMSG;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        r = deliver_one(c, v[i], raw.data + (v[i]->ref.offset - start), v[i]->ref.length, &plain);
-        if (r < 0 && !first_err)
-            first_err = r; /* deliver the others; report the failure */
-    }
-    r = first_err;
-out:
-    cs_buf_free(&raw);
-    cs_buf_free(&plain);
-    return r;
-}
-
-static int deliver_all(ctx *c, cs_arch_inst **v, size_t n)
-{
-    int r = 0, first_err = 0;
-
-    if (n)
-        qsort(v, n, sizeof(*v), cmp_delivery);
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-
-        while (j < n && memcmp(v[j]->ref.pack, v[i]->ref.pack, CS_ARCH_PACK_BYTES) == 0 &&
-               (uint64_t)v[j]->ref.offset + v[j]->ref.length - v[i]->ref.offset <= FETCH_SPAN_MAX)
-            j++;
-        r = deliver_span(c, v + i, j - i);
-        if (r < 0 && !first_err)
-            first_err = r;
-        i = j;
-    }
-    return first_err;
-}
-
 static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 {
     char name[CS_MD_NAME_MAX + 1], from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
@@ -965,6 +872,45 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
 }
 
+static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
+{
+    cs_arch_delivery *v = calloc(n, sizeof(*v));
+    int r, first_err = 0;
+
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        v[i].in = todo[i];
+        if ((r = cs_md_render_name(todo[i]->key, todo[i]->subdir, todo[i]->flags, v[i].name)) < 0)
+            goto out;
+    }
+    first_err = cs_arch_deliver_all(c->s, c->prefix, c->keys, c->rootfd, v, n, &c->stats->bytes_downloaded);
+    for (size_t i = 0; i < n; i++) {
+        cs_arch_inst *in = (cs_arch_inst *)v[i].in;
+
+        r = v[i].result;
+        if (r == 0) {
+            c->maildir_changed = true;
+            c->stats->delivered++;
+            r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
+        } else if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
+            c->stats->skipped++;
+            r = 0;
+        } else if (r == -EBADMSG) {
+            log_error("archive: the body of message %s failed verification: storage was tampered with",
+                      in->key);
+        } else if (first_err == 0) {
+            log_error("archive: cannot deliver %s into %s: %s", in->key, c->o->maildir, strerror(-r));
+        }
+        if (r < 0 && !first_err)
+            first_err = r;
+    }
+    r = first_err;
+out:
+    free(v);
+    return r;
+}
+
 static int materialise(ctx *c)
 {
     cs_arch_inst **todo = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*todo));
@@ -983,7 +929,7 @@ static int materialise(ctx *c)
             todo[n++] = c->st->inst[i];
     }
     if (n && !c->o->dry_run) {
-        r = deliver_all(c, todo, n);
+        r = deliver_pending(c, todo, n);
         if (r < 0 && !first_err)
             first_err = r;
     } else if (n) {

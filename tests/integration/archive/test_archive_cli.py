@@ -146,7 +146,7 @@ def test_message_arriving_during_sync_and_vanishing(account):
     assert len(b.messages()) == 3000 - len(range(0, 3000, 7)) + 1
 
 
-def wait_for(pred, timeout=60):
+def wait_for(pred, timeout=180):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
