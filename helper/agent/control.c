@@ -213,6 +213,17 @@ static int make_socket(agent *a)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
+    /* a socket that answers belongs to a running agent: one per user */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+        log_error("another cloudseal-agent already serves %s; stop it first "
+                  "(systemctl --user stop cloudseal-agent)", a->socket_path);
+        close(fd);
+        return -EADDRINUSE;
+    }
+    close(fd);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
     (void)unlink(a->socket_path); /* a stale socket of a previous run */
     mode_t old = umask(0177);
     r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));

@@ -266,3 +266,12 @@ def test_socket_activation(agent, agent_env, tmp_path):
     finally:
         p.terminate()
         p.wait(30)
+
+
+def test_second_agent_refuses_to_start(agent, agent_env, tmp_path):
+    import subprocess
+    agent_env[1].enroll()
+    agent.start()
+    r = subprocess.run([str(AGENT)], env=agent.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "already serves" in r.stderr, r.stderr
+    assert agent.request("status")["ok"] is True  # the first one still has its socket
