@@ -1023,6 +1023,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
         nw = MAX_WORKERS;
 
     rc = cs_repo_lock(r, false);
+    if (rc == 0)
+        rc = cs_repo_reload_index(r);
     if (rc < 0)
         goto out;
     if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)

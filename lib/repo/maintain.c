@@ -278,6 +278,11 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     rc = cs_repo_lock(r, true);
     if (rc < 0)
         return rc;
+    rc = cs_repo_reload_index(r);
+    if (rc < 0) {
+        cs_repo_unlock(r);
+        return rc;
+    }
     cs_repo_remove_stale_locks(r);
     if (r->damaged_index) {
         log_error("prune refuses to run while an index object is damaged: run 'cloudseal check'");

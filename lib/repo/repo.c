@@ -274,6 +274,21 @@ static int load_index(cs_repo *r)
     return 0;
 }
 
+/* After taking a lock: what another process (a prune, a backup) changed
+ * before we held it must be seen, or we would deduplicate against deleted
+ * packs or delete packs a new snapshot uses. */
+int cs_repo_reload_index(cs_repo *r)
+{
+    int rc;
+
+    cs_index_free(&r->index);
+    free(r->index_ids);
+    r->index_ids = NULL;
+    r->nindex_ids = r->index_files = r->damaged_index = 0;
+    rc = cs_index_init(&r->index);
+    return rc < 0 ? rc : load_index(r);
+}
+
 int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo **out)
 {
     return cs_repo_open_cached(st, prefix, amk, NULL, out);

@@ -170,6 +170,7 @@ void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out,
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);
+int cs_repo_reload_index(cs_repo *r);
 /* Drop local copies of kind's objects that are not in ids (deleted remotely). */
 void cs_repo_cache_sync(cs_repo *r, const char *kind, const cs_id *ids, size_t n);
 /* List ids under kind ("index", "snapshots", "locks", "data"). */
