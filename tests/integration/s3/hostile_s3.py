@@ -22,7 +22,6 @@ HEAD/GET of an object; the bucket name picks the misbehaviour:
   garbage-http   answers with bytes that are not HTTP
 """
 import http.server
-import socket
 import sys
 import time
 import urllib.parse

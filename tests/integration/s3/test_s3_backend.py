@@ -7,7 +7,11 @@ import time
 
 import pytest
 
-from conftest import BUILD
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from s3_helpers import BUILD  # noqa: E402
 
 SERVERS = ["s3rver", "rgw"]
 

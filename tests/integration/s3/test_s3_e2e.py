@@ -4,8 +4,11 @@ import filecmp
 import os
 import subprocess
 
-from conftest import BUILD
-from test_s3_faults import proxy_stats
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from s3_helpers import BUILD, proxy_stats  # noqa: E402
 
 
 def make_tree(root, seed=7):

@@ -1,19 +1,15 @@
 """Faults: a proxy that injects errors, resets, truncation and latency;
 unreachable and hanging servers; hostile listings.  Every case ends with the
 right bytes or a clear error, in bounded time, without a crash."""
-import json
-import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from conftest import free_port
+import pathlib
+import sys
 
-
-def proxy_stats(proxy):
-    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port}/__proxy_stats", timeout=10) as r:
-        return json.load(r)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from s3_helpers import free_port, proxy_stats  # noqa: E402
 
 
 def test_roundtrips_through_fault_proxy(proxy, rgw, rgw_bucket):

@@ -6,7 +6,11 @@ import time
 
 import pytest
 
-from conftest import free_port, start_helper, stop
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from s3_helpers import free_port, start_helper, stop  # noqa: E402
 
 
 @pytest.fixture(scope="module")
