@@ -27,15 +27,19 @@ PASSWORD = "Tr0ub4dor&3 e2e"
 
 def loud(config, msg):
     """Say it on the terminal even under pytest -q with output captured."""
+    import contextlib
     tr = config.pluginmanager.getplugin("terminalreporter")
+    capman = config.pluginmanager.getplugin("capturemanager")
     line = "!" * 78
-    if tr:
-        tr.write_line("")
-        tr.write_line(line, red=True, bold=True)
-        tr.write_line(f"SKIPPED END-TO-END TEST: {msg}", red=True, bold=True)
-        tr.write_line(line, red=True, bold=True)
-    else:
-        print(f"\n{line}\nSKIPPED END-TO-END TEST: {msg}\n{line}", flush=True)
+    # output is captured while a fixture runs: step around the capture
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        if tr:
+            tr.write_line("")
+            tr.write_line(line, red=True, bold=True)
+            tr.write_line(f"SKIPPED END-TO-END TEST: {msg}", red=True, bold=True)
+            tr.write_line(line, red=True, bold=True)
+        else:
+            print(f"\n{line}\nSKIPPED END-TO-END TEST: {msg}\n{line}", flush=True)
 
 
 @pytest.fixture(scope="module")
