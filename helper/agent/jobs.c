@@ -8,7 +8,8 @@
 #include "agent.h"
 #include "util/log.h"
 
-static const char *const backup_args[] = { "backup", NULL };
+/* progress lines on stdout, next to the final snapshot document */
+static const char *const backup_args[] = { "backup", "--progress-fd", "1", NULL };
 static const char *const archive_args[] = { "archive", "sync", NULL };
 static const char *const init_args[] = { "init", NULL };
 static const char *const stats_args[] = { "stats", NULL };

@@ -1,5 +1,6 @@
 /* cloudseal backup: back up paths (default: your home) into a new snapshot. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -18,11 +19,30 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
                "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
-               "                        [--no-cache] [--json] [--password-stdin]\n\n"
+               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n\n"
                "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
                "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
                "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
-               "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n");
+               "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n"
+               "--progress-fd FD writes JSON progress lines to file descriptor FD (used by\n"
+               "cloudseal-agent for its status: files, bytes, total_files, total_bytes, ...).\n");
+}
+
+/* --progress-fd: one JSON object per line, for cloudseal-agent's STATUS=.
+ * (added by the agent part; totals are 0 until the estimate walk is done) */
+static void json_progress(const cs_progress *p, void *ud)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "files", json_object_new_int64((int64_t)p->files));
+    json_object_object_add(o, "bytes", json_object_new_int64((int64_t)p->bytes));
+    json_object_object_add(o, "bytes_added", json_object_new_int64((int64_t)p->bytes_added));
+    json_object_object_add(o, "total_files", json_object_new_int64((int64_t)p->total_files));
+    json_object_object_add(o, "total_bytes", json_object_new_int64((int64_t)p->total_bytes));
+    json_object_object_add(o, "errors", json_object_new_int64((int64_t)p->errors));
+    fprintf(ud, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    fflush(ud);
+    json_object_put(o);
 }
 
 static int add(char ***v, size_t *n, const char *s)
@@ -96,7 +116,8 @@ int cmd_backup(int argc, char **argv)
         { "one-file-system", no_argument, NULL, 'x' }, { "tag", required_argument, NULL, 't' },
         { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
         { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+        { "progress-fd", required_argument, NULL, 'F' }, {}
     };
     const cs_config *cfg = cli_config();
     char **paths = NULL, **excl = NULL, **tags = NULL, *cache = NULL;
@@ -106,7 +127,8 @@ int cmd_backup(int argc, char **argv)
     cs_backup_opts o = { 0 };
     cs_snapshot snap = { 0 };
     repo_cli rc;
-    int c, r, ex;
+    FILE *progress_out = NULL;
+    int c, r, ex, progress_fd = -1;
 
     while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
         switch (c) {
@@ -119,6 +141,16 @@ int cmd_backup(int argc, char **argv)
         case 'N': nocache = true; break;
         case 'j': cli.json = true; break;
         case 'p': cli_password_stdin = true; break;
+        case 'F': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || v < 1 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
+                log_error("--progress-fd wants an open file descriptor, not '%s'", optarg);
+                return CLI_USAGE;
+            }
+            progress_fd = (int)v;
+            break;
+        }
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -152,10 +184,16 @@ int cmd_backup(int argc, char **argv)
     o.cache_dir = nocache ? NULL : cache;
     o.host = host;
     o.workers = (int)cs_config_int(cfg, "backup", "workers");
-    if (isatty(STDERR_FILENO) && !cli.quiet && !cli.json)
+    if (progress_fd >= 0 && (progress_out = fdopen(dup(progress_fd), "w"))) {
+        o.progress = json_progress;
+        o.progress_ud = progress_out;
+    } else if (isatty(STDERR_FILENO) && !cli.quiet && !cli.json) {
         o.progress = progress;
+    }
     r = cs_backup(rc.repo, &o, &snap);
-    if (o.progress)
+    if (progress_out)
+        fclose(progress_out);
+    else if (o.progress)
         fprintf(stderr, "\r\033[K");
     if (r >= 0) {
         char hex[65], a[32], b[32], d[32];

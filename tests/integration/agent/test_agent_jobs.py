@@ -128,8 +128,9 @@ def test_sigterm_mid_backup_stops_it_and_check_is_clean(agent, backup_setup):
     configure(session={"lock": "reboot"})  # keep the key for `check` after the stop
     (data / "big").write_bytes(os.urandom(96 << 20))
     agent.start()
-    agent.wait_status(lambda s: s.startswith("backing up"), timeout=60)
-    time.sleep(0.5)
+    # progress from `backup --progress-fd 1` makes it into STATUS=
+    import re
+    agent.wait_status(lambda s: re.fullmatch(r"backing up \d{1,3}%", s) is not None, timeout=60)
     assert agent.request("status")["state"] == "running", "the backup finished too fast to interrupt"
     t0 = time.monotonic()
     assert agent.terminate(timeout=30) == 0
