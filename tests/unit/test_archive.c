@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -623,6 +624,84 @@ static void test_sync_dedup_and_tamper(void **s)
     two_teardown(&t);
 }
 
+static int count_dir(const char *dir, const char *sub)
+{
+    char p[600];
+    int n = 0;
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, sub);
+    if (!(d = opendir(p)))
+        return 0;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* cp of a message keeps its unique name: the copy gets a fresh one and
+ * both travel. */
+static void test_sync_copy_gets_new_name(void **s)
+{
+    two t;
+    char p[600];
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    put(t.md[0], "cur/55.M1.a:2,S", "Subject: copied\n\nbody\n");
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    snprintf(p, sizeof(p), "%s/.Keep", t.md[0]);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/.Keep/cur", t.md[0]);
+    mkdir(p, 0700);
+    put(t.md[0], ".Keep/cur/55.M1.a:2,S", "Subject: copied\n\nbody\n");
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    assert_int_equal(count_dir(t.md[0], "cur") + count_dir(t.md[0], ".Keep/cur"), 2);
+    assert_int_equal(count_dir(t.md[1], "cur"), 1);
+    assert_int_equal(count_dir(t.md[1], ".Keep/cur"), 1);
+    assert_true(exists(t.md[1], "cur/55.M1.a:2,S") || exists(t.md[1], ".Keep/cur/55.M1.a:2,S"));
+    two_teardown(&t);
+}
+
+/* Two devices create different messages under one unique name (a broken
+ * delivery agent): nothing is lost, both end with both messages. */
+static void test_sync_unique_name_collision(void **s)
+{
+    two t;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    put(t.md[0], "new/77.same", "Subject: from a\n\nA\n");
+    put(t.md[1], "new/77.same", "Subject: from b\n\nB\n");
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(two_sync(&t, 0, NULL), 0);
+        assert_int_equal(two_sync(&t, 1, NULL), 0);
+    }
+    assert_int_equal(count_dir(t.md[0], "new"), 2);
+    assert_int_equal(count_dir(t.md[1], "new"), 2);
+    assert_true(exists(t.md[0], "new/77.same"));
+    assert_true(exists(t.md[1], "new/77.same"));
+    {   /* the name belongs to the same message on both */
+        char p0[600], p1[600];
+        cs_buf b0 = CS_BUF_INIT, b1 = CS_BUF_INIT;
+
+        snprintf(p0, sizeof(p0), "%s/new/77.same", t.md[0]);
+        snprintf(p1, sizeof(p1), "%s/new/77.same", t.md[1]);
+        assert_int_equal(cs_read_file(p0, 4096, &b0), 0);
+        assert_int_equal(cs_read_file(p1, 4096, &b1), 0);
+        assert_int_equal(b0.len, b1.len);
+        assert_memory_equal(b0.data, b1.data, b0.len);
+        cs_buf_free(&b0);
+        cs_buf_free(&b1);
+    }
+    two_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +719,8 @@ int main(void)
         cmocka_unit_test(test_state_roundtrip_and_hostile),
         cmocka_unit_test(test_sync_concurrent_flags),
         cmocka_unit_test(test_sync_dedup_and_tamper),
+        cmocka_unit_test(test_sync_copy_gets_new_name),
+        cmocka_unit_test(test_sync_unique_name_collision),
     };
 
     if (cs_crypto_init() < 0)
