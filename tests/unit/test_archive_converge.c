@@ -1,6 +1,7 @@
 /* Property test of the archive sync: 2 and 3 simulated devices (separate
  * Maildirs and state directories, one repository) run seeded random
- * deliveries, flag changes, moves, deletions and syncs (on odd seeds each
+ * deliveries, flag changes, moves, copies (`cp`, same unique name),
+ * deletions and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
@@ -202,11 +203,48 @@ static void op_delete(sim *m, int d)
     if (!pick(m, d, fs, &f))
         return;
     assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], f->rel);
+    assert_int_equal(unlink(path), 0);
+    /* with an unsynced `cp` of it still there, the message lives on (as a move) */
+    for (int i = 0, n = list_device(m->maildir[d], fs, MAX_MSGS * 2); i < n; i++) {
+        char u2[CS_MD_UNIQUE_MAX + 1];
+
+        assert_int_equal(cs_md_parse_name(fs[i].name, u2, &flags), 0);
+        if (strcmp(u2, uniq) == 0)
+            return;
+    }
     for (int i = 0; i < m->nmsgs; i++)
         if (strcmp(m->uniq[i], uniq) == 0)
             m->deleted[i] = 1;
-    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], f->rel);
-    assert_int_equal(unlink(path), 0);
+}
+
+static void op_copy(sim *m, int d)
+{
+    /* `cp` keeps the unique name: the sync must give the copy its own */
+    found fs[MAX_MSGS * 2], *f;
+    char from[1000], to[1000], buf[4096];
+    const char *folder = folders[rnd(m) % 4];
+    size_t n;
+    FILE *in, *out;
+
+    if (!pick(m, d, fs, &f) || strcmp(folder, f->folder) == 0)
+        return;
+    snprintf(to, sizeof(to), "%s/%s", m->maildir[d], folder);
+    mkdir(to, 0700);
+    snprintf(to, sizeof(to), "%s/%s%s%s", m->maildir[d], folder, folder[0] ? "/" : "", f->subdir ? "cur" : "new");
+    mkdir(to, 0700);
+    snprintf(from, sizeof(from), "%s/%s", m->maildir[d], f->rel);
+    snprintf(to, sizeof(to), "%s/%s%s%s/%s", m->maildir[d], folder, folder[0] ? "/" : "",
+             f->subdir ? "cur" : "new", f->name);
+    in = fopen(from, "r");
+    assert_non_null(in);
+    n = fread(buf, 1, sizeof(buf), in);
+    fclose(in);
+    out = fopen(to, "wx");
+    if (!out)
+        return;
+    assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(out);
 }
 
 static uint64_t op_sync(sim *m, int d)
@@ -317,11 +355,12 @@ static void run_seed(int ndev, uint64_t seed)
     for (int i = 0; i < steps; i++) {
         int d = (int)(rnd(&m) % (unsigned)ndev);
 
-        switch (rnd(&m) % 10) {
+        switch (rnd(&m) % 11) {
         case 0: case 1: case 2: op_deliver(&m, d); break;
         case 3: case 4: op_flag(&m, d); break;
         case 5: case 6: op_move(&m, d); break;
         case 7: op_delete(&m, d); break;
+        case 10: op_copy(&m, d); break;
         default: op_sync(&m, d); break;
         }
     }
