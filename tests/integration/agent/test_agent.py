@@ -17,16 +17,16 @@ AGENT = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build
 def test_ready_status_and_watchdog_while_locked(agent, agent_env):
     _, account = agent_env
     account.enroll()  # enrolled, but no key in the keyring
-    agent.start(watchdog_usec=400_000)
+    agent.start(watchdog_usec=1_000_000)
     assert agent.wait_status(lambda s: s == "locked")
-    # READY comes after the first STATUS (config and account checked)
+    # READY comes after the first STATUS (config, storage and account checked)
     t_ready = agent.notify.all("READY")[0][0]
     t0 = time.monotonic()
-    time.sleep(1.3)
+    time.sleep(2.2)
     pings = [t for t, _ in agent.notify.all("WATCHDOG") if t > t0]
-    # sd-event pings at half the interval: ~6 in 1.3 s; at least 3 proves the loop pings
+    # sd-event pings at about half the interval: ~4 in 2.2 s
     assert len(pings) >= 3, pings
-    assert all(b - a < 0.4 for a, b in zip(pings, pings[1:])), "a ping gap exceeded WatchdogSec"
+    assert all(b - a < 1.0 for a, b in zip(pings, pings[1:])), f"a ping gap exceeded WatchdogSec: {pings}"
     assert t_ready <= t0
     st = agent.request("status")
     assert st["ok"] and st["state"] == "locked" and st["unlocked"] is False
