@@ -19,7 +19,12 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
 #define ERROR_BODY_MAX (64 * 1024)
-#define STALL_SECONDS 30 /* below 1 byte/s for this long: the transfer is dead */
+/* Below STALL_BYTES/s for STALL_SECONDS: the transfer is dead (or a hostile
+ * server drips bytes to hold us).  Bodies without an object in them (HEAD,
+ * DELETE, listings, errors) get a hard SMALL_REQUEST_MS as well. */
+#define STALL_BYTES 1024L
+#define STALL_SECONDS 60L
+#define SMALL_REQUEST_MS 120000L
 
 /* ---- process-wide curl initialisation ------------------------------------
  * curl keeps copies of the options it is given, the password among them.
@@ -345,10 +350,14 @@ static int setup_handle(cs_s3_client *c, CURL *h, const cs_s3_req *r, const char
     SET(CURLOPT_PASSWORD, c->secret);
     SET(CURLOPT_HTTPHEADER, hdrs);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    if (c->request_timeout_ms > 0)
-        SET(CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+    long timeout_ms = c->request_timeout_ms;
+    bool small = strcmp(r->method, "HEAD") == 0 || strcmp(r->method, "DELETE") == 0 || !r->key;
+    if (small && (timeout_ms == 0 || timeout_ms > SMALL_REQUEST_MS))
+        timeout_ms = SMALL_REQUEST_MS;
+    if (timeout_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+    SET(CURLOPT_LOW_SPEED_LIMIT, STALL_BYTES);
+    SET(CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_FILETIME, 1L);
     if (c->ca_file)
