@@ -288,10 +288,17 @@ void job_finished(agent *a, job *j, job_result res)
         run_step(a, JOB_INIT);
         break;
     case RESULT_LOCKED:
-        /* the key went away under the job: re-read the keyring now */
-        log_notice("%s found no unlocked key", j->name);
+        /* the key went away under the job: re-read the keyring.  If it is
+         * still there, the job was refused for another reason (the CLI also
+         * reports "access denied" this way): back off, never spin. */
+        log_notice("%s found no usable key", j->name);
         j->next_run = now;
         key_check(a);
+        if (a->amk) {
+            if (!j->run_error[0])
+                snprintf(j->run_error, sizeof(j->run_error), "the job could not use the key or was denied access");
+            note_failure(a, j, st, res);
+        }
         break;
     case RESULT_INTERRUPTED:
         log_notice("%s interrupted; it will run again", j->name);
