@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,11 +37,17 @@ static int build_argv(agent *a, const char *const *args, bool help, const char *
     return 0;
 }
 
-/* In the child between fork and exec: only async-signal-safe calls. */
+/* In the child between fork and exec.  The agent has a single thread, so
+ * unsetenv is safe here: the service manager's variables are the agent's,
+ * not the job's (NotifyAccess=main ignores a child's messages anyway). */
 static void exec_child(const char *const argv[], int out_fd)
 {
     sigset_t none;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
