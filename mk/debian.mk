@@ -27,7 +27,8 @@ deb:
 	git ls-files -z -c -o --exclude-standard | \
 	  xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
 	  tar --null -T - -cf - | tar -xf - -C $(DEB_O)/src
-	cd $(DEB_O)/src && DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
+	@# A clean environment: no make flags or variables of this make leak in.
+	cd $(DEB_O)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" \
 	  dpkg-buildpackage -us -uc -b > ../dpkg-buildpackage.log 2>&1 || \
 	  { tail -n 40 ../dpkg-buildpackage.log; echo "deb: dpkg-buildpackage failed; full log in $(DEB_O)/dpkg-buildpackage.log" >&2; exit 1; }
 	@ls -l $(DEB_O)/*.deb
