@@ -275,3 +275,20 @@ def test_second_agent_refuses_to_start(agent, agent_env, tmp_path):
     r = subprocess.run([str(AGENT)], env=agent.env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "already serves" in r.stderr, r.stderr
     assert agent.request("status")["ok"] is True  # the first one still has its socket
+
+
+def test_cloudseal_lock_tells_the_agent(agent, agent_env):
+    """`cloudseal lock` revokes the key and tells the agent at once (it does
+    not wait for the next keyring poll)."""
+    write, account = agent_env
+    write(agent={"backup": "no", "keyring_poll": "300s"})
+    account.enroll()
+    account.unlock()
+    agent.start()
+    assert agent.request("status")["unlocked"] is True
+    t = time.monotonic()
+    r = agent.cli("lock", check=False)
+    assert r.returncode == 0, r.stderr
+    agent.wait_status(lambda s: s == "locked", timeout=5, since=t)
+    assert agent.request("status")["unlocked"] is False
+    assert not account.in_keyring()
