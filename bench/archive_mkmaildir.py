@@ -21,13 +21,18 @@ WORDS = ("the of and to in is you that it he was for on are as with his they at 
 FOLDERS = ["", ".Sent", ".Archive", ".Lists.debian-devel", ".Lists.lkml", ".Work"]
 
 
+_POOL = None
+
+
 def text(rng, n):
-    out, size = [], 0
-    while size < n:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + "\n"
-        out.append(line)
-        size += len(line)
-    return "".join(out)
+    """n bytes of English-looking text: a window of a pool made once (fast)."""
+    global _POOL
+    if _POOL is None:
+        words = [rng.choice(WORDS) for _ in range(800_000)]
+        lines = [" ".join(words[i:i + 10]) for i in range(0, len(words), 10)]
+        _POOL = "\n".join(lines)
+    start = rng.randrange(0, len(_POOL) - n - 1) if n < len(_POOL) - 1 else 0
+    return _POOL[start:start + n]
 
 
 def message(rng, i):
