@@ -23,7 +23,9 @@ command -v borg >/dev/null || need+=(borgbackup)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "bench: install ${need[*]} (needs root)" >&2; exit 2; }
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${need[@]}" >/dev/null ||
+    { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${need[@]}" >/dev/null; }
 fi
 [ -x "$CLOUDSEAL_BIN" ] || { echo "bench: build first (make)" >&2; exit 2; }
 if [ ! -d "$DATA" ]; then
