@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "archive/archive.h"
 #include "cli.h"
@@ -88,6 +89,32 @@ static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
                (unsigned long long)s->skipped);
 }
 
+/* A progress line: on a terminal for people, JSON lines for the agent. */
+typedef struct progress_state {
+    int last_percent;
+    bool tty;
+} progress_state;
+
+static void on_progress(void *ud, const char *phase, uint64_t done, uint64_t total)
+{
+    progress_state *p = ud;
+    int percent = total ? (int)(done * 100 / total) : 100;
+
+    if (percent == p->last_percent)
+        return;
+    p->last_percent = percent;
+    if (cli.json) {
+        printf("{\"phase\":\"%s\",\"percent\":%d,\"messages_done\":%llu,\"messages_total\":%llu}\n", phase,
+               percent, (unsigned long long)done, (unsigned long long)total);
+        fflush(stdout);
+    } else if (p->tty) {
+        fprintf(stderr, "\rarchive: %s messages: %llu of %llu (%d%%)   ", phase, (unsigned long long)done,
+                (unsigned long long)total, percent);
+        if (done >= total)
+            fputc('\n', stderr);
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -107,6 +134,7 @@ static int do_sync(bool dry_run)
     FILE *planf = NULL;
     cs_amk *amk = NULL;
     double t0 = now_s();
+    progress_state prog = { .last_percent = -1, .tty = isatty(STDERR_FILENO) };
     int r;
 
     r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
@@ -131,6 +159,9 @@ static int do_sync(bool dry_run)
     if (dry_run) {
         planf = cli.json ? open_memstream(&plan, &plan_len) : stdout;
         o.plan = planf;
+    } else if (cli.json || (isatty(STDERR_FILENO) && !cli.quiet)) {
+        o.progress = on_progress;
+        o.progress_userdata = &prog;
     }
     r = cs_archive_sync(&o, amk, &st);
     if (planf && planf != stdout)

@@ -29,6 +29,10 @@ typedef struct job {
     atomic_uint_fast64_t bytes;
     pthread_mutex_t lock;
     int first_err;
+    cs_arch_progress_fn progress;
+    void *userdata;
+    size_t done;            /* messages handled, under lock */
+    size_t total;
 } job;
 
 static int cmp_delivery(const void *a, const void *b)
@@ -83,6 +87,12 @@ static void deliver_span(job *j, const span *sp, cs_buf *raw, cs_buf *plain)
             r = cs_md_deliver(j->rootfd, in->folder, in->subdir, v[i].name, plain->data, plain->len);
         v[i].result = r;
     }
+    if (j->progress) {
+        pthread_mutex_lock(&j->lock);
+        j->done += sp->n;
+        j->progress(j->userdata, "receiving", j->done, j->total);
+        pthread_mutex_unlock(&j->lock);
+    }
 }
 
 static void *worker(void *arg)
@@ -103,9 +113,11 @@ static void *worker(void *arg)
 }
 
 int cs_arch_deliver_all(cs_storage *s, const char *prefix, const cs_arch_keys *k, int rootfd,
-                        cs_arch_delivery *v, size_t n, uint64_t *bytes_downloaded)
+                        cs_arch_delivery *v, size_t n, uint64_t *bytes_downloaded,
+                        cs_arch_progress_fn progress, void *userdata)
 {
-    job j = { .s = s, .prefix = prefix, .k = k, .rootfd = rootfd, .v = v };
+    job j = { .s = s, .prefix = prefix, .k = k, .rootfd = rootfd, .v = v,
+              .progress = progress, .userdata = userdata, .total = n };
     pthread_t t[FETCH_THREADS];
     size_t started = 0;
 

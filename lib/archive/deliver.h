@@ -20,7 +20,10 @@ typedef struct cs_arch_delivery {
 /* Deliver every item (sorted here by pack and offset); each item's result
  * says what happened.  Returns 0, or the first storage error (items of that
  * pack get it as their result too). */
+typedef void (*cs_arch_progress_fn)(void *userdata, const char *phase, uint64_t done, uint64_t total);
+
 int cs_arch_deliver_all(cs_storage *s, const char *prefix, const cs_arch_keys *k, int rootfd,
-                        cs_arch_delivery *v, size_t n, uint64_t *bytes_downloaded);
+                        cs_arch_delivery *v, size_t n, uint64_t *bytes_downloaded,
+                        cs_arch_progress_fn progress, void *userdata);
 
 #endif

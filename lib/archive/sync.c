@@ -532,6 +532,8 @@ static int ingest_pending(ctx *c)
             bytes += c->pend[i].size;
         }
         cs_arch_seal_batch(c->keys, c->rootfd, jobs, n, !c->o->dry_run);
+        if (c->o->progress)
+            c->o->progress(c->o->progress_userdata, "sending", i, c->npend);
         for (size_t k = 0; r == 0 && k < n; k++) {
             const struct pending *p = &c->pend[which[k]];
 
@@ -884,7 +886,8 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
         if ((r = cs_md_render_name(todo[i]->key, todo[i]->subdir, todo[i]->flags, v[i].name)) < 0)
             goto out;
     }
-    first_err = cs_arch_deliver_all(c->s, c->prefix, c->keys, c->rootfd, v, n, &c->stats->bytes_downloaded);
+    first_err = cs_arch_deliver_all(c->s, c->prefix, c->keys, c->rootfd, v, n, &c->stats->bytes_downloaded,
+                                    c->o->progress, c->o->progress_userdata);
     for (size_t i = 0; i < n; i++) {
         cs_arch_inst *in = (cs_arch_inst *)v[i].in;
 
