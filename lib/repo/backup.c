@@ -163,7 +163,7 @@ static int job_add_id(job *j, const cs_id *id)
 
 static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
 {
-    const cs_chunker *ch = &b->r->chunker;
+    const cs_chunker *ch = b->r->chunker;
     cs_node *node = &j->fr->nodes[j->idx];
     _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
     struct stat st, st2;

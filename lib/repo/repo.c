@@ -240,7 +240,12 @@ static int load_config(cs_repo *r)
     memcpy(r->repo_id.b, cs_rd_bytes(&rd, 32), 32);
     for (int i = 0; i < 256; i++)
         gear[i] = cs_rd_u64(&rd);
-    rc = rd.err ? -EBADMSG : cs_chunker_init(&r->chunker, gear, min, avg, max);
+    r->chunker = cs_secure_alloc(sizeof(*r->chunker));
+    if (!r->chunker) {
+        cs_wipe(gear, sizeof(gear));
+        return -ENOMEM;
+    }
+    rc = rd.err ? -EBADMSG : cs_chunker_init(r->chunker, gear, min, avg, max);
     cs_wipe(gear, sizeof(gear));
     return rc < 0 ? -EBADMSG : 0;
 }
@@ -337,7 +342,7 @@ void cs_repo_close(cs_repo *r)
     cs_rkeys_free(r->keys);
     if (r->index.tab)
         cs_index_free(&r->index);
-    cs_wipe(&r->chunker, sizeof(r->chunker));
+    cs_secure_free(r->chunker);
     free(r->index_ids);
     free(r->prefix);
     free(r->cache_dir);

@@ -148,7 +148,7 @@ struct cs_repo {
     char *prefix;
     cs_repo_keys *keys;
     cs_id repo_id;
-    cs_chunker chunker;
+    cs_chunker *chunker; /* secret gear table: secure memory */
     cs_index index;
     size_t index_files;
     size_t damaged_index;
