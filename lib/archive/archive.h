@@ -29,6 +29,7 @@ typedef struct cs_archive_opts {
     FILE *plan;              /* when set, one line per action taken (or planned) */
     size_t pack_target;      /* pack size in bytes; 0 = 8 MiB */
     size_t compact_after;    /* compact our log past this many segments; 0 = 64 */
+    size_t segment_split;    /* start another segment past this many bytes of entries; 0 = 16 MiB */
     /* Called now and then during long work (phase "sending" or "receiving",
      * messages done out of total), from any one thread at a time. */
     void (*progress)(void *userdata, const char *phase, uint64_t done, uint64_t total);

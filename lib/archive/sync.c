@@ -28,6 +28,7 @@
 
 #define PACK_TARGET_DEFAULT (8u << 20)
 #define COMPACT_AFTER_DEFAULT 64
+#define SEGMENT_SPLIT (16u << 20)
 
 /* content id -> an instance whose body is stored (for dedup) */
 typedef struct id_index {
@@ -48,6 +49,7 @@ typedef struct ctx {
     cs_arch_packer *packer;     /* bodies of new messages -> packs */
     struct pending *pend;  /* new local messages, read and sealed in batches */
     size_t npend, cappend;
+    uint64_t seg_bytes;    /* sealed segments uploaded */
     uint64_t *own;         /* sequences of our own segments in storage, ascending */
     size_t nown, capown;
     id_index ids;
@@ -139,6 +141,9 @@ static int ids_build(ctx *c)
 
 /* ---- stamping local changes ---- */
 
+static int upload_segment(ctx *c);
+static int keep_own(ctx *c, uint64_t seq);
+
 static int emit(ctx *c, cs_arch_entry *e)
 {
     int r;
@@ -147,9 +152,14 @@ static int emit(ctx *c, cs_arch_entry *e)
     r = cs_arch_entry_encode(e, &c->out);
     if (r == 0)
         r = cs_arch_state_apply(c->st, 0, e);
-    if (r >= 0)
-        c->nout++;
-    return r < 0 ? r : 0;
+    if (r < 0)
+        return r;
+    c->nout++;
+    /* a huge first sync goes out in several segments: each stays far below
+     * the readers' limits, and a crash loses less work */
+    if (c->out.len >= (c->o->segment_split ? c->o->segment_split : SEGMENT_SPLIT) && !c->o->dry_run)
+        return upload_segment(c);
+    return 0;
 }
 
 /* ---- remote logs ---- */
@@ -750,8 +760,6 @@ static int upload_segment(ctx *c)
     if (c->nout == 0 || c->o->dry_run)
         return 0;
     r = cs_arch_packer_finish(c->packer); /* bodies before the entries that reference them */
-    c->stats->packs_uploaded = cs_arch_packer_packs(c->packer);
-    c->stats->bytes_uploaded += cs_arch_packer_bytes(c->packer);
     if (r < 0)
         return r;
     hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
@@ -766,9 +774,12 @@ static int upload_segment(ctx *c)
     else if (r < 0)
         log_error("archive: cannot upload %s: %s", key, strerror(-r));
     if (r == 0) {
-        c->stats->bytes_uploaded += sealed.len;
+        c->seg_bytes += sealed.len;
         c->st->devs[0].applied = seq;
         c->st->dirty = true;
+        c->out.len = 0;
+        c->nout = 0;
+        r = keep_own(c, seq);
     }
     cs_buf_free(&sealed);
     return r;
@@ -780,12 +791,9 @@ static int maybe_compact(ctx *c)
 {
     size_t limit = c->o->compact_after ? c->o->compact_after : COMPACT_AFTER_DEFAULT;
     uint64_t next = c->st->devs[0].applied + 1;
-    int r;
 
     if (c->o->dry_run || c->nown == 0)
         return 0;
-    if (c->nout && c->own[c->nown - 1] != c->st->devs[0].applied && (r = keep_own(c, c->st->devs[0].applied)) < 0)
-        return r; /* this sync's own segment */
     if (c->nown <= limit)
         return 0;
     if (cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[0].id, c->own, c->nown, next) == 0) {
@@ -1067,7 +1075,10 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     if ((r = local_changes(c)) < 0)
         return r;
-    if ((r = upload_segment(c)) < 0)
+    r = upload_segment(c);
+    c->stats->packs_uploaded = cs_arch_packer_packs(c->packer);
+    c->stats->bytes_uploaded = cs_arch_packer_bytes(c->packer) + c->seg_bytes;
+    if (r < 0)
         return r;
     if ((r = maybe_compact(c)) < 0)
         return r;

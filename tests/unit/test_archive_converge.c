@@ -247,11 +247,18 @@ static void op_copy(sim *m, int d)
     fclose(out);
 }
 
+/* every third run starts a new segment every few hundred bytes of entries */
+static size_t seed_split(const sim *m)
+{
+    return m->compact_after == 2 || m->compact_after == 4 ? 300 : 0;
+}
+
 static uint64_t op_sync(sim *m, int d)
 {
     cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[d],
                           .state_dir = m->state[d], .pack_target = 4096,
-                          .compact_after = m->compact_after };
+                          .compact_after = m->compact_after,
+                          .segment_split = seed_split(m) };
     cs_archive_stats st;
     int r = cs_archive_sync(&o, m->amk, &st);
 
