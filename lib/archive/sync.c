@@ -1043,9 +1043,17 @@ static int run(ctx *c, const cs_amk *amk)
 
     if (!o->storage || !o->user || !o->maildir || !o->state_dir || !o->user[0] || strchr(o->user, '/'))
         return -EINVAL;
-    snprintf(c->prefix, sizeof(c->prefix), "users/%s/archive/", o->user);
-    if (cs_storage_key_valid(c->prefix) < 0 && strlen(c->prefix) > 200)
-        return -EINVAL;
+    {
+        char probe[sizeof(c->prefix) + 64];
+
+        /* the user name becomes part of every key: it must make valid ones */
+        if (strlen(o->user) > 128)
+            return -EINVAL;
+        snprintf(c->prefix, sizeof(c->prefix), "users/%s/archive/", o->user);
+        snprintf(probe, sizeof(probe), "%slog/0000000000000000/0000000000000001", c->prefix);
+        if (cs_storage_key_valid(probe) < 0)
+            return -EINVAL;
+    }
     if ((r = cs_arch_keys_derive(amk, &c->keys)) < 0)
         return r;
     if ((r = open_private_dir(o->state_dir, &c->statefd)) < 0) {
