@@ -66,6 +66,12 @@ typedef struct cs_archive_status {
     bool initialised;         /* false: no sync has run with this state directory */
 } cs_archive_status;
 
+/* The directories whose changes call for a sync (for the agent's inotify
+ * watches): the Maildir root (folders created or removed) and new/ and cur/
+ * of INBOX and of every Maildir++ folder.  cb gets absolute paths; a
+ * non-zero return stops and is returned.  -ENOENT when there is no Maildir. */
+int cs_archive_watch_dirs(const char *maildir, int (*cb)(const char *path, void *userdata), void *userdata);
+
 /* Local state only: needs no key and no network. */
 int cs_archive_get_status(const char *state_dir, cs_archive_status *out);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "archive/archive.h"
 #include "archive/maildir.h"
 #include "util/log.h"
 
@@ -159,5 +160,31 @@ int cs_scan_maildir(int rootfd, cs_scan *out)
     }
     if (r < 0)
         cs_scan_free(out);
+    return r;
+}
+
+int cs_archive_watch_dirs(const char *maildir, int (*cb)(const char *path, void *userdata), void *userdata)
+{
+    char path[4096];
+    cs_scan sc = { 0 };
+    int fd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = list_folders(fd, &sc);
+    close(fd);
+    if (r == 0)
+        r = cb(maildir, userdata);
+    for (size_t i = 0; r == 0 && i < sc.nfolders; i++)
+        for (int sub = 0; r == 0 && sub < 2; sub++) {
+            const char *f = sc.folders[i];
+
+            if (snprintf(path, sizeof(path), "%s/%s%s%s", maildir, f, f[0] ? "/" : "", sub ? "cur" : "new") >=
+                (int)sizeof(path))
+                continue;
+            r = cb(path, userdata);
+        }
+    cs_scan_free(&sc);
     return r;
 }

@@ -702,6 +702,32 @@ static void test_sync_unique_name_collision(void **s)
     two_teardown(&t);
 }
 
+static int collect_dir(const char *path, void *ud)
+{
+    int *n = ud;
+
+    (*n)++;
+    assert_true(path[0] == '/');
+    return 0;
+}
+
+static void test_watch_dirs(void **s)
+{
+    two t;
+    char p[600];
+    int n = 0;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(cs_archive_watch_dirs(t.md[0], collect_dir, &n), -ENOENT);
+    assert_int_equal(two_sync(&t, 0, NULL), 0); /* creates the Maildir */
+    snprintf(p, sizeof(p), "%s/.Sent", t.md[0]);
+    mkdir(p, 0700);
+    assert_int_equal(cs_archive_watch_dirs(t.md[0], collect_dir, &n), 0);
+    assert_int_equal(n, 1 + 2 * 2); /* root, INBOX new+cur, .Sent new+cur */
+    two_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_sync_dedup_and_tamper),
         cmocka_unit_test(test_sync_copy_gets_new_name),
         cmocka_unit_test(test_sync_unique_name_collision),
+        cmocka_unit_test(test_watch_dirs),
     };
 
     if (cs_crypto_init() < 0)
