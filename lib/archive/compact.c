@@ -32,6 +32,7 @@ static int condense_inst(const cs_arch_inst *in, cs_buf *out)
         base_entry(&e, in, CS_AE_ADD, in->add_w.hlc);
         memcpy(e.id, in->id, CS_ARCH_ID_BYTES);
         e.ref = in->ref;
+        e.mtime = in->mtime;
         e.mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
         snprintf(e.folder, sizeof(e.folder), "%s", in->folder ? in->folder : "");
         e.subdir = in->subdir;

@@ -84,7 +84,7 @@ static void deliver_span(job *j, const span *sp, cs_buf *raw, cs_buf *plain)
         if (r == -EMSGSIZE)
             r = -EBADMSG;
         if (r == 0)
-            r = cs_md_deliver(j->rootfd, in->folder, in->subdir, v[i].name, plain->data, plain->len);
+            r = cs_md_deliver(j->rootfd, in->folder, in->subdir, v[i].name, plain->data, plain->len, in->mtime);
         v[i].result = r;
     }
     if (j->progress) {

@@ -14,6 +14,8 @@ static int validate(const cs_arch_entry *e)
             return -EINVAL;
         if (e->ref.length < 24 + 16) /* nonce + tag: nothing shorter is a sealed body */
             return -EINVAL;
+        if (e->mtime < 0 || e->mtime > (INT64_C(1) << 40)) /* before 1970 or after year 36812 */
+            return -EINVAL;
         break;
     case CS_AE_SET:
         if (e->mask == 0 || (e->mask & ~(CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS)))
@@ -55,6 +57,7 @@ int cs_arch_entry_encode(const cs_arch_entry *e, cs_buf *out)
         if (r == 0) r = cs_wb_str8(out, e->folder);
         if (r == 0) r = cs_wb_u8(out, e->subdir);
         if (r == 0) r = cs_wb_u64(out, e->flags);
+        if (r == 0) r = cs_wb_u64(out, (uint64_t)e->mtime);
     } else if (r == 0 && e->type == CS_AE_SET) {
         r = cs_wb_u8(out, e->mask);
         if (r == 0 && (e->mask & CS_AE_FOLDER)) r = cs_wb_str8(out, e->folder);
@@ -86,6 +89,7 @@ static int decode_fields(cs_wreader *r, cs_arch_entry *e)
         if (ret == 0) ret = cs_rd_str8(r, e->folder, sizeof(e->folder));
         if (ret == 0) ret = cs_rd_u8(r, &e->subdir);
         if (ret == 0) ret = cs_rd_u64(r, &e->flags);
+        if (ret == 0) ret = cs_rd_u64(r, (uint64_t *)&e->mtime);
     } else if (e->type == CS_AE_SET) {
         ret = cs_rd_u8(r, &e->mask);
         if (ret == 0 && (e->mask & CS_AE_FOLDER)) ret = cs_rd_str8(r, e->folder, sizeof(e->folder));

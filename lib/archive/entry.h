@@ -36,6 +36,8 @@ typedef struct cs_arch_entry {
     /* ADD */
     uint8_t id[CS_ARCH_ID_BYTES];
     cs_arch_ref ref;
+    int64_t mtime;      /* the file's modification time (seconds): mail clients
+                           show it as the received date; 0 = unknown */
     /* ADD (all fields) and SET (fields in mask) */
     uint8_t mask;
     char folder[CS_MD_FOLDER_MAX + 1];

@@ -184,7 +184,7 @@ int cs_md_rename(int rootfd, const char *from, const char *to)
 }
 
 int cs_md_deliver(int rootfd, const char *folder, int subdir, const char *name,
-                  const void *data, size_t len)
+                  const void *data, size_t len, int64_t mtime)
 {
     char tmp[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], dst[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
     char tmpname[CS_MD_UNIQUE_MAX + 1];
@@ -205,6 +205,11 @@ int cs_md_deliver(int rootfd, const char *folder, int subdir, const char *name,
     if (fd < 0)
         return -errno;
     r = cs_write_all(fd, data, len);
+    if (r == 0 && mtime > 0) {
+        struct timespec ts[2] = { { (time_t)mtime, 0 }, { (time_t)mtime, 0 } };
+
+        (void)futimens(fd, ts); /* only the displayed date: not worth failing for */
+    }
     if (r == 0 && close(CS_TAKE_FD(fd)) < 0)
         r = -errno;
     if (r == 0)

@@ -53,10 +53,12 @@ int cs_md_ensure_folder(int rootfd, const char *folder);
 int cs_md_path(const char *folder, int subdir, const char *name, char *out, size_t cap);
 
 /* Deliver data as folder/subdir/name: write tmp/<name>, then rename into
- * place without ever replacing an existing file (-EEXIST).  No fsync: the
- * caller syncfs()es the Maildir before recording the delivery. */
+ * place without ever replacing an existing file (-EEXIST).  mtime (> 0)
+ * becomes the file's modification time, which Dovecot and mutt show as the
+ * received date.  No fsync: the caller syncfs()es the Maildir before
+ * recording the delivery. */
 int cs_md_deliver(int rootfd, const char *folder, int subdir, const char *name,
-                  const void *data, size_t len);
+                  const void *data, size_t len, int64_t mtime);
 
 /* Rename from one relative path to another, never replacing (-EEXIST). */
 int cs_md_rename(int rootfd, const char *from, const char *to);

@@ -301,6 +301,7 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
                 in->local_stale = true; /* our file holds the losing content */
             memcpy(in->id, e->id, CS_ARCH_ID_BYTES);
             in->ref = e->ref;
+            in->mtime = e->mtime;
             in->add_w = w;
             in->has_add = true;
             changed = 1;
@@ -369,6 +370,7 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
         if (r == 0) r = cs_wb_u32(b, in->ref.offset);
         if (r == 0) r = cs_wb_u32(b, in->ref.length);
         if (r == 0) r = cs_wb_u32(b, in->ref.size);
+        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->mtime);
     }
     if (r == 0 && in->folder) r = cs_wb_str8(b, in->folder);
     if (r == 0) r = put_w(b, in->folder_w);
@@ -400,6 +402,7 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
         r = cs_buf_append(out, st->devs[i].id, CS_ARCH_DEV_BYTES);
         if (r == 0) r = cs_wb_u64(out, st->devs[i].applied);
+        if (r == 0) r = cs_wb_u64(out, st->devs[i].floor);
     }
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
@@ -455,6 +458,9 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st)
         if (r == 0) r = cs_rd_u32(rd, &in->ref.offset);
         if (r == 0) r = cs_rd_u32(rd, &in->ref.length);
         if (r == 0) r = cs_rd_u32(rd, &in->ref.size);
+        if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->mtime);
+        if (r == 0 && (in->mtime < 0 || in->mtime > (INT64_C(1) << 40)))
+            r = -EBADMSG;
     }
     if (r == 0 && (f & F_FOLDER)) {
         r = decode_str(rd, &in->folder);
@@ -518,7 +524,7 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     if (!st)
         return -ENOMEM;
     if (cs_rd_u64(&rd, &st->clock) < 0 || cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
-        (size_t)n * 16 > cs_wr_left(&rd))
+        (size_t)n * 24 > cs_wr_left(&rd))
         goto out;
     st->devs = calloc(n, sizeof(*st->devs));
     if (!st->devs) {
@@ -527,7 +533,8 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     }
     st->ndevs = n;
     for (size_t i = 0; i < n; i++) {
-        if (cs_rd_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_rd_u64(&rd, &st->devs[i].applied) < 0)
+        if (cs_rd_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_rd_u64(&rd, &st->devs[i].applied) < 0 ||
+            cs_rd_u64(&rd, &st->devs[i].floor) < 0 || st->devs[i].floor > st->devs[i].applied)
             goto out;
         for (size_t j = 0; j < i; j++)
             if (memcmp(st->devs[i].id, st->devs[j].id, CS_ARCH_DEV_BYTES) == 0)

@@ -32,6 +32,7 @@ typedef struct cs_arch_inst {
     cs_lww add_w;
     uint8_t id[CS_ARCH_ID_BYTES];
     cs_arch_ref ref;
+    int64_t mtime;           /* received date for the file, from the same ADD */
     /* placement registers */
     char *folder;
     cs_lww folder_w;
@@ -53,6 +54,8 @@ typedef struct cs_arch_inst {
 typedef struct cs_arch_dev {
     uint8_t id[CS_ARCH_DEV_BYTES];
     uint64_t applied; /* highest contiguous segment sequence merged */
+    uint64_t floor;   /* lowest sequence that must still be in storage: that
+                         of the last compacted segment seen (0 = 1) */
 } cs_arch_dev;
 
 typedef struct cs_arch_state {

@@ -297,6 +297,8 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
                                   &c->stats->entries_applied);
     if (r == 0) {
         c->st->devs[dev].applied = ref->seq;
+        if (flags & CS_ARCH_SEG_COMPACTED)
+            c->st->devs[dev].floor = ref->seq; /* what it superseded may go */
         c->st->dirty = true;
         c->stats->segments_fetched++;
     } else if (r == -EBADMSG || r == -EMSGSIZE) {
@@ -361,6 +363,19 @@ static int fetch_remote(ctx *c)
                       ": storage was rolled back or tampered with", applied, l.v[j - 1].seq);
             r = -EBADMSG;
             goto out;
+        }
+        if (l.v[j - 1].seq == applied && applied > 0) {
+            /* nothing new: everything since the last compaction must still be there */
+            uint64_t floor = c->st->devs[dev].floor ? c->st->devs[dev].floor : 1, have = 0;
+
+            for (size_t k = i; k < j; k++)
+                have += l.v[k].seq >= floor && l.v[k].seq <= applied;
+            if (have != applied - floor + 1) {
+                log_error("archive: segments of a device's log that were read before are missing from "
+                          "storage: they were deleted or tampered with");
+                r = -EBADMSG;
+                goto out;
+            }
         }
         for (size_t k = i; k < j; k++) {
             if (dev == 0 && (r = keep_own(c, l.v[k].seq)) < 0)
@@ -429,6 +444,7 @@ struct pending {
     uint8_t subdir;
     uint64_t flags;
     uint64_t size;   /* at queueing time: bounds the memory of a batch */
+    int64_t mtime;   /* travels with the message: the received date */
 };
 
 static int new_message(ctx *c, const char *folder, int subdir, const char *name,
@@ -466,6 +482,7 @@ static int new_message(ctx *c, const char *folder, int subdir, const char *name,
     p->subdir = (uint8_t)subdir;
     p->flags = flags;
     p->size = (uint64_t)st.st_size;
+    p->mtime = st.st_mtim.tv_sec > 0 && st.st_mtim.tv_sec < (INT64_C(1) << 40) ? st.st_mtim.tv_sec : 0;
     return 0;
 }
 
@@ -497,6 +514,7 @@ static int record_new(ctx *c, const struct pending *p, cs_arch_job *j)
     e->subdir = p->subdir;
     e->flag_mask = CS_MD_FLAGS_ALL;
     e->flags = p->flags;
+    e->mtime = p->mtime;
     if (r == 0)
         r = emit(c, e);
     free(e);
@@ -798,6 +816,7 @@ static int maybe_compact(ctx *c)
         return 0;
     if (cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[0].id, c->own, c->nown, next) == 0) {
         c->st->devs[0].applied = next;
+        c->st->devs[0].floor = next;
         c->st->dirty = true;
     }
     return 0; /* a skipped compaction is retried next time */

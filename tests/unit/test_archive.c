@@ -105,6 +105,7 @@ static void fill_add(cs_arch_entry *e, const char *key)
     e->subdir = CS_MD_CUR;
     e->flag_mask = CS_MD_FLAGS_ALL;
     e->flags = (1u << ('S' - 'A')) | (1u << ('F' - 'A'));
+    e->mtime = 1700000123;
 }
 
 static void test_entry_roundtrip(void **s)
@@ -185,9 +186,16 @@ static void test_entry_hostile(void **s)
     r = (cs_wreader){ b.data, b.len, 0 };
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[0] = CS_AE_ADD;
-    b.data[b.len - 1] = 0xff; /* flags beyond the 52 letters */
+    b.data[b.len - 9] = 0xff; /* flags beyond the 52 letters */
     r = (cs_wreader){ b.data, b.len, 0 };
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    b.data[b.len - 9] = 0;
+    b.data[b.len - 1] = 0x80; /* a negative mtime */
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
+    b.data[b.len - 1] = 0;
+    r = (cs_wreader){ b.data, b.len, 0 };
+    assert_int_equal(cs_arch_entry_decode(&r, &d), 0); /* and back to valid */
     b.data[9] = 250; /* key length past the end */
     r = (cs_wreader){ b.data, b.len, 0 };
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
@@ -618,6 +626,21 @@ static void test_sync_dedup_and_tamper(void **s)
     /* a second device gets both; then the server deletes a segment: detected */
     assert_int_equal(two_sync(&t, 1, &st), 0);
     assert_int_equal(st.delivered, 2);
+    /* the received date (mtime) travels with the message */
+    {
+        char p[600];
+        struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+        struct stat stb;
+
+        snprintf(p, sizeof(p), "%s/new/a3", t.md[0]);
+        put(t.md[0], "new/a3", "Subject: old\n\nfrom 2001\n");
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+        assert_int_equal(two_sync(&t, 0, NULL), 0);
+        assert_int_equal(two_sync(&t, 1, NULL), 0);
+        snprintf(p, sizeof(p), "%s/new/a3", t.md[1]);
+        assert_int_equal(stat(p, &stb), 0);
+        assert_int_equal(stb.st_mtim.tv_sec, 1000000000);
+    }
     snprintf(cmd, sizeof(cmd), "rm -f %s/store/users/alice/archive/log/*/0000000000000001", t.base);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(two_sync(&t, 1, NULL), -EBADMSG);
