@@ -23,12 +23,14 @@ void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_o
 
         if (strcmp(a, "debug") == 0)
             opts->debug = true;
+        else if (strcmp(a, "authoritative") == 0)
+            opts->authoritative = true;
         else if (strcmp(a, "quiet") == 0)
             opts->quiet = true;
         else if (strcmp(a, "try_first_pass") == 0)
-            opts->pass = CS_PASS_TRY_FIRST;
+            opts->pass = CS_PASS_TRY_FIRST, opts->pass_explicit = true;
         else if (strcmp(a, "use_first_pass") == 0)
-            opts->pass = CS_PASS_USE_FIRST;
+            opts->pass = CS_PASS_USE_FIRST, opts->pass_explicit = true;
         else if ((v = value_of(a, "timeout"))) {
             char *end;
             unsigned long t;
@@ -58,4 +60,8 @@ void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_o
             pam_syslog(pamh, LOG_ERR, "ignoring unknown option '%s'; see pam_cloudseal(8)", a);
         }
     }
+    /* An authoritative module may be the first of the stack (pam-auth-update
+     * "Auth-Initial"): it prompts unless told use_first_pass. */
+    if (opts->authoritative && !opts->pass_explicit)
+        opts->pass = CS_PASS_TRY_FIRST;
 }

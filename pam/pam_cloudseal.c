@@ -1,20 +1,28 @@
 /* pam_cloudseal.so: unlock the user's cloudseal keys with the login password.
  *
- *   auth      piggyback after pam_unix: PAM_AUTHTOK -> cloudseal-helper unlock
- *             -> the account key, kept in locked memory with pam_set_data.
- *             Never decides authentication: always PAM_IGNORE.
- *             Password drift (the login password no longer unwraps: changed
- *             outside PAM): ask once for the previous password or recovery
- *             key; the re-wrap to the login password waits for session open,
- *             when the stack has proven the login password right.
- *   session   open: hand the key to the user's @u keyring (helper handoff,
- *             as the user) and wipe our copy; close: helper revoke --session
- *             (revokes only at the user's last session, lock=logout).
+ *   auth      piggyback after pam_unix: keeps PAM_AUTHTOK in locked memory
+ *             (pam_set_data) for session open; no helper run, so sudo,
+ *             polkit and screen lockers that authenticate without opening a
+ *             session pay nothing.  Never decides authentication: always
+ *             PAM_IGNORE.
+ *             With option authoritative (fleet.c): fleet users without a
+ *             local password hash; decides, from the keybag and the signed
+ *             fleet directory's pinned key.
+ *   account   authoritative only: is the fleet user enabled (fleet.c).
+ *   session   open: ONE helper run (login) unwraps with the kept password
+ *             and hands the key to the user's @u keyring; password drift
+ *             (the login password no longer unwraps: changed outside PAM):
+ *             ask once through the conversation for the previous password
+ *             or recovery key, then the helper re-wraps to the login
+ *             password, which the stack has accepted by now.
+ *             close: helper revoke --session (revokes only at the user's
+ *             last session, lock=logout).
  *   password  PAM_UPDATE_AUTHTOK: old + new authtok -> helper rewrap.
  *
- * A failure never blocks anything: one pam_syslog line, and the login goes
- * on.  Does nothing in the systemd-user service (no password, never closed).
- * Links libpam and libc only; the work is in cloudseal-helper. */
+ * Outside authoritative mode a failure never blocks anything: one pam_syslog
+ * line, and the login goes on.  Does nothing in the systemd-user service (no
+ * password, never closed).  Links libpam and libc only; the work is in
+ * cloudseal-helper. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,42 +34,12 @@
 
 #include "pam_cloudseal.h"
 
-#define AMK_DATA_NAME "pam_cloudseal:amk"
-
-/* What auth leaves for session open, in one locked page. */
-typedef struct amk_data {
-    uint8_t key[CS_HELPER_AMK_BYTES];
-    size_t len;
-    /* Drift repair: wrap to this login password at session open.  A copy,
-     * because libpam clears PAM_AUTHTOK when pam_authenticate returns. */
-    int rewrap_pending;
-    size_t login_len;
-    char login[CS_HELPER_FRAME_MAX];
-} amk_data;
-
-/* whole pages, so that mlock and munmap cover exactly the data */
-static size_t amk_page(void)
-{
-    long p = sysconf(_SC_PAGESIZE);
-    size_t page = p > 0 ? (size_t)p : 4096;
-
-    return (sizeof(amk_data) + page - 1) / page * page;
-}
-
-static void amk_cleanup(pam_handle_t *pamh, void *data, int error_status)
-{
-    (void)pamh;
-    (void)error_status;
-    cs_pam_locked_free(data, amk_page());
-}
-
 /* Parse options and find the user; false when this module has nothing to do
  * here (the systemd-user service, no user). */
-static bool applies(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *o, const char **user)
+static bool applies_to(pam_handle_t *pamh, const cs_pam_opts *o, const char **user)
 {
     const void *service = NULL, *u = NULL;
 
-    cs_pam_parse_opts(pamh, argc, argv, o);
     if (pam_get_item(pamh, PAM_SERVICE, &service) == PAM_SUCCESS && service &&
         strcmp(service, "systemd-user") == 0)
         return false;
@@ -75,7 +53,13 @@ static bool applies(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts
     return true;
 }
 
-static const char *reason_of(int code)
+static bool applies(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *o, const char **user)
+{
+    cs_pam_parse_opts(pamh, argc, argv, o);
+    return applies_to(pamh, o, user);
+}
+
+const char *cs_pam_reason(int code)
 {
     switch (code) {
     case CS_HELPER_WRONG_PASSWORD: return "the password does not unwrap them";
@@ -86,6 +70,9 @@ static const char *reason_of(int code)
     case CS_HELPER_DENIED: return "the helper refused to act for this user";
     case CS_HELPER_NO_KEY: return "no key in the keyring";
     case CS_HELPER_USAGE: return "the helper rejected its arguments (version mismatch?)";
+    case CS_HELPER_NOT_IN_FLEET: return "not a user of the fleet directory";
+    case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory (disabled, no approved key, or expired directory)";
+    case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
     default: return "internal error in the helper";
     }
 }
@@ -97,6 +84,9 @@ static int priority_of(int code)
     case CS_HELPER_NOT_ENROLLED: case CS_HELPER_NO_KEY: return LOG_DEBUG;
     case CS_HELPER_UNAVAILABLE: return LOG_WARNING;
     case CS_HELPER_ROLLBACK: return LOG_CRIT; /* someone may be replaying an old keybag */
+    case CS_HELPER_NOT_PINNED: return LOG_CRIT; /* someone may have planted a keybag */
+    case CS_HELPER_NOT_IN_FLEET: return LOG_DEBUG;
+    case CS_HELPER_FLEET_DENIED: return LOG_NOTICE;
     default: return LOG_ERR;
     }
 }
@@ -120,7 +110,7 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
         prio = priority_of(run->exit_code);
         if (prio == LOG_DEBUG && !opts->debug)
             return;
-        pam_syslog(pamh, prio, "%s for %s: %s%s%s%s", what, user, reason_of(run->exit_code),
+        pam_syslog(pamh, prio, "%s for %s: %s%s%s%s", what, user, cs_pam_reason(run->exit_code),
                    *msg ? " [" : "", msg, *msg ? "]" : "");
     }
 }
@@ -150,10 +140,10 @@ static void log_helper_breakage(pam_handle_t *pamh, const cs_pam_opts *o, const 
         run->exit_code == CS_HELPER_DENIED)
         cs_pam_log_failure(pamh, o, user, what, run->result, run);
     else if (o->debug)
-        pam_syslog(pamh, LOG_DEBUG, "%s for %s: %s", what, user, reason_of(run->exit_code));
+        pam_syslog(pamh, LOG_DEBUG, "%s for %s: %s", what, user, cs_pam_reason(run->exit_code));
 }
 
-static void free_answer(char **s)
+void cs_pam_free_answer(char **s)
 {
     if (*s) {
         explicit_bzero(*s, strlen(*s));
@@ -162,100 +152,69 @@ static void free_answer(char **s)
     }
 }
 
-/* The login password no longer unwraps the keybag: ask once for the previous
- * password or the recovery key.  The re-wrap itself waits for session open. */
-static void repair_drift(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user,
-                         const char *login, amk_data *d)
+const char *cs_pam_password(pam_handle_t *pamh, const cs_pam_opts *o, char **prompted)
 {
-    const char *const either[] = { "--secret", "either", NULL };
-    char *answer = NULL;
-    cs_pam_run run = { .command = "unlock", .args = either, .out = d->key, .out_cap = sizeof(d->key) };
-    bool ok;
+    const void *tok = NULL;
 
-    if (!(flags & PAM_SILENT) && !o->quiet)
-        pam_info(pamh, "Your login password no longer unlocks your cloudseal keys "
-                       "(it was changed outside cloudseal).");
-    if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer,
-                   "Previous password or cloudseal recovery key (Enter to skip): ") != PAM_SUCCESS ||
-        !answer || !*answer) {
-        free_answer(&answer);
-        pam_syslog(pamh, LOG_NOTICE, "keys of %s not unlocked: the login password no longer unwraps them "
-                   "and no previous password was given ('cloudseal recover' repairs it)", user);
-        return;
-    }
-    run.in = &(cs_pam_frame){ answer, strlen(answer) };
-    run.n_in = 1;
-    ok = helper_ok(pamh, o, user, "keys not unlocked (previous password or recovery key)", &run);
-    free_answer(&answer);
-    if (!ok)
-        return;
-    d->len = run.out_len;
-    d->login_len = strlen(login);
-    if (d->login_len > sizeof(d->login)) {
-        d->login_len = 0;
-        return; /* cannot happen: the helper took it as a frame already */
-    }
-    memcpy(d->login, login, d->login_len);
-    d->rewrap_pending = 1;
+    *prompted = NULL;
+    if (pam_get_item(pamh, PAM_AUTHTOK, &tok) != PAM_SUCCESS)
+        tok = NULL;
+    if ((!tok || !*(const char *)tok) && o->pass == CS_PASS_TRY_FIRST &&
+        pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, prompted, "Password: ") == PAM_SUCCESS)
+        tok = *prompted;
+    return tok && *(const char *)tok ? tok : NULL;
 }
 
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    const char *user, *tok = NULL;
+    const char *user, *tok;
     char *prompted = NULL;
-    amk_data *d;
+    cs_pam_stash *st;
     cs_pam_opts o;
-    cs_pam_run run = { .command = "unlock" };
-    int rr;
+    size_t len;
 
-    if (!applies(pamh, argc, argv, &o, &user))
+    cs_pam_parse_opts(pamh, argc, argv, &o);
+    if (o.authoritative)
+        return cs_pam_fleet_authenticate(pamh, flags, &o, NULL);
+    if (!applies_to(pamh, &o, &user))
         return PAM_IGNORE;
-    if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&tok) != PAM_SUCCESS)
-        tok = NULL;
-    if ((!tok || !*tok) && o.pass == CS_PASS_TRY_FIRST &&
-        pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &prompted, "Password: ") == PAM_SUCCESS)
-        tok = prompted;
-    if (!tok || !*tok) {
+    /* an authoritative line of this stack has unwrapped the key already */
+    if (cs_pam_stash_get(pamh))
+        return PAM_IGNORE;
+    tok = cs_pam_password(pamh, &o, &prompted);
+    if (!tok) {
         if (o.debug)
             pam_syslog(pamh, LOG_DEBUG, "no password from the stack for %s: keys stay locked "
                        "('cloudseal unlock' unlocks them later)", user);
-        free_answer(&prompted);
+        cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
-    if (strlen(tok) > CS_HELPER_FRAME_MAX) {
+    len = strlen(tok);
+    if (len > CS_HELPER_FRAME_MAX) {
         pam_syslog(pamh, LOG_NOTICE, "keys not unlocked for %s: the password is longer than %d bytes",
                    user, CS_HELPER_FRAME_MAX);
-        free_answer(&prompted);
+        cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
-    d = cs_pam_locked_alloc(amk_page());
-    if (!d) {
-        pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for them", user);
-        free_answer(&prompted);
+    st = cs_pam_stash_new();
+    if (!st) {
+        pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for the password", user);
+        cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
-    run.in = &(cs_pam_frame){ tok, strlen(tok) };
-    run.n_in = 1;
-    run.out = d->key;
-    run.out_cap = sizeof(d->key);
-    rr = cs_pam_run_helper(pamh, &o, user, &run);
-    if (rr == 0 && run.exit_code == CS_HELPER_OK) {
-        d->len = run.out_len;
-    } else if (rr == 0 && run.exit_code == CS_HELPER_WRONG_PASSWORD && !prompted) {
-        /* pam_unix accepted this password (in a correct stack we only run
-         * after it succeeded), yet it does not unwrap: drift */
-        repair_drift(pamh, &o, flags, user, tok, d);
-    } else {
-        cs_pam_log_failure(pamh, &o, user, "keys not unlocked", rr, &run);
-    }
-    free_answer(&prompted);
-    if (d->len != CS_HELPER_AMK_BYTES ||
-        pam_set_data(pamh, AMK_DATA_NAME, d, amk_cleanup) != PAM_SUCCESS) {
-        cs_pam_locked_free(d, amk_page());
+    st->kind = CS_STASH_PASSWORD;
+    /* pam_unix accepted PAM_AUTHTOK before us (in a correct stack we run
+     * only after it succeeded); our own prompt's answer nobody checked */
+    st->from_stack = !prompted;
+    st->len = len;
+    memcpy(st->data, tok, len);
+    cs_pam_free_answer(&prompted);
+    if (cs_pam_stash_keep(pamh, st) != PAM_SUCCESS) {
+        pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot keep the password for session open", user);
         return PAM_IGNORE;
     }
     if (o.debug)
-        pam_syslog(pamh, LOG_DEBUG, "keys of %s unwrapped; they go to the keyring at session open", user);
+        pam_syslog(pamh, LOG_DEBUG, "password of %s kept: the keys are unwrapped at session open", user);
     return PAM_IGNORE;
 }
 
@@ -264,60 +223,118 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
     return PAM_IGNORE;
 }
 
-/* Drift repair, second half: authentication has succeeded (the session is
- * opening), so the login password is the right one: wrap the keys to it. */
-static void finish_drift_repair(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, amk_data *d)
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-    const char *const old_key[] = { "--old", "key", NULL };
-    cs_pam_run run = { .command = "rewrap", .args = old_key };
+    const char *user;
+    cs_pam_opts o;
 
-    run.in = (cs_pam_frame[]){ { d->key, d->len }, { d->login, d->login_len } };
-    run.n_in = 2;
-    if (helper_ok(pamh, o, user, "password drift not repaired", &run))
-        pam_syslog(pamh, LOG_NOTICE, "password drift repaired: the keys of %s now open with the login password", user);
-    explicit_bzero(d->login, sizeof(d->login));
-    d->login_len = 0;
-    d->rewrap_pending = 0;
+    cs_pam_parse_opts(pamh, argc, argv, &o);
+    if (!o.authoritative)
+        return PAM_IGNORE; /* the piggyback module has no say in accounts */
+    if (!applies_to(pamh, &o, &user))
+        return PAM_USER_UNKNOWN;
+    return cs_pam_fleet_account(pamh, &o, user);
 }
 
-PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* Password drift: the login password (accepted by the stack) no longer
+ * unwraps the keybag.  Ask once for the previous password or the recovery
+ * key; the helper unwraps with it, re-wraps to the login password and hands
+ * the key off, in one run.  True when the key reached the keyring. */
+static bool repair_drift(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user,
+                         const cs_pam_stash *st)
 {
-    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL };
-    const char *user;
-    const void *data = NULL;
-    amk_data *d;
-    cs_pam_opts o;
-    cs_pam_run run = { .command = "handoff" };
-    cs_pam_frame key_frame;
+    const char *const previous[] = { "--previous", NULL };
+    char *answer = NULL;
+    cs_pam_run run = { .command = "login", .args = previous };
     bool ok;
 
-    if (!applies(pamh, argc, argv, &o, &user))
-        return PAM_IGNORE;
-    if (pam_get_data(pamh, AMK_DATA_NAME, &data) != PAM_SUCCESS)
-        data = NULL;
-    d = (amk_data *)data;
-    if (d && d->rewrap_pending)
-        finish_drift_repair(pamh, &o, user, d);
-    /* Without a key (no password, e.g. an SSH key login) the session is still
-     * recorded, so that a later 'cloudseal unlock' is not revoked by another
-     * session's logout while this one is open. */
-    run.args = d ? with_key : no_key;
-    if (d) {
-        key_frame = (cs_pam_frame){ d->key, d->len };
-        run.in = &key_frame;
+    if (!(flags & PAM_SILENT) && !o->quiet)
+        pam_info(pamh, "Your login password no longer unlocks your cloudseal keys "
+                       "(it was changed outside cloudseal).");
+    if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer,
+                   "Previous password or cloudseal recovery key (Enter to skip): ") != PAM_SUCCESS ||
+        !answer || !*answer) {
+        cs_pam_free_answer(&answer);
+        pam_syslog(pamh, LOG_NOTICE, "keys of %s not unlocked: the login password no longer unwraps them "
+                   "and no previous password was given ('cloudseal recover' repairs it)", user);
+        return false;
+    }
+    if (strlen(answer) > CS_HELPER_FRAME_MAX) {
+        cs_pam_free_answer(&answer);
+        pam_syslog(pamh, LOG_NOTICE, "keys of %s not unlocked: the previous password is too long", user);
+        return false;
+    }
+    run.in = (cs_pam_frame[]){ { st->data, st->len }, { answer, strlen(answer) } };
+    run.n_in = 2;
+    ok = helper_ok(pamh, o, user, "password drift not repaired (previous password or recovery key)", &run);
+    cs_pam_free_answer(&answer);
+    if (ok)
+        pam_syslog(pamh, LOG_NOTICE, "password drift repaired: the keys of %s now open with the login password", user);
+    return ok;
+}
+
+/* The piggyback session step: one helper run unwraps with the kept
+ * password and hands the key off (and records the session). */
+static bool login_with_password(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user,
+                                const cs_pam_stash *st)
+{
+    const char *const session[] = { "--session", NULL };
+    cs_pam_run run = { .command = "login", .args = session };
+    int r;
+
+    run.in = &(cs_pam_frame){ st->data, st->len };
+    run.n_in = 1;
+    r = cs_pam_run_helper(pamh, o, user, &run);
+    if (r == 0 && run.exit_code == CS_HELPER_OK)
+        return true;
+    if (r == 0 && run.exit_code == CS_HELPER_WRONG_PASSWORD && st->from_stack)
+        return repair_drift(pamh, o, flags, user, st);
+    cs_pam_log_failure(pamh, o, user, "keys not unlocked", r, &run);
+    return false;
+}
+
+/* The key itself (authoritative auth unwrapped it), or no key at all. */
+static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const cs_pam_stash *st)
+{
+    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL };
+    cs_pam_run run = { .command = "handoff", .args = st ? with_key : no_key };
+    bool ok;
+
+    if (st) {
+        run.in = &(cs_pam_frame){ st->data, st->len };
         run.n_in = 1;
     }
     /* Without a key, whatever went wrong was reported by auth already (or
      * the user is not enrolled): one line per login is enough. */
-    ok = helper_ok(pamh, &o, user, d ? "keys not handed to the keyring" : NULL, &run);
-    if (!ok && !d && o.debug)
-        cs_pam_log_failure(pamh, &o, user, "session not recorded", run.result, &run);
-    /* our copy is no longer needed either way: wipe it now (cleanup runs) */
-    if (d)
-        pam_set_data(pamh, AMK_DATA_NAME, NULL, NULL);
-    if (ok && d && !o.quiet)
+    ok = helper_ok(pamh, o, user, st ? "keys not handed to the keyring" : NULL, &run);
+    if (!ok && !st && o->debug)
+        cs_pam_log_failure(pamh, o, user, "session not recorded", run.result, &run);
+    return ok;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    const char *user;
+    cs_pam_stash *st;
+    cs_pam_opts o;
+    bool ok, had_stash;
+
+    if (!applies(pamh, argc, argv, &o, &user))
+        return PAM_IGNORE;
+    st = cs_pam_stash_get(pamh);
+    had_stash = st != NULL;
+    /* Without a password (an SSH key login) the session is still recorded,
+     * so that a later 'cloudseal unlock' is not revoked by another session's
+     * logout while this one is open. */
+    if (st && st->kind == CS_STASH_PASSWORD)
+        ok = login_with_password(pamh, &o, flags, user, st);
+    else
+        ok = handoff(pamh, &o, user, st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES ? st : NULL);
+    /* our copy is no longer needed either way: wipe it now */
+    cs_pam_stash_drop(pamh);
+    if (ok && had_stash && !o.quiet)
         pam_syslog(pamh, LOG_INFO, "keys of %s unlocked into the user keyring", user);
-    return ok && d ? PAM_SUCCESS : PAM_IGNORE;
+    return ok && had_stash ? PAM_SUCCESS : PAM_IGNORE;
 }
 
 PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)

@@ -22,6 +22,8 @@ typedef enum cs_pam_pass_mode {
 } cs_pam_pass_mode;
 
 typedef struct cs_pam_opts {
+    bool authoritative;    /* fleet users: decide authentication (see pam_cloudseal(8)) */
+    bool pass_explicit;    /* use_first_pass or try_first_pass was given */
     bool debug;
     bool quiet;
     unsigned timeout_sec;  /* timeout=, default 10 */
@@ -39,6 +41,47 @@ void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_o
  * with explicit_bzero before it is unmapped. */
 void *cs_pam_locked_alloc(size_t len);
 void cs_pam_locked_free(void *p, size_t len);
+
+/* stash.c: what auth leaves for session open, in one locked page kept with
+ * pam_set_data and wiped by its cleanup (pam_end) or at session open. */
+typedef enum cs_pam_stash_kind {
+    CS_STASH_PASSWORD = 1, /* piggyback: the login password, unwrapped at session open */
+    CS_STASH_KEY = 2,      /* authoritative: the account key, already checked */
+} cs_pam_stash_kind;
+
+typedef struct cs_pam_stash {
+    cs_pam_stash_kind kind;
+    /* password: it came from the stack (PAM_AUTHTOK), which accepted it, not
+     * from our own prompt: a password that does not unwrap is drift */
+    bool from_stack;
+    /* key: the authoritative auth step checked the user against the fleet
+     * directory (the account hook need not ask again) */
+    bool fleet_checked;
+    size_t len;
+    uint8_t data[CS_HELPER_FRAME_MAX];
+} cs_pam_stash;
+
+/* A zeroed stash in locked memory, NULL when memory cannot be locked. */
+cs_pam_stash *cs_pam_stash_new(void);
+void cs_pam_stash_free(cs_pam_stash *s);
+/* Hand it to the PAM handle (freed on failure).  PAM_SUCCESS or an error. */
+int cs_pam_stash_keep(pam_handle_t *pamh, cs_pam_stash *s);
+/* The handle's stash, or NULL. */
+cs_pam_stash *cs_pam_stash_get(pam_handle_t *pamh);
+/* Wipe and forget the handle's stash now. */
+void cs_pam_stash_drop(pam_handle_t *pamh);
+
+/* pam_cloudseal.c, shared with fleet.c */
+const char *cs_pam_reason(int exit_code);
+/* The password the stack has (PAM_AUTHTOK), else with try_first_pass a
+ * prompt (*prompted is then set and must be freed with cs_pam_free_answer).
+ * NULL when there is none. */
+const char *cs_pam_password(pam_handle_t *pamh, const cs_pam_opts *o, char **prompted);
+void cs_pam_free_answer(char **s);
+
+/* fleet.c: option authoritative (fleet users without a local password hash) */
+int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user);
+int cs_pam_fleet_account(pam_handle_t *pamh, const cs_pam_opts *o, const char *user);
 
 /* run.c: exec cloudseal-helper with a clean environment, send frames on its
  * fd 0, read at most one frame back from its fd 1 into `out` (caller's

@@ -38,6 +38,22 @@ static int store_as_user(void *arg)
     return cs_keyring_store(a->account_id, a->amk, a->timeout);
 }
 
+int helper_store_key(const struct passwd *pw, const char *account_id, const cs_amk *amk,
+                     unsigned key_timeout)
+{
+    return helper_as_user(pw, store_as_user, &(struct store_args){ account_id, amk, key_timeout });
+}
+
+void helper_record_session(const char *user)
+{
+    int r = helper_session_add(helper_config(), user);
+
+    if (r < 0 && r != -EPERM) /* not root: no session bookkeeping, not an error */
+        log_warning("could not record the session of %s: %s", user, strerror(-r));
+    else if (r >= 0)
+        log_debug("%s has %d open session(s)", user, r);
+}
+
 int helper_handoff(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -92,16 +108,11 @@ int helper_handoff(int argc, char **argv)
             log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
         return code;
     }
-    if (session) {
-        r = helper_session_add(helper_config(), user);
-        if (r < 0 && r != -EPERM) /* not root: no session bookkeeping, not an error */
-            log_warning("could not record the session of %s: %s", user, strerror(-r));
-        else if (r >= 0)
-            log_debug("%s has %d open session(s)", user, r);
-    }
+    if (session)
+        helper_record_session(user);
     if (no_key)
         return CS_HELPER_OK;
-    r = helper_as_user(&pw, store_as_user, &(struct store_args){ id, amk, (unsigned)timeout });
+    r = helper_store_key(&pw, id, amk, (unsigned)timeout);
     if (r < 0) {
         log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
         return CS_HELPER_INTERNAL;

@@ -38,6 +38,12 @@ static int set_password(void *arg)
     return cs_account_set_password(helper_config(), a->user, a->amk, a->password);
 }
 
+int helper_set_password(const struct passwd *pw, const char *user, const cs_amk *amk,
+                        const cs_secret *password)
+{
+    return helper_as_user(pw, set_password, &(struct set_password_args){ user, amk, password });
+}
+
 int helper_rewrap(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -96,7 +102,7 @@ int helper_rewrap(int argc, char **argv)
     /* Written as the user, like `cloudseal enroll` wrote it: the new keybag
      * in storage and the cache stay the user's own files, readable by their
      * CLI and agent (a root-owned object in file:// storage would not be). */
-    r = helper_as_user(&pw, set_password, &(struct set_password_args){ user, amk, new_password });
+    r = helper_set_password(&pw, user, amk, new_password);
     if (r < 0) {
         code = helper_exit_code(r);
         log_error("keys of %s not re-wrapped to the new password: %s", user,

@@ -8,29 +8,45 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include <sodium.h>
+
 #include "crypto/account.h"
+#include "crypto/recovery.h"
 #include "util/log.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] unlock --user NAME [--secret password|recovery|either] [--cache-only]\n\n"
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] unlock --user NAME [--secret password|recovery|either] [--cache-only] [--fleet]\n\n"
                "Read one frame from fd 0 (the password, or the recovery key), unwrap the\n"
                "user's account key and write it as one frame to fd 1.\n\n"
                "  --user NAME        whose keybag (non-root callers: only their own)\n"
                "  --secret KIND      what the frame holds; 'either' tries the recovery key\n"
                "                     first, then the password (drift repair)\n"
-               "  --cache-only       never contact storage\n");
+               "  --cache-only       never contact storage\n"
+               "  --fleet            authoritative login of a fleet user: the user must be\n"
+               "                     enabled in the installed fleet directory, and the key is\n"
+               "                     written only if its account public key is the pinned one\n"
+               "                     (exit 18 not a fleet user, 19 refused, 20 not pinned)\n");
 }
 
-/* Unlock with a secret that may be a recovery code or a password.  A text
- * that is not a recovery code fails fast (no KDF), so trying it first is
- * cheap; only a wrong password costs an Argon2 run. */
+/* Unlock with a secret that may be a recovery code or a password (drift
+ * repair).  Whether the text has the form of a recovery code is decided here,
+ * without I/O, so that storage is fetched once: a call per guess would fetch
+ * the keybag twice and could make a login wait twice the login timeout when
+ * storage is down.  Only a password that happens to have the exact form of a
+ * recovery code (56 base32 characters) is tried both ways. */
 static int helper_unlock_either(const cs_config *cfg, const char *user, const cs_secret *secret,
-                         int flags, cs_amk **amk)
+                                int flags, cs_amk **amk)
 {
-    int r = cs_account_unlock(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, amk);
+    uint8_t key[CS_RECOVERY_KEY_BYTES];
+    bool is_code = cs_recovery_parse(secret->data, secret->len, key) == 0;
+    int r;
 
-    if (r == -EACCES || r == -EINVAL || r == -EILSEQ)
+    sodium_memzero(key, sizeof(key));
+    if (!is_code)
+        return cs_account_unlock(cfg, user, secret, flags, amk);
+    r = cs_account_unlock(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, amk);
+    if (r == -EACCES)
         r = cs_account_unlock(cfg, user, secret, flags, amk);
     return r;
 }
@@ -53,6 +69,7 @@ int helper_unlock(int argc, char **argv)
         { "user", required_argument, NULL, 'u' },
         { "secret", required_argument, NULL, 's' },
         { "cache-only", no_argument, NULL, 'C' },
+        { "fleet", no_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
@@ -60,14 +77,16 @@ int helper_unlock(int argc, char **argv)
     _cleanup_amk_ cs_amk *amk = NULL;
     const char *user = NULL, *kind = "password";
     int flags = CS_UNLOCK_LOGIN, c, r, code;
+    bool fleet = false;
     struct passwd pw;
     char pwbuf[4096];
 
-    while ((c = getopt_long(argc, argv, "u:s:Ch", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:s:CFh", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 's': kind = optarg; break;
         case 'C': flags |= CS_UNLOCK_CACHE_ONLY; break;
+        case 'F': fleet = true; break;
         case 'h': usage(stdout); return CS_HELPER_OK;
         default: usage(stderr); return CS_HELPER_USAGE;
         }
@@ -77,7 +96,13 @@ int helper_unlock(int argc, char **argv)
         return CS_HELPER_USAGE;
     }
     code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));
+    if (fleet && code == CS_HELPER_NOT_ENROLLED)
+        return CS_HELPER_NOT_IN_FLEET; /* unknown to NSS: let the stack try other modules */
     if (code != CS_HELPER_OK)
+        return code;
+    /* A user the directory refuses (or does not know) costs no KDF run and
+     * no storage fetch. */
+    if (fleet && (code = helper_fleet_status(user)) != CS_HELPER_OK)
         return code;
     r = helper_read_secret(STDIN_FILENO, &secret);
     if (r < 0) {
@@ -91,6 +116,11 @@ int helper_unlock(int argc, char **argv)
                   code == CS_HELPER_INTERNAL ? strerror(-r) : helper_exit_reason(code));
         return code;
     }
+    /* The keybag in storage is not trusted for who the user is: anyone who
+     * can write the bucket could plant one wrapped under a password of their
+     * choice.  Only the key the signed directory pins proves it. */
+    if (fleet && (code = helper_fleet_check_amk(user, amk)) != CS_HELPER_OK)
+        return code;
     r = helper_write_frame(STDOUT_FILENO, amk->key, CS_KEY_BYTES);
     if (r < 0) {
         log_error("could not hand the key back on fd 1: %s", strerror(-r));

@@ -41,6 +41,9 @@ const char *helper_exit_reason(int code)
     case CS_HELPER_UNAVAILABLE: return "storage unavailable and no usable cache";
     case CS_HELPER_DENIED: return "permission denied";
     case CS_HELPER_NO_KEY: return "no key in the keyring";
+    case CS_HELPER_NOT_IN_FLEET: return "not a user of the fleet directory";
+    case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory";
+    case CS_HELPER_NOT_PINNED: return "the keybag's key is not the one the fleet directory pins";
     default: return "internal error";
     }
 }

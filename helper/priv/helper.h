@@ -59,6 +59,28 @@ int helper_session_remove(const cs_config *cfg, const char *user);
 int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
                        const char *kind, int flags, cs_amk **amk);
 
+/* Store the AMK in the user's @u keyring as the user (cmd_handoff.c);
+ * key_timeout 0 = never expires.  0 or -errno. */
+int helper_store_key(const struct passwd *pw, const char *account_id, const cs_amk *amk,
+                     unsigned key_timeout);
+/* Wrap the password slot to password, as the user, like `cloudseal enroll`
+ * wrote the keybag (cmd_rewrap.c).  0 or -errno. */
+int helper_set_password(const struct passwd *pw, const char *user, const cs_amk *amk,
+                        const cs_secret *password);
+/* Record the caller's session of user (lock = logout bookkeeping); root
+ * only, a failure is logged and otherwise ignored (cmd_handoff.c). */
+void helper_record_session(const char *user);
+
+/* Fleet users (cmd_fleet_check.c), from the local directory cache only (so
+ * that logins work offline).  Return an exit code of protocol.h and log why
+ * when it is not CS_HELPER_OK:
+ *   status: may the user log in at all?  OK (in the directory, enabled,
+ *           directory not expired), NOT_IN_FLEET, FLEET_DENIED, INTERNAL;
+ *   check_amk: is the account key derived from amk the pinned one?  OK,
+ *           NOT_PINNED, or as status. */
+int helper_fleet_status(const char *user);
+int helper_fleet_check_amk(const char *user, const cs_amk *amk);
+
 #define HELPER_COMMAND(name, fn, summary) int fn(int argc, char **argv);
 #include "commands.def"
 #undef HELPER_COMMAND

@@ -31,6 +31,10 @@ enum {
     CS_HELPER_INTERNAL = 15,      /* anything else (message on stderr) */
     CS_HELPER_DENIED = 16,        /* a non-root caller asked to act for someone else */
     CS_HELPER_NO_KEY = 17,        /* revoke: there was no key in the keyring */
+    /* fleet users (unlock --fleet, fleet-check), from the local directory cache */
+    CS_HELPER_NOT_IN_FLEET = 18,  /* the user is not in the fleet directory (or no cache) */
+    CS_HELPER_FLEET_DENIED = 19,  /* disabled, no key approved yet, or the cached directory expired */
+    CS_HELPER_NOT_PINNED = 20,    /* the keybag opened, but its key is not the pinned one (planted keybag) */
 };
 
 #endif

@@ -109,6 +109,9 @@ static void prepare(void)
                "#!/bin/sh\nexport LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD=%s/passwd "
                "NSS_WRAPPER_GROUP=%s/group ASAN_OPTIONS=verify_asan_link_order=0\n"
                "exec %s/cloudseal-helper \"$@\"\n", dir, dir, BUILD_DIR);
+    /* counts its runs: auth must run none, a password login's session one */
+    write_text("counting.sh", 0755, "#!/bin/sh\necho \"$*\" >> %s/helper-runs\nexec %s/helper.sh \"$@\"\n",
+               dir, dir);
     write_text("crash.sh", 0755, "#!/bin/sh\nkill -SEGV $$\n");
     write_text("slow.sh", 0755, "#!/bin/sh\nexec sleep 30\n");
     write_text("svc/other", 0644, "");
@@ -118,6 +121,8 @@ static void prepare(void)
     write_service("cs", OPTS(""));
     write_service("cs-reboot", OPTS("lock=reboot"));
     write_service("cs-try", OPTS("try_first_pass"));
+    snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/counting.sh", dir, dir);
+    write_service("cs-count", opts);
     write_service("systemd-user", OPTS(""));
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=/nonexistent/cloudseal-helper", dir);
     write_service("cs-nohelper", opts);
@@ -611,7 +616,7 @@ static void helper_missing_crashing_or_hanging_login_proceeds(void **state)
     login("cs-nohelper", "correct horse", NULL, PAM_SUCCESS);
     login("cs-crash", "correct horse", NULL, PAM_SUCCESS);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    login("cs-slow", "correct horse", NULL, PAM_SUCCESS); /* timeout=1, twice (auth, session) */
+    login("cs-slow", "correct horse", NULL, PAM_SUCCESS); /* timeout=1, once (session open) */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log = capture_end();
     assert_int_equal(alice_key_state(), 2);
@@ -621,11 +626,56 @@ static void helper_missing_crashing_or_hanging_login_proceeds(void **state)
     assert_non_null(strstr(log, "did not finish within 1 s"));
 }
 
+/* The lines of helper-runs (one per helper run, its arguments), or -1. */
+static int helper_runs(char *buf, size_t len)
+{
+    char path[PATH_MAX + 16];
+    int fd, n = 0;
+    ssize_t got;
+
+    snprintf(path, sizeof(path), "%s/helper-runs", dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    buf[0] = '\0';
+    if (fd < 0)
+        return 0;
+    got = read(fd, buf, len - 1);
+    close(fd);
+    buf[got > 0 ? got : 0] = '\0';
+    for (char *p = buf; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* sudo, polkit, screen lockers authenticate without opening a session: they
+ * must not pay for a helper run (a fork+exec and a KDF); the session open of
+ * a password login runs exactly one. */
+static void auth_alone_runs_no_helper_and_session_one(void **state)
+{
+    struct pam_testcase auth_only[] = { pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS) };
+    struct pamtest_conv_data none = { 0 };
+    char runs[4096];
+
+    enroll_alice("correct horse");
+    sh("rm -f %s/helper-runs", dir);
+    setenv("PAM_AUTHTOK", "correct horse", 1);
+    assert_int_equal(run_pamtest("cs-count", "alice", &none, auth_only, NULL), PAMTEST_ERR_OK);
+    unsetenv("PAM_AUTHTOK");
+    assert_int_equal(helper_runs(runs, sizeof(runs)), 0);
+    assert_int_equal(alice_key_state(), 2);
+    login("cs-count", "correct horse", NULL, PAM_SUCCESS);
+    assert_int_equal(helper_runs(runs, sizeof(runs)), 1);
+    assert_non_null(strstr(runs, " login --user alice --session"));
+    assert_int_equal(alice_key_state(), 0);
+    logout("cs-count");
+    assert_int_equal(alice_key_state(), 2);
+}
+
 int main(int argc, char **argv)
 {
 #define T(f) cmocka_unit_test_teardown(f, restore_stderr)
     const struct CMUnitTest tests[] = {
         T(auth_session_puts_key_in_users_keyring),
+        T(auth_alone_runs_no_helper_and_session_one),
         T(last_session_close_revokes),
         T(lock_reboot_keeps_key_after_last_session),
         T(wrong_password_login_proceeds_without_key),

@@ -1,0 +1,102 @@
+/* cloudseal-helper fleet-check: is this user a fleet user who may log in?
+ * What pam_cloudseal.so's account hook (option authoritative) asks when the
+ * auth step of the same handle did not already answer it (e.g. an SSH key
+ * login).  Also the directory half of `unlock --fleet` (cmd_unlock.c).
+ * Reads only the local directory cache ([fleet] cache), never storage: a
+ * fleet user logs in offline from the cache the directory timer keeps. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helper.h"
+#include "crypto/keys.h"
+#include "fleet/fleet.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] fleet-check --user NAME\n\n"
+               "Exit 0 when NAME is in the installed fleet directory, enabled, and the\n"
+               "directory has not expired; 18 when NAME is not a fleet user; 19 when the\n"
+               "directory refuses NAME (disabled, expired directory).  Reads only the\n"
+               "local cache ([fleet] cache).\n\n"
+               "  --user NAME   whose entry (non-root callers: only their own)\n");
+}
+
+/* Map what lib/fleet says about a user to an exit code, with the reason. */
+static int fleet_code(const char *user, int r)
+{
+    switch (r) {
+    case 0:
+        return CS_HELPER_OK;
+    case -ENOENT:
+        log_debug("%s is not in the installed fleet directory", user);
+        return CS_HELPER_NOT_IN_FLEET;
+    case -EPERM:
+        log_error("%s is disabled in the fleet directory", user);
+        return CS_HELPER_FLEET_DENIED;
+    case -EKEYEXPIRED:
+        log_error("the installed fleet directory has expired: fleet users cannot log in until "
+                  "'systemctl start cloudseal-directory.service' installs a current one");
+        return CS_HELPER_FLEET_DENIED;
+    case -ENOKEY:
+        log_error("no account key is pinned for %s yet: the administrator runs "
+                  "'cloudseal admin approve %s --key KEY' and publishes", user, user);
+        return CS_HELPER_FLEET_DENIED;
+    case -EKEYREJECTED:
+        log_error("the keybag of %s opened, but its account key is not the one the fleet directory "
+                  "pins: someone may have planted a keybag; refused", user);
+        return CS_HELPER_NOT_PINNED;
+    default:
+        log_error("cannot read the fleet directory cache: %s", strerror(-r));
+        return CS_HELPER_INTERNAL;
+    }
+}
+
+int helper_fleet_status(const char *user)
+{
+    /* lib/fleet answers "is exactly this key pinned?"; asked with a key no
+     * keypair has (all zeros), an enabled user with a pinned key comes back
+     * -EKEYREJECTED, which here means "in the directory and enabled".  A
+     * user without an approved key cannot log in with a password (-ENOKEY),
+     * but the account itself exists: fine for the account hook. */
+    static const uint8_t none[CS_FLEET_PK_BYTES];
+    int r = cs_fleet_check_pinned(helper_config(), user, none);
+
+    if (r == -EKEYREJECTED || r == -ENOKEY)
+        r = 0;
+    return fleet_code(user, r);
+}
+
+int helper_fleet_check_amk(const char *user, const cs_amk *amk)
+{
+    return fleet_code(user, cs_fleet_check_amk(helper_config(), user, amk));
+}
+
+int helper_fleet_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    const char *user = NULL;
+    struct passwd pw;
+    char pwbuf[4096];
+    int c, code;
+
+    while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': user = optarg; break;
+        case 'h': usage(stdout); return CS_HELPER_OK;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));
+    if (code == CS_HELPER_NOT_ENROLLED)
+        return CS_HELPER_NOT_IN_FLEET; /* not even known to NSS */
+    if (code != CS_HELPER_OK)
+        return code;
+    return helper_fleet_status(user);
+}

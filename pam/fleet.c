@@ -1,0 +1,139 @@
+/* Option authoritative: password login of fleet users, who have no local
+ * password hash (their passwd entry comes from the signed fleet directory
+ * through libnss_cloudseal).
+ *
+ * Success only when the keybag unwraps with the password AND the account
+ * public key derived from the unwrapped key is the one the directory pins
+ * for this enabled user: the helper (`unlock --fleet`) checks both, against
+ * the cached keybag and the cached directory, so it works offline.  Anyone
+ * who can write the bucket can plant a keybag under a password of their
+ * choice; only the pinned key tells it apart.
+ *
+ * Fails closed: anything but the helper's explicit yes (crash, timeout,
+ * garbage) is a refusal.  Return codes, for a stack that lets other modules
+ * decide about the rest (pam-auth-update profile cloudseal-fleet):
+ *   PAM_SUCCESS           the fleet user proved the password
+ *   PAM_USER_UNKNOWN      not a fleet user: the stack's other modules decide
+ *   PAM_AUTH_ERR          a fleet user, refused (wrong password, disabled,
+ *                         planted keybag, not enrolled, corrupt keybag)
+ *   PAM_AUTHINFO_UNAVAIL  could not tell (helper failed, storage down and
+ *                         no cached keybag): refused as well */
+#include <string.h>
+#include <syslog.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "pam_cloudseal.h"
+
+/* How a refusal is logged: a planted keybag or a rollback is an attack. */
+static int refusal_priority(int code)
+{
+    switch (code) {
+    case CS_HELPER_NOT_PINNED: case CS_HELPER_ROLLBACK: return LOG_CRIT;
+    case CS_HELPER_CORRUPT: return LOG_ERR;
+    default: return LOG_NOTICE;
+    }
+}
+
+static int auth_result(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, int r,
+                       const cs_pam_run *run)
+{
+    if (r < 0) {
+        cs_pam_log_failure(pamh, o, user, "fleet login refused", r, run);
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+    switch (run->exit_code) {
+    case CS_HELPER_NOT_IN_FLEET:
+        if (o->debug)
+            pam_syslog(pamh, LOG_DEBUG, "%s is not a fleet user: left to the other modules", user);
+        return PAM_USER_UNKNOWN;
+    case CS_HELPER_WRONG_PASSWORD: case CS_HELPER_NOT_ENROLLED: case CS_HELPER_CORRUPT:
+    case CS_HELPER_ROLLBACK: case CS_HELPER_FLEET_DENIED: case CS_HELPER_NOT_PINNED:
+        pam_syslog(pamh, refusal_priority(run->exit_code), "fleet login refused for %s: %s%s%s%s", user,
+                   cs_pam_reason(run->exit_code), *run->msg ? " [" : "", run->msg, *run->msg ? "]" : "");
+        return PAM_AUTH_ERR;
+    default: /* storage down without cache, internal error, version mismatch */
+        cs_pam_log_failure(pamh, o, user, "fleet login refused", r, run);
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+}
+
+int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user)
+{
+    const char *const fleet[] = { "--fleet", NULL };
+    const void *service = NULL;
+    const char *tok;
+    char *prompted = NULL;
+    cs_pam_stash *st;
+    cs_pam_run run = { .command = "unlock", .args = fleet };
+    int r, ret;
+
+    (void)flags;
+    if (pam_get_item(pamh, PAM_SERVICE, &service) == PAM_SUCCESS && service &&
+        strcmp(service, "systemd-user") == 0)
+        return PAM_IGNORE;
+    /* we may be the first module of the stack: ask for the name if need be */
+    if (!user && (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user))
+        return PAM_USER_UNKNOWN;
+    tok = cs_pam_password(pamh, o, &prompted);
+    if (!tok || strlen(tok) > CS_HELPER_FRAME_MAX) {
+        pam_syslog(pamh, LOG_NOTICE, "fleet login refused for %s: %s", user,
+                   tok ? "the password is too long" : "no password");
+        cs_pam_free_answer(&prompted);
+        return PAM_AUTH_ERR;
+    }
+    /* the modules after us (the piggyback line, a keyring module) want it */
+    if (prompted)
+        (void)pam_set_item(pamh, PAM_AUTHTOK, prompted);
+    st = cs_pam_stash_new();
+    if (!st) {
+        pam_syslog(pamh, LOG_ERR, "fleet login refused for %s: cannot lock memory for the key", user);
+        cs_pam_free_answer(&prompted);
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+    run.in = &(cs_pam_frame){ tok, strlen(tok) };
+    run.n_in = 1;
+    run.out = st->data;
+    run.out_cap = CS_HELPER_AMK_BYTES;
+    r = cs_pam_run_helper(pamh, o, user, &run);
+    cs_pam_free_answer(&prompted);
+    /* the only yes: a clean exit 0 with a whole key (run.c checked the frame) */
+    if (r == 0 && run.exit_code == CS_HELPER_OK && run.out_len == CS_HELPER_AMK_BYTES) {
+        st->kind = CS_STASH_KEY;
+        st->fleet_checked = true;
+        st->len = run.out_len;
+        /* keeping the key for the session is a convenience: the login
+         * stands even if it cannot be kept (the keys stay locked) */
+        if (cs_pam_stash_keep(pamh, st) != PAM_SUCCESS)
+            pam_syslog(pamh, LOG_ERR, "keys of %s not kept for the session", user);
+        if (!o->quiet)
+            pam_syslog(pamh, LOG_INFO, "fleet user %s authenticated with the pinned account key", user);
+        return PAM_SUCCESS;
+    }
+    cs_pam_stash_free(st);
+    ret = auth_result(pamh, o, user, r, &run);
+    return ret == PAM_SUCCESS ? PAM_AUTH_ERR : ret; /* never a success by accident */
+}
+
+int cs_pam_fleet_account(pam_handle_t *pamh, const cs_pam_opts *o, const char *user)
+{
+    const cs_pam_stash *st = cs_pam_stash_get(pamh);
+    cs_pam_run run = { .command = "fleet-check" };
+    int r;
+
+    /* authenticated by this module a moment ago: the directory was read then */
+    if (st && st->kind == CS_STASH_KEY && st->fleet_checked)
+        return PAM_SUCCESS;
+    r = cs_pam_run_helper(pamh, o, user, &run);
+    if (r == 0 && run.exit_code == CS_HELPER_OK)
+        return PAM_SUCCESS;
+    if (r == 0 && run.exit_code == CS_HELPER_NOT_IN_FLEET)
+        return PAM_USER_UNKNOWN;
+    if (r == 0 && run.exit_code == CS_HELPER_FLEET_DENIED) {
+        pam_syslog(pamh, LOG_NOTICE, "fleet account %s refused: %s%s%s%s", user, cs_pam_reason(run.exit_code),
+                   *run.msg ? " [" : "", run.msg, *run.msg ? "]" : "");
+        return PAM_PERM_DENIED;
+    }
+    cs_pam_log_failure(pamh, o, user, "fleet account not checked", r, &run);
+    return PAM_AUTHINFO_UNAVAIL;
+}
