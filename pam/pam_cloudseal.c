@@ -298,10 +298,12 @@ static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, 
 {
     const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL };
     cs_pam_run run = { .command = "handoff", .args = st ? with_key : no_key };
+    cs_pam_frame key_frame; /* not a compound literal in the if: it must outlive the block */
     bool ok;
 
     if (st) {
-        run.in = &(cs_pam_frame){ st->data, st->len };
+        key_frame = (cs_pam_frame){ st->data, st->len };
+        run.in = &key_frame;
         run.n_in = 1;
     }
     /* Without a key, whatever went wrong was reported by auth already (or

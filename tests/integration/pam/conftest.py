@@ -36,7 +36,31 @@ def etc_fingerprint():
     return h.hexdigest()
 
 
+# A syslog receiver on /dev/log inside the namespace (prepend to a script;
+# the lines land in $D/syslog.txt): /dev is replaced by a tmpfs holding binds
+# of the few device nodes the tools use, so nothing is created in the
+# host's /dev.
+SYSLOG_CAPTURE = r"""
+mkdir -p $D/olddev && mount --rbind /dev $D/olddev
+mount -t tmpfs -o mode=755 cs-dev /dev
+for n in null zero urandom random full; do : > /dev/$n; mount --bind $D/olddev/$n /dev/$n; done
+ln -s /proc/self/fd /dev/fd
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("/dev/log")
+out = open(sys.argv[1], "a", buffering=1); print("ready", file=out)
+while True: out.write(s.recv(4096).decode(errors="replace") + "\n")
+' $D/syslog.txt &
+LOGGER=$!
+trap 'kill $LOGGER 2>/dev/null' EXIT
+while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
+"""
+
+
 class Sandbox:
+    syslog_capture = SYSLOG_CAPTURE
+    build = BUILD
+
     def __init__(self):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="cs-pamreal-"))
         self.dir.chmod(0o755)

@@ -1,0 +1,254 @@
+"""Fleet users (no /etc/passwd or /etc/shadow entry) logging in through the
+real PAM stack with pam_cloudseal's authoritative mode, in a private mount
+namespace: real glibc NSS (nsswitch.conf "passwd: files cloudseal" in the
+/etc overlay, the built libnss_cloudseal.so.2 in an overlay of the library
+directory, the directory cache bind-mounted at /var/lib/cloudseal), a
+directory built and published with `cloudseal admin`, synced with
+`cloudseal-helper directory-sync`.
+
+The stack is the one pam-auth-update makes of the profiles "unix",
+"cloudseal-fleet", "mkhomedir" and "cloudseal" (debian/pam-configs/,
+pam_cloudseal(8)).
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+PASSWORD = "Tr0ub4dor&3"       # conftest.PASSWORD (the local user's)
+FLEET_PW = "fl33t-Pass-w0rd"
+FUID = 1500001
+FUSER = "fleetie"
+LIBDIR = pathlib.Path("/usr/lib/x86_64-linux-gnu")
+
+
+def fleet_stack(sb, name, module_opts=""):
+    """What pam-auth-update writes into common-auth/-account/-session for
+    unix + cloudseal-fleet + mkhomedir + cloudseal (priorities 256, 128, 0,
+    64), with the test build's module, helper and config."""
+    m = (f"{sb.build}/pam_cloudseal.so config={sb.config} helper={sb.build}/cloudseal-helper "
+         f"{module_opts}").strip()
+    lines = [
+        "auth    [success=2 default=ignore] pam_unix.so nodelay",
+        f"auth    [success=1 default=ignore] {m} authoritative use_first_pass",
+        "auth    requisite pam_deny.so",
+        "auth    required  pam_permit.so",
+        f"auth    optional  {m}",
+        "account [success=2 new_authtok_reqd=done default=ignore] pam_unix.so",
+        f"account [success=1 new_authtok_reqd=done default=ignore] {m} authoritative",
+        "account requisite pam_deny.so",
+        "account required  pam_permit.so",
+        "session required  pam_unix.so",
+        f"session optional  pam_mkhomedir.so skel={sb.dir}/skel",
+        f"session optional  {m}",
+    ]
+    (sb.dir / "etc" / "pam.d" / name).write_text("\n".join(lines) + "\n")
+
+
+class Fleet:
+    """The admin's fleet and a workstation in the sandbox."""
+
+    def __init__(self, sb):
+        self.sb = sb
+        d = sb.dir
+        self.fdir = d / "fleet"
+        self.nss = d / "nss"                      # /var/lib/cloudseal in the namespace
+        self.home = d / "fleethome" / FUSER
+        for p in (self.fdir, self.nss, d / "lib", d / "lib-work", d / "skel", self.home.parent):
+            p.mkdir(parents=True, exist_ok=True)
+        (d / "skel" / ".profile").write_text("# fleet skel\n")
+        shutil.copy2(sb.build / "libnss_cloudseal.so.2", d / "lib" / "libnss_cloudseal.so.2")
+        (d / "etc" / "nsswitch.conf").write_text(
+            "passwd: files cloudseal\ngroup: files cloudseal\nshadow: files\n"
+            "hosts: files\n")
+        for p in (sb.storage / "users" / FUSER, sb.state / "keybags" / FUSER):
+            p.mkdir(parents=True)
+            os.chown(p, FUID, FUID)
+            p.chmod(0o700)
+        self.write_config()
+        fleet_stack(sb, "csfleet")
+
+    def write_config(self, storage_url=None):
+        sb, f = self.sb, self.fdir
+        sb.config.write_text(
+            f"[storage]\nurl = {storage_url or 'file://' + str(sb.storage)}\n"
+            f"[paths]\nstate_dir = {sb.state}\n"
+            "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
+            f"[fleet]\npublic_key_file = {f}/fleet.pub\ncache = {self.nss}/directory.cache\n"
+            f"state = {self.nss}/directory.state\nlocal_passwd = {sb.dir}/etc/passwd\n"
+            f"local_group = {sb.dir}/etc/group\nsource = {f}/directory.json\n"
+            f"secret_key_file = {f}/fleet.key\n")
+
+    def admin(self, *args):
+        r = subprocess.run([str(self.sb.build / "cloudseal"), "--config", str(self.sb.config),
+                            "--json", "admin", *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"admin {args}: {r.stdout}{r.stderr}"
+        return r.stdout
+
+    def publish(self):
+        self.admin("publish")
+        r = subprocess.run([str(self.sb.build / "cloudseal-helper"), "--config", str(self.sb.config),
+                            "directory-sync"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    def run(self, script, **kw):
+        """sb.run with fleet NSS: the library overlay and the cache."""
+        return self.sb.run(
+            f"mount -t overlay cs-lib -o lowerdir={LIBDIR},upperdir=$D/lib,workdir=$D/lib-work {LIBDIR}\n"
+            "mount -t tmpfs -o mode=755 cs-varlib /var/lib\n"
+            "mkdir -p /var/lib/cloudseal && mount --bind $D/nss /var/lib/cloudseal\n" + script, **kw)
+
+    def as_fleet_user(self, cmd):
+        return (f"setpriv --reuid={FUID} --regid={FUID} --clear-groups "
+                f"keyctl session - sh -c 'keyctl link @u @s >/dev/null; {cmd}'")
+
+    def enroll(self, password=FLEET_PW, config=None):
+        """Enroll as the fleet user (it exists only through NSS); returns the
+        account public key `cloudseal enroll` printed."""
+        conf = config or "$C"
+        r = self.run(self.as_fleet_user(f"$B/cloudseal --config {conf} --json enroll --password-stdin; "
+                                         f"$B/cloudseal --config {conf} lock >/dev/null"),
+                     input=password + "\n")
+        return json.loads(r.stdout)["account_public_key"]
+
+    def key_bytes(self):
+        """Bytes of a cloudseal key the fleet user can read from @u (never printed)."""
+        r = self.run(self.as_fleet_user(
+            "for id in $(keyctl rlist @u 2>/dev/null); do "
+            "  case $(keyctl rdescribe $id 2>/dev/null) in *cloudseal:amk:*) keyctl pipe $id | wc -c; exit 0;; esac; "
+            "done; echo 0"))
+        return int(r.stdout.split()[-1])
+
+    def clear_keys(self):
+        subprocess.run(["setpriv", f"--reuid={FUID}", f"--regid={FUID}", "--clear-groups",
+                        "keyctl", "session", "-", "sh", "-c",
+                        "keyctl link @u @s >/dev/null; keyctl clear @u"], capture_output=True)
+
+    def login(self, password, user=FUSER, service="csfleet", ops="authenticate acct_mgmt open_session"):
+        return self.run(self.sb.syslog_capture + f"rc=0; pamtester {service} {user} {ops} || rc=$?\n"
+                        "sleep 0.2; echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
+                        input=password + "\n", check=False)
+
+
+@pytest.fixture
+def fleet(sandbox):
+    if not (LIBDIR / "libc.so.6").exists():
+        pytest.skip(f"no {LIBDIR}: not a Debian x86_64 layout")
+    f = Fleet(sandbox)
+    f.admin("keygen", "--secret", str(f.fdir / "fleet.key"), "--public", str(f.fdir / "fleet.pub"))
+    f.admin("init", "--fleet", "test")
+    f.admin("add-user", FUSER, "--uid", str(FUID), "--home", str(f.home), "--shell", "/bin/sh")
+    f.publish()
+    key = f.enroll()
+    f.admin("approve", FUSER, "--key", key)
+    f.publish()
+    yield f
+    f.clear_keys()
+
+
+def rc_of(r):
+    return int([l for l in r.stdout.splitlines() if l.startswith("rc=")][-1][3:])
+
+
+def cloudseal_lines(r):
+    return [l for l in r.stdout.splitlines() if "pam_cloudseal" in l]
+
+
+def test_fleet_user_logs_in_and_gets_the_key(fleet):
+    sb = fleet.sb
+    # no local entry anywhere: NSS alone knows the user
+    for f in ("passwd", "shadow"):
+        assert f"\n{FUSER}:" not in "\n" + (sb.dir / "etc" / f).read_text()
+    r = fleet.run(f"getent passwd {FUSER}; getent shadow {FUSER} || echo no-shadow")
+    assert r.stdout.startswith(f"{FUSER}:x:{FUID}:{FUID}:") and "no-shadow" in r.stdout
+    assert not fleet.home.exists()
+    r = fleet.login(FLEET_PW)
+    assert rc_of(r) == 0, r.stdout + r.stderr
+    assert fleet.key_bytes() == 32
+    # pam_mkhomedir made the home at the first login, the user's own
+    assert fleet.home.is_dir() and fleet.home.stat().st_uid == FUID
+    assert (fleet.home / ".profile").exists()
+    assert any("authenticated with the pinned account key" in l for l in cloudseal_lines(r)), r.stdout
+    # a local user still logs in through pam_unix in the same stack; a wrong
+    # password (pam_unix: no; pam_cloudseal: not a fleet user) is refused
+    sb.enroll()
+    assert rc_of(fleet.login(PASSWORD, user="cspamtest")) == 0
+    assert sb.key_bytes() == 32
+    assert rc_of(fleet.login("wrong", user="cspamtest")) != 0
+    assert rc_of(fleet.login("whatever", user="nosuchuser")) != 0
+
+
+def test_wrong_password_fails(fleet):
+    r = fleet.login("not-" + FLEET_PW)
+    assert rc_of(r) != 0
+    assert fleet.key_bytes() == 0
+    assert any(l.startswith("<85>") and "fleet login refused for fleetie: the password does not unwrap" in l
+               for l in cloudseal_lines(r)), r.stdout
+
+
+def test_planted_keybag_fails_even_with_its_own_password(fleet):
+    """Someone with write access to the bucket enrolls another key under the
+    user's name (a valid keybag, generation not lower) and plants it."""
+    sb = fleet.sb
+    evil = sb.dir / "evil"
+    (evil / "storage" / "users" / FUSER).mkdir(parents=True)
+    (evil / "state" / "keybags" / FUSER).mkdir(parents=True)
+    subprocess.run(["chown", "-R", f"{FUID}:{FUID}", str(evil)], check=True)
+    conf = evil / "c.conf"
+    conf.write_text(f"[storage]\nurl = file://{evil}/storage\n[paths]\nstate_dir = {evil}/state\n"
+                    "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n")
+    fleet.enroll(password="attacker-pw", config=str(conf))
+    planted = sb.storage / "users" / FUSER / "keybag"
+    shutil.copyfile(evil / "storage" / "users" / FUSER / "keybag", planted)
+    r = fleet.login("attacker-pw")
+    assert rc_of(r) != 0, r.stdout
+    assert fleet.key_bytes() == 0
+    lines = cloudseal_lines(r)
+    # LOG_CRIT (2) in authpriv (10 * 8): <82>
+    assert any(l.startswith("<82>") and "not the one the fleet directory pins" in l for l in lines), r.stdout
+
+
+def test_disabled_user_is_refused(fleet):
+    fleet.admin("disable-user", FUSER)
+    fleet.publish()
+    r = fleet.login(FLEET_PW)
+    assert rc_of(r) != 0
+    assert fleet.key_bytes() == 0
+    assert any("refused by the fleet directory" in l for l in cloudseal_lines(r)), r.stdout
+    # the account hook refuses too (a login that did not use our auth, e.g. an SSH key)
+    r = fleet.login("", ops="acct_mgmt")
+    assert rc_of(r) != 0
+    assert any("fleet account fleetie refused" in l for l in cloudseal_lines(r)), r.stdout
+    fleet.admin("enable-user", FUSER)
+    fleet.publish()
+    assert rc_of(fleet.login("", ops="acct_mgmt")) == 0
+
+
+def test_removed_user_is_refused(fleet):
+    fleet.admin("remove-user", FUSER)
+    fleet.publish()
+    r = fleet.login(FLEET_PW)
+    assert rc_of(r) != 0
+    assert fleet.key_bytes() == 0
+
+
+def test_offline_login_from_cached_keybag_and_directory(fleet):
+    fleet.write_config(storage_url=f"file://{fleet.sb.dir}/unreachable")
+    r = fleet.login(FLEET_PW)
+    assert rc_of(r) == 0, r.stdout
+    assert fleet.key_bytes() == 32
+
+
+def test_helper_crash_or_hang_fails_closed(fleet):
+    sb = fleet.sb
+    (sb.dir / "crash.sh").write_text("#!/bin/sh\nkill -SEGV $$\n")
+    (sb.dir / "slow.sh").write_text("#!/bin/sh\nexec sleep 30\n")
+    for n in ("crash", "slow"):
+        (sb.dir / f"{n}.sh").chmod(0o755)
+        fleet_stack(sb, f"csfleet-{n}", f"helper={sb.dir}/{n}.sh timeout=1")
+        r = fleet.login(FLEET_PW, service=f"csfleet-{n}")
+        assert rc_of(r) != 0, (n, r.stdout)
+        assert fleet.key_bytes() == 0
