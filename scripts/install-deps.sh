@@ -20,8 +20,18 @@ case "${1:-all}" in
   *) echo "usage: $0 [build|check|all]" >&2; exit 2 ;;
 esac
 
+# Packages that stand for a command another package may already provide
+# (e.g. npm ships inside a vendor nodejs package that conflicts with Debian's npm).
+provided_by_command() {
+  case "$1" in
+    npm) command -v npm >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+
 missing=""
 for p in $WANT; do
+  provided_by_command "$p" && continue
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $p"
   fi
