@@ -42,8 +42,8 @@ def fleet_stack(sb, name, module_opts=""):
         "account requisite pam_deny.so",
         "account required  pam_permit.so",
         "session required  pam_unix.so",
-        f"session optional  pam_mkhomedir.so skel={sb.dir}/skel",
         f"session optional  {m}",
+        f"session optional  pam_mkhomedir.so skel={sb.dir}/skel",
     ]
     (sb.dir / "etc" / "pam.d" / name).write_text("\n".join(lines) + "\n")
 
@@ -147,6 +147,55 @@ def fleet(sandbox):
     f.publish()
     yield f
     f.clear_keys()
+
+
+def stack_shape(text, facilities=("auth", "account", "session")):
+    """(facility, control, module, cloudseal's own options) of the lines of
+    the modules the fleet profile deals with; the test-only options (paths,
+    pam_unix's nodelay/nullok, mkhomedir's skel) are left out."""
+    keep = ("pam_unix.so", "pam_cloudseal.so", "pam_deny.so", "pam_permit.so", "pam_mkhomedir.so")
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if not f or f[0] not in facilities:
+            continue
+        if f[1].startswith("["):                 # a control with spaces: [a=b c=d]
+            end = next(i for i, w in enumerate(f) if w.endswith("]"))
+            control, rest = " ".join(f[1:end + 1]), f[end + 1:]
+        else:
+            control, rest = f[1], f[2:]
+        module = os.path.basename(rest[0])
+        if module not in keep:
+            continue
+        opts = [o for o in rest[1:] if module == "pam_cloudseal.so" and "=" not in o]
+        out.append((f[0], control, module, tuple(opts)))
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("pam-auth-update"), reason="no pam-auth-update")
+def test_pam_auth_update_makes_the_stack_these_tests_use(sandbox):
+    """debian/pam-configs/cloudseal-fleet, given to the real pam-auth-update
+    (in the namespace: /etc overlay, its own /var/lib/pam and profile dir),
+    yields exactly the stack the other tests log in through."""
+    d = sandbox.dir
+    for p in ("pc", "pc-work", "varlibpam"):
+        (d / p).mkdir()
+    for prof in ("cloudseal", "cloudseal-fleet"):
+        shutil.copy(sandbox.build.parent / "debian" / "pam-configs" / prof, d / "pc" / prof)
+    r = sandbox.run(
+        "mount -t overlay cs-pc -o lowerdir=/usr/share/pam-configs,upperdir=$D/pc,workdir=$D/pc-work "
+        "/usr/share/pam-configs\n"
+        "mount --bind $D/varlibpam /var/lib/pam\n"
+        "DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable unix cloudseal cloudseal-fleet "
+        "mkhomedir >/dev/null 2>&1\n"
+        "cat /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session\n")
+    fleet_stack(sandbox, "shape")
+    mine = stack_shape((d / "etc" / "pam.d" / "shape").read_text())
+    generated = stack_shape(r.stdout)
+    # common-session starts with pam_permit/pam_deny bookkeeping of its own
+    generated = [l for l in generated if l[0] != "session" or l[2] not in ("pam_permit.so", "pam_deny.so")]
+    assert generated == mine, "\n".join(map(str, generated))
+    assert ("auth", "[success=1 default=ignore]", "pam_cloudseal.so", ("authoritative", "use_first_pass")) in mine
 
 
 def rc_of(r):
