@@ -95,13 +95,15 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
                         const char *what, int r, const cs_pam_run *run)
 {
     const char *msg = run->msg;
+    /* outside authoritative mode nothing is blocked; in it, nothing passes */
+    const char *after = opts->authoritative ? "fails closed" : "the login goes on";
     int prio;
 
     if (r == -ETIMEDOUT) {
-        pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %u s and was killed; the login goes on",
-                   what, user, opts->helper, opts->timeout_sec);
+        pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %u s and was killed; %s",
+                   what, user, opts->helper, opts->timeout_sec, after);
     } else if (r == -ECHILD) {
-        pam_syslog(pamh, LOG_ERR, "%s for %s: %s crashed; the login goes on", what, user, opts->helper);
+        pam_syslog(pamh, LOG_ERR, "%s for %s: %s crashed; %s", what, user, opts->helper, after);
     } else if (r == -ENOEXEC) {
         pam_syslog(pamh, LOG_ERR, "%s for %s: cannot run %s (is cloudseal installed?)", what, user, opts->helper);
     } else if (r < 0) {

@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "crypto/account.h"
 #include "crypto/keyring.h"
+#include "fleet/fleet.h"
 #include "util/secmem.h"
 
 #ifndef BUILD_DIR
@@ -86,6 +87,20 @@ static void write_service(const char *name, const char *opts)
                PW_DIR, mod, opts, mod, opts, PW_DIR, mod, opts);
 }
 
+/* authoritative: the module's own answer is the stack's (required) */
+static void write_fleet_service(const char *name, const char *opts)
+{
+    char path[PATH_MAX + 32];
+    const char *mod = BUILD_DIR "/pam_cloudseal.so";
+
+    snprintf(path, sizeof(path), "svc/%s", name);
+    write_text(path, 0644,
+               "auth     required %s/pam_set_items.so\n"
+               "auth     required %s %s authoritative\n"
+               "account  required %s %s authoritative\n",
+               PW_DIR, mod, opts, mod, opts);
+}
+
 static void prepare(void)
 {
     char opts[3 * PATH_MAX];
@@ -103,7 +118,7 @@ static void prepare(void)
     write_text("group", 0644, "alice:x:%d:\nbob:x:%d:\n", ALICE_UID, BOB_UID);
     write_text("cloudseal.conf", 0644,
                "[storage]\nurl = file://%s/storage\n[paths]\nstate_dir = %s/state\n"
-               "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n", dir, dir);
+               "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[fleet]\ncache = %s/directory.cache\n", dir, dir, dir);
     /* ASAN_OPTIONS: an ASan helper would refuse nss_wrapper coming first */
     write_text("helper.sh", 0755,
                "#!/bin/sh\nexport LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD=%s/passwd "
@@ -121,6 +136,7 @@ static void prepare(void)
     write_service("cs", OPTS(""));
     write_service("cs-reboot", OPTS("lock=reboot"));
     write_service("cs-try", OPTS("try_first_pass"));
+    write_fleet_service("cs-fleet", OPTS(""));
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/counting.sh", dir, dir);
     write_service("cs-count", opts);
     write_service("systemd-user", OPTS(""));
@@ -130,6 +146,10 @@ static void prepare(void)
     write_service("cs-crash", opts);
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/slow.sh timeout=1", dir, dir);
     write_service("cs-slow", opts);
+    snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/crash.sh", dir, dir);
+    write_fleet_service("cs-fleet-crash", opts);
+    snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/slow.sh timeout=1", dir, dir);
+    write_fleet_service("cs-fleet-slow", opts);
 #undef OPTS
 }
 
@@ -626,6 +646,102 @@ static void helper_missing_crashing_or_hanging_login_proceeds(void **state)
     assert_non_null(strstr(log, "did not finish within 1 s"));
 }
 
+/* ---------------- authoritative mode (fleet users) ---------------- */
+
+/* Install a fleet directory cache holding alice (uid as in passwd), with
+ * `pinned` as her account key (NULL: none), disabled or not. */
+static void install_fleet_cache(const uint8_t *pinned, bool disabled)
+{
+    cs_directory *d = NULL;
+    cs_fleet_user *u = NULL;
+    cs_buf image = CS_BUF_INIT;
+    char path[PATH_MAX];
+
+    assert_int_equal(cs_directory_new(&d), 0);
+    d->id_min = 40000;
+    d->id_max = 50000;
+    d->serial = 1;
+    d->issued = time(NULL);
+    d->expires = d->issued + 3600;
+    assert_int_equal(cs_directory_add_user(d, "alice", &u), 0);
+    u->uid = u->gid = ALICE_UID;
+    u->private_group = true;
+    u->home = strdup("/nonexistent");
+    u->shell = strdup("/bin/sh");
+    u->gecos = strdup("Alice");
+    u->disabled = disabled;
+    if (pinned) {
+        u->has_key = true;
+        memcpy(u->key, pinned, CS_FLEET_PK_BYTES);
+    }
+    assert_int_equal(cs_fleet_compile_cache(d, d->issued, &image), 0);
+    snprintf(path, sizeof(path), "%s/directory.cache", dir);
+    assert_int_equal(cs_fleet_install_cache(path, &image), 0);
+    cs_buf_free(&image);
+    cs_directory_free(d);
+}
+
+static void alice_pubkey(uint8_t pk[CS_FLEET_PK_BYTES])
+{
+    cs_amk *amk = NULL;
+
+    assert_int_equal(cs_amk_from_bytes(alice_amk, CS_KEY_BYTES, &amk), 0);
+    assert_int_equal(cs_amk_account_pubkey(amk, pk), 0);
+    cs_amk_free(amk);
+}
+
+static void fleet_auth(const char *service, const char *password, int expect_auth, int expect_acct)
+{
+    struct pam_testcase tests[] = {
+        pam_test(PAMTEST_AUTHENTICATE, expect_auth),
+        pam_test(PAMTEST_ACCOUNT, expect_acct),
+    };
+    struct pamtest_conv_data none = { 0 };
+
+    enum pamtest_err r;
+
+    setenv("PAM_AUTHTOK", password, 1);
+    r = run_pamtest(service, "alice", &none, tests, NULL);
+    unsetenv("PAM_AUTHTOK");
+    if (r == PAMTEST_ERR_CASE) {
+        const struct pam_testcase *t = pamtest_failed_case(tests);
+        fail_msg("%s: %s returned %d, expected %d", service,
+                 t->pam_operation == PAMTEST_AUTHENTICATE ? "auth" : "account", t->op_rv, t->expected_rv);
+    }
+    assert_int_equal(r, PAMTEST_ERR_OK);
+}
+
+static void authoritative_decides_for_fleet_users(void **state)
+{
+    uint8_t pk[CS_FLEET_PK_BYTES], other[CS_FLEET_PK_BYTES];
+    char path[PATH_MAX];
+
+    enroll_alice("correct horse");
+    snprintf(path, sizeof(path), "%s/directory.cache", dir);
+    unlink(path);
+    /* no directory: not a fleet user, the stack's other modules decide */
+    fleet_auth("cs-fleet", "correct horse", PAM_USER_UNKNOWN, PAM_USER_UNKNOWN);
+    alice_pubkey(pk);
+    install_fleet_cache(pk, false);
+    fleet_auth("cs-fleet", "correct horse", PAM_SUCCESS, PAM_SUCCESS);
+    fleet_auth("cs-fleet", "wrong horse", PAM_AUTH_ERR, PAM_SUCCESS);
+    /* a keybag whose key is not the pinned one */
+    memcpy(other, pk, sizeof(other));
+    other[0] ^= 1;
+    install_fleet_cache(other, false);
+    fleet_auth("cs-fleet", "correct horse", PAM_AUTH_ERR, PAM_SUCCESS);
+    /* no key approved yet: no password login, the account exists */
+    install_fleet_cache(NULL, false);
+    fleet_auth("cs-fleet", "correct horse", PAM_AUTH_ERR, PAM_SUCCESS);
+    install_fleet_cache(pk, true);
+    fleet_auth("cs-fleet", "correct horse", PAM_AUTH_ERR, PAM_PERM_DENIED);
+    /* fails closed when the helper crashes or hangs */
+    install_fleet_cache(pk, false);
+    fleet_auth("cs-fleet-crash", "correct horse", PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL);
+    fleet_auth("cs-fleet-slow", "correct horse", PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL);
+    unlink(path);
+}
+
 /* The lines of helper-runs (one per helper run, its arguments), or -1. */
 static int helper_runs(char *buf, size_t len)
 {
@@ -676,6 +792,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         T(auth_session_puts_key_in_users_keyring),
         T(auth_alone_runs_no_helper_and_session_one),
+        T(authoritative_decides_for_fleet_users),
         T(last_session_close_revokes),
         T(lock_reboot_keeps_key_after_last_session),
         T(wrong_password_login_proceeds_without_key),
