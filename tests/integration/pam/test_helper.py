@@ -21,7 +21,7 @@ def frame(b):
     return struct.pack(">I", len(b)) + b
 
 
-@pytest.mark.parametrize("cmd", ["unlock", "handoff", "revoke", "rewrap"])
+@pytest.mark.parametrize("cmd", ["unlock", "handoff", "revoke", "rewrap", "login", "fleet-check"])
 def test_help_for_every_command(build_dir, cmd):
     r = helper(build_dir, cmd, "--help")
     assert r.returncode == 0 and b"Usage: cloudseal-helper" in r.stdout
@@ -112,3 +112,49 @@ def test_unlock_rewrap_exit_codes(sandbox):
                sandbox.state / "keybags" / "cspamtest" / "keybag"):
         kb.write_text(kb.read_text().replace('"password"', '"passwort"'))
     assert run(unlock, frame(b"brand new")).returncode == 12
+
+
+def test_either_fetches_storage_once(build_dir, sandbox):
+    """Drift repair's 'previous password or recovery key' is one storage
+    fetch, not one per guess: with storage hanging, a login waits for the
+    login timeout once.  Counted as TCP connections to a server that accepts
+    and never answers; the unlock then works from the cached keybag."""
+    import socket
+    import threading
+
+    sandbox.enroll()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+    threading.Thread(target=accept, daemon=True).start()
+    port = srv.getsockname()[1]
+    (sandbox.dir / "s3.secret").write_text("secret\n")
+    (sandbox.dir / "s3.secret").chmod(0o600)
+    sandbox.config.write_text(
+        f"[storage]\nurl = s3+http://127.0.0.1:{port}/bucket\naccess_key = x\n"
+        f"secret_key_file = {sandbox.dir}/s3.secret\nlogin_timeout = 1s\n"
+        f"max_retries = 0\n[paths]\nstate_dir = {sandbox.state}\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n")
+    counts = {}
+    try:
+        for kind in ("password", "either"):
+            before = len(conns)
+            r = sandbox.run(f"$B/cloudseal-helper --config $C unlock --user $U --secret {kind} >/dev/null",
+                            input=frame(PASSWORD.encode()), binary=True, check=False)
+            assert r.returncode == 0, r.stderr
+            time.sleep(0.1)
+            counts[kind] = len(conns) - before
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()
+    assert counts["password"] >= 1, counts       # storage was really asked
+    assert counts["either"] == counts["password"], counts
