@@ -59,12 +59,28 @@ cpu() { # CPU time (user + sys, children included) per login: steadier than wall
   /usr/bin/time -f "%U %S" sh -c "for i in \$(seq $N); do echo bench-pass | pamtester $1 csbench authenticate open_session >/dev/null 2>&1; done" 2>&1 \
     | awk -v n="$N" '{printf "%d", ($1 + $2) * 1000000 / n}'
 }
+auth_only() { # authenticate alone (sudo, polkit, screen lockers): no helper run any more
+  for _ in $(seq "$N"); do
+    t0=$(date +%s%N); echo bench-pass | pamtester "$1" csbench authenticate >/dev/null 2>&1; t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000 ))
+  done | median
+}
+cpu_of() { # CPU time per run of a shell command line
+  /usr/bin/time -f "%U %S" sh -c "for i in \$(seq $N); do $1; done" 2>&1 | tail -1 \
+    | awk -v n="$N" '{printf "%d", ($1 + $2) * 1000000 / n}'
+}
 cpu_plain=$(cpu cs-plain); cpu_module=$(cpu cs-module)
+cpu_kdf=$(cpu_of "printf '\\0\\0\\0\\012bench-pass' | $B/cloudseal-helper --config $C unlock --user csbench >/dev/null")
+cpu_exec=$(cpu_of "$B/cloudseal-helper --help >/dev/null")
+auth_plain=$(auth_only cs-plain); auth_module=$(auth_only cs-module)
 plain=$(measure cs-plain); module=$(measure cs-module); unlock=$(kdf); bare=$(exec_only)
 echo "pam_unix alone:            ${plain} us (median of $N logins: authenticate + open_session)"
 echo "pam_unix + pam_cloudseal:  ${module} us"
-echo "module overhead:           $(( module - plain )) us  (2 helper runs: unlock, handoff; includes the minimum KDF)"
+echo "module overhead:           $(( module - plain )) us  (1 helper run at session open: login = unlock + hand-off; includes the minimum KDF)"
+echo "authenticate only:         ${auth_plain} us without, ${auth_module} us with the module (no helper run)"
 echo "helper unlock alone:       ${unlock} us  (exec + config + keybag + minimum KDF: 8 MiB x 1 pass)"
 echo "helper exec alone:         ${bare} us  (cloudseal-helper --help: dynamic linking)"
 echo "CPU per login:             ${cpu_plain} us without, ${cpu_module} us with the module: $(( cpu_module - cpu_plain )) us more"
+echo "KDF + keybag (CPU):        $(( cpu_kdf - cpu_exec )) us  (helper unlock minus helper --help)"
+echo "CPU beyond the KDF:        $(( cpu_module - cpu_plain - (cpu_kdf - cpu_exec) )) us per login"
 echo "load average:              $(cut -d' ' -f1-3 /proc/loadavg)"
