@@ -180,8 +180,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return cs_pam_fleet_authenticate(pamh, flags, &o, NULL);
     if (!applies_to(pamh, &o, &user))
         return PAM_IGNORE;
-    /* an authoritative line of this stack has unwrapped the key already */
-    if (cs_pam_stash_get(pamh))
+    /* an authoritative line of this stack has unwrapped the key already; a
+     * password kept by an earlier pam_authenticate of this handle (a screen
+     * locker asking again) is replaced below by the current one */
+    st = cs_pam_stash_get(pamh);
+    if (st && st->kind == CS_STASH_KEY)
         return PAM_IGNORE;
     tok = cs_pam_password(pamh, &o, &prompted);
     if (!tok) {
