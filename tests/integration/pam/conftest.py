@@ -60,6 +60,7 @@ while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
 class Sandbox:
     syslog_capture = SYSLOG_CAPTURE
     build = BUILD
+    root = ROOT
 
     def __init__(self):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="cs-pamreal-"))

@@ -181,7 +181,7 @@ def test_pam_auth_update_makes_the_stack_these_tests_use(sandbox):
     for p in ("pc", "pc-work", "varlibpam"):
         (d / p).mkdir()
     for prof in ("cloudseal", "cloudseal-fleet"):
-        shutil.copy(sandbox.build.parent / "debian" / "pam-configs" / prof, d / "pc" / prof)
+        shutil.copy(sandbox.root / "debian" / "pam-configs" / prof, d / "pc" / prof)
     r = sandbox.run(
         "mount -t overlay cs-pc -o lowerdir=/usr/share/pam-configs,upperdir=$D/pc,workdir=$D/pc-work "
         "/usr/share/pam-configs\n"
