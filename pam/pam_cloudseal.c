@@ -182,10 +182,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return PAM_IGNORE;
     /* an authoritative line of this stack has unwrapped the key already; a
      * password kept by an earlier pam_authenticate of this handle (a screen
-     * locker asking again) is replaced below by the current one */
+     * locker asking again) is wiped now and replaced by the current one */
     st = cs_pam_stash_get(pamh);
     if (st && st->kind == CS_STASH_KEY)
         return PAM_IGNORE;
+    cs_pam_stash_drop(pamh);
     tok = cs_pam_password(pamh, &o, &prompted);
     if (!tok) {
         if (o.debug)
