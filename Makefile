@@ -137,6 +137,7 @@ check: deps
 	$(MAKE) asan
 	$(MAKE) valgrind
 	$(MAKE) fuzz-smoke
+	$(MAKE) check-deb
 	$(MAKE) integration
 
 demo: deps-build
