@@ -13,26 +13,6 @@
 #include "util/log.h"
 #include "util/secmem.h"
 
-static int open_short(const cs_config *cfg, cs_storage **out)
-{
-    int ms = (int)cs_config_int(cfg, "storage", "login_timeout") * 1000;
-    cs_storage_opts o;
-    cs_secret *secret = NULL;
-    int r = cs_storage_opts_from_config(cfg, &o, &secret);
-
-    if (r < 0)
-        return r;
-    o.connect_timeout_ms = ms;
-    o.request_timeout_ms = ms;
-    o.max_retries = 0;
-    r = cs_storage_open(cs_config_str(cfg, "storage", "url"), &o, out);
-    cs_secret_free(secret);
-    if (r == 0) {
-        cs_s3_limits lim = { .list_max_keys = 1000, .retry_time_ms = ms, .conditional_put = -1 };
-        (void)cs_s3_set_limits(*out, &lim); /* -EINVAL: not S3, nothing to limit */
-    }
-    return r;
-}
 
 static bool network_error(int r)
 {
@@ -49,7 +29,7 @@ void repo_check(agent *a)
 
     if (!a->jobs[JOB_BACKUP].enabled)
         return;
-    r = open_short(a->cfg, &st);
+    r = cs_storage_open_config_login(a->cfg, &st); /* a quick look, never a long wait */
     if (r < 0) {
         log_warning("cannot open the storage named in [storage] url: %s", strerror(-r));
         snprintf(a->error, sizeof(a->error), "cannot open the storage: %s", strerror(-r));

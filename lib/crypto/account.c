@@ -239,28 +239,9 @@ static int storage_key(const char *user, char key[STORAGE_KEY_MAX])
  * login path with one short try so that a login never waits on the cloud. */
 static int open_storage(const cs_config *cfg, int flags, cs_storage **out)
 {
-    cs_storage_opts o;
-    cs_secret *secret = NULL;
-    int ms = (int)cs_config_int(cfg, "storage", "login_timeout") * 1000;
-    int r;
-
-    if (!(flags & CS_UNLOCK_LOGIN))
-        return cs_storage_open_config(cfg, NULL, out);
-    r = cs_storage_opts_from_config(cfg, &o, &secret);
-    if (r < 0)
-        return r;
-    o.connect_timeout_ms = ms;
-    o.request_timeout_ms = ms;
-    o.max_retries = 0;
-    r = cs_storage_open(cs_config_str(cfg, "storage", "url"), &o, out);
-    cs_secret_free(secret);
-    if (r == 0) {
-        cs_s3_limits lim = { .list_max_keys = 1000, .retry_time_ms = ms, .conditional_put = -1 };
-        int e = cs_s3_set_limits(*out, &lim);
-        if (e < 0 && e != -EINVAL) /* -EINVAL: not an s3 backend, nothing to limit */
-            log_debug("cannot limit storage retries: %s", strerror(-e));
-    }
-    return r;
+    if (flags & CS_UNLOCK_LOGIN)
+        return cs_storage_open_config_login(cfg, out);
+    return cs_storage_open_config(cfg, NULL, out);
 }
 
 static bool integrity_error(int r)

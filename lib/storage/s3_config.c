@@ -106,7 +106,7 @@ static int limits_from_config(const cs_config *c, cs_s3_limits *l)
 }
 
 static int open_config(const cs_config *c, const char *url, const char *access_key,
-                       const char *secret_key, cs_storage **out)
+                       const char *secret_key, bool login, cs_storage **out)
 {
     cs_storage_opts o;
     cs_secret *secret = NULL;
@@ -129,6 +129,15 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
         o.access_key = access_key;
         o.secret_key = secret_key;
     }
+    if (login) {
+        /* a login waits for storage at most [storage] login_timeout, once */
+        int ms = (int)cs_config_int(c, "storage", "login_timeout") * 1000;
+        o.connect_timeout_ms = ms;
+        o.request_timeout_ms = ms;
+        o.max_retries = 0;
+        lim.retry_time_ms = ms;
+        lim.list_max_keys = 1000;
+    }
     r = cs_storage_open(url, &o, out);
     cs_secret_free(secret); /* the backend keeps its own copy in secure memory */
     if (r == 0)
@@ -138,7 +147,12 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
 
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
 {
-    return open_config(c, url, NULL, NULL, out);
+    return open_config(c, url, NULL, NULL, false, out);
+}
+
+int cs_storage_open_config_login(const cs_config *c, cs_storage **out)
+{
+    return open_config(c, NULL, NULL, NULL, true, out);
 }
 
 int cs_storage_open_config_creds(const cs_config *c, const char *url, const char *access_key,
@@ -146,5 +160,5 @@ int cs_storage_open_config_creds(const cs_config *c, const char *url, const char
 {
     if (!access_key || !secret_key)
         return -EINVAL;
-    return open_config(c, url, access_key, secret_key, out);
+    return open_config(c, url, access_key, secret_key, false, out);
 }

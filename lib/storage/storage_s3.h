@@ -38,6 +38,11 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *opts, cs_se
  * apply the S3 limits of c.  What every caller that has a config uses. */
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out);
 
+/* The [storage] url for the login path: connect and request timeouts of
+ * [storage] login_timeout, no retries, small listings.  A login never waits
+ * on a slow store for longer than that; callers fall back to local caches. */
+int cs_storage_open_config_login(const cs_config *c, cs_storage **out);
+
 /* Like cs_storage_open_config, with explicit credentials (a user's own,
  * from the keybag's encrypted payload) instead of the config's or the
  * environment's; secret_key stays the caller's (in its secure memory). */
