@@ -5,9 +5,17 @@
  * modes alone would not cover a socket passed by systemd or a peer that
  * got hold of a descriptor).  One JSON request line, one reply line, close.
  * A client gets CLIENT_TIMEOUT to send its line, and at most MAX_CLIENTS
- * are served at once, so a stuck or hostile client cannot starve the loop. */
+ * are served at once, so a stuck or hostile client cannot starve the loop.
+ *
+ * A request is carried out only while its client is still connected.  The
+ * kernel keeps a connection's data after the client has closed it, and a
+ * socket unit keeps connections queued while the agent cannot start: acting
+ * on those later would, say, lock the key a minute after the user unlocked
+ * it, long after `cloudseal lock` gave up.  So a request whose sender has
+ * hung up is dropped, never acted on. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -114,6 +122,18 @@ static void reply_and_close(client *c, json_object *o)
     client_free(c);
 }
 
+/* Has the client closed its end?  A closed peer sets POLLHUP on our end
+ * (both directions shut down); a client that only shut down its writing side
+ * (half-close) is still waiting for the reply and counts as connected. */
+static bool client_gone(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = 0 };
+
+    if (poll(&p, 1, 0) < 0)
+        return false;
+    return (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
     client *c = userdata;
@@ -135,6 +155,12 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
     }
     if (!nl)
         return 0;
+    if (client_gone(fd)) {
+        /* sent, then gave up (timed out, killed) before we got to it */
+        log_notice("control: dropped a request from a client that has gone away");
+        client_free(c);
+        return 0;
+    }
     reply_and_close(c, handle(c->a, c->buf, (size_t)(nl - c->buf)));
     return 0;
 }

@@ -9,6 +9,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -113,7 +114,9 @@ class Agent:
     def socket_path(self):
         return self.run_dir / "cloudseal" / "agent.sock"
 
-    def start(self, watchdog_usec=None, wait_ready=True):
+    def start(self, watchdog_usec=None, wait_ready=True, listen_sock=None):
+        """listen_sock: a listening socket handed over as systemd's socket
+        activation does (fd 3, LISTEN_FDS=1, LISTEN_PID of the agent)."""
         n = 0
         while (self.tmp / f"notify{n}.sock").exists():
             n += 1
@@ -124,8 +127,19 @@ class Agent:
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self.logf = open(self.log, "a")
-        self.proc = subprocess.Popen([str(AGENT), "--debug"], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf)
+        cmd, fds = [str(AGENT), "--debug"], ()
+        if listen_sock is not None:
+            n = listen_sock.fileno()
+            # fd 3, and LISTEN_PID must be the agent's pid: set them, then exec
+            cmd = [sys.executable, "-c", "import os, sys\n"
+                   "n = int(sys.argv[1])\n"
+                   "if n != 3: os.dup2(n, 3); os.close(n)\n"
+                   "os.set_inheritable(3, True)\n"
+                   "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+                   "os.execv(sys.argv[2], sys.argv[2:])\n", str(n), *cmd]
+            fds = (n,)
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=self.logf, pass_fds=fds)
         if wait_ready:
             self.notify.wait("READY", timeout=15)
         return self
@@ -140,9 +154,12 @@ class Agent:
         return self.notify.wait("STATUS", pred, timeout, since)
 
     def request(self, cmd, raw=None):
+        return self.request_via(self.socket_path, cmd, raw)
+
+    def request_via(self, path, cmd, raw=None):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(10)
-        c.connect(str(self.socket_path))
+        c.connect(str(path))
         c.sendall(raw if raw is not None else (json.dumps({"cmd": cmd}) + "\n").encode())
         data = b""
         while not data.endswith(b"\n"):

@@ -292,3 +292,68 @@ def test_cloudseal_lock_tells_the_agent(agent, agent_env):
     agent.wait_status(lambda s: s == "locked", timeout=5, since=t)
     assert agent.request("status")["unlocked"] is False
     assert not account.in_keyring()
+
+
+def _send_and_hang_up(path, cmd):
+    """A client that sends its request and goes away without the reply (a
+    `cloudseal lock` that timed out, or was killed)."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(str(path))
+    c.sendall((json.dumps({"cmd": cmd}) + "\n").encode())
+    c.close()
+
+
+def test_request_queued_while_the_agent_was_down_is_dropped(agent, agent_env, tmp_path):
+    """The packaging test's failure: `cloudseal lock` sent while the unit
+    could not start sat in the socket unit's queue and locked the agent a
+    minute later, right after it had unlocked.  A request whose client has
+    gone away is dropped; a connected client is still served."""
+    write, account = agent_env
+    write(agent={"backup": "no", "keyring_poll": "300s"})
+    account.enroll()
+    account.unlock()
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(str(tmp_path / "activated.sock"))
+    lsock.listen(16)
+    _send_and_hang_up(tmp_path / "activated.sock", "lock")  # queued before the agent runs
+    waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # one that waits for its answer
+    waiting.settimeout(15)
+    waiting.connect(str(tmp_path / "activated.sock"))
+    waiting.sendall(b'{"cmd":"status"}\n')
+    agent.start(listen_sock=lsock)
+    lsock.close()
+    reply = json.loads(waiting.makefile().readline())
+    waiting.close()
+    assert reply["ok"] is True
+    assert agent.request_via(tmp_path / "activated.sock", "status")["unlocked"] is True
+    assert account.in_keyring()
+    assert "dropped a request from a client that has gone away" in agent.log_text()
+    assert "locked: cloudseal lock" not in agent.log_text()
+
+
+def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env):
+    """The agent was busy (here: stopped) while a client sent `lock` and hung
+    up: when the agent gets to it, the client is gone and nothing happens."""
+    import signal
+    write, account = agent_env
+    write(agent={"backup": "no", "keyring_poll": "300s"})
+    account.enroll()
+    account.unlock()
+    agent.start()
+    assert agent.request("status")["unlocked"] is True
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        _send_and_hang_up(agent.socket_path, "lock")
+        _send_and_hang_up(agent.socket_path, "backup-now")
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    end = time.monotonic() + 10
+    while agent.log_text().count("dropped a request") < 2 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert agent.log_text().count("dropped a request") == 2, agent.log_text()
+    st = agent.request("status")
+    assert st["unlocked"] is True and st["state"] == "idle", st
+    assert account.in_keyring()
+    # a client that waits for its answer is still served: lock works
+    assert agent.request("lock")["ok"] is True
+    assert not account.in_keyring()
