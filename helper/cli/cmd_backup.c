@@ -109,6 +109,77 @@ static void free_vec(char **v, size_t n)
     free(v);
 }
 
+/* An absolute path as an exclude pattern that matches only itself. */
+static int add_own(char ***v, size_t *n, const char *path)
+{
+    char pat[4096], **nv;
+    size_t k = 0;
+
+    if (!path || path[0] != '/')
+        return 0;
+    for (const char *p = path; *p && k < sizeof(pat) - 2; p++) {
+        if (strchr("*?[\\", *p))
+            pat[k++] = '\\';
+        pat[k++] = *p;
+    }
+    pat[k] = '\0';
+    if (!(nv = realloc(*v, (*n + 1) * sizeof(char *))))
+        return -ENOMEM;
+    *v = nv;
+    if (!(nv[*n] = strdup(pat)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* cloudseal's own moving parts are never backed up, whatever [backup]
+ * exclude says: the cache in use (file-change cache, object cache) and the
+ * state of the agent and the archive sync ($STATE_DIRECTORY,
+ * $XDG_STATE_HOME/cloudseal or ~/.local/state/cloudseal).  They change
+ * while the backup runs and are rebuilt from the repository. */
+static int add_own_excludes(char ***v, size_t *n, const char *cache)
+{
+    const char *sd = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
+    char *state = NULL, *root = repo_cli_cache_root();
+    int r = add_own(v, n, cache);
+
+    if (r == 0)
+        r = add_own(v, n, root);
+    if (r == 0 && sd && sd[0] == '/') {
+        char *one = strndup(sd, strcspn(sd, ":"));
+        r = one ? add_own(v, n, one) : -ENOMEM;
+        free(one);
+    }
+    if (r == 0) {
+        state = xdg && xdg[0] == '/' ? (asprintf(&state, "%s/cloudseal", xdg) < 0 ? NULL : state)
+                                     : repo_cli_expand("~/.local/state/cloudseal");
+        r = state ? add_own(v, n, state) : -ENOMEM;
+    }
+    free(state);
+    free(root);
+    return r;
+}
+
+static void print_summary(const cs_snapshot *snap, int r)
+{
+    const cs_backup_summary *s = &snap->summary;
+    char hex[65], a[32], b[32], d[32];
+
+    cs_id_hex(&snap->id, hex);
+    printf("Files: %llu new, %llu changed, %llu unchanged\n", (unsigned long long)s->files_new,
+           (unsigned long long)s->files_changed, (unsigned long long)s->files_unchanged);
+    printf("Dirs:  %llu   Others: %llu\n", (unsigned long long)s->dirs, (unsigned long long)s->others);
+    if (s->files_vanished || s->files_unstable || s->errors)
+        printf("Left out: %llu vanished during the backup, %llu unreadable; %llu saved while still changing\n",
+               (unsigned long long)s->files_vanished, (unsigned long long)s->errors,
+               (unsigned long long)s->files_unstable);
+    printf("Added: %s (%s stored after compression and encryption)\n", repo_cli_size(s->bytes_added, a),
+           repo_cli_size(s->bytes_stored, b));
+    printf("Processed %s in %.2f s\n", repo_cli_size(s->bytes_processed, d), s->duration);
+    printf("snapshot %.8s saved%s\n", hex,
+           r == 1 ? " (incomplete: some files could not be read or kept changing, see the warnings above)" : "");
+}
+
 int cmd_backup(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -126,14 +197,20 @@ int cmd_backup(int argc, char **argv)
     bool ofs = cs_config_bool(cfg, "backup", "one_file_system"), nocache = false;
     cs_backup_opts o = { 0 };
     cs_snapshot snap = { 0 };
-    repo_cli rc;
+    repo_cli rc = { 0 };
     FILE *progress_out = NULL;
-    int c, r, ex, progress_fd = -1;
+    int c, r, ex = CLI_OK, progress_fd = -1;
+    bool opened = false;
 
     while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
         switch (c) {
         case 'e': add(&excl, &ne, optarg); break;
-        case 'E': if (read_exclude_file(optarg, &excl, &ne) < 0) return CLI_USAGE; break;
+        case 'E':
+            if (read_exclude_file(optarg, &excl, &ne) < 0) {
+                ex = CLI_USAGE;
+                goto out;
+            }
+            break;
         case 'x': ofs = true; break;
         case 't': add(&tags, &nt, optarg); break;
         case 'H': host = optarg; break;
@@ -146,13 +223,14 @@ int cmd_backup(int argc, char **argv)
             long v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end || v < 1 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
                 log_error("--progress-fd wants an open file descriptor, not '%s'", optarg);
-                return CLI_USAGE;
+                ex = CLI_USAGE;
+                goto out;
             }
             progress_fd = (int)v;
             break;
         }
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case 'h': usage(stdout); goto out;
+        default: usage(stderr); ex = CLI_USAGE; goto out;
         }
     }
     for (int i = optind; i < argc; i++)
@@ -163,8 +241,10 @@ int cmd_backup(int argc, char **argv)
         add(&paths, &np, "~");
     repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl, &ne);
     if (cs_config_str(cfg, "backup", "exclude_file") &&
-        read_exclude_file(cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0)
-        return CLI_USAGE;
+        read_exclude_file(cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
+        ex = CLI_USAGE;
+        goto out;
+    }
     for (size_t i = 0; i < np; i++) { /* "dir/" and "dir" are the same path */
         size_t l = strlen(paths[i]);
         while (l > 1 && paths[i][l - 1] == '/')
@@ -172,8 +252,14 @@ int cmd_backup(int argc, char **argv)
     }
     if (!cache && !nocache)
         cache = repo_cli_cache_root();
-    if ((r = repo_cli_open(&rc)) != CLI_OK)
-        return r;
+    if (add_own_excludes(&excl, &ne, cache) < 0) {
+        log_error("out of memory");
+        ex = CLI_FAILED;
+        goto out;
+    }
+    if ((ex = repo_cli_open(&rc)) != CLI_OK)
+        goto out;
+    opened = true;
     o.paths = (const char *const *)paths;
     o.npaths = np;
     o.excludes = (const char *const *)excl;
@@ -196,31 +282,23 @@ int cmd_backup(int argc, char **argv)
     else if (o.progress)
         fprintf(stderr, "\r\033[K");
     if (r >= 0) {
-        char hex[65], a[32], b[32], d[32];
-        cs_id_hex(&snap.id, hex);
         if (cli.json) {
             json_object *j = cs_snapshot_to_json(&snap, true);
             printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
             json_object_put(j);
         } else if (!cli.quiet) {
-            const cs_backup_summary *s = &snap.summary;
-            printf("Files: %llu new, %llu changed, %llu unchanged\n", (unsigned long long)s->files_new,
-                   (unsigned long long)s->files_changed, (unsigned long long)s->files_unchanged);
-            printf("Dirs:  %llu   Others: %llu\n", (unsigned long long)s->dirs, (unsigned long long)s->others);
-            printf("Added: %s (%s stored after compression and encryption)\n", repo_cli_size(s->bytes_added, a),
-                   repo_cli_size(s->bytes_stored, b));
-            printf("Processed %s in %.2f s\n", repo_cli_size(s->bytes_processed, d), s->duration);
-            printf("snapshot %.8s saved%s\n", hex,
-                   r == 1 ? " (some files could not be read: see the warnings above)" : "");
+            print_summary(&snap, r);
         }
-        ex = r == 1 ? CLI_FAILED : CLI_OK;
+        ex = r == 1 ? REPO_CLI_INCOMPLETE : CLI_OK;
     } else {
         if (r != -EBUSY)
             log_error("backup failed: %s", strerror(-r));
         ex = repo_cli_exit(r);
     }
+out:
     cs_snapshot_clear(&snap);
-    repo_cli_close(&rc);
+    if (opened)
+        repo_cli_close(&rc);
     free_vec(paths, np);
     free_vec(excl, ne);
     free_vec(tags, nt);

@@ -15,6 +15,12 @@ typedef struct repo_cli {
     char prefix[512];
 } repo_cli;
 
+/* Exit code of backup when a snapshot was saved but is incomplete: some
+ * files could not be read, or kept changing while read (cloudseal(1)).
+ * Vanished files are not an error.  (3, restic's code for this, is
+ * CLI_LOCKED here.) */
+#define REPO_CLI_INCOMPLETE 7
+
 /* Set by check: read every object from the storage, not from the local cache. */
 extern bool repo_cli_no_object_cache;
 /* Obtain the key, open storage and the repository.  Returns an exit code

@@ -62,7 +62,7 @@ const cs_config_key cs_config_keys[] = {
 
     /* [backup] cloudseal backup (see cloudseal.conf(5), docs/repository.md) */
     { "backup", "paths", CS_CONF_STRING, NULL, 0, 0 },
-    { "backup", "exclude", CS_CONF_STRING, "~/.cache ~/.local/share/Trash", 0, 0 },
+    { "backup", "exclude", CS_CONF_STRING, "~/.cache ~/.local/share/Trash ~/.local/state/cloudseal", 0, 0 },
     { "backup", "exclude_file", CS_CONF_STRING, NULL, 0, 0 },
     { "backup", "one_file_system", CS_CONF_BOOL, "no", 0, 0 },
     { "backup", "cache_dir", CS_CONF_STRING, NULL, 0, 0 },

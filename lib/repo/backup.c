@@ -53,8 +53,10 @@ typedef struct job {
     uint32_t n, cap;
     uint64_t bytes;
     int err;
-    bool changed;          /* the file changed while it was read: do not cache */
-    struct stat st;        /* as seen by the walk */
+    bool vanished;         /* gone or no longer a regular file when we came to read it */
+    bool replaced;         /* another inode than the walk saw: metadata from j->st */
+    bool unstable;         /* kept changing while read: saved as last read, not cached */
+    struct stat st;        /* as seen by the walk, then by the read (matches the content) */
     struct job *next;
 } job;
 
@@ -104,6 +106,7 @@ typedef struct bk {
     void *zctx;            /* main thread's compressor (trees) */
     /* counters */
     _Atomic uint64_t files, dirs, bytes, bytes_added, bytes_stored, blobs_added, errors;
+    uint64_t vanished, unstable; /* main thread only (finalize, scan_dir) */
     _Atomic uint64_t total_files, total_bytes; /* from the estimate thread, 0 until done */
     pthread_t est_thread;
     bool est_running;
@@ -161,28 +164,15 @@ static int job_add_id(job *j, const cs_id *id)
     return 0;
 }
 
-static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+/* One pass over the open file from its start: chunk, store new blobs, record
+ * the content ids in the job. */
+static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
 {
     const cs_chunker *ch = b->r->chunker;
-    cs_node *node = &j->fr->nodes[j->idx];
-    _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    struct stat st, st2;
     size_t len = 0, want = READ_FIRST;
     bool eof = false;
     int rc;
 
-    if (fd < 0 && errno == EPERM)
-        fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    if (!S_ISREG(st.st_mode))
-        return -EINVAL;
-    if (st.st_ino != j->st.st_ino || st.st_size != j->st.st_size || st.st_mtim.tv_sec != j->st.st_mtim.tv_sec ||
-        st.st_mtim.tv_nsec != j->st.st_mtim.tv_nsec)
-        j->changed = true;
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
         size_t cut;
         cs_id id;
@@ -197,7 +187,7 @@ static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, vo
             len += (size_t)n;
         }
         if (len == 0)
-            break;
+            return 0;
         cut = cs_chunker_next(ch, buf, len, eof);
         if (cut == 0) {
             want = want * 2 > bufcap ? bufcap : want * 2;
@@ -216,11 +206,69 @@ static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, vo
         len -= cut;
         want = READ_FIRST;
     }
-    if (fstat(fd, &st2) == 0 &&
-        (st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-         st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec))
-        j->changed = true;
-    return 0;
+}
+
+/* The same version of a file: nothing wrote to it or replaced it. */
+static bool same_version(const struct stat *a, const struct stat *c)
+{
+    return a->st_ino == c->st_ino && a->st_dev == c->st_dev && a->st_size == c->st_size &&
+           a->st_mtim.tv_sec == c->st_mtim.tv_sec && a->st_mtim.tv_nsec == c->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == c->st_ctim.tv_sec && a->st_ctim.tv_nsec == c->st_ctim.tv_nsec;
+}
+
+/* Read one file.  Files live while we back them up, so:
+ *  - gone (or no longer a regular file) since the walk: j->vanished, not an
+ *    error (the snapshot shows the tree without it, as it now is);
+ *  - replaced since the walk (rewritten by rename): the file we opened is
+ *    read and recorded with its own metadata (j->st), which matches the
+ *    content;
+ *  - written while we read it: read again from the start, up to
+ *    CS_BACKUP_READ_TRIES times; then saved as last read and flagged
+ *    j->unstable (the copy may mix old and new data). */
+static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+{
+    cs_node *node = &j->fr->nodes[j->idx];
+    _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    struct stat st, st2;
+    int rc;
+
+    if (fd < 0 && errno == EPERM)
+        fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)) {
+        j->vanished = true;
+        return 0;
+    }
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode)) {
+        j->vanished = true;
+        return 0;
+    }
+    j->replaced = st.st_ino != j->st.st_ino || st.st_dev != j->st.st_dev;
+    j->st = st; /* the metadata of what we read */
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (int tries = 1;; tries++) {
+        if ((rc = read_pass(b, j, fd, buf, bufcap, out, zctx)) < 0)
+            return rc;
+        if (fstat(fd, &st2) < 0)
+            return -errno;
+        if (same_version(&st, &st2))
+            return 0;
+        j->st = st2;
+        if (tries == CS_BACKUP_READ_TRIES) {
+            j->unstable = true;
+            return 0;
+        }
+        /* start over; blobs already stored stay for dedup (or prune) */
+        b->bytes -= j->bytes;
+        j->bytes = 0;
+        j->n = 0;
+        st = st2;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+            return -errno;
+    }
 }
 
 static void *worker(void *arg)
@@ -385,6 +433,34 @@ static int node_from_stat(bk *b, int dirfd, const char *name, const char *path, 
     return 0;
 }
 
+/* The file a worker read may be another version than the walk saw: record
+ * the metadata of the version read, so that content and metadata agree. */
+static int node_refresh(bk *b, cs_node *nd, const struct stat *st)
+{
+    if (nd->uid != st->st_uid) {
+        free(nd->user);
+        nd->user = name_of(b, st->st_uid, false);
+    }
+    if (nd->gid != st->st_gid) {
+        free(nd->group);
+        nd->group = name_of(b, st->st_gid, true);
+    }
+    nd->mode = st->st_mode;
+    nd->uid = st->st_uid;
+    nd->gid = st->st_gid;
+    nd->mtime_s = st->st_mtim.tv_sec;
+    nd->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+    nd->ctime_s = st->st_ctim.tv_sec;
+    nd->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+    nd->inode = st->st_ino;
+    nd->dev = st->st_dev;
+    nd->nlink = (uint32_t)st->st_nlink;
+    nd->flags &= ~CS_NODE_SPARSE;
+    if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+        nd->flags |= CS_NODE_SPARSE;
+    return nd->user && nd->group ? 0 : -ENOMEM;
+}
+
 /* --------------------------------------------------------------- excludes */
 
 static bool excluded(const bk *b, const char *name, const char *path, bool is_dir)
@@ -460,12 +536,23 @@ static int finalize(bk *b, frame *f)
                 log_warning("skipping %s/%s: %s", f->path, nd->name, strerror(-j->err));
                 b->errors++;
                 drop = true;
+            } else if (j->vanished) {
+                log_notice("%s/%s vanished before it could be read: not in this snapshot", f->path, nd->name);
+                b->vanished++;
+                drop = true;
             } else {
+                if (j->unstable) {
+                    log_warning("%s/%s kept changing while it was read (%d times): saved as last read, "
+                                "it may mix old and new data", f->path, nd->name, CS_BACKUP_READ_TRIES);
+                    b->unstable++;
+                }
+                if (node_refresh(b, nd, &j->st) < 0 && !b->fatal)
+                    b->fatal = -ENOMEM;
                 nd->content = j->ids;
                 nd->ncontent = j->n;
                 nd->size = j->bytes;
                 j->ids = NULL;
-                if (b->fc && !j->changed && j->st.st_ctim.tv_sec < b->start_sec &&
+                if (b->fc && !j->unstable && j->st.st_ctim.tv_sec < b->start_sec &&
                     asprintf(&path, "%s/%s", f->path, nd->name) >= 0) {
                     cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent);
                     free(path);
@@ -653,6 +740,9 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
             if (errno != ENOENT || ks) {
                 log_warning("cannot stat %s: %s", full, strerror(errno));
                 b->errors++;
+            } else {
+                log_notice("%s vanished before it could be read: not in this snapshot", full);
+                b->vanished++;
             }
         } else if ((ks || !excluded(b, names[i], full, S_ISDIR(st.st_mode))) &&
                    !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
@@ -756,12 +846,20 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
             continue;
         fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
-            log_warning("cannot open directory %s: %s", full, strerror(errno));
-            b->errors++;
-            /* keep the node (metadata) with an empty tree */
+            /* gone, or replaced by another type: left out like a vanished file */
+            bool gone = errno == ENOENT || errno == ENOTDIR || errno == ELOOP;
+            if (gone) {
+                log_notice("%s vanished before it could be read: not in this snapshot", full);
+                b->vanished++;
+            } else {
+                log_warning("cannot open directory %s: %s", full, strerror(errno));
+                b->errors++;
+            }
+            /* unreadable: keep the node (metadata) with an empty tree */
             frame *empty = calloc(1, sizeof(*empty));
             if (empty) {
                 empty->dirfd = -1;
+                empty->failed = gone;
                 empty->path = strdup(full);
                 fifo_push(b, empty);
                 f->sub[i] = empty;
@@ -1070,7 +1168,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
             .files_new = b->files_new, .files_changed = b->files_changed,
             .files_unchanged = b->files_unchanged, .dirs = b->dirs, .others = b->others,
             .bytes_processed = b->bytes, .bytes_added = b->bytes_added, .bytes_stored = b->bytes_stored,
-            .blobs_added = b->blobs_added, .errors = b->errors, .duration = elapsed(b),
+            .blobs_added = b->blobs_added, .errors = b->errors, .files_vanished = b->vanished,
+            .files_unstable = b->unstable, .duration = elapsed(b),
         };
         rc = cs_snapshot_write(r, snap);
     }
@@ -1081,7 +1180,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     }
     if (rc == 0)
         snap->summary.duration = elapsed(b);
-    if (rc == 0 && b->errors)
+    if (rc == 0 && (b->errors || b->unstable))
         rc = 1;
 out:
     cs_pw_free(b->pk);

@@ -36,7 +36,10 @@ void cs_repo_id_hex(const cs_repo *r, char out[65]);
 /* ---- snapshots ---- */
 typedef struct cs_backup_summary {
     uint64_t files_new, files_changed, files_unchanged, dirs, others;
-    uint64_t bytes_processed, bytes_added, bytes_stored, blobs_added, errors;
+    uint64_t bytes_processed, bytes_added, bytes_stored, blobs_added;
+    uint64_t errors;         /* files or directories that could not be read (left out) */
+    uint64_t files_vanished; /* deleted (or no longer a regular file) between the walk and the read: left out */
+    uint64_t files_unstable; /* still changing after CS_BACKUP_READ_TRIES reads: saved as last read */
     double duration;
 } cs_backup_summary;
 
@@ -93,8 +96,13 @@ typedef struct cs_backup_opts {
     void *progress_ud;
 } cs_backup_opts;
 
-/* Back up; fills *snap (caller clears).  Returns 0, or 1 when the snapshot
- * was written but some files could not be read (summary.errors), or -errno. */
+/* Back up; fills *snap (caller clears).  Returns 0 (vanished files are only
+ * noticed and counted), 1 when the snapshot was written but some files could
+ * not be read or kept changing while read (summary.errors, .files_unstable),
+ * or -errno when no snapshot was written.  A file replaced between the walk
+ * and the read (an application rewriting it by rename) is saved with the
+ * metadata of the file actually read. */
+#define CS_BACKUP_READ_TRIES 3
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap);
 
 /* ---- restore ---- */
