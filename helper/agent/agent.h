@@ -98,7 +98,7 @@ typedef struct agent {
     uint64_t stop_timeout_usec;
     int notify_after;          /* desktop notification after this many failures */
 
-    /* persistent state ($STATE_DIRECTORY or $XDG_STATE_HOME/cloudseal) */
+    /* persistent state ($XDG_STATE_HOME/cloudseal or ~/.local/state/cloudseal) */
     cs_agent_state state;
     char state_path[PATH_MAX];
 

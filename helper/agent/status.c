@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -179,22 +180,91 @@ json_object *status_json(agent *a)
     return o;
 }
 
-/* $STATE_DIRECTORY (StateDirectory= in the unit), else $XDG_STATE_HOME or
- * ~/.local/state, + /cloudseal. */
+/* $XDG_STATE_HOME/cloudseal, else ~/.local/state/cloudseal: the path the
+ * default backup exclude names.  Deliberately not $STATE_DIRECTORY: for a
+ * user unit, StateDirectory= is $XDG_STATE_HOME only from systemd 254 on and
+ * $XDG_CONFIG_HOME (~/.config) on Debian 12's 252, which would put a file
+ * rewritten during every backup into the home being backed up. */
 static int state_dir(char *buf, size_t len)
 {
-    const char *d = getenv("STATE_DIRECTORY"), *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
+    const char *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
     int n;
 
-    if (d && d[0] == '/')
-        n = snprintf(buf, len, "%.*s", (int)strcspn(d, ":"), d);
-    else if (x && x[0] == '/')
+    if (x && x[0] == '/')
         n = snprintf(buf, len, "%s/cloudseal", x);
     else if (h && h[0] == '/')
         n = snprintf(buf, len, "%s/.local/state/cloudseal", h);
     else
         return -ENOENT;
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Where StateDirectory=cloudseal put the file on systemd < 254:
+ * $XDG_CONFIG_HOME/cloudseal or ~/.config/cloudseal. */
+static int old_state_path(char *buf, size_t len)
+{
+    const char *x = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
+    int n;
+
+    if (x && x[0] == '/')
+        n = snprintf(buf, len, "%s/cloudseal/%s", x, STATE_FILE);
+    else if (h && h[0] == '/')
+        n = snprintf(buf, len, "%s/.config/cloudseal/%s", h, STATE_FILE);
+    else
+        return -ENOENT;
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The state directory, 0700 and ours.  Missing parents (~/.local/state)
+ * are made 0700 as the XDG base directory spec asks. */
+static int make_state_dir(const char *dir)
+{
+    struct stat st;
+    int r = cs_mkdir_p(dir, 0700);
+
+    if (r < 0)
+        return r;
+    if (lstat(dir, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
+        return -EPERM;
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Once: move the state file from where an older agent (StateDirectory= on
+ * systemd 252) kept it.  Only when the new location has none, so a newer
+ * file is never overwritten; the old one is gone afterwards, so this runs
+ * once.  A rename, or a copy when ~/.config is on another file system. */
+static void migrate_old_state(agent *a)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    char old[PATH_MAX];
+    int r;
+
+    if (old_state_path(old, sizeof(old)) < 0 || access(a->state_path, F_OK) == 0 ||
+        access(old, F_OK) < 0)
+        return;
+    if (rename(old, a->state_path) == 0) {
+        r = 0;
+    } else if (errno != EXDEV) {
+        r = -errno;
+    } else {
+        r = cs_read_file(old, CS_AGENT_STATE_MAX, &b);
+        if (r == 0)
+            r = cs_write_file_atomic(a->state_path, b.data, b.len, 0600);
+        if (r == 0 && unlink(old) < 0)
+            r = -errno;
+    }
+    if (r < 0) {
+        log_warning("cannot move the state file %s to %s: %s", old, a->state_path, strerror(-r));
+        return;
+    }
+    log_notice("moved the state file from %s to %s (out of the backed-up configuration)", old, a->state_path);
+    /* ~/.config/cloudseal held nothing else of ours: tidy it if now empty */
+    *strrchr(old, '/') = '\0';
+    (void)rmdir(old);
 }
 
 void state_load(agent *a)
@@ -209,6 +279,14 @@ void state_load(agent *a)
         return;
     }
     snprintf(a->state_path, sizeof(a->state_path), "%s/%s", dir, STATE_FILE);
+    r = make_state_dir(dir);
+    if (r < 0) {
+        log_warning("cannot use the state directory %s: %s; the last backup time is not remembered",
+                    dir, strerror(-r));
+        a->state_path[0] = '\0';
+        return;
+    }
+    migrate_old_state(a);
     r = cs_read_file(a->state_path, CS_AGENT_STATE_MAX, &b);
     if (r == -ENOENT)
         return;
@@ -227,9 +305,10 @@ void state_save(agent *a)
 
     if (!a->state_path[0])
         return;
+    /* made at start; again in case someone removed it meanwhile */
     snprintf(dir, sizeof(dir), "%s", a->state_path);
     *strrchr(dir, '/') = '\0';
-    r = cs_mkdir_p(dir, 0700);
+    r = make_state_dir(dir);
     o = cs_agent_state_to_json(&a->state);
     s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     if (r == 0)

@@ -357,3 +357,59 @@ def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env)
     # a client that waits for its answer is still served: lock works
     assert agent.request("lock")["ok"] is True
     assert not account.in_keyring()
+
+
+def _wait_for(fn, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if fn():
+            return True
+        time.sleep(0.05)
+    return fn()
+
+
+def test_state_lives_in_local_state_not_state_directory(agent, agent_env, tmp_path):
+    """Under systemd 252 StateDirectory= of a user unit is ~/.config (inside
+    the backed-up home) and sets $STATE_DIRECTORY to it: the agent ignores
+    it and uses ~/.local/state/cloudseal (mode 0700), the path the default
+    backup exclude names.  A state file an older agent left in
+    ~/.config/cloudseal is moved there once, and its content is used."""
+    agent_env[1].enroll()
+    home = tmp_path / "home"
+    old = home / ".config" / "cloudseal" / "agent-state.json"
+    old.parent.mkdir(parents=True)
+    last = int(time.time()) - 60
+    old.write_text(json.dumps({"jobs": {"backup": {"last_run": last, "last_success": last,
+                                                   "last_result": "ok", "last_error": "", "failures": 0}}}))
+    agent.env.pop("XDG_STATE_HOME")
+    agent.env.pop("XDG_CONFIG_HOME", None)
+    agent.env.update(HOME=str(home), STATE_DIRECTORY=str(home / ".config" / "cloudseal"))
+    agent.start()
+    new = home / ".local" / "state" / "cloudseal" / "agent-state.json"
+    assert new.exists() and not old.exists()
+    assert not old.parent.exists()  # nothing else was in it
+    for d in (new.parent, new.parent.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+    assert job["last_success"] == last  # the migrated file was read
+    assert "moved the state file" in agent.log_text()
+    assert agent.terminate() == 0
+
+    # once: a later start with a (stale) file in the old place keeps the new one
+    old.parent.mkdir()
+    old.write_text('{"jobs":{}}')
+    agent.start()
+    assert old.exists()
+    job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+    assert job["last_success"] == last
+    assert agent.terminate() == 0
+
+
+def test_state_directory_follows_xdg_state_home(agent, agent_env):
+    agent_env[1].enroll()
+    agent.env["STATE_DIRECTORY"] = str(agent.tmp / "elsewhere")
+    agent.start()
+    d = agent.state_home / "cloudseal"
+    assert d.is_dir() and stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert not (agent.tmp / "elsewhere").exists()
+    assert agent.terminate() == 0

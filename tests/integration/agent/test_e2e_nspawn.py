@@ -202,6 +202,12 @@ def test_login_agent_backup_logout(container, request):
     assert len(snaps) == 1
     assert c("sh", "-c", f"ls /var/lib/cloudseal/storage/users/{user}/backup | wc -l").stdout.strip() != "0"
     assert agent_prop("NRestarts") == "0"
+    # the state file is outside the backed-up configuration even under
+    # Debian 12's systemd 252 (where StateDirectory= would be ~/.config)
+    r = c("runuser", "-u", user, "--", "sh", "-c",
+          "stat -c %a ~/.local/state/cloudseal && test -s ~/.local/state/cloudseal/agent-state.json"
+          " && ! test -e ~/.config/cloudseal/agent-state.json", check=False)
+    assert r.returncode == 0 and r.stdout.strip() == "700", r.stdout + r.stderr
 
     c("systemctl", "stop", f"cs-hold-{uid}.service")
     journal_cmd = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service",

@@ -46,6 +46,9 @@ def test_units_match_the_agent():
     assert "Type=notify" in svc and "WatchdogSec=" in svc
     assert "ExecStart=/usr/libexec/cloudseal/cloudseal-agent" in svc  # the Makefile's LIBEXECDIR
     assert "ListenStream=%t/cloudseal/agent.sock" in sock and "SocketMode=0600" in sock
+    # StateDirectory= of a user unit is ~/.config before systemd 254: the agent
+    # picks ~/.local/state/cloudseal itself
+    assert "StateDirectory=" not in svc
     # the agent's own stop budget fits inside the unit's
     stop = int(next(l.split("=")[1] for l in svc.splitlines() if l.startswith("TimeoutStopSec=")))
     assert stop > 45
