@@ -12,7 +12,7 @@
  *   - the agent needs no knowledge of the repository format: every job is the
  *     same command the user can run by hand.
  *
- * Files: main.c (setup, signals, shutdown), jobs.c (scheduler, backoff),
+ * Files: main.c (setup, signals, reload, shutdown), jobs.c (scheduler, backoff),
  * child.c (spawning and reading a job), key.c (keyring, lock modes, logind),
  * control.c (control socket), status.c (STATUS=, status replies, state
  * file), desktop.c (desktop notifications).
@@ -123,6 +123,7 @@ typedef struct agent {
 void jobs_init(agent *a);
 void jobs_schedule_initial(agent *a);
 void jobs_reschedule(agent *a);
+void jobs_reload(agent *a);
 int jobs_request(agent *a, job_kind kind);
 void job_finished(agent *a, job *j, job_result res);
 int64_t now_realtime(void);
@@ -138,6 +139,7 @@ void key_check(agent *a);
 void key_lock(agent *a, bool revoke, const char *why);
 bool key_user_logged_out(agent *a, bool unknown_means);
 void key_on_stop(agent *a);
+void key_reload(agent *a);
 
 /* control.c */
 int control_init(agent *a);

@@ -41,9 +41,10 @@ static const char *result_name(job_result r)
     }
 }
 
+static void jobs_configure(agent *a);
+
 void jobs_init(agent *a)
 {
-    const char *archive = cs_config_str(a->cfg, "agent", "archive_sync");
     job *b = &a->jobs[JOB_BACKUP], *s = &a->jobs[JOB_ARCHIVE_SYNC];
 
     for (int i = 0; i < N_JOBS; i++) {
@@ -61,8 +62,18 @@ void jobs_init(agent *a)
     a->jobs[JOB_STATS] = (job){ .kind = JOB_STATS, .name = "stats", .verb = "measuring the repository",
                                 .noun = "backup", .args = stats_args, .internal = true, .whole_output = true,
                                 .out_fd = -1, .percent = -1 };
+    jobs_configure(a);
+}
+
+/* Intervals and which jobs are on, from a->cfg: at start and on reload. */
+static void jobs_configure(agent *a)
+{
+    const char *archive = cs_config_str(a->cfg, "agent", "archive_sync");
+    job *b = &a->jobs[JOB_BACKUP], *s = &a->jobs[JOB_ARCHIVE_SYNC];
+
     b->interval = cs_config_int(a->cfg, "agent", "interval");
     s->interval = cs_config_int(a->cfg, "agent", "archive_interval");
+    s->enabled = false;
 
     b->enabled = cs_config_bool(a->cfg, "agent", "backup") && job_command_exists(a, backup_args);
     if (cs_config_bool(a->cfg, "agent", "backup") && !b->enabled)
@@ -97,6 +108,37 @@ void jobs_schedule_initial(agent *a)
             j->next_run = now;
         else
             j->next_run = last + j->interval + random_delay(a);
+    }
+    jobs_reschedule(a);
+}
+
+/* After a reload: new intervals and switches take effect now.  A waiting
+ * job's next run is computed again from its last success (so a shorter
+ * interval can make it due at once); a job backing off or asked for keeps
+ * its time, a running one finishes first. */
+void jobs_reload(agent *a)
+{
+    int64_t now = now_realtime();
+
+    jobs_configure(a);
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+        int64_t last = st ? st->last_success : 0;
+
+        if (j->internal || j->pid)
+            continue;
+        if (!j->enabled) {
+            j->next_run = 0;
+            j->requested = false;
+            j->retry_delay = 0;
+        } else if (j->requested || j->retry_delay) {
+            continue;
+        } else if (last <= 0 || last > now || now - last >= j->interval) {
+            j->next_run = now;
+        } else {
+            j->next_run = last + j->interval + random_delay(a);
+        }
     }
     jobs_reschedule(a);
 }

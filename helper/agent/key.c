@@ -163,6 +163,17 @@ int key_init(agent *a)
     return sd_event_source_set_enabled(a->key_timer, SD_EVENT_ON);
 }
 
+/* After a reload: the new keyring_poll from now on, and a new lock mode
+ * applied at once (lock = logout with no session left locks now). */
+void key_reload(agent *a)
+{
+    uint64_t now, period = (uint64_t)cs_config_int(a->cfg, "agent", "keyring_poll") * 1000000ULL;
+
+    if (a->key_timer && sd_event_now(a->event, CLOCK_MONOTONIC, &now) >= 0)
+        sd_event_source_set_time(a->key_timer, now + period);
+    key_check(a);
+}
+
 /* Stopping: with lock = logout and no session left (or no logind to ask),
  * the stop is the logout: revoke the keyring key too.  A restart inside a
  * session (upgrade, systemctl --user restart) keeps it. */

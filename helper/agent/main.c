@@ -23,32 +23,115 @@ static void usage(FILE *f)
 }
 
 /* The CLI the jobs run: [agent] cloudseal, else the `cloudseal` next to this
- * binary (a build tree), else /usr/bin/cloudseal. */
-static int find_cloudseal(agent *a)
+ * binary (a build tree), else /usr/bin/cloudseal.  out has PATH_MAX bytes. */
+static int find_cloudseal(const cs_config *cfg, char *out)
 {
-    const char *conf = cs_config_str(a->cfg, "agent", "cloudseal");
+    const char *conf = cs_config_str(cfg, "agent", "cloudseal");
     char self[PATH_MAX];
     ssize_t n;
 
     if (conf && conf[0]) {
-        if (conf[0] != '/' || strlen(conf) >= sizeof(a->cloudseal))
+        if (conf[0] != '/' || strlen(conf) >= PATH_MAX)
             return -EINVAL;
-        strcpy(a->cloudseal, conf);
-        return access(a->cloudseal, X_OK) == 0 ? 0 : -errno;
+        strcpy(out, conf);
+        return access(out, X_OK) == 0 ? 0 : -errno;
     }
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
         self[n] = '\0';
         char *slash = strrchr(self, '/');
-        if (slash && (size_t)(slash - self) + sizeof("/cloudseal") <= sizeof(a->cloudseal)) {
-            memcpy(a->cloudseal, self, (size_t)(slash - self));
-            strcpy(a->cloudseal + (slash - self), "/cloudseal");
-            if (access(a->cloudseal, X_OK) == 0)
+        if (slash && (size_t)(slash - self) + sizeof("/cloudseal") <= PATH_MAX) {
+            memcpy(out, self, (size_t)(slash - self));
+            strcpy(out + (slash - self), "/cloudseal");
+            if (access(out, X_OK) == 0)
                 return 0;
         }
     }
-    strcpy(a->cloudseal, "/usr/bin/cloudseal");
-    return access(a->cloudseal, X_OK) == 0 ? 0 : -errno;
+    strcpy(out, "/usr/bin/cloudseal");
+    return access(out, X_OK) == 0 ? 0 : -errno;
+}
+
+/* The settings the agent takes from a configuration, checked before any of
+ * them is used: at start a bad one stops the agent, on reload it keeps the
+ * previous configuration. */
+typedef struct settings {
+    bool lock_on_logout;
+    char cloudseal[PATH_MAX];
+} settings;
+
+static int check_settings(const cs_config *cfg, settings *s)
+{
+    const char *lock = cs_config_str(cfg, "session", "lock");
+    int r;
+
+    if (strcmp(lock, "logout") == 0) {
+        s->lock_on_logout = true;
+    } else if (strcmp(lock, "reboot") == 0) {
+        s->lock_on_logout = false;
+    } else {
+        log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
+        return -EINVAL;
+    }
+    r = find_cloudseal(cfg, s->cloudseal);
+    if (r < 0) {
+        log_error("cannot run %s: %s; set [agent] cloudseal to the cloudseal program",
+                  s->cloudseal, strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+/* Take cfg (owned from now on) and the settings checked from it. */
+static void apply_settings(agent *a, cs_config *cfg, const settings *s)
+{
+    if (a->cfg && a->cfg != cfg)
+        cs_config_free(a->cfg);
+    a->cfg = cfg;
+    a->lock_on_logout = s->lock_on_logout;
+    memcpy(a->cloudseal, s->cloudseal, sizeof(a->cloudseal));
+    a->randomized_delay = cs_config_int(cfg, "agent", "randomized_delay");
+    a->retry_min = cs_config_int(cfg, "agent", "retry_min");
+    a->retry_max = cs_config_int(cfg, "agent", "retry_max");
+    if (a->retry_max < a->retry_min)
+        a->retry_max = a->retry_min;
+    a->stop_timeout_usec = (uint64_t)cs_config_int(cfg, "agent", "stop_timeout") * 1000000ULL;
+    a->notify_after = (int)cs_config_int(cfg, "agent", "notify_after_failures");
+}
+
+/* SIGHUP (systemctl --user reload cloudseal-agent): read the configuration
+ * again and reschedule.  An invalid file changes nothing: the agent keeps
+ * running with the configuration it has and says why in the journal.  A
+ * running job finishes with the settings it started with (jobs read the file
+ * themselves when they start). */
+static int on_hup(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
+{
+    agent *a = userdata;
+    const char *path = a->config_path ? a->config_path : CS_CONFIG_DEFAULT_PATH;
+    cs_config *cfg = NULL;
+    settings s;
+    uint64_t now = 0;
+    int r;
+
+    if (a->shutting_down)
+        return 0;
+    sd_event_now(a->event, CLOCK_MONOTONIC, &now);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now);
+    r = cs_config_load(a->config_path, &cfg);
+    if (r == 0)
+        r = check_settings(cfg, &s);
+    if (r < 0) {
+        log_error("reload: %s is not valid (%s, see above); keeping the previous configuration",
+                  path, strerror(-r));
+        cs_config_free(cfg);
+    } else {
+        apply_settings(a, cfg, &s);
+        log_notice("reloaded the configuration from %s", path);
+        jobs_reload(a);
+        key_reload(a);
+    }
+    sd_notify(0, "READY=1");
+    status_update(a);
+    return 0;
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -69,8 +152,9 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static int setup(agent *a)
 {
-    const char *lock;
+    cs_config *cfg = NULL;
     struct passwd *pw;
+    settings st;
     int r;
 
     a->uid = getuid();
@@ -81,48 +165,33 @@ static int setup(agent *a)
     }
     strcpy(a->user, pw->pw_name);
 
-    r = cs_config_load(a->config_path, &a->cfg);
+    r = cs_config_load(a->config_path, &cfg);
+    if (r == 0)
+        r = check_settings(cfg, &st);
     if (r < 0) {
+        cs_config_free(cfg);
         log_error("fix the configuration file %s and restart the agent",
                   a->config_path ? a->config_path : CS_CONFIG_DEFAULT_PATH);
         return r;
     }
-    lock = cs_config_str(a->cfg, "session", "lock");
-    if (strcmp(lock, "logout") == 0) {
-        a->lock_on_logout = true;
-    } else if (strcmp(lock, "reboot") == 0) {
-        a->lock_on_logout = false;
-    } else {
-        log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
-        return -EINVAL;
-    }
-    r = find_cloudseal(a);
-    if (r < 0) {
-        log_error("cannot run %s: %s; set [agent] cloudseal to the cloudseal program",
-                  a->cloudseal, strerror(-r));
-        return r;
-    }
-    a->randomized_delay = cs_config_int(a->cfg, "agent", "randomized_delay");
-    a->retry_min = cs_config_int(a->cfg, "agent", "retry_min");
-    a->retry_max = cs_config_int(a->cfg, "agent", "retry_max");
-    if (a->retry_max < a->retry_min)
-        a->retry_max = a->retry_min;
-    a->stop_timeout_usec = (uint64_t)cs_config_int(a->cfg, "agent", "stop_timeout") * 1000000ULL;
-    a->notify_after = (int)cs_config_int(a->cfg, "agent", "notify_after_failures");
+    apply_settings(a, cfg, &st);
 
     r = sd_event_default(&a->event);
     if (r < 0)
         return r;
-    /* SIGCHLD for sd_event_add_child, SIGTERM/SIGINT for a clean stop */
+    /* SIGCHLD for sd_event_add_child, SIGTERM/SIGINT for a clean stop,
+     * SIGHUP to reload */
     sigset_t ss;
     sigemptyset(&ss);
     sigaddset(&ss, SIGTERM);
     sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
     sigaddset(&ss, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
         return -errno;
     if ((r = sd_event_add_signal(a->event, NULL, SIGTERM, on_term, a)) < 0 ||
-        (r = sd_event_add_signal(a->event, NULL, SIGINT, on_term, a)) < 0)
+        (r = sd_event_add_signal(a->event, NULL, SIGINT, on_term, a)) < 0 ||
+        (r = sd_event_add_signal(a->event, NULL, SIGHUP, on_hup, a)) < 0)
         return r;
     /* pings WATCHDOG=1 at half of WatchdogSec while the loop is healthy */
     r = sd_event_set_watchdog(a->event, 1);

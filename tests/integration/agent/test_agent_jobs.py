@@ -225,3 +225,55 @@ def test_desktop_notification_after_repeated_failures(agent, backup_setup, tmp_p
     time.sleep(2.5)
     agent.terminate()
     assert agent.log_text().count("sent a desktop notification") == 1
+
+
+def test_sighup_reloads_the_config_and_reschedules(agent, backup_setup):
+    """systemctl --user reload (ExecReload=kill -HUP): the agent rereads the
+    configuration and reschedules; an invalid file keeps the old one and the
+    journal says why."""
+    import signal
+    configure, account, data = backup_setup
+    configure(agent={"interval": "1h"})
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=60)
+
+    def backup_job():
+        return next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+
+    job = backup_job()
+    assert job["interval"] == 3600 and job["next_run"] == job["last_success"] + 3600
+
+    def reload():
+        t = time.monotonic()
+        agent.proc.send_signal(signal.SIGHUP)
+        agent.notify.wait("RELOADING", timeout=10, since=t)
+        agent.notify.wait("READY", timeout=10, since=t)
+
+    configure(agent={"interval": "2h"}, session={"lock": "reboot"})
+    reload()
+    st = agent.request("status")
+    job = next(j for j in st["jobs"] if j["name"] == "backup")
+    assert st["lock"] == "reboot" and job["interval"] == 7200, st
+    assert job["next_run"] == job["last_success"] + 7200
+    assert "reloaded the configuration" in agent.log_text()
+
+    # invalid files: a value out of range, a lock mode that does not exist
+    for bad in ({"agent": {"interval": "forever"}}, {"session": {"lock": "sometimes"}}):
+        before = agent.log_text().count("keeping the previous configuration")
+        configure(**bad)
+        reload()
+        assert agent.log_text().count("keeping the previous configuration") == before + 1
+        st = agent.request("status")
+        assert st["lock"] == "reboot" and backup_job()["interval"] == 7200
+    assert "sometimes" in agent.log_text() and "interval" in agent.log_text()
+    assert agent.proc.poll() is None
+
+    # a shorter interval makes the next backup due at once
+    n = len(snapshots(agent))
+    configure(agent={"interval": "2s"})
+    reload()
+    end = time.monotonic() + 30
+    while len(snapshots(agent)) == n and time.monotonic() < end:
+        time.sleep(0.3)
+    assert len(snapshots(agent)) > n
+    assert agent.terminate() == 0

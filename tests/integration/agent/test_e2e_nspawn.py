@@ -208,6 +208,12 @@ def test_login_agent_backup_logout(container, request):
           "stat -c %a ~/.local/state/cloudseal && test -s ~/.local/state/cloudseal/agent-state.json"
           " && ! test -e ~/.config/cloudseal/agent-state.json", check=False)
     assert r.returncode == 0 and r.stdout.strip() == "700", r.stdout + r.stderr
+    # ExecReload= works inside the unit's sandbox: the agent rereads its config
+    c.as_user(user, uid, "systemctl", "--user", "reload", "cloudseal-agent.service")
+    c.wait("the reload in the journal", lambda: "reloaded the configuration" in c(
+        "journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service", "-o", "cat",
+        check=False).stdout, timeout=15)
+    assert agent_prop("ActiveState") == "active" and agent_prop("NRestarts") == "0"
 
     c("systemctl", "stop", f"cs-hold-{uid}.service")
     journal_cmd = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service",
