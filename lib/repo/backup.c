@@ -169,7 +169,7 @@ static int job_add_id(job *j, const cs_id *id)
 static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
 {
     const cs_chunker *ch = b->r->chunker;
-    size_t len = 0, want = READ_FIRST;
+    size_t off = 0, len = 0, want = READ_FIRST; /* unconsumed data: buf[off, off + len) */
     bool eof = false;
     int rc;
 
@@ -177,7 +177,12 @@ static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf 
         size_t cut;
         cs_id id;
         while (!eof && len < want) {
-            ssize_t n = read(fd, buf + len, want - len);
+            ssize_t n;
+            if (off + want > bufcap) { /* rarely: only what is left moves, not every chunk */
+                memmove(buf, buf + off, len);
+                off = 0;
+            }
+            n = read(fd, buf + off + len, want - len);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0)
@@ -188,21 +193,21 @@ static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf 
         }
         if (len == 0)
             return 0;
-        cut = cs_chunker_next(ch, buf, len, eof);
+        cut = cs_chunker_next(ch, buf + off, len, eof);
         if (cut == 0) {
             want = want * 2 > bufcap ? bufcap : want * 2;
             if (want > ch->max)
                 want = ch->max;
             continue;
         }
-        rc = save_blob(b, CS_BLOB_DATA, buf, cut, &id, zctx, out);
+        rc = save_blob(b, CS_BLOB_DATA, buf + off, cut, &id, zctx, out);
         if (rc < 0)
             return rc;
         if ((rc = job_add_id(j, &id)) < 0)
             return rc;
         j->bytes += cut;
         b->bytes += cut;
-        memmove(buf, buf + cut, len - cut);
+        off += cut;
         len -= cut;
         want = READ_FIRST;
     }
