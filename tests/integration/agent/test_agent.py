@@ -354,6 +354,14 @@ def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env)
     st = agent.request("status")
     assert st["unlocked"] is True and st["state"] == "idle", st
     assert account.in_keyring()
+    # a client that shut down only its sending side still waits: it is served
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(10)
+    c.connect(str(agent.socket_path))
+    c.sendall(b'{"cmd":"status"}\n')
+    c.shutdown(socket.SHUT_WR)
+    assert json.loads(c.makefile().readline())["unlocked"] is True
+    c.close()
     # a client that waits for its answer is still served: lock works
     assert agent.request("lock")["ok"] is True
     assert not account.in_keyring()
