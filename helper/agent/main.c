@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
@@ -109,13 +110,16 @@ static int on_hup(sd_event_source *src, const struct signalfd_siginfo *si, void 
     const char *path = a->config_path ? a->config_path : CS_CONFIG_DEFAULT_PATH;
     cs_config *cfg = NULL;
     settings s;
-    uint64_t now = 0;
+    struct timespec ts;
     int r;
 
     if (a->shutting_down)
         return 0;
-    sd_event_now(a->event, CLOCK_MONOTONIC, &now);
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now);
+    /* MONOTONIC_USEC: the time of this reload, after the signal was sent
+     * (Type=notify-reload on systemd >= 253 checks it; older ones ignore it) */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
     r = cs_config_load(a->config_path, &cfg);
     if (r == 0)
         r = check_settings(cfg, &s);
