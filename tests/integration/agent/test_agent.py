@@ -421,3 +421,30 @@ def test_state_directory_follows_xdg_state_home(agent, agent_env):
     assert d.is_dir() and stat.S_IMODE(d.stat().st_mode) == 0o700
     assert not (agent.tmp / "elsewhere").exists()
     assert agent.terminate() == 0
+
+
+def test_state_migration_across_file_systems(agent, agent_env):
+    """~/.config on another file system than the state directory: rename()
+    fails with EXDEV, the file is copied and the old one removed."""
+    import shutil
+    import tempfile
+    if os.stat("/dev/shm").st_dev == os.stat(agent.tmp).st_dev:
+        pytest.skip("/dev/shm is on the same file system as the test directory")
+    agent_env[1].enroll()
+    cfg_home = pathlib.Path(tempfile.mkdtemp(dir="/dev/shm", prefix="cs-agent-test-"))
+    try:
+        old = cfg_home / "cloudseal" / "agent-state.json"
+        old.parent.mkdir()
+        old.write_text(json.dumps({"jobs": {"backup": {"last_run": 1234, "last_success": 1234,
+                                                       "last_result": "ok", "last_error": "",
+                                                       "failures": 0}}}))
+        agent.env["XDG_CONFIG_HOME"] = str(cfg_home)
+        agent.start()
+        new = agent.state_home / "cloudseal" / "agent-state.json"
+        assert new.exists() and not old.exists()
+        assert stat.S_IMODE(new.stat().st_mode) == 0o600
+        job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+        assert job["last_success"] == 1234
+        assert agent.terminate() == 0
+    finally:
+        shutil.rmtree(cfg_home, ignore_errors=True)
