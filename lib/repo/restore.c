@@ -23,10 +23,36 @@
 
 #define RQ_MAX 64
 #define MAX_WORKERS 8
+/* Remote storage (S3): each blob is a ranged GET costing a round trip, so
+ * more requests are kept in flight: more workers, and a large file is cut
+ * into segments of SEGMENT_BLOBS blobs that different workers fetch and
+ * write at their offsets.  Their blob buffers are bounded together by
+ * REMOTE_BUDGET (reserved per blob, 3 x its stored size: the fetched,
+ * decrypted and decompressed copies) and shrunk to KEEP_BUF after each blob,
+ * so memory stays ~REMOTE_BUDGET + REMOTE_WORKERS x KEEP_BUF x 3, not
+ * workers x 3 x 8 MiB. */
+#define REMOTE_WORKERS 8
+#define SEGMENT_BLOBS 4
+#define REMOTE_BUDGET (48u << 20)
+#define KEEP_BUF (1u << 20)
+
+/* A file written by several segment jobs: the last one to finish closes it
+ * (metadata, or removal when any segment failed). */
+typedef struct rfile {
+    char *path;
+    cs_node nd;          /* owned copy */
+    int fd;
+    uint32_t left;       /* segments not finished (under rs.mu) */
+    int err;             /* first failure of a segment */
+    uint64_t size;
+} rfile;
 
 typedef struct rjob {
     char *path;
-    cs_node nd;          /* owned copy */
+    cs_node nd;          /* owned copy (whole-file job) */
+    rfile *f;            /* or: a segment of f, blobs [from, to) at offset off */
+    uint32_t from, to;
+    uint64_t off;
     struct rjob *next;
 } rjob;
 
@@ -57,6 +83,9 @@ typedef struct rs {
     struct { char *path, *target; } *pend;  /* hard links to make at the end */
     size_t npend, pcap;
     bool root;
+    bool remote;         /* storage with a round trip per request: see REMOTE_WORKERS */
+    uint64_t budget;     /* REMOTE_BUDGET bytes not reserved by a worker (under mu) */
+    pthread_cond_t cv_budget;
     cs_restore_result res;
 } rs;
 
@@ -163,59 +192,172 @@ static int load_blob(rs *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp
                          tmp, out, dctx, false);
 }
 
-static int write_file(rs *s, rjob *j, cs_buf *blob, cs_buf *raw, cs_buf *tmp, void *dctx, window *w)
+/* Create path for writing, replacing whatever is there: never write
+ * through a symlink or into a file that has other links. */
+static int open_target(const char *path)
 {
-    _cleanup_close_ int fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool sparse = j->nd.flags & CS_NODE_SPARSE;
-    uint64_t off = 0;
-    int rc;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
     if (fd < 0 && errno == EEXIST) {
-        /* replace whatever is there; never write through a symlink or into a
-         * file that has other links */
-        if (unlink(j->path) < 0 && errno != ENOENT)
+        if (unlink(path) < 0 && errno != ENOENT)
             return -errno;
-        fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     }
-    if (fd < 0)
-        return -errno;
-    for (uint32_t i = 0; i < j->nd.ncontent; i++) {
-        rc = load_blob(s, w, &j->nd.content[i], raw, tmp, blob, dctx);
+    return fd < 0 ? -errno : fd;
+}
+
+typedef struct wbufs {
+    cs_buf blob, raw, tmp;
+    void *dctx;
+    window w;
+} wbufs;
+
+static void budget_take(rs *s, uint64_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->budget < n)
+        pthread_cond_wait(&s->cv_budget, &s->mu);
+    s->budget -= n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void budget_give(rs *s, uint64_t n, wbufs *b)
+{
+    cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
+
+    for (size_t i = 0; i < 3; i++)
+        if (v[i]->cap > KEEP_BUF)
+            cs_buf_free(v[i]);
+    pthread_mutex_lock(&s->mu);
+    s->budget += n;
+    pthread_cond_broadcast(&s->cv_budget);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Write blobs [from, to) of nd's content at off; *end = offset after them. */
+static int write_blobs(rs *s, int fd, const char *path, const cs_node *nd, uint32_t from, uint32_t to, uint64_t off,
+                       wbufs *b, uint64_t *end)
+{
+    bool sparse = nd->flags & CS_NODE_SPARSE;
+    cs_buf *blob = &b->blob;
+
+    for (uint32_t i = from; i < to; i++) {
+        uint64_t need = 0;
+        int rc;
+        if (s->remote) {
+            const cs_ientry *e = cs_index_find(&s->r->index, &nd->content[i]);
+            need = e ? 3ull * e->enc_len : 0;
+            if (need > REMOTE_BUDGET)
+                need = REMOTE_BUDGET;
+            budget_take(s, need);
+        }
+        rc = load_blob(s, &b->w, &nd->content[i], &b->raw, &b->tmp, blob, b->dctx);
         if (rc < 0) {
             char hex[65];
-            cs_id_hex(&j->nd.content[i], hex);
-            log_error("%s: data blob %s is %s; the file is not restored", j->path, hex,
+            if (s->remote)
+                budget_give(s, need, b);
+            cs_id_hex(&nd->content[i], hex);
+            log_error("%s: data blob %s is %s; the file is not restored", path, hex,
                       rc == -ENOENT ? "missing from the repository" : "damaged");
             return -EBADMSG;
         }
         if (!sparse) {
             if (pwrite(fd, blob->data, blob->len, (off_t)off) != (ssize_t)blob->len)
-                return errno ? -errno : -EIO;
+                rc = errno ? -errno : -EIO;
         } else {
-            /* sparse files: zero runs stay holes (ftruncate below sets the size) */
-            for (size_t b = 0; b < blob->len; b += 64 * 1024) {
-                size_t l = blob->len - b < 64 * 1024 ? blob->len - b : 64 * 1024;
-                if (!all_zero(blob->data + b, l) && pwrite(fd, blob->data + b, l, (off_t)(off + b)) != (ssize_t)l)
-                    return errno ? -errno : -EIO;
+            /* sparse files: zero runs stay holes (ftruncate at the end sets the size) */
+            for (size_t k = 0; k < blob->len && rc == 0; k += 64 * 1024) {
+                size_t l = blob->len - k < 64 * 1024 ? blob->len - k : 64 * 1024;
+                if (!all_zero(blob->data + k, l) && pwrite(fd, blob->data + k, l, (off_t)(off + k)) != (ssize_t)l)
+                    rc = errno ? -errno : -EIO;
             }
         }
         off += blob->len;
+        if (s->remote)
+            budget_give(s, need, b);
+        if (rc < 0)
+            return rc;
     }
+    *end = off;
+    return 0;
+}
+
+static int write_file(rs *s, rjob *j, wbufs *b)
+{
+    _cleanup_close_ int fd = open_target(j->path);
+    uint64_t size = 0;
+    int rc;
+
+    if (fd < 0)
+        return fd;
+    if ((rc = write_blobs(s, fd, j->path, &j->nd, 0, j->nd.ncontent, 0, b, &size)) < 0)
+        return rc;
     /* a new file written front to back has its size already; a sparse one
      * may end in a hole */
-    if (sparse && ftruncate(fd, (off_t)off) < 0)
+    if ((j->nd.flags & CS_NODE_SPARSE) && ftruncate(fd, (off_t)size) < 0)
         return -errno;
     set_meta(s, fd, j->path, &j->nd);
-    __atomic_add_fetch(&s->res.bytes, off, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->res.bytes, size, __ATOMIC_RELAXED);
     return 0;
+}
+
+/* Count a file's outcome (under s->mu). */
+static void count_file(rs *s, int rc)
+{
+    if (rc == -EBADMSG)
+        s->res.damaged++;
+    else if (rc < 0)
+        s->res.errors++;
+    else
+        s->res.files++;
+}
+
+static void rfile_free(rfile *f)
+{
+    free(f->path);
+    cs_node_clear(&f->nd);
+    free(f);
+}
+
+/* One segment of a file cut by restore_node; the last segment done
+ * finishes the file. */
+static void write_segment(rs *s, rjob *j, wbufs *b)
+{
+    rfile *f = j->f;
+    uint64_t end = 0;
+    int rc = write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
+    bool last;
+
+    if (rc == 0)
+        __atomic_add_fetch(&s->res.bytes, end - j->off, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&s->mu);
+    if (rc < 0 && !f->err)
+        f->err = rc;
+    last = --f->left == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!last)
+        return;
+    rc = f->err;
+    if (rc == 0 && (f->nd.flags & CS_NODE_SPARSE) && ftruncate(f->fd, (off_t)f->size) < 0)
+        rc = -errno;
+    if (rc == 0)
+        set_meta(s, f->fd, f->path, &f->nd);
+    close(f->fd);
+    if (rc < 0) {
+        unlink(f->path); /* never leave wrong or partial data behind */
+        if (rc != -EBADMSG)
+            log_error("cannot restore %s: %s", f->path, strerror(-rc));
+    }
+    pthread_mutex_lock(&s->mu);
+    count_file(s, rc);
+    pthread_mutex_unlock(&s->mu);
+    rfile_free(f);
 }
 
 static void *rworker(void *arg)
 {
     rs *s = arg;
-    cs_buf blob = CS_BUF_INIT, raw = CS_BUF_INIT, tmp = CS_BUF_INIT;
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    window w = { CS_BUF_INIT, UINT32_MAX, 0 };
+    wbufs b = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, ZSTD_createDCtx(), { CS_BUF_INIT, UINT32_MAX, 0 } };
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -232,29 +374,30 @@ static void *rworker(void *arg)
         s->qlen--;
         pthread_cond_signal(&s->cv_space);
         pthread_mutex_unlock(&s->mu);
-        rc = dctx ? write_file(s, j, &blob, &raw, &tmp, dctx, &w) : -ENOMEM;
+        if (j->f) {
+            write_segment(s, j, &b);
+            free(j);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        rc = b.dctx ? write_file(s, j, &b) : -ENOMEM;
         if (rc < 0) {
             unlink(j->path); /* never leave wrong or partial data behind */
             if (rc != -EBADMSG)
                 log_error("cannot restore %s: %s", j->path, strerror(-rc));
         }
         pthread_mutex_lock(&s->mu);
-        if (rc == -EBADMSG)
-            s->res.damaged++;
-        else if (rc < 0)
-            s->res.errors++;
-        else
-            s->res.files++;
+        count_file(s, rc);
         free(j->path);
         cs_node_clear(&j->nd);
         free(j);
     }
     pthread_mutex_unlock(&s->mu);
-    cs_buf_free(&blob);
-    cs_buf_free(&raw);
-    cs_buf_free(&tmp);
-    cs_buf_free(&w.buf);
-    ZSTD_freeDCtx(dctx);
+    cs_buf_free(&b.blob);
+    cs_buf_free(&b.raw);
+    cs_buf_free(&b.tmp);
+    cs_buf_free(&b.w.buf);
+    ZSTD_freeDCtx(b.dctx);
     return NULL;
 }
 
@@ -387,6 +530,59 @@ static const char *hardlink_first(rs *s, const cs_node *nd, const char *dest)
     return NULL;
 }
 
+/* Remote storage: cut a large file into segments that several workers
+ * fetch at once (see REMOTE_WORKERS).  Returns 0 when queued (or failed and
+ * counted), 1 when a blob is not in the index (let the whole-file job name
+ * it), or -ENOMEM. */
+static int queue_segments(rs *s, const cs_node *nd, const char *dest)
+{
+    rfile *f;
+    uint64_t off = 0;
+    int fd;
+
+    for (uint32_t i = 0; i < nd->ncontent; i++)
+        if (!cs_index_find(&s->r->index, &nd->content[i]))
+            return 1;
+    if (!(f = calloc(1, sizeof(*f))))
+        return -ENOMEM;
+    if (!(f->path = strdup(dest)) || node_copy(&f->nd, nd) < 0 || !f->nd.content) {
+        rfile_free(f);
+        return -ENOMEM;
+    }
+    if ((fd = open_target(dest)) < 0) {
+        log_error("cannot restore %s: %s", dest, strerror(-fd));
+        s->res.errors++;
+        rfile_free(f);
+        return 0;
+    }
+    f->fd = fd;
+    f->left = (nd->ncontent + SEGMENT_BLOBS - 1) / SEGMENT_BLOBS;
+    for (uint32_t i = 0; i < nd->ncontent; i++)
+        f->size += cs_index_find(&s->r->index, &nd->content[i])->raw_len;
+    /* every segment is queued before any can finish the file: f->left
+     * counts them all from the start */
+    for (uint32_t from = 0; from < nd->ncontent; from += SEGMENT_BLOBS) {
+        rjob *j = calloc(1, sizeof(*j));
+        uint32_t to = from + SEGMENT_BLOBS < nd->ncontent ? from + SEGMENT_BLOBS : nd->ncontent;
+        if (!j) {
+            /* account the segments that will never run as failed */
+            pthread_mutex_lock(&s->mu);
+            uint32_t missing = (nd->ncontent - from + SEGMENT_BLOBS - 1) / SEGMENT_BLOBS;
+            f->err = -ENOMEM;
+            f->left -= missing - 1;
+            pthread_mutex_unlock(&s->mu);
+            rjob stub = { .f = f, .from = to, .to = to, .off = off };
+            write_segment(s, &stub, NULL);
+            return -ENOMEM;
+        }
+        *j = (rjob){ .f = f, .from = from, .to = to, .off = off };
+        for (uint32_t k = from; k < to; k++)
+            off += cs_index_find(&s->r->index, &nd->content[k])->raw_len;
+        queue(s, j);
+    }
+    return 0;
+}
+
 static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path)
 {
     bool inc = included(s, snap_path);
@@ -431,6 +627,12 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
                 s->npend++;
                 return 0;
             }
+        }
+        if (s->remote && nd->ncontent > SEGMENT_BLOBS) {
+            int r2 = queue_segments(s, nd, dest);
+            if (r2 <= 0)
+                return r2;
+            /* > 0: not every blob is indexed; the whole-file job reports it */
         }
         j = calloc(1, sizeof(*j));
         if (!j)
@@ -533,9 +735,16 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
         return rc;
     }
+    s.remote = strcmp(r->st->ops->scheme, "file") != 0;
+    if (s.remote && o->workers <= 0)
+        nw = REMOTE_WORKERS;
+    if (nw > MAX_WORKERS)
+        nw = MAX_WORKERS;
+    s.budget = REMOTE_BUDGET;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv_job, NULL);
     pthread_cond_init(&s.cv_space, NULL);
+    pthread_cond_init(&s.cv_budget, NULL);
     for (int i = 0; i < nw; i++)
         if (pthread_create(&s.th[i], NULL, rworker, &s) == 0)
             s.nth++;
@@ -584,6 +793,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.cv_job);
     pthread_cond_destroy(&s.cv_space);
+    pthread_cond_destroy(&s.cv_budget);
     if (res)
         *res = s.res;
     if (rc == 0 && s.res.damaged)
