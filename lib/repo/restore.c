@@ -572,7 +572,8 @@ static int queue_segments(rs *s, const cs_node *nd, const char *dest)
             f->left -= missing - 1;
             pthread_mutex_unlock(&s->mu);
             rjob stub = { .f = f, .from = to, .to = to, .off = off };
-            write_segment(s, &stub, NULL);
+            wbufs none = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, NULL, { CS_BUF_INIT, UINT32_MAX, 0 } };
+            write_segment(s, &stub, &none); /* no blobs: only finishes f if it is the last */
             return -ENOMEM;
         }
         *j = (rjob){ .f = f, .from = from, .to = to, .off = off };
