@@ -129,6 +129,10 @@ static double elapsed(const bk *b)
 /* Store a blob unless the index has it; thread-safe. */
 static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id, void *zctx, cs_buf *out)
 {
+    const uint8_t *payload;
+    uint8_t *dst, flag;
+    size_t plen;
+    void *ticket;
     int rc;
 
     cs_blob_id(b->r->keys, data, len, id);
@@ -137,15 +141,18 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
     pthread_mutex_unlock(&b->r->index.lock);
     if (rc <= 0)
         return rc;
-    rc = cs_blob_seal(b->r->keys, type, id, data, len, zctx, out);
+    /* sealed straight into the pack buffer: the data is copied once */
+    rc = cs_blob_payload(zctx, data, len, out, &payload, &plen, &flag);
     if (rc == 0)
-        rc = cs_pw_add(b->pk, type, id, out->data, out->len, (uint32_t)len);
-    if (rc == 0) {
-        b->bytes_added += len;
-        b->bytes_stored += out->len;
-        b->blobs_added++;
-    }
-    return rc;
+        rc = cs_pw_reserve(b->pk, type, id, CS_BLOB_OVERHEAD + plen, (uint32_t)len, &dst, &ticket);
+    if (rc < 0)
+        return rc;
+    cs_blob_seal_into(b->r->keys, type, id, flag, payload, plen, dst);
+    cs_pw_commit(b->pk, ticket);
+    b->bytes_added += len;
+    b->bytes_stored += CS_BLOB_OVERHEAD + plen;
+    b->blobs_added++;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- workers */

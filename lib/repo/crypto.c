@@ -136,41 +136,69 @@ static bool worth_compressing(zpair *z, const uint8_t *data, size_t len, uint8_t
     return !ZSTD_isError(n) && n < sample - sample / 20;
 }
 
+int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, const uint8_t **payload,
+                    size_t *plen, uint8_t *flag)
+{
+    zpair *z = zctx;
+    size_t bound = ZSTD_compressBound(len);
+    int r;
+
+    *payload = data;
+    *plen = len;
+    *flag = 0;
+    if (len < 64)
+        return 0;
+    cs_buf_reset(scratch);
+    if ((r = cs_buf_reserve(scratch, bound)) < 0)
+        return r;
+    if (worth_compressing(z, data, len, scratch->data, bound)) {
+        size_t n = ZSTD_compress2(z->main, scratch->data, bound, data, len);
+        if (!ZSTD_isError(n) && n < len - len / 32) {
+            scratch->len = n;
+            *payload = scratch->data;
+            *plen = n;
+            *flag = 1;
+        }
+    }
+    return 0;
+}
+
+/* layout: nonce | AEAD(flag | payload) | tag, encrypted in place at dst */
+void cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
+                       size_t plen, uint8_t *dst)
+{
+    uint8_t ad[37];
+    unsigned long long clen;
+
+    make_ad(ad, blob_magic, type, id);
+    randombytes_buf(dst, 24);
+    dst[24] = flag;
+    memcpy(dst + 25, payload, plen);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(dst + 24, &clen, dst + 24, plen + 1, ad, sizeof(ad), NULL, dst,
+                                               k->data);
+}
+
 int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
                  void *zctx, cs_buf *out)
 {
     zpair *z = zctx ? zctx : cs_zctx_new();
-    size_t bound = ZSTD_compressBound(len);
-    uint8_t ad[37], *p;
-    size_t plen = 0;
-    unsigned long long clen;
+    cs_buf scratch = CS_BUF_INIT;
+    const uint8_t *payload;
+    size_t plen;
+    uint8_t flag;
     int r;
 
     if (!z)
         return -ENOMEM;
     cs_buf_reset(out);
-    r = cs_buf_reserve(out, 24 + 1 + (bound > len ? bound : len) + 16);
-    if (r < 0)
-        goto out;
-    p = out->data;
-    /* layout: nonce | [flag | payload] encrypted in place */
-    if (len >= 64 && worth_compressing(z, data, len, p + 25, bound)) {
-        size_t n = ZSTD_compress2(z->main, p + 25, bound, data, len);
-        if (!ZSTD_isError(n) && n < len - len / 32) {
-            p[24] = 1;
-            plen = n;
-        }
+    r = cs_blob_payload(z, data, len, &scratch, &payload, &plen, &flag);
+    if (r == 0)
+        r = cs_buf_reserve(out, CS_BLOB_OVERHEAD + plen);
+    if (r == 0) {
+        cs_blob_seal_into(k, type, id, flag, payload, plen, out->data);
+        out->len = CS_BLOB_OVERHEAD + plen;
     }
-    if (!plen) {
-        p[24] = 0;
-        memcpy(p + 25, data, len);
-        plen = len;
-    }
-    make_ad(ad, blob_magic, type, id);
-    randombytes_buf(p, 24);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(p + 24, &clen, p + 24, plen + 1, ad, sizeof(ad), NULL, p, k->data);
-    out->len = 24 + (size_t)clen;
-out:
+    cs_buf_free(&scratch);
     if (!zctx)
         cs_zctx_free(z);
     return r;

@@ -24,6 +24,8 @@ typedef struct open_pack {
     cs_pack_blob *blobs;
     size_t n, cap;
     int type;
+    int writers;        /* reservations not yet committed */
+    bool full;          /* no longer open: upload when writers reaches 0 */
     struct open_pack *next;
 } open_pack;
 
@@ -203,12 +205,15 @@ static void enqueue(cs_pw *p, open_pack *op)
     pthread_cond_broadcast(&p->cv);
 }
 
-int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
+int cs_pw_reserve(cs_pw *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len, uint8_t **dst,
+                  void **ticket)
 {
     int slot = type == CS_BLOB_TREE;
     open_pack *op;
     int rc = 0;
 
+    if (enc_len > CS_MAX_BLOB)
+        return -E2BIG;
     pthread_mutex_lock(&p->mu);
     if (p->err) {
         rc = p->err;
@@ -224,7 +229,9 @@ int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t en
         op->type = type;
         if (p->nspare)
             op->buf = p->spare[--p->nspare];
-        /* one allocation per pack buffer: growing by doubling would copy it */
+        /* one allocation per pack buffer, never moved while writers fill
+         * their reservations: an open pack is below CS_PACK_TARGET, so one
+         * more blob always fits */
         if ((rc = cs_buf_reserve(&op->buf, CS_PACK_TARGET + CS_MAX_BLOB)) < 0)
             goto out;
     }
@@ -238,19 +245,44 @@ int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t en
         op->blobs = nb;
         op->cap = ncap;
     }
-    op->blobs[op->n] = (cs_pack_blob){ (uint8_t)type, *id, (uint32_t)op->buf.len, (uint32_t)enc_len, raw_len };
-    if ((rc = cs_buf_append(&op->buf, enc, enc_len)) < 0)
-        goto out;
-    op->n++;
+    op->blobs[op->n++] = (cs_pack_blob){ (uint8_t)type, *id, (uint32_t)op->buf.len, (uint32_t)enc_len, raw_len };
+    *dst = op->buf.data + op->buf.len;
+    op->buf.len += enc_len;
+    op->writers++;
+    *ticket = op;
     if (op->buf.len >= CS_PACK_TARGET) {
         p->cur[slot] = NULL;
-        while (p->queued >= QUEUE_MAX && !p->err)
-            pthread_cond_wait(&p->cv, &p->mu);
-        enqueue(p, op);
+        op->full = true;
     }
 out:
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+void cs_pw_commit(cs_pw *p, void *ticket)
+{
+    open_pack *op = ticket;
+
+    pthread_mutex_lock(&p->mu);
+    if (--op->writers == 0 && op->full) {
+        while (p->queued >= QUEUE_MAX && !p->err)
+            pthread_cond_wait(&p->cv, &p->mu);
+        enqueue(p, op);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
+{
+    uint8_t *dst;
+    void *ticket;
+    int rc = cs_pw_reserve(p, type, id, enc_len, raw_len, &dst, &ticket);
+
+    if (rc < 0)
+        return rc;
+    memcpy(dst, enc, enc_len);
+    cs_pw_commit(p, ticket);
+    return 0;
 }
 
 uint64_t cs_pw_bytes(cs_pw *p)

@@ -44,6 +44,15 @@ int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, 
  * ZSTD_CCtx * owned by the caller (NULL = create one per call). */
 int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
                  void *zctx, cs_buf *out);
+/* The same in two steps, so the sealed blob can be written straight into a
+ * pack buffer (one copy of the data, outside any lock):
+ * cs_blob_payload decides compression: *payload is data itself (flag 0) or
+ * the compressed bytes in scratch (flag 1); the sealed blob is then
+ * CS_BLOB_OVERHEAD + *plen bytes, which cs_blob_seal_into writes at dst. */
+int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, const uint8_t **payload,
+                    size_t *plen, uint8_t *flag);
+void cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
+                       size_t plen, uint8_t *dst);
 /* Decrypt + decompress + verify the id; result in out (reset first). */
 int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out);
@@ -187,6 +196,14 @@ typedef struct cs_pw cs_pw;
 int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out);
 /* Add a sealed blob; the entry must have been claimed (PENDING) by the caller. */
 int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
+/* The same without an intermediate buffer: reserve enc_len bytes for the
+ * blob in the open pack of its type, write the sealed blob at *dst (no lock
+ * held), then cs_pw_commit(p, ticket).  The pack is uploaded only after every
+ * reservation in it is committed.  Every successful reserve must be
+ * committed. */
+int cs_pw_reserve(cs_pw *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len, uint8_t **dst,
+                  void **ticket);
+void cs_pw_commit(cs_pw *p, void *ticket);
 /* Flush everything, write the final index; returns the first error. */
 int cs_pw_finish(cs_pw *p);
 void cs_pw_free(cs_pw *p);
