@@ -38,6 +38,7 @@
 #include "util/macros.h"
 
 #define READ_FIRST (2u << 20)
+#define READ_RING (4u << 20)
 #define JOB_QUEUE_MAX 32
 #define FIFO_MAX 4096
 #define MAX_WORKERS 8
@@ -185,7 +186,10 @@ static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf 
         cs_id id;
         while (!eof && len < want) {
             ssize_t n;
-            if (off + want > bufcap) { /* rarely: only what is left moves, not every chunk */
+            /* wrap within the first READ_RING bytes (or the whole buffer for
+             * a long chunk): only the unconsumed tail moves, every few
+             * chunks, and the pages touched stay few (peak RSS) */
+            if (off + want > (want > READ_RING ? bufcap : READ_RING)) {
                 memmove(buf, buf + off, len);
                 off = 0;
             }
