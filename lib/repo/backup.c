@@ -294,6 +294,7 @@ static void *worker(void *arg)
     uint8_t *buf = malloc(bufcap);
     cs_buf out = CS_BUF_INIT;
     void *zctx = cs_zctx_new();
+    double busy = 0;
 
     pthread_mutex_lock(&b->mu);
     for (;;) {
@@ -309,13 +310,16 @@ static void *worker(void *arg)
         b->qlen--;
         pthread_cond_broadcast(&b->cv_done);
         pthread_mutex_unlock(&b->mu);
+        double t_in = elapsed(b);
         j->err = (buf && zctx) ? read_file(b, j, buf, bufcap, &out, zctx) : -ENOMEM;
+        busy += elapsed(b) - t_in;
         b->files++;
         pthread_mutex_lock(&b->mu);
         j->fr->pending--;
         pthread_cond_broadcast(&b->cv_done);
     }
     pthread_mutex_unlock(&b->mu);
+    log_debug("worker busy %.2f s of %.2f s", busy, elapsed(b));
     free(buf);
     cs_buf_free(&out);
     cs_zctx_free(zctx);
@@ -1047,7 +1051,9 @@ static int run(bk *b, cs_snapshot *snap)
             b->root_dev = ps.st_dev;
     }
     rf = scan_dir(b, rootfd, rootpath, &root);
+    log_debug("walk done at %.2f s", elapsed(b));
     drain(b, 2);
+    log_debug("all files done at %.2f s", elapsed(b));
     if (!rf || rf->failed || b->fatal)
         rc = b->fatal ? b->fatal : -EIO;
     else

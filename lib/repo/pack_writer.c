@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <time.h>
 #include "repo/repo_int.h"
 #include "util/log.h"
 
@@ -45,6 +46,7 @@ struct cs_pw {
     pthread_t threads[MAX_UPLOADERS];
     int nthreads;
     uint64_t bytes;
+    double waited;
 };
 
 static void open_pack_free(open_pack *op)
@@ -265,8 +267,12 @@ void cs_pw_commit(cs_pw *p, void *ticket)
 
     pthread_mutex_lock(&p->mu);
     if (--op->writers == 0 && op->full) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         while (p->queued >= QUEUE_MAX && !p->err)
             pthread_cond_wait(&p->cv, &p->mu);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        p->waited += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         enqueue(p, op);
     }
     pthread_mutex_unlock(&p->mu);
@@ -313,6 +319,7 @@ int cs_pw_finish(cs_pw *p)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     p->nthreads = 0;
+    log_debug("pack writer: workers waited %.2f s for the upload queue", p->waited);
     rc = p->err;
     if (rc == 0) {
         rc = write_done_index(p, p->done_packs, p->ndone);
