@@ -180,6 +180,9 @@ static job_result result_of(const job *j, const siginfo_t *si)
         case 6: return RESULT_UNREACHABLE; /* CLI_UNAVAILABLE */
         case 4: /* CLI_NOT_FOUND: for a backup, the repository */
             return j->kind == JOB_BACKUP ? RESULT_NO_REPOSITORY : RESULT_FAILED;
+        case 7: /* backup: snapshot saved, some files unreadable or still changing;
+                   retrying at once would not read them either */
+            return j->kind == JOB_BACKUP ? RESULT_OK : RESULT_FAILED;
         default: return j->stop_sent ? RESULT_INTERRUPTED : RESULT_FAILED;
         }
     }
@@ -203,6 +206,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
         log_debug("%s exited with status %d", j->name, si->si_status);
     else
         log_warning("%s was killed by signal %d", j->name, si->si_status);
+    if (res == RESULT_OK && si->si_code == CLD_EXITED && si->si_status == 7)
+        log_warning("%s saved a snapshot, but some files could not be read completely: "
+                    "see the job's messages above", j->name);
     if (res == RESULT_FAILED && !j->run_error[0] && si->si_code == CLD_EXITED && si->si_status == 5)
         snprintf(j->run_error, sizeof(j->run_error), "integrity check failed: run 'cloudseal check'");
     j->stop_sent = false;
