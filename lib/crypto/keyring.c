@@ -53,14 +53,29 @@ static key_serial_t find(const char *desc)
     return -errno;
 }
 
+/* Every operation: check the id, name the key, and possess @u. */
+static int prepare(const char *account_id, char desc[DESC_MAX])
+{
+    int r = describe(account_id, desc);
+
+    return r < 0 ? r : possess_user_keyring();
+}
+
+/* Serial of the AMK key of account_id, or a negative errno (-ENOKEY: none). */
+static key_serial_t find_amk_key(const char *account_id)
+{
+    char desc[DESC_MAX];
+    int r = prepare(account_id, desc);
+
+    return r < 0 ? r : find(desc);
+}
+
 int cs_keyring_store(const char *account_id, const cs_amk *amk, unsigned timeout_sec)
 {
     char desc[DESC_MAX];
     key_serial_t k;
-    int r = describe(account_id, desc);
+    int r = prepare(account_id, desc);
 
-    if (r == 0)
-        r = possess_user_keyring();
     if (r < 0)
         return r;
     /* add_key updates a live key of the same type and description, or
@@ -80,17 +95,11 @@ int cs_keyring_store(const char *account_id, const cs_amk *amk, unsigned timeout
 
 int cs_keyring_load(const char *account_id, cs_amk **out)
 {
-    char desc[DESC_MAX];
     uint8_t *buf = NULL;
-    key_serial_t k;
+    key_serial_t k = find_amk_key(account_id);
     long n;
-    int r = describe(account_id, desc);
+    int r;
 
-    if (r == 0)
-        r = possess_user_keyring();
-    if (r < 0)
-        return r;
-    k = find(desc);
     if (k < 0)
         return k;
     buf = cs_secure_alloc(CS_KEY_BYTES);
@@ -109,15 +118,8 @@ int cs_keyring_load(const char *account_id, cs_amk **out)
 
 int cs_keyring_revoke(const char *account_id)
 {
-    char desc[DESC_MAX];
-    key_serial_t k;
-    int r = describe(account_id, desc);
+    key_serial_t k = find_amk_key(account_id);
 
-    if (r == 0)
-        r = possess_user_keyring();
-    if (r < 0)
-        return r;
-    k = find(desc);
     if (k < 0)
         return k;
     if (keyctl_revoke(k) < 0)
