@@ -57,7 +57,7 @@ def test_helper_missing_crashing_or_hanging_login_proceeds(sandbox):
         sandbox.add_service(f"cs-{name}", f"helper={helper} timeout=1")
         t0 = time.monotonic()
         # pamtester exits 0: the login proceeds
-        r = sandbox.run(SYSLOG_CAPTURE + f"pamtester cs-{name} $U authenticate open_session\n"
+        r = sandbox.run(sandbox.syslog_capture + f"pamtester cs-{name} $U authenticate open_session\n"
                         "sleep 0.2; cat $D/syslog.txt; : > $D/syslog.txt\n", input=PASSWORD + "\n")
         assert time.monotonic() - t0 < 8
         assert sandbox.key_bytes() == 0
@@ -77,7 +77,7 @@ def test_corrupt_keybag_login_proceeds_and_is_logged(sandbox):
     for kb in (sandbox.storage / "users" / "cspamtest" / "keybag",
                sandbox.state / "keybags" / "cspamtest" / "keybag"):
         kb.write_text(kb.read_text().replace('"password"', '"passwort"'))
-    r = sandbox.run(SYSLOG_CAPTURE + "pamtester cstest $U authenticate open_session\n"
+    r = sandbox.run(sandbox.syslog_capture + "pamtester cstest $U authenticate open_session\n"
                     "sleep 0.2; cat $D/syslog.txt\n", input=PASSWORD + "\n")
     assert sandbox.key_bytes() == 0
     lines = [l for l in r.stdout.splitlines() if "pam_cloudseal" in l]
@@ -113,24 +113,6 @@ def test_cloudseal_unlock_for_a_session_without_password(sandbox):
     assert sandbox.key_bytes() == 32
 
 
-# A syslog receiver on /dev/log inside the namespace: /dev is replaced by a
-# tmpfs holding binds of the few device nodes the tools use, so nothing is
-# created in the host's /dev.
-SYSLOG_CAPTURE = r"""
-mkdir -p $D/olddev && mount --rbind /dev $D/olddev
-mount -t tmpfs -o mode=755 cs-dev /dev
-for n in null zero urandom random full; do : > /dev/$n; mount --bind $D/olddev/$n /dev/$n; done
-ln -s /proc/self/fd /dev/fd
-/usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("/dev/log")
-out = open(sys.argv[1], "a", buffering=1); print("ready", file=out)
-while True: out.write(s.recv(4096).decode(errors="replace") + "\n")
-' $D/syslog.txt &
-LOGGER=$!
-trap 'kill $LOGGER 2>/dev/null' EXIT
-while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
-"""
 
 
 def test_passwd_by_the_user_rewraps_through_chauthtok(sandbox):
