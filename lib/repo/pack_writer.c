@@ -19,6 +19,7 @@
 #define QUEUE_MAX 1
 #define INDEX_EVERY 64
 #define MAX_UPLOADERS 8
+#define SPARE_MAX 4
 
 typedef struct open_pack {
     cs_buf buf;
@@ -39,7 +40,7 @@ struct cs_pw {
     size_t queued;
     cs_index_pack_blobs *done_packs; /* uploaded, not yet in an index object */
     size_t ndone, done_cap;
-    cs_buf spare[4];            /* pack buffers to reuse: no heap churn, bounded RSS */
+    cs_buf spare[SPARE_MAX];    /* pack buffers to reuse: no heap churn, bounded RSS */
     size_t nspare;
     int err;
     bool finishing;
@@ -53,7 +54,7 @@ static void open_pack_free(open_pack *op)
 {
     if (!op)
         return;
-    cs_buf_free(&op->buf);
+    cs_buf_free_ciphertext(&op->buf); /* sealed blobs only */
     free(op->blobs);
     free(op);
 }
@@ -155,7 +156,7 @@ static void *uploader(void *arg)
         pthread_mutex_unlock(&p->mu);
         rc = p->err ? 0 : upload(p, op);
         pthread_mutex_lock(&p->mu);
-        if (p->nspare < 4) {
+        if (p->nspare < SPARE_MAX) {
             cs_buf_reset(&op->buf);
             p->spare[p->nspare++] = op->buf;
             memset(&op->buf, 0, sizeof(op->buf));
@@ -357,7 +358,7 @@ void cs_pw_free(cs_pw *p)
         free(p->done_packs[i].blobs);
     free(p->done_packs);
     for (size_t i = 0; i < p->nspare; i++)
-        cs_buf_free(&p->spare[i]);
+        cs_buf_free_ciphertext(&p->spare[i]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

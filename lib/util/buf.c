@@ -45,6 +45,13 @@ void cs_buf_reset(cs_buf *b)
     b->len = 0;
 }
 
+void cs_buf_free_ciphertext(cs_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
 void cs_buf_free(cs_buf *b)
 {
     if (b->data)
