@@ -20,7 +20,16 @@ int cs_buf_reserve(cs_buf *b, size_t extra)
     ncap = b->cap ? b->cap : 256;
     while (ncap < need)
         ncap = ncap > limit / 2 ? limit : ncap * 2;
-    n = realloc(b->data, ncap);
+    if (!b->data && ncap >= CS_BUF_ALIGNED_MIN) {
+        /* big buffers (packs) start page-aligned, so that the file backend
+         * can hand them to the disk with O_DIRECT instead of copying them */
+        void *p;
+        if (posix_memalign(&p, 4096, ncap) != 0)
+            return -ENOMEM;
+        n = p;
+    } else {
+        n = realloc(b->data, ncap);
+    }
     if (!n)
         return -ENOMEM;
     b->data = n;

@@ -16,6 +16,9 @@ typedef struct cs_buf {
 
 #define CS_BUF_INIT { NULL, 0, 0, 0 }
 
+/* A first allocation of at least this size is page-aligned. */
+#define CS_BUF_ALIGNED_MIN (1u << 20)
+
 /* Ensure room for `extra` more bytes; -EMSGSIZE past limit, -ENOMEM. */
 int cs_buf_reserve(cs_buf *b, size_t extra);
 int cs_buf_append(cs_buf *b, const void *data, size_t len);
