@@ -84,7 +84,7 @@ static int upload(cs_pw *p, open_pack *op)
      * it, and each blob and the header are authenticated anyway */
     randombytes_buf(pid.b, sizeof(pid.b));
     cs_repo_key(r, "data", &pid, key, sizeof(key));
-    rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_IMMUTABLE);
+    rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_IMMUTABLE | CS_PUT_UNCACHED);
     if (rc == -EEXIST)
         rc = 0; /* the same bytes are there already: packs are named by their hash */
     if (rc < 0)

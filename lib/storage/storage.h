@@ -45,6 +45,7 @@ typedef struct cs_storage_opts {
 
 /* Put flags */
 #define CS_PUT_IMMUTABLE 0x1  /* fail with -EEXIST if the key exists (repository objects) */
+#define CS_PUT_UNCACHED  0x2  /* hint: not read back soon; file:// may bypass the page cache */
 #define CS_PUT_REPLACE   0x0  /* atomic replace (keybag, locks, snapshots' "latest"...) */
 
 typedef int (*cs_storage_list_cb)(const char *key, const cs_object_stat *st, void *userdata);

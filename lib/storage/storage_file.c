@@ -5,7 +5,8 @@
  * which fails atomically if the name exists), then the directory is fsynced:
  * a crash leaves either the old object or the new one, never a torn one.
  * Everything is created owner-only (0700 directories, 0600 files).
- * Big page-aligned objects (packs) are written with O_DIRECT: see write_object.
+ * Objects put with CS_PUT_UNCACHED (packs) are written with O_DIRECT: see
+ * write_object.
  */
 #include "storage/storage.h"
 
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,22 +187,23 @@ static int file_get_if_changed(cs_storage *s, const char *key, const char *if_no
     return r;
 }
 
-/* Write an object's bytes to the new file fd.  Big page-aligned objects
- * (packs) bypass the page cache: a backup should not evict the user's working
- * set for ciphertext nobody reads back soon, filling fresh page-cache pages
- * was up to 18 % of a backup's CPU, and the fsync that follows waits for the
- * disk either way.  The file is sized first (ext4 serialises direct writes that
- * extend a file); only the block-aligned prefix goes direct; the tail, and
- * any filesystem that refuses O_DIRECT, take the ordinary path. */
+/* Write an object's bytes to the new file fd.  Big page-aligned objects put
+ * with CS_PUT_UNCACHED (packs) bypass the page cache: a backup should not
+ * evict the user's working set for ciphertext nobody reads back soon, filling
+ * fresh page-cache pages was up to 18 % of a backup's CPU, and the fsync that
+ * follows waits for the disk either way.  The file is sized first (ext4
+ * serialises direct writes that extend a file); only the block-aligned prefix
+ * goes direct; the tail, and any filesystem that refuses O_DIRECT, take the
+ * ordinary path. */
 #define DIRECT_MIN (1u << 20)
 #define DIRECT_ALIGN 4096u
 
-static int write_object(int fd, const uint8_t *data, size_t len)
+static int write_object(int fd, const uint8_t *data, size_t len, bool uncached)
 {
     size_t direct = 0;
     int fl;
 
-    if (len >= DIRECT_MIN && (uintptr_t)data % DIRECT_ALIGN == 0 && ftruncate(fd, (off_t)len) == 0 &&
+    if (uncached && len >= DIRECT_MIN && (uintptr_t)data % DIRECT_ALIGN == 0 && ftruncate(fd, (off_t)len) == 0 &&
         (fl = fcntl(fd, F_GETFL)) >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
         size_t n = len & ~(size_t)(DIRECT_ALIGN - 1);
         if (cs_write_all(fd, data, n) == 0)
@@ -229,7 +232,7 @@ static int file_put(cs_storage *s, const char *key, const void *data, size_t len
     fd = openat(rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
-    r = write_object(fd, data, len);
+    r = write_object(fd, data, len, flags & CS_PUT_UNCACHED);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (r == 0) {

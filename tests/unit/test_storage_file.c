@@ -1,4 +1,4 @@
-/* file:// put of big objects: packs take the O_DIRECT path (page-aligned
+/* file:// put of big objects: packs (CS_PUT_UNCACHED) take the O_DIRECT path (page-aligned
  * buffer, block-aligned prefix direct, tail buffered), everything else the
  * ordinary one.  Every size and alignment must store the exact bytes, on
  * ext4 (/var/tmp) and on tmpfs (/dev/shm), which may refuse O_DIRECT. */
@@ -37,7 +37,7 @@ static void put_and_get(const char *base, size_t len, size_t misalign)
         assert_int_equal((uintptr_t)src.data % 4096, 0);
     randombytes_buf(src.data, len + misalign);
     snprintf(key, sizeof(key), "data/%zu-%zu", len, misalign);
-    assert_int_equal(cs_storage_put(st, key, src.data + misalign, len, CS_PUT_IMMUTABLE), 0);
+    assert_int_equal(cs_storage_put(st, key, src.data + misalign, len, CS_PUT_IMMUTABLE | CS_PUT_UNCACHED), 0);
     assert_int_equal(cs_storage_stat(st, key, &os), 0);
     assert_int_equal(os.size, len);
     assert_int_equal(cs_storage_get(st, key, 0, 0, len + 1, &back), 0);
