@@ -124,6 +124,7 @@ void jobs_init(agent *a);
 void jobs_schedule_initial(agent *a);
 void jobs_reschedule(agent *a);
 void jobs_reload(agent *a);
+void jobs_drop_requests(agent *a);
 int jobs_request(agent *a, job_kind kind);
 void job_finished(agent *a, job *j, job_result res);
 int64_t now_realtime(void);
@@ -154,6 +155,7 @@ void state_save(agent *a);
 
 /* repocheck.c */
 void repo_check(agent *a);
+bool repo_storage_changed(const cs_config *old, const cs_config *new);
 
 /* desktop.c */
 void desktop_notify(agent *a, const char *summary, const char *body);

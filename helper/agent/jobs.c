@@ -91,23 +91,28 @@ static void jobs_configure(agent *a)
             log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
 }
 
-/* First run: right away when the last success is older than the interval
- * (or there never was one), else one interval after it. */
+/* The run the schedule alone asks for: right away when the last success is
+ * older than the interval (or there never was one, or it is in the future),
+ * else one interval after it. */
+static int64_t next_by_interval(agent *a, const job *j, int64_t now)
+{
+    cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
+    int64_t last = st ? st->last_success : 0;
+
+    if (last <= 0 || last > now || now - last >= j->interval)
+        return now;
+    return last + j->interval + random_delay(a);
+}
+
 void jobs_schedule_initial(agent *a)
 {
     int64_t now = now_realtime();
 
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
-        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
-        int64_t last = st ? st->last_success : 0;
 
-        if (!j->enabled || j->internal)
-            continue;
-        if (last <= 0 || last > now || now - last >= j->interval)
-            j->next_run = now;
-        else
-            j->next_run = last + j->interval + random_delay(a);
+        if (j->enabled && !j->internal)
+            j->next_run = next_by_interval(a, j, now);
     }
     jobs_reschedule(a);
 }
@@ -123,8 +128,6 @@ void jobs_reload(agent *a)
     jobs_configure(a);
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
-        cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
-        int64_t last = st ? st->last_success : 0;
 
         if (j->internal || j->pid)
             continue;
@@ -132,15 +135,33 @@ void jobs_reload(agent *a)
             j->next_run = 0;
             j->requested = false;
             j->retry_delay = 0;
-        } else if (j->requested || j->retry_delay) {
-            continue;
-        } else if (last <= 0 || last > now || now - last >= j->interval) {
-            j->next_run = now;
-        } else {
-            j->next_run = last + j->interval + random_delay(a);
+        } else if (!j->requested && !j->retry_delay) {
+            j->next_run = next_by_interval(a, j, now);
         }
     }
     jobs_reschedule(a);
+}
+
+/* At lock: "back up now" meant now, while unlocked.  A request still waiting
+ * behind the job that was running would otherwise fire at the next unlock,
+ * hours later; the schedule (or the backoff) decides after that unlock. */
+void jobs_drop_requests(agent *a)
+{
+    int64_t now = now_realtime();
+
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+
+        if (!j->requested)
+            continue;
+        j->requested = false;
+        if (j->internal) {
+            j->next_run = 0; /* INIT comes back when the backup finds no repository */
+            continue;
+        }
+        j->next_run = j->retry_delay ? now + j->retry_delay : next_by_interval(a, j, now);
+        log_info("dropped the queued %s request: locked", j->name);
+    }
 }
 
 /* The job to start now: a requested one first, else the most overdue. */

@@ -58,6 +58,7 @@ void key_lock(agent *a, bool revoke, const char *why)
     }
     if (a->running)
         job_stop(a, a->running);
+    jobs_drop_requests(a);
     jobs_reschedule(a);
 }
 

@@ -99,6 +99,20 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
     a->notify_after = (int)cs_config_int(cfg, "agent", "notify_after_failures");
 }
 
+/* A reload that names other storage: look at it as at start (bounded by
+ * [storage] login_timeout), and let jobs backing off against the old storage
+ * try the new one on their schedule (jobs_reload recomputes it). */
+static void storage_moved(agent *a)
+{
+    log_notice("the storage changed: checking the new one");
+    a->error[0] = '\0';
+    a->repo_checked = false;
+    for (int i = 0; i < N_JOBS; i++)
+        if (!a->jobs[i].pid)
+            a->jobs[i].retry_delay = 0;
+    repo_check(a);
+}
+
 /* SIGHUP (systemctl --user reload cloudseal-agent): read the configuration
  * again and reschedule.  An invalid file changes nothing: the agent keeps
  * running with the configuration it has and says why in the journal.  A
@@ -128,8 +142,12 @@ static int on_hup(sd_event_source *src, const struct signalfd_siginfo *si, void 
                   path, strerror(-r));
         cs_config_free(cfg);
     } else {
+        bool moved = repo_storage_changed(a->cfg, cfg);
+
         apply_settings(a, cfg, &s);
         log_notice("reloaded the configuration from %s", path);
+        if (moved)
+            storage_moved(a);
         jobs_reload(a);
         key_reload(a);
     }

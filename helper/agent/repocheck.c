@@ -20,6 +20,20 @@ static bool network_error(int r)
            r == -ENETUNREACH || r == -EIO;
 }
 
+/* Whether two configurations name different storage: then what the start
+ * check and the backoff learnt about the old one says nothing of the new. */
+bool repo_storage_changed(const cs_config *old, const cs_config *new)
+{
+    static const char *const where[] = { "url", "region", "path_style", "ca_file", "access_key", "secret_key_file" };
+
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        const char *x = cs_config_str(old, "storage", where[i]), *y = cs_config_str(new, "storage", where[i]);
+        if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+            return true;
+    }
+    return false;
+}
+
 void repo_check(agent *a)
 {
     cs_storage *st = NULL;

@@ -180,6 +180,65 @@ def test_archive_sync_joins_the_loop(agent, backup_setup, tmp_path):
     assert agent.request("sync-now")["ok"] is True
 
 
+@pytest.mark.skipif(not cli_has("archive", "sync"), reason="this cloudseal has no 'archive sync' yet")
+def test_lock_drops_a_queued_request(agent, backup_setup, tmp_path):
+    """A "sync now" waiting behind a running backup is dropped by a lock: it
+    must not fire at the next unlock, hours later; the schedule decides."""
+    configure, account, data = backup_setup
+    maildir = tmp_path / "Maildir"
+    for d in ("cur", "new", "tmp"):
+        (maildir / d).mkdir(parents=True)
+    configure(agent={"archive_sync": "auto", "interval": "1h", "archive_interval": "1h"},
+              archive={"maildir": str(maildir)})
+    agent.start()
+    agent.wait_status(lambda v: v.startswith("idle, next") and "message sync" in v, timeout=90)
+    (data / "big").write_bytes(os.urandom(160 << 20))
+    assert agent.request("backup-now")["message"] == "started"
+    assert agent.request("sync-now") == {"ok": True, "message": "queued"}
+    t = time.monotonic()
+    assert agent.cli("lock", check=False).returncode == 0
+    agent.wait_status(lambda s: s == "locked", timeout=30, since=t)
+    log = agent.log_text()
+    assert "dropped the queued archive-sync request: locked" in log, log
+    syncs = log.count("starting archive-sync")
+
+    account.unlock()
+    agent.wait_status(lambda v: v.startswith("idle, next"), timeout=90, since=t)
+    time.sleep(1)
+    log = agent.log_text()
+    assert log.count("starting archive-sync") == syncs, log  # its last success is < 1 h old
+    sync = next(j for j in agent.request("status")["jobs"] if j["name"] == "archive-sync")
+    assert sync["next_run"] >= sync["last_success"] + 3600 - 5, sync
+
+
+def test_reload_to_other_storage_checks_it_and_stops_backing_off(agent, backup_setup, tmp_path):
+    """A reload naming other storage redoes the start check and ends the
+    backoff earned against the old storage: the backup runs now, not after
+    the retry delay."""
+    import signal
+    configure, _, _ = backup_setup
+    secret = tmp_path / "s3-secret"
+    secret.write_text("not-a-real-secret\n")
+    secret.chmod(0o600)
+    configure(storage={"url": "s3://127.0.0.1:1/bucket", "access_key": "test",
+                       "secret_key_file": str(secret), "max_retries": "0"},
+              agent={"retry_min": "600s", "retry_max": "3600s"})
+    agent.start()
+    agent.wait_status("error: storage unreachable, retry in", timeout=30)
+    configure(agent={"retry_min": "600s", "retry_max": "3600s"})
+    t = time.monotonic()
+    agent.proc.send_signal(signal.SIGHUP)
+    agent.notify.wait("READY", timeout=10, since=t)
+    log = agent.log_text()
+    assert "the storage changed: checking the new one" in log, log
+    assert "no backup repository yet" in log
+    agent.wait_status("idle, next backup", timeout=60, since=t)
+    assert time.monotonic() - t < 60
+    assert len(snapshots(agent)) == 1
+    st = agent.request("status")
+    assert st["state"] != "error" and "error" not in st, st
+
+
 @pytest.fixture
 def session_bus(tmp_path):
     """A private D-Bus session bus with a stand-in notification server."""
