@@ -55,6 +55,11 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
+# ar names members by file name alone: two lib/ sources called sync.c would
+# leave the linker one of them, depending on the order
+ifneq ($(words $(notdir $(LIB_SRCS))),$(words $(sort $(notdir $(LIB_SRCS)))))
+$(error two files in lib/ share a name; rename one (ar keeps members by file name))
+endif
 LIB_A       := $(O)/libcloudseal.a
 PROGRAMS    := $(if $(CLI_SRCS),$(O)/cloudseal) $(if $(PRIV_SRCS),$(O)/cloudseal-helper) \
                $(if $(AGENT_SRCS),$(O)/cloudseal-agent)

@@ -1,6 +1,6 @@
 /* cloudseal-helper directory-sync: fetch, verify, compile and install the
  * fleet directory cache.  Run as root by cloudseal-directory.service (timer
- * and boot); the work is in lib/fleet/sync.c.  Every refusal leaves the
+ * and boot); the work is in lib/fleet/directory_sync.c.  Every refusal leaves the
  * installed cache untouched and says why on stderr (the journal). */
 #include <errno.h>
 #include <getopt.h>
