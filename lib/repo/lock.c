@@ -208,23 +208,74 @@ void cs_repo_unlock(cs_repo *r)
     r->has_lock = false;
 }
 
-int cs_repo_remove_stale_locks(cs_repo *r)
+int cs_repo_list_locks(cs_repo *r, cs_lock_entry **out, size_t *n)
 {
     cs_id *ids = NULL;
-    size_t n = 0;
-    int removed = 0, rc = cs_repo_list_ids(r, "locks", &ids, &n);
+    size_t nids = 0, k = 0;
+    cs_lock_entry *v;
+    int rc = cs_repo_list_ids(r, "locks", &ids, &nids);
 
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    *out = NULL;
+    *n = 0;
+    if (rc < 0)
+        return rc;
+    v = calloc(nids ? nids : 1, sizeof(*v));
+    if (!v) {
+        free(ids);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nids; i++) {
         lock_info li;
-        char key[1200];
-        if (r->has_lock && memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0)
-            continue;
-        if (read_lock(r, &ids[i], &li) == 0 && !lock_stale(&li))
-            continue;
-        cs_repo_key(r, "locks", &ids[i], key, sizeof(key));
-        if (cs_storage_del(r->st, key) == 0)
-            removed++;
+        int lr = read_lock(r, &ids[i], &li);
+        cs_lock_entry *e = &v[k];
+
+        if (lr == -ENOENT)
+            continue; /* released while we looked */
+        if (lr < 0 && lr != -EBADMSG && lr != -EFBIG && lr != -E2BIG) {
+            /* an outage is not a verdict on the lock: never report it
+             * unreadable (and so removable) for that */
+            free(ids);
+            free(v);
+            return lr;
+        }
+        e->id = ids[i];
+        e->ours = r->has_lock && memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0;
+        if (lr < 0) {
+            e->unreadable = true;
+        } else {
+            memcpy(e->host, li.host, sizeof(e->host));
+            e->pid = li.pid;
+            e->time = li.time;
+            e->exclusive = li.exclusive;
+            e->stale = !e->ours && lock_stale(&li);
+        }
+        k++;
     }
     free(ids);
-    return rc < 0 ? rc : removed;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int cs_repo_remove_lock(cs_repo *r, const cs_id *id)
+{
+    char key[1200];
+
+    cs_repo_key(r, "locks", id, key, sizeof(key));
+    return cs_storage_del(r->st, key);
+}
+
+int cs_repo_remove_stale_locks(cs_repo *r)
+{
+    cs_lock_entry *v;
+    size_t n;
+    int removed = 0, rc = cs_repo_list_locks(r, &v, &n);
+
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((v[i].stale || v[i].unreadable) && !v[i].ours && cs_repo_remove_lock(r, &v[i].id) == 0)
+            removed++;
+    free(v);
+    return removed;
 }

@@ -161,7 +161,19 @@ int cs_repo_stats_get(cs_repo *r, cs_repo_stats *st);
 /* ---- locks ---- */
 int cs_repo_lock(cs_repo *r, bool exclusive);
 void cs_repo_unlock(cs_repo *r);
-/* Remove stale locks; returns how many. */
+/* Every lock object: who holds it, and whether it counts as stale (older
+ * than 30 min without a refresh, or its process is gone on this host) or
+ * cannot be read (not sealed with this repository's keys). */
+typedef struct cs_lock_entry {
+    cs_id id;
+    char host[256];
+    long long pid, time; /* time: last written (taken or refreshed), Unix s */
+    bool exclusive, stale, unreadable, ours;
+} cs_lock_entry;
+int cs_repo_list_locks(cs_repo *r, cs_lock_entry **out, size_t *n);
+/* Remove one lock object (-ENOENT if it is gone already). */
+int cs_repo_remove_lock(cs_repo *r, const cs_id *id);
+/* Remove stale and unreadable locks; returns how many. */
 int cs_repo_remove_stale_locks(cs_repo *r);
 
 #endif
