@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "crypto/credentials.h"
 #include "cli.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
@@ -133,6 +134,7 @@ static int do_sync(bool dry_run)
     size_t plan_len = 0;
     FILE *planf = NULL;
     cs_amk *amk = NULL;
+    bool own_creds;
     double t0 = now_s();
     progress_state prog = { .last_percent = -1, .tty = isatty(STDERR_FILENO) };
     int r;
@@ -150,10 +152,11 @@ static int do_sync(bool dry_run)
             log_error("your keys are locked: run 'cloudseal unlock' or give your password");
         goto out;
     }
-    r = cs_storage_open_config(cfg, NULL, &o.storage);
+    r = cs_storage_open_user(cfg, cli_user(), amk, &o.storage, &own_creds);
     if (r < 0) {
         log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
-        r = -EHOSTUNREACH;
+        if (r != -EBADMSG)
+            r = -EHOSTUNREACH;
         goto out;
     }
     if (dry_run) {

@@ -25,7 +25,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal storage test [URL] [--write]\n"
                "       cloudseal storage ls [PREFIX] [--url URL] [--long] [--json]\n"
-               "       cloudseal storage mkbucket [URL]\n\n"
+               "       cloudseal storage mkbucket [URL]\n"
+               "       cloudseal storage credentials set|show|clear   (your own S3 key pair)\n\n"
                "Check and inspect the storage cloudseal uses ([storage] url in cloudseal.conf,\n"
                "or URL: file:///path, s3://host[:port]/bucket[/prefix] (HTTPS) or\n"
                "s3+http://host[:port]/bucket[/prefix] (plain HTTP, for test servers).\n\n"
@@ -68,6 +69,9 @@ static int open_url(const char *url, cs_storage **s)
         return report("cannot open storage", url ? url : cs_config_str(cli_config(), "storage", "url"), r);
     return 0;
 }
+
+/* storage_credentials.c */
+int cmd_storage_credentials(int argc, char **argv);
 
 /* ---- ls ---- */
 
@@ -223,6 +227,8 @@ int cmd_storage(int argc, char **argv)
     bool lng = false, write = false;
     int c;
 
+    if (argc >= 2 && strcmp(argv[1], "credentials") == 0)
+        return cmd_storage_credentials(argc - 1, argv + 1);
     while ((c = getopt_long(argc, argv, "+jlwu:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': cli.json = true; break;

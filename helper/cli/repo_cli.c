@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "repo_cli.h"
+#include "crypto/credentials.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@ int repo_cli_exit(int r)
 
 int repo_cli_open_storage(repo_cli *rc)
 {
+    bool own;
     int r;
 
     memset(rc, 0, sizeof(*rc));
@@ -37,12 +39,13 @@ int repo_cli_open_storage(repo_cli *rc)
         return r == -ENOKEY ? (log_error("your keys are locked: run 'cloudseal unlock' or give your password"),
                                CLI_LOCKED)
                             : repo_cli_exit(r);
-    r = cs_storage_open_config(cli_config(), NULL, &rc->st);
+    r = cs_storage_open_user(cli_config(), cli_user(), rc->amk, &rc->st, &own);
     if (r < 0) {
         log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
         repo_cli_close(rc);
-        return CLI_UNAVAILABLE;
+        return r == -EBADMSG ? CLI_DATA_ERROR : CLI_UNAVAILABLE;
     }
+    log_debug("storage credentials: %s", own ? "your own (from your keybag)" : "the machine's ([storage])");
     return CLI_OK;
 }
 

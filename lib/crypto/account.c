@@ -551,11 +551,37 @@ int cs_account_payload_set(const cs_config *cfg, const char *user, const cs_amk 
     return change_keybag(cfg, user, amk, edit_payload, payload);
 }
 
-int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk,
+typedef struct payload_edit_arg {
+    cs_payload_edit edit;
+    const void *arg;
+} payload_edit_arg;
+
+static int edit_payload_in_place(cs_keybag *kb, const cs_amk *amk, const void *arg)
+{
+    const payload_edit_arg *a = arg;
+    json_object *payload = NULL;
+    int r = cs_keybag_payload_get(kb, amk, &payload);
+
+    if (r == 0)
+        r = a->edit(payload, amk, a->arg);
+    if (r == 0)
+        r = cs_keybag_payload_set(kb, amk, payload);
+    json_object_put(payload);
+    return r;
+}
+
+int cs_account_payload_edit(const cs_config *cfg, const char *user, const cs_amk *amk, cs_payload_edit edit,
+                            const void *arg)
+{
+    payload_edit_arg a = { edit, arg };
+    return change_keybag(cfg, user, amk, edit_payload_in_place, &a);
+}
+
+int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk, int flags,
                            json_object **out)
 {
     cs_keybag *kb = NULL;
-    int r = cs_account_load_keybag(cfg, user, 0, &kb, NULL);
+    int r = cs_account_load_keybag(cfg, user, flags, &kb, NULL);
 
     if (r == 0)
         r = cs_keybag_verify(kb, amk);

@@ -75,13 +75,18 @@ int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
 
 /* The keybag's encrypted payload (a JSON object: storage credentials,
  * repository locations...).  get: *out is a new reference; verifies the
- * keybag with amk first (-EBADMSG).  set: replaces the payload, bumps the
+ * keybag with amk first (-EBADMSG); flags as for cs_account_load_keybag.  set: replaces the payload, bumps the
  * generation, writes cache + pin and uploads (kept pending when offline,
  * like cs_account_set_password). */
-int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk,
+int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk *amk, int flags,
                            json_object **out);
 int cs_account_payload_set(const cs_config *cfg, const char *user, const cs_amk *amk,
                            json_object *payload);
+/* Read-modify-write of the payload within one keybag change: edit gets the
+ * current payload object (never NULL) and changes it in place. */
+typedef int (*cs_payload_edit)(json_object *payload, const cs_amk *amk, const void *arg);
+int cs_account_payload_edit(const cs_config *cfg, const char *user, const cs_amk *amk, cs_payload_edit edit,
+                            const void *arg);
 
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);

@@ -25,6 +25,7 @@ typedef enum cs_subkey_id {
     CS_SUBKEY_PAYLOAD = 6,       /* keybag payload (credentials, locations) */
     CS_SUBKEY_ARCHIVE_ID = 7,    /* keyed hash ids of archive messages */
     CS_SUBKEY_LOCAL_CACHE = 8,   /* encrypts local caches (file-change cache) */
+    CS_SUBKEY_CREDENTIAL = 9,    /* seals storage secrets inside the payload */
 } cs_subkey_id;
 
 /* The AMK, always in secure memory (cs_secure_alloc). */

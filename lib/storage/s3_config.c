@@ -10,45 +10,6 @@
 #include <unistd.h>
 #include "util/log.h"
 
-/* The secret key file: one line, owner- or group-readable only. */
-static int read_secret_file(const char *path, cs_secret **out)
-{
-    struct stat st;
-    int fd, r;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    if (fd < 0 && errno == EACCES)
-        return -EACCES; /* the caller decides whether that matters */
-    if (fd < 0) {
-        r = -errno;
-        log_error("cannot read [storage] secret_key_file %s: %s", path, strerror(-r));
-        return r;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        log_error("[storage] secret_key_file %s is not a regular file", path);
-        return -EINVAL;
-    }
-    if (st.st_mode & (S_IROTH | S_IWOTH)) {
-        close(fd);
-        log_error("[storage] secret_key_file %s is readable by other users: run 'chmod 600 %s'", path, path);
-        return -EPERM;
-    }
-    r = cs_secret_read_fd(fd, out);
-    close(fd);
-    if (r < 0)
-        return r;
-    while ((*out)->len > 0 && strchr(" \t\r", (*out)->data[(*out)->len - 1]))
-        (*out)->data[--(*out)->len] = '\0';
-    if ((*out)->len == 0) {
-        cs_secret_free(*out);
-        *out = NULL;
-        log_error("[storage] secret_key_file %s is empty", path);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret, bool want_secret)
 {
     const char *sk_file = want_secret ? cs_config_str(c, "storage", "secret_key_file") : NULL;
@@ -63,7 +24,7 @@ static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret,
     o->max_retries = (int)cs_config_int(c, "storage", "max_retries");
     o->access_key = cs_config_str(c, "storage", "access_key");
     if (o->access_key && sk_file) {
-        int r = read_secret_file(sk_file, secret);
+        int r = cs_secret_read_file(sk_file, "[storage] secret_key_file", secret);
         if (r == -EACCES) {
             /* an admin's key file this user may not read: the user's own
              * credentials (environment) are what remains */

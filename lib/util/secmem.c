@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "util/log.h"
 
 int cs_crypto_init(void)
 {
@@ -120,6 +122,48 @@ int cs_secret_read_fd(int fd, cs_secret **out)
 fail:
     cs_secret_free(s);
     return r;
+}
+
+/* A secret kept in a file (one line, trailing blanks dropped): refused when
+ * other users may read it.  what names it in messages ("[storage]
+ * secret_key_file").  -EACCES silently when this user may not open it: the
+ * caller decides whether that matters. */
+int cs_secret_read_file(const char *path, const char *what, cs_secret **out)
+{
+    struct stat st;
+    int fd, r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0 && errno == EACCES)
+        return -EACCES;
+    if (fd < 0) {
+        r = -errno;
+        log_error("cannot read %s %s: %s", what, path, strerror(-r));
+        return r;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        log_error("%s %s is not a regular file", what, path);
+        return -EINVAL;
+    }
+    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+        close(fd);
+        log_error("%s %s is readable by other users: run 'chmod 600 %s'", what, path, path);
+        return -EPERM;
+    }
+    r = cs_secret_read_fd(fd, out);
+    close(fd);
+    if (r < 0)
+        return r;
+    while ((*out)->len > 0 && strchr(" \t\r", (*out)->data[(*out)->len - 1]))
+        (*out)->data[--(*out)->len] = '\0';
+    if ((*out)->len == 0) {
+        cs_secret_free(*out);
+        *out = NULL;
+        log_error("%s %s is empty", what, path);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int cs_secret_prompt(const char *prompt, cs_secret **out)

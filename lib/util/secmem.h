@@ -43,6 +43,10 @@ void cs_secret_free(cs_secret *s);
  * At most CS_SECRET_MAX bytes; -EMSGSIZE beyond.  No echo handling: see
  * cs_secret_prompt for terminals. */
 int cs_secret_read_fd(int fd, cs_secret **out);
+/* A secret kept in a file: first line, trailing blanks dropped; -EPERM
+ * (with a message naming `what` and the chmod to run) when other users may
+ * read it, -EACCES without a message when this user may not open it. */
+int cs_secret_read_file(const char *path, const char *what, cs_secret **out);
 /* Prompt on /dev/tty with echo off; falls back to stdin when it is not a
  * terminal (one line).  -ENOTTY if neither is usable. */
 int cs_secret_prompt(const char *prompt, cs_secret **out);

@@ -581,13 +581,13 @@ static void test_account_rollback(void **state)
         json_object_object_add(p, "bucket", json_object_new_string("b1"));
         assert_int_equal(cs_account_payload_set(cfg, user, amk, p), 0);
         json_object_put(p);
-        assert_int_equal(cs_account_payload_get(cfg, user, amk, &back), 0);
+        assert_int_equal(cs_account_payload_get(cfg, user, amk, 0, &back), 0);
         assert_true(json_object_object_get_ex(back, "bucket", &v));
         assert_string_equal(json_object_get_string(v), "b1");
         json_object_put(back);
         /* another account's key does not verify this keybag */
         assert_int_equal(cs_amk_generate(&got), 0);
-        assert_int_equal(cs_account_payload_get(cfg, user, got, &back), -EBADMSG);
+        assert_int_equal(cs_account_payload_get(cfg, user, got, 0, &back), -EBADMSG);
         cs_amk_free(got);
     }
 

@@ -1,0 +1,216 @@
+/* cloudseal storage credentials set|show|clear: the user's own S3 key pair,
+ * kept encrypted in their keybag (lib/crypto/credentials.h), used instead of
+ * the machine's [storage] credentials for their backups and message sync. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "crypto/credentials.h"
+#include "storage/storage_s3.h"
+#include "unlock_common.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal storage credentials set --access-key ID [--secret-key-file FILE]\n"
+               "                                          [--no-check] [--password-stdin]\n"
+               "       cloudseal storage credentials show [--json]\n"
+               "       cloudseal storage credentials clear\n\n"
+               "Your own S3 credentials, kept encrypted in your keybag: your backups and\n"
+               "message sync use them instead of the machine's ([storage] access_key and\n"
+               "secret_key_file), which then only needs to fetch keybags.\n\n"
+               "  set    reads the secret key from --secret-key-file FILE (first line; the\n"
+               "         file must not be readable by others), else asks on the terminal\n"
+               "         (no echo), else reads one line of stdin (not with --password-stdin);\n"
+               "         checks that the storage accepts the pair (--no-check: skip) and\n"
+               "         stores it in your keybag\n"
+               "  show   the access key in use and where it comes from; never the secret\n"
+               "  clear  remove them: the machine's credentials are used again\n\n"
+               "Other workstations pick a change up at your next login there (or\n"
+               "'cloudseal unlock').\n");
+}
+
+static int obtain_amk(cs_amk **amk)
+{
+    int r = cli_obtain_amk(amk);
+
+    if (r == -ENOKEY)
+        log_error("your keys are locked: run 'cloudseal unlock' or give your password");
+    return r == 0 ? CLI_OK : r == -ENOKEY ? CLI_LOCKED : CLI_FAILED;
+}
+
+/* A request the storage must answer for these credentials: 404 is fine
+ * (no repository yet), 403 is not. */
+static int check_pair(const char *access_key, const cs_secret *secret)
+{
+    cs_storage *st = NULL;
+    cs_object_stat os;
+    char key[300];
+    int r = cs_storage_open_config_creds(cli_config(), NULL, access_key, secret->data, &st);
+
+    if (r == 0) {
+        snprintf(key, sizeof(key), "users/%s/backup/config", cli_user());
+        r = cs_storage_stat(st, key, &os);
+        if (r == -ENOENT)
+            r = 0;
+    }
+    cs_storage_close(st);
+    if (r < 0) {
+        log_error("the storage does not accept these credentials: %s", strerror(-r));
+        log_error("%s", cs_s3_hint(r));
+        log_error("nothing was changed (--no-check stores them anyway)");
+    }
+    return r;
+}
+
+/* Never from argv.  stdin only when it cannot also be carrying the password. */
+static int read_secret_key(const char *access_key, const char *file, cs_secret **out)
+{
+    char prompt[CS_CRED_ACCESS_MAX + 40];
+    int r, tty;
+
+    if (file)
+        return cs_secret_read_file(file, "--secret-key-file", out);
+    tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (tty >= 0)
+        close(tty);
+    else if (cli_password_stdin) {
+        log_error("with --password-stdin and no terminal, give the secret key with --secret-key-file FILE");
+        return -EINVAL;
+    }
+    snprintf(prompt, sizeof(prompt), "S3 secret key for %s: ", access_key);
+    r = cs_secret_prompt(prompt, out); /* the terminal; stdin when there is none */
+    if (r < 0)
+        log_error("cannot read the secret key: %s (use --secret-key-file FILE)", strerror(-r));
+    return r;
+}
+
+static int do_set(const char *access_key, const char *secret_file, bool check)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+    _cleanup_secret_ cs_secret *secret = NULL;
+    int r;
+
+    if (!access_key || !cs_cred_access_key_valid(access_key)) {
+        log_error("--access-key ID is required: 1-%d printable characters without spaces, '/', ',' or '='",
+                  CS_CRED_ACCESS_MAX);
+        return CLI_USAGE;
+    }
+    if ((r = obtain_amk(&amk)) != CLI_OK)
+        return r;
+    if (read_secret_key(access_key, secret_file, &secret) < 0)
+        return CLI_USAGE;
+    if (!cs_cred_secret_valid(secret->data, secret->len)) {
+        log_error("a secret key is 1-%d printable characters without spaces", CS_CRED_SECRET_MAX);
+        return CLI_USAGE;
+    }
+    if (check && check_pair(access_key, secret) < 0)
+        return CLI_FAILED;
+    r = cs_account_cred_set(cli_config(), cli_user(), amk, access_key, secret);
+    if (r < 0) {
+        cli_report(r, "cannot store the credentials in your keybag");
+        return CLI_FAILED;
+    }
+    printf("Your backups and message sync now use access key %s.\n", access_key);
+    return CLI_OK;
+}
+
+static int do_show(void)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+    _cleanup_secret_ cs_secret *secret = NULL;
+    char access_key[CS_CRED_ACCESS_MAX + 1] = "";
+    const char *machine = cs_config_str(cli_config(), "storage", "access_key");
+    int r = obtain_amk(&amk);
+
+    if (r != CLI_OK)
+        return r;
+    r = cs_account_cred_get(cli_config(), cli_user(), amk, access_key, &secret);
+    if (r < 0 && r != -ENOENT) {
+        cli_report(r, "cannot read the credentials in your keybag");
+        return CLI_FAILED;
+    }
+    if (cli.json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "source", json_object_new_string(r == 0 ? "keybag" : "machine"));
+        json_object_object_add(o, "access_key", r == 0 ? json_object_new_string(access_key)
+                                                : machine ? json_object_new_string(machine) : NULL);
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+        json_object_put(o);
+    } else if (r == 0) {
+        printf("access key %s, from your keybag (secret key set)\n", access_key);
+    } else {
+        printf("none in your keybag: the machine's are used ([storage] access_key%s%s)\n", machine ? " = " : "",
+               machine ? machine : " not set");
+    }
+    return CLI_OK;
+}
+
+static int do_clear(void)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+    int r = obtain_amk(&amk);
+
+    if (r != CLI_OK)
+        return r;
+    r = cs_account_cred_set(cli_config(), cli_user(), amk, NULL, NULL);
+    if (r < 0) {
+        cli_report(r, "cannot change your keybag");
+        return CLI_FAILED;
+    }
+    printf("Removed: the machine's storage credentials are used again.\n");
+    return CLI_OK;
+}
+
+int cmd_storage_credentials(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "access-key", required_argument, NULL, 'a' }, { "no-check", no_argument, NULL, 'n' },
+        { "secret-key-file", required_argument, NULL, 'f' },
+        { "password-stdin", no_argument, NULL, 'p' },   { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },             {}
+    };
+    const char *access_key = NULL, *secret_file = NULL, *sub;
+    bool check = true;
+    int c;
+
+    optind = 1;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    sub = argv[1];
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': access_key = optarg; break;
+        case 'n': check = false; break;
+        case 'f': secret_file = optarg; break;
+        case 'p': cli_password_stdin = true; break;
+        case 'j': cli.json = true; break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(sub, "set") == 0)
+        return do_set(access_key, secret_file, check);
+    if (strcmp(sub, "show") == 0)
+        return do_show();
+    if (strcmp(sub, "clear") == 0)
+        return do_clear();
+    usage(stderr);
+    return CLI_USAGE;
+}
