@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "admin.h"
+#include "fleet/enroll_request.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/fileio.h"
@@ -178,41 +179,45 @@ int admin_init(int argc, char **argv)
 
 /* ---- approve ---- */
 
-/* The enrollment request `cloudseal enroll` files at
- * users/<user>/enrollment-request: {"user": NAME, "account_key": BASE64 or HEX}
- * ("account_public_key", the name `cloudseal enroll --json` prints, also works). */
+/* The enrollment request `cloudseal enroll` filed (lib/fleet/enroll_request.h):
+ * its signature proves the key holder filed it, not who that is, so what
+ * it says is shown for the admin to confirm with the user. */
 static int key_from_storage(const char *user, uint8_t key[32])
 {
     _cleanup_buf_ cs_buf b = CS_BUF_INIT;
-    struct json_object *root, *v;
+    cs_enroll_request req;
+    cs_fleet_err err = { "" };
     cs_storage *s = NULL;
-    char objkey[128];
-    int r;
+    char objkey[128], b64[48], when[32];
+    int r = cs_enroll_request_key(user, objkey, sizeof(objkey));
 
-    snprintf(objkey, sizeof(objkey), "users/%s/enrollment-request", user);
-    r = cs_storage_open_config(cli_config(), NULL, &s);
+    if (r == 0)
+        r = cs_storage_open_config(cli_config(), NULL, &s);
     if (r == 0) {
-        r = cs_storage_get(s, objkey, 0, 0, 4096, &b);
+        r = cs_storage_get(s, objkey, 0, 0, CS_ENROLL_REQUEST_MAX, &b);
         cs_storage_close(s);
     }
-    if (r < 0) {
-        log_error("cannot read %s from storage (%s): ask %s to run 'cloudseal enroll', or pass --key",
-                  objkey, strerror(-r), user);
+    if (r == -EMSGSIZE || r == -E2BIG) {
+        log_error("%s is larger than %d bytes: not an enrollment request; nothing was pinned", objkey,
+                  CS_ENROLL_REQUEST_MAX);
         return r;
     }
-    if (cs_buf_append(&b, "", 1) < 0)
-        return -ENOMEM;
-    root = json_tokener_parse((const char *)b.data);
-    r = -EBADMSG;
-    if (root && (json_object_object_get_ex(root, "account_key", &v) ||
-                 json_object_object_get_ex(root, "account_public_key", &v)) &&
-        json_object_is_type(v, json_type_string) && cs_fleet_decode_key(json_object_get_string(v), key) == 0)
-        r = 0;
-    if (root)
-        json_object_put(root);
-    if (r < 0)
-        log_error("%s is malformed", objkey);
-    return r;
+    if (r < 0) {
+        log_error("cannot read %s from storage (%s): ask %s to run 'cloudseal enroll' on a fleet "
+                  "workstation, or pass --key", objkey, strerror(-r), user);
+        return r;
+    }
+    r = cs_enroll_request_parse(b.data, b.len, user, &req, &err);
+    if (r < 0) {
+        log_error("%s is not a valid enrollment request: %s; nothing was pinned", objkey, err.msg);
+        return r;
+    }
+    memcpy(key, req.account_key, 32);
+    cs_fleet_encode_key(key, b64);
+    printf("enrollment request of '%s' from host %s, %s: account key %s\n"
+           "(confirm this key with %s before publishing: anyone who can write to the storage can file "
+           "a request)\n", req.user, req.host, cs_fleet_time_str(req.time, when), b64, user);
+    return 0;
 }
 
 int admin_approve(int argc, char **argv)

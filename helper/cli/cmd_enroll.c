@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include <sodium.h>
@@ -12,6 +14,8 @@
 #include "unlock_common.h"
 #include "crypto/account.h"
 #include "crypto/keyring.h"
+#include "fleet/enroll_request.h"
+#include "storage/storage_s3.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -41,7 +45,34 @@ static void explain_cache_dir(const char *user, int r)
         log_error("ask an administrator to run:  install -d -o %s -m 0700 %s", user, dir);
 }
 
-static void print_result(const char *user, const cs_amk *amk, const cs_secret *code, bool json)
+/* On a fleet workstation: file the request the admin approves with
+ * 'cloudseal admin approve --from-storage USER'.  Returns 1 when this
+ * machine is in no fleet (nothing to file), 0 when filed, else an error
+ * the caller reports without failing the enrollment. */
+static int file_enrollment_request(const char *user, const cs_amk *amk)
+{
+    uint8_t fleet_pk[CS_FLEET_PK_BYTES];
+    char host[CS_ENROLL_HOST_MAX + 1] = "", key[128], *json = NULL;
+    cs_storage *st = NULL;
+    int r;
+
+    if (cs_fleet_config_pubkey(cli_config(), fleet_pk) < 0)
+        return 1;
+    if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+        snprintf(host, sizeof(host), "unknown");
+    r = cs_enroll_request_key(user, key, sizeof(key));
+    if (r == 0)
+        r = cs_enroll_request_make(user, host, (int64_t)time(NULL), amk, &json);
+    if (r == 0)
+        r = cs_storage_open_config(cli_config(), NULL, &st);
+    if (r == 0)
+        r = cs_storage_put(st, key, json, strlen(json), CS_PUT_REPLACE);
+    cs_storage_close(st);
+    free(json);
+    return r;
+}
+
+static void print_result(const char *user, const cs_amk *amk, const cs_secret *code, bool json, int request)
 {
     uint8_t pk[CS_SIGN_PK_BYTES];
     char pk_hex[2 * CS_SIGN_PK_BYTES + 1], id[CS_ACCOUNT_ID_HEX + 1];
@@ -55,6 +86,9 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
         json_object_object_add(o, "account_id", json_object_new_string(id));
         json_object_object_add(o, "account_public_key", json_object_new_string(pk_hex));
         json_object_object_add(o, "recovery_key", json_object_new_string(code->data));
+        if (request <= 0)
+            json_object_object_add(o, "enrollment_request",
+                                   json_object_new_string(request == 0 ? "filed" : strerror(-request)));
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
         json_object_put(o);
         return;
@@ -66,6 +100,12 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
            "Account public key (for your fleet administrator to pin in the directory):\n"
            "    %s\n"
            "Account id: %s\n", user, code->data, pk_hex, id);
+    if (request == 0)
+        printf("\nFiled an enrollment request in storage: your administrator pins this key with\n"
+               "'cloudseal admin approve --from-storage %s' (compare the key above with them).\n", user);
+    else if (request < 0)
+        printf("\nCould not file an enrollment request in storage (%s): give your administrator\n"
+               "the account public key above.\n", strerror(-request));
 }
 
 int cmd_enroll(int argc, char **argv)
@@ -113,7 +153,7 @@ int cmd_enroll(int argc, char **argv)
     }
     if (r < 0)
         return cli_report(r, "enrollment failed");
-    print_result(user, amk, code, json);
+    print_result(user, amk, code, json, file_enrollment_request(user, amk));
     /* the account is usable right away in this session */
     {
         char id[CS_ACCOUNT_ID_HEX + 1];

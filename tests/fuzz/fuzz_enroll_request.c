@@ -1,0 +1,25 @@
+/* libFuzzer target: the enrollment request an admin reads from storage
+ * (anyone who may write to the bucket can put anything there).  What
+ * verifies must name a valid user and host. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fleet/enroll_request.h"
+#include "util/secmem.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    cs_enroll_request r;
+    cs_fleet_err err;
+
+    if (!ready && cs_crypto_init() < 0)
+        return 0;
+    ready = 1;
+    if (cs_enroll_request_parse(data, size, NULL, &r, &err) == 0 &&
+        (!cs_fleet_name_valid(r.user) || !r.host[0] || r.time < 0))
+        abort();
+    return 0;
+}
