@@ -144,9 +144,11 @@ static int do_show(void)
         json_object_put(o);
     } else if (r == 0) {
         printf("access key %s, from your keybag (secret key set)\n", access_key);
+    } else if (machine) {
+        printf("none in your keybag: the machine's are used ([storage] access_key = %s)\n", machine);
     } else {
-        printf("none in your keybag: the machine's are used ([storage] access_key%s%s)\n", machine ? " = " : "",
-               machine ? machine : " not set");
+        printf("none in your keybag: the machine's are used (AWS_ACCESS_KEY_ID from the environment, "
+               "[storage] access_key being unset)\n");
     }
     return CLI_OK;
 }
