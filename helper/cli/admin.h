@@ -17,6 +17,8 @@ const char *admin_source(void);
 int admin_load(cs_directory **out);
 /* Validate against the directory's own id range (no local-account check:
  * the admin's machine is not a workstation of the fleet), then save. */
+/* admin_load, then the user NAME in it (CLI_NOT_FOUND, with the message). */
+int admin_load_user(const char *name, cs_directory **d, cs_fleet_user **u);
 int admin_check(const cs_directory *d);
 int admin_save(const cs_directory *d);
 
@@ -26,6 +28,7 @@ int admin_init(int argc, char **argv);
 int admin_edit(int argc, char **argv);      /* add-user, remove-user, ... (admin_edit.c) */
 int admin_publish(int argc, char **argv);
 int admin_approve(int argc, char **argv);
+int admin_enroll_user(int argc, char **argv); /* admin_enroll.c */
 int admin_show(int argc, char **argv);
 int admin_verify(int argc, char **argv);
 

@@ -33,6 +33,20 @@ int admin_load(cs_directory **out)
     return CLI_OK;
 }
 
+int admin_load_user(const char *name, cs_directory **d, cs_fleet_user **u)
+{
+    int r = admin_load(d);
+
+    if (r != CLI_OK)
+        return r;
+    *u = cs_directory_find_user(*d, name);
+    if (!*u) {
+        log_error("no user '%s' in the directory: add them first with 'cloudseal admin add-user'", name);
+        return CLI_NOT_FOUND;
+    }
+    return CLI_OK;
+}
+
 int admin_check(const cs_directory *d)
 {
     cs_fleet_policy policy = { d->id_min, d->id_max, NULL };

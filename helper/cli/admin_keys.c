@@ -257,15 +257,9 @@ int admin_approve(int argc, char **argv)
         log_error("--key wants the account public key 'cloudseal enroll' printed (base64 or hex)");
         return CLI_USAGE;
     }
-    r = admin_load(&d);
+    r = admin_load_user(argv[optind], &d, &u);
     if (r != CLI_OK)
         return r;
-    u = cs_directory_find_user(d, argv[optind]);
-    if (!u) {
-        log_error("no user '%s' in the directory: add them first with 'cloudseal admin add-user'",
-                  argv[optind]);
-        return CLI_NOT_FOUND;
-    }
     if (from_storage && key_from_storage(u->name, key) < 0)
         return CLI_FAILED;
     if (u->has_key && sodium_memcmp(u->key, key, 32) != 0)

@@ -644,29 +644,18 @@ int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_
     return 0;
 }
 
-int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
-                      bool force, cs_secret **recovery_code, cs_amk **amk_out)
+/* A new account: AMK, keybag with a password and a recovery slot, at
+ * generation gen, serialized into *text. */
+static int create_account(const cs_config *cfg, const char *user, const cs_secret *password, uint64_t gen,
+                          char **text, size_t *len, cs_secret **recovery_code, cs_amk **amk_out)
 {
-    user_dir d = { .fd = -1 };
-    sources s = { .storage_raw = CS_BUF_INIT };
     cs_keybag *kb = NULL;
     cs_amk *amk = NULL;
     cs_secret *code = NULL;
     uint8_t *rk = cs_secure_alloc(CS_RECOVERY_KEY_BYTES);
-    _cleanup_free_ char *text = NULL;
     cs_kdf_params params;
-    size_t len = 0;
-    int r = rk ? valid_user(user) : -ENOMEM;
+    int r = rk ? cs_kdf_params_from_config(cfg, &params) : -ENOMEM;
 
-    /* the cache directory first: fail before anything reaches storage */
-    if (r == 0)
-        r = open_user_dir(cfg, user, true, &d);
-    if (r == 0)
-        r = load_sources(cfg, user, 0, &d, &s);
-    if (r == 0 && !force && (s.storage_kb || s.storage_err != -ENOENT || s.cache_kb))
-        r = s.storage_kb || s.cache_kb || integrity_error(s.storage_err) ? -EEXIST : s.storage_err;
-    if (r == 0)
-        r = cs_kdf_params_from_config(cfg, &params);
     if (r == 0)
         r = cs_amk_generate(&amk);
     if (r == 0)
@@ -682,16 +671,9 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     if (r == 0) {
         cs_recovery_encode(rk, code->data);
         code->len = strlen(code->data);
-        /* above any generation seen here, so that re-enrolling is not a rollback */
-        cs_keybag_set_generation(kb, s.pin + 1);
-        r = cs_keybag_serialize(kb, amk, &text, &len);
+        cs_keybag_set_generation(kb, gen);
+        r = cs_keybag_serialize(kb, amk, text, len);
     }
-    if (r == 0)
-        r = upload(cfg, user, text, len, force ? CS_PUT_REPLACE : CS_PUT_IMMUTABLE);
-    if (r == 0)
-        r = save_cache(&d, text, len, cs_keybag_generation(kb), s.pin);
-    if (r == 0)
-        (void)set_pending(&d, false);
     if (r == 0) {
         *recovery_code = CS_TAKE_PTR(code);
         *amk_out = CS_TAKE_PTR(amk);
@@ -700,8 +682,62 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     cs_amk_free(amk);
     cs_keybag_free(kb);
     cs_secure_free(rk);
+    return r;
+}
+
+int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
+                      bool force, cs_secret **recovery_code, cs_amk **amk_out)
+{
+    user_dir d = { .fd = -1 };
+    sources s = { .storage_raw = CS_BUF_INIT };
+    cs_amk *amk = NULL;
+    cs_secret *code = NULL;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = valid_user(user);
+
+    /* the cache directory first: fail before anything reaches storage */
+    if (r == 0)
+        r = open_user_dir(cfg, user, true, &d);
+    if (r == 0)
+        r = load_sources(cfg, user, 0, &d, &s);
+    if (r == 0 && !force && (s.storage_kb || s.storage_err != -ENOENT || s.cache_kb))
+        r = s.storage_kb || s.cache_kb || integrity_error(s.storage_err) ? -EEXIST : s.storage_err;
+    /* above any generation seen here, so that re-enrolling is not a rollback */
+    if (r == 0)
+        r = create_account(cfg, user, password, s.pin + 1, &text, &len, &code, &amk);
+    if (r == 0)
+        r = upload(cfg, user, text, len, force ? CS_PUT_REPLACE : CS_PUT_IMMUTABLE);
+    if (r == 0)
+        r = save_cache(&d, text, len, 1 + s.pin, s.pin);
+    if (r == 0)
+        (void)set_pending(&d, false);
+    if (r == 0) {
+        *recovery_code = CS_TAKE_PTR(code);
+        *amk_out = CS_TAKE_PTR(amk);
+    }
+    cs_secret_free(code);
+    cs_amk_free(amk);
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);
+    return r;
+}
+
+int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
+                          cs_secret **recovery_code, cs_amk **amk_out)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = valid_user(user);
+
+    if (r == 0)
+        r = create_account(cfg, user, password, 1, &text, &len, recovery_code, amk_out);
+    if (r == 0 && (r = upload(cfg, user, text, len, CS_PUT_IMMUTABLE)) < 0) { /* never over someone's keybag */
+        cs_secret_free(*recovery_code);
+        cs_amk_free(*amk_out);
+        *recovery_code = NULL;
+        *amk_out = NULL;
+    }
     return r;
 }

@@ -66,6 +66,11 @@ int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_
  * anything is uploaded (see cs_account_cache_dir for the message). */
 int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
                       bool force, cs_secret **recovery_code, cs_amk **amk_out);
+/* An administrator enrolls someone else (a fleet user who cannot log in
+ * anywhere before their key is pinned): the same keybag, uploaded only if
+ * the user has none (-EEXIST), no local cache (not their machine). */
+int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
+                          cs_secret **recovery_code, cs_amk **amk_out);
 
 /* The keybag unlock would use, without a secret (nothing verified: for
  * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.

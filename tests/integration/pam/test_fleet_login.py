@@ -133,14 +133,20 @@ class Fleet:
                         input=password + "\n", check=False)
 
 
-@pytest.fixture
-def fleet(sandbox):
+def new_fleet(sandbox):
+    """A fleet whose directory has FUSER, not enrolled yet."""
     if not (LIBDIR / "libc.so.6").exists():
         pytest.skip(f"no {LIBDIR}: not a Debian x86_64 layout")
     f = Fleet(sandbox)
     f.admin("keygen", "--secret", str(f.fdir / "fleet.key"), "--public", str(f.fdir / "fleet.pub"))
     f.admin("init", "--fleet", "test")
     f.admin("add-user", FUSER, "--uid", str(FUID), "--home", str(f.home), "--shell", "/bin/sh")
+    return f
+
+
+@pytest.fixture
+def fleet(sandbox):
+    f = new_fleet(sandbox)
     f.publish()
     key = f.enroll()
     f.admin("approve", FUSER, "--key", key)
@@ -301,3 +307,35 @@ def test_helper_crash_or_hang_fails_closed(fleet):
         r = fleet.login(FLEET_PW, service=f"csfleet-{n}")
         assert rc_of(r) != 0, (n, r.stdout)
         assert fleet.key_bytes() == 0
+
+
+def test_admin_enrolled_user_logs_in_with_the_one_time_password(sandbox):
+    """The first enrollment of a user who has no account anywhere: the admin
+    runs `admin enroll-user`, publishes, and the user logs in through the
+    real PAM stack with the one-time password, then sets their own."""
+    f = new_fleet(sandbox)
+    out = json.loads(f.admin("enroll-user", FUSER))
+    otp = out["one_time_password"]
+    assert len(otp) == 20 and out["recovery_key"] and out["user"] == FUSER
+    src = json.loads((f.fdir / "directory.json").read_text())
+    users = src["users"]
+    entry = users[FUSER] if isinstance(users, dict) else next(u for u in users if u["name"] == FUSER)
+    assert entry["account_key"] == out["account_key"]
+    # a second run refuses: the key is pinned (and the keybag exists)
+    r = subprocess.run([str(sandbox.build / "cloudseal"), "--config", str(sandbox.config), "admin",
+                        "enroll-user", FUSER], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "already has a pinned key" in r.stderr
+    f.publish()
+    try:
+        r = f.login(otp)
+        assert rc_of(r) == 0, r.stdout + r.stderr
+        assert f.key_bytes() == 32
+        # the user sets their own password; the one-time one stops working
+        f.run(f.as_fleet_user(f"$B/cloudseal --config $C passwd --password-stdin"),
+              input=f"{otp}\n{FLEET_PW}\n")
+        f.clear_keys()
+        assert rc_of(f.login(otp)) != 0
+        assert rc_of(f.login(FLEET_PW)) == 0
+        assert f.key_bytes() == 32
+    finally:
+        f.clear_keys()
