@@ -5,6 +5,7 @@ repository that `cloudseal check` finds clean."""
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import time
 
@@ -46,6 +47,25 @@ def snapshots(agent):
     r = agent.cli("--json", "snapshots")
     j = json.loads(r.stdout)
     return j if isinstance(j, list) else j.get("snapshots", j)
+
+
+def freeze_child(agent, word, timeout=30):
+    """SIGSTOP the agent's child whose command line has `word` ("backup",
+    "archive"), so that it is certainly still running while the test acts;
+    returns its pid (SIGCONT it afterwards)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = subprocess.run(["pgrep", "-P", str(agent.proc.pid)], capture_output=True, text=True)
+        for pid in r.stdout.split():
+            try:
+                argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if word.encode() in argv:
+                os.kill(int(pid), signal.SIGSTOP)
+                return int(pid)
+        time.sleep(0.005)
+    raise AssertionError(f"no running '{word}' child of the agent")
 
 
 def test_first_backup_creates_the_repository_then_idles(agent, backup_setup):
@@ -126,13 +146,17 @@ def test_unreachable_storage_retries_with_backoff(agent, backup_setup, tmp_path)
 def test_sigterm_mid_backup_stops_it_and_check_is_clean(agent, backup_setup):
     configure, _, data = backup_setup
     configure(session={"lock": "reboot"})  # keep the key for `check` after the stop
-    (data / "big").write_bytes(os.urandom(96 << 20))
+    (data / "big").write_bytes(os.urandom(192 << 20))
     agent.start()
     # progress from `backup --progress-fd 1` makes it into STATUS=
     import re
     agent.wait_status(lambda s: re.fullmatch(r"backing up \d{1,3}%", s) is not None, timeout=60)
-    assert agent.request("status")["state"] == "running", "the backup finished too fast to interrupt"
+    child = freeze_child(agent, "backup")  # still mid-backup when the SIGTERM comes, however fast
+    assert agent.request("status")["state"] == "running"
     t0 = time.monotonic()
+    agent.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    os.kill(child, signal.SIGCONT)  # now it sees the agent's SIGTERM
     assert agent.terminate(timeout=30) == 0
     stopped_in = time.monotonic() - t0
     assert stopped_in < 20, f"took {stopped_in:.1f}s to stop"
@@ -192,11 +216,13 @@ def test_lock_drops_a_queued_request(agent, backup_setup, tmp_path):
               archive={"maildir": str(maildir)})
     agent.start()
     agent.wait_status(lambda v: v.startswith("idle, next") and "message sync" in v, timeout=90)
-    (data / "big").write_bytes(os.urandom(160 << 20))
+    (data / "big").write_bytes(os.urandom(64 << 20))
     assert agent.request("backup-now")["message"] == "started"
+    child = freeze_child(agent, "backup")  # the sync request must find it running
     assert agent.request("sync-now") == {"ok": True, "message": "queued"}
     t = time.monotonic()
     assert agent.cli("lock", check=False).returncode == 0
+    os.kill(child, signal.SIGCONT)
     agent.wait_status(lambda s: s == "locked", timeout=30, since=t)
     log = agent.log_text()
     assert "dropped the queued archive-sync request: locked" in log, log
