@@ -11,7 +11,7 @@
  *   progress  prints the live line.
  * Memory is bounded whatever the data size: each worker holds one read buffer
  * (max chunk + read block) and one output buffer; the packer at most
- * 2 open + 1 queued + 2 uploading packs of ~8 MiB; the job queue and the
+ * 2 open + 1 queued + 3 uploading packs of ~4 MiB; the job queue and the
  * pending-directory FIFO are bounded.  What grows with the repository is the
  * index (~56 B per blob) and the directory being scanned (its entries). */
 #include <dirent.h>
