@@ -4,7 +4,9 @@
 #define CS_CLI_ADMIN_H
 
 #include "cli.h"
+#include "crypto/keys.h"
 #include "fleet/fleet.h"
+#include "util/secmem.h"
 
 #define ADMIN_DEFAULT_SOURCE "directory.json"
 
@@ -20,6 +22,13 @@ int admin_load(cs_directory **out);
 /* admin_load, then the user NAME in it (CLI_NOT_FOUND, with the message). */
 int admin_load_user(const char *name, cs_directory **d, cs_fleet_user **u);
 int admin_check(const cs_directory *d);
+/* A random one-time password (120 bits, 20 characters) for a user to log in
+ * with once and replace. */
+int admin_one_time_password(cs_secret **out);
+/* Put a small text object at key in [storage] with the machine's credentials. */
+int admin_put_text(const char *key, const char *text);
+/* users/<user>/escrow: user's AMK sealed to the fleet's escrow key (fleet/escrow.h). */
+int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES]);
 int admin_save(const cs_directory *d);
 
 /* Subcommands: argv[0] is the subcommand name. */
@@ -29,6 +38,7 @@ int admin_edit(int argc, char **argv);      /* add-user, remove-user, ... (admin
 int admin_publish(int argc, char **argv);
 int admin_approve(int argc, char **argv);
 int admin_enroll_user(int argc, char **argv); /* admin_enroll.c */
+int admin_recover_user(int argc, char **argv); /* admin_recover.c */
 int admin_show(int argc, char **argv);
 int admin_verify(int argc, char **argv);
 

@@ -1,8 +1,12 @@
 /* Loading, checking and saving the directory source for `cloudseal admin`. */
 #include <errno.h>
+#include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "admin.h"
+#include "fleet/escrow.h"
+#include "storage/storage_s3.h"
 #include "util/log.h"
 
 const char *admin_source(void)
@@ -93,4 +97,47 @@ int admin_add_list(char ***v, size_t *n, const char *csv)
         p += len + (e ? 1 : 0);
     }
     return 0;
+}
+
+/* 120 bits: 20 characters of URL-safe base64, easy to type at a login prompt */
+#define ONE_TIME_BYTES 15
+
+int admin_one_time_password(cs_secret **out)
+{
+    uint8_t raw[ONE_TIME_BYTES];
+    int r = cs_secret_new(out);
+
+    if (r < 0)
+        return r;
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64((*out)->data, CS_SECRET_MAX, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    (*out)->len = strlen((*out)->data);
+    sodium_memzero(raw, sizeof(raw));
+    return 0;
+}
+
+int admin_put_text(const char *key, const char *text)
+{
+    cs_storage *st = NULL;
+    int r = cs_storage_open_config(cli_config(), NULL, &st);
+
+    if (r == 0)
+        r = cs_storage_put(st, key, text, strlen(text), CS_PUT_REPLACE);
+    cs_storage_close(st);
+    return r;
+}
+
+int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES])
+{
+    char key[128], *json = NULL;
+    int r = cs_fleet_user_object(user, "escrow", key, sizeof(key));
+
+    if (r == 0)
+        r = cs_escrow_make(user, amk, escrow_pk, &json);
+    if (r == 0)
+        r = admin_put_text(key, json);
+    free(json);
+    if (r < 0)
+        log_error("cannot file %s: %s", key, strerror(-r));
+    return r;
 }

@@ -21,22 +21,6 @@
 #include "util/log.h"
 #include "util/secmem.h"
 
-#define ONE_TIME_BYTES 15 /* 120 bits: 20 characters of URL-safe base64 */
-
-static int one_time_password(cs_secret **out)
-{
-    uint8_t raw[ONE_TIME_BYTES];
-    int r = cs_secret_new(out);
-
-    if (r < 0)
-        return r;
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64((*out)->data, CS_SECRET_MAX, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    (*out)->len = strlen((*out)->data);
-    sodium_memzero(raw, sizeof(raw));
-    return 0;
-}
-
 static void print_result(const char *user, const cs_secret *pw, const cs_secret *code, const char *key64)
 {
     if (cli.json) {
@@ -94,7 +78,7 @@ int admin_enroll_user(int argc, char **argv)
         log_error("'%s' already has a pinned key: they are enrolled (to replace it, 'approve' a new one)", u->name);
         return CLI_FAILED;
     }
-    if (one_time_password(&pw) < 0)
+    if (admin_one_time_password(&pw) < 0)
         return CLI_FAILED;
     r = cs_account_enroll_for(cli_config(), u->name, pw, &code, &amk);
     if (r == -EEXIST) {
@@ -108,6 +92,9 @@ int admin_enroll_user(int argc, char **argv)
         return CLI_FAILED;
     memcpy(u->key, pk, sizeof(pk));
     u->has_key = true;
+    if (d->has_escrow && admin_file_escrow(u->name, amk, d->escrow_pk) < 0)
+        log_warning("the account of '%s' is not escrowed: 'cloudseal admin recover-user' will not work "
+                    "for them", u->name);
     r = admin_save(d);
     if (r != CLI_OK) {
         log_error("the keybag of '%s' is in storage but the key was not pinned: fix the source, then "

@@ -189,7 +189,7 @@ static int key_from_storage(const char *user, uint8_t key[32])
     cs_fleet_err err = { "" };
     cs_storage *s = NULL;
     char objkey[128], b64[48], when[32];
-    int r = cs_enroll_request_key(user, objkey, sizeof(objkey));
+    int r = cs_fleet_user_object(user, "enrollment-request", objkey, sizeof(objkey));
 
     if (r == 0)
         r = cs_storage_open_config(cli_config(), NULL, &s);

@@ -35,6 +35,7 @@ static const struct admin_command {
     { "remove-member", admin_edit, "Remove users from a group: remove-member GROUP USER..." },
     { "approve", admin_approve, "Pin a user's account public key (from `cloudseal enroll`)" },
     { "enroll-user", admin_enroll_user, "First enrollment of a user with no account anywhere yet" },
+    { "recover-user", admin_recover_user, "New one-time password from the fleet's key escrow" },
     { "publish", admin_publish, "Sign the directory and upload it to fleet/directory" },
     { "show", admin_show, "List the directory's users and groups" },
     { "verify", admin_verify, "Check a signed directory file as a workstation would" },

@@ -15,6 +15,7 @@
 #include "crypto/account.h"
 #include "crypto/keyring.h"
 #include "fleet/enroll_request.h"
+#include "admin.h"
 #include "storage/storage_s3.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -53,26 +54,34 @@ static int file_enrollment_request(const char *user, const cs_amk *amk)
 {
     uint8_t fleet_pk[CS_FLEET_PK_BYTES];
     char host[CS_ENROLL_HOST_MAX + 1] = "", key[128], *json = NULL;
-    cs_storage *st = NULL;
     int r;
 
     if (cs_fleet_config_pubkey(cli_config(), fleet_pk) < 0)
         return 1;
     if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
         snprintf(host, sizeof(host), "unknown");
-    r = cs_enroll_request_key(user, key, sizeof(key));
+    r = cs_fleet_user_object(user, "enrollment-request", key, sizeof(key));
     if (r == 0)
         r = cs_enroll_request_make(user, host, (int64_t)time(NULL), amk, &json);
     if (r == 0)
-        r = cs_storage_open_config(cli_config(), NULL, &st);
-    if (r == 0)
-        r = cs_storage_put(st, key, json, strlen(json), CS_PUT_REPLACE);
-    cs_storage_close(st);
+        r = admin_put_text(key, json);
     free(json);
     return r;
 }
 
-static void print_result(const char *user, const cs_amk *amk, const cs_secret *code, bool json, int request)
+/* When the fleet's signed directory names an escrow key (its policy): seal
+ * the account key to it.  1: no escrow here, 0: filed, else an error. */
+static int file_escrow(const char *user, const cs_amk *amk)
+{
+    uint8_t epk[CS_FLEET_ESCROW_PK_BYTES];
+
+    if (cs_fleet_escrow_key(cli_config(), epk) < 0)
+        return 1;
+    return admin_file_escrow(user, amk, epk);
+}
+
+static void print_result(const char *user, const cs_amk *amk, const cs_secret *code, bool json, int request,
+                         int escrow)
 {
     uint8_t pk[CS_SIGN_PK_BYTES];
     char pk_hex[2 * CS_SIGN_PK_BYTES + 1], id[CS_ACCOUNT_ID_HEX + 1];
@@ -89,6 +98,8 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
         if (request <= 0)
             json_object_object_add(o, "enrollment_request",
                                    json_object_new_string(request == 0 ? "filed" : strerror(-request)));
+        if (escrow <= 0)
+            json_object_object_add(o, "escrow", json_object_new_string(escrow == 0 ? "filed" : strerror(-escrow)));
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
         json_object_put(o);
         return;
@@ -106,6 +117,13 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
     else if (request < 0)
         printf("\nCould not file an enrollment request in storage (%s): give your administrator\n"
                "the account public key above.\n", strerror(-request));
+    if (escrow == 0)
+        printf("\nAs your fleet's policy asks, your account key is escrowed to its recovery key:\n"
+               "your administrators can give you a new password if you lose both yours and\n"
+               "your recovery key, and so can read what you back up.\n");
+    else if (escrow < 0)
+        log_warning("your fleet escrows account keys but filing yours failed (%s): tell your administrator",
+                    strerror(-escrow));
 }
 
 int cmd_enroll(int argc, char **argv)
@@ -153,7 +171,10 @@ int cmd_enroll(int argc, char **argv)
     }
     if (r < 0)
         return cli_report(r, "enrollment failed");
-    print_result(user, amk, code, json, file_enrollment_request(user, amk));
+    {
+        int request = file_enrollment_request(user, amk);
+        print_result(user, amk, code, json, request, file_escrow(user, amk));
+    }
     /* the account is usable right away in this session */
     {
         char id[CS_ACCOUNT_ID_HEX + 1];

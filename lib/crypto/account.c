@@ -724,6 +724,36 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     return r;
 }
 
+int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                              const cs_secret *password)
+{
+    sources s = { .storage_raw = CS_BUF_INIT };
+    _cleanup_free_ char *text = NULL;
+    cs_kdf_params params;
+    size_t len = 0;
+    int r = valid_user(user);
+
+    if (r == 0) {
+        load_storage(cfg, user, 0, &s);
+        r = s.storage_kb ? 0 : s.storage_err < 0 ? s.storage_err : -ENOENT;
+    }
+    if (r == 0)
+        r = cs_keybag_verify(s.storage_kb, amk);
+    if (r == 0)
+        r = cs_kdf_params_from_config(cfg, &params);
+    if (r == 0)
+        r = cs_keybag_set_password(s.storage_kb, amk, password, &params);
+    if (r == 0) {
+        /* above what the user's workstations pinned: they take it as the newest */
+        cs_keybag_set_generation(s.storage_kb, cs_keybag_generation(s.storage_kb) + 1);
+        r = cs_keybag_serialize(s.storage_kb, amk, &text, &len);
+    }
+    if (r == 0)
+        r = upload(cfg, user, text, len, CS_PUT_REPLACE);
+    sources_free(&s);
+    return r;
+}
+
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
                           cs_secret **recovery_code, cs_amk **amk_out)
 {

@@ -71,6 +71,11 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
  * the user has none (-EEXIST), no local cache (not their machine). */
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
                           cs_secret **recovery_code, cs_amk **amk_out);
+/* An administrator who recovered user's AMK (fleet key escrow) gives them
+ * a new password: storage's keybag, verified with amk, its password slot
+ * replaced, generation bumped, uploaded.  Recovery slot and payload stay. */
+int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                              const cs_secret *password);
 
 /* The keybag unlock would use, without a secret (nothing verified: for
  * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.

@@ -18,16 +18,6 @@
 /* A refusal with its reason in err (the caller's), as everywhere in fleet/. */
 #define FAIL(...) (cs_fleet_fail(err, __VA_ARGS__), -EBADMSG)
 
-int cs_enroll_request_key(const char *user, char *out, size_t len)
-{
-    int n;
-
-    if (!cs_fleet_name_valid(user))
-        return -EINVAL;
-    n = snprintf(out, len, "users/%s/enrollment-request", user);
-    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 /* The signed bytes: the domain and every field, each string NUL-ended so
  * that no two requests encode alike. */
 static int signed_message(const char *user, const uint8_t key[CS_FLEET_PK_BYTES], const char *host, int64_t time,
@@ -79,40 +69,12 @@ int cs_enroll_request_make(const char *user, const char *host, int64_t time, con
         return r;
     sodium_bin2base64(pk64, sizeof(pk64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2base64(sig64, sizeof(sig64), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
-    o = json_object_new_object();
-    json_object_object_add(o, "version", json_object_new_int(1));
-    json_object_object_add(o, "user", json_object_new_string(user));
+    o = cs_fleet_small_new(user);
     json_object_object_add(o, "account_key", json_object_new_string(pk64));
     json_object_object_add(o, "host", json_object_new_string(host));
     json_object_object_add(o, "time", json_object_new_int64(time));
     json_object_object_add(o, "signature", json_object_new_string(sig64));
-    *json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-    json_object_put(o);
-    return *json ? 0 : -ENOMEM;
-}
-
-/* A string member of at most max bytes with no NUL inside. */
-static const char *get_str(json_object *o, const char *name, size_t max)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    if ((size_t)json_object_get_string_len(v) > max ||
-        strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int get_b64(json_object *o, const char *name, uint8_t *out, size_t len)
-{
-    const char *s = get_str(o, name, 128);
-    size_t got = 0;
-
-    if (!s || sodium_base642bin(out, len, s, strlen(s), NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got != len)
-        return -EBADMSG;
-    return 0;
+    return cs_fleet_small_finish(o, json);
 }
 
 static int check(json_object *o, const char *expect_user, cs_enroll_request *out, cs_fleet_err *err)
@@ -122,25 +84,18 @@ static int check(json_object *o, const char *expect_user, cs_enroll_request *out
     json_object *v;
     const char *user, *host;
 
-    if (!json_object_is_type(o, json_type_object))
-        return FAIL("not a JSON object");
-    if (!json_object_object_get_ex(o, "version", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) != 1)
-        return FAIL("unsupported version (this cloudseal reads version 1)");
-    user = get_str(o, "user", CS_FLEET_NAME_MAX);
-    if (!user || !cs_fleet_name_valid(user))
-        return FAIL("no valid \"user\"");
-    if (expect_user && strcmp(user, expect_user) != 0)
-        return FAIL("filed for user '%s', not '%s'", user, expect_user);
-    host = get_str(o, "host", CS_ENROLL_HOST_MAX);
+    user = cs_fleet_small_user(o, expect_user, err);
+    if (!user)
+        return -EBADMSG;
+    host = cs_fleet_json_str(o, "host", CS_ENROLL_HOST_MAX);
     if (!host || !host_valid(host))
         return FAIL("no valid \"host\"");
     if (!json_object_object_get_ex(o, "time", &v) || !json_object_is_type(v, json_type_int) ||
         json_object_get_int64(v) < 0 || json_object_get_int64(v) == INT64_MAX)
         return FAIL("no valid \"time\"");
-    if (get_b64(o, "account_key", out->account_key, CS_FLEET_PK_BYTES) < 0)
+    if (cs_fleet_json_b64(o, "account_key", out->account_key, CS_FLEET_PK_BYTES) < 0)
         return FAIL("\"account_key\" is not base64 of 32 bytes");
-    if (get_b64(o, "signature", sig, sizeof(sig)) < 0)
+    if (cs_fleet_json_b64(o, "signature", sig, sizeof(sig)) < 0)
         return FAIL("\"signature\" is not base64 of 64 bytes");
     out->time = json_object_get_int64(v);
     if (signed_message(user, out->account_key, host, out->time, &m) < 0)
@@ -155,26 +110,10 @@ static int check(json_object *o, const char *expect_user, cs_enroll_request *out
 int cs_enroll_request_parse(const void *data, size_t len, const char *expect_user, cs_enroll_request *out,
                             cs_fleet_err *err)
 {
-    json_tokener *tok;
     json_object *o;
-    int r;
+    int r = cs_fleet_small_json(data, len, CS_ENROLL_REQUEST_MAX, &o, err);
 
     memset(out, 0, sizeof(*out));
-    if (len > CS_ENROLL_REQUEST_MAX)
-        return FAIL("larger than %d bytes", CS_ENROLL_REQUEST_MAX);
-    if (len == 0 || memchr(data, '\0', len))
-        return FAIL("empty, or not text");
-    tok = json_tokener_new_ex(4);
-    if (!tok)
-        return -ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    o = json_tokener_parse_ex(tok, data, (int)len);
-    r = !o || json_tokener_get_error(tok) != json_tokener_success ? FAIL("not valid JSON") : 0;
-    if (r == 0)
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!strchr(" \t\r\n", ((const char *)data)[i]))
-                r = FAIL("trailing bytes after the JSON object");
-    json_tokener_free(tok);
     if (r == 0)
         r = check(o, expect_user, out, err);
     json_object_put(o);

@@ -32,8 +32,6 @@ typedef struct cs_enroll_request {
     int64_t time;
 } cs_enroll_request;
 
-/* users/<user>/enrollment-request */
-int cs_enroll_request_key(const char *user, char *out, size_t len);
 /* A signed request for user's account; *json is malloc'd, NUL-terminated. */
 int cs_enroll_request_make(const char *user, const char *host, int64_t time, const cs_amk *amk, char **json);
 /* Parse and verify one.  -EBADMSG (with why in err) for anything malformed,

@@ -137,6 +137,12 @@ int cs_fleet_write_pubkey(const char *path, const uint8_t pk[32], const char *co
  * with cs_secure_free. */
 int cs_fleet_write_secret(const char *path, const uint8_t *seed32, const char *comment);
 int cs_fleet_read_signing_key(const char *path, uint8_t **sk64);
+/* The 32 bytes of a secret key file (the signing seed, or the escrow X25519
+ * secret key) into secure memory; -EPERM when others may read the file. */
+int cs_fleet_read_secret32(const char *path, uint8_t **out);
+/* users/<user>/<name>: where a user files objects for admins
+ * ("enrollment-request", "escrow"); -EINVAL for an invalid user name. */
+int cs_fleet_user_object(const char *user, const char *name, char *out, size_t len);
 
 /* ---- cache (cache_write.c) ---- */
 /* Compile d into a cache image (nss/dircache.h) and check it with the

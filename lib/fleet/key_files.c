@@ -138,12 +138,11 @@ int cs_fleet_write_secret(const char *path, const uint8_t *seed32, const char *c
     return r;
 }
 
-int cs_fleet_read_signing_key(const char *path, uint8_t **sk64)
+int cs_fleet_read_secret32(const char *path, uint8_t **out)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     char *text = NULL, *line = NULL;
-    uint8_t *seed = NULL, *sk = NULL;
-    uint8_t pk[32];
+    uint8_t *key = NULL;
     size_t len = 0;
     struct stat st;
     int r;
@@ -158,9 +157,8 @@ int cs_fleet_read_signing_key(const char *path, uint8_t **sk64)
         return -EPERM; /* a secret key readable by others is not used: fix with chmod 600 */
     text = cs_secure_alloc(KEY_FILE_MAX + 1);
     line = cs_secure_alloc(128);
-    seed = cs_secure_alloc(32);
-    sk = cs_secure_alloc(64);
-    r = (text && line && seed && sk) ? 0 : -ENOMEM;
+    key = cs_secure_alloc(32);
+    r = (text && line && key) ? 0 : -ENOMEM;
     while (r == 0 && len < KEY_FILE_MAX) {
         ssize_t n = read(fd, text + len, KEY_FILE_MAX - len);
 
@@ -173,11 +171,26 @@ int cs_fleet_read_signing_key(const char *path, uint8_t **sk64)
         len += (size_t)n;
     }
     if (r == 0)
-        r = key_line(text, len, line, 128) < 0 || cs_fleet_decode_key(line, seed) < 0 ? -EBADMSG : 0;
-    if (r == 0)
-        r = crypto_sign_seed_keypair(pk, sk, seed) == 0 ? 0 : -EIO;
+        r = key_line(text, len, line, 128) < 0 || cs_fleet_decode_key(line, key) < 0 ? -EBADMSG : 0;
     cs_secure_free(text);
     cs_secure_free(line);
+    if (r < 0) {
+        cs_secure_free(key);
+        return r;
+    }
+    *out = key;
+    return 0;
+}
+
+int cs_fleet_read_signing_key(const char *path, uint8_t **sk64)
+{
+    uint8_t *seed = NULL, *sk = NULL, pk[32];
+    int r = cs_fleet_read_secret32(path, &seed);
+
+    if (r == 0)
+        r = (sk = cs_secure_alloc(64)) ? 0 : -ENOMEM;
+    if (r == 0)
+        r = crypto_sign_seed_keypair(pk, sk, seed) == 0 ? 0 : -EIO;
     cs_secure_free(seed);
     if (r < 0) {
         cs_secure_free(sk);

@@ -54,9 +54,9 @@ static void test_round_trip(void **state)
     assert_int_equal(cs_enroll_request_parse(json, strlen(json), NULL, &r, &err), 0);
     assert_int_equal(cs_enroll_request_parse(json, strlen(json), "bob", &r, &err), -EBADMSG);
     assert_non_null(strstr(err.msg, "filed for user 'alice'"));
-    assert_int_equal(cs_enroll_request_key("alice", key, sizeof(key)), 0);
+    assert_int_equal(cs_fleet_user_object("alice", "enrollment-request", key, sizeof(key)), 0);
     assert_string_equal(key, "users/alice/enrollment-request");
-    assert_int_equal(cs_enroll_request_key("../x", key, sizeof(key)), -EINVAL);
+    assert_int_equal(cs_fleet_user_object("../x", "enrollment-request", key, sizeof(key)), -EINVAL);
     free(json);
 }
 

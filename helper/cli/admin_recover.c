@@ -1,0 +1,113 @@
+/* cloudseal admin recover-user USER --escrow-secret FILE: a fleet user lost
+ * both their password and their recovery key.  With the fleet's escrow
+ * secret key (kept offline) the admin opens the escrowed account key
+ * (fleet/escrow.h), checks it is the one the directory pins, and gives the
+ * keybag a one-time password; the user logs in with it and runs passwd. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin.h"
+#include "crypto/account.h"
+#include "fleet/escrow.h"
+#include "storage/storage_s3.h"
+#include "unlock_common.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/secmem.h"
+
+/* The escrowed AMK of user, opened and checked against the pinned key. */
+static int open_escrow(const cs_fleet_user *u, const char *secret_file, cs_amk **amk)
+{
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
+    cs_fleet_err err = { "" };
+    uint8_t *sk = NULL, pk[CS_SIGN_PK_BYTES];
+    cs_storage *st = NULL;
+    char key[128];
+    int r = cs_fleet_read_secret32(secret_file, &sk);
+
+    if (r < 0) {
+        log_error("cannot read the escrow secret key %s: %s%s", secret_file, strerror(-r),
+                  r == -EPERM ? " (others may read it: chmod 600)" : "");
+        return r;
+    }
+    r = cs_fleet_user_object(u->name, "escrow", key, sizeof(key));
+    if (r == 0)
+        r = cs_storage_open_config(cli_config(), NULL, &st);
+    if (r == 0) {
+        r = cs_storage_get(st, key, 0, 0, CS_ESCROW_OBJECT_MAX, &b);
+        cs_storage_close(st);
+    }
+    if (r < 0)
+        log_error("cannot read %s from storage: %s%s", key, strerror(-r),
+                  r == -ENOENT ? " (the account was made before the fleet had an escrow key?)" : "");
+    if (r == 0 && (r = cs_escrow_open(b.data, b.len, u->name, sk, amk, &err)) < 0)
+        log_error("%s: %s; nothing was changed", key, err.msg);
+    cs_secure_free(sk);
+    if (r == 0 && u->has_key && (cs_amk_account_pubkey(*amk, pk) < 0 || sodium_memcmp(pk, u->key, 32) != 0)) {
+        log_error("the escrowed key of '%s' is not the key the directory pins for them; nothing was changed",
+                  u->name);
+        cs_amk_free(*amk);
+        *amk = NULL;
+        r = -EBADMSG;
+    }
+    return r;
+}
+
+int admin_recover_user(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "escrow-secret", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' }, {}
+    };
+    _cleanup_directory_ cs_directory *d = NULL;
+    _cleanup_secret_ cs_secret *pw = NULL;
+    _cleanup_amk_ cs_amk *amk = NULL;
+    const char *secret_file = NULL;
+    cs_fleet_user *u;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "e:h", opts, NULL)) != -1) {
+        if (c == 'e') {
+            secret_file = optarg;
+            continue;
+        }
+        if (c != 'h')
+            return CLI_USAGE;
+        printf("Usage: cloudseal admin recover-user USER --escrow-secret FILE [--json]\n\n"
+               "For a user who lost both their password and their recovery key: open their\n"
+               "account key escrowed to the fleet (FILE: the escrow secret key from 'admin\n"
+               "keygen --escrow'), check it is the key the directory pins, and give their\n"
+               "keybag a one-time password, printed once.  They log in with it and set their\n"
+               "own with passwd(1).  Their data and recovery key stay as they were.\n");
+        return CLI_OK;
+    }
+    if (optind + 1 != argc || !secret_file) {
+        log_error("name one user and give --escrow-secret FILE");
+        return CLI_USAGE;
+    }
+    r = admin_load_user(argv[optind], &d, &u);
+    if (r != CLI_OK)
+        return r;
+    if (open_escrow(u, secret_file, &amk) < 0)
+        return CLI_DATA_ERROR;
+    if (admin_one_time_password(&pw) < 0)
+        return CLI_FAILED;
+    r = cs_account_reset_password(cli_config(), u->name, amk, pw);
+    if (r < 0)
+        return cli_report(r, "cannot give the keybag a new password");
+    if (cli.json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "user", json_object_new_string(u->name));
+        json_object_object_add(o, "one_time_password", json_object_new_string(pw->data));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+        json_object_put(o);
+    } else {
+        printf("The keybag of %s now opens with this one-time password (shown only now):\n\n    %s\n\n"
+               "Give it to %s over a channel you trust; they log in with it and set their own\n"
+               "password with passwd(1).\n", u->name, pw->data, u->name);
+    }
+    return CLI_OK;
+}

@@ -1,0 +1,181 @@
+"""Enrollment in a fleet: the signed enrollment request `cloudseal enroll`
+files and `admin approve --from-storage` pins (changed, forged or misfiled
+requests refused, nothing pinned), and key escrow: with an escrow key in the
+directory, enroll seals the account key to it and `admin recover-user`
+gives a user who lost everything a one-time password."""
+import base64
+import json
+import os
+import pathlib
+import subprocess
+
+BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
+NSS_WRAPPER = "libnss_wrapper.so"
+
+
+def run(cmd, *, input=None, env=None):
+    r = subprocess.run(cmd, input=input, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{cmd} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+PW = "enrollment request password"
+
+
+def as_user(fleet, name, *args, input=PW + "\n", check=True):
+    """cloudseal ARGS as user `name`: nss_wrapper maps our uid to it."""
+    passwd = fleet.tmp / f"passwd-{name}"
+    passwd.write_text(f"{name}:x:{os.getuid()}:{os.getgid()}::{fleet.tmp}:/bin/sh\n")
+    group = fleet.tmp / f"group-{name}"
+    group.write_text(f"{name}:x:{os.getgid()}:\n")
+    env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_PASSWD=str(passwd),
+               NSS_WRAPPER_GROUP=str(group))
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), *args], input=input, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert not check or r.returncode == 0, r.stderr
+    return r
+
+
+def enroll_as(fleet, name, *extra):
+    return as_user(fleet, name, "enroll", "--password-stdin", *extra)
+
+
+def pinned_key(fleet, name):
+    src = json.loads(fleet.source.read_text())
+    users = src["users"]
+    u = users[name] if isinstance(users, dict) else next(x for x in users if x.get("name") == name)
+    return u.get("account_key")
+
+
+def request_path(fleet, name):
+    return fleet.store / "users" / name / "enrollment-request"
+
+
+def test_enroll_files_a_request_and_approve_pins_that_key(fleet):
+    out = json.loads(enroll_as(fleet, "carol", "--json").stdout)
+    assert out["enrollment_request"] == "filed", out
+    key_b64 = base64.b64encode(bytes.fromhex(out["account_public_key"])).decode()
+    req = json.loads(request_path(fleet, "carol").read_text())
+    assert req["user"] == "carol" and req["account_key"] == key_b64 and req["version"] == 1
+
+    fleet.cli("add-user", "carol")
+    r = fleet.cli("approve", "carol", "--from-storage")
+    assert key_b64 in r.stdout and "from host" in r.stdout and "confirm this key" in r.stdout
+    assert pinned_key(fleet, "carol") == key_b64
+    # the text output says the same to a person
+    text = enroll_as(fleet, "dave").stdout
+    assert "approve --from-storage dave" in text
+
+
+def test_changed_forged_or_misfiled_requests_are_refused(fleet):
+    enroll_as(fleet, "carol")
+    fleet.cli("add-user", "carol")
+    path = request_path(fleet, "carol")
+    good = json.loads(path.read_text())
+
+    def refused(doc, why):
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        r = fleet.cli("approve", "carol", "--from-storage", check=False)
+        assert r.returncode != 0, r.stdout
+        assert why in r.stderr, r.stderr
+        assert pinned_key(fleet, "carol") is None
+
+    other = base64.b64encode(bytes(range(32))).decode()
+    refused({**good, "host": "elsewhere"}, "does not verify")
+    refused({**good, "time": good["time"] + 1}, "does not verify")
+    refused({**good, "account_key": other}, "does not verify")
+    refused({**good, "signature": base64.b64encode(b"\0" * 64).decode()}, "does not verify")
+    refused({**good, "version": 2}, "unsupported version")
+    refused({k: v for k, v in good.items() if k != "signature"}, "signature")
+    refused(json.dumps(good)[:-5], "not valid JSON")
+    refused(json.dumps(good) + "x", "not valid JSON")  # json-c stops at the stray byte
+    refused(" " * 5000, "larger than")
+    # a valid request of someone else's, copied to carol's name
+    enroll_as(fleet, "mallory")
+    refused(request_path(fleet, "mallory").read_text(), "filed for user 'mallory'")
+    # the real one still works
+    path.write_text(json.dumps(good))
+    fleet.cli("approve", "carol", "--from-storage")
+    assert pinned_key(fleet, "carol") == good["account_key"]
+
+
+def test_no_request_outside_a_fleet(cs_config, tmp_path, build_dir):
+    path, _ = cs_config  # no [fleet]: this workstation is in none
+    env = dict(os.environ, CLOUDSEAL_CONFIG=str(path))
+    r = run([str(BUILD / "cloudseal"), "enroll", "--password-stdin", "--json"], input=PW + "\n", env=env)
+    assert "enrollment_request" not in json.loads(r.stdout)
+    assert not list((tmp_path / "storage").rglob("enrollment-request"))
+
+
+def escrowed_fleet(fleet):
+    """The fleet with an escrow key in its signed directory, installed here."""
+    fleet.cli("keygen", "--secret", "unused.key", "--public", "unused.pub",
+              "--escrow-secret", "escrow.key", "--escrow-public", "escrow.pub")
+    epk = [l for l in (fleet.tmp / "escrow.pub").read_text().splitlines() if l and not l.startswith("#")][0]
+    fleet.source = fleet.tmp / "escrowed.json"
+    fleet.cli("init", "--fleet", "test", "--escrow-key", epk)
+    fleet.cli("add-user", "carol")
+    fleet.publish()
+    fleet.sync()
+    return fleet.tmp / "escrow.key"
+
+
+def recover(fleet, name, secret, check=True):
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), "--json", "admin", "--source",
+                        str(fleet.source), "recover-user", name, "--escrow-secret", str(secret)],
+                       capture_output=True, text=True, timeout=120)
+    assert not check or r.returncode == 0, r.stderr
+    return r
+
+
+def test_escrow_lets_the_admin_give_a_new_password(fleet):
+    secret = escrowed_fleet(fleet)
+    out = json.loads(enroll_as(fleet, "carol", "--json").stdout)
+    assert out["escrow"] == "filed" and out["enrollment_request"] == "filed", out
+    assert "escrowed" in enroll_as(fleet, "erin").stdout  # the text says so to the user
+    esc = json.loads((fleet.store / "users" / "carol" / "escrow").read_text())
+    assert esc["user"] == "carol" and "sealed" in esc
+    fleet.cli("approve", "carol", "--from-storage")
+
+    # carol forgot her password and lost her recovery key
+    as_user(fleet, "carol", "lock", input="")
+    otp = json.loads(recover(fleet, "carol", secret).stdout)["one_time_password"]
+    assert len(otp) == 20
+    assert as_user(fleet, "carol", "unlock", "--password-stdin", input=otp + "\n", check=False).returncode == 0
+    as_user(fleet, "carol", "lock", input="")
+    assert as_user(fleet, "carol", "unlock", "--password-stdin", check=False).returncode != 0  # old one
+    # and she sets her own
+    as_user(fleet, "carol", "passwd", "--password-stdin", input=f"{otp}\nher new password\n")
+    as_user(fleet, "carol", "lock", input="")
+    assert as_user(fleet, "carol", "unlock", "--password-stdin", input="her new password\n",
+                   check=False).returncode == 0
+    as_user(fleet, "carol", "lock", input="")
+
+
+def test_escrow_refusals_change_nothing(fleet):
+    secret = escrowed_fleet(fleet)
+    enroll_as(fleet, "carol")
+    enroll_as(fleet, "mallory")
+    keybag = fleet.store / "users" / "carol" / "keybag"
+    before = keybag.read_bytes()
+    escrow = fleet.store / "users" / "carol" / "escrow"
+    good = escrow.read_text()
+
+    escrow.write_text((fleet.store / "users" / "mallory" / "escrow").read_text())
+    r = recover(fleet, "carol", secret, check=False)
+    assert r.returncode != 0 and "filed for user 'mallory'" in r.stderr, r.stderr
+    doc = json.loads(good)
+    doc["account_id"] = "0" * 64
+    escrow.write_text(json.dumps(doc))
+    r = recover(fleet, "carol", secret, check=False)
+    assert r.returncode != 0 and "swapped or forged" in r.stderr, r.stderr
+    escrow.write_text(good)
+    secret.chmod(0o644)
+    r = recover(fleet, "carol", secret, check=False)
+    assert r.returncode != 0 and "chmod 600" in r.stderr, r.stderr
+    secret.chmod(0o600)
+    # a key pinned for carol that is not the escrowed one (someone else's enrollment approved)
+    mallory_key = json.loads((fleet.store / "users" / "mallory" / "enrollment-request").read_text())["account_key"]
+    fleet.cli("approve", "carol", "--key", mallory_key)
+    r = recover(fleet, "carol", secret, check=False)
+    assert r.returncode != 0 and "not the key the directory pins" in r.stderr, r.stderr
+    assert keybag.read_bytes() == before
