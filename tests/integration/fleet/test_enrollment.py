@@ -179,3 +179,18 @@ def test_escrow_refusals_change_nothing(fleet):
     r = recover(fleet, "carol", secret, check=False)
     assert r.returncode != 0 and "not the key the directory pins" in r.stderr, r.stderr
     assert keybag.read_bytes() == before
+
+
+def test_admin_enrolled_user_is_escrowed_too(fleet):
+    secret = escrowed_fleet(fleet)
+    fleet.cli("add-user", "dave")
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), "--json", "admin", "--source",
+                        str(fleet.source), "enroll-user", "dave"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)["one_time_password"]
+    assert (fleet.store / "users" / "dave" / "escrow").exists()
+    otp = json.loads(recover(fleet, "dave", secret).stdout)["one_time_password"]
+    assert otp != first
+    assert as_user(fleet, "dave", "unlock", "--password-stdin", input=otp + "\n", check=False).returncode == 0
+    as_user(fleet, "dave", "lock", input="")
+    assert as_user(fleet, "dave", "unlock", "--password-stdin", input=first + "\n", check=False).returncode != 0
