@@ -57,6 +57,12 @@ void repo_check(agent *a)
     } else if (r == -ENOENT) {
         log_info("no backup repository yet: the first backup creates it");
         a->repo_checked = true;
+    } else if (r == -EACCES || r == -EPERM) {
+        /* the machine's credentials may be meant for keybags only, users
+         * keeping their own in the keybag (cloudseal storage credentials):
+         * the first backup, run with those, tells */
+        log_info("the machine's storage credentials may not read your repository (yours may be in your "
+                 "keybag); the first backup will tell");
     } else if (network_error(r)) {
         log_warning("storage unreachable at start (%s); backups retry", strerror(-r));
         snprintf(a->error, sizeof(a->error), "storage unreachable");

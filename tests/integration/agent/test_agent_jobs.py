@@ -7,6 +7,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -141,6 +142,36 @@ def test_unreachable_storage_retries_with_backoff(agent, backup_setup, tmp_path)
     assert "retry in 2s" in log and "retry in 4s" in log and "retry in 8s" not in log
     # no notification service here: skipped quietly, the loop goes on
     assert agent.proc.poll() is None
+
+
+def test_start_check_refused_by_storage_is_not_an_error(agent, backup_setup, tmp_path):
+    """Machine credentials that may only read keybags (users keep their own in
+    the keybag) get 403 for the repository: the start check says so quietly
+    instead of reporting an error before any backup ran."""
+    import socket
+    configure, _, _ = backup_setup
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parents[1] / "s3" / "hostile_s3.py"),
+                               str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "hostile ready" in server.stdout.readline()
+        secret = tmp_path / "s3-secret"
+        secret.write_text("not-a-real-secret\n")
+        secret.chmod(0o600)
+        configure(storage={"url": f"s3+http://127.0.0.1:{port}/forbidden", "access_key": "test",
+                           "secret_key_file": str(secret), "max_retries": "0"},
+                  agent={"retry_min": "600s"})
+        agent.start()
+        log = agent.log_text()  # the start check runs before READY
+        assert "may not read your repository" in log, log
+        assert "cannot check the backup repository" not in log
+        # the backup itself (this server refuses it too) is what reports the error
+        agent.wait_status("error:", timeout=30)
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_sigterm_mid_backup_stops_it_and_check_is_clean(agent, backup_setup):

@@ -56,7 +56,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_HEAD(self):
-        self.send_response(404)
+        # /forbidden/...: what S3 answers credentials that may not read there
+        self.send_response(403 if self.path.startswith("/forbidden") else 404)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
