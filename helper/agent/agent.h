@@ -114,6 +114,7 @@ typedef struct agent {
     char error[CS_AGENT_TEXT_MAX];   /* current error, "" = none */
     sd_event_source *status_timer;
     bool repo_checked;         /* the storage answered at start */
+    bool escrow_checked;       /* escrow.c: done (or not needed) for this run */
     bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;
@@ -152,6 +153,9 @@ int status_init(agent *a);
 json_object *status_json(agent *a);
 void state_load(agent *a);
 void state_save(agent *a);
+
+/* escrow.c */
+void escrow_check(agent *a);
 
 /* repocheck.c */
 void repo_check(agent *a);

@@ -115,6 +115,7 @@ void key_check(agent *a)
         log_notice("unlocked: the key is in the keyring");
     a->amk = k;
     k = NULL;
+    escrow_check(a);
     jobs_reschedule(a);
 out:
     if (k)

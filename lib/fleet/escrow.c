@@ -93,3 +93,23 @@ int cs_escrow_open(const void *data, size_t len, const char *expect_user, const 
     json_object_put(o);
     return r;
 }
+
+int cs_escrow_matches(const void *data, size_t len, const char *user, const char *account_id,
+                      const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES])
+{
+    uint8_t named_pk[CS_FLEET_ESCROW_PK_BYTES], sealed[SEALED_BYTES];
+    const char *id;
+    json_object *o;
+    int r = cs_fleet_small_json(data, len, CS_ESCROW_OBJECT_MAX, &o, NULL);
+
+    if (r < 0)
+        return r;
+    id = cs_fleet_small_user(o, user, NULL) ? cs_fleet_json_str(o, "account_id", CS_ACCOUNT_ID_HEX) : NULL;
+    r = id && strcmp(id, account_id) == 0 && cs_fleet_json_b64(o, "escrow_key", named_pk, sizeof(named_pk)) == 0 &&
+                cs_fleet_json_b64(o, "sealed", sealed, sizeof(sealed)) == 0 &&
+                sodium_memcmp(named_pk, escrow_pk, sizeof(named_pk)) == 0
+            ? 0
+            : -EBADMSG;
+    json_object_put(o);
+    return r;
+}

@@ -35,4 +35,10 @@ int cs_escrow_make(const char *user, const cs_amk *amk, const uint8_t escrow_pk[
 int cs_escrow_open(const void *data, size_t len, const char *expect_user, const uint8_t *escrow_sk,
                    cs_amk **amk, cs_fleet_err *err);
 
+/* Whether a stored escrow object is the one this account should have:
+ * user, account_id and escrow key as expected (0), else -EBADMSG.  The
+ * sealed key itself only the escrow secret key can check. */
+int cs_escrow_matches(const void *data, size_t len, const char *user, const char *account_id,
+                      const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES]);
+
 #endif

@@ -147,6 +147,22 @@ static void test_oversized(void **state)
     free(big);
 }
 
+static void test_matches(void **state)
+{
+    char *json = make("alice", amk, epk);
+    char id[CS_ACCOUNT_ID_HEX + 1], other_id[CS_ACCOUNT_ID_HEX + 1];
+
+    assert_int_equal(cs_account_id_from_amk(amk, id), 0);
+    assert_int_equal(cs_account_id_from_amk(other, other_id), 0);
+    assert_int_equal(cs_escrow_matches(json, strlen(json), "alice", id, epk), 0);
+    assert_int_equal(cs_escrow_matches(json, strlen(json), "bob", id, epk), -EBADMSG);
+    assert_int_equal(cs_escrow_matches(json, strlen(json), "alice", other_id, epk), -EBADMSG);
+    assert_int_equal(cs_escrow_matches(json, strlen(json), "alice", id, epk2), -EBADMSG);
+    assert_int_equal(cs_escrow_matches(json, strlen(json) - 2, "alice", id, epk), -EBADMSG);
+    assert_int_equal(cs_escrow_matches("{}", 2, "alice", id, epk), -EBADMSG);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_wrong_key_user_or_account),
         cmocka_unit_test(test_every_character_and_truncation),
         cmocka_unit_test(test_oversized),
+        cmocka_unit_test(test_matches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-AGENT = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build") / "cloudseal-agent"
+BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
+AGENT = BUILD / "cloudseal-agent"
+CLI = BUILD / "cloudseal"
 
 
 def test_ready_status_and_watchdog_while_locked(agent, agent_env):
@@ -448,3 +450,55 @@ def test_state_migration_across_file_systems(agent, agent_env):
         assert agent.terminate() == 0
     finally:
         shutil.rmtree(cfg_home, ignore_errors=True)
+
+
+def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
+    """In a fleet whose signed directory names an escrow key, an account
+    enrolled without an escrow object (before the policy) gets one filed by
+    the agent after the first unlock; a restart finds it in place."""
+    import subprocess
+    write, account = agent_env
+    (tmp_path / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (tmp_path / "group").write_text("root:x:0:\n")
+    fleet = {"public_key_file": tmp_path / "fleet.pub", "secret_key_file": tmp_path / "fleet.key",
+             "source": tmp_path / "directory.json", "cache": tmp_path / "directory.cache",
+             "state": tmp_path / "directory.state", "local_passwd": tmp_path / "passwd",
+             "local_group": tmp_path / "group"}
+    cfg = write(agent={"backup": "no"}, fleet={k: str(v) for k, v in fleet.items()})
+
+    def cs(*args, prog=CLI):
+        r = subprocess.run([str(prog), "--config", str(cfg), *args], capture_output=True, text=True,
+                           timeout=60, cwd=str(tmp_path))
+        assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
+        return r
+
+    cs("admin", "keygen", "--secret", str(tmp_path / "fleet.key"), "--public", str(tmp_path / "fleet.pub"),
+       "--escrow-secret", str(tmp_path / "escrow.key"), "--escrow-public", str(tmp_path / "escrow.pub"))
+    epk = [l for l in (tmp_path / "escrow.pub").read_text().splitlines() if l and not l.startswith("#")][0]
+    cs("admin", "init", "--fleet", "t", "--escrow-key", epk)
+    cs("admin", "publish", "--no-upload", "--output", str(tmp_path / "signed"))
+    (tmp_path / "storage" / "fleet").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "storage" / "fleet" / "directory").write_bytes((tmp_path / "signed").read_bytes())
+    cs("directory-sync", prog=BUILD / "cloudseal-helper")
+    account.enroll()  # like an account made before the policy: no escrow object
+    account.unlock()
+    escrow = tmp_path / "storage" / "users" / account.user / "escrow"
+    assert not escrow.exists()
+
+    agent.start()
+    agent.wait_status(lambda s: s.startswith("idle") or s == "unlocked", timeout=30)
+    deadline = time.monotonic() + 10
+    while not escrow.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    doc = json.loads(escrow.read_text())
+    assert doc["user"] == account.user and doc["account_id"] == account.id and doc["escrow_key"] == epk
+    assert "filed the escrow of your account key" in agent.log_text()
+    assert agent.terminate() == 0
+
+    account.unlock()  # the stop locked (lock = logout, no logind here)
+    before = escrow.read_bytes()
+    agent.start()
+    agent.wait_status(lambda s: s.startswith("idle") or s == "unlocked", timeout=30)
+    time.sleep(0.5)
+    assert escrow.read_bytes() == before
+    assert agent.log_text().count("filed the escrow") == 1  # the log spans both runs
