@@ -18,7 +18,7 @@ void escrow_check(agent *a)
 {
     _cleanup_buf_ cs_buf b = CS_BUF_INIT;
     uint8_t epk[CS_FLEET_ESCROW_PK_BYTES];
-    char key[128], *json = NULL;
+    char key[128];
     cs_storage *st = NULL;
     int r;
 
@@ -38,14 +38,11 @@ void escrow_check(agent *a)
         a->escrow_checked = false;
         goto out;
     }
-    r = cs_escrow_make(a->user, a->amk, epk, &json);
-    if (r == 0)
-        r = cs_storage_put(st, key, json, strlen(json), CS_PUT_REPLACE);
+    r = cs_escrow_file(st, a->user, a->amk, epk);
     if (r == 0)
         log_notice("filed the escrow of your account key, as the fleet's policy asks (%s)", key);
     else
         log_warning("cannot file the escrow of your account key: %s", strerror(-r));
 out:
-    free(json);
     cs_storage_close(st);
 }

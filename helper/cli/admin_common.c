@@ -129,15 +129,13 @@ int admin_put_text(const char *key, const char *text)
 
 int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES])
 {
-    char key[128], *json = NULL;
-    int r = cs_fleet_user_object(user, "escrow", key, sizeof(key));
+    cs_storage *st = NULL;
+    int r = cs_storage_open_config(cli_config(), NULL, &st);
 
     if (r == 0)
-        r = cs_escrow_make(user, amk, escrow_pk, &json);
-    if (r == 0)
-        r = admin_put_text(key, json);
-    free(json);
+        r = cs_escrow_file(st, user, amk, escrow_pk);
+    cs_storage_close(st);
     if (r < 0)
-        log_error("cannot file %s: %s", key, strerror(-r));
+        log_error("cannot file the escrow of %s: %s", user, strerror(-r));
     return r;
 }

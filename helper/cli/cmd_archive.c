@@ -134,7 +134,6 @@ static int do_sync(bool dry_run)
     size_t plan_len = 0;
     FILE *planf = NULL;
     cs_amk *amk = NULL;
-    bool own_creds;
     double t0 = now_s();
     progress_state prog = { .last_percent = -1, .tty = isatty(STDERR_FILENO) };
     int r;
@@ -152,7 +151,7 @@ static int do_sync(bool dry_run)
             log_error("your keys are locked: run 'cloudseal unlock' or give your password");
         goto out;
     }
-    r = cs_storage_open_user(cfg, cli_user(), amk, &o.storage, &own_creds);
+    r = cs_storage_open_user(cfg, cli_user(), amk, &o.storage, NULL);
     if (r < 0) {
         log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
         if (r != -EBADMSG)

@@ -180,9 +180,16 @@ int cs_storage_open_user(const cs_config *cfg, const char *user, const cs_amk *a
 {
     char access_key[CS_CRED_ACCESS_MAX + 1];
     cs_secret *secret = NULL;
-    int r = cs_account_cred_get(cfg, user, amk, access_key, &secret);
+    int r;
 
-    *own = r == 0;
+    if (own)
+        *own = false;
+    /* file:// (local, NFS) takes no credentials: no keybag read per command */
+    if (!cs_storage_url_is_s3(cs_config_str(cfg, "storage", "url")))
+        return cs_storage_open_config(cfg, NULL, out);
+    r = cs_account_cred_get(cfg, user, amk, access_key, &secret);
+    if (own)
+        *own = r == 0;
     if (r == -ENOENT)
         return cs_storage_open_config(cfg, NULL, out);
     if (r < 0) {

@@ -48,8 +48,9 @@ int cs_account_cred_set(const cs_config *cfg, const char *user, const cs_amk *am
                         const cs_secret *secret);
 
 /* The storage of the user's data: [storage] url, with the user's own
- * credentials when the keybag has them (*own = true), else the machine's.
- * A keybag that cannot be read is an error, not a silent fallback. */
+ * credentials when the keybag has them (*own = true; own may be NULL), else
+ * the machine's.  Only S3 URLs look at the keybag; one that cannot be read
+ * is then an error, not a silent fallback. */
 int cs_storage_open_user(const cs_config *cfg, const char *user, const cs_amk *amk, cs_storage **out, bool *own);
 
 #endif

@@ -42,6 +42,20 @@ int cs_escrow_make(const char *user, const cs_amk *amk, const uint8_t escrow_pk[
     return cs_fleet_small_finish(o, json);
 }
 
+int cs_escrow_file(cs_storage *st, const char *user, const cs_amk *amk,
+                   const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES])
+{
+    char key[128], *json = NULL;
+    int r = cs_fleet_user_object(user, "escrow", key, sizeof(key));
+
+    if (r == 0)
+        r = cs_escrow_make(user, amk, escrow_pk, &json);
+    if (r == 0)
+        r = cs_storage_put(st, key, json, strlen(json), CS_PUT_REPLACE);
+    free(json);
+    return r;
+}
+
 static int open_object(json_object *o, const char *expect_user, const uint8_t *escrow_sk, cs_amk **amk,
                        cs_fleet_err *err)
 {

@@ -29,6 +29,9 @@
 /* The object for user's account sealed to escrow_pk; *json malloc'd. */
 int cs_escrow_make(const char *user, const cs_amk *amk, const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES],
                    char **json);
+/* Make it and put it at users/<user>/escrow in st (replacing any). */
+int cs_escrow_file(cs_storage *st, const char *user, const cs_amk *amk,
+                   const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES]);
 /* Open one with the escrow secret key: the AMK (secure memory), after
  * checking the user name, that it was sealed to this escrow key and that
  * the AMK reproduces the account id.  -EBADMSG (why in err) otherwise. */

@@ -10,6 +10,11 @@
 #include <unistd.h>
 #include "util/log.h"
 
+bool cs_storage_url_is_s3(const char *url)
+{
+    return url && (strncmp(url, "s3://", 5) == 0 || strncmp(url, "s3+http://", 10) == 0);
+}
+
 static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret, bool want_secret)
 {
     const char *sk_file = want_secret ? cs_config_str(c, "storage", "secret_key_file") : NULL;
@@ -78,7 +83,7 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
         url = cs_config_str(c, "storage", "url");
     if (!url)
         return -EINVAL;
-    if (strncmp(url, "s3://", 5) != 0 && strncmp(url, "s3+http://", 10) != 0)
+    if (!cs_storage_url_is_s3(url))
         return cs_storage_open(url, NULL, out);
     r = limits_from_config(c, &lim);
     if (r < 0)

@@ -37,6 +37,9 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *opts, cs_se
 /* Open url (NULL: [storage] url) with the options and credentials of c, and
  * apply the S3 limits of c.  What every caller that has a config uses. */
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out);
+/* Whether url names S3 storage (s3:// or s3+http://): only then do
+ * credentials matter. */
+bool cs_storage_url_is_s3(const char *url);
 
 /* The [storage] url for the login path: connect and request timeouts of
  * [storage] login_timeout, no retries, small listings.  A login never waits
