@@ -26,7 +26,7 @@ SAN ?=
 CC  ?= gcc
 PYTEST ?= /usr/bin/python3 -m pytest
 
-LIB_PKGS := libsodium libcurl json-c libzstd inih expat libsystemd libkeyutils
+LIB_PKGS := libsodium libcrypto libcurl json-c libzstd inih expat libsystemd libkeyutils
 PKG_CFLAGS := $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread
 

@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh [build|check|all]
 set -eu
 
-BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libcurl4-openssl-dev
+BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libssl-dev libcurl4-openssl-dev
   libsystemd-dev libkeyutils-dev libzstd-dev libjson-c-dev libinih-dev libexpat1-dev
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev

@@ -148,8 +148,10 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
         rc = cs_pw_reserve(b->pk, type, id, CS_BLOB_OVERHEAD + plen, (uint32_t)len, &dst, &ticket);
     if (rc < 0)
         return rc;
-    cs_blob_seal_into(b->r->keys, type, id, flag, payload, plen, dst);
-    cs_pw_commit(b->pk, ticket);
+    rc = cs_blob_seal_into(b->r->keys, type, id, flag, payload, plen, dst);
+    cs_pw_commit(b->pk, ticket, rc);
+    if (rc < 0)
+        return rc;
     b->bytes_added += len;
     b->bytes_stored += CS_BLOB_OVERHEAD + plen;
     b->blobs_added++;

@@ -163,19 +163,15 @@ int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, c
     return 0;
 }
 
-/* layout: nonce | AEAD(flag | payload) | tag, encrypted in place at dst */
-void cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
-                       size_t plen, uint8_t *dst)
+/* layout: nonce | AEAD(flag | payload) | tag, written at dst (blob_aead.c) */
+int cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
+                      size_t plen, uint8_t *dst)
 {
     uint8_t ad[37];
-    unsigned long long clen;
 
     make_ad(ad, blob_magic, type, id);
     randombytes_buf(dst, 24);
-    dst[24] = flag;
-    memcpy(dst + 25, payload, plen);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(dst + 24, &clen, dst + 24, plen + 1, ad, sizeof(ad), NULL, dst,
-                                               k->data);
+    return cs_blob_aead_seal(k->data, dst, ad, sizeof(ad), flag, payload, plen, dst + 24);
 }
 
 int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
@@ -194,10 +190,10 @@ int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *d
     r = cs_blob_payload(z, data, len, &scratch, &payload, &plen, &flag);
     if (r == 0)
         r = cs_buf_reserve(out, CS_BLOB_OVERHEAD + plen);
-    if (r == 0) {
-        cs_blob_seal_into(k, type, id, flag, payload, plen, out->data);
+    if (r == 0)
+        r = cs_blob_seal_into(k, type, id, flag, payload, plen, out->data);
+    if (r == 0)
         out->len = CS_BLOB_OVERHEAD + plen;
-    }
     cs_buf_free(&scratch);
     if (!zctx)
         cs_zctx_free(z);
@@ -215,7 +211,7 @@ int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *
 {
     const uint8_t *c = ct;
     uint8_t ad[37];
-    unsigned long long plen;
+    size_t plen;
     cs_id check;
     int r;
 
@@ -226,25 +222,23 @@ int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *
     if ((r = cs_buf_reserve(tmp, len)) < 0)
         return r;
     make_ad(ad, blob_magic, type, id);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(tmp->data, &plen, NULL, c + 24, len - 24, ad, sizeof(ad),
-                                                   c, k->data) != 0)
-        return -EBADMSG;
-    if (plen < 1)
-        return -EBADMSG;
+    if ((r = cs_blob_aead_open(k->data, c, ad, sizeof(ad), c + 24, len - 24, tmp->data)) < 0)
+        return r;
+    plen = len - CS_BLOB_OVERHEAD + 1;
     if (tmp->data[0] == 0) {
         if (plen - 1 != raw_len)
             return -EBADMSG;
-        if ((r = cs_buf_append(out, tmp->data + 1, (size_t)plen - 1)) < 0)
+        if ((r = cs_buf_append(out, tmp->data + 1, plen - 1)) < 0)
             return r;
     } else if (tmp->data[0] == 1) {
-        unsigned long long fsize = ZSTD_getFrameContentSize(tmp->data + 1, (size_t)plen - 1);
+        unsigned long long fsize = ZSTD_getFrameContentSize(tmp->data + 1, plen - 1);
         size_t n;
         if (fsize != raw_len)
             return -EBADMSG;
         if ((r = cs_buf_reserve(out, raw_len ? raw_len : 1)) < 0)
             return r;
-        n = dctx ? ZSTD_decompressDCtx(dctx, out->data, raw_len, tmp->data + 1, (size_t)plen - 1)
-                 : ZSTD_decompress(out->data, raw_len, tmp->data + 1, (size_t)plen - 1);
+        n = dctx ? ZSTD_decompressDCtx(dctx, out->data, raw_len, tmp->data + 1, plen - 1)
+                 : ZSTD_decompress(out->data, raw_len, tmp->data + 1, plen - 1);
         if (ZSTD_isError(n) || n != raw_len)
             return -EBADMSG;
         out->len = n;

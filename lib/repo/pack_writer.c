@@ -75,7 +75,6 @@ static int upload(cs_pw *p, open_pack *op)
     cs_id pid;
     char key[1200];
     uint32_t pidx;
-    size_t blobs_end = op->buf.len;
     int rc = cs_pack_finish(r->keys, op->blobs, op->n, &op->buf);
 
     if (rc < 0)
@@ -89,7 +88,6 @@ static int upload(cs_pw *p, open_pack *op)
         rc = 0; /* the same bytes are there already: packs are named by their hash */
     if (rc < 0)
         return rc;
-    (void)blobs_end;
     pthread_mutex_lock(&r->index.lock);
     rc = cs_index_add_pack(&r->index, &pid, op->buf.len, &pidx);
     if (rc == 0) {
@@ -262,11 +260,15 @@ out:
     return rc;
 }
 
-void cs_pw_commit(cs_pw *p, void *ticket)
+void cs_pw_commit(cs_pw *p, void *ticket, int error)
 {
     open_pack *op = ticket;
 
     pthread_mutex_lock(&p->mu);
+    if (error < 0 && !p->err) {
+        p->err = error; /* before the pack can be queued: uploaders skip it */
+        pthread_cond_broadcast(&p->cv);
+    }
     if (--op->writers == 0 && op->full) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -288,7 +290,7 @@ int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t en
     if (rc < 0)
         return rc;
     memcpy(dst, enc, enc_len);
-    cs_pw_commit(p, ticket);
+    cs_pw_commit(p, ticket, 0);
     return 0;
 }
 

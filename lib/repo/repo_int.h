@@ -51,8 +51,15 @@ int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *d
  * CS_BLOB_OVERHEAD + *plen bytes, which cs_blob_seal_into writes at dst. */
 int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, const uint8_t **payload,
                     size_t *plen, uint8_t *flag);
-void cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
-                       size_t plen, uint8_t *dst);
+int cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
+                      size_t plen, uint8_t *dst);
+/* XChaCha20-Poly1305-IETF of flag | payload (blob_aead.c): ct receives
+ * 1 + plen bytes and the 16-byte tag; payload must not overlap ct.  Open
+ * writes the clen - 16 plaintext bytes to pt, wiped again if the tag fails. */
+int cs_blob_aead_seal(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                      uint8_t flag, const uint8_t *payload, size_t plen, uint8_t *ct);
+int cs_blob_aead_open(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                      const uint8_t *ct, size_t clen, uint8_t *pt);
 /* Decrypt + decompress + verify the id; result in out (reset first). */
 int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out);
@@ -198,12 +205,14 @@ int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out);
 int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
 /* The same without an intermediate buffer: reserve enc_len bytes for the
  * blob in the open pack of its type, write the sealed blob at *dst (no lock
- * held), then cs_pw_commit(p, ticket).  The pack is uploaded only after every
+ * held), then cs_pw_commit(p, ticket, 0).  The pack is uploaded only after every
  * reservation in it is committed.  Every successful reserve must be
  * committed. */
 int cs_pw_reserve(cs_pw *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len, uint8_t **dst,
                   void **ticket);
-void cs_pw_commit(cs_pw *p, void *ticket);
+/* error < 0: the blob at *dst could not be written; the pack writer fails
+ * (that pack is never stored) and every later call returns the error. */
+void cs_pw_commit(cs_pw *p, void *ticket, int error);
 /* Flush everything, write the final index; returns the first error. */
 int cs_pw_finish(cs_pw *p);
 void cs_pw_free(cs_pw *p);
