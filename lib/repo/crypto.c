@@ -124,16 +124,26 @@ void cs_zctx_free(void *p)
 }
 
 /* Already-compressed data (media, archives) is most of a home directory's
- * bytes: try a cheap sample before paying for a full compression. */
+ * bytes: sample it before paying for a full compression.  Three samples
+ * (head, middle, tail), because a chunk of a PDF, a disk image or a PSD
+ * often holds compressible runs next to embedded media: one middle sample
+ * missed 6.5 MB of savings on the 1 GiB benchmark, three find 5.8 of them.
+ * Media fail the samples at ~3.7 GB/s, so the samples cost little; the
+ * threshold (2 %) is below what the whole-chunk test keeps (3 %), and
+ * chunks whose samples promise more than they give are dropped there. */
 static bool worth_compressing(zpair *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
 {
     const size_t sample = 64 << 10;
-    size_t n;
+    const size_t at[3] = { 0, len / 2 - sample / 2, len - sample };
 
-    if (len < 2 * sample)
+    if (len < 3 * sample)
         return true;
-    n = ZSTD_compress2(z->sample, scratch, scap, data + len / 2 - sample / 2, sample);
-    return !ZSTD_isError(n) && n < sample - sample / 20;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = ZSTD_compress2(z->sample, scratch, scap, data + at[i], sample);
+        if (!ZSTD_isError(n) && n < sample - sample / 50)
+            return true;
+    }
+    return false;
 }
 
 int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, const uint8_t **payload,
