@@ -15,10 +15,15 @@
  * Key hygiene: the repository data key stays in libsodium's locked memory.
  * Only the per-blob HChaCha20 subkey enters OpenSSL's context; it opens that
  * one blob, whose plaintext this process holds anyway.  The context is per
- * thread and freed (OpenSSL cleanses it) when the thread ends. */
+ * thread and freed (OpenSSL cleanses it) when the thread ends.
+ *
+ * Where OpenSSL cannot provide the cipher (a FIPS-only provider
+ * configuration, no memory for a context), libsodium computes the same
+ * bytes: blobs are never unreadable for want of the fast path. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -27,6 +32,7 @@
 static pthread_once_t ctx_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ctx_key;
 static bool ctx_key_ok;
+static atomic_bool cipher_unavailable; /* OpenSSL refused it once: don't ask per blob */
 
 static void ctx_destroy(void *ctx)
 {
@@ -44,7 +50,7 @@ static EVP_CIPHER_CTX *thread_ctx(void)
     EVP_CIPHER_CTX *ctx;
 
     pthread_once(&ctx_key_once, ctx_key_init);
-    if (!ctx_key_ok)
+    if (!ctx_key_ok || atomic_load(&cipher_unavailable))
         return NULL;
     ctx = pthread_getspecific(ctx_key);
     if (ctx)
@@ -52,8 +58,12 @@ static EVP_CIPHER_CTX *thread_ctx(void)
     ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return NULL;
-    if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1 ||
-        pthread_setspecific(ctx_key, ctx) != 0) {
+    if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1) {
+        atomic_store(&cipher_unavailable, true);
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    if (pthread_setspecific(ctx_key, ctx) != 0) {
         EVP_CIPHER_CTX_free(ctx);
         return NULL;
     }
@@ -73,16 +83,33 @@ static int ctx_start(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t n
     return ok ? 0 : -EIO;
 }
 
+int cs_blob_aead_seal_sodium(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                             uint8_t flag, const uint8_t *payload, size_t plen, uint8_t *ct)
+{
+    ct[0] = flag;
+    memcpy(ct + 1, payload, plen);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, ct, plen + 1, ad, adlen, NULL, nonce, key);
+    return 0;
+}
+
+int cs_blob_aead_open_sodium(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                             const uint8_t *ct, size_t clen, uint8_t *pt)
+{
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, clen, ad, adlen, nonce, key) != 0)
+        return -EBADMSG;
+    return 0;
+}
+
 int cs_blob_aead_seal(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
                       uint8_t flag, const uint8_t *payload, size_t plen, uint8_t *ct)
 {
     EVP_CIPHER_CTX *ctx = thread_ctx();
     int n, r;
 
-    if (!ctx)
-        return -ENOMEM;
     if (plen > INT_MAX - 1 || adlen > INT_MAX)
         return -EMSGSIZE;
+    if (!ctx)
+        return cs_blob_aead_seal_sodium(key, nonce, ad, adlen, flag, payload, plen, ct);
     if ((r = ctx_start(ctx, key, nonce, 1)) < 0)
         return r;
     if (EVP_EncryptUpdate(ctx, NULL, &n, ad, (int)adlen) != 1 ||
@@ -101,13 +128,13 @@ int cs_blob_aead_open(const uint8_t key[32], const uint8_t nonce[24], const uint
     size_t mlen;
     int n, r, ok;
 
-    if (!ctx)
-        return -ENOMEM;
     if (clen < 16)
         return -EBADMSG;
     mlen = clen - 16;
     if (mlen > INT_MAX || adlen > INT_MAX)
         return -EMSGSIZE;
+    if (!ctx)
+        return cs_blob_aead_open_sodium(key, nonce, ad, adlen, ct, clen, pt);
     if ((r = ctx_start(ctx, key, nonce, 0)) < 0)
         return r;
     ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + mlen)) == 1 &&

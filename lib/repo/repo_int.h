@@ -60,6 +60,12 @@ int cs_blob_aead_seal(const uint8_t key[32], const uint8_t nonce[24], const uint
                       uint8_t flag, const uint8_t *payload, size_t plen, uint8_t *ct);
 int cs_blob_aead_open(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
                       const uint8_t *ct, size_t clen, uint8_t *pt);
+/* The same computed by libsodium: the fallback where OpenSSL cannot provide
+ * the cipher (the seal copies payload after the flag at ct first). */
+int cs_blob_aead_seal_sodium(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                             uint8_t flag, const uint8_t *payload, size_t plen, uint8_t *ct);
+int cs_blob_aead_open_sodium(const uint8_t key[32], const uint8_t nonce[24], const uint8_t *ad, size_t adlen,
+                             const uint8_t *ct, size_t clen, uint8_t *pt);
 /* Decrypt + decompress + verify the id; result in out (reset first). */
 int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out);

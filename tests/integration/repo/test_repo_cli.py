@@ -291,3 +291,46 @@ def test_help_and_usage(repo):
     assert repo.run("forget", check=False).returncode == 2
     assert repo.run("restore", "latest", check=False).returncode == 2
     assert repo.run("init", check=False).returncode == 1  # exists already
+
+
+OPENSSL_BASE_ONLY = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+base = base_sect
+[base_sect]
+activate = 1
+"""
+
+
+def test_blob_cipher_fallback_is_the_same_format(repo, tmp_path):
+    """With OpenSSL limited to its base provider (as a FIPS-only configuration
+    is), ChaCha20-Poly1305 is unavailable and blobs go through libsodium: the
+    bytes are the same format, so each path reads what the other wrote."""
+    conf = tmp_path / "openssl-base-only.cnf"
+    conf.write_text(OPENSSL_BASE_ONLY)
+    fallback = dict(repo.env, OPENSSL_CONF=str(conf))
+    def provided(env):  # the ciphers providers offer (not the legacy name list)
+        out = subprocess.run(["openssl", "list", "-cipher-algorithms"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        return out.partition("Provided:")[2].lower()
+    assert "chacha20-poly1305" in provided(repo.env)
+    assert "chacha20-poly1305" not in provided(fallback)
+
+    src = tmp_path / "src"
+    make_tree(src, big=False)
+    normal_env = repo.env
+    repo.env = fallback
+    repo.run("backup", src)                       # written by libsodium
+    repo.env = normal_env
+    repo.run("check", "--read-data")              # read by OpenSSL
+    repo.run("restore", "latest", "--target", tmp_path / "out1")
+    assert_same_tree(src, tmp_path / "out1" / str(src).lstrip("/"))
+
+    (src / "added.txt").write_text("written by the OpenSSL path\n" * 1000)
+    repo.run("backup", src)                       # written by OpenSSL
+    repo.env = fallback
+    repo.run("check", "--read-data")              # read by libsodium
+    repo.run("restore", "latest", "--target", tmp_path / "out2")
+    repo.env = normal_env
+    assert_same_tree(src, tmp_path / "out2" / str(src).lstrip("/"))
