@@ -97,10 +97,12 @@ int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *
     run.out_cap = CS_HELPER_AMK_BYTES;
     r = cs_pam_run_helper(pamh, o, user, &run);
     cs_pam_free_answer(&prompted);
-    /* the only yes: a clean exit 0 with a whole key (run.c checked the frame) */
-    if (r == 0 && run.exit_code == CS_HELPER_OK && run.out_len == CS_HELPER_AMK_BYTES) {
+    /* the only yes: a clean exit 0 (or 21: yes, but the password must be
+     * changed) with a whole key (run.c checked the frame) */
+    if (r == 0 && cs_helper_exit_is_success(run.exit_code) && run.out_len == CS_HELPER_AMK_BYTES) {
         st->kind = CS_STASH_KEY;
         st->fleet_checked = true;
+        st->password_expired = run.exit_code == CS_HELPER_PASSWORD_EXPIRED;
         st->len = run.out_len;
         /* keeping the key for the session is a convenience: the login
          * stands even if it cannot be kept (the keys stay locked) */
@@ -115,13 +117,17 @@ int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *
     return ret == PAM_SUCCESS ? PAM_AUTH_ERR : ret; /* never a success by accident */
 }
 
-int cs_pam_fleet_account(pam_handle_t *pamh, const cs_pam_opts *o, const char *user)
+/* Is user an enabled user of the fleet directory?  The key of this handle's
+ * auth step says so already; otherwise one helper fleet-check run reads the
+ * directory cache.  PAM_SUCCESS, PAM_USER_UNKNOWN (not a fleet user),
+ * PAM_PERM_DENIED (disabled, no key, expired directory) or
+ * PAM_AUTHINFO_UNAVAIL. */
+static int fleet_check(pam_handle_t *pamh, const cs_pam_opts *o, const char *user)
 {
     const cs_pam_stash *st = cs_pam_stash_get(pamh);
     cs_pam_run run = { .command = "fleet-check" };
     int r;
 
-    /* authenticated by this module a moment ago: the directory was read then */
     if (st && st->kind == CS_STASH_KEY && st->fleet_checked)
         return PAM_SUCCESS;
     r = cs_pam_run_helper(pamh, o, user, &run);
@@ -136,4 +142,130 @@ int cs_pam_fleet_account(pam_handle_t *pamh, const cs_pam_opts *o, const char *u
     }
     cs_pam_log_failure(pamh, o, user, "fleet account not checked", r, &run);
     return PAM_AUTHINFO_UNAVAIL;
+}
+
+int cs_pam_fleet_account(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user)
+{
+    const cs_pam_stash *st = cs_pam_stash_get(pamh);
+
+    /* authenticated by this module a moment ago (the directory was read
+     * then), with a password an administrator set */
+    if (st && st->kind == CS_STASH_KEY && st->fleet_checked && st->password_expired) {
+        /* login(1), sshd, gdm now run pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) */
+        if (!(flags & PAM_SILENT))
+            pam_info(pamh, "Your password was set by an administrator: choose your own now.");
+        pam_syslog(pamh, LOG_NOTICE, "fleet user %s logs in with a password set by an administrator: "
+                   "a new one is required", user);
+        return PAM_NEW_AUTHTOK_REQD;
+    }
+    return fleet_check(pamh, o, user);
+}
+
+/* ---- password change ---- */
+
+#define REWRAPPED_NAME "pam_cloudseal:rewrapped"
+
+bool cs_pam_rewrapped(pam_handle_t *pamh)
+{
+    const void *d = NULL;
+
+    return pam_get_data(pamh, REWRAPPED_NAME, &d) == PAM_SUCCESS && d;
+}
+
+/* A token from the stack's item, or asked with `prompt` (set as the item
+ * then, for the modules after us).  NULL: none, or the conversation failed. */
+static const char *get_token(pam_handle_t *pamh, int item, const char *prompt)
+{
+    const void *tok = NULL;
+    char *answer = NULL;
+
+    if (pam_get_item(pamh, item, &tok) == PAM_SUCCESS && tok && *(const char *)tok)
+        return tok;
+    if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", prompt) != PAM_SUCCESS || !answer || !*answer) {
+        cs_pam_free_answer(&answer);
+        return NULL;
+    }
+    /* libpam keeps its own copy (wiped at pam_end) */
+    (void)pam_set_item(pamh, item, answer);
+    cs_pam_free_answer(&answer);
+    return pam_get_item(pamh, item, &tok) == PAM_SUCCESS ? tok : NULL;
+}
+
+/* The new password: the stack's, or asked twice. */
+static const char *new_token(pam_handle_t *pamh, const char *user)
+{
+    const void *tok = NULL;
+    char *again = NULL;
+    const char *first;
+    bool same;
+
+    if (pam_get_item(pamh, PAM_AUTHTOK, &tok) == PAM_SUCCESS && tok && *(const char *)tok)
+        return tok;
+    first = get_token(pamh, PAM_AUTHTOK, "New password: ");
+    if (!first)
+        return NULL;
+    if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &again, "Retype new password: ") != PAM_SUCCESS || !again) {
+        cs_pam_free_answer(&again);
+        (void)pam_set_item(pamh, PAM_AUTHTOK, NULL);
+        return NULL;
+    }
+    same = strcmp(first, again) == 0;
+    cs_pam_free_answer(&again);
+    if (!same) {
+        pam_error(pamh, "Sorry, passwords do not match.");
+        pam_syslog(pamh, LOG_NOTICE, "password of fleet user %s not changed: the two entries differ", user);
+        (void)pam_set_item(pamh, PAM_AUTHTOK, NULL);
+        return NULL;
+    }
+    return first;
+}
+
+int cs_pam_fleet_chauthtok(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user)
+{
+    const char *const with_key[] = { "--old", "key", NULL }, *const with_password[] = { "--old", "password", NULL };
+    cs_pam_stash *st = cs_pam_stash_get(pamh);
+    bool have_key = st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES;
+    cs_pam_run run = { .command = "rewrap" };
+    cs_pam_frame frames[2];
+    const char *old_tok = NULL, *new_tok;
+    int ret = fleet_check(pamh, o, user), r;
+
+    if (ret != PAM_SUCCESS)
+        return ret;
+    /* Prelim: the old secret now (as pam_unix asks before the new one); the
+     * rewrap checks it, a KDF run here would only double the wait. */
+    if (flags & PAM_PRELIM_CHECK) {
+        if (!have_key && !get_token(pamh, PAM_OLDAUTHTOK, "Current password: "))
+            return PAM_AUTHTOK_RECOVERY_ERR;
+        return PAM_SUCCESS;
+    }
+    if (!have_key && !(old_tok = get_token(pamh, PAM_OLDAUTHTOK, "Current password: ")))
+        return PAM_AUTHTOK_RECOVERY_ERR;
+    if (!(new_tok = new_token(pamh, user)))
+        return PAM_AUTHTOK_ERR;
+    if (strlen(new_tok) > CS_HELPER_FRAME_MAX || (old_tok && strlen(old_tok) > CS_HELPER_FRAME_MAX)) {
+        pam_error(pamh, "The password is too long.");
+        return PAM_AUTHTOK_ERR;
+    }
+    frames[0] = have_key ? (cs_pam_frame){ st->data, st->len } : (cs_pam_frame){ old_tok, strlen(old_tok) };
+    frames[1] = (cs_pam_frame){ new_tok, strlen(new_tok) };
+    run.args = have_key ? with_key : with_password;
+    run.in = frames;
+    run.n_in = 2;
+    r = cs_pam_run_helper(pamh, o, user, &run);
+    if (r == 0 && run.exit_code == CS_HELPER_OK) {
+        if (st)
+            st->password_expired = false;
+        (void)pam_set_data(pamh, REWRAPPED_NAME, (void *)1, NULL);
+        if (!o->quiet)
+            pam_syslog(pamh, LOG_INFO, "password of fleet user %s changed (keybag re-wrapped)", user);
+        return PAM_SUCCESS;
+    }
+    if (r == 0 && run.exit_code == CS_HELPER_WRONG_PASSWORD) {
+        pam_error(pamh, "Authentication token manipulation error: the current password is wrong.");
+        pam_syslog(pamh, LOG_NOTICE, "password of fleet user %s not changed: wrong current password", user);
+        return PAM_AUTHTOK_RECOVERY_ERR;
+    }
+    cs_pam_log_failure(pamh, o, user, "password of the fleet user not changed", r, &run);
+    return PAM_AUTHTOK_ERR;
 }

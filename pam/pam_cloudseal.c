@@ -8,7 +8,8 @@
  *             With option authoritative (fleet.c): fleet users without a
  *             local password hash; decides, from the keybag and the signed
  *             fleet directory's pinned key.
- *   account   authoritative only: is the fleet user enabled (fleet.c).
+ *   account   authoritative only: is the fleet user enabled (fleet.c); a
+ *             password an administrator set is expired (PAM_NEW_AUTHTOK_REQD).
  *   session   open: ONE helper run (login) unwraps with the kept password
  *             and hands the key to the user's @u keyring; password drift
  *             (the login password no longer unwraps: changed outside PAM):
@@ -18,6 +19,9 @@
  *             close: helper revoke --session (revokes only at the user's
  *             last session, lock=logout).
  *   password  PAM_UPDATE_AUTHTOK: old + new authtok -> helper rewrap.
+ *             With option authoritative: the fleet user's own change
+ *             (asks for what the stack lacks; the key of this handle's
+ *             login stands for the old password: fleet.c).
  *
  * Outside authoritative mode a failure never blocks anything: one pam_syslog
  * line, and the login goes on.  Does nothing in the systemd-user service (no
@@ -73,6 +77,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_NOT_IN_FLEET: return "not a user of the fleet directory";
     case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory (disabled, no approved key, or expired directory)";
     case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
+    case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
     default: return "internal error in the helper";
     }
 }
@@ -239,7 +244,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         return PAM_IGNORE; /* the piggyback module has no say in accounts */
     if (!applies_to(pamh, &o, &user))
         return PAM_USER_UNKNOWN;
-    return cs_pam_fleet_account(pamh, &o, user);
+    return cs_pam_fleet_account(pamh, flags, &o, user);
 }
 
 /* Password drift: the login password (accepted by the stack) no longer
@@ -371,8 +376,13 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const c
     cs_pam_opts o;
     cs_pam_run run = { .command = "rewrap", .args = old_pw };
 
-    /* PAM_PRELIM_CHECK: nothing to check that would be worth a KDF run */
-    if (!(flags & PAM_UPDATE_AUTHTOK) || !applies(pamh, argc, argv, &o, &user))
+    if (!applies(pamh, argc, argv, &o, &user))
+        return PAM_IGNORE;
+    if (o.authoritative)
+        return cs_pam_fleet_chauthtok(pamh, flags, &o, user);
+    /* PAM_PRELIM_CHECK: nothing to check that would be worth a KDF run;
+     * the authoritative line of this stack may have re-wrapped already */
+    if (!(flags & PAM_UPDATE_AUTHTOK) || cs_pam_rewrapped(pamh))
         return PAM_IGNORE;
     if (pam_get_item(pamh, PAM_AUTHTOK, (const void **)&new_tok) != PAM_SUCCESS || !new_tok || !*new_tok)
         return PAM_IGNORE;

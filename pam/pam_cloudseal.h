@@ -57,6 +57,9 @@ typedef struct cs_pam_stash {
     /* key: the authoritative auth step checked the user against the fleet
      * directory (the account hook need not ask again) */
     bool fleet_checked;
+    /* key: the password an administrator set (helper exit 21): the account
+     * hook returns PAM_NEW_AUTHTOK_REQD until chauthtok replaced it */
+    bool password_expired;
     size_t len;
     uint8_t data[CS_HELPER_FRAME_MAX];
 } cs_pam_stash;
@@ -81,7 +84,13 @@ void cs_pam_free_answer(char **s);
 
 /* fleet.c: option authoritative (fleet users without a local password hash) */
 int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user);
-int cs_pam_fleet_account(pam_handle_t *pamh, const cs_pam_opts *o, const char *user);
+/* account: PAM_NEW_AUTHTOK_REQD while the password is one an administrator set */
+int cs_pam_fleet_account(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user);
+/* password: the fleet user's own password change (passwd, or the change an
+ * expired password forces at login); marks the handle so that the
+ * piggyback line does not re-wrap a second time (cs_pam_rewrapped). */
+int cs_pam_fleet_chauthtok(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user);
+bool cs_pam_rewrapped(pam_handle_t *pamh);
 
 /* run.c: exec cloudseal-helper with a clean environment, send frames on its
  * fd 0, read at most one frame back from its fd 1 into `out` (caller's

@@ -294,7 +294,8 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
         r = -ENOEXEC;
         goto out;
     }
-    if (run->exit_code == CS_HELPER_OK && run->out) {
+    /* a reply frame comes with a success only */
+    if (cs_helper_exit_is_success(run->exit_code) && run->out) {
         if (rp.bad || rp.got < 4 || rp.got - 4 != rp.want) {
             run->exit_code = CS_HELPER_INTERNAL;
             snprintf(run->msg, sizeof(run->msg), "malformed reply from the helper");
@@ -304,7 +305,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     }
     r = 0;
 out:
-    if (r < 0 || run->exit_code != CS_HELPER_OK) {
+    if (r < 0 || !cs_helper_exit_is_success(run->exit_code)) {
         if (run->out)
             explicit_bzero(run->out, run->out_cap);
         run->out_len = 0;

@@ -67,5 +67,7 @@ int cmd_unlock(int argc, char **argv)
     agent_notify_unlock(); /* best effort: a waiting agent starts at once */
     if (!cli.quiet)
         printf("Unlocked.\n");
+    if (cs_account_password_expired(cli_config(), user, amk) > 0)
+        log_warning("your password was set by an administrator: choose your own with 'cloudseal passwd'");
     return CLI_OK;
 }

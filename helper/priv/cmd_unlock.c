@@ -26,7 +26,9 @@ static void usage(FILE *f)
                "  --fleet            authoritative login of a fleet user: the user must be\n"
                "                     enabled in the installed fleet directory, and the key is\n"
                "                     written only if its account public key is the pinned one\n"
-               "                     (exit 18 not a fleet user, 19 refused, 20 not pinned)\n");
+               "                     (exit 18 not a fleet user, 19 refused, 20 not pinned;\n"
+               "                     21: unlocked, but the password was set by an\n"
+               "                     administrator and must be changed now)\n");
 }
 
 /* Unlock with a secret that may be a recovery code or a password (drift
@@ -61,6 +63,17 @@ int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *
         return r == -EINVAL || r == -EILSEQ ? -EACCES : r; /* a mistyped code is a wrong secret */
     }
     return helper_unlock_either(cfg, user, secret, flags, amk);
+}
+
+/* Was the password set by an administrator (cs_keybag_expire_password)?
+ * When the mark cannot be read the login goes on (the password was verified). */
+static bool password_expired(const char *user, const cs_amk *amk)
+{
+    int r = cs_account_password_expired(helper_config(), user, amk);
+
+    if (r < 0)
+        log_warning("could not tell whether the password of %s must be changed: %s", user, strerror(-r));
+    return r > 0;
 }
 
 int helper_unlock(int argc, char **argv)
@@ -126,5 +139,5 @@ int helper_unlock(int argc, char **argv)
         log_error("could not hand the key back on fd 1: %s", strerror(-r));
         return CS_HELPER_INTERNAL;
     }
-    return CS_HELPER_OK;
+    return fleet && password_expired(user, amk) ? CS_HELPER_PASSWORD_EXPIRED : CS_HELPER_OK;
 }

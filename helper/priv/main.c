@@ -39,7 +39,8 @@ static void usage(FILE *f)
     fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
                "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
                "17 no key in the keyring, 18 not in the fleet directory, 19 refused by the fleet\n"
-               "directory, 20 key not the pinned one.  Run 'cloudseal-helper COMMAND --help' for a command.\n");
+               "directory, 20 key not the pinned one, 21 unlocked but the password must be changed.\n"
+               "Run 'cloudseal-helper COMMAND --help' for a command.\n");
 }
 
 const cs_config *helper_config(void)

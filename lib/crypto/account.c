@@ -645,9 +645,10 @@ int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_
 }
 
 /* A new account: AMK, keybag with a password and a recovery slot, at
- * generation gen, serialized into *text. */
-static int create_account(const cs_config *cfg, const char *user, const cs_secret *password, uint64_t gen,
-                          char **text, size_t *len, cs_secret **recovery_code, cs_amk **amk_out)
+ * generation gen, serialized into *text.  one_time: the password was chosen
+ * by an administrator and is marked expired (cs_keybag_expire_password). */
+static int create_account(const cs_config *cfg, const char *user, const cs_secret *password, bool one_time,
+                          uint64_t gen, char **text, size_t *len, cs_secret **recovery_code, cs_amk **amk_out)
 {
     cs_keybag *kb = NULL;
     cs_amk *amk = NULL;
@@ -662,6 +663,8 @@ static int create_account(const cs_config *cfg, const char *user, const cs_secre
         r = cs_keybag_new(user, amk, &kb);
     if (r == 0)
         r = cs_keybag_set_password(kb, amk, password, &params);
+    if (r == 0 && one_time)
+        r = cs_keybag_expire_password(kb, amk);
     if (r == 0) {
         cs_recovery_generate(rk);
         r = cs_keybag_set_recovery(kb, amk, rk);
@@ -705,7 +708,7 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
         r = s.storage_kb || s.cache_kb || integrity_error(s.storage_err) ? -EEXIST : s.storage_err;
     /* above any generation seen here, so that re-enrolling is not a rollback */
     if (r == 0)
-        r = create_account(cfg, user, password, s.pin + 1, &text, &len, &code, &amk);
+        r = create_account(cfg, user, password, false, s.pin + 1, &text, &len, &code, &amk);
     if (r == 0)
         r = upload(cfg, user, text, len, force ? CS_PUT_REPLACE : CS_PUT_IMMUTABLE);
     if (r == 0)
@@ -743,6 +746,8 @@ int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_a
         r = cs_kdf_params_from_config(cfg, &params);
     if (r == 0)
         r = cs_keybag_set_password(s.storage_kb, amk, password, &params);
+    if (r == 0)
+        r = cs_keybag_expire_password(s.storage_kb, amk); /* the administrator knows it */
     if (r == 0) {
         /* above what the user's workstations pinned: they take it as the newest */
         cs_keybag_set_generation(s.storage_kb, cs_keybag_generation(s.storage_kb) + 1);
@@ -762,12 +767,26 @@ int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secre
     int r = valid_user(user);
 
     if (r == 0)
-        r = create_account(cfg, user, password, 1, &text, &len, recovery_code, amk_out);
+        r = create_account(cfg, user, password, true, 1, &text, &len, recovery_code, amk_out);
     if (r == 0 && (r = upload(cfg, user, text, len, CS_PUT_IMMUTABLE)) < 0) { /* never over someone's keybag */
         cs_secret_free(*recovery_code);
         cs_amk_free(*amk_out);
         *recovery_code = NULL;
         *amk_out = NULL;
     }
+    return r;
+}
+
+int cs_account_password_expired(const cs_config *cfg, const char *user, const cs_amk *amk)
+{
+    json_object *payload = NULL;
+    int r = cs_account_payload_get(cfg, user, amk, CS_UNLOCK_CACHE_ONLY, &payload);
+
+    if (r == -ENOENT)
+        r = cs_account_payload_get(cfg, user, amk, CS_UNLOCK_LOGIN, &payload);
+    if (r < 0)
+        return r;
+    r = cs_keybag_payload_password_expired(payload) ? 1 : 0;
+    json_object_put(payload);
     return r;
 }

@@ -68,12 +68,14 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
                       bool force, cs_secret **recovery_code, cs_amk **amk_out);
 /* An administrator enrolls someone else (a fleet user who cannot log in
  * anywhere before their key is pinned): the same keybag, uploaded only if
- * the user has none (-EEXIST), no local cache (not their machine). */
+ * the user has none (-EEXIST), no local cache (not their machine).  The
+ * password is marked expired: the first login asks for a new one. */
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
                           cs_secret **recovery_code, cs_amk **amk_out);
 /* An administrator who recovered user's AMK (fleet key escrow) gives them
  * a new password: storage's keybag, verified with amk, its password slot
- * replaced, generation bumped, uploaded.  Recovery slot and payload stay. */
+ * replaced and marked expired, generation bumped, uploaded.  Recovery slot
+ * and the rest of the payload stay. */
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
                               const cs_secret *password);
 
@@ -97,6 +99,11 @@ int cs_account_payload_set(const cs_config *cfg, const char *user, const cs_amk 
 typedef int (*cs_payload_edit)(json_object *payload, const cs_amk *amk, const void *arg);
 int cs_account_payload_edit(const cs_config *cfg, const char *user, const cs_amk *amk, cs_payload_edit edit,
                             const void *arg);
+
+/* Is user's password one an administrator set (cs_keybag_expire_password)?
+ * Read from the cached copy an unlock just verified, else from storage.
+ * 1 yes, 0 no, or -errno when it cannot be told. */
+int cs_account_password_expired(const cs_config *cfg, const char *user, const cs_amk *amk);
 
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);

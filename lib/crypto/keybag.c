@@ -590,6 +590,42 @@ static int add_slot(cs_keybag *kb, const cs_amk *amk, struct slot *s, const uint
     return r;
 }
 
+#define PASSWORD_EXPIRED "password_expired"
+
+bool cs_keybag_payload_password_expired(json_object *payload)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(payload, PASSWORD_EXPIRED, &v) && json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
+static int mark_password_expired(cs_keybag *kb, const cs_amk *amk, bool expired)
+{
+    json_object *payload = NULL;
+    int r = cs_keybag_payload_get(kb, amk, &payload);
+
+    if (r < 0)
+        return r;
+    if (expired == cs_keybag_payload_password_expired(payload)) {
+        json_object_put(payload);
+        return 0; /* nothing to change: the payload keeps its nonce */
+    }
+    if (expired)
+        r = json_object_object_add(payload, PASSWORD_EXPIRED, json_object_new_boolean(1)) == 0 ? 0 : -ENOMEM;
+    else
+        json_object_object_del(payload, PASSWORD_EXPIRED);
+    if (r == 0)
+        r = cs_keybag_payload_set(kb, amk, payload);
+    json_object_put(payload);
+    return r;
+}
+
+int cs_keybag_expire_password(cs_keybag *kb, const cs_amk *amk)
+{
+    return mark_password_expired(kb, amk, true);
+}
+
 int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *password,
                            const cs_kdf_params *params)
 {
@@ -606,6 +642,8 @@ int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *pa
         r = add_slot(kb, amk, &s, kek);
     }
     cs_secure_free(kek);
+    if (r == 0 && kb->payload_ct)
+        r = mark_password_expired(kb, amk, false);
     return r;
 }
 

@@ -93,9 +93,17 @@ int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *se
 /* Check that amk is this bag's key and the MAC verifies: 0 or -EBADMSG. */
 int cs_keybag_verify(const cs_keybag *kb, const cs_amk *amk);
 
-/* Replace every password slot by one for password (fresh salt and nonce). */
+/* Replace every password slot by one for password (fresh salt and nonce).
+ * Clears an expiry mark: the password is now one somebody chose. */
 int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *password,
                            const cs_kdf_params *params);
+/* A password an administrator set (admin enroll-user, admin recover-user)
+ * is marked expired: payload member "password_expired": true, under the
+ * payload's AEAD and the MAC.  The fleet login then asks for a new one
+ * (pam_cloudseal returns PAM_NEW_AUTHTOK_REQD). */
+int cs_keybag_expire_password(cs_keybag *kb, const cs_amk *amk);
+/* Is the mark in this (already decrypted) payload? */
+bool cs_keybag_payload_password_expired(json_object *payload);
 /* Replace every recovery slot by one for the 32-byte recovery key. */
 int cs_keybag_set_recovery(cs_keybag *kb, const cs_amk *amk, const uint8_t key[CS_RECOVERY_KEY_BYTES]);
 

@@ -145,6 +145,59 @@ static void test_change_password(void **state)
     cs_keybag_free(kb);
 }
 
+/* Does the serialized keybag carry the expiry mark (and its other payload)? */
+static bool expired_in(const char *text, size_t len, const cs_amk *amk)
+{
+    cs_keybag *kb = NULL;
+    json_object *payload = NULL, *v;
+    bool expired;
+
+    assert_int_equal(cs_keybag_parse(text, len, &kb), 0);
+    assert_int_equal(cs_keybag_verify(kb, amk), 0);
+    assert_int_equal(cs_keybag_payload_get(kb, amk, &payload), 0);
+    assert_true(json_object_object_get_ex(payload, "repository", &v)); /* the rest is kept */
+    expired = cs_keybag_payload_password_expired(payload);
+    json_object_put(payload);
+    cs_keybag_free(kb);
+    return expired;
+}
+
+/* A password an administrator set is marked expired until a new one is set. */
+static void test_password_expiry(void **state)
+{
+    fixture *f = *state;
+    cs_keybag *kb = NULL;
+    cs_secret *pw2 = secret("chosen by the user");
+    char *text = NULL;
+    size_t len;
+    json_object *o;
+
+    assert_false(expired_in(f->text, f->len, f->amk));
+    assert_int_equal(cs_keybag_parse(f->text, f->len, &kb), 0);
+    assert_int_equal(cs_keybag_expire_password(kb, f->amk), 0);
+    assert_int_equal(cs_keybag_expire_password(kb, f->amk), 0); /* idempotent */
+    assert_int_equal(cs_keybag_serialize(kb, f->amk, &text, &len), 0);
+    assert_true(expired_in(text, len, f->amk));
+    assert_int_equal(try_unlock(text, len, CS_SLOT_PASSWORD, f->pw), 0); /* it still opens */
+    free(text);
+    /* any new password clears the mark */
+    assert_int_equal(cs_keybag_set_password(kb, f->amk, pw2, &cheap), 0);
+    assert_int_equal(cs_keybag_serialize(kb, f->amk, &text, &len), 0);
+    assert_false(expired_in(text, len, f->amk));
+    free(text);
+    /* only a JSON true counts */
+    o = json_object_new_object();
+    json_object_object_add(o, "password_expired", json_object_new_string("true"));
+    assert_false(cs_keybag_payload_password_expired(o));
+    json_object_object_add(o, "password_expired", json_object_new_boolean(0));
+    assert_false(cs_keybag_payload_password_expired(o));
+    json_object_object_add(o, "password_expired", json_object_new_boolean(1));
+    assert_true(cs_keybag_payload_password_expired(o));
+    json_object_put(o);
+    cs_secret_free(pw2);
+    cs_keybag_free(kb);
+}
+
 static void test_wrong_secrets(void **state)
 {
     fixture *f = *state;
@@ -693,6 +746,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test(test_invalid_json),

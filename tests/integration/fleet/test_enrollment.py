@@ -140,14 +140,17 @@ def test_escrow_lets_the_admin_give_a_new_password(fleet):
     as_user(fleet, "carol", "lock", input="")
     otp = json.loads(recover(fleet, "carol", secret).stdout)["one_time_password"]
     assert len(otp) == 20
-    assert as_user(fleet, "carol", "unlock", "--password-stdin", input=otp + "\n", check=False).returncode == 0
+    r = as_user(fleet, "carol", "unlock", "--password-stdin", input=otp + "\n", check=False)
+    assert r.returncode == 0
+    # the administrator knows it: marked expired until she chooses her own
+    assert "set by an administrator: choose your own with 'cloudseal passwd'" in r.stderr, r.stderr
     as_user(fleet, "carol", "lock", input="")
     assert as_user(fleet, "carol", "unlock", "--password-stdin", check=False).returncode != 0  # old one
     # and she sets her own
     as_user(fleet, "carol", "passwd", "--password-stdin", input=f"{otp}\nher new password\n")
     as_user(fleet, "carol", "lock", input="")
-    assert as_user(fleet, "carol", "unlock", "--password-stdin", input="her new password\n",
-                   check=False).returncode == 0
+    r = as_user(fleet, "carol", "unlock", "--password-stdin", input="her new password\n", check=False)
+    assert r.returncode == 0 and "set by an administrator" not in r.stderr, r.stderr
     as_user(fleet, "carol", "lock", input="")
 
 

@@ -26,7 +26,7 @@ LIBDIR = pathlib.Path("/usr/lib/x86_64-linux-gnu")
 
 
 def fleet_stack(sb, name, module_opts=""):
-    """What pam-auth-update writes into common-auth/-account/-session for
+    """What pam-auth-update writes into common-auth/-account/-session/-password for
     unix + cloudseal-fleet + mkhomedir + cloudseal (priorities 256, 128, 0,
     64), with the test build's module, helper and config."""
     m = (f"{sb.build}/pam_cloudseal.so config={sb.config} helper={sb.build}/cloudseal-helper "
@@ -44,6 +44,11 @@ def fleet_stack(sb, name, module_opts=""):
         "session required  pam_unix.so",
         f"session optional  {m}",
         f"session optional  pam_mkhomedir.so skel={sb.dir}/skel",
+        "password [success=2 default=ignore] pam_unix.so obscure yescrypt",
+        f"password [success=1 default=ignore] {m} authoritative",
+        "password requisite pam_deny.so",
+        "password required  pam_permit.so",
+        f"password optional  {m}",
     ]
     (sb.dir / "etc" / "pam.d" / name).write_text("\n".join(lines) + "\n")
 
@@ -127,6 +132,13 @@ class Fleet:
                         "keyctl", "session", "-", "sh", "-c",
                         "keyctl link @u @s >/dev/null; keyctl clear @u"], capture_output=True)
 
+    def pam_app(self, user, answers, service="csfleet", passwd=False):
+        """tests/integration/pam/pam_login.py: login(1)'s PAM calls, including
+        the change an expired password forces (or passwd(1)'s, passwd=True)."""
+        app = pathlib.Path(__file__).with_name("pam_login.py")
+        return self.run(self.sb.syslog_capture + f"python3 {app} {service} {user}{' --passwd' if passwd else ''} "
+                        "|| true\nsleep 0.2; cat $D/syslog.txt; : > $D/syslog.txt\n", input=answers, check=False)
+
     def login(self, password, user=FUSER, service="csfleet", ops="authenticate acct_mgmt open_session"):
         return self.run(self.sb.syslog_capture + f"rc=0; pamtester {service} {user} {ops} || rc=$?\n"
                         "sleep 0.2; echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
@@ -155,7 +167,7 @@ def fleet(sandbox):
     f.clear_keys()
 
 
-def stack_shape(text, facilities=("auth", "account", "session")):
+def stack_shape(text, facilities=("auth", "account", "session", "password")):
     """(facility, control, module, cloudseal's own options) of the lines of
     the modules the fleet profile deals with; the test-only options (paths,
     pam_unix's nodelay/nullok, mkhomedir's skel) are left out."""
@@ -194,7 +206,8 @@ def test_pam_auth_update_makes_the_stack_these_tests_use(sandbox):
         "mount --bind $D/varlibpam /var/lib/pam\n"
         "DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable unix cloudseal cloudseal-fleet "
         "mkhomedir >/dev/null 2>&1\n"
-        "cat /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session\n")
+        "cat /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session "
+        "/etc/pam.d/common-password\n")
     fleet_stack(sandbox, "shape")
     mine = stack_shape((d / "etc" / "pam.d" / "shape").read_text())
     generated = stack_shape(r.stdout)
@@ -327,15 +340,53 @@ def test_admin_enrolled_user_logs_in_with_the_one_time_password(sandbox):
     assert r.returncode != 0 and "already has a pinned key" in r.stderr
     f.publish()
     try:
+        # the one-time password is right but expired: pamtester stops at
+        # acct_mgmt (PAM_NEW_AUTHTOK_REQD), no session, no key
         r = f.login(otp)
-        assert rc_of(r) == 0, r.stdout + r.stderr
+        assert rc_of(r) != 0 and "a new one is required" in r.stdout, r.stdout + r.stderr
+        assert f.key_bytes() == 0
+        # a login(1)-like application changes it as asked (the key of the
+        # login stands for the old password), then the session gets the key
+        r = f.pam_app(FUSER, f"{otp}\n{FLEET_PW}\n{FLEET_PW}\n")
+        assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
+        assert "new authtok required" in r.stdout
+        assert "info: Your password was set by an administrator: choose your own now." in r.stdout
+        assert "prompt: New password:" in r.stdout and "prompt: Retype new password:" in r.stdout
+        assert "Current password" not in r.stdout
+        assert any("password of fleet user fleetie changed" in l for l in cloudseal_lines(r)), r.stdout
         assert f.key_bytes() == 32
-        # the user sets their own password; the one-time one stops working
-        f.run(f.as_fleet_user(f"$B/cloudseal --config $C passwd --password-stdin"),
-              input=f"{otp}\n{FLEET_PW}\n")
         f.clear_keys()
+        # the one-time password stopped working; the new one is not expired
         assert rc_of(f.login(otp)) != 0
         assert rc_of(f.login(FLEET_PW)) == 0
         assert f.key_bytes() == 32
+        f.clear_keys()
+    finally:
+        f.clear_keys()
+
+
+def test_fleet_user_changes_password_through_pam(fleet):
+    """passwd(1)'s pam_chauthtok for a fleet user: pam_unix does not know the
+    user, the authoritative line asks for the current password and the new
+    one twice, and re-wraps the keybag; the piggyback line does not re-wrap
+    a second time.  Wrong current password and mismatched entries change
+    nothing."""
+    f = fleet
+    try:
+        r = f.pam_app(FUSER, f"{FLEET_PW}\nn3w-Pass-w0rd\nn3w-Pass-w0rd\n", passwd=True)
+        assert "result: chauthtok 0" in r.stdout, r.stdout + r.stderr
+        assert r.stdout.count("prompt: Current password:") == 1
+        assert any("password of fleet user fleetie changed" in l for l in cloudseal_lines(r)), r.stdout
+        assert not any("re-wrapped to the new password" in l for l in cloudseal_lines(r)), r.stdout
+        assert rc_of(f.login(FLEET_PW)) != 0
+        assert rc_of(f.login("n3w-Pass-w0rd")) == 0
+        f.clear_keys()
+        keybag = f.sb.storage / "users" / FUSER / "keybag"
+        before = keybag.read_bytes()
+        r = f.pam_app(FUSER, "wrong-current\nx-Pass-w0rd1\nx-Pass-w0rd1\n", passwd=True)
+        assert "result: chauthtok 0" not in r.stdout and "current password is wrong" in r.stdout, r.stdout
+        r = f.pam_app(FUSER, "n3w-Pass-w0rd\nx-Pass-w0rd1\ny-Pass-w0rd2\n", passwd=True)
+        assert "result: chauthtok 0" not in r.stdout and "passwords do not match" in r.stdout, r.stdout
+        assert keybag.read_bytes() == before
     finally:
         f.clear_keys()
