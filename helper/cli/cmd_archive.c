@@ -17,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--password-stdin] [--json]\n"
+    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--gc [--gc-grace DURATION]] [--password-stdin] [--json]\n"
                "       cloudseal archive status [--json]\n\n"
                "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
                "  sync      send local changes (new messages, flags, moves, deletions) and\n"
@@ -25,6 +25,10 @@ static void usage(FILE *f)
                "  status    what this workstation's archive holds and when it last synced\n\n"
                "Options:\n"
                "  --dry-run         show what sync would do; change nothing\n"
+               "  --gc              after the sync, delete stored packs that no message needs\n"
+               "                    any more (deleted messages' bodies, leftovers of killed\n"
+               "                    syncs): those this workstation already found unneeded at\n"
+               "                    an earlier --gc at least --gc-grace ago (default 7d)\n"
                "  --password-stdin  read your password from stdin when your keys are locked\n"
                "  --json            machine-readable output\n\n"
                "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
@@ -51,7 +55,7 @@ static json_object *stats_json(const cs_archive_stats *s)
     F(scanned); F(local_added); F(local_changed); F(local_deleted); F(vanished);
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
-    F(bodies_reused); F(skipped);
+    F(bodies_reused); F(skipped); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
 #undef F
     return o;
 }
@@ -90,6 +94,14 @@ static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
                (unsigned long long)s->skipped);
 }
 
+static void print_gc(const cs_archive_stats *s, bool dry_run)
+{
+    printf("Packs: %llu stored, %llu %s (%.1f MiB), %llu unneeded but within the grace period.\n",
+           (unsigned long long)s->gc_packs, (unsigned long long)s->gc_deleted,
+           dry_run ? "to delete" : "deleted", (double)s->gc_bytes_freed / 1048576.0,
+           (unsigned long long)s->gc_waiting);
+}
+
 /* A progress line: on a terminal for people, JSON lines for the agent. */
 typedef struct progress_state {
     int last_percent;
@@ -124,10 +136,10 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int do_sync(bool dry_run)
+static int do_sync(bool dry_run, bool gc, uint64_t gc_grace)
 {
     const cs_config *cfg = cli_config();
-    cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(),
+    cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(), .gc = gc, .gc_grace_sec = gc_grace,
                           .pack_target = (size_t)cs_config_int(cfg, "archive", "pack_size") };
     cs_archive_stats st;
     char *maildir = NULL, *state_dir = NULL, *plan = NULL;
@@ -181,6 +193,8 @@ static int do_sync(bool dry_run)
         json_object_put(j);
     } else if (r == 0 && !cli.quiet) {
         print_text(&st, dry_run, now_s() - t0);
+        if (gc)
+            print_gc(&st, dry_run);
     }
     if (r == -EBUSY)
         r = -EAGAIN; /* message already given; a plain failure */
@@ -250,9 +264,11 @@ int cmd_archive(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+        { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' }, {}
     };
-    bool dry_run = false;
+    bool dry_run = false, gc = false, grace_given = false;
+    int64_t grace = 7 * 86400;
     const char *verb;
     int c;
 
@@ -267,6 +283,14 @@ int cmd_archive(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
         switch (c) {
         case 'n': dry_run = true; break;
+        case 'g': gc = true; break;
+        case 'G':
+            if (cs_parse_duration(optarg, &grace) < 0 || grace < 0) {
+                log_error("--gc-grace: '%s' is not a duration like 7d or 12h (0 = at the next --gc)", optarg);
+                return CLI_USAGE;
+            }
+            grace_given = true;
+            break;
         case 'j': cli.json = true; break;
         case 'p': cli_password_stdin = true; break;
         case 'h': usage(stdout); return CLI_OK;
@@ -277,11 +301,15 @@ int cmd_archive(int argc, char **argv)
         log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
         return CLI_USAGE;
     }
+    if (grace_given && !gc) {
+        log_error("--gc-grace goes with --gc");
+        return CLI_USAGE;
+    }
     if (strcmp(verb, "sync") == 0)
-        return do_sync(dry_run);
+        return do_sync(dry_run, gc, (uint64_t)grace);
     if (strcmp(verb, "status") == 0) {
-        if (dry_run) {
-            log_error("--dry-run belongs to 'archive sync'");
+        if (dry_run || gc) {
+            log_error("--dry-run and --gc belong to 'archive sync'");
             return CLI_USAGE;
         }
         return do_status();

@@ -30,6 +30,11 @@ typedef struct cs_archive_opts {
     size_t pack_target;      /* pack size in bytes; 0 = 8 MiB */
     size_t compact_after;    /* compact our log past this many segments; 0 = 64 */
     size_t segment_split;    /* start another segment past this many bytes of entries; 0 = 16 MiB */
+    /* After the sync, delete packs no live message needs any more: those
+     * found unreferenced at an earlier gc of this device at least
+     * gc_grace_sec ago (docs/archive.md section 8). */
+    bool gc;
+    uint64_t gc_grace_sec;
     /* Called now and then during long work (phase "sending" or "receiving",
      * messages done out of total), from any one thread at a time. */
     void (*progress)(void *userdata, const char *phase, uint64_t done, uint64_t total);
@@ -46,6 +51,8 @@ typedef struct cs_archive_stats {
     uint64_t delivered, renamed, removed, conflicts;
     uint64_t packs_uploaded, bytes_uploaded, bytes_downloaded, bodies_reused;
     uint64_t skipped;          /* actions retried at the next sync */
+    /* with opts.gc */
+    uint64_t gc_packs, gc_deleted, gc_bytes_freed, gc_waiting;
 } cs_archive_stats;
 
 /* One two-way sync.  0, or a negative errno after logging a message:

@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include "archive/compact.h"
 #include "archive/deliver.h"
+#include "archive/gc.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
@@ -1055,6 +1056,24 @@ static int open_maildir(const char *root, int *fd_out)
     return 0;
 }
 
+/* Pack garbage collection with the state this sync merged from every log. */
+static int collect(ctx *c)
+{
+    cs_arch_gc_opts g = { .storage = c->s, .prefix = c->prefix, .statefd = c->statefd,
+                          .grace_sec = c->o->gc_grace_sec, .dry_run = c->o->dry_run, .plan = c->o->plan };
+    cs_arch_gc_stats gs;
+    int r = cs_arch_gc(&g, c->st, &gs);
+
+    c->stats->gc_packs = gs.packs;
+    c->stats->gc_deleted = gs.deleted;
+    c->stats->gc_bytes_freed = gs.bytes_freed;
+    c->stats->gc_waiting = gs.waiting;
+    if (gs.foreign)
+        log_warning("archive: %llu objects under %spack/ are not packs; left alone",
+                    (unsigned long long)gs.foreign, c->prefix);
+    return r;
+}
+
 static int run(ctx *c, const cs_amk *amk)
 {
     const cs_archive_opts *o = c->o;
@@ -1111,13 +1130,15 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     r = materialise(c);
     if (o->dry_run)
-        return r;
+        return r == 0 && o->gc ? collect(c) : r;
     /* the Maildir is durable before the state says it is so */
     if (c->maildir_changed && syncfs(c->rootfd) < 0 && r == 0)
         r = -errno;
     r2 = save_state(c);
     if (r == 0 && r2 == 0)
         r2 = write_last_sync(c);
+    if (r == 0 && r2 == 0 && o->gc)
+        r2 = collect(c);
     return r < 0 ? r : r2;
 }
 

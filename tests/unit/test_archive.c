@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "archive/archive.h"
+#include "archive/gc.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
@@ -751,6 +752,44 @@ static void test_watch_dirs(void **s)
     two_teardown(&t);
 }
 
+/* The gc-candidates file: strict, bounded, sorted; anything else refused. */
+static void test_gc_candidates_parse(void **state)
+{
+    static const char *const bad[] = {
+        "", "{}", "[]", "{\"version\":1}", "{\"version\":2,\"packs\":{}}",
+        "{\"version\":1,\"packs\":[]}", "{\"version\":1,\"packs\":{},\"x\":1}",
+        "{\"version\":1,\"packs\":{\"zz\":1}}",
+        "{\"version\":1,\"packs\":{\"70CF5C44E72A3C8FD224EF8DE2C0CD69\":1}}",   /* uppercase */
+        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd6\":1}}",    /* short */
+        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":-1}}",
+        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":\"1\"}}",
+        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}} x",  /* trailing */
+        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}",     /* truncated */
+    };
+    const char *good = "{\"version\":1,\"packs\":{\"ff000000000000000000000000000000\":7,"
+                       "\"00000000000000000000000000000001\":9}}";
+    cs_arch_gc_candidate *c = NULL;
+    size_t n = 0;
+    char *big;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(cs_arch_gc_candidates_parse(bad[i], strlen(bad[i]), &c, &n), -EBADMSG);
+        assert_null(c);
+    }
+    assert_int_equal(cs_arch_gc_candidates_parse(good, strlen(good), &c, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].id[15], 1); /* sorted by id */
+    assert_int_equal(c[0].first_seen, 9);
+    assert_int_equal(c[1].id[0], 0xff);
+    free(c);
+    big = calloc(1, (17u << 20) + 1);
+    assert_non_null(big);
+    memset(big, ' ', 17u << 20);
+    assert_int_equal(cs_arch_gc_candidates_parse(big, 17u << 20, &c, &n), -E2BIG);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -771,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_sync_copy_gets_new_name),
         cmocka_unit_test(test_sync_unique_name_collision),
         cmocka_unit_test(test_watch_dirs),
+        cmocka_unit_test(test_gc_candidates_parse),
     };
 
     if (cs_crypto_init() < 0)

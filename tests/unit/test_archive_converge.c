@@ -32,7 +32,7 @@
 #include "util/fileio.h"
 #include "util/secmem.h"
 
-#define MAX_DEV 3
+#define MAX_DEV 4 /* 3 devices and the fresh one that checks the collected store */
 #define MAX_MSGS 256
 
 static const char *const folders[] = { "", ".Sent", ".Archive", ".Lists.debian" };
@@ -253,18 +253,31 @@ static size_t seed_split(const sim *m)
     return m->compact_after == 2 || m->compact_after == 4 ? 300 : 0;
 }
 
-static uint64_t op_sync(sim *m, int d)
+static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
+
+/* A sync; with gc, pack collection after it with no grace period (a pack
+ * goes at the second collection that finds it unreferenced). */
+static uint64_t sync_device(sim *m, int d, bool gc)
 {
     cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[d],
                           .state_dir = m->state[d], .pack_target = 4096,
                           .compact_after = m->compact_after,
-                          .segment_split = seed_split(m) };
+                          .segment_split = seed_split(m), .gc = gc, .gc_grace_sec = 0 };
     cs_archive_stats st;
     int r = cs_archive_sync(&o, m->amk, &st);
 
     if (r != 0)
-        fail_msg("sync of device %d failed: %s", d, strerror(-r));
+        fail_msg("sync%s of device %d failed: %s", gc ? " --gc" : "", d, strerror(-r));
+    if (st.skipped)
+        fail_msg("device %d skipped %llu actions (a body that could not be fetched?)", d,
+                 (unsigned long long)st.skipped);
+    gc_deleted_total += st.gc_deleted;
     return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
+}
+
+static uint64_t op_sync(sim *m, int d)
+{
+    return sync_device(m, d, false);
 }
 
 static int cmp_found(const void *a, const void *b)
@@ -368,6 +381,7 @@ static void run_seed(int ndev, uint64_t seed)
         case 5: case 6: op_move(&m, d); break;
         case 7: op_delete(&m, d); break;
         case 10: op_copy(&m, d); break;
+        case 9: sync_device(&m, d, true); break;
         default: op_sync(&m, d); break;
         }
     }
@@ -396,6 +410,23 @@ static void run_seed(int ndev, uint64_t seed)
         quiet &= op_sync(&m, d) == 0;
     assert_true(quiet);
     check_converged(&m, seed);
+    /* Collect twice everywhere (nothing is referenced anew in between), then
+     * a new device must still receive every live message from the store. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int d = 0; d < ndev; d++)
+            assert_true(sync_device(&m, d, true) == 0);
+    {
+        char base[sizeof(m.base)];
+
+        memcpy(base, m.base, sizeof(base));
+        snprintf(m.maildir[ndev], sizeof(m.maildir[ndev]), "%s/fresh/Maildir", base);
+        snprintf(m.state[ndev], sizeof(m.state[ndev]), "%s/fresh/state", base);
+        assert_int_equal(cs_mkdir_p(m.maildir[ndev], 0700), 0);
+        op_sync(&m, ndev);
+        m.ndev = ndev + 1;
+        check_converged(&m, seed);
+        m.ndev = ndev;
+    }
     cs_amk_free(m.amk);
     cs_storage_close(m.s);
     rm_rf(m.base);
@@ -408,7 +439,9 @@ static void run_seeds(int ndev)
 
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
-    print_message("%d devices: %llu seeds converged\n", ndev, (unsigned long long)count);
+    print_message("%d devices: %llu seeds converged; %llu packs collected on the way\n", ndev,
+                  (unsigned long long)count, (unsigned long long)gc_deleted_total);
+    assert_true(gc_deleted_total > 0); /* the collector had work, and nothing live was lost */
 }
 
 static void test_two_devices(void **state) { (void)state; run_seeds(2); }

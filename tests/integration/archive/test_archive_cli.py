@@ -246,3 +246,60 @@ def test_notmuch_reads_the_result(account, tmp_path):
     assert run(["notmuch", "count", "folder:.Work"], env=env).stdout.strip() == "5"
     assert run(["notmuch", "count", "tag:unread"], env=env).stdout.strip() == "15"
     assert run(["notmuch", "count", "subject:\"message 7\""], env=env).stdout.strip() == "1"
+
+
+def test_gc_deletes_unneeded_packs_after_two_observations(account, tmp_path):
+    """archive sync --gc: a pack whose messages were all deleted goes at the
+    second collection that finds it unneeded, at least --gc-grace after the
+    first; packs with a live message, and objects under pack/ that are not
+    packs, stay; a damaged candidates file only delays; a new workstation
+    still receives every live message."""
+    a, b = account("a"), account("b")
+
+    def packs():
+        return sorted(p.name for p in tmp_path.glob("storage/users/*/archive/pack/*")
+                      if re.fullmatch(r"[0-9a-f]{32}", p.name))
+
+    def gc(ws, *extra):
+        out = ws.cli("--json", "archive", "sync", "--password-stdin", "--gc", *extra).stdout
+        return json.loads(out.splitlines()[-1])
+
+    for i in range(3):                                  # pack 1: three messages
+        a.deliver(f"1700000000.M{i}P1.a", message(i))
+    a.sync()
+    a.deliver("1700000100.M9P1.a", message(9))           # pack 2: one message
+    a.sync()
+    b.sync()
+    assert len(packs()) == 2
+    foreign = next(tmp_path.glob("storage/users/*/archive/pack")) / "README"
+    foreign.write_text("not a pack\n")
+    for i in range(3):                                   # pack 1 is now unneeded
+        os.unlink(next((a.maildir / "new").glob(f"1700000000.M{i}P1.a*")))
+    a.sync(); b.sync()
+    before = packs()
+
+    out = gc(a, "--gc-grace", "1h")                      # first observation
+    assert out["gc_deleted"] == 0 and out["gc_waiting"] == 1 and out["gc_packs"] == 2, out
+    out = gc(a, "--gc-grace", "1h")                      # not an hour yet
+    assert out["gc_deleted"] == 0 and out["gc_waiting"] == 1, out
+    dry = json.loads(a.cli("--json", "archive", "sync", "--password-stdin", "--gc", "--gc-grace", "0",
+                           "--dry-run").stdout.splitlines()[-1])
+    assert dry["gc_deleted"] == 1 and any(x.startswith("gc: delete pack") for x in dry["actions"]), dry
+    assert packs() == before
+    # a damaged candidates file: replaced, the pack waits for a new first observation
+    (a.state / "gc-candidates").write_text('{"version": 1, "packs": {"zz": 1}}')
+    r = a.cli("archive", "sync", "--password-stdin", "--gc", "--gc-grace", "0")
+    assert "gc-candidates in the state directory is damaged" in r.stderr
+    assert "0 deleted" in r.stdout and packs() == before, r.stdout
+    out = gc(a, "--gc-grace", "0")                       # second observation: gone
+    assert out["gc_deleted"] == 1 and out["gc_bytes_freed"] > 0, out
+    assert len(packs()) == 1 and foreign.exists()
+    assert (os.stat(a.state / "gc-candidates").st_mode & 0o077) == 0
+
+    # every live message still reaches a new workstation, and b keeps its own
+    c = account("c")
+    c.sync()
+    assert c.messages() == a.messages() == b.messages()
+    assert len(c.messages()) == 1
+    r = a.cli("archive", "sync", "--password-stdin", "--gc-grace", "1d", check=False)
+    assert r.returncode == 2 and "--gc-grace goes with --gc" in r.stderr

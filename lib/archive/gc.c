@@ -1,0 +1,293 @@
+/* Pack garbage collection of the message archive (docs/archive.md, section 8).
+ *
+ * A pack may go when no live instance of the merged state names it: every
+ * message whose body it holds was deleted (or it is an orphan of a killed
+ * sync).  Why that is safe: a device only ever points a new message at a
+ * stored body through a live instance of its own merged state (record_new
+ * dedups against live instances only), and it reads every log before it
+ * scans; so once no live instance names a pack, nothing can name it again.
+ * Except a sync running at the same moment on another device, which read the
+ * logs before the deletion was uploaded: it may still point a new message at
+ * the pack, and its log segment arrives when its sync ends.  Hence the two
+ * observations: a pack is deleted only when it was already unreferenced at an
+ * earlier collection of this device, at least `grace` seconds ago (7 days by
+ * default, far longer than any sync), and still is.  The first observations
+ * are kept in <state_dir>/gc-candidates (JSON, bounded; a damaged file is
+ * replaced: it only delays deletions).
+ *
+ * Packs holding live and dead bodies stay (no repacking yet); objects under
+ * pack/ whose names are not pack names are never touched. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include "archive/gc.h"
+#include "util/buf.h"
+#include "util/fileio.h"
+#include "util/log.h"
+
+#define CANDIDATES_FILE "gc-candidates"
+#define CANDIDATES_MAX_BYTES (16u << 20)
+
+typedef struct pack_ref {
+    uint8_t id[CS_ARCH_PACK_BYTES];
+} pack_ref;
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return memcmp(a, b, CS_ARCH_PACK_BYTES);
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    return memcmp(((const cs_arch_gc_candidate *)a)->id, ((const cs_arch_gc_candidate *)b)->id, CS_ARCH_PACK_BYTES);
+}
+
+/* ---- the candidates file ---- */
+
+static bool parse_pack_name(const char *s, size_t len, uint8_t id[CS_ARCH_PACK_BYTES])
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+
+    if (len != CS_ARCH_PACK_BYTES * 2)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false; /* lowercase hex only: the name start_upload gives */
+    return sodium_hex2bin(id, CS_ARCH_PACK_BYTES, s, len, NULL, &bin_len, &end) == 0 &&
+           bin_len == CS_ARCH_PACK_BYTES && end == s + len;
+}
+
+int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n)
+{
+    json_tokener *tok;
+    json_object *root = NULL, *v, *packs;
+    cs_arch_gc_candidate *c = NULL;
+    size_t count = 0;
+    int r = -EBADMSG;
+
+    *out = NULL;
+    *n = 0;
+    if (len > CANDIDATES_MAX_BYTES)
+        return -E2BIG;
+    if (!(tok = json_tokener_new_ex(4)))
+        return -ENOMEM;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, data, (int)len);
+    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len)
+        goto out;
+    if (!json_object_is_type(root, json_type_object) || json_object_object_length(root) != 2 ||
+        !json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) != 1 || !json_object_object_get_ex(root, "packs", &packs) ||
+        !json_object_is_type(packs, json_type_object) ||
+        (size_t)json_object_object_length(packs) > CS_ARCH_GC_MAX_CANDIDATES)
+        goto out;
+    c = calloc((size_t)json_object_object_length(packs) + 1, sizeof(*c));
+    if (!c) {
+        r = -ENOMEM;
+        goto out;
+    }
+    json_object_object_foreach(packs, name, seen) {
+        int64_t t;
+
+        if (!parse_pack_name(name, strlen(name), c[count].id) || !json_object_is_type(seen, json_type_int))
+            goto out;
+        t = json_object_get_int64(seen);
+        if (t < 0 || t > (INT64_C(1) << 40))
+            goto out;
+        c[count++].first_seen = t;
+    }
+    qsort(c, count, sizeof(*c), cmp_cand);
+    for (size_t i = 1; i < count; i++)
+        if (cmp_cand(&c[i - 1], &c[i]) == 0)
+            goto out; /* json-c keeps one of two equal members; ours never repeats */
+    *out = c;
+    *n = count;
+    c = NULL;
+    r = 0;
+out:
+    free(c);
+    json_object_put(root);
+    json_tokener_free(tok);
+    return r;
+}
+
+static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n)
+{
+    cs_buf b = CS_BUF_INIT;
+    int r = cs_read_file_at(statefd, CANDIDATES_FILE, CANDIDATES_MAX_BYTES, &b);
+
+    *out = NULL;
+    *n = 0;
+    if (r == -ENOENT) {
+        cs_buf_free(&b);
+        return 0;
+    }
+    if (r == 0)
+        r = cs_arch_gc_candidates_parse(b.data, b.len, out, n);
+    cs_buf_free(&b);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) /* only delays deletions: start over */
+        log_warning("archive: %s in the state directory is damaged (%s); it is written anew",
+                    CANDIDATES_FILE, strerror(-r));
+    return 0;
+}
+
+static int candidates_save(int statefd, const cs_arch_gc_candidate *c, size_t n)
+{
+    json_object *root = json_object_new_object(), *packs = json_object_new_object();
+    const char *text;
+    int r = 0;
+
+    if (!root || !packs) {
+        json_object_put(root);
+        json_object_put(packs);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        char hex[CS_ARCH_PACK_BYTES * 2 + 1];
+        sodium_bin2hex(hex, sizeof(hex), c[i].id, CS_ARCH_PACK_BYTES);
+        r = json_object_object_add(packs, hex, json_object_new_int64(c[i].first_seen)) == 0 ? 0 : -ENOMEM;
+    }
+    json_object_object_add(root, "version", json_object_new_int(1));
+    json_object_object_add(root, "packs", packs);
+    text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+    if (r == 0)
+        r = text ? cs_write_file_atomic_at(statefd, CANDIDATES_FILE, text, strlen(text), 0600) : -ENOMEM;
+    json_object_put(root);
+    return r;
+}
+
+/* ---- the collection ---- */
+
+/* Packs named by live instances, sorted for bsearch. */
+static int referenced_packs(const cs_arch_state *st, pack_ref **out, size_t *n)
+{
+    pack_ref *v = calloc(st->ninst + 1, sizeof(*v));
+    size_t k = 0;
+
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < st->ninst; i++) {
+        const cs_arch_inst *in = st->inst[i];
+        if (in->has_add && !in->deleted)
+            memcpy(v[k++].id, in->ref.pack, CS_ARCH_PACK_BYTES);
+    }
+    qsort(v, k, sizeof(*v), cmp_ref);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+typedef struct listed {
+    cs_arch_gc_candidate *v; /* the packs in storage (first_seen unused) */
+    uint64_t *size;          /* and their sizes */
+    size_t n, cap;
+    size_t prefix_len;
+    uint64_t foreign;
+} listed;
+
+static int list_cb(const char *key, const cs_object_stat *st, void *userdata)
+{
+    listed *l = userdata;
+    const char *name = strlen(key) >= l->prefix_len ? key + l->prefix_len : "";
+    uint8_t id[CS_ARCH_PACK_BYTES];
+
+    if (!parse_pack_name(name, strlen(name), id)) {
+        l->foreign++;
+        return 0;
+    }
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 256;
+        cs_arch_gc_candidate *nv = realloc(l->v, ncap * sizeof(*nv));
+        uint64_t *ns;
+
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        ns = realloc(l->size, ncap * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        l->size = ns;
+        l->cap = ncap;
+    }
+    memcpy(l->v[l->n].id, id, CS_ARCH_PACK_BYTES);
+    l->v[l->n].first_seen = 0;
+    l->size[l->n++] = st ? st->size : 0;
+    return 0;
+}
+
+int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_stats *stats)
+{
+    char prefix[400], key[480];
+    listed l = { 0 };
+    pack_ref *refs = NULL;
+    cs_arch_gc_candidate *old = NULL, *keep = NULL;
+    size_t nrefs = 0, nold = 0, nkeep = 0;
+    int64_t now = (int64_t)time(NULL);
+    int r;
+
+    memset(stats, 0, sizeof(*stats));
+    snprintf(prefix, sizeof(prefix), "%spack/", g->prefix);
+    l.prefix_len = strlen(prefix);
+    if ((r = referenced_packs(st, &refs, &nrefs)) < 0 || (r = candidates_load(g->statefd, &old, &nold)) < 0)
+        goto out;
+    if ((r = cs_storage_list(g->storage, prefix, list_cb, &l)) < 0) {
+        log_error("archive: cannot list %s: %s", prefix, strerror(-r));
+        goto out;
+    }
+    stats->packs = l.n;
+    stats->foreign = l.foreign;
+    keep = calloc(l.n + 1, sizeof(*keep));
+    if (!keep) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        const cs_arch_gc_candidate *was;
+        char hex[CS_ARCH_PACK_BYTES * 2 + 1];
+
+        if (bsearch(l.v[i].id, refs, nrefs, sizeof(*refs), cmp_ref))
+            continue;
+        was = nold ? bsearch(&l.v[i], old, nold, sizeof(*old), cmp_cand) : NULL;
+        if (!was || was->first_seen > now - (int64_t)g->grace_sec) {
+            /* first seen unreferenced now, or not long enough ago */
+            keep[nkeep] = l.v[i];
+            keep[nkeep++].first_seen = was ? was->first_seen : now;
+            continue;
+        }
+        sodium_bin2hex(hex, sizeof(hex), l.v[i].id, CS_ARCH_PACK_BYTES);
+        if (g->plan)
+            fprintf(g->plan, "gc: delete pack %s (%llu bytes, unreferenced since %lld)\n", hex,
+                    (unsigned long long)l.size[i], (long long)was->first_seen);
+        if (g->dry_run) {
+            stats->deleted++;
+            stats->bytes_freed += l.size[i];
+            continue;
+        }
+        snprintf(key, sizeof(key), "%s%s", prefix, hex);
+        r = cs_storage_del(g->storage, key);
+        if (r < 0 && r != -ENOENT) { /* another device may have collected it */
+            log_error("archive: cannot delete %s: %s", key, strerror(-r));
+            goto out;
+        }
+        stats->deleted++;
+        stats->bytes_freed += l.size[i];
+    }
+    stats->waiting = nkeep;
+    if (nkeep > CS_ARCH_GC_MAX_CANDIDATES)
+        nkeep = CS_ARCH_GC_MAX_CANDIDATES; /* the rest are noticed at a later run */
+    r = g->dry_run ? 0 : candidates_save(g->statefd, keep, nkeep);
+out:
+    free(refs);
+    free(old);
+    free(keep);
+    free(l.v);
+    free(l.size);
+    return r;
+}
