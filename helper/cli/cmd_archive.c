@@ -28,7 +28,9 @@ static void usage(FILE *f)
                "  --gc              after the sync, delete stored packs that no message needs\n"
                "                    any more (deleted messages' bodies, leftovers of killed\n"
                "                    syncs): those this workstation already found unneeded at\n"
-               "                    an earlier --gc at least --gc-grace ago (default 7d)\n"
+               "                    an earlier collection at least --gc-grace ago (default\n"
+               "                    [archive] gc_grace, 7d); a sync also collects by itself\n"
+               "                    every [archive] gc_interval (7d)\n"
                "  --password-stdin  read your password from stdin when your keys are locked\n"
                "  --json            machine-readable output\n\n"
                "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
@@ -136,10 +138,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int do_sync(bool dry_run, bool gc, uint64_t gc_grace)
+static int do_sync(bool dry_run, bool gc, int64_t gc_grace)
 {
     const cs_config *cfg = cli_config();
-    cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(), .gc = gc, .gc_grace_sec = gc_grace,
+    cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(), .gc = gc,
+                          .gc_grace_sec = (uint64_t)(gc_grace >= 0 ? gc_grace : cs_config_int(cfg, "archive", "gc_grace")),
+                          .gc_interval_sec = (uint64_t)cs_config_int(cfg, "archive", "gc_interval"),
                           .pack_target = (size_t)cs_config_int(cfg, "archive", "pack_size") };
     cs_archive_stats st;
     char *maildir = NULL, *state_dir = NULL, *plan = NULL;
@@ -193,7 +197,7 @@ static int do_sync(bool dry_run, bool gc, uint64_t gc_grace)
         json_object_put(j);
     } else if (r == 0 && !cli.quiet) {
         print_text(&st, dry_run, now_s() - t0);
-        if (gc)
+        if (gc || st.gc_deleted || st.gc_waiting)
             print_gc(&st, dry_run);
     }
     if (r == -EBUSY)
@@ -268,7 +272,7 @@ int cmd_archive(int argc, char **argv)
         { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' }, {}
     };
     bool dry_run = false, gc = false, grace_given = false;
-    int64_t grace = 7 * 86400;
+    int64_t grace = -1; /* [archive] gc_grace */
     const char *verb;
     int c;
 
@@ -306,7 +310,7 @@ int cmd_archive(int argc, char **argv)
         return CLI_USAGE;
     }
     if (strcmp(verb, "sync") == 0)
-        return do_sync(dry_run, gc, (uint64_t)grace);
+        return do_sync(dry_run, gc, grace);
     if (strcmp(verb, "status") == 0) {
         if (dry_run || gc) {
             log_error("--dry-run and --gc belong to 'archive sync'");

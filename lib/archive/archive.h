@@ -35,6 +35,7 @@ typedef struct cs_archive_opts {
      * gc_grace_sec ago (docs/archive.md section 8). */
     bool gc;
     uint64_t gc_grace_sec;
+    uint64_t gc_interval_sec; /* also collect when the last collection is this old; 0 = only with gc */
     /* Called now and then during long work (phase "sending" or "receiving",
      * messages done out of total), from any one thread at a time. */
     void (*progress)(void *userdata, const char *phase, uint64_t done, uint64_t total);

@@ -61,7 +61,8 @@ static bool parse_pack_name(const char *s, size_t len, uint8_t id[CS_ARCH_PACK_B
            bin_len == CS_ARCH_PACK_BYTES && end == s + len;
 }
 
-int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n)
+int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n,
+                                int64_t *collected)
 {
     json_tokener *tok;
     json_object *root = NULL, *v, *packs;
@@ -80,9 +81,11 @@ int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candida
     if (!root || json_tokener_get_error(tok) != json_tokener_success ||
         json_tokener_get_parse_end(tok) != len)
         goto out;
-    if (!json_object_is_type(root, json_type_object) || json_object_object_length(root) != 2 ||
+    if (!json_object_is_type(root, json_type_object) || json_object_object_length(root) != 3 ||
         !json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) != 1 || !json_object_object_get_ex(root, "packs", &packs) ||
+        json_object_get_int64(v) != 1 || !json_object_object_get_ex(root, "collected", &v) ||
+        !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+        json_object_get_int64(v) > (INT64_C(1) << 40) || !json_object_object_get_ex(root, "packs", &packs) ||
         !json_object_is_type(packs, json_type_object) ||
         (size_t)json_object_object_length(packs) > CS_ARCH_GC_MAX_CANDIDATES)
         goto out;
@@ -105,6 +108,8 @@ int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candida
     for (size_t i = 1; i < count; i++)
         if (cmp_cand(&c[i - 1], &c[i]) == 0)
             goto out; /* json-c keeps one of two equal members; ours never repeats */
+    json_object_object_get_ex(root, "collected", &v);
+    *collected = json_object_get_int64(v);
     *out = c;
     *n = count;
     c = NULL;
@@ -116,29 +121,41 @@ out:
     return r;
 }
 
-static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n)
+static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n, int64_t *collected, bool quiet)
 {
     cs_buf b = CS_BUF_INIT;
     int r = cs_read_file_at(statefd, CANDIDATES_FILE, CANDIDATES_MAX_BYTES, &b);
 
     *out = NULL;
     *n = 0;
+    *collected = 0;
     if (r == -ENOENT) {
         cs_buf_free(&b);
         return 0;
     }
     if (r == 0)
-        r = cs_arch_gc_candidates_parse(b.data, b.len, out, n);
+        r = cs_arch_gc_candidates_parse(b.data, b.len, out, n, collected);
     cs_buf_free(&b);
     if (r == -ENOMEM)
         return r;
-    if (r < 0) /* only delays deletions: start over */
+    if (r < 0 && !quiet) /* only delays deletions: start over */
         log_warning("archive: %s in the state directory is damaged (%s); it is written anew",
                     CANDIDATES_FILE, strerror(-r));
     return 0;
 }
 
-static int candidates_save(int statefd, const cs_arch_gc_candidate *c, size_t n)
+int64_t cs_arch_gc_last_run(int statefd)
+{
+    cs_arch_gc_candidate *c = NULL;
+    size_t n = 0;
+    int64_t when = 0;
+
+    (void)candidates_load(statefd, &c, &n, &when, true);
+    free(c);
+    return when;
+}
+
+static int candidates_save(int statefd, const cs_arch_gc_candidate *c, size_t n, int64_t collected)
 {
     json_object *root = json_object_new_object(), *packs = json_object_new_object();
     const char *text;
@@ -155,6 +172,7 @@ static int candidates_save(int statefd, const cs_arch_gc_candidate *c, size_t n)
         r = json_object_object_add(packs, hex, json_object_new_int64(c[i].first_seen)) == 0 ? 0 : -ENOMEM;
     }
     json_object_object_add(root, "version", json_object_new_int(1));
+    json_object_object_add(root, "collected", json_object_new_int64(collected));
     json_object_object_add(root, "packs", packs);
     text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
     if (r == 0)
@@ -229,13 +247,13 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
     pack_ref *refs = NULL;
     cs_arch_gc_candidate *old = NULL, *keep = NULL;
     size_t nrefs = 0, nold = 0, nkeep = 0;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = (int64_t)time(NULL), last;
     int r;
 
     memset(stats, 0, sizeof(*stats));
     snprintf(prefix, sizeof(prefix), "%spack/", g->prefix);
     l.prefix_len = strlen(prefix);
-    if ((r = referenced_packs(st, &refs, &nrefs)) < 0 || (r = candidates_load(g->statefd, &old, &nold)) < 0)
+    if ((r = referenced_packs(st, &refs, &nrefs)) < 0 || (r = candidates_load(g->statefd, &old, &nold, &last, false)) < 0)
         goto out;
     if ((r = cs_storage_list(g->storage, prefix, list_cb, &l)) < 0) {
         log_error("archive: cannot list %s: %s", prefix, strerror(-r));
@@ -282,7 +300,7 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
     stats->waiting = nkeep;
     if (nkeep > CS_ARCH_GC_MAX_CANDIDATES)
         nkeep = CS_ARCH_GC_MAX_CANDIDATES; /* the rest are noticed at a later run */
-    r = g->dry_run ? 0 : candidates_save(g->statefd, keep, nkeep);
+    r = g->dry_run ? 0 : candidates_save(g->statefd, keep, nkeep, now);
 out:
     free(refs);
     free(old);

@@ -29,6 +29,8 @@ typedef struct cs_arch_gc_stats {
 
 /* Collect with st, the state a sync has just merged from every log. */
 int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_stats *stats);
+/* Unix seconds of this device's last collection (0: never, or unknown). */
+int64_t cs_arch_gc_last_run(int statefd);
 
 /* The gc-candidates file (for the fuzz target): 0 and a sorted array,
  * -EBADMSG, -E2BIG or -ENOMEM. */
@@ -36,6 +38,7 @@ typedef struct cs_arch_gc_candidate {
     uint8_t id[CS_ARCH_PACK_BYTES];
     int64_t first_seen;     /* unix seconds */
 } cs_arch_gc_candidate;
-int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n);
+int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n,
+                                int64_t *collected);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1056,6 +1057,20 @@ static int open_maildir(const char *root, int *fd_out)
     return 0;
 }
 
+/* Asked for, or the last collection is gc_interval old (a clock set back
+ * makes it due as well: better early than never). */
+static bool gc_due(ctx *c)
+{
+    int64_t last, now = (int64_t)time(NULL);
+
+    if (c->o->gc)
+        return true;
+    if (!c->o->gc_interval_sec)
+        return false;
+    last = cs_arch_gc_last_run(c->statefd);
+    return now < last || (uint64_t)(now - last) >= c->o->gc_interval_sec;
+}
+
 /* Pack garbage collection with the state this sync merged from every log. */
 static int collect(ctx *c)
 {
@@ -1130,14 +1145,14 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     r = materialise(c);
     if (o->dry_run)
-        return r == 0 && o->gc ? collect(c) : r;
+        return r == 0 && gc_due(c) ? collect(c) : r;
     /* the Maildir is durable before the state says it is so */
     if (c->maildir_changed && syncfs(c->rootfd) < 0 && r == 0)
         r = -errno;
     r2 = save_state(c);
     if (r == 0 && r2 == 0)
         r2 = write_last_sync(c);
-    if (r == 0 && r2 == 0 && o->gc)
+    if (r == 0 && r2 == 0 && gc_due(c))
         r2 = collect(c);
     return r < 0 ? r : r2;
 }

@@ -72,6 +72,8 @@ const cs_config_key cs_config_keys[] = {
     { "archive", "maildir", CS_CONF_STRING, "~/Maildir", 0, 0 },
     { "archive", "state_dir", CS_CONF_STRING, NULL, 0, 0 },
     { "archive", "pack_size", CS_CONF_SIZE, "8M", 64 * 1024, 64LL * 1024 * 1024 },
+    { "archive", "gc_interval", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
+    { "archive", "gc_grace", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
 
     { NULL, NULL, 0, NULL, 0, 0 },
 };

@@ -755,30 +755,33 @@ static void test_watch_dirs(void **s)
 /* The gc-candidates file: strict, bounded, sorted; anything else refused. */
 static void test_gc_candidates_parse(void **state)
 {
+#define HEAD "{\"version\":1,\"collected\":1764350000,\"packs\":"
     static const char *const bad[] = {
-        "", "{}", "[]", "{\"version\":1}", "{\"version\":2,\"packs\":{}}",
-        "{\"version\":1,\"packs\":[]}", "{\"version\":1,\"packs\":{},\"x\":1}",
-        "{\"version\":1,\"packs\":{\"zz\":1}}",
-        "{\"version\":1,\"packs\":{\"70CF5C44E72A3C8FD224EF8DE2C0CD69\":1}}",   /* uppercase */
-        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd6\":1}}",    /* short */
-        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":-1}}",
-        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":\"1\"}}",
-        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}} x",  /* trailing */
-        "{\"version\":1,\"packs\":{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}",     /* truncated */
+        "", "{}", "[]", "{\"version\":1}", "{\"version\":1,\"packs\":{}}",      /* no collected */
+        "{\"version\":2,\"collected\":1,\"packs\":{}}", "{\"version\":1,\"collected\":-1,\"packs\":{}}",
+        "{\"version\":1,\"collected\":\"1\",\"packs\":{}}", HEAD "[]}", HEAD "{},\"x\":1}",
+        HEAD "{\"zz\":1}}",
+        HEAD "{\"70CF5C44E72A3C8FD224EF8DE2C0CD69\":1}}",   /* uppercase */
+        HEAD "{\"70cf5c44e72a3c8fd224ef8de2c0cd6\":1}}",    /* short */
+        HEAD "{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":-1}}",
+        HEAD "{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":\"1\"}}",
+        HEAD "{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}} x",  /* trailing */
+        HEAD "{\"70cf5c44e72a3c8fd224ef8de2c0cd69\":1}",     /* truncated */
     };
-    const char *good = "{\"version\":1,\"packs\":{\"ff000000000000000000000000000000\":7,"
-                       "\"00000000000000000000000000000001\":9}}";
+    const char *good = HEAD "{\"ff000000000000000000000000000000\":7,\"00000000000000000000000000000001\":9}}";
     cs_arch_gc_candidate *c = NULL;
     size_t n = 0;
+    int64_t collected = 0;
     char *big;
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(cs_arch_gc_candidates_parse(bad[i], strlen(bad[i]), &c, &n), -EBADMSG);
+        assert_int_equal(cs_arch_gc_candidates_parse(bad[i], strlen(bad[i]), &c, &n, &collected), -EBADMSG);
         assert_null(c);
     }
-    assert_int_equal(cs_arch_gc_candidates_parse(good, strlen(good), &c, &n), 0);
+    assert_int_equal(cs_arch_gc_candidates_parse(good, strlen(good), &c, &n, &collected), 0);
     assert_int_equal(n, 2);
+    assert_int_equal(collected, 1764350000);
     assert_int_equal(c[0].id[15], 1); /* sorted by id */
     assert_int_equal(c[0].first_seen, 9);
     assert_int_equal(c[1].id[0], 0xff);
@@ -786,8 +789,9 @@ static void test_gc_candidates_parse(void **state)
     big = calloc(1, (17u << 20) + 1);
     assert_non_null(big);
     memset(big, ' ', 17u << 20);
-    assert_int_equal(cs_arch_gc_candidates_parse(big, 17u << 20, &c, &n), -E2BIG);
+    assert_int_equal(cs_arch_gc_candidates_parse(big, 17u << 20, &c, &n, &collected), -E2BIG);
     free(big);
+#undef HEAD
 }
 
 int main(void)

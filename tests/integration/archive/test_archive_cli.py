@@ -303,3 +303,40 @@ def test_gc_deletes_unneeded_packs_after_two_observations(account, tmp_path):
     assert len(c.messages()) == 1
     r = a.cli("archive", "sync", "--password-stdin", "--gc-grace", "1d", check=False)
     assert r.returncode == 2 and "--gc-grace goes with --gc" in r.stderr
+
+
+def test_gc_runs_by_itself_every_gc_interval(account, tmp_path):
+    """Plain syncs (the agent's) collect when the last collection is
+    [archive] gc_interval old, with [archive] gc_grace; gc_interval = 0
+    never does."""
+    a, never = account("a"), account("never")
+    never.config.write_text(never.config.read_text() + "gc_interval = 0\ngc_grace = 0\n")
+    a.config.write_text(a.config.read_text() + "gc_interval = 1s\ngc_grace = 0\n")
+
+    def npacks():
+        return len([p for p in tmp_path.glob("storage/users/*/archive/pack/*")
+                    if re.fullmatch(r"[0-9a-f]{32}", p.name)])
+
+    a.deliver("1700000000.M1P1.a", message(1))
+    a.sync()
+    a.deliver("1700000100.M2P1.a", message(2))
+    a.sync()
+    never.sync()
+    os.unlink(next((a.maildir / "new").glob("1700000000.M1P1.a*")))
+
+    def sync_json(ws):
+        return json.loads(ws.cli("--json", "archive", "sync", "--password-stdin").stdout.splitlines()[-1])
+
+    outs = [sync_json(a)]                 # records the deletion (and may be a due collection)
+    for ws in (never, never):
+        ws.sync()
+    assert npacks() == 2 and not (never.state / "gc-candidates").exists()
+    while not outs[-1]["gc_deleted"] and len(outs) < 6:
+        time.sleep(1.1)                   # each of these syncs is due
+        outs.append(sync_json(a))
+    # deleted by a plain sync, and only after an earlier one had seen it unneeded
+    first_seen = next(i for i, o in enumerate(outs) if o["gc_waiting"] == 1)
+    deleted = next(i for i, o in enumerate(outs) if o["gc_deleted"] == 1)
+    assert first_seen < deleted and npacks() == 1, outs
+    never.sync()
+    assert never.messages() == a.messages() and len(a.messages()) == 1
