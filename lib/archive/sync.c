@@ -1083,6 +1083,11 @@ static int collect(ctx *c)
     c->stats->gc_deleted = gs.deleted;
     c->stats->gc_bytes_freed = gs.bytes_freed;
     c->stats->gc_waiting = gs.waiting;
+    if (r < 0 && !c->o->gc) {
+        /* a collection nobody asked for: the sync itself succeeded */
+        log_warning("archive: packs not collected this time: %s", strerror(-r));
+        r = 0;
+    }
     if (gs.foreign)
         log_warning("archive: %llu objects under %spack/ are not packs; left alone",
                     (unsigned long long)gs.foreign, c->prefix);
