@@ -232,6 +232,9 @@ int cs_pam_fleet_chauthtok(pam_handle_t *pamh, int flags, const cs_pam_opts *o, 
 
     if (ret != PAM_SUCCESS)
         return ret;
+    /* "only if it has expired" (pam_chauthtok(3)): ours has not */
+    if ((flags & PAM_CHANGE_EXPIRED_AUTHTOK) && have_key && !st->password_expired)
+        return PAM_SUCCESS;
     /* Prelim: the old secret now (as pam_unix asks before the new one); the
      * rewrap checks it, a KDF run here would only double the wait. */
     if (flags & PAM_PRELIM_CHECK) {
