@@ -164,6 +164,7 @@ int cs_pam_fleet_account(pam_handle_t *pamh, int flags, const cs_pam_opts *o, co
 /* ---- password change ---- */
 
 #define REWRAPPED_NAME "pam_cloudseal:rewrapped"
+#define PRELIM_CHECKED_NAME "pam_cloudseal:prelim-checked"
 
 bool cs_pam_rewrapped(pam_handle_t *pamh)
 {
@@ -228,8 +229,16 @@ int cs_pam_fleet_chauthtok(pam_handle_t *pamh, int flags, const cs_pam_opts *o, 
     cs_pam_run run = { .command = "rewrap" };
     cs_pam_frame frames[2];
     const char *old_tok = NULL, *new_tok;
-    int ret = fleet_check(pamh, o, user), r;
+    const void *checked = NULL;
+    int ret = PAM_SUCCESS, r;
 
+    /* pam_chauthtok calls us twice (prelim, then update): one directory
+     * check for both (kept in the handle for this password change only) */
+    if (!(flags & PAM_UPDATE_AUTHTOK) || pam_get_data(pamh, PRELIM_CHECKED_NAME, &checked) != PAM_SUCCESS ||
+        !checked)
+        ret = fleet_check(pamh, o, user);
+    (void)pam_set_data(pamh, PRELIM_CHECKED_NAME, (void *)(uintptr_t)((flags & PAM_PRELIM_CHECK) && ret == PAM_SUCCESS),
+                       NULL);
     if (ret != PAM_SUCCESS)
         return ret;
     /* "only if it has expired" (pam_chauthtok(3)): ours has not */
