@@ -39,7 +39,7 @@ MIRROR=${DEBIAN_MIRROR:-}
 if [ -z "$MIRROR" ]; then
   MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
+  [ -n "$MIRROR" ] || die "no Debian mirror in the apt configuration: set DEBIAN_MIRROR"
 fi
 
 # sorted, de-duplicated: the same set always gives the same hash
