@@ -202,3 +202,19 @@ def test_deleted_pack(account, storage):
     assert r.returncode == 0, r.stderr
     assert_tampering_reported(b, sent, ("missing",))
     assert b.messages() == {}
+
+
+def test_store_holds_no_plaintext_mail_or_folder_names(account, storage):
+    """A copy of the bucket: no subject, address, body, folder name, unique
+    name or flag of a message appears in any stored object."""
+    a = account("a")
+    body = (b"From: Confidential Sender <whistle@example.org>\nSubject: MARKER-SUBJECT-1234\n\n"
+            + b"MARKER-BODY-5678 " * 500)
+    a.deliver("1700000009.MARKERUNIQUE.host", body, folder=".MarkerFolder", sub="cur", flags="FS")
+    a.sync()
+    stored = [p for p in storage.rglob("*") if p.is_file()]
+    for p in stored:
+        data = p.read_bytes()
+        for n in (b"MARKER-SUBJECT", b"MARKER-BODY", b"whistle@example.org", b"MarkerFolder",
+                  b"MARKERUNIQUE", PASSWORD.encode()):
+            assert n not in data, f"{n!r} in {p}"

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -325,3 +326,24 @@ def test_old_index_put_back_after_prune(attack):
         if p.exists() and p.parent.name in ("index", "snapshots") and p.name != attack.s2:
             p.unlink()
     attack.assert_exact_or_error(attack.s2, attack.v2, must_fail=False)
+
+
+def test_store_holds_no_plaintext_names_contents_or_password(repo, tmp_path):
+    """A copy of the bucket (or a network observer of it): no file name,
+    no content, no xattr, no password appears in any stored object; all a
+    reader learns is object names, sizes, counts and times."""
+    src = tmp_path / "src"
+    (src / "Secret-Project-Name").mkdir(parents=True)
+    f = src / "Secret-Project-Name" / "salaries-2026.ods"
+    f.write_bytes(b"UNIQUE-CONTENT-MARKER-4711 " * 1000)
+    os.setxattr(f, "user.note", b"XATTR-MARKER-0815")
+    repo.run("backup", src)
+    password = sys.modules[type(repo).__module__].PASSWORD
+    needles = [b"Secret-Project-Name", b"salaries-2026", b"UNIQUE-CONTENT-MARKER", b"XATTR-MARKER",
+               password.encode(), os.fsencode(str(src))]
+    stored = [p for p in repo.storage.rglob("*") if p.is_file()]
+    assert len(stored) > 4
+    for p in stored:
+        data = p.read_bytes()
+        for n in needles:
+            assert n not in data, f"{n!r} in {p}"
