@@ -262,6 +262,33 @@ static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
     return 0;
 }
 
+/* A blob listed by two index objects keeps one location (index.c).  If
+ * that location is a pack that is gone (an index object an earlier prune
+ * deleted, put back by the store), the pack that really holds the blob
+ * looks unused: pruning would delete the only copy.  So every pack a live
+ * blob is located in must be in storage, whole, before anything is
+ * deleted. */
+static int check_used_packs_exist(cs_repo *r, plist *pl, const uint64_t *used_bytes)
+{
+    int rc = 0;
+
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        const cs_ipack *ip = &r->index.packs[p];
+        pent *pe;
+        char hex[65];
+        if (!used_bytes[p])
+            continue;
+        pe = plist_find(pl, &ip->id);
+        if (pe && pe->size == ip->size)
+            continue;
+        cs_id_hex(&ip->id, hex);
+        log_error("prune refuses to run: pack data/%.2s/%s, which holds data the snapshots need, is %s; "
+                  "run 'cloudseal check'", hex, hex, pe ? "damaged (wrong size)" : "missing from storage");
+        rc = -EBADMSG;
+    }
+    return rc;
+}
+
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
 {
     cs_snapshot *snaps = NULL;
@@ -344,6 +371,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
         if (pe)
             pe->known = true;
     }
+    if ((rc = check_used_packs_exist(r, &pl, used_bytes)) < 0)
+        goto out;
     for (size_t i = 0; i < pl.n; i++) {
         if (!pl.v[i].known) {
             res->packs_deleted++;

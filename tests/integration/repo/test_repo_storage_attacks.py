@@ -347,3 +347,54 @@ def test_store_holds_no_plaintext_names_contents_or_password(repo, tmp_path):
         data = p.read_bytes()
         for n in needles:
             assert n not in data, f"{n!r} in {p}"
+
+
+def test_prune_after_a_replayed_index_deletes_nothing_live(repo, tmp_path):
+    """A replayed index object (one an earlier prune deleted) names a pack
+    that is gone, for blobs a later backup stored again in a new pack.
+    When the index keeps the stale location (the object listed first), prune
+    must not take it for the truth and delete the new pack, the only copy:
+    it refuses (exit 5, the missing pack named) until the replayed object is
+    removed.  The listing order is the store's (file://: directory order,
+    by name hash on ext4), so rounds are repeated until it is the bad one."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep.txt").write_text("kept in every snapshot\n" * 100)
+    idx = repo.repo_dir() / "index"
+    for rnd in range(16):
+        x = os.urandom(1536 << 10)  # a data pack of its own, larger than a small pack
+        (src / "x.bin").write_bytes(x)
+        before = {p.name for p in idx.iterdir()} if idx.exists() else set()
+        repo.run("backup", src)
+        stale = {p.name: p.read_bytes() for p in idx.iterdir() if p.name not in before}
+        os.unlink(src / "x.bin")
+        repo.run("backup", src)
+        repo.run("forget", "--keep-last", "1", "--prune")
+        assert not any((idx / n).exists() for n in stale)
+        (src / "x.bin").write_bytes(x)  # the same blobs, stored again in a new pack
+        (src / f"round{rnd}.txt").write_text("makes the tree differ from the first one\n")
+        before = {p.name for p in idx.iterdir()}
+        repo.run("backup", src)
+        current = [p.name for p in idx.iterdir() if p.name not in before]
+        for n, b in stale.items():  # the store puts the stale index back
+            put(idx / n, b)
+        order = os.listdir(idx)
+        if all(order.index(s) < order.index(c) for s in stale for c in current):
+            break
+        for n in stale:
+            (idx / n).unlink()
+    else:
+        pytest.fail("the replayed index was never listed first")
+    expected = digests(src)
+    r = repo.run("prune", check=False)
+    assert r.returncode == 5 and "missing from storage" in r.stderr and "check" in r.stderr, r.stderr
+    for n in stale:
+        if (idx / n).exists():
+            (idx / n).unlink()
+    shutil.rmtree(repo.cache, ignore_errors=True)
+    out = tmp_path / "out"
+    r = repo.run("restore", "latest", "--target", out, check=False)
+    assert r.returncode == 0, "prune destroyed live data: " + r.stderr
+    assert digests(out / str(src).lstrip("/")) == expected
+    repo.run("prune")
+    repo.run("check", "--read-data")
