@@ -1,0 +1,78 @@
+"""What a password attempt may cost the workstation (issue 14, hole 5 and
+item 6): a keybag's KDF parameters are capped by what this machine accepts
+([kdf] max_memory, max_ops), concurrent helper runs for one user derive one
+at a time, and every process that holds a key is kept from core dumps and
+ptrace."""
+import json
+import re
+import struct
+import time
+
+PASSWORD = "Tr0ub4dor&3"
+UNLOCK = "$B/cloudseal-helper --config $C --timeout 20 unlock --user $U"
+
+
+def frame(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def plant_kdf(path, memory, ops):
+    """Rewrite a keybag's password-slot KDF parameters, as whoever can write
+    the bucket can (the MAC covers them, but it needs the key to check)."""
+    kb = json.loads(path.read_text())
+    for slot in kb["slots"]:
+        if slot["type"] == "password":
+            slot["kdf"]["memory"] = memory
+            slot["kdf"]["ops"] = ops
+    path.write_text(json.dumps(kb))
+
+
+def test_huge_kdf_parameters_are_refused_before_deriving(sandbox):
+    """A keybag in storage asking for 4 GiB x 64 passes (within the format's
+    bounds) costs the root helper nothing: refused as an integrity error in
+    well under a second, naming the setting; with a good cached keybag the
+    login still works from the cache."""
+    sandbox.enroll()
+    stored = sandbox.storage / "users" / "cspamtest" / "keybag"
+    cached = sandbox.state / "keybags" / "cspamtest" / "keybag"
+    saved_cache = cached.read_bytes()
+    plant_kdf(stored, 4 << 30, 64)
+
+    # no cache: nothing else to fall back to
+    cached.unlink()
+    t0 = time.monotonic()
+    r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False, timeout=60)
+    elapsed = time.monotonic() - t0
+    print(f"huge-parameter keybag refused in {elapsed * 1000:.0f} ms")
+    assert r.returncode == 12, r.stderr
+    assert b"[kdf] max_memory" in r.stderr and b"4096 MiB" in r.stderr
+    assert elapsed < 2.0  # the sandbox's unshare + mount included
+
+    # with the cache: the planted copy falls through, the login goes on
+    cached.write_bytes(saved_cache)
+    t0 = time.monotonic()
+    r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_max_ops_and_max_memory_settings(sandbox):
+    """Each cap alone, and raising the setting accepts a genuine keybag that
+    was made on a bigger machine."""
+    sandbox.enroll()
+    stored = sandbox.storage / "users" / "cspamtest" / "keybag"
+    cached = sandbox.state / "keybags" / "cspamtest" / "keybag"
+    cached.unlink()
+    # 8M is the sandbox's [kdf] memory: the automatic limit is 32M
+    plant_kdf(stored, 64 << 20, 1)
+    r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False)
+    assert r.returncode == 12 and b"at most 32 MiB ([kdf] max_memory)" in r.stderr, r.stderr
+    plant_kdf(stored, 8 << 20, 17)
+    r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False)
+    assert r.returncode == 12 and b"17 passes" in r.stderr and b"[kdf] max_ops" in r.stderr, r.stderr
+    # raised: the parameters are accepted and derived (the MAC then fails,
+    # since the planted parameters are not the ones the key was wrapped with)
+    with open(sandbox.config, "a") as f:
+        f.write("max_memory = 64M\nmax_ops = 17\n")
+    r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False)
+    assert r.returncode in (10, 12) and b"max_memory" not in r.stderr, r.stderr
