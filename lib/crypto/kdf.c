@@ -88,13 +88,18 @@ int cs_kdf_check(const cs_kdf_params *p)
 static int derive(const cs_kdf_params *p, const uint8_t salt[CS_KDF_SALT_BYTES],
                   const char *password, size_t password_len, uint8_t *out, size_t out_len)
 {
+    int r;
+
     if (out_len < crypto_pwhash_argon2id_BYTES_MIN || password_len > crypto_pwhash_argon2id_PASSWD_MAX)
         return -EINVAL;
+    /* the start and end lines let a test draw the timeline of derivations */
+    log_debug("argon2id: %llu MiB, %llu passes: start", (unsigned long long)(p->mem_bytes >> 20),
+              (unsigned long long)p->ops);
     /* crypto_pwhash fails only when it cannot allocate its memory */
-    if (crypto_pwhash(out, out_len, password, password_len, salt, p->ops, (size_t)p->mem_bytes,
-                      crypto_pwhash_ALG_ARGON2ID13) != 0)
-        return -ENOMEM;
-    return 0;
+    r = crypto_pwhash(out, out_len, password, password_len, salt, p->ops, (size_t)p->mem_bytes,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0 ? -ENOMEM : 0;
+    log_debug("argon2id: done");
+    return r;
 }
 
 int cs_kdf_derive(const cs_kdf_params *p, const uint8_t salt[CS_KDF_SALT_BYTES],

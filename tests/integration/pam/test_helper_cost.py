@@ -76,3 +76,60 @@ def test_max_ops_and_max_memory_settings(sandbox):
         f.write("max_memory = 64M\nmax_ops = 17\n")
     r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False)
     assert r.returncode in (10, 12) and b"max_memory" not in r.stderr, r.stderr
+
+
+def kdf_timeline(path):
+    """The order in which the helpers' derivations started and ended, from
+    their --debug lines appended (O_APPEND, one write() each) to one file:
+    the exact global order, whatever the scheduling.  Returns (peak, n)."""
+    running = peak = n = 0
+    for line in path.read_text().splitlines():
+        if re.search(r"argon2id: \d+ MiB, \d+ passes: start", line):
+            running += 1
+            n += 1
+            peak = max(peak, running)
+        elif "argon2id: done" in line:
+            running -= 1
+    return peak, n
+
+
+def test_parallel_attempts_on_one_user_derive_one_at_a_time(sandbox):
+    """Twenty wrong passwords for one user at once (sshd, su, polkit...):
+    twenty derivations, all of them run, never two at the same time."""
+    sandbox.config.write_text(sandbox.config.read_text().replace("memory = 8M", "memory = 64M"))
+    sandbox.enroll()
+    (sandbox.dir / "wrong.frame").write_bytes(frame(b"wrong"))
+    r = sandbox.run(r"""
+        : > $D/timeline
+        for i in $(seq 20); do
+            ( $B/cloudseal-helper --config $C --debug --timeout 60 unlock --user $U \
+                < $D/wrong.frame > /dev/null 2>>$D/timeline && rc=0 || rc=$?; echo $rc >> $D/codes ) &
+        done
+        wait
+    """, timeout=120)
+    codes = (sandbox.dir / "codes").read_text().split()
+    peak, n = kdf_timeline(sandbox.dir / "timeline")
+    print(f"20 parallel attempts: {n} derivations, peak {peak} at once")
+    assert codes == ["10"] * 20, (sandbox.dir / "timeline").read_text()
+    assert n == 20
+    assert peak == 1
+
+
+def test_lock_wait_is_bounded(sandbox):
+    """A helper that cannot get the user's lock gives up after half its run
+    time with a message, before PAM gives up on it; the lock directory is
+    root's only."""
+    sandbox.enroll()
+    r = sandbox.run(r"""
+        mkdir -p -m 700 $D/state/helper-locks
+        exec 9> $D/state/helper-locks/$U
+        flock 9
+        printf '\000\000\000\005wrong' | $B/cloudseal-helper --config $C --timeout 2 unlock --user $U \
+            > /dev/null 2> $D/err && rc=0 || rc=$?
+        echo $rc
+        stat -c %a $D/state/helper-locks
+    """)
+    rc, mode = r.stdout.split()
+    assert rc == "14", (sandbox.dir / "err").read_text()
+    assert "kept this one waiting 1 s" in (sandbox.dir / "err").read_text()
+    assert mode == "700"
