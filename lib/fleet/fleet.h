@@ -175,6 +175,9 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
  *   -EKEYREJECTED another key is pinned
  *   -EBADMSG      cache corrupt; other -errno */
 int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES]);
+/* The uid and gid the installed cache gives user (user_ids.c): 0, -ENOENT
+ * when the user is not in it, or the cache's error. */
+int cs_fleet_user_ids(const cs_config *cfg, const char *user, uint32_t *uid, uint32_t *gid);
 /* The same for an unwrapped AMK: derives its account public key
  * (cs_amk_account_pubkey) and checks it.  What the helper calls after
  * cs_account_unlock succeeded, in authoritative mode. */
