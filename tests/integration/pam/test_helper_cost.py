@@ -133,3 +133,76 @@ def test_lock_wait_is_bounded(sandbox):
     assert rc == "14", (sandbox.dir / "err").read_text()
     assert "kept this one waiting 1 s" in (sandbox.dir / "err").read_text()
     assert mode == "700"
+
+
+# Start a program as the test user with fd 0 an empty FIFO (kept open for
+# writing by the script, so the program blocks reading its secret there),
+# wait until it sits in read(0, ...) -- past main()'s hardening -- or, with
+# READY=path, until that file exists, and print what the kernel says of it:
+# the owner of /proc/PID/environ (root when the process is not dumpable:
+# task_dump_owner) and its core size limit.
+PROBE = r"""
+probe() {
+    rm -f $D/fifo; mkfifo $D/fifo; chmod 666 $D/fifo
+    exec 8<>$D/fifo
+    setpriv --reuid=$UID_ --regid=$UID_ --clear-groups "$@" < $D/fifo > /dev/null 2>> $D/probe.err &
+    pid=$!
+    n=0
+    if [ -n "${READY:-}" ]; then
+        until [ -e "$READY" ]; do
+            n=$((n + 1)); [ $n -lt 1000 ] || { echo "$1 never got ready"; exit 1; }
+            sleep 0.01
+        done
+    else
+        until [ "$(cut -d' ' -f1-2 /proc/$pid/syscall 2>/dev/null)" = "0 0x0" ]; do
+            n=$((n + 1)); [ $n -lt 1000 ] || { echo "$1 never blocked on fd 0"; exit 1; }
+            sleep 0.01
+        done
+    fi
+    echo "$(basename $(readlink /proc/$pid/exe)) $(stat -c %u /proc/$pid/environ) $(awk '/Max core file size/ {print $5 "/" $6}' /proc/$pid/limits)"
+    kill $pid; wait $pid || true
+    exec 8>&-
+}
+"""
+
+
+def test_key_holding_processes_are_not_dumpable(sandbox):
+    """cloudseal-helper (run by the user for itself), the CLI and
+    cloudseal-agent, each stopped where it waits for a secret or a request:
+    not dumpable (so neither the user's other processes may ptrace them nor
+    a core be written) and RLIMIT_CORE 0.  cat(1) is the control."""
+    import os
+    sandbox.enroll()
+    (sandbox.dir / "run-user").mkdir(mode=0o700)
+    os.chown(sandbox.dir / "run-user", 47201, 47201)
+    r = sandbox.run(PROBE + r"""
+        UID_=47201
+        probe /bin/cat
+        probe $B/cloudseal-helper --config $C unlock --user $U
+        probe $B/cloudseal --config $C unlock
+        READY=$D/run-user/cloudseal/agent.sock probe /usr/bin/env XDG_RUNTIME_DIR=$D/run-user \
+            CLOUDSEAL_CONFIG=$C $B/cloudseal-agent
+    """, check=False)
+    got = dict((l.split()[0], tuple(l.split()[1:])) for l in r.stdout.splitlines() if l)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert got["cat"][0] == "47201"  # the control: a plain process of the user is dumpable
+    for prog in ("cloudseal-helper", "cloudseal", "cloudseal-agent"):
+        assert got[prog] == ("0", "0/0"), (prog, r.stdout)
+
+
+def test_unlockable_key_memory_is_warned_about_once(sandbox):
+    """With RLIMIT_MEMLOCK 0 (a non-root process cannot lock a page), the
+    CLI still unlocks -- a resource limit must not lock anyone out -- but
+    says once, not per allocation, that keys may reach swap and what to
+    change."""
+    sandbox.enroll()
+    r = sandbox.run("prlimit --memlock=0:0 " + sandbox.as_user("$B/cloudseal --config $C unlock --password-stdin"),
+                    input=PASSWORD + "\n", check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("cannot lock key memory in RAM") == 1, r.stderr
+    assert "RLIMIT_MEMLOCK 0 KiB" in r.stderr and "LimitMEMLOCK=" in r.stderr
+    # with the usual limit: no word
+    r = sandbox.run(sandbox.as_user("$B/cloudseal --config $C lock; "
+                                    "$B/cloudseal --config $C unlock --password-stdin"),
+                    input=PASSWORD + "\n", check=False)
+    assert r.returncode == 0 and "cannot lock" not in r.stderr, r.stderr
