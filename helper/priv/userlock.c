@@ -37,18 +37,23 @@ static long long now_ms(void)
 
 static int open_lock(const cs_config *cfg, const char *user)
 {
+    const char *state = cs_config_str(cfg, "paths", "state_dir");
     _cleanup_free_ char *dir = NULL;
     _cleanup_close_ int dfd = -1;
     struct stat st;
     int fd, r;
 
-    if (asprintf(&dir, "%s/helper-locks", cs_config_str(cfg, "paths", "state_dir")) < 0) {
+    if (asprintf(&dir, "%s/helper-locks", state) < 0) {
         dir = NULL;
         return -ENOMEM;
     }
-    r = cs_mkdir_p(dir, 0700);
+    /* the state directory as the package makes it (others read the fleet
+     * cache there), only the lock directory root's alone */
+    r = cs_mkdir_p(state, 0755);
     if (r < 0)
         return r;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
