@@ -33,6 +33,21 @@ static void print_text(const cs_directory *d)
     }
 }
 
+/* The failure of the last directory sync, if any: a warning line (the
+ * journal's words), or a member of the JSON (null when it worked). */
+static void last_sync(struct json_object *o)
+{
+    cs_fleet_sync_status st;
+    char line[CS_FLEET_REASON_MAX + 160];
+
+    if (cs_fleet_sync_status_read(cli_config(), &st) < 0)
+        st.failed_at = 0;
+    if (o)
+        json_object_object_add(o, "last_sync_failure", cs_fleet_sync_failure_json(&st));
+    else if (cs_fleet_sync_warning(cli_config(), &st, line, sizeof(line)))
+        printf("warning: %s; see 'journalctl -u cloudseal-directory.service'\n", line);
+}
+
 static int show_installed(void)
 {
     const char *path = cs_config_str(cli_config(), "fleet", "cache");
@@ -40,6 +55,8 @@ static int show_installed(void)
     cs_dircache dc;
     int r = cs_dircache_map(path, &dc, NULL);
 
+    if (r < 0)
+        last_sync(NULL); /* why there is none, maybe */
     if (r < 0) {
         log_error("no usable directory cache at %s (%s): run 'cloudseal-helper directory-sync' as root",
                   path, strerror(-r));
@@ -51,6 +68,7 @@ static int show_installed(void)
         printf("installed directory: serial %llu, expires %s, %u users, %u groups\n",
                (unsigned long long)dc.h->serial, cs_fleet_time_str(dc.h->expires, when), dc.h->n_users,
                dc.h->n_groups);
+        last_sync(NULL);
         for (uint32_t i = 0; i < dc.h->n_users; i++)
             printf("  %-20s %10u %10u %s%s\n", cs_dircache_str(&dc, dc.users[i].name), dc.users[i].uid,
                    dc.users[i].gid, dc.users[i].flags & CS_DC_USER_HAS_KEY ? "pinned" : "-",
@@ -63,6 +81,7 @@ static int show_installed(void)
     json_object_object_add(o, "serial", json_object_new_int64((int64_t)dc.h->serial));
     json_object_object_add(o, "expires", json_object_new_int64(dc.h->expires));
     json_object_object_add(o, "groups", json_object_new_int64(dc.h->n_groups));
+    last_sync(o);
     for (uint32_t i = 0; i < dc.h->n_users; i++) {
         struct json_object *u = json_object_new_object();
 

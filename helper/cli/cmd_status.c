@@ -4,9 +4,11 @@
  * status_section type and list it in sections[] below. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
 
 #include "agent_client.h"
@@ -15,6 +17,8 @@
 #include "crypto/account.h"
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
+#include "fleet/fleet.h"
+#include "../../nss/dircache.h"
 
 /* A section prints its lines to f, or with json adds its members to obj. */
 typedef void (*status_section)(FILE *f, bool json, json_object *obj);
@@ -61,6 +65,65 @@ static void keys_section(FILE *f, bool json, json_object *obj)
     cs_keybag_free(kb);
 }
 
+/* Administrators of this workstation: root, or a member of a group Debian
+ * and its relatives give administration (sudo, adm, wheel). */
+static bool is_admin(void)
+{
+    static const char *const groups[] = { "sudo", "adm", "wheel" };
+    gid_t list[256];
+    int n = getgroups(256, list);
+
+    if (getuid() == 0)
+        return true;
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        struct group *gr = getgrnam(groups[g]);
+
+        for (int i = 0; gr && i < n; i++)
+            if (list[i] == gr->gr_gid)
+                return true;
+    }
+    return false;
+}
+
+/* For administrators: the installed fleet directory, and loudly, a sync
+ * that was refused (sync_status.c), before the cache expires and fleet
+ * logins stop.  Nothing on a workstation outside any fleet. */
+static void fleet_section(FILE *f, bool json, json_object *obj)
+{
+    const cs_config *cfg = cli_config();
+    cs_fleet_sync_status st;
+    char line[CS_FLEET_REASON_MAX + 160], when[32];
+    json_object *o;
+    cs_dircache dc;
+    bool have_cache;
+
+    if (!is_admin())
+        return;
+    have_cache = cs_dircache_map(cs_config_str(cfg, "fleet", "cache"), &dc, NULL) == 0;
+    if (cs_fleet_sync_status_read(cfg, &st) < 0)
+        st.failed_at = 0;
+    if (!have_cache && !st.failed_at)
+        return;
+    if (json) {
+        o = json_object_new_object();
+        json_object_object_add(o, "installed", json_object_new_boolean(have_cache));
+        if (have_cache) {
+            json_object_object_add(o, "serial", json_object_new_int64((int64_t)dc.h->serial));
+            json_object_object_add(o, "expires", json_object_new_int64(dc.h->expires));
+        }
+        json_object_object_add(o, "last_sync_failure", cs_fleet_sync_failure_json(&st));
+        json_object_object_add(obj, "fleet_directory", o);
+    } else {
+        if (have_cache)
+            fprintf(f, "Directory:    serial %llu, expires %s\n", (unsigned long long)dc.h->serial,
+                    cs_fleet_time_str(dc.h->expires, when));
+        if (cs_fleet_sync_warning(cfg, &st, line, sizeof(line)))
+            fprintf(f, "Warning:      %s; see 'journalctl -u cloudseal-directory.service'\n", line);
+    }
+    if (have_cache)
+        cs_dircache_unmap(&dc);
+}
+
 static void agent_section(FILE *f, bool json, json_object *obj)
 {
     (void)agent_status_report(f, json, obj);
@@ -68,6 +131,7 @@ static void agent_section(FILE *f, bool json, json_object *obj)
 
 static const status_section sections[] = {
     keys_section,
+    fleet_section,
     agent_section,
 };
 

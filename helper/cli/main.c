@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "crypto/kdf.h"
 #include "util/log.h"
 #include "util/secmem.h"
 
@@ -39,6 +40,8 @@ const cs_config *cli_config(void)
                   cli.config_path ? cli.config_path : CS_CONFIG_DEFAULT_PATH);
         exit(CLI_USAGE);
     }
+    /* keybags are hostile: what they may ask of this machine ([kdf] max_*) */
+    cs_kdf_set_limit_from_config(config);
     return config;
 }
 

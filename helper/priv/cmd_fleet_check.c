@@ -54,6 +54,35 @@ static int fleet_code(const char *user, int r)
     }
 }
 
+/* login(1), sshd and everything after the PAM stack ask NSS who the user
+ * is, not our cache: when a local /etc/passwd line (or any NSS source listed
+ * before cloudseal) has the fleet user's name with other ids, a fleet login
+ * would hand the fleet user's password and key a session of that uid. */
+static int nss_entry_is_the_directorys(const char *user)
+{
+    struct passwd pw, *res = NULL;
+    uint32_t uid, gid;
+    char buf[4096];
+    int r = cs_fleet_user_ids(helper_config(), user, &uid, &gid);
+
+    if (r < 0)
+        return fleet_code(user, r);
+    r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+    if (r != 0 || !res) {
+        log_error("NSS does not resolve %s (%s): check the cloudseal entry of nsswitch.conf", user,
+                  r ? strerror(r) : "no entry");
+        return CS_HELPER_FLEET_DENIED;
+    }
+    if (pw.pw_uid != uid || pw.pw_gid != gid) {
+        log_error("%s resolves to uid %u gid %u, but the fleet directory says uid %u gid %u: a local "
+                  "account (/etc/passwd or an NSS source before cloudseal) shadows the fleet user; "
+                  "refused until the administrator removes or renames it", user, (unsigned)pw.pw_uid,
+                  (unsigned)pw.pw_gid, uid, gid);
+        return CS_HELPER_FLEET_DENIED;
+    }
+    return CS_HELPER_OK;
+}
+
 int helper_fleet_status(const char *user)
 {
     /* lib/fleet answers "is exactly this key pinned?"; asked with a key no
@@ -64,9 +93,12 @@ int helper_fleet_status(const char *user)
     static const uint8_t none[CS_FLEET_PK_BYTES];
     int r = cs_fleet_check_pinned(helper_config(), user, none);
 
+    int code;
+
     if (r == -EKEYREJECTED || r == -ENOKEY)
         r = 0;
-    return fleet_code(user, r);
+    code = fleet_code(user, r);
+    return code == CS_HELPER_OK ? nss_entry_is_the_directorys(user) : code;
 }
 
 int helper_fleet_check_amk(const char *user, const cs_amk *amk)

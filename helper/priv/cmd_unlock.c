@@ -56,6 +56,10 @@ static int helper_unlock_either(const cs_config *cfg, const char *user, const cs
 int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
                        const char *kind, int flags, cs_amk **amk)
 {
+    int lock = helper_serialise_user(cfg, user); /* one derivation per user at a time */
+
+    if (lock < 0)
+        return lock;
     if (!kind || strcmp(kind, "password") == 0)
         return cs_account_unlock(cfg, user, secret, flags, amk);
     if (strcmp(kind, "recovery") == 0) {

@@ -20,6 +20,7 @@ int helper_exit_code(int r)
     case -ESTALE: return CS_HELPER_ROLLBACK;
     case -ENOKEY: return CS_HELPER_NO_KEY;
     case -EPERM: return CS_HELPER_DENIED;
+    case -EBUSY: return CS_HELPER_UNAVAILABLE; /* other attempts for the user held the lock */
     /* what storage backends say when they cannot be reached */
     case -EHOSTUNREACH: case -ENETUNREACH: case -ECONNREFUSED: case -ECONNRESET:
     case -ETIMEDOUT: case -EAGAIN: case -EIO: case -ENOTCONN: case -EHOSTDOWN:

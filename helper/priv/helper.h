@@ -53,6 +53,11 @@ int helper_as_user(const struct passwd *pw, int (*fn)(void *), void *arg);
 int helper_session_add(const cs_config *cfg, const char *user);
 int helper_session_remove(const cs_config *cfg, const char *user);
 
+/* Wait (at most half of --timeout) until no other helper derives a
+ * password for user, then hold that until exit; root only, a no-op for
+ * other callers.  0, -EBUSY when the wait ran out, or -errno.  userlock.c. */
+int helper_serialise_user(const cs_config *cfg, const char *user);
+
 /* Unwrap with a secret of the given kind: "password", "recovery" or
  * "either" (recovery code tried first: it fails fast when the text is not
  * one).  Flags as cs_account_unlock.  cmd_unlock.c. */

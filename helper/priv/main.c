@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "crypto/kdf.h"
 #include "util/log.h"
 
 helper_globals helper = { .timeout_sec = 60 };
@@ -52,6 +53,8 @@ const cs_config *helper_config(void)
                   helper.config_path ? helper.config_path : CS_CONFIG_DEFAULT_PATH);
         exit(CS_HELPER_INTERNAL);
     }
+    /* keybags are hostile: what they may ask of this machine ([kdf] max_*) */
+    cs_kdf_set_limit_from_config(config);
     return config;
 }
 

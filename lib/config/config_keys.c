@@ -28,6 +28,9 @@ const cs_config_key cs_config_keys[] = {
     { "kdf", "target_time_ms", CS_CONF_INT, "700", 1, 60000 },
     { "kdf", "memory", CS_CONF_SIZE, "256M", 8LL * 1024 * 1024, 4LL * 1024 * 1024 * 1024 },
     { "kdf", "min_ops", CS_CONF_INT, "1", 1, 64 },
+    /* [kdf] what a keybag (hostile: storage writes it) may ask of this machine */
+    { "kdf", "max_memory", CS_CONF_SIZE, "0", 0, 4LL * 1024 * 1024 * 1024 },
+    { "kdf", "max_ops", CS_CONF_INT, "16", 1, 64 },
 
     /* [session] what happens to the unlocked key */
     { "session", "lock", CS_CONF_STRING, "logout", 0, 0 },

@@ -535,6 +535,14 @@ int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *se
         r = -ENOMEM;
         goto out;
     }
+    /* every slot that would be tried within this workstation's limit (the
+     * limit may have been set after parsing) before the first derivation:
+     * two slots at the limit cost two derivations, never more */
+    for (size_t i = 0; i < kb->nslots && type == CS_SLOT_PASSWORD; i++)
+        if (kb->slots[i].type == type && cs_kdf_check(&kb->slots[i].kdf) < 0) {
+            r = -E2BIG;
+            goto out;
+        }
     for (size_t i = 0; i < kb->nslots && r == -EACCES; i++) {
         const struct slot *s = &kb->slots[i];
 

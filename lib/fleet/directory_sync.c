@@ -11,6 +11,8 @@
 #include "fleet/fleet.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
@@ -139,6 +141,23 @@ static uint64_t installed_serial(const char *cache_path, bool *usable)
     return serial;
 }
 
+/* A sync that keeps the installed cache: say why in the journal and in the
+ * state, where `cloudseal admin show --installed` and `cloudseal status`
+ * show it until a sync succeeds (sync_status.c). */
+static int __attribute__((format(printf, 4, 5)))
+sync_failed(const cs_config *cfg, int r, bool refused, const char *fmt, ...)
+{
+    char why[CS_FLEET_REASON_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    log_error("fleet directory%s: %s; keeping the installed cache", refused ? " refused" : "", why);
+    cs_fleet_sync_record_failure(cfg, (int64_t)time(NULL), refused, why);
+    return r;
+}
+
 int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_fleet_sync_result *res)
 {
     const char *cache_path = cs_config_str(cfg, "fleet", "cache");
@@ -162,11 +181,9 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
     res->serial = st.serial;
     if (!storage) {
         r = cs_storage_open_config(cfg, NULL, &own);
-        if (r < 0) {
-            log_error("fleet directory: cannot open the storage (%s); keeping the installed cache",
-                      strerror(-r));
-            return r;
-        }
+        if (r < 0)
+            return sync_failed(cfg, r, false, "cannot open the storage (%s)",
+                               strerror(-r));
         storage = own;
     }
     /* the ETag short-cut only when a good cache is in place */
@@ -176,33 +193,26 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
         cs_storage_close(own);
     if (r == 1) {
         log_debug("fleet directory unchanged (serial %llu)", (unsigned long long)st.serial);
+        cs_fleet_sync_clear_failure(cfg); /* storage holds what is installed */
         return 0;
     }
-    if (r < 0) {
-        if (r == -ENOENT)
-            log_error("fleet directory: nothing published at %s yet; an admin must run "
-                      "`cloudseal admin publish`", CS_FLEET_STORAGE_KEY);
-        else
-            log_error("fleet directory: cannot fetch %s (%s); keeping the installed cache",
-                      CS_FLEET_STORAGE_KEY, strerror(-r));
-        return r;
-    }
+    if (r == -ENOENT)
+        return sync_failed(cfg, r, false, "nothing published at %s yet; an admin must run "
+                           "`cloudseal admin publish`", CS_FLEET_STORAGE_KEY);
+    if (r < 0)
+        return sync_failed(cfg, r, false, "cannot fetch %s (%s)",
+                           CS_FLEET_STORAGE_KEY, strerror(-r));
     r = cs_fleet_accept(cfg, data.data, data.len, st.serial, (int64_t)time(NULL), &d, &err);
-    if (r < 0) {
-        log_error("fleet directory refused: %s; keeping the installed cache (serial %llu)", err.msg,
-                  (unsigned long long)st.serial);
-        return r;
-    }
+    if (r < 0)
+        return sync_failed(cfg, r, true, "%s", err.msg);
     r = cs_fleet_compile_cache(d, (int64_t)time(NULL), &image);
     if (r == 0)
         r = make_parent(cache_path);
     if (r == 0)
         r = cs_fleet_install_cache(cache_path, &image);
-    if (r < 0) {
-        log_error("fleet directory: cannot write %s (%s); keeping the installed cache", cache_path,
-                  strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return sync_failed(cfg, r, false, "cannot write %s (%s)", cache_path,
+                           strerror(-r));
     st.serial = d->serial;
     memcpy(st.etag, etag, sizeof(st.etag));
     st.etag[sizeof(st.etag) - 1] = '\0';

@@ -165,6 +165,31 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
 int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint64_t pinned_serial,
                     int64_t now, cs_directory **out, cs_fleet_err *err);
 
+/* ---- what the last sync said (sync_status.c), kept in [fleet] state ---- */
+#define CS_FLEET_REASON_MAX 256
+typedef struct cs_fleet_sync_status {
+    uint64_t serial;                  /* the pinned serial (0: none recorded) */
+    int64_t failed_at;                /* when the last sync failed; 0: it did not */
+    bool refused;                     /* ... because the directory broke a rule (else: fetch, write) */
+    char reason[CS_FLEET_REASON_MAX]; /* why, printable ASCII */
+} cs_fleet_sync_status;
+/* Parse a state file's bytes: 0, -E2BIG over 4 KiB, -EBADMSG malformed
+ * (out zeroed).  read: the same from [fleet] state, -ENOENT without one. */
+int cs_fleet_sync_status_parse(const char *data, size_t len, cs_fleet_sync_status *out);
+int cs_fleet_sync_status_read(const cs_config *cfg, cs_fleet_sync_status *out);
+/* Record a failed sync (logged, not returned, when the state cannot be
+ * written), or drop the record (a sync found storage matching the cache). */
+void cs_fleet_sync_record_failure(const cs_config *cfg, int64_t when, bool refused, const char *reason);
+void cs_fleet_sync_clear_failure(const cs_config *cfg);
+/* When st records a failure: 1 and "the last directory sync was refused (or
+ * failed) at TIME: REASON; the installed directory (serial N) expires at T"
+ * in buf; else 0. */
+int cs_fleet_sync_warning(const cs_config *cfg, const cs_fleet_sync_status *st, char *buf, size_t len);
+/* {"time", "reason", "refused"} for --json, or NULL (JSON null) when the
+ * last sync did not fail. */
+struct json_object;
+struct json_object *cs_fleet_sync_failure_json(const cs_fleet_sync_status *st);
+
 /* ---- login (pinned.c) ---- */
 /* Does the installed cache pin exactly pk for the enabled user `user`?
  *   0             yes
@@ -175,6 +200,9 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
  *   -EKEYREJECTED another key is pinned
  *   -EBADMSG      cache corrupt; other -errno */
 int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES]);
+/* The uid and gid the installed cache gives user (user_ids.c): 0, -ENOENT
+ * when the user is not in it, or the cache's error. */
+int cs_fleet_user_ids(const cs_config *cfg, const char *user, uint32_t *uid, uint32_t *gid);
 /* The same for an unwrapped AMK: derives its account public key
  * (cs_amk_account_pubkey) and checks it.  What the helper calls after
  * cs_account_unlock succeeded, in authoritative mode. */

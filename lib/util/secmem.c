@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
@@ -29,6 +31,30 @@ int cs_process_harden(void)
     return 0;
 }
 
+/* sodium_malloc() locks its pages but ignores a failing mlock (it still
+ * keeps them out of core dumps with MADV_DONTDUMP): a key could then reach
+ * swap without a word.  Refusing to run would lock people out of their
+ * logins over a resource limit, so: lock again here (a no-op for pages
+ * already locked) and, the first time that fails, warn once per process
+ * with what to change.  Root with CAP_IPC_LOCK is not bound by the limit. */
+static void check_locked(const void *p, size_t len)
+{
+    static bool warned;
+    struct rlimit rl;
+    int err;
+
+    if (warned || mlock(p, len) == 0)
+        return;
+    err = errno;
+    warned = true;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+        rl.rlim_cur = 0;
+    log_warning("cannot lock key memory in RAM (%s; RLIMIT_MEMLOCK %llu KiB): keys may reach swap.  "
+                "Raise the limit (LimitMEMLOCK= of the unit, or limits.conf memlock) or use "
+                "encrypted swap", strerror(err),
+                rl.rlim_cur == RLIM_INFINITY ? 0ULL : (unsigned long long)(rl.rlim_cur / 1024));
+}
+
 void *cs_secure_alloc(size_t len)
 {
     void *p;
@@ -36,8 +62,10 @@ void *cs_secure_alloc(size_t len)
     if (cs_crypto_init() < 0)
         return NULL;
     p = sodium_malloc(len ? len : 1);
-    if (p)
+    if (p) {
         sodium_memzero(p, len ? len : 1);
+        check_locked(p, len ? len : 1);
+    }
     return p;
 }
 

@@ -17,7 +17,11 @@ int cs_crypto_init(void);
  * (PR_SET_DUMPABLE 0, RLIMIT_CORE 0).  Returns 0 or a negative errno. */
 int cs_process_harden(void);
 
-/* Locked, guarded, zero-filled allocation; NULL on failure. */
+/* Locked, guarded, zero-filled allocation; NULL on failure.  When the pages
+ * cannot be locked (RLIMIT_MEMLOCK) the allocation still succeeds, and the
+ * first such failure in the process is logged once at warning: a resource
+ * limit must not lock a user out of their login, but must not pass in
+ * silence either. */
 void *cs_secure_alloc(size_t len);
 /* Zeroes and frees; NULL is a no-op. */
 void cs_secure_free(void *p);

@@ -11,12 +11,14 @@
 #include <string.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 #include <sodium.h>
 
 #include "crypto/account.h"
+#include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
 #include "util/buf.h"
@@ -741,6 +743,88 @@ static void test_kdf_bounds(void **state)
     assert_int_equal(p.ops, 3);
 }
 
+/* [kdf] max_memory / max_ops: the automatic limit is 4 x memory, at most a
+ * quarter of the RAM, never below memory; an explicit one is taken, with
+ * the same floor and ceiling. */
+static void test_kdf_limit_compute(void **state)
+{
+    const uint64_t M = 1ULL << 20, G = 1ULL << 30;
+    cs_kdf_params l;
+
+    (void)state;
+    cs_kdf_limit_compute(256 * M, 0, 16, 1, 24 * G, &l);
+    assert_int_equal(l.mem_bytes, 1 * G);
+    assert_int_equal(l.ops, 16);
+    cs_kdf_limit_compute(256 * M, 0, 16, 1, 2 * G, &l);
+    assert_int_equal(l.mem_bytes, 512 * M);
+    cs_kdf_limit_compute(256 * M, 0, 16, 1, 512 * M, &l);
+    assert_int_equal(l.mem_bytes, 256 * M); /* never below what we write */
+    cs_kdf_limit_compute(256 * M, 3 * G, 16, 1, 24 * G, &l);
+    assert_int_equal(l.mem_bytes, 3 * G);
+    cs_kdf_limit_compute(256 * M, 3 * G, 16, 1, 4 * G, &l);
+    assert_int_equal(l.mem_bytes, 1 * G);
+    cs_kdf_limit_compute(256 * M, 100 * M, 16, 1, 24 * G, &l);
+    assert_int_equal(l.mem_bytes, 256 * M);
+    cs_kdf_limit_compute(1 * G, 0, 16, 1, 0, &l); /* RAM unknown */
+    assert_int_equal(l.mem_bytes, CS_KDF_MEM_MAX);
+    cs_kdf_limit_compute(8 * M, 0, 4, 8, 24 * G, &l);
+    assert_int_equal(l.ops, 8); /* never below min_ops */
+}
+
+/* A keybag asking for more than this workstation's limit is refused with
+ * -E2BIG before any derivation, whether it is parsed under the limit or was
+ * parsed before it was set; calibration never writes beyond the limit. */
+static void test_kdf_limit_refuses_before_deriving(void **state)
+{
+    const cs_kdf_params big = { .ops = 3, .mem_bytes = 32ULL << 20 };
+    const cs_kdf_params lim = { .ops = 2, .mem_bytes = 16ULL << 20 };
+    const cs_kdf_params deflt = *cs_kdf_limit();
+    cs_secret *pw = secret("correct horse");
+    cs_keybag *kb = NULL, *parsed = NULL;
+    cs_amk *amk = NULL, *got = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    struct timespec t0, t1;
+    cs_kdf_params p;
+
+    (void)state;
+    assert_int_equal(cs_amk_generate(&amk), 0);
+    assert_int_equal(cs_keybag_new("alice", amk, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, amk, pw, &big), 0);
+    assert_int_equal(cs_keybag_serialize(kb, amk, &text, &len), 0);
+    assert_int_equal(cs_keybag_parse(text, len, &parsed), 0);
+
+    cs_kdf_set_limit(&lim);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(cs_keybag_unlock(parsed, CS_SLOT_PASSWORD, pw, &got), -E2BIG);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_null(got);
+    /* no Argon2 run at all: far below one 32 MiB derivation */
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 20);
+    cs_keybag_free(parsed);
+    parsed = NULL;
+    assert_int_equal(cs_keybag_parse(text, len, &parsed), -E2BIG);
+    assert_null(parsed);
+    /* over the ops alone, too */
+    p = (cs_kdf_params){ .ops = 3, .mem_bytes = 8ULL << 20 };
+    assert_int_equal(cs_kdf_check(&p), -E2BIG);
+    p.ops = 2;
+    assert_int_equal(cs_kdf_check(&p), 0);
+    /* what we calibrate opens here */
+    assert_int_equal(cs_kdf_calibrate(CS_KDF_MEM_MIN, 60000, 1, &p), 0);
+    assert_int_equal(p.ops, 2);
+
+    cs_kdf_set_limit(&deflt);
+    assert_int_equal(cs_keybag_parse(text, len, &parsed), 0);
+    assert_int_equal(cs_keybag_unlock(parsed, CS_SLOT_PASSWORD, pw, &got), 0);
+    cs_amk_free(got);
+    cs_keybag_free(parsed);
+    cs_keybag_free(kb);
+    cs_amk_free(amk);
+    cs_secret_free(pw);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,6 +840,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_has_no_secrets, setup, teardown),
         cmocka_unit_test(test_kdf_bounds),
+        cmocka_unit_test(test_kdf_limit_compute),
+        cmocka_unit_test(test_kdf_limit_refuses_before_deriving),
         cmocka_unit_test(test_account_rollback),
     };
     if (cs_crypto_init() < 0)
