@@ -78,6 +78,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory (disabled, no approved key, or expired directory)";
     case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
+    case CS_HELPER_WRONG_ACCOUNT: return "the key is another account's, not this user's (refused)";
     default: return "internal error in the helper";
     }
 }
@@ -207,7 +208,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
-    st = cs_pam_stash_new();
+    st = cs_pam_stash_new(user);
     if (!st) {
         pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for the password", user);
         cs_pam_free_answer(&prompted);

@@ -4,17 +4,21 @@ PAM_NEW_AUTHTOK_REQD, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) as login,
 sshd and gdm do; then pam_open_session.  pamtester cannot do that part: it
 stops at the first step that does not return PAM_SUCCESS.
 
-Usage: python3 pam_login.py SERVICE USER [--passwd]
+Usage: python3 pam_login.py SERVICE USER [--passwd | --retry-as NAME]
 Answers to hidden prompts are read from stdin, one per line, in order;
 what the modules say is printed ("prompt: ..." / "info: ..." / "error: ...").
 The last line is "result: <step> <code>", code 0 meaning success.
 With --passwd it runs only pam_chauthtok(0), as passwd(1) does.
+With --retry-as NAME the application authenticates USER, then sets PAM_USER
+to NAME and authenticates again on the same handle (a login retried under
+another name) before pam_acct_mgmt and pam_open_session.
 """
 import ctypes
 import ctypes.util
 import sys
 
 PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_ERROR_MSG, PAM_TEXT_INFO = 1, 2, 3, 4
+PAM_USER_ITEM = 2
 PAM_NEW_AUTHTOK_REQD = 12
 PAM_CHANGE_EXPIRED_AUTHTOK = 0x20
 
@@ -68,6 +72,13 @@ def main():
         return 1
     if "--passwd" in sys.argv:
         steps = [("chauthtok", lambda: pam.pam_chauthtok(handle, 0))]
+    elif "--retry-as" in sys.argv:
+        other = sys.argv[sys.argv.index("--retry-as") + 1].encode()
+        steps = [("first authenticate", lambda: pam.pam_authenticate(handle, 0) * 0),  # its result: ignored
+                 ("set user", lambda: pam.pam_set_item(handle, PAM_USER_ITEM, ctypes.c_char_p(other))),
+                 ("authenticate", lambda: pam.pam_authenticate(handle, 0)),
+                 ("acct_mgmt", lambda: pam.pam_acct_mgmt(handle, 0)),
+                 ("open_session", lambda: pam.pam_open_session(handle, 0))]
     else:
         steps = [("authenticate", lambda: pam.pam_authenticate(handle, 0)),
                  ("acct_mgmt", lambda: pam.pam_acct_mgmt(handle, 0)),

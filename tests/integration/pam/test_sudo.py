@@ -1,0 +1,206 @@
+"""One user's key never reaches another user's session (issue 14, hole 3).
+
+`sudo -i -u B` run by A authenticates A (pam_cloudseal's auth step keeps A's
+password, or in the fleet profile A's key), then sets PAM_USER to B and
+opens B's session.  What auth kept belongs to A: B's session must get
+nothing from it, the password path must not ask B's "previous password"
+(A's password is not B's), and cloudseal-helper handoff refuses a key that
+is not the one of the target's keybag.
+
+The real sudo (Debian's, set-uid root) runs inside the PAM sandbox
+(conftest.py): its own sudoers in the /etc overlay names the test services
+(pam_service, pam_login_service) and a timestamp directory in the sandbox.
+"""
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from conftest import PASSWORD, UID, USER  # noqa: E402
+from test_fleet_login import FLEET_PW, FUID, FUSER, fleet, fleet_stack  # noqa: F401,E402
+
+AUSER, AUID, A_PW = "csother", 47202, "0ther-Secr3t"
+
+pytestmark = pytest.mark.skipif(not shutil.which("sudo"), reason="sudo missing: scripts/install-deps.sh")
+
+
+def as_uid(uid, cmd):
+    """cmd as uid with a session keyring that links its @u (possessed)."""
+    return (f"setpriv --reuid={uid} --regid={uid} --clear-groups "
+            f"keyctl session - sh -c 'keyctl link @u @s >/dev/null; {cmd}'")
+
+
+def add_local_user(sb, name, uid, password):
+    """A second local user (pam_unix knows it), enrolled with its own password."""
+    d = sb.dir
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    home = d / f"home-{name}"
+    home.mkdir()
+    with open(d / "etc" / "passwd", "a") as f:
+        f.write(f"{name}:x:{uid}:{uid}::{home}:/bin/sh\n")
+    with open(d / "etc" / "group", "a") as f:
+        f.write(f"{name}:x:{uid}:\n")
+    with open(d / "etc" / "shadow", "a") as f:
+        f.write(f"{name}:{hashed}:19000:0:99999:7:::\n")
+    for p in (home, sb.storage / "users" / name, sb.state / "keybags" / name):
+        p.mkdir(parents=True, exist_ok=True)
+        os.chown(p, uid, uid)
+        p.chmod(0o700)
+    sb.run(as_uid(uid, f"$B/cloudseal --config $C enroll --password-stdin >/dev/null && "
+                       "$B/cloudseal --config $C lock >/dev/null"), input=password + "\n")
+
+
+def allow_sudo(sb, *users):
+    d = sb.dir
+    (d / "sudo-ts").mkdir(mode=0o700, exist_ok=True)
+    sudoers = d / "etc" / "sudoers"
+    sudoers.write_text("Defaults pam_service=cs-sudo, pam_login_service=cs-sudo-i\n"
+                       f"Defaults timestampdir={d}/sudo-ts, timestamp_timeout=0, !lecture\n"
+                       + "".join(f"{u} ALL=(ALL:ALL) ALL\n" for u in users))
+    sudoers.chmod(0o440)
+
+
+def cloudseal_keys(sb, uid, run=None):
+    """sha256 of each cloudseal key in uid's @u (never the key itself)."""
+    r = (run or sb.run)(as_uid(uid, "for id in $(keyctl rlist @u 2>/dev/null); do "
+                                    "  case $(keyctl rdescribe $id 2>/dev/null) in "
+                                    "    *cloudseal:amk:*) keyctl pipe $id | sha256sum;; esac; done"))
+    return sorted(l.split()[0] for l in r.stdout.splitlines() if l.strip())
+
+
+def clear_keys(uid):
+    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "keyctl", "session",
+                    "-", "sh", "-c", "keyctl link @u @s >/dev/null; keyctl clear @u"], capture_output=True)
+
+
+# Run by sudo as B, inside B's session (close_session revokes the key after
+# it with lock = logout): who it runs as, and a digest of each cloudseal key
+# in B's @u.
+KEYS_SH = """#!/bin/sh
+id -un
+keyctl session - sh -c 'keyctl link @u @s >/dev/null
+for id in $(keyctl rlist @u 2>/dev/null); do
+  case $(keyctl rdescribe $id 2>/dev/null) in
+    *cloudseal:amk:*) echo "key $(keyctl pipe $id | sha256sum | cut -c1-64)";;
+  esac
+done' 2>/dev/null
+"""
+
+
+def sudo(sb, uid, password, run=None):
+    """`sudo -S -i -u USER` run by uid, answering its password prompt.
+    Returns (run, keys seen in USER's session); run.stdout: the command's
+    output, then the syslog."""
+    script = sb.dir / "keys.sh"
+    script.write_text(KEYS_SH)
+    script.chmod(0o755)
+    r = (run or sb.run)(sb.syslog_capture + as_uid(uid, f"sudo -S -i -u {USER} {script}") +
+                        " || echo sudo-failed\nsleep 0.2; cat $D/syslog.txt\n",
+                        input=password + "\n", check=False)
+    assert "sudo-failed" not in r.stdout and f"\n{USER}\n" in "\n" + r.stdout, r.stdout + r.stderr
+    return r, [l.split()[1] for l in r.stdout.splitlines() if l.startswith("key ")]
+
+
+@pytest.fixture
+def two_users(sandbox):
+    sandbox.enroll()
+    add_local_user(sandbox, AUSER, AUID, A_PW)
+    yield sandbox
+    clear_keys(AUID)
+
+
+def storage_keybag(sb, user):
+    return (sb.storage / "users" / user / "keybag").read_bytes()
+
+
+def test_sudo_to_another_user_piggyback(two_users):
+    """The password A typed for sudo is not tried as B's: no drift prompt,
+    no re-wrap of B's keybag, no key in anybody's keyring."""
+    sb = two_users
+    sb.add_service("cs-sudo-i")
+    allow_sudo(sb, AUSER)
+    before = storage_keybag(sb, USER)
+    r, keys = sudo(sb, AUID, A_PW)
+    assert keys == []
+    assert "Previous password" not in r.stdout + r.stderr, r.stderr
+    assert "no longer unlocks" not in r.stdout + r.stderr
+    assert cloudseal_keys(sb, UID) == [] and cloudseal_keys(sb, AUID) == []
+    assert storage_keybag(sb, USER) == before
+    assert f"password kept at authentication for {AUSER} is dropped" in r.stdout, r.stdout
+
+
+def test_sudo_to_another_user_fleet(fleet):
+    """Fleet profile: auth unwraps the fleet user A's key; `sudo -i -u B`
+    then opens B's session.  A's key must not land in B's keyring."""
+    sb = fleet.sb
+    sb.enroll()
+    fleet_stack(sb, "cs-sudo-i")
+    allow_sudo(sb, FUSER)
+    r, keys = sudo(sb, FUID, FLEET_PW, run=fleet.run)
+    assert "authenticated with the pinned account key" in r.stdout, r.stdout
+    assert keys == [], r.stdout
+    assert cloudseal_keys(sb, UID, fleet.run) == []
+    assert fleet.key_bytes() == 0
+    assert f"key kept at authentication for {FUSER} is dropped" in r.stdout, r.stdout
+
+
+def test_login_retried_under_another_name_gets_its_own_key(fleet):
+    """An application authenticates the fleet user A, then retries the same
+    handle under the local user B (login(1)'s retry loop): B's session gets
+    B's own key, never A's."""
+    sb = fleet.sb
+    sb.enroll()
+    r = fleet.login(PASSWORD, user=USER)
+    assert "rc=0" in r.stdout, r.stdout
+    b_key = cloudseal_keys(sb, UID, fleet.run)
+    assert len(b_key) == 1
+    clear_keys(UID)
+    r = fleet.run(sb.syslog_capture + f"python3 {sb.root}/tests/integration/pam/pam_login.py csfleet {FUSER} "
+                  f"--retry-as {USER} || true\nsleep 0.2; cat $D/syslog.txt\n",
+                  input=f"{FLEET_PW}\n{PASSWORD}\n", check=False)
+    try:
+        assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
+        assert "authenticated with the pinned account key" in r.stdout, r.stdout
+        assert cloudseal_keys(sb, UID, fleet.run) == b_key, r.stdout
+        assert fleet.key_bytes() == 0
+    finally:
+        clear_keys(UID)
+
+
+def test_handoff_refuses_another_accounts_key(two_users):
+    """cloudseal-helper handoff on its own: A's key offered for B is refused
+    (exit 22) and B's keyring stays empty; B's own key is accepted."""
+    sb = two_users
+    keys = {}
+    for name, uid, pw in ((AUSER, AUID, A_PW), (USER, UID, PASSWORD)):
+        r = sb.run(f"echo '{pw}' | pamtester cstest {name} authenticate open_session")
+        assert r.returncode == 0
+        # the test's own throw-away key (bytes on stdout, never in a file)
+        r = sb.run(as_uid(uid, "for id in $(keyctl rlist @u); do case $(keyctl rdescribe $id) in "
+                               "*cloudseal:amk:*) keyctl pipe $id;; esac; done"), binary=True)
+        keys[name] = r.stdout
+        assert len(keys[name]) == 32
+        clear_keys(uid)
+
+    def handoff(key):
+        """(exit status, stderr) of the helper as pam_cloudseal runs it, in the sandbox."""
+        r = sb.run(f"env -i $B/cloudseal-helper --config $C handoff --user {USER} && echo rc=0 || echo rc=$?",
+                   input=len(key).to_bytes(4, "big") + key, binary=True)
+        return int(r.stdout.decode().split("rc=")[-1]), r.stderr
+
+    try:
+        rc, err = handoff(keys[AUSER])
+        assert rc == 22, err
+        assert b"not the key of cspamtest's account" in err
+        assert cloudseal_keys(sb, UID) == []
+        rc, err = handoff(keys[USER])
+        assert rc == 0, err
+        assert cloudseal_keys(sb, UID) == [hashlib.sha256(keys[USER]).hexdigest()]
+    finally:
+        clear_keys(UID)
