@@ -1,0 +1,32 @@
+"""What auth keeps for the session (the password, or in the fleet profile the
+unwrapped key) lives in locked, non-dumpable pages that a child the
+application forks does not inherit: it sees zeros, and its pam_end (which
+runs the module's cleanup) works (issue 14, item 6)."""
+import pathlib
+import re
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from conftest import PASSWORD, USER  # noqa: E402
+from test_fleet_login import FLEET_PW, FUSER, fleet  # noqa: F401,E402
+
+APP = pathlib.Path(__file__).with_name("pam_login.py")
+
+
+def check(r):
+    out = r.stdout
+    assert "result: fork 0" in out, out + r.stderr
+    m = re.search(r"locked pages: (\d+) bytes, flags (.*)", out)
+    assert m and int(m.group(1)) > 0, out
+    assert all(" wf" in " " + f for f in m.group(2).split("; ")), out  # MADV_WIPEONFORK
+    assert "child: nonzero bytes 0\n" in out, out
+    assert "child: status 0\n" in out, out
+
+
+def test_kept_password_is_not_inherited(sandbox):
+    sandbox.enroll()
+    check(sandbox.run(f"python3 {APP} cstest {USER} --fork-after-auth", input=PASSWORD + "\n", check=False))
+
+
+def test_kept_key_is_not_inherited(fleet):
+    check(fleet.run(f"python3 {APP} csfleet {FUSER} --fork-after-auth", input=FLEET_PW + "\n", check=False))
