@@ -10,7 +10,8 @@ user manager (and cloudseal-agent, the desktop session) never starts.
 The stacks are the ones the real pam-auth-update makes of debian/pam-configs
 (test_fleet_login.pam_auth_update), the service file Debian 12's systemd
 ships, less the lines that need a running systemd (pam_selinux,
-pam_loginuid, pam_systemd).
+pam_loginuid, pam_systemd).  test_e2e_nspawn.py starts the real
+user@.service of a fleet user.
 """
 import pathlib
 import shutil
@@ -23,11 +24,12 @@ from test_fleet_login import FUSER, cloudseal_lines, fleet, pam_auth_update, rc_
 
 pytestmark = pytest.mark.skipif(not shutil.which("pam-auth-update"), reason="no pam-auth-update")
 
-SYSTEMD_USER = """# /etc/pam.d/systemd-user of Debian 12's systemd, without the lines that
-# need a running systemd
+SYSTEMD_USER = """# /etc/pam.d/systemd-user of Debian 12's systemd 252, without the lines
+# that need a running systemd
 @include common-account
-session  optional pam_keyinit.so force revoke
+session  required pam_limits.so
 @include common-session-noninteractive
+session  optional pam_keyinit.so force revoke
 """
 
 
