@@ -65,17 +65,24 @@ static cs_pam_stash *stash_of_handle(pam_handle_t *pamh)
 cs_pam_stash *cs_pam_stash_get(pam_handle_t *pamh)
 {
     cs_pam_stash *s = stash_of_handle(pamh);
-    const void *u = NULL;
+    const void *item = NULL;
+    const char *user;
 
     if (!s)
         return NULL;
-    if (pam_get_item(pamh, PAM_USER, &u) == PAM_SUCCESS && u && strcmp(u, s->user) == 0)
+    if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || !item)
+        item = "";
+    user = item;
+    if (s->kind && strcmp(user, s->user) == 0)
         return s;
-    /* sudo -u B after authenticating A, or a retried login under another
-     * name: A's password or key must never reach B's session */
-    pam_syslog(pamh, LOG_INFO, "the %s kept at authentication for %s is dropped: the PAM user is now %s "
-               "(sudo -u, or a login retried under another name); nothing is unlocked with it",
-               s->kind == CS_STASH_KEY ? "key" : "password", s->user, u ? (const char *)u : "unset");
+    if (!s->kind) /* a child the application forked after auth: the page reads as zeros (MADV_WIPEONFORK) */
+        pam_syslog(pamh, LOG_INFO, "what authentication kept for %s does not pass to a process forked after it: "
+                   "the keys stay locked ('cloudseal unlock' unlocks them)", user);
+    else /* sudo -u B after authenticating A, or a retried login under another
+          * name: A's password or key must never reach B's session */
+        pam_syslog(pamh, LOG_INFO, "the %s kept at authentication for %s is dropped: the PAM user is now %s "
+                   "(sudo -u, or a login retried under another name); nothing is unlocked with it",
+                   s->kind == CS_STASH_KEY ? "key" : "password", s->user, *user ? user : "unset");
     cs_pam_stash_drop(pamh);
     return NULL;
 }

@@ -14,9 +14,9 @@ to NAME and authenticates again on the same handle (a login retried under
 another name) before pam_acct_mgmt and pam_open_session.
 With --fork-after-auth it forks after pam_authenticate, as a server does
 before the session: the child looks at the module's locked pages (mlock()ed
-and not dumpable, from /proc/self/smaps), calls pam_end (the module's cleanup
-runs in it) and exits; printed: "locked pages: N bytes, flags ..." and
-"child: nonzero bytes N, status S".
+and not dumpable, from /proc/self/smaps), opens the session, calls pam_end
+(the module's cleanup runs in it) and exits; printed: "locked pages: N bytes,
+flags ...", "child: nonzero bytes N", "child: open_session N", "child: status S".
 """
 import os
 import ctypes
@@ -90,6 +90,7 @@ def fork_after_auth(handle):
     if pid == 0:
         nonzero = sum(sum(1 for b in ctypes.string_at(lo, hi - lo) if b) for lo, hi, _ in maps)
         print("child: nonzero bytes", nonzero, flush=True)
+        print("child: open_session", pam.pam_open_session(handle, 0), flush=True)
         pam.pam_end(handle, 0)
         os._exit(0)
     _, status = os.waitpid(pid, 0)

@@ -1,7 +1,8 @@
 """What auth keeps for the session (the password, or in the fleet profile the
 unwrapped key) lives in locked, non-dumpable pages that a child the
-application forks does not inherit: it sees zeros, and its pam_end (which
-runs the module's cleanup) works (issue 14, item 6)."""
+application forks does not inherit: it sees zeros, a session it opens
+unlocks nothing, and its pam_end (which runs the module's cleanup) works
+(issue 14, item 6)."""
 import pathlib
 import re
 import sys
@@ -20,13 +21,22 @@ def check(r):
     assert m and int(m.group(1)) > 0, out
     assert all(" wf" in " " + f for f in m.group(2).split("; ")), out  # MADV_WIPEONFORK
     assert "child: nonzero bytes 0\n" in out, out
+    assert "child: open_session 0\n" in out, out
     assert "child: status 0\n" in out, out
+    assert "does not pass to a process forked after it" in out, out
+
+
+def fork_after_auth(sb, run, service, user, password):
+    return run(sb.syslog_capture + f"python3 {APP} {service} {user} --fork-after-auth\n"
+               "sleep 0.2; cat $D/syslog.txt\n", input=password + "\n", check=False)
 
 
 def test_kept_password_is_not_inherited(sandbox):
     sandbox.enroll()
-    check(sandbox.run(f"python3 {APP} cstest {USER} --fork-after-auth", input=PASSWORD + "\n", check=False))
+    check(fork_after_auth(sandbox, sandbox.run, "cstest", USER, PASSWORD))
+    assert sandbox.key_bytes() == 0
 
 
 def test_kept_key_is_not_inherited(fleet):
-    check(fleet.run(f"python3 {APP} csfleet {FUSER} --fork-after-auth", input=FLEET_PW + "\n", check=False))
+    check(fork_after_auth(fleet.sb, fleet.run, "csfleet", FUSER, FLEET_PW))
+    assert fleet.key_bytes() == 0
