@@ -8,7 +8,8 @@ import re
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from conftest import PASSWORD, USER  # noqa: E402
+# conftest.py's (importlib mode cannot import conftest)
+PASSWORD, USER = "Tr0ub4dor&3", "cspamtest"
 from test_fleet_login import FLEET_PW, FUSER, fleet  # noqa: F401,E402
 
 APP = pathlib.Path(__file__).with_name("pam_login.py")

@@ -21,7 +21,8 @@ import sys
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from conftest import PASSWORD, UID, USER  # noqa: E402
+# conftest.py's (importlib mode cannot import conftest)
+PASSWORD, UID, USER = "Tr0ub4dor&3", 47201, "cspamtest"
 from test_fleet_login import FLEET_PW, FUID, FUSER, fleet, fleet_stack  # noqa: F401,E402
 
 AUSER, AUID, A_PW = "csother", 47202, "0ther-Secr3t"
