@@ -53,7 +53,7 @@ def add_local_user(sb, name, uid, password):
         p.mkdir(parents=True, exist_ok=True)
         os.chown(p, uid, uid)
         p.chmod(0o700)
-    sb.run(as_uid(uid, f"$B/cloudseal --config $C enroll --password-stdin >/dev/null && "
+    sb.run(as_uid(uid, "$B/cloudseal --config $C enroll --password-stdin >/dev/null && "
                        "$B/cloudseal --config $C lock >/dev/null"), input=password + "\n")
 
 
