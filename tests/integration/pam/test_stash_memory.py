@@ -10,7 +10,8 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # conftest.py's (importlib mode cannot import conftest)
 PASSWORD, USER = "Tr0ub4dor&3", "cspamtest"
-from test_fleet_login import FLEET_PW, FUSER, fleet  # noqa: F401,E402
+from test_fleet_login import FLEET_PW, FUID, FUSER, fleet  # noqa: F401,E402
+from test_sudo import account_id, cloudseal_keys  # noqa: E402
 
 APP = pathlib.Path(__file__).with_name("pam_login.py")
 
@@ -39,5 +40,6 @@ def test_kept_password_is_not_inherited(sandbox):
 
 
 def test_kept_key_is_not_inherited(fleet):
+    ids = [account_id(fleet.sb, FUID, fleet.run)]
     check(fork_after_auth(fleet.sb, fleet.run, "csfleet", FUSER, FLEET_PW))
-    assert fleet.key_bytes() == 0
+    assert cloudseal_keys(fleet.sb, FUID, ids, fleet.run) == {}

@@ -12,6 +12,7 @@ The real sudo (Debian's, set-uid root) runs inside the PAM sandbox
 (pam_service, pam_login_service) and a timestamp directory in the sandbox.
 """
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -67,37 +68,49 @@ def allow_sudo(sb, *users):
     sudoers.chmod(0o440)
 
 
-def cloudseal_keys(sb, uid, run=None):
-    """sha256 of each cloudseal key in uid's @u (never the key itself)."""
-    r = (run or sb.run)(as_uid(uid, "for id in $(keyctl rlist @u 2>/dev/null); do "
-                                    "  case $(keyctl rdescribe $id 2>/dev/null) in "
-                                    "    *cloudseal:amk:*) keyctl pipe $id | sha256sum;; esac; done"))
-    return sorted(l.split()[0] for l in r.stdout.splitlines() if l.strip())
+# Keyrings are per uid for the whole machine: tests of other checkouts may
+# log the same test users in at the same time.  So the tests look only at
+# keys named after the accounts of their own sandbox (each enrollment makes
+# a new account id) and remove only those.
+LIST_KEYS = ("for k in $(keyctl rlist @u 2>/dev/null); do d=$(keyctl rdescribe $k 2>/dev/null) || continue; "
+             "case $d in *cloudseal:amk:*) echo \"key ${d##*cloudseal:amk:} "
+             "$(keyctl pipe $k | sha256sum | cut -c1-64)\";; esac; done")
 
 
-def clear_keys(uid):
-    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "keyctl", "session",
-                    "-", "sh", "-c", "keyctl link @u @s >/dev/null; keyctl clear @u"], capture_output=True)
+def parse_keys(out, ids):
+    """{account id: sha256 of the key} of the "key ID DIGEST" lines, for ids only."""
+    return {f[1]: f[2] for f in (l.split() for l in out.splitlines() if l.startswith("key ")) if f[1] in ids}
+
+
+def cloudseal_keys(sb, uid, ids, run=None):
+    """The keys of the accounts ids in uid's @u (digests, never the keys)."""
+    return parse_keys((run or sb.run)(as_uid(uid, LIST_KEYS)).stdout, ids)
+
+
+def account_id(sb, uid, run=None):
+    r = (run or sb.run)(as_uid(uid, "$B/cloudseal --config $C --json status"))
+    return json.loads(r.stdout)["account_id"]
+
+
+def drop_keys(uid, ids):
+    for i in ids:
+        subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "keyctl", "session",
+                        "-", "sh", "-c", f"keyctl link @u @s >/dev/null; k=$(keyctl search @u user "
+                        f"cloudseal:amk:{i}) && keyctl unlink $k @u"], capture_output=True)
 
 
 # Run by sudo as B, inside B's session (close_session revokes the key after
-# it with lock = logout): who it runs as, and a digest of each cloudseal key
-# in B's @u.
-KEYS_SH = """#!/bin/sh
+# it with lock = logout): who it runs as, and the cloudseal keys in B's @u.
+KEYS_SH = f"""#!/bin/sh
 id -un
-keyctl session - sh -c 'keyctl link @u @s >/dev/null
-for id in $(keyctl rlist @u 2>/dev/null); do
-  case $(keyctl rdescribe $id 2>/dev/null) in
-    *cloudseal:amk:*) echo "key $(keyctl pipe $id | sha256sum | cut -c1-64)";;
-  esac
-done' 2>/dev/null
+keyctl session - sh -c 'keyctl link @u @s >/dev/null; {LIST_KEYS}' 2>/dev/null
 """
 
 
-def sudo(sb, uid, password, run=None):
+def sudo(sb, uid, password, ids, run=None):
     """`sudo -S -i -u USER` run by uid, answering its password prompt.
-    Returns (run, keys seen in USER's session); run.stdout: the command's
-    output, then the syslog."""
+    Returns (run, keys of the accounts ids seen in USER's session);
+    run.stdout: the command's output, then the syslog."""
     script = sb.dir / "keys.sh"
     script.write_text(KEYS_SH)
     script.chmod(0o755)
@@ -105,15 +118,18 @@ def sudo(sb, uid, password, run=None):
                         " || echo sudo-failed\nsleep 0.2; cat $D/syslog.txt\n",
                         input=password + "\n", check=False)
     assert "sudo-failed" not in r.stdout and f"\n{USER}\n" in "\n" + r.stdout, r.stdout + r.stderr
-    return r, [l.split()[1] for l in r.stdout.splitlines() if l.startswith("key ")]
+    return r, parse_keys(r.stdout, ids)
 
 
 @pytest.fixture
 def two_users(sandbox):
+    """(sandbox, the account ids of A and B)"""
     sandbox.enroll()
     add_local_user(sandbox, AUSER, AUID, A_PW)
-    yield sandbox
-    clear_keys(AUID)
+    ids = (account_id(sandbox, AUID), sandbox._account_id)
+    yield sandbox, ids
+    drop_keys(AUID, ids)
+    drop_keys(UID, ids)
 
 
 def storage_keybag(sb, user):
@@ -123,71 +139,78 @@ def storage_keybag(sb, user):
 def test_sudo_to_another_user_piggyback(two_users):
     """The password A typed for sudo is not tried as B's: no drift prompt,
     no re-wrap of B's keybag, no key in anybody's keyring."""
-    sb = two_users
+    sb, ids = two_users
     sb.add_service("cs-sudo-i")
     allow_sudo(sb, AUSER)
     before = storage_keybag(sb, USER)
-    r, keys = sudo(sb, AUID, A_PW)
-    assert keys == []
+    r, keys = sudo(sb, AUID, A_PW, ids)
+    assert keys == {}
     assert "Previous password" not in r.stdout + r.stderr, r.stderr
     assert "no longer unlocks" not in r.stdout + r.stderr
-    assert cloudseal_keys(sb, UID) == [] and cloudseal_keys(sb, AUID) == []
+    assert cloudseal_keys(sb, UID, ids) == {} and cloudseal_keys(sb, AUID, ids) == {}
     assert storage_keybag(sb, USER) == before
     assert f"password kept at authentication for {AUSER} is dropped" in r.stdout, r.stdout
 
 
-def test_sudo_to_another_user_fleet(fleet):
-    """Fleet profile: auth unwraps the fleet user A's key; `sudo -i -u B`
-    then opens B's session.  A's key must not land in B's keyring."""
+@pytest.fixture
+def fleet_and_local(fleet):
+    """(fleet, the account ids of the fleet user A and the local user B)"""
     sb = fleet.sb
     sb.enroll()
+    ids = (account_id(sb, FUID, fleet.run), sb._account_id)
+    yield fleet, ids
+    drop_keys(FUID, ids)
+    drop_keys(UID, ids)
+
+
+def test_sudo_to_another_user_fleet(fleet_and_local):
+    """Fleet profile: auth unwraps the fleet user A's key; `sudo -i -u B`
+    then opens B's session.  A's key must not land in B's keyring."""
+    fleet, ids = fleet_and_local
+    sb = fleet.sb
     fleet_stack(sb, "cs-sudo-i")
     allow_sudo(sb, FUSER)
-    r, keys = sudo(sb, FUID, FLEET_PW, run=fleet.run)
+    r, keys = sudo(sb, FUID, FLEET_PW, ids, run=fleet.run)
     assert "authenticated with the pinned account key" in r.stdout, r.stdout
-    assert keys == [], r.stdout
-    assert cloudseal_keys(sb, UID, fleet.run) == []
-    assert fleet.key_bytes() == 0
+    assert keys == {}, r.stdout
+    assert cloudseal_keys(sb, UID, ids, fleet.run) == {}
+    assert cloudseal_keys(sb, FUID, ids, fleet.run) == {}
     assert f"key kept at authentication for {FUSER} is dropped" in r.stdout, r.stdout
 
 
-def test_login_retried_under_another_name_gets_its_own_key(fleet):
+def test_login_retried_under_another_name_gets_its_own_key(fleet_and_local):
     """An application authenticates the fleet user A, then retries the same
     handle under the local user B (login(1)'s retry loop): B's session gets
     B's own key, never A's."""
+    fleet, ids = fleet_and_local
     sb = fleet.sb
-    sb.enroll()
     r = fleet.login(PASSWORD, user=USER)
     assert "rc=0" in r.stdout, r.stdout
-    b_key = cloudseal_keys(sb, UID, fleet.run)
-    assert len(b_key) == 1
-    clear_keys(UID)
+    b_key = cloudseal_keys(sb, UID, ids, fleet.run)
+    assert list(b_key) == [ids[1]]
+    drop_keys(UID, ids)
     r = fleet.run(sb.syslog_capture + f"python3 {sb.root}/tests/integration/pam/pam_login.py csfleet {FUSER} "
                   f"--retry-as {USER} || true\nsleep 0.2; cat $D/syslog.txt\n",
                   input=f"{FLEET_PW}\n{PASSWORD}\n", check=False)
-    try:
-        assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
-        assert "authenticated with the pinned account key" in r.stdout, r.stdout
-        assert cloudseal_keys(sb, UID, fleet.run) == b_key, r.stdout
-        assert fleet.key_bytes() == 0
-    finally:
-        clear_keys(UID)
+    assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
+    assert "authenticated with the pinned account key" in r.stdout, r.stdout
+    assert cloudseal_keys(sb, UID, ids, fleet.run) == b_key, r.stdout
+    assert cloudseal_keys(sb, FUID, ids, fleet.run) == {}
 
 
 def test_handoff_refuses_another_accounts_key(two_users):
     """cloudseal-helper handoff on its own: A's key offered for B is refused
     (exit 22) and B's keyring stays empty; B's own key is accepted."""
-    sb = two_users
+    sb, ids = two_users
     keys = {}
-    for name, uid, pw in ((AUSER, AUID, A_PW), (USER, UID, PASSWORD)):
+    for name, uid, pw, i in ((AUSER, AUID, A_PW, ids[0]), (USER, UID, PASSWORD, ids[1])):
         r = sb.run(f"echo '{pw}' | pamtester cstest {name} authenticate open_session")
         assert r.returncode == 0
         # the test's own throw-away key (bytes on stdout, never in a file)
-        r = sb.run(as_uid(uid, "for id in $(keyctl rlist @u); do case $(keyctl rdescribe $id) in "
-                               "*cloudseal:amk:*) keyctl pipe $id;; esac; done"), binary=True)
+        r = sb.run(as_uid(uid, f"keyctl pipe $(keyctl search @u user cloudseal:amk:{i})"), binary=True)
         keys[name] = r.stdout
         assert len(keys[name]) == 32
-        clear_keys(uid)
+        drop_keys(uid, ids)
 
     def handoff(key):
         """(exit status, stderr) of the helper as pam_cloudseal runs it, in the sandbox."""
@@ -195,13 +218,10 @@ def test_handoff_refuses_another_accounts_key(two_users):
                    input=len(key).to_bytes(4, "big") + key, binary=True)
         return int(r.stdout.decode().split("rc=")[-1]), r.stderr
 
-    try:
-        rc, err = handoff(keys[AUSER])
-        assert rc == 22, err
-        assert b"not the key of cspamtest's account" in err
-        assert cloudseal_keys(sb, UID) == []
-        rc, err = handoff(keys[USER])
-        assert rc == 0, err
-        assert cloudseal_keys(sb, UID) == [hashlib.sha256(keys[USER]).hexdigest()]
-    finally:
-        clear_keys(UID)
+    rc, err = handoff(keys[AUSER])
+    assert rc == 22, err
+    assert b"not the key of cspamtest's account" in err
+    assert cloudseal_keys(sb, UID, ids) == {}
+    rc, err = handoff(keys[USER])
+    assert rc == 0, err
+    assert cloudseal_keys(sb, UID, ids) == {ids[1]: hashlib.sha256(keys[USER]).hexdigest()}
