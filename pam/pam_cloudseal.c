@@ -26,8 +26,8 @@
  *
  * Outside authoritative mode a failure never blocks anything: one pam_syslog
  * line, and the login goes on.  In the systemd-user service (no password,
- * never closed) only the authoritative account step runs.  Links libpam and libc only; the work is in
- * cloudseal-helper. */
+ * never closed) only the authoritative account step runs.  Links libpam and
+ * libc only; the work is in cloudseal-helper. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
