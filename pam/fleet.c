@@ -75,6 +75,9 @@ int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *
     /* we may be the first module of the stack: ask for the name if need be */
     if (!user && (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user))
         return PAM_USER_UNKNOWN;
+    /* what an earlier authentication of this handle kept (a retried login,
+     * perhaps under another name) is not this one's */
+    cs_pam_stash_drop(pamh);
     tok = cs_pam_password(pamh, o, &prompted);
     if (!tok || strlen(tok) > CS_HELPER_FRAME_MAX) {
         pam_syslog(pamh, LOG_NOTICE, "fleet login refused for %s: %s", user,
@@ -85,7 +88,7 @@ int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *
     /* the modules after us (the piggyback line, a keyring module) want it */
     if (prompted)
         (void)pam_set_item(pamh, PAM_AUTHTOK, prompted);
-    st = cs_pam_stash_new();
+    st = cs_pam_stash_new(user);
     if (!st) {
         pam_syslog(pamh, LOG_ERR, "fleet login refused for %s: cannot lock memory for the key", user);
         cs_pam_free_answer(&prompted);

@@ -1,6 +1,7 @@
 /* Locked memory for the account key between auth and session open.
- * mmap'd (not malloc'd) so that it can be mlock()ed and excluded from core
- * dumps without touching the application's heap. */
+ * mmap'd (not malloc'd) so that it can be mlock()ed and kept out of core
+ * dumps and out of the application's children without touching the
+ * application's heap. */
 #include <string.h>
 #include <sys/mman.h>
 
@@ -18,6 +19,14 @@ void *cs_pam_locked_alloc(size_t len)
         return NULL;
     }
     (void)madvise(p, len, MADV_DONTDUMP);
+    /* A child the application forks gets zeros, not a copy that would
+     * outlive our wipe (our own helper gets the key through its fd 0).
+     * MADV_WIPEONFORK rather than MADV_DONTFORK: a child that calls pam_end
+     * runs our cleanup, which must find the page mapped. */
+    if (madvise(p, len, MADV_WIPEONFORK) < 0) {
+        cs_pam_locked_free(p, len);
+        return NULL;
+    }
     return p;
 }
 

@@ -10,6 +10,7 @@
  *             fleet directory's pinned key.
  *   account   authoritative only: is the fleet user enabled (fleet.c); a
  *             password an administrator set is expired (PAM_NEW_AUTHTOK_REQD).
+ *             Also in systemd-user: a fleet user's user manager needs it.
  *   session   open: ONE helper run (login) unwraps with the kept password
  *             and hands the key to the user's @u keyring; password drift
  *             (the login password no longer unwraps: changed outside PAM):
@@ -24,9 +25,9 @@
  *             login stands for the old password: fleet.c).
  *
  * Outside authoritative mode a failure never blocks anything: one pam_syslog
- * line, and the login goes on.  Does nothing in the systemd-user service (no
- * password, never closed).  Links libpam and libc only; the work is in
- * cloudseal-helper. */
+ * line, and the login goes on.  In the systemd-user service (no password,
+ * never closed) only the authoritative account step runs.  Links libpam and
+ * libc only; the work is in cloudseal-helper. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,16 +39,11 @@
 
 #include "pam_cloudseal.h"
 
-/* Parse options and find the user; false when this module has nothing to do
- * here (the systemd-user service, no user). */
-static bool applies_to(pam_handle_t *pamh, const cs_pam_opts *o, const char **user)
+/* The user the modules before us have set (never prompt for a name). */
+static bool stack_user(pam_handle_t *pamh, const cs_pam_opts *o, const char **user)
 {
-    const void *service = NULL, *u = NULL;
+    const void *u = NULL;
 
-    if (pam_get_item(pamh, PAM_SERVICE, &service) == PAM_SUCCESS && service &&
-        strcmp(service, "systemd-user") == 0)
-        return false;
-    /* never prompt for a user name: the modules before us have set it */
     if (pam_get_item(pamh, PAM_USER, &u) != PAM_SUCCESS || !u || !*(const char *)u) {
         if (o->debug)
             pam_syslog(pamh, LOG_DEBUG, "no user name set by the stack: nothing to do");
@@ -55,6 +51,18 @@ static bool applies_to(pam_handle_t *pamh, const cs_pam_opts *o, const char **us
     }
     *user = u;
     return true;
+}
+
+/* Find the user; false when this module has nothing to do here (the
+ * systemd-user service: no password, never closed; no user). */
+static bool applies_to(pam_handle_t *pamh, const cs_pam_opts *o, const char **user)
+{
+    const void *service = NULL;
+
+    if (pam_get_item(pamh, PAM_SERVICE, &service) == PAM_SUCCESS && service &&
+        strcmp(service, "systemd-user") == 0)
+        return false;
+    return stack_user(pamh, o, user);
 }
 
 static bool applies(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *o, const char **user)
@@ -78,6 +86,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory (disabled, no approved key, or expired directory)";
     case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
+    case CS_HELPER_WRONG_ACCOUNT: return "the key is another account's, not this user's (refused)";
     default: return "internal error in the helper";
     }
 }
@@ -207,7 +216,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
-    st = cs_pam_stash_new();
+    st = cs_pam_stash_new(user);
     if (!st) {
         pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for the password", user);
         cs_pam_free_answer(&prompted);
@@ -242,7 +251,11 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
     cs_pam_parse_opts(pamh, argc, argv, &o);
     if (!o.authoritative)
         return PAM_IGNORE; /* the piggyback module has no say in accounts */
-    if (!applies_to(pamh, &o, &user))
+    /* Also in systemd-user: user@.service runs this account stack, where
+     * pam_unix does not know a fleet user and pam_deny follows us, so only
+     * our yes starts the user manager (and it must stay a no for a disabled
+     * user).  No user: nobody to say yes for. */
+    if (!stack_user(pamh, &o, &user))
         return PAM_USER_UNKNOWN;
     return cs_pam_fleet_account(pamh, flags, &o, user);
 }

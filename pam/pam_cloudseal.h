@@ -37,13 +37,19 @@ typedef struct cs_pam_opts {
  * ignored (a typo in pam.d must not lock anyone out). */
 void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *opts);
 
-/* locked.c: one page of mlock()ed memory, kept out of core dumps, wiped
- * with explicit_bzero before it is unmapped. */
+/* locked.c: one page of mlock()ed memory, kept out of core dumps and out
+ * of children forked by the application, wiped with explicit_bzero before
+ * it is unmapped. */
 void *cs_pam_locked_alloc(size_t len);
 void cs_pam_locked_free(void *p, size_t len);
 
 /* stash.c: what auth leaves for session open, in one locked page kept with
- * pam_set_data and wiped by its cleanup (pam_end) or at session open. */
+ * pam_set_data and wiped by its cleanup (pam_end) or at session open.
+ * It belongs to the user auth ran for: sudo -u B authenticates A and then
+ * sets PAM_USER to B, a login retry loop may change the user; a stash whose
+ * user is not the current PAM_USER is never used (cs_pam_stash_get). */
+#define CS_PAM_USER_MAX 256 /* LOGIN_NAME_MAX, with its NUL */
+
 typedef enum cs_pam_stash_kind {
     CS_STASH_PASSWORD = 1, /* piggyback: the login password, unwrapped at session open */
     CS_STASH_KEY = 2,      /* authoritative: the account key, already checked */
@@ -60,16 +66,19 @@ typedef struct cs_pam_stash {
     /* key: the password an administrator set (helper exit 21): the account
      * hook returns PAM_NEW_AUTHTOK_REQD until chauthtok replaced it */
     bool password_expired;
+    char user[CS_PAM_USER_MAX]; /* whose password or key it is */
     size_t len;
     uint8_t data[CS_HELPER_FRAME_MAX];
 } cs_pam_stash;
 
-/* A zeroed stash in locked memory, NULL when memory cannot be locked. */
-cs_pam_stash *cs_pam_stash_new(void);
+/* A zeroed stash for user in locked memory, NULL when memory cannot be
+ * locked (or the name is longer than CS_PAM_USER_MAX - 1). */
+cs_pam_stash *cs_pam_stash_new(const char *user);
 void cs_pam_stash_free(cs_pam_stash *s);
 /* Hand it to the PAM handle (freed on failure).  PAM_SUCCESS or an error. */
 int cs_pam_stash_keep(pam_handle_t *pamh, cs_pam_stash *s);
-/* The handle's stash, or NULL. */
+/* The handle's stash if it was made for the current PAM_USER, or NULL.  A
+ * stash of another user is wiped and forgotten here (logged once). */
 cs_pam_stash *cs_pam_stash_get(pam_handle_t *pamh);
 /* Wipe and forget the handle's stash now. */
 void cs_pam_stash_drop(pam_handle_t *pamh);

@@ -1,5 +1,8 @@
 /* cloudseal-helper handoff: the account key in on fd 0, stored in the user's
- * kernel keyring (@u) by a child that has dropped to the user's uid.  With
+ * kernel keyring (@u) by a child that has dropped to the user's uid, once it
+ * is proven to be that user's: the account id it derives must be the one
+ * of the user's keybag (`sudo -u B` run by A must not put A's key into B's
+ * keyring, whatever the PAM application did with PAM_USER).  With
  * --session the calling PAM application's session is also recorded, so that
  * `revoke --session` can tell the user's last session (sessions.c). */
 #include <errno.h>
@@ -11,6 +14,7 @@
 
 #include "helper.h"
 #include "crypto/account.h"
+#include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 
@@ -52,6 +56,15 @@ void helper_record_session(const char *user)
         log_warning("could not record the session of %s: %s", user, strerror(-r));
     else if (r >= 0)
         log_debug("%s has %d open session(s)", user, r);
+}
+
+/* Is amk the key of the account named id (the user's keybag)?  The id is
+ * BLAKE2b of the account public key the AMK derives (docs/keybag.md). */
+static bool key_is_accounts(const cs_amk *amk, const char *id)
+{
+    char derived[CS_ACCOUNT_ID_HEX + 1];
+
+    return cs_account_id_from_amk(amk, derived) == 0 && strcmp(derived, id) == 0;
 }
 
 int helper_handoff(int argc, char **argv)
@@ -107,6 +120,11 @@ int helper_handoff(int argc, char **argv)
         if (code != CS_HELPER_NOT_ENROLLED || !no_key)
             log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
         return code;
+    }
+    if (!no_key && !key_is_accounts(amk, id)) {
+        log_error("key not handed to the keyring of %s: it is not the key of %s's account "
+                  "(another user's key: sudo -u or su after authenticating someone else?)", user, user);
+        return CS_HELPER_WRONG_ACCOUNT;
     }
     if (session)
         helper_record_session(user);

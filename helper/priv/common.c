@@ -46,6 +46,7 @@ const char *helper_exit_reason(int code)
     case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory";
     case CS_HELPER_NOT_PINNED: return "the keybag's key is not the one the fleet directory pins";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked; the password was set by an administrator and must be changed";
+    case CS_HELPER_WRONG_ACCOUNT: return "the key is not the one of this user's keybag";
     default: return "internal error";
     }
 }

@@ -39,6 +39,9 @@ enum {
      * administrator set (admin enroll-user / recover-user): the login must
      * make the user choose a new one (PAM_NEW_AUTHTOK_REQD) */
     CS_HELPER_PASSWORD_EXPIRED = 21,
+    /* handoff: the key is not the one of the user's keybag (another user's
+     * key: sudo -u B after authenticating A); nothing stored */
+    CS_HELPER_WRONG_ACCOUNT = 22,
 };
 
 /* The exits that come with a reply frame (the key): successes. */

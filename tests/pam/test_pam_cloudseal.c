@@ -139,7 +139,15 @@ static void prepare(void)
     write_fleet_service("cs-fleet", OPTS(""));
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/counting.sh", dir, dir);
     write_service("cs-count", opts);
-    write_service("systemd-user", OPTS(""));
+    /* piggyback lines, and the fleet profile's account line as
+     * user@.service runs it */
+    write_text("svc/systemd-user", 0644,
+               "auth     required %s/pam_set_items.so\n"
+               "auth     optional %s/pam_cloudseal.so %s\n"
+               "account  required %s/pam_cloudseal.so %s authoritative\n"
+               "session  required pam_permit.so\n"
+               "session  optional %s/pam_cloudseal.so %s\n",
+               PW_DIR, BUILD_DIR, OPTS(""), BUILD_DIR, opts, BUILD_DIR, opts);
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=/nonexistent/cloudseal-helper", dir);
     write_service("cs-nohelper", opts);
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/crash.sh", dir, dir);
@@ -786,6 +794,52 @@ static void auth_alone_runs_no_helper_and_session_one(void **state)
     assert_int_equal(alice_key_state(), 2);
 }
 
+/* sudo -u bob run by alice: auth keeps alice's password, then the
+ * application sets PAM_USER to bob and opens bob's session.  Alice's
+ * password must not be used for bob (no login run, no drift question):
+ * the session is only recorded. */
+static void stash_of_another_user_is_dropped(void **state)
+{
+    struct pam_testcase auth[] = { pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+                                   pam_test(PAMTEST_KEEPHANDLE, PAM_SUCCESS) };
+    struct pam_testcase open[] = { pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS) };
+    struct pamtest_conv_data none = { 0 };
+    char runs[4096], *log;
+
+    enroll_alice("correct horse");
+    sh("rm -f %s/helper-runs", dir);
+    capture_begin();
+    setenv("PAM_AUTHTOK", "correct horse", 1);
+    assert_int_equal(run_pamtest("cs-count", "alice", &none, auth, NULL), PAMTEST_ERR_OK);
+    unsetenv("PAM_AUTHTOK");
+    assert_int_equal(pam_set_item(auth[1].case_out.ph, PAM_USER, "bob"), PAM_SUCCESS);
+    assert_int_equal(run_pamtest("cs-count", "bob", &none, open, auth[1].case_out.ph), PAMTEST_ERR_OK);
+    log = capture_end();
+    assert_non_null(strstr(log, "password kept at authentication for alice is dropped"));
+    assert_int_equal(helper_runs(runs, sizeof(runs)), 1);
+    assert_non_null(strstr(runs, "handoff --user bob --session --no-key"));
+    assert_int_equal(alice_key_state(), 2);
+}
+
+/* user@.service of a fleet user: the account step answers in systemd-user */
+static void systemd_user_account_of_a_fleet_user(void **state)
+{
+    struct pam_testcase acct[] = { pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS) };
+    struct pam_testcase denied[] = { pam_test(PAMTEST_ACCOUNT, PAM_PERM_DENIED) };
+    struct pamtest_conv_data none = { 0 };
+    uint8_t pk[CS_FLEET_PK_BYTES];
+    char path[PATH_MAX];
+
+    enroll_alice("correct horse");
+    alice_pubkey(pk);
+    install_fleet_cache(pk, false);
+    assert_int_equal(run_pamtest("systemd-user", "alice", &none, acct, NULL), PAMTEST_ERR_OK);
+    install_fleet_cache(pk, true);
+    assert_int_equal(run_pamtest("systemd-user", "alice", &none, denied, NULL), PAMTEST_ERR_OK);
+    snprintf(path, sizeof(path), "%s/directory.cache", dir);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 #define T(f) cmocka_unit_test_teardown(f, restore_stderr)
@@ -793,6 +847,8 @@ int main(int argc, char **argv)
         T(auth_session_puts_key_in_users_keyring),
         T(auth_alone_runs_no_helper_and_session_one),
         T(authoritative_decides_for_fleet_users),
+        T(stash_of_another_user_is_dropped),
+        T(systemd_user_account_of_a_fleet_user),
         T(last_session_close_revokes),
         T(lock_reboot_keeps_key_after_last_session),
         T(wrong_password_login_proceeds_without_key),

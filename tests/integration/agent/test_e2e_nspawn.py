@@ -2,12 +2,14 @@
 systemd-nspawn (tests/nspawn/), the project installed inside, a user who
 logs in through the container's real PAM stack with pam_cloudseal, the user
 manager starting cloudseal-agent, a backup landing in the repository, and
-the end of the last session locking the key.
+the end of the last session locking the key; and a fleet user (cloudseal-fleet
+profile, libnss_cloudseal) whose user manager starts and whose login unlocks.
 
 Needs root, systemd-nspawn and debootstrap (scripts/install-deps.sh), and
 the Debian archive the first time (the root file system is cached under
 /var/cache/cloudseal-test).  When the archive cannot be reached the test is
 skipped with a loud message, never silently."""
+import contextlib
 import json
 import os
 import pathlib
@@ -109,10 +111,18 @@ def add_pam_lines(root):
         "account required pam_unix.so\nsession required pam_unix.so\nsession optional pam_systemd.so\n")
 
 
-@pytest.fixture
-def container(rootfs, tmp_path, request):
-    lock = getattr(request, "param", "logout").split("-")[0]
-    w = tmp_path / "ct"
+CONF = ("[storage]\nurl = file:///var/lib/cloudseal/storage\n"
+        "[paths]\nstate_dir = /var/lib/cloudseal\n"
+        "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
+        "[session]\nlock = {lock}\n"
+        "[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\narchive_sync = no\n"
+        "[backup]\npaths = ~/data\n")
+
+
+@contextlib.contextmanager
+def booted(rootfs, w, lock, setup):
+    """A container on an overlay of rootfs with the project installed, the
+    test configuration, and setup(root) done before it boots."""
     r = subprocess.run([str(BOOT_SH), "prepare", rootfs, str(w)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     root = pathlib.Path(r.stdout.strip())
@@ -120,19 +130,20 @@ def container(rootfs, tmp_path, request):
         r = subprocess.run(["make", "-C", str(ROOT), "install", f"DESTDIR={root}",
                             f"O={os.environ.get('O', 'build')}"], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        (root / "etc/cloudseal/cloudseal.conf").write_text(
-            "[storage]\nurl = file:///var/lib/cloudseal/storage\n"
-            "[paths]\nstate_dir = /var/lib/cloudseal\n"
-            "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
-            f"[session]\nlock = {lock}\n"
-            "[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\narchive_sync = no\n"
-            "[backup]\npaths = ~/data\n")
-        add_pam_lines(root)
+        (root / "etc/cloudseal/cloudseal.conf").write_text(CONF.format(lock=lock))
+        setup(root)
         r = subprocess.run([str(BOOT_SH), "start", str(w)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         yield Container(w)
     finally:
         subprocess.run([str(BOOT_SH), "stop", str(w)], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def container(rootfs, tmp_path, request):
+    lock = getattr(request, "param", "logout").split("-")[0]
+    with booted(rootfs, tmp_path / "ct", lock, add_pam_lines) as c:
+        yield c
 
 
 @pytest.mark.parametrize("container", ["logout", "reboot", "logout-nolinger"], indirect=True)
@@ -246,3 +257,116 @@ def test_login_agent_backup_logout(container, request):
     journal = c(*journal_cmd, check=False).stdout
     assert "last session ended" in journal and "revoked the key in the keyring" in journal, journal
     assert PASSWORD not in journal
+
+
+FLEET_PW = "fl33t e2e Pass"
+
+
+class AdminHost:
+    """The fleet administrator's `cloudseal admin`, on the host, publishing
+    into the container's storage (before and after it boots)."""
+
+    def __init__(self, d, root):
+        d.mkdir()
+        self.d, self.conf = d, d / "admin.conf"
+        self.conf.write_text(
+            f"[storage]\nurl = file://{root}/var/lib/cloudseal/storage\n[paths]\nstate_dir = {d}/state\n"
+            f"[fleet]\npublic_key_file = {d}/fleet.pub\nsecret_key_file = {d}/fleet.key\n"
+            f"source = {d}/directory.json\ncache = {d}/directory.cache\nstate = {d}/directory.state\n"
+            f"local_passwd = {root}/etc/passwd\nlocal_group = {root}/etc/group\n")
+
+    def __call__(self, *args):
+        r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(self.conf), "--json", "admin", *args],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"admin {args}: {r.stdout}{r.stderr}"
+        return r.stdout
+
+
+@pytest.fixture
+def fleet_container(rootfs, tmp_path):
+    """A workstation of a fleet: the cloudseal and cloudseal-fleet profiles
+    given to the container's pam-auth-update, libnss_cloudseal in
+    nsswitch.conf, the fleet's public key; one fleet user in the directory."""
+    uid = random.randint(1500100, 1599999)  # keyrings are shared with the host per uid
+    user = f"csf{uid}"
+    holder = {}
+
+    def setup(root):
+        admin = holder["admin"] = AdminHost(tmp_path / "admin", root)
+        admin("keygen", "--secret", str(admin.d / "fleet.key"), "--public", str(admin.d / "fleet.pub"))
+        admin("init", "--fleet", "e2e")
+        admin("add-user", user, "--uid", str(uid), "--home", f"/home/{user}", "--shell", "/bin/bash")
+        (root / "var/lib/cloudseal/storage/users").mkdir(parents=True)
+        (root / "var/lib/cloudseal/keybags").mkdir(parents=True)
+        admin("publish")
+        shutil.copy(admin.d / "fleet.pub", root / "etc/cloudseal/fleet.pub")
+        for prof in ("cloudseal", "cloudseal-fleet"):
+            shutil.copy(ROOT / "debian" / "pam-configs" / prof, root / "usr/share/pam-configs" / prof)
+        # a session held open without pam_cloudseal's session step, so that
+        # the key outlives the login below (lock = logout); its account
+        # step is the fleet stack's
+        (root / "etc/pam.d/cs-hold").write_text(
+            "@include common-account\nsession required pam_unix.so\nsession optional pam_systemd.so\n")
+        ns = root / "etc/nsswitch.conf"
+        ns.write_text(ns.read_text().replace("passwd:         files", "passwd:         files cloudseal")
+                      .replace("group:          files", "group:          files cloudseal"))
+
+    with booted(rootfs, tmp_path / "ct", "logout", setup) as c:
+        c("env", "DEBIAN_FRONTEND=noninteractive", "pam-auth-update", "--enable", "cloudseal", "cloudseal-fleet")
+        c("/usr/libexec/cloudseal/cloudseal-helper", "directory-sync")
+        yield c, holder["admin"], user, uid
+
+
+def test_fleet_user_login_starts_the_agent(fleet_container):
+    """A fleet user (no local passwd or shadow entry) gets a user manager
+    (the systemd-user account stack: pam_unix does not know the user,
+    pam_cloudseal authoritative must say yes), logs in with the keybag
+    password through the real login stack, and the agent backs up."""
+    c, admin, user, uid = fleet_container
+    assert c("getent", "passwd", user).stdout.startswith(f"{user}:x:{uid}:{uid}:")
+    assert c("grep", "-c", f"^{user}:", "/etc/passwd", "/etc/shadow", check=False).stdout.count(":0") == 2
+    c("install", "-d", "-o", str(uid), "-g", str(uid), "-m", "0700", f"/home/{user}", f"/home/{user}/data",
+      f"/var/lib/cloudseal/keybags/{user}", f"/var/lib/cloudseal/storage/users/{user}")
+    c("runuser", "-u", user, "--", "sh", "-c", "echo 'precious' > ~/data/thesis.txt")
+    out = json.loads(c("runuser", "-u", user, "--", "cloudseal", "--json", "enroll", "--password-stdin",
+                       input=FLEET_PW + "\n").stdout)
+    c("runuser", "-u", user, "--", "cloudseal", "lock", check=False)
+    admin("approve", user, "--key", out["account_public_key"])
+    admin("publish")
+    c("/usr/libexec/cloudseal/cloudseal-helper", "directory-sync")
+    account = json.loads(c("runuser", "-u", user, "--", "cloudseal", "--json", "status").stdout)["account_id"]
+
+    def key_in_keyring():
+        return c("runuser", "-u", user, "--", "keyctl", "search", "@u", "user",
+                 f"cloudseal:amk:{account}", check=False).returncode == 0
+
+    def agent_prop(prop):
+        r = c.as_user(user, uid, "systemctl", "--user", "show", "-p", prop, "--value",
+                      "cloudseal-agent.service", check=False)
+        return r.stdout.strip()
+
+    try:
+        c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
+        # lingering starts user@UID.service: PAM service systemd-user, account step
+        c("loginctl", "enable-linger", user)
+        c.wait("the user manager of the fleet user", lambda: c(
+            "systemctl", "is-active", f"user@{uid}.service", check=False).stdout.strip() in ("active", "failed"))
+        assert c("systemctl", "is-active", f"user@{uid}.service", check=False).stdout.strip() == "active", \
+            c.debug()
+        c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
+        assert agent_prop("StatusText") == "locked"
+        c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=cs-hold", "-p", f"User={user}", "sleep", "600")
+        c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
+                                                         check=False).stdout)
+        # the fleet login: pam_unix does not know the user, pam_cloudseal
+        # authoritative unwraps the keybag and checks the pinned key
+        r = c("systemd-run", "--wait", "--pipe", "--quiet", "pamtester", "login", user,
+              "authenticate", "acct_mgmt", "open_session", input=FLEET_PW + "\n", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr + c.debug()
+        c.wait("the key in the keyring after login", key_in_keyring, timeout=20)
+        c.wait("a finished backup", lambda: agent_prop("StatusText").startswith("idle, next backup"), timeout=90)
+        snaps = json.loads(c.as_user(user, uid, "cloudseal", "--json", "snapshots").stdout)
+        snaps = snaps if isinstance(snaps, list) else snaps.get("snapshots", [])
+        assert len(snaps) == 1
+    finally:
+        c.as_user(user, uid, "cloudseal", "lock", check=False)  # leave nothing in the shared keyring

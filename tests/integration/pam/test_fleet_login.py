@@ -190,27 +190,43 @@ def stack_shape(text, facilities=("auth", "account", "session", "password")):
     return out
 
 
-@pytest.mark.skipif(not shutil.which("pam-auth-update"), reason="no pam-auth-update")
-def test_pam_auth_update_makes_the_stack_these_tests_use(sandbox):
-    """debian/pam-configs/cloudseal-fleet, given to the real pam-auth-update
-    (in the namespace: /etc overlay, its own /var/lib/pam and profile dir),
-    yields exactly the stack the other tests log in through."""
-    d = sandbox.dir
+def pam_auth_update(sb):
+    """Run the real pam-auth-update on debian/pam-configs/cloudseal and
+    cloudseal-fleet in the namespace (/etc overlay, its own /var/lib/pam and
+    profile dir): common-auth, -account, -session, -session-noninteractive
+    and -password land in the sandbox's etc/pam.d, with pam_cloudseal.so
+    pointing at the test build (module, helper, config) as everywhere in
+    these tests.  Returns {"auth": text as generated, ...}."""
+    d = sb.dir
     for p in ("pc", "pc-work", "varlibpam"):
-        (d / p).mkdir()
+        (d / p).mkdir(exist_ok=True)
     for prof in ("cloudseal", "cloudseal-fleet"):
-        shutil.copy(sandbox.root / "debian" / "pam-configs" / prof, d / "pc" / prof)
-    r = sandbox.run(
+        shutil.copy(sb.root / "debian" / "pam-configs" / prof, d / "pc" / prof)
+    common = ("auth", "account", "session", "session-noninteractive", "password")
+    sb.run(
         "mount -t overlay cs-pc -o lowerdir=/usr/share/pam-configs,upperdir=$D/pc,workdir=$D/pc-work "
         "/usr/share/pam-configs\n"
         "mount --bind $D/varlibpam /var/lib/pam\n"
         "DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable unix cloudseal cloudseal-fleet "
-        "mkhomedir >/dev/null 2>&1\n"
-        "cat /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session "
-        "/etc/pam.d/common-password\n")
+        "mkhomedir >/dev/null 2>&1\n")
+    m = f"{sb.build}/pam_cloudseal.so config={sb.config} helper={sb.build}/cloudseal-helper"
+    out = {}
+    for c in common:
+        f = d / "etc" / "pam.d" / f"common-{c}"
+        out[c] = f.read_text()
+        f.write_text(out[c].replace("pam_cloudseal.so", m))
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("pam-auth-update"), reason="no pam-auth-update")
+def test_pam_auth_update_makes_the_stack_these_tests_use(sandbox):
+    """debian/pam-configs/cloudseal-fleet, given to the real pam-auth-update,
+    yields exactly the stack the other tests log in through."""
+    d = sandbox.dir
+    common = pam_auth_update(sandbox)
+    generated = stack_shape("".join(common[c] for c in ("auth", "account", "session", "password")))
     fleet_stack(sandbox, "shape")
     mine = stack_shape((d / "etc" / "pam.d" / "shape").read_text())
-    generated = stack_shape(r.stdout)
     # common-session starts with pam_permit/pam_deny bookkeeping of its own
     generated = [l for l in generated if l[0] != "session" or l[2] not in ("pam_permit.so", "pam_deny.so")]
     assert generated == mine, "\n".join(map(str, generated))
