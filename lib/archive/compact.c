@@ -79,8 +79,8 @@ static int condense_inst(const cs_arch_inst *in, cs_buf *out)
         if ((r = cs_arch_entry_encode(&e, out)) < 0)
             return r;
     }
-    if (in->deleted) { /* remove-wins: the stamp of a tombstone does not matter */
-        base_entry(&e, in, CS_AE_DEL, in->has_add ? in->add_w.hlc : 1);
+    if (in->deleted) { /* its first stamp: when the keep period started */
+        base_entry(&e, in, CS_AE_DEL, in->del_w.hlc ? in->del_w.hlc : 1);
         r = cs_arch_entry_encode(&e, out);
     }
     return r;

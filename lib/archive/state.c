@@ -8,7 +8,7 @@
 #include "archive/wire.h"
 
 #define STATE_MAGIC "CSAS"
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: Maildir identity, deletion stamps; 1 is still read */
 #define STATE_SUM_BYTES 32
 
 /* ---- instances and the key hash ---- */
@@ -292,8 +292,14 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
         return r;
     switch (e->type) {
     case CS_AE_DEL:
-        changed = !in->deleted;
-        in->deleted = true; /* remove-wins: a tombstone is never lifted */
+        /* remove-wins: a tombstone is never lifted.  Its stamp is the first
+         * deletion's (min is order-free like the registers' max): the start
+         * of the keep period, and the device that deleted. */
+        if (!in->deleted || cs_lww_cmp(st, w, in->del_w) < 0) {
+            in->del_w = w;
+            changed = 1;
+        }
+        in->deleted = true;
         break;
     case CS_AE_ADD:
         if (!in->has_add || cs_lww_cmp(st, w, in->add_w) < 0) {
@@ -363,6 +369,8 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
     int r = cs_wb_str8(b, in->key);
 
     if (r == 0) r = cs_wb_u8(b, f);
+    if (r == 0 && in->deleted)
+        r = put_w(b, in->del_w);
     if (r == 0 && in->has_add) {
         r = put_w(b, in->add_w);
         if (r == 0) r = cs_buf_append(b, in->id, CS_ARCH_ID_BYTES);
@@ -398,6 +406,9 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
 
     if (r == 0) r = cs_wb_u8(out, STATE_VERSION);
     if (r == 0) r = cs_wb_u64(out, st->clock);
+    if (r == 0) r = cs_wb_u8(out, st->md_bound);
+    if (r == 0) r = cs_buf_append(out, st->md_id, CS_ARCH_MD_ID_BYTES);
+    if (r == 0) r = cs_wb_u64(out, st->md_dev);
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ndevs);
     for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
         r = cs_buf_append(out, st->devs[i].id, CS_ARCH_DEV_BYTES);
@@ -433,7 +444,7 @@ static int decode_str(cs_wreader *rd, char **dst)
     return r < 0 ? r : set_str(dst, tmp);
 }
 
-static int decode_inst(cs_wreader *rd, cs_arch_state *st)
+static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
 {
     char key[256];
     uint8_t f;
@@ -451,7 +462,11 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st)
     in->has_add = f & F_ADD;
     in->deleted = f & F_DELETED;
     in->local_stale = f & F_STALE;
-    if (in->has_add) {
+    if (in->deleted && ver >= 2)
+        r = get_w(rd, st, &in->del_w);
+    else if (in->deleted) /* version 1 kept no stamp: the keep period starts at the upgrade */
+        in->del_w = (cs_lww){ st->clock, 0 };
+    if (r == 0 && in->has_add) {
         r = get_w(rd, st, &in->add_w);
         if (r == 0) r = cs_rd_copy(rd, in->id, CS_ARCH_ID_BYTES);
         if (r == 0) r = cs_rd_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
@@ -518,12 +533,22 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
         return -EBADMSG;
     rd.len = len - STATE_SUM_BYTES;
     rd.off = 4;
-    if (cs_rd_u8(&rd, &ver) < 0 || ver != STATE_VERSION)
+    if (cs_rd_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
         return ver > STATE_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
     st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    if (cs_rd_u64(&rd, &st->clock) < 0 || cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
+    if (cs_rd_u64(&rd, &st->clock) < 0)
+        goto out;
+    if (ver >= 2) {
+        uint8_t bound;
+
+        if (cs_rd_u8(&rd, &bound) < 0 || bound > 1 || cs_rd_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
+            cs_rd_u64(&rd, &st->md_dev) < 0)
+            goto out;
+        st->md_bound = bound;
+    }
+    if (cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
         (size_t)n * 24 > cs_wr_left(&rd))
         goto out;
     st->devs = calloc(n, sizeof(*st->devs));
@@ -544,7 +569,7 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     if (cs_rd_u32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_wr_left(&rd) / 40)
         goto out;
     for (size_t i = 0; i < n; i++)
-        if ((r = decode_inst(&rd, st)) < 0)
+        if ((r = decode_inst(&rd, st, ver)) < 0)
             goto out;
     r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
 out:

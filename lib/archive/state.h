@@ -13,6 +13,7 @@
 #define CS_ARCH_MAX_DEVICES 4096
 #define CS_ARCH_MAX_INSTANCES (16u << 20)
 #define CS_ARCH_STATE_MAX (2u << 30)
+#define CS_ARCH_MD_ID_BYTES 16
 
 /* A register write: ordered by (hlc, device id). dev indexes state->devs. */
 typedef struct cs_lww {
@@ -28,6 +29,7 @@ typedef struct cs_flag_stamp {
 typedef struct cs_arch_inst {
     char *key;
     bool has_add, deleted;
+    cs_lww del_w;            /* the first deletion (min stamp): when, and by which device */
     /* content, from the ADD with the smallest stamp */
     cs_lww add_w;
     uint8_t id[CS_ARCH_ID_BYTES];
@@ -49,6 +51,7 @@ typedef struct cs_arch_inst {
     uint8_t local_subdir;
     char *local_name;
     bool scan_seen;          /* transient: found by this sync's scan */
+    bool scan_named;         /* transient: its unique name is somewhere in this scan */
 } cs_arch_inst;
 
 typedef struct cs_arch_dev {
@@ -66,6 +69,11 @@ typedef struct cs_arch_state {
     cs_arch_inst **inst;
     size_t hcap;            /* open-addressing hash: key -> inst index + 1 */
     uint32_t *hash;
+    /* the Maildir this state was made from (docs/archive.md section 9):
+     * the id in its marker file and its st_dev (0 = not a stable number) */
+    bool md_bound;
+    uint8_t md_id[CS_ARCH_MD_ID_BYTES];
+    uint64_t md_dev;
     bool dirty;
 } cs_arch_state;
 

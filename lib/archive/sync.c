@@ -19,6 +19,7 @@
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
+#include "archive/marker.h"
 #include "archive/ingest.h"
 #include "archive/scan.h"
 #include "archive/seal.h"
@@ -57,6 +58,7 @@ typedef struct ctx {
     id_index ids;
     bool ids_built;
     bool maildir_changed;
+    bool *held;            /* per device index: its deletions are held this sync */
 } ctx;
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -686,6 +688,105 @@ static int found_unrecorded(ctx *c, cs_arch_inst *in, const char *folder, int su
     return copy_as_new(c, folder, subdir, name, flags);
 }
 
+/* ---- the mass-deletion guard and damaged folders ---- */
+
+#define MAX_DELETIONS_DEFAULT 50
+#define MAX_DELETIONS_PERCENT_DEFAULT 25
+
+/* More deletions than the user allowed: over both thresholds (a count and
+ * a share of base, this device's messages) and over --allow-deletions. */
+static bool too_many(const ctx *c, uint64_t n, uint64_t base)
+{
+    uint64_t max = c->o->max_deletions ? c->o->max_deletions : MAX_DELETIONS_DEFAULT;
+    uint64_t pct = c->o->max_deletions_percent ? c->o->max_deletions_percent : MAX_DELETIONS_PERCENT_DEFAULT;
+
+    return n > max && n * 100 > pct * base && n > c->o->allow_deletions;
+}
+
+static uint64_t local_messages(const cs_arch_state *st)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < st->ninst; i++)
+        n += st->inst[i]->local_present;
+    return n;
+}
+
+static const char *folder_label(const char *f)
+{
+    return f[0] ? f : "INBOX";
+}
+
+/* A folder directory that is there without the new/ or cur/ we hold
+ * messages in: not a deletion of those messages but a damaged (or
+ * half-copied) Maildir. */
+static int check_folders(ctx *c, const cs_scan *sc)
+{
+    for (size_t f = 0; f < sc->nfolders; f++) {
+        if (!sc->missing[f])
+            continue;
+        for (size_t i = 0; i < c->st->ninst; i++) {
+            const cs_arch_inst *in = c->st->inst[i];
+            int bit = in->local_subdir == CS_MD_NEW ? CS_SCAN_NO_NEW : CS_SCAN_NO_CUR;
+
+            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders[f]) != 0)
+                continue;
+            log_error("archive: the folder %s of %s has no %s/ directory: the Maildir is damaged or not "
+                      "all there; nothing was synced. Put the directory back (or, to delete the folder, "
+                      "remove the whole folder) and sync again", folder_label(sc->folders[f]), c->o->maildir,
+                      bit == CS_SCAN_NO_NEW ? "new" : "cur");
+            return -ENOENT;
+        }
+    }
+    return 0;
+}
+
+/* Before anything is recorded: the messages this scan will call deleted
+ * (on disk at the last sync, their unique name nowhere now). */
+static int local_deletion_guard(ctx *c, const cs_scan *sc)
+{
+    struct { const char *folder; uint64_t n; } per[8];
+    size_t nper = 0;
+    uint64_t n = 0, base = local_messages(c->st);
+    char text[512] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < c->st->ninst; i++)
+        c->st->inst[i]->scan_named = false;
+    for (size_t i = 0; i < sc->nfiles; i++) {
+        cs_arch_inst *in = cs_arch_state_find(c->st, sc->files[i].unique);
+
+        if (in)
+            in->scan_named = true;
+    }
+    for (size_t i = 0; i < c->st->ninst; i++) {
+        const cs_arch_inst *in = c->st->inst[i];
+        size_t k;
+
+        if (!in->local_present || in->scan_named || in->deleted)
+            continue;
+        n++;
+        for (k = 0; k < nper && strcmp(per[k].folder, in->local_folder) != 0; k++)
+            ;
+        if (k == nper && nper < sizeof(per) / sizeof(per[0]))
+            per[nper++] = (typeof(per[0])){ in->local_folder, 0 };
+        if (k < nper)
+            per[k].n++;
+    }
+    if (!too_many(c, n, base))
+        return 0;
+    for (size_t k = 0; k < nper && len < sizeof(text); k++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s %llu", k ? ", " : "",
+                                folder_label(per[k].folder), (unsigned long long)per[k].n);
+    log_error("archive: %llu of the %llu messages of %s are gone (%s%s): this sync would delete them on every "
+              "workstation, more than [archive] max_deletions allows. Nothing was synced. If you deleted "
+              "them, run 'cloudseal archive sync --allow-deletions %llu'; if not, put them back (is the "
+              "disk of the Maildir mounted? is [archive] maildir right?) and sync again",
+              (unsigned long long)n, (unsigned long long)base, c->o->maildir, text,
+              nper == sizeof(per) / sizeof(per[0]) ? ", ..." : "", (unsigned long long)n);
+    return -ECANCELED;
+}
+
 static int local_changes(ctx *c)
 {
     cs_scan sc, again;
@@ -700,6 +801,10 @@ static int local_changes(ctx *c)
         return r;
     }
     c->stats->scanned = sc.nfiles;
+    if ((r = check_folders(c, &sc)) < 0 || (r = local_deletion_guard(c, &sc)) < 0) {
+        cs_scan_free(&sc);
+        return r;
+    }
     /* pass 1: files exactly where we left them (the common, stat-free case) */
     for (size_t i = 0; i < sc.nfiles; i++) {
         cs_scan_file *f = &sc.files[i];
@@ -765,6 +870,96 @@ static int local_changes(ctx *c)
         cs_arch_inst_clear_local(in);
         c->stats->local_deleted++;
     }
+    return r;
+}
+
+/* ---- undelete ---- */
+
+/* Bring one deleted message back as a new instance of the same content
+ * (remove-wins keeps the old one deleted).  A file still here because its
+ * deletion is held becomes the new instance's file: nothing to download. */
+static int restore_one(ctx *c, cs_arch_inst *old)
+{
+    char u[CS_MD_UNIQUE_MAX + 1], name[CS_MD_NAME_MAX + 1], ou[CS_MD_UNIQUE_MAX + 1];
+    char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    cs_arch_entry *e = calloc(1, sizeof(*e));
+    uint64_t fl = 0;
+    int r = e ? cs_md_new_unique(u) : -ENOMEM;
+
+    if (r < 0)
+        goto out;
+    *e = (cs_arch_entry){ .type = CS_AE_ADD, .ref = old->ref, .mtime = old->mtime,
+                          .mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS, .subdir = old->subdir,
+                          .flag_mask = CS_MD_FLAGS_ALL, .flags = old->flags };
+    memcpy(e->id, old->id, CS_ARCH_ID_BYTES);
+    snprintf(e->key, sizeof(e->key), "%s", u);
+    snprintf(e->folder, sizeof(e->folder), "%s", old->folder);
+    if ((r = emit(c, e)) < 0)
+        goto out;
+    c->stats->undeleted++;
+    plan(c, "undelete %s as %s", old->key, u);
+    if (c->o->dry_run || !old->local_present || old->local_stale)
+        goto out;
+    (void)cs_md_parse_name(old->local_name, ou, &fl);
+    if (cs_md_render_name(u, old->local_subdir, fl, name) < 0 ||
+        cs_md_path(old->local_folder, old->local_subdir, old->local_name, from, sizeof(from)) < 0 ||
+        cs_md_path(old->local_folder, old->local_subdir, name, to, sizeof(to)) < 0 ||
+        cs_md_rename(c->rootfd, from, to) < 0)
+        goto out; /* then it is downloaded like on the other workstations */
+    c->maildir_changed = true;
+    r = cs_arch_inst_set_local(cs_arch_state_find(c->st, u), old->local_folder, old->local_subdir, name);
+    cs_arch_inst_clear_local(old);
+out:
+    free(e);
+    return r;
+}
+
+static bool asked_for(const cs_archive_opts *o, const cs_arch_inst *in, uint64_t now)
+{
+    if (o->undelete_all || (o->undelete_since_sec && CS_HLC_MS(in->del_w.hlc) + o->undelete_since_sec * 1000 >= now))
+        return true;
+    for (size_t k = 0; k < o->undelete_n; k++)
+        if (strcmp(o->undelete_ids[k], in->key) == 0)
+            return true;
+    return false;
+}
+
+static int undelete(ctx *c)
+{
+    const cs_archive_opts *o = c->o;
+    uint64_t now = cs_hlc_wall_ms(), keep = o->keep_deleted_sec * 1000;
+    cs_arch_live_ids live = { 0 };
+    cs_arch_inst **v = NULL;
+    size_t n = 0;
+    int r;
+
+    if (!o->undelete_all && !o->undelete_since_sec && !o->undelete_n)
+        return 0;
+    if ((r = cs_arch_live_ids_build(c->st, &live)) < 0)
+        return r;
+    for (size_t k = 0; k < o->undelete_n; k++) {
+        cs_arch_inst *in = cs_arch_state_find(c->st, o->undelete_ids[k]);
+
+        if (!in || !cs_arch_restorable(in, &live, now, keep)) {
+            log_error("archive: %s is not a message deleted within [archive] keep_deleted; nothing was "
+                      "undeleted ('cloudseal archive deleted' lists those that can come back)", o->undelete_ids[k]);
+            r = -ENOENT;
+            goto out;
+        }
+    }
+    /* a snapshot: restoring adds instances */
+    if (!(v = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*v)))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < c->st->ninst; i++)
+        if (cs_arch_restorable(c->st->inst[i], &live, now, keep) && asked_for(o, c->st->inst[i], now))
+            v[n++] = c->st->inst[i];
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = restore_one(c, v[i]);
+out:
+    cs_arch_live_ids_free(&live);
+    free(v);
     return r;
 }
 
@@ -859,6 +1054,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (in->deleted) {
         if (!in->local_present)
             return 0;
+        if (c->held && c->held[in->del_w.dev]) {
+            c->stats->deletions_held++;
+            return 0;
+        }
         plan(c, "delete %s", from);
         c->stats->removed++;
         if (c->o->dry_run)
@@ -943,14 +1142,51 @@ out:
     return r;
 }
 
+/* Remote deletions by one device that would take more than the guard
+ * allows from this workstation stay undone (they are applied by a sync
+ * that allows them; `archive undelete` brings them back instead). */
+static int hold_mass_deletions(ctx *c)
+{
+    uint64_t *count = calloc(c->st->ndevs, sizeof(*count)), base = local_messages(c->st);
+
+    if (!count)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->st->ninst; i++) {
+        const cs_arch_inst *in = c->st->inst[i];
+
+        count[in->del_w.dev] += in->deleted && in->local_present && !in->local_stale;
+    }
+    for (size_t d = 0; d < c->st->ndevs; d++) {
+        char devhex[17];
+
+        if (!too_many(c, count[d], base))
+            continue;
+        if (!c->held && !(c->held = calloc(c->st->ndevs, sizeof(*c->held)))) {
+            free(count);
+            return -ENOMEM;
+        }
+        c->held[d] = true;
+        hex(c->st->devs[d].id, CS_ARCH_DEV_BYTES, devhex);
+        log_error("archive: workstation %s deleted %llu of the %llu messages here, more than [archive] "
+                  "max_deletions allows: they are kept on this workstation for now. If that was meant, "
+                  "run 'cloudseal archive sync --allow-deletions %llu'; if not, 'cloudseal archive deleted' "
+                  "lists them and 'cloudseal archive undelete' brings them back everywhere",
+                  devhex, (unsigned long long)count[d], (unsigned long long)base, (unsigned long long)count[d]);
+    }
+    free(count);
+    return 0;
+}
+
 static int materialise(ctx *c)
 {
     cs_arch_inst **todo = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*todo));
     size_t n = 0;
     int r = 0, first_err = 0;
 
-    if (!todo)
+    if (!todo || hold_mass_deletions(c) < 0) {
+        free(todo);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < c->st->ninst; i++) {
         bool need = false;
 
@@ -1039,22 +1275,47 @@ static int write_last_sync(ctx *c)
     return cs_write_file_atomic_at(c->statefd, "last-sync", line, (size_t)n, 0600);
 }
 
-static int open_maildir(const char *root, int *fd_out)
+/* Open the Maildir.  Only a device that never synced one creates it: for
+ * any other, a missing Maildir, or one without new/ and cur/ (an empty
+ * mount point), is an error, never "every message was deleted". */
+static int open_maildir(ctx *c)
 {
-    int r = cs_mkdir_p(root, 0700), fd;
+    const char *root = c->o->maildir;
+    bool known = c->st->md_bound || local_messages(c->st) > 0, rejoined = false;
+    int r, fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-    if (r < 0)
-        return r;
-    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    r = cs_md_ensure_folder(fd, "");
-    if (r < 0) {
-        close(fd);
+    if (fd < 0 && errno == ENOENT && !known) {
+        if ((r = cs_mkdir_p(root, 0700)) < 0)
+            return r;
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        r = -errno;
+        if (r == -ENOENT)
+            log_error("archive: the Maildir %s does not exist; nothing was synced and nothing is deleted. "
+                      "If it is on a disk, mount it; if you moved or renamed it, set [archive] maildir to "
+                      "where it is now", root);
+        else
+            log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));
         return r;
     }
-    *fd_out = fd;
-    return 0;
+    c->rootfd = fd;
+    for (int sub = 0; known && sub < 2; sub++) {
+        struct stat st;
+
+        if (fstatat(fd, sub ? "cur" : "new", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+            log_error("archive: %s has no %s/ directory: it is not the Maildir this workstation synced (a "
+                      "disk that is not mounted?); nothing was synced and nothing is deleted. Mount its "
+                      "disk, or set [archive] maildir to where the Maildir is", root, sub ? "cur" : "new");
+            return -ENOENT;
+        }
+    }
+    if ((r = cs_arch_maildir_bind(fd, root, c->st, c->o->dry_run, &rejoined)) < 0)
+        return r;
+    r = cs_md_ensure_folder(fd, ""); /* tmp/, and the whole of a new Maildir */
+    if (r < 0)
+        log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));
+    return r;
 }
 
 /* Asked for, or the last collection is gc_interval old (a clock set back
@@ -1075,7 +1336,7 @@ static bool gc_due(ctx *c)
 static int collect(ctx *c)
 {
     cs_arch_gc_opts g = { .storage = c->s, .prefix = c->prefix, .statefd = c->statefd,
-                          .grace_sec = c->o->gc_grace_sec, .dry_run = c->o->dry_run, .plan = c->o->plan };
+                          .grace_sec = c->o->gc_grace_sec, .keep_deleted_sec = c->o->keep_deleted_sec, .dry_run = c->o->dry_run, .plan = c->o->plan };
     cs_arch_gc_stats gs;
     int r = cs_arch_gc(&g, c->st, &gs);
 
@@ -1130,16 +1391,14 @@ static int run(ctx *c, const cs_amk *amk)
     }
     if ((r = cs_arch_load_state(c->statefd, o->state_dir, &c->st)) < 0)
         return r;
-    if ((r = open_maildir(o->maildir, &c->rootfd)) < 0) {
-        log_error("archive: cannot open the Maildir %s: %s", o->maildir, strerror(-r));
+    if ((r = open_maildir(c)) < 0)
         return r;
-    }
     if ((r = cs_arch_packer_new(c->s, c->prefix, o->pack_target ? o->pack_target : PACK_TARGET_DEFAULT,
                            &c->packer)) < 0)
         return r;
     if ((r = fetch_remote(c)) < 0)
         return r;
-    if ((r = local_changes(c)) < 0)
+    if ((r = local_changes(c)) < 0 || (r = undelete(c)) < 0)
         return r;
     r = upload_segment(c);
     c->stats->packs_uploaded = cs_arch_packer_packs(c->packer);
@@ -1150,7 +1409,9 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     r = materialise(c);
     if (o->dry_run)
-        return r == 0 && gc_due(c) ? collect(c) : r;
+        r = r == 0 && gc_due(c) ? collect(c) : r;
+    if (o->dry_run)
+        return r == 0 && c->held ? -ECANCELED : r;
     /* the Maildir is durable before the state says it is so */
     if (c->maildir_changed && syncfs(c->rootfd) < 0 && r == 0)
         r = -errno;
@@ -1159,6 +1420,8 @@ static int run(ctx *c, const cs_amk *amk)
         r2 = write_last_sync(c);
     if (r == 0 && r2 == 0 && gc_due(c))
         r2 = collect(c);
+    if (r == 0 && r2 == 0 && c->held)
+        r2 = -ECANCELED; /* complete but for the held deletions: the user decides */
     return r < 0 ? r : r2;
 }
 
@@ -1177,6 +1440,7 @@ int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stat
     cs_arch_packer_free(c.packer);
     free(c.pend);
     free(c.own);
+    free(c.held);
     free(c.ids.slot);
     if (c.rootfd >= 0)
         close(c.rootfd);

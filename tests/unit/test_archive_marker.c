@@ -1,0 +1,186 @@
+/* Unit tests of what keeps a missing or replaced Maildir from deleting
+ * mail: the identity marker's strict parser, binding a state to its
+ * Maildir, and the deletion stamp kept for the keep period. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "archive/marker.h"
+#include "archive/state.h"
+#include <sodium.h>
+#include "util/fileio.h"
+
+static const char good[] = "cloudseal-maildir-id v1 00112233445566778899aabbccddeeff\n";
+
+static void test_marker_parse(void **unused)
+{
+    uint8_t id[CS_ARCH_MD_ID_BYTES];
+    char text[CS_ARCH_MARKER_LEN + 1], bad[sizeof(good) + 1];
+
+    assert_int_equal(sizeof(good) - 1, CS_ARCH_MARKER_LEN);
+    assert_int_equal(cs_arch_marker_parse(good, CS_ARCH_MARKER_LEN, id), 0);
+    assert_int_equal(id[0], 0x00);
+    assert_int_equal(id[15], 0xff);
+    cs_arch_marker_format(id, text);
+    assert_string_equal(text, good);
+    /* truncated, oversized, empty */
+    for (size_t n = 0; n < CS_ARCH_MARKER_LEN; n++)
+        assert_int_equal(cs_arch_marker_parse(good, n, id), -EBADMSG);
+    memcpy(bad, good, sizeof(good));
+    bad[CS_ARCH_MARKER_LEN] = '\n';
+    assert_int_equal(cs_arch_marker_parse(bad, CS_ARCH_MARKER_LEN + 1, id), -EBADMSG);
+    /* tampered: every byte changed in turn; uppercase hex, a missing newline */
+    for (size_t i = 0; i < CS_ARCH_MARKER_LEN; i++) {
+        memcpy(bad, good, sizeof(good));
+        bad[i] = bad[i] == 'x' ? 'y' : 'x';
+        assert_int_equal(cs_arch_marker_parse(bad, CS_ARCH_MARKER_LEN, id), -EBADMSG);
+    }
+    memcpy(bad, good, sizeof(good));
+    bad[30] = 'A';
+    assert_int_equal(cs_arch_marker_parse(bad, CS_ARCH_MARKER_LEN, id), -EBADMSG);
+    bad[30] = '\0';
+    assert_int_equal(cs_arch_marker_parse(bad, CS_ARCH_MARKER_LEN, id), -EBADMSG);
+}
+
+static int mkmaildir(char *dir)
+{
+    strcpy(dir, "/tmp/cs-arch-marker-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void test_bind(void **unused)
+{
+    char dir[64];
+    int fd = mkmaildir(dir);
+    cs_arch_state *st;
+    cs_arch_inst *in;
+    uint8_t id[CS_ARCH_MD_ID_BYTES], first[CS_ARCH_MD_ID_BYTES];
+    bool rejoined;
+
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    assert_int_equal(cs_arch_marker_read(fd, id), -ENOENT);
+    /* a fresh state adopts the Maildir and marks it */
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_false(rejoined);
+    assert_true(st->md_bound);
+    assert_int_equal(cs_arch_marker_read(fd, first), 0);
+    assert_memory_equal(first, st->md_id, sizeof(first));
+    assert_int_equal(cs_arch_state_get(st, "1.M1.a", &in), 0);
+    assert_int_equal(cs_arch_inst_set_local(in, "", 1, "1.M1.a:2,S"), 0);
+    /* the same Maildir: nothing changes */
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_false(rejoined);
+    assert_true(in->local_present);
+    /* recreated (no marker): joins as new, local records dropped, new id */
+    assert_int_equal(unlinkat(fd, CS_ARCH_MARKER_NAME, 0), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, true, &rejoined), 0); /* dry run writes nothing */
+    assert_true(rejoined);
+    assert_false(in->local_present);
+    assert_int_equal(cs_arch_marker_read(fd, id), -ENOENT);
+    assert_int_equal(cs_arch_inst_set_local(in, "", 1, "1.M1.a:2,S"), 0);
+    memcpy(st->md_id, first, sizeof(first));
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_true(rejoined);
+    assert_int_equal(cs_arch_marker_read(fd, id), 0);
+    assert_memory_not_equal(id, first, sizeof(id));
+    /* another Maildir's marker */
+    assert_int_equal(cs_arch_inst_set_local(in, "", 1, "1.M1.a:2,S"), 0);
+    assert_int_equal(cs_write_file_atomic_at(fd, CS_ARCH_MARKER_NAME, good, CS_ARCH_MARKER_LEN, 0600), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_true(rejoined);
+    assert_false(in->local_present);
+    assert_int_equal(st->md_id[15], 0xff);
+    /* the same marker on another file system (a copy) */
+    st->md_dev = cs_arch_maildir_dev(fd) + 1;
+    assert_int_equal(cs_arch_inst_set_local(in, "", 1, "1.M1.a:2,S"), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_int_equal(rejoined, cs_arch_maildir_dev(fd) != 0);
+    /* damaged: an error, never a guess */
+    assert_int_equal(cs_write_file_atomic_at(fd, CS_ARCH_MARKER_NAME, "garbage\n", 8, 0600), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), -EBADMSG);
+    assert_int_equal(cs_write_file_atomic_at(fd, CS_ARCH_MARKER_NAME, good, CS_ARCH_MARKER_LEN - 1, 0600), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), -EBADMSG);
+    /* a state of before the markers (unbound, with local records) binds to
+     * an unmarked Maildir without dropping them: the upgrade */
+    assert_int_equal(unlinkat(fd, CS_ARCH_MARKER_NAME, 0), 0);
+    st->md_bound = false;
+    assert_int_equal(cs_arch_inst_set_local(in, "", 1, "1.M1.a:2,S"), 0);
+    assert_int_equal(cs_arch_maildir_bind(fd, dir, st, false, &rejoined), 0);
+    assert_false(rejoined);
+    assert_true(in->local_present);
+    cs_arch_state_free(st);
+    unlinkat(fd, CS_ARCH_MARKER_NAME, 0);
+    close(fd);
+    rmdir(dir);
+}
+
+/* The deletion stamp is the first deletion's, whatever the order; it and
+ * the Maildir identity survive a save and load. */
+static void test_deletion_stamp(void **unused)
+{
+    cs_arch_state *x, *y, *z;
+    cs_arch_entry d1 = { .type = CS_AE_DEL, .hlc = 100 }, d2 = { .type = CS_AE_DEL, .hlc = 200 };
+    uint8_t other[CS_ARCH_DEV_BYTES] = { 1 };
+    cs_buf bx = CS_BUF_INIT, by = CS_BUF_INIT;
+    cs_arch_inst *in;
+
+    strcpy(d1.key, "1.M1.a");
+    strcpy(d2.key, "1.M1.a");
+    assert_int_equal(cs_arch_state_new(&x), 0);
+    assert_int_equal(cs_arch_state_new(&y), 0);
+    memcpy(y->devs[0].id, x->devs[0].id, CS_ARCH_DEV_BYTES);
+    assert_int_equal(cs_arch_state_dev(x, other), 1);
+    assert_int_equal(cs_arch_state_dev(y, other), 1);
+    assert_int_equal(cs_arch_state_apply(x, 1, &d2), 1);
+    assert_int_equal(cs_arch_state_apply(x, 0, &d1), 1);
+    assert_int_equal(cs_arch_state_apply(y, 0, &d1), 1);
+    assert_int_equal(cs_arch_state_apply(y, 1, &d2), 0);
+    in = cs_arch_state_find(x, "1.M1.a");
+    assert_int_equal(in->del_w.hlc, 100);
+    assert_int_equal(in->del_w.dev, 0);
+    x->md_bound = true;
+    x->md_id[3] = 7;
+    x->md_dev = 42;
+    y->md_bound = true;
+    y->md_id[3] = 7;
+    y->md_dev = 42;
+    x->clock = y->clock = 0;
+    assert_int_equal(cs_arch_state_encode(x, &bx), 0);
+    assert_int_equal(cs_arch_state_encode(y, &by), 0);
+    assert_int_equal(bx.len, by.len);
+    assert_memory_equal(bx.data, by.data, bx.len);
+    assert_int_equal(cs_arch_state_decode(bx.data, bx.len, &z), 0);
+    assert_true(z->md_bound);
+    assert_int_equal(z->md_id[3], 7);
+    assert_int_equal(z->md_dev, 42);
+    assert_int_equal(cs_arch_state_find(z, "1.M1.a")->del_w.hlc, 100);
+    cs_arch_state_free(z);
+    /* a bound flag other than 0/1 is refused (checksum fixed up) */
+    bx.data[5 + 8] = 2;
+    crypto_generichash(bx.data + bx.len - 32, 32, bx.data, bx.len - 32, NULL, 0);
+    assert_int_equal(cs_arch_state_decode(bx.data, bx.len, &z), -EBADMSG);
+    cs_buf_free(&bx);
+    cs_buf_free(&by);
+    cs_arch_state_free(x);
+    cs_arch_state_free(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_marker_parse),
+        cmocka_unit_test(test_bind),
+        cmocka_unit_test(test_deletion_stamp),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
