@@ -293,7 +293,7 @@ static int do_status(void)
         json_object_put(j);
     } else if (!s.initialised) {
         printf("Message archive: not synced yet on this workstation.\n"
-               "Maildir: %s\nRun 'cloudseal archive sync' to start.\n", maildir);
+               "Maildir: %s\nState:   %s\nRun 'cloudseal archive sync' to start.\n", maildir, state_dir);
     } else {
         char when[64] = "never";
         time_t t = (time_t)s.last_sync;

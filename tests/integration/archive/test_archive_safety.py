@@ -235,3 +235,21 @@ def test_remote_mass_deletion_is_held(account):
     assert b.sync(check=False).returncode == 8  # still held
     b.sync("--allow-deletions", "70")
     assert a.messages() == b.messages() and len(b.messages()) == 31
+
+
+def test_state_follows_xdg_state_home(account, tmp_path):
+    """Without [archive] state_dir the state is under $XDG_STATE_HOME (a
+    per-user directory: [paths] state_dir is the system's), and status says
+    where, before and after the first sync."""
+    a = account("a")
+    a.config.write_text(a.config.read_text().replace(f"state_dir = {a.state}\n", ""))
+    xdg = tmp_path / "xdg-state"
+    a.env["XDG_STATE_HOME"] = str(xdg)
+    want = str(xdg / "cloudseal" / "archive")
+    assert f"State:   {want}" in a.cli("archive", "status").stdout
+    a.deliver("1700000000.M1P1.a", message(1))
+    a.sync()
+    assert (xdg / "cloudseal" / "archive" / "state").exists()
+    st = json.loads(a.cli("archive", "status", "--json").stdout)
+    assert st["state_dir"] == want and st["messages"] == 1
+    assert want in a.cli("archive", "status").stdout
