@@ -76,7 +76,7 @@ static json_object *stats_json(const cs_archive_stats *s)
     json_object *o = json_object_new_object();
 
 #define F(name) json_object_object_add(o, #name, json_object_new_int64((int64_t)s->name))
-    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(vanished);
+    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(edited); F(vanished);
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
     F(bodies_reused); F(skipped); F(deletions_held); F(undeleted); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
@@ -116,6 +116,9 @@ static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
     if (s->skipped)
         printf("  %llu messages were busy in your mail client; the next sync retries them.\n",
                (unsigned long long)s->skipped);
+    if (s->edited)
+        printf("  %llu messages were edited in place: each is now a new message (a new file name); the old\n"
+               "  versions are in 'cloudseal archive deleted'.\n", (unsigned long long)s->edited);
     if (s->undeleted)
         printf("  %llu messages undeleted: they come back on your other workstations at their next sync.\n",
                (unsigned long long)s->undeleted);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "archive/wire.h"
 
@@ -341,8 +342,25 @@ int cs_arch_inst_set_local(cs_arch_inst *in, const char *folder, int subdir, con
     return 0;
 }
 
+void cs_arch_inst_set_stat(cs_arch_inst *in, const struct stat *st)
+{
+    in->local_ino = (uint64_t)st->st_ino;
+    in->local_size = (uint64_t)st->st_size;
+    in->local_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+bool cs_arch_inst_stat_changed(const cs_arch_inst *in, const struct stat *st)
+{
+    if (!in->local_ino && !in->local_size && !in->local_mtime_ns)
+        return false;
+    return in->local_ino != (uint64_t)st->st_ino || in->local_size != (uint64_t)st->st_size ||
+           in->local_mtime_ns != (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
 void cs_arch_inst_clear_local(cs_arch_inst *in)
 {
+    in->local_ino = in->local_size = 0;
+    in->local_mtime_ns = 0;
     in->local_present = false;
     in->local_stale = false;
     free(in->local_folder);
@@ -395,6 +413,9 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
         r = cs_wb_str8(b, in->local_folder);
         if (r == 0) r = cs_wb_u8(b, in->local_subdir);
         if (r == 0) r = cs_wb_str8(b, in->local_name);
+        if (r == 0) r = cs_wb_u64(b, in->local_ino);
+        if (r == 0) r = cs_wb_u64(b, in->local_size);
+        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->local_mtime_ns);
     }
     return r;
 }
@@ -512,6 +533,11 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
             r = -EBADMSG;
         if (r == 0)
             r = cs_arch_inst_set_local(in, folder, sub, name);
+        if (r == 0 && ver >= 2) {
+            r = cs_rd_u64(rd, &in->local_ino);
+            if (r == 0) r = cs_rd_u64(rd, &in->local_size);
+            if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->local_mtime_ns);
+        }
     }
     return r == -ENOMEM ? r : (r < 0 ? -EBADMSG : 0);
 }

@@ -50,6 +50,10 @@ typedef struct cs_arch_inst {
     char *local_folder;
     uint8_t local_subdir;
     char *local_name;
+    /* the file as last seen (rename keeps these): a change means it was
+     * edited in place.  All 0 = not known yet. */
+    uint64_t local_ino, local_size;
+    int64_t local_mtime_ns;
     bool scan_seen;          /* transient: found by this sync's scan */
     bool scan_named;         /* transient: its unique name is somewhere in this scan */
 } cs_arch_inst;
@@ -101,6 +105,10 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out);
 
 /* Set a local placement (copies strings). */
 int cs_arch_inst_set_local(cs_arch_inst *in, const char *folder, int subdir, const char *name);
+struct stat;
+void cs_arch_inst_set_stat(cs_arch_inst *in, const struct stat *st);
+/* Whether st differs from the file as last seen (false when not known). */
+bool cs_arch_inst_stat_changed(const cs_arch_inst *in, const struct stat *st);
 void cs_arch_inst_clear_local(cs_arch_inst *in);
 
 #endif

@@ -420,6 +420,25 @@ out:
 
 /* ---- local changes ---- */
 
+/* Where in's file is on disk, as last recorded: 0 or -errno. */
+static int stat_local(ctx *c, const cs_arch_inst *in, struct stat *st)
+{
+    char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    int r = cs_md_path(in->local_folder, in->local_subdir, in->local_name, path, sizeof(path));
+
+    if (r == 0 && fstatat(c->rootfd, path, st, AT_SYMLINK_NOFOLLOW) < 0)
+        r = -errno;
+    return r;
+}
+
+static void note_stat(ctx *c, cs_arch_inst *in)
+{
+    struct stat st;
+
+    if (stat_local(c, in, &st) == 0)
+        cs_arch_inst_set_stat(in, &st);
+}
+
 static int read_message(ctx *c, const char *folder, int subdir, const char *name, cs_buf *buf)
 {
     char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
@@ -449,6 +468,7 @@ struct pending {
     uint64_t flags;
     uint64_t size;   /* at queueing time: bounds the memory of a batch */
     int64_t mtime;   /* travels with the message: the received date */
+    struct stat st;  /* the file as seen: an in-place edit changes it */
 };
 
 static int new_message(ctx *c, const char *folder, int subdir, const char *name,
@@ -487,6 +507,7 @@ static int new_message(ctx *c, const char *folder, int subdir, const char *name,
     p->flags = flags;
     p->size = (uint64_t)st.st_size;
     p->mtime = st.st_mtim.tv_sec > 0 && st.st_mtim.tv_sec < (INT64_C(1) << 40) ? st.st_mtim.tv_sec : 0;
+    p->st = st;
     return 0;
 }
 
@@ -526,6 +547,7 @@ static int record_new(ctx *c, const struct pending *p, cs_arch_job *j)
         return r;
     in = cs_arch_state_find(c->st, p->unique);
     r = cs_arch_inst_set_local(in, p->folder, p->subdir, p->name);
+    cs_arch_inst_set_stat(in, &p->st);
     if (r == 0 && !same)
         r = ids_put(&c->ids, in);
     c->stats->local_added++;
@@ -681,11 +703,60 @@ static int found_unrecorded(ctx *c, cs_arch_inst *in, const char *folder, int su
     cs_arch_content_id(c->keys, buf.data, buf.len, id);
     cs_buf_free(&buf);
     in->scan_seen = true;
-    if ((in->has_add && sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) || (!in->has_add && in->deleted))
-        return cs_arch_inst_set_local(in, folder, subdir, name); /* materialise puts it in place */
+    if ((in->has_add && sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) || (!in->has_add && in->deleted)) {
+        int r2 = cs_arch_inst_set_local(in, folder, subdir, name); /* materialise puts it in place */
+
+        if (r2 == 0)
+            note_stat(c, in);
+        return r2;
+    }
     if (!in->has_add)
         return new_message(c, folder, subdir, name, in->key, flags);
     return copy_as_new(c, folder, subdir, name, flags);
+}
+
+/* A known file whose inode, size or mtime changed where it lies: if its
+ * content changed (a client rewrote headers in place, against the Maildir
+ * rules), it becomes a new message under a fresh unique name and the old
+ * version is deleted (recoverable for keep_deleted with archive undelete);
+ * instances are immutable, so this is how an edit travels. */
+static int edited(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name, uint64_t flags)
+{
+    char u[CS_MD_UNIQUE_MAX + 1], nname[CS_MD_NAME_MAX + 1];
+    char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    cs_arch_entry e = { .type = CS_AE_DEL };
+    cs_buf buf = CS_BUF_INIT;
+    uint8_t id[CS_ARCH_ID_BYTES];
+    int r = read_message(c, folder, subdir, name, &buf);
+
+    if (r < 0) {
+        cs_buf_free(&buf);
+        return 0; /* vanished or unreadable: the next sync looks again */
+    }
+    cs_arch_content_id(c->keys, buf.data, buf.len, id);
+    cs_buf_free(&buf);
+    if (!in->has_add || sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) {
+        note_stat(c, in); /* touched, copied back, restored: the same message */
+        return 0;
+    }
+    if ((r = cs_md_new_unique(u)) < 0 || (r = cs_md_render_name(u, subdir, flags, nname)) < 0 ||
+        (r = cs_md_path(folder, subdir, name, from, sizeof(from))) < 0 ||
+        (r = cs_md_path(folder, subdir, nname, to, sizeof(to))) < 0)
+        return r;
+    plan(c, "record a new version of %s as %s (edited in place)", from, to);
+    c->stats->edited++;
+    if (c->o->dry_run)
+        return 0;
+    if (cs_md_rename(c->rootfd, from, to) < 0) {
+        c->stats->skipped++;
+        return 0;
+    }
+    c->maildir_changed = true;
+    snprintf(e.key, sizeof(e.key), "%s", in->key);
+    if (!in->deleted && (r = emit(c, &e)) < 0)
+        return r;
+    cs_arch_inst_clear_local(in);
+    return new_message(c, folder, subdir, nname, u, flags);
 }
 
 /* ---- the mass-deletion guard and damaged folders ---- */
@@ -812,8 +883,17 @@ static int local_changes(ctx *c)
 
         if (in && in->local_present && !in->scan_seen && f->subdir == in->local_subdir &&
             strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders[f->folder]) == 0) {
+            struct stat st;
+
             in->scan_seen = true;
             f->mark = 1;
+            /* one stat per message: what an in-place edit changes */
+            if (stat_local(c, in, &st) < 0)
+                continue; /* gone since the readdir: pass 3 looks again */
+            if (cs_arch_inst_stat_changed(in, &st))
+                f->mark = 2;
+            else if (!in->local_ino)
+                cs_arch_inst_set_stat(in, &st); /* first seen by a version that records it */
         }
     }
     /* pass 2: everything else */
@@ -822,10 +902,12 @@ static int local_changes(ctx *c)
         const char *folder = sc.folders[f->folder];
         cs_arch_inst *in;
 
-        if (f->mark)
+        if (f->mark == 1)
             continue;
         in = cs_arch_state_find(c->st, f->unique);
-        if (!in)
+        if (f->mark == 2)
+            r = edited(c, in, folder, f->subdir, f->name, f->flags);
+        else if (!in)
             r = new_message(c, folder, f->subdir, f->name, f->unique, f->flags);
         else if (in->scan_seen)
             r = copy_as_new(c, folder, f->subdir, f->name, f->flags);
@@ -883,6 +965,7 @@ static int restore_one(ctx *c, cs_arch_inst *old)
     char u[CS_MD_UNIQUE_MAX + 1], name[CS_MD_NAME_MAX + 1], ou[CS_MD_UNIQUE_MAX + 1];
     char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
     cs_arch_entry *e = calloc(1, sizeof(*e));
+    cs_arch_inst *nin;
     uint64_t fl = 0;
     int r = e ? cs_md_new_unique(u) : -ENOMEM;
 
@@ -907,7 +990,11 @@ static int restore_one(ctx *c, cs_arch_inst *old)
         cs_md_rename(c->rootfd, from, to) < 0)
         goto out; /* then it is downloaded like on the other workstations */
     c->maildir_changed = true;
-    r = cs_arch_inst_set_local(cs_arch_state_find(c->st, u), old->local_folder, old->local_subdir, name);
+    nin = cs_arch_state_find(c->st, u);
+    r = cs_arch_inst_set_local(nin, old->local_folder, old->local_subdir, name);
+    nin->local_ino = old->local_ino; /* a rename keeps them */
+    nin->local_size = old->local_size;
+    nin->local_mtime_ns = old->local_mtime_ns;
     cs_arch_inst_clear_local(old);
 out:
     free(e);
@@ -1124,6 +1211,8 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
             c->maildir_changed = true;
             c->stats->delivered++;
             r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
+            if (r == 0)
+                note_stat(c, in);
         } else if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
             c->stats->skipped++;
             r = 0;

@@ -3,7 +3,7 @@
  * deliveries, flag changes, moves, copies (`cp`, same unique name),
  * deletions, Maildirs moved away for a while (every sync must fail and
  * record nothing) or recreated empty (the device joins again, nothing is
- * deleted), undeletes (on even seeds, with a keep period the collector
+ * deleted), in-place edits (a new version replaces the message), undeletes (on even seeds, with a keep period the collector
  * honours) and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
@@ -57,6 +57,7 @@ typedef struct sim {
     int nmsgs;
     char uniq[MAX_MSGS][CS_MD_UNIQUE_MAX + 1];
     int deleted[MAX_MSGS];
+    int edited[MAX_MSGS];   /* rewritten in place somewhere: its old version may be gone */
     bool keep;              /* even seeds: keep_deleted, and undeletes */
     bool away[MAX_DEV];     /* the device's Maildir is moved away */
     int recreated;
@@ -226,6 +227,28 @@ static void op_delete(sim *m, int d)
             m->deleted[i] = 1;
 }
 
+/* A client rewrites a message where it lies (a header added): once the
+ * device syncs, a new version under a new name replaces it everywhere. */
+static void op_edit(sim *m, int d)
+{
+    found fs[MAX_MSGS * 2], *f;
+    char path[1000], uniq[CS_MD_UNIQUE_MAX + 1];
+    uint64_t flags;
+    FILE *out;
+
+    if (!pick(m, d, fs, &f))
+        return;
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], f->rel);
+    out = fopen(path, "r+");
+    assert_non_null(out);
+    fprintf(out, "X-Label: %u\n", rnd(m)); /* over the first line: new content, maybe the same size */
+    fclose(out);
+    for (int i = 0; i < m->nmsgs; i++)
+        if (strcmp(m->uniq[i], uniq) == 0)
+            m->edited[i] = 1;
+}
+
 static void op_copy(sim *m, int d)
 {
     /* `cp` keeps the unique name: the sync must give the copy its own */
@@ -262,7 +285,7 @@ static size_t seed_split(const sim *m)
 }
 
 static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
-static uint64_t moved_away_total, recreated_total, undeleted_total; /* and these ops happened */
+static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total; /* and these happened */
 
 /* A sync; with gc, pack collection after it with no grace period (a pack
  * goes at the second collection that finds it unreferenced). */
@@ -294,6 +317,7 @@ static uint64_t sync_device(sim *m, int d, bool gc)
         fail_msg("device %d skipped %llu actions (a body that could not be fetched?)", d,
                  (unsigned long long)st.skipped);
     gc_deleted_total += st.gc_deleted;
+    edited_total += st.edited;
     return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
 }
 
@@ -450,7 +474,7 @@ static void check_converged(sim *m, uint64_t seed)
             assert_int_equal(cs_md_parse_name(a[j].name, u, &fl), 0);
             count += strcmp(u, m->uniq[i]) == 0;
         }
-        if (count != (m->deleted[i] ? 0 : 1))
+        if (count != (m->deleted[i] ? 0 : 1) && !(m->edited[i] && count == 0))
             fail_msg("seed %llu: message %s present %d times (deleted: %d)", (unsigned long long)seed,
                      m->uniq[i], count, m->deleted[i]);
     }
@@ -502,7 +526,8 @@ static void run_seed(int ndev, uint64_t seed)
                 fail_msg("seed %llu: device %d synced without its Maildir", (unsigned long long)seed, d);
             continue;
         }
-        switch (rnd(&m) % 15) {
+        switch (rnd(&m) % 16) {
+        case 15: op_edit(&m, d); break;
         case 11: op_move_away(&m, d, seed); break;
         case 12: op_recreate(&m, d); break;
         case 13: case 14: op_undelete(&m, d, seed); break;
@@ -537,6 +562,7 @@ static void run_seed(int ndev, uint64_t seed)
         if (round == 0)
             changed = 1; /* everyone must see the last writer's segment */
     }
+    add_new_to_model(&m, 0); /* new versions of edited messages */
     /* one more round must be a no-op everywhere */
     quiet = 1;
     for (int d = 0; d < ndev; d++)
@@ -587,12 +613,13 @@ static void run_seeds(int ndev)
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
     print_message("%d devices: %llu seeds converged; %llu packs collected on the way; %llu Maildirs moved "
-                  "away, %llu recreated, %llu messages undeleted\n", ndev, (unsigned long long)count,
+                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded\n", ndev, (unsigned long long)count,
                   (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
-                  (unsigned long long)recreated_total, (unsigned long long)undeleted_total);
+                  (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
+                  (unsigned long long)edited_total);
     assert_true(gc_deleted_total > 0); /* the collector had work, and nothing live was lost */
     if (count >= 20)
-        assert_true(moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0);
+        assert_true(moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 && edited_total > 0);
 }
 
 static void test_two_devices(void **state) { (void)state; run_seeds(2); }
