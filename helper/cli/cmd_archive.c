@@ -76,7 +76,7 @@ static json_object *stats_json(const cs_archive_stats *s)
     json_object *o = json_object_new_object();
 
 #define F(name) json_object_object_add(o, #name, json_object_new_int64((int64_t)s->name))
-    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(edited); F(vanished);
+    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(edited); F(folders_changed); F(vanished);
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
     F(bodies_reused); F(skipped); F(deletions_held); F(undeleted); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);

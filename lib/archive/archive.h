@@ -68,6 +68,7 @@ typedef struct cs_archive_stats {
     uint64_t local_changed;    /* local moves / flag changes recorded */
     uint64_t local_deleted;    /* local deletions recorded */
     uint64_t edited;           /* messages edited in place: recorded as new versions */
+    uint64_t folders_changed;  /* folders created or removed here, recorded */
     uint64_t vanished;         /* files that disappeared while being read */
     uint64_t segments_fetched, entries_applied;
     uint64_t delivered, renamed, removed, conflicts;

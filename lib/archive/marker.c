@@ -123,6 +123,8 @@ int cs_arch_maildir_bind(int rootfd, const char *maildir, cs_arch_state *st, boo
                                  ? "it is on another file system" : "its marker differs");
         for (size_t i = 0; i < st->ninst; i++)
             cs_arch_inst_clear_local(st->inst[i]);
+        for (size_t i = 0; i < st->nfolders; i++)
+            st->folders[i].local = false;
         *rejoined = true;
     }
     if (!marked)

@@ -44,7 +44,32 @@ void cs_arch_state_free(cs_arch_state *st)
     free(st->inst);
     free(st->hash);
     free(st->devs);
+    for (size_t i = 0; i < st->nfolders; i++)
+        free(st->folders[i].name);
+    free(st->folders);
     free(st);
+}
+
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create)
+{
+    cs_arch_folder *n;
+
+    for (size_t i = 0; i < st->nfolders; i++) /* few: one per folder a user has */
+        if (strcmp(st->folders[i].name, name) == 0)
+            return &st->folders[i];
+    if (!create || st->nfolders >= CS_ARCH_MAX_FOLDERS)
+        return NULL;
+    n = realloc(st->folders, (st->nfolders + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    st->folders = n;
+    n = &st->folders[st->nfolders];
+    memset(n, 0, sizeof(*n));
+    if (!(n->name = strdup(name)))
+        return NULL;
+    st->nfolders++;
+    st->dirty = true;
+    return n;
 }
 
 int cs_arch_state_new(cs_arch_state **out)
@@ -288,6 +313,18 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
 
     if (dev >= st->ndevs || e->hlc == 0)
         return -EINVAL;
+    if (e->type == CS_AE_DIR) {
+        cs_arch_folder *f = cs_arch_state_folder(st, e->folder, true);
+
+        if (!f)
+            return -ENOMEM;
+        if (cs_lww_cmp(st, w, f->w) <= 0)
+            return 0;
+        f->exists = e->exists;
+        f->w = w;
+        st->dirty = true;
+        return 1;
+    }
     r = cs_arch_state_get(st, e->key, &in);
     if (r < 0)
         return r;
@@ -439,6 +476,14 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
         r = encode_inst(st->inst[i], out);
+    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->nfolders);
+    for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
+        const cs_arch_folder *f = &st->folders[i];
+
+        r = cs_wb_str8(out, f->name);
+        if (r == 0) r = cs_wb_u8(out, (uint8_t)(f->exists | f->local << 1));
+        if (r == 0) r = put_w(out, f->w);
+    }
     if (r == 0) r = cs_buf_reserve(out, STATE_SUM_BYTES);
     if (r == 0) {
         crypto_generichash(out->data + out->len, STATE_SUM_BYTES, out->data + start, out->len - start, NULL, 0);
@@ -542,6 +587,32 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
     return r == -ENOMEM ? r : (r < 0 ? -EBADMSG : 0);
 }
 
+static int decode_folders(cs_wreader *rd, cs_arch_state *st)
+{
+    uint32_t n;
+    int r = cs_rd_u32(rd, &n);
+
+    /* each takes at least 12 bytes: bound the count by the input */
+    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_wr_left(rd) / 12)
+        return -EBADMSG;
+    for (uint32_t i = 0; i < n; i++) {
+        char name[256];
+        uint8_t fl;
+        cs_arch_folder *f;
+
+        if (cs_rd_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
+            cs_arch_state_folder(st, name, false) || cs_rd_u8(rd, &fl) < 0 || fl > 3)
+            return -EBADMSG;
+        if (!(f = cs_arch_state_folder(st, name, true)))
+            return -ENOMEM;
+        f->exists = fl & 1;
+        f->local = fl & 2;
+        if (get_w(rd, st, &f->w) < 0)
+            return -EBADMSG;
+    }
+    return 0;
+}
+
 int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
 {
     cs_wreader rd = { data, len, 0 };
@@ -597,7 +668,9 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     for (size_t i = 0; i < n; i++)
         if ((r = decode_inst(&rd, st, ver)) < 0)
             goto out;
-    r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
+    r = ver >= 2 ? decode_folders(&rd, st) : 0;
+    if (r == 0)
+        r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
 out:
     if (r < 0) {
         cs_arch_state_free(st);

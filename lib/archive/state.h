@@ -58,6 +58,18 @@ typedef struct cs_arch_inst {
     bool scan_named;         /* transient: its unique name is somewhere in this scan */
 } cs_arch_inst;
 
+/* A Maildir++ folder as an LWW register (DIR entries): created or removed,
+ * so that empty folders travel too.  A folder holding live messages is on
+ * disk whatever the register says. */
+typedef struct cs_arch_folder {
+    char *name;
+    bool exists;
+    cs_lww w;
+    bool local;              /* on this device's disk (last scan or materialise) */
+} cs_arch_folder;
+
+#define CS_ARCH_MAX_FOLDERS 65536
+
 typedef struct cs_arch_dev {
     uint8_t id[CS_ARCH_DEV_BYTES];
     uint64_t applied; /* highest contiguous segment sequence merged */
@@ -73,6 +85,8 @@ typedef struct cs_arch_state {
     cs_arch_inst **inst;
     size_t hcap;            /* open-addressing hash: key -> inst index + 1 */
     uint32_t *hash;
+    size_t nfolders;
+    cs_arch_folder *folders;
     /* the Maildir this state was made from (docs/archive.md section 9):
      * the id in its marker file and its st_dev (0 = not a stable number) */
     bool md_bound;
@@ -88,6 +102,10 @@ void cs_arch_state_free(cs_arch_state *st);
 cs_arch_inst *cs_arch_state_find(const cs_arch_state *st, const char *key);
 /* Find or create the instance for key. */
 int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out);
+/* The folder record of name, created (not existing, not local) when
+ * create; NULL when absent or out of memory or past CS_ARCH_MAX_FOLDERS. */
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create);
+
 /* Index of device id, added when unknown (-E2BIG past CS_ARCH_MAX_DEVICES). */
 int cs_arch_state_dev(cs_arch_state *st, const uint8_t id[CS_ARCH_DEV_BYTES]);
 

@@ -59,6 +59,7 @@ typedef struct ctx {
     bool ids_built;
     bool maildir_changed;
     bool *held;            /* per device index: its deletions are held this sync */
+    bool seg_v2;           /* this sync's entries include folders (DIR) */
 } ctx;
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -153,6 +154,7 @@ static int emit(ctx *c, cs_arch_entry *e)
     int r;
 
     e->hlc = cs_hlc_tick(&c->st->clock, cs_hlc_wall_ms());
+    c->seg_v2 |= e->type == CS_AE_DIR;
     r = cs_arch_entry_encode(e, &c->out);
     if (r == 0)
         r = cs_arch_state_apply(c->st, 0, e);
@@ -858,6 +860,62 @@ static int local_deletion_guard(ctx *c, const cs_scan *sc)
     return -ECANCELED;
 }
 
+/* ---- folders (empty ones travel too) ---- */
+
+static int emit_dir(ctx *c, const char *name, bool exists)
+{
+    cs_arch_entry e = { .type = CS_AE_DIR, .exists = exists };
+
+    snprintf(e.folder, sizeof(e.folder), "%s", name);
+    plan(c, "record folder %s %s", name, exists ? "created" : "removed");
+    c->stats->folders_changed++;
+    return emit(c, &e);
+}
+
+/* Folders that appeared on disk since the last sync are recorded as
+ * created, those gone as removed (their messages are deletions, which the
+ * guard already counted). */
+static int local_folders(ctx *c, const cs_scan *sc)
+{
+    bool *seen = NULL;
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
+        cs_arch_folder *f;
+
+        if (!sc->folders[i][0])
+            continue; /* INBOX is the Maildir itself */
+        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true)))
+            return -ENOMEM;
+        if (f->local)
+            continue;
+        f->local = true;
+        c->st->dirty = true;
+        if (!f->exists)
+            r = emit_dir(c, sc->folders[i], true);
+    }
+    if (r < 0 || !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
+        return r < 0 ? r : -ENOMEM;
+    for (size_t i = 0; i < sc->nfolders; i++) {
+        cs_arch_folder *f = sc->folders[i][0] ? cs_arch_state_folder(c->st, sc->folders[i], false) : NULL;
+
+        if (f)
+            seen[f - c->st->folders] = true;
+    }
+    for (size_t i = 0; r == 0 && i < c->st->nfolders; i++) {
+        cs_arch_folder *f = &c->st->folders[i];
+
+        if (seen[i] || !f->local)
+            continue;
+        f->local = false;
+        c->st->dirty = true;
+        if (f->exists)
+            r = emit_dir(c, f->name, false);
+    }
+    free(seen);
+    return r;
+}
+
 static int local_changes(ctx *c)
 {
     cs_scan sc, again;
@@ -916,6 +974,8 @@ static int local_changes(ctx *c)
         else
             r = found_unrecorded(c, in, folder, f->subdir, f->name, f->flags);
     }
+    if (r == 0)
+        r = local_folders(c, &sc);
     cs_scan_free(&sc);
     if (r == 0)
         r = ingest_pending(c);
@@ -1066,7 +1126,8 @@ static int upload_segment(ctx *c)
         return r;
     hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, seq);
-    r = cs_arch_segment_seal(c->keys, c->st->devs[0].id, seq, c->out.data, c->out.len, &sealed);
+    r = cs_arch_segment_seal_ex(c->keys, c->st->devs[0].id, seq, c->seg_v2 ? CS_ARCH_SEG_V2 : 0, c->out.data,
+                                c->out.len, &sealed);
     if (r == 0)
         r = cs_storage_put(c->s, key, sealed.data, sealed.len, CS_PUT_IMMUTABLE);
     if (r == -EEXIST)
@@ -1081,6 +1142,7 @@ static int upload_segment(ctx *c)
         c->st->dirty = true;
         c->out.len = 0;
         c->nout = 0;
+        c->seg_v2 = false;
         r = keep_own(c, seq);
     }
     cs_buf_free(&sealed);
@@ -1107,6 +1169,8 @@ static int maybe_compact(ctx *c)
 }
 
 /* ---- materialise ---- */
+
+static void folder_made(ctx *c, const char *name);
 
 static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 {
@@ -1176,8 +1240,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (c->o->dry_run)
         return 0;
     r = cs_md_ensure_folder(c->rootfd, in->folder);
-    if (r == 0)
+    if (r == 0) {
+        folder_made(c, in->folder);
         r = cs_md_rename(c->rootfd, from, to);
+    }
     if (r == -EEXIST || r == -ENOENT) { /* the mail client is busy with it: next sync */
         c->stats->skipped++;
         c->stats->renamed--;
@@ -1187,6 +1253,51 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
         return r;
     c->maildir_changed = true;
     return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
+}
+
+/* A folder materialise made for a message is on disk now. */
+static void folder_made(ctx *c, const char *name)
+{
+    cs_arch_folder *f = name[0] ? cs_arch_state_folder(c->st, name, true) : NULL;
+
+    if (f && !f->local) {
+        f->local = true;
+        c->st->dirty = true;
+    }
+}
+
+/* Empty folders: create those the merged state says exist, remove those it
+ * says were removed when nothing is left in them. */
+static int place_folders(ctx *c)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < c->st->nfolders; i++) {
+        cs_arch_folder *f = &c->st->folders[i];
+
+        if (f->exists == f->local)
+            continue;
+        plan(c, "%s folder %s", f->exists ? "create" : "remove", f->name);
+        if (c->o->dry_run)
+            continue;
+        if (f->exists)
+            r = cs_md_ensure_folder(c->rootfd, f->name);
+        else
+            r = cs_md_remove_empty_folder(c->rootfd, f->name);
+        if (r == -ENOTEMPTY || r == -ENOENT) { /* messages or a client's files in it: it stays */
+            r = 0;
+            continue;
+        }
+        if (r < 0)
+            log_error("archive: cannot %s the folder %s in %s: %s", f->exists ? "create" : "remove", f->name,
+                      c->o->maildir, strerror(-r));
+        else {
+            f->local = f->exists;
+            c->st->dirty = true;
+            c->maildir_changed = true;
+        }
+    }
+    return r;
 }
 
 static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
@@ -1210,6 +1321,7 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
         if (r == 0) {
             c->maildir_changed = true;
             c->stats->delivered++;
+            folder_made(c, in->folder);
             r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
             if (r == 0)
                 note_stat(c, in);
@@ -1292,6 +1404,9 @@ static int materialise(ctx *c)
     } else if (n) {
         c->stats->delivered += n;
     }
+    r = place_folders(c);
+    if (r < 0 && !first_err)
+        first_err = r;
     free(todo);
     return first_err;
 }

@@ -3,7 +3,9 @@
  * deliveries, flag changes, moves, copies (`cp`, same unique name),
  * deletions, Maildirs moved away for a while (every sync must fail and
  * record nothing) or recreated empty (the device joins again, nothing is
- * deleted), in-place edits (a new version replaces the message), undeletes (on even seeds, with a keep period the collector
+ * deleted), in-place edits (a new version replaces the message), empty
+ * folders made and removed (every device must end with the same folders),
+ * undeletes (on even seeds, with a keep period the collector
  * honours) and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
@@ -249,6 +251,49 @@ static void op_edit(sim *m, int d)
             m->edited[i] = 1;
 }
 
+static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
+/* and these happened */
+static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total, folders_total;
+
+/* A client creates a folder, or removes one holding no messages. */
+static void op_mkdir(sim *m, int d)
+{
+    const char *folder = folders[1 + rnd(m) % 3];
+    char path[700];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s/%s", m->maildir[d], folder, (const char *const[]){ "cur", "new", "tmp" }[i]);
+        assert_int_equal(cs_mkdir_p(path, 0700), 0);
+    }
+    folders_total++;
+}
+
+static void op_rmdir(sim *m, int d)
+{
+    const char *folder = folders[1 + rnd(m) % 3];
+    char path[700];
+    found fs[MAX_MSGS * 2];
+    int n = list_device(m->maildir[d], fs, MAX_MSGS * 2);
+
+    for (int i = 0; i < n; i++)
+        if (strcmp(fs[i].folder, folder) == 0)
+            return; /* removing it would delete messages: op_delete does that */
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], folder);
+    if (access(path, F_OK) < 0)
+        return;
+    for (int i = 0; i < 4; i++) { /* what a client removes: the folder and all in it (no messages) */
+        char sub[800];
+
+        snprintf(sub, sizeof(sub), "%s/%s", path, (const char *const[]){ "cur", "new", "tmp", "maildirfolder" }[i]);
+        if (i < 3)
+            rmdir(sub);
+        else
+            unlink(sub);
+    }
+    assert_int_equal(rmdir(path), 0);
+    folders_total++;
+}
+
 static void op_copy(sim *m, int d)
 {
     /* `cp` keeps the unique name: the sync must give the copy its own */
@@ -284,8 +329,6 @@ static size_t seed_split(const sim *m)
     return m->compact_after == 2 || m->compact_after == 4 ? 300 : 0;
 }
 
-static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
-static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total; /* and these happened */
 
 /* A sync; with gc, pack collection after it with no grace period (a pack
  * goes at the second collection that finds it unreferenced). */
@@ -436,8 +479,28 @@ static void read_all(const char *path, char *buf, size_t cap, size_t *len)
     fclose(f);
 }
 
+/* The Maildir++ folders on a device, as a bit set over folders[]. */
+static unsigned folder_set(const char *maildir)
+{
+    unsigned set = 0;
+
+    for (size_t f = 1; f < sizeof(folders) / sizeof(folders[0]); f++) {
+        char path[700];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/%s", maildir, folders[f]);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            set |= 1u << f;
+    }
+    return set;
+}
+
 static void check_converged(sim *m, uint64_t seed)
 {
+    for (int d = 1; d < m->ndev; d++)
+        if (folder_set(m->maildir[d]) != folder_set(m->maildir[0]))
+            fail_msg("seed %llu: device 0 has folders %#x, device %d has %#x", (unsigned long long)seed,
+                     folder_set(m->maildir[0]), d, folder_set(m->maildir[d]));
     static found a[MAX_MSGS * 2], b[MAX_MSGS * 2];
     int na = list_device(m->maildir[0], a, MAX_MSGS * 2);
 
@@ -526,7 +589,9 @@ static void run_seed(int ndev, uint64_t seed)
                 fail_msg("seed %llu: device %d synced without its Maildir", (unsigned long long)seed, d);
             continue;
         }
-        switch (rnd(&m) % 16) {
+        switch (rnd(&m) % 18) {
+        case 16: op_mkdir(&m, d); break;
+        case 17: op_rmdir(&m, d); break;
         case 15: op_edit(&m, d); break;
         case 11: op_move_away(&m, d, seed); break;
         case 12: op_recreate(&m, d); break;
@@ -613,13 +678,15 @@ static void run_seeds(int ndev)
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
     print_message("%d devices: %llu seeds converged; %llu packs collected on the way; %llu Maildirs moved "
-                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded\n", ndev, (unsigned long long)count,
+                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders made or removed\n",
+                  ndev, (unsigned long long)count,
                   (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
                   (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
-                  (unsigned long long)edited_total);
+                  (unsigned long long)edited_total, (unsigned long long)folders_total);
     assert_true(gc_deleted_total > 0); /* the collector had work, and nothing live was lost */
     if (count >= 20)
-        assert_true(moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 && edited_total > 0);
+        assert_true(moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 && edited_total > 0 &&
+                    folders_total > 0);
 }
 
 static void test_two_devices(void **state) { (void)state; run_seeds(2); }

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive/entry.h"
 #include "archive/marker.h"
+#include "archive/seal.h"
+#include "util/secmem.h"
 #include "archive/state.h"
 #include <sodium.h>
 #include "util/fileio.h"
@@ -210,6 +213,108 @@ static void test_state_versions(void **unused)
     cs_buf_free(&b);
 }
 
+/* DIR entries (folders): wire form, hostile forms, LWW merge in either
+ * order, the state keeping folders, version-2 segments. */
+static void test_dir_entries(void **unused)
+{
+    cs_arch_entry e = { .type = CS_AE_DIR, .hlc = 5, .exists = 1 }, d;
+    cs_arch_entry rm = { .type = CS_AE_DIR, .hlc = 9, .exists = 0 };
+    cs_buf b = CS_BUF_INIT, enc = CS_BUF_INIT, sealed = CS_BUF_INIT, plain = CS_BUF_INIT;
+    cs_arch_state *x, *y, *z;
+    uint8_t dev[CS_ARCH_DEV_BYTES] = { 7 }, k[32], flags;
+    cs_arch_keys *keys;
+    cs_amk *amk;
+
+    strcpy(e.folder, ".Empty");
+    strcpy(rm.folder, ".Empty");
+    assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
+    assert_int_equal(cs_arch_entry_encode(&rm, &b), 0);
+    {
+        cs_wreader rd = { b.data, b.len, 0 };
+
+        assert_int_equal(cs_arch_entry_decode(&rd, &d), 0);
+        assert_int_equal(d.type, CS_AE_DIR);
+        assert_string_equal(d.folder, ".Empty");
+        assert_int_equal(d.exists, 1);
+        assert_string_equal(d.key, "");
+    }
+    for (size_t n = 0; n < b.len / 2; n++) { /* truncated */
+        cs_wreader rd = { b.data, n, 0 };
+
+        assert_int_equal(cs_arch_entry_decode(&rd, &d), -EBADMSG);
+    }
+    /* hostile: a key, INBOX, a bad name, exists 2 */
+    d = e;
+    strcpy(d.key, "x");
+    assert_int_equal(cs_arch_entry_encode(&d, &enc), -EINVAL);
+    d = e;
+    d.folder[0] = '\0';
+    assert_int_equal(cs_arch_entry_encode(&d, &enc), -EINVAL);
+    d = e;
+    strcpy(d.folder, ".a..b");
+    assert_int_equal(cs_arch_entry_encode(&d, &enc), -EINVAL);
+    d = e;
+    d.exists = 2;
+    assert_int_equal(cs_arch_entry_encode(&d, &enc), -EINVAL);
+    {
+        cs_buf t = CS_BUF_INIT;
+        cs_wreader rd;
+
+        assert_int_equal(cs_arch_entry_encode(&e, &t), 0);
+        t.data[t.len - 1] = 2; /* exists */
+        rd = (cs_wreader){ t.data, t.len, 0 };
+        assert_int_equal(cs_arch_entry_decode(&rd, &d), -EBADMSG);
+        cs_buf_free(&t);
+    }
+    /* LWW in either order; kept by the state */
+    assert_int_equal(cs_arch_state_new(&x), 0);
+    assert_int_equal(cs_arch_state_new(&y), 0);
+    assert_int_equal(cs_arch_state_apply(x, 0, &e), 1);
+    assert_int_equal(cs_arch_state_apply(x, 0, &rm), 1);
+    assert_int_equal(cs_arch_state_apply(y, 0, &rm), 1);
+    assert_int_equal(cs_arch_state_apply(y, 0, &e), 0);
+    assert_false(cs_arch_state_folder(x, ".Empty", false)->exists);
+    assert_false(cs_arch_state_folder(y, ".Empty", false)->exists);
+    cs_arch_state_folder(x, ".Empty", false)->local = true;
+    assert_int_equal(cs_arch_state_encode(x, &enc), 0);
+    assert_int_equal(cs_arch_state_decode(enc.data, enc.len, &z), 0);
+    assert_int_equal(z->nfolders, 1);
+    assert_true(z->folders[0].local);
+    assert_int_equal(z->folders[0].w.hlc, 9);
+    cs_arch_state_free(z);
+    /* a folder named twice is refused */
+    {
+        cs_arch_folder *f = cs_arch_state_folder(x, ".Other", true);
+        cs_buf t = CS_BUF_INIT;
+
+        free(f->name);
+        f->name = strdup(".Empty");
+        assert_int_equal(cs_arch_state_encode(x, &t), 0);
+        assert_int_equal(cs_arch_state_decode(t.data, t.len, &z), -EBADMSG);
+        cs_buf_free(&t);
+    }
+    /* version 2 segments carry them; version 1 ones stay for the rest */
+    memset(k, 3, sizeof(k));
+    assert_int_equal(cs_amk_from_bytes(k, 32, &amk), 0);
+    assert_int_equal(cs_arch_keys_derive(amk, &keys), 0);
+    assert_int_equal(cs_arch_segment_seal_ex(keys, dev, 4, CS_ARCH_SEG_V2, b.data, b.len, &sealed), 0);
+    assert_int_equal(sealed.data[4], 2);
+    assert_int_equal(sealed.data[5], 0);
+    assert_int_equal(cs_arch_segment_open_ex(keys, dev, 4, sealed.data, sealed.len, &plain, &flags), 0);
+    assert_int_equal(plain.len, b.len);
+    sealed.len = 0;
+    assert_int_equal(cs_arch_segment_seal_ex(keys, dev, 4, 0, b.data, b.len, &sealed), 0);
+    assert_int_equal(sealed.data[4], 1);
+    cs_arch_keys_free(keys);
+    cs_amk_free(amk);
+    cs_arch_state_free(x);
+    cs_arch_state_free(y);
+    cs_buf_free(&b);
+    cs_buf_free(&enc);
+    cs_buf_free(&sealed);
+    cs_buf_free(&plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_bind),
         cmocka_unit_test(test_deletion_stamp),
         cmocka_unit_test(test_state_versions),
+        cmocka_unit_test(test_dir_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
