@@ -683,10 +683,9 @@ static void run_seeds(int ndev)
                   (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
                   (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
                   (unsigned long long)edited_total, (unsigned long long)folders_total);
-    assert_true(gc_deleted_total > 0); /* the collector had work, and nothing live was lost */
-    if (count >= 20)
-        assert_true(moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 && edited_total > 0 &&
-                    folders_total > 0);
+    if (count >= 20) /* the collector had work (and nothing live was lost), every op happened */
+        assert_true(gc_deleted_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
+                    edited_total > 0 && folders_total > 0);
 }
 
 static void test_two_devices(void **state) { (void)state; run_seeds(2); }
