@@ -55,8 +55,9 @@ def random_round(rng, w, tag, r):
 
 
 def test_moved_away_maildir_deletes_nothing(account):
-    """The issue's case: 2 000 messages in three folders, random rounds on
-    both sides, converged; then A's Maildir is moved away (a typo, a disk
+    """The issue's case: 2 000 messages in three folders, six rounds of
+    random new mail, flag changes, moves and deletions on both sides,
+    converged; then A's Maildir is moved away (a typo, a disk
     not mounted, a rename).  A's sync fails and records nothing; B loses
     nothing; with the Maildir back, both converge with every message."""
     a, b = account("a"), account("b")
@@ -64,7 +65,7 @@ def test_moved_away_maildir_deletes_nothing(account):
     a.sync()
     b.sync()
     rng = random.Random(15)
-    for r in range(3):
+    for r in range(6):
         random_round(rng, a, "a", r)
         random_round(rng, b, "b", r + 50)
         a.sync(); b.sync(); a.sync()
@@ -114,7 +115,7 @@ set +e
 echo '{PASSWORD}' | {cs} 2>'{tmp_path}/err'
 echo $? >'{tmp_path}/rc'
 """
-    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], check=True,
+    subprocess.run(["unshare", "-U", "-r", "-m", "--propagation", "private", "sh", "-c", script], check=True,
                    env={**os.environ, **a.env}, capture_output=True, timeout=300)
     assert (tmp_path / "rc").read_text().strip() == "1"
     err = (tmp_path / "err").read_text()
