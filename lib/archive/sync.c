@@ -763,6 +763,13 @@ static int edited(ctx *c, cs_arch_inst *in, const char *folder, int subdir, cons
 
 /* ---- the mass-deletion guard and damaged folders ---- */
 
+/* A Maildir we may not read is an error of its own (exit 1), not "your
+ * keys are locked" (what -EACCES means to the CLI and the agent). */
+static int unreadable(int r)
+{
+    return r == -EACCES || r == -EPERM ? -EIO : r;
+}
+
 #define MAX_DELETIONS_DEFAULT 50
 #define MAX_DELETIONS_PERCENT_DEFAULT 25
 
@@ -926,8 +933,9 @@ static int local_changes(ctx *c)
         c->st->inst[i]->scan_seen = false;
     r = cs_scan_maildir(c->rootfd, &sc);
     if (r < 0) {
-        log_error("archive: cannot scan the Maildir %s: %s", c->o->maildir, strerror(-r));
-        return r;
+        log_error("archive: cannot scan the Maildir %s: %s; nothing was synced and nothing is deleted",
+                  c->o->maildir, strerror(-r));
+        return unreadable(r);
     }
     c->stats->scanned = sc.nfiles;
     if ((r = check_folders(c, &sc)) < 0 || (r = local_deletion_guard(c, &sc)) < 0) {
@@ -1500,8 +1508,9 @@ static int open_maildir(ctx *c)
                       "If it is on a disk, mount it; if you moved or renamed it, set [archive] maildir to "
                       "where it is now", root);
         else
-            log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));
-        return r;
+            log_error("archive: cannot open the Maildir %s: %s; nothing was synced and nothing is deleted",
+                      root, strerror(-r));
+        return unreadable(r);
     }
     c->rootfd = fd;
     for (int sub = 0; known && sub < 2; sub++) {
@@ -1515,7 +1524,7 @@ static int open_maildir(ctx *c)
         }
     }
     if ((r = cs_arch_maildir_bind(fd, root, c->st, c->o->dry_run, &rejoined)) < 0)
-        return r;
+        return unreadable(r);
     r = cs_md_ensure_folder(fd, ""); /* tmp/, and the whole of a new Maildir */
     if (r < 0)
         log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));

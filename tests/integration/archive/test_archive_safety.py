@@ -254,3 +254,32 @@ def test_state_follows_xdg_state_home(account, tmp_path):
     st = json.loads(a.cli("archive", "status", "--json").stdout)
     assert st["state_dir"] == want and st["messages"] == 1
     assert want in a.cli("archive", "status").stdout
+
+
+def test_unreadable_maildir_is_an_error(account):
+    """A Maildir (or a folder of it) the user may not read stops the sync
+    with exit 1 (not "locked"), records nothing and deletes nothing.  Run
+    without the capabilities that let root read anything."""
+    a, b = account("a"), account("b")
+    populate(a, 30)
+    a.sync(); b.sync()
+    nocaps = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+    def sync_nocaps():
+        return subprocess.run([*nocaps, str(BUILD / "cloudseal"), "archive", "sync", "--password-stdin"],
+                              input=PASSWORD + "\n", env={**os.environ, **a.env}, capture_output=True,
+                              text=True, timeout=120)
+    assert sync_nocaps().returncode == 0  # readable: fine without them
+    for target in (a.maildir / ".Sent" / "cur", a.maildir):
+        mode = os.stat(target).st_mode
+        os.chmod(target, 0)
+        try:
+            r = sync_nocaps()
+        finally:
+            os.chmod(target, mode)
+        assert r.returncode == 1, (target, r.stdout, r.stderr)
+        assert "Permission denied" in r.stderr and "nothing is deleted" in r.stderr, r.stderr
+    b.sync()
+    assert len(b.messages()) == 30
+    out = json.loads(a.cli("--json", "archive", "sync", "--password-stdin").stdout.splitlines()[-1])
+    assert out["ok"] and out["local_deleted"] == 0
