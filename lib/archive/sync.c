@@ -879,31 +879,43 @@ static int emit_dir(ctx *c, const char *name, bool exists)
     return emit(c, &e);
 }
 
-/* Folders that appeared on disk since the last sync are recorded as
- * created, those gone as removed (their messages are deletions, which the
- * guard already counted). */
+/* Folders are recorded only when a message cannot stand for them: one on
+ * disk holding no message, new here or emptied here, is recorded as
+ * created unless the register says so already; one gone since the last scan as
+ * removed (its messages are deletions, which the guard counted).  A folder
+ * with messages needs no entry: it exists wherever they are. */
 static int local_folders(ctx *c, const cs_scan *sc)
 {
-    bool *seen = NULL;
+    bool *seen = NULL, *has_msgs = calloc(sc->nfolders + 1, sizeof(*has_msgs));
     int r = 0;
 
+    if (!has_msgs)
+        return -ENOMEM;
+    for (size_t i = 0; i < sc->nfiles; i++)
+        has_msgs[sc->files[i].folder] = true;
     for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
         cs_arch_folder *f;
+        bool was_local;
 
         if (!sc->folders[i][0])
             continue; /* INBOX is the Maildir itself */
-        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true)))
-            return -ENOMEM;
-        if (f->local)
-            continue;
-        f->local = true;
-        c->st->dirty = true;
-        if (!f->exists)
+        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true))) {
+            r = -ENOMEM;
+            break;
+        }
+        was_local = f->local;
+        if (!f->local) {
+            f->local = true;
+            c->st->dirty = true;
+        }
+        /* empty and not recorded as existing: made here, or emptied here
+         * (never recorded); a removal recorded elsewhere is materialise's */
+        if (!has_msgs[i] && !f->exists && (!was_local || !f->w.hlc))
             r = emit_dir(c, sc->folders[i], true);
     }
-    if (r < 0 || !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
-        return r < 0 ? r : -ENOMEM;
-    for (size_t i = 0; i < sc->nfolders; i++) {
+    if (r == 0 && !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
+        r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
         cs_arch_folder *f = sc->folders[i][0] ? cs_arch_state_folder(c->st, sc->folders[i], false) : NULL;
 
         if (f)
@@ -916,10 +928,11 @@ static int local_folders(ctx *c, const cs_scan *sc)
             continue;
         f->local = false;
         c->st->dirty = true;
-        if (f->exists)
+        if (f->exists || !f->w.hlc)
             r = emit_dir(c, f->name, false);
     }
     free(seen);
+    free(has_msgs);
     return r;
 }
 
