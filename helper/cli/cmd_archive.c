@@ -289,6 +289,7 @@ static int do_status(void)
         json_object_object_add(j, "messages", json_object_new_int64((int64_t)s.messages));
         json_object_object_add(j, "local_messages", json_object_new_int64((int64_t)s.local_messages));
         json_object_object_add(j, "deleted", json_object_new_int64((int64_t)s.deleted));
+        json_object_object_add(j, "held_deletions", json_object_new_int64((int64_t)s.held));
         json_object_object_add(j, "devices", json_object_new_int64((int64_t)s.devices));
         json_object_object_add(j, "segments_written", json_object_new_int64((int64_t)s.segments_written));
         json_object_object_add(j, "last_sync", json_object_new_int64(s.last_sync));
@@ -313,6 +314,10 @@ static int do_status(void)
                maildir, state_dir, s.device_id, (unsigned long long)s.devices,
                (unsigned long long)s.messages, (unsigned long long)s.local_messages,
                (unsigned long long)s.deleted, when);
+        if (s.held)
+            printf("  Held:           %llu messages deleted on another workstation are still here: more than\n"
+                   "                  [archive] max_deletions allows; 'cloudseal archive sync' says what to do\n",
+                   (unsigned long long)s.held);
     }
     free(maildir);
     free(state_dir);

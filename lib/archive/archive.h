@@ -94,6 +94,7 @@ typedef struct cs_archive_status {
     uint64_t messages;        /* live messages in the merged state */
     uint64_t local_messages;  /* of which on this device's disk */
     uint64_t deleted;         /* tombstones */
+    uint64_t held;            /* deleted elsewhere, still here: held by the mass-deletion guard */
     uint64_t devices;         /* devices seen, this one included */
     uint64_t segments_written;
     int64_t last_sync;        /* unix seconds of the last successful sync, 0 = never */

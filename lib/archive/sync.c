@@ -1479,7 +1479,7 @@ static int save_state(ctx *c)
     cs_buf buf = CS_BUF_INIT;
     int r;
 
-    if (!c->st->dirty)
+    if (!c->st->dirty && !c->maildir_changed) /* what is on disk is in the state too */
         return 0;
     r = cs_arch_state_encode(c->st, &buf);
     if (r == 0)

@@ -234,7 +234,11 @@ def test_remote_mass_deletion_is_held(account):
     msgs = b.messages()
     assert len(msgs) == 101 and any("late" in p for p in msgs)  # held, and the new one delivered
     assert b.sync(check=False).returncode == 8  # still held
+    st = json.loads(b.cli("archive", "status", "--json").stdout)
+    assert st["held_deletions"] == 70 and st["local_messages"] == 31, st
+    assert "Held:           70" in b.cli("archive", "status").stdout
     b.sync("--allow-deletions", "70")
+    assert json.loads(b.cli("archive", "status", "--json").stdout)["held_deletions"] == 0
     assert a.messages() == b.messages() and len(b.messages()) == 31
 
 
