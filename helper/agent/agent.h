@@ -44,6 +44,7 @@ typedef enum job_result {
     RESULT_LOCKED,       /* the job found no key (exit 3): wait for unlock */
     RESULT_INTERRUPTED,  /* stopped by us (shutdown or lock) */
     RESULT_NO_REPOSITORY, /* backup found no repository (exit 4): create it */
+    RESULT_NEEDS_CONSENT, /* archive sync: mass deletions wait for the user (exit 8) */
 } job_result;
 
 typedef struct job {
@@ -59,6 +60,7 @@ typedef struct job {
     int64_t next_run;          /* unix time of the next run, 0 = not scheduled */
     int64_t retry_delay;       /* current backoff, 0 = not backing off */
     bool requested;            /* backup-now / sync-now pending */
+    bool consent_asked;        /* the user was notified of held mass deletions */
 
     /* while running */
     pid_t pid;                 /* 0 = not running */

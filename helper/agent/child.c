@@ -183,6 +183,8 @@ static job_result result_of(const job *j, const siginfo_t *si)
         case 7: /* backup: snapshot saved, some files unreadable or still changing;
                    retrying at once would not read them either */
             return j->kind == JOB_BACKUP ? RESULT_OK : RESULT_FAILED;
+        case 8: /* CLI_NEEDS_CONSENT: never passes --allow-deletions itself */
+            return j->kind == JOB_ARCHIVE_SYNC ? RESULT_NEEDS_CONSENT : RESULT_FAILED;
         default: return j->stop_sent ? RESULT_INTERRUPTED : RESULT_FAILED;
         }
     }

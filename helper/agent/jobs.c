@@ -37,6 +37,7 @@ static const char *result_name(job_result r)
     case RESULT_LOCKED: return "locked";
     case RESULT_INTERRUPTED: return "interrupted";
     case RESULT_NO_REPOSITORY: return "no repository";
+    case RESULT_NEEDS_CONSENT: return "needs consent";
     default: return "failed";
     }
 }
@@ -343,6 +344,24 @@ void job_finished(agent *a, job *j, job_result res)
         }
         if (j->kind == JOB_BACKUP)
             run_step(a, JOB_STATS);
+        j->consent_asked = false;
+        break;
+    case RESULT_NEEDS_CONSENT:
+        /* mass deletions stopped the sync or are held: only the user may let
+         * them through (docs/archive.md).  Ask once, sync on schedule. */
+        if (!j->run_error[0])
+            snprintf(j->run_error, sizeof(j->run_error), "mass deletion held: run 'cloudseal archive sync'");
+        log_warning("%s: %s", j->name, j->run_error);
+        j->retry_delay = 0;
+        j->next_run = now + j->interval + random_delay(a);
+        snprintf(a->error, sizeof(a->error), "%s", j->run_error);
+        if (st)
+            snprintf(st->last_error, sizeof(st->last_error), "%s", j->run_error);
+        if (!j->consent_asked)
+            desktop_notify(a, "cloudseal: many messages deleted",
+                           "A message sync would delete many messages on your workstations and waits for "
+                           "you. Run 'cloudseal archive sync' in a terminal to see which and what to do.");
+        j->consent_asked = true;
         break;
     case RESULT_NO_REPOSITORY:
         /* the first backup of this account: create the repository, then back up */

@@ -15,6 +15,8 @@ enum {
     CLI_NOT_FOUND = 4,    /* no such snapshot/user/object */
     CLI_DATA_ERROR = 5,   /* integrity check failed: tampering or corruption */
     CLI_UNAVAILABLE = 6,  /* storage unreachable */
+    /* 7: REPO_CLI_INCOMPLETE (repo_cli.h) */
+    CLI_NEEDS_CONSENT = 8, /* archive: mass deletions wait for --allow-deletions */
 };
 
 /* Global options parsed by main before the subcommand. */

@@ -1,4 +1,5 @@
-/* cloudseal archive sync|status: the message-archive sync (docs/archive.md). */
+/* cloudseal archive sync|status|deleted|undelete: the message-archive sync
+ * (docs/archive.md). */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -17,23 +18,43 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--gc [--gc-grace DURATION]] [--password-stdin] [--json]\n"
-               "       cloudseal archive status [--json]\n\n"
+    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--allow-deletions N] [--gc [--gc-grace DURATION]]\n"
+               "                              [--password-stdin] [--json]\n"
+               "       cloudseal archive status [--json]\n"
+               "       cloudseal archive deleted [--since DURATION] [--folder F] [--json]\n"
+               "       cloudseal archive undelete (--all | --since DURATION | ID...) [--dry-run]\n"
+               "                                  [--password-stdin] [--json]\n\n"
                "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
                "  sync      send local changes (new messages, flags, moves, deletions) and\n"
                "            apply those of your other workstations\n"
-               "  status    what this workstation's archive holds and when it last synced\n\n"
+               "  status    what this workstation's archive holds and when it last synced\n"
+               "  deleted   messages deleted within [archive] keep_deleted (30d): they can\n"
+               "            still be brought back (as of this workstation's last sync)\n"
+               "  undelete  bring deleted messages back on every workstation: all of them,\n"
+               "            those deleted within DURATION, or those with the IDs 'deleted' shows\n\n"
                "Options:\n"
                "  --dry-run         show what sync would do; change nothing\n"
+               "  --allow-deletions N\n"
+               "                    let a sync delete up to N messages at once; without it, more\n"
+               "                    than [archive] max_deletions (50) that are also more than\n"
+               "                    max_deletions_percent (25) of this workstation's messages\n"
+               "                    stop the sync (exit 8) and, when another workstation deleted\n"
+               "                    them, stay here until you allow or undelete them\n"
                "  --gc              after the sync, delete stored packs that no message needs\n"
-               "                    any more (deleted messages' bodies, leftovers of killed\n"
-               "                    syncs): those this workstation already found unneeded at\n"
-               "                    an earlier collection at least --gc-grace ago (default\n"
+               "                    any more (bodies of messages deleted more than\n"
+               "                    [archive] keep_deleted ago, leftovers of killed syncs):\n"
+               "                    those this workstation already found unneeded at an\n"
+               "                    earlier collection at least --gc-grace ago (default\n"
                "                    [archive] gc_grace, 7d); a sync also collects by itself\n"
                "                    every [archive] gc_interval (7d)\n"
+               "  --since DURATION  deleted within DURATION (like 2h, 3d)\n"
+               "  --folder F        only the folder F (INBOX, or a Maildir++ name like .Sent)\n"
+               "  --all             every message 'deleted' lists\n"
                "  --password-stdin  read your password from stdin when your keys are locked\n"
                "  --json            machine-readable output\n\n"
                "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
+               "A missing Maildir, or one that is not the Maildir this workstation synced\n"
+               "before, never deletes mail: see docs/archive.md.\n"
                "See cloudseal(1) and docs/archive.md.\n");
 }
 
@@ -45,6 +66,7 @@ static int exit_code(int r)
     case -EBADMSG: return CLI_DATA_ERROR;
     case -EHOSTUNREACH: case -ETIMEDOUT: case -ECONNRESET: case -ECONNREFUSED: return CLI_UNAVAILABLE;
     case -EINVAL: return CLI_USAGE;
+    case -ECANCELED: return CLI_NEEDS_CONSENT;
     default: return CLI_FAILED;
     }
 }
@@ -54,10 +76,10 @@ static json_object *stats_json(const cs_archive_stats *s)
     json_object *o = json_object_new_object();
 
 #define F(name) json_object_object_add(o, #name, json_object_new_int64((int64_t)s->name))
-    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(vanished);
+    F(scanned); F(local_added); F(local_changed); F(local_deleted); F(edited); F(folders_changed); F(vanished);
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
-    F(bodies_reused); F(skipped); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
+    F(bodies_reused); F(skipped); F(deletions_held); F(undeleted); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
 #undef F
     return o;
 }
@@ -94,6 +116,12 @@ static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
     if (s->skipped)
         printf("  %llu messages were busy in your mail client; the next sync retries them.\n",
                (unsigned long long)s->skipped);
+    if (s->edited)
+        printf("  %llu messages were edited in place: each is now a new message (a new file name); the old\n"
+               "  versions are in 'cloudseal archive deleted'.\n", (unsigned long long)s->edited);
+    if (s->undeleted)
+        printf("  %llu messages undeleted: they come back on your other workstations at their next sync.\n",
+               (unsigned long long)s->undeleted);
 }
 
 static void print_gc(const cs_archive_stats *s, bool dry_run)
@@ -138,13 +166,28 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int do_sync(bool dry_run, bool gc, int64_t gc_grace)
+/* What the command line asked for. */
+typedef struct args {
+    bool dry_run, gc, grace_given, all;
+    int64_t grace, since;   /* -1: not given */
+    uint64_t allow;         /* --allow-deletions */
+    const char *folder;
+    const char *const *ids;
+    size_t nids;
+} args;
+
+static int do_sync(const args *a, bool undelete)
 {
     const cs_config *cfg = cli_config();
+    bool dry_run = a->dry_run, gc = a->gc;
     cs_archive_opts o = { .dry_run = dry_run, .user = cli_user(), .gc = gc,
-                          .gc_grace_sec = (uint64_t)(gc_grace >= 0 ? gc_grace : cs_config_int(cfg, "archive", "gc_grace")),
+                          .gc_grace_sec = (uint64_t)(a->grace >= 0 ? a->grace : cs_config_int(cfg, "archive", "gc_grace")),
                           .gc_interval_sec = (uint64_t)cs_config_int(cfg, "archive", "gc_interval"),
-                          .pack_target = (size_t)cs_config_int(cfg, "archive", "pack_size") };
+                          .pack_target = (size_t)cs_config_int(cfg, "archive", "pack_size"),
+                          .max_deletions = (uint64_t)cs_config_int(cfg, "archive", "max_deletions"),
+                          .max_deletions_percent = (uint64_t)cs_config_int(cfg, "archive", "max_deletions_percent"),
+                          .allow_deletions = a->allow,
+                          .keep_deleted_sec = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted") };
     cs_archive_stats st;
     char *maildir = NULL, *state_dir = NULL, *plan = NULL;
     size_t plan_len = 0;
@@ -161,6 +204,12 @@ static int do_sync(bool dry_run, bool gc, int64_t gc_grace)
     }
     o.maildir = maildir;
     o.state_dir = state_dir;
+    if (undelete) {
+        o.undelete_all = a->all;
+        o.undelete_since_sec = a->since > 0 ? (uint64_t)a->since : 0;
+        o.undelete_ids = a->ids;
+        o.undelete_n = a->nids;
+    }
     r = cli_obtain_amk(&amk);
     if (r < 0) {
         if (r == -ENOKEY)
@@ -191,12 +240,18 @@ static int do_sync(bool dry_run, bool gc, int64_t gc_grace)
         json_object_object_add(j, "dry_run", json_object_new_boolean(dry_run));
         if (dry_run)
             json_object_object_add(j, "actions", plan_json(plan));
-        if (r < 0)
+        if (r == -ECANCELED) /* the agent shows this to the user */
+            json_object_object_add(j, "error", json_object_new_string(
+                "mass deletion held: run 'cloudseal archive sync' in a terminal to see what and what to do"));
+        else if (r < 0)
             json_object_object_add(j, "error", json_object_new_string(strerror(-r)));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
         json_object_put(j);
-    } else if (r == 0 && !cli.quiet) {
+    } else if ((r == 0 || r == -ECANCELED) && !cli.quiet) {
         print_text(&st, dry_run, now_s() - t0);
+        if (st.deletions_held)
+            printf("  %llu deletions from other workstations held (see above).\n",
+                   (unsigned long long)st.deletions_held);
         if (gc || st.gc_deleted || st.gc_waiting)
             print_gc(&st, dry_run);
     }
@@ -234,6 +289,7 @@ static int do_status(void)
         json_object_object_add(j, "messages", json_object_new_int64((int64_t)s.messages));
         json_object_object_add(j, "local_messages", json_object_new_int64((int64_t)s.local_messages));
         json_object_object_add(j, "deleted", json_object_new_int64((int64_t)s.deleted));
+        json_object_object_add(j, "held_deletions", json_object_new_int64((int64_t)s.held));
         json_object_object_add(j, "devices", json_object_new_int64((int64_t)s.devices));
         json_object_object_add(j, "segments_written", json_object_new_int64((int64_t)s.segments_written));
         json_object_object_add(j, "last_sync", json_object_new_int64(s.last_sync));
@@ -241,7 +297,7 @@ static int do_status(void)
         json_object_put(j);
     } else if (!s.initialised) {
         printf("Message archive: not synced yet on this workstation.\n"
-               "Maildir: %s\nRun 'cloudseal archive sync' to start.\n", maildir);
+               "Maildir: %s\nState:   %s\nRun 'cloudseal archive sync' to start.\n", maildir, state_dir);
     } else {
         char when[64] = "never";
         time_t t = (time_t)s.last_sync;
@@ -258,7 +314,66 @@ static int do_status(void)
                maildir, state_dir, s.device_id, (unsigned long long)s.devices,
                (unsigned long long)s.messages, (unsigned long long)s.local_messages,
                (unsigned long long)s.deleted, when);
+        if (s.held)
+            printf("  Held:           %llu messages deleted on another workstation are still here: more than\n"
+                   "                  [archive] max_deletions allows; 'cloudseal archive sync' says what to do\n",
+                   (unsigned long long)s.held);
     }
+    free(maildir);
+    free(state_dir);
+    return exit_code(r);
+}
+
+static int print_deleted(const cs_archive_deleted *d, void *ud)
+{
+    json_object *arr = ud;
+    char when[64] = "?";
+    time_t t = (time_t)d->deleted_at;
+    struct tm tm;
+
+    if (arr) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_object_add(o, "folder", json_object_new_string(d->folder));
+        json_object_object_add(o, "deleted_at", json_object_new_int64(d->deleted_at));
+        json_object_object_add(o, "received", json_object_new_int64(d->received));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)d->size));
+        json_object_object_add(o, "deleted_by", json_object_new_string(d->device));
+        json_object_array_add(arr, o);
+        return 0;
+    }
+    if (localtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    printf("%-16s  %-16s  %9llu  %s\n", when, d->folder[0] ? d->folder : "INBOX", (unsigned long long)d->size,
+           d->id);
+    return 0;
+}
+
+static int do_deleted(const args *a)
+{
+    const cs_config *cfg = cli_config();
+    char *maildir = NULL, *state_dir = NULL;
+    json_object *arr = cli.json ? json_object_new_array() : NULL;
+    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
+    const char *folder = a->folder && strcmp(a->folder, "INBOX") == 0 ? "" : a->folder;
+    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+
+    if (r < 0) {
+        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+        json_object_put(arr);
+        return CLI_USAGE;
+    }
+    if (!arr)
+        printf("%-16s  %-16s  %9s  %s\n", "DELETED", "FOLDER", "SIZE", "ID");
+    r = cs_archive_list_deleted(state_dir, keep, a->since > 0 ? (uint64_t)a->since : 0, folder, print_deleted, arr);
+    if (r < 0)
+        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+    else if (arr)
+        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+    else
+        printf("'cloudseal archive undelete ID...' brings messages back on every workstation.\n");
+    json_object_put(arr);
     free(maildir);
     free(state_dir);
     return exit_code(r);
@@ -269,11 +384,14 @@ int cmd_archive(int argc, char **argv)
     static const struct option opts[] = {
         { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
         { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' }, {}
+        { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
+        { "allow-deletions", required_argument, NULL, 'A' }, { "since", required_argument, NULL, 's' },
+        { "folder", required_argument, NULL, 'f' }, { "all", no_argument, NULL, 'a' }, {}
     };
-    bool dry_run = false, gc = false, grace_given = false;
-    int64_t grace = -1; /* [archive] gc_grace */
+    args a = { .grace = -1, .since = -1 };
+    bool allow_given = false;
     const char *verb;
+    char *end;
     int c;
 
     /* "archive --help", then the verb, then the verb's options */
@@ -286,38 +404,79 @@ int cmd_archive(int argc, char **argv)
     argv++;
     while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': dry_run = true; break;
-        case 'g': gc = true; break;
+        case 'n': a.dry_run = true; break;
+        case 'g': a.gc = true; break;
         case 'G':
-            if (cs_parse_duration(optarg, &grace) < 0 || grace < 0) {
+            if (cs_parse_duration(optarg, &a.grace) < 0 || a.grace < 0) {
                 log_error("--gc-grace: '%s' is not a duration like 7d or 12h (0 = at the next --gc)", optarg);
                 return CLI_USAGE;
             }
-            grace_given = true;
+            a.grace_given = true;
             break;
+        case 's':
+            if (cs_parse_duration(optarg, &a.since) < 0 || a.since <= 0) {
+                log_error("--since: '%s' is not a duration like 2h or 3d", optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'A':
+            errno = 0;
+            a.allow = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-') {
+                log_error("--allow-deletions: '%s' is not a number of messages", optarg);
+                return CLI_USAGE;
+            }
+            allow_given = true;
+            break;
+        case 'f': a.folder = optarg; break;
+        case 'a': a.all = true; break;
         case 'j': cli.json = true; break;
         case 'p': cli_password_stdin = true; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
     }
+    if (strcmp(verb, "undelete") == 0) {
+        a.ids = (const char *const *)argv + optind;
+        a.nids = (size_t)(argc - optind);
+        optind = argc;
+    }
     if (optind < argc) {
         log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
         return CLI_USAGE;
     }
-    if (grace_given && !gc) {
+    if (a.grace_given && !a.gc) {
         log_error("--gc-grace goes with --gc");
         return CLI_USAGE;
     }
-    if (strcmp(verb, "sync") == 0)
-        return do_sync(dry_run, gc, grace);
+    if (strcmp(verb, "sync") == 0) {
+        if (a.since >= 0 || a.folder || a.all) {
+            log_error("--since, --folder and --all belong to 'archive deleted' and 'archive undelete'");
+            return CLI_USAGE;
+        }
+        return do_sync(&a, false);
+    }
+    if (strcmp(verb, "undelete") == 0) {
+        if ((a.all + (a.since >= 0) + (a.nids > 0)) != 1 || a.folder || a.gc) {
+            log_error("say what to undelete: --all, --since DURATION or the IDs 'cloudseal archive deleted' "
+                      "lists (one of them)");
+            return CLI_USAGE;
+        }
+        return do_sync(&a, true);
+    }
+    if (a.dry_run || a.gc || allow_given || a.all) {
+        log_error("--dry-run, --gc, --allow-deletions and --all belong to 'archive sync' and 'archive undelete'");
+        return CLI_USAGE;
+    }
     if (strcmp(verb, "status") == 0) {
-        if (dry_run || gc) {
-            log_error("--dry-run and --gc belong to 'archive sync'");
+        if (a.since >= 0 || a.folder) {
+            log_error("--since and --folder belong to 'archive deleted'");
             return CLI_USAGE;
         }
         return do_status();
     }
-    log_error("unknown archive command '%s': use 'sync' or 'status'", verb);
+    if (strcmp(verb, "deleted") == 0)
+        return do_deleted(&a);
+    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted' or 'undelete'", verb);
     return CLI_USAGE;
 }

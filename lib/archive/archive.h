@@ -36,6 +36,26 @@ typedef struct cs_archive_opts {
     bool gc;
     uint64_t gc_grace_sec;
     uint64_t gc_interval_sec; /* also collect when the last collection is this old; 0 = only with gc */
+    /* Mass-deletion guard (docs/archive.md section 5): more local
+     * deletions in one sync than max_deletions (0 = 50) that are also more
+     * than max_deletions_percent (0 = 25) of this device's messages stop the
+     * sync (-ECANCELED, nothing recorded) unless allow_deletions covers
+     * them; as many remote deletions by one other device are held (left on
+     * disk, applied by a later sync that allows them; -ECANCELED after an
+     * otherwise complete sync). */
+    uint64_t max_deletions, max_deletions_percent, allow_deletions;
+    /* Bodies of messages deleted less than this long ago are kept by the
+     * pack gc and can be undeleted ([archive] keep_deleted, 30 days;
+     * 0 = none). */
+    uint64_t keep_deleted_sec;
+    /* Undelete (a new instance of the same content under a new unique
+     * name) the deleted messages: every one within the keep period, those
+     * deleted within undelete_since_sec, or those with the given unique
+     * names (-ENOENT, nothing done, when one is not a deleted message). */
+    bool undelete_all;
+    uint64_t undelete_since_sec;
+    const char *const *undelete_ids;
+    size_t undelete_n;
     /* Called now and then during long work (phase "sending" or "receiving",
      * messages done out of total), from any one thread at a time. */
     void (*progress)(void *userdata, const char *phase, uint64_t done, uint64_t total);
@@ -47,11 +67,15 @@ typedef struct cs_archive_stats {
     uint64_t local_added;      /* new local messages recorded */
     uint64_t local_changed;    /* local moves / flag changes recorded */
     uint64_t local_deleted;    /* local deletions recorded */
+    uint64_t edited;           /* messages edited in place: recorded as new versions */
+    uint64_t folders_changed;  /* folders created or removed here, recorded */
     uint64_t vanished;         /* files that disappeared while being read */
     uint64_t segments_fetched, entries_applied;
     uint64_t delivered, renamed, removed, conflicts;
     uint64_t packs_uploaded, bytes_uploaded, bytes_downloaded, bodies_reused;
     uint64_t skipped;          /* actions retried at the next sync */
+    uint64_t deletions_held;   /* remote deletions left undone (mass-deletion guard) */
+    uint64_t undeleted;        /* messages brought back */
     /* with opts.gc */
     uint64_t gc_packs, gc_deleted, gc_bytes_freed, gc_waiting;
 } cs_archive_stats;
@@ -60,6 +84,8 @@ typedef struct cs_archive_stats {
  *   -EBUSY    another sync of this state directory is running
  *   -EBADMSG  tampering or corruption (storage object or local state)
  *   -EEXIST   another device writes with this device's id (copied state)
+ *   -ENOENT   the Maildir or a directory of a known folder is missing
+ *   -ECANCELED  mass deletions need consent (see allow_deletions)
  *   storage errors as in storage/storage.h */
 int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stats *stats);
 
@@ -68,6 +94,7 @@ typedef struct cs_archive_status {
     uint64_t messages;        /* live messages in the merged state */
     uint64_t local_messages;  /* of which on this device's disk */
     uint64_t deleted;         /* tombstones */
+    uint64_t held;            /* deleted elsewhere, still here: held by the mass-deletion guard */
     uint64_t devices;         /* devices seen, this one included */
     uint64_t segments_written;
     int64_t last_sync;        /* unix seconds of the last successful sync, 0 = never */
@@ -79,6 +106,24 @@ typedef struct cs_archive_status {
  * of INBOX and of every Maildir++ folder.  cb gets absolute paths; a
  * non-zero return stops and is returned.  -ENOENT when there is no Maildir. */
 int cs_archive_watch_dirs(const char *maildir, int (*cb)(const char *path, void *userdata), void *userdata);
+
+/* A deleted message that can still be brought back. */
+typedef struct cs_archive_deleted {
+    const char *id;           /* its unique name: the ID of `archive undelete` */
+    const char *folder;       /* "" = INBOX */
+    int64_t deleted_at;       /* unix seconds */
+    int64_t received;         /* the file's mtime, unix seconds (0 = unknown) */
+    uint64_t size;            /* bytes */
+    char device[17];          /* the device that deleted it */
+} cs_archive_deleted;
+
+/* Every deleted message of the local state (as of the last sync) within
+ * keep_sec and since since_sec (0 = all), in folder (NULL =
+ * all), whose content is not live under another name (a message moved by
+ * copy and delete, or undeleted already), oldest deletion first.  cb's
+ * non-zero return stops and is returned. */
+int cs_archive_list_deleted(const char *state_dir, uint64_t keep_sec, uint64_t since_sec, const char *folder,
+                            int (*cb)(const cs_archive_deleted *d, void *userdata), void *userdata);
 
 /* Local state only: needs no key and no network. */
 int cs_archive_get_status(const char *state_dir, cs_archive_status *out);

@@ -79,8 +79,8 @@ static int condense_inst(const cs_arch_inst *in, cs_buf *out)
         if ((r = cs_arch_entry_encode(&e, out)) < 0)
             return r;
     }
-    if (in->deleted) { /* remove-wins: the stamp of a tombstone does not matter */
-        base_entry(&e, in, CS_AE_DEL, in->has_add ? in->add_w.hlc : 1);
+    if (in->deleted) { /* its first stamp: when the keep period started */
+        base_entry(&e, in, CS_AE_DEL, in->del_w.hlc ? in->del_w.hlc : 1);
         r = cs_arch_entry_encode(&e, out);
     }
     return r;
@@ -92,6 +92,12 @@ int cs_arch_condense(const cs_arch_state *st, cs_buf *out)
 
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
         r = condense_inst(st->inst[i], out);
+    for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
+        cs_arch_entry e = { .type = CS_AE_DIR, .hlc = st->folders[i].w.hlc, .exists = st->folders[i].exists };
+
+        snprintf(e.folder, sizeof(e.folder), "%s", st->folders[i].name);
+        r = cs_arch_entry_encode(&e, out);
+    }
     return r;
 }
 
@@ -154,7 +160,8 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
     if (r == 0)
         r = cs_arch_condense(st, &entries);
     if (r == 0)
-        r = cs_arch_segment_seal_ex(k, dev, new_seq, CS_ARCH_SEG_COMPACTED, entries.data, entries.len, &sealed);
+        r = cs_arch_segment_seal_ex(k, dev, new_seq, CS_ARCH_SEG_COMPACTED | (st->nfolders ? CS_ARCH_SEG_V2 : 0),
+                                    entries.data, entries.len, &sealed);
     sodium_bin2hex(devhex, sizeof(devhex), dev, CS_ARCH_DEV_BYTES);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, new_seq);
     if (r == 0)

@@ -6,6 +6,9 @@
 
 static int validate(const cs_arch_entry *e)
 {
+    if (e->type == CS_AE_DIR) /* a folder, not an instance: no key */
+        return e->key[0] || e->hlc == 0 || !e->folder[0] || cs_md_folder_valid(e->folder) < 0 || e->exists > 1
+                   ? -EINVAL : 0;
     if (cs_md_unique_valid(e->key) < 0 || e->hlc == 0) /* 0 is "never written" in the registers */
         return -EINVAL;
     switch (e->type) {
@@ -58,6 +61,9 @@ int cs_arch_entry_encode(const cs_arch_entry *e, cs_buf *out)
         if (r == 0) r = cs_wb_u8(out, e->subdir);
         if (r == 0) r = cs_wb_u64(out, e->flags);
         if (r == 0) r = cs_wb_u64(out, (uint64_t)e->mtime);
+    } else if (r == 0 && e->type == CS_AE_DIR) {
+        r = cs_wb_str8(out, e->folder);
+        if (r == 0) r = cs_wb_u8(out, e->exists);
     } else if (r == 0 && e->type == CS_AE_SET) {
         r = cs_wb_u8(out, e->mask);
         if (r == 0 && (e->mask & CS_AE_FOLDER)) r = cs_wb_str8(out, e->folder);
@@ -90,6 +96,9 @@ static int decode_fields(cs_wreader *r, cs_arch_entry *e)
         if (ret == 0) ret = cs_rd_u8(r, &e->subdir);
         if (ret == 0) ret = cs_rd_u64(r, &e->flags);
         if (ret == 0) ret = cs_rd_u64(r, (uint64_t *)&e->mtime);
+    } else if (e->type == CS_AE_DIR) {
+        ret = cs_rd_str8(r, e->folder, sizeof(e->folder));
+        if (ret == 0) ret = cs_rd_u8(r, &e->exists);
     } else if (e->type == CS_AE_SET) {
         ret = cs_rd_u8(r, &e->mask);
         if (ret == 0 && (e->mask & CS_AE_FOLDER)) ret = cs_rd_str8(r, e->folder, sizeof(e->folder));

@@ -11,7 +11,10 @@
 #include "archive/wire.h"
 #include "util/buf.h"
 
-enum { CS_AE_ADD = 1, CS_AE_SET = 2, CS_AE_DEL = 3 };
+/* DIR: a Maildir++ folder created (exists = 1) or removed (0), an LWW
+ * register per folder name; key is "", the name is in folder.  Segments
+ * holding one are version 2 (docs/archive.md section 3). */
+enum { CS_AE_ADD = 1, CS_AE_SET = 2, CS_AE_DEL = 3, CS_AE_DIR = 4 };
 
 /* SET mask bits */
 #define CS_AE_FOLDER 0x1
@@ -44,6 +47,7 @@ typedef struct cs_arch_entry {
     uint8_t subdir;
     uint64_t flag_mask; /* SET: which flags this entry writes; ADD: all */
     uint64_t flags;     /* their values (a subset of flag_mask) */
+    uint8_t exists;     /* DIR */
 } cs_arch_entry;
 
 /* Append the encoding of e to out.  -EINVAL if e is not well formed. */

@@ -24,6 +24,8 @@
 #include <json-c/json.h>
 #include <sodium.h>
 #include "archive/gc.h"
+#include "archive/hlc.h"
+#include "archive/sync_internal.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -183,17 +185,19 @@ static int candidates_save(int statefd, const cs_arch_gc_candidate *c, size_t n,
 
 /* ---- the collection ---- */
 
-/* Packs named by live instances, sorted for bsearch. */
-static int referenced_packs(const cs_arch_state *st, pack_ref **out, size_t *n)
+/* Packs named by live instances and by those deleted within the keep
+ * period (they can be undeleted), sorted for bsearch. */
+static int referenced_packs(const cs_arch_state *st, uint64_t keep_ms, pack_ref **out, size_t *n)
 {
     pack_ref *v = calloc(st->ninst + 1, sizeof(*v));
+    uint64_t now = cs_hlc_wall_ms();
     size_t k = 0;
 
     if (!v)
         return -ENOMEM;
     for (size_t i = 0; i < st->ninst; i++) {
         const cs_arch_inst *in = st->inst[i];
-        if (in->has_add && !in->deleted)
+        if (in->has_add && (!in->deleted || cs_arch_within_keep(in, now, keep_ms)))
             memcpy(v[k++].id, in->ref.pack, CS_ARCH_PACK_BYTES);
     }
     qsort(v, k, sizeof(*v), cmp_ref);
@@ -253,7 +257,8 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
     memset(stats, 0, sizeof(*stats));
     snprintf(prefix, sizeof(prefix), "%spack/", g->prefix);
     l.prefix_len = strlen(prefix);
-    if ((r = referenced_packs(st, &refs, &nrefs)) < 0 || (r = candidates_load(g->statefd, &old, &nold, &last, false)) < 0)
+    if ((r = referenced_packs(st, g->keep_deleted_sec * 1000, &refs, &nrefs)) < 0 ||
+        (r = candidates_load(g->statefd, &old, &nold, &last, false)) < 0)
         goto out;
     if ((r = cs_storage_list(g->storage, prefix, list_cb, &l)) < 0) {
         log_error("archive: cannot list %s: %s", prefix, strerror(-r));

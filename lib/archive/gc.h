@@ -16,6 +16,7 @@ typedef struct cs_arch_gc_opts {
     const char *prefix;     /* users/<user>/archive/ */
     int statefd;            /* the locked state directory (gc-candidates lives there) */
     uint64_t grace_sec;     /* unreferenced at least this long, at two collections */
+    uint64_t keep_deleted_sec; /* bodies of messages deleted this recently stay (0 = none) */
     bool dry_run;           /* say, delete nothing, remember nothing */
     FILE *plan;             /* when set, a line per pack deleted (or to be) */
 } cs_arch_gc_opts;

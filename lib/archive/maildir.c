@@ -1,6 +1,7 @@
 /* Maildir naming, folders and delivery. */
 #include "archive/maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -170,6 +171,54 @@ int cs_md_ensure_folder(int rootfd, const char *folder)
         if (fd < 0)
             return -errno;
         close(fd);
+    }
+    return 0;
+}
+
+static bool dir_empty_at(int rootfd, const char *path)
+{
+    int fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    struct dirent *e;
+    bool empty = true;
+    DIR *d;
+
+    if (fd < 0)
+        return errno == ENOENT;
+    if (!(d = fdopendir(fd))) {
+        close(fd);
+        return false;
+    }
+    while (empty && (e = readdir(d)))
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+int cs_md_remove_empty_folder(int rootfd, const char *folder)
+{
+    static const char *const parts[] = { "cur", "new", "tmp" };
+    char path[CS_MD_FOLDER_MAX + 16];
+    int r = 0;
+
+    if (!folder[0] || cs_md_folder_valid(folder) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", folder, parts[i]);
+        if (!dir_empty_at(rootfd, path))
+            return -ENOTEMPTY;
+    }
+    snprintf(path, sizeof(path), "%s/maildirfolder", folder);
+    (void)unlinkat(rootfd, path, 0);
+    for (size_t i = 0; r == 0 && i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", folder, parts[i]);
+        if (unlinkat(rootfd, path, AT_REMOVEDIR) < 0 && errno != ENOENT)
+            r = -errno; /* a client delivering into it right now */
+    }
+    if (r == 0 && unlinkat(rootfd, folder, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        r = -errno; /* a client's own files (an index): the folder stays */
+    if (r < 0) {
+        (void)cs_md_ensure_folder(rootfd, folder); /* whole again, as it was */
+        return r == -EEXIST ? -ENOTEMPTY : r;
     }
     return 0;
 }

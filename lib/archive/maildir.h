@@ -49,6 +49,11 @@ int cs_md_new_unique(char out[CS_MD_UNIQUE_MAX + 1]);
  * for a subfolder, the Maildir++ "maildirfolder" marker).  0700. */
 int cs_md_ensure_folder(int rootfd, const char *folder);
 
+/* Remove a Maildir++ folder that holds nothing: its cur/ new/ tmp/ empty,
+ * nothing else in it but the "maildirfolder" marker.  -ENOTEMPTY (the
+ * folder left whole) when anything else is there, 0 when it is gone. */
+int cs_md_remove_empty_folder(int rootfd, const char *folder);
+
 /* Relative path "<folder>/<sub>/<name>" ("cur/x" for INBOX). */
 int cs_md_path(const char *folder, int subdir, const char *name, char *out, size_t cap);
 

@@ -20,6 +20,7 @@ void cs_scan_free(cs_scan *sc)
     for (size_t i = 0; i < sc->nfiles; i++)
         free(sc->files[i].name); /* unique shares the allocation */
     free(sc->folders);
+    free(sc->missing);
     free(sc->files);
     memset(sc, 0, sizeof(*sc));
 }
@@ -27,10 +28,15 @@ void cs_scan_free(cs_scan *sc)
 static int add_folder(cs_scan *sc, const char *name)
 {
     char **n = realloc(sc->folders, (sc->nfolders + 1) * sizeof(*n));
+    uint8_t *m;
 
     if (!n)
         return -ENOMEM;
     sc->folders = n;
+    if (!(m = realloc(sc->missing, sc->nfolders + 1)))
+        return -ENOMEM;
+    sc->missing = m;
+    m[sc->nfolders] = 0;
     if (!(n[sc->nfolders] = strdup(name)))
         return -ENOMEM;
     sc->nfolders++;
@@ -93,8 +99,17 @@ static int scan_subdir(int rootfd, cs_scan *sc, uint32_t folder, int subdir)
 
     snprintf(path, sizeof(path), "%s%s%s", fname, fname[0] ? "/" : "", subdir == CS_MD_NEW ? "new" : "cur");
     fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        struct stat st;
+
+        /* a folder removed meanwhile holds nothing; one that is there
+         * without its new/ or cur/ is damaged (the caller decides) */
+        if (fstatat(rootfd, fname[0] ? fname : ".", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            sc->missing[folder] |= subdir == CS_MD_NEW ? CS_SCAN_NO_NEW : CS_SCAN_NO_CUR;
+        return 0;
+    }
     if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? 0 : -errno; /* vanished folder: nothing here */
+        return -errno;
     d = fdopendir(fd);
     if (!d) {
         r = -errno;

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CS_SCAN_NO_NEW 1
+#define CS_SCAN_NO_CUR 2
+
 typedef struct cs_scan_file {
     uint32_t folder;   /* index into cs_scan.folders */
     uint8_t subdir;    /* CS_MD_NEW / CS_MD_CUR */
@@ -19,13 +22,15 @@ typedef struct cs_scan_file {
 
 typedef struct cs_scan {
     char **folders;
+    uint8_t *missing;  /* per folder: CS_SCAN_NO_NEW | CS_SCAN_NO_CUR, the folder itself being there */
     size_t nfolders;
     cs_scan_file *files;
     size_t nfiles, cap;
 } cs_scan;
 
 /* Scan the Maildir open at rootfd.  Entries that vanish, are not regular
- * files or are not Maildir names are skipped. */
+ * files or are not Maildir names are skipped; a folder whose new/ or cur/
+ * is missing while the folder is there is marked in missing[]. */
 int cs_scan_maildir(int rootfd, cs_scan *out);
 void cs_scan_free(cs_scan *sc);
 

@@ -10,7 +10,7 @@
 #define ARCH_KDF_CONTEXT "csarchv1"
 #define BODY_AD_PREFIX "csarc-body-v1"
 #define SEG_MAGIC "CSAL"
-#define SEG_VERSION 1
+#define SEG_VERSION 2 /* 2: may hold DIR entries; 1 is still written when it does not */
 #define ZSTD_LEVEL 3
 
 int cs_arch_keys_derive(const cs_amk *amk, cs_arch_keys **out)
@@ -154,11 +154,11 @@ int cs_arch_body_open(const cs_arch_keys *k, const uint8_t id[CS_ARCH_ID_BYTES],
     return sodium_memcmp(check, id, CS_ARCH_ID_BYTES) == 0 ? 0 : -EBADMSG;
 }
 
-static void seg_header(const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq, uint8_t flags,
+static void seg_header(uint8_t version, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq, uint8_t flags,
                        const uint8_t nonce[24], uint8_t h[CS_ARCH_SEG_HEADER])
 {
     memcpy(h, SEG_MAGIC, 4);
-    h[4] = SEG_VERSION;
+    h[4] = version;
     h[5] = flags;
     memcpy(h + 6, dev, CS_ARCH_DEV_BYTES);
     for (int i = 0; i < 8; i++)
@@ -182,7 +182,7 @@ int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV
     if (len > CS_ARCH_SEG_PLAIN_MAX)
         return -EMSGSIZE;
     randombytes_buf(nonce, sizeof(nonce));
-    seg_header(dev, seq, flags, nonce, h);
+    seg_header(flags & CS_ARCH_SEG_V2 ? 2 : 1, dev, seq, flags & ~CS_ARCH_SEG_V2, nonce, h);
     /* header, then the sealed body; compress_seal writes the nonce again,
      * so write the first 22 bytes and let it append nonce || ciphertext */
     r = cs_buf_append(out, h, 22);
@@ -219,10 +219,12 @@ int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV
         return -EBADMSG;
     if (data[4] > SEG_VERSION)
         return -EPROTONOSUPPORT;
+    if (data[4] < 1)
+        return -EBADMSG;
     if (data[5] & ~CS_ARCH_SEG_COMPACTED)
         return -EBADMSG;
     *flags = data[5];
-    seg_header(dev, seq, data[5], data + 22, want);
+    seg_header(data[4], dev, seq, data[5], data + 22, want);
     if (memcmp(data, want, CS_ARCH_SEG_HEADER) != 0)
         return -EBADMSG; /* wrong version/flags, or renamed to another device or position */
     return open_decompress(k->log_key, data, CS_ARCH_SEG_HEADER, data + 22, data + CS_ARCH_SEG_HEADER,

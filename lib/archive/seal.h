@@ -44,6 +44,10 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
 /* Header flag: a compacted segment; its entries are preceded by the u64
  * (little-endian) first sequence it supersedes (docs/archive.md section 8). */
 #define CS_ARCH_SEG_COMPACTED 0x1
+/* Not a header flag: seal as version 2, the version whose entries may
+ * include DIR entries (folders); older readers say "upgrade" instead of
+ * misreading them.  Segments without folders stay version 1. */
+#define CS_ARCH_SEG_V2 0x80
 
 /* The same with header flags. */
 int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,

@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "archive/wire.h"
 
 #define STATE_MAGIC "CSAS"
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: Maildir identity, deletion stamps; 1 is still read */
 #define STATE_SUM_BYTES 32
 
 /* ---- instances and the key hash ---- */
@@ -43,7 +44,32 @@ void cs_arch_state_free(cs_arch_state *st)
     free(st->inst);
     free(st->hash);
     free(st->devs);
+    for (size_t i = 0; i < st->nfolders; i++)
+        free(st->folders[i].name);
+    free(st->folders);
     free(st);
+}
+
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create)
+{
+    cs_arch_folder *n;
+
+    for (size_t i = 0; i < st->nfolders; i++) /* few: one per folder a user has */
+        if (strcmp(st->folders[i].name, name) == 0)
+            return &st->folders[i];
+    if (!create || st->nfolders >= CS_ARCH_MAX_FOLDERS)
+        return NULL;
+    n = realloc(st->folders, (st->nfolders + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    st->folders = n;
+    n = &st->folders[st->nfolders];
+    memset(n, 0, sizeof(*n));
+    if (!(n->name = strdup(name)))
+        return NULL;
+    st->nfolders++;
+    st->dirty = true;
+    return n;
 }
 
 int cs_arch_state_new(cs_arch_state **out)
@@ -287,13 +313,31 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
 
     if (dev >= st->ndevs || e->hlc == 0)
         return -EINVAL;
+    if (e->type == CS_AE_DIR) {
+        cs_arch_folder *f = cs_arch_state_folder(st, e->folder, true);
+
+        if (!f)
+            return -ENOMEM;
+        if (cs_lww_cmp(st, w, f->w) <= 0)
+            return 0;
+        f->exists = e->exists;
+        f->w = w;
+        st->dirty = true;
+        return 1;
+    }
     r = cs_arch_state_get(st, e->key, &in);
     if (r < 0)
         return r;
     switch (e->type) {
     case CS_AE_DEL:
-        changed = !in->deleted;
-        in->deleted = true; /* remove-wins: a tombstone is never lifted */
+        /* remove-wins: a tombstone is never lifted.  Its stamp is the first
+         * deletion's (min is order-free like the registers' max): the start
+         * of the keep period, and the device that deleted. */
+        if (!in->deleted || cs_lww_cmp(st, w, in->del_w) < 0) {
+            in->del_w = w;
+            changed = 1;
+        }
+        in->deleted = true;
         break;
     case CS_AE_ADD:
         if (!in->has_add || cs_lww_cmp(st, w, in->add_w) < 0) {
@@ -335,8 +379,25 @@ int cs_arch_inst_set_local(cs_arch_inst *in, const char *folder, int subdir, con
     return 0;
 }
 
+void cs_arch_inst_set_stat(cs_arch_inst *in, const struct stat *st)
+{
+    in->local_ino = (uint64_t)st->st_ino;
+    in->local_size = (uint64_t)st->st_size;
+    in->local_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+bool cs_arch_inst_stat_changed(const cs_arch_inst *in, const struct stat *st)
+{
+    if (!in->local_ino && !in->local_size && !in->local_mtime_ns)
+        return false;
+    return in->local_ino != (uint64_t)st->st_ino || in->local_size != (uint64_t)st->st_size ||
+           in->local_mtime_ns != (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
 void cs_arch_inst_clear_local(cs_arch_inst *in)
 {
+    in->local_ino = in->local_size = 0;
+    in->local_mtime_ns = 0;
     in->local_present = false;
     in->local_stale = false;
     free(in->local_folder);
@@ -363,6 +424,8 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
     int r = cs_wb_str8(b, in->key);
 
     if (r == 0) r = cs_wb_u8(b, f);
+    if (r == 0 && in->deleted)
+        r = put_w(b, in->del_w);
     if (r == 0 && in->has_add) {
         r = put_w(b, in->add_w);
         if (r == 0) r = cs_buf_append(b, in->id, CS_ARCH_ID_BYTES);
@@ -387,6 +450,9 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
         r = cs_wb_str8(b, in->local_folder);
         if (r == 0) r = cs_wb_u8(b, in->local_subdir);
         if (r == 0) r = cs_wb_str8(b, in->local_name);
+        if (r == 0) r = cs_wb_u64(b, in->local_ino);
+        if (r == 0) r = cs_wb_u64(b, in->local_size);
+        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->local_mtime_ns);
     }
     return r;
 }
@@ -398,6 +464,9 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
 
     if (r == 0) r = cs_wb_u8(out, STATE_VERSION);
     if (r == 0) r = cs_wb_u64(out, st->clock);
+    if (r == 0) r = cs_wb_u8(out, st->md_bound);
+    if (r == 0) r = cs_buf_append(out, st->md_id, CS_ARCH_MD_ID_BYTES);
+    if (r == 0) r = cs_wb_u64(out, st->md_dev);
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ndevs);
     for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
         r = cs_buf_append(out, st->devs[i].id, CS_ARCH_DEV_BYTES);
@@ -407,6 +476,14 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
         r = encode_inst(st->inst[i], out);
+    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->nfolders);
+    for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
+        const cs_arch_folder *f = &st->folders[i];
+
+        r = cs_wb_str8(out, f->name);
+        if (r == 0) r = cs_wb_u8(out, (uint8_t)(f->exists | f->local << 1));
+        if (r == 0) r = put_w(out, f->w);
+    }
     if (r == 0) r = cs_buf_reserve(out, STATE_SUM_BYTES);
     if (r == 0) {
         crypto_generichash(out->data + out->len, STATE_SUM_BYTES, out->data + start, out->len - start, NULL, 0);
@@ -433,7 +510,7 @@ static int decode_str(cs_wreader *rd, char **dst)
     return r < 0 ? r : set_str(dst, tmp);
 }
 
-static int decode_inst(cs_wreader *rd, cs_arch_state *st)
+static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
 {
     char key[256];
     uint8_t f;
@@ -451,7 +528,11 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st)
     in->has_add = f & F_ADD;
     in->deleted = f & F_DELETED;
     in->local_stale = f & F_STALE;
-    if (in->has_add) {
+    if (in->deleted && ver >= 2)
+        r = get_w(rd, st, &in->del_w);
+    else if (in->deleted) /* version 1 kept no stamp: the keep period starts at the upgrade */
+        in->del_w = (cs_lww){ st->clock, 0 };
+    if (r == 0 && in->has_add) {
         r = get_w(rd, st, &in->add_w);
         if (r == 0) r = cs_rd_copy(rd, in->id, CS_ARCH_ID_BYTES);
         if (r == 0) r = cs_rd_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
@@ -497,8 +578,39 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st)
             r = -EBADMSG;
         if (r == 0)
             r = cs_arch_inst_set_local(in, folder, sub, name);
+        if (r == 0 && ver >= 2) {
+            r = cs_rd_u64(rd, &in->local_ino);
+            if (r == 0) r = cs_rd_u64(rd, &in->local_size);
+            if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->local_mtime_ns);
+        }
     }
     return r == -ENOMEM ? r : (r < 0 ? -EBADMSG : 0);
+}
+
+static int decode_folders(cs_wreader *rd, cs_arch_state *st)
+{
+    uint32_t n;
+    int r = cs_rd_u32(rd, &n);
+
+    /* each takes at least 12 bytes: bound the count by the input */
+    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_wr_left(rd) / 12)
+        return -EBADMSG;
+    for (uint32_t i = 0; i < n; i++) {
+        char name[256];
+        uint8_t fl;
+        cs_arch_folder *f;
+
+        if (cs_rd_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
+            cs_arch_state_folder(st, name, false) || cs_rd_u8(rd, &fl) < 0 || fl > 3)
+            return -EBADMSG;
+        if (!(f = cs_arch_state_folder(st, name, true)))
+            return -ENOMEM;
+        f->exists = fl & 1;
+        f->local = fl & 2;
+        if (get_w(rd, st, &f->w) < 0)
+            return -EBADMSG;
+    }
+    return 0;
 }
 
 int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
@@ -518,12 +630,22 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
         return -EBADMSG;
     rd.len = len - STATE_SUM_BYTES;
     rd.off = 4;
-    if (cs_rd_u8(&rd, &ver) < 0 || ver != STATE_VERSION)
+    if (cs_rd_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
         return ver > STATE_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
     st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    if (cs_rd_u64(&rd, &st->clock) < 0 || cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
+    if (cs_rd_u64(&rd, &st->clock) < 0)
+        goto out;
+    if (ver >= 2) {
+        uint8_t bound;
+
+        if (cs_rd_u8(&rd, &bound) < 0 || bound > 1 || cs_rd_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
+            cs_rd_u64(&rd, &st->md_dev) < 0)
+            goto out;
+        st->md_bound = bound;
+    }
+    if (cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
         (size_t)n * 24 > cs_wr_left(&rd))
         goto out;
     st->devs = calloc(n, sizeof(*st->devs));
@@ -544,9 +666,11 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     if (cs_rd_u32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_wr_left(&rd) / 40)
         goto out;
     for (size_t i = 0; i < n; i++)
-        if ((r = decode_inst(&rd, st)) < 0)
+        if ((r = decode_inst(&rd, st, ver)) < 0)
             goto out;
-    r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
+    r = ver >= 2 ? decode_folders(&rd, st) : 0;
+    if (r == 0)
+        r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
 out:
     if (r < 0) {
         cs_arch_state_free(st);

@@ -13,6 +13,7 @@
 #define CS_ARCH_MAX_DEVICES 4096
 #define CS_ARCH_MAX_INSTANCES (16u << 20)
 #define CS_ARCH_STATE_MAX (2u << 30)
+#define CS_ARCH_MD_ID_BYTES 16
 
 /* A register write: ordered by (hlc, device id). dev indexes state->devs. */
 typedef struct cs_lww {
@@ -28,6 +29,7 @@ typedef struct cs_flag_stamp {
 typedef struct cs_arch_inst {
     char *key;
     bool has_add, deleted;
+    cs_lww del_w;            /* the first deletion (min stamp): when, and by which device */
     /* content, from the ADD with the smallest stamp */
     cs_lww add_w;
     uint8_t id[CS_ARCH_ID_BYTES];
@@ -48,8 +50,25 @@ typedef struct cs_arch_inst {
     char *local_folder;
     uint8_t local_subdir;
     char *local_name;
+    /* the file as last seen (rename keeps these): a change means it was
+     * edited in place.  All 0 = not known yet. */
+    uint64_t local_ino, local_size;
+    int64_t local_mtime_ns;
     bool scan_seen;          /* transient: found by this sync's scan */
+    bool scan_named;         /* transient: its unique name is somewhere in this scan */
 } cs_arch_inst;
+
+/* A Maildir++ folder as an LWW register (DIR entries): created or removed,
+ * so that empty folders travel too.  A folder holding live messages is on
+ * disk whatever the register says. */
+typedef struct cs_arch_folder {
+    char *name;
+    bool exists;
+    cs_lww w;
+    bool local;              /* on this device's disk (last scan or materialise) */
+} cs_arch_folder;
+
+#define CS_ARCH_MAX_FOLDERS 65536
 
 typedef struct cs_arch_dev {
     uint8_t id[CS_ARCH_DEV_BYTES];
@@ -66,6 +85,13 @@ typedef struct cs_arch_state {
     cs_arch_inst **inst;
     size_t hcap;            /* open-addressing hash: key -> inst index + 1 */
     uint32_t *hash;
+    size_t nfolders;
+    cs_arch_folder *folders;
+    /* the Maildir this state was made from (docs/archive.md section 9):
+     * the id in its marker file and its st_dev (0 = not a stable number) */
+    bool md_bound;
+    uint8_t md_id[CS_ARCH_MD_ID_BYTES];
+    uint64_t md_dev;
     bool dirty;
 } cs_arch_state;
 
@@ -76,6 +102,10 @@ void cs_arch_state_free(cs_arch_state *st);
 cs_arch_inst *cs_arch_state_find(const cs_arch_state *st, const char *key);
 /* Find or create the instance for key. */
 int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out);
+/* The folder record of name, created (not existing, not local) when
+ * create; NULL when absent or out of memory or past CS_ARCH_MAX_FOLDERS. */
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create);
+
 /* Index of device id, added when unknown (-E2BIG past CS_ARCH_MAX_DEVICES). */
 int cs_arch_state_dev(cs_arch_state *st, const uint8_t id[CS_ARCH_DEV_BYTES]);
 
@@ -93,6 +123,10 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out);
 
 /* Set a local placement (copies strings). */
 int cs_arch_inst_set_local(cs_arch_inst *in, const char *folder, int subdir, const char *name);
+struct stat;
+void cs_arch_inst_set_stat(cs_arch_inst *in, const struct stat *st);
+/* Whether st differs from the file as last seen (false when not known). */
+bool cs_arch_inst_stat_changed(const cs_arch_inst *in, const struct stat *st);
 void cs_arch_inst_clear_local(cs_arch_inst *in);
 
 #endif

@@ -54,8 +54,10 @@ int cs_archive_get_status(const char *state_dir, cs_archive_status *out)
     for (size_t i = 0; i < st->ninst; i++) {
         const cs_arch_inst *in = st->inst[i];
 
-        if (in->deleted)
+        if (in->deleted) {
             out->deleted++;
+            out->held += in->local_present && !in->local_stale;
+        }
         else if (in->has_add) {
             out->messages++;
             out->local_messages += in->local_present;

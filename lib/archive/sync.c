@@ -19,6 +19,7 @@
 #include "archive/entry.h"
 #include "archive/hlc.h"
 #include "archive/maildir.h"
+#include "archive/marker.h"
 #include "archive/ingest.h"
 #include "archive/scan.h"
 #include "archive/seal.h"
@@ -57,6 +58,8 @@ typedef struct ctx {
     id_index ids;
     bool ids_built;
     bool maildir_changed;
+    bool *held;            /* per device index: its deletions are held this sync */
+    bool seg_v2;           /* this sync's entries include folders (DIR) */
 } ctx;
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -151,6 +154,7 @@ static int emit(ctx *c, cs_arch_entry *e)
     int r;
 
     e->hlc = cs_hlc_tick(&c->st->clock, cs_hlc_wall_ms());
+    c->seg_v2 |= e->type == CS_AE_DIR;
     r = cs_arch_entry_encode(e, &c->out);
     if (r == 0)
         r = cs_arch_state_apply(c->st, 0, e);
@@ -418,6 +422,25 @@ out:
 
 /* ---- local changes ---- */
 
+/* Where in's file is on disk, as last recorded: 0 or -errno. */
+static int stat_local(ctx *c, const cs_arch_inst *in, struct stat *st)
+{
+    char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    int r = cs_md_path(in->local_folder, in->local_subdir, in->local_name, path, sizeof(path));
+
+    if (r == 0 && fstatat(c->rootfd, path, st, AT_SYMLINK_NOFOLLOW) < 0)
+        r = -errno;
+    return r;
+}
+
+static void note_stat(ctx *c, cs_arch_inst *in)
+{
+    struct stat st;
+
+    if (stat_local(c, in, &st) == 0)
+        cs_arch_inst_set_stat(in, &st);
+}
+
 static int read_message(ctx *c, const char *folder, int subdir, const char *name, cs_buf *buf)
 {
     char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
@@ -447,6 +470,7 @@ struct pending {
     uint64_t flags;
     uint64_t size;   /* at queueing time: bounds the memory of a batch */
     int64_t mtime;   /* travels with the message: the received date */
+    struct stat st;  /* the file as seen: an in-place edit changes it */
 };
 
 static int new_message(ctx *c, const char *folder, int subdir, const char *name,
@@ -485,6 +509,7 @@ static int new_message(ctx *c, const char *folder, int subdir, const char *name,
     p->flags = flags;
     p->size = (uint64_t)st.st_size;
     p->mtime = st.st_mtim.tv_sec > 0 && st.st_mtim.tv_sec < (INT64_C(1) << 40) ? st.st_mtim.tv_sec : 0;
+    p->st = st;
     return 0;
 }
 
@@ -524,6 +549,7 @@ static int record_new(ctx *c, const struct pending *p, cs_arch_job *j)
         return r;
     in = cs_arch_state_find(c->st, p->unique);
     r = cs_arch_inst_set_local(in, p->folder, p->subdir, p->name);
+    cs_arch_inst_set_stat(in, &p->st);
     if (r == 0 && !same)
         r = ids_put(&c->ids, in);
     c->stats->local_added++;
@@ -679,11 +705,235 @@ static int found_unrecorded(ctx *c, cs_arch_inst *in, const char *folder, int su
     cs_arch_content_id(c->keys, buf.data, buf.len, id);
     cs_buf_free(&buf);
     in->scan_seen = true;
-    if ((in->has_add && sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) || (!in->has_add && in->deleted))
-        return cs_arch_inst_set_local(in, folder, subdir, name); /* materialise puts it in place */
+    if ((in->has_add && sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) || (!in->has_add && in->deleted)) {
+        int r2 = cs_arch_inst_set_local(in, folder, subdir, name); /* materialise puts it in place */
+
+        if (r2 == 0)
+            note_stat(c, in);
+        return r2;
+    }
     if (!in->has_add)
         return new_message(c, folder, subdir, name, in->key, flags);
     return copy_as_new(c, folder, subdir, name, flags);
+}
+
+/* A known file whose inode, size or mtime changed where it lies: if its
+ * content changed (a client rewrote headers in place, against the Maildir
+ * rules), it becomes a new message under a fresh unique name and the old
+ * version is deleted (recoverable for keep_deleted with archive undelete);
+ * instances are immutable, so this is how an edit travels. */
+static int edited(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name, uint64_t flags)
+{
+    char u[CS_MD_UNIQUE_MAX + 1], nname[CS_MD_NAME_MAX + 1];
+    char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    cs_arch_entry e = { .type = CS_AE_DEL };
+    cs_buf buf = CS_BUF_INIT;
+    uint8_t id[CS_ARCH_ID_BYTES];
+    int r = read_message(c, folder, subdir, name, &buf);
+
+    if (r < 0) {
+        cs_buf_free(&buf);
+        return 0; /* vanished or unreadable: the next sync looks again */
+    }
+    cs_arch_content_id(c->keys, buf.data, buf.len, id);
+    cs_buf_free(&buf);
+    if (!in->has_add || sodium_memcmp(id, in->id, CS_ARCH_ID_BYTES) == 0) {
+        note_stat(c, in); /* touched, copied back, restored: the same message */
+        return 0;
+    }
+    if ((r = cs_md_new_unique(u)) < 0 || (r = cs_md_render_name(u, subdir, flags, nname)) < 0 ||
+        (r = cs_md_path(folder, subdir, name, from, sizeof(from))) < 0 ||
+        (r = cs_md_path(folder, subdir, nname, to, sizeof(to))) < 0)
+        return r;
+    plan(c, "record a new version of %s as %s (edited in place)", from, to);
+    c->stats->edited++;
+    if (c->o->dry_run)
+        return 0;
+    if (cs_md_rename(c->rootfd, from, to) < 0) {
+        c->stats->skipped++;
+        return 0;
+    }
+    c->maildir_changed = true;
+    snprintf(e.key, sizeof(e.key), "%s", in->key);
+    if (!in->deleted && (r = emit(c, &e)) < 0)
+        return r;
+    cs_arch_inst_clear_local(in);
+    return new_message(c, folder, subdir, nname, u, flags);
+}
+
+/* ---- the mass-deletion guard and damaged folders ---- */
+
+/* A Maildir we may not read is an error of its own (exit 1), not "your
+ * keys are locked" (what -EACCES means to the CLI and the agent). */
+static int unreadable(int r)
+{
+    return r == -EACCES || r == -EPERM ? -EIO : r;
+}
+
+#define MAX_DELETIONS_DEFAULT 50
+#define MAX_DELETIONS_PERCENT_DEFAULT 25
+
+/* More deletions than the user allowed: over both thresholds (a count and
+ * a share of base, this device's messages) and over --allow-deletions. */
+static bool too_many(const ctx *c, uint64_t n, uint64_t base)
+{
+    uint64_t max = c->o->max_deletions ? c->o->max_deletions : MAX_DELETIONS_DEFAULT;
+    uint64_t pct = c->o->max_deletions_percent ? c->o->max_deletions_percent : MAX_DELETIONS_PERCENT_DEFAULT;
+
+    return n > max && n * 100 > pct * base && n > c->o->allow_deletions;
+}
+
+static uint64_t local_messages(const cs_arch_state *st)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < st->ninst; i++)
+        n += st->inst[i]->local_present;
+    return n;
+}
+
+static const char *folder_label(const char *f)
+{
+    return f[0] ? f : "INBOX";
+}
+
+/* A folder directory that is there without the new/ or cur/ we hold
+ * messages in: not a deletion of those messages but a damaged (or
+ * half-copied) Maildir. */
+static int check_folders(ctx *c, const cs_scan *sc)
+{
+    for (size_t f = 0; f < sc->nfolders; f++) {
+        if (!sc->missing[f])
+            continue;
+        for (size_t i = 0; i < c->st->ninst; i++) {
+            const cs_arch_inst *in = c->st->inst[i];
+            int bit = in->local_subdir == CS_MD_NEW ? CS_SCAN_NO_NEW : CS_SCAN_NO_CUR;
+
+            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders[f]) != 0)
+                continue;
+            log_error("archive: the folder %s of %s has no %s/ directory: the Maildir is damaged or not "
+                      "all there; nothing was synced. Put the directory back (or, to delete the folder, "
+                      "remove the whole folder) and sync again", folder_label(sc->folders[f]), c->o->maildir,
+                      bit == CS_SCAN_NO_NEW ? "new" : "cur");
+            return -ENOENT;
+        }
+    }
+    return 0;
+}
+
+/* Before anything is recorded: the messages this scan will call deleted
+ * (on disk at the last sync, their unique name nowhere now). */
+static int local_deletion_guard(ctx *c, const cs_scan *sc)
+{
+    struct { const char *folder; uint64_t n; } per[8];
+    size_t nper = 0;
+    uint64_t n = 0, base = local_messages(c->st);
+    char text[512] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < c->st->ninst; i++)
+        c->st->inst[i]->scan_named = false;
+    for (size_t i = 0; i < sc->nfiles; i++) {
+        cs_arch_inst *in = cs_arch_state_find(c->st, sc->files[i].unique);
+
+        if (in)
+            in->scan_named = true;
+    }
+    for (size_t i = 0; i < c->st->ninst; i++) {
+        const cs_arch_inst *in = c->st->inst[i];
+        size_t k;
+
+        if (!in->local_present || in->scan_named || in->deleted)
+            continue;
+        n++;
+        for (k = 0; k < nper && strcmp(per[k].folder, in->local_folder) != 0; k++)
+            ;
+        if (k == nper && nper < sizeof(per) / sizeof(per[0]))
+            per[nper++] = (typeof(per[0])){ in->local_folder, 0 };
+        if (k < nper)
+            per[k].n++;
+    }
+    if (!too_many(c, n, base))
+        return 0;
+    for (size_t k = 0; k < nper && len < sizeof(text); k++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s %llu", k ? ", " : "",
+                                folder_label(per[k].folder), (unsigned long long)per[k].n);
+    log_error("archive: %llu of the %llu messages of %s are gone (%s%s): this sync would delete them on every "
+              "workstation, more than [archive] max_deletions allows. Nothing was synced. If you deleted "
+              "them, run 'cloudseal archive sync --allow-deletions %llu'; if not, put them back (is the "
+              "disk of the Maildir mounted? is [archive] maildir right?) and sync again",
+              (unsigned long long)n, (unsigned long long)base, c->o->maildir, text,
+              nper == sizeof(per) / sizeof(per[0]) ? ", ..." : "", (unsigned long long)n);
+    return -ECANCELED;
+}
+
+/* ---- folders (empty ones travel too) ---- */
+
+static int emit_dir(ctx *c, const char *name, bool exists)
+{
+    cs_arch_entry e = { .type = CS_AE_DIR, .exists = exists };
+
+    snprintf(e.folder, sizeof(e.folder), "%s", name);
+    plan(c, "record folder %s %s", name, exists ? "created" : "removed");
+    c->stats->folders_changed++;
+    return emit(c, &e);
+}
+
+/* Folders are recorded only when a message cannot stand for them: one on
+ * disk holding no message, new here or emptied here, is recorded as
+ * created unless the register says so already; one gone since the last scan as
+ * removed (its messages are deletions, which the guard counted).  A folder
+ * with messages needs no entry: it exists wherever they are. */
+static int local_folders(ctx *c, const cs_scan *sc)
+{
+    bool *seen = NULL, *has_msgs = calloc(sc->nfolders + 1, sizeof(*has_msgs));
+    int r = 0;
+
+    if (!has_msgs)
+        return -ENOMEM;
+    for (size_t i = 0; i < sc->nfiles; i++)
+        has_msgs[sc->files[i].folder] = true;
+    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
+        cs_arch_folder *f;
+        bool was_local;
+
+        if (!sc->folders[i][0])
+            continue; /* INBOX is the Maildir itself */
+        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true))) {
+            r = -ENOMEM;
+            break;
+        }
+        was_local = f->local;
+        if (!f->local) {
+            f->local = true;
+            c->st->dirty = true;
+        }
+        /* empty and not recorded as existing: made here, or emptied here
+         * (never recorded); a removal recorded elsewhere is materialise's */
+        if (!has_msgs[i] && !f->exists && (!was_local || !f->w.hlc))
+            r = emit_dir(c, sc->folders[i], true);
+    }
+    if (r == 0 && !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
+        r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
+        cs_arch_folder *f = sc->folders[i][0] ? cs_arch_state_folder(c->st, sc->folders[i], false) : NULL;
+
+        if (f)
+            seen[f - c->st->folders] = true;
+    }
+    for (size_t i = 0; r == 0 && i < c->st->nfolders; i++) {
+        cs_arch_folder *f = &c->st->folders[i];
+
+        if (seen[i] || !f->local)
+            continue;
+        f->local = false;
+        c->st->dirty = true;
+        if (f->exists || !f->w.hlc)
+            r = emit_dir(c, f->name, false);
+    }
+    free(seen);
+    free(has_msgs);
+    return r;
 }
 
 static int local_changes(ctx *c)
@@ -696,10 +946,15 @@ static int local_changes(ctx *c)
         c->st->inst[i]->scan_seen = false;
     r = cs_scan_maildir(c->rootfd, &sc);
     if (r < 0) {
-        log_error("archive: cannot scan the Maildir %s: %s", c->o->maildir, strerror(-r));
-        return r;
+        log_error("archive: cannot scan the Maildir %s: %s; nothing was synced and nothing is deleted",
+                  c->o->maildir, strerror(-r));
+        return unreadable(r);
     }
     c->stats->scanned = sc.nfiles;
+    if ((r = check_folders(c, &sc)) < 0 || (r = local_deletion_guard(c, &sc)) < 0) {
+        cs_scan_free(&sc);
+        return r;
+    }
     /* pass 1: files exactly where we left them (the common, stat-free case) */
     for (size_t i = 0; i < sc.nfiles; i++) {
         cs_scan_file *f = &sc.files[i];
@@ -707,8 +962,17 @@ static int local_changes(ctx *c)
 
         if (in && in->local_present && !in->scan_seen && f->subdir == in->local_subdir &&
             strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders[f->folder]) == 0) {
+            struct stat st;
+
             in->scan_seen = true;
             f->mark = 1;
+            /* one stat per message: what an in-place edit changes */
+            if (stat_local(c, in, &st) < 0)
+                continue; /* gone since the readdir: pass 3 looks again */
+            if (cs_arch_inst_stat_changed(in, &st))
+                f->mark = 2;
+            else if (!in->local_ino)
+                cs_arch_inst_set_stat(in, &st); /* first seen by a version that records it */
         }
     }
     /* pass 2: everything else */
@@ -717,10 +981,12 @@ static int local_changes(ctx *c)
         const char *folder = sc.folders[f->folder];
         cs_arch_inst *in;
 
-        if (f->mark)
+        if (f->mark == 1)
             continue;
         in = cs_arch_state_find(c->st, f->unique);
-        if (!in)
+        if (f->mark == 2)
+            r = edited(c, in, folder, f->subdir, f->name, f->flags);
+        else if (!in)
             r = new_message(c, folder, f->subdir, f->name, f->unique, f->flags);
         else if (in->scan_seen)
             r = copy_as_new(c, folder, f->subdir, f->name, f->flags);
@@ -729,6 +995,8 @@ static int local_changes(ctx *c)
         else
             r = found_unrecorded(c, in, folder, f->subdir, f->name, f->flags);
     }
+    if (r == 0)
+        r = local_folders(c, &sc);
     cs_scan_free(&sc);
     if (r == 0)
         r = ingest_pending(c);
@@ -768,6 +1036,101 @@ static int local_changes(ctx *c)
     return r;
 }
 
+/* ---- undelete ---- */
+
+/* Bring one deleted message back as a new instance of the same content
+ * (remove-wins keeps the old one deleted).  A file still here because its
+ * deletion is held becomes the new instance's file: nothing to download. */
+static int restore_one(ctx *c, cs_arch_inst *old)
+{
+    char u[CS_MD_UNIQUE_MAX + 1], name[CS_MD_NAME_MAX + 1], ou[CS_MD_UNIQUE_MAX + 1];
+    char from[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8], to[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+    cs_arch_entry *e = calloc(1, sizeof(*e));
+    cs_arch_inst *nin;
+    uint64_t fl = 0;
+    int r = e ? cs_md_new_unique(u) : -ENOMEM;
+
+    if (r < 0)
+        goto out;
+    *e = (cs_arch_entry){ .type = CS_AE_ADD, .ref = old->ref, .mtime = old->mtime,
+                          .mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS, .subdir = old->subdir,
+                          .flag_mask = CS_MD_FLAGS_ALL, .flags = old->flags };
+    memcpy(e->id, old->id, CS_ARCH_ID_BYTES);
+    snprintf(e->key, sizeof(e->key), "%s", u);
+    snprintf(e->folder, sizeof(e->folder), "%s", old->folder);
+    if ((r = emit(c, e)) < 0)
+        goto out;
+    c->stats->undeleted++;
+    plan(c, "undelete %s as %s", old->key, u);
+    if (c->o->dry_run || !old->local_present || old->local_stale)
+        goto out;
+    (void)cs_md_parse_name(old->local_name, ou, &fl);
+    if (cs_md_render_name(u, old->local_subdir, fl, name) < 0 ||
+        cs_md_path(old->local_folder, old->local_subdir, old->local_name, from, sizeof(from)) < 0 ||
+        cs_md_path(old->local_folder, old->local_subdir, name, to, sizeof(to)) < 0 ||
+        cs_md_rename(c->rootfd, from, to) < 0)
+        goto out; /* then it is downloaded like on the other workstations */
+    c->maildir_changed = true;
+    nin = cs_arch_state_find(c->st, u);
+    r = cs_arch_inst_set_local(nin, old->local_folder, old->local_subdir, name);
+    nin->local_ino = old->local_ino; /* a rename keeps them */
+    nin->local_size = old->local_size;
+    nin->local_mtime_ns = old->local_mtime_ns;
+    cs_arch_inst_clear_local(old);
+out:
+    free(e);
+    return r;
+}
+
+static bool asked_for(const cs_archive_opts *o, const cs_arch_inst *in, uint64_t now)
+{
+    if (o->undelete_all || (o->undelete_since_sec && CS_HLC_MS(in->del_w.hlc) + o->undelete_since_sec * 1000 >= now))
+        return true;
+    for (size_t k = 0; k < o->undelete_n; k++)
+        if (strcmp(o->undelete_ids[k], in->key) == 0)
+            return true;
+    return false;
+}
+
+static int undelete(ctx *c)
+{
+    const cs_archive_opts *o = c->o;
+    uint64_t now = cs_hlc_wall_ms(), keep = o->keep_deleted_sec * 1000;
+    cs_arch_live_ids live = { 0 };
+    cs_arch_inst **v = NULL;
+    size_t n = 0;
+    int r;
+
+    if (!o->undelete_all && !o->undelete_since_sec && !o->undelete_n)
+        return 0;
+    if ((r = cs_arch_live_ids_build(c->st, &live)) < 0)
+        return r;
+    for (size_t k = 0; k < o->undelete_n; k++) {
+        cs_arch_inst *in = cs_arch_state_find(c->st, o->undelete_ids[k]);
+
+        if (!in || !cs_arch_restorable(in, &live, now, keep)) {
+            log_error("archive: %s is not a message deleted within [archive] keep_deleted; nothing was "
+                      "undeleted ('cloudseal archive deleted' lists those that can come back)", o->undelete_ids[k]);
+            r = -ENOENT;
+            goto out;
+        }
+    }
+    /* a snapshot: restoring adds instances */
+    if (!(v = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*v)))) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < c->st->ninst; i++)
+        if (cs_arch_restorable(c->st->inst[i], &live, now, keep) && asked_for(o, c->st->inst[i], now))
+            v[n++] = c->st->inst[i];
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = restore_one(c, v[i]);
+out:
+    cs_arch_live_ids_free(&live);
+    free(v);
+    return r;
+}
+
 /* ---- upload of this sync's segment ---- */
 
 static int upload_segment(ctx *c)
@@ -784,7 +1147,8 @@ static int upload_segment(ctx *c)
         return r;
     hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, seq);
-    r = cs_arch_segment_seal(c->keys, c->st->devs[0].id, seq, c->out.data, c->out.len, &sealed);
+    r = cs_arch_segment_seal_ex(c->keys, c->st->devs[0].id, seq, c->seg_v2 ? CS_ARCH_SEG_V2 : 0, c->out.data,
+                                c->out.len, &sealed);
     if (r == 0)
         r = cs_storage_put(c->s, key, sealed.data, sealed.len, CS_PUT_IMMUTABLE);
     if (r == -EEXIST)
@@ -799,6 +1163,7 @@ static int upload_segment(ctx *c)
         c->st->dirty = true;
         c->out.len = 0;
         c->nout = 0;
+        c->seg_v2 = false;
         r = keep_own(c, seq);
     }
     cs_buf_free(&sealed);
@@ -825,6 +1190,8 @@ static int maybe_compact(ctx *c)
 }
 
 /* ---- materialise ---- */
+
+static void folder_made(ctx *c, const char *name);
 
 static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 {
@@ -859,6 +1226,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (in->deleted) {
         if (!in->local_present)
             return 0;
+        if (c->held && c->held[in->del_w.dev]) {
+            c->stats->deletions_held++;
+            return 0;
+        }
         plan(c, "delete %s", from);
         c->stats->removed++;
         if (c->o->dry_run)
@@ -890,8 +1261,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (c->o->dry_run)
         return 0;
     r = cs_md_ensure_folder(c->rootfd, in->folder);
-    if (r == 0)
+    if (r == 0) {
+        folder_made(c, in->folder);
         r = cs_md_rename(c->rootfd, from, to);
+    }
     if (r == -EEXIST || r == -ENOENT) { /* the mail client is busy with it: next sync */
         c->stats->skipped++;
         c->stats->renamed--;
@@ -901,6 +1274,51 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
         return r;
     c->maildir_changed = true;
     return cs_arch_inst_set_local(in, in->folder, in->subdir, name);
+}
+
+/* A folder materialise made for a message is on disk now. */
+static void folder_made(ctx *c, const char *name)
+{
+    cs_arch_folder *f = name[0] ? cs_arch_state_folder(c->st, name, true) : NULL;
+
+    if (f && !f->local) {
+        f->local = true;
+        c->st->dirty = true;
+    }
+}
+
+/* Empty folders: create those the merged state says exist, remove those it
+ * says were removed when nothing is left in them. */
+static int place_folders(ctx *c)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < c->st->nfolders; i++) {
+        cs_arch_folder *f = &c->st->folders[i];
+
+        if (f->exists == f->local)
+            continue;
+        plan(c, "%s folder %s", f->exists ? "create" : "remove", f->name);
+        if (c->o->dry_run)
+            continue;
+        if (f->exists)
+            r = cs_md_ensure_folder(c->rootfd, f->name);
+        else
+            r = cs_md_remove_empty_folder(c->rootfd, f->name);
+        if (r == -ENOTEMPTY || r == -ENOENT) { /* messages or a client's files in it: it stays */
+            r = 0;
+            continue;
+        }
+        if (r < 0)
+            log_error("archive: cannot %s the folder %s in %s: %s", f->exists ? "create" : "remove", f->name,
+                      c->o->maildir, strerror(-r));
+        else {
+            f->local = f->exists;
+            c->st->dirty = true;
+            c->maildir_changed = true;
+        }
+    }
+    return r;
 }
 
 static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
@@ -924,7 +1342,10 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
         if (r == 0) {
             c->maildir_changed = true;
             c->stats->delivered++;
+            folder_made(c, in->folder);
             r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
+            if (r == 0)
+                note_stat(c, in);
         } else if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
             c->stats->skipped++;
             r = 0;
@@ -943,14 +1364,51 @@ out:
     return r;
 }
 
+/* Remote deletions by one device that would take more than the guard
+ * allows from this workstation stay undone (they are applied by a sync
+ * that allows them; `archive undelete` brings them back instead). */
+static int hold_mass_deletions(ctx *c)
+{
+    uint64_t *count = calloc(c->st->ndevs, sizeof(*count)), base = local_messages(c->st);
+
+    if (!count)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->st->ninst; i++) {
+        const cs_arch_inst *in = c->st->inst[i];
+
+        count[in->del_w.dev] += in->deleted && in->local_present && !in->local_stale;
+    }
+    for (size_t d = 0; d < c->st->ndevs; d++) {
+        char devhex[17];
+
+        if (!too_many(c, count[d], base))
+            continue;
+        if (!c->held && !(c->held = calloc(c->st->ndevs, sizeof(*c->held)))) {
+            free(count);
+            return -ENOMEM;
+        }
+        c->held[d] = true;
+        hex(c->st->devs[d].id, CS_ARCH_DEV_BYTES, devhex);
+        log_error("archive: workstation %s deleted %llu of the %llu messages here, more than [archive] "
+                  "max_deletions allows: they are kept on this workstation for now. If that was meant, "
+                  "run 'cloudseal archive sync --allow-deletions %llu'; if not, 'cloudseal archive deleted' "
+                  "lists them and 'cloudseal archive undelete' brings them back everywhere",
+                  devhex, (unsigned long long)count[d], (unsigned long long)base, (unsigned long long)count[d]);
+    }
+    free(count);
+    return 0;
+}
+
 static int materialise(ctx *c)
 {
     cs_arch_inst **todo = calloc(c->st->ninst ? c->st->ninst : 1, sizeof(*todo));
     size_t n = 0;
     int r = 0, first_err = 0;
 
-    if (!todo)
+    if (!todo || hold_mass_deletions(c) < 0) {
+        free(todo);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < c->st->ninst; i++) {
         bool need = false;
 
@@ -967,6 +1425,9 @@ static int materialise(ctx *c)
     } else if (n) {
         c->stats->delivered += n;
     }
+    r = place_folders(c);
+    if (r < 0 && !first_err)
+        first_err = r;
     free(todo);
     return first_err;
 }
@@ -1018,7 +1479,7 @@ static int save_state(ctx *c)
     cs_buf buf = CS_BUF_INIT;
     int r;
 
-    if (!c->st->dirty)
+    if (!c->st->dirty && !c->maildir_changed) /* what is on disk is in the state too */
         return 0;
     r = cs_arch_state_encode(c->st, &buf);
     if (r == 0)
@@ -1039,22 +1500,48 @@ static int write_last_sync(ctx *c)
     return cs_write_file_atomic_at(c->statefd, "last-sync", line, (size_t)n, 0600);
 }
 
-static int open_maildir(const char *root, int *fd_out)
+/* Open the Maildir.  Only a device that never synced one creates it: for
+ * any other, a missing Maildir, or one without new/ and cur/ (an empty
+ * mount point), is an error, never "every message was deleted". */
+static int open_maildir(ctx *c)
 {
-    int r = cs_mkdir_p(root, 0700), fd;
+    const char *root = c->o->maildir;
+    bool known = c->st->md_bound || local_messages(c->st) > 0, rejoined = false;
+    int r, fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-    if (r < 0)
-        return r;
-    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    r = cs_md_ensure_folder(fd, "");
-    if (r < 0) {
-        close(fd);
-        return r;
+    if (fd < 0 && errno == ENOENT && !known) {
+        if ((r = cs_mkdir_p(root, 0700)) < 0)
+            return r;
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    *fd_out = fd;
-    return 0;
+    if (fd < 0) {
+        r = -errno;
+        if (r == -ENOENT)
+            log_error("archive: the Maildir %s does not exist; nothing was synced and nothing is deleted. "
+                      "If it is on a disk, mount it; if you moved or renamed it, set [archive] maildir to "
+                      "where it is now", root);
+        else
+            log_error("archive: cannot open the Maildir %s: %s; nothing was synced and nothing is deleted",
+                      root, strerror(-r));
+        return unreadable(r);
+    }
+    c->rootfd = fd;
+    for (int sub = 0; known && sub < 2; sub++) {
+        struct stat st;
+
+        if (fstatat(fd, sub ? "cur" : "new", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+            log_error("archive: %s has no %s/ directory: it is not the Maildir this workstation synced (a "
+                      "disk that is not mounted?); nothing was synced and nothing is deleted. Mount its "
+                      "disk, or set [archive] maildir to where the Maildir is", root, sub ? "cur" : "new");
+            return -ENOENT;
+        }
+    }
+    if ((r = cs_arch_maildir_bind(fd, root, c->st, c->o->dry_run, &rejoined)) < 0)
+        return unreadable(r);
+    r = cs_md_ensure_folder(fd, ""); /* tmp/, and the whole of a new Maildir */
+    if (r < 0)
+        log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));
+    return r;
 }
 
 /* Asked for, or the last collection is gc_interval old (a clock set back
@@ -1075,7 +1562,7 @@ static bool gc_due(ctx *c)
 static int collect(ctx *c)
 {
     cs_arch_gc_opts g = { .storage = c->s, .prefix = c->prefix, .statefd = c->statefd,
-                          .grace_sec = c->o->gc_grace_sec, .dry_run = c->o->dry_run, .plan = c->o->plan };
+                          .grace_sec = c->o->gc_grace_sec, .keep_deleted_sec = c->o->keep_deleted_sec, .dry_run = c->o->dry_run, .plan = c->o->plan };
     cs_arch_gc_stats gs;
     int r = cs_arch_gc(&g, c->st, &gs);
 
@@ -1130,16 +1617,14 @@ static int run(ctx *c, const cs_amk *amk)
     }
     if ((r = cs_arch_load_state(c->statefd, o->state_dir, &c->st)) < 0)
         return r;
-    if ((r = open_maildir(o->maildir, &c->rootfd)) < 0) {
-        log_error("archive: cannot open the Maildir %s: %s", o->maildir, strerror(-r));
+    if ((r = open_maildir(c)) < 0)
         return r;
-    }
     if ((r = cs_arch_packer_new(c->s, c->prefix, o->pack_target ? o->pack_target : PACK_TARGET_DEFAULT,
                            &c->packer)) < 0)
         return r;
     if ((r = fetch_remote(c)) < 0)
         return r;
-    if ((r = local_changes(c)) < 0)
+    if ((r = local_changes(c)) < 0 || (r = undelete(c)) < 0)
         return r;
     r = upload_segment(c);
     c->stats->packs_uploaded = cs_arch_packer_packs(c->packer);
@@ -1150,7 +1635,9 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     r = materialise(c);
     if (o->dry_run)
-        return r == 0 && gc_due(c) ? collect(c) : r;
+        r = r == 0 && gc_due(c) ? collect(c) : r;
+    if (o->dry_run)
+        return r == 0 && c->held ? -ECANCELED : r;
     /* the Maildir is durable before the state says it is so */
     if (c->maildir_changed && syncfs(c->rootfd) < 0 && r == 0)
         r = -errno;
@@ -1159,6 +1646,8 @@ static int run(ctx *c, const cs_amk *amk)
         r2 = write_last_sync(c);
     if (r == 0 && r2 == 0 && gc_due(c))
         r2 = collect(c);
+    if (r == 0 && r2 == 0 && c->held)
+        r2 = -ECANCELED; /* complete but for the held deletions: the user decides */
     return r < 0 ? r : r2;
 }
 
@@ -1177,6 +1666,7 @@ int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stat
     cs_arch_packer_free(c.packer);
     free(c.pend);
     free(c.own);
+    free(c.held);
     free(c.ids.slot);
     if (c.rootfd >= 0)
         close(c.rootfd);

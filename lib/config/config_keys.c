@@ -77,6 +77,9 @@ const cs_config_key cs_config_keys[] = {
     { "archive", "pack_size", CS_CONF_SIZE, "8M", 64 * 1024, 64LL * 1024 * 1024 },
     { "archive", "gc_interval", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
     { "archive", "gc_grace", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
+    { "archive", "max_deletions", CS_CONF_INT, "50", 1, 1000000000 },
+    { "archive", "max_deletions_percent", CS_CONF_INT, "25", 1, 100 },
+    { "archive", "keep_deleted", CS_CONF_DURATION, "30d", 0, 3660LL * 86400 },
 
     { NULL, NULL, 0, NULL, 0, 0 },
 };

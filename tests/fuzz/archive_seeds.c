@@ -66,6 +66,9 @@ int main(int argc, char **argv)
     snprintf(e.key, sizeof(e.key), "live");
     cs_arch_state_apply(st, 0, &e);
     cs_arch_inst_set_local(cs_arch_state_find(st, "live"), "", 1, "live:2,S");
+    st->md_bound = true; /* bound to a Maildir (version 2) */
+    memset(st->md_id, 0xab, sizeof(st->md_id));
+    st->md_dev = 2049;
     cs_arch_state_encode(st, &st_enc);
     snprintf(dir, sizeof(dir), "%s/fuzz_archive_state", base);
     save(dir, "state", st_enc.data, st_enc.len);

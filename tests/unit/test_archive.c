@@ -263,9 +263,14 @@ static void test_segment_seal(void **s)
     }
     for (size_t n = 0; n < sealed.len; n++)
         assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, n, &out), -EBADMSG);
-    /* a newer format version is named as such */
-    sealed.data[4] = 2;
+    /* a newer format version is named as such; another known version is
+     * part of what is authenticated */
+    sealed.data[4] = 3;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EPROTONOSUPPORT);
+    sealed.data[4] = 2;
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
+    sealed.data[4] = 0;
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
     /* a compacted segment opens only for callers that know the flag */
     sealed.data[4] = 1;
     {

@@ -1,7 +1,12 @@
 /* Property test of the archive sync: 2 and 3 simulated devices (separate
  * Maildirs and state directories, one repository) run seeded random
  * deliveries, flag changes, moves, copies (`cp`, same unique name),
- * deletions and syncs (on odd seeds each
+ * deletions, Maildirs moved away for a while (every sync must fail and
+ * record nothing) or recreated empty (the device joins again, nothing is
+ * deleted), in-place edits (a new version replaces the message), empty
+ * folders made and removed (every device must end with the same folders),
+ * undeletes (on even seeds, with a keep period the collector
+ * honours) and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
@@ -30,6 +35,8 @@
 #include "archive/archive.h"
 #include "archive/maildir.h"
 #include "util/fileio.h"
+#include "util/log.h"
+#include <syslog.h>
 #include "util/secmem.h"
 
 #define MAX_DEV 4 /* 3 devices and the fresh one that checks the collected store */
@@ -50,8 +57,12 @@ typedef struct sim {
     /* model: every unique ever created, and whether a device deleted it */
     size_t compact_after;   /* small, so that runs compact their logs often */
     int nmsgs;
-    char uniq[MAX_MSGS][64];
+    char uniq[MAX_MSGS][CS_MD_UNIQUE_MAX + 1];
     int deleted[MAX_MSGS];
+    int edited[MAX_MSGS];   /* rewritten in place somewhere: its old version may be gone */
+    bool keep;              /* even seeds: keep_deleted, and undeletes */
+    bool away[MAX_DEV];     /* the device's Maildir is moved away */
+    int recreated;
 } sim;
 
 static uint32_t rnd(sim *m)
@@ -218,6 +229,71 @@ static void op_delete(sim *m, int d)
             m->deleted[i] = 1;
 }
 
+/* A client rewrites a message where it lies (a header added): once the
+ * device syncs, a new version under a new name replaces it everywhere. */
+static void op_edit(sim *m, int d)
+{
+    found fs[MAX_MSGS * 2], *f;
+    char path[1000], uniq[CS_MD_UNIQUE_MAX + 1];
+    uint64_t flags;
+    FILE *out;
+
+    if (!pick(m, d, fs, &f))
+        return;
+    assert_int_equal(cs_md_parse_name(f->name, uniq, &flags), 0);
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], f->rel);
+    out = fopen(path, "r+");
+    assert_non_null(out);
+    fprintf(out, "X-Label: %u\n", rnd(m)); /* over the first line: new content, maybe the same size */
+    fclose(out);
+    for (int i = 0; i < m->nmsgs; i++)
+        if (strcmp(m->uniq[i], uniq) == 0)
+            m->edited[i] = 1;
+}
+
+static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
+/* and these happened */
+static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total, folders_total;
+
+/* A client creates a folder, or removes one holding no messages. */
+static void op_mkdir(sim *m, int d)
+{
+    const char *folder = folders[1 + rnd(m) % 3];
+    char path[700];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s/%s", m->maildir[d], folder, (const char *const[]){ "cur", "new", "tmp" }[i]);
+        assert_int_equal(cs_mkdir_p(path, 0700), 0);
+    }
+    folders_total++;
+}
+
+static void op_rmdir(sim *m, int d)
+{
+    const char *folder = folders[1 + rnd(m) % 3];
+    char path[700];
+    found fs[MAX_MSGS * 2];
+    int n = list_device(m->maildir[d], fs, MAX_MSGS * 2);
+
+    for (int i = 0; i < n; i++)
+        if (strcmp(fs[i].folder, folder) == 0)
+            return; /* removing it would delete messages: op_delete does that */
+    snprintf(path, sizeof(path), "%s/%s", m->maildir[d], folder);
+    if (access(path, F_OK) < 0)
+        return;
+    for (int i = 0; i < 4; i++) { /* what a client removes: the folder and all in it (no messages) */
+        char sub[800];
+
+        snprintf(sub, sizeof(sub), "%s/%s", path, (const char *const[]){ "cur", "new", "tmp", "maildirfolder" }[i]);
+        if (i < 3)
+            rmdir(sub);
+        else
+            unlink(sub);
+    }
+    assert_int_equal(rmdir(path), 0);
+    folders_total++;
+}
+
 static void op_copy(sim *m, int d)
 {
     /* `cp` keeps the unique name: the sync must give the copy its own */
@@ -253,18 +329,30 @@ static size_t seed_split(const sim *m)
     return m->compact_after == 2 || m->compact_after == 4 ? 300 : 0;
 }
 
-static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
 
 /* A sync; with gc, pack collection after it with no grace period (a pack
  * goes at the second collection that finds it unreferenced). */
-static uint64_t sync_device(sim *m, int d, bool gc)
+static int try_sync_all(sim *m, int d, bool gc, const char *undelete, bool all, cs_archive_stats *st)
 {
     cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[d],
                           .state_dir = m->state[d], .pack_target = 4096,
                           .compact_after = m->compact_after,
-                          .segment_split = seed_split(m), .gc = gc, .gc_grace_sec = 0 };
+                          .segment_split = seed_split(m), .gc = gc, .gc_grace_sec = 0,
+                          .keep_deleted_sec = m->keep ? 30 * 86400 : 0, .undelete_all = all,
+                          .undelete_ids = &undelete, .undelete_n = undelete ? 1 : 0 };
+
+    return cs_archive_sync(&o, m->amk, st);
+}
+
+static int try_sync(sim *m, int d, bool gc, const char *undelete, cs_archive_stats *st)
+{
+    return try_sync_all(m, d, gc, undelete, false, st);
+}
+
+static uint64_t sync_device(sim *m, int d, bool gc)
+{
     cs_archive_stats st;
-    int r = cs_archive_sync(&o, m->amk, &st);
+    int r = try_sync(m, d, gc, NULL, &st);
 
     if (r != 0)
         fail_msg("sync%s of device %d failed: %s", gc ? " --gc" : "", d, strerror(-r));
@@ -272,12 +360,109 @@ static uint64_t sync_device(sim *m, int d, bool gc)
         fail_msg("device %d skipped %llu actions (a body that could not be fetched?)", d,
                  (unsigned long long)st.skipped);
     gc_deleted_total += st.gc_deleted;
+    edited_total += st.edited;
     return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
 }
 
 static uint64_t op_sync(sim *m, int d)
 {
     return sync_device(m, d, false);
+}
+
+static bool synced_before(const sim *m, int d)
+{
+    char path[400];
+
+    snprintf(path, sizeof(path), "%s/state", m->state[d]);
+    return access(path, F_OK) == 0;
+}
+
+/* The Maildir moved away (a typo, a disk not mounted): every sync fails and
+ * records nothing until it is back; never recreated by the sync. */
+static void op_move_away(sim *m, int d, uint64_t seed)
+{
+    char away[400];
+    cs_archive_stats st;
+    int r;
+
+    snprintf(away, sizeof(away), "%s.away", m->maildir[d]);
+    if (m->away[d]) {
+        assert_int_equal(rename(away, m->maildir[d]), 0);
+        m->away[d] = false;
+        return;
+    }
+    if (!synced_before(m, d))
+        return; /* a device that never synced creates its Maildir */
+    assert_int_equal(rename(m->maildir[d], away), 0);
+    m->away[d] = true;
+    moved_away_total++;
+    r = try_sync(m, d, false, NULL, &st);
+    if (r != -ENOENT || st.local_deleted || access(m->maildir[d], F_OK) == 0)
+        fail_msg("seed %llu: device %d synced without its Maildir: %s, %llu deletions",
+                 (unsigned long long)seed, d, strerror(-r), (unsigned long long)st.local_deleted);
+}
+
+/* A new empty Maildir where the old one was (moved aside after a sync that
+ * recorded everything on it): the device joins again, nothing is deleted. */
+static void op_recreate(sim *m, int d)
+{
+    char old[400], path[500];
+
+    if (!synced_before(m, d))
+        return;
+    sync_device(m, d, false);
+    snprintf(old, sizeof(old), "%s.old%d", m->maildir[d], m->recreated++);
+    assert_int_equal(rename(m->maildir[d], old), 0);
+    recreated_total++;
+    for (int sd = 0; sd < 3; sd++) {
+        snprintf(path, sizeof(path), "%s/%s", m->maildir[d], (const char *const[]){ "cur", "new", "tmp" }[sd]);
+        assert_int_equal(cs_mkdir_p(path, 0700), 0);
+    }
+}
+
+static void add_new_to_model(sim *m, int d);
+
+/* Undelete a deleted message on a device that knows it: it comes back
+ * under a new unique name, which joins the model. */
+static void op_undelete(sim *m, int d, uint64_t seed)
+{
+    cs_archive_stats st;
+    int del[MAX_MSGS], ndel = 0, i, r;
+
+    if (!m->keep || !synced_before(m, d) || m->nmsgs >= MAX_MSGS)
+        return;
+    for (int j = 0; j < m->nmsgs; j++)
+        if (m->deleted[j])
+            del[ndel++] = j;
+    if (!ndel)
+        return;
+    i = del[rnd(m) % (unsigned)ndel];
+    r = try_sync(m, d, false, m->uniq[i], &st);
+    if (r == -ENOENT) /* not seen deleted here, or its content lives on under another name */
+        return;
+    if (r != 0 || st.undeleted != 1 || st.skipped)
+        fail_msg("seed %llu: undelete of %s on device %d: %s", (unsigned long long)seed, m->uniq[i], d, strerror(-r));
+    undeleted_total++;
+    add_new_to_model(m, d);
+}
+
+/* Messages on device d the model does not know: undeleted ones. */
+static void add_new_to_model(sim *m, int d)
+{
+    static found fs[MAX_MSGS * 2];
+    int n = list_device(m->maildir[d], fs, MAX_MSGS * 2);
+
+    for (int k = 0; k < n; k++) {
+        char u[CS_MD_UNIQUE_MAX + 1];
+        uint64_t fl;
+        int known = 0;
+
+        assert_int_equal(cs_md_parse_name(fs[k].name, u, &fl), 0);
+        for (int j = 0; j < m->nmsgs && !known; j++)
+            known = strcmp(m->uniq[j], u) == 0;
+        if (!known && m->nmsgs < MAX_MSGS)
+            snprintf(m->uniq[m->nmsgs++], sizeof(m->uniq[0]), "%s", u);
+    }
 }
 
 static int cmp_found(const void *a, const void *b)
@@ -294,8 +479,28 @@ static void read_all(const char *path, char *buf, size_t cap, size_t *len)
     fclose(f);
 }
 
+/* The Maildir++ folders on a device, as a bit set over folders[]. */
+static unsigned folder_set(const char *maildir)
+{
+    unsigned set = 0;
+
+    for (size_t f = 1; f < sizeof(folders) / sizeof(folders[0]); f++) {
+        char path[700];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/%s", maildir, folders[f]);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            set |= 1u << f;
+    }
+    return set;
+}
+
 static void check_converged(sim *m, uint64_t seed)
 {
+    for (int d = 1; d < m->ndev; d++)
+        if (folder_set(m->maildir[d]) != folder_set(m->maildir[0]))
+            fail_msg("seed %llu: device 0 has folders %#x, device %d has %#x", (unsigned long long)seed,
+                     folder_set(m->maildir[0]), d, folder_set(m->maildir[d]));
     static found a[MAX_MSGS * 2], b[MAX_MSGS * 2];
     int na = list_device(m->maildir[0], a, MAX_MSGS * 2);
 
@@ -332,7 +537,7 @@ static void check_converged(sim *m, uint64_t seed)
             assert_int_equal(cs_md_parse_name(a[j].name, u, &fl), 0);
             count += strcmp(u, m->uniq[i]) == 0;
         }
-        if (count != (m->deleted[i] ? 0 : 1))
+        if (count != (m->deleted[i] ? 0 : 1) && !(m->edited[i] && count == 0))
             fail_msg("seed %llu: message %s present %d times (deleted: %d)", (unsigned long long)seed,
                      m->uniq[i], count, m->deleted[i]);
     }
@@ -351,6 +556,7 @@ static void run_seed(int ndev, uint64_t seed)
     m.ndev = ndev;
     m.rng = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)ndev;
     m.compact_after = seed % 2 ? 1 + (seed / 2) % 4 : 0; /* odd seeds: compact often */
+    m.keep = seed % 2 == 0;
     snprintf(m.base, sizeof(m.base), "%s/cs-arch-prop-XXXXXX", tmp);
     assert_non_null(mkdtemp(m.base));
     for (int d = 0; d < ndev; d++) {
@@ -374,8 +580,22 @@ static void run_seed(int ndev, uint64_t seed)
     steps = 20 + (int)(rnd(&m) % 30);
     for (int i = 0; i < steps; i++) {
         int d = (int)(rnd(&m) % (unsigned)ndev);
+        cs_archive_stats st;
 
-        switch (rnd(&m) % 11) {
+        if (m.away[d]) { /* its Maildir is away: back, or a sync that must fail */
+            if (rnd(&m) % 2)
+                op_move_away(&m, d, seed);
+            else if (try_sync(&m, d, false, NULL, &st) != -ENOENT || access(m.maildir[d], F_OK) == 0)
+                fail_msg("seed %llu: device %d synced without its Maildir", (unsigned long long)seed, d);
+            continue;
+        }
+        switch (rnd(&m) % 18) {
+        case 16: op_mkdir(&m, d); break;
+        case 17: op_rmdir(&m, d); break;
+        case 15: op_edit(&m, d); break;
+        case 11: op_move_away(&m, d, seed); break;
+        case 12: op_recreate(&m, d); break;
+        case 13: case 14: op_undelete(&m, d, seed); break;
         case 0: case 1: case 2: op_deliver(&m, d); break;
         case 3: case 4: op_flag(&m, d); break;
         case 5: case 6: op_move(&m, d); break;
@@ -385,6 +605,9 @@ static void run_seed(int ndev, uint64_t seed)
         default: op_sync(&m, d); break;
         }
     }
+    for (int d = 0; d < ndev; d++)
+        if (m.away[d])
+            op_move_away(&m, d, seed); /* back for the end */
     /* quiescence: sync rounds in a random order until nobody records anything */
     for (int round = 0, changed = 1; changed; round++) {
         int order[MAX_DEV];
@@ -404,6 +627,7 @@ static void run_seed(int ndev, uint64_t seed)
         if (round == 0)
             changed = 1; /* everyone must see the last writer's segment */
     }
+    add_new_to_model(&m, 0); /* new versions of edited messages */
     /* one more round must be a no-op everywhere */
     quiet = 1;
     for (int d = 0; d < ndev; d++)
@@ -415,6 +639,20 @@ static void run_seed(int ndev, uint64_t seed)
     for (int pass = 0; pass < 2; pass++)
         for (int d = 0; d < ndev; d++)
             assert_true(sync_device(&m, d, true) == 0);
+    if (m.keep) {
+        /* within the keep period every deleted body survived them: all back */
+        cs_archive_stats st;
+        int r = try_sync_all(&m, 0, false, NULL, true, &st);
+
+        if (r != 0 || st.skipped)
+            fail_msg("seed %llu: undelete --all after collections: %s, %llu skipped", (unsigned long long)seed,
+                     strerror(-r), (unsigned long long)st.skipped);
+        undeleted_total += st.undeleted;
+        add_new_to_model(&m, 0);
+        for (int d = 0; d < ndev; d++)
+            op_sync(&m, d);
+        check_converged(&m, seed);
+    }
     {
         char base[sizeof(m.base)];
 
@@ -439,9 +677,15 @@ static void run_seeds(int ndev)
 
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
-    print_message("%d devices: %llu seeds converged; %llu packs collected on the way\n", ndev,
-                  (unsigned long long)count, (unsigned long long)gc_deleted_total);
-    assert_true(gc_deleted_total > 0); /* the collector had work, and nothing live was lost */
+    print_message("%d devices: %llu seeds converged; %llu packs collected on the way; %llu Maildirs moved "
+                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders made or removed\n",
+                  ndev, (unsigned long long)count,
+                  (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
+                  (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
+                  (unsigned long long)edited_total, (unsigned long long)folders_total);
+    if (count >= 20) /* the collector had work (and nothing live was lost), every op happened */
+        assert_true(gc_deleted_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
+                    edited_total > 0 && folders_total > 0);
 }
 
 static void test_two_devices(void **state) { (void)state; run_seeds(2); }
@@ -456,5 +700,6 @@ int main(void)
 
     if (cs_crypto_init() < 0)
         return 1;
+    cs_log_setup("test_archive_converge", LOG_CRIT); /* the errors of syncs without a Maildir are expected */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

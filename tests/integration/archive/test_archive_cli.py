@@ -255,6 +255,8 @@ def test_gc_deletes_unneeded_packs_after_two_observations(account, tmp_path):
     packs, stay; a damaged candidates file only delays; a new workstation
     still receives every live message."""
     a, b = account("a"), account("b")
+    for w in (a, b):  # no keep period: deleted bodies go at once (test_archive_undelete.py keeps them)
+        w.config.write_text(w.config.read_text() + "keep_deleted = 0\n")
 
     def packs():
         return sorted(p.name for p in tmp_path.glob("storage/users/*/archive/pack/*")
@@ -310,8 +312,8 @@ def test_gc_runs_by_itself_every_gc_interval(account, tmp_path):
     [archive] gc_interval old, with [archive] gc_grace; gc_interval = 0
     never does."""
     a, never = account("a"), account("never")
-    never.config.write_text(never.config.read_text() + "gc_interval = 0\ngc_grace = 0\n")
-    a.config.write_text(a.config.read_text() + "gc_interval = 1s\ngc_grace = 0\n")
+    never.config.write_text(never.config.read_text() + "gc_interval = 0\ngc_grace = 0\nkeep_deleted = 0\n")
+    a.config.write_text(a.config.read_text() + "gc_interval = 1s\ngc_grace = 0\nkeep_deleted = 0\n")
 
     def npacks():
         return len([p for p in tmp_path.glob("storage/users/*/archive/pack/*")
