@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "helper.h"
+#include "crypto/account.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"
 #include "util/log.h"
@@ -66,6 +67,19 @@ int helper_fleet_status(const char *user)
 
     if (r == -EKEYREJECTED || r == -ENOKEY)
         r = 0;
+    return fleet_code(user, r);
+}
+
+int helper_fleet_expect(const char *user, cs_account_expect *e)
+{
+    cs_fleet_pin pin;
+    int r = cs_fleet_pinned(helper_config(), user, &pin);
+
+    memset(e, 0, sizeof(*e));
+    if (r == 0) {
+        e->has_account_key = true;
+        memcpy(e->account_key, pin.key, sizeof(e->account_key));
+    }
     return fleet_code(user, r);
 }
 

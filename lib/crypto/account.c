@@ -34,6 +34,7 @@
 #include "util/macros.h"
 
 #define PIN_MAX_BYTES 32
+#define CS_SHA256_BYTES crypto_hash_sha256_BYTES
 #define STORAGE_KEY_MAX 128
 
 typedef struct user_dir {
@@ -46,8 +47,10 @@ typedef struct user_dir {
 typedef struct sources {
     cs_keybag *storage_kb;
     cs_buf storage_raw;
+    uint8_t storage_sha[CS_SHA256_BYTES]; /* of storage_raw, when storage_kb */
     int storage_err;
     cs_keybag *cache_kb;
+    uint8_t cache_sha[CS_SHA256_BYTES];   /* of the cached bytes, when cache_kb */
     int cache_err;
     uint64_t pin;
     bool pending;
@@ -281,6 +284,8 @@ static void load_cache(const user_dir *d, const char *user, sources *s)
         s->cache_err = -E2BIG;
     if (s->cache_err == 0)
         s->cache_err = parse_for(user, b.data, b.len, &s->cache_kb);
+    if (s->cache_err == 0)
+        crypto_hash_sha256(s->cache_sha, b.data, b.len);
     if (s->cache_err < 0 && s->cache_err != -ENOENT)
         log_warning("the cached keybag of %s is unusable (%s)", user, strerror(-s->cache_err));
     if (s->cache_kb && cs_keybag_generation(s->cache_kb) > pin)
@@ -303,6 +308,8 @@ static void load_storage(const cs_config *cfg, const char *user, int flags, sour
         s->storage_err = -E2BIG;
     if (s->storage_err == 0)
         s->storage_err = parse_for(user, s->storage_raw.data, s->storage_raw.len, &s->storage_kb);
+    if (s->storage_err == 0)
+        crypto_hash_sha256(s->storage_sha, s->storage_raw.data, s->storage_raw.len);
     if (s->storage_err < 0 && s->storage_err != -ENOENT)
         log_debug("keybag of %s from storage: %s", user, strerror(-s->storage_err));
 }
@@ -380,13 +387,122 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
         log_warning("cannot update the keybag cache: %s", strerror(-r));
 }
 
-int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
-                      int flags, cs_amk **out)
+/* Why kb may not be used, from its public fields alone (so that no KDF
+ * runs for it): another account than want_id (-EKEYREJECTED), older than
+ * this machine's pin, or older than the fleet directory's
+ * floor or at the floor with other bytes (-ESTALE).  0: it may be tried. */
+static int refusal(const sources *s, const cs_keybag *kb, const uint8_t sha[CS_SHA256_BYTES], bool from_cache,
+                   const char *want_id, const cs_account_expect *e)
+{
+    uint64_t gen = cs_keybag_generation(kb);
+
+    if (want_id && strcmp(cs_keybag_account_id(kb), want_id) != 0)
+        return -EKEYREJECTED;
+    if (gen < s->pin) /* the cache's only when its files were changed by hand: save_cache writes it first */
+        return -ESTALE;
+    if (e && e->floor && (gen < e->floor || (gen == e->floor && e->has_floor_sha256 &&
+                                             sodium_memcmp(sha, e->floor_sha256, CS_SHA256_BYTES) != 0)))
+        return -ESTALE;
+    return 0;
+}
+
+static void log_refusal(const cs_config *cfg, const char *user, const cs_keybag *kb, bool from_cache, int why,
+                        const sources *s, const cs_account_expect *e)
+{
+    const char *where = from_cache ? "cached" : "stored";
+    uint64_t gen = cs_keybag_generation(kb);
+    char dir[4096];
+
+    if (why == -EKEYREJECTED && e && e->has_account_key)
+        log_error("the %s keybag of %s belongs to another account than the one the fleet directory pins: "
+                  "someone may have planted it; ignored", where, user);
+    else if (why == -EKEYREJECTED)
+        log_error("the keybag of %s in storage belongs to another account than the one cached on this "
+                  "machine: ignored (if you re-created your account elsewhere, remove %s and log in again)",
+                  user, cs_account_cache_dir(cfg, user, dir, sizeof(dir)) == 0 ? dir : "the keybag cache");
+    else if (gen < s->pin)
+        log_error("the %s keybag of %s has generation %" PRIu64 ", lower than %" PRIu64
+                  " already seen here: refusing a rolled-back keybag", where, user, gen, s->pin);
+    else
+        log_error("the %s keybag of %s has generation %" PRIu64 ", superseded by generation %" PRIu64
+                  " the fleet directory names: refusing a replayed old keybag (an old password)",
+                  where, user, gen, e ? e->floor : 0);
+}
+
+static int open_slot(const cs_keybag *kb, bool from_cache, int flags, const char *user, const cs_secret *secret,
+                     cs_amk **out)
+{
+    int r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD, secret, out);
+
+    if (r == -EBADMSG)
+        log_error("the %s keybag of %s was tampered with: its MAC does not verify",
+                  from_cache ? "cached" : "stored", user);
+    return r;
+}
+
+/* Storage's keybag unless it cannot be, or is not proven to be, the
+ * user's; else the cached one, tried with the same secret (a bucket writer
+ * may deny backups, never a login the cache allows).  *used: the one that
+ * opened.  When both fail, a refusal of storage's copy wins over the
+ * cache's wrong secret: it is what the journal must show. */
+static int unlock_sources(const cs_config *cfg, const sources *s, int flags, const char *user, const cs_secret *secret,
+                          const cs_account_expect *e, cs_amk **out, const cs_keybag **used)
+{
+    char pinned_id[CS_ACCOUNT_ID_HEX + 1];
+    const char *want_id = NULL;
+    bool cache_first = s->cache_kb && s->pending && s->storage_kb &&
+                       cs_keybag_generation(s->cache_kb) > cs_keybag_generation(s->storage_kb);
+    int refused = 0, r;
+
+    if (e && e->has_account_key) {
+        cs_account_id_from_pubkey(e->account_key, pinned_id);
+        want_id = pinned_id;
+    }
+    if (s->storage_kb && !cache_first) {
+        /* trust on first use: without a pinned key, the cached account */
+        const char *want = want_id ? want_id : s->cache_kb ? cs_keybag_account_id(s->cache_kb) : NULL;
+        refused = refusal(s, s->storage_kb, s->storage_sha, false, want, e);
+        if (refused) {
+            log_refusal(cfg, user, s->storage_kb, false, refused, s, e);
+        } else {
+            r = open_slot(s->storage_kb, false, flags, user, secret, out);
+            if (r == 0)
+                *used = s->storage_kb;
+            if (r == 0 || !s->cache_kb || sodium_memcmp(s->storage_sha, s->cache_sha, CS_SHA256_BYTES) == 0)
+                return r; /* the cached copy is the same bytes: it would say the same */
+        }
+    } else if (!s->storage_kb) {
+        if (integrity_error(s->storage_err) && !(s->cache_kb && (flags & CS_UNLOCK_LOGIN))) {
+            log_error("the keybag of %s in storage is %s", user,
+                      s->storage_err == -EBADMSG ? "malformed or tampered with" :
+                      s->storage_err == -E2BIG ? "asking for out-of-bounds KDF parameters or too large" :
+                      "of an unsupported version");
+            return s->storage_err;
+        }
+        if (!s->cache_kb)
+            return s->cache_err != -ENOENT ? s->cache_err : s->storage_err;
+        if (s->storage_err != -ENOENT || !(flags & CS_UNLOCK_CACHE_ONLY))
+            log_notice("using the cached keybag of %s (storage: %s)", user, strerror(-s->storage_err));
+    }
+    if (!s->cache_kb)
+        return refused;
+    r = refusal(s, s->cache_kb, s->cache_sha, true, want_id, e);
+    if (r < 0) {
+        log_refusal(cfg, user, s->cache_kb, true, r, s, e);
+        return refused ? refused : r;
+    }
+    r = open_slot(s->cache_kb, true, flags, user, secret, out);
+    if (r == 0)
+        *used = s->cache_kb;
+    return r == 0 || !refused ? r : refused;
+}
+
+int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
+                             const cs_account_expect *expect, cs_amk **out)
 {
     user_dir d = { .fd = -1 };
     sources s = { .storage_raw = CS_BUF_INIT };
     const cs_keybag *kb = NULL;
-    bool from_cache;
     int r;
 
     /* the cache directory is optional here: unlocking works without it */
@@ -395,25 +511,25 @@ int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *s
     if (r == 0)
         r = load_sources(cfg, user, flags, &d, &s);
     if (r == 0)
-        r = choose(&s, flags, user, &kb, &from_cache);
-    if (r == 0) {
-        r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD,
-                             secret, out);
-        if (r == -EBADMSG)
-            log_error("the %s keybag of %s was tampered with: its MAC does not verify",
-                      from_cache ? "cached" : "stored", user);
-    }
+        r = unlock_sources(cfg, &s, flags, user, secret, expect, out, &kb);
     /* root (the PAM helper) creates the user's cache directory on the first
      * successful unlock, so that the next login works offline; not before,
      * so that logins of users who never enrolled leave nothing behind */
     if (r == 0 && d.fd < 0 && geteuid() == 0 && open_user_dir(cfg, user, true, &d) < 0)
         d.fd = -1;
+    /* only now, proven the user's: storage's copy may reach cache and pin */
     if (r == 0)
-        refresh_cache(&d, &s, kb, from_cache);
+        refresh_cache(&d, &s, kb, kb == s.cache_kb);
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);
     return r;
+}
+
+int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
+                      int flags, cs_amk **out)
+{
+    return cs_account_unlock_expect(cfg, user, secret, flags, NULL, out);
 }
 
 int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
@@ -509,6 +625,14 @@ static int change_keybag(const cs_config *cfg, const char *user, const cs_amk *a
     if (r == 0) {
         kb = (cs_keybag *)chosen;
         r = cs_keybag_verify(kb, amk);
+    }
+    /* storage's copy is rolled back or not amk's (planted): change the
+     * cached one, which also puts the user's keybag back into storage */
+    if ((r == -ESTALE || (r == -EBADMSG && kb == s.storage_kb)) && s.cache_kb &&
+        cs_keybag_verify(s.cache_kb, amk) == 0) {
+        log_warning("the keybag of %s in storage is not your current one: replacing it with yours", user);
+        kb = s.cache_kb;
+        r = 0;
     }
     if (r == 0)
         r = edit(kb, amk, arg);

@@ -14,6 +14,7 @@
 #ifndef CS_CRYPTO_ACCOUNT_H
 #define CS_CRYPTO_ACCOUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
@@ -37,6 +38,30 @@
  * On success the cache and pin are updated when the fetched copy is newer. */
 int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
                       int flags, cs_amk **out);
+
+/* What the caller knows about whose keybag this must be, so that nothing
+ * from storage is unlocked, cached or pinned before it is proven to be the
+ * user's (docs/keybag.md, "Which keybag is trusted").  NULL or zeroed:
+ * nothing known, the account of the keybag cached on this machine is the
+ * user's (trust on first use: with no cache, the first keybag that unlocks). */
+typedef struct cs_account_expect {
+    bool has_account_key;
+    uint8_t account_key[32];   /* fleet: the account public key the signed directory pins */
+    uint64_t floor;            /* fleet: the directory's keybag generation (0: none); a keybag
+                                  below it, or at it with other bytes, is refused */
+    bool has_floor_sha256;
+    uint8_t floor_sha256[32];  /* SHA-256 of the keybag bytes at generation floor */
+} cs_account_expect;
+
+/* cs_account_unlock with expect.  A storage keybag of another account,
+ * rolled back, below the floor, or that does not open with the secret
+ * falls back to the cached one (tried with the same secret, checked the
+ * same way).  Errors as cs_account_unlock, plus -EKEYREJECTED: the keybag
+ * that could be used belongs to another account (planted); -ESTALE also
+ * covers a keybag below the floor.  When storage's copy is refused and the
+ * cached one does not open either, the refusal is returned. */
+int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
+                             const cs_account_expect *expect, cs_amk **out);
 
 /* Replace the password slot with one for new_password (new salt, KDF cost
  * from config), bump the generation, re-MAC, write cache + pin, upload.

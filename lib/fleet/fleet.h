@@ -175,6 +175,13 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
  *   -EKEYREJECTED another key is pinned
  *   -EBADMSG      cache corrupt; other -errno */
 int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES]);
+/* What the installed directory says about user's keys, read before any
+ * keybag is touched (the helper passes it to cs_account_unlock_expect):
+ * errors as cs_fleet_check_pinned, without -EKEYREJECTED. */
+typedef struct cs_fleet_pin {
+    uint8_t key[CS_FLEET_PK_BYTES];  /* the pinned account public key */
+} cs_fleet_pin;
+int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out);
 /* The same for an unwrapped AMK: derives its account public key
  * (cs_amk_account_pubkey) and checks it.  What the helper calls after
  * cs_account_unlock succeeded, in authoritative mode. */

@@ -644,11 +644,13 @@ static void test_account_rollback(void **state)
         cs_amk_free(got);
     }
 
-    /* storage rolled back to generation 1: refused, old password included */
+    /* storage rolled back to generation 1: refused, old password included;
+     * the current password opens the cached copy instead */
     get_storage(user, &cur);
     put_storage(user, &old);
     assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), -ESTALE);
-    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), -ESTALE);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+    cs_amk_free(got);
     /* the cache alone still works */
     assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_CACHE_ONLY, &got), 0);
     cs_amk_free(got);
@@ -716,6 +718,137 @@ static void test_account_rollback(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* A keybag of a new account for user, wrapped to password, at generation gen. */
+static cs_amk *foreign_keybag(const cs_config *cfg, const char *user, const cs_secret *password, uint64_t gen,
+                              cs_buf *out)
+{
+    cs_amk *amk = NULL;
+    cs_keybag *kb = NULL;
+    cs_kdf_params params;
+    char *text = NULL;
+    size_t len = 0;
+
+    assert_int_equal(cs_kdf_params_from_config(cfg, &params), 0);
+    assert_int_equal(cs_amk_generate(&amk), 0);
+    assert_int_equal(cs_keybag_new(user, amk, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, amk, password, &params), 0);
+    cs_keybag_set_generation(kb, gen);
+    assert_int_equal(cs_keybag_serialize(kb, amk, &text, &len), 0);
+    out->len = 0;
+    assert_int_equal(cs_buf_append(out, text, len), 0);
+    free(text);
+    cs_keybag_free(kb);
+    return amk;
+}
+
+static void read_cache(const char *user, const char *name, cs_buf *b)
+{
+    char path[512];
+
+    b->len = 0;
+    snprintf(path, sizeof(path), "%s/state/keybags/%s/%s", tmpdir, user, name);
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_MAX_BYTES, b), 0);
+}
+
+static void assert_same_amk(const cs_amk *a, cs_amk *b)
+{
+    assert_memory_equal(a->key, b->key, CS_KEY_BYTES);
+    cs_amk_free(b);
+}
+
+/* Issue 14, hole 2: nothing from storage reaches the cache or the pin
+ * before it is proven the user's; storage's copy falls back to the cache. */
+static void test_account_untrusted_storage(void **state)
+{
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_secret *pw = secret("mine"), *evil = secret("attacker"), *code = NULL;
+    cs_buf planted = CS_BUF_INIT, mine = CS_BUF_INIT, cache = CS_BUF_INIT, pin = CS_BUF_INIT, b = CS_BUF_INIT;
+    cs_amk *amk = NULL, *other, *got = NULL;
+    cs_account_expect e = { .has_account_key = true };
+    cs_config *cfg;
+    char path[512];
+
+    strcpy(tmpdir, "/tmp/cs-test-keybag-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), 0);
+    assert_int_equal(cs_amk_account_pubkey(amk, e.account_key), 0);
+    get_storage(user, &mine);
+    read_cache(user, "keybag", &cache);
+    read_cache(user, "generation", &pin);
+    other = foreign_keybag(cfg, user, evil, (uint64_t)1 << 53, &planted);
+    put_storage(user, &planted);
+
+    /* trust on first use: the cached account; the planted one opens with
+     * its password but is never used, cached or pinned */
+    assert_int_equal(cs_account_unlock(cfg, user, evil, CS_UNLOCK_LOGIN, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock(cfg, user, evil, 0, &got), -EKEYREJECTED);
+    read_cache(user, "keybag", &b);
+    assert_true(b.len == cache.len && memcmp(b.data, cache.data, b.len) == 0);
+    read_cache(user, "generation", &b);
+    assert_true(b.len == pin.len && memcmp(b.data, pin.data, b.len) == 0);
+    assert_int_equal(cs_account_unlock(cfg, user, pw, CS_UNLOCK_LOGIN, &got), 0);
+    assert_same_amk(amk, got);
+    /* the pinned key (fleet): the same, whatever the cache says */
+    assert_int_equal(cs_account_unlock_expect(cfg, user, evil, CS_UNLOCK_LOGIN, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, CS_UNLOCK_LOGIN, &e, &got), 0);
+    assert_same_amk(amk, got);
+    read_cache(user, "generation", &b);
+    assert_true(b.len == pin.len && memcmp(b.data, pin.data, b.len) == 0);
+    /* a change puts the user's own keybag back, just above the pin */
+    {
+        cs_secret *pw2 = secret("mine too");
+        cs_keybag *kb = NULL;
+
+        assert_int_equal(cs_account_set_password(cfg, user, amk, pw2), 0);
+        b.len = 0;
+        get_storage(user, &b);
+        assert_int_equal(cs_keybag_parse(b.data, b.len, &kb), 0);
+        assert_int_equal(cs_keybag_verify(kb, amk), 0);
+        assert_int_equal(cs_keybag_generation(kb), 2);
+        cs_keybag_free(kb);
+        put_storage(user, &planted);
+        assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+        assert_same_amk(amk, got);
+        cs_secret_free(pw2);
+    }
+
+    /* no cache: trust on first use takes what opens; a pinned key does not */
+    snprintf(path, sizeof(path), "rm -rf '%s/state/keybags/%s'", tmpdir, user);
+    assert_int_equal(system(path), 0);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, evil, 0, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock(cfg, user, evil, 0, &got), 0);
+    assert_same_amk(other, got);
+
+    /* the directory's floor: below it, or at it with other bytes, refused */
+    assert_int_equal(system(path), 0);
+    put_storage(user, &mine);
+    e.floor = 2;
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -ESTALE);
+    e.floor = 1;
+    e.has_floor_sha256 = true;
+    memset(e.floor_sha256, 0xa5, sizeof(e.floor_sha256));
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -ESTALE);
+    crypto_hash_sha256(e.floor_sha256, mine.data, mine.len);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), 0);
+    assert_same_amk(amk, got);
+
+    cs_buf_free(&planted);
+    cs_buf_free(&mine);
+    cs_buf_free(&cache);
+    cs_buf_free(&pin);
+    cs_buf_free(&b);
+    cs_amk_free(amk);
+    cs_amk_free(other);
+    cs_secret_free(code);
+    cs_secret_free(pw);
+    cs_secret_free(evil);
+    cs_config_free(cfg);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(path), 0);
+}
+
 static void test_kdf_bounds(void **state)
 {
     cs_kdf_params p = { .ops = 1, .mem_bytes = CS_KDF_MEM_MIN };
@@ -757,6 +890,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_describe_has_no_secrets, setup, teardown),
         cmocka_unit_test(test_kdf_bounds),
         cmocka_unit_test(test_account_rollback),
+        cmocka_unit_test(test_account_untrusted_storage),
     };
     if (cs_crypto_init() < 0)
         return 1;

@@ -390,3 +390,79 @@ def test_fleet_user_changes_password_through_pam(fleet):
         assert keybag.read_bytes() == before
     finally:
         f.clear_keys()
+
+
+MAX_GENERATION = 2 ** 53
+
+
+def foreign_keybag(sb, user, password, generation=None, name="evil"):
+    """A well-formed keybag of another account for user, made the way a
+    bucket writer would (`cloudseal enroll` with a storage of their own),
+    wrapped to password; generation: what its pin makes `enroll` write."""
+    evil = sb.dir / name
+    (evil / "storage" / "users" / user).mkdir(parents=True)
+    (evil / "state" / "keybags" / user).mkdir(parents=True)
+    if generation:
+        (evil / "state" / "keybags" / user / "generation").write_text(f"{generation - 1}\n")
+    uid = pathlib.Path(sb.storage / "users" / user).stat().st_uid
+    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(evil)], check=True)
+    conf = evil / "c.conf"
+    conf.write_text(f"[storage]\nurl = file://{evil}/storage\n[paths]\nstate_dir = {evil}/state\n"
+                    "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n")
+    return conf, evil / "storage" / "users" / user / "keybag"
+
+
+def test_planted_keybag_touches_neither_cache_nor_pin(fleet):
+    """Issue 14, hole 2: a keybag planted in storage with generation 2^53,
+    wrapped to the attacker's password, is refused at login -- and must not
+    have reached the cache or the pin on the way: the real password keeps
+    working while it sits in storage, and after the store is cleaned."""
+    sb = fleet.sb
+    conf, made = foreign_keybag(sb, FUSER, "attacker-pw", MAX_GENERATION)
+    fleet.enroll(password="attacker-pw", config=str(conf))
+    assert json.loads(made.read_text())["generation"] == MAX_GENERATION
+    stored = sb.storage / "users" / FUSER / "keybag"
+    cache = sb.state / "keybags" / FUSER
+    real, cached, pin = stored.read_bytes(), (cache / "keybag").read_bytes(), (cache / "generation").read_text()
+    shutil.copyfile(made, stored)
+    try:
+        r = fleet.login("attacker-pw")
+        assert rc_of(r) != 0, r.stdout
+        assert fleet.key_bytes() == 0
+        assert any(l.startswith("<82>") and "not the one the fleet directory pins" in l
+                   for l in cloudseal_lines(r)), r.stdout
+        # nothing of it reached this machine
+        assert (cache / "keybag").read_bytes() == cached
+        assert (cache / "generation").read_text() == pin
+        # the real password works while the foreign keybag is in storage...
+        r = fleet.login(FLEET_PW)
+        assert rc_of(r) == 0, r.stdout
+        assert fleet.key_bytes() == 32
+        fleet.clear_keys()
+        assert stored.read_bytes() == made.read_bytes()   # (a login never writes storage)
+        # ... and after the store is cleaned
+        stored.write_bytes(real)
+        r = fleet.login(FLEET_PW)
+        assert rc_of(r) == 0, r.stdout
+        assert fleet.key_bytes() == 32
+        assert (cache / "generation").read_text() == pin
+    finally:
+        fleet.clear_keys()
+
+
+def test_foreign_keybag_in_storage_does_not_block_a_piggyback_login(sandbox):
+    """The same for a local (non-fleet) user: pam_unix decides, and a
+    foreign keybag in storage (here wrapped even to the user's own password)
+    neither withholds the key nor replaces the account cached here."""
+    sb = sandbox
+    sb.enroll()
+    conf, made = foreign_keybag(sb, "cspamtest", PASSWORD, MAX_GENERATION)
+    sb.run(sb.as_user(f"$B/cloudseal --config {conf} enroll --password-stdin >/dev/null; "
+                      f"$B/cloudseal --config {conf} lock >/dev/null"), input=PASSWORD + "\n")
+    cache = sb.state / "keybags" / "cspamtest"
+    cached, pin = (cache / "keybag").read_bytes(), (cache / "generation").read_text()
+    shutil.copyfile(made, sb.storage / "users" / "cspamtest" / "keybag")
+    sb.run("pamtester cstest $U authenticate open_session\n", input=PASSWORD + "\n")
+    assert sb.key_bytes() == 32        # the account cached here, not the planted one
+    assert (cache / "keybag").read_bytes() == cached
+    assert (cache / "generation").read_text() == pin
