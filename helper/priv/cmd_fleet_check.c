@@ -79,6 +79,9 @@ int helper_fleet_expect(const char *user, cs_account_expect *e)
     if (r == 0) {
         e->has_account_key = true;
         memcpy(e->account_key, pin.key, sizeof(e->account_key));
+        e->floor = pin.keybag_generation;
+        e->has_floor_sha256 = pin.keybag_generation != 0;
+        memcpy(e->floor_sha256, pin.keybag_sha256, sizeof(e->floor_sha256));
     }
     return fleet_code(user, r);
 }

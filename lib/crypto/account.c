@@ -26,6 +26,7 @@
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
+#include "fleet/keybag_seal.h"
 #include "storage/storage.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -232,10 +233,15 @@ static int set_pending(const user_dir *d, bool on)
     return 0;
 }
 
+static int object_key(const char *user, const char *name, char key[STORAGE_KEY_MAX])
+{
+    int n = snprintf(key, STORAGE_KEY_MAX, "users/%s/%s", user, name);
+    return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
 static int storage_key(const char *user, char key[STORAGE_KEY_MAX])
 {
-    int n = snprintf(key, STORAGE_KEY_MAX, "users/%s/keybag", user);
-    return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
+    return object_key(user, "keybag", key);
 }
 
 /* Storage as configured (credentials, CA, S3 limits: storage_s3.h); on the
@@ -563,17 +569,48 @@ int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
     return r;
 }
 
-static int upload(const cs_config *cfg, const char *user, const char *data, size_t len, int put_flags)
+static int upload_object(const cs_config *cfg, const char *user, const char *name, const char *data, size_t len,
+                         int put_flags)
 {
     cs_storage *st = NULL;
     char key[STORAGE_KEY_MAX];
-    int r = storage_key(user, key);
+    int r = object_key(user, name, key);
 
     if (r == 0)
         r = open_storage(cfg, 0, &st);
     if (r == 0)
         r = cs_storage_put(st, key, data, len, put_flags);
     cs_storage_close(st);
+    return r;
+}
+
+static int upload(const cs_config *cfg, const char *user, const char *data, size_t len, int put_flags)
+{
+    return upload_object(cfg, user, "keybag", data, len, put_flags);
+}
+
+/* The keybag seal of a fleet user's new keybag (fleet/keybag_seal.h): what
+ * `admin publish` carries into the signed directory so that older keybags
+ * stop working fleet-wide.  Only fleet workstations (and the admin's
+ * commands, always) file one.  When d is given, it also waits in the cache
+ * directory until it is in storage (cs_account_sync_pending). */
+static int seal_keybag(const cs_config *cfg, const char *user, const user_dir *d, const cs_amk *amk,
+                       uint64_t gen, const char *text, size_t len, char **json)
+{
+    int r = cs_keybag_seal_for(user, amk, gen, text, len, json);
+
+    if (r == 0 && d && (r = write_owned(d, "keybag-seal", *json, strlen(*json))) < 0)
+        log_warning("cannot keep the keybag seal in the cache: %s", strerror(-r));
+    return r;
+}
+
+static int file_seal(const cs_config *cfg, const char *user, const char *json)
+{
+    int r = upload_object(cfg, user, "keybag-seal", json, strlen(json), CS_PUT_REPLACE);
+
+    if (r < 0)
+        log_warning("could not file the keybag seal of %s (%s): until it is in storage, the fleet "
+                    "directory does not retire %s's older keybags", user, strerror(-r), user);
     return r;
 }
 
@@ -584,6 +621,7 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
+    _cleanup_free_ char *seal = NULL;
     int r = cs_keybag_serialize(kb, amk, &text, &len);
 
     if (r < 0)
@@ -593,13 +631,16 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
         log_error("cannot write the keybag cache: %s", strerror(-r));
         return r;
     }
+    if (cs_fleet_configured(cfg))
+        (void)seal_keybag(cfg, user, d, amk, cs_keybag_generation(kb), text, len, &seal);
     r = upload(cfg, user, text, len, CS_PUT_REPLACE);
     if (r < 0) {
         log_warning("storage is unreachable (%s): the new keybag is kept locally and will be "
                     "uploaded later (cloudseal-helper sync or the next change)", strerror(-r));
         return set_pending(d, true);
     }
-    return set_pending(d, false);
+    /* a seal not filed waits for cs_account_sync_pending like a keybag */
+    return set_pending(d, seal && file_seal(cfg, user, seal) < 0);
 }
 
 /* A change to the verified current keybag: edit(kb) then generation + 1,
@@ -715,6 +756,19 @@ int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk 
     return r;
 }
 
+/* The seal commit() kept with a keybag it could not upload, if any. */
+static int upload_cached_seal(const cs_config *cfg, const char *user, const user_dir *d)
+{
+    _cleanup_buf_ cs_buf seal = CS_BUF_INIT;
+    int r = cs_read_file_at(d->fd, "keybag-seal", CS_KEYBAG_SEAL_MAX, &seal);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r == 0)
+        r = upload_object(cfg, user, "keybag-seal", (const char *)seal.data, seal.len, CS_PUT_REPLACE);
+    return r;
+}
+
 int cs_account_sync_pending(const cs_config *cfg, const char *user)
 {
     user_dir d = { .fd = -1 };
@@ -743,6 +797,8 @@ int cs_account_sync_pending(const cs_config *cfg, const char *user)
             r = s.storage_err; /* still unreachable */
         } else {
             r = upload(cfg, user, (const char *)raw.data, raw.len, CS_PUT_REPLACE);
+            if (r == 0)
+                r = upload_cached_seal(cfg, user, &d);
             if (r == 0)
                 r = set_pending(&d, false);
         }
@@ -820,6 +876,7 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     cs_amk *amk = NULL;
     cs_secret *code = NULL;
     _cleanup_free_ char *text = NULL;
+    _cleanup_free_ char *seal = NULL;
     size_t len = 0;
     int r = valid_user(user);
 
@@ -839,6 +896,9 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
         r = save_cache(&d, text, len, 1 + s.pin, s.pin);
     if (r == 0)
         (void)set_pending(&d, false);
+    if (r == 0 && cs_fleet_configured(cfg) &&
+        seal_keybag(cfg, user, &d, amk, 1 + s.pin, text, len, &seal) == 0 && file_seal(cfg, user, seal) < 0)
+        (void)set_pending(&d, true);
     if (r == 0) {
         *recovery_code = CS_TAKE_PTR(code);
         *amk_out = CS_TAKE_PTR(amk);
@@ -851,8 +911,24 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     return r;
 }
 
+/* An administrator's change of user's keybag (text, generation gen):
+ * its seal filed (a failure is only a warning: the admin records the
+ * floor in the directory source directly) and *made filled. */
+static void admin_made(const cs_config *cfg, const char *user, const cs_amk *amk, uint64_t gen, const char *text,
+                       size_t len, cs_keybag_made *made)
+{
+    _cleanup_free_ char *seal = NULL;
+
+    if (made) {
+        made->generation = gen;
+        crypto_hash_sha256(made->sha256, (const uint8_t *)text, len);
+    }
+    if (seal_keybag(cfg, user, NULL, amk, gen, text, len, &seal) == 0)
+        (void)file_seal(cfg, user, seal);
+}
+
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password)
+                              const cs_secret *password, cs_keybag_made *made)
 {
     sources s = { .storage_raw = CS_BUF_INIT };
     _cleanup_free_ char *text = NULL;
@@ -879,12 +955,14 @@ int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_a
     }
     if (r == 0)
         r = upload(cfg, user, text, len, CS_PUT_REPLACE);
+    if (r == 0)
+        admin_made(cfg, user, amk, cs_keybag_generation(s.storage_kb), text, len, made);
     sources_free(&s);
     return r;
 }
 
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
-                          cs_secret **recovery_code, cs_amk **amk_out)
+                          cs_secret **recovery_code, cs_amk **amk_out, cs_keybag_made *made)
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
@@ -898,6 +976,8 @@ int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secre
         *recovery_code = NULL;
         *amk_out = NULL;
     }
+    if (r == 0)
+        admin_made(cfg, user, *amk_out, 1, text, len, made);
     return r;
 }
 

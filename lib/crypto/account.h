@@ -91,18 +91,25 @@ int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_
  * anything is uploaded (see cs_account_cache_dir for the message). */
 int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
                       bool force, cs_secret **recovery_code, cs_amk **amk_out);
+/* Which keybag an administrator's change made: what the directory's keybag
+ * floor for the user becomes (docs/keybag.md, "Replay of an old keybag"). */
+typedef struct cs_keybag_made {
+    uint64_t generation;
+    uint8_t sha256[32];       /* of the exact bytes uploaded */
+} cs_keybag_made;
 /* An administrator enrolls someone else (a fleet user who cannot log in
  * anywhere before their key is pinned): the same keybag, uploaded only if
  * the user has none (-EEXIST), no local cache (not their machine).  The
- * password is marked expired: the first login asks for a new one. */
+ * password is marked expired: the first login asks for a new one.  Both
+ * admin calls also file the keybag seal and fill *made (may be NULL). */
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
-                          cs_secret **recovery_code, cs_amk **amk_out);
+                          cs_secret **recovery_code, cs_amk **amk_out, cs_keybag_made *made);
 /* An administrator who recovered user's AMK (fleet key escrow) gives them
  * a new password: storage's keybag, verified with amk, its password slot
  * replaced and marked expired, generation bumped, uploaded.  Recovery slot
  * and the rest of the payload stay. */
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password);
+                              const cs_secret *password, cs_keybag_made *made);
 
 /* The keybag unlock would use, without a secret (nothing verified: for
  * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.

@@ -102,6 +102,30 @@ static int get_names(struct json_object *v, const char *what, const char *entry,
     return 0;
 }
 
+/* "keybag": {"generation": 1..2^53, "sha256": 32 bytes}, nothing else. */
+static int get_keybag(struct json_object *o, const char *entry, cs_fleet_user *u, cs_fleet_err *err)
+{
+    bool gen = false, sha = false;
+    int r = 0;
+
+    if (!json_object_is_type(o, json_type_object))
+        return cs_fleet_fail(err, "%s: \"keybag\" must be an object", entry);
+    json_object_object_foreach(o, kb_key, kb_val) {
+        if (strcmp(kb_key, "generation") == 0)
+            r = get_u64(kb_val, "keybag.generation", entry, 1, UINT64_C(1) << 53, &u->keybag_generation, err),
+            gen = true;
+        else if (strcmp(kb_key, "sha256") == 0)
+            r = get_key(kb_val, "keybag.sha256", entry, u->keybag_sha256, err), sha = true;
+        else
+            return cs_fleet_fail(err, "%s: unknown field \"keybag.%s\"", entry, kb_key);
+        if (r < 0)
+            return r;
+    }
+    if (!gen || !sha)
+        return cs_fleet_fail(err, "%s: \"keybag\" needs \"generation\" and \"sha256\"", entry);
+    return 0;
+}
+
 static int parse_user(struct json_object *o, size_t idx, cs_fleet_user *u, cs_fleet_err *err)
 {
     char entry[64];
@@ -137,6 +161,8 @@ static int parse_user(struct json_object *o, size_t idx, cs_fleet_user *u, cs_fl
             r = get_names(v, key, entry, &u->groups, &u->n_groups, err);
         else if (strcmp(key, "account_key") == 0)
             r = get_key(v, key, entry, u->key, err), u->has_key = true;
+        else if (strcmp(key, "keybag") == 0)
+            r = get_keybag(v, entry, u, err);
         else if (strcmp(key, "disabled") == 0) {
             if (!json_object_is_type(v, json_type_boolean))
                 return cs_fleet_fail(err, "%s: \"disabled\" must be true or false", entry);
@@ -381,6 +407,18 @@ static struct json_object *key_json(const uint8_t key[32])
     return json_object_new_string(b64);
 }
 
+static struct json_object *keybag_json(const cs_fleet_user *u)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o && (add(o, "generation", json_object_new_int64((int64_t)u->keybag_generation)) < 0 ||
+              add(o, "sha256", key_json(u->keybag_sha256)) < 0)) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 static struct json_object *user_json(const cs_fleet_user *u)
 {
     struct json_object *o = json_object_new_object();
@@ -397,6 +435,7 @@ static struct json_object *user_json(const cs_fleet_user *u)
     if (!r && u->n_groups) r = add(o, "groups", names_json(u->groups, u->n_groups));
     if (!r && u->has_key) r = add(o, "account_key", key_json(u->key));
     if (!r && u->disabled) r = add(o, "disabled", json_object_new_boolean(1));
+    if (!r && u->keybag_generation) r = add(o, "keybag", keybag_json(u));
     if (r < 0) {
         json_object_put(o);
         return NULL;

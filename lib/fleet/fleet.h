@@ -40,6 +40,8 @@ typedef struct cs_fleet_user {
     uint8_t key[CS_FLEET_PK_BYTES]; /* pinned account public key */
     bool disabled;
     bool private_group;          /* no "gid" in JSON: a group of the user's name, gid = uid */
+    uint64_t keybag_generation;  /* "keybag": the newest keybag admins know of (0: none); */
+    uint8_t keybag_sha256[32];   /* older ones are refused at login (docs/keybag.md) */
 } cs_fleet_user;
 
 typedef struct cs_fleet_group {
@@ -180,6 +182,8 @@ int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t 
  * errors as cs_fleet_check_pinned, without -EKEYREJECTED. */
 typedef struct cs_fleet_pin {
     uint8_t key[CS_FLEET_PK_BYTES];  /* the pinned account public key */
+    uint64_t keybag_generation;      /* the user's "keybag" (0: the directory names none) */
+    uint8_t keybag_sha256[32];
 } cs_fleet_pin;
 int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out);
 /* The same for an unwrapped AMK: derives its account public key

@@ -40,6 +40,11 @@ int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out)
             r = -ENOKEY;
         else
             memcpy(out->key, u->pubkey, CS_FLEET_PK_BYTES);
+        if (r == 0 && (u->flags & CS_DC_USER_HAS_KEYBAG)) {
+            const uint32_t *kb = dc.u32s + u->keybag; /* range checked by cs_dircache_parse */
+            out->keybag_generation = kb[0] | (uint64_t)kb[1] << 32;
+            memcpy(out->keybag_sha256, kb + 2, sizeof(out->keybag_sha256));
+        }
     }
     cs_dircache_unmap(&dc);
     return r;

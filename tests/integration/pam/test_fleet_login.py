@@ -466,3 +466,70 @@ def test_foreign_keybag_in_storage_does_not_block_a_piggyback_login(sandbox):
     assert sb.key_bytes() == 32        # the account cached here, not the planted one
     assert (cache / "keybag").read_bytes() == cached
     assert (cache / "generation").read_text() == pin
+
+
+def test_replayed_old_keybag_is_refused_fleet_wide_once_published(sandbox):
+    """Issue 14, hole 1, as reported: `admin enroll-user` (one-time password,
+    generation 1), the user sets their own password (generation 2), someone
+    who can write the bucket copies the generation-1 keybag back.  Once the
+    admin has published, a workstation that never saw generation 2 refuses
+    the one-time password; the same for a superseded password."""
+    f = new_fleet(sandbox)
+    sb = f.sb
+    otp = json.loads(f.admin("enroll-user", FUSER))["one_time_password"]
+    src = json.loads((f.fdir / "directory.json").read_text())
+    entry = next(u for u in src["users"] if u["name"] == FUSER)
+    assert entry["keybag"]["generation"] == 1          # enroll-user records the one-time keybag
+    f.publish()
+    stored = sb.storage / "users" / FUSER / "keybag"
+    cache = sb.state / "keybags" / FUSER
+    gen1 = stored.read_bytes()
+
+    def never_saw_it():
+        """Another workstation: the same directory, no keybag cached."""
+        for p in cache.iterdir():
+            p.unlink()
+
+    try:
+        # workstation A: first login with the one-time password, then the user's own
+        r = f.pam_app(FUSER, f"{otp}\n{FLEET_PW}\n{FLEET_PW}\n")
+        assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
+        f.clear_keys()
+        gen2 = stored.read_bytes()
+        assert json.loads(gen2)["generation"] == 2
+        seal = json.loads((sb.storage / "users" / FUSER / "keybag-seal").read_text())
+        assert seal["user"] == FUSER and seal["generation"] == 2
+        f.publish()
+        src = json.loads((f.fdir / "directory.json").read_text())
+        assert next(u for u in src["users"] if u["name"] == FUSER)["keybag"]["generation"] == 2
+
+        # workstation B never saw generation 2; the bucket gets generation 1 back
+        never_saw_it()
+        stored.write_bytes(gen1)
+        r = f.login(otp, ops="authenticate")
+        assert rc_of(r) != 0, r.stdout
+        assert f.key_bytes() == 0
+        assert any(l.startswith("<82>") and "rollback" in l for l in cloudseal_lines(r)), r.stdout
+        assert not any(cache.iterdir())               # nothing of it was cached
+
+        # the user's keybag back: their password works there
+        stored.write_bytes(gen2)
+        assert rc_of(f.login(FLEET_PW)) == 0
+        f.clear_keys()
+
+        # a superseded password: changed on A (generation 3), published,
+        # generation 2 copied back for a machine that never saw 3
+        r = f.pam_app(FUSER, f"{FLEET_PW}\nn3w-Pass-w0rd\nn3w-Pass-w0rd\n", passwd=True)
+        assert "result: chauthtok 0" in r.stdout, r.stdout + r.stderr
+        gen3 = stored.read_bytes()
+        f.publish()
+        never_saw_it()
+        stored.write_bytes(gen2)
+        r = f.login(FLEET_PW, ops="authenticate")
+        assert rc_of(r) != 0, r.stdout
+        assert f.key_bytes() == 0
+        stored.write_bytes(gen3)
+        assert rc_of(f.login("n3w-Pass-w0rd")) == 0
+        assert f.key_bytes() == 32
+    finally:
+        f.clear_keys()
