@@ -96,7 +96,7 @@ int admin_recover_user(int argc, char **argv)
         return CLI_DATA_ERROR;
     if (admin_one_time_password(&pw) < 0)
         return CLI_FAILED;
-    r = cs_account_reset_password(cli_config(), u->name, amk, pw, &made);
+    r = cs_account_reset_password(cli_config(), u->name, amk, pw, u->keybag_generation, &made);
     if (r < 0)
         return cli_report(r, "cannot give the keybag a new password");
     /* the old password stops working fleet-wide with the next publish */

@@ -928,7 +928,7 @@ static void admin_made(const cs_config *cfg, const char *user, const cs_amk *amk
 }
 
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password, cs_keybag_made *made)
+                              const cs_secret *password, uint64_t floor, cs_keybag_made *made)
 {
     sources s = { .storage_raw = CS_BUF_INIT };
     _cleanup_free_ char *text = NULL;
@@ -949,8 +949,10 @@ int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_a
     if (r == 0)
         r = cs_keybag_expire_password(s.storage_kb, amk); /* the administrator knows it */
     if (r == 0) {
-        /* above what the user's workstations pinned: they take it as the newest */
-        cs_keybag_set_generation(s.storage_kb, cs_keybag_generation(s.storage_kb) + 1);
+        /* above what the user's workstations pinned and the directory names
+         * (storage may hold an older keybag): they take it as the newest */
+        uint64_t gen = cs_keybag_generation(s.storage_kb);
+        cs_keybag_set_generation(s.storage_kb, (gen > floor ? gen : floor) + 1);
         r = cs_keybag_serialize(s.storage_kb, amk, &text, &len);
     }
     if (r == 0)

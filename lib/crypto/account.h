@@ -106,10 +106,11 @@ int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secre
                           cs_secret **recovery_code, cs_amk **amk_out, cs_keybag_made *made);
 /* An administrator who recovered user's AMK (fleet key escrow) gives them
  * a new password: storage's keybag, verified with amk, its password slot
- * replaced and marked expired, generation bumped, uploaded.  Recovery slot
+ * replaced and marked expired, generation bumped above its own and floor
+ * (the directory's "keybag" generation), uploaded.  Recovery slot
  * and the rest of the payload stay. */
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password, cs_keybag_made *made);
+                              const cs_secret *password, uint64_t floor, cs_keybag_made *made);
 
 /* The keybag unlock would use, without a secret (nothing verified: for
  * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.
