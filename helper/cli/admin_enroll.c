@@ -38,8 +38,8 @@ static void print_result(const char *user, const cs_secret *pw, const cs_secret 
            "  one-time password: %s\n"
            "  recovery key:      %s\n\n"
            "Next: 'cloudseal admin publish'; then %s logs in with the one-time password\n"
-           "and sets their own with passwd(1) (their keybag is re-wrapped; the one-time\n"
-           "password stops working).\n",
+           "and sets their own (their keybag is re-wrapped).  Publish again after that\n"
+           "first login: the one-time password then stops working on every workstation.\n",
            user, key64, user, pw->data, code->data, user);
 }
 
