@@ -397,8 +397,8 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
  * runs for it): another account than want_id (-EKEYREJECTED), older than
  * this machine's pin, or older than the fleet directory's
  * floor or at the floor with other bytes (-ESTALE).  0: it may be tried. */
-static int refusal(const sources *s, const cs_keybag *kb, const uint8_t sha[CS_SHA256_BYTES], bool from_cache,
-                   const char *want_id, const cs_account_expect *e)
+static int refusal(const sources *s, const cs_keybag *kb, const uint8_t sha[CS_SHA256_BYTES], const char *want_id,
+                   const cs_account_expect *e)
 {
     uint64_t gen = cs_keybag_generation(kb);
 
@@ -458,7 +458,7 @@ static int unlock_sources(const cs_config *cfg, const sources *s, int flags, con
     const char *want_id = NULL;
     bool cache_first = s->cache_kb && s->pending && s->storage_kb &&
                        cs_keybag_generation(s->cache_kb) > cs_keybag_generation(s->storage_kb);
-    int refused = 0, r;
+    int refused = 0, tried = 0, r;
 
     if (e && e->has_account_key) {
         cs_account_id_from_pubkey(e->account_key, pinned_id);
@@ -467,15 +467,15 @@ static int unlock_sources(const cs_config *cfg, const sources *s, int flags, con
     if (s->storage_kb && !cache_first) {
         /* trust on first use: without a pinned key, the cached account */
         const char *want = want_id ? want_id : s->cache_kb ? cs_keybag_account_id(s->cache_kb) : NULL;
-        refused = refusal(s, s->storage_kb, s->storage_sha, false, want, e);
+        refused = refusal(s, s->storage_kb, s->storage_sha, want, e);
         if (refused) {
             log_refusal(cfg, user, s->storage_kb, false, refused, s, e);
         } else {
-            r = open_slot(s->storage_kb, false, flags, user, secret, out);
-            if (r == 0)
+            tried = open_slot(s->storage_kb, false, flags, user, secret, out);
+            if (tried == 0)
                 *used = s->storage_kb;
-            if (r == 0 || !s->cache_kb || sodium_memcmp(s->storage_sha, s->cache_sha, CS_SHA256_BYTES) == 0)
-                return r; /* the cached copy is the same bytes: it would say the same */
+            if (tried == 0 || !s->cache_kb || sodium_memcmp(s->storage_sha, s->cache_sha, CS_SHA256_BYTES) == 0)
+                return tried; /* the cached copy is the same bytes: it would say the same */
         }
     } else if (!s->storage_kb) {
         if (integrity_error(s->storage_err) && !(s->cache_kb && (flags & CS_UNLOCK_LOGIN))) {
@@ -492,10 +492,10 @@ static int unlock_sources(const cs_config *cfg, const sources *s, int flags, con
     }
     if (!s->cache_kb)
         return refused;
-    r = refusal(s, s->cache_kb, s->cache_sha, true, want_id, e);
+    r = refusal(s, s->cache_kb, s->cache_sha, want_id, e);
     if (r < 0) {
         log_refusal(cfg, user, s->cache_kb, true, r, s, e);
-        return refused ? refused : r;
+        return refused ? refused : tried < 0 ? tried : r; /* a wrong password is still one */
     }
     r = open_slot(s->cache_kb, true, flags, user, secret, out);
     if (r == 0)
@@ -896,9 +896,10 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
         r = save_cache(&d, text, len, 1 + s.pin, s.pin);
     if (r == 0)
         (void)set_pending(&d, false);
-    if (r == 0 && cs_fleet_configured(cfg) &&
-        seal_keybag(cfg, user, &d, amk, 1 + s.pin, text, len, &seal) == 0 && file_seal(cfg, user, seal) < 0)
-        (void)set_pending(&d, true);
+    if (r == 0 && cs_fleet_configured(cfg))
+        (void)seal_keybag(cfg, user, &d, amk, 1 + s.pin, text, len, &seal);
+    if (r == 0 && seal && file_seal(cfg, user, seal) < 0)
+        (void)set_pending(&d, true); /* cs_account_sync_pending files it */
     if (r == 0) {
         *recovery_code = CS_TAKE_PTR(code);
         *amk_out = CS_TAKE_PTR(amk);
