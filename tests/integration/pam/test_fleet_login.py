@@ -446,6 +446,11 @@ def test_planted_keybag_touches_neither_cache_nor_pin(fleet):
         assert rc_of(r) == 0, r.stdout
         assert fleet.key_bytes() == 32
         assert (cache / "generation").read_text() == pin
+        fleet.clear_keys()
+        # ... and offline
+        fleet.write_config(storage_url=f"file://{sb.dir}/unreachable")
+        assert rc_of(fleet.login(FLEET_PW)) == 0
+        assert fleet.key_bytes() == 32
     finally:
         fleet.clear_keys()
 
