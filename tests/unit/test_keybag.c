@@ -19,6 +19,7 @@
 #include "crypto/account.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
+#include "fleet/keybag_seal.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/secmem.h"
@@ -871,6 +872,67 @@ static void test_account_untrusted_storage(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* A fleet workstation files a keybag seal with each new keybag; offline it
+ * waits with the pending keybag and cs_account_sync_pending files both. */
+static void test_account_files_keybag_seals(void **state)
+{
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_secret *pw = secret("mine"), *pw2 = secret("mine, later"), *code = NULL;
+    cs_buf b = CS_BUF_INIT, kbraw = CS_BUF_INIT;
+    cs_amk *amk = NULL;
+    cs_config *cfg, *offline;
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    cs_keybag_seal seal;
+    cs_fleet_err err = { "" };
+    char path[512];
+
+    strcpy(tmpdir, "/tmp/cs-test-keybag-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    offline = account_config();
+    assert_int_equal(cs_config_set(cfg, "fleet", "public_key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
+    assert_int_equal(cs_config_set(offline, "fleet", "public_key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                     0);
+    snprintf(path, sizeof(path), "file://%s/storage/users/%s/keybag/not-a-dir", tmpdir, user);
+    assert_int_equal(cs_config_set(offline, "storage", "url", path), 0);
+
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), 0);
+    assert_int_equal(cs_amk_account_pubkey(amk, pk), 0);
+    snprintf(path, sizeof(path), "%s/storage/users/%s/keybag-seal", tmpdir, user);
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 1);
+
+    /* offline: the keybag and its seal wait in the cache */
+    assert_int_equal(cs_account_set_password(offline, user, amk, pw2), 0);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 1);
+    assert_int_equal(cs_account_sync_pending(cfg, user), 0);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 2);
+    get_storage(user, &kbraw);
+    {
+        uint8_t sha[32];
+        crypto_hash_sha256(sha, kbraw.data, kbraw.len);
+        assert_memory_equal(seal.sha256, sha, sizeof(sha));
+    }
+
+    cs_buf_free(&b);
+    cs_buf_free(&kbraw);
+    cs_amk_free(amk);
+    cs_secret_free(code);
+    cs_secret_free(pw);
+    cs_secret_free(pw2);
+    cs_config_free(cfg);
+    cs_config_free(offline);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(path), 0);
+}
+
 static void test_kdf_bounds(void **state)
 {
     cs_kdf_params p = { .ops = 1, .mem_bytes = CS_KDF_MEM_MIN };
@@ -913,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_kdf_bounds),
         cmocka_unit_test(test_account_rollback),
         cmocka_unit_test(test_account_untrusted_storage),
+        cmocka_unit_test(test_account_files_keybag_seals),
     };
     if (cs_crypto_init() < 0)
         return 1;
