@@ -5,6 +5,8 @@
  *   keybag      last keybag that unlocked (or that we wrote)
  *   generation  highest generation ever accepted, decimal (the rollback pin)
  *   pending     present when keybag is newer than storage's copy (upload failed)
+ *   keybag-seal fleet workstations: the seal of keybag (fleet/keybag_seal.h),
+ *               uploaded with it when it was pending
  * The directory is owned by the user and 0700.  A root process acting for
  * the user opens it with O_NOFOLLOW relative to the keybags/ directory and
  * checks its owner, so the user cannot redirect root's writes elsewhere with
