@@ -386,8 +386,8 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
 
     if (from_cache || d->fd < 0)
         return;
-    if (s->cache_kb && cs_keybag_generation(s->cache_kb) == gen && gen <= s->pin)
-        return; /* nothing new */
+    if (s->cache_kb && sodium_memcmp(s->cache_sha, s->storage_sha, CS_SHA256_BYTES) == 0 && gen <= s->pin)
+        return; /* nothing new (a same-generation copy with other bytes is replaced: it was refused) */
     r = save_cache(d, s->storage_raw.data, s->storage_raw.len, gen, s->pin);
     if (r == 0 && s->pending)
         r = set_pending(d, false);
