@@ -120,13 +120,12 @@ int helper_unlock(int argc, char **argv)
         return CS_HELPER_NOT_IN_FLEET; /* unknown to NSS: let the stack try other modules */
     if (code != CS_HELPER_OK)
         return code;
-    /* A user the directory refuses (or does not know) costs no KDF run and
-     * no storage fetch.  The pinned key is read first: a keybag from
-     * storage is not trusted for who the user is (anyone who can write the
-     * bucket could plant one wrapped under a password of their choice), so
-     * it is opened, cached and pinned only if it is the pinned account's. */
-    if (fleet && (code = helper_fleet_status(user)) != CS_HELPER_OK)
-        return code;
+    /* A user the directory refuses (or does not know, or has no key for)
+     * costs no KDF run and no storage fetch.  The pinned key is read first:
+     * a keybag from storage is not trusted for who the user is (anyone who
+     * can write the bucket could plant one wrapped under a password of their
+     * choice), so it is opened, cached and pinned only if it is the pinned
+     * account's, and not older than the directory's keybag generation. */
     if (fleet && (code = helper_fleet_expect(user, &expect)) != CS_HELPER_OK)
         return code;
     r = helper_read_secret(STDIN_FILENO, &secret);
