@@ -33,7 +33,8 @@ int admin_save(const cs_directory *d);
 /* Pin key for u; a key other than the pinned one drops u's "keybag" floor
  * (it was another account's). */
 void admin_pin_key(cs_fleet_user *u, const uint8_t key[CS_FLEET_PK_BYTES]);
-/* Raise u's "keybag" to the keybag an admin command just made (never lower). */
+/* Raise u's "keybag" to the one-time-password keybag an admin command
+ * just made (never lower), marked one-time in the source. */
 struct cs_keybag_made;
 void admin_keybag_floor(cs_fleet_user *u, const struct cs_keybag_made *made);
 

@@ -59,9 +59,13 @@ static int apply_seal(cs_storage *s, cs_fleet_user *u)
 
     if (r == 0)
         r = cs_storage_get(s, key, 0, 0, CS_KEYBAG_SEAL_MAX, &data);
+    if (r == -ENOENT && u->keybag_generation) { /* enroll and the admin commands file one */
+        log_warning("the keybag seal of '%s' is missing from storage (deleted?): their keybag floor stays at "
+                    "generation %llu", u->name, (unsigned long long)u->keybag_generation);
+        return 0;
+    }
     if (r == -ENOENT) {
-        log_notice("'%s' has no keybag seal in storage yet: their keybag floor stays at generation %llu",
-                   u->name, (unsigned long long)u->keybag_generation);
+        log_notice("'%s' has no keybag seal in storage yet", u->name);
         return 0;
     }
     if (r == 0 && (r = cs_keybag_seal_parse(data.data, data.len, u->name, u->key, &seal, &err)) < 0) {
@@ -77,6 +81,7 @@ static int apply_seal(cs_storage *s, cs_fleet_user *u)
     if (seal.generation > u->keybag_generation) {
         u->keybag_generation = seal.generation;
         memcpy(u->keybag_sha256, seal.sha256, sizeof(u->keybag_sha256));
+        u->keybag_one_time = 0;
         return 1;
     }
     if (seal.generation < u->keybag_generation)
@@ -107,8 +112,17 @@ static void update_keybags(cs_storage *s, cs_directory *d, const cs_directory *r
             ru->keybag_generation > u->keybag_generation) {
             u->keybag_generation = ru->keybag_generation;
             memcpy(u->keybag_sha256, ru->keybag_sha256, sizeof(u->keybag_sha256));
+            u->keybag_one_time = 0; /* published from another checkout: a newer keybag of theirs */
         }
         raised += (size_t)apply_seal(s, u);
+        if (u->keybag_one_time) {
+            char when[32];
+
+            log_warning("'%s' still has the one-time password set on %s: it logs in on any workstation that "
+                        "never saw a newer keybag of theirs.  If they have chosen their own since, their "
+                        "newer keybag seal is missing from storage (hidden by someone who can write the "
+                        "bucket?)", u->name, cs_fleet_time_str(u->keybag_one_time, when));
+        }
     }
     if (raised)
         log_notice("keybag floor raised for %zu user(s): their older keybags (old and one-time passwords) "

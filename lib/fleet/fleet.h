@@ -42,6 +42,8 @@ typedef struct cs_fleet_user {
     bool private_group;          /* no "gid" in JSON: a group of the user's name, gid = uid */
     uint64_t keybag_generation;  /* "keybag": the newest keybag admins know of (0: none); */
     uint8_t keybag_sha256[32];   /* older ones are refused at login (docs/keybag.md) */
+    int64_t keybag_one_time;     /* source only: when admin enroll-user/recover-user made that
+                                    keybag (its password is one-time); 0: the user's own */
 } cs_fleet_user;
 
 typedef struct cs_fleet_group {

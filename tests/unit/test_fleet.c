@@ -551,6 +551,30 @@ static void test_keybag_floor(void **state)
     }
     free(json);
 
+    /* "one_time" is the source's note for the admin, never signed */
+    d->users[2].keybag_one_time = 1790000000;
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_SOURCE, &json, &len), 0);
+    assert_non_null(strstr(json, "\"one_time\": 1790000000"));
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_SOURCE, &back, &err), 0);
+    assert_int_equal(back->users[2].keybag_one_time, 1790000000);
+    cs_directory_free(back);
+    back = NULL;
+    free(json);
+    d->serial = 1;
+    d->issued = 1;
+    d->expires = 2;
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_BODY, &json, &len), 0);
+    assert_null(strstr(json, "one_time"));
+    free(json);
+    {
+        static const char body[] = "{\"format\":\"cloudseal-directory\",\"version\":1,\"serial\":1,\"issued\":1,"
+                                   "\"expires\":2,\"users\":[{\"name\":\"u9\",\"uid\":1000009,\"keybag\":"
+                                   "{\"generation\":1,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\","
+                                   "\"one_time\":5}}]}";
+        assert_int_equal(cs_directory_from_json(body, strlen(body), CS_DIR_BODY, &back, &err), -EBADMSG);
+        assert_non_null(strstr(err.msg, "keybag.one_time"));
+    }
+
     publish(d, 200, 3600);
     assert_int_equal(do_sync(), 0);
     assert_int_equal(cs_fleet_pinned(cfg, "u0", &pin), 0);

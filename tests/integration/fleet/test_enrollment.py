@@ -238,7 +238,7 @@ def test_publish_raises_the_keybag_floor_only_from_valid_seals(fleet):
     cases = ((first, "older than the published"),
              ((fleet.store / "users" / "mallory" / "keybag-seal").read_text(), "filed for user 'mallory'"),
              (current.replace('"generation":2', '"generation":3'), "does not verify"),
-             (None, "no keybag seal"))
+             (None, "missing from storage"))
     for text, words in cases:
         if text is None:
             seal.unlink()
@@ -270,5 +270,37 @@ def test_recover_user_retires_the_forgotten_password(fleet):
     keybag = fleet.store / "users" / "carol" / "keybag"
     assert keybag_floor(fleet, "carol")["generation"] == 1
     recover(fleet, "carol", secret)
-    assert keybag_floor(fleet, "carol") == floor_of(keybag) and floor_of(keybag)["generation"] == 2
+    floor = keybag_floor(fleet, "carol")
+    assert floor.pop("one_time") > 0                 # publish reminds the admin until she replaces it
+    assert floor == floor_of(keybag) and floor_of(keybag)["generation"] == 2
     assert json.loads((fleet.store / "users" / "carol" / "keybag-seal").read_text())["generation"] == 2
+
+
+def test_publish_reminds_of_a_one_time_password_until_it_is_replaced(fleet):
+    """A bucket writer can hide the seal of the user's own password (put the
+    one-time keybag's seal back): the floor then stays at the one-time
+    keybag, and publish says so every time until a newer seal arrives."""
+    fleet.cli("add-user", "dave")
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), "--json", "admin", "--source",
+                        str(fleet.source), "enroll-user", "dave"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    otp = json.loads(r.stdout)["one_time_password"]
+    keybag = fleet.store / "users" / "dave" / "keybag"
+    seal = fleet.store / "users" / "dave" / "keybag-seal"
+    assert keybag_floor(fleet, "dave")["generation"] == 1 and keybag_floor(fleet, "dave")["one_time"] > 0
+    r = fleet.publish()
+    assert "'dave' still has the one-time password" in r.stderr, r.stderr
+    body = json.loads((fleet.store / "fleet" / "directory").read_text().split("\n", 1)[1])
+    assert next(u for u in body["users"] if u["name"] == "dave")["keybag"] == floor_of(keybag)  # no "one_time"
+
+    otp_seal = seal.read_text()
+    as_user(fleet, "dave", "passwd", "--password-stdin", input=f"{otp}\ndave's own password\n")
+    own_seal = seal.read_text()
+    seal.write_text(otp_seal)                      # hidden
+    r = fleet.publish()
+    assert "'dave' still has the one-time password" in r.stderr, r.stderr
+    assert keybag_floor(fleet, "dave")["generation"] == 1
+    seal.write_text(own_seal)
+    r = fleet.publish()
+    assert "still has the one-time password" not in r.stderr, r.stderr
+    assert keybag_floor(fleet, "dave") == floor_of(keybag) and floor_of(keybag)["generation"] == 2
