@@ -135,6 +135,9 @@ void cs_fleet_encode_key(const uint8_t key[32], char out[48]);
 int cs_fleet_read_pubkey(const char *path, uint8_t pk[CS_FLEET_PK_BYTES]);
 /* [fleet] public_key, else the file [fleet] public_key_file. */
 int cs_fleet_config_pubkey(const cs_config *cfg, uint8_t pk[CS_FLEET_PK_BYTES]);
+/* Is this machine a fleet workstation (that key readable)?  Those file
+ * keybag seals when a keybag changes (keybag_seal.h). */
+bool cs_fleet_configured(const cs_config *cfg);
 int cs_fleet_write_pubkey(const char *path, const uint8_t pk[32], const char *comment);
 /* Secret key files: created 0600 with O_EXCL; the seed is read into secure
  * memory and the returned sk64 (cs_secure_alloc, 64 bytes) must be freed

@@ -134,13 +134,6 @@ int cs_keybag_seal_parse(const void *data, size_t len, const char *expect_user,
     return r;
 }
 
-bool cs_fleet_configured(const cs_config *cfg)
-{
-    uint8_t pk[CS_FLEET_PK_BYTES];
-
-    return cs_fleet_config_pubkey(cfg, pk) == 0;
-}
-
 int cs_keybag_seal_for(const char *user, const cs_amk *amk, uint64_t gen, const void *keybag, size_t len,
                        char **json)
 {

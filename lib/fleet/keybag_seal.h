@@ -17,11 +17,9 @@
 #ifndef CS_FLEET_KEYBAG_SEAL_H
 #define CS_FLEET_KEYBAG_SEAL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"
 
@@ -47,8 +45,5 @@ int cs_keybag_seal_parse(const void *data, size_t len, const char *expect_user,
  * malloc'd, for users/<user>/keybag-seal (account.c files it). */
 int cs_keybag_seal_for(const char *user, const cs_amk *amk, uint64_t gen, const void *keybag, size_t len,
                        char **json);
-/* Is this machine a fleet workstation ([fleet] public_key or
- * public_key_file readable)?  Those file seals when a keybag changes. */
-bool cs_fleet_configured(const cs_config *cfg);
 
 #endif
