@@ -771,6 +771,59 @@ static int upload_cached_seal(const cs_config *cfg, const char *user, const user
     return r;
 }
 
+/* Is the seal in storage (raw) a valid one of amk's account at least as new as gen? */
+static bool sealed_at_least(const char *user, const cs_amk *amk, const cs_buf *raw, uint64_t gen)
+{
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    cs_keybag_seal seal;
+
+    return cs_amk_account_pubkey(amk, pk) == 0 &&
+           cs_keybag_seal_parse(raw->data, raw->len, user, pk, &seal, NULL) == 0 && seal.generation >= gen;
+}
+
+int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
+{
+    user_dir d = { .fd = -1 };
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    _cleanup_buf_ cs_buf stored = CS_BUF_INIT;
+    _cleanup_free_ char *seal = NULL;
+    _cleanup_keybag_ cs_keybag *kb = NULL;
+    cs_storage *st = NULL;
+    char key[STORAGE_KEY_MAX];
+    bool in_place = false;
+    int r = valid_user(user);
+
+    if (r == 0 && !cs_fleet_configured(cfg))
+        return 0;
+    if (r == 0)
+        r = open_user_dir(cfg, user, false, &d);
+    if (r == 0)
+        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = parse_for(user, raw.data, raw.len, &kb);
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk);
+    if (r == 0)
+        r = object_key(user, "keybag-seal", key);
+    if (r == 0)
+        r = open_storage(cfg, CS_UNLOCK_LOGIN, &st);
+    if (r == 0) {
+        r = cs_storage_get(st, key, 0, 0, CS_KEYBAG_SEAL_MAX, &stored);
+        /* in place, or a newer keybag's filed elsewhere */
+        in_place = r == 0 && sealed_at_least(user, amk, &stored, cs_keybag_generation(kb));
+        if (r == -ENOENT || r == -EMSGSIZE)
+            r = 0; /* missing or junk: file one */
+    }
+    if (r == 0 && !in_place)
+        r = cs_keybag_seal_for(user, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
+    if (r == 0 && !in_place)
+        r = cs_storage_put(st, key, seal, strlen(seal), CS_PUT_REPLACE);
+    cs_storage_close(st);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r < 0 ? r : !in_place;
+}
+
 int cs_account_sync_pending(const cs_config *cfg, const char *user)
 {
     user_dir d = { .fd = -1 };

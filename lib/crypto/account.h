@@ -138,6 +138,13 @@ int cs_account_payload_edit(const cs_config *cfg, const char *user, const cs_amk
  * 1 yes, 0 no, or -errno when it cannot be told. */
 int cs_account_password_expired(const cs_config *cfg, const char *user, const cs_amk *amk);
 
+/* Fleet workstations: make sure storage holds a keybag seal of the keybag
+ * cached here (verified with amk) or of a newer one: users enrolled before
+ * seals existed, a seal deleted or replaced by an older one.  A valid seal
+ * of a newer generation is never replaced.  1 filed, 0 nothing to do (not a
+ * fleet workstation, or in place), -errno (-ENOENT: nothing cached). */
+int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk);
+
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);
 

@@ -921,6 +921,41 @@ static void test_account_files_keybag_seals(void **state)
         assert_memory_equal(seal.sha256, sha, sizeof(sha));
     }
 
+    /* the agent's upkeep: a missing or older seal is filed again, a newer
+     * valid one (another machine's) is left alone */
+    assert_int_equal(cs_account_reseal(cfg, user, amk), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 2);
+    {
+        char *older = NULL, *newer = NULL;
+        assert_int_equal(cs_keybag_seal_for(user, amk, 1, "x", 1, &older), 0);
+        assert_int_equal(cs_write_file_atomic(path, older, strlen(older), 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+        assert_int_equal(cs_keybag_seal_for(user, amk, 7, "y", 1, &newer), 0);
+        assert_int_equal(cs_write_file_atomic(path, newer, strlen(newer), 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 0);
+        b.len = 0;
+        assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+        assert_true(b.len == strlen(newer) && memcmp(b.data, newer, b.len) == 0);
+        /* junk, or another account's seal, is replaced */
+        assert_int_equal(cs_write_file_atomic(path, "junk", 4, 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+        free(older);
+        free(newer);
+    }
+    /* not a fleet workstation: nothing to do */
+    assert_int_equal(unlink(path), 0);
+    {
+        cs_config *plain = account_config();
+        assert_int_equal(cs_account_reseal(plain, user, amk), 0);
+        assert_int_equal(access(path, F_OK), -1);
+        cs_config_free(plain);
+    }
+
     cs_buf_free(&b);
     cs_buf_free(&kbraw);
     cs_amk_free(amk);
