@@ -48,7 +48,8 @@ static cs_directory *remote_directory(cs_storage *s, const uint8_t *pk)
 }
 
 /* What user u's keybag seal says, checked against the key pinned for u:
- * 1 when it raised u's "keybag", 0 when not (and the admin is told why). */
+ * 1 when it raised u's "keybag", 0 when not (and the admin is told why),
+ * -ENOENT when u has neither a seal nor a floor yet (counted, not listed). */
 static int apply_seal(cs_storage *s, cs_fleet_user *u)
 {
     _cleanup_buf_ cs_buf data = CS_BUF_INIT;
@@ -64,10 +65,8 @@ static int apply_seal(cs_storage *s, cs_fleet_user *u)
                     "generation %llu", u->name, (unsigned long long)u->keybag_generation);
         return 0;
     }
-    if (r == -ENOENT) {
-        log_notice("'%s' has no keybag seal in storage yet", u->name);
-        return 0;
-    }
+    if (r == -ENOENT)
+        return -ENOENT;
     if (r == 0 && (r = cs_keybag_seal_parse(data.data, data.len, u->name, u->key, &seal, &err)) < 0) {
         log_warning("the keybag seal of '%s' is refused (%s): their keybag floor stays at generation %llu; "
                     "it is fixed by their next password change", u->name, err.msg,
@@ -100,11 +99,12 @@ static int apply_seal(cs_storage *s, cs_fleet_user *u)
  * and from the user's keybag seal; never lower it. */
 static void update_keybags(cs_storage *s, cs_directory *d, const cs_directory *remote)
 {
-    size_t raised = 0;
+    size_t raised = 0, unsealed = 0;
 
     for (size_t i = 0; i < d->n_users; i++) {
         cs_fleet_user *u = &d->users[i];
         const cs_fleet_user *ru = remote ? cs_directory_find_user(remote, u->name) : NULL;
+        int r;
 
         if (!u->has_key)
             continue;
@@ -114,7 +114,9 @@ static void update_keybags(cs_storage *s, cs_directory *d, const cs_directory *r
             memcpy(u->keybag_sha256, ru->keybag_sha256, sizeof(u->keybag_sha256));
             u->keybag_one_time = 0; /* published from another checkout: a newer keybag of theirs */
         }
-        raised += (size_t)apply_seal(s, u);
+        r = apply_seal(s, u);
+        raised += r > 0;
+        unsealed += r == -ENOENT;
         if (u->keybag_one_time) {
             char when[32];
 
@@ -124,6 +126,9 @@ static void update_keybags(cs_storage *s, cs_directory *d, const cs_directory *r
                         "bucket?)", u->name, cs_fleet_time_str(u->keybag_one_time, when));
         }
     }
+    if (unsealed)
+        log_notice("%zu pinned user(s) have no keybag seal in storage yet (enrolled before seals existed: "
+                   "their agent files one after their next login)", unsealed);
     if (raised)
         log_notice("keybag floor raised for %zu user(s): their older keybags (old and one-time passwords) "
                    "stop working on workstations that install this directory", raised);
