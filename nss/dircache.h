@@ -29,6 +29,8 @@
 /* User flags */
 #define CS_DC_USER_DISABLED 0x1
 #define CS_DC_USER_HAS_KEY  0x2
+#define CS_DC_USER_HAS_KEYBAG 0x4  /* keybag: CS_DC_KEYBAG_U32S u32s, see cs_dc_user */
+#define CS_DC_KEYBAG_U32S 10       /* generation (low, high word), SHA-256 (32 bytes) */
 
 /* A section of the file: [offset, offset + size) */
 struct cs_dc_section {
@@ -64,7 +66,8 @@ struct cs_dc_user {
     uint32_t name, gecos, home, shell; /* string offsets */
     uint32_t gids, n_gids;             /* index into u32s: supplementary gids */
     uint32_t flags;
-    uint32_t reserved;
+    uint32_t keybag;                   /* index into u32s of the directory's keybag generation
+                                          and SHA-256 (if HAS_KEYBAG; was reserved, 0) */
     uint8_t pubkey[32];                /* pinned account public key (if HAS_KEY) */
 };
 

@@ -101,6 +101,8 @@ static int records_ok(const cs_dircache *dc)
             return 0;
         if (u->n_gids > CS_DC_MAX_GIDS || !range_ok(dc, u->gids, u->n_gids))
             return 0;
+        if ((u->flags & CS_DC_USER_HAS_KEYBAG) && !range_ok(dc, u->keybag, CS_DC_KEYBAG_U32S))
+            return 0;
     }
     for (uint32_t i = 0; i < h->n_groups; i++) {
         const struct cs_dc_group *g = &dc->groups[i];

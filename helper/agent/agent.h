@@ -117,6 +117,7 @@ typedef struct agent {
     sd_event_source *status_timer;
     bool repo_checked;         /* the storage answered at start */
     bool escrow_checked;       /* escrow.c: done (or not needed) for this run */
+    bool seal_checked;         /* escrow.c: the keybag seal, likewise */
     bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;
@@ -158,6 +159,7 @@ void state_save(agent *a);
 
 /* escrow.c */
 void escrow_check(agent *a);
+void seal_check(agent *a);
 
 /* repocheck.c */
 void repo_check(agent *a);

@@ -1,14 +1,23 @@
-/* Key escrow upkeep: when the fleet's signed directory names an escrow key
- * and storage has no escrow object for this account (enrolled before the
- * fleet escrowed keys, or the object was deleted or replaced), file it,
- * once per agent run, after the first unlock.  Uses the short login
- * timeouts: a cloud outage costs at most [storage] login_timeout, and the
- * next agent start tries again. */
+/* Fleet upkeep after the first unlock of an agent run.
+ *
+ * Key escrow: when the fleet's signed directory names an escrow key and
+ * storage has no escrow object for this account (enrolled before the fleet
+ * escrowed keys, or the object was deleted or replaced), file it.
+ *
+ * Keybag seal: when storage has no seal of the keybag cached here, or an
+ * older one (enrolled before seals existed, deleted or replayed), file it,
+ * so that the next `admin publish` retires the user's older keybags
+ * (docs/keybag.md, "Replay of an old keybag").
+ *
+ * Both once per agent run, with the short login timeouts: a cloud outage
+ * costs at most [storage] login_timeout, and the next agent start tries
+ * again. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "crypto/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -45,4 +54,18 @@ void escrow_check(agent *a)
         log_warning("cannot file the escrow of your account key: %s", strerror(-r));
 out:
     cs_storage_close(st);
+}
+
+void seal_check(agent *a)
+{
+    int r;
+
+    if (a->seal_checked || !a->amk || !a->enrolled)
+        return;
+    a->seal_checked = true;
+    r = cs_account_reseal(a->cfg, a->user, a->amk);
+    if (r == 1)
+        log_notice("filed the seal of your current keybag, so that the fleet retires your older ones");
+    else if (r < 0 && r != -ENOENT)
+        log_info("cannot check the seal of your keybag now (%s); the next start tries again", strerror(-r));
 }

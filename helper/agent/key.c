@@ -116,6 +116,7 @@ void key_check(agent *a)
     a->amk = k;
     k = NULL;
     escrow_check(a);
+    seal_check(a);
     jobs_reschedule(a);
 out:
     if (k)

@@ -30,6 +30,13 @@ int admin_put_text(const char *key, const char *text);
 /* users/<user>/escrow: user's AMK sealed to the fleet's escrow key (fleet/escrow.h). */
 int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES]);
 int admin_save(const cs_directory *d);
+/* Pin key for u; a key other than the pinned one drops u's "keybag" floor
+ * (it was another account's). */
+void admin_pin_key(cs_fleet_user *u, const uint8_t key[CS_FLEET_PK_BYTES]);
+/* Raise u's "keybag" to the one-time-password keybag an admin command
+ * just made (never lower), marked one-time in the source. */
+struct cs_keybag_made;
+void admin_keybag_floor(cs_fleet_user *u, const struct cs_keybag_made *made);
 
 /* Subcommands: argv[0] is the subcommand name. */
 int admin_keygen(int argc, char **argv);

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
+#include "crypto/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
 #include "util/log.h"
@@ -138,4 +140,25 @@ int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_
     if (r < 0)
         log_error("cannot file the escrow of %s: %s", user, strerror(-r));
     return r;
+}
+
+void admin_pin_key(cs_fleet_user *u, const uint8_t key[CS_FLEET_PK_BYTES])
+{
+    if (!u->has_key || sodium_memcmp(u->key, key, CS_FLEET_PK_BYTES) != 0) {
+        /* another account: its keybags start again from generation 1 */
+        u->keybag_generation = 0;
+        u->keybag_one_time = 0;
+        sodium_memzero(u->keybag_sha256, sizeof(u->keybag_sha256));
+    }
+    memcpy(u->key, key, CS_FLEET_PK_BYTES);
+    u->has_key = true;
+}
+
+void admin_keybag_floor(cs_fleet_user *u, const cs_keybag_made *made)
+{
+    if (made->generation <= u->keybag_generation)
+        return;
+    u->keybag_generation = made->generation;
+    memcpy(u->keybag_sha256, made->sha256, sizeof(u->keybag_sha256));
+    u->keybag_one_time = (int64_t)time(NULL); /* publish reminds the admin until the user replaces it */
 }

@@ -77,11 +77,13 @@ static int apply_user_fields(cs_fleet_user *u, const edit_opts *o)
         u->private_group = false; /* an explicit primary group replaces the private one */
     }
     if (!r && o->key) {
-        if (cs_fleet_decode_key(o->key, u->key) < 0) {
+        uint8_t key[CS_FLEET_PK_BYTES];
+
+        if (cs_fleet_decode_key(o->key, key) < 0) {
             log_error("--key wants the account public key `cloudseal enroll` printed (base64 or hex)");
             return -EINVAL;
         }
-        u->has_key = true;
+        admin_pin_key(u, key);
     }
     return r;
 }

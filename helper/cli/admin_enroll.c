@@ -38,8 +38,8 @@ static void print_result(const char *user, const cs_secret *pw, const cs_secret 
            "  one-time password: %s\n"
            "  recovery key:      %s\n\n"
            "Next: 'cloudseal admin publish'; then %s logs in with the one-time password\n"
-           "and sets their own with passwd(1) (their keybag is re-wrapped; the one-time\n"
-           "password stops working).\n",
+           "and sets their own (their keybag is re-wrapped).  Publish again after that\n"
+           "first login: the one-time password then stops working on every workstation.\n",
            user, key64, user, pw->data, code->data, user);
 }
 
@@ -50,6 +50,7 @@ int admin_enroll_user(int argc, char **argv)
     _cleanup_secret_ cs_secret *pw = NULL;
     _cleanup_secret_ cs_secret *code = NULL;
     _cleanup_amk_ cs_amk *amk = NULL;
+    cs_keybag_made made;
     uint8_t pk[CS_SIGN_PK_BYTES];
     char key64[48];
     cs_fleet_user *u;
@@ -80,7 +81,7 @@ int admin_enroll_user(int argc, char **argv)
     }
     if (admin_one_time_password(&pw) < 0)
         return CLI_FAILED;
-    r = cs_account_enroll_for(cli_config(), u->name, pw, &code, &amk);
+    r = cs_account_enroll_for(cli_config(), u->name, pw, &code, &amk, &made);
     if (r == -EEXIST) {
         log_error("'%s' already has a keybag in storage: they enrolled themselves; pin their key with "
                   "'cloudseal admin approve %s --from-storage'", u->name, u->name);
@@ -90,8 +91,8 @@ int admin_enroll_user(int argc, char **argv)
         return cli_report(r, "cannot create the account");
     if (cs_amk_account_pubkey(amk, pk) < 0)
         return CLI_FAILED;
-    memcpy(u->key, pk, sizeof(pk));
-    u->has_key = true;
+    admin_pin_key(u, pk);
+    admin_keybag_floor(u, &made); /* the one-time password dies with the user's first change */
     if (d->has_escrow && admin_file_escrow(u->name, amk, d->escrow_pk) < 0)
         log_warning("the account of '%s' is not escrowed: 'cloudseal admin recover-user' will not work "
                     "for them", u->name);

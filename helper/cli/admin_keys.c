@@ -264,8 +264,7 @@ int admin_approve(int argc, char **argv)
         return CLI_FAILED;
     if (u->has_key && sodium_memcmp(u->key, key, 32) != 0)
         log_warning("replacing the key pinned for '%s' (their old keybag will no longer log in)", u->name);
-    memcpy(u->key, key, 32);
-    u->has_key = true;
+    admin_pin_key(u, key);
     r = admin_save(d);
     cs_fleet_encode_key(key, b64);
     if (r == CLI_OK)

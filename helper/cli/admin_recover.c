@@ -66,6 +66,7 @@ int admin_recover_user(int argc, char **argv)
     _cleanup_secret_ cs_secret *pw = NULL;
     _cleanup_amk_ cs_amk *amk = NULL;
     const char *secret_file = NULL;
+    cs_keybag_made made;
     cs_fleet_user *u;
     int c, r;
 
@@ -95,9 +96,14 @@ int admin_recover_user(int argc, char **argv)
         return CLI_DATA_ERROR;
     if (admin_one_time_password(&pw) < 0)
         return CLI_FAILED;
-    r = cs_account_reset_password(cli_config(), u->name, amk, pw);
+    r = cs_account_reset_password(cli_config(), u->name, amk, pw, u->keybag_generation, &made);
     if (r < 0)
         return cli_report(r, "cannot give the keybag a new password");
+    /* the old password stops working fleet-wide with the next publish */
+    admin_keybag_floor(u, &made);
+    if (admin_save(d) != CLI_OK)
+        log_warning("the source does not record the new keybag of '%s': 'cloudseal admin publish' takes it "
+                    "from their keybag seal instead", u->name);
     if (cli.json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "user", json_object_new_string(u->name));
@@ -107,7 +113,8 @@ int admin_recover_user(int argc, char **argv)
     } else {
         printf("The keybag of %s now opens with this one-time password (shown only now):\n\n    %s\n\n"
                "Give it to %s over a channel you trust; they log in with it and set their own\n"
-               "password with passwd(1).\n", u->name, pw->data, u->name);
+               "password with passwd(1).  Next: 'cloudseal admin publish' (their old password\n"
+               "then stops working on every workstation).\n", u->name, pw->data, u->name);
     }
     return CLI_OK;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "helper.h"
+#include "crypto/account.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"
 #include "util/log.h"
@@ -58,7 +59,7 @@ static int fleet_code(const char *user, int r)
  * is, not our cache: when a local /etc/passwd line (or any NSS source listed
  * before cloudseal) has the fleet user's name with other ids, a fleet login
  * would hand the fleet user's password and key a session of that uid. */
-static int nss_entry_is_the_directorys(const char *user)
+int helper_fleet_nss_check(const char *user)
 {
     struct passwd pw, *res = NULL;
     uint32_t uid, gid;
@@ -98,7 +99,23 @@ int helper_fleet_status(const char *user)
     if (r == -EKEYREJECTED || r == -ENOKEY)
         r = 0;
     code = fleet_code(user, r);
-    return code == CS_HELPER_OK ? nss_entry_is_the_directorys(user) : code;
+    return code == CS_HELPER_OK ? helper_fleet_nss_check(user) : code;
+}
+
+int helper_fleet_expect(const char *user, cs_account_expect *e)
+{
+    cs_fleet_pin pin;
+    int r = cs_fleet_pinned(helper_config(), user, &pin);
+
+    memset(e, 0, sizeof(*e));
+    if (r == 0) {
+        e->has_account_key = true;
+        memcpy(e->account_key, pin.key, sizeof(e->account_key));
+        e->floor = pin.keybag_generation;
+        e->has_floor_sha256 = pin.keybag_generation != 0;
+        memcpy(e->floor_sha256, pin.keybag_sha256, sizeof(e->floor_sha256));
+    }
+    return fleet_code(user, r);
 }
 
 int helper_fleet_check_amk(const char *user, const cs_amk *amk)

@@ -91,7 +91,13 @@ int helper_rewrap(int argc, char **argv)
         return CS_HELPER_USAGE;
     }
     if (!amk) {
-        r = helper_unlock_kind(helper_config(), user, old, kind, CS_UNLOCK_LOGIN, &amk);
+        /* a fleet user's old secret opens only a keybag the directory allows
+         * (the pinned account, not superseded), as at login */
+        cs_account_expect expect;
+        bool in_fleet = helper_fleet_expect(user, &expect) == CS_HELPER_OK;
+
+        r = helper_unlock_expect(helper_config(), user, old, kind, CS_UNLOCK_LOGIN, in_fleet ? &expect : NULL,
+                                 &amk);
         if (r < 0) {
             code = helper_exit_code(r);
             log_error("keys of %s not re-wrapped: the old secret did not unlock them (%s)", user,

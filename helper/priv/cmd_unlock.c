@@ -38,7 +38,7 @@ static void usage(FILE *f)
  * storage is down.  Only a password that happens to have the exact form of a
  * recovery code (56 base32 characters) is tried both ways. */
 static int helper_unlock_either(const cs_config *cfg, const char *user, const cs_secret *secret,
-                                int flags, cs_amk **amk)
+                                int flags, const cs_account_expect *e, cs_amk **amk)
 {
     uint8_t key[CS_RECOVERY_KEY_BYTES];
     bool is_code = cs_recovery_parse(secret->data, secret->len, key) == 0;
@@ -46,27 +46,33 @@ static int helper_unlock_either(const cs_config *cfg, const char *user, const cs
 
     sodium_memzero(key, sizeof(key));
     if (!is_code)
-        return cs_account_unlock(cfg, user, secret, flags, amk);
-    r = cs_account_unlock(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, amk);
+        return cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
+    r = cs_account_unlock_expect(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, e, amk);
     if (r == -EACCES)
-        r = cs_account_unlock(cfg, user, secret, flags, amk);
+        r = cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
     return r;
 }
 
-int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
-                       const char *kind, int flags, cs_amk **amk)
+int helper_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, const char *kind,
+                         int flags, const cs_account_expect *e, cs_amk **amk)
 {
     int lock = helper_serialise_user(cfg, user); /* one derivation per user at a time */
 
     if (lock < 0)
         return lock;
     if (!kind || strcmp(kind, "password") == 0)
-        return cs_account_unlock(cfg, user, secret, flags, amk);
+        return cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
     if (strcmp(kind, "recovery") == 0) {
-        int r = cs_account_unlock(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, amk);
+        int r = cs_account_unlock_expect(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, e, amk);
         return r == -EINVAL || r == -EILSEQ ? -EACCES : r; /* a mistyped code is a wrong secret */
     }
-    return helper_unlock_either(cfg, user, secret, flags, amk);
+    return helper_unlock_either(cfg, user, secret, flags, e, amk);
+}
+
+int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
+                       const char *kind, int flags, cs_amk **amk)
+{
+    return helper_unlock_expect(cfg, user, secret, kind, flags, NULL, amk);
 }
 
 /* Was the password set by an administrator (cs_keybag_expire_password)?
@@ -94,6 +100,7 @@ int helper_unlock(int argc, char **argv)
     _cleanup_amk_ cs_amk *amk = NULL;
     const char *user = NULL, *kind = "password";
     int flags = CS_UNLOCK_LOGIN, c, r, code;
+    cs_account_expect expect = { 0 };
     bool fleet = false;
     struct passwd pw;
     char pwbuf[4096];
@@ -117,25 +124,28 @@ int helper_unlock(int argc, char **argv)
         return CS_HELPER_NOT_IN_FLEET; /* unknown to NSS: let the stack try other modules */
     if (code != CS_HELPER_OK)
         return code;
-    /* A user the directory refuses (or does not know) costs no KDF run and
-     * no storage fetch. */
-    if (fleet && (code = helper_fleet_status(user)) != CS_HELPER_OK)
+    /* A user the directory refuses (or does not know, or has no key for)
+     * costs no KDF run and no storage fetch.  The pinned key is read first:
+     * a keybag from storage is not trusted for who the user is (anyone who
+     * can write the bucket could plant one wrapped under a password of their
+     * choice), so it is opened, cached and pinned only if it is the pinned
+     * account's, and not older than the directory's keybag generation. */
+    if (fleet && ((code = helper_fleet_expect(user, &expect)) != CS_HELPER_OK ||
+                  (code = helper_fleet_nss_check(user)) != CS_HELPER_OK))
         return code;
     r = helper_read_secret(STDIN_FILENO, &secret);
     if (r < 0) {
         log_error("could not read the secret from fd 0: %s", strerror(-r));
         return CS_HELPER_USAGE;
     }
-    r = helper_unlock_kind(helper_config(), user, secret, kind, flags, &amk);
+    r = helper_unlock_expect(helper_config(), user, secret, kind, flags, fleet ? &expect : NULL, &amk);
     if (r < 0) {
         code = helper_exit_code(r);
         log_error("keys of %s not unlocked: %s", user,
                   code == CS_HELPER_INTERNAL ? strerror(-r) : helper_exit_reason(code));
         return code;
     }
-    /* The keybag in storage is not trusted for who the user is: anyone who
-     * can write the bucket could plant one wrapped under a password of their
-     * choice.  Only the key the signed directory pins proves it. */
+    /* unlock proved it already; the directory may have changed meanwhile */
     if (fleet && (code = helper_fleet_check_amk(user, amk)) != CS_HELPER_OK)
         return code;
     r = helper_write_frame(STDOUT_FILENO, amk->key, CS_KEY_BYTES);

@@ -18,6 +18,7 @@ int helper_exit_code(int r)
     case -ENOENT: return CS_HELPER_NOT_ENROLLED;
     case -EBADMSG: case -E2BIG: case -EPROTO: case -EMSGSIZE: return CS_HELPER_CORRUPT;
     case -ESTALE: return CS_HELPER_ROLLBACK;
+    case -EKEYREJECTED: return CS_HELPER_NOT_PINNED; /* cs_account_unlock_expect: another account's keybag */
     case -ENOKEY: return CS_HELPER_NO_KEY;
     case -EPERM: return CS_HELPER_DENIED;
     case -EBUSY: return CS_HELPER_UNAVAILABLE; /* other attempts for the user held the lock */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
+#include "crypto/account.h"
 #include "util/macros.h"
 #include "crypto/keys.h"
 #include "util/secmem.h"
@@ -63,6 +64,9 @@ int helper_serialise_user(const cs_config *cfg, const char *user);
  * one).  Flags as cs_account_unlock.  cmd_unlock.c. */
 int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *secret,
                        const char *kind, int flags, cs_amk **amk);
+/* The same for a keybag that must be the expected account's (fleet). */
+int helper_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, const char *kind,
+                         int flags, const cs_account_expect *expect, cs_amk **amk);
 
 /* Store the AMK in the user's @u keyring as the user (cmd_handoff.c);
  * key_timeout 0 = never expires.  0 or -errno. */
@@ -85,6 +89,12 @@ void helper_record_session(const char *user);
  *           NOT_PINNED, or as status. */
 int helper_fleet_status(const char *user);
 int helper_fleet_check_amk(const char *user, const cs_amk *amk);
+/* What cs_account_unlock_expect must prove of a fleet user's keybag before
+ * storage's copy is trusted: the pinned key.  An exit code as check_amk. */
+/* The user's NSS entry (what login(1) will use) has the uid and gid the
+ * installed directory gives: no local account shadows the fleet user. */
+int helper_fleet_nss_check(const char *user);
+int helper_fleet_expect(const char *user, cs_account_expect *e);
 
 #define HELPER_COMMAND(name, fn, summary) int fn(int argc, char **argv);
 #include "commands.def"

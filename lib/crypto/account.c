@@ -5,6 +5,8 @@
  *   keybag      last keybag that unlocked (or that we wrote)
  *   generation  highest generation ever accepted, decimal (the rollback pin)
  *   pending     present when keybag is newer than storage's copy (upload failed)
+ *   keybag-seal fleet workstations: the seal of keybag (fleet/keybag_seal.h),
+ *               uploaded with it when it was pending
  * The directory is owned by the user and 0700.  A root process acting for
  * the user opens it with O_NOFOLLOW relative to the keybags/ directory and
  * checks its owner, so the user cannot redirect root's writes elsewhere with
@@ -26,6 +28,7 @@
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
+#include "fleet/keybag_seal.h"
 #include "storage/storage.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -34,6 +37,7 @@
 #include "util/macros.h"
 
 #define PIN_MAX_BYTES 32
+#define CS_SHA256_BYTES crypto_hash_sha256_BYTES
 #define STORAGE_KEY_MAX 128
 
 typedef struct user_dir {
@@ -46,8 +50,10 @@ typedef struct user_dir {
 typedef struct sources {
     cs_keybag *storage_kb;
     cs_buf storage_raw;
+    uint8_t storage_sha[CS_SHA256_BYTES]; /* of storage_raw, when storage_kb */
     int storage_err;
     cs_keybag *cache_kb;
+    uint8_t cache_sha[CS_SHA256_BYTES];   /* of the cached bytes, when cache_kb */
     int cache_err;
     uint64_t pin;
     bool pending;
@@ -229,10 +235,15 @@ static int set_pending(const user_dir *d, bool on)
     return 0;
 }
 
+static int object_key(const char *user, const char *name, char key[STORAGE_KEY_MAX])
+{
+    int n = snprintf(key, STORAGE_KEY_MAX, "users/%s/%s", user, name);
+    return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
 static int storage_key(const char *user, char key[STORAGE_KEY_MAX])
 {
-    int n = snprintf(key, STORAGE_KEY_MAX, "users/%s/keybag", user);
-    return n < 0 || n >= STORAGE_KEY_MAX ? -ENAMETOOLONG : 0;
+    return object_key(user, "keybag", key);
 }
 
 /* Storage as configured (credentials, CA, S3 limits: storage_s3.h); on the
@@ -281,6 +292,8 @@ static void load_cache(const user_dir *d, const char *user, sources *s)
         s->cache_err = -E2BIG;
     if (s->cache_err == 0)
         s->cache_err = parse_for(user, b.data, b.len, &s->cache_kb);
+    if (s->cache_err == 0)
+        crypto_hash_sha256(s->cache_sha, b.data, b.len);
     if (s->cache_err < 0 && s->cache_err != -ENOENT)
         log_warning("the cached keybag of %s is unusable (%s)", user, strerror(-s->cache_err));
     if (s->cache_kb && cs_keybag_generation(s->cache_kb) > pin)
@@ -303,6 +316,8 @@ static void load_storage(const cs_config *cfg, const char *user, int flags, sour
         s->storage_err = -E2BIG;
     if (s->storage_err == 0)
         s->storage_err = parse_for(user, s->storage_raw.data, s->storage_raw.len, &s->storage_kb);
+    if (s->storage_err == 0)
+        crypto_hash_sha256(s->storage_sha, s->storage_raw.data, s->storage_raw.len);
     if (s->storage_err < 0 && s->storage_err != -ENOENT)
         log_debug("keybag of %s from storage: %s", user, strerror(-s->storage_err));
 }
@@ -371,8 +386,8 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
 
     if (from_cache || d->fd < 0)
         return;
-    if (s->cache_kb && cs_keybag_generation(s->cache_kb) == gen && gen <= s->pin)
-        return; /* nothing new */
+    if (s->cache_kb && sodium_memcmp(s->cache_sha, s->storage_sha, CS_SHA256_BYTES) == 0 && gen <= s->pin)
+        return; /* nothing new (a same-generation copy with other bytes is replaced: it was refused) */
     r = save_cache(d, s->storage_raw.data, s->storage_raw.len, gen, s->pin);
     if (r == 0 && s->pending)
         r = set_pending(d, false);
@@ -380,13 +395,122 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
         log_warning("cannot update the keybag cache: %s", strerror(-r));
 }
 
-int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
-                      int flags, cs_amk **out)
+/* Why kb may not be used, from its public fields alone (so that no KDF
+ * runs for it): another account than want_id (-EKEYREJECTED), older than
+ * this machine's pin, or older than the fleet directory's
+ * floor or at the floor with other bytes (-ESTALE).  0: it may be tried. */
+static int refusal(const sources *s, const cs_keybag *kb, const uint8_t sha[CS_SHA256_BYTES], const char *want_id,
+                   const cs_account_expect *e)
+{
+    uint64_t gen = cs_keybag_generation(kb);
+
+    if (want_id && strcmp(cs_keybag_account_id(kb), want_id) != 0)
+        return -EKEYREJECTED;
+    if (gen < s->pin) /* the cache's only when its files were changed by hand: save_cache writes it first */
+        return -ESTALE;
+    if (e && e->floor && (gen < e->floor || (gen == e->floor && e->has_floor_sha256 &&
+                                             sodium_memcmp(sha, e->floor_sha256, CS_SHA256_BYTES) != 0)))
+        return -ESTALE;
+    return 0;
+}
+
+static void log_refusal(const cs_config *cfg, const char *user, const cs_keybag *kb, bool from_cache, int why,
+                        const sources *s, const cs_account_expect *e)
+{
+    const char *where = from_cache ? "cached" : "stored";
+    uint64_t gen = cs_keybag_generation(kb);
+    char dir[4096];
+
+    if (why == -EKEYREJECTED && e && e->has_account_key)
+        log_error("the %s keybag of %s belongs to another account than the one the fleet directory pins: "
+                  "someone may have planted it; ignored", where, user);
+    else if (why == -EKEYREJECTED)
+        log_error("the keybag of %s in storage belongs to another account than the one cached on this "
+                  "machine: ignored (if you re-created your account elsewhere, remove %s and log in again)",
+                  user, cs_account_cache_dir(cfg, user, dir, sizeof(dir)) == 0 ? dir : "the keybag cache");
+    else if (gen < s->pin)
+        log_error("the %s keybag of %s has generation %" PRIu64 ", lower than %" PRIu64
+                  " already seen here: refusing a rolled-back keybag", where, user, gen, s->pin);
+    else
+        log_error("the %s keybag of %s has generation %" PRIu64 ", superseded by generation %" PRIu64
+                  " the fleet directory names: refusing a replayed old keybag (an old password)",
+                  where, user, gen, e ? e->floor : 0);
+}
+
+static int open_slot(const cs_keybag *kb, bool from_cache, int flags, const char *user, const cs_secret *secret,
+                     cs_amk **out)
+{
+    int r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD, secret, out);
+
+    if (r == -EBADMSG)
+        log_error("the %s keybag of %s was tampered with: its MAC does not verify",
+                  from_cache ? "cached" : "stored", user);
+    return r;
+}
+
+/* Storage's keybag unless it cannot be, or is not proven to be, the
+ * user's; else the cached one, tried with the same secret (a bucket writer
+ * may deny backups, never a login the cache allows).  *used: the one that
+ * opened.  When both fail, a refusal of storage's copy wins over the
+ * cache's wrong secret: it is what the journal must show. */
+static int unlock_sources(const cs_config *cfg, const sources *s, int flags, const char *user, const cs_secret *secret,
+                          const cs_account_expect *e, cs_amk **out, const cs_keybag **used)
+{
+    char pinned_id[CS_ACCOUNT_ID_HEX + 1];
+    const char *want_id = NULL;
+    bool cache_first = s->cache_kb && s->pending && s->storage_kb &&
+                       cs_keybag_generation(s->cache_kb) > cs_keybag_generation(s->storage_kb);
+    int refused = 0, tried = 0, r;
+
+    if (e && e->has_account_key) {
+        cs_account_id_from_pubkey(e->account_key, pinned_id);
+        want_id = pinned_id;
+    }
+    if (s->storage_kb && !cache_first) {
+        /* trust on first use: without a pinned key, the cached account */
+        const char *want = want_id ? want_id : s->cache_kb ? cs_keybag_account_id(s->cache_kb) : NULL;
+        refused = refusal(s, s->storage_kb, s->storage_sha, want, e);
+        if (refused) {
+            log_refusal(cfg, user, s->storage_kb, false, refused, s, e);
+        } else {
+            tried = open_slot(s->storage_kb, false, flags, user, secret, out);
+            if (tried == 0)
+                *used = s->storage_kb;
+            if (tried == 0 || !s->cache_kb || sodium_memcmp(s->storage_sha, s->cache_sha, CS_SHA256_BYTES) == 0)
+                return tried; /* the cached copy is the same bytes: it would say the same */
+        }
+    } else if (!s->storage_kb) {
+        if (integrity_error(s->storage_err) && !(s->cache_kb && (flags & CS_UNLOCK_LOGIN))) {
+            log_error("the keybag of %s in storage is %s", user,
+                      s->storage_err == -EBADMSG ? "malformed or tampered with" :
+                      s->storage_err == -E2BIG ? "asking for out-of-bounds KDF parameters or too large" :
+                      "of an unsupported version");
+            return s->storage_err;
+        }
+        if (!s->cache_kb)
+            return s->cache_err != -ENOENT ? s->cache_err : s->storage_err;
+        if (s->storage_err != -ENOENT || !(flags & CS_UNLOCK_CACHE_ONLY))
+            log_notice("using the cached keybag of %s (storage: %s)", user, strerror(-s->storage_err));
+    }
+    if (!s->cache_kb)
+        return refused;
+    r = refusal(s, s->cache_kb, s->cache_sha, want_id, e);
+    if (r < 0) {
+        log_refusal(cfg, user, s->cache_kb, true, r, s, e);
+        return refused ? refused : tried < 0 ? tried : r; /* a wrong password is still one */
+    }
+    r = open_slot(s->cache_kb, true, flags, user, secret, out);
+    if (r == 0)
+        *used = s->cache_kb;
+    return r == 0 || !refused ? r : refused;
+}
+
+int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
+                             const cs_account_expect *expect, cs_amk **out)
 {
     user_dir d = { .fd = -1 };
     sources s = { .storage_raw = CS_BUF_INIT };
     const cs_keybag *kb = NULL;
-    bool from_cache;
     int r;
 
     /* the cache directory is optional here: unlocking works without it */
@@ -395,25 +519,25 @@ int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *s
     if (r == 0)
         r = load_sources(cfg, user, flags, &d, &s);
     if (r == 0)
-        r = choose(&s, flags, user, &kb, &from_cache);
-    if (r == 0) {
-        r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD,
-                             secret, out);
-        if (r == -EBADMSG)
-            log_error("the %s keybag of %s was tampered with: its MAC does not verify",
-                      from_cache ? "cached" : "stored", user);
-    }
+        r = unlock_sources(cfg, &s, flags, user, secret, expect, out, &kb);
     /* root (the PAM helper) creates the user's cache directory on the first
      * successful unlock, so that the next login works offline; not before,
      * so that logins of users who never enrolled leave nothing behind */
     if (r == 0 && d.fd < 0 && geteuid() == 0 && open_user_dir(cfg, user, true, &d) < 0)
         d.fd = -1;
+    /* only now, proven the user's: storage's copy may reach cache and pin */
     if (r == 0)
-        refresh_cache(&d, &s, kb, from_cache);
+        refresh_cache(&d, &s, kb, kb == s.cache_kb);
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);
     return r;
+}
+
+int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
+                      int flags, cs_amk **out)
+{
+    return cs_account_unlock_expect(cfg, user, secret, flags, NULL, out);
 }
 
 int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
@@ -447,17 +571,48 @@ int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
     return r;
 }
 
-static int upload(const cs_config *cfg, const char *user, const char *data, size_t len, int put_flags)
+static int upload_object(const cs_config *cfg, const char *user, const char *name, const char *data, size_t len,
+                         int put_flags)
 {
     cs_storage *st = NULL;
     char key[STORAGE_KEY_MAX];
-    int r = storage_key(user, key);
+    int r = object_key(user, name, key);
 
     if (r == 0)
         r = open_storage(cfg, 0, &st);
     if (r == 0)
         r = cs_storage_put(st, key, data, len, put_flags);
     cs_storage_close(st);
+    return r;
+}
+
+static int upload(const cs_config *cfg, const char *user, const char *data, size_t len, int put_flags)
+{
+    return upload_object(cfg, user, "keybag", data, len, put_flags);
+}
+
+/* The keybag seal of a fleet user's new keybag (fleet/keybag_seal.h): what
+ * `admin publish` carries into the signed directory so that older keybags
+ * stop working fleet-wide.  Only fleet workstations (and the admin's
+ * commands, always) file one.  When d is given, it also waits in the cache
+ * directory until it is in storage (cs_account_sync_pending). */
+static int seal_keybag(const cs_config *cfg, const char *user, const user_dir *d, const cs_amk *amk,
+                       uint64_t gen, const char *text, size_t len, char **json)
+{
+    int r = cs_keybag_seal_for(user, amk, gen, text, len, json);
+
+    if (r == 0 && d && (r = write_owned(d, "keybag-seal", *json, strlen(*json))) < 0)
+        log_warning("cannot keep the keybag seal in the cache: %s", strerror(-r));
+    return r;
+}
+
+static int file_seal(const cs_config *cfg, const char *user, const char *json)
+{
+    int r = upload_object(cfg, user, "keybag-seal", json, strlen(json), CS_PUT_REPLACE);
+
+    if (r < 0)
+        log_warning("could not file the keybag seal of %s (%s): until it is in storage, the fleet "
+                    "directory does not retire %s's older keybags", user, strerror(-r), user);
     return r;
 }
 
@@ -468,6 +623,7 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
+    _cleanup_free_ char *seal = NULL;
     int r = cs_keybag_serialize(kb, amk, &text, &len);
 
     if (r < 0)
@@ -477,13 +633,16 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
         log_error("cannot write the keybag cache: %s", strerror(-r));
         return r;
     }
+    if (cs_fleet_configured(cfg))
+        (void)seal_keybag(cfg, user, d, amk, cs_keybag_generation(kb), text, len, &seal);
     r = upload(cfg, user, text, len, CS_PUT_REPLACE);
     if (r < 0) {
         log_warning("storage is unreachable (%s): the new keybag is kept locally and will be "
                     "uploaded later (cloudseal-helper sync or the next change)", strerror(-r));
         return set_pending(d, true);
     }
-    return set_pending(d, false);
+    /* a seal not filed waits for cs_account_sync_pending like a keybag */
+    return set_pending(d, seal && file_seal(cfg, user, seal) < 0);
 }
 
 /* A change to the verified current keybag: edit(kb) then generation + 1,
@@ -509,6 +668,14 @@ static int change_keybag(const cs_config *cfg, const char *user, const cs_amk *a
     if (r == 0) {
         kb = (cs_keybag *)chosen;
         r = cs_keybag_verify(kb, amk);
+    }
+    /* storage's copy is rolled back or not amk's (planted): change the
+     * cached one, which also puts the user's keybag back into storage */
+    if ((r == -ESTALE || (r == -EBADMSG && kb == s.storage_kb)) && s.cache_kb &&
+        cs_keybag_verify(s.cache_kb, amk) == 0) {
+        log_warning("the keybag of %s in storage is not your current one: replacing it with yours", user);
+        kb = s.cache_kb;
+        r = 0;
     }
     if (r == 0)
         r = edit(kb, amk, arg);
@@ -591,6 +758,72 @@ int cs_account_payload_get(const cs_config *cfg, const char *user, const cs_amk 
     return r;
 }
 
+/* The seal commit() kept with a keybag it could not upload, if any. */
+static int upload_cached_seal(const cs_config *cfg, const char *user, const user_dir *d)
+{
+    _cleanup_buf_ cs_buf seal = CS_BUF_INIT;
+    int r = cs_read_file_at(d->fd, "keybag-seal", CS_KEYBAG_SEAL_MAX, &seal);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r == 0)
+        r = upload_object(cfg, user, "keybag-seal", (const char *)seal.data, seal.len, CS_PUT_REPLACE);
+    return r;
+}
+
+/* Is the seal in storage (raw) a valid one of amk's account at least as new as gen? */
+static bool sealed_at_least(const char *user, const cs_amk *amk, const cs_buf *raw, uint64_t gen)
+{
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    cs_keybag_seal seal;
+
+    return cs_amk_account_pubkey(amk, pk) == 0 &&
+           cs_keybag_seal_parse(raw->data, raw->len, user, pk, &seal, NULL) == 0 && seal.generation >= gen;
+}
+
+int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
+{
+    user_dir d = { .fd = -1 };
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    _cleanup_buf_ cs_buf stored = CS_BUF_INIT;
+    _cleanup_free_ char *seal = NULL;
+    _cleanup_keybag_ cs_keybag *kb = NULL;
+    cs_storage *st = NULL;
+    char key[STORAGE_KEY_MAX];
+    bool in_place = false;
+    int r = valid_user(user);
+
+    if (r == 0 && !cs_fleet_configured(cfg))
+        return 0;
+    if (r == 0)
+        r = open_user_dir(cfg, user, false, &d);
+    if (r == 0)
+        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = parse_for(user, raw.data, raw.len, &kb);
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk);
+    if (r == 0)
+        r = object_key(user, "keybag-seal", key);
+    if (r == 0)
+        r = open_storage(cfg, CS_UNLOCK_LOGIN, &st);
+    if (r == 0) {
+        r = cs_storage_get(st, key, 0, 0, CS_KEYBAG_SEAL_MAX, &stored);
+        /* in place, or a newer keybag's filed elsewhere */
+        in_place = r == 0 && sealed_at_least(user, amk, &stored, cs_keybag_generation(kb));
+        if (r == -ENOENT || r == -EMSGSIZE)
+            r = 0; /* missing or junk: file one */
+    }
+    if (r == 0 && !in_place)
+        r = cs_keybag_seal_for(user, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
+    if (r == 0 && !in_place)
+        r = cs_storage_put(st, key, seal, strlen(seal), CS_PUT_REPLACE);
+    cs_storage_close(st);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r < 0 ? r : !in_place;
+}
+
 int cs_account_sync_pending(const cs_config *cfg, const char *user)
 {
     user_dir d = { .fd = -1 };
@@ -619,6 +852,8 @@ int cs_account_sync_pending(const cs_config *cfg, const char *user)
             r = s.storage_err; /* still unreachable */
         } else {
             r = upload(cfg, user, (const char *)raw.data, raw.len, CS_PUT_REPLACE);
+            if (r == 0)
+                r = upload_cached_seal(cfg, user, &d);
             if (r == 0)
                 r = set_pending(&d, false);
         }
@@ -696,6 +931,7 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     cs_amk *amk = NULL;
     cs_secret *code = NULL;
     _cleanup_free_ char *text = NULL;
+    _cleanup_free_ char *seal = NULL;
     size_t len = 0;
     int r = valid_user(user);
 
@@ -715,6 +951,10 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
         r = save_cache(&d, text, len, 1 + s.pin, s.pin);
     if (r == 0)
         (void)set_pending(&d, false);
+    if (r == 0 && cs_fleet_configured(cfg))
+        (void)seal_keybag(cfg, user, &d, amk, 1 + s.pin, text, len, &seal);
+    if (r == 0 && seal && file_seal(cfg, user, seal) < 0)
+        (void)set_pending(&d, true); /* cs_account_sync_pending files it */
     if (r == 0) {
         *recovery_code = CS_TAKE_PTR(code);
         *amk_out = CS_TAKE_PTR(amk);
@@ -727,8 +967,24 @@ int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *p
     return r;
 }
 
+/* An administrator's change of user's keybag (text, generation gen):
+ * its seal filed (a failure is only a warning: the admin records the
+ * floor in the directory source directly) and *made filled. */
+static void admin_made(const cs_config *cfg, const char *user, const cs_amk *amk, uint64_t gen, const char *text,
+                       size_t len, cs_keybag_made *made)
+{
+    _cleanup_free_ char *seal = NULL;
+
+    if (made) {
+        made->generation = gen;
+        crypto_hash_sha256(made->sha256, (const uint8_t *)text, len);
+    }
+    if (seal_keybag(cfg, user, NULL, amk, gen, text, len, &seal) == 0)
+        (void)file_seal(cfg, user, seal);
+}
+
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password)
+                              const cs_secret *password, uint64_t floor, cs_keybag_made *made)
 {
     sources s = { .storage_raw = CS_BUF_INIT };
     _cleanup_free_ char *text = NULL;
@@ -749,18 +1005,22 @@ int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_a
     if (r == 0)
         r = cs_keybag_expire_password(s.storage_kb, amk); /* the administrator knows it */
     if (r == 0) {
-        /* above what the user's workstations pinned: they take it as the newest */
-        cs_keybag_set_generation(s.storage_kb, cs_keybag_generation(s.storage_kb) + 1);
+        /* above what the user's workstations pinned and the directory names
+         * (storage may hold an older keybag): they take it as the newest */
+        uint64_t gen = cs_keybag_generation(s.storage_kb);
+        cs_keybag_set_generation(s.storage_kb, (gen > floor ? gen : floor) + 1);
         r = cs_keybag_serialize(s.storage_kb, amk, &text, &len);
     }
     if (r == 0)
         r = upload(cfg, user, text, len, CS_PUT_REPLACE);
+    if (r == 0)
+        admin_made(cfg, user, amk, cs_keybag_generation(s.storage_kb), text, len, made);
     sources_free(&s);
     return r;
 }
 
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
-                          cs_secret **recovery_code, cs_amk **amk_out)
+                          cs_secret **recovery_code, cs_amk **amk_out, cs_keybag_made *made)
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
@@ -774,6 +1034,8 @@ int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secre
         *recovery_code = NULL;
         *amk_out = NULL;
     }
+    if (r == 0)
+        admin_made(cfg, user, *amk_out, 1, text, len, made);
     return r;
 }
 

@@ -14,6 +14,7 @@
 #ifndef CS_CRYPTO_ACCOUNT_H
 #define CS_CRYPTO_ACCOUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
@@ -37,6 +38,30 @@
  * On success the cache and pin are updated when the fetched copy is newer. */
 int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
                       int flags, cs_amk **out);
+
+/* What the caller knows about whose keybag this must be, so that nothing
+ * from storage is unlocked, cached or pinned before it is proven to be the
+ * user's (docs/keybag.md, "Which keybag is trusted").  NULL or zeroed:
+ * nothing known, the account of the keybag cached on this machine is the
+ * user's (trust on first use: with no cache, the first keybag that unlocks). */
+typedef struct cs_account_expect {
+    bool has_account_key;
+    uint8_t account_key[32];   /* fleet: the account public key the signed directory pins */
+    uint64_t floor;            /* fleet: the directory's keybag generation (0: none); a keybag
+                                  below it, or at it with other bytes, is refused */
+    bool has_floor_sha256;
+    uint8_t floor_sha256[32];  /* SHA-256 of the keybag bytes at generation floor */
+} cs_account_expect;
+
+/* cs_account_unlock with expect.  A storage keybag of another account,
+ * rolled back, below the floor, or that does not open with the secret
+ * falls back to the cached one (tried with the same secret, checked the
+ * same way).  Errors as cs_account_unlock, plus -EKEYREJECTED: the keybag
+ * that could be used belongs to another account (planted); -ESTALE also
+ * covers a keybag below the floor.  When storage's copy is refused and the
+ * cached one does not open either, the refusal is returned. */
+int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
+                             const cs_account_expect *expect, cs_amk **out);
 
 /* Replace the password slot with one for new_password (new salt, KDF cost
  * from config), bump the generation, re-MAC, write cache + pin, upload.
@@ -66,18 +91,26 @@ int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_
  * anything is uploaded (see cs_account_cache_dir for the message). */
 int cs_account_enroll(const cs_config *cfg, const char *user, const cs_secret *password,
                       bool force, cs_secret **recovery_code, cs_amk **amk_out);
+/* Which keybag an administrator's change made: what the directory's keybag
+ * floor for the user becomes (docs/keybag.md, "Replay of an old keybag"). */
+typedef struct cs_keybag_made {
+    uint64_t generation;
+    uint8_t sha256[32];       /* of the exact bytes uploaded */
+} cs_keybag_made;
 /* An administrator enrolls someone else (a fleet user who cannot log in
  * anywhere before their key is pinned): the same keybag, uploaded only if
  * the user has none (-EEXIST), no local cache (not their machine).  The
- * password is marked expired: the first login asks for a new one. */
+ * password is marked expired: the first login asks for a new one.  Both
+ * admin calls also file the keybag seal and fill *made (may be NULL). */
 int cs_account_enroll_for(const cs_config *cfg, const char *user, const cs_secret *password,
-                          cs_secret **recovery_code, cs_amk **amk_out);
+                          cs_secret **recovery_code, cs_amk **amk_out, cs_keybag_made *made);
 /* An administrator who recovered user's AMK (fleet key escrow) gives them
  * a new password: storage's keybag, verified with amk, its password slot
- * replaced and marked expired, generation bumped, uploaded.  Recovery slot
+ * replaced and marked expired, generation bumped above its own and floor
+ * (the directory's "keybag" generation), uploaded.  Recovery slot
  * and the rest of the payload stay. */
 int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_amk *amk,
-                              const cs_secret *password);
+                              const cs_secret *password, uint64_t floor, cs_keybag_made *made);
 
 /* The keybag unlock would use, without a secret (nothing verified: for
  * `keybag dump` and `status`).  flags: CS_UNLOCK_LOGIN / CS_UNLOCK_CACHE_ONLY.
@@ -104,6 +137,13 @@ int cs_account_payload_edit(const cs_config *cfg, const char *user, const cs_amk
  * Read from the cached copy an unlock just verified, else from storage.
  * 1 yes, 0 no, or -errno when it cannot be told. */
 int cs_account_password_expired(const cs_config *cfg, const char *user, const cs_amk *amk);
+
+/* Fleet workstations: make sure storage holds a keybag seal of the keybag
+ * cached here (verified with amk) or of a newer one: users enrolled before
+ * seals existed, a seal deleted or replaced by an older one.  A valid seal
+ * of a newer generation is never replaced.  1 filed, 0 nothing to do (not a
+ * fleet workstation, or in place), -errno (-ENOENT: nothing cached). */
+int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk);
 
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);

@@ -142,21 +142,26 @@ static int compute_mac(const cs_keybag *kb, const cs_amk *amk, uint8_t mac[MAC_B
 
 /* ---- account id ---- */
 
-int cs_account_id_from_amk(const cs_amk *amk, char out[CS_ACCOUNT_ID_HEX + 1])
+int cs_account_id_from_pubkey(const uint8_t pk[CS_SIGN_PK_BYTES], char out[CS_ACCOUNT_ID_HEX + 1])
 {
     static const char domain[] = "cloudseal-account-id-v1";
-    uint8_t pk[CS_SIGN_PK_BYTES], h[32];
+    uint8_t h[32];
     crypto_generichash_state st;
-    int r = cs_amk_account_pubkey(amk, pk);
 
-    if (r < 0)
-        return r;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));
     crypto_generichash_update(&st, (const uint8_t *)domain, sizeof(domain) - 1);
-    crypto_generichash_update(&st, pk, sizeof(pk));
+    crypto_generichash_update(&st, pk, CS_SIGN_PK_BYTES);
     crypto_generichash_final(&st, h, sizeof(h));
     sodium_bin2hex(out, CS_ACCOUNT_ID_HEX + 1, h, sizeof(h));
     return 0;
+}
+
+int cs_account_id_from_amk(const cs_amk *amk, char out[CS_ACCOUNT_ID_HEX + 1])
+{
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    int r = cs_amk_account_pubkey(amk, pk);
+
+    return r < 0 ? r : cs_account_id_from_pubkey(pk, out);
 }
 
 /* ---- parsing ---- */

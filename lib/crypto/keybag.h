@@ -127,5 +127,8 @@ int cs_keybag_describe(const cs_keybag *kb, json_object **out);
 
 /* hex(BLAKE2b-256("cloudseal-account-id-v1" || account public key)). */
 int cs_account_id_from_amk(const cs_amk *amk, char out[CS_ACCOUNT_ID_HEX + 1]);
+/* The same from the account public key (a fleet directory pins it): the id
+ * a keybag of that account carries, known before any KDF runs. */
+int cs_account_id_from_pubkey(const uint8_t pk[CS_SIGN_PK_BYTES], char out[CS_ACCOUNT_ID_HEX + 1]);
 
 #endif

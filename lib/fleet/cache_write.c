@@ -197,6 +197,19 @@ static int build_records(const cs_directory *d, parts *p)
         if (p->users[i].n_gids > CS_DC_MAX_GIDS)
             r = -E2BIG;
     }
+    /* the directory's keybag floor per user */
+    for (size_t i = 0; r == 0 && i < d->n_users; i++) {
+        const cs_fleet_user *u = &d->users[i];
+        uint32_t gen[2] = { (uint32_t)u->keybag_generation, (uint32_t)(u->keybag_generation >> 32) };
+
+        if (!u->keybag_generation)
+            continue;
+        p->users[i].flags |= CS_DC_USER_HAS_KEYBAG;
+        p->users[i].keybag = (uint32_t)(p->u32s.len / 4);
+        r = cs_buf_append(&p->u32s, gen, sizeof(gen));
+        if (r == 0)
+            r = cs_buf_append(&p->u32s, u->keybag_sha256, sizeof(u->keybag_sha256));
+    }
     /* member names per group */
     qsort(p->pairs, p->n_pairs, sizeof(pair), cmp_by_group);
     for (size_t i = 0, k = 0; r == 0 && i < d->n_groups; i++) {

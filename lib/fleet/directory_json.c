@@ -102,7 +102,38 @@ static int get_names(struct json_object *v, const char *what, const char *entry,
     return 0;
 }
 
-static int parse_user(struct json_object *o, size_t idx, cs_fleet_user *u, cs_fleet_err *err)
+/* "keybag": {"generation": 1..2^53, "sha256": 32 bytes}, nothing else;
+ * the source may also say "one_time": when an admin command made it. */
+static int get_keybag(struct json_object *o, const char *entry, enum cs_dir_json_mode mode, cs_fleet_user *u,
+                      cs_fleet_err *err)
+{
+    uint64_t t;
+
+    bool gen = false, sha = false;
+    int r = 0;
+
+    if (!json_object_is_type(o, json_type_object))
+        return cs_fleet_fail(err, "%s: \"keybag\" must be an object", entry);
+    json_object_object_foreach(o, kb_key, kb_val) {
+        if (strcmp(kb_key, "generation") == 0)
+            r = get_u64(kb_val, "keybag.generation", entry, 1, UINT64_C(1) << 53, &u->keybag_generation, err),
+            gen = true;
+        else if (strcmp(kb_key, "sha256") == 0)
+            r = get_key(kb_val, "keybag.sha256", entry, u->keybag_sha256, err), sha = true;
+        else if (strcmp(kb_key, "one_time") == 0 && mode == CS_DIR_SOURCE)
+            r = get_u64(kb_val, "keybag.one_time", entry, 1, INT64_MAX, &t, err), u->keybag_one_time = (int64_t)t;
+        else
+            return cs_fleet_fail(err, "%s: unknown field \"keybag.%s\"", entry, kb_key);
+        if (r < 0)
+            return r;
+    }
+    if (!gen || !sha)
+        return cs_fleet_fail(err, "%s: \"keybag\" needs \"generation\" and \"sha256\"", entry);
+    return 0;
+}
+
+static int parse_user(struct json_object *o, size_t idx, enum cs_dir_json_mode mode, cs_fleet_user *u,
+                      cs_fleet_err *err)
 {
     char entry[64];
     bool seen_uid = false, seen_gid = false;
@@ -137,6 +168,8 @@ static int parse_user(struct json_object *o, size_t idx, cs_fleet_user *u, cs_fl
             r = get_names(v, key, entry, &u->groups, &u->n_groups, err);
         else if (strcmp(key, "account_key") == 0)
             r = get_key(v, key, entry, u->key, err), u->has_key = true;
+        else if (strcmp(key, "keybag") == 0)
+            r = get_keybag(v, entry, mode, u, err);
         else if (strcmp(key, "disabled") == 0) {
             if (!json_object_is_type(v, json_type_boolean))
                 return cs_fleet_fail(err, "%s: \"disabled\" must be true or false", entry);
@@ -194,8 +227,8 @@ static int parse_group(struct json_object *o, size_t idx, cs_fleet_group *g, cs_
     return 0;
 }
 
-static int parse_list(struct json_object *v, const char *what, bool users, cs_directory *d,
-                      cs_fleet_err *err)
+static int parse_list(struct json_object *v, const char *what, bool users, enum cs_dir_json_mode mode,
+                      cs_directory *d, cs_fleet_err *err)
 {
     size_t n;
 
@@ -218,7 +251,7 @@ static int parse_list(struct json_object *v, const char *what, bool users, cs_di
         /* count first: a partly parsed entry is freed with the directory */
         if (users) {
             d->n_users++;
-            r = parse_user(e, i, &d->users[i], err);
+            r = parse_user(e, i, mode, &d->users[i], err);
         } else {
             d->n_groups++;
             r = parse_group(e, i, &d->groups[i], err);
@@ -275,10 +308,10 @@ static int parse_top(struct json_object *root, enum cs_dir_json_mode mode, cs_di
             r = get_key(v, key, "directory", d->escrow_pk, err);
             d->has_escrow = true;
         } else if (strcmp(key, "users") == 0) {
-            r = parse_list(v, key, true, d, err);
+            r = parse_list(v, key, true, mode, d, err);
             seen_users = true;
         } else if (strcmp(key, "groups") == 0) {
-            r = parse_list(v, key, false, d, err);
+            r = parse_list(v, key, false, mode, d, err);
             seen_groups = true;
         } else {
             return cs_fleet_fail(err, "unknown top-level field \"%s\"", key);
@@ -381,7 +414,21 @@ static struct json_object *key_json(const uint8_t key[32])
     return json_object_new_string(b64);
 }
 
-static struct json_object *user_json(const cs_fleet_user *u)
+static struct json_object *keybag_json(const cs_fleet_user *u, enum cs_dir_json_mode mode)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o && (add(o, "generation", json_object_new_int64((int64_t)u->keybag_generation)) < 0 ||
+              add(o, "sha256", key_json(u->keybag_sha256)) < 0 ||
+              (mode == CS_DIR_SOURCE && u->keybag_one_time &&
+               add(o, "one_time", json_object_new_int64(u->keybag_one_time)) < 0))) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+static struct json_object *user_json(const cs_fleet_user *u, enum cs_dir_json_mode mode)
 {
     struct json_object *o = json_object_new_object();
     int r;
@@ -397,6 +444,7 @@ static struct json_object *user_json(const cs_fleet_user *u)
     if (!r && u->n_groups) r = add(o, "groups", names_json(u->groups, u->n_groups));
     if (!r && u->has_key) r = add(o, "account_key", key_json(u->key));
     if (!r && u->disabled) r = add(o, "disabled", json_object_new_boolean(1));
+    if (!r && u->keybag_generation) r = add(o, "keybag", keybag_json(u, mode));
     if (r < 0) {
         json_object_put(o);
         return NULL;
@@ -447,7 +495,7 @@ static struct json_object *directory_json(const cs_directory *d, enum cs_dir_jso
     if (add(o, "users", users) < 0)
         return NULL;
     for (size_t i = 0; i < d->n_users; i++) {
-        struct json_object *u = user_json(&d->users[i]);
+        struct json_object *u = user_json(&d->users[i], mode);
 
         if (!u || json_object_array_add(users, u) < 0)
             return json_object_put(u), NULL;

@@ -40,6 +40,10 @@ typedef struct cs_fleet_user {
     uint8_t key[CS_FLEET_PK_BYTES]; /* pinned account public key */
     bool disabled;
     bool private_group;          /* no "gid" in JSON: a group of the user's name, gid = uid */
+    uint64_t keybag_generation;  /* "keybag": the newest keybag admins know of (0: none); */
+    uint8_t keybag_sha256[32];   /* older ones are refused at login (docs/keybag.md) */
+    int64_t keybag_one_time;     /* source only: when admin enroll-user/recover-user made that
+                                    keybag (its password is one-time); 0: the user's own */
 } cs_fleet_user;
 
 typedef struct cs_fleet_group {
@@ -131,6 +135,9 @@ void cs_fleet_encode_key(const uint8_t key[32], char out[48]);
 int cs_fleet_read_pubkey(const char *path, uint8_t pk[CS_FLEET_PK_BYTES]);
 /* [fleet] public_key, else the file [fleet] public_key_file. */
 int cs_fleet_config_pubkey(const cs_config *cfg, uint8_t pk[CS_FLEET_PK_BYTES]);
+/* Is this machine a fleet workstation (that key readable)?  Those file
+ * keybag seals when a keybag changes (keybag_seal.h). */
+bool cs_fleet_configured(const cs_config *cfg);
 int cs_fleet_write_pubkey(const char *path, const uint8_t pk[32], const char *comment);
 /* Secret key files: created 0600 with O_EXCL; the seed is read into secure
  * memory and the returned sk64 (cs_secure_alloc, 64 bytes) must be freed
@@ -203,6 +210,15 @@ int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t 
 /* The uid and gid the installed cache gives user (user_ids.c): 0, -ENOENT
  * when the user is not in it, or the cache's error. */
 int cs_fleet_user_ids(const cs_config *cfg, const char *user, uint32_t *uid, uint32_t *gid);
+/* What the installed directory says about user's keys, read before any
+ * keybag is touched (the helper passes it to cs_account_unlock_expect):
+ * errors as cs_fleet_check_pinned, without -EKEYREJECTED. */
+typedef struct cs_fleet_pin {
+    uint8_t key[CS_FLEET_PK_BYTES];  /* the pinned account public key */
+    uint64_t keybag_generation;      /* the user's "keybag" (0: the directory names none) */
+    uint8_t keybag_sha256[32];
+} cs_fleet_pin;
+int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out);
 /* The same for an unwrapped AMK: derives its account public key
  * (cs_amk_account_pubkey) and checks it.  What the helper calls after
  * cs_account_unlock succeeded, in authoritative mode. */

@@ -88,6 +88,13 @@ int cs_fleet_config_pubkey(const cs_config *cfg, uint8_t pk[CS_FLEET_PK_BYTES])
     return cs_fleet_read_pubkey(cs_config_str(cfg, "fleet", "public_key_file"), pk);
 }
 
+bool cs_fleet_configured(const cs_config *cfg)
+{
+    uint8_t pk[CS_FLEET_PK_BYTES];
+
+    return cs_fleet_config_pubkey(cfg, pk) == 0;
+}
+
 static int write_new(const char *path, const char *text, size_t len, mode_t mode)
 {
     _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -17,12 +17,13 @@
 #include "../../nss/dircache.h"
 #include "crypto/keys.h"
 
-int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES])
+int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out)
 {
     const struct cs_dc_user *u;
     cs_dircache dc;
     int idx, r;
 
+    memset(out, 0, sizeof(*out));
     r = cs_dircache_map(cs_config_str(cfg, "fleet", "cache"), &dc, NULL);
     if (r < 0)
         return r;
@@ -38,9 +39,24 @@ int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t 
         else if (!(u->flags & CS_DC_USER_HAS_KEY))
             r = -ENOKEY;
         else
-            r = sodium_memcmp(u->pubkey, pk, CS_FLEET_PK_BYTES) == 0 ? 0 : -EKEYREJECTED;
+            memcpy(out->key, u->pubkey, CS_FLEET_PK_BYTES);
+        if (r == 0 && (u->flags & CS_DC_USER_HAS_KEYBAG)) {
+            const uint32_t *kb = dc.u32s + u->keybag; /* range checked by cs_dircache_parse */
+            out->keybag_generation = kb[0] | (uint64_t)kb[1] << 32;
+            memcpy(out->keybag_sha256, kb + 2, sizeof(out->keybag_sha256));
+        }
     }
     cs_dircache_unmap(&dc);
+    return r;
+}
+
+int cs_fleet_check_pinned(const cs_config *cfg, const char *user, const uint8_t pk[CS_FLEET_PK_BYTES])
+{
+    cs_fleet_pin pin;
+    int r = cs_fleet_pinned(cfg, user, &pin);
+
+    if (r == 0 && sodium_memcmp(pin.key, pk, CS_FLEET_PK_BYTES) != 0)
+        r = -EKEYREJECTED;
     return r;
 }
 

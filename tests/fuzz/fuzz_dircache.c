@@ -20,6 +20,9 @@ static void walk(const cs_dircache *dc)
                 strlen(cs_dircache_str(dc, u->home)) + strlen(cs_dircache_str(dc, u->shell));
         for (uint32_t g = 0; g < u->n_gids; g++)
             sink += dc->u32s[u->gids + g];
+        if (u->flags & CS_DC_USER_HAS_KEYBAG) /* the keybag floor: generation and SHA-256 */
+            for (uint32_t k = 0; k < CS_DC_KEYBAG_U32S; k++)
+                sink += dc->u32s[u->keybag + k];
         sink += (size_t)cs_dircache_user_by_name(dc, cs_dircache_str(dc, u->name));
         sink += (size_t)cs_dircache_user_by_uid(dc, u->uid);
     }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <json-c/json.h>
 #include <sodium.h>
 
 #include "../../nss/dircache.h"
@@ -500,6 +501,94 @@ static void test_validate_names_and_fields(void **state)
     cs_directory_free(d);
 }
 
+/* The directory's keybag floor: strict in JSON, through signing, sync and
+ * the compiled cache to cs_fleet_pinned; a directory without it is fine. */
+static void test_keybag_floor(void **state)
+{
+    cs_directory *d = make_dir(3), *back = NULL;
+    cs_fleet_err err = { "" };
+    cs_fleet_pin pin;
+    char *json = NULL;
+    size_t len = 0;
+    static const char *bad[] = {
+        "{\"generation\":0,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\"}",
+        "{\"generation\":9007199254740993,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\"}",
+        "{\"generation\":\"1\",\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\"}",
+        "{\"generation\":1,\"sha256\":\"c2hvcnQ=\"}",
+        "{\"generation\":1}",
+        "{\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\"}",
+        "{\"generation\":1,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\",\"x\":1}",
+        "[1]",
+        "7",
+    };
+
+    d->users[0].keybag_generation = UINT64_C(1) << 53;
+    memset(d->users[0].keybag_sha256, 0x11, 32);
+    d->users[2].keybag_generation = 2;
+    memset(d->users[2].keybag_sha256, 0x22, 32);
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_SOURCE, &json, &len), 0);
+    assert_non_null(strstr(json, "\"keybag\""));
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_SOURCE, &back, &err), 0);
+    assert_true(back->users[0].keybag_generation == UINT64_C(1) << 53);
+    assert_memory_equal(back->users[0].keybag_sha256, d->users[0].keybag_sha256, 32);
+    assert_int_equal(back->users[1].keybag_generation, 0);
+    cs_directory_free(back);
+    back = NULL;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_object *o = json_tokener_parse(json), *users, *u;
+        const char *t;
+
+        assert_true(json_object_object_get_ex(o, "users", &users));
+        u = json_object_array_get_idx(users, 1);
+        json_object_object_add(u, "keybag", json_tokener_parse(bad[i]));
+        t = json_object_to_json_string(o);
+        err.msg[0] = '\0';
+        if (cs_directory_from_json(t, strlen(t), CS_DIR_SOURCE, &back, &err) != -EBADMSG)
+            fail_msg("%s: %s", bad[i], err.msg);
+        assert_non_null(strstr(err.msg, "u1"));
+        assert_non_null(strstr(err.msg, "keybag"));
+        json_object_put(o);
+    }
+    free(json);
+
+    /* "one_time" is the source's note for the admin, never signed */
+    d->users[2].keybag_one_time = 1790000000;
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_SOURCE, &json, &len), 0);
+    assert_non_null(strstr(json, "\"one_time\": 1790000000"));
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_SOURCE, &back, &err), 0);
+    assert_int_equal(back->users[2].keybag_one_time, 1790000000);
+    cs_directory_free(back);
+    back = NULL;
+    free(json);
+    d->serial = 1;
+    d->issued = 1;
+    d->expires = 2;
+    assert_int_equal(cs_directory_to_json(d, CS_DIR_BODY, &json, &len), 0);
+    assert_null(strstr(json, "one_time"));
+    free(json);
+    {
+        static const char body[] = "{\"format\":\"cloudseal-directory\",\"version\":1,\"serial\":1,\"issued\":1,"
+                                   "\"expires\":2,\"users\":[{\"name\":\"u9\",\"uid\":1000009,\"keybag\":"
+                                   "{\"generation\":1,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\","
+                                   "\"one_time\":5}}]}";
+        assert_int_equal(cs_directory_from_json(body, strlen(body), CS_DIR_BODY, &back, &err), -EBADMSG);
+        assert_non_null(strstr(err.msg, "keybag.one_time"));
+    }
+
+    publish(d, 200, 3600);
+    assert_int_equal(do_sync(), 0);
+    assert_int_equal(cs_fleet_pinned(cfg, "u0", &pin), 0);
+    assert_true(pin.keybag_generation == UINT64_C(1) << 53);
+    assert_memory_equal(pin.keybag_sha256, d->users[0].keybag_sha256, 32);
+    assert_int_equal(pin.key[0], 1);
+    assert_int_equal(cs_fleet_pinned(cfg, "u1", &pin), 0);
+    assert_int_equal(pin.keybag_generation, 0);
+    assert_int_equal(cs_fleet_pinned(cfg, "u2", &pin), 0);
+    assert_int_equal(pin.keybag_generation, 2);
+    assert_int_equal(pin.keybag_sha256[31], 0x22);
+    cs_directory_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_sync_and_refusals),
         cmocka_unit_test(test_rollback_pin_survives_cache_loss),
         cmocka_unit_test(test_check_pinned),
+        cmocka_unit_test(test_keybag_floor),
         cmocka_unit_test(test_cache_reader),
         cmocka_unit_test(test_private_groups),
         cmocka_unit_test(test_allocate_id),

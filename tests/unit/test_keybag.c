@@ -21,6 +21,7 @@
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
+#include "fleet/keybag_seal.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/secmem.h"
@@ -646,11 +647,13 @@ static void test_account_rollback(void **state)
         cs_amk_free(got);
     }
 
-    /* storage rolled back to generation 1: refused, old password included */
+    /* storage rolled back to generation 1: refused, old password included;
+     * the current password opens the cached copy instead */
     get_storage(user, &cur);
     put_storage(user, &old);
     assert_int_equal(cs_account_unlock(cfg, user, pw, 0, &got), -ESTALE);
-    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), -ESTALE);
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+    cs_amk_free(got);
     /* the cache alone still works */
     assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_CACHE_ONLY, &got), 0);
     cs_amk_free(got);
@@ -714,6 +717,255 @@ static void test_account_rollback(void **state)
     cs_secret_free(pw);
     cs_secret_free(pw2);
     cs_config_free(cfg);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(path), 0);
+}
+
+/* A keybag of a new account for user, wrapped to password, at generation gen. */
+static cs_amk *foreign_keybag(const cs_config *cfg, const char *user, const cs_secret *password, uint64_t gen,
+                              cs_buf *out)
+{
+    cs_amk *amk = NULL;
+    cs_keybag *kb = NULL;
+    cs_kdf_params params;
+    char *text = NULL;
+    size_t len = 0;
+
+    assert_int_equal(cs_kdf_params_from_config(cfg, &params), 0);
+    assert_int_equal(cs_amk_generate(&amk), 0);
+    assert_int_equal(cs_keybag_new(user, amk, &kb), 0);
+    assert_int_equal(cs_keybag_set_password(kb, amk, password, &params), 0);
+    cs_keybag_set_generation(kb, gen);
+    assert_int_equal(cs_keybag_serialize(kb, amk, &text, &len), 0);
+    out->len = 0;
+    assert_int_equal(cs_buf_append(out, text, len), 0);
+    free(text);
+    cs_keybag_free(kb);
+    return amk;
+}
+
+static void read_cache(const char *user, const char *name, cs_buf *b)
+{
+    char path[512];
+
+    b->len = 0;
+    snprintf(path, sizeof(path), "%s/state/keybags/%s/%s", tmpdir, user, name);
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_MAX_BYTES, b), 0);
+}
+
+static void assert_same_amk(const cs_amk *a, cs_amk *b)
+{
+    assert_memory_equal(a->key, b->key, CS_KEY_BYTES);
+    cs_amk_free(b);
+}
+
+/* Issue 14, hole 2: nothing from storage reaches the cache or the pin
+ * before it is proven the user's; storage's copy falls back to the cache. */
+static void test_account_untrusted_storage(void **state)
+{
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_secret *pw = secret("mine"), *evil = secret("attacker"), *code = NULL;
+    cs_buf planted = CS_BUF_INIT, mine = CS_BUF_INIT, cache = CS_BUF_INIT, pin = CS_BUF_INIT, b = CS_BUF_INIT;
+    cs_amk *amk = NULL, *other, *got = NULL;
+    cs_account_expect e = { .has_account_key = true };
+    cs_config *cfg;
+    char path[512];
+
+    strcpy(tmpdir, "/tmp/cs-test-keybag-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), 0);
+    assert_int_equal(cs_amk_account_pubkey(amk, e.account_key), 0);
+    get_storage(user, &mine);
+    read_cache(user, "keybag", &cache);
+    read_cache(user, "generation", &pin);
+    other = foreign_keybag(cfg, user, evil, (uint64_t)1 << 53, &planted);
+    put_storage(user, &planted);
+
+    /* trust on first use: the cached account; the planted one opens with
+     * its password but is never used, cached or pinned */
+    assert_int_equal(cs_account_unlock(cfg, user, evil, CS_UNLOCK_LOGIN, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock(cfg, user, evil, 0, &got), -EKEYREJECTED);
+    read_cache(user, "keybag", &b);
+    assert_true(b.len == cache.len && memcmp(b.data, cache.data, b.len) == 0);
+    read_cache(user, "generation", &b);
+    assert_true(b.len == pin.len && memcmp(b.data, pin.data, b.len) == 0);
+    assert_int_equal(cs_account_unlock(cfg, user, pw, CS_UNLOCK_LOGIN, &got), 0);
+    assert_same_amk(amk, got);
+    /* the pinned key (fleet): the same, whatever the cache says */
+    assert_int_equal(cs_account_unlock_expect(cfg, user, evil, CS_UNLOCK_LOGIN, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, CS_UNLOCK_LOGIN, &e, &got), 0);
+    assert_same_amk(amk, got);
+    read_cache(user, "generation", &b);
+    assert_true(b.len == pin.len && memcmp(b.data, pin.data, b.len) == 0);
+    /* a change puts the user's own keybag back, just above the pin */
+    {
+        cs_secret *pw2 = secret("mine too");
+        cs_keybag *kb = NULL;
+
+        assert_int_equal(cs_account_set_password(cfg, user, amk, pw2), 0);
+        b.len = 0;
+        get_storage(user, &b);
+        assert_int_equal(cs_keybag_parse(b.data, b.len, &kb), 0);
+        assert_int_equal(cs_keybag_verify(kb, amk), 0);
+        assert_int_equal(cs_keybag_generation(kb), 2);
+        cs_keybag_free(kb);
+        put_storage(user, &planted);
+        assert_int_equal(cs_account_unlock(cfg, user, pw2, CS_UNLOCK_LOGIN, &got), 0);
+        assert_same_amk(amk, got);
+        cs_secret_free(pw2);
+    }
+
+    /* no cache: trust on first use takes what opens; a pinned key does not */
+    snprintf(path, sizeof(path), "rm -rf '%s/state/keybags/%s'", tmpdir, user);
+    assert_int_equal(system(path), 0);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, evil, 0, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -EKEYREJECTED);
+    assert_int_equal(cs_account_unlock(cfg, user, evil, 0, &got), 0);
+    assert_same_amk(other, got);
+
+    /* the directory's floor: below it, or at it with other bytes, refused */
+    assert_int_equal(system(path), 0);
+    put_storage(user, &mine);
+    e.floor = 2;
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -ESTALE);
+    e.floor = 1;
+    e.has_floor_sha256 = true;
+    memset(e.floor_sha256, 0xa5, sizeof(e.floor_sha256));
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -ESTALE);
+    crypto_hash_sha256(e.floor_sha256, mine.data, mine.len);
+    assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), 0);
+    assert_same_amk(amk, got);
+    /* a cached copy below the floor behind a current storage copy: a wrong
+     * password is reported as one, not as a replay */
+    if (geteuid() == 0) {
+        char kpath[512];
+
+        assert_int_equal(cs_account_set_password(cfg, user, amk, evil), 0);
+        b.len = 0;
+        get_storage(user, &b);
+        {
+            cs_keybag *kb = NULL;
+            assert_int_equal(cs_keybag_parse(b.data, b.len, &kb), 0);
+            e.floor = cs_keybag_generation(kb);
+            assert_true(e.floor > 1);
+            cs_keybag_free(kb);
+        }
+        crypto_hash_sha256(e.floor_sha256, b.data, b.len);
+        snprintf(kpath, sizeof(kpath), "%s/state/keybags/%s/keybag", tmpdir, user);
+        assert_int_equal(cs_write_file_atomic(kpath, mine.data, mine.len, 0600), 0);
+        assert_int_equal(cs_account_unlock_expect(cfg, user, pw, 0, &e, &got), -EACCES);
+        assert_int_equal(cs_account_unlock_expect(cfg, user, evil, 0, &e, &got), 0);
+        assert_same_amk(amk, got);
+    }
+
+    cs_buf_free(&planted);
+    cs_buf_free(&mine);
+    cs_buf_free(&cache);
+    cs_buf_free(&pin);
+    cs_buf_free(&b);
+    cs_amk_free(amk);
+    cs_amk_free(other);
+    cs_secret_free(code);
+    cs_secret_free(pw);
+    cs_secret_free(evil);
+    cs_config_free(cfg);
+    snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(path), 0);
+}
+
+/* A fleet workstation files a keybag seal with each new keybag; offline it
+ * waits with the pending keybag and cs_account_sync_pending files both. */
+static void test_account_files_keybag_seals(void **state)
+{
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_secret *pw = secret("mine"), *pw2 = secret("mine, later"), *code = NULL;
+    cs_buf b = CS_BUF_INIT, kbraw = CS_BUF_INIT;
+    cs_amk *amk = NULL;
+    cs_config *cfg, *offline;
+    uint8_t pk[CS_SIGN_PK_BYTES];
+    cs_keybag_seal seal;
+    cs_fleet_err err = { "" };
+    char path[512];
+
+    strcpy(tmpdir, "/tmp/cs-test-keybag-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    offline = account_config();
+    assert_int_equal(cs_config_set(cfg, "fleet", "public_key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
+    assert_int_equal(cs_config_set(offline, "fleet", "public_key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                     0);
+    snprintf(path, sizeof(path), "file://%s/storage/users/%s/keybag/not-a-dir", tmpdir, user);
+    assert_int_equal(cs_config_set(offline, "storage", "url", path), 0);
+
+    assert_int_equal(cs_account_enroll(cfg, user, pw, false, &code, &amk), 0);
+    assert_int_equal(cs_amk_account_pubkey(amk, pk), 0);
+    snprintf(path, sizeof(path), "%s/storage/users/%s/keybag-seal", tmpdir, user);
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 1);
+
+    /* offline: the keybag and its seal wait in the cache */
+    assert_int_equal(cs_account_set_password(offline, user, amk, pw2), 0);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 1);
+    assert_int_equal(cs_account_sync_pending(cfg, user), 0);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 2);
+    get_storage(user, &kbraw);
+    {
+        uint8_t sha[32];
+        crypto_hash_sha256(sha, kbraw.data, kbraw.len);
+        assert_memory_equal(seal.sha256, sha, sizeof(sha));
+    }
+
+    /* the agent's upkeep: a missing or older seal is filed again, a newer
+     * valid one (another machine's) is left alone */
+    assert_int_equal(cs_account_reseal(cfg, user, amk), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+    b.len = 0;
+    assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+    assert_int_equal(cs_keybag_seal_parse(b.data, b.len, user, pk, &seal, &err), 0);
+    assert_int_equal(seal.generation, 2);
+    {
+        char *older = NULL, *newer = NULL;
+        assert_int_equal(cs_keybag_seal_for(user, amk, 1, "x", 1, &older), 0);
+        assert_int_equal(cs_write_file_atomic(path, older, strlen(older), 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+        assert_int_equal(cs_keybag_seal_for(user, amk, 7, "y", 1, &newer), 0);
+        assert_int_equal(cs_write_file_atomic(path, newer, strlen(newer), 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 0);
+        b.len = 0;
+        assert_int_equal(cs_read_file(path, CS_KEYBAG_SEAL_MAX, &b), 0);
+        assert_true(b.len == strlen(newer) && memcmp(b.data, newer, b.len) == 0);
+        /* junk, or another account's seal, is replaced */
+        assert_int_equal(cs_write_file_atomic(path, "junk", 4, 0600), 0);
+        assert_int_equal(cs_account_reseal(cfg, user, amk), 1);
+        free(older);
+        free(newer);
+    }
+    /* not a fleet workstation: nothing to do */
+    assert_int_equal(unlink(path), 0);
+    {
+        cs_config *plain = account_config();
+        assert_int_equal(cs_account_reseal(plain, user, amk), 0);
+        assert_int_equal(access(path, F_OK), -1);
+        cs_config_free(plain);
+    }
+
+    cs_buf_free(&b);
+    cs_buf_free(&kbraw);
+    cs_amk_free(amk);
+    cs_secret_free(code);
+    cs_secret_free(pw);
+    cs_secret_free(pw2);
+    cs_config_free(cfg);
+    cs_config_free(offline);
     snprintf(path, sizeof(path), "rm -rf '%s'", tmpdir);
     assert_int_equal(system(path), 0);
 }
@@ -843,6 +1095,8 @@ int main(void)
         cmocka_unit_test(test_kdf_limit_compute),
         cmocka_unit_test(test_kdf_limit_refuses_before_deriving),
         cmocka_unit_test(test_account_rollback),
+        cmocka_unit_test(test_account_untrusted_storage),
+        cmocka_unit_test(test_account_files_keybag_seals),
     };
     if (cs_crypto_init() < 0)
         return 1;

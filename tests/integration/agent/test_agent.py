@@ -455,7 +455,8 @@ def test_state_migration_across_file_systems(agent, agent_env):
 def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
     """In a fleet whose signed directory names an escrow key, an account
     enrolled without an escrow object (before the policy) gets one filed by
-    the agent after the first unlock; a restart finds it in place."""
+    the agent after the first unlock; a restart finds it in place.  The same
+    for the keybag seal (an account enrolled before seals existed)."""
     import subprocess
     write, account = agent_env
     (tmp_path / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
@@ -484,15 +485,21 @@ def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
     account.unlock()
     escrow = tmp_path / "storage" / "users" / account.user / "escrow"
     assert not escrow.exists()
+    seal = tmp_path / "storage" / "users" / account.user / "keybag-seal"
+    assert json.loads(seal.read_text())["generation"] == 1  # enroll filed one
+    seal.unlink()
 
     agent.start()
     agent.wait_status(lambda s: s.startswith("idle") or s == "unlocked", timeout=30)
     deadline = time.monotonic() + 10
-    while not escrow.exists() and time.monotonic() < deadline:
+    while not (escrow.exists() and seal.exists()) and time.monotonic() < deadline:
         time.sleep(0.1)
     doc = json.loads(escrow.read_text())
     assert doc["user"] == account.user and doc["account_id"] == account.id and doc["escrow_key"] == epk
     assert "filed the escrow of your account key" in agent.log_text()
+    doc = json.loads(seal.read_text())
+    assert doc["user"] == account.user and doc["generation"] == 1
+    assert "filed the seal of your current keybag" in agent.log_text()
     assert agent.terminate() == 0
 
     account.unlock()  # the stop locked (lock = logout, no logind here)
@@ -502,3 +509,4 @@ def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
     time.sleep(0.5)
     assert escrow.read_bytes() == before
     assert agent.log_text().count("filed the escrow") == 1  # the log spans both runs
+    assert agent.log_text().count("filed the seal") == 1

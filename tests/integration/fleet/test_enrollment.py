@@ -4,6 +4,7 @@ requests refused, nothing pinned), and key escrow: with an escrow key in the
 directory, enroll seals the account key to it and `admin recover-user`
 gives a user who lost everything a one-time password."""
 import base64
+import hashlib
 import json
 import os
 import pathlib
@@ -197,3 +198,109 @@ def test_admin_enrolled_user_is_escrowed_too(fleet):
     assert as_user(fleet, "dave", "unlock", "--password-stdin", input=otp + "\n", check=False).returncode == 0
     as_user(fleet, "dave", "lock", input="")
     assert as_user(fleet, "dave", "unlock", "--password-stdin", input=first + "\n", check=False).returncode != 0
+
+
+def keybag_floor(fleet, name):
+    return next(u for u in json.loads(fleet.source.read_text())["users"] if u["name"] == name).get("keybag")
+
+
+def floor_of(path):
+    """What the directory's "keybag" names for the keybag at path."""
+    raw = path.read_bytes()
+    return {"generation": json.loads(raw)["generation"],
+            "sha256": base64.b64encode(hashlib.sha256(raw).digest()).decode()}
+
+
+def test_publish_raises_the_keybag_floor_only_from_valid_seals(fleet):
+    """admin publish carries each pinned user's newest keybag into the
+    signed directory from their keybag seal, and never lowers it: a
+    replayed, misfiled or missing seal keeps it, and the admin is told."""
+    for name in ("carol", "mallory"):
+        fleet.cli("add-user", name)
+        enroll_as(fleet, name)
+        fleet.cli("approve", name, "--from-storage")
+    seal = fleet.store / "users" / "carol" / "keybag-seal"
+    keybag = fleet.store / "users" / "carol" / "keybag"
+    first = seal.read_text()
+    assert json.loads(first)["generation"] == 1
+    fleet.publish()
+    assert keybag_floor(fleet, "carol") == floor_of(keybag)
+
+    as_user(fleet, "carol", "passwd", "--password-stdin", input=f"{PW}\nnew carol password\n")
+    assert json.loads(seal.read_text())["generation"] == 2
+    current = seal.read_text()
+    r = fleet.publish()
+    assert keybag_floor(fleet, "carol") == floor_of(keybag) and floor_of(keybag)["generation"] == 2
+    assert "keybag floor raised for 1 user" in r.stderr, r.stderr
+    body = json.loads((fleet.store / "fleet" / "directory").read_text().split("\n", 1)[1])
+    assert next(u for u in body["users"] if u["name"] == "carol")["keybag"] == floor_of(keybag)
+
+    cases = ((first, "older than the published"),
+             ((fleet.store / "users" / "mallory" / "keybag-seal").read_text(), "filed for user 'mallory'"),
+             (current.replace('"generation":2', '"generation":3'), "does not verify"),
+             (None, "missing from storage"))
+    for text, words in cases:
+        if text is None:
+            seal.unlink()
+        else:
+            seal.write_text(text)
+        r = fleet.publish()
+        assert keybag_floor(fleet, "carol") == floor_of(keybag), words
+        assert words in r.stderr, r.stderr
+    # a source that lost it (another checkout) gets it back from the published directory
+    src = json.loads(fleet.source.read_text())
+    del next(u for u in src["users"] if u["name"] == "carol")["keybag"]
+    fleet.source.write_text(json.dumps(src))
+    fleet.publish()
+    assert keybag_floor(fleet, "carol") == floor_of(keybag)
+    # pinning another account's key starts its floor afresh
+    mallory_key = json.loads((fleet.store / "users" / "mallory" / "enrollment-request").read_text())["account_key"]
+    fleet.cli("approve", "carol", "--key", mallory_key)
+    assert keybag_floor(fleet, "carol") is None
+
+
+def test_recover_user_retires_the_forgotten_password(fleet):
+    """The one-time password of admin recover-user is a new keybag the
+    source records at once: with the next publish every older keybag of the
+    user (the forgotten password) is refused fleet-wide."""
+    secret = escrowed_fleet(fleet)
+    enroll_as(fleet, "carol")
+    fleet.cli("approve", "carol", "--from-storage")
+    fleet.publish()
+    keybag = fleet.store / "users" / "carol" / "keybag"
+    assert keybag_floor(fleet, "carol")["generation"] == 1
+    recover(fleet, "carol", secret)
+    floor = keybag_floor(fleet, "carol")
+    assert floor.pop("one_time") > 0                 # publish reminds the admin until she replaces it
+    assert floor == floor_of(keybag) and floor_of(keybag)["generation"] == 2
+    assert json.loads((fleet.store / "users" / "carol" / "keybag-seal").read_text())["generation"] == 2
+
+
+def test_publish_reminds_of_a_one_time_password_until_it_is_replaced(fleet):
+    """A bucket writer can hide the seal of the user's own password (put the
+    one-time keybag's seal back): the floor then stays at the one-time
+    keybag, and publish says so every time until a newer seal arrives."""
+    fleet.cli("add-user", "dave")
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), "--json", "admin", "--source",
+                        str(fleet.source), "enroll-user", "dave"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    otp = json.loads(r.stdout)["one_time_password"]
+    keybag = fleet.store / "users" / "dave" / "keybag"
+    seal = fleet.store / "users" / "dave" / "keybag-seal"
+    assert keybag_floor(fleet, "dave")["generation"] == 1 and keybag_floor(fleet, "dave")["one_time"] > 0
+    r = fleet.publish()
+    assert "'dave' still has the one-time password" in r.stderr, r.stderr
+    body = json.loads((fleet.store / "fleet" / "directory").read_text().split("\n", 1)[1])
+    assert next(u for u in body["users"] if u["name"] == "dave")["keybag"] == floor_of(keybag)  # no "one_time"
+
+    otp_seal = seal.read_text()
+    as_user(fleet, "dave", "passwd", "--password-stdin", input=f"{otp}\ndave's own password\n")
+    own_seal = seal.read_text()
+    seal.write_text(otp_seal)                      # hidden
+    r = fleet.publish()
+    assert "'dave' still has the one-time password" in r.stderr, r.stderr
+    assert keybag_floor(fleet, "dave")["generation"] == 1
+    seal.write_text(own_seal)
+    r = fleet.publish()
+    assert "still has the one-time password" not in r.stderr, r.stderr
+    assert keybag_floor(fleet, "dave") == floor_of(keybag) and floor_of(keybag)["generation"] == 2

@@ -107,10 +107,21 @@ def test_recover(cli):
 
 
 def test_tampered_keybag_is_refused(cli):
+    """A tampered keybag in storage is reported and never used; the copy
+    cached here is (issue 14: storage may deny backups, not an unlock the
+    cache allows).  With no cached copy the unlock fails."""
     cli.enroll("pw")
+    cli("lock")
+    cached = (cli.cache_dir / "generation").read_text()
     kb = json.loads(cli.storage_keybag.read_text())
     kb["generation"] = 9  # not covered by any slot, only by the MAC
     cli.storage_keybag.write_text(json.dumps(kb))
+    r = cli("unlock", "--password-stdin", input="pw\n", check=False)
+    assert r.returncode == 0 and "tampered" in r.stderr, r.stderr
+    assert (cli.cache_dir / "generation").read_text() == cached  # 9 reached no pin
+    cli("lock")
+    for f in ("keybag", "generation"):
+        (cli.cache_dir / f).unlink()
     r = cli("unlock", "--password-stdin", input="pw\n", check=False)
     assert r.returncode == 5 and "tampered" in r.stderr
 

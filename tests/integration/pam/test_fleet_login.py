@@ -406,3 +406,149 @@ def test_fleet_user_changes_password_through_pam(fleet):
         assert keybag.read_bytes() == before
     finally:
         f.clear_keys()
+
+
+MAX_GENERATION = 2 ** 53
+
+
+def foreign_keybag(sb, user, password, generation=None, name="evil"):
+    """A well-formed keybag of another account for user, made the way a
+    bucket writer would (`cloudseal enroll` with a storage of their own),
+    wrapped to password; generation: what its pin makes `enroll` write."""
+    evil = sb.dir / name
+    (evil / "storage" / "users" / user).mkdir(parents=True)
+    (evil / "state" / "keybags" / user).mkdir(parents=True)
+    if generation:
+        (evil / "state" / "keybags" / user / "generation").write_text(f"{generation - 1}\n")
+    uid = pathlib.Path(sb.storage / "users" / user).stat().st_uid
+    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(evil)], check=True)
+    conf = evil / "c.conf"
+    conf.write_text(f"[storage]\nurl = file://{evil}/storage\n[paths]\nstate_dir = {evil}/state\n"
+                    "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n")
+    return conf, evil / "storage" / "users" / user / "keybag"
+
+
+def test_planted_keybag_touches_neither_cache_nor_pin(fleet):
+    """Issue 14, hole 2: a keybag planted in storage with generation 2^53,
+    wrapped to the attacker's password, is refused at login -- and must not
+    have reached the cache or the pin on the way: the real password keeps
+    working while it sits in storage, and after the store is cleaned."""
+    sb = fleet.sb
+    conf, made = foreign_keybag(sb, FUSER, "attacker-pw", MAX_GENERATION)
+    fleet.enroll(password="attacker-pw", config=str(conf))
+    assert json.loads(made.read_text())["generation"] == MAX_GENERATION
+    stored = sb.storage / "users" / FUSER / "keybag"
+    cache = sb.state / "keybags" / FUSER
+    real, cached, pin = stored.read_bytes(), (cache / "keybag").read_bytes(), (cache / "generation").read_text()
+    shutil.copyfile(made, stored)
+    try:
+        r = fleet.login("attacker-pw")
+        assert rc_of(r) != 0, r.stdout
+        assert fleet.key_bytes() == 0
+        assert any(l.startswith("<82>") and "not the one the fleet directory pins" in l
+                   for l in cloudseal_lines(r)), r.stdout
+        # nothing of it reached this machine
+        assert (cache / "keybag").read_bytes() == cached
+        assert (cache / "generation").read_text() == pin
+        # the real password works while the foreign keybag is in storage...
+        r = fleet.login(FLEET_PW)
+        assert rc_of(r) == 0, r.stdout
+        assert fleet.key_bytes() == 32
+        fleet.clear_keys()
+        assert stored.read_bytes() == made.read_bytes()   # (a login never writes storage)
+        # ... and after the store is cleaned
+        stored.write_bytes(real)
+        r = fleet.login(FLEET_PW)
+        assert rc_of(r) == 0, r.stdout
+        assert fleet.key_bytes() == 32
+        assert (cache / "generation").read_text() == pin
+        fleet.clear_keys()
+        # ... and offline
+        fleet.write_config(storage_url=f"file://{sb.dir}/unreachable")
+        assert rc_of(fleet.login(FLEET_PW)) == 0
+        assert fleet.key_bytes() == 32
+    finally:
+        fleet.clear_keys()
+
+
+def test_foreign_keybag_in_storage_does_not_block_a_piggyback_login(sandbox):
+    """The same for a local (non-fleet) user: pam_unix decides, and a
+    foreign keybag in storage (here wrapped even to the user's own password)
+    neither withholds the key nor replaces the account cached here."""
+    sb = sandbox
+    sb.enroll()
+    conf, made = foreign_keybag(sb, "cspamtest", PASSWORD, MAX_GENERATION)
+    sb.run(sb.as_user(f"$B/cloudseal --config {conf} enroll --password-stdin >/dev/null; "
+                      f"$B/cloudseal --config {conf} lock >/dev/null"), input=PASSWORD + "\n")
+    cache = sb.state / "keybags" / "cspamtest"
+    cached, pin = (cache / "keybag").read_bytes(), (cache / "generation").read_text()
+    shutil.copyfile(made, sb.storage / "users" / "cspamtest" / "keybag")
+    sb.run("pamtester cstest $U authenticate open_session\n", input=PASSWORD + "\n")
+    assert sb.key_bytes() == 32        # the account cached here, not the planted one
+    assert (cache / "keybag").read_bytes() == cached
+    assert (cache / "generation").read_text() == pin
+
+
+def test_replayed_old_keybag_is_refused_fleet_wide_once_published(sandbox):
+    """Issue 14, hole 1, as reported: `admin enroll-user` (one-time password,
+    generation 1), the user sets their own password (generation 2), someone
+    who can write the bucket copies the generation-1 keybag back.  Once the
+    admin has published, a workstation that never saw generation 2 refuses
+    the one-time password; the same for a superseded password."""
+    f = new_fleet(sandbox)
+    sb = f.sb
+    otp = json.loads(f.admin("enroll-user", FUSER))["one_time_password"]
+    f.publish()
+    stored = sb.storage / "users" / FUSER / "keybag"
+    cache = sb.state / "keybags" / FUSER
+    gen1 = stored.read_bytes()
+
+    def never_saw_it():
+        """Another workstation: the same directory, no keybag cached."""
+        for p in cache.iterdir():
+            p.unlink()
+
+    try:
+        # workstation A: first login with the one-time password, then the user's own
+        r = f.pam_app(FUSER, f"{otp}\n{FLEET_PW}\n{FLEET_PW}\n")
+        assert "result: open_session 0" in r.stdout, r.stdout + r.stderr
+        f.clear_keys()
+        gen2 = stored.read_bytes()
+        assert json.loads(gen2)["generation"] == 2
+        f.publish()
+
+        # workstation B never saw generation 2; the bucket gets generation 1 back
+        never_saw_it()
+        stored.write_bytes(gen1)
+        r = f.login(otp, ops="authenticate")
+        assert rc_of(r) != 0, r.stdout
+        assert f.key_bytes() == 0
+        assert any(l.startswith("<82>") and "rollback" in l for l in cloudseal_lines(r)), r.stdout
+        assert not any(cache.iterdir())               # nothing of it was cached
+
+        # the user's keybag back: their password works there
+        stored.write_bytes(gen2)
+        assert rc_of(f.login(FLEET_PW)) == 0
+        f.clear_keys()
+
+        # a superseded password: changed on A (generation 3), published,
+        # generation 2 copied back for a machine that never saw 3
+        r = f.pam_app(FUSER, f"{FLEET_PW}\nn3w-Pass-w0rd\nn3w-Pass-w0rd\n", passwd=True)
+        assert "result: chauthtok 0" in r.stdout, r.stdout + r.stderr
+        gen3 = stored.read_bytes()
+        f.publish()
+        never_saw_it()
+        stored.write_bytes(gen2)
+        r = f.login(FLEET_PW, ops="authenticate")
+        assert rc_of(r) != 0, r.stdout
+        assert f.key_bytes() == 0
+        stored.write_bytes(gen3)
+        assert rc_of(f.login("n3w-Pass-w0rd")) == 0
+        assert f.key_bytes() == 32
+        # how: the user's workstation filed a seal, publish put it in the directory
+        seal = json.loads((sb.storage / "users" / FUSER / "keybag-seal").read_text())
+        assert seal["user"] == FUSER and seal["generation"] == 3
+        src = json.loads((f.fdir / "directory.json").read_text())
+        assert next(u for u in src["users"] if u["name"] == FUSER)["keybag"]["generation"] == 3
+    finally:
+        f.clear_keys()
