@@ -1,7 +1,6 @@
 """docs/threat-model.md stays true: every actor has a table with a row for
 every asset, no cell is empty, every row names a test (or says plainly that
-nothing is defended, or points at an issue-14 hole whose fix brings the
-test), and every test the page names exists."""
+nothing is defended), and every test the page names exists."""
 import pathlib
 import re
 import sys
@@ -17,7 +16,6 @@ ASSETS = ["master key", "passwords", "file contents", "file names and metadata",
           "a login to a fleet account", "the ability to log in at all",
           "the backups' availability and integrity"]
 TEST_RE = re.compile(r"`((?:integration|unit)/[\w/]+\.(?:py|c))::(\w+)`")
-HOLE_RE = re.compile(r"\(hole [1-6], test added by the fix\)")
 
 
 def sections():
@@ -56,7 +54,7 @@ def test_every_actor_has_a_row_for_every_asset_and_no_empty_cell():
             assert len(r) == 4, (actor, r)
             assert all(c.strip("—- ") for c in r), f"{actor} / {r[0]}: empty cell"
             tests = r[3]
-            assert TEST_RE.search(tests) or HOLE_RE.search(tests) or tests.startswith("not defended: "), \
+            assert TEST_RE.search(tests) or tests.startswith("not defended: "), \
                 f"{actor} / {r[0]}: no test named and not marked 'not defended: ...'"
 
 
