@@ -59,15 +59,27 @@ int cmd_check(int argc, char **argv)
         json_object_object_add(j, "packs_read", json_object_new_uint64(res.packs_read));
         json_object_object_add(j, "trees", json_object_new_uint64(res.trees));
         json_object_object_add(j, "unreferenced_packs", json_object_new_uint64(res.unreferenced_packs));
+        json_object_object_add(j, "unindexed_needed_packs", json_object_new_uint64(res.unindexed_needed));
+        json_object_object_add(j, "temp_objects", json_object_new_uint64(res.temp_objects));
+        json_object_object_add(j, "temp_bytes", json_object_new_uint64(res.temp_bytes));
+        json_object_object_add(j, "damaged_locks", json_object_new_uint64(res.locks_damaged));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (e == 0 || e == -EBADMSG) {
+        char sz[32];
         printf("%llu snapshots, %llu trees, %llu packs (%llu read): %s\n", (unsigned long long)res.snapshots,
                (unsigned long long)res.trees, (unsigned long long)res.packs, (unsigned long long)res.packs_read,
                e == 0 ? "no errors" : "ERRORS FOUND (see above)");
-        if (res.unreferenced_packs)
-            printf("%llu pack(s) not in the index (left by an interrupted backup): 'cloudseal prune' removes them\n",
-                   (unsigned long long)res.unreferenced_packs);
+        if (res.unindexed_needed)
+            printf("%llu pack(s) not indexed hold data snapshots need (read from their own headers): "
+                   "run 'cloudseal repair index'\n", (unsigned long long)res.unindexed_needed);
+        if (res.unreferenced_packs > res.unindexed_needed + res.unindexed_damaged)
+            printf("%llu pack(s) not indexed hold nothing a snapshot needs (left by an interrupted backup or "
+                   "prune): 'cloudseal prune' removes them\n",
+                   (unsigned long long)(res.unreferenced_packs - res.unindexed_needed - res.unindexed_damaged));
+        if (res.temp_objects)
+            printf("%llu temporary object(s), %s, left by interrupted writes: 'cloudseal prune' removes them\n",
+                   (unsigned long long)res.temp_objects, repo_cli_size(res.temp_bytes, sz));
     } else {
         log_error("check could not run: %s", strerror(-e));
     }

@@ -135,7 +135,12 @@ typedef struct cs_check_opts {
     int read_data_percent; /* 0 = structure only, 100 = read every pack */
 } cs_check_opts;
 typedef struct cs_check_result {
-    uint64_t packs, packs_read, blobs, trees, snapshots, errors, unreferenced_packs;
+    uint64_t packs, packs_read, blobs, trees, snapshots, errors;
+    uint64_t unreferenced_packs; /* in data/, named by no index object */
+    uint64_t unindexed_needed;   /* of those, packs holding blobs a snapshot needs */
+    uint64_t unindexed_damaged;  /* of those, packs whose header does not authenticate */
+    uint64_t temp_objects, temp_bytes; /* leftovers of interrupted writes */
+    uint64_t locks_damaged;
 } cs_check_result;
 /* 0 = no errors, -EBADMSG = errors found (each named in the log). */
 int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res);
@@ -151,6 +156,17 @@ typedef struct cs_prune_result {
 } cs_prune_result;
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res);
 int cs_snapshot_delete(cs_repo *r, const cs_id *id);
+
+/* ---- repair ---- */
+typedef struct cs_repair_index_result {
+    uint64_t packs, blobs;                /* indexed anew */
+    uint64_t damaged_packs, damaged_blobs; /* left out (named in the log) */
+    uint64_t index_written, index_removed;
+} cs_repair_index_result;
+/* Rebuild the index from the packs' own headers: every pack in data/ is
+ * read, every blob decrypted and its id recomputed; new index objects are
+ * written, and only then the old ones removed.  Exclusive lock. */
+int cs_repair_index(cs_repo *r, cs_repair_index_result *res);
 
 /* ---- stats ---- */
 typedef struct cs_repo_stats {

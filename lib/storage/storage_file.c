@@ -263,8 +263,10 @@ static int file_del(cs_storage *s, const char *key)
     return fsync_parent(root_of(s), key);
 }
 
-/* Walk dir (relative path rel under the root) depth-first. */
-static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list_cb cb, void *ud, int depth)
+/* Walk dir (relative path rel under the root) depth-first: objects, or with
+ * partial only the temporary files of interrupted puts. */
+static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list_cb cb, void *ud, int depth,
+                bool partial)
 {
     _cleanup_close_ int fd = -1;
     DIR *d;
@@ -283,10 +285,9 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
     while (r == 0 && (e = readdir(d))) {
         char path[1100];
         struct stat st;
+        bool tmp = strstr(e->d_name, ".tmp-") != NULL; /* an interrupted write, not an object */
 
         if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
-        if (strstr(e->d_name, ".tmp-")) /* an interrupted write, not an object */
             continue;
         if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof(path))
             continue;
@@ -295,9 +296,9 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
             continue;
         if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished */
-        if (S_ISDIR(st.st_mode)) {
-            r = walk(rootfd, path, prefix, cb, ud, depth + 1);
-        } else if (S_ISREG(st.st_mode) && strncmp(path, prefix, strlen(prefix)) == 0) {
+        if (S_ISDIR(st.st_mode) && !tmp) {
+            r = walk(rootfd, path, prefix, cb, ud, depth + 1, partial);
+        } else if (S_ISREG(st.st_mode) && tmp == partial && strncmp(path, prefix, strlen(prefix)) == 0) {
             cs_object_stat ss = { .size = (uint64_t)st.st_size, .mtime_sec = st.st_mtim.tv_sec };
             etag_of(&st, ss.etag);
             r = cb(path, &ss, ud);
@@ -309,7 +310,12 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
 
 static int file_list(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
 {
-    return walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0);
+    return walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0, false);
+}
+
+static int file_list_partial(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
+{
+    return walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0, true);
 }
 
 const struct cs_storage_ops cs_storage_file_ops = {
@@ -321,5 +327,6 @@ const struct cs_storage_ops cs_storage_file_ops = {
     .del = file_del,
     .stat = file_stat,
     .list = file_list,
+    .list_partial = file_list_partial,
     .close = file_close,
 };

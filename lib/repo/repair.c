@@ -1,0 +1,277 @@
+/* Healing the repository from what it still holds: the pack-header
+ * fallback (restore and check read the headers of packs no index object
+ * names), `repair index` (a new index from every pack's own header, each
+ * blob verified), and the leftovers of interrupted writes.  Packs are
+ * self-describing (pack.c) so that no damaged or lost index object can
+ * strand intact data. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "repo/repo_int.h"
+#include "util/log.h"
+#include "util/macros.h"
+
+#define HEADER_TAIL (64u << 10) /* one ranged read holds the header of any usual pack */
+#define REPAIR_BLOBS_PER_INDEX 65536u
+
+/* ---- temporary objects ---- */
+typedef struct temp_obj {
+    char *key;
+    uint64_t size;
+    int64_t mtime;
+} temp_obj;
+typedef struct temp_list {
+    temp_obj *v;
+    size_t n, cap;
+} temp_list;
+
+static int temp_cb(const char *key, const cs_object_stat *st, void *ud)
+{
+    temp_list *t = ud;
+
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        temp_obj *nv = realloc(t->v, ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        t->v = nv;
+        t->cap = ncap;
+    }
+    if (!(t->v[t->n].key = strdup(key)))
+        return -ENOMEM;
+    t->v[t->n].size = st->size;
+    t->v[t->n++].mtime = st->mtime_sec;
+    return 0;
+}
+
+int cs_repo_temp_objects(cs_repo *r, int64_t remove_before, uint64_t *count, uint64_t *bytes)
+{
+    temp_list t = { 0 };
+    int rc = cs_storage_list_partial(r->st, r->prefix, temp_cb, &t);
+
+    *count = *bytes = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        /* a write still going on keeps its file's mtime current */
+        if (rc == 0 && remove_before > 0) {
+            int d;
+            if (t.v[i].mtime >= remove_before)
+                goto next;
+            d = cs_storage_del(r->st, t.v[i].key);
+            if (d < 0 && d != -ENOENT) {
+                log_warning("cannot remove the temporary object %s: %s", t.v[i].key, strerror(-d));
+                goto next;
+            }
+        }
+        (*count)++;
+        *bytes += t.v[i].size;
+next:
+        free(t.v[i].key);
+    }
+    free(t.v);
+    return rc;
+}
+
+/* ---- the pack-header fallback ---- */
+
+/* Fetch and open the header of a pack of size bytes: usually one ranged
+ * read of its tail. */
+static int fetch_header(cs_repo *r, const cs_id *pid, uint64_t size, cs_pack_blob **blobs, size_t *n)
+{
+    _cleanup_buf_ cs_buf tail = CS_BUF_INIT, hdr = CS_BUF_INIT;
+    uint64_t want = size < HEADER_TAIL ? size : HEADER_TAIL;
+    char key[1200];
+    uint32_t hlen;
+    int rc;
+
+    if (size < 8 + CS_SEAL_OVERHEAD || size > CS_MAX_PACK)
+        return -EBADMSG;
+    cs_repo_key(r, "data", pid, key, sizeof(key));
+    rc = cs_storage_get(r->st, key, size - want, want, HEADER_TAIL, &tail);
+    if (rc == -EINVAL)
+        rc = -EBADMSG; /* shorter than listed */
+    if (rc < 0)
+        return rc;
+    if (tail.len != want)
+        return -EBADMSG;
+    if ((rc = cs_pack_trailer(tail.data, tail.len, size, &hlen)) < 0)
+        return rc;
+    if ((uint64_t)hlen + 8 <= tail.len)
+        return cs_pack_open_header(r->keys, tail.data + tail.len - 8 - hlen, hlen, size, blobs, n);
+    rc = cs_storage_get(r->st, key, size - 8 - hlen, hlen, CS_MAX_OBJECT, &hdr);
+    if (rc < 0)
+        return rc == -EINVAL ? -EBADMSG : rc;
+    if (hdr.len != hlen)
+        return -EBADMSG;
+    return cs_pack_open_header(r->keys, hdr.data, hlen, size, blobs, n);
+}
+
+int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged)
+{
+    cs_plist pl;
+    int rc, added = 0;
+
+    if (damaged)
+        *damaged = 0;
+    if (r->headers_read)
+        return 0;
+    rc = cs_plist_load(r, &pl);
+    for (size_t i = 0; i < pl.n && rc == 0; i++) {
+        cs_pack_blob *blobs = NULL;
+        size_t nb = 0;
+        char hex[65];
+        uint32_t pidx;
+        int hr;
+        if (cs_index_has_pack(&r->index, &pl.v[i].id))
+            continue; /* named by an index object */
+        cs_id_hex(&pl.v[i].id, hex);
+        hr = fetch_header(r, &pl.v[i].id, pl.v[i].size, &blobs, &nb);
+        if (hr == -ENOMEM || hr == -EHOSTUNREACH || hr == -ETIMEDOUT || hr == -ECONNRESET) {
+            rc = hr;
+            break;
+        }
+        if (hr < 0) {
+            log_error("pack data/%.2s/%s is not indexed and its header is damaged (%s): its blobs cannot be "
+                      "located", hex, hex, strerror(-hr));
+            if (damaged)
+                (*damaged)++;
+            continue;
+        }
+        {
+            cs_index_pack_blobs p = { pl.v[i].id, pl.v[i].size, (uint32_t)nb, blobs };
+            rc = cs_index_merge_pack(&r->index, &p);
+        }
+        free(blobs);
+        if (rc == 0 && cs_index_add_pack(&r->index, &pl.v[i].id, pl.v[i].size, &pidx) == 0) {
+            r->index.packs[pidx].unindexed = 1;
+            added++;
+        }
+    }
+    cs_plist_free(&pl);
+    if (rc < 0)
+        return rc;
+    r->headers_read = true;
+    if (added)
+        log_notice("%d pack(s) not named by the index were read from their own headers", added);
+    return added;
+}
+
+/* ---- repair index ---- */
+
+/* Read one whole pack; put its verified blobs in *out (caller frees
+ * out->blobs).  Returns 1 when the pack can be indexed, 0 when not
+ * (reported), or a -errno that stops the repair. */
+static int verify_pack(cs_repo *r, const cs_pent *pe, cs_index_pack_blobs *out, cs_repair_index_result *res)
+{
+    _cleanup_buf_ cs_buf pack = CS_BUF_INIT, tmp = CS_BUF_INIT, plain = CS_BUF_INIT;
+    cs_pack_blob *blobs = NULL;
+    size_t nb = 0, good = 0;
+    char key[1200], hex[65];
+    int rc;
+
+    cs_id_hex(&pe->id, hex);
+    cs_repo_key(r, "data", &pe->id, key, sizeof(key));
+    rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_PACK, &pack);
+    if (rc == -ENOENT)
+        return 0; /* gone since the listing */
+    if (rc < 0 && rc != -EMSGSIZE)
+        return rc;
+    if (rc == 0)
+        rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        log_error("pack data/%.2s/%s is damaged: its header does not authenticate, so its blobs cannot be "
+                  "located; it is left in place, not indexed", hex, hex);
+        res->damaged_packs++;
+        return 0;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        char bhex[65];
+        /* decrypt and recompute the keyed hash: the id is what it claims */
+        if (cs_blob_open(r->keys, blobs[i].type, &blobs[i].id, pack.data + blobs[i].offset, blobs[i].enc_len,
+                         blobs[i].raw_len, &tmp, &plain) == 0) {
+            blobs[good++] = blobs[i];
+            continue;
+        }
+        cs_id_hex(&blobs[i].id, bhex);
+        log_error("%s blob %s in pack data/%.2s/%s is damaged: not indexed",
+                  blobs[i].type == CS_BLOB_TREE ? "tree" : "data", bhex, hex, hex);
+        res->damaged_blobs++;
+    }
+    if (!good) {
+        free(blobs);
+        return 0;
+    }
+    *out = (cs_index_pack_blobs){ pe->id, pack.len, (uint32_t)good, blobs };
+    res->blobs += good;
+    res->packs++;
+    return 1;
+}
+
+/* Write v[0..n) as index objects of at most REPAIR_BLOBS_PER_INDEX blobs. */
+static int write_indexes(cs_repo *r, const cs_index_pack_blobs *v, size_t n, uint64_t *written)
+{
+    size_t from = 0;
+    int rc = 0;
+
+    while (from < n && rc == 0) {
+        size_t to = from;
+        uint64_t blobs = 0;
+        while (to < n && (to == from || blobs + v[to].n <= REPAIR_BLOBS_PER_INDEX))
+            blobs += v[to++].n;
+        rc = cs_repo_write_index(r, v + from, to - from, NULL);
+        if (rc == 0)
+            (*written)++;
+        from = to;
+    }
+    return rc;
+}
+
+int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
+{
+    cs_index_pack_blobs *v = NULL;
+    cs_id *old = NULL;
+    size_t nold = 0, nv = 0;
+    cs_plist pl = { 0 };
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    rc = cs_repo_lock(r, true); /* no backup adds packs or index objects meanwhile */
+    if (rc < 0)
+        return rc;
+    rc = cs_repo_list_ids(r, "index", &old, &nold);
+    if (rc == 0)
+        rc = cs_plist_load(r, &pl);
+    if (rc == 0 && !(v = calloc(pl.n + 1, sizeof(*v))))
+        rc = -ENOMEM;
+    for (size_t i = 0; i < pl.n && rc == 0; i++) {
+        int k = verify_pack(r, &pl.v[i], &v[nv], res);
+        if (k < 0)
+            rc = k;
+        else
+            nv += (size_t)k;
+    }
+    if (rc == 0)
+        rc = write_indexes(r, v, nv, &res->index_written);
+    /* the new index is stored: only now may the old objects go */
+    for (size_t i = 0; i < nold && rc == 0; i++) {
+        char key[1200];
+        int d;
+        cs_repo_key(r, "index", &old[i], key, sizeof(key));
+        d = cs_storage_del(r->st, key);
+        if (d < 0 && d != -ENOENT)
+            rc = d;
+        else
+            res->index_removed++;
+    }
+    for (size_t i = 0; i < nv; i++)
+        free(v[i].blobs);
+    free(v);
+    free(old);
+    cs_plist_free(&pl);
+    if (rc == 0)
+        rc = cs_repo_reload_index(r);
+    cs_repo_unlock(r);
+    return rc;
+}
