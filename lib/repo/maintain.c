@@ -355,11 +355,39 @@ static int check_used_packs_exist(cs_repo *r, cs_plist *pl, const uint64_t *used
     return rc;
 }
 
+/* Pack flags: 0 keep, 1 delete (nothing used), 2 rewrite (its used blobs
+ * copied into new packs): when over 20% is unused, or when it is small and
+ * another small pack of its kind is rewritten too.  A rewrite must leave
+ * fewer packs or fewer bytes, or every prune would redo it (the new pack of
+ * a lone small pack is as small): so a prune right after a prune does
+ * nothing. */
+static void plan_packs(cs_repo *r, const uint64_t *used_bytes, const uint64_t *unused_bytes)
+{
+    size_t merge[2] = { 0, 0 }; /* packs of each kind whose blobs may share new packs */
+
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        int tree = ip->type == CS_BLOB_TREE;
+        if (!used_bytes[p])
+            ip->flag = 1;
+        else if (unused_bytes[p] * 100 > ip->size * 20)
+            ip->flag = 2, merge[tree]++;
+        else if (ip->size < CS_PACK_TARGET / 8)
+            merge[tree]++;
+    }
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        int tree = ip->type == CS_BLOB_TREE;
+        if (ip->flag == 0 && used_bytes[p] && ip->size < CS_PACK_TARGET / 8 && merge[tree] > 1)
+            ip->flag = 2;
+    }
+}
+
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
 {
     cs_snapshot *snaps = NULL;
     size_t nsnaps = 0, damaged = 0;
-    uint64_t *used_bytes = NULL, *unused_bytes = NULL;
+    uint64_t *used_bytes = NULL, *unused_bytes = NULL, *unused_blobs = NULL;
     marks m = { 0 };
     cs_id *old_index = NULL;
     size_t nold = 0;
@@ -398,7 +426,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
         goto out;
     used_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
     unused_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
-    if (!used_bytes || !unused_bytes) {
+    unused_blobs = calloc(r->index.npacks + 1, sizeof(uint64_t));
+    if (!used_bytes || !unused_bytes || !unused_blobs) {
         rc = -ENOMEM;
         goto out;
     }
@@ -411,24 +440,10 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
             res->blobs_kept++;
         } else {
             unused_bytes[e->pack] += e->enc_len;
-            res->blobs_removed++;
+            unused_blobs[e->pack]++;
         }
     }
-    /* flag: 0 keep, 1 delete, 2 rewrite (keeps its used blobs in new packs) */
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
-        cs_ipack *ip = &r->index.packs[p];
-        if (!used_bytes[p]) {
-            ip->flag = 1;
-            res->packs_deleted++;
-            res->bytes_freed += ip->size;
-        } else if (unused_bytes[p] * 100 > ip->size * 20 || ip->size < CS_PACK_TARGET / 8) {
-            ip->flag = 2;
-            res->packs_rewritten++;
-            res->bytes_freed += unused_bytes[p];
-        } else {
-            res->packs_kept++;
-        }
-    }
+    plan_packs(r, used_bytes, unused_bytes);
     /* packs no index names (interrupted backups) */
     rc = cs_plist_load(r, &pl);
     if (rc < 0)
@@ -440,21 +455,34 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     if ((rc = check_used_packs_exist(r, &pl, used_bytes)) < 0)
         goto out;
+    /* the counts are what is done: unused blobs in kept packs stay */
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        if (ip->flag == 1) {
+            res->packs_deleted++;
+            res->bytes_freed += ip->size;
+            res->blobs_removed += unused_blobs[p];
+        } else if (ip->flag == 2) {
+            res->packs_rewritten++;
+            res->bytes_freed += unused_bytes[p];
+            res->blobs_removed += unused_blobs[p];
+        } else {
+            res->packs_kept++;
+            res->blobs_unused_kept += unused_blobs[p];
+        }
+    }
     for (size_t i = 0; i < pl.n; i++) {
         if (!pl.v[i].known) {
             res->packs_deleted++;
             res->bytes_freed += pl.v[i].size;
         }
     }
-    /* small packs alone are not worth a rewrite */
-    if (res->packs_rewritten == 1 && !res->packs_deleted) {
-        for (uint32_t p = 0; p < r->index.npacks; p++)
-            if (r->index.packs[p].flag == 2 && !unused_bytes[p]) {
-                r->index.packs[p].flag = 0;
-                res->packs_rewritten--;
-                res->packs_kept++;
-            }
-    }
+    /* leftovers of interrupted writes: a writer holding a lock would have
+     * kept us out, and a write going on keeps its file's mtime current */
+    rc = cs_repo_temp_objects(r, dry_run ? 0 : r->lock_time, &res->temp_removed, &res->temp_bytes);
+    if (rc < 0)
+        goto out;
+    res->bytes_freed += res->temp_bytes;
     if (dry_run || (!res->packs_deleted && !res->packs_rewritten))
         goto out;
 
@@ -542,6 +570,7 @@ out:
     cs_plist_free(&pl);
     free(used_bytes);
     free(unused_bytes);
+    free(unused_blobs);
     cs_snapshots_free(snaps, nsnaps);
     cs_repo_unlock(r);
     return rc;

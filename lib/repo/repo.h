@@ -153,6 +153,8 @@ typedef struct cs_forget_policy {
 void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
 typedef struct cs_prune_result {
     uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
+    uint64_t blobs_unused_kept;         /* unused, in packs kept (rewriting them is not worth it) */
+    uint64_t temp_removed, temp_bytes;  /* leftovers of interrupted writes */
 } cs_prune_result;
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res);
 int cs_snapshot_delete(cs_repo *r, const cs_id *id);
