@@ -81,9 +81,12 @@ int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_bu
 
 int cs_pack_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_len, uint32_t *hlen)
 {
-    const uint8_t *t = tail + tail_len - 8;
+    const uint8_t *t;
 
-    if (tail_len < 8 || pack_len < 8 + CS_SEAL_OVERHEAD || memcmp(t + 4, pack_magic, 4) != 0)
+    if (tail_len < 8 || pack_len < 8 + CS_SEAL_OVERHEAD || tail_len > pack_len)
+        return -EBADMSG;
+    t = tail + tail_len - 8;
+    if (memcmp(t + 4, pack_magic, 4) != 0)
         return -EBADMSG;
     *hlen = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     if (*hlen > pack_len - 8 || *hlen < CS_SEAL_OVERHEAD)

@@ -40,6 +40,7 @@ typedef struct cs_backup_summary {
     uint64_t errors;         /* files or directories that could not be read (left out) */
     uint64_t files_vanished; /* deleted (or no longer a regular file) between the walk and the read: left out */
     uint64_t files_unstable; /* still changing after CS_BACKUP_READ_TRIES reads: saved as last read */
+    uint64_t lost;           /* files and directories 'repair snapshots' left out: their data was lost */
     double duration;
 } cs_backup_summary;
 
@@ -169,6 +170,24 @@ typedef struct cs_repair_index_result {
  * read, every blob decrypted and its id recomputed; new index objects are
  * written, and only then the old ones removed.  Exclusive lock. */
 int cs_repair_index(cs_repo *r, cs_repair_index_result *res);
+
+typedef struct cs_repair_snap {
+    cs_id old_id, new_id; /* new_id is zero for a snapshot object that was itself unreadable */
+    uint64_t lost;        /* files and directories left out (each named in the log) */
+} cs_repair_snap;
+typedef struct cs_repair_snapshots_result {
+    uint64_t snapshots;   /* examined */
+    cs_repair_snap *repaired;
+    size_t nrepaired;
+} cs_repair_snapshots_result;
+/* For every snapshot whose trees or data are damaged or missing, write a
+ * new snapshot keeping everything still readable (tag "repaired",
+ * summary.lost), then remove the original; an unreadable snapshot object
+ * is removed.  read_data: also decrypt every blob (else the index and the
+ * data/ listing decide).  Refuses (-EBADMSG) while the index is damaged or
+ * lacks data a snapshot needs: 'repair index' first.  Exclusive lock. */
+int cs_repair_snapshots(cs_repo *r, bool dry_run, bool read_data, cs_repair_snapshots_result *res);
+void cs_repair_snapshots_result_free(cs_repair_snapshots_result *res);
 
 /* ---- stats ---- */
 typedef struct cs_repo_stats {

@@ -79,7 +79,7 @@ json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
 #define SUM(f) json_object_object_add(sum, #f, json_object_new_uint64(s->summary.f))
     SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
     SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
-    SUM(files_vanished); SUM(files_unstable);
+    SUM(files_vanished); SUM(files_unstable); SUM(lost);
 #undef SUM
     json_object_object_add(sum, "duration", json_object_new_double(s->summary.duration));
     json_object_object_add(o, "summary", sum);
@@ -177,7 +177,7 @@ int cs_snapshot_parse(const uint8_t *data, size_t len, cs_snapshot *s)
 #define SUM(f) if (json_object_object_get_ex(sum, #f, &v)) s->summary.f = json_object_get_uint64(v)
         SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
         SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
-        SUM(files_vanished); SUM(files_unstable);
+        SUM(files_vanished); SUM(files_unstable); SUM(lost);
 #undef SUM
         if (json_object_object_get_ex(sum, "duration", &v))
             s->summary.duration = json_object_get_double(v);

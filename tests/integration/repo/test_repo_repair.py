@@ -42,13 +42,14 @@ class History:
         self.src = tmp_path / "src"
         self.src.mkdir()
         (self.src / "docs").mkdir()
-        self.expected = []
+        self.expected, self.packs = [], []
         for gen in range(3):
             for i in range(6):
                 (self.src / "docs" / f"n{gen}-{i}.txt").write_text(f"gen {gen} note {i}\n" * (300 + 40 * i))
             (self.src / f"big{gen}.bin").write_bytes(os.urandom((1 + gen) << 20))
             repo.run("backup", self.src)
             self.expected.append(digests(self.src))
+            self.packs.append({p for p in (repo.repo_dir() / "data").rglob("*") if p.is_file()})
         self.snaps = [s["id"] for s in json.loads(repo.run("snapshots", "--json").stdout)]
         assert len(self.snaps) == 3
         self.rd = repo.repo_dir()
@@ -166,3 +167,74 @@ def test_check_says_unneeded_unindexed_packs_are_prunable(history):
     rc, out = history.check()
     assert rc == 0, out
     assert "not indexed hold nothing a snapshot needs" in out, out
+
+
+def test_repair_snapshots_after_a_pack_is_deleted(history):
+    """The largest pack of the second backup deleted: repair snapshots
+    refuses until repair index has dropped it from the index, then writes
+    snapshots that keep everything else (tag 'repaired', the lost files
+    named), removes the originals, and every snapshot restores what is
+    left exactly; check --read-data is clean again."""
+    new = history.packs[1] - history.packs[0]
+    victim = max(new, key=lambda p: p.stat().st_size)
+    victim.unlink()
+    rc, out = history.check()
+    assert rc == 5, out
+    r = history.repo.run("repair", "snapshots", check=False)
+    assert r.returncode == 5 and "run 'cloudseal repair index' first" in r.stderr, r.stderr
+    history.repo.run("repair", "index")
+    dry = history.repo.run("repair", "snapshots", "--dry-run", "--json")
+    plan = json.loads(dry.stdout)
+    assert plan["dry_run"] and len(plan["repaired"]) == 2, dry.stdout
+    assert json.loads(history.repo.run("snapshots", "--json").stdout)[1]["id"] == history.snaps[1]
+    r = history.repo.run("repair", "snapshots")
+    assert "big1.bin: file data lost: left out" in r.stderr, r.stderr
+    assert "2 of 3 snapshot(s) repaired" in r.stdout, r.stdout
+    snaps = json.loads(history.repo.run("snapshots", "--json").stdout)
+    assert [s["id"] for s in snaps][0] == history.snaps[0]
+    assert all("repaired" in s["tags"] and s["summary"]["lost"] >= 1 for s in snaps[1:])
+    lost = {k for k in history.expected[1] if k not in history.expected[0]} | {"big1.bin"}
+    for snap, exp in zip(snaps, history.expected):
+        rc, err, got = history.restore(snap["id"])
+        assert rc == 0, err
+        for k, v in got.items():
+            assert exp[k] == v
+        if snap["id"] == history.snaps[0]:
+            assert got == exp
+        else:
+            assert "big1.bin" not in got and set(exp) - set(got) <= lost, (set(exp) - set(got))
+    rc, out = history.check("--read-data")
+    assert rc == 0, out
+
+
+def test_check_names_a_damaged_lock_and_repair_drops_an_unreadable_snapshot(history):
+    """A flipped byte in a lock object and in a snapshot object: check
+    names both (exit 5); 'locks --remove-stale' removes the lock, repair
+    snapshots removes the unreadable snapshot, and check is clean."""
+    import signal
+    big = history.tmp / "big"
+    big.mkdir()
+    (big / "x.bin").write_bytes(os.urandom(32 << 20))
+    p = history.repo.popen("backup", big)
+    locks = history.rd / "locks"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        if any(x.is_file() and ".tmp-" not in x.name for x in locks.iterdir()) if locks.exists() else False:
+            p.send_signal(signal.SIGKILL)
+            break
+    p.wait()
+    lock = [x for x in locks.iterdir() if ".tmp-" not in x.name]
+    assert p.returncode == -signal.SIGKILL and lock, "the backup ended before its lock was seen"
+    flip(lock[0])
+    snap = history.rd / "snapshots" / history.snaps[1]
+    flip(snap)
+    rc, out = history.check()
+    assert rc == 5, out
+    assert f"lock object locks/{lock[0].name} is damaged" in out, out
+    assert history.snaps[1] in out, out
+    history.repo.run("locks", "--remove-stale")
+    r = history.repo.run("repair", "snapshots")
+    assert f"snapshots/{history.snaps[1]} is damaged" in r.stderr and "removed" in r.stderr, r.stderr
+    assert not snap.exists()
+    rc, out = history.check()
+    assert rc == 0, out
