@@ -238,3 +238,12 @@ def test_check_names_a_damaged_lock_and_repair_drops_an_unreadable_snapshot(hist
     assert not snap.exists()
     rc, out = history.check()
     assert rc == 0, out
+
+
+def test_repair_help_and_usage(repo):
+    r = repo.run("repair", "--help")
+    assert "Usage: cloudseal repair index" in r.stdout and "repair snapshots" in r.stdout
+    assert repo.run("repair", check=False).returncode == 2
+    assert repo.run("repair", "everything", check=False).returncode == 2
+    assert repo.run("repair", "index", "--dry-run", check=False).returncode == 2
+    assert "repair" in repo.run("--help").stdout
