@@ -126,6 +126,24 @@ static bool all_zero(const uint8_t *p, size_t n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
+/* A short write is not an error yet: the next one says why (ENOSPC, EDQUOT). */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
 static void set_xattrs(int fd, const char *path, const cs_node *nd)
 {
     for (uint16_t i = 0; i < nd->nxattrs; i++) {
@@ -264,14 +282,13 @@ static int write_blobs(rs *s, int fd, const char *path, const cs_node *nd, uint3
             return -EBADMSG;
         }
         if (!sparse) {
-            if (pwrite(fd, blob->data, blob->len, (off_t)off) != (ssize_t)blob->len)
-                rc = errno ? -errno : -EIO;
+            rc = pwrite_all(fd, blob->data, blob->len, off);
         } else {
             /* sparse files: zero runs stay holes (ftruncate at the end sets the size) */
             for (size_t k = 0; k < blob->len && rc == 0; k += 64 * 1024) {
                 size_t l = blob->len - k < 64 * 1024 ? blob->len - k : 64 * 1024;
-                if (!all_zero(blob->data + k, l) && pwrite(fd, blob->data + k, l, (off_t)(off + k)) != (ssize_t)l)
-                    rc = errno ? -errno : -EIO;
+                if (!all_zero(blob->data + k, l))
+                    rc = pwrite_all(fd, blob->data + k, l, off + k);
             }
         }
         off += blob->len;
