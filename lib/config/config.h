@@ -36,8 +36,11 @@ typedef struct cs_config_key {
 /* The table of known keys, terminated by { NULL }. */
 extern const cs_config_key cs_config_keys[];
 
-/* Load path (NULL = CS_CONFIG_DEFAULT_PATH).  A missing file is not an error
- * (all defaults).  Errors name the file and line on stderr. */
+/* Load path (NULL = CS_CONFIG_DEFAULT_PATH).  A missing default file is
+ * not an error (all defaults); a file named otherwise (--config,
+ * $CLOUDSEAL_CONFIG) must exist and set something (-ENOENT, -EINVAL).  A
+ * key given twice in a section is refused (-EINVAL, both lines named).
+ * Errors name the file and line on stderr. */
 int cs_config_load(const char *path, cs_config **out);
 /* All defaults, no file. */
 int cs_config_new_default(cs_config **out);
