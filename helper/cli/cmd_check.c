@@ -7,8 +7,36 @@
 #include <string.h>
 #include "cli.h"
 #include "repo_cli.h"
+#include "crypto/keybag.h"
 #include "unlock_common.h"
 #include "util/log.h"
+
+/* The keybag is not a repository object, but check is where damage is
+ * looked for: it must parse and its MAC verify under the key in use (two
+ * flipped keybag bytes went unreported while the keys came from the
+ * keyring).  Returns 1 when it is damaged (named), 0 otherwise. */
+static int check_keybag(repo_cli *rc)
+{
+    cs_buf raw = CS_BUF_INIT;
+    cs_keybag *kb = NULL;
+    char key[512];
+    int r;
+
+    snprintf(key, sizeof(key), "users/%s/keybag", cli_user());
+    r = cs_storage_get(rc->st, key, 0, 0, CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = cs_keybag_parse(raw.data, raw.len, &kb);
+    if (r == 0)
+        r = cs_keybag_verify(kb, rc->amk);
+    cs_keybag_free(kb);
+    cs_buf_free(&raw);
+    if (r == 0 || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET)
+        return 0; /* unreachable storage is reported by the repository check */
+    log_error("keybag %s is damaged or does not match your keys (%s): your keys still work while unlocked; "
+              "run 'cloudseal keybag dump' and tell your administrator before you lock them", key,
+              strerror(-r));
+    return 1;
+}
 
 int cmd_check(int argc, char **argv)
 {
@@ -41,7 +69,9 @@ int cmd_check(int argc, char **argv)
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: cloudseal check [--read-data | --read-data-subset N%%] [--json]\n\n"
                     "Check that every snapshot's trees and data are in the index and every indexed\n"
-                    "pack exists; with --read-data also download and verify every (or N%% of) pack.\n"
+                    "pack exists, that lock objects and your keybag authenticate, and count packs\n"
+                    "not indexed and temporary objects; with --read-data also download and verify\n"
+                    "every (or N%% of) pack.\n"
                     "Problems are named (object and path); exit status 5 when any is found.\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
@@ -50,6 +80,12 @@ int cmd_check(int argc, char **argv)
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     int e = cs_check(rc.repo, &o, &res);
+    int kb_bad = check_keybag(&rc);
+
+    if (kb_bad && (e == 0 || e == -EBADMSG)) {
+        res.errors++;
+        e = -EBADMSG;
+    }
     if (cli.json) {
         json_object *j = json_object_new_object();
         json_object_object_add(j, "ok", json_object_new_boolean(e == 0));
@@ -63,6 +99,7 @@ int cmd_check(int argc, char **argv)
         json_object_object_add(j, "temp_objects", json_object_new_uint64(res.temp_objects));
         json_object_object_add(j, "temp_bytes", json_object_new_uint64(res.temp_bytes));
         json_object_object_add(j, "damaged_locks", json_object_new_uint64(res.locks_damaged));
+        json_object_object_add(j, "keybag_ok", json_object_new_boolean(!kb_bad));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (e == 0 || e == -EBADMSG) {

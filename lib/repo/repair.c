@@ -158,12 +158,77 @@ int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged)
 
 /* ---- repair index ---- */
 
+typedef struct rebuild {
+    cs_repo *r;
+    cs_pw *pw;          /* new packs for blobs salvaged from packs whose header is damaged */
+    cs_id *dead;        /* those packs: deleted once the new index is stored */
+    size_t ndead;
+    cs_repair_index_result *res;
+} rebuild;
+
+/* The header does not authenticate: the blobs the old index located in
+ * this pack are verified and copied into new packs (their AEAD binds type
+ * and id, not the pack), then the pack goes.  Without a header or an index
+ * entry a blob cannot be found at all. */
+static int salvage(rebuild *b, const cs_pent *pe, const cs_buf *pack)
+{
+    _cleanup_buf_ cs_buf tmp = CS_BUF_INIT, plain = CS_BUF_INIT;
+    cs_repo *r = b->r;
+    uint64_t saved = 0, bad = 0;
+    uint32_t pidx = UINT32_MAX;
+    char hex[65];
+    cs_id *nd;
+    int rc = 0;
+
+    cs_id_hex(&pe->id, hex);
+    for (uint32_t i = 0; i < r->index.npacks && pidx == UINT32_MAX; i++)
+        if (memcmp(r->index.packs[i].id.b, pe->id.b, CS_ID_LEN) == 0)
+            pidx = i;
+    if (pidx == UINT32_MAX) {
+        log_error("pack data/%.2s/%s is damaged: its header does not authenticate and no index object "
+                  "locates its blobs; it is left in place, not indexed ('repair snapshots' then 'prune' "
+                  "remove it)", hex, hex);
+        b->res->damaged_packs++;
+        return 0;
+    }
+    for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        if (!e->type || e->pack != pidx)
+            continue;
+        if ((uint64_t)e->offset + e->enc_len > pack->len ||
+            cs_blob_open(r->keys, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len, &tmp,
+                         &plain) < 0) {
+            bad++;
+            continue;
+        }
+        pthread_mutex_lock(&r->index.lock);
+        e->pack = CS_PACK_PENDING;
+        pthread_mutex_unlock(&r->index.lock);
+        rc = cs_pw_add(b->pw, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len);
+        saved++;
+    }
+    if (rc < 0)
+        return rc;
+    if (!(nd = realloc(b->dead, (b->ndead + 1) * sizeof(*nd))))
+        return -ENOMEM;
+    b->dead = nd;
+    b->dead[b->ndead++] = pe->id;
+    log_error("pack data/%.2s/%s is damaged: its header does not authenticate; %llu blob(s) the old index "
+              "located in it were copied into a new pack, %llu were damaged; the pack is removed", hex, hex,
+              (unsigned long long)saved, (unsigned long long)bad);
+    b->res->damaged_packs++;
+    b->res->damaged_blobs += bad;
+    b->res->blobs += saved;
+    return 0;
+}
+
 /* Read one whole pack; put its verified blobs in *out (caller frees
  * out->blobs).  Returns 1 when the pack can be indexed, 0 when not
  * (reported), or a -errno that stops the repair. */
-static int verify_pack(cs_repo *r, const cs_pent *pe, cs_index_pack_blobs *out, cs_repair_index_result *res)
+static int verify_pack(rebuild *b, const cs_pent *pe, cs_index_pack_blobs *out)
 {
     _cleanup_buf_ cs_buf pack = CS_BUF_INIT, tmp = CS_BUF_INIT, plain = CS_BUF_INIT;
+    cs_repo *r = b->r;
     cs_pack_blob *blobs = NULL;
     size_t nb = 0, good = 0;
     char key[1200], hex[65];
@@ -174,18 +239,19 @@ static int verify_pack(cs_repo *r, const cs_pent *pe, cs_index_pack_blobs *out, 
     rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_PACK, &pack);
     if (rc == -ENOENT)
         return 0; /* gone since the listing */
-    if (rc < 0 && rc != -EMSGSIZE)
-        return rc;
-    if (rc == 0)
-        rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);
-    if (rc == -ENOMEM)
-        return rc;
-    if (rc < 0) {
-        log_error("pack data/%.2s/%s is damaged: its header does not authenticate, so its blobs cannot be "
-                  "located; it is left in place, not indexed", hex, hex);
-        res->damaged_packs++;
+    if (rc == -EMSGSIZE) {
+        log_error("pack data/%.2s/%s is larger than any pack cloudseal writes: left in place, not indexed",
+                  hex, hex);
+        b->res->damaged_packs++;
         return 0;
     }
+    if (rc < 0)
+        return rc;
+    rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0)
+        return salvage(b, pe, &pack);
     for (size_t i = 0; i < nb; i++) {
         char bhex[65];
         /* decrypt and recompute the keyed hash: the id is what it claims */
@@ -197,15 +263,15 @@ static int verify_pack(cs_repo *r, const cs_pent *pe, cs_index_pack_blobs *out, 
         cs_id_hex(&blobs[i].id, bhex);
         log_error("%s blob %s in pack data/%.2s/%s is damaged: not indexed",
                   blobs[i].type == CS_BLOB_TREE ? "tree" : "data", bhex, hex, hex);
-        res->damaged_blobs++;
+        b->res->damaged_blobs++;
     }
     if (!good) {
         free(blobs);
         return 0;
     }
     *out = (cs_index_pack_blobs){ pe->id, pack.len, (uint32_t)good, blobs };
-    res->blobs += good;
-    res->packs++;
+    b->res->blobs += good;
+    b->res->packs++;
     return 1;
 }
 
@@ -228,8 +294,24 @@ static int write_indexes(cs_repo *r, const cs_index_pack_blobs *v, size_t n, uin
     return rc;
 }
 
+static int delete_all(cs_repo *r, const char *kind, const cs_id *ids, size_t n, uint64_t *count)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[1200];
+        int d;
+        cs_repo_key(r, kind, &ids[i], key, sizeof(key));
+        d = cs_storage_del(r->st, key);
+        if (d < 0 && d != -ENOENT)
+            return d;
+        if (count)
+            (*count)++;
+    }
+    return 0;
+}
+
 int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
 {
+    rebuild b = { .r = r, .res = res };
     cs_index_pack_blobs *v = NULL;
     cs_id *old = NULL;
     size_t nold = 0, nv = 0;
@@ -240,35 +322,37 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
     rc = cs_repo_lock(r, true); /* no backup adds packs or index objects meanwhile */
     if (rc < 0)
         return rc;
-    rc = cs_repo_list_ids(r, "index", &old, &nold);
+    rc = cs_repo_reload_index(r); /* what it locates helps salvage packs with a damaged header */
+    if (rc == 0)
+        rc = cs_repo_list_ids(r, "index", &old, &nold);
     if (rc == 0)
         rc = cs_plist_load(r, &pl);
     if (rc == 0 && !(v = calloc(pl.n + 1, sizeof(*v))))
         rc = -ENOMEM;
+    if (rc == 0)
+        rc = cs_pw_new(r, 1, &b.pw);
     for (size_t i = 0; i < pl.n && rc == 0; i++) {
-        int k = verify_pack(r, &pl.v[i], &v[nv], res);
+        int k = verify_pack(&b, &pl.v[i], &v[nv]);
         if (k < 0)
             rc = k;
         else
             nv += (size_t)k;
     }
+    if (rc == 0 && b.ndead && (rc = cs_pw_finish(b.pw)) == 0)
+        res->index_written++; /* the salvaged blobs' new packs */
     if (rc == 0)
         rc = write_indexes(r, v, nv, &res->index_written);
     /* the new index is stored: only now may the old objects go */
-    for (size_t i = 0; i < nold && rc == 0; i++) {
-        char key[1200];
-        int d;
-        cs_repo_key(r, "index", &old[i], key, sizeof(key));
-        d = cs_storage_del(r->st, key);
-        if (d < 0 && d != -ENOENT)
-            rc = d;
-        else
-            res->index_removed++;
-    }
+    if (rc == 0)
+        rc = delete_all(r, "index", old, nold, &res->index_removed);
+    if (rc == 0)
+        rc = delete_all(r, "data", b.dead, b.ndead, NULL);
     for (size_t i = 0; i < nv; i++)
         free(v[i].blobs);
     free(v);
     free(old);
+    free(b.dead);
+    cs_pw_free(b.pw);
     cs_plist_free(&pl);
     if (rc == 0)
         rc = cs_repo_reload_index(r);
