@@ -106,54 +106,112 @@ static int fetch_header(cs_repo *r, const cs_id *pid, uint64_t size, cs_pack_blo
     return cs_pack_open_header(r->keys, hdr.data, hlen, size, blobs, n);
 }
 
+/* Headers are fetched by a few threads at once: on S3 each is a round
+ * trip, and a lost index means one per pack. */
+#define HEADER_FETCHERS 8
+typedef struct hfetch {
+    cs_repo *r;
+    cs_pent **todo;
+    size_t n;
+    size_t next;        /* under mu */
+    pthread_mutex_t mu;
+    struct hres { cs_pack_blob *blobs; size_t nb; int rc; } *res;
+} hfetch;
+
+static void *fetch_thread(void *arg)
+{
+    hfetch *h = arg;
+
+    for (;;) {
+        size_t i;
+        pthread_mutex_lock(&h->mu);
+        i = h->next++;
+        pthread_mutex_unlock(&h->mu);
+        if (i >= h->n)
+            return NULL;
+        h->res[i].rc = fetch_header(h->r, &h->todo[i]->id, h->todo[i]->size, &h->res[i].blobs, &h->res[i].nb);
+    }
+}
+
+static void fetch_all(hfetch *h)
+{
+    pthread_t th[HEADER_FETCHERS];
+    int nt = 0;
+
+    pthread_mutex_init(&h->mu, NULL);
+    for (size_t i = 1; i < h->n && nt < HEADER_FETCHERS - 1; i++)
+        if (pthread_create(&th[nt], NULL, fetch_thread, h) == 0)
+            nt++;
+    fetch_thread(h); /* this thread works too (and alone if none could start) */
+    for (int i = 0; i < nt; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* Merge what fetch_all found; returns packs added or -errno. */
+static int merge_headers(cs_repo *r, hfetch *h, uint64_t *damaged)
+{
+    int rc = 0, added = 0;
+
+    for (size_t i = 0; i < h->n; i++) {
+        struct hres *x = &h->res[i];
+        char hex[65];
+        uint32_t pidx;
+        if (x->rc == -ENOMEM || x->rc == -EHOSTUNREACH || x->rc == -ETIMEDOUT || x->rc == -ECONNRESET)
+            rc = rc ? rc : x->rc;
+        if (rc < 0 || x->rc == -ENOENT) /* gone since the listing (a prune) */
+            continue;
+        if (x->rc < 0) {
+            cs_id_hex(&h->todo[i]->id, hex);
+            log_error("pack data/%.2s/%s is not indexed and its header is damaged (%s): its blobs cannot be "
+                      "located", hex, hex, strerror(-x->rc));
+            if (damaged)
+                (*damaged)++;
+            continue;
+        }
+        {
+            cs_index_pack_blobs p = { h->todo[i]->id, h->todo[i]->size, (uint32_t)x->nb, x->blobs };
+            rc = cs_index_merge_pack(&r->index, &p);
+        }
+        if (rc == 0 && (rc = cs_index_add_pack(&r->index, &h->todo[i]->id, h->todo[i]->size, &pidx)) == 0) {
+            r->index.packs[pidx].unindexed = 1;
+            added++;
+        }
+    }
+    return rc < 0 ? rc : added;
+}
+
 int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged)
 {
+    hfetch h = { .r = r };
     cs_plist pl;
-    int rc, added = 0;
+    int rc;
 
     if (damaged)
         *damaged = 0;
     if (r->headers_read)
         return 0;
     rc = cs_plist_load(r, &pl);
-    for (size_t i = 0; i < pl.n && rc == 0; i++) {
-        cs_pack_blob *blobs = NULL;
-        size_t nb = 0;
-        char hex[65];
-        uint32_t pidx;
-        int hr;
-        if (cs_index_has_pack(&r->index, &pl.v[i].id))
-            continue; /* named by an index object */
-        cs_id_hex(&pl.v[i].id, hex);
-        hr = fetch_header(r, &pl.v[i].id, pl.v[i].size, &blobs, &nb);
-        if (hr == -ENOMEM || hr == -EHOSTUNREACH || hr == -ETIMEDOUT || hr == -ECONNRESET) {
-            rc = hr;
-            break;
-        }
-        if (hr < 0) {
-            log_error("pack data/%.2s/%s is not indexed and its header is damaged (%s): its blobs cannot be "
-                      "located", hex, hex, strerror(-hr));
-            if (damaged)
-                (*damaged)++;
-            continue;
-        }
-        {
-            cs_index_pack_blobs p = { pl.v[i].id, pl.v[i].size, (uint32_t)nb, blobs };
-            rc = cs_index_merge_pack(&r->index, &p);
-        }
-        free(blobs);
-        if (rc == 0 && cs_index_add_pack(&r->index, &pl.v[i].id, pl.v[i].size, &pidx) == 0) {
-            r->index.packs[pidx].unindexed = 1;
-            added++;
-        }
-    }
+    if (rc == 0 && (!(h.todo = calloc(pl.n + 1, sizeof(*h.todo))) || !(h.res = calloc(pl.n + 1, sizeof(*h.res)))))
+        rc = -ENOMEM;
+    for (size_t i = 0; i < pl.n && rc == 0; i++)
+        if (!cs_index_has_pack(&r->index, &pl.v[i].id)) /* named by no index object */
+            h.todo[h.n++] = &pl.v[i];
+    if (rc == 0 && h.n)
+        fetch_all(&h);
+    if (rc == 0)
+        rc = merge_headers(r, &h, damaged);
+    for (size_t i = 0; h.res && i < h.n; i++)
+        free(h.res[i].blobs);
+    free(h.res);
+    free(h.todo);
     cs_plist_free(&pl);
     if (rc < 0)
         return rc;
     r->headers_read = true;
-    if (added)
-        log_notice("%d pack(s) not named by the index were read from their own headers", added);
-    return added;
+    if (rc > 0)
+        log_notice("%d pack(s) not named by the index were read from their own headers", rc);
+    return rc;
 }
 
 /* ---- repair index ---- */
