@@ -208,62 +208,75 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
-int cs_config_load(const char *path, cs_config **out)
+int cs_config_parse_text(const char *name, const void *data, size_t len, bool named, cs_config **out)
 {
     cs_config *c = NULL;
+    cs_buf text = CS_BUF_INIT;
+    int r, line;
+
+    *out = NULL;
+    if (len > CS_CONFIG_MAX_BYTES)
+        return -EFBIG;
+    r = cs_config_new_default(&c);
+    if (r < 0)
+        return r;
+    c->path = name;
+    r = cs_buf_append(&text, data, len);
+    if (r == 0)
+        r = cs_buf_append(&text, "", 1); /* NUL-terminate for the reader */
+    if (r == 0 && !(c->lines = calloc(c->nkeys, sizeof(int))))
+        r = -ENOMEM;
+    if (r < 0)
+        goto out;
+    c->text = c->pos = (const char *)text.data;
+    line = ini_parse_stream(read_line, c, on_ini_entry, c);
+    if (line > 0) {
+        log_error("%s:%d: syntax error", name, line);
+        r = -EINVAL;
+    } else if (line < 0) {
+        r = -ENOMEM;
+    } else if (c->errors) {
+        r = -EINVAL;
+    } else if (named && !c->entries) {
+        /* a file named on purpose that sets nothing is a mistake, not "all defaults" */
+        log_error("%s sets nothing: give the configuration file you meant with --config or "
+                  "$CLOUDSEAL_CONFIG", name);
+        r = -EINVAL;
+    }
+out:
+    free(c->lines);
+    c->lines = NULL;
+    c->text = c->pos = NULL;
+    c->path = NULL; /* only valid during parsing */
+    cs_buf_free(&text);
+    if (r < 0) {
+        cs_config_free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+int cs_config_load(const char *path, cs_config **out)
+{
     cs_buf text = CS_BUF_INIT;
     bool named = path && strcmp(path, CS_CONFIG_DEFAULT_PATH) != 0;
     int r;
 
     if (!path)
         path = CS_CONFIG_DEFAULT_PATH;
-    r = cs_config_new_default(&c);
-    if (r < 0)
-        return r;
-    c->path = path;
     r = cs_read_file(path, CS_CONFIG_MAX_BYTES, &text);
-    if (r == -ENOENT && !named) {
-        *out = c; /* no configuration file: all defaults */
-        return 0;
-    }
-    if (r == 0)
-        r = cs_buf_append(&text, "", 1); /* NUL-terminate */
-    if (r == 0 && !(c->lines = calloc(c->nkeys, sizeof(int))))
-        r = -ENOMEM;
-    if (r == 0) {
-        int line;
-        c->text = c->pos = (const char *)text.data;
-        line = ini_parse_stream(read_line, c, on_ini_entry, c);
-        if (line > 0) {
-            log_error("%s:%d: syntax error", path, line);
-            r = -EINVAL;
-        } else if (line < 0) {
-            r = -ENOMEM;
-        } else if (c->errors) {
-            r = -EINVAL;
-        } else if (named && !c->entries) {
-            /* a file named on purpose that sets nothing is a mistake, not "all defaults" */
-            log_error("%s sets nothing: give the configuration file you meant with --config or "
-                      "$CLOUDSEAL_CONFIG", path);
-            r = -EINVAL;
-        }
-    } else if (r == -ENOENT) {
+    if (r == -ENOENT && !named)
+        return cs_config_new_default(out); /* no configuration file: all defaults */
+    if (r == -ENOENT)
         log_error("the configuration file %s does not exist: fix --config or $CLOUDSEAL_CONFIG (without "
                   "them %s is used)", path, CS_CONFIG_DEFAULT_PATH);
-    } else {
+    else if (r < 0)
         log_error("cannot read %s: %s", path, strerror(-r));
-    }
-    free(c->lines);
-    c->lines = NULL;
-    c->text = c->pos = NULL;
+    else
+        r = cs_config_parse_text(path, text.data, text.len, named, out);
     cs_buf_free(&text);
-    if (r < 0) {
-        cs_config_free(c);
-        return r;
-    }
-    c->path = NULL; /* only valid during load */
-    *out = c;
-    return 0;
+    return r;
 }
 
 void cs_config_free(cs_config *c)
