@@ -407,7 +407,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     cs_repo_remove_stale_locks(r);
     if (r->damaged_index) {
-        log_error("prune refuses to run while an index object is damaged: run 'cloudseal check'");
+        log_error("prune refuses to run while an index object is damaged: it could delete packs only that "
+                  "object names; run 'cloudseal repair index' first");
         rc = -EBADMSG;
         goto out;
     }
