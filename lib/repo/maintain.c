@@ -72,6 +72,13 @@ typedef struct marks {
     uint64_t unindexed; /* blobs found only through a pack's own header */
 } marks;
 
+/* What "not found" means depends on whether the packs' headers were read
+ * (check) or only the index (prune). */
+static const char *where(const cs_repo *r)
+{
+    return r->headers_read ? "in no index object and no pack header" : "missing from the index";
+}
+
 static void mark_entry(cs_repo *r, cs_ientry *e, marks *m)
 {
     if (!e->used && r->index.packs[e->pack].unindexed)
@@ -92,8 +99,7 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, marks *m)
     if (rc < 0) {
         char hex[65];
         cs_id_hex(id, hex);
-        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex,
-                  rc == -ENOENT ? "in no index object and no pack header" : "damaged");
+        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex, rc != -ENOENT ? "damaged" : where(r));
         m->errors++;
         return rc == -ENOMEM ? rc : 0;
     }
@@ -111,7 +117,7 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, marks *m)
             if (!ce || ce->pack == CS_PACK_PENDING || ce->type != CS_BLOB_DATA) {
                 char hex[65];
                 cs_id_hex(&nd->content[c], hex);
-                log_error("%s: data blob %s is in no index object and no pack header", p, hex);
+                log_error("%s: data blob %s is %s", p, hex, where(r));
                 m->errors++;
             } else {
                 mark_entry(r, ce, m);

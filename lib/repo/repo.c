@@ -290,6 +290,7 @@ int cs_repo_reload_index(cs_repo *r)
     free(r->index_ids);
     r->index_ids = NULL;
     r->nindex_ids = r->index_files = r->damaged_index = 0;
+    r->headers_read = false; /* what the fallback added is gone with the old table */
     rc = cs_index_init(&r->index);
     return rc < 0 ? rc : load_index(r);
 }
