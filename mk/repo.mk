@@ -1,9 +1,11 @@
 # Backup repository (issue 3): longer variants of its tests, outside `make check`.
-#   make check-long     the kill -9 crash loop with 200 iterations, 60 s per repo fuzz target
+#   make check-long     the kill -9 crash loop with 200 iterations, the issue-17 campaign (>= 100
+#                       kills of backup and prune, one flipped byte per object kind, counts
+#                       printed), 60 s per repo fuzz target
 .PHONY: check-long check-long-repo
 check-long: check-long-repo
 check-long-repo: all
-	CS_REPO_CRASH_ITERATIONS=200 O=$(O) $(PYTEST) -q -p no:cacheprovider --import-mode=importlib \
+	CS_REPO_CRASH_ITERATIONS=200 CS_REPO_CAMPAIGN=1 O=$(O) $(PYTEST) -q -p no:cacheprovider --import-mode=importlib \
 	  tests/integration/repo -k "kill9 or concurrent"
 	$(MAKE) $(patsubst %,$(FUZZ_O)/%,fuzz_tree fuzz_index fuzz_pack_header fuzz_snapshot fuzz_filecache)
 	FUZZ_SECONDS=60 tests/run-fuzz.sh $(patsubst %,$(FUZZ_O)/%,fuzz_tree fuzz_index fuzz_pack_header fuzz_snapshot fuzz_filecache)

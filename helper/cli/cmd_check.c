@@ -7,8 +7,36 @@
 #include <string.h>
 #include "cli.h"
 #include "repo_cli.h"
+#include "crypto/keybag.h"
 #include "unlock_common.h"
 #include "util/log.h"
+
+/* The keybag is not a repository object, but check is where damage is
+ * looked for: it must parse and its MAC verify under the key in use (two
+ * flipped keybag bytes went unreported while the keys came from the
+ * keyring).  Returns 1 when it is damaged (named), 0 otherwise. */
+static int check_keybag(repo_cli *rc)
+{
+    cs_buf raw = CS_BUF_INIT;
+    cs_keybag *kb = NULL;
+    char key[512];
+    int r;
+
+    snprintf(key, sizeof(key), "users/%s/keybag", cli_user());
+    r = cs_storage_get(rc->st, key, 0, 0, CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = cs_keybag_parse(raw.data, raw.len, &kb);
+    if (r == 0)
+        r = cs_keybag_verify(kb, rc->amk);
+    cs_keybag_free(kb);
+    cs_buf_free(&raw);
+    if (r == 0 || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET)
+        return 0; /* unreachable storage is reported by the repository check */
+    log_error("keybag %s is damaged or does not match your keys (%s): your keys still work while unlocked; "
+              "run 'cloudseal keybag dump' and tell your administrator before you lock them", key,
+              strerror(-r));
+    return 1;
+}
 
 int cmd_check(int argc, char **argv)
 {
@@ -41,7 +69,9 @@ int cmd_check(int argc, char **argv)
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: cloudseal check [--read-data | --read-data-subset N%%] [--json]\n\n"
                     "Check that every snapshot's trees and data are in the index and every indexed\n"
-                    "pack exists; with --read-data also download and verify every (or N%% of) pack.\n"
+                    "pack exists, that lock objects and your keybag authenticate, and count packs\n"
+                    "not indexed and temporary objects; with --read-data also download and verify\n"
+                    "every (or N%% of) pack.\n"
                     "Problems are named (object and path); exit status 5 when any is found.\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
@@ -50,6 +80,12 @@ int cmd_check(int argc, char **argv)
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     int e = cs_check(rc.repo, &o, &res);
+    int kb_bad = check_keybag(&rc);
+
+    if (kb_bad && (e == 0 || e == -EBADMSG)) {
+        res.errors++;
+        e = -EBADMSG;
+    }
     if (cli.json) {
         json_object *j = json_object_new_object();
         json_object_object_add(j, "ok", json_object_new_boolean(e == 0));
@@ -59,15 +95,28 @@ int cmd_check(int argc, char **argv)
         json_object_object_add(j, "packs_read", json_object_new_uint64(res.packs_read));
         json_object_object_add(j, "trees", json_object_new_uint64(res.trees));
         json_object_object_add(j, "unreferenced_packs", json_object_new_uint64(res.unreferenced_packs));
+        json_object_object_add(j, "unindexed_needed_packs", json_object_new_uint64(res.unindexed_needed));
+        json_object_object_add(j, "temp_objects", json_object_new_uint64(res.temp_objects));
+        json_object_object_add(j, "temp_bytes", json_object_new_uint64(res.temp_bytes));
+        json_object_object_add(j, "damaged_locks", json_object_new_uint64(res.locks_damaged));
+        json_object_object_add(j, "keybag_ok", json_object_new_boolean(!kb_bad));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (e == 0 || e == -EBADMSG) {
+        char sz[32];
         printf("%llu snapshots, %llu trees, %llu packs (%llu read): %s\n", (unsigned long long)res.snapshots,
                (unsigned long long)res.trees, (unsigned long long)res.packs, (unsigned long long)res.packs_read,
                e == 0 ? "no errors" : "ERRORS FOUND (see above)");
-        if (res.unreferenced_packs)
-            printf("%llu pack(s) not in the index (left by an interrupted backup): 'cloudseal prune' removes them\n",
-                   (unsigned long long)res.unreferenced_packs);
+        if (res.unindexed_needed)
+            printf("%llu pack(s) not indexed hold data snapshots need (read from their own headers): "
+                   "run 'cloudseal repair index'\n", (unsigned long long)res.unindexed_needed);
+        if (res.unreferenced_packs > res.unindexed_needed + res.unindexed_damaged)
+            printf("%llu pack(s) not indexed hold nothing a snapshot needs (left by an interrupted backup or "
+                   "prune): 'cloudseal prune' removes them\n",
+                   (unsigned long long)(res.unreferenced_packs - res.unindexed_needed - res.unindexed_damaged));
+        if (res.temp_objects)
+            printf("%llu temporary object(s), %s, left by interrupted writes: 'cloudseal prune' removes them\n",
+                   (unsigned long long)res.temp_objects, repo_cli_size(res.temp_bytes, sz));
     } else {
         log_error("check could not run: %s", strerror(-e));
     }

@@ -31,8 +31,10 @@ int cmd_prune(int argc, char **argv)
         } else {
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: cloudseal prune [--dry-run] [--json]\n\n"
-                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs left\n"
-                    "by interrupted backups.  Takes an exclusive lock; safe to interrupt at any time.\n");
+                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs and\n"
+                    "temporary objects left by interrupted backups and prunes.  Packs under 20%% unused\n"
+                    "are kept as they are (their unused blobs are counted), so a second prune right\n"
+                    "after a first does nothing.  Takes an exclusive lock; safe to interrupt at any time.\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
     }
@@ -47,13 +49,20 @@ int cmd_prune(int argc, char **argv)
         json_object_object_add(j, "packs_kept", json_object_new_uint64(res.packs_kept));
         json_object_object_add(j, "bytes_freed", json_object_new_uint64(res.bytes_freed));
         json_object_object_add(j, "blobs_removed", json_object_new_uint64(res.blobs_removed));
+        json_object_object_add(j, "blobs_unused_kept", json_object_new_uint64(res.blobs_unused_kept));
+        json_object_object_add(j, "temp_objects_removed", json_object_new_uint64(res.temp_removed));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (e == 0 && !cli.quiet) {
-        printf("%s%llu pack(s) deleted, %llu rewritten, %llu kept; %s freed; %llu unused blob(s)\n",
+        printf("%s%llu pack(s) deleted, %llu rewritten, %llu kept; %s freed; %llu unused blob(s) removed",
                dry ? "dry run: would have " : "", (unsigned long long)res.packs_deleted,
                (unsigned long long)res.packs_rewritten, (unsigned long long)res.packs_kept,
                repo_cli_size(res.bytes_freed, a), (unsigned long long)res.blobs_removed);
+        if (res.blobs_unused_kept)
+            printf(", %llu left in packs kept (under 20%% unused)", (unsigned long long)res.blobs_unused_kept);
+        if (res.temp_removed)
+            printf("; %llu temporary object(s) of interrupted writes removed", (unsigned long long)res.temp_removed);
+        printf("\n");
     } else if (e < 0 && e != -EBUSY && e != -EBADMSG) {
         log_error("prune failed: %s", strerror(-e));
     }

@@ -93,6 +93,9 @@ int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out)
         log_error("no snapshot '%s': run 'cloudseal snapshots' to list them", spec);
     else if (r == -ENOTUNIQ)
         log_error("'%s' matches several snapshots: give more digits", spec);
+    else if (r == -EBADMSG)
+        log_error("snapshot '%s' is damaged: nothing in it can be restored; 'cloudseal repair snapshots' "
+                  "removes it, 'cloudseal snapshots' lists the others", spec);
     else if (r == -EINVAL)
         log_error("'%s' is not a snapshot id: give 'latest' or at least 4 hex digits", spec);
     else if (r < 0)

@@ -17,6 +17,12 @@ struct cs_config {
     char **values; /* parallel to cs_config_keys; NULL = default */
     const char *path;
     int errors;
+    /* during load: */
+    int *lines;    /* parallel to values: the line that set it, 0 = none */
+    size_t entries;
+    const char *text, *pos; /* what inih reads, line by line */
+    int done_lines;
+    bool in_line;
 };
 
 static ssize_t key_index(const char *section, const char *key)
@@ -141,6 +147,19 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 
     if (!name) /* a bare [section] line */
         return 1;
+    c->entries++;
+    {
+        ssize_t i = key_index(section, name);
+        int line = c->done_lines + (c->in_line ? 1 : 0);
+        if (i >= 0 && c->lines[i]) {
+            log_error("%s:%d: '%s' in [%s] is given twice (first on line %d): keep one", c->path, line, name,
+                      section, c->lines[i]);
+            c->errors++;
+            return 1;
+        }
+        if (i >= 0)
+            c->lines[i] = line;
+    }
     r = cs_config_set(c, section, name, value ? value : "");
     if (r == -ENOENT) {
         log_warning("%s: unknown key '%s' in [%s], ignored", c->path, name, section);
@@ -168,46 +187,96 @@ int cs_config_new_default(cs_config **out)
     return 0;
 }
 
-int cs_config_load(const char *path, cs_config **out)
+/* inih's line reader over the text, counting the lines it has handed out
+ * so the handler can name the line of a key (inih does not). */
+static char *read_line(char *str, int num, void *stream)
+{
+    cs_config *c = stream;
+    int n = 0;
+
+    if (!*c->pos || num < 2)
+        return NULL;
+    while (n < num - 1 && c->pos[0]) {
+        str[n++] = *c->pos++;
+        if (str[n - 1] == '\n')
+            break;
+    }
+    str[n] = '\0';
+    c->in_line = str[n - 1] != '\n';
+    if (!c->in_line)
+        c->done_lines++;
+    return str;
+}
+
+int cs_config_parse_text(const char *name, const void *data, size_t len, bool named, cs_config **out)
 {
     cs_config *c = NULL;
     cs_buf text = CS_BUF_INIT;
-    int r;
+    int r, line;
 
-    if (!path)
-        path = CS_CONFIG_DEFAULT_PATH;
+    *out = NULL;
+    if (len > CS_CONFIG_MAX_BYTES)
+        return -EFBIG;
     r = cs_config_new_default(&c);
     if (r < 0)
         return r;
-    c->path = path;
-    r = cs_read_file(path, CS_CONFIG_MAX_BYTES, &text);
-    if (r == -ENOENT) {
-        *out = c;
-        return 0;
-    }
+    c->path = name;
+    r = cs_buf_append(&text, data, len);
     if (r == 0)
-        r = cs_buf_append(&text, "", 1); /* NUL-terminate for ini_parse_string */
-    if (r == 0) {
-        int line = ini_parse_string((const char *)text.data, on_ini_entry, c);
-        if (line > 0) {
-            log_error("%s:%d: syntax error", path, line);
-            r = -EINVAL;
-        } else if (line < 0) {
-            r = -ENOMEM;
-        } else if (c->errors) {
-            r = -EINVAL;
-        }
-    } else {
-        log_error("cannot read %s: %s", path, strerror(-r));
+        r = cs_buf_append(&text, "", 1); /* NUL-terminate for the reader */
+    if (r == 0 && !(c->lines = calloc(c->nkeys, sizeof(int))))
+        r = -ENOMEM;
+    if (r < 0)
+        goto out;
+    c->text = c->pos = (const char *)text.data;
+    line = ini_parse_stream(read_line, c, on_ini_entry, c);
+    if (line > 0) {
+        log_error("%s:%d: syntax error", name, line);
+        r = -EINVAL;
+    } else if (line < 0) {
+        r = -ENOMEM;
+    } else if (c->errors) {
+        r = -EINVAL;
+    } else if (named && !c->entries) {
+        /* a file named on purpose that sets nothing is a mistake, not "all defaults" */
+        log_error("%s sets nothing: give the configuration file you meant with --config or "
+                  "$CLOUDSEAL_CONFIG", name);
+        r = -EINVAL;
     }
+out:
+    free(c->lines);
+    c->lines = NULL;
+    c->text = c->pos = NULL;
+    c->path = NULL; /* only valid during parsing */
     cs_buf_free(&text);
     if (r < 0) {
         cs_config_free(c);
         return r;
     }
-    c->path = NULL; /* only valid during load */
     *out = c;
     return 0;
+}
+
+int cs_config_load(const char *path, cs_config **out)
+{
+    cs_buf text = CS_BUF_INIT;
+    bool named = path && strcmp(path, CS_CONFIG_DEFAULT_PATH) != 0;
+    int r;
+
+    if (!path)
+        path = CS_CONFIG_DEFAULT_PATH;
+    r = cs_read_file(path, CS_CONFIG_MAX_BYTES, &text);
+    if (r == -ENOENT && !named)
+        return cs_config_new_default(out); /* no configuration file: all defaults */
+    if (r == -ENOENT)
+        log_error("the configuration file %s does not exist: fix --config or $CLOUDSEAL_CONFIG (without "
+                  "them %s is used)", path, CS_CONFIG_DEFAULT_PATH);
+    else if (r < 0)
+        log_error("cannot read %s: %s", path, strerror(-r));
+    else
+        r = cs_config_parse_text(path, text.data, text.len, named, out);
+    cs_buf_free(&text);
+    return r;
 }
 
 void cs_config_free(cs_config *c)

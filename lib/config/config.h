@@ -10,6 +10,7 @@
 #define CS_CONFIG_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CS_CONFIG_DEFAULT_PATH "/etc/cloudseal/cloudseal.conf"
@@ -36,9 +37,15 @@ typedef struct cs_config_key {
 /* The table of known keys, terminated by { NULL }. */
 extern const cs_config_key cs_config_keys[];
 
-/* Load path (NULL = CS_CONFIG_DEFAULT_PATH).  A missing file is not an error
- * (all defaults).  Errors name the file and line on stderr. */
+/* Load path (NULL = CS_CONFIG_DEFAULT_PATH).  A missing default file is
+ * not an error (all defaults); a file named otherwise (--config,
+ * $CLOUDSEAL_CONFIG) must exist and set something (-ENOENT, -EINVAL).  A
+ * key given twice in a section is refused (-EINVAL, both lines named).
+ * Errors name the file and line on stderr. */
 int cs_config_load(const char *path, cs_config **out);
+/* The same from text (name for messages; named: as a file given on purpose,
+ * which must set something).  For cs_config_load and the fuzz target. */
+int cs_config_parse_text(const char *name, const void *data, size_t len, bool named, cs_config **out);
 /* All defaults, no file. */
 int cs_config_new_default(cs_config **out);
 void cs_config_free(cs_config *c);

@@ -104,6 +104,7 @@ typedef struct bk {
     time_t start_sec;
     dev_t root_dev;
     int fatal;
+    _Atomic int repo_err;  /* first failure to store into the repository (not the source's fault) */
     void *zctx;            /* main thread's compressor (trees) */
     /* counters */
     _Atomic uint64_t files, dirs, bytes, bytes_added, bytes_stored, blobs_added, errors;
@@ -146,8 +147,12 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
     rc = cs_blob_payload(zctx, data, len, out, &payload, &plen, &flag);
     if (rc == 0)
         rc = cs_pw_reserve(b->pk, type, id, CS_BLOB_OVERHEAD + plen, (uint32_t)len, &dst, &ticket);
-    if (rc < 0)
+    if (rc < 0) {
+        int none = 0;
+        if (rc != -ENOMEM)
+            atomic_compare_exchange_strong(&b->repo_err, &none, rc);
         return rc;
+    }
     rc = cs_blob_seal_into(b->r->keys, type, id, flag, payload, plen, dst);
     cs_pw_commit(b->pk, ticket, rc);
     if (rc < 0)
@@ -554,7 +559,15 @@ static int finalize(bk *b, frame *f)
         bool drop = false;
         if (j) {
             char *path = NULL;
-            if (j->err < 0) {
+            int re = atomic_load(&b->repo_err);
+            if (j->err < 0 && re < 0) {
+                /* the repository failed, not this file: the backup fails */
+                if (!b->fatal) {
+                    log_error("cannot store data in the repository: %s; no snapshot is written", strerror(-re));
+                    b->fatal = re;
+                }
+                drop = true;
+            } else if (j->err < 0) {
                 log_warning("skipping %s/%s: %s", f->path, nd->name, strerror(-j->err));
                 b->errors++;
                 drop = true;

@@ -117,6 +117,11 @@ static int grow_pack_slots(cs_index *ix)
     return 0;
 }
 
+bool cs_index_has_pack(cs_index *ix, const cs_id *pack_id)
+{
+    return ix->pack_slots_cap && *pack_slot(ix, pack_id) != 0;
+}
+
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx)
 {
     uint32_t *slot;
@@ -223,9 +228,8 @@ int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *u
     return r;
 }
 
-static int merge_pack(const cs_index_pack_blobs *p, void *ud)
+int cs_index_merge_pack(cs_index *ix, const cs_index_pack_blobs *p)
 {
-    cs_index *ix = ud;
     uint32_t pidx;
     int r = cs_index_add_pack(ix, &p->pack_id, p->size, &pidx);
 
@@ -248,6 +252,11 @@ static int merge_pack(const cs_index_pack_blobs *p, void *ud)
             ix->packs[pidx].type = CS_BLOB_TREE;
     }
     return 0;
+}
+
+static int merge_pack(const cs_index_pack_blobs *p, void *ud)
+{
+    return cs_index_merge_pack(ud, p);
 }
 
 int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len)

@@ -149,6 +149,7 @@ int cs_repo_lock(cs_repo *r, bool exclusive)
 
     randombytes_buf(r->lock_id.b, sizeof(r->lock_id.b));
     r->lock_exclusive = exclusive;
+    r->lock_time = time(NULL);
     rc = write_lock(r, CS_PUT_IMMUTABLE);
     if (rc < 0)
         return rc;

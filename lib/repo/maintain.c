@@ -10,19 +10,9 @@
 #include "util/macros.h"
 
 /* ---- listing data/ with sizes, sorted by id for lookups ---- */
-typedef struct pent {
-    cs_id id;
-    uint64_t size;
-    bool known; /* named by the index */
-} pent;
-typedef struct plist {
-    pent *v;
-    size_t n, cap;
-} plist;
-
 static int plist_cb(const char *key, const cs_object_stat *st, void *ud)
 {
-    plist *p = ud;
+    cs_plist *p = ud;
     const char *slash = strrchr(key, '/');
     cs_id id;
 
@@ -30,13 +20,13 @@ static int plist_cb(const char *key, const cs_object_stat *st, void *ud)
         return 0;
     if (p->n == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 256;
-        pent *nv = realloc(p->v, ncap * sizeof(*nv));
+        cs_pent *nv = realloc(p->v, ncap * sizeof(*nv));
         if (!nv)
             return -ENOMEM;
         p->v = nv;
         p->cap = ncap;
     }
-    p->v[p->n++] = (pent){ id, st->size, false };
+    p->v[p->n++] = (cs_pent){ id, st->size, false };
     return 0;
 }
 
@@ -45,7 +35,7 @@ static int id_cmp(const void *a, const void *b)
     return memcmp(a, b, CS_ID_LEN);
 }
 
-static int list_packs(cs_repo *r, plist *p)
+int cs_plist_load(cs_repo *r, cs_plist *p)
 {
     char prefix[1200];
     int rc;
@@ -54,18 +44,19 @@ static int list_packs(cs_repo *r, plist *p)
     snprintf(prefix, sizeof(prefix), "%sdata/", r->prefix);
     rc = cs_storage_list(r->st, prefix, plist_cb, p);
     if (rc == 0 && p->n > 1)
-        qsort(p->v, p->n, sizeof(pent), id_cmp);
+        qsort(p->v, p->n, sizeof(cs_pent), id_cmp);
     return rc;
 }
 
-static pent *plist_find(plist *p, const cs_id *id)
+cs_pent *cs_plist_find(cs_plist *p, const cs_id *id)
 {
-    return p->n ? bsearch(id, p->v, p->n, sizeof(pent), id_cmp) : NULL;
+    return p->n ? bsearch(id, p->v, p->n, sizeof(cs_pent), id_cmp) : NULL;
 }
 
-static void plist_free(plist *p)
+void cs_plist_free(cs_plist *p)
 {
     free(p->v);
+    memset(p, 0, sizeof(*p));
 }
 
 static void reset_marks(cs_repo *r)
@@ -76,8 +67,27 @@ static void reset_marks(cs_repo *r)
         r->index.packs[i].flag = 0;
 }
 
+typedef struct marks {
+    uint64_t errors, trees;
+    uint64_t unindexed; /* blobs found only through a pack's own header */
+} marks;
+
+/* What "not found" means depends on whether the packs' headers were read
+ * (check) or only the index (prune). */
+static const char *where(const cs_repo *r)
+{
+    return r->headers_read ? "in no index object and no pack header" : "missing from the index";
+}
+
+static void mark_entry(cs_repo *r, cs_ientry *e, marks *m)
+{
+    if (!e->used && r->index.packs[e->pack].unindexed)
+        m->unindexed++;
+    e->used = 1;
+}
+
 /* Mark every blob reachable from a tree; errors are counted and named. */
-static int mark_tree(cs_repo *r, const cs_id *id, const char *path, uint64_t *errors, uint64_t *trees)
+static int mark_tree(cs_repo *r, const cs_id *id, const char *path, marks *m)
 {
     cs_ientry *e = cs_index_find(&r->index, id);
     cs_tree t;
@@ -89,13 +99,12 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, uint64_t *er
     if (rc < 0) {
         char hex[65];
         cs_id_hex(id, hex);
-        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex,
-                  rc == -ENOENT ? "missing from the index" : "damaged");
-        (*errors)++;
+        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex, rc != -ENOENT ? "damaged" : where(r));
+        m->errors++;
         return rc == -ENOMEM ? rc : 0;
     }
-    e->used = 1;
-    (*trees)++;
+    mark_entry(r, cs_index_find(&r->index, id), m);
+    m->trees++;
     for (size_t i = 0; i < t.n; i++) {
         const cs_node *nd = &t.nodes[i];
         char *p = NULL;
@@ -108,13 +117,13 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, uint64_t *er
             if (!ce || ce->pack == CS_PACK_PENDING || ce->type != CS_BLOB_DATA) {
                 char hex[65];
                 cs_id_hex(&nd->content[c], hex);
-                log_error("%s: data blob %s is missing from the index", p, hex);
-                (*errors)++;
+                log_error("%s: data blob %s is %s", p, hex, where(r));
+                m->errors++;
             } else {
-                ce->used = 1;
+                mark_entry(r, ce, m);
             }
         }
-        if (nd->type == CS_NODE_DIR && (rc = mark_tree(r, &nd->subtree, p, errors, trees)) < 0) {
+        if (nd->type == CS_NODE_DIR && (rc = mark_tree(r, &nd->subtree, p, m)) < 0) {
             free(p);
             cs_tree_free(&t);
             return rc;
@@ -125,16 +134,24 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, uint64_t *er
     return 0;
 }
 
-static int mark_all(cs_repo *r, cs_snapshot *snaps, size_t n, uint64_t *errors, uint64_t *trees)
+/* Blobs a snapshot needs that only a pack header located (the index lacks
+ * them) are an error: prune would delete them, a backup upload them again. */
+static int mark_all(cs_repo *r, cs_snapshot *snaps, size_t n, marks *m)
 {
     int rc = 0;
 
     reset_marks(r);
     for (size_t i = 0; i < n && rc == 0; i++) {
         char hex[65], path[80];
+        uint64_t before = m->unindexed;
         cs_id_hex(&snaps[i].id, hex);
         snprintf(path, sizeof(path), "snapshot %.8s:", hex);
-        rc = mark_tree(r, &snaps[i].tree, path, errors, trees);
+        rc = mark_tree(r, &snaps[i].tree, path, m);
+        if (m->unindexed > before) {
+            log_error("snapshot %.8s: %llu blob(s) it needs are in packs no index object names; "
+                      "run 'cloudseal repair index'", hex, (unsigned long long)(m->unindexed - before));
+            m->errors++;
+        }
     }
     return rc;
 }
@@ -180,27 +197,69 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
     return errors;
 }
 
+/* Lock objects are rewritten in place: one that does not authenticate
+ * (damage, or another key) is named; prune removes it. */
+static uint64_t check_locks(cs_repo *r)
+{
+    cs_lock_entry *v = NULL;
+    size_t n = 0;
+    uint64_t bad = 0;
+
+    if (cs_repo_list_locks(r, &v, &n) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char hex[65];
+        if (!v[i].unreadable)
+            continue;
+        cs_id_hex(&v[i].id, hex);
+        log_error("lock object locks/%s is damaged (it does not authenticate): "
+                  "'cloudseal locks --remove-stale' removes it", hex);
+        bad++;
+    }
+    free(v);
+    return bad;
+}
+
+/* Packs in data/ that no index object names: after the pack-header
+ * fallback, those holding blobs a snapshot needs are counted apart. */
+static void count_unindexed(cs_repo *r, cs_check_result *res)
+{
+    for (size_t i = 0; i < r->index.cap; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        if (e->type && e->used && e->pack != CS_PACK_PENDING && r->index.packs[e->pack].unindexed)
+            r->index.packs[e->pack].flag = 1;
+    }
+    for (size_t i = 0; i < r->index.npacks; i++)
+        if (r->index.packs[i].unindexed && r->index.packs[i].flag)
+            res->unindexed_needed++;
+}
+
 int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
 {
     cs_snapshot *snaps = NULL;
-    size_t nsnaps = 0, damaged = 0;
-    plist pl;
+    size_t nsnaps = 0, damaged = 0, nindexed = r->index.npacks;
+    uint64_t bad_headers = 0;
+    bool *missing = NULL;
+    marks m = { 0 };
+    cs_plist pl;
     int rc;
 
     memset(res, 0, sizeof(*res));
     res->errors += r->damaged_index;
-    rc = list_packs(r, &pl);
+    rc = cs_plist_load(r, &pl);
+    if (rc == 0 && !(missing = calloc(nindexed + 1, sizeof(bool))))
+        rc = -ENOMEM;
     if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < r->index.npacks; i++) {
+        goto out;
+    for (size_t i = 0; i < nindexed; i++) {
         cs_ipack *ip = &r->index.packs[i];
-        pent *pe = plist_find(&pl, &ip->id);
+        cs_pent *pe = cs_plist_find(&pl, &ip->id);
         char hex[65];
         cs_id_hex(&ip->id, hex);
         if (!pe) {
             log_error("pack data/%.2s/%s named by the index is missing", hex, hex);
             res->errors++;
-            ip->flag = 2;
+            missing[i] = true;
         } else {
             pe->known = true;
             if (pe->size != ip->size) {
@@ -210,32 +269,45 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
             }
         }
     }
-    res->packs = r->index.npacks;
+    res->packs = nindexed;
     for (size_t i = 0; i < pl.n; i++)
         if (!pl.v[i].known)
             res->unreferenced_packs++;
-    plist_free(&pl);
+    /* what the index lacks, the packs' own headers tell */
+    if (res->unreferenced_packs && (rc = cs_repo_index_unindexed(r, &bad_headers)) < 0)
+        goto out;
+    res->errors += res->unindexed_damaged = bad_headers;
     rc = cs_snapshot_list(r, &snaps, &nsnaps, &damaged);
     if (rc < 0)
-        return rc;
+        goto out;
     res->errors += damaged;
     res->snapshots = nsnaps;
-    rc = mark_all(r, snaps, nsnaps, &res->errors, &res->trees);
-    cs_snapshots_free(snaps, nsnaps);
+    rc = mark_all(r, snaps, nsnaps, &m);
     if (rc < 0)
-        return rc;
+        goto out;
+    res->errors += m.errors;
+    res->trees = m.trees;
+    count_unindexed(r, res);
     res->blobs = r->index.count;
+    res->errors += res->locks_damaged = check_locks(r);
+    if ((rc = cs_repo_temp_objects(r, 0, &res->temp_objects, &res->temp_bytes)) < 0)
+        goto out;
     if (o && o->read_data_percent > 0) {
         for (uint32_t i = 0; i < r->index.npacks; i++) {
-            if (r->index.packs[i].flag == 2)
-                continue; /* missing, reported */
+            if (i < nindexed && missing[i])
+                continue; /* reported */
             if (o->read_data_percent < 100 && randombytes_uniform(100) >= (uint32_t)o->read_data_percent)
                 continue;
             res->errors += check_pack(r, i);
             res->packs_read++;
         }
     }
-    return res->errors ? -EBADMSG : 0;
+    rc = res->errors ? -EBADMSG : 0;
+out:
+    cs_snapshots_free(snaps, nsnaps);
+    cs_plist_free(&pl);
+    free(missing);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ prune */
@@ -268,17 +340,17 @@ static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
  * looks unused: pruning would delete the only copy.  So every pack a live
  * blob is located in must be in storage, whole, before anything is
  * deleted. */
-static int check_used_packs_exist(cs_repo *r, plist *pl, const uint64_t *used_bytes)
+static int check_used_packs_exist(cs_repo *r, cs_plist *pl, const uint64_t *used_bytes)
 {
     int rc = 0;
 
     for (uint32_t p = 0; p < r->index.npacks; p++) {
         const cs_ipack *ip = &r->index.packs[p];
-        pent *pe;
+        cs_pent *pe;
         char hex[65];
         if (!used_bytes[p])
             continue;
-        pe = plist_find(pl, &ip->id);
+        pe = cs_plist_find(pl, &ip->id);
         if (pe && pe->size == ip->size)
             continue;
         cs_id_hex(&ip->id, hex);
@@ -289,15 +361,44 @@ static int check_used_packs_exist(cs_repo *r, plist *pl, const uint64_t *used_by
     return rc;
 }
 
+/* Pack flags: 0 keep, 1 delete (nothing used), 2 rewrite (its used blobs
+ * copied into new packs): when over 20% is unused, or when it is small and
+ * another small pack of its kind is rewritten too.  A rewrite must leave
+ * fewer packs or fewer bytes, or every prune would redo it (the new pack of
+ * a lone small pack is as small): so a prune right after a prune does
+ * nothing. */
+static void plan_packs(cs_repo *r, const uint64_t *used_bytes, const uint64_t *unused_bytes)
+{
+    size_t merge[2] = { 0, 0 }; /* packs of each kind whose blobs may share new packs */
+
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        int tree = ip->type == CS_BLOB_TREE;
+        if (!used_bytes[p])
+            ip->flag = 1;
+        else if (unused_bytes[p] * 100 > ip->size * 20)
+            ip->flag = 2, merge[tree]++;
+        else if (ip->size < CS_PACK_TARGET / 8)
+            merge[tree]++;
+    }
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        int tree = ip->type == CS_BLOB_TREE;
+        if (ip->flag == 0 && used_bytes[p] && ip->size < CS_PACK_TARGET / 8 && merge[tree] > 1)
+            ip->flag = 2;
+    }
+}
+
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
 {
     cs_snapshot *snaps = NULL;
     size_t nsnaps = 0, damaged = 0;
-    uint64_t errors = 0, trees = 0, *used_bytes = NULL, *unused_bytes = NULL;
+    uint64_t *used_bytes = NULL, *unused_bytes = NULL, *unused_blobs = NULL;
+    marks m = { 0 };
     cs_id *old_index = NULL;
     size_t nold = 0;
     cs_pw *pk = NULL;
-    plist pl = { 0 };
+    cs_plist pl = { 0 };
     uint32_t nbefore = 0;
     int rc;
 
@@ -312,7 +413,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     cs_repo_remove_stale_locks(r);
     if (r->damaged_index) {
-        log_error("prune refuses to run while an index object is damaged: run 'cloudseal check'");
+        log_error("prune refuses to run while an index object is damaged: it could delete packs only that "
+                  "object names; run 'cloudseal repair index' first");
         rc = -EBADMSG;
         goto out;
     }
@@ -322,8 +424,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
         rc = -EBADMSG;
     }
     if (rc == 0)
-        rc = mark_all(r, snaps, nsnaps, &errors, &trees);
-    if (rc == 0 && errors) {
+        rc = mark_all(r, snaps, nsnaps, &m);
+    if (rc == 0 && m.errors) {
         log_error("prune refuses to run: the snapshots need data that is missing or damaged; run 'cloudseal check'");
         rc = -EBADMSG;
     }
@@ -331,7 +433,8 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
         goto out;
     used_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
     unused_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
-    if (!used_bytes || !unused_bytes) {
+    unused_blobs = calloc(r->index.npacks + 1, sizeof(uint64_t));
+    if (!used_bytes || !unused_bytes || !unused_blobs) {
         rc = -ENOMEM;
         goto out;
     }
@@ -344,50 +447,49 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
             res->blobs_kept++;
         } else {
             unused_bytes[e->pack] += e->enc_len;
-            res->blobs_removed++;
+            unused_blobs[e->pack]++;
         }
     }
-    /* flag: 0 keep, 1 delete, 2 rewrite (keeps its used blobs in new packs) */
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
-        cs_ipack *ip = &r->index.packs[p];
-        if (!used_bytes[p]) {
-            ip->flag = 1;
-            res->packs_deleted++;
-            res->bytes_freed += ip->size;
-        } else if (unused_bytes[p] * 100 > ip->size * 20 || ip->size < CS_PACK_TARGET / 8) {
-            ip->flag = 2;
-            res->packs_rewritten++;
-            res->bytes_freed += unused_bytes[p];
-        } else {
-            res->packs_kept++;
-        }
-    }
+    plan_packs(r, used_bytes, unused_bytes);
     /* packs no index names (interrupted backups) */
-    rc = list_packs(r, &pl);
+    rc = cs_plist_load(r, &pl);
     if (rc < 0)
         goto out;
     for (uint32_t p = 0; p < r->index.npacks; p++) {
-        pent *pe = plist_find(&pl, &r->index.packs[p].id);
+        cs_pent *pe = cs_plist_find(&pl, &r->index.packs[p].id);
         if (pe)
             pe->known = true;
     }
     if ((rc = check_used_packs_exist(r, &pl, used_bytes)) < 0)
         goto out;
+    /* the counts are what is done: unused blobs in kept packs stay */
+    for (uint32_t p = 0; p < r->index.npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        if (ip->flag == 1) {
+            res->packs_deleted++;
+            res->bytes_freed += ip->size;
+            res->blobs_removed += unused_blobs[p];
+        } else if (ip->flag == 2) {
+            res->packs_rewritten++;
+            res->bytes_freed += unused_bytes[p];
+            res->blobs_removed += unused_blobs[p];
+        } else {
+            res->packs_kept++;
+            res->blobs_unused_kept += unused_blobs[p];
+        }
+    }
     for (size_t i = 0; i < pl.n; i++) {
         if (!pl.v[i].known) {
             res->packs_deleted++;
             res->bytes_freed += pl.v[i].size;
         }
     }
-    /* small packs alone are not worth a rewrite */
-    if (res->packs_rewritten == 1 && !res->packs_deleted) {
-        for (uint32_t p = 0; p < r->index.npacks; p++)
-            if (r->index.packs[p].flag == 2 && !unused_bytes[p]) {
-                r->index.packs[p].flag = 0;
-                res->packs_rewritten--;
-                res->packs_kept++;
-            }
-    }
+    /* leftovers of interrupted writes: a writer holding a lock would have
+     * kept us out, and a write going on keeps its file's mtime current */
+    rc = cs_repo_temp_objects(r, dry_run ? 0 : r->lock_time, &res->temp_removed, &res->temp_bytes);
+    if (rc < 0)
+        goto out;
+    res->bytes_freed += res->temp_bytes;
     if (dry_run || (!res->packs_deleted && !res->packs_rewritten))
         goto out;
 
@@ -472,9 +574,10 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
 out:
     cs_pw_free(pk);
-    plist_free(&pl);
+    cs_plist_free(&pl);
     free(used_bytes);
     free(unused_bytes);
+    free(unused_blobs);
     cs_snapshots_free(snaps, nsnaps);
     cs_repo_unlock(r);
     return rc;

@@ -79,20 +79,38 @@ int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_bu
     return r;
 }
 
-int cs_pack_read_header(const cs_repo_keys *k, const uint8_t *pack, size_t len, cs_pack_blob **out, size_t *n)
+int cs_pack_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_len, uint32_t *hlen)
+{
+    const uint8_t *t;
+
+    if (tail_len < 8 || pack_len < 8 + CS_SEAL_OVERHEAD || tail_len > pack_len)
+        return -EBADMSG;
+    t = tail + tail_len - 8;
+    if (memcmp(t + 4, pack_magic, 4) != 0)
+        return -EBADMSG;
+    *hlen = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    if (*hlen > pack_len - 8 || *hlen < CS_SEAL_OVERHEAD)
+        return -EBADMSG;
+    return 0;
+}
+
+int cs_pack_open_header(const cs_repo_keys *k, const uint8_t *sealed, uint32_t hlen, uint64_t pack_len,
+                        cs_pack_blob **out, size_t *n)
 {
     _cleanup_buf_ cs_buf hdr = CS_BUF_INIT;
-    uint32_t hlen;
-    int r;
+    int r = cs_unseal(k->data, CS_OBJ_PACK_HEADER, NULL, sealed, hlen, &hdr);
 
-    if (len < 8 + CS_SEAL_OVERHEAD || memcmp(pack + len - 4, pack_magic, 4) != 0)
-        return -EBADMSG;
-    hlen = (uint32_t)pack[len - 8] | (uint32_t)pack[len - 7] << 8 | (uint32_t)pack[len - 6] << 16 |
-           (uint32_t)pack[len - 5] << 24;
-    if (hlen > len - 8 || hlen < CS_SEAL_OVERHEAD)
-        return -EBADMSG;
-    r = cs_unseal(k->data, CS_OBJ_PACK_HEADER, NULL, pack + len - 8 - hlen, hlen, &hdr);
     if (r < 0)
         return r;
-    return cs_pack_header_parse(hdr.data, hdr.len, len - 8 - hlen, out, n);
+    return cs_pack_header_parse(hdr.data, hdr.len, pack_len - 8 - hlen, out, n);
+}
+
+int cs_pack_read_header(const cs_repo_keys *k, const uint8_t *pack, size_t len, cs_pack_blob **out, size_t *n)
+{
+    uint32_t hlen;
+    int r = cs_pack_trailer(pack, len, len, &hlen);
+
+    if (r < 0)
+        return r;
+    return cs_pack_open_header(k, pack + len - 8 - hlen, hlen, len, out, n);
 }

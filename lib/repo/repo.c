@@ -269,8 +269,8 @@ static int load_index(cs_repo *r)
             continue; /* removed by a concurrent prune after the listing */
         if (rc < 0) {
             cs_id_hex(&r->index_ids[i], hex);
-            log_error("index object index/%s is damaged (%s): its packs are ignored; "
-                      "run 'cloudseal check'", hex, strerror(-rc));
+            log_error("index object index/%s is damaged (%s): the packs it names are located from their "
+                      "own headers; 'cloudseal repair index' rebuilds the index", hex, strerror(-rc));
             r->damaged_index++;
             continue;
         }
@@ -290,6 +290,7 @@ int cs_repo_reload_index(cs_repo *r)
     free(r->index_ids);
     r->index_ids = NULL;
     r->nindex_ids = r->index_files = r->damaged_index = 0;
+    r->headers_read = false; /* what the fallback added is gone with the old table */
     rc = cs_index_init(&r->index);
     return rc < 0 ? rc : load_index(r);
 }

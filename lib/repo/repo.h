@@ -40,6 +40,7 @@ typedef struct cs_backup_summary {
     uint64_t errors;         /* files or directories that could not be read (left out) */
     uint64_t files_vanished; /* deleted (or no longer a regular file) between the walk and the read: left out */
     uint64_t files_unstable; /* still changing after CS_BACKUP_READ_TRIES reads: saved as last read */
+    uint64_t lost;           /* files and directories 'repair snapshots' left out: their data was lost */
     double duration;
 } cs_backup_summary;
 
@@ -135,7 +136,12 @@ typedef struct cs_check_opts {
     int read_data_percent; /* 0 = structure only, 100 = read every pack */
 } cs_check_opts;
 typedef struct cs_check_result {
-    uint64_t packs, packs_read, blobs, trees, snapshots, errors, unreferenced_packs;
+    uint64_t packs, packs_read, blobs, trees, snapshots, errors;
+    uint64_t unreferenced_packs; /* in data/, named by no index object */
+    uint64_t unindexed_needed;   /* of those, packs holding blobs a snapshot needs */
+    uint64_t unindexed_damaged;  /* of those, packs whose header does not authenticate */
+    uint64_t temp_objects, temp_bytes; /* leftovers of interrupted writes */
+    uint64_t locks_damaged;
 } cs_check_result;
 /* 0 = no errors, -EBADMSG = errors found (each named in the log). */
 int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res);
@@ -148,9 +154,40 @@ typedef struct cs_forget_policy {
 void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
 typedef struct cs_prune_result {
     uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
+    uint64_t blobs_unused_kept;         /* unused, in packs kept (rewriting them is not worth it) */
+    uint64_t temp_removed, temp_bytes;  /* leftovers of interrupted writes */
 } cs_prune_result;
 int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res);
 int cs_snapshot_delete(cs_repo *r, const cs_id *id);
+
+/* ---- repair ---- */
+typedef struct cs_repair_index_result {
+    uint64_t packs, blobs;                /* indexed anew */
+    uint64_t damaged_packs, damaged_blobs; /* left out (named in the log) */
+    uint64_t index_written, index_removed;
+} cs_repair_index_result;
+/* Rebuild the index from the packs' own headers: every pack in data/ is
+ * read, every blob decrypted and its id recomputed; new index objects are
+ * written, and only then the old ones removed.  Exclusive lock. */
+int cs_repair_index(cs_repo *r, cs_repair_index_result *res);
+
+typedef struct cs_repair_snap {
+    cs_id old_id, new_id; /* new_id is zero for a snapshot object that was itself unreadable */
+    uint64_t lost;        /* files and directories left out (each named in the log) */
+} cs_repair_snap;
+typedef struct cs_repair_snapshots_result {
+    uint64_t snapshots;   /* examined */
+    cs_repair_snap *repaired;
+    size_t nrepaired;
+} cs_repair_snapshots_result;
+/* For every snapshot whose trees or data are damaged or missing, write a
+ * new snapshot keeping everything still readable (tag "repaired",
+ * summary.lost), then remove the original; an unreadable snapshot object
+ * is removed.  read_data: also decrypt every blob (else the index and the
+ * data/ listing decide).  Refuses (-EBADMSG) while the index is damaged or
+ * lacks data a snapshot needs: 'repair index' first.  Exclusive lock. */
+int cs_repair_snapshots(cs_repo *r, bool dry_run, bool read_data, cs_repair_snapshots_result *res);
+void cs_repair_snapshots_result_free(cs_repair_snapshots_result *res);
 
 /* ---- stats ---- */
 typedef struct cs_repo_stats {

@@ -113,7 +113,8 @@ typedef struct cs_ipack {
     uint64_t size;
     uint32_t nblobs;
     uint8_t type;
-    uint8_t flag; /* scratch */
+    uint8_t flag;      /* scratch */
+    uint8_t unindexed; /* named by no index object: its own header was read */
 } cs_ipack;
 typedef struct cs_index {
     pthread_mutex_t lock;
@@ -132,6 +133,7 @@ int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out);
 /* Add a pack, or find it when the id is known (index objects may overlap
  * after an interrupted prune: one pack must have one entry). */
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
+bool cs_index_has_pack(cs_index *ix, const cs_id *pack_id);
 /* Parse a decrypted index object and merge it. */
 int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len);
 /* Encode packs [from..) as an index object plaintext (the packs' blobs are found by scanning). */
@@ -153,6 +155,8 @@ int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out);
 /* Parse an index object (plaintext) into a list of packs, calling cb for each. */
 typedef int (*cs_index_pack_cb)(const cs_index_pack_blobs *p, void *ud);
 int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *ud);
+/* Merge one pack's blobs (a blob already located keeps its location). */
+int cs_index_merge_pack(cs_index *ix, const cs_index_pack_blobs *p);
 
 /* Header plaintext of a pack (list of blobs); and finishing a pack buffer. */
 int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out);
@@ -160,6 +164,12 @@ int cs_pack_header_parse(const uint8_t *data, size_t len, uint64_t blobs_end,
                          cs_pack_blob **out, size_t *n);
 /* Append sealed header + trailer to pack (which holds the blobs). */
 int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_buf *pack);
+/* The trailer (last 8 bytes, at the end of tail) of a pack of pack_len
+ * bytes: the sealed header's length in *hlen. */
+int cs_pack_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_len, uint32_t *hlen);
+/* Open the sealed header (hlen bytes that end 8 bytes before the end). */
+int cs_pack_open_header(const cs_repo_keys *k, const uint8_t *sealed, uint32_t hlen, uint64_t pack_len,
+                        cs_pack_blob **out, size_t *n);
 /* Read the header of a whole pack in memory. */
 int cs_pack_read_header(const cs_repo_keys *k, const uint8_t *pack, size_t len,
                         cs_pack_blob **out, size_t *n);
@@ -185,7 +195,35 @@ struct cs_repo {
     pthread_mutex_t lock_mu;
     pthread_cond_t lock_cv;
     bool lock_stop;
+    int64_t lock_time;   /* when the lock was taken (Unix s) */
+    bool headers_read;   /* cs_repo_index_unindexed ran */
 };
+
+/* ---- the data/ listing, sorted by id ---- */
+typedef struct cs_pent {
+    cs_id id;
+    uint64_t size;
+    bool known; /* named by the index */
+} cs_pent;
+typedef struct cs_plist {
+    cs_pent *v;
+    size_t n, cap;
+} cs_plist;
+int cs_plist_load(cs_repo *r, cs_plist *p);
+cs_pent *cs_plist_find(cs_plist *p, const cs_id *id);
+void cs_plist_free(cs_plist *p);
+
+/* Temporary objects (interrupted writes) under the repository: how many,
+ * their bytes; with remove_before > 0 those last written before that time
+ * (Unix s) are deleted and counted instead.  0 when the storage has none. */
+int cs_repo_temp_objects(cs_repo *r, int64_t remove_before, uint64_t *count, uint64_t *bytes);
+
+/* The pack-header fallback: read the headers of packs in data/ that no
+ * index object names and add their blobs to the in-memory index (packs
+ * flagged unindexed).  Runs once per open; returns the number of packs
+ * added.  *damaged (may be NULL) counts headers that do not authenticate.
+ * Not while other threads read the index. */
+int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged);
 
 /* Storage key of an object: prefix + kind + '/' + hex (data adds xx/). */
 void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);

@@ -86,6 +86,8 @@ typedef struct rs {
     bool remote;         /* storage with a round trip per request: see REMOTE_WORKERS */
     uint64_t budget;     /* REMOTE_BUDGET bytes not reserved by a worker (under mu) */
     pthread_cond_t cv_budget;
+    int busy;            /* jobs taken by workers, not finished (under mu) */
+    pthread_cond_t cv_idle;
     cs_restore_result res;
 } rs;
 
@@ -122,6 +124,24 @@ static int node_copy(cs_node *dst, const cs_node *src)
 static bool all_zero(const uint8_t *p, size_t n)
 {
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* A short write is not an error yet: the next one says why (ENOSPC, EDQUOT). */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
 }
 
 static void set_xattrs(int fd, const char *path, const cs_node *nd)
@@ -262,14 +282,13 @@ static int write_blobs(rs *s, int fd, const char *path, const cs_node *nd, uint3
             return -EBADMSG;
         }
         if (!sparse) {
-            if (pwrite(fd, blob->data, blob->len, (off_t)off) != (ssize_t)blob->len)
-                rc = errno ? -errno : -EIO;
+            rc = pwrite_all(fd, blob->data, blob->len, off);
         } else {
             /* sparse files: zero runs stay holes (ftruncate at the end sets the size) */
             for (size_t k = 0; k < blob->len && rc == 0; k += 64 * 1024) {
                 size_t l = blob->len - k < 64 * 1024 ? blob->len - k : 64 * 1024;
-                if (!all_zero(blob->data + k, l) && pwrite(fd, blob->data + k, l, (off_t)(off + k)) != (ssize_t)l)
-                    rc = errno ? -errno : -EIO;
+                if (!all_zero(blob->data + k, l))
+                    rc = pwrite_all(fd, blob->data + k, l, off + k);
             }
         }
         off += blob->len;
@@ -372,12 +391,15 @@ static void *rworker(void *arg)
         if (!s->head)
             s->tail = NULL;
         s->qlen--;
+        s->busy++;
         pthread_cond_signal(&s->cv_space);
         pthread_mutex_unlock(&s->mu);
         if (j->f) {
             write_segment(s, j, &b);
             free(j);
             pthread_mutex_lock(&s->mu);
+            if (--s->busy == 0 && !s->head)
+                pthread_cond_broadcast(&s->cv_idle);
             continue;
         }
         rc = b.dctx ? write_file(s, j, &b) : -ENOMEM;
@@ -391,6 +413,8 @@ static void *rworker(void *arg)
         free(j->path);
         cs_node_clear(&j->nd);
         free(j);
+        if (--s->busy == 0 && !s->head)
+            pthread_cond_broadcast(&s->cv_idle);
     }
     pthread_mutex_unlock(&s->mu);
     cs_buf_free(&b.blob);
@@ -415,6 +439,33 @@ static void queue(rs *s, rjob *j)
     s->qlen++;
     pthread_cond_signal(&s->cv_job);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* The index lacks something the snapshot needs (an index object damaged
+ * or lost): locate the packs no index names from their own headers.  Once
+ * per restore, after the workers have gone idle (they read the index). */
+static bool read_pack_headers(rs *s)
+{
+    int n;
+
+    if (s->r->headers_read)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    while (s->head || s->busy)
+        pthread_cond_wait(&s->cv_idle, &s->mu);
+    n = cs_repo_index_unindexed(s->r, NULL);
+    pthread_mutex_unlock(&s->mu);
+    if (n < 0)
+        log_error("cannot read the headers of packs the index does not name: %s", strerror(-n));
+    return n > 0;
+}
+
+static bool all_indexed(rs *s, const cs_node *nd)
+{
+    for (uint32_t i = 0; i < nd->ncontent; i++)
+        if (!cs_index_find(&s->r->index, &nd->content[i]))
+            return false;
+    return true;
 }
 
 static bool included(rs *s, const char *snap_path)
@@ -467,6 +518,8 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
     cs_tree t;
     int rc = cs_tree_load(s->r, tree_id, &t);
 
+    if (rc == -ENOENT && read_pack_headers(s))
+        rc = cs_tree_load(s->r, tree_id, &t);
     if (rc < 0) {
         char hex[65];
         cs_id_hex(tree_id, hex);
@@ -612,6 +665,8 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
     }
     if (nd->type == CS_NODE_FILE) {
         rjob *j;
+        if (!all_indexed(s, nd))
+            read_pack_headers(s);
         if (nd->nlink > 1) {
             const char *first = hardlink_first(s, nd, dest);
             if (first) {
@@ -727,6 +782,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         nw = 2;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
+    if (!cs_index_find(&r->index, &snap->tree) || r->damaged_index)
+        cs_repo_index_unindexed(r, NULL); /* before any worker reads the index */
     rc = cs_mkdir_p(o->target, 0700);
     if (rc < 0) {
         log_error("cannot create the target directory %s: %s", o->target, strerror(-rc));
@@ -746,6 +803,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_init(&s.cv_job, NULL);
     pthread_cond_init(&s.cv_space, NULL);
     pthread_cond_init(&s.cv_budget, NULL);
+    pthread_cond_init(&s.cv_idle, NULL);
     for (int i = 0; i < nw; i++)
         if (pthread_create(&s.th[i], NULL, rworker, &s) == 0)
             s.nth++;
@@ -795,6 +853,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_destroy(&s.cv_job);
     pthread_cond_destroy(&s.cv_space);
     pthread_cond_destroy(&s.cv_budget);
+    pthread_cond_destroy(&s.cv_idle);
     if (res)
         *res = s.res;
     if (rc == 0 && s.res.damaged)

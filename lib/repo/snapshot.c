@@ -79,7 +79,7 @@ json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
 #define SUM(f) json_object_object_add(sum, #f, json_object_new_uint64(s->summary.f))
     SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
     SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
-    SUM(files_vanished); SUM(files_unstable);
+    SUM(files_vanished); SUM(files_unstable); SUM(lost);
 #undef SUM
     json_object_object_add(sum, "duration", json_object_new_double(s->summary.duration));
     json_object_object_add(o, "summary", sum);
@@ -177,7 +177,7 @@ int cs_snapshot_parse(const uint8_t *data, size_t len, cs_snapshot *s)
 #define SUM(f) if (json_object_object_get_ex(sum, #f, &v)) s->summary.f = json_object_get_uint64(v)
         SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
         SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
-        SUM(files_vanished); SUM(files_unstable);
+        SUM(files_vanished); SUM(files_unstable); SUM(lost);
 #undef SUM
         if (json_object_object_get_ex(sum, "duration", &v))
             s->summary.duration = json_object_get_double(v);
@@ -246,12 +246,18 @@ int cs_snapshot_list(cs_repo *r, cs_snapshot **out, size_t *n, size_t *damaged)
         rc = load_one(r, &ids[i], &v[k]);
         if (rc == -ENOENT)
             continue;
-        if (rc < 0) {
+        if (rc == -EBADMSG) {
             char hex[65];
             cs_id_hex(&ids[i], hex);
-            log_error("snapshot snapshots/%s is damaged (%s)", hex, strerror(-rc));
+            log_error("snapshot snapshots/%s is damaged (it does not authenticate): nothing in it can be read; "
+                      "'cloudseal repair snapshots' removes it", hex);
             bad++;
             continue;
+        }
+        if (rc < 0) { /* storage: not the snapshot's fault */
+            free(ids);
+            cs_snapshots_free(v, k);
+            return rc;
         }
         k++;
     }
@@ -268,6 +274,24 @@ static void snap_copy_move(cs_snapshot *dst, cs_snapshot *src)
 {
     *dst = *src;
     memset(src, 0, sizeof(*src));
+}
+
+/* No readable snapshot matches spec: -EBADMSG when a damaged snapshot
+ * object does (an integrity failure, not a typo), else -ENOENT. */
+static int damaged_match(cs_repo *r, const char *spec)
+{
+    cs_id *ids = NULL;
+    size_t n = 0;
+    int rc = strcmp(spec, "latest") == 0 ? -ENOENT : cs_repo_list_ids(r, "snapshots", &ids, &n);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char hex[65];
+        cs_id_hex(&ids[i], hex);
+        if (strncasecmp(hex, spec, strlen(spec)) == 0)
+            rc = -EBADMSG;
+    }
+    free(ids);
+    return rc == 0 ? -ENOENT : rc;
 }
 
 int cs_snapshot_find(cs_repo *r, const char *spec, cs_snapshot *out)
@@ -298,7 +322,7 @@ int cs_snapshot_find(cs_repo *r, const char *spec, cs_snapshot *out)
         }
     }
     if (rc == 0 && found == SIZE_MAX)
-        rc = -ENOENT;
+        rc = damaged_match(r, spec);
     if (rc == 0)
         snap_copy_move(out, &v[found]);
     cs_snapshots_free(v, n);

@@ -8,6 +8,17 @@
 #include "repo/tree.h"
 #include "util/log.h"
 
+/* ls and diff run alone on the repository: a tree the index lacks is
+ * looked for in the packs no index object names (their own headers). */
+static int load_tree(cs_repo *r, const cs_id *id, cs_tree *t)
+{
+    int rc = cs_tree_load(r, id, t);
+
+    if (rc == -ENOENT && cs_repo_index_unindexed(r, NULL) > 0)
+        rc = cs_tree_load(r, id, t);
+    return rc;
+}
+
 static int walk_tree(cs_repo *r, const cs_id *id, const char *prefix, cs_walk_cb cb, void *ud, int depth)
 {
     cs_tree t;
@@ -15,7 +26,7 @@ static int walk_tree(cs_repo *r, const cs_id *id, const char *prefix, cs_walk_cb
 
     if (depth > 4096)
         return -ELOOP;
-    rc = cs_tree_load(r, id, &t);
+    rc = load_tree(r, id, &t);
     if (rc < 0) {
         char hex[65];
         cs_id_hex(id, hex);
@@ -56,7 +67,7 @@ int cs_walk(cs_repo *r, const cs_snapshot *s, const char *subpath, cs_walk_cb cb
         cs_tree t;
         size_t i;
         size_t l = strlen(prefix);
-        if ((rc = cs_tree_load(r, &cur, &t)) < 0)
+        if ((rc = load_tree(r, &cur, &t)) < 0)
             break;
         for (i = 0; i < t.n && strcmp(t.nodes[i].name, comps[k]) != 0; i++)
             ;
@@ -101,7 +112,7 @@ static int report_all(cs_repo *r, char what, const char *path, const cs_node *n,
 static int report_tree(cs_repo *r, char what, const cs_id *id, const char *prefix, cs_diff_cb cb, void *ud)
 {
     cs_tree t;
-    int rc = cs_tree_load(r, id, &t);
+    int rc = load_tree(r, id, &t);
 
     for (size_t i = 0; rc == 0 && i < t.n; i++) {
         char *p = NULL;
@@ -132,9 +143,9 @@ static int diff_tree(cs_repo *r, const cs_id *a, const cs_id *b, const char *pre
 
     if (memcmp(a->b, b->b, CS_ID_LEN) == 0)
         return 0;
-    if ((rc = cs_tree_load(r, a, &ta)) < 0)
+    if ((rc = load_tree(r, a, &ta)) < 0)
         return rc;
-    if ((rc = cs_tree_load(r, b, &tb)) < 0) {
+    if ((rc = load_tree(r, b, &tb)) < 0) {
         cs_tree_free(&ta);
         return rc;
     }

@@ -67,6 +67,10 @@ struct cs_storage_ops {
     /* Call cb for every key starting with prefix (recursively), in no
      * particular order.  A non-zero return from cb stops and is returned. */
     int (*list)(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *userdata);
+    /* The same for the leftovers of interrupted puts (not objects: list
+     * never shows them, get cannot read them, del removes them).  NULL for
+     * backends whose puts leave nothing behind (S3). */
+    int (*list_partial)(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *userdata);
     void (*close)(cs_storage *s);
 };
 
@@ -93,6 +97,9 @@ static inline int cs_storage_stat(cs_storage *s, const char *key, cs_object_stat
 { return s->ops->stat(s, key, st); }
 static inline int cs_storage_list(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
 { return s->ops->list(s, prefix, cb, ud); }
+
+static inline int cs_storage_list_partial(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
+{ return s->ops->list_partial ? s->ops->list_partial(s, prefix, cb, ud) : 0; }
 
 /* Keys must be relative, '/'-separated, without "." or ".." components,
  * empty components, NUL or control bytes, at most 1024 bytes.  Backends call

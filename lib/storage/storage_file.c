@@ -6,7 +6,9 @@
  * a crash leaves either the old object or the new one, never a torn one.
  * Everything is created owner-only (0700 directories, 0600 files).
  * Objects put with CS_PUT_UNCACHED (packs) are written with O_DIRECT: see
- * write_object.
+ * write_object.  A root directory that does not exist is created by the
+ * first put, never by opening, listing or reading: a read-only command
+ * given a wrong URL must not create directories.
  */
 #include "storage/storage.h"
 
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +29,31 @@
 
 typedef struct file_storage {
     cs_storage base;
-    int rootfd;
+    pthread_mutex_t mu;
+    int rootfd;   /* -1 while the root directory does not exist */
+    char *path;
 } file_storage;
+
+/* The root's fd, or -1 when it does not exist (yet); with create, it is
+ * made first (puts only). */
+static int root_get(cs_storage *s, bool create)
+{
+    file_storage *fs = (file_storage *)s;
+    int fd = __atomic_load_n(&fs->rootfd, __ATOMIC_ACQUIRE);
+
+    if (fd >= 0)
+        return fd; /* set once, never changed */
+    pthread_mutex_lock(&fs->mu);
+    if (fs->rootfd < 0 && (!create || cs_mkdir_p(fs->path, 0700) == 0))
+        __atomic_store_n(&fs->rootfd, open(fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), __ATOMIC_RELEASE);
+    fd = fs->rootfd;
+    pthread_mutex_unlock(&fs->mu);
+    return fd;
+}
 
 static int root_of(cs_storage *s)
 {
-    return ((file_storage *)s)->rootfd;
+    return root_get(s, false);
 }
 
 /* Create the parent directories of key under the root. */
@@ -81,16 +103,18 @@ static int file_open(const char *url, const cs_storage_opts *opts, cs_storage **
     (void)opts;
     if (path[0] != '/')
         return -EINVAL;
-    r = cs_mkdir_p(path, 0700);
-    if (r < 0)
-        return r;
     fs = calloc(1, sizeof(*fs));
-    if (!fs)
+    if (!fs || !(fs->path = strdup(path))) {
+        free(fs);
         return -ENOMEM;
+    }
     fs->base.ops = &cs_storage_file_ops;
+    pthread_mutex_init(&fs->mu, NULL);
     fs->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fs->rootfd < 0) {
+    if (fs->rootfd < 0 && errno != ENOENT) {
         r = -errno;
+        pthread_mutex_destroy(&fs->mu);
+        free(fs->path);
         free(fs);
         return r;
     }
@@ -100,8 +124,13 @@ static int file_open(const char *url, const cs_storage_opts *opts, cs_storage **
 
 static void file_close(cs_storage *s)
 {
-    close(root_of(s));
-    free(s);
+    file_storage *fs = (file_storage *)s;
+
+    if (fs->rootfd >= 0)
+        close(fs->rootfd);
+    pthread_mutex_destroy(&fs->mu);
+    free(fs->path);
+    free(fs);
 }
 
 static int file_get(cs_storage *s, const char *key, uint64_t offset, uint64_t length,
@@ -114,6 +143,8 @@ static int file_get(cs_storage *s, const char *key, uint64_t offset, uint64_t le
 
     if (r < 0)
         return r;
+    if (root_of(s) < 0)
+        return -ENOENT;
     fd = openat(root_of(s), key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
@@ -161,6 +192,8 @@ static int file_stat(cs_storage *s, const char *key, cs_object_stat *out)
 
     if (r < 0)
         return r;
+    if (root_of(s) < 0)
+        return -ENOENT;
     if (fstatat(root_of(s), key, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return -errno;
     if (!S_ISREG(st.st_mode))
@@ -218,13 +251,15 @@ static int write_object(int fd, const uint8_t *data, size_t len, bool uncached)
 
 static int file_put(cs_storage *s, const char *key, const void *data, size_t len, int flags)
 {
-    int rootfd = root_of(s);
+    int rootfd;
     char tmp[1200];
     _cleanup_close_ int fd = -1;
     int r = cs_storage_key_valid(key);
 
     if (r < 0)
         return r;
+    if ((rootfd = root_get(s, true)) < 0)
+        return -errno;
     r = make_parents(rootfd, key);
     if (r < 0)
         return r;
@@ -258,13 +293,17 @@ static int file_del(cs_storage *s, const char *key)
 
     if (r < 0)
         return r;
+    if (root_of(s) < 0)
+        return -ENOENT;
     if (unlinkat(root_of(s), key, 0) < 0)
         return -errno;
     return fsync_parent(root_of(s), key);
 }
 
-/* Walk dir (relative path rel under the root) depth-first. */
-static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list_cb cb, void *ud, int depth)
+/* Walk dir (relative path rel under the root) depth-first: objects, or with
+ * partial only the temporary files of interrupted puts. */
+static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list_cb cb, void *ud, int depth,
+                bool partial)
 {
     _cleanup_close_ int fd = -1;
     DIR *d;
@@ -283,10 +322,9 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
     while (r == 0 && (e = readdir(d))) {
         char path[1100];
         struct stat st;
+        bool tmp = strstr(e->d_name, ".tmp-") != NULL; /* an interrupted write, not an object */
 
         if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
-        if (strstr(e->d_name, ".tmp-")) /* an interrupted write, not an object */
             continue;
         if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof(path))
             continue;
@@ -295,9 +333,9 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
             continue;
         if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue; /* vanished */
-        if (S_ISDIR(st.st_mode)) {
-            r = walk(rootfd, path, prefix, cb, ud, depth + 1);
-        } else if (S_ISREG(st.st_mode) && strncmp(path, prefix, strlen(prefix)) == 0) {
+        if (S_ISDIR(st.st_mode) && !tmp) {
+            r = walk(rootfd, path, prefix, cb, ud, depth + 1, partial);
+        } else if (S_ISREG(st.st_mode) && tmp == partial && strncmp(path, prefix, strlen(prefix)) == 0) {
             cs_object_stat ss = { .size = (uint64_t)st.st_size, .mtime_sec = st.st_mtim.tv_sec };
             etag_of(&st, ss.etag);
             r = cb(path, &ss, ud);
@@ -309,7 +347,12 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
 
 static int file_list(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
 {
-    return walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0);
+    return root_of(s) < 0 ? 0 : walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0, false);
+}
+
+static int file_list_partial(cs_storage *s, const char *prefix, cs_storage_list_cb cb, void *ud)
+{
+    return root_of(s) < 0 ? 0 : walk(root_of(s), "", prefix ? prefix : "", cb, ud, 0, true);
 }
 
 const struct cs_storage_ops cs_storage_file_ops = {
@@ -321,5 +364,6 @@ const struct cs_storage_ops cs_storage_file_ops = {
     .del = file_del,
     .stat = file_stat,
     .list = file_list,
+    .list_partial = file_list_partial,
     .close = file_close,
 };

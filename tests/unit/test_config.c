@@ -53,8 +53,28 @@ static void test_missing_file(void **state)
 {
     cs_config *c = NULL;
 
-    assert_int_equal(cs_config_load("/nonexistent/cloudseal.conf", &c), 0);
+    /* named on purpose (--config, $CLOUDSEAL_CONFIG): it must exist */
+    assert_int_equal(cs_config_load("/nonexistent/cloudseal.conf", &c), -ENOENT);
+    assert_null(c);
+    /* and set something: an empty or comment-only file is a mistake */
+    assert_int_equal(load_text("", &c), -EINVAL);
+    assert_int_equal(load_text("; nothing\n\n[storage]\n", &c), -EINVAL);
+    assert_int_equal(cs_config_new_default(&c), 0);
     assert_string_equal(cs_config_str(c, "paths", "state_dir"), "/var/lib/cloudseal");
+    cs_config_free(c);
+}
+
+static void test_duplicate_key(void **state)
+{
+    cs_config *c = NULL;
+
+    /* the same key twice in one section, or in two blocks of one section */
+    assert_int_equal(load_text("[kdf]\nmemory = 8M\nmemory = 16M\n", &c), -EINVAL);
+    assert_int_equal(load_text("[kdf]\nmemory = 8M\n[storage]\nlogin_timeout = 2\n[kdf]\nmemory = 9M\n", &c),
+                     -EINVAL);
+    /* the same name in two sections is two keys */
+    assert_int_equal(load_text("[storage]\nconnect_timeout = 5\nrequest_timeout = 5\n"
+                               "[kdf]\nmemory = 8M\n", &c), 0);
     cs_config_free(c);
 }
 
@@ -145,6 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_parsers),

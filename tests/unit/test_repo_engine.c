@@ -221,6 +221,70 @@ static void test_forget_prune(void **state)
     cs_repo_close(r);
 }
 
+static int del_cb(const char *key, const cs_object_stat *os, void *ud)
+{
+    (void)os;
+    (*(int *)ud)++;
+    return cs_storage_del(st, key);
+}
+
+/* Every index object gone: restore and check read the packs' own headers;
+ * repair index writes a new index; prune then settles; a temporary object
+ * left by a killed put is counted and removed. */
+static void test_index_lost_repair_and_settle(void **state)
+{
+    cs_repo *r;
+    cs_snapshot s;
+    cs_restore_opts ro = { 0 };
+    cs_restore_result res;
+    cs_check_result cr;
+    cs_check_opts co = { .read_data_percent = 100 };
+    cs_repair_index_result ri;
+    cs_prune_result pr;
+    char target[400], p[1200];
+    struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+    int deleted = 0, fd;
+
+    (void)state;
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(do_backup(r, &s), 0);
+    cs_repo_close(r);
+    assert_int_equal(cs_storage_list(st, "users/t/backup/index/", del_cb, &deleted), 0);
+    assert_true(deleted >= 1);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(r->index.npacks, 0);
+    snprintf(target, sizeof(target), "%s/restore3", tmp);
+    ro.target = target;
+    assert_int_equal(cs_restore(r, &s, &ro, &res), 0);
+    assert_int_equal(res.files, 3);
+    assert_int_equal(cs_check(r, &co, &cr), -EBADMSG);
+    assert_true(cr.unindexed_needed >= 1);
+    assert_int_equal(cs_repair_index(r, &ri), 0);
+    assert_true(ri.packs >= 1 && ri.index_written >= 1);
+    assert_int_equal(ri.damaged_packs + ri.damaged_blobs, 0);
+    cs_repo_close(r);
+    /* a put killed midway, long ago */
+    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab", tmp);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab/ab.tmp-0123456789abcdef", tmp);
+    fd = open(p, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_write_all(fd, "partial", 7), 0);
+    assert_int_equal(futimens(fd, old), 0);
+    close(fd);
+    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(cs_check(r, &co, &cr), 0);
+    assert_int_equal(cr.temp_objects, 1);
+    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_int_equal(pr.temp_removed, 1);
+    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_int_equal(pr.packs_deleted + pr.packs_rewritten + pr.blobs_removed + pr.temp_removed, 0);
+    assert_int_equal(cs_check(r, &co, &cr), 0);
+    assert_int_equal(cr.temp_objects, 0);
+    cs_snapshot_clear(&s);
+    cs_repo_close(r);
+}
+
 static void test_locks(void **state)
 {
     cs_repo *a, *b;
@@ -246,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_backup_restore_check),
         cmocka_unit_test(test_corruption_named_and_restore_partial),
         cmocka_unit_test(test_forget_prune),
+        cmocka_unit_test(test_index_lost_repair_and_settle),
         cmocka_unit_test(test_locks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -284,6 +284,43 @@ static void test_pack_header(void **state)
     }
 }
 
+/* The pack-header fallback reads only a pack's tail: the trailer names the
+ * sealed header's length, which must fit the pack; a tail too short for the
+ * trailer, a wrong magic, an impossible length or a flipped header byte is
+ * refused. */
+static void test_pack_tail_header(void **state)
+{
+    cs_buf pack = CS_BUF_INIT;
+    cs_pack_blob b = { CS_BLOB_DATA, { { 0 } }, 0, 200, 10 }, *got = NULL;
+    uint8_t junk[200] = { 0 };
+    size_t n = 0;
+    uint32_t hlen;
+
+    (void)state;
+    randombytes_buf(b.id.b, 32);
+    cs_buf_append(&pack, junk, sizeof(junk));
+    assert_int_equal(cs_pack_finish(keys, &b, 1, &pack), 0);
+    /* a tail of the last 8 bytes is enough for the trailer */
+    assert_int_equal(cs_pack_trailer(pack.data + pack.len - 8, 8, pack.len, &hlen), 0);
+    assert_int_equal(cs_pack_open_header(keys, pack.data + pack.len - 8 - hlen, hlen, pack.len, &got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(got[0].id.b, b.id.b, 32);
+    free(got);
+    assert_int_equal(cs_pack_trailer(pack.data + pack.len - 7, 7, pack.len, &hlen), -EBADMSG);
+    /* a length beyond the pack (as listed) */
+    assert_int_equal(cs_pack_trailer(pack.data + pack.len - 8, 8, hlen + 7, &hlen), -EBADMSG);
+    /* the header claims the blobs end elsewhere than where it starts */
+    assert_int_equal(cs_pack_trailer(pack.data + pack.len - 8, 8, pack.len, &hlen), 0);
+    assert_int_equal(cs_pack_open_header(keys, pack.data + pack.len - 8 - hlen, hlen, pack.len + 1, &got, &n),
+                     -EBADMSG);
+    pack.data[pack.len - 8 - hlen + 30] ^= 4;
+    assert_int_equal(cs_pack_open_header(keys, pack.data + pack.len - 8 - hlen, hlen, pack.len, &got, &n),
+                     -EBADMSG);
+    pack.data[pack.len - 2] ^= 1; /* magic */
+    assert_int_equal(cs_pack_trailer(pack.data + pack.len - 8, 8, pack.len, &hlen), -EBADMSG);
+    cs_buf_free(&pack);
+}
+
 static int count_cb(const cs_index_pack_blobs *p, void *ud)
 {
     (*(size_t *)ud) += p->n;
@@ -524,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_seal_binds_type_and_id),
         cmocka_unit_test(test_blob_roundtrip_compress_and_tamper),
         cmocka_unit_test(test_pack_header),
+        cmocka_unit_test(test_pack_tail_header),
         cmocka_unit_test(test_index_roundtrip_and_hostile),
         cmocka_unit_test(test_tree_roundtrip_and_hostile),
         cmocka_unit_test(test_snapshot_json_hostile),
