@@ -23,17 +23,42 @@
 /* A section prints its lines to f, or with json adds its members to obj. */
 typedef void (*status_section)(FILE *f, bool json, json_object *obj);
 
+/* Why the cached keybag is shown instead of storage's copy. */
+static const char *storage_state(int storage_err)
+{
+    switch (storage_err) {
+    case 0: return "refused"; /* parsed, but older than seen here or not this account's */
+    case -ENOENT: return "missing";
+    case -EBADMSG: case -E2BIG: case -EPROTONOSUPPORT: return "damaged";
+    default: return "unreachable";
+    }
+}
+
+static const char *storage_text(int storage_err)
+{
+    switch (storage_err) {
+    case 0: return "its copy was refused (older than one seen here, or another account's)";
+    case -ENOENT: return "no keybag there ('cloudseal passwd' uploads yours again)";
+    case -EBADMSG: case -E2BIG: case -EPROTONOSUPPORT:
+        return "its copy is damaged or out of bounds; run 'cloudseal check'";
+    default: return "unreachable";
+    }
+}
+
 static void keys_section(FILE *f, bool json, json_object *obj)
 {
     const char *user = cli_user();
     cs_keybag *kb = NULL;
     cs_amk *amk = NULL;
-    bool from_cache = false, unlocked = false;
+    bool from_cache = false, unlocked = false, verified = false;
+    int storage_err = 0;
     /* status must be quick: the login timeout, then the cache */
-    int r = cs_account_load_keybag(cli_config(), user, CS_UNLOCK_LOGIN, &kb, &from_cache);
+    int r = cs_account_load_keybag_why(cli_config(), user, CS_UNLOCK_LOGIN, &kb, &from_cache, &storage_err);
 
     if (r == 0 && cs_keyring_load(cs_keybag_account_id(kb), &amk) == 0) {
         unlocked = true;
+        /* with the key at hand the copy shown can be checked, not just parsed */
+        verified = cs_keybag_verify(kb, amk) == 0;
         cs_amk_free(amk);
     }
     if (json) {
@@ -44,6 +69,10 @@ static void keys_section(FILE *f, bool json, json_object *obj)
             json_object_object_add(obj, "account_id", json_object_new_string(cs_keybag_account_id(kb)));
             json_object_object_add(obj, "generation", json_object_new_int64((int64_t)cs_keybag_generation(kb)));
             json_object_object_add(obj, "keybag_source", json_object_new_string(from_cache ? "cache" : "storage"));
+            if (from_cache)
+                json_object_object_add(obj, "storage_keybag", json_object_new_string(storage_state(storage_err)));
+            if (unlocked)
+                json_object_object_add(obj, "keybag_verified", json_object_new_boolean(verified));
         } else if (r != -ENOENT) {
             json_object_object_add(obj, "keybag_error", json_object_new_string(strerror(-r)));
         }
@@ -58,8 +87,12 @@ static void keys_section(FILE *f, bool json, json_object *obj)
             fprintf(f, "Enrolled:     yes\n");
             fprintf(f, "Unlocked:     %s\n", unlocked ? "yes" : "no (log in with your password, or run 'cloudseal unlock')");
             fprintf(f, "Account id:   %s\n", cs_keybag_account_id(kb));
-            fprintf(f, "Keybag:       generation %" PRIu64 " (from %s)\n", cs_keybag_generation(kb),
-                    from_cache ? "the local cache; storage unreachable" : "storage");
+            fprintf(f, "Keybag:       generation %" PRIu64 " (from %s%s)\n", cs_keybag_generation(kb),
+                    from_cache ? "the local cache; storage: " : "storage",
+                    from_cache ? storage_text(storage_err) : "");
+            if (unlocked && !verified)
+                fprintf(f, "Warning:      this keybag does not verify with your key (tampered with?): "
+                           "run 'cloudseal check'\n");
         }
     }
     cs_keybag_free(kb);

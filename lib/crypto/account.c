@@ -543,6 +543,12 @@ int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *s
 int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
                            cs_keybag **out, bool *from_cache)
 {
+    return cs_account_load_keybag_why(cfg, user, flags, out, from_cache, NULL);
+}
+
+int cs_account_load_keybag_why(const cs_config *cfg, const char *user, int flags,
+                               cs_keybag **out, bool *from_cache, int *storage_err)
+{
     user_dir d = { .fd = -1 };
     sources s = { .storage_raw = CS_BUF_INIT };
     const cs_keybag *kb = NULL;
@@ -565,6 +571,8 @@ int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
         if (from_cache)
             *from_cache = fc;
     }
+    if (storage_err)
+        *storage_err = s.storage_err;
     sources_free(&s);
     if (d.fd >= 0)
         close(d.fd);

@@ -117,6 +117,11 @@ int cs_account_reset_password(const cs_config *cfg, const char *user, const cs_a
  * *from_cache tells where it came from (may be NULL). */
 int cs_account_load_keybag(const cs_config *cfg, const char *user, int flags,
                            cs_keybag **out, bool *from_cache);
+/* The same, and why storage's copy was not used (*storage_err: 0 when it
+ * was, -ENOENT none there, -EBADMSG/-E2BIG/-EPROTONOSUPPORT damaged or out
+ * of bounds, other -errno unreachable), for messages that tell the truth. */
+int cs_account_load_keybag_why(const cs_config *cfg, const char *user, int flags,
+                               cs_keybag **out, bool *from_cache, int *storage_err);
 
 /* The keybag's encrypted payload (a JSON object: storage credentials,
  * repository locations...).  get: *out is a new reference; verifies the

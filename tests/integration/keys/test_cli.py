@@ -241,3 +241,26 @@ def test_prompts_on_a_terminal(cli):
     cli("lock")
     code, out = _on_tty(cli, ["unlock"], ["same pw"])
     assert code == 0 and "Unlocked." in out
+
+
+def test_status_tells_a_damaged_keybag_from_an_unreachable_storage(cli):
+    """Issue 17: a corrupted keybag in storage was shown as 'from the local
+    cache; storage unreachable'.  Damaged, missing and tampered copies are
+    each named for what they are."""
+    cli.enroll("pw")
+    good = cli.storage_keybag.read_text()
+    cli.storage_keybag.write_text(good[:-40])  # truncated: no longer JSON
+    out = cli("status").stdout
+    assert "storage: its copy is damaged" in out and "unreachable" not in out, out
+    assert status(cli)["storage_keybag"] == "damaged"
+    cli.storage_keybag.unlink()
+    assert status(cli)["storage_keybag"] == "missing"
+    # a copy that parses but whose MAC fails: only the key can tell
+    kb = json.loads(good)
+    kb["generation"] = kb["generation"] + 7
+    cli.storage_keybag.write_text(json.dumps(kb))
+    out = cli("status").stdout
+    assert "does not verify with your key" in out, out
+    assert status(cli)["keybag_verified"] is False
+    cli.storage_keybag.write_text(good)
+    assert status(cli)["keybag_verified"] is True
