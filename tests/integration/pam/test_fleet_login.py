@@ -137,11 +137,11 @@ class Fleet:
         the change an expired password forces (or passwd(1)'s, passwd=True)."""
         app = pathlib.Path(__file__).with_name("pam_login.py")
         return self.run(self.sb.syslog_capture + f"python3 {app} {service} {user}{' --passwd' if passwd else ''} "
-                        "|| true\nsleep 0.2; cat $D/syslog.txt; : > $D/syslog.txt\n", input=answers, check=False)
+                        "|| true\n" + self.sb.syslog_drain + "cat $D/syslog.txt; : > $D/syslog.txt\n", input=answers, check=False)
 
     def login(self, password, user=FUSER, service="csfleet", ops="authenticate acct_mgmt open_session"):
         return self.run(self.sb.syslog_capture + f"rc=0; pamtester {service} {user} {ops} || rc=$?\n"
-                        "sleep 0.2; echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
+                        + self.sb.syslog_drain + "echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
                         input=password + "\n", check=False)
 
 
