@@ -71,7 +71,7 @@ class NotifyListener:
         with self.lock:
             return [(t, f[key]) for t, f in self.messages if key in f]
 
-    def wait(self, key, pred=lambda v: True, timeout=10, since=0.0):
+    def wait(self, key, pred=lambda v: True, timeout=30, since=0.0):
         """The first value of key matching pred, sent after `since`."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -140,7 +140,7 @@ class Agent:
     def status(self, timeout=10):
         return self.notify.wait("STATUS", timeout=timeout)
 
-    def wait_status(self, pred, timeout=20, since=0.0):
+    def wait_status(self, pred, timeout=60, since=0.0):
         if isinstance(pred, str):
             s = pred
             pred = lambda v: s in v  # noqa: E731

@@ -291,7 +291,7 @@ def test_cloudseal_lock_tells_the_agent(agent, agent_env):
     t = time.monotonic()
     r = agent.cli("lock", check=False)
     assert r.returncode == 0, r.stderr
-    agent.wait_status(lambda s: s == "locked", timeout=5, since=t)
+    agent.wait_status(lambda s: s == "locked", timeout=60, since=t)  # the poll would take 300 s
     assert agent.request("status")["unlocked"] is False
     assert not account.in_keyring()
 
