@@ -65,6 +65,7 @@ PROGRAMS    := $(if $(CLI_SRCS),$(O)/cloudseal) $(if $(PRIV_SRCS),$(O)/cloudseal
                $(if $(AGENT_SRCS),$(O)/cloudseal-agent)
 MODULES     := $(if $(PAM_SRCS),$(O)/pam_cloudseal.so) $(if $(NSS_SRCS),$(O)/libnss_cloudseal.so.2)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+UNIT_RUN    := $(UNIT_BINS)
 
 .PHONY: all deps deps-build check unit asan asan-unit valgrind fuzz fuzz-smoke integration \
         demo install clean bench
@@ -106,8 +107,12 @@ deps:
 deps-build:
 	@scripts/install-deps.sh build
 
+# T=keybag runs build/tests/test_keybag alone (T names a tests/unit/test_T.c,
+# or pam for the pam_wrapper driver tests/pam/test_pam_cloudseal)
+UNIT_SEL = $(if $(T),$(filter %/test_$(T) %/test_$(T)_cloudseal,$(UNIT_RUN)),$(UNIT_RUN))
 unit: all $(UNIT_BINS)
-	@O=$(O) tests/run-unit.sh $(UNIT_BINS)
+	@$(if $(UNIT_SEL),,echo "unit: no unit test binary named test_$(T)" >&2; exit 1;) \
+	  O=$(O) tests/run-unit.sh $(UNIT_SEL)
 
 asan:
 	$(MAKE) O=build-asan SAN=1 all

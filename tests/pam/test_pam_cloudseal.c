@@ -40,7 +40,10 @@
 #define ASAN_LIB ""
 #endif
 
-#define PW_DIR "/usr/lib/x86_64-linux-gnu/pam_wrapper"
+#ifndef MULTIARCH
+#error "MULTIARCH must name the multiarch triplet (dpkg-architecture -qDEB_HOST_MULTIARCH)"
+#endif
+#define PW_DIR "/usr/lib/" MULTIARCH "/pam_wrapper"
 #define ALICE_UID 47101
 #define BOB_UID 47102
 
@@ -603,11 +606,13 @@ static void not_enrolled_is_quiet(void **state)
             pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS),
         };
         struct pamtest_conv_data none = { 0 };
-        assert_int_equal(run_pamtest("cs-nohelper", "alice", &none, tests, NULL), PAMTEST_ERR_OK);
+        /* the real helper: "not enrolled" is its answer, not a missing binary */
+        assert_int_equal(run_pamtest("cs", "alice", &none, tests, NULL), PAMTEST_ERR_OK);
     }
     unsetenv("PAM_AUTHTOK");
     log = capture_end();
-    (void)log;
+    assert_non_null(strstr(log, "user not enrolled"));
+    assert_null(strstr(log, "cannot run"));
     assert_int_equal(alice_key_state(), 2);
 }
 
@@ -640,7 +645,7 @@ static void helper_missing_crashing_or_hanging_login_proceeds(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log = capture_end();
     assert_int_equal(alice_key_state(), 2);
-    assert_true(t1.tv_sec - t0.tv_sec < 6);
+    assert_true(t1.tv_sec - t0.tv_sec < 25); /* slow.sh sleeps 30 s: it was killed */
     assert_non_null(strstr(log, "cannot run /nonexistent/cloudseal-helper"));
     assert_non_null(strstr(log, "crashed"));
     assert_non_null(strstr(log, "did not finish within 1 s"));
@@ -813,8 +818,10 @@ int main(int argc, char **argv)
     int rc;
 
     if (geteuid() != 0) {
+        /* 77: skipped (tests/run-unit.sh counts it so, and as a failure
+         * under CI or make check, which run as root) */
         fprintf(stderr, "test_pam_cloudseal: needs root (the helper drops to the test users' uids); skipped\n");
-        return 0; /* not a failure: `make check` runs as root in CI */
+        return 77;
     }
     if (!d) {
         prepare();
