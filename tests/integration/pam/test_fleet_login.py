@@ -22,7 +22,9 @@ PASSWORD = "Tr0ub4dor&3"       # conftest.PASSWORD (the local user's)
 FLEET_PW = "fl33t-Pass-w0rd"
 FUID = 1500001
 FUSER = "fleetie"
-LIBDIR = pathlib.Path("/usr/lib/x86_64-linux-gnu")
+# where libnss_*.so.2 live: /usr/lib/<multiarch triplet> on Debian
+LIBDIR = pathlib.Path("/usr/lib") / subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],
+                                                   capture_output=True, text=True).stdout.strip()
 
 
 def fleet_stack(sb, name, module_opts=""):
@@ -148,7 +150,7 @@ class Fleet:
 def new_fleet(sandbox):
     """A fleet whose directory has FUSER, not enrolled yet."""
     if not (LIBDIR / "libc.so.6").exists():
-        pytest.skip(f"no {LIBDIR}: not a Debian x86_64 layout")
+        pytest.fail(f"no libc.so.6 in {LIBDIR}: dpkg-architecture (dpkg-dev) missing or not a Debian layout")
     f = Fleet(sandbox)
     f.admin("keygen", "--secret", str(f.fdir / "fleet.key"), "--public", str(f.fdir / "fleet.pub"))
     f.admin("init", "--fleet", "test")
