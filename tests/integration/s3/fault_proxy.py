@@ -4,6 +4,7 @@
     fault_proxy.py LISTEN_PORT UPSTREAM_PORT [--seed N] [--error P] [--reset P]
                    [--truncate P] [--latency MS] [--tls CERT KEY]
                    [--lose-reply P] [--lose-reply-methods PUT,DELETE,...]
+                   [--lose-reply-match REGEX] [--lose-reply-once]
 
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
@@ -11,7 +12,9 @@ resets the connection without answering, or forwards the request and then
 sends a truncated body (full Content-Length, half the bytes, close), or
 (--lose-reply) forwards the request, lets the server act on it, and resets
 the connection instead of relaying the reply: "stored, but the reply was
-lost", for the methods in --lose-reply-methods only.  Every request is
+lost", for the methods in --lose-reply-methods and the paths matching
+--lose-reply-match only; with --lose-reply-once, the first request for each
+(method, path) only, so that the client's retry gets through.  Every request is
 delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
 as JSON (requests, faults injected, request and reply body bytes, the most
@@ -24,6 +27,7 @@ import http.client
 import http.server
 import json
 import random
+import re
 import socket
 import ssl
 import struct
@@ -34,6 +38,7 @@ import time
 STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0,
          "lost_replies": 0, "bytes_up": 0, "bytes_down": 0, "max_in_flight": 0}
 IN_FLIGHT = {}  # method (and "all") -> requests being handled now
+LOST = set()  # (method, path) whose reply was lost (--lose-reply-once)
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
@@ -104,7 +109,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         truncate = roll < cfg.error + cfg.reset + cfg.truncate and self.command != "HEAD"
         # a separate roll: lose-reply applies to its methods whatever the others do
         with LOCK:
-            lose = cfg.lose_reply > 0 and self.command in cfg.lose_methods and cfg.rng.random() < cfg.lose_reply
+            lose = (cfg.lose_reply > 0 and self.command in cfg.lose_methods and cfg.lose_match.search(self.path)
+                    and not (cfg.lose_reply_once and (self.command, self.path) in LOST)
+                    and cfg.rng.random() < cfg.lose_reply)
+            if lose:
+                LOST.add((self.command, self.path))
         up = http.client.HTTPConnection("127.0.0.1", cfg.upstream, timeout=60)
         up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():
@@ -159,10 +168,14 @@ def main():
                     help="probability of forwarding, then resetting instead of relaying the reply")
     ap.add_argument("--lose-reply-methods", default="PUT,DELETE",
                     help="comma-separated methods --lose-reply applies to")
+    ap.add_argument("--lose-reply-match", default="", help="regular expression the path must match")
+    ap.add_argument("--lose-reply-once", action="store_true",
+                    help="lose the reply to the first request for each (method, path) only")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     cfg = ap.parse_args()
     cfg.rng = random.Random(cfg.seed)
     cfg.lose_methods = set(cfg.lose_reply_methods.upper().split(","))
+    cfg.lose_match = re.compile(cfg.lose_reply_match)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", cfg.port), Handler)
     srv.daemon_threads = True
     srv.cfg = cfg
