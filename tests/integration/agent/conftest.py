@@ -134,7 +134,11 @@ class Agent:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, pass_fds=fds)
         if wait_ready:
-            self.notify.wait("READY", timeout=15)
+            try:
+                self.notify.wait("READY", timeout=60)  # a failure bound: setup runs the CLI twice
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nagent exit status: {self.proc.poll()}; its log:\n"
+                                     f"{self.log_text()[-4000:]}") from None
         return self
 
     def status(self, timeout=10):
