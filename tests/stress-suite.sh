@@ -26,7 +26,9 @@ mkdir -p "$O/stress"
 
 hogs=""
 stop_hogs() { for p in $hogs; do kill "$p" 2>/dev/null; done; hogs=""; }
-trap stop_hogs EXIT INT TERM
+trap stop_hogs EXIT
+trap 'stop_hogs; kill $child 2>/dev/null; exit 130' INT TERM
+child=""
 for _ in $(seq 1 "$(nproc)"); do
   if [ "$limit" -gt 0 ]; then
     nice -n 19 timeout "$limit" sh -c 'while :; do :; done' &
@@ -52,7 +54,10 @@ for tier in "$@"; do
   tp=0; tf=0
   for i in $(seq 1 "$n"); do
     log="$O/stress/$(echo "$tier" | tr '/: ' '___')-$i.log"
-    if run_tier "$tier" >"$log" 2>&1; then
+    # in the background, so that a signal to this script stops it at once
+    run_tier "$tier" >"$log" 2>&1 &
+    child=$!
+    if wait "$child"; then
       tp=$((tp + 1)); rm -f "$log"
     else
       tf=$((tf + 1)); echo "stress: $tier run $i FAILED: $(grep -E '^FAILED|passed|failed' "$log" | tail -n 5 | tr '\n' ' ')"
