@@ -211,13 +211,14 @@ snapshots() { U cloudseal snapshots --json </dev/null 2>/dev/null | grep -c '"id
 # the agent, enabled for every user by the package, runs under the lingering
 # user manager: once it sees the key it backs up (first run: at once)
 agent_ok=0
-for _ in $(seq 1 20); do
+# polls; the bounds (60 s, 120 s) only fail a stuck agent on a busy machine
+for _ in $(seq 1 240); do
   U systemctl --user is-active --quiet cloudseal-agent.service && { agent_ok=1; break; }
   sleep 0.25
 done
 snap=0
 if [ $agent_ok -eq 1 ]; then
-  for _ in $(seq 1 60); do snap=$(snapshots); [ "$snap" -gt 0 ] && break; sleep 0.5; done
+  for _ in $(seq 1 240); do snap=$(snapshots); [ "$snap" -gt 0 ] && break; sleep 0.5; done
 fi
 if [ "$snap" -gt 0 ]; then
   ok "the agent (user unit enabled by the package) made a backup after login"
