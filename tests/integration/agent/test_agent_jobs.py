@@ -98,7 +98,7 @@ def test_first_backup_creates_the_repository_then_idles(agent, backup_setup):
     assert "backup repository found" in agent.log_text()
 
 
-def test_backup_now_and_never_two_at_once(agent, backup_setup, tmp_path):
+def test_backup_now_and_never_two_at_once(agent, backup_setup, tmp_path, freezer):
     configure, _, data = backup_setup
     configure(agent={"interval": "1h"})
     agent.start()
@@ -107,8 +107,10 @@ def test_backup_now_and_never_two_at_once(agent, backup_setup, tmp_path):
     t = time.monotonic()
     r = agent.request("backup-now")
     assert r["ok"] is True and r["message"] == "started"
+    _, cg = freeze_child(agent, freezer, "backup")  # certainly still running, however fast it is
     assert agent.request("backup-now") == {"ok": True, "message": "already running"}
     assert agent.request("status")["state"] == "running"
+    freezer.thaw(cg)
     agent.wait_status("idle, next backup", timeout=120, since=t)
     assert len(snapshots(agent)) == 2
     log = agent.log_text()
