@@ -65,8 +65,10 @@ PROGRAMS    := $(if $(CLI_SRCS),$(O)/cloudseal) $(if $(PRIV_SRCS),$(O)/cloudseal
                $(if $(AGENT_SRCS),$(O)/cloudseal-agent)
 MODULES     := $(if $(PAM_SRCS),$(O)/pam_cloudseal.so) $(if $(NSS_SRCS),$(O)/libnss_cloudseal.so.2)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+UNIT_RUN    := $(UNIT_BINS)
 
-.PHONY: all deps deps-build check unit asan asan-unit valgrind fuzz fuzz-smoke integration \
+.PHONY: all deps deps-build check check-quick unit asan asan-unit valgrind fuzz fuzz-smoke fuzz-long \
+        integration integration-quick \
         demo install clean bench
 all: $(LIB_A) $(PROGRAMS) $(MODULES)
 
@@ -106,8 +108,12 @@ deps:
 deps-build:
 	@scripts/install-deps.sh build
 
+# T=keybag runs build/tests/test_keybag alone (T names a tests/unit/test_T.c,
+# or pam for the pam_wrapper driver tests/pam/test_pam_cloudseal)
+UNIT_SEL = $(if $(T),$(filter %/test_$(T) %/test_$(T)_cloudseal,$(UNIT_RUN)),$(UNIT_RUN))
 unit: all $(UNIT_BINS)
-	@O=$(O) tests/run-unit.sh $(UNIT_BINS)
+	@$(if $(UNIT_SEL),,echo "unit: no unit test binary named test_$(T)" >&2; exit 1;) \
+	  O=$(O) tests/run-unit.sh $(UNIT_SEL)
 
 asan:
 	$(MAKE) O=build-asan SAN=1 all
@@ -116,8 +122,13 @@ asan:
 valgrind: all
 	@O=$(O) tests/run-valgrind.sh
 
+# AREA=repo: tests/integration/repo only; K=expr: pytest -k; M=expr: pytest
+# -m over the markers ceph, nspawn and root (tests/integration/conftest.py)
 integration: all
-	O=$(O) $(PYTEST) -q -p no:cacheprovider --import-mode=importlib tests/integration
+	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib \
+	  tests/integration$(if $(AREA),/$(AREA)) $(if $(K),-k "$(K)") $(if $(M),-m "$(M)")
+integration-quick:
+	$(MAKE) integration M="not ceph and not nspawn$(if $(M), and ($(M)))"
 
 # libFuzzer: clang builds the core again with coverage instrumentation.
 FUZZ_O := build-fuzz
@@ -131,19 +142,29 @@ $(FUZZ_O)/libcloudseal.a: $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(LIB_SRCS))
 $(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_O)/libcloudseal.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_O)/libcloudseal.a $(PKG_LIBS)
 FUZZ_SECONDS ?= 60
-fuzz: $(FUZZ_BINS)
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-fuzz.sh $(FUZZ_BINS)
-fuzz-smoke: $(FUZZ_BINS)
-	@FUZZ_SECONDS=5 tests/run-fuzz.sh $(FUZZ_BINS)
+# F=fuzz_keybag: that target alone
+FUZZ_SEL := $(if $(F),$(filter %/$(F),$(FUZZ_BINS)),$(FUZZ_BINS))
+fuzz: $(FUZZ_SEL)
+	@$(if $(FUZZ_SEL),,echo "fuzz: no target $(F) in tests/fuzz/" >&2; exit 1;) \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-fuzz.sh $(FUZZ_SEL)
+fuzz-smoke: $(FUZZ_SEL)
+	@FUZZ_SECONDS=5 tests/run-fuzz.sh $(FUZZ_SEL)
+# The campaign: each target for 10 million runs or 5 minutes, whichever
+# comes first, with its dictionary; new inputs are merged, minimised, into
+# tests/fuzz/corpus/ (commit them).  About an hour on 2 cores.
+fuzz-long: $(FUZZ_SEL)
+	@FUZZ_SECONDS=300 FUZZ_RUNS=10000000 FUZZ_MERGE=1 tests/run-fuzz.sh $(FUZZ_SEL)
 
+# One summary line per tier and the total last (tests/run-check.sh); a
+# skip of anything the suite installs is a failure here (CLOUDSEAL_STRICT).
+CHECK_TIERS := all unit asan valgrind fuzz-smoke check-deb integration
 check: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) asan
-	$(MAKE) valgrind
-	$(MAKE) fuzz-smoke
-	$(MAKE) check-deb
-	$(MAKE) integration
+	@CLOUDSEAL_STRICT=1 MAKE="$(MAKE)" O=$(O) tests/run-check.sh $(CHECK_TIERS)
+
+# A developer's run of a few minutes: build, unit, ASan unit, integration
+# without Ceph and nspawn.  Installs nothing.
+check-quick:
+	@MAKE="$(MAKE)" O=$(O) tests/run-check.sh all unit asan integration-quick
 
 demo: deps-build
 	$(MAKE) all

@@ -7,12 +7,14 @@ PAM_TEST_ASAN_LIB := $(if $(filter 1,$(SAN)),$(shell $(CC) -print-file-name=liba
 
 $(PAM_TEST_BIN): tests/pam/test_pam_cloudseal.c $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -DBUILD_DIR='"$(abspath $(O))"' \
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -DBUILD_DIR='"$(abspath $(O))"' -DMULTIARCH='"$(MULTIARCH)"' \
 	  -DASAN_LIB='"$(PAM_TEST_ASAN_LIB)"' -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) \
 	  $(shell pkg-config --cflags --libs libpamtest cmocka) -lpam
 
 .PHONY: pam-tests
 pam-tests: $(LIB_A) $(O)/pam_cloudseal.so $(O)/cloudseal-helper $(PAM_TEST_BIN)
-	@$(PAM_TEST_BIN)
+	@O=$(O) tests/run-unit.sh $(PAM_TEST_BIN)
 
-unit: pam-tests
+# make unit runs it with the other cmocka binaries (one count of cases)
+UNIT_RUN += $(PAM_TEST_BIN)
+unit: $(O)/pam_cloudseal.so $(O)/cloudseal-helper $(PAM_TEST_BIN)

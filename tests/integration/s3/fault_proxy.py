@@ -3,14 +3,23 @@
 
     fault_proxy.py LISTEN_PORT UPSTREAM_PORT [--seed N] [--error P] [--reset P]
                    [--truncate P] [--latency MS] [--tls CERT KEY]
+                   [--lose-reply P] [--lose-reply-methods PUT,DELETE,...]
+                   [--lose-reply-match REGEX] [--lose-reply-once]
 
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
 resets the connection without answering, or forwards the request and then
-sends a truncated body (full Content-Length, half the bytes, close).  Every
-request is delayed by LATENCY ms.  Headers, Host included, are forwarded
+sends a truncated body (full Content-Length, half the bytes, close), or
+(--lose-reply) forwards the request, lets the server act on it, and resets
+the connection instead of relaying the reply: "stored, but the reply was
+lost", for the methods in --lose-reply-methods and the paths matching
+--lose-reply-match only; with --lose-reply-once, the first request for each
+(method, path) only, so that the client's retry gets through.  Every request is
+delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
-as JSON (requests, faults injected, request and reply body bytes).  With all
+as JSON (requests, faults injected, request and reply body bytes, the most
+requests in flight at once overall and per method: max_in_flight,
+max_in_flight_GET, ...).  With all
 probabilities and the latency at 0 it is a counting proxy (bench/s3.sh).
 """
 import argparse
@@ -18,6 +27,7 @@ import http.client
 import http.server
 import json
 import random
+import re
 import socket
 import ssl
 import struct
@@ -26,14 +36,25 @@ import threading
 import time
 
 STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0,
-         "bytes_up": 0, "bytes_down": 0}
+         "lost_replies": 0, "bytes_up": 0, "bytes_down": 0, "max_in_flight": 0}
+IN_FLIGHT = {}  # method (and "all") -> requests being handled now
+LOST = set()  # (method, path) whose reply was lost (--lose-reply-once)
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
 def count(k, n=1):
     with LOCK:
-        STATS[k] += n
+        STATS[k] = STATS.get(k, 0) + n
+
+
+def in_flight(method, delta):
+    """Concurrency, counted by the proxy itself: a test asserts "requests
+    overlapped" from these, not from how long the client took."""
+    with LOCK:
+        for k, stat in (("all", "max_in_flight"), (method, f"max_in_flight_{method}")):
+            IN_FLIGHT[k] = IN_FLIGHT.get(k, 0) + delta
+            STATS[stat] = max(STATS.get(stat, 0), IN_FLIGHT[k])
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +77,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        in_flight(self.command, 1)
+        try:
+            self._handle_counted()
+        finally:
+            in_flight(self.command, -1)
+
+    def _handle_counted(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         count("requests")
@@ -79,6 +107,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if roll < cfg.error + cfg.reset:
             return self._reset()
         truncate = roll < cfg.error + cfg.reset + cfg.truncate and self.command != "HEAD"
+        # a separate roll: lose-reply applies to its methods whatever the others do
+        with LOCK:
+            lose = (cfg.lose_reply > 0 and self.command in cfg.lose_methods and cfg.lose_match.search(self.path)
+                    and not (cfg.lose_reply_once and (self.command, self.path) in LOST)
+                    and cfg.rng.random() < cfg.lose_reply)
+            if lose:
+                LOST.add((self.command, self.path))
         up = http.client.HTTPConnection("127.0.0.1", cfg.upstream, timeout=60)
         up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():
@@ -89,6 +124,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = resp.read()
         count("forwarded")
         count("bytes_down", len(data))
+        if lose:
+            up.close()
+            count("lost_replies")
+            count(f"lost_replies_{self.command}")
+            return self._reset()  # the server acted on it; the client never hears
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in HOP and k.lower() != "content-length":
@@ -124,9 +164,18 @@ def main():
     ap.add_argument("--reset", type=float, default=0.03)
     ap.add_argument("--truncate", type=float, default=0.03)
     ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--lose-reply", type=float, default=0.0,
+                    help="probability of forwarding, then resetting instead of relaying the reply")
+    ap.add_argument("--lose-reply-methods", default="PUT,DELETE",
+                    help="comma-separated methods --lose-reply applies to")
+    ap.add_argument("--lose-reply-match", default="", help="regular expression the path must match")
+    ap.add_argument("--lose-reply-once", action="store_true",
+                    help="lose the reply to the first request for each (method, path) only")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     cfg = ap.parse_args()
     cfg.rng = random.Random(cfg.seed)
+    cfg.lose_methods = set(cfg.lose_reply_methods.upper().split(","))
+    cfg.lose_match = re.compile(cfg.lose_reply_match)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", cfg.port), Handler)
     srv.daemon_threads = True
     srv.cfg = cfg

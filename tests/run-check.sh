@@ -1,0 +1,37 @@
+#!/bin/sh
+# make check / make check-quick: run each tier given (a make target) in
+# turn, its output kept in $O/check-logs/TIER.log, and print one summary
+# line per tier, counted from the tier's own closing line (cmocka cases,
+# pytest tests, fuzz targets, valgrind scripts, check-deb checks), then
+# the total alone on the last line: "N passed, M failed".  A tier that
+# fails without a closing line (a build error) counts as one failure.
+# Every tier runs even after one failed.
+set -u
+O=${O:-build}
+export O
+MAKE=${MAKE:-make}
+logs=$O/check-logs
+mkdir -p "$logs"
+tp=0; tf=0; ts=0; summary=""
+for tier in "$@"; do
+  log=$logs/$tier.log
+  t0=$(date +%s)
+  rc=0; $MAKE --no-print-directory "$tier" >"$log" 2>&1 || rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  # the last closing line: "X: N passed, M failed" or pytest's "N passed, M failed, K skipped in T s"
+  line=$(grep -E '([0-9]+ (passed|failed))' "$log" | grep -Ev '^(FAILED|ERROR) ' | tail -n1)
+  num() { echo "$line" | grep -oE "[0-9]+ $1" | head -n1 | cut -d' ' -f1; }
+  p=$(num passed); f=$(num failed); e=$(num 'errors?'); s=$(num skipped)
+  p=${p:-0}; f=$(( ${f:-0} + ${e:-0} )); s=${s:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  [ "$rc" -ne 0 ] && { echo "--- $tier failed (exit $rc); the end of $log:"; tail -n 40 "$log"; }
+  l="$tier: $p passed, $f failed$([ "$s" -gt 0 ] && echo ", $s skipped")$([ -z "$line" ] && [ "$rc" -eq 0 ] && echo " (built)") (${secs}s)"
+  echo "check: $l"
+  summary="$summary$l
+"
+  tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+done
+echo "---- summary (logs in $logs/)"
+printf '%s' "$summary"
+echo "$tp passed, $tf failed$([ "$ts" -gt 0 ] && echo ", $ts skipped")"
+[ "$tf" -eq 0 ]
