@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cloudseal — top-level build.  GNU make + pkg-config.
 #
 #   make            build everything into build/

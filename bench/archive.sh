@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Message-archive benchmark (issue 7): initial sync of BENCH_MESSAGES
 # (default 50 000) generated messages of realistic sizes into a local
 # (file://) repository, then a no-change sync.  Targets: initial >= 50 MiB/s,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generate a Maildir of N messages with realistic sizes (deterministic).
 
 Sizes: most mail is small text (log-normal around 6 KiB: headers, a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cloudseal adapter for ../shared/bench/anchors.sh (sourced by it; see TEMPLATE.sh there).
 # Normal mode: the account is enrolled and unlocked (key in the kernel keyring) before the
 # timed `cloudseal init`, as after a login; enrolment uses a cheap KDF (untimed anyway).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # NSS benchmark (make bench-nss): getpwnam / getpwuid / getgrnam latency with
 # 10, 10 000 and 100 000 users, nss_files holding the same entries vs the
 # cloudseal cache, each in a private mount namespace (bind-mounted

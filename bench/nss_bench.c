@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* nss-bench: latency of getpwnam / getpwuid / getgrnam through whatever
  * /etc/nsswitch.conf says (bench/nss.sh runs it in a mount namespace, once
  * with nss_files holding N users and once with the cloudseal cache).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pack_write_probe: how fast can this machine make packs durable?
  *
  * Writes TOTAL_MIB of random data as packs of PACK_MIB (temp name, O_DIRECT,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Ratios of cloudseal to restic (medians of raw.tsv) against the targets of issue 3."""
 import csv
 import statistics

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make bench: the same dataset through cloudseal, restic and borg in one run, using the shared
 # harness in ../shared/bench (anchors.sh + our adapter bench/cloudseal.sh), then the ratios to
 # restic against the targets of issue 3, and a plain `cp -a` of the tree as the restore floor.

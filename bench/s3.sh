@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/s3.sh: cloudseal against restic, backing up the bench dataset to the
 # same Ceph RGW (single node, memstore, on 127.0.0.1) in one run (issue 4,
 # item 5).  For each tool: the wall time of init + backup + restore straight

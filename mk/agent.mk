@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cloudseal-agent: the integration tests' key helper, and the unit-file check.
 AGENT_KEYTOOL := $(O)/tests/agent-keytool
 

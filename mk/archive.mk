@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Message archive (lib/archive, docs/archive.md).
 #
 #   make archive-long        the convergence property test on 5000 seeds per

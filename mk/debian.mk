@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian packaging (debian/): build the .debs and check them on a real system.
 #
 #   make deb        dpkg-buildpackage -us -uc -b on a copy of the tree in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fleet part (owner: fleet): test build of the NSS module, test/bench tools.
 #
 # The installed libnss_cloudseal.so.2 reads only /var/lib/cloudseal/directory.cache.

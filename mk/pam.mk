@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pam_cloudseal.so tests under pam_wrapper (tests/pam/): the generic unit
 # rule does not link libpamtest, so the driver gets its own rule here.
 #   make pam-tests      build and run them (part of `make unit`, hence of

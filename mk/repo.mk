@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Backup repository (issue 3): longer variants of its tests, outside `make check`.
 #   make check-long     the kill -9 crash loop with 200 iterations, the issue-17 campaign (>= 100
 #                       kills of backup and prune, one flipped byte per object kind, counts

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # S3 backend: the test driver the integration tests run (tests/s3/s3tool.c).
 # Built with `make all` so that `make integration` has it; the S3 test
 # servers (s3rver from npm, radosgw) are started by pytest session fixtures

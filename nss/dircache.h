@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The compiled fleet directory cache: on-disk format and reader API.
  *
  * One file, written by `cloudseal-helper directory-sync` (lib/fleet/cache_write.c)

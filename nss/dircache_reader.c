@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reader of the compiled directory cache (format in nss/dircache.h).
  *
  * This file is the single implementation used by libnss_cloudseal.so.2, by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libnss_cloudseal.so.2: passwd and group from the compiled fleet directory.
  *
  * Loaded by glibc into every process that resolves a name, so: libc only, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Option authoritative: password login of fleet users, who have no local
  * password hash (their passwd entry comes from the signed fleet directory
  * through libnss_cloudseal).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Locked memory for the account key between auth and session open.
  * mmap'd (not malloc'd) so that it can be mlock()ed and kept out of core
  * dumps and out of the application's children without touching the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Module arguments (documented in pam_cloudseal(8)). */
 #include <errno.h>
 #include <stdlib.h>

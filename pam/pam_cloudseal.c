@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_cloudseal.so: unlock the user's cloudseal keys with the login password.
  *
  *   auth      piggyback after pam_unix: keeps PAM_AUTHTOK in locked memory

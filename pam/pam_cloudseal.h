@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of pam_cloudseal.so (libpam and libc only; nothing of lib/).
  * Nothing here is exported: exports.map keeps only pam_sm_*. */
 #ifndef CS_PAM_CLOUDSEAL_H

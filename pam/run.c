@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exec cloudseal-helper and talk to it (protocol.h).
  *
  * The application that loaded us may be anything (sshd, gdm, login, su,

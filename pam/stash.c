@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stash between auth and session open (pam_cloudseal.h): one locked
  * page per handle, wiped by pam_end's cleanup if the session never opens. */
 #include <string.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install the Debian packages cloudseal needs to build and test.
 # Idempotent: only missing packages are installed.  Run as root.
 #   scripts/install-deps.sh [build|check|all]

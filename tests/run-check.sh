@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # make check / make check-quick: run each tier given (a make target) in
 # turn, its output kept in $O/check-logs/TIER.log, and print one summary
 # line per tier, counted from the tier's own closing line (cmocka cases,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run each libFuzzer target given for FUZZ_SECONDS (and at most FUZZ_RUNS
 # executions when set) on its seed corpus, with tests/fuzz/dict/<target>.dict
 # when the format has keywords.  Corpora: tests/fuzz/corpus/<target>/

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run every cmocka unit-test binary given and count test cases (not
 # binaries) from cmocka's own summary lines.  A binary that exits 77 was
 # skipped (it says why); under CI or make check (CLOUDSEAL_STRICT=1) a

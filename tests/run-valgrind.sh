@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run each tests/valgrind/*.sh script (V=nss runs tests/valgrind/nss.sh
 # alone): each runs one module or program under valgrind --error-exitcode
 # and exits non-zero on an error or leak, 77 when skipped (a failure under

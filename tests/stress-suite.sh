@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run timing-sensitive test tiers N times while a CPU hog keeps every core
 # busy, and count failures.  The bar is 0.
 #

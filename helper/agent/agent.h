@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-agent: the per-user service that holds the unlocked key and runs
  * backups (and the message-archive sync) on a schedule.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Running one job: the child process, its progress lines, its end. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The control socket: $XDG_RUNTIME_DIR/cloudseal/agent.sock.
  *
  * Who may talk to us: only our own uid.  The directory is 0700 and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A desktop notification (org.freedesktop.Notifications on the user bus)
  * when failures look persistent.  No user bus or no notification daemon
  * (a server, an SSH-only user) is normal: skipped with a debug line. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fleet upkeep after the first unlock of an agent run.
  *
  * Key escrow: when the fleet's signed directory names an escrow key and

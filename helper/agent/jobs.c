@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The job loop: when each job runs next, one run at a time, retries with
  * exponential backoff, and what a finished run means for the schedule. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key: reading it from the kernel keyring into locked memory, noticing
  * when it appears (unlock) or goes away (cloudseal lock), and locking it
  * when the user's last session ends with [session] lock = logout.

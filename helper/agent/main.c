@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-agent: setup, signals and shutdown.  See agent.h for the design
  * and cloudseal-agent(8) for the user's view. */
 #include <errno.h>

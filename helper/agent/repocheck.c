@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Before READY: can the storage be reached, and is there a repository?
  * Needs no key (only whether the repository's config object exists), and
  * makes one short try like the login path, so that a cloud outage delays

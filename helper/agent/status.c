@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the agent tells the world: STATUS= for systemctl, the status reply
  * for `cloudseal status`, and the state file that remembers the last runs
  * across restarts. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `cloudseal admin`: shared pieces of the fleet administration commands
  * (cmd_admin.c dispatches; admin_*.c implement). */
 #ifndef CS_CLI_ADMIN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loading, checking and saving the directory source for `cloudseal admin`. */
 #include <errno.h>
 #include <stdlib.h>

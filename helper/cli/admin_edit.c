@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Editing the directory source: users, groups, memberships.
  *
  * Every edit loads the source, changes it, checks the result with the rules

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin enroll-user NAME: the first enrollment of a fleet user
  * who has no account anywhere (so cannot log in to run `cloudseal enroll`
  * before a key is pinned, and cannot have one pinned before enrolling).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin keygen | init | approve | verify: the fleet's keys, a new
  * directory source, pinning users' account keys, checking a signed file. */
 #include <errno.h>

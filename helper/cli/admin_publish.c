@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin publish: sign the directory source and upload it.
  *
  * The serial is one more than the larger of the source's last published

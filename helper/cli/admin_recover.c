@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin recover-user USER --escrow-secret FILE: a fleet user lost
  * both their password and their recovery key.  With the fleet's escrow
  * secret key (kept offline) the admin opens the escrowed account key

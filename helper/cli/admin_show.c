@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin show [--json] [--installed]: the directory source, or the
  * cache installed on this workstation. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client side of the cloudseal-agent control socket. */
 #include "agent_client.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Talking to cloudseal-agent over its control socket (see
  * lib/agent/agent_proto.h for the protocol).  Used by `cloudseal status`,
  * `cloudseal agent`, and by unlock/lock to tell the agent at once. */

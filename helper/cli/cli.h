@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of the cloudseal command-line tool. */
 #ifndef CS_CLI_CLI_H
 #define CS_CLI_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal admin: fleet administration.
  *
  *   keygen       fleet signing keypair (+ optional escrow keypair)

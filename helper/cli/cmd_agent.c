@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal agent [status|backup-now|sync-now|lock]: ask the running
  * cloudseal-agent to do something now. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal archive sync|status|deleted|undelete: the message-archive sync
  * (docs/archive.md). */
 #include <errno.h>

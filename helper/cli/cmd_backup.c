@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal backup: back up paths (default: your home) into a new snapshot. */
 #include <errno.h>
 #include <fcntl.h>

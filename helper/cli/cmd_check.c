@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal check: verify the repository's structure and, optionally, data. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal diff: what changed between two snapshots. */
 #include <getopt.h>
 #include <json-c/json.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal enroll: create your keys (AMK, password and recovery slots),
  * upload the keybag, show the recovery key once. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal forget: remove snapshots by a retention policy. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal init: create the invoking user's backup repository. */
 #include <errno.h>
 #include <getopt.h>

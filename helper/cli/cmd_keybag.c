@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal keybag dump: the structure of your keybag, never a secret. */
 #include <errno.h>
 #include <getopt.h>

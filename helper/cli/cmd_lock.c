@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal lock: revoke the unlocked key from the kernel keyring. */
 #include <errno.h>
 #include <getopt.h>

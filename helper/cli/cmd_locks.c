@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal locks: list the repository's locks, and remove stale ones (or,
  * when the user knows better than the 30-minute rule, all of them). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal ls: list the files of a snapshot. */
 #include <errno.h>
 #include <getopt.h>

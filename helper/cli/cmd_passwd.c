@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal passwd: change the password that protects your keys. */
 #include <errno.h>
 #include <getopt.h>

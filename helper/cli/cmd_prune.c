@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal prune: delete data no snapshot needs any more. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal recover: set a new password with the recovery key. */
 #include <errno.h>
 #include <getopt.h>

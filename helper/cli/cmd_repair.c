@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal repair: rebuild what a damaged object broke from what the
  * repository still holds ('repair index': from the packs' own headers). */
 #include <errno.h>

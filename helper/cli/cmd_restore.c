@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal restore: recreate a snapshot (or part of it) in a directory. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal snapshots: list snapshots. */
 #include <getopt.h>
 #include <json-c/json.h>

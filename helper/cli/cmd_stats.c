@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal stats: sizes and counts of the repository. */
 #include <getopt.h>
 #include <json-c/json.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal status [--json]: enrolled? unlocked? which account, which
  * keybag generation; then each further part's section (the agent's from
  * agent_client.c).  To add a section, write a function of the

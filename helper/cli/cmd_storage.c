@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal storage: check and inspect the configured storage (admins).
  *
  *   cloudseal storage test [URL] [--write]   can we reach it, are the

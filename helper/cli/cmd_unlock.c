@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal unlock: unlock your keys into the kernel keyring, for sessions
  * that started without a password (SSH keys, autologin). */
 #include <errno.h>

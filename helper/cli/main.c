@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal: the user and admin command-line tool.  Dispatches to one
  * cmd_*.c file per subcommand (listed in commands.def). */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See repo_cli.h. */
 #include <errno.h>
 #include <pwd.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the backup commands (init, backup, snapshots, ls, restore, diff,
  * check, forget, prune, stats): opening the invoking user's repository and
  * turning engine errors into messages and exit codes. */

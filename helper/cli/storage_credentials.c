@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal storage credentials set|show|clear: the user's own S3 key pair,
  * kept encrypted in their keybag (lib/crypto/credentials.h), used instead of
  * the machine's [storage] credentials for their backups and message sync. */

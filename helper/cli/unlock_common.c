@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Getting the account master key for a CLI command, and the small pieces
  * every key command shares. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the key commands (enroll, passwd, recover, unlock, lock,
  * keybag, status): who the user is, reading secrets, turning errors into
  * messages and exit codes.  cli_obtain_amk() itself is declared in cli.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper directory-sync: fetch, verify, compile and install the
  * fleet directory cache.  Run as root by cloudseal-directory.service (timer
  * and boot); the work is in lib/fleet/directory_sync.c.  Every refusal leaves the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper fleet-check: is this user a fleet user who may log in?
  * What pam_cloudseal.so's account hook (option authoritative) asks when the
  * auth step of the same handle did not already answer it (e.g. an SSH key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper handoff: the account key in on fd 0, stored in the user's
  * kernel keyring (@u) by a child that has dropped to the user's uid, once it
  * is proven to be that user's: the account id it derives must be the one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper login: the whole session-open step of a password login
  * in one process (one exec per login): unwrap the keybag with the login
  * password and store the key in the user's @u keyring.

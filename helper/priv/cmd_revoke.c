@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper revoke: revoke the account key from the user's keyring,
  * acting as the user.  With --session (session close), only when the caller's
  * session was the user's last live one and lock = logout. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper rewrap: replace the password slot of the user's keybag.
  * The old secret (password, recovery key, or the account key itself with
  * --old key) and the new password arrive as two frames on fd 0.  Used by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper unlock: password (or recovery key) in on fd 0, AMK out on
  * fd 1.  The login path: storage with the short login timeout, falling back
  * to the local cache. */

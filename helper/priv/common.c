@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exit codes, framing and user handling shared by the helper's commands. */
 #include <errno.h>
 #include <grp.h>

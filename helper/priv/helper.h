@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared pieces of cloudseal-helper, the privileged steps pam_cloudseal.so
  * (and system units) exec.  See protocol.h for the wire format. */
 #ifndef CS_HELPER_HELPER_H

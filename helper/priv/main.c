@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-helper: the privileged steps pam_cloudseal.so execs (unlock,
  * hand-off to the kernel keyring, revoke, re-wrap), one cmd_*.c file per
  * subcommand listed in commands.def.

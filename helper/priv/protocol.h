@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The wire between pam_cloudseal.so and cloudseal-helper.
  *
  * Shared by both sides (the PAM module includes only this header from the

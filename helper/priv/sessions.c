@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which sessions of a user are open, for lock = logout.
  *
  * Why a file of (pid, start time) entries rather than a counter: nothing may

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One password derivation per user at a time.
  *
  * Every password attempt on a user (sshd, su, polkit, a login screen, all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal-agent control protocol, job progress lines and state file. */
 #include "agent/agent_proto.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cloudseal-agent control protocol and the small documents the agent
  * reads: shared by the agent (helper/agent) and its client in the CLI
  * (helper/cli/agent_client.c), and kept here so the fuzz targets reach them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Message-archive sync: the public entry points (docs/archive.md).
  *
  *   cs_archive_opts o = { .storage = s, .user = "alice",

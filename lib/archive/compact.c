@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Own-log compaction. */
 #include "archive/compact.h"
 

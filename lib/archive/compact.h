@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compaction of this device's own change log (docs/archive.md section 8):
  * segments s1..sn are replaced by one segment that holds their join (the
  * latest write of every register, with its original stamp) and says which

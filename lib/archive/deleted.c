@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Recently deleted messages (docs/archive.md section 8): which ones can
  * still be brought back, for `archive deleted` and `archive undelete`. */
 #include "archive/archive.h"

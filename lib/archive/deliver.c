@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parallel ranged GETs of packs and delivery of the bodies in them. */
 #include "archive/deliver.h"
 

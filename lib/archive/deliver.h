@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fetching bodies from packs and delivering them into the Maildir, several
  * packs at a time: on high-latency storage the round trips overlap, and
  * decryption and decompression use every CPU. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Encoding and validation of change-log entries. */
 #include "archive/entry.h"
 

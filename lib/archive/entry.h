@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Change-log entries: ADD, SET and DEL of one message instance, stamped
  * with a hybrid logical clock.  Binary, little-endian; the wire layout is
  * in docs/archive.md section 3.  Entries travel only inside encrypted,

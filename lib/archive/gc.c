@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pack garbage collection of the message archive (docs/archive.md, section 8).
  *
  * A pack may go when no live instance of the merged state names it: every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pack garbage collection of the message archive (gc.c, docs/archive.md
  * section 8): `cloudseal archive sync --gc`, run at the end of a sync. */
 #ifndef CS_ARCHIVE_GC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hybrid logical clock arithmetic. */
 #include "archive/hlc.h"
 

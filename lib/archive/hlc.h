@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hybrid logical clocks (Kulkarni et al., "Logical Physical Clocks", 2014).
  *
  * A stamp is one uint64: the upper 48 bits are wall-clock milliseconds, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parallel sealing and background pack uploads. */
 #include "archive/ingest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Turning new local messages into stored bodies, fast:
  *   - cs_arch_seal_batch: content ids and sealed bodies of a batch of
  *     messages, computed on all CPUs (BLAKE2b, zstd and XChaCha20 are most

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maildir naming, folders and delivery. */
 #include "archive/maildir.h"
 

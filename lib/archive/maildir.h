@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maildir names and delivery (https://cr.yp.to/proto/maildir.html plus
  * Maildir++ folders).
  *

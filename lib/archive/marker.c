@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which Maildir a device's state belongs to (marker.h). */
 #include "archive/marker.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Maildir identity marker (docs/archive.md section 9): a dot-file in
  * the Maildir root naming it with a random id, so that a sync can tell the
  * Maildir its state was made from from an empty mount point, a typo in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The archive's local paths from the [archive] section of cloudseal.conf. */
 #include "archive/archive.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maildir tree listing. */
 #include "archive/scan.h"
 

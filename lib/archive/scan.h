@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Listing a Maildir tree: INBOX and every Maildir++ ".Folder", new/ then
  * cur/ (a message moving new -> cur during the scan is then seen at least
  * once).  Only names are read: no stat() of messages, which is what makes a

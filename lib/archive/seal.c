@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Content ids, body and segment sealing (libsodium + zstd). */
 #include "archive/seal.h"
 

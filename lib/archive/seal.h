@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Archive cryptography: content ids, sealed bodies and sealed log segments.
  * See docs/archive.md sections 2 and 3. */
 #ifndef CS_ARCHIVE_SEAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The archive CRDT: instance table, merge rules, (de)serialisation. */
 #include "archive/state.h"
 

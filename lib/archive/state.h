@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The archive's merged state (a state-based CRDT, docs/archive.md sections
  * 6-7) plus this device's record of what is on its disk.  Saved as
  * <state_dir>/state: binary, BLAKE2b-checksummed, replaced atomically. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Archive status from the local state (no key, no network). */
 #include "archive/archive.h"
 

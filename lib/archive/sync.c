@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One archive sync: fetch and merge remote logs, record local changes,
  * upload, materialise (docs/archive.md section 5). */
 #include "archive/archive.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pieces of sync.c exposed for status.c, the tests and the fuzz targets. */
 #ifndef CS_ARCHIVE_SYNC_INTERNAL_H
 #define CS_ARCHIVE_SYNC_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bounded little-endian readers and writers for the archive's binary
  * formats (log entries, local state).  A reader never reads past its
  * length: every accessor returns -EBADMSG on truncation instead. */

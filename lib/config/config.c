@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config file loading (inih) and typed lookups against cs_config_keys. */
 #include "config/config.h"
 

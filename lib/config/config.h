@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* /etc/cloudseal/cloudseal.conf, read with inih.
  *
  * The file is INI: [section] then key = value.  Every key the program

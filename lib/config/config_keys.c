@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every configuration key cloudseal knows, with its default and bounds.
  * Keep man/cloudseal.conf.5 in step with this table. */
 #include <stddef.h>

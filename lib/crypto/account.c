@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's account: keybag in storage, local cache, generation pin.
  * The contract is account.h; the keybag format is keybag.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's account: their keybag (local cache + storage copy) and the
  * operations the CLI and the privileged helper share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's own storage credentials in their keybag payload: see
  * credentials.h for the format and the reasons. */
 #include "crypto/credentials.h"

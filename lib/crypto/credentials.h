@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A user's own storage credentials, kept in their keybag payload.
  *
  * On a shared workstation or in a fleet the machine's credential

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Argon2id parameter bounds and calibration. */
 #include "crypto/kdf.h"
 

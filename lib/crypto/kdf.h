@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Password key derivation: Argon2id (libsodium crypto_pwhash) with bounded,
  * calibrated parameters.
  *

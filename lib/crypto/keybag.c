@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keybag v1: parsing (hostile input), slot wrapping, payload, MAC.
  * The format is described in keybag.h and docs/keybag.md. */
 #include "crypto/keybag.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keybag v1: the account master key (AMK) wrapped under one or more slots,
  * plus an encrypted payload, a generation and a MAC.  Stored as JSON so
  * that people can audit it (`cloudseal keybag dump`), like a LUKS2 header.

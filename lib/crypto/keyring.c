@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The unlocked AMK in the kernel keyring (see keyring.h).
  *
  * Possession: a key's possessor permissions apply only when the calling

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The unlocked AMK in the kernel keyring.
  *
  * The key is a "user" key in the user keyring (@u, shared by all of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Account master key and subkey derivation. */
 #include "crypto/keys.h"
 

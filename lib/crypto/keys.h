@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key hierarchy: account master key (AMK) and the subkeys derived from it.
  *
  *   AMK (32 random bytes, created at enrollment, only ever stored wrapped)

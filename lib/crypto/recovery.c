@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Recovery key codes: Crockford base32 with a checksum. */
 #include "crypto/recovery.h"
 

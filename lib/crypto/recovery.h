@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Recovery key: 256 random bits shown once at enrollment as a code a person
  * can copy onto paper and type back in.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cache compiler: a validated directory -> the mmap-able file the NSS
  * module reads (layout in nss/dircache.h and docs/directory.md).
  *

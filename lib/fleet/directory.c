@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The in-memory fleet directory and its editing operations. */
 #include "fleet/fleet.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The directory as JSON (json-c): the admins' source file and the signed body.
  *
  * Both share one schema (docs/directory.md); the body adds issued/expires.

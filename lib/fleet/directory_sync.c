@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Directory sync: fetch fleet/directory, believe it only if every rule
  * holds, then compile and install the cache.  Run by
  * `cloudseal-helper directory-sync` from cloudseal-directory.timer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The enrollment request: see enroll_request.h for the format and what the
  * signature does and does not prove. */
 #include "fleet/enroll_request.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The enrollment request: what `cloudseal enroll` files in storage so that
  * a fleet admin can pin the new account key (`cloudseal admin approve
  * --from-storage`) without it being typed over.

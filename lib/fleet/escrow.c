@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key escrow objects: see escrow.h for the format and why it needs no
  * signature of its own. */
 #include "fleet/escrow.h"

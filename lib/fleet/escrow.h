@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key escrow for a fleet: the account master key sealed to the fleet's
  * escrow public key, so that an administrator holding the escrow secret key
  * (kept offline) can give a user who lost both their password and their

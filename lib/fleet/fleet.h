@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fleet directory: who exists on every workstation of a fleet.
  *
  *   source file (JSON, kept by admins in git)  --admin publish-->

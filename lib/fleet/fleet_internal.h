@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the lib/fleet sources only. */
 #ifndef CS_FLEET_INTERNAL_H
 #define CS_FLEET_INTERNAL_H

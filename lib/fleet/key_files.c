@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fleet key files: the public key every workstation trusts
  * (/etc/cloudseal/fleet.pub) and the admin's secret signing key.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The keybag seal: see keybag_seal.h for the format and what it proves. */
 #include "fleet/keybag_seal.h"
 

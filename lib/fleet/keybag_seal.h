@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The keybag seal: which keybag of a fleet user is the newest, in the
  * account key's own signature, for `cloudseal admin publish` to carry into
  * the signed directory (docs/directory.md "Keybag seals", docs/keybag.md

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The login-time question of fleet users: does the signed directory pin
  * exactly this account public key for this enabled user?
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The signed directory (the object at fleet/directory): one header line of
  * JSON, then the body bytes.
  *

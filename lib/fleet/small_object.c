@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The small JSON objects users file for admins (enrollment requests, key
  * escrow): one strict parser and the member readers both use. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the last directory sync said, for people: a refused sync keeps the
  * installed cache, which is right (a broken publish must not take users
  * away), but silent until the cache expires and fleet logins stop.  So the

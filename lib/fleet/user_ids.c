@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The uid and gid the installed directory gives a fleet user: what the
  * helper compares with the NSS entry login(1) will use (getpwnam), so that
  * a local /etc/passwd line or another NSS source listed before cloudseal

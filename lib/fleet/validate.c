@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The rules a directory must satisfy before a workstation believes it.
  *
  * A signed directory is still refused as a whole (and the last good cache

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cs_backup: walk, chunk, deduplicate, compress, encrypt, pack, upload.
  *
  * Threads:

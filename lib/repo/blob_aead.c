@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The AEAD of blobs: XChaCha20-Poly1305-IETF, byte for byte libsodium's
  * crypto_aead_xchacha20poly1305_ietf (an HChaCha20 subkey from the key and
  * the first 16 nonce bytes, then IETF ChaCha20-Poly1305 with the nonce

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* FastCDC content-defined chunking with normalised chunk sizes and a secret
  * per-repository gear table (so cut points say nothing about content to
  * anyone without the key).  Xia et al., "FastCDC", USENIX ATC 2016. */

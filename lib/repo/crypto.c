@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Repository cryptography: subkeys, sealed objects, blob encryption.
  * XChaCha20-Poly1305 with the object's type and id as associated data (so
  * nothing can be swapped or renamed), keyed BLAKE2b-256 for blob ids, zstd

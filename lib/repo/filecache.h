@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local file-change cache: path -> (inode, size, mtime, ctime, content
  * ids), so that an unchanged file is never read again.  Stored sealed with
  * the local-cache subkey in <cache dir>/<repo id>/files (0600), keyed by a

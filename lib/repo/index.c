@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The in-memory index (blob id -> pack, offset, lengths) and the encoding of
  * index objects.  Open addressing keyed by the id's first 8 bytes: ids are
  * keyed hashes, uniformly spread, and index objects are authenticated, so

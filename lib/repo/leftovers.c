@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The leftovers of interrupted writes: on file:// a put killed midway
  * leaves <key>.tmp-<random> (up to a 4-5 MiB pack).  check counts them,
  * prune removes those older than its own exclusive lock. */

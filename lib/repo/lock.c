@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Repository locks: shared for backup/forget, exclusive for prune.
  * A lock is a sealed JSON object locks/<random id>; see docs/repository.md
  * for the protocol and when a lock counts as stale. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check, prune and stats: the operations that look at the whole repository. */
 #include <errno.h>
 #include <stdio.h>

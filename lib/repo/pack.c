@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pack objects: blobs back to back, then the sealed header listing them,
  * its length and a magic.  The header makes every pack self-describing, so
  * a lost index can be rebuilt and `check` can compare packs to the index. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Healing the repository from what it still holds: the pack-header
  * fallback (restore and check read the headers of packs no index object
  * names), `repair index` (a new index from every pack's own header, each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* repair snapshots: a snapshot whose trees or data are damaged or missing
  * is rewritten to keep everything still readable.  A file any of whose
  * blobs is lost is left out (never restored with a hole), a directory whose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Opening and creating a repository; reading and writing sealed objects. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The backup repository: public API used by the CLI, the agent and tests.
  * Format and reasons: docs/repository.md.
  *

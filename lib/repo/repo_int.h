@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of lib/repo shared between its files (not for other parts). */
 #ifndef CS_REPO_INT_H
 #define CS_REPO_INT_H

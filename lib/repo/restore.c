@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cs_restore: recreate a snapshot's tree.  The main thread walks trees and
  * creates directories, links and special files; worker threads write file
  * contents (each blob decrypted and re-hashed before a byte is written).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Snapshots: sealed JSON objects (json-c), listing, lookup by id prefix or
  * "latest", and the forget policy. */
 #include <errno.h>

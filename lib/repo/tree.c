@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Encoding and parsing of tree blobs.  The parser is fed authenticated data
  * but still bounds every length by what remains (fuzzed: fuzz_tree). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tree blobs: one encoded directory (docs/repository.md, "Trees"). */
 #ifndef CS_REPO_TREE_H
 #define CS_REPO_TREE_H

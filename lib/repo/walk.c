@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Walking snapshot trees (ls) and comparing two snapshots (diff).  diff
  * skips identical subtree ids, so it costs only what changed. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Little-endian fixed-width encoding with a bounded reader: every read past
  * the end sets err and returns zeros, so parsers check once at the end of
  * each record instead of after every field. */

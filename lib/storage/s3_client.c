@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signed S3 requests over libcurl: handle pool, shared connections, retries. */
 #include "storage/s3_client.h"
 

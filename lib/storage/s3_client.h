@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP side of the s3 backend: one signed S3 request, retried.
  *
  * A client holds the endpoint, the credentials (secret in secure memory), a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Opening storage from cloudseal.conf's [storage] section. */
 #include "storage/storage_s3.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* s3:// URL parsing, SigV4 percent-encoding and canonical query strings. */
 #include "storage/s3_url.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* S3 URLs and the canonical forms SigV4 needs.
  *
  *   s3://host[:port]/bucket[/prefix]        HTTPS (the default, for real stores)

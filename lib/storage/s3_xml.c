@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ListObjectsV2 and <Error> parsing with expat, bounded. */
 #include "storage/s3_xml.h"
 

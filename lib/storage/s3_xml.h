@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsers for the XML an S3 server sends: a ListObjectsV2 page and an
  * <Error> body.  Both run expat over hostile bytes with hard bounds: no
  * DOCTYPE or entity declarations, nesting depth, text length per element,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Backend dispatch by URL scheme, and key validation shared by backends. */
 #include "storage/storage.h"
 #include "storage/storage_s3.h"

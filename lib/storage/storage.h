@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Storage backends: the one interface every part that touches the cloud uses.
  *
  * A backend holds objects under slash-separated keys ("users/alice/keybag",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* file:// backend: a directory on a local disk or an NFS mount.
  *
  * Objects are plain files under the root.  Writes go to a temporary file in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* s3:// backend: any S3-compatible store (AWS S3, MinIO, Ceph RGW, Garage).
  *
  * Implements storage.h over the signed, retried requests of s3_client.c:

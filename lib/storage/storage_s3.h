@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The s3:// backend's extras beyond storage.h: opening from the
  * configuration, S3-only limits, and messages that tell the user what to do.
  *

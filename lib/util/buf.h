@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A growable byte buffer with a hard size limit.
  * Used for every object read from disk or network: the limit is how a
  * hostile peer is kept from making us allocate without bound. */

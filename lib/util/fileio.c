@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bounded reads and atomic, durable writes. */
 #include "util/fileio.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* File helpers: bounded reads and crash-safe writes. */
 #ifndef CS_UTIL_FILEIO_H
 #define CS_UTIL_FILEIO_H

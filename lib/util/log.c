@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging to stderr, with journald priority prefixes under systemd. */
 #include "util/log.h"
 

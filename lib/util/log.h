@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging with syslog priorities.
  *
  * Under systemd (JOURNAL_STREAM set and matching stderr) lines go to stderr

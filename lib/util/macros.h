@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small shared macros: cleanup attributes and array sizes. */
 #ifndef CS_UTIL_MACROS_H
 #define CS_UTIL_MACROS_H

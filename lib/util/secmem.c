@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Secure memory on top of libsodium's guarded allocations. */
 #include "util/secmem.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Secure memory: locked, guarded allocations for keys and passwords.
  *
  * Every secret in cloudseal lives in memory from cs_secure_alloc(): it is

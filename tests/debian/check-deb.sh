@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The Debian packages on a real Debian 12 system (`make check-deb`).
 #
 # Boots a throw-away overlay of the cached debootstrapped rootfs

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # cloudseal demo: log in through the real PAM stack and watch the keys
 # follow the login.  Run by `make demo` as root.
 #

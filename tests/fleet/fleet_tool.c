@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fleet-tool: test and benchmark helper for the fleet directory.
  * Not installed.  It can sign anything (no validation), which is how the
  * tests craft the hostile directories that workstations must refuse.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the archive fuzz targets and their seed generator: the fixed
  * key and segment identity the targets open inputs with. */
 #ifndef CS_TESTS_ARCHIVE_FUZZ_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the seed corpora of the archive fuzz targets (run by
  * `make archive-fuzz-seeds`; the output is committed). */
 #include <stdio.h>

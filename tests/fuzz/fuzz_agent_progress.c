@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz the parser of a job's JSON progress lines (output of a child). */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz the agent's control-socket request and reply parsers (input from
  * another local process). */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz the agent state file parser; what parses must format and parse back
  * to the same state. */
 #include <stddef.h>

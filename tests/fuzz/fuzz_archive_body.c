@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: a sealed message body from a pack (AEAD with the id as
  * associated data, zstd size limits, the id check after decryption). */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the archive's gc-candidates file (lib/archive/gc.c), read from
  * the state directory at every `archive sync --gc`. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: decrypted change-log entries (the entry decoder and the
  * CRDT merge), then the local-state encoder/decoder on the result. */
 #include <stdint.h>

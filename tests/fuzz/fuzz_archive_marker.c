@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the Maildir identity marker (lib/archive/marker.c), read from
  * the Maildir root at every archive sync. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: Maildir file and folder names read from the disk and
  * from log entries.  A parsed name must render and parse back the same. */
 #include <stdint.h>

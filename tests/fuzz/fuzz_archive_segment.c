@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: a sealed log segment as storage returns it (header
  * checks, AEAD, zstd limits), then its entries. */
 #include <stdint.h>

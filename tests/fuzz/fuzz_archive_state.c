@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the local state file (<state_dir>/state).  Each input
  * is tried as it is (checksum checks) and with its trailing BLAKE2b-256
  * recomputed, so that mutations reach the field decoders behind the

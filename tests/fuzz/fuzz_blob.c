@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: opening a stored blob (lib/repo/crypto.c, blob_aead.c), the
  * path every byte read back from storage takes.  Input: 4 bytes of claimed
  * raw length (the index's word, as hostile as the blob), one mode byte, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: cloudseal.conf as inih reads it through the line-counting
  * reader (duplicate keys, values, sections, long lines, NULs). */
 #include <stdint.h>

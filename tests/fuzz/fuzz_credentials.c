@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the storage credentials member of a keybag payload
  * (lib/crypto/credentials.c).  The payload is authenticated before this
  * parser sees it, but a bug elsewhere must not turn into a crash here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the directory-cache reader, the code inside every process that
  * resolves a user name (nss/dircache_reader.c, via libcloudseal.a).  After
  * cs_dircache_parse accepts an image, every record, string and list it

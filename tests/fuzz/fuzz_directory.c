@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the fleet directory parsers (source JSON, signed body JSON,
  * signed envelope), then the rules and the cache compiler on whatever
  * parsed.  None may crash, leak or read out of bounds on any input. */

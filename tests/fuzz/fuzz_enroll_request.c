@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the enrollment request an admin reads from storage
  * (anyone who may write to the bucket can put anything there).  What
  * verifies must name a valid user and host. */

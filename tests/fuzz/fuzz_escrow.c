@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the key escrow object an admin reads from storage
  * (anyone who may write to the bucket can put anything there).  Whatever
  * opens must be the key of the account it names. */

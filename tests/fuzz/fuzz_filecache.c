@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the local file-change cache parser (plaintext after decryption). */
 #include <stdint.h>
 #include "repo/filecache.h"

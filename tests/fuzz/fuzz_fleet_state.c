@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the [fleet] state file as `cloudseal status` and `admin show
  * --installed` read it (sync_status.c).  Nothing may crash; what parses
  * has a printable, terminated reason and a failure time only with one. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: what cloudseal-helper reads from others.
  *   - the frames on fd 0 (a non-root user may run the helper directly and
  *     send anything): helper_read_secret / helper_read_amk

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the index object parser and the merge into the hash table. */
 #include <stdint.h>
 #include "repo/repo_int.h"

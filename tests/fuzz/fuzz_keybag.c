@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the keybag parser (and, for inputs that parse, the
  * structure dump and a slot unlock with a fixed recovery code, which
  * exercises the slot and MAC paths without Argon2's cost). */

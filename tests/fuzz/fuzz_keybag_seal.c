@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the keybag seal `cloudseal admin publish` reads from
  * storage (anyone who may write to the bucket can put anything there).
  * Verified with the key of a fixed AMK (all bytes 0x5a), which also signed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the pack header parser (plaintext after decryption) and the
  * pack trailer reader (before decryption). */
 #include <stdint.h>

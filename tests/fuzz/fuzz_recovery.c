@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the recovery-code parser (typed by a person, but also
  * fed by the PAM conversation during password-drift repair).  A code that
  * parses must re-encode to a code that parses to the same key. */

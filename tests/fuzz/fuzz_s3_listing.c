@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the S3 reply parsers (lib/storage/s3_xml.c): a
  * ListObjectsV2 page and an <Error> body, both straight from the network.
  * Checks the invariants callers rely on besides "no crash". */

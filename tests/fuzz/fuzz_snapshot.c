@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the snapshot JSON parser. */
 #include <stdint.h>
 #include "repo/repo.h"

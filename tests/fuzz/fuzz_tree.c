@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer: the tree blob parser (plaintext after decryption). */
 #include <stdint.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pytest fixtures for cloudseal integration tests.
 
 Every test works inside its own temporary directory (tmp_path) and a config

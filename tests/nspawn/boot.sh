@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Boot a cached root file system (rootfs.sh) with systemd as PID 1 under
 # systemd-nspawn, on a host whose own PID 1 need not be systemd
 # (TESTING-NOTES §7), and run commands inside it.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build (once) and cache a minimal Debian 12 root file system for booting
 # with systemd-nspawn in end-to-end tests.
 #

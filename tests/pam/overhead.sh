@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Login overhead of pam_cloudseal beyond the KDF: pamtester authenticate +
 # open_session + close_session through pam_unix alone, and through pam_unix
 # followed by pam_cloudseal, with the cheapest KDF (8 MiB, 1 pass), in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_cloudseal.so under pam_wrapper (TESTING-NOTES §2): the real module,
  * the real cloudseal-helper, the real kernel keyring; pam_set_items.so feeds
  * PAM_AUTHTOK / PAM_OLDAUTHTOK, nss_wrapper provides the users alice and

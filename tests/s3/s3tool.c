@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* s3tool: drives the storage backends from the integration tests.
  *
  *   s3tool [--config FILE] URL COMMAND [ARGS]

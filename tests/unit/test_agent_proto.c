@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lib/agent/agent_proto.c: control requests, replies, job progress lines,
  * the state file.  Truncated, oversized and tampered input included. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the archive building blocks: HLC, entry encoding, sealed
  * bodies and segments, local state, Maildir names, the CRDT rules, and the
  * documented conflict rules through real syncs of two devices. */

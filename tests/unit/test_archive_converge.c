@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property test of the archive sync: 2 and 3 simulated devices (separate
  * Maildirs and state directories, one repository) run seeded random
  * deliveries, flag changes, moves, copies (`cp`, same unique name),

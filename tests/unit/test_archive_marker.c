@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of what keeps a missing or replaced Maildir from deleting
  * mail: the identity marker's strict parser, binding a state to its
  * Maildir, and the deletion stamp kept for the keep period. */

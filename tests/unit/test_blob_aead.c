@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The blob AEAD (lib/repo/blob_aead.c) against libsodium's
  * crypto_aead_xchacha20poly1305_ietf, which defines the format: the same
  * bytes both ways for every size class around the 64-byte block and the

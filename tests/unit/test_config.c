@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cloudseal.conf: parsing, errors, bounds, durations, sizes, defaults. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-user storage credentials in the keybag payload: round trip, the
  * secret never in the JSON text, and every malformed, truncated, oversized
  * or tampered member refused. */

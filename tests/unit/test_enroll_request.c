@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Enrollment requests: made and verified, and refused when truncated at
  * any length, oversized, changed in any field, or filed for another user. */
 #include <errno.h>

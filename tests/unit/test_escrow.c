@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key escrow objects: sealed and opened, and refused when changed, swapped
  * between accounts, sealed to another escrow key, truncated or oversized. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fleet directory: JSON, signature, the workstation's acceptance rules, the
  * sync that keeps the last good cache, the compiled cache and its reader,
  * and the login-time pinned-key check.  Everything lives in a temporary

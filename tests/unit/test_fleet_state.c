@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The [fleet] state's record of a failed directory sync (sync_status.c):
  * parsed as hostile input, written without disturbing the pinned serial
  * and ETag, dropped by a clear. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keybag v1: round trip, wrong secrets, and every bad form giving its own
  * error (never a crash); plus the account layer's rollback pin.
  * The KDF runs at the minimum cost (8 MiB, 1 pass) to keep this fast. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Keybag seals: made and verified with the pinned key, and refused when
  * truncated at any length, oversized, changed in any field, signed by
  * another account, or filed for another user. */

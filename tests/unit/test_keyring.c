@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Kernel keyring hand-off against the real kernel: store, load, revoke,
  * replace, timeout, permissions, and possession from a fresh session
  * keyring.  Random account ids keep parallel runs of other engineers (same

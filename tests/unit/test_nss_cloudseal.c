@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libnss_cloudseal entry points, compiled from nss/nss_cloudseal.c itself
  * (test build: the cache path comes from $CLOUDSEAL_NSS_CACHE).
  * Lookups, ERANGE handling, enumeration, initgroups, an unusable cache, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Recovery codes: format, tolerant parsing, checksum errors. */
 #include <ctype.h>
 #include <errno.h>

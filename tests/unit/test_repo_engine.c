@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The repository engine end to end on a file:// storage in a temp dir with a
  * random account key: init/open, backup, incremental, restore, check,
  * corruption, forget + prune, wrong key, locks. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests of the repository format: chunker, sealed objects, blobs,
  * pack headers, index objects, trees, snapshots, file cache, including
  * truncated, oversized and tampered input. */

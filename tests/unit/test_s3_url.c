@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lib/storage/s3_url.c: s3:// URL parsing, SigV4 percent-encoding of keys
  * and the canonical (sorted, encoded) query strings curl 7.88 does not make. */
 #include <errno.h>

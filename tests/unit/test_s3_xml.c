@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lib/storage/s3_xml.c: ListObjectsV2 pages and <Error> bodies, including
  * truncated, oversized and tampered replies. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* file:// put of big objects: packs (CS_PUT_UNCACHED) take the O_DIRECT path (page-aligned
  * buffer, block-aligned prefix direct, tail buffered), everything else the
  * ordinary one.  Every size and alignment must store the exact bytes, on

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cloudseal-agent under valgrind (memcheck, full leak check): start, find the
 # key, create the repository and back up (jobs run as ordinary children),
 # answer status, lock, stop on SIGTERM.  In a temporary

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The archive under valgrind (memcheck, full leak check): the unit tests,
 # a few seeds of the convergence test (threads included), and the CLI
 # (sync into a fresh Maildir, a second workstation, status, dry run).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The key commands under valgrind (memcheck, full leak check): enroll,
 # keybag dump, lock, unlock, passwd, recover, status, with the cheapest KDF,
 # in a temporary directory and a private user namespace (its own keyring).

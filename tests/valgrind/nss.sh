@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # libnss_cloudseal.so.2 under valgrind (memcheck, full leak check): getent
 # and id through real glibc NSS in a private mount namespace whose
 # /etc/nsswitch.conf lists cloudseal and whose /var/lib/cloudseal holds a

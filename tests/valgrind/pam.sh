@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # pam_cloudseal.so under valgrind: the pam_wrapper driver (tests/pam/) runs
 # every PAM scenario with the module loaded into a valgrind'ed process.
 # Children the module forks exec the helper at once and are not followed.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The backup repository under valgrind (memcheck, full leak check): the format
 # and engine unit tests (threads included), and the CLI on a small tree
 # (init, backup twice, snapshots, ls, diff, restore, check --read-data, forget --prune).

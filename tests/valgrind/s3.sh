@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The s3 backend under valgrind (memcheck, full leak check), through the
 # s3tool driver: hostile listings from tests/integration/s3/hostile_s3.py
 # (malformed, looping, endless) and an unreachable host; then, with s3rver

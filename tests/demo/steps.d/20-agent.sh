@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Demo helpers for cloudseal-agent (issue 5), sourced by tests/demo/demo.sh.
 # The backup step (30-backup.sh) runs its backup through the agent, the way
 # it happens for real: systemd --user starts cloudseal-agent at login, the

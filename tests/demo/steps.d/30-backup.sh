@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Demo steps for the backup repository (issue 3): sourced by tests/demo/demo.sh,
 # run while the demo user is logged in with the keys unlocked.
 step_backup_restore() {

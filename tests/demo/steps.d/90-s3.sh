@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `make demo STORAGE=s3`: the same demo with the fleet's storage in a local
 # Ceph RGW (single node, memstore, 127.0.0.1; tests/integration/s3/ceph-up.sh)
 # instead of a directory.  Sourced by tests/demo/demo.sh; wraps its sandbox

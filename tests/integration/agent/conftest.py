@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for cloudseal-agent tests: the agent run directly (not under
 systemd) with NOTIFY_SOCKET pointed at a datagram socket we read, a private
 XDG_RUNTIME_DIR and state directory, a test configuration, and a real key in

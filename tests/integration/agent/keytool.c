@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test helper for the agent's integration tests: enrolls a user in a test
  * configuration and puts the account key in the kernel keyring, through the
  * same library calls `cloudseal enroll` / `cloudseal unlock` make, without

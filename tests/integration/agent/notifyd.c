@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test stand-in for a desktop notification server: owns
  * org.freedesktop.Notifications on the session bus given in
  * DBUS_SESSION_BUS_ADDRESS, answers Notify() like a real one, and prints

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """cloudseal-agent run directly: sd_notify protocol, keyring, control socket,
 locking.  Backup-dependent tests are in test_agent_jobs.py."""
 import ctypes

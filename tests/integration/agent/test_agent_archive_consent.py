@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The agent's message sync never lets a mass deletion through: it does
 not pass --allow-deletions, it tells the person at the desk once (a desktop
 notification), shows the job as "needs consent" and keeps its schedule;

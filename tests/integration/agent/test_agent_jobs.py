@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The agent's job loop with the real `cloudseal backup`: first backup
 creates the repository, the schedule, backup-now, retries with backoff when
 storage is unreachable, and SIGTERM in the middle of a backup leaving a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End to end under real systemd: a Debian 12 container booted with
 systemd-nspawn (tests/nspawn/), the project installed inside, a user who
 logs in through the container's real PAM stack with pam_cloudseal, the user

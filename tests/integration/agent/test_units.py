@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The agent's user units pass `systemd-analyze verify`, and its man page
 renders without warnings."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the archive tests (imported by conftest.py and the tests)."""
 import os
 import pathlib

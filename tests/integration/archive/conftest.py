@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the message-archive tests: workstations (a Maildir and a
 state directory each) sharing one enrolled account and one repository.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """cloudseal archive sync/status end to end: two workstations, one account.
 
 Each test checks what a user would: the messages, their flags and folders

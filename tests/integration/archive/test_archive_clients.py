@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real mail programs on a synced Maildir: mblaze (mflag, mrefile, mpick)
 and notmuch (tag changes with synchronize_flags) change it on one
 workstation, notmuch reads the result on the other; isync/mbsync-style

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A message file edited in place (a client rewriting headers, against the
 Maildir rules) syncs as a new version: a new message under a new unique
 name on every workstation, the old version deleted and recoverable."""

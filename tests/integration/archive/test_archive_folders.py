@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Empty folders created or removed on one workstation appear or disappear
 on the other (docs/archive.md section 6); a removed folder that still holds
 something stays."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The convergence property test against the S3 backend (s3rver on
 127.0.0.1, started by the S3 tests' fixtures): the same seeded 2- and
 3-device runs as the unit test, with the repository in a bucket."""

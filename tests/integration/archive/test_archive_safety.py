@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A missing, unmounted, recreated or replaced Maildir never deletes mail
 (docs/archive.md section 9), and mass deletions wait for consent in both
 directions (section 5): two workstations sharing one file:// store."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A hostile store against the message archive, through the real CLI on a
 file:// store: log segments and packs swapped between two users' archives
 and between positions of one, truncated, bytes reordered, a device's log

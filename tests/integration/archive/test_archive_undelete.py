@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Recently deleted messages (docs/archive.md section 8): `archive deleted`
 lists them for [archive] keep_deleted, `archive undelete` brings them back
 on every workstation, and the pack gc keeps their bodies meanwhile."""

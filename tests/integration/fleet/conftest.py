@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the fleet directory tests.
 
 A fleet lives entirely under tmp_path: a file:// storage, the admin's keys and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Enrollment in a fleet: the signed enrollment request `cloudseal enroll`
 files and `admin approve --from-storage` pins (changed, forged or misfiled
 requests refused, nothing pinned), and key escrow: with an escrow key in the

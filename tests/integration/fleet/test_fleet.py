@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fleet directory end to end: admin CLI -> signed object in storage ->
 cloudseal-helper directory-sync -> cache -> NSS (nss_wrapper and real glibc).
 """

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fleet directory through an S3 server (s3rver on 127.0.0.1): publish,
 sync, the ETag short-cut (a conditional GET that returns "unchanged"), a
 republish, and an object overwritten by someone holding bucket credentials

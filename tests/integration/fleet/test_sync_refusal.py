@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A refused directory sync is loud (issue 14, hole 5): the journal line,
 the [fleet] state, `cloudseal admin show --installed` and, for
 administrators, `cloudseal status` say when, why, and until when the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the key commands: a `cloudseal` runner bound to a temporary
 config (cheap KDF, storage and state under tmp_path).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The key commands through the real binary: enroll, keybag dump, unlock,
 lock, passwd, recover, status; tampering, rollback and an unreachable
 storage; the messages people act on."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every key declared in lib/config/config_keys.c is documented in
 cloudseal.conf(5) under its section, and shown with its default in the
 installed example configuration (which must itself load cleanly)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """docs/threat-model.md stays true: every actor has a table with a row for
 every asset, no cell is empty, every row names a test (or says plainly that
 nothing is defended), and every test the page names exists."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real PAM stack (pam_unix, then pam_cloudseal) in a private mount
 namespace (TESTING-NOTES §3).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A login(1)-like PAM application for the tests, over the real libpam with
 ctypes: pam_start, pam_authenticate, pam_acct_mgmt and, when it answers
 PAM_NEW_AUTHTOK_REQD, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) as login,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fleet logins against collisions and quiet failures (issue 14, hole 5):
 the NSS entry login(1) will use must be the directory's, and a refused
 directory sync is loud.  Reuses the fleet sandbox of test_fleet_login.py."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fleet users (no /etc/passwd or /etc/shadow entry) logging in through the
 real PAM stack with pam_cloudseal's authoritative mode, in a private mount
 namespace: real glibc NSS (nsswitch.conf "passwd: files cloudseal" in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """cloudseal-helper on its own: framing limits, caller checks, run-time bound."""
 import os
 import struct

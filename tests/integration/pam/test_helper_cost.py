@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a password attempt may cost the workstation (issue 14, hole 5 and
 item 6): a keybag's KDF parameters are capped by what this machine accepts
 ([kdf] max_memory, max_ops), concurrent helper runs for one user derive one

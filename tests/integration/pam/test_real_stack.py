@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pam_unix + pam_cloudseal through pamtester, in a private mount namespace."""
 import time
 

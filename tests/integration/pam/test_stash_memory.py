@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What auth keeps for the session (the password, or in the fleet profile the
 unwrapped key) lives in locked, non-dumpable pages that a child the
 application forks does not inherit: it sees zeros, a session it opens
@@ -30,7 +31,7 @@ def check(r):
 
 def fork_after_auth(sb, run, service, user, password):
     return run(sb.syslog_capture + f"python3 {APP} {service} {user} --fork-after-auth\n"
-               "sleep 0.2; cat $D/syslog.txt\n", input=password + "\n", check=False)
+               + sb.syslog_drain + "cat $D/syslog.txt\n", input=password + "\n", check=False)
 
 
 def test_kept_password_is_not_inherited(sandbox):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the backup repository tests: an enrolled account with a cheap
 KDF, its repository created, and a helper that runs cloudseal commands with
 the password on stdin."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fault-injection campaign of issue 17, run by `make check-long`
 (CS_REPO_CAMPAIGN=1; skipped otherwise): at least 100 real kill -9 of
 backups and prunes at random instants, then one flipped byte in each

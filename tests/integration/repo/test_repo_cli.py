@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Backup repository end to end through the cloudseal CLI: restore fidelity,
 incremental runs, listings, corruption, kill -9 at random instants, and a
 backup racing a prune."""

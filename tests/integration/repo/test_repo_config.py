@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Configuration mistakes are configuration errors (issue 17, item 6): a
 named configuration file that is missing or empty, a key given twice, and
 a file:// URL naming a missing directory, which read-only commands must

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """check covers the keybag (issue 17, item 2): a flipped keybag byte is
 named by check, whether the keys come from the password (the keybag is
 read to unlock) or were unlocked before."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Backing up files that live while they are read, and cloudseal's own moving
 parts (cache, agent state) never being backed up."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """cloudseal locks: the listing (text and --json) and the removal of stale,
 unreadable and, on request, all locks; with real backups holding them."""
 import json

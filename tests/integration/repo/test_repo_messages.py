@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Messages that tell the truth (issue 17, item 5): a full repository disk
 fails the backup without blaming source files, a full restore target says
 ENOSPC, a damaged snapshot object is an integrity failure (exit 5), not

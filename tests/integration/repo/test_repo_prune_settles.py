@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Prune converges and nothing leaks (issue 17, items 3 and 4): a second
 prune right after a first changes nothing and says so; the temporary
 objects of a backup killed with SIGKILL are counted by check and removed by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Repair and self-healing of the backup repository (issue 17), through the
 real CLI on a file:// store: a damaged or lost index never strands intact
 data (`repair index`, the pack-header fallback of restore and check), and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The hostile store again, on S3 (s3rver): restore from remote storage
 runs 8 workers and cuts large files into segments that different workers
 write at their offsets; a pack swapped for another or cut short must still

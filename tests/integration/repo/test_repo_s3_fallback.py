@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The pack-header fallback on high-latency storage (issue 17): every index
 object deleted from an S3 bucket behind a 150 ms proxy, restore is still
 exact and the extra cost is printed: one listing of data/ and one ranged

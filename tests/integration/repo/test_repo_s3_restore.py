@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Restore from high-latency storage: large files are fetched by several
 workers at once (segments of a few blobs at their offsets), so a restore
 through a 150 ms proxy does not take one round trip per blob in a row.

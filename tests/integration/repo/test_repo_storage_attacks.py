@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A hostile store against the backup repository, through the real CLI on a
 file:// store: the snapshot list and the index rolled back, objects swapped
 between two users' repositories and between two snapshots of one, objects

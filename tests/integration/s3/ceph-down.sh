@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # ceph-down.sh DIR — stop the daemons ceph-up.sh started, by recorded pid:
 # radosgw first, then the OSD, then the mon (mon first makes the others hang).
 DIR=${1:?dir}

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # ceph-up.sh DIR PORT — a single-node Ceph (mon + 1 memstore OSD + radosgw)
 # on 127.0.0.1 (the mon on its standard ports 3300/6789), everything (conf, data, logs, sockets, pids) under DIR; no
 # systemd, no cephx.  Prints "rgw ready" when radosgw answers on PORT.

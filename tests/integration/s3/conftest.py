@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the S3 backend tests: real servers on 127.0.0.1.
 
 Session-scoped, started once per pytest run and stopped at its end:

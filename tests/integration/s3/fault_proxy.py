@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Fault-injecting HTTP proxy for S3 tests, on loopback only.
 
     fault_proxy.py LISTEN_PORT UPSTREAM_PORT [--seed N] [--error P] [--reset P]

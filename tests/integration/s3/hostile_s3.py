@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A tiny fake S3 server that misbehaves on purpose, on loopback only.
 
     hostile_s3.py PORT

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the S3 tests and their fixtures (conftest.py): ports,
 processes, the s3tool runner.  Imported by path (the tests run with
 --import-mode=importlib, where conftest is not importable)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An independent AWS Signature Version 4 verifier, written from AWS's
 specification, so that the client's signatures do not rest on one server's
 implementation (s3rver checks none, RGW is one reading of the spec).  It

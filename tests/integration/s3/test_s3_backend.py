@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The s3 backend against real servers: s3rver (fast, no signature checks)
 and Ceph RGW (checks SigV4 signatures, payload hashes, canonical queries)."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Per-user storage credentials (`cloudseal storage credentials`) against
 Ceph RGW, which checks every signature: once a user's own key pair is in
 their keybag, their backups work even when the machine's credentials are

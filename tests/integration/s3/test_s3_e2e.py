@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """End to end: `cloudseal backup` and `cloudseal restore` against Ceph RGW
 through the fault-injecting proxy; the restore is byte-identical."""
 import filecmp

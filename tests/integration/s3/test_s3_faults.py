@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults: a proxy that injects errors, resets, truncation and latency;
 unreachable and hanging servers; hostile listings.  Every case ends with the
 right bytes or a clear error, in bounded time, without a crash."""

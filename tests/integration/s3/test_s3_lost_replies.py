@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The server acted, the reply was lost: fault_proxy.py --lose-reply forwards
 the request, lets the server store (or delete) the object, and resets the
 connection instead of relaying the answer.  The client retries; the code for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SigV4 signatures checked by an independent verifier (sigv4.py): first the
 verifier against AWS's published examples, then every request the client
 sends to a server that accepts only what verifies, with keys and prefixes

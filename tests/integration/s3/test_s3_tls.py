@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """s3:// is HTTPS with certificate verification: against a TLS front for
 RGW (fault_proxy.py --tls, no faults) with a throw-away CA, the backend works
 with [storage] ca_file and refuses the server without it."""
