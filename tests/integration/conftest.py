@@ -23,7 +23,8 @@ STRICT = (os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 def pytest_configure(config):
     for m, what in (("ceph", "needs the Ceph RGW the suite starts (slow)"),
                     ("nspawn", "boots a Debian 12 container with systemd-nspawn (slow)"),
-                    ("root", "needs root (uid switches, mount namespaces)")):
+                    ("root", "needs root (uid switches, mount namespaces)"),
+                    ("long", "a long campaign, run by make check-long only (CS_REPO_CAMPAIGN=1)")):
         config.addinivalue_line("markers", f"{m}: {what}")
 
 
@@ -35,6 +36,13 @@ MARKER_FIXTURES = {"ceph": {"rgw", "rgw_bucket", "proxy"},
 
 
 def pytest_collection_modifyitems(config, items):
+    # long campaigns are not part of make check: deselected, not skipped
+    # (a skip fails under STRICT), unless asked for
+    if not os.environ.get("CS_REPO_CAMPAIGN"):
+        long = [i for i in items if i.get_closest_marker("long")]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [i for i in items if not i.get_closest_marker("long")]
     for item in items:
         names = set(item.fixturenames)
         params = getattr(item, "callspec", None)

@@ -12,9 +12,8 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_agent_jobs import backup_setup, cli_has, session_bus  # noqa: E402,F401
+from test_agent_jobs import backup_setup, session_bus  # noqa: E402,F401
 
-pytestmark = pytest.mark.skipif(not cli_has("archive", "undelete"), reason="this cloudseal has no 'archive undelete'")
 
 
 def archive_job(agent):
