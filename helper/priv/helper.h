@@ -23,7 +23,7 @@ typedef struct helper_globals {
 
 extern helper_globals helper;
 
-/* The configuration, loaded once; exits CS_HELPER_INTERNAL when invalid. */
+/* The configuration, loaded once; exits CS_HELPER_CONFIG when invalid. */
 const cs_config *helper_config(void);
 
 /* Map a negative errno from lib/ to an exit code of protocol.h. */

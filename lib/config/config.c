@@ -272,6 +272,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     }
     strip_comment(value);
     r = cs_config_set(c, section, name, value);
+    if (r == 0) /* --debug: what the program made of the file */
+        log_debug("%s:%d: [%s] %s = '%s'", c->path, line, section, name, value);
     if (r == -ENOENT) {
         log_warning("%s:%d: unknown key '%s' in [%s], ignored (see cloudseal.conf(5))", c->path, line, name,
                     section);
