@@ -88,6 +88,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
     case CS_HELPER_WRONG_ACCOUNT: return "the key is another account's, not this user's (refused)";
+    case CS_HELPER_CONFIG: return "invalid or unreadable configuration file";
     default: return "internal error in the helper";
     }
 }
@@ -123,6 +124,11 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
         pam_syslog(pamh, LOG_ERR, "%s for %s: cannot run %s (is cloudseal installed?)", what, user, opts->helper);
     } else if (r < 0) {
         pam_syslog(pamh, LOG_ERR, "%s for %s: cannot start %s: %s", what, user, opts->helper, strerror(-r));
+    } else if (run->exit_code == CS_HELPER_CONFIG) {
+        /* never a guess: the helper's line names the file, line and form */
+        pam_syslog(pamh, LOG_ERR, "%s for %s: %s %s: fix it (cloudseal.conf(5)); %s%s%s%s", what, user,
+                   cs_pam_reason(run->exit_code), opts->config ? opts->config : CS_PAM_DEFAULT_CONFIG, after,
+                   *msg ? " [" : "", msg, *msg ? "]" : "");
     } else {
         prio = priority_of(run->exit_code);
         if (prio == LOG_DEBUG && !opts->debug)
@@ -154,7 +160,7 @@ static void log_helper_breakage(pam_handle_t *pamh, const cs_pam_opts *o, const 
                                 const char *what, const cs_pam_run *run)
 {
     if (run->result < 0 || run->exit_code == CS_HELPER_INTERNAL || run->exit_code == CS_HELPER_USAGE ||
-        run->exit_code == CS_HELPER_DENIED)
+        run->exit_code == CS_HELPER_DENIED || run->exit_code == CS_HELPER_CONFIG)
         cs_pam_log_failure(pamh, o, user, what, run->result, run);
     else if (o->debug)
         pam_syslog(pamh, LOG_DEBUG, "%s for %s: %s", what, user, cs_pam_reason(run->exit_code));

@@ -15,6 +15,7 @@
 #define CS_LIBEXECDIR "/usr/libexec/cloudseal"
 #endif
 #define CS_PAM_DEFAULT_HELPER CS_LIBEXECDIR "/cloudseal-helper"
+#define CS_PAM_DEFAULT_CONFIG "/etc/cloudseal/cloudseal.conf" /* == CS_CONFIG_DEFAULT_PATH */
 
 /* options.c: the module arguments of one pam.d line */
 typedef enum cs_pam_pass_mode {

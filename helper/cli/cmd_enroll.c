@@ -35,7 +35,8 @@ static void usage(FILE *f)
                "The recovery key is shown once: write it down and keep it safe.\n");
 }
 
-/* The state directory is root's; say exactly what the admin should run. */
+/* The state directory is root's: a login through pam_cloudseal creates the
+ * user's part of it (cloudseal-helper prepare); say so, and what root runs. */
 static void explain_cache_dir(const char *user, int r)
 {
     char dir[4096];
@@ -43,8 +44,9 @@ static void explain_cache_dir(const char *user, int r)
     if (cs_account_cache_dir(cli_config(), user, dir, sizeof(dir)) < 0)
         return;
     log_error("cannot create your keybag cache %s: %s", dir, strerror(-r));
-    if (getuid() != 0)
-        log_error("ask an administrator to run:  install -d -o %s -m 0700 %s", user, dir);
+    if (getuid() != 0 && r == -EACCES)
+        log_error("your next login creates it (is pam_cloudseal in the PAM stack?); or an administrator "
+                  "runs:  %s prepare --user %s", cs_config_str(cli_config(), "paths", "helper"), user);
 }
 
 /* On a fleet workstation: file the request the admin approves with

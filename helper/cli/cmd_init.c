@@ -9,6 +9,25 @@
 #include "unlock_common.h"
 #include "util/log.h"
 
+/* init is idempotent (the agent creates the repository on its first
+ * backup): one that exists and opens with this account's key is success. */
+static int check_existing(repo_cli *rc)
+{
+    cs_repo *repo = NULL;
+    int r = cs_repo_open(rc->st, rc->prefix, rc->amk, &repo);
+
+    if (r < 0) {
+        log_error("a repository exists at %s but does not open with your keys: %s; 'cloudseal check' "
+                  "tells more", rc->prefix, strerror(-r));
+        return r;
+    }
+    cs_repo_close(repo);
+    if (!cli.quiet)
+        printf("the backup repository %s exists already: nothing to do; 'cloudseal snapshots' lists "
+               "its snapshots\n", rc->prefix);
+    return 0;
+}
+
 int cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -32,11 +51,11 @@ int cmd_init(int argc, char **argv)
         return r;
     r = cs_repo_init(rc.st, rc.prefix, rc.amk);
     if (r == -EEXIST)
-        log_error("a backup repository exists already; 'cloudseal snapshots' lists its snapshots");
+        r = check_existing(&rc);
     else if (r < 0)
         log_error("cannot create the repository: %s", strerror(-r));
     else if (!cli.quiet)
         printf("created the backup repository %s; back up with 'cloudseal backup'\n", rc.prefix);
     repo_cli_close(&rc);
-    return r == -EEXIST ? CLI_FAILED : repo_cli_exit(r);
+    return repo_cli_exit(r);
 }

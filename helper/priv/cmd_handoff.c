@@ -106,6 +106,9 @@ int helper_handoff(int argc, char **argv)
     code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));
     if (code != CS_HELPER_OK)
         return code;
+    /* a session opens: what the user's own `cloudseal enroll` needs */
+    if (session)
+        (void)helper_prepare_user(helper_config(), &pw, LOG_DEBUG);
     if (!no_key) {
         r = helper_read_amk(STDIN_FILENO, &amk);
         if (r < 0) {

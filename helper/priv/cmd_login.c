@@ -126,6 +126,9 @@ int helper_login(int argc, char **argv)
     code = helper_resolve_user(a.user, &pw, pwbuf, sizeof(pwbuf));
     if (code != CS_HELPER_OK)
         return code;
+    /* a session opens: what the user's own `cloudseal enroll` needs */
+    if (a.session)
+        (void)helper_prepare_user(helper_config(), &pw, LOG_DEBUG);
     r = helper_read_secret(STDIN_FILENO, &login);
     if (r == 0 && a.previous)
         r = helper_read_secret(STDIN_FILENO, &previous);

@@ -49,6 +49,7 @@ const char *helper_exit_reason(int code)
     case CS_HELPER_NOT_PINNED: return "the keybag's key is not the one the fleet directory pins";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked; the password was set by an administrator and must be changed";
     case CS_HELPER_WRONG_ACCOUNT: return "the key is not the one of this user's keybag";
+    case CS_HELPER_CONFIG: return "the configuration file is invalid or unreadable";
     default: return "internal error";
     }
 }

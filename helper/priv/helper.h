@@ -23,7 +23,7 @@ typedef struct helper_globals {
 
 extern helper_globals helper;
 
-/* The configuration, loaded once; exits CS_HELPER_INTERNAL when invalid. */
+/* The configuration, loaded once; exits CS_HELPER_CONFIG when invalid. */
 const cs_config *helper_config(void);
 
 /* Map a negative errno from lib/ to an exit code of protocol.h. */
@@ -77,6 +77,10 @@ int helper_store_key(const struct passwd *pw, const char *account_id, const cs_a
  * wrote the keybag (cmd_rewrap.c).  0 or -errno. */
 int helper_set_password(const struct passwd *pw, const char *user, const cs_amk *amk,
                         const cs_secret *password);
+/* Root: create the directories the user's own `cloudseal enroll` needs
+ * (cmd_prepare.c); what went wrong is logged at log_priority.  -EPERM when
+ * not root; nothing for system accounts (uid < 1000). */
+int helper_prepare_user(const cs_config *cfg, const struct passwd *pw, int log_priority);
 /* Record the caller's session of user (lock = logout bookkeeping); root
  * only, a failure is logged and otherwise ignored (cmd_handoff.c). */
 void helper_record_session(const char *user);

@@ -41,7 +41,8 @@ static void usage(FILE *f)
     fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
                "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
                "17 no key in the keyring, 18 not in the fleet directory, 19 refused by the fleet\n"
-               "directory, 20 key not the pinned one, 21 unlocked but the password must be changed.\n"
+               "directory, 20 key not the pinned one, 21 unlocked but the password must be changed,\n"
+               "22 the key is another account's, 23 configuration file invalid or unreadable.\n"
                "Run 'cloudseal-helper COMMAND --help' for a command.\n");
 }
 
@@ -49,11 +50,10 @@ const cs_config *helper_config(void)
 {
     static cs_config *config;
 
-    if (!config && cs_config_load(helper.config_path, &config) < 0) {
-        log_error("cannot read the configuration %s: fix it and log in again",
-                  helper.config_path ? helper.config_path : CS_CONFIG_DEFAULT_PATH);
-        exit(CS_HELPER_INTERNAL);
-    }
+    /* cs_config_load has said which file, line and form: that is the one
+     * line the PAM module reports (fd 2), with the exit code that says so */
+    if (!config && cs_config_load(helper.config_path, &config) < 0)
+        exit(CS_HELPER_CONFIG);
     /* keybags are hostile: what they may ask of this machine ([kdf] max_*) */
     cs_kdf_set_limit_from_config(config);
     return config;

@@ -43,6 +43,9 @@ enum {
     /* handoff: the key is not the one of the user's keybag (another user's
      * key: sudo -u B after authenticating A); nothing stored */
     CS_HELPER_WRONG_ACCOUNT = 22,
+    /* the configuration file is unreadable or invalid (the line on fd 2
+     * names the file, the line and what was expected); nothing was done */
+    CS_HELPER_CONFIG = 23,
 };
 
 /* The exits that come with a reply frame (the key): successes. */

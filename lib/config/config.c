@@ -103,8 +103,32 @@ static int parse_number(const cs_config_key *k, const char *v, int64_t *out)
     }
 }
 
+static const char *choices_of(const cs_config_key *k)
+{
+    for (size_t i = 0; cs_config_choices[i].section; i++)
+        if (strcmp(cs_config_choices[i].section, k->section) == 0 && strcmp(cs_config_choices[i].key, k->key) == 0)
+            return cs_config_choices[i].words;
+    return NULL;
+}
+
+/* Is v one of the space-separated words? */
+static bool is_choice(const char *words, const char *v)
+{
+    size_t n = strlen(v);
+
+    for (const char *w = words; *w;) {
+        size_t len = strcspn(w, " ");
+        if (len == n && n > 0 && strncmp(w, v, n) == 0)
+            return true;
+        w += len;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
 static int validate(const cs_config_key *k, const char *v)
 {
+    const char *words;
     bool b;
     int64_t n;
     int r;
@@ -112,13 +136,73 @@ static int validate(const cs_config_key *k, const char *v)
     if (strlen(v) > CONFIG_MAX_VALUE)
         return -EMSGSIZE;
     switch (k->type) {
-    case CS_CONF_STRING: return 0;
+    case CS_CONF_STRING:
+        words = choices_of(k);
+        return !words || is_choice(words, v) ? 0 : -EINVAL;
     case CS_CONF_BOOL: return cs_parse_bool(v, &b);
     default:
         r = parse_number(k, v, &n);
         if (r < 0)
             return r;
         return n < k->min || n > k->max ? -ERANGE : 0;
+    }
+}
+
+/* A bound as it would be written in the file (3600 -> "1h"). */
+static void format_bound(const cs_config_key *k, int64_t v, char *buf, size_t len)
+{
+    static const char *const dsuf[] = { "w", "d", "h", "min", "s" }, *const ssuf[] = { "G", "M", "K", "" };
+    static const int64_t dsc[] = { 604800, 86400, 3600, 60, 1 }, ssc[] = { 1LL << 30, 1LL << 20, 1LL << 10, 1 };
+    const char *const *suf = k->type == CS_CONF_DURATION ? dsuf : ssuf;
+    const int64_t *sc = k->type == CS_CONF_DURATION ? dsc : ssc;
+    size_t n = k->type == CS_CONF_DURATION ? 5 : 4;
+
+    for (size_t i = 0; k->type != CS_CONF_INT && i < n; i++) {
+        if (v != 0 && v % sc[i] == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(v / sc[i]), suf[i]);
+            return;
+        }
+    }
+    snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* "logout reboot" -> "logout or reboot", "a b c" -> "a, b or c" */
+static void format_choices(const char *words, char *buf, size_t len)
+{
+    size_t used = 0, n = 0, total = 0;
+
+    for (const char *w = words; *w; w += strspn(w, " "), total++)
+        w += strcspn(w, " ");
+    buf[0] = '\0';
+    for (const char *w = words; *w && used < len; n++) {
+        int wl = (int)strcspn(w, " ");
+        int k = snprintf(buf + used, len - used, "%s%.*s", n == 0 ? "" : n + 1 == total ? " or " : ", ", wl, w);
+        if (k < 0)
+            break;
+        used += (size_t)k;
+        w += wl;
+        w += strspn(w, " ");
+    }
+}
+
+void cs_config_expected(const cs_config_key *k, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    const char *words;
+
+    format_bound(k, k->min, lo, sizeof(lo));
+    format_bound(k, k->max, hi, sizeof(hi));
+    switch (k->type) {
+    case CS_CONF_BOOL: snprintf(buf, len, "yes or no"); break;
+    case CS_CONF_INT: snprintf(buf, len, "a whole number from %s to %s", lo, hi); break;
+    case CS_CONF_DURATION: snprintf(buf, len, "a duration like 1h or 30min, from %s to %s", lo, hi); break;
+    case CS_CONF_SIZE: snprintf(buf, len, "a size like 256M or 1G, from %s to %s", lo, hi); break;
+    default:
+        words = choices_of(k);
+        if (words)
+            format_choices(words, buf, len);
+        else
+            snprintf(buf, len, "at most %d bytes", CONFIG_MAX_VALUE);
     }
 }
 
@@ -141,33 +225,65 @@ int cs_config_set(cs_config *c, const char *section, const char *key, const char
     return 0;
 }
 
-static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+/* End-of-line comments, as the examples in README.md and cloudseal.conf(5)
+ * write them: inih (Debian's build) strips " ; ..." itself but keeps
+ * " # ...".  A '#' starts a comment at the start of the value or after a
+ * space or tab, so that a '#' inside a word (a URL fragment, a#b) stays. */
+static void strip_comment(char *v)
+{
+    size_t n;
+
+    for (char *p = v; *p; p++) {
+        if ((*p == '#' || *p == ';') && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        v[--n] = '\0';
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *raw)
 {
     cs_config *c = user;
+    int line = c->done_lines + (c->in_line ? 1 : 0);
+    ssize_t i = -1;
+    char *value, expected[160];
     int r;
 
     if (!name) /* a bare [section] line */
         return 1;
     c->entries++;
-    {
-        ssize_t i = key_index(section, name);
-        int line = c->done_lines + (c->in_line ? 1 : 0);
-        if (i >= 0 && c->lines[i]) {
-            log_error("%s:%d: '%s' in [%s] is given twice (first on line %d): keep one", c->path, line, name,
-                      section, c->lines[i]);
-            c->errors++;
-            return 1;
-        }
-        if (i >= 0)
-            c->lines[i] = line;
+    i = key_index(section, name);
+    if (i >= 0 && c->lines[i]) {
+        log_error("%s:%d: '%s' in [%s] is given twice (first on line %d): keep one", c->path, line, name,
+                  section, c->lines[i]);
+        c->errors++;
+        return 1;
     }
-    r = cs_config_set(c, section, name, value ? value : "");
+    if (i >= 0)
+        c->lines[i] = line;
+    value = strdup(raw ? raw : "");
+    if (!value) {
+        log_error("%s:%d: out of memory", c->path, line);
+        c->errors++;
+        return 1;
+    }
+    strip_comment(value);
+    r = cs_config_set(c, section, name, value);
+    if (r == 0) /* --debug: what the program made of the file */
+        log_debug("%s:%d: [%s] %s = '%s'", c->path, line, section, name, value);
     if (r == -ENOENT) {
-        log_warning("%s: unknown key '%s' in [%s], ignored", c->path, name, section);
+        log_warning("%s:%d: unknown key '%s' in [%s], ignored (see cloudseal.conf(5))", c->path, line, name,
+                    section);
     } else if (r < 0) {
-        log_error("%s: invalid value for '%s' in [%s]: %s", c->path, name, section, strerror(-r));
+        cs_config_expected(&cs_config_keys[i], expected, sizeof(expected));
+        log_error("invalid value '%.64s%s' for '%s' in [%s] at %s:%d: %s", value, strlen(value) > 64 ? "..." : "",
+                  name, section, c->path, line, expected);
         c->errors++;
     }
+    free(value);
     return 1;
 }
 
@@ -232,7 +348,8 @@ int cs_config_parse_text(const char *name, const void *data, size_t len, bool na
     c->text = c->pos = (const char *)text.data;
     line = ini_parse_stream(read_line, c, on_ini_entry, c);
     if (line > 0) {
-        log_error("%s:%d: syntax error", name, line);
+        log_error("%s:%d: syntax error: expected a [section] line, key = value, or a comment starting "
+                  "with # or ;", name, line);
         r = -EINVAL;
     } else if (line < 0) {
         r = -ENOMEM;

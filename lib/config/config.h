@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* /etc/cloudseal/cloudseal.conf, read with inih.
  *
- * The file is INI: [section] then key = value.  Every key the program
+ * The file is INI: [section] then key = value.  A line whose first
+ * non-blank character is # or ; is a comment, and so is the rest of a
+ * value line from a # or ; that follows a space or tab ("lock = reboot   #
+ * overnight backups"); a # or ; inside a word is part of the value.  Every key the program
  * knows is declared once in config_keys.c with its type, default and bounds
  * (and documented in man/cloudseal.conf.5); an unknown key is a warning, a
  * malformed or out-of-range value is an error.  Readers ask for a key and get
@@ -38,11 +41,24 @@ typedef struct cs_config_key {
 /* The table of known keys, terminated by { NULL }. */
 extern const cs_config_key cs_config_keys[];
 
+/* STRING keys that take one of a few words (space-separated), checked when
+ * the file is read; terminated by { NULL }. */
+typedef struct cs_config_choice {
+    const char *section, *key, *words;
+} cs_config_choice;
+extern const cs_config_choice cs_config_choices[];
+
+/* What a valid value of k looks like, for messages ("a duration like 1h or
+ * 30min, from 1s to 1w"). */
+void cs_config_expected(const cs_config_key *k, char *buf, size_t len);
+
 /* Load path (NULL = CS_CONFIG_DEFAULT_PATH).  A missing default file is
  * not an error (all defaults); a file named otherwise (--config,
  * $CLOUDSEAL_CONFIG) must exist and set something (-ENOENT, -EINVAL).  A
  * key given twice in a section is refused (-EINVAL, both lines named).
- * Errors name the file and line on stderr. */
+ * Errors name the file and line and the expected form on stderr:
+ * "invalid value 'x' for 'interval' in [agent] at FILE:12: a duration like
+ * 1h or 30min, from 1s to 1w". */
 int cs_config_load(const char *path, cs_config **out);
 /* The same from text (name for messages; named: as a file given on purpose,
  * which must set something).  For cs_config_load and the fuzz target. */

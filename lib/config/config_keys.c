@@ -84,3 +84,9 @@ const cs_config_key cs_config_keys[] = {
 
     { NULL, NULL, 0, NULL, 0, 0 },
 };
+
+const cs_config_choice cs_config_choices[] = {
+    { "session", "lock", "logout reboot" },
+    { "storage", "conditional_put", "auto yes no" },
+    { NULL, NULL, NULL },
+};

@@ -154,6 +154,18 @@ static int open_user_dir(const cs_config *cfg, const char *user, bool create, us
     return 0;
 }
 
+int cs_account_prepare_cache(const cs_config *cfg, const char *user)
+{
+    user_dir d = { .fd = -1 };
+    int r = valid_user(user);
+
+    if (r == 0)
+        r = open_user_dir(cfg, user, true, &d);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r;
+}
+
 /* Replace name in the user's directory atomically with a file the user
  * owns: temp file (O_EXCL, no symlink), fchown and fchmod on the open
  * descriptor, fsync, rename.  Never chown by name: the user could have

@@ -153,5 +153,11 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
 
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);
+/* Root: create <state_dir>/keybags/<user> for the user (0700, the user's),
+ * with the checks every other use makes (no symlink, owner, mode), so that
+ * `cloudseal enroll` run by the user can write its cache (cloudseal-helper
+ * prepare).  0 when it exists as it must; -EPERM when it belongs to someone
+ * else or is writable by others (logged). */
+int cs_account_prepare_cache(const cs_config *cfg, const char *user);
 
 #endif

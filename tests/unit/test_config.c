@@ -121,6 +121,52 @@ static void test_good_file(void **state)
     cs_config_free(c);
 }
 
+/* End-of-line comments as README.md writes them: after a space or tab, a
+ * # or ; starts a comment; inside a word it is part of the value. */
+static void test_inline_comments(void **state)
+{
+    cs_config *c = NULL;
+
+    assert_int_equal(load_text("[storage]\nurl = s3://h/b#frag   # or file:///srv/cloudseal (NFS)\n"
+                               "[session]\nlock = reboot\t# stay unlocked\n"
+                               "[agent]\ninterval = 30min ; half-hourly\n"
+                               "[backup]\nexclude = a#b c;d #\n"
+                               "[archive]\nmaildir = # nothing but a comment\n", &c), 0);
+    assert_string_equal(cs_config_str(c, "storage", "url"), "s3://h/b#frag");
+    assert_string_equal(cs_config_str(c, "session", "lock"), "reboot");
+    assert_int_equal(cs_config_int(c, "agent", "interval"), 1800);
+    assert_string_equal(cs_config_str(c, "backup", "exclude"), "a#b c;d");
+    assert_string_equal(cs_config_str(c, "archive", "maildir"), "");
+    cs_config_free(c);
+}
+
+/* Keys that take one of a few words are checked when the file is read, and
+ * the message says what was expected. */
+static void test_choices(void **state)
+{
+    cs_config *c = NULL;
+    char buf[160];
+
+    assert_int_equal(load_text("[session]\nlock = logout          # or reboot: stay unlocked\n", &c), 0);
+    assert_string_equal(cs_config_str(c, "session", "lock"), "logout");
+    cs_config_free(c);
+    c = NULL;
+    assert_int_equal(load_text("[session]\nlock = sometimes\n", &c), -EINVAL);
+    assert_int_equal(load_text("[storage]\nconditional_put = maybe\n", &c), -EINVAL);
+    for (size_t i = 0; cs_config_keys[i].section; i++) {
+        const cs_config_key *k = &cs_config_keys[i];
+        cs_config_expected(k, buf, sizeof(buf));
+        if (!strcmp(k->section, "session") && !strcmp(k->key, "lock"))
+            assert_string_equal(buf, "logout or reboot");
+        if (!strcmp(k->section, "agent") && !strcmp(k->key, "interval"))
+            assert_string_equal(buf, "a duration like 1h or 30min, from 1s to 1w");
+        if (!strcmp(k->section, "kdf") && !strcmp(k->key, "memory"))
+            assert_string_equal(buf, "a size like 256M or 1G, from 8M to 4G");
+        if (!strcmp(k->section, "kdf") && !strcmp(k->key, "min_ops"))
+            assert_string_equal(buf, "a whole number from 1 to 64");
+    }
+}
+
 static void test_parsers(void **state)
 {
     int64_t v;
@@ -169,6 +215,8 @@ int main(void)
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_inline_comments),
+        cmocka_unit_test(test_choices),
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_set),
     };

@@ -391,9 +391,10 @@ def test_sighup_reloads_the_config_and_reschedules(agent, backup_setup):
     assert "sometimes" in agent.log_text() and "interval" in agent.log_text()
     assert agent.proc.poll() is None
 
-    # a shorter interval makes the next backup due at once
+    # a shorter interval makes the next backup due at once (and a valid lock
+    # again: every program refuses the file with lock = sometimes)
+    configure(agent={"interval": "2s"}, session={"lock": "reboot"})
     n = len(snapshots(agent))
-    configure(agent={"interval": "2s"})
     reload()
     end = time.monotonic() + 30
     while len(snapshots(agent)) == n and time.monotonic() < end:

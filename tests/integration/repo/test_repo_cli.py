@@ -291,7 +291,15 @@ def test_help_and_usage(repo):
         assert "Usage: cloudseal " + c in r.stdout
     assert repo.run("forget", check=False).returncode == 2
     assert repo.run("restore", "latest", check=False).returncode == 2
-    assert repo.run("init", check=False).returncode == 1  # exists already
+
+
+
+def test_init_again_is_success(repo):
+    """The agent creates the repository at its first backup: a later
+    `cloudseal init` (the README's step) says so and exits 0."""
+    r = repo.run("init")
+    assert r.returncode == 0
+    assert "exists already: nothing to do" in r.stdout, r.stdout
 
 
 OPENSSL_BASE_ONLY = """openssl_conf = openssl_init
