@@ -217,6 +217,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
+    /* sshd: the session may open in another process (park.c); a password
+     * that does not unwrap is kept as before (drift repair in-process) */
+    if (cs_pam_park(pamh, &o, user, "password", tok, len)) {
+        cs_pam_free_answer(&prompted);
+        return PAM_IGNORE;
+    }
     st = cs_pam_stash_new(user);
     if (!st) {
         pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for the password", user);
@@ -348,6 +354,13 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 
     if (!applies(pamh, argc, argv, &o, &user))
         return PAM_IGNORE;
+    /* a key parked by auth in another process (sshd: park.c) */
+    if (cs_pam_collect(pamh, &o, user) == 1) {
+        cs_pam_stash_drop(pamh);
+        if (!o.quiet)
+            pam_syslog(pamh, LOG_INFO, "keys of %s unlocked into the user keyring", user);
+        return PAM_SUCCESS;
+    }
     st = cs_pam_stash_get(pamh);
     had_stash = st != NULL;
     /* Without a password (an SSH key login) the session is still recorded,

@@ -68,6 +68,38 @@ static bool key_is_accounts(const cs_amk *amk, const char *id)
     return cs_account_id_from_amk(amk, derived) == 0 && strcmp(derived, id) == 0;
 }
 
+int helper_give_key(const struct passwd *pw, const char *user, const cs_amk *amk, bool session,
+                    unsigned timeout)
+{
+    char id[CS_ACCOUNT_ID_MAX];
+    int r, code;
+
+    /* The account id names the keyring key; it also tells whether the user
+     * is enrolled at all (only enrolled users' sessions are recorded). */
+    r = cs_account_id(helper_config(), user, id);
+    if (r < 0) {
+        code = helper_exit_code(r);
+        if (code != CS_HELPER_NOT_ENROLLED || amk)
+            log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
+        return code;
+    }
+    if (amk && !key_is_accounts(amk, id)) {
+        log_error("key not handed to the keyring of %s: it is not the key of %s's account "
+                  "(another user's key: sudo -u or su after authenticating someone else?)", user, user);
+        return CS_HELPER_WRONG_ACCOUNT;
+    }
+    if (session)
+        helper_record_session(user);
+    if (!amk)
+        return CS_HELPER_OK;
+    r = helper_store_key(pw, id, amk, timeout);
+    if (r < 0) {
+        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
+        return CS_HELPER_INTERNAL;
+    }
+    return CS_HELPER_OK;
+}
+
 int helper_handoff(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -82,7 +114,7 @@ int helper_handoff(int argc, char **argv)
     const char *user = NULL;
     bool session = false, no_key = false;
     unsigned long timeout = 0;
-    char id[CS_ACCOUNT_ID_MAX], pwbuf[4096], *end;
+    char pwbuf[4096], *end;
     struct passwd pw;
     int c, r, code;
 
@@ -113,28 +145,5 @@ int helper_handoff(int argc, char **argv)
             return CS_HELPER_USAGE;
         }
     }
-    /* The account id names the keyring key; it also tells whether the user
-     * is enrolled at all (only enrolled users' sessions are recorded). */
-    r = cs_account_id(helper_config(), user, id);
-    if (r < 0) {
-        code = helper_exit_code(r);
-        if (code != CS_HELPER_NOT_ENROLLED || !no_key)
-            log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
-        return code;
-    }
-    if (!no_key && !key_is_accounts(amk, id)) {
-        log_error("key not handed to the keyring of %s: it is not the key of %s's account "
-                  "(another user's key: sudo -u or su after authenticating someone else?)", user, user);
-        return CS_HELPER_WRONG_ACCOUNT;
-    }
-    if (session)
-        helper_record_session(user);
-    if (no_key)
-        return CS_HELPER_OK;
-    r = helper_store_key(&pw, id, amk, (unsigned)timeout);
-    if (r < 0) {
-        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
-        return CS_HELPER_INTERNAL;
-    }
-    return CS_HELPER_OK;
+    return helper_give_key(&pw, user, no_key ? NULL : amk, session, (unsigned)timeout);
 }

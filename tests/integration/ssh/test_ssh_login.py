@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+"""Password logins through a real sshd unlock the keys, by both methods
+(issue 20): with keyboard-interactive, sshd authenticates in a child process
+and opens the session in its parent, so the key is parked in root's keyring
+at auth and collected at session open (pam_cloudseal(8) "SSH LOGINS").
+The sshd and its sandbox: conftest.py."""
+import importlib.util
+import pathlib
+import time
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("cs_ssh_conftest", pathlib.Path(__file__).with_name("conftest.py"))
+_c = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_c)
+USER, UID, PASSWORD, parked_keys = _c.USER, _c.UID, _c.PASSWORD, _c.parked_keys
+
+
+def in_session(account_id):
+    """The session's view: bytes of the key readable from @u, then its env."""
+    return ("keyctl session - sh -c 'keyctl link @u @s >/dev/null; "
+            f"k=$(keyctl search @u user cloudseal:amk:{account_id}) && keyctl pipe $k | wc -c || echo 0'; "
+            "echo ---; env")
+
+
+def key_and_env(out):
+    n, _, env = out.partition("---\n")
+    return int(n.split()[-1]), env
+
+
+@pytest.mark.parametrize("method", ["password", "keyboard-interactive"])
+def test_password_login_over_ssh_unlocks(sshd_factory, sandbox, method):
+    sandbox.enroll()
+    sshd = sshd_factory(module_opts="debug")
+    out = sshd.ssh(in_session(sandbox._account_id), method=method).stdout
+    n, env = key_and_env(out)
+    assert n == 32, f"{method}: the key is not in the user's @u\n{out}\n{sshd.syslog()}"
+    assert "CLOUDSEAL" not in env, f"the handle reached the session's environment:\n{env}"
+    assert parked_keys() == [], "the parked key outlived the session step"
+    # both methods take the same path: parked at auth, collected at session open
+    assert "parked for the session" in sshd.syslog()
+    assert "unlocked into the user keyring" in sshd.syslog()
+
+
+def test_keyboard_interactive_with_a_second_factor(sshd_factory, sandbox, tmp_path):
+    """A module after ours asks again (a second factor): the key still arrives."""
+    sandbox.enroll()
+    sshd = sshd_factory(second_factor=True)
+    askpass = tmp_path / "askpass"
+    askpass.write_text(f"#!/bin/sh\ncase $1 in *code*) echo 123456;; *) echo '{PASSWORD}';; esac\n")
+    askpass.chmod(0o755)
+    out = sshd.ssh(in_session(sandbox._account_id), method="keyboard-interactive", askpass=askpass).stdout
+    n, env = key_and_env(out)
+    assert n == 32, f"the key is not in the user's @u\n{out}\n{sshd.syslog()}"
+    assert "CLOUDSEAL" not in env
+
+
+def test_wrong_password_parks_nothing(sshd_factory, sandbox):
+    """A refused password parks nothing; the right one on the next
+    connection to the same sshd unlocks."""
+    sandbox.enroll()
+    sshd = sshd_factory()
+    r = sshd.ssh("true", method="keyboard-interactive", password="not-the-password", check=False)
+    assert r.returncode != 0
+    assert parked_keys() == []
+    assert sandbox.key_bytes() == 0
+    assert "parked" not in sshd.syslog()
+    n, _ = key_and_env(sshd.ssh(in_session(sandbox._account_id), method="keyboard-interactive").stdout)
+    assert n == 32
+
+
+def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
+    """Auth by our module succeeded, then the client went away at the second
+    prompt: no session step ever runs; the parked key expires by itself."""
+    sandbox.enroll()
+    sshd = sshd_factory(second_factor=True, module_opts="park_timeout=3")
+    askpass = tmp_path / "askpass"
+    # first prompt: the password; second: kill the client (the connection drops)
+    askpass.write_text(f"#!/bin/sh\ncase $1 in *code*) kill -9 $PPID; exit 1;; esac\necho '{PASSWORD}'\n")
+    askpass.chmod(0o755)
+    r = sshd.ssh("true", method="keyboard-interactive", askpass=askpass, check=False)
+    assert r.returncode != 0
+    parked = parked_keys()
+    assert len(parked) == 1, f"expected one parked key after auth:\n{parked}\n{sshd.syslog()}"
+    deadline = time.monotonic() + 3 + 10  # park_timeout plus a failure bound
+    while parked_keys():
+        assert time.monotonic() < deadline, "the abandoned parked key did not expire"
+        time.sleep(0.1)
+    assert sandbox.key_bytes() == 0
