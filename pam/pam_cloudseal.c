@@ -324,11 +324,23 @@ static bool login_with_password(pam_handle_t *pamh, const cs_pam_opts *o, int fl
     return false;
 }
 
-/* The key itself (authoritative auth unwrapped it), or no key at all. */
-static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const cs_pam_stash *st)
+/* A login without a password (an SSH key): the keys stay locked.  sshd
+ * shows session-time messages on interactive (pty) sessions only, never to
+ * scp, sftp or a command: that is where the user can act on it. */
+static void hint_locked(pam_handle_t *pamh, const cs_pam_opts *o, int flags)
 {
-    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL };
-    cs_pam_run run = { .command = "handoff", .args = st ? with_key : no_key };
+    if (!(flags & PAM_SILENT) && !o->quiet)
+        pam_info(pamh, "Your cloudseal keys are locked (no password at this login): "
+                       "run 'cloudseal unlock' to unlock them.");
+}
+
+/* The key itself (authoritative auth unwrapped it), or no key at all. */
+static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user, const cs_pam_stash *st)
+{
+    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL },
+                      *const tell[] = { "--session", "--no-key", "--tell-locked", NULL };
+    cs_pam_run run = { .command = "handoff",
+                       .args = st ? with_key : cs_pam_park_applies(pamh, o) ? tell : no_key };
     cs_pam_frame key_frame; /* not a compound literal in the if: it must outlive the block */
     bool ok;
 
@@ -340,6 +352,10 @@ static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, 
     /* Without a key, whatever went wrong was reported by auth already (or
      * the user is not enrolled): one line per login is enough. */
     ok = helper_ok(pamh, o, user, st ? "keys not handed to the keyring" : NULL, &run);
+    if (!st && run.result == 0 && run.exit_code == CS_HELPER_NO_KEY) {
+        hint_locked(pamh, o, flags);
+        return true;
+    }
     if (!ok && !st && o->debug)
         cs_pam_log_failure(pamh, o, user, "session not recorded", run.result, &run);
     return ok;
@@ -369,7 +385,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
     if (st && st->kind == CS_STASH_PASSWORD)
         ok = login_with_password(pamh, &o, flags, user, st);
     else
-        ok = handoff(pamh, &o, user, st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES ? st : NULL);
+        ok = handoff(pamh, &o, flags, user, st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES ? st : NULL);
     /* our copy is no longer needed either way: wipe it now */
     cs_pam_stash_drop(pamh);
     if (ok && had_stash && !o.quiet)

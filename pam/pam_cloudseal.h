@@ -118,6 +118,7 @@ bool cs_pam_rewrapped(pam_handle_t *pamh);
  * cs_pam_park: true when the key (kind "password": unwrapped by the helper
  * from the password; "key": as is) was parked; false when parking does not
  * apply here or failed (logged). */
+bool cs_pam_park_applies(pam_handle_t *pamh, const cs_pam_opts *o); /* sshd, or option park */
 bool cs_pam_park(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const char *kind,
                  const void *data, size_t len);
 /* 1 the parked key reached the user's @u (and the session is recorded), 0

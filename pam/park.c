@@ -15,7 +15,7 @@
 #define HANDLE_VAR "CLOUDSEAL_PARKED"
 #define HANDLE_LEN 32 /* parked.h PARKED_TOKEN_HEX */
 
-static bool park_applies(pam_handle_t *pamh, const cs_pam_opts *o)
+bool cs_pam_park_applies(pam_handle_t *pamh, const cs_pam_opts *o)
 {
     const void *service = NULL;
 
@@ -34,7 +34,7 @@ bool cs_pam_park(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, con
     cs_pam_run run = { .command = "park", .args = args, .out = out, .out_cap = sizeof(out) };
     int r;
 
-    if (!park_applies(pamh, o))
+    if (!cs_pam_park_applies(pamh, o))
         return false;
     /* the session opens in this process (sshd "password") or in its parent
      * (sshd "keyboard-interactive" authenticates in a child) */

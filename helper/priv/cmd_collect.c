@@ -81,7 +81,7 @@ static int collect(const struct passwd *pw, const char *user, bool session)
     cs_secure_free(p);
     if (code != CS_HELPER_OK) /* the module falls back to its other paths, which record the session */
         return code;
-    return helper_give_key(pw, user, amk, session, 0);
+    return helper_give_key(pw, user, amk, session, 0, false);
 }
 
 int helper_collect(int argc, char **argv)

@@ -70,6 +70,9 @@ class Sshd:
                   "mount -t overlay cs-etc -o lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work /etc\n"
                   "mount -t tmpfs -o mode=755 cs-run /run && mkdir -m 755 /run/sshd\n"
                   + sb.syslog_capture +
+                  # ptys for interactive sessions: a devpts instance of this namespace's own
+                  "mkdir /dev/pts && mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 cs-pts /dev/pts\n"
+                  ": > /dev/tty && mount --bind $D/olddev/tty /dev/tty && ln -s pts/ptmx /dev/ptmx\n"
                   "exec /usr/sbin/sshd -D -e -f $D/sshd_config 2>>$D/sshd.log\n")
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                      start_new_session=True)
@@ -87,7 +90,7 @@ class Sshd:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def ssh(self, command, *, method="password", user=USER, password=PASSWORD, askpass=None,
-            identity=None, timeout=60, check=True):
+            identity=None, stdin=None, timeout=60, check=True):
         """One login and `command` in the session.  method: password or
         keyboard-interactive (sshpass answers), askpass: a script answering
         every prompt instead, identity: a key file (publickey)."""
@@ -108,7 +111,7 @@ class Sshd:
                 argv = ["sshpass", "-e", "ssh"]
         argv += opts + [f"{user}@127.0.0.1"] + ([command] if command is not None else [])
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                           stdin=subprocess.DEVNULL)
+                           **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
         if check and r.returncode != 0:
             raise AssertionError(f"ssh exit {r.returncode}\n{r.stdout}\n{r.stderr}\nsshd:\n{self.log()}\n"
                                  f"syslog:\n{self.syslog()}")
@@ -122,6 +125,36 @@ class Sshd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+def add_user(sb, name, uid, password):
+    """A second local user in the sandbox, enrolled and locked; returns its account id."""
+    import json
+    d = sb.dir
+    home = d / f"home-{name}"
+    home.mkdir()
+    os.chown(home, uid, uid)
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with open(d / "etc" / "passwd", "a") as f:
+        f.write(f"{name}:x:{uid}:{uid}:ssh test:{home}:/bin/sh\n")
+    with open(d / "etc" / "group", "a") as f:
+        f.write(f"{name}:x:{uid}:\n")
+    with open(d / "etc" / "shadow", "a") as f:
+        f.write(f"{name}:{hashed}:19000:0:99999:7:::\n")
+    for p in (sb.storage / "users" / name, sb.state / "keybags" / name):
+        p.mkdir(parents=True)
+        os.chown(p, uid, uid)
+        p.chmod(0o700)
+    as_user = (f"setpriv --reuid={uid} --regid={uid} --clear-groups keyctl session - sh -c "
+               "'keyctl link @u @s >/dev/null; $B/cloudseal --config $C enroll --password-stdin >/dev/null && "
+               "$B/cloudseal --config $C lock >/dev/null && $B/cloudseal --config $C status --json'")
+    return json.loads(sb.run(as_user, input=password + "\n").stdout)["account_id"]
+
+
+def clear_keys(uid):
+    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "keyctl", "session", "-",
+                    "sh", "-c", "keyctl link @u @s >/dev/null; keyctl clear @u"], capture_output=True)
 
 
 def parked_keys(uid=UID):

@@ -4,8 +4,10 @@
 and opens the session in its parent, so the key is parked in root's keyring
 at auth and collected at session open (pam_cloudseal(8) "SSH LOGINS").
 The sshd and its sandbox: conftest.py."""
+import concurrent.futures
 import importlib.util
 import pathlib
+import subprocess
 import time
 
 import pytest
@@ -87,3 +89,48 @@ def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
         assert time.monotonic() < deadline, "the abandoned parked key did not expire"
         time.sleep(0.1)
     assert sandbox.key_bytes() == 0
+
+
+def test_two_users_at_once_each_get_their_own_key(sshd_factory, sandbox):
+    """Two keyboard-interactive logins in parallel: each session finds its
+    own account's key in its own @u, neither the other's."""
+    sandbox.enroll()
+    uid2, user2, pw2 = UID + 1, "cssshtwo", "An0ther-pass"
+    id2 = _c.add_user(sandbox, user2, uid2, pw2)
+    sshd = sshd_factory()
+    both = (in_session(sandbox._account_id) + "; " + in_session(id2).split("; echo ---")[0],
+            in_session(id2) + "; " + in_session(sandbox._account_id).split("; echo ---")[0])
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            a = ex.submit(sshd.ssh, "sleep 1; " + both[0], method="keyboard-interactive")
+            b = ex.submit(sshd.ssh, "sleep 1; " + both[1], method="keyboard-interactive", user=user2, password=pw2)
+            outs = a.result().stdout, b.result().stdout
+    finally:
+        _c.clear_keys(uid2)
+    for out in outs:
+        own, rest = key_and_env(out)
+        assert own == 32, f"{out}\n{sshd.syslog()}"
+        assert int(rest.split()[-1]) == 0, f"the other user's key is readable:\n{out}"
+    assert parked_keys() == [] and parked_keys(uid2) == []
+
+
+def test_key_login_is_locked_with_a_hint_on_interactive_sessions_only(sshd_factory, sandbox, tmp_path):
+    """An SSH key login has no password: the keys stay locked, an
+    interactive (pty) session is told once how to unlock, a command or
+    scp/sftp-like session (no pty) is not; `cloudseal unlock` then works."""
+    sandbox.enroll()
+    sshd = sshd_factory()
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    auth = sandbox.dir / "authorized_keys"
+    auth.write_text(pathlib.Path(f"{key}.pub").read_text())
+    auth.chmod(0o644)
+    hint = "run 'cloudseal unlock'"
+    tty = sshd.ssh(None, identity=key, stdin="exit\n")
+    assert tty.stdout.count(hint) == 1, f"no hint on the interactive session:\n{tty.stdout}\n{sshd.syslog()}"
+    plain = sshd.ssh(in_session(sandbox._account_id), identity=key)
+    assert hint not in plain.stdout + plain.stderr
+    assert key_and_env(plain.stdout)[0] == 0, "a key login unlocked the keys"
+    unlocked = sshd.ssh(f"{sandbox.build}/cloudseal --config {sandbox.config} unlock --password-stdin <<EOF\n{PASSWORD}\nEOF\n"
+                        + in_session(sandbox._account_id), identity=key)
+    assert key_and_env(unlocked.stdout)[0] == 32, unlocked.stdout + unlocked.stderr
