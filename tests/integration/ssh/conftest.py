@@ -42,7 +42,7 @@ def free_port():
 class Sshd:
     """sshd -D in the sandbox's namespace; pam_syslog lines in $D/syslog.txt."""
 
-    def __init__(self, sb, module_opts="", second_factor=False):
+    def __init__(self, sb, module_opts="", second_factor=False, prelude=""):
         self.sb = sb
         d = sb.dir
         self.port = free_port()
@@ -69,6 +69,7 @@ class Sshd:
                   f"export D={d}\n"
                   "mount -t overlay cs-etc -o lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work /etc\n"
                   "mount -t tmpfs -o mode=755 cs-run /run && mkdir -m 755 /run/sshd\n"
+                  + prelude
                   + sb.syslog_capture +
                   # ptys for interactive sessions: a devpts instance of this namespace's own
                   "mkdir /dev/pts && mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 cs-pts /dev/pts\n"

@@ -5,6 +5,7 @@ and opens the session in its parent, so the key is parked in root's keyring
 at auth and collected at session open (pam_cloudseal(8) "SSH LOGINS").
 The sshd and its sandbox: conftest.py."""
 import concurrent.futures
+import json
 import importlib.util
 import pathlib
 import subprocess
@@ -134,3 +135,37 @@ def test_key_login_is_locked_with_a_hint_on_interactive_sessions_only(sshd_facto
     unlocked = sshd.ssh(f"{sandbox.build}/cloudseal --config {sandbox.config} unlock --password-stdin <<EOF\n{PASSWORD}\nEOF\n"
                         + in_session(sandbox._account_id), identity=key)
     assert key_and_env(unlocked.stdout)[0] == 32, unlocked.stdout + unlocked.stderr
+
+
+AMK_BYTES = ("keyctl session - sh -c 'keyctl link @u @s >/dev/null; for id in $(keyctl rlist @u); do "
+             "case $(keyctl rdescribe $id) in *cloudseal:amk:*) keyctl pipe $id | wc -c;; esac; done; echo 0'")
+
+
+def test_fleet_one_time_password_must_be_changed_over_ssh(sshd_factory, sandbox, tmp_path):
+    """A fleet user's first login over ssh with the administrator's one-time
+    password: keyboard-interactive asks for a new password (as login(1)
+    does), the session gets the key, the one-time password stops working."""
+    fl = _c.fleet_login
+    f = fl.new_fleet(sandbox)
+    otp = json.loads(f.admin("enroll-user", fl.FUSER))["one_time_password"]
+    f.publish()
+    prelude = (f"mount -t overlay cs-lib -o lowerdir={fl.LIBDIR},upperdir=$D/lib,workdir=$D/lib-work {fl.LIBDIR}\n"
+               "mount -t tmpfs -o mode=755 cs-varlib /var/lib\n"
+               "mkdir -p /var/lib/cloudseal && mount --bind $D/nss /var/lib/cloudseal\n")
+    sshd = sshd_factory(prelude=prelude)
+    askpass = tmp_path / "askpass"
+    askpass.write_text(f"#!/bin/sh\necho \"$1\" >> {tmp_path}/prompts\n"
+                       f"case $1 in *[Nn]ew*) echo '{fl.FLEET_PW}';; *) echo '{otp}';; esac\n")
+    askpass.chmod(0o755)
+    try:
+        r = sshd.ssh(AMK_BYTES, method="keyboard-interactive", user=fl.FUSER, askpass=askpass)
+        prompts = (tmp_path / "prompts").read_text()
+        assert "New password" in prompts and "Retype new password" in prompts, prompts
+        assert int(r.stdout.split()[0]) == 32, f"{r.stdout}\n{sshd.syslog()}"
+        assert "password of fleet user fleetie changed" in sshd.syslog()
+        assert sshd.ssh("true", method="keyboard-interactive", user=fl.FUSER, password=otp,
+                        check=False).returncode != 0
+        r = sshd.ssh(AMK_BYTES, method="keyboard-interactive", user=fl.FUSER, password=fl.FLEET_PW)
+        assert int(r.stdout.split()[0]) == 32
+    finally:
+        f.clear_keys()
