@@ -132,6 +132,8 @@ def test_key_login_is_locked_with_a_hint_on_interactive_sessions_only(sshd_facto
     plain = sshd.ssh(in_session(sandbox._account_id), identity=key)
     assert hint not in plain.stdout + plain.stderr
     assert key_and_env(plain.stdout)[0] == 0, "a key login unlocked the keys"
+    status = sshd.ssh(f"{sandbox.build}/cloudseal --config {sandbox.config} status", identity=key).stdout
+    assert "Unlocked:     no" in status and hint in status, status
     unlocked = sshd.ssh(f"{sandbox.build}/cloudseal --config {sandbox.config} unlock --password-stdin <<EOF\n{PASSWORD}\nEOF\n"
                         + in_session(sandbox._account_id), identity=key)
     assert key_and_env(unlocked.stdout)[0] == 32, unlocked.stdout + unlocked.stderr
