@@ -330,7 +330,7 @@ static bool login_with_password(pam_handle_t *pamh, const cs_pam_opts *o, int fl
 static void hint_locked(pam_handle_t *pamh, const cs_pam_opts *o, int flags)
 {
     if (!(flags & PAM_SILENT) && !o->quiet)
-        pam_info(pamh, "Your cloudseal keys are locked (no password at this login): "
+        pam_info(pamh, "Your cloudseal keys are locked (this login gave no password to unlock them): "
                        "run 'cloudseal unlock' to unlock them.");
 }
 
