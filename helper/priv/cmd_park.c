@@ -98,8 +98,15 @@ static int read_key(const park_args *a, cs_amk **amk)
  * function (revoked on failure). */
 static int park_key(const parked_key *p, const char *desc, unsigned timeout)
 {
-    key_serial_t id = add_key("user", desc, p, sizeof(*p), KEY_SPEC_USER_KEYRING);
+    key_serial_t id;
 
+    /* Setting the permissions needs possession of the new key, hence of
+     * root's @u: a system service's session keyring does not link it
+     * (systemd's KeyringMode=private, sshd.service's), so link it into
+     * this process's own keyring first. */
+    if (keyctl_link(KEY_SPEC_USER_KEYRING, KEY_SPEC_PROCESS_KEYRING) < 0)
+        return -errno;
+    id = add_key("user", desc, p, sizeof(*p), KEY_SPEC_USER_KEYRING);
     if (id < 0)
         return -errno;
     if (keyctl_setperm(id, KEY_POS_ALL | KEY_USR_ALL) < 0 || keyctl_set_timeout(id, timeout) < 0) {

@@ -74,7 +74,9 @@ class Sshd:
                   # ptys for interactive sessions: a devpts instance of this namespace's own
                   "mkdir /dev/pts && mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 cs-pts /dev/pts\n"
                   ": > /dev/tty && mount --bind $D/olddev/tty /dev/tty && ln -s pts/ptmx /dev/ptmx\n"
-                  "exec /usr/sbin/sshd -D -e -f $D/sshd_config 2>>$D/sshd.log\n")
+                  # a session keyring of its own, not linked to root's @u, as
+                  # systemd gives services (KeyringMode=private)
+                  "exec keyctl session - /usr/sbin/sshd -D -e -f $D/sshd_config 2>>$D/sshd.log\n")
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                      start_new_session=True)
         deadline = time.monotonic() + 30
