@@ -16,6 +16,10 @@ _spec = importlib.util.spec_from_file_location(
 e2e = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(e2e)
 
+# slow (a container boot; a rootfs build when the package list is new):
+# `make check-quick` deselects it like the other nspawn tests
+pytestmark = [pytest.mark.nspawn, pytest.mark.root]
+
 
 @pytest.fixture(scope="module")
 def ssh_rootfs(request):
