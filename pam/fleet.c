@@ -108,6 +108,8 @@ int cs_pam_fleet_authenticate(pam_handle_t *pamh, int flags, const cs_pam_opts *
         st->fleet_checked = true;
         st->password_expired = run.exit_code == CS_HELPER_PASSWORD_EXPIRED;
         st->len = run.out_len;
+        /* sshd: the session may open in another process (park.c) */
+        (void)cs_pam_park(pamh, o, user, "key", st->data, st->len);
         /* keeping the key for the session is a convenience: the login
          * stands even if it cannot be kept (the keys stay locked) */
         if (cs_pam_stash_keep(pamh, st) != PAM_SUCCESS)

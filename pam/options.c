@@ -17,7 +17,7 @@ static const char *value_of(const char *arg, const char *key)
 
 void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *opts)
 {
-    *opts = (cs_pam_opts){ .timeout_sec = 10, .helper = CS_PAM_DEFAULT_HELPER, .pass = CS_PASS_USE_FIRST };
+    *opts = (cs_pam_opts){ .timeout_sec = 10, .park_timeout = 20, .helper = CS_PAM_DEFAULT_HELPER, .pass = CS_PASS_USE_FIRST };
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -32,7 +32,21 @@ void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_o
             opts->pass = CS_PASS_TRY_FIRST, opts->pass_explicit = true;
         else if (strcmp(a, "use_first_pass") == 0)
             opts->pass = CS_PASS_USE_FIRST, opts->pass_explicit = true;
-        else if ((v = value_of(a, "timeout"))) {
+        else if (strcmp(a, "park") == 0)
+            opts->park = CS_PARK_ON;
+        else if (strcmp(a, "nopark") == 0)
+            opts->park = CS_PARK_OFF;
+        else if ((v = value_of(a, "park_timeout"))) {
+            char *end;
+            unsigned long t;
+
+            errno = 0;
+            t = strtoul(v, &end, 10);
+            if (errno || end == v || *end || t < 1 || t > 600)
+                pam_syslog(pamh, LOG_ERR, "ignoring %s: park_timeout wants 1..600 seconds", a);
+            else
+                opts->park_timeout = (unsigned)t;
+        } else if ((v = value_of(a, "timeout"))) {
             char *end;
             unsigned long t;
 

@@ -223,6 +223,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         cs_pam_free_answer(&prompted);
         return PAM_IGNORE;
     }
+    /* sshd: the session may open in another process (park.c); a password
+     * that does not unwrap is kept as before (drift repair in-process) */
+    if (cs_pam_park(pamh, &o, user, "password", tok, len)) {
+        cs_pam_free_answer(&prompted);
+        return PAM_IGNORE;
+    }
     st = cs_pam_stash_new(user);
     if (!st) {
         pam_syslog(pamh, LOG_ERR, "keys of %s not unlocked: cannot lock memory for the password", user);
@@ -324,11 +330,23 @@ static bool login_with_password(pam_handle_t *pamh, const cs_pam_opts *o, int fl
     return false;
 }
 
-/* The key itself (authoritative auth unwrapped it), or no key at all. */
-static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const cs_pam_stash *st)
+/* A login without a password (an SSH key): the keys stay locked.  sshd
+ * shows session-time messages on interactive (pty) sessions only, never to
+ * scp, sftp or a command: that is where the user can act on it. */
+static void hint_locked(pam_handle_t *pamh, const cs_pam_opts *o, int flags)
 {
-    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL };
-    cs_pam_run run = { .command = "handoff", .args = st ? with_key : no_key };
+    if (!(flags & PAM_SILENT) && !o->quiet)
+        pam_info(pamh, "Your cloudseal keys are locked (this login gave no password to unlock them): "
+                       "run 'cloudseal unlock' to unlock them.");
+}
+
+/* The key itself (authoritative auth unwrapped it), or no key at all. */
+static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, int flags, const char *user, const cs_pam_stash *st)
+{
+    const char *const with_key[] = { "--session", NULL }, *const no_key[] = { "--session", "--no-key", NULL },
+                      *const tell[] = { "--session", "--no-key", "--tell-locked", NULL };
+    cs_pam_run run = { .command = "handoff",
+                       .args = st ? with_key : cs_pam_park_applies(pamh, o) ? tell : no_key };
     cs_pam_frame key_frame; /* not a compound literal in the if: it must outlive the block */
     bool ok;
 
@@ -340,6 +358,10 @@ static bool handoff(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, 
     /* Without a key, whatever went wrong was reported by auth already (or
      * the user is not enrolled): one line per login is enough. */
     ok = helper_ok(pamh, o, user, st ? "keys not handed to the keyring" : NULL, &run);
+    if (!st && run.result == 0 && run.exit_code == CS_HELPER_NO_KEY) {
+        hint_locked(pamh, o, flags);
+        return true;
+    }
     if (!ok && !st && o->debug)
         cs_pam_log_failure(pamh, o, user, "session not recorded", run.result, &run);
     return ok;
@@ -354,6 +376,13 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 
     if (!applies(pamh, argc, argv, &o, &user))
         return PAM_IGNORE;
+    /* a key parked by auth in another process (sshd: park.c) */
+    if (cs_pam_collect(pamh, &o, user) == 1) {
+        cs_pam_stash_drop(pamh);
+        if (!o.quiet)
+            pam_syslog(pamh, LOG_INFO, "keys of %s unlocked into the user keyring", user);
+        return PAM_SUCCESS;
+    }
     st = cs_pam_stash_get(pamh);
     had_stash = st != NULL;
     /* Without a password (an SSH key login) the session is still recorded,
@@ -362,7 +391,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
     if (st && st->kind == CS_STASH_PASSWORD)
         ok = login_with_password(pamh, &o, flags, user, st);
     else
-        ok = handoff(pamh, &o, user, st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES ? st : NULL);
+        ok = handoff(pamh, &o, flags, user, st && st->kind == CS_STASH_KEY && st->len == CS_HELPER_AMK_BYTES ? st : NULL);
     /* our copy is no longer needed either way: wipe it now */
     cs_pam_stash_drop(pamh);
     if (ok && had_stash && !o.quiet)

@@ -23,6 +23,12 @@ typedef enum cs_pam_pass_mode {
     CS_PASS_TRY_FIRST, /* PAM_AUTHTOK, else prompt for the password */
 } cs_pam_pass_mode;
 
+typedef enum cs_pam_park_mode {
+    CS_PARK_AUTO, /* park at auth when the service is sshd */
+    CS_PARK_ON,
+    CS_PARK_OFF,
+} cs_pam_park_mode;
+
 typedef struct cs_pam_opts {
     bool authoritative;    /* fleet users: decide authentication (see pam_cloudseal(8)) */
     bool pass_explicit;    /* use_first_pass or try_first_pass was given */
@@ -33,6 +39,8 @@ typedef struct cs_pam_opts {
     const char *config;    /* config=; NULL = the helper's default */
     const char *helper;    /* helper= */
     cs_pam_pass_mode pass;
+    cs_pam_park_mode park; /* park / nopark; default: only for sshd */
+    unsigned park_timeout; /* park_timeout=, default 20 */
 } cs_pam_opts;
 
 /* Fills opts from argv; an unknown or malformed argument is logged and
@@ -102,6 +110,22 @@ int cs_pam_fleet_account(pam_handle_t *pamh, int flags, const cs_pam_opts *o, co
  * piggyback line does not re-wrap a second time (cs_pam_rewrapped). */
 int cs_pam_fleet_chauthtok(pam_handle_t *pamh, int flags, const cs_pam_opts *o, const char *user);
 bool cs_pam_rewrapped(pam_handle_t *pamh);
+
+/* park.c: sshd's keyboard-interactive authenticates in a child process and
+ * opens the session in its parent, so the stash does not reach the session.
+ * The auth step parks the key in root's keyring (cloudseal-helper park) and
+ * leaves only a handle in the PAM environment, which sshd carries to the
+ * parent; the session step collects it and removes the handle.
+ * cs_pam_park: true when the key (kind "password": unwrapped by the helper
+ * from the password; "key": as is) was parked; false when parking does not
+ * apply here or failed (logged). */
+bool cs_pam_park_applies(pam_handle_t *pamh, const cs_pam_opts *o); /* sshd, or option park */
+bool cs_pam_park(pam_handle_t *pamh, const cs_pam_opts *o, const char *user, const char *kind,
+                 const void *data, size_t len);
+/* 1 the parked key reached the user's @u (and the session is recorded), 0
+ * it did not (logged), -1 no handle in the PAM environment.  The handle is
+ * removed from the PAM environment in every case. */
+int cs_pam_collect(pam_handle_t *pamh, const cs_pam_opts *o, const char *user);
 
 /* run.c: exec cloudseal-helper with a clean environment, send frames on its
  * fd 0, read at most one frame back from its fd 1 into `out` (caller's

@@ -12,7 +12,7 @@ CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtes
   python3-pytest clang libclang-rt-14-dev valgrind systemd openssl
   systemd-container debootstrap man-db dbus-daemon dbus-session-bus-common
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
-  notmuch mblaze sudo
+  notmuch mblaze sudo openssh-server openssh-client sshpass
   debhelper dpkg-dev dh-nss lintian"
 
 case "${1:-all}" in

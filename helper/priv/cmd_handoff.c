@@ -21,13 +21,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] handoff --user NAME [--session] [--no-key] [--key-timeout SECONDS]\n\n"
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] handoff --user NAME [--session] [--no-key [--tell-locked]] [--key-timeout SECONDS]\n\n"
                "Read the account key as one frame from fd 0 and store it in the user's\n"
                "kernel keyring (@u, readable by that uid only), acting as the user.\n\n"
                "  --user NAME          whose keyring (non-root callers: only their own)\n"
                "  --session            also record the caller's session (root only)\n"
                "  --no-key             only record the session; read nothing from fd 0\n"
-               "  --key-timeout SECS   expire the key after SECS (default: never)\n");
+               "  --key-timeout SECS   expire the key after SECS (default: never)\n"
+               "  --tell-locked        with --no-key: exit 17 when the user's keyring has no key\n");
 }
 
 struct store_args {
@@ -68,6 +69,46 @@ static bool key_is_accounts(const cs_amk *amk, const char *id)
     return cs_account_id_from_amk(amk, derived) == 0 && strcmp(derived, id) == 0;
 }
 
+static int key_present_as_user(void *arg)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+
+    return cs_keyring_load(arg, &amk);
+}
+
+int helper_give_key(const struct passwd *pw, const char *user, const cs_amk *amk, bool session,
+                    unsigned timeout, bool tell_locked)
+{
+    char id[CS_ACCOUNT_ID_MAX];
+    int r, code;
+
+    /* The account id names the keyring key; it also tells whether the user
+     * is enrolled at all (only enrolled users' sessions are recorded). */
+    r = cs_account_id(helper_config(), user, id);
+    if (r < 0) {
+        code = helper_exit_code(r);
+        if (code != CS_HELPER_NOT_ENROLLED || amk)
+            log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
+        return code;
+    }
+    if (amk && !key_is_accounts(amk, id)) {
+        log_error("key not handed to the keyring of %s: it is not the key of %s's account "
+                  "(another user's key: sudo -u or su after authenticating someone else?)", user, user);
+        return CS_HELPER_WRONG_ACCOUNT;
+    }
+    if (session)
+        helper_record_session(user);
+    if (!amk) /* a login without a password: are the keys locked? (the hint of key logins) */
+        return tell_locked && helper_as_user(pw, key_present_as_user, id) == -ENOKEY ? CS_HELPER_NO_KEY
+                                                                                       : CS_HELPER_OK;
+    r = helper_store_key(pw, id, amk, timeout);
+    if (r < 0) {
+        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
+        return CS_HELPER_INTERNAL;
+    }
+    return CS_HELPER_OK;
+}
+
 int helper_handoff(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -75,22 +116,24 @@ int helper_handoff(int argc, char **argv)
         { "session", no_argument, NULL, 'S' },
         { "no-key", no_argument, NULL, 'n' },
         { "key-timeout", required_argument, NULL, 't' },
+        { "tell-locked", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_amk_ cs_amk *amk = NULL;
     const char *user = NULL;
-    bool session = false, no_key = false;
+    bool session = false, no_key = false, tell_locked = false;
     unsigned long timeout = 0;
-    char id[CS_ACCOUNT_ID_MAX], pwbuf[4096], *end;
+    char pwbuf[4096], *end;
     struct passwd pw;
     int c, r, code;
 
-    while ((c = getopt_long(argc, argv, "u:Snt:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:Snt:Lh", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'S': session = true; break;
         case 'n': no_key = true; break;
+        case 'L': tell_locked = true; break;
         case 't':
             errno = 0;
             timeout = strtoul(optarg, &end, 10);
@@ -116,28 +159,5 @@ int helper_handoff(int argc, char **argv)
             return CS_HELPER_USAGE;
         }
     }
-    /* The account id names the keyring key; it also tells whether the user
-     * is enrolled at all (only enrolled users' sessions are recorded). */
-    r = cs_account_id(helper_config(), user, id);
-    if (r < 0) {
-        code = helper_exit_code(r);
-        if (code != CS_HELPER_NOT_ENROLLED || !no_key)
-            log_error("key of %s not handed to the keyring: %s", user, helper_exit_reason(code));
-        return code;
-    }
-    if (!no_key && !key_is_accounts(amk, id)) {
-        log_error("key not handed to the keyring of %s: it is not the key of %s's account "
-                  "(another user's key: sudo -u or su after authenticating someone else?)", user, user);
-        return CS_HELPER_WRONG_ACCOUNT;
-    }
-    if (session)
-        helper_record_session(user);
-    if (no_key)
-        return CS_HELPER_OK;
-    r = helper_store_key(&pw, id, amk, (unsigned)timeout);
-    if (r < 0) {
-        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
-        return CS_HELPER_INTERNAL;
-    }
-    return CS_HELPER_OK;
+    return helper_give_key(&pw, user, no_key ? NULL : amk, session, (unsigned)timeout, tell_locked);
 }

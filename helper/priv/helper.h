@@ -73,6 +73,12 @@ int helper_unlock_expect(const cs_config *cfg, const char *user, const cs_secret
  * key_timeout 0 = never expires.  0 or -errno. */
 int helper_store_key(const struct passwd *pw, const char *account_id, const cs_amk *amk,
                      unsigned key_timeout);
+/* After checking that amk is user's account key: record the caller's
+ * session (session), store amk in the user's @u (amk NULL: only the
+ * session; with tell_locked CS_HELPER_NO_KEY when @u holds no key).  An
+ * exit code of protocol.h (cmd_handoff.c). */
+int helper_give_key(const struct passwd *pw, const char *user, const cs_amk *amk, bool session,
+                    unsigned timeout, bool tell_locked);
 /* Wrap the password slot to password, as the user, like `cloudseal enroll`
  * wrote the keybag (cmd_rewrap.c).  0 or -errno. */
 int helper_set_password(const struct passwd *pw, const char *user, const cs_amk *amk,

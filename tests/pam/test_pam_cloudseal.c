@@ -146,6 +146,7 @@ static void prepare(void)
     write_service("cs", OPTS(""));
     write_service("cs-reboot", OPTS("lock=reboot"));
     write_service("cs-try", OPTS("try_first_pass"));
+    write_service("cs-park", OPTS("park park_timeout=5"));
     write_fleet_service("cs-fleet", OPTS(""));
     snprintf(opts, sizeof(opts), "config=%s/cloudseal.conf helper=%s/counting.sh", dir, dir);
     write_service("cs-count", opts);
@@ -452,6 +453,28 @@ static void auth_session_puts_key_in_users_keyring(void **state)
     assert_int_equal(as_uid(BOB_UID, bob_reads, &serial), 0);
     logout("cs");
     assert_int_equal(alice_key_state(), 2);
+}
+
+/* Option park (sshd's default): the key goes through root's keyring; the
+ * handle is gone from the PAM environment after session open. */
+static void parked_key_reaches_the_session_not_its_env(void **state)
+{
+    struct pam_testcase tests[] = {
+        pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+        pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
+        pam_test(PAMTEST_GETENVLIST, PAM_SUCCESS),
+    };
+    struct pamtest_conv_data none = { 0 };
+
+    enroll_alice("correct horse");
+    setenv("PAM_AUTHTOK", "correct horse", 1);
+    assert_int_equal(run_pamtest("cs-park", "alice", &none, tests, NULL), PAMTEST_ERR_OK);
+    unsetenv("PAM_AUTHTOK");
+    for (char **e = tests[2].case_out.envlist; e && *e; e++)
+        assert_null(strstr(*e, "CLOUDSEAL"));
+    pamtest_free_env(tests[2].case_out.envlist);
+    assert_int_equal(alice_key_state(), 0);
+    logout("cs-park");
 }
 
 static void last_session_close_revokes(void **state)
@@ -911,6 +934,7 @@ int main(int argc, char **argv)
 #define T(f) cmocka_unit_test_teardown(f, restore_stderr)
     const struct CMUnitTest tests[] = {
         T(auth_session_puts_key_in_users_keyring),
+        T(parked_key_reaches_the_session_not_its_env),
         T(auth_alone_runs_no_helper_and_session_one),
         T(authoritative_decides_for_fleet_users),
         T(stash_of_another_user_is_dropped),

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* cloudseal-helper park: unwrap at authentication time (or take the key an
+ * authoritative auth unwrapped) and park it in root's keyring for the
+ * session step of the same login, which runs in another process under
+ * sshd's keyboard-interactive (parked.h).  Writes the token as one frame on
+ * fd 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <keyutils.h>
+#include <sodium.h>
+
+#include "helper.h"
+#include "parked.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: cloudseal-helper [--config FILE] park --user NAME --secret password|key --bind PID,PID [--timeout-park SECONDS]\n\n"
+               "Read the login password (or the account key) as one frame from fd 0,\n"
+               "park the account key in root's keyring for at most SECONDS (default 20)\n"
+               "and write the handle as one frame to fd 1 (root only; for pam_cloudseal.so).\n");
+}
+
+typedef struct park_args {
+    const char *user, *secret;
+    long pid[2];
+    unsigned long timeout;
+} park_args;
+
+static int parse(int argc, char **argv, park_args *a)
+{
+    static const struct option opts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "secret", required_argument, NULL, 's' },
+        { "bind", required_argument, NULL, 'b' },
+        { "timeout-park", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        {}
+    };
+    char *end;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "u:s:b:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u': a->user = optarg; break;
+        case 's': a->secret = optarg; break;
+        case 'b':
+            errno = 0;
+            a->pid[0] = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end != ',' || a->pid[0] <= 0 || a->pid[0] > INT32_MAX)
+                goto bad_bind;
+            a->pid[1] = strtol(end + 1, &end, 10);
+            if (errno || *end || a->pid[1] <= 0 || a->pid[1] > INT32_MAX)
+                goto bad_bind;
+            break;
+        case 't':
+            errno = 0;
+            a->timeout = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || a->timeout < 1 || a->timeout > PARKED_TIMEOUT_MAX) {
+                log_error("--timeout-park wants 1..%d seconds", PARKED_TIMEOUT_MAX);
+                return CS_HELPER_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return -1;
+        default: usage(stderr); return CS_HELPER_USAGE;
+        }
+    }
+    if (!a->secret || (strcmp(a->secret, "password") && strcmp(a->secret, "key")) || !a->pid[0]) {
+        usage(stderr);
+        return CS_HELPER_USAGE;
+    }
+    return CS_HELPER_OK;
+bad_bind:
+    log_error("--bind wants two process ids: PID,PID");
+    return CS_HELPER_USAGE;
+}
+
+/* The key: unwrapped with the password, or as it came. */
+static int read_key(const park_args *a, cs_amk **amk)
+{
+    _cleanup_secret_ cs_secret *pw = NULL;
+    int r;
+
+    if (strcmp(a->secret, "key") == 0)
+        r = helper_read_amk(STDIN_FILENO, amk);
+    else if ((r = helper_read_secret(STDIN_FILENO, &pw)) == 0)
+        return helper_unlock_kind(helper_config(), a->user, pw, "password", CS_UNLOCK_LOGIN, amk);
+    if (r < 0)
+        log_error("could not read the secret from fd 0: %s", strerror(-r));
+    return r < 0 ? -EPROTO : 0;
+}
+
+/* add_key, then the timeout: a key without one never lives past this
+ * function (revoked on failure). */
+static int park_key(const parked_key *p, const char *desc, unsigned timeout)
+{
+    key_serial_t id;
+
+    /* Setting the permissions needs possession of the new key, hence of
+     * root's @u: a system service's session keyring does not link it
+     * (systemd's KeyringMode=private, sshd.service's), so link it into
+     * this process's own keyring first. */
+    if (keyctl_link(KEY_SPEC_USER_KEYRING, KEY_SPEC_PROCESS_KEYRING) < 0)
+        return -errno;
+    id = add_key("user", desc, p, sizeof(*p), KEY_SPEC_USER_KEYRING);
+    if (id < 0)
+        return -errno;
+    if (keyctl_setperm(id, KEY_POS_ALL | KEY_USR_ALL) < 0 || keyctl_set_timeout(id, timeout) < 0) {
+        int r = -errno;
+
+        keyctl_revoke(id);
+        keyctl_unlink(id, KEY_SPEC_USER_KEYRING);
+        return r;
+    }
+    return 0;
+}
+
+int helper_park(int argc, char **argv)
+{
+    park_args a = { .timeout = 20 };
+    _cleanup_amk_ cs_amk *amk = NULL;
+    parked_key *p = NULL;
+    char pwbuf[4096], desc[PARKED_DESC_MAX], token[PARKED_TOKEN_HEX + 1];
+    uint8_t raw[PARKED_TOKEN_HEX / 2];
+    struct passwd pw;
+    int r, code;
+
+    code = parse(argc, argv, &a);
+    if (code != CS_HELPER_OK)
+        return code < 0 ? CS_HELPER_OK : code;
+    if (geteuid() != 0 || getuid() != 0) {
+        log_error("park is for pam_cloudseal.so, running as root");
+        return CS_HELPER_DENIED;
+    }
+    code = helper_resolve_user(a.user, &pw, pwbuf, sizeof(pwbuf));
+    if (code != CS_HELPER_OK)
+        return code;
+    r = read_key(&a, &amk);
+    if (r == -EPROTO)
+        return CS_HELPER_USAGE;
+    if (r < 0) {
+        code = helper_exit_code(r);
+        log_error("keys of %s not unlocked: %s", a.user,
+                  code == CS_HELPER_INTERNAL ? strerror(-r) : helper_exit_reason(code));
+        return code;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
+    parked_desc(pw.pw_uid, token, PARKED_TOKEN_HEX, desc);
+    p = cs_secure_alloc(sizeof(*p));
+    if (!p)
+        return CS_HELPER_INTERNAL;
+    memcpy(p->key, amk->key, sizeof(p->key));
+    p->uid = pw.pw_uid;
+    p->pid[0] = (int32_t)a.pid[0];
+    p->pid[1] = (int32_t)a.pid[1];
+    r = park_key(p, desc, (unsigned)a.timeout);
+    cs_secure_free(p);
+    if (r < 0) {
+        log_error("key of %s not parked for the session: %s", a.user, strerror(-r));
+        return CS_HELPER_INTERNAL;
+    }
+    if (helper_write_frame(STDOUT_FILENO, token, PARKED_TOKEN_HEX) < 0) {
+        log_error("could not hand the handle back on fd 1");
+        return CS_HELPER_INTERNAL; /* the key expires by itself */
+    }
+    return CS_HELPER_OK;
+}

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+"""End to end in a booted Debian 12 container (tests/integration/agent/
+test_e2e_nspawn.py's machinery): Debian's sshd with the stack pam-auth-update
+style lines of that test, a keyboard-interactive password login over ssh,
+and the user's agent gets the key and backs up (issue 20)."""
+import importlib.util
+import pathlib
+import random
+import socket
+import subprocess
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "cs_e2e_nspawn_for_ssh", pathlib.Path(__file__).resolve().parents[1] / "agent" / "test_e2e_nspawn.py")
+e2e = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(e2e)
+
+# slow (a container boot; a rootfs build when the package list is new):
+# `make check-quick` deselects it like the other nspawn tests
+pytestmark = [pytest.mark.nspawn, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def ssh_rootfs(request):
+    """The test rootfs with openssh-server, openssh-client and sshpass (its own cached tree)."""
+    import os
+    import shutil
+    if os.geteuid() != 0:
+        pytest.skip("needs root (debootstrap, systemd-nspawn)")
+    for tool in ("systemd-nspawn", "debootstrap", "nsenter"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} missing: run scripts/install-deps.sh (package systemd-container/debootstrap)")
+    r = subprocess.run([str(e2e.ROOTFS_SH), "openssh-server", "openssh-client", "sshpass"],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode == 75:
+        msg = f"the Debian archive cannot be reached: {r.stderr.strip().splitlines()[-1]}"
+        e2e.loud(request.config, msg)
+        pytest.skip(msg)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ssh_password_login_starts_the_agent_with_the_key(ssh_rootfs, tmp_path):
+    port = free_port()
+    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    user = f"css{uid}"
+
+    def setup(root):
+        e2e.add_pam_lines(root)
+        (root / "etc/ssh/sshd_config.d/cs-test.conf").write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nKbdInteractiveAuthentication yes\n")
+
+    with e2e.booted(ssh_rootfs, tmp_path / "ct", "logout", setup) as c:
+        c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
+        c("chpasswd", input=f"{user}:{e2e.PASSWORD}\n")
+        c("install", "-d", "-m", "0755", "/var/lib/cloudseal/keybags", "/var/lib/cloudseal/storage/users")
+        c("install", "-d", "-o", user, "-m", "0700", f"/var/lib/cloudseal/keybags/{user}",
+          f"/var/lib/cloudseal/storage/users/{user}")
+        c("runuser", "-u", user, "--", "sh", "-c", "mkdir ~/data && echo 'precious' > ~/data/thesis.txt")
+        c("runuser", "-u", user, "--", "cloudseal", "enroll", "--password-stdin", input=e2e.PASSWORD + "\n")
+        c("runuser", "-u", user, "--", "cloudseal", "lock", check=False)
+        c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
+
+        def agent_status():
+            return c.as_user(user, uid, "systemctl", "--user", "show", "-p", "StatusText", "--value",
+                             "cloudseal-agent.service", check=False).stdout.strip()
+
+        c.wait("sshd", lambda: c("systemctl", "is-active", "ssh", check=False).stdout.strip() == "active")
+        # an ssh session held open (lock = logout would revoke at its end)
+        c("systemd-run", f"--unit=cs-ssh-{uid}", f"--setenv=SSHPASS={e2e.PASSWORD}", "sshpass", "-e", "ssh",
+          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+          "-o", "PreferredAuthentications=keyboard-interactive", "-p", str(port), f"{user}@127.0.0.1",
+          "sleep 600")
+        c.wait("the key in the keyring after the ssh login", lambda: "cloudseal:amk:" in c(
+            "runuser", "-u", user, "--", "sh", "-c",
+            "for k in $(keyctl rlist @u); do keyctl rdescribe $k; done", check=False).stdout, timeout=30)
+        c.wait("a finished backup", lambda: agent_status().startswith("idle, next backup"), timeout=90)
+        c("systemctl", "stop", f"cs-ssh-{uid}.service", check=False)
