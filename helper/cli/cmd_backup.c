@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
 #include "repo_cli.h"
@@ -161,6 +162,35 @@ static int add_own_excludes(char ***v, size_t *n, const char *cache)
     return r;
 }
 
+/* A source that does not exist is a mistake (a typo, a disk that is not
+ * mounted), not an empty directory: it is left out with a warning, and when
+ * none is left no snapshot is saved, so that neither 'latest' nor forget's
+ * groups ever see an empty one.  Returns how many were left out, or -ENOENT
+ * when none exists. */
+static int drop_missing(char **paths, size_t *np)
+{
+    size_t kept = 0, n = *np;
+
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (lstat(paths[i], &st) == 0 || errno != ENOENT) {
+            paths[kept++] = paths[i];
+            continue;
+        }
+        if (n > 1)
+            log_warning("%s does not exist: left out of this snapshot", paths[i]);
+        else
+            log_error("%s does not exist: no snapshot was saved; check the path, or mount the disk it is on",
+                      paths[i]);
+        free(paths[i]);
+    }
+    *np = kept;
+    if (kept == 0 && n > 1)
+        log_error("none of the paths to back up exists: no snapshot was saved; check [backup] paths "
+                  "or the command line, or mount the disk they are on");
+    return kept ? (int)(n - kept) : -ENOENT;
+}
+
 static void print_summary(const cs_snapshot *snap, int r)
 {
     const cs_backup_summary *s = &snap->summary;
@@ -200,7 +230,7 @@ int cmd_backup(int argc, char **argv)
     cs_snapshot snap = { 0 };
     repo_cli rc = { 0 };
     FILE *progress_out = NULL;
-    int c, r, ex = CLI_OK, progress_fd = -1;
+    int c, r, ex = CLI_OK, progress_fd = -1, missing = 0;
     bool opened = false;
 
     while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
@@ -251,6 +281,10 @@ int cmd_backup(int argc, char **argv)
         while (l > 1 && paths[i][l - 1] == '/')
             paths[i][--l] = '\0';
     }
+    if ((missing = drop_missing(paths, &np)) < 0) {
+        ex = CLI_NOT_FOUND;
+        goto out;
+    }
     if (!cache && !nocache)
         cache = repo_cli_cache_root();
     if (add_own_excludes(&excl, &ne, cache) < 0) {
@@ -288,9 +322,9 @@ int cmd_backup(int argc, char **argv)
             printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
             json_object_put(j);
         } else if (!cli.quiet) {
-            print_summary(&snap, r);
+            print_summary(&snap, missing ? 1 : r);
         }
-        ex = r == 1 ? REPO_CLI_INCOMPLETE : CLI_OK;
+        ex = r == 1 || missing ? REPO_CLI_INCOMPLETE : CLI_OK;
     } else {
         if (r != -EBUSY)
             log_error("backup failed: %s", strerror(-r));

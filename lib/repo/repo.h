@@ -153,6 +153,15 @@ typedef struct cs_forget_policy {
 } cs_forget_policy;
 /* Decide which snapshots to keep: keep[i] for snaps[i] (oldest first). */
 void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
+/* What makes snapshots one group for forget (restic's --group-by). */
+enum { CS_GROUP_HOST = 1, CS_GROUP_PATHS = 2, CS_GROUP_TAGS = 4 };
+/* cs_forget_plan within each group of snapshots that share what group_by
+ * names, so that one group's snapshots never push out another's.  group[i]
+ * is set to the index of the oldest snapshot of snaps[i]'s group. */
+int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
+                           size_t *group, bool *keep);
+/* Parse "host,paths,tags" (any of them, or "" for one group) into CS_GROUP_*. */
+int cs_group_by_parse(const char *s, unsigned *out);
 typedef struct cs_prune_result {
     uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
     uint64_t blobs_unused_kept;         /* unused, in packs kept (rewriting them is not worth it) */
