@@ -108,6 +108,13 @@ typedef struct cs_backup_opts {
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap);
 
 /* ---- restore ---- */
+/* What restore does with a file that exists in the target already.  A file
+ * with the snapshot's size and modification time (a symlink with its target)
+ * is the same and left alone except with ALWAYS. */
+enum { CS_OVERWRITE_NEVER = 0,   /* keep every file that differs (default) */
+       CS_OVERWRITE_IF_CHANGED,  /* replace a file that differs */
+       CS_OVERWRITE_IF_NEWER,    /* replace a file older than the snapshot's */
+       CS_OVERWRITE_ALWAYS };
 typedef struct cs_restore_opts {
     const char *target;          /* directory (created) */
     const char *subpath;         /* NULL or path inside the snapshot */
@@ -115,9 +122,18 @@ typedef struct cs_restore_opts {
     size_t nincludes;
     int workers;
     bool verbose;
+    int overwrite;               /* CS_OVERWRITE_* */
+    bool dry_run;                /* change nothing, report what would change */
+    bool delete_extra;           /* remove what the snapshot does not have (no includes) */
+    /* called (main thread) with "restore", "overwrite", "keep" (differs,
+     * left alone) or "delete" and the target path; may be NULL */
+    void (*report)(const char *what, const char *path, void *ud);
+    void *report_ud;
 } cs_restore_opts;
 typedef struct cs_restore_result {
     uint64_t files, dirs, others, bytes, errors, damaged;
+    uint64_t kept, unchanged, deleted; /* existing files left alone (differing / same), removed */
+    uint64_t unmatched;          /* --include patterns that matched nothing (logged) */
 } cs_restore_result;
 /* Returns 0, or -EBADMSG when some data was damaged (res->damaged files not
  * restored, everything else was), or another -errno. */

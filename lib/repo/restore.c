@@ -89,6 +89,7 @@ typedef struct rs {
     pthread_cond_t cv_budget;
     int busy;            /* jobs taken by workers, not finished (under mu) */
     pthread_cond_t cv_idle;
+    bool *matched;       /* per include pattern: matched a path */
     cs_restore_result res;
 } rs;
 
@@ -477,10 +478,12 @@ static bool included(rs *s, const char *snap_path)
         const char *p = s->o->includes[i];
         size_t pl = strlen(p);
         /* a pattern matches the path or one of its ancestors */
-        if (fnmatch(p, snap_path, 0) == 0)
+        if (fnmatch(p, snap_path, 0) == 0 ||
+            (strncmp(p, snap_path, pl) == 0 && (snap_path[pl] == '/' || p[pl - 1] == '/'))) {
+            if (s->matched)
+                s->matched[i] = true;
             return true;
-        if (strncmp(p, snap_path, pl) == 0 && (snap_path[pl] == '/' || p[pl - 1] == '/'))
-            return true;
+        }
         for (const char *q = snap_path; (q = strchr(q + 1, '/'));) {
             char anc[4096];
             size_t al = (size_t)(q - snap_path);
@@ -543,6 +546,8 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
         if (rc < 0)
             break;
     }
+    if (rc == 0 && s->o->delete_extra && (rc = cs_restore_delete_extra(dest, &t, s->o, &s->res.deleted)) < 0)
+        log_error("cannot list %s to delete what the snapshot does not have: %s", dest, strerror(-rc));
     cs_tree_free(&t);
     return rc;
 }
@@ -638,27 +643,90 @@ static int queue_segments(rs *s, const cs_node *nd, const char *dest)
     return 0;
 }
 
+static void report(rs *s, const char *what, const char *path)
+{
+    if (s->o->report)
+        s->o->report(what, path, s->o->report_ud);
+}
+
+/* A directory of the snapshot: 1 to go on into it, 0 when it cannot be
+ * made (counted), -errno. */
+static int make_dir(rs *s, const char *dest)
+{
+    struct stat st;
+    int there = lstat(dest, &st) == 0;
+
+    if (there && !S_ISDIR(st.st_mode)) {
+        if (s->o->overwrite == CS_OVERWRITE_NEVER || s->o->overwrite == CS_OVERWRITE_IF_NEWER) {
+            report(s, "keep", dest);
+            s->res.kept++;
+            return 0;
+        }
+        report(s, "overwrite", dest);
+        if (!s->o->dry_run && unlink(dest) < 0) {
+            log_error("cannot replace %s by a directory: %s", dest, strerror(errno));
+            s->res.errors++;
+            return 0;
+        }
+    } else if (!there) {
+        report(s, "restore", dest);
+    }
+    if (s->o->dry_run) {
+        s->res.dirs++;
+        return 1;
+    }
+    if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
+        log_error("cannot create directory %s: %s", dest, strerror(errno));
+        s->res.errors++;
+        return 0;
+    }
+    s->res.dirs++;
+    return 1;
+}
+
+/* What the target holds at dest already (--overwrite): 1 to restore nd
+ * there, 0 when it is left alone (counted, or only reported with
+ * --dry-run). */
+static int existing(rs *s, const cs_node *nd, const char *dest)
+{
+    int put = cs_restore_decide(nd, dest, s->o->overwrite);
+
+    if (put == CS_RESTORE_SAME) {
+        s->res.unchanged++;
+        return 0;
+    }
+    if (put == CS_RESTORE_KEEP) {
+        report(s, "keep", dest);
+        s->res.kept++;
+        return 0;
+    }
+    report(s, put == CS_RESTORE_NEW ? "restore" : "overwrite", dest);
+    if (!s->o->dry_run)
+        return 1;
+    if (nd->type == CS_NODE_FILE)
+        s->res.files++;
+    else
+        s->res.others++;
+    return 0;
+}
+
 static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path)
 {
     bool inc = included(s, snap_path);
     int rc = 0;
 
     if (nd->type == CS_NODE_DIR) {
-        if (inc) {
-            if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
-                log_error("cannot create directory %s: %s", dest, strerror(errno));
-                s->res.errors++;
-                return 0;
-            }
-            s->res.dirs++;
-        }
-        rc = add_dirmeta(s, dest, nd);
+        if (inc && (rc = make_dir(s, dest)) <= 0)
+            return rc;
+        rc = 0;
+        if (!s->o->dry_run)
+            rc = add_dirmeta(s, dest, nd);
         if (rc == 0)
             rc = restore_tree(s, &nd->subtree, dest, snap_path);
         return rc;
     }
-    if (!inc)
-        return 0;
+    if (!inc || (rc = existing(s, nd, dest)) <= 0)
+        return rc;
     /* parents exist unless --include skipped them (then they are made lazily) */
     if (s->o->nincludes && ensure_parent(dest) < 0) {
         s->res.errors++;
@@ -704,7 +772,11 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
         queue(s, j);
         return 0;
     }
-    unlink(dest);
+    if (unlink(dest) < 0 && errno != ENOENT) {
+        log_warning("cannot replace %s: %s", dest, strerror(errno));
+        s->res.errors++;
+        return 0;
+    }
     switch (nd->type) {
     case CS_NODE_SYMLINK:
         rc = symlink(nd->link ? nd->link : "", dest);
@@ -785,7 +857,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         nw = MAX_WORKERS;
     if (!cs_index_find(&r->index, &snap->tree) || r->damaged_index)
         cs_repo_index_unindexed(r, NULL); /* before any worker reads the index */
-    rc = cs_mkdir_p(o->target, 0700);
+    rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
     if (rc < 0) {
         log_error("cannot create the target directory %s: %s", o->target, strerror(-rc));
         return rc;
@@ -794,6 +866,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
         return rc;
     }
+    if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
+        return -ENOMEM;
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
     if (s.remote && o->workers <= 0)
         nw = REMOTE_WORKERS;
@@ -846,6 +920,13 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     }
     for (size_t i = 0; i < s.nlinks; i++)
         free(s.links[i].path);
+    for (size_t i = 0; i < o->nincludes; i++)
+        if (!s.matched[i]) {
+            log_error("--include '%s' matched nothing in the snapshot: paths look like those "
+                      "'cloudseal ls' shows (e.g. '/home/me/thesis.txt', or '*/thesis.txt')", o->includes[i]);
+            s.res.unmatched++;
+        }
+    free(s.matched);
     free(s.links);
     free(s.pend);
     free(s.dirs);

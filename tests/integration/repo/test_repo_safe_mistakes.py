@@ -50,3 +50,58 @@ def test_forget_keeps_each_group_apart(repo):
     assert "--group-by takes a comma-separated list of host, paths and tags (or ''), not 'hosts'" in r.stderr
     repo.run("forget", "--keep-last", "1")
     assert [s["id"][:8] for s in snapshots(repo)] == ids[2:]
+
+
+def test_restore_never_overwrites_a_differing_file_unless_told(repo):
+    home = repo.tmp / "home"
+    docs = home / "docs"
+    docs.mkdir()
+    notes = docs / "notes.txt"
+    notes.write_text("saved version\n")
+    (docs / "same.txt").write_text("unchanged\n")
+    repo.run("backup", home)
+    notes.write_text("unsaved local edits, longer than before\n")
+    (home / "extra.txt").write_text("not in the snapshot\n")
+    spec = f"latest:{home}"
+
+    r = repo.run("restore", spec, "--target", home)
+    assert notes.read_text() == "unsaved local edits, longer than before\n"
+    assert ("1 existing file(s) differ from the snapshot and were left as they are: list them with "
+            "--dry-run, replace them with --overwrite if-changed (or if-newer, always)") in r.stderr
+    assert "1 file(s) already as in the snapshot" in r.stdout
+
+    r = repo.run("restore", spec, "--target", home, "--dry-run", "--delete")
+    assert f"would keep {notes} (it differs from the snapshot's)\n" in r.stdout
+    assert f"would delete {home}/extra.txt\n" in r.stdout
+    assert "would delete 1 item(s) the snapshot does not have" in r.stdout
+    r = repo.run("restore", spec, "--target", home, "--dry-run", "--overwrite", "if-changed")
+    assert f"would overwrite {notes}\n" in r.stdout
+    assert (home / "extra.txt").exists() and notes.read_text().startswith("unsaved")
+    fresh = repo.tmp / "fresh"
+    r = repo.run("restore", spec, "--target", fresh, "--dry-run")
+    assert f"would restore {fresh}/docs/notes.txt\n" in r.stdout and not fresh.exists()
+
+    # the local edit is newer than the snapshot's copy: if-newer keeps it
+    repo.run("restore", spec, "--target", home, "--overwrite", "if-newer")
+    assert notes.read_text().startswith("unsaved")
+    r = repo.run("restore", spec, "--target", home, "--overwrite", "if-changed")
+    assert notes.read_text() == "saved version\n" and "differ" not in r.stderr
+    assert (home / "extra.txt").exists()
+    r = repo.run("restore", spec, "--target", home, "--delete")
+    assert not (home / "extra.txt").exists() and "deleted 1 item(s) the snapshot does not have" in r.stdout
+
+    r = repo.run("restore", spec, "--target", home, "--overwrite", "sometimes", check=False)
+    assert r.returncode == 2
+    assert "--overwrite takes never, if-changed, if-newer or always, not 'sometimes'" in r.stderr
+
+
+def test_restore_include_that_matches_nothing_fails(repo):
+    home = repo.tmp / "home"
+    (home / "thesis.txt").write_text("chapter 1\n")
+    repo.run("backup", home)
+    r = repo.run("restore", "latest", "--target", repo.tmp / "out", "--include", "thesis.txt", check=False)
+    assert r.returncode == 4, r.stderr
+    assert ("--include 'thesis.txt' matched nothing in the snapshot: paths look like those 'cloudseal ls' "
+            "shows (e.g. '/home/me/thesis.txt', or '*/thesis.txt')") in r.stderr
+    r = repo.run("restore", "latest", "--target", repo.tmp / "out", "--include", "*/thesis.txt")
+    assert (repo.tmp / "out" / str(home).lstrip("/") / "thesis.txt").read_text() == "chapter 1\n"
