@@ -326,8 +326,14 @@ int cmd_backup(int argc, char **argv)
         }
         ex = r == 1 || missing ? REPO_CLI_INCOMPLETE : CLI_OK;
     } else {
-        if (r != -EBUSY)
+        if (r == -ENOSPC || r == -EDQUOT) {
+            const char *url = cs_config_str(cfg, "storage", "url");
+            log_error("the repository's disk is full (%s) at %s: no snapshot was saved; "
+                      "free space there and back up again", strerror(-r),
+                      url && strncmp(url, "file://", 7) == 0 ? url + 7 : url ? url : "the storage");
+        } else if (r != -EBUSY) {
             log_error("backup failed: %s", strerror(-r));
+        }
         ex = repo_cli_exit(r);
     }
 out:

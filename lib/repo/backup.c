@@ -564,7 +564,10 @@ static int finalize(bk *b, frame *f)
             if (j->err < 0 && re < 0) {
                 /* the repository failed, not this file: the backup fails */
                 if (!b->fatal) {
-                    log_error("cannot store data in the repository: %s; no snapshot is written", strerror(-re));
+                    /* a full disk is the caller's to explain: it knows where the repository is */
+                    if (re != -ENOSPC && re != -EDQUOT)
+                        log_error("cannot store data in the repository: %s; no snapshot is written",
+                                  strerror(-re));
                     b->fatal = re;
                 }
                 drop = true;

@@ -90,6 +90,8 @@ typedef struct rs {
     int busy;            /* jobs taken by workers, not finished (under mu) */
     pthread_cond_t cv_idle;
     bool *matched;       /* per include pattern: matched a path */
+    int full;            /* -ENOSPC/-EDQUOT once the target is full (under mu): stop */
+    uint64_t snap_bytes; /* the snapshot's size, for that message */
     cs_restore_result res;
 } rs;
 
@@ -340,13 +342,50 @@ static void rfile_free(rfile *f)
     free(f);
 }
 
+static bool is_full(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/* A file could not be written (removed already).  A full target stops the
+ * restore with one message, not one per file still to come. */
+static void write_failed(rs *s, const char *path, int rc)
+{
+    bool first = false;
+
+    if (is_full(rc)) {
+        pthread_mutex_lock(&s->mu);
+        first = !s->full;
+        if (first)
+            s->full = rc;
+        pthread_mutex_unlock(&s->mu);
+        if (first)
+            log_error("the target's disk is full (%s) writing %s: restore stopped; free space in %s "
+                      "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
+                      strerror(-rc), path, s->o->target, (double)s->snap_bytes / (1 << 20));
+    } else if (rc != -EBADMSG) {
+        log_error("cannot restore %s: %s", path, strerror(-rc));
+    }
+}
+
+/* -ENOSPC or -EDQUOT once the target is full, else 0. */
+static int stopped(rs *s)
+{
+    int full;
+
+    pthread_mutex_lock(&s->mu);
+    full = s->full;
+    pthread_mutex_unlock(&s->mu);
+    return full;
+}
+
 /* One segment of a file cut by restore_node; the last segment done
  * finishes the file. */
 static void write_segment(rs *s, rjob *j, wbufs *b)
 {
     rfile *f = j->f;
     uint64_t end = 0;
-    int rc = write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
+    int rc = stopped(s) ? -ENOSPC : write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
     bool last;
 
     if (rc == 0)
@@ -366,8 +405,7 @@ static void write_segment(rs *s, rjob *j, wbufs *b)
     close(f->fd);
     if (rc < 0) {
         unlink(f->path); /* never leave wrong or partial data behind */
-        if (rc != -EBADMSG)
-            log_error("cannot restore %s: %s", f->path, strerror(-rc));
+        write_failed(s, f->path, rc);
     }
     pthread_mutex_lock(&s->mu);
     count_file(s, rc);
@@ -404,12 +442,12 @@ static void *rworker(void *arg)
                 pthread_cond_broadcast(&s->cv_idle);
             continue;
         }
-        rc = b.dctx ? write_file(s, j, &b) : -ENOMEM;
-        if (rc < 0) {
+        if (stopped(s))
+            rc = -ENOSPC; /* not started: the target is full */
+        else if ((rc = b.dctx ? write_file(s, j, &b) : -ENOMEM) < 0)
             unlink(j->path); /* never leave wrong or partial data behind */
-            if (rc != -EBADMSG)
-                log_error("cannot restore %s: %s", j->path, strerror(-rc));
-        }
+        if (rc < 0)
+            write_failed(s, j->path, rc);
         pthread_mutex_lock(&s->mu);
         count_file(s, rc);
         free(j->path);
@@ -676,7 +714,7 @@ static int make_dir(rs *s, const char *dest)
         return 1;
     }
     if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
-        log_error("cannot create directory %s: %s", dest, strerror(errno));
+        write_failed(s, dest, -errno);
         s->res.errors++;
         return 0;
     }
@@ -715,6 +753,8 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
     bool inc = included(s, snap_path);
     int rc = 0;
 
+    if ((rc = stopped(s)) < 0)
+        return rc;
     if (nd->type == CS_NODE_DIR) {
         if (inc && (rc = make_dir(s, dest)) <= 0)
             return rc;
@@ -793,7 +833,7 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
         break;
     }
     if (rc < 0) {
-        log_warning("cannot create %s: %s", dest, strerror(errno));
+        write_failed(s, dest, -errno);
         s->res.errors++;
         return 0;
     }
@@ -868,6 +908,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     }
     if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
         return -ENOMEM;
+    s.snap_bytes = snap->summary.bytes_processed;
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
     if (s.remote && o->workers <= 0)
         nw = REMOTE_WORKERS;
@@ -900,8 +941,9 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     for (int i = 0; i < s.nth; i++)
         pthread_join(s.th[i], NULL);
     for (size_t i = 0; i < s.npend; i++) {
-        unlink(s.pend[i].path);
-        if (link(s.pend[i].target, s.pend[i].path) < 0) {
+        if (s.full) {
+            s.res.errors++;
+        } else if (unlink(s.pend[i].path), link(s.pend[i].target, s.pend[i].path) < 0) {
             log_warning("cannot link %s to %s: %s", s.pend[i].path, s.pend[i].target, strerror(errno));
             s.res.errors++;
         } else {
@@ -938,6 +980,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_destroy(&s.cv_idle);
     if (res)
         *res = s.res;
+    if (s.full)
+        rc = s.full;
     if (rc == 0 && s.res.damaged)
         rc = -EBADMSG;
     return rc;
