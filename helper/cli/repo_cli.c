@@ -42,7 +42,9 @@ int repo_cli_open_storage(repo_cli *rc)
                             : repo_cli_exit(r);
     r = cs_storage_open_user(cli_config(), cli_user(), rc->amk, &rc->st, &own);
     if (r < 0) {
-        log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
+        char why[1024];
+        log_error("cannot open the storage: %s",
+                  cs_storage_explain(cs_config_str(cli_config(), "storage", "url"), r, why, sizeof(why)));
         repo_cli_close(rc);
         return r == -EBADMSG ? CLI_DATA_ERROR : CLI_UNAVAILABLE;
     }

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
 #include "crypto/keyring.h"
+#include "storage/storage.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -106,6 +108,16 @@ int cli_report(int r, const char *what)
                   r == -E2BIG ? "asking for KDF costs beyond the allowed bounds" :
                   "corrupt or was tampered with");
         return CLI_DATA_ERROR;
+    case -ENOKEY:  /* S3 without credentials */
+    case -ENXIO:   /* no such bucket */
+    case -EPROTO:  /* TLS */
+    case -ENOTDIR: /* file:// naming a file */
+    case -EROFS: {
+        char why[1024];
+        log_error("%s: %s", what, cs_storage_explain(cs_config_str(cli_config(), "storage", "url"), r, why,
+                                                    sizeof(why)));
+        return CLI_UNAVAILABLE;
+    }
     case -ETIMEDOUT:
     case -EHOSTUNREACH:
     case -ECONNREFUSED:
@@ -119,12 +131,29 @@ int cli_report(int r, const char *what)
     }
 }
 
+/* Not enrolled, or is it the storage that is not there?  A file:// store
+ * whose directory is missing (a typo, a disk not mounted) holds no keybag
+ * either: say that instead. */
+static void report_no_keybag(const char *user)
+{
+    const char *url = cs_config_str(cli_config(), "storage", "url");
+    struct stat st;
+    char why[1024];
+
+    if (url && strncmp(url, "file://", 7) == 0 && stat(url + 7, &st) < 0)
+        log_error("%s; if you never enrolled, run 'cloudseal enroll'",
+                  cs_storage_explain(url, -errno, why, sizeof(why)));
+    else
+        log_error("%s is not enrolled (no keybag in %s); run 'cloudseal enroll' first", user,
+                  url ? url : "the storage");
+}
+
 int cli_account_id(const char *user, char id[65])
 {
     int r = cs_account_id(cli_config(), user, id);
 
     if (r == -ENOENT)
-        log_error("%s is not enrolled; run 'cloudseal enroll' first", user);
+        report_no_keybag(user);
     else if (r < 0)
         cli_report(r, "cannot read your keybag");
     return r;
