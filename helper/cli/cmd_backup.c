@@ -36,6 +36,8 @@ static void json_progress(const cs_progress *p, void *ud)
 {
     json_object *o = json_object_new_object();
 
+    if (ud == stdout) /* --json: restic's stream of status lines, then the summary */
+        json_object_object_add(o, "message_type", json_object_new_string("status"));
     json_object_object_add(o, "files", json_object_new_int64((int64_t)p->files));
     json_object_object_add(o, "bytes", json_object_new_int64((int64_t)p->bytes));
     json_object_object_add(o, "bytes_added", json_object_new_int64((int64_t)p->bytes_added));
@@ -308,17 +310,28 @@ int cmd_backup(int argc, char **argv)
     if (progress_fd >= 0 && (progress_out = fdopen(dup(progress_fd), "w"))) {
         o.progress = json_progress;
         o.progress_ud = progress_out;
-    } else if (isatty(STDERR_FILENO) && !cli.quiet && !cli.json) {
+    } else if (cli.json) {
+        o.progress = json_progress;
+        o.progress_ud = stdout;
+    } else if (isatty(STDERR_FILENO) && !cli.quiet) {
         o.progress = progress;
     }
     r = cs_backup(rc.repo, &o, &snap);
     if (progress_out)
         fclose(progress_out);
-    else if (o.progress)
+    else if (o.progress == progress)
         fprintf(stderr, "\r\033[K");
     if (r >= 0) {
         if (cli.json) {
+            const cs_backup_summary *sm = &snap.summary;
             json_object *j = cs_snapshot_to_json(&snap, true);
+            cs_progress last = { .files = sm->files_new + sm->files_changed + sm->files_unchanged,
+                                 .bytes = sm->bytes_processed, .bytes_added = sm->bytes_added,
+                                 .errors = sm->errors, .elapsed = sm->duration };
+            last.total_files = last.files;
+            last.total_bytes = last.bytes;
+            json_progress(&last, stdout); /* the final counts, even for a backup quicker than a tick */
+            json_object_object_add(j, "message_type", json_object_new_string("summary"));
             printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
             json_object_put(j);
         } else if (!cli.quiet) {

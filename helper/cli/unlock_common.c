@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_client.h"
 #include "cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
@@ -58,11 +59,11 @@ int cli_read_secret(const char *prompt, cs_secret **out)
     return 0;
 }
 
-int cli_read_new_password(cs_secret **out)
+int cli_read_new_password(const char *prompt, cs_secret **out)
 {
     _cleanup_secret_ cs_secret *a = NULL;
     _cleanup_secret_ cs_secret *b = NULL;
-    int r = cli_read_secret("New cloudseal password: ", &a);
+    int r = cli_read_secret(prompt ? prompt : "New cloudseal password: ", &a);
 
     if (r < 0 || cli_password_stdin) {
         if (r == 0)
@@ -159,6 +160,18 @@ int cli_account_id(const char *user, char id[65])
     return r;
 }
 
+int cli_unlock_sessions(const cs_amk *amk, unsigned timeout_sec)
+{
+    char id[CS_ACCOUNT_ID_MAX];
+    int r;
+
+    /* the keybag may have been refreshed: use the id of what actually opened */
+    if ((r = cs_account_id_from_amk(amk, id)) < 0 || (r = cs_keyring_store(id, amk, timeout_sec)) < 0)
+        return r;
+    agent_notify_unlock(); /* best effort: a waiting agent starts at once */
+    return 0;
+}
+
 int cli_obtain_amk(cs_amk **out)
 {
     const char *user = cli_user();
@@ -171,11 +184,15 @@ int cli_obtain_amk(cs_amk **out)
     /* an unlocked session: the key is already in @u */
     if (cs_keyring_load(id, out) == 0)
         return 0;
-    if (!cli_password_stdin && !isatty(STDIN_FILENO))
-        cli_password_stdin = true;
-    r = cli_read_secret("Cloudseal password: ", &pw);
-    if (r < 0)
+    if (!cli_password_stdin && !isatty(STDIN_FILENO)) {
+        /* stdin is not a terminal and no password was promised on it: an
+         * empty one is no mistake, the keys are simply locked (the caller
+         * says so, with what to do) */
+        if (cs_secret_read_fd(STDIN_FILENO, &pw) < 0 || pw->len == 0)
+            return -ENOKEY;
+    } else if (cli_read_secret("Cloudseal password: ", &pw) < 0) {
         return -ENOKEY;
+    }
     r = cs_account_unlock(cli_config(), user, pw, 0, out);
     if (r < 0)
         cli_report(r, "cannot unlock your keys");

@@ -64,8 +64,12 @@ json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
     gmtime_r(&t, &tm);
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(tbuf + strlen(tbuf), sizeof(tbuf) - strlen(tbuf), ".%09uZ", s->time_ns);
-    if (with_id)
-        json_object_object_add(o, "id", id_json(&s->id));
+    if (with_id) {
+        char hex[65];
+        cs_id_hex(&s->id, hex);
+        json_object_object_add(o, "id", json_object_new_string(hex));
+        json_object_object_add(o, "short_id", json_object_new_string_len(hex, 8));
+    }
     json_object_object_add(o, "time", json_object_new_string(tbuf));
     json_object_object_add(o, "time_sec", json_object_new_int64(s->time_sec));
     json_object_object_add(o, "time_ns", json_object_new_int64(s->time_ns));

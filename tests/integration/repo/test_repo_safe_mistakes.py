@@ -105,3 +105,16 @@ def test_restore_include_that_matches_nothing_fails(repo):
             "shows (e.g. '/home/me/thesis.txt', or '*/thesis.txt')") in r.stderr
     r = repo.run("restore", "latest", "--target", repo.tmp / "out", "--include", "*/thesis.txt")
     assert (repo.tmp / "out" / str(home).lstrip("/") / "thesis.txt").read_text() == "chapter 1\n"
+
+
+def test_json_short_id_and_backup_status_stream(repo):
+    """Issue 18 item 8: snapshots --json has short_id; backup --json streams
+    status lines (restic's message_type) and ends with the summary."""
+    home = repo.tmp / "home"
+    (home / "a.txt").write_text("a\n")
+    lines = [json.loads(l) for l in repo.run("--json", "backup", home).stdout.splitlines()]
+    assert [l["message_type"] for l in lines][-2:] == ["status", "summary"]
+    assert all(l["message_type"] == "status" for l in lines[:-1])
+    assert lines[-2]["files"] == 1 and lines[-1]["summary"]["files_new"] == 1
+    snap = snapshots(repo)[-1]
+    assert snap["short_id"] == snap["id"][:8] == lines[-1]["short_id"]
