@@ -15,8 +15,6 @@
 #include "util/fileio.h"
 #include "util/log.h"
 
-json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
-
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"

@@ -8,8 +8,6 @@
 #include "repo_cli.h"
 #include "unlock_common.h"
 
-json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
-
 int cmd_snapshots(int argc, char **argv)
 {
     static const struct option opts[] = {

@@ -9,20 +9,28 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
 #include "agent_client.h"
 #include "cli.h"
+#include "repo_cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "fleet/fleet.h"
+#include "util/log.h"
 #include "../../nss/dircache.h"
 
 /* A section prints its lines to f, or with json adds its members to obj. */
 typedef void (*status_section)(FILE *f, bool json, json_object *obj);
+
+/* keys_section found the keys unlocked and storage answering: the
+ * repository can be asked without a password and without a long wait. */
+static bool repo_reachable;
 
 /* Why the cached keybag is shown instead of storage's copy. */
 static const char *storage_state(int storage_err)
@@ -58,6 +66,7 @@ static void keys_section(FILE *f, bool json, json_object *obj)
 
     if (r == 0 && cs_keyring_load(cs_keybag_account_id(kb), &amk) == 0) {
         unlocked = true;
+        repo_reachable = !from_cache;
         /* with the key at hand the copy shown can be checked, not just parsed */
         verified = cs_keybag_verify(kb, amk) == 0;
         cs_amk_free(amk);
@@ -163,10 +172,47 @@ static void agent_section(FILE *f, bool json, json_object *obj)
     (void)agent_status_report(f, json, obj);
 }
 
+/* The newest snapshot, whoever made it: the agent's "Last backup" counts
+ * only its own runs, and a backup by hand is as good. */
+static void snapshot_section(FILE *f, bool json, json_object *obj)
+{
+    cs_snapshot *v = NULL;
+    size_t n = 0;
+    repo_cli rc;
+    int r;
+
+    if (!repo_reachable)
+        return;
+    cs_log_setup("cloudseal", LOG_CRIT); /* a section of status, not a failing command: no error lines */
+    r = repo_cli_open(&rc);
+    if (r == CLI_OK) {
+        r = cs_snapshot_list(rc.repo, &v, &n, NULL) < 0 ? CLI_FAILED : CLI_OK;
+        repo_cli_close(&rc);
+    }
+    cs_log_setup("cloudseal", cli.debug ? LOG_DEBUG : cli.quiet ? LOG_WARNING : LOG_INFO);
+    if (r != CLI_OK)
+        return;
+    if (json) {
+        json_object_object_add(obj, "newest_snapshot", n ? cs_snapshot_to_json(&v[n - 1], true) : NULL);
+    } else if (n == 0) {
+        fprintf(f, "Snapshots:    none yet\n");
+    } else {
+        char hex[65], tb[32];
+        time_t t = (time_t)v[n - 1].time_sec;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M", &tm);
+        cs_id_hex(&v[n - 1].id, hex);
+        fprintf(f, "Newest snapshot: %s (%.8s from %s; %zu in all)\n", tb, hex, v[n - 1].host, n);
+    }
+    cs_snapshots_free(v, n);
+}
+
 static const status_section sections[] = {
     keys_section,
     fleet_section,
     agent_section,
+    snapshot_section,
 };
 
 static void usage(FILE *f)

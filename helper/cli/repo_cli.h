@@ -34,6 +34,8 @@ void repo_cli_close(repo_cli *rc);
 int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out);
 /* Map a negative errno to an exit code. */
 int repo_cli_exit(int r);
+/* A snapshot as JSON (lib/repo/snapshot.c; with_id: id and short_id too). */
+struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
 /* Split a whitespace-separated config value into a NULL-free vector with

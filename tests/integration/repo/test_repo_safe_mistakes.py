@@ -118,3 +118,19 @@ def test_json_short_id_and_backup_status_stream(repo):
     assert lines[-2]["files"] == 1 and lines[-1]["summary"]["files_new"] == 1
     snap = snapshots(repo)[-1]
     assert snap["short_id"] == snap["id"][:8] == lines[-1]["short_id"]
+
+
+def test_status_shows_the_newest_snapshot_made_by_hand(repo):
+    """Issue 18 item 8: the agent's "Last backup" counts only its own runs;
+    status names the newest snapshot, a backup by hand included."""
+    home = repo.tmp / "home"
+    (home / "a.txt").write_text("a\n")
+    r = repo.run("status")
+    assert "Snapshots:    none yet\n" in r.stdout, r.stdout
+    repo.run("backup", home)
+    snap = snapshots(repo)[-1]
+    r = repo.run("status")
+    assert f"({snap['short_id']} from {snap['host']}; 1 in all)\n" in r.stdout, r.stdout
+    assert "Newest snapshot: " in r.stdout and r.stderr == "", r.stderr
+    st = json.loads(repo.run("status", "--json").stdout)
+    assert st["newest_snapshot"]["id"] == snap["id"]
