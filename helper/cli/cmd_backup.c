@@ -19,11 +19,16 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
                "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
-               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n\n"
+               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n"
+               "                        [--files-from FILE] [--exclude-caches] [--exclude-if-present NAME]\n"
+               "                        [--dry-run [--verbose]]\n\n"
                "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
                "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
                "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
                "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n"
+               "--exclude-caches leaves out directories with a CACHEDIR.TAG, --exclude-if-present\n"
+               "NAME those holding a file NAME; --files-from FILE adds the paths FILE lists.\n"
+               "--dry-run counts (with --verbose lists) what would be saved, reading nothing.\n"
                "--progress-fd FD writes JSON progress lines to file descriptor FD (used by\n"
                "cloudseal-agent for its status: files, bytes, total_files, total_bytes, ...).\n");
 }
@@ -60,14 +65,15 @@ static int add(char ***v, size_t *n, const char *s)
     return 0;
 }
 
-static int read_exclude_file(const char *path, char ***v, size_t *n)
+/* One entry a line; blank lines and '#' comments skipped. */
+static int read_list_file(const char *what, const char *path, char ***v, size_t *n)
 {
     cs_buf b = CS_BUF_INIT;
     int r = cs_read_file(path, 1 << 20, &b);
     char *save = NULL, *line;
 
     if (r < 0) {
-        log_error("cannot read the exclude file %s: %s", path, strerror(-r));
+        log_error("cannot read the %s %s: %s", what, path, strerror(-r));
         return r;
     }
     if (cs_buf_append(&b, "", 1) < 0) {
@@ -191,6 +197,45 @@ static int drop_missing(char **paths, size_t *np)
     return kept ? (int)(n - kept) : -ENOENT;
 }
 
+typedef struct dry_count {
+    uint64_t files, dirs, others, bytes;
+    bool verbose;
+} dry_count;
+
+static void dry_entry(const char *path, const struct stat *st, void *ud)
+{
+    dry_count *d = ud;
+
+    if (S_ISDIR(st->st_mode))
+        d->dirs++;
+    else if (S_ISREG(st->st_mode))
+        d->files++, d->bytes += (uint64_t)st->st_size;
+    else
+        d->others++;
+    if (d->verbose) {
+        printf("would save ");
+        repo_cli_print_path(stdout, path);
+        printf("%s\n", S_ISDIR(st->st_mode) ? "/" : "");
+    }
+}
+
+/* --dry-run: what would be saved, by the backup's own rules. */
+static int dry_run(const cs_backup_opts *o, bool verbose)
+{
+    dry_count d = { .verbose = verbose };
+    char sz[32];
+    int r;
+
+    if ((r = cs_backup_list(o, dry_entry, &d)) < 0) {
+        log_error("cannot list what to back up: %s", strerror(-r));
+        return CLI_FAILED;
+    }
+    printf("would back up %llu files (%s), %llu directories, %llu others (dry run: nothing was read or "
+           "stored)\n", (unsigned long long)d.files, repo_cli_size(d.bytes, sz), (unsigned long long)d.dirs,
+           (unsigned long long)d.others);
+    return CLI_OK;
+}
+
 static void print_summary(const cs_snapshot *snap, int r)
 {
     const cs_backup_summary *s = &snap->summary;
@@ -219,11 +264,13 @@ int cmd_backup(int argc, char **argv)
         { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
         { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
         { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "progress-fd", required_argument, NULL, 'F' }, {}
+        { "progress-fd", required_argument, NULL, 'F' }, { "files-from", required_argument, NULL, 'f' },
+        { "dry-run", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
+        { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' }, {}
     };
     const cs_config *cfg = cli_config();
-    char **paths = NULL, **excl = NULL, **tags = NULL, *cache = NULL;
-    size_t np = 0, ne = 0, nt = 0;
+    char **paths = NULL, **excl = NULL, **tags = NULL, **markers = NULL, *cache = NULL;
+    size_t np = 0, ne = 0, nt = 0, nm = 0;
     const char *host = NULL;
     bool ofs = cs_config_bool(cfg, "backup", "one_file_system"), nocache = false;
     cs_backup_opts o = { 0 };
@@ -231,19 +278,37 @@ int cmd_backup(int argc, char **argv)
     repo_cli rc = { 0 };
     FILE *progress_out = NULL;
     int c, r, ex = CLI_OK, progress_fd = -1, missing = 0;
-    bool opened = false;
+    bool opened = false, dry = false, verbose = false;
 
-    while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:xt:nvh", opts, NULL)) != -1) {
         switch (c) {
         case 'e': add(&excl, &ne, optarg); break;
         case 'E':
-            if (read_exclude_file(optarg, &excl, &ne) < 0) {
+            if (read_list_file("exclude file", optarg, &excl, &ne) < 0) {
                 ex = CLI_USAGE;
                 goto out;
             }
             break;
         case 'x': ofs = true; break;
-        case 't': add(&tags, &nt, optarg); break;
+        case 'f':
+            if (read_list_file("--files-from file", optarg, &paths, &np) < 0) {
+                ex = CLI_USAGE;
+                goto out;
+            }
+            if (!np) {
+                log_error("--files-from %s names no path: no snapshot was saved", optarg);
+                ex = CLI_USAGE;
+                goto out;
+            }
+            break;
+        case 'K': o.exclude_caches = true; break;
+        case 'n': dry = true; break;
+        case 'v': verbose = true; break;
+        case 'I': add(&markers, &nm, optarg); break;
+        case 't': /* "a,b" is two tags, as in restic */
+            for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                add(&tags, &nt, t);
+            break;
         case 'H': host = optarg; break;
         case 'C': free(cache); cache = strdup(optarg); break;
         case 'N': nocache = true; break;
@@ -272,7 +337,7 @@ int cmd_backup(int argc, char **argv)
         add(&paths, &np, "~");
     repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl, &ne);
     if (cs_config_str(cfg, "backup", "exclude_file") &&
-        read_exclude_file(cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
+        read_list_file("exclude file", cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
         ex = CLI_USAGE;
         goto out;
     }
@@ -292,16 +357,22 @@ int cmd_backup(int argc, char **argv)
         ex = CLI_FAILED;
         goto out;
     }
-    if ((ex = repo_cli_open(&rc)) != CLI_OK)
-        goto out;
-    opened = true;
     o.paths = (const char *const *)paths;
     o.npaths = np;
     o.excludes = (const char *const *)excl;
     o.nexcludes = ne;
+    o.one_file_system = ofs;
+    o.exclude_if_present = (const char *const *)markers;
+    o.nexclude_if_present = nm;
+    if (dry) { /* before the repository: a dry run needs no key and no storage */
+        ex = dry_run(&o, verbose);
+        goto out;
+    }
+    if ((ex = repo_cli_open(&rc)) != CLI_OK)
+        goto out;
+    opened = true;
     o.tags = (const char *const *)tags;
     o.ntags = nt;
-    o.one_file_system = ofs;
     o.cache_dir = nocache ? NULL : cache;
     o.host = host;
     o.workers = (int)cs_config_int(cfg, "backup", "workers");
@@ -354,6 +425,7 @@ out:
     free_vec(paths, np);
     free_vec(excl, ne);
     free_vec(tags, nt);
+    free_vec(markers, nm);
     free(cache);
     return ex;
 }

@@ -78,7 +78,7 @@ int cmd_forget(int argc, char **argv)
         { "keep-daily", required_argument, NULL, 'd' }, { "keep-weekly", required_argument, NULL, 'w' },
         { "keep-monthly", required_argument, NULL, 'm' }, { "keep-yearly", required_argument, NULL, 'y' },
         { "prune", no_argument, NULL, 'P' }, { "dry-run", no_argument, NULL, 'n' },
-        { "group-by", required_argument, NULL, 'g' },
+        { "group-by", required_argument, NULL, 'g' }, REPO_CLI_FILTER_OPTIONS,
         { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
     };
     cs_forget_policy pol = { 0 };
@@ -91,7 +91,11 @@ int cmd_forget(int argc, char **argv)
     int c, r, e = 0;
 
     while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
-        int *dst = NULL;
+        int *dst = NULL, f = repo_cli_filter_option(c, optarg);
+        if (f < 0)
+            return CLI_USAGE;
+        if (f > 0)
+            continue;
         switch (c) {
         case 'l': dst = &pol.last; break;
         case 'H': dst = &pol.hourly; break;
@@ -113,10 +117,11 @@ int cmd_forget(int argc, char **argv)
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: cloudseal forget [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
                     "        [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--group-by LIST]\n"
-                    "        [--prune] [--dry-run]\n\n"
+                    "        [--prune] [--dry-run] " REPO_CLI_FILTER_USAGE "\n\n"
                     "Remove the snapshots the policy does not keep (the newest of each of the last N\n"
                     "hours/days/...).  The policy applies to each group of snapshots on its own:\n"
                     "--group-by host,paths (the default; add tags, or '' for one group).\n"
+                    "--tag, --host and --path restrict it to the snapshots they select.\n"
                     "Data is freed by 'cloudseal prune' (or --prune).\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
@@ -137,6 +142,7 @@ int cmd_forget(int argc, char **argv)
     e = cs_snapshot_list(rc.repo, &v, &n, NULL);
     if (e < 0)
         goto out;
+    repo_cli_filter_list(v, &n); /* forget never looks at the others */
     keep = calloc(n ? n : 1, sizeof(bool));
     group = calloc(n ? n : 1, sizeof(size_t));
     if (!keep || !group || cs_forget_plan_grouped(v, n, &pol, group_by, group, keep) < 0) {

@@ -13,7 +13,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal restore SNAPSHOT[:PATH] --target DIR [--include PATTERN]...\n"
-               "        [--overwrite never|if-changed|if-newer|always] [--delete] [--dry-run]\n\n"
+               "        [--overwrite never|if-changed|if-newer|always] [--delete] [--dry-run]\n"
+               "        " REPO_CLI_FILTER_USAGE "\n\n"
                "Restore SNAPSHOT ('latest' or an id) into DIR; with :PATH only that part, its\n"
                "contents placed in DIR.  --include restores only paths (as shown by 'cloudseal ls')\n"
                "matching a shell pattern, or below a matching directory.  Damaged data is never\n"
@@ -22,7 +23,8 @@ static void usage(FILE *f)
                "left as it is unless --overwrite says otherwise: if-changed replaces it,\n"
                "if-newer only when the snapshot's is newer, always replaces every file.\n"
                "--delete removes what the snapshot does not have (an exact mirror).\n"
-               "--dry-run lists what would be restored, overwritten, kept or deleted.\n");
+               "--dry-run lists what would be restored, overwritten, kept or deleted.\n"
+               "--tag, --host and --path choose among the snapshots for 'latest'.\n");
 }
 
 static int overwrite_arg(const char *s)
@@ -69,7 +71,8 @@ int cmd_restore(int argc, char **argv)
         { "target", required_argument, NULL, 't' }, { "include", required_argument, NULL, 'i' },
         { "overwrite", required_argument, NULL, 'o' }, { "delete", no_argument, NULL, 'D' },
         { "dry-run", no_argument, NULL, 'n' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+        REPO_CLI_FILTER_OPTIONS, {}
     };
     const char *incl[256];
     size_t ni = 0;
@@ -81,6 +84,11 @@ int cmd_restore(int argc, char **argv)
     int c, r;
 
     while ((c = getopt_long(argc, argv, "t:i:nh", opts, NULL)) != -1) {
+        int filt = repo_cli_filter_option(c, optarg);
+        if (filt < 0)
+            return CLI_USAGE;
+        if (filt > 0)
+            continue;
         switch (c) {
         case 't': o.target = optarg; break;
         case 'i':

@@ -91,6 +91,9 @@ typedef struct cs_backup_opts {
     const char *const *tags;
     size_t ntags;
     bool one_file_system;
+    bool exclude_caches;         /* leave out directories with a CACHEDIR.TAG (signed) */
+    const char *const *exclude_if_present; /* leave out directories holding one of these names */
+    size_t nexclude_if_present;
     const char *cache_dir;       /* file-change cache dir; NULL = no cache */
     const char *host;            /* NULL = gethostname */
     int workers;                 /* 0 = number of online CPUs (max 8) */
@@ -106,6 +109,11 @@ typedef struct cs_backup_opts {
  * metadata of the file actually read. */
 #define CS_BACKUP_READ_TRIES 3
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap);
+/* backup --dry-run: call cb for each path a backup with o would save (the
+ * same excludes), reading no file and touching no repository. */
+struct stat;
+typedef void (*cs_backup_list_cb)(const char *path, const struct stat *st, void *ud);
+int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud);
 
 /* ---- restore ---- */
 /* What restore does with a file that exists in the target already.  A file
