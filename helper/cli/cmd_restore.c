@@ -59,7 +59,10 @@ static void print_result(const cs_restore_opts *o, const cs_restore_result *res)
             printf("%s %llu item(s) the snapshot does not have\n", o->dry_run ? "would delete" : "deleted",
                    (unsigned long long)res->deleted);
     }
-    if (res->kept)
+    if (res->kept && o->dry_run && !cli.quiet)
+        printf("%llu existing file(s) differ from the snapshot and would be kept (--overwrite replaces them)\n",
+               (unsigned long long)res->kept);
+    else if (res->kept)
         log_warning("%llu existing file(s) differ from the snapshot and were left as they are: "
                     "list them with --dry-run, replace them with --overwrite if-changed (or if-newer, always)",
                     (unsigned long long)res->kept);

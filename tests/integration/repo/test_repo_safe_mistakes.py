@@ -74,6 +74,8 @@ def test_restore_never_overwrites_a_differing_file_unless_told(repo):
     assert f"would keep {notes} (it differs from the snapshot's)\n" in r.stdout
     assert f"would delete {home}/extra.txt\n" in r.stdout
     assert "would delete 1 item(s) the snapshot does not have" in r.stdout
+    assert "1 existing file(s) differ from the snapshot and would be kept (--overwrite replaces them)" in r.stdout
+    assert r.stderr == ""
     r = repo.run("restore", spec, "--target", home, "--dry-run", "--overwrite", "if-changed")
     assert f"would overwrite {notes}\n" in r.stdout
     assert (home / "extra.txt").exists() and notes.read_text().startswith("unsaved")
