@@ -13,8 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <stdlib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
 
 #include "agent_client.h"
+#include "agent/agent_proto.h"
+#include "util/fileio.h"
 #include "cli.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -167,9 +172,106 @@ static void fleet_section(FILE *f, bool json, json_object *obj)
         cs_dircache_unmap(&dc);
 }
 
+/* The user manager's view of the agent: restarting after each crash
+ * ("activating", "auto-restart") or given up ("failed").  Its socket, held
+ * by systemd, would then accept a request nobody ever answers: status says
+ * so at once instead of waiting for the timeout.  No user manager: false. */
+static bool agent_unit_failing(char *sub, size_t n)
+{
+    static const char path[] = "/org/freedesktop/systemd1/unit/cloudseal_2dagent_2eservice";
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    char *active = NULL, *substate = NULL;
+    bool failing = false;
+    sd_bus *bus = NULL;
+
+    if (sd_bus_open_user(&bus) < 0)
+        return false;
+    sd_bus_set_method_call_timeout(bus, 2 * 1000 * 1000);
+    if (sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                   "ActiveState", &err, &active) >= 0 &&
+        sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                   "SubState", &err, &substate) >= 0) {
+        failing = strcmp(active, "failed") == 0 ||
+                  (strcmp(active, "activating") == 0 && strcmp(substate, "auto-restart") == 0);
+        snprintf(sub, n, "%s", substate);
+    }
+    sd_bus_error_free(&err);
+    free(active);
+    free(substate);
+    sd_bus_flush_close_unref(bus);
+    return failing;
+}
+
+/* The agent's last error: the newest error line it logged (a crash at
+ * start, e.g. a configuration error), else the last job error its state
+ * file remembers ($XDG_STATE_HOME/cloudseal/agent-state.json). */
+static bool agent_last_error(char *buf, size_t n)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    sd_journal *j = NULL;
+    cs_agent_state st;
+    cs_buf b = CS_BUF_INIT;
+    char path[4096];
+    bool found = false;
+
+    if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_CURRENT_USER) >= 0) {
+        sd_journal_add_match(j, "_SYSTEMD_USER_UNIT=cloudseal-agent.service", 0);
+        sd_journal_seek_tail(j);
+        for (int i = 0; i < 100 && !found && sd_journal_previous(j) > 0; i++) {
+            const void *d;
+            size_t l;
+            if (sd_journal_get_data(j, "PRIORITY", &d, &l) >= 0 && l == 10 && ((const char *)d)[9] <= '3' &&
+                sd_journal_get_data(j, "MESSAGE", &d, &l) >= 0 && l > 8) {
+                snprintf(buf, n, "%.*s", (int)(l - 8), (const char *)d + 8);
+                found = true;
+            }
+        }
+        sd_journal_close(j);
+    }
+    if (found)
+        return true;
+    if (xdg && xdg[0] == '/')
+        snprintf(path, sizeof(path), "%s/cloudseal/agent-state.json", xdg);
+    else if (home && home[0] == '/')
+        snprintf(path, sizeof(path), "%s/.local/state/cloudseal/agent-state.json", home);
+    else
+        return false;
+    if (cs_read_file(path, CS_AGENT_STATE_MAX, &b) == 0 &&
+        cs_agent_state_parse((const char *)b.data, b.len, &st) == 0)
+        for (size_t i = 0; i < st.n_jobs && !found; i++)
+            if (st.jobs[i].last_error[0]) {
+                snprintf(buf, n, "%s: %s", st.jobs[i].name, st.jobs[i].last_error);
+                found = true;
+            }
+    cs_buf_free(&b);
+    return found;
+}
+
 static void agent_section(FILE *f, bool json, json_object *obj)
 {
-    (void)agent_status_report(f, json, obj);
+    char sub[64] = "", why[1024] = "";
+
+    if (!agent_unit_failing(sub, sizeof(sub))) {
+        (void)agent_status_report(f, json, obj);
+        return;
+    }
+    agent_last_error(why, sizeof(why));
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "running", json_object_new_boolean(0));
+        json_object_object_add(o, "failing", json_object_new_boolean(1));
+        json_object_object_add(o, "unit_state", json_object_new_string(sub));
+        if (why[0])
+            json_object_object_add(o, "last_error", json_object_new_string(why));
+        json_object_object_add(obj, "agent", o);
+        return;
+    }
+    fprintf(f, "Agent:        failing: it exits at once and systemd %s\n",
+            strcmp(sub, "auto-restart") == 0 ? "keeps restarting it" : "gave up restarting it");
+    if (why[0])
+        fprintf(f, "Agent error:  %s\n", why);
+    fprintf(f, "              fix that, then: systemctl --user restart cloudseal-agent "
+               "(more: journalctl --user -u cloudseal-agent)\n");
 }
 
 /* The newest snapshot, whoever made it: the agent's "Last backup" counts
