@@ -50,3 +50,22 @@ def test_s3_without_credentials_says_which_settings_give_them(tmp_path, cs_confi
     r = cloudseal(path, tmp_path, "snapshots", "--password-stdin")
     assert r.returncode == 6, r.stderr
     assert f"cloudseal: cannot open the storage: S3 storage {url}: no S3 credentials: set" in r.stderr, r.stderr
+
+
+def test_storage_test_of_a_missing_directory_is_no_empty_store(tmp_path, cs_config, build_dir):
+    """'storage test file:///missing' said "OK (reachable, credentials
+    accepted, empty)", and a failure there got S3's advice."""
+    path, _ = cs_config
+    missing = tmp_path / "mnt" / "usb"
+    r = cloudseal(path, tmp_path, "storage", "test", f"file://{missing}")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert (f"cloudseal: the file:// storage directory {missing} does not exist: check [storage] url, "
+            "or mount the disk it is on") in r.stderr, r.stderr
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    r = cloudseal(path, tmp_path, "storage", "test", "--write", f"file://{afile}")
+    assert r.returncode == 1 and "access key" not in r.stderr, r.stderr
+    assert f"cloudseal: the file:// storage {afile} is not a directory: check [storage] url" in r.stderr
+    missing.mkdir(parents=True)
+    r = cloudseal(path, tmp_path, "storage", "test", f"file://{missing}")
+    assert r.returncode == 0 and "OK (a readable directory, empty)" in r.stdout, r.stdout + r.stderr
