@@ -410,9 +410,14 @@ int cmd_backup(int argc, char **argv)
     } else {
         if (r == -ENOSPC || r == -EDQUOT) {
             const char *url = cs_config_str(cfg, "storage", "url");
+            dry_count d = { 0 }; /* how much it is about: the sources' size, by the backup's rules */
+            char sz[32];
+            cs_backup_list(&o, dry_entry, &d);
             log_error("the repository's disk is full (%s) at %s: no snapshot was saved; "
-                      "free space there and back up again", strerror(-r),
-                      url && strncmp(url, "file://", 7) == 0 ? url + 7 : url ? url : "the storage");
+                      "free space there and back up again (the sources hold %s; deduplication and "
+                      "compression store less)", strerror(-r),
+                      url && strncmp(url, "file://", 7) == 0 ? url + 7 : url ? url : "the storage",
+                      repo_cli_size(d.bytes, sz));
         } else if (r != -EBUSY) {
             log_error("backup failed: %s", strerror(-r));
         }

@@ -23,7 +23,8 @@ def test_backup_to_a_full_repository_disk_stops_with_one_message(repo, tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
     assert errors(r.stderr) == [
         f"cloudseal: the repository's disk is full (No space left on device) at {repo.storage}: "
-        "no snapshot was saved; free space there and back up again"], r.stderr
+        "no snapshot was saved; free space there and back up again (the sources hold 10.0 MiB; "
+        "deduplication and compression store less)"], r.stderr
     repo.run("check")
 
 

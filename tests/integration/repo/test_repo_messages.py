@@ -24,7 +24,8 @@ def test_backup_to_a_full_repository_disk_blames_the_repository(repo, tmp_path):
     assert r.returncode != 0, r.stdout + r.stderr
     assert "skipping" not in r.stderr, r.stderr
     assert (f"the repository's disk is full (No space left on device) at {repo.storage}: no snapshot was saved; "
-            "free space there and back up again") in r.stderr, r.stderr
+            "free space there and back up again (the sources hold 10.0 MiB; deduplication and "
+            "compression store less)") in r.stderr, r.stderr
 
 
 def test_restore_into_a_full_target_says_enospc(repo, tmp_path):
