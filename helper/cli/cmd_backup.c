@@ -347,7 +347,7 @@ int cmd_backup(int argc, char **argv)
             paths[i][--l] = '\0';
     }
     if ((missing = drop_missing(paths, &np)) < 0) {
-        ex = CLI_NOT_FOUND;
+        ex = CLI_FAILED; /* not 4: the agent reads that as "no repository yet" */
         goto out;
     }
     if (!cache && !nocache)

@@ -18,7 +18,7 @@ def test_backup_of_missing_path_saves_no_snapshot(repo):
     repo.run("backup", src)
     before = snapshots(repo)
     r = repo.run("backup", "/nonexistent/path", check=False)
-    assert r.returncode == 4, r.stderr
+    assert r.returncode == 1, r.stderr
     assert ("/nonexistent/path does not exist: no snapshot was saved; check the path, "
             "or mount the disk it is on") in r.stderr
     assert snapshots(repo) == before
