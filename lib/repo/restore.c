@@ -90,6 +90,7 @@ typedef struct rs {
     int busy;            /* jobs taken by workers, not finished (under mu) */
     pthread_cond_t cv_idle;
     bool *matched;       /* per include pattern: matched a path */
+    const cs_snapshot *snap;
     int full;            /* -ENOSPC/-EDQUOT once the target is full (under mu): stop */
     uint64_t snap_bytes; /* the snapshot's size, for that message */
     cs_restore_result res;
@@ -555,6 +556,22 @@ static int ensure_parent(const char *dest)
 
 static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path);
 
+/* --delete only inside what was backed up: the snapshot of /home/me also
+ * holds /home and /, and their other entries in the target (/home/you,
+ * /usr) are none of its business. */
+static bool backed_up(const rs *s, const char *snap_path)
+{
+    const char *sp = snap_path + (snap_path[0] == '/');
+
+    for (size_t i = 0; i < s->snap->npaths; i++) {
+        const char *p = s->snap->paths[i] + (s->snap->paths[i][0] == '/');
+        size_t l = strlen(p);
+        if (l == 0 || (strncmp(sp, p, l) == 0 && (sp[l] == '\0' || sp[l] == '/')))
+            return true;
+    }
+    return false;
+}
+
 static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const char *snap_path)
 {
     cs_tree t;
@@ -584,7 +601,8 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
         if (rc < 0)
             break;
     }
-    if (rc == 0 && s->o->delete_extra && (rc = cs_restore_delete_extra(dest, &t, s->o, &s->res.deleted)) < 0)
+    if (rc == 0 && s->o->delete_extra && backed_up(s, snap_path) &&
+        (rc = cs_restore_delete_extra(dest, &t, s->o, &s->res.deleted)) < 0)
         log_error("cannot list %s to delete what the snapshot does not have: %s", dest, strerror(-rc));
     cs_tree_free(&t);
     return rc;
@@ -884,7 +902,7 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
 
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
-    rs s = { .r = r, .o = o, .root = geteuid() == 0 };
+    rs s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
     int nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     cs_node sub;
     bool is_root = true;

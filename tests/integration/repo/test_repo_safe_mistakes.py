@@ -91,6 +91,16 @@ def test_restore_never_overwrites_a_differing_file_unless_told(repo):
     assert (home / "extra.txt").exists()
     r = repo.run("restore", spec, "--target", home, "--delete")
     assert not (home / "extra.txt").exists() and "deleted 1 item(s) the snapshot does not have" in r.stdout
+    # only inside what was backed up: the whole snapshot also holds home's
+    # ancestors, whose other entries in the target are left alone
+    mirror = repo.tmp / "mirror"
+    (mirror / "unrelated").mkdir(parents=True)
+    r = repo.run("restore", "latest", "--target", mirror, "--delete", "--dry-run")
+    assert "would delete" not in r.stdout.replace("would delete 0", ""), r.stdout
+    (mirror / str(home).lstrip("/")).mkdir(parents=True)
+    (mirror / str(home).lstrip("/") / "stray.txt").write_text("x")
+    r = repo.run("restore", "latest", "--target", mirror, "--delete")
+    assert (mirror / "unrelated").is_dir() and not (mirror / str(home).lstrip("/") / "stray.txt").exists()
 
     r = repo.run("restore", spec, "--target", home, "--overwrite", "sometimes", check=False)
     assert r.returncode == 2
