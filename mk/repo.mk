@@ -10,3 +10,11 @@ check-long-repo: all
 	  tests/integration/repo -k "kill9 or concurrent"
 	$(MAKE) $(patsubst %,$(FUZZ_O)/%,fuzz_tree fuzz_index fuzz_pack_header fuzz_snapshot fuzz_filecache)
 	FUZZ_SECONDS=60 tests/run-fuzz.sh $(patsubst %,$(FUZZ_O)/%,fuzz_tree fuzz_index fuzz_pack_header fuzz_snapshot fuzz_filecache)
+
+# a stand-in systemd user manager for `cloudseal status` (tests/integration/keys)
+FAKE_SYSTEMD1 := $(O)/tests/fake-systemd1
+$(FAKE_SYSTEMD1): tests/integration/keys/fake_systemd1.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+
+integration: $(FAKE_SYSTEMD1)

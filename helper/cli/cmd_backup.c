@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
 #include "repo_cli.h"
@@ -14,17 +15,20 @@
 #include "util/fileio.h"
 #include "util/log.h"
 
-json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
-
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
                "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
-               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n\n"
+               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n"
+               "                        [--files-from FILE] [--exclude-caches] [--exclude-if-present NAME]\n"
+               "                        [--dry-run [--verbose]]\n\n"
                "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
                "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
                "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
                "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n"
+               "--exclude-caches leaves out directories with a CACHEDIR.TAG, --exclude-if-present\n"
+               "NAME those holding a file NAME; --files-from FILE adds the paths FILE lists.\n"
+               "--dry-run counts (with --verbose lists) what would be saved, reading nothing.\n"
                "--progress-fd FD writes JSON progress lines to file descriptor FD (used by\n"
                "cloudseal-agent for its status: files, bytes, total_files, total_bytes, ...).\n");
 }
@@ -35,6 +39,8 @@ static void json_progress(const cs_progress *p, void *ud)
 {
     json_object *o = json_object_new_object();
 
+    if (ud == stdout) /* --json: restic's stream of status lines, then the summary */
+        json_object_object_add(o, "message_type", json_object_new_string("status"));
     json_object_object_add(o, "files", json_object_new_int64((int64_t)p->files));
     json_object_object_add(o, "bytes", json_object_new_int64((int64_t)p->bytes));
     json_object_object_add(o, "bytes_added", json_object_new_int64((int64_t)p->bytes_added));
@@ -59,14 +65,15 @@ static int add(char ***v, size_t *n, const char *s)
     return 0;
 }
 
-static int read_exclude_file(const char *path, char ***v, size_t *n)
+/* One entry a line; blank lines and '#' comments skipped. */
+static int read_list_file(const char *what, const char *path, char ***v, size_t *n)
 {
     cs_buf b = CS_BUF_INIT;
     int r = cs_read_file(path, 1 << 20, &b);
     char *save = NULL, *line;
 
     if (r < 0) {
-        log_error("cannot read the exclude file %s: %s", path, strerror(-r));
+        log_error("cannot read the %s %s: %s", what, path, strerror(-r));
         return r;
     }
     if (cs_buf_append(&b, "", 1) < 0) {
@@ -161,6 +168,74 @@ static int add_own_excludes(char ***v, size_t *n, const char *cache)
     return r;
 }
 
+/* A source that does not exist is a mistake (a typo, a disk that is not
+ * mounted), not an empty directory: it is left out with a warning, and when
+ * none is left no snapshot is saved, so that neither 'latest' nor forget's
+ * groups ever see an empty one.  Returns how many were left out, or -ENOENT
+ * when none exists. */
+static int drop_missing(char **paths, size_t *np)
+{
+    size_t kept = 0, n = *np;
+
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (lstat(paths[i], &st) == 0 || errno != ENOENT) {
+            paths[kept++] = paths[i];
+            continue;
+        }
+        if (n > 1)
+            log_warning("%s does not exist: left out of this snapshot", paths[i]);
+        else
+            log_error("%s does not exist: no snapshot was saved; check the path, or mount the disk it is on",
+                      paths[i]);
+        free(paths[i]);
+    }
+    *np = kept;
+    if (kept == 0 && n > 1)
+        log_error("none of the paths to back up exists: no snapshot was saved; check [backup] paths "
+                  "or the command line, or mount the disk they are on");
+    return kept ? (int)(n - kept) : -ENOENT;
+}
+
+typedef struct dry_count {
+    uint64_t files, dirs, others, bytes;
+    bool verbose;
+} dry_count;
+
+static void dry_entry(const char *path, const struct stat *st, void *ud)
+{
+    dry_count *d = ud;
+
+    if (S_ISDIR(st->st_mode))
+        d->dirs++;
+    else if (S_ISREG(st->st_mode))
+        d->files++, d->bytes += (uint64_t)st->st_size;
+    else
+        d->others++;
+    if (d->verbose) {
+        printf("would save ");
+        repo_cli_print_path(stdout, path);
+        printf("%s\n", S_ISDIR(st->st_mode) ? "/" : "");
+    }
+}
+
+/* --dry-run: what would be saved, by the backup's own rules. */
+static int dry_run(const cs_backup_opts *o, bool verbose)
+{
+    dry_count d = { .verbose = verbose };
+    char sz[32];
+    int r;
+
+    if ((r = cs_backup_list(o, dry_entry, &d)) < 0) {
+        log_error("cannot list what to back up: %s", strerror(-r));
+        return CLI_FAILED;
+    }
+    printf("would back up %llu files (%s), %llu directories, %llu others (dry run: nothing was read or "
+           "stored)\n", (unsigned long long)d.files, repo_cli_size(d.bytes, sz), (unsigned long long)d.dirs,
+           (unsigned long long)d.others);
+    return CLI_OK;
+}
+
 static void print_summary(const cs_snapshot *snap, int r)
 {
     const cs_backup_summary *s = &snap->summary;
@@ -189,31 +264,51 @@ int cmd_backup(int argc, char **argv)
         { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
         { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
         { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "progress-fd", required_argument, NULL, 'F' }, {}
+        { "progress-fd", required_argument, NULL, 'F' }, { "files-from", required_argument, NULL, 'f' },
+        { "dry-run", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
+        { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' }, {}
     };
     const cs_config *cfg = cli_config();
-    char **paths = NULL, **excl = NULL, **tags = NULL, *cache = NULL;
-    size_t np = 0, ne = 0, nt = 0;
+    char **paths = NULL, **excl = NULL, **tags = NULL, **markers = NULL, *cache = NULL;
+    size_t np = 0, ne = 0, nt = 0, nm = 0;
     const char *host = NULL;
     bool ofs = cs_config_bool(cfg, "backup", "one_file_system"), nocache = false;
     cs_backup_opts o = { 0 };
     cs_snapshot snap = { 0 };
     repo_cli rc = { 0 };
     FILE *progress_out = NULL;
-    int c, r, ex = CLI_OK, progress_fd = -1;
-    bool opened = false;
+    int c, r, ex = CLI_OK, progress_fd = -1, missing = 0;
+    bool opened = false, dry = false, verbose = false;
 
-    while ((c = getopt_long(argc, argv, "e:xt:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:xt:nvh", opts, NULL)) != -1) {
         switch (c) {
         case 'e': add(&excl, &ne, optarg); break;
         case 'E':
-            if (read_exclude_file(optarg, &excl, &ne) < 0) {
+            if (read_list_file("exclude file", optarg, &excl, &ne) < 0) {
                 ex = CLI_USAGE;
                 goto out;
             }
             break;
         case 'x': ofs = true; break;
-        case 't': add(&tags, &nt, optarg); break;
+        case 'f':
+            if (read_list_file("--files-from file", optarg, &paths, &np) < 0) {
+                ex = CLI_USAGE;
+                goto out;
+            }
+            if (!np) {
+                log_error("--files-from %s names no path: no snapshot was saved", optarg);
+                ex = CLI_USAGE;
+                goto out;
+            }
+            break;
+        case 'K': o.exclude_caches = true; break;
+        case 'n': dry = true; break;
+        case 'v': verbose = true; break;
+        case 'I': add(&markers, &nm, optarg); break;
+        case 't': /* "a,b" is two tags, as in restic */
+            for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                add(&tags, &nt, t);
+            break;
         case 'H': host = optarg; break;
         case 'C': free(cache); cache = strdup(optarg); break;
         case 'N': nocache = true; break;
@@ -242,7 +337,7 @@ int cmd_backup(int argc, char **argv)
         add(&paths, &np, "~");
     repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl, &ne);
     if (cs_config_str(cfg, "backup", "exclude_file") &&
-        read_exclude_file(cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
+        read_list_file("exclude file", cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
         ex = CLI_USAGE;
         goto out;
     }
@@ -251,6 +346,10 @@ int cmd_backup(int argc, char **argv)
         while (l > 1 && paths[i][l - 1] == '/')
             paths[i][--l] = '\0';
     }
+    if ((missing = drop_missing(paths, &np)) < 0) {
+        ex = CLI_FAILED; /* not 4: the agent reads that as "no repository yet" */
+        goto out;
+    }
     if (!cache && !nocache)
         cache = repo_cli_cache_root();
     if (add_own_excludes(&excl, &ne, cache) < 0) {
@@ -258,42 +357,70 @@ int cmd_backup(int argc, char **argv)
         ex = CLI_FAILED;
         goto out;
     }
-    if ((ex = repo_cli_open(&rc)) != CLI_OK)
-        goto out;
-    opened = true;
     o.paths = (const char *const *)paths;
     o.npaths = np;
     o.excludes = (const char *const *)excl;
     o.nexcludes = ne;
+    o.one_file_system = ofs;
+    o.exclude_if_present = (const char *const *)markers;
+    o.nexclude_if_present = nm;
+    if (dry) { /* before the repository: a dry run needs no key and no storage */
+        ex = dry_run(&o, verbose);
+        goto out;
+    }
+    if ((ex = repo_cli_open(&rc)) != CLI_OK)
+        goto out;
+    opened = true;
     o.tags = (const char *const *)tags;
     o.ntags = nt;
-    o.one_file_system = ofs;
     o.cache_dir = nocache ? NULL : cache;
     o.host = host;
     o.workers = (int)cs_config_int(cfg, "backup", "workers");
     if (progress_fd >= 0 && (progress_out = fdopen(dup(progress_fd), "w"))) {
         o.progress = json_progress;
         o.progress_ud = progress_out;
-    } else if (isatty(STDERR_FILENO) && !cli.quiet && !cli.json) {
+    } else if (cli.json) {
+        o.progress = json_progress;
+        o.progress_ud = stdout;
+    } else if (isatty(STDERR_FILENO) && !cli.quiet) {
         o.progress = progress;
     }
     r = cs_backup(rc.repo, &o, &snap);
     if (progress_out)
         fclose(progress_out);
-    else if (o.progress)
+    else if (o.progress == progress)
         fprintf(stderr, "\r\033[K");
     if (r >= 0) {
         if (cli.json) {
+            const cs_backup_summary *sm = &snap.summary;
             json_object *j = cs_snapshot_to_json(&snap, true);
+            cs_progress last = { .files = sm->files_new + sm->files_changed + sm->files_unchanged,
+                                 .bytes = sm->bytes_processed, .bytes_added = sm->bytes_added,
+                                 .errors = sm->errors, .elapsed = sm->duration };
+            last.total_files = last.files;
+            last.total_bytes = last.bytes;
+            json_progress(&last, stdout); /* the final counts, even for a backup quicker than a tick */
+            json_object_object_add(j, "message_type", json_object_new_string("summary"));
             printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
             json_object_put(j);
         } else if (!cli.quiet) {
-            print_summary(&snap, r);
+            print_summary(&snap, missing ? 1 : r);
         }
-        ex = r == 1 ? REPO_CLI_INCOMPLETE : CLI_OK;
+        ex = r == 1 || missing ? REPO_CLI_INCOMPLETE : CLI_OK;
     } else {
-        if (r != -EBUSY)
+        if (r == -ENOSPC || r == -EDQUOT) {
+            const char *url = cs_config_str(cfg, "storage", "url");
+            dry_count d = { 0 }; /* how much it is about: the sources' size, by the backup's rules */
+            char sz[32];
+            cs_backup_list(&o, dry_entry, &d);
+            log_error("the repository's disk is full (%s) at %s: no snapshot was saved; "
+                      "free space there and back up again (the sources hold %s; deduplication and "
+                      "compression store less)", strerror(-r),
+                      url && strncmp(url, "file://", 7) == 0 ? url + 7 : url ? url : "the storage",
+                      repo_cli_size(d.bytes, sz));
+        } else if (r != -EBUSY) {
             log_error("backup failed: %s", strerror(-r));
+        }
         ex = repo_cli_exit(r);
     }
 out:
@@ -303,6 +430,7 @@ out:
     free_vec(paths, np);
     free_vec(excl, ne);
     free_vec(tags, nt);
+    free_vec(markers, nm);
     free(cache);
     return ex;
 }

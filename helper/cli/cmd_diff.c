@@ -38,7 +38,7 @@ int cmd_diff(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, {}
+        { "help", no_argument, NULL, 'h' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     cs_snapshot a = { 0 }, b = { 0 };
     diff_ctx c = { 0 };
@@ -46,13 +46,18 @@ int cmd_diff(int argc, char **argv)
     int o, r;
 
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int filt = repo_cli_filter_option(o, optarg);
+        if (filt < 0)
+            return CLI_USAGE;
+        if (filt > 0)
+            continue;
         if (o == 'j') {
             cli.json = true;
         } else if (o == 'p') {
             cli_password_stdin = true;
         } else {
             fprintf(o == 'h' ? stdout : stderr,
-                    "Usage: cloudseal diff [--json] SNAPSHOT1 SNAPSHOT2\n\n"
+                    "Usage: cloudseal diff [--json] " REPO_CLI_FILTER_USAGE " SNAPSHOT1 SNAPSHOT2\n\n"
                     "Show what changed: + added, - removed, M contents changed, U metadata only.\n");
             return o == 'h' ? CLI_OK : CLI_USAGE;
         }

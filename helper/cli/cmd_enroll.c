@@ -110,10 +110,11 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
     printf("Enrolled %s.\n\n"
            "Your recovery key (shown only now; write it down and keep it somewhere safe;\n"
            "'cloudseal recover' uses it if you ever forget your password):\n\n"
-           "    %s\n\n"
-           "Account public key (for your fleet administrator to pin in the directory):\n"
-           "    %s\n"
-           "Account id: %s\n", user, code->data, pk_hex, id);
+           "    %s\n\n", user, code->data);
+    if (request <= 0) /* in a fleet: the key its administrator pins */
+        printf("Account public key (for your fleet administrator to pin in the directory):\n"
+               "    %s\n", pk_hex);
+    printf("Account id: %s\n", id);
     if (request == 0)
         printf("\nFiled an enrollment request in storage: your administrator pins this key with\n"
                "'cloudseal admin approve --from-storage %s' (compare the key above with them).\n", user);
@@ -158,7 +159,11 @@ int cmd_enroll(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    if (cli_read_new_password(&pw) < 0)
+    if (!cli_password_stdin && isatty(STDIN_FILENO))
+        fprintf(stderr, "Your keys are protected by a password.  Give your login password, so that\n"
+                        "logging in unlocks them and 'passwd' keeps them in step (with another one,\n"
+                        "run 'cloudseal unlock' after each login).\n");
+    if (cli_read_new_password("Login password for cloudseal: ", &pw) < 0)
         return CLI_USAGE;
     if (!json)
         fprintf(stderr, "Creating your keys (measuring this machine's password-hashing speed)...\n");

@@ -24,6 +24,53 @@ static int count_arg(const char *s, int *out)
     return 0;
 }
 
+static void print_list(const char *what, char *const *v, size_t n)
+{
+    printf(", %s [", what);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i ? " " : "", v[i]);
+    printf("]");
+}
+
+static void print_group(const cs_snapshot *s, unsigned by)
+{
+    printf("snapshots of");
+    if (by & CS_GROUP_HOST)
+        printf(" host %s", s->host ? s->host : "");
+    if (by & CS_GROUP_PATHS)
+        print_list("paths", s->paths, s->npaths);
+    if (by & CS_GROUP_TAGS)
+        print_list("tags", s->tags, s->ntags);
+    if (!by)
+        printf(" every host, paths and tags");
+    printf(":\n");
+}
+
+/* Remove (or list) the snapshots of group g the plan does not keep. */
+static int forget_group(repo_cli *rc, const cs_snapshot *v, size_t n, const size_t *group, size_t g,
+                        const bool *keep, bool dry, size_t *removed)
+{
+    for (size_t i = g; i < n; i++) {
+        char hex[65], tb[32];
+        time_t t = (time_t)v[i].time_sec;
+        struct tm tm;
+        int e;
+        if (group[i] != g)
+            continue;
+        localtime_r(&t, &tm);
+        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
+        cs_id_hex(&v[i].id, hex);
+        if (!cli.quiet)
+            printf("  %s %.8s  %s\n", keep[i] ? "keep  " : (dry ? "would remove" : "remove"), hex, tb);
+        if (!keep[i] && !dry) {
+            if ((e = cs_snapshot_delete(rc->repo, &v[i].id)) < 0 && e != -ENOENT)
+                return e;
+            (*removed)++;
+        }
+    }
+    return 0;
+}
+
 int cmd_forget(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -31,18 +78,24 @@ int cmd_forget(int argc, char **argv)
         { "keep-daily", required_argument, NULL, 'd' }, { "keep-weekly", required_argument, NULL, 'w' },
         { "keep-monthly", required_argument, NULL, 'm' }, { "keep-yearly", required_argument, NULL, 'y' },
         { "prune", no_argument, NULL, 'P' }, { "dry-run", no_argument, NULL, 'n' },
+        { "group-by", required_argument, NULL, 'g' }, REPO_CLI_FILTER_OPTIONS,
         { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
     };
     cs_forget_policy pol = { 0 };
     bool prune = false, dry = false, any = false;
     cs_snapshot *v = NULL;
     bool *keep = NULL;
-    size_t n = 0, removed = 0;
+    size_t *group = NULL, n = 0, removed = 0;
+    unsigned group_by = CS_GROUP_HOST | CS_GROUP_PATHS;
     repo_cli rc;
     int c, r, e = 0;
 
     while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
-        int *dst = NULL;
+        int *dst = NULL, f = repo_cli_filter_option(c, optarg);
+        if (f < 0)
+            return CLI_USAGE;
+        if (f > 0)
+            continue;
         switch (c) {
         case 'l': dst = &pol.last; break;
         case 'H': dst = &pol.hourly; break;
@@ -52,13 +105,24 @@ int cmd_forget(int argc, char **argv)
         case 'y': dst = &pol.yearly; break;
         case 'P': prune = true; break;
         case 'n': dry = true; break;
+        case 'g':
+            if (cs_group_by_parse(optarg, &group_by) < 0) {
+                log_error("--group-by takes a comma-separated list of host, paths and tags (or ''), not '%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'p': cli_password_stdin = true; break;
         default:
             fprintf(c == 'h' ? stdout : stderr,
                     "Usage: cloudseal forget [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
-                    "        [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--prune] [--dry-run]\n\n"
+                    "        [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--group-by LIST]\n"
+                    "        [--prune] [--dry-run] " REPO_CLI_FILTER_USAGE "\n\n"
                     "Remove the snapshots the policy does not keep (the newest of each of the last N\n"
-                    "hours/days/...).  Data is freed by 'cloudseal prune' (or --prune).\n");
+                    "hours/days/...).  The policy applies to each group of snapshots on its own:\n"
+                    "--group-by host,paths (the default; add tags, or '' for one group).\n"
+                    "--tag, --host and --path restrict it to the snapshots they select.\n"
+                    "Data is freed by 'cloudseal prune' (or --prune).\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
         if (dst) {
@@ -78,27 +142,20 @@ int cmd_forget(int argc, char **argv)
     e = cs_snapshot_list(rc.repo, &v, &n, NULL);
     if (e < 0)
         goto out;
+    repo_cli_filter_list(v, &n); /* forget never looks at the others */
     keep = calloc(n ? n : 1, sizeof(bool));
-    if (!keep) {
+    group = calloc(n ? n : 1, sizeof(size_t));
+    if (!keep || !group || cs_forget_plan_grouped(v, n, &pol, group_by, group, keep) < 0) {
         e = -ENOMEM;
         goto out;
     }
-    cs_forget_plan(v, n, &pol, keep);
-    for (size_t i = 0; i < n; i++) {
-        char hex[65], tb[32];
-        time_t t = (time_t)v[i].time_sec;
-        struct tm tm;
-        localtime_r(&t, &tm);
-        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
-        cs_id_hex(&v[i].id, hex);
+    for (size_t g = 0; g < n; g++) {
+        if (group[g] != g)
+            continue;
         if (!cli.quiet)
-            printf("%s %.8s  %s\n", keep[i] ? "keep  " : (dry ? "would remove" : "remove"), hex, tb);
-        if (!keep[i] && !dry) {
-            if ((e = cs_snapshot_delete(rc.repo, &v[i].id)) < 0 && e != -ENOENT)
-                goto out;
-            e = 0;
-            removed++;
-        }
+            print_group(&v[g], group_by);
+        if ((e = forget_group(&rc, v, n, group, g, keep, dry, &removed)) < 0)
+            goto out;
     }
     if (!cli.quiet)
         printf("%zu snapshot(s) %s\n", dry ? (size_t)0 : removed, dry ? "removed (dry run)" : "removed");
@@ -114,6 +171,7 @@ out:
     if (e < 0 && e != -EBUSY && e != -EBADMSG)
         log_error("forget failed: %s", strerror(-e));
     free(keep);
+    free(group);
     cs_snapshots_free(v, n);
     repo_cli_close(&rc);
     return repo_cli_exit(e);

@@ -60,7 +60,8 @@ int cmd_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "long", no_argument, NULL, 'l' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+        REPO_CLI_FILTER_OPTIONS, {}
     };
     ls_ctx c = { 0 };
     cs_snapshot s = { 0 };
@@ -68,13 +69,18 @@ int cmd_ls(int argc, char **argv)
     int o, r;
 
     while ((o = getopt_long(argc, argv, "lh", opts, NULL)) != -1) {
+        int filt = repo_cli_filter_option(o, optarg);
+        if (filt < 0)
+            return CLI_USAGE;
+        if (filt > 0)
+            continue;
         switch (o) {
         case 'l': c.lng = true; break;
         case 'j': cli.json = true; break;
         case 'p': cli_password_stdin = true; break;
         default:
             fprintf(o == 'h' ? stdout : stderr,
-                    "Usage: cloudseal ls [--long] [--json] SNAPSHOT [PATH]\n\n"
+                    "Usage: cloudseal ls [--long] [--json] " REPO_CLI_FILTER_USAGE " SNAPSHOT [PATH]\n\n"
                     "List the files of SNAPSHOT ('latest' or an id), below PATH if given.\n");
             return o == 'h' ? CLI_OK : CLI_USAGE;
         }

@@ -50,7 +50,7 @@ int cmd_passwd(int argc, char **argv)
     r = cs_account_unlock(cli_config(), user, old, 0, &amk);
     if (r < 0)
         return cli_report(r, "cannot change the password");
-    if (cli_read_new_password(&pw) < 0)
+    if (cli_read_new_password(NULL, &pw) < 0)
         return CLI_USAGE;
     r = cs_account_set_password(cli_config(), user, amk, pw);
     if (r < 0)

@@ -66,12 +66,15 @@ int cmd_recover(int argc, char **argv)
     r = cs_account_unlock(cli_config(), user, code, CS_UNLOCK_RECOVERY, &amk);
     if (r < 0)
         return cli_report(r, "recovery");
-    if (cli_read_new_password(&pw) < 0)
+    if (cli_read_new_password(NULL, &pw) < 0)
         return CLI_USAGE;
     r = cs_account_set_password(cli_config(), user, amk, pw);
     if (r < 0)
         return cli_report(r, "cannot set the new password");
-    if (!cli.quiet)
-        printf("New password set.  Your recovery key stays valid; keep it safe.\n");
+    if (cli_unlock_sessions(amk, 0) < 0) {
+        log_warning("new password set, but your keys are still locked: run 'cloudseal unlock'");
+    } else if (!cli.quiet) {
+        printf("New password set and your keys unlocked.  Your recovery key stays valid; keep it safe.\n");
+    }
     return CLI_OK;
 }

@@ -8,13 +8,11 @@
 #include "repo_cli.h"
 #include "unlock_common.h"
 
-json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
-
 int cmd_snapshots(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, {}
+        { "help", no_argument, NULL, 'h' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     cs_snapshot *v = NULL;
     size_t n = 0, bad = 0;
@@ -22,12 +20,17 @@ int cmd_snapshots(int argc, char **argv)
     int c, r;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int f = repo_cli_filter_option(c, optarg);
+        if (f < 0)
+            return CLI_USAGE;
+        if (f > 0)
+            continue;
         if (c == 'j') {
             cli.json = true;
         } else if (c == 'p') {
             cli_password_stdin = true;
         } else {
-            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal snapshots [--json] [--password-stdin]\n\n"
+            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal snapshots [--json] [--password-stdin] " REPO_CLI_FILTER_USAGE "\n\n"
                                                 "List the snapshots of your backup repository, oldest first.\n");
             return c == 'h' ? CLI_OK : CLI_USAGE;
         }
@@ -35,6 +38,8 @@ int cmd_snapshots(int argc, char **argv)
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     r = cs_snapshot_list(rc.repo, &v, &n, &bad);
+    if (r == 0)
+        repo_cli_filter_list(v, &n);
     if (r == 0 && cli.json) {
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)

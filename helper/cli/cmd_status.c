@@ -9,20 +9,33 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <stdlib.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
 
 #include "agent_client.h"
+#include "agent/agent_proto.h"
+#include "util/fileio.h"
 #include "cli.h"
+#include "repo_cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "fleet/fleet.h"
+#include "util/log.h"
 #include "../../nss/dircache.h"
 
 /* A section prints its lines to f, or with json adds its members to obj. */
 typedef void (*status_section)(FILE *f, bool json, json_object *obj);
+
+/* keys_section found the keys unlocked and storage answering: the
+ * repository can be asked without a password and without a long wait. */
+static bool repo_reachable;
 
 /* Why the cached keybag is shown instead of storage's copy. */
 static const char *storage_state(int storage_err)
@@ -58,6 +71,7 @@ static void keys_section(FILE *f, bool json, json_object *obj)
 
     if (r == 0 && cs_keyring_load(cs_keybag_account_id(kb), &amk) == 0) {
         unlocked = true;
+        repo_reachable = !from_cache;
         /* with the key at hand the copy shown can be checked, not just parsed */
         verified = cs_keybag_verify(kb, amk) == 0;
         cs_amk_free(amk);
@@ -158,15 +172,149 @@ static void fleet_section(FILE *f, bool json, json_object *obj)
         cs_dircache_unmap(&dc);
 }
 
+/* The user manager's view of the agent: restarting after each crash
+ * ("activating", "auto-restart") or given up ("failed").  Its socket, held
+ * by systemd, would then accept a request nobody ever answers: status says
+ * so at once instead of waiting for the timeout.  No user manager: false. */
+static bool agent_unit_failing(char *sub, size_t n)
+{
+    static const char path[] = "/org/freedesktop/systemd1/unit/cloudseal_2dagent_2eservice";
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    char *active = NULL, *substate = NULL;
+    bool failing = false;
+    sd_bus *bus = NULL;
+
+    if (sd_bus_open_user(&bus) < 0)
+        return false;
+    sd_bus_set_method_call_timeout(bus, 2 * 1000 * 1000);
+    if (sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                   "ActiveState", &err, &active) >= 0 &&
+        sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                   "SubState", &err, &substate) >= 0) {
+        failing = strcmp(active, "failed") == 0 ||
+                  (strcmp(active, "activating") == 0 && strcmp(substate, "auto-restart") == 0);
+        snprintf(sub, n, "%s", substate);
+    }
+    sd_bus_error_free(&err);
+    free(active);
+    free(substate);
+    sd_bus_flush_close_unref(bus);
+    return failing;
+}
+
+/* The agent's last error: the newest error line it logged (a crash at
+ * start, e.g. a configuration error), else the last job error its state
+ * file remembers ($XDG_STATE_HOME/cloudseal/agent-state.json). */
+static bool agent_last_error(char *buf, size_t n)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    sd_journal *j = NULL;
+    cs_agent_state st;
+    cs_buf b = CS_BUF_INIT;
+    char path[4096];
+    bool found = false;
+
+    if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_CURRENT_USER) >= 0) {
+        sd_journal_add_match(j, "_SYSTEMD_USER_UNIT=cloudseal-agent.service", 0);
+        sd_journal_seek_tail(j);
+        for (int i = 0; i < 100 && !found && sd_journal_previous(j) > 0; i++) {
+            const void *d;
+            size_t l;
+            if (sd_journal_get_data(j, "PRIORITY", &d, &l) >= 0 && l == 10 && ((const char *)d)[9] <= '3' &&
+                sd_journal_get_data(j, "MESSAGE", &d, &l) >= 0 && l > 8) {
+                snprintf(buf, n, "%.*s", (int)(l - 8), (const char *)d + 8);
+                found = true;
+            }
+        }
+        sd_journal_close(j);
+    }
+    if (found)
+        return true;
+    if (xdg && xdg[0] == '/')
+        snprintf(path, sizeof(path), "%s/cloudseal/agent-state.json", xdg);
+    else if (home && home[0] == '/')
+        snprintf(path, sizeof(path), "%s/.local/state/cloudseal/agent-state.json", home);
+    else
+        return false;
+    if (cs_read_file(path, CS_AGENT_STATE_MAX, &b) == 0 &&
+        cs_agent_state_parse((const char *)b.data, b.len, &st) == 0)
+        for (size_t i = 0; i < st.n_jobs && !found; i++)
+            if (st.jobs[i].last_error[0]) {
+                snprintf(buf, n, "%s: %s", st.jobs[i].name, st.jobs[i].last_error);
+                found = true;
+            }
+    cs_buf_free(&b);
+    return found;
+}
+
 static void agent_section(FILE *f, bool json, json_object *obj)
 {
-    (void)agent_status_report(f, json, obj);
+    char sub[64] = "", why[1024] = "";
+
+    if (!agent_unit_failing(sub, sizeof(sub))) {
+        (void)agent_status_report(f, json, obj);
+        return;
+    }
+    agent_last_error(why, sizeof(why));
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "running", json_object_new_boolean(0));
+        json_object_object_add(o, "failing", json_object_new_boolean(1));
+        json_object_object_add(o, "unit_state", json_object_new_string(sub));
+        if (why[0])
+            json_object_object_add(o, "last_error", json_object_new_string(why));
+        json_object_object_add(obj, "agent", o);
+        return;
+    }
+    fprintf(f, "Agent:        failing: it exits at once and systemd %s\n",
+            strcmp(sub, "auto-restart") == 0 ? "keeps restarting it" : "gave up restarting it");
+    if (why[0])
+        fprintf(f, "Agent error:  %s\n", why);
+    fprintf(f, "              fix that, then: systemctl --user restart cloudseal-agent "
+               "(more: journalctl --user -u cloudseal-agent)\n");
+}
+
+/* The newest snapshot, whoever made it: the agent's "Last backup" counts
+ * only its own runs, and a backup by hand is as good. */
+static void snapshot_section(FILE *f, bool json, json_object *obj)
+{
+    cs_snapshot *v = NULL;
+    size_t n = 0;
+    repo_cli rc;
+    int r;
+
+    if (!repo_reachable)
+        return;
+    cs_log_setup("cloudseal", LOG_CRIT); /* a section of status, not a failing command: no error lines */
+    r = repo_cli_open(&rc);
+    if (r == CLI_OK) {
+        r = cs_snapshot_list(rc.repo, &v, &n, NULL) < 0 ? CLI_FAILED : CLI_OK;
+        repo_cli_close(&rc);
+    }
+    cs_log_setup("cloudseal", cli.debug ? LOG_DEBUG : cli.quiet ? LOG_WARNING : LOG_INFO);
+    if (r != CLI_OK)
+        return;
+    if (json) {
+        json_object_object_add(obj, "newest_snapshot", n ? cs_snapshot_to_json(&v[n - 1], true) : NULL);
+    } else if (n == 0) {
+        fprintf(f, "Snapshots:    none yet\n");
+    } else {
+        char hex[65], tb[32];
+        time_t t = (time_t)v[n - 1].time_sec;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M", &tm);
+        cs_id_hex(&v[n - 1].id, hex);
+        fprintf(f, "Newest snapshot: %s (%.8s from %s; %zu in all)\n", tb, hex, v[n - 1].host, n);
+    }
+    cs_snapshots_free(v, n);
 }
 
 static const status_section sections[] = {
     keys_section,
     fleet_section,
     agent_section,
+    snapshot_section,
 };
 
 static void usage(FILE *f)

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include <json-c/json.h>
 #include <sodium.h>
@@ -57,8 +58,10 @@ static int exit_code(int err)
 
 static int report(const char *what, const char *url, int err)
 {
+    char why[1024];
+
     log_error("%s %s: %s", what, url, strerror(-err));
-    log_error("%s", cs_s3_hint(err));
+    log_error("%s", cs_storage_explain(url, err, why, sizeof(why)));
     return exit_code(err);
 }
 
@@ -162,6 +165,10 @@ static int do_test(const char *url, bool write)
     struct timespec t0, t1;
     int r;
 
+    /* a file:// directory that is not there (a typo, a disk not mounted)
+     * is no empty store: only a write test may create it */
+    if (!write && shown && strncmp(shown, "file://", 7) == 0 && access(shown + 7, F_OK) < 0 && errno == ENOENT)
+        return report("storage test failed for", shown, -ENOENT);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((r = open_url(url, &s)) != 0)
         return r;
@@ -177,7 +184,9 @@ static int do_test(const char *url, bool write)
         json_object_object_add(o, "url", json_object_new_string(shown));
         json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
         json_object_object_add(o, "error", r ? json_object_new_string(strerror(-r)) : NULL);
-        json_object_object_add(o, "hint", r ? json_object_new_string(cs_s3_hint(r)) : NULL);
+        char why[1024];
+        json_object_object_add(o, "hint", r ? json_object_new_string(cs_storage_explain(shown, r, why, sizeof(why)))
+                                            : NULL);
         json_object_object_add(o, "empty", json_object_new_boolean(!any));
         json_object_object_add(o, "write_checked", json_object_new_boolean(write && r == 0));
         json_object_object_add(o, "immutable_put", json_object_new_string(cs_s3_immutable_mode(s)));
@@ -189,7 +198,8 @@ static int do_test(const char *url, bool write)
     if (r < 0)
         return cli.json ? exit_code(r) : report("storage test failed for", shown, r);
     if (!cli.json)
-        printf("storage %s: OK (reachable, credentials accepted, %s%s) in %ld ms\n", shown,
+        printf("storage %s: OK (%s, %s%s) in %ld ms\n", shown,
+               cs_storage_url_is_s3(shown) ? "reachable, credentials accepted" : "a readable directory",
                any ? "objects present" : "empty", write ? ", write/read/delete works" : "", ms);
     return CLI_OK;
 }

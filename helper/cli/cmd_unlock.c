@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 
-#include "agent_client.h"
 #include "cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
@@ -21,6 +21,13 @@ static void usage(FILE *f)
                "  --password-stdin    read the password as one line from stdin\n"
                "  --timeout DURATION  lock again after DURATION (e.g. 8h); default never\n"
                "  -h, --help          show this help\n");
+}
+
+static bool already_unlocked(const char *id)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+
+    return cs_keyring_load(id, &amk) == 0;
 }
 
 int cmd_unlock(int argc, char **argv)
@@ -57,15 +64,23 @@ int cmd_unlock(int argc, char **argv)
     }
     if (cli_account_id(user, id) < 0)
         return CLI_NOT_FOUND;
+    /* Unlocked already (by the login): nothing to ask.  A password given on
+     * stdin is still checked and unlocks again (a refreshed keybag). */
+    if (!timeout && already_unlocked(id)) {
+        if (cli_password_stdin && cs_secret_read_fd(STDIN_FILENO, &pw) == 0 && pw->len > 0)
+            goto unlock;
+        if (!cli.quiet)
+            printf("Already unlocked: nothing to do ('cloudseal lock' locks).\n");
+        return CLI_OK;
+    }
     if (cli_read_secret("Cloudseal password: ", &pw) < 0)
         return CLI_USAGE;
+unlock:
     r = cs_account_unlock(cli_config(), user, pw, 0, &amk);
     if (r < 0)
         return cli_report(r, "cannot unlock");
-    /* the keybag may have been refreshed: use the id of what actually opened */
-    if ((r = cs_account_id_from_amk(amk, id)) < 0 || (r = cs_keyring_store(id, amk, (unsigned)timeout)) < 0)
+    if ((r = cli_unlock_sessions(amk, (unsigned)timeout)) < 0)
         return cli_report(r, "cannot put the key in your keyring");
-    agent_notify_unlock(); /* best effort: a waiting agent starts at once */
     if (!cli.quiet)
         printf("Unlocked.\n");
     if (cs_account_password_expired(cli_config(), user, amk) > 0)

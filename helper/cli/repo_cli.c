@@ -42,7 +42,9 @@ int repo_cli_open_storage(repo_cli *rc)
                             : repo_cli_exit(r);
     r = cs_storage_open_user(cli_config(), cli_user(), rc->amk, &rc->st, &own);
     if (r < 0) {
-        log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
+        char why[1024];
+        log_error("cannot open the storage: %s",
+                  cs_storage_explain(cs_config_str(cli_config(), "storage", "url"), r, why, sizeof(why)));
         repo_cli_close(rc);
         return r == -EBADMSG ? CLI_DATA_ERROR : CLI_UNAVAILABLE;
     }
@@ -86,10 +88,34 @@ void repo_cli_close(repo_cli *rc)
     rc->amk = NULL;
 }
 
+/* "latest" among the snapshots the filter lets through. */
+static int latest_filtered(repo_cli *rc, cs_snapshot *out)
+{
+    cs_snapshot *v = NULL;
+    size_t n = 0;
+    int r = cs_snapshot_list(rc->repo, &v, &n, NULL);
+
+    if (r < 0)
+        return r;
+    repo_cli_filter_list(v, &n);
+    if (n == 0) {
+        cs_snapshots_free(v, n);
+        log_error("no snapshot matches --tag/--host/--path: run 'cloudseal snapshots' to list them");
+        return -ECHILD; /* reported */
+    }
+    *out = v[n - 1];
+    memset(&v[n - 1], 0, sizeof(v[n - 1]));
+    cs_snapshots_free(v, n);
+    return 0;
+}
+
 int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out)
 {
-    int r = cs_snapshot_find(rc->repo, spec, out);
+    int r = strcmp(spec, "latest") == 0 && repo_cli_filter_set() ? latest_filtered(rc, out)
+                                                                  : cs_snapshot_find(rc->repo, spec, out);
 
+    if (r == -ECHILD)
+        return CLI_NOT_FOUND;
     if (r == -ENOENT)
         log_error("no snapshot '%s': run 'cloudseal snapshots' to list them", spec);
     else if (r == -ENOTUNIQ)

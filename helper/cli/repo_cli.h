@@ -5,6 +5,7 @@
 #ifndef CS_CLI_REPO_CLI_H
 #define CS_CLI_REPO_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include "repo/repo.h"
 #include "repo/tree.h"
@@ -30,10 +31,30 @@ int repo_cli_open(repo_cli *rc);
 /* Key + storage only (for init). */
 int repo_cli_open_storage(repo_cli *rc);
 void repo_cli_close(repo_cli *rc);
-/* Find a snapshot by "latest" or id prefix; exit code. */
+/* Find a snapshot by "latest" or id prefix; exit code.  "latest" is the
+ * newest snapshot that the --tag/--host/--path filter lets through. */
 int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out);
+
+/* --tag T[,T...] (all of them; repeated: any of the lists), --host H
+ * (repeated: any), --path P (repeated: all) select snapshots for
+ * snapshots, forget, restore, ls and diff (repo_filter.c). */
+#define REPO_CLI_FILTER_OPTIONS                                                                       \
+    { "tag", required_argument, NULL, REPO_CLI_OPT_TAG }, { "host", required_argument, NULL, REPO_CLI_OPT_HOST }, \
+        { "path", required_argument, NULL, REPO_CLI_OPT_PATH }
+enum { REPO_CLI_OPT_TAG = 0x1000, REPO_CLI_OPT_HOST, REPO_CLI_OPT_PATH };
+#define REPO_CLI_FILTER_USAGE "[--tag TAG[,TAG]] [--host HOST] [--path PATH]"
+/* getopt_long's c: 1 when it was a filter option (taken), 0 when not, or
+ * -1 on a bad argument (reported). */
+int repo_cli_filter_option(int c, const char *arg);
+/* Whether the filter lets s through (no filter: every snapshot). */
+bool repo_cli_filter_match(const cs_snapshot *s);
+bool repo_cli_filter_set(void);
+/* Keep in v (n entries, freed as needed) only the snapshots the filter lets through. */
+void repo_cli_filter_list(cs_snapshot *v, size_t *n);
 /* Map a negative errno to an exit code. */
 int repo_cli_exit(int r);
+/* A snapshot as JSON (lib/repo/snapshot.c; with_id: id and short_id too). */
+struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
 /* Split a whitespace-separated config value into a NULL-free vector with

@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_client.h"
 #include "cli.h"
 #include "unlock_common.h"
 #include "crypto/account.h"
 #include "crypto/keyring.h"
+#include "storage/storage.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -56,11 +59,11 @@ int cli_read_secret(const char *prompt, cs_secret **out)
     return 0;
 }
 
-int cli_read_new_password(cs_secret **out)
+int cli_read_new_password(const char *prompt, cs_secret **out)
 {
     _cleanup_secret_ cs_secret *a = NULL;
     _cleanup_secret_ cs_secret *b = NULL;
-    int r = cli_read_secret("New cloudseal password: ", &a);
+    int r = cli_read_secret(prompt ? prompt : "New cloudseal password: ", &a);
 
     if (r < 0 || cli_password_stdin) {
         if (r == 0)
@@ -106,6 +109,16 @@ int cli_report(int r, const char *what)
                   r == -E2BIG ? "asking for KDF costs beyond the allowed bounds" :
                   "corrupt or was tampered with");
         return CLI_DATA_ERROR;
+    case -ENOKEY:  /* S3 without credentials */
+    case -ENXIO:   /* no such bucket */
+    case -EPROTO:  /* TLS */
+    case -ENOTDIR: /* file:// naming a file */
+    case -EROFS: {
+        char why[1024];
+        log_error("%s: %s", what, cs_storage_explain(cs_config_str(cli_config(), "storage", "url"), r, why,
+                                                    sizeof(why)));
+        return CLI_UNAVAILABLE;
+    }
     case -ETIMEDOUT:
     case -EHOSTUNREACH:
     case -ECONNREFUSED:
@@ -119,15 +132,44 @@ int cli_report(int r, const char *what)
     }
 }
 
+/* Not enrolled, or is it the storage that is not there?  A file:// store
+ * whose directory is missing (a typo, a disk not mounted) holds no keybag
+ * either: say that instead. */
+static void report_no_keybag(const char *user)
+{
+    const char *url = cs_config_str(cli_config(), "storage", "url");
+    struct stat st;
+    char why[1024];
+
+    if (url && strncmp(url, "file://", 7) == 0 && stat(url + 7, &st) < 0)
+        log_error("%s; if you never enrolled, run 'cloudseal enroll'",
+                  cs_storage_explain(url, -errno, why, sizeof(why)));
+    else
+        log_error("%s is not enrolled (no keybag in %s); run 'cloudseal enroll' first", user,
+                  url ? url : "the storage");
+}
+
 int cli_account_id(const char *user, char id[65])
 {
     int r = cs_account_id(cli_config(), user, id);
 
     if (r == -ENOENT)
-        log_error("%s is not enrolled; run 'cloudseal enroll' first", user);
+        report_no_keybag(user);
     else if (r < 0)
         cli_report(r, "cannot read your keybag");
     return r;
+}
+
+int cli_unlock_sessions(const cs_amk *amk, unsigned timeout_sec)
+{
+    char id[CS_ACCOUNT_ID_MAX];
+    int r;
+
+    /* the keybag may have been refreshed: use the id of what actually opened */
+    if ((r = cs_account_id_from_amk(amk, id)) < 0 || (r = cs_keyring_store(id, amk, timeout_sec)) < 0)
+        return r;
+    agent_notify_unlock(); /* best effort: a waiting agent starts at once */
+    return 0;
 }
 
 int cli_obtain_amk(cs_amk **out)
@@ -142,11 +184,15 @@ int cli_obtain_amk(cs_amk **out)
     /* an unlocked session: the key is already in @u */
     if (cs_keyring_load(id, out) == 0)
         return 0;
-    if (!cli_password_stdin && !isatty(STDIN_FILENO))
-        cli_password_stdin = true;
-    r = cli_read_secret("Cloudseal password: ", &pw);
-    if (r < 0)
+    if (!cli_password_stdin && !isatty(STDIN_FILENO)) {
+        /* stdin is not a terminal and no password was promised on it: an
+         * empty one is no mistake, the keys are simply locked (the caller
+         * says so, with what to do) */
+        if (cs_secret_read_fd(STDIN_FILENO, &pw) < 0 || pw->len == 0)
+            return -ENOKEY;
+    } else if (cli_read_secret("Cloudseal password: ", &pw) < 0) {
         return -ENOKEY;
+    }
     r = cs_account_unlock(cli_config(), user, pw, 0, out);
     if (r < 0)
         cli_report(r, "cannot unlock your keys");

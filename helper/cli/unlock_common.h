@@ -19,7 +19,10 @@ const char *cli_user(void);
  * no terminal), else a prompt with echo off.  Empty input is refused. */
 int cli_read_secret(const char *prompt, cs_secret **out);
 /* A new password: asked twice on a terminal (must match), once from stdin. */
-int cli_read_new_password(cs_secret **out);
+int cli_read_new_password(const char *prompt, cs_secret **out); /* NULL: "New cloudseal password: " */
+/* Put amk into the kernel keyring for all of the user's sessions (locked
+ * again after timeout_sec, 0 = never) and wake a waiting agent. */
+int cli_unlock_sessions(const cs_amk *amk, unsigned timeout_sec);
 
 /* Log a message for an error of cs_account_* / cs_keyring_* that tells the
  * user what to do next, and return the matching exit code. */

@@ -514,6 +514,33 @@ static bool excluded(const bk *b, const char *name, const char *path, bool is_di
     return false;
 }
 
+/* --exclude-caches, --exclude-if-present: a directory holding a marker file
+ * is left out.  CACHEDIR.TAG counts only with its signature (the Cache
+ * Directory Tagging Specification), so that a stray file of that name never
+ * hides data. */
+#define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
+
+static bool marked(const bk *b, int dirfd, const char *name)
+{
+    char p[4096], sig[sizeof(CACHEDIR_SIGNATURE) - 1];
+    struct stat st;
+    bool tagged = false;
+
+    for (size_t i = 0; i < b->o->nexclude_if_present; i++)
+        if ((size_t)snprintf(p, sizeof(p), "%s/%s", name, b->o->exclude_if_present[i]) < sizeof(p) &&
+            fstatat(dirfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return true;
+    if (b->o->exclude_caches && (size_t)snprintf(p, sizeof(p), "%s/CACHEDIR.TAG", name) < sizeof(p)) {
+        int fd = openat(dirfd, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            tagged = read(fd, sig, sizeof(sig)) == (ssize_t)sizeof(sig) && memcmp(sig, CACHEDIR_SIGNATURE,
+                                                                                   sizeof(sig)) == 0;
+            close(fd);
+        }
+    }
+    return tagged;
+}
+
 /* ------------------------------------------------------------------ walk */
 
 static void frame_free(frame *f)
@@ -564,7 +591,10 @@ static int finalize(bk *b, frame *f)
             if (j->err < 0 && re < 0) {
                 /* the repository failed, not this file: the backup fails */
                 if (!b->fatal) {
-                    log_error("cannot store data in the repository: %s; no snapshot is written", strerror(-re));
+                    /* a full disk is the caller's to explain: it knows where the repository is */
+                    if (re != -ENOSPC && re != -EDQUOT)
+                        log_error("cannot store data in the repository: %s; no snapshot is written",
+                                  strerror(-re));
                     b->fatal = re;
                 }
                 drop = true;
@@ -780,7 +810,8 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
                 log_notice("%s vanished before it could be read: not in this snapshot", full);
                 b->vanished++;
             }
-        } else if ((ks || !excluded(b, names[i], full, S_ISDIR(st.st_mode))) &&
+        } else if ((ks || (!excluded(b, names[i], full, S_ISDIR(st.st_mode)) &&
+                           !(S_ISDIR(st.st_mode) && marked(b, f->dirfd, names[i])))) &&
                    !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
             if (frame_add(f, names[i], &st) == 0 &&
                 node_from_stat(b, f->dirfd, names[i], full, &st, &f->nodes[f->n - 1]) < 0) {
@@ -1019,6 +1050,43 @@ static void *progress_thread(void *arg)
     }
     pthread_mutex_unlock(&b->prog_mu);
     return NULL;
+}
+
+/* ---------------------------------------------------------------- dry run */
+
+/* nftw has no user data: one listing at a time (the CLI's). */
+static struct {
+    bk b;
+    cs_backup_list_cb cb;
+    void *ud;
+} lw;
+
+static int list_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    bool dir = type == FTW_D || type == FTW_DNR;
+
+    if (type == FTW_NS)
+        return FTW_CONTINUE;
+    /* the same rules as the backup's walk; what was named is always in */
+    if (ftw->level > 0 &&
+        (excluded(&lw.b, path + ftw->base, path, dir) || (dir && marked(&lw.b, AT_FDCWD, path))))
+        return dir ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+    lw.cb(path, st, lw.ud);
+    return FTW_CONTINUE;
+}
+
+int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud)
+{
+    int rc = 0;
+
+    memset(&lw, 0, sizeof(lw));
+    lw.b.o = o;
+    lw.cb = cb;
+    lw.ud = ud;
+    for (size_t i = 0; i < o->npaths && rc == 0; i++)
+        if (nftw(o->paths[i], list_cb, 16, FTW_PHYS | FTW_ACTIONRETVAL | (o->one_file_system ? FTW_MOUNT : 0)) < 0)
+            rc = -errno;
+    return rc;
 }
 
 /* ------------------------------------------------------------------- main */

@@ -91,6 +91,9 @@ typedef struct cs_backup_opts {
     const char *const *tags;
     size_t ntags;
     bool one_file_system;
+    bool exclude_caches;         /* leave out directories with a CACHEDIR.TAG (signed) */
+    const char *const *exclude_if_present; /* leave out directories holding one of these names */
+    size_t nexclude_if_present;
     const char *cache_dir;       /* file-change cache dir; NULL = no cache */
     const char *host;            /* NULL = gethostname */
     int workers;                 /* 0 = number of online CPUs (max 8) */
@@ -106,8 +109,20 @@ typedef struct cs_backup_opts {
  * metadata of the file actually read. */
 #define CS_BACKUP_READ_TRIES 3
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap);
+/* backup --dry-run: call cb for each path a backup with o would save (the
+ * same excludes), reading no file and touching no repository. */
+struct stat;
+typedef void (*cs_backup_list_cb)(const char *path, const struct stat *st, void *ud);
+int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud);
 
 /* ---- restore ---- */
+/* What restore does with a file that exists in the target already.  A file
+ * with the snapshot's size and modification time (a symlink with its target)
+ * is the same and left alone except with ALWAYS. */
+enum { CS_OVERWRITE_NEVER = 0,   /* keep every file that differs (default) */
+       CS_OVERWRITE_IF_CHANGED,  /* replace a file that differs */
+       CS_OVERWRITE_IF_NEWER,    /* replace a file older than the snapshot's */
+       CS_OVERWRITE_ALWAYS };
 typedef struct cs_restore_opts {
     const char *target;          /* directory (created) */
     const char *subpath;         /* NULL or path inside the snapshot */
@@ -115,9 +130,18 @@ typedef struct cs_restore_opts {
     size_t nincludes;
     int workers;
     bool verbose;
+    int overwrite;               /* CS_OVERWRITE_* */
+    bool dry_run;                /* change nothing, report what would change */
+    bool delete_extra;           /* remove what the snapshot does not have (no includes) */
+    /* called (main thread) with "restore", "overwrite", "keep" (differs,
+     * left alone) or "delete" and the target path; may be NULL */
+    void (*report)(const char *what, const char *path, void *ud);
+    void *report_ud;
 } cs_restore_opts;
 typedef struct cs_restore_result {
     uint64_t files, dirs, others, bytes, errors, damaged;
+    uint64_t kept, unchanged, deleted; /* existing files left alone (differing / same), removed */
+    uint64_t unmatched;          /* --include patterns that matched nothing (logged) */
 } cs_restore_result;
 /* Returns 0, or -EBADMSG when some data was damaged (res->damaged files not
  * restored, everything else was), or another -errno. */
@@ -153,6 +177,15 @@ typedef struct cs_forget_policy {
 } cs_forget_policy;
 /* Decide which snapshots to keep: keep[i] for snaps[i] (oldest first). */
 void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
+/* What makes snapshots one group for forget (restic's --group-by). */
+enum { CS_GROUP_HOST = 1, CS_GROUP_PATHS = 2, CS_GROUP_TAGS = 4 };
+/* cs_forget_plan within each group of snapshots that share what group_by
+ * names, so that one group's snapshots never push out another's.  group[i]
+ * is set to the index of the oldest snapshot of snaps[i]'s group. */
+int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
+                           size_t *group, bool *keep);
+/* Parse "host,paths,tags" (any of them, or "" for one group) into CS_GROUP_*. */
+int cs_group_by_parse(const char *s, unsigned *out);
 typedef struct cs_prune_result {
     uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
     uint64_t blobs_unused_kept;         /* unused, in packs kept (rewriting them is not worth it) */

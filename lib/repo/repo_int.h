@@ -263,4 +263,13 @@ int cs_pw_finish(cs_pw *p);
 void cs_pw_free(cs_pw *p);
 uint64_t cs_pw_bytes(cs_pw *p);
 
+/* restore_existing.c: what restore does with what the target holds already. */
+struct cs_tree;
+enum { CS_RESTORE_NEW, CS_RESTORE_REPLACE, CS_RESTORE_SAME, CS_RESTORE_KEEP };
+/* CS_RESTORE_NEW etc. for the snapshot's non-directory node nd at dest. */
+int cs_restore_decide(const cs_node *nd, const char *dest, int overwrite);
+/* Remove (or with dry_run only report) the entries of directory dest that
+ * tree t does not have; counts them in *deleted. */
+int cs_restore_delete_extra(const char *dest, const struct cs_tree *t, const cs_restore_opts *o, uint64_t *deleted);
+
 #endif

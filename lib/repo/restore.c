@@ -89,6 +89,10 @@ typedef struct rs {
     pthread_cond_t cv_budget;
     int busy;            /* jobs taken by workers, not finished (under mu) */
     pthread_cond_t cv_idle;
+    bool *matched;       /* per include pattern: matched a path */
+    const cs_snapshot *snap;
+    int full;            /* -ENOSPC/-EDQUOT once the target is full (under mu): stop */
+    uint64_t snap_bytes; /* the snapshot's size, for that message */
     cs_restore_result res;
 } rs;
 
@@ -339,13 +343,50 @@ static void rfile_free(rfile *f)
     free(f);
 }
 
+static bool is_full(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/* A file could not be written (removed already).  A full target stops the
+ * restore with one message, not one per file still to come. */
+static void write_failed(rs *s, const char *path, int rc)
+{
+    bool first = false;
+
+    if (is_full(rc)) {
+        pthread_mutex_lock(&s->mu);
+        first = !s->full;
+        if (first)
+            s->full = rc;
+        pthread_mutex_unlock(&s->mu);
+        if (first)
+            log_error("the target's disk is full (%s) writing %s: restore stopped; free space in %s "
+                      "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
+                      strerror(-rc), path, s->o->target, (double)s->snap_bytes / (1 << 20));
+    } else if (rc != -EBADMSG) {
+        log_error("cannot restore %s: %s", path, strerror(-rc));
+    }
+}
+
+/* -ENOSPC or -EDQUOT once the target is full, else 0. */
+static int stopped(rs *s)
+{
+    int full;
+
+    pthread_mutex_lock(&s->mu);
+    full = s->full;
+    pthread_mutex_unlock(&s->mu);
+    return full;
+}
+
 /* One segment of a file cut by restore_node; the last segment done
  * finishes the file. */
 static void write_segment(rs *s, rjob *j, wbufs *b)
 {
     rfile *f = j->f;
     uint64_t end = 0;
-    int rc = write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
+    int rc = stopped(s) ? -ENOSPC : write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
     bool last;
 
     if (rc == 0)
@@ -365,8 +406,7 @@ static void write_segment(rs *s, rjob *j, wbufs *b)
     close(f->fd);
     if (rc < 0) {
         unlink(f->path); /* never leave wrong or partial data behind */
-        if (rc != -EBADMSG)
-            log_error("cannot restore %s: %s", f->path, strerror(-rc));
+        write_failed(s, f->path, rc);
     }
     pthread_mutex_lock(&s->mu);
     count_file(s, rc);
@@ -403,12 +443,12 @@ static void *rworker(void *arg)
                 pthread_cond_broadcast(&s->cv_idle);
             continue;
         }
-        rc = b.dctx ? write_file(s, j, &b) : -ENOMEM;
-        if (rc < 0) {
+        if (stopped(s))
+            rc = -ENOSPC; /* not started: the target is full */
+        else if ((rc = b.dctx ? write_file(s, j, &b) : -ENOMEM) < 0)
             unlink(j->path); /* never leave wrong or partial data behind */
-            if (rc != -EBADMSG)
-                log_error("cannot restore %s: %s", j->path, strerror(-rc));
-        }
+        if (rc < 0)
+            write_failed(s, j->path, rc);
         pthread_mutex_lock(&s->mu);
         count_file(s, rc);
         free(j->path);
@@ -477,10 +517,12 @@ static bool included(rs *s, const char *snap_path)
         const char *p = s->o->includes[i];
         size_t pl = strlen(p);
         /* a pattern matches the path or one of its ancestors */
-        if (fnmatch(p, snap_path, 0) == 0)
+        if (fnmatch(p, snap_path, 0) == 0 ||
+            (strncmp(p, snap_path, pl) == 0 && (snap_path[pl] == '/' || p[pl - 1] == '/'))) {
+            if (s->matched)
+                s->matched[i] = true;
             return true;
-        if (strncmp(p, snap_path, pl) == 0 && (snap_path[pl] == '/' || p[pl - 1] == '/'))
-            return true;
+        }
         for (const char *q = snap_path; (q = strchr(q + 1, '/'));) {
             char anc[4096];
             size_t al = (size_t)(q - snap_path);
@@ -514,6 +556,22 @@ static int ensure_parent(const char *dest)
 
 static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path);
 
+/* --delete only inside what was backed up: the snapshot of /home/me also
+ * holds /home and /, and their other entries in the target (/home/you,
+ * /usr) are none of its business. */
+static bool backed_up(const rs *s, const char *snap_path)
+{
+    const char *sp = snap_path + (snap_path[0] == '/');
+
+    for (size_t i = 0; i < s->snap->npaths; i++) {
+        const char *p = s->snap->paths[i] + (s->snap->paths[i][0] == '/');
+        size_t l = strlen(p);
+        if (l == 0 || (strncmp(sp, p, l) == 0 && (sp[l] == '\0' || sp[l] == '/')))
+            return true;
+    }
+    return false;
+}
+
 static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const char *snap_path)
 {
     cs_tree t;
@@ -543,6 +601,9 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
         if (rc < 0)
             break;
     }
+    if (rc == 0 && s->o->delete_extra && backed_up(s, snap_path) &&
+        (rc = cs_restore_delete_extra(dest, &t, s->o, &s->res.deleted)) < 0)
+        log_error("cannot list %s to delete what the snapshot does not have: %s", dest, strerror(-rc));
     cs_tree_free(&t);
     return rc;
 }
@@ -638,27 +699,92 @@ static int queue_segments(rs *s, const cs_node *nd, const char *dest)
     return 0;
 }
 
+static void report(rs *s, const char *what, const char *path)
+{
+    if (s->o->report)
+        s->o->report(what, path, s->o->report_ud);
+}
+
+/* A directory of the snapshot: 1 to go on into it, 0 when it cannot be
+ * made (counted), -errno. */
+static int make_dir(rs *s, const char *dest)
+{
+    struct stat st;
+    int there = lstat(dest, &st) == 0;
+
+    if (there && !S_ISDIR(st.st_mode)) {
+        if (s->o->overwrite == CS_OVERWRITE_NEVER || s->o->overwrite == CS_OVERWRITE_IF_NEWER) {
+            report(s, "keep", dest);
+            s->res.kept++;
+            return 0;
+        }
+        report(s, "overwrite", dest);
+        if (!s->o->dry_run && unlink(dest) < 0) {
+            log_error("cannot replace %s by a directory: %s", dest, strerror(errno));
+            s->res.errors++;
+            return 0;
+        }
+    } else if (!there) {
+        report(s, "restore", dest);
+    }
+    if (s->o->dry_run) {
+        s->res.dirs++;
+        return 1;
+    }
+    if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
+        write_failed(s, dest, -errno);
+        s->res.errors++;
+        return 0;
+    }
+    s->res.dirs++;
+    return 1;
+}
+
+/* What the target holds at dest already (--overwrite): 1 to restore nd
+ * there, 0 when it is left alone (counted, or only reported with
+ * --dry-run). */
+static int existing(rs *s, const cs_node *nd, const char *dest)
+{
+    int put = cs_restore_decide(nd, dest, s->o->overwrite);
+
+    if (put == CS_RESTORE_SAME) {
+        s->res.unchanged++;
+        return 0;
+    }
+    if (put == CS_RESTORE_KEEP) {
+        report(s, "keep", dest);
+        s->res.kept++;
+        return 0;
+    }
+    report(s, put == CS_RESTORE_NEW ? "restore" : "overwrite", dest);
+    if (!s->o->dry_run)
+        return 1;
+    if (nd->type == CS_NODE_FILE)
+        s->res.files++;
+    else
+        s->res.others++;
+    return 0;
+}
+
 static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path)
 {
     bool inc = included(s, snap_path);
     int rc = 0;
 
+    if ((rc = stopped(s)) < 0)
+        return rc;
     if (nd->type == CS_NODE_DIR) {
-        if (inc) {
-            if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
-                log_error("cannot create directory %s: %s", dest, strerror(errno));
-                s->res.errors++;
-                return 0;
-            }
-            s->res.dirs++;
-        }
-        rc = add_dirmeta(s, dest, nd);
+        if (inc && (rc = make_dir(s, dest)) <= 0)
+            return rc;
+        rc = 0;
+        if (!s->o->dry_run)
+            rc = add_dirmeta(s, dest, nd);
         if (rc == 0)
             rc = restore_tree(s, &nd->subtree, dest, snap_path);
         return rc;
     }
-    if (!inc)
-        return 0;
+    if (!inc || (rc = existing(s, nd, dest)) <= 0)
+        return rc;
     /* parents exist unless --include skipped them (then they are made lazily) */
     if (s->o->nincludes && ensure_parent(dest) < 0) {
         s->res.errors++;
@@ -704,7 +830,11 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
         queue(s, j);
         return 0;
     }
-    unlink(dest);
+    if (unlink(dest) < 0 && errno != ENOENT) {
+        log_warning("cannot replace %s: %s", dest, strerror(errno));
+        s->res.errors++;
+        return 0;
+    }
     switch (nd->type) {
     case CS_NODE_SYMLINK:
         rc = symlink(nd->link ? nd->link : "", dest);
@@ -721,7 +851,7 @@ static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *
         break;
     }
     if (rc < 0) {
-        log_warning("cannot create %s: %s", dest, strerror(errno));
+        write_failed(s, dest, -errno);
         s->res.errors++;
         return 0;
     }
@@ -772,7 +902,7 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
 
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
-    rs s = { .r = r, .o = o, .root = geteuid() == 0 };
+    rs s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
     int nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     cs_node sub;
     bool is_root = true;
@@ -785,7 +915,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         nw = MAX_WORKERS;
     if (!cs_index_find(&r->index, &snap->tree) || r->damaged_index)
         cs_repo_index_unindexed(r, NULL); /* before any worker reads the index */
-    rc = cs_mkdir_p(o->target, 0700);
+    rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
     if (rc < 0) {
         log_error("cannot create the target directory %s: %s", o->target, strerror(-rc));
         return rc;
@@ -794,6 +924,9 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
         return rc;
     }
+    if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
+        return -ENOMEM;
+    s.snap_bytes = snap->summary.bytes_processed;
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
     if (s.remote && o->workers <= 0)
         nw = REMOTE_WORKERS;
@@ -826,8 +959,9 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     for (int i = 0; i < s.nth; i++)
         pthread_join(s.th[i], NULL);
     for (size_t i = 0; i < s.npend; i++) {
-        unlink(s.pend[i].path);
-        if (link(s.pend[i].target, s.pend[i].path) < 0) {
+        if (s.full) {
+            s.res.errors++;
+        } else if (unlink(s.pend[i].path), link(s.pend[i].target, s.pend[i].path) < 0) {
             log_warning("cannot link %s to %s: %s", s.pend[i].path, s.pend[i].target, strerror(errno));
             s.res.errors++;
         } else {
@@ -846,6 +980,13 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     }
     for (size_t i = 0; i < s.nlinks; i++)
         free(s.links[i].path);
+    for (size_t i = 0; i < o->nincludes; i++)
+        if (!s.matched[i]) {
+            log_error("--include '%s' matched nothing in the snapshot: paths look like those "
+                      "'cloudseal ls' shows (e.g. '/home/me/thesis.txt', or '*/thesis.txt')", o->includes[i]);
+            s.res.unmatched++;
+        }
+    free(s.matched);
     free(s.links);
     free(s.pend);
     free(s.dirs);
@@ -857,6 +998,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_destroy(&s.cv_idle);
     if (res)
         *res = s.res;
+    if (s.full)
+        rc = s.full;
     if (rc == 0 && s.res.damaged)
         rc = -EBADMSG;
     return rc;

@@ -64,8 +64,12 @@ json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
     gmtime_r(&t, &tm);
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(tbuf + strlen(tbuf), sizeof(tbuf) - strlen(tbuf), ".%09uZ", s->time_ns);
-    if (with_id)
-        json_object_object_add(o, "id", id_json(&s->id));
+    if (with_id) {
+        char hex[65];
+        cs_id_hex(&s->id, hex);
+        json_object_object_add(o, "id", json_object_new_string(hex));
+        json_object_object_add(o, "short_id", json_object_new_string_len(hex, 8));
+    }
     json_object_object_add(o, "time", json_object_new_string(tbuf));
     json_object_object_add(o, "time_sec", json_object_new_int64(s->time_sec));
     json_object_object_add(o, "time_ns", json_object_new_int64(s->time_ns));
@@ -376,4 +380,79 @@ void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *
             }
         }
     }
+}
+
+/* The same strings, in any order (paths and tags are sets). */
+static bool same_set(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        size_t k = 0;
+        while (k < nb && strcmp(a[i], b[k]) != 0)
+            k++;
+        if (k == nb)
+            return false;
+    }
+    return true;
+}
+
+static bool same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned by)
+{
+    return (!(by & CS_GROUP_HOST) || strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0) &&
+           (!(by & CS_GROUP_PATHS) || same_set(a->paths, a->npaths, b->paths, b->npaths)) &&
+           (!(by & CS_GROUP_TAGS) || same_set(a->tags, a->ntags, b->tags, b->ntags));
+}
+
+int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
+                           size_t *group, bool *keep)
+{
+    cs_snapshot *members = calloc(n ? n : 1, sizeof(*members));
+    size_t *where = calloc(n ? n : 1, sizeof(*where));
+    bool *mkeep = calloc(n ? n : 1, sizeof(*mkeep));
+    int rc = members && where && mkeep ? 0 : -ENOMEM;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t g = 0;
+        while (g < i && !(group[g] == g && same_group(&snaps[g], &snaps[i], group_by)))
+            g++;
+        group[i] = g;
+    }
+    for (size_t g = 0; g < n && rc == 0; g++) {
+        size_t m = 0;
+        if (group[g] != g)
+            continue;
+        for (size_t i = g; i < n; i++)
+            if (group[i] == g) {
+                members[m] = snaps[i]; /* shallow: cs_forget_plan reads the times only */
+                where[m++] = i;
+            }
+        cs_forget_plan(members, m, p, mkeep);
+        for (size_t k = 0; k < m; k++)
+            keep[where[k]] = mkeep[k];
+    }
+    free(members);
+    free(where);
+    free(mkeep);
+    return rc;
+}
+
+int cs_group_by_parse(const char *s, unsigned *out)
+{
+    static const struct { const char *name; unsigned bit; } names[] = {
+        { "host", CS_GROUP_HOST }, { "paths", CS_GROUP_PATHS }, { "tags", CS_GROUP_TAGS },
+    };
+    size_t len;
+
+    *out = 0;
+    for (; *s; s += len + (s[len] == ',')) {
+        size_t i = 0;
+        len = strcspn(s, ",");
+        while (i < CS_ARRAY_SIZE(names) && !(strlen(names[i].name) == len && strncmp(s, names[i].name, len) == 0))
+            i++;
+        if (i == CS_ARRAY_SIZE(names))
+            return -EINVAL;
+        *out |= names[i].bit;
+    }
+    return 0;
 }

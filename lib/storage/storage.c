@@ -4,7 +4,9 @@
 #include "storage/storage_s3.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct cs_storage_ops *const backends[] = {
     &cs_storage_file_ops,
@@ -52,4 +54,45 @@ int cs_storage_key_valid(const char *key)
             return -EINVAL;
         }
     }
+}
+
+/* A file:// store: the directory is the thing to name, whatever failed in it. */
+static const char *explain_file(const char *path, int err, char *buf, size_t n)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+        snprintf(buf, n, "the file:// storage directory %s does not exist: check [storage] url, or mount "
+                 "the disk it is on", path);
+    else if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        snprintf(buf, n, "the file:// storage %s is not a directory: check [storage] url", path);
+    else if (err == -EACCES || err == -EPERM)
+        snprintf(buf, n, "the file:// storage directory %s (or what is in it) may not be written by you: "
+                 "ask your administrator for a directory of your own there", path);
+    else if (err == -EROFS)
+        snprintf(buf, n, "the file:// storage directory %s is on a read-only file system", path);
+    else if (err == -ENOSPC || err == -EDQUOT)
+        snprintf(buf, n, "the disk of the file:// storage directory %s is full (%s): free space there", path,
+                 strerror(-err));
+    else
+        snprintf(buf, n, "the file:// storage directory %s: %s", path, strerror(-err));
+    return buf;
+}
+
+const char *cs_storage_explain(const char *url, int err, char *buf, size_t n)
+{
+    if (url && strncmp(url, "file://", 7) == 0)
+        return explain_file(url + 7, err, buf, n);
+    if (cs_storage_url_is_s3(url)) {
+        const char *hint = cs_s3_hint(err);
+        /* cs_s3_hint's fallback points at earlier messages: the errno says more here */
+        snprintf(buf, n, "S3 storage %s: %s", url,
+                 strcmp(hint, "see the messages above") != 0 ? hint : strerror(-err));
+    }
+    else if (err == -EPROTONOSUPPORT || err == -EINVAL)
+        snprintf(buf, n, "[storage] url '%s' is not a storage URL: expected file:///PATH or "
+                 "s3://host[:port]/bucket[/prefix]", url ? url : "");
+    else
+        snprintf(buf, n, "the storage %s: %s", url ? url : "", strerror(-err));
+    return buf;
 }

@@ -80,6 +80,11 @@ struct cs_storage {
     const struct cs_storage_ops *ops;
 };
 
+/* What an error of the storage at url means, for the user: the storage's
+ * kind, the real cause and what to do (e.g. a file:// directory that does
+ * not exist, S3 without credentials).  Written to buf, which is returned. */
+const char *cs_storage_explain(const char *url, int err, char *buf, size_t n);
+
 /* Open the backend named by url's scheme. */
 int cs_storage_open(const char *url, const cs_storage_opts *opts, cs_storage **out);
 void cs_storage_close(cs_storage *s);

@@ -30,7 +30,7 @@ def test_help_for_every_command(cli):
 def test_enroll_then_dump_shows_no_secret(cli):
     r = cli("enroll", "--password-stdin", input="first password\n")
     code = cli.recovery_re.search(r.stdout).group(1)
-    assert "Account public key" in r.stdout
+    assert "Account public key" not in r.stdout  # only inside a fleet (issue 18)
     st = status(cli)
     assert st["enrolled"] and st["unlocked"] and st["generation"] == 1
     assert len(st["account_id"]) == 64
@@ -243,6 +243,9 @@ def test_prompts_on_a_terminal(cli):
     assert code == 2 and "differ" in out
     code, out = _on_tty(cli, ["enroll"], ["same pw", "same pw"])
     assert code == 0 and "recovery key" in out
+    # issue 18: which password, and why the login one
+    assert "Give your login password, so that\r\nlogging in unlocks them" in out, out
+    assert "Login password for cloudseal: " in out and "New cloudseal password" not in out
     assert "same pw" not in out  # echo was off
     cli("lock")
     code, out = _on_tty(cli, ["unlock"], ["same pw"])

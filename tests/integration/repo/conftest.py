@@ -37,6 +37,19 @@ class Repo:
         p.stdin.close()
         return p
 
+    def run_in_small_fs(self, mountpoint, size, *args, prefill=None):
+        """Run cloudseal ARGS with a tmpfs of size mounted at mountpoint (its
+        former contents, prefill, copied in first) in a private mount
+        namespace: a full disk that touches nothing on the host."""
+        script = f'mount -t tmpfs -o size={size} tmpfs "$1" && '
+        if prefill:
+            script += 'cp -a "$2"/. "$1"/ && '
+        script += 'shift 2 && exec "$@"'
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(mountpoint),
+               str(prefill or ""), str(BUILD / "cloudseal"), *map(str, args)]
+        return subprocess.run(cmd, input=PASSWORD + "\n", env=self.env, capture_output=True, text=True,
+                              timeout=120)
+
     def repo_dir(self):
         return next((self.storage / "users").iterdir()) / "backup"
 

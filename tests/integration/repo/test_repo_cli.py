@@ -125,15 +125,15 @@ def test_incremental_listing_diff_stats(repo, tmp_path):
     src = tmp_path / "src"
     make_tree(src, big=False)
     time.sleep(1.1)  # ctimes before the backup starts: cacheable
-    first = json.loads(repo.run("--json", "backup", "--tag", "one", src).stdout)
+    first = json.loads(repo.run("--json", "backup", "--tag", "one", src).stdout.splitlines()[-1])
     assert first["summary"]["files_new"] > 30
-    second = json.loads(repo.run("--json", "backup", src).stdout)
+    second = json.loads(repo.run("--json", "backup", src).stdout.splitlines()[-1])
     assert second["summary"]["files_unchanged"] == first["summary"]["files_new"]
     assert second["summary"]["bytes_added"] < 4096  # only trees of /tmp ancestors that moved
     (src / "docs" / "note1.txt").write_text("changed\n")
     (src / "docs" / "new.txt").write_text("new\n")
     os.unlink(src / "docs" / "note9.txt")
-    third = json.loads(repo.run("--json", "backup", src).stdout)
+    third = json.loads(repo.run("--json", "backup", src).stdout.splitlines()[-1])
     assert third["summary"]["files_changed"] == 1 and third["summary"]["files_new"] == 1
     snaps = json.loads(repo.run("snapshots", "--json").stdout)
     assert len(snaps) == 3 and snaps[0]["tags"] == ["one"]

@@ -49,3 +49,13 @@ def test_read_only_commands_do_not_create_the_storage_directory(tmp_path, cs_con
                        input="correct horse battery staple\n", capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert store.is_dir()
+
+
+def test_config_option_naming_a_missing_file_is_an_error(tmp_path):
+    """Issue 18 item 5, as reported: --config naming a file that does not
+    exist was ignored and the defaults used."""
+    missing = tmp_path / "nonexistent.conf"
+    r = cloudseal({"HOME": str(tmp_path)}, "--config", missing, "status")
+    assert r.returncode == 2, r.stderr
+    assert (f"cloudseal: the configuration file {missing} does not exist: fix --config or $CLOUDSEAL_CONFIG "
+            "(without them /etc/cloudseal/cloudseal.conf is used)") in r.stderr, r.stderr

@@ -43,7 +43,7 @@ def test_files_vanishing_and_replaced_while_backed_up(repo, tmp_path):
             # vanished and replaced files are no error; a file still changing
             # after the retries is exit 7 (incomplete), never a failed backup
             assert r.returncode in (0, 7), r.stderr
-            s = json.loads(r.stdout)["summary"]
+            s = json.loads(r.stdout.splitlines()[-1])["summary"]  # the last line of the stream
             if r.returncode == 0:
                 assert s["errors"] == 0 and s["files_unstable"] == 0
             vanished += s["files_vanished"]
@@ -102,7 +102,7 @@ def test_vanished_and_replaced_after_the_walk(repo, tmp_path):
     p.wait(timeout=120)
     out, err = p.stdout.read(), p.stderr.read()
     assert p.returncode == 0, err
-    s = json.loads(out)["summary"]
+    s = json.loads(out.splitlines()[-1])["summary"]
     assert s["errors"] == 0 and s["files_unstable"] == 0
     assert s["files_vanished"] == 100, s
     assert err.count(b"vanished before it could be read") == 100

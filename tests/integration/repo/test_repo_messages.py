@@ -13,19 +13,6 @@ BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build
 PASSWORD = "correct horse battery staple"  # the repo fixture's (conftest.py)
 
 
-def run_in_small_fs(repo, mountpoint, size, *args, prefill=None):
-    """Run cloudseal ARGS with a tmpfs of size mounted at mountpoint (its
-    former contents, prefill, copied in first)."""
-    script = f'mount -t tmpfs -o size={size} tmpfs "$1" && '
-    if prefill:
-        script += 'cp -a "$2"/. "$1"/ && '
-    script += 'shift 2 && exec "$@"'
-    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(mountpoint),
-           str(prefill or ""), str(BUILD / "cloudseal"), *map(str, args)]
-    return subprocess.run(cmd, input=PASSWORD + "\n", env=repo.env, capture_output=True, text=True,
-                          timeout=120)
-
-
 def test_backup_to_a_full_repository_disk_blames_the_repository(repo, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -33,11 +20,12 @@ def test_backup_to_a_full_repository_disk_blames_the_repository(repo, tmp_path):
         (src / f"f{i}.bin").write_bytes(os.urandom(2 << 20))
     copy = tmp_path / "storage.copy"
     shutil.copytree(repo.storage, copy)
-    r = run_in_small_fs(repo, repo.storage, "3m", "backup", src, prefill=copy)
+    r = repo.run_in_small_fs(repo.storage, "3m", "backup", src, prefill=copy)
     assert r.returncode != 0, r.stdout + r.stderr
     assert "skipping" not in r.stderr, r.stderr
-    assert "cannot store data in the repository: No space left on device; no snapshot is written" in r.stderr
-    assert "backup failed: No space left on device" in r.stderr, r.stderr
+    assert (f"the repository's disk is full (No space left on device) at {repo.storage}: no snapshot was saved; "
+            "free space there and back up again (the sources hold 10.0 MiB; deduplication and "
+            "compression store less)") in r.stderr, r.stderr
 
 
 def test_restore_into_a_full_target_says_enospc(repo, tmp_path):
@@ -47,7 +35,7 @@ def test_restore_into_a_full_target_says_enospc(repo, tmp_path):
     repo.run("backup", src)
     target = tmp_path / "target"
     target.mkdir()
-    r = run_in_small_fs(repo, target, "1m", "restore", "latest", "--target", target)
+    r = repo.run_in_small_fs(target, "1m", "restore", "latest", "--target", target)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "No space left on device" in r.stderr, r.stderr
     assert "Input/output error" not in r.stderr, r.stderr
