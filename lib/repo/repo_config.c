@@ -53,29 +53,23 @@ static int config_open(const cs_repo *r, const uint8_t *raw, size_t len, cs_id *
     return rc;
 }
 
-static void copy_path(const char *root, const cs_id *repo_id, char *out, size_t len)
-{
-    char hex[65];
-
-    cs_id_hex(repo_id, hex);
-    snprintf(out, len, "%s/%s/config", root, hex);
-}
-
 /* Keep storage's verified config bytes in the cache (written only when
  * they differ from what is there: not one fsync per open). */
 static void keep_copy(const cs_repo *r, const char *root, const cs_buf *raw)
 {
     _cleanup_buf_ cs_buf old = CS_BUF_INIT;
-    char path[4096];
-    int rc;
+    char dir[4096], path[4200], hex[65];
+    int rc = 0;
 
-    copy_path(root, &r->repo_id, path, sizeof(path));
-    if (cs_read_file(path, CS_CONFIG_SEALED_MAX, &old) == 0 && old.len == raw->len &&
+    cs_id_hex(&r->repo_id, hex);
+    if (snprintf(dir, sizeof(dir), "%s/%s", root, hex) >= (int)sizeof(dir))
+        rc = -ENAMETOOLONG;
+    snprintf(path, sizeof(path), "%s/config", dir);
+    if (rc == 0 && cs_read_file(path, CS_CONFIG_SEALED_MAX, &old) == 0 && old.len == raw->len &&
         memcmp(old.data, raw->data, raw->len) == 0)
         return;
-    *strrchr(path, '/') = '\0';
-    rc = cs_mkdir_p(path, 0700);
-    strcat(path, "/config");
+    if (rc == 0)
+        rc = cs_mkdir_p(dir, 0700);
     if (rc == 0)
         rc = cs_write_file_atomic(path, raw->data, raw->len, 0600);
     if (rc < 0)
