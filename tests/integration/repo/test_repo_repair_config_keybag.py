@@ -176,6 +176,8 @@ def test_repair_keybag_puts_the_cached_copy_back(repo, tmp_path, backed_up, dama
     assert fresh_machine_unlock(repo, tmp_path, "fresh1").returncode != 0
     r = repo.run("check", check=False)
     assert r.returncode == 5 and "cloudseal repair keybag" in r.stderr, r.stderr
+    r = repo.run("status", check=False)
+    assert "'cloudseal repair keybag'" in r.stdout, r.stdout + r.stderr
     r = repo.run("repair", "keybag", check=False)
     assert r.returncode == 0 and "uploaded the verified copy" in r.stdout, r.stdout + r.stderr
     assert kb.read_bytes() == good  # as cached: generation kept, nothing re-wrapped
