@@ -188,6 +188,26 @@ def test_repair_keybag_puts_the_cached_copy_back(repo, tmp_path, backed_up, dama
     assert "nothing to repair" in r.stdout and kb.read_bytes() == good
 
 
+def test_repair_keybag_files_the_seal_on_a_fleet_workstation(repo, tmp_path, backed_up, cs_config):
+    """As a keybag change does: the seal of the keybag put back is filed,
+    so that the fleet directory can retire older keybags."""
+    kb = keybag_path(repo)
+    good = kb.read_bytes()
+    r = subprocess.run([str(BUILD / "cloudseal"), "admin", "keygen", "--secret", str(tmp_path / "fleet.key"),
+                        "--public", str(tmp_path / "fleet.pub")], env=repo.env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    pk = [line for line in (tmp_path / "fleet.pub").read_text().splitlines() if line and line[0] != "#"][0]
+    cs_config[1](backup={"exclude": ""}, fleet={"public_key": pk})
+    seal = kb.parent / "keybag-seal"
+    seal.unlink(missing_ok=True)
+    kb.unlink()
+    r = repo.run("repair", "keybag", check=False)
+    assert r.returncode == 0 and "was missing" in r.stdout, r.stdout + r.stderr
+    assert kb.read_bytes() == good
+    assert json.loads(seal.read_text())["generation"] == json.loads(good)["generation"]
+
+
 def passwd(repo):
     return subprocess.run([str(BUILD / "cloudseal"), "passwd", "--password-stdin"],
                           input=f"{PASSWORD}\n{PASSWORD}\n", env=repo.env, capture_output=True, text=True,
