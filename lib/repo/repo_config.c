@@ -77,11 +77,14 @@ static void keep_copy(const cs_repo *r, const char *root, const cs_buf *raw)
                     "damaged, 'cloudseal repair config' needs one", path, strerror(-rc));
 }
 
+/* Bytes in place that a copy shares with storage's damaged object: most
+ * of them for the same object flipped or truncated (its random nonce
+ * included), few for another repository's config. */
 static size_t same_bytes(const cs_buf *a, const cs_buf *b)
 {
     size_t n = 0;
 
-    for (size_t i = 0; a->len == b->len && i < a->len; i++)
+    for (size_t i = 0; i < a->len && i < b->len; i++)
         n += a->data[i] == b->data[i];
     return n;
 }
@@ -123,9 +126,9 @@ static int find_copy(const cs_repo *r, const char *root, const cs_buf *damaged, 
         }
     }
     closedir(d);
-    if (rc == 0 && found > 1 && best <= damaged->len / 2) {
-        log_error("%zu verified copies of a config of your repositories are in %s and none is the damaged "
-                  "one in storage: not choosing", found, root);
+    if (rc == 0 && found > 1 && best * 2 <= damaged->len) {
+        log_error("%zu verified copies of configs of your repositories are in %s and nothing tells which is "
+                  "this one's (storage's is missing or too damaged to compare): none is used", found, root);
         rc = -ENOENT;
     }
     return rc;

@@ -123,6 +123,28 @@ def test_no_local_copy_restore_ls_check_work_backup_refuses(repo, tmp_path, back
     assert repo.run("check", check=False).returncode == 0
 
 
+def test_copies_of_two_repositories_the_right_one_or_none(repo, tmp_path, backed_up, cs_config):
+    """The same account's repository on another storage leaves a second
+    verified copy: the one that is the damaged object wins; with storage's
+    gone, nothing tells them apart and none is put back."""
+    src, config, good = backed_up
+    write = cs_config[1]
+    write(backup={"exclude": ""}, storage={"url": f"file://{tmp_path}/storage2"})
+    repo.run("init")
+    assert len(local_copies(repo)) == 2
+    write(backup={"exclude": ""})
+    flip(config)
+    restore_exact(repo, tmp_path, src, "out1")
+    assert repo.run("repair", "config", check=False).returncode == 0
+    assert config.read_bytes() == good
+    config.unlink()
+    r = restore_exact(repo, tmp_path, src, "out2")
+    assert "nothing tells which" in r.stderr, r.stderr
+    r = repo.run("repair", "config", check=False)
+    assert r.returncode == 5 and "no verified copy" in r.stderr, r.stderr
+    assert not config.exists()
+
+
 def test_another_accounts_config_is_not_replaced(repo, tmp_path, backed_up):
     """A config that does not authenticate in a repository none of whose
     objects do either is not ours: refused as before, nothing written."""
