@@ -33,8 +33,9 @@ static int check_keybag(repo_cli *rc)
     cs_buf_free(&raw);
     if (r == 0 || r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -ECONNRESET)
         return 0; /* unreachable storage is reported by the repository check */
-    log_error("keybag %s is damaged or does not match your keys (%s): your keys still work while unlocked; "
-              "run 'cloudseal keybag dump' and tell your administrator before you lock them", key,
+    log_error("keybag %s is %s (%s): your keys still work while unlocked; run 'cloudseal repair keybag' "
+              "(it uploads the verified copy cached on this machine; without one, tell your administrator "
+              "before you lock your keys)", key, r == -ENOENT ? "missing" : "damaged or does not match your keys",
               strerror(-r));
     return 1;
 }

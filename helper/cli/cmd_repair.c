@@ -6,14 +6,19 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
+#include "crypto/account.h"
+#include "crypto/keyring.h"
 #include "util/log.h"
+#include "util/macros.h"
 
 static const char usage[] =
     "Usage: cloudseal repair index [--json]\n"
-    "       cloudseal repair snapshots [--dry-run] [--read-data] [--json]\n\n"
+    "       cloudseal repair snapshots [--dry-run] [--read-data] [--json]\n"
+    "       cloudseal repair config | keybag\n\n"
     "index      rebuild the index from the packs' own (encrypted) headers: every pack is\n"
     "           read, every blob decrypted and its id verified, a new index is written,\n"
     "           and only then are the old index objects removed.  Run it when 'check'\n"
@@ -25,7 +30,14 @@ static const char usage[] =
     "           failing 'check'.  Run 'repair index' first.  --read-data also decrypts\n"
     "           every blob (else the index and the data/ listing decide); --dry-run only\n"
     "           names what would be lost.\n"
-    "Takes an exclusive lock.  Exit status 5 when damaged data was left out (named).\n";
+    "config     when storage's repository config is missing or does not authenticate, put\n"
+    "           back the verified copy this machine keeps in its cache (never over one\n"
+    "           that authenticates).\n"
+    "keybag     when storage's keybag is missing, damaged, fails its MAC or is older than\n"
+    "           the verified copy cached here, upload that copy as it is (never over a\n"
+    "           valid one of the same or a newer generation).\n"
+    "index and snapshots take an exclusive lock.  Exit status 5 when damaged data was\n"
+    "left out (named).\n";
 
 static void print_index(const cs_repair_index_result *res, int e)
 {
@@ -140,6 +152,77 @@ static int repair_snapshots(bool dry, bool read_data)
     return repo_cli_exit(e);
 }
 
+static int repair_config(void)
+{
+    static const char *const what[] = { "missing", "damaged" };
+    cs_repair_config_result res;
+    repo_cli rc;
+    int r, e;
+
+    repo_cli_no_object_cache = true;
+    if ((r = repo_cli_open(&rc)) != CLI_OK)
+        return r;
+    e = cs_repo_repair_config(rc.repo, &res);
+    if (e == 0 && !res.written && !cli.quiet)
+        printf("the repository config in storage authenticates: nothing to repair, it was kept\n");
+    else if (e == 0 && !cli.quiet)
+        printf("the repository config in storage was %s: put back the verified copy kept on this machine\n",
+               what[res.storage_err != -ENOENT]);
+    else if (e == -ENOENT)
+        log_error("no verified copy of the repository config is on this machine: run 'cloudseal repair "
+                  "config' on a machine that has used this repository; restore, ls and check work meanwhile");
+    else if (e < 0)
+        log_error("repair config failed: %s; storage was left as it was", strerror(-e));
+    repo_cli_close(&rc);
+    return e == -ENOENT ? CLI_DATA_ERROR : repo_cli_exit(e);
+}
+
+/* The key from the keyring; else the password, tried on the cached
+ * keybag only (storage's may be the damaged one). */
+static int keybag_amk(const char *user, cs_amk **amk)
+{
+    _cleanup_secret_ cs_secret *pw = NULL;
+    char id[CS_ACCOUNT_ID_MAX];
+    int r = cs_account_id(cli_config(), user, id);
+
+    if (r == 0 && cs_keyring_load(id, amk) == 0)
+        return 0;
+    if (!cli_password_stdin && !isatty(STDIN_FILENO))
+        cli_password_stdin = true;
+    if ((r = cli_read_secret("Cloudseal password: ", &pw)) < 0)
+        return CLI_LOCKED;
+    r = cs_account_unlock(cli_config(), user, pw, CS_UNLOCK_CACHE_ONLY, amk);
+    return r < 0 ? cli_report(r, "cannot unlock the keybag cached here") : CLI_OK;
+}
+
+static int repair_keybag(void)
+{
+    const char *user = cli_user();
+    _cleanup_amk_ cs_amk *amk = NULL;
+    int r = keybag_amk(user, &amk), state = 0;
+
+    if (r != CLI_OK)
+        return r;
+    r = cs_account_repair_storage(cli_config(), user, amk, &state);
+    if (r == 0 && !cli.quiet)
+        printf("the keybag in storage verifies with your key and is not older than the copy cached here: "
+               "nothing to repair, it was kept\n");
+    else if (r == 1 && !cli.quiet)
+        printf("the keybag in storage was %s: uploaded the verified copy cached on this machine "
+               "(same generation, nothing re-wrapped)\n",
+               state == -ENOENT ? "missing" : state == -ESTALE ? "older than the copy cached here" :
+               "damaged or did not verify with your key");
+    else if (r == -ENOENT)
+        log_error("no keybag is cached on this machine: repair the keybag from a machine where you logged "
+                  "in, or ask your administrator");
+    else if (r == -EBADMSG)
+        log_error("the keybag cached on this machine does not verify with your key: nothing was uploaded; "
+                  "ask your administrator");
+    else if (r < 0)
+        return cli_report(r, "repair keybag");
+    return r < 0 ? repo_cli_exit(r) : CLI_OK;
+}
+
 int cmd_repair(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -162,14 +245,18 @@ int cmd_repair(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        log_error("give what to repair: 'index' or 'snapshots'; see 'cloudseal repair --help'");
+        log_error("give what to repair: 'index', 'snapshots', 'config' or 'keybag'; see 'cloudseal repair --help'");
         return CLI_USAGE;
     }
+    if (!dry && !read_data && !cli.json && strcmp(argv[optind], "config") == 0)
+        return repair_config();
+    if (!dry && !read_data && !cli.json && strcmp(argv[optind], "keybag") == 0)
+        return repair_keybag();
     if (strcmp(argv[optind], "index") == 0 && !dry && !read_data)
         return repair_index();
     if (strcmp(argv[optind], "snapshots") == 0)
         return repair_snapshots(dry, read_data);
-    log_error("cannot repair '%s'%s: give 'index' or 'snapshots'; see 'cloudseal repair --help'", argv[optind],
-              strcmp(argv[optind], "index") == 0 ? " with --dry-run or --read-data" : "");
+    log_error("cannot repair '%s'%s: give 'index', 'snapshots', 'config' or 'keybag'; see 'cloudseal repair "
+              "--help'", argv[optind], strcmp(argv[optind], "snapshots") != 0 ? " with these options" : "");
     return CLI_USAGE;
 }

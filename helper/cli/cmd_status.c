@@ -51,10 +51,11 @@ static const char *storage_state(int storage_err)
 static const char *storage_text(int storage_err)
 {
     switch (storage_err) {
-    case 0: return "its copy was refused (older than one seen here, or another account's)";
-    case -ENOENT: return "no keybag there ('cloudseal passwd' uploads yours again)";
+    case 0: return "its copy was refused (older than one seen here, or another account's); "
+                   "'cloudseal repair keybag' puts yours back";
+    case -ENOENT: return "no keybag there ('cloudseal repair keybag' uploads yours again)";
     case -EBADMSG: case -E2BIG: case -EPROTONOSUPPORT:
-        return "its copy is damaged or out of bounds; run 'cloudseal check'";
+        return "its copy is damaged or out of bounds; run 'cloudseal repair keybag'";
     default: return "unreachable";
     }
 }
@@ -107,7 +108,7 @@ static void keys_section(FILE *f, bool json, json_object *obj)
                     from_cache ? storage_text(storage_err) : "");
             if (unlocked && !verified)
                 fprintf(f, "Warning:      this keybag does not verify with your key (tampered with?): "
-                           "run 'cloudseal check'\n");
+                           "run 'cloudseal repair keybag'\n");
         }
     }
     cs_keybag_free(kb);

@@ -59,8 +59,10 @@ int repo_cli_open(repo_cli *rc)
     if (r != CLI_OK)
         return r;
     {
-        char *cache = repo_cli_no_object_cache ? NULL : repo_cli_cache_root();
-        r = cs_repo_open_cached(rc->st, rc->prefix, rc->amk, cache, &rc->repo);
+        /* check and repair read storage's objects, but keep the config's copy too */
+        char *cache = repo_cli_cache_root();
+        r = cs_repo_open_ex(rc->st, rc->prefix, rc->amk, cache,
+                            repo_cli_no_object_cache ? CS_REPO_NO_OBJECT_CACHE : 0, &rc->repo);
         free(cache);
     }
     if (r == -ENOENT) {

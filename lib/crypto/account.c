@@ -845,6 +845,52 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
     return r < 0 ? r : !in_place;
 }
 
+int cs_account_repair_storage(const cs_config *cfg, const char *user, const cs_amk *amk, int *storage_state)
+{
+    user_dir d = { .fd = -1 };
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    _cleanup_free_ char *seal = NULL;
+    _cleanup_keybag_ cs_keybag *kb = NULL;
+    sources s = { .storage_raw = CS_BUF_INIT };
+    uint64_t gen = 0;
+    int r = valid_user(user), state = 0;
+
+    if (r == 0)
+        r = open_user_dir(cfg, user, false, &d);
+    if (r == 0)
+        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
+    if (r == 0)
+        r = parse_for(user, raw.data, raw.len, &kb);
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk); /* only a copy proven ours goes up */
+    if (r == 0) {
+        gen = cs_keybag_generation(kb);
+        load_storage(cfg, user, 0, &s);
+        if (s.storage_kb && cs_keybag_verify(s.storage_kb, amk) < 0)
+            state = -EBADMSG; /* another account's, or its MAC fails */
+        else if (s.storage_kb)
+            state = cs_keybag_generation(s.storage_kb) < gen ? -ESTALE : 0;
+        else if (s.storage_err == -ENOENT || integrity_error(s.storage_err))
+            state = s.storage_err == -ENOENT ? -ENOENT : -EBADMSG;
+        else
+            r = s.storage_err; /* unreachable: nothing known */
+    }
+    /* as cached: generation and slots kept, the seal filed as commit() does */
+    if (r == 0 && state < 0)
+        r = upload(cfg, user, (const char *)raw.data, raw.len, CS_PUT_REPLACE);
+    if (r == 0 && state < 0 && cs_fleet_configured(cfg) &&
+        seal_keybag(cfg, user, &d, amk, gen, (const char *)raw.data, raw.len, &seal) == 0)
+        r = set_pending(&d, file_seal(cfg, user, seal) < 0);
+    else if (r == 0 && state < 0)
+        r = set_pending(&d, false);
+    if (storage_state)
+        *storage_state = state;
+    sources_free(&s);
+    if (d.fd >= 0)
+        close(d.fd);
+    return r < 0 ? r : state < 0;
+}
+
 int cs_account_sync_pending(const cs_config *cfg, const char *user)
 {
     user_dir d = { .fd = -1 };

@@ -151,6 +151,16 @@ int cs_account_password_expired(const cs_config *cfg, const char *user, const cs
  * fleet workstation, or in place), -errno (-ENOENT: nothing cached). */
 int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk);
 
+/* `cloudseal repair keybag`: put the keybag cached here (verified with
+ * amk) back into storage, as it is (generation and slots kept; its seal
+ * filed on fleet workstations, as a change does), when storage's copy is
+ * missing (*storage_state -ENOENT), damaged, another account's or fails
+ * the MAC (-EBADMSG), or is older (-ESTALE).  A copy that verifies at the
+ * same or a newer generation is never replaced (0).  1 uploaded, 0 nothing
+ * to do, -errno (-ENOENT: nothing cached; -EBADMSG: the cached copy does
+ * not verify). */
+int cs_account_repair_storage(const cs_config *cfg, const char *user, const cs_amk *amk, int *storage_state);
+
 /* <state_dir>/keybags/<user>, for messages. */
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len);
 /* Root: create <state_dir>/keybags/<user> for the user (0700, the user's),

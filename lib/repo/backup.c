@@ -1200,10 +1200,16 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
 
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
-    bk *b = calloc(1, sizeof(*b));
+    bk *b;
     int rc, nw = o->workers;
 
-    if (!b)
+    if (!r->chunker) { /* opened without its config (repo_config.c) */
+        log_error("backup refused: the repository config is damaged and no copy of it is on this machine; "
+                  "a new one would cut files differently and nothing would deduplicate against the stored "
+                  "data; run 'cloudseal repair config' where the repository was used before");
+        return -EBADMSG;
+    }
+    if (!(b = calloc(1, sizeof(*b))))
         return -ENOMEM;
     memset(snap, 0, sizeof(*snap));
     if (o->npaths == 0) {

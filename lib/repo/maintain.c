@@ -247,6 +247,7 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
 
     memset(res, 0, sizeof(*res));
     res->errors += r->damaged_index;
+    res->errors += r->config_err != 0; /* named at open, with what to run */
     rc = cs_plist_load(r, &pl);
     if (rc == 0 && !(missing = calloc(nindexed + 1, sizeof(bool))))
         rc = -ENOMEM;

@@ -12,9 +12,6 @@
 #include "util/fileio.h"
 #include "util/macros.h"
 
-#define CONFIG_VERSION 1
-#define CONFIG_LEN (4 * 4 + 32 + 256 * 8)
-
 static const char hexd[] = "0123456789abcdef";
 
 void cs_id_hex(const cs_id *id, char out[65])
@@ -198,7 +195,7 @@ int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
 int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk)
 {
     cs_repo r = { .st = st, .prefix = (char *)prefix };
-    uint8_t *cfg = cs_secure_alloc(CONFIG_LEN);
+    uint8_t *cfg = cs_secure_alloc(CS_CONFIG_LEN);
     cs_buf b = { 0 };
     int rc;
 
@@ -208,47 +205,18 @@ int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk)
     if (rc < 0)
         goto out;
     b.data = cfg;
-    b.cap = CONFIG_LEN;
-    cs_wr_u32(&b, CONFIG_VERSION);
+    b.cap = CS_CONFIG_LEN;
+    cs_wr_u32(&b, CS_CONFIG_VERSION);
     cs_wr_u32(&b, CS_CHUNK_MIN);
     cs_wr_u32(&b, CS_CHUNK_AVG);
     cs_wr_u32(&b, CS_CHUNK_MAX);
     randombytes_buf(cfg + b.len, 32 + 256 * 8); /* repository id, gear table */
-    b.len = CONFIG_LEN;
-    rc = cs_repo_put_sealed(&r, "config", CS_OBJ_CONFIG, NULL, cfg, CONFIG_LEN, CS_PUT_IMMUTABLE);
+    b.len = CS_CONFIG_LEN;
+    rc = cs_repo_put_sealed(&r, "config", CS_OBJ_CONFIG, NULL, cfg, CS_CONFIG_LEN, CS_PUT_IMMUTABLE);
 out:
     cs_secure_free(cfg);
     cs_rkeys_free(r.keys);
     return rc;
-}
-
-static int load_config(cs_repo *r)
-{
-    _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
-    uint64_t gear[256];
-    cs_rd rd;
-    uint32_t min, avg, max;
-    int rc = cs_repo_get_sealed(r, "config", CS_OBJ_CONFIG, NULL, &pt);
-
-    if (rc < 0)
-        return rc;
-    rd = cs_rd_init(pt.data, pt.len);
-    if (cs_rd_u32(&rd) != CONFIG_VERSION || pt.len != CONFIG_LEN)
-        return -EBADMSG;
-    min = cs_rd_u32(&rd);
-    avg = cs_rd_u32(&rd);
-    max = cs_rd_u32(&rd);
-    memcpy(r->repo_id.b, cs_rd_bytes(&rd, 32), 32);
-    for (int i = 0; i < 256; i++)
-        gear[i] = cs_rd_u64(&rd);
-    r->chunker = cs_secure_alloc(sizeof(*r->chunker));
-    if (!r->chunker) {
-        cs_wipe(gear, sizeof(gear));
-        return -ENOMEM;
-    }
-    rc = rd.err ? -EBADMSG : cs_chunker_init(r->chunker, gear, min, avg, max);
-    cs_wipe(gear, sizeof(gear));
-    return rc < 0 ? -EBADMSG : 0;
 }
 
 static int load_index(cs_repo *r)
@@ -304,6 +272,12 @@ int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo 
 int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir,
                         cs_repo **out)
 {
+    return cs_repo_open_ex(st, prefix, amk, cache_dir, 0, out);
+}
+
+int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
+                    cs_repo **out)
+{
     cs_repo *r = calloc(1, sizeof(*r));
     int rc;
 
@@ -317,8 +291,9 @@ int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, c
     if (rc == 0)
         rc = cs_index_init(&r->index);
     if (rc == 0)
-        rc = load_config(r);
-    if (rc == 0 && cache_dir) {
+        rc = cs_repo_load_config(r, cache_dir);
+    /* the object cache is named by the repository id: none without a config */
+    if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker) {
         char hex[65];
         cs_id_hex(&r->repo_id, hex);
         if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
@@ -345,6 +320,7 @@ void cs_repo_close(cs_repo *r)
     if (r->index.tab)
         cs_index_free(&r->index);
     cs_secure_free(r->chunker);
+    cs_buf_free(&r->config_copy);
     free(r->index_ids);
     free(r->prefix);
     free(r->cache_dir);

@@ -30,6 +30,13 @@ int cs_repo_open(cs_storage *st, const char *prefix, const cs_amk *amk, cs_repo 
  * per kind and fetches only objects not seen before (what matters on S3). */
 int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir,
                         cs_repo **out);
+/* The same with flags.  cache_dir/<repo id>/config also keeps a verified
+ * copy of the config object, used when storage's is missing or damaged
+ * (docs/repository.md, "Config"); without one the repository opens without
+ * its config: everything but backup works. */
+#define CS_REPO_NO_OBJECT_CACHE 0x1 /* index and snapshot objects from storage only (check, repair) */
+int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
+                    cs_repo **out);
 void cs_repo_close(cs_repo *r);
 /* Repository id in hex (65 bytes). */
 void cs_repo_id_hex(const cs_repo *r, char out[65]);
@@ -222,6 +229,15 @@ typedef struct cs_repair_snapshots_result {
  * lacks data a snapshot needs: 'repair index' first.  Exclusive lock. */
 int cs_repair_snapshots(cs_repo *r, bool dry_run, bool read_data, cs_repair_snapshots_result *res);
 void cs_repair_snapshots_result_free(cs_repair_snapshots_result *res);
+
+typedef struct cs_repair_config_result {
+    int storage_err; /* what storage held: 0 a config that authenticates, -ENOENT none, -EBADMSG damaged */
+    bool written;    /* the verified local copy was put back */
+} cs_repair_config_result;
+/* Put the verified local copy of the config (found at open) back into
+ * storage when storage's is missing or does not authenticate; never over
+ * one that authenticates.  -ENOENT: no local copy on this machine. */
+int cs_repo_repair_config(cs_repo *r, cs_repair_config_result *res);
 
 /* ---- stats ---- */
 typedef struct cs_repo_stats {

@@ -198,7 +198,20 @@ struct cs_repo {
     bool lock_stop;
     int64_t lock_time;   /* when the lock was taken (Unix s) */
     bool headers_read;   /* cs_repo_index_unindexed ran */
+    int config_err;      /* storage's config: 0, -ENOENT or -EBADMSG (then chunker NULL unless a copy was found) */
+    cs_buf config_copy;  /* the verified local copy used instead of storage's (sealed bytes) */
 };
+
+/* ---- the config object (repo_config.c) ---- */
+#define CS_CONFIG_VERSION 1
+#define CS_CONFIG_LEN (4 * 4 + 32 + 256 * 8)
+#define CS_CONFIG_SEALED_MAX 4096
+/* Read storage's config; keep a verified copy under root/<repo id>/config
+ * (root may be NULL).  When storage's is missing or does not authenticate
+ * but the repository is ours, the local copy is used, or none (chunker NULL:
+ * read-only); r->config_err says which.  -ENOENT: no repository;
+ * -EBADMSG: another account's. */
+int cs_repo_load_config(cs_repo *r, const char *root);
 
 /* ---- the data/ listing, sorted by id ---- */
 typedef struct cs_pent {

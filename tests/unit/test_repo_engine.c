@@ -304,6 +304,52 @@ static void test_locks(void **state)
     cs_repo_close(b);
 }
 
+/* A flipped config byte: the repository still opens (restore needs nothing
+ * from the config), backup refuses without a copy, the copy every open
+ * keeps serves and 'repair config' puts it back. */
+static void test_config_damaged_copy_and_repair(void **state)
+{
+    cs_repair_config_result rr;
+    cs_snapshot s;
+    cs_check_result cr;
+    cs_repo *r;
+    cs_buf b = CS_BUF_INIT, back = CS_BUF_INIT;
+    char path[600];
+
+    (void)state;
+    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, cache, CS_REPO_NO_OBJECT_CACHE, &r), 0);
+    assert_int_equal(r->config_err, 0);
+    assert_int_equal(cs_repo_repair_config(r, &rr), 0);
+    assert_false(rr.written); /* never over one that authenticates */
+    cs_repo_close(r);
+    snprintf(path, sizeof(path), "%s/storage/users/t/backup/config", tmp);
+    assert_int_equal(cs_read_file(path, 1 << 16, &b), 0);
+    b.data[50] ^= 4;
+    assert_int_equal(cs_write_file_atomic(path, b.data, b.len, 0600), 0);
+    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, NULL, 0, &r), 0);
+    assert_int_equal(r->config_err, -EBADMSG);
+    assert_null(r->chunker);
+    assert_int_equal(do_backup(r, &s), -EBADMSG);
+    assert_int_equal(cs_check(r, NULL, &cr), -EBADMSG);
+    assert_int_equal(cr.errors, 1);
+    assert_int_equal(cs_repo_repair_config(r, &rr), -ENOENT);
+    cs_repo_close(r);
+    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, cache, 0, &r), 0);
+    assert_non_null(r->chunker);
+    assert_int_equal(cs_repo_repair_config(r, &rr), 0);
+    assert_true(rr.written);
+    assert_int_equal(rr.storage_err, -EBADMSG);
+    cs_repo_close(r);
+    b.data[50] ^= 4; /* the original bytes are back */
+    assert_int_equal(cs_read_file(path, 1 << 16, &back), 0);
+    assert_true(back.len == b.len && memcmp(back.data, b.data, b.len) == 0);
+    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, NULL, 0, &r), 0);
+    assert_int_equal(r->config_err, 0);
+    cs_repo_close(r);
+    cs_buf_free(&b);
+    cs_buf_free(&back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_forget_prune),
         cmocka_unit_test(test_index_lost_repair_and_settle),
         cmocka_unit_test(test_locks),
+        cmocka_unit_test(test_config_damaged_copy_and_repair),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
