@@ -33,9 +33,11 @@
 #include "crypto/account.h"
 #include "crypto/keys.h"
 
-/* JOB_INIT and JOB_STATS are internal steps of the backup job: creating the
- * repository on the first backup, and measuring it after each one. */
-typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, JOB_INIT, JOB_STATS, N_JOBS } job_kind;
+/* JOB_INIT, JOB_RETENTION and JOB_STATS are internal steps of the backup
+ * job: creating the repository on the first backup, applying [retention]
+ * (and a prune at most every prune_interval) and measuring the repository
+ * after each one.  Requested steps start in this order. */
+typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, JOB_INIT, JOB_RETENTION, JOB_STATS, N_JOBS } job_kind;
 
 /* How a job run ended, from the CLI's exit code. */
 typedef enum job_result {
@@ -100,6 +102,13 @@ typedef struct agent {
     int64_t randomized_delay, retry_min, retry_max;
     uint64_t stop_timeout_usec;
     int notify_after;          /* desktop notification after this many failures */
+    int64_t overdue_after;     /* "backup overdue" notification after this long without one; 0 = off */
+
+    /* retention (retention.c) */
+    bool retention_enabled;
+    bool retention_prune;      /* the running retention step also prunes */
+    int64_t prune_interval, prune_timeout;
+    sd_event_source *prune_timer;
 
     /* persistent state ($XDG_STATE_HOME/cloudseal or ~/.local/state/cloudseal) */
     cs_agent_state state;
@@ -168,5 +177,18 @@ bool repo_storage_changed(const cs_config *old, const cs_config *new);
 
 /* desktop.c */
 void desktop_notify(agent *a, const char *summary, const char *body);
+
+/* retention.c: the step after a backup, and what its output means */
+void retention_configure(agent *a);
+void retention_queue(agent *a);
+void retention_started(agent *a, job *j);
+void retention_progress(agent *a, const cs_job_progress *p);
+void retention_finished(agent *a, job *j, job_result res);
+void retention_json(agent *a, json_object *o);
+
+/* notices.c: "first backup finished", "backup overdue" */
+void notices_init(agent *a);
+void notices_backup_ok(agent *a);
+void notices_check(agent *a);
 
 #endif

@@ -61,6 +61,7 @@ void jobs_init(agent *a)
     a->jobs[JOB_INIT] = (job){ .kind = JOB_INIT, .name = "init", .verb = "creating the backup repository",
                                .noun = "backup", .args = init_args, .internal = true, .out_fd = -1,
                                .percent = -1 };
+    retention_configure(a);
     a->jobs[JOB_STATS] = (job){ .kind = JOB_STATS, .name = "stats", .verb = "measuring the repository",
                                 .noun = "backup", .args = stats_args, .internal = true, .whole_output = true,
                                 .out_fd = -1, .percent = -1 };
@@ -88,6 +89,7 @@ static void jobs_configure(agent *a)
     }
     a->jobs[JOB_INIT].enabled = b->enabled;
     a->jobs[JOB_STATS].enabled = b->enabled && job_command_exists(a, stats_args);
+    retention_configure(a);
     for (int i = 0; i < N_JOBS; i++)
         if (a->jobs[i].enabled && !a->jobs[i].internal)
             log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
@@ -214,6 +216,8 @@ void jobs_reschedule(agent *a)
             job_finished(a, j, RESULT_FAILED);
             return;
         }
+        if (j->kind == JOB_RETENTION)
+            retention_started(a, j);
         status_update(a);
         return;
     }
@@ -305,6 +309,8 @@ static void step_finished(agent *a, job *j, job_result res)
             note_failure(a, b, st, res);
             state_save(a);
         }
+    } else if (j->kind == JOB_RETENTION) {
+        retention_finished(a, j, res);
     } else if (res != RESULT_OK) {
         log_debug("could not measure the repository");
     }
@@ -343,8 +349,11 @@ void job_finished(agent *a, job *j, job_result res)
             st->failures = 0;
             st->last_error[0] = '\0';
         }
-        if (j->kind == JOB_BACKUP)
+        if (j->kind == JOB_BACKUP) {
+            retention_queue(a);
             run_step(a, JOB_STATS);
+            notices_backup_ok(a);
+        }
         j->consent_asked = false;
         break;
     case RESULT_NEEDS_CONSENT:

@@ -98,6 +98,7 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
         a->retry_max = a->retry_min;
     a->stop_timeout_usec = (uint64_t)cs_config_int(cfg, "agent", "stop_timeout") * 1000000ULL;
     a->notify_after = (int)cs_config_int(cfg, "agent", "notify_after_failures");
+    a->overdue_after = cs_config_int(cfg, "agent", "overdue_after");
 }
 
 /* A reload that names other storage: look at it as at start (bounded by
@@ -222,6 +223,7 @@ static int setup(agent *a)
         return r;
 
     state_load(a);
+    notices_init(a);
     jobs_init(a);
     repo_check(a);
     jobs_schedule_initial(a); /* before the key: unlocking starts what is due */
@@ -250,6 +252,7 @@ static void teardown(agent *a)
     sd_event_source_disable_unref(a->key_timer);
     sd_event_source_disable_unref(a->login_src);
     sd_event_source_disable_unref(a->status_timer);
+    sd_event_source_disable_unref(a->prune_timer);
     if (a->login_mon)
         sd_login_monitor_unref(a->login_mon);
     sd_event_unref(a->event);
@@ -298,6 +301,7 @@ int main(int argc, char **argv)
      * looked up, socket listening */
     a.setup_done = true;
     status_update(&a);
+    notices_check(&a);
     sd_notify(0, "READY=1");
     log_info("ready: user %s, %s, lock=%s", a.user, a.amk ? "unlocked" : "locked",
              a.lock_on_logout ? "logout" : "reboot");

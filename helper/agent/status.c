@@ -116,6 +116,7 @@ void status_update(agent *a)
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     status_update(userdata);
+    notices_check(userdata);
     sd_event_source_set_time(s, usec + 30 * 1000000ULL);
     return 0;
 }
@@ -178,6 +179,7 @@ json_object *status_json(agent *a)
         json_object_array_add(jobs, jo);
     }
     json_object_object_add(o, "jobs", jobs);
+    retention_json(a, o);
     return o;
 }
 

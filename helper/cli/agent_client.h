@@ -24,5 +24,7 @@ int agent_status_report(FILE *f, bool json, json_object *obj);
  * (after `cloudseal unlock`) or that it must lock (after `cloudseal lock`). */
 void agent_notify_unlock(void);
 void agent_notify_lock(void);
+/* `cloudseal agent retention` (agent_retention.c): an exit code. */
+int agent_retention(bool with_prune, bool dry);
 
 #endif
