@@ -29,6 +29,7 @@
 #include <systemd/sd-login.h>
 
 #include "agent/agent_proto.h"
+#include "agent/calendar.h"
 #include "config/config.h"
 #include "crypto/account.h"
 #include "crypto/keys.h"
@@ -102,6 +103,8 @@ typedef struct agent {
     int64_t randomized_delay, retry_min, retry_max;
     uint64_t stop_timeout_usec;
     int notify_after;          /* desktop notification after this many failures */
+    bool scheduled;            /* [agent] schedule set: backups by the calendar, not interval */
+    cs_calendar schedule;
     int64_t overdue_after;     /* "backup overdue" notification after this long without one; 0 = off */
 
     /* retention (retention.c) */

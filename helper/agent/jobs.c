@@ -44,6 +44,7 @@ static const char *result_name(job_result r)
 }
 
 static void jobs_configure(agent *a);
+static bool by_calendar(agent *a, const job *j);
 
 void jobs_init(agent *a)
 {
@@ -91,21 +92,44 @@ static void jobs_configure(agent *a)
     a->jobs[JOB_STATS].enabled = b->enabled && job_command_exists(a, stats_args);
     retention_configure(a);
     for (int i = 0; i < N_JOBS; i++)
-        if (a->jobs[i].enabled && !a->jobs[i].internal)
+        if (a->jobs[i].enabled && !a->jobs[i].internal && by_calendar(a, &a->jobs[i]))
+            log_info("job %s on the calendar '%s'", a->jobs[i].name, cs_config_str(a->cfg, "agent", "schedule"));
+        else if (a->jobs[i].enabled && !a->jobs[i].internal)
             log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
 }
 
+/* The backup's [agent] schedule, when set, instead of its interval. */
+static bool by_calendar(agent *a, const job *j)
+{
+    return a->scheduled && j->kind == JOB_BACKUP;
+}
+
+/* The run after a success at `from`. */
+static int64_t next_after(agent *a, const job *j, int64_t from)
+{
+    int64_t t = by_calendar(a, j) ? cs_calendar_next(&a->schedule, from) : 0;
+
+    return (t > 0 ? t : from + j->interval) + random_delay(a);
+}
+
 /* The run the schedule alone asks for: right away when the last success is
- * older than the interval (or there never was one, or it is in the future),
- * else one interval after it. */
+ * older than the interval, or a calendar time has passed since it (like
+ * OnCalendar= with Persistent=true), or there never was one, or it is in
+ * the future; else the next time after it. */
 static int64_t next_by_interval(agent *a, const job *j, int64_t now)
 {
     cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
-    int64_t last = st ? st->last_success : 0;
+    int64_t last = st ? st->last_success : 0, t;
 
-    if (last <= 0 || last > now || now - last >= j->interval)
+    if (last <= 0 || last > now)
         return now;
-    return last + j->interval + random_delay(a);
+    if (by_calendar(a, j)) {
+        t = cs_calendar_next(&a->schedule, last);
+        return t > 0 && t <= now ? now : next_after(a, j, last);
+    }
+    if (now - last >= j->interval)
+        return now;
+    return next_after(a, j, last);
 }
 
 void jobs_schedule_initial(agent *a)
@@ -342,7 +366,7 @@ void job_finished(agent *a, job *j, job_result res)
     case RESULT_OK:
         log_info("%s finished", j->name);
         j->retry_delay = 0;
-        j->next_run = now + j->interval + random_delay(a);
+        j->next_run = next_after(a, j, now);
         a->error[0] = '\0';
         if (st) {
             st->last_success = now;

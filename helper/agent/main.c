@@ -58,6 +58,8 @@ static int find_cloudseal(const cs_config *cfg, char *out)
  * previous configuration. */
 typedef struct settings {
     bool lock_on_logout;
+    bool scheduled;
+    cs_calendar schedule;
     char cloudseal[PATH_MAX];
 } settings;
 
@@ -72,6 +74,13 @@ static int check_settings(const cs_config *cfg, settings *s)
         s->lock_on_logout = false;
     } else {
         log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
+        return -EINVAL;
+    }
+    const char *cal = cs_config_str(cfg, "agent", "schedule");
+    s->scheduled = cal && cal[0];
+    if (s->scheduled && cs_calendar_parse(cal, &s->schedule) < 0) {
+        log_error("[agent] schedule must be a calendar like 'daily 12:30', 'Mon..Fri 09:00,17:00' "
+                  "or 'hourly', not '%s'", cal);
         return -EINVAL;
     }
     r = find_cloudseal(cfg, s->cloudseal);
@@ -90,6 +99,8 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
         cs_config_free(a->cfg);
     a->cfg = cfg;
     a->lock_on_logout = s->lock_on_logout;
+    a->scheduled = s->scheduled;
+    a->schedule = s->schedule;
     memcpy(a->cloudseal, s->cloudseal, sizeof(a->cloudseal));
     a->randomized_delay = cs_config_int(cfg, "agent", "randomized_delay");
     a->retry_min = cs_config_int(cfg, "agent", "retry_min");

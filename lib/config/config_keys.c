@@ -49,6 +49,7 @@ const cs_config_key cs_config_keys[] = {
     { "agent", "keyring_poll", CS_CONF_DURATION, "5s", 1, 300 },
     { "agent", "notify_after_failures", CS_CONF_INT, "3", 1, 1000 },
     { "agent", "cloudseal", CS_CONF_STRING, NULL, 0, 0 },
+    { "agent", "schedule", CS_CONF_STRING, NULL, 0, 0 },
     { "agent", "overdue_after", CS_CONF_DURATION, "3d", 0, 365LL * 86400 },
 
     /* [retention] what the agent forgets after backups (cloudseal-agent(8) RETENTION) */
