@@ -143,6 +143,9 @@ void jobs_reschedule(agent *a);
 void jobs_reload(agent *a);
 void jobs_drop_requests(agent *a);
 int jobs_request(agent *a, job_kind kind);
+void jobs_pause(agent *a, int64_t seconds);
+void jobs_resume(agent *a);
+bool jobs_paused(agent *a);
 void job_finished(agent *a, job *j, job_result res);
 int64_t now_realtime(void);
 

@@ -232,6 +232,11 @@ void jobs_reschedule(agent *a)
         return;
     }
     j = due_job(a, now, &earliest);
+    if (jobs_paused(a)) {
+        /* nothing starts; wake up when the pause ends (a timed one) */
+        j = NULL;
+        earliest = a->state.paused_until == INT64_MAX ? 0 : a->state.paused_until;
+    }
     if (j) {
         j->requested = false;
         r = job_spawn(a, j);
@@ -259,12 +264,45 @@ void jobs_reschedule(agent *a)
     status_update(a);
 }
 
+bool jobs_paused(agent *a)
+{
+    if (a->state.paused_until && a->state.paused_until <= now_realtime()) {
+        log_notice("the pause has ended: jobs run on their schedule again");
+        a->state.paused_until = 0;
+        state_save(a);
+    }
+    return a->state.paused_until != 0;
+}
+
+/* seconds < 0: until `resume`.  A running job is stopped (it runs again
+ * after the pause: the repository is consistent whenever it stops). */
+void jobs_pause(agent *a, int64_t seconds)
+{
+    a->state.paused_until = seconds < 0 ? INT64_MAX : now_realtime() + seconds;
+    log_notice("paused %s", seconds < 0 ? "until 'cloudseal agent resume'" : "for a while");
+    if (a->running)
+        job_stop(a, a->running);
+    state_save(a);
+    jobs_reschedule(a);
+}
+
+void jobs_resume(agent *a)
+{
+    if (a->state.paused_until)
+        log_notice("resumed");
+    a->state.paused_until = 0;
+    state_save(a);
+    jobs_reschedule(a);
+}
+
 int jobs_request(agent *a, job_kind kind)
 {
     job *j = &a->jobs[kind];
 
     if (!j->enabled)
         return -EOPNOTSUPP;
+    if (jobs_paused(a))
+        return -EAGAIN;
     if (!a->amk)
         return -ENOKEY;
     if (j->pid)

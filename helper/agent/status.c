@@ -53,6 +53,8 @@ static const char *state_word(agent *a)
         return "not-enrolled";
     if (!a->amk)
         return "locked";
+    if (a->state.paused_until)
+        return "paused";
     if (a->error[0])
         return "error";
     return "idle";
@@ -75,6 +77,11 @@ static void status_text(agent *a, char *buf, size_t len)
         snprintf(buf, len, "%s", a->error[0] ? a->error : "not enrolled: run 'cloudseal enroll'");
     } else if (!a->amk) {
         snprintf(buf, len, "locked");
+    } else if (a->state.paused_until == INT64_MAX) {
+        snprintf(buf, len, "paused: run 'cloudseal agent resume'");
+    } else if (a->state.paused_until) {
+        format_when(a->state.paused_until, when, sizeof(when));
+        snprintf(buf, len, "paused until %s", when);
     } else if (a->error[0] && n && n->retry_delay) {
         int64_t left = n->next_run > now ? n->next_run - now : 0;
         if (left >= 60)
@@ -152,6 +159,8 @@ json_object *status_json(agent *a)
         json_object_object_add(o, "repository_size", json_object_new_int64(a->state.repository_size));
     if (a->error[0])
         json_object_object_add(o, "error", json_object_new_string(a->error));
+    if (a->state.paused_until)
+        json_object_object_add(o, "paused_until", json_object_new_int64(a->state.paused_until));
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
         cs_agent_job_state *st;

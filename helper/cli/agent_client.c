@@ -47,6 +47,11 @@ static int read_reply(int fd, cs_buf *b)
 
 int agent_request(const char *cmd, json_object **reply)
 {
+    return agent_request_seconds(cmd, -1, reply);
+}
+
+int agent_request_seconds(const char *cmd, int64_t seconds, json_object **reply)
+{
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     _cleanup_close_ int fd = -1;
     cs_buf b = CS_BUF_INIT;
@@ -57,7 +62,10 @@ int agent_request(const char *cmd, json_object **reply)
     r = cs_agent_socket_path(sa.sun_path, sizeof(sa.sun_path));
     if (r < 0)
         return r;
-    n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
+    if (seconds >= 0)
+        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\",\"seconds\":%lld}\n", cmd, (long long)seconds);
+    else
+        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
     if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(cmd, "\"\\"))
         return -EINVAL;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

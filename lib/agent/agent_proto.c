@@ -15,7 +15,11 @@ static const char *const cmd_names[] = {
     [CS_AGENT_CMD_SYNC_NOW] = "sync-now",
     [CS_AGENT_CMD_LOCK] = "lock",
     [CS_AGENT_CMD_UNLOCK_NOTIFY] = "unlock-notify",
+    [CS_AGENT_CMD_PAUSE] = "pause",
+    [CS_AGENT_CMD_RESUME] = "resume",
 };
+
+static bool get_count(json_object *obj, const char *key, int64_t *out);
 
 const char *cs_agent_cmd_name(cs_agent_cmd cmd)
 {
@@ -65,16 +69,28 @@ static int parse_object(const char *data, size_t len, size_t max, json_object **
 
 int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 {
+    int64_t seconds;
+
+    return cs_agent_parse_request_seconds(line, len, out, &seconds);
+}
+
+int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds)
+{
     json_object *obj, *cmd;
     const char *name;
     int r;
 
+    *seconds = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
     r = -EBADMSG;
     if (!json_object_object_get_ex(obj, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
         goto out;
+    if (json_object_object_get_ex(obj, "seconds", &cmd) &&
+        (!get_count(obj, "seconds", seconds) || *seconds > CS_AGENT_PAUSE_MAX))
+        goto out;
+    json_object_object_get_ex(obj, "cmd", &cmd);
     name = json_object_get_string(cmd);
     r = -EOPNOTSUPP;
     for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++) {
@@ -327,6 +343,7 @@ static int parse_top(json_object *obj, cs_agent_state *st)
         { "newest_bytes", offsetof(cs_agent_state, newest_bytes) },
         { "full_bytes", offsetof(cs_agent_state, full_bytes) },
         { "last_prune", offsetof(cs_agent_state, last_prune) },
+        { "paused_until", offsetof(cs_agent_state, paused_until) },
     };
     static const struct { const char *key; size_t off; } flags[] = {
         { "first_backup_notified", offsetof(cs_agent_state, first_backup_notified) },
@@ -422,5 +439,6 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "newest_bytes", json_object_new_int64(st->newest_bytes));
     json_object_object_add(root, "full_bytes", json_object_new_int64(st->full_bytes));
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
+    json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
     return root;
 }

@@ -208,6 +208,26 @@ static void test_progress_retention(void **state)
     assert_int_equal(p.retention_guard, 0);
 }
 
+static void test_pause_request(void **state)
+{
+    cs_agent_cmd c;
+    int64_t s;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":7200}"), &c, &s), 0);
+    assert_int_equal(c, CS_AGENT_CMD_PAUSE);
+    assert_int_equal(s, 7200);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\"}"), &c, &s), 0);
+    assert_int_equal(s, -1);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"resume\"}"), &c, &s), 0);
+    assert_int_equal(c, CS_AGENT_CMD_RESUME);
+    /* tampered: negative, too long, wrong type */
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":-5}"), &c, &s), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":99999999999}"), &c, &s),
+                     -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":\"1h\"}"), &c, &s), -EBADMSG);
+}
+
 static void test_socket_path(void **state)
 {
     char p[108];
@@ -238,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_state_roundtrip_and_tamper),
         cmocka_unit_test(test_socket_path),
         cmocka_unit_test(test_state_retention_fields),
+        cmocka_unit_test(test_pause_request),
         cmocka_unit_test(test_progress_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
