@@ -64,6 +64,7 @@ typedef struct job {
     int64_t next_run;          /* unix time of the next run, 0 = not scheduled */
     int64_t retry_delay;       /* current backoff, 0 = not backing off */
     bool requested;            /* backup-now / sync-now pending */
+    bool asked;                /* the user asked for this run: not held back (power.c), even after INIT */
     bool consent_asked;        /* the user was notified of held mass deletions */
 
     /* while running */
@@ -103,6 +104,9 @@ typedef struct agent {
     int64_t randomized_delay, retry_min, retry_max;
     uint64_t stop_timeout_usec;
     int notify_after;          /* desktop notification after this many failures */
+    int64_t battery_min;       /* scheduled jobs wait on battery below this percent; 0 = never */
+    bool run_on_metered;
+    char waiting[CS_AGENT_TEXT_MAX]; /* why due jobs wait (battery, metered), "" = they do not */
     bool scheduled;            /* [agent] schedule set: backups by the calendar, not interval */
     cs_calendar schedule;
     int64_t overdue_after;     /* "backup overdue" notification after this long without one; 0 = off */
@@ -183,6 +187,9 @@ bool repo_storage_changed(const cs_config *old, const cs_config *new);
 
 /* desktop.c */
 void desktop_notify(agent *a, const char *summary, const char *body);
+
+/* power.c */
+bool power_should_wait(agent *a, char *why, size_t len);
 
 /* retention.c: the step after a backup, and what its output means */
 void retention_configure(agent *a);

@@ -180,6 +180,7 @@ void jobs_drop_requests(agent *a)
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
 
+        j->asked = false;
         if (!j->requested)
             continue;
         j->requested = false;
@@ -212,6 +213,31 @@ static job *due_job(agent *a, int64_t now, int64_t *earliest)
     return best;
 }
 
+/* A scheduled job that is due waits while power_should_wait() says so:
+ * every due one is put off by retry_min and asked about again then. */
+static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
+{
+    char why[CS_AGENT_TEXT_MAX];
+
+    if (!power_should_wait(a, why, sizeof(why))) {
+        if (a->waiting[0])
+            log_notice("no longer waiting: jobs run again");
+        a->waiting[0] = '\0';
+        return j;
+    }
+    if (strcmp(why, a->waiting) != 0)
+        log_notice("waiting: %s", why);
+    snprintf(a->waiting, sizeof(a->waiting), "%s", why);
+    for (int i = 0; i < N_JOBS; i++) {
+        job *d = &a->jobs[i];
+        if (d->enabled && !d->internal && d->next_run && d->next_run <= now)
+            d->next_run = now + a->retry_min;
+    }
+    /* a request or an internal step may still be due: those go ahead */
+    j = due_job(a, now, earliest);
+    return j && (j->requested || j->asked || j->internal) ? j : NULL;
+}
+
 static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     jobs_reschedule(userdata);
@@ -232,6 +258,8 @@ void jobs_reschedule(agent *a)
         return;
     }
     j = due_job(a, now, &earliest);
+    if (j && !j->requested && !j->asked && !j->internal)
+        j = polite_job(a, j, now, &earliest);
     if (jobs_paused(a)) {
         /* nothing starts; wake up when the pause ends (a timed one) */
         j = NULL;
@@ -308,6 +336,7 @@ int jobs_request(agent *a, job_kind kind)
     if (j->pid)
         return 1; /* already running: the request is satisfied */
     j->requested = true;
+    j->asked = true;
     j->next_run = now_realtime();
     jobs_reschedule(a);
     return 0;
@@ -395,6 +424,8 @@ void job_finished(agent *a, job *j, job_result res)
             jobs_reschedule(a);
         return;
     }
+    if (res != RESULT_NO_REPOSITORY) /* else the asked-for run follows the repository's creation */
+        j->asked = false;
     st = cs_agent_state_job(&a->state, j->name);
     if (st && res != RESULT_NO_REPOSITORY) { /* not a run: the repository is created first */
         st->last_run = now;

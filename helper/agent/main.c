@@ -110,6 +110,8 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
     a->stop_timeout_usec = (uint64_t)cs_config_int(cfg, "agent", "stop_timeout") * 1000000ULL;
     a->notify_after = (int)cs_config_int(cfg, "agent", "notify_after_failures");
     a->overdue_after = cs_config_int(cfg, "agent", "overdue_after");
+    a->battery_min = cs_config_int(cfg, "agent", "battery_min");
+    a->run_on_metered = cs_config_bool(cfg, "agent", "run_on_metered");
 }
 
 /* A reload that names other storage: look at it as at start (bounded by

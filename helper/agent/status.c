@@ -82,6 +82,8 @@ static void status_text(agent *a, char *buf, size_t len)
     } else if (a->state.paused_until) {
         format_when(a->state.paused_until, when, sizeof(when));
         snprintf(buf, len, "paused until %s", when);
+    } else if (a->waiting[0]) {
+        snprintf(buf, len, "waiting: %.200s", a->waiting);
     } else if (a->error[0] && n && n->retry_delay) {
         int64_t left = n->next_run > now ? n->next_run - now : 0;
         if (left >= 60)
@@ -159,6 +161,8 @@ json_object *status_json(agent *a)
         json_object_object_add(o, "repository_size", json_object_new_int64(a->state.repository_size));
     if (a->error[0])
         json_object_object_add(o, "error", json_object_new_string(a->error));
+    if (a->waiting[0])
+        json_object_object_add(o, "waiting", json_object_new_string(a->waiting));
     if (a->state.paused_until)
         json_object_object_add(o, "paused_until", json_object_new_int64(a->state.paused_until));
     for (int i = 0; i < N_JOBS; i++) {

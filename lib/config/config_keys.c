@@ -50,6 +50,8 @@ const cs_config_key cs_config_keys[] = {
     { "agent", "notify_after_failures", CS_CONF_INT, "3", 1, 1000 },
     { "agent", "cloudseal", CS_CONF_STRING, NULL, 0, 0 },
     { "agent", "schedule", CS_CONF_STRING, NULL, 0, 0 },
+    { "agent", "battery_min", CS_CONF_INT, "20", 0, 101 },
+    { "agent", "run_on_metered", CS_CONF_BOOL, "no", 0, 0 },
     { "agent", "overdue_after", CS_CONF_DURATION, "3d", 0, 365LL * 86400 },
 
     /* [retention] what the agent forgets after backups (cloudseal-agent(8) RETENTION) */
