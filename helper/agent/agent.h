@@ -16,7 +16,8 @@
  * Files: main.c (setup, signals, reload, shutdown), jobs.c (scheduler, backoff),
  * child.c (spawning and reading a job), key.c (keyring, lock modes, logind),
  * control.c (control socket), status.c (STATUS=, status replies, state
- * file), desktop.c (desktop notifications).
+ * file), desktop.c (desktop notifications), retention.c ([retention] after
+ * backups), notices.c (first backup, overdue), power.c (battery, metered).
  */
 #ifndef CS_AGENT_AGENT_H
 #define CS_AGENT_AGENT_H
