@@ -56,7 +56,7 @@ const cs_config_key cs_config_keys[] = {
 
     /* [retention] what the agent forgets after backups (cloudseal-agent(8) RETENTION) */
     { "retention", "enabled", CS_CONF_BOOL, "yes", 0, 0 },
-    { "retention", "keep_last", CS_CONF_INT, "0", 0, 1000000 },
+    { "retention", "keep_last", CS_CONF_INT, "3", 0, 1000000 },
     { "retention", "keep_hourly", CS_CONF_INT, "24", 0, 1000000 },
     { "retention", "keep_daily", CS_CONF_INT, "30", 0, 1000000 },
     { "retention", "keep_weekly", CS_CONF_INT, "52", 0, 1000000 },

@@ -78,12 +78,3 @@ def test_no_scheduled_backup_on_a_metered_connection_but_backup_now_runs(agent, 
         assert time.monotonic() < end, agent.log_text()[-3000:]
         time.sleep(0.1)
 
-
-def test_run_on_metered_and_battery_min_0_turn_the_checks_off(agent, backup_setup, power):
-    configure, _, _ = backup_setup
-    configure(agent={"battery_min": "0", "run_on_metered": "yes"})
-    power(1, 5.0, 3)  # NM_METERED_GUESS_YES
-    agent.start()
-    agent.wait_status("idle, next backup", timeout=120)
-    assert backup_job(agent)["last_result"] == "ok"
-    assert "waiting:" not in agent.log_text()
