@@ -15,3 +15,11 @@ $(AGENT_NOTIFYD): tests/integration/agent/notifyd.c
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
 
 integration: $(AGENT_NOTIFYD)
+
+# a stand-in UPower and NetworkManager (battery, metered) for the power tests
+AGENT_POWERD := $(O)/tests/agent-powerd
+$(AGENT_POWERD): tests/integration/agent/powerd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+
+integration: $(AGENT_POWERD)

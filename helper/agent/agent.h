@@ -16,7 +16,8 @@
  * Files: main.c (setup, signals, reload, shutdown), jobs.c (scheduler, backoff),
  * child.c (spawning and reading a job), key.c (keyring, lock modes, logind),
  * control.c (control socket), status.c (STATUS=, status replies, state
- * file), desktop.c (desktop notifications).
+ * file), desktop.c (desktop notifications), retention.c ([retention] after
+ * backups), notices.c (first backup, overdue), power.c (battery, metered).
  */
 #ifndef CS_AGENT_AGENT_H
 #define CS_AGENT_AGENT_H
@@ -29,13 +30,16 @@
 #include <systemd/sd-login.h>
 
 #include "agent/agent_proto.h"
+#include "agent/calendar.h"
 #include "config/config.h"
 #include "crypto/account.h"
 #include "crypto/keys.h"
 
-/* JOB_INIT and JOB_STATS are internal steps of the backup job: creating the
- * repository on the first backup, and measuring it after each one. */
-typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, JOB_INIT, JOB_STATS, N_JOBS } job_kind;
+/* JOB_INIT, JOB_RETENTION and JOB_STATS are internal steps of the backup
+ * job: creating the repository on the first backup, applying [retention]
+ * (and a prune at most every prune_interval) and measuring the repository
+ * after each one.  Requested steps start in this order. */
+typedef enum job_kind { JOB_BACKUP, JOB_ARCHIVE_SYNC, JOB_INIT, JOB_RETENTION, JOB_STATS, N_JOBS } job_kind;
 
 /* How a job run ended, from the CLI's exit code. */
 typedef enum job_result {
@@ -61,6 +65,7 @@ typedef struct job {
     int64_t next_run;          /* unix time of the next run, 0 = not scheduled */
     int64_t retry_delay;       /* current backoff, 0 = not backing off */
     bool requested;            /* backup-now / sync-now pending */
+    bool asked;                /* the user asked for this run: not held back (power.c), even after INIT */
     bool consent_asked;        /* the user was notified of held mass deletions */
 
     /* while running */
@@ -100,6 +105,18 @@ typedef struct agent {
     int64_t randomized_delay, retry_min, retry_max;
     uint64_t stop_timeout_usec;
     int notify_after;          /* desktop notification after this many failures */
+    int64_t battery_min;       /* scheduled jobs wait on battery below this percent; 0 = never */
+    bool run_on_metered;
+    char waiting[CS_AGENT_TEXT_MAX]; /* why due jobs wait (battery, metered), "" = they do not */
+    bool scheduled;            /* [agent] schedule set: backups by the calendar, not interval */
+    cs_calendar schedule;
+    int64_t overdue_after;     /* "backup overdue" notification after this long without one; 0 = off */
+
+    /* retention (retention.c) */
+    bool retention_enabled;
+    bool retention_prune;      /* the running retention step also prunes */
+    int64_t prune_interval, prune_timeout;
+    sd_event_source *prune_timer;
 
     /* persistent state ($XDG_STATE_HOME/cloudseal or ~/.local/state/cloudseal) */
     cs_agent_state state;
@@ -131,6 +148,9 @@ void jobs_reschedule(agent *a);
 void jobs_reload(agent *a);
 void jobs_drop_requests(agent *a);
 int jobs_request(agent *a, job_kind kind);
+void jobs_pause(agent *a, int64_t seconds);
+void jobs_resume(agent *a);
+bool jobs_paused(agent *a);
 void job_finished(agent *a, job *j, job_result res);
 int64_t now_realtime(void);
 
@@ -168,5 +188,21 @@ bool repo_storage_changed(const cs_config *old, const cs_config *new);
 
 /* desktop.c */
 void desktop_notify(agent *a, const char *summary, const char *body);
+
+/* power.c */
+bool power_should_wait(agent *a, char *why, size_t len);
+
+/* retention.c: the step after a backup, and what its output means */
+void retention_configure(agent *a);
+void retention_queue(agent *a);
+void retention_started(agent *a, job *j);
+void retention_progress(agent *a, const cs_job_progress *p);
+void retention_finished(agent *a, job *j, job_result res);
+void retention_json(agent *a, json_object *o);
+
+/* notices.c: "first backup finished", "backup overdue" */
+void notices_init(agent *a);
+void notices_backup_ok(agent *a);
+void notices_check(agent *a);
 
 #endif

@@ -110,6 +110,8 @@ static void handle_line(agent *a, job *j, const char *line, size_t len)
         snprintf(j->run_error, sizeof(j->run_error), "%s", p.error);
     if (p.snapshot[0])
         log_info("%s: snapshot %s saved", j->name, p.snapshot);
+    if (j->kind == JOB_RETENTION)
+        retention_progress(a, &p);
 }
 
 /* Read what is there; split into lines of at most CS_AGENT_LINE_MAX, dropping

@@ -73,6 +73,8 @@ static json_object *run_job_request(agent *a, job_kind kind)
                                               : "the message archive sync is not available");
     if (r == -ENOKEY)
         return error_reply("locked: run 'cloudseal unlock' first");
+    if (r == -EAGAIN)
+        return error_reply("paused: run 'cloudseal agent resume' first");
     if (r == 1)
         return ok_reply("already running");
     if (r < 0)
@@ -83,7 +85,8 @@ static json_object *run_job_request(agent *a, job_kind kind)
 static json_object *handle(agent *a, const char *line, size_t len)
 {
     cs_agent_cmd cmd;
-    int r = cs_agent_parse_request(line, len, &cmd);
+    int64_t seconds;
+    int r = cs_agent_parse_request_seconds(line, len, &cmd, &seconds);
 
     if (r == -EOPNOTSUPP)
         return error_reply("unknown command");
@@ -100,6 +103,12 @@ static json_object *handle(agent *a, const char *line, size_t len)
     case CS_AGENT_CMD_LOCK:
         key_lock(a, true, "cloudseal lock");
         return ok_reply("locked");
+    case CS_AGENT_CMD_PAUSE:
+        jobs_pause(a, seconds);
+        return ok_reply(seconds < 0 ? "paused until 'cloudseal agent resume'" : "paused");
+    case CS_AGENT_CMD_RESUME:
+        jobs_resume(a);
+        return ok_reply("resumed");
     case CS_AGENT_CMD_UNLOCK_NOTIFY:
         key_check(a);
         return a->amk ? ok_reply("unlocked") : error_reply("no key in the keyring");

@@ -44,6 +44,7 @@ static const char *result_name(job_result r)
 }
 
 static void jobs_configure(agent *a);
+static bool by_calendar(agent *a, const job *j);
 
 void jobs_init(agent *a)
 {
@@ -61,6 +62,7 @@ void jobs_init(agent *a)
     a->jobs[JOB_INIT] = (job){ .kind = JOB_INIT, .name = "init", .verb = "creating the backup repository",
                                .noun = "backup", .args = init_args, .internal = true, .out_fd = -1,
                                .percent = -1 };
+    retention_configure(a);
     a->jobs[JOB_STATS] = (job){ .kind = JOB_STATS, .name = "stats", .verb = "measuring the repository",
                                 .noun = "backup", .args = stats_args, .internal = true, .whole_output = true,
                                 .out_fd = -1, .percent = -1 };
@@ -88,22 +90,46 @@ static void jobs_configure(agent *a)
     }
     a->jobs[JOB_INIT].enabled = b->enabled;
     a->jobs[JOB_STATS].enabled = b->enabled && job_command_exists(a, stats_args);
+    retention_configure(a);
     for (int i = 0; i < N_JOBS; i++)
-        if (a->jobs[i].enabled && !a->jobs[i].internal)
+        if (a->jobs[i].enabled && !a->jobs[i].internal && by_calendar(a, &a->jobs[i]))
+            log_info("job %s on the calendar '%s'", a->jobs[i].name, cs_config_str(a->cfg, "agent", "schedule"));
+        else if (a->jobs[i].enabled && !a->jobs[i].internal)
             log_info("job %s every %llds", a->jobs[i].name, (long long)a->jobs[i].interval);
 }
 
+/* The backup's [agent] schedule, when set, instead of its interval. */
+static bool by_calendar(agent *a, const job *j)
+{
+    return a->scheduled && j->kind == JOB_BACKUP;
+}
+
+/* The run after a success at `from`. */
+static int64_t next_after(agent *a, const job *j, int64_t from)
+{
+    int64_t t = by_calendar(a, j) ? cs_calendar_next(&a->schedule, from) : 0;
+
+    return (t > 0 ? t : from + j->interval) + random_delay(a);
+}
+
 /* The run the schedule alone asks for: right away when the last success is
- * older than the interval (or there never was one, or it is in the future),
- * else one interval after it. */
+ * older than the interval, or a calendar time has passed since it (like
+ * OnCalendar= with Persistent=true), or there never was one, or it is in
+ * the future; else the next time after it. */
 static int64_t next_by_interval(agent *a, const job *j, int64_t now)
 {
     cs_agent_job_state *st = cs_agent_state_job(&a->state, j->name);
-    int64_t last = st ? st->last_success : 0;
+    int64_t last = st ? st->last_success : 0, t;
 
-    if (last <= 0 || last > now || now - last >= j->interval)
+    if (last <= 0 || last > now)
         return now;
-    return last + j->interval + random_delay(a);
+    if (by_calendar(a, j)) {
+        t = cs_calendar_next(&a->schedule, last);
+        return t > 0 && t <= now ? now : next_after(a, j, last);
+    }
+    if (now - last >= j->interval)
+        return now;
+    return next_after(a, j, last);
 }
 
 void jobs_schedule_initial(agent *a)
@@ -154,6 +180,7 @@ void jobs_drop_requests(agent *a)
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
 
+        j->asked = false;
         if (!j->requested)
             continue;
         j->requested = false;
@@ -186,6 +213,31 @@ static job *due_job(agent *a, int64_t now, int64_t *earliest)
     return best;
 }
 
+/* A scheduled job that is due waits while power_should_wait() says so:
+ * every due one is put off by retry_min and asked about again then. */
+static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
+{
+    char why[CS_AGENT_TEXT_MAX];
+
+    if (!power_should_wait(a, why, sizeof(why))) {
+        if (a->waiting[0])
+            log_notice("no longer waiting: jobs run again");
+        a->waiting[0] = '\0';
+        return j;
+    }
+    if (strcmp(why, a->waiting) != 0)
+        log_notice("waiting: %s", why);
+    snprintf(a->waiting, sizeof(a->waiting), "%s", why);
+    for (int i = 0; i < N_JOBS; i++) {
+        job *d = &a->jobs[i];
+        if (d->enabled && !d->internal && d->next_run && d->next_run <= now)
+            d->next_run = now + a->retry_min;
+    }
+    /* a request or an internal step may still be due: those go ahead */
+    j = due_job(a, now, earliest);
+    return j && (j->requested || j->asked || j->internal) ? j : NULL;
+}
+
 static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     jobs_reschedule(userdata);
@@ -206,6 +258,13 @@ void jobs_reschedule(agent *a)
         return;
     }
     j = due_job(a, now, &earliest);
+    if (j && !j->requested && !j->asked && !j->internal)
+        j = polite_job(a, j, now, &earliest);
+    if (jobs_paused(a)) {
+        /* nothing starts; wake up when the pause ends (a timed one) */
+        j = NULL;
+        earliest = a->state.paused_until == INT64_MAX ? 0 : a->state.paused_until;
+    }
     if (j) {
         j->requested = false;
         r = job_spawn(a, j);
@@ -214,6 +273,8 @@ void jobs_reschedule(agent *a)
             job_finished(a, j, RESULT_FAILED);
             return;
         }
+        if (j->kind == JOB_RETENTION)
+            retention_started(a, j);
         status_update(a);
         return;
     }
@@ -231,17 +292,51 @@ void jobs_reschedule(agent *a)
     status_update(a);
 }
 
+bool jobs_paused(agent *a)
+{
+    if (a->state.paused_until && a->state.paused_until <= now_realtime()) {
+        log_notice("the pause has ended: jobs run on their schedule again");
+        a->state.paused_until = 0;
+        state_save(a);
+    }
+    return a->state.paused_until != 0;
+}
+
+/* seconds < 0: until `resume`.  A running job is stopped (it runs again
+ * after the pause: the repository is consistent whenever it stops). */
+void jobs_pause(agent *a, int64_t seconds)
+{
+    a->state.paused_until = seconds < 0 ? INT64_MAX : now_realtime() + seconds;
+    log_notice("paused %s", seconds < 0 ? "until 'cloudseal agent resume'" : "for a while");
+    if (a->running)
+        job_stop(a, a->running);
+    state_save(a);
+    jobs_reschedule(a);
+}
+
+void jobs_resume(agent *a)
+{
+    if (a->state.paused_until)
+        log_notice("resumed");
+    a->state.paused_until = 0;
+    state_save(a);
+    jobs_reschedule(a);
+}
+
 int jobs_request(agent *a, job_kind kind)
 {
     job *j = &a->jobs[kind];
 
     if (!j->enabled)
         return -EOPNOTSUPP;
+    if (jobs_paused(a))
+        return -EAGAIN;
     if (!a->amk)
         return -ENOKEY;
     if (j->pid)
         return 1; /* already running: the request is satisfied */
     j->requested = true;
+    j->asked = true;
     j->next_run = now_realtime();
     jobs_reschedule(a);
     return 0;
@@ -305,6 +400,8 @@ static void step_finished(agent *a, job *j, job_result res)
             note_failure(a, b, st, res);
             state_save(a);
         }
+    } else if (j->kind == JOB_RETENTION) {
+        retention_finished(a, j, res);
     } else if (res != RESULT_OK) {
         log_debug("could not measure the repository");
     }
@@ -327,6 +424,8 @@ void job_finished(agent *a, job *j, job_result res)
             jobs_reschedule(a);
         return;
     }
+    if (res != RESULT_NO_REPOSITORY) /* else the asked-for run follows the repository's creation */
+        j->asked = false;
     st = cs_agent_state_job(&a->state, j->name);
     if (st && res != RESULT_NO_REPOSITORY) { /* not a run: the repository is created first */
         st->last_run = now;
@@ -336,15 +435,18 @@ void job_finished(agent *a, job *j, job_result res)
     case RESULT_OK:
         log_info("%s finished", j->name);
         j->retry_delay = 0;
-        j->next_run = now + j->interval + random_delay(a);
+        j->next_run = next_after(a, j, now);
         a->error[0] = '\0';
         if (st) {
             st->last_success = now;
             st->failures = 0;
             st->last_error[0] = '\0';
         }
-        if (j->kind == JOB_BACKUP)
+        if (j->kind == JOB_BACKUP) {
+            retention_queue(a);
             run_step(a, JOB_STATS);
+            notices_backup_ok(a);
+        }
         j->consent_asked = false;
         break;
     case RESULT_NEEDS_CONSENT:

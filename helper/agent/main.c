@@ -58,6 +58,8 @@ static int find_cloudseal(const cs_config *cfg, char *out)
  * previous configuration. */
 typedef struct settings {
     bool lock_on_logout;
+    bool scheduled;
+    cs_calendar schedule;
     char cloudseal[PATH_MAX];
 } settings;
 
@@ -72,6 +74,13 @@ static int check_settings(const cs_config *cfg, settings *s)
         s->lock_on_logout = false;
     } else {
         log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
+        return -EINVAL;
+    }
+    const char *cal = cs_config_str(cfg, "agent", "schedule");
+    s->scheduled = cal && cal[0];
+    if (s->scheduled && cs_calendar_parse(cal, &s->schedule) < 0) {
+        log_error("[agent] schedule must be a calendar like 'daily 12:30', 'Mon..Fri 09:00,17:00' "
+                  "or 'hourly', not '%s'", cal);
         return -EINVAL;
     }
     r = find_cloudseal(cfg, s->cloudseal);
@@ -90,6 +99,8 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
         cs_config_free(a->cfg);
     a->cfg = cfg;
     a->lock_on_logout = s->lock_on_logout;
+    a->scheduled = s->scheduled;
+    a->schedule = s->schedule;
     memcpy(a->cloudseal, s->cloudseal, sizeof(a->cloudseal));
     a->randomized_delay = cs_config_int(cfg, "agent", "randomized_delay");
     a->retry_min = cs_config_int(cfg, "agent", "retry_min");
@@ -98,6 +109,9 @@ static void apply_settings(agent *a, cs_config *cfg, const settings *s)
         a->retry_max = a->retry_min;
     a->stop_timeout_usec = (uint64_t)cs_config_int(cfg, "agent", "stop_timeout") * 1000000ULL;
     a->notify_after = (int)cs_config_int(cfg, "agent", "notify_after_failures");
+    a->overdue_after = cs_config_int(cfg, "agent", "overdue_after");
+    a->battery_min = cs_config_int(cfg, "agent", "battery_min");
+    a->run_on_metered = cs_config_bool(cfg, "agent", "run_on_metered");
 }
 
 /* A reload that names other storage: look at it as at start (bounded by
@@ -222,6 +236,7 @@ static int setup(agent *a)
         return r;
 
     state_load(a);
+    notices_init(a);
     jobs_init(a);
     repo_check(a);
     jobs_schedule_initial(a); /* before the key: unlocking starts what is due */
@@ -250,6 +265,7 @@ static void teardown(agent *a)
     sd_event_source_disable_unref(a->key_timer);
     sd_event_source_disable_unref(a->login_src);
     sd_event_source_disable_unref(a->status_timer);
+    sd_event_source_disable_unref(a->prune_timer);
     if (a->login_mon)
         sd_login_monitor_unref(a->login_mon);
     sd_event_unref(a->event);
@@ -298,6 +314,7 @@ int main(int argc, char **argv)
      * looked up, socket listening */
     a.setup_done = true;
     status_update(&a);
+    notices_check(&a);
     sd_notify(0, "READY=1");
     log_info("ready: user %s, %s, lock=%s", a.user, a.amk ? "unlocked" : "locked",
              a.lock_on_logout ? "logout" : "reboot");

@@ -53,6 +53,8 @@ static const char *state_word(agent *a)
         return "not-enrolled";
     if (!a->amk)
         return "locked";
+    if (a->state.paused_until)
+        return "paused";
     if (a->error[0])
         return "error";
     return "idle";
@@ -75,6 +77,13 @@ static void status_text(agent *a, char *buf, size_t len)
         snprintf(buf, len, "%s", a->error[0] ? a->error : "not enrolled: run 'cloudseal enroll'");
     } else if (!a->amk) {
         snprintf(buf, len, "locked");
+    } else if (a->state.paused_until == INT64_MAX) {
+        snprintf(buf, len, "paused: run 'cloudseal agent resume'");
+    } else if (a->state.paused_until) {
+        format_when(a->state.paused_until, when, sizeof(when));
+        snprintf(buf, len, "paused until %s", when);
+    } else if (a->waiting[0]) {
+        snprintf(buf, len, "waiting: %.200s", a->waiting);
     } else if (a->error[0] && n && n->retry_delay) {
         int64_t left = n->next_run > now ? n->next_run - now : 0;
         if (left >= 60)
@@ -116,6 +125,7 @@ void status_update(agent *a)
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     status_update(userdata);
+    notices_check(userdata);
     sd_event_source_set_time(s, usec + 30 * 1000000ULL);
     return 0;
 }
@@ -151,6 +161,10 @@ json_object *status_json(agent *a)
         json_object_object_add(o, "repository_size", json_object_new_int64(a->state.repository_size));
     if (a->error[0])
         json_object_object_add(o, "error", json_object_new_string(a->error));
+    if (a->waiting[0])
+        json_object_object_add(o, "waiting", json_object_new_string(a->waiting));
+    if (a->state.paused_until)
+        json_object_object_add(o, "paused_until", json_object_new_int64(a->state.paused_until));
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
         cs_agent_job_state *st;
@@ -178,6 +192,7 @@ json_object *status_json(agent *a)
         json_object_array_add(jobs, jo);
     }
     json_object_object_add(o, "jobs", jobs);
+    retention_json(a, o);
     return o;
 }
 

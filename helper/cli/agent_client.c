@@ -47,6 +47,11 @@ static int read_reply(int fd, cs_buf *b)
 
 int agent_request(const char *cmd, json_object **reply)
 {
+    return agent_request_seconds(cmd, -1, reply);
+}
+
+int agent_request_seconds(const char *cmd, int64_t seconds, json_object **reply)
+{
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     _cleanup_close_ int fd = -1;
     cs_buf b = CS_BUF_INIT;
@@ -57,7 +62,10 @@ int agent_request(const char *cmd, json_object **reply)
     r = cs_agent_socket_path(sa.sun_path, sizeof(sa.sun_path));
     if (r < 0)
         return r;
-    n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
+    if (seconds >= 0)
+        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\",\"seconds\":%lld}\n", cmd, (long long)seconds);
+    else
+        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
     if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(cmd, "\"\\"))
         return -EINVAL;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -138,6 +146,39 @@ static void print_job(FILE *f, json_object *job)
         fprintf(f, "Last error:   %s\n", get_str(job, "last_error"));
 }
 
+/* "Retention:    hourly 24, daily 30, weekly 52, monthly 1200; last run ...",
+ * and the small-snapshot guard's warning while it holds. */
+static void print_retention(FILE *f, json_object *reply)
+{
+    static const char *const keys[] = { "last", "hourly", "daily", "weekly", "monthly", "yearly" };
+    json_object *r, *v;
+    char b1[32], b2[32], k[32];
+    const char *sep = "";
+
+    if (!json_object_object_get_ex(reply, "retention", &r) || !json_object_is_type(r, json_type_object))
+        return;
+    if (!json_object_object_get_ex(r, "enabled", &v) || !json_object_get_boolean(v)) {
+        fprintf(f, "Retention:    off: snapshots are kept until you run 'cloudseal forget'\n");
+        return;
+    }
+    fprintf(f, "Retention:    keep ");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        snprintf(k, sizeof(k), "keep_%s", keys[i]);
+        if (get_i64(r, k) > 0) {
+            fprintf(f, "%s%s %lld", sep, keys[i], (long long)get_i64(r, k));
+            sep = ", ";
+        }
+    }
+    fprintf(f, "; last applied %s (%lld removed), last prune %s\n", when(get_i64(r, "last_run"), b1, sizeof(b1)),
+            (long long)get_i64(r, "removed"), when(get_i64(r, "last_prune"), b2, sizeof(b2)));
+    if (json_object_object_get_ex(r, "guard", &v) && json_object_get_boolean(v))
+        fprintf(f, "Warning:      the newest snapshot covers only %s, earlier ones %s: the last full\n"
+                   "              snapshots are kept. Check that everything to back up is there (a disk\n"
+                   "              not mounted? a folder moved?)\n",
+                human_size(get_i64(r, "newest_bytes"), b1, sizeof(b1)),
+                human_size(get_i64(r, "full_bytes"), b2, sizeof(b2)));
+}
+
 int agent_status_report(FILE *f, bool json, json_object *obj)
 {
     json_object *reply = NULL, *jobs, *size;
@@ -170,6 +211,7 @@ int agent_status_report(FILE *f, bool json, json_object *obj)
             print_job(f, json_object_array_get_idx(jobs, i));
     if (json_object_object_get_ex(reply, "repository_size", &size))
         fprintf(f, "Repository:   %s\n", human_size(json_object_get_int64(size), b, sizeof(b)));
+    print_retention(f, reply);
     json_object_put(reply);
     return 0;
 }

@@ -24,5 +24,9 @@ int agent_status_report(FILE *f, bool json, json_object *obj);
  * (after `cloudseal unlock`) or that it must lock (after `cloudseal lock`). */
 void agent_notify_unlock(void);
 void agent_notify_lock(void);
+/* agent_request with "seconds" (pause); seconds < 0: none. */
+int agent_request_seconds(const char *cmd, int64_t seconds, json_object **reply);
+/* `cloudseal agent retention` (agent_retention.c): an exit code. */
+int agent_retention(bool with_prune, bool dry);
 
 #endif

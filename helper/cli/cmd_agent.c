@@ -1,41 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal agent [status|backup-now|sync-now|lock]: ask the running
- * cloudseal-agent to do something now. */
+ * cloudseal-agent to do something now.  `agent retention` is the job the
+ * agent runs after backups (agent_retention.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "agent_client.h"
+#include "agent/agent_proto.h"
 #include "cli.h"
+#include "config/config.h"
 #include "util/log.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal agent [--json] [status|backup-now|sync-now|lock]\n\n"
+    fprintf(f, "Usage: cloudseal agent [--json] [status|backup-now|sync-now|lock|resume]\n"
+               "       cloudseal agent [--json] pause [DURATION]\n"
+               "       cloudseal agent [--json] retention [--prune] [--dry-run]\n\n"
                "Talk to your running cloudseal-agent (the user service that backs up on schedule):\n"
                "  status       what it is doing (default)\n"
                "  backup-now   start a backup now instead of waiting for the schedule\n"
                "  sync-now     sync the message archive now\n"
-               "  lock         forget the key: revoke it from the keyring and stop jobs\n");
+               "  lock         forget the key: revoke it from the keyring and stop jobs\n"
+               "  pause        no backups or syncs until 'resume', or for DURATION (like 2h or\n"
+               "               30min); a running one is stopped and runs again afterwards\n"
+               "  resume       end a pause: jobs run on their schedule again\n"
+               "  retention    apply the [retention] policy to this machine's snapshots now (the\n"
+               "               agent does after backups); --prune also frees their data\n");
 }
 
 int cmd_agent(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' },
+        { "prune", no_argument, NULL, 'P' },
+        { "dry-run", no_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
-    static const char *const verbs[] = { "status", "backup-now", "sync-now", "lock" };
+    static const char *const verbs[] = { "status", "backup-now", "sync-now", "lock", "retention", "pause", "resume" };
     const char *verb = "status";
     json_object *reply = NULL, *ok;
-    bool known = false;
+    bool known = false, prune = false, dry = false;
+    int64_t seconds = -1;
     int c, r;
 
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': cli.json = true; break;
+        case 'P': prune = true; break;
+        case 'n': dry = true; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -44,11 +59,24 @@ int cmd_agent(int argc, char **argv)
         verb = argv[optind++];
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         known |= strcmp(verb, verbs[i]) == 0;
+    if (known && strcmp(verb, "pause") == 0 && optind < argc) {
+        if (cs_parse_duration(argv[optind], &seconds) < 0 || seconds <= 0 || seconds > CS_AGENT_PAUSE_MAX) {
+            log_error("'%s' is not a duration like 2h, 30min or 1d (up to 366d)", argv[optind]);
+            return CLI_USAGE;
+        }
+        optind++;
+    }
     if (!known || optind < argc) {
         usage(stderr);
         return CLI_USAGE;
     }
-    r = agent_request(verb, &reply);
+    if (strcmp(verb, "retention") == 0)
+        return agent_retention(prune, dry);
+    if (prune || dry) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    r = agent_request_seconds(verb, seconds, &reply);
     if (r < 0) {
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENXIO)
             log_error("the agent is not running; start it with 'systemctl --user start cloudseal-agent'");

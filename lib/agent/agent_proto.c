@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,11 @@ static const char *const cmd_names[] = {
     [CS_AGENT_CMD_SYNC_NOW] = "sync-now",
     [CS_AGENT_CMD_LOCK] = "lock",
     [CS_AGENT_CMD_UNLOCK_NOTIFY] = "unlock-notify",
+    [CS_AGENT_CMD_PAUSE] = "pause",
+    [CS_AGENT_CMD_RESUME] = "resume",
 };
+
+static bool get_count(json_object *obj, const char *key, int64_t *out);
 
 const char *cs_agent_cmd_name(cs_agent_cmd cmd)
 {
@@ -64,16 +69,28 @@ static int parse_object(const char *data, size_t len, size_t max, json_object **
 
 int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 {
+    int64_t seconds;
+
+    return cs_agent_parse_request_seconds(line, len, out, &seconds);
+}
+
+int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds)
+{
     json_object *obj, *cmd;
     const char *name;
     int r;
 
+    *seconds = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
     r = -EBADMSG;
     if (!json_object_object_get_ex(obj, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
         goto out;
+    if (json_object_object_get_ex(obj, "seconds", &cmd) &&
+        (!get_count(obj, "seconds", seconds) || *seconds > CS_AGENT_PAUSE_MAX))
+        goto out;
+    json_object_object_get_ex(obj, "cmd", &cmd);
     name = json_object_get_string(cmd);
     r = -EOPNOTSUPP;
     for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++) {
@@ -192,6 +209,36 @@ static bool id_chars_ok(const char *s)
     return true;
 }
 
+/* A boolean field as 0/1; -1 when absent or of another type. */
+static int get_flag(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_boolean))
+        return -1;
+    return json_object_get_boolean(v) ? 1 : 0;
+}
+
+/* {"retention":{...}} and {"prune":{...}} of `agent retention`. */
+static void parse_retention(json_object *obj, cs_job_progress *p)
+{
+    json_object *r;
+
+    if (json_object_object_get_ex(obj, "retention", &r) && json_object_is_type(r, json_type_object) &&
+        get_count(r, "removed", &p->retention_removed)) {
+        p->retention_guard = get_flag(r, "guard") == 1;
+        if (!get_count(r, "guard_rescued", &p->guard_rescued))
+            p->guard_rescued = 0;
+        if (!get_count(r, "newest_bytes", &p->newest_bytes))
+            p->newest_bytes = 0;
+        if (!get_count(r, "full_bytes", &p->full_bytes))
+            p->full_bytes = 0;
+    }
+    if (json_object_object_get_ex(obj, "prune", &r) && json_object_is_type(r, json_type_object) &&
+        !get_count(r, "bytes_freed", &p->bytes_freed))
+        p->bytes_freed = -1;
+}
+
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
 {
     json_object *obj;
@@ -202,6 +249,10 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
     p->repository_size = -1;
     p->snapshot[0] = '\0';
     p->error[0] = '\0';
+    p->retention_removed = -1;
+    p->retention_guard = -1;
+    p->guard_rescued = p->newest_bytes = p->full_bytes = 0;
+    p->bytes_freed = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
@@ -225,6 +276,7 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
         p->snapshot[0] = '\0';
     if (!get_string(obj, "error", p->error, sizeof(p->error)))
         p->error[0] = '\0';
+    parse_retention(obj, p);
     json_object_put(obj);
     return 0;
 }
@@ -233,6 +285,7 @@ void cs_agent_state_init(cs_agent_state *st)
 {
     memset(st, 0, sizeof(*st));
     st->repository_size = -1;
+    st->first_backup_notified = -1;
 }
 
 cs_agent_job_state *cs_agent_state_job(cs_agent_state *st, const char *name)
@@ -279,6 +332,43 @@ static int parse_job(json_object *o, cs_agent_job_state *j)
     return 0;
 }
 
+/* The top-level times, counts and flags: each optional, each of its type. */
+static int parse_top(json_object *obj, cs_agent_state *st)
+{
+    static const struct { const char *key; size_t off; } counts[] = {
+        { "first_seen", offsetof(cs_agent_state, first_seen) },
+        { "retention_last", offsetof(cs_agent_state, retention_last) },
+        { "retention_removed", offsetof(cs_agent_state, retention_removed) },
+        { "guard_rescued", offsetof(cs_agent_state, guard_rescued) },
+        { "newest_bytes", offsetof(cs_agent_state, newest_bytes) },
+        { "full_bytes", offsetof(cs_agent_state, full_bytes) },
+        { "last_prune", offsetof(cs_agent_state, last_prune) },
+        { "paused_until", offsetof(cs_agent_state, paused_until) },
+    };
+    static const struct { const char *key; size_t off; } flags[] = {
+        { "first_backup_notified", offsetof(cs_agent_state, first_backup_notified) },
+        { "overdue_notified", offsetof(cs_agent_state, overdue_notified) },
+        { "retention_guard", offsetof(cs_agent_state, retention_guard) },
+    };
+    json_object *x;
+
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        if (!json_object_object_get_ex(obj, counts[i].key, &x))
+            continue;
+        if (!get_count(obj, counts[i].key, (int64_t *)((char *)st + counts[i].off)))
+            return -EBADMSG;
+    }
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        int f;
+        if (!json_object_object_get_ex(obj, flags[i].key, &x))
+            continue;
+        if ((f = get_flag(obj, flags[i].key)) < 0)
+            return -EBADMSG;
+        *(int *)((char *)st + flags[i].off) = f;
+    }
+    return 0;
+}
+
 int cs_agent_state_parse(const char *data, size_t len, cs_agent_state *st)
 {
     json_object *obj, *jobs;
@@ -296,6 +386,9 @@ int cs_agent_state_parse(const char *data, size_t len, cs_agent_state *st)
         }
         st->repository_size = v;
     }
+    r = parse_top(obj, st);
+    if (r < 0)
+        goto out;
     if (json_object_object_get_ex(obj, "jobs", &jobs)) {
         if (!json_object_is_type(jobs, json_type_object)) {
             r = -EBADMSG;
@@ -335,5 +428,17 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     if (st->repository_size >= 0) /* absent = unknown, so the file always parses back */
         json_object_object_add(root, "repository_size", json_object_new_int64(st->repository_size));
     json_object_object_add(root, "jobs", jobs);
+    json_object_object_add(root, "first_seen", json_object_new_int64(st->first_seen));
+    if (st->first_backup_notified >= 0)
+        json_object_object_add(root, "first_backup_notified", json_object_new_boolean(st->first_backup_notified));
+    json_object_object_add(root, "overdue_notified", json_object_new_boolean(st->overdue_notified));
+    json_object_object_add(root, "retention_last", json_object_new_int64(st->retention_last));
+    json_object_object_add(root, "retention_removed", json_object_new_int64(st->retention_removed));
+    json_object_object_add(root, "retention_guard", json_object_new_boolean(st->retention_guard));
+    json_object_object_add(root, "guard_rescued", json_object_new_int64(st->guard_rescued));
+    json_object_object_add(root, "newest_bytes", json_object_new_int64(st->newest_bytes));
+    json_object_object_add(root, "full_bytes", json_object_new_int64(st->full_bytes));
+    json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
+    json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
     return root;
 }

@@ -8,6 +8,7 @@
  * connection: the client writes one JSON object on one line,
  *   {"cmd":"status"}   {"cmd":"backup-now"}   {"cmd":"sync-now"}
  *   {"cmd":"lock"}     {"cmd":"unlock-notify"}
+ *   {"cmd":"pause"}    {"cmd":"pause","seconds":7200}    {"cmd":"resume"}
  * and the agent answers with one JSON object on one line, always with a
  * boolean "ok" (and "error" when false), then closes.  Lines are at most
  * CS_AGENT_LINE_MAX bytes each way.
@@ -42,12 +43,19 @@ typedef enum cs_agent_cmd {
     CS_AGENT_CMD_SYNC_NOW,
     CS_AGENT_CMD_LOCK,
     CS_AGENT_CMD_UNLOCK_NOTIFY,
+    CS_AGENT_CMD_PAUSE,          /* {"cmd":"pause"} or {"cmd":"pause","seconds":N} */
+    CS_AGENT_CMD_RESUME,
 } cs_agent_cmd;
+
+#define CS_AGENT_PAUSE_MAX (366LL * 86400) /* longest pause with a duration */
 
 /* Parse one request line (without or with its trailing newline).
  * -EMSGSIZE longer than CS_AGENT_LINE_MAX, -EBADMSG not a JSON object with a
  * string "cmd", -EOPNOTSUPP an unknown command. */
 int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out);
+/* The same, and the optional "seconds" (-1 when absent; -EBADMSG when not a
+ * count up to CS_AGENT_PAUSE_MAX). */
+int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds);
 const char *cs_agent_cmd_name(cs_agent_cmd cmd);
 
 /* Parse a reply line: a JSON object with a boolean "ok".  *out is a new
@@ -66,12 +74,19 @@ typedef struct cs_job_progress {
     int64_t repository_size;          /* bytes, -1 when the line has none */
     char snapshot[CS_AGENT_NAME_MAX * 2 + 1]; /* id of a finished snapshot, "" */
     char error[CS_AGENT_TEXT_MAX];    /* an error message the job reported, "" */
+    /* `cloudseal --json agent retention`: {"retention":{...}}, {"prune":{...}} */
+    int64_t retention_removed;        /* -1 when the line has none */
+    int retention_guard;              /* -1 none, 0/1 the small-snapshot guard held */
+    int64_t guard_rescued, newest_bytes, full_bytes;
+    int64_t bytes_freed;              /* -1 when the line has no "prune" */
 } cs_job_progress;
 
 /* Recognised fields (others ignored): "percent" (0..100), or "bytes_done"
  * with "bytes_total", "files_done" with "files_total", "bytes" with
  * "total_bytes", "files" with "total_files"; "repository_size",
- * "repo_size" or "stored_bytes"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error".
+ * "repo_size" or "stored_bytes"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error";
+ * "retention" (an object: "removed", "guard", "guard_rescued", "newest_bytes",
+ * "full_bytes") and "prune" (an object: "bytes_freed").
  * -EBADMSG when the line is not a JSON object, -EMSGSIZE when too long. */
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p);
 
@@ -89,6 +104,16 @@ typedef struct cs_agent_state {
     cs_agent_job_state jobs[CS_AGENT_MAX_JOBS];
     size_t n_jobs;
     int64_t repository_size;          /* bytes, -1 unknown */
+    int64_t first_seen;               /* when the agent first ran for this user: overdue counts from it */
+    int first_backup_notified;        /* -1 not in the file (an older agent's), else 0/1 */
+    int overdue_notified;             /* 0/1: once per overdue streak */
+    /* retention (the agent's [retention] policy) */
+    int64_t retention_last;           /* unix time of the last run, 0 = never */
+    int64_t retention_removed;        /* snapshots it removed */
+    int retention_guard;              /* 0/1: the newest snapshot looked suspiciously small */
+    int64_t guard_rescued, newest_bytes, full_bytes;
+    int64_t last_prune;               /* unix time of the last prune attempt, 0 = never */
+    int64_t paused_until;             /* `cloudseal agent pause`: 0 = not, INT64_MAX = until resume */
 } cs_agent_state;
 
 void cs_agent_state_init(cs_agent_state *st);

@@ -49,6 +49,23 @@ const cs_config_key cs_config_keys[] = {
     { "agent", "keyring_poll", CS_CONF_DURATION, "5s", 1, 300 },
     { "agent", "notify_after_failures", CS_CONF_INT, "3", 1, 1000 },
     { "agent", "cloudseal", CS_CONF_STRING, NULL, 0, 0 },
+    { "agent", "schedule", CS_CONF_STRING, NULL, 0, 0 },
+    { "agent", "battery_min", CS_CONF_INT, "20", 0, 101 },
+    { "agent", "run_on_metered", CS_CONF_BOOL, "no", 0, 0 },
+    { "agent", "overdue_after", CS_CONF_DURATION, "3d", 0, 365LL * 86400 },
+
+    /* [retention] what the agent forgets after backups (cloudseal-agent(8) RETENTION) */
+    { "retention", "enabled", CS_CONF_BOOL, "yes", 0, 0 },
+    { "retention", "keep_last", CS_CONF_INT, "3", 0, 1000000 },
+    { "retention", "keep_hourly", CS_CONF_INT, "24", 0, 1000000 },
+    { "retention", "keep_daily", CS_CONF_INT, "30", 0, 1000000 },
+    { "retention", "keep_weekly", CS_CONF_INT, "52", 0, 1000000 },
+    { "retention", "keep_monthly", CS_CONF_INT, "1200", 0, 1000000 },
+    { "retention", "keep_yearly", CS_CONF_INT, "0", 0, 1000000 },
+    { "retention", "prune_interval", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
+    { "retention", "prune_timeout", CS_CONF_DURATION, "1h", 60, 86400 },
+    { "retention", "guard_ratio", CS_CONF_INT, "20", 0, 100 },
+    { "retention", "guard_keep", CS_CONF_INT, "3", 1, 1000 },
 
     /* [fleet] the signed user directory (docs/directory.md, owner: fleet) */
     { "fleet", "public_key_file", CS_CONF_STRING, "/etc/cloudseal/fleet.pub", 0, 0 },

@@ -139,6 +139,95 @@ static void test_state_roundtrip_and_tamper(void **state)
     assert_int_equal(back.n_jobs, CS_AGENT_MAX_JOBS);
 }
 
+/* The retention and notification fields: round trip, an older file
+ * without them, tampered types. */
+static void test_state_retention_fields(void **state)
+{
+    cs_agent_state st, back;
+    json_object *o;
+    const char *s;
+
+    (void)state;
+    cs_agent_state_init(&st);
+    assert_int_equal(st.first_backup_notified, -1);
+    st.first_seen = 1700000000;
+    st.first_backup_notified = 1;
+    st.overdue_notified = 1;
+    st.retention_last = 1700000100;
+    st.retention_removed = 3;
+    st.retention_guard = 1;
+    st.guard_rescued = 2;
+    st.newest_bytes = 10;
+    st.full_bytes = 1000;
+    st.last_prune = 1700000200;
+    o = cs_agent_state_to_json(&st);
+    s = json_object_to_json_string(o);
+    assert_int_equal(cs_agent_state_parse(s, strlen(s), &back), 0);
+    json_object_put(o);
+    assert_int_equal(back.first_seen, 1700000000);
+    assert_int_equal(back.first_backup_notified, 1);
+    assert_int_equal(back.overdue_notified, 1);
+    assert_int_equal(back.retention_removed, 3);
+    assert_int_equal(back.retention_guard, 1);
+    assert_int_equal(back.guard_rescued, 2);
+    assert_int_equal(back.full_bytes, 1000);
+    assert_int_equal(back.last_prune, 1700000200);
+    /* an older agent's file: absent means unknown, not "notified" */
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{}}"), &back), 0);
+    assert_int_equal(back.first_backup_notified, -1);
+    assert_int_equal(back.last_prune, 0);
+    assert_int_equal(cs_agent_state_parse(S("{\"last_prune\":-5}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"last_prune\":\"soon\"}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"retention_guard\":1}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"overdue_notified\":\"yes\"}"), &back), -EBADMSG);
+    assert_int_equal(back.overdue_notified, 0); /* a rejected file leaves nothing behind */
+}
+
+static void test_progress_retention(void **state)
+{
+    cs_job_progress p;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_progress(S("{\"retention\":{\"removed\":4,\"guard\":true,"
+                                               "\"guard_rescued\":2,\"newest_bytes\":1,\"full_bytes\":9}}"), &p), 0);
+    assert_int_equal(p.retention_removed, 4);
+    assert_int_equal(p.retention_guard, 1);
+    assert_int_equal(p.guard_rescued, 2);
+    assert_int_equal(p.full_bytes, 9);
+    assert_int_equal(p.bytes_freed, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"prune\":{\"bytes_freed\":77}}"), &p), 0);
+    assert_int_equal(p.bytes_freed, 77);
+    assert_int_equal(p.retention_removed, -1);
+    /* tampered: no count, wrong types */
+    assert_int_equal(cs_agent_parse_progress(S("{\"retention\":{\"removed\":-1,\"guard\":true}}"), &p), 0);
+    assert_int_equal(p.retention_removed, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"retention\":[1],\"prune\":{\"bytes_freed\":\"x\"}}"), &p), 0);
+    assert_int_equal(p.retention_removed, -1);
+    assert_int_equal(p.bytes_freed, -1);
+    assert_int_equal(cs_agent_parse_progress(S("{\"retention\":{\"removed\":1,\"guard\":\"yes\"}}"), &p), 0);
+    assert_int_equal(p.retention_guard, 0);
+}
+
+static void test_pause_request(void **state)
+{
+    cs_agent_cmd c;
+    int64_t s;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":7200}"), &c, &s), 0);
+    assert_int_equal(c, CS_AGENT_CMD_PAUSE);
+    assert_int_equal(s, 7200);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\"}"), &c, &s), 0);
+    assert_int_equal(s, -1);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"resume\"}"), &c, &s), 0);
+    assert_int_equal(c, CS_AGENT_CMD_RESUME);
+    /* tampered: negative, too long, wrong type */
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":-5}"), &c, &s), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":99999999999}"), &c, &s),
+                     -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":\"1h\"}"), &c, &s), -EBADMSG);
+}
+
 static void test_socket_path(void **state)
 {
     char p[108];
@@ -168,6 +257,9 @@ int main(void)
         cmocka_unit_test(test_progress),
         cmocka_unit_test(test_state_roundtrip_and_tamper),
         cmocka_unit_test(test_socket_path),
+        cmocka_unit_test(test_state_retention_fields),
+        cmocka_unit_test(test_pause_request),
+        cmocka_unit_test(test_progress_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,16 @@ def test_login_agent_backup_logout(container, request):
     assert len(snaps) == 1
     assert c("sh", "-c", f"ls /var/lib/cloudseal/storage/users/{user}/backup | wc -l").stdout.strip() != "0"
     assert agent_prop("NRestarts") == "0"
+    # issue 18: the retention policy (and the first prune) ran after the
+    # backup under the real user manager, and the agent, so every job, runs
+    # at low CPU and idle I/O priority (the user unit's Nice=, IOSchedulingClass=)
+    ret = st["agent"].get("retention", {})
+    assert ret.get("enabled") and ret.get("last_run", 0) > 0 and ret.get("last_prune", 0) > 0, st
+    assert "Retention:    keep last 3, hourly 24, daily 30, weekly 52, monthly 1200;" in \
+        c.as_user(user, uid, "cloudseal", "status").stdout
+    pid = agent_prop("MainPID")
+    assert c("cat", f"/proc/{pid}/stat").stdout.rsplit(")", 1)[1].split()[16] == "10"
+    assert "idle" in c("ionice", "-p", pid).stdout
     # the state file is outside the backed-up configuration even under
     # Debian 12's systemd 252 (where StateDirectory= would be ~/.config)
     r = c("runuser", "-u", user, "--", "sh", "-c",

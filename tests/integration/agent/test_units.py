@@ -55,6 +55,14 @@ def test_units_match_the_agent():
     assert stop > 45
 
 
+def test_agent_unit_is_polite():
+    """A backup gets the CPU and the disk only when the desktop does not
+    want them (issue 18 item 11): the jobs inherit these from the agent."""
+    svc = (ROOT / "systemd" / "cloudseal-agent.service").read_text().splitlines()
+    for want in ("Nice=10", "IOSchedulingClass=idle", "CPUWeight=20", "IOWeight=20"):
+        assert want in svc, want
+
+
 @pytest.mark.skipif(not shutil.which("man"), reason="man missing")
 def test_man_page_renders_without_warnings():
     r = subprocess.run(["man", "--warnings", "-l", str(ROOT / "man" / "cloudseal-agent.8")],

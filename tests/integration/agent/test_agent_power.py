@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: MIT
+"""No scheduled backup on battery below [agent] battery_min or on a metered
+connection (issue 18, item 11), asked over D-Bus from a stand-in UPower and
+NetworkManager (their real names, paths, interfaces and properties) on a
+private bus given to the agent as its system bus."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from test_agent_jobs import CLI, backup_setup  # noqa: E402,F401
+
+
+@pytest.fixture
+def power(tmp_path, agent):
+    """(set_state, address): set_state(on_battery, percent, metered)."""
+    if not shutil.which("dbus-daemon"):
+        pytest.fail("dbus-daemon missing (packages dbus-daemon, dbus-session-bus-common): run make deps")
+    addr = f"unix:path={tmp_path}/sysbus"
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    end = time.monotonic() + 30
+    while not (tmp_path / "sysbus").exists():
+        assert bus.poll() is None and time.monotonic() < end, "dbus-daemon did not start"
+        time.sleep(0.05)
+    state = tmp_path / "power-state"
+
+    def set_state(on_battery, percent, metered):
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(f"{int(on_battery)} {percent} {metered}\n")
+        tmp.replace(state)
+
+    set_state(0, 100.0, 0)
+    d = subprocess.Popen([str(CLI.parent / "tests" / "agent-powerd"), str(state)],
+                         env=dict(os.environ, DBUS_SESSION_BUS_ADDRESS=addr), stdout=subprocess.PIPE, text=True)
+    assert d.stdout.readline().strip() == "READY"
+    agent.env["DBUS_SYSTEM_BUS_ADDRESS"] = addr
+    yield set_state
+    d.kill()
+    d.wait()
+    bus.terminate()
+    bus.wait()
+
+
+def backup_job(agent):
+    return next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+
+
+def test_no_scheduled_backup_on_low_battery(agent, backup_setup, power):
+    configure, _, _ = backup_setup
+    configure(agent={"battery_min": "20"})
+    power(1, 15.0, 0)
+    agent.start()
+    agent.wait_status("waiting: on battery (15%, below 20%): backs up when plugged in")
+    assert backup_job(agent)["last_run"] == 0
+    assert "waiting: on battery" in agent.cli("status").stdout
+    power(1, 60.0, 0)  # charged enough, still on battery: runs
+    agent.wait_status("idle, next backup", timeout=120)
+    assert backup_job(agent)["last_result"] == "ok"
+    assert "no longer waiting" in agent.log_text()
+
+
+def test_no_scheduled_backup_on_a_metered_connection_but_backup_now_runs(agent, backup_setup, power):
+    configure, _, _ = backup_setup
+    power(0, 100.0, 1)  # NM_METERED_YES
+    agent.start()
+    agent.wait_status("waiting: on a metered connection")
+    assert backup_job(agent)["last_run"] == 0
+    # what the user asks for is not held back
+    assert agent.request("backup-now")["ok"] is True
+    end = time.monotonic() + 120
+    while backup_job(agent)["last_result"] != "ok":
+        assert time.monotonic() < end, agent.log_text()[-3000:]
+        time.sleep(0.1)
+
