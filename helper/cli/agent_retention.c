@@ -33,6 +33,51 @@ static size_t pick_mine(const cs_snapshot *v, size_t n, cs_snapshot *mine, size_
     return k;
 }
 
+/* The policy applies to each set of backed-up paths on its own, as
+ * 'forget' groups by host and paths: backups of a changed or mistyped path
+ * never push out the history of the paths backed up before.  The plans are
+ * added up; the guard's sizes are those of the group that raised it. */
+static int decide_per_group(const cs_snapshot *mine, size_t k, const cs_retention_policy *pol, bool *keep,
+                            cs_retention_plan *total)
+{
+    cs_snapshot *members = calloc(k ? k : 1, sizeof(*members));
+    size_t *where = calloc(k ? k : 1, sizeof(*where));
+    bool *done = calloc(k ? k : 1, sizeof(*done)), *mkeep = calloc(k ? k : 1, sizeof(*mkeep));
+    int r = members && where && done && mkeep ? 0 : -ENOMEM;
+
+    memset(total, 0, sizeof(*total));
+    for (size_t i = 0; i < k && r == 0; i++) {
+        cs_retention_plan pl;
+        size_t m = 0;
+
+        if (done[i])
+            continue;
+        for (size_t j = i; j < k; j++) {
+            if (!done[j] && cs_snapshot_same_group(&mine[i], &mine[j], CS_GROUP_PATHS)) {
+                done[j] = true;
+                members[m] = mine[j]; /* shallow, oldest first like mine */
+                where[m++] = j;
+            }
+        }
+        cs_retention_decide(members, m, pol, mkeep, &pl);
+        for (size_t g = 0; g < m; g++)
+            keep[where[g]] = mkeep[g];
+        total->kept += pl.kept;
+        total->removed += pl.removed;
+        total->guard_rescued += pl.guard_rescued;
+        if (pl.guard && !total->guard) {
+            total->guard = true;
+            total->newest_bytes = pl.newest_bytes;
+            total->full_bytes = pl.full_bytes;
+        }
+    }
+    free(mkeep);
+    free(done);
+    free(where);
+    free(members);
+    return r;
+}
+
 static void report(const cs_retention_plan *pl, size_t n, bool dry)
 {
     char a[32], b[32];
@@ -104,7 +149,9 @@ int agent_retention(bool with_prune, bool dry)
         goto unlock;
     }
     k = pick_mine(v, n, mine, idx);
-    cs_retention_decide(mine, k, &pol, keep, &pl);
+    e = decide_per_group(mine, k, &pol, keep, &pl);
+    if (e < 0)
+        goto unlock;
     for (size_t i = 0; i < k && !dry; i++) {
         if (keep[i])
             continue;

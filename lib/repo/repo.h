@@ -191,6 +191,8 @@ enum { CS_GROUP_HOST = 1, CS_GROUP_PATHS = 2, CS_GROUP_TAGS = 4 };
  * is set to the index of the oldest snapshot of snaps[i]'s group. */
 int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
                            size_t *group, bool *keep);
+/* Do a and b fall into one group by the CS_GROUP_* bits in by? */
+bool cs_snapshot_same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned by);
 /* Parse "host,paths,tags" (any of them, or "" for one group) into CS_GROUP_*. */
 int cs_group_by_parse(const char *s, unsigned *out);
 typedef struct cs_prune_result {

@@ -397,7 +397,7 @@ static bool same_set(char *const *a, size_t na, char *const *b, size_t nb)
     return true;
 }
 
-static bool same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned by)
+bool cs_snapshot_same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned by)
 {
     return (!(by & CS_GROUP_HOST) || strcmp(a->host ? a->host : "", b->host ? b->host : "") == 0) &&
            (!(by & CS_GROUP_PATHS) || same_set(a->paths, a->npaths, b->paths, b->npaths)) &&
@@ -414,7 +414,7 @@ int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_p
 
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t g = 0;
-        while (g < i && !(group[g] == g && same_group(&snaps[g], &snaps[i], group_by)))
+        while (g < i && !(group[g] == g && cs_snapshot_same_group(&snaps[g], &snaps[i], group_by)))
             g++;
         group[i] = g;
     }

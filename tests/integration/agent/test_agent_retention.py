@@ -77,6 +77,28 @@ def test_agent_forgets_and_prunes_after_a_backup(agent, backup_setup):
     assert state["retention_removed"] == 2 and state["last_prune"] == ret["last_prune"]
 
 
+def test_each_set_of_paths_keeps_its_own_history(agent, backup_setup, tmp_path):
+    """Retention groups by paths as 'forget' does: backups of another (or a
+    mistyped) path never push out the history of the paths backed up before."""
+    configure, _, data = backup_setup
+    configure(retention={"keep_last": "2", **NOTHING})
+    other = tmp_path / "other"
+    other.mkdir()
+    agent.cli("init")
+    for i in range(3):
+        (other / "o.txt").write_text(f"other {i}\n")
+        agent.cli("backup", str(other))
+    for i in range(3):
+        (data / "hello.txt").write_text(f"version {i}\n")
+        agent.cli("backup")
+    agent.start()
+    wait_retention(agent)
+    by_paths = {}
+    for snap in snapshots(agent):
+        by_paths.setdefault(tuple(sorted(snap["paths"])), []).append(snap)
+    assert sorted(len(v) for v in by_paths.values()) == [2, 2], (by_paths, agent.log_text()[-3000:])
+
+
 def test_a_suspiciously_small_newest_snapshot_keeps_the_full_ones(agent, backup_setup, session_bus):
     configure, _, data = backup_setup
     addr, notifyd = session_bus
