@@ -85,7 +85,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_USAGE: return "the helper rejected its arguments (version mismatch?)";
     case CS_HELPER_NOT_IN_FLEET: return "not a user of the fleet directory";
     case CS_HELPER_FLEET_DENIED: return "refused by the fleet directory (disabled, no approved key, or expired directory)";
-    case CS_HELPER_NOT_PINNED: return "the keybag opened but its key is not the one the fleet directory pins (planted keybag?)";
+    case CS_HELPER_NOT_PINNED: return "the keybag belongs to another account than the one the fleet directory pins (planted keybag?)";
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
     case CS_HELPER_WRONG_ACCOUNT: return "the key is another account's, not this user's (refused)";
     case CS_HELPER_CONFIG: return "invalid or unreadable configuration file";

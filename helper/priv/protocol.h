@@ -35,7 +35,7 @@ enum {
     /* fleet users (unlock --fleet, fleet-check), from the local directory cache */
     CS_HELPER_NOT_IN_FLEET = 18,  /* the user is not in the fleet directory (or no cache) */
     CS_HELPER_FLEET_DENIED = 19,  /* disabled, no key approved yet, or the cached directory expired */
-    CS_HELPER_NOT_PINNED = 20,    /* the keybag opened, but its key is not the pinned one (planted keybag) */
+    CS_HELPER_NOT_PINNED = 20,    /* the keybag is another account's than the pinned one (planted keybag) */
     /* unlock --fleet only: a success (the key is on fd 1) whose password an
      * administrator set (admin enroll-user / recover-user): the login must
      * make the user choose a new one (PAM_NEW_AUTHTOK_REQD) */
