@@ -235,7 +235,10 @@ def test_login_agent_backup_logout(container, request):
     c.wait("the reload in the journal", lambda: "reloaded the configuration" in c(
         "journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service", "-o", "cat",
         check=False).stdout, timeout=15)
-    assert agent_prop("ActiveState") == "active" and agent_prop("NRestarts") == "0"
+    # the log line comes before READY=1 reaches the manager: wait for the state itself
+    c.wait("the agent to be active again after the reload",
+           lambda: agent_prop("ActiveState") == "active", timeout=15)
+    assert agent_prop("NRestarts") == "0"
 
     c("systemctl", "stop", f"cs-hold-{uid}.service")
     journal_cmd = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service",
