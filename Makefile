@@ -51,7 +51,7 @@ CLI_SRCS    := $(sort $(wildcard helper/cli/*.c))
 PRIV_SRCS   := $(sort $(wildcard helper/priv/*.c))
 AGENT_SRCS  := $(sort $(wildcard helper/agent/*.c))
 PAM_SRCS    := $(sort $(wildcard pam/*.c))
-NSS_SRCS    := $(sort $(wildcard nss/*.c))
+NSS_SRCS    := $(sort $(wildcard nss/*.c)) lib/basic/dircache_reader.c
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 

@@ -9,7 +9,7 @@ FLEET_TEST_NSS := $(O)/tests/fleet/libnss_cloudseal.so.2
 FLEET_TOOL     := $(O)/tests/fleet/fleet-tool
 NSS_BENCH      := $(O)/bench/nss-bench
 
-$(FLEET_TEST_NSS): $(NSS_SRCS) nss/dircache.h nss/exports.map
+$(FLEET_TEST_NSS): $(NSS_SRCS) lib/basic/dircache.h nss/exports.map
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DCS_NSS_TEST_OVERRIDE -shared -o $@ $(NSS_SRCS) -Wl,-soname,libnss_cloudseal.so.2 \
 	  -Wl,-z,defs -Wl,--version-script=nss/exports.map $(LDFLAGS_ALL)

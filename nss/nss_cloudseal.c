@@ -8,7 +8,7 @@
  * The cache (/var/lib/cloudseal/directory.cache) is replaced by rename(2),
  * never rewritten in place.  Each call stat()s the path; when device, inode,
  * size or mtime differ from the mapped file, the new file is mapped and
- * validated (nss/dircache_reader.c) and becomes current.  Mappings are
+ * validated (lib/basic/dircache_reader.c) and becomes current.  Mappings are
  * reference counted so a lookup in one thread, or an enumeration, keeps the
  * file it started with while another thread switches to the new one.
  * A missing, unreadable, foreign-owned or malformed cache gives
@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dircache.h"
+#include "basic/dircache.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

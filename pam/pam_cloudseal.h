@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <security/pam_modules.h>
 
-#include "../helper/priv/protocol.h"
+#include "basic/helper_protocol.h"
 
 #ifndef CS_LIBEXECDIR
 #define CS_LIBEXECDIR "/usr/libexec/cloudseal"

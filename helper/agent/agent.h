@@ -32,7 +32,7 @@
 #include "agent/agent_proto.h"
 #include "agent/calendar.h"
 #include "config/config.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keys.h"
 
 /* JOB_INIT, JOB_RETENTION and JOB_STATS are internal steps of the backup

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"

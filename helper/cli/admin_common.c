@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "admin.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
 #include "util/log.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "admin.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "unlock_common.h"
 #include "util/log.h"
 #include "util/secmem.h"

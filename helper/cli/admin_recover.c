@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "admin.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"

@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "admin.h"
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "util/log.h"
 #include "util/macros.h"
 

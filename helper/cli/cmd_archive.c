@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 #include "cli.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"

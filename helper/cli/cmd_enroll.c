@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "fleet/enroll_request.h"
 #include "admin.h"

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keybag.h"
 #include "util/log.h"
 

@@ -7,7 +7,7 @@
 #include "agent_client.h"
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 

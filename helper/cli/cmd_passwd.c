@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "util/log.h"
 #include "util/macros.h"
 

@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "crypto/recovery.h"
 #include "util/log.h"

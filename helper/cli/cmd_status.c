@@ -23,12 +23,12 @@
 #include "cli.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "fleet/fleet.h"
 #include "util/log.h"
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 
 /* A section prints its lines to f, or with json adds its members to obj. */
 typedef void (*status_section)(FILE *f, bool json, json_object *obj);

@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 #include "util/macros.h"

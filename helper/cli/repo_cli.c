@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "repo_cli.h"
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal storage credentials set|show|clear: the user's own S3 key pair,
- * kept encrypted in their keybag (lib/crypto/credentials.h), used instead of
+ * kept encrypted in their keybag (lib/account/credentials.h), used instead of
  * the machine's [storage] credentials for their backups and message sync. */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"

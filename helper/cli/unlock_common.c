@@ -12,7 +12,7 @@
 #include "agent_client.h"
 #include "cli.h"
 #include "unlock_common.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "storage/storage.h"
 #include "util/log.h"

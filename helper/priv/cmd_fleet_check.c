@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "helper.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"
 #include "util/log.h"

@@ -2,7 +2,7 @@
 /* cloudseal-helper prepare --user NAME: create, as root, the directories a
  * user's own `cloudseal enroll` needs and cannot create:
  *
- *   <state_dir>/keybags/NAME        the keybag cache (lib/crypto/account.c)
+ *   <state_dir>/keybags/NAME        the keybag cache (lib/account/account.c)
  *   <store>/users/NAME              with a file:// store only
  *
  * each 0700 and owned by the user.  The PAM session step runs this in its

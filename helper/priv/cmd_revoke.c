@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "helper.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "helper.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "util/log.h"
 
 static void usage(FILE *f)

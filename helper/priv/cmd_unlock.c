@@ -11,7 +11,7 @@
 #include "helper.h"
 #include <sodium.h>
 
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/recovery.h"
 #include "util/log.h"
 

@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "util/macros.h"
 #include "crypto/keys.h"
 #include "util/secmem.h"
-#include "protocol.h"
+#include "basic/helper_protocol.h"
 
 typedef struct helper_globals {
     const char *config_path; /* --config; NULL = the default path */

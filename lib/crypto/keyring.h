@@ -9,15 +9,11 @@
  * process that wants to hand a key to a user forks a child that drops to the
  * user's uid/gid first (see TESTING-NOTES §4 for the session-keyring caveat:
  * the child joins a fresh session keyring linked to @u before add_key).
- *
- * CONTRACT between the keys part (implements this) and the PAM/helper and
- * agent parts (call it).
  */
 #ifndef CS_CRYPTO_KEYRING_H
 #define CS_CRYPTO_KEYRING_H
 
 #include "crypto/keys.h"
-#include "crypto/account.h"
 
 /* Add or replace the AMK for account_id in @u.  timeout_sec 0 = none. */
 int cs_keyring_store(const char *account_id, const cs_amk *amk, unsigned timeout_sec);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The cache compiler: a validated directory -> the mmap-able file the NSS
- * module reads (layout in nss/dircache.h and docs/directory.md).
+ * module reads (layout in lib/basic/dircache.h and docs/directory.md).
  *
  * The image is built in memory, checked with the very reader the NSS module
  * uses (every record found again by name and by id), then written to a
@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "storage/storage_s3.h"
 #include "util/fileio.h"
 #include "util/log.h"

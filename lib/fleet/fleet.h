@@ -153,7 +153,7 @@ int cs_fleet_read_secret32(const char *path, uint8_t **out);
 int cs_fleet_user_object(const char *user, const char *name, char *out, size_t len);
 
 /* ---- cache (cache_write.c) ---- */
-/* Compile d into a cache image (nss/dircache.h) and check it with the
+/* Compile d into a cache image (lib/basic/dircache.h) and check it with the
  * reader.  compiled = the timestamp to record. */
 int cs_fleet_compile_cache(const cs_directory *d, int64_t compiled, cs_buf *out);
 /* Atomically replace path (temp file, fsync, rename, fsync dir), 0644. */

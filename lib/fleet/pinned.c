@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "crypto/keys.h"
 
 int cs_fleet_pinned(const cs_config *cfg, const char *user, cs_fleet_pin *out)

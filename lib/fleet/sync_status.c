@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"

@@ -6,7 +6,7 @@
 #include "fleet/fleet.h"
 
 #include <errno.h>
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 
 int cs_fleet_user_ids(const cs_config *cfg, const char *user, uint32_t *uid, uint32_t *gid)
 {

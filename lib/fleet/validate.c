@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../nss/dircache.h" /* the hash functions */
+#include "basic/dircache.h" /* the hash functions */
 #include "fleet/fleet_internal.h"
 #include "util/macros.h"
 

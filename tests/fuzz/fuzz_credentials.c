@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the storage credentials member of a keybag payload
- * (lib/crypto/credentials.c).  The payload is authenticated before this
+ * (lib/account/credentials.c).  The payload is authenticated before this
  * parser sees it, but a bug elsewhere must not turn into a crash here.
  * Whatever opens must be a valid pair that seals and opens again. */
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 #include "util/secmem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

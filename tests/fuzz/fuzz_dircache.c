@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer: the directory-cache reader, the code inside every process that
- * resolves a user name (nss/dircache_reader.c, via libcloudseal.a).  After
+ * resolves a user name (lib/basic/dircache_reader.c, in libcloudseal.a).  After
  * cs_dircache_parse accepts an image, every record, string and list it
  * points to must be readable without leaving the image. */
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 
 static volatile size_t sink;
 

@@ -29,7 +29,7 @@
 #include <libpamtest.h>
 
 #include "config/config.h"
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "fleet/fleet.h"
 #include "util/secmem.h"

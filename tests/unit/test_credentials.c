@@ -13,7 +13,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 #include "util/secmem.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY+x"

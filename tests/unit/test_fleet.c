@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "../../nss/dircache.h"
+#include "basic/dircache.h"
 #include "config/config.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"

@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"

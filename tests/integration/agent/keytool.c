@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crypto/account.h"
+#include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/secmem.h"
 

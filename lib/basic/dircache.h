@@ -3,7 +3,7 @@
  *
  * One file, written by `cloudseal-helper directory-sync` (lib/fleet/cache_write.c)
  * and read, memory-mapped, by libnss_cloudseal.so.2.  The reader
- * (nss/dircache_reader.c) is the only code that interprets the file; the NSS
+ * (lib/basic/dircache_reader.c) is the only code that interprets the file; the NSS
  * module, the compiler's self-check (lib/fleet) and the fuzz target all use
  * it.  It depends on libc only.  See docs/directory.md for the layout.
  *

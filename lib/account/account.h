@@ -8,17 +8,15 @@
  *             storage is unreachable; the directory is owned by the user, 0700)
  *   pin:      <state_dir>/keybags/<user>/generation (highest generation seen;
  *             a keybag with a lower generation is refused: rollback)
- *
- * CONTRACT between the keys part (implements this) and the PAM/helper part
- * (calls it).  Change only by agreement.
  */
-#ifndef CS_CRYPTO_ACCOUNT_H
-#define CS_CRYPTO_ACCOUNT_H
+#ifndef CS_ACCOUNT_ACCOUNT_H
+#define CS_ACCOUNT_ACCOUNT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
+#include "crypto/keybag.h"
 #include "crypto/keys.h"
 #include "util/secmem.h"
 
@@ -80,9 +78,6 @@ int cs_account_sync_pending(const cs_config *cfg, const char *user);
 #define CS_ACCOUNT_ID_MAX 65
 int cs_account_id(const cs_config *cfg, const char *user, char id[CS_ACCOUNT_ID_MAX]);
 
-/* ---- Added by the keys part (additions only; the calls above are unchanged) ---- */
-#include <stdbool.h>
-#include "crypto/keybag.h"
 
 /* `cloudseal enroll`: new AMK, a password slot with the calibrated [kdf]
  * cost, a recovery slot; uploads the keybag, then writes cache + pin.

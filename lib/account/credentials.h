@@ -15,8 +15,8 @@
  * (CS_SUBKEY_CREDENTIAL) with "cloudseal-credential-v1" | access_key as
  * associated data, so that its plaintext never passes through json-c's heap
  * (which frees without wiping): only secure memory ever holds it. */
-#ifndef CS_CRYPTO_CREDENTIALS_H
-#define CS_CRYPTO_CREDENTIALS_H
+#ifndef CS_ACCOUNT_CREDENTIALS_H
+#define CS_ACCOUNT_CREDENTIALS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* A user's own storage credentials in their keybag payload: see
  * credentials.h for the format and the reasons. */
-#include "crypto/credentials.h"
+#include "account/credentials.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sodium.h>
 
-#include "crypto/account.h"
+#include "account/account.h"
 #include "storage/storage_s3.h"
 #include "util/log.h"
 

@@ -14,7 +14,7 @@
  * a symlink; files inside are replaced by rename, never opened through a
  * link, and handed to the user with fchownat(AT_SYMLINK_NOFOLLOW).
  */
-#include "crypto/account.h"
+#include "account/account.h"
 
 #include <errno.h>
 #include <fcntl.h>

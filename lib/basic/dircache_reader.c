@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Reader of the compiled directory cache (format in nss/dircache.h).
+/* Reader of the compiled directory cache (format in lib/basic/dircache.h).
  *
  * This file is the single implementation used by libnss_cloudseal.so.2, by
  * lib/fleet (the compiler checks its own output with it) and by the fuzz
@@ -8,7 +8,7 @@
  * pass in cs_dircache_parse() bounds every offset, after which lookups can
  * index without further checks.
  */
-#include "dircache.h"
+#include "basic/dircache.h"
 
 #include <errno.h>
 #include <fcntl.h>
