@@ -35,6 +35,16 @@ static int stderr_is_journal(void)
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+static void log_line(int priority, const char *msg, const char *reason)
+{
+    if (log_to_journal < 0)
+        log_to_journal = stderr_is_journal();
+    if (log_to_journal)
+        fprintf(stderr, "<%d>%s%s%s\n", priority, msg, reason ? ": " : "", reason ? reason : "");
+    else
+        fprintf(stderr, "%s: %s%s%s\n", log_progname, msg, reason ? ": " : "", reason ? reason : "");
+}
+
 void cs_log(int priority, const char *fmt, ...)
 {
     char msg[2048];
@@ -42,13 +52,22 @@ void cs_log(int priority, const char *fmt, ...)
 
     if (priority > log_max_priority)
         return;
-    if (log_to_journal < 0)
-        log_to_journal = stderr_is_journal();
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (log_to_journal)
-        fprintf(stderr, "<%d>%s\n", priority, msg);
-    else
-        fprintf(stderr, "%s: %s\n", log_progname, msg);
+    log_line(priority, msg, NULL);
+}
+
+int cs_log_errno(int priority, int r, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (priority > log_max_priority)
+        return r;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_line(priority, msg, strerror(r < 0 ? -r : r));
+    return r;
 }

@@ -21,4 +21,15 @@ void cs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_info(...)    cs_log(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)   cs_log(LOG_DEBUG, __VA_ARGS__)
 
+/* Log "message: strerror(-r)" and return r (a negative errno), so that an
+ * error is reported and passed up in one statement:
+ *     if (r < 0)
+ *         return log_error_errno(r, "cannot read %s", path);
+ * Returns r even when the priority is not printed. */
+int cs_log_errno(int priority, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define log_error_errno(r, ...)   cs_log_errno(LOG_ERR, (r), __VA_ARGS__)
+#define log_warning_errno(r, ...) cs_log_errno(LOG_WARNING, (r), __VA_ARGS__)
+#define log_notice_errno(r, ...)  cs_log_errno(LOG_NOTICE, (r), __VA_ARGS__)
+#define log_debug_errno(r, ...)   cs_log_errno(LOG_DEBUG, (r), __VA_ARGS__)
+
 #endif
