@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include "fleet/fleet_internal.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/macros.h"
 
 #define SOURCE_FORMAT "cloudseal-directory-source"
@@ -23,9 +24,6 @@
 #define FORMAT_VERSION 1
 #define JSON_MAX_DEPTH 8
 
-static void put_json(struct json_object *o) { json_object_put(o); }
-#define _cleanup_json_ __attribute__((cleanup(json_cleanup)))
-static inline void json_cleanup(struct json_object **o) { if (*o) put_json(*o); }
 
 /* ---- reading ---- */
 
@@ -333,31 +331,14 @@ int cs_directory_from_json(const char *json, size_t len, enum cs_dir_json_mode m
                            cs_directory **out, cs_fleet_err *err)
 {
     _cleanup_json_ struct json_object *root = NULL;
-    struct json_tokener *tok;
     cs_directory *d = NULL;
-    size_t end;
-    int r;
+    const char *why = NULL;
+    int r = cs_json_parse_ex(json, len, INT_MAX, JSON_MAX_DEPTH, &root, &why);
 
-    if (len > INT_MAX || memchr(json, '\0', len))
-        return cs_fleet_fail(err, "the directory is not JSON text"), -EBADMSG;
-    tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok)
-        return -ENOMEM;
-    root = json_tokener_parse_ex(tok, json, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success) {
-        cs_fleet_fail(err, "invalid JSON: %s",
-                      json_tokener_error_desc(root ? json_tokener_success : json_tokener_get_error(tok)));
-        if (!root && json_tokener_get_error(tok) == json_tokener_continue)
-            cs_fleet_fail(err, "invalid JSON: truncated");
-        json_tokener_free(tok);
-        return -EBADMSG;
-    }
-    end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    for (; end < len; end++)
-        if (!strchr(" \t\r\n", json[end]))
-            return cs_fleet_fail(err, "invalid JSON: trailing data after the object"), -EBADMSG;
-
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return cs_fleet_fail(err, "invalid JSON: %s", why), -EBADMSG;
     r = cs_directory_new(&d);
     if (r < 0)
         return r;
