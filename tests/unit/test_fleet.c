@@ -231,6 +231,40 @@ static void test_truncated_and_oversized(void **state)
     cs_directory_free(d);
 }
 
+/* A tampered header line is refused with the member it got wrong named. */
+static void test_header_names_the_field(void **state)
+{
+    static const struct {
+        const char *from, *to, *msg;
+    } cases[] = {
+        { "\"signature\":\"", "\"signature\":\"!", "field 'signature' is not base64 of 64 bytes" },
+        { "\"body_bytes\":", "\"body_bytes\":-", "field 'body_bytes' is out of range" },
+        { "\"format\":\"cloudseal-", "\"format\":\"Cloudseal-", "field 'format' is not" },
+        { "\"format\"", "\"formal\"", "field 'format' missing" },
+    };
+    cs_directory *d = make_dir(2), *out = NULL;
+    size_t len;
+    char *s = sign_dir(d, 1, 3600, sk, &len);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cs_fleet_err err = { "" };
+        char *t = calloc(1, len + 2), *at = strstr(s, cases[i].from);
+        size_t pre = (size_t)(at - s), tl = strlen(cases[i].to), fl = strlen(cases[i].from);
+
+        assert_non_null(at);
+        memcpy(t, s, pre);
+        memcpy(t + pre, cases[i].to, tl);
+        memcpy(t + pre + tl, at + fl, len - pre - fl);
+        assert_int_equal(cs_fleet_open_signed((uint8_t *)t, len - fl + tl, pk, &out, &err), -EBADMSG);
+        assert_null(out);
+        assert_non_null(strstr(err.msg, "the signed directory's header: "));
+        assert_non_null(strstr(err.msg, cases[i].msg));
+        free(t);
+    }
+    free(s);
+    cs_directory_free(d);
+}
+
 /* One refused directory: sync fails and the installed cache is untouched. */
 static void expect_refused(cs_directory *d, uint64_t serial, int64_t expires_in, int want)
 {
@@ -604,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_truncated_and_oversized),
+        cmocka_unit_test(test_header_names_the_field),
         cmocka_unit_test(test_sync_and_refusals),
         cmocka_unit_test(test_rollback_pin_survives_cache_loss),
         cmocka_unit_test(test_check_pinned),
