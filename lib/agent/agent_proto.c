@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
+
 static const char *const cmd_names[] = {
     [CS_AGENT_CMD_STATUS] = "status",
     [CS_AGENT_CMD_BACKUP_NOW] = "backup-now",
@@ -28,44 +30,26 @@ const char *cs_agent_cmd_name(cs_agent_cmd cmd)
     return cmd_names[cmd];
 }
 
-/* Parse exactly one JSON object from data[0..len): trailing whitespace is
- * allowed, anything else (a second document, garbage, NUL bytes) is not.
- * Nesting is capped so a hostile peer cannot make the parser recurse deep. */
+/* Exactly one JSON object (cs_json_parse_object): -EMSGSIZE past max,
+ * as the protocol says, -EBADMSG for anything else. */
 static int parse_object(const char *data, size_t len, size_t max, json_object **out)
 {
-    json_tokener *tok;
-    json_object *obj;
-    size_t used;
+    int r = cs_json_parse_object(data, len, max, 16, out, NULL);
 
-    *out = NULL;
-    if (len > max)
-        return -EMSGSIZE;
-    if (len == 0 || memchr(data, '\0', len))
-        return -EBADMSG;
-    tok = json_tokener_new_ex(16);
-    if (!tok)
-        return -ENOMEM;
-    obj = json_tokener_parse_ex(tok, data, (int)len);
-    if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        json_tokener_free(tok);
-        return -EBADMSG;
-    }
-    used = (size_t)json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    for (; used < len; used++) {
-        if (!strchr(" \t\r\n", data[used])) {
-            json_object_put(obj);
-            return -EBADMSG;
-        }
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        return -EBADMSG;
-    }
-    *out = obj;
-    return 0;
+    return r == -E2BIG ? -EMSGSIZE : r;
 }
+
+typedef struct request {
+    char cmd[CS_AGENT_LINE_MAX];
+    int64_t seconds;
+} request;
+
+/* Other members are ignored: a newer CLI may send more. */
+static const cs_json_field request_fields[] = {
+    CS_JSON_STRBUF("cmd", request, cmd, CS_JSON_MANDATORY),
+    CS_JSON_I64("seconds", request, seconds, 0, CS_AGENT_PAUSE_MAX, 0),
+    {},
+};
 
 int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 {
@@ -76,33 +60,20 @@ int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 
 int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds)
 {
-    json_object *obj, *cmd;
-    const char *name;
-    int r;
+    _cleanup_json_ json_object *obj = NULL;
+    request req = { .seconds = -1 };
+    int r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
 
     *seconds = -1;
-    r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
-    if (r < 0)
+    if (r < 0 || (r = cs_json_dispatch(obj, request_fields, 0, &req, NULL)) < 0)
         return r;
-    r = -EBADMSG;
-    if (!json_object_object_get_ex(obj, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
-        goto out;
-    if (json_object_object_get_ex(obj, "seconds", &cmd) &&
-        (!get_count(obj, "seconds", seconds) || *seconds > CS_AGENT_PAUSE_MAX))
-        goto out;
-    json_object_object_get_ex(obj, "cmd", &cmd);
-    name = json_object_get_string(cmd);
-    r = -EOPNOTSUPP;
-    for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++) {
-        if (strcmp(name, cmd_names[i]) == 0) {
+    for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+        if (strcmp(req.cmd, cmd_names[i]) == 0) {
             *out = (cs_agent_cmd)i;
-            r = 0;
-            break;
+            *seconds = req.seconds;
+            return 0;
         }
-    }
-out:
-    json_object_put(obj);
-    return r;
+    return -EOPNOTSUPP;
 }
 
 int cs_agent_parse_reply(const char *line, size_t len, json_object **out)

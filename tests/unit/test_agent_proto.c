@@ -37,6 +37,22 @@ static void test_requests(void **state)
     assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"Status\"}"), &c), -EOPNOTSUPP);
 }
 
+/* Requests are strict JSON (cs_json_parse) and typed by a table: json-c's
+ * lenient forms and a NUL that would cut the name short are refused. */
+static void test_requests_strict(void **state)
+{
+    cs_agent_cmd c;
+    int64_t s;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\",}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\",\"x\":[1,]}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\\u0000x\"}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":60.5}"), &c, &s), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":60}"), &c, &s), 0);
+    assert_int_equal(s, 60);
+}
+
 static void test_oversized_and_deep(void **state)
 {
     char *big = malloc(CS_AGENT_LINE_MAX + 2);
@@ -252,6 +268,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_requests_strict),
         cmocka_unit_test(test_oversized_and_deep),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_progress),
