@@ -251,6 +251,14 @@ static int put_field(const cs_json_field *f, json_object *v, void *base, cs_json
     return -EINVAL;
 }
 
+int cs_json_dispatch_value(json_object *v, const cs_json_field *f, void *p, cs_json_error *err)
+{
+    cs_json_field one = *f;
+
+    one.offset = 0;
+    return put_field(&one, v, p, err);
+}
+
 int cs_json_dispatch(json_object *o, const cs_json_field *table, unsigned flags, void *base, cs_json_error *err)
 {
     json_object *v;

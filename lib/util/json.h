@@ -111,6 +111,10 @@ struct cs_json_field {
  * the caller clears the struct as it would any other. */
 int cs_json_dispatch(json_object *o, const cs_json_field *table, unsigned flags, void *base, cs_json_error *err);
 
+/* One value by one field (its name for messages, its type and bounds; its
+ * offset is ignored) into p: an array's elements, say. */
+int cs_json_dispatch_value(json_object *v, const cs_json_field *f, void *p, cs_json_error *err);
+
 /* Set err's message (when err is not NULL) and return -EBADMSG. */
 int cs_json_fail(cs_json_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
