@@ -3,6 +3,7 @@
 #include "util/json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,7 @@ static int put_integer(const cs_json_field *f, json_object *v, void *p, cs_json_
         [CS_JSON_TYPE_I64] = { INT64_MIN, INT64_MAX },
         [CS_JSON_TYPE_U64] = { 0, UINT64_MAX },
         [CS_JSON_TYPE_U32] = { 0, UINT32_MAX },
+        [CS_JSON_TYPE_INT] = { INT_MIN, INT_MAX },
     };
     int64_t lo = full[f->type].lo;
     uint64_t hi = full[f->type].hi;
@@ -141,6 +143,8 @@ static int put_integer(const cs_json_field *f, json_object *v, void *p, cs_json_
         *(int64_t *)p = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
     else if (f->type == CS_JSON_TYPE_U64)
         *(uint64_t *)p = mag;
+    else if (f->type == CS_JSON_TYPE_INT)
+        *(int *)p = neg ? -(int)(mag - 1) - 1 : (int)mag;
     else
         *(uint32_t *)p = (uint32_t)mag;
     return 0;
@@ -237,6 +241,7 @@ static int put_field(const cs_json_field *f, json_object *v, void *base, cs_json
     case CS_JSON_TYPE_I64:
     case CS_JSON_TYPE_U64:
     case CS_JSON_TYPE_U32:
+    case CS_JSON_TYPE_INT:
         return put_integer(f, v, p, err);
     case CS_JSON_TYPE_BOOL:
     case CS_JSON_TYPE_DOUBLE:

@@ -52,6 +52,7 @@ typedef enum cs_json_type {
     CS_JSON_TYPE_I64,    /* int64_t in [.min, .max] */
     CS_JSON_TYPE_U64,    /* uint64_t in [.min, .max] */
     CS_JSON_TYPE_U32,    /* uint32_t in [.min, .max] */
+    CS_JSON_TYPE_INT,    /* int in [.min, .max] */
     CS_JSON_TYPE_BOOL,   /* bool */
     CS_JSON_TYPE_DOUBLE, /* double; a JSON integer is taken as well */
     CS_JSON_TYPE_B64,    /* uint8_t[.max], standard base64 of exactly .max bytes */
@@ -91,6 +92,8 @@ struct cs_json_field {
     { .name = n, .type = CS_JSON_TYPE_U64, .offset = offsetof(T, m), .flags = fl, .min = lo, .max = hi }
 #define CS_JSON_U32(n, T, m, lo, hi, fl) \
     { .name = n, .type = CS_JSON_TYPE_U32, .offset = offsetof(T, m), .flags = fl, .min = lo, .max = hi }
+#define CS_JSON_INT(n, T, m, lo, hi, fl) \
+    { .name = n, .type = CS_JSON_TYPE_INT, .offset = offsetof(T, m), .flags = fl, .min = lo, .max = hi }
 #define CS_JSON_BOOL(n, T, m, fl) \
     { .name = n, .type = CS_JSON_TYPE_BOOL, .offset = offsetof(T, m), .flags = fl }
 #define CS_JSON_DOUBLE(n, T, m, fl) \

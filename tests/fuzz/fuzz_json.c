@@ -12,6 +12,7 @@ typedef struct rec {
     int64_t time;
     uint64_t size;
     uint32_t uid;
+    int count;
     bool flag;
     double duration;
     uint8_t key[4], id[2];
@@ -35,6 +36,7 @@ static const cs_json_field fields[] = {
     CS_JSON_I64("time", rec, time, -100, 100, 0),
     CS_JSON_U64("size", rec, size, 0, 0, 0),
     CS_JSON_U32("uid", rec, uid, 1, 70000, 0),
+    CS_JSON_INT("count", rec, count, -5, 5, 0),
     CS_JSON_BOOL("flag", rec, flag, 0),
     CS_JSON_DOUBLE("duration", rec, duration, 0),
     CS_JSON_B64("key", rec, key, 0),
@@ -55,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned flags = 0; flags <= CS_JSON_REFUSE_UNKNOWN; flags++) {
         memset(&x, 0, sizeof(x));
         if (cs_json_dispatch(o, fields, flags, &x, &err) == 0 &&
-            (!x.name || strlen(x.host) > 7 || x.time < -100 || x.time > 100 || (x.uid && (x.uid < 1 || x.uid > 70000))))
+            (!x.name || strlen(x.host) > 7 || x.time < -100 || x.time > 100 || (x.uid && (x.uid < 1 || x.uid > 70000)) || x.count < -5 || x.count > 5))
             __builtin_trap();
         free(x.name);
     }

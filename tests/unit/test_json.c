@@ -20,6 +20,7 @@ typedef struct rec {
     int64_t time;
     uint64_t size;
     uint32_t uid;
+    int count;
     bool flag;
     double duration;
     uint8_t key[4];
@@ -45,6 +46,7 @@ static const cs_json_field fields[] = {
     CS_JSON_I64("time", rec, time, -5, 100, 0),
     CS_JSON_U64("size", rec, size, 0, 0, 0),
     CS_JSON_U32("uid", rec, uid, 0, 0, 0),
+    CS_JSON_INT("count", rec, count, -7, 7, 0),
     CS_JSON_BOOL("flag", rec, flag, 0),
     CS_JSON_DOUBLE("duration", rec, duration, 0),
     CS_JSON_B64("key", rec, key, 0),
@@ -118,7 +120,7 @@ static void test_every_type(void **state)
     (void)state;
     assert_int_equal(run("{\"name\":\"ab\",\"host\":\"h1234567\"x", 0, &x, msg), -EBADMSG);
     assert_int_equal(run("{\"name\":\"ab\",\"host\":\"h123456\",\"time\":-5,\"size\":18446744073709551615,"
-                         "\"uid\":4294967295,\"flag\":true,\"duration\":1.5,\"key\":\"AQIDBA==\",\"id\":\"aB01\","
+                         "\"uid\":4294967295,\"count\":-7,\"flag\":true,\"duration\":1.5,\"key\":\"AQIDBA==\",\"id\":\"aB01\","
                          "\"nested\":{\"a\":1},\"items\":[1,2,3]}",
                          0, &x, msg),
                      0);
@@ -127,6 +129,7 @@ static void test_every_type(void **state)
     assert_int_equal(x.time, -5);
     assert_true(x.size == UINT64_MAX);
     assert_int_equal(x.uid, UINT32_MAX);
+    assert_int_equal(x.count, -7);
     assert_true(x.flag);
     assert_true(x.duration == 1.5);
     assert_memory_equal(x.key, "\1\2\3\4", 4);
@@ -159,6 +162,8 @@ static void test_refusals(void **state)
         { "{\"name\":\"\",\"size\":-1}", "field 'size' is out of range" },
         { "{\"name\":\"\",\"uid\":4294967296}", "field 'uid' is out of range" },
         { "{\"name\":\"\",\"uid\":-1}", "field 'uid' is out of range" },
+        { "{\"name\":\"\",\"count\":8}", "field 'count' is out of range" },
+        { "{\"name\":\"\",\"count\":-8}", "field 'count' is out of range" },
         { "{\"name\":\"\",\"flag\":1}", "field 'flag' is not true or false" },
         { "{\"name\":\"\",\"duration\":\"1\"}", "field 'duration' is not a number" },
         { "{\"name\":\"\",\"key\":\"AQID\"}", "field 'key' is not base64 of 4 bytes" },
