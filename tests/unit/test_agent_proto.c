@@ -197,6 +197,13 @@ static void test_state_retention_fields(void **state)
     assert_int_equal(cs_agent_state_parse(S("{\"retention_guard\":1}"), &back), -EBADMSG);
     assert_int_equal(cs_agent_state_parse(S("{\"overdue_notified\":\"yes\"}"), &back), -EBADMSG);
     assert_int_equal(back.overdue_notified, 0); /* a rejected file leaves nothing behind */
+    /* every count is a JSON integer, as the agent writes it: json-c's
+     * doubles (which the counts used to take, truncated) are refused */
+    assert_int_equal(cs_agent_state_parse(S("{\"first_seen\":1.5e3}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"failures\":2.0}}}"), &back), -EBADMSG);
+    assert_int_equal(back.n_jobs, 0);
+    assert_int_equal(cs_agent_state_parse(S("{\"first_seen\":1500,\"newer\":{\"x\":[]}}"), &back), 0);
+    assert_int_equal(back.first_seen, 1500);
 }
 
 static void test_progress_retention(void **state)
