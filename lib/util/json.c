@@ -252,6 +252,8 @@ static int put_field(const cs_json_field *f, json_object *v, void *base, cs_json
     case CS_JSON_TYPE_OBJECT:
     case CS_JSON_TYPE_ARRAY:
         return put_nested(f, v, base, err);
+    case CS_JSON_TYPE_CUSTOM:
+        return f->cb(f, v, base, err);
     }
     return -EINVAL;
 }

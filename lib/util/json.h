@@ -59,6 +59,7 @@ typedef enum cs_json_type {
     CS_JSON_TYPE_HEX,    /* uint8_t[.max], hex (either case) of exactly .max bytes */
     CS_JSON_TYPE_OBJECT, /* .cb with a JSON object */
     CS_JSON_TYPE_ARRAY,  /* .cb with a JSON array */
+    CS_JSON_TYPE_CUSTOM, /* .cb with a value of any type (a key in hex or base64, say) */
 } cs_json_type;
 
 #define CS_JSON_MANDATORY (1u << 0) /* field flag: absent is an error */
@@ -106,6 +107,9 @@ struct cs_json_field {
       .max = CS_JSON__SIZE(T, m) }
 #define CS_JSON_OBJECT(n, callback, fl) { .name = n, .type = CS_JSON_TYPE_OBJECT, .flags = fl, .cb = callback }
 #define CS_JSON_ARRAY(n, callback, fl) { .name = n, .type = CS_JSON_TYPE_ARRAY, .flags = fl, .cb = callback }
+/* The callback finds its member at (char *)base + f->offset. */
+#define CS_JSON_CUSTOM(n, T, m, callback, fl) \
+    { .name = n, .type = CS_JSON_TYPE_CUSTOM, .offset = offsetof(T, m), .flags = fl, .cb = callback }
 
 /* Fill base's members from the object o by the table (ended by a field
  * whose name is NULL).  Absent optional members leave base untouched.

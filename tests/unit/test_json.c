@@ -26,6 +26,7 @@ typedef struct rec {
     uint8_t key[4];
     uint8_t id[2];
     int nested, items;
+    int custom;
 } rec;
 
 static int on_nested(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
@@ -37,6 +38,20 @@ static int on_nested(const cs_json_field *f, json_object *v, void *base, cs_json
 static int on_items(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
     ((rec *)base)->items = (int)json_object_array_length(v);
+    return 0;
+}
+
+/* any JSON type: here a number or a numeral */
+static int on_custom(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    int *p = (int *)((char *)base + f->offset);
+
+    if (json_object_is_type(v, json_type_int))
+        *p = json_object_get_int(v);
+    else if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "one") == 0)
+        *p = 1;
+    else
+        return cs_json_fail(err, "field '%s' is no number", f->name);
     return 0;
 }
 
@@ -53,6 +68,7 @@ static const cs_json_field fields[] = {
     CS_JSON_HEX("id", rec, id, 0),
     CS_JSON_OBJECT("nested", on_nested, 0),
     CS_JSON_ARRAY("items", on_items, 0),
+    CS_JSON_CUSTOM("custom", rec, custom, on_custom, 0),
     {},
 };
 
@@ -121,7 +137,7 @@ static void test_every_type(void **state)
     assert_int_equal(run("{\"name\":\"ab\",\"host\":\"h1234567\"x", 0, &x, msg), -EBADMSG);
     assert_int_equal(run("{\"name\":\"ab\",\"host\":\"h123456\",\"time\":-5,\"size\":18446744073709551615,"
                          "\"uid\":4294967295,\"count\":-7,\"flag\":true,\"duration\":1.5,\"key\":\"AQIDBA==\",\"id\":\"aB01\","
-                         "\"nested\":{\"a\":1},\"items\":[1,2,3]}",
+                         "\"nested\":{\"a\":1},\"items\":[1,2,3],\"custom\":\"one\"}",
                          0, &x, msg),
                      0);
     assert_string_equal(x.name, "ab");
@@ -136,6 +152,7 @@ static void test_every_type(void **state)
     assert_memory_equal(x.id, "\xab\x01", 2);
     assert_int_equal(x.nested, 1);
     assert_int_equal(x.items, 3);
+    assert_int_equal(x.custom, 1);
     /* an integer where a double goes; absent optional members stay zero */
     assert_int_equal(run("{\"name\":\"\",\"duration\":2}", 0, &x, msg), 0);
     assert_true(x.duration == 2.0);
@@ -176,6 +193,7 @@ static void test_refusals(void **state)
         { "{\"name\":\"\",\"nested\":[]}", "field 'nested' is not an object" },
         { "{\"name\":\"\",\"nested\":{\"a\":1,\"b\":2,\"c\":3}}", "field 'nested' too big" },
         { "{\"name\":\"\",\"items\":{}}", "field 'items' is not an array" },
+        { "{\"name\":\"\",\"custom\":[]}", "field 'custom' is no number" },
     };
     rec x = { 0 };
     char msg[200];
