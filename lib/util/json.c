@@ -2,6 +2,7 @@
 /* Strict JSON parsing and table-driven member dispatch: see json.h. */
 #include "util/json.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -268,26 +269,29 @@ int cs_json_dispatch_value(json_object *v, const cs_json_field *f, void *p, cs_j
 
 int cs_json_dispatch(json_object *o, const cs_json_field *table, unsigned flags, void *base, cs_json_error *err)
 {
-    json_object *v;
+    uint64_t seen = 0;
+    size_t i;
     int r;
 
     if (!json_object_is_type(o, json_type_object))
         return cs_json_fail(err, "not a JSON object");
-    if (flags & CS_JSON_REFUSE_UNKNOWN) {
-        json_object_object_foreach(o, key, val) {
-            (void)val;
-            if (!find_field(table, key))
+    /* members in document order, so that the first error reported is the
+     * first in the text; one pass, each member looked up in the table */
+    json_object_object_foreach(o, key, val) {
+        const cs_json_field *f = find_field(table, key);
+
+        if (!f) {
+            if (flags & CS_JSON_REFUSE_UNKNOWN)
                 return cs_json_fail(err, "unknown field '%.64s'", key);
-        }
-    }
-    for (const cs_json_field *f = table; f->name; f++) {
-        if (!json_object_object_get_ex(o, f->name, &v)) {
-            if (f->flags & CS_JSON_MANDATORY)
-                return cs_json_fail(err, "field '%s' missing", f->name);
             continue;
         }
-        if ((r = put_field(f, v, base, err)) < 0)
+        assert(f - table < 64);
+        seen |= UINT64_C(1) << (f - table);
+        if ((r = put_field(f, val, base, err)) < 0)
             return r;
     }
+    for (i = 0; table[i].name; i++)
+        if ((table[i].flags & CS_JSON_MANDATORY) && !(seen & (UINT64_C(1) << i)))
+            return cs_json_fail(err, "field '%s' missing", table[i].name);
     return 0;
 }

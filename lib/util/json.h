@@ -112,7 +112,9 @@ struct cs_json_field {
     { .name = n, .type = CS_JSON_TYPE_CUSTOM, .offset = offsetof(T, m), .flags = fl, .cb = callback }
 
 /* Fill base's members from the object o by the table (ended by a field
- * whose name is NULL).  Absent optional members leave base untouched.
+ * whose name is NULL, at most 64 fields), member by member in document
+ * order, then check that the mandatory ones were there.  Absent optional
+ * members leave base untouched.
  * 0, -EBADMSG (err names the field), -ENOMEM; a callback's error as is.
  * On an error some members may be filled (CS_JSON_STRING ones allocated):
  * the caller clears the struct as it would any other. */
