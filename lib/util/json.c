@@ -94,7 +94,10 @@ static const cs_json_field *find_field(const cs_json_field *t, const char *name)
 }
 
 /* A JSON integer as int64 or uint64, and whether it is negative: json-c
- * keeps either, and clips int64 reads of a large uint64 to INT64_MAX. */
+ * keeps either, and clips int64 reads of a large uint64 to INT64_MAX.
+ * It also clamps what does not fit 64 bits to INT64_MIN or UINT64_MAX
+ * while parsing, silently: those two values are refused as out of range,
+ * whatever the table says, since they may stand for any larger number. */
 static int get_integer(const cs_json_field *f, json_object *v, bool *neg, uint64_t *mag, cs_json_error *err)
 {
     int64_t i;
@@ -104,6 +107,8 @@ static int get_integer(const cs_json_field *f, json_object *v, bool *neg, uint64
     i = json_object_get_int64(v);
     *neg = i < 0;
     *mag = i < 0 ? (uint64_t)(-(i + 1)) + 1 : i == INT64_MAX ? json_object_get_uint64(v) : (uint64_t)i;
+    if (i == INT64_MIN || *mag == UINT64_MAX)
+        return cs_json_fail(err, "field '%s' is out of range", f->name);
     return 0;
 }
 
