@@ -228,6 +228,7 @@ static int setup(agent *a)
     if (r < 0)
         return r;
 
+    power_watch(a);
     state_load(a);
     notices_init(a);
     jobs_init(a);
@@ -259,6 +260,7 @@ static void teardown(agent *a)
     sd_event_source_disable_unref(a->login_src);
     sd_event_source_disable_unref(a->status_timer);
     sd_event_source_disable_unref(a->prune_timer);
+    power_done(a);
     if (a->login_mon)
         sd_login_monitor_unref(a->login_mon);
     sd_event_unref(a->event);
