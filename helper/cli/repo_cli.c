@@ -152,8 +152,7 @@ void repo_cli_prune_left(const cs_prune_result *res)
 
     if (!res->packs_repack_left)
         return;
-    printf("repacked %s of %s; the rest next time (the repack bound: [retention] prune_max_repack, "
-           "--max-repack-size)\n", repo_cli_size(res->bytes_repacked, a),
+    printf("repacked %s of %s; the rest next time\n", repo_cli_size(res->bytes_repacked, a),
            repo_cli_size(res->bytes_repacked + res->bytes_repack_left, b));
 }
 
