@@ -5,6 +5,7 @@ NetworkManager (their real names, paths, interfaces and properties) on a
 private bus given to the agent as its system bus."""
 import os
 import pathlib
+import select
 import shutil
 import signal
 import subprocess
@@ -44,7 +45,8 @@ def power(tmp_path, agent):
 
     def announce():
         d.send_signal(signal.SIGUSR1)
-        assert d.stdout.readline().strip() == "CHANGED"  # on the bus now
+        ready, _, _ = select.select([d.stdout], [], [], 30)
+        assert ready and d.stdout.readline().strip() == "CHANGED"  # on the bus now
 
     set_state.announce = announce
     agent.env["DBUS_SYSTEM_BUS_ADDRESS"] = addr
