@@ -84,6 +84,8 @@ void power_watch(agent *a)
     static const char *const senders[] = { "org.freedesktop.UPower", "org.freedesktop.NetworkManager" };
     int r;
 
+    if (a->battery_min <= 0 && a->run_on_metered)
+        return; /* nothing to wait for; a reload that changes that connects at the next due job */
     a->power_bus = sd_bus_flush_close_unref(a->power_bus);
     r = sd_bus_open_system(&a->power_bus);
     if (r >= 0)
