@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Write the golden on-disk fixtures of tests/golden/v1/ with today's build.
+
+Run by hand (never by make check), as root or any user, after `make all
+fleet-test-tools`:
+
+    tests/golden/make-fixtures.py [--out tests/golden/v1]
+
+It enrolls the test account "golden" (nss_wrapper gives the caller's uid that
+name, so the fixtures do not depend on who runs them), backs up a small fixed
+tree twice, syncs a fixed Maildir into the message archive, builds a signed
+fleet directory and compiles its NSS cache, all with the cheapest KDF.  Then
+it copies what today's code wrote into OUT, records what today's code prints
+when reading it (tests/golden/golden.py, the same code the test runs) and
+writes MANIFEST.sha256.  Regenerating changes every byte (new keys, nonces,
+times): do it only for a new format version (v2/), never to make
+test_golden.py pass.
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import golden  # noqa: E402
+
+# A fixed place, so the paths recorded inside the snapshots are the same on
+# every regeneration.
+WORK = pathlib.Path("/tmp/cloudseal-golden")
+
+
+def tree(root):
+    """The backed-up tree: sizes 0, 1, 4 KiB, 200 KiB, a symlink, a hardlink,
+    a fifo, a sparse file, an xattr, modes and times fixed."""
+    root.mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "docs" / "empty").write_bytes(b"")
+    (root / "docs" / "one").write_bytes(b"x")
+    (root / "docs" / "page.txt").write_bytes(b"".join(b"line %04d of the golden page\n" % i
+                                                     for i in range(146)))
+    # 200 KiB that compresses only a little: several chunks' worth of data
+    big = bytearray()
+    x = 0x2545F491
+    while len(big) < 200 * 1024:
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        big += (x >> 16).to_bytes(2, "little") + b"golden"[x % 6:]
+    (root / "big.bin").write_bytes(bytes(big[:200 * 1024]))
+    os.symlink("docs/page.txt", root / "link-to-page")
+    os.symlink("../nowhere", root / "dangling")
+    os.link(root / "docs" / "one", root / "hardlink-to-one")
+    os.mkfifo(root / "fifo")
+    with open(root / "sparse", "wb") as f:
+        f.seek(1024 * 1024)
+        f.write(b"end of the sparse file\n")
+    (root / "script.sh").write_bytes(b"#!/bin/sh\necho golden\n")
+    os.chmod(root / "script.sh", 0o750)
+    os.chmod(root / "docs" / "one", 0o600)
+    try:
+        os.setxattr(root / "docs" / "page.txt", "user.golden", b"attribute value")
+    except OSError as e:
+        print(f"warning: no user xattr on {root}: {e}", file=sys.stderr)
+    for p in sorted(root.rglob("*"), reverse=True):
+        os.utime(p, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000), follow_symlinks=False)
+    os.utime(root, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+
+
+def maildir(root):
+    """Three messages in INBOX, two in .Work, with flags."""
+    msgs = [("", "cur", "1700000001.M1P1.golden", "S", 1),
+            ("", "cur", "1700000002.M2P2.golden", "RS", 2),
+            ("", "new", "1700000003.M3P3.golden", None, 3),
+            (".Work", "cur", "1700000004.M4P4.golden", "FS", 4),
+            (".Work", "cur", "1700000005.M5P5.golden", "", 5)]
+    for folder, sub, unique, flags, i in msgs:
+        d = root / folder if folder else root
+        for s in ("cur", "new", "tmp"):
+            (d / s).mkdir(parents=True, exist_ok=True)
+        name = unique if flags is None else f"{unique}:2,{flags}"
+        body = (f"From: Sender {i} <s{i}@example.org>\nTo: golden@example.org\n"
+                f"Subject: golden message {i}\nMessage-ID: <{i}.golden@example.org>\n"
+                f"Date: Sat, 28 Nov 2026 02:00:0{i} +0000\n\n").encode()
+        body += f"body line of golden message {i}\n".encode() * (10 * i)
+        (d / sub / name).write_bytes(body)
+
+
+def generate(out):
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    WORK.mkdir(mode=0o700)
+    env = golden.Env(WORK, WORK)
+    env.write_config()
+    tree(WORK / "tree")
+    maildir(WORK / "Maildir")
+
+    r = env.cs("enroll", "--password-stdin", stdin=golden.PASSWORD + "\n")
+    m = golden.RECOVERY_RE.search(r.stdout)
+    assert m, r.stdout
+    env.cs("init")
+    # the file cache keeps only files whose ctime is before the backup's start
+    # second (a change within it could go unnoticed): let that second pass
+    time.sleep(1.1)
+    env.cs("backup", "--tag", "first", str(WORK / "tree"))
+    # a second snapshot that shares most blobs with the first
+    (WORK / "tree" / "docs" / "added").write_bytes(b"added for the second snapshot\n")
+    os.utime(WORK / "tree" / "docs" / "added", ns=(1_700_000_100_000_000_000,) * 2)
+    os.utime(WORK / "tree" / "docs", ns=(1_700_000_100_000_000_000,) * 2)
+    time.sleep(1.1)
+    env.cs("backup", "--tag", "second", str(WORK / "tree"))
+    env.cs("archive", "sync", "--password-stdin")
+
+    env.admin("keygen")
+    env.admin("init", "--fleet", "golden")
+    env.admin("add-user", "alice", "--uid", "1400000", "--gecos", "Alice Golden")
+    env.admin("add-user", "bob", "--uid", "1400001", "--shell", "/bin/sh")
+    env.admin("add-group", "devs", "--gid", "1400100", "--members", "alice,bob")
+    env.admin("approve", "alice", "--key", "11" * 32)
+    env.admin("publish", "--secret-key", str(WORK / "fleet.key"), "--validity", golden.VALIDITY)
+    env.helper("directory-sync")
+    env.cs("lock", check=False)
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in golden.FIXTURE_PARTS:
+        src = WORK / name
+        if src.is_dir():
+            shutil.copytree(src, out / name, symlinks=True)
+        else:
+            shutil.copy2(src, out / name)
+    (out / "secrets").write_text(f"password {golden.PASSWORD}\nrecovery {m.group(1)}\n")
+    golden.write_manifest(out)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="cloudseal-golden-read."))
+    expected = golden.read_all(out, scratch / "r")
+    shutil.rmtree(scratch)
+    golden.write_expected(out, expected)
+    print(f"wrote {out}: {golden.size(out)} bytes")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(HERE / "v1"))
+    generate(pathlib.Path(ap.parse_args().out).resolve())
+
+
+if __name__ == "__main__":
+    main()
