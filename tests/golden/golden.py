@@ -21,6 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / os.environ.get("O", "build")
 TEST_NSS = BUILD / "tests" / "fleet" / "libnss_cloudseal.so.2"
 FLEET_TOOL = BUILD / "tests" / "fleet" / "fleet-tool"
+GOLDEN_TOOL = BUILD / "tests" / "golden" / "golden-tool"
 
 # Test secrets of the fixtures only (v1/README.md says so).
 PASSWORD = "golden fixture password"
@@ -32,7 +33,7 @@ VALIDITY = "36500d"
 # What the generator copies from its work directory into v1/.
 FIXTURE_PARTS = ("storage", "state", "archive-state", "Maildir", "backup-cache",
                  "fleet.pub", "fleet.key", "directory.json", "directory.cache",
-                 "directory.state", "local-passwd", "local-group")
+                 "directory.state", "local-passwd", "local-group", "filecache-stats")
 MANIFEST = "MANIFEST.sha256"
 # git keeps no modes but the executable bit: the ones the code wrote (a state
 # directory 0700, a cache 0644) are recorded here and put back on each copy
@@ -216,6 +217,7 @@ def read_all(fixtures, scratch):
         read_keybag(env, out)
         read_fleet(env, out)
         read_archive(env, scratch, out)
+        rewrite(env, out)
     finally:
         env.cs("lock", stdin=None, check=False)
     return {k: normalise(v, scratch) for k, v in out.items()}
@@ -267,6 +269,40 @@ def read_archive(env, scratch, out):
                        archive_state=env.work / "fresh-archive-state")
     out["archive-sync-fresh.txt"] = result(fresh.cs("archive", "sync", "--password-stdin"))
     out["archive-fresh.maildir"] = maildir_digest(env.work / "fresh-Maildir")
+
+
+def rewrite(env, out):
+    """The writing checks: golden-tool parses each fixture and encodes it
+    again where the code is deterministic; every line must say "equal"."""
+    w = env.work
+    user = w / "storage" / "users" / USER
+    tool = [GOLDEN_TOOL]
+    pw = PASSWORD + "\n"
+    out["rewrite-keybag.txt"] = result(env.run([*tool, "keybag", user / "keybag"], stdin=pw, check=False))
+    out["rewrite-fleet.txt"] = result(env.run(
+        [*tool, "fleet", w / "storage" / "fleet" / "directory", w / "fleet.pub", w / "fleet.key",
+         w / "directory.cache", w / "directory.json"], check=False))
+    out["rewrite-archive-state.txt"] = result(env.run(
+        [*tool, "archive-state", w / "archive-state" / "state"], check=False))
+    segs = sorted((user / "archive" / "log").glob("*/*"))
+    out["rewrite-segments.txt"] = "".join(result(env.run(
+        [*tool, "segment", user / "keybag", s.parent.name, str(int(s.name)), s], stdin=pw, check=False))
+        for s in segs)
+    out["rewrite-repo.txt"] = result(env.run(
+        [*tool, "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
+         w / "backup-cache", w / "filecache-stats"], stdin=pw, check=False))
+
+
+def record_stats(tree, out):
+    """What the file cache must find for each file of tree: the stat fields
+    it keys on (golden-tool repo looks them up)."""
+    lines = []
+    for p in sorted(pathlib.Path(tree).rglob("*")):
+        st = p.lstat()
+        if stat.S_ISREG(st.st_mode):
+            lines.append(f"{st.st_ino} {st.st_size} {st.st_mtime_ns // 10**9} {st.st_mtime_ns % 10**9} "
+                         f"{st.st_ctime_ns // 10**9} {st.st_ctime_ns % 10**9} {p}\n")
+    pathlib.Path(out).write_text("".join(lines))
 
 
 def write_expected(fixtures, expected):

@@ -112,6 +112,7 @@ def generate(out):
     os.utime(WORK / "tree" / "docs", ns=(1_700_000_100_000_000_000,) * 2)
     time.sleep(1.1)
     env.cs("backup", "--tag", "second", str(WORK / "tree"))
+    golden.record_stats(WORK / "tree", WORK / "filecache-stats")
     env.cs("archive", "sync", "--password-stdin")
 
     env.admin("keygen")
@@ -124,9 +125,12 @@ def generate(out):
     env.helper("directory-sync")
     env.cs("lock", check=False)
 
+    readme = (out / "README.md").read_bytes() if (out / "README.md").exists() else None
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    if readme:
+        (out / "README.md").write_bytes(readme)
     for name in golden.FIXTURE_PARTS:
         src = WORK / name
         if src.is_dir():
