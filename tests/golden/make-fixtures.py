@@ -89,6 +89,29 @@ def maildir(root):
         (d / sub / name).write_bytes(body)
 
 
+def archive_two_devices(env):
+    """The first workstation syncs its Maildir; a second one receives it,
+    reflags, moves, deletes and adds, and syncs; the first applies that and
+    reflags one more: segments of two devices with ADD, SET and DEL entries,
+    and a device state that knows both (device index 1 in its registers)."""
+    env.cs("archive", "sync", "--password-stdin")
+    two = golden.Env(WORK)
+    two.config = WORK / "second.conf"
+    two.write_config(archive_maildir=WORK / "Maildir-2", archive_state=WORK / "archive-state-2")
+    two.cs("archive", "sync", "--password-stdin")
+    m2 = WORK / "Maildir-2"
+    os.rename(m2 / "cur" / "1700000001.M1P1.golden:2,S", m2 / "cur" / "1700000001.M1P1.golden:2,FS")
+    os.rename(m2 / "cur" / "1700000002.M2P2.golden:2,RS", m2 / ".Work" / "cur" / "1700000002.M2P2.golden:2,RS")
+    os.unlink(m2 / ".Work" / "cur" / "1700000005.M5P5.golden:2,")
+    (m2 / "new" / "1700000006.M6P6.golden").write_bytes(
+        b"From: Sender 6 <s6@example.org>\nSubject: golden message 6\n\nfrom the second workstation\n")
+    two.cs("archive", "sync", "--password-stdin")
+    env.cs("archive", "sync", "--password-stdin")
+    one = WORK / "Maildir" / ".Work" / "cur"
+    os.rename(one / "1700000004.M4P4.golden:2,FS", one / "1700000004.M4P4.golden:2,FRS")
+    env.cs("archive", "sync", "--password-stdin")
+
+
 def generate(out):
     if WORK.exists():
         shutil.rmtree(WORK)
@@ -113,7 +136,7 @@ def generate(out):
     time.sleep(1.1)
     env.cs("backup", "--tag", "second", str(WORK / "tree"))
     golden.record_stats(WORK / "tree", WORK / "filecache-stats")
-    env.cs("archive", "sync", "--password-stdin")
+    archive_two_devices(env)
 
     env.admin("keygen")
     env.admin("init", "--fleet", "golden")
