@@ -32,7 +32,7 @@ VALIDITY = "36500d"
 
 # What the generator copies from its work directory into v1/.
 FIXTURE_PARTS = ("storage", "state", "archive-state", "Maildir", "backup-cache",
-                 "fleet.pub", "fleet.key", "directory.json", "directory.cache",
+                 "fleet.pub", "fleet.key", "escrow.pub", "escrow.key", "directory.json", "directory.cache",
                  "directory.state", "local-passwd", "local-group", "filecache-stats")
 MANIFEST = "MANIFEST.sha256"
 # git keeps no modes but the executable bit: the ones the code wrote (a state
@@ -106,8 +106,10 @@ class Env:
 
     def getent(self, *args):
         w = self.work
+        # no local accounts: only the fleet's, the same whoever runs it
+        (w / "nss-empty").write_text("")
         env = dict(os.environ, LD_PRELOAD="libnss_wrapper.so",
-                   NSS_WRAPPER_PASSWD=str(w / "passwd"), NSS_WRAPPER_GROUP=str(w / "group"),
+                   NSS_WRAPPER_PASSWD=str(w / "nss-empty"), NSS_WRAPPER_GROUP=str(w / "nss-empty"),
                    NSS_WRAPPER_MODULE_SO_PATH=str(TEST_NSS),
                    NSS_WRAPPER_MODULE_FN_PREFIX="cloudseal",
                    CLOUDSEAL_NSS_CACHE=str(w / "directory.cache"))
@@ -217,7 +219,7 @@ def read_all(fixtures, scratch):
         read_keybag(env, out)
         read_fleet(env, out)
         read_archive(env, scratch, out)
-        rewrite(env, out)
+        rewrite(env, out, fixtures)
     finally:
         env.cs("lock", stdin=None, check=False)
     return {k: normalise(v, scratch) for k, v in out.items()}
@@ -236,8 +238,14 @@ def read_repo(env, out):
         ids = [s["id"] for s in json.loads(r.stdout)]
     except (ValueError, TypeError, KeyError):
         ids = []   # snapshots.json differs already: say so, not a traceback
+    out["snapshots.txt"] = result(env.cs("snapshots", "--password-stdin", check=False))
+    out["stats.json"] = result(env.cs("stats", "--json", check=False))
+    if len(ids) == 2:
+        out["diff.txt"] = result(env.cs("diff", *ids, check=False))
+        out["diff.json"] = result(env.cs("diff", "--json", *ids, check=False))
     for n, sid in enumerate(ids, 1):
         out[f"ls-{n}.json"] = result(env.cs("ls", "--json", sid))
+        out[f"ls-{n}-long.txt"] = result(env.cs("ls", "--long", sid))
         target = env.work / f"restore-{n}"
         out[f"restore-{n}.log"] = result(env.cs("restore", sid, "--target", target))
         out[f"restore-{n}.tree"] = tree_digest(target)
@@ -259,8 +267,9 @@ def read_fleet(env, out):
     out["admin-show.json"] = result(env.admin("show", "--json"))
     out["admin-show-installed.json"] = result(env.admin("show", "--json", "--installed"))
     out["getent.txt"] = "".join(result(env.getent(*q)) for q in (
-        ("passwd", "alice"), ("passwd", "1400001"), ("group", "devs"), ("group", "1400100"),
-        ("passwd", "nosuch")))
+        ("passwd", "alice"), ("passwd", "1400001"), ("passwd", "carol"), ("passwd", "dave"),
+        ("group", "devs"), ("group", "1400100"), ("group", "carol"), ("initgroups", "carol"),
+        ("passwd", "nosuch"), ("passwd",), ("group",)))
 
 
 def read_archive(env, scratch, out):
@@ -274,7 +283,16 @@ def read_archive(env, scratch, out):
     out["archive-fresh.maildir"] = maildir_digest(env.work / "fresh-Maildir")
 
 
-def rewrite(env, out):
+def secrets(fixtures):
+    """The fixtures' test secrets: {"password": ..., "recovery": ..., "carol": {...}}."""
+    out = {}
+    for line in (pathlib.Path(fixtures) / "secrets").read_text().splitlines():
+        key, value = line.split(" ", 1)
+        out[key] = json.loads(value) if value.startswith("{") else value
+    return out
+
+
+def rewrite(env, out, fixtures):
     """The writing checks: golden-tool parses each fixture and encodes it
     again where the code is deterministic; every line must say "equal"."""
     w = env.work
@@ -291,6 +309,11 @@ def rewrite(env, out):
     out["rewrite-segments.txt"] = "".join(result(env.run(
         [*tool, "segment", user / "keybag", s.parent.name, str(int(s.name)), s], stdin=pw, check=False))
         for s in segs)
+    carol = w / "storage" / "users" / "carol"
+    out["rewrite-fleet-user.txt"] = result(env.run(
+        [*tool, "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
+         w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub"],
+        stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n", check=False))
     out["rewrite-repo.txt"] = result(env.run(
         [*tool, "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
          w / "backup-cache", w / "filecache-stats"], stdin=pw, check=False))

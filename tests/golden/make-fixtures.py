@@ -15,9 +15,11 @@ it copies what today's code wrote into OUT, records what today's code prints
 when reading it (tests/golden/golden.py, the same code the test runs) and
 writes MANIFEST.sha256.  Regenerating changes every byte (new keys, nonces,
 times): do it only for a new format version (v2/), never to make
-test_golden.py pass.
+test_golden.py pass.  `--add-readings` keeps the fixtures and records only
+readings added to golden.py since (it refuses if a recorded one changed).
 """
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -138,12 +140,20 @@ def generate(out):
     golden.record_stats(WORK / "tree", WORK / "filecache-stats")
     archive_two_devices(env)
 
-    env.admin("keygen")
-    env.admin("init", "--fleet", "golden")
+    env.admin("keygen", "--escrow")
+    escrow_pk = [l for l in (WORK / "escrow.pub").read_text().splitlines() if not l.startswith("#")][0]
+    env.admin("init", "--fleet", "golden", "--escrow-key", escrow_pk)
     env.admin("add-user", "alice", "--uid", "1400000", "--gecos", "Alice Golden")
     env.admin("add-user", "bob", "--uid", "1400001", "--shell", "/bin/sh")
-    env.admin("add-group", "devs", "--gid", "1400100", "--members", "alice,bob")
+    env.admin("add-user", "carol", "--uid", "1400002")
+    env.admin("add-user", "dave", "--uid", "1400003")
+    env.admin("disable-user", "dave")
+    env.admin("add-group", "devs", "--gid", "1400100", "--members", "alice,bob,carol")
     env.admin("approve", "alice", "--key", "11" * 32)
+    # carol: enrolled by the admin: keybag, keybag seal and escrow object in
+    # storage, a keybag floor in the directory, a password to be changed
+    r = env.cs("--json", "admin", "enroll-user", "carol", stdin=None)
+    carol = json.loads(r.stdout)
     env.admin("publish", "--secret-key", str(WORK / "fleet.key"), "--validity", golden.VALIDITY)
     env.helper("directory-sync")
     env.cs("lock", check=False)
@@ -160,7 +170,8 @@ def generate(out):
             shutil.copytree(src, out / name, symlinks=True)
         else:
             shutil.copy2(src, out / name)
-    (out / "secrets").write_text(f"password {golden.PASSWORD}\nrecovery {m.group(1)}\n")
+    (out / "secrets").write_text(f"password {golden.PASSWORD}\nrecovery {m.group(1)}\n"
+                                 f"carol {json.dumps(carol, sort_keys=True)}\n")
     golden.write_manifest(out)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="cloudseal-golden-read."))
     expected = golden.read_all(out, scratch / "r")
@@ -169,10 +180,32 @@ def generate(out):
     print(f"wrote {out}: {golden.size(out)} bytes")
 
 
+def add_readings(out):
+    """Record readings that are new in golden.py for the existing fixtures,
+    which stay as they are.  Refuses when a recorded reading differs: that
+    is a change of format (or a bug), not something to record."""
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="cloudseal-golden-read."))
+    reading = golden.read_all(out, scratch / "r")
+    shutil.rmtree(scratch)
+    old = golden.read_expected(out)
+    changed = sorted(k for k in old if reading.get(k) != old[k])
+    if changed:
+        sys.exit(f"refusing: these readings differ from the recorded ones: {', '.join(changed)}")
+    new = sorted(k for k in reading if k not in old)
+    golden.write_expected(out, {**old, **{k: reading[k] for k in new}})
+    print(f"added {len(new)} readings: {', '.join(new) or 'none'}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(HERE / "v1"))
-    generate(pathlib.Path(ap.parse_args().out).resolve())
+    ap.add_argument("--add-readings", action="store_true",
+                    help="keep the fixtures; record only readings golden.py does not have yet")
+    args = ap.parse_args()
+    if args.add_readings:
+        add_readings(pathlib.Path(args.out).resolve())
+    else:
+        generate(pathlib.Path(args.out).resolve())
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
  *   golden-tool archive-state STATE
  *   golden-tool segment KEYBAG DEVICE SEQ FILE     (password on stdin)
  *   golden-tool repo URL PREFIX KEYBAG CACHE_ROOT STATS  (password on stdin)
+ *   golden-tool fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY
+ *                                                  (one-time password on stdin)
  *
  * Output: one line per object; exit 0 when every object re-encoded to the
  * same bytes, 1 when one did not, 2 when a fixture could not be read.
@@ -159,7 +161,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: golden-tool keybag KEYBAG | fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE |\n"
                     "       archive-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
-                    "       repo URL PREFIX KEYBAG CACHE_ROOT STATS\n");
+                    "       repo URL PREFIX KEYBAG CACHE_ROOT STATS |\n"
+                    "       fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY\n");
     return 2;
 }
 
@@ -179,6 +182,8 @@ int main(int argc, char **argv)
         r = golden_segment(argc - 2, argv + 2);
     else if (strcmp(argv[1], "repo") == 0 && argc == 7)
         r = golden_repo(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "fleet-user") == 0 && argc == 9)
+        r = golden_fleet_user(argc - 2, argv + 2);
     else
         return usage();
     return r < 0 ? 2 : r > 0 ? 1 : 0;
