@@ -328,7 +328,7 @@ def record_stats(tree, out):
         if stat.S_ISREG(st.st_mode):
             lines.append(f"{st.st_ino} {st.st_size} {st.st_mtime_ns // 10**9} {st.st_mtime_ns % 10**9} "
                          f"{st.st_ctime_ns // 10**9} {st.st_ctime_ns % 10**9} {p}\n")
-    pathlib.Path(out).write_text("".join(lines))
+    pathlib.Path(out).write_text("".join(lines), errors="surrogateescape")
 
 
 def write_expected(fixtures, expected):

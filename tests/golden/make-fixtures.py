@@ -60,6 +60,16 @@ def tree(root):
     with open(root / "sparse", "wb") as f:
         f.seek(1024 * 1024)
         f.write(b"end of the sparse file\n")
+    # 9 MiB of one 4 KiB block: no content-defined boundary (4096 positions
+    # rarely meet the ~2^-20 mask), so two chunks, cut at the 8 MiB maximum;
+    # both compress to almost nothing
+    block = bytes((i * 7919 + (i >> 5)) & 0xFF for i in range(4096))
+    (root / "repeated.bin").write_bytes(block * 2304)
+    (root / "emptydir").mkdir()
+    (root / "name with spaces").write_bytes(b"spaces\n")
+    (root / "\u00fcn\u00efcode-\u540d\u524d").write_bytes(b"utf-8 name\n")
+    with open(os.path.join(os.fsencode(root), b"latin1-\xe9t\xe9"), "wb") as f:
+        f.write(b"a name that is not UTF-8\n")
     (root / "script.sh").write_bytes(b"#!/bin/sh\necho golden\n")
     os.chmod(root / "script.sh", 0o750)
     os.chmod(root / "docs" / "one", 0o600)
@@ -73,12 +83,14 @@ def tree(root):
 
 
 def maildir(root):
-    """Three messages in INBOX, two in .Work, with flags."""
+    """Three messages in INBOX, two in .Work, one in a subfolder whose name
+    is modified UTF-7 (IMAP), with flags."""
     msgs = [("", "cur", "1700000001.M1P1.golden", "S", 1),
             ("", "cur", "1700000002.M2P2.golden", "RS", 2),
             ("", "new", "1700000003.M3P3.golden", None, 3),
             (".Work", "cur", "1700000004.M4P4.golden", "FS", 4),
-            (".Work", "cur", "1700000005.M5P5.golden", "", 5)]
+            (".Work", "cur", "1700000005.M5P5.golden", "", 5),
+            (".Lists.&AOQ-rger", "cur", "1700000007.M7P7.golden", "DS", 7)]
     for folder, sub, unique, flags, i in msgs:
         d = root / folder if folder else root
         for s in ("cur", "new", "tmp"):
