@@ -109,7 +109,7 @@ def archive_two_devices(env):
     reflags one more: segments of two devices with ADD, SET and DEL entries,
     and a device state that knows both (device index 1 in its registers)."""
     env.cs("archive", "sync", "--password-stdin")
-    two = golden.Env(WORK)
+    two = golden.Env(WORK, check=True)
     two.config = WORK / "second.conf"
     two.write_config(archive_maildir=WORK / "Maildir-2", archive_state=WORK / "archive-state-2")
     two.cs("archive", "sync", "--password-stdin")
@@ -130,7 +130,7 @@ def generate(out):
     if WORK.exists():
         shutil.rmtree(WORK)
     WORK.mkdir(mode=0o700)
-    env = golden.Env(WORK, WORK)
+    env = golden.Env(WORK, WORK, check=True)
     env.write_config()
     tree(WORK / "tree")
     maildir(WORK / "Maildir")
