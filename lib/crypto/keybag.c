@@ -304,14 +304,10 @@ static int parse_payload(json_object *o, cs_keybag *kb)
     return 0;
 }
 
+/* The account's login name (basic/user_name.h), no NUL inside. */
 static bool valid_user(const char *s, size_t len)
 {
-    if (len == 0 || len > CS_KEYBAG_USER_MAX || strlen(s) != len)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-            return false;
-    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+    return strlen(s) == len && cs_user_name_valid(s, CS_USER_NAME_LOGIN);
 }
 
 static bool valid_hex_id(const char *s, size_t len)
