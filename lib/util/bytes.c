@@ -73,19 +73,23 @@ GETTER(cs_get_be64, uint64_t, 8, false)
 int cs_get_lp8(cs_reader *rd, const uint8_t **p, size_t *n)
 {
     uint8_t len;
+    int r;
 
     cs_get_u8(rd, &len);
-    *n = len;
-    return cs_get_bytes(rd, len, p);
+    r = cs_get_bytes(rd, len, p);
+    *n = r < 0 ? 0 : len;
+    return r;
 }
 
 int cs_get_lp_be32(cs_reader *rd, const uint8_t **p, size_t *n)
 {
     uint32_t len;
+    int r;
 
     cs_get_be32(rd, &len);
-    *n = len;
-    return cs_get_bytes(rd, len, p);
+    r = cs_get_bytes(rd, len, p);
+    *n = r < 0 ? 0 : len;
+    return r;
 }
 
 int cs_get_str8(cs_reader *rd, char *dst, size_t cap)

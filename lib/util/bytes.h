@@ -49,7 +49,8 @@ int cs_get_le32(cs_reader *rd, uint32_t *v);
 int cs_get_le64(cs_reader *rd, uint64_t *v);
 int cs_get_be32(cs_reader *rd, uint32_t *v);
 int cs_get_be64(cs_reader *rd, uint64_t *v);
-/* Length-prefixed bytes in place: a u8 / be32 length, then that many bytes. */
+/* Length-prefixed bytes in place: a u8 / be32 length, then that many bytes
+ * (*p NULL and *n 0 on failure). */
 int cs_get_lp8(cs_reader *rd, const uint8_t **p, size_t *n);
 int cs_get_lp_be32(cs_reader *rd, const uint8_t **p, size_t *n);
 /* A u8-length-prefixed string copied into dst (cap >= length + 1) and

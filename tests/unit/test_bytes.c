@@ -156,8 +156,10 @@ static void test_length_prefix_overflow(void **state)
 
     (void)state;
     rd = cs_rd_init(huge, sizeof(huge));
+    n = 1;
     assert_int_equal(cs_get_lp_be32(&rd, &p, &n), -EBADMSG);
     assert_null(p);
+    assert_int_equal(n, 0);
     /* failed for good: the two bytes left are not handed out */
     assert_int_equal(cs_get_bytes(&rd, 1, &p), -EBADMSG);
     assert_int_equal(cs_get_le32(&rd, &v), -EBADMSG);
