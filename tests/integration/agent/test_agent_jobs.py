@@ -6,6 +6,7 @@ repository that `cloudseal check` finds clean."""
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -218,11 +219,61 @@ def test_cloudseal_unlock_wakes_a_locked_agent(agent, backup_setup):
     configure(agent={"keyring_poll": "300s"})
     account.revoke()
     agent.start()
-    agent.wait_status(lambda s: s == "locked")
+    agent.wait_status(lambda s: s.startswith("locked:"))
     r = agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
     assert r.returncode == 0
     # keyring_poll is 300 s: only the unlock-notify sent by `cloudseal unlock` explains this
     agent.wait_status("idle, next backup", timeout=60)
+
+
+LOCKED = "locked: waiting for the key (run 'cloudseal unlock')"
+
+
+def test_locked_agent_waits_through_unlock_lock_unlock(agent, backup_setup, session_bus):
+    """A session without the key (an SSH key login, issue 20): the agent is
+    ready and says it waits, runs nothing and notifies nothing; `cloudseal
+    unlock` wakes it (keyring_poll is 300 s: only the unlock's own word to
+    the agent explains it) and it backs up; `cloudseal lock` makes it wait
+    again, the same process; a second unlock lets the next backup run."""
+    configure, account, _ = backup_setup
+    addr, _ = session_bus
+    configure(agent={"keyring_poll": "300s", "notify_after_failures": "1"})
+    agent.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+    account.revoke()
+    agent.start()
+    assert agent.wait_status(lambda s: s.startswith("locked")) == LOCKED
+    pid = agent.proc.pid
+    st = agent.request("status")
+    assert st["state"] == "locked" and "error" not in st, st
+    assert agent.request("backup-now") == {"ok": False, "error": "locked: run 'cloudseal unlock' first"}
+    assert "Unlocked:     no (locked: run 'cloudseal unlock'" in agent.cli("status").stdout
+    assert "starting backup" not in agent.log_text()
+
+    t = time.monotonic()
+    agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
+    agent.wait_status("idle, next backup", timeout=120, since=t)
+    assert len(snapshots(agent)) == 1
+
+    t = time.monotonic()
+    agent.cli("lock")
+    assert agent.wait_status(lambda s: s.startswith("locked"), since=t) == LOCKED
+    assert agent.request("status")["state"] == "locked"
+
+    t = time.monotonic()
+    agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
+    agent.wait_status("idle, next backup", timeout=60, since=t)
+    assert agent.request("backup-now")["ok"] is True
+    end = time.monotonic() + 120
+    while agent.log_text().count("agent: backup finished") < 2:
+        assert time.monotonic() < end, agent.log_text()
+        time.sleep(0.05)
+    log = agent.log_text()
+    assert len(re.findall(r"backup: snapshot [0-9a-f]+ saved", log)) == 2, log  # ([retention] may keep one)
+    assert agent.proc.poll() is None and agent.proc.pid == pid
+    job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+    assert job["failures"] == 0 and job["last_result"] == "ok", job
+    sent = [l for l in log.splitlines() if "sent a desktop notification" in l]
+    assert all("first backup finished" in l for l in sent), sent
 
 
 def test_archive_sync_joins_the_loop(agent, backup_setup, tmp_path):
@@ -258,7 +309,7 @@ def test_lock_drops_a_queued_request(agent, backup_setup, tmp_path, freezer):
     t = time.monotonic()
     assert agent.cli("lock", check=False).returncode == 0
     freezer.thaw(cg)
-    agent.wait_status(lambda s: s == "locked", timeout=30, since=t)
+    agent.wait_status(lambda s: s.startswith("locked:"), timeout=30, since=t)
     log = agent.log_text()
     assert "dropped the queued archive-sync request: locked" in log, log
     syncs = log.count("starting archive-sync")
