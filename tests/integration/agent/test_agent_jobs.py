@@ -276,6 +276,60 @@ def test_locked_agent_waits_through_unlock_lock_unlock(agent, backup_setup, sess
     assert all("first backup finished" in l for l in sent), sent
 
 
+def _fake_cli(tmp_path, init):
+    """A stand-in for the CLI that makes the first backup's order certain:
+    backup finds no repository (exit 4; no key: exit 3), then init does
+    `init` (shell).  $ID: the account id."""
+    fake = tmp_path / "fake-cloudseal"
+    fake.write_text("#!/bin/sh\n"
+                    'case " $* " in *" --help "*) exit 0;; esac\n'
+                    f'echo "$*" >> {tmp_path}/runs\n'
+                    'case " $* " in\n'
+                    f'  *" init "*) {init};;\n'
+                    '  *" backup "*) keyctl search @u user cloudseal:amk:$ID >/dev/null || exit 3; exit 4;;\n'
+                    "esac\nexit 1\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def _runs(tmp_path):
+    """The subcommand of each job run so far ("1" is `backup --progress-fd 1`)."""
+    return [r.split()[-1] for r in (tmp_path / "runs").read_text().splitlines()]
+
+
+def test_key_gone_during_the_first_backup_steps_starts_nothing_more(agent, backup_setup, tmp_path):
+    """The key goes away while the first backup's steps run (an ssh session
+    that ran `cloudseal unlock` ended, lock = logout): the repository step
+    finds no key, and the agent goes back to waiting instead of starting the
+    backup again without one."""
+    configure, account, _ = backup_setup
+    fake = _fake_cli(tmp_path, "keyctl unlink $(keyctl search @u user cloudseal:amk:$ID) @u >&2; exit 3")
+    configure(agent={"cloudseal": str(fake), "keyring_poll": "300s"})
+    agent.env["ID"] = account.id
+    agent.start()
+    assert agent.wait_status(lambda s: s.startswith("locked"), timeout=60) == LOCKED
+    assert not account.in_keyring()
+    assert _runs(tmp_path) == ["1", "init"]
+    st = agent.request("status")
+    job = next(j for j in st["jobs"] if j["name"] == "backup")
+    assert job["failures"] == 0 and "error" not in st, st
+
+
+def test_repository_step_refused_with_the_key_backs_off(agent, backup_setup, tmp_path):
+    """Exit 3 from the repository step while the key is still there (the CLI
+    says "access denied" that way too) is a failure that backs off; before,
+    backup and init took turns without end, a busy loop."""
+    configure, account, _ = backup_setup
+    fake = _fake_cli(tmp_path, "exit 3")
+    configure(agent={"cloudseal": str(fake), "keyring_poll": "300s", "retry_min": "1h", "retry_max": "1h"})
+    agent.env["ID"] = account.id
+    agent.start()
+    s = agent.wait_status(lambda s: s.startswith("error:"), timeout=60)
+    assert "the key was refused" in s and "retry in" in s, s
+    assert _runs(tmp_path) == ["1", "init"]
+    assert account.in_keyring() and agent.request("status")["unlocked"] is True
+
+
 def test_archive_sync_joins_the_loop(agent, backup_setup, tmp_path):
     configure, _, _ = backup_setup
     maildir = tmp_path / "Maildir"
