@@ -207,8 +207,8 @@ static void parse_retention(json_object *obj, cs_job_progress *p)
             p->full_bytes = 0;
     }
     if (json_object_object_get_ex(obj, "prune", &r) && json_object_is_type(r, json_type_object) &&
-        !get_count(r, "bytes_freed", &p->bytes_freed))
-        p->bytes_freed = -1;
+        get_count(r, "bytes_freed", &p->bytes_freed) && !get_count(r, "bytes_repack_left", &p->repack_left))
+        p->repack_left = 0; /* a prune without a bound, or an older one */
 }
 
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
@@ -224,7 +224,7 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
     p->retention_removed = -1;
     p->retention_guard = -1;
     p->guard_rescued = p->newest_bytes = p->full_bytes = 0;
-    p->bytes_freed = -1;
+    p->bytes_freed = p->repack_left = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
@@ -304,7 +304,8 @@ static int parse_jobs(const cs_json_field *f, json_object *jobs, void *base, cs_
 #define COUNT(m) CS_JSON_I64(#m, cs_agent_state, m, 0, INT64_MAX, 0)
 static const cs_json_field state_fields[] = {
     COUNT(repository_size), COUNT(first_seen), COUNT(retention_last), COUNT(retention_removed),
-    COUNT(guard_rescued), COUNT(newest_bytes), COUNT(full_bytes), COUNT(last_prune), COUNT(paused_until),
+    COUNT(guard_rescued), COUNT(newest_bytes), COUNT(full_bytes), COUNT(last_prune), COUNT(prune_left),
+    COUNT(paused_until),
     CS_JSON_OBJECT("jobs", parse_jobs, 0),
     {},
 };
@@ -379,6 +380,7 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "newest_bytes", json_object_new_int64(st->newest_bytes));
     json_object_object_add(root, "full_bytes", json_object_new_int64(st->full_bytes));
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
+    json_object_object_add(root, "prune_left", json_object_new_int64(st->prune_left));
     json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
     return root;
 }

@@ -24,7 +24,7 @@ static int signed_message(const char *user, const uint8_t key[CS_FLEET_PK_BYTES]
                           cs_buf *m)
 {
     if (cs_fleet_small_message(m, DOMAIN, user) < 0 || cs_buf_append(m, key, CS_FLEET_PK_BYTES) < 0 ||
-        cs_buf_append(m, host, strlen(host) + 1) < 0 || cs_fleet_append_le64(m, (uint64_t)time) < 0)
+        cs_buf_append(m, host, strlen(host) + 1) < 0 || cs_put_le64(m, (uint64_t)time) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -48,7 +48,9 @@ int cs_enroll_request_make(const char *user, const char *host, int64_t time, con
     char pk64[sodium_base64_ENCODED_LEN(CS_SIGN_PK_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     char sig64[CS_FLEET_SIG64_BYTES];
     json_object *o;
-    int r = !cs_fleet_name_valid(user) || !host_valid(host) || time < 0 ? -EINVAL : cs_amk_account_pubkey(amk, pk);
+    int r = !cs_user_name_valid(user, CS_USER_NAME_FLEET) || !host_valid(host) || time < 0
+                ? -EINVAL
+                : cs_amk_account_pubkey(amk, pk);
 
     *json = NULL;
     if (r == 0)

@@ -38,6 +38,7 @@ static inline int cs_fleet_fail(cs_fleet_err *err, const char *fmt, ...)
 #include <json-c/json.h>
 #include "crypto/keys.h"
 #include "util/buf.h"
+#include "util/bytes.h"
 #include "util/json.h"
 
 typedef struct cs_fleet_small {
@@ -60,9 +61,8 @@ int cs_fleet_small_read(const void *data, size_t len, size_t max, const cs_json_
 json_object *cs_fleet_small_new(const char *user);
 int cs_fleet_small_finish(json_object *o, char **json);
 /* The signed bytes start with the domain and the user, both NUL-ended;
- * numbers follow as 8 bytes little-endian. */
+ * numbers follow as 8 bytes little-endian (cs_put_le64). */
 int cs_fleet_small_message(cs_buf *m, const char *domain, const char *user);
-int cs_fleet_append_le64(cs_buf *m, uint64_t v);
 /* Sign m with amk's account key, the signature in base64 into sig64. */
 int cs_fleet_small_sign(const cs_buf *m, const cs_amk *amk, char sig64[CS_FLEET_SIG64_BYTES]);
 

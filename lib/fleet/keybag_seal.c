@@ -22,16 +22,16 @@
  * NUL-ended user, so that no two seals encode alike. */
 static int signed_message(const cs_keybag_seal *s, cs_buf *m)
 {
-    if (cs_fleet_small_message(m, DOMAIN, s->user) < 0 || cs_fleet_append_le64(m, s->generation) < 0 ||
-        cs_buf_append(m, s->sha256, sizeof(s->sha256)) < 0 || cs_fleet_append_le64(m, (uint64_t)s->time) < 0)
+    if (cs_fleet_small_message(m, DOMAIN, s->user) < 0 || cs_put_le64(m, s->generation) < 0 ||
+        cs_buf_append(m, s->sha256, sizeof(s->sha256)) < 0 || cs_put_le64(m, (uint64_t)s->time) < 0)
         return -ENOMEM;
     return 0;
 }
 
 static bool fields_valid(const cs_keybag_seal *s)
 {
-    return cs_fleet_name_valid(s->user) && s->generation >= 1 && s->generation <= CS_KEYBAG_GENERATION_MAX &&
-           s->time >= 0 && s->time != INT64_MAX;
+    return cs_user_name_valid(s->user, CS_USER_NAME_FLEET) && s->generation >= 1 &&
+           s->generation <= CS_KEYBAG_GENERATION_MAX && s->time >= 0 && s->time != INT64_MAX;
 }
 
 int cs_keybag_seal_make(const cs_keybag_seal *seal, const cs_amk *amk, char **json)

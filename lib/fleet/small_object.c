@@ -18,7 +18,7 @@ int cs_fleet_user_object(const char *user, const char *name, char *out, size_t l
 {
     int n;
 
-    if (!cs_fleet_name_valid(user))
+    if (!cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return -EINVAL;
     n = snprintf(out, len, "users/%s/%s", user, name);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -70,7 +70,7 @@ static int read_head(json_object *o, cs_fleet_small *head, const char *expect_us
         return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1): %s", jerr.msg), r;
     if (r == 0 && head->version != 1)
         return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1)"), -EBADMSG;
-    if (r == -EBADMSG || (r == 0 && !cs_fleet_name_valid(head->user)))
+    if (r == -EBADMSG || (r == 0 && !cs_user_name_valid(head->user, CS_USER_NAME_FLEET)))
         return cs_fleet_fail(err, "no valid \"user\"%s%s", r < 0 ? ": " : "", r < 0 ? jerr.msg : ""), -EBADMSG;
     if (r == 0 && expect_user && strcmp(head->user, expect_user) != 0)
         return cs_fleet_fail(err, "filed for user '%s', not '%s'", head->user, expect_user), -EBADMSG;
@@ -96,15 +96,6 @@ int cs_fleet_small_message(cs_buf *m, const char *domain, const char *user)
     if (cs_buf_append(m, domain, strlen(domain) + 1) < 0 || cs_buf_append(m, user, strlen(user) + 1) < 0)
         return -ENOMEM;
     return 0;
-}
-
-int cs_fleet_append_le64(cs_buf *m, uint64_t v)
-{
-    uint8_t b[8];
-
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    return cs_buf_append(m, b, sizeof(b));
 }
 
 int cs_fleet_small_sign(const cs_buf *m, const cs_amk *amk, char sig64[CS_FLEET_SIG64_BYTES])
