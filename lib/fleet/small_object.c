@@ -58,23 +58,23 @@ static int parse(const void *data, size_t len, size_t max, json_object **o, cs_f
  * the first member it changed. */
 static int read_head(json_object *o, cs_fleet_small *head, const char *expect_user, cs_fleet_err *err)
 {
-    static const cs_json_field fields[] = {
+    static const cs_json_field version[] = {
         CS_JSON_I64("version", cs_fleet_small, version, 0, 0, CS_JSON_MANDATORY),
+        {},
+    };
+    static const cs_json_field user[] = {
         CS_JSON_STRBUF("user", cs_fleet_small, user, CS_JSON_MANDATORY),
         {},
     };
     cs_json_error jerr;
-    int r = cs_json_dispatch(o, fields, 0, head, &jerr);
 
-    if (r == -EBADMSG && strstr(jerr.msg, "'version'"))
-        return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1): %s", jerr.msg), r;
-    if (r == 0 && head->version != 1)
+    if (cs_json_dispatch(o, version, 0, head, &jerr) < 0 || head->version != 1)
         return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1)"), -EBADMSG;
-    if (r == -EBADMSG || (r == 0 && !cs_user_name_valid(head->user, CS_USER_NAME_FLEET)))
-        return cs_fleet_fail(err, "no valid \"user\"%s%s", r < 0 ? ": " : "", r < 0 ? jerr.msg : ""), -EBADMSG;
-    if (r == 0 && expect_user && strcmp(head->user, expect_user) != 0)
+    if (cs_json_dispatch(o, user, 0, head, &jerr) < 0 || !cs_user_name_valid(head->user, CS_USER_NAME_FLEET))
+        return cs_fleet_fail(err, "no valid \"user\""), -EBADMSG;
+    if (expect_user && strcmp(head->user, expect_user) != 0)
         return cs_fleet_fail(err, "filed for user '%s', not '%s'", head->user, expect_user), -EBADMSG;
-    return r;
+    return 0;
 }
 
 int cs_fleet_small_read(const void *data, size_t len, size_t max, const cs_json_field *fields, unsigned flags,
