@@ -107,6 +107,12 @@ class Env:
     def helper(self, *args, check=None):
         return self.run([BUILD / "cloudseal-helper", "--config", self.config, *args], check=check)
 
+    def tool(self, *args, stdin=None):
+        """golden-tool: no nss_wrapper (it asks NSS nothing; an ASan build
+        wants its runtime first)."""
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        return self.run([GOLDEN_TOOL, *args], stdin=stdin, env=dict(env, LC_ALL="C", TZ="UTC"), check=False)
+
     def getent(self, *args):
         w = self.work
         # no local accounts: only the fleet's, the same whoever runs it
@@ -300,26 +306,23 @@ def rewrite(env, out, fixtures):
     again where the code is deterministic; every line must say "equal"."""
     w = env.work
     user = w / "storage" / "users" / USER
-    tool = [GOLDEN_TOOL]
     pw = PASSWORD + "\n"
-    out["rewrite-keybag.txt"] = result(env.run([*tool, "keybag", user / "keybag"], stdin=pw, check=False))
-    out["rewrite-fleet.txt"] = result(env.run(
-        [*tool, "fleet", w / "storage" / "fleet" / "directory", w / "fleet.pub", w / "fleet.key",
-         w / "directory.cache", w / "directory.json"], check=False))
-    out["rewrite-archive-state.txt"] = result(env.run(
-        [*tool, "archive-state", w / "archive-state" / "state"], check=False))
+    out["rewrite-keybag.txt"] = result(env.tool("keybag", user / "keybag", stdin=pw))
+    out["rewrite-fleet.txt"] = result(env.tool(
+        "fleet", w / "storage" / "fleet" / "directory", w / "fleet.pub", w / "fleet.key",
+        w / "directory.cache", w / "directory.json"))
+    out["rewrite-archive-state.txt"] = result(env.tool("archive-state", w / "archive-state" / "state"))
     segs = sorted((user / "archive" / "log").glob("*/*"))
-    out["rewrite-segments.txt"] = "".join(result(env.run(
-        [*tool, "segment", user / "keybag", s.parent.name, str(int(s.name)), s], stdin=pw, check=False))
-        for s in segs)
+    out["rewrite-segments.txt"] = "".join(result(env.tool(
+        "segment", user / "keybag", s.parent.name, str(int(s.name)), s, stdin=pw)) for s in segs)
     carol = w / "storage" / "users" / "carol"
-    out["rewrite-fleet-user.txt"] = result(env.run(
-        [*tool, "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
-         w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub"],
-        stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n", check=False))
-    out["rewrite-repo.txt"] = result(env.run(
-        [*tool, "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
-         w / "backup-cache", w / "filecache-stats"], stdin=pw, check=False))
+    out["rewrite-fleet-user.txt"] = result(env.tool(
+        "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
+        w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub",
+        stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n"))
+    out["rewrite-repo.txt"] = result(env.tool(
+        "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
+        w / "backup-cache", w / "filecache-stats", stdin=pw))
 
 
 def record_stats(tree, out):
