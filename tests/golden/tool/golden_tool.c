@@ -8,6 +8,7 @@
  *   golden-tool keybag KEYBAG                      (password on stdin)
  *   golden-tool fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE
  *   golden-tool archive-state STATE
+ *   golden-tool agent-state STATE
  *   golden-tool segment KEYBAG DEVICE SEQ FILE     (password on stdin)
  *   golden-tool repo URL PREFIX KEYBAG CACHE_ROOT STATS  (password on stdin)
  *   golden-tool fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY
@@ -22,6 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "agent/agent_proto.h"
 #include "archive/state.h"
 #include "fleet/fleet.h"
 #include "golden_tool.h"
@@ -157,10 +161,31 @@ static int cmd_archive_state(const char *path)
     return golden_same("archive-state", "", enc.data, enc.len, raw.data, raw.len);
 }
 
+/* The agent's state file parsed and written again the way the agent
+ * writes it (helper/agent/status.c: plain JSON). */
+static int cmd_agent_state(const char *path)
+{
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    cs_agent_state st;
+    json_object *o;
+    const char *s;
+    int r = cs_read_file(path, CS_AGENT_STATE_MAX, &raw);
+
+    if (r < 0)
+        return log_error_errno(r, "%s", path);
+    if ((r = cs_agent_state_parse((const char *)raw.data, raw.len, &st)) < 0)
+        return log_error_errno(r, "%s: not an agent state", path);
+    o = cs_agent_state_to_json(&st);
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    r = golden_same("agent-state", "", (const uint8_t *)s, strlen(s), raw.data, raw.len);
+    json_object_put(o);
+    return r;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: golden-tool keybag KEYBAG | fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE |\n"
-                    "       archive-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
+                    "       archive-state STATE | agent-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
                     "       repo URL PREFIX KEYBAG CACHE_ROOT STATS |\n"
                     "       fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY\n");
     return 2;
@@ -178,6 +203,8 @@ int main(int argc, char **argv)
         r = cmd_fleet(argv + 2);
     else if (strcmp(argv[1], "archive-state") == 0 && argc == 3)
         r = cmd_archive_state(argv[2]);
+    else if (strcmp(argv[1], "agent-state") == 0 && argc == 3)
+        r = cmd_agent_state(argv[2]);
     else if (strcmp(argv[1], "segment") == 0 && argc == 6)
         r = golden_segment(argc - 2, argv + 2);
     else if (strcmp(argv[1], "repo") == 0 && argc == 7)
