@@ -3,17 +3,19 @@
 """Write the golden on-disk fixtures of tests/golden/v1/ with today's build.
 
 Run by hand (never by make check), as root or any user, after `make all
-fleet-test-tools`:
+fleet-test-tools golden-tool`:
 
-    tests/golden/make-fixtures.py [--out tests/golden/v1]
+    tests/golden/make-fixtures.py [--out tests/golden/v1] [--add-readings]
 
-It enrolls the test account "golden" (nss_wrapper gives the caller's uid that
-name, so the fixtures do not depend on who runs them), backs up a small fixed
-tree twice, syncs a fixed Maildir into the message archive, builds a signed
-fleet directory and compiles its NSS cache, all with the cheapest KDF.  Then
-it copies what today's code wrote into OUT, records what today's code prints
-when reading it (tests/golden/golden.py, the same code the test runs) and
-writes MANIFEST.sha256.  Regenerating changes every byte (new keys, nonces,
+In /tmp/cloudseal-golden it enrolls the test account "golden" (nss_wrapper
+gives the caller's uid that name, so the fixtures do not depend on who runs
+them), backs up a small fixed tree twice, syncs a fixed Maildir into the
+message archive from two workstations, builds a signed fleet directory with
+an escrow key and an admin-enrolled user and compiles its NSS cache, and
+lets the agent run its jobs once, all with the cheapest KDF.  Then it copies
+what today's code wrote into OUT, records what today's code prints when
+reading it (tests/golden/golden.py, the same code the test runs) and writes
+MANIFEST.sha256 and MODES.  Regenerating changes every byte (new keys, nonces,
 times): do it only for a new format version (v2/), never to make
 test_golden.py pass.  `--add-readings` keeps the fixtures and records only
 readings added to golden.py since (it refuses if a recorded one changed).
