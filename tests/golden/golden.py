@@ -328,6 +328,8 @@ def rewrite(env, out, fixtures):
         "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
         w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub",
         stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n"))
+    out["rewrite-packs.txt"] = result(env.tool(
+        "packs", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag", stdin=pw))
     out["rewrite-repo.txt"] = result(env.tool(
         "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
         w / "backup-cache", w / "filecache-stats", stdin=pw))
