@@ -330,6 +330,10 @@ def rewrite(env, out, fixtures):
         stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n"))
     out["rewrite-packs.txt"] = result(env.tool(
         "packs", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag", stdin=pw))
+    # what read_repo restored of the second snapshot, cut and hashed again
+    restored = sorted(p for p in (w / "restore-2").rglob("*") if p.is_file() and not p.is_symlink())
+    out["rewrite-chunks.txt"] = result(env.tool(
+        "chunks", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag", *restored, stdin=pw))
     out["rewrite-repo.txt"] = result(env.tool(
         "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
         w / "backup-cache", w / "filecache-stats", stdin=pw))

@@ -12,6 +12,7 @@
  *   golden-tool segment KEYBAG DEVICE SEQ FILE     (password on stdin)
  *   golden-tool repo URL PREFIX KEYBAG CACHE_ROOT STATS  (password on stdin)
  *   golden-tool packs URL PREFIX KEYBAG            (password on stdin)
+ *   golden-tool chunks URL PREFIX KEYBAG FILE...    (password on stdin)
  *   golden-tool fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY
  *                                                  (one-time password on stdin)
  *
@@ -188,6 +189,7 @@ static int usage(void)
     fprintf(stderr, "usage: golden-tool keybag KEYBAG | fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE |\n"
                     "       archive-state STATE | agent-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
                     "       repo URL PREFIX KEYBAG CACHE_ROOT STATS | packs URL PREFIX KEYBAG |\n"
+                    "       chunks URL PREFIX KEYBAG FILE... |\n"
                     "       fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY\n");
     return 2;
 }
@@ -212,6 +214,8 @@ int main(int argc, char **argv)
         r = golden_repo(argc - 2, argv + 2);
     else if (strcmp(argv[1], "packs") == 0 && argc == 5)
         r = golden_packs(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "chunks") == 0 && argc >= 6)
+        r = golden_chunks(argc - 2, argv + 2);
     else if (strcmp(argv[1], "fleet-user") == 0 && argc == 9)
         r = golden_fleet_user(argc - 2, argv + 2);
     else

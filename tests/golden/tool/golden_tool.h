@@ -18,6 +18,7 @@ int golden_unlock(const char *path, cs_keybag **kb, cs_amk **amk);
 
 int golden_repo(int argc, char **argv);
 int golden_packs(int argc, char **argv);
+int golden_chunks(int argc, char **argv);
 int golden_segment(int argc, char **argv);
 int golden_fleet_user(int argc, char **argv);
 
