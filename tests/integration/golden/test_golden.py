@@ -53,6 +53,14 @@ def test_manifest():
     assert golden.manifest_lines(V1) == (V1 / golden.MANIFEST).read_text().splitlines(keepends=True)
 
 
+def test_modes_cover_the_manifest():
+    """Every fixture file has its mode recorded (copies get it back)."""
+    files = {line.split("  ", 1)[1] for line in (V1 / golden.MANIFEST).read_text().splitlines()}
+    modes = {line.split(" ", 2)[2] for line in (V1 / golden.MODES).read_text().splitlines()
+             if line.split(" ", 2)[1] == "f"}
+    assert files == modes
+
+
 def test_secrets_are_the_fixtures():
     """README.md says which secrets these are; the test password is the one
     golden.py uses."""
