@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "basic/user_name.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
@@ -140,21 +141,6 @@ int helper_write_frame(int fd, const void *data, size_t len)
     return r < 0 ? r : cs_write_all(fd, data, len);
 }
 
-/* A user name as useradd(8) allows: no path separators, no surprises in
- * file names built from it. */
-static bool user_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len > 32 || name[0] == '-' || name[0] == '.')
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
-            return false;
-    return true;
-}
-
 int helper_resolve_user(const char *name, struct passwd *pw, char *buf, size_t buflen)
 {
     struct passwd *res = NULL;
@@ -165,7 +151,7 @@ int helper_resolve_user(const char *name, struct passwd *pw, char *buf, size_t b
         log_error("--user NAME is required");
         return CS_HELPER_USAGE;
     }
-    if (!user_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_LOGIN)) {
         log_error("'%s' is not a valid user name", name);
         return CS_HELPER_USAGE;
     }
