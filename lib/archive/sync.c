@@ -649,7 +649,11 @@ static int copy_as_new(ctx *c, const char *folder, int subdir, const char *name,
 }
 
 /* A known message found at (folder, subdir, name): record what the user
- * changed since the last sync as a SET of just those registers. */
+ * changed since the last sync as a SET of just those registers.  A message
+ * deleted in the merged state (its deletion held here, or an unlink still
+ * to come) gets no entry, only its new place on disk: a write after a
+ * deletion would outlive the tombstone's collection (docs/archive.md
+ * section 8, R5). */
 static int moved(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name, uint64_t flags)
 {
     char u[CS_MD_UNIQUE_MAX + 1];
@@ -660,6 +664,10 @@ static int moved(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const
     in->scan_seen = true;
     if (strcmp(in->local_folder, folder) == 0 && in->local_subdir == subdir && strcmp(in->local_name, name) == 0)
         return 0;
+    if (in->deleted) {
+        c->st->dirty = true;
+        return cs_arch_inst_set_local(in, folder, subdir, name);
+    }
     (void)cs_md_parse_name(in->local_name, u, &old_flags);
     e = calloc(1, sizeof(*e));
     if (!e)

@@ -732,6 +732,59 @@ static void test_sync_unique_name_collision(void **s)
     two_teardown(&t);
 }
 
+/* A message whose deletion this device holds (mass-deletion guard) and
+ * that the user then flags gets no SET: nothing may be written to a
+ * deleted instance (docs/archive.md section 8, R5), or the write would
+ * outlive the tombstone's collection. */
+static void test_sync_no_write_to_held_deletion(void **s)
+{
+    two t;
+    cs_archive_stats st;
+    cs_arch_state *state = NULL;
+    const cs_arch_inst *in;
+    char name[64];
+    int fd;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    for (int i = 0; i < 80; i++) {
+        snprintf(name, sizeof(name), "new/1700000000.M%dP1.a", i);
+        put(t.md[0], name, "Subject: held\n\nbody\n");
+    }
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    for (int i = 0; i < 60; i++) {
+        char p[600];
+
+        snprintf(p, sizeof(p), "%s/new/1700000000.M%dP1.a", t.md[0], i);
+        assert_int_equal(unlink(p), 0);
+    }
+    {
+        cs_archive_opts o = { .storage = t.s, .user = "alice", .maildir = t.md[0], .state_dir = t.state[0],
+                              .allow_deletions = 60 };
+
+        assert_int_equal(cs_archive_sync(&o, t.amk, &st), 0);
+    }
+    assert_int_equal(two_sync(&t, 1, &st), -ECANCELED);
+    assert_int_equal(st.deletions_held, 60);
+    mv(t.md[1], "new/1700000000.M7P1.a", "cur/1700000000.M7P1.a:2,F");
+    assert_int_equal(two_sync(&t, 1, &st), -ECANCELED);
+    assert_int_equal(st.local_changed, 0);
+    fd = open(t.state[1], O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_arch_load_state(fd, t.state[1], &state), 0);
+    close(fd);
+    in = cs_arch_state_find(state, "1700000000.M7P1.a");
+    assert_non_null(in);
+    assert_true(in->deleted && in->local_present);
+    assert_string_equal(in->local_name, "1700000000.M7P1.a:2,F"); /* where the file is now */
+    assert_int_equal(in->flags, 0);                              /* but nothing recorded */
+    assert_int_equal(in->subdir, CS_MD_NEW);
+    cs_arch_state_free(state);
+    two_teardown(&t);
+}
+
 static int collect_dir(const char *path, void *ud)
 {
     int *n = ud;
@@ -819,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_sync_dedup_and_tamper),
         cmocka_unit_test(test_sync_copy_gets_new_name),
         cmocka_unit_test(test_sync_unique_name_collision),
+        cmocka_unit_test(test_sync_no_write_to_held_deletion),
         cmocka_unit_test(test_watch_dirs),
         cmocka_unit_test(test_gc_candidates_parse),
     };
