@@ -19,6 +19,8 @@
 #include <sodium.h>
 
 #include "archive/archive.h"
+#include "archive/claim.h"
+#include "archive/collect.h"
 #include "archive/gc.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
@@ -266,8 +268,10 @@ static void test_segment_seal(void **s)
         assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, n, &out), -EBADMSG);
     /* a newer format version is named as such; another known version is
      * part of what is authenticated */
-    sealed.data[4] = 3;
+    sealed.data[4] = 4;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EPROTONOSUPPORT);
+    sealed.data[4] = 3; /* claims are only in compacted segments */
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
     sealed.data[4] = 2;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
     sealed.data[4] = 0;
@@ -492,6 +496,122 @@ static void test_state_roundtrip_and_hostile(void **s)
     }
     cs_buf_free(&a);
     cs_buf_free(&b);
+    cs_arch_state_free(st);
+}
+
+/* Claims (the body of version 3 segments): round trip, and every
+ * truncated, oversized or non-canonical form refused. */
+static void test_claim_hostile(void **s)
+{
+    cs_arch_claim_front front[2] = { { { 1 }, 10 }, { { 2 }, 20 } };
+    uint64_t coll[3] = { 1, 5, 9 };
+    cs_arch_claim c = { .t = 1234, .retired = true, .retired_by = { 9 }, .nfront = 2, .front = front,
+                        .ncollected = 3, .collected = coll }, d;
+    cs_buf b = CS_BUF_INIT, body = CS_BUF_INIT;
+    uint64_t first;
+    size_t off;
+
+    (void)s;
+    assert_int_equal(cs_arch_claim_encode(&c, &b), 0);
+    {
+        cs_wreader rd = { b.data, b.len, 0 };
+
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), 0);
+        assert_int_equal(rd.off, b.len);
+        assert_true(d.retired && d.t == 1234 && d.nfront == 2 && d.front[1].hlc == 20 && d.ncollected == 3);
+        assert_int_equal(d.retired_by[0], 9);
+        cs_arch_claim_free(&d);
+    }
+    for (size_t n = 0; n < b.len; n++) { /* truncated anywhere */
+        cs_wreader rd = { b.data, n, 0 };
+
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+    }
+    {   /* unsorted devices, duplicate or unsorted names, unknown flags, counts beyond the input */
+        static const size_t at[] = { 0, 18, 35 + 8 + 8 + 4 + 8 + 7 };
+        for (size_t i = 0; i < 3; i++) {
+            cs_wreader rd = { b.data, b.len, 0 };
+            uint8_t save = b.data[at[i]];
+
+            b.data[at[i]] = i == 0 ? 0x80 : 0xff;
+            assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+            b.data[at[i]] = save;
+        }
+    }
+    {
+        cs_wreader rd = { b.data, b.len, 0 };
+
+        b.data[9 + 8 + 1] = 0xff; /* nfront = 0xff02: more than the bytes left */
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+        b.data[9 + 8 + 1] = 0;
+    }
+    /* the body of a compacted version 3 segment: first <= seq, then the claim */
+    cs_wb_u64(&body, 4);
+    cs_buf_append(&body, b.data, b.len);
+    assert_int_equal(cs_arch_segment_body(body.data, body.len, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 7, &first,
+                                          &d, &off), 0);
+    assert_int_equal(first, 4);
+    assert_int_equal(off, body.len);
+    cs_arch_claim_free(&d);
+    assert_int_equal(cs_arch_segment_body(body.data, body.len, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 3, &first,
+                                          &d, &off), -EBADMSG); /* supersedes a later sequence */
+    assert_int_equal(cs_arch_segment_body(body.data, 12, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 7, &first,
+                                          &d, &off), -EBADMSG);
+    cs_buf_free(&b);
+    cs_buf_free(&body);
+}
+
+/* R4 on a state: a deletion goes only once every device's claim (in its
+ * lowest segment) covers it past the keep period, at a second collection. */
+static void test_collect_rule(void **s)
+{
+    cs_arch_state *st;
+    cs_arch_entry e = { .type = CS_AE_DEL, .hlc = CS_HLC_PACK(1000, 0) };
+    cs_arch_collect_stats cs;
+    uint8_t other[CS_ARCH_DEV_BYTES] = { 0x42 };
+    cs_arch_claim c0, c1;
+    int b;
+
+    (void)s;
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    b = cs_arch_state_dev(st, other);
+    snprintf(e.key, sizeof(e.key), "gone");
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)b, &e), 1);
+    st->clock = CS_HLC_PACK(2000, 0);
+    /* no claims: blocked */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1 && cs.collected == 0);
+    assert_int_equal(cs_arch_claim_make(st, 3000, &c0), 0);
+    assert_int_equal(cs_arch_claim_record(st, 0, 4, &c0), 0);
+    st->devs[0].lowest = 4;
+    /* the other device claimed before merging the deletion: still blocked */
+    c1 = c0;
+    c1.front = NULL;
+    c1.nfront = 0;
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 9, &c1), 0);
+    st->devs[b].lowest = 9;
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1 && cs.collected == 0);
+    /* it claims the deletion, but its older segments are still listed */
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 10, &c0), 0);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1);
+    st->devs[b].lowest = 10;
+    /* the keep period is not over at the time of a claim: blocked */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 2500, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1);
+    /* all covered: noted first, dropped at the next collection */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.waiting == 1 && cs.collected == 0);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5001, 1000, 0, true, &cs, NULL), 0); /* dry run */
+    assert_true(cs.collected == 1 && st->ninst == 1);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5001, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.collected == 1 && st->ninst == 0 && cs_arch_collected(st, "gone"));
+    assert_null(cs_arch_state_find(st, "gone"));
+    /* a late DEL of a collected name changes nothing */
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)b, &e), 0);
+    assert_int_equal(st->ninst, 0);
+    cs_arch_claim_free(&c0);
     cs_arch_state_free(st);
 }
 
@@ -868,6 +988,8 @@ int main(void)
         cmocka_unit_test(test_crdt_rules),
         cmocka_unit_test(test_crdt_commutes),
         cmocka_unit_test(test_state_roundtrip_and_hostile),
+        cmocka_unit_test(test_claim_hostile),
+        cmocka_unit_test(test_collect_rule),
         cmocka_unit_test(test_sync_concurrent_flags),
         cmocka_unit_test(test_sync_dedup_and_tamper),
         cmocka_unit_test(test_sync_copy_gets_new_name),

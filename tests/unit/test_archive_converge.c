@@ -7,7 +7,9 @@
  * deleted), in-place edits (a new version replaces the message), empty
  * folders made and removed (every device must end with the same folders),
  * undeletes (on even seeds, with a keep period the collector
- * honours) and syncs (on odd seeds each
+ * honours), tombstone collection (on odd seeds: keep_deleted 0, every --gc
+ * sync collects what every device's claim covers; at the end every
+ * tombstone must be gone from every state and every log) and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
@@ -253,6 +255,7 @@ static void op_edit(sim *m, int d)
 }
 
 static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
+static uint64_t tombstones_total; /* tombstones collected (odd seeds: keep_deleted 0) */
 /* and these happened */
 static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total, folders_total;
 
@@ -353,7 +356,11 @@ static int try_sync(sim *m, int d, bool gc, const char *undelete, cs_archive_sta
 static uint64_t sync_device(sim *m, int d, bool gc)
 {
     cs_archive_stats st;
-    int r = try_sync(m, d, gc, NULL, &st);
+    int r;
+
+    /* odd seeds (keep_deleted 0): every sync collects, so that tombstones
+     * go while other devices are behind, away or holding deletions */
+    r = try_sync(m, d, gc || !m->keep, NULL, &st);
 
     if (r != 0)
         fail_msg("sync%s of device %d failed: %s", gc ? " --gc" : "", d, strerror(-r));
@@ -361,6 +368,7 @@ static uint64_t sync_device(sim *m, int d, bool gc)
         fail_msg("device %d skipped %llu actions (a body that could not be fetched?)", d,
                  (unsigned long long)st.skipped);
     gc_deleted_total += st.gc_deleted;
+    tombstones_total += st.tombstones_collected;
     edited_total += st.edited;
     return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
 }
@@ -640,6 +648,22 @@ static void run_seed(int ndev, uint64_t seed)
     for (int pass = 0; pass < 2; pass++)
         for (int d = 0; d < ndev; d++)
             assert_true(sync_device(&m, d, true) == 0);
+    if (!m.keep) {
+        /* keep_deleted 0: two more collections (claim, note, drop) leave no
+         * tombstone anywhere, and nothing deleted came back meanwhile */
+        for (int pass = 0; pass < 2; pass++)
+            for (int d = 0; d < ndev; d++)
+                assert_true(sync_device(&m, d, true) == 0);
+        for (int d = 0; d < ndev; d++) {
+            cs_archive_status s;
+
+            assert_int_equal(cs_archive_get_status(m.state[d], &s), 0);
+            if (s.deleted)
+                fail_msg("seed %llu: device %d still has %llu tombstones after the collections",
+                         (unsigned long long)seed, d, (unsigned long long)s.deleted);
+        }
+        check_converged(&m, seed);
+    }
     if (m.keep) {
         /* within the keep period every deleted body survived them: all back */
         cs_archive_stats st;
@@ -665,6 +689,14 @@ static void run_seed(int ndev, uint64_t seed)
         m.ndev = ndev + 1;
         check_converged(&m, seed);
         m.ndev = ndev;
+        if (!m.keep) { /* the logs hold nothing of a collected message either */
+            cs_archive_status s;
+
+            assert_int_equal(cs_archive_get_status(m.state[ndev], &s), 0);
+            if (s.deleted)
+                fail_msg("seed %llu: a new device read %llu tombstones from the store after the collections",
+                         (unsigned long long)seed, (unsigned long long)s.deleted);
+        }
     }
     cs_amk_free(m.amk);
     cs_storage_close(m.s);
@@ -678,14 +710,15 @@ static void run_seeds(int ndev)
 
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
-    print_message("%d devices: %llu seeds converged; %llu packs collected on the way; %llu Maildirs moved "
-                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders made or removed\n",
+    print_message("%d devices: %llu seeds converged; %llu packs and %llu tombstones collected on the way; %llu "
+                  "Maildirs moved away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders "
+                  "made or removed\n",
                   ndev, (unsigned long long)count,
-                  (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
+                  (unsigned long long)gc_deleted_total, (unsigned long long)tombstones_total, (unsigned long long)moved_away_total,
                   (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
                   (unsigned long long)edited_total, (unsigned long long)folders_total);
     if (count >= 20) /* the collector had work (and nothing live was lost), every op happened */
-        assert_true(gc_deleted_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
+        assert_true(gc_deleted_total > 0 && tombstones_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
                     edited_total > 0 && folders_total > 0);
 }
 

@@ -207,8 +207,15 @@ static void test_state_versions(void **unused)
     assert_int_equal(st->md_dev, 2049);
     assert_int_equal(st->md_id[0], 0xab);
     cs_arch_state_free(st);
+    b.len = 0;
+    assert_int_equal(cs_read_file_at(AT_FDCWD, "tests/fuzz/corpus/fuzz_archive_state/state-v3", 1 << 20, &b), 0);
+    assert_int_equal(b.data[4], 3);
+    assert_int_equal(cs_arch_state_decode(b.data, b.len, &st), 0);
+    assert_true(st->devs[1].claimed && st->devs[1].claim_seq == 3 && st->devs[1].nfront == 1);
+    assert_int_equal(st->ncollected, 2);
+    cs_arch_state_free(st);
     /* a future version is refused as such */
-    b.data[4] = 3;
+    b.data[4] = 4;
     crypto_generichash(b.data + b.len - 32, 32, b.data, b.len - 32, NULL, 0);
     assert_int_equal(cs_arch_state_decode(b.data, b.len, &st), -EPROTONOSUPPORT);
     cs_buf_free(&b);
