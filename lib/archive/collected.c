@@ -65,7 +65,8 @@ int cs_arch_collected_add(cs_arch_state *st, const uint64_t *h, size_t n)
     v = malloc((st->ncollected + n) * sizeof(*v));
     if (!v)
         return -ENOMEM;
-    memcpy(v, st->collected, st->ncollected * sizeof(*v));
+    if (st->ncollected)
+        memcpy(v, st->collected, st->ncollected * sizeof(*v));
     memcpy(v + st->ncollected, h, n * sizeof(*v));
     qsort(v, st->ncollected + n, sizeof(*v), u64_cmp);
     m = 0;
