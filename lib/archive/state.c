@@ -444,7 +444,7 @@ static int put_w(cs_buf *b, cs_lww w)
     return r < 0 ? r : cs_wb_u16(b, w.dev);
 }
 
-static int encode_inst(const cs_arch_inst *in, cs_buf *b)
+static int encode_inst(const cs_arch_inst *in, uint8_t ver, cs_buf *b)
 {
     uint8_t f = (in->has_add ? F_ADD : 0) | (in->deleted ? F_DELETED : 0) |
                 (in->local_present ? F_LOCAL : 0) | (in->local_stale ? F_STALE : 0) |
@@ -454,7 +454,7 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
     if (r == 0) r = cs_wb_u8(b, f);
     if (r == 0 && in->deleted)
         r = put_w(b, in->del_w);
-    if (r == 0 && in->deleted)
+    if (r == 0 && in->deleted && ver >= 3)
         r = cs_wb_u64(b, in->collect_since);
     if (r == 0 && in->has_add) {
         r = put_w(b, in->add_w);
@@ -516,10 +516,15 @@ static int encode_collection(const cs_arch_state *st, cs_buf *out)
 
 int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
 {
-    size_t start = out->len;
-    int r = cs_buf_append(out, STATE_MAGIC, 4);
+    return cs_arch_state_encode_as(st, STATE_VERSION, out);
+}
 
-    if (r == 0) r = cs_wb_u8(out, STATE_VERSION);
+int cs_arch_state_encode_as(const cs_arch_state *st, uint8_t ver, cs_buf *out)
+{
+    size_t start = out->len;
+    int r = ver == 2 || ver == STATE_VERSION ? cs_buf_append(out, STATE_MAGIC, 4) : -EINVAL;
+
+    if (r == 0) r = cs_wb_u8(out, ver);
     if (r == 0) r = cs_wb_u64(out, st->clock);
     if (r == 0) r = cs_wb_u8(out, st->md_bound);
     if (r == 0) r = cs_buf_append(out, st->md_id, CS_ARCH_MD_ID_BYTES);
@@ -532,7 +537,7 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     }
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
-        r = encode_inst(st->inst[i], out);
+        r = encode_inst(st->inst[i], ver, out);
     if (r == 0) r = cs_wb_u32(out, (uint32_t)st->nfolders);
     for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
         const cs_arch_folder *f = &st->folders[i];
@@ -541,7 +546,7 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
         if (r == 0) r = cs_wb_u8(out, (uint8_t)(f->exists | f->local << 1));
         if (r == 0) r = put_w(out, f->w);
     }
-    if (r == 0) r = encode_collection(st, out);
+    if (r == 0 && ver >= 3) r = encode_collection(st, out);
     if (r == 0) r = cs_buf_reserve(out, STATE_SUM_BYTES);
     if (r == 0) {
         crypto_generichash(out->data + out->len, STATE_SUM_BYTES, out->data + start, out->len - start, NULL, 0);
@@ -588,10 +593,10 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
     in->local_stale = f & F_STALE;
     if (in->deleted && ver >= 2)
         r = get_w(rd, st, &in->del_w);
-    if (r == 0 && in->deleted && ver >= 3)
-        r = cs_rd_u64(rd, &in->collect_since);
     else if (in->deleted) /* version 1 kept no stamp: the keep period starts at the upgrade */
         in->del_w = (cs_lww){ st->clock, 0 };
+    if (r == 0 && in->deleted && ver >= 3)
+        r = cs_rd_u64(rd, &in->collect_since);
     if (r == 0 && in->has_add) {
         r = get_w(rd, st, &in->add_w);
         if (r == 0) r = cs_rd_copy(rd, in->id, CS_ARCH_ID_BYTES);
