@@ -308,7 +308,10 @@ def rewrite(env, out, fixtures):
          w / "directory.cache", w / "directory.json"], check=False))
     out["rewrite-archive-state.txt"] = result(env.run(
         [*tool, "archive-state", w / "archive-state" / "state"], check=False))
-    segs = sorted((user / "archive" / "log").glob("*/*"))
+    # the fixture's segments (a fresh workstation's sync adds its own first segment)
+    fixture_log = pathlib.Path(fixtures) / "storage" / "users" / USER / "archive" / "log"
+    segs = sorted(s for s in (user / "archive" / "log").glob("*/*")
+                  if (fixture_log / s.parent.name / s.name).exists())
     out["rewrite-segments.txt"] = "".join(result(env.run(
         [*tool, "segment", user / "keybag", s.parent.name, str(int(s.name)), s], stdin=pw, check=False))
         for s in segs)
