@@ -74,6 +74,15 @@ int main(int argc, char **argv)
         cs_arch_segment_seal_ex(k, fuzz_dev, FUZZ_SEQ, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, body3.data,
                                 body3.len, &seg3);
         save(dir, "segment-v3", seg3.data, seg3.len);
+        snprintf(dir, sizeof(dir), "%s/fuzz_archive_claim", base);
+        save(dir, "claim", body3.data, body3.len);
+        claim.retired = true;
+        claim.retired_by[0] = 0xf0;
+        body3.len = 0;
+        cs_wb_u64(&body3, 2);
+        cs_arch_claim_encode(&claim, &body3);
+        save(dir, "retired", body3.data, body3.len);
+        snprintf(dir, sizeof(dir), "%s/fuzz_archive_segment", base);
         cs_buf_free(&body3);
         cs_buf_free(&seg3);
     }
