@@ -124,8 +124,6 @@ int cs_arch_claim_make(const cs_arch_state *st, uint64_t now_ms, cs_arch_claim *
     for (size_t i = 0; i < st->ndevs; i++) {
         cs_hlc f = i == 0 ? st->clock : st->devs[i].seen;
 
-        if (st->devs[i].retired)
-            continue;
         memcpy(out->front[out->nfront].dev, st->devs[i].id, CS_ARCH_DEV_BYTES);
         out->front[out->nfront++].hlc = f < cap ? f : cap;
     }

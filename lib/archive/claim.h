@@ -39,8 +39,8 @@ void cs_arch_claim_free(cs_arch_claim *c);
 int cs_arch_segment_body(const uint8_t *plain, size_t len, uint8_t flags, uint64_t seq, uint64_t *first,
                          cs_arch_claim *claim, size_t *entries);
 
-/* The claim of state st now (R2): its frontier for every device not
- * retired, capped below the first deletion of any deleted message whose
+/* The claim of state st now (R2): its frontier for every device of the
+ * table, capped below the first deletion of any deleted message whose
  * file is still on this disk, and its collected names. */
 int cs_arch_claim_make(const cs_arch_state *st, uint64_t now_ms, cs_arch_claim *out);
 /* Record claim c read from segment seq of device index dev. */

@@ -678,6 +678,35 @@ static int decode_folders(cs_wreader *rd, cs_arch_state *st)
     return 0;
 }
 
+/* A state from before version 3 did not keep the highest stamp merged
+ * from each device: the highest its registers hold is a frontier that
+ * covers every deletion it holds (a tombstone's first deletion is one of
+ * them), so a device that writes nothing new still lets collection go. */
+static void note_seen(cs_arch_state *st, cs_lww w)
+{
+    if (w.hlc > st->devs[w.dev].seen)
+        st->devs[w.dev].seen = w.hlc;
+}
+
+static void seen_from_registers(cs_arch_state *st)
+{
+    for (size_t i = 0; i < st->ninst; i++) {
+        const cs_arch_inst *in = st->inst[i];
+
+        if (in->deleted)
+            note_seen(st, in->del_w);
+        if (in->has_add)
+            note_seen(st, in->add_w);
+        note_seen(st, in->folder_w);
+        note_seen(st, in->subdir_w);
+        note_seen(st, in->flags_base_w);
+        for (size_t j = 0; j < in->nflagw; j++)
+            note_seen(st, in->flagw[j].w);
+    }
+    for (size_t i = 0; i < st->nfolders; i++)
+        note_seen(st, st->folders[i].w);
+}
+
 static int decode_claim(cs_wreader *rd, cs_arch_state *st, cs_arch_dev *d)
 {
     if (cs_rd_u64(rd, &d->claim_seq) < 0 || cs_rd_u64(rd, &d->claim_t) < 0 || cs_rd_u16(rd, &d->nfront) < 0 ||
@@ -777,6 +806,8 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     r = ver >= 2 ? decode_folders(&rd, st) : 0;
     if (r == 0 && ver >= 3)
         r = decode_collection(&rd, st);
+    else if (r == 0)
+        seen_from_registers(st);
     if (r == 0)
         r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
 out:

@@ -611,7 +611,13 @@ static void test_collect_rule(void **s)
     /* a late DEL of a collected name changes nothing */
     assert_int_equal(cs_arch_state_apply(st, (uint16_t)b, &e), 0);
     assert_int_equal(st->ninst, 0);
+    /* a forgotten device stays in a claim's frontier: a retirement claim
+     * must be able to cover what it deleted itself */
+    st->devs[b].retired = true;
     cs_arch_claim_free(&c0);
+    assert_int_equal(cs_arch_claim_make(st, 6000, &c0), 0);
+    assert_int_equal(c0.nfront, 2);
+    assert_int_equal(c0.ncollected, 1);
     cs_arch_state_free(st);
 }
 

@@ -214,6 +214,7 @@ static void test_state_versions(void **unused)
             assert_int_equal(st->inst[i]->del_w.dev, 1);
         }
     assert_true(deleted > 0);
+    assert_int_equal(st->devs[1].seen, 1002); /* a frontier from its registers: it covers the deletion */
     {   /* and writes it back byte for byte as version 2 */
         cs_buf again = CS_BUF_INIT;
 
