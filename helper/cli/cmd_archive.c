@@ -270,7 +270,7 @@ static int do_sync(const args *a, bool undelete)
         if (st.deletions_held)
             printf("  %llu deletions from other workstations held (see above).\n",
                    (unsigned long long)st.deletions_held);
-        if (gc || st.gc_deleted || st.gc_waiting)
+        if (gc || st.gc_deleted || st.gc_waiting || st.tombstones_collected || st.tombstones_blocked)
             print_gc(&st, dry_run);
     }
     if (r == -EBUSY)
