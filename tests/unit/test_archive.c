@@ -618,6 +618,7 @@ static void test_collect_rule(void **s)
     assert_int_equal(cs_arch_claim_make(st, 6000, &c0), 0);
     assert_int_equal(c0.nfront, 2);
     assert_int_equal(c0.ncollected, 1);
+    cs_arch_claim_free(&c0);
     cs_arch_state_free(st);
 }
 
