@@ -206,3 +206,40 @@ def test_forget_a_workstation_gone_for_good(account):
     d, = make(account, "d")
     d.sync()
     assert bodies(d) == sorted(live + [message(200)])
+
+
+def test_a_held_mass_deletion_holds_collection_back(account):
+    """A workstation returning to a mass deletion holds it (its files stay):
+    the claim it publishes meanwhile (for an earlier deletion it did apply)
+    does not cover the held ones, so they are not collected and nothing
+    comes back anywhere until it allows them."""
+    a, b, c = make(account, "a", "b", "c")
+    for i in range(80):
+        a.deliver(f"1700000000.M{i}P1.a", message(i))
+    for w in (a, b, c):
+        w.sync()
+    os.unlink(a.maildir / "new" / "1700000000.M79P1.a")
+    for w in (a, b, c):
+        w.sync()
+    for i in range(60):
+        os.unlink(a.maildir / "new" / f"1700000000.M{i}P1.a")
+    a.sync("--allow-deletions", "60")
+    b.sync("--allow-deletions", "60")
+    survivors = sorted(message(i) for i in range(60, 79))
+    got = [0, 0, 0]
+    for _ in range(3):
+        for k, w in enumerate((a, b, c)):
+            r = w.cli("--json", "archive", "sync", "--gc", "--gc-grace", "0", "--password-stdin", check=False)
+            out = json.loads(r.stdout.splitlines()[-1])
+            assert r.returncode == (8 if w is c else 0), out
+            got[k] += out["tombstones_collected"]
+    assert got == [1, 1, 1]  # the deletion c applied goes; the 60 it holds stay
+    assert len(c.messages()) == 79
+    assert status(a)["deleted"] == status(b)["deleted"] == status(c)["deleted"] == 60
+    assert bodies(a) == bodies(b) == survivors
+    c.sync("--allow-deletions", "60")
+    assert bodies(c) == survivors
+    assert collect_rounds(a, b, c) == [60, 60, 60]
+    for w in (a, b, c):
+        w.sync()
+        assert bodies(w) == survivors and status(w)["deleted"] == 0
