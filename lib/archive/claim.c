@@ -140,9 +140,12 @@ int cs_arch_claim_make(const cs_arch_state *st, uint64_t now_ms, cs_arch_claim *
     return 0;
 }
 
-/* Tombstones of names another device collected (a DEL read before its
- * claim, by a device reading the logs from the start): they go too, so a
- * file under such a name is treated the same everywhere. */
+/* Tombstones of names another device collected: a DEL read before the
+ * claim naming it (a device reading the logs from the start), or one this
+ * device could not collect itself because a workstation that joined after
+ * the collection elsewhere has no claim (and nothing of the message to
+ * claim).  The collector's R4 covered this device's claim and log, so they
+ * go here too, unless the file is still on this disk. */
 static int drop_collected(cs_arch_state *st)
 {
     bool *drop = calloc(st->ninst ? st->ninst : 1, sizeof(*drop));
@@ -154,7 +157,7 @@ static int drop_collected(cs_arch_state *st)
     for (size_t i = 0; i < st->ninst; i++) {
         const cs_arch_inst *in = st->inst[i];
 
-        drop[i] = in->deleted && !in->has_add && !in->local_present && cs_arch_collected(st, in->key);
+        drop[i] = in->deleted && !in->local_present && cs_arch_collected(st, in->key);
         any |= drop[i];
     }
     r = any ? cs_arch_state_remove(st, drop) : 0;
