@@ -84,8 +84,9 @@ typedef struct cs_archive_stats {
     uint64_t undeleted;        /* messages brought back */
     /* with opts.gc */
     uint64_t gc_packs, gc_deleted, gc_bytes_freed, gc_waiting;
-    /* tombstone collection (at the same time): dropped, covered by every
-     * device's claim but within the grace, held back by a device's claim */
+    /* tombstone collection (at the same time): dropped (here, or on reading
+     * another device's claim naming them), covered by every device's claim
+     * but within the grace, held back by a device's claim */
     uint64_t tombstones_collected, tombstones_waiting, tombstones_blocked;
     uint64_t collected_names;  /* files under a collected deletion's name: left alone */
 } cs_archive_stats;

@@ -146,7 +146,7 @@ int cs_arch_claim_make(const cs_arch_state *st, uint64_t now_ms, cs_arch_claim *
  * the collection elsewhere has no claim (and nothing of the message to
  * claim).  The collector's R4 covered this device's claim and log, so they
  * go here too, unless the file is still on this disk. */
-static int drop_collected(cs_arch_state *st)
+static int drop_collected(cs_arch_state *st, uint64_t *dropped)
 {
     bool *drop = calloc(st->ninst ? st->ninst : 1, sizeof(*drop));
     bool any = false;
@@ -159,6 +159,8 @@ static int drop_collected(cs_arch_state *st)
 
         drop[i] = in->deleted && !in->local_present && cs_arch_collected(st, in->key);
         any |= drop[i];
+        if (drop[i] && dropped)
+            (*dropped)++;
     }
     r = any ? cs_arch_state_remove(st, drop) : 0;
     free(drop);
@@ -170,7 +172,7 @@ static int idx_cmp(const void *a, const void *b)
     return (int)((const cs_arch_front *)a)->dev - (int)((const cs_arch_front *)b)->dev;
 }
 
-int cs_arch_claim_record(cs_arch_state *st, uint16_t dev, uint64_t seq, const cs_arch_claim *c)
+int cs_arch_claim_record(cs_arch_state *st, uint16_t dev, uint64_t seq, const cs_arch_claim *c, uint64_t *dropped)
 {
     cs_arch_dev *d = &st->devs[dev];
     cs_arch_front *front = calloc(c->nfront ? c->nfront : 1, sizeof(*front));
@@ -192,7 +194,7 @@ int cs_arch_claim_record(cs_arch_state *st, uint16_t dev, uint64_t seq, const cs
         free(front);
         return r;
     }
-    if (r == 0 && c->ncollected && (r = drop_collected(st)) < 0) {
+    if (r == 0 && c->ncollected && (r = drop_collected(st, dropped)) < 0) {
         free(front);
         return r;
     }

@@ -43,7 +43,9 @@ int cs_arch_segment_body(const uint8_t *plain, size_t len, uint8_t flags, uint64
  * table, capped below the first deletion of any deleted message whose
  * file is still on this disk, and its collected names. */
 int cs_arch_claim_make(const cs_arch_state *st, uint64_t now_ms, cs_arch_claim *out);
-/* Record claim c read from segment seq of device index dev. */
-int cs_arch_claim_record(cs_arch_state *st, uint16_t dev, uint64_t seq, const cs_arch_claim *c);
+/* Record claim c read from segment seq of device index dev; the
+ * tombstones of names it says were collected go (counted in *dropped when
+ * not NULL), unless their file is still on this disk. */
+int cs_arch_claim_record(cs_arch_state *st, uint16_t dev, uint64_t seq, const cs_arch_claim *c, uint64_t *dropped);
 
 #endif

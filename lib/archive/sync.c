@@ -313,7 +313,7 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
         r = cs_arch_apply_segment(c->st, (uint16_t)dev, plain.data + skip, plain.len - skip,
                                   &c->stats->entries_applied);
     if (r == 0 && (flags & CS_ARCH_SEG_CLAIM))
-        r = cs_arch_claim_record(c->st, (uint16_t)dev, ref->seq, &claim);
+        r = cs_arch_claim_record(c->st, (uint16_t)dev, ref->seq, &claim, &c->stats->tombstones_collected);
     if (r == 0) {
         c->st->devs[dev].applied = ref->seq;
         if (flags & CS_ARCH_SEG_COMPACTED)
@@ -1243,7 +1243,7 @@ static int compact(ctx *c)
         c->st->dirty = true;
         c->own[0] = next;
         c->nown = 1;
-        r = cs_arch_claim_record(c->st, 0, next, &claim);
+        r = cs_arch_claim_record(c->st, 0, next, &claim, NULL);
     }
     cs_arch_claim_free(&claim);
     return r;
@@ -1283,7 +1283,7 @@ static int retire(ctx *c, size_t dev)
     x.del_hlc = cs_hlc_tick(&c->st->clock, now);
     r = cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[dev].id, seqs, l.n, seqs[l.n - 1] + 1, &x);
     if (r == 0)
-        r = cs_arch_claim_record(c->st, (uint16_t)dev, seqs[l.n - 1] + 1, &claim);
+        r = cs_arch_claim_record(c->st, (uint16_t)dev, seqs[l.n - 1] + 1, &claim, NULL);
 out:
     cs_arch_claim_free(&claim);
     free(seqs);
@@ -1736,14 +1736,15 @@ static int collect_tombstones(ctx *c)
         reretire(c, now);
     if (r == 0)
         r = cs_arch_collect_tombstones(c->st, now, keep_ms(c), c->o->gc_grace_sec * 1000, c->o->dry_run, &cs, NULL);
-    /* and out of our log: the compaction leaves collected names out */
-    if (r == 0 && cs.collected && !c->o->dry_run && c->nown)
+    /* and out of our log (dropped here, or on reading another's claim):
+     * the compaction leaves collected names out */
+    if (r == 0 && (cs.collected || c->stats->tombstones_collected) && !c->o->dry_run && c->nown)
         r = compact(c);
     if (r < 0)
         return r;
     if (cs.collected)
         plan(c, "collect %llu deletions seen by every device", (unsigned long long)cs.collected);
-    c->stats->tombstones_collected = cs.collected;
+    c->stats->tombstones_collected += cs.collected;
     c->stats->tombstones_waiting = cs.waiting;
     c->stats->tombstones_blocked = cs.blocked;
     return 0;

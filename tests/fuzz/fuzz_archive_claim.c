@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* canonical: what was accepted encodes to exactly the bytes read */
         if (cs_arch_claim_encode(&claim, &enc) < 0 || enc.len != off - 8 || memcmp(enc.data, data + 8, enc.len) != 0)
             abort();
-        if (cs_arch_claim_record(st, 1, FUZZ_SEQ, &claim) == 0)
+        if (cs_arch_claim_record(st, 1, FUZZ_SEQ, &claim, NULL) == 0)
             cs_arch_apply_segment(st, 1, data + off, size - off, NULL);
         enc.len = 0;
         if (cs_arch_state_encode(st, &enc) == 0) {

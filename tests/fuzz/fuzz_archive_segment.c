@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         r = cs_arch_segment_body(plain.data, plain.len, flags, FUZZ_SEQ, &first, &claim, &skip);
         if (r == 0 && (flags & CS_ARCH_SEG_CLAIM))
-            cs_arch_claim_record(st, 0, FUZZ_SEQ, &claim);
+            cs_arch_claim_record(st, 0, FUZZ_SEQ, &claim, NULL);
         if (r == 0)
             cs_arch_apply_segment(st, 0, plain.data + skip, plain.len - skip, NULL);
         else if (r != -EBADMSG && r != -ENOMEM)

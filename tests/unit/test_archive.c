@@ -582,18 +582,18 @@ static void test_collect_rule(void **s)
     assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
     assert_true(cs.blocked == 1 && cs.collected == 0);
     assert_int_equal(cs_arch_claim_make(st, 3000, &c0), 0);
-    assert_int_equal(cs_arch_claim_record(st, 0, 4, &c0), 0);
+    assert_int_equal(cs_arch_claim_record(st, 0, 4, &c0, NULL), 0);
     st->devs[0].lowest = 4;
     /* the other device claimed before merging the deletion: still blocked */
     c1 = c0;
     c1.front = NULL;
     c1.nfront = 0;
-    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 9, &c1), 0);
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 9, &c1, NULL), 0);
     st->devs[b].lowest = 9;
     assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
     assert_true(cs.blocked == 1 && cs.collected == 0);
     /* it claims the deletion, but its older segments are still listed */
-    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 10, &c0), 0);
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 10, &c0, NULL), 0);
     assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
     assert_true(cs.blocked == 1);
     st->devs[b].lowest = 10;
