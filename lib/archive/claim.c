@@ -11,18 +11,18 @@
 
 int cs_arch_claim_encode(const cs_arch_claim *c, cs_buf *out)
 {
-    int r = cs_wb_u8(out, c->retired ? CLAIM_RETIRED : 0);
+    int r = cs_put_u8(out, c->retired ? CLAIM_RETIRED : 0);
 
-    if (r == 0) r = cs_wb_u64(out, c->t);
+    if (r == 0) r = cs_put_le64(out, c->t);
     if (r == 0 && c->retired) r = cs_buf_append(out, c->retired_by, CS_ARCH_DEV_BYTES);
-    if (r == 0) r = cs_wb_u16(out, c->nfront);
+    if (r == 0) r = cs_put_le16(out, c->nfront);
     for (size_t i = 0; r == 0 && i < c->nfront; i++) {
         r = cs_buf_append(out, c->front[i].dev, CS_ARCH_DEV_BYTES);
-        if (r == 0) r = cs_wb_u64(out, c->front[i].hlc);
+        if (r == 0) r = cs_put_le64(out, c->front[i].hlc);
     }
-    if (r == 0) r = cs_wb_u32(out, c->ncollected);
+    if (r == 0) r = cs_put_le32(out, c->ncollected);
     for (size_t i = 0; r == 0 && i < c->ncollected; i++)
-        r = cs_wb_u64(out, c->collected[i]);
+        r = cs_put_le64(out, c->collected[i]);
     return r;
 }
 
@@ -33,36 +33,36 @@ void cs_arch_claim_free(cs_arch_claim *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int decode(cs_wreader *rd, cs_arch_claim *c)
+static int decode(cs_reader *rd, cs_arch_claim *c)
 {
     uint8_t fl;
 
-    if (cs_rd_u8(rd, &fl) < 0 || (fl & ~CLAIM_RETIRED) || cs_rd_u64(rd, &c->t) < 0 || c->t == 0)
+    if (cs_get_u8(rd, &fl) < 0 || (fl & ~CLAIM_RETIRED) || cs_get_le64(rd, &c->t) < 0 || c->t == 0)
         return -EBADMSG;
     c->retired = fl & CLAIM_RETIRED;
-    if (c->retired && cs_rd_copy(rd, c->retired_by, CS_ARCH_DEV_BYTES) < 0)
+    if (c->retired && cs_get_copy(rd, c->retired_by, CS_ARCH_DEV_BYTES) < 0)
         return -EBADMSG;
     /* counts are bounded by the limits and by the bytes left, before allocating */
-    if (cs_rd_u16(rd, &c->nfront) < 0 || c->nfront > CS_ARCH_MAX_DEVICES || (size_t)c->nfront * 16 > cs_wr_left(rd))
+    if (cs_get_le16(rd, &c->nfront) < 0 || c->nfront > CS_ARCH_MAX_DEVICES || (size_t)c->nfront * 16 > cs_rd_left(rd))
         return -EBADMSG;
     if (c->nfront && !(c->front = calloc(c->nfront, sizeof(*c->front))))
         return -ENOMEM;
     for (size_t i = 0; i < c->nfront; i++)
-        if (cs_rd_copy(rd, c->front[i].dev, CS_ARCH_DEV_BYTES) < 0 || cs_rd_u64(rd, &c->front[i].hlc) < 0 ||
+        if (cs_get_copy(rd, c->front[i].dev, CS_ARCH_DEV_BYTES) < 0 || cs_get_le64(rd, &c->front[i].hlc) < 0 ||
             (i > 0 && memcmp(c->front[i].dev, c->front[i - 1].dev, CS_ARCH_DEV_BYTES) <= 0))
             return -EBADMSG; /* canonical: sorted, no duplicates */
-    if (cs_rd_u32(rd, &c->ncollected) < 0 || c->ncollected > CS_ARCH_MAX_COLLECTED ||
-        (size_t)c->ncollected * 8 > cs_wr_left(rd))
+    if (cs_get_le32(rd, &c->ncollected) < 0 || c->ncollected > CS_ARCH_MAX_COLLECTED ||
+        (size_t)c->ncollected * 8 > cs_rd_left(rd))
         return -EBADMSG;
     if (c->ncollected && !(c->collected = malloc((size_t)c->ncollected * sizeof(*c->collected))))
         return -ENOMEM;
     for (size_t i = 0; i < c->ncollected; i++)
-        if (cs_rd_u64(rd, &c->collected[i]) < 0 || (i > 0 && c->collected[i] <= c->collected[i - 1]))
+        if (cs_get_le64(rd, &c->collected[i]) < 0 || (i > 0 && c->collected[i] <= c->collected[i - 1]))
             return -EBADMSG;
     return 0;
 }
 
-int cs_arch_claim_decode(cs_wreader *rd, cs_arch_claim *c)
+int cs_arch_claim_decode(cs_reader *rd, cs_arch_claim *c)
 {
     int r;
 
@@ -76,7 +76,7 @@ int cs_arch_claim_decode(cs_wreader *rd, cs_arch_claim *c)
 int cs_arch_segment_body(const uint8_t *plain, size_t len, uint8_t flags, uint64_t seq, uint64_t *first,
                          cs_arch_claim *claim, size_t *entries)
 {
-    cs_wreader rd = { plain, len, 0 };
+    cs_reader rd = cs_rd_init(plain, len);
     cs_arch_claim scratch;
     int r;
 
@@ -86,7 +86,7 @@ int cs_arch_segment_body(const uint8_t *plain, size_t len, uint8_t flags, uint64
     *entries = 0;
     if (!(flags & CS_ARCH_SEG_COMPACTED))
         return 0;
-    if (cs_rd_u64(&rd, first) < 0 || *first == 0 || *first > seq)
+    if (cs_get_le64(&rd, first) < 0 || *first == 0 || *first > seq)
         return -EBADMSG;
     if (flags & CS_ARCH_SEG_CLAIM) {
         r = cs_arch_claim_decode(&rd, claim ? claim : &scratch);
@@ -95,7 +95,7 @@ int cs_arch_segment_body(const uint8_t *plain, size_t len, uint8_t flags, uint64
         if (!claim)
             cs_arch_claim_free(&scratch);
     }
-    *entries = rd.off;
+    *entries = len - cs_rd_left(&rd);
     return 0;
 }
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include "archive/seal.h"
 #include "archive/state.h"
-#include "archive/wire.h"
+#include "util/bytes.h"
 
 typedef struct cs_arch_claim_front {
     uint8_t dev[CS_ARCH_DEV_BYTES];
@@ -29,7 +29,7 @@ typedef struct cs_arch_claim {
 } cs_arch_claim;
 
 int cs_arch_claim_encode(const cs_arch_claim *c, cs_buf *out);
-int cs_arch_claim_decode(cs_wreader *rd, cs_arch_claim *c);
+int cs_arch_claim_decode(cs_reader *rd, cs_arch_claim *c);
 void cs_arch_claim_free(cs_arch_claim *c);
 
 /* The body of an opened segment (flags from cs_arch_segment_open_ex):

@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include "archive/state.h"
 #include "archive/sync_internal.h"
-#include "archive/wire.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 static void base_entry(cs_arch_entry *e, const cs_arch_inst *in, uint8_t type, cs_hlc t)
@@ -184,7 +184,7 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
 
     r = merge_own(s, prefix, k, dev, seqs, n, st, &first);
     if (r == 0)
-        r = cs_wb_u64(&entries, first); /* supersedes first .. new_seq - 1 */
+        r = cs_put_le64(&entries, first); /* supersedes first .. new_seq - 1 */
     if (r == 0 && x && x->claim)
         r = cs_arch_claim_encode(x->claim, &entries);
     if (r == 0)

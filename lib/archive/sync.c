@@ -243,14 +243,14 @@ static int seg_cmp(const void *a, const void *b)
 int cs_arch_apply_segment(cs_arch_state *st, uint16_t dev, const uint8_t *plain, size_t len,
                           uint64_t *applied)
 {
-    cs_wreader rd = { plain, len, 0 };
+    cs_reader rd = cs_rd_init(plain, len);
     uint64_t now = cs_hlc_wall_ms();
     cs_arch_entry *e = malloc(sizeof(*e));
     int r = 0;
 
     if (!e)
         return -ENOMEM;
-    while (r == 0 && cs_wr_left(&rd) > 0) {
+    while (r == 0 && cs_rd_left(&rd) > 0) {
         r = cs_arch_entry_decode(&rd, e);
         if (r == 0) {
             cs_hlc_recv(&st->clock, e->hlc, now);

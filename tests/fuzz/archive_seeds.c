@@ -68,7 +68,7 @@ int main(int argc, char **argv)
                                 .collected = collected };
         cs_buf body3 = CS_BUF_INIT, seg3 = CS_BUF_INIT;
 
-        cs_wb_u64(&body3, 1);
+        cs_put_le64(&body3, 1);
         cs_arch_claim_encode(&claim, &body3);
         cs_buf_append(&body3, entries.data, entries.len);
         cs_arch_segment_seal_ex(k, fuzz_dev, FUZZ_SEQ, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, body3.data,
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         claim.retired = true;
         claim.retired_by[0] = 0xf0;
         body3.len = 0;
-        cs_wb_u64(&body3, 2);
+        cs_put_le64(&body3, 2);
         cs_arch_claim_encode(&claim, &body3);
         save(dir, "retired", body3.data, body3.len);
         snprintf(dir, sizeof(dir), "%s/fuzz_archive_segment", base);

@@ -116,7 +116,7 @@ static void test_entry_roundtrip(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, set, del, d;
-    cs_wreader r;
+    cs_reader r;
 
     (void)s;
     fill_add(&e, "1700000000.M1P2.host");
@@ -135,14 +135,14 @@ static void test_entry_roundtrip(void **s)
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&set, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&del, &b), 0);
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &e, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &set, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &del, sizeof(d));
-    assert_int_equal(cs_wr_left(&r), 0);
+    assert_int_equal(cs_rd_left(&r), 0);
     cs_buf_free(&b);
 }
 
@@ -155,7 +155,7 @@ static void test_entry_truncated(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     for (size_t n = 0; n < b.len; n++) {
-        cs_wreader r = { b.data, n, 0 };
+        cs_reader r = cs_rd_init(b.data, n);
 
         assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     }
@@ -166,7 +166,7 @@ static void test_entry_hostile(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, d;
-    cs_wreader r;
+    cs_reader r;
     size_t keyoff = 1 + 8 + 1;
 
     (void)s;
@@ -183,25 +183,25 @@ static void test_entry_hostile(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     b.data[keyoff + 1] = '/'; /* "a/c" */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[keyoff + 1] = 'b';
     b.data[0] = 9; /* unknown type */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[0] = CS_AE_ADD;
     b.data[b.len - 9] = 0xff; /* flags beyond the 52 letters */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 9] = 0;
     b.data[b.len - 1] = 0x80; /* a negative mtime */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 1] = 0;
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0); /* and back to valid */
     b.data[9] = 250; /* key length past the end */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     cs_buf_free(&b);
 }
@@ -514,23 +514,23 @@ static void test_claim_hostile(void **s)
     (void)s;
     assert_int_equal(cs_arch_claim_encode(&c, &b), 0);
     {
-        cs_wreader rd = { b.data, b.len, 0 };
+        cs_reader rd = cs_rd_init(b.data, b.len);
 
         assert_int_equal(cs_arch_claim_decode(&rd, &d), 0);
-        assert_int_equal(rd.off, b.len);
+        assert_int_equal(cs_rd_left(&rd), 0);
         assert_true(d.retired && d.t == 1234 && d.nfront == 2 && d.front[1].hlc == 20 && d.ncollected == 3);
         assert_int_equal(d.retired_by[0], 9);
         cs_arch_claim_free(&d);
     }
     for (size_t n = 0; n < b.len; n++) { /* truncated anywhere */
-        cs_wreader rd = { b.data, n, 0 };
+        cs_reader rd = cs_rd_init(b.data, n);
 
         assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
     }
     {   /* unsorted devices, duplicate or unsorted names, unknown flags, counts beyond the input */
         static const size_t at[] = { 0, 18, 35 + 8 + 8 + 4 + 8 + 7 };
         for (size_t i = 0; i < 3; i++) {
-            cs_wreader rd = { b.data, b.len, 0 };
+            cs_reader rd = cs_rd_init(b.data, b.len);
             uint8_t save = b.data[at[i]];
 
             b.data[at[i]] = i == 0 ? 0x80 : 0xff;
@@ -539,14 +539,14 @@ static void test_claim_hostile(void **s)
         }
     }
     {
-        cs_wreader rd = { b.data, b.len, 0 };
+        cs_reader rd = cs_rd_init(b.data, b.len);
 
         b.data[9 + 8 + 1] = 0xff; /* nfront = 0xff02: more than the bytes left */
         assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
         b.data[9 + 8 + 1] = 0;
     }
     /* the body of a compacted version 3 segment: first <= seq, then the claim */
-    cs_wb_u64(&body, 4);
+    cs_put_le64(&body, 4);
     cs_buf_append(&body, b.data, b.len);
     assert_int_equal(cs_arch_segment_body(body.data, body.len, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 7, &first,
                                           &d, &off), 0);
