@@ -3,6 +3,7 @@
  * ("supersedes from", the claim, then entries), recorded into a state that
  * must then survive a save and load, and whose claim must encode back to
  * the same bytes. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
