@@ -37,6 +37,7 @@
 #include "repo/tree.h"
 #include "util/log.h"
 #include "util/macros.h"
+#include "util/strv.h"
 
 #define READ_FIRST (2u << 20)
 #define READ_RING (4u << 20)
@@ -728,44 +729,36 @@ static int frame_add(frame *f, const char *name, const struct stat *st)
 
 static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s);
 
-/* Entries of one directory: all of them, or only those selected. */
-static int collect(bk *b, frame *f, const sel *s, char ***names_out, size_t *count)
+/* Entries of one directory: all of them, or only those selected.  A name
+ * that cannot be copied fails the walk: a short list would be saved as a
+ * complete snapshot. */
+static int collect(const frame *f, const sel *s, cs_strv *names)
 {
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    _cleanup_close_ int fd = -1;
+    DIR *d;
+    struct dirent *e;
+    int r = 0;
 
     if (s && !s->all) {
-        names = calloc(s->nkids ? s->nkids : 1, sizeof(char *));
-        if (!names)
-            return -ENOMEM;
-        for (size_t i = 0; i < s->nkids; i++)
-            names[n++] = strdup(s->kids[i].name);
-    } else {
-        int fd = dup(f->dirfd);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        struct dirent *e;
-        if (!d) {
-            if (fd >= 0)
-                close(fd);
-            return -errno;
-        }
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                char **nv = realloc(names, cap * sizeof(char *));
-                if (!nv)
-                    break;
-                names = nv;
-            }
-            names[n++] = strdup(e->d_name);
-        }
-        closedir(d);
+        for (size_t i = 0; i < s->nkids && r == 0; i++)
+            r = cs_strv_add(names, s->kids[i].name);
+        return r;
     }
-    *names_out = names;
-    *count = n;
-    return 0;
+    if ((fd = dup(f->dirfd)) < 0 || !(d = fdopendir(fd)))
+        return -errno;
+    fd = -1; /* the DIR owns it */
+    while (r == 0) {
+        errno = 0;
+        if (!(e = readdir(d))) {
+            r = -errno;
+            break;
+        }
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        r = cs_strv_add(names, e->d_name);
+    }
+    closedir(d);
+    return r;
 }
 
 static const sel *sel_kid(const sel *s, const char *name)
@@ -781,28 +774,30 @@ static const sel *sel_kid(const sel *s, const char *name)
 static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
 {
     frame *f = calloc(1, sizeof(*f));
-    char **names = NULL;
-    size_t nn = 0;
+    _cleanup_strv_ cs_strv names = CS_STRV_INIT;
+    int r;
 
     if (!f)
         return NULL;
     f->dirfd = dirfd;
-    f->path = strdup(path);
-    if (collect(b, f, s, &names, &nn) < 0) {
-        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(errno));
+    if (!(f->path = strdup(path)))
+        b->fatal = -ENOMEM;
+    if ((r = collect(f, s, &names)) == -ENOMEM) {
+        b->fatal = r;
+    } else if (r < 0) {
+        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(-r));
         b->errors++;
     }
-    for (size_t i = 0; i < nn; i++) {
+    for (size_t i = 0; i < names.n && !b->fatal; i++) {
         struct stat st;
-        char *full = NULL;
-        const sel *ks = sel_kid(s, names[i]);
-        if (!names[i])
-            continue;
-        if (asprintf(&full, "%s/%s", path, names[i]) < 0)
+        _cleanup_free_ char *full = NULL;
+        const sel *ks = sel_kid(s, names.v[i]);
+        if (asprintf(&full, "%s/%s", path, names.v[i]) < 0) {
             full = NULL;
-        if (!full)
-            continue;
-        if (fstatat(f->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            b->fatal = -ENOMEM;
+            break;
+        }
+        if (fstatat(f->dirfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno != ENOENT || ks) {
                 log_warning("cannot stat %s: %s", full, strerror(errno));
                 b->errors++;
@@ -810,21 +805,26 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
                 log_notice("%s vanished before it could be read: not in this snapshot", full);
                 b->vanished++;
             }
-        } else if ((ks || (!excluded(b, names[i], full, S_ISDIR(st.st_mode)) &&
-                           !(S_ISDIR(st.st_mode) && marked(b, f->dirfd, names[i])))) &&
+        } else if ((ks || (!excluded(b, names.v[i], full, S_ISDIR(st.st_mode)) &&
+                           !(S_ISDIR(st.st_mode) && marked(b, f->dirfd, names.v[i])))) &&
                    !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
-            if (frame_add(f, names[i], &st) == 0 &&
-                node_from_stat(b, f->dirfd, names[i], full, &st, &f->nodes[f->n - 1]) < 0) {
+            if (frame_add(f, names.v[i], &st) < 0) {
+                b->fatal = -ENOMEM;
+                break;
+            }
+            r = node_from_stat(b, f->dirfd, names.v[i], full, &st, &f->nodes[f->n - 1]);
+            if (r < 0) {
                 cs_node_clear(&f->nodes[f->n - 1]);
                 f->n--;
-                log_warning("cannot read %s: %s", full, strerror(errno));
+                if (r == -ENOMEM) {
+                    b->fatal = r;
+                    break;
+                }
+                log_warning("cannot read %s: %s", full, strerror(-r));
                 b->errors++;
             }
         }
-        free(full);
-        free(names[i]);
     }
-    free(names);
     /* name order (the canonical tree encoding), stats kept in step */
     if (f->n > 1) {
         typedef struct { cs_node nd; struct stat st; } pair;
@@ -861,8 +861,10 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
         int hit = 0;
         if (nd->type != CS_NODE_FILE)
             continue;
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
-            continue;
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
+            b->fatal = -ENOMEM;
+            break;
+        }
         if (b->fc)
             hit = cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids);
         if (hit == 1) {
@@ -909,8 +911,10 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
                 b->others++;
             continue;
         }
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
-            continue;
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
+            b->fatal = -ENOMEM;
+            break;
+        }
         fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             /* gone, or replaced by another type: left out like a vanished file */
@@ -924,10 +928,13 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
             }
             /* unreadable: keep the node (metadata) with an empty tree */
             frame *empty = calloc(1, sizeof(*empty));
-            if (empty) {
+            if (!empty) {
+                b->fatal = -ENOMEM;
+            } else {
                 empty->dirfd = -1;
                 empty->failed = gone;
-                empty->path = strdup(full);
+                if (!(empty->path = strdup(full)))
+                    b->fatal = -ENOMEM;
                 fifo_push(b, empty);
                 f->sub[i] = empty;
             }
@@ -981,7 +988,10 @@ static int sel_add(sel *root, const char *path)
             cur->kids = nv;
             k = &cur->kids[cur->nkids++];
             memset(k, 0, sizeof(*k));
-            k->name = strdup(comp);
+            if (!(k->name = strdup(comp))) {
+                free(copy);
+                return -ENOMEM;
+            }
         }
         cur = k;
     }
@@ -1107,7 +1117,11 @@ static int run(bk *b, cs_snapshot *snap)
             sel_free(&root);
             return -EINVAL;
         }
-        if ((rc = sel_add(&root, o->paths[i])) < 0) {
+        if ((rc = sel_add(&root, o->paths[i])) == -ENOMEM) {
+            sel_free(&root);
+            return rc;
+        }
+        if (rc < 0) {
             log_error("cannot back up '%s': name a directory or file, without '..'", o->paths[i]);
             sel_free(&root);
             return rc;
@@ -1169,12 +1183,12 @@ static int fill_snapshot(bk *b, cs_snapshot *s)
     s->tags = calloc(b->o->ntags ? b->o->ntags : 1, sizeof(char *));
     if (!s->host || !s->user || !s->paths || !s->tags)
         return -ENOMEM;
-    for (size_t i = 0; i < b->o->npaths; i++)
-        if ((s->paths[s->npaths] = strdup(b->o->paths[i])))
-            s->npaths++;
-    for (size_t i = 0; i < b->o->ntags; i++)
-        if ((s->tags[s->ntags] = strdup(b->o->tags[i])))
-            s->ntags++;
+    for (size_t i = 0; i < b->o->npaths; i++, s->npaths++)
+        if (!(s->paths[s->npaths] = strdup(b->o->paths[i])))
+            return -ENOMEM;
+    for (size_t i = 0; i < b->o->ntags; i++, s->ntags++)
+        if (!(s->tags[s->ntags] = strdup(b->o->tags[i])))
+            return -ENOMEM;
     return 0;
 }
 
