@@ -16,6 +16,7 @@
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static void usage(FILE *f)
 {
@@ -392,7 +393,6 @@ int cmd_archive(int argc, char **argv)
     args a = { .grace = -1, .since = -1 };
     bool allow_given = false;
     const char *verb;
-    char *end;
     int c;
 
     /* "archive --help", then the verb, then the verb's options */
@@ -421,9 +421,7 @@ int cmd_archive(int argc, char **argv)
             }
             break;
         case 'A':
-            errno = 0;
-            a.allow = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-') {
+            if (cs_parse_uint(optarg, 0, UINT64_MAX, &a.allow) < 0) {
                 log_error("--allow-deletions: '%s' is not a number of messages", optarg);
                 return CLI_USAGE;
             }

@@ -15,6 +15,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/parse.h"
 
 static void usage(FILE *f)
 {
@@ -313,17 +314,13 @@ int cmd_backup(int argc, char **argv)
         case 'N': nocache = true; break;
         case 'j': cli.json = true; break;
         case 'p': cli_password_stdin = true; break;
-        case 'F': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || v < 1 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
+        case 'F':
+            if (cs_parse_int(optarg, 1, 1024, &progress_fd) < 0 || fcntl(progress_fd, F_GETFD) < 0) {
                 log_error("--progress-fd wants an open file descriptor, not '%s'", optarg);
                 ex = CLI_USAGE;
                 goto out;
             }
-            progress_fd = (int)v;
             break;
-        }
         case 'h': usage(stdout); goto out;
         default: usage(stderr); ex = CLI_USAGE; goto out;
         }

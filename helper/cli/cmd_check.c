@@ -11,6 +11,7 @@
 #include "crypto/keybag.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 /* The keybag is not a repository object, but check is where damage is
  * looked for: it must parse and its MAC verify under the key in use (two
@@ -55,14 +56,14 @@ int cmd_check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'r': o.read_data_percent = 100; break;
-        case 's': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || (*end && strcmp(end, "%") != 0) || v < 1 || v > 100) {
+        case 's': { /* "10" or "10%" */
+            size_t l = strlen(optarg);
+            if (l && optarg[l - 1] == '%')
+                optarg[l - 1] = '\0';
+            if (cs_parse_int(optarg, 1, 100, &o.read_data_percent) < 0) {
                 log_error("--read-data-subset takes a percentage from 1%% to 100%%");
                 return CLI_USAGE;
             }
-            o.read_data_percent = (int)v;
             break;
         }
         case 'j': cli.json = true; break;

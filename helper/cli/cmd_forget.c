@@ -10,17 +10,14 @@
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static int count_arg(const char *s, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (end == s || *end || v < 0 || v > 1000000) {
+    if (cs_parse_int(s, 0, 1000000, out) < 0) {
         log_error("'%s' is not a count", s);
         return -1;
     }
-    *out = (int)v;
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "helper.h"
 #include "crypto/kdf.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 helper_globals helper = { .timeout_sec = 60 };
 
@@ -59,19 +60,6 @@ const cs_config *helper_config(void)
     return config;
 }
 
-static int parse_timeout(const char *s, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 3600)
-        return -EINVAL;
-    *out = (unsigned)v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -82,7 +70,7 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         {}
     };
-    int c;
+    int c, timeout;
 
     /* A broken pipe to the PAM module must not leave us running; SIGALRM
      * keeps its default action (terminate), which is the run-time bound. */
@@ -92,10 +80,11 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c': helper.config_path = optarg; break;
         case 't':
-            if (parse_timeout(optarg, &helper.timeout_sec) < 0) {
+            if (cs_parse_int(optarg, 1, 3600, &timeout) < 0) {
                 fprintf(stderr, "cloudseal-helper: --timeout wants 1..3600 seconds\n");
                 return CS_HELPER_USAGE;
             }
+            helper.timeout_sec = (unsigned)timeout;
             break;
         case 'd': helper.debug = true; break;
         case 'h': usage(stdout); return CS_HELPER_OK;
