@@ -771,6 +771,192 @@ static const sel *sel_kid(const sel *s, const char *name)
     return NULL;
 }
 
+/* Whether an entry goes into the snapshot: anything named on the command
+ * line (ks); else what no exclude pattern or marker file leaves out and,
+ * with one_file_system, no directory of another file system. */
+static bool should_include(bk *b, int dirfd, const char *name, const char *full, const struct stat *st,
+                           const sel *ks)
+{
+    bool dir = S_ISDIR(st->st_mode);
+
+    if (ks)
+        return true;
+    if (excluded(b, name, full, dir) || (dir && marked(b, dirfd, name)))
+        return false;
+    return !(b->o->one_file_system && dir && st->st_dev != b->root_dev);
+}
+
+/* One entry into f's nodes: stat, include, read its metadata.  What
+ * vanished or cannot be read is counted and left out; ENOMEM is returned. */
+static int add_entry(bk *b, frame *f, const char *path, const char *name, const sel *ks)
+{
+    _cleanup_free_ char *full = NULL;
+    struct stat st;
+    int r;
+
+    if (asprintf(&full, "%s/%s", path, name) < 0) {
+        full = NULL;
+        return -ENOMEM;
+    }
+    if (fstatat(f->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT || ks) {
+            log_warning("cannot stat %s: %s", full, strerror(errno));
+            b->errors++;
+        } else {
+            log_notice("%s vanished before it could be read: not in this snapshot", full);
+            b->vanished++;
+        }
+        return 0;
+    }
+    if (!should_include(b, f->dirfd, name, full, &st, ks))
+        return 0;
+    if (frame_add(f, name, &st) < 0)
+        return -ENOMEM;
+    r = node_from_stat(b, f->dirfd, name, full, &st, &f->nodes[f->n - 1]);
+    if (r < 0) {
+        cs_node_clear(&f->nodes[f->n - 1]);
+        f->n--;
+        if (r == -ENOMEM)
+            return r;
+        log_warning("cannot read %s: %s", full, strerror(-r));
+        b->errors++;
+    }
+    return 0;
+}
+
+/* Name order (the canonical tree encoding), stats kept in step. */
+static int sort_entries(frame *f)
+{
+    typedef struct { cs_node nd; struct stat st; } pair;
+    pair *pv;
+
+    if (f->n < 2)
+        return 0;
+    if (!(pv = malloc(f->n * sizeof(pair))))
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        pv[i].nd = f->nodes[i];
+        pv[i].st = f->stats[i];
+    }
+    qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
+    for (size_t i = 0; i < f->n; i++) {
+        f->nodes[i] = pv[i].nd;
+        f->stats[i] = pv[i].st;
+    }
+    free(pv);
+    return 0;
+}
+
+/* A file the file-change cache knows, with every blob still in the index:
+ * its content list is taken from the cache instead of reading it.  1 when
+ * taken, 0 (hit 0 or 2 in *hit) when it must be read. */
+static int from_cache(bk *b, frame *f, size_t i, const char *full, int *hit)
+{
+    cs_node *nd = &f->nodes[i];
+    const cs_id *ids;
+    uint32_t nids;
+    bool all = true;
+
+    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids) : 0;
+    if (*hit != 1)
+        return 0;
+    pthread_mutex_lock(&b->r->index.lock);
+    for (uint32_t k = 0; k < nids && all; k++)
+        all = cs_index_find(&b->r->index, &ids[k]) != NULL;
+    pthread_mutex_unlock(&b->r->index.lock);
+    if (!all || !(nd->content = malloc((nids ? nids : 1) * sizeof(cs_id))))
+        return 0;
+    if (nids)
+        memcpy(nd->content, ids, nids * sizeof(cs_id));
+    nd->ncontent = nids;
+    cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
+    b->files_unchanged++;
+    b->files++;
+    b->bytes += nd->size;
+    return 1;
+}
+
+/* Files: from the cache, or queued for the workers. */
+static int queue_files(bk *b, frame *f, const char *path)
+{
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        _cleanup_free_ char *full = NULL;
+        int hit;
+        job *j;
+        if (f->nodes[i].type != CS_NODE_FILE)
+            continue;
+        if (asprintf(&full, "%s/%s", path, f->nodes[i].name) < 0) {
+            full = NULL;
+            return -ENOMEM;
+        }
+        if (from_cache(b, f, i, full, &hit))
+            continue;
+        if (hit)
+            b->files_changed++;
+        else
+            b->files_new++;
+        if (!(j = calloc(1, sizeof(*j))))
+            return -ENOMEM;
+        j->fr = f;
+        j->idx = i;
+        j->st = f->stats[i];
+        f->jobs[i] = j;
+        submit(b, j);
+    }
+    return 0;
+}
+
+/* A directory that cannot be opened keeps its node (metadata) with an empty
+ * tree; one gone or replaced by another type is left out like a vanished file. */
+static frame *unreadable_dir(bk *b, const char *full, int err)
+{
+    bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP;
+    frame *empty;
+
+    if (gone) {
+        log_notice("%s vanished before it could be read: not in this snapshot", full);
+        b->vanished++;
+    } else {
+        log_warning("cannot open directory %s: %s", full, strerror(err));
+        b->errors++;
+    }
+    if (!(empty = calloc(1, sizeof(*empty)))) {
+        b->fatal = -ENOMEM;
+        return NULL;
+    }
+    empty->dirfd = -1;
+    empty->failed = gone;
+    if (!(empty->path = strdup(full)))
+        b->fatal = -ENOMEM;
+    fifo_push(b, empty);
+    return empty;
+}
+
+/* Subdirectories, depth first. */
+static int descend(bk *b, frame *f, const char *path, const sel *s)
+{
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        cs_node *nd = &f->nodes[i];
+        _cleanup_free_ char *full = NULL;
+        int fd;
+        if (nd->type != CS_NODE_DIR) {
+            if (nd->type != CS_NODE_FILE)
+                b->others++;
+            continue;
+        }
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
+            full = NULL;
+            return -ENOMEM;
+        }
+        fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        f->sub[i] = fd < 0 ? unreadable_dir(b, full, errno) : scan_dir(b, fd, full, sel_kid(s, nd->name));
+        drain(b, 1);
+    }
+    return 0;
+}
+
+/* One directory: list, stat, sort, queue its files, descend.  Every
+ * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
 static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
 {
     frame *f = calloc(1, sizeof(*f));
@@ -788,62 +974,11 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
         log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(-r));
         b->errors++;
     }
-    for (size_t i = 0; i < names.n && !b->fatal; i++) {
-        struct stat st;
-        _cleanup_free_ char *full = NULL;
-        const sel *ks = sel_kid(s, names.v[i]);
-        if (asprintf(&full, "%s/%s", path, names.v[i]) < 0) {
-            full = NULL;
-            b->fatal = -ENOMEM;
-            break;
-        }
-        if (fstatat(f->dirfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            if (errno != ENOENT || ks) {
-                log_warning("cannot stat %s: %s", full, strerror(errno));
-                b->errors++;
-            } else {
-                log_notice("%s vanished before it could be read: not in this snapshot", full);
-                b->vanished++;
-            }
-        } else if ((ks || (!excluded(b, names.v[i], full, S_ISDIR(st.st_mode)) &&
-                           !(S_ISDIR(st.st_mode) && marked(b, f->dirfd, names.v[i])))) &&
-                   !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
-            if (frame_add(f, names.v[i], &st) < 0) {
-                b->fatal = -ENOMEM;
-                break;
-            }
-            r = node_from_stat(b, f->dirfd, names.v[i], full, &st, &f->nodes[f->n - 1]);
-            if (r < 0) {
-                cs_node_clear(&f->nodes[f->n - 1]);
-                f->n--;
-                if (r == -ENOMEM) {
-                    b->fatal = r;
-                    break;
-                }
-                log_warning("cannot read %s: %s", full, strerror(-r));
-                b->errors++;
-            }
-        }
-    }
-    /* name order (the canonical tree encoding), stats kept in step */
-    if (f->n > 1) {
-        typedef struct { cs_node nd; struct stat st; } pair;
-        pair *pv = malloc(f->n * sizeof(pair));
-        if (!pv) {
-            b->fatal = -ENOMEM;
-        } else {
-            for (size_t i = 0; i < f->n; i++) {
-                pv[i].nd = f->nodes[i];
-                pv[i].st = f->stats[i];
-            }
-            qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
-            for (size_t i = 0; i < f->n; i++) {
-                f->nodes[i] = pv[i].nd;
-                f->stats[i] = pv[i].st;
-            }
-            free(pv);
-        }
-    }
+    for (size_t i = 0; i < names.n && !b->fatal; i++)
+        if ((r = add_entry(b, f, path, names.v[i], sel_kid(s, names.v[i]))) < 0)
+            b->fatal = r;
+    if ((r = sort_entries(f)) < 0)
+        b->fatal = r;
     f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
     f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));
     if (!f->jobs || !f->sub) {
@@ -852,98 +987,8 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
         fifo_push(b, f);
         return f;
     }
-    /* files: from the cache, or queued for the workers */
-    for (size_t i = 0; i < f->n && !b->fatal; i++) {
-        cs_node *nd = &f->nodes[i];
-        char *full = NULL;
-        const cs_id *ids;
-        uint32_t nids;
-        int hit = 0;
-        if (nd->type != CS_NODE_FILE)
-            continue;
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
-            b->fatal = -ENOMEM;
-            break;
-        }
-        if (b->fc)
-            hit = cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids);
-        if (hit == 1) {
-            bool all = true;
-            pthread_mutex_lock(&b->r->index.lock);
-            for (uint32_t k = 0; k < nids && all; k++)
-                all = cs_index_find(&b->r->index, &ids[k]) != NULL;
-            pthread_mutex_unlock(&b->r->index.lock);
-            if (all && (nd->content = malloc((nids ? nids : 1) * sizeof(cs_id)))) {
-                if (nids)
-                    memcpy(nd->content, ids, nids * sizeof(cs_id));
-                nd->ncontent = nids;
-                cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
-                b->files_unchanged++;
-                b->files++;
-                b->bytes += nd->size;
-                free(full);
-                continue;
-            }
-        }
-        free(full);
-        if (hit)
-            b->files_changed++;
-        else
-            b->files_new++;
-        job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            b->fatal = -ENOMEM;
-            break;
-        }
-        j->fr = f;
-        j->idx = i;
-        j->st = f->stats[i];
-        f->jobs[i] = j;
-        submit(b, j);
-    }
-    /* subdirectories, depth first */
-    for (size_t i = 0; i < f->n && !b->fatal; i++) {
-        cs_node *nd = &f->nodes[i];
-        char *full = NULL;
-        int fd;
-        if (nd->type != CS_NODE_DIR) {
-            if (nd->type != CS_NODE_FILE)
-                b->others++;
-            continue;
-        }
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
-            b->fatal = -ENOMEM;
-            break;
-        }
-        fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            /* gone, or replaced by another type: left out like a vanished file */
-            bool gone = errno == ENOENT || errno == ENOTDIR || errno == ELOOP;
-            if (gone) {
-                log_notice("%s vanished before it could be read: not in this snapshot", full);
-                b->vanished++;
-            } else {
-                log_warning("cannot open directory %s: %s", full, strerror(errno));
-                b->errors++;
-            }
-            /* unreadable: keep the node (metadata) with an empty tree */
-            frame *empty = calloc(1, sizeof(*empty));
-            if (!empty) {
-                b->fatal = -ENOMEM;
-            } else {
-                empty->dirfd = -1;
-                empty->failed = gone;
-                if (!(empty->path = strdup(full)))
-                    b->fatal = -ENOMEM;
-                fifo_push(b, empty);
-                f->sub[i] = empty;
-            }
-        } else {
-            f->sub[i] = scan_dir(b, fd, full, sel_kid(s, nd->name));
-        }
-        free(full);
-        drain(b, 1);
-    }
+    if ((r = queue_files(b, f, path)) < 0 || (r = descend(b, f, path, s)) < 0)
+        b->fatal = r;
     fifo_push(b, f);
     drain(b, 0);
     return f;
