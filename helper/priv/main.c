@@ -17,16 +17,14 @@
 #include "helper.h"
 #include "crypto/kdf.h"
 #include "util/log.h"
+#include "util/macros.h"
 #include "util/parse.h"
+#include "util/verbs.h"
 
 helper_globals helper = { .timeout_sec = 60 };
 
-static const struct command {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *summary;
-} commands[] = {
-#define HELPER_COMMAND(name, fn, summary) { name, fn, summary },
+static const cs_verb commands[] = {
+#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary },
 #include "commands.def"
 #undef HELPER_COMMAND
 };
@@ -37,8 +35,7 @@ static void usage(FILE *f)
                "Privileged steps of cloudseal, run by pam_cloudseal.so and system units;\n"
                "not meant to be run by hand.  Secrets are read from fd 0 as length-prefixed\n"
                "frames, never from the command line or the environment.\n\nCommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 10);
     fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
                "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
                "17 no key in the keyring, 18 not in the fleet directory, 19 refused by the fleet\n"
@@ -70,7 +67,7 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         {}
     };
-    int c, timeout;
+    int c, r, ex, timeout;
 
     /* A broken pipe to the PAM module must not leave us running; SIGALRM
      * keeps its default action (terminate), which is the run-time bound. */
@@ -103,14 +100,8 @@ int main(int argc, char **argv)
         log_error("cannot initialise cryptography or harden the process");
         return CS_HELPER_INTERNAL;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[optind], commands[i].name) == 0) {
-            argv += optind;
-            argc -= optind;
-            optind = 0; /* reset getopt for the subcommand */
-            return commands[i].fn(argc, argv);
-        }
-    }
-    log_error("unknown command '%s'; run 'cloudseal-helper --help' for the list", argv[optind]);
-    return CS_HELPER_USAGE;
+    r = cs_verb_dispatch(commands, CS_ARRAY_SIZE(commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown command '%s'; run 'cloudseal-helper --help' for the list", argv[optind]);
+    return r < 0 ? CS_HELPER_USAGE : ex;
 }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* The verb dispatcher (verbs.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+#include "util/verbs.h"
+
+const cs_verb *cs_verb_find(const cs_verb *verbs, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+int cs_verb_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, int *exit_code)
+{
+    const cs_verb *v = optind < argc ? cs_verb_find(verbs, n, argv[optind]) : NULL;
+    int operands;
+
+    if (!v)
+        return -ENOENT;
+    argv += optind;
+    argc -= optind;
+    operands = argc - 1;
+    if (v->max_args != CS_VERB_ANY && operands > v->max_args)
+        return -E2BIG;
+    if (v->min_args != CS_VERB_ANY && operands < v->min_args)
+        return -EINVAL;
+    optind = 0; /* a full reset: the verb parses its own options */
+    *exit_code = v->fn(argc, argv);
+    return 0;
+}
+
+void cs_verbs_print(FILE *f, const cs_verb *verbs, size_t n, int width)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-*s %s\n", width, verbs[i].name, verbs[i].summary);
+}
