@@ -10,30 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/strv.h"
 #include "util/parse.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
-               "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
-               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n"
-               "                        [--files-from FILE] [--exclude-caches] [--exclude-if-present NAME]\n"
-               "                        [--dry-run [--verbose]]\n\n"
-               "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
-               "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
-               "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
-               "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n"
-               "--exclude-caches leaves out directories with a CACHEDIR.TAG, --exclude-if-present\n"
-               "NAME those holding a file NAME; --files-from FILE adds the paths FILE lists.\n"
-               "--dry-run counts (with --verbose lists) what would be saved, reading nothing.\n"
-               "--progress-fd FD writes JSON progress lines to file descriptor FD (used by\n"
-               "cloudseal-agent for its status: files, bytes, total_files, total_bytes, ...).\n");
-}
 
 /* --progress-fd: one JSON object per line, for cloudseal-agent's STATUS=.
  * (added by the agent part; totals are 0 until the estimate walk is done) */
@@ -249,9 +232,8 @@ int cmd_backup(int argc, char **argv)
         { "exclude", required_argument, NULL, 'e' }, { "exclude-file", required_argument, NULL, 'E' },
         { "one-file-system", no_argument, NULL, 'x' }, { "tag", required_argument, NULL, 't' },
         { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
-        { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "progress-fd", required_argument, NULL, 'F' }, { "files-from", required_argument, NULL, 'f' },
+        { "no-cache", no_argument, NULL, 'N' }, { "progress-fd", required_argument, NULL, 'F' },
+        { "files-from", required_argument, NULL, 'f' },
         { "dry-run", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
         { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' }, {}
     };
@@ -267,7 +249,7 @@ int cmd_backup(int argc, char **argv)
     int c, r, ex = CLI_OK, progress_fd = -1, missing = 0;
     bool opened = false, dry = false, verbose = false;
 
-    while ((c = getopt_long(argc, argv, "e:xt:nvh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "e:xt:nv", opts)) != -1) {
         switch (c) {
         case 'e':
             if ((r = add(&excl, optarg)) < 0) {
@@ -312,8 +294,6 @@ int cmd_backup(int argc, char **argv)
         case 'H': host = optarg; break;
         case 'C': free(cache); cache = strdup(optarg); break;
         case 'N': nocache = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
         case 'F':
             if (cs_parse_int(optarg, 1, 1024, &progress_fd) < 0 || fcntl(progress_fd, F_GETFD) < 0) {
                 log_error("--progress-fd wants an open file descriptor, not '%s'", optarg);
@@ -321,8 +301,7 @@ int cmd_backup(int argc, char **argv)
                 goto out;
             }
             break;
-        case 'h': usage(stdout); goto out;
-        default: usage(stderr); ex = CLI_USAGE; goto out;
+        default: ex = cli_opt_exit(c); goto out;
         }
     }
     for (int i = optind; i < argc; i++)

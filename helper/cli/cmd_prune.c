@@ -6,38 +6,24 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
 
 int cmd_prune(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
-    };
+    static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, {} };
     bool dry = false;
     cs_prune_result res;
     repo_cli rc;
     char a[32];
     int c, r, e;
 
-    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
-        if (c == 'n') {
-            dry = true;
-        } else if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal prune [--dry-run] [--json]\n\n"
-                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs and\n"
-                    "temporary objects left by interrupted backups and prunes.  Packs under 20%% unused\n"
-                    "are kept as they are (their unused blobs are counted), so a second prune right\n"
-                    "after a first does nothing.  Takes an exclusive lock; safe to interrupt at any time.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
-        }
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
+        if (c != 'n')
+            return cli_opt_exit(c);
+        dry = true;
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opts.h"
+#include "repo_cli.h"
 #include "crypto/kdf.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -17,7 +19,7 @@
 cli_globals cli;
 
 static const cs_verb commands[] = {
-#define CS_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary },
+#define CS_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
 #include "commands.def"
 #undef CS_COMMAND
 };

@@ -24,7 +24,7 @@
 helper_globals helper = { .timeout_sec = 60 };
 
 static const cs_verb commands[] = {
-#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary },
+#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary, NULL },
 #include "commands.def"
 #undef HELPER_COMMAND
 };

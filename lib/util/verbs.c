@@ -5,6 +5,13 @@
 #include <string.h>
 #include "util/verbs.h"
 
+static const cs_verb *running;
+
+const cs_verb *cs_verb_running(void)
+{
+    return running;
+}
+
 const cs_verb *cs_verb_find(const cs_verb *verbs, size_t n, const char *name)
 {
     for (size_t i = 0; name && i < n; i++)
@@ -28,6 +35,7 @@ int cs_verb_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, int 
     if (v->min_args != CS_VERB_ANY && operands < v->min_args)
         return -EINVAL;
     optind = 0; /* a full reset: the verb parses its own options */
+    running = v;
     *exit_code = v->fn(argc, argv);
     return 0;
 }

@@ -19,7 +19,8 @@ typedef struct cs_verb {
     int min_args, max_args;
     unsigned flags;
     int (*fn)(int argc, char **argv); /* argv[0] is the verb, getopt reset */
-    const char *summary;              /* one line, for --help */
+    const char *summary;              /* one line, for the tool's --help */
+    const char *usage;                /* the verb's --help, or NULL: it prints its own */
 } cs_verb;
 
 /* The verb called name, or NULL. */
@@ -30,6 +31,9 @@ const cs_verb *cs_verb_find(const cs_verb *verbs, size_t n, const char *name);
  * -ENOENT for no verb given or an unknown one, -E2BIG / -EINVAL for too
  * many / too few operands: the caller says so with its own exit code. */
 int cs_verb_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, int *exit_code);
+
+/* The verb cs_verb_dispatch() is running (the innermost), or NULL. */
+const cs_verb *cs_verb_running(void);
 
 /* "  NAME  summary" lines of --help, names padded to width. */
 void cs_verbs_print(FILE *f, const cs_verb *verbs, size_t n, int width);

@@ -22,8 +22,8 @@ static int verb_fn(int argc, char **argv)
 }
 
 static const cs_verb verbs[] = {
-    { "any", CS_VERB_ANY, CS_VERB_ANY, 0, verb_fn, "takes anything" },
-    { "one", 1, 1, 0, verb_fn, "takes one operand" },
+    { "any", CS_VERB_ANY, CS_VERB_ANY, 0, verb_fn, "takes anything", NULL },
+    { "one", 1, 1, 0, verb_fn, "takes one operand", NULL },
 };
 
 static int run(int argc, char **argv, int *ex)
