@@ -35,6 +35,7 @@
 #include "repo/filecache.h"
 #include "repo/repo_int.h"
 #include "repo/tree.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -53,7 +54,8 @@ typedef struct job {
     frame *fr;
     size_t idx;            /* node index in the frame */
     cs_id *ids;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     uint64_t bytes;
     int err;
     bool vanished;         /* gone or no longer a regular file when we came to read it */
@@ -67,7 +69,7 @@ struct frame {
     int dirfd;
     char *path;            /* absolute path of the directory ("" for /) */
     cs_node *nodes;
-    size_t n, cap;
+    size_t n, cap, stats_cap;
     job **jobs;            /* per node, or NULL */
     frame **sub;           /* per node (directories), or NULL */
     struct stat *stats;    /* per node */
@@ -169,14 +171,8 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
 
 static int job_add_id(job *j, const cs_id *id)
 {
-    if (j->n == j->cap) {
-        uint32_t ncap = j->cap ? j->cap * 2 : 4;
-        cs_id *nv = realloc(j->ids, (size_t)ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        j->ids = nv;
-        j->cap = ncap;
-    }
+    if (j->n == UINT32_MAX || CS_GREEDY_REALLOC(j->ids, j->cap, (size_t)j->n + 1) < 0)
+        return -ENOMEM;
     j->ids[j->n++] = *id;
     return 0;
 }
@@ -708,19 +704,9 @@ static void fifo_push(bk *b, frame *f)
 static int frame_add(frame *f, const char *name, const struct stat *st)
 {
     (void)name;
-    if (f->n == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 16;
-        cs_node *nn = realloc(f->nodes, ncap * sizeof(*nn));
-        struct stat *ns;
-        if (!nn)
-            return -ENOMEM;
-        f->nodes = nn;
-        ns = realloc(f->stats, ncap * sizeof(*ns));
-        if (!ns)
-            return -ENOMEM;
-        f->stats = ns;
-        f->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(f->nodes, f->cap, f->n + 1) < 0 ||
+        CS_GREEDY_REALLOC(f->stats, f->stats_cap, f->n + 1) < 0)
+        return -ENOMEM;
     f->stats[f->n] = *st;
     memset(&f->nodes[f->n], 0, sizeof(f->nodes[0]));
     f->n++;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/fileio.h"
 #include "util/macros.h"
@@ -165,14 +166,8 @@ static int list_cb(const char *key, const cs_object_stat *st, void *ud)
     (void)st;
     if (!slash || cs_id_parse(slash + 1, &id) < 0)
         return 0; /* not ours (a stray file): ignore */
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 64;
-        cs_id *nv = realloc(c->ids, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        c->ids = nv;
-        c->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->ids, c->cap, c->n + 1) < 0)
+        return -ENOMEM;
     c->ids[c->n++] = id;
     return 0;
 }
