@@ -49,11 +49,18 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         else
             break;
     }
+    if (c == -1 && cs_verb_operands_ok(v, argc - optind) < 0)
+        c = '?'; /* operands are where getopt moved them: argv[optind..] */
     if (c == 'h' || c == '?' || c == ':') {
         fputs(v->usage, c == 'h' ? stdout : stderr);
         return c == 'h' ? CLI_OPT_HELP : '?';
     }
     return c;
+}
+
+void cli_usage(FILE *f)
+{
+    fputs(cs_verb_running()->usage, f);
 }
 
 int cli_opt_exit(int c)

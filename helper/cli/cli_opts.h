@@ -6,6 +6,7 @@
 #define CS_CLI_CLI_OPTS_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 /* commands.def flags */
 #define CLI_VERB_JSON           0x100u /* --json sets cli.json */
@@ -16,8 +17,12 @@
 
 /* getopt_long() over the verb's own options (own, shortopts) and the
  * shared ones.  Returns the next own option, -1 at the end, CLI_OPT_HELP,
- * or '?' for a bad command line (the usage is printed on stderr). */
+ * or '?' for a bad command line, including a number of operands outside
+ * the verb's min_args..max_args (the usage is printed on stderr). */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own);
+
+/* The running verb's usage text (commands.def). */
+void cli_usage(FILE *f);
 
 /* The exit code for what cli_getopt() returned and the verb did not take:
  * CLI_OK after --help, CLI_USAGE else. */

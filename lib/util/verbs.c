@@ -23,20 +23,23 @@ const cs_verb *cs_verb_find(const cs_verb *verbs, size_t n, const char *name)
 int cs_verb_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, int *exit_code)
 {
     const cs_verb *v = optind < argc ? cs_verb_find(verbs, n, argv[optind]) : NULL;
-    int operands;
 
     if (!v)
         return -ENOENT;
     argv += optind;
     argc -= optind;
-    operands = argc - 1;
-    if (v->max_args != CS_VERB_ANY && operands > v->max_args)
-        return -E2BIG;
-    if (v->min_args != CS_VERB_ANY && operands < v->min_args)
-        return -EINVAL;
     optind = 0; /* a full reset: the verb parses its own options */
     running = v;
     *exit_code = v->fn(argc, argv);
+    return 0;
+}
+
+int cs_verb_operands_ok(const cs_verb *v, int n)
+{
+    if (v->max_args != CS_VERB_ANY && n > v->max_args)
+        return -E2BIG;
+    if (v->min_args != CS_VERB_ANY && n < v->min_args)
+        return -EINVAL;
     return 0;
 }
 

@@ -14,8 +14,8 @@
 
 typedef struct cs_verb {
     const char *name;
-    /* operands after the verb, checked only for verbs without options of
-     * their own (their words are all operands); CS_VERB_ANY: not checked */
+    /* operands after the verb and its options (cs_verb_operands_ok(), once
+     * the verb's getopt is done); CS_VERB_ANY: not checked */
     int min_args, max_args;
     unsigned flags;
     int (*fn)(int argc, char **argv); /* argv[0] is the verb, getopt reset */
@@ -27,10 +27,13 @@ typedef struct cs_verb {
 const cs_verb *cs_verb_find(const cs_verb *verbs, size_t n, const char *name);
 
 /* Run the verb argv[optind] names with argv shifted to start at it and
- * getopt reset.  Returns 0 with the verb's exit code in *exit_code;
- * -ENOENT for no verb given or an unknown one, -E2BIG / -EINVAL for too
- * many / too few operands: the caller says so with its own exit code. */
+ * getopt reset.  Returns 0 with the verb's exit code in *exit_code, or
+ * -ENOENT for no verb given or an unknown one: the caller says so with its
+ * own exit code. */
 int cs_verb_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, int *exit_code);
+
+/* Whether n operands suit v: 0, -E2BIG (too many) or -EINVAL (too few). */
+int cs_verb_operands_ok(const cs_verb *v, int n);
 
 /* The verb cs_verb_dispatch() is running (the innermost), or NULL. */
 const cs_verb *cs_verb_running(void);
