@@ -214,7 +214,8 @@ static job *due_job(agent *a, int64_t now, int64_t *earliest)
 }
 
 /* A scheduled job that is due waits while power_should_wait() says so:
- * every due one is put off by retry_min and asked about again then. */
+ * every due one is put off by retry_min and asked about again then, or
+ * when UPower or NetworkManager say their state changed. */
 static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
 {
     char why[CS_AGENT_TEXT_MAX];
@@ -223,6 +224,8 @@ static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
         if (a->waiting[0])
             log_notice("no longer waiting: jobs run again");
         a->waiting[0] = '\0';
+        for (int i = 0; i < N_JOBS; i++)
+            a->jobs[i].held = false;
         return j;
     }
     if (strcmp(why, a->waiting) != 0)
@@ -231,11 +234,24 @@ static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
     for (int i = 0; i < N_JOBS; i++) {
         job *d = &a->jobs[i];
         if (d->enabled && !d->internal && d->next_run && d->next_run <= now)
-            d->next_run = now + a->retry_min;
+            d->next_run = now + a->retry_min, d->held = true;
     }
     /* a request or an internal step may still be due: those go ahead */
     j = due_job(a, now, earliest);
     return j && (j->requested || j->asked || j->internal) ? j : NULL;
+}
+
+void jobs_power_changed(agent *a)
+{
+    int64_t now = now_realtime();
+
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        if (j->held && j->next_run > now)
+            j->next_run = now;
+        j->held = false;
+    }
+    jobs_reschedule(a);
 }
 
 static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -267,6 +283,7 @@ void jobs_reschedule(agent *a)
     }
     if (j) {
         j->requested = false;
+        j->held = false;
         r = job_spawn(a, j);
         if (r < 0) {
             log_error("cannot start %s: %s", j->name, strerror(-r));

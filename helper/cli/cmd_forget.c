@@ -148,7 +148,7 @@ int cmd_forget(int argc, char **argv)
     cs_repo_unlock(rc.repo);
     if (prune && !dry) {
         cs_prune_result pr;
-        e = cs_prune(rc.repo, false, &pr);
+        e = cs_prune(rc.repo, NULL, &pr);
         if (e == 0 && !cli.quiet)
             printf("prune: %llu pack(s) deleted, %llu rewritten\n", (unsigned long long)pr.packs_deleted,
                    (unsigned long long)pr.packs_rewritten);

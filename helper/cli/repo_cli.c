@@ -147,6 +147,16 @@ const char *repo_cli_size(uint64_t b, char buf[32])
     return buf;
 }
 
+void repo_cli_prune_left(const cs_prune_result *res)
+{
+    char a[32], b[32];
+
+    if (!res->packs_repack_left)
+        return;
+    printf("repacked %s of %s; the rest next time\n", repo_cli_size(res->bytes_repacked, a),
+           repo_cli_size(res->bytes_repacked + res->bytes_repack_left, b));
+}
+
 char *repo_cli_expand(const char *p)
 {
     char *out = NULL;

@@ -58,6 +58,9 @@ int repo_cli_exit(int r);
 struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
+/* When a prune's repack bound left packs for the next one, say so on
+ * stdout ("repacked 1.0 GiB of 3.2 GiB; the rest next time"). */
+void repo_cli_prune_left(const cs_prune_result *res);
 /* Split a whitespace-separated config value, "~/" expanded to the home
  * directory, appending to v; 0 or -ENOMEM (then v holds a prefix). */
 int repo_cli_split(const char *value, cs_strv *v);

@@ -235,8 +235,8 @@ static void parse_retention(json_object *obj, cs_job_progress *p)
             p->full_bytes = 0;
     }
     if (json_object_object_get_ex(obj, "prune", &r) && json_object_is_type(r, json_type_object) &&
-        !get_count(r, "bytes_freed", &p->bytes_freed))
-        p->bytes_freed = -1;
+        get_count(r, "bytes_freed", &p->bytes_freed) && !get_count(r, "bytes_repack_left", &p->repack_left))
+        p->repack_left = 0; /* a prune without a bound, or an older one */
 }
 
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
@@ -252,7 +252,7 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
     p->retention_removed = -1;
     p->retention_guard = -1;
     p->guard_rescued = p->newest_bytes = p->full_bytes = 0;
-    p->bytes_freed = -1;
+    p->bytes_freed = p->repack_left = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
@@ -343,6 +343,7 @@ static int parse_top(json_object *obj, cs_agent_state *st)
         { "newest_bytes", offsetof(cs_agent_state, newest_bytes) },
         { "full_bytes", offsetof(cs_agent_state, full_bytes) },
         { "last_prune", offsetof(cs_agent_state, last_prune) },
+        { "prune_left", offsetof(cs_agent_state, prune_left) },
         { "paused_until", offsetof(cs_agent_state, paused_until) },
     };
     static const struct { const char *key; size_t off; } flags[] = {
@@ -439,6 +440,7 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "newest_bytes", json_object_new_int64(st->newest_bytes));
     json_object_object_add(root, "full_bytes", json_object_new_int64(st->full_bytes));
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
+    json_object_object_add(root, "prune_left", json_object_new_int64(st->prune_left));
     json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
     return root;
 }
