@@ -10,6 +10,14 @@
 
 enum { OPT_JSON = 0x7f00, OPT_PASSWORD_STDIN };
 
+void cli_usage(FILE *f)
+{
+    const cs_verb *v = cs_verb_running();
+
+    if (v && v->usage) /* every verb calling this has one in commands.def */
+        fputs(v->usage, f);
+}
+
 /* own + the shared options the verb allows, built once per table */
 static const struct option *with_shared(const cs_verb *v, const struct option *own)
 {
@@ -52,16 +60,12 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     if (c == -1 && cs_verb_operands_ok(v, argc - optind) < 0)
         c = '?'; /* operands are where getopt moved them: argv[optind..] */
     if (c == 'h' || c == '?' || c == ':') {
-        fputs(v->usage, c == 'h' ? stdout : stderr);
+        cli_usage(c == 'h' ? stdout : stderr);
         return c == 'h' ? CLI_OPT_HELP : '?';
     }
     return c;
 }
 
-void cli_usage(FILE *f)
-{
-    fputs(cs_verb_running()->usage, f);
-}
 
 int cli_opt_exit(int c)
 {
