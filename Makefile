@@ -50,8 +50,8 @@ LIB_SRCS    := $(sort $(shell find lib -name '*.c'))
 CLI_SRCS    := $(sort $(wildcard helper/cli/*.c))
 PRIV_SRCS   := $(sort $(wildcard helper/priv/*.c))
 AGENT_SRCS  := $(sort $(wildcard helper/agent/*.c))
-PAM_SRCS    := $(sort $(wildcard pam/*.c))
-NSS_SRCS    := $(sort $(wildcard nss/*.c)) lib/basic/dircache_reader.c
+PAM_SRCS    := $(sort $(wildcard pam/*.c)) lib/basic/user_name.c
+NSS_SRCS    := $(sort $(wildcard nss/*.c)) lib/basic/dircache_reader.c lib/basic/user_name.c
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 

@@ -93,7 +93,7 @@ static int add_user(cs_directory *d, const char *name, const edit_opts *o)
     uint32_t uid;
     int r;
 
-    if (!cs_fleet_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_FLEET)) {
         log_error("'%s' is not a valid user name (lowercase letters, digits, '_', '-', '.')", name);
         return -EINVAL;
     }
@@ -151,7 +151,7 @@ static int add_group(cs_directory *d, const char *name, const edit_opts *o)
     uint32_t gid;
     int r;
 
-    if (!cs_fleet_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_FLEET)) {
         log_error("'%s' is not a valid group name", name);
         return -EINVAL;
     }

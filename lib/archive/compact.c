@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include "archive/state.h"
 #include "archive/sync_internal.h"
-#include "archive/wire.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 static void base_entry(cs_arch_entry *e, const cs_arch_inst *in, uint8_t type, cs_hlc t)
@@ -122,11 +122,11 @@ static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
         if (r == 0)
             r = cs_arch_segment_open_ex(k, dev, seqs[i], raw.data, raw.len, &plain, &flags);
         if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
-            cs_wreader rd = { plain.data, plain.len, 0 };
+            cs_reader rd = cs_rd_init(plain.data, plain.len);
             uint64_t f;
 
             skip = 8;
-            r = cs_rd_u64(&rd, &f);
+            r = cs_get_le64(&rd, &f);
             if (r == 0 && f < *first)
                 *first = f; /* it stood for earlier segments already: so does the new one */
         }
@@ -157,7 +157,7 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
 
     r = merge_own(s, prefix, k, dev, seqs, n, st, &first);
     if (r == 0)
-        r = cs_wb_u64(&entries, first); /* supersedes first .. new_seq - 1 */
+        r = cs_put_le64(&entries, first); /* supersedes first .. new_seq - 1 */
     if (r == 0)
         r = cs_arch_condense(st, &entries);
     if (r == 0)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
-#include "archive/wire.h"
+#include "util/bytes.h"
 
 #define STATE_MAGIC "CSAS"
 #define STATE_VERSION 2 /* 2: Maildir identity, deletion stamps; 1 is still read */
@@ -412,9 +412,9 @@ enum { F_ADD = 1, F_DELETED = 2, F_LOCAL = 4, F_STALE = 8, F_FOLDER = 16 };
 
 static int put_w(cs_buf *b, cs_lww w)
 {
-    int r = cs_wb_u64(b, w.hlc);
+    int r = cs_put_le64(b, w.hlc);
 
-    return r < 0 ? r : cs_wb_u16(b, w.dev);
+    return r < 0 ? r : cs_put_le16(b, w.dev);
 }
 
 static int encode_inst(const cs_arch_inst *in, cs_buf *b)
@@ -422,38 +422,38 @@ static int encode_inst(const cs_arch_inst *in, cs_buf *b)
     uint8_t f = (in->has_add ? F_ADD : 0) | (in->deleted ? F_DELETED : 0) |
                 (in->local_present ? F_LOCAL : 0) | (in->local_stale ? F_STALE : 0) |
                 (in->folder ? F_FOLDER : 0);
-    int r = cs_wb_str8(b, in->key);
+    int r = cs_put_str8(b, in->key);
 
-    if (r == 0) r = cs_wb_u8(b, f);
+    if (r == 0) r = cs_put_u8(b, f);
     if (r == 0 && in->deleted)
         r = put_w(b, in->del_w);
     if (r == 0 && in->has_add) {
         r = put_w(b, in->add_w);
         if (r == 0) r = cs_buf_append(b, in->id, CS_ARCH_ID_BYTES);
         if (r == 0) r = cs_buf_append(b, in->ref.pack, CS_ARCH_PACK_BYTES);
-        if (r == 0) r = cs_wb_u32(b, in->ref.offset);
-        if (r == 0) r = cs_wb_u32(b, in->ref.length);
-        if (r == 0) r = cs_wb_u32(b, in->ref.size);
-        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->mtime);
+        if (r == 0) r = cs_put_le32(b, in->ref.offset);
+        if (r == 0) r = cs_put_le32(b, in->ref.length);
+        if (r == 0) r = cs_put_le32(b, in->ref.size);
+        if (r == 0) r = cs_put_le64(b, (uint64_t)in->mtime);
     }
-    if (r == 0 && in->folder) r = cs_wb_str8(b, in->folder);
+    if (r == 0 && in->folder) r = cs_put_str8(b, in->folder);
     if (r == 0) r = put_w(b, in->folder_w);
-    if (r == 0) r = cs_wb_u8(b, in->subdir);
+    if (r == 0) r = cs_put_u8(b, in->subdir);
     if (r == 0) r = put_w(b, in->subdir_w);
-    if (r == 0) r = cs_wb_u64(b, in->flags);
+    if (r == 0) r = cs_put_le64(b, in->flags);
     if (r == 0) r = put_w(b, in->flags_base_w);
-    if (r == 0) r = cs_wb_u8(b, in->nflagw);
+    if (r == 0) r = cs_put_u8(b, in->nflagw);
     for (size_t i = 0; r == 0 && i < in->nflagw; i++) {
-        r = cs_wb_u8(b, in->flagw[i].bit);
+        r = cs_put_u8(b, in->flagw[i].bit);
         if (r == 0) r = put_w(b, in->flagw[i].w);
     }
     if (r == 0 && in->local_present) {
-        r = cs_wb_str8(b, in->local_folder);
-        if (r == 0) r = cs_wb_u8(b, in->local_subdir);
-        if (r == 0) r = cs_wb_str8(b, in->local_name);
-        if (r == 0) r = cs_wb_u64(b, in->local_ino);
-        if (r == 0) r = cs_wb_u64(b, in->local_size);
-        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->local_mtime_ns);
+        r = cs_put_str8(b, in->local_folder);
+        if (r == 0) r = cs_put_u8(b, in->local_subdir);
+        if (r == 0) r = cs_put_str8(b, in->local_name);
+        if (r == 0) r = cs_put_le64(b, in->local_ino);
+        if (r == 0) r = cs_put_le64(b, in->local_size);
+        if (r == 0) r = cs_put_le64(b, (uint64_t)in->local_mtime_ns);
     }
     return r;
 }
@@ -463,26 +463,26 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     size_t start = out->len;
     int r = cs_buf_append(out, STATE_MAGIC, 4);
 
-    if (r == 0) r = cs_wb_u8(out, STATE_VERSION);
-    if (r == 0) r = cs_wb_u64(out, st->clock);
-    if (r == 0) r = cs_wb_u8(out, st->md_bound);
+    if (r == 0) r = cs_put_u8(out, STATE_VERSION);
+    if (r == 0) r = cs_put_le64(out, st->clock);
+    if (r == 0) r = cs_put_u8(out, st->md_bound);
     if (r == 0) r = cs_buf_append(out, st->md_id, CS_ARCH_MD_ID_BYTES);
-    if (r == 0) r = cs_wb_u64(out, st->md_dev);
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ndevs);
+    if (r == 0) r = cs_put_le64(out, st->md_dev);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->ndevs);
     for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
         r = cs_buf_append(out, st->devs[i].id, CS_ARCH_DEV_BYTES);
-        if (r == 0) r = cs_wb_u64(out, st->devs[i].applied);
-        if (r == 0) r = cs_wb_u64(out, st->devs[i].floor);
+        if (r == 0) r = cs_put_le64(out, st->devs[i].applied);
+        if (r == 0) r = cs_put_le64(out, st->devs[i].floor);
     }
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
         r = encode_inst(st->inst[i], out);
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->nfolders);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->nfolders);
     for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
         const cs_arch_folder *f = &st->folders[i];
 
-        r = cs_wb_str8(out, f->name);
-        if (r == 0) r = cs_wb_u8(out, (uint8_t)(f->exists | f->local << 1));
+        r = cs_put_str8(out, f->name);
+        if (r == 0) r = cs_put_u8(out, (uint8_t)(f->exists | f->local << 1));
         if (r == 0) r = put_w(out, f->w);
     }
     if (r == 0) r = cs_buf_reserve(out, STATE_SUM_BYTES);
@@ -493,36 +493,36 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     return r;
 }
 
-static int get_w(cs_wreader *rd, const cs_arch_state *st, cs_lww *w)
+static int get_w(cs_reader *rd, const cs_arch_state *st, cs_lww *w)
 {
-    int r = cs_rd_u64(rd, &w->hlc);
+    int r = cs_get_le64(rd, &w->hlc);
 
-    if (r == 0) r = cs_rd_u16(rd, &w->dev);
+    if (r == 0) r = cs_get_le16(rd, &w->dev);
     if (r == 0 && w->dev >= st->ndevs)
         r = -EBADMSG;
     return r;
 }
 
-static int decode_str(cs_wreader *rd, char **dst)
+static int decode_str(cs_reader *rd, char **dst)
 {
     char tmp[256];
-    int r = cs_rd_str8(rd, tmp, sizeof(tmp));
+    int r = cs_get_str8(rd, tmp, sizeof(tmp));
 
     return r < 0 ? r : set_str(dst, tmp);
 }
 
-static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
+static int decode_inst(cs_reader *rd, cs_arch_state *st, uint8_t ver)
 {
     char key[256];
     uint8_t f;
     cs_arch_inst *in;
-    int r = cs_rd_str8(rd, key, sizeof(key));
+    int r = cs_get_str8(rd, key, sizeof(key));
 
     if (r < 0 || cs_md_unique_valid(key) < 0 || cs_arch_state_find(st, key))
         return -EBADMSG;
     if ((r = cs_arch_state_get(st, key, &in)) < 0)
         return r;
-    if ((r = cs_rd_u8(rd, &f)) < 0)
+    if ((r = cs_get_u8(rd, &f)) < 0)
         return r;
     if (f & ~(F_ADD | F_DELETED | F_LOCAL | F_STALE | F_FOLDER))
         return -EBADMSG;
@@ -535,12 +535,12 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
         in->del_w = (cs_lww){ st->clock, 0 };
     if (r == 0 && in->has_add) {
         r = get_w(rd, st, &in->add_w);
-        if (r == 0) r = cs_rd_copy(rd, in->id, CS_ARCH_ID_BYTES);
-        if (r == 0) r = cs_rd_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.offset);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.length);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.size);
-        if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->mtime);
+        if (r == 0) r = cs_get_copy(rd, in->id, CS_ARCH_ID_BYTES);
+        if (r == 0) r = cs_get_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.offset);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.length);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.size);
+        if (r == 0) r = cs_get_le64(rd, (uint64_t *)&in->mtime);
         if (r == 0 && (in->mtime < 0 || in->mtime > (INT64_C(1) << 40)))
             r = -EBADMSG;
     }
@@ -550,17 +550,17 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
             r = -EBADMSG;
     }
     if (r == 0) r = get_w(rd, st, &in->folder_w);
-    if (r == 0) r = cs_rd_u8(rd, &in->subdir);
+    if (r == 0) r = cs_get_u8(rd, &in->subdir);
     if (r == 0) r = get_w(rd, st, &in->subdir_w);
-    if (r == 0) r = cs_rd_u64(rd, &in->flags);
+    if (r == 0) r = cs_get_le64(rd, &in->flags);
     if (r == 0) r = get_w(rd, st, &in->flags_base_w);
-    if (r == 0) r = cs_rd_u8(rd, &in->nflagw);
+    if (r == 0) r = cs_get_u8(rd, &in->nflagw);
     if (r == 0 && (in->subdir > CS_MD_CUR || (in->flags & ~CS_MD_FLAGS_ALL) || in->nflagw > 52))
         r = -EBADMSG;
     if (r == 0 && in->nflagw && !(in->flagw = calloc(in->nflagw, sizeof(*in->flagw))))
         r = -ENOMEM;
     for (size_t i = 0; r == 0 && i < in->nflagw; i++) {
-        r = cs_rd_u8(rd, &in->flagw[i].bit);
+        r = cs_get_u8(rd, &in->flagw[i].bit);
         if (r == 0) r = get_w(rd, st, &in->flagw[i].w);
         if (r == 0 && (in->flagw[i].bit >= 52 || (i > 0 && in->flagw[i].bit <= in->flagw[i - 1].bit)))
             r = -EBADMSG; /* canonical: sorted, no duplicates */
@@ -571,38 +571,38 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
         uint64_t fl;
         char uniq[CS_MD_UNIQUE_MAX + 1];
 
-        r = cs_rd_str8(rd, folder, sizeof(folder));
-        if (r == 0) r = cs_rd_u8(rd, &sub);
-        if (r == 0) r = cs_rd_str8(rd, name, sizeof(name));
+        r = cs_get_str8(rd, folder, sizeof(folder));
+        if (r == 0) r = cs_get_u8(rd, &sub);
+        if (r == 0) r = cs_get_str8(rd, name, sizeof(name));
         if (r == 0 && (cs_md_folder_valid(folder) < 0 || sub > CS_MD_CUR ||
                        cs_md_parse_name(name, uniq, &fl) < 0 || strcmp(uniq, key) != 0))
             r = -EBADMSG;
         if (r == 0)
             r = cs_arch_inst_set_local(in, folder, sub, name);
         if (r == 0 && ver >= 2) {
-            r = cs_rd_u64(rd, &in->local_ino);
-            if (r == 0) r = cs_rd_u64(rd, &in->local_size);
-            if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->local_mtime_ns);
+            r = cs_get_le64(rd, &in->local_ino);
+            if (r == 0) r = cs_get_le64(rd, &in->local_size);
+            if (r == 0) r = cs_get_le64(rd, (uint64_t *)&in->local_mtime_ns);
         }
     }
     return r == -ENOMEM ? r : (r < 0 ? -EBADMSG : 0);
 }
 
-static int decode_folders(cs_wreader *rd, cs_arch_state *st)
+static int decode_folders(cs_reader *rd, cs_arch_state *st)
 {
     uint32_t n;
-    int r = cs_rd_u32(rd, &n);
+    int r = cs_get_le32(rd, &n);
 
     /* each takes at least 12 bytes: bound the count by the input */
-    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_wr_left(rd) / 12)
+    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_rd_left(rd) / 12)
         return -EBADMSG;
     for (uint32_t i = 0; i < n; i++) {
         char name[256];
         uint8_t fl;
         cs_arch_folder *f;
 
-        if (cs_rd_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
-            cs_arch_state_folder(st, name, false) || cs_rd_u8(rd, &fl) < 0 || fl > 3)
+        if (cs_get_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
+            cs_arch_state_folder(st, name, false) || cs_get_u8(rd, &fl) < 0 || fl > 3)
             return -EBADMSG;
         if (!(f = cs_arch_state_folder(st, name, true)))
             return -ENOMEM;
@@ -616,7 +616,7 @@ static int decode_folders(cs_wreader *rd, cs_arch_state *st)
 
 int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
 {
-    cs_wreader rd = { data, len, 0 };
+    cs_reader rd;
     uint8_t sum[STATE_SUM_BYTES], ver = 0;
     uint32_t n;
     cs_arch_state *st = NULL;
@@ -629,25 +629,24 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     crypto_generichash(sum, sizeof(sum), data, len - STATE_SUM_BYTES, NULL, 0);
     if (sodium_memcmp(sum, data + len - STATE_SUM_BYTES, STATE_SUM_BYTES) != 0)
         return -EBADMSG;
-    rd.len = len - STATE_SUM_BYTES;
-    rd.off = 4;
-    if (cs_rd_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
+    rd = cs_rd_init(data + 4, len - 4 - STATE_SUM_BYTES); /* after the magic, before the sum */
+    if (cs_get_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
         return ver > STATE_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
     st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    if (cs_rd_u64(&rd, &st->clock) < 0)
+    if (cs_get_le64(&rd, &st->clock) < 0)
         goto out;
     if (ver >= 2) {
         uint8_t bound;
 
-        if (cs_rd_u8(&rd, &bound) < 0 || bound > 1 || cs_rd_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
-            cs_rd_u64(&rd, &st->md_dev) < 0)
+        if (cs_get_u8(&rd, &bound) < 0 || bound > 1 || cs_get_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
+            cs_get_le64(&rd, &st->md_dev) < 0)
             goto out;
         st->md_bound = bound;
     }
-    if (cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
-        (size_t)n * 24 > cs_wr_left(&rd))
+    if (cs_get_le32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
+        (size_t)n * 24 > cs_rd_left(&rd))
         goto out;
     st->devs = calloc(n, sizeof(*st->devs));
     if (!st->devs) {
@@ -656,22 +655,22 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     }
     st->ndevs = n;
     for (size_t i = 0; i < n; i++) {
-        if (cs_rd_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_rd_u64(&rd, &st->devs[i].applied) < 0 ||
-            cs_rd_u64(&rd, &st->devs[i].floor) < 0 || st->devs[i].floor > st->devs[i].applied)
+        if (cs_get_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_get_le64(&rd, &st->devs[i].applied) < 0 ||
+            cs_get_le64(&rd, &st->devs[i].floor) < 0 || st->devs[i].floor > st->devs[i].applied)
             goto out;
         for (size_t j = 0; j < i; j++)
             if (memcmp(st->devs[i].id, st->devs[j].id, CS_ARCH_DEV_BYTES) == 0)
                 goto out;
     }
     /* each instance takes at least ~40 bytes: bound the count by the input */
-    if (cs_rd_u32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_wr_left(&rd) / 40)
+    if (cs_get_le32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_rd_left(&rd) / 40)
         goto out;
     for (size_t i = 0; i < n; i++)
         if ((r = decode_inst(&rd, st, ver)) < 0)
             goto out;
     r = ver >= 2 ? decode_folders(&rd, st) : 0;
     if (r == 0)
-        r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
+        r = cs_rd_left(&rd) == 0 ? 0 : -EBADMSG;
 out:
     if (r < 0) {
         cs_arch_state_free(st);

@@ -241,14 +241,14 @@ static int seg_cmp(const void *a, const void *b)
 int cs_arch_apply_segment(cs_arch_state *st, uint16_t dev, const uint8_t *plain, size_t len,
                           uint64_t *applied)
 {
-    cs_wreader rd = { plain, len, 0 };
+    cs_reader rd = cs_rd_init(plain, len);
     uint64_t now = cs_hlc_wall_ms();
     cs_arch_entry *e = malloc(sizeof(*e));
     int r = 0;
 
     if (!e)
         return -ENOMEM;
-    while (r == 0 && cs_wr_left(&rd) > 0) {
+    while (r == 0 && cs_rd_left(&rd) > 0) {
         r = cs_arch_entry_decode(&rd, e);
         if (r == 0) {
             cs_hlc_recv(&st->clock, e->hlc, now);
@@ -286,9 +286,9 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
         r = cs_arch_segment_open_ex(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain, &flags);
     }
     if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
-        cs_wreader rd = { plain.data, plain.len, 0 };
+        cs_reader rd = cs_rd_init(plain.data, plain.len);
 
-        r = cs_rd_u64(&rd, &first);
+        r = cs_get_le64(&rd, &first);
         if (r == 0 && (first == 0 || first > ref->seq))
             r = -EBADMSG;
         skip = 8;

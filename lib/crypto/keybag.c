@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "util/buf.h"
+#include "util/bytes.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -43,28 +44,11 @@ struct cs_keybag {
 
 /* ---- canonical binary encoding (associated data and MAC input) ---- */
 
-static int put_u32(cs_buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    return cs_buf_append(b, x, 4);
-}
-
-static int put_u64(cs_buf *b, uint64_t v)
-{
-    int r = put_u32(b, (uint32_t)(v >> 32));
-    return r < 0 ? r : put_u32(b, (uint32_t)v);
-}
-
-/* length-prefixed bytes, so that no two field sequences encode alike */
-static int put_lp(cs_buf *b, const void *p, size_t len)
-{
-    int r = put_u32(b, (uint32_t)len);
-    return r < 0 ? r : cs_buf_append(b, p, len);
-}
-
+/* Big-endian (util/bytes.h); every variable field length-prefixed, so that
+ * no two field sequences encode alike. */
 static int put_str(cs_buf *b, const char *s)
 {
-    return put_lp(b, s, strlen(s));
+    return cs_put_lp_be32(b, s, strlen(s));
 }
 
 static const char *slot_type_name(cs_slot_type t)
@@ -75,17 +59,17 @@ static const char *slot_type_name(cs_slot_type t)
 static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-slot-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->account_id);
     if (r == 0) r = put_str(b, slot_type_name(s->type));
-    if (r == 0) r = put_u32(b, s->id);
+    if (r == 0) r = cs_put_be32(b, s->id);
     if (r == 0 && s->type == CS_SLOT_PASSWORD) {
         r = put_str(b, CS_KDF_ALG_NAME);
-        if (r == 0) r = put_u64(b, s->kdf.ops);
-        if (r == 0) r = put_u64(b, s->kdf.mem_bytes);
-        if (r == 0) r = put_lp(b, s->salt, sizeof(s->salt));
+        if (r == 0) r = cs_put_be64(b, s->kdf.ops);
+        if (r == 0) r = cs_put_be64(b, s->kdf.mem_bytes);
+        if (r == 0) r = cs_put_lp_be32(b, s->salt, sizeof(s->salt));
     }
     return r;
 }
@@ -93,9 +77,9 @@ static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
 static int payload_ad(const cs_keybag *kb, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-payload-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->account_id);
     return r;
 }
@@ -103,24 +87,24 @@ static int payload_ad(const cs_keybag *kb, cs_buf *b)
 static int mac_input(const cs_keybag *kb, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-mac-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->user);
     if (r == 0) r = put_str(b, kb->account_id);
-    if (r == 0) r = put_u64(b, kb->generation);
-    if (r == 0) r = put_u32(b, (uint32_t)kb->nslots);
+    if (r == 0) r = cs_put_be64(b, kb->generation);
+    if (r == 0) r = cs_put_be32(b, (uint32_t)kb->nslots);
     for (size_t i = 0; r == 0 && i < kb->nslots; i++) {
         _cleanup_buf_ cs_buf h = CS_BUF_INIT;
         const struct slot *s = &kb->slots[i];
 
         r = slot_header(kb, s, &h);
-        if (r == 0) r = put_lp(b, h.data, h.len);
-        if (r == 0) r = put_lp(b, s->nonce, sizeof(s->nonce));
-        if (r == 0) r = put_lp(b, s->ct, sizeof(s->ct));
+        if (r == 0) r = cs_put_lp_be32(b, h.data, h.len);
+        if (r == 0) r = cs_put_lp_be32(b, s->nonce, sizeof(s->nonce));
+        if (r == 0) r = cs_put_lp_be32(b, s->ct, sizeof(s->ct));
     }
-    if (r == 0) r = put_lp(b, kb->payload_nonce, sizeof(kb->payload_nonce));
-    if (r == 0) r = put_lp(b, kb->payload_ct, kb->payload_ct_len);
+    if (r == 0) r = cs_put_lp_be32(b, kb->payload_nonce, sizeof(kb->payload_nonce));
+    if (r == 0) r = cs_put_lp_be32(b, kb->payload_ct, kb->payload_ct_len);
     return r;
 }
 
@@ -320,14 +304,10 @@ static int parse_payload(json_object *o, cs_keybag *kb)
     return 0;
 }
 
+/* The account's login name (basic/user_name.h), no NUL inside. */
 static bool valid_user(const char *s, size_t len)
 {
-    if (len == 0 || len > CS_KEYBAG_USER_MAX || strlen(s) != len)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-            return false;
-    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+    return strlen(s) == len && cs_user_name_valid(s, CS_USER_NAME_LOGIN);
 }
 
 static bool valid_hex_id(const char *s, size_t len)

@@ -60,7 +60,9 @@ int cs_enroll_request_make(const char *user, const char *host, int64_t time, con
     *json = NULL;
     if (!sk)
         return -ENOMEM;
-    r = !cs_fleet_name_valid(user) || !host_valid(host) || time < 0 ? -EINVAL : cs_amk_sign_keypair(amk, pk, sk);
+    r = !cs_user_name_valid(user, CS_USER_NAME_FLEET) || !host_valid(host) || time < 0
+            ? -EINVAL
+            : cs_amk_sign_keypair(amk, pk, sk);
     if (r == 0)
         r = signed_message(user, pk, host, time, &m);
     if (r == 0)

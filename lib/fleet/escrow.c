@@ -27,7 +27,7 @@ int cs_escrow_make(const char *user, const cs_amk *amk, const uint8_t escrow_pk[
     int r;
 
     *json = NULL;
-    if (!cs_fleet_name_valid(user))
+    if (!cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return -EINVAL;
     r = cs_account_id_from_amk(amk, id);
     if (r < 0)

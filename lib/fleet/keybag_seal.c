@@ -43,8 +43,8 @@ static int signed_message(const cs_keybag_seal *s, cs_buf *m)
 
 static bool fields_valid(const cs_keybag_seal *s)
 {
-    return cs_fleet_name_valid(s->user) && s->generation >= 1 && s->generation <= CS_KEYBAG_GENERATION_MAX &&
-           s->time >= 0 && s->time != INT64_MAX;
+    return cs_user_name_valid(s->user, CS_USER_NAME_FLEET) && s->generation >= 1 &&
+           s->generation <= CS_KEYBAG_GENERATION_MAX && s->time >= 0 && s->time != INT64_MAX;
 }
 
 int cs_keybag_seal_make(const cs_keybag_seal *seal, const cs_amk *amk, char **json)

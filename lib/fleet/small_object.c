@@ -14,7 +14,7 @@ int cs_fleet_user_object(const char *user, const char *name, char *out, size_t l
 {
     int n;
 
-    if (!cs_fleet_name_valid(user))
+    if (!cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return -EINVAL;
     n = snprintf(out, len, "users/%s/%s", user, name);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -104,7 +104,7 @@ const char *cs_fleet_small_user(json_object *o, const char *expect_user, cs_flee
     if (cs_fleet_json_version(o, 1) < 0)
         return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1)"), NULL;
     user = cs_fleet_json_str(o, "user", CS_FLEET_NAME_MAX);
-    if (!user || !cs_fleet_name_valid(user))
+    if (!user || !cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return cs_fleet_fail(err, "no valid \"user\""), NULL;
     if (expect_user && strcmp(user, expect_user) != 0)
         return cs_fleet_fail(err, "filed for user '%s', not '%s'", user, expect_user), NULL;

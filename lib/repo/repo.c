@@ -205,10 +205,10 @@ int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk)
         goto out;
     b.data = cfg;
     b.cap = CS_CONFIG_LEN;
-    cs_wr_u32(&b, CS_CONFIG_VERSION);
-    cs_wr_u32(&b, CS_CHUNK_MIN);
-    cs_wr_u32(&b, CS_CHUNK_AVG);
-    cs_wr_u32(&b, CS_CHUNK_MAX);
+    cs_put_le32(&b, CS_CONFIG_VERSION);
+    cs_put_le32(&b, CS_CHUNK_MIN);
+    cs_put_le32(&b, CS_CHUNK_AVG);
+    cs_put_le32(&b, CS_CHUNK_MAX);
     randombytes_buf(cfg + b.len, 32 + 256 * 8); /* repository id, gear table */
     b.len = CS_CONFIG_LEN;
     rc = cs_repo_put_sealed(&r, "config", CS_OBJ_CONFIG, NULL, cfg, CS_CONFIG_LEN, CS_PUT_IMMUTABLE);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "repo/repo.h"
 #include "util/buf.h"
+#include "util/bytes.h"
 #include "util/secmem.h"
 
 /* ---- limits (hostile-input bounds) ---- */
@@ -76,19 +77,6 @@ int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *
                   uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
-
-/* ---- byte encoding ---- */
-typedef struct cs_rd { const uint8_t *p; size_t n; int err; } cs_rd;
-static inline cs_rd cs_rd_init(const void *p, size_t n) { cs_rd r = { p, n, 0 }; return r; }
-const uint8_t *cs_rd_bytes(cs_rd *r, size_t n);
-uint8_t cs_rd_u8(cs_rd *r);
-uint16_t cs_rd_u16(cs_rd *r);
-uint32_t cs_rd_u32(cs_rd *r);
-uint64_t cs_rd_u64(cs_rd *r);
-int cs_wr_u8(cs_buf *b, uint8_t v);
-int cs_wr_u16(cs_buf *b, uint16_t v);
-int cs_wr_u32(cs_buf *b, uint32_t v);
-int cs_wr_u64(cs_buf *b, uint64_t v);
 
 /* ---- chunker ---- */
 typedef struct cs_chunker {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: a sealed log segment as storage returns it (header
  * checks, AEAD, zstd limits), then its entries. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include "archive/state.h"

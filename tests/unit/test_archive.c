@@ -114,7 +114,7 @@ static void test_entry_roundtrip(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, set, del, d;
-    cs_wreader r;
+    cs_reader r;
 
     (void)s;
     fill_add(&e, "1700000000.M1P2.host");
@@ -133,14 +133,14 @@ static void test_entry_roundtrip(void **s)
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&set, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&del, &b), 0);
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &e, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &set, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &del, sizeof(d));
-    assert_int_equal(cs_wr_left(&r), 0);
+    assert_int_equal(cs_rd_left(&r), 0);
     cs_buf_free(&b);
 }
 
@@ -153,7 +153,7 @@ static void test_entry_truncated(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     for (size_t n = 0; n < b.len; n++) {
-        cs_wreader r = { b.data, n, 0 };
+        cs_reader r = cs_rd_init(b.data, n);
 
         assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     }
@@ -164,7 +164,7 @@ static void test_entry_hostile(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, d;
-    cs_wreader r;
+    cs_reader r;
     size_t keyoff = 1 + 8 + 1;
 
     (void)s;
@@ -181,25 +181,25 @@ static void test_entry_hostile(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     b.data[keyoff + 1] = '/'; /* "a/c" */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[keyoff + 1] = 'b';
     b.data[0] = 9; /* unknown type */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[0] = CS_AE_ADD;
     b.data[b.len - 9] = 0xff; /* flags beyond the 52 letters */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 9] = 0;
     b.data[b.len - 1] = 0x80; /* a negative mtime */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 1] = 0;
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0); /* and back to valid */
     b.data[9] = 250; /* key length past the end */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     cs_buf_free(&b);
 }

@@ -231,7 +231,7 @@ static void test_dir_entries(void **unused)
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&rm, &b), 0);
     {
-        cs_wreader rd = { b.data, b.len, 0 };
+        cs_reader rd = cs_rd_init(b.data, b.len);
 
         assert_int_equal(cs_arch_entry_decode(&rd, &d), 0);
         assert_int_equal(d.type, CS_AE_DIR);
@@ -240,7 +240,7 @@ static void test_dir_entries(void **unused)
         assert_string_equal(d.key, "");
     }
     for (size_t n = 0; n < b.len / 2; n++) { /* truncated */
-        cs_wreader rd = { b.data, n, 0 };
+        cs_reader rd = cs_rd_init(b.data, n);
 
         assert_int_equal(cs_arch_entry_decode(&rd, &d), -EBADMSG);
     }
@@ -259,11 +259,11 @@ static void test_dir_entries(void **unused)
     assert_int_equal(cs_arch_entry_encode(&d, &enc), -EINVAL);
     {
         cs_buf t = CS_BUF_INIT;
-        cs_wreader rd;
+        cs_reader rd;
 
         assert_int_equal(cs_arch_entry_encode(&e, &t), 0);
         t.data[t.len - 1] = 2; /* exists */
-        rd = (cs_wreader){ t.data, t.len, 0 };
+        rd = cs_rd_init(t.data, t.len);
         assert_int_equal(cs_arch_entry_decode(&rd, &d), -EBADMSG);
         cs_buf_free(&t);
     }

@@ -503,10 +503,10 @@ static void test_validate_names_and_fields(void **state)
     assert_int_equal(cs_fleet_strv_add(&d->groups[0].members, &d->groups[0].n_members, "ghost"), 0);
     assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "ghost"));
-    assert_false(cs_fleet_name_valid("Root"));
-    assert_false(cs_fleet_name_valid("a:b"));
-    assert_false(cs_fleet_name_valid("-x"));
-    assert_true(cs_fleet_name_valid("_svc.x-1"));
+    assert_false(cs_user_name_valid("Root", CS_USER_NAME_FLEET));
+    assert_false(cs_user_name_valid("a:b", CS_USER_NAME_FLEET));
+    assert_false(cs_user_name_valid("-x", CS_USER_NAME_FLEET));
+    assert_true(cs_user_name_valid("_svc.x-1", CS_USER_NAME_FLEET));
     cs_directory_free(d);
 }
 

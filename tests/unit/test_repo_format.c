@@ -278,8 +278,8 @@ static void test_pack_header(void **state)
     /* plaintext header parser: counts that do not match the bytes */
     {
         cs_buf h = CS_BUF_INIT;
-        cs_wr_u32(&h, 1);
-        cs_wr_u32(&h, 1000000);
+        cs_put_le32(&h, 1);
+        cs_put_le32(&h, 1000000);
         assert_int_equal(cs_pack_header_parse(h.data, h.len, 0, &got, &n), -EBADMSG);
         cs_buf_free(&h);
     }
@@ -368,8 +368,8 @@ static void test_index_roundtrip_and_hostile(void **state)
     assert_int_equal(cs_index_parse(enc.data, enc.len, count_cb, &count), -EBADMSG);
     /* a huge pack count with few bytes allocates nothing */
     cs_buf_reset(&enc);
-    cs_wr_u32(&enc, 1);
-    cs_wr_u32(&enc, 0xffffffffu);
+    cs_put_le32(&enc, 1);
+    cs_put_le32(&enc, 0xffffffffu);
     assert_int_equal(cs_index_parse(enc.data, enc.len, count_cb, &count), -EBADMSG);
     /* growth keeps every entry */
     for (int i = 0; i < 5000; i++) {
@@ -456,8 +456,8 @@ static void test_tree_roundtrip_and_hostile(void **state)
     }
     /* node count far larger than the bytes */
     cs_buf_reset(&enc);
-    cs_wr_u32(&enc, 1);
-    cs_wr_u32(&enc, 999999);
+    cs_put_le32(&enc, 1);
+    cs_put_le32(&enc, 999999);
     assert_int_equal(cs_tree_parse(enc.data, enc.len, &t), -EBADMSG);
     for (int i = 0; i < 4; i++)
         cs_node_clear(&nodes[i]);
@@ -493,8 +493,8 @@ static void test_filecache_parse_hostile(void **state)
     uint8_t key[32] = { 1 };
 
     (void)state;
-    cs_wr_u32(&b, 1);
-    cs_wr_u32(&b, 1000000);
+    cs_put_le32(&b, 1);
+    cs_put_le32(&b, 1000000);
     assert_int_equal(cs_fcache_new_empty(key, &c), 0);
     assert_int_equal(cs_fcache_parse(c, b.data, b.len), -EBADMSG);
     cs_fcache_free(c);
