@@ -173,7 +173,7 @@ unlock:
         e = prune(&rc);
 out:
     if (e < 0 && e != -EBUSY && e != -EBADMSG)
-        log_error("retention failed: %s", strerror(-e));
+        log_error_errno(e, "retention failed");
     free(keep);
     free(idx);
     free(mine);

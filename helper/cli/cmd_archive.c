@@ -188,7 +188,7 @@ static int do_sync(const args *a, bool undelete)
     }
     r = cs_storage_open_user(cfg, cli_user(), amk, &o.storage, NULL);
     if (r < 0) {
-        log_error("cannot open the storage named in [storage] url: %s", strerror(-r));
+        log_error_errno(r, "cannot open the storage named in [storage] url");
         if (r != -EBADMSG)
             r = -EHOSTUNREACH;
         goto out;
@@ -248,7 +248,7 @@ static int do_status(void)
     }
     r = cs_archive_get_status(state_dir, &s);
     if (r < 0) {
-        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+        log_error_errno(r, "cannot read the archive state in %s", state_dir);
     } else if (cli.json) {
         json_object *j = json_object_new_object();
 
@@ -363,7 +363,7 @@ static int do_devices(void)
         printf("%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
     r = cs_archive_list_devices(state_dir, keep, print_device, arr);
     if (r < 0)
-        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+        log_error_errno(r, "cannot read the archive state in %s", state_dir);
     else if (arr)
         printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
     else
@@ -394,7 +394,7 @@ static int do_deleted(const args *a)
         printf("%-16s  %-16s  %9s  %s\n", "DELETED", "FOLDER", "SIZE", "ID");
     r = cs_archive_list_deleted(state_dir, keep, a->since > 0 ? (uint64_t)a->since : 0, folder, print_deleted, arr);
     if (r < 0)
-        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+        log_error_errno(r, "cannot read the archive state in %s", state_dir);
     else if (arr)
         printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
     else

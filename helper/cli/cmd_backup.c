@@ -197,7 +197,7 @@ static int dry_run(const cs_backup_opts *o, bool verbose)
     int r;
 
     if ((r = cs_backup_list(o, dry_entry, &d)) < 0) {
-        log_error("cannot list what to back up: %s", strerror(-r));
+        log_error_errno(r, "cannot list what to back up");
         return CLI_FAILED;
     }
     printf("would back up %llu files (%s), %llu directories, %llu others (dry run: nothing was read or "
@@ -402,7 +402,7 @@ int cmd_backup(int argc, char **argv)
                       url && strncmp(url, "file://", 7) == 0 ? url + 7 : url ? url : "the storage",
                       repo_cli_size(d.bytes, sz));
         } else if (r != -EBUSY) {
-            log_error("backup failed: %s", strerror(-r));
+            log_error_errno(r, "backup failed");
         }
         ex = repo_cli_exit(r);
     }

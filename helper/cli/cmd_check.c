@@ -110,7 +110,7 @@ int cmd_check(int argc, char **argv)
             printf("%llu temporary object(s), %s, left by interrupted writes: 'cloudseal prune' removes them\n",
                    (unsigned long long)res.temp_objects, repo_cli_size(res.temp_bytes, sz));
     } else {
-        log_error("check could not run: %s", strerror(-e));
+        log_error_errno(e, "check could not run");
     }
     repo_cli_close(&rc);
     return repo_cli_exit(e);

@@ -30,7 +30,7 @@ static void explain_cache_dir(const char *user, int r)
 
     if (cs_account_cache_dir(cli_config(), user, dir, sizeof(dir)) < 0)
         return;
-    log_error("cannot create your keybag cache %s: %s", dir, strerror(-r));
+    log_error_errno(r, "cannot create your keybag cache %s", dir);
     if (getuid() != 0 && r == -EACCES)
         log_error("your next login creates it (is pam_cloudseal in the PAM stack?); or an administrator "
                   "runs:  %s prepare --user %s", cs_config_str(cli_config(), "paths", "helper"), user);

@@ -155,7 +155,7 @@ int cmd_forget(int argc, char **argv)
     }
 out:
     if (e < 0 && e != -EBUSY && e != -EBADMSG)
-        log_error("forget failed: %s", strerror(-e));
+        log_error_errno(e, "forget failed");
     free(keep);
     free(group);
     cs_snapshots_free(v, n);

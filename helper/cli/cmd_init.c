@@ -45,7 +45,7 @@ int cmd_init(int argc, char **argv)
     if (r == -EEXIST) {
         r = check_existing(&rc, true);
     } else if (r < 0) {
-        log_error("cannot create the repository: %s", strerror(-r));
+        log_error_errno(r, "cannot create the repository");
     } else {
         (void)check_existing(&rc, false); /* opening it keeps the config's local copy */
         if (!cli.quiet)

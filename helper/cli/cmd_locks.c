@@ -74,7 +74,7 @@ static int remove_locks(cs_repo *repo, const cs_lock_entry *v, size_t n, bool al
         cs_id_hex(&v[i].id, hex);
         e = cs_repo_remove_lock(repo, &v[i].id);
         if (e < 0 && e != -ENOENT) {
-            log_error("cannot remove lock %.8s: %s", hex, strerror(-e));
+            log_error_errno(e, "cannot remove lock %.8s", hex);
             failed++;
         } else {
             log_notice("removed %s lock %.8s%s%s", lock_state(&v[i]), hex, v[i].unreadable ? "" : " of ",
@@ -114,7 +114,7 @@ int cmd_locks(int argc, char **argv)
         return r;
     e = cs_repo_list_locks(rc.repo, &v, &n);
     if (e < 0) {
-        log_error("cannot list the repository's locks: %s", strerror(-e));
+        log_error_errno(e, "cannot list the repository's locks");
         r = repo_cli_exit(e);
     } else if (rm_stale || rm_all) {
         r = remove_locks(rc.repo, v, n, rm_all);

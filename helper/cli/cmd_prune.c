@@ -67,7 +67,7 @@ int cmd_prune(int argc, char **argv)
         printf("\n");
         repo_cli_prune_left(&res);
     } else if (e < 0 && e != -EBUSY && e != -EBADMSG) {
-        log_error("prune failed: %s", strerror(-e));
+        log_error_errno(e, "prune failed");
     }
     repo_cli_close(&rc);
     return repo_cli_exit(e);

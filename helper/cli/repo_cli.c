@@ -72,7 +72,7 @@ int repo_cli_open(repo_cli *rc)
         log_error("the repository configuration does not authenticate with your keys "
                   "(a different account's repository, or tampering)");
     } else if (r < 0) {
-        log_error("cannot open the backup repository: %s", strerror(-r));
+        log_error_errno(r, "cannot open the backup repository");
     }
     if (r < 0) {
         repo_cli_close(rc);
@@ -129,7 +129,7 @@ int repo_cli_snapshot(repo_cli *rc, const char *spec, cs_snapshot *out)
     else if (r == -EINVAL)
         log_error("'%s' is not a snapshot id: give 'latest' or at least 4 hex digits", spec);
     else if (r < 0)
-        log_error("cannot read the snapshots: %s", strerror(-r));
+        log_error_errno(r, "cannot read the snapshots");
     return r == -ENOTUNIQ ? CLI_USAGE : repo_cli_exit(r);
 }
 

@@ -127,7 +127,7 @@ int cli_report(int r, const char *what)
         log_error("%s: storage is unreachable (%s); try again when online", what, strerror(-r));
         return CLI_UNAVAILABLE;
     default:
-        log_error("%s: %s", what, strerror(-r));
+        log_error_errno(r, "%s", what);
         return CLI_FAILED;
     }
 }

@@ -70,7 +70,7 @@ static int collect(const struct passwd *pw, const char *user, bool session)
         log_error("no key parked for %s under this handle (expired: the session opened too late?)", user);
         code = CS_HELPER_NO_KEY;
     } else if (r < 0) {
-        log_error("the key parked for %s could not be read: %s", user, strerror(-r));
+        log_error_errno(r, "the key parked for %s could not be read", user);
     } else if (p->uid != pw->pw_uid || (p->pid[0] != caller && p->pid[1] != caller)) {
         log_error("the key parked for uid %u by process %d/%d is not for this session of %s (pid %d): refused",
                   (unsigned)p->uid, (int)p->pid[0], (int)p->pid[1], user, (int)caller);

@@ -51,7 +51,7 @@ static int fleet_code(const char *user, int r)
                   "pins: someone may have planted a keybag; refused", user);
         return CS_HELPER_NOT_PINNED;
     default:
-        log_error("cannot read the fleet directory cache: %s", strerror(-r));
+        log_error_errno(r, "cannot read the fleet directory cache");
         return CS_HELPER_INTERNAL;
     }
 }

@@ -56,7 +56,7 @@ void helper_record_session(const char *user)
     int r = helper_session_add(helper_config(), user);
 
     if (r < 0 && r != -EPERM) /* not root: no session bookkeeping, not an error */
-        log_warning("could not record the session of %s: %s", user, strerror(-r));
+        log_warning_errno(r, "could not record the session of %s", user);
     else if (r >= 0)
         log_debug("%s has %d open session(s)", user, r);
 }
@@ -104,7 +104,7 @@ int helper_give_key(const struct passwd *pw, const char *user, const cs_amk *amk
                                                                                        : CS_HELPER_OK;
     r = helper_store_key(pw, id, amk, timeout);
     if (r < 0) {
-        log_error("key of %s not stored in the keyring: %s", user, strerror(-r));
+        log_error_errno(r, "key of %s not stored in the keyring", user);
         return CS_HELPER_INTERNAL;
     }
     return CS_HELPER_OK;
@@ -154,7 +154,7 @@ int helper_handoff(int argc, char **argv)
     if (!no_key) {
         r = helper_read_amk(STDIN_FILENO, &amk);
         if (r < 0) {
-            log_error("could not read the key from fd 0: %s", strerror(-r));
+            log_error_errno(r, "could not read the key from fd 0");
             return CS_HELPER_USAGE;
         }
     }

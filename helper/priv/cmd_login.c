@@ -131,7 +131,7 @@ int helper_login(int argc, char **argv)
     if (r == 0 && a.previous)
         r = helper_read_secret(STDIN_FILENO, &previous);
     if (r < 0) {
-        log_error("could not read the secrets from fd 0: %s", strerror(-r));
+        log_error_errno(r, "could not read the secrets from fd 0");
         return CS_HELPER_USAGE;
     }
     if (a.previous)
@@ -152,7 +152,7 @@ int helper_login(int argc, char **argv)
     if (r == 0)
         r = helper_store_key(&pw, id, amk, a.key_timeout);
     if (r < 0) {
-        log_error("key of %s not stored in the keyring: %s", a.user, strerror(-r));
+        log_error_errno(r, "key of %s not stored in the keyring", a.user);
         return CS_HELPER_INTERNAL;
     }
     return rewrap_code;

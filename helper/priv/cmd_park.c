@@ -99,7 +99,7 @@ static int read_key(const park_args *a, cs_amk **amk)
     else if ((r = helper_read_secret(STDIN_FILENO, &pw)) == 0)
         return helper_unlock_kind(helper_config(), a->user, pw, "password", CS_UNLOCK_LOGIN, amk);
     if (r < 0)
-        log_error("could not read the secret from fd 0: %s", strerror(-r));
+        log_error_errno(r, "could not read the secret from fd 0");
     return r < 0 ? -EPROTO : 0;
 }
 
@@ -170,7 +170,7 @@ int helper_park(int argc, char **argv)
     r = park_key(p, desc, (unsigned)a.timeout);
     cs_secure_free(p);
     if (r < 0) {
-        log_error("key of %s not parked for the session: %s", a.user, strerror(-r));
+        log_error_errno(r, "key of %s not parked for the session", a.user);
         return CS_HELPER_INTERNAL;
     }
     if (helper_write_frame(STDOUT_FILENO, token, PARKED_TOKEN_HEX) < 0) {

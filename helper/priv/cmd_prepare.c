@@ -130,10 +130,10 @@ int helper_prepare_user(const cs_config *cfg, const struct passwd *pw, int log_p
         return 0;
     r = cs_account_prepare_cache(cfg, pw->pw_name);
     if (r < 0)
-        cs_log(prio, "keybag cache of %s not prepared: %s", pw->pw_name, strerror(-r));
+        cs_log_errno(prio, r, "keybag cache of %s not prepared", pw->pw_name);
     r2 = prepare_store_dir(cfg, pw);
     if (r2 < 0)
-        cs_log(prio, "storage directory of %s not prepared: %s", pw->pw_name, strerror(-r2));
+        cs_log_errno(prio, r2, "storage directory of %s not prepared", pw->pw_name);
     return r < 0 ? r : r2;
 }
 

@@ -83,7 +83,7 @@ int helper_revoke(int argc, char **argv)
     if (r == -ENOKEY)
         return session ? CS_HELPER_OK : CS_HELPER_NO_KEY;
     if (r < 0) {
-        log_error("key of %s not revoked: %s", user, strerror(-r));
+        log_error_errno(r, "key of %s not revoked", user);
         return CS_HELPER_INTERNAL;
     }
     return CS_HELPER_OK;

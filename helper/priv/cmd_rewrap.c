@@ -84,7 +84,7 @@ int helper_rewrap(int argc, char **argv)
     if (r == 0)
         r = helper_read_secret(STDIN_FILENO, &new_password);
     if (r < 0) {
-        log_error("could not read the secrets from fd 0: %s", strerror(-r));
+        log_error_errno(r, "could not read the secrets from fd 0");
         return CS_HELPER_USAGE;
     }
     if (new_password->len == 0) {

@@ -83,7 +83,7 @@ static bool password_expired(const char *user, const cs_amk *amk)
     int r = cs_account_password_expired(helper_config(), user, amk);
 
     if (r < 0)
-        log_warning("could not tell whether the password of %s must be changed: %s", user, strerror(-r));
+        log_warning_errno(r, "could not tell whether the password of %s must be changed", user);
     return r > 0;
 }
 
@@ -136,7 +136,7 @@ int helper_unlock(int argc, char **argv)
         return code;
     r = helper_read_secret(STDIN_FILENO, &secret);
     if (r < 0) {
-        log_error("could not read the secret from fd 0: %s", strerror(-r));
+        log_error_errno(r, "could not read the secret from fd 0");
         return CS_HELPER_USAGE;
     }
     r = helper_unlock_expect(helper_config(), user, secret, kind, flags, fleet ? &expect : NULL, &amk);
@@ -151,7 +151,7 @@ int helper_unlock(int argc, char **argv)
         return code;
     r = helper_write_frame(STDOUT_FILENO, amk->key, CS_KEY_BYTES);
     if (r < 0) {
-        log_error("could not hand the key back on fd 1: %s", strerror(-r));
+        log_error_errno(r, "could not hand the key back on fd 1");
         return CS_HELPER_INTERNAL;
     }
     return fleet && password_expired(user, amk) ? CS_HELPER_PASSWORD_EXPIRED : CS_HELPER_OK;

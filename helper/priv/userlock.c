@@ -79,10 +79,8 @@ int helper_serialise_user(const cs_config *cfg, const char *user)
     if (held >= 0 || geteuid() != 0)
         return 0;
     fd = open_lock(cfg, user);
-    if (fd < 0) {
-        log_error("cannot open the password lock of %s: %s", user, strerror(-fd));
-        return fd;
-    }
+    if (fd < 0)
+        return log_error_errno(fd, "cannot open the password lock of %s", user);
     /* polled rather than blocked on: alarm() is the whole run's bound and
      * must keep its default action */
     while (flock(fd, LOCK_EX | LOCK_NB) < 0) {

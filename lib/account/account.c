@@ -322,7 +322,7 @@ static void load_storage(const cs_config *cfg, const char *user, int flags, sour
     if (s->storage_err == 0)
         crypto_hash_sha256(s->storage_sha, s->storage_raw.data, s->storage_raw.len);
     if (s->storage_err < 0 && s->storage_err != -ENOENT)
-        log_debug("keybag of %s from storage: %s", user, strerror(-s->storage_err));
+        log_debug_errno(s->storage_err, "keybag of %s from storage", user);
 }
 
 static int load_sources(const cs_config *cfg, const char *user, int flags, const user_dir *d, sources *s)
@@ -395,7 +395,7 @@ static void refresh_cache(const user_dir *d, const sources *s, const cs_keybag *
     if (r == 0 && s->pending)
         r = set_pending(d, false);
     if (r < 0)
-        log_warning("cannot update the keybag cache: %s", strerror(-r));
+        log_warning_errno(r, "cannot update the keybag cache");
 }
 
 /* Why kb may not be used, from its public fields alone (so that no KDF
@@ -613,7 +613,7 @@ static int seal_keybag(const cs_config *cfg, const char *user, const user_dir *d
     int r = cs_keybag_seal_for(user, amk, gen, text, len, json);
 
     if (r == 0 && d && (r = write_owned(d, "keybag-seal", *json, strlen(*json))) < 0)
-        log_warning("cannot keep the keybag seal in the cache: %s", strerror(-r));
+        log_warning_errno(r, "cannot keep the keybag seal in the cache");
     return r;
 }
 
@@ -640,10 +640,8 @@ static int commit(const cs_config *cfg, const char *user, const user_dir *d, cs_
     if (r < 0)
         return r;
     r = save_cache(d, text, len, cs_keybag_generation(kb), pin);
-    if (r < 0) {
-        log_error("cannot write the keybag cache: %s", strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return log_error_errno(r, "cannot write the keybag cache");
     if (cs_fleet_configured(cfg))
         (void)seal_keybag(cfg, user, d, amk, cs_keybag_generation(kb), text, len, &seal);
     r = upload(cfg, user, text, len, CS_PUT_REPLACE);

@@ -205,11 +205,11 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
             snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, seqs[i]);
             d = cs_storage_del(s, key);
             if (d < 0 && d != -ENOENT)
-                log_warning("archive: cannot delete the compacted segment %s: %s", key, strerror(-d));
+                log_warning_errno(d, "archive: cannot delete the compacted segment %s", key);
         }
         log_debug("archive: compacted %zu segments into %" PRIu64, n, new_seq);
     } else {
-        log_warning("archive: compaction skipped: %s", strerror(-r));
+        log_warning_errno(r, "archive: compaction skipped");
     }
     cs_buf_free(&entries);
     cs_buf_free(&sealed);

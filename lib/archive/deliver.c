@@ -69,7 +69,7 @@ static void deliver_span(job *j, const span *sp, cs_buf *raw, cs_buf *plain)
         if (r == -EBADMSG || r == -ENOENT)
             log_error("archive: %s is missing or truncated: storage was tampered with", key);
         else
-            log_error("archive: cannot read %s: %s", key, strerror(-r));
+            log_error_errno(r, "archive: cannot read %s", key);
         if (!j->first_err)
             j->first_err = r == -ENOENT ? -EBADMSG : r;
         pthread_mutex_unlock(&j->lock);

@@ -269,7 +269,7 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
         (r = candidates_load(g->statefd, &old, &nold, &last, false)) < 0)
         goto out;
     if ((r = cs_storage_list(g->storage, prefix, list_cb, &l)) < 0) {
-        log_error("archive: cannot list %s: %s", prefix, strerror(-r));
+        log_error_errno(r, "archive: cannot list %s", prefix);
         goto out;
     }
     stats->packs = l.n;
@@ -304,7 +304,7 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
         snprintf(key, sizeof(key), "%s%s", prefix, hex);
         r = cs_storage_del(g->storage, key);
         if (r < 0 && r != -ENOENT) { /* another device may have collected it */
-            log_error("archive: cannot delete %s: %s", key, strerror(-r));
+            log_error_errno(r, "archive: cannot delete %s", key);
             goto out;
         }
         stats->deleted++;

@@ -109,7 +109,7 @@ static void *upload_thread(void *arg)
 static int upload_done(cs_arch_packer *p)
 {
     if (p->up_err < 0) {
-        log_error("archive: cannot upload %s: %s", p->up_key, strerror(-p->up_err));
+        log_error_errno(p->up_err, "archive: cannot upload %s", p->up_key);
         if (!p->first_err)
             p->first_err = p->up_err;
         return p->up_err;

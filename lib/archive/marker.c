@@ -107,10 +107,8 @@ int cs_arch_maildir_bind(int rootfd, const char *maildir, cs_arch_state *st, boo
                   "nothing is deleted)", maildir, CS_ARCH_MARKER_NAME);
         return r;
     }
-    if (r < 0 && r != -ENOENT) {
-        log_error("archive: cannot read %s/%s: %s", maildir, CS_ARCH_MARKER_NAME, strerror(-r));
-        return r;
-    }
+    if (r < 0 && r != -ENOENT)
+        return log_error_errno(r, "archive: cannot read %s/%s", maildir, CS_ARCH_MARKER_NAME);
     marked = r == 0;
     if (st->md_bound && marked && sodium_memcmp(id, st->md_id, sizeof(id)) == 0 &&
         (!st->md_dev || !dev || st->md_dev == dev))
@@ -130,10 +128,8 @@ int cs_arch_maildir_bind(int rootfd, const char *maildir, cs_arch_state *st, boo
     }
     if (!marked)
         randombytes_buf(id, sizeof(id));
-    if (!marked && !dry_run && (r = marker_write(rootfd, id)) < 0) {
-        log_error("archive: cannot write %s/%s: %s", maildir, CS_ARCH_MARKER_NAME, strerror(-r));
-        return r;
-    }
+    if (!marked && !dry_run && (r = marker_write(rootfd, id)) < 0)
+        return log_error_errno(r, "archive: cannot write %s/%s", maildir, CS_ARCH_MARKER_NAME);
     memcpy(st->md_id, id, sizeof(id));
     st->md_dev = dev;
     st->md_bound = true;

@@ -326,7 +326,7 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
     } else if (r == -EPROTONOSUPPORT) {
         log_error("archive: %s was written by a newer cloudseal: upgrade this workstation", key);
     } else {
-        log_error("archive: cannot read %s: %s", key, strerror(-r));
+        log_error_errno(r, "archive: cannot read %s", key);
     }
 out:
     cs_arch_claim_free(&claim);
@@ -361,7 +361,7 @@ static int fetch_remote(ctx *c)
     snprintf(logprefix, sizeof(logprefix), "%slog/", c->prefix);
     r = cs_storage_list(c->s, logprefix, list_cb, &l);
     if (r < 0) {
-        log_error("archive: cannot list %s: %s", logprefix, strerror(-r));
+        log_error_errno(r, "archive: cannot list %s", logprefix);
         goto out;
     }
     if (l.n)
@@ -472,7 +472,7 @@ static int read_message(ctx *c, const char *folder, int subdir, const char *name
     else if (r == -EFBIG)
         log_warning("archive: %s is larger than %u MiB: not synced", path, CS_ARCH_MSG_MAX >> 20);
     else if (r < 0)
-        log_warning("archive: cannot read %s: %s", path, strerror(-r));
+        log_warning_errno(r, "archive: cannot read %s", path);
     return r;
 }
 
@@ -1205,7 +1205,7 @@ static int upload_segment(ctx *c)
                   "(was the state directory %s copied?); delete that copy's state directory", key,
                   c->o->state_dir);
     else if (r < 0)
-        log_error("archive: cannot upload %s: %s", key, strerror(-r));
+        log_error_errno(r, "archive: cannot upload %s", key);
     if (r == 0) {
         c->seg_bytes += sealed.len;
         c->st->devs[0].applied = seq;
@@ -1316,7 +1316,7 @@ static int forget_device(ctx *c)
     if (r == -EEXIST)
         log_error("archive: workstation %s synced just now: it is alive, nothing was forgotten", id);
     else if (r < 0)
-        log_error("archive: cannot forget workstation %s: %s", id, strerror(-r));
+        log_error_errno(r, "archive: cannot forget workstation %s", id);
     return r;
 }
 
@@ -1472,8 +1472,8 @@ static int place_folders(ctx *c)
             continue;
         }
         if (r < 0)
-            log_error("archive: cannot %s the folder %s in %s: %s", f->exists ? "create" : "remove", f->name,
-                      c->o->maildir, strerror(-r));
+            log_error_errno(r, "archive: cannot %s the folder %s in %s", f->exists ? "create" : "remove",
+                            f->name, c->o->maildir);
         else {
             f->local = f->exists;
             c->st->dirty = true;
@@ -1515,7 +1515,7 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
             log_error("archive: the body of message %s failed verification: storage was tampered with",
                       in->key);
         } else if (first_err == 0) {
-            log_error("archive: cannot deliver %s into %s: %s", in->key, c->o->maildir, strerror(-r));
+            log_error_errno(r, "archive: cannot deliver %s into %s", in->key, c->o->maildir);
         }
         if (r < 0 && !first_err)
             first_err = r;
@@ -1647,7 +1647,7 @@ static int save_state(ctx *c)
     if (r == 0)
         r = cs_write_file_atomic_at(c->statefd, "state", buf.data, buf.len, 0600);
     if (r < 0)
-        log_error("archive: cannot save the local state in %s: %s", c->o->state_dir, strerror(-r));
+        log_error_errno(r, "archive: cannot save the local state in %s", c->o->state_dir);
     else
         c->st->dirty = false;
     cs_buf_free(&buf);
@@ -1702,7 +1702,7 @@ static int open_maildir(ctx *c)
         return unreadable(r);
     r = cs_md_ensure_folder(fd, ""); /* tmp/, and the whole of a new Maildir */
     if (r < 0)
-        log_error("archive: cannot open the Maildir %s: %s", root, strerror(-r));
+        log_error_errno(r, "archive: cannot open the Maildir %s", root);
     return r;
 }
 
@@ -1764,7 +1764,7 @@ static int collect(ctx *c)
     c->stats->gc_waiting = gs.waiting;
     if (r < 0 && !c->o->gc) {
         /* a collection nobody asked for: the sync itself succeeded */
-        log_warning("archive: packs not collected this time: %s", strerror(-r));
+        log_warning_errno(r, "archive: packs not collected this time");
         r = 0;
     }
     if (gs.foreign)
@@ -1793,10 +1793,8 @@ static int run(ctx *c, const cs_amk *amk)
     }
     if ((r = cs_arch_keys_derive(amk, &c->keys)) < 0)
         return r;
-    if ((r = open_private_dir(o->state_dir, &c->statefd)) < 0) {
-        log_error("archive: cannot use the state directory %s: %s", o->state_dir, strerror(-r));
-        return r;
-    }
+    if ((r = open_private_dir(o->state_dir, &c->statefd)) < 0)
+        return log_error_errno(r, "archive: cannot use the state directory %s", o->state_dir);
     c->lockfd = openat(c->statefd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (c->lockfd < 0)
         return -errno;

@@ -389,7 +389,7 @@ int cs_config_load(const char *path, cs_config **out)
         log_error("the configuration file %s does not exist: fix --config or $CLOUDSEAL_CONFIG (without "
                   "them %s is used)", path, CS_CONFIG_DEFAULT_PATH);
     else if (r < 0)
-        log_error("cannot read %s: %s", path, strerror(-r));
+        log_error_errno(r, "cannot read %s", path);
     else
         r = cs_config_parse_text(path, text.data, text.len, named, out);
     cs_buf_free(&text);

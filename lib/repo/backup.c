@@ -596,7 +596,7 @@ static int finalize(bk *b, frame *f)
                 }
                 drop = true;
             } else if (j->err < 0) {
-                log_warning("skipping %s/%s: %s", f->path, nd->name, strerror(-j->err));
+                log_warning_errno(j->err, "skipping %s/%s", f->path, nd->name);
                 b->errors++;
                 drop = true;
             } else if (j->vanished) {
@@ -804,7 +804,7 @@ static int add_entry(bk *b, frame *f, const char *path, const char *name, const 
         f->n--;
         if (r == -ENOMEM)
             return r;
-        log_warning("cannot read %s: %s", full, strerror(-r));
+        log_warning_errno(r, "cannot read %s", full);
         b->errors++;
     }
     return 0;
@@ -957,7 +957,7 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
     if ((r = collect(f, s, &names)) == -ENOMEM) {
         b->fatal = r;
     } else if (r < 0) {
-        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(-r));
+        log_warning_errno(r, "cannot read directory %s", path[0] ? path : "/");
         b->errors++;
     }
     for (size_t i = 0; i < names.n && !b->fatal; i++)

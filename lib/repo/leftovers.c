@@ -51,7 +51,7 @@ int cs_repo_temp_objects(cs_repo *r, int64_t remove_before, uint64_t *count, uin
                 goto next;
             d = cs_storage_del(r->st, t.v[i].key);
             if (d < 0 && d != -ENOENT) {
-                log_warning("cannot remove the temporary object %s: %s", t.v[i].key, strerror(-d));
+                log_warning_errno(d, "cannot remove the temporary object %s", t.v[i].key);
                 goto next;
             }
         }

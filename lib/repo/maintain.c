@@ -172,7 +172,7 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
     cs_repo_key(r, "data", &ip->id, key, sizeof(key));
     rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_PACK, &pack);
     if (rc < 0) {
-        log_error("pack data/%.2s/%s cannot be read: %s", hex, hex, strerror(-rc));
+        log_error_errno(rc, "pack data/%.2s/%s cannot be read", hex, hex);
         return 1;
     }
     rc = cs_pack_read_header(r->keys, pack.data, pack.len, &blobs, &nb);

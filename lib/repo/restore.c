@@ -365,7 +365,7 @@ static void write_failed(rs *s, const char *path, int rc)
                       "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
                       strerror(-rc), path, s->o->target, (double)s->snap_bytes / (1 << 20));
     } else if (rc != -EBADMSG) {
-        log_error("cannot restore %s: %s", path, strerror(-rc));
+        log_error_errno(rc, "cannot restore %s", path);
     }
 }
 
@@ -497,7 +497,7 @@ static bool read_pack_headers(rs *s)
     n = cs_repo_index_unindexed(s->r, NULL);
     pthread_mutex_unlock(&s->mu);
     if (n < 0)
-        log_error("cannot read the headers of packs the index does not name: %s", strerror(-n));
+        log_error_errno(n, "cannot read the headers of packs the index does not name");
     return n > 0;
 }
 
@@ -603,7 +603,7 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
     }
     if (rc == 0 && s->o->delete_extra && backed_up(s, snap_path) &&
         (rc = cs_restore_delete_extra(dest, &t, s->o, &s->res.deleted)) < 0)
-        log_error("cannot list %s to delete what the snapshot does not have: %s", dest, strerror(-rc));
+        log_error_errno(rc, "cannot list %s to delete what the snapshot does not have", dest);
     cs_tree_free(&t);
     return rc;
 }
@@ -665,7 +665,7 @@ static int queue_segments(rs *s, const cs_node *nd, const char *dest)
         return -ENOMEM;
     }
     if ((fd = open_target(dest)) < 0) {
-        log_error("cannot restore %s: %s", dest, strerror(-fd));
+        log_error_errno(fd, "cannot restore %s", dest);
         s->res.errors++;
         rfile_free(f);
         return 0;
@@ -916,10 +916,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     if (!cs_index_find(&r->index, &snap->tree) || r->damaged_index)
         cs_repo_index_unindexed(r, NULL); /* before any worker reads the index */
     rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
-    if (rc < 0) {
-        log_error("cannot create the target directory %s: %s", o->target, strerror(-rc));
-        return rc;
-    }
+    if (rc < 0)
+        return log_error_errno(rc, "cannot create the target directory %s", o->target);
     if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0) {
         log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
         return rc;

@@ -165,11 +165,8 @@ int cs_secret_read_file(const char *path, const char *what, cs_secret **out)
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     if (fd < 0 && errno == EACCES)
         return -EACCES;
-    if (fd < 0) {
-        r = -errno;
-        log_error("cannot read %s %s: %s", what, path, strerror(-r));
-        return r;
-    }
+    if (fd < 0)
+        return log_error_errno(-errno, "cannot read %s %s", what, path);
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         log_error("%s %s is not a regular file", what, path);
