@@ -37,6 +37,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
+#include "util/parse.h"
 
 #define PIN_MAX_BYTES 32
 #define CS_SHA256_BYTES crypto_hash_sha256_BYTES
@@ -190,8 +191,8 @@ static int write_owned(const user_dir *d, const char *name, const void *data, si
 static int read_pin(const user_dir *d, uint64_t *pin)
 {
     _cleanup_buf_ cs_buf b = CS_BUF_INIT;
-    char text[PIN_MAX_BYTES + 1], *end;
-    unsigned long long v;
+    char text[PIN_MAX_BYTES + 1];
+    uint64_t v;
     int r = cs_read_file_at(d->fd, "generation", PIN_MAX_BYTES, &b);
 
     *pin = 0;
@@ -201,9 +202,9 @@ static int read_pin(const user_dir *d, uint64_t *pin)
         return r;
     memcpy(text, b.data, b.len);
     text[b.len] = '\0';
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno || end == text || (*end && strcmp(end, "\n") != 0) || text[0] == '-') {
+    if (b.len && text[b.len - 1] == '\n') /* write_pin() ends the number with one */
+        text[b.len - 1] = '\0';
+    if (cs_parse_uint(text, 0, UINT64_MAX, &v) < 0) {
         log_warning("ignoring malformed generation pin in the keybag cache; the cached keybag's "
                     "generation is used as the floor");
         return 0;

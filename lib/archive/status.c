@@ -16,6 +16,18 @@
 #include "archive/sync_internal.h"
 #include "util/fileio.h"
 #include "util/macros.h"
+#include "util/parse.h"
+
+/* The "SECONDS\n" write_last_sync() leaves; anything else (a damaged or
+ * edited file) reads as 0, "never", rather than as a made-up time. */
+static int64_t parse_last_sync(char *text, size_t len)
+{
+    uint64_t v;
+
+    if (len && text[len - 1] == '\n')
+        text[len - 1] = '\0';
+    return cs_parse_uint(text, 0, INT64_MAX, &v) < 0 ? 0 : (int64_t)v;
+}
 
 char *cs_archive_default_state_dir(void)
 {
@@ -68,7 +80,7 @@ int cs_archive_get_status(const char *state_dir, cs_archive_status *out)
     }
     cs_arch_state_free(st);
     if (cs_read_file_at(fd, "last-sync", 64, &last) == 0 && cs_buf_append(&last, "", 1) == 0)
-        out->last_sync = strtoll((const char *)last.data, NULL, 10);
+        out->last_sync = parse_last_sync((char *)last.data, last.len - 1);
     cs_buf_free(&last);
     return 0;
 }

@@ -199,6 +199,7 @@ static int parse_seg_key(const char *rel, seg_ref *out)
         return -EINVAL;
     if (sodium_hex2bin(out->dev, sizeof(out->dev), devhex, 16, NULL, &bin, NULL) != 0 || bin != 8)
         return -EINVAL;
+    /* exactly 16 hex digits (checked above): strtoull() cannot overflow or stop early */
     out->seq = strtoull(seqhex, NULL, 16);
     return out->seq == 0 ? -EINVAL : 0;
 }

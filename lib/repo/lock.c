@@ -15,6 +15,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
+#include "util/parse.h"
 
 #define LOCK_STALE_SECONDS (30 * 60)
 #define LOCK_REFRESH_SECONDS (5 * 60)
@@ -26,8 +27,8 @@ static unsigned long long proc_start(pid_t pid)
     char path[64], buf[1024];
     FILE *f;
     size_t n;
-    char *p;
-    unsigned long long v = 0;
+    char *p, *e;
+    uint64_t v = 0;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     f = fopen(path, "re");
@@ -42,8 +43,12 @@ static unsigned long long proc_start(pid_t pid)
     /* after ") " comes field 3; skip to field 22 */
     for (int field = 2; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
-    if (p)
-        v = strtoull(p + 1, NULL, 10);
+    /* the kernel writes these fields, but a malformed one must not become a
+     * start time: 0 means "unknown" to every caller */
+    if (p && (e = strchr(p + 1, ' ')))
+        *e = '\0';
+    if (p && cs_parse_uint(p + 1, 1, UINT64_MAX, &v) < 0)
+        v = 0;
     return v;
 }
 

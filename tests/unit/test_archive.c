@@ -921,6 +921,31 @@ static int collect_dir(const char *path, void *ud)
     return 0;
 }
 
+/* last-sync is a file on disk: a damaged or edited one reads as "never",
+ * not as the number its first digits make. */
+static void test_status_last_sync_hostile(void **s)
+{
+    static const char *const bad[] = { "12abc\n", "+12\n", " 12\n", "-1\n", "\n", "",
+                                       "99999999999999999999\n", "12\n\n" };
+    cs_archive_status st;
+    two t;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    put(t.state[0], "last-sync", "1700000000\n");
+    assert_int_equal(cs_archive_get_status(t.state[0], &st), 0);
+    assert_int_equal(st.last_sync, 1700000000);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        put(t.state[0], "last-sync", bad[i]);
+        assert_int_equal(cs_archive_get_status(t.state[0], &st), 0);
+        assert_true(st.initialised);
+        if (st.last_sync != 0)
+            fail_msg("last-sync \"%s\" read as %lld", bad[i], (long long)st.last_sync);
+    }
+    two_teardown(&t);
+}
+
 static void test_watch_dirs(void **s)
 {
     two t;
@@ -1002,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_sync_copy_gets_new_name),
         cmocka_unit_test(test_sync_unique_name_collision),
         cmocka_unit_test(test_sync_no_write_to_held_deletion),
+        cmocka_unit_test(test_status_last_sync_hostile),
         cmocka_unit_test(test_watch_dirs),
         cmocka_unit_test(test_gc_candidates_parse),
     };

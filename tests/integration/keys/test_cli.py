@@ -127,6 +127,20 @@ def test_tampered_keybag_is_refused(cli):
     assert r.returncode == 5 and "tampered" in r.stderr
 
 
+def test_malformed_generation_pin_is_ignored(cli):
+    """The cache's generation pin is read strictly: a sign, a space or
+    trailing junk is a damaged pin (warned about, not used), not the number
+    strtoull() would make of it."""
+    cli.enroll("pw")
+    cli("lock")
+    for bad in ("+1\n", " 1\n", "1 \n", "1x\n", "-1\n", "\n"):
+        (cli.cache_dir / "generation").write_text(bad)
+        r = cli("unlock", "--password-stdin", input="pw\n", check=False)
+        assert r.returncode == 0, r.stderr
+        assert "malformed generation pin" in r.stderr, (bad, r.stderr)
+        cli("lock")
+
+
 def test_hostile_kdf_parameters_are_refused(cli):
     cli.enroll("pw")
     kb = json.loads(cli.storage_keybag.read_text())
