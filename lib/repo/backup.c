@@ -89,7 +89,7 @@ typedef struct sel {
 typedef struct bk {
     cs_repo *r;
     const cs_backup_opts *o;
-    cs_pw *pk;
+    cs_pack_writer *writer;
     cs_fcache *fc;
     pthread_mutex_t mu;
     pthread_cond_t cv_job, cv_done;
@@ -150,7 +150,7 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
     /* sealed straight into the pack buffer: the data is copied once */
     rc = cs_blob_payload(zctx, data, len, out, &payload, &plen, &flag);
     if (rc == 0)
-        rc = cs_pw_reserve(b->pk, type, id, CS_BLOB_OVERHEAD + plen, (uint32_t)len, &dst, &ticket);
+        rc = cs_pack_writer_reserve(b->writer, type, id, CS_BLOB_OVERHEAD + plen, (uint32_t)len, &dst, &ticket);
     if (rc < 0) {
         int none = 0;
         if (rc != -ENOMEM)
@@ -158,7 +158,7 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
         return rc;
     }
     rc = cs_blob_seal_into(b->r->keys, type, id, flag, payload, plen, dst);
-    cs_pw_commit(b->pk, ticket, rc);
+    cs_pack_writer_commit(b->writer, ticket, rc);
     if (rc < 0)
         return rc;
     b->bytes_added += len;
@@ -1291,7 +1291,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)
         goto out;
     b->zctx = cs_zctx_new();
-    if (!b->zctx || (rc = cs_pw_new(r, 3, &b->pk)) < 0) {
+    if (!b->zctx || (rc = cs_pack_writer_new(r, 3, &b->writer)) < 0) {
         rc = rc < 0 ? rc : -ENOMEM;
         goto out;
     }
@@ -1324,7 +1324,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     }
     /* packs, then the index naming them, then the snapshot naming the trees */
     if (rc == 0)
-        rc = cs_pw_finish(b->pk);
+        rc = cs_pack_writer_finish(b->writer);
     if (rc == 0) {
         set_parent(r, snap);
         snap->summary = (cs_backup_summary){
@@ -1346,7 +1346,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (rc == 0 && (b->errors || b->unstable))
         rc = 1;
 out:
-    cs_pw_free(b->pk);
+    cs_pack_writer_free(b->writer);
     cs_fcache_free(b->fc);
     cs_zctx_free(b->zctx);
     cs_repo_unlock(r);

@@ -578,8 +578,8 @@ static int plan(cs_repo *r, uint64_t max_repack, prune_plan *pp, cs_prune_result
 /* Copy the used blobs of the packs being repacked into new packs. */
 static int repack(cs_repo *r, const prune_plan *pp)
 {
-    cs_pw *pk = NULL;
-    int rc = cs_pw_new(r, 2, &pk);
+    cs_pack_writer *writer = NULL;
+    int rc = cs_pack_writer_new(r, 2, &writer);
 
     for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
         cs_ientry *e = &r->index.tab[i];
@@ -594,12 +594,12 @@ static int repack(cs_repo *r, const prune_plan *pp)
             pthread_mutex_lock(&r->index.lock);
             e->pack = CS_PACK_PENDING;
             pthread_mutex_unlock(&r->index.lock);
-            rc = cs_pw_add(pk, e->type, &e->id, raw.data, raw.len, e->raw_len);
+            rc = cs_pack_writer_add(writer, e->type, &e->id, raw.data, raw.len, e->raw_len);
         }
     }
     if (rc == 0)
-        rc = cs_pw_finish(pk); /* writes the index object of the new packs */
-    cs_pw_free(pk);
+        rc = cs_pack_writer_finish(writer); /* writes the index object of the new packs */
+    cs_pack_writer_free(writer);
     return rc;
 }
 

@@ -32,7 +32,7 @@ typedef struct open_pack {
     struct open_pack *next;
 } open_pack;
 
-struct cs_pw {
+struct cs_pack_writer {
     cs_repo *r;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -60,7 +60,7 @@ static void open_pack_free(open_pack *op)
     free(op);
 }
 
-static int write_done_index(cs_pw *p, cs_index_pack_blobs *v, size_t n)
+static int write_done_index(cs_pack_writer *p, cs_index_pack_blobs *v, size_t n)
 {
     int rc = n ? cs_repo_write_index(p->r, v, n, NULL) : 0;
 
@@ -70,7 +70,7 @@ static int write_done_index(cs_pw *p, cs_index_pack_blobs *v, size_t n)
     return rc;
 }
 
-static int upload(cs_pw *p, open_pack *op)
+static int upload(cs_pack_writer *p, open_pack *op)
 {
     cs_repo *r = p->r;
     cs_id pid;
@@ -136,7 +136,7 @@ static int upload(cs_pw *p, open_pack *op)
 
 static void *uploader(void *arg)
 {
-    cs_pw *p = arg;
+    cs_pack_writer *p = arg;
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -168,9 +168,9 @@ static void *uploader(void *arg)
     return NULL;
 }
 
-int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out)
+int cs_pack_writer_new(cs_repo *r, int uploaders, cs_pack_writer **out)
 {
-    cs_pw *p = calloc(1, sizeof(*p));
+    cs_pack_writer *p = calloc(1, sizeof(*p));
 
     if (!p)
         return -ENOMEM;
@@ -195,7 +195,7 @@ int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out)
 }
 
 /* Called with p->mu held. */
-static void enqueue(cs_pw *p, open_pack *op)
+static void enqueue(cs_pack_writer *p, open_pack *op)
 {
     op->next = NULL;
     if (p->queue_tail)
@@ -207,8 +207,8 @@ static void enqueue(cs_pw *p, open_pack *op)
     pthread_cond_broadcast(&p->cv);
 }
 
-int cs_pw_reserve(cs_pw *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len, uint8_t **dst,
-                  void **ticket)
+int cs_pack_writer_reserve(cs_pack_writer *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len,
+                           uint8_t **dst, void **ticket)
 {
     int slot = type == CS_BLOB_TREE;
     open_pack *op;
@@ -261,7 +261,7 @@ out:
     return rc;
 }
 
-void cs_pw_commit(cs_pw *p, void *ticket, int error)
+void cs_pack_writer_commit(cs_pack_writer *p, void *ticket, int error)
 {
     open_pack *op = ticket;
 
@@ -282,20 +282,21 @@ void cs_pw_commit(cs_pw *p, void *ticket, int error)
     pthread_mutex_unlock(&p->mu);
 }
 
-int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len)
+int cs_pack_writer_add(cs_pack_writer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len,
+                       uint32_t raw_len)
 {
     uint8_t *dst;
     void *ticket;
-    int rc = cs_pw_reserve(p, type, id, enc_len, raw_len, &dst, &ticket);
+    int rc = cs_pack_writer_reserve(p, type, id, enc_len, raw_len, &dst, &ticket);
 
     if (rc < 0)
         return rc;
     memcpy(dst, enc, enc_len);
-    cs_pw_commit(p, ticket, 0);
+    cs_pack_writer_commit(p, ticket, 0);
     return 0;
 }
 
-uint64_t cs_pw_bytes(cs_pw *p)
+uint64_t cs_pack_writer_bytes(cs_pack_writer *p)
 {
     uint64_t b;
 
@@ -305,7 +306,7 @@ uint64_t cs_pw_bytes(cs_pw *p)
     return b;
 }
 
-int cs_pw_finish(cs_pw *p)
+int cs_pack_writer_finish(cs_pack_writer *p)
 {
     int rc;
 
@@ -337,7 +338,7 @@ int cs_pw_finish(cs_pw *p)
     return rc;
 }
 
-void cs_pw_free(cs_pw *p)
+void cs_pack_writer_free(cs_pack_writer *p)
 {
     if (!p)
         return;

@@ -162,7 +162,7 @@ int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged)
 
 typedef struct rebuild {
     cs_repo *r;
-    cs_pw *pw;          /* new packs for blobs salvaged from packs whose header is damaged */
+    cs_pack_writer *writer;         /* new packs for blobs salvaged from packs whose header is damaged */
     cs_id *dead;        /* those packs: deleted once the new index is stored */
     size_t ndead;
     cs_repair_index_result *res;
@@ -206,7 +206,7 @@ static int salvage(rebuild *b, const cs_pent *pe, const cs_buf *pack)
         pthread_mutex_lock(&r->index.lock);
         e->pack = CS_PACK_PENDING;
         pthread_mutex_unlock(&r->index.lock);
-        rc = cs_pw_add(b->pw, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len);
+        rc = cs_pack_writer_add(b->writer, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len);
         saved++;
     }
     if (rc < 0)
@@ -332,7 +332,7 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
     if (rc == 0 && !(v = calloc(pl.n + 1, sizeof(*v))))
         rc = -ENOMEM;
     if (rc == 0)
-        rc = cs_pw_new(r, 1, &b.pw);
+        rc = cs_pack_writer_new(r, 1, &b.writer);
     for (size_t i = 0; i < pl.n && rc == 0; i++) {
         int k = verify_pack(&b, &pl.v[i], &v[nv]);
         if (k < 0)
@@ -340,7 +340,7 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
         else
             nv += (size_t)k;
     }
-    if (rc == 0 && b.ndead && (rc = cs_pw_finish(b.pw)) == 0)
+    if (rc == 0 && b.ndead && (rc = cs_pack_writer_finish(b.writer)) == 0)
         res->index_written++; /* the salvaged blobs' new packs */
     if (rc == 0)
         rc = write_indexes(r, v, nv, &res->index_written);
@@ -354,7 +354,7 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
     free(v);
     free(old);
     free(b.dead);
-    cs_pw_free(b.pw);
+    cs_pack_writer_free(b.writer);
     cs_plist_free(&pl);
     if (rc == 0)
         rc = cs_repo_reload_index(r);

@@ -19,7 +19,7 @@ enum { BLOB_UNKNOWN = 0, BLOB_OK = 1, BLOB_LOST = 2 };
 typedef struct rctx {
     cs_repo *r;
     cs_plist pl;
-    cs_pw *pw;
+    cs_pack_writer *writer;
     bool read_data, dry_run;
     bool unindexed; /* a needed blob is only in a pack no index names */
     uint64_t lost;  /* in the snapshot being rewritten */
@@ -72,7 +72,7 @@ static int store_tree(rctx *c, const cs_node *nodes, size_t n, cs_id *out)
         return rc; /* stored already (or -ENOMEM) */
     rc = cs_blob_seal(c->r->keys, CS_BLOB_TREE, out, enc.data, enc.len, NULL, &sealed);
     if (rc == 0)
-        rc = cs_pw_add(c->pw, CS_BLOB_TREE, out, sealed.data, sealed.len, (uint32_t)enc.len);
+        rc = cs_pack_writer_add(c->writer, CS_BLOB_TREE, out, sealed.data, sealed.len, (uint32_t)enc.len);
     return rc;
 }
 
@@ -233,7 +233,7 @@ static int repair_all(rctx *c, cs_repair_snapshots_result *res)
     /* the new trees are stored (packs, then their index) before any
      * snapshot names them */
     if (rc == 0 && !c->dry_run)
-        rc = cs_pw_finish(c->pw);
+        rc = cs_pack_writer_finish(c->writer);
     for (size_t i = 0; i < n && rc == 0; i++) {
         cs_id nid = { 0 };
         if (!nlost[i])
@@ -292,10 +292,10 @@ int cs_repair_snapshots(cs_repo *r, bool dry_run, bool read_data, cs_repair_snap
     if (rc == 0)
         rc = drop_unreadable(r, dry_run, res);
     if (rc == 0 && !dry_run)
-        rc = cs_pw_new(r, 1, &c.pw);
+        rc = cs_pack_writer_new(r, 1, &c.writer);
     if (rc == 0)
         rc = repair_all(&c, res);
-    cs_pw_free(c.pw);
+    cs_pack_writer_free(c.writer);
     cs_plist_free(&c.pl);
     cs_repo_unlock(r);
     return rc;

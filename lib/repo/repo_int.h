@@ -251,24 +251,25 @@ int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_bu
 int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
 
 /* Pack uploader shared by backup and prune. */
-typedef struct cs_pw cs_pw;
-int cs_pw_new(cs_repo *r, int uploaders, cs_pw **out);
+typedef struct cs_pack_writer cs_pack_writer;
+int cs_pack_writer_new(cs_repo *r, int uploaders, cs_pack_writer **out);
 /* Add a sealed blob; the entry must have been claimed (PENDING) by the caller. */
-int cs_pw_add(cs_pw *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len, uint32_t raw_len);
+int cs_pack_writer_add(cs_pack_writer *p, int type, const cs_id *id, const uint8_t *enc, size_t enc_len,
+                       uint32_t raw_len);
 /* The same without an intermediate buffer: reserve enc_len bytes for the
  * blob in the open pack of its type, write the sealed blob at *dst (no lock
- * held), then cs_pw_commit(p, ticket, 0).  The pack is uploaded only after every
- * reservation in it is committed.  Every successful reserve must be
+ * held), then cs_pack_writer_commit(p, ticket, 0).  The pack is uploaded
+ * only after every reservation in it is committed.  Every successful reserve must be
  * committed. */
-int cs_pw_reserve(cs_pw *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len, uint8_t **dst,
-                  void **ticket);
+int cs_pack_writer_reserve(cs_pack_writer *p, int type, const cs_id *id, size_t enc_len, uint32_t raw_len,
+                           uint8_t **dst, void **ticket);
 /* error < 0: the blob at *dst could not be written; the pack writer fails
  * (that pack is never stored) and every later call returns the error. */
-void cs_pw_commit(cs_pw *p, void *ticket, int error);
+void cs_pack_writer_commit(cs_pack_writer *p, void *ticket, int error);
 /* Flush everything, write the final index; returns the first error. */
-int cs_pw_finish(cs_pw *p);
-void cs_pw_free(cs_pw *p);
-uint64_t cs_pw_bytes(cs_pw *p);
+int cs_pack_writer_finish(cs_pack_writer *p);
+void cs_pack_writer_free(cs_pack_writer *p);
+uint64_t cs_pack_writer_bytes(cs_pack_writer *p);
 
 /* restore_existing.c: what restore does with what the target holds already. */
 struct cs_tree;
