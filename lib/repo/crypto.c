@@ -221,11 +221,11 @@ int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *d
 int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out)
 {
-    return cs_blob_open2(k, type, id, ct, len, raw_len, tmp, out, NULL, true);
+    return cs_blob_open_dctx(k, type, id, ct, len, raw_len, tmp, out, NULL, true);
 }
 
-int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
-                  uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id)
+int cs_blob_open_dctx(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
+                      uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id)
 {
     const uint8_t *c = ct;
     uint8_t ad[37];

@@ -355,7 +355,7 @@ int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_bu
         rc = -EBADMSG; /* pack shorter than the index says: truncated */
     if (rc < 0)
         return rc;
-    return cs_blob_open2(r->keys, type, id, raw->data, raw->len, e->raw_len, tmp, out, dctx, dctx == NULL);
+    return cs_blob_open_dctx(r->keys, type, id, raw->data, raw->len, e->raw_len, tmp, out, dctx, dctx == NULL);
 }
 
 int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out)

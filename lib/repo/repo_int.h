@@ -73,8 +73,8 @@ int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *c
                  uint32_t raw_len, cs_buf *tmp, cs_buf *out);
 /* Same with a reusable ZSTD_DCtx (NULL = one per call) and without the
  * final re-hash when verify_id is false (restore: the AEAD binds the id). */
-int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
-                  uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
+int cs_blob_open_dctx(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
+                      uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
 

@@ -213,8 +213,8 @@ static int load_blob(rs *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp
         w->pack = e->pack;
         w->off = e->offset;
     }
-    return cs_blob_open2(r->keys, CS_BLOB_DATA, id, w->buf.data + (e->offset - w->off), e->enc_len, e->raw_len,
-                         tmp, out, dctx, false);
+    return cs_blob_open_dctx(r->keys, CS_BLOB_DATA, id, w->buf.data + (e->offset - w->off), e->enc_len,
+                             e->raw_len, tmp, out, dctx, false);
 }
 
 /* Create path for writing, replacing whatever is there: never write

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         blob.len = CS_BLOB_OVERHEAD + size - 1;
         /* the id check: half the time the real id of what the payload
          * decodes to is unknown, so the keyed hash must refuse */
-        (void)cs_blob_open2(keys, CS_BLOB_DATA, &id, blob.data, blob.len, raw_len, &tmp, &out, NULL, mode & 2);
+        (void)cs_blob_open_dctx(keys, CS_BLOB_DATA, &id, blob.data, blob.len, raw_len, &tmp, &out, NULL, mode & 2);
     } else {
         (void)cs_blob_open(keys, CS_BLOB_DATA, &id, data, size, raw_len, &tmp, &out);
     }
