@@ -32,7 +32,7 @@ int cs_arch_claim_encode(const cs_arch_claim *c, cs_buf *out);
 int cs_arch_claim_decode(cs_reader *rd, cs_arch_claim *c);
 void cs_arch_claim_free(cs_arch_claim *c);
 
-/* The body of an opened segment (flags from cs_arch_segment_open_ex):
+/* The body of an opened segment (flags from cs_arch_segment_open_flags):
  * *first = the first sequence it stands for (seq itself unless compacted),
  * the claim of a version 3 segment into claim (when not NULL; zeroed
  * otherwise), *entries = offset of the entries. */

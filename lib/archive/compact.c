@@ -149,7 +149,7 @@ static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
         raw.len = 0;
         r = cs_storage_get(s, key, 0, 0, CS_ARCH_SEG_MAX, &raw);
         if (r == 0)
-            r = cs_arch_segment_open_ex(k, dev, seqs[i], raw.data, raw.len, &plain, &flags);
+            r = cs_arch_segment_open_flags(k, dev, seqs[i], raw.data, raw.len, &plain, &flags);
         if (r == 0) {
             uint64_t f;
 

@@ -203,7 +203,7 @@ int cs_arch_segment_open(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
                          const uint8_t *data, size_t len, cs_buf *out)
 {
     uint8_t flags;
-    int r = cs_arch_segment_open_ex(k, dev, seq, data, len, out, &flags);
+    int r = cs_arch_segment_open_flags(k, dev, seq, data, len, out, &flags);
 
     if (r == 0 && flags != 0) {
         out->len = 0;
@@ -212,8 +212,8 @@ int cs_arch_segment_open(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
     return r;
 }
 
-int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
-                            const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags)
+int cs_arch_segment_open_flags(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                               const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags)
 {
     uint8_t want[CS_ARCH_SEG_HEADER];
 

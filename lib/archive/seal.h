@@ -51,15 +51,15 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
 #define CS_ARCH_SEG_V2 0x80
 /* Not a header flag either: version 3, a compacted segment whose body
  * holds a claim after "supersedes from" (claim.h, docs/archive.md section
- * 8); returned by cs_arch_segment_open_ex for such a segment. */
+ * 8); returned by cs_arch_segment_open_flags for such a segment. */
 #define CS_ARCH_SEG_CLAIM 0x40
 
 /* The same with header flags. */
 int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                             uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out);
 /* The same, accepting known header flags (returned in *flags). */
-int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
-                            const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags);
+int cs_arch_segment_open_flags(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                               const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags);
 
 /* Open a segment that must be segment seq of device dev (the header is
  * authenticated, so a renamed or moved segment fails).  The decompressed

@@ -287,7 +287,7 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
     }
     if (r == 0) {
         c->stats->bytes_downloaded += raw.len;
-        r = cs_arch_segment_open_ex(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain, &flags);
+        r = cs_arch_segment_open_flags(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain, &flags);
     }
     if (r == 0)
         r = cs_arch_segment_body(plain.data, plain.len, flags, ref->seq, &first, &claim, &skip);

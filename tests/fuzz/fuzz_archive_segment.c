@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!k)
         return 0;
-    r = cs_arch_segment_open_ex(k, fuzz_dev, FUZZ_SEQ, data, size, &plain, &flags);
+    r = cs_arch_segment_open_flags(k, fuzz_dev, FUZZ_SEQ, data, size, &plain, &flags);
     if (r == 0 && cs_arch_state_new(&st) == 0) {
         cs_arch_claim claim;
         uint64_t first;

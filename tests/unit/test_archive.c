@@ -284,10 +284,10 @@ static void test_segment_seal(void **s)
 
         assert_int_equal(cs_arch_segment_seal_ex(k, dev, 9, CS_ARCH_SEG_COMPACTED, entries.data, entries.len, &c2), 0);
         assert_int_equal(cs_arch_segment_open(k, dev, 9, c2.data, c2.len, &out), -EBADMSG);
-        assert_int_equal(cs_arch_segment_open_ex(k, dev, 9, c2.data, c2.len, &out, &fl), 0);
+        assert_int_equal(cs_arch_segment_open_flags(k, dev, 9, c2.data, c2.len, &out, &fl), 0);
         assert_int_equal(fl, CS_ARCH_SEG_COMPACTED);
         c2.data[5] = 0x80; /* unknown flag */
-        assert_int_equal(cs_arch_segment_open_ex(k, dev, 9, c2.data, c2.len, &out, &fl), -EBADMSG);
+        assert_int_equal(cs_arch_segment_open_flags(k, dev, 9, c2.data, c2.len, &out, &fl), -EBADMSG);
         cs_buf_free(&c2);
     }
     /* oversized: refused before any work */

@@ -67,7 +67,7 @@ int golden_segment(int argc, char **argv)
         return r;
     if ((r = cs_arch_keys_derive(amk, &keys)) < 0)
         return log_error_errno(r, "deriving the archive keys");
-    r = cs_arch_segment_open_ex(keys, dev, seq, raw.data, raw.len, &plain, &flags);
+    r = cs_arch_segment_open_flags(keys, dev, seq, raw.data, raw.len, &plain, &flags);
     cs_arch_keys_free(keys);
     if (r < 0)
         return log_error_errno(r, "%s: cannot open the segment", argv[3]);
