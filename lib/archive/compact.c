@@ -190,10 +190,10 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
     if (r == 0)
         r = cs_arch_condense(st, x, &entries);
     if (r == 0)
-        r = cs_arch_segment_seal_ex(k, dev, new_seq,
-                                    CS_ARCH_SEG_COMPACTED | (st->nfolders ? CS_ARCH_SEG_V2 : 0) |
-                                        (x && x->claim ? CS_ARCH_SEG_CLAIM : 0),
-                                    entries.data, entries.len, &sealed);
+        r = cs_arch_segment_seal_flags(k, dev, new_seq,
+                                       CS_ARCH_SEG_COMPACTED | (st->nfolders ? CS_ARCH_SEG_V2 : 0) |
+                                           (x && x->claim ? CS_ARCH_SEG_CLAIM : 0),
+                                       entries.data, entries.len, &sealed);
     sodium_bin2hex(devhex, sizeof(devhex), dev, CS_ARCH_DEV_BYTES);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, new_seq);
     if (r == 0)

@@ -170,11 +170,11 @@ static void seg_header(uint8_t version, const uint8_t dev[CS_ARCH_DEV_BYTES], ui
 int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                          const uint8_t *entries, size_t len, cs_buf *out)
 {
-    return cs_arch_segment_seal_ex(k, dev, seq, 0, entries, len, out);
+    return cs_arch_segment_seal_flags(k, dev, seq, 0, entries, len, out);
 }
 
-int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
-                            uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out)
+int cs_arch_segment_seal_flags(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                               uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out)
 {
     uint8_t h[CS_ARCH_SEG_HEADER], nonce[24];
     size_t start = out->len;

@@ -55,8 +55,8 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
 #define CS_ARCH_SEG_CLAIM 0x40
 
 /* The same with header flags. */
-int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
-                            uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out);
+int cs_arch_segment_seal_flags(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
+                               uint8_t flags, const uint8_t *entries, size_t len, cs_buf *out);
 /* The same, accepting known header flags (returned in *flags). */
 int cs_arch_segment_open_flags(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,
                                const uint8_t *data, size_t len, cs_buf *out, uint8_t *flags);

@@ -1197,8 +1197,8 @@ static int upload_segment(ctx *c)
         return r;
     hex(c->st->devs[0].id, CS_ARCH_DEV_BYTES, devhex);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, c->prefix, devhex, seq);
-    r = cs_arch_segment_seal_ex(c->keys, c->st->devs[0].id, seq, c->seg_v2 ? CS_ARCH_SEG_V2 : 0, c->out.data,
-                                c->out.len, &sealed);
+    r = cs_arch_segment_seal_flags(c->keys, c->st->devs[0].id, seq, c->seg_v2 ? CS_ARCH_SEG_V2 : 0,
+                                   c->out.data, c->out.len, &sealed);
     if (r == 0)
         r = cs_storage_put(c->s, key, sealed.data, sealed.len, CS_PUT_IMMUTABLE);
     if (r == -EEXIST)

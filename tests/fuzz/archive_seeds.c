@@ -71,7 +71,7 @@ int main(int argc, char **argv)
         cs_put_le64(&body3, 1);
         cs_arch_claim_encode(&claim, &body3);
         cs_buf_append(&body3, entries.data, entries.len);
-        cs_arch_segment_seal_ex(k, fuzz_dev, FUZZ_SEQ, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, body3.data,
+        cs_arch_segment_seal_flags(k, fuzz_dev, FUZZ_SEQ, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, body3.data,
                                 body3.len, &seg3);
         save(dir, "segment-v3", seg3.data, seg3.len);
         snprintf(dir, sizeof(dir), "%s/fuzz_archive_claim", base);

@@ -282,7 +282,8 @@ static void test_segment_seal(void **s)
         cs_buf c2 = CS_BUF_INIT;
         uint8_t fl = 0;
 
-        assert_int_equal(cs_arch_segment_seal_ex(k, dev, 9, CS_ARCH_SEG_COMPACTED, entries.data, entries.len, &c2), 0);
+        assert_int_equal(cs_arch_segment_seal_flags(k, dev, 9, CS_ARCH_SEG_COMPACTED, entries.data, entries.len,
+                                                    &c2), 0);
         assert_int_equal(cs_arch_segment_open(k, dev, 9, c2.data, c2.len, &out), -EBADMSG);
         assert_int_equal(cs_arch_segment_open_flags(k, dev, 9, c2.data, c2.len, &out, &fl), 0);
         assert_int_equal(fl, CS_ARCH_SEG_COMPACTED);

@@ -322,13 +322,13 @@ static void test_dir_entries(void **unused)
     memset(k, 3, sizeof(k));
     assert_int_equal(cs_amk_from_bytes(k, 32, &amk), 0);
     assert_int_equal(cs_arch_keys_derive(amk, &keys), 0);
-    assert_int_equal(cs_arch_segment_seal_ex(keys, dev, 4, CS_ARCH_SEG_V2, b.data, b.len, &sealed), 0);
+    assert_int_equal(cs_arch_segment_seal_flags(keys, dev, 4, CS_ARCH_SEG_V2, b.data, b.len, &sealed), 0);
     assert_int_equal(sealed.data[4], 2);
     assert_int_equal(sealed.data[5], 0);
     assert_int_equal(cs_arch_segment_open_flags(keys, dev, 4, sealed.data, sealed.len, &plain, &flags), 0);
     assert_int_equal(plain.len, b.len);
     sealed.len = 0;
-    assert_int_equal(cs_arch_segment_seal_ex(keys, dev, 4, 0, b.data, b.len, &sealed), 0);
+    assert_int_equal(cs_arch_segment_seal_flags(keys, dev, 4, 0, b.data, b.len, &sealed), 0);
     assert_int_equal(sealed.data[4], 1);
     cs_arch_keys_free(keys);
     cs_amk_free(amk);
