@@ -79,12 +79,12 @@ struct frame {
     frame *next;           /* FIFO of frames waiting to be finalised */
 };
 
-typedef struct sel {
+typedef struct selection {
     char *name;
-    struct sel *kids;
+    struct selection *kids;
     size_t nkids;
     bool all;
-} sel;
+} selection;
 
 typedef struct bk {
     cs_repo *r;
@@ -713,12 +713,12 @@ static int frame_add(frame *f, const char *name, const struct stat *st)
     return 0;
 }
 
-static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s);
+static frame *scan_dir(bk *b, int dirfd, const char *path, const selection *s);
 
 /* Entries of one directory: all of them, or only those selected.  A name
  * that cannot be copied fails the walk: a short list would be saved as a
  * complete snapshot. */
-static int collect(const frame *f, const sel *s, cs_strv *names)
+static int collect(const frame *f, const selection *s, cs_strv *names)
 {
     _cleanup_close_ int fd = -1;
     DIR *d;
@@ -747,7 +747,7 @@ static int collect(const frame *f, const sel *s, cs_strv *names)
     return r;
 }
 
-static const sel *sel_kid(const sel *s, const char *name)
+static const selection *sel_kid(const selection *s, const char *name)
 {
     if (!s || s->all)
         return NULL;
@@ -761,7 +761,7 @@ static const sel *sel_kid(const sel *s, const char *name)
  * line (ks); else what no exclude pattern or marker file leaves out and,
  * with one_file_system, no directory of another file system. */
 static bool should_include(bk *b, int dirfd, const char *name, const char *full, const struct stat *st,
-                           const sel *ks)
+                           const selection *ks)
 {
     bool dir = S_ISDIR(st->st_mode);
 
@@ -774,7 +774,7 @@ static bool should_include(bk *b, int dirfd, const char *name, const char *full,
 
 /* One entry into f's nodes: stat, include, read its metadata.  What
  * vanished or cannot be read is counted and left out; ENOMEM is returned. */
-static int add_entry(bk *b, frame *f, const char *path, const char *name, const sel *ks)
+static int add_entry(bk *b, frame *f, const char *path, const char *name, const selection *ks)
 {
     _cleanup_free_ char *full = NULL;
     struct stat st;
@@ -919,7 +919,7 @@ static frame *unreadable_dir(bk *b, const char *full, int err)
 }
 
 /* Subdirectories, depth first. */
-static int descend(bk *b, frame *f, const char *path, const sel *s)
+static int descend(bk *b, frame *f, const char *path, const selection *s)
 {
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         cs_node *nd = &f->nodes[i];
@@ -943,7 +943,7 @@ static int descend(bk *b, frame *f, const char *path, const sel *s)
 
 /* One directory: list, stat, sort, queue its files, descend.  Every
  * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
-static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
+static frame *scan_dir(bk *b, int dirfd, const char *path, const selection *s)
 {
     frame *f = calloc(1, sizeof(*f));
     _cleanup_strv_ cs_strv names = CS_STRV_INIT;
@@ -982,7 +982,7 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
 
 /* ------------------------------------------------------------- selections */
 
-static void sel_free(sel *s)
+static void sel_free(selection *s)
 {
     for (size_t i = 0; i < s->nkids; i++)
         sel_free(&s->kids[i]);
@@ -990,15 +990,15 @@ static void sel_free(sel *s)
     free(s->name);
 }
 
-static int sel_add(sel *root, const char *path)
+static int sel_add(selection *root, const char *path)
 {
     char *copy = strdup(path), *save = NULL, *comp;
-    sel *cur = root;
+    selection *cur = root;
 
     if (!copy)
         return -ENOMEM;
     for (comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-        sel *k = NULL;
+        selection *k = NULL;
         if (strcmp(comp, ".") == 0)
             continue;
         if (strcmp(comp, "..") == 0) {
@@ -1011,7 +1011,7 @@ static int sel_add(sel *root, const char *path)
             if (strcmp(cur->kids[i].name, comp) == 0)
                 k = &cur->kids[i];
         if (!k) {
-            sel *nv = realloc(cur->kids, (cur->nkids + 1) * sizeof(*nv));
+            selection *nv = realloc(cur->kids, (cur->nkids + 1) * sizeof(*nv));
             if (!nv) {
                 free(copy);
                 return -ENOMEM;
@@ -1135,7 +1135,7 @@ int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud)
 static int run(bk *b, cs_snapshot *snap)
 {
     const cs_backup_opts *o = b->o;
-    sel root = { 0 };
+    selection root = { 0 };
     bool absolute = o->npaths && o->paths[0][0] == '/';
     struct stat rst;
     frame *rf;
