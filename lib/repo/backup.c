@@ -86,7 +86,7 @@ typedef struct selection {
     bool all;
 } selection;
 
-typedef struct bk {
+typedef struct backup_run {
     cs_repo *r;
     const cs_backup_opts *o;
     cs_pack_writer *writer;
@@ -120,9 +120,9 @@ typedef struct bk {
     /* uid/gid -> name caches */
     struct { uint32_t id; char name[64]; } users[64], groups[64];
     size_t nusers, ngroups;
-} bk;
+} backup_run;
 
-static double elapsed(const bk *b)
+static double elapsed(const backup_run *b)
 {
     struct timespec t;
 
@@ -133,7 +133,7 @@ static double elapsed(const bk *b)
 /* ------------------------------------------------------------------ blobs */
 
 /* Store a blob unless the index has it; thread-safe. */
-static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id, void *zctx, cs_buf *out)
+static int save_blob(backup_run *b, int type, const uint8_t *data, size_t len, cs_id *id, void *zctx, cs_buf *out)
 {
     const uint8_t *payload;
     uint8_t *dst, flag;
@@ -179,7 +179,7 @@ static int job_add_id(job *j, const cs_id *id)
 
 /* One pass over the open file from its start: chunk, store new blobs, record
  * the content ids in the job. */
-static int read_pass(bk *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+static int read_pass(backup_run *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
 {
     const cs_chunker *ch = b->r->chunker;
     size_t off = 0, len = 0, want = READ_FIRST; /* unconsumed data: buf[off, off + len) */
@@ -246,7 +246,7 @@ static bool same_version(const struct stat *a, const struct stat *c)
  *  - written while we read it: read again from the start, up to
  *    CS_BACKUP_READ_TRIES times; then saved as last read and flagged
  *    j->unstable (the copy may mix old and new data). */
-static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
 {
     cs_node *node = &j->fr->nodes[j->idx];
     _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -294,7 +294,7 @@ static int read_file(bk *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, vo
 
 static void *worker(void *arg)
 {
-    bk *b = arg;
+    backup_run *b = arg;
     size_t bufcap = CS_CHUNK_MAX;
     uint8_t *buf = malloc(bufcap);
     cs_buf out = CS_BUF_INIT;
@@ -331,7 +331,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void submit(bk *b, job *j)
+static void submit(backup_run *b, job *j)
 {
     pthread_mutex_lock(&b->mu);
     while (b->qlen >= JOB_QUEUE_MAX)
@@ -350,7 +350,7 @@ static void submit(bk *b, job *j)
 
 /* --------------------------------------------------------------- metadata */
 
-static char *name_of(bk *b, uint32_t id, bool group)
+static char *name_of(backup_run *b, uint32_t id, bool group)
 {
     __typeof__(b->users[0]) *v = group ? b->groups : b->users;
     size_t *n = group ? &b->ngroups : &b->nusers;
@@ -411,7 +411,8 @@ static void read_xattrs(const char *path, cs_node *nd)
     }
 }
 
-static int node_from_stat(bk *b, int dirfd, const char *name, const char *path, const struct stat *st, cs_node *nd)
+static int node_from_stat(backup_run *b, int dirfd, const char *name, const char *path, const struct stat *st,
+                          cs_node *nd)
 {
     memset(nd, 0, sizeof(*nd));
     switch (st->st_mode & S_IFMT) {
@@ -460,7 +461,7 @@ static int node_from_stat(bk *b, int dirfd, const char *name, const char *path, 
 
 /* The file a worker read may be another version than the walk saw: record
  * the metadata of the version read, so that content and metadata agree. */
-static int node_refresh(bk *b, cs_node *nd, const struct stat *st)
+static int node_refresh(backup_run *b, cs_node *nd, const struct stat *st)
 {
     if (nd->uid != st->st_uid) {
         free(nd->user);
@@ -488,7 +489,7 @@ static int node_refresh(bk *b, cs_node *nd, const struct stat *st)
 
 /* --------------------------------------------------------------- excludes */
 
-static bool excluded(const bk *b, const char *name, const char *path, bool is_dir)
+static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir)
 {
     for (size_t i = 0; i < b->o->nexcludes; i++) {
         char pat[4096];
@@ -517,7 +518,7 @@ static bool excluded(const bk *b, const char *name, const char *path, bool is_di
  * hides data. */
 #define CACHEDIR_SIGNATURE "Signature: 8a477f597d28d172789f06886806bc55"
 
-static bool marked(const bk *b, int dirfd, const char *name)
+static bool marked(const backup_run *b, int dirfd, const char *name)
 {
     char p[4096], sig[sizeof(CACHEDIR_SIGNATURE) - 1];
     struct stat st;
@@ -571,7 +572,7 @@ static int node_cmp(const void *x, const void *y)
 }
 
 /* Encode the directory's tree blob once every file in it is done. */
-static int finalize(bk *b, frame *f)
+static int finalize(backup_run *b, frame *f)
 {
     _cleanup_buf_ cs_buf enc = CS_BUF_INIT, out = CS_BUF_INIT;
     size_t k = 0;
@@ -665,7 +666,7 @@ static int finalize(bk *b, frame *f)
 
 /* Finalise frames at the head of the FIFO whose files are all done; when
  * block, wait until the FIFO is below its bound (or empty for block == 2). */
-static void drain(bk *b, int block)
+static void drain(backup_run *b, int block)
 {
     for (;;) {
         frame *f;
@@ -688,7 +689,7 @@ static void drain(bk *b, int block)
     }
 }
 
-static void fifo_push(bk *b, frame *f)
+static void fifo_push(backup_run *b, frame *f)
 {
     pthread_mutex_lock(&b->mu);
     f->next = NULL;
@@ -713,7 +714,7 @@ static int frame_add(frame *f, const char *name, const struct stat *st)
     return 0;
 }
 
-static frame *scan_dir(bk *b, int dirfd, const char *path, const selection *s);
+static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selection *s);
 
 /* Entries of one directory: all of them, or only those selected.  A name
  * that cannot be copied fails the walk: a short list would be saved as a
@@ -760,7 +761,7 @@ static const selection *sel_kid(const selection *s, const char *name)
 /* Whether an entry goes into the snapshot: anything named on the command
  * line (ks); else what no exclude pattern or marker file leaves out and,
  * with one_file_system, no directory of another file system. */
-static bool should_include(bk *b, int dirfd, const char *name, const char *full, const struct stat *st,
+static bool should_include(backup_run *b, int dirfd, const char *name, const char *full, const struct stat *st,
                            const selection *ks)
 {
     bool dir = S_ISDIR(st->st_mode);
@@ -774,7 +775,7 @@ static bool should_include(bk *b, int dirfd, const char *name, const char *full,
 
 /* One entry into f's nodes: stat, include, read its metadata.  What
  * vanished or cannot be read is counted and left out; ENOMEM is returned. */
-static int add_entry(bk *b, frame *f, const char *path, const char *name, const selection *ks)
+static int add_entry(backup_run *b, frame *f, const char *path, const char *name, const selection *ks)
 {
     _cleanup_free_ char *full = NULL;
     struct stat st;
@@ -836,7 +837,7 @@ static int sort_entries(frame *f)
 /* A file the file-change cache knows, with every blob still in the index:
  * its content list is taken from the cache instead of reading it.  1 when
  * taken, 0 (hit 0 or 2 in *hit) when it must be read. */
-static int from_cache(bk *b, frame *f, size_t i, const char *full, int *hit)
+static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *hit)
 {
     cs_node *nd = &f->nodes[i];
     const cs_id *ids;
@@ -863,7 +864,7 @@ static int from_cache(bk *b, frame *f, size_t i, const char *full, int *hit)
 }
 
 /* Files: from the cache, or queued for the workers. */
-static int queue_files(bk *b, frame *f, const char *path)
+static int queue_files(backup_run *b, frame *f, const char *path)
 {
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         _cleanup_free_ char *full = NULL;
@@ -894,7 +895,7 @@ static int queue_files(bk *b, frame *f, const char *path)
 
 /* A directory that cannot be opened keeps its node (metadata) with an empty
  * tree; one gone or replaced by another type is left out like a vanished file. */
-static frame *unreadable_dir(bk *b, const char *full, int err)
+static frame *unreadable_dir(backup_run *b, const char *full, int err)
 {
     bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP;
     frame *empty;
@@ -919,7 +920,7 @@ static frame *unreadable_dir(bk *b, const char *full, int err)
 }
 
 /* Subdirectories, depth first. */
-static int descend(bk *b, frame *f, const char *path, const selection *s)
+static int descend(backup_run *b, frame *f, const char *path, const selection *s)
 {
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         cs_node *nd = &f->nodes[i];
@@ -943,7 +944,7 @@ static int descend(bk *b, frame *f, const char *path, const selection *s)
 
 /* One directory: list, stat, sort, queue its files, descend.  Every
  * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
-static frame *scan_dir(bk *b, int dirfd, const char *path, const selection *s)
+static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selection *s)
 {
     frame *f = calloc(1, sizeof(*f));
     _cleanup_strv_ cs_strv names = CS_STRV_INIT;
@@ -1058,7 +1059,7 @@ static int est_cb(const char *path, const struct stat *st, int type, struct FTW 
 
 static void *estimate_thread(void *arg)
 {
-    bk *b = arg;
+    backup_run *b = arg;
 
     est_files = est_bytes = 0;
     for (size_t i = 0; i < b->o->npaths; i++)
@@ -1070,7 +1071,7 @@ static void *estimate_thread(void *arg)
 
 static void *progress_thread(void *arg)
 {
-    bk *b = arg;
+    backup_run *b = arg;
     struct timespec ts;
 
     pthread_mutex_lock(&b->prog_mu);
@@ -1097,7 +1098,7 @@ static void *progress_thread(void *arg)
 
 /* nftw has no user data: one listing at a time (the CLI's). */
 static struct {
-    bk b;
+    backup_run b;
     cs_backup_list_cb cb;
     void *ud;
 } lw;
@@ -1132,7 +1133,7 @@ int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud)
 
 /* ------------------------------------------------------------------- main */
 
-static int run(bk *b, cs_snapshot *snap)
+static int run(backup_run *b, cs_snapshot *snap)
 {
     const cs_backup_opts *o = b->o;
     selection root = { 0 };
@@ -1193,7 +1194,7 @@ static int run(bk *b, cs_snapshot *snap)
     return rc;
 }
 
-static int fill_snapshot(bk *b, cs_snapshot *s)
+static int fill_snapshot(backup_run *b, cs_snapshot *s)
 {
     char host[256] = "";
     struct timespec now;
@@ -1245,7 +1246,7 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
 
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
-    bk *b;
+    backup_run *b;
     int rc, nw = o->workers;
 
     if (!r->chunker) { /* opened without its config (repo_config.c) */
