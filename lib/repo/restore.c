@@ -43,7 +43,7 @@ typedef struct rfile {
     char *path;
     cs_node nd;          /* owned copy */
     int fd;
-    uint32_t left;       /* segments not finished (under rs.mu) */
+    uint32_t left;       /* segments not finished (under restore_run.mu) */
     int err;             /* first failure of a segment */
     uint64_t size;
 } rfile;
@@ -67,7 +67,7 @@ typedef struct hlink {
     char *path;          /* first restored path */
 } hlink;
 
-typedef struct rs {
+typedef struct restore_run {
     cs_repo *r;
     const cs_restore_opts *o;
     pthread_mutex_t mu;
@@ -94,7 +94,7 @@ typedef struct rs {
     int full;            /* -ENOSPC/-EDQUOT once the target is full (under mu): stop */
     uint64_t snap_bytes; /* the snapshot's size, for that message */
     cs_restore_result res;
-} rs;
+} restore_run;
 
 static int node_copy(cs_node *dst, const cs_node *src)
 {
@@ -160,7 +160,7 @@ static void set_xattrs(int fd, const char *path, const cs_node *nd)
 }
 
 /* Owner, then mode (chown clears set-id bits), then times. */
-static void set_meta(rs *s, int fd, const char *path, const cs_node *nd)
+static void set_meta(restore_run *s, int fd, const char *path, const cs_node *nd)
 {
     struct timespec ts[2] = { { nd->mtime_s, nd->mtime_ns }, { nd->mtime_s, nd->mtime_ns } };
 
@@ -189,7 +189,7 @@ typedef struct window {
     uint64_t off;
 } window;
 
-static int load_blob(rs *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
+static int load_blob(restore_run *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
 {
     cs_repo *r = s->r;
     cs_ientry *e = cs_index_find(&r->index, id); /* read-only during a restore */
@@ -237,7 +237,7 @@ typedef struct wbufs {
     window w;
 } wbufs;
 
-static void budget_take(rs *s, uint64_t n)
+static void budget_take(restore_run *s, uint64_t n)
 {
     pthread_mutex_lock(&s->mu);
     while (s->budget < n)
@@ -246,7 +246,7 @@ static void budget_take(rs *s, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void budget_give(rs *s, uint64_t n, wbufs *b)
+static void budget_give(restore_run *s, uint64_t n, wbufs *b)
 {
     cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
 
@@ -260,8 +260,8 @@ static void budget_give(rs *s, uint64_t n, wbufs *b)
 }
 
 /* Write blobs [from, to) of nd's content at off; *end = offset after them. */
-static int write_blobs(rs *s, int fd, const char *path, const cs_node *nd, uint32_t from, uint32_t to, uint64_t off,
-                       wbufs *b, uint64_t *end)
+static int write_blobs(restore_run *s, int fd, const char *path, const cs_node *nd, uint32_t from, uint32_t to,
+                       uint64_t off, wbufs *b, uint64_t *end)
 {
     bool sparse = nd->flags & CS_NODE_SPARSE;
     cs_buf *blob = &b->blob;
@@ -306,7 +306,7 @@ static int write_blobs(rs *s, int fd, const char *path, const cs_node *nd, uint3
     return 0;
 }
 
-static int write_file(rs *s, rjob *j, wbufs *b)
+static int write_file(restore_run *s, rjob *j, wbufs *b)
 {
     _cleanup_close_ int fd = open_target(j->path);
     uint64_t size = 0;
@@ -326,7 +326,7 @@ static int write_file(rs *s, rjob *j, wbufs *b)
 }
 
 /* Count a file's outcome (under s->mu). */
-static void count_file(rs *s, int rc)
+static void count_file(restore_run *s, int rc)
 {
     if (rc == -EBADMSG)
         s->res.damaged++;
@@ -350,7 +350,7 @@ static bool is_full(int rc)
 
 /* A file could not be written (removed already).  A full target stops the
  * restore with one message, not one per file still to come. */
-static void write_failed(rs *s, const char *path, int rc)
+static void write_failed(restore_run *s, const char *path, int rc)
 {
     bool first = false;
 
@@ -370,7 +370,7 @@ static void write_failed(rs *s, const char *path, int rc)
 }
 
 /* -ENOSPC or -EDQUOT once the target is full, else 0. */
-static int stopped(rs *s)
+static int stopped(restore_run *s)
 {
     int full;
 
@@ -382,7 +382,7 @@ static int stopped(rs *s)
 
 /* One segment of a file cut by restore_node; the last segment done
  * finishes the file. */
-static void write_segment(rs *s, rjob *j, wbufs *b)
+static void write_segment(restore_run *s, rjob *j, wbufs *b)
 {
     rfile *f = j->f;
     uint64_t end = 0;
@@ -416,7 +416,7 @@ static void write_segment(rs *s, rjob *j, wbufs *b)
 
 static void *rworker(void *arg)
 {
-    rs *s = arg;
+    restore_run *s = arg;
     wbufs b = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, ZSTD_createDCtx(), { CS_BUF_INIT, UINT32_MAX, 0 } };
 
     pthread_mutex_lock(&s->mu);
@@ -466,7 +466,7 @@ static void *rworker(void *arg)
     return NULL;
 }
 
-static void queue(rs *s, rjob *j)
+static void queue(restore_run *s, rjob *j)
 {
     pthread_mutex_lock(&s->mu);
     while (s->qlen >= RQ_MAX)
@@ -485,7 +485,7 @@ static void queue(rs *s, rjob *j)
 /* The index lacks something the snapshot needs (an index object damaged
  * or lost): locate the packs no index names from their own headers.  Once
  * per restore, after the workers have gone idle (they read the index). */
-static bool read_pack_headers(rs *s)
+static bool read_pack_headers(restore_run *s)
 {
     int n;
 
@@ -501,7 +501,7 @@ static bool read_pack_headers(rs *s)
     return n > 0;
 }
 
-static bool all_indexed(rs *s, const cs_node *nd)
+static bool all_indexed(restore_run *s, const cs_node *nd)
 {
     for (uint32_t i = 0; i < nd->ncontent; i++)
         if (!cs_index_find(&s->r->index, &nd->content[i]))
@@ -509,7 +509,7 @@ static bool all_indexed(rs *s, const cs_node *nd)
     return true;
 }
 
-static bool included(rs *s, const char *snap_path)
+static bool included(restore_run *s, const char *snap_path)
 {
     if (!s->o->nincludes)
         return true;
@@ -554,12 +554,12 @@ static int ensure_parent(const char *dest)
     return rc;
 }
 
-static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path);
+static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path);
 
 /* --delete only inside what was backed up: the snapshot of /home/me also
  * holds /home and /, and their other entries in the target (/home/you,
  * /usr) are none of its business. */
-static bool backed_up(const rs *s, const char *snap_path)
+static bool backed_up(const restore_run *s, const char *snap_path)
 {
     const char *sp = snap_path + (snap_path[0] == '/');
 
@@ -572,7 +572,7 @@ static bool backed_up(const rs *s, const char *snap_path)
     return false;
 }
 
-static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const char *snap_path)
+static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, const char *snap_path)
 {
     cs_tree t;
     int rc = cs_tree_load(s->r, tree_id, &t);
@@ -608,7 +608,7 @@ static int restore_tree(rs *s, const cs_id *tree_id, const char *dest, const cha
     return rc;
 }
 
-static int add_dirmeta(rs *s, const char *dest, const cs_node *nd)
+static int add_dirmeta(restore_run *s, const char *dest, const cs_node *nd)
 {
     if (s->ndirs == s->dcap) {
         size_t ncap = s->dcap ? s->dcap * 2 : 64;
@@ -628,7 +628,7 @@ static int add_dirmeta(rs *s, const char *dest, const cs_node *nd)
 }
 
 /* Hard links: the first path of an inode is restored, later ones linked. */
-static const char *hardlink_first(rs *s, const cs_node *nd, const char *dest)
+static const char *hardlink_first(restore_run *s, const cs_node *nd, const char *dest)
 {
     for (size_t i = 0; i < s->nlinks; i++)
         if (s->links[i].dev == nd->dev && s->links[i].ino == nd->inode)
@@ -649,7 +649,7 @@ static const char *hardlink_first(rs *s, const cs_node *nd, const char *dest)
  * fetch at once (see REMOTE_WORKERS).  Returns 0 when queued (or failed and
  * counted), 1 when a blob is not in the index (let the whole-file job name
  * it), or -ENOMEM. */
-static int queue_segments(rs *s, const cs_node *nd, const char *dest)
+static int queue_segments(restore_run *s, const cs_node *nd, const char *dest)
 {
     rfile *f;
     uint64_t off = 0;
@@ -699,7 +699,7 @@ static int queue_segments(rs *s, const cs_node *nd, const char *dest)
     return 0;
 }
 
-static void report(rs *s, const char *what, const char *path)
+static void report(restore_run *s, const char *what, const char *path)
 {
     if (s->o->report)
         s->o->report(what, path, s->o->report_ud);
@@ -707,7 +707,7 @@ static void report(rs *s, const char *what, const char *path)
 
 /* A directory of the snapshot: 1 to go on into it, 0 when it cannot be
  * made (counted), -errno. */
-static int make_dir(rs *s, const char *dest)
+static int make_dir(restore_run *s, const char *dest)
 {
     struct stat st;
     int there = lstat(dest, &st) == 0;
@@ -743,7 +743,7 @@ static int make_dir(rs *s, const char *dest)
 /* What the target holds at dest already (--overwrite): 1 to restore nd
  * there, 0 when it is left alone (counted, or only reported with
  * --dry-run). */
-static int existing(rs *s, const cs_node *nd, const char *dest)
+static int existing(restore_run *s, const cs_node *nd, const char *dest)
 {
     int put = cs_restore_decide(nd, dest, s->o->overwrite);
 
@@ -766,7 +766,7 @@ static int existing(rs *s, const cs_node *nd, const char *dest)
     return 0;
 }
 
-static int restore_node(rs *s, const cs_node *nd, const char *dest, const char *snap_path)
+static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path)
 {
     bool inc = included(s, snap_path);
     int rc = 0;
@@ -902,7 +902,7 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
 
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
-    rs s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
+    restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
     int nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     cs_node sub;
     bool is_root = true;
