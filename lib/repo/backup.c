@@ -1101,7 +1101,7 @@ static struct {
     backup_run b;
     cs_backup_list_cb cb;
     void *ud;
-} lw;
+} dry_listing;
 
 static int list_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -1111,9 +1111,10 @@ static int list_cb(const char *path, const struct stat *st, int type, struct FTW
         return FTW_CONTINUE;
     /* the same rules as the backup's walk; what was named is always in */
     if (ftw->level > 0 &&
-        (excluded(&lw.b, path + ftw->base, path, dir) || (dir && marked(&lw.b, AT_FDCWD, path))))
+        (excluded(&dry_listing.b, path + ftw->base, path, dir) ||
+         (dir && marked(&dry_listing.b, AT_FDCWD, path))))
         return dir ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
-    lw.cb(path, st, lw.ud);
+    dry_listing.cb(path, st, dry_listing.ud);
     return FTW_CONTINUE;
 }
 
@@ -1121,10 +1122,10 @@ int cs_backup_list(const cs_backup_opts *o, cs_backup_list_cb cb, void *ud)
 {
     int rc = 0;
 
-    memset(&lw, 0, sizeof(lw));
-    lw.b.o = o;
-    lw.cb = cb;
-    lw.ud = ud;
+    memset(&dry_listing, 0, sizeof(dry_listing));
+    dry_listing.b.o = o;
+    dry_listing.cb = cb;
+    dry_listing.ud = ud;
     for (size_t i = 0; i < o->npaths && rc == 0; i++)
         if (nftw(o->paths[i], list_cb, 16, FTW_PHYS | FTW_ACTIONRETVAL | (o->one_file_system ? FTW_MOUNT : 0)) < 0)
             rc = -errno;
