@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "repo/filecache.h"
+#include "util/alloc.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -81,14 +82,8 @@ static fc_entry *add(cs_fcache *c, const uint8_t key[16])
 {
     fc_entry *e;
 
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 1024;
-        fc_entry *nv = realloc(c->v, ncap * sizeof(*nv));
-        if (!nv)
-            return NULL;
-        c->v = nv;
-        c->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->v, c->cap, c->n + 1) < 0)
+        return NULL;
     if ((c->n + 1) * 2 > c->nslots && rehash(c, c->nslots ? c->nslots * 2 : 2048) < 0)
         return NULL;
     e = &c->v[c->n++];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "repo/repo_int.h"
+#include "util/alloc.h"
 
 #define INDEX_VERSION 1
 #define INDEX_MAX_PACKS (1u << 22)
@@ -135,14 +136,8 @@ int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_
         *pack_idx = *slot - 1;
         return 0;
     }
-    if (ix->npacks == ix->packs_cap) {
-        size_t ncap = ix->packs_cap ? ix->packs_cap * 2 : 64;
-        cs_ipack *np = realloc(ix->packs, ncap * sizeof(*np));
-        if (!np)
-            return -ENOMEM;
-        ix->packs = np;
-        ix->packs_cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(ix->packs, ix->packs_cap, ix->npacks + 1) < 0)
+        return -ENOMEM;
     memset(&ix->packs[ix->npacks], 0, sizeof(ix->packs[0]));
     ix->packs[ix->npacks].id = *pack_id;
     ix->packs[ix->npacks].size = size;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "repo/repo_int.h"
+#include "util/alloc.h"
 #include "util/log.h"
 
 typedef struct temp_obj {
@@ -22,14 +23,8 @@ static int temp_cb(const char *key, const cs_object_stat *st, void *ud)
 {
     temp_list *t = ud;
 
-    if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 16;
-        temp_obj *nv = realloc(t->v, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        t->v = nv;
-        t->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(t->v, t->cap, t->n + 1) < 0)
+        return -ENOMEM;
     if (!(t->v[t->n].key = strdup(key)))
         return -ENOMEM;
     t->v[t->n].size = st->size;

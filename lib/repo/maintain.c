@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include "repo/repo_int.h"
 #include "repo/tree.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -19,14 +20,8 @@ static int plist_cb(const char *key, const cs_object_stat *st, void *ud)
 
     if (!slash || cs_id_parse(slash + 1, &id) < 0)
         return 0;
-    if (p->n == p->cap) {
-        size_t ncap = p->cap ? p->cap * 2 : 256;
-        cs_pent *nv = realloc(p->v, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        p->v = nv;
-        p->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(p->v, p->cap, p->n + 1) < 0)
+        return -ENOMEM;
     p->v[p->n++] = (cs_pent){ id, st->size, false };
     return 0;
 }

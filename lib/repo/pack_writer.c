@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <time.h>
 #include "repo/repo_int.h"
+#include "util/alloc.h"
 #include "util/log.h"
 
 #define QUEUE_MAX 1
@@ -109,15 +110,9 @@ static int upload(cs_pack_writer *p, open_pack *op)
         return rc;
 
     pthread_mutex_lock(&p->mu);
-    if (p->ndone == p->done_cap) {
-        size_t ncap = p->done_cap ? p->done_cap * 2 : 16;
-        cs_index_pack_blobs *nv = realloc(p->done_packs, ncap * sizeof(*nv));
-        if (!nv) {
-            pthread_mutex_unlock(&p->mu);
-            return -ENOMEM;
-        }
-        p->done_packs = nv;
-        p->done_cap = ncap;
+    if (CS_GREEDY_REALLOC(p->done_packs, p->done_cap, p->ndone + 1) < 0) {
+        pthread_mutex_unlock(&p->mu);
+        return -ENOMEM;
     }
     p->done_packs[p->ndone++] = (cs_index_pack_blobs){ pid, op->buf.len, (uint32_t)op->n, op->blobs };
     op->blobs = NULL;
@@ -237,15 +232,9 @@ int cs_pack_writer_reserve(cs_pack_writer *p, int type, const cs_id *id, size_t 
         if ((rc = cs_buf_reserve(&op->buf, CS_PACK_TARGET + CS_MAX_BLOB)) < 0)
             goto out;
     }
-    if (op->n == op->cap) {
-        size_t ncap = op->cap ? op->cap * 2 : 64;
-        cs_pack_blob *nb = realloc(op->blobs, ncap * sizeof(*nb));
-        if (!nb) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        op->blobs = nb;
-        op->cap = ncap;
+    if (CS_GREEDY_REALLOC(op->blobs, op->cap, op->n + 1) < 0) {
+        rc = -ENOMEM;
+        goto out;
     }
     op->blobs[op->n++] = (cs_pack_blob){ (uint8_t)type, *id, (uint32_t)op->buf.len, (uint32_t)enc_len, raw_len };
     *dst = op->buf.data + op->buf.len;

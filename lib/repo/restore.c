@@ -18,6 +18,7 @@
 #include <zstd.h>
 #include "repo/repo_int.h"
 #include "repo/tree.h"
+#include "util/alloc.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -610,14 +611,8 @@ static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, 
 
 static int add_dirmeta(restore_run *s, const char *dest, const cs_node *nd)
 {
-    if (s->ndirs == s->dcap) {
-        size_t ncap = s->dcap ? s->dcap * 2 : 64;
-        dirmeta *nv = realloc(s->dirs, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        s->dirs = nv;
-        s->dcap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(s->dirs, s->dcap, s->ndirs + 1) < 0)
+        return -ENOMEM;
     s->dirs[s->ndirs].path = strdup(dest);
     node_copy(&s->dirs[s->ndirs].nd, nd);
     free(s->dirs[s->ndirs].nd.content);
@@ -633,14 +628,8 @@ static const char *hardlink_first(restore_run *s, const cs_node *nd, const char 
     for (size_t i = 0; i < s->nlinks; i++)
         if (s->links[i].dev == nd->dev && s->links[i].ino == nd->inode)
             return s->links[i].path;
-    if (s->nlinks == s->lcap) {
-        size_t ncap = s->lcap ? s->lcap * 2 : 16;
-        hlink *nv = realloc(s->links, ncap * sizeof(*nv));
-        if (!nv)
-            return NULL;
-        s->links = nv;
-        s->lcap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(s->links, s->lcap, s->nlinks + 1) < 0)
+        return NULL;
     s->links[s->nlinks++] = (hlink){ nd->dev, nd->inode, strdup(dest) };
     return NULL;
 }
@@ -797,14 +786,8 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
         if (nd->nlink > 1) {
             const char *first = hardlink_first(s, nd, dest);
             if (first) {
-                if (s->npend == s->pcap) {
-                    size_t ncap = s->pcap ? s->pcap * 2 : 16;
-                    __typeof__(s->pend) nv = realloc(s->pend, ncap * sizeof(*nv));
-                    if (!nv)
-                        return -ENOMEM;
-                    s->pend = nv;
-                    s->pcap = ncap;
-                }
+                if (CS_GREEDY_REALLOC(s->pend, s->pcap, s->npend + 1) < 0)
+                    return -ENOMEM;
                 s->pend[s->npend].path = strdup(dest);
                 s->pend[s->npend].target = strdup(first);
                 s->npend++;
