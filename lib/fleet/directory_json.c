@@ -308,6 +308,9 @@ static int parse_top(struct json_object *root, enum cs_dir_json_mode mode, cs_di
         } else if (strcmp(key, "escrow_key") == 0) {
             r = get_key(v, key, "directory", d->escrow_pk, err);
             d->has_escrow = true;
+        } else if (strcmp(key, "report_key") == 0) {
+            r = get_key(v, key, "directory", d->report_pk, err);
+            d->has_report = true;
         } else if (strcmp(key, "users") == 0) {
             r = parse_list(v, key, true, mode, d, err);
             seen_users = true;
@@ -490,6 +493,7 @@ static struct json_object *directory_json(const cs_directory *d, enum cs_dir_jso
         r = add(o, "id_range", range);
     }
     if (!r && d->has_escrow) r = add(o, "escrow_key", key_json(d->escrow_pk));
+    if (!r && d->has_report) r = add(o, "report_key", key_json(d->report_pk));
     if (r < 0)
         return NULL;
     users = json_object_new_array_ext((int)d->n_users);

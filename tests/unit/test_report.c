@@ -255,6 +255,35 @@ static void test_parse_strict(void **state)
     assert_int_equal(r.last_error, CS_REPORT_ERR_OTHER); /* a newer agent's class */
 }
 
+/* The signed directory names the report key; absent, it names none. */
+static void test_directory_report_key(void **state)
+{
+    _cleanup_directory_ cs_directory *back = NULL, *plain = NULL;
+    cs_fleet_err err = { "" };
+    char *json = NULL;
+    size_t len;
+
+    dir->has_report = true;
+    memcpy(dir->report_pk, rpk, 32);
+    dir->serial = 1, dir->issued = NOW, dir->expires = NOW + 86400;
+    for (int mode = CS_DIR_SOURCE; mode <= CS_DIR_BODY; mode++) {
+        assert_int_equal(cs_directory_to_json(dir, mode, &json, &len), 0);
+        assert_non_null(strstr(json, "\"report_key\""));
+        assert_int_equal(cs_directory_from_json(json, len, mode, &back, &err), 0);
+        assert_true(back->has_report);
+        assert_memory_equal(back->report_pk, rpk, 32);
+        cs_directory_free(back);
+        back = NULL;
+        free(json);
+    }
+    dir->has_report = false;
+    assert_int_equal(cs_directory_to_json(dir, CS_DIR_BODY, &json, &len), 0);
+    assert_null(strstr(json, "report_key"));
+    assert_int_equal(cs_directory_from_json(json, len, CS_DIR_BODY, &plain, &err), 0);
+    assert_false(plain->has_report);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_unknown_user_and_misplaced),
         cmocka_unit_test(test_future),
         cmocka_unit_test(test_parse_strict),
+        cmocka_unit_test(test_directory_report_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
