@@ -39,6 +39,7 @@ static const struct admin_command {
     { "recover-user", admin_recover_user, "New one-time password from the fleet's key escrow" },
     { "publish", admin_publish, "Sign the directory and upload it to fleet/directory" },
     { "show", admin_show, "List the directory's users and groups" },
+    { "report", admin_report, "Whose backups are stale: the fleet's health reports" },
     { "verify", admin_verify, "Check a signed directory file as a workstation would" },
 };
 
