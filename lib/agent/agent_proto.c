@@ -345,6 +345,8 @@ static int parse_top(json_object *obj, cs_agent_state *st)
         { "last_prune", offsetof(cs_agent_state, last_prune) },
         { "prune_left", offsetof(cs_agent_state, prune_left) },
         { "paused_until", offsetof(cs_agent_state, paused_until) },
+        { "report_sequence", offsetof(cs_agent_state, report_sequence) },
+        { "report_last", offsetof(cs_agent_state, report_last) },
     };
     static const struct { const char *key; size_t off; } flags[] = {
         { "first_backup_notified", offsetof(cs_agent_state, first_backup_notified) },
@@ -442,5 +444,7 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
     json_object_object_add(root, "prune_left", json_object_new_int64(st->prune_left));
     json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
+    json_object_object_add(root, "report_sequence", json_object_new_int64(st->report_sequence));
+    json_object_object_add(root, "report_last", json_object_new_int64(st->report_last));
     return root;
 }

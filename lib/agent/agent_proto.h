@@ -116,6 +116,8 @@ typedef struct cs_agent_state {
     int64_t last_prune;               /* unix time of the last prune attempt, 0 = never */
     int64_t prune_left;               /* bytes of packs its repack bound left for the next one */
     int64_t paused_until;             /* `cloudseal agent pause`: 0 = not, INT64_MAX = until resume */
+    int64_t report_sequence;          /* of the last fleet health report filed (docs/reports.md) */
+    int64_t report_last;              /* when it was filed, 0 = never */
 } cs_agent_state;
 
 void cs_agent_state_init(cs_agent_state *st);

@@ -96,4 +96,9 @@ cs_report_state cs_report_check(const void *data, size_t len, const uint8_t repo
                                 const char *path_host_id, const cs_directory *d, int64_t now, cs_report *out,
                                 cs_fleet_err *err);
 
+/* The report key the fleet's signed directory in st names, after the
+ * checks directory-sync makes (report_key.c): 0, -ENOENT outside a fleet or
+ * when the directory names none, else why the directory was not accepted. */
+int cs_fleet_report_key(const cs_config *cfg, cs_storage *st, uint8_t pk[CS_FLEET_ESCROW_PK_BYTES]);
+
 #endif
