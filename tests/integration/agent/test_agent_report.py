@@ -21,22 +21,22 @@ def wait_log(agent, text, timeout=60):
         time.sleep(0.02)
 
 
-def backup_config(tmp_path, agent, write, **sections):
+def backup_config(tmp_path, agent, write, paths=None, **sections):
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     (data / "hello.txt").write_text("hello from the report test\n")
     agent.env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return write(backup={"paths": str(data)}, **sections)
+    return write(backup={"paths": str(paths or data)}, **sections)
 
 
-def make_fleet(tmp_path, write, agent, account):
+def make_fleet(tmp_path, write, agent, account, paths=None):
     """A fleet of one: the test's user, enrolled and pinned, with a report key."""
     (tmp_path / "passwd").write_text("nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n")
     (tmp_path / "group").write_text("nogroup:x:65534:\n")
     fleet = {"public_key_file": tmp_path / "fleet.pub", "source": tmp_path / "directory.json",
              "cache": tmp_path / "directory.cache", "state": tmp_path / "directory.state",
              "local_passwd": tmp_path / "passwd", "local_group": tmp_path / "group"}
-    cfg = backup_config(tmp_path, agent, write, fleet={k: str(v) for k, v in fleet.items()})
+    cfg = backup_config(tmp_path, agent, write, paths, fleet={k: str(v) for k, v in fleet.items()})
 
     def cs(*args, prog=CLI):
         r = subprocess.run([str(prog), "--config", str(cfg), *args], capture_output=True, text=True,
@@ -92,4 +92,22 @@ def test_no_report_outside_a_fleet(agent, agent_env, tmp_path):
     agent.wait_status("idle, next backup", timeout=120)  # the backup and its steps are done
     assert not (tmp_path / "storage" / "fleet").exists()
     assert "health report" not in agent.log_text()
+    assert agent.terminate() == 0
+
+
+def test_agent_reports_a_failed_backup(agent, agent_env, tmp_path):
+    write, account = agent_env
+    cfg = make_fleet(tmp_path, write, agent, account, paths=tmp_path / "no-such-dir")
+    account.unlock()
+    agent.start()
+    agent.wait_status("error:", timeout=120)
+    wait_log(agent, "filed the fleet health report")
+    r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
+                        str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
+                       cwd=str(tmp_path))
+    assert r.returncode == 1, r.stdout + r.stderr  # never backed up: stale
+    (row,) = json.loads(r.stdout)["reports"]
+    assert row["state"] == "ok" and row["stale"] and row["last_backup"] == 0, row
+    assert row["last_error"] == "failed" and row["last_error_time"] > 0, row
+    assert str(tmp_path) not in r.stdout  # a class, never the failing path
     assert agent.terminate() == 0
