@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "fleet/fleet_internal.h"
+#include "util/json.h"
 #include "util/macros.h"
 #include "util/secmem.h"
 
@@ -102,153 +103,98 @@ int cs_report_key(const char *user, const char *host_id, char *out, size_t len)
 
 /* ---- the body: one table for both directions ---- */
 
-enum kind { K_VERSION, K_STR, K_INT, K_ERROR };
-static const struct field {
-    const char *name;
-    enum kind kind;
-    size_t off, size;              /* K_STR: the char array; K_INT: an 8-byte integer */
-    bool (*ok)(const char *s);     /* K_STR */
-} fields[] = {
-#define STR(n, check) { #n, K_STR, offsetof(cs_report, n), sizeof(((cs_report *)0)->n), check }
-#define INT(n) { #n, K_INT, offsetof(cs_report, n), sizeof(((cs_report *)0)->n), NULL }
-    { "version", K_VERSION, 0, 0, NULL },
-    STR(user, user_ok),
-    STR(host, host_ok),
-    STR(host_id, cs_report_host_id_valid),
-    INT(sequence),
-    INT(time),
-    STR(agent_version, version_ok),
-    INT(last_backup),
-    INT(last_sync),
-    INT(snapshots),
-    INT(repo_bytes),
-    { "last_error", K_ERROR, offsetof(cs_report, last_error), 0, error_ok },
-    INT(last_error_time),
-#undef STR
-#undef INT
+/* What the table reads into and writes from: the report, and the two
+ * members that are not kept as they are in the JSON. */
+typedef struct report_body {
+    cs_report r;
+    int64_t version;
+    char error[33];
+} report_body;
+
+#define M CS_JSON_MANDATORY
+static const cs_json_field fields[] = {
+    CS_JSON_I64("version", report_body, version, 1, 1, M),
+    CS_JSON_STRBUF("user", report_body, r.user, M),
+    CS_JSON_STRBUF("host", report_body, r.host, M),
+    CS_JSON_STRBUF("host_id", report_body, r.host_id, M),
+    CS_JSON_U64("sequence", report_body, r.sequence, 1, INT_MAX53, M),
+    CS_JSON_I64("time", report_body, r.time, 0, INT_MAX53, M),
+    CS_JSON_STRBUF("agent_version", report_body, r.agent_version, M),
+    CS_JSON_I64("last_backup", report_body, r.last_backup, 0, INT_MAX53, M),
+    CS_JSON_I64("last_sync", report_body, r.last_sync, 0, INT_MAX53, M),
+    CS_JSON_U64("snapshots", report_body, r.snapshots, 0, INT_MAX53, M),
+    CS_JSON_U64("repo_bytes", report_body, r.repo_bytes, 0, INT_MAX53, M),
+    CS_JSON_STRBUF("last_error", report_body, error, M),
+    CS_JSON_I64("last_error_time", report_body, r.last_error_time, 0, INT_MAX53, M),
+    {},
 };
-_Static_assert(N_OF(fields) < 32, "seen is a 32-bit mask");
+#undef M
 
-static uint64_t *int_at(const cs_report *r, const struct field *f)
+/* The characters each string may have (the table bounds their lengths),
+ * and times and counts that contradict each other: a report says when it
+ * was made, so nothing it reports can be later than that. */
+static int check_body(report_body *b, cs_fleet_err *err)
 {
-    _Static_assert(sizeof(int64_t) == sizeof(uint64_t), "8-byte integers");
-    return (uint64_t *)((char *)r + f->off);
-}
-
-/* Times and counts that contradict each other: a report says when it was
- * made, so nothing it reports can be later than that. */
-static int consistent(const cs_report *r, cs_fleet_err *err)
-{
-    if (r->sequence == 0)
-        return FAIL("\"sequence\" starts at 1");
-    if (r->last_backup > r->time || r->last_sync > r->time || r->last_error_time > r->time)
+    if (!user_ok(b->r.user) || !host_ok(b->r.host) || !cs_report_host_id_valid(b->r.host_id) ||
+        !version_ok(b->r.agent_version) || !error_ok(b->error))
+        return FAIL("a name, host, id, version or error class has characters it may not have");
+    b->r.last_error = cs_report_error_from_name(b->error);
+    if (b->r.last_backup > b->r.time || b->r.last_sync > b->r.time || b->r.last_error_time > b->r.time)
         return FAIL("a time in the report is later than the report itself");
-    if ((r->last_error == CS_REPORT_ERR_NONE) != (r->last_error_time == 0))
+    if ((b->r.last_error == CS_REPORT_ERR_NONE) != (b->r.last_error_time == 0))
         return FAIL("\"last_error_time\" must be set exactly when \"last_error\" is not \"none\"");
     return 0;
 }
 
-static int parse_member(const struct field *f, json_object *v, cs_report *r, cs_fleet_err *err)
-{
-    const char *s;
-    int64_t x;
-
-    switch (f->kind) {
-    case K_VERSION:
-        x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
-        return x == 1 ? 0 : FAIL("unsupported report version (this cloudseal reads version 1)");
-    case K_INT:
-        x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
-        if (x < 0 || (uint64_t)x > INT_MAX53)
-            return FAIL("\"%s\" is not an integer from 0 to 2^53", f->name);
-        *int_at(r, f) = (uint64_t)x;
-        return 0;
-    case K_STR:
-    case K_ERROR:
-        s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-        if (!s || strlen(s) != (size_t)json_object_get_string_len(v) || !f->ok(s))
-            return FAIL("\"%s\" is missing, too long or has characters it may not have", f->name);
-        if (f->kind == K_ERROR)
-            r->last_error = cs_report_error_from_name(s);
-        else
-            memcpy((char *)r + f->off, s, strlen(s) + 1); /* f->ok bounded it below f->size */
-        return 0;
-    }
-    return -EBADMSG;
-}
-
-static const struct field *find_field(const char *name)
-{
-    for (size_t i = 0; i < N_OF(fields); i++)
-        if (strcmp(fields[i].name, name) == 0)
-            return &fields[i];
-    return NULL;
-}
-
 int cs_report_parse(const char *data, size_t len, cs_report *out, cs_fleet_err *err)
 {
-    cs_report r = { 0 };
-    uint32_t seen = 0;
-    json_object *o;
-    int rc = cs_fleet_small_json(data, len, CS_REPORT_BODY_MAX, &o, err);
+    _cleanup_json_ json_object *o = NULL;
+    cs_json_error jerr = { "" };
+    report_body b = { 0 };
+    const char *why = "not JSON";
+    int r;
 
     memset(out, 0, sizeof(*out));
-    if (rc < 0)
-        return rc;
-    json_object_object_foreach(o, name, v) {
-        const struct field *f = find_field(name);
-        if (!f) {
-            rc = FAIL("unknown member \"%.40s\"", name);
-            break;
-        }
-        rc = parse_member(f, v, &r, err);
-        if (rc < 0)
-            break;
-        seen |= 1u << (f - fields);
-    }
-    json_object_put(o);
-    if (rc == 0 && seen != (1u << N_OF(fields)) - 1)
-        rc = FAIL("a member is missing (a report has all %zu)", N_OF(fields));
-    if (rc == 0)
-        rc = consistent(&r, err);
-    if (rc == 0)
-        *out = r;
-    return rc;
+    r = cs_json_parse_object(data, len, CS_REPORT_BODY_MAX, 2, &o, &why);
+    if (r < 0)
+        return r == -ENOMEM ? r : FAIL("the report body: %s", why ? why : "not a JSON object");
+    r = cs_json_dispatch(o, fields, CS_JSON_REFUSE_UNKNOWN, &b, &jerr);
+    if (r < 0)
+        return r == -ENOMEM ? r : FAIL("the report body: %s", jerr.msg);
+    r = check_body(&b, err);
+    if (r == 0)
+        *out = b.r;
+    return r;
 }
 
 int cs_report_to_json(const cs_report *r, char **json)
 {
-    json_object *o = json_object_new_object(), *v;
+    _cleanup_json_ json_object *o = json_object_new_object();
+    report_body b = { .r = *r, .version = 1 };
     cs_report back;
     const char *text;
-    int rc = 0;
 
     *json = NULL;
     if (!o)
         return -ENOMEM;
-    if (r->last_error == CS_REPORT_ERR_OTHER) {
-        json_object_put(o);
+    if (r->last_error == CS_REPORT_ERR_OTHER)
         return -EINVAL; /* a reader's word, never filed */
-    }
-    for (size_t i = 0; i < N_OF(fields); i++) {
-        const struct field *f = &fields[i];
-        switch (f->kind) {
-        case K_VERSION: v = json_object_new_int(1); break;
-        case K_INT: v = json_object_new_int64((int64_t)*int_at(r, f)); break;
-        case K_STR: v = json_object_new_string((const char *)r + f->off); break;
-        default: v = json_object_new_string(cs_report_error_name(r->last_error)); break;
-        }
-        json_object_object_add(o, f->name, v);
+    snprintf(b.error, sizeof(b.error), "%s", cs_report_error_name(r->last_error));
+    for (const cs_json_field *f = fields; f->name; f++) {
+        const char *p = (const char *)&b + f->offset;
+        json_object *v = f->type == CS_JSON_TYPE_STRBUF ? json_object_new_string(p)
+                         : f->type == CS_JSON_TYPE_U64  ? json_object_new_int64((int64_t)*(const uint64_t *)p)
+                                                        : json_object_new_int64(*(const int64_t *)p);
+        if (!v || json_object_object_add(o, f->name, v) < 0)
+            return -ENOMEM;
     }
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     if (!text)
-        rc = -ENOMEM;
-    else if (cs_report_parse(text, strlen(text), &back, NULL) < 0)
-        rc = -EINVAL; /* a member out of its bounds */
-    else if (!(*json = strdup(text)))
-        rc = -ENOMEM;
-    json_object_put(o);
-    return rc;
+        return -ENOMEM;
+    if (cs_report_parse(text, strlen(text), &back, NULL) < 0)
+        return -EINVAL; /* a member out of its bounds: the reader's check serves the writer */
+    *json = strdup(text);
+    return *json ? 0 : -ENOMEM;
 }
 
 /* ---- sign, seal, open, verify ---- */

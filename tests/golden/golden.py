@@ -320,7 +320,10 @@ def rewrite(env, out, fixtures):
         w / "directory.cache", w / "directory.json"))
     out["rewrite-archive-state.txt"] = result(env.tool("archive-state", w / "archive-state" / "state"))
     out["rewrite-agent-state.txt"] = result(env.tool("agent-state", w / "agent-state.json"))
-    segs = sorted((user / "archive" / "log").glob("*/*"))
+    # the fixture's segments (a fresh workstation's sync adds its own first segment)
+    fixture_log = pathlib.Path(fixtures) / "storage" / "users" / USER / "archive" / "log"
+    segs = sorted(s for s in (user / "archive" / "log").glob("*/*")
+                  if (fixture_log / s.parent.name / s.name).exists())
     out["rewrite-segments.txt"] = "".join(result(env.tool(
         "segment", user / "keybag", s.parent.name, str(int(s.name)), s, stdin=pw)) for s in segs)
     carol = w / "storage" / "users" / "carol"

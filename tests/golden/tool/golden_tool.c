@@ -145,7 +145,9 @@ static int cmd_fleet(char **argv)
     return bad;
 }
 
-/* The archive's device state decoded and encoded again (checksum included). */
+/* The archive's device state decoded and encoded again (checksum included),
+ * in the fixture's version: a newer version adds to it, it must still
+ * write the older one byte for byte. */
 static int cmd_archive_state(const char *path)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT, enc = CS_BUF_INIT;
@@ -156,7 +158,7 @@ static int cmd_archive_state(const char *path)
         return log_error_errno(r, "%s", path);
     if ((r = cs_arch_state_decode(raw.data, raw.len, &st)) < 0)
         return log_error_errno(r, "%s: not an archive state", path);
-    r = cs_arch_state_encode(st, &enc);
+    r = cs_arch_state_encode_as(st, raw.data[4], &enc);
     cs_arch_state_free(st);
     if (r < 0)
         return log_error_errno(r, "encoding the state");
