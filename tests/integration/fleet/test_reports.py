@@ -170,3 +170,23 @@ def test_usage_errors(fleet):
                         str(fleet.source), "report", "--report-secret", str(fleet.tmp / "open.key")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "chmod 600" in r.stderr
+
+
+def test_reports_through_s3(fleet, fleet_s3):
+    """The same checks when the reports come from an S3 listing (s3rver)."""
+    url, s3tool = fleet_s3
+    reporting_fleet(fleet)
+    fleet.store.mkdir(exist_ok=True)
+    made = {("alice", "a"): put_report(fleet, "alice", "a"),
+            ("alice", "c"): put_report(fleet, "alice", "c", signer="bob"),
+            ("bob", "b"): put_report(fleet, "bob", "b", backup_age=5 * 86400)}
+    for (user, host), path in made.items():
+        subprocess.run(s3tool + [url, "put", f"fleet/reports/{user}/{HOST[host]}"], input=path.read_bytes(),
+                       capture_output=True, timeout=60, check=True)
+    shutil.rmtree(fleet.store / "fleet")  # only what S3 holds counts
+    r = report(fleet, "--json")
+    assert r.returncode == 5, r.stdout + r.stderr
+    got = states(r.stdout)
+    assert got[("alice", HOST["a"])]["state"] == "ok" and not got[("alice", HOST["a"])]["stale"]
+    assert got[("alice", HOST["c"])]["state"] == "forged"
+    assert got[("bob", HOST["b"])]["stale"]
