@@ -19,6 +19,7 @@
 #include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/secmem.h"
@@ -108,14 +109,10 @@ static json_object *seen_load(const char *path)
     json_object *o = NULL;
     int r = path ? cs_read_file(path, SEEN_MAX, &b) : -ENOENT;
 
-    if (r == 0 && cs_buf_append(&b, "", 1) == 0)
-        o = json_tokener_parse((const char *)b.data);
+    if (r == 0 && cs_json_parse_object((const char *)b.data, b.len, SEEN_MAX, 3, &o, NULL) < 0)
+        o = NULL;
     if (r < 0 && r != -ENOENT)
         log_warning("cannot read %s (%s): replayed reports are not recognized in this run", path, strerror(-r));
-    if (o && !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        o = NULL;
-    }
     if (!o && r == 0)
         log_warning("%s is not what admin report writes: starting it afresh", path);
     return o ? o : json_object_new_object();

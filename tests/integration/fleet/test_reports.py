@@ -116,6 +116,10 @@ def test_replayed_report_is_shown_as_such(fleet):
     r = report(fleet, "--json", "--seen", str(seen))
     assert states(r.stdout)[("alice", HOST["a"])]["state"] == "replayed", r.stdout
     assert r.returncode == 5
+    assert oct(seen.stat().st_mode & 0o777) == "0o600"
+    seen.write_text('{"alice/' + HOST["a"] + '": [')  # a damaged state file: said, and started afresh
+    r = report(fleet, "--json", "--seen", str(seen))
+    assert "starting it afresh" in r.stderr and states(r.stdout)[("alice", HOST["a"])]["state"] == "ok"
 
 
 PROM_LINE = re.compile(r'^([a-z_]+)\{((?:[a-z_]+="[^"\\\n]*",?)*)\} (\d+)$')
