@@ -82,6 +82,21 @@ def test_agent_files_a_report_after_a_backup(agent, agent_env, tmp_path):
     assert row["repo_bytes"] > 0 and row["sequence"] == 1
     assert agent.terminate() == 0
 
+    # the next run goes on from the sequence in the state file (else the
+    # admin side would take its reports for old ones put back)
+    account.unlock()  # the stop locked (lock = logout, no logind here)
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=60)
+    t = time.monotonic()
+    assert agent.request("backup-now")["ok"] is True
+    agent.wait_status("idle, next backup", timeout=120, since=t)
+    wait_log(agent, "(sequence 2,")
+    r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
+                        str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
+                       cwd=str(tmp_path))
+    assert r.returncode == 0 and json.loads(r.stdout)["reports"][0]["sequence"] == 2, r.stdout + r.stderr
+    assert agent.terminate() == 0
+
 
 def test_no_report_outside_a_fleet(agent, agent_env, tmp_path):
     write, account = agent_env
