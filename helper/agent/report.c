@@ -77,6 +77,7 @@ static int make_report(agent *a, int64_t now, cs_report *r)
     r->sequence = (uint64_t)a->state.report_sequence + 1;
     r->time = now;
     r->repo_bytes = a->state.repository_size > 0 ? (uint64_t)a->state.repository_size : 0;
+    r->snapshots = (uint64_t)a->state.snapshots;
     for (size_t i = 0; i < a->state.n_jobs; i++) {
         const cs_agent_job_state *j = &a->state.jobs[i];
         cs_report_error e = error_class(j->last_result);

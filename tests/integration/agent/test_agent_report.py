@@ -79,7 +79,7 @@ def test_agent_files_a_report_after_a_backup(agent, agent_env, tmp_path):
     (row,) = json.loads(r.stdout)["reports"]
     assert row["user"] == account.user and row["state"] == "ok" and not row["stale"], row
     assert time.time() - row["last_backup"] < 300 and row["last_error"] == "none"
-    assert row["repo_bytes"] > 0 and row["sequence"] == 1
+    assert row["repo_bytes"] > 0 and row["sequence"] == 1 and row["snapshots"] == 1
     assert agent.terminate() == 0
 
     # the next run goes on from the sequence in the state file (else the
@@ -94,7 +94,8 @@ def test_agent_files_a_report_after_a_backup(agent, agent_env, tmp_path):
     r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
                         str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
                        cwd=str(tmp_path))
-    assert r.returncode == 0 and json.loads(r.stdout)["reports"][0]["sequence"] == 2, r.stdout + r.stderr
+    (row,) = json.loads(r.stdout)["reports"]
+    assert r.returncode == 0 and row["sequence"] == 2 and row["snapshots"] == 2, r.stdout + r.stderr
     assert agent.terminate() == 0
 
 
