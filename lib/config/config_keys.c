@@ -7,7 +7,7 @@
 const cs_config_key cs_config_keys[] = {
     /* [storage] where the fleet's bucket or directory is */
     { "storage", "url", CS_CONF_STRING, "file:///var/lib/cloudseal/storage", 0, 0 },
-    { "storage", "region", CS_CONF_STRING, "us-east-1", 0, 0 },
+    { "storage", "region", CS_CONF_STRING, NULL, 0, 0 },
     { "storage", "path_style", CS_CONF_BOOL, "yes", 0, 0 },
     { "storage", "ca_file", CS_CONF_STRING, NULL, 0, 0 },
     { "storage", "access_key", CS_CONF_STRING, NULL, 0, 0 },

@@ -124,6 +124,8 @@ void cs_s3_client_destroy(cs_s3_client *c)
 secrets:
     cs_secure_free(c->secret);
     c->secret = NULL;
+    cs_secure_free(c->token);
+    c->token = NULL;
     free(c->ca_file);
     c->ca_file = NULL;
     cs_wipe(c->access_key, sizeof(c->access_key));
@@ -297,7 +299,25 @@ static void sha256_hex(const void *data, size_t len, char hex[65])
     sodium_bin2hex(hex, 65, h, sizeof(h));
 }
 
-static struct curl_slist *build_headers(const cs_s3_req *r)
+/* x-amz-security-token, built in secure memory; curl signs every header
+ * we add, and frees (so wipes, see wipe_free) its copy with the list. */
+static struct curl_slist *append_token(struct curl_slist *l, const char *token)
+{
+    static const char name[] = "x-amz-security-token: ";
+    size_t n = strlen(token);
+    char *line = cs_secure_alloc(sizeof(name) + n);
+    struct curl_slist *t = NULL;
+
+    if (line) {
+        memcpy(line, name, sizeof(name) - 1);
+        memcpy(line + sizeof(name) - 1, token, n + 1);
+        t = curl_slist_append(l, line);
+    }
+    cs_secure_free(line);
+    return t;
+}
+
+static struct curl_slist *build_headers(const cs_s3_client *c, const cs_s3_req *r)
 {
     char line[256], hash[65];
     struct curl_slist *l = NULL, *t;
@@ -307,6 +327,11 @@ static struct curl_slist *build_headers(const cs_s3_req *r)
     if (!(t = curl_slist_append(l, line)))
         goto fail;
     l = t;
+    if (c->token) {
+        if (!(t = append_token(l, c->token)))
+            goto fail;
+        l = t;
+    }
     if (r->if_none_match) {
         if (strlen(r->if_none_match) > 100)
             goto fail;
@@ -450,6 +475,10 @@ int cs_s3_status_errno(const cs_s3_req *r)
 
     if (s >= 200 && s < 300)
         return 0;
+    if ((s == 400 || s == 403) && (strcmp(r->s3_code, "ExpiredToken") == 0 ||
+                                   strcmp(r->s3_code, "InvalidToken") == 0 ||
+                                   strcmp(r->s3_code, "TokenRefreshRequired") == 0))
+        return -EKEYEXPIRED;
     if (s == 401 || s == 403)
         return -EACCES;
     if (s == 404)
@@ -459,6 +488,29 @@ int cs_s3_status_errno(const cs_s3_req *r)
     if (s == 416)
         return -EINVAL;
     return -EIO;
+}
+
+static void tell_expired(cs_s3_client *c, const char *how)
+{
+    if (atomic_exchange(&c->expiry_told, true))
+        return;
+    log_error("the S3 session token from %s %s: get new temporary credentials (for example "
+              "'aws sts get-session-token' or 'aws sso login') and try again", c->cred_source, how);
+}
+
+bool cs_s3_token_expired(cs_s3_client *c)
+{
+    char when[64];
+    time_t t = (time_t)c->token_expires;
+    struct tm tm;
+
+    if (!c->token || c->token_expires == 0 || time(NULL) < c->token_expires)
+        return false;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    char how[96];
+    snprintf(how, sizeof(how), "expired at %s", when);
+    tell_expired(c, how);
+    return true;
 }
 
 static int64_t now_ms(void)
@@ -520,6 +572,8 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
     r->status = 0;
     r->attempts = 0;
     r->transport_error[0] = '\0';
+    if (cs_s3_token_expired(c))
+        return -EKEYEXPIRED; /* not worth a round trip the server will refuse */
     url = malloc(CS_S3_URL_MAX);
     if (!url)
         return -ENOMEM;
@@ -527,7 +581,7 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
         err = -ENAMETOOLONG;
         goto out;
     }
-    hdrs = build_headers(r);
+    hdrs = build_headers(c, r);
     h = pool_get(c);
     if (!hdrs || !h) {
         err = -ENOMEM;
@@ -581,6 +635,9 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
     }
     if (err < 0 && r->out)
         r->out->len = x.out_base;
+    if (err == 0 && cs_s3_status_errno(r) == -EKEYEXPIRED)
+        tell_expired(c, c->token ? "was refused by the server as expired or invalid"
+                                 : "is missing: the server wants temporary credentials");
 out:
     if (h)
         pool_put(c, h);

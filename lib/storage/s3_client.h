@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <curl/curl.h>
+#include "storage/s3_creds.h"
 #include "storage/s3_url.h"
 #include "util/buf.h"
 
@@ -36,6 +37,10 @@ typedef struct cs_s3_client {
     char region[64];
     char access_key[129];
     char *secret;                 /* secure memory, NUL-terminated */
+    char *token;                  /* session token (secure memory), NULL: none */
+    int64_t token_expires;        /* Unix time, 0: not known */
+    char cred_source[CS_S3_SOURCE_MAX];        /* where the credentials came from (s3_creds.h) */
+    atomic_bool expiry_told;      /* the expired-token message was logged */
     char *ca_file;                /* NULL: the system's CA store */
     long connect_timeout_ms;
     long request_timeout_ms;      /* 0: none (a stall limit applies instead) */
@@ -89,7 +94,12 @@ typedef struct cs_s3_req {
  * retries; r->status is set). */
 int cs_s3_request(cs_s3_client *c, cs_s3_req *r);
 
-/* Map a final HTTP status (with r->s3_code) to the storage.h errno. */
+/* Map a final HTTP status (with r->s3_code) to the storage.h errno;
+ * -EKEYEXPIRED for an expired or refused session token. */
 int cs_s3_status_errno(const cs_s3_req *r);
+
+/* Whether c's session token is known to have expired (then logged once,
+ * naming where it came from and what to do). */
+bool cs_s3_token_expired(cs_s3_client *c);
 
 #endif

@@ -41,6 +41,7 @@ static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret,
         if (r < 0)
             return r;
         o->secret_key = (*secret)->data;
+        o->cred_source = "[storage] access_key and secret_key_file (cloudseal.conf)";
     } else {
         o->access_key = NULL; /* half a credential: fall back to the environment */
     }
@@ -62,8 +63,8 @@ static void limits_from_config(const cs_config *c, cs_s3_limits *l)
     l->conditional_put = strcmp(cp, "yes") == 0 ? 1 : strcmp(cp, "no") == 0 ? 0 : -1;
 }
 
-static int open_config(const cs_config *c, const char *url, const char *access_key,
-                       const char *secret_key, bool login, cs_storage **out)
+static int open_config(const cs_config *c, const char *url, const cs_storage_opts *creds, bool login,
+                       cs_storage **out)
 {
     cs_storage_opts o;
     cs_secret *secret = NULL;
@@ -77,12 +78,15 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
     if (!cs_storage_url_is_s3(url))
         return cs_storage_open(url, NULL, out);
     limits_from_config(c, &lim);
-    r = fill_opts(c, &o, &secret, !access_key);
+    r = fill_opts(c, &o, &secret, !creds);
     if (r < 0)
         return r;
-    if (access_key && secret_key) {
-        o.access_key = access_key;
-        o.secret_key = secret_key;
+    if (creds) {
+        o.access_key = creds->access_key;
+        o.secret_key = creds->secret_key;
+        o.session_token = creds->session_token;
+        o.token_expires = creds->token_expires;
+        o.cred_source = creds->cred_source;
     }
     if (login) {
         /* a login waits for storage at most [storage] login_timeout, once */
@@ -102,18 +106,18 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
 
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
 {
-    return open_config(c, url, NULL, NULL, false, out);
+    return open_config(c, url, NULL, false, out);
 }
 
 int cs_storage_open_config_login(const cs_config *c, cs_storage **out)
 {
-    return open_config(c, NULL, NULL, NULL, true, out);
+    return open_config(c, NULL, NULL, true, out);
 }
 
-int cs_storage_open_config_creds(const cs_config *c, const char *url, const char *access_key,
-                                 const char *secret_key, cs_storage **out)
+int cs_storage_open_config_creds(const cs_config *c, const char *url, const cs_storage_opts *creds,
+                                 cs_storage **out)
 {
-    if (!access_key || !secret_key)
+    if (!creds || !creds->access_key || !creds->secret_key)
         return -EINVAL;
-    return open_config(c, url, access_key, secret_key, false, out);
+    return open_config(c, url, creds, false, out);
 }

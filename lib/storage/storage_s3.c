@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "storage/s3_client.h"
+#include "storage/s3_creds.h"
 #include "storage/s3_xml.h"
 #include "util/log.h"
 
@@ -75,28 +76,85 @@ static bool access_key_valid(const char *k)
     return true;
 }
 
+/* The caller's credentials, else the environment's, else the profile's
+ * (s3_creds.h); the region from the profile when the config has none. */
+static int resolve_credentials(const cs_storage_opts *o, cs_s3_creds *k)
+{
+    int r;
+
+    if (o->access_key && o->secret_key) {
+        if (!access_key_valid(o->access_key) || !cs_s3_secret_valid(o->secret_key, strlen(o->secret_key),
+                                                                    CS_S3_SECRET_MAX))
+            return -EINVAL;
+        snprintf(k->access_key, sizeof(k->access_key), "%s", o->access_key);
+        snprintf(k->source, sizeof(k->source), "%s", o->cred_source ? o->cred_source : "the caller's");
+        k->expires = o->token_expires;
+        if ((r = cs_secret_new(&k->secret)) < 0 ||
+            (r = cs_secret_set(k->secret, o->secret_key, strlen(o->secret_key))) < 0)
+            return r;
+        if (o->session_token && *o->session_token &&
+            ((r = cs_secret_new(&k->token)) < 0 ||
+             (r = cs_secret_set(k->token, o->session_token, strlen(o->session_token))) < 0))
+            return r;
+        return 0;
+    }
+    r = cs_s3_creds_from_env(k);
+    if (r == -ENOENT)
+        r = cs_s3_creds_from_profile(k);
+    return r == -ENOENT ? -ENOKEY : r;
+}
+
+static void choose_region(const cs_storage_opts *o, cs_s3_creds *k, char *out, size_t outsz)
+{
+    const char *r = o->region;
+
+    if (!r || !*r)
+        r = getenv("AWS_REGION");
+    if (!r || !*r)
+        r = getenv("AWS_DEFAULT_REGION");
+    if ((!r || !*r) && !k->region[0]) {
+        cs_s3_creds p = { 0 }; /* credentials from elsewhere: the profile's region still counts */
+        (void)cs_s3_creds_from_profile(&p);
+        memcpy(k->region, p.region, sizeof(k->region));
+        cs_s3_creds_clear(&p);
+    }
+    if ((!r || !*r) && k->region[0])
+        r = k->region;
+    snprintf(out, outsz, "%s", r && *r ? r : "us-east-1");
+}
+
 static int set_credentials(cs_s3_client *c, const cs_storage_opts *o)
 {
-    const char *ak = o->access_key, *sk = o->secret_key;
-    size_t n;
+    cs_s3_creds k = { 0 };
+    int r = resolve_credentials(o, &k);
 
-    if (!ak || !sk) {
-        ak = getenv("AWS_ACCESS_KEY_ID");
-        sk = getenv("AWS_SECRET_ACCESS_KEY");
+    if (r < 0)
+        goto out;
+    choose_region(o, &k, c->region, sizeof(c->region));
+    if (!access_key_valid(k.access_key)) {
+        r = -EINVAL;
+        goto out;
     }
-    if (!ak || !sk || !*ak || !*sk)
-        return -ENOKEY;
-    if (!access_key_valid(ak))
-        return -EINVAL;
-    n = strlen(sk);
-    if (n > 256)
-        return -EINVAL;
-    c->secret = cs_secure_alloc(n + 1);
-    if (!c->secret)
-        return -ENOMEM;
-    memcpy(c->secret, sk, n + 1);
-    strcpy(c->access_key, ak);
-    return 0;
+    strcpy(c->access_key, k.access_key);
+    snprintf(c->cred_source, sizeof(c->cred_source), "%s", k.source);
+    c->token_expires = k.expires;
+    c->secret = cs_secure_alloc(k.secret->len + 1);
+    if (!c->secret) {
+        r = -ENOMEM;
+        goto out;
+    }
+    memcpy(c->secret, k.secret->data, k.secret->len + 1);
+    if (k.token) {
+        c->token = cs_secure_alloc(k.token->len + 1);
+        if (!c->token) {
+            r = -ENOMEM;
+            goto out;
+        }
+        memcpy(c->token, k.token->data, k.token->len + 1);
+    }
+out:
+    cs_s3_creds_clear(&k);
+    return r;
 }
 
 /* path_style: 1 path, -1 virtual-hosted, 0 automatic (path-style for
@@ -127,11 +185,6 @@ static int s3_open_common(const char *url, const cs_storage_opts *o, const struc
     if (!c->url.tls && !cs_s3_host_is_loopback(c->url.host))
         log_warning("%s uses plain HTTP: requests are signed and data is encrypted, but metadata "
                     "(object names, sizes) is visible on the network; use s3:// (HTTPS)", c->url.host);
-    snprintf(c->region, sizeof(c->region), "%s", o->region && *o->region ? o->region : "us-east-1");
-    if (!region_valid(c->region)) {
-        r = -EINVAL;
-        goto fail_free;
-    }
     c->path_style = choose_path_style(&c->url, o->path_style);
     c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 0;
@@ -145,6 +198,12 @@ static int s3_open_common(const char *url, const cs_storage_opts *o, const struc
         goto fail_free;
     }
     r = set_credentials(c, o);
+    if (r == 0 && !region_valid(c->region)) {
+        log_error("region '%.40s' is not valid: expected lower-case letters, digits and '-'", c->region);
+        r = -EINVAL;
+    }
+    if (r == 0 && cs_s3_token_expired(c))
+        r = -EKEYEXPIRED;
     if (r < 0)
         goto fail_client;
     r = cs_s3_client_init(c);
@@ -568,6 +627,16 @@ int cs_s3_set_limits(cs_storage *st, const cs_s3_limits *l)
     return 0;
 }
 
+const char *cs_s3_credential_source(cs_storage *st)
+{
+    return is_s3(st) ? S3(st)->client.cred_source : NULL;
+}
+
+const char *cs_s3_access_key(cs_storage *st)
+{
+    return is_s3(st) ? S3(st)->client.access_key : NULL;
+}
+
 const char *cs_s3_immutable_mode(cs_storage *st)
 {
     int m;
@@ -620,8 +689,11 @@ const char *cs_s3_hint(int err)
     switch (err) {
     case -ENOKEY:
         return "no S3 credentials: set [storage] access_key and secret_key_file in cloudseal.conf "
-               "(a secret_key_file you cannot read does not count), or AWS_ACCESS_KEY_ID and "
-               "AWS_SECRET_ACCESS_KEY";
+               "(a secret_key_file you cannot read does not count), AWS_ACCESS_KEY_ID and "
+               "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)";
+    case -EKEYEXPIRED:
+        return "the S3 session token has expired: renew the temporary credentials where the message "
+               "above says they come from";
     case -EPERM:
         return "a file cloudseal reads its credentials from is not protected: see the message above";
     case -EACCES:
