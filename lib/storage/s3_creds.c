@@ -81,7 +81,7 @@ int cs_s3_creds_from_env(cs_s3_creds *c)
     strcpy(c->access_key, ak);
     r = copy_secret(&c->secret, sk, CS_S3_SECRET_MAX, "AWS_SECRET_ACCESS_KEY");
     if (r == 0 && tok && *tok)
-        r = copy_secret(&c->token, tok, CS_S3_TOKEN_MAX, "AWS_SESSION_TOKEN");
+        r = copy_secret(&c->token, tok, CS_S3_SESSION_TOKEN_MAX, "AWS_SESSION_TOKEN");
     if (r == 0 && exp && *exp && cs_s3_time_parse(exp, &c->expires) < 0) {
         log_error("AWS_CREDENTIAL_EXPIRATION '%.40s' is not a time like 2026-12-05T03:00:00Z", exp);
         r = -EINVAL;

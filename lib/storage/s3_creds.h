@@ -28,7 +28,7 @@
 
 #define CS_S3_ACCESS_MAX 128
 #define CS_S3_SECRET_MAX 256
-#define CS_S3_TOKEN_MAX 4096     /* STS tokens are 400 to ~2000 bytes */
+#define CS_S3_SESSION_TOKEN_MAX 4096 /* STS tokens are 400 to ~2000 bytes */
 #define CS_S3_REGION_MAX 32
 #define CS_S3_SOURCE_MAX 512
 #define CS_S3_PROFILE_FILE_MAX (1024 * 1024)

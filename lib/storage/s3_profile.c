@@ -129,7 +129,7 @@ static int set_value(cs_s3_creds *c, const char *name, const char *v, size_t n)
     } else if (strcasecmp(name, "aws_secret_access_key") == 0) {
         return set_secret(&c->secret, v, n, CS_S3_SECRET_MAX);
     } else if (strcasecmp(name, "aws_session_token") == 0 || strcasecmp(name, "aws_security_token") == 0) {
-        return set_secret(&c->token, v, n, CS_S3_TOKEN_MAX);
+        return set_secret(&c->token, v, n, CS_S3_SESSION_TOKEN_MAX);
     } else if (strcasecmp(name, "region") == 0) {
         if (n > CS_S3_REGION_MAX)
             return -EINVAL;

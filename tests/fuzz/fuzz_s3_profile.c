@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cs_s3_profile_parse((const char *)data, size, "default", size & 1, &c) == 0) {
         if (strlen(c.access_key) > CS_S3_ACCESS_MAX || strlen(c.region) > CS_S3_REGION_MAX ||
             (c.secret && !cs_s3_secret_valid(c.secret->data, c.secret->len, CS_S3_SECRET_MAX)) ||
-            (c.token && !cs_s3_secret_valid(c.token->data, c.token->len, CS_S3_TOKEN_MAX)))
+            (c.token && !cs_s3_secret_valid(c.token->data, c.token->len, CS_S3_SESSION_TOKEN_MAX)))
             abort();
     }
     cs_s3_creds_clear(&c);

@@ -119,10 +119,10 @@ static void test_oversized(void **state)
     cs_s3_creds c = { 0 };
 
     (void)state;
-    /* a token over CS_S3_TOKEN_MAX */
+    /* a token over CS_S3_SESSION_TOKEN_MAX */
     len = (size_t)sprintf(big, "[default]\naws_session_token = ");
-    memset(big + len, 'x', CS_S3_TOKEN_MAX + 1);
-    len += CS_S3_TOKEN_MAX + 1;
+    memset(big + len, 'x', CS_S3_SESSION_TOKEN_MAX + 1);
+    len += CS_S3_SESSION_TOKEN_MAX + 1;
     assert_int_equal(cs_s3_profile_parse(big, len, "default", false, &c), -EINVAL);
     cs_s3_creds_clear(&c);
     /* more values than the reader keeps */
