@@ -28,6 +28,7 @@ static void usage(FILE *f)
     fprintf(f, "Usage: cloudseal storage test [URL] [--write]\n"
                "       cloudseal storage ls [PREFIX] [--url URL] [--long] [--json]\n"
                "       cloudseal storage mkbucket [URL]\n"
+               "       cloudseal storage cleanup [URL] [--older-than DURATION]\n"
                "       cloudseal storage credentials set|show|clear   (your own S3 key pair)\n\n"
                "Check and inspect the storage cloudseal uses ([storage] url in cloudseal.conf,\n"
                "or URL: file:///path, s3://host[:port]/bucket[/prefix] (HTTPS) or\n"
@@ -35,11 +36,16 @@ static void usage(FILE *f)
                "  test      connect, check the credentials and that the bucket exists;\n"
                "            --write also writes, reads back and deletes a scratch object\n"
                "  ls        list object names under PREFIX (--long: size, time, etag)\n"
-               "  mkbucket  create the S3 bucket named in the URL\n\n"
+               "  mkbucket  create the S3 bucket named in the URL\n"
+               "  cleanup   abort the unfinished multipart uploads under the URL's prefix\n"
+               "            begun more than DURATION ago (default 1d): an upload that was\n"
+               "            killed leaves parts the store keeps, and bills, until then\n\n"
                "  --json     print JSON (ls, test)\n"
                "  -h, --help show this help\n\n"
                "S3 credentials: [storage] access_key and secret_key_file, else the\n"
-               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.\n");
+               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
+               "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
+               "show' tells which.\n");
 }
 
 static int exit_code(int err)
@@ -224,6 +230,33 @@ static int do_mkbucket(const char *url)
     return CLI_OK;
 }
 
+static int do_cleanup(const char *url, const char *older_than)
+{
+    cs_storage *s = NULL;
+    int64_t age = 86400;
+    unsigned aborted = 0;
+    int r;
+
+    if (older_than && cs_parse_duration(older_than, &age) < 0) {
+        log_error("--older-than %s: expected a duration like 1d, 12h or 0", older_than);
+        return CLI_USAGE;
+    }
+    if ((r = open_url(url, &s)) != 0)
+        return r;
+    r = cs_s3_cleanup_uploads(s, age, &aborted);
+    cs_storage_close(s);
+    if (r == -EINVAL) {
+        log_error("cleanup works on s3:// and s3+http:// URLs only");
+        return CLI_USAGE;
+    }
+    if (r < 0)
+        return report("cannot clean up the unfinished uploads of",
+                      url ? url : cs_config_str(cli_config(), "storage", "url"), r);
+    if (!cli.quiet)
+        printf("%u unfinished upload%s aborted\n", aborted, aborted == 1 ? "" : "s");
+    return CLI_OK;
+}
+
 int cmd_storage(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -231,10 +264,11 @@ int cmd_storage(int argc, char **argv)
         { "long", no_argument, NULL, 'l' },
         { "write", no_argument, NULL, 'w' },
         { "url", required_argument, NULL, 'u' },
+        { "older-than", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
-    const char *url = NULL, *sub;
+    const char *url = NULL, *older_than = NULL, *sub;
     bool lng = false, write = false;
     int c;
 
@@ -246,6 +280,7 @@ int cmd_storage(int argc, char **argv)
         case 'l': lng = true; break;
         case 'w': write = true; break;
         case 'u': url = optarg; break;
+        case 'o': older_than = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -262,6 +297,7 @@ int cmd_storage(int argc, char **argv)
         case 'l': lng = true; break;
         case 'w': write = true; break;
         case 'u': url = optarg; break;
+        case 'o': older_than = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default: usage(stderr); return CLI_USAGE;
         }
@@ -272,6 +308,8 @@ int cmd_storage(int argc, char **argv)
         return do_test(optind < argc ? argv[optind] : url, write);
     if (strcmp(sub, "mkbucket") == 0 && argc - optind <= 1)
         return do_mkbucket(optind < argc ? argv[optind] : url);
+    if (strcmp(sub, "cleanup") == 0 && argc - optind <= 1)
+        return do_cleanup(optind < argc ? argv[optind] : url, older_than);
     log_error("unknown 'storage' subcommand or extra arguments; run 'cloudseal storage --help'");
     return CLI_USAGE;
 }

@@ -20,6 +20,9 @@ const cs_config_key cs_config_keys[] = {
     { "storage", "retry_time", CS_CONF_DURATION, "60s", 1, 3600 },
     { "storage", "conditional_put", CS_CONF_STRING, "auto", 0, 0 },
     { "storage", "list_max_keys", CS_CONF_INT, "10000000", 1, 1000000000 },
+    { "storage", "multipart_threshold", CS_CONF_SIZE, "64M", 5LL << 20, 5LL << 30 },
+    { "storage", "multipart_part_size", CS_CONF_SIZE, "16M", 5LL << 20, 5LL << 30 },
+    { "storage", "multipart_parallel", CS_CONF_INT, "4", 1, 16 },
 
     /* [paths] local state */
     { "paths", "state_dir", CS_CONF_STRING, "/var/lib/cloudseal", 0, 0 },

@@ -332,6 +332,12 @@ static struct curl_slist *build_headers(const cs_s3_client *c, const cs_s3_req *
             goto fail;
         l = t;
     }
+    if (strcmp(r->method, "POST") == 0) {
+        /* instead of curl's form type, and signed like every header we add */
+        if (!(t = curl_slist_append(l, "Content-Type: application/xml")))
+            goto fail;
+        l = t;
+    }
     if (r->if_none_match) {
         if (strlen(r->if_none_match) > 100)
             goto fail;
@@ -412,6 +418,11 @@ static int setup_handle(cs_s3_client *c, CURL *h, const cs_s3_req *r, const char
          * 100 (a round trip).  The header cannot be removed with "Expect:":
          * curl 7.88 then signs an empty expect header it never sends. */
         SET(CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        /* multipart create and complete: the body is small, sent at once */
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->body_len : 0));
     } else if (strcmp(r->method, "GET") != 0) {
         SET(CURLOPT_CUSTOMREQUEST, r->method);
     }

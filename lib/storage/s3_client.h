@@ -67,10 +67,10 @@ void cs_s3_client_destroy(cs_s3_client *c);
 
 typedef struct cs_s3_req {
     /* in */
-    const char *method;           /* GET PUT HEAD DELETE */
+    const char *method;           /* GET PUT HEAD DELETE POST */
     const char *key;              /* relative to the URL's prefix; NULL: the bucket */
     const char *query;            /* canonical (cs_s3_query_build), or NULL */
-    const void *body;             /* PUT body */
+    const void *body;             /* PUT or POST body */
     size_t body_len;
     const char *if_none_match;    /* header value, or NULL */
     uint64_t range_off, range_len;/* Range: bytes=off-(off+len-1); len 0: bytes=off- (off > 0) */

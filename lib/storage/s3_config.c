@@ -61,6 +61,9 @@ static void limits_from_config(const cs_config *c, cs_s3_limits *l)
     l->list_max_keys = (uint64_t)cs_config_int(c, "storage", "list_max_keys");
     l->retry_time_ms = (int)cs_config_int(c, "storage", "retry_time") * 1000;
     l->conditional_put = strcmp(cp, "yes") == 0 ? 1 : strcmp(cp, "no") == 0 ? 0 : -1;
+    l->multipart_threshold = (uint64_t)cs_config_int(c, "storage", "multipart_threshold");
+    l->multipart_part_size = (uint64_t)cs_config_int(c, "storage", "multipart_part_size");
+    l->multipart_parallel = (int)cs_config_int(c, "storage", "multipart_parallel");
 }
 
 static int open_config(const cs_config *c, const char *url, const cs_storage_opts *creds, bool login,

@@ -25,6 +25,8 @@
 #include <sodium.h>
 #include "storage/s3_client.h"
 #include "storage/s3_creds.h"
+#include "storage/s3_multipart.h"
+#include <time.h>
 #include "storage/s3_xml.h"
 #include "util/log.h"
 
@@ -33,6 +35,9 @@
 #define DEFAULT_RETRY_TIME_MS 60000
 #define DEFAULT_LIST_MAX_KEYS 10000000ULL
 #define LIST_PAGE_KEYS 1000
+#define DEFAULT_MULTIPART_THRESHOLD (64ULL << 20)
+#define DEFAULT_PART_SIZE (16ULL << 20)
+#define DEFAULT_PARALLEL 4
 #define LIST_MAX_EMPTY_PAGES 3
 #define LIST_TOKENS_TRACKED 4096 /* hashes of recent tokens kept for loop detection */
 
@@ -42,6 +47,8 @@ typedef struct s3_storage {
     cs_storage base;
     cs_s3_client client;
     uint64_t list_max_keys;
+    uint64_t multipart_threshold, part_size;
+    int parallel;
     pthread_mutex_t probe_lock;
     int immutable_mode; /* IMMUTABLE_*; guarded by probe_lock until known */
 } s3_storage;
@@ -210,6 +217,9 @@ static int s3_open_common(const char *url, const cs_storage_opts *o, const struc
     if (r < 0)
         goto fail_client;
     s->list_max_keys = DEFAULT_LIST_MAX_KEYS;
+    s->multipart_threshold = DEFAULT_MULTIPART_THRESHOLD;
+    s->part_size = DEFAULT_PART_SIZE;
+    s->parallel = DEFAULT_PARALLEL;
     s->immutable_mode = IMMUTABLE_UNKNOWN;
     pthread_mutex_init(&s->probe_lock, NULL);
     *out = &s->base;
@@ -432,6 +442,26 @@ static int put_immutable(s3_storage *s, const char *key, const void *data, size_
     return finish(&r, err);
 }
 
+/* Above the threshold, in parts.  An immutable object is checked with a
+ * HEAD first: If-None-Match on completion is not something every
+ * S3-compatible server honours, so this is not atomic against a second
+ * writer of the same key (repository objects are content-addressed, so
+ * both would write the same bytes). */
+static int put_multipart(s3_storage *s, const char *key, const void *data, size_t len, int flags)
+{
+    if (flags & CS_PUT_IMMUTABLE) {
+        cs_s3_req h = { .method = "HEAD", .key = key };
+        int err = cs_s3_request(&s->client, &h);
+        if (err < 0)
+            return finish(&h, err);
+        if (h.status == 200)
+            return -EEXIST;
+        if (h.status != 404)
+            return finish(&h, 0);
+    }
+    return cs_s3_multipart_put(&s->client, key, data, len, (size_t)s->part_size, s->parallel);
+}
+
 static int s3_put(cs_storage *st, const char *key, const void *data, size_t len, int flags)
 {
     cs_s3_req r;
@@ -439,6 +469,8 @@ static int s3_put(cs_storage *st, const char *key, const void *data, size_t len,
 
     if (err < 0)
         return err;
+    if (len > S3(st)->multipart_threshold || len > CS_S3_PUT_MAX)
+        return put_multipart(S3(st), key, data, len, flags);
     if (flags & CS_PUT_IMMUTABLE)
         return put_immutable(S3(st), key, data, len);
     return finish(&r, plain_put(S3(st), key, data, len, NULL, &r));
@@ -619,12 +651,26 @@ int cs_s3_set_limits(cs_storage *st, const cs_s3_limits *l)
         s->list_max_keys = l->list_max_keys;
     if (l->retry_time_ms > 0)
         s->client.retry_time_ms = l->retry_time_ms;
+    if (l->multipart_threshold > 0)
+        s->multipart_threshold = l->multipart_threshold < CS_S3_PUT_MAX ? l->multipart_threshold : CS_S3_PUT_MAX;
+    if (l->multipart_part_size > 0)
+        s->part_size = l->multipart_part_size;
+    if (l->multipart_parallel > 0)
+        s->parallel = l->multipart_parallel;
     if (l->conditional_put >= 0) {
         pthread_mutex_lock(&s->probe_lock);
         s->immutable_mode = l->conditional_put ? IMMUTABLE_CONDITIONAL : IMMUTABLE_HEAD_PUT;
         pthread_mutex_unlock(&s->probe_lock);
     }
     return 0;
+}
+
+int cs_s3_cleanup_uploads(cs_storage *st, int64_t max_age_s, unsigned *aborted)
+{
+    *aborted = 0;
+    if (!is_s3(st))
+        return -EINVAL;
+    return cs_s3_multipart_cleanup(&S3(st)->client, (int64_t)time(NULL) - max_age_s, aborted);
 }
 
 const char *cs_s3_credential_source(cs_storage *st)

@@ -61,6 +61,9 @@ typedef struct cs_s3_limits {
     uint64_t list_max_keys;    /* keys one list() may return [10,000,000] */
     int retry_time_ms;         /* total time spent retrying one request [60 s] */
     int conditional_put;       /* -1 auto-detect [default], 1 If-None-Match: *, 0 HEAD then PUT */
+    uint64_t multipart_threshold; /* larger objects go up in parts [64 MiB], at most 5 GiB */
+    uint64_t multipart_part_size; /* [16 MiB], at least 5 MiB */
+    int multipart_parallel;       /* parts in flight at once [4] */
 } cs_s3_limits;
 
 /* Apply limits to an open s3 backend; -EINVAL if s is not one. */
@@ -83,6 +86,11 @@ int cs_s3_stats(cs_storage *s, uint64_t *requests, uint64_t *retries, uint64_t *
 /* Create the URL's bucket (admins and tests; region's LocationConstraint is
  * sent when it is not us-east-1).  0 also when it exists and is ours. */
 int cs_s3_create_bucket(cs_storage *s);
+
+/* Abort the unfinished multipart uploads under the URL's prefix begun
+ * more than max_age_s seconds ago (a crash or a kill left them; the store
+ * keeps and bills their parts).  *aborted counts them. */
+int cs_s3_cleanup_uploads(cs_storage *s, int64_t max_age_s, unsigned *aborted);
 
 /* One line telling the user what to do about err from an S3 operation. */
 const char *cs_s3_hint(int err);
