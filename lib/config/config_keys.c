@@ -23,6 +23,8 @@ const cs_config_key cs_config_keys[] = {
     { "storage", "multipart_threshold", CS_CONF_SIZE, "64M", 5LL << 20, 5LL << 30 },
     { "storage", "multipart_part_size", CS_CONF_SIZE, "16M", 5LL << 20, 5LL << 30 },
     { "storage", "multipart_parallel", CS_CONF_INT, "4", 1, 16 },
+    { "storage", "upload_limit", CS_CONF_SIZE, "0", 0, 1LL << 40 },
+    { "storage", "download_limit", CS_CONF_SIZE, "0", 0, 1LL << 40 },
 
     /* [paths] local state */
     { "paths", "state_dir", CS_CONF_STRING, "/var/lib/cloudseal", 0, 0 },

@@ -93,6 +93,8 @@ int cs_s3_client_init(cs_s3_client *c)
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->fd_lock, NULL);
+    cs_s3_rate_init(&c->up_rate, 0);
+    cs_s3_rate_init(&c->down_rate, 0);
     c->initialised = true;
     c->share = curl_share_init();
     if (!c->share)
@@ -120,6 +122,8 @@ void cs_s3_client_destroy(cs_s3_client *c)
         pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->fd_lock);
+    cs_s3_rate_destroy(&c->up_rate);
+    cs_s3_rate_destroy(&c->down_rate);
     c->initialised = false;
 secrets:
     cs_secure_free(c->secret);
@@ -129,6 +133,12 @@ secrets:
     free(c->ca_file);
     c->ca_file = NULL;
     cs_wipe(c->access_key, sizeof(c->access_key));
+}
+
+void cs_s3_client_set_rates(cs_s3_client *c, uint64_t upload, uint64_t download)
+{
+    c->up_rate.bytes_per_s = upload;
+    c->down_rate.bytes_per_s = download;
 }
 
 static CURL *pool_get(cs_s3_client *c)
@@ -178,6 +188,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300 && x->r->out) {
+        cs_s3_rate_take(&x->c->down_rate, n);
         if (x->r->out->len - x->out_base + n > x->r->max_len) {
             x->too_big = true;
             return 0; /* aborts with CURLE_WRITE_ERROR */
@@ -196,6 +207,7 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
 
     if (n > x->up_left)
         n = x->up_left;
+    cs_s3_rate_take(&x->c->up_rate, n);
     memcpy(dst, x->up, n);
     x->up += n;
     x->up_left -= n;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <curl/curl.h>
 #include "storage/s3_creds.h"
+#include "storage/s3_rate.h"
 #include "storage/s3_url.h"
 #include "util/buf.h"
 
@@ -55,13 +56,17 @@ typedef struct cs_s3_client {
     pthread_mutex_t fd_lock;      /* sockets curl opened for us (see on_opensocket) */
     curl_socket_t fds[CS_S3_FDS_MAX];
     size_t nfds;
+    cs_s3_rate up_rate, down_rate;   /* [storage] upload_limit, download_limit */
     /* counters for `cloudseal storage` and the benchmark */
     atomic_uint_least64_t n_requests, n_retries, bytes_sent, bytes_received;
 } cs_s3_client;
 
-/* Set up the shared state of c (all other fields filled by the caller).
+/* Set up the shared state of c (all other fields filled by the caller;
+ * the rates unlimited until cs_s3_client_set_rates).
  * cs_s3_client_destroy is safe whether or not this ran or succeeded. */
 int cs_s3_client_init(cs_s3_client *c);
+/* Bytes per second over all of c's transfers, each way; 0: unlimited. */
+void cs_s3_client_set_rates(cs_s3_client *c, uint64_t upload, uint64_t download);
 /* Close connections, free handles, wipe and free the secret. */
 void cs_s3_client_destroy(cs_s3_client *c);
 

@@ -64,6 +64,8 @@ static void limits_from_config(const cs_config *c, cs_s3_limits *l)
     l->multipart_threshold = (uint64_t)cs_config_int(c, "storage", "multipart_threshold");
     l->multipart_part_size = (uint64_t)cs_config_int(c, "storage", "multipart_part_size");
     l->multipart_parallel = (int)cs_config_int(c, "storage", "multipart_parallel");
+    l->upload_limit = (uint64_t)cs_config_int(c, "storage", "upload_limit");
+    l->download_limit = (uint64_t)cs_config_int(c, "storage", "download_limit");
 }
 
 static int open_config(const cs_config *c, const char *url, const cs_storage_opts *creds, bool login,

@@ -657,6 +657,7 @@ int cs_s3_set_limits(cs_storage *st, const cs_s3_limits *l)
         s->part_size = l->multipart_part_size;
     if (l->multipart_parallel > 0)
         s->parallel = l->multipart_parallel;
+    cs_s3_client_set_rates(&s->client, l->upload_limit, l->download_limit);
     if (l->conditional_put >= 0) {
         pthread_mutex_lock(&s->probe_lock);
         s->immutable_mode = l->conditional_put ? IMMUTABLE_CONDITIONAL : IMMUTABLE_HEAD_PUT;

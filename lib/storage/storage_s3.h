@@ -64,6 +64,8 @@ typedef struct cs_s3_limits {
     uint64_t multipart_threshold; /* larger objects go up in parts [64 MiB], at most 5 GiB */
     uint64_t multipart_part_size; /* [16 MiB], at least 5 MiB */
     int multipart_parallel;       /* parts in flight at once [4] */
+    uint64_t upload_limit;        /* bytes per second over all transfers, 0 none [0] */
+    uint64_t download_limit;
 } cs_s3_limits;
 
 /* Apply limits to an open s3 backend; -EINVAL if s is not one. */
