@@ -150,7 +150,7 @@ out:
 }
 
 static int parse_shared(const char *var, const char *name, const char *profile, bool config_file,
-                        cs_s3_creds *c, char *path, size_t pathsz)
+                        bool want_secrets, cs_s3_creds *c, char *path, size_t pathsz)
 {
     char *text = NULL;
     size_t len = 0;
@@ -168,7 +168,7 @@ static int parse_shared(const char *var, const char *name, const char *profile, 
         log_error("cannot use %s (profile %s): fix the file, or point %s elsewhere", path, profile, var);
         return r;
     }
-    if (loose && (c->secret || c->token)) {
+    if (want_secrets && loose && (c->secret || c->token)) {
         log_error("%s holds a secret key and is readable by other users: run 'chmod 600 %s'", path, path);
         return -EPERM;
     }
@@ -180,22 +180,44 @@ static bool have_pair(const cs_s3_creds *c)
     return c->access_key[0] && c->secret;
 }
 
-int cs_s3_creds_from_profile(cs_s3_creds *c)
+static const char *profile_name(void)
 {
     const char *profile = getenv("AWS_PROFILE");
+
+    if (!profile || !*profile)
+        return "default";
+    if (strlen(profile) > 64) {
+        log_error("AWS_PROFILE is longer than 64 characters");
+        return NULL;
+    }
+    return profile;
+}
+
+int cs_s3_region_from_profile(char region[CS_S3_REGION_MAX + 1])
+{
+    const char *profile = profile_name();
+    cs_s3_creds g = { 0 };
+    char path[4096];
+    int r = profile ? parse_shared("AWS_CONFIG_FILE", "config", profile, true, false, &g, path, sizeof(path))
+                    : -EINVAL;
+
+    memcpy(region, g.region, CS_S3_REGION_MAX + 1);
+    cs_s3_creds_clear(&g);
+    return r;
+}
+
+int cs_s3_creds_from_profile(cs_s3_creds *c)
+{
+    const char *profile = profile_name();
     cs_s3_creds f = { 0 }, g = { 0 };
     char fpath[4096], gpath[4096];
     int r;
 
-    if (!profile || !*profile)
-        profile = "default";
-    if (strlen(profile) > 64) {
-        log_error("AWS_PROFILE is longer than 64 characters");
+    if (!profile)
         return -EINVAL;
-    }
-    r = parse_shared("AWS_SHARED_CREDENTIALS_FILE", "credentials", profile, false, &f, fpath, sizeof(fpath));
+    r = parse_shared("AWS_SHARED_CREDENTIALS_FILE", "credentials", profile, false, true, &f, fpath, sizeof(fpath));
     if (r == 0)
-        r = parse_shared("AWS_CONFIG_FILE", "config", profile, true, &g, gpath, sizeof(gpath));
+        r = parse_shared("AWS_CONFIG_FILE", "config", profile, true, true, &g, gpath, sizeof(gpath));
     if (r < 0)
         goto out;
     memcpy(c->region, g.region, sizeof(c->region));

@@ -60,6 +60,10 @@ int cs_s3_creds_from_env(cs_s3_creds *c);
  * -EPERM a credentials file others may read, -EINVAL malformed (logged). */
 int cs_s3_creds_from_profile(cs_s3_creds *c);
 
+/* Only the profile's region, from the config file (credentials from
+ * elsewhere): region "" when it has none.  Errors as above. */
+int cs_s3_region_from_profile(char region[CS_S3_REGION_MAX + 1]);
+
 /* Parse one shared file's text (len bytes; need not be NUL-terminated) for
  * profile: config_file selects "[profile NAME]" sections (and [default]).
  * Fills what the profile's section has; keys found later override earlier

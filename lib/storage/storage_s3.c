@@ -119,12 +119,8 @@ static void choose_region(const cs_storage_opts *o, cs_s3_creds *k, char *out, s
         r = getenv("AWS_REGION");
     if (!r || !*r)
         r = getenv("AWS_DEFAULT_REGION");
-    if ((!r || !*r) && !k->region[0]) {
-        cs_s3_creds p = { 0 }; /* credentials from elsewhere: the profile's region still counts */
-        (void)cs_s3_creds_from_profile(&p);
-        memcpy(k->region, p.region, sizeof(k->region));
-        cs_s3_creds_clear(&p);
-    }
+    if ((!r || !*r) && !k->region[0])
+        (void)cs_s3_region_from_profile(k->region); /* credentials from elsewhere: the profile's region counts */
     if ((!r || !*r) && k->region[0])
         r = k->region;
     snprintf(out, outsz, "%s", r && *r ? r : "us-east-1");

@@ -158,3 +158,20 @@ def test_profile_and_region_against_rgw(rgw, rgw_bucket, tmp_path):
     rgw.ok(url, "del", "obj", env=env)
 
 
+
+
+def test_the_profiles_region_with_credentials_from_elsewhere(checking_server, tmp_path):
+    """Credentials from the environment, region from the profile; the
+    credentials file is not read for them, so its mode is not a concern."""
+    srv, ep = checking_server
+    (tmp_path / ".aws").mkdir()
+    loose = tmp_path / ".aws" / "credentials"
+    loose.write_text("[default]\naws_access_key_id = OTHER\naws_secret_access_key = other-secret\n")
+    loose.chmod(0o644)
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = sa-east-1\n")
+    r = ep.run(f"{ep.base}/bkt/p", "put", "k", input=b"x", env=ep.env(HOME=str(tmp_path)))
+    assert r.returncode == 0 and "chmod" not in r.stderr, r.stderr
+    assert scope_region(srv.seen[-1]["auth"]) == "sa-east-1" and "SIGV4TESTKEY/" in srv.seen[-1]["auth"]
+    # AWS_REGION comes before the profile's
+    r = ep.run(f"{ep.base}/bkt/p", "put", "k", input=b"x", env=ep.env(HOME=str(tmp_path), AWS_REGION="eu-north-1"))
+    assert r.returncode == 0 and scope_region(srv.seen[-1]["auth"]) == "eu-north-1", r.stderr
