@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import urllib.request
 
 import pytest
 
@@ -23,6 +24,12 @@ _spec = importlib.util.spec_from_file_location("repo_cli_tree", pathlib.Path(__f
 _tree = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tree)
 make_tree, assert_same_tree, manifest = _tree.make_tree, _tree.assert_same_tree, _tree.manifest
+S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
+_spec = importlib.util.spec_from_file_location("s3_conftest_for_mount", S3_DIR / "conftest.py")
+_s3 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_s3)
+s3tool_bin, s3rver, s3rver_bucket = _s3.s3tool_bin, _s3.s3rver, _s3.s3rver_bucket  # fixtures
+from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by the s3 conftest)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"),
                                 reason="FUSE: /dev/fuse or fusermount3 (package fuse3) is missing")
@@ -221,3 +228,64 @@ def test_mount_usage_and_messages(repo, tmp_path):
     assert repo.run("mount", "--refresh-interval", "x", tmp_path, check=False).returncode == 2
     r = repo.run("mount", tmp_path / "nosuch", check=False)
     assert r.returncode != 0 and "cannot mount" in r.stderr
+
+
+@pytest.fixture
+def faulty_s3(s3rver, s3rver_bucket):
+    port = free_port()
+    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3rver.port), "--seed", "7",
+                         "--error", "0.03", "--reset", "0", "--truncate", "0", "--latency", "5"],
+                        "proxy ready")
+    try:
+        yield port, s3rver
+    finally:
+        stop(proc)
+
+
+def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path):
+    port, s3 = faulty_s3
+    path, write = cs_config
+    url = f"127.0.0.1:{{}}/cs-test-bucket/mount-{os.getpid()}"
+    # written straight to s3rver, read through the proxy's 503s (retried)
+    write(storage={"url": "s3+http://" + url.format(s3.port)}, backup={"exclude": ""})
+    (tmp_path / "home").mkdir()
+    repo = _tree_repo(tmp_path, path)
+    repo.env = s3.env(**{k: repo.env[k] for k in ("CLOUDSEAL_CONFIG", "HOME", "XDG_CACHE_HOME")})
+    repo.run("enroll", "--password-stdin")
+    repo.run("init")
+    src = tmp_path / "src"
+    make_tree(src, big=False)
+    big_file(src / "big.bin", 12 << 20)
+    repo.run("backup", src)
+    rel = str(src).lstrip("/")
+    write(storage={"url": "s3+http://" + url.format(port)}, backup={"exclude": ""})
+
+    m = Mount(repo, tmp_path / "mnt")
+    try:
+        inside = m.mnt / "snapshots" / "latest" / rel
+        assert_same_tree(src, inside)
+        data = (src / "big.bin").read_bytes()
+        rnd = random.Random(5)
+        with open(inside / "big.bin", "rb") as f:
+            for _ in range(20):
+                off = rnd.randrange(len(data))
+                f.seek(off)
+                assert f.read(70_000) == data[off:off + 70_000], off
+        assert m.stop() == 0
+    finally:
+        m.cleanup()
+    hits = json.loads(repo.run("find", "--json", "note2.*").stdout)
+    assert [h["path"] for h in hits[0]["matches"]] == [f"{src}/docs/note2.txt"]
+    r = subprocess.run([str(_s3.BUILD / "cloudseal"), "dump", "latest", f"{src}/big.bin"], env=repo.env,
+                       capture_output=True, timeout=300, input=b"")
+    assert r.returncode == 0 and r.stdout == data, r.stderr
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__proxy_stats", timeout=30) as resp:
+        assert json.load(resp)["errors"] > 0, "the proxy injected no fault"
+
+
+def _tree_repo(tmp_path, config):
+    """The repo conftest's Repo on another storage (its fixture is file://)."""
+    spec = importlib.util.spec_from_file_location("repo_conftest_for_mount", pathlib.Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Repo(tmp_path, config)
