@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 31
 #include <errno.h>
 #include <fuse.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,9 +368,15 @@ out:
     return rc;
 }
 
+/* An open file: its chunks, and whether holes are worth looking for. */
+typedef struct mfile {
+    cs_bfile f;
+    bool sparse;
+} mfile;
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
-    cs_bfile *f;
+    mfile *f;
     res r;
     int rc;
 
@@ -383,11 +390,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     if (!(f = malloc(sizeof(*f)))) {
         rc = -ENOMEM;
-    } else if ((rc = cs_bfile_open(m.b, r.node, f)) < 0) {
+    } else if ((rc = cs_bfile_open(m.b, r.node, &f->f)) < 0) {
         log_error_errno(rc, "%s: the file's data is not in the repository's index", path);
         free(f);
         rc = -EIO;
     } else {
+        f->sparse = r.node->flags & CS_NODE_SPARSE;
         fi->fh = (uint64_t)(uintptr_t)f;
         fi->keep_cache = 1; /* snapshots never change: the page cache stays valid */
     }
@@ -397,8 +405,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    const cs_bfile *f = (const cs_bfile *)(uintptr_t)fi->fh;
-    ssize_t got = cs_bfile_read(m.b, f, buf, size, (uint64_t)off);
+    const mfile *f = (const mfile *)(uintptr_t)fi->fh;
+    ssize_t got = cs_bfile_read(m.b, &f->f, buf, size, (uint64_t)off);
 
     if (got < 0) {
         log_error_errno((int)got, "%s: cannot read at offset %lld", path, (long long)off);
@@ -407,11 +415,24 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
     return (int)got;
 }
 
+static off_t op_lseek(const char *path, off_t off, int whence, struct fuse_file_info *fi)
+{
+    const mfile *f = (const mfile *)(uintptr_t)fi->fh;
+    int64_t r;
+
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL; /* the kernel handles the others */
+    if (off < 0)
+        return -ENXIO;
+    r = cs_bfile_seek(m.b, &f->f, f->sparse, (uint64_t)off, whence == SEEK_DATA);
+    return r == -ENXIO || r >= 0 ? (off_t)r : -EIO;
+}
+
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-    cs_bfile *f = (cs_bfile *)(uintptr_t)fi->fh;
+    mfile *f = (mfile *)(uintptr_t)fi->fh;
 
-    cs_bfile_close(f);
+    cs_bfile_close(&f->f);
     free(f);
     return 0;
 }
@@ -476,6 +497,7 @@ static const struct fuse_operations ops = {
     .open = op_open,
     .read = op_read,
     .release = op_release,
+    .lseek = op_lseek,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
 };

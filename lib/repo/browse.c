@@ -34,8 +34,12 @@ typedef struct lru {
     bool trees;
 } lru;
 
+#define ZERO_IDS 8
+
 struct cs_browse {
     cs_repo *r;
+    struct { uint32_t len; cs_id id; } zero[ZERO_IDS]; /* ids of all-zero chunks by length */
+    size_t nzero;
     lru trees, blobs;
     cs_buf raw, tmp;
     ZSTD_DCtx *dctx;
@@ -419,4 +423,42 @@ const char *cs_node_type_name(const cs_node *n)
     static const char *const names[] = { "?", "file", "dir", "symlink", "fifo", "socket", "chardev", "blockdev" };
 
     return names[n->type < sizeof(names) / sizeof(names[0]) ? n->type : 0];
+}
+
+/* Is chunk i all zeros?  Its id is the keyed hash of its bytes: compare
+ * with the hash of as many zeros (a few lengths remembered). */
+static int chunk_is_zero(cs_browse *b, const cs_bfile *f, uint32_t i)
+{
+    uint32_t len = (uint32_t)(f->ends[i] - (i ? f->ends[i - 1] : 0));
+    size_t k;
+
+    for (k = 0; k < b->nzero && b->zero[k].len != len; k++)
+        ;
+    if (k == b->nzero) {
+        uint8_t *zeros = calloc(1, len ? len : 1);
+        if (!zeros)
+            return -ENOMEM;
+        k = b->nzero < ZERO_IDS ? b->nzero++ : len % ZERO_IDS;
+        b->zero[k].len = len;
+        cs_blob_id(b->r->keys, zeros, len, &b->zero[k].id);
+        free(zeros);
+    }
+    return memcmp(b->zero[k].id.b, f->ids[i].b, CS_ID_LEN) == 0;
+}
+
+int64_t cs_bfile_seek(cs_browse *b, const cs_bfile *f, bool sparse, uint64_t off, bool data)
+{
+    if (off >= f->size)
+        return -ENXIO;
+    if (!sparse)
+        return data ? (int64_t)off : (int64_t)f->size;
+    for (uint32_t i = chunk_at(f, off); i < f->n; i++) {
+        int z = chunk_is_zero(b, f, i);
+        uint64_t start = i ? f->ends[i - 1] : 0;
+        if (z < 0)
+            return z;
+        if (z != data)
+            return (int64_t)(start > off ? start : off);
+    }
+    return data ? -ENXIO : (int64_t)f->size;
 }

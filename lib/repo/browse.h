@@ -6,6 +6,7 @@
 #ifndef CS_REPO_BROWSE_H
 #define CS_REPO_BROWSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -46,6 +47,10 @@ int cs_bfile_open(cs_browse *b, const cs_node *n, cs_bfile *f);
  * the range covers.  Returns the count or a negative errno. */
 ssize_t cs_bfile_read(cs_browse *b, const cs_bfile *f, void *buf, size_t len, uint64_t off);
 void cs_bfile_close(cs_bfile *f);
+/* lseek's SEEK_DATA and SEEK_HOLE over f (sparse: whether the node had
+ * CS_NODE_SPARSE): holes are the all-zero chunks, found by their id
+ * without reading them.  -ENXIO past the end. */
+int64_t cs_bfile_seek(cs_browse *b, const cs_bfile *f, bool sparse, uint64_t off, bool data);
 /* st_mode for a node: its type's S_IF* bits and its permission bits. */
 uint32_t cs_node_st_mode(const cs_node *n);
 /* "file", "dir", "symlink", "fifo", "socket", "chardev", "blockdev" ("?" otherwise). */

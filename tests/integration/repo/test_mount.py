@@ -128,6 +128,23 @@ def test_mounted_snapshot_equals_source_and_restore(repo, tmp_path, mount):
     st = os.stat(inside / "hardlink")
     assert st.st_ino == os.stat(inside / "docs" / "note2.txt").st_ino and st.st_nlink == 2
     assert os.stat(inside / "docs").st_ino != os.stat(inside / "media").st_ino
+    # a sparse file reports its holes (to chunk precision), a dense one none
+    fd = os.open(inside / "sparse.img", os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 0
+        data_at = os.lseek(fd, 0, os.SEEK_DATA)
+        assert 0 < data_at <= size - 3
+        assert os.lseek(fd, data_at, os.SEEK_HOLE) == size
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert os.read(fd, size) == (src / "sparse.img").read_bytes()
+        with pytest.raises(OSError):
+            os.lseek(fd, size, os.SEEK_DATA)
+    finally:
+        os.close(fd)
+    with open(inside / "media" / "photo.jpg", "rb") as f:
+        assert os.lseek(f.fileno(), 0, os.SEEK_DATA) == 0
+        assert os.lseek(f.fileno(), 0, os.SEEK_HOLE) == 3 << 20
     # cp -a out of the mount equals a restore
     subprocess.run(["cp", "-a", str(inside), str(tmp_path / "copied")], check=True, timeout=120)
     repo.run("restore", "latest", "--target", tmp_path / "restored")
