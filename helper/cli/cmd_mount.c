@@ -240,7 +240,12 @@ static uint64_t path_ino(const char *path)
 
 static void node_stat(const msnap *s, const cs_node *n, struct stat *st)
 {
-    st->st_ino = ((uint64_t)(s - m.v + 1) << 40) ^ n->inode;
+    /* the recorded inode (hardlinks share it) in bits 0-39, 23 bits of the
+     * snapshot id above: stable across refreshes, apart between snapshots,
+     * bit 63 (VIRTUAL_INO) clear */
+    const uint8_t *id = s->s.id.b;
+    uint64_t snap_bits = (uint64_t)id[0] | (uint64_t)id[1] << 8 | (uint64_t)(id[2] & 0x7f) << 16;
+    st->st_ino = (snap_bits << 40) ^ (n->inode & ((1ull << 40) - 1));
     st->st_mode = cs_node_st_mode(n);
     st->st_nlink = n->nlink ? n->nlink : 1;
     st->st_uid = n->uid;
