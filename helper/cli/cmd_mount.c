@@ -303,7 +303,9 @@ static int op_readlink(const char *path, char *buf, size_t size)
     return rc;
 }
 
-static int fill_tree(const cs_id *id, void *buf, fuse_fill_dir_t fill)
+/* A snapshot directory's entries with their attributes: find and ls
+ * then need no lookup per entry (the kernel's readdirplus). */
+static int fill_tree(const msnap *snap, const cs_id *id, void *buf, fuse_fill_dir_t fill)
 {
     const cs_tree *t;
     cs_bref *ref;
@@ -311,8 +313,12 @@ static int fill_tree(const cs_id *id, void *buf, fuse_fill_dir_t fill)
 
     if (rc < 0)
         return fuse_err(rc);
-    for (size_t i = 0; i < t->n; i++)
-        fill(buf, t->nodes[i].name, NULL, 0, 0);
+    for (size_t i = 0; i < t->n; i++) {
+        struct stat st = { 0 };
+        node_stat(snap, &t->nodes[i], &st);
+        if (fill(buf, t->nodes[i].name, &st, 0, FUSE_FILL_DIR_PLUS))
+            break;
+    }
     cs_browse_put(m.b, ref);
     return 0;
 }
@@ -352,9 +358,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     fill(buf, ".", NULL, 0, 0);
     fill(buf, "..", NULL, 0, 0);
     if (r.kind == R_NODE) {
-        rc = fill_tree(&r.node->subtree, buf, fill);
+        rc = fill_tree(r.snap, &r.node->subtree, buf, fill);
     } else if (r.list == L_TREE) {
-        rc = fill_tree(&r.snap->s.tree, buf, fill);
+        rc = fill_tree(r.snap, &r.snap->s.tree, buf, fill);
     } else if (r.list == L_TOP) {
         static const char *const top[] = { "hosts", "ids", "snapshots", "tags" };
         for (size_t i = 0; i < 4; i++)
