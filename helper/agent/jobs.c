@@ -410,9 +410,14 @@ static void step_finished(agent *a, job *j, job_result res)
         if (res == RESULT_OK) {
             log_notice("created the backup repository");
             b->next_run = now_realtime();
-        } else if (res != RESULT_INTERRUPTED && res != RESULT_LOCKED) {
+        } else if (res != RESULT_INTERRUPTED && (res != RESULT_LOCKED || a->amk)) {
+            /* refused with the key at hand (exit 3 is "access denied" too):
+             * a failure that backs off, or backup and init would take turns
+             * without end */
             if (!j->run_error[0])
-                snprintf(j->run_error, sizeof(j->run_error), "cannot create the backup repository");
+                snprintf(j->run_error, sizeof(j->run_error), "%s", res == RESULT_LOCKED
+                         ? "cannot create the backup repository: the key was refused (access denied?)"
+                         : "cannot create the backup repository");
             snprintf(b->run_error, sizeof(b->run_error), "%s", j->run_error);
             note_failure(a, b, st, res);
             state_save(a);
@@ -434,6 +439,8 @@ void job_finished(agent *a, job *j, job_result res)
     j->pid = 0;
     j->percent = -1;
     if (j->internal) {
+        if (res == RESULT_LOCKED)
+            key_check(a); /* the key went away under the step: wait for it, start nothing */
         step_finished(a, j, res);
         if (a->shutting_down)
             sd_event_exit(a->event, 0);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cloudseal archive sync|status|deleted|undelete: the message-archive sync
- * (docs/archive.md). */
+/* cloudseal archive sync|status|deleted|undelete|devices|forget-device: the
+ * message-archive sync (docs/archive.md). */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "archive/archive.h"
 #include "account/credentials.h"
@@ -24,7 +25,9 @@ static void usage(FILE *f)
                "       cloudseal archive status [--json]\n"
                "       cloudseal archive deleted [--since DURATION] [--folder F] [--json]\n"
                "       cloudseal archive undelete (--all | --since DURATION | ID...) [--dry-run]\n"
-               "                                  [--password-stdin] [--json]\n\n"
+               "                                  [--password-stdin] [--json]\n"
+               "       cloudseal archive devices [--json]\n"
+               "       cloudseal archive forget-device ID [--dry-run] [--password-stdin] [--json]\n\n"
                "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
                "  sync      send local changes (new messages, flags, moves, deletions) and\n"
                "            apply those of your other workstations\n"
@@ -32,7 +35,13 @@ static void usage(FILE *f)
                "  deleted   messages deleted within [archive] keep_deleted (30d): they can\n"
                "            still be brought back (as of this workstation's last sync)\n"
                "  undelete  bring deleted messages back on every workstation: all of them,\n"
-               "            those deleted within DURATION, or those with the IDs 'deleted' shows\n\n"
+               "            those deleted within DURATION, or those with the IDs 'deleted' shows\n"
+               "  devices   every workstation of this archive, when it last published what it\n"
+               "            has applied, and how many deletions it holds back from collection\n"
+               "  forget-device\n"
+               "            a sync that forgets workstation ID for good (a dead disk, a state\n"
+               "            directory deleted): it no longer holds collection back, and refuses\n"
+               "            to sync if it comes back\n\n"
                "Options:\n"
                "  --dry-run         show what sync would do; change nothing\n"
                "  --allow-deletions N\n"
@@ -81,6 +90,7 @@ static json_object *stats_json(const cs_archive_stats *s)
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
     F(bodies_reused); F(skipped); F(deletions_held); F(undeleted); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
+    F(tombstones_collected); F(tombstones_waiting); F(tombstones_blocked); F(collected_names);
 #undef F
     return o;
 }
@@ -131,6 +141,11 @@ static void print_gc(const cs_archive_stats *s, bool dry_run)
            (unsigned long long)s->gc_packs, (unsigned long long)s->gc_deleted,
            dry_run ? "to delete" : "deleted", (double)s->gc_bytes_freed / 1048576.0,
            (unsigned long long)s->gc_waiting);
+    if (s->tombstones_collected || s->tombstones_waiting || s->tombstones_blocked)
+        printf("Deletions: %llu collected, %llu seen by every workstation (collected at a later run), %llu\n"
+               "  waiting for a workstation that has not synced since ('cloudseal archive devices' says which).\n",
+               (unsigned long long)s->tombstones_collected, (unsigned long long)s->tombstones_waiting,
+               (unsigned long long)s->tombstones_blocked);
 }
 
 /* A progress line: on a terminal for people, JSON lines for the agent. */
@@ -175,6 +190,7 @@ typedef struct args {
     const char *folder;
     const char *const *ids;
     size_t nids;
+    const uint8_t *forget;  /* forget-device */
 } args;
 
 static int do_sync(const args *a, bool undelete)
@@ -205,6 +221,7 @@ static int do_sync(const args *a, bool undelete)
     }
     o.maildir = maildir;
     o.state_dir = state_dir;
+    o.forget_device = a->forget;
     if (undelete) {
         o.undelete_all = a->all;
         o.undelete_since_sec = a->since > 0 ? (uint64_t)a->since : 0;
@@ -253,7 +270,7 @@ static int do_sync(const args *a, bool undelete)
         if (st.deletions_held)
             printf("  %llu deletions from other workstations held (see above).\n",
                    (unsigned long long)st.deletions_held);
-        if (gc || st.gc_deleted || st.gc_waiting)
+        if (gc || st.gc_deleted || st.gc_waiting || st.tombstones_collected || st.tombstones_blocked)
             print_gc(&st, dry_run);
     }
     if (r == -EBUSY)
@@ -351,6 +368,62 @@ static int print_deleted(const cs_archive_deleted *d, void *ud)
     return 0;
 }
 
+static int print_device(const cs_archive_device *d, void *ud)
+{
+    json_object *arr = ud;
+    char when[64] = "never";
+    time_t t = (time_t)d->claimed_at;
+    struct tm tm;
+
+    if (arr) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_object_add(o, "this_device", json_object_new_boolean(d->this_device));
+        json_object_object_add(o, "forgotten", json_object_new_boolean(d->forgotten));
+        json_object_object_add(o, "claimed_at", json_object_new_int64(d->claimed_at));
+        json_object_object_add(o, "segments", json_object_new_int64((int64_t)d->segments));
+        json_object_object_add(o, "holding", json_object_new_int64((int64_t)d->holding));
+        json_object_array_add(arr, o);
+        return 0;
+    }
+    if (d->claimed_at && localtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    printf("%-16s  %-16s  %8llu  %s\n", d->id, when, (unsigned long long)d->holding,
+           d->this_device ? "this workstation" : d->forgotten ? "forgotten" : "");
+    return 0;
+}
+
+static int do_devices(void)
+{
+    const cs_config *cfg = cli_config();
+    char *maildir = NULL, *state_dir = NULL;
+    json_object *arr = cli.json ? json_object_new_array() : NULL;
+    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
+    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+
+    if (r < 0) {
+        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+        json_object_put(arr);
+        return CLI_USAGE;
+    }
+    if (!arr)
+        printf("%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
+    r = cs_archive_list_devices(state_dir, keep, print_device, arr);
+    if (r < 0)
+        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+    else if (arr)
+        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+    else
+        printf("HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
+               "confirmed yet (it must sync). If a workstation is gone for good, run\n"
+               "'cloudseal archive forget-device ID'.\n");
+    json_object_put(arr);
+    free(maildir);
+    free(state_dir);
+    return exit_code(r);
+}
+
 static int do_deleted(const args *a)
 {
     const cs_config *cfg = cli_config();
@@ -442,6 +515,25 @@ int cmd_archive(int argc, char **argv)
         a.nids = (size_t)(argc - optind);
         optind = argc;
     }
+    if (strcmp(verb, "forget-device") == 0) {
+        static uint8_t id[8];
+        size_t bin = 0;
+
+        if (optind + 1 != argc || strlen(argv[optind]) != 16 ||
+            strspn(argv[optind], "0123456789abcdef") != 16 ||
+            sodium_hex2bin(id, sizeof(id), argv[optind], 16, NULL, &bin, NULL) != 0 || bin != 8) {
+            log_error("forget-device: give one workstation ID (16 hex digits) as 'cloudseal archive devices' "
+                      "lists it");
+            return CLI_USAGE;
+        }
+        a.forget = id;
+        optind = argc;
+        if (a.gc || allow_given || a.all || a.since >= 0 || a.folder) {
+            log_error("forget-device takes only --dry-run, --password-stdin and --json");
+            return CLI_USAGE;
+        }
+        return do_sync(&a, false);
+    }
     if (optind < argc) {
         log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
         return CLI_USAGE;
@@ -478,6 +570,14 @@ int cmd_archive(int argc, char **argv)
     }
     if (strcmp(verb, "deleted") == 0)
         return do_deleted(&a);
-    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted' or 'undelete'", verb);
+    if (strcmp(verb, "devices") == 0) {
+        if (a.since >= 0 || a.folder) {
+            log_error("--since and --folder belong to 'archive deleted'");
+            return CLI_USAGE;
+        }
+        return do_devices();
+    }
+    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted', 'undelete', 'devices' or "
+              "'forget-device'", verb);
     return CLI_USAGE;
 }

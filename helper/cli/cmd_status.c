@@ -101,7 +101,8 @@ static void keys_section(FILE *f, bool json, json_object *obj)
                     strerror(-r));
         else {
             fprintf(f, "Enrolled:     yes\n");
-            fprintf(f, "Unlocked:     %s\n", unlocked ? "yes" : "no (log in with your password, or run 'cloudseal unlock')");
+            fprintf(f, "Unlocked:     %s\n",
+                    unlocked ? "yes" : "no (locked: run 'cloudseal unlock', or log in with your password)");
             fprintf(f, "Account id:   %s\n", cs_keybag_account_id(kb));
             fprintf(f, "Keybag:       generation %" PRIu64 " (from %s%s)\n", cs_keybag_generation(kb),
                     from_cache ? "the local cache; storage: " : "storage",

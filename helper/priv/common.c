@@ -77,13 +77,13 @@ static int read_exact(int fd, void *buf, size_t len)
 
 static int read_frame_len(int fd, size_t max, size_t *len)
 {
-    uint8_t hdr[4];
-    uint32_t n;
+    uint8_t hdr[CS_HELPER_FRAME_HDR];
+    unsigned long n;
     int r = read_exact(fd, hdr, sizeof(hdr));
 
     if (r < 0)
         return r;
-    n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    n = cs_helper_frame_hdr_get(hdr);
     if (n > max)
         return -EMSGSIZE;
     *len = n;
@@ -132,11 +132,12 @@ int helper_read_amk(int fd, cs_amk **out)
 
 int helper_write_frame(int fd, const void *data, size_t len)
 {
-    uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+    uint8_t hdr[CS_HELPER_FRAME_HDR];
     int r;
 
     if (len > CS_HELPER_FRAME_MAX)
         return -EMSGSIZE;
+    cs_helper_frame_hdr_put(hdr, len);
     r = cs_write_all(fd, hdr, sizeof(hdr));
     return r < 0 ? r : cs_write_all(fd, data, len);
 }

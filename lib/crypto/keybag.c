@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include "util/buf.h"
 #include "util/bytes.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -376,43 +377,11 @@ static int parse_root(json_object *root, cs_keybag *kb)
     return get_b64(root, "mac", kb->mac, sizeof(kb->mac));
 }
 
-/* Parse bounded JSON text into a json-c tree; the whole input must be one value. */
-static int parse_json(const void *data, size_t len, size_t max, json_object **out)
-{
-    json_tokener *tok;
-    json_object *root;
-    int r = 0;
-
-    if (len > max)
-        return -E2BIG;
-    if (len == 0 || memchr(data, '\0', len))
-        return -EBADMSG;
-    tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok)
-        return -ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    root = json_tokener_parse_ex(tok, data, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success)
-        r = -EBADMSG;
-    else
-        /* only whitespace may follow the value */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!strchr(" \t\r\n", ((const char *)data)[i]))
-                r = -EBADMSG;
-    json_tokener_free(tok);
-    if (r < 0) {
-        json_object_put(root);
-        return r;
-    }
-    *out = root;
-    return 0;
-}
-
 int cs_keybag_parse(const void *data, size_t len, cs_keybag **out)
 {
     json_object *root = NULL;
     cs_keybag *kb;
-    int r = parse_json(data, len, CS_KEYBAG_MAX_BYTES, &root);
+    int r = cs_json_parse_ex(data, len, CS_KEYBAG_MAX_BYTES, JSON_MAX_DEPTH, &root, NULL);
 
     if (r < 0) {
         log_debug("keybag: %s", r == -E2BIG ? "larger than 64 KiB" : "not valid JSON");
@@ -709,11 +678,7 @@ int cs_keybag_payload_get(const cs_keybag *kb, const cs_amk *amk, json_object **
                                                              kb->payload_nonce, key) != 0)
         r = -EBADMSG;
     if (r == 0)
-        r = parse_json(pt, (size_t)n, CS_KEYBAG_PAYLOAD_MAX, &obj);
-    if (r == 0 && !json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        r = -EBADMSG;
-    }
+        r = cs_json_parse_object((const char *)pt, (size_t)n, CS_KEYBAG_PAYLOAD_MAX, JSON_MAX_DEPTH, &obj, NULL);
     if (r == 0)
         *out = obj;
     cs_secure_free(key);

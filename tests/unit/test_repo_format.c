@@ -486,6 +486,37 @@ static void test_snapshot_json_hostile(void **state)
         assert_int_equal(cs_snapshot_parse((const uint8_t *)bad[i], strlen(bad[i]), &s), -EBADMSG);
 }
 
+/* Every member is typed by snapshot.c's table: json-c's coercions
+ * ("5" as 5, a double as an integer, a uid cut to 32 bits) and a summary
+ * of the wrong type are refused instead of read as something else. */
+static void test_snapshot_json_typed(void **state)
+{
+#define TREE "\"tree\":\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\""
+    const char *bad[] = {
+        "{\"time_sec\":\"5\"," TREE "}",
+        "{\"time_sec\":5.5," TREE "}",
+        "{\"time_sec\":5,\"uid\":4294967296," TREE "}",
+        "{\"time_sec\":5,\"host\":7," TREE "}",
+        "{\"time_sec\":5,\"summary\":[]," TREE "}",
+        "{\"time_sec\":5,\"summary\":{\"files_new\":-1}," TREE "}",
+        "{\"time_sec\":5,\"parent\":null," TREE "}",
+        "{\"time_sec\":5," TREE ",}",
+    };
+    const char *good = "{\"time_sec\":5,\"summary\":{\"files_new\":3,\"duration\":2,\"future\":1},\"x\":[]," TREE "}";
+    cs_snapshot s;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cs_snapshot_parse((const uint8_t *)bad[i], strlen(bad[i]), &s), -EBADMSG);
+    assert_int_equal(cs_snapshot_parse((const uint8_t *)good, strlen(good), &s), 0);
+    assert_int_equal(s.summary.files_new, 3);
+    assert_true(s.summary.duration == 2.0);
+    assert_string_equal(s.host, "");
+    assert_false(s.has_parent);
+    cs_snapshot_clear(&s);
+#undef TREE
+}
+
 static void test_filecache_parse_hostile(void **state)
 {
     cs_fcache *c;
@@ -615,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_index_roundtrip_and_hostile),
         cmocka_unit_test(test_tree_roundtrip_and_hostile),
         cmocka_unit_test(test_snapshot_json_hostile),
+        cmocka_unit_test(test_snapshot_json_typed),
         cmocka_unit_test(test_filecache_parse_hostile),
         cmocka_unit_test(test_forget_policy),
         cmocka_unit_test(test_forget_groups),

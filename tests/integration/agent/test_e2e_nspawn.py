@@ -328,7 +328,7 @@ def test_login_agent_backup_logout(container, request):
     c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
                                                      check=False).stdout)
     c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
-    assert agent_prop("StatusText") == "locked"
+    assert agent_prop("StatusText").startswith("locked:")
     assert agent_prop("Type") == "notify" and agent_prop("WatchdogUSec") != "0"
     # the real login: pam_unix checks the password, pam_cloudseal unwraps the
     # key and its session hook puts it in the user's keyring.  pamtester exits
@@ -415,7 +415,7 @@ def test_login_agent_backup_logout(container, request):
     # logout: the last session ends; lock = logout revokes the key although
     # the manager (and the agent) stay up under lingering
     c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
-    c.wait("the agent to show locked", lambda: agent_prop("StatusText") == "locked", timeout=15)
+    c.wait("the agent to show locked", lambda: agent_prop("StatusText").startswith("locked:"), timeout=15)
     journal = c(*journal_cmd, check=False).stdout
     assert "last session ended" in journal and "revoked the key in the keyring" in journal, journal
     assert PASSWORD not in journal
@@ -516,7 +516,7 @@ def test_fleet_user_login_starts_the_agent(fleet_container):
         assert c("systemctl", "is-active", f"user@{uid}.service", check=False).stdout.strip() == "active", \
             c.debug()
         c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
-        assert agent_prop("StatusText") == "locked"
+        assert agent_prop("StatusText").startswith("locked:")
         c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=cs-hold", "-p", f"User={user}", "sleep", "600")
         c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
                                                          check=False).stdout)
