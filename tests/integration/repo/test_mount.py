@@ -15,6 +15,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import urllib.request
 
@@ -306,3 +307,51 @@ def _tree_repo(tmp_path, config):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.Repo(tmp_path, config)
+
+
+USER_SCRIPT = r'''
+set -eu
+D=$1 CS=$2
+# Debian's udev makes /dev/fuse 0666 (this machine has no udev: 0600); the
+# same node, as Debian has it, in this private mount namespace only
+mknod "$D/fuse" c 10 229 && chmod 666 "$D/fuse" && mount --bind "$D/fuse" /dev/fuse
+U() { setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME="$D/home" \
+        CLOUDSEAL_CONFIG="$D/cs.conf" XDG_CACHE_HOME="$D/home/.cache" "$@"; }
+trap 'U keyctl clear @u >/dev/null 2>&1 || true' EXIT
+echo pw | U "$CS" enroll --password-stdin >/dev/null
+echo pw | U "$CS" init >/dev/null
+echo pw | U "$CS" backup "$D/src" >/dev/null
+mkfifo "$D/log"
+U "$CS" mount "$D/mnt" <<<pw 2>"$D/log" & P=$!
+# its log line comes once it is mounted (EOF: it died)
+exec 3<"$D/log"
+while read -r line <&3; do echo "$line" >&2; case $line in *"mounted on"*) break ;; esac; done
+cat <&3 >&2 &
+grep " $D/mnt fuse.cloudseal " /proc/self/mounts
+U cat "$D/mnt/snapshots/latest$D/src/f"
+U stat -c '%U %a' "$D/mnt/snapshots/latest$D/src/f"
+U fusermount3 -u "$D/mnt"
+wait $P
+'''
+
+
+def test_mount_as_an_unprivileged_user(tmp_path):
+    """A user (nobody) mounts with fusermount3 from Debian's fuse3 and
+    /dev/fuse as Debian's udev leaves it (0666), in a private namespace."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="cs-mount-user."))  # tmp_path is root's, 0700
+    try:
+        d.chmod(0o755)
+        for sub in ("home", "src", "mnt", "storage", "state"):
+            (d / sub).mkdir()
+        (d / "src" / "f").write_text("hello\n")
+        (d / "cs.conf").write_text(f"[storage]\nurl = file://{d}/storage\n[paths]\nstate_dir = {d}/state\n"
+                                   "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[backup]\nexclude =\n")
+        for p in [d / s for s in ("home", "src", "mnt", "storage", "state")] + [d / "src" / "f"]:
+            os.chown(p, 65534, 65534)
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", USER_SCRIPT, "sh", str(d),
+                            str(_s3.BUILD / "cloudseal")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "hello\nnobody 644\n" in r.stdout, r.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
