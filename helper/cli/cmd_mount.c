@@ -18,12 +18,17 @@
 #define FUSE_USE_VERSION 31
 #include <errno.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
@@ -513,6 +518,64 @@ static const struct fuse_operations ops = {
     .listxattr = op_listxattr,
 };
 
+/* SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one
+ * that unmounts: libfuse's own handlers only set a flag, which the loop
+ * sees when its read of /dev/fuse is interrupted, and a signal that lands
+ * in another thread (the lock refresher) interrupts nothing.  A lazy
+ * unmount ends the loop's read whatever it is doing, as fusermount3 -u
+ * from outside does. */
+static sigset_t stop_signals;
+
+static int block_stop_signals(void)
+{
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    return -pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+}
+
+typedef struct stopper {
+    struct fuse_session *se;
+    const char *mountpoint; /* absolute */
+} stopper;
+
+static void *stop_thread(void *ud)
+{
+    const stopper *st = ud;
+    int sig;
+    pid_t pid;
+
+    if (sigwait(&stop_signals, &sig) != 0)
+        return NULL;
+    log_info("%s: unmounting %s", strsignal(sig), st->mountpoint);
+    fuse_session_exit(st->se);
+    pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", st->mountpoint, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &sig, 0) < 0 || !WIFEXITED(sig) || WEXITSTATUS(sig) != 0)
+        log_error("cannot unmount %s: run 'fusermount3 -u -z %s'", st->mountpoint, st->mountpoint);
+    return NULL;
+}
+
+static int loop(struct fuse *f, const char *mountpoint)
+{
+    stopper st = { fuse_get_session(f), mountpoint };
+    pthread_t t;
+    int rc;
+
+    if ((rc = -pthread_create(&t, NULL, stop_thread, &st)) < 0)
+        return log_error_errno(rc, "cannot start the thread that unmounts on SIGINT/SIGTERM");
+    log_info("%zu snapshots mounted on %s; unmount with 'fusermount3 -u %s' or Ctrl-C", m.n, mountpoint,
+             mountpoint);
+    rc = fuse_loop(f) < 0 ? -EIO : 0;
+    pthread_cancel(t); /* sigwait is a cancellation point; after a signal it has returned */
+    pthread_join(t, NULL);
+    return rc;
+}
+
 static int serve(const char *mountpoint, bool allow_other)
 {
     char *argv[] = { "cloudseal", "-o", allow_other ? "ro,default_permissions,fsname=cloudseal,subtype=cloudseal,allow_other"
@@ -529,14 +592,8 @@ static int serve(const char *mountpoint, bool allow_other)
     if (fuse_mount(f, mountpoint) != 0) {
         log_error("cannot mount on %s: it must be an empty directory you own, and /dev/fuse and "
                   "fusermount3 (package fuse3) must be there", mountpoint);
-    } else if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
-        log_error("cannot catch SIGINT/SIGTERM");
-        fuse_unmount(f);
     } else {
-        log_info("%zu snapshots mounted on %s; unmount with 'fusermount3 -u %s' or Ctrl-C", m.n, mountpoint,
-                 mountpoint);
-        rc = fuse_loop(f) < 0 ? -EIO : 0;
-        fuse_remove_signal_handlers(fuse_get_session(f));
+        rc = loop(f, mountpoint);
         fuse_unmount(f);
     }
     fuse_destroy(f);
@@ -551,7 +608,7 @@ int cmd_mount(int argc, char **argv)
         REPO_CLI_FILTER_OPTIONS, {}
     };
     bool allow_other = false;
-    char *end;
+    char *end, mountpoint[PATH_MAX];
     int o, r;
 
     m.refresh_interval = 5;
@@ -587,15 +644,23 @@ int cmd_mount(int argc, char **argv)
     if ((r = repo_cli_open(&m.rc)) != CLI_OK)
         return r;
     clock_gettime(CLOCK_REALTIME, &m.started);
+    if (!realpath(argv[optind], mountpoint)) {
+        log_error("cannot mount on %s: %s; give an existing empty directory", argv[optind], strerror(errno));
+        repo_cli_close(&m.rc);
+        return CLI_USAGE;
+    }
+    /* before the lock's refresh thread exists, so that it inherits the mask */
+    r = block_stop_signals();
     /* a shared lock: backups and forget go on while mounted; prune, which
      * deletes packs under the readers, waits for the unmount */
-    r = cs_repo_lock(m.rc.repo, false);
+    if (r == 0)
+        r = cs_repo_lock(m.rc.repo, false);
     if (r == 0)
         r = cs_browse_new(m.rc.repo, 0, 0, &m.b);
     if (r == 0)
         r = refresh(true);
     if (r == 0)
-        r = serve(argv[optind], allow_other);
+        r = serve(mountpoint, allow_other);
     cs_repo_unlock(m.rc.repo);
     for (size_t i = 0; i < m.n; i++)
         cs_snapshot_clear(&m.v[i].s);
