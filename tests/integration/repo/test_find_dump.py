@@ -115,3 +115,9 @@ def test_dump_file_and_directory(repo, tmp_path):
 
 def _tree_build():
     return pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
+
+
+def test_help(repo):
+    for c in ("find", "dump", "mount"):
+        r = repo.run(c, "--help")
+        assert r.stdout.startswith(f"Usage: cloudseal {c} "), r.stdout
