@@ -14,59 +14,11 @@
 #include "archive/archive.h"
 #include "account/credentials.h"
 #include "cli.h"
+#include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--allow-deletions N] [--gc [--gc-grace DURATION]]\n"
-               "                              [--password-stdin] [--json]\n"
-               "       cloudseal archive status [--json]\n"
-               "       cloudseal archive deleted [--since DURATION] [--folder F] [--json]\n"
-               "       cloudseal archive undelete (--all | --since DURATION | ID...) [--dry-run]\n"
-               "                                  [--password-stdin] [--json]\n"
-               "       cloudseal archive devices [--json]\n"
-               "       cloudseal archive forget-device ID [--dry-run] [--password-stdin] [--json]\n\n"
-               "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
-               "  sync      send local changes (new messages, flags, moves, deletions) and\n"
-               "            apply those of your other workstations\n"
-               "  status    what this workstation's archive holds and when it last synced\n"
-               "  deleted   messages deleted within [archive] keep_deleted (30d): they can\n"
-               "            still be brought back (as of this workstation's last sync)\n"
-               "  undelete  bring deleted messages back on every workstation: all of them,\n"
-               "            those deleted within DURATION, or those with the IDs 'deleted' shows\n"
-               "  devices   every workstation of this archive, when it last published what it\n"
-               "            has applied, and how many deletions it holds back from collection\n"
-               "  forget-device\n"
-               "            a sync that forgets workstation ID for good (a dead disk, a state\n"
-               "            directory deleted): it no longer holds collection back, and refuses\n"
-               "            to sync if it comes back\n\n"
-               "Options:\n"
-               "  --dry-run         show what sync would do; change nothing\n"
-               "  --allow-deletions N\n"
-               "                    let a sync delete up to N messages at once; without it, more\n"
-               "                    than [archive] max_deletions (50) that are also more than\n"
-               "                    max_deletions_percent (25) of this workstation's messages\n"
-               "                    stop the sync (exit 8) and, when another workstation deleted\n"
-               "                    them, stay here until you allow or undelete them\n"
-               "  --gc              after the sync, delete stored packs that no message needs\n"
-               "                    any more (bodies of messages deleted more than\n"
-               "                    [archive] keep_deleted ago, leftovers of killed syncs):\n"
-               "                    those this workstation already found unneeded at an\n"
-               "                    earlier collection at least --gc-grace ago (default\n"
-               "                    [archive] gc_grace, 7d); a sync also collects by itself\n"
-               "                    every [archive] gc_interval (7d)\n"
-               "  --since DURATION  deleted within DURATION (like 2h, 3d)\n"
-               "  --folder F        only the folder F (INBOX, or a Maildir++ name like .Sent)\n"
-               "  --all             every message 'deleted' lists\n"
-               "  --password-stdin  read your password from stdin when your keys are locked\n"
-               "  --json            machine-readable output\n\n"
-               "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
-               "A missing Maildir, or one that is not the Maildir this workstation synced\n"
-               "before, never deletes mail: see docs/archive.md.\n"
-               "See cloudseal(1) and docs/archive.md.\n");
-}
+#include "util/parse.h"
 
 static int exit_code(int r)
 {
@@ -456,27 +408,24 @@ static int do_deleted(const args *a)
 int cmd_archive(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
+        { "dry-run", no_argument, NULL, 'n' }, { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
         { "allow-deletions", required_argument, NULL, 'A' }, { "since", required_argument, NULL, 's' },
         { "folder", required_argument, NULL, 'f' }, { "all", no_argument, NULL, 'a' }, {}
     };
     args a = { .grace = -1, .since = -1 };
     bool allow_given = false;
     const char *verb;
-    char *end;
     int c;
 
     /* "archive --help", then the verb, then the verb's options */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        cli_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     verb = argv[1];
     argc--;
     argv++;
-    while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         switch (c) {
         case 'n': a.dry_run = true; break;
         case 'g': a.gc = true; break;
@@ -494,9 +443,7 @@ int cmd_archive(int argc, char **argv)
             }
             break;
         case 'A':
-            errno = 0;
-            a.allow = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-') {
+            if (cs_parse_uint(optarg, 0, UINT64_MAX, &a.allow) < 0) {
                 log_error("--allow-deletions: '%s' is not a number of messages", optarg);
                 return CLI_USAGE;
             }
@@ -504,10 +451,7 @@ int cmd_archive(int argc, char **argv)
             break;
         case 'f': a.folder = optarg; break;
         case 'a': a.all = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (strcmp(verb, "undelete") == 0) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "repo/browse.h"
 #include "unlock_common.h"
@@ -201,31 +202,17 @@ static int dump(repo_cli *rc, const cs_snapshot *s, const char *path)
 
 int cmd_dump(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        REPO_CLI_FILTER_OPTIONS, {}
-    };
+    static const struct option opts[] = { REPO_CLI_FILTER_OPTIONS, {} };
     cs_snapshot s = { 0 };
     repo_cli rc;
     int o, r;
 
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "", opts)) != -1) {
         int filt = repo_cli_filter_option(o, optarg);
         if (filt < 0)
             return CLI_USAGE;
-        if (filt > 0)
-            continue;
-        if (o == 'p') {
-            cli_password_stdin = true;
-            continue;
-        }
-        fprintf(o == 'h' ? stdout : stderr,
-                "Usage: cloudseal dump " REPO_CLI_FILTER_USAGE " SNAPSHOT PATH\n\n"
-                "Write the file PATH of SNAPSHOT ('latest' or an id) to stdout byte for byte;\n"
-                "a directory (or '/') as a pax tar stream with owners, modes, times, xattrs\n"
-                "and hardlinks, named from the directory's own name down:\n"
-                "  cloudseal dump latest /home/me/Documents | tar -x\n");
-        return o == 'h' ? CLI_OK : CLI_USAGE;
+        if (filt == 0)
+            return cli_opt_exit(o);
     }
     if (argc - optind != 2) {
         log_error("give a snapshot ('latest' or an id) and a path; see 'cloudseal dump --help'");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "repo/browse.h"
 #include "unlock_common.h"
@@ -188,25 +189,11 @@ static int select_specs(repo_cli *rc, char **specs, int nspecs, cs_snapshot *v, 
     return CLI_OK;
 }
 
-static int usage(int o)
-{
-    fprintf(o == 'h' ? stdout : stderr,
-            "Usage: cloudseal find [--snapshot ID]... [--oldest TIME] [--newest TIME] [--json]\n"
-            "                      " REPO_CLI_FILTER_USAGE " PATTERN...\n\n"
-            "Find files whose name (or, for a PATTERN with a '/', whose path) matches a glob\n"
-            "PATTERN in every snapshot, or in those --snapshot and the filters select.\n"
-            "--oldest/--newest keep files modified at or after/before a local TIME\n"
-            "(YYYY-MM-DD[ HH:MM[:SS]]).  Quote patterns so the shell leaves them alone.\n");
-    return o == 'h' ? CLI_OK : CLI_USAGE;
-}
-
 int cmd_find(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "snapshot", required_argument, NULL, 's' }, { "oldest", required_argument, NULL, 'O' },
-        { "newest", required_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        REPO_CLI_FILTER_OPTIONS, {}
+        { "newest", required_argument, NULL, 'N' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     char *specs[FIND_MAX_SPECS];
     int nspecs = 0, o, r;
@@ -216,7 +203,7 @@ int cmd_find(int argc, char **argv)
     json_object *out = NULL;
     repo_cli rc;
 
-    while ((o = getopt_long(argc, argv, "s:O:N:h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "s:O:N:", opts)) != -1) {
         int filt = repo_cli_filter_option(o, optarg);
         if (filt < 0)
             return CLI_USAGE;
@@ -240,9 +227,7 @@ int cmd_find(int argc, char **argv)
                 return CLI_USAGE;
             c.has_newest = true;
             break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        default: return usage(o);
+        default: return cli_opt_exit(o);
         }
     }
     if (optind >= argc) {

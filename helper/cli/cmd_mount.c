@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "repo/browse.h"
 #include "unlock_common.h"
@@ -604,7 +605,6 @@ int cmd_mount(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "refresh-interval", required_argument, NULL, 'r' }, { "allow-other", no_argument, NULL, 'a' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
         REPO_CLI_FILTER_OPTIONS, {}
     };
     bool allow_other = false;
@@ -612,7 +612,7 @@ int cmd_mount(int argc, char **argv)
     int o, r;
 
     m.refresh_interval = 5;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "", opts)) != -1) {
         int filt = repo_cli_filter_option(o, optarg);
         if (filt < 0)
             return CLI_USAGE;
@@ -627,14 +627,7 @@ int cmd_mount(int argc, char **argv)
             }
             break;
         case 'a': allow_other = true; break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            fprintf(o == 'h' ? stdout : stderr,
-                    "Usage: cloudseal mount [--refresh-interval SECONDS] [--allow-other] " REPO_CLI_FILTER_USAGE
-                    " MOUNTPOINT\n\n"
-                    "Show your snapshots read-only under MOUNTPOINT (snapshots/, hosts/, tags/, ids/)\n"
-                    "until 'fusermount3 -u MOUNTPOINT', Ctrl-C or SIGTERM.  Stays in the foreground.\n");
-            return o == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(o);
         }
     }
     if (argc - optind != 1) {

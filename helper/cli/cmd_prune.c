@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -14,9 +15,7 @@
 int cmd_prune(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "max-repack-size", required_argument, NULL, 'm' },
-        { "help", no_argument, NULL, 'h' }, {}
+        { "dry-run", no_argument, NULL, 'n' }, { "max-repack-size", required_argument, NULL, 'm' }, {}
     };
     cs_prune_opts o = { 0 };
     cs_prune_result res;
@@ -25,7 +24,7 @@ int cmd_prune(int argc, char **argv)
     char a[32];
     int c, r, e;
 
-    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         if (c == 'n') {
             o.dry_run = true;
         } else if (c == 'm') {
@@ -34,20 +33,8 @@ int cmd_prune(int argc, char **argv)
                 return CLI_USAGE;
             }
             o.max_repack = (uint64_t)max;
-        } else if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
         } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal prune [--dry-run] [--max-repack-size SIZE] [--json]\n\n"
-                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs and\n"
-                    "temporary objects left by interrupted backups and prunes.  Packs under 20%% unused\n"
-                    "are kept as they are (their unused blobs are counted), so a second prune right\n"
-                    "after a first does nothing.  --max-repack-size rewrites at most SIZE of packs (500M,\n"
-                    "2G), those with the most unused data first; the next prune does the rest.\n"
-                    "Takes an exclusive lock; safe to interrupt at any time.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+            return cli_opt_exit(c);
         }
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)

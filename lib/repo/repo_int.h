@@ -227,8 +227,14 @@ int cs_repo_temp_objects(cs_repo *r, int64_t remove_before, uint64_t *count, uin
  * Not while other threads read the index. */
 int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged);
 
-/* Storage key of an object: prefix + kind + '/' + hex (data adds xx/). */
-void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
+/* Storage key of an object: prefix + kind + '/' + hex (data adds xx/), in
+ * out[CS_REPO_KEY_MAX]; -ENAMETOOLONG when it does not fit (a cut key would
+ * name another object).  Cannot fail for a repository from cs_repo_init()
+ * or cs_repo_open*(): they refuse a prefix longer than CS_REPO_PREFIX_MAX,
+ * which leaves room for the longest kind and id. */
+#define CS_REPO_KEY_MAX 1200
+#define CS_REPO_PREFIX_MAX (CS_REPO_KEY_MAX - 128)
+int cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);

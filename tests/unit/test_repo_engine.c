@@ -350,6 +350,28 @@ static void test_config_damaged_copy_and_repair(void **state)
     cs_buf_free(&back);
 }
 
+/* cs_repo_key() used to cut a key silently at 1200 bytes: under a long
+ * prefix two objects shared one key.  The prefix is refused up front, and
+ * the key itself says when it does not fit. */
+static void test_long_prefix_refused(void **state)
+{
+    char prefix[CS_REPO_KEY_MAX], key[CS_REPO_KEY_MAX];
+    cs_repo *r = NULL;
+    cs_repo fake = { .prefix = prefix };
+    cs_id id = { { 0 } };
+
+    (void)state;
+    for (size_t i = 0; i + 2 < sizeof(prefix) - 10; i += 2)
+        memcpy(prefix + i, "p/", 3);
+    assert_int_equal(cs_repo_init(st, prefix, amk), -ENAMETOOLONG);
+    assert_int_equal(cs_repo_open(st, prefix, amk, &r), -ENAMETOOLONG);
+    assert_null(r);
+    assert_int_equal(cs_repo_key(&fake, "data", &id, key, sizeof(key)), -ENAMETOOLONG);
+    prefix[CS_REPO_PREFIX_MAX] = '\0';
+    assert_int_equal(cs_repo_key(&fake, "snapshots", &id, key, sizeof(key)), 0);
+    assert_int_equal(strlen(key), CS_REPO_PREFIX_MAX + strlen("snapshots/") + 64);
+}
+
 static void write_random(const char *dir, const char *name, size_t len)
 {
     uint8_t *data = malloc(len);
@@ -438,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_index_lost_repair_and_settle),
         cmocka_unit_test(test_locks),
         cmocka_unit_test(test_config_damaged_copy_and_repair),
+        cmocka_unit_test(test_long_prefix_refused),
         cmocka_unit_test(test_prune_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
