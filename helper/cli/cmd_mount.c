@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,8 +360,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
         rc = -ENOTDIR;
     if (rc < 0)
         goto out;
-    if (r.list == L_TOP || r.list == L_GROUP || r.list == L_IDS)
-        refresh(false); /* a new snapshot shows up where people look for it */
+    /* a new snapshot shows up where people look for it; only there, as a
+     * refresh frees the list r.snap points into */
+    if (r.kind == R_DIR && !r.snap && (r.list == L_TOP || r.list == L_GROUP || r.list == L_IDS))
+        refresh(false);
     fill(buf, ".", NULL, 0, 0);
     fill(buf, "..", NULL, 0, 0);
     if (r.kind == R_NODE) {
@@ -389,7 +392,21 @@ out:
 typedef struct mfile {
     cs_bfile f;
     bool sparse;
+    struct mfile *prev, *next; /* open_files: an unmount under load sends no release */
 } mfile;
+static mfile *open_files;
+
+static void file_free(mfile *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        open_files = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    cs_bfile_close(&f->f);
+    free(f);
+}
 
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
@@ -405,7 +422,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         cs_browse_put(m.b, r.ref);
         return -EISDIR;
     }
-    if (!(f = malloc(sizeof(*f)))) {
+    if (!(f = calloc(1, sizeof(*f)))) {
         rc = -ENOMEM;
     } else if ((rc = cs_bfile_open(m.b, r.node, &f->f)) < 0) {
         log_error_errno(rc, "%s: the file's data is not in the repository's index", path);
@@ -413,6 +430,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         rc = -EIO;
     } else {
         f->sparse = r.node->flags & CS_NODE_SPARSE;
+        f->next = open_files;
+        if (open_files)
+            open_files->prev = f;
+        open_files = f;
         fi->fh = (uint64_t)(uintptr_t)f;
         fi->keep_cache = 1; /* snapshots never change: the page cache stays valid */
     }
@@ -447,10 +468,7 @@ static off_t op_lseek(const char *path, off_t off, int whence, struct fuse_file_
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-    mfile *f = (mfile *)(uintptr_t)fi->fh;
-
-    cs_bfile_close(&f->f);
-    free(f);
+    file_free((mfile *)(uintptr_t)fi->fh);
     return 0;
 }
 
@@ -539,6 +557,7 @@ static int block_stop_signals(void)
 typedef struct stopper {
     struct fuse_session *se;
     const char *mountpoint; /* absolute */
+    atomic_bool done;       /* the loop has ended: a signal now only ends the thread */
 } stopper;
 
 static void *stop_thread(void *ud)
@@ -547,7 +566,7 @@ static void *stop_thread(void *ud)
     int sig;
     pid_t pid;
 
-    if (sigwait(&stop_signals, &sig) != 0)
+    if (sigwait(&stop_signals, &sig) != 0 || atomic_load(&st->done))
         return NULL;
     log_info("%s: unmounting %s", strsignal(sig), st->mountpoint);
     fuse_session_exit(st->se);
@@ -563,7 +582,7 @@ static void *stop_thread(void *ud)
 
 static int loop(struct fuse *f, const char *mountpoint)
 {
-    stopper st = { fuse_get_session(f), mountpoint };
+    stopper st = { fuse_get_session(f), mountpoint, false };
     pthread_t t;
     int rc;
 
@@ -572,7 +591,10 @@ static int loop(struct fuse *f, const char *mountpoint)
     log_info("%zu snapshots mounted on %s; unmount with 'fusermount3 -u %s' or Ctrl-C", m.n, mountpoint,
              mountpoint);
     rc = fuse_loop(f) < 0 ? -EIO : 0;
-    pthread_cancel(t); /* sigwait is a cancellation point; after a signal it has returned */
+    /* end the thread through its sigwait (not pthread_cancel, whose
+     * unwinding ASan's thread teardown trips over) */
+    atomic_store(&st.done, true);
+    pthread_kill(t, SIGHUP);
     pthread_join(t, NULL);
     return rc;
 }
@@ -586,6 +608,7 @@ static int serve(const char *mountpoint, bool allow_other)
     struct fuse *f = fuse_new(&args, &ops, sizeof(ops), NULL);
     int rc = -EIO;
 
+    fuse_opt_free_args(&args); /* fuse_new copied what it parsed (and may have added to args) */
     if (!f) {
         log_error("cannot set up the FUSE file system (is the fuse3 package installed?)");
         return rc;
@@ -655,6 +678,8 @@ int cmd_mount(int argc, char **argv)
     if (r == 0)
         r = serve(mountpoint, allow_other);
     cs_repo_unlock(m.rc.repo);
+    while (open_files)
+        file_free(open_files);
     for (size_t i = 0; i < m.n; i++)
         cs_snapshot_clear(&m.v[i].s);
     free(m.v);
