@@ -3,6 +3,7 @@
  * upload, materialise (docs/archive.md section 5). */
 #include "archive/archive.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1852,6 +1853,7 @@ int cs_archive_sync(const cs_archive_opts *o, const cs_amk *amk, cs_archive_stat
     ctx c = { .o = o, .stats = stats ? stats : &dummy, .rootfd = -1, .statefd = -1, .lockfd = -1 };
     int r;
 
+    assert(o && amk);
     memset(c.stats, 0, sizeof(*c.stats));
     c.s = o->storage;
     r = run(&c, amk);

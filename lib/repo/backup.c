@@ -15,6 +15,7 @@
  * 2 open + 1 queued + 3 uploading packs of ~4 MiB; the job queue and the
  * pending-directory FIFO are bounded.  What grows with the repository is the
  * index (~56 B per blob) and the directory being scanned (its entries). */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1248,8 +1249,10 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
-    int rc, nw = o->workers;
+    int rc, nw;
 
+    assert(r && o);
+    nw = o->workers;
     if (!r->chunker) { /* opened without its config (repo_config.c) */
         log_error("backup refused: the repository config is damaged and no copy of it is on this machine; "
                   "a new one would cut files differently and nothing would deduplicate against the stored "

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* check, prune and stats: the operations that look at the whole repository. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,7 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
     cs_plist pl;
     int rc;
 
+    assert(r && res);
     memset(res, 0, sizeof(*res));
     res->errors += r->damaged_index;
     res->errors += r->config_err != 0; /* named at open, with what to run */
@@ -654,6 +656,7 @@ int cs_prune(cs_repo *r, const cs_prune_opts *o, cs_prune_result *res)
     prune_plan pp = { 0 };
     int rc;
 
+    assert(r && res); /* o may be NULL: the defaults */
     memset(res, 0, sizeof(*res));
     if (!o)
         o = &defaults;

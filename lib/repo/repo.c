@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening and creating a repository; reading and writing sealed objects. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
@@ -196,6 +197,7 @@ int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk)
     cs_buf b = { 0 };
     int rc;
 
+    assert(st && prefix);
     if (strlen(prefix) > CS_REPO_PREFIX_MAX)
         return -ENAMETOOLONG; /* keys under it would be cut: see cs_repo_key() */
     if (!(cfg = cs_secure_alloc(CS_CONFIG_LEN)))
@@ -280,6 +282,7 @@ int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const
     cs_repo *r;
     int rc;
 
+    assert(st && prefix && out);
     if (strlen(prefix) > CS_REPO_PREFIX_MAX)
         return -ENAMETOOLONG; /* keys under it would be cut: see cs_repo_key() */
     if (!(r = calloc(1, sizeof(*r))))

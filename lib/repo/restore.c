@@ -5,6 +5,7 @@
  * Damaged data: the file that needs it is removed and reported, everything
  * else is restored.  Directory metadata is applied last, deepest first,
  * after hard links are made (both change directory mtimes). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -886,11 +887,13 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
     restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
-    int nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int nw;
     cs_node sub;
     bool is_root = true;
     int rc;
 
+    assert(r && snap && o);
+    nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     memset(&sub, 0, sizeof(sub));
     if (nw < 1)
         nw = 2;
