@@ -8,10 +8,13 @@ fixtures live in the conftest.py of each subfolder.
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# helpers shared by the areas (uids.py): importable as plain modules
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 BUILD = ROOT / os.environ.get("O", "build")
 
 # CI (CI=1/true) and `make check` (CLOUDSEAL_STRICT=1) install every part the

@@ -14,12 +14,13 @@ import contextlib
 import json
 import os
 import pathlib
-import random
 import shutil
 import subprocess
 import time
 
 import pytest
+
+import uids
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
@@ -156,7 +157,7 @@ def test_login_agent_backup_logout(container, request):
     variant = request.node.callspec.params["container"]
     lock, linger = variant.split("-")[0], not variant.endswith("nolinger")
     c = container
-    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    uid = uids.container(0)  # keyrings are shared with the host per uid: this run's
     user = f"csa{uid}"
     c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
     c("chpasswd", input=f"{user}:{PASSWORD}\n")
@@ -301,7 +302,7 @@ def fleet_container(rootfs, tmp_path):
     """A workstation of a fleet: the cloudseal and cloudseal-fleet profiles
     given to the container's pam-auth-update, libnss_cloudseal in
     nsswitch.conf, the fleet's public key; one fleet user in the directory."""
-    uid = random.randint(1500100, 1599999)  # keyrings are shared with the host per uid
+    uid = uids.fleet(8)  # keyrings are shared with the host per uid: this run's
     user = f"csf{uid}"
     holder = {}
 

@@ -21,9 +21,11 @@ import tempfile
 
 import pytest
 
+import uids
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
-UID = 47201
+UID = uids.local(0)  # this run's (uids.py): the keyring is per uid machine-wide
 USER = "cspamtest"
 PASSWORD = "Tr0ub4dor&3"
 

@@ -19,9 +19,11 @@ import subprocess
 
 import pytest
 
+import uids
+
 PASSWORD = "Tr0ub4dor&3"       # conftest.PASSWORD (the local user's)
 FLEET_PW = "fl33t-Pass-w0rd"
-FUID = 1500001
+FUID = uids.fleet(1)  # this run's (uids.py): the keyring is per uid machine-wide
 FUSER = "fleetie"
 # where libnss_*.so.2 live: /usr/lib/<multiarch triplet> on Debian
 LIBDIR = pathlib.Path("/usr/lib") / subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],

@@ -9,6 +9,10 @@ import re
 import struct
 import time
 
+import uids
+
+UID = uids.local(0)  # conftest.UID
+
 PASSWORD = "Tr0ub4dor&3"
 UNLOCK = "$B/cloudseal-helper --config $C --timeout 20 unlock --user $U"
 
@@ -175,9 +179,8 @@ def test_key_holding_processes_are_not_dumpable(sandbox):
     import os
     sandbox.enroll()
     (sandbox.dir / "run-user").mkdir(mode=0o700)
-    os.chown(sandbox.dir / "run-user", 47201, 47201)
-    r = sandbox.run(PROBE + r"""
-        UID_=47201
+    os.chown(sandbox.dir / "run-user", UID, UID)
+    r = sandbox.run(PROBE + f"UID_={UID}\n" + r"""
         probe /bin/cat
         probe $B/cloudseal-helper --config $C unlock --user $U
         probe $B/cloudseal --config $C unlock
@@ -186,7 +189,7 @@ def test_key_holding_processes_are_not_dumpable(sandbox):
     """, check=False)
     got = dict((l.split()[0], tuple(l.split()[1:])) for l in r.stdout.splitlines() if l)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert got["cat"][0] == "47201"  # the control: a plain process of the user is dumpable
+    assert got["cat"][0] == str(UID)  # the control: a plain process of the user is dumpable
     for prog in ("cloudseal-helper", "cloudseal", "cloudseal-agent"):
         assert got[prog] == ("0", "0/0"), (prog, r.stdout)
 

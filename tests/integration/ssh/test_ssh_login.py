@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+import uids
+
 _spec = importlib.util.spec_from_file_location("cs_ssh_conftest", pathlib.Path(__file__).with_name("conftest.py"))
 _c = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_c)
@@ -96,7 +98,7 @@ def test_two_users_at_once_each_get_their_own_key(sshd_factory, sandbox):
     """Two keyboard-interactive logins in parallel: each session finds its
     own account's key in its own @u, neither the other's."""
     sandbox.enroll()
-    uid2, user2, pw2 = UID + 1, "cssshtwo", "An0ther-pass"
+    uid2, user2, pw2 = uids.local(2), "cssshtwo", "An0ther-pass"
     id2 = _c.add_user(sandbox, user2, uid2, pw2)
     sshd = sshd_factory()
     both = (in_session(sandbox._account_id) + "; " + in_session(id2).split("; echo ---")[0],
