@@ -16,11 +16,11 @@ import os
 import pathlib
 import shutil
 import subprocess
-import time
 
 import pytest
 
 import uids
+import waits
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
@@ -77,15 +77,19 @@ class Container:
     def as_user(self, user, uid, *cmd, **kw):
         return self("runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", *cmd, **kw)
 
-    def wait(self, what, fn, timeout=60, interval=0.5):
-        end = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < end:
-            last = fn()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n" + self.debug())
+    def wait(self, what, fn, timeout=60):
+        """fn() polled (waits.wait_until): what changes inside the container
+        (a unit's state, a key, a snapshot) reaches the host through no event
+        it could wait on; the timeout is only a failure bound."""
+        last = [None]
+
+        def probe():
+            last[0] = fn()
+            return last[0]
+        try:
+            return waits.wait_until(probe, timeout, what, first=0.05, cap=0.5)
+        except AssertionError:
+            raise AssertionError(f"timed out waiting for {what} (last: {last[0]!r})\n" + self.debug()) from None
 
     def debug(self):
         r = self("sh", "-c", "journalctl -q --no-pager -n 400 | grep -v 'runuser\\[' | tail -n 60", check=False)

@@ -58,18 +58,19 @@ ms mon client mode = crc
 EOC
 ceph-mon --id a --mkfs --keyring /dev/null
 ceph-mon --id a -f > "$DIR/log/mon.out" 2>&1 & echo $! > "$DIR/run/mon.a.fg.pid"
-ok=
-for _ in $(seq 1 60); do ceph --connect-timeout 2 mon stat >/dev/null 2>&1 && { ok=1; break; }; sleep 0.2; done
-[ -n "$ok" ] || { echo "ceph-up: mon did not start; see $DIR/log" >&2; exit 1; }
+# The daemons announce readiness on no channel a script can wait on (no
+# sd_notify without systemd, nothing fixed in their logs): polled, with
+# backoff (waits.py poll); the bounds only fail a stuck start.
+WAITS=$(dirname "$0")/../waits.py
+python3 "$WAITS" poll 12 "the ceph mon" sh -c 'ceph --connect-timeout 2 mon stat >/dev/null 2>&1' \
+  || { echo "ceph-up: mon did not start; see $DIR/log" >&2; exit 1; }
 OSD_ID=$(ceph osd create)
 ceph osd crush add "osd.$OSD_ID" 1 root=default host=localhost >/dev/null 2>&1
 ceph-osd --id "$OSD_ID" --mkfs > "$DIR/log/osd-mkfs.out" 2>&1
 ceph-osd --id "$OSD_ID" -f > "$DIR/log/osd.out" 2>&1 & echo $! > "$DIR/run/osd.$OSD_ID.fg.pid"
-ok=
-for _ in $(seq 1 300); do ceph osd stat 2>/dev/null | grep -q '1 up' && { ok=1; break; }; sleep 0.2; done
-[ -n "$ok" ] || { echo "ceph-up: osd did not come up; see $DIR/log" >&2; exit 1; }
+python3 "$WAITS" poll 60 "the ceph osd up" sh -c "ceph osd stat 2>/dev/null | grep -q '1 up'" \
+  || { echo "ceph-up: osd did not come up; see $DIR/log" >&2; exit 1; }
 radosgw -n client.rgw.a -f > "$DIR/log/rgw.out" 2>&1 & echo $! > "$DIR/run/rgw.a.fg.pid"
-ok=
-for _ in $(seq 1 450); do curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" && { ok=1; break; }; sleep 0.2; done
-[ -n "$ok" ] || { echo "ceph-up: radosgw did not answer on $RGW_PORT; see $DIR/log" >&2; exit 1; }
+python3 "$WAITS" poll 90 "radosgw on port $RGW_PORT" curl -s -o /dev/null "http://127.0.0.1:$RGW_PORT/" \
+  || { echo "ceph-up: radosgw did not answer on $RGW_PORT; see $DIR/log" >&2; exit 1; }
 echo "rgw ready"

@@ -9,11 +9,11 @@ import json
 import importlib.util
 import pathlib
 import subprocess
-import time
 
 import pytest
 
 import uids
+import waits
 
 _spec = importlib.util.spec_from_file_location("cs_ssh_conftest", pathlib.Path(__file__).with_name("conftest.py"))
 _c = importlib.util.module_from_spec(_spec)
@@ -87,10 +87,9 @@ def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
     assert r.returncode != 0
     parked = parked_keys()
     assert len(parked) == 1, f"expected one parked key after auth:\n{parked}\n{sshd.syslog()}"
-    deadline = time.monotonic() + 3 + 10  # park_timeout plus a failure bound
-    while parked_keys():
-        assert time.monotonic() < deadline, "the abandoned parked key did not expire"
-        time.sleep(0.1)
+    # a key expiring by itself (park_timeout 3 s) sends no event: polled,
+    # 3 s plus a failure bound
+    waits.wait_until(lambda: not parked_keys(), 3 + 10, "the abandoned parked key to expire")
     assert sandbox.key_bytes() == 0
 
 
@@ -103,10 +102,21 @@ def test_two_users_at_once_each_get_their_own_key(sshd_factory, sandbox):
     sshd = sshd_factory()
     both = (in_session(sandbox._account_id) + "; " + in_session(id2).split("; echo ---")[0],
             in_session(id2) + "; " + in_session(sandbox._account_id).split("; echo ---")[0])
+    # both sessions open at once: each checks only when the other has
+    # arrived, and leaves only when the other has checked (files in a
+    # directory both users may write)
+    bar = sandbox.dir / "barrier"
+    bar.mkdir(mode=0o1777)
+    bar.chmod(0o1777)
+    w = pathlib.Path(waits.__file__).resolve()
+
+    def met(me, other, check):
+        return (f"touch {bar}/in-{me}; python3 {w} exists {bar}/in-{other} 60 && {{ {check}; }}; "
+                f"touch {bar}/out-{me}; python3 {w} exists {bar}/out-{other} 60")
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
-            a = ex.submit(sshd.ssh, "sleep 1; " + both[0], method="keyboard-interactive")
-            b = ex.submit(sshd.ssh, "sleep 1; " + both[1], method="keyboard-interactive", user=user2, password=pw2)
+            a = ex.submit(sshd.ssh, met("a", "b", both[0]), method="keyboard-interactive")
+            b = ex.submit(sshd.ssh, met("b", "a", both[1]), method="keyboard-interactive", user=user2, password=pw2)
             outs = a.result().stdout, b.result().stdout
     finally:
         _c.clear_keys(uid2)
