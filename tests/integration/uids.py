@@ -10,7 +10,7 @@ lives and the kernel drops it when it exits, even on SIGKILL, so no two live
 runs share a slot and a crashed run's slot is free again at once.
 
 A slot is STRIDE consecutive uids in each range:
-  local(i): users in the sandbox's /etc/passwd (47200 + ...)
+  local(i): users in the sandbox's /etc/passwd (48000 + ...)
   fleet(i): fleet directory users, inside the fleet tests' id_min..id_max
   container(i): users of the nspawn containers (the container shares the
                 host's keyrings per uid)
@@ -22,7 +22,9 @@ import pathlib
 SLOTS = 64
 STRIDE = 16
 LOCK_DIR = pathlib.Path(os.environ.get("CS_TEST_UID_LOCKDIR", "/run/lock"))
-BASES = {"local": 47200, "fleet": 1500000, "container": 20000}
+# clear of the fixed uids older checkouts still use (47101-47401, 1500000-1500001,
+# the random 20000-29999 and 1500100-1599999 of the nspawn tests)
+BASES = {"local": 48000, "fleet": 1800000, "container": 30000}
 
 _slot = None
 _fd = None
