@@ -77,10 +77,15 @@ class Watch:
 
 
 def _remaining(end, what):
+    """what: text, or a function giving it (a log's tail as it is then)."""
     left = end - time.monotonic()
     if left <= 0:
-        raise AssertionError(f"timed out waiting for {what}")
+        raise AssertionError(f"timed out waiting for {_what(what)}")
     return left
+
+
+def _what(what):
+    return what() if callable(what) else what
 
 
 def wait_for_change(paths, pred, timeout, what, pid=None):
@@ -96,7 +101,7 @@ def wait_for_change(paths, pred, timeout, what, pid=None):
         v = pred()
         if v:
             return v
-        raise AssertionError(f"process {pid} had exited before {what}") from None
+        raise AssertionError(f"process {pid} had exited before {_what(what)}") from None
     try:
         with Watch(dirs) as w:
             while True:
@@ -109,7 +114,7 @@ def wait_for_change(paths, pred, timeout, what, pid=None):
                     v = pred()
                     if v:
                         return v
-                    raise AssertionError(f"process {pid} exited while waiting for {what}")
+                    raise AssertionError(f"process {pid} exited while waiting for {_what(what)}")
                 w.drain()
                 w.add()
     finally:
@@ -127,7 +132,7 @@ def _read(path):
 def wait_text(path, text, timeout=60, pid=None):
     """Until the file at path contains text (a log line followed as written)."""
     return wait_for_change([path], lambda: text in _read(path), timeout,
-                           f"'{text}' in {path}:\n{_read(path)[-2000:]}", pid)
+                           lambda: f"'{text}' in {path}:\n{_read(path)[-2000:]}", pid)
 
 
 def wait_exists(path, timeout=60, pid=None):

@@ -192,7 +192,8 @@ class Agent:
         """pred() re-checked whenever the agent logs a line or sends a
         notify datagram (both land in files of self.tmp); fails at once if
         the agent exits meanwhile.  Returns pred's true value."""
-        return waits.wait_for_change([self.tmp], pred, timeout, f"{what}\n{self.log_text()[-3000:]}",
+        return waits.wait_for_change([self.tmp], pred, timeout,
+                                     lambda: f"{what}; the agent's log:\n{self.log_text()[-3000:]}",
                                      pid=self.proc.pid)
 
     def wait_log(self, text, timeout=60, count=1):
