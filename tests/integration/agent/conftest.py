@@ -145,8 +145,10 @@ class Agent:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, pass_fds=fds)
         if wait_ready:
+            # 60 s: a failure bound (setup runs the CLI twice); an agent that
+            # exits before READY fails the wait at once, with its log
             try:
-                self.notify.wait("READY", timeout=60)  # a failure bound: setup runs the CLI twice
+                self.wait_for(lambda: self.notify.all("READY"), 60, "READY=1")
             except AssertionError as e:
                 raise AssertionError(f"{e}\nagent exit status: {self.proc.poll()}; its log:\n"
                                      f"{self.log_text()[-4000:]}") from None
