@@ -50,8 +50,8 @@ LIB_SRCS    := $(sort $(shell find lib -name '*.c'))
 CLI_SRCS    := $(sort $(wildcard helper/cli/*.c))
 PRIV_SRCS   := $(sort $(wildcard helper/priv/*.c))
 AGENT_SRCS  := $(sort $(wildcard helper/agent/*.c))
-PAM_SRCS    := $(sort $(wildcard pam/*.c))
-NSS_SRCS    := $(sort $(wildcard nss/*.c)) lib/basic/dircache_reader.c
+PAM_SRCS    := $(sort $(wildcard pam/*.c)) lib/basic/user_name.c
+NSS_SRCS    := $(sort $(wildcard nss/*.c)) lib/basic/dircache_reader.c lib/basic/user_name.c
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -137,11 +137,13 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer-no-link,a
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRCS))
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 $(FUZZ_O)/libcloudseal.a: $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(LIB_SRCS))
 	rm -f $@ && ar rcs $@ $^
 $(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_O)/libcloudseal.a
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_O)/libcloudseal.a $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -MMD -MP -o $@ $< $(FUZZ_O)/libcloudseal.a $(PKG_LIBS)
+# header changes rebuild what includes them (a stale object once gave a false crash)
+-include $(shell find $(FUZZ_O) -name '*.d' 2>/dev/null)
 FUZZ_SECONDS ?= 60
 # F=fuzz_keybag: that target alone
 FUZZ_SEL := $(if $(F),$(filter %/$(F),$(FUZZ_BINS)),$(FUZZ_BINS))

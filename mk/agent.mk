@@ -8,18 +8,21 @@ $(AGENT_KEYTOOL): tests/integration/agent/keytool.c $(LIB_A)
 
 integration: $(AGENT_KEYTOOL)
 
+# what the D-Bus stand-ins (these two, fake-systemd1 in repo.mk) share
+BUS_STANDIN := tests/integration/bus_standin.c tests/integration/bus_standin.h
+
 # a stand-in desktop notification server for the notification test
 AGENT_NOTIFYD := $(O)/tests/agent-notifyd
-$(AGENT_NOTIFYD): tests/integration/agent/notifyd.c
+$(AGENT_NOTIFYD): tests/integration/agent/notifyd.c $(BUS_STANDIN)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/integration/bus_standin.c $(LDFLAGS_ALL) $(PKG_LIBS)
 
 integration: $(AGENT_NOTIFYD)
 
 # a stand-in UPower and NetworkManager (battery, metered) for the power tests
 AGENT_POWERD := $(O)/tests/agent-powerd
-$(AGENT_POWERD): tests/integration/agent/powerd.c
+$(AGENT_POWERD): tests/integration/agent/powerd.c $(BUS_STANDIN)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/integration/bus_standin.c $(LDFLAGS_ALL) $(PKG_LIBS)
 
 integration: $(AGENT_POWERD)

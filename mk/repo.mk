@@ -13,8 +13,14 @@ check-long-repo: all
 
 # a stand-in systemd user manager for `cloudseal status` (tests/integration/keys)
 FAKE_SYSTEMD1 := $(O)/tests/fake-systemd1
-$(FAKE_SYSTEMD1): tests/integration/keys/fake_systemd1.c
+$(FAKE_SYSTEMD1): tests/integration/keys/fake_systemd1.c $(BUS_STANDIN)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/integration/bus_standin.c $(LDFLAGS_ALL) $(PKG_LIBS)
 
-integration: $(FAKE_SYSTEMD1)
+# LD_PRELOAD fault injection for the backup walk (tests/integration/repo/test_repo_enomem.py)
+FAILALLOC_SO := $(O)/tests/failalloc.so
+$(FAILALLOC_SO): tests/integration/repo/failalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
+
+integration: $(FAKE_SYSTEMD1) $(FAILALLOC_SO)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "basic/dircache.h"
+#include "basic/user_name.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -274,6 +275,17 @@ erange:
 
 /* ---- lookups ------------------------------------------------------------ */
 
+/* Names the fleet directory cannot hold are not looked up at all. */
+static int user_by_name(const cs_dircache *dc, const char *name)
+{
+    return cs_user_name_valid(name, CS_USER_NAME_FLEET) ? cs_dircache_user_by_name(dc, name) : -1;
+}
+
+static int group_by_name(const cs_dircache *dc, const char *name)
+{
+    return cs_user_name_valid(name, CS_USER_NAME_FLEET) ? cs_dircache_group_by_name(dc, name) : -1;
+}
+
 #define LOOKUP(find, fill, key, res)                                  \
     do {                                                             \
         struct mapping *m = acquire();                               \
@@ -297,7 +309,7 @@ erange:
 EXPORT enum nss_status _nss_cloudseal_getpwnam_r(const char *name, struct passwd *pw, char *buf,
                                                  size_t buflen, int *errnop)
 {
-    LOOKUP(cs_dircache_user_by_name, fill_passwd, name, pw);
+    LOOKUP(user_by_name, fill_passwd, name, pw);
 }
 
 EXPORT enum nss_status _nss_cloudseal_getpwuid_r(uid_t uid, struct passwd *pw, char *buf,
@@ -309,7 +321,7 @@ EXPORT enum nss_status _nss_cloudseal_getpwuid_r(uid_t uid, struct passwd *pw, c
 EXPORT enum nss_status _nss_cloudseal_getgrnam_r(const char *name, struct group *gr, char *buf,
                                                  size_t buflen, int *errnop)
 {
-    LOOKUP(cs_dircache_group_by_name, fill_group, name, gr);
+    LOOKUP(group_by_name, fill_group, name, gr);
 }
 
 EXPORT enum nss_status _nss_cloudseal_getgrgid_r(gid_t gid, struct group *gr, char *buf,
@@ -463,7 +475,7 @@ EXPORT enum nss_status _nss_cloudseal_initgroups_dyn(const char *user, gid_t gro
         *errnop = ENOENT;
         return NSS_STATUS_UNAVAIL;
     }
-    idx = cs_dircache_user_by_name(&m->dc, user);
+    idx = user_by_name(&m->dc, user);
     if (idx < 0) {
         release(m);
         *errnop = ENOENT;

@@ -39,6 +39,7 @@
 #include <security/pam_modules.h>
 
 #include "pam_cloudseal.h"
+#include "basic/user_name.h"
 
 /* The user the modules before us have set (never prompt for a name). */
 static bool stack_user(pam_handle_t *pamh, const cs_pam_opts *o, const char **user)
@@ -48,6 +49,13 @@ static bool stack_user(pam_handle_t *pamh, const cs_pam_opts *o, const char **us
     if (pam_get_item(pamh, PAM_USER, &u) != PAM_SUCCESS || !u || !*(const char *)u) {
         if (o->debug)
             pam_syslog(pamh, LOG_DEBUG, "no user name set by the stack: nothing to do");
+        return false;
+    }
+    if (!cs_user_name_valid(u, CS_USER_NAME_LOGIN)) {
+        /* the helper would refuse it (cloudseal-helper(8)): never run it */
+        if (o->debug)
+            pam_syslog(pamh, LOG_DEBUG, "'%s' is not a login name cloudseal serves: nothing to do",
+                       (const char *)u);
         return false;
     }
     *user = u;

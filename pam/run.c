@@ -82,12 +82,12 @@ exec_child(int in, int out, int err, const char *path, char *const argv[])
 static int send_frames(int fd, const cs_pam_frame *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint8_t hdr[4] = { (uint8_t)(in[i].len >> 24), (uint8_t)(in[i].len >> 16),
-                           (uint8_t)(in[i].len >> 8), (uint8_t)in[i].len };
+        uint8_t hdr[CS_HELPER_FRAME_HDR];
         const cs_pam_frame parts[2] = { { hdr, sizeof(hdr) }, in[i] };
 
         if (in[i].len > CS_HELPER_FRAME_MAX)
             return -EMSGSIZE;
+        cs_helper_frame_hdr_put(hdr, in[i].len);
         for (int k = 0; k < 2; k++) {
             const uint8_t *p = parts[k].data;
             size_t left = parts[k].len;
@@ -112,7 +112,7 @@ static int send_frames(int fd, const cs_pam_frame *in, size_t n)
 /* Reply frame reader: a 4-byte header, then the payload straight into the
  * caller's locked buffer; anything beyond is a protocol error. */
 typedef struct reply {
-    uint8_t hdr[4];
+    uint8_t hdr[CS_HELPER_FRAME_HDR];
     size_t got;   /* bytes consumed, header included */
     size_t want;  /* payload length once the header is complete */
     bool bad;
@@ -137,7 +137,7 @@ static int read_reply(int fd, cs_pam_run *run, reply *rp)
         return n < 0 && (errno == EINTR || errno == EAGAIN) ? 1 : (int)n;
     rp->got += (size_t)n;
     if (rp->got == 4) {
-        rp->want = (size_t)rp->hdr[0] << 24 | (size_t)rp->hdr[1] << 16 | (size_t)rp->hdr[2] << 8 | rp->hdr[3];
+        rp->want = cs_helper_frame_hdr_get(rp->hdr);
         if (!run->out || rp->want > run->out_cap)
             rp->bad = true;
     }

@@ -66,6 +66,7 @@ typedef struct job {
     int64_t retry_delay;       /* current backoff, 0 = not backing off */
     bool requested;            /* backup-now / sync-now pending */
     bool asked;                /* the user asked for this run: not held back (power.c), even after INIT */
+    bool held;                 /* put off by power.c: due again when the power state changes */
     bool consent_asked;        /* the user was notified of held mass deletions */
 
     /* while running */
@@ -108,6 +109,7 @@ typedef struct agent {
     int64_t battery_min;       /* scheduled jobs wait on battery below this percent; 0 = never */
     bool run_on_metered;
     char waiting[CS_AGENT_TEXT_MAX]; /* why due jobs wait (battery, metered), "" = they do not */
+    struct sd_bus *power_bus;  /* the system bus, subscribed to UPower's and NetworkManager's changes */
     bool scheduled;            /* [agent] schedule set: backups by the calendar, not interval */
     cs_calendar schedule;
     int64_t overdue_after;     /* "backup overdue" notification after this long without one; 0 = off */
@@ -150,6 +152,7 @@ void jobs_drop_requests(agent *a);
 int jobs_request(agent *a, job_kind kind);
 void jobs_pause(agent *a, int64_t seconds);
 void jobs_resume(agent *a);
+void jobs_power_changed(agent *a);
 bool jobs_paused(agent *a);
 void job_finished(agent *a, job *j, job_result res);
 int64_t now_realtime(void);
@@ -190,6 +193,8 @@ bool repo_storage_changed(const cs_config *old, const cs_config *new);
 void desktop_notify(agent *a, const char *summary, const char *body);
 
 /* power.c */
+void power_watch(agent *a);
+void power_done(agent *a);
 bool power_should_wait(agent *a, char *why, size_t len);
 
 /* retention.c: the step after a backup, and what its output means */

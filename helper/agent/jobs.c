@@ -214,7 +214,8 @@ static job *due_job(agent *a, int64_t now, int64_t *earliest)
 }
 
 /* A scheduled job that is due waits while power_should_wait() says so:
- * every due one is put off by retry_min and asked about again then. */
+ * every due one is put off by retry_min and asked about again then, or
+ * when UPower or NetworkManager say their state changed. */
 static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
 {
     char why[CS_AGENT_TEXT_MAX];
@@ -223,6 +224,8 @@ static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
         if (a->waiting[0])
             log_notice("no longer waiting: jobs run again");
         a->waiting[0] = '\0';
+        for (int i = 0; i < N_JOBS; i++)
+            a->jobs[i].held = false;
         return j;
     }
     if (strcmp(why, a->waiting) != 0)
@@ -231,11 +234,24 @@ static job *polite_job(agent *a, job *j, int64_t now, int64_t *earliest)
     for (int i = 0; i < N_JOBS; i++) {
         job *d = &a->jobs[i];
         if (d->enabled && !d->internal && d->next_run && d->next_run <= now)
-            d->next_run = now + a->retry_min;
+            d->next_run = now + a->retry_min, d->held = true;
     }
     /* a request or an internal step may still be due: those go ahead */
     j = due_job(a, now, earliest);
     return j && (j->requested || j->asked || j->internal) ? j : NULL;
+}
+
+void jobs_power_changed(agent *a)
+{
+    int64_t now = now_realtime();
+
+    for (int i = 0; i < N_JOBS; i++) {
+        job *j = &a->jobs[i];
+        if (j->held && j->next_run > now)
+            j->next_run = now;
+        j->held = false;
+    }
+    jobs_reschedule(a);
 }
 
 static int on_sched_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -267,6 +283,7 @@ void jobs_reschedule(agent *a)
     }
     if (j) {
         j->requested = false;
+        j->held = false;
         r = job_spawn(a, j);
         if (r < 0) {
             log_error("cannot start %s: %s", j->name, strerror(-r));
@@ -393,9 +410,14 @@ static void step_finished(agent *a, job *j, job_result res)
         if (res == RESULT_OK) {
             log_notice("created the backup repository");
             b->next_run = now_realtime();
-        } else if (res != RESULT_INTERRUPTED && res != RESULT_LOCKED) {
+        } else if (res != RESULT_INTERRUPTED && (res != RESULT_LOCKED || a->amk)) {
+            /* refused with the key at hand (exit 3 is "access denied" too):
+             * a failure that backs off, or backup and init would take turns
+             * without end */
             if (!j->run_error[0])
-                snprintf(j->run_error, sizeof(j->run_error), "cannot create the backup repository");
+                snprintf(j->run_error, sizeof(j->run_error), "%s", res == RESULT_LOCKED
+                         ? "cannot create the backup repository: the key was refused (access denied?)"
+                         : "cannot create the backup repository");
             snprintf(b->run_error, sizeof(b->run_error), "%s", j->run_error);
             note_failure(a, b, st, res);
             state_save(a);
@@ -417,6 +439,8 @@ void job_finished(agent *a, job *j, job_result res)
     j->pid = 0;
     j->percent = -1;
     if (j->internal) {
+        if (res == RESULT_LOCKED)
+            key_check(a); /* the key went away under the step: wait for it, start nothing */
         step_finished(a, j, res);
         if (a->shutting_down)
             sd_event_exit(a->event, 0);

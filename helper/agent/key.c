@@ -3,9 +3,12 @@
  * when it appears (unlock) or goes away (cloudseal lock), and locking it
  * when the user's last session ends with [session] lock = logout.
  *
- * Polling the keyring is one keyctl search every [agent] keyring_poll
- * seconds (cheap); `cloudseal unlock` also tells us at once with the
- * "unlock-notify" request on the control socket. */
+ * Without the key (an SSH key login, 'cloudseal lock') the agent waits:
+ * ready, no job, STATUS "locked: waiting for the key".  `cloudseal unlock`
+ * tells us at once with the "unlock-notify" request on the control socket.
+ * The kernel keyring has no change notification and a later password login
+ * (pam_cloudseal talks to no user process) cannot tell us, so we also look:
+ * one keyctl search every [agent] keyring_poll seconds (5 s, cheap). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

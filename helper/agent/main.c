@@ -65,18 +65,11 @@ typedef struct settings {
 
 static int check_settings(const cs_config *cfg, settings *s)
 {
-    const char *lock = cs_config_str(cfg, "session", "lock");
+    const char *cal = cs_config_str(cfg, "agent", "schedule");
     int r;
 
-    if (strcmp(lock, "logout") == 0) {
-        s->lock_on_logout = true;
-    } else if (strcmp(lock, "reboot") == 0) {
-        s->lock_on_logout = false;
-    } else {
-        log_error("[session] lock must be 'logout' or 'reboot', not '%s'", lock);
-        return -EINVAL;
-    }
-    const char *cal = cs_config_str(cfg, "agent", "schedule");
+    /* logout or reboot: the config loader accepts nothing else */
+    s->lock_on_logout = strcmp(cs_config_str(cfg, "session", "lock"), "logout") == 0;
     s->scheduled = cal && cal[0];
     if (s->scheduled && cs_calendar_parse(cal, &s->schedule) < 0) {
         log_error("[agent] schedule must be a calendar like 'daily 12:30', 'Mon..Fri 09:00,17:00' "
@@ -235,6 +228,7 @@ static int setup(agent *a)
     if (r < 0)
         return r;
 
+    power_watch(a);
     state_load(a);
     notices_init(a);
     jobs_init(a);
@@ -266,6 +260,7 @@ static void teardown(agent *a)
     sd_event_source_disable_unref(a->login_src);
     sd_event_source_disable_unref(a->status_timer);
     sd_event_source_disable_unref(a->prune_timer);
+    power_done(a);
     if (a->login_mon)
         sd_login_monitor_unref(a->login_mon);
     sd_event_unref(a->event);

@@ -83,8 +83,13 @@ static void guard_notify(agent *a)
 
 void retention_progress(agent *a, const cs_job_progress *p)
 {
-    if (p->bytes_freed >= 0)
+    if (p->bytes_freed >= 0) {
         log_info("retention: prune freed %lld bytes", (long long)p->bytes_freed);
+        a->state.prune_left = p->repack_left > 0 ? p->repack_left : 0;
+        if (a->state.prune_left)
+            log_info("retention: %lld bytes of packs left to rewrite at the next prune "
+                     "([retention] prune_max_repack)", (long long)a->state.prune_left);
+    }
     if (p->retention_removed < 0)
         return;
     a->state.retention_removed = p->retention_removed;
@@ -137,6 +142,7 @@ void retention_json(agent *a, json_object *o)
     json_object_object_add(r, "removed", json_object_new_int64(a->state.retention_removed));
     json_object_object_add(r, "last_prune", json_object_new_int64(a->state.last_prune));
     json_object_object_add(r, "prune_interval", json_object_new_int64(a->prune_interval));
+    json_object_object_add(r, "prune_left", json_object_new_int64(a->state.prune_left));
     json_object_object_add(r, "guard", json_object_new_boolean(a->state.retention_guard));
     if (a->state.retention_guard) {
         json_object_object_add(r, "guard_rescued", json_object_new_int64(a->state.guard_rescued));

@@ -76,7 +76,9 @@ static void status_text(agent *a, char *buf, size_t len)
     } else if (!a->enrolled) {
         snprintf(buf, len, "%s", a->error[0] ? a->error : "not enrolled: run 'cloudseal enroll'");
     } else if (!a->amk) {
-        snprintf(buf, len, "locked");
+        /* a login without the password (an SSH key, autologin) or after
+         * 'cloudseal lock': no job runs until the key is back */
+        snprintf(buf, len, "locked: waiting for the key (run 'cloudseal unlock')");
     } else if (a->state.paused_until == INT64_MAX) {
         snprintf(buf, len, "paused: run 'cloudseal agent resume'");
     } else if (a->state.paused_until) {

@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 typedef struct edit_opts {
     const char *uid, *gid, *gecos, *home, *shell, *groups, *members, *key;
@@ -40,15 +41,12 @@ static void usage(FILE *f, const char *cmd)
 
 static int parse_id(const char *s, uint32_t *out)
 {
-    char *end;
-    unsigned long long v;
+    uint64_t v;
+    int r = cs_parse_uint(s, 1, UINT32_MAX - 1, &v);
 
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || v == 0 || v >= UINT32_MAX)
-        return -EINVAL;
-    *out = (uint32_t)v;
-    return 0;
+    if (r == 0)
+        *out = (uint32_t)v;
+    return r;
 }
 
 static int set_str(char **field, const char *value)
@@ -95,7 +93,7 @@ static int add_user(cs_directory *d, const char *name, const edit_opts *o)
     uint32_t uid;
     int r;
 
-    if (!cs_fleet_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_FLEET)) {
         log_error("'%s' is not a valid user name (lowercase letters, digits, '_', '-', '.')", name);
         return -EINVAL;
     }
@@ -153,7 +151,7 @@ static int add_group(cs_directory *d, const char *name, const edit_opts *o)
     uint32_t gid;
     int r;
 
-    if (!cs_fleet_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_FLEET)) {
         log_error("'%s' is not a valid group name", name);
         return -EINVAL;
     }

@@ -18,6 +18,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/secmem.h"
+#include "util/parse.h"
 
 /* ---- keygen ---- */
 
@@ -285,12 +286,18 @@ int admin_verify(int argc, char **argv)
     _cleanup_buf_ cs_buf data = CS_BUF_INIT;
     _cleanup_directory_ cs_directory *d = NULL;
     cs_fleet_err err = { "" };
-    unsigned long long pinned = 0;
+    uint64_t pinned = 0;
     int c, r;
 
     while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': pinned = strtoull(optarg, NULL, 10); break;
+        case 'p':
+            if (cs_parse_uint(optarg, 0, UINT64_MAX, &pinned) < 0) {
+                log_error("--pinned-serial: '%s' is not a serial number (the lowest serial to accept, "
+                          "like 12)", optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'h':
             printf("Usage: cloudseal admin verify FILE [--pinned-serial N]\n\n"
                    "Check a signed directory exactly as a workstation's directory-sync would:\n"

@@ -169,8 +169,11 @@ static void print_retention(FILE *f, json_object *reply)
             sep = ", ";
         }
     }
-    fprintf(f, "; last applied %s (%lld removed), last prune %s\n", when(get_i64(r, "last_run"), b1, sizeof(b1)),
+    fprintf(f, "; last applied %s (%lld removed), last prune %s", when(get_i64(r, "last_run"), b1, sizeof(b1)),
             (long long)get_i64(r, "removed"), when(get_i64(r, "last_prune"), b2, sizeof(b2)));
+    if (get_i64(r, "prune_left") > 0)
+        fprintf(f, " (%s left for the next one)", human_size(get_i64(r, "prune_left"), b1, sizeof(b1)));
+    fprintf(f, "\n");
     if (json_object_object_get_ex(r, "guard", &v) && json_object_get_boolean(v))
         fprintf(f, "Warning:      the newest snapshot covers only %s, earlier ones %s: the last full\n"
                    "              snapshots are kept. Check that everything to back up is there (a disk\n"

@@ -108,17 +108,22 @@ static void report(const cs_retention_plan *pl, size_t n, bool dry)
 
 static int prune(repo_cli *rc)
 {
+    cs_prune_opts o = { .max_repack = (uint64_t)cs_config_int(cli_config(), "retention", "prune_max_repack") };
     cs_prune_result pr;
     char a[32];
-    int e = cs_prune(rc->repo, false, &pr);
+    int e = cs_prune(rc->repo, &o, &pr);
 
     if (e < 0)
         return e;
     if (cli.json)
-        printf("{\"prune\":{\"bytes_freed\":%llu,\"packs_deleted\":%llu}}\n", (unsigned long long)pr.bytes_freed,
-               (unsigned long long)pr.packs_deleted);
-    else if (!cli.quiet)
+        printf("{\"prune\":{\"bytes_freed\":%llu,\"packs_deleted\":%llu,\"bytes_repacked\":%llu,"
+               "\"bytes_repack_left\":%llu}}\n", (unsigned long long)pr.bytes_freed,
+               (unsigned long long)pr.packs_deleted, (unsigned long long)pr.bytes_repacked,
+               (unsigned long long)pr.bytes_repack_left);
+    if (!cli.json && !cli.quiet) {
         printf("prune: %s freed\n", repo_cli_size(pr.bytes_freed, a));
+        repo_cli_prune_left(&pr);
+    }
     return 0;
 }
 

@@ -43,7 +43,7 @@ const cs_config *cli_config(void);
  * been logged in every failing case).  Implemented in unlock_common.c. */
 int cli_obtain_amk(cs_amk **out);
 
-#define CS_COMMAND(name, fn, summary) int fn(int argc, char **argv);
+#define CS_COMMAND(name, min, max, flags, fn, summary, usage) int fn(int argc, char **argv);
 #include "commands.def"
 #undef CS_COMMAND
 

@@ -9,38 +9,39 @@
  *   show         list users and groups (--json)
  *   verify       check a signed directory as a workstation would
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "admin.h"
 #include "util/log.h"
+#include "util/macros.h"
+#include "util/verbs.h"
 
 const char *admin_source_path;
 
-static const struct admin_command {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *summary;
-} admin_commands[] = {
-    { "keygen", admin_keygen, "Create the fleet signing keypair (and --escrow keypair)" },
-    { "init", admin_init, "Create a new directory source file" },
-    { "add-user", admin_edit, "Add a user (uid allocated deterministically unless --uid)" },
-    { "set-user", admin_edit, "Change a user's gecos, home, shell or primary gid" },
-    { "remove-user", admin_edit, "Remove a user (and its private group)" },
-    { "disable-user", admin_edit, "Keep the user's ids but refuse their logins" },
-    { "enable-user", admin_edit, "Undo disable-user" },
-    { "add-group", admin_edit, "Add a group" },
-    { "remove-group", admin_edit, "Remove a group" },
-    { "add-member", admin_edit, "Add users to a group: add-member GROUP USER..." },
-    { "remove-member", admin_edit, "Remove users from a group: remove-member GROUP USER..." },
-    { "approve", admin_approve, "Pin a user's account public key (from `cloudseal enroll`)" },
-    { "enroll-user", admin_enroll_user, "First enrollment of a user with no account anywhere yet" },
-    { "recover-user", admin_recover_user, "New one-time password from the fleet's key escrow" },
-    { "publish", admin_publish, "Sign the directory and upload it to fleet/directory" },
-    { "show", admin_show, "List the directory's users and groups" },
-    { "verify", admin_verify, "Check a signed directory file as a workstation would" },
+#define ANY CS_VERB_ANY
+static const cs_verb admin_commands[] = {
+    { "keygen", ANY, ANY, 0, admin_keygen, "Create the fleet signing keypair (and --escrow keypair)", NULL },
+    { "init", ANY, ANY, 0, admin_init, "Create a new directory source file", NULL },
+    { "add-user", ANY, ANY, 0, admin_edit, "Add a user (uid allocated deterministically unless --uid)", NULL },
+    { "set-user", ANY, ANY, 0, admin_edit, "Change a user's gecos, home, shell or primary gid", NULL },
+    { "remove-user", ANY, ANY, 0, admin_edit, "Remove a user (and its private group)", NULL },
+    { "disable-user", ANY, ANY, 0, admin_edit, "Keep the user's ids but refuse their logins", NULL },
+    { "enable-user", ANY, ANY, 0, admin_edit, "Undo disable-user", NULL },
+    { "add-group", ANY, ANY, 0, admin_edit, "Add a group", NULL },
+    { "remove-group", ANY, ANY, 0, admin_edit, "Remove a group", NULL },
+    { "add-member", ANY, ANY, 0, admin_edit, "Add users to a group: add-member GROUP USER...", NULL },
+    { "remove-member", ANY, ANY, 0, admin_edit, "Remove users from a group: remove-member GROUP USER...", NULL },
+    { "approve", ANY, ANY, 0, admin_approve, "Pin a user's account public key (from `cloudseal enroll`)", NULL },
+    { "enroll-user", ANY, ANY, 0, admin_enroll_user, "First enrollment of a user with no account anywhere yet", NULL },
+    { "recover-user", ANY, ANY, 0, admin_recover_user, "New one-time password from the fleet's key escrow", NULL },
+    { "publish", ANY, ANY, 0, admin_publish, "Sign the directory and upload it to fleet/directory", NULL },
+    { "show", ANY, ANY, 0, admin_show, "List the directory's users and groups", NULL },
+    { "verify", ANY, ANY, 0, admin_verify, "Check a signed directory file as a workstation would", NULL },
 };
+#undef ANY
 
 static void usage(FILE *f)
 {
@@ -48,8 +49,7 @@ static void usage(FILE *f)
                "Administer a fleet: its signing key and the signed user directory.\n"
                "The directory source is a JSON file meant to be kept in git (--source,\n"
                "[fleet] source, or ./%s).\n\nCommands:\n", ADMIN_DEFAULT_SOURCE);
-    for (size_t i = 0; i < sizeof(admin_commands) / sizeof(admin_commands[0]); i++)
-        fprintf(f, "  %-14s %s\n", admin_commands[i].name, admin_commands[i].summary);
+    cs_verbs_print(f, admin_commands, CS_ARRAY_SIZE(admin_commands), 14);
     fprintf(f, "\nRun 'cloudseal admin COMMAND --help' for its options; see cloudseal-admin(8).\n");
 }
 
@@ -60,7 +60,7 @@ int cmd_admin(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         {}
     };
-    int c;
+    int c, r, ex;
 
     while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
         switch (c) {
@@ -73,14 +73,8 @@ int cmd_admin(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    for (size_t i = 0; i < sizeof(admin_commands) / sizeof(admin_commands[0]); i++) {
-        if (strcmp(argv[optind], admin_commands[i].name) == 0) {
-            argv += optind;
-            argc -= optind;
-            optind = 0;
-            return admin_commands[i].fn(argc, argv);
-        }
-    }
-    log_error("unknown admin command '%s'; run 'cloudseal admin --help' for the list", argv[optind]);
-    return CLI_USAGE;
+    r = cs_verb_dispatch(admin_commands, CS_ARRAY_SIZE(admin_commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown admin command '%s'; run 'cloudseal admin --help' for the list", argv[optind]);
+    return r < 0 ? CLI_USAGE : ex;
 }

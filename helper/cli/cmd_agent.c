@@ -10,33 +10,15 @@
 #include "agent_client.h"
 #include "agent/agent_proto.h"
 #include "cli.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal agent [--json] [status|backup-now|sync-now|lock|resume]\n"
-               "       cloudseal agent [--json] pause [DURATION]\n"
-               "       cloudseal agent [--json] retention [--prune] [--dry-run]\n\n"
-               "Talk to your running cloudseal-agent (the user service that backs up on schedule):\n"
-               "  status       what it is doing (default)\n"
-               "  backup-now   start a backup now instead of waiting for the schedule\n"
-               "  sync-now     sync the message archive now\n"
-               "  lock         forget the key: revoke it from the keyring and stop jobs\n"
-               "  pause        no backups or syncs until 'resume', or for DURATION (like 2h or\n"
-               "               30min); a running one is stopped and runs again afterwards\n"
-               "  resume       end a pause: jobs run on their schedule again\n"
-               "  retention    apply the [retention] policy to this machine's snapshots now (the\n"
-               "               agent does after backups); --prune also frees their data\n");
-}
 
 int cmd_agent(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
         { "prune", no_argument, NULL, 'P' },
         { "dry-run", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     static const char *const verbs[] = { "status", "backup-now", "sync-now", "lock", "retention", "pause", "resume" };
@@ -46,13 +28,12 @@ int cmd_agent(int argc, char **argv)
     int64_t seconds = -1;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "j", opts)) != -1) {
         switch (c) {
-        case 'j': cli.json = true; break;
+        case 'j': cli.json = true; break; /* -j: --json's short form */
         case 'P': prune = true; break;
         case 'n': dry = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (optind < argc)
@@ -67,13 +48,13 @@ int cmd_agent(int argc, char **argv)
         optind++;
     }
     if (!known || optind < argc) {
-        usage(stderr);
+        cli_usage(stderr);
         return CLI_USAGE;
     }
     if (strcmp(verb, "retention") == 0)
         return agent_retention(prune, dry);
     if (prune || dry) {
-        usage(stderr);
+        cli_usage(stderr);
         return CLI_USAGE;
     }
     r = agent_request_seconds(verb, seconds, &reply);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cloudseal archive sync|status|deleted|undelete: the message-archive sync
- * (docs/archive.md). */
+/* cloudseal archive sync|status|deleted|undelete|devices|forget-device: the
+ * message-archive sync (docs/archive.md). */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -9,55 +9,16 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "archive/archive.h"
 #include "account/credentials.h"
 #include "cli.h"
+#include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal archive sync [--dry-run] [--allow-deletions N] [--gc [--gc-grace DURATION]]\n"
-               "                              [--password-stdin] [--json]\n"
-               "       cloudseal archive status [--json]\n"
-               "       cloudseal archive deleted [--since DURATION] [--folder F] [--json]\n"
-               "       cloudseal archive undelete (--all | --since DURATION | ID...) [--dry-run]\n"
-               "                                  [--password-stdin] [--json]\n\n"
-               "Keep your Maildir the same on every workstation, end-to-end encrypted.\n\n"
-               "  sync      send local changes (new messages, flags, moves, deletions) and\n"
-               "            apply those of your other workstations\n"
-               "  status    what this workstation's archive holds and when it last synced\n"
-               "  deleted   messages deleted within [archive] keep_deleted (30d): they can\n"
-               "            still be brought back (as of this workstation's last sync)\n"
-               "  undelete  bring deleted messages back on every workstation: all of them,\n"
-               "            those deleted within DURATION, or those with the IDs 'deleted' shows\n\n"
-               "Options:\n"
-               "  --dry-run         show what sync would do; change nothing\n"
-               "  --allow-deletions N\n"
-               "                    let a sync delete up to N messages at once; without it, more\n"
-               "                    than [archive] max_deletions (50) that are also more than\n"
-               "                    max_deletions_percent (25) of this workstation's messages\n"
-               "                    stop the sync (exit 8) and, when another workstation deleted\n"
-               "                    them, stay here until you allow or undelete them\n"
-               "  --gc              after the sync, delete stored packs that no message needs\n"
-               "                    any more (bodies of messages deleted more than\n"
-               "                    [archive] keep_deleted ago, leftovers of killed syncs):\n"
-               "                    those this workstation already found unneeded at an\n"
-               "                    earlier collection at least --gc-grace ago (default\n"
-               "                    [archive] gc_grace, 7d); a sync also collects by itself\n"
-               "                    every [archive] gc_interval (7d)\n"
-               "  --since DURATION  deleted within DURATION (like 2h, 3d)\n"
-               "  --folder F        only the folder F (INBOX, or a Maildir++ name like .Sent)\n"
-               "  --all             every message 'deleted' lists\n"
-               "  --password-stdin  read your password from stdin when your keys are locked\n"
-               "  --json            machine-readable output\n\n"
-               "The Maildir is [archive] maildir in cloudseal.conf (default ~/Maildir).\n"
-               "A missing Maildir, or one that is not the Maildir this workstation synced\n"
-               "before, never deletes mail: see docs/archive.md.\n"
-               "See cloudseal(1) and docs/archive.md.\n");
-}
+#include "util/parse.h"
 
 static int exit_code(int r)
 {
@@ -81,6 +42,7 @@ static json_object *stats_json(const cs_archive_stats *s)
     F(segments_fetched); F(entries_applied); F(delivered); F(renamed); F(removed);
     F(conflicts); F(packs_uploaded); F(bytes_uploaded); F(bytes_downloaded);
     F(bodies_reused); F(skipped); F(deletions_held); F(undeleted); F(gc_packs); F(gc_deleted); F(gc_bytes_freed); F(gc_waiting);
+    F(tombstones_collected); F(tombstones_waiting); F(tombstones_blocked); F(collected_names);
 #undef F
     return o;
 }
@@ -131,6 +93,11 @@ static void print_gc(const cs_archive_stats *s, bool dry_run)
            (unsigned long long)s->gc_packs, (unsigned long long)s->gc_deleted,
            dry_run ? "to delete" : "deleted", (double)s->gc_bytes_freed / 1048576.0,
            (unsigned long long)s->gc_waiting);
+    if (s->tombstones_collected || s->tombstones_waiting || s->tombstones_blocked)
+        printf("Deletions: %llu collected, %llu seen by every workstation (collected at a later run), %llu\n"
+               "  waiting for a workstation that has not synced since ('cloudseal archive devices' says which).\n",
+               (unsigned long long)s->tombstones_collected, (unsigned long long)s->tombstones_waiting,
+               (unsigned long long)s->tombstones_blocked);
 }
 
 /* A progress line: on a terminal for people, JSON lines for the agent. */
@@ -175,6 +142,7 @@ typedef struct args {
     const char *folder;
     const char *const *ids;
     size_t nids;
+    const uint8_t *forget;  /* forget-device */
 } args;
 
 static int do_sync(const args *a, bool undelete)
@@ -205,6 +173,7 @@ static int do_sync(const args *a, bool undelete)
     }
     o.maildir = maildir;
     o.state_dir = state_dir;
+    o.forget_device = a->forget;
     if (undelete) {
         o.undelete_all = a->all;
         o.undelete_since_sec = a->since > 0 ? (uint64_t)a->since : 0;
@@ -253,7 +222,7 @@ static int do_sync(const args *a, bool undelete)
         if (st.deletions_held)
             printf("  %llu deletions from other workstations held (see above).\n",
                    (unsigned long long)st.deletions_held);
-        if (gc || st.gc_deleted || st.gc_waiting)
+        if (gc || st.gc_deleted || st.gc_waiting || st.tombstones_collected || st.tombstones_blocked)
             print_gc(&st, dry_run);
     }
     if (r == -EBUSY)
@@ -351,6 +320,62 @@ static int print_deleted(const cs_archive_deleted *d, void *ud)
     return 0;
 }
 
+static int print_device(const cs_archive_device *d, void *ud)
+{
+    json_object *arr = ud;
+    char when[64] = "never";
+    time_t t = (time_t)d->claimed_at;
+    struct tm tm;
+
+    if (arr) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_object_add(o, "this_device", json_object_new_boolean(d->this_device));
+        json_object_object_add(o, "forgotten", json_object_new_boolean(d->forgotten));
+        json_object_object_add(o, "claimed_at", json_object_new_int64(d->claimed_at));
+        json_object_object_add(o, "segments", json_object_new_int64((int64_t)d->segments));
+        json_object_object_add(o, "holding", json_object_new_int64((int64_t)d->holding));
+        json_object_array_add(arr, o);
+        return 0;
+    }
+    if (d->claimed_at && localtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    printf("%-16s  %-16s  %8llu  %s\n", d->id, when, (unsigned long long)d->holding,
+           d->this_device ? "this workstation" : d->forgotten ? "forgotten" : "");
+    return 0;
+}
+
+static int do_devices(void)
+{
+    const cs_config *cfg = cli_config();
+    char *maildir = NULL, *state_dir = NULL;
+    json_object *arr = cli.json ? json_object_new_array() : NULL;
+    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
+    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+
+    if (r < 0) {
+        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+        json_object_put(arr);
+        return CLI_USAGE;
+    }
+    if (!arr)
+        printf("%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
+    r = cs_archive_list_devices(state_dir, keep, print_device, arr);
+    if (r < 0)
+        log_error("cannot read the archive state in %s: %s", state_dir, strerror(-r));
+    else if (arr)
+        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+    else
+        printf("HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
+               "confirmed yet (it must sync). If a workstation is gone for good, run\n"
+               "'cloudseal archive forget-device ID'.\n");
+    json_object_put(arr);
+    free(maildir);
+    free(state_dir);
+    return exit_code(r);
+}
+
 static int do_deleted(const args *a)
 {
     const cs_config *cfg = cli_config();
@@ -383,27 +408,24 @@ static int do_deleted(const args *a)
 int cmd_archive(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
+        { "dry-run", no_argument, NULL, 'n' }, { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
         { "allow-deletions", required_argument, NULL, 'A' }, { "since", required_argument, NULL, 's' },
         { "folder", required_argument, NULL, 'f' }, { "all", no_argument, NULL, 'a' }, {}
     };
     args a = { .grace = -1, .since = -1 };
     bool allow_given = false;
     const char *verb;
-    char *end;
     int c;
 
     /* "archive --help", then the verb, then the verb's options */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        cli_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     verb = argv[1];
     argc--;
     argv++;
-    while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         switch (c) {
         case 'n': a.dry_run = true; break;
         case 'g': a.gc = true; break;
@@ -421,9 +443,7 @@ int cmd_archive(int argc, char **argv)
             }
             break;
         case 'A':
-            errno = 0;
-            a.allow = strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] == '-') {
+            if (cs_parse_uint(optarg, 0, UINT64_MAX, &a.allow) < 0) {
                 log_error("--allow-deletions: '%s' is not a number of messages", optarg);
                 return CLI_USAGE;
             }
@@ -431,16 +451,32 @@ int cmd_archive(int argc, char **argv)
             break;
         case 'f': a.folder = optarg; break;
         case 'a': a.all = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (strcmp(verb, "undelete") == 0) {
         a.ids = (const char *const *)argv + optind;
         a.nids = (size_t)(argc - optind);
         optind = argc;
+    }
+    if (strcmp(verb, "forget-device") == 0) {
+        static uint8_t id[8];
+        size_t bin = 0;
+
+        if (optind + 1 != argc || strlen(argv[optind]) != 16 ||
+            strspn(argv[optind], "0123456789abcdef") != 16 ||
+            sodium_hex2bin(id, sizeof(id), argv[optind], 16, NULL, &bin, NULL) != 0 || bin != 8) {
+            log_error("forget-device: give one workstation ID (16 hex digits) as 'cloudseal archive devices' "
+                      "lists it");
+            return CLI_USAGE;
+        }
+        a.forget = id;
+        optind = argc;
+        if (a.gc || allow_given || a.all || a.since >= 0 || a.folder) {
+            log_error("forget-device takes only --dry-run, --password-stdin and --json");
+            return CLI_USAGE;
+        }
+        return do_sync(&a, false);
     }
     if (optind < argc) {
         log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
@@ -478,6 +514,14 @@ int cmd_archive(int argc, char **argv)
     }
     if (strcmp(verb, "deleted") == 0)
         return do_deleted(&a);
-    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted' or 'undelete'", verb);
+    if (strcmp(verb, "devices") == 0) {
+        if (a.since >= 0 || a.folder) {
+            log_error("--since and --folder belong to 'archive deleted'");
+            return CLI_USAGE;
+        }
+        return do_devices();
+    }
+    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted', 'undelete', 'devices' or "
+              "'forget-device'", verb);
     return CLI_USAGE;
 }

@@ -10,28 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/fileio.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal backup [PATH...] [--exclude PATTERN] [--exclude-file FILE]\n"
-               "                        [--one-file-system] [--tag TAG] [--host NAME] [--cache-dir DIR]\n"
-               "                        [--no-cache] [--json] [--password-stdin] [--progress-fd FD]\n"
-               "                        [--files-from FILE] [--exclude-caches] [--exclude-if-present NAME]\n"
-               "                        [--dry-run [--verbose]]\n\n"
-               "Back up PATHs (default: [backup] paths, else your home directory) into a new\n"
-               "snapshot.  Unchanged files (same inode, size, mtime, ctime) are not read again.\n"
-               "Excludes: [backup] exclude plus --exclude (shell patterns: a name like '*.o',\n"
-               "an absolute path like '/home/me/tmp', a trailing '/' for directories only).\n"
-               "--exclude-caches leaves out directories with a CACHEDIR.TAG, --exclude-if-present\n"
-               "NAME those holding a file NAME; --files-from FILE adds the paths FILE lists.\n"
-               "--dry-run counts (with --verbose lists) what would be saved, reading nothing.\n"
-               "--progress-fd FD writes JSON progress lines to file descriptor FD (used by\n"
-               "cloudseal-agent for its status: files, bytes, total_files, total_bytes, ...).\n");
-}
+#include "util/strv.h"
+#include "util/parse.h"
 
 /* --progress-fd: one JSON object per line, for cloudseal-agent's STATUS=.
  * (added by the agent part; totals are 0 until the estimate walk is done) */
@@ -52,42 +37,37 @@ static void json_progress(const cs_progress *p, void *ud)
     json_object_put(o);
 }
 
-static int add(char ***v, size_t *n, const char *s)
+static int add(cs_strv *v, const char *s)
 {
-    char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+    return cs_strv_push(v, repo_cli_expand(s));
+}
 
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    if (!((*v)[*n] = repo_cli_expand(s)))
-        return -ENOMEM;
-    (*n)++;
-    return 0;
+/* A list that cannot be built fails the backup: a path or an exclude
+ * dropped on ENOMEM would change what the snapshot holds. */
+static int no_memory(int r)
+{
+    log_error_errno(r, "cannot list what to back up: no snapshot was saved; free some memory and back up again");
+    return CLI_FAILED;
 }
 
 /* One entry a line; blank lines and '#' comments skipped. */
-static int read_list_file(const char *what, const char *path, char ***v, size_t *n)
+static int read_list_file(const char *what, const char *path, cs_strv *v)
 {
-    cs_buf b = CS_BUF_INIT;
+    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
     int r = cs_read_file(path, 1 << 20, &b);
     char *save = NULL, *line;
 
-    if (r < 0) {
-        log_error("cannot read the %s %s: %s", what, path, strerror(-r));
-        return r;
-    }
-    if (cs_buf_append(&b, "", 1) < 0) {
-        cs_buf_free(&b);
-        return -ENOMEM;
-    }
+    if (r < 0)
+        return log_error_errno(r, "cannot read the %s %s", what, path);
+    if (cs_buf_append(&b, "", 1) < 0)
+        return no_memory(-ENOMEM), -ENOMEM;
     for (line = strtok_r((char *)b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         size_t l = strlen(line);
         while (l && (line[l - 1] == ' ' || line[l - 1] == '\r' || line[l - 1] == '\t'))
             line[--l] = '\0';
-        if (l && line[0] != '#')
-            add(v, n, line);
+        if (l && line[0] != '#' && (r = add(v, line)) < 0)
+            return no_memory(r), r;
     }
-    cs_buf_free(&b);
     return 0;
 }
 
@@ -110,17 +90,10 @@ static void progress(const cs_progress *p, void *ud)
             p->errors ? " (errors)" : "");
 }
 
-static void free_vec(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* An absolute path as an exclude pattern that matches only itself. */
-static int add_own(char ***v, size_t *n, const char *path)
+static int add_own(cs_strv *v, const char *path)
 {
-    char pat[4096], **nv;
+    char pat[4096];
     size_t k = 0;
 
     if (!path || path[0] != '/')
@@ -131,13 +104,7 @@ static int add_own(char ***v, size_t *n, const char *path)
         pat[k++] = *p;
     }
     pat[k] = '\0';
-    if (!(nv = realloc(*v, (*n + 1) * sizeof(char *))))
-        return -ENOMEM;
-    *v = nv;
-    if (!(nv[*n] = strdup(pat)))
-        return -ENOMEM;
-    (*n)++;
-    return 0;
+    return cs_strv_add(v, pat);
 }
 
 /* cloudseal's own moving parts are never backed up, whatever [backup]
@@ -145,23 +112,23 @@ static int add_own(char ***v, size_t *n, const char *path)
  * state of the agent and the archive sync ($STATE_DIRECTORY,
  * $XDG_STATE_HOME/cloudseal or ~/.local/state/cloudseal).  They change
  * while the backup runs and are rebuilt from the repository. */
-static int add_own_excludes(char ***v, size_t *n, const char *cache)
+static int add_own_excludes(cs_strv *v, const char *cache)
 {
     const char *sd = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
     char *state = NULL, *root = repo_cli_cache_root();
-    int r = add_own(v, n, cache);
+    int r = add_own(v, cache);
 
     if (r == 0)
-        r = add_own(v, n, root);
+        r = add_own(v, root);
     if (r == 0 && sd && sd[0] == '/') {
         char *one = strndup(sd, strcspn(sd, ":"));
-        r = one ? add_own(v, n, one) : -ENOMEM;
+        r = one ? add_own(v, one) : -ENOMEM;
         free(one);
     }
     if (r == 0) {
         state = xdg && xdg[0] == '/' ? (asprintf(&state, "%s/cloudseal", xdg) < 0 ? NULL : state)
                                      : repo_cli_expand("~/.local/state/cloudseal");
-        r = state ? add_own(v, n, state) : -ENOMEM;
+        r = state ? add_own(v, state) : -ENOMEM;
     }
     free(state);
     free(root);
@@ -173,9 +140,10 @@ static int add_own_excludes(char ***v, size_t *n, const char *cache)
  * none is left no snapshot is saved, so that neither 'latest' nor forget's
  * groups ever see an empty one.  Returns how many were left out, or -ENOENT
  * when none exists. */
-static int drop_missing(char **paths, size_t *np)
+static int drop_missing(cs_strv *sv)
 {
-    size_t kept = 0, n = *np;
+    char **paths = sv->v;
+    size_t kept = 0, n = sv->n;
 
     for (size_t i = 0; i < n; i++) {
         struct stat st;
@@ -190,7 +158,9 @@ static int drop_missing(char **paths, size_t *np)
                       paths[i]);
         free(paths[i]);
     }
-    *np = kept;
+    sv->n = kept;
+    if (paths)
+        paths[kept] = NULL;
     if (kept == 0 && n > 1)
         log_error("none of the paths to back up exists: no snapshot was saved; check [backup] paths "
                   "or the command line, or mount the disk they are on");
@@ -262,15 +232,14 @@ int cmd_backup(int argc, char **argv)
         { "exclude", required_argument, NULL, 'e' }, { "exclude-file", required_argument, NULL, 'E' },
         { "one-file-system", no_argument, NULL, 'x' }, { "tag", required_argument, NULL, 't' },
         { "host", required_argument, NULL, 'H' }, { "cache-dir", required_argument, NULL, 'C' },
-        { "no-cache", no_argument, NULL, 'N' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        { "progress-fd", required_argument, NULL, 'F' }, { "files-from", required_argument, NULL, 'f' },
+        { "no-cache", no_argument, NULL, 'N' }, { "progress-fd", required_argument, NULL, 'F' },
+        { "files-from", required_argument, NULL, 'f' },
         { "dry-run", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
         { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' }, {}
     };
     const cs_config *cfg = cli_config();
-    char **paths = NULL, **excl = NULL, **tags = NULL, **markers = NULL, *cache = NULL;
-    size_t np = 0, ne = 0, nt = 0, nm = 0;
+    _cleanup_strv_ cs_strv paths = CS_STRV_INIT, excl = CS_STRV_INIT, tags = CS_STRV_INIT, markers = CS_STRV_INIT;
+    char *cache = NULL;
     const char *host = NULL;
     bool ofs = cs_config_bool(cfg, "backup", "one_file_system"), nocache = false;
     cs_backup_opts o = { 0 };
@@ -280,22 +249,27 @@ int cmd_backup(int argc, char **argv)
     int c, r, ex = CLI_OK, progress_fd = -1, missing = 0;
     bool opened = false, dry = false, verbose = false;
 
-    while ((c = getopt_long(argc, argv, "e:xt:nvh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "e:xt:nv", opts)) != -1) {
         switch (c) {
-        case 'e': add(&excl, &ne, optarg); break;
+        case 'e':
+            if ((r = add(&excl, optarg)) < 0) {
+                ex = no_memory(r);
+                goto out;
+            }
+            break;
         case 'E':
-            if (read_list_file("exclude file", optarg, &excl, &ne) < 0) {
-                ex = CLI_USAGE;
+            if ((r = read_list_file("exclude file", optarg, &excl)) < 0) {
+                ex = r == -ENOMEM ? CLI_FAILED : CLI_USAGE;
                 goto out;
             }
             break;
         case 'x': ofs = true; break;
         case 'f':
-            if (read_list_file("--files-from file", optarg, &paths, &np) < 0) {
-                ex = CLI_USAGE;
+            if ((r = read_list_file("--files-from file", optarg, &paths)) < 0) {
+                ex = r == -ENOMEM ? CLI_FAILED : CLI_USAGE;
                 goto out;
             }
-            if (!np) {
+            if (!paths.n) {
                 log_error("--files-from %s names no path: no snapshot was saved", optarg);
                 ex = CLI_USAGE;
                 goto out;
@@ -304,66 +278,75 @@ int cmd_backup(int argc, char **argv)
         case 'K': o.exclude_caches = true; break;
         case 'n': dry = true; break;
         case 'v': verbose = true; break;
-        case 'I': add(&markers, &nm, optarg); break;
+        case 'I':
+            if ((r = add(&markers, optarg)) < 0) {
+                ex = no_memory(r);
+                goto out;
+            }
+            break;
         case 't': /* "a,b" is two tags, as in restic */
             for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                add(&tags, &nt, t);
+                if ((r = add(&tags, t)) < 0) {
+                    ex = no_memory(r);
+                    goto out;
+                }
             break;
         case 'H': host = optarg; break;
         case 'C': free(cache); cache = strdup(optarg); break;
         case 'N': nocache = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        case 'F': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || v < 1 || v > 1024 || fcntl((int)v, F_GETFD) < 0) {
+        case 'F':
+            if (cs_parse_int(optarg, 1, 1024, &progress_fd) < 0 || fcntl(progress_fd, F_GETFD) < 0) {
                 log_error("--progress-fd wants an open file descriptor, not '%s'", optarg);
                 ex = CLI_USAGE;
                 goto out;
             }
-            progress_fd = (int)v;
             break;
-        }
-        case 'h': usage(stdout); goto out;
-        default: usage(stderr); ex = CLI_USAGE; goto out;
+        default: ex = cli_opt_exit(c); goto out;
         }
     }
     for (int i = optind; i < argc; i++)
-        add(&paths, &np, argv[i]);
-    if (!np)
-        repo_cli_split(cs_config_str(cfg, "backup", "paths"), &paths, &np);
-    if (!np)
-        add(&paths, &np, "~");
-    repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl, &ne);
-    if (cs_config_str(cfg, "backup", "exclude_file") &&
-        read_list_file("exclude file", cs_config_str(cfg, "backup", "exclude_file"), &excl, &ne) < 0) {
-        ex = CLI_USAGE;
+        if ((r = add(&paths, argv[i])) < 0) {
+            ex = no_memory(r);
+            goto out;
+        }
+    r = 0;
+    if (!paths.n)
+        r = repo_cli_split(cs_config_str(cfg, "backup", "paths"), &paths);
+    if (r == 0 && !paths.n)
+        r = add(&paths, "~");
+    if (r == 0)
+        r = repo_cli_split(cs_config_str(cfg, "backup", "exclude"), &excl);
+    if (r < 0) {
+        ex = no_memory(r);
         goto out;
     }
-    for (size_t i = 0; i < np; i++) { /* "dir/" and "dir" are the same path */
-        size_t l = strlen(paths[i]);
-        while (l > 1 && paths[i][l - 1] == '/')
-            paths[i][--l] = '\0';
+    if (cs_config_str(cfg, "backup", "exclude_file") &&
+        (r = read_list_file("exclude file", cs_config_str(cfg, "backup", "exclude_file"), &excl)) < 0) {
+        ex = r == -ENOMEM ? CLI_FAILED : CLI_USAGE;
+        goto out;
     }
-    if ((missing = drop_missing(paths, &np)) < 0) {
+    for (size_t i = 0; i < paths.n; i++) { /* "dir/" and "dir" are the same path */
+        size_t l = strlen(paths.v[i]);
+        while (l > 1 && paths.v[i][l - 1] == '/')
+            paths.v[i][--l] = '\0';
+    }
+    if ((missing = drop_missing(&paths)) < 0) {
         ex = CLI_FAILED; /* not 4: the agent reads that as "no repository yet" */
         goto out;
     }
     if (!cache && !nocache)
         cache = repo_cli_cache_root();
-    if (add_own_excludes(&excl, &ne, cache) < 0) {
-        log_error("out of memory");
-        ex = CLI_FAILED;
+    if ((r = add_own_excludes(&excl, cache)) < 0) {
+        ex = no_memory(r);
         goto out;
     }
-    o.paths = (const char *const *)paths;
-    o.npaths = np;
-    o.excludes = (const char *const *)excl;
-    o.nexcludes = ne;
+    o.paths = (const char *const *)paths.v;
+    o.npaths = paths.n;
+    o.excludes = (const char *const *)excl.v;
+    o.nexcludes = excl.n;
     o.one_file_system = ofs;
-    o.exclude_if_present = (const char *const *)markers;
-    o.nexclude_if_present = nm;
+    o.exclude_if_present = (const char *const *)markers.v;
+    o.nexclude_if_present = markers.n;
     if (dry) { /* before the repository: a dry run needs no key and no storage */
         ex = dry_run(&o, verbose);
         goto out;
@@ -371,8 +354,8 @@ int cmd_backup(int argc, char **argv)
     if ((ex = repo_cli_open(&rc)) != CLI_OK)
         goto out;
     opened = true;
-    o.tags = (const char *const *)tags;
-    o.ntags = nt;
+    o.tags = (const char *const *)tags.v;
+    o.ntags = tags.n;
     o.cache_dir = nocache ? NULL : cache;
     o.host = host;
     o.workers = (int)cs_config_int(cfg, "backup", "workers");
@@ -427,10 +410,6 @@ out:
     cs_snapshot_clear(&snap);
     if (opened)
         repo_cli_close(&rc);
-    free_vec(paths, np);
-    free_vec(excl, ne);
-    free_vec(tags, nt);
-    free_vec(markers, nm);
     free(cache);
     return ex;
 }

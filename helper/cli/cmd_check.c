@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "crypto/keybag.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 /* The keybag is not a repository object, but check is where damage is
  * looked for: it must parse and its MAC verify under the key in use (two
@@ -43,39 +45,27 @@ static int check_keybag(repo_cli *rc)
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "read-data", no_argument, NULL, 'r' }, { "read-data-subset", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, {}
+        { "read-data", no_argument, NULL, 'r' }, { "read-data-subset", required_argument, NULL, 's' }, {}
     };
     cs_check_opts o = { 0 };
     cs_check_result res;
     repo_cli rc;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
         case 'r': o.read_data_percent = 100; break;
-        case 's': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || (*end && strcmp(end, "%") != 0) || v < 1 || v > 100) {
+        case 's': { /* "10" or "10%" */
+            size_t l = strlen(optarg);
+            if (l && optarg[l - 1] == '%')
+                optarg[l - 1] = '\0';
+            if (cs_parse_int(optarg, 1, 100, &o.read_data_percent) < 0) {
                 log_error("--read-data-subset takes a percentage from 1%% to 100%%");
                 return CLI_USAGE;
             }
-            o.read_data_percent = (int)v;
             break;
         }
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal check [--read-data | --read-data-subset N%%] [--json]\n\n"
-                    "Check that every snapshot's trees and data are in the index and every indexed\n"
-                    "pack exists, that lock objects and your keybag authenticate, and count packs\n"
-                    "not indexed and temporary objects; with --read-data also download and verify\n"
-                    "every (or N%% of) pack.\n"
-                    "Problems are named (object and path); exit status 5 when any is found.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     repo_cli_no_object_cache = true; /* check what the storage holds, not our copies */

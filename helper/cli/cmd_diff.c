@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -36,31 +37,18 @@ static int diff_cb(char what, const char *path, const cs_node *a, const cs_node 
 
 int cmd_diff(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, REPO_CLI_FILTER_OPTIONS, {}
-    };
+    static const struct option opts[] = { REPO_CLI_FILTER_OPTIONS, {} };
     cs_snapshot a = { 0 }, b = { 0 };
     diff_ctx c = { 0 };
     repo_cli rc;
     int o, r;
 
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "", opts)) != -1) {
         int filt = repo_cli_filter_option(o, optarg);
         if (filt < 0)
             return CLI_USAGE;
-        if (filt > 0)
-            continue;
-        if (o == 'j') {
-            cli.json = true;
-        } else if (o == 'p') {
-            cli_password_stdin = true;
-        } else {
-            fprintf(o == 'h' ? stdout : stderr,
-                    "Usage: cloudseal diff [--json] " REPO_CLI_FILTER_USAGE " SNAPSHOT1 SNAPSHOT2\n\n"
-                    "Show what changed: + added, - removed, M contents changed, U metadata only.\n");
-            return o == 'h' ? CLI_OK : CLI_USAGE;
-        }
+        if (filt == 0)
+            return cli_opt_exit(o);
     }
     if (argc - optind != 2) {
         log_error("give two snapshots; see 'cloudseal diff --help'");

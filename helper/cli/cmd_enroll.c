@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keyring.h"
@@ -20,20 +21,6 @@
 #include "storage/storage_s3.h"
 #include "util/log.h"
 #include "util/macros.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal enroll [--password-stdin] [--force] [--json]\n\n"
-               "Create your cloudseal keys, protect them with a password (normally your\n"
-               "login password, so that logging in unlocks them) and a recovery key, and\n"
-               "store the keybag in the configured storage.\n\n"
-               "  --password-stdin  read the password as one line from stdin (no prompt)\n"
-               "  --force           replace an existing keybag: a NEW account, the old\n"
-               "                    keys and everything encrypted with them are lost\n"
-               "  --json            print the result as JSON\n"
-               "  -h, --help        show this help\n\n"
-               "The recovery key is shown once: write it down and keep it safe.\n");
-}
 
 /* The state directory is root's: a login through pam_cloudseal creates the
  * user's part of it (cloudseal-helper prepare); say so, and what root runs. */
@@ -133,32 +120,23 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
 int cmd_enroll(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "password-stdin", no_argument, NULL, 'p' },
         { "force", no_argument, NULL, 'f' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = cli_user();
     _cleanup_secret_ cs_secret *pw = NULL;
     _cleanup_secret_ cs_secret *code = NULL;
     _cleanup_amk_ cs_amk *amk = NULL;
-    bool force = false, json = cli.json;
+    bool force = false, json;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
-        case 'p': cli_password_stdin = true; break;
         case 'f': force = true; break;
-        case 'j': json = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    json = cli.json;
     if (!cli_password_stdin && isatty(STDIN_FILENO))
         fprintf(stderr, "Your keys are protected by a password.  Give your login password, so that\n"
                         "logging in unlocks them and 'passwd' keeps them in step (with another one,\n"

@@ -7,20 +7,18 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static int count_arg(const char *s, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (end == s || *end || v < 0 || v > 1000000) {
+    if (cs_parse_int(s, 0, 1000000, out) < 0) {
         log_error("'%s' is not a count", s);
         return -1;
     }
-    *out = (int)v;
     return 0;
 }
 
@@ -78,8 +76,7 @@ int cmd_forget(int argc, char **argv)
         { "keep-daily", required_argument, NULL, 'd' }, { "keep-weekly", required_argument, NULL, 'w' },
         { "keep-monthly", required_argument, NULL, 'm' }, { "keep-yearly", required_argument, NULL, 'y' },
         { "prune", no_argument, NULL, 'P' }, { "dry-run", no_argument, NULL, 'n' },
-        { "group-by", required_argument, NULL, 'g' }, REPO_CLI_FILTER_OPTIONS,
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "group-by", required_argument, NULL, 'g' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     cs_forget_policy pol = { 0 };
     bool prune = false, dry = false, any = false;
@@ -90,7 +87,7 @@ int cmd_forget(int argc, char **argv)
     repo_cli rc;
     int c, r, e = 0;
 
-    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         int *dst = NULL, f = repo_cli_filter_option(c, optarg);
         if (f < 0)
             return CLI_USAGE;
@@ -112,18 +109,7 @@ int cmd_forget(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal forget [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
-                    "        [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--group-by LIST]\n"
-                    "        [--prune] [--dry-run] " REPO_CLI_FILTER_USAGE "\n\n"
-                    "Remove the snapshots the policy does not keep (the newest of each of the last N\n"
-                    "hours/days/...).  The policy applies to each group of snapshots on its own:\n"
-                    "--group-by host,paths (the default; add tags, or '' for one group).\n"
-                    "--tag, --host and --path restrict it to the snapshots they select.\n"
-                    "Data is freed by 'cloudseal prune' (or --prune).\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
         if (dst) {
             if (count_arg(optarg, dst) < 0)
@@ -162,7 +148,7 @@ int cmd_forget(int argc, char **argv)
     cs_repo_unlock(rc.repo);
     if (prune && !dry) {
         cs_prune_result pr;
-        e = cs_prune(rc.repo, false, &pr);
+        e = cs_prune(rc.repo, NULL, &pr);
         if (e == 0 && !cli.quiet)
             printf("prune: %llu pack(s) deleted, %llu rewritten\n", (unsigned long long)pr.packs_deleted,
                    (unsigned long long)pr.packs_rewritten);

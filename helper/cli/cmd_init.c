@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -33,23 +34,11 @@ static int check_existing(repo_cli *rc, bool existed)
 
 int cmd_init(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
-    };
     repo_cli rc;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'p') {
-            cli_password_stdin = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal init [--password-stdin]\n\n"
-                    "Create your encrypted backup repository in the storage of [storage] url,\n"
-                    "under users/<you>/backup/.  Keys come from your account (cloudseal enroll).\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
-        }
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
     if ((r = repo_cli_open_storage(&rc)) != CLI_OK)
         return r;
     r = cs_repo_init(rc.st, rc.prefix, rc.amk);

@@ -8,22 +8,11 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keybag.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal keybag dump [--json] [--cache-only]\n\n"
-               "Show the structure of your keybag (format version, account id,\n"
-               "generation, slots and their KDF cost, payload size) as storage and the\n"
-               "local cache hold it.  Never prints a key, salt, nonce or ciphertext.\n"
-               "Nothing is verified without your password: this is for auditing.\n\n"
-               "  --json        print JSON\n"
-               "  --cache-only  read the local cache, not storage\n"
-               "  -h, --help    show this help\n");
-}
 
 static int64_t get_int(json_object *o, const char *k)
 {
@@ -86,25 +75,21 @@ static int dump(bool json, bool cache_only)
 int cmd_keybag(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
         { "cache-only", no_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
-    bool json = cli.json, cache_only = false;
+    bool cache_only = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
-        case 'j': json = true; break;
         case 'c': cache_only = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
-    if (optind + 1 != argc || strcmp(argv[optind], "dump") != 0) {
-        usage(stderr);
+    if (strcmp(argv[optind], "dump") != 0) { /* one operand: commands.def */
+        cli_usage(stderr);
         return CLI_USAGE;
     }
-    return dump(json, cache_only);
+    return dump(cli.json, cache_only);
 }

@@ -6,39 +6,20 @@
 
 #include "agent_client.h"
 #include "cli.h"
+#include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal lock\n\n"
-               "Lock your keys now: revoke them from the kernel keyring of all your\n"
-               "sessions.  Backups pause until the next login or 'cloudseal unlock'.\n\n"
-               "  -h, --help  show this help\n");
-}
-
 int cmd_lock(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },
-        {}
-    };
     const char *user = cli_user();
     char id[CS_ACCOUNT_ID_MAX];
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
     if (cli_account_id(user, id) < 0)
         return CLI_NOT_FOUND;
     r = cs_keyring_revoke(id);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -89,9 +90,7 @@ static int remove_locks(cs_repo *repo, const cs_lock_entry *v, size_t n, bool al
 int cmd_locks(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },        { "password-stdin", no_argument, NULL, 'p' },
-        { "remove-stale", no_argument, NULL, 's' }, { "remove-all", no_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },        {}
+        { "remove-stale", no_argument, NULL, 's' }, { "remove-all", no_argument, NULL, 'a' }, {}
     };
     bool rm_stale = false, rm_all = false;
     cs_lock_entry *v = NULL;
@@ -99,26 +98,13 @@ int cmd_locks(int argc, char **argv)
     repo_cli rc;
     int c, r, e;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
-        } else if (c == 's') {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (c == 's')
             rm_stale = true;
-        } else if (c == 'a') {
+        else if (c == 'a')
             rm_all = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal locks [--json] [--remove-stale | --remove-all]\n\n"
-                    "List the locks on your backup repository: who holds each (host, process),\n"
-                    "when it was last written, and whether it is stale (not refreshed for 30\n"
-                    "minutes, or its process is gone on this host).  Backups ignore stale locks.\n"
-                    "--remove-stale deletes stale and unreadable locks.  --remove-all also deletes\n"
-                    "locks that look held: only when you know their process is gone (a machine\n"
-                    "that crashed less than 30 minutes ago), never while it still runs.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
-        }
+        else
+            return cli_opt_exit(c);
     }
     if (optind < argc || (rm_stale && rm_all)) {
         fprintf(stderr, "Usage: cloudseal locks [--json] [--remove-stale | --remove-all]\n");

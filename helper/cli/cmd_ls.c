@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -59,16 +60,14 @@ static int ls_cb(const char *path, const cs_node *n, void *ud)
 int cmd_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "long", no_argument, NULL, 'l' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        REPO_CLI_FILTER_OPTIONS, {}
+        { "long", no_argument, NULL, 'l' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     ls_ctx c = { 0 };
     cs_snapshot s = { 0 };
     repo_cli rc;
     int o, r;
 
-    while ((o = getopt_long(argc, argv, "lh", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "l", opts)) != -1) {
         int filt = repo_cli_filter_option(o, optarg);
         if (filt < 0)
             return CLI_USAGE;
@@ -76,13 +75,7 @@ int cmd_ls(int argc, char **argv)
             continue;
         switch (o) {
         case 'l': c.lng = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            fprintf(o == 'h' ? stdout : stderr,
-                    "Usage: cloudseal ls [--long] [--json] " REPO_CLI_FILTER_USAGE " SNAPSHOT [PATH]\n\n"
-                    "List the files of SNAPSHOT ('latest' or an id), below PATH if given.\n");
-            return o == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(o);
         }
     }
     if (optind >= argc || argc - optind > 2) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
+#include "config/config.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -13,38 +15,34 @@
 int cmd_prune(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "json", no_argument, NULL, 'j' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, {}
+        { "dry-run", no_argument, NULL, 'n' }, { "max-repack-size", required_argument, NULL, 'm' }, {}
     };
-    bool dry = false;
+    cs_prune_opts o = { 0 };
     cs_prune_result res;
+    int64_t max;
     repo_cli rc;
     char a[32];
     int c, r, e;
 
-    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         if (c == 'n') {
-            dry = true;
-        } else if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
+            o.dry_run = true;
+        } else if (c == 'm') {
+            if (cs_parse_size(optarg, &max) < 0 || max < 0) {
+                log_error("--max-repack-size takes a size like 500M or 2G (0: no bound), not '%s'", optarg);
+                return CLI_USAGE;
+            }
+            o.max_repack = (uint64_t)max;
         } else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "Usage: cloudseal prune [--dry-run] [--json]\n\n"
-                    "Delete packs no snapshot needs, rewrite mostly-unused ones, remove packs and\n"
-                    "temporary objects left by interrupted backups and prunes.  Packs under 20%% unused\n"
-                    "are kept as they are (their unused blobs are counted), so a second prune right\n"
-                    "after a first does nothing.  Takes an exclusive lock; safe to interrupt at any time.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+            return cli_opt_exit(c);
         }
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
-    e = cs_prune(rc.repo, dry, &res);
+    e = cs_prune(rc.repo, &o, &res);
     if (e == 0 && cli.json) {
         json_object *j = json_object_new_object();
-        json_object_object_add(j, "dry_run", json_object_new_boolean(dry));
+        json_object_object_add(j, "dry_run", json_object_new_boolean(o.dry_run));
         json_object_object_add(j, "packs_deleted", json_object_new_uint64(res.packs_deleted));
         json_object_object_add(j, "packs_rewritten", json_object_new_uint64(res.packs_rewritten));
         json_object_object_add(j, "packs_kept", json_object_new_uint64(res.packs_kept));
@@ -52,11 +50,14 @@ int cmd_prune(int argc, char **argv)
         json_object_object_add(j, "blobs_removed", json_object_new_uint64(res.blobs_removed));
         json_object_object_add(j, "blobs_unused_kept", json_object_new_uint64(res.blobs_unused_kept));
         json_object_object_add(j, "temp_objects_removed", json_object_new_uint64(res.temp_removed));
+        json_object_object_add(j, "bytes_repacked", json_object_new_uint64(res.bytes_repacked));
+        json_object_object_add(j, "bytes_repack_left", json_object_new_uint64(res.bytes_repack_left));
+        json_object_object_add(j, "packs_repack_left", json_object_new_uint64(res.packs_repack_left));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (e == 0 && !cli.quiet) {
         printf("%s%llu pack(s) deleted, %llu rewritten, %llu kept; %s freed; %llu unused blob(s) removed",
-               dry ? "dry run: would have " : "", (unsigned long long)res.packs_deleted,
+               o.dry_run ? "dry run: would have " : "", (unsigned long long)res.packs_deleted,
                (unsigned long long)res.packs_rewritten, (unsigned long long)res.packs_kept,
                repo_cli_size(res.bytes_freed, a), (unsigned long long)res.blobs_removed);
         if (res.blobs_unused_kept)
@@ -64,6 +65,7 @@ int cmd_prune(int argc, char **argv)
         if (res.temp_removed)
             printf("; %llu temporary object(s) of interrupted writes removed", (unsigned long long)res.temp_removed);
         printf("\n");
+        repo_cli_prune_left(&res);
     } else if (e < 0 && e != -EBUSY && e != -EBADMSG) {
         log_error("prune failed: %s", strerror(-e));
     }

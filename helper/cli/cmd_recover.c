@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keyring.h"
@@ -12,24 +13,8 @@
 #include "util/log.h"
 #include "util/macros.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal recover [--password-stdin]\n\n"
-               "Forgot the password of your keys (or your login password was reset by an\n"
-               "administrator)?  Type the recovery key shown at enrollment, then choose a\n"
-               "new password (use your current login password so that login unlocks them).\n"
-               "Spaces, dashes and letter case in the recovery key do not matter.\n\n"
-               "  --password-stdin  read the recovery key and the new password as two lines of stdin\n"
-               "  -h, --help        show this help\n");
-}
-
 int cmd_recover(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
-        {}
-    };
     const char *user = cli_user();
     _cleanup_secret_ cs_secret *code = NULL;
     _cleanup_secret_ cs_secret *pw = NULL;
@@ -37,17 +22,8 @@ int cmd_recover(int argc, char **argv)
     uint8_t *key;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': cli_password_stdin = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
     if (cli_read_secret("Recovery key: ", &code) < 0)
         return CLI_USAGE;
     /* check the typing first, so that a typo is reported as one */

@@ -8,36 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 #include "util/macros.h"
-
-static const char usage[] =
-    "Usage: cloudseal repair index [--json]\n"
-    "       cloudseal repair snapshots [--dry-run] [--read-data] [--json]\n"
-    "       cloudseal repair config | keybag\n\n"
-    "index      rebuild the index from the packs' own (encrypted) headers: every pack is\n"
-    "           read, every blob decrypted and its id verified, a new index is written,\n"
-    "           and only then are the old index objects removed.  Run it when 'check'\n"
-    "           reports a damaged index object or packs that are not indexed.\n"
-    "snapshots  for every snapshot whose trees or data are damaged or missing, write a\n"
-    "           new snapshot (tag 'repaired') that keeps everything still readable: a file\n"
-    "           whose data is lost is left out, a directory whose listing is lost is kept\n"
-    "           empty; each is named.  Then the original is removed, so the damage stops\n"
-    "           failing 'check'.  Run 'repair index' first.  --read-data also decrypts\n"
-    "           every blob (else the index and the data/ listing decide); --dry-run only\n"
-    "           names what would be lost.\n"
-    "config     when storage's repository config is missing or does not authenticate, put\n"
-    "           back the verified copy this machine keeps in its cache (never over one\n"
-    "           that authenticates).\n"
-    "keybag     when storage's keybag is missing, damaged, fails its MAC or is older than\n"
-    "           the verified copy cached here, upload that copy as it is (never over a\n"
-    "           valid one of the same or a newer generation).\n"
-    "index and snapshots take an exclusive lock.  Exit status 5 when damaged data was\n"
-    "left out (named).\n";
 
 static void print_index(const cs_repair_index_result *res, int e)
 {
@@ -226,22 +203,16 @@ static int repair_keybag(void)
 int cmd_repair(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "dry-run", no_argument, NULL, 'n' }, { "read-data", no_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' }, {}
+        { "dry-run", no_argument, NULL, 'n' }, { "read-data", no_argument, NULL, 'r' }, {}
     };
     bool dry = false, read_data = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         switch (c) {
         case 'n': dry = true; break;
         case 'r': read_data = true; break;
-        case 'j': cli.json = true; break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            fputs(usage, c == 'h' ? stdout : stderr);
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (optind + 1 != argc) {

@@ -6,26 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal restore SNAPSHOT[:PATH] --target DIR [--include PATTERN]...\n"
-               "        [--overwrite never|if-changed|if-newer|always] [--delete] [--dry-run]\n"
-               "        " REPO_CLI_FILTER_USAGE "\n\n"
-               "Restore SNAPSHOT ('latest' or an id) into DIR; with :PATH only that part, its\n"
-               "contents placed in DIR.  --include restores only paths (as shown by 'cloudseal ls')\n"
-               "matching a shell pattern, or below a matching directory.  Damaged data is never\n"
-               "written: the files that need it are reported and skipped, the rest is restored.\n"
-               "A file in DIR that differs from the snapshot's (size or modification time) is\n"
-               "left as it is unless --overwrite says otherwise: if-changed replaces it,\n"
-               "if-newer only when the snapshot's is newer, always replaces every file.\n"
-               "--delete removes what the snapshot does not have (an exact mirror).\n"
-               "--dry-run lists what would be restored, overwritten, kept or deleted.\n"
-               "--tag, --host and --path choose among the snapshots for 'latest'.\n");
-}
 
 static int overwrite_arg(const char *s)
 {
@@ -73,9 +57,7 @@ int cmd_restore(int argc, char **argv)
     static const struct option opts[] = {
         { "target", required_argument, NULL, 't' }, { "include", required_argument, NULL, 'i' },
         { "overwrite", required_argument, NULL, 'o' }, { "delete", no_argument, NULL, 'D' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "password-stdin", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-        REPO_CLI_FILTER_OPTIONS, {}
+        { "dry-run", no_argument, NULL, 'n' }, REPO_CLI_FILTER_OPTIONS, {}
     };
     const char *incl[256];
     size_t ni = 0;
@@ -86,7 +68,7 @@ int cmd_restore(int argc, char **argv)
     repo_cli rc;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "t:i:nh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "t:i:n", opts)) != -1) {
         int filt = repo_cli_filter_option(c, optarg);
         if (filt < 0)
             return CLI_USAGE;
@@ -104,10 +86,7 @@ int cmd_restore(int argc, char **argv)
             break;
         case 'D': o.delete_extra = true; break;
         case 'n': o.dry_run = true; o.report = report; break;
-        case 'p': cli_password_stdin = true; break;
-        default:
-            usage(c == 'h' ? stdout : stderr);
-            return c == 'h' ? CLI_OK : CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (optind + 1 != argc || !o.target) {

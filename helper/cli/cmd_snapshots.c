@@ -5,35 +5,24 @@
 #include <stdio.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 
 int cmd_snapshots(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, REPO_CLI_FILTER_OPTIONS, {}
-    };
+    static const struct option opts[] = { REPO_CLI_FILTER_OPTIONS, {} };
     cs_snapshot *v = NULL;
     size_t n = 0, bad = 0;
     repo_cli rc;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         int f = repo_cli_filter_option(c, optarg);
         if (f < 0)
             return CLI_USAGE;
-        if (f > 0)
-            continue;
-        if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal snapshots [--json] [--password-stdin] " REPO_CLI_FILTER_USAGE "\n\n"
-                                                "List the snapshots of your backup repository, oldest first.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
-        }
+        if (f == 0)
+            return cli_opt_exit(c);
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;

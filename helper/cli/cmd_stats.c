@@ -4,31 +4,19 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "password-stdin", no_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' }, {}
-    };
     cs_repo_stats st;
     repo_cli rc;
     char a[32], b[32];
     int c, r, e;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') {
-            cli.json = true;
-        } else if (c == 'p') {
-            cli_password_stdin = true;
-        } else {
-            fprintf(c == 'h' ? stdout : stderr, "Usage: cloudseal stats [--json]\n\n"
-                                                "Show the number of snapshots, packs and blobs and the sizes.\n");
-            return c == 'h' ? CLI_OK : CLI_USAGE;
-        }
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     e = cs_repo_stats_get(rc.repo, &st);

@@ -21,6 +21,7 @@
 #include "agent/agent_proto.h"
 #include "util/fileio.h"
 #include "cli.h"
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
 #include "account/account.h"
@@ -101,7 +102,8 @@ static void keys_section(FILE *f, bool json, json_object *obj)
                     strerror(-r));
         else {
             fprintf(f, "Enrolled:     yes\n");
-            fprintf(f, "Unlocked:     %s\n", unlocked ? "yes" : "no (log in with your password, or run 'cloudseal unlock')");
+            fprintf(f, "Unlocked:     %s\n",
+                    unlocked ? "yes" : "no (locked: run 'cloudseal unlock', or log in with your password)");
             fprintf(f, "Account id:   %s\n", cs_keybag_account_id(kb));
             fprintf(f, "Keybag:       generation %" PRIu64 " (from %s%s)\n", cs_keybag_generation(kb),
                     from_cache ? "the local cache; storage: " : "storage",
@@ -318,37 +320,15 @@ static const status_section sections[] = {
     snapshot_section,
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal status [--json]\n\n"
-               "Show whether you are enrolled, whether your keys are unlocked, your\n"
-               "account id and keybag generation, and what the agent is doing.\n\n"
-               "  --json      print JSON\n"
-               "  -h, --help  show this help\n");
-}
-
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        {}
-    };
-    bool json = cli.json;
+    bool json;
     json_object *obj;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
+    json = cli.json;
     obj = json_object_new_object();
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         sections[i](stdout, json, obj);

@@ -19,28 +19,10 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal storage test [URL] [--write]\n"
-               "       cloudseal storage ls [PREFIX] [--url URL] [--long] [--json]\n"
-               "       cloudseal storage mkbucket [URL]\n"
-               "       cloudseal storage credentials set|show|clear   (your own S3 key pair)\n\n"
-               "Check and inspect the storage cloudseal uses ([storage] url in cloudseal.conf,\n"
-               "or URL: file:///path, s3://host[:port]/bucket[/prefix] (HTTPS) or\n"
-               "s3+http://host[:port]/bucket[/prefix] (plain HTTP, for test servers).\n\n"
-               "  test      connect, check the credentials and that the bucket exists;\n"
-               "            --write also writes, reads back and deletes a scratch object\n"
-               "  ls        list object names under PREFIX (--long: size, time, etag)\n"
-               "  mkbucket  create the S3 bucket named in the URL\n\n"
-               "  --json     print JSON (ls, test)\n"
-               "  -h, --help show this help\n\n"
-               "S3 credentials: [storage] access_key and secret_key_file, else the\n"
-               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.\n");
-}
 
 static int exit_code(int err)
 {
@@ -224,54 +206,57 @@ static int do_mkbucket(const char *url)
     return CLI_OK;
 }
 
-int cmd_storage(int argc, char **argv)
+typedef struct storage_args {
+    const char *url;
+    bool lng, write;
+} storage_args;
+
+/* Options before the subcommand ('+': stop at it), then after it. */
+static int parse(int argc, char **argv, const char *shortopts, storage_args *a)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
         { "long", no_argument, NULL, 'l' },
         { "write", no_argument, NULL, 'w' },
         { "url", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
-    const char *url = NULL, *sub;
-    bool lng = false, write = false;
+    int c;
+
+    while ((c = cli_getopt(argc, argv, shortopts, opts)) != -1) {
+        switch (c) {
+        case 'j': cli.json = true; break; /* -j: --json's short form */
+        case 'l': a->lng = true; break;
+        case 'w': a->write = true; break;
+        case 'u': a->url = optarg; break;
+        default: return c;
+        }
+    }
+    return 0;
+}
+
+int cmd_storage(int argc, char **argv)
+{
+    storage_args a = { 0 };
+    const char *sub;
     int c;
 
     if (argc >= 2 && strcmp(argv[1], "credentials") == 0)
         return cmd_storage_credentials(argc - 1, argv + 1);
-    while ((c = getopt_long(argc, argv, "+jlwu:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': cli.json = true; break;
-        case 'l': lng = true; break;
-        case 'w': write = true; break;
-        case 'u': url = optarg; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
-        }
-    }
+    if ((c = parse(argc, argv, "+jlwu:", &a)) != 0)
+        return cli_opt_exit(c);
     if (optind >= argc) {
-        usage(stderr);
+        cli_usage(stderr);
         return CLI_USAGE;
     }
     sub = argv[optind++];
-    /* options may also follow the subcommand */
-    while ((c = getopt_long(argc, argv, "jlwu:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': cli.json = true; break;
-        case 'l': lng = true; break;
-        case 'w': write = true; break;
-        case 'u': url = optarg; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
-        }
-    }
+    if ((c = parse(argc, argv, "jlwu:", &a)) != 0) /* options may also follow the subcommand */
+        return cli_opt_exit(c);
     if (strcmp(sub, "ls") == 0 && argc - optind <= 1)
-        return do_ls(url, optind < argc ? argv[optind] : "", lng);
+        return do_ls(a.url, optind < argc ? argv[optind] : "", a.lng);
     if (strcmp(sub, "test") == 0 && argc - optind <= 1)
-        return do_test(optind < argc ? argv[optind] : url, write);
+        return do_test(optind < argc ? argv[optind] : a.url, a.write);
     if (strcmp(sub, "mkbucket") == 0 && argc - optind <= 1)
-        return do_mkbucket(optind < argc ? argv[optind] : url);
+        return do_mkbucket(optind < argc ? argv[optind] : a.url);
     log_error("unknown 'storage' subcommand or extra arguments; run 'cloudseal storage --help'");
     return CLI_USAGE;
 }

@@ -7,21 +7,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
 #include "util/macros.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal unlock [--password-stdin] [--timeout DURATION]\n\n"
-               "Ask your cloudseal password and unlock your keys for all of your sessions\n"
-               "(the kernel user keyring), e.g. after logging in with an SSH key.\n\n"
-               "  --password-stdin    read the password as one line from stdin\n"
-               "  --timeout DURATION  lock again after DURATION (e.g. 8h); default never\n"
-               "  -h, --help          show this help\n");
-}
 
 static bool already_unlocked(const char *id)
 {
@@ -33,9 +24,7 @@ static bool already_unlocked(const char *id)
 int cmd_unlock(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "password-stdin", no_argument, NULL, 'p' },
         { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = cli_user();
@@ -45,22 +34,16 @@ int cmd_unlock(int argc, char **argv)
     int64_t timeout = 0;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
-        case 'p': cli_password_stdin = true; break;
         case 't':
             if (cs_parse_duration(optarg, &timeout) < 0 || timeout > UINT32_MAX) {
                 log_error("--timeout: '%s' is not a duration like 30min or 8h", optarg);
                 return CLI_USAGE;
             }
             break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_USAGE;
     }
     if (cli_account_id(user, id) < 0)
         return CLI_NOT_FOUND;

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal: the user and admin command-line tool.  Dispatches to one
  * cmd_*.c file per subcommand (listed in commands.def). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opts.h"
+#include "repo_cli.h"
 #include "crypto/kdf.h"
 #include "util/log.h"
+#include "util/macros.h"
 #include "util/secmem.h"
+#include "util/verbs.h"
 
 cli_globals cli;
 
-static const struct command {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *summary;
-} commands[] = {
-#define CS_COMMAND(name, fn, summary) { name, fn, summary },
+static const cs_verb commands[] = {
+#define CS_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
 #include "commands.def"
 #undef CS_COMMAND
 };
@@ -27,8 +28,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal [--config FILE] [--json] [--debug] COMMAND [ARGS...]\n\n"
                "End-to-end encrypted backup and sync, unlocked by your login password.\n\nCommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 12);
     fprintf(f, "\nRun 'cloudseal COMMAND --help' for a command's options; see cloudseal(1).\n");
 }
 
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         {}
     };
-    int c;
+    int c, r, ex;
 
     cli.config_path = getenv("CLOUDSEAL_CONFIG");
     /* '+': stop at the subcommand, whose options are its own */
@@ -81,15 +81,8 @@ int main(int argc, char **argv)
         log_error("cannot initialise cryptography or harden the process");
         return CLI_FAILED;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[optind], commands[i].name) == 0) {
-            optind++; /* subcommands parse argv from their own name on */
-            argv += optind - 1;
-            argc -= optind - 1;
-            optind = 0; /* reset getopt for the subcommand */
-            return commands[i].fn(argc, argv);
-        }
-    }
-    log_error("unknown command '%s'; run 'cloudseal --help' for the list", argv[optind]);
-    return CLI_USAGE;
+    r = cs_verb_dispatch(commands, CS_ARRAY_SIZE(commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown command '%s'; run 'cloudseal --help' for the list", argv[optind]);
+    return r < 0 ? CLI_USAGE : ex;
 }

@@ -12,6 +12,7 @@
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/macros.h"
 
 bool repo_cli_no_object_cache;
 
@@ -146,6 +147,16 @@ const char *repo_cli_size(uint64_t b, char buf[32])
     return buf;
 }
 
+void repo_cli_prune_left(const cs_prune_result *res)
+{
+    char a[32], b[32];
+
+    if (!res->packs_repack_left)
+        return;
+    printf("repacked %s of %s; the rest next time\n", repo_cli_size(res->bytes_repacked, a),
+           repo_cli_size(res->bytes_repacked + res->bytes_repack_left, b));
+}
+
 char *repo_cli_expand(const char *p)
 {
     char *out = NULL;
@@ -175,25 +186,19 @@ char *repo_cli_cache_root(void)
     return repo_cli_expand("~/.cache/cloudseal");
 }
 
-int repo_cli_split(const char *value, char ***v, size_t *n)
+int repo_cli_split(const char *value, cs_strv *v)
 {
-    char *copy, *save = NULL, *tok;
+    _cleanup_free_ char *copy = NULL;
+    char *save = NULL;
+    int r = 0;
 
     if (!value)
         return 0;
-    copy = strdup(value);
-    if (!copy)
+    if (!(copy = strdup(value)))
         return -ENOMEM;
-    for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-        char **nv = realloc(*v, (*n + 1) * sizeof(char *));
-        if (!nv)
-            break;
-        *v = nv;
-        if (((*v)[*n] = repo_cli_expand(tok)))
-            (*n)++;
-    }
-    free(copy);
-    return 0;
+    for (char *tok = strtok_r(copy, " \t", &save); tok && r == 0; tok = strtok_r(NULL, " \t", &save))
+        r = cs_strv_push(v, repo_cli_expand(tok));
+    return r;
 }
 
 void repo_cli_print_path(FILE *f, const char *p)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include "repo/repo.h"
 #include "repo/tree.h"
+#include "util/strv.h"
 
 typedef struct repo_cli {
     cs_storage *st;
@@ -57,9 +58,12 @@ int repo_cli_exit(int r);
 struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
-/* Split a whitespace-separated config value into a NULL-free vector with
- * "~/" expanded to the home directory; appends to *v. */
-int repo_cli_split(const char *value, char ***v, size_t *n);
+/* When a prune's repack bound left packs for the next one, say so on
+ * stdout ("repacked 1.0 GiB of 3.2 GiB; the rest next time"). */
+void repo_cli_prune_left(const cs_prune_result *res);
+/* Split a whitespace-separated config value, "~/" expanded to the home
+ * directory, appending to v; 0 or -ENOMEM (then v holds a prefix). */
+int repo_cli_split(const char *value, cs_strv *v);
 char *repo_cli_expand(const char *p);
 /* The local cache root: [backup] cache_dir, $XDG_CACHE_HOME/cloudseal or
  * ~/.cache/cloudseal (malloc'd; NULL on allocation failure). */

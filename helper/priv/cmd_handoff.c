@@ -18,6 +18,7 @@
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static void usage(FILE *f)
 {
@@ -123,8 +124,8 @@ int helper_handoff(int argc, char **argv)
     _cleanup_amk_ cs_amk *amk = NULL;
     const char *user = NULL;
     bool session = false, no_key = false, tell_locked = false;
-    unsigned long timeout = 0;
-    char pwbuf[4096], *end;
+    uint64_t timeout = 0;
+    char pwbuf[4096];
     struct passwd pw;
     int c, r, code;
 
@@ -135,9 +136,7 @@ int helper_handoff(int argc, char **argv)
         case 'n': no_key = true; break;
         case 'L': tell_locked = true; break;
         case 't':
-            errno = 0;
-            timeout = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || timeout > 10UL * 365 * 86400) {
+            if (cs_parse_uint(optarg, 0, 10UL * 365 * 86400, &timeout) < 0) {
                 log_error("--key-timeout wants a number of seconds");
                 return CS_HELPER_USAGE;
             }

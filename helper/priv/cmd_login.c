@@ -22,6 +22,7 @@
 #include "account/account.h"
 #include "crypto/keybag.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static void usage(FILE *f)
 {
@@ -62,8 +63,7 @@ static int parse(int argc, char **argv, login_args *a)
         { "help", no_argument, NULL, 'h' },
         {}
     };
-    unsigned long t;
-    char *end;
+    uint64_t t;
     int c;
 
     while ((c = getopt_long(argc, argv, "u:Spt:h", opts, NULL)) != -1) {
@@ -72,9 +72,7 @@ static int parse(int argc, char **argv, login_args *a)
         case 'S': a->session = true; break;
         case 'p': a->previous = true; break;
         case 't':
-            errno = 0;
-            t = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || t > 10UL * 365 * 86400) {
+            if (cs_parse_uint(optarg, 0, 10UL * 365 * 86400, &t) < 0) {
                 log_error("--key-timeout wants a number of seconds");
                 return CS_HELPER_USAGE;
             }

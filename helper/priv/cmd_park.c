@@ -16,6 +16,7 @@
 #include "helper.h"
 #include "parked.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 static void usage(FILE *f)
 {
@@ -27,9 +28,25 @@ static void usage(FILE *f)
 
 typedef struct park_args {
     const char *user, *secret;
-    long pid[2];
-    unsigned long timeout;
+    int pid[2];
+    int timeout;
 } park_args;
+
+/* --bind PID,PID */
+static int parse_bind(const char *s, int pid[2])
+{
+    char buf[32], *comma;
+
+    if (strlen(s) >= sizeof(buf))
+        return -ERANGE;
+    strcpy(buf, s);
+    if (!(comma = strchr(buf, ',')))
+        return -EINVAL;
+    *comma = '\0';
+    if (cs_parse_int(buf, 1, INT32_MAX, &pid[0]) < 0 || cs_parse_int(comma + 1, 1, INT32_MAX, &pid[1]) < 0)
+        return -EINVAL;
+    return 0;
+}
 
 static int parse(int argc, char **argv, park_args *a)
 {
@@ -41,7 +58,6 @@ static int parse(int argc, char **argv, park_args *a)
         { "help", no_argument, NULL, 'h' },
         {}
     };
-    char *end;
     int c;
 
     while ((c = getopt_long(argc, argv, "u:s:b:t:h", opts, NULL)) != -1) {
@@ -49,18 +65,11 @@ static int parse(int argc, char **argv, park_args *a)
         case 'u': a->user = optarg; break;
         case 's': a->secret = optarg; break;
         case 'b':
-            errno = 0;
-            a->pid[0] = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end != ',' || a->pid[0] <= 0 || a->pid[0] > INT32_MAX)
-                goto bad_bind;
-            a->pid[1] = strtol(end + 1, &end, 10);
-            if (errno || *end || a->pid[1] <= 0 || a->pid[1] > INT32_MAX)
+            if (parse_bind(optarg, a->pid) < 0)
                 goto bad_bind;
             break;
         case 't':
-            errno = 0;
-            a->timeout = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || a->timeout < 1 || a->timeout > PARKED_TIMEOUT_MAX) {
+            if (cs_parse_int(optarg, 1, PARKED_TIMEOUT_MAX, &a->timeout) < 0) {
                 log_error("--timeout-park wants 1..%d seconds", PARKED_TIMEOUT_MAX);
                 return CS_HELPER_USAGE;
             }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "basic/user_name.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
@@ -76,13 +77,13 @@ static int read_exact(int fd, void *buf, size_t len)
 
 static int read_frame_len(int fd, size_t max, size_t *len)
 {
-    uint8_t hdr[4];
-    uint32_t n;
+    uint8_t hdr[CS_HELPER_FRAME_HDR];
+    unsigned long n;
     int r = read_exact(fd, hdr, sizeof(hdr));
 
     if (r < 0)
         return r;
-    n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    n = cs_helper_frame_hdr_get(hdr);
     if (n > max)
         return -EMSGSIZE;
     *len = n;
@@ -131,28 +132,14 @@ int helper_read_amk(int fd, cs_amk **out)
 
 int helper_write_frame(int fd, const void *data, size_t len)
 {
-    uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+    uint8_t hdr[CS_HELPER_FRAME_HDR];
     int r;
 
     if (len > CS_HELPER_FRAME_MAX)
         return -EMSGSIZE;
+    cs_helper_frame_hdr_put(hdr, len);
     r = cs_write_all(fd, hdr, sizeof(hdr));
     return r < 0 ? r : cs_write_all(fd, data, len);
-}
-
-/* A user name as useradd(8) allows: no path separators, no surprises in
- * file names built from it. */
-static bool user_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len > 32 || name[0] == '-' || name[0] == '.')
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
-            return false;
-    return true;
 }
 
 int helper_resolve_user(const char *name, struct passwd *pw, char *buf, size_t buflen)
@@ -165,7 +152,7 @@ int helper_resolve_user(const char *name, struct passwd *pw, char *buf, size_t b
         log_error("--user NAME is required");
         return CS_HELPER_USAGE;
     }
-    if (!user_name_valid(name)) {
+    if (!cs_user_name_valid(name, CS_USER_NAME_LOGIN)) {
         log_error("'%s' is not a valid user name", name);
         return CS_HELPER_USAGE;
     }

@@ -107,7 +107,7 @@ int helper_fleet_check_amk(const char *user, const cs_amk *amk);
 int helper_fleet_nss_check(const char *user);
 int helper_fleet_expect(const char *user, cs_account_expect *e);
 
-#define HELPER_COMMAND(name, fn, summary) int fn(int argc, char **argv);
+#define HELPER_COMMAND(name, min, max, flags, fn, summary) int fn(int argc, char **argv);
 #include "commands.def"
 #undef HELPER_COMMAND
 

@@ -17,15 +17,14 @@
 #include "helper.h"
 #include "crypto/kdf.h"
 #include "util/log.h"
+#include "util/macros.h"
+#include "util/parse.h"
+#include "util/verbs.h"
 
 helper_globals helper = { .timeout_sec = 60 };
 
-static const struct command {
-    const char *name;
-    int (*fn)(int, char **);
-    const char *summary;
-} commands[] = {
-#define HELPER_COMMAND(name, fn, summary) { name, fn, summary },
+static const cs_verb commands[] = {
+#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary, NULL },
 #include "commands.def"
 #undef HELPER_COMMAND
 };
@@ -36,8 +35,7 @@ static void usage(FILE *f)
                "Privileged steps of cloudseal, run by pam_cloudseal.so and system units;\n"
                "not meant to be run by hand.  Secrets are read from fd 0 as length-prefixed\n"
                "frames, never from the command line or the environment.\n\nCommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 10);
     fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
                "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
                "17 no key in the keyring, 18 not in the fleet directory, 19 refused by the fleet\n"
@@ -59,19 +57,6 @@ const cs_config *helper_config(void)
     return config;
 }
 
-static int parse_timeout(const char *s, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 3600)
-        return -EINVAL;
-    *out = (unsigned)v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -82,7 +67,7 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         {}
     };
-    int c;
+    int c, r, ex, timeout;
 
     /* A broken pipe to the PAM module must not leave us running; SIGALRM
      * keeps its default action (terminate), which is the run-time bound. */
@@ -92,10 +77,11 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c': helper.config_path = optarg; break;
         case 't':
-            if (parse_timeout(optarg, &helper.timeout_sec) < 0) {
+            if (cs_parse_int(optarg, 1, 3600, &timeout) < 0) {
                 fprintf(stderr, "cloudseal-helper: --timeout wants 1..3600 seconds\n");
                 return CS_HELPER_USAGE;
             }
+            helper.timeout_sec = (unsigned)timeout;
             break;
         case 'd': helper.debug = true; break;
         case 'h': usage(stdout); return CS_HELPER_OK;
@@ -114,14 +100,8 @@ int main(int argc, char **argv)
         log_error("cannot initialise cryptography or harden the process");
         return CS_HELPER_INTERNAL;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[optind], commands[i].name) == 0) {
-            argv += optind;
-            argc -= optind;
-            optind = 0; /* reset getopt for the subcommand */
-            return commands[i].fn(argc, argv);
-        }
-    }
-    log_error("unknown command '%s'; run 'cloudseal-helper --help' for the list", argv[optind]);
-    return CS_HELPER_USAGE;
+    r = cs_verb_dispatch(commands, CS_ARRAY_SIZE(commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown command '%s'; run 'cloudseal-helper --help' for the list", argv[optind]);
+    return r < 0 ? CS_HELPER_USAGE : ex;
 }

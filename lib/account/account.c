@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "basic/user_name.h"
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
@@ -67,21 +68,10 @@ static void sources_free(sources *s)
     cs_buf_free(&s->storage_raw);
 }
 
-/* Login names as useradd(8) and the fleet directory allow, and nothing that
- * could escape a path or a storage key. */
+/* A login name (basic/user_name.h): it becomes a path and a storage key. */
 static int valid_user(const char *user)
 {
-    size_t n = user ? strlen(user) : 0;
-
-    if (n == 0 || n > 32 || user[0] == '-' || user[0] == '.')
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        char c = user[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || (c == '$' && i == n - 1)))
-            return -EINVAL;
-    }
-    return 0;
+    return cs_user_name_valid(user, CS_USER_NAME_LOGIN) ? 0 : -EINVAL;
 }
 
 int cs_account_cache_dir(const cs_config *cfg, const char *user, char *buf, size_t len)

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
+#include "util/log.h"
+
 static const char *const cmd_names[] = {
     [CS_AGENT_CMD_STATUS] = "status",
     [CS_AGENT_CMD_BACKUP_NOW] = "backup-now",
@@ -28,44 +31,26 @@ const char *cs_agent_cmd_name(cs_agent_cmd cmd)
     return cmd_names[cmd];
 }
 
-/* Parse exactly one JSON object from data[0..len): trailing whitespace is
- * allowed, anything else (a second document, garbage, NUL bytes) is not.
- * Nesting is capped so a hostile peer cannot make the parser recurse deep. */
+/* Exactly one JSON object (cs_json_parse_object): -EMSGSIZE past max,
+ * as the protocol says, -EBADMSG for anything else. */
 static int parse_object(const char *data, size_t len, size_t max, json_object **out)
 {
-    json_tokener *tok;
-    json_object *obj;
-    size_t used;
+    int r = cs_json_parse_object(data, len, max, 16, out, NULL);
 
-    *out = NULL;
-    if (len > max)
-        return -EMSGSIZE;
-    if (len == 0 || memchr(data, '\0', len))
-        return -EBADMSG;
-    tok = json_tokener_new_ex(16);
-    if (!tok)
-        return -ENOMEM;
-    obj = json_tokener_parse_ex(tok, data, (int)len);
-    if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        json_tokener_free(tok);
-        return -EBADMSG;
-    }
-    used = (size_t)json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    for (; used < len; used++) {
-        if (!strchr(" \t\r\n", data[used])) {
-            json_object_put(obj);
-            return -EBADMSG;
-        }
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        return -EBADMSG;
-    }
-    *out = obj;
-    return 0;
+    return r == -E2BIG ? -EMSGSIZE : r;
 }
+
+typedef struct request {
+    char cmd[CS_AGENT_LINE_MAX];
+    int64_t seconds;
+} request;
+
+/* Other members are ignored: a newer CLI may send more. */
+static const cs_json_field request_fields[] = {
+    CS_JSON_STRBUF("cmd", request, cmd, CS_JSON_MANDATORY),
+    CS_JSON_I64("seconds", request, seconds, 0, CS_AGENT_PAUSE_MAX, 0),
+    {},
+};
 
 int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 {
@@ -76,33 +61,20 @@ int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out)
 
 int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds)
 {
-    json_object *obj, *cmd;
-    const char *name;
-    int r;
+    _cleanup_json_ json_object *obj = NULL;
+    request req = { .seconds = -1 };
+    int r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
 
     *seconds = -1;
-    r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
-    if (r < 0)
+    if (r < 0 || (r = cs_json_dispatch(obj, request_fields, 0, &req, NULL)) < 0)
         return r;
-    r = -EBADMSG;
-    if (!json_object_object_get_ex(obj, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
-        goto out;
-    if (json_object_object_get_ex(obj, "seconds", &cmd) &&
-        (!get_count(obj, "seconds", seconds) || *seconds > CS_AGENT_PAUSE_MAX))
-        goto out;
-    json_object_object_get_ex(obj, "cmd", &cmd);
-    name = json_object_get_string(cmd);
-    r = -EOPNOTSUPP;
-    for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++) {
-        if (strcmp(name, cmd_names[i]) == 0) {
+    for (size_t i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+        if (strcmp(req.cmd, cmd_names[i]) == 0) {
             *out = (cs_agent_cmd)i;
-            r = 0;
-            break;
+            *seconds = req.seconds;
+            return 0;
         }
-    }
-out:
-    json_object_put(obj);
-    return r;
+    return -EOPNOTSUPP;
 }
 
 int cs_agent_parse_reply(const char *line, size_t len, json_object **out)
@@ -235,8 +207,8 @@ static void parse_retention(json_object *obj, cs_job_progress *p)
             p->full_bytes = 0;
     }
     if (json_object_object_get_ex(obj, "prune", &r) && json_object_is_type(r, json_type_object) &&
-        !get_count(r, "bytes_freed", &p->bytes_freed))
-        p->bytes_freed = -1;
+        get_count(r, "bytes_freed", &p->bytes_freed) && !get_count(r, "bytes_repack_left", &p->repack_left))
+        p->repack_left = 0; /* a prune without a bound, or an older one */
 }
 
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
@@ -252,7 +224,7 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
     p->retention_removed = -1;
     p->retention_guard = -1;
     p->guard_rescued = p->newest_bytes = p->full_bytes = 0;
-    p->bytes_freed = -1;
+    p->bytes_freed = p->repack_left = -1;
     r = parse_object(line, len, CS_AGENT_LINE_MAX, &obj);
     if (r < 0)
         return r;
@@ -301,113 +273,82 @@ cs_agent_job_state *cs_agent_state_job(cs_agent_state *st, const char *name)
     return j;
 }
 
-static int parse_job(json_object *o, cs_agent_job_state *j)
-{
-    int64_t v;
-    json_object *x;
+/* Unknown members are ignored everywhere in the state: an older agent
+ * reads a newer one's file. */
+static const cs_json_field job_fields[] = {
+    CS_JSON_I64("last_run", cs_agent_job_state, last_run, 0, INT64_MAX, 0),
+    CS_JSON_I64("last_success", cs_agent_job_state, last_success, 0, INT64_MAX, 0),
+    CS_JSON_INT("failures", cs_agent_job_state, failures, 0, 1000000, 0),
+    CS_JSON_STRBUF("last_result", cs_agent_job_state, last_result, 0),
+    CS_JSON_STRBUF("last_error", cs_agent_job_state, last_error, 0),
+    {},
+};
 
-    if (!json_object_is_type(o, json_type_object))
-        return -EBADMSG;
-    if (json_object_object_get_ex(o, "last_run", &x)) {
-        if (!get_count(o, "last_run", &v))
-            return -EBADMSG;
-        j->last_run = v;
+static int parse_jobs(const cs_json_field *f, json_object *jobs, void *base, cs_json_error *err)
+{
+    int r;
+
+    json_object_object_foreach(jobs, name, val) {
+        cs_agent_job_state *j = cs_agent_state_job(base, name);
+
+        if (!j)
+            continue; /* more jobs than we know, or an absurd name: ignore */
+        if (!json_object_is_type(val, json_type_object))
+            return cs_json_fail(err, "field '%s' has job '%.32s' not an object", f->name, name);
+        if ((r = cs_json_dispatch(val, job_fields, 0, j, err)) < 0)
+            return r;
     }
-    if (json_object_object_get_ex(o, "last_success", &x)) {
-        if (!get_count(o, "last_success", &v))
-            return -EBADMSG;
-        j->last_success = v;
-    }
-    if (json_object_object_get_ex(o, "failures", &x)) {
-        if (!get_count(o, "failures", &v) || v > 1000000)
-            return -EBADMSG;
-        j->failures = (int)v;
-    }
-    if (json_object_object_get_ex(o, "last_result", &x) &&
-        !get_string(o, "last_result", j->last_result, sizeof(j->last_result)))
-        return -EBADMSG;
-    if (json_object_object_get_ex(o, "last_error", &x) &&
-        !get_string(o, "last_error", j->last_error, sizeof(j->last_error)))
-        return -EBADMSG;
     return 0;
 }
 
-/* The top-level times, counts and flags: each optional, each of its type. */
-static int parse_top(json_object *obj, cs_agent_state *st)
-{
-    static const struct { const char *key; size_t off; } counts[] = {
-        { "first_seen", offsetof(cs_agent_state, first_seen) },
-        { "retention_last", offsetof(cs_agent_state, retention_last) },
-        { "retention_removed", offsetof(cs_agent_state, retention_removed) },
-        { "guard_rescued", offsetof(cs_agent_state, guard_rescued) },
-        { "newest_bytes", offsetof(cs_agent_state, newest_bytes) },
-        { "full_bytes", offsetof(cs_agent_state, full_bytes) },
-        { "last_prune", offsetof(cs_agent_state, last_prune) },
-        { "paused_until", offsetof(cs_agent_state, paused_until) },
-    };
-    static const struct { const char *key; size_t off; } flags[] = {
-        { "first_backup_notified", offsetof(cs_agent_state, first_backup_notified) },
-        { "overdue_notified", offsetof(cs_agent_state, overdue_notified) },
-        { "retention_guard", offsetof(cs_agent_state, retention_guard) },
-    };
-    json_object *x;
+#define COUNT(m) CS_JSON_I64(#m, cs_agent_state, m, 0, INT64_MAX, 0)
+static const cs_json_field state_fields[] = {
+    COUNT(repository_size), COUNT(first_seen), COUNT(retention_last), COUNT(retention_removed),
+    COUNT(guard_rescued), COUNT(newest_bytes), COUNT(full_bytes), COUNT(last_prune), COUNT(prune_left),
+    COUNT(paused_until),
+    CS_JSON_OBJECT("jobs", parse_jobs, 0),
+    {},
+};
+#undef COUNT
 
-    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-        if (!json_object_object_get_ex(obj, counts[i].key, &x))
-            continue;
-        if (!get_count(obj, counts[i].key, (int64_t *)((char *)st + counts[i].off)))
-            return -EBADMSG;
-    }
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        int f;
-        if (!json_object_object_get_ex(obj, flags[i].key, &x))
-            continue;
-        if ((f = get_flag(obj, flags[i].key)) < 0)
-            return -EBADMSG;
-        *(int *)((char *)st + flags[i].off) = f;
-    }
-    return 0;
-}
+/* The flags are ints in cs_agent_state (first_backup_notified -1 when an
+ * older agent's file lacks it): read as bools, then copied. */
+typedef struct state_flags {
+    bool first_backup_notified, overdue_notified, retention_guard;
+} state_flags;
+
+static const cs_json_field flag_fields[] = {
+    CS_JSON_BOOL("first_backup_notified", state_flags, first_backup_notified, 0),
+    CS_JSON_BOOL("overdue_notified", state_flags, overdue_notified, 0),
+    CS_JSON_BOOL("retention_guard", state_flags, retention_guard, 0),
+    {},
+};
 
 int cs_agent_state_parse(const char *data, size_t len, cs_agent_state *st)
 {
-    json_object *obj, *jobs;
-    int64_t v;
+    _cleanup_json_ json_object *obj = NULL;
+    cs_json_error err = { "" };
+    state_flags fl = { 0 };
     int r;
 
     cs_agent_state_init(st);
     r = parse_object(data, len, CS_AGENT_STATE_MAX, &obj);
     if (r < 0)
         return r;
-    if (json_object_object_get_ex(obj, "repository_size", &jobs)) {
-        if (!get_count(obj, "repository_size", &v)) {
-            r = -EBADMSG;
-            goto out;
-        }
-        st->repository_size = v;
-    }
-    r = parse_top(obj, st);
-    if (r < 0)
-        goto out;
-    if (json_object_object_get_ex(obj, "jobs", &jobs)) {
-        if (!json_object_is_type(jobs, json_type_object)) {
-            r = -EBADMSG;
-            goto out;
-        }
-        json_object_object_foreach(jobs, name, val) {
-            cs_agent_job_state *j = cs_agent_state_job(st, name);
-            if (!j)
-                continue; /* more jobs than we know, or an absurd name: ignore */
-            r = parse_job(val, j);
-            if (r < 0)
-                goto out;
-        }
-    }
-out:
-    if (r < 0)
+    r = cs_json_dispatch(obj, state_fields, 0, st, &err);
+    if (r == 0)
+        r = cs_json_dispatch(obj, flag_fields, 0, &fl, &err);
+    if (r < 0) {
+        if (r == -EBADMSG)
+            log_warning("agent state: %s", err.msg);
         cs_agent_state_init(st);
-    json_object_put(obj);
-    return r;
+        return r;
+    }
+    if (json_object_object_get_ex(obj, "first_backup_notified", NULL))
+        st->first_backup_notified = fl.first_backup_notified;
+    st->overdue_notified = fl.overdue_notified;
+    st->retention_guard = fl.retention_guard;
+    return 0;
 }
 
 json_object *cs_agent_state_to_json(const cs_agent_state *st)
@@ -439,6 +380,7 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "newest_bytes", json_object_new_int64(st->newest_bytes));
     json_object_object_add(root, "full_bytes", json_object_new_int64(st->full_bytes));
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
+    json_object_object_add(root, "prune_left", json_object_new_int64(st->prune_left));
     json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
     return root;
 }

@@ -79,6 +79,7 @@ typedef struct cs_job_progress {
     int retention_guard;              /* -1 none, 0/1 the small-snapshot guard held */
     int64_t guard_rescued, newest_bytes, full_bytes;
     int64_t bytes_freed;              /* -1 when the line has no "prune" */
+    int64_t repack_left;              /* bytes of packs the repack bound left; -1 when no "prune" */
 } cs_job_progress;
 
 /* Recognised fields (others ignored): "percent" (0..100), or "bytes_done"
@@ -86,7 +87,7 @@ typedef struct cs_job_progress {
  * "total_bytes", "files" with "total_files"; "repository_size",
  * "repo_size" or "stored_bytes"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error";
  * "retention" (an object: "removed", "guard", "guard_rescued", "newest_bytes",
- * "full_bytes") and "prune" (an object: "bytes_freed").
+ * "full_bytes") and "prune" (an object: "bytes_freed", "bytes_repack_left").
  * -EBADMSG when the line is not a JSON object, -EMSGSIZE when too long. */
 int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p);
 
@@ -113,6 +114,7 @@ typedef struct cs_agent_state {
     int retention_guard;              /* 0/1: the newest snapshot looked suspiciously small */
     int64_t guard_rescued, newest_bytes, full_bytes;
     int64_t last_prune;               /* unix time of the last prune attempt, 0 = never */
+    int64_t prune_left;               /* bytes of packs its repack bound left for the next one */
     int64_t paused_until;             /* `cloudseal agent pause`: 0 = not, INT64_MAX = until resume */
 } cs_agent_state;
 

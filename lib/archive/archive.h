@@ -59,6 +59,11 @@ typedef struct cs_archive_opts {
     size_t undelete_n;
     /* Called now and then during long work (phase "sending" or "receiving",
      * messages done out of total), from any one thread at a time. */
+    /* Forget this device (8 bytes; NULL = none): its log is condensed and
+     * retired in its name, so that it no longer holds tombstone collection
+     * back; it refuses to sync if it comes back.  -EINVAL for this device,
+     * -ENOENT for an unknown one, -EEXIST when it wrote meanwhile (alive). */
+    const uint8_t *forget_device;
     void (*progress)(void *userdata, const char *phase, uint64_t done, uint64_t total);
     void *progress_userdata;
 } cs_archive_opts;
@@ -79,6 +84,11 @@ typedef struct cs_archive_stats {
     uint64_t undeleted;        /* messages brought back */
     /* with opts.gc */
     uint64_t gc_packs, gc_deleted, gc_bytes_freed, gc_waiting;
+    /* tombstone collection (at the same time): dropped (here, or on reading
+     * another device's claim naming them), covered by every device's claim
+     * but within the grace, held back by a device's claim */
+    uint64_t tombstones_collected, tombstones_waiting, tombstones_blocked;
+    uint64_t collected_names;  /* files under a collected deletion's name: left alone */
 } cs_archive_stats;
 
 /* One two-way sync.  0, or a negative errno after logging a message:
@@ -128,6 +138,22 @@ int cs_archive_list_deleted(const char *state_dir, uint64_t keep_sec, uint64_t s
 
 /* Local state only: needs no key and no network. */
 int cs_archive_get_status(const char *state_dir, cs_archive_status *out);
+
+/* One device of the table: every workstation whose log this one has read
+ * (docs/archive.md section 8, "Devices that never come back"). */
+typedef struct cs_archive_device {
+    char id[17];
+    bool this_device;
+    bool forgotten;           /* retired with forget_device: never claims again */
+    int64_t claimed_at;       /* unix seconds of its latest claim counting, 0 = none */
+    uint64_t segments;        /* its log, as far as applied here */
+    uint64_t holding;         /* deletions past keep_deleted its claim does not cover yet */
+} cs_archive_device;
+
+/* The device table of the local state (as of the last sync), this device
+ * first.  cb's non-zero return stops and is returned. */
+int cs_archive_list_devices(const char *state_dir, uint64_t keep_sec,
+                            int (*cb)(const cs_archive_device *d, void *userdata), void *userdata);
 
 /* Default directory for the local state: $XDG_STATE_HOME/cloudseal/archive
  * or ~/.local/state/cloudseal/archive.  Returns a malloc()ed string. */

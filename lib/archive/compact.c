@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include "archive/state.h"
 #include "archive/sync_internal.h"
-#include "archive/wire.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 static void base_entry(cs_arch_entry *e, const cs_arch_inst *in, uint8_t type, cs_hlc t)
@@ -87,12 +87,41 @@ static int condense_inst(const cs_arch_inst *in, cs_buf *out)
     return r;
 }
 
-int cs_arch_condense(const cs_arch_state *st, cs_buf *out)
+/* R1: what the log must still say of in, given the merged state: 0 as
+ * condensed, 1 nothing (collected), 2 a DEL only (deleted past the keep
+ * period: its ADD and SETs matter to nobody any more). */
+static int reduce(const cs_arch_inst *in, const cs_arch_compact_ctx *x)
+{
+    const cs_arch_inst *m;
+
+    if (!x)
+        return 0;
+    if (cs_arch_collected(x->merged, in->key))
+        return 1;
+    m = cs_arch_state_find(x->merged, in->key);
+    if (!m || !m->deleted || CS_HLC_MS(m->del_w.hlc) + x->keep_ms > x->now_ms)
+        return 0;
+    return 2;
+}
+
+int cs_arch_condense(const cs_arch_state *st, const cs_arch_compact_ctx *x, cs_buf *out)
 {
     int r = 0;
 
-    for (size_t i = 0; r == 0 && i < st->ninst; i++)
-        r = condense_inst(st->inst[i], out);
+    for (size_t i = 0; r == 0 && i < st->ninst; i++) {
+        const cs_arch_inst *in = st->inst[i];
+        cs_arch_entry e;
+
+        switch (reduce(in, x)) {
+        case 0:
+            r = condense_inst(in, out);
+            break;
+        case 2: /* a DEL of the log's own keeps its stamp; else one of now */
+            base_entry(&e, in, CS_AE_DEL, in->deleted && in->del_w.hlc ? in->del_w.hlc : x->del_hlc);
+            r = cs_arch_entry_encode(&e, out);
+            break;
+        }
+    }
     for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
         cs_arch_entry e = { .type = CS_AE_DIR, .hlc = st->folders[i].w.hlc, .exists = st->folders[i].exists };
 
@@ -102,7 +131,7 @@ int cs_arch_condense(const cs_arch_state *st, cs_buf *out)
     return r;
 }
 
-/* Read our segments back and merge them into a scratch state. */
+/* Read a device's segments back and merge them into a scratch state. */
 static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
                      const uint8_t dev[CS_ARCH_DEV_BYTES], const uint64_t *seqs, size_t n, cs_arch_state *st,
                      uint64_t *first)
@@ -121,12 +150,10 @@ static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
         r = cs_storage_get(s, key, 0, 0, CS_ARCH_SEG_MAX, &raw);
         if (r == 0)
             r = cs_arch_segment_open_ex(k, dev, seqs[i], raw.data, raw.len, &plain, &flags);
-        if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
-            cs_wreader rd = { plain.data, plain.len, 0 };
+        if (r == 0) {
             uint64_t f;
 
-            skip = 8;
-            r = cs_rd_u64(&rd, &f);
+            r = cs_arch_segment_body(plain.data, plain.len, flags, seqs[i], &f, NULL, &skip);
             if (r == 0 && f < *first)
                 *first = f; /* it stood for earlier segments already: so does the new one */
         }
@@ -140,7 +167,7 @@ static int merge_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
 
 int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k,
                         const uint8_t dev[CS_ARCH_DEV_BYTES], const uint64_t *seqs, size_t n,
-                        uint64_t new_seq)
+                        uint64_t new_seq, const cs_arch_compact_ctx *x)
 {
     char key[400], devhex[17];
     cs_arch_state *st = NULL;
@@ -157,11 +184,15 @@ int cs_arch_compact_own(cs_storage *s, const char *prefix, const cs_arch_keys *k
 
     r = merge_own(s, prefix, k, dev, seqs, n, st, &first);
     if (r == 0)
-        r = cs_wb_u64(&entries, first); /* supersedes first .. new_seq - 1 */
+        r = cs_put_le64(&entries, first); /* supersedes first .. new_seq - 1 */
+    if (r == 0 && x && x->claim)
+        r = cs_arch_claim_encode(x->claim, &entries);
     if (r == 0)
-        r = cs_arch_condense(st, &entries);
+        r = cs_arch_condense(st, x, &entries);
     if (r == 0)
-        r = cs_arch_segment_seal_ex(k, dev, new_seq, CS_ARCH_SEG_COMPACTED | (st->nfolders ? CS_ARCH_SEG_V2 : 0),
+        r = cs_arch_segment_seal_ex(k, dev, new_seq,
+                                    CS_ARCH_SEG_COMPACTED | (st->nfolders ? CS_ARCH_SEG_V2 : 0) |
+                                        (x && x->claim ? CS_ARCH_SEG_CLAIM : 0),
                                     entries.data, entries.len, &sealed);
     sodium_bin2hex(devhex, sizeof(devhex), dev, CS_ARCH_DEV_BYTES);
     snprintf(key, sizeof(key), "%slog/%s/%016" PRIx64, prefix, devhex, new_seq);

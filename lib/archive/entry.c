@@ -49,68 +49,68 @@ int cs_arch_entry_encode(const cs_arch_entry *e, cs_buf *out)
 
     if (r < 0)
         return r;
-    r = cs_wb_u8(out, e->type);
-    if (r == 0) r = cs_wb_u64(out, e->hlc);
-    if (r == 0) r = cs_wb_str8(out, e->key);
+    r = cs_put_u8(out, e->type);
+    if (r == 0) r = cs_put_le64(out, e->hlc);
+    if (r == 0) r = cs_put_str8(out, e->key);
     if (r == 0 && e->type == CS_AE_ADD) {
         r = cs_buf_append(out, e->id, CS_ARCH_ID_BYTES);
         if (r == 0) r = cs_buf_append(out, e->ref.pack, CS_ARCH_PACK_BYTES);
-        if (r == 0) r = cs_wb_u32(out, e->ref.offset);
-        if (r == 0) r = cs_wb_u32(out, e->ref.length);
-        if (r == 0) r = cs_wb_u32(out, e->ref.size);
-        if (r == 0) r = cs_wb_str8(out, e->folder);
-        if (r == 0) r = cs_wb_u8(out, e->subdir);
-        if (r == 0) r = cs_wb_u64(out, e->flags);
-        if (r == 0) r = cs_wb_u64(out, (uint64_t)e->mtime);
+        if (r == 0) r = cs_put_le32(out, e->ref.offset);
+        if (r == 0) r = cs_put_le32(out, e->ref.length);
+        if (r == 0) r = cs_put_le32(out, e->ref.size);
+        if (r == 0) r = cs_put_str8(out, e->folder);
+        if (r == 0) r = cs_put_u8(out, e->subdir);
+        if (r == 0) r = cs_put_le64(out, e->flags);
+        if (r == 0) r = cs_put_le64(out, (uint64_t)e->mtime);
     } else if (r == 0 && e->type == CS_AE_DIR) {
-        r = cs_wb_str8(out, e->folder);
-        if (r == 0) r = cs_wb_u8(out, e->exists);
+        r = cs_put_str8(out, e->folder);
+        if (r == 0) r = cs_put_u8(out, e->exists);
     } else if (r == 0 && e->type == CS_AE_SET) {
-        r = cs_wb_u8(out, e->mask);
-        if (r == 0 && (e->mask & CS_AE_FOLDER)) r = cs_wb_str8(out, e->folder);
-        if (r == 0 && (e->mask & CS_AE_SUBDIR)) r = cs_wb_u8(out, e->subdir);
-        if (r == 0 && (e->mask & CS_AE_FLAGS)) r = cs_wb_u64(out, e->flag_mask);
-        if (r == 0 && (e->mask & CS_AE_FLAGS)) r = cs_wb_u64(out, e->flags);
+        r = cs_put_u8(out, e->mask);
+        if (r == 0 && (e->mask & CS_AE_FOLDER)) r = cs_put_str8(out, e->folder);
+        if (r == 0 && (e->mask & CS_AE_SUBDIR)) r = cs_put_u8(out, e->subdir);
+        if (r == 0 && (e->mask & CS_AE_FLAGS)) r = cs_put_le64(out, e->flag_mask);
+        if (r == 0 && (e->mask & CS_AE_FLAGS)) r = cs_put_le64(out, e->flags);
     }
     if (r < 0)
         out->len = start;
     return r;
 }
 
-static int decode_fields(cs_wreader *r, cs_arch_entry *e)
+static int decode_fields(cs_reader *r, cs_arch_entry *e)
 {
-    int ret = cs_rd_u8(r, &e->type);
+    int ret = cs_get_u8(r, &e->type);
 
-    if (ret == 0) ret = cs_rd_u64(r, &e->hlc);
-    if (ret == 0) ret = cs_rd_str8(r, e->key, sizeof(e->key));
+    if (ret == 0) ret = cs_get_le64(r, &e->hlc);
+    if (ret == 0) ret = cs_get_str8(r, e->key, sizeof(e->key));
     if (ret < 0)
         return ret;
     if (e->type == CS_AE_ADD) {
         e->mask = CS_AE_FOLDER | CS_AE_SUBDIR | CS_AE_FLAGS;
         e->flag_mask = CS_MD_FLAGS_ALL;
-        ret = cs_rd_copy(r, e->id, CS_ARCH_ID_BYTES);
-        if (ret == 0) ret = cs_rd_copy(r, e->ref.pack, CS_ARCH_PACK_BYTES);
-        if (ret == 0) ret = cs_rd_u32(r, &e->ref.offset);
-        if (ret == 0) ret = cs_rd_u32(r, &e->ref.length);
-        if (ret == 0) ret = cs_rd_u32(r, &e->ref.size);
-        if (ret == 0) ret = cs_rd_str8(r, e->folder, sizeof(e->folder));
-        if (ret == 0) ret = cs_rd_u8(r, &e->subdir);
-        if (ret == 0) ret = cs_rd_u64(r, &e->flags);
-        if (ret == 0) ret = cs_rd_u64(r, (uint64_t *)&e->mtime);
+        ret = cs_get_copy(r, e->id, CS_ARCH_ID_BYTES);
+        if (ret == 0) ret = cs_get_copy(r, e->ref.pack, CS_ARCH_PACK_BYTES);
+        if (ret == 0) ret = cs_get_le32(r, &e->ref.offset);
+        if (ret == 0) ret = cs_get_le32(r, &e->ref.length);
+        if (ret == 0) ret = cs_get_le32(r, &e->ref.size);
+        if (ret == 0) ret = cs_get_str8(r, e->folder, sizeof(e->folder));
+        if (ret == 0) ret = cs_get_u8(r, &e->subdir);
+        if (ret == 0) ret = cs_get_le64(r, &e->flags);
+        if (ret == 0) ret = cs_get_le64(r, (uint64_t *)&e->mtime);
     } else if (e->type == CS_AE_DIR) {
-        ret = cs_rd_str8(r, e->folder, sizeof(e->folder));
-        if (ret == 0) ret = cs_rd_u8(r, &e->exists);
+        ret = cs_get_str8(r, e->folder, sizeof(e->folder));
+        if (ret == 0) ret = cs_get_u8(r, &e->exists);
     } else if (e->type == CS_AE_SET) {
-        ret = cs_rd_u8(r, &e->mask);
-        if (ret == 0 && (e->mask & CS_AE_FOLDER)) ret = cs_rd_str8(r, e->folder, sizeof(e->folder));
-        if (ret == 0 && (e->mask & CS_AE_SUBDIR)) ret = cs_rd_u8(r, &e->subdir);
-        if (ret == 0 && (e->mask & CS_AE_FLAGS)) ret = cs_rd_u64(r, &e->flag_mask);
-        if (ret == 0 && (e->mask & CS_AE_FLAGS)) ret = cs_rd_u64(r, &e->flags);
+        ret = cs_get_u8(r, &e->mask);
+        if (ret == 0 && (e->mask & CS_AE_FOLDER)) ret = cs_get_str8(r, e->folder, sizeof(e->folder));
+        if (ret == 0 && (e->mask & CS_AE_SUBDIR)) ret = cs_get_u8(r, &e->subdir);
+        if (ret == 0 && (e->mask & CS_AE_FLAGS)) ret = cs_get_le64(r, &e->flag_mask);
+        if (ret == 0 && (e->mask & CS_AE_FLAGS)) ret = cs_get_le64(r, &e->flags);
     }
     return ret;
 }
 
-int cs_arch_entry_decode(cs_wreader *r, cs_arch_entry *e)
+int cs_arch_entry_decode(cs_reader *r, cs_arch_entry *e)
 {
     memset(e, 0, sizeof(*e));
     if (decode_fields(r, e) < 0 || validate(e) < 0)

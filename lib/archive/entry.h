@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "archive/hlc.h"
 #include "archive/maildir.h"
-#include "archive/wire.h"
+#include "util/bytes.h"
 #include "util/buf.h"
 
 /* DIR: a Maildir++ folder created (exists = 1) or removed (0), an LWW
@@ -55,6 +55,6 @@ typedef struct cs_arch_entry {
 int cs_arch_entry_encode(const cs_arch_entry *e, cs_buf *out);
 /* Decode one entry at r's position.  -EBADMSG on truncated or malformed
  * input (unknown type, invalid names, flags outside the mask...). */
-int cs_arch_entry_decode(cs_wreader *r, cs_arch_entry *e);
+int cs_arch_entry_decode(cs_reader *r, cs_arch_entry *e);
 
 #endif

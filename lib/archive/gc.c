@@ -29,6 +29,7 @@
 #include "archive/sync_internal.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #define CANDIDATES_FILE "gc-candidates"
@@ -64,64 +65,70 @@ static bool parse_pack_name(const char *s, size_t len, uint8_t id[CS_ARCH_PACK_B
            bin_len == CS_ARCH_PACK_BYTES && end == s + len;
 }
 
-int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n,
-                                int64_t *collected)
-{
-    json_tokener *tok;
-    json_object *root = NULL, *v, *packs;
-    cs_arch_gc_candidate *c = NULL;
-    size_t count = 0;
-    int r = -EBADMSG;
+typedef struct candidates_json {
+    int64_t version, collected;
+    cs_arch_gc_candidate *c;
+    size_t n;
+} candidates_json;
 
-    *out = NULL;
-    *n = 0;
-    if (len > CANDIDATES_MAX_BYTES)
-        return -E2BIG;
-    if (!(tok = json_tokener_new_ex(4)))
+/* "packs": {"<pack name>": <first seen>, ...}, sorted here, each once. */
+static int read_packs(const cs_json_field *f, json_object *packs, void *base, cs_json_error *err)
+{
+    candidates_json *j = base;
+
+    if ((size_t)json_object_object_length(packs) > CS_ARCH_GC_MAX_CANDIDATES)
+        return cs_json_fail(err, "field '%s' has more than %u packs", f->name, CS_ARCH_GC_MAX_CANDIDATES);
+    if (!(j->c = calloc((size_t)json_object_object_length(packs) + 1, sizeof(*j->c))))
         return -ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    root = json_tokener_parse_ex(tok, data, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != len)
-        goto out;
-    if (!json_object_is_type(root, json_type_object) || json_object_object_length(root) != 3 ||
-        !json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) != 1 || !json_object_object_get_ex(root, "collected", &v) ||
-        !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-        json_object_get_int64(v) > (INT64_C(1) << 40) || !json_object_object_get_ex(root, "packs", &packs) ||
-        !json_object_is_type(packs, json_type_object) ||
-        (size_t)json_object_object_length(packs) > CS_ARCH_GC_MAX_CANDIDATES)
-        goto out;
-    c = calloc((size_t)json_object_object_length(packs) + 1, sizeof(*c));
-    if (!c) {
-        r = -ENOMEM;
-        goto out;
-    }
     json_object_object_foreach(packs, name, seen) {
         int64_t t;
 
-        if (!parse_pack_name(name, strlen(name), c[count].id) || !json_object_is_type(seen, json_type_int))
-            goto out;
+        if (!parse_pack_name(name, strlen(name), j->c[j->n].id))
+            return cs_json_fail(err, "field '%s' names no pack: '%.80s'", f->name, name);
         t = json_object_get_int64(seen);
-        if (t < 0 || t > (INT64_C(1) << 40))
-            goto out;
-        c[count++].first_seen = t;
+        if (!json_object_is_type(seen, json_type_int) || t < 0 || t > (INT64_C(1) << 40))
+            return cs_json_fail(err, "field '%s' has no valid time for %s", f->name, name);
+        j->c[j->n++].first_seen = t;
     }
-    qsort(c, count, sizeof(*c), cmp_cand);
-    for (size_t i = 1; i < count; i++)
-        if (cmp_cand(&c[i - 1], &c[i]) == 0)
-            goto out; /* json-c keeps one of two equal members; ours never repeats */
-    json_object_object_get_ex(root, "collected", &v);
-    *collected = json_object_get_int64(v);
-    *out = c;
-    *n = count;
-    c = NULL;
-    r = 0;
-out:
-    free(c);
-    json_object_put(root);
-    json_tokener_free(tok);
-    return r;
+    qsort(j->c, j->n, sizeof(*j->c), cmp_cand);
+    for (size_t i = 1; i < j->n; i++)
+        if (cmp_cand(&j->c[i - 1], &j->c[i]) == 0) /* json-c keeps one of two equal members; ours never repeats */
+            return cs_json_fail(err, "field '%s' names a pack twice", f->name);
+    return 0;
+}
+
+static const cs_json_field candidates_fields[] = {
+    CS_JSON_I64("version", candidates_json, version, 0, 0, CS_JSON_MANDATORY),
+    CS_JSON_I64("collected", candidates_json, collected, 0, INT64_C(1) << 40, CS_JSON_MANDATORY),
+    CS_JSON_OBJECT("packs", read_packs, CS_JSON_MANDATORY),
+    {},
+};
+
+int cs_arch_gc_candidates_parse(const void *data, size_t len, cs_arch_gc_candidate **out, size_t *n,
+                                int64_t *collected)
+{
+    _cleanup_json_ json_object *root = NULL;
+    candidates_json j = { 0 };
+    cs_json_error err = { "" };
+    int r;
+
+    *out = NULL;
+    *n = 0;
+    r = cs_json_parse_ex(data, len, CANDIDATES_MAX_BYTES, 4, &root, NULL);
+    if (r == 0)
+        r = cs_json_dispatch(root, candidates_fields, CS_JSON_REFUSE_UNKNOWN, &j, &err);
+    if (r == 0 && j.version != 1)
+        r = cs_json_fail(&err, "version %lld (this cloudseal reads 1)", (long long)j.version);
+    if (r < 0) {
+        if (err.msg[0])
+            log_debug("archive: %s: %s", CANDIDATES_FILE, err.msg);
+        free(j.c);
+        return r;
+    }
+    *collected = j.collected;
+    *out = j.c;
+    *n = j.n;
+    return 0;
 }
 
 static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n, int64_t *collected, bool quiet)

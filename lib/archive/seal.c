@@ -11,7 +11,7 @@
 #define ARCH_KDF_CONTEXT "csarchv1"
 #define BODY_AD_PREFIX "csarc-body-v1"
 #define SEG_MAGIC "CSAL"
-#define SEG_VERSION 2 /* 2: may hold DIR entries; 1 is still written when it does not */
+#define SEG_VERSION 3 /* 3: compacted with a claim; 2: may hold DIR entries; 1 is still written when neither */
 #define ZSTD_LEVEL 3
 
 int cs_arch_keys_derive(const cs_amk *amk, cs_arch_keys **out)
@@ -183,7 +183,10 @@ int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV
     if (len > CS_ARCH_SEG_PLAIN_MAX)
         return -EMSGSIZE;
     randombytes_buf(nonce, sizeof(nonce));
-    seg_header(flags & CS_ARCH_SEG_V2 ? 2 : 1, dev, seq, flags & ~CS_ARCH_SEG_V2, nonce, h);
+    if ((flags & CS_ARCH_SEG_CLAIM) && !(flags & CS_ARCH_SEG_COMPACTED))
+        return -EINVAL;
+    seg_header(flags & CS_ARCH_SEG_CLAIM ? 3 : flags & CS_ARCH_SEG_V2 ? 2 : 1, dev, seq,
+               flags & ~(CS_ARCH_SEG_V2 | CS_ARCH_SEG_CLAIM), nonce, h);
     /* header, then the sealed body; compress_seal writes the nonce again,
      * so write the first 22 bytes and let it append nonce || ciphertext */
     r = cs_buf_append(out, h, 22);
@@ -224,7 +227,9 @@ int cs_arch_segment_open_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV
         return -EBADMSG;
     if (data[5] & ~CS_ARCH_SEG_COMPACTED)
         return -EBADMSG;
-    *flags = data[5];
+    if (data[4] == 3 && !(data[5] & CS_ARCH_SEG_COMPACTED))
+        return -EBADMSG; /* claims are only in compacted segments */
+    *flags = data[5] | (data[4] == 3 ? CS_ARCH_SEG_CLAIM : 0);
     seg_header(data[4], dev, seq, data[5], data + 22, want);
     if (memcmp(data, want, CS_ARCH_SEG_HEADER) != 0)
         return -EBADMSG; /* wrong version/flags, or renamed to another device or position */

@@ -49,6 +49,10 @@ int cs_arch_segment_seal(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BY
  * include DIR entries (folders); older readers say "upgrade" instead of
  * misreading them.  Segments without folders stay version 1. */
 #define CS_ARCH_SEG_V2 0x80
+/* Not a header flag either: version 3, a compacted segment whose body
+ * holds a claim after "supersedes from" (claim.h, docs/archive.md section
+ * 8); returned by cs_arch_segment_open_ex for such a segment. */
+#define CS_ARCH_SEG_CLAIM 0x40
 
 /* The same with header flags. */
 int cs_arch_segment_seal_ex(const cs_arch_keys *k, const uint8_t dev[CS_ARCH_DEV_BYTES], uint64_t seq,

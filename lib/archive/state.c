@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
-#include "archive/wire.h"
+#include "util/bytes.h"
 
 #define STATE_MAGIC "CSAS"
-#define STATE_VERSION 2 /* 2: Maildir identity, deletion stamps; 1 is still read */
+#define STATE_VERSION 3 /* 3: claims, collected names; 2: Maildir identity, deletion stamps; 1 and 2 are still read */
 #define STATE_SUM_BYTES 32
 
 /* ---- instances and the key hash ---- */
@@ -44,7 +44,10 @@ void cs_arch_state_free(cs_arch_state *st)
         inst_free(st->inst[i]);
     free(st->inst);
     free(st->hash);
+    for (size_t i = 0; i < st->ndevs; i++)
+        free(st->devs[i].front);
     free(st->devs);
+    free(st->collected);
     for (size_t i = 0; i < st->nfolders; i++)
         free(st->folders[i].name);
     free(st->folders);
@@ -162,6 +165,26 @@ int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out)
     hash_insert(st, st->ninst - 1);
     st->dirty = true;
     *out = in;
+    return 0;
+}
+
+int cs_arch_state_remove(cs_arch_state *st, const bool *drop)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < st->ninst; i++) {
+        if (drop[i])
+            inst_free(st->inst[i]);
+        else
+            st->inst[n++] = st->inst[i];
+    }
+    if (n == st->ninst)
+        return 0;
+    st->ninst = n;
+    st->dirty = true;
+    memset(st->hash, 0, st->hcap * sizeof(*st->hash)); /* open addressing: rebuild rather than delete */
+    for (size_t i = 0; i < st->ninst; i++)
+        hash_insert(st, i);
     return 0;
 }
 
@@ -314,6 +337,10 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
 
     if (dev >= st->ndevs || e->hlc == 0)
         return -EINVAL;
+    if (e->hlc > st->devs[dev].seen)
+        st->devs[dev].seen = e->hlc;
+    if (e->type != CS_AE_DIR && st->ncollected && cs_arch_collected(st, e->key))
+        return 0; /* collected: every log holds at most a DEL of it (R4) */
     if (e->type == CS_AE_DIR) {
         cs_arch_folder *f = cs_arch_state_folder(st, e->folder, true);
 
@@ -412,79 +439,114 @@ enum { F_ADD = 1, F_DELETED = 2, F_LOCAL = 4, F_STALE = 8, F_FOLDER = 16 };
 
 static int put_w(cs_buf *b, cs_lww w)
 {
-    int r = cs_wb_u64(b, w.hlc);
+    int r = cs_put_le64(b, w.hlc);
 
-    return r < 0 ? r : cs_wb_u16(b, w.dev);
+    return r < 0 ? r : cs_put_le16(b, w.dev);
 }
 
-static int encode_inst(const cs_arch_inst *in, cs_buf *b)
+static int encode_inst(const cs_arch_inst *in, uint8_t ver, cs_buf *b)
 {
     uint8_t f = (in->has_add ? F_ADD : 0) | (in->deleted ? F_DELETED : 0) |
                 (in->local_present ? F_LOCAL : 0) | (in->local_stale ? F_STALE : 0) |
                 (in->folder ? F_FOLDER : 0);
-    int r = cs_wb_str8(b, in->key);
+    int r = cs_put_str8(b, in->key);
 
-    if (r == 0) r = cs_wb_u8(b, f);
+    if (r == 0) r = cs_put_u8(b, f);
     if (r == 0 && in->deleted)
         r = put_w(b, in->del_w);
+    if (r == 0 && in->deleted && ver >= 3)
+        r = cs_put_le64(b, in->collect_since);
     if (r == 0 && in->has_add) {
         r = put_w(b, in->add_w);
         if (r == 0) r = cs_buf_append(b, in->id, CS_ARCH_ID_BYTES);
         if (r == 0) r = cs_buf_append(b, in->ref.pack, CS_ARCH_PACK_BYTES);
-        if (r == 0) r = cs_wb_u32(b, in->ref.offset);
-        if (r == 0) r = cs_wb_u32(b, in->ref.length);
-        if (r == 0) r = cs_wb_u32(b, in->ref.size);
-        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->mtime);
+        if (r == 0) r = cs_put_le32(b, in->ref.offset);
+        if (r == 0) r = cs_put_le32(b, in->ref.length);
+        if (r == 0) r = cs_put_le32(b, in->ref.size);
+        if (r == 0) r = cs_put_le64(b, (uint64_t)in->mtime);
     }
-    if (r == 0 && in->folder) r = cs_wb_str8(b, in->folder);
+    if (r == 0 && in->folder) r = cs_put_str8(b, in->folder);
     if (r == 0) r = put_w(b, in->folder_w);
-    if (r == 0) r = cs_wb_u8(b, in->subdir);
+    if (r == 0) r = cs_put_u8(b, in->subdir);
     if (r == 0) r = put_w(b, in->subdir_w);
-    if (r == 0) r = cs_wb_u64(b, in->flags);
+    if (r == 0) r = cs_put_le64(b, in->flags);
     if (r == 0) r = put_w(b, in->flags_base_w);
-    if (r == 0) r = cs_wb_u8(b, in->nflagw);
+    if (r == 0) r = cs_put_u8(b, in->nflagw);
     for (size_t i = 0; r == 0 && i < in->nflagw; i++) {
-        r = cs_wb_u8(b, in->flagw[i].bit);
+        r = cs_put_u8(b, in->flagw[i].bit);
         if (r == 0) r = put_w(b, in->flagw[i].w);
     }
     if (r == 0 && in->local_present) {
-        r = cs_wb_str8(b, in->local_folder);
-        if (r == 0) r = cs_wb_u8(b, in->local_subdir);
-        if (r == 0) r = cs_wb_str8(b, in->local_name);
-        if (r == 0) r = cs_wb_u64(b, in->local_ino);
-        if (r == 0) r = cs_wb_u64(b, in->local_size);
-        if (r == 0) r = cs_wb_u64(b, (uint64_t)in->local_mtime_ns);
+        r = cs_put_str8(b, in->local_folder);
+        if (r == 0) r = cs_put_u8(b, in->local_subdir);
+        if (r == 0) r = cs_put_str8(b, in->local_name);
+        if (r == 0) r = cs_put_le64(b, in->local_ino);
+        if (r == 0) r = cs_put_le64(b, in->local_size);
+        if (r == 0) r = cs_put_le64(b, (uint64_t)in->local_mtime_ns);
     }
+    return r;
+}
+
+/* Version 3: what every device claimed, and the collected names. */
+static int encode_collection(const cs_arch_state *st, cs_buf *out)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
+        const cs_arch_dev *d = &st->devs[i];
+
+        r = cs_put_u8(out, (uint8_t)(d->retired | d->claimed << 1));
+        if (r == 0) r = cs_put_le64(out, d->seen);
+        if (r == 0) r = cs_put_le64(out, d->lowest);
+        if (r == 0 && d->claimed) {
+            r = cs_put_le64(out, d->claim_seq);
+            if (r == 0) r = cs_put_le64(out, d->claim_t);
+            if (r == 0) r = cs_put_le16(out, d->nfront);
+            for (size_t j = 0; r == 0 && j < d->nfront; j++) {
+                r = cs_put_le16(out, d->front[j].dev);
+                if (r == 0) r = cs_put_le64(out, d->front[j].hlc);
+            }
+        }
+    }
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->ncollected);
+    for (size_t i = 0; r == 0 && i < st->ncollected; i++)
+        r = cs_put_le64(out, st->collected[i]);
     return r;
 }
 
 int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
 {
-    size_t start = out->len;
-    int r = cs_buf_append(out, STATE_MAGIC, 4);
+    return cs_arch_state_encode_as(st, STATE_VERSION, out);
+}
 
-    if (r == 0) r = cs_wb_u8(out, STATE_VERSION);
-    if (r == 0) r = cs_wb_u64(out, st->clock);
-    if (r == 0) r = cs_wb_u8(out, st->md_bound);
+int cs_arch_state_encode_as(const cs_arch_state *st, uint8_t ver, cs_buf *out)
+{
+    size_t start = out->len;
+    int r = ver == 2 || ver == STATE_VERSION ? cs_buf_append(out, STATE_MAGIC, 4) : -EINVAL;
+
+    if (r == 0) r = cs_put_u8(out, ver);
+    if (r == 0) r = cs_put_le64(out, st->clock);
+    if (r == 0) r = cs_put_u8(out, st->md_bound);
     if (r == 0) r = cs_buf_append(out, st->md_id, CS_ARCH_MD_ID_BYTES);
-    if (r == 0) r = cs_wb_u64(out, st->md_dev);
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ndevs);
+    if (r == 0) r = cs_put_le64(out, st->md_dev);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->ndevs);
     for (size_t i = 0; r == 0 && i < st->ndevs; i++) {
         r = cs_buf_append(out, st->devs[i].id, CS_ARCH_DEV_BYTES);
-        if (r == 0) r = cs_wb_u64(out, st->devs[i].applied);
-        if (r == 0) r = cs_wb_u64(out, st->devs[i].floor);
+        if (r == 0) r = cs_put_le64(out, st->devs[i].applied);
+        if (r == 0) r = cs_put_le64(out, st->devs[i].floor);
     }
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->ninst);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->ninst);
     for (size_t i = 0; r == 0 && i < st->ninst; i++)
-        r = encode_inst(st->inst[i], out);
-    if (r == 0) r = cs_wb_u32(out, (uint32_t)st->nfolders);
+        r = encode_inst(st->inst[i], ver, out);
+    if (r == 0) r = cs_put_le32(out, (uint32_t)st->nfolders);
     for (size_t i = 0; r == 0 && i < st->nfolders; i++) {
         const cs_arch_folder *f = &st->folders[i];
 
-        r = cs_wb_str8(out, f->name);
-        if (r == 0) r = cs_wb_u8(out, (uint8_t)(f->exists | f->local << 1));
+        r = cs_put_str8(out, f->name);
+        if (r == 0) r = cs_put_u8(out, (uint8_t)(f->exists | f->local << 1));
         if (r == 0) r = put_w(out, f->w);
     }
+    if (r == 0 && ver >= 3) r = encode_collection(st, out);
     if (r == 0) r = cs_buf_reserve(out, STATE_SUM_BYTES);
     if (r == 0) {
         crypto_generichash(out->data + out->len, STATE_SUM_BYTES, out->data + start, out->len - start, NULL, 0);
@@ -493,36 +555,36 @@ int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out)
     return r;
 }
 
-static int get_w(cs_wreader *rd, const cs_arch_state *st, cs_lww *w)
+static int get_w(cs_reader *rd, const cs_arch_state *st, cs_lww *w)
 {
-    int r = cs_rd_u64(rd, &w->hlc);
+    int r = cs_get_le64(rd, &w->hlc);
 
-    if (r == 0) r = cs_rd_u16(rd, &w->dev);
+    if (r == 0) r = cs_get_le16(rd, &w->dev);
     if (r == 0 && w->dev >= st->ndevs)
         r = -EBADMSG;
     return r;
 }
 
-static int decode_str(cs_wreader *rd, char **dst)
+static int decode_str(cs_reader *rd, char **dst)
 {
     char tmp[256];
-    int r = cs_rd_str8(rd, tmp, sizeof(tmp));
+    int r = cs_get_str8(rd, tmp, sizeof(tmp));
 
     return r < 0 ? r : set_str(dst, tmp);
 }
 
-static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
+static int decode_inst(cs_reader *rd, cs_arch_state *st, uint8_t ver)
 {
     char key[256];
     uint8_t f;
     cs_arch_inst *in;
-    int r = cs_rd_str8(rd, key, sizeof(key));
+    int r = cs_get_str8(rd, key, sizeof(key));
 
     if (r < 0 || cs_md_unique_valid(key) < 0 || cs_arch_state_find(st, key))
         return -EBADMSG;
     if ((r = cs_arch_state_get(st, key, &in)) < 0)
         return r;
-    if ((r = cs_rd_u8(rd, &f)) < 0)
+    if ((r = cs_get_u8(rd, &f)) < 0)
         return r;
     if (f & ~(F_ADD | F_DELETED | F_LOCAL | F_STALE | F_FOLDER))
         return -EBADMSG;
@@ -533,14 +595,16 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
         r = get_w(rd, st, &in->del_w);
     else if (in->deleted) /* version 1 kept no stamp: the keep period starts at the upgrade */
         in->del_w = (cs_lww){ st->clock, 0 };
+    if (r == 0 && in->deleted && ver >= 3)
+        r = cs_get_le64(rd, &in->collect_since);
     if (r == 0 && in->has_add) {
         r = get_w(rd, st, &in->add_w);
-        if (r == 0) r = cs_rd_copy(rd, in->id, CS_ARCH_ID_BYTES);
-        if (r == 0) r = cs_rd_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.offset);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.length);
-        if (r == 0) r = cs_rd_u32(rd, &in->ref.size);
-        if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->mtime);
+        if (r == 0) r = cs_get_copy(rd, in->id, CS_ARCH_ID_BYTES);
+        if (r == 0) r = cs_get_copy(rd, in->ref.pack, CS_ARCH_PACK_BYTES);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.offset);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.length);
+        if (r == 0) r = cs_get_le32(rd, &in->ref.size);
+        if (r == 0) r = cs_get_le64(rd, (uint64_t *)&in->mtime);
         if (r == 0 && (in->mtime < 0 || in->mtime > (INT64_C(1) << 40)))
             r = -EBADMSG;
     }
@@ -550,17 +614,17 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
             r = -EBADMSG;
     }
     if (r == 0) r = get_w(rd, st, &in->folder_w);
-    if (r == 0) r = cs_rd_u8(rd, &in->subdir);
+    if (r == 0) r = cs_get_u8(rd, &in->subdir);
     if (r == 0) r = get_w(rd, st, &in->subdir_w);
-    if (r == 0) r = cs_rd_u64(rd, &in->flags);
+    if (r == 0) r = cs_get_le64(rd, &in->flags);
     if (r == 0) r = get_w(rd, st, &in->flags_base_w);
-    if (r == 0) r = cs_rd_u8(rd, &in->nflagw);
+    if (r == 0) r = cs_get_u8(rd, &in->nflagw);
     if (r == 0 && (in->subdir > CS_MD_CUR || (in->flags & ~CS_MD_FLAGS_ALL) || in->nflagw > 52))
         r = -EBADMSG;
     if (r == 0 && in->nflagw && !(in->flagw = calloc(in->nflagw, sizeof(*in->flagw))))
         r = -ENOMEM;
     for (size_t i = 0; r == 0 && i < in->nflagw; i++) {
-        r = cs_rd_u8(rd, &in->flagw[i].bit);
+        r = cs_get_u8(rd, &in->flagw[i].bit);
         if (r == 0) r = get_w(rd, st, &in->flagw[i].w);
         if (r == 0 && (in->flagw[i].bit >= 52 || (i > 0 && in->flagw[i].bit <= in->flagw[i - 1].bit)))
             r = -EBADMSG; /* canonical: sorted, no duplicates */
@@ -571,38 +635,38 @@ static int decode_inst(cs_wreader *rd, cs_arch_state *st, uint8_t ver)
         uint64_t fl;
         char uniq[CS_MD_UNIQUE_MAX + 1];
 
-        r = cs_rd_str8(rd, folder, sizeof(folder));
-        if (r == 0) r = cs_rd_u8(rd, &sub);
-        if (r == 0) r = cs_rd_str8(rd, name, sizeof(name));
+        r = cs_get_str8(rd, folder, sizeof(folder));
+        if (r == 0) r = cs_get_u8(rd, &sub);
+        if (r == 0) r = cs_get_str8(rd, name, sizeof(name));
         if (r == 0 && (cs_md_folder_valid(folder) < 0 || sub > CS_MD_CUR ||
                        cs_md_parse_name(name, uniq, &fl) < 0 || strcmp(uniq, key) != 0))
             r = -EBADMSG;
         if (r == 0)
             r = cs_arch_inst_set_local(in, folder, sub, name);
         if (r == 0 && ver >= 2) {
-            r = cs_rd_u64(rd, &in->local_ino);
-            if (r == 0) r = cs_rd_u64(rd, &in->local_size);
-            if (r == 0) r = cs_rd_u64(rd, (uint64_t *)&in->local_mtime_ns);
+            r = cs_get_le64(rd, &in->local_ino);
+            if (r == 0) r = cs_get_le64(rd, &in->local_size);
+            if (r == 0) r = cs_get_le64(rd, (uint64_t *)&in->local_mtime_ns);
         }
     }
     return r == -ENOMEM ? r : (r < 0 ? -EBADMSG : 0);
 }
 
-static int decode_folders(cs_wreader *rd, cs_arch_state *st)
+static int decode_folders(cs_reader *rd, cs_arch_state *st)
 {
     uint32_t n;
-    int r = cs_rd_u32(rd, &n);
+    int r = cs_get_le32(rd, &n);
 
     /* each takes at least 12 bytes: bound the count by the input */
-    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_wr_left(rd) / 12)
+    if (r < 0 || n > CS_ARCH_MAX_FOLDERS || (size_t)n > cs_rd_left(rd) / 12)
         return -EBADMSG;
     for (uint32_t i = 0; i < n; i++) {
         char name[256];
         uint8_t fl;
         cs_arch_folder *f;
 
-        if (cs_rd_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
-            cs_arch_state_folder(st, name, false) || cs_rd_u8(rd, &fl) < 0 || fl > 3)
+        if (cs_get_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
+            cs_arch_state_folder(st, name, false) || cs_get_u8(rd, &fl) < 0 || fl > 3)
             return -EBADMSG;
         if (!(f = cs_arch_state_folder(st, name, true)))
             return -ENOMEM;
@@ -614,9 +678,79 @@ static int decode_folders(cs_wreader *rd, cs_arch_state *st)
     return 0;
 }
 
+/* A state from before version 3 did not keep the highest stamp merged
+ * from each device: the highest its registers hold is a frontier that
+ * covers every deletion it holds (a tombstone's first deletion is one of
+ * them), so a device that writes nothing new still lets collection go. */
+static void note_seen(cs_arch_state *st, cs_lww w)
+{
+    if (w.hlc > st->devs[w.dev].seen)
+        st->devs[w.dev].seen = w.hlc;
+}
+
+static void seen_from_registers(cs_arch_state *st)
+{
+    for (size_t i = 0; i < st->ninst; i++) {
+        const cs_arch_inst *in = st->inst[i];
+
+        if (in->deleted)
+            note_seen(st, in->del_w);
+        if (in->has_add)
+            note_seen(st, in->add_w);
+        note_seen(st, in->folder_w);
+        note_seen(st, in->subdir_w);
+        note_seen(st, in->flags_base_w);
+        for (size_t j = 0; j < in->nflagw; j++)
+            note_seen(st, in->flagw[j].w);
+    }
+    for (size_t i = 0; i < st->nfolders; i++)
+        note_seen(st, st->folders[i].w);
+}
+
+static int decode_claim(cs_reader *rd, cs_arch_state *st, cs_arch_dev *d)
+{
+    if (cs_get_le64(rd, &d->claim_seq) < 0 || cs_get_le64(rd, &d->claim_t) < 0 || cs_get_le16(rd, &d->nfront) < 0 ||
+        d->claim_seq == 0 || d->nfront > st->ndevs || (size_t)d->nfront * 10 > cs_rd_left(rd))
+        return -EBADMSG;
+    if (d->nfront && !(d->front = calloc(d->nfront, sizeof(*d->front))))
+        return -ENOMEM;
+    for (size_t j = 0; j < d->nfront; j++)
+        if (cs_get_le16(rd, &d->front[j].dev) < 0 || cs_get_le64(rd, &d->front[j].hlc) < 0 ||
+            d->front[j].dev >= st->ndevs || (j > 0 && d->front[j].dev <= d->front[j - 1].dev))
+            return -EBADMSG; /* canonical: sorted, no duplicates */
+    return 0;
+}
+
+static int decode_collection(cs_reader *rd, cs_arch_state *st)
+{
+    uint32_t n;
+    int r;
+
+    for (size_t i = 0; i < st->ndevs; i++) {
+        cs_arch_dev *d = &st->devs[i];
+        uint8_t fl;
+
+        if (cs_get_u8(rd, &fl) < 0 || fl > 3 || cs_get_le64(rd, &d->seen) < 0 || cs_get_le64(rd, &d->lowest) < 0)
+            return -EBADMSG;
+        d->retired = fl & 1;
+        d->claimed = fl & 2;
+        if (d->claimed && (r = decode_claim(rd, st, d)) < 0)
+            return r;
+    }
+    if (cs_get_le32(rd, &n) < 0 || n > CS_ARCH_MAX_COLLECTED || (size_t)n * 8 != cs_rd_left(rd))
+        return -EBADMSG;
+    if (n && !(st->collected = malloc((size_t)n * sizeof(*st->collected))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (cs_get_le64(rd, &st->collected[i]) < 0 || (i > 0 && st->collected[i] <= st->collected[i - 1]))
+            return -EBADMSG;
+    st->ncollected = n;
+    return 0;
+}
+
 int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
 {
-    cs_wreader rd = { data, len, 0 };
+    cs_reader rd;
     uint8_t sum[STATE_SUM_BYTES], ver = 0;
     uint32_t n;
     cs_arch_state *st = NULL;
@@ -629,25 +763,24 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     crypto_generichash(sum, sizeof(sum), data, len - STATE_SUM_BYTES, NULL, 0);
     if (sodium_memcmp(sum, data + len - STATE_SUM_BYTES, STATE_SUM_BYTES) != 0)
         return -EBADMSG;
-    rd.len = len - STATE_SUM_BYTES;
-    rd.off = 4;
-    if (cs_rd_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
+    rd = cs_rd_init(data + 4, len - 4 - STATE_SUM_BYTES); /* after the magic, before the sum */
+    if (cs_get_u8(&rd, &ver) < 0 || ver < 1 || ver > STATE_VERSION)
         return ver > STATE_VERSION ? -EPROTONOSUPPORT : -EBADMSG;
     st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    if (cs_rd_u64(&rd, &st->clock) < 0)
+    if (cs_get_le64(&rd, &st->clock) < 0)
         goto out;
     if (ver >= 2) {
         uint8_t bound;
 
-        if (cs_rd_u8(&rd, &bound) < 0 || bound > 1 || cs_rd_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
-            cs_rd_u64(&rd, &st->md_dev) < 0)
+        if (cs_get_u8(&rd, &bound) < 0 || bound > 1 || cs_get_copy(&rd, st->md_id, CS_ARCH_MD_ID_BYTES) < 0 ||
+            cs_get_le64(&rd, &st->md_dev) < 0)
             goto out;
         st->md_bound = bound;
     }
-    if (cs_rd_u32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
-        (size_t)n * 24 > cs_wr_left(&rd))
+    if (cs_get_le32(&rd, &n) < 0 || n == 0 || n > CS_ARCH_MAX_DEVICES ||
+        (size_t)n * 24 > cs_rd_left(&rd))
         goto out;
     st->devs = calloc(n, sizeof(*st->devs));
     if (!st->devs) {
@@ -656,22 +789,26 @@ int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out)
     }
     st->ndevs = n;
     for (size_t i = 0; i < n; i++) {
-        if (cs_rd_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_rd_u64(&rd, &st->devs[i].applied) < 0 ||
-            cs_rd_u64(&rd, &st->devs[i].floor) < 0 || st->devs[i].floor > st->devs[i].applied)
+        if (cs_get_copy(&rd, st->devs[i].id, CS_ARCH_DEV_BYTES) < 0 || cs_get_le64(&rd, &st->devs[i].applied) < 0 ||
+            cs_get_le64(&rd, &st->devs[i].floor) < 0 || st->devs[i].floor > st->devs[i].applied)
             goto out;
         for (size_t j = 0; j < i; j++)
             if (memcmp(st->devs[i].id, st->devs[j].id, CS_ARCH_DEV_BYTES) == 0)
                 goto out;
     }
     /* each instance takes at least ~40 bytes: bound the count by the input */
-    if (cs_rd_u32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_wr_left(&rd) / 40)
+    if (cs_get_le32(&rd, &n) < 0 || n > CS_ARCH_MAX_INSTANCES || (size_t)n > cs_rd_left(&rd) / 40)
         goto out;
     for (size_t i = 0; i < n; i++)
         if ((r = decode_inst(&rd, st, ver)) < 0)
             goto out;
     r = ver >= 2 ? decode_folders(&rd, st) : 0;
+    if (r == 0 && ver >= 3)
+        r = decode_collection(&rd, st);
+    else if (r == 0)
+        seen_from_registers(st);
     if (r == 0)
-        r = cs_wr_left(&rd) == 0 ? 0 : -EBADMSG;
+        r = cs_rd_left(&rd) == 0 ? 0 : -EBADMSG;
 out:
     if (r < 0) {
         cs_arch_state_free(st);

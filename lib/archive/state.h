@@ -55,6 +55,10 @@ typedef struct cs_arch_inst {
      * edited in place.  All 0 = not known yet. */
     uint64_t local_ino, local_size;
     int64_t local_mtime_ns;
+    /* tombstone collection (docs/archive.md section 8, R4): wall-clock ms
+     * of the collection that first found every device's claim covering
+     * this deletion (0 = not yet) */
+    uint64_t collect_since;
     bool scan_seen;          /* transient: found by this sync's scan */
     bool scan_named;         /* transient: its unique name is somewhere in this scan */
 } cs_arch_inst;
@@ -71,11 +75,29 @@ typedef struct cs_arch_folder {
 
 #define CS_ARCH_MAX_FOLDERS 65536
 
+/* One entry of a device's claim: it merged every entry of device dev
+ * stamped up to hlc and applied the resulting deletions to its disk. */
+typedef struct cs_arch_front {
+    uint16_t dev;     /* index in the state's devs */
+    cs_hlc hlc;
+} cs_arch_front;
+
+#define CS_ARCH_MAX_COLLECTED (4u << 20)
+
 typedef struct cs_arch_dev {
     uint8_t id[CS_ARCH_DEV_BYTES];
     uint64_t applied; /* highest contiguous segment sequence merged */
     uint64_t floor;   /* lowest sequence that must still be in storage: that
                          of the last compacted segment seen (0 = 1) */
+    cs_hlc seen;      /* highest stamp merged from its log */
+    bool retired;     /* forgotten (archive forget-device): never claims again */
+    /* its latest claim (docs/archive.md section 8, R2), from its compacted
+     * segment claim_seq: counts only while that is its lowest segment */
+    bool claimed;
+    uint64_t claim_seq, claim_t; /* claim_t: wall-clock ms of the compaction */
+    uint16_t nfront;
+    cs_arch_front *front;
+    uint64_t lowest;  /* its lowest sequence in the last sync's LIST (0 = none) */
 } cs_arch_dev;
 
 typedef struct cs_arch_state {
@@ -90,6 +112,10 @@ typedef struct cs_arch_state {
     cs_arch_folder *folders;
     /* the Maildir this state was made from (docs/archive.md section 9):
      * the id in its marker file and its st_dev (0 = not a stable number) */
+    /* keys whose tombstone was collected (R6), as cs_arch_key_hash values,
+     * sorted: a name among them is never recorded again */
+    size_t ncollected;
+    uint64_t *collected;
     bool md_bound;
     uint8_t md_id[CS_ARCH_MD_ID_BYTES];
     uint64_t md_dev;
@@ -110,7 +136,18 @@ cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool c
 /* Index of device id, added when unknown (-E2BIG past CS_ARCH_MAX_DEVICES). */
 int cs_arch_state_dev(cs_arch_state *st, const uint8_t id[CS_ARCH_DEV_BYTES]);
 
-/* Merge one entry written by device index dev.  Returns 1 when the state
+/* Tombstone collection (collect.c).  The 64-bit hash of a unique name kept
+ * once its tombstone is dropped. */
+uint64_t cs_arch_key_hash(const char *key);
+bool cs_arch_collected(const cs_arch_state *st, const char *key);
+/* Add hashes (any order, duplicates allowed) to the sorted set: -E2BIG
+ * past CS_ARCH_MAX_COLLECTED, nothing added. */
+int cs_arch_collected_add(cs_arch_state *st, const uint64_t *h, size_t n);
+/* Drop the instances marked by drop[i] (index in st->inst). */
+int cs_arch_state_remove(cs_arch_state *st, const bool *drop);
+
+/* Merge one entry written by device index dev.  Entries of a collected
+ * key are ignored (after R4 they can only be deletions).  Returns 1 when the state
  * changed, 0 when the entry was already reflected (idempotence). */
 int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e);
 
@@ -120,6 +157,9 @@ int cs_lww_cmp(const cs_arch_state *st, cs_lww a, cs_lww b);
 /* Serialise / parse.  Parsing treats the bytes as hostile: -EBADMSG for
  * anything malformed or failing the checksum. */
 int cs_arch_state_encode(const cs_arch_state *st, cs_buf *out);
+/* The same in an older version (2: what tombstone collection keeps is
+ * left out), for the golden fixtures' checks; -EINVAL for others. */
+int cs_arch_state_encode_as(const cs_arch_state *st, uint8_t version, cs_buf *out);
 int cs_arch_state_decode(const uint8_t *data, size_t len, cs_arch_state **out);
 
 /* Set a local placement (copies strings). */

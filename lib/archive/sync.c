@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "archive/claim.h"
+#include "archive/collect.h"
 #include "archive/compact.h"
 #include "archive/deliver.h"
 #include "archive/gc.h"
@@ -241,14 +243,14 @@ static int seg_cmp(const void *a, const void *b)
 int cs_arch_apply_segment(cs_arch_state *st, uint16_t dev, const uint8_t *plain, size_t len,
                           uint64_t *applied)
 {
-    cs_wreader rd = { plain, len, 0 };
+    cs_reader rd = cs_rd_init(plain, len);
     uint64_t now = cs_hlc_wall_ms();
     cs_arch_entry *e = malloc(sizeof(*e));
     int r = 0;
 
     if (!e)
         return -ENOMEM;
-    while (r == 0 && cs_wr_left(&rd) > 0) {
+    while (r == 0 && cs_rd_left(&rd) > 0) {
         r = cs_arch_entry_decode(&rd, e);
         if (r == 0) {
             cs_hlc_recv(&st->clock, e->hlc, now);
@@ -272,6 +274,7 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
     uint64_t first = ref->seq;
     size_t skip = 0;
     uint8_t flags = 0;
+    cs_arch_claim claim = { 0 };
     int r;
 
     hex(ref->dev, CS_ARCH_DEV_BYTES, devhex);
@@ -285,13 +288,20 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
         c->stats->bytes_downloaded += raw.len;
         r = cs_arch_segment_open_ex(c->keys, ref->dev, ref->seq, raw.data, raw.len, &plain, &flags);
     }
-    if (r == 0 && (flags & CS_ARCH_SEG_COMPACTED)) {
-        cs_wreader rd = { plain.data, plain.len, 0 };
+    if (r == 0)
+        r = cs_arch_segment_body(plain.data, plain.len, flags, ref->seq, &first, &claim, &skip);
+    if (r == 0 && claim.retired && dev == 0) {
+        char by[17], day[32];
+        time_t when = (time_t)(claim.t / 1000);
+        struct tm tm;
 
-        r = cs_rd_u64(&rd, &first);
-        if (r == 0 && (first == 0 || first > ref->seq))
-            r = -EBADMSG;
-        skip = 8;
+        hex(claim.retired_by, CS_ARCH_DEV_BYTES, by);
+        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&when, &tm));
+        log_error("archive: this workstation (%s) was forgotten by workstation %s on %s: its Maildir may "
+                  "hold mail deleted elsewhere since. Nothing was synced. Move %s away and sync again to "
+                  "join as a new workstation", devhex, by, day, c->o->state_dir);
+        r = -ESTALE;
+        goto out;
     }
     if (r == 0 && first > expected) {
         log_error("archive: segment %" PRIu64 " of device %s is missing from storage: it was deleted "
@@ -302,6 +312,8 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
     if (r == 0)
         r = cs_arch_apply_segment(c->st, (uint16_t)dev, plain.data + skip, plain.len - skip,
                                   &c->stats->entries_applied);
+    if (r == 0 && (flags & CS_ARCH_SEG_CLAIM))
+        r = cs_arch_claim_record(c->st, (uint16_t)dev, ref->seq, &claim, &c->stats->tombstones_collected);
     if (r == 0) {
         c->st->devs[dev].applied = ref->seq;
         if (flags & CS_ARCH_SEG_COMPACTED)
@@ -317,6 +329,7 @@ static int fetch_segment(ctx *c, const seg_ref *ref, int dev, uint64_t expected)
         log_error("archive: cannot read %s: %s", key, strerror(-r));
     }
 out:
+    cs_arch_claim_free(&claim);
     cs_buf_free(&raw);
     cs_buf_free(&plain);
     return r;
@@ -364,6 +377,10 @@ static int fetch_remote(ctx *c)
         }
         while (j < l.n && memcmp(l.v[j].dev, l.v[i].dev, CS_ARCH_DEV_BYTES) == 0)
             j++;
+        if (c->st->devs[dev].lowest != l.v[i].seq) { /* a claim counts only in the lowest segment */
+            c->st->devs[dev].lowest = l.v[i].seq;
+            c->st->dirty = true;
+        }
         applied = c->st->devs[dev].applied;
         if (l.v[j - 1].seq < applied) {
             log_error("archive: the log of a device went back from segment %" PRIu64 " to %" PRIu64
@@ -649,7 +666,11 @@ static int copy_as_new(ctx *c, const char *folder, int subdir, const char *name,
 }
 
 /* A known message found at (folder, subdir, name): record what the user
- * changed since the last sync as a SET of just those registers. */
+ * changed since the last sync as a SET of just those registers.  A message
+ * deleted in the merged state (its deletion held here, or an unlink still
+ * to come) gets no entry, only its new place on disk: a write after a
+ * deletion would outlive the tombstone's collection (docs/archive.md
+ * section 8, R5). */
 static int moved(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const char *name, uint64_t flags)
 {
     char u[CS_MD_UNIQUE_MAX + 1];
@@ -660,6 +681,10 @@ static int moved(ctx *c, cs_arch_inst *in, const char *folder, int subdir, const
     in->scan_seen = true;
     if (strcmp(in->local_folder, folder) == 0 && in->local_subdir == subdir && strcmp(in->local_name, name) == 0)
         return 0;
+    if (in->deleted) {
+        c->st->dirty = true;
+        return cs_arch_inst_set_local(in, folder, subdir, name);
+    }
     (void)cs_md_parse_name(in->local_name, u, &old_flags);
     e = calloc(1, sizeof(*e));
     if (!e)
@@ -937,6 +962,24 @@ static int local_folders(ctx *c, const cs_scan *sc)
     return r;
 }
 
+/* A file under a name whose deletion every device applied and whose
+ * tombstone was collected (an old Maildir copy joining, a file restored
+ * from a backup): recording it would bring a deleted message back under
+ * its old name on some devices only (docs/archive.md section 8, R6).  It
+ * is left alone: neither recorded nor deleted. */
+static void collected_name(ctx *c, const char *folder, int subdir, const char *name)
+{
+    char path[CS_MD_FOLDER_MAX + CS_MD_NAME_MAX + 8];
+
+    if (cs_md_path(folder, subdir, name, path, sizeof(path)) < 0)
+        return;
+    plan(c, "ignore %s (deleted on every workstation)", path);
+    if (!c->stats->collected_names++)
+        log_warning("archive: %s/%s is a message that was deleted on every workstation long ago; it is not "
+                    "synced. Delete it, or to keep it, move it out of the Maildir and put it back as a new "
+                    "message (under a new file name)", c->o->maildir, path);
+}
+
 static int local_changes(ctx *c)
 {
     cs_scan sc, again;
@@ -987,6 +1030,8 @@ static int local_changes(ctx *c)
         in = cs_arch_state_find(c->st, f->unique);
         if (f->mark == 2)
             r = edited(c, in, folder, f->subdir, f->name, f->flags);
+        else if (!in && c->st->ncollected && cs_arch_collected(c->st, f->unique))
+            collected_name(c, folder, f->subdir, f->name);
         else if (!in)
             r = new_message(c, folder, f->subdir, f->name, f->unique, f->flags);
         else if (in->scan_seen)
@@ -1141,7 +1186,10 @@ static int upload_segment(ctx *c)
     uint64_t seq = c->st->devs[0].applied + 1;
     int r;
 
-    if (c->nout == 0 || c->o->dry_run)
+    /* a device with nothing to record still uploads one (empty) segment:
+     * its log puts it in every device's table, so that no tombstone is
+     * collected before it has claimed (docs/archive.md section 8, R3) */
+    if ((c->nout == 0 && c->nown > 0) || c->o->dry_run)
         return 0;
     r = cs_arch_packer_finish(c->packer); /* bodies before the entries that reference them */
     if (r < 0)
@@ -1171,23 +1219,136 @@ static int upload_segment(ctx *c)
     return r;
 }
 
+static uint64_t keep_ms(const ctx *c)
+{
+    return c->o->keep_deleted_sec * 1000;
+}
+
+/* Replace our segments in storage by one compacted segment that carries
+ * our claim and condenses old deletions to a DEL (docs/archive.md section 8,
+ * R1, R2).  A skipped compaction is retried next time. */
+static int compact(ctx *c)
+{
+    uint64_t next = c->st->devs[0].applied + 1, now = cs_hlc_wall_ms();
+    cs_arch_claim claim;
+    cs_arch_compact_ctx x = { .merged = c->st, .now_ms = now, .keep_ms = keep_ms(c), .claim = &claim };
+    int r = cs_arch_claim_make(c->st, now, &claim);
+
+    if (r < 0)
+        return r;
+    x.del_hlc = cs_hlc_tick(&c->st->clock, now);
+    if (cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[0].id, c->own, c->nown, next, &x) == 0) {
+        c->st->devs[0].applied = next;
+        c->st->devs[0].floor = next;
+        c->st->dirty = true;
+        c->own[0] = next;
+        c->nown = 1;
+        r = cs_arch_claim_record(c->st, 0, next, &claim, NULL);
+    }
+    cs_arch_claim_free(&claim);
+    return r;
+}
+
+/* Retire device index dev (archive forget-device, or again when its last
+ * retirement does not cover a deletion past the keep period): its log is
+ * condensed against our merged state and sealed in its name as its next
+ * sequence, CS_PUT_IMMUTABLE, with a claim saying who retired it; its older
+ * segments go.  -EEXIST: it wrote that sequence first, it is alive. */
+static int retire(ctx *c, size_t dev)
+{
+    char logprefix[320], devprefix[340], devhex[17];
+    seg_list l = { logprefix, NULL, 0, 0 };
+    uint64_t *seqs = NULL, now = cs_hlc_wall_ms();
+    cs_arch_claim claim = { 0 };
+    cs_arch_compact_ctx x = { .merged = c->st, .now_ms = now, .keep_ms = keep_ms(c), .claim = &claim };
+    int r;
+
+    hex(c->st->devs[dev].id, CS_ARCH_DEV_BYTES, devhex);
+    snprintf(logprefix, sizeof(logprefix), "%slog/", c->prefix);
+    snprintf(devprefix, sizeof(devprefix), "%s%s/", logprefix, devhex);
+    r = cs_storage_list(c->s, devprefix, list_cb, &l);
+    if (r == 0 && l.n == 0)
+        r = -ENOENT;
+    if (r == 0 && !(seqs = malloc(l.n * sizeof(*seqs))))
+        r = -ENOMEM;
+    if (r < 0)
+        goto out;
+    qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+    for (size_t i = 0; i < l.n; i++)
+        seqs[i] = l.v[i].seq;
+    if ((r = cs_arch_claim_make(c->st, now, &claim)) < 0)
+        goto out;
+    claim.retired = true;
+    memcpy(claim.retired_by, c->st->devs[0].id, CS_ARCH_DEV_BYTES);
+    x.del_hlc = cs_hlc_tick(&c->st->clock, now);
+    r = cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[dev].id, seqs, l.n, seqs[l.n - 1] + 1, &x);
+    if (r == 0)
+        r = cs_arch_claim_record(c->st, (uint16_t)dev, seqs[l.n - 1] + 1, &claim, NULL);
+out:
+    cs_arch_claim_free(&claim);
+    free(seqs);
+    free(l.v);
+    return r;
+}
+
+/* archive forget-device ID: never this device; one we have read the log of. */
+static int forget_device(ctx *c)
+{
+    char id[17];
+    int dev = -1, r;
+
+    hex(c->o->forget_device, CS_ARCH_DEV_BYTES, id);
+    for (size_t i = 0; i < c->st->ndevs; i++)
+        if (memcmp(c->st->devs[i].id, c->o->forget_device, CS_ARCH_DEV_BYTES) == 0)
+            dev = (int)i;
+    if (dev == 0) {
+        log_error("archive: %s is this workstation: forget it from another one", id);
+        return -EINVAL;
+    }
+    if (dev < 0) {
+        log_error("archive: no workstation %s in this archive; 'cloudseal archive devices' lists them", id);
+        return -ENOENT;
+    }
+    plan(c, "forget workstation %s", id);
+    if (c->o->dry_run)
+        return 0;
+    r = retire(c, (size_t)dev);
+    if (r == -EEXIST)
+        log_error("archive: workstation %s synced just now: it is alive, nothing was forgotten", id);
+    else if (r < 0)
+        log_error("archive: cannot forget workstation %s: %s", id, strerror(-r));
+    return r;
+}
+
+/* A forgotten device's log may hold an ADD of a message deleted after it
+ * was retired: retire it again (anyone may; two at once: one put wins). */
+static void reretire(ctx *c, uint64_t now)
+{
+    for (size_t d = 1; d < c->st->ndevs; d++) {
+        bool due = false;
+
+        if (!c->st->devs[d].retired)
+            continue;
+        for (size_t i = 0; !due && i < c->st->ninst; i++) {
+            const cs_arch_inst *in = c->st->inst[i];
+
+            due = in->deleted && !in->local_present && CS_HLC_MS(in->del_w.hlc) + keep_ms(c) <= now &&
+                  !cs_arch_claim_covers(c->st, d, in, keep_ms(c));
+        }
+        if (due && retire(c, d) < 0)
+            log_debug("archive: a forgotten workstation's log was not condensed this time");
+    }
+}
+
 /* Compact our log once it has more than compact_after segments: fewer
  * objects for every device to list and read. */
 static int maybe_compact(ctx *c)
 {
     size_t limit = c->o->compact_after ? c->o->compact_after : COMPACT_AFTER_DEFAULT;
-    uint64_t next = c->st->devs[0].applied + 1;
 
-    if (c->o->dry_run || c->nown == 0)
+    if (c->o->dry_run || c->nown <= limit)
         return 0;
-    if (c->nown <= limit)
-        return 0;
-    if (cs_arch_compact_own(c->s, c->prefix, c->keys, c->st->devs[0].id, c->own, c->nown, next) == 0) {
-        c->st->devs[0].applied = next;
-        c->st->devs[0].floor = next;
-        c->st->dirty = true;
-    }
-    return 0; /* a skipped compaction is retried next time */
+    return compact(c);
 }
 
 /* ---- materialise ---- */
@@ -1559,6 +1720,36 @@ static bool gc_due(ctx *c)
     return now < last || (uint64_t)(now - last) >= c->o->gc_interval_sec;
 }
 
+/* With the pack collection, after materialise (a claim says what is done
+ * on this disk): publish a claim when our log has not condensed a deletion
+ * past the keep period yet, then drop the tombstones every device's claim
+ * covers (docs/archive.md section 8). */
+static int collect_tombstones(ctx *c)
+{
+    uint64_t now = cs_hlc_wall_ms();
+    cs_arch_collect_stats cs;
+    int r = 0;
+
+    if (!c->o->dry_run && c->nown && cs_arch_claim_due(c->st, now, keep_ms(c)))
+        r = compact(c);
+    if (r == 0 && !c->o->dry_run)
+        reretire(c, now);
+    if (r == 0)
+        r = cs_arch_collect_tombstones(c->st, now, keep_ms(c), c->o->gc_grace_sec * 1000, c->o->dry_run, &cs, NULL);
+    /* and out of our log (dropped here, or on reading another's claim):
+     * the compaction leaves collected names out */
+    if (r == 0 && (cs.collected || c->stats->tombstones_collected) && !c->o->dry_run && c->nown)
+        r = compact(c);
+    if (r < 0)
+        return r;
+    if (cs.collected)
+        plan(c, "collect %llu deletions seen by every device", (unsigned long long)cs.collected);
+    c->stats->tombstones_collected += cs.collected;
+    c->stats->tombstones_waiting = cs.waiting;
+    c->stats->tombstones_blocked = cs.blocked;
+    return 0;
+}
+
 /* Pack garbage collection with the state this sync merged from every log. */
 static int collect(ctx *c)
 {
@@ -1625,6 +1816,8 @@ static int run(ctx *c, const cs_amk *amk)
         return r;
     if ((r = fetch_remote(c)) < 0)
         return r;
+    if (o->forget_device && (r = forget_device(c)) < 0)
+        return r;
     if ((r = local_changes(c)) < 0 || (r = undelete(c)) < 0)
         return r;
     r = upload_segment(c);
@@ -1635,6 +1828,8 @@ static int run(ctx *c, const cs_amk *amk)
     if ((r = maybe_compact(c)) < 0)
         return r;
     r = materialise(c);
+    if (r == 0 && gc_due(c))
+        r = collect_tombstones(c);
     if (o->dry_run)
         r = r == 0 && gc_due(c) ? collect(c) : r;
     if (o->dry_run)

@@ -48,6 +48,21 @@ enum {
     CS_HELPER_CONFIG = 23,
 };
 
+/* A frame's 4-byte big-endian length header, written and read the same way
+ * on both sides of the wire. */
+#define CS_HELPER_FRAME_HDR 4
+static inline void cs_helper_frame_hdr_put(unsigned char hdr[CS_HELPER_FRAME_HDR], unsigned long len)
+{
+    hdr[0] = (unsigned char)(len >> 24);
+    hdr[1] = (unsigned char)(len >> 16);
+    hdr[2] = (unsigned char)(len >> 8);
+    hdr[3] = (unsigned char)len;
+}
+static inline unsigned long cs_helper_frame_hdr_get(const unsigned char hdr[CS_HELPER_FRAME_HDR])
+{
+    return (unsigned long)hdr[0] << 24 | (unsigned long)hdr[1] << 16 | (unsigned long)hdr[2] << 8 | hdr[3];
+}
+
 /* The exits that come with a reply frame (the key): successes. */
 static inline int cs_helper_exit_is_success(int code)
 {

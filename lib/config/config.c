@@ -10,6 +10,7 @@
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #define CONFIG_MAX_VALUE 4096
 
@@ -86,18 +87,16 @@ int cs_parse_size(const char *s, int64_t *bytes)
 
 static int parse_number(const cs_config_key *k, const char *v, int64_t *out)
 {
-    char *end;
-    long long n;
+    uint64_t n;
+    int r;
 
     switch (k->type) {
     case CS_CONF_DURATION: return cs_parse_duration(v, out);
     case CS_CONF_SIZE: return cs_parse_size(v, out);
-    case CS_CONF_INT:
-        errno = 0;
-        n = strtoll(v, &end, 10);
-        if (errno || end == v || *end)
-            return -EINVAL;
-        *out = n;
+    case CS_CONF_INT: /* no key takes a negative number */
+        if ((r = cs_parse_uint(v, 0, INT64_MAX, &n)) < 0)
+            return r;
+        *out = (int64_t)n;
         return 0;
     default: return -EINVAL;
     }

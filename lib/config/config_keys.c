@@ -64,6 +64,7 @@ const cs_config_key cs_config_keys[] = {
     { "retention", "keep_yearly", CS_CONF_INT, "0", 0, 1000000 },
     { "retention", "prune_interval", CS_CONF_DURATION, "7d", 0, 366LL * 86400 },
     { "retention", "prune_timeout", CS_CONF_DURATION, "1h", 60, 86400 },
+    { "retention", "prune_max_repack", CS_CONF_SIZE, "1G", 0, 1LL << 40 },
     { "retention", "guard_ratio", CS_CONF_INT, "20", 0, 100 },
     { "retention", "guard_keep", CS_CONF_INT, "3", 1, 1000 },
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sodium.h>
 #include "util/buf.h"
+#include "util/bytes.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -43,28 +45,11 @@ struct cs_keybag {
 
 /* ---- canonical binary encoding (associated data and MAC input) ---- */
 
-static int put_u32(cs_buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    return cs_buf_append(b, x, 4);
-}
-
-static int put_u64(cs_buf *b, uint64_t v)
-{
-    int r = put_u32(b, (uint32_t)(v >> 32));
-    return r < 0 ? r : put_u32(b, (uint32_t)v);
-}
-
-/* length-prefixed bytes, so that no two field sequences encode alike */
-static int put_lp(cs_buf *b, const void *p, size_t len)
-{
-    int r = put_u32(b, (uint32_t)len);
-    return r < 0 ? r : cs_buf_append(b, p, len);
-}
-
+/* Big-endian (util/bytes.h); every variable field length-prefixed, so that
+ * no two field sequences encode alike. */
 static int put_str(cs_buf *b, const char *s)
 {
-    return put_lp(b, s, strlen(s));
+    return cs_put_lp_be32(b, s, strlen(s));
 }
 
 static const char *slot_type_name(cs_slot_type t)
@@ -75,17 +60,17 @@ static const char *slot_type_name(cs_slot_type t)
 static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-slot-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->account_id);
     if (r == 0) r = put_str(b, slot_type_name(s->type));
-    if (r == 0) r = put_u32(b, s->id);
+    if (r == 0) r = cs_put_be32(b, s->id);
     if (r == 0 && s->type == CS_SLOT_PASSWORD) {
         r = put_str(b, CS_KDF_ALG_NAME);
-        if (r == 0) r = put_u64(b, s->kdf.ops);
-        if (r == 0) r = put_u64(b, s->kdf.mem_bytes);
-        if (r == 0) r = put_lp(b, s->salt, sizeof(s->salt));
+        if (r == 0) r = cs_put_be64(b, s->kdf.ops);
+        if (r == 0) r = cs_put_be64(b, s->kdf.mem_bytes);
+        if (r == 0) r = cs_put_lp_be32(b, s->salt, sizeof(s->salt));
     }
     return r;
 }
@@ -93,9 +78,9 @@ static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
 static int payload_ad(const cs_keybag *kb, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-payload-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->account_id);
     return r;
 }
@@ -103,24 +88,24 @@ static int payload_ad(const cs_keybag *kb, cs_buf *b)
 static int mac_input(const cs_keybag *kb, cs_buf *b)
 {
     static const char domain[] = "cloudseal-keybag-mac-v1";
-    int r = put_lp(b, domain, sizeof(domain) - 1);
+    int r = cs_put_lp_be32(b, domain, sizeof(domain) - 1);
 
-    if (r == 0) r = put_u32(b, kb->version);
+    if (r == 0) r = cs_put_be32(b, kb->version);
     if (r == 0) r = put_str(b, kb->user);
     if (r == 0) r = put_str(b, kb->account_id);
-    if (r == 0) r = put_u64(b, kb->generation);
-    if (r == 0) r = put_u32(b, (uint32_t)kb->nslots);
+    if (r == 0) r = cs_put_be64(b, kb->generation);
+    if (r == 0) r = cs_put_be32(b, (uint32_t)kb->nslots);
     for (size_t i = 0; r == 0 && i < kb->nslots; i++) {
         _cleanup_buf_ cs_buf h = CS_BUF_INIT;
         const struct slot *s = &kb->slots[i];
 
         r = slot_header(kb, s, &h);
-        if (r == 0) r = put_lp(b, h.data, h.len);
-        if (r == 0) r = put_lp(b, s->nonce, sizeof(s->nonce));
-        if (r == 0) r = put_lp(b, s->ct, sizeof(s->ct));
+        if (r == 0) r = cs_put_lp_be32(b, h.data, h.len);
+        if (r == 0) r = cs_put_lp_be32(b, s->nonce, sizeof(s->nonce));
+        if (r == 0) r = cs_put_lp_be32(b, s->ct, sizeof(s->ct));
     }
-    if (r == 0) r = put_lp(b, kb->payload_nonce, sizeof(kb->payload_nonce));
-    if (r == 0) r = put_lp(b, kb->payload_ct, kb->payload_ct_len);
+    if (r == 0) r = cs_put_lp_be32(b, kb->payload_nonce, sizeof(kb->payload_nonce));
+    if (r == 0) r = cs_put_lp_be32(b, kb->payload_ct, kb->payload_ct_len);
     return r;
 }
 
@@ -320,14 +305,10 @@ static int parse_payload(json_object *o, cs_keybag *kb)
     return 0;
 }
 
+/* The account's login name (basic/user_name.h), no NUL inside. */
 static bool valid_user(const char *s, size_t len)
 {
-    if (len == 0 || len > CS_KEYBAG_USER_MAX || strlen(s) != len)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-            return false;
-    return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+    return strlen(s) == len && cs_user_name_valid(s, CS_USER_NAME_LOGIN);
 }
 
 static bool valid_hex_id(const char *s, size_t len)
@@ -396,43 +377,11 @@ static int parse_root(json_object *root, cs_keybag *kb)
     return get_b64(root, "mac", kb->mac, sizeof(kb->mac));
 }
 
-/* Parse bounded JSON text into a json-c tree; the whole input must be one value. */
-static int parse_json(const void *data, size_t len, size_t max, json_object **out)
-{
-    json_tokener *tok;
-    json_object *root;
-    int r = 0;
-
-    if (len > max)
-        return -E2BIG;
-    if (len == 0 || memchr(data, '\0', len))
-        return -EBADMSG;
-    tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok)
-        return -ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    root = json_tokener_parse_ex(tok, data, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success)
-        r = -EBADMSG;
-    else
-        /* only whitespace may follow the value */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!strchr(" \t\r\n", ((const char *)data)[i]))
-                r = -EBADMSG;
-    json_tokener_free(tok);
-    if (r < 0) {
-        json_object_put(root);
-        return r;
-    }
-    *out = root;
-    return 0;
-}
-
 int cs_keybag_parse(const void *data, size_t len, cs_keybag **out)
 {
     json_object *root = NULL;
     cs_keybag *kb;
-    int r = parse_json(data, len, CS_KEYBAG_MAX_BYTES, &root);
+    int r = cs_json_parse_ex(data, len, CS_KEYBAG_MAX_BYTES, JSON_MAX_DEPTH, &root, NULL);
 
     if (r < 0) {
         log_debug("keybag: %s", r == -E2BIG ? "larger than 64 KiB" : "not valid JSON");
@@ -729,11 +678,7 @@ int cs_keybag_payload_get(const cs_keybag *kb, const cs_amk *amk, json_object **
                                                              kb->payload_nonce, key) != 0)
         r = -EBADMSG;
     if (r == 0)
-        r = parse_json(pt, (size_t)n, CS_KEYBAG_PAYLOAD_MAX, &obj);
-    if (r == 0 && !json_object_is_type(obj, json_type_object)) {
-        json_object_put(obj);
-        r = -EBADMSG;
-    }
+        r = cs_json_parse_object((const char *)pt, (size_t)n, CS_KEYBAG_PAYLOAD_MAX, JSON_MAX_DEPTH, &obj, NULL);
     if (r == 0)
         *out = obj;
     cs_secure_free(key);

@@ -56,6 +56,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "basic/user_name.h"
 #include "crypto/kdf.h"
 #include "crypto/keys.h"
 #include "crypto/recovery.h"
@@ -65,7 +66,7 @@
 #define CS_KEYBAG_MAX_BYTES (64 * 1024)
 #define CS_KEYBAG_MAX_SLOTS 8
 #define CS_KEYBAG_MAX_PASSWORD_SLOTS 2 /* unlock may run the KDF once per password slot */
-#define CS_KEYBAG_USER_MAX 64
+#define CS_KEYBAG_USER_MAX CS_USER_NAME_MAX
 #define CS_KEYBAG_PAYLOAD_MAX (32 * 1024) /* plaintext bytes */
 #define CS_ACCOUNT_ID_HEX 64
 

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include "fleet/fleet_internal.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/macros.h"
 
 #define SOURCE_FORMAT "cloudseal-directory-source"
@@ -23,78 +24,42 @@
 #define FORMAT_VERSION 1
 #define JSON_MAX_DEPTH 8
 
-static void put_json(struct json_object *o) { json_object_put(o); }
-#define _cleanup_json_ __attribute__((cleanup(json_cleanup)))
-static inline void json_cleanup(struct json_object **o) { if (*o) put_json(*o); }
 
 /* ---- reading ---- */
 
-static int get_string(struct json_object *v, const char *what, const char *entry, size_t max,
-                      char **out, cs_fleet_err *err)
-{
-    const char *s;
-    size_t n;
-
-    if (!json_object_is_type(v, json_type_string))
-        return cs_fleet_fail(err, "%s: \"%s\" must be a string", entry, what);
-    s = json_object_get_string(v);
-    n = (size_t)json_object_get_string_len(v);
-    if (n > max || strlen(s) != n)
-        return cs_fleet_fail(err, "%s: \"%s\" is longer than %zu bytes or contains NUL", entry, what, max);
-    *out = strdup(s);
-    return *out ? 0 : -ENOMEM;
-}
-
-static int get_u64(struct json_object *v, const char *what, const char *entry, uint64_t min,
-                   uint64_t max, uint64_t *out, cs_fleet_err *err)
-{
-    int64_t x;
-
-    if (!json_object_is_type(v, json_type_int))
-        return cs_fleet_fail(err, "%s: \"%s\" must be an integer", entry, what);
-    errno = 0;
-    x = json_object_get_int64(v);
-    if (errno != 0 || x < 0 || (uint64_t)x < min || (uint64_t)x > max)
-        return cs_fleet_fail(err, "%s: \"%s\" must be between %llu and %llu", entry, what,
-                             (unsigned long long)min, (unsigned long long)max);
-    *out = (uint64_t)x;
-    return 0;
-}
-
-static int get_u32(struct json_object *v, const char *what, const char *entry, uint32_t *out,
-                   cs_fleet_err *err)
-{
-    uint64_t x;
-    int r = get_u64(v, what, entry, 0, UINT32_MAX, &x, err);
-
-    if (r == 0)
-        *out = (uint32_t)x;
-    return r;
-}
-
-static int get_key(struct json_object *v, const char *what, const char *entry, uint8_t out[32],
-                   cs_fleet_err *err)
+/* A 32-byte key, in base64 or hex (cs_fleet_decode_key), at the field's
+ * offset. */
+static int get_key(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
     if (!json_object_is_type(v, json_type_string) ||
-        cs_fleet_decode_key(json_object_get_string(v), out) < 0)
-        return cs_fleet_fail(err, "%s: \"%s\" must be a 32-byte key in base64", entry, what);
+        cs_fleet_decode_key(json_object_get_string(v), (uint8_t *)base + f->offset) < 0)
+        return cs_json_fail(err, "field '%s' must be a 32-byte key in base64", f->name);
     return 0;
 }
 
-static int get_names(struct json_object *v, const char *what, const char *entry, char ***out,
-                     size_t *n, cs_fleet_err *err)
+static int get_account_key(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    size_t len;
+    ((cs_fleet_user *)base)->has_key = true;
+    return get_key(f, v, base, err);
+}
 
-    if (!json_object_is_type(v, json_type_array))
-        return cs_fleet_fail(err, "%s: \"%s\" must be a list of names", entry, what);
-    len = json_object_array_length(v);
-    *out = calloc(cs_fleet_capacity(len), sizeof(char *));
-    if (!*out)
+static int get_escrow_key(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    ((cs_directory *)base)->has_escrow = true;
+    return get_key(f, v, base, err);
+}
+
+/* A list of user or group names into *out, counted in *n as they come so
+ * that a partly read list is freed with the directory. */
+static int get_names(const char *what, json_object *v, char ***out, size_t *n, cs_json_error *err)
+{
+    const cs_json_field name = { .name = what, .type = CS_JSON_TYPE_STRING, .max = CS_FLEET_NAME_MAX };
+    size_t len = json_object_array_length(v);
+
+    if (!(*out = calloc(cs_fleet_capacity(len), sizeof(char *))))
         return -ENOMEM;
     for (size_t i = 0; i < len; i++) {
-        int r = get_string(json_object_array_get_idx(v, i), what, entry, CS_FLEET_NAME_MAX,
-                           &(*out)[i], err);
+        int r = cs_json_dispatch_value(json_object_array_get_idx(v, i), &name, &(*out)[i], err);
 
         if (r < 0)
             return r;
@@ -103,86 +68,104 @@ static int get_names(struct json_object *v, const char *what, const char *entry,
     return 0;
 }
 
-/* "keybag": {"generation": 1..2^53, "sha256": 32 bytes}, nothing else;
- * the source may also say "one_time": when an admin command made it. */
-static int get_keybag(struct json_object *o, const char *entry, enum cs_dir_json_mode mode, cs_fleet_user *u,
-                      cs_fleet_err *err)
+static int get_user_groups(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    uint64_t t;
+    cs_fleet_user *u = base;
 
-    bool gen = false, sha = false;
-    int r = 0;
-
-    if (!json_object_is_type(o, json_type_object))
-        return cs_fleet_fail(err, "%s: \"keybag\" must be an object", entry);
-    json_object_object_foreach(o, kb_key, kb_val) {
-        if (strcmp(kb_key, "generation") == 0)
-            r = get_u64(kb_val, "keybag.generation", entry, 1, UINT64_C(1) << 53, &u->keybag_generation, err),
-            gen = true;
-        else if (strcmp(kb_key, "sha256") == 0)
-            r = get_key(kb_val, "keybag.sha256", entry, u->keybag_sha256, err), sha = true;
-        else if (strcmp(kb_key, "one_time") == 0 && mode == CS_DIR_SOURCE)
-            r = get_u64(kb_val, "keybag.one_time", entry, 1, INT64_MAX, &t, err), u->keybag_one_time = (int64_t)t;
-        else
-            return cs_fleet_fail(err, "%s: unknown field \"keybag.%s\"", entry, kb_key);
-        if (r < 0)
-            return r;
-    }
-    if (!gen || !sha)
-        return cs_fleet_fail(err, "%s: \"keybag\" needs \"generation\" and \"sha256\"", entry);
-    return 0;
+    return get_names(f->name, v, &u->groups, &u->n_groups, err);
 }
 
-static int parse_user(struct json_object *o, size_t idx, enum cs_dir_json_mode mode, cs_fleet_user *u,
-                      cs_fleet_err *err)
+static int get_members(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    char entry[64];
-    bool seen_uid = false, seen_gid = false;
-    int r = 0;
+    cs_fleet_group *g = base;
 
-    snprintf(entry, sizeof(entry), "user #%zu", idx + 1);
+    return get_names(f->name, v, &g->members, &g->n_members, err);
+}
+
+/* "keybag": {"generation": 1..2^53, "sha256": 32 bytes}, nothing else;
+ * the source may also say "one_time": when an admin command made it,
+ * never signed into a body. */
+#define KEYBAG_FIELDS                                                                                            \
+    CS_JSON_U64("generation", cs_fleet_user, keybag_generation, 1, UINT64_C(1) << 53, CS_JSON_MANDATORY), \
+        CS_JSON_CUSTOM("sha256", cs_fleet_user, keybag_sha256, get_key, CS_JSON_MANDATORY)
+static const cs_json_field keybag_body_fields[] = { KEYBAG_FIELDS, {} };
+static const cs_json_field keybag_source_fields[] = {
+    KEYBAG_FIELDS,
+    CS_JSON_I64("one_time", cs_fleet_user, keybag_one_time, 1, INT64_MAX, 0),
+    {},
+};
+#undef KEYBAG_FIELDS
+
+static int get_keybag(json_object *v, const cs_json_field *fields, void *base, cs_json_error *err)
+{
+    cs_json_error sub;
+    int r = cs_json_dispatch(v, fields, CS_JSON_REFUSE_UNKNOWN, base, &sub);
+
+    return r == -EBADMSG ? cs_json_fail(err, "keybag: %s", sub.msg) : r;
+}
+
+static int get_body_keybag(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return get_keybag(v, keybag_body_fields, base, err);
+}
+
+static int get_source_keybag(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return get_keybag(v, keybag_source_fields, base, err);
+}
+
+static const cs_json_field user_name_field[] = {
+    CS_JSON_STRING("name", cs_fleet_user, name, CS_FLEET_NAME_MAX, CS_JSON_MANDATORY),
+    {},
+};
+
+#define USER_FIELDS(keybag)                                                          \
+    CS_JSON_STRING("name", cs_fleet_user, name, CS_FLEET_NAME_MAX, CS_JSON_MANDATORY),   \
+        CS_JSON_U32("uid", cs_fleet_user, uid, 0, 0, CS_JSON_MANDATORY),                 \
+        CS_JSON_U32("gid", cs_fleet_user, gid, 0, 0, 0),                                 \
+        CS_JSON_STRING("gecos", cs_fleet_user, gecos, CS_FLEET_FIELD_MAX, 0),            \
+        CS_JSON_STRING("home", cs_fleet_user, home, CS_FLEET_FIELD_MAX, 0),              \
+        CS_JSON_STRING("shell", cs_fleet_user, shell, CS_FLEET_FIELD_MAX, 0),            \
+        CS_JSON_ARRAY("groups", get_user_groups, 0),                                     \
+        CS_JSON_CUSTOM("account_key", cs_fleet_user, key, get_account_key, 0),           \
+        CS_JSON_BOOL("disabled", cs_fleet_user, disabled, 0), CS_JSON_OBJECT("keybag", keybag, 0), {}
+static const cs_json_field user_body_fields[] = { USER_FIELDS(get_body_keybag) };
+static const cs_json_field user_source_fields[] = { USER_FIELDS(get_source_keybag) };
+#undef USER_FIELDS
+
+static const cs_json_field group_name_field[] = {
+    CS_JSON_STRING("name", cs_fleet_group, name, CS_FLEET_NAME_MAX, CS_JSON_MANDATORY),
+    {},
+};
+
+static const cs_json_field group_fields[] = {
+    CS_JSON_STRING("name", cs_fleet_group, name, CS_FLEET_NAME_MAX, CS_JSON_MANDATORY),
+    CS_JSON_U32("gid", cs_fleet_group, gid, 0, 0, CS_JSON_MANDATORY),
+    CS_JSON_ARRAY("members", get_members, 0),
+    {},
+};
+
+/* One user or group: the name first, so that the error of any other
+ * member can say whose it is ("user 'alice': field 'shell' ..."). */
+static int read_entry(json_object *o, const char *kind, size_t idx, const cs_json_field *name,
+                      const cs_json_field *fields, void *entry, char **entry_name, cs_json_error *err)
+{
+    cs_json_error sub;
+    int r;
+
     if (!json_object_is_type(o, json_type_object))
-        return cs_fleet_fail(err, "%s must be an object", entry);
-    /* the name first, so later messages can say whose field is wrong */
-    struct json_object *name;
-    if (!json_object_object_get_ex(o, "name", &name))
-        return cs_fleet_fail(err, "%s has no \"name\"", entry);
-    r = get_string(name, "name", entry, CS_FLEET_NAME_MAX, &u->name, err);
-    if (r < 0)
-        return r;
-    snprintf(entry, sizeof(entry), "user '%s'", u->name);
+        return cs_json_fail(err, "%s #%zu must be an object", kind, idx + 1);
+    if ((r = cs_json_dispatch(o, name, 0, entry, &sub)) == -EBADMSG)
+        return cs_json_fail(err, "%s #%zu: %s", kind, idx + 1, sub.msg);
+    if (r == 0 && (r = cs_json_dispatch(o, fields, CS_JSON_REFUSE_UNKNOWN, entry, &sub)) == -EBADMSG)
+        return cs_json_fail(err, "%s '%s': %s", kind, *entry_name, sub.msg);
+    return r;
+}
 
-    json_object_object_foreach(o, key, v) {
-        if (strcmp(key, "name") == 0)
-            continue;
-        else if (strcmp(key, "uid") == 0)
-            r = get_u32(v, key, entry, &u->uid, err), seen_uid = true;
-        else if (strcmp(key, "gid") == 0)
-            r = get_u32(v, key, entry, &u->gid, err), seen_gid = true;
-        else if (strcmp(key, "gecos") == 0)
-            r = get_string(v, key, entry, CS_FLEET_FIELD_MAX, &u->gecos, err);
-        else if (strcmp(key, "home") == 0)
-            r = get_string(v, key, entry, CS_FLEET_FIELD_MAX, &u->home, err);
-        else if (strcmp(key, "shell") == 0)
-            r = get_string(v, key, entry, CS_FLEET_FIELD_MAX, &u->shell, err);
-        else if (strcmp(key, "groups") == 0)
-            r = get_names(v, key, entry, &u->groups, &u->n_groups, err);
-        else if (strcmp(key, "account_key") == 0)
-            r = get_key(v, key, entry, u->key, err), u->has_key = true;
-        else if (strcmp(key, "keybag") == 0)
-            r = get_keybag(v, entry, mode, u, err);
-        else if (strcmp(key, "disabled") == 0) {
-            if (!json_object_is_type(v, json_type_boolean))
-                return cs_fleet_fail(err, "%s: \"disabled\" must be true or false", entry);
-            u->disabled = json_object_get_boolean(v);
-        } else
-            return cs_fleet_fail(err, "%s: unknown field \"%s\"", entry, key);
-        if (r < 0)
-            return r;
-    }
-    if (!seen_uid)
-        return cs_fleet_fail(err, "%s needs a \"uid\"", entry);
-    if (!seen_gid) { /* Debian's user private groups: a group of the same name and number */
+/* What a user's absent members mean. */
+static int user_defaults(json_object *o, cs_fleet_user *u)
+{
+    if (!json_object_object_get_ex(o, "gid", NULL)) { /* Debian's user private groups */
         u->private_group = true;
         u->gid = u->uid;
     }
@@ -195,169 +178,142 @@ static int parse_user(struct json_object *o, size_t idx, enum cs_dir_json_mode m
     return 0;
 }
 
-static int parse_group(struct json_object *o, size_t idx, cs_fleet_group *g, cs_fleet_err *err)
+static int get_users(json_object *v, const cs_json_field *fields, cs_directory *d, cs_json_error *err)
 {
-    char entry[64];
-    struct json_object *name;
-    bool seen_gid = false;
+    size_t n = json_object_array_length(v);
     int r;
 
-    snprintf(entry, sizeof(entry), "group #%zu", idx + 1);
-    if (!json_object_is_type(o, json_type_object))
-        return cs_fleet_fail(err, "%s must be an object", entry);
-    if (!json_object_object_get_ex(o, "name", &name))
-        return cs_fleet_fail(err, "%s has no \"name\"", entry);
-    r = get_string(name, "name", entry, CS_FLEET_NAME_MAX, &g->name, err);
-    if (r < 0)
-        return r;
-    snprintf(entry, sizeof(entry), "group '%s'", g->name);
-    json_object_object_foreach(o, key, v) {
-        if (strcmp(key, "name") == 0)
-            continue;
-        else if (strcmp(key, "gid") == 0)
-            r = get_u32(v, key, entry, &g->gid, err), seen_gid = true;
-        else if (strcmp(key, "members") == 0)
-            r = get_names(v, key, entry, &g->members, &g->n_members, err);
-        else
-            return cs_fleet_fail(err, "%s: unknown field \"%s\"", entry, key);
-        if (r < 0)
-            return r;
-    }
-    if (!seen_gid)
-        return cs_fleet_fail(err, "%s needs \"gid\"", entry);
-    return 0;
-}
-
-static int parse_list(struct json_object *v, const char *what, bool users, enum cs_dir_json_mode mode,
-                      cs_directory *d, cs_fleet_err *err)
-{
-    size_t n;
-
-    if (!json_object_is_type(v, json_type_array))
-        return cs_fleet_fail(err, "\"%s\" must be a list", what);
-    n = json_object_array_length(v);
-    if (users) {
-        d->users = calloc(cs_fleet_capacity(n), sizeof(*d->users));
-        if (!d->users)
-            return -ENOMEM;
-    } else {
-        d->groups = calloc(cs_fleet_capacity(n), sizeof(*d->groups));
-        if (!d->groups)
-            return -ENOMEM;
-    }
+    if (!(d->users = calloc(cs_fleet_capacity(n), sizeof(*d->users))))
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        struct json_object *e = json_object_array_get_idx(v, i);
-        int r;
+        json_object *e = json_object_array_get_idx(v, i);
+        cs_fleet_user *u = &d->users[d->n_users++]; /* counted first: freed with the directory */
 
-        /* count first: a partly parsed entry is freed with the directory */
-        if (users) {
-            d->n_users++;
-            r = parse_user(e, i, mode, &d->users[i], err);
-        } else {
-            d->n_groups++;
-            r = parse_group(e, i, &d->groups[i], err);
-        }
-        if (r < 0)
+        if ((r = read_entry(e, "user", i, user_name_field, fields, u, &u->name, err)) < 0 ||
+            (r = user_defaults(e, u)) < 0)
             return r;
     }
     return 0;
 }
 
-static int parse_top(struct json_object *root, enum cs_dir_json_mode mode, cs_directory *d,
-                     cs_fleet_err *err)
+static int get_body_users(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    const char *want = mode == CS_DIR_BODY ? BODY_FORMAT : SOURCE_FORMAT;
-    bool seen_format = false, seen_issued = false, seen_expires = false, seen_serial = false;
-    bool seen_users = false, seen_groups = false;
-    int r = 0;
+    return get_users(v, user_body_fields, base, err);
+}
 
-    if (!json_object_is_type(root, json_type_object))
-        return cs_fleet_fail(err, "the directory must be a JSON object");
-    json_object_object_foreach(root, key, v) {
-        uint64_t x;
+static int get_source_users(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return get_users(v, user_source_fields, base, err);
+}
 
-        if (strcmp(key, "format") == 0) {
-            if (!json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), want) != 0)
-                return cs_fleet_fail(err, "\"format\" must be \"%s\"", want);
-            seen_format = true;
-        } else if (strcmp(key, "version") == 0) {
-            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != FORMAT_VERSION)
-                return cs_fleet_fail(err, "unsupported directory version (this program reads %d)",
-                                     FORMAT_VERSION);
-        } else if (strcmp(key, "fleet") == 0) {
-            r = get_string(v, key, "directory", CS_FLEET_FIELD_MAX, &d->fleet, err);
-        } else if (strcmp(key, "id_range") == 0) {
-            if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != 2)
-                return cs_fleet_fail(err, "\"id_range\" must be [first, last]");
-            r = get_u32(json_object_array_get_idx(v, 0), "id_range", "directory", &d->id_min, err);
-            if (r == 0)
-                r = get_u32(json_object_array_get_idx(v, 1), "id_range", "directory", &d->id_max, err);
-            if (r == 0 && (d->id_min == 0 || d->id_max < d->id_min))
-                return cs_fleet_fail(err, "\"id_range\" must be [first, last] with 0 < first <= last");
-        } else if (strcmp(key, "serial") == 0) {
-            r = get_u64(v, key, "directory", 0, INT64_MAX, &d->serial, err);
-            seen_serial = true;
-        } else if (strcmp(key, "issued") == 0 && mode == CS_DIR_BODY) {
-            r = get_u64(v, key, "directory", 0, INT64_MAX, &x, err);
-            d->issued = (int64_t)x;
-            seen_issued = true;
-        } else if (strcmp(key, "expires") == 0 && mode == CS_DIR_BODY) {
-            r = get_u64(v, key, "directory", 0, INT64_MAX, &x, err);
-            d->expires = (int64_t)x;
-            seen_expires = true;
-        } else if (strcmp(key, "escrow_key") == 0) {
-            r = get_key(v, key, "directory", d->escrow_pk, err);
-            d->has_escrow = true;
-        } else if (strcmp(key, "users") == 0) {
-            r = parse_list(v, key, true, mode, d, err);
-            seen_users = true;
-        } else if (strcmp(key, "groups") == 0) {
-            r = parse_list(v, key, false, mode, d, err);
-            seen_groups = true;
-        } else {
-            return cs_fleet_fail(err, "unknown top-level field \"%s\"", key);
-        }
-        if (r < 0)
+static int get_groups(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    cs_directory *d = base;
+    size_t n = json_object_array_length(v);
+    int r;
+
+    if (!(d->groups = calloc(cs_fleet_capacity(n), sizeof(*d->groups))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cs_fleet_group *g = &d->groups[d->n_groups++];
+
+        if ((r = read_entry(json_object_array_get_idx(v, i), "group", i, group_name_field, group_fields, g,
+                            &g->name, err)) < 0)
             return r;
     }
-    if (!seen_format)
-        return cs_fleet_fail(err, "missing \"format\": \"%s\"", want);
-    if (!seen_users || !seen_groups)
-        return cs_fleet_fail(err, "missing \"users\" or \"groups\" list");
-    if (mode == CS_DIR_BODY && (!seen_serial || !seen_issued || !seen_expires))
-        return cs_fleet_fail(err, "the signed directory lacks serial, issued or expires");
     return 0;
+}
+
+static int get_id_range(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    const cs_json_field id = { .name = f->name, .type = CS_JSON_TYPE_U32 };
+    cs_directory *d = base;
+
+    if (json_object_array_length(v) != 2 ||
+        cs_json_dispatch_value(json_object_array_get_idx(v, 0), &id, &d->id_min, err) < 0 ||
+        cs_json_dispatch_value(json_object_array_get_idx(v, 1), &id, &d->id_max, err) < 0 || d->id_min == 0 ||
+        d->id_max < d->id_min)
+        return cs_json_fail(err, "\"id_range\" must be [first, last] with 0 < first <= last");
+    return 0;
+}
+
+static int check_version(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != FORMAT_VERSION)
+        return cs_json_fail(err, "unsupported directory version (this program reads %d)", FORMAT_VERSION);
+    return 0;
+}
+
+static int check_format(json_object *v, const char *want, cs_json_error *err)
+{
+    if (!json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), want) != 0)
+        return cs_json_fail(err, "\"format\" must be \"%s\"", want);
+    return 0;
+}
+
+static int check_body_format(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return check_format(v, BODY_FORMAT, err);
+}
+
+static int check_source_format(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return check_format(v, SOURCE_FORMAT, err);
+}
+
+/* In the order cloudseal writes them, so that the first error found is
+ * the first in the file. */
+#define HEAD_FIELDS(check_format)                                                                   \
+    { .name = "format", .type = CS_JSON_TYPE_CUSTOM, .flags = CS_JSON_MANDATORY, .cb = check_format }, \
+        { .name = "version", .type = CS_JSON_TYPE_CUSTOM, .cb = check_version },                    \
+        CS_JSON_STRING("fleet", cs_directory, fleet, CS_FLEET_FIELD_MAX, 0)
+#define TAIL_FIELDS(users)                                                                          \
+    CS_JSON_ARRAY("id_range", get_id_range, 0),                                                     \
+        CS_JSON_CUSTOM("escrow_key", cs_directory, escrow_pk, get_escrow_key, 0),                   \
+        CS_JSON_ARRAY("users", users, CS_JSON_MANDATORY), CS_JSON_ARRAY("groups", get_groups, CS_JSON_MANDATORY), {}
+
+/* The admins' source: unknown members are refused, a typo in a
+ * hand-edited file must not silently drop a user's shell or key. */
+static const cs_json_field source_fields[] = {
+    HEAD_FIELDS(check_source_format),
+    CS_JSON_U64("serial", cs_directory, serial, 0, INT64_MAX, 0),
+    TAIL_FIELDS(get_source_users),
+};
+
+/* The signed body adds when it was issued and until when it holds. */
+static const cs_json_field body_fields[] = {
+    HEAD_FIELDS(check_body_format),
+    CS_JSON_U64("serial", cs_directory, serial, 0, INT64_MAX, CS_JSON_MANDATORY),
+    CS_JSON_I64("issued", cs_directory, issued, 0, INT64_MAX, CS_JSON_MANDATORY),
+    CS_JSON_I64("expires", cs_directory, expires, 0, INT64_MAX, CS_JSON_MANDATORY),
+    TAIL_FIELDS(get_body_users),
+};
+#undef HEAD_FIELDS
+#undef TAIL_FIELDS
+
+static int parse_top(json_object *root, enum cs_dir_json_mode mode, cs_directory *d, cs_fleet_err *err)
+{
+    cs_json_error jerr;
+    int r = cs_json_dispatch(root, mode == CS_DIR_BODY ? body_fields : source_fields, CS_JSON_REFUSE_UNKNOWN, d,
+                             &jerr);
+
+    if (r == -EBADMSG)
+        cs_fleet_fail(err, "%s", jerr.msg);
+    return r;
 }
 
 int cs_directory_from_json(const char *json, size_t len, enum cs_dir_json_mode mode,
                            cs_directory **out, cs_fleet_err *err)
 {
     _cleanup_json_ struct json_object *root = NULL;
-    struct json_tokener *tok;
     cs_directory *d = NULL;
-    size_t end;
-    int r;
+    const char *why = NULL;
+    int r = cs_json_parse_ex(json, len, INT_MAX, JSON_MAX_DEPTH, &root, &why);
 
-    if (len > INT_MAX || memchr(json, '\0', len))
-        return cs_fleet_fail(err, "the directory is not JSON text"), -EBADMSG;
-    tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok)
-        return -ENOMEM;
-    root = json_tokener_parse_ex(tok, json, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success) {
-        cs_fleet_fail(err, "invalid JSON: %s",
-                      json_tokener_error_desc(root ? json_tokener_success : json_tokener_get_error(tok)));
-        if (!root && json_tokener_get_error(tok) == json_tokener_continue)
-            cs_fleet_fail(err, "invalid JSON: truncated");
-        json_tokener_free(tok);
-        return -EBADMSG;
-    }
-    end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    for (; end < len; end++)
-        if (!strchr(" \t\r\n", json[end]))
-            return cs_fleet_fail(err, "invalid JSON: trailing data after the object"), -EBADMSG;
-
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return cs_fleet_fail(err, "invalid JSON: %s", why), -EBADMSG;
     r = cs_directory_new(&d);
     if (r < 0)
         return r;

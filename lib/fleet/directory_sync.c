@@ -20,6 +20,7 @@
 #include "basic/dircache.h"
 #include "storage/storage_s3.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -34,10 +35,7 @@ static void state_read(const char *path, sync_state *st)
     struct json_object *root, *v;
 
     memset(st, 0, sizeof(*st));
-    if (cs_read_file(path, 4096, &b) < 0 || cs_buf_append(&b, "", 1) < 0)
-        return;
-    root = json_tokener_parse((const char *)b.data);
-    if (!root)
+    if (cs_read_file(path, 4096, &b) < 0 || cs_json_parse_object((const char *)b.data, b.len, 4096, 4, &root, NULL) < 0)
         return;
     if (json_object_object_get_ex(root, "serial", &v) && json_object_is_type(v, json_type_int) &&
         json_object_get_int64(v) > 0)

@@ -27,7 +27,7 @@ int cs_escrow_make(const char *user, const cs_amk *amk, const uint8_t escrow_pk[
     int r;
 
     *json = NULL;
-    if (!cs_fleet_name_valid(user))
+    if (!cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return -EINVAL;
     r = cs_account_id_from_amk(amk, id);
     if (r < 0)
@@ -57,37 +57,50 @@ int cs_escrow_file(cs_storage *st, const char *user, const cs_amk *amk,
     return r;
 }
 
-static int open_object(json_object *o, const char *expect_user, const uint8_t *escrow_sk, cs_amk **amk,
-                       cs_fleet_err *err)
+typedef struct escrow_json {
+    cs_fleet_small head;
+    char account_id[CS_ACCOUNT_ID_HEX + 1];
+    uint8_t escrow_key[CS_FLEET_ESCROW_PK_BYTES];
+    uint8_t sealed[SEALED_BYTES];
+} escrow_json;
+
+/* Other members are ignored, as they always were. */
+static const cs_json_field escrow_fields[] = {
+    CS_FLEET_SMALL_FIELDS(escrow_json),
+    CS_JSON_STRBUF("account_id", escrow_json, account_id, CS_JSON_MANDATORY),
+    CS_JSON_B64("escrow_key", escrow_json, escrow_key, CS_JSON_MANDATORY),
+    CS_JSON_B64("sealed", escrow_json, sealed, CS_JSON_MANDATORY),
+    {},
+};
+
+static int read_escrow(const void *data, size_t len, const char *expect_user, escrow_json *j, cs_fleet_err *err)
 {
-    uint8_t sealed[SEALED_BYTES], pk[CS_FLEET_ESCROW_PK_BYTES], named_pk[CS_FLEET_ESCROW_PK_BYTES];
-    uint8_t *raw = NULL;
+    int r = cs_fleet_small_read(data, len, CS_ESCROW_OBJECT_MAX, escrow_fields, 0, &j->head, j, expect_user, err);
+
+    if (r == 0 && strlen(j->account_id) != CS_ACCOUNT_ID_HEX)
+        r = FAIL("field 'account_id' is not %d characters", CS_ACCOUNT_ID_HEX);
+    return r;
+}
+
+/* The key sealed inside, once it is known to be account_id's. */
+static int open_sealed(const escrow_json *j, const uint8_t *escrow_sk, const uint8_t pk[CS_FLEET_ESCROW_PK_BYTES],
+                       cs_amk **amk, cs_fleet_err *err)
+{
+    uint8_t *raw = cs_secure_alloc(CS_KEY_BYTES);
     char id[CS_ACCOUNT_ID_HEX + 1];
-    const char *user, *named_id;
     cs_amk *out = NULL;
     int r;
 
-    user = cs_fleet_small_user(o, expect_user, err);
-    if (!user)
-        return -EBADMSG;
-    named_id = cs_fleet_json_str(o, "account_id", CS_ACCOUNT_ID_HEX);
-    if (!named_id || strlen(named_id) != CS_ACCOUNT_ID_HEX)
-        return FAIL("no valid \"account_id\"");
-    if (cs_fleet_json_b64(o, "escrow_key", named_pk, sizeof(named_pk)) < 0 ||
-        cs_fleet_json_b64(o, "sealed", sealed, sizeof(sealed)) < 0)
-        return FAIL("\"escrow_key\" or \"sealed\" is not base64 of the right length");
-    crypto_scalarmult_base(pk, escrow_sk);
-    if (sodium_memcmp(pk, named_pk, sizeof(pk)) != 0)
-        return FAIL("sealed to another escrow key than this secret key's");
-    raw = cs_secure_alloc(CS_KEY_BYTES);
     if (!raw)
         return -ENOMEM;
-    r = crypto_box_seal_open(raw, sealed, sizeof(sealed), pk, escrow_sk) == 0 ? 0 : FAIL("the sealed key does not open");
+    r = crypto_box_seal_open(raw, j->sealed, sizeof(j->sealed), pk, escrow_sk) == 0 ? 0
+                                                                                     : FAIL("the sealed key does not open");
     if (r == 0)
         r = cs_amk_from_bytes(raw, CS_KEY_BYTES, &out);
     cs_secure_free(raw);
-    if (r == 0 && (r = cs_account_id_from_amk(out, id)) == 0 && sodium_memcmp(id, named_id, CS_ACCOUNT_ID_HEX) != 0)
-        r = FAIL("the key inside is not the one of account %.16s...: swapped or forged", named_id);
+    if (r == 0 && (r = cs_account_id_from_amk(out, id)) == 0 &&
+        sodium_memcmp(id, j->account_id, CS_ACCOUNT_ID_HEX) != 0)
+        r = FAIL("the key inside is not the one of account %.16s...: swapped or forged", j->account_id);
     if (r < 0) {
         cs_amk_free(out);
         return r;
@@ -99,32 +112,28 @@ static int open_object(json_object *o, const char *expect_user, const uint8_t *e
 int cs_escrow_open(const void *data, size_t len, const char *expect_user, const uint8_t *escrow_sk,
                    cs_amk **amk, cs_fleet_err *err)
 {
-    json_object *o;
-    int r = cs_fleet_small_json(data, len, CS_ESCROW_OBJECT_MAX, &o, err);
+    uint8_t pk[CS_FLEET_ESCROW_PK_BYTES];
+    escrow_json j = { 0 };
+    int r = read_escrow(data, len, expect_user, &j, err);
 
     *amk = NULL;
-    if (r == 0)
-        r = open_object(o, expect_user, escrow_sk, amk, err);
-    json_object_put(o);
-    return r;
+    if (r < 0)
+        return r;
+    crypto_scalarmult_base(pk, escrow_sk);
+    if (sodium_memcmp(pk, j.escrow_key, sizeof(pk)) != 0)
+        return FAIL("sealed to another escrow key than this secret key's");
+    return open_sealed(&j, escrow_sk, pk, amk, err);
 }
 
 int cs_escrow_matches(const void *data, size_t len, const char *user, const char *account_id,
                       const uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES])
 {
-    uint8_t named_pk[CS_FLEET_ESCROW_PK_BYTES], sealed[SEALED_BYTES];
-    const char *id;
-    json_object *o;
-    int r = cs_fleet_small_json(data, len, CS_ESCROW_OBJECT_MAX, &o, NULL);
+    escrow_json j = { 0 };
+    int r = read_escrow(data, len, user, &j, NULL);
 
     if (r < 0)
         return r;
-    id = cs_fleet_small_user(o, user, NULL) ? cs_fleet_json_str(o, "account_id", CS_ACCOUNT_ID_HEX) : NULL;
-    r = id && strcmp(id, account_id) == 0 && cs_fleet_json_b64(o, "escrow_key", named_pk, sizeof(named_pk)) == 0 &&
-                cs_fleet_json_b64(o, "sealed", sealed, sizeof(sealed)) == 0 &&
-                sodium_memcmp(named_pk, escrow_pk, sizeof(named_pk)) == 0
-            ? 0
-            : -EBADMSG;
-    json_object_put(o);
-    return r;
+    return strcmp(j.account_id, account_id) == 0 && sodium_memcmp(j.escrow_key, escrow_pk, sizeof(j.escrow_key)) == 0
+               ? 0
+               : -EBADMSG;
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "basic/user_name.h"
 #include "config/config.h"
 #include "storage/storage.h"
 #include "util/buf.h"
@@ -22,7 +23,7 @@
 #define CS_FLEET_PK_BYTES 32          /* Ed25519 public key (fleet and account keys) */
 #define CS_FLEET_SEED_BYTES 32        /* Ed25519 seed, what the secret key file holds */
 #define CS_FLEET_ESCROW_PK_BYTES 32   /* X25519 (crypto_box) public key */
-#define CS_FLEET_NAME_MAX 32          /* user and group names */
+#define CS_FLEET_NAME_MAX CS_USER_NAME_MAX /* user and group names */
 #define CS_FLEET_FIELD_MAX 1024       /* gecos, home, shell */
 #define CS_FLEET_MAX_SIGNED (64u << 20)  /* upper bound of fleet/directory */
 #define CS_FLEET_STORAGE_KEY "fleet/directory"
@@ -117,8 +118,6 @@ typedef struct cs_fleet_policy {
 /* Names valid, ids in range and unique, references resolve, no collision
  * with a local account.  -EINVAL with err filled. */
 int cs_directory_validate(const cs_directory *d, const cs_fleet_policy *p, cs_fleet_err *err);
-bool cs_fleet_name_valid(const char *name);
-
 /* ---- signing (signed.c) ---- */
 /* Serialize d as a body (its serial/issued/expires as set) and sign it with
  * the 64-byte libsodium secret key; out receives the envelope JSON. */

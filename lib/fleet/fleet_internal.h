@@ -33,19 +33,37 @@ static inline int cs_fleet_fail(cs_fleet_err *err, const char *fmt, ...)
     return -EINVAL;
 }
 
-/* small_object.c: strict parse of a flat JSON object of at most max bytes
- * (-EBADMSG with the reason in err); a string member of at most max bytes
- * without NUL (NULL if not); a base64 member of exactly len bytes; version. */
+/* small_object.c: the small JSON objects users file for admins (keybag
+ * seal, enrollment request, escrow), {"version": 1, "user": ..., ...}. */
 #include <json-c/json.h>
+#include "crypto/keys.h"
+#include "util/buf.h"
+#include "util/bytes.h"
+#include "util/json.h"
+
+typedef struct cs_fleet_small {
+    int64_t version;
+    char user[CS_FLEET_NAME_MAX + 1];
+} cs_fleet_small;
+/* The table entries of the members every small object has, for a struct T
+ * holding a cs_fleet_small named head. */
+#define CS_FLEET_SMALL_FIELDS(T)                                     \
+    CS_JSON_I64("version", T, head.version, 0, 0, CS_JSON_MANDATORY), \
+        CS_JSON_STRBUF("user", T, head.user, CS_JSON_MANDATORY)
+#define CS_FLEET_SIG64_BYTES 89 /* sodium_base64_ENCODED_LEN(64, ORIGINAL) */
+
+/* Read data (at most max bytes): strict JSON, version 1, a valid user
+ * (expect_user's, unless NULL) into *head, then the members by the table
+ * into base.  -EBADMSG with the reason in err, -ENOMEM. */
+int cs_fleet_small_read(const void *data, size_t len, size_t max, const cs_json_field *fields, unsigned flags,
+                        cs_fleet_small *head, void *base, const char *expect_user, cs_fleet_err *err);
 /* A new {"version": 1, "user": user}; its text into *json (malloc'd), consuming o. */
 json_object *cs_fleet_small_new(const char *user);
 int cs_fleet_small_finish(json_object *o, char **json);
-int cs_fleet_small_json(const void *data, size_t len, size_t max, json_object **out, cs_fleet_err *err);
-const char *cs_fleet_json_str(json_object *o, const char *name, size_t max);
-int cs_fleet_json_b64(json_object *o, const char *name, uint8_t *out, size_t len);
-int cs_fleet_json_version(json_object *o, int64_t want);
-/* Version 1 and a valid "user" (expect_user's, unless NULL): the user, else
- * NULL with the reason in err. */
-const char *cs_fleet_small_user(json_object *o, const char *expect_user, cs_fleet_err *err);
+/* The signed bytes start with the domain and the user, both NUL-ended;
+ * numbers follow as 8 bytes little-endian (cs_put_le64). */
+int cs_fleet_small_message(cs_buf *m, const char *domain, const char *user);
+/* Sign m with amk's account key, the signature in base64 into sig64. */
+int cs_fleet_small_sign(const cs_buf *m, const cs_amk *amk, char sig64[CS_FLEET_SIG64_BYTES]);
 
 #endif

@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 #include "fleet/fleet_internal.h"
+#include "util/json.h"
 #include "util/macros.h"
 
 #define ENVELOPE_FORMAT "cloudseal-signed-directory"
@@ -78,27 +79,50 @@ int cs_fleet_sign(const cs_directory *d, const uint8_t *sk64, char **out, size_t
     return 0;
 }
 
-static const char *get_str(struct json_object *o, const char *key)
-{
-    struct json_object *v;
+/* The header line: what is signed, by whom, and how long the body is. */
+typedef struct envelope {
+    char format[sizeof(ENVELOPE_FORMAT)];
+    uint8_t sig[crypto_sign_BYTES];
+    char key[48];
+    int64_t body_bytes;
+} envelope;
 
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
+static const cs_json_field envelope_fields[] = {
+    CS_JSON_STRBUF("format", envelope, format, CS_JSON_MANDATORY),
+    CS_JSON_B64("signature", envelope, sig, CS_JSON_MANDATORY),
+    CS_JSON_STRBUF("key", envelope, key, 0),
+    CS_JSON_I64("body_bytes", envelope, body_bytes, 0, INT64_MAX, CS_JSON_MANDATORY),
+    {},
+};
+
+static int read_envelope(const uint8_t *data, size_t len, envelope *e, cs_fleet_err *err)
+{
+    _cleanup_json_ struct json_object *header = NULL;
+    cs_json_error jerr = { "" };
+    int r = cs_json_parse_object((const char *)data, len, HEADER_MAX, 2, &header, NULL);
+
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0)
+        return cs_fleet_fail(err, "the signed directory's header is not a JSON object"), -EBADMSG;
+    memset(e, 0, sizeof(*e));
+    r = cs_json_dispatch(header, envelope_fields, 0, e, &jerr);
+    if (r == 0 && strcmp(e->format, ENVELOPE_FORMAT) != 0)
+        r = cs_json_fail(&jerr, "field 'format' is not \"" ENVELOPE_FORMAT "\"");
+    if (r < 0)
+        cs_fleet_fail(err, "the signed directory's header: %s", jerr.msg);
+    return r;
 }
 
 int cs_fleet_open_signed(const uint8_t *data, size_t len, const uint8_t pk[CS_FLEET_PK_BYTES],
                          cs_directory **out, cs_fleet_err *err)
 {
-    struct json_object *header = NULL, *v;
-    struct json_tokener *tok = NULL;
     _cleanup_free_ uint8_t *msg = NULL;
-    const char *format, *sig_b64, *key_b64;
     const uint8_t *nl, *body;
-    uint8_t sig[crypto_sign_BYTES + 1], signer[32];
-    size_t header_len, body_len, sig_len = 0, msg_len;
-    int64_t declared;
-    int r = -EBADMSG;
+    uint8_t signer[32];
+    size_t header_len, body_len, msg_len;
+    envelope e;
+    int r;
 
     *out = NULL;
     if (len > CS_FLEET_MAX_SIGNED) {
@@ -113,50 +137,23 @@ int cs_fleet_open_signed(const uint8_t *data, size_t len, const uint8_t pk[CS_FL
     header_len = (size_t)(nl - data);
     body = nl + 1;
     body_len = len - header_len - 1;
-    tok = json_tokener_new_ex(2);
-    if (!tok)
-        return -ENOMEM;
-    header = json_tokener_parse_ex(tok, (const char *)data, (int)header_len);
-    if (!header || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != header_len || !json_object_is_type(header, json_type_object)) {
-        cs_fleet_fail(err, "the signed directory's header is not a JSON object");
-        goto out;
-    }
-    format = get_str(header, "format");
-    sig_b64 = get_str(header, "signature");
-    key_b64 = get_str(header, "key");
-    if (!format || strcmp(format, ENVELOPE_FORMAT) != 0 || !sig_b64 ||
-        !json_object_object_get_ex(header, "body_bytes", &v) || !json_object_is_type(v, json_type_int)) {
-        cs_fleet_fail(err, "the signed directory's header lacks format, signature or body_bytes");
-        goto out;
-    }
-    declared = json_object_get_int64(v);
-    if (declared < 0 || (uint64_t)declared != body_len) {
+    if ((r = read_envelope(data, header_len, &e, err)) < 0)
+        return r;
+    if ((uint64_t)e.body_bytes != body_len) {
         cs_fleet_fail(err, "the signed directory's body has %zu bytes, its header says %lld (truncated?)",
-                      body_len, (long long)declared);
-        goto out;
-    }
-    if (sodium_base642bin(sig, sizeof(sig), sig_b64, strlen(sig_b64), NULL, &sig_len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) < 0 || sig_len != crypto_sign_BYTES) {
-        cs_fleet_fail(err, "the signed directory's signature is not valid base64");
-        goto out;
+                      body_len, (long long)e.body_bytes);
+        return -EBADMSG;
     }
     r = signed_message(body, body_len, &msg, &msg_len);
     if (r < 0)
-        goto out;
-    if (crypto_sign_verify_detached(sig, msg, msg_len, pk) != 0) {
-        if (key_b64 && cs_fleet_decode_key(key_b64, signer) == 0 && sodium_memcmp(signer, pk, 32) != 0)
+        return r;
+    if (crypto_sign_verify_detached(e.sig, msg, msg_len, pk) != 0) {
+        if (e.key[0] && cs_fleet_decode_key(e.key, signer) == 0 && sodium_memcmp(signer, pk, 32) != 0)
             cs_fleet_fail(err, "the directory is signed by another key than this machine's fleet key "
                                "(check /etc/cloudseal/fleet.pub)");
         else
             cs_fleet_fail(err, "the directory's signature does not verify: it was altered or corrupted");
-        r = -EKEYREJECTED;
-        goto out;
+        return -EKEYREJECTED;
     }
-    r = cs_directory_from_json((const char *)body, body_len, CS_DIR_BODY, out, err);
-out:
-    if (header)
-        json_object_put(header);
-    json_tokener_free(tok);
-    return r;
+    return cs_directory_from_json((const char *)body, body_len, CS_DIR_BODY, out, err);
 }

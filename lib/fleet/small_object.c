@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The small JSON objects users file for admins (enrollment requests, key
- * escrow): one strict parser and the member readers both use. */
+/* The small JSON objects users file for admins (keybag seals, enrollment
+ * requests, key escrow): how they are read, signed and written, once. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +9,16 @@
 #include <sodium.h>
 
 #include "fleet/fleet_internal.h"
+#include "util/secmem.h"
+
+_Static_assert(CS_FLEET_SIG64_BYTES == sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL),
+               "signature text size");
 
 int cs_fleet_user_object(const char *user, const char *name, char *out, size_t len)
 {
     int n;
 
-    if (!cs_fleet_name_valid(user))
+    if (!cs_user_name_valid(user, CS_USER_NAME_FLEET))
         return -EINVAL;
     n = snprintf(out, len, "users/%s/%s", user, name);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -36,77 +40,74 @@ int cs_fleet_small_finish(json_object *o, char **json)
     return *json ? 0 : -ENOMEM;
 }
 
-int cs_fleet_small_json(const void *data, size_t len, size_t max, json_object **out, cs_fleet_err *err)
+static int parse(const void *data, size_t len, size_t max, json_object **o, cs_fleet_err *err)
 {
-    json_tokener *tok;
-    json_object *o;
-    int r;
+    const char *why = NULL;
+    int r = cs_json_parse_object(data, len, max, 4 /* the formats are flat */, o, &why);
 
-    *out = NULL;
-    if (len > max)
+    if (r == -E2BIG)
         return cs_fleet_fail(err, "larger than %zu bytes", max), -EBADMSG;
-    if (len == 0 || memchr(data, '\0', len))
-        return cs_fleet_fail(err, "empty, or not text"), -EBADMSG;
-    tok = json_tokener_new_ex(4); /* the formats are flat */
-    if (!tok)
+    if (r == -EBADMSG && len > 0 && !memchr(data, '\0', len))
+        cs_fleet_fail(err, "%s", strcmp(why, "not a JSON object") == 0 ? why : "not valid JSON");
+    else if (r == -EBADMSG)
+        cs_fleet_fail(err, "empty, or not text");
+    return r;
+}
+
+/* Version first, so that a later version is told as such rather than by
+ * the first member it changed. */
+static int read_head(json_object *o, cs_fleet_small *head, const char *expect_user, cs_fleet_err *err)
+{
+    static const cs_json_field version[] = {
+        CS_JSON_I64("version", cs_fleet_small, version, 0, 0, CS_JSON_MANDATORY),
+        {},
+    };
+    static const cs_json_field user[] = {
+        CS_JSON_STRBUF("user", cs_fleet_small, user, CS_JSON_MANDATORY),
+        {},
+    };
+    cs_json_error jerr;
+
+    if (cs_json_dispatch(o, version, 0, head, &jerr) < 0 || head->version != 1)
+        return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1)"), -EBADMSG;
+    if (cs_json_dispatch(o, user, 0, head, &jerr) < 0 || !cs_user_name_valid(head->user, CS_USER_NAME_FLEET))
+        return cs_fleet_fail(err, "no valid \"user\""), -EBADMSG;
+    if (expect_user && strcmp(head->user, expect_user) != 0)
+        return cs_fleet_fail(err, "filed for user '%s', not '%s'", head->user, expect_user), -EBADMSG;
+    return 0;
+}
+
+int cs_fleet_small_read(const void *data, size_t len, size_t max, const cs_json_field *fields, unsigned flags,
+                        cs_fleet_small *head, void *base, const char *expect_user, cs_fleet_err *err)
+{
+    _cleanup_json_ json_object *o = NULL;
+    cs_json_error jerr;
+    int r = parse(data, len, max, &o, err);
+
+    if (r == 0)
+        r = read_head(o, head, expect_user, err);
+    if (r == 0 && (r = cs_json_dispatch(o, fields, flags, base, &jerr)) == -EBADMSG)
+        cs_fleet_fail(err, "%s", jerr.msg);
+    return r;
+}
+
+int cs_fleet_small_message(cs_buf *m, const char *domain, const char *user)
+{
+    if (cs_buf_append(m, domain, strlen(domain) + 1) < 0 || cs_buf_append(m, user, strlen(user) + 1) < 0)
         return -ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    o = json_tokener_parse_ex(tok, data, (int)len);
-    r = !o || json_tokener_get_error(tok) != json_tokener_success ? (cs_fleet_fail(err, "not valid JSON"), -EBADMSG)
-                                                                   : 0;
-    json_tokener_free(tok);
-    if (r == 0 && !json_object_is_type(o, json_type_object))
-        r = (cs_fleet_fail(err, "not a JSON object"), -EBADMSG);
-    if (r < 0) {
-        json_object_put(o);
-        return r;
+    return 0;
+}
+
+int cs_fleet_small_sign(const cs_buf *m, const cs_amk *amk, char sig64[CS_FLEET_SIG64_BYTES])
+{
+    uint8_t pub[CS_SIGN_PK_BYTES], sig[crypto_sign_BYTES];
+    uint8_t *sk = cs_secure_alloc(CS_SIGN_SK_BYTES);
+    int r = sk ? cs_amk_sign_keypair(amk, pub, sk) : -ENOMEM;
+
+    if (r == 0) {
+        crypto_sign_detached(sig, NULL, m->data, m->len, sk);
+        sodium_bin2base64(sig64, CS_FLEET_SIG64_BYTES, sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
     }
-    *out = o;
-    return 0;
-}
-
-const char *cs_fleet_json_str(json_object *o, const char *name, size_t max)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string) ||
-        (size_t)json_object_get_string_len(v) > max ||
-        strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-int cs_fleet_json_b64(json_object *o, const char *name, uint8_t *out, size_t len)
-{
-    const char *s = cs_fleet_json_str(o, name, 2 * len + 8);
-    size_t got = 0;
-
-    if (!s || sodium_base642bin(out, len, s, strlen(s), NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got != len)
-        return -EBADMSG;
-    return 0;
-}
-
-int cs_fleet_json_version(json_object *o, int64_t want)
-{
-    json_object *v;
-
-    return json_object_object_get_ex(o, "version", &v) && json_object_is_type(v, json_type_int) &&
-                   json_object_get_int64(v) == want
-               ? 0
-               : -EBADMSG;
-}
-
-const char *cs_fleet_small_user(json_object *o, const char *expect_user, cs_fleet_err *err)
-{
-    const char *user;
-
-    if (cs_fleet_json_version(o, 1) < 0)
-        return cs_fleet_fail(err, "unsupported version (this cloudseal reads version 1)"), NULL;
-    user = cs_fleet_json_str(o, "user", CS_FLEET_NAME_MAX);
-    if (!user || !cs_fleet_name_valid(user))
-        return cs_fleet_fail(err, "no valid \"user\""), NULL;
-    if (expect_user && strcmp(user, expect_user) != 0)
-        return cs_fleet_fail(err, "filed for user '%s', not '%s'", user, expect_user), NULL;
-    return user;
+    cs_secure_free(sk);
+    return r;
 }

@@ -17,6 +17,7 @@
 #include "basic/dircache.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -34,20 +35,14 @@ static void copy_reason(char out[CS_FLEET_REASON_MAX], const char *in)
 
 int cs_fleet_sync_status_parse(const char *data, size_t len, cs_fleet_sync_status *out)
 {
-    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
-    struct json_object *root, *v;
-    int r = -EBADMSG;
+    struct json_object *root = NULL, *v;
+    int r;
 
     memset(out, 0, sizeof(*out));
-    if (len > STATE_MAX)
-        return -E2BIG;
-    if (cs_buf_append(&b, data, len) < 0 || cs_buf_append(&b, "", 1) < 0)
-        return -ENOMEM;
-    if (strlen((const char *)b.data) != len)
-        return -EBADMSG; /* a NUL inside */
-    root = json_tokener_parse((const char *)b.data);
-    if (!root || !json_object_is_type(root, json_type_object))
-        goto out;
+    r = cs_json_parse_object(data, len, STATE_MAX, 4, &root, NULL);
+    if (r < 0)
+        return r;
+    r = -EBADMSG;
     if (json_object_object_get_ex(root, "serial", &v)) {
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
             goto out;
@@ -96,12 +91,8 @@ static int state_update(const cs_config *cfg, int64_t when, bool refused, const 
     const char *s;
     int r = cs_read_file(path, STATE_MAX, &b);
 
-    if (r == 0 && cs_buf_append(&b, "", 1) == 0)
-        root = json_tokener_parse((const char *)b.data);
-    if (root && !json_object_is_type(root, json_type_object)) {
-        json_object_put(root);
+    if (r == 0 && cs_json_parse_object((const char *)b.data, b.len, STATE_MAX, 4, &root, NULL) < 0)
         root = NULL;
-    }
     if (!reason && (!root || !json_object_object_get_ex(root, "failed_at", NULL))) {
         json_object_put(root);
         return 0; /* nothing to drop */

@@ -157,24 +157,6 @@ static bool has_id(const uint32_t *v, size_t n, uint32_t id)
 
 /* ---- field syntax ---- */
 
-/* Like useradd's default NAME_REGEX, plus '.', at most 32 bytes. */
-bool cs_fleet_name_valid(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (n == 0 || n > CS_FLEET_NAME_MAX)
-        return false;
-    if (!((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
-        return false;
-    for (size_t i = 1; i < n; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
 /* No ':' (the passwd field separator), no control characters. */
 static bool field_valid(const char *s)
 {
@@ -321,7 +303,7 @@ static int check_user(const cs_fleet_user *u, const cs_fleet_policy *p, const se
     const char *n = u->name;
     const cs_local_accounts *l = p->local;
 
-    if (!cs_fleet_name_valid(n))
+    if (!cs_user_name_valid(n, CS_USER_NAME_FLEET))
         return cs_fleet_fail(err, "user name '%s' is not valid (lowercase letters, digits, '_', '-', '.'; "
                                   "starting with a letter or '_'; at most 32)", n);
     if (u->uid == 0 || u->gid == 0)
@@ -347,7 +329,7 @@ static int check_group(const cs_fleet_group *g, const cs_fleet_policy *p, const 
 {
     const cs_local_accounts *l = p->local;
 
-    if (!cs_fleet_name_valid(g->name))
+    if (!cs_user_name_valid(g->name, CS_USER_NAME_FLEET))
         return cs_fleet_fail(err, "group name '%s' is not valid", g->name);
     if (g->gid == 0)
         return cs_fleet_fail(err, "group '%s': gid 0 is never allowed", g->name);

@@ -35,8 +35,10 @@
 #include "repo/filecache.h"
 #include "repo/repo_int.h"
 #include "repo/tree.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/macros.h"
+#include "util/strv.h"
 
 #define READ_FIRST (2u << 20)
 #define READ_RING (4u << 20)
@@ -52,7 +54,8 @@ typedef struct job {
     frame *fr;
     size_t idx;            /* node index in the frame */
     cs_id *ids;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     uint64_t bytes;
     int err;
     bool vanished;         /* gone or no longer a regular file when we came to read it */
@@ -66,7 +69,7 @@ struct frame {
     int dirfd;
     char *path;            /* absolute path of the directory ("" for /) */
     cs_node *nodes;
-    size_t n, cap;
+    size_t n, cap, stats_cap;
     job **jobs;            /* per node, or NULL */
     frame **sub;           /* per node (directories), or NULL */
     struct stat *stats;    /* per node */
@@ -168,14 +171,8 @@ static int save_blob(bk *b, int type, const uint8_t *data, size_t len, cs_id *id
 
 static int job_add_id(job *j, const cs_id *id)
 {
-    if (j->n == j->cap) {
-        uint32_t ncap = j->cap ? j->cap * 2 : 4;
-        cs_id *nv = realloc(j->ids, (size_t)ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        j->ids = nv;
-        j->cap = ncap;
-    }
+    if (j->n == UINT32_MAX || CS_GREEDY_REALLOC(j->ids, j->cap, (size_t)j->n + 1) < 0)
+        return -ENOMEM;
     j->ids[j->n++] = *id;
     return 0;
 }
@@ -707,19 +704,9 @@ static void fifo_push(bk *b, frame *f)
 static int frame_add(frame *f, const char *name, const struct stat *st)
 {
     (void)name;
-    if (f->n == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 16;
-        cs_node *nn = realloc(f->nodes, ncap * sizeof(*nn));
-        struct stat *ns;
-        if (!nn)
-            return -ENOMEM;
-        f->nodes = nn;
-        ns = realloc(f->stats, ncap * sizeof(*ns));
-        if (!ns)
-            return -ENOMEM;
-        f->stats = ns;
-        f->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(f->nodes, f->cap, f->n + 1) < 0 ||
+        CS_GREEDY_REALLOC(f->stats, f->stats_cap, f->n + 1) < 0)
+        return -ENOMEM;
     f->stats[f->n] = *st;
     memset(&f->nodes[f->n], 0, sizeof(f->nodes[0]));
     f->n++;
@@ -728,44 +715,36 @@ static int frame_add(frame *f, const char *name, const struct stat *st)
 
 static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s);
 
-/* Entries of one directory: all of them, or only those selected. */
-static int collect(bk *b, frame *f, const sel *s, char ***names_out, size_t *count)
+/* Entries of one directory: all of them, or only those selected.  A name
+ * that cannot be copied fails the walk: a short list would be saved as a
+ * complete snapshot. */
+static int collect(const frame *f, const sel *s, cs_strv *names)
 {
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    _cleanup_close_ int fd = -1;
+    DIR *d;
+    struct dirent *e;
+    int r = 0;
 
     if (s && !s->all) {
-        names = calloc(s->nkids ? s->nkids : 1, sizeof(char *));
-        if (!names)
-            return -ENOMEM;
-        for (size_t i = 0; i < s->nkids; i++)
-            names[n++] = strdup(s->kids[i].name);
-    } else {
-        int fd = dup(f->dirfd);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        struct dirent *e;
-        if (!d) {
-            if (fd >= 0)
-                close(fd);
-            return -errno;
-        }
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                char **nv = realloc(names, cap * sizeof(char *));
-                if (!nv)
-                    break;
-                names = nv;
-            }
-            names[n++] = strdup(e->d_name);
-        }
-        closedir(d);
+        for (size_t i = 0; i < s->nkids && r == 0; i++)
+            r = cs_strv_add(names, s->kids[i].name);
+        return r;
     }
-    *names_out = names;
-    *count = n;
-    return 0;
+    if ((fd = dup(f->dirfd)) < 0 || !(d = fdopendir(fd)))
+        return -errno;
+    fd = -1; /* the DIR owns it */
+    while (r == 0) {
+        errno = 0;
+        if (!(e = readdir(d))) {
+            r = -errno;
+            break;
+        }
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        r = cs_strv_add(names, e->d_name);
+    }
+    closedir(d);
+    return r;
 }
 
 static const sel *sel_kid(const sel *s, const char *name)
@@ -778,72 +757,214 @@ static const sel *sel_kid(const sel *s, const char *name)
     return NULL;
 }
 
+/* Whether an entry goes into the snapshot: anything named on the command
+ * line (ks); else what no exclude pattern or marker file leaves out and,
+ * with one_file_system, no directory of another file system. */
+static bool should_include(bk *b, int dirfd, const char *name, const char *full, const struct stat *st,
+                           const sel *ks)
+{
+    bool dir = S_ISDIR(st->st_mode);
+
+    if (ks)
+        return true;
+    if (excluded(b, name, full, dir) || (dir && marked(b, dirfd, name)))
+        return false;
+    return !(b->o->one_file_system && dir && st->st_dev != b->root_dev);
+}
+
+/* One entry into f's nodes: stat, include, read its metadata.  What
+ * vanished or cannot be read is counted and left out; ENOMEM is returned. */
+static int add_entry(bk *b, frame *f, const char *path, const char *name, const sel *ks)
+{
+    _cleanup_free_ char *full = NULL;
+    struct stat st;
+    int r;
+
+    if (asprintf(&full, "%s/%s", path, name) < 0) {
+        full = NULL;
+        return -ENOMEM;
+    }
+    if (fstatat(f->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT || ks) {
+            log_warning("cannot stat %s: %s", full, strerror(errno));
+            b->errors++;
+        } else {
+            log_notice("%s vanished before it could be read: not in this snapshot", full);
+            b->vanished++;
+        }
+        return 0;
+    }
+    if (!should_include(b, f->dirfd, name, full, &st, ks))
+        return 0;
+    if (frame_add(f, name, &st) < 0)
+        return -ENOMEM;
+    r = node_from_stat(b, f->dirfd, name, full, &st, &f->nodes[f->n - 1]);
+    if (r < 0) {
+        cs_node_clear(&f->nodes[f->n - 1]);
+        f->n--;
+        if (r == -ENOMEM)
+            return r;
+        log_warning("cannot read %s: %s", full, strerror(-r));
+        b->errors++;
+    }
+    return 0;
+}
+
+/* Name order (the canonical tree encoding), stats kept in step. */
+static int sort_entries(frame *f)
+{
+    typedef struct { cs_node nd; struct stat st; } pair;
+    pair *pv;
+
+    if (f->n < 2)
+        return 0;
+    if (!(pv = malloc(f->n * sizeof(pair))))
+        return -ENOMEM;
+    for (size_t i = 0; i < f->n; i++) {
+        pv[i].nd = f->nodes[i];
+        pv[i].st = f->stats[i];
+    }
+    qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
+    for (size_t i = 0; i < f->n; i++) {
+        f->nodes[i] = pv[i].nd;
+        f->stats[i] = pv[i].st;
+    }
+    free(pv);
+    return 0;
+}
+
+/* A file the file-change cache knows, with every blob still in the index:
+ * its content list is taken from the cache instead of reading it.  1 when
+ * taken, 0 (hit 0 or 2 in *hit) when it must be read. */
+static int from_cache(bk *b, frame *f, size_t i, const char *full, int *hit)
+{
+    cs_node *nd = &f->nodes[i];
+    const cs_id *ids;
+    uint32_t nids;
+    bool all = true;
+
+    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids) : 0;
+    if (*hit != 1)
+        return 0;
+    pthread_mutex_lock(&b->r->index.lock);
+    for (uint32_t k = 0; k < nids && all; k++)
+        all = cs_index_find(&b->r->index, &ids[k]) != NULL;
+    pthread_mutex_unlock(&b->r->index.lock);
+    if (!all || !(nd->content = malloc((nids ? nids : 1) * sizeof(cs_id))))
+        return 0;
+    if (nids)
+        memcpy(nd->content, ids, nids * sizeof(cs_id));
+    nd->ncontent = nids;
+    cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
+    b->files_unchanged++;
+    b->files++;
+    b->bytes += nd->size;
+    return 1;
+}
+
+/* Files: from the cache, or queued for the workers. */
+static int queue_files(bk *b, frame *f, const char *path)
+{
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        _cleanup_free_ char *full = NULL;
+        int hit;
+        job *j;
+        if (f->nodes[i].type != CS_NODE_FILE)
+            continue;
+        if (asprintf(&full, "%s/%s", path, f->nodes[i].name) < 0) {
+            full = NULL;
+            return -ENOMEM;
+        }
+        if (from_cache(b, f, i, full, &hit))
+            continue;
+        if (hit)
+            b->files_changed++;
+        else
+            b->files_new++;
+        if (!(j = calloc(1, sizeof(*j))))
+            return -ENOMEM;
+        j->fr = f;
+        j->idx = i;
+        j->st = f->stats[i];
+        f->jobs[i] = j;
+        submit(b, j);
+    }
+    return 0;
+}
+
+/* A directory that cannot be opened keeps its node (metadata) with an empty
+ * tree; one gone or replaced by another type is left out like a vanished file. */
+static frame *unreadable_dir(bk *b, const char *full, int err)
+{
+    bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP;
+    frame *empty;
+
+    if (gone) {
+        log_notice("%s vanished before it could be read: not in this snapshot", full);
+        b->vanished++;
+    } else {
+        log_warning("cannot open directory %s: %s", full, strerror(err));
+        b->errors++;
+    }
+    if (!(empty = calloc(1, sizeof(*empty)))) {
+        b->fatal = -ENOMEM;
+        return NULL;
+    }
+    empty->dirfd = -1;
+    empty->failed = gone;
+    if (!(empty->path = strdup(full)))
+        b->fatal = -ENOMEM;
+    fifo_push(b, empty);
+    return empty;
+}
+
+/* Subdirectories, depth first. */
+static int descend(bk *b, frame *f, const char *path, const sel *s)
+{
+    for (size_t i = 0; i < f->n && !b->fatal; i++) {
+        cs_node *nd = &f->nodes[i];
+        _cleanup_free_ char *full = NULL;
+        int fd;
+        if (nd->type != CS_NODE_DIR) {
+            if (nd->type != CS_NODE_FILE)
+                b->others++;
+            continue;
+        }
+        if (asprintf(&full, "%s/%s", path, nd->name) < 0) {
+            full = NULL;
+            return -ENOMEM;
+        }
+        fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        f->sub[i] = fd < 0 ? unreadable_dir(b, full, errno) : scan_dir(b, fd, full, sel_kid(s, nd->name));
+        drain(b, 1);
+    }
+    return 0;
+}
+
+/* One directory: list, stat, sort, queue its files, descend.  Every
+ * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
 static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
 {
     frame *f = calloc(1, sizeof(*f));
-    char **names = NULL;
-    size_t nn = 0;
+    _cleanup_strv_ cs_strv names = CS_STRV_INIT;
+    int r;
 
     if (!f)
         return NULL;
     f->dirfd = dirfd;
-    f->path = strdup(path);
-    if (collect(b, f, s, &names, &nn) < 0) {
-        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(errno));
+    if (!(f->path = strdup(path)))
+        b->fatal = -ENOMEM;
+    if ((r = collect(f, s, &names)) == -ENOMEM) {
+        b->fatal = r;
+    } else if (r < 0) {
+        log_warning("cannot read directory %s: %s", path[0] ? path : "/", strerror(-r));
         b->errors++;
     }
-    for (size_t i = 0; i < nn; i++) {
-        struct stat st;
-        char *full = NULL;
-        const sel *ks = sel_kid(s, names[i]);
-        if (!names[i])
-            continue;
-        if (asprintf(&full, "%s/%s", path, names[i]) < 0)
-            full = NULL;
-        if (!full)
-            continue;
-        if (fstatat(f->dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            if (errno != ENOENT || ks) {
-                log_warning("cannot stat %s: %s", full, strerror(errno));
-                b->errors++;
-            } else {
-                log_notice("%s vanished before it could be read: not in this snapshot", full);
-                b->vanished++;
-            }
-        } else if ((ks || (!excluded(b, names[i], full, S_ISDIR(st.st_mode)) &&
-                           !(S_ISDIR(st.st_mode) && marked(b, f->dirfd, names[i])))) &&
-                   !(b->o->one_file_system && S_ISDIR(st.st_mode) && st.st_dev != b->root_dev && !ks)) {
-            if (frame_add(f, names[i], &st) == 0 &&
-                node_from_stat(b, f->dirfd, names[i], full, &st, &f->nodes[f->n - 1]) < 0) {
-                cs_node_clear(&f->nodes[f->n - 1]);
-                f->n--;
-                log_warning("cannot read %s: %s", full, strerror(errno));
-                b->errors++;
-            }
-        }
-        free(full);
-        free(names[i]);
-    }
-    free(names);
-    /* name order (the canonical tree encoding), stats kept in step */
-    if (f->n > 1) {
-        typedef struct { cs_node nd; struct stat st; } pair;
-        pair *pv = malloc(f->n * sizeof(pair));
-        if (!pv) {
-            b->fatal = -ENOMEM;
-        } else {
-            for (size_t i = 0; i < f->n; i++) {
-                pv[i].nd = f->nodes[i];
-                pv[i].st = f->stats[i];
-            }
-            qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
-            for (size_t i = 0; i < f->n; i++) {
-                f->nodes[i] = pv[i].nd;
-                f->stats[i] = pv[i].st;
-            }
-            free(pv);
-        }
-    }
+    for (size_t i = 0; i < names.n && !b->fatal; i++)
+        if ((r = add_entry(b, f, path, names.v[i], sel_kid(s, names.v[i]))) < 0)
+            b->fatal = r;
+    if ((r = sort_entries(f)) < 0)
+        b->fatal = r;
     f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
     f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));
     if (!f->jobs || !f->sub) {
@@ -852,91 +973,8 @@ static frame *scan_dir(bk *b, int dirfd, const char *path, const sel *s)
         fifo_push(b, f);
         return f;
     }
-    /* files: from the cache, or queued for the workers */
-    for (size_t i = 0; i < f->n && !b->fatal; i++) {
-        cs_node *nd = &f->nodes[i];
-        char *full = NULL;
-        const cs_id *ids;
-        uint32_t nids;
-        int hit = 0;
-        if (nd->type != CS_NODE_FILE)
-            continue;
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
-            continue;
-        if (b->fc)
-            hit = cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids);
-        if (hit == 1) {
-            bool all = true;
-            pthread_mutex_lock(&b->r->index.lock);
-            for (uint32_t k = 0; k < nids && all; k++)
-                all = cs_index_find(&b->r->index, &ids[k]) != NULL;
-            pthread_mutex_unlock(&b->r->index.lock);
-            if (all && (nd->content = malloc((nids ? nids : 1) * sizeof(cs_id)))) {
-                if (nids)
-                    memcpy(nd->content, ids, nids * sizeof(cs_id));
-                nd->ncontent = nids;
-                cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
-                b->files_unchanged++;
-                b->files++;
-                b->bytes += nd->size;
-                free(full);
-                continue;
-            }
-        }
-        free(full);
-        if (hit)
-            b->files_changed++;
-        else
-            b->files_new++;
-        job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            b->fatal = -ENOMEM;
-            break;
-        }
-        j->fr = f;
-        j->idx = i;
-        j->st = f->stats[i];
-        f->jobs[i] = j;
-        submit(b, j);
-    }
-    /* subdirectories, depth first */
-    for (size_t i = 0; i < f->n && !b->fatal; i++) {
-        cs_node *nd = &f->nodes[i];
-        char *full = NULL;
-        int fd;
-        if (nd->type != CS_NODE_DIR) {
-            if (nd->type != CS_NODE_FILE)
-                b->others++;
-            continue;
-        }
-        if (asprintf(&full, "%s/%s", path, nd->name) < 0)
-            continue;
-        fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            /* gone, or replaced by another type: left out like a vanished file */
-            bool gone = errno == ENOENT || errno == ENOTDIR || errno == ELOOP;
-            if (gone) {
-                log_notice("%s vanished before it could be read: not in this snapshot", full);
-                b->vanished++;
-            } else {
-                log_warning("cannot open directory %s: %s", full, strerror(errno));
-                b->errors++;
-            }
-            /* unreadable: keep the node (metadata) with an empty tree */
-            frame *empty = calloc(1, sizeof(*empty));
-            if (empty) {
-                empty->dirfd = -1;
-                empty->failed = gone;
-                empty->path = strdup(full);
-                fifo_push(b, empty);
-                f->sub[i] = empty;
-            }
-        } else {
-            f->sub[i] = scan_dir(b, fd, full, sel_kid(s, nd->name));
-        }
-        free(full);
-        drain(b, 1);
-    }
+    if ((r = queue_files(b, f, path)) < 0 || (r = descend(b, f, path, s)) < 0)
+        b->fatal = r;
     fifo_push(b, f);
     drain(b, 0);
     return f;
@@ -981,7 +1019,10 @@ static int sel_add(sel *root, const char *path)
             cur->kids = nv;
             k = &cur->kids[cur->nkids++];
             memset(k, 0, sizeof(*k));
-            k->name = strdup(comp);
+            if (!(k->name = strdup(comp))) {
+                free(copy);
+                return -ENOMEM;
+            }
         }
         cur = k;
     }
@@ -1107,7 +1148,11 @@ static int run(bk *b, cs_snapshot *snap)
             sel_free(&root);
             return -EINVAL;
         }
-        if ((rc = sel_add(&root, o->paths[i])) < 0) {
+        if ((rc = sel_add(&root, o->paths[i])) == -ENOMEM) {
+            sel_free(&root);
+            return rc;
+        }
+        if (rc < 0) {
             log_error("cannot back up '%s': name a directory or file, without '..'", o->paths[i]);
             sel_free(&root);
             return rc;
@@ -1169,12 +1214,12 @@ static int fill_snapshot(bk *b, cs_snapshot *s)
     s->tags = calloc(b->o->ntags ? b->o->ntags : 1, sizeof(char *));
     if (!s->host || !s->user || !s->paths || !s->tags)
         return -ENOMEM;
-    for (size_t i = 0; i < b->o->npaths; i++)
-        if ((s->paths[s->npaths] = strdup(b->o->paths[i])))
-            s->npaths++;
-    for (size_t i = 0; i < b->o->ntags; i++)
-        if ((s->tags[s->ntags] = strdup(b->o->tags[i])))
-            s->ntags++;
+    for (size_t i = 0; i < b->o->npaths; i++, s->npaths++)
+        if (!(s->paths[s->npaths] = strdup(b->o->paths[i])))
+            return -ENOMEM;
+    for (size_t i = 0; i < b->o->ntags; i++, s->ntags++)
+        if (!(s->tags[s->ntags] = strdup(b->o->tags[i])))
+            return -ENOMEM;
     return 0;
 }
 

@@ -120,13 +120,13 @@ int cs_fcache_new_empty(const uint8_t key[32], cs_fcache **out)
 
 int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
 {
-    cs_rd rd = cs_rd_init(data, len);
-    uint32_t count;
+    cs_reader rd = cs_rd_init(data, len);
+    uint32_t version, count;
 
-    if (cs_rd_u32(&rd) != FC_VERSION)
+    if (cs_get_le32(&rd, &version) < 0 || version != FC_VERSION)
         return -EBADMSG;
-    count = cs_rd_u32(&rd);
-    if (rd.err || (uint64_t)count * FC_RECORD > rd.n)
+    cs_get_le32(&rd, &count);
+    if (rd.err || (uint64_t)count * FC_RECORD > cs_rd_left(&rd))
         return -EBADMSG;
     c->v = calloc(count ? count : 1, sizeof(*c->v));
     if (!c->v)
@@ -134,29 +134,27 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
     c->cap = count ? count : 1;
     for (uint32_t i = 0; i < count; i++) {
         fc_entry *e = &c->v[i];
-        const uint8_t *k = cs_rd_bytes(&rd, 16);
-        if (!k)
+        if (cs_get_copy(&rd, e->key, 16) < 0)
             return -EBADMSG;
-        memcpy(e->key, k, 16);
-        e->ino = cs_rd_u64(&rd);
-        e->size = cs_rd_u64(&rd);
-        e->mtime_s = (int64_t)cs_rd_u64(&rd);
-        e->mtime_ns = cs_rd_u32(&rd);
-        e->ctime_s = (int64_t)cs_rd_u64(&rd);
-        e->ctime_ns = cs_rd_u32(&rd);
-        e->age = cs_rd_u16(&rd);
-        e->n = cs_rd_u32(&rd);
-        if (rd.err || (uint64_t)e->n * CS_ID_LEN > rd.n)
+        cs_get_le64(&rd, &e->ino);
+        cs_get_le64(&rd, &e->size);
+        cs_get_le64(&rd, (uint64_t *)&e->mtime_s);
+        cs_get_le32(&rd, &e->mtime_ns);
+        cs_get_le64(&rd, (uint64_t *)&e->ctime_s);
+        cs_get_le32(&rd, &e->ctime_ns);
+        cs_get_le16(&rd, &e->age);
+        cs_get_le32(&rd, &e->n);
+        if (rd.err || (uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
             return -EBADMSG;
         if (e->n) {
             e->ids = malloc((size_t)e->n * CS_ID_LEN);
             if (!e->ids)
                 return -ENOMEM;
-            memcpy(e->ids, cs_rd_bytes(&rd, (size_t)e->n * CS_ID_LEN), (size_t)e->n * CS_ID_LEN);
+            cs_get_copy(&rd, e->ids, (size_t)e->n * CS_ID_LEN);
         }
         c->n = i + 1;
     }
-    if (rd.n)
+    if (cs_rd_end(&rd) < 0)
         return -EBADMSG;
     {
         size_t ns = 2048;
@@ -282,15 +280,15 @@ int cs_fcache_save(cs_fcache *c)
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE)
             count++;
-    rc |= cs_wr_u32(&pt, FC_VERSION) | cs_wr_u32(&pt, count);
+    rc |= cs_put_le32(&pt, FC_VERSION) | cs_put_le32(&pt, count);
     for (size_t i = 0; i < c->n && rc == 0; i++) {
         const fc_entry *e = &c->v[i];
         if (!(e->seen || e->age + 1 <= FC_MAX_AGE))
             continue;
-        rc |= cs_buf_append(&pt, e->key, 16) | cs_wr_u64(&pt, e->ino) | cs_wr_u64(&pt, e->size);
-        rc |= cs_wr_u64(&pt, (uint64_t)e->mtime_s) | cs_wr_u32(&pt, e->mtime_ns);
-        rc |= cs_wr_u64(&pt, (uint64_t)e->ctime_s) | cs_wr_u32(&pt, e->ctime_ns);
-        rc |= cs_wr_u16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_wr_u32(&pt, e->n);
+        rc |= cs_buf_append(&pt, e->key, 16) | cs_put_le64(&pt, e->ino) | cs_put_le64(&pt, e->size);
+        rc |= cs_put_le64(&pt, (uint64_t)e->mtime_s) | cs_put_le32(&pt, e->mtime_ns);
+        rc |= cs_put_le64(&pt, (uint64_t)e->ctime_s) | cs_put_le32(&pt, e->ctime_ns);
+        rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_le32(&pt, e->n);
         if (e->n)
             rc |= cs_buf_append(&pt, e->ids, (size_t)e->n * CS_ID_LEN);
     }

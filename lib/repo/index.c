@@ -155,19 +155,19 @@ int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out)
 {
     int r = 0;
 
-    r |= cs_wr_u32(out, INDEX_VERSION);
-    r |= cs_wr_u32(out, (uint32_t)n);
+    r |= cs_put_le32(out, INDEX_VERSION);
+    r |= cs_put_le32(out, (uint32_t)n);
     for (size_t i = 0; i < n && r == 0; i++) {
         r |= cs_buf_append(out, packs[i].pack_id.b, CS_ID_LEN);
-        r |= cs_wr_u64(out, packs[i].size);
-        r |= cs_wr_u32(out, packs[i].n);
+        r |= cs_put_le64(out, packs[i].size);
+        r |= cs_put_le32(out, packs[i].n);
         for (uint32_t j = 0; j < packs[i].n && r == 0; j++) {
             const cs_pack_blob *b = &packs[i].blobs[j];
-            r |= cs_wr_u8(out, b->type);
+            r |= cs_put_u8(out, b->type);
             r |= cs_buf_append(out, b->id.b, CS_ID_LEN);
-            r |= cs_wr_u32(out, b->offset);
-            r |= cs_wr_u32(out, b->enc_len);
-            r |= cs_wr_u32(out, b->raw_len);
+            r |= cs_put_le32(out, b->offset);
+            r |= cs_put_le32(out, b->enc_len);
+            r |= cs_put_le32(out, b->raw_len);
         }
     }
     return r ? -ENOMEM : 0;
@@ -177,26 +177,25 @@ int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out)
  * checked against what remains before anything is allocated. */
 int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *ud)
 {
-    cs_rd rd = cs_rd_init(data, len);
-    uint32_t npacks;
+    cs_reader rd = cs_rd_init(data, len);
+    uint32_t version, npacks;
     cs_pack_blob *blobs = NULL;
     int r = 0;
 
-    if (cs_rd_u32(&rd) != INDEX_VERSION)
+    if (cs_get_le32(&rd, &version) < 0 || version != INDEX_VERSION)
         return -EBADMSG;
-    npacks = cs_rd_u32(&rd);
-    if (rd.err || npacks > INDEX_MAX_PACKS || (uint64_t)npacks * 44 > rd.n)
+    cs_get_le32(&rd, &npacks);
+    if (rd.err || npacks > INDEX_MAX_PACKS || (uint64_t)npacks * 44 > cs_rd_left(&rd))
         return -EBADMSG;
     for (uint32_t i = 0; i < npacks && r == 0; i++) {
         cs_index_pack_blobs p;
-        const uint8_t *pid = cs_rd_bytes(&rd, CS_ID_LEN);
-        p.size = cs_rd_u64(&rd);
-        p.n = cs_rd_u32(&rd);
-        if (rd.err || p.n > PACK_MAX_BLOBS || (uint64_t)p.n * 45 > rd.n || p.size > CS_MAX_PACK) {
+        cs_get_copy(&rd, p.pack_id.b, CS_ID_LEN);
+        cs_get_le64(&rd, &p.size);
+        cs_get_le32(&rd, &p.n);
+        if (rd.err || p.n > PACK_MAX_BLOBS || (uint64_t)p.n * 45 > cs_rd_left(&rd) || p.size > CS_MAX_PACK) {
             r = -EBADMSG;
             break;
         }
-        memcpy(p.pack_id.b, pid, CS_ID_LEN);
         free(blobs);
         blobs = calloc(p.n ? p.n : 1, sizeof(*blobs));
         if (!blobs) {
@@ -205,25 +204,24 @@ int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *u
         }
         for (uint32_t j = 0; j < p.n; j++) {
             cs_pack_blob *b = &blobs[j];
-            b->type = cs_rd_u8(&rd);
-            const uint8_t *bid = cs_rd_bytes(&rd, CS_ID_LEN);
-            b->offset = cs_rd_u32(&rd);
-            b->enc_len = cs_rd_u32(&rd);
-            b->raw_len = cs_rd_u32(&rd);
+            cs_get_u8(&rd, &b->type);
+            cs_get_copy(&rd, b->id.b, CS_ID_LEN);
+            cs_get_le32(&rd, &b->offset);
+            cs_get_le32(&rd, &b->enc_len);
+            cs_get_le32(&rd, &b->raw_len);
             if (rd.err || (b->type != CS_BLOB_DATA && b->type != CS_BLOB_TREE) ||
                 (uint64_t)b->offset + b->enc_len > p.size || b->enc_len > CS_MAX_BLOB ||
                 b->enc_len < CS_BLOB_OVERHEAD || b->raw_len > CS_MAX_TREE) {
                 r = -EBADMSG;
                 break;
             }
-            memcpy(b->id.b, bid, CS_ID_LEN);
         }
         if (r == 0) {
             p.blobs = blobs;
             r = cb(&p, ud);
         }
     }
-    if (r == 0 && rd.n != 0)
+    if (r == 0 && cs_rd_end(&rd) < 0)
         r = -EBADMSG;
     free(blobs);
     return r;

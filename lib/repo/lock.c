@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -67,42 +68,38 @@ static int write_lock(cs_repo *r, int flags)
 
 typedef struct lock_info {
     char host[256];
-    long long pid, time;
-    unsigned long long start;
+    int64_t pid, time;
+    uint64_t start;
     bool exclusive;
 } lock_info;
+
+/* Every member optional, as written by any cloudseal so far; other
+ * members are ignored. */
+static const cs_json_field lock_fields[] = {
+    CS_JSON_STRBUF("host", lock_info, host, 0),
+    CS_JSON_I64("pid", lock_info, pid, 0, 0, 0),
+    CS_JSON_U64("start", lock_info, start, 0, 0, 0),
+    CS_JSON_I64("time", lock_info, time, 0, 0, 0),
+    CS_JSON_BOOL("exclusive", lock_info, exclusive, 0),
+    {},
+};
 
 static int read_lock(cs_repo *r, const cs_id *id, lock_info *li)
 {
     _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
-    json_object *o, *v;
+    _cleanup_json_ json_object *o = NULL;
+    cs_json_error err = { "not a JSON object" };
     int rc = cs_repo_get_sealed(r, "locks", CS_OBJ_LOCK, id, &pt);
 
     if (rc < 0)
         return rc;
-    {
-        json_tokener *tok = json_tokener_new();
-        o = tok ? json_tokener_parse_ex(tok, (const char *)pt.data, (int)pt.len) : NULL;
-        if (tok)
-            json_tokener_free(tok);
-    }
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return -EBADMSG;
-    }
     memset(li, 0, sizeof(*li));
-    if (json_object_object_get_ex(o, "host", &v) && json_object_is_type(v, json_type_string))
-        snprintf(li->host, sizeof(li->host), "%s", json_object_get_string(v));
-    if (json_object_object_get_ex(o, "pid", &v))
-        li->pid = json_object_get_int64(v);
-    if (json_object_object_get_ex(o, "start", &v))
-        li->start = json_object_get_uint64(v);
-    if (json_object_object_get_ex(o, "time", &v))
-        li->time = json_object_get_int64(v);
-    if (json_object_object_get_ex(o, "exclusive", &v))
-        li->exclusive = json_object_get_boolean(v);
-    json_object_put(o);
-    return 0;
+    rc = cs_json_parse_object((const char *)pt.data, pt.len, pt.len, CS_JSON_MAX_DEPTH, &o, NULL);
+    if (rc == 0)
+        rc = cs_json_dispatch(o, lock_fields, 0, li, &err);
+    if (rc == -EBADMSG)
+        log_warning("lock: %s", err.msg);
+    return rc;
 }
 
 static bool lock_stale(const lock_info *li)
@@ -174,7 +171,7 @@ int cs_repo_lock(cs_repo *r, bool exclusive)
         if (exclusive || li.exclusive) {
             log_error("the repository is locked (%s) by process %lld on %s since %lld s; "
                       "try again when it has finished", li.exclusive ? "exclusively" : "shared",
-                      li.pid, li.host, (long long)time(NULL) - li.time);
+                      (long long)li.pid, li.host, (long long)time(NULL) - li.time);
             rc = -EBUSY;
         }
     }

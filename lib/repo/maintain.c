@@ -363,62 +363,185 @@ static int check_used_packs_exist(cs_repo *r, cs_plist *pl, const uint64_t *used
     return rc;
 }
 
-/* Pack flags: 0 keep, 1 delete (nothing used), 2 rewrite (its used blobs
- * copied into new packs): when over 20% is unused, or when it is small and
- * another small pack of its kind is rewritten too.  A rewrite must leave
+enum pack_fate { PACK_KEEP, PACK_DELETE, PACK_REPACK };
+
+/* What prune found and decided for each pack of the index as loaded (the
+ * packs a repack writes come after npacks and are kept). */
+typedef struct prune_plan {
+    uint32_t npacks;
+    uint64_t *used, *unused, *unused_blobs; /* bytes, bytes, blobs */
+    enum pack_fate *fate;
+    cs_plist pl; /* data/ as listed: packs no index names are deleted */
+} prune_plan;
+
+static void plan_free(prune_plan *pp)
+{
+    free(pp->used);
+    free(pp->unused);
+    free(pp->unused_blobs);
+    free(pp->fate);
+    cs_plist_free(&pp->pl);
+}
+
+static int plan_count(cs_repo *r, prune_plan *pp, cs_prune_result *res)
+{
+    size_t n = r->index.npacks + 1;
+
+    pp->npacks = (uint32_t)r->index.npacks;
+    pp->used = calloc(n, sizeof(uint64_t));
+    pp->unused = calloc(n, sizeof(uint64_t));
+    pp->unused_blobs = calloc(n, sizeof(uint64_t));
+    pp->fate = calloc(n, sizeof(enum pack_fate));
+    if (!pp->used || !pp->unused || !pp->unused_blobs || !pp->fate)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->index.cap; i++) {
+        cs_ientry *e = &r->index.tab[i];
+        if (!e->type || e->pack == CS_PACK_PENDING)
+            continue;
+        if (e->used) {
+            pp->used[e->pack] += e->enc_len;
+            res->blobs_kept++;
+        } else {
+            pp->unused[e->pack] += e->enc_len;
+            pp->unused_blobs[e->pack]++;
+        }
+    }
+    return 0;
+}
+
+/* A pack is deleted when nothing in it is used, repacked (its used blobs
+ * copied into new packs) when over 20% is unused, or when it is small and
+ * another small pack of its kind is repacked too.  A repack must leave
  * fewer packs or fewer bytes, or every prune would redo it (the new pack of
  * a lone small pack is as small): so a prune right after a prune does
  * nothing. */
-static void plan_packs(cs_repo *r, const uint64_t *used_bytes, const uint64_t *unused_bytes)
+static void plan_fates(cs_repo *r, prune_plan *pp)
 {
     size_t merge[2] = { 0, 0 }; /* packs of each kind whose blobs may share new packs */
 
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
+    for (uint32_t p = 0; p < pp->npacks; p++) {
         cs_ipack *ip = &r->index.packs[p];
         int tree = ip->type == CS_BLOB_TREE;
-        if (!used_bytes[p])
-            ip->flag = 1;
-        else if (unused_bytes[p] * 100 > ip->size * 20)
-            ip->flag = 2, merge[tree]++;
+        if (!pp->used[p])
+            pp->fate[p] = PACK_DELETE;
+        else if (pp->unused[p] * 100 > ip->size * 20)
+            pp->fate[p] = PACK_REPACK, merge[tree]++;
         else if (ip->size < CS_PACK_TARGET / 8)
             merge[tree]++;
     }
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
+    for (uint32_t p = 0; p < pp->npacks; p++) {
         cs_ipack *ip = &r->index.packs[p];
         int tree = ip->type == CS_BLOB_TREE;
-        if (ip->flag == 0 && used_bytes[p] && ip->size < CS_PACK_TARGET / 8 && merge[tree] > 1)
-            ip->flag = 2;
+        if (pp->fate[p] == PACK_KEEP && pp->used[p] && ip->size < CS_PACK_TARGET / 8 && merge[tree] > 1)
+            pp->fate[p] = PACK_REPACK;
     }
 }
 
-int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
+static int by_garbage(const void *a, const void *b, void *ud)
+{
+    const uint64_t *unused = ud;
+    uint64_t x = unused[*(const uint32_t *)a], y = unused[*(const uint32_t *)b];
+
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* After the bound, a lone small pack left to repack in its kind would only
+ * be copied into a pack as small: keep it for a run that merges it. */
+static void drop_lone_merges(cs_repo *r, prune_plan *pp, cs_prune_result *res)
+{
+    size_t n[2] = { 0, 0 };
+    uint32_t last[2] = { 0, 0 };
+
+    for (uint32_t p = 0; p < pp->npacks; p++)
+        if (pp->fate[p] == PACK_REPACK) {
+            int tree = r->index.packs[p].type == CS_BLOB_TREE;
+            n[tree]++;
+            last[tree] = p;
+        }
+    for (int k = 0; k < 2; k++) {
+        cs_ipack *ip = &r->index.packs[last[k]];
+        if (n[k] != 1 || pp->unused[last[k]] * 100 > ip->size * 20)
+            continue;
+        pp->fate[last[k]] = PACK_KEEP;
+        res->bytes_repacked -= ip->size;
+        res->bytes_repack_left += ip->size;
+        res->packs_repack_left++;
+    }
+}
+
+/* With max_repack, repack the packs with the most garbage first, up to
+ * max_repack bytes of packs read; the others are kept for the next prune
+ * (what a repack costs is reading and writing them; deleting is cheap and
+ * not bounded). */
+static int plan_bound(cs_repo *r, prune_plan *pp, uint64_t max_repack, cs_prune_result *res)
+{
+    _cleanup_free_ uint32_t *order = calloc(pp->npacks + 1, sizeof(uint32_t));
+    uint32_t n = 0;
+
+    if (!order)
+        return -ENOMEM;
+    for (uint32_t p = 0; p < pp->npacks; p++)
+        if (pp->fate[p] == PACK_REPACK)
+            order[n++] = p;
+    qsort_r(order, n, sizeof(uint32_t), by_garbage, pp->unused);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t size = r->index.packs[order[i]].size;
+        if (max_repack && res->bytes_repacked + size > max_repack) {
+            pp->fate[order[i]] = PACK_KEEP;
+            res->bytes_repack_left += size;
+            res->packs_repack_left++;
+        } else {
+            res->bytes_repacked += size;
+        }
+    }
+    if (max_repack && res->packs_repack_left)
+        drop_lone_merges(r, pp, res);
+    return 0;
+}
+
+/* The counts are what is done: unused blobs in kept packs stay. */
+static void plan_result(cs_repo *r, const prune_plan *pp, cs_prune_result *res)
+{
+    for (uint32_t p = 0; p < pp->npacks; p++) {
+        cs_ipack *ip = &r->index.packs[p];
+        switch (pp->fate[p]) {
+        case PACK_DELETE:
+            res->packs_deleted++;
+            res->bytes_freed += ip->size;
+            res->blobs_removed += pp->unused_blobs[p];
+            break;
+        case PACK_REPACK:
+            res->packs_rewritten++;
+            res->bytes_freed += pp->unused[p];
+            res->blobs_removed += pp->unused_blobs[p];
+            break;
+        case PACK_KEEP:
+            res->packs_kept++;
+            res->blobs_unused_kept += pp->unused_blobs[p];
+            break;
+        }
+    }
+    for (size_t i = 0; i < pp->pl.n; i++) {
+        if (!pp->pl.v[i].known) {
+            res->packs_deleted++;
+            res->bytes_freed += pp->pl.v[i].size;
+        }
+    }
+}
+
+/* Refuses when the repository is damaged in a way that would make prune
+ * delete data a snapshot needs; else decides every pack's fate. */
+static int plan(cs_repo *r, uint64_t max_repack, prune_plan *pp, cs_prune_result *res)
 {
     cs_snapshot *snaps = NULL;
     size_t nsnaps = 0, damaged = 0;
-    uint64_t *used_bytes = NULL, *unused_bytes = NULL, *unused_blobs = NULL;
     marks m = { 0 };
-    cs_id *old_index = NULL;
-    size_t nold = 0;
-    cs_pw *pk = NULL;
-    cs_plist pl = { 0 };
-    uint32_t nbefore = 0;
     int rc;
 
-    memset(res, 0, sizeof(*res));
-    rc = cs_repo_lock(r, true);
-    if (rc < 0)
-        return rc;
-    rc = cs_repo_reload_index(r);
-    if (rc < 0) {
-        cs_repo_unlock(r);
-        return rc;
-    }
-    cs_repo_remove_stale_locks(r);
     if (r->damaged_index) {
         log_error("prune refuses to run while an index object is damaged: it could delete packs only that "
                   "object names; run 'cloudseal repair index' first");
-        rc = -EBADMSG;
-        goto out;
+        return -EBADMSG;
     }
     rc = cs_snapshot_list(r, &snaps, &nsnaps, &damaged);
     if (rc == 0 && damaged) {
@@ -427,88 +550,44 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     if (rc == 0)
         rc = mark_all(r, snaps, nsnaps, &m);
+    cs_snapshots_free(snaps, nsnaps);
     if (rc == 0 && m.errors) {
         log_error("prune refuses to run: the snapshots need data that is missing or damaged; run 'cloudseal check'");
         rc = -EBADMSG;
     }
+    if (rc == 0)
+        rc = plan_count(r, pp, res);
+    if (rc == 0)
+        rc = cs_plist_load(r, &pp->pl);
     if (rc < 0)
-        goto out;
-    used_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
-    unused_bytes = calloc(r->index.npacks + 1, sizeof(uint64_t));
-    unused_blobs = calloc(r->index.npacks + 1, sizeof(uint64_t));
-    if (!used_bytes || !unused_bytes || !unused_blobs) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < r->index.cap; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (!e->type || e->pack == CS_PACK_PENDING)
-            continue;
-        if (e->used) {
-            used_bytes[e->pack] += e->enc_len;
-            res->blobs_kept++;
-        } else {
-            unused_bytes[e->pack] += e->enc_len;
-            unused_blobs[e->pack]++;
-        }
-    }
-    plan_packs(r, used_bytes, unused_bytes);
-    /* packs no index names (interrupted backups) */
-    rc = cs_plist_load(r, &pl);
-    if (rc < 0)
-        goto out;
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
-        cs_pent *pe = cs_plist_find(&pl, &r->index.packs[p].id);
+        return rc;
+    for (uint32_t p = 0; p < pp->npacks; p++) {
+        cs_pent *pe = cs_plist_find(&pp->pl, &r->index.packs[p].id);
         if (pe)
             pe->known = true;
     }
-    if ((rc = check_used_packs_exist(r, &pl, used_bytes)) < 0)
-        goto out;
-    /* the counts are what is done: unused blobs in kept packs stay */
-    for (uint32_t p = 0; p < r->index.npacks; p++) {
-        cs_ipack *ip = &r->index.packs[p];
-        if (ip->flag == 1) {
-            res->packs_deleted++;
-            res->bytes_freed += ip->size;
-            res->blobs_removed += unused_blobs[p];
-        } else if (ip->flag == 2) {
-            res->packs_rewritten++;
-            res->bytes_freed += unused_bytes[p];
-            res->blobs_removed += unused_blobs[p];
-        } else {
-            res->packs_kept++;
-            res->blobs_unused_kept += unused_blobs[p];
-        }
-    }
-    for (size_t i = 0; i < pl.n; i++) {
-        if (!pl.v[i].known) {
-            res->packs_deleted++;
-            res->bytes_freed += pl.v[i].size;
-        }
-    }
-    /* leftovers of interrupted writes: a writer holding a lock would have
-     * kept us out, and a write going on keeps its file's mtime current */
-    rc = cs_repo_temp_objects(r, dry_run ? 0 : r->lock_time, &res->temp_removed, &res->temp_bytes);
-    if (rc < 0)
-        goto out;
-    res->bytes_freed += res->temp_bytes;
-    if (dry_run || (!res->packs_deleted && !res->packs_rewritten))
-        goto out;
+    if ((rc = check_used_packs_exist(r, &pp->pl, pp->used)) < 0)
+        return rc;
+    plan_fates(r, pp);
+    if ((rc = plan_bound(r, pp, max_repack, res)) < 0)
+        return rc;
+    plan_result(r, pp, res);
+    return 0;
+}
 
-    /* 1. copy the used blobs of packs being rewritten into new packs */
-    nbefore = (uint32_t)r->index.npacks;
-    rc = cs_pw_new(r, 2, &pk);
-    if (rc < 0)
-        goto out;
+/* Copy the used blobs of the packs being repacked into new packs. */
+static int repack(cs_repo *r, const prune_plan *pp)
+{
+    cs_pw *pk = NULL;
+    int rc = cs_pw_new(r, 2, &pk);
+
     for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
         cs_ientry *e = &r->index.tab[i];
         _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
         char key[1200];
-        uint32_t p;
-        if (!e->type || !e->used || e->pack == CS_PACK_PENDING || r->index.packs[e->pack].flag != 2)
+        if (!e->type || !e->used || e->pack >= pp->npacks || pp->fate[e->pack] != PACK_REPACK)
             continue;
-        p = e->pack;
-        cs_repo_key(r, "data", &r->index.packs[p].id, key, sizeof(key));
+        cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key));
         rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, &raw);
         if (rc == 0) {
             /* the blob's AEAD binds its type and id, not its pack: copy it as is */
@@ -520,67 +599,93 @@ int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res)
     }
     if (rc == 0)
         rc = cs_pw_finish(pk); /* writes the index object of the new packs */
+    cs_pw_free(pk);
+    return rc;
+}
+
+/* One index object for every pack kept as it is. */
+static int write_kept_index(cs_repo *r, const prune_plan *pp)
+{
+    cs_index_pack_blobs *v = calloc(pp->npacks + 1, sizeof(*v));
+    size_t nv = 0;
+    int rc = v ? 0 : -ENOMEM;
+
+    for (uint32_t p = 0; p < pp->npacks && rc == 0; p++) {
+        if (pp->fate[p] != PACK_KEEP)
+            continue;
+        rc = index_of_pack(r, p, &v[nv]);
+        if (rc == 0)
+            nv++;
+    }
+    if (rc == 0 && nv)
+        rc = cs_repo_write_index(r, v, nv, NULL);
+    for (size_t i = 0; i < nv; i++)
+        free(v[i].blobs);
+    free(v);
+    return rc;
+}
+
+static int delete_object(cs_repo *r, const char *kind, const cs_id *id)
+{
+    char key[1200];
+    int rc;
+
+    cs_repo_key(r, kind, id, key, sizeof(key));
+    rc = cs_storage_del(r->st, key);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+/* Only once the new index objects are written: forget the old ones, then
+ * delete the packs (an interruption in between leaves packs no index
+ * names, which the next prune deletes). */
+static int delete_old(cs_repo *r, const prune_plan *pp, const cs_id *old_index, size_t nold)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < nold && rc == 0; i++)
+        rc = delete_object(r, "index", &old_index[i]);
+    for (uint32_t p = 0; p < pp->npacks && rc == 0; p++)
+        if (pp->fate[p] != PACK_KEEP)
+            rc = delete_object(r, "data", &r->index.packs[p].id);
+    for (size_t i = 0; i < pp->pl.n && rc == 0; i++)
+        if (!pp->pl.v[i].known)
+            rc = delete_object(r, "data", &pp->pl.v[i].id);
+    return rc;
+}
+
+int cs_prune(cs_repo *r, const cs_prune_opts *o, cs_prune_result *res)
+{
+    static const cs_prune_opts defaults = { 0 };
+    prune_plan pp = { 0 };
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (!o)
+        o = &defaults;
+    rc = cs_repo_lock(r, true);
+    if (rc < 0)
+        return rc;
+    rc = cs_repo_reload_index(r);
     if (rc < 0)
         goto out;
-    /* 2. one index object for every pack kept as it is */
-    {
-        cs_index_pack_blobs *v = calloc(r->index.npacks + 1, sizeof(*v));
-        size_t nv = 0;
-        if (!v) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (uint32_t p = 0; p < nbefore && rc == 0; p++) {
-            cs_ipack *ip = &r->index.packs[p];
-            if (ip->flag != 0)
-                continue;
-            rc = index_of_pack(r, p, &v[nv]);
-            if (rc == 0)
-                nv++;
-        }
-        if (rc == 0 && nv)
-            rc = cs_repo_write_index(r, v, nv, NULL);
-        for (size_t i = 0; i < nv; i++)
-            free(v[i].blobs);
-        free(v);
-        if (rc < 0)
-            goto out;
-    }
-    /* 3. only now forget the old index objects, 4. then delete the packs */
-    old_index = r->index_ids;
-    nold = r->nindex_ids;
-    for (size_t i = 0; i < nold; i++) {
-        char key[1200];
-        cs_repo_key(r, "index", &old_index[i], key, sizeof(key));
-        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
-            goto out;
-        rc = 0;
-    }
-    for (uint32_t p = 0; p < nbefore; p++) {
-        char key[1200];
-        if (r->index.packs[p].flag == 0)
-            continue;
-        cs_repo_key(r, "data", &r->index.packs[p].id, key, sizeof(key));
-        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
-            goto out;
-        rc = 0;
-    }
-    for (size_t i = 0; i < pl.n; i++) {
-        char key[1200];
-        if (pl.v[i].known)
-            continue;
-        cs_repo_key(r, "data", &pl.v[i].id, key, sizeof(key));
-        if ((rc = cs_storage_del(r->st, key)) < 0 && rc != -ENOENT)
-            goto out;
-        rc = 0;
-    }
+    cs_repo_remove_stale_locks(r);
+    rc = plan(r, o->max_repack, &pp, res);
+    /* leftovers of interrupted writes: a writer holding a lock would have
+     * kept us out, and a write going on keeps its file's mtime current */
+    if (rc == 0)
+        rc = cs_repo_temp_objects(r, o->dry_run ? 0 : r->lock_time, &res->temp_removed, &res->temp_bytes);
+    if (rc < 0)
+        goto out;
+    res->bytes_freed += res->temp_bytes;
+    if (o->dry_run || (!res->packs_deleted && !res->packs_rewritten))
+        goto out;
+    rc = repack(r, &pp);
+    if (rc == 0)
+        rc = write_kept_index(r, &pp);
+    if (rc == 0)
+        rc = delete_old(r, &pp, r->index_ids, r->nindex_ids);
 out:
-    cs_pw_free(pk);
-    cs_plist_free(&pl);
-    free(used_bytes);
-    free(unused_bytes);
-    free(unused_blobs);
-    cs_snapshots_free(snaps, nsnaps);
+    plan_free(&pp);
     cs_repo_unlock(r);
     return rc;
 }

@@ -14,38 +14,38 @@ static const uint8_t pack_magic[4] = { 'C', 'S', 'P', 'K' };
 
 int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out)
 {
-    int r = cs_wr_u32(out, PACK_HDR_VERSION);
+    int r = cs_put_le32(out, PACK_HDR_VERSION);
 
-    r |= cs_wr_u32(out, (uint32_t)n);
+    r |= cs_put_le32(out, (uint32_t)n);
     for (size_t i = 0; i < n && r == 0; i++) {
-        r |= cs_wr_u8(out, b[i].type);
+        r |= cs_put_u8(out, b[i].type);
         r |= cs_buf_append(out, b[i].id.b, CS_ID_LEN);
-        r |= cs_wr_u32(out, b[i].enc_len);
-        r |= cs_wr_u32(out, b[i].raw_len);
+        r |= cs_put_le32(out, b[i].enc_len);
+        r |= cs_put_le32(out, b[i].raw_len);
     }
     return r ? -ENOMEM : 0;
 }
 
 int cs_pack_header_parse(const uint8_t *data, size_t len, uint64_t blobs_end, cs_pack_blob **out, size_t *n)
 {
-    cs_rd rd = cs_rd_init(data, len);
-    uint32_t count;
+    cs_reader rd = cs_rd_init(data, len);
+    uint32_t version, count;
     uint64_t off = 0;
     cs_pack_blob *b;
 
-    if (cs_rd_u32(&rd) != PACK_HDR_VERSION)
+    if (cs_get_le32(&rd, &version) < 0 || version != PACK_HDR_VERSION)
         return -EBADMSG;
-    count = cs_rd_u32(&rd);
-    if (rd.err || (uint64_t)count * PACK_BLOB_RECORD != rd.n)
+    cs_get_le32(&rd, &count);
+    if (rd.err || (uint64_t)count * PACK_BLOB_RECORD != cs_rd_left(&rd))
         return -EBADMSG;
     b = calloc(count ? count : 1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     for (uint32_t i = 0; i < count; i++) {
-        b[i].type = cs_rd_u8(&rd);
-        memcpy(b[i].id.b, cs_rd_bytes(&rd, CS_ID_LEN), CS_ID_LEN);
-        b[i].enc_len = cs_rd_u32(&rd);
-        b[i].raw_len = cs_rd_u32(&rd);
+        cs_get_u8(&rd, &b[i].type);
+        cs_get_copy(&rd, b[i].id.b, CS_ID_LEN);
+        cs_get_le32(&rd, &b[i].enc_len);
+        cs_get_le32(&rd, &b[i].raw_len);
         b[i].offset = (uint32_t)off;
         off += b[i].enc_len;
         if ((b[i].type != CS_BLOB_DATA && b[i].type != CS_BLOB_TREE) || b[i].enc_len < CS_BLOB_OVERHEAD ||
@@ -74,7 +74,7 @@ int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_bu
     r = cs_seal(k->data, CS_OBJ_PACK_HEADER, NULL, hdr.data, hdr.len, pack);
     if (r < 0)
         return r;
-    r = cs_wr_u32(pack, (uint32_t)(pack->len - before));
+    r = cs_put_le32(pack, (uint32_t)(pack->len - before));
     if (r == 0)
         r = cs_buf_append(pack, pack_magic, 4);
     return r;
@@ -82,14 +82,16 @@ int cs_pack_finish(const cs_repo_keys *k, const cs_pack_blob *b, size_t n, cs_bu
 
 int cs_pack_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_len, uint32_t *hlen)
 {
-    const uint8_t *t;
+    cs_reader rd;
+    const uint8_t *magic;
 
+    *hlen = 0;
     if (tail_len < 8 || pack_len < 8 + CS_SEAL_OVERHEAD || tail_len > pack_len)
         return -EBADMSG;
-    t = tail + tail_len - 8;
-    if (memcmp(t + 4, pack_magic, 4) != 0)
+    rd = cs_rd_init(tail + tail_len - 8, 8); /* header length, magic */
+    cs_get_le32(&rd, hlen);
+    if (cs_get_bytes(&rd, 4, &magic) < 0 || memcmp(magic, pack_magic, 4) != 0)
         return -EBADMSG;
-    *hlen = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     if (*hlen > pack_len - 8 || *hlen < CS_SEAL_OVERHEAD)
         return -EBADMSG;
     return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/fileio.h"
 #include "util/macros.h"
@@ -49,19 +50,21 @@ void cs_repo_id_hex(const cs_repo *r, char out[65])
     cs_id_hex(&r->repo_id, out);
 }
 
-void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen)
+int cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen)
 {
     char hex[65];
+    int n;
 
     if (!id) {
-        snprintf(out, outlen, "%s%s", r->prefix, kind);
-        return;
+        n = snprintf(out, outlen, "%s%s", r->prefix, kind);
+    } else {
+        cs_id_hex(id, hex);
+        if (strcmp(kind, "data") == 0)
+            n = snprintf(out, outlen, "%sdata/%.2s/%s", r->prefix, hex, hex);
+        else
+            n = snprintf(out, outlen, "%s%s/%s", r->prefix, kind, hex);
     }
-    cs_id_hex(id, hex);
-    if (strcmp(kind, "data") == 0)
-        snprintf(out, outlen, "%sdata/%.2s/%s", r->prefix, hex, hex);
-    else
-        snprintf(out, outlen, "%s%s/%s", r->prefix, kind, hex);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 static bool cacheable(const cs_repo *r, const char *kind, const cs_id *id)
@@ -81,7 +84,7 @@ static void cache_path(const cs_repo *r, const char *kind, const cs_id *id, char
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
-    char key[1200], local[1400];
+    char key[CS_REPO_KEY_MAX], local[1400];
     int rc;
 
     /* a local copy is as good as the remote one: both must authenticate */
@@ -96,8 +99,9 @@ int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
         }
         cs_buf_reset(&raw);
     }
-    cs_repo_key(r, kind, id, key, sizeof(key));
-    rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_OBJECT, &raw);
+    rc = cs_repo_key(r, kind, id, key, sizeof(key));
+    if (rc == 0)
+        rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_OBJECT, &raw);
     if (rc < 0)
         return rc;
     rc = cs_unseal(r->keys->data, type, id, raw.data, raw.len, out);
@@ -139,13 +143,12 @@ int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
                        int flags)
 {
     _cleanup_buf_ cs_buf ct = CS_BUF_INIT;
-    char key[1200];
+    char key[CS_REPO_KEY_MAX];
     int rc = cs_seal(r->keys->data, type, id, pt, len, &ct);
 
-    if (rc < 0)
-        return rc;
-    cs_repo_key(r, kind, id, key, sizeof(key));
-    return cs_storage_put(r->st, key, ct.data, ct.len, flags);
+    if (rc == 0)
+        rc = cs_repo_key(r, kind, id, key, sizeof(key));
+    return rc < 0 ? rc : cs_storage_put(r->st, key, ct.data, ct.len, flags);
 }
 
 typedef struct list_ctx {
@@ -163,25 +166,19 @@ static int list_cb(const char *key, const cs_object_stat *st, void *ud)
     (void)st;
     if (!slash || cs_id_parse(slash + 1, &id) < 0)
         return 0; /* not ours (a stray file): ignore */
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 64;
-        cs_id *nv = realloc(c->ids, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        c->ids = nv;
-        c->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->ids, c->cap, c->n + 1) < 0)
+        return -ENOMEM;
     c->ids[c->n++] = id;
     return 0;
 }
 
 int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
 {
-    char prefix[1200];
+    char prefix[CS_REPO_KEY_MAX];
     list_ctx c = { 0 };
     int rc;
 
-    snprintf(prefix, sizeof(prefix), "%s%s/", r->prefix, kind);
+    snprintf(prefix, sizeof(prefix), "%s%s/", r->prefix, kind); /* fits: CS_REPO_PREFIX_MAX */
     rc = cs_storage_list(r->st, prefix, list_cb, &c);
     if (rc < 0) {
         free(c.ids);
@@ -195,21 +192,23 @@ int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
 int cs_repo_init(cs_storage *st, const char *prefix, const cs_amk *amk)
 {
     cs_repo r = { .st = st, .prefix = (char *)prefix };
-    uint8_t *cfg = cs_secure_alloc(CS_CONFIG_LEN);
+    uint8_t *cfg;
     cs_buf b = { 0 };
     int rc;
 
-    if (!cfg)
+    if (strlen(prefix) > CS_REPO_PREFIX_MAX)
+        return -ENAMETOOLONG; /* keys under it would be cut: see cs_repo_key() */
+    if (!(cfg = cs_secure_alloc(CS_CONFIG_LEN)))
         return -ENOMEM;
     rc = cs_rkeys_new(amk, &r.keys);
     if (rc < 0)
         goto out;
     b.data = cfg;
     b.cap = CS_CONFIG_LEN;
-    cs_wr_u32(&b, CS_CONFIG_VERSION);
-    cs_wr_u32(&b, CS_CHUNK_MIN);
-    cs_wr_u32(&b, CS_CHUNK_AVG);
-    cs_wr_u32(&b, CS_CHUNK_MAX);
+    cs_put_le32(&b, CS_CONFIG_VERSION);
+    cs_put_le32(&b, CS_CHUNK_MIN);
+    cs_put_le32(&b, CS_CHUNK_AVG);
+    cs_put_le32(&b, CS_CHUNK_MAX);
     randombytes_buf(cfg + b.len, 32 + 256 * 8); /* repository id, gear table */
     b.len = CS_CONFIG_LEN;
     rc = cs_repo_put_sealed(&r, "config", CS_OBJ_CONFIG, NULL, cfg, CS_CONFIG_LEN, CS_PUT_IMMUTABLE);
@@ -278,10 +277,12 @@ int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, c
 int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
                     cs_repo **out)
 {
-    cs_repo *r = calloc(1, sizeof(*r));
+    cs_repo *r;
     int rc;
 
-    if (!r)
+    if (strlen(prefix) > CS_REPO_PREFIX_MAX)
+        return -ENAMETOOLONG; /* keys under it would be cut: see cs_repo_key() */
+    if (!(r = calloc(1, sizeof(*r))))
         return -ENOMEM;
     r->st = st;
     pthread_mutex_init(&r->lock_mu, NULL);
@@ -339,14 +340,15 @@ int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out)
 int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
 {
     cs_ientry *e = cs_index_find(&r->index, id);
-    char key[1200];
+    char key[CS_REPO_KEY_MAX];
     int rc;
 
     if (!e || e->pack == CS_PACK_PENDING)
         return -ENOENT;
     if (e->type != type)
         return -EBADMSG;
-    cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key));
+    if ((rc = cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key))) < 0)
+        return rc;
     cs_buf_reset(raw);
     rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, raw);
     if (rc == -EINVAL)

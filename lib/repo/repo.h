@@ -199,8 +199,18 @@ typedef struct cs_prune_result {
     uint64_t packs_deleted, packs_rewritten, bytes_freed, blobs_kept, blobs_removed, packs_kept;
     uint64_t blobs_unused_kept;         /* unused, in packs kept (rewriting them is not worth it) */
     uint64_t temp_removed, temp_bytes;  /* leftovers of interrupted writes */
+    uint64_t bytes_repacked;            /* size of the packs rewritten */
+    uint64_t bytes_repack_left, packs_repack_left; /* over max_repack: kept for the next prune */
 } cs_prune_result;
-int cs_prune(cs_repo *r, bool dry_run, cs_prune_result *res);
+typedef struct cs_prune_opts {
+    bool dry_run;
+    /* Bytes of packs one prune may rewrite, those with the most unused data
+     * first (restic's --max-repack-size); 0 = no bound.  Deleting packs
+     * nothing uses is not bounded. */
+    uint64_t max_repack;
+} cs_prune_opts;
+/* o may be NULL: no dry run, no bound. */
+int cs_prune(cs_repo *r, const cs_prune_opts *o, cs_prune_result *res);
 int cs_snapshot_delete(cs_repo *r, const cs_id *id);
 
 /* ---- repair ---- */

@@ -26,24 +26,23 @@ static int config_open(const cs_repo *r, const uint8_t *raw, size_t len, cs_id *
     _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
     uint64_t gear[256];
     cs_chunker *ch;
-    cs_rd rd;
-    uint32_t min, avg, max;
+    cs_reader rd;
+    const uint8_t *id;
+    uint32_t version, min, avg, max;
     int rc = cs_unseal(r->keys->data, CS_OBJ_CONFIG, NULL, raw, len, &pt);
 
     if (rc < 0)
         return rc;
     rd = cs_rd_init(pt.data, pt.len);
-    if (cs_rd_u32(&rd) != CS_CONFIG_VERSION || pt.len != CS_CONFIG_LEN)
+    if (cs_get_le32(&rd, &version) < 0 || version != CS_CONFIG_VERSION || pt.len != CS_CONFIG_LEN)
         return -EBADMSG;
-    min = cs_rd_u32(&rd);
-    avg = cs_rd_u32(&rd);
-    max = cs_rd_u32(&rd);
-    if (repo_id)
-        memcpy(repo_id->b, cs_rd_bytes(&rd, 32), 32);
-    else
-        (void)cs_rd_bytes(&rd, 32);
+    cs_get_le32(&rd, &min);
+    cs_get_le32(&rd, &avg);
+    cs_get_le32(&rd, &max);
+    if (cs_get_bytes(&rd, 32, &id) == 0 && repo_id)
+        memcpy(repo_id->b, id, 32);
     for (int i = 0; i < 256; i++)
-        gear[i] = cs_rd_u64(&rd);
+        cs_get_le64(&rd, &gear[i]);
     ch = cs_secure_alloc(sizeof(*ch));
     rc = !ch ? -ENOMEM : rd.err ? -EBADMSG : cs_chunker_init(ch, gear, min, avg, max) < 0 ? -EBADMSG : 0;
     cs_wipe(gear, sizeof(gear));

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "repo/repo.h"
 #include "util/buf.h"
+#include "util/bytes.h"
 #include "util/secmem.h"
 
 /* ---- limits (hostile-input bounds) ---- */
@@ -76,19 +77,6 @@ int cs_blob_open2(const cs_repo_keys *k, int type, const cs_id *id, const void *
                   uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
-
-/* ---- byte encoding ---- */
-typedef struct cs_rd { const uint8_t *p; size_t n; int err; } cs_rd;
-static inline cs_rd cs_rd_init(const void *p, size_t n) { cs_rd r = { p, n, 0 }; return r; }
-const uint8_t *cs_rd_bytes(cs_rd *r, size_t n);
-uint8_t cs_rd_u8(cs_rd *r);
-uint16_t cs_rd_u16(cs_rd *r);
-uint32_t cs_rd_u32(cs_rd *r);
-uint64_t cs_rd_u64(cs_rd *r);
-int cs_wr_u8(cs_buf *b, uint8_t v);
-int cs_wr_u16(cs_buf *b, uint16_t v);
-int cs_wr_u32(cs_buf *b, uint32_t v);
-int cs_wr_u64(cs_buf *b, uint64_t v);
 
 /* ---- chunker ---- */
 typedef struct cs_chunker {
@@ -239,8 +227,14 @@ int cs_repo_temp_objects(cs_repo *r, int64_t remove_before, uint64_t *count, uin
  * Not while other threads read the index. */
 int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged);
 
-/* Storage key of an object: prefix + kind + '/' + hex (data adds xx/). */
-void cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
+/* Storage key of an object: prefix + kind + '/' + hex (data adds xx/), in
+ * out[CS_REPO_KEY_MAX]; -ENAMETOOLONG when it does not fit (a cut key would
+ * name another object).  Cannot fail for a repository from cs_repo_init()
+ * or cs_repo_open*(): they refuse a prefix longer than CS_REPO_PREFIX_MAX,
+ * which leaves room for the longest kind and id. */
+#define CS_REPO_KEY_MAX 1200
+#define CS_REPO_PREFIX_MAX (CS_REPO_KEY_MAX - 128)
+int cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);

@@ -9,11 +9,14 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "repo/repo_int.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include <sodium.h>
 
 #define SNAP_MAX_PATHS 4096
+#define SNAP_MAX_STRING 65536 /* a path, a tag, the host or user name */
+#define SNAP_MAX_BYTES (1u << 30)
 
 void cs_snapshot_clear(cs_snapshot *s)
 {
@@ -91,108 +94,98 @@ json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id)
     return o;
 }
 
-static int get_strs(json_object *o, const char *key, char ***out, size_t *n)
+/* "paths" and "tags": arrays of bounded strings, at most SNAP_MAX_PATHS. */
+static int get_strs(json_object *a, const char *name, char ***out, size_t *n, cs_json_error *err)
 {
-    json_object *a;
-    size_t len;
+    static const cs_json_field string = { .type = CS_JSON_TYPE_STRING, .max = SNAP_MAX_STRING };
+    size_t len = json_object_array_length(a);
 
-    *out = NULL;
-    *n = 0;
-    if (!json_object_object_get_ex(o, key, &a))
-        return 0;
-    if (!json_object_is_type(a, json_type_array))
-        return -EBADMSG;
-    len = json_object_array_length(a);
     if (len > SNAP_MAX_PATHS)
-        return -EBADMSG;
-    *out = calloc(len ? len : 1, sizeof(char *));
-    if (!*out)
+        return cs_json_fail(err, "field '%s' has more than %d entries", name, SNAP_MAX_PATHS);
+    if (!(*out = calloc(len ? len : 1, sizeof(char *))))
         return -ENOMEM;
     for (size_t i = 0; i < len; i++) {
-        json_object *e = json_object_array_get_idx(a, i);
-        if (!json_object_is_type(e, json_type_string))
-            return -EBADMSG;
-        if (!((*out)[i] = strdup(json_object_get_string(e))))
-            return -ENOMEM;
-        (*n)++;
+        cs_json_field f = string;
+        char *entry = NULL;
+        int r;
+
+        f.name = name;
+        if ((r = cs_json_dispatch_value(json_object_array_get_idx(a, i), &f, &entry, err)) < 0)
+            return r;
+        (*out)[(*n)++] = entry;
     }
     return 0;
 }
 
-static int get_id(json_object *o, const char *key, cs_id *id, bool *present)
+static int get_paths(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    json_object *v;
+    cs_snapshot *s = base;
 
-    if (present)
-        *present = false;
-    if (!json_object_object_get_ex(o, key, &v))
-        return present ? 0 : -EBADMSG;
-    if (!json_object_is_type(v, json_type_string) || cs_id_parse(json_object_get_string(v), id) < 0)
-        return -EBADMSG;
-    if (present)
-        *present = true;
-    return 0;
+    return get_strs(v, f->name, &s->paths, &s->npaths, err);
 }
 
-static char *get_str(json_object *o, const char *key)
+static int get_tags(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
 {
-    json_object *v;
+    cs_snapshot *s = base;
 
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return strdup("");
-    return strdup(json_object_get_string(v));
+    return get_strs(v, f->name, &s->tags, &s->ntags, err);
 }
+
+#define SUM(f) CS_JSON_U64(#f, cs_backup_summary, f, 0, 0, 0)
+static const cs_json_field summary_fields[] = {
+    SUM(files_new), SUM(files_changed), SUM(files_unchanged), SUM(dirs), SUM(others),
+    SUM(bytes_processed), SUM(bytes_added), SUM(bytes_stored), SUM(blobs_added), SUM(errors),
+    SUM(files_vanished), SUM(files_unstable), SUM(lost),
+    CS_JSON_DOUBLE("duration", cs_backup_summary, duration, 0),
+    {},
+};
+#undef SUM
+
+static int get_summary(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    return cs_json_dispatch(v, summary_fields, 0, &((cs_snapshot *)base)->summary, err);
+}
+
+/* Unknown members are ignored: "time", "id" and "short_id" are written for
+ * `snapshots --json` and never read back. */
+static const cs_json_field snapshot_fields[] = {
+    CS_JSON_I64("time_sec", cs_snapshot, time_sec, 0, 0, CS_JSON_MANDATORY),
+    CS_JSON_U32("time_ns", cs_snapshot, time_ns, 0, 999999999, 0),
+    CS_JSON_U32("uid", cs_snapshot, uid, 0, 0, 0),
+    CS_JSON_STRING("host", cs_snapshot, host, SNAP_MAX_STRING, 0),
+    CS_JSON_STRING("user", cs_snapshot, user, SNAP_MAX_STRING, 0),
+    CS_JSON_ARRAY("paths", get_paths, 0),
+    CS_JSON_ARRAY("tags", get_tags, 0),
+    CS_JSON_HEX("tree", cs_snapshot, tree.b, CS_JSON_MANDATORY),
+    CS_JSON_HEX("parent", cs_snapshot, parent.b, 0),
+    CS_JSON_OBJECT("summary", get_summary, 0),
+    {},
+};
 
 int cs_snapshot_parse(const uint8_t *data, size_t len, cs_snapshot *s)
 {
-    json_tokener *tok = json_tokener_new();
-    json_object *o = NULL, *v, *sum;
-    int r = -EBADMSG;
+    _cleanup_json_ json_object *o = NULL;
+    cs_json_error err = { "" };
+    int r;
 
     memset(s, 0, sizeof(*s));
-    if (!tok)
-        return -ENOMEM;
-    if (len < (size_t)1 << 30)
-        o = json_tokener_parse_ex(tok, (const char *)data, (int)len);
-    if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
-        goto out;
-    if (!json_object_object_get_ex(o, "time_sec", &v))
-        goto out;
-    s->time_sec = json_object_get_int64(v);
-    if (json_object_object_get_ex(o, "time_ns", &v)) {
-        int64_t ns = json_object_get_int64(v);
-        if (ns < 0 || ns >= 1000000000)
-            goto out;
-        s->time_ns = (uint32_t)ns;
+    r = cs_json_parse_object((const char *)data, len, SNAP_MAX_BYTES, CS_JSON_MAX_DEPTH, &o, NULL);
+    if (r == -E2BIG)
+        r = cs_json_fail(&err, "larger than %u bytes", SNAP_MAX_BYTES);
+    else if (r == -EBADMSG)
+        r = cs_json_fail(&err, "not a JSON object");
+    if (r == 0)
+        r = cs_json_dispatch(o, snapshot_fields, 0, s, &err);
+    if (r == 0) {
+        s->has_parent = json_object_object_get_ex(o, "parent", NULL);
+        if ((!s->host && !(s->host = strdup(""))) || (!s->user && !(s->user = strdup(""))))
+            r = -ENOMEM;
     }
-    if (json_object_object_get_ex(o, "uid", &v))
-        s->uid = (uint32_t)json_object_get_int64(v);
-    s->host = get_str(o, "host");
-    s->user = get_str(o, "user");
-    if (!s->host || !s->user) {
-        r = -ENOMEM;
-        goto out;
-    }
-    if ((r = get_strs(o, "paths", &s->paths, &s->npaths)) < 0 ||
-        (r = get_strs(o, "tags", &s->tags, &s->ntags)) < 0 ||
-        (r = get_id(o, "tree", &s->tree, NULL)) < 0 ||
-        (r = get_id(o, "parent", &s->parent, &s->has_parent)) < 0)
-        goto out;
-    if (json_object_object_get_ex(o, "summary", &sum) && json_object_is_type(sum, json_type_object)) {
-#define SUM(f) if (json_object_object_get_ex(sum, #f, &v)) s->summary.f = json_object_get_uint64(v)
-        SUM(files_new); SUM(files_changed); SUM(files_unchanged); SUM(dirs); SUM(others);
-        SUM(bytes_processed); SUM(bytes_added); SUM(bytes_stored); SUM(blobs_added); SUM(errors);
-        SUM(files_vanished); SUM(files_unstable); SUM(lost);
-#undef SUM
-        if (json_object_object_get_ex(sum, "duration", &v))
-            s->summary.duration = json_object_get_double(v);
-    }
-    r = 0;
-out:
-    json_object_put(o);
-    json_tokener_free(tok);
-    if (r < 0)
+    if (r < 0) {
+        if (r == -EBADMSG)
+            log_error("snapshot: %s", err.msg);
         cs_snapshot_clear(s);
+    }
     return r;
 }
 

@@ -26,33 +26,33 @@ static int wr_str8(cs_buf *b, const char *s)
 
     if (n > 255)
         n = 255;
-    return cs_wr_u8(b, (uint8_t)n) | cs_buf_append(b, s ? s : "", n);
+    return cs_put_u8(b, (uint8_t)n) | cs_buf_append(b, s ? s : "", n);
 }
 
 int cs_tree_encode(const cs_node *nodes, size_t n, cs_buf *out)
 {
-    int r = cs_wr_u32(out, TREE_VERSION) | cs_wr_u32(out, (uint32_t)n);
+    int r = cs_put_le32(out, TREE_VERSION) | cs_put_le32(out, (uint32_t)n);
 
     for (size_t i = 0; i < n && r == 0; i++) {
         const cs_node *d = &nodes[i];
-        r |= cs_wr_u8(out, d->type);
-        r |= cs_wr_u16(out, d->name_len) | cs_buf_append(out, d->name, d->name_len);
-        r |= cs_wr_u32(out, d->mode) | cs_wr_u32(out, d->uid) | cs_wr_u32(out, d->gid);
+        r |= cs_put_u8(out, d->type);
+        r |= cs_put_le16(out, d->name_len) | cs_buf_append(out, d->name, d->name_len);
+        r |= cs_put_le32(out, d->mode) | cs_put_le32(out, d->uid) | cs_put_le32(out, d->gid);
         r |= wr_str8(out, d->user) | wr_str8(out, d->group);
-        r |= cs_wr_u64(out, (uint64_t)d->mtime_s) | cs_wr_u32(out, d->mtime_ns);
-        r |= cs_wr_u64(out, (uint64_t)d->ctime_s) | cs_wr_u32(out, d->ctime_ns);
-        r |= cs_wr_u64(out, d->size) | cs_wr_u64(out, d->inode) | cs_wr_u64(out, d->dev);
-        r |= cs_wr_u32(out, d->nlink) | cs_wr_u64(out, d->rdev) | cs_wr_u32(out, d->flags);
-        r |= cs_wr_u16(out, d->link_len);
+        r |= cs_put_le64(out, (uint64_t)d->mtime_s) | cs_put_le32(out, d->mtime_ns);
+        r |= cs_put_le64(out, (uint64_t)d->ctime_s) | cs_put_le32(out, d->ctime_ns);
+        r |= cs_put_le64(out, d->size) | cs_put_le64(out, d->inode) | cs_put_le64(out, d->dev);
+        r |= cs_put_le32(out, d->nlink) | cs_put_le64(out, d->rdev) | cs_put_le32(out, d->flags);
+        r |= cs_put_le16(out, d->link_len);
         if (d->link_len)
             r |= cs_buf_append(out, d->link, d->link_len);
-        r |= cs_wr_u16(out, d->nxattrs);
+        r |= cs_put_le16(out, d->nxattrs);
         for (uint16_t x = 0; x < d->nxattrs; x++) {
             r |= wr_str8(out, d->xattrs[x].name);
-            r |= cs_wr_u32(out, d->xattrs[x].len) | cs_buf_append(out, d->xattrs[x].value, d->xattrs[x].len);
+            r |= cs_put_le32(out, d->xattrs[x].len) | cs_buf_append(out, d->xattrs[x].value, d->xattrs[x].len);
         }
         if (d->type == CS_NODE_FILE) {
-            r |= cs_wr_u32(out, d->ncontent);
+            r |= cs_put_le32(out, d->ncontent);
             for (uint32_t c = 0; c < d->ncontent; c++)
                 r |= cs_buf_append(out, d->content[c].b, CS_ID_LEN);
         } else if (d->type == CS_NODE_DIR) {
@@ -73,14 +73,12 @@ static char *dup_bytes(const uint8_t *p, size_t n)
     return s;
 }
 
-static int rd_str8(cs_rd *rd, char **out)
+static int rd_str8(cs_reader *rd, char **out)
 {
-    uint8_t n = cs_rd_u8(rd);
-    const uint8_t *p = cs_rd_bytes(rd, n);
+    const uint8_t *p;
+    size_t n;
 
-    if (!p)
-        return -EBADMSG;
-    if (memchr(p, 0, n))
+    if (cs_get_lp8(rd, &p, &n) < 0 || memchr(p, 0, n))
         return -EBADMSG;
     *out = dup_bytes(p, n);
     return *out ? 0 : -ENOMEM;
@@ -110,49 +108,47 @@ void cs_tree_free(cs_tree *t)
     t->n = 0;
 }
 
-static int parse_node(cs_rd *rd, cs_node *d)
+static int parse_node(cs_reader *rd, cs_node *d)
 {
     const uint8_t *p;
     int r;
 
-    d->type = cs_rd_u8(rd);
+    cs_get_u8(rd, &d->type);
     if (d->type < CS_NODE_FILE || d->type > CS_NODE_BLK)
         return -EBADMSG;
-    d->name_len = cs_rd_u16(rd);
-    p = cs_rd_bytes(rd, d->name_len);
-    if (!p || d->name_len == 0 || d->name_len > CS_NAME_MAX || memchr(p, 0, d->name_len) ||
+    cs_get_le16(rd, &d->name_len);
+    if (cs_get_bytes(rd, d->name_len, &p) < 0 || d->name_len == 0 || d->name_len > CS_NAME_MAX || memchr(p, 0, d->name_len) ||
         memchr(p, '/', d->name_len) || (d->name_len == 1 && p[0] == '.') ||
         (d->name_len == 2 && p[0] == '.' && p[1] == '.'))
         return -EBADMSG;
     if (!(d->name = dup_bytes(p, d->name_len)))
         return -ENOMEM;
-    d->mode = cs_rd_u32(rd);
-    d->uid = cs_rd_u32(rd);
-    d->gid = cs_rd_u32(rd);
+    cs_get_le32(rd, &d->mode);
+    cs_get_le32(rd, &d->uid);
+    cs_get_le32(rd, &d->gid);
     if ((r = rd_str8(rd, &d->user)) < 0 || (r = rd_str8(rd, &d->group)) < 0)
         return r;
-    d->mtime_s = (int64_t)cs_rd_u64(rd);
-    d->mtime_ns = cs_rd_u32(rd);
-    d->ctime_s = (int64_t)cs_rd_u64(rd);
-    d->ctime_ns = cs_rd_u32(rd);
-    d->size = cs_rd_u64(rd);
-    d->inode = cs_rd_u64(rd);
-    d->dev = cs_rd_u64(rd);
-    d->nlink = cs_rd_u32(rd);
-    d->rdev = cs_rd_u64(rd);
-    d->flags = cs_rd_u32(rd);
+    cs_get_le64(rd, (uint64_t *)&d->mtime_s);
+    cs_get_le32(rd, &d->mtime_ns);
+    cs_get_le64(rd, (uint64_t *)&d->ctime_s);
+    cs_get_le32(rd, &d->ctime_ns);
+    cs_get_le64(rd, &d->size);
+    cs_get_le64(rd, &d->inode);
+    cs_get_le64(rd, &d->dev);
+    cs_get_le32(rd, &d->nlink);
+    cs_get_le64(rd, &d->rdev);
+    cs_get_le32(rd, &d->flags);
     if (d->mtime_ns >= 1000000000u || d->ctime_ns >= 1000000000u)
         return -EBADMSG;
-    d->link_len = cs_rd_u16(rd);
+    cs_get_le16(rd, &d->link_len);
     if (d->link_len) {
-        p = cs_rd_bytes(rd, d->link_len);
-        if (!p || d->type != CS_NODE_SYMLINK || d->link_len > CS_NAME_MAX || memchr(p, 0, d->link_len))
+        if (cs_get_bytes(rd, d->link_len, &p) < 0 || d->type != CS_NODE_SYMLINK || d->link_len > CS_NAME_MAX || memchr(p, 0, d->link_len))
             return -EBADMSG;
         if (!(d->link = dup_bytes(p, d->link_len)))
             return -ENOMEM;
     }
-    d->nxattrs = cs_rd_u16(rd);
-    if (rd->err || d->nxattrs > CS_XATTR_MAX_COUNT || (size_t)d->nxattrs * 5 > rd->n)
+    cs_get_le16(rd, &d->nxattrs);
+    if (rd->err || d->nxattrs > CS_XATTR_MAX_COUNT || (size_t)d->nxattrs * 5 > cs_rd_left(rd))
         return -EBADMSG;
     if (d->nxattrs) {
         /* calloc'd: cs_node_clear frees whatever was filled in on failure */
@@ -162,9 +158,8 @@ static int parse_node(cs_rd *rd, cs_node *d)
             cs_xattr *xa = &d->xattrs[x];
             if ((r = rd_str8(rd, &xa->name)) < 0)
                 return r;
-            xa->len = cs_rd_u32(rd);
-            p = cs_rd_bytes(rd, xa->len);
-            if (!p || xa->len > CS_XATTR_VALUE_MAX || !xa->name[0])
+            cs_get_le32(rd, &xa->len);
+            if (cs_get_bytes(rd, xa->len, &p) < 0 || xa->len > CS_XATTR_VALUE_MAX || !xa->name[0])
                 return -EBADMSG;
             if (!(xa->value = malloc(xa->len ? xa->len : 1)))
                 return -ENOMEM;
@@ -172,34 +167,31 @@ static int parse_node(cs_rd *rd, cs_node *d)
         }
     }
     if (d->type == CS_NODE_FILE) {
-        d->ncontent = cs_rd_u32(rd);
-        if (rd->err || (uint64_t)d->ncontent * CS_ID_LEN > rd->n)
+        cs_get_le32(rd, &d->ncontent);
+        if (rd->err || (uint64_t)d->ncontent * CS_ID_LEN > cs_rd_left(rd))
             return -EBADMSG;
         if (d->ncontent) {
             if (!(d->content = malloc((size_t)d->ncontent * CS_ID_LEN)))
                 return -ENOMEM;
-            memcpy(d->content, cs_rd_bytes(rd, (size_t)d->ncontent * CS_ID_LEN), (size_t)d->ncontent * CS_ID_LEN);
+            cs_get_copy(rd, d->content, (size_t)d->ncontent * CS_ID_LEN);
         }
     } else if (d->type == CS_NODE_DIR) {
-        p = cs_rd_bytes(rd, CS_ID_LEN);
-        if (!p)
-            return -EBADMSG;
-        memcpy(d->subtree.b, p, CS_ID_LEN);
+        cs_get_copy(rd, d->subtree.b, CS_ID_LEN);
     }
     return rd->err ? -EBADMSG : 0;
 }
 
 int cs_tree_parse(const uint8_t *data, size_t len, cs_tree *out)
 {
-    cs_rd rd = cs_rd_init(data, len);
-    uint32_t n;
+    cs_reader rd = cs_rd_init(data, len);
+    uint32_t version, n;
     int r = 0;
 
     memset(out, 0, sizeof(*out));
-    if (len > CS_MAX_TREE || cs_rd_u32(&rd) != TREE_VERSION)
+    if (len > CS_MAX_TREE || cs_get_le32(&rd, &version) < 0 || version != TREE_VERSION)
         return -EBADMSG;
-    n = cs_rd_u32(&rd);
-    if (rd.err || n > CS_TREE_MAX_NODES || (uint64_t)n * NODE_MIN_BYTES > rd.n)
+    cs_get_le32(&rd, &n);
+    if (rd.err || n > CS_TREE_MAX_NODES || (uint64_t)n * NODE_MIN_BYTES > cs_rd_left(&rd))
         return -EBADMSG;
     out->nodes = calloc(n ? n : 1, sizeof(*out->nodes));
     if (!out->nodes)
@@ -213,7 +205,7 @@ int cs_tree_parse(const uint8_t *data, size_t len, cs_tree *out)
                         out->nodes[i].name_len) >= 0)
             r = -EBADMSG;
     }
-    if (r == 0 && rd.n != 0)
+    if (r == 0 && cs_rd_end(&rd) < 0)
         r = -EBADMSG;
     if (r < 0)
         cs_tree_free(out);

@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "util/log.h"
@@ -53,23 +52,14 @@ int cs_storage_opts_from_config(const cs_config *c, cs_storage_opts *o, cs_secre
     return fill_opts(c, o, secret, true);
 }
 
-static int limits_from_config(const cs_config *c, cs_s3_limits *l)
+/* conditional_put is auto, yes or no: the config loader accepts nothing else. */
+static void limits_from_config(const cs_config *c, cs_s3_limits *l)
 {
     const char *cp = cs_config_str(c, "storage", "conditional_put");
 
     l->list_max_keys = (uint64_t)cs_config_int(c, "storage", "list_max_keys");
     l->retry_time_ms = (int)cs_config_int(c, "storage", "retry_time") * 1000;
-    if (!cp || strcasecmp(cp, "auto") == 0)
-        l->conditional_put = -1;
-    else if (strcasecmp(cp, "yes") == 0)
-        l->conditional_put = 1;
-    else if (strcasecmp(cp, "no") == 0)
-        l->conditional_put = 0;
-    else {
-        log_error("[storage] conditional_put must be auto, yes or no");
-        return -EINVAL;
-    }
-    return 0;
+    l->conditional_put = strcmp(cp, "yes") == 0 ? 1 : strcmp(cp, "no") == 0 ? 0 : -1;
 }
 
 static int open_config(const cs_config *c, const char *url, const char *access_key,
@@ -86,9 +76,7 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
         return -EINVAL;
     if (!cs_storage_url_is_s3(url))
         return cs_storage_open(url, NULL, out);
-    r = limits_from_config(c, &lim);
-    if (r < 0)
-        return r;
+    limits_from_config(c, &lim);
     r = fill_opts(c, &o, &secret, !access_key);
     if (r < 0)
         return r;

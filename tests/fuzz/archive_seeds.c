@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Writes the seed corpora of the archive fuzz targets (run by
- * `make archive-fuzz-seeds`; the output is committed). */
+ * `make archive-fuzz-seeds`; the output is committed).  The state seeds of
+ * older versions (state-v1, state: version 2) are kept as committed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include "archive/claim.h"
 #include "archive/entry.h"
 #include "archive/state.h"
 #include "archive/sync_internal.h"
@@ -58,6 +61,31 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s/fuzz_archive_segment", base);
     cs_arch_segment_seal(k, fuzz_dev, FUZZ_SEQ, entries.data, entries.len, &seg);
     save(dir, "segment", seg.data, seg.len);
+    {   /* version 3: compacted, "supersedes from", a claim, the entries */
+        cs_arch_claim_front front[2] = { { { 0x01 }, 999 }, { { 0xf0, 1, 2, 3, 4, 5, 6, 7 }, 1002 } };
+        uint64_t collected[2] = { 7, 0x8000000000000000u };
+        cs_arch_claim claim = { .t = 1700000000000u, .nfront = 2, .front = front, .ncollected = 2,
+                                .collected = collected };
+        cs_buf body3 = CS_BUF_INIT, seg3 = CS_BUF_INIT;
+
+        cs_put_le64(&body3, 1);
+        cs_arch_claim_encode(&claim, &body3);
+        cs_buf_append(&body3, entries.data, entries.len);
+        cs_arch_segment_seal_ex(k, fuzz_dev, FUZZ_SEQ, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, body3.data,
+                                body3.len, &seg3);
+        save(dir, "segment-v3", seg3.data, seg3.len);
+        snprintf(dir, sizeof(dir), "%s/fuzz_archive_claim", base);
+        save(dir, "claim", body3.data, body3.len);
+        claim.retired = true;
+        claim.retired_by[0] = 0xf0;
+        body3.len = 0;
+        cs_put_le64(&body3, 2);
+        cs_arch_claim_encode(&claim, &body3);
+        save(dir, "retired", body3.data, body3.len);
+        snprintf(dir, sizeof(dir), "%s/fuzz_archive_segment", base);
+        cs_buf_free(&body3);
+        cs_buf_free(&seg3);
+    }
     cs_arch_state_new(&st);
     cs_arch_state_dev(st, fuzz_dev);
     cs_arch_apply_segment(st, 1, entries.data, entries.len, NULL);
@@ -70,9 +98,22 @@ int main(int argc, char **argv)
     st->md_bound = true; /* bound to a Maildir (version 2) */
     memset(st->md_id, 0xab, sizeof(st->md_id));
     st->md_dev = 2049;
+    {   /* version 3: a claim of device 1 and collected names */
+        static cs_arch_front front[1] = { { 0, 1002 } };
+        uint64_t collected[2] = { 5, 9 };
+
+        st->devs[1].claimed = true;
+        st->devs[1].claim_seq = 3;
+        st->devs[1].claim_t = 1700000000000u;
+        st->devs[1].nfront = 1;
+        st->devs[1].front = malloc(sizeof(front));
+        memcpy(st->devs[1].front, front, sizeof(front));
+        st->devs[1].seen = 1002;
+        cs_arch_collected_add(st, collected, 2);
+    }
     cs_arch_state_encode(st, &st_enc);
     snprintf(dir, sizeof(dir), "%s/fuzz_archive_state", base);
-    save(dir, "state", st_enc.data, st_enc.len);
+    save(dir, "state-v3", st_enc.data, st_enc.len);
     snprintf(dir, sizeof(dir), "%s/fuzz_archive_body", base);
     cs_arch_body_seal(k, id, msg, sizeof(msg) - 1, &body); /* id mismatch after decryption: still a path */
     save(dir, "body", body.data, body.len);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: a sealed message body from a pack (AEAD with the id as
  * associated data, zstd size limits, the id check after decryption). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include "archive_fuzz_common.h"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: decrypted change-log entries (the entry decoder and the
  * CRDT merge), then the local-state encoder/decoder on the result. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include "archive/state.h"

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: a sealed log segment as storage returns it (header
  * checks, AEAD, zstd limits), then its entries. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include "archive/claim.h"
 #include "archive/state.h"
 #include "archive/sync_internal.h"
 #include "archive_fuzz_common.h"
@@ -19,9 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     r = cs_arch_segment_open_ex(k, fuzz_dev, FUZZ_SEQ, data, size, &plain, &flags);
     if (r == 0 && cs_arch_state_new(&st) == 0) {
-        size_t skip = (flags & CS_ARCH_SEG_COMPACTED) && plain.len >= 8 ? 8 : 0;
+        cs_arch_claim claim;
+        uint64_t first;
+        size_t skip;
 
-        cs_arch_apply_segment(st, 0, plain.data + skip, plain.len - skip, NULL);
+        r = cs_arch_segment_body(plain.data, plain.len, flags, FUZZ_SEQ, &first, &claim, &skip);
+        if (r == 0 && (flags & CS_ARCH_SEG_CLAIM))
+            cs_arch_claim_record(st, 0, FUZZ_SEQ, &claim, NULL);
+        if (r == 0)
+            cs_arch_apply_segment(st, 0, plain.data + skip, plain.len - skip, NULL);
+        else if (r != -EBADMSG && r != -ENOMEM)
+            abort();
+        cs_arch_claim_free(&claim);
         cs_arch_state_free(st);
     } else if (r < 0 && r != -EBADMSG && r != -EMSGSIZE && r != -EPROTONOSUPPORT && r != -ENOMEM) {
         abort();

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     ready = 1;
     if (cs_enroll_request_parse(data, size, NULL, &r, &err) == 0 &&
-        (!cs_fleet_name_valid(r.user) || !r.host[0] || r.time < 0))
+        (!cs_user_name_valid(r.user, CS_USER_NAME_FLEET) || !r.host[0] || r.time < 0))
         abort();
     return 0;
 }

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = 1;
     }
     if (cs_keybag_seal_parse(data, size, NULL, pk, &s, &err) == 0 &&
-        (!cs_fleet_name_valid(s.user) || s.generation < 1 || s.generation > CS_KEYBAG_GENERATION_MAX || s.time < 0))
+        (!cs_user_name_valid(s.user, CS_USER_NAME_FLEET) || s.generation < 1 || s.generation > CS_KEYBAG_GENERATION_MAX || s.time < 0))
         abort();
     (void)cs_keybag_seal_parse(data, size, "alice", pk, &s, &err);
     return 0;

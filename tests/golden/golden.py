@@ -33,7 +33,8 @@ VALIDITY = "36500d"
 # What the generator copies from its work directory into v1/.
 FIXTURE_PARTS = ("storage", "state", "archive-state", "Maildir", "backup-cache",
                  "fleet.pub", "fleet.key", "escrow.pub", "escrow.key", "directory.json", "directory.cache",
-                 "directory.state", "local-passwd", "local-group", "filecache-stats")
+                 "directory.state", "local-passwd", "local-group", "filecache-stats",
+                 "agent-state.json")
 MANIFEST = "MANIFEST.sha256"
 # git keeps no modes but the executable bit: the ones the code wrote (a state
 # directory 0700, a cache 0644) are recorded here and put back on each copy
@@ -107,6 +108,12 @@ class Env:
     def helper(self, *args, check=None):
         return self.run([BUILD / "cloudseal-helper", "--config", self.config, *args], check=check)
 
+    def tool(self, *args, stdin=None):
+        """golden-tool: no nss_wrapper (it asks NSS nothing; an ASan build
+        wants its runtime first)."""
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        return self.run([GOLDEN_TOOL, *args], stdin=stdin, env=dict(env, LC_ALL="C", TZ="UTC"), check=False)
+
     def getent(self, *args):
         w = self.work
         # no local accounts: only the fleet's, the same whoever runs it
@@ -138,8 +145,9 @@ def manifest_lines(root):
 
 
 def mode_lines(root):
+    """MODE TYPE PATH: d (a directory, empty ones included) or f."""
     root = pathlib.Path(root)
-    return [f"{stat.S_IMODE(p.lstat().st_mode):04o} {p.relative_to(root)}\n"
+    return [f"{stat.S_IMODE(p.lstat().st_mode):04o} {'d' if p.is_dir() else 'f'} {p.relative_to(root)}\n"
             for p in sorted(root.rglob("*"))
             if p.relative_to(root).parts[0] not in NOT_FIXTURES and not p.is_symlink()]
 
@@ -150,10 +158,15 @@ def write_manifest(root):
 
 
 def apply_modes(src, dst):
+    """Put back the modes, and the empty directories git does not keep
+    (a Maildir's tmp/, a repository's locks/)."""
     for line in (pathlib.Path(src) / MODES).read_text().splitlines():
-        mode, rel = line.split(" ", 1)
-        if (pathlib.Path(dst) / rel).exists():   # not the secrets
-            os.chmod(pathlib.Path(dst) / rel, int(mode, 8))
+        mode, kind, rel = line.split(" ", 2)
+        path = pathlib.Path(dst) / rel
+        if kind == "d":
+            path.mkdir(parents=True, exist_ok=True)
+        if path.exists():   # not the secrets
+            os.chmod(path, int(mode, 8))
 
 
 def size(root):
@@ -243,9 +256,9 @@ def read_repo(env, out):
         ids = []   # snapshots.json differs already: say so, not a traceback
     out["snapshots.txt"] = result(env.cs("snapshots", "--password-stdin", check=False))
     out["stats.json"] = result(env.cs("stats", "--json", check=False))
-    if len(ids) == 2:
-        out["diff.txt"] = result(env.cs("diff", *ids, check=False))
-        out["diff.json"] = result(env.cs("diff", "--json", *ids, check=False))
+    if len(ids) >= 2:   # the backups of the same tree tagged first and second
+        out["diff.txt"] = result(env.cs("diff", *ids[:2], check=False))
+        out["diff.json"] = result(env.cs("diff", "--json", *ids[:2], check=False))
     for n, sid in enumerate(ids, 1):
         out[f"ls-{n}.json"] = result(env.cs("ls", "--json", sid))
         out[f"ls-{n}-long.txt"] = result(env.cs("ls", "--long", sid))
@@ -300,26 +313,33 @@ def rewrite(env, out, fixtures):
     again where the code is deterministic; every line must say "equal"."""
     w = env.work
     user = w / "storage" / "users" / USER
-    tool = [GOLDEN_TOOL]
     pw = PASSWORD + "\n"
-    out["rewrite-keybag.txt"] = result(env.run([*tool, "keybag", user / "keybag"], stdin=pw, check=False))
-    out["rewrite-fleet.txt"] = result(env.run(
-        [*tool, "fleet", w / "storage" / "fleet" / "directory", w / "fleet.pub", w / "fleet.key",
-         w / "directory.cache", w / "directory.json"], check=False))
-    out["rewrite-archive-state.txt"] = result(env.run(
-        [*tool, "archive-state", w / "archive-state" / "state"], check=False))
-    segs = sorted((user / "archive" / "log").glob("*/*"))
-    out["rewrite-segments.txt"] = "".join(result(env.run(
-        [*tool, "segment", user / "keybag", s.parent.name, str(int(s.name)), s], stdin=pw, check=False))
-        for s in segs)
+    out["rewrite-keybag.txt"] = result(env.tool("keybag", user / "keybag", stdin=pw))
+    out["rewrite-fleet.txt"] = result(env.tool(
+        "fleet", w / "storage" / "fleet" / "directory", w / "fleet.pub", w / "fleet.key",
+        w / "directory.cache", w / "directory.json"))
+    out["rewrite-archive-state.txt"] = result(env.tool("archive-state", w / "archive-state" / "state"))
+    out["rewrite-agent-state.txt"] = result(env.tool("agent-state", w / "agent-state.json"))
+    # the fixture's segments (a fresh workstation's sync adds its own first segment)
+    fixture_log = pathlib.Path(fixtures) / "storage" / "users" / USER / "archive" / "log"
+    segs = sorted(s for s in (user / "archive" / "log").glob("*/*")
+                  if (fixture_log / s.parent.name / s.name).exists())
+    out["rewrite-segments.txt"] = "".join(result(env.tool(
+        "segment", user / "keybag", s.parent.name, str(int(s.name)), s, stdin=pw)) for s in segs)
     carol = w / "storage" / "users" / "carol"
-    out["rewrite-fleet-user.txt"] = result(env.run(
-        [*tool, "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
-         w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub"],
-        stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n", check=False))
-    out["rewrite-repo.txt"] = result(env.run(
-        [*tool, "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
-         w / "backup-cache", w / "filecache-stats"], stdin=pw, check=False))
+    out["rewrite-fleet-user.txt"] = result(env.tool(
+        "fleet-user", "carol", carol / "keybag", carol / "keybag-seal", carol / "escrow",
+        w / "escrow.key", w / "storage" / "fleet" / "directory", w / "fleet.pub",
+        stdin=secrets(fixtures)["carol"]["one_time_password"] + "\n"))
+    out["rewrite-packs.txt"] = result(env.tool(
+        "packs", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag", stdin=pw))
+    # what read_repo restored of the second snapshot, cut and hashed again
+    restored = sorted(p for p in (w / "restore-2").rglob("*") if p.is_file() and not p.is_symlink())
+    out["rewrite-chunks.txt"] = result(env.tool(
+        "chunks", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag", *restored, stdin=pw))
+    out["rewrite-repo.txt"] = result(env.tool(
+        "repo", f"file://{w}/storage", f"users/{USER}/backup/", user / "keybag",
+        w / "backup-cache", w / "filecache-stats", stdin=pw))
 
 
 def record_stats(tree, out):

@@ -3,17 +3,19 @@
 """Write the golden on-disk fixtures of tests/golden/v1/ with today's build.
 
 Run by hand (never by make check), as root or any user, after `make all
-fleet-test-tools`:
+fleet-test-tools golden-tool`:
 
-    tests/golden/make-fixtures.py [--out tests/golden/v1]
+    tests/golden/make-fixtures.py [--out tests/golden/v1] [--add-readings]
 
-It enrolls the test account "golden" (nss_wrapper gives the caller's uid that
-name, so the fixtures do not depend on who runs them), backs up a small fixed
-tree twice, syncs a fixed Maildir into the message archive, builds a signed
-fleet directory and compiles its NSS cache, all with the cheapest KDF.  Then
-it copies what today's code wrote into OUT, records what today's code prints
-when reading it (tests/golden/golden.py, the same code the test runs) and
-writes MANIFEST.sha256.  Regenerating changes every byte (new keys, nonces,
+In /tmp/cloudseal-golden it enrolls the test account "golden" (nss_wrapper
+gives the caller's uid that name, so the fixtures do not depend on who runs
+them), backs up a small fixed tree twice, syncs a fixed Maildir into the
+message archive from two workstations, builds a signed fleet directory with
+an escrow key and an admin-enrolled user and compiles its NSS cache, and
+lets the agent run its jobs once, all with the cheapest KDF.  Then it copies
+what today's code wrote into OUT, records what today's code prints when
+reading it (tests/golden/golden.py, the same code the test runs) and writes
+MANIFEST.sha256 and MODES.  Regenerating changes every byte (new keys, nonces,
 times): do it only for a new format version (v2/), never to make
 test_golden.py pass.  `--add-readings` keeps the fixtures and records only
 readings added to golden.py since (it refuses if a recorded one changed).
@@ -126,6 +128,39 @@ def archive_two_devices(env):
     env.cs("archive", "sync", "--password-stdin")
 
 
+def agent_run(env):
+    """The agent, started with the keys locked, unlocked: it backs up (a
+    third snapshot), syncs the archive, applies retention and writes its
+    state file; then it is stopped."""
+    cfg = env.config.read_text().replace("[backup]\n", f"[backup]\npaths = {WORK / 'tree'}\n")
+    cfg += ("[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\n"
+            f"cloudseal = {golden.BUILD / 'cloudseal'}\narchive_sync = yes\nstop_timeout = 20s\n")
+    agent = golden.Env(WORK, check=True)
+    agent.config = WORK / "agent.conf"
+    agent.config.write_text(cfg)
+    run = WORK / "run"
+    run.mkdir(mode=0o700)
+    e = dict(agent.env(), XDG_RUNTIME_DIR=str(run), XDG_STATE_HOME=str(WORK / "xdg-state"))
+    state = WORK / "xdg-state" / "cloudseal" / "agent-state.json"
+    env.cs("lock")
+    with open(WORK / "agent.log", "w") as log:
+        proc = subprocess.Popen([golden.BUILD / "cloudseal-agent", "--debug"], env=e, stdout=log,
+                                stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            agent.cs("unlock", "--password-stdin")
+            # a generator, not a test: poll the file, bounded
+            for _ in range(600):
+                if state.exists() and state.read_text().count('"last_result":"ok"') == 2:
+                    break
+                time.sleep(0.2)
+            else:
+                sys.exit(f"the agent wrote no state with two good jobs; see {WORK / 'agent.log'}")
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    shutil.copy2(state, WORK / "agent-state.json")
+
+
 def generate(out):
     if WORK.exists():
         shutil.rmtree(WORK)
@@ -168,6 +203,7 @@ def generate(out):
     carol = json.loads(r.stdout)
     env.admin("publish", "--secret-key", str(WORK / "fleet.key"), "--validity", golden.VALIDITY)
     env.helper("directory-sync")
+    agent_run(env)
     env.cs("lock", check=False)
 
     readme = (out / "README.md").read_bytes() if (out / "README.md").exists() else None

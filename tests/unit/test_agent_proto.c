@@ -37,6 +37,22 @@ static void test_requests(void **state)
     assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"Status\"}"), &c), -EOPNOTSUPP);
 }
 
+/* Requests are strict JSON (cs_json_parse) and typed by a table: json-c's
+ * lenient forms and a NUL that would cut the name short are refused. */
+static void test_requests_strict(void **state)
+{
+    cs_agent_cmd c;
+    int64_t s;
+
+    (void)state;
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\",}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\",\"x\":[1,]}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request(S("{\"cmd\":\"status\\u0000x\"}"), &c), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":60.5}"), &c, &s), -EBADMSG);
+    assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":60}"), &c, &s), 0);
+    assert_int_equal(s, 60);
+}
+
 static void test_oversized_and_deep(void **state)
 {
     char *big = malloc(CS_AGENT_LINE_MAX + 2);
@@ -160,6 +176,7 @@ static void test_state_retention_fields(void **state)
     st.newest_bytes = 10;
     st.full_bytes = 1000;
     st.last_prune = 1700000200;
+    st.prune_left = 3 << 20;
     o = cs_agent_state_to_json(&st);
     s = json_object_to_json_string(o);
     assert_int_equal(cs_agent_state_parse(s, strlen(s), &back), 0);
@@ -172,15 +189,24 @@ static void test_state_retention_fields(void **state)
     assert_int_equal(back.guard_rescued, 2);
     assert_int_equal(back.full_bytes, 1000);
     assert_int_equal(back.last_prune, 1700000200);
+    assert_int_equal(back.prune_left, 3 << 20);
     /* an older agent's file: absent means unknown, not "notified" */
     assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{}}"), &back), 0);
     assert_int_equal(back.first_backup_notified, -1);
     assert_int_equal(back.last_prune, 0);
     assert_int_equal(cs_agent_state_parse(S("{\"last_prune\":-5}"), &back), -EBADMSG);
     assert_int_equal(cs_agent_state_parse(S("{\"last_prune\":\"soon\"}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"prune_left\":-1}"), &back), -EBADMSG);
     assert_int_equal(cs_agent_state_parse(S("{\"retention_guard\":1}"), &back), -EBADMSG);
     assert_int_equal(cs_agent_state_parse(S("{\"overdue_notified\":\"yes\"}"), &back), -EBADMSG);
     assert_int_equal(back.overdue_notified, 0); /* a rejected file leaves nothing behind */
+    /* every count is a JSON integer, as the agent writes it: json-c's
+     * doubles (which the counts used to take, truncated) are refused */
+    assert_int_equal(cs_agent_state_parse(S("{\"first_seen\":1.5e3}"), &back), -EBADMSG);
+    assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"failures\":2.0}}}"), &back), -EBADMSG);
+    assert_int_equal(back.n_jobs, 0);
+    assert_int_equal(cs_agent_state_parse(S("{\"first_seen\":1500,\"newer\":{\"x\":[]}}"), &back), 0);
+    assert_int_equal(back.first_seen, 1500);
 }
 
 static void test_progress_retention(void **state)
@@ -195,8 +221,14 @@ static void test_progress_retention(void **state)
     assert_int_equal(p.guard_rescued, 2);
     assert_int_equal(p.full_bytes, 9);
     assert_int_equal(p.bytes_freed, -1);
+    assert_int_equal(p.repack_left, -1);
     assert_int_equal(cs_agent_parse_progress(S("{\"prune\":{\"bytes_freed\":77}}"), &p), 0);
     assert_int_equal(p.bytes_freed, 77);
+    assert_int_equal(p.repack_left, 0);
+    assert_int_equal(cs_agent_parse_progress(S("{\"prune\":{\"bytes_freed\":7,\"bytes_repack_left\":5}}"), &p), 0);
+    assert_int_equal(p.repack_left, 5);
+    assert_int_equal(cs_agent_parse_progress(S("{\"prune\":{\"bytes_freed\":7,\"bytes_repack_left\":-5}}"), &p), 0);
+    assert_int_equal(p.repack_left, 0);
     assert_int_equal(p.retention_removed, -1);
     /* tampered: no count, wrong types */
     assert_int_equal(cs_agent_parse_progress(S("{\"retention\":{\"removed\":-1,\"guard\":true}}"), &p), 0);
@@ -252,6 +284,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_requests_strict),
         cmocka_unit_test(test_oversized_and_deep),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_progress),

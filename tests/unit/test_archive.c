@@ -19,6 +19,8 @@
 #include <sodium.h>
 
 #include "archive/archive.h"
+#include "archive/claim.h"
+#include "archive/collect.h"
 #include "archive/gc.h"
 #include "archive/entry.h"
 #include "archive/hlc.h"
@@ -114,7 +116,7 @@ static void test_entry_roundtrip(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, set, del, d;
-    cs_wreader r;
+    cs_reader r;
 
     (void)s;
     fill_add(&e, "1700000000.M1P2.host");
@@ -133,14 +135,14 @@ static void test_entry_roundtrip(void **s)
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&set, &b), 0);
     assert_int_equal(cs_arch_entry_encode(&del, &b), 0);
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &e, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &set, sizeof(d));
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0);
     assert_memory_equal(&d, &del, sizeof(d));
-    assert_int_equal(cs_wr_left(&r), 0);
+    assert_int_equal(cs_rd_left(&r), 0);
     cs_buf_free(&b);
 }
 
@@ -153,7 +155,7 @@ static void test_entry_truncated(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     for (size_t n = 0; n < b.len; n++) {
-        cs_wreader r = { b.data, n, 0 };
+        cs_reader r = cs_rd_init(b.data, n);
 
         assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     }
@@ -164,7 +166,7 @@ static void test_entry_hostile(void **s)
 {
     cs_buf b = CS_BUF_INIT;
     cs_arch_entry e, d;
-    cs_wreader r;
+    cs_reader r;
     size_t keyoff = 1 + 8 + 1;
 
     (void)s;
@@ -181,25 +183,25 @@ static void test_entry_hostile(void **s)
     fill_add(&e, "abc");
     assert_int_equal(cs_arch_entry_encode(&e, &b), 0);
     b.data[keyoff + 1] = '/'; /* "a/c" */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[keyoff + 1] = 'b';
     b.data[0] = 9; /* unknown type */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[0] = CS_AE_ADD;
     b.data[b.len - 9] = 0xff; /* flags beyond the 52 letters */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 9] = 0;
     b.data[b.len - 1] = 0x80; /* a negative mtime */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     b.data[b.len - 1] = 0;
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), 0); /* and back to valid */
     b.data[9] = 250; /* key length past the end */
-    r = (cs_wreader){ b.data, b.len, 0 };
+    r = cs_rd_init(b.data, b.len);
     assert_int_equal(cs_arch_entry_decode(&r, &d), -EBADMSG);
     cs_buf_free(&b);
 }
@@ -266,8 +268,10 @@ static void test_segment_seal(void **s)
         assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, n, &out), -EBADMSG);
     /* a newer format version is named as such; another known version is
      * part of what is authenticated */
-    sealed.data[4] = 3;
+    sealed.data[4] = 4;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EPROTONOSUPPORT);
+    sealed.data[4] = 3; /* claims are only in compacted segments */
+    assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
     sealed.data[4] = 2;
     assert_int_equal(cs_arch_segment_open(k, dev, 7, sealed.data, sealed.len, &out), -EBADMSG);
     sealed.data[4] = 0;
@@ -492,6 +496,129 @@ static void test_state_roundtrip_and_hostile(void **s)
     }
     cs_buf_free(&a);
     cs_buf_free(&b);
+    cs_arch_state_free(st);
+}
+
+/* Claims (the body of version 3 segments): round trip, and every
+ * truncated, oversized or non-canonical form refused. */
+static void test_claim_hostile(void **s)
+{
+    cs_arch_claim_front front[2] = { { { 1 }, 10 }, { { 2 }, 20 } };
+    uint64_t coll[3] = { 1, 5, 9 };
+    cs_arch_claim c = { .t = 1234, .retired = true, .retired_by = { 9 }, .nfront = 2, .front = front,
+                        .ncollected = 3, .collected = coll }, d;
+    cs_buf b = CS_BUF_INIT, body = CS_BUF_INIT;
+    uint64_t first;
+    size_t off;
+
+    (void)s;
+    assert_int_equal(cs_arch_claim_encode(&c, &b), 0);
+    {
+        cs_reader rd = cs_rd_init(b.data, b.len);
+
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), 0);
+        assert_int_equal(cs_rd_left(&rd), 0);
+        assert_true(d.retired && d.t == 1234 && d.nfront == 2 && d.front[1].hlc == 20 && d.ncollected == 3);
+        assert_int_equal(d.retired_by[0], 9);
+        cs_arch_claim_free(&d);
+    }
+    for (size_t n = 0; n < b.len; n++) { /* truncated anywhere */
+        cs_reader rd = cs_rd_init(b.data, n);
+
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+    }
+    {   /* unsorted devices, duplicate or unsorted names, unknown flags, counts beyond the input */
+        static const size_t at[] = { 0, 18, 35 + 8 + 8 + 4 + 8 + 7 };
+        for (size_t i = 0; i < 3; i++) {
+            cs_reader rd = cs_rd_init(b.data, b.len);
+            uint8_t save = b.data[at[i]];
+
+            b.data[at[i]] = i == 0 ? 0x80 : 0xff;
+            assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+            b.data[at[i]] = save;
+        }
+    }
+    {
+        cs_reader rd = cs_rd_init(b.data, b.len);
+
+        b.data[9 + 8 + 1] = 0xff; /* nfront = 0xff02: more than the bytes left */
+        assert_int_equal(cs_arch_claim_decode(&rd, &d), -EBADMSG);
+        b.data[9 + 8 + 1] = 0;
+    }
+    /* the body of a compacted version 3 segment: first <= seq, then the claim */
+    cs_put_le64(&body, 4);
+    cs_buf_append(&body, b.data, b.len);
+    assert_int_equal(cs_arch_segment_body(body.data, body.len, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 7, &first,
+                                          &d, &off), 0);
+    assert_int_equal(first, 4);
+    assert_int_equal(off, body.len);
+    cs_arch_claim_free(&d);
+    assert_int_equal(cs_arch_segment_body(body.data, body.len, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 3, &first,
+                                          &d, &off), -EBADMSG); /* supersedes a later sequence */
+    assert_int_equal(cs_arch_segment_body(body.data, 12, CS_ARCH_SEG_COMPACTED | CS_ARCH_SEG_CLAIM, 7, &first,
+                                          &d, &off), -EBADMSG);
+    cs_buf_free(&b);
+    cs_buf_free(&body);
+}
+
+/* R4 on a state: a deletion goes only once every device's claim (in its
+ * lowest segment) covers it past the keep period, at a second collection. */
+static void test_collect_rule(void **s)
+{
+    cs_arch_state *st;
+    cs_arch_entry e = { .type = CS_AE_DEL, .hlc = CS_HLC_PACK(1000, 0) };
+    cs_arch_collect_stats cs;
+    uint8_t other[CS_ARCH_DEV_BYTES] = { 0x42 };
+    cs_arch_claim c0, c1;
+    int b;
+
+    (void)s;
+    assert_int_equal(cs_arch_state_new(&st), 0);
+    b = cs_arch_state_dev(st, other);
+    snprintf(e.key, sizeof(e.key), "gone");
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)b, &e), 1);
+    st->clock = CS_HLC_PACK(2000, 0);
+    /* no claims: blocked */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1 && cs.collected == 0);
+    assert_int_equal(cs_arch_claim_make(st, 3000, &c0), 0);
+    assert_int_equal(cs_arch_claim_record(st, 0, 4, &c0, NULL), 0);
+    st->devs[0].lowest = 4;
+    /* the other device claimed before merging the deletion: still blocked */
+    c1 = c0;
+    c1.front = NULL;
+    c1.nfront = 0;
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 9, &c1, NULL), 0);
+    st->devs[b].lowest = 9;
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1 && cs.collected == 0);
+    /* it claims the deletion, but its older segments are still listed */
+    assert_int_equal(cs_arch_claim_record(st, (uint16_t)b, 10, &c0, NULL), 0);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1);
+    st->devs[b].lowest = 10;
+    /* the keep period is not over at the time of a claim: blocked */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 2500, 0, false, &cs, NULL), 0);
+    assert_true(cs.blocked == 1);
+    /* all covered: noted first, dropped at the next collection */
+    assert_int_equal(cs_arch_collect_tombstones(st, 5000, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.waiting == 1 && cs.collected == 0);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5001, 1000, 0, true, &cs, NULL), 0); /* dry run */
+    assert_true(cs.collected == 1 && st->ninst == 1);
+    assert_int_equal(cs_arch_collect_tombstones(st, 5001, 1000, 0, false, &cs, NULL), 0);
+    assert_true(cs.collected == 1 && st->ninst == 0 && cs_arch_collected(st, "gone"));
+    assert_null(cs_arch_state_find(st, "gone"));
+    /* a late DEL of a collected name changes nothing */
+    assert_int_equal(cs_arch_state_apply(st, (uint16_t)b, &e), 0);
+    assert_int_equal(st->ninst, 0);
+    /* a forgotten device stays in a claim's frontier: a retirement claim
+     * must be able to cover what it deleted itself */
+    st->devs[b].retired = true;
+    cs_arch_claim_free(&c0);
+    assert_int_equal(cs_arch_claim_make(st, 6000, &c0), 0);
+    assert_int_equal(c0.nfront, 2);
+    assert_int_equal(c0.ncollected, 1);
+    cs_arch_claim_free(&c0);
     cs_arch_state_free(st);
 }
 
@@ -732,6 +859,59 @@ static void test_sync_unique_name_collision(void **s)
     two_teardown(&t);
 }
 
+/* A message whose deletion this device holds (mass-deletion guard) and
+ * that the user then flags gets no SET: nothing may be written to a
+ * deleted instance (docs/archive.md section 8, R5), or the write would
+ * outlive the tombstone's collection. */
+static void test_sync_no_write_to_held_deletion(void **s)
+{
+    two t;
+    cs_archive_stats st;
+    cs_arch_state *state = NULL;
+    const cs_arch_inst *in;
+    char name[64];
+    int fd;
+
+    (void)s;
+    two_setup(&t);
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    for (int i = 0; i < 80; i++) {
+        snprintf(name, sizeof(name), "new/1700000000.M%dP1.a", i);
+        put(t.md[0], name, "Subject: held\n\nbody\n");
+    }
+    assert_int_equal(two_sync(&t, 0, NULL), 0);
+    assert_int_equal(two_sync(&t, 1, NULL), 0);
+    for (int i = 0; i < 60; i++) {
+        char p[600];
+
+        snprintf(p, sizeof(p), "%s/new/1700000000.M%dP1.a", t.md[0], i);
+        assert_int_equal(unlink(p), 0);
+    }
+    {
+        cs_archive_opts o = { .storage = t.s, .user = "alice", .maildir = t.md[0], .state_dir = t.state[0],
+                              .allow_deletions = 60 };
+
+        assert_int_equal(cs_archive_sync(&o, t.amk, &st), 0);
+    }
+    assert_int_equal(two_sync(&t, 1, &st), -ECANCELED);
+    assert_int_equal(st.deletions_held, 60);
+    mv(t.md[1], "new/1700000000.M7P1.a", "cur/1700000000.M7P1.a:2,F");
+    assert_int_equal(two_sync(&t, 1, &st), -ECANCELED);
+    assert_int_equal(st.local_changed, 0);
+    fd = open(t.state[1], O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_arch_load_state(fd, t.state[1], &state), 0);
+    close(fd);
+    in = cs_arch_state_find(state, "1700000000.M7P1.a");
+    assert_non_null(in);
+    assert_true(in->deleted && in->local_present);
+    assert_string_equal(in->local_name, "1700000000.M7P1.a:2,F"); /* where the file is now */
+    assert_int_equal(in->flags, 0);                              /* but nothing recorded */
+    assert_int_equal(in->subdir, CS_MD_NEW);
+    cs_arch_state_free(state);
+    two_teardown(&t);
+}
+
 static int collect_dir(const char *path, void *ud)
 {
     int *n = ud;
@@ -815,10 +995,13 @@ int main(void)
         cmocka_unit_test(test_crdt_rules),
         cmocka_unit_test(test_crdt_commutes),
         cmocka_unit_test(test_state_roundtrip_and_hostile),
+        cmocka_unit_test(test_claim_hostile),
+        cmocka_unit_test(test_collect_rule),
         cmocka_unit_test(test_sync_concurrent_flags),
         cmocka_unit_test(test_sync_dedup_and_tamper),
         cmocka_unit_test(test_sync_copy_gets_new_name),
         cmocka_unit_test(test_sync_unique_name_collision),
+        cmocka_unit_test(test_sync_no_write_to_held_deletion),
         cmocka_unit_test(test_watch_dirs),
         cmocka_unit_test(test_gc_candidates_parse),
     };

@@ -7,7 +7,10 @@
  * deleted), in-place edits (a new version replaces the message), empty
  * folders made and removed (every device must end with the same folders),
  * undeletes (on even seeds, with a keep period the collector
- * honours) and syncs (on odd seeds each
+ * honours), tombstone collection (on odd seeds: keep_deleted 0, every --gc
+ * sync collects what every device's claim covers; at the end every
+ * tombstone must be gone from every state and every log; with 3 devices
+ * the last may die and be forgotten by another) and syncs (on odd seeds each
  * device compacts its log past 1 to 4 segments); after quiescent
  * sync rounds every Maildir must be identical, every message created and
  * not deleted must exist exactly once, and no deleted one may survive.
@@ -253,6 +256,8 @@ static void op_edit(sim *m, int d)
 }
 
 static uint64_t gc_deleted_total; /* over every seed: the collector must have had work */
+static uint64_t tombstones_total; /* tombstones collected (odd seeds: keep_deleted 0) */
+static uint64_t forgotten_total;  /* devices that died and were forgotten */
 /* and these happened */
 static uint64_t moved_away_total, recreated_total, undeleted_total, edited_total, folders_total;
 
@@ -353,7 +358,11 @@ static int try_sync(sim *m, int d, bool gc, const char *undelete, cs_archive_sta
 static uint64_t sync_device(sim *m, int d, bool gc)
 {
     cs_archive_stats st;
-    int r = try_sync(m, d, gc, NULL, &st);
+    int r;
+
+    /* odd seeds (keep_deleted 0): every sync collects, so that tombstones
+     * go while other devices are behind, away or holding deletions */
+    r = try_sync(m, d, gc || !m->keep, NULL, &st);
 
     if (r != 0)
         fail_msg("sync%s of device %d failed: %s", gc ? " --gc" : "", d, strerror(-r));
@@ -361,6 +370,7 @@ static uint64_t sync_device(sim *m, int d, bool gc)
         fail_msg("device %d skipped %llu actions (a body that could not be fetched?)", d,
                  (unsigned long long)st.skipped);
     gc_deleted_total += st.gc_deleted;
+    tombstones_total += st.tombstones_collected;
     edited_total += st.edited;
     return st.local_added + st.local_changed + st.local_deleted + st.conflicts;
 }
@@ -419,6 +429,42 @@ static void op_recreate(sim *m, int d)
         snprintf(path, sizeof(path), "%s/%s", m->maildir[d], (const char *const[]){ "cur", "new", "tmp" }[sd]);
         assert_int_equal(cs_mkdir_p(path, 0700), 0);
     }
+}
+
+/* The last device dies after a last sync (a disk gone for good) and another
+ * forgets it: tombstone collection must go on without it, and nothing it
+ * added may be lost.  Returns whether it died. */
+static bool op_die(sim *m, int dead, uint64_t seed)
+{
+    cs_archive_status s;
+    uint8_t id[8];
+    int other = -1;
+
+    if (!synced_before(m, dead) || m->away[dead])
+        return false;
+    for (int d = 0; d < dead && other < 0; d++)
+        if (!m->away[d] && synced_before(m, d))
+            other = d;
+    if (other < 0)
+        return false;
+    sync_device(m, dead, false);
+    sync_device(m, other, false); /* it must have read the log it forgets */
+    assert_int_equal(cs_archive_get_status(m->state[dead], &s), 0);
+    assert_int_equal(sodium_hex2bin(id, sizeof(id), s.device_id, 16, NULL, NULL, NULL), 0);
+    {
+        cs_archive_opts o = { .storage = m->s, .user = m->user, .maildir = m->maildir[other],
+                              .state_dir = m->state[other], .pack_target = 4096,
+                              .compact_after = m->compact_after, .segment_split = seed_split(m),
+                              .keep_deleted_sec = m->keep ? 30 * 86400 : 0, .forget_device = id };
+        cs_archive_stats st;
+        int r = cs_archive_sync(&o, m->amk, &st);
+
+        if (r != 0)
+            fail_msg("seed %llu: device %d forgetting device %d: %s", (unsigned long long)seed, other, dead,
+                     strerror(-r));
+    }
+    forgotten_total++;
+    return true;
 }
 
 static void add_new_to_model(sim *m, int d);
@@ -583,6 +629,12 @@ static void run_seed(int ndev, uint64_t seed)
         int d = (int)(rnd(&m) % (unsigned)ndev);
         cs_archive_stats st;
 
+        /* odd seeds of 3 devices: the last may die and be forgotten; the
+         * others carry on (and the fresh device at the end takes its slot) */
+        if (ndev == 3 && !m.keep && rnd(&m) % 40 == 0 && op_die(&m, 2, seed)) {
+            ndev = m.ndev = 2;
+            continue;
+        }
         if (m.away[d]) { /* its Maildir is away: back, or a sync that must fail */
             if (rnd(&m) % 2)
                 op_move_away(&m, d, seed);
@@ -640,6 +692,22 @@ static void run_seed(int ndev, uint64_t seed)
     for (int pass = 0; pass < 2; pass++)
         for (int d = 0; d < ndev; d++)
             assert_true(sync_device(&m, d, true) == 0);
+    if (!m.keep) {
+        /* keep_deleted 0: two more collections (claim, note, drop) leave no
+         * tombstone anywhere, and nothing deleted came back meanwhile */
+        for (int pass = 0; pass < 2; pass++)
+            for (int d = 0; d < ndev; d++)
+                assert_true(sync_device(&m, d, true) == 0);
+        for (int d = 0; d < ndev; d++) {
+            cs_archive_status s;
+
+            assert_int_equal(cs_archive_get_status(m.state[d], &s), 0);
+            if (s.deleted)
+                fail_msg("seed %llu: device %d still has %llu tombstones after the collections",
+                         (unsigned long long)seed, d, (unsigned long long)s.deleted);
+        }
+        check_converged(&m, seed);
+    }
     if (m.keep) {
         /* within the keep period every deleted body survived them: all back */
         cs_archive_stats st;
@@ -665,6 +733,14 @@ static void run_seed(int ndev, uint64_t seed)
         m.ndev = ndev + 1;
         check_converged(&m, seed);
         m.ndev = ndev;
+        if (!m.keep) { /* the logs hold nothing of a collected message either */
+            cs_archive_status s;
+
+            assert_int_equal(cs_archive_get_status(m.state[ndev], &s), 0);
+            if (s.deleted)
+                fail_msg("seed %llu: a new device read %llu tombstones from the store after the collections",
+                         (unsigned long long)seed, (unsigned long long)s.deleted);
+        }
     }
     cs_amk_free(m.amk);
     cs_storage_close(m.s);
@@ -678,14 +754,16 @@ static void run_seeds(int ndev)
 
     for (uint64_t s = base; s < base + count; s++)
         run_seed(ndev, s);
-    print_message("%d devices: %llu seeds converged; %llu packs collected on the way; %llu Maildirs moved "
-                  "away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders made or removed\n",
+    print_message("%d devices: %llu seeds converged; %llu packs and %llu tombstones collected on the way, %llu "
+                  "devices forgotten; %llu Maildirs moved away, %llu recreated, %llu messages undeleted, %llu edits recorded, %llu folders "
+                  "made or removed\n",
                   ndev, (unsigned long long)count,
-                  (unsigned long long)gc_deleted_total, (unsigned long long)moved_away_total,
+                  (unsigned long long)gc_deleted_total, (unsigned long long)tombstones_total,
+                  (unsigned long long)forgotten_total, (unsigned long long)moved_away_total,
                   (unsigned long long)recreated_total, (unsigned long long)undeleted_total,
                   (unsigned long long)edited_total, (unsigned long long)folders_total);
     if (count >= 20) /* the collector had work (and nothing live was lost), every op happened */
-        assert_true(gc_deleted_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
+        assert_true((ndev < 3 || forgotten_total > 0) && gc_deleted_total > 0 && tombstones_total > 0 && moved_away_total > 0 && recreated_total > 0 && undeleted_total > 0 &&
                     edited_total > 0 && folders_total > 0);
 }
 

@@ -134,6 +134,36 @@ static void test_every_character_and_truncation(void **state)
     free(json);
 }
 
+/* A malformed member is refused by name, before any key is tried. */
+static void test_names_the_field(void **state)
+{
+    static const struct {
+        const char *member, *value, *msg;
+    } cases[] = {
+        { "sealed", "c2hvcnQ=", "field 'sealed' is not base64 of 80 bytes" },
+        { "escrow_key", "c2hvcnQ=", "field 'escrow_key' is not base64 of 32 bytes" },
+        { "account_id", "abc", "field 'account_id' is not 64 characters" },
+        { "sealed", NULL, "field 'sealed' missing" },
+    };
+    char *json = make("alice", amk, epk);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *o = json_tokener_parse(json);
+        cs_fleet_err err = { "" };
+        cs_amk *got = NULL;
+
+        if (cases[i].value)
+            json_object_object_add(o, cases[i].member, json_object_new_string(cases[i].value));
+        else
+            json_object_object_del(o, cases[i].member);
+        assert_int_equal(open_text(json_object_to_json_string(o), "alice", esk, &err), -EBADMSG);
+        assert_string_equal(err.msg, cases[i].msg);
+        assert_null(got);
+        json_object_put(o);
+    }
+    free(json);
+}
+
 static void test_oversized(void **state)
 {
     char *big = malloc(CS_ESCROW_OBJECT_MAX + 2);
@@ -170,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_wrong_key_user_or_account),
         cmocka_unit_test(test_every_character_and_truncation),
+        cmocka_unit_test(test_names_the_field),
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_matches),
     };

@@ -231,6 +231,74 @@ static void test_truncated_and_oversized(void **state)
     cs_directory_free(d);
 }
 
+/* A refused source names the entry and the member, whatever the fault. */
+static void test_source_names_the_field(void **state)
+{
+#define SRC(users) "{\"format\":\"cloudseal-directory-source\",\"users\":[" users "],\"groups\":[]}"
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        { SRC("{\"name\":\"a\",\"uid\":\"5\"}"), "user 'a': field 'uid' is not an integer" },
+        { SRC("{\"name\":\"a\",\"uid\":4294967296}"), "user 'a': field 'uid' is out of range" },
+        { SRC("{\"name\":\"a\"}"), "user 'a': field 'uid' missing" },
+        { SRC("{\"uid\":5}"), "user #1: field 'name' missing" },
+        { SRC("{\"name\":\"a\",\"uid\":5,\"groups\":[1]}"), "user 'a': field 'groups' is not a string" },
+        { SRC("{\"name\":\"a\",\"uid\":5,\"keybag\":{\"generation\":0}}"),
+          "user 'a': keybag: field 'generation' is out of range" },
+        { SRC("{\"name\":\"a\",\"uid\":5,\"account_key\":\"xyz\"}"),
+          "user 'a': field 'account_key' must be a 32-byte key in base64" },
+        { "{\"format\":\"cloudseal-directory-source\",\"users\":[]}", "field 'groups' missing" },
+        { "{\"format\":\"cloudseal-directory-source\",\"serial\":-1,\"users\":[],\"groups\":[]}",
+          "field 'serial' is out of range" },
+    };
+#undef SRC
+    cs_directory *back = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cs_fleet_err err = { "" };
+
+        assert_int_equal(cs_directory_from_json(cases[i].json, strlen(cases[i].json), CS_DIR_SOURCE, &back, &err),
+                         -EBADMSG);
+        assert_null(back);
+        if (strcmp(err.msg, cases[i].msg) != 0)
+            fail_msg("%s: '%s', not '%s'", cases[i].json, err.msg, cases[i].msg);
+    }
+}
+
+/* A tampered header line is refused with the member it got wrong named. */
+static void test_header_names_the_field(void **state)
+{
+    static const struct {
+        const char *from, *to, *msg;
+    } cases[] = {
+        { "\"signature\":\"", "\"signature\":\"!", "field 'signature' is not base64 of 64 bytes" },
+        { "\"body_bytes\":", "\"body_bytes\":-", "field 'body_bytes' is out of range" },
+        { "\"format\":\"cloudseal-", "\"format\":\"Cloudseal-", "field 'format' is not" },
+        { "\"format\"", "\"formal\"", "field 'format' missing" },
+    };
+    cs_directory *d = make_dir(2), *out = NULL;
+    size_t len;
+    char *s = sign_dir(d, 1, 3600, sk, &len);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cs_fleet_err err = { "" };
+        char *t = calloc(1, len + 2), *at = strstr(s, cases[i].from);
+        size_t pre = (size_t)(at - s), tl = strlen(cases[i].to), fl = strlen(cases[i].from);
+
+        assert_non_null(at);
+        memcpy(t, s, pre);
+        memcpy(t + pre, cases[i].to, tl);
+        memcpy(t + pre + tl, at + fl, len - pre - fl);
+        assert_int_equal(cs_fleet_open_signed((uint8_t *)t, len - fl + tl, pk, &out, &err), -EBADMSG);
+        assert_null(out);
+        assert_non_null(strstr(err.msg, "the signed directory's header: "));
+        assert_non_null(strstr(err.msg, cases[i].msg));
+        free(t);
+    }
+    free(s);
+    cs_directory_free(d);
+}
+
 /* One refused directory: sync fails and the installed cache is untouched. */
 static void expect_refused(cs_directory *d, uint64_t serial, int64_t expires_in, int want)
 {
@@ -503,10 +571,10 @@ static void test_validate_names_and_fields(void **state)
     assert_int_equal(cs_fleet_strv_add(&d->groups[0].members, &d->groups[0].n_members, "ghost"), 0);
     assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "ghost"));
-    assert_false(cs_fleet_name_valid("Root"));
-    assert_false(cs_fleet_name_valid("a:b"));
-    assert_false(cs_fleet_name_valid("-x"));
-    assert_true(cs_fleet_name_valid("_svc.x-1"));
+    assert_false(cs_user_name_valid("Root", CS_USER_NAME_FLEET));
+    assert_false(cs_user_name_valid("a:b", CS_USER_NAME_FLEET));
+    assert_false(cs_user_name_valid("-x", CS_USER_NAME_FLEET));
+    assert_true(cs_user_name_valid("_svc.x-1", CS_USER_NAME_FLEET));
     cs_directory_free(d);
 }
 
@@ -581,7 +649,7 @@ static void test_keybag_floor(void **state)
                                    "{\"generation\":1,\"sha256\":\"ERERERERERERERERERERERERERERERERERERERERERE=\","
                                    "\"one_time\":5}}]}";
         assert_int_equal(cs_directory_from_json(body, strlen(body), CS_DIR_BODY, &back, &err), -EBADMSG);
-        assert_non_null(strstr(err.msg, "keybag.one_time"));
+        assert_non_null(strstr(err.msg, "keybag: unknown field 'one_time'"));
     }
 
     publish(d, 200, 3600);
@@ -604,6 +672,8 @@ int main(void)
         cmocka_unit_test(test_json_roundtrip),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_truncated_and_oversized),
+        cmocka_unit_test(test_header_names_the_field),
+        cmocka_unit_test(test_source_names_the_field),
         cmocka_unit_test(test_sync_and_refusals),
         cmocka_unit_test(test_rollback_pin_survives_cache_loss),
         cmocka_unit_test(test_check_pinned),

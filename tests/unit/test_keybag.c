@@ -350,6 +350,13 @@ static void e_slots_obj(json_object *r) { json_object_object_add(r, "slots", jso
 static void e_slots_empty(json_object *r) { json_object_object_add(r, "slots", json_object_new_array()); }
 static void e_user_int(json_object *r) { json_object_object_add(r, "user", json_object_new_int(7)); }
 static void e_user_slash(json_object *r) { json_object_object_add(r, "user", json_object_new_string("../etc")); }
+/* accepted before the one validator (basic/user_name.h): no login name */
+static void e_user_space(json_object *r) { json_object_object_add(r, "user", json_object_new_string("a b")); }
+static void e_user_at(json_object *r) { json_object_object_add(r, "user", json_object_new_string("a@example.com")); }
+static void e_user_33(json_object *r)
+{
+    json_object_object_add(r, "user", json_object_new_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
 static void e_acct_upper(json_object *r)
 {
     json_object *v;
@@ -429,6 +436,9 @@ static void test_bad_forms(void **state)
         { "too many slots", e_too_many_slots, -EBADMSG },
         { "user int", e_user_int, -EBADMSG },
         { "user path", e_user_slash, -EBADMSG },
+        { "user with a space", e_user_space, -EBADMSG },
+        { "user with an @", e_user_at, -EBADMSG },
+        { "user of 33 bytes", e_user_33, -EBADMSG },
         { "account_id uppercase", e_acct_upper, -EBADMSG },
         { "account_id short", e_acct_short, -EBADMSG },
         { "unknown field", e_unknown_field, -EBADMSG },

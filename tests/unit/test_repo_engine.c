@@ -213,7 +213,7 @@ static void test_forget_prune(void **state)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(cs_snapshot_delete(r, &v[i].id), 0);
     cs_snapshots_free(v, n);
-    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_int_equal(cs_prune(r, NULL, &pr), 0);
     assert_true(pr.packs_deleted >= 2);
     cs_repo_close(r);
     assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
@@ -276,9 +276,9 @@ static void test_index_lost_repair_and_settle(void **state)
     assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
     assert_int_equal(cs_check(r, &co, &cr), 0);
     assert_int_equal(cr.temp_objects, 1);
-    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_int_equal(cs_prune(r, NULL, &pr), 0);
     assert_int_equal(pr.temp_removed, 1);
-    assert_int_equal(cs_prune(r, false, &pr), 0);
+    assert_int_equal(cs_prune(r, NULL, &pr), 0);
     assert_int_equal(pr.packs_deleted + pr.packs_rewritten + pr.blobs_removed + pr.temp_removed, 0);
     assert_int_equal(cs_check(r, &co, &cr), 0);
     assert_int_equal(cr.temp_objects, 0);
@@ -350,6 +350,106 @@ static void test_config_damaged_copy_and_repair(void **state)
     cs_buf_free(&back);
 }
 
+/* cs_repo_key() used to cut a key silently at 1200 bytes: under a long
+ * prefix two objects shared one key.  The prefix is refused up front, and
+ * the key itself says when it does not fit. */
+static void test_long_prefix_refused(void **state)
+{
+    char prefix[CS_REPO_KEY_MAX], key[CS_REPO_KEY_MAX];
+    cs_repo *r = NULL;
+    cs_repo fake = { .prefix = prefix };
+    cs_id id = { { 0 } };
+
+    (void)state;
+    for (size_t i = 0; i + 2 < sizeof(prefix) - 10; i += 2)
+        memcpy(prefix + i, "p/", 3);
+    assert_int_equal(cs_repo_init(st, prefix, amk), -ENAMETOOLONG);
+    assert_int_equal(cs_repo_open(st, prefix, amk, &r), -ENAMETOOLONG);
+    assert_null(r);
+    assert_int_equal(cs_repo_key(&fake, "data", &id, key, sizeof(key)), -ENAMETOOLONG);
+    prefix[CS_REPO_PREFIX_MAX] = '\0';
+    assert_int_equal(cs_repo_key(&fake, "snapshots", &id, key, sizeof(key)), 0);
+    assert_int_equal(strlen(key), CS_REPO_PREFIX_MAX + strlen("snapshots/") + 64);
+}
+
+static void write_random(const char *dir, const char *name, size_t len)
+{
+    uint8_t *data = malloc(len);
+    char p[700];
+    int fd;
+
+    assert_non_null(data);
+    randombytes_buf(data, len);
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_write_all(fd, data, len), 0);
+    close(fd);
+    free(data);
+}
+
+/* prune, then check the repository as a new reader sees it */
+static void prune_checked(cs_repo *r, uint64_t bound, cs_prune_result *pr)
+{
+    cs_prune_opts po = { .max_repack = bound };
+    cs_check_opts co = { .read_data_percent = 100 };
+    cs_check_result cr;
+    cs_repo *fresh;
+
+    assert_int_equal(cs_prune(r, &po, pr), 0);
+    assert_true(pr->bytes_repacked <= bound);
+    assert_int_equal(cs_repo_open(st, "users/b/backup/", amk, &fresh), 0);
+    assert_int_equal(cs_check(fresh, &co, &cr), 0);
+    cs_repo_close(fresh);
+}
+
+/* A bounded prune rewrites at most max_repack bytes of packs, says what it
+ * left, and the next prune finishes; check passes after each. */
+static void test_prune_bound(void **state)
+{
+    enum { K = 5 };
+    const uint64_t bound = 1600 << 10;
+    const char *paths[1];
+    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = cache };
+    cs_snapshot s[K];
+    cs_prune_result pr;
+    char dir[400], gone[440], name[32];
+    cs_repo *r;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/bound", tmp);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    paths[0] = dir;
+    assert_int_equal(cs_repo_init(st, "users/b/backup/", amk), 0);
+    assert_int_equal(cs_repo_open(st, "users/b/backup/", amk, &r), 0);
+    /* backup i packs a_i (kept to the end) with b_i (only in backup i):
+     * every pack but the last becomes 40..67% garbage */
+    for (int i = 0; i < K; i++) {
+        snprintf(name, sizeof(name), "a%d", i);
+        write_random(dir, name, 300 << 10);
+        snprintf(name, sizeof(name), "b%d", i);
+        write_random(dir, name, (size_t)(i + 2) * (100 << 10));
+        assert_int_equal(cs_backup(r, &bo, &s[i]), 0);
+        snprintf(gone, sizeof(gone), "%s/b%d", dir, i);
+        assert_int_equal(unlink(gone), 0);
+    }
+    for (int i = 0; i < K - 1; i++)
+        assert_int_equal(cs_snapshot_delete(r, &s[i].id), 0);
+
+    prune_checked(r, bound, &pr);
+    assert_true(pr.packs_rewritten >= 1);
+    assert_true(pr.packs_repack_left >= 1);
+    assert_true(pr.bytes_repack_left > 0);
+    prune_checked(r, bound, &pr);
+    assert_true(pr.packs_rewritten >= 1);
+    assert_int_equal(pr.packs_repack_left, 0);
+    prune_checked(r, bound, &pr);
+    assert_int_equal(pr.packs_deleted + pr.packs_rewritten + pr.packs_repack_left, 0);
+    for (int i = 0; i < K; i++)
+        cs_snapshot_clear(&s[i]);
+    cs_repo_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +460,8 @@ int main(void)
         cmocka_unit_test(test_index_lost_repair_and_settle),
         cmocka_unit_test(test_locks),
         cmocka_unit_test(test_config_damaged_copy_and_repair),
+        cmocka_unit_test(test_long_prefix_refused),
+        cmocka_unit_test(test_prune_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -278,8 +278,8 @@ static void test_pack_header(void **state)
     /* plaintext header parser: counts that do not match the bytes */
     {
         cs_buf h = CS_BUF_INIT;
-        cs_wr_u32(&h, 1);
-        cs_wr_u32(&h, 1000000);
+        cs_put_le32(&h, 1);
+        cs_put_le32(&h, 1000000);
         assert_int_equal(cs_pack_header_parse(h.data, h.len, 0, &got, &n), -EBADMSG);
         cs_buf_free(&h);
     }
@@ -368,8 +368,8 @@ static void test_index_roundtrip_and_hostile(void **state)
     assert_int_equal(cs_index_parse(enc.data, enc.len, count_cb, &count), -EBADMSG);
     /* a huge pack count with few bytes allocates nothing */
     cs_buf_reset(&enc);
-    cs_wr_u32(&enc, 1);
-    cs_wr_u32(&enc, 0xffffffffu);
+    cs_put_le32(&enc, 1);
+    cs_put_le32(&enc, 0xffffffffu);
     assert_int_equal(cs_index_parse(enc.data, enc.len, count_cb, &count), -EBADMSG);
     /* growth keeps every entry */
     for (int i = 0; i < 5000; i++) {
@@ -456,8 +456,8 @@ static void test_tree_roundtrip_and_hostile(void **state)
     }
     /* node count far larger than the bytes */
     cs_buf_reset(&enc);
-    cs_wr_u32(&enc, 1);
-    cs_wr_u32(&enc, 999999);
+    cs_put_le32(&enc, 1);
+    cs_put_le32(&enc, 999999);
     assert_int_equal(cs_tree_parse(enc.data, enc.len, &t), -EBADMSG);
     for (int i = 0; i < 4; i++)
         cs_node_clear(&nodes[i]);
@@ -486,6 +486,37 @@ static void test_snapshot_json_hostile(void **state)
         assert_int_equal(cs_snapshot_parse((const uint8_t *)bad[i], strlen(bad[i]), &s), -EBADMSG);
 }
 
+/* Every member is typed by snapshot.c's table: json-c's coercions
+ * ("5" as 5, a double as an integer, a uid cut to 32 bits) and a summary
+ * of the wrong type are refused instead of read as something else. */
+static void test_snapshot_json_typed(void **state)
+{
+#define TREE "\"tree\":\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\""
+    const char *bad[] = {
+        "{\"time_sec\":\"5\"," TREE "}",
+        "{\"time_sec\":5.5," TREE "}",
+        "{\"time_sec\":5,\"uid\":4294967296," TREE "}",
+        "{\"time_sec\":5,\"host\":7," TREE "}",
+        "{\"time_sec\":5,\"summary\":[]," TREE "}",
+        "{\"time_sec\":5,\"summary\":{\"files_new\":-1}," TREE "}",
+        "{\"time_sec\":5,\"parent\":null," TREE "}",
+        "{\"time_sec\":5," TREE ",}",
+    };
+    const char *good = "{\"time_sec\":5,\"summary\":{\"files_new\":3,\"duration\":2,\"future\":1},\"x\":[]," TREE "}";
+    cs_snapshot s;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cs_snapshot_parse((const uint8_t *)bad[i], strlen(bad[i]), &s), -EBADMSG);
+    assert_int_equal(cs_snapshot_parse((const uint8_t *)good, strlen(good), &s), 0);
+    assert_int_equal(s.summary.files_new, 3);
+    assert_true(s.summary.duration == 2.0);
+    assert_string_equal(s.host, "");
+    assert_false(s.has_parent);
+    cs_snapshot_clear(&s);
+#undef TREE
+}
+
 static void test_filecache_parse_hostile(void **state)
 {
     cs_fcache *c;
@@ -493,8 +524,8 @@ static void test_filecache_parse_hostile(void **state)
     uint8_t key[32] = { 1 };
 
     (void)state;
-    cs_wr_u32(&b, 1);
-    cs_wr_u32(&b, 1000000);
+    cs_put_le32(&b, 1);
+    cs_put_le32(&b, 1000000);
     assert_int_equal(cs_fcache_new_empty(key, &c), 0);
     assert_int_equal(cs_fcache_parse(c, b.data, b.len), -EBADMSG);
     cs_fcache_free(c);
@@ -615,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_index_roundtrip_and_hostile),
         cmocka_unit_test(test_tree_roundtrip_and_hostile),
         cmocka_unit_test(test_snapshot_json_hostile),
+        cmocka_unit_test(test_snapshot_json_typed),
         cmocka_unit_test(test_filecache_parse_hostile),
         cmocka_unit_test(test_forget_policy),
         cmocka_unit_test(test_forget_groups),

@@ -18,6 +18,7 @@
 #include "repo/repo_int.h"
 #include "repo/tree.h"
 #include "storage/storage.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -207,6 +208,120 @@ static int check_kind(cs_repo *r, const char *kind, seen_ids *trees)
     }
     free(ids);
     return bad;
+}
+
+/* A pack's header: the sealed tail opened, parsed and encoded again (the
+ * seal takes a fresh nonce: the plaintext is compared). */
+static int check_pack(cs_repo *r, const cs_pent *pe)
+{
+    _cleanup_buf_ cs_buf pack = CS_BUF_INIT, hdr = CS_BUF_INIT, enc = CS_BUF_INIT;
+    _cleanup_free_ cs_pack_blob *blobs = NULL;
+    char key[1200], hex[65], name[120];
+    uint32_t hlen;
+    size_t n;
+    int rc;
+
+    cs_id_hex(&pe->id, hex);
+    cs_repo_key(r, "data", &pe->id, key, sizeof(key));
+    if ((rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_PACK, &pack)) < 0)
+        return log_error_errno(rc, "%s", key);
+    if ((rc = cs_pack_trailer(pack.data, pack.len, pack.len, &hlen)) < 0 ||
+        (rc = cs_unseal(r->keys->data, CS_OBJ_PACK_HEADER, NULL, pack.data + pack.len - 8 - hlen, hlen, &hdr)) < 0 ||
+        (rc = cs_pack_header_parse(hdr.data, hdr.len, pack.len - 8 - hlen, &blobs, &n)) < 0)
+        return log_error_errno(rc, "pack %s: its header does not open or parse", hex);
+    if ((rc = cs_pack_header_encode(blobs, n, &enc)) < 0)
+        return log_error_errno(rc, "pack %s: its header does not encode", hex);
+    snprintf(name, sizeof(name), "%s (%zu blobs)", hex, n);
+    return golden_same("pack-header", name, enc.data, enc.len, hdr.data, hdr.len);
+}
+
+/* argv: URL PREFIX KEYBAG */
+int golden_packs(int argc, char **argv)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+    cs_storage *st = NULL;
+    cs_repo *r = NULL;
+    cs_plist pl = { 0 };
+    int rc, bad = 0;
+
+    if (argc != 3)
+        return -EINVAL;
+    if ((rc = golden_unlock(argv[2], NULL, &amk)) < 0)
+        return rc;
+    if ((rc = cs_storage_open(argv[0], NULL, &st)) < 0)
+        return log_error_errno(rc, "%s", argv[0]);
+    if ((rc = cs_repo_open_ex(st, argv[1], amk, NULL, CS_REPO_NO_OBJECT_CACHE, &r)) < 0) {
+        cs_storage_close(st);
+        return log_error_errno(rc, "opening the repository");
+    }
+    if ((rc = cs_plist_load(r, &pl)) < 0)
+        bad = log_error_errno(rc, "listing data/");
+    for (size_t i = 0; i < pl.n && bad >= 0; i++) {   /* sorted by id */
+        rc = check_pack(r, &pl.v[i]);
+        bad = rc < 0 ? rc : bad + rc;
+    }
+    cs_plist_free(&pl);
+    cs_repo_close(r);
+    cs_storage_close(st);
+    return bad;
+}
+
+/* A file cut with the repository's chunker (its config: sizes and the
+ * secret gear table) and each chunk's blob id looked up in the index:
+ * content backed up before must still cut and hash to the stored blobs. */
+static int check_chunks(cs_repo *r, const char *path)
+{
+    _cleanup_buf_ cs_buf data = CS_BUF_INIT;
+    size_t off = 0, n = 0, missing = 0;
+    int rc = cs_read_file(path, 64u << 20, &data);
+
+    if (rc < 0)
+        return log_error_errno(rc, "%s", path);
+    printf("chunks %s:", path);
+    while (off < data.len) {
+        size_t cut = cs_chunker_next(r->chunker, data.data + off, data.len - off, true);
+        char hex[65];
+        cs_id id;
+
+        if (cut == 0 || cut > data.len - off)
+            return log_error_errno(-EINVAL, "%s: the chunker cut at %zu", path, cut);
+        cs_blob_id(r->keys, data.data + off, cut, &id);
+        cs_id_hex(&id, hex);
+        if (!cs_index_find(&r->index, &id))
+            missing++;
+        printf(" %zu:%.16s", cut, hex);
+        off += cut;
+        n++;
+    }
+    printf("; %zu chunks, %zu not in the index\n", n, missing);
+    return 0;
+}
+
+/* argv: URL PREFIX KEYBAG FILE... */
+int golden_chunks(int argc, char **argv)
+{
+    _cleanup_amk_ cs_amk *amk = NULL;
+    cs_storage *st = NULL;
+    cs_repo *r = NULL;
+    int rc = 0;
+
+    if (argc < 4)
+        return -EINVAL;
+    if ((rc = golden_unlock(argv[2], NULL, &amk)) < 0)
+        return rc;
+    if ((rc = cs_storage_open(argv[0], NULL, &st)) < 0)
+        return log_error_errno(rc, "%s", argv[0]);
+    if ((rc = cs_repo_open_ex(st, argv[1], amk, NULL, CS_REPO_NO_OBJECT_CACHE, &r)) < 0) {
+        cs_storage_close(st);
+        return log_error_errno(rc, "opening the repository");
+    }
+    if (!r->chunker)
+        rc = log_error_errno(-EBADMSG, "the repository opened without its config");
+    for (int i = 3; i < argc && rc >= 0; i++)
+        rc = check_chunks(r, argv[i]);
+    cs_repo_close(r);
+    cs_storage_close(st);
+    return rc;
 }
 
 /* argv: URL PREFIX KEYBAG CACHE_ROOT STATS */

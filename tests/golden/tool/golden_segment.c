@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* golden-tool segment: an archive log segment opened with the account's
  * archive keys, its entries decoded and encoded again: the entries' wire
- * encoding (lib/archive/entry.c over lib/archive/wire.h) must not change.
- * The seal itself takes a fresh nonce, so only the plaintext is compared.
- * Kept apart from golden_repo.c: archive/wire.h and repo/repo_int.h both
- * define a cs_rd_bytes. */
+ * encoding (lib/archive/entry.c over lib/util/bytes.h) must not change.
+ * The seal itself takes a fresh nonce, so only the plaintext is compared. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,8 +11,8 @@
 
 #include "archive/entry.h"
 #include "archive/seal.h"
-#include "archive/wire.h"
 #include "golden_tool.h"
+#include "util/bytes.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -32,13 +30,13 @@ static int parse_device(const char *hex, uint8_t dev[CS_ARCH_DEV_BYTES])
 /* Re-encode every entry of plain (after the compacted prefix, if any). */
 static int reencode(const cs_buf *plain, size_t skip, cs_buf *out, size_t *n)
 {
-    cs_wreader rd = { plain->data + skip, plain->len - skip, 0 };
+    cs_reader rd = cs_rd_init(plain->data + skip, plain->len - skip);
     cs_arch_entry *e = malloc(sizeof(*e));
     int r = 0;
 
     if (!e)
         return -ENOMEM;
-    while (r == 0 && cs_wr_left(&rd) > 0) {
+    while (r == 0 && cs_rd_left(&rd) > 0) {
         memset(e, 0, sizeof(*e));
         r = cs_arch_entry_decode(&rd, e);
         if (r == 0)

@@ -8,8 +8,11 @@
  *   golden-tool keybag KEYBAG                      (password on stdin)
  *   golden-tool fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE
  *   golden-tool archive-state STATE
+ *   golden-tool agent-state STATE
  *   golden-tool segment KEYBAG DEVICE SEQ FILE     (password on stdin)
  *   golden-tool repo URL PREFIX KEYBAG CACHE_ROOT STATS  (password on stdin)
+ *   golden-tool packs URL PREFIX KEYBAG            (password on stdin)
+ *   golden-tool chunks URL PREFIX KEYBAG FILE...    (password on stdin)
  *   golden-tool fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY
  *                                                  (one-time password on stdin)
  *
@@ -22,6 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "agent/agent_proto.h"
 #include "archive/state.h"
 #include "fleet/fleet.h"
 #include "golden_tool.h"
@@ -139,7 +145,9 @@ static int cmd_fleet(char **argv)
     return bad;
 }
 
-/* The archive's device state decoded and encoded again (checksum included). */
+/* The archive's device state decoded and encoded again (checksum included),
+ * in the fixture's version: a newer version adds to it, it must still
+ * write the older one byte for byte. */
 static int cmd_archive_state(const char *path)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT, enc = CS_BUF_INIT;
@@ -150,18 +158,75 @@ static int cmd_archive_state(const char *path)
         return log_error_errno(r, "%s", path);
     if ((r = cs_arch_state_decode(raw.data, raw.len, &st)) < 0)
         return log_error_errno(r, "%s: not an archive state", path);
-    r = cs_arch_state_encode(st, &enc);
+    r = cs_arch_state_encode_as(st, raw.data[4], &enc);
     cs_arch_state_free(st);
     if (r < 0)
         return log_error_errno(r, "encoding the state");
     return golden_same("archive-state", "", enc.data, enc.len, raw.data, raw.len);
 }
 
+/* Leave out of o the top-level fields that old (the fixture, as JSON)
+ * lacks, naming them in added: fields a later version appended. */
+static int drop_added_fields(json_object *o, json_object *old, char *added, size_t len)
+{
+    const char *names[64];
+    size_t n = 0;
+
+    added[0] = '\0';
+    json_object_object_foreach(o, key, val) {
+        (void)val;
+        if (!json_object_object_get_ex(old, key, NULL) && n < 64)
+            names[n++] = key;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(added + strlen(added), len - strlen(added), "%s%s", i ? ", " : "", names[i]);
+        json_object_object_del(o, names[i]);
+    }
+    return (int)n;
+}
+
+/* The agent's state file parsed and written again the way the agent
+ * writes it (helper/agent/status.c: plain JSON).  Its readers ignore
+ * unknown fields, so a later version may append some (prune_left, issue
+ * 18): those the fixture predates are named and left out, and the rest
+ * must still be the fixture's bytes. */
+static int cmd_agent_state(const char *path)
+{
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    cs_agent_state st;
+    json_tokener *tok;
+    json_object *o, *old;
+    char added[512], what[600];
+    const char *s;
+    int r = cs_read_file(path, CS_AGENT_STATE_MAX, &raw);
+
+    if (r < 0)
+        return log_error_errno(r, "%s", path);
+    if ((r = cs_agent_state_parse((const char *)raw.data, raw.len, &st)) < 0)
+        return log_error_errno(r, "%s: not an agent state", path);
+    tok = json_tokener_new();
+    old = tok ? json_tokener_parse_ex(tok, (const char *)raw.data, (int)raw.len) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    if (!old)
+        return log_error_errno(-EBADMSG, "%s: not JSON", path);
+    o = cs_agent_state_to_json(&st);
+    snprintf(what, sizeof(what), "%s", "");
+    if (drop_added_fields(o, old, added, sizeof(added)) > 0)
+        snprintf(what, sizeof(what), "(the fields the fixture predates left out: %s)", added);
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    r = golden_same("agent-state", what, (const uint8_t *)s, strlen(s), raw.data, raw.len);
+    json_object_put(o);
+    json_object_put(old);
+    return r;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: golden-tool keybag KEYBAG | fleet SIGNED PUBKEY SECRETKEY CACHE SOURCE |\n"
-                    "       archive-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
-                    "       repo URL PREFIX KEYBAG CACHE_ROOT STATS |\n"
+                    "       archive-state STATE | agent-state STATE | segment KEYBAG DEVICE SEQ FILE |\n"
+                    "       repo URL PREFIX KEYBAG CACHE_ROOT STATS | packs URL PREFIX KEYBAG |\n"
+                    "       chunks URL PREFIX KEYBAG FILE... |\n"
                     "       fleet-user USER KEYBAG SEAL ESCROW ESCROW_SECRET SIGNED PUBKEY\n");
     return 2;
 }
@@ -178,10 +243,16 @@ int main(int argc, char **argv)
         r = cmd_fleet(argv + 2);
     else if (strcmp(argv[1], "archive-state") == 0 && argc == 3)
         r = cmd_archive_state(argv[2]);
+    else if (strcmp(argv[1], "agent-state") == 0 && argc == 3)
+        r = cmd_agent_state(argv[2]);
     else if (strcmp(argv[1], "segment") == 0 && argc == 6)
         r = golden_segment(argc - 2, argv + 2);
     else if (strcmp(argv[1], "repo") == 0 && argc == 7)
         r = golden_repo(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "packs") == 0 && argc == 5)
+        r = golden_packs(argc - 2, argv + 2);
+    else if (strcmp(argv[1], "chunks") == 0 && argc >= 6)
+        r = golden_chunks(argc - 2, argv + 2);
     else if (strcmp(argv[1], "fleet-user") == 0 && argc == 9)
         r = golden_fleet_user(argc - 2, argv + 2);
     else

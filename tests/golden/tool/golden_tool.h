@@ -17,6 +17,8 @@ int golden_same(const char *what, const char *name, const uint8_t *a, size_t ale
 int golden_unlock(const char *path, cs_keybag **kb, cs_amk **amk);
 
 int golden_repo(int argc, char **argv);
+int golden_packs(int argc, char **argv);
+int golden_chunks(int argc, char **argv);
 int golden_segment(int argc, char **argv);
 int golden_fleet_user(int argc, char **argv);
 

@@ -2,12 +2,13 @@
 /* Test stand-in for a desktop notification server: owns
  * org.freedesktop.Notifications on the session bus given in
  * DBUS_SESSION_BUS_ADDRESS, answers Notify() like a real one, and prints
- * "NOTIFY app|summary|body" for each call on stdout.  Runs until killed.
+ * "NOTIFY app|summary|body" for each call on stdout.  Prints READY, then
+ * runs until killed (bus_standin.c).
  * (A real notification daemon needs a graphical session.) */
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <systemd/sd-bus.h>
+
+#include "../bus_standin.h"
 
 static uint32_t next_id = 1;
 
@@ -33,28 +34,10 @@ static const sd_bus_vtable vtable[] = {
 
 int main(void)
 {
-    sd_bus *bus = NULL;
-    int r;
+    static const standin_object objs[] = {
+        { "/org/freedesktop/Notifications", "org.freedesktop.Notifications", vtable, NULL }, {}
+    };
+    static const char *const names[] = { "org.freedesktop.Notifications", NULL };
 
-    r = sd_bus_open_user(&bus);
-    if (r >= 0)
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/Notifications",
-                                     "org.freedesktop.Notifications", vtable, NULL);
-    if (r >= 0)
-        r = sd_bus_request_name(bus, "org.freedesktop.Notifications", 0);
-    if (r < 0) {
-        fprintf(stderr, "notifyd: %s\n", strerror(-r));
-        return 1;
-    }
-    printf("READY\n");
-    fflush(stdout);
-    for (;;) {
-        r = sd_bus_process(bus, NULL);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (sd_bus_wait(bus, UINT64_MAX) < 0)
-            return 1;
-    }
+    return standin_serve("notifyd", objs, names, NULL);
 }

@@ -6,12 +6,18 @@
  *   /org/freedesktop/UPower/devices/DisplayDevice org.freedesktop.UPower.Device  Percentage (d)
  *   /org/freedesktop/NetworkManager              org.freedesktop.NetworkManager  Metered (u)
  * read at every Get from the file argv[1]: "ON_BATTERY PERCENTAGE METERED"
- * (e.g. "1 15.0 0"), so a test changes them by rewriting the file.
- * Prints READY, then runs until killed. */
-#include <errno.h>
+ * (e.g. "1 15.0 0"), so a test changes them by rewriting the file.  At
+ * SIGUSR1 it emits org.freedesktop.DBus.Properties.PropertiesChanged for
+ * all three, as the real services do when the charger is plugged in or the
+ * connection changes.  Prints READY, then runs until killed. */
 #include <stdio.h>
-#include <string.h>
 #include <systemd/sd-bus.h>
+
+#include "../bus_standin.h"
+
+#define UPOWER_PATH  "/org/freedesktop/UPower"
+#define DISPLAY_PATH "/org/freedesktop/UPower/devices/DisplayDevice"
+#define NM_PATH      "/org/freedesktop/NetworkManager"
 
 static const char *state_file;
 
@@ -53,58 +59,54 @@ static int get_metered(sd_bus *b, const char *p, const char *i, const char *prop
     return sd_bus_message_append(reply, "u", m);
 }
 
+#define CHANGES SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 static const sd_bus_vtable upower[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_PROPERTY("OnBattery", "b", get_on_battery, 0, 0),
+    SD_BUS_PROPERTY("OnBattery", "b", get_on_battery, 0, CHANGES),
     SD_BUS_VTABLE_END
 };
 static const sd_bus_vtable device[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_PROPERTY("Percentage", "d", get_percentage, 0, 0),
+    SD_BUS_PROPERTY("Percentage", "d", get_percentage, 0, CHANGES),
     SD_BUS_VTABLE_END
 };
 static const sd_bus_vtable nm[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_PROPERTY("Metered", "u", get_metered, 0, 0),
+    SD_BUS_PROPERTY("Metered", "u", get_metered, 0, CHANGES),
     SD_BUS_VTABLE_END
 };
 
+static int emit_changes(sd_bus *bus)
+{
+    int r = sd_bus_emit_properties_changed(bus, UPOWER_PATH, "org.freedesktop.UPower", "OnBattery", NULL);
+
+    if (r >= 0)
+        r = sd_bus_emit_properties_changed(bus, DISPLAY_PATH, "org.freedesktop.UPower.Device", "Percentage", NULL);
+    if (r >= 0)
+        r = sd_bus_emit_properties_changed(bus, NM_PATH, "org.freedesktop.NetworkManager", "Metered", NULL);
+    if (r >= 0)
+        r = sd_bus_flush(bus);
+    if (r >= 0) {
+        printf("CHANGED\n");
+        fflush(stdout);
+    }
+    return r;
+}
+
 int main(int argc, char **argv)
 {
-    sd_bus *bus = NULL;
-    int r;
+    static const standin_object objs[] = {
+        { UPOWER_PATH, "org.freedesktop.UPower", upower, NULL },
+        { DISPLAY_PATH, "org.freedesktop.UPower.Device", device, NULL },
+        { NM_PATH, "org.freedesktop.NetworkManager", nm, NULL },
+        {}
+    };
+    static const char *const names[] = { "org.freedesktop.UPower", "org.freedesktop.NetworkManager", NULL };
 
     if (argc != 2) {
         fprintf(stderr, "usage: agent-powerd STATE_FILE\n");
         return 2;
     }
     state_file = argv[1];
-    r = sd_bus_open_user(&bus);
-    if (r >= 0)
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/UPower", "org.freedesktop.UPower", upower, NULL);
-    if (r >= 0)
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/UPower/devices/DisplayDevice",
-                                     "org.freedesktop.UPower.Device", device, NULL);
-    if (r >= 0)
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/NetworkManager",
-                                     "org.freedesktop.NetworkManager", nm, NULL);
-    if (r >= 0)
-        r = sd_bus_request_name(bus, "org.freedesktop.UPower", 0);
-    if (r >= 0)
-        r = sd_bus_request_name(bus, "org.freedesktop.NetworkManager", 0);
-    if (r < 0) {
-        fprintf(stderr, "powerd: %s\n", strerror(-r));
-        return 1;
-    }
-    printf("READY\n");
-    fflush(stdout);
-    for (;;) {
-        r = sd_bus_process(bus, NULL);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (sd_bus_wait(bus, UINT64_MAX) < 0)
-            return 1;
-    }
+    return standin_serve("powerd", objs, names, emit_changes);
 }

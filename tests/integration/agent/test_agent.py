@@ -23,7 +23,7 @@ def test_ready_status_and_watchdog_while_locked(agent, agent_env):
     _, account = agent_env
     account.enroll()  # enrolled, but no key in the keyring
     agent.start(watchdog_usec=1_000_000)
-    assert agent.wait_status(lambda s: s == "locked")
+    assert agent.wait_status(lambda s: s.startswith("locked:"))
     # READY comes after the first STATUS (config, storage and account checked)
     t_ready = agent.notify.all("READY")[0][0]
     # the pings go on while locked: wait for four more (sd-event sends one
@@ -59,13 +59,13 @@ def test_unlock_is_picked_up_by_poll_and_by_notify(agent, agent_env):
     write(agent={"keyring_poll": "300s", "backup": "no"})
     account.enroll()
     agent.start()
-    agent.wait_status(lambda s: s == "locked")
+    agent.wait_status(lambda s: s.startswith("locked:"))
     account.unlock()
     # keyring_poll is 300 s: only the unlock-notify request can unlock this fast
     r = agent.request("unlock-notify")
     assert r == {"ok": True, "message": "unlocked"}
     assert agent.request("status")["unlocked"] is True
-    assert not agent.wait_status(lambda s: s != "locked").startswith("locked")
+    agent.wait_status(lambda s: not s.startswith("locked"))  # raises when it stays locked
     agent.terminate()
 
     # and by polling, without being told
@@ -89,7 +89,7 @@ def test_lock_request_revokes_the_key(agent, agent_env):
     assert not account.in_keyring()
     st = agent.request("status")
     assert st["unlocked"] is False and st["state"] == "locked"
-    agent.wait_status(lambda s: s == "locked")
+    agent.wait_status(lambda s: s.startswith("locked:"))
     assert agent.request("backup-now")["ok"] is False  # locked (or no backup command yet)
 
 
@@ -103,7 +103,7 @@ def test_key_removed_elsewhere_locks_the_agent(agent, agent_env):
     agent.start()
     assert agent.request("status")["unlocked"] is True
     account.revoke()
-    agent.wait_status(lambda s: s == "locked", timeout=10)
+    agent.wait_status(lambda s: s.startswith("locked:"), timeout=10)
     assert "no longer in the keyring" in agent.log_text()
 
 
@@ -288,7 +288,7 @@ def test_cloudseal_lock_tells_the_agent(agent, agent_env):
     t = time.monotonic()
     r = agent.cli("lock", check=False)
     assert r.returncode == 0, r.stderr
-    agent.wait_status(lambda s: s == "locked", timeout=60, since=t)  # the poll would take 300 s
+    agent.wait_status(lambda s: s.startswith("locked:"), timeout=60, since=t)  # the poll would take 300 s
     assert agent.request("status")["unlocked"] is False
     assert not account.in_keyring()
 

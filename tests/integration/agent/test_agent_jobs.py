@@ -6,6 +6,7 @@ repository that `cloudseal check` finds clean."""
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -219,11 +220,115 @@ def test_cloudseal_unlock_wakes_a_locked_agent(agent, backup_setup):
     configure(agent={"keyring_poll": "300s"})
     account.revoke()
     agent.start()
-    agent.wait_status(lambda s: s == "locked")
+    agent.wait_status(lambda s: s.startswith("locked:"))
     r = agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
     assert r.returncode == 0
     # keyring_poll is 300 s: only the unlock-notify sent by `cloudseal unlock` explains this
     agent.wait_status("idle, next backup", timeout=60)
+
+
+LOCKED = "locked: waiting for the key (run 'cloudseal unlock')"
+
+
+def test_locked_agent_waits_through_unlock_lock_unlock(agent, backup_setup, session_bus):
+    """A session without the key (an SSH key login, issue 20): the agent is
+    ready and says it waits, runs nothing and notifies nothing; `cloudseal
+    unlock` wakes it (keyring_poll is 300 s: only the unlock's own word to
+    the agent explains it) and it backs up; `cloudseal lock` makes it wait
+    again, the same process; a second unlock lets the next backup run."""
+    configure, account, _ = backup_setup
+    addr, _ = session_bus
+    configure(agent={"keyring_poll": "300s", "notify_after_failures": "1"})
+    agent.env["DBUS_SESSION_BUS_ADDRESS"] = addr
+    account.revoke()
+    agent.start()
+    assert agent.wait_status(lambda s: s.startswith("locked")) == LOCKED
+    pid = agent.proc.pid
+    st = agent.request("status")
+    assert st["state"] == "locked" and "error" not in st, st
+    assert agent.request("backup-now") == {"ok": False, "error": "locked: run 'cloudseal unlock' first"}
+    assert "Unlocked:     no (locked: run 'cloudseal unlock'" in agent.cli("status").stdout
+    assert "starting backup" not in agent.log_text()
+
+    t = time.monotonic()
+    agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
+    agent.wait_status("idle, next backup", timeout=120, since=t)
+    assert len(snapshots(agent)) == 1
+
+    t = time.monotonic()
+    agent.cli("lock")
+    assert agent.wait_status(lambda s: s.startswith("locked"), since=t) == LOCKED
+    assert agent.request("status")["state"] == "locked"
+
+    t = time.monotonic()
+    agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
+    agent.wait_status("idle, next backup", timeout=60, since=t)
+    assert agent.request("backup-now")["ok"] is True
+    end = time.monotonic() + 120
+    while agent.log_text().count("agent: backup finished") < 2:
+        assert time.monotonic() < end, agent.log_text()
+        time.sleep(0.05)
+    log = agent.log_text()
+    assert len(re.findall(r"backup: snapshot [0-9a-f]+ saved", log)) == 2, log  # ([retention] may keep one)
+    assert agent.proc.poll() is None and agent.proc.pid == pid
+    job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+    assert job["failures"] == 0 and job["last_result"] == "ok", job
+    sent = [l for l in log.splitlines() if "sent a desktop notification" in l]
+    assert all("first backup finished" in l for l in sent), sent
+
+
+def _fake_cli(tmp_path, init):
+    """A stand-in for the CLI that makes the first backup's order certain:
+    backup finds no repository (exit 4; no key: exit 3), then init does
+    `init` (shell).  $ID: the account id."""
+    fake = tmp_path / "fake-cloudseal"
+    fake.write_text("#!/bin/sh\n"
+                    'case " $* " in *" --help "*) exit 0;; esac\n'
+                    f'echo "$*" >> {tmp_path}/runs\n'
+                    'case " $* " in\n'
+                    f'  *" init "*) {init};;\n'
+                    '  *" backup "*) keyctl search @u user cloudseal:amk:$ID >/dev/null || exit 3; exit 4;;\n'
+                    "esac\nexit 1\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def _runs(tmp_path):
+    """The subcommand of each job run so far ("1" is `backup --progress-fd 1`)."""
+    return [r.split()[-1] for r in (tmp_path / "runs").read_text().splitlines()]
+
+
+def test_key_gone_during_the_first_backup_steps_starts_nothing_more(agent, backup_setup, tmp_path):
+    """The key goes away while the first backup's steps run (an ssh session
+    that ran `cloudseal unlock` ended, lock = logout): the repository step
+    finds no key, and the agent goes back to waiting instead of starting the
+    backup again without one."""
+    configure, account, _ = backup_setup
+    fake = _fake_cli(tmp_path, "keyctl unlink $(keyctl search @u user cloudseal:amk:$ID) @u >&2; exit 3")
+    configure(agent={"cloudseal": str(fake), "keyring_poll": "300s"})
+    agent.env["ID"] = account.id
+    agent.start()
+    assert agent.wait_status(lambda s: s.startswith("locked"), timeout=60) == LOCKED
+    assert not account.in_keyring()
+    assert _runs(tmp_path) == ["1", "init"]
+    st = agent.request("status")
+    job = next(j for j in st["jobs"] if j["name"] == "backup")
+    assert job["failures"] == 0 and "error" not in st, st
+
+
+def test_repository_step_refused_with_the_key_backs_off(agent, backup_setup, tmp_path):
+    """Exit 3 from the repository step while the key is still there (the CLI
+    says "access denied" that way too) is a failure that backs off; before,
+    backup and init took turns without end, a busy loop."""
+    configure, account, _ = backup_setup
+    fake = _fake_cli(tmp_path, "exit 3")
+    configure(agent={"cloudseal": str(fake), "keyring_poll": "300s", "retry_min": "1h", "retry_max": "1h"})
+    agent.env["ID"] = account.id
+    agent.start()
+    s = agent.wait_status(lambda s: s.startswith("error:"), timeout=60)
+    assert "the key was refused" in s and "retry in" in s, s
+    assert _runs(tmp_path) == ["1", "init"]
+    assert account.in_keyring() and agent.request("status")["unlocked"] is True
 
 
 def test_archive_sync_joins_the_loop(agent, backup_setup, tmp_path):
@@ -259,7 +364,7 @@ def test_lock_drops_a_queued_request(agent, backup_setup, tmp_path, freezer):
     t = time.monotonic()
     assert agent.cli("lock", check=False).returncode == 0
     freezer.thaw(cg)
-    agent.wait_status(lambda s: s == "locked", timeout=30, since=t)
+    agent.wait_status(lambda s: s.startswith("locked:"), timeout=30, since=t)
     log = agent.log_text()
     assert "dropped the queued archive-sync request: locked" in log, log
     syncs = log.count("starting archive-sync")

@@ -73,6 +73,27 @@ def test_agent_forgets_and_prunes_after_a_backup(agent, backup_setup):
     assert state["retention_removed"] == 2 and state["last_prune"] == ret["last_prune"]
 
 
+def test_a_bounded_prune_says_what_it_left(agent, backup_setup):
+    """[retention] prune_max_repack: the agent's prune rewrites at most that
+    much, and `cloudseal status` says how much is left for the next one."""
+    configure, _, data = backup_setup
+    configure(retention={"keep_last": "1", "guard_ratio": "0", "prune_max_repack": "1600K", **NOTHING})
+    agent.cli("init")
+    for i in range(5):  # packs of a file that stays with one that goes: ~50% garbage each
+        (data / f"a{i}").write_bytes(os.urandom(300 << 10))
+        (data / f"b{i}").write_bytes(os.urandom((i + 2) * (100 << 10)))
+        agent.cli("backup")
+        (data / f"b{i}").unlink()
+    agent.start()
+    ret = wait_retention(agent)["retention"]
+    assert ret["last_prune"] > 0 and ret["prune_left"] > 0, (ret, agent.log_text()[-3000:])
+    assert "bytes of packs left to rewrite at the next prune" in agent.log_text()
+    out = agent.cli("status").stdout
+    assert "left for the next one)" in out, out
+    state = json.loads((agent.state_home / "cloudseal" / "agent-state.json").read_text())
+    assert state["prune_left"] == ret["prune_left"], state
+
+
 def test_each_set_of_paths_keeps_its_own_history(agent, backup_setup, tmp_path):
     """Retention groups by paths as 'forget' does: backups of another (or a
     mistyped) path never push out the history of the paths backed up before."""

@@ -5,6 +5,11 @@ logs in through the container's real PAM stack with pam_cloudseal, the user
 manager starting cloudseal-agent, a backup landing in the repository, and
 the end of the last session locking the key; and a fleet user (cloudseal-fleet
 profile, libnss_cloudseal) whose user manager starts and whose login unlocks.
+In the same boot (lock = logout) the agent's politeness and notifications
+under the real user manager (issue 18): a session bus started by the
+manager carries the stand-ins of a notification server and of UPower and
+NetworkManager (agent-notifyd, agent-powerd: their real names, paths,
+interfaces and properties), given to the agent as its system bus.
 
 Needs root, systemd-nspawn and debootstrap (scripts/install-deps.sh), and
 the Debian archive the first time (the root file system is cached under
@@ -117,12 +122,133 @@ def add_pam_lines(root):
         "account required pam_unix.so\nsession required pam_unix.so\nsession optional pam_systemd.so\n")
 
 
+STANDINS = BUILD / "tests"
+STANDIN_DIR = "/usr/local/libexec/cs-test"
+STANDINS_SH = f"""#!/bin/sh
+# start: the bus, then the stand-ins on it; ready: until all their names are owned
+B=$XDG_RUNTIME_DIR/bus
+export DBUS_SESSION_BUS_ADDRESS=unix:path=$B
+if [ "$1" = ready ]; then
+  for n in org.freedesktop.Notifications org.freedesktop.UPower org.freedesktop.NetworkManager; do
+    until busctl --user status $n >/dev/null 2>&1; do sleep 0.05; done
+  done
+  exit 0
+fi
+dbus-daemon --session --nofork --nopidfile --address=unix:path=$B &
+until [ -S "$B" ]; do sleep 0.05; done
+{STANDIN_DIR}/agent-notifyd &
+{STANDIN_DIR}/agent-powerd /var/tmp/cs-power-state &
+echo $! > $XDG_RUNTIME_DIR/cs-powerd.pid
+wait
+"""
+# a user unit started before the agent, which the drop-in makes wait for it
+STANDINS_UNIT = f"""[Service]
+ExecStart={STANDIN_DIR}/standins.sh
+ExecStartPost={STANDIN_DIR}/standins.sh ready
+TimeoutStartSec=30
+"""
+AGENT_DROPIN = """[Unit]
+Requires=cs-test-standins.service
+After=cs-test-standins.service
+[Service]
+Environment=DBUS_SYSTEM_BUS_ADDRESS=unix:path=%t/bus
+"""
+
+
+def install_standins(root):
+    """The stand-in programs, inert until a test adds the units."""
+    d = root / STANDIN_DIR.lstrip("/")
+    d.mkdir(parents=True, exist_ok=True)
+    for n in ("agent-notifyd", "agent-powerd"):
+        if not (STANDINS / n).exists():
+            pytest.fail(f"{STANDINS / n} missing: run 'make {STANDINS / n}'")
+        shutil.copy(STANDINS / n, d / n)
+    (d / "standins.sh").write_text(STANDINS_SH)
+    (d / "standins.sh").chmod(0o755)
+
+
 CONF = ("[storage]\nurl = file:///var/lib/cloudseal/storage\n"
         "[paths]\nstate_dir = /var/lib/cloudseal\n"
         "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
         "[session]\nlock = {lock}\n"
         "[agent]\nrandomized_delay = 0\nkeyring_poll = 1s\narchive_sync = no\n"
         "[backup]\npaths = ~/data\n")
+
+
+class Desk:
+    """The session bus of the lock = logout variant: the notifications the
+    agent sent, and the battery and network state it sees."""
+
+    def __init__(self, c, user, uid):
+        self.c, self.user, self.uid = c, user, uid
+
+    @classmethod
+    def install(cls, c, user, uid):
+        """Before the user manager starts: the stand-ins' unit, the agent's
+        drop-in, a metered connection, an agent that has not backed up for
+        4 days, retries an hour apart (only a PropertiesChanged can start a
+        held backup sooner), and a big file for the guard to miss later."""
+        c("sh", "-c", "cat > /etc/systemd/user/cs-test-standins.service", input=STANDINS_UNIT)
+        c("mkdir", "-p", "/etc/systemd/user/cloudseal-agent.service.d")
+        c("sh", "-c", "cat > /etc/systemd/user/cloudseal-agent.service.d/cs-test.conf", input=AGENT_DROPIN)
+        d = cls(c, user, uid)
+        d.power(0, 100.0, 1, announce=False)
+        c("sh", "-c", "cat >> /etc/cloudseal/cloudseal.conf", input="[agent]\nretry_min = 1h\n")
+        state = json.dumps({"version": 1, "first_seen": int(time.time()) - 4 * 86400})
+        c("runuser", "-u", user, "--", "sh", "-c",
+          "mkdir -p ~/.local/state/cloudseal && chmod 700 ~/.local/state/cloudseal && "
+          "cat > ~/.local/state/cloudseal/agent-state.json && head -c 262144 /dev/urandom > ~/data/big.bin",
+          input=state)
+        return d
+
+    def journal(self):
+        return self.c("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cs-test-standins.service",
+                      "-o", "cat", check=False).stdout
+
+    def notification(self, summary, timeout=60):
+        """The body of the first notification with this summary."""
+        prefix = f"NOTIFY cloudseal|{summary}|"
+        line = self.c.wait(f"the notification {summary!r}", lambda: next(
+            (l for l in self.journal().splitlines() if l.startswith(prefix)), None), timeout=timeout)
+        return line[len(prefix):]
+
+    def power(self, on_battery, percent, metered, announce=True):
+        """Set what UPower and NetworkManager say; announce: emit their
+        PropertiesChanged and wait until it is on the bus."""
+        before = self.journal().count("CHANGED")
+        self.c("sh", "-c", f"echo '{int(on_battery)} {percent} {metered}' > /var/tmp/cs-power-state.tmp && "
+               "chmod 644 /var/tmp/cs-power-state.tmp && mv /var/tmp/cs-power-state.tmp /var/tmp/cs-power-state")
+        if announce:
+            self.c("sh", "-c", f"kill -USR1 $(cat /run/user/{self.uid}/cs-powerd.pid)")
+            self.c.wait("the stand-in's PropertiesChanged", lambda: self.journal().count("CHANGED") > before,
+                        timeout=15)
+
+
+def guard_pause_calendar(c, desk, user, uid, agent_prop):
+    """The small-snapshot guard's warning, pause/resume and a calendar
+    schedule, under the real user manager."""
+    c("rm", f"/home/{user}/data/big.bin")  # the disk that was not mounted
+    assert "started" in c.as_user(user, uid, "cloudseal", "agent", "backup-now").stdout
+    body = desk.notification("cloudseal: the newest backup looks incomplete", timeout=90)
+    assert "The last full backups are kept" in body, body
+    assert "agent: paused until 'cloudseal agent resume'" in c.as_user(
+        user, uid, "cloudseal", "agent", "pause").stdout
+    c.wait("the agent to show paused", lambda: agent_prop("StatusText").startswith(
+        "paused: run 'cloudseal agent resume'"), timeout=15)
+    assert "agent: resumed" in c.as_user(user, uid, "cloudseal", "agent", "resume").stdout
+    c.wait("the agent to show idle", lambda: agent_prop("StatusText").startswith("idle, next backup"), timeout=15)
+    # [agent] schedule, read at a reload: the next backup is at the calendar's time
+    at = c("date", "-d", "+2 hours", "+%H:%M").stdout.strip()
+    c("sh", "-c", "cat >> /etc/cloudseal/cloudseal.conf", input=f"schedule = daily {at}\n")
+    journal = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service", "-o", "cat")
+    reloads = c(*journal, check=False).stdout.count("reloaded the configuration")
+    c.as_user(user, uid, "systemctl", "--user", "reload", "cloudseal-agent.service")
+    c.wait("the second reload", lambda: c(*journal, check=False).stdout.count(
+        "reloaded the configuration") > reloads, timeout=15)
+    st = json.loads(c.as_user(user, uid, "cloudseal", "--json", "status").stdout)
+    nxt = next(j for j in st["agent"]["jobs"] if j["name"] == "backup")["next_run"]
+    assert c("date", "-d", f"@{nxt}", "+%H:%M").stdout.strip() == at and 0 < nxt - time.time() <= 86400, st
+    assert f"on the calendar 'daily {at}'" in c(*journal, check=False).stdout
 
 
 @contextlib.contextmanager
@@ -148,7 +274,12 @@ def booted(rootfs, w, lock, setup):
 @pytest.fixture
 def container(rootfs, tmp_path, request):
     lock = getattr(request, "param", "logout").split("-")[0]
-    with booted(rootfs, tmp_path / "ct", lock, add_pam_lines) as c:
+
+    def setup(root):
+        add_pam_lines(root)
+        install_standins(root)
+
+    with booted(rootfs, tmp_path / "ct", lock, setup) as c:
         yield c
 
 
@@ -185,11 +316,16 @@ def test_login_agent_backup_logout(container, request):
         return r.stdout.strip()
 
     assert not key_in_keyring()
+    desk = Desk.install(c, user, uid) if variant == "logout" else None
     # packages enable the user unit for everyone; linger keeps the manager up
     c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
     if linger:
         c("loginctl", "enable-linger", user)
         c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
+    if desk:
+        body = desk.notification("cloudseal: backup overdue")
+        assert body == ("No backup has succeeded for 4 days (the last one: never): your keys are locked. "
+                        "Run 'cloudseal unlock'."), body
 
     # a session that stays open (no password: it cannot unlock anything)
     c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=cs-hold", "-p", f"User={user}",
@@ -197,7 +333,7 @@ def test_login_agent_backup_logout(container, request):
     c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
                                                      check=False).stdout)
     c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
-    assert agent_prop("StatusText") == "locked"
+    assert agent_prop("StatusText").startswith("locked:")
     assert agent_prop("Type") == "notify" and agent_prop("WatchdogUSec") != "0"
     # the real login: pam_unix checks the password, pam_cloudseal unwraps the
     # key and its session hook puts it in the user's keyring.  pamtester exits
@@ -207,6 +343,14 @@ def test_login_agent_backup_logout(container, request):
           "authenticate", "open_session", input=PASSWORD + "\n", check=False)
     assert r.returncode == 0, r.stdout + r.stderr + c.debug()
     c.wait("the key in the keyring after login", key_in_keyring, timeout=20)
+    if desk:
+        # due, but held back; each change is followed at once (retries are 1h apart)
+        c.wait("the backup held back on a metered connection",
+               lambda: agent_prop("StatusText").startswith("waiting: on a metered connection"), timeout=30)
+        desk.power(1, 15.0, 0)
+        c.wait("the backup held back on battery", lambda: agent_prop("StatusText") ==
+               "waiting: on battery (15%, below 20%): backs up when plugged in", timeout=15)
+        desk.power(0, 15.0, 0)  # plugged in
 
     # the agent notices, creates the repository and backs up
     c.wait("a finished backup",
@@ -218,6 +362,8 @@ def test_login_agent_backup_logout(container, request):
     snaps = snaps if isinstance(snaps, list) else snaps.get("snapshots", [])
     assert len(snaps) == 1
     assert c("sh", "-c", f"ls /var/lib/cloudseal/storage/users/{user}/backup | wc -l").stdout.strip() != "0"
+    if desk:
+        assert "Your files are backed up" in desk.notification("cloudseal: first backup finished")
     assert agent_prop("NRestarts") == "0"
     # issue 18: the retention policy (and the first prune) ran after the
     # backup under the real user manager, and the agent, so every job, runs
@@ -244,6 +390,8 @@ def test_login_agent_backup_logout(container, request):
     c.wait("the agent to be active again after the reload",
            lambda: agent_prop("ActiveState") == "active", timeout=15)
     assert agent_prop("NRestarts") == "0"
+    if desk:
+        guard_pause_calendar(c, desk, user, uid, agent_prop)
 
     c("systemctl", "stop", f"cs-hold-{uid}.service")
     journal_cmd = ("journalctl", "-q", "--no-pager", "_SYSTEMD_USER_UNIT=cloudseal-agent.service",
@@ -272,7 +420,7 @@ def test_login_agent_backup_logout(container, request):
     # logout: the last session ends; lock = logout revokes the key although
     # the manager (and the agent) stay up under lingering
     c.wait("the key to be revoked after logout", lambda: not key_in_keyring(), timeout=30)
-    c.wait("the agent to show locked", lambda: agent_prop("StatusText") == "locked", timeout=15)
+    c.wait("the agent to show locked", lambda: agent_prop("StatusText").startswith("locked:"), timeout=15)
     journal = c(*journal_cmd, check=False).stdout
     assert "last session ended" in journal and "revoked the key in the keyring" in journal, journal
     assert PASSWORD not in journal
@@ -373,7 +521,7 @@ def test_fleet_user_login_starts_the_agent(fleet_container):
         assert c("systemctl", "is-active", f"user@{uid}.service", check=False).stdout.strip() == "active", \
             c.debug()
         c.wait("the user manager to start the agent", lambda: agent_prop("ActiveState") == "active")
-        assert agent_prop("StatusText") == "locked"
+        assert agent_prop("StatusText").startswith("locked:")
         c("systemd-run", f"--unit=cs-hold-{uid}", "-p", "PAMName=cs-hold", "-p", f"User={user}", "sleep", "600")
         c.wait("the held session", lambda: "active" in c("loginctl", "show-user", user, "-p", "State",
                                                          check=False).stdout)

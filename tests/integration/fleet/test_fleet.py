@@ -162,6 +162,21 @@ def test_admin_errors_are_explained(fleet):
     assert secret not in r.stdout + r.stderr
 
 
+def test_verify_pinned_serial_is_a_number(fleet):
+    """admin verify --pinned-serial parsed with strtoull(optarg, NULL, 10): a
+    typo pinned 0 (or the digits before it) and a stale directory passed."""
+    fleet.cli("add-user", "dave")
+    fleet.publish()
+    signed = str(fleet.store / "fleet" / "directory")
+    assert "valid: serial 1" in fleet.cli("verify", signed, "--pinned-serial", "1").stdout
+    r = fleet.cli("verify", signed, "--pinned-serial", "2", check=False)
+    assert r.returncode == 5 and "refused" in r.stderr
+    for typo in ("x", "2x", "", "-1", "+2", " 2", "1e3", "99999999999999999999999"):
+        r = fleet.cli("verify", signed, "--pinned-serial", typo, check=False)
+        assert r.returncode == 2, (typo, r.returncode, r.stdout, r.stderr)
+        assert "is not a serial number" in r.stderr, (typo, r.stderr)
+
+
 def in_namespace(fleet, script):
     """Run script as root in a private mount namespace whose /etc/nsswitch.conf
     lists cloudseal and whose /var/lib/cloudseal holds our cache; the real

@@ -53,6 +53,14 @@ def test_manifest():
     assert golden.manifest_lines(V1) == (V1 / golden.MANIFEST).read_text().splitlines(keepends=True)
 
 
+def test_modes_cover_the_manifest():
+    """Every fixture file has its mode recorded (copies get it back)."""
+    files = {line.split("  ", 1)[1] for line in (V1 / golden.MANIFEST).read_text().splitlines()}
+    modes = {line.split(" ", 2)[2] for line in (V1 / golden.MODES).read_text().splitlines()
+             if line.split(" ", 2)[1] == "f"}
+    assert files == modes
+
+
 def test_secrets_are_the_fixtures():
     """README.md says which secrets these are; the test password is the one
     golden.py uses."""
@@ -122,8 +130,8 @@ def test_flipped_index_byte_is_a_damaged_index(copy):
 
 
 def test_flipped_keybag_mac_is_refused(copy):
-    """A keybag whose MAC (or slot) is altered unlocks with nothing: storage's
-    copy and the cache's, both altered, leave the account locked."""
+    """A keybag whose MAC is altered unlocks with nothing: storage's copy and
+    the cache's, both altered, leave the account locked, and say why."""
     for bag in (copy.work / "storage" / "users" / golden.USER / "keybag",
                 copy.work / "state" / "keybags" / golden.USER / "keybag"):
         doc = json.loads(bag.read_text())
@@ -132,8 +140,9 @@ def test_flipped_keybag_mac_is_refused(copy):
         bad = ("B" if mac[0] != "B" else "C") + mac[1:]
         bag.write_text(text.replace(mac, bad))
     r = copy.cs("snapshots", "--password-stdin", check=False)
-    assert r.returncode != 0, golden.result(r)
-    assert "cannot unlock your keys" in r.stderr
+    assert r.returncode == 5, golden.result(r)
+    assert f"the stored keybag of {golden.USER} was tampered with: its MAC does not verify" in r.stderr
+    assert "cannot unlock your keys: the keybag is corrupt or was tampered with" in r.stderr
 
 
 def test_keybag_of_another_version_is_refused(copy):
@@ -184,3 +193,15 @@ def test_flipped_dircache_byte_is_unavailable(copy):
     r = copy.admin("show", "--installed", check=False)
     assert r.returncode == 5, golden.result(r)
     assert "no usable directory cache" in r.stderr and "(Bad message)" in r.stderr
+
+
+def test_flipped_filecache_byte_is_ignored_with_a_warning(copy, tmp_path):
+    """The file cache is only a hint: a damaged one is dropped with a warning
+    and every file is read, never trusted."""
+    cache = next((copy.work / "backup-cache").glob("*/files"))
+    flip(cache)
+    (tmp_path / "small").mkdir()
+    (tmp_path / "small" / "f").write_bytes(b"x")
+    r = copy.cs("backup", tmp_path / "small", check=False)
+    assert r.returncode == 0, golden.result(r)
+    assert f"ignoring the unreadable file cache {cache} (Bad message): every file will be read" in r.stderr

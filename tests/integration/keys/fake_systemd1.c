@@ -3,10 +3,12 @@
  * org.freedesktop.systemd1 on the bus in DBUS_SESSION_BUS_ADDRESS and shows
  * cloudseal-agent.service with the ActiveState and SubState given as
  * arguments (e.g. "activating auto-restart", a crash loop).  Prints READY,
- * then serves until killed.  (No user manager runs in the test sandbox.) */
+ * then serves until killed (bus_standin.c).  (No user manager runs in the
+ * test sandbox.) */
 #include <stdio.h>
-#include <string.h>
 #include <systemd/sd-bus.h>
+
+#include "../bus_standin.h"
 
 static const char *state[2];
 
@@ -26,8 +28,12 @@ static const sd_bus_vtable vtable[] = {
 
 int main(int argc, char **argv)
 {
-    sd_bus *bus = NULL;
-    int r;
+    static const standin_object objs[] = {
+        { "/org/freedesktop/systemd1/unit/cloudseal_2dagent_2eservice", "org.freedesktop.systemd1.Unit", vtable,
+          state },
+        {}
+    };
+    static const char *const names[] = { "org.freedesktop.systemd1", NULL };
 
     if (argc != 3) {
         fprintf(stderr, "usage: fake-systemd1 ACTIVESTATE SUBSTATE\n");
@@ -35,25 +41,5 @@ int main(int argc, char **argv)
     }
     state[0] = argv[1];
     state[1] = argv[2];
-    r = sd_bus_open_user(&bus);
-    if (r >= 0)
-        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1/unit/cloudseal_2dagent_2eservice",
-                                     "org.freedesktop.systemd1.Unit", vtable, state);
-    if (r >= 0)
-        r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0);
-    if (r < 0) {
-        fprintf(stderr, "fake-systemd1: %s\n", strerror(-r));
-        return 1;
-    }
-    printf("READY\n");
-    fflush(stdout);
-    for (;;) {
-        r = sd_bus_process(bus, NULL);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (sd_bus_wait(bus, UINT64_MAX) < 0)
-            return 1;
-    }
+    return standin_serve("fake-systemd1", objs, names, NULL);
 }

@@ -133,3 +133,28 @@ def test_passwd_by_the_user_rewraps_through_chauthtok(sandbox):
     kb = (sandbox.storage / "users" / "cspamtest" / "keybag").read_text()
     assert '"generation": 2' in kb  # uploaded by the user-side rewrap
     assert (sandbox.storage / "users" / "cspamtest" / "keybag").stat().st_uid == UID
+
+
+def test_name_that_is_no_login_name_never_reaches_the_helper(sandbox):
+    """A name the helper would refuse (basic/user_name.h, the login rule) is
+    left alone by the module: no password kept, no helper run, one debug
+    line.  Before, the module ran the helper at session open, which failed
+    with "bad command line"."""
+    d = sandbox.dir
+    (d / "spy.sh").write_text("#!/bin/sh\n: > \"$(dirname \"$0\")/helper-ran\"\nexit 2\n")
+    (d / "spy.sh").chmod(0o755)
+    m = f"{sandbox.build}/pam_cloudseal.so config={sandbox.config} helper={d}/spy.sh debug"
+    (d / "etc" / "pam.d" / "cs-names").write_text(
+        "auth     required  pam_permit.so\n"
+        f"auth     optional  {m}\n"
+        "account  required  pam_permit.so\n"
+        "session  required  pam_permit.so\n"
+        f"session  optional  {m}\n")
+    for name in ("a@example", "-x", "a b"):
+        r = sandbox.run(sandbox.syslog_capture
+                        + f"pamtester cs-names '{name}' authenticate open_session close_session\n"
+                        + sandbox.syslog_drain + "cat $D/syslog.txt; : > $D/syslog.txt\n",
+                        input=PASSWORD + "\n")
+        lines = [l for l in r.stdout.splitlines() if "pam_cloudseal" in l]
+        assert not (d / "helper-ran").exists(), (name, r.stdout)
+        assert lines and all("is not a login name cloudseal serves" in l for l in lines), (name, r.stdout)

@@ -84,3 +84,58 @@ def test_ssh_password_login_starts_the_agent_with_the_key(ssh_rootfs, tmp_path):
             "for k in $(keyctl rlist @u); do keyctl rdescribe $k; done", check=False).stdout, timeout=30)
         c.wait("a finished backup", lambda: agent_status().startswith("idle, next backup"), timeout=90)
         c("systemctl", "stop", f"cs-ssh-{uid}.service", check=False)
+
+
+def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
+    """Issue 20 item 3 under real systemd: a key login has no password, so
+    the user manager's agent starts without the key.  It is active and
+    waits (no failure, no restart); `cloudseal status` in the session says
+    to unlock; `cloudseal unlock` over ssh wakes it (keyring_poll is 300 s
+    here: only the unlock's word to the agent explains a prompt start) and
+    it backs up."""
+    port = free_port()
+    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    user = f"csk{uid}"
+    locked = "locked: waiting for the key (run 'cloudseal unlock')"
+
+    def setup(root):
+        e2e.add_pam_lines(root)
+        (root / "etc/ssh/sshd_config.d/cs-test.conf").write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\nPubkeyAuthentication yes\n")
+        conf = root / "etc/cloudseal/cloudseal.conf"
+        conf.write_text(conf.read_text().replace("keyring_poll = 1s", "keyring_poll = 300s"))
+
+    with e2e.booted(ssh_rootfs, tmp_path / "ct", "logout", setup) as c:
+        c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
+        c("install", "-d", "-m", "0755", "/var/lib/cloudseal/keybags", "/var/lib/cloudseal/storage/users")
+        c("install", "-d", "-o", user, "-m", "0700", f"/var/lib/cloudseal/keybags/{user}",
+          f"/var/lib/cloudseal/storage/users/{user}")
+        c("runuser", "-u", user, "--", "sh", "-c", "mkdir ~/data && echo 'precious' > ~/data/thesis.txt")
+        c("runuser", "-u", user, "--", "cloudseal", "enroll", "--password-stdin", input=e2e.PASSWORD + "\n")
+        c("runuser", "-u", user, "--", "cloudseal", "lock", check=False)
+        c("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/root/cs-id")
+        c("runuser", "-u", user, "--", "sh", "-c", "mkdir -m 700 ~/.ssh && cat > ~/.ssh/authorized_keys",
+          input=c("cat", "/root/cs-id.pub").stdout)
+        c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
+        ssh = ["ssh", "-i", "/root/cs-id", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "-p", str(port), f"{user}@127.0.0.1"]
+
+        def agent_prop(p):
+            return c.as_user(user, uid, "systemctl", "--user", "show", "-p", p, "--value",
+                             "cloudseal-agent.service", check=False).stdout.strip()
+
+        c.wait("sshd", lambda: c("systemctl", "is-active", "ssh", check=False).stdout.strip() == "active")
+        # a key login held open: the user manager starts, the agent with it
+        c("systemd-run", f"--unit=cs-ssh-{uid}", *ssh, "sleep 600")
+        c.wait("the agent waiting for the key", lambda: agent_prop("StatusText") == locked, timeout=90)
+        assert agent_prop("ActiveState") == "active" and agent_prop("NRestarts") == "0"
+        status = c(*ssh, "cloudseal status").stdout
+        assert "Unlocked:     no (locked: run 'cloudseal unlock'" in status, status
+        assert locked in status, status  # the agent's line
+        c(*ssh, "cloudseal unlock --password-stdin", input=e2e.PASSWORD + "\n")
+        c.wait("a finished backup", lambda: agent_prop("StatusText").startswith("idle, next backup"), timeout=60)
+        assert agent_prop("NRestarts") == "0" and agent_prop("ActiveState") == "active"
+        journal = c("journalctl", "-q", "--no-pager", f"_UID={uid}", "-t", "cloudseal-agent", check=False).stdout
+        assert "backups are failing" not in journal, journal[-4000:]
+        c("systemctl", "stop", f"cs-ssh-{uid}.service", check=False)

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* The options many verbs share, handled in one place: --json and
+ * --password-stdin (as the verb's flags in commands.def allow) and --help,
+ * whose text is the verb's usage in commands.def. */
+#ifndef CS_CLI_CLI_OPTS_H
+#define CS_CLI_CLI_OPTS_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* commands.def flags */
+#define CLI_VERB_JSON           0x100u /* --json sets cli.json */
+#define CLI_VERB_PASSWORD_STDIN 0x200u /* --password-stdin: one line from stdin */
+
+/* cli_getopt() after --help (the usage is printed on stdout) */
+#define CLI_OPT_HELP (-2)
+
+/* getopt_long() over the verb's own options (own, shortopts) and the
+ * shared ones.  Returns the next own option, -1 at the end, CLI_OPT_HELP,
+ * or '?' for a bad command line, including a number of operands outside
+ * the verb's min_args..max_args (the usage is printed on stderr). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own);
+
+/* The running verb's usage text (commands.def). */
+void cli_usage(FILE *f);
+
+/* The exit code for what cli_getopt() returned and the verb did not take:
+ * CLI_OK after --help, CLI_USAGE else. */
+int cli_opt_exit(int c);
+
+#endif

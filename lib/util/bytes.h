@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Fixed-width binary fields, the one way every binary format is read and
+ * written (repository objects, archive log and state, keybag MAC input).
+ *
+ * A cs_reader walks (ptr, len) and never reads past the end.  Every getter
+ * returns 0 or -EBADMSG; the first error sticks (like OpenSSH's sshbuf):
+ * once a getter failed, every later one fails too and zero-fills its output,
+ * so a parser may read a whole record and check once, with cs_rd_end() or
+ * rd->err.  The byte order is in each name: le (little-endian, the
+ * repository and archive), be (big-endian, the keybag's MAC input).
+ *
+ * The writers append to a cs_buf (whose limit bounds them) and return 0,
+ * -ENOMEM or -EMSGSIZE. */
+#ifndef CS_UTIL_BYTES_H
+#define CS_UTIL_BYTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/buf.h"
+
+typedef struct cs_reader {
+    const uint8_t *p; /* the next byte */
+    size_t left;      /* bytes from p to the end */
+    int err;          /* 0, or the first error (-EBADMSG): sticky */
+} cs_reader;
+
+static inline cs_reader cs_rd_init(const void *p, size_t len)
+{
+    cs_reader rd = { p, len, 0 };
+
+    return rd;
+}
+
+/* Bytes not yet read (0 once failed). */
+static inline size_t cs_rd_left(const cs_reader *rd) { return rd->err ? 0 : rd->left; }
+/* The record is over: 0 if all was read without error, else -EBADMSG
+ * (an earlier error, or trailing bytes). */
+int cs_rd_end(const cs_reader *rd);
+/* Mark the reader failed (a field the caller found invalid); returns -EBADMSG. */
+int cs_rd_fail(cs_reader *rd);
+
+/* n bytes in place: *p points into the input (NULL on failure). */
+int cs_get_bytes(cs_reader *rd, size_t n, const uint8_t **p);
+/* n bytes copied to dst (zero-filled on failure). */
+int cs_get_copy(cs_reader *rd, void *dst, size_t n);
+int cs_get_u8(cs_reader *rd, uint8_t *v);
+int cs_get_le16(cs_reader *rd, uint16_t *v);
+int cs_get_le32(cs_reader *rd, uint32_t *v);
+int cs_get_le64(cs_reader *rd, uint64_t *v);
+int cs_get_be32(cs_reader *rd, uint32_t *v);
+int cs_get_be64(cs_reader *rd, uint64_t *v);
+/* Length-prefixed bytes in place: a u8 / be32 length, then that many bytes
+ * (*p NULL and *n 0 on failure). */
+int cs_get_lp8(cs_reader *rd, const uint8_t **p, size_t *n);
+int cs_get_lp_be32(cs_reader *rd, const uint8_t **p, size_t *n);
+/* A u8-length-prefixed string copied into dst (cap >= length + 1) and
+ * NUL-terminated; too long for dst or an embedded NUL is -EBADMSG. */
+int cs_get_str8(cs_reader *rd, char *dst, size_t cap);
+
+int cs_put_u8(cs_buf *b, uint8_t v);
+int cs_put_le16(cs_buf *b, uint16_t v);
+int cs_put_le32(cs_buf *b, uint32_t v);
+int cs_put_le64(cs_buf *b, uint64_t v);
+int cs_put_be32(cs_buf *b, uint32_t v);
+int cs_put_be64(cs_buf *b, uint64_t v);
+/* A u8 / be32 length, then the bytes; -EMSGSIZE if n does not fit. */
+int cs_put_lp8(cs_buf *b, const void *p, size_t n);
+int cs_put_lp_be32(cs_buf *b, const void *p, size_t n);
+/* A C string as cs_put_lp8; -ENAMETOOLONG past 255 bytes. */
+int cs_put_str8(cs_buf *b, const char *s);
+
+#endif

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: MIT
+"""Issue 19 item 2: an allocation that fails while the backup walks the
+tree fails the backup; it never saves a "successful" snapshot with the
+entry missing.  failalloc.so (LD_PRELOAD) fails the Nth strdup() or
+asprintf() of one entry's name, as a real ENOMEM would; every such call
+the walk makes for that entry is tried in turn."""
+import json
+import os
+
+import pytest
+
+VICTIM = "victim-failalloc"
+
+
+def tree(tmp_path, kind):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for name in ("a", "z"):
+        (src / name).write_text(name)
+    if kind == "dir":
+        (src / VICTIM).mkdir()
+        (src / VICTIM / "inner").write_text("inner")
+    else:
+        (src / VICTIM).write_text("victim")
+    return src
+
+
+def snapshots(repo):
+    return json.loads(repo.run("snapshots", "--json").stdout)
+
+
+# files-from: the path list read by `backup --files-from` (add() in cmd_backup.c);
+# selected: the victim named on the command line (the walk's selection)
+@pytest.mark.parametrize("kind,how,call", [
+    ("file", "walk", "strdup"), ("file", "walk", "asprintf"),
+    ("dir", "walk", "strdup"), ("dir", "walk", "asprintf"),
+    ("file", "selected", "strdup"), ("file", "files-from", "strdup"),
+])
+def test_failed_allocation_fails_the_backup(repo, build_dir, tmp_path, kind, how, call):
+    shim = build_dir / "tests" / "failalloc.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration' (or make {shim})"
+    src = tree(tmp_path, kind)
+    args = ["backup", "--password-stdin", "--no-cache"]
+    if how == "walk":
+        args.append(src)
+    elif how == "selected":
+        args += [src / "a", src / VICTIM]
+    else:
+        lst = tmp_path / "list"
+        lst.write_text(f"{src / 'a'}\n{src / VICTIM}\n")
+        args += ["--files-from", lst]
+    injected = 0
+    for nth in range(1, 8):
+        mark = tmp_path / f"injected-{nth}"
+        before = len(snapshots(repo))
+        env = dict(repo.env, LD_PRELOAD=str(shim), CS_FAILALLOC_NAME=VICTIM, CS_FAILALLOC_CALL=call,
+                   CS_FAILALLOC_NTH=str(nth), CS_FAILALLOC_MARK=str(mark))
+        saved, repo.env = repo.env, env
+        try:
+            r = repo.run(*args, check=False)
+        finally:
+            repo.env = saved
+        if not mark.exists():
+            assert r.returncode == 0, r.stderr  # past the last such call: an ordinary backup
+            break
+        injected += 1
+        assert r.returncode not in (0, 7), f"call {nth} failed, yet: exit {r.returncode}\n{r.stderr}"
+        assert "memory" in r.stderr, r.stderr
+        assert len(snapshots(repo)) == before, f"call {nth}: a snapshot was saved"
+    assert injected, "no allocation for the entry was failed: failalloc.so matched nothing"
