@@ -264,10 +264,7 @@ def test_locked_agent_waits_through_unlock_lock_unlock(agent, backup_setup, sess
     agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
     agent.wait_status("idle, next backup", timeout=60, since=t)
     assert agent.request("backup-now")["ok"] is True
-    end = time.monotonic() + 120
-    while agent.log_text().count("agent: backup finished") < 2:
-        assert time.monotonic() < end, agent.log_text()
-        time.sleep(0.05)
+    agent.wait_log("agent: backup finished", 120, count=2)
     log = agent.log_text()
     assert len(re.findall(r"backup: snapshot [0-9a-f]+ saved", log)) == 2, log  # ([retention] may keep one)
     assert agent.proc.poll() is None and agent.proc.pid == pid

@@ -21,6 +21,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -129,13 +130,17 @@ STANDINS_SH = f"""#!/bin/sh
 B=$XDG_RUNTIME_DIR/bus
 export DBUS_SESSION_BUS_ADDRESS=unix:path=$B
 if [ "$1" = ready ]; then
+  # polled: nothing in the container waits for a bus name to be owned
+  # (busctl of systemd 252 has no "wait", and waits.py is not in there)
   for n in org.freedesktop.Notifications org.freedesktop.UPower org.freedesktop.NetworkManager; do
     until busctl --user status $n >/dev/null 2>&1; do sleep 0.05; done
   done
   exit 0
 fi
-dbus-daemon --session --nofork --nopidfile --address=unix:path=$B &
-until [ -S "$B" ]; do sleep 0.05; done
+# dbus-daemon prints its address once it listens: read from a FIFO, that is the event
+rm -f $XDG_RUNTIME_DIR/cs-bus-ready; mkfifo $XDG_RUNTIME_DIR/cs-bus-ready
+dbus-daemon --session --nofork --nopidfile --address=unix:path=$B --print-address=3 3>$XDG_RUNTIME_DIR/cs-bus-ready &
+read -r _ < $XDG_RUNTIME_DIR/cs-bus-ready
 {STANDIN_DIR}/agent-notifyd &
 {STANDIN_DIR}/agent-powerd /var/tmp/cs-power-state &
 echo $! > $XDG_RUNTIME_DIR/cs-powerd.pid

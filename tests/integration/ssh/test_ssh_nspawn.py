@@ -94,7 +94,7 @@ def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
     here: only the unlock's word to the agent explains a prompt start) and
     it backs up."""
     port = free_port()
-    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    uid = uids.container(2)  # keyrings are shared with the host per uid: this run's
     user = f"csk{uid}"
     locked = "locked: waiting for the key (run 'cloudseal unlock')"
 
