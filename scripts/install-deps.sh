@@ -7,6 +7,7 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libssl-dev libcurl4-openssl-dev
   libsystemd-dev libkeyutils-dev libzstd-dev libjson-c-dev libinih-dev libexpat1-dev
+  libarchive-dev libfuse3-dev fuse3
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
   python3-pytest clang libclang-rt-14-dev valgrind systemd openssl

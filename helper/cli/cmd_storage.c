@@ -5,9 +5,11 @@
  *                                            credentials and the bucket good?
  *   cloudseal storage ls [PREFIX] [--url URL] [--json] [--long]
  *   cloudseal storage mkbucket [URL]         create an S3 bucket
+ *   cloudseal storage cleanup [URL] [--older-than DURATION]
+ *                                            abort stale multipart uploads
  *
  * URL defaults to [storage] url; credentials come from [storage] access_key +
- * secret_key_file or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (storage_s3.h).
+ * secret_key_file, the environment or an AWS profile (s3_creds.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -206,8 +208,35 @@ static int do_mkbucket(const char *url)
     return CLI_OK;
 }
 
+static int do_cleanup(const char *url, const char *older_than)
+{
+    cs_storage *s = NULL;
+    int64_t age = 86400;
+    unsigned aborted = 0;
+    int r;
+
+    if (older_than && cs_parse_duration(older_than, &age) < 0) {
+        log_error("--older-than %s: expected a duration like 1d, 12h or 0", older_than);
+        return CLI_USAGE;
+    }
+    if ((r = open_url(url, &s)) != 0)
+        return r;
+    r = cs_s3_cleanup_uploads(s, age, &aborted);
+    cs_storage_close(s);
+    if (r == -EINVAL) {
+        log_error("cleanup works on s3:// and s3+http:// URLs only");
+        return CLI_USAGE;
+    }
+    if (r < 0)
+        return report("cannot clean up the unfinished uploads of",
+                      url ? url : cs_config_str(cli_config(), "storage", "url"), r);
+    if (!cli.quiet)
+        printf("%u unfinished upload%s aborted\n", aborted, aborted == 1 ? "" : "s");
+    return CLI_OK;
+}
+
 typedef struct storage_args {
-    const char *url;
+    const char *url, *older_than;
     bool lng, write;
 } storage_args;
 
@@ -218,6 +247,7 @@ static int parse(int argc, char **argv, const char *shortopts, storage_args *a)
         { "long", no_argument, NULL, 'l' },
         { "write", no_argument, NULL, 'w' },
         { "url", required_argument, NULL, 'u' },
+        { "older-than", required_argument, NULL, 'o' },
         {}
     };
     int c;
@@ -228,6 +258,7 @@ static int parse(int argc, char **argv, const char *shortopts, storage_args *a)
         case 'l': a->lng = true; break;
         case 'w': a->write = true; break;
         case 'u': a->url = optarg; break;
+        case 'o': a->older_than = optarg; break;
         default: return c;
         }
     }
@@ -257,6 +288,8 @@ int cmd_storage(int argc, char **argv)
         return do_test(optind < argc ? argv[optind] : a.url, a.write);
     if (strcmp(sub, "mkbucket") == 0 && argc - optind <= 1)
         return do_mkbucket(optind < argc ? argv[optind] : a.url);
+    if (strcmp(sub, "cleanup") == 0 && argc - optind <= 1)
+        return do_cleanup(optind < argc ? argv[optind] : a.url, a.older_than);
     log_error("unknown 'storage' subcommand or extra arguments; run 'cloudseal storage --help'");
     return CLI_USAGE;
 }

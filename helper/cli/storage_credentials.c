@@ -8,10 +8,12 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "account/credentials.h"
+#include "storage/s3_creds.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -19,6 +21,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: cloudseal storage credentials set --access-key ID [--secret-key-file FILE]\n"
+               "                                          [--session-token-file FILE [--expires TIME]]\n"
                "                                          [--no-check] [--password-stdin]\n"
                "       cloudseal storage credentials show [--json]\n"
                "       cloudseal storage credentials clear\n\n"
@@ -29,8 +32,11 @@ static void usage(FILE *f)
                "         file must not be readable by others), else asks on the terminal\n"
                "         (no echo), else reads one line of stdin (not with --password-stdin);\n"
                "         checks that the storage accepts the pair (--no-check: skip) and\n"
-               "         stores it in your keybag\n"
-               "  show   the access key in use and where it comes from; never the secret\n"
+               "         stores it in your keybag.  Temporary credentials: the session token\n"
+               "         from --session-token-file FILE (first line, mode 600), and when it\n"
+               "         expires with --expires 2026-12-05T03:00:00Z\n"
+               "  show   the access key in use and where it comes from (your keybag,\n"
+               "         cloudseal.conf, the environment or an AWS profile); never the secret\n"
                "  clear  remove them: the machine's credentials are used again\n\n"
                "Other workstations pick a change up at your next login there (or\n"
                "'cloudseal unlock').\n");
@@ -47,12 +53,15 @@ static int obtain_amk(cs_amk **amk)
 
 /* A request the storage must answer for these credentials: 404 is fine
  * (no repository yet), 403 is not. */
-static int check_pair(const char *access_key, const cs_secret *secret)
+static int check_pair(const cs_user_cred *cred)
 {
     cs_storage *st = NULL;
     cs_object_stat os;
     char key[300];
-    int r = cs_storage_open_config_creds(cli_config(), NULL, access_key, secret->data, &st);
+    cs_storage_opts o = { .access_key = cred->access_key, .secret_key = cred->secret->data,
+                          .session_token = cred->token ? cred->token->data : NULL,
+                          .token_expires = cred->expires, .cred_source = "the credentials given" };
+    int r = cs_storage_open_config_creds(cli_config(), NULL, &o, &st);
 
     if (r == 0) {
         snprintf(key, sizeof(key), "users/%s/backup/config", cli_user());
@@ -91,10 +100,28 @@ static int read_secret_key(const char *access_key, const char *file, cs_secret *
     return r;
 }
 
-static int do_set(const char *access_key, const char *secret_file, bool check)
+static int read_token(const char *file, const char *expires, cs_user_cred *cred)
+{
+    if (!file)
+        return expires ? (log_error("--expires goes with --session-token-file"), -EINVAL) : 0;
+    if (cs_secret_read_file(file, "--session-token-file", &cred->token) < 0)
+        return -EINVAL;
+    if (!cs_s3_secret_valid(cred->token->data, cred->token->len, CS_CRED_TOKEN_MAX)) {
+        log_error("a session token is 1-%d printable characters without spaces", CS_CRED_TOKEN_MAX);
+        return -EINVAL;
+    }
+    if (expires && cs_s3_time_parse(expires, &cred->expires) < 0) {
+        log_error("--expires %s: expected a UTC time like 2026-12-05T03:00:00Z", expires);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int do_set(const char *access_key, const char *secret_file, const char *token_file, const char *expires,
+                  bool check)
 {
     _cleanup_amk_ cs_amk *amk = NULL;
-    _cleanup_secret_ cs_secret *secret = NULL;
+    cs_user_cred cred = { 0 };
     int r;
 
     if (!access_key || !cs_cred_access_key_valid(access_key)) {
@@ -102,55 +129,93 @@ static int do_set(const char *access_key, const char *secret_file, bool check)
                   CS_CRED_ACCESS_MAX);
         return CLI_USAGE;
     }
+    snprintf(cred.access_key, sizeof(cred.access_key), "%s", access_key);
     if ((r = obtain_amk(&amk)) != CLI_OK)
         return r;
-    if (read_secret_key(access_key, secret_file, &secret) < 0)
-        return CLI_USAGE;
-    if (!cs_cred_secret_valid(secret->data, secret->len)) {
+    r = CLI_USAGE;
+    if (read_secret_key(access_key, secret_file, &cred.secret) < 0 || read_token(token_file, expires, &cred) < 0)
+        goto out;
+    if (!cs_cred_secret_valid(cred.secret->data, cred.secret->len)) {
         log_error("a secret key is 1-%d printable characters without spaces", CS_CRED_SECRET_MAX);
-        return CLI_USAGE;
+        goto out;
     }
-    if (check && check_pair(access_key, secret) < 0)
-        return CLI_FAILED;
-    r = cs_account_cred_set(cli_config(), cli_user(), amk, access_key, secret);
+    r = CLI_FAILED;
+    if (check && check_pair(&cred) < 0)
+        goto out;
+    int e = cs_account_cred_set(cli_config(), cli_user(), amk, &cred);
+    if (e < 0) {
+        cli_report(e, "cannot store the credentials in your keybag");
+        goto out;
+    }
+    printf("Your backups and message sync now use access key %s%s.\n", access_key,
+           cred.token ? " with its session token" : "");
+    r = CLI_OK;
+out:
+    cs_user_cred_clear(&cred);
+    return r;
+}
+
+/* Where the machine's credentials come from: what opening the storage
+ * without the keybag's finds (cloudseal.conf, the environment, a profile). */
+static void machine_source(char *access_key, size_t aksz, char *source, size_t srcsz)
+{
+    cs_storage *st = NULL;
+    int r = cs_storage_open_config(cli_config(), NULL, &st);
+
+    access_key[0] = '\0';
     if (r < 0) {
-        cli_report(r, "cannot store the credentials in your keybag");
-        return CLI_FAILED;
+        snprintf(source, srcsz, "none usable (%s)", strerror(-r));
+        return;
     }
-    printf("Your backups and message sync now use access key %s.\n", access_key);
-    return CLI_OK;
+    snprintf(source, srcsz, "%s", cs_s3_credential_source(st) ? cs_s3_credential_source(st)
+                                                             : "none needed (not S3 storage)");
+    if (cs_s3_access_key(st))
+        snprintf(access_key, aksz, "%s", cs_s3_access_key(st));
+    cs_storage_close(st);
 }
 
 static int do_show(void)
 {
     _cleanup_amk_ cs_amk *amk = NULL;
-    _cleanup_secret_ cs_secret *secret = NULL;
-    char access_key[CS_CRED_ACCESS_MAX + 1] = "";
-    const char *machine = cs_config_str(cli_config(), "storage", "access_key");
+    cs_user_cred cred = { 0 };
+    char access_key[CS_CRED_ACCESS_MAX + 1] = "", source[600] = "", when[40] = "";
     int r = obtain_amk(&amk);
 
     if (r != CLI_OK)
         return r;
-    r = cs_account_cred_get(cli_config(), cli_user(), amk, access_key, &secret);
+    r = cs_account_cred_get(cli_config(), cli_user(), amk, &cred);
     if (r < 0 && r != -ENOENT) {
         cli_report(r, "cannot read the credentials in your keybag");
         return CLI_FAILED;
     }
+    if (r == 0) {
+        snprintf(access_key, sizeof(access_key), "%s", cred.access_key);
+        snprintf(source, sizeof(source), "your keybag%s", cred.token ? " (with a session token)" : "");
+        if (cred.expires) {
+            time_t t = (time_t)cred.expires;
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        }
+    } else {
+        machine_source(access_key, sizeof(access_key), source, sizeof(source));
+    }
     if (cli.json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "source", json_object_new_string(r == 0 ? "keybag" : "machine"));
-        json_object_object_add(o, "access_key", r == 0 ? json_object_new_string(access_key)
-                                                : machine ? json_object_new_string(machine) : NULL);
+        json_object_object_add(o, "access_key", access_key[0] ? json_object_new_string(access_key) : NULL);
+        json_object_object_add(o, "from", json_object_new_string(source));
+        if (when[0])
+            json_object_object_add(o, "expires", json_object_new_string(when));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
         json_object_put(o);
     } else if (r == 0) {
-        printf("access key %s, from your keybag (secret key set)\n", access_key);
-    } else if (machine) {
-        printf("none in your keybag: the machine's are used ([storage] access_key = %s)\n", machine);
+        printf("access key %s, from %s (secret key set)%s%s\n", access_key, source, when[0] ? ", expires " : "",
+               when);
     } else {
-        printf("none in your keybag: the machine's are used (AWS_ACCESS_KEY_ID from the environment, "
-               "[storage] access_key being unset)\n");
+        printf("none in your keybag: the machine's are used: access key %s, from %s\n",
+               access_key[0] ? access_key : "(none)", source);
     }
+    cs_user_cred_clear(&cred);
     return CLI_OK;
 }
 
@@ -161,7 +226,7 @@ static int do_clear(void)
 
     if (r != CLI_OK)
         return r;
-    r = cs_account_cred_set(cli_config(), cli_user(), amk, NULL, NULL);
+    r = cs_account_cred_set(cli_config(), cli_user(), amk, NULL);
     if (r < 0) {
         cli_report(r, "cannot change your keybag");
         return CLI_FAILED;
@@ -176,9 +241,11 @@ int cmd_storage_credentials(int argc, char **argv)
         { "access-key", required_argument, NULL, 'a' }, { "no-check", no_argument, NULL, 'n' },
         { "secret-key-file", required_argument, NULL, 'f' },
         { "password-stdin", no_argument, NULL, 'p' },   { "json", no_argument, NULL, 'j' },
+        { "session-token-file", required_argument, NULL, 't' },
+        { "expires", required_argument, NULL, 'e' },
         { "help", no_argument, NULL, 'h' },             {}
     };
-    const char *access_key = NULL, *secret_file = NULL, *sub;
+    const char *access_key = NULL, *secret_file = NULL, *token_file = NULL, *expires = NULL, *sub;
     bool check = true;
     int c;
 
@@ -194,6 +261,8 @@ int cmd_storage_credentials(int argc, char **argv)
         case 'a': access_key = optarg; break;
         case 'n': check = false; break;
         case 'f': secret_file = optarg; break;
+        case 't': token_file = optarg; break;
+        case 'e': expires = optarg; break;
         case 'p': cli_password_stdin = true; break;
         case 'j': cli.json = true; break;
         case 'h': usage(stdout); return CLI_OK;
@@ -209,7 +278,7 @@ int cmd_storage_credentials(int argc, char **argv)
         return CLI_USAGE;
     }
     if (strcmp(sub, "set") == 0)
-        return do_set(access_key, secret_file, check);
+        return do_set(access_key, secret_file, token_file, expires, check);
     if (strcmp(sub, "show") == 0)
         return do_show();
     if (strcmp(sub, "clear") == 0)

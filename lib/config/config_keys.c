@@ -7,7 +7,7 @@
 const cs_config_key cs_config_keys[] = {
     /* [storage] where the fleet's bucket or directory is */
     { "storage", "url", CS_CONF_STRING, "file:///var/lib/cloudseal/storage", 0, 0 },
-    { "storage", "region", CS_CONF_STRING, "us-east-1", 0, 0 },
+    { "storage", "region", CS_CONF_STRING, NULL, 0, 0 },
     { "storage", "path_style", CS_CONF_BOOL, "yes", 0, 0 },
     { "storage", "ca_file", CS_CONF_STRING, NULL, 0, 0 },
     { "storage", "access_key", CS_CONF_STRING, NULL, 0, 0 },
@@ -20,6 +20,11 @@ const cs_config_key cs_config_keys[] = {
     { "storage", "retry_time", CS_CONF_DURATION, "60s", 1, 3600 },
     { "storage", "conditional_put", CS_CONF_STRING, "auto", 0, 0 },
     { "storage", "list_max_keys", CS_CONF_INT, "10000000", 1, 1000000000 },
+    { "storage", "multipart_threshold", CS_CONF_SIZE, "64M", 5LL << 20, 5LL << 30 },
+    { "storage", "multipart_part_size", CS_CONF_SIZE, "16M", 5LL << 20, 5LL << 30 },
+    { "storage", "multipart_parallel", CS_CONF_INT, "4", 1, 16 },
+    { "storage", "upload_limit", CS_CONF_SIZE, "0", 0, 1LL << 40 },
+    { "storage", "download_limit", CS_CONF_SIZE, "0", 0, 1LL << 40 },
 
     /* [paths] local state */
     { "paths", "state_dir", CS_CONF_STRING, "/var/lib/cloudseal", 0, 0 },

@@ -93,6 +93,8 @@ int cs_s3_client_init(cs_s3_client *c)
         pthread_mutex_init(&c->share_locks[i], NULL);
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->fd_lock, NULL);
+    cs_s3_rate_init(&c->up_rate, 0);
+    cs_s3_rate_init(&c->down_rate, 0);
     c->initialised = true;
     c->share = curl_share_init();
     if (!c->share)
@@ -120,13 +122,23 @@ void cs_s3_client_destroy(cs_s3_client *c)
         pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->fd_lock);
+    cs_s3_rate_destroy(&c->up_rate);
+    cs_s3_rate_destroy(&c->down_rate);
     c->initialised = false;
 secrets:
     cs_secure_free(c->secret);
     c->secret = NULL;
+    cs_secure_free(c->token);
+    c->token = NULL;
     free(c->ca_file);
     c->ca_file = NULL;
     cs_wipe(c->access_key, sizeof(c->access_key));
+}
+
+void cs_s3_client_set_rates(cs_s3_client *c, uint64_t upload, uint64_t download)
+{
+    c->up_rate.bytes_per_s = upload;
+    c->down_rate.bytes_per_s = download;
 }
 
 static CURL *pool_get(cs_s3_client *c)
@@ -176,6 +188,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300 && x->r->out) {
+        cs_s3_rate_take(&x->c->down_rate, n);
         if (x->r->out->len - x->out_base + n > x->r->max_len) {
             x->too_big = true;
             return 0; /* aborts with CURLE_WRITE_ERROR */
@@ -194,6 +207,7 @@ static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
 
     if (n > x->up_left)
         n = x->up_left;
+    cs_s3_rate_take(&x->c->up_rate, n);
     memcpy(dst, x->up, n);
     x->up += n;
     x->up_left -= n;
@@ -297,7 +311,25 @@ static void sha256_hex(const void *data, size_t len, char hex[65])
     sodium_bin2hex(hex, 65, h, sizeof(h));
 }
 
-static struct curl_slist *build_headers(const cs_s3_req *r)
+/* x-amz-security-token, built in secure memory; curl signs every header
+ * we add, and frees (so wipes, see wipe_free) its copy with the list. */
+static struct curl_slist *append_token(struct curl_slist *l, const char *token)
+{
+    static const char name[] = "x-amz-security-token: ";
+    size_t n = strlen(token);
+    char *line = cs_secure_alloc(sizeof(name) + n);
+    struct curl_slist *t = NULL;
+
+    if (line) {
+        memcpy(line, name, sizeof(name) - 1);
+        memcpy(line + sizeof(name) - 1, token, n + 1);
+        t = curl_slist_append(l, line);
+    }
+    cs_secure_free(line);
+    return t;
+}
+
+static struct curl_slist *build_headers(const cs_s3_client *c, const cs_s3_req *r)
 {
     char line[256], hash[65];
     struct curl_slist *l = NULL, *t;
@@ -307,6 +339,17 @@ static struct curl_slist *build_headers(const cs_s3_req *r)
     if (!(t = curl_slist_append(l, line)))
         goto fail;
     l = t;
+    if (c->token) {
+        if (!(t = append_token(l, c->token)))
+            goto fail;
+        l = t;
+    }
+    if (strcmp(r->method, "POST") == 0) {
+        /* instead of curl's form type, and signed like every header we add */
+        if (!(t = curl_slist_append(l, "Content-Type: application/xml")))
+            goto fail;
+        l = t;
+    }
     if (r->if_none_match) {
         if (strlen(r->if_none_match) > 100)
             goto fail;
@@ -387,6 +430,11 @@ static int setup_handle(cs_s3_client *c, CURL *h, const cs_s3_req *r, const char
          * 100 (a round trip).  The header cannot be removed with "Expect:":
          * curl 7.88 then signs an empty expect header it never sends. */
         SET(CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    } else if (strcmp(r->method, "POST") == 0) {
+        /* multipart create and complete: the body is small, sent at once */
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->body_len : 0));
     } else if (strcmp(r->method, "GET") != 0) {
         SET(CURLOPT_CUSTOMREQUEST, r->method);
     }
@@ -450,6 +498,10 @@ int cs_s3_status_errno(const cs_s3_req *r)
 
     if (s >= 200 && s < 300)
         return 0;
+    if ((s == 400 || s == 403) && (strcmp(r->s3_code, "ExpiredToken") == 0 ||
+                                   strcmp(r->s3_code, "InvalidToken") == 0 ||
+                                   strcmp(r->s3_code, "TokenRefreshRequired") == 0))
+        return -EKEYEXPIRED;
     if (s == 401 || s == 403)
         return -EACCES;
     if (s == 404)
@@ -459,6 +511,29 @@ int cs_s3_status_errno(const cs_s3_req *r)
     if (s == 416)
         return -EINVAL;
     return -EIO;
+}
+
+static void tell_expired(cs_s3_client *c, const char *how)
+{
+    if (atomic_exchange(&c->expiry_told, true))
+        return;
+    log_error("the S3 session token from %s %s: get new temporary credentials (for example "
+              "'aws sts get-session-token' or 'aws sso login') and try again", c->cred_source, how);
+}
+
+bool cs_s3_token_expired(cs_s3_client *c)
+{
+    char when[64];
+    time_t t = (time_t)c->token_expires;
+    struct tm tm;
+
+    if (!c->token || c->token_expires == 0 || time(NULL) < c->token_expires)
+        return false;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    char how[96];
+    snprintf(how, sizeof(how), "expired at %s", when);
+    tell_expired(c, how);
+    return true;
 }
 
 static int64_t now_ms(void)
@@ -520,6 +595,8 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
     r->status = 0;
     r->attempts = 0;
     r->transport_error[0] = '\0';
+    if (cs_s3_token_expired(c))
+        return -EKEYEXPIRED; /* not worth a round trip the server will refuse */
     url = malloc(CS_S3_URL_MAX);
     if (!url)
         return -ENOMEM;
@@ -527,7 +604,7 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
         err = -ENAMETOOLONG;
         goto out;
     }
-    hdrs = build_headers(r);
+    hdrs = build_headers(c, r);
     h = pool_get(c);
     if (!hdrs || !h) {
         err = -ENOMEM;
@@ -581,6 +658,9 @@ int cs_s3_request(cs_s3_client *c, cs_s3_req *r)
     }
     if (err < 0 && r->out)
         r->out->len = x.out_base;
+    if (err == 0 && cs_s3_status_errno(r) == -EKEYEXPIRED)
+        tell_expired(c, c->token ? "was refused by the server as expired or invalid"
+                                 : "is missing: the server wants temporary credentials");
 out:
     if (h)
         pool_put(c, h);

@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <curl/curl.h>
+#include "storage/s3_creds.h"
+#include "storage/s3_rate.h"
 #include "storage/s3_url.h"
 #include "util/buf.h"
 
@@ -36,6 +38,10 @@ typedef struct cs_s3_client {
     char region[64];
     char access_key[129];
     char *secret;                 /* secure memory, NUL-terminated */
+    char *token;                  /* session token (secure memory), NULL: none */
+    int64_t token_expires;        /* Unix time, 0: not known */
+    char cred_source[CS_S3_SOURCE_MAX];        /* where the credentials came from (s3_creds.h) */
+    atomic_bool expiry_told;      /* the expired-token message was logged */
     char *ca_file;                /* NULL: the system's CA store */
     long connect_timeout_ms;
     long request_timeout_ms;      /* 0: none (a stall limit applies instead) */
@@ -50,22 +56,26 @@ typedef struct cs_s3_client {
     pthread_mutex_t fd_lock;      /* sockets curl opened for us (see on_opensocket) */
     curl_socket_t fds[CS_S3_FDS_MAX];
     size_t nfds;
+    cs_s3_rate up_rate, down_rate;   /* [storage] upload_limit, download_limit */
     /* counters for `cloudseal storage` and the benchmark */
     atomic_uint_least64_t n_requests, n_retries, bytes_sent, bytes_received;
 } cs_s3_client;
 
-/* Set up the shared state of c (all other fields filled by the caller).
+/* Set up the shared state of c (all other fields filled by the caller;
+ * the rates unlimited until cs_s3_client_set_rates).
  * cs_s3_client_destroy is safe whether or not this ran or succeeded. */
 int cs_s3_client_init(cs_s3_client *c);
+/* Bytes per second over all of c's transfers, each way; 0: unlimited. */
+void cs_s3_client_set_rates(cs_s3_client *c, uint64_t upload, uint64_t download);
 /* Close connections, free handles, wipe and free the secret. */
 void cs_s3_client_destroy(cs_s3_client *c);
 
 typedef struct cs_s3_req {
     /* in */
-    const char *method;           /* GET PUT HEAD DELETE */
+    const char *method;           /* GET PUT HEAD DELETE POST */
     const char *key;              /* relative to the URL's prefix; NULL: the bucket */
     const char *query;            /* canonical (cs_s3_query_build), or NULL */
-    const void *body;             /* PUT body */
+    const void *body;             /* PUT or POST body */
     size_t body_len;
     const char *if_none_match;    /* header value, or NULL */
     uint64_t range_off, range_len;/* Range: bytes=off-(off+len-1); len 0: bytes=off- (off > 0) */
@@ -89,7 +99,12 @@ typedef struct cs_s3_req {
  * retries; r->status is set). */
 int cs_s3_request(cs_s3_client *c, cs_s3_req *r);
 
-/* Map a final HTTP status (with r->s3_code) to the storage.h errno. */
+/* Map a final HTTP status (with r->s3_code) to the storage.h errno;
+ * -EKEYEXPIRED for an expired or refused session token. */
 int cs_s3_status_errno(const cs_s3_req *r);
+
+/* Whether c's session token is known to have expired (then logged once,
+ * naming where it came from and what to do). */
+bool cs_s3_token_expired(cs_s3_client *c);
 
 #endif

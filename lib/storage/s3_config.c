@@ -41,6 +41,7 @@ static int fill_opts(const cs_config *c, cs_storage_opts *o, cs_secret **secret,
         if (r < 0)
             return r;
         o->secret_key = (*secret)->data;
+        o->cred_source = "[storage] access_key and secret_key_file (cloudseal.conf)";
     } else {
         o->access_key = NULL; /* half a credential: fall back to the environment */
     }
@@ -60,10 +61,15 @@ static void limits_from_config(const cs_config *c, cs_s3_limits *l)
     l->list_max_keys = (uint64_t)cs_config_int(c, "storage", "list_max_keys");
     l->retry_time_ms = (int)cs_config_int(c, "storage", "retry_time") * 1000;
     l->conditional_put = strcmp(cp, "yes") == 0 ? 1 : strcmp(cp, "no") == 0 ? 0 : -1;
+    l->multipart_threshold = (uint64_t)cs_config_int(c, "storage", "multipart_threshold");
+    l->multipart_part_size = (uint64_t)cs_config_int(c, "storage", "multipart_part_size");
+    l->multipart_parallel = (int)cs_config_int(c, "storage", "multipart_parallel");
+    l->upload_limit = (uint64_t)cs_config_int(c, "storage", "upload_limit");
+    l->download_limit = (uint64_t)cs_config_int(c, "storage", "download_limit");
 }
 
-static int open_config(const cs_config *c, const char *url, const char *access_key,
-                       const char *secret_key, bool login, cs_storage **out)
+static int open_config(const cs_config *c, const char *url, const cs_storage_opts *creds, bool login,
+                       cs_storage **out)
 {
     cs_storage_opts o;
     cs_secret *secret = NULL;
@@ -77,12 +83,15 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
     if (!cs_storage_url_is_s3(url))
         return cs_storage_open(url, NULL, out);
     limits_from_config(c, &lim);
-    r = fill_opts(c, &o, &secret, !access_key);
+    r = fill_opts(c, &o, &secret, !creds);
     if (r < 0)
         return r;
-    if (access_key && secret_key) {
-        o.access_key = access_key;
-        o.secret_key = secret_key;
+    if (creds) {
+        o.access_key = creds->access_key;
+        o.secret_key = creds->secret_key;
+        o.session_token = creds->session_token;
+        o.token_expires = creds->token_expires;
+        o.cred_source = creds->cred_source;
     }
     if (login) {
         /* a login waits for storage at most [storage] login_timeout, once */
@@ -102,18 +111,18 @@ static int open_config(const cs_config *c, const char *url, const char *access_k
 
 int cs_storage_open_config(const cs_config *c, const char *url, cs_storage **out)
 {
-    return open_config(c, url, NULL, NULL, false, out);
+    return open_config(c, url, NULL, false, out);
 }
 
 int cs_storage_open_config_login(const cs_config *c, cs_storage **out)
 {
-    return open_config(c, NULL, NULL, NULL, true, out);
+    return open_config(c, NULL, NULL, true, out);
 }
 
-int cs_storage_open_config_creds(const cs_config *c, const char *url, const char *access_key,
-                                 const char *secret_key, cs_storage **out)
+int cs_storage_open_config_creds(const cs_config *c, const char *url, const cs_storage_opts *creds,
+                                 cs_storage **out)
 {
-    if (!access_key || !secret_key)
+    if (!creds || !creds->access_key || !creds->secret_key)
         return -EINVAL;
-    return open_config(c, url, access_key, secret_key, false, out);
+    return open_config(c, url, creds, false, out);
 }

@@ -36,7 +36,10 @@ typedef struct cs_storage_opts {
     /* S3 credentials; NULL = from config/environment (see storage_s3.c). */
     const char *access_key;
     const char *secret_key;     /* a secret: caller keeps it in secure memory */
-    const char *region;         /* default "us-east-1" */
+    const char *session_token;  /* temporary credentials' token (secure memory), or NULL */
+    int64_t token_expires;      /* Unix time the token expires, 0 = not known */
+    const char *cred_source;    /* where access_key comes from, for messages; NULL = "the caller" */
+    const char *region;         /* NULL = the environment's or profile's, else "us-east-1" */
     const char *ca_file;
     int path_style;             /* 1 = path-style addressing (default for host:port) */
     int connect_timeout_ms;     /* 0 = backend default */

@@ -24,6 +24,9 @@
 #include <string.h>
 #include <sodium.h>
 #include "storage/s3_client.h"
+#include "storage/s3_creds.h"
+#include "storage/s3_multipart.h"
+#include <time.h>
 #include "storage/s3_xml.h"
 #include "util/log.h"
 
@@ -32,6 +35,9 @@
 #define DEFAULT_RETRY_TIME_MS 60000
 #define DEFAULT_LIST_MAX_KEYS 10000000ULL
 #define LIST_PAGE_KEYS 1000
+#define DEFAULT_MULTIPART_THRESHOLD (64ULL << 20)
+#define DEFAULT_PART_SIZE (16ULL << 20)
+#define DEFAULT_PARALLEL 4
 #define LIST_MAX_EMPTY_PAGES 3
 #define LIST_TOKENS_TRACKED 4096 /* hashes of recent tokens kept for loop detection */
 
@@ -41,6 +47,8 @@ typedef struct s3_storage {
     cs_storage base;
     cs_s3_client client;
     uint64_t list_max_keys;
+    uint64_t multipart_threshold, part_size;
+    int parallel;
     pthread_mutex_t probe_lock;
     int immutable_mode; /* IMMUTABLE_*; guarded by probe_lock until known */
 } s3_storage;
@@ -75,28 +83,81 @@ static bool access_key_valid(const char *k)
     return true;
 }
 
+/* The caller's credentials, else the environment's, else the profile's
+ * (s3_creds.h); the region from the profile when the config has none. */
+static int resolve_credentials(const cs_storage_opts *o, cs_s3_creds *k)
+{
+    int r;
+
+    if (o->access_key && o->secret_key) {
+        if (!access_key_valid(o->access_key) || !cs_s3_secret_valid(o->secret_key, strlen(o->secret_key),
+                                                                    CS_S3_SECRET_MAX))
+            return -EINVAL;
+        snprintf(k->access_key, sizeof(k->access_key), "%s", o->access_key);
+        snprintf(k->source, sizeof(k->source), "%s", o->cred_source ? o->cred_source : "the caller's");
+        k->expires = o->token_expires;
+        if ((r = cs_secret_new(&k->secret)) < 0 ||
+            (r = cs_secret_set(k->secret, o->secret_key, strlen(o->secret_key))) < 0)
+            return r;
+        if (o->session_token && *o->session_token &&
+            ((r = cs_secret_new(&k->token)) < 0 ||
+             (r = cs_secret_set(k->token, o->session_token, strlen(o->session_token))) < 0))
+            return r;
+        return 0;
+    }
+    r = cs_s3_creds_from_env(k);
+    if (r == -ENOENT)
+        r = cs_s3_creds_from_profile(k);
+    return r == -ENOENT ? -ENOKEY : r;
+}
+
+static void choose_region(const cs_storage_opts *o, cs_s3_creds *k, char *out, size_t outsz)
+{
+    const char *r = o->region;
+
+    if (!r || !*r)
+        r = getenv("AWS_REGION");
+    if (!r || !*r)
+        r = getenv("AWS_DEFAULT_REGION");
+    if ((!r || !*r) && !k->region[0])
+        (void)cs_s3_region_from_profile(k->region); /* credentials from elsewhere: the profile's region counts */
+    if ((!r || !*r) && k->region[0])
+        r = k->region;
+    snprintf(out, outsz, "%s", r && *r ? r : "us-east-1");
+}
+
 static int set_credentials(cs_s3_client *c, const cs_storage_opts *o)
 {
-    const char *ak = o->access_key, *sk = o->secret_key;
-    size_t n;
+    cs_s3_creds k = { 0 };
+    int r = resolve_credentials(o, &k);
 
-    if (!ak || !sk) {
-        ak = getenv("AWS_ACCESS_KEY_ID");
-        sk = getenv("AWS_SECRET_ACCESS_KEY");
+    if (r < 0)
+        goto out;
+    choose_region(o, &k, c->region, sizeof(c->region));
+    if (!access_key_valid(k.access_key)) {
+        r = -EINVAL;
+        goto out;
     }
-    if (!ak || !sk || !*ak || !*sk)
-        return -ENOKEY;
-    if (!access_key_valid(ak))
-        return -EINVAL;
-    n = strlen(sk);
-    if (n > 256)
-        return -EINVAL;
-    c->secret = cs_secure_alloc(n + 1);
-    if (!c->secret)
-        return -ENOMEM;
-    memcpy(c->secret, sk, n + 1);
-    strcpy(c->access_key, ak);
-    return 0;
+    strcpy(c->access_key, k.access_key);
+    snprintf(c->cred_source, sizeof(c->cred_source), "%s", k.source);
+    c->token_expires = k.expires;
+    c->secret = cs_secure_alloc(k.secret->len + 1);
+    if (!c->secret) {
+        r = -ENOMEM;
+        goto out;
+    }
+    memcpy(c->secret, k.secret->data, k.secret->len + 1);
+    if (k.token) {
+        c->token = cs_secure_alloc(k.token->len + 1);
+        if (!c->token) {
+            r = -ENOMEM;
+            goto out;
+        }
+        memcpy(c->token, k.token->data, k.token->len + 1);
+    }
+out:
+    cs_s3_creds_clear(&k);
+    return r;
 }
 
 /* path_style: 1 path, -1 virtual-hosted, 0 automatic (path-style for
@@ -127,11 +188,6 @@ static int s3_open_common(const char *url, const cs_storage_opts *o, const struc
     if (!c->url.tls && !cs_s3_host_is_loopback(c->url.host))
         log_warning("%s uses plain HTTP: requests are signed and data is encrypted, but metadata "
                     "(object names, sizes) is visible on the network; use s3:// (HTTPS)", c->url.host);
-    snprintf(c->region, sizeof(c->region), "%s", o->region && *o->region ? o->region : "us-east-1");
-    if (!region_valid(c->region)) {
-        r = -EINVAL;
-        goto fail_free;
-    }
     c->path_style = choose_path_style(&c->url, o->path_style);
     c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 0;
@@ -145,12 +201,21 @@ static int s3_open_common(const char *url, const cs_storage_opts *o, const struc
         goto fail_free;
     }
     r = set_credentials(c, o);
+    if (r == 0 && !region_valid(c->region)) {
+        log_error("region '%.40s' is not valid: expected lower-case letters, digits and '-'", c->region);
+        r = -EINVAL;
+    }
+    if (r == 0 && cs_s3_token_expired(c))
+        r = -EKEYEXPIRED;
     if (r < 0)
         goto fail_client;
     r = cs_s3_client_init(c);
     if (r < 0)
         goto fail_client;
     s->list_max_keys = DEFAULT_LIST_MAX_KEYS;
+    s->multipart_threshold = DEFAULT_MULTIPART_THRESHOLD;
+    s->part_size = DEFAULT_PART_SIZE;
+    s->parallel = DEFAULT_PARALLEL;
     s->immutable_mode = IMMUTABLE_UNKNOWN;
     pthread_mutex_init(&s->probe_lock, NULL);
     *out = &s->base;
@@ -373,6 +438,26 @@ static int put_immutable(s3_storage *s, const char *key, const void *data, size_
     return finish(&r, err);
 }
 
+/* Above the threshold, in parts.  An immutable object is checked with a
+ * HEAD first: If-None-Match on completion is not something every
+ * S3-compatible server honours, so this is not atomic against a second
+ * writer of the same key (repository objects are content-addressed, so
+ * both would write the same bytes). */
+static int put_multipart(s3_storage *s, const char *key, const void *data, size_t len, int flags)
+{
+    if (flags & CS_PUT_IMMUTABLE) {
+        cs_s3_req h = { .method = "HEAD", .key = key };
+        int err = cs_s3_request(&s->client, &h);
+        if (err < 0)
+            return finish(&h, err);
+        if (h.status == 200)
+            return -EEXIST;
+        if (h.status != 404)
+            return finish(&h, 0);
+    }
+    return cs_s3_multipart_put(&s->client, key, data, len, (size_t)s->part_size, s->parallel);
+}
+
 static int s3_put(cs_storage *st, const char *key, const void *data, size_t len, int flags)
 {
     cs_s3_req r;
@@ -380,6 +465,8 @@ static int s3_put(cs_storage *st, const char *key, const void *data, size_t len,
 
     if (err < 0)
         return err;
+    if (len > S3(st)->multipart_threshold || len > CS_S3_PUT_MAX)
+        return put_multipart(S3(st), key, data, len, flags);
     if (flags & CS_PUT_IMMUTABLE)
         return put_immutable(S3(st), key, data, len);
     return finish(&r, plain_put(S3(st), key, data, len, NULL, &r));
@@ -560,12 +647,37 @@ int cs_s3_set_limits(cs_storage *st, const cs_s3_limits *l)
         s->list_max_keys = l->list_max_keys;
     if (l->retry_time_ms > 0)
         s->client.retry_time_ms = l->retry_time_ms;
+    if (l->multipart_threshold > 0)
+        s->multipart_threshold = l->multipart_threshold < CS_S3_PUT_MAX ? l->multipart_threshold : CS_S3_PUT_MAX;
+    if (l->multipart_part_size > 0)
+        s->part_size = l->multipart_part_size;
+    if (l->multipart_parallel > 0)
+        s->parallel = l->multipart_parallel;
+    cs_s3_client_set_rates(&s->client, l->upload_limit, l->download_limit);
     if (l->conditional_put >= 0) {
         pthread_mutex_lock(&s->probe_lock);
         s->immutable_mode = l->conditional_put ? IMMUTABLE_CONDITIONAL : IMMUTABLE_HEAD_PUT;
         pthread_mutex_unlock(&s->probe_lock);
     }
     return 0;
+}
+
+int cs_s3_cleanup_uploads(cs_storage *st, int64_t max_age_s, unsigned *aborted)
+{
+    *aborted = 0;
+    if (!is_s3(st))
+        return -EINVAL;
+    return cs_s3_multipart_cleanup(&S3(st)->client, (int64_t)time(NULL) - max_age_s, aborted);
+}
+
+const char *cs_s3_credential_source(cs_storage *st)
+{
+    return is_s3(st) ? S3(st)->client.cred_source : NULL;
+}
+
+const char *cs_s3_access_key(cs_storage *st)
+{
+    return is_s3(st) ? S3(st)->client.access_key : NULL;
 }
 
 const char *cs_s3_immutable_mode(cs_storage *st)
@@ -620,8 +732,11 @@ const char *cs_s3_hint(int err)
     switch (err) {
     case -ENOKEY:
         return "no S3 credentials: set [storage] access_key and secret_key_file in cloudseal.conf "
-               "(a secret_key_file you cannot read does not count), or AWS_ACCESS_KEY_ID and "
-               "AWS_SECRET_ACCESS_KEY";
+               "(a secret_key_file you cannot read does not count), AWS_ACCESS_KEY_ID and "
+               "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)";
+    case -EKEYEXPIRED:
+        return "the S3 session token has expired: renew the temporary credentials where the message "
+               "above says they come from";
     case -EPERM:
         return "a file cloudseal reads its credentials from is not protected: see the message above";
     case -EACCES:

@@ -9,6 +9,7 @@
  *     stat KEY                       prints "SIZE ETAG MTIME"
  *     del KEY
  *     list [PREFIX]                  prints "KEY SIZE" lines
+ *     cleanup AGE                    abort unfinished uploads older than AGE s
  *     stress N SIZE THREADS          N objects of SIZE random bytes from THREADS
  *                                    threads: put-immutable, list, get, compare
  *
@@ -204,6 +205,9 @@ int main(int argc, char **argv)
             rc = fail("put", r);
         else if (flags)
             fprintf(stderr, "immutable=%s\n", cs_s3_immutable_mode(s));
+        uint64_t req = 0, retries = 0, sent = 0, received = 0;
+        if (r == 0 && cs_s3_stats(s, &req, &retries, &sent, &received) == 0)
+            fprintf(stderr, "requests=%llu retries=%llu\n", (unsigned long long)req, (unsigned long long)retries);
         cs_buf_free(&b);
     } else if (strcmp(cmd, "get") == 0 && argc >= 4) {
         cs_buf b = CS_BUF_INIT;
@@ -239,6 +243,12 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "list") == 0) {
         if ((r = cs_storage_list(s, argc > 3 ? argv[3] : "", print_key, NULL)) < 0)
             rc = fail("list", r);
+    } else if (strcmp(cmd, "cleanup") == 0 && argc >= 4) {
+        unsigned aborted = 0;
+        if ((r = cs_s3_cleanup_uploads(s, strtoll(argv[3], NULL, 10), &aborted)) < 0)
+            rc = fail("cleanup", r);
+        else
+            printf("aborted %u\n", aborted);
     } else if (strcmp(cmd, "stress") == 0 && argc >= 6) {
         rc = do_stress(s, atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     } else {

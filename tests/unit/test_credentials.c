@@ -228,6 +228,66 @@ static void test_refuses_bad_input_to_store(void **state)
     json_object_put(p);
 }
 
+/* The session token: sealed like the secret but under its own associated
+ * data, optional, with its expiry; a tampered, swapped or malformed one is
+ * refused and a re-set pair drops the old token. */
+static void test_session_token(void **state)
+{
+    fixture *f = *state;
+    json_object *p = payload_with(f, "AKIDEXAMPLE"), *st, *sealed;
+    char token[CS_CRED_TOKEN_MAX];
+    cs_secret *t = NULL, *back = NULL;
+    int64_t exp = 0;
+    char *swapped;
+
+    memset(token, 'T', sizeof(token));
+    token[7] = '/';
+    assert_int_equal(cs_secret_new(&t), 0);
+    assert_int_equal(cs_secret_set(t, token, sizeof(token)), 0);
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -ENOENT);
+    assert_int_equal(cs_cred_token_to_payload(p, f->amk, "AKIDEXAMPLE", t, 1796439600), 0);
+    assert_null(strstr(json_object_to_json_string(p), "TTTTTTTT")); /* sealed, not in the JSON */
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), 0);
+    assert_int_equal(back->len, sizeof(token));
+    assert_memory_equal(back->data, token, sizeof(token));
+    assert_int_equal(exp, 1796439600);
+    cs_secret_free(back);
+    back = NULL;
+    /* bound to its access key and to being a token */
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "OTHERKEY", &back, &exp), -EBADMSG);
+    assert_int_equal(cs_cred_token_from_payload(p, f->other, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    assert_true(json_object_object_get_ex(p, "storage", &st));
+    assert_true(json_object_object_get_ex(st, "secret_key_sealed", &sealed));
+    swapped = strdup(json_object_get_string(sealed));
+    json_object_object_add(st, "session_token_sealed", json_object_new_string(swapped));
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    free(swapped);
+    assert_null(back);
+    /* malformed expiry, truncated token */
+    assert_int_equal(cs_cred_token_to_payload(p, f->amk, "AKIDEXAMPLE", t, 0), 0);
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), 0);
+    assert_int_equal(exp, 0);
+    cs_secret_free(back);
+    back = NULL;
+    json_object_object_add(st, "expires", json_object_new_string("soon"));
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    json_object_object_add(st, "expires", json_object_new_int64(-5));
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    json_object_object_del(st, "expires");
+    json_object_object_add(st, "session_token_sealed", json_object_new_string("AAAA"));
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    json_object_object_add(st, "session_token_sealed", json_object_new_int(3));
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -EBADMSG);
+    /* oversized: one byte over the bound is refused when storing */
+    assert_int_equal(cs_secret_set(t, "has space", 9), 0);
+    assert_int_equal(cs_cred_token_to_payload(p, f->amk, "AKIDEXAMPLE", t, 0), -EINVAL);
+    /* a new pair replaces the member, token and all */
+    assert_int_equal(cs_cred_to_payload(p, f->amk, "AKIDEXAMPLE", f->secret), 0);
+    assert_int_equal(cs_cred_token_from_payload(p, f->amk, "AKIDEXAMPLE", &back, &exp), -ENOENT);
+    cs_secret_free(t);
+    json_object_put(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_every_tampering_and_truncation),
         cmocka_unit_test(test_malformed_members),
         cmocka_unit_test(test_refuses_bad_input_to_store),
+        cmocka_unit_test(test_session_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

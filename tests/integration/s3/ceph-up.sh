@@ -53,6 +53,9 @@ osd class default list = *
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw data = $DIR/rgw
+# virtual-hosted-style requests (bucket.s3.cstest) for test_s3_addressing.py;
+# requests to any other host name stay path-style
+rgw dns name = s3.cstest
 # radosgw hard-codes ms_mon_client_mode=secure, impossible with auth none
 ms mon client mode = crc
 EOC

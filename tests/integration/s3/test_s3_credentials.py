@@ -37,7 +37,8 @@ def test_own_credentials_replace_the_machines(rgw, rgw_bucket, cs_config, tmp_pa
         run(good, "enroll", "--password-stdin")
         # the machine's credentials are what is in use so far
         shown = json.loads(run(good, "--json", "storage", "credentials", "show", "--password-stdin").stdout)
-        assert shown["source"] == "machine", shown
+        assert shown["source"] == "machine" and shown["from"] == "AWS_ACCESS_KEY_ID (environment)", shown
+        assert shown["access_key"] == rgw.access, shown
         # a wrong pair is refused before anything is stored
         secret_file = tmp_path / "secret"
         secret_file.write_text("wrong-secret\n")
@@ -57,7 +58,7 @@ def test_own_credentials_replace_the_machines(rgw, rgw_bucket, cs_config, tmp_pa
                 "--secret-key-file", str(secret_file))
         assert rgw.access in r.stdout
         shown = json.loads(run(good, "--json", "storage", "credentials", "show", "--password-stdin").stdout)
-        assert shown == {"source": "keybag", "access_key": rgw.access}, shown
+        assert shown == {"source": "keybag", "access_key": rgw.access, "from": "your keybag"}, shown
         assert rgw.secret not in run(good, "keybag", "dump").stdout
 
         # with the machine's secret wrong, the user's own pair carries the backup
@@ -67,6 +68,30 @@ def test_own_credentials_replace_the_machines(rgw, rgw_bucket, cs_config, tmp_pa
         restored = tmp_path / "out" / str(src).lstrip("/")
         assert (restored / "a.txt").read_text() == "hello\n"
         assert (restored / "b.bin").read_bytes() == (src / "b.bin").read_bytes()
+
+        # temporary credentials: a session token (RGW without STS does not
+        # check it, but it is signed and sent) with its expiry
+        token_file = tmp_path / "token"
+        token_file.write_text("FwoGZXIvYXdzE" + "Ab+/cd=" * 150 + "\n")
+        token_file.chmod(0o600)
+        run(good, "storage", "credentials", "set", "--access-key", rgw.access, "--password-stdin",
+            "--secret-key-file", str(secret_file), "--session-token-file", str(token_file),
+            "--expires", "2099-01-01T00:00:00Z")
+        shown = json.loads(run(good, "--json", "storage", "credentials", "show", "--password-stdin").stdout)
+        assert shown == {"source": "keybag", "access_key": rgw.access, "from": "your keybag (with a session token)",
+                         "expires": "2099-01-01T00:00:00Z"}, shown
+        assert "Ab+/cd=" not in run(good, "keybag", "dump").stdout
+        run(wrong, "backup", "--password-stdin", str(src))
+        # expired: refused before any request, naming where it came from
+        run(good, "storage", "credentials", "set", "--access-key", rgw.access, "--password-stdin", "--no-check",
+            "--secret-key-file", str(secret_file), "--session-token-file", str(token_file),
+            "--expires", "2021-06-01T12:00:00Z")
+        r = run(wrong, "backup", "--password-stdin", str(src), ok=False)
+        assert r.returncode != 0 and "session token from your keybag (cloudseal storage credentials) expired at " \
+            "2021-06-01T12:00:00Z" in r.stderr, r.stderr
+        r = run(good, "storage", "credentials", "set", "--access-key", rgw.access, "--password-stdin",
+                "--secret-key-file", str(secret_file), "--expires", "2021-06-01T12:00:00Z", ok=False)
+        assert r.returncode == 2 and "--expires goes with --session-token-file" in r.stderr, r.stderr
 
         # cleared: back to the machine's, which are wrong here
         run(good, "storage", "credentials", "clear", "--password-stdin")
