@@ -138,6 +138,7 @@ typedef struct agent {
     bool repo_checked;         /* the storage answered at start */
     bool escrow_checked;       /* escrow.c: done (or not needed) for this run */
     bool seal_checked;         /* escrow.c: the keybag seal, likewise */
+    int report_class;          /* report.c: last_error + 1 of the last report filed this run, 0 none */
     bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;
@@ -184,6 +185,9 @@ void state_save(agent *a);
 /* escrow.c */
 void escrow_check(agent *a);
 void seal_check(agent *a);
+
+/* report.c: the fleet health report after a job (docs/reports.md) */
+void report_file(agent *a);
 
 /* repocheck.c */
 void repo_check(agent *a);

@@ -106,6 +106,8 @@ static void handle_line(agent *a, job *j, const char *line, size_t len)
     }
     if (p.repository_size >= 0)
         a->state.repository_size = p.repository_size;
+    if (p.snapshots >= 0)
+        a->state.snapshots = p.snapshots;
     if (p.error[0])
         snprintf(j->run_error, sizeof(j->run_error), "%s", p.error);
     if (p.snapshot[0])

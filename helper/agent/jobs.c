@@ -424,8 +424,10 @@ static void step_finished(agent *a, job *j, job_result res)
         }
     } else if (j->kind == JOB_RETENTION) {
         retention_finished(a, j, res);
-    } else if (res != RESULT_OK) {
-        log_debug("could not measure the repository");
+    } else if (j->kind == JOB_STATS) {
+        if (res != RESULT_OK)
+            log_debug("could not measure the repository");
+        report_file(a); /* the backup's report, with the size just measured */
     }
 }
 
@@ -518,6 +520,10 @@ void job_finished(agent *a, job *j, job_result res)
         break;
     }
     state_save(a);
+    /* a good backup reports after its JOB_STATS step */
+    if (!a->shutting_down && res != RESULT_INTERRUPTED && res != RESULT_NO_REPOSITORY &&
+        !(j->kind == JOB_BACKUP && res == RESULT_OK))
+        report_file(a);
     if (a->shutting_down) {
         sd_event_exit(a->event, 0);
         return;

@@ -48,6 +48,7 @@ int admin_approve(int argc, char **argv);
 int admin_enroll_user(int argc, char **argv); /* admin_enroll.c */
 int admin_recover_user(int argc, char **argv); /* admin_recover.c */
 int admin_show(int argc, char **argv);
+int admin_report(int argc, char **argv);  /* admin_report.c */
 int admin_verify(int argc, char **argv);
 
 /* "a,b,c" -> adds each name to v. */

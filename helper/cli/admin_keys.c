@@ -55,29 +55,33 @@ int admin_keygen(int argc, char **argv)
         { "escrow", no_argument, NULL, 'e' },
         { "escrow-secret", required_argument, NULL, 'S' },
         { "escrow-public", required_argument, NULL, 'P' },
+        { "report", no_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *sec = "fleet.key", *pub = "fleet.pub", *esec = "escrow.key", *epub = "escrow.pub";
-    bool escrow = false;
+    bool escrow = false, report = false;
     uint8_t pk[32], epk[32];
     char b64[48];
     uint8_t *seed = NULL, *sk = NULL;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "s:p:eS:P:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:p:eS:P:rh", opts, NULL)) != -1) {
         switch (c) {
         case 's': sec = optarg; break;
         case 'p': pub = optarg; break;
         case 'e': escrow = true; break;
         case 'S': esec = optarg; escrow = true; break;
         case 'P': epub = optarg; escrow = true; break;
+        case 'r': report = true; break;
         case 'h':
             printf("Usage: cloudseal admin keygen [--secret FILE] [--public FILE] [--escrow]\n"
-                   "                              [--escrow-secret FILE] [--escrow-public FILE]\n\n"
+                   "                              [--escrow-secret FILE] [--escrow-public FILE] [--report]\n\n"
                    "Create the fleet's Ed25519 signing keypair (default fleet.key, mode 0600, and\n"
                    "fleet.pub) and, with --escrow, an X25519 escrow keypair (escrow.key/escrow.pub)\n"
-                   "whose public half goes into the directory so clients add an escrow slot.\n"
+                   "whose public half goes into the directory so clients add an escrow slot;\n"
+                   "with --report, an X25519 report keypair (report.key/report.pub) that agents\n"
+                   "seal health reports to, read by 'cloudseal admin report' (docs/reports.md).\n"
                    "Secret keys are never printed.  Install fleet.pub as /etc/cloudseal/fleet.pub\n"
                    "on every workstation; keep fleet.key offline.\n");
             return CLI_OK;
@@ -106,6 +110,16 @@ int admin_keygen(int argc, char **argv)
         printf("escrow public key: %s\n  written to %s; add it with 'cloudseal admin init "
                "--escrow-key %s'\n  escrow secret key in %s (0600): keep it offline\n", b64, epub, b64, esec);
     }
+    if (report) {
+        crypto_box_keypair(epk, seed);
+        r = write_keypair("report.key", "report.pub", seed, epk, "fleet report");
+        if (r != CLI_OK)
+            goto out;
+        cs_fleet_encode_key(epk, b64);
+        printf("report public key: %s\n  written to report.pub; add it with 'cloudseal admin init "
+               "--report-key %s'\n  report secret key in report.key (0600): 'cloudseal admin report "
+               "--report-secret report.key' reads the fleet's health reports with it\n", b64, b64);
+    }
 out:
     cs_secure_free(seed);
     cs_secure_free(sk);
@@ -132,21 +146,23 @@ int admin_init(int argc, char **argv)
         { "fleet", required_argument, NULL, 'f' },
         { "id-range", required_argument, NULL, 'r' },
         { "escrow-key", required_argument, NULL, 'e' },
+        { "report-key", required_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
-    const char *fleet = "fleet", *range = NULL, *escrow = NULL;
+    const char *fleet = "fleet", *range = NULL, *escrow = NULL, *report = NULL;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "f:r:e:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:r:e:R:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f': fleet = optarg; break;
         case 'r': range = optarg; break;
         case 'e': escrow = optarg; break;
+        case 'R': report = optarg; break;
         case 'h':
             printf("Usage: cloudseal admin [--source FILE] init [--fleet NAME] [--id-range FIRST-LAST]\n"
-                   "                                             [--escrow-key KEY]\n\n"
+                   "                                             [--escrow-key KEY] [--report-key KEY]\n\n"
                    "Create an empty directory source (default ./%s).  The id range (default\n"
                    "1000000-1999999) is where add-user allocates uids and gids; workstations\n"
                    "accept only ids inside their own [fleet] id_min..id_max.\n", ADMIN_DEFAULT_SOURCE);
@@ -166,6 +182,13 @@ int admin_init(int argc, char **argv)
             return CLI_USAGE;
         }
         d->has_escrow = true;
+    }
+    if (report) {
+        if (cs_fleet_decode_key(report, d->report_pk) < 0) {
+            log_error("--report-key wants the base64 key 'cloudseal admin keygen --report' printed");
+            return CLI_USAGE;
+        }
+        d->has_report = true;
     }
     /* never overwrite an existing directory */
     if (access(admin_source(), F_OK) == 0) {

@@ -14,8 +14,8 @@
 
 static void print_text(const cs_directory *d)
 {
-    printf("fleet %s, serial %llu, ids %u-%u%s\n\n", d->fleet ? d->fleet : "", (unsigned long long)d->serial,
-           d->id_min, d->id_max, d->has_escrow ? ", escrow key set" : "");
+    printf("fleet %s, serial %llu, ids %u-%u%s%s\n\n", d->fleet ? d->fleet : "", (unsigned long long)d->serial,
+           d->id_min, d->id_max, d->has_escrow ? ", escrow key set" : "", d->has_report ? ", report key set" : "");
     printf("%-20s %10s %10s  %-8s %-8s %s\n", "USER", "UID", "GID", "KEY", "STATE", "HOME");
     for (size_t i = 0; i < d->n_users; i++) {
         const cs_fleet_user *u = &d->users[i];

@@ -39,6 +39,7 @@ static const cs_verb admin_commands[] = {
     { "recover-user", ANY, ANY, 0, admin_recover_user, "New one-time password from the fleet's key escrow", NULL },
     { "publish", ANY, ANY, 0, admin_publish, "Sign the directory and upload it to fleet/directory", NULL },
     { "show", ANY, ANY, 0, admin_show, "List the directory's users and groups", NULL },
+    { "report", ANY, ANY, 0, admin_report, "Whose backups are stale: the fleet's health reports", NULL },
     { "verify", ANY, ANY, 0, admin_verify, "Check a signed directory file as a workstation would", NULL },
 };
 #undef ANY

@@ -219,6 +219,7 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
 
     p->percent = -1;
     p->repository_size = -1;
+    p->snapshots = -1;
     p->snapshot[0] = '\0';
     p->error[0] = '\0';
     p->retention_removed = -1;
@@ -241,6 +242,8 @@ int cs_agent_parse_progress(const char *line, size_t len, cs_job_progress *p)
     if (get_count(obj, "repository_size", &a) || get_count(obj, "repo_size", &a) ||
         get_count(obj, "stored_bytes", &a) /* `cloudseal --json stats` */)
         p->repository_size = a;
+    if (get_count(obj, "snapshots", &a))
+        p->snapshots = a;
     if ((get_string(obj, "snapshot", p->snapshot, sizeof(p->snapshot)) ||
          get_string(obj, "snapshot_id", p->snapshot, sizeof(p->snapshot)) ||
          get_string(obj, "id", p->snapshot, sizeof(p->snapshot))) && /* `backup --json` prints the snapshot */
@@ -305,7 +308,7 @@ static int parse_jobs(const cs_json_field *f, json_object *jobs, void *base, cs_
 static const cs_json_field state_fields[] = {
     COUNT(repository_size), COUNT(first_seen), COUNT(retention_last), COUNT(retention_removed),
     COUNT(guard_rescued), COUNT(newest_bytes), COUNT(full_bytes), COUNT(last_prune), COUNT(prune_left),
-    COUNT(paused_until),
+    COUNT(paused_until), COUNT(snapshots), COUNT(report_sequence), COUNT(report_last),
     CS_JSON_OBJECT("jobs", parse_jobs, 0),
     {},
 };
@@ -382,5 +385,8 @@ json_object *cs_agent_state_to_json(const cs_agent_state *st)
     json_object_object_add(root, "last_prune", json_object_new_int64(st->last_prune));
     json_object_object_add(root, "prune_left", json_object_new_int64(st->prune_left));
     json_object_object_add(root, "paused_until", json_object_new_int64(st->paused_until));
+    json_object_object_add(root, "snapshots", json_object_new_int64(st->snapshots));
+    json_object_object_add(root, "report_sequence", json_object_new_int64(st->report_sequence));
+    json_object_object_add(root, "report_last", json_object_new_int64(st->report_last));
     return root;
 }

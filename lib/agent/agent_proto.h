@@ -72,6 +72,7 @@ int cs_agent_socket_path(char *buf, size_t len);
 typedef struct cs_job_progress {
     int percent;                      /* 0..100, -1 when the line has none */
     int64_t repository_size;          /* bytes, -1 when the line has none */
+    int64_t snapshots;                /* how many the repository holds (`stats`), -1 when none */
     char snapshot[CS_AGENT_NAME_MAX * 2 + 1]; /* id of a finished snapshot, "" */
     char error[CS_AGENT_TEXT_MAX];    /* an error message the job reported, "" */
     /* `cloudseal --json agent retention`: {"retention":{...}}, {"prune":{...}} */
@@ -85,7 +86,7 @@ typedef struct cs_job_progress {
 /* Recognised fields (others ignored): "percent" (0..100), or "bytes_done"
  * with "bytes_total", "files_done" with "files_total", "bytes" with
  * "total_bytes", "files" with "total_files"; "repository_size",
- * "repo_size" or "stored_bytes"; "snapshot", "snapshot_id" or "id" (hex/alnum id); "error";
+ * "repo_size" or "stored_bytes"; "snapshots" (a count: `stats`); "snapshot", "snapshot_id" or "id" (hex/alnum id); "error";
  * "retention" (an object: "removed", "guard", "guard_rescued", "newest_bytes",
  * "full_bytes") and "prune" (an object: "bytes_freed", "bytes_repack_left").
  * -EBADMSG when the line is not a JSON object, -EMSGSIZE when too long. */
@@ -116,6 +117,9 @@ typedef struct cs_agent_state {
     int64_t last_prune;               /* unix time of the last prune attempt, 0 = never */
     int64_t prune_left;               /* bytes of packs its repack bound left for the next one */
     int64_t paused_until;             /* `cloudseal agent pause`: 0 = not, INT64_MAX = until resume */
+    int64_t snapshots;                /* in the repository at the last measurement (0 before one) */
+    int64_t report_sequence;          /* of the last fleet health report filed (docs/reports.md) */
+    int64_t report_last;              /* when it was filed, 0 = never */
 } cs_agent_state;
 
 void cs_agent_state_init(cs_agent_state *st);

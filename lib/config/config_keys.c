@@ -84,6 +84,7 @@ const cs_config_key cs_config_keys[] = {
     { "fleet", "local_group", CS_CONF_STRING, "/etc/group", 0, 0 },
     { "fleet", "max_size", CS_CONF_SIZE, "64M", 1024, 64LL * 1024 * 1024 },
     { "fleet", "source", CS_CONF_STRING, NULL, 0, 0 },
+    { "fleet", "report_interval", CS_CONF_DURATION, "1h", 0, 7 * 86400 },
     { "fleet", "secret_key_file", CS_CONF_STRING, NULL, 0, 0 },
     { "fleet", "validity", CS_CONF_DURATION, "30d", 3600, 366LL * 86400 },
 

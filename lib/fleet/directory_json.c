@@ -49,6 +49,12 @@ static int get_escrow_key(const cs_json_field *f, json_object *v, void *base, cs
     return get_key(f, v, base, err);
 }
 
+static int get_report_key(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    ((cs_directory *)base)->has_report = true;
+    return get_key(f, v, base, err);
+}
+
 /* A list of user or group names into *out, counted in *n as they come so
  * that a partly read list is freed with the directory. */
 static int get_names(const char *what, json_object *v, char ***out, size_t *n, cs_json_error *err)
@@ -270,6 +276,7 @@ static int check_source_format(const cs_json_field *f, json_object *v, void *bas
 #define TAIL_FIELDS(users)                                                                          \
     CS_JSON_ARRAY("id_range", get_id_range, 0),                                                     \
         CS_JSON_CUSTOM("escrow_key", cs_directory, escrow_pk, get_escrow_key, 0),                   \
+        CS_JSON_CUSTOM("report_key", cs_directory, report_pk, get_report_key, 0),                   \
         CS_JSON_ARRAY("users", users, CS_JSON_MANDATORY), CS_JSON_ARRAY("groups", get_groups, CS_JSON_MANDATORY), {}
 
 /* The admins' source: unknown members are refused, a typo in a
@@ -446,6 +453,7 @@ static struct json_object *directory_json(const cs_directory *d, enum cs_dir_jso
         r = add(o, "id_range", range);
     }
     if (!r && d->has_escrow) r = add(o, "escrow_key", key_json(d->escrow_pk));
+    if (!r && d->has_report) r = add(o, "report_key", key_json(d->report_pk));
     if (r < 0)
         return NULL;
     users = json_object_new_array_ext((int)d->n_users);

@@ -62,6 +62,8 @@ typedef struct cs_directory {
     int64_t issued, expires;     /* body only (unix seconds) */
     bool has_escrow;
     uint8_t escrow_pk[CS_FLEET_ESCROW_PK_BYTES];
+    bool has_report;             /* "report_key": where health reports are sealed (docs/reports.md) */
+    uint8_t report_pk[CS_FLEET_ESCROW_PK_BYTES];
     cs_fleet_user *users;
     size_t n_users;
     cs_fleet_group *groups;

@@ -9,6 +9,10 @@
  *   fleet-tool mkcache SOURCE OUT          compile SOURCE straight to a cache
  *   fleet-tool mkfiles SOURCE PASSWD GROUP the same entries as passwd(5)/group(5)
  *   fleet-tool sync CONFIG                 one cs_fleet_sync, prints its wall time
+ *   fleet-tool account-key AMK_HEX         the account public key (base64) of that AMK
+ *   fleet-tool report OUT REPORT_PUB AMK_HEX USER HOST_ID HOST SEQ TIME LAST_BACKUP ERROR
+ *                                          a health report signed with that AMK's account
+ *                                          key (docs/reports.md): genuine, forged or old
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +25,9 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/secmem.h"
+#include "crypto/keybag.h"
+#include "fleet/report.h"
+#include <sodium.h>
 
 static cs_directory *load(const char *path)
 {
@@ -151,6 +158,56 @@ static int sync_once(const char *config)
     return 0;
 }
 
+static cs_amk *amk_hex(const char *hex)
+{
+    uint8_t raw[CS_KEY_BYTES];
+    cs_amk *amk = NULL;
+    size_t n = 0;
+
+    if (sodium_hex2bin(raw, sizeof(raw), hex, strlen(hex), NULL, &n, NULL) != 0 || n != sizeof(raw) ||
+        cs_amk_from_bytes(raw, sizeof(raw), &amk) < 0)
+        return NULL;
+    return amk;
+}
+
+static int account_key(const char *hex)
+{
+    cs_amk *amk = amk_hex(hex);
+    uint8_t pk[32];
+    char b64[48];
+
+    if (!amk || cs_amk_account_pubkey(amk, pk) < 0)
+        return 1;
+    cs_fleet_encode_key(pk, b64);
+    printf("%s\n", b64);
+    cs_amk_free(amk);
+    return 0;
+}
+
+static int make_report(char **a)
+{
+    cs_report r = { .sequence = strtoull(a[6], NULL, 10), .time = strtoll(a[7], NULL, 10),
+                    .last_backup = strtoll(a[8], NULL, 10), .snapshots = 3, .repo_bytes = 4096 };
+    cs_buf b = CS_BUF_INIT;
+    cs_amk *amk = amk_hex(a[2]);
+    uint8_t rpk[32];
+    int rc = 1;
+
+    snprintf(r.user, sizeof(r.user), "%s", a[3]);
+    snprintf(r.host_id, sizeof(r.host_id), "%s", a[4]);
+    snprintf(r.host, sizeof(r.host), "%s", a[5]);
+    snprintf(r.agent_version, sizeof(r.agent_version), "%s", CS_VERSION);
+    r.last_error = cs_report_error_from_name(a[9]);
+    r.last_error_time = r.last_error == CS_REPORT_ERR_NONE ? 0 : r.time;
+    if (amk && cs_fleet_read_pubkey(a[1], rpk) == 0 && cs_report_seal(&r, amk, rpk, &b) == 0 &&
+        cs_write_file_atomic(a[0], b.data, b.len, 0644) == 0)
+        rc = 0;
+    cs_buf_free(&b);
+    if (amk)
+        cs_amk_free(amk);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (cs_crypto_init() < 0)
@@ -166,6 +223,10 @@ int main(int argc, char **argv)
         return mkfiles(argv[2], argv[3], argv[4]);
     if (argc == 3 && strcmp(argv[1], "sync") == 0)
         return sync_once(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "account-key") == 0)
+        return account_key(argv[2]);
+    if (argc == 12 && strcmp(argv[1], "report") == 0)
+        return make_report(argv + 2);
     fprintf(stderr, "usage: see the comment at the top of tests/fleet/fleet_tool.c\n");
     return 2;
 }

@@ -108,6 +108,11 @@ static void test_progress(void **state)
     assert_int_equal(cs_agent_parse_progress(S("{\"snapshot\":\"ab12\",\"repository_size\":77}"), &p), 0);
     assert_string_equal(p.snapshot, "ab12");
     assert_int_equal(p.repository_size, 77);
+    assert_int_equal(p.snapshots, -1);
+    /* `cloudseal --json stats`: the count the fleet health report carries */
+    assert_int_equal(cs_agent_parse_progress(S("{\"snapshots\":3,\"stored_bytes\":9}"), &p), 0);
+    assert_int_equal(p.snapshots, 3);
+    assert_int_equal(p.repository_size, 9);
     /* an id with path or control characters is dropped, not shown */
     assert_int_equal(cs_agent_parse_progress(S("{\"snapshot\":\"../x\\n\"}"), &p), 0);
     assert_string_equal(p.snapshot, "");
@@ -133,6 +138,9 @@ static void test_state_roundtrip_and_tamper(void **state)
     strcpy(j->last_result, "unreachable");
     strcpy(j->last_error, "storage unreachable");
     st.repository_size = 12345;
+    st.snapshots = 4;
+    st.report_sequence = 17;
+    st.report_last = 1700000001;
     assert_ptr_equal(cs_agent_state_job(&st, "backup"), j);
     o = cs_agent_state_to_json(&st);
     s = json_object_to_json_string(o);
@@ -140,6 +148,9 @@ static void test_state_roundtrip_and_tamper(void **state)
     assert_int_equal(back.n_jobs, 1);
     assert_memory_equal(&back.jobs[0], j, sizeof(*j));
     assert_int_equal(back.repository_size, 12345);
+    assert_int_equal(back.snapshots, 4);
+    assert_int_equal(back.report_sequence, 17);
+    assert_int_equal(back.report_last, 1700000001);
     json_object_put(o);
 
     assert_int_equal(cs_agent_state_parse(S("{\"jobs\":{\"backup\":{\"last_run\":-1}}}"), &back), -EBADMSG);

@@ -11,6 +11,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import uuid
 
 import pytest
 
@@ -109,3 +110,25 @@ def fleet(tmp_path, cs_config, build_dir):
     f.cli("keygen")
     f.cli("init", "--fleet", "test")
     return f
+
+
+@pytest.fixture
+def fleet_s3(fleet, s3_server):
+    """The fleet's config pointed at a new bucket of each S3 server in turn
+    (s3rver, then Ceph RGW, which checks signatures; the tree's session
+    fixtures): (url, s3tool argv).  A bucket of the test's own, as the
+    servers live for the whole run."""
+    bucket, prefix = f"fleet-{uuid.uuid4().hex[:16]}", "acme"
+    secret = fleet.tmp / "s3.secret"
+    secret.write_text(s3_server.secret + "\n")
+    secret.chmod(0o600)
+    url = f"{s3_server.base}/{bucket}/{prefix}"
+    cfg = fleet.cfg.read_text().replace(f"url = file://{fleet.tmp}/storage",
+                                        f"url = {url}\naccess_key = {s3_server.access}\n"
+                                        f"secret_key_file = {secret}")
+    assert cfg != fleet.cfg.read_text()
+    fleet.cfg.write_text(cfg)
+    s3tool = [str(BUILD / "tests" / "s3tool"), "--config", str(fleet.cfg)]
+    subprocess.run(s3tool + [f"{s3_server.base}/{bucket}", "mkbucket"], check=True,
+                   capture_output=True, timeout=60)
+    return url, s3tool

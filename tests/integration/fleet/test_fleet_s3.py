@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The fleet directory through an S3 server (s3rver, then Ceph RGW, which
-checks signatures; the tree's session fixtures on 127.0.0.1): publish,
+checks signatures: the fleet_s3 fixture): publish,
 sync, the ETag short-cut (a conditional GET that returns "unchanged"), a
 republish, and an object overwritten by someone holding bucket credentials
 but not the fleet key."""
@@ -8,25 +8,12 @@ import os
 import pathlib
 import subprocess
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
 
 
-def test_directory_through_s3(fleet, s3_server, tmp_path):
-    secret = tmp_path / "s3.secret"
-    secret.write_text(s3_server.secret + "\n")
-    secret.chmod(0o600)
-    url = f"{s3_server.base}/fleet-bucket/acme"
-    cfg = fleet.cfg.read_text().replace(f"url = file://{tmp_path}/storage",
-                                        f"url = {url}\naccess_key = {s3_server.access}\n"
-                                        f"secret_key_file = {secret}")
-    assert cfg != fleet.cfg.read_text()
-    fleet.cfg.write_text(cfg)
-    s3tool = [str(BUILD / "tests" / "s3tool"), "--config", str(fleet.cfg)]
-    subprocess.run(s3tool + [f"{s3_server.base}/fleet-bucket", "mkbucket"], check=True,
-                   capture_output=True, timeout=60)
+def test_directory_through_s3(fleet, fleet_s3, tmp_path):
+    url, s3tool = fleet_s3
 
     fleet.cli("add-user", "alice", "--uid", "1400000")
     fleet.publish()
