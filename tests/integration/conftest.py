@@ -8,10 +8,18 @@ fixtures live in the conftest.py of each subfolder.
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# helpers shared by the areas (uids.py, waits.py, s3/s3_helpers.py):
+# importable as plain modules
+for _d in ("s3", "."):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / _d))
+# the S3 servers: session fixtures of the whole tree, started once per run
+from s3_servers import (hostile, proxy, rgw, rgw_bucket, s3_server, s3rver, s3rver_bucket,  # noqa: E402,F401
+                        s3tool_bin)
 BUILD = ROOT / os.environ.get("O", "build")
 
 # CI (CI=1/true) and `make check` (CLOUDSEAL_STRICT=1) install every part the

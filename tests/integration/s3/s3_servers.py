@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Fixtures for the S3 backend tests: real servers on 127.0.0.1.
-
-Session-scoped, started once per pytest run and stopped at its end:
+"""The S3 servers the tests use, as session fixtures of the whole
+integration tree (tests/integration/conftest.py imports them), so each is
+started at most once per pytest run whichever area's tests use it:
   s3rver  s3rver@3 from npm (installed idempotently under tests/.cache/npm);
           fast, but it does not verify signatures
   rgw     a single-node Ceph RGW on memstore (ceph-up.sh); verifies SigV4
@@ -9,18 +9,17 @@ Session-scoped, started once per pytest run and stopped at its end:
           tests FAIL: scripts/install-deps.sh installs its packages.
   proxy   fault_proxy.py in front of rgw (errors, resets, truncation, latency)
   hostile hostile_s3.py, a fake server with broken listings
-Each fixture yields an Endpoint; Endpoint.run(url, *args) runs s3tool.
+  s3_server  s3rver and rgw in turn (parametrised; the rgw case is marked
+          ceph), for the tests that take any S3 store
+Each yields an Endpoint; Endpoint.run(url, *args) runs s3tool.
 """
 import os
-import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, free_port,  # noqa: E402
+from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, free_port,
                         install_s3rver, start_helper, stop, wait_port)
 
 
@@ -113,3 +112,10 @@ def s3rver_bucket(s3rver):
     url = f"{s3rver.base}/cs-test-bucket"
     s3rver.ok(url, "mkbucket")
     return url
+
+
+@pytest.fixture(params=["s3rver", "rgw"])
+def s3_server(request):
+    """Each S3 server in turn: s3rver, then Ceph RGW, which checks every
+    signature and payload hash s3rver lets through."""
+    return request.getfixturevalue(request.param)
