@@ -40,8 +40,9 @@ def test_s3_without_credentials_says_which_settings_give_them(tmp_path, cs_confi
     r = cloudseal(path, tmp_path, "enroll", "--password-stdin")
     assert r.returncode == 6, r.stderr
     assert (f"cloudseal: enrollment failed: S3 storage {url}: no S3 credentials: set [storage] access_key and "
-            "secret_key_file in cloudseal.conf (a secret_key_file you cannot read does not count), or "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") in r.stderr, r.stderr
+            "secret_key_file in cloudseal.conf (a secret_key_file you cannot read does not count), "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials "
+            "(AWS_PROFILE)") in r.stderr, r.stderr
     assert "Required key not available" not in r.stderr
     # enrolled on a file:// store, then pointed at S3 without credentials
     write(storage={"url": f"file://{tmp_path}/storage"})
