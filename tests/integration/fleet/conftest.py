@@ -157,20 +157,38 @@ def s3rver(tmp_path):
             proc.wait()
 
 
-@pytest.fixture
-def fleet_s3(fleet, s3rver):
-    """The fleet's config pointed at a new bucket of s3rver: (url, s3tool argv)."""
-    port, bucket, prefix = s3rver, "fleet-bucket", "acme"
+def point_at_s3(fleet, port, access, secret_key, bucket, prefix, make_bucket=True):
+    """The fleet's config pointed at bucket/prefix of the S3 server on port:
+    (url, s3tool argv)."""
     secret = fleet.tmp / "s3.secret"
-    secret.write_text("S3RVER\n")
+    secret.write_text(secret_key + "\n")
     secret.chmod(0o600)
     url = f"s3+http://127.0.0.1:{port}/{bucket}/{prefix}"
     cfg = fleet.cfg.read_text().replace(f"url = file://{fleet.tmp}/storage",
-                                        f"url = {url}\naccess_key = S3RVER\n"
+                                        f"url = {url}\naccess_key = {access}\n"
                                         f"secret_key_file = {secret}")
     assert cfg != fleet.cfg.read_text()
     fleet.cfg.write_text(cfg)
     s3tool = [str(BUILD / "tests" / "s3tool"), "--config", str(fleet.cfg)]
-    subprocess.run(s3tool + [f"s3+http://127.0.0.1:{port}/{bucket}", "mkbucket"], check=True,
-                   capture_output=True, timeout=60)
+    if make_bucket:
+        subprocess.run(s3tool + [f"s3+http://127.0.0.1:{port}/{bucket}", "mkbucket"], check=True,
+                       capture_output=True, timeout=60)
     return url, s3tool
+
+
+@pytest.fixture
+def fleet_s3(fleet, s3rver):
+    """The fleet's config pointed at a new bucket of s3rver: (url, s3tool argv)."""
+    return point_at_s3(fleet, s3rver, "S3RVER", "S3RVER", "fleet-bucket", "acme")
+
+
+@pytest.fixture(params=["s3rver", "rgw"])
+def fleet_any_s3(request, fleet):
+    """fleet_s3 on s3rver, then on the suite's Ceph RGW (which verifies every
+    signature), in a prefix of its shared bucket of this test's own."""
+    if request.param == "s3rver":
+        return request.getfixturevalue("fleet_s3")
+    rgw = request.getfixturevalue("rgw")
+    request.getfixturevalue("rgw_bucket")
+    prefix = f"fleet-{os.getpid()}-{fleet.tmp.name}"
+    return point_at_s3(fleet, rgw.port, rgw.access, rgw.secret, "cs-test-bucket", prefix, make_bucket=False)

@@ -6,30 +6,23 @@ Session-scoped, started once per pytest run and stopped at its end:
           fast, but it does not verify signatures
   rgw     a single-node Ceph RGW on memstore (ceph-up.sh); verifies SigV4
           signatures and payload hashes.  If it cannot be brought up the
-          tests FAIL: scripts/install-deps.sh installs its packages.
+          tests FAIL: scripts/install-deps.sh installs its packages.  It and
+          rgw_bucket are in tests/integration/conftest.py: the fleet tests
+          use them too, and one pytest run starts one RGW (fixed mon ports).
   proxy   fault_proxy.py in front of rgw (errors, resets, truncation, latency)
   hostile hostile_s3.py, a fake server with broken listings
 Each fixture yields an Endpoint; Endpoint.run(url, *args) runs s3tool.
 """
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, free_port,  # noqa: E402
-                        install_s3rver, start_helper, stop, wait_port)
-
-
-@pytest.fixture(scope="session")
-def s3tool_bin():
-    p = BUILD / "tests" / "s3tool"
-    if not p.exists():
-        pytest.fail(f"{p} missing: run 'make' first (mk/s3.mk builds it)")
-    return p
+from s3_helpers import (HERE, S3RVER, Endpoint, free_port, install_s3rver, start_helper,  # noqa: E402
+                        stop, wait_port)
 
 
 @pytest.fixture(scope="session")
@@ -53,31 +46,6 @@ def s3rver(s3tool_bin, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def rgw(s3tool_bin, tmp_path_factory):
-    missing = [b for b in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin") if not shutil.which(b)]
-    if missing:
-        pytest.fail(f"Ceph is not installed ({', '.join(missing)} missing): run 'scripts/install-deps.sh check'")
-    d = tmp_path_factory.mktemp("rgw")
-    port = free_port()
-    env = dict(os.environ, CEPH_CONF=str(d / "ceph.conf"))
-    try:
-        r = subprocess.run([str(HERE / "ceph-up.sh"), str(d), str(port)], env=env, capture_output=True,
-                           text=True, timeout=240)
-        if r.returncode != 0:
-            logs = "".join(f"\n--- {p}\n" + p.read_text(errors="replace")[-3000:]
-                           for p in sorted((d / "log").glob("*.out")))
-            pytest.fail(f"radosgw bring-up failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}{logs}")
-        r = subprocess.run(["radosgw-admin", "user", "create", "--uid=cstest", "--display-name=cstest",
-                            f"--access-key={RGW_ACCESS}", f"--secret-key={RGW_SECRET}"],
-                           env=env, capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            pytest.fail(f"radosgw-admin user create failed:\n{r.stderr}")
-        yield Endpoint(port, RGW_ACCESS, RGW_SECRET, "rgw")
-    finally:
-        subprocess.run([str(HERE / "ceph-down.sh"), str(d)], env=env, capture_output=True, timeout=120)
-
-
-@pytest.fixture(scope="session")
 def proxy(rgw):
     """fault_proxy.py in front of rgw: 5% 500/503, 3% resets, 3% truncated, 200 ms."""
     port = free_port()
@@ -98,14 +66,6 @@ def hostile():
         yield Endpoint(port, "HOSTILEKEY", "hostile-secret", "hostile")
     finally:
         stop(proc)
-
-
-@pytest.fixture(scope="session")
-def rgw_bucket(rgw):
-    """A bucket on rgw shared by the rgw tests (each test uses its own prefix)."""
-    url = f"{rgw.base}/cs-test-bucket"
-    rgw.ok(url, "mkbucket")
-    return url
 
 
 @pytest.fixture(scope="session")
