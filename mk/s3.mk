@@ -2,7 +2,7 @@
 # S3 backend: the test driver the integration tests run (tests/s3/s3tool.c).
 # Built with `make all` so that `make integration` has it; the S3 test
 # servers (s3rver from npm, radosgw) are started by pytest session fixtures
-# in tests/integration/s3/conftest.py.
+# in tests/integration/s3/s3_servers.py (fixtures of the whole tree).
 S3TOOL := $(O)/tests/s3tool
 all: $(S3TOOL)
 $(S3TOOL): tests/s3/s3tool.c $(LIB_A)

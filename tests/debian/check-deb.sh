@@ -28,7 +28,15 @@ DEB_O=${DEB_O:-build-deb}
 case $DEB_O in /*) ;; *) DEB_O=$ROOT/$DEB_O ;; esac
 NSPAWN=$ROOT/tests/nspawn
 TUSER=csdebtest
-TUID=47311          # the container shares the host's keyrings per uid: an unlikely uid
+# the container shares the host's keyrings per uid: a uid of this run's own,
+# from a slot of tests/integration/uids.py (its lock files, held on fd 9
+# while this script runs; container(2) of the slot)
+for slot in $(seq 0 64); do
+  [ "$slot" -lt 64 ] || { echo "check-deb: all test uid slots in /run/lock are taken" >&2; exit 1; }
+  exec 9>"/run/lock/cloudseal-test-uids.$slot"
+  flock -n 9 && break
+done
+TUID=$((30000 + slot * 16 + 2))
 TPASS='deb test pw 1'
 pass=0; fail=0
 
@@ -212,14 +220,16 @@ snapshots() { U cloudseal snapshots --json </dev/null 2>/dev/null | grep -c '"id
 # the agent, enabled for every user by the package, runs under the lingering
 # user manager: once it sees the key it backs up (first run: at once)
 agent_ok=0
-# polls; the bounds (60 s, 120 s) only fail a stuck agent on a busy machine
-for _ in $(seq 1 240); do
-  U systemctl --user is-active --quiet cloudseal-agent.service && { agent_ok=1; break; }
-  sleep 0.25
-done
+# polled (waits.py poll): the unit's state and the snapshot list change
+# inside the container, where no event reaches this script; the bounds
+# (60 s, 120 s) only fail a stuck agent on a busy machine
+export -f U snapshots
+python3 "$ROOT/tests/integration/waits.py" poll 60 "the agent active" \
+  bash -c 'U systemctl --user is-active --quiet cloudseal-agent.service' && agent_ok=1
 snap=0
 if [ $agent_ok -eq 1 ]; then
-  for _ in $(seq 1 240); do snap=$(snapshots); [ "$snap" -gt 0 ] && break; sleep 0.5; done
+  python3 "$ROOT/tests/integration/waits.py" poll 120 "a snapshot" bash -c '[ "$(snapshots)" -gt 0 ]' || true
+  snap=$(snapshots)
 fi
 if [ "$snap" -gt 0 ]; then
   ok "the agent (user unit enabled by the package) made a backup after login"

@@ -7,15 +7,20 @@ fixtures live in the conftest.py of each subfolder.
 """
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# helpers shared by the areas (uids.py, waits.py, s3/s3_helpers.py):
+# importable as plain modules
+for _d in ("s3", "."):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / _d))
+# the S3 servers: session fixtures of the whole tree, started once per run
+from s3_servers import (hostile, proxy, rgw, rgw_bucket, s3_server, s3rver, s3rver_bucket,  # noqa: E402,F401
+                        s3tool_bin)
 BUILD = ROOT / os.environ.get("O", "build")
-S3_DIR = ROOT / "tests" / "integration" / "s3"
 
 # CI (CI=1/true) and `make check` (CLOUDSEAL_STRICT=1) install every part the
 # suite needs: there a skipped test hides a broken install, so it fails.
@@ -122,55 +127,3 @@ def run(cmd, *, input=None, env=None, check=True, timeout=120, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"{cmd} exited {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
     return r
-
-
-# --- Ceph RGW: here, not in s3/, because the fleet tests use it too and a
-# machine runs one (its mon's ports 3300/6789 are fixed): a session fixture
-# of one conftest is started once per pytest run.
-def s3_helpers():
-    if str(S3_DIR) not in sys.path:
-        sys.path.insert(0, str(S3_DIR))
-    import s3_helpers as h
-    return h
-
-
-@pytest.fixture(scope="session")
-def s3tool_bin():
-    p = BUILD / "tests" / "s3tool"
-    if not p.exists():
-        pytest.fail(f"{p} missing: run 'make' first (mk/s3.mk builds it)")
-    return p
-
-
-@pytest.fixture(scope="session")
-def rgw(s3tool_bin, tmp_path_factory):
-    missing = [b for b in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin") if not shutil.which(b)]
-    if missing:
-        pytest.fail(f"Ceph is not installed ({', '.join(missing)} missing): run 'scripts/install-deps.sh check'")
-    h = s3_helpers()
-    d = tmp_path_factory.mktemp("rgw")
-    port = h.free_port()
-    env = dict(os.environ, CEPH_CONF=str(d / "ceph.conf"))
-    try:
-        r = subprocess.run([str(S3_DIR / "ceph-up.sh"), str(d), str(port)], env=env, capture_output=True,
-                           text=True, timeout=240)
-        if r.returncode != 0:
-            logs = "".join(f"\n--- {p}\n" + p.read_text(errors="replace")[-3000:]
-                           for p in sorted((d / "log").glob("*.out")))
-            pytest.fail(f"radosgw bring-up failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}{logs}")
-        r = subprocess.run(["radosgw-admin", "user", "create", "--uid=cstest", "--display-name=cstest",
-                            f"--access-key={h.RGW_ACCESS}", f"--secret-key={h.RGW_SECRET}"],
-                           env=env, capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            pytest.fail(f"radosgw-admin user create failed:\n{r.stderr}")
-        yield h.Endpoint(port, h.RGW_ACCESS, h.RGW_SECRET, "rgw")
-    finally:
-        subprocess.run([str(S3_DIR / "ceph-down.sh"), str(d)], env=env, capture_output=True, timeout=120)
-
-
-@pytest.fixture(scope="session")
-def rgw_bucket(rgw):
-    """A bucket on rgw shared by the rgw tests (each test uses its own prefix)."""
-    url = f"{rgw.base}/cs-test-bucket"
-    rgw.ok(url, "mkbucket")
-    return url

@@ -23,6 +23,7 @@
 set -euo pipefail
 
 die() { echo "boot.sh: $*" >&2; exit 1; }
+WAITS=$(dirname "$(realpath "$0")")/../integration/waits.py  # event waits (inotify, pidfd)
 leader() { cat "$1/leader.pid" 2>/dev/null || die "$1 is not booted"; }
 
 cmd=${1:-}; shift || true
@@ -45,19 +46,13 @@ start)
     --console=read-only --system-call-filter='@keyring @memlock' "$@" </dev/null >"$W/boot.log" 2>&1 &
   NSP=$!
   echo $NSP > "$W/nspawn.pid"
-  LEADER=
-  for _ in $(seq 1 200); do
-    LEADER=$(pgrep -P "$NSP" -x systemd || true)
-    [ -n "$LEADER" ] && break
-    kill -0 "$NSP" 2>/dev/null || { tail -n 30 "$W/boot.log" >&2; die "systemd-nspawn exited"; }
-    sleep 0.05
-  done
-  [ -n "$LEADER" ] || { tail -n 30 "$W/boot.log" >&2; die "no systemd in the container"; }
+  # no event announces another process's child: polled (waits.py poll)
+  python3 "$WAITS" poll 10 "systemd in the container" sh -c "kill -0 $NSP && pgrep -P $NSP -x systemd >/dev/null" \
+    || { tail -n 30 "$W/boot.log" >&2; die "no systemd in the container (or systemd-nspawn exited)"; }
+  LEADER=$(pgrep -P "$NSP" -x systemd)
   echo "$LEADER" > "$W/leader.pid"
-  for _ in $(seq 1 200); do
-    nsenter -t "$LEADER" -m test -S /run/systemd/private && break
-    sleep 0.05
-  done
+  # its manager's socket, seen through the leader's root (inotify)
+  WAITS_PID=$LEADER python3 "$WAITS" exists "/proc/$LEADER/root/run/systemd/private" 10 || true
   state=$(timeout 60 nsenter -t "$LEADER" -a systemctl is-system-running --wait || true)
   case $state in
     running|degraded) ;;
@@ -76,11 +71,10 @@ stop)
   if [ -n "$NSP" ] && kill -0 "$NSP" 2>/dev/null; then
     L=$(cat "$W/leader.pid" 2>/dev/null || true)
     [ -n "$L" ] && nsenter -t "$L" -a systemctl poweroff --no-block >/dev/null 2>&1 || true
-    for _ in $(seq 1 200); do kill -0 "$NSP" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$NSP" 2>/dev/null; then
+    if ! python3 "$WAITS" exit "$NSP" 20 2>/dev/null; then
       echo "boot.sh: container did not power off in 20 s; killing it" >&2
       kill -KILL "$NSP" 2>/dev/null || true
-      sleep 0.5
+      python3 "$WAITS" exit "$NSP" 10 || true
     fi
   fi
   rm -f "$W/nspawn.pid" "$W/leader.pid"

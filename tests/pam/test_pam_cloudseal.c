@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,8 +46,13 @@
 #error "MULTIARCH must name the multiarch triplet (dpkg-architecture -qDEB_HOST_MULTIARCH)"
 #endif
 #define PW_DIR "/usr/lib/" MULTIARCH "/pam_wrapper"
-#define ALICE_UID 47101
-#define BOB_UID 47102
+#define UID_SLOTS 64
+#define UID_BASE 48000 /* tests/integration/uids.py: local(i) = UID_BASE + slot * 16 + i */
+
+/* The test users' uids, of this run's own: the kernel keyring is per uid
+ * machine-wide, so two checkouts running this at once must not share
+ * alice's.  See take_uid_slot(). */
+static int alice_uid, bob_uid;
 
 static char dir[256];
 static cs_config *cfg;
@@ -118,8 +124,8 @@ static void prepare(void)
     mkdir(strcat(strcpy(opts, dir), "/svc"), 0755);
     write_text("passwd", 0644,
                "alice:x:%d:%d:Alice:/nonexistent:/bin/sh\nbob:x:%d:%d:Bob:/nonexistent:/bin/sh\n",
-               ALICE_UID, ALICE_UID, BOB_UID, BOB_UID);
-    write_text("group", 0644, "alice:x:%d:\nbob:x:%d:\n", ALICE_UID, BOB_UID);
+               alice_uid, alice_uid, bob_uid, bob_uid);
+    write_text("group", 0644, "alice:x:%d:\nbob:x:%d:\n", alice_uid, bob_uid);
     write_text("cloudseal.conf", 0644,
                "[storage]\nurl = file://%s/storage\n[paths]\nstate_dir = %s/state\n"
                "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[fleet]\ncache = %s/directory.cache\n", dir, dir, dir);
@@ -179,6 +185,34 @@ static void prepare(void)
         write_fleet_service(name, opts);
     }
 #undef OPTS
+}
+
+/* The slot scheme of tests/integration/uids.py: the first of UID_SLOTS
+ * lock files under /run/lock this process can flock.  The file stays open
+ * (no O_CLOEXEC) across the re-exec, so the lock lasts the whole run and
+ * ends with it, and the slot goes along in CS_PAM_TEST_UID_SLOT. */
+static int take_uid_slot(void)
+{
+    const char *s = getenv("CS_PAM_TEST_UID_SLOT");
+    char buf[64];
+
+    if (s) {
+        long n = strtol(s, NULL, 10);
+        return n >= 0 && n < UID_SLOTS ? (int)n : -EINVAL;
+    }
+    for (int n = 0; n < UID_SLOTS; n++) {
+        snprintf(buf, sizeof(buf), "/run/lock/cloudseal-test-uids.%d", n);
+        int fd = open(buf, O_RDWR | O_CREAT, 0600);
+        if (fd < 0)
+            return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            snprintf(buf, sizeof(buf), "%d", n);
+            setenv("CS_PAM_TEST_UID_SLOT", buf, 1);
+            return n; /* fd left open on purpose: it holds the lock */
+        }
+        close(fd);
+    }
+    return -EBUSY;
 }
 
 static void reexec(char **argv)
@@ -303,7 +337,7 @@ static int clear_keyring(void *arg)
 
 static int alice_key_state(void)
 {
-    return as_uid(ALICE_UID, load_alice_key, NULL);
+    return as_uid(alice_uid, load_alice_key, NULL);
 }
 
 /* Fresh storage and state, a fresh enrollment of alice with `password`. */
@@ -312,7 +346,7 @@ static void enroll_alice(const char *password)
     cs_secret *pw = NULL, *code = NULL;
     cs_amk *amk = NULL;
 
-    as_uid(ALICE_UID, clear_keyring, NULL);
+    as_uid(alice_uid, clear_keyring, NULL);
     sh("rm -rf %s/storage %s/state && mkdir -p %s/storage", dir, dir, dir);
     assert_int_equal(cs_secret_new(&pw), 0);
     assert_int_equal(cs_secret_set(pw, password, strlen(password)), 0);
@@ -321,7 +355,7 @@ static void enroll_alice(const char *password)
     snprintf(alice_recovery, sizeof(alice_recovery), "%s", code->data);
     assert_int_equal(cs_account_id(cfg, "alice", alice_id), 0);
     /* as if alice had enrolled herself: her objects in file:// storage are hers */
-    sh("chown -R %d:%d %s/storage/users", ALICE_UID, ALICE_UID, dir);
+    sh("chown -R %d:%d %s/storage/users", alice_uid, alice_uid, dir);
     cs_amk_free(amk);
     cs_secret_free(code);
     cs_secret_free(pw);
@@ -444,13 +478,13 @@ static void auth_session_puts_key_in_users_keyring(void **state)
     enroll_alice("correct horse");
     login("cs", "correct horse", NULL, PAM_SUCCESS);
     assert_int_equal(pipe(fds), 0);
-    assert_int_equal(as_uid(ALICE_UID, load_alice_key, &fds[1]), 0);
+    assert_int_equal(as_uid(alice_uid, load_alice_key, &fds[1]), 0);
     assert_int_equal(read(fds[0], &serial, sizeof(serial)), sizeof(serial));
     close(fds[0]);
     close(fds[1]);
     assert_true(serial > 0);
     /* another user finds nothing and cannot read it by serial */
-    assert_int_equal(as_uid(BOB_UID, bob_reads, &serial), 0);
+    assert_int_equal(as_uid(bob_uid, bob_reads, &serial), 0);
     logout("cs");
     assert_int_equal(alice_key_state(), 2);
 }
@@ -716,7 +750,7 @@ static void install_fleet_cache(const uint8_t *pinned, bool disabled)
     d->issued = time(NULL);
     d->expires = d->issued + 3600;
     assert_int_equal(cs_directory_add_user(d, "alice", &u), 0);
-    u->uid = u->gid = ALICE_UID;
+    u->uid = u->gid = alice_uid;
     u->private_group = true;
     u->home = strdup("/nonexistent");
     u->shell = strdup("/bin/sh");
@@ -957,7 +991,7 @@ int main(int argc, char **argv)
     };
     const char *d = getenv("CS_PAM_TEST_DIR");
     char path[PATH_MAX + 32];
-    int rc;
+    int rc, slot;
 
     if (geteuid() != 0) {
         /* 77: skipped (tests/run-unit.sh counts it so, and as a failure
@@ -965,6 +999,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "test_pam_cloudseal: needs root (the helper drops to the test users' uids); skipped\n");
         return 77;
     }
+    slot = take_uid_slot();
+    if (slot < 0) {
+        fprintf(stderr, "test_pam_cloudseal: no test uid slot under /run/lock: %s\n", strerror(-slot));
+        return 1;
+    }
+    alice_uid = UID_BASE + slot * 16;
+    bob_uid = alice_uid + 1;
     if (!d) {
         prepare();
         reexec(argv);
@@ -976,7 +1017,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = cmocka_run_group_tests_name("pam_cloudseal", tests, NULL, NULL);
-    as_uid(ALICE_UID, clear_keyring, NULL);
+    as_uid(alice_uid, clear_keyring, NULL);
     cs_config_free(cfg);
     if (!getenv("CS_PAM_TEST_KEEP"))
         sh("rm -rf %s", dir);

@@ -24,13 +24,10 @@ agent_backup() {
     XDG_STATE_HOME="$D/agent-state" XDG_CACHE_HOME="$D/agent-cache" \
     "$B/cloudseal-agent" --config "$D/agent.conf" </dev/null >"$D/agent.log" 2>&1 &
   AGENT_PID=$!
-  local i status=
-  for i in $(seq 1 600); do
-    status=$(agent_as_user "$B/cloudseal" --config "$C" --json agent status 2>/dev/null || true)
-    case $(printf '%s' "$status" | grep -o '"name":"backup"[^}]*') in *'"last_result":"ok"'*) break ;; esac
-    kill -0 $AGENT_PID 2>/dev/null || { sed 's/^/     /' "$D/agent.log"; die "the agent exited"; }
-    sleep 0.1
-  done
+  local status=
+  # the agent logs each finished backup (60 s: a failure bound)
+  WAITS_PID=$AGENT_PID python3 "$ROOT/tests/integration/waits.py" text "$D/agent.log" "backup finished" 60 || true
+  status=$(agent_as_user "$B/cloudseal" --config "$C" --json agent status 2>/dev/null || true)
   case $(printf '%s' "$status" | grep -o '"name":"backup"[^}]*') in *'"last_result":"ok"'*) ;; *) sed 's/^/     /' "$D/agent.log"; die "no backup from the agent in 60 s" ;; esac
   say "the agent's log (the journal, under systemd):"
   sed 's/^cloudseal-agent: /     /' "$D/agent.log"

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+import waits
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
 AGENT = BUILD / "cloudseal-agent"
@@ -47,7 +49,7 @@ class NotifyListener:
         self.sock.bind(self.path)
         self.sock.settimeout(0.2)
         self.messages = []  # (monotonic time, {field: value})
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # notified at every datagram: wait() sleeps until one
         self.stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -67,6 +69,10 @@ class NotifyListener:
                     fields[k] = v
             with self.lock:
                 self.messages.append((time.monotonic(), fields))
+                self.lock.notify_all()
+            # a file change too, so Agent.wait_for() wakes up on a datagram
+            with open(self.path + ".log", "ab") as f:
+                f.write(data + b"\n")
 
     def all(self, key):
         with self.lock:
@@ -75,11 +81,15 @@ class NotifyListener:
     def wait(self, key, pred=lambda v: True, timeout=30, since=0.0):
         """The first value of key matching pred, sent after `since`."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for t, v in self.all(key):
-                if t > since and pred(v):
-                    return v
-            time.sleep(0.05)
+        with self.lock:
+            while True:
+                for t, f in self.messages:
+                    if key in f and t > since and pred(f[key]):
+                        return f[key]
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self.lock.wait(left)
         raise AssertionError(f"no {key} matching within {timeout}s; got {self.all(key)}")
 
     def close(self):
@@ -136,8 +146,10 @@ class Agent:
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, pass_fds=fds)
         if wait_ready:
+            # 60 s: a failure bound (setup runs the CLI twice); an agent that
+            # exits before READY fails the wait at once, with its log
             try:
-                self.notify.wait("READY", timeout=60)  # a failure bound: setup runs the CLI twice
+                self.wait_for(lambda: self.notify.all("READY"), 60, "READY=1")
             except AssertionError as e:
                 raise AssertionError(f"{e}\nagent exit status: {self.proc.poll()}; its log:\n"
                                      f"{self.log_text()[-4000:]}") from None
@@ -178,6 +190,18 @@ class Agent:
 
     def log_text(self):
         return self.log.read_text() if self.log.exists() else ""
+
+    def wait_for(self, pred, timeout=60, what="the agent"):
+        """pred() re-checked whenever the agent logs a line or sends a
+        notify datagram (both land in files of self.tmp); fails at once if
+        the agent exits meanwhile.  Returns pred's true value."""
+        return waits.wait_for_change([self.tmp], pred, timeout,
+                                     lambda: f"{what}; the agent's log:\n{self.log_text()[-3000:]}",
+                                     pid=self.proc.pid)
+
+    def wait_log(self, text, timeout=60, count=1):
+        return self.wait_for(lambda: self.log_text().count(text) >= count, timeout,
+                             f"{count}x '{text}' in the agent's log")
 
     def terminate(self, timeout=60):
         if self.proc and self.proc.poll() is None:
@@ -270,10 +294,12 @@ class Freezer:
         self.dirs.append((d, knob, off))
         (d / "cgroup.procs").write_text(f"{pid}\n")
         (d / knob).write_text(on + "\n")
-        end = time.monotonic() + timeout
-        while not self._frozen(d, knob, on):
-            assert time.monotonic() < end, f"{d} did not freeze within {timeout}s"
-            time.sleep(0.01)
+        if knob == "freezer.state":
+            # the v1 freezer announces nothing (no event on freezer.state): polled
+            waits.wait_until(lambda: self._frozen(d, knob, on), timeout, f"{d} to freeze")
+        else:  # cgroup2: cgroup.events changes (inotify) when the group is frozen
+            waits.wait_for_change([d / "cgroup.events"], lambda: self._frozen(d, knob, on), timeout,
+                                  f"{d} to freeze")
         return d
 
     @staticmethod
@@ -290,13 +316,19 @@ class Freezer:
     def close(self):
         self.thaw()
         for cg, _, _ in self.dirs:
-            end = time.monotonic() + 30  # the processes leave when they exit
-            while cg.exists():
-                try:
-                    cg.rmdir()
-                except OSError:
-                    assert time.monotonic() < end, f"{cg} still has processes"
-                    time.sleep(0.05)
+            # the processes leave when they exit; a v1 cgroup announces nothing
+            # (notify_on_release runs a program, not an event here): polled
+            waits.wait_until(lambda: self._rmdir(cg), 30, f"{cg} to lose its processes")
+
+    @staticmethod
+    def _rmdir(cg):
+        try:
+            cg.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return True
 
 
 @pytest.fixture

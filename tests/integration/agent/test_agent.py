@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+import waits
+
 BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
 AGENT = BUILD / "cloudseal-agent"
 CLI = BUILD / "cloudseal"
@@ -28,10 +30,8 @@ def test_ready_status_and_watchdog_while_locked(agent, agent_env):
     # about every half interval; the bound only fails a stuck agent, and the
     # gaps are not timed: a loaded machine may stretch them, systemd's own
     # check is what judges them)
-    end = time.monotonic() + 60
-    while len([t for t, _ in agent.notify.all("WATCHDOG") if t > t_ready]) < 4:
-        assert time.monotonic() < end and agent.proc.poll() is None, agent.notify.all("WATCHDOG")
-        time.sleep(0.05)
+    agent.wait_for(lambda: len([t for t, _ in agent.notify.all("WATCHDOG") if t > t_ready]) >= 4, 60,
+                   f"four WATCHDOG=1 after READY: {agent.notify.all('WATCHDOG')}")
     st = agent.request("status")
     assert st["ok"] and st["state"] == "locked" and st["unlocked"] is False
     assert st["account_id"] == account.id
@@ -73,10 +73,9 @@ def test_unlock_is_picked_up_by_poll_and_by_notify(agent, agent_env):
     agent.proc = None
     account.unlock()
     agent.start()
-    end = time.monotonic() + 60  # keyring_poll is 1 s: a failure bound only
-    while not agent.request("status")["unlocked"]:
-        assert time.monotonic() < end, "the keyring poll did not pick up the key"
-        time.sleep(0.05)
+    # keyring_poll is 1 s: 60 s is a failure bound only; the agent's STATUS
+    # datagram or log line at the change wakes the wait
+    agent.wait_for(lambda: agent.request("status")["unlocked"], 60, "the keyring poll to pick up the key")
 
 
 def test_lock_request_revokes_the_key(agent, agent_env):
@@ -255,10 +254,7 @@ def test_socket_activation(agent, agent_env, tmp_path):
                           "-E", "XDG_STATE_HOME", "-E", "CLOUDSEAL_CONFIG", str(AGENT)],
                          env=agent.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        end = time.monotonic() + 30
-        while not sock.exists():
-            assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "no socket"
-            time.sleep(0.05)
+        waits.wait_exists(sock, 30, pid=p.pid)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(15)
         c.connect(str(sock))  # the first connection starts the agent
@@ -350,9 +346,7 @@ def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env)
         _send_and_hang_up(agent.socket_path, "backup-now")
     finally:
         agent.proc.send_signal(signal.SIGCONT)
-    end = time.monotonic() + 10
-    while agent.log_text().count("dropped a request") < 2 and time.monotonic() < end:
-        time.sleep(0.05)
+    agent.wait_log("dropped a request", 10, count=2)
     assert agent.log_text().count("dropped a request") == 2, agent.log_text()
     st = agent.request("status")
     assert st["unlocked"] is True and st["state"] == "idle", st
@@ -368,15 +362,6 @@ def test_request_from_a_client_that_hung_up_is_not_carried_out(agent, agent_env)
     # a client that waits for its answer is still served: lock works
     assert agent.request("lock")["ok"] is True
     assert not account.in_keyring()
-
-
-def _wait_for(fn, timeout=60):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return True
-        time.sleep(0.05)
-    return fn()
 
 
 def test_state_lives_in_local_state_not_state_directory(agent, agent_env, tmp_path):
@@ -493,9 +478,8 @@ def test_agent_files_a_missing_escrow_once(agent, agent_env, tmp_path):
 
     agent.start()
     agent.wait_status(lambda s: s.startswith("idle") or s == "unlocked", timeout=30)
-    deadline = time.monotonic() + 10
-    while not (escrow.exists() and seal.exists()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    waits.wait_for_change([escrow, seal], lambda: escrow.exists() and seal.exists(), 10,
+                          f"{escrow} and {seal}")
     doc = json.loads(escrow.read_text())
     assert doc["user"] == account.user and doc["account_id"] == account.id and doc["escrow_key"] == epk
     assert "filed the escrow of your account key" in agent.log_text()

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+import waits
+
 CLI = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build") / "cloudseal"
 
 
@@ -46,29 +48,30 @@ def freeze_child(agent, freezer, word, timeout=30):
     "archive") in a cgroup, so that it is certainly still running while the
     test acts, whatever signals it gets; returns (pid, cgroup): thaw with
     freezer.thaw(cgroup)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = subprocess.run(["pgrep", "-P", str(agent.proc.pid)], capture_output=True, text=True)
-        for pid in r.stdout.split():
-            try:
-                argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if word.encode() in argv:
-                cg = freezer.freeze(int(pid))
-                # caught alive, not as a zombie that had just finished
-                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                assert state not in "ZX", f"the {word} child finished before it could be frozen"
-                return int(pid), cg
-        time.sleep(0.005)
-    raise AssertionError(f"no running '{word}' child of the agent")
+    # No event announces that another process forked and exec'd (short of
+    # the proc connector): polled, from 1 ms, so the child is caught early.
+    return waits.wait_until(lambda: _freeze_child(agent, freezer, word), timeout,
+                            f"a running '{word}' child of the agent", first=0.001, cap=0.02)
+
+
+def _freeze_child(agent, freezer, word):
+    r = subprocess.run(["pgrep", "-P", str(agent.proc.pid)], capture_output=True, text=True)
+    for pid in r.stdout.split():
+        try:
+            argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if word.encode() in argv:
+            cg = freezer.freeze(int(pid))
+            # caught alive, not as a zombie that had just finished
+            state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            assert state not in "ZX", f"the {word} child finished before it could be frozen"
+            return int(pid), cg
+    return None
 
 
 def wait_log(agent, text, timeout=30):
-    end = time.monotonic() + timeout
-    while text not in agent.log_text():
-        assert time.monotonic() < end, f"no '{text}' in the agent's log within {timeout}s"
-        time.sleep(0.02)
+    agent.wait_log(text, timeout)
 
 
 def test_first_backup_creates_the_repository_then_idles(agent, backup_setup):
@@ -137,12 +140,10 @@ def test_unreachable_storage_retries_with_backoff(agent, backup_setup, tmp_path)
     st = agent.request("status")
     assert st["state"] == "error" and st["error"] == "storage unreachable"
     # 2 s, then 4 s, then 4 s (capped): three failures within ~12 s
-    deadline = time.monotonic() + 90  # a failure bound: ~10 s of delays plus three runs of the CLI
-    while time.monotonic() < deadline:
-        job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
-        if job["failures"] >= 3:
-            break
-        time.sleep(0.5)
+    # 90 s: a failure bound, ~10 s of delays plus three runs of the CLI; each
+    # failure is logged ("retry in"), which wakes the wait
+    job = agent.wait_for(lambda: (lambda j: j if j["failures"] >= 3 else None)(
+        next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")), 90, "three failures")
     assert job["failures"] >= 3 and job["last_result"] == "unreachable", job
     log = agent.log_text()
     assert "retry in 2s" in log and "retry in 4s" in log and "retry in 8s" not in log
@@ -263,10 +264,7 @@ def test_locked_agent_waits_through_unlock_lock_unlock(agent, backup_setup, sess
     agent.cli("unlock", "--password-stdin", input_text="correct horse battery staple\n")
     agent.wait_status("idle, next backup", timeout=60, since=t)
     assert agent.request("backup-now")["ok"] is True
-    end = time.monotonic() + 120
-    while agent.log_text().count("agent: backup finished") < 2:
-        assert time.monotonic() < end, agent.log_text()
-        time.sleep(0.05)
+    agent.wait_log("agent: backup finished", 120, count=2)
     log = agent.log_text()
     assert len(re.findall(r"backup: snapshot [0-9a-f]+ saved", log)) == 2, log  # ([retention] may keep one)
     assert agent.proc.poll() is None and agent.proc.pid == pid
@@ -413,10 +411,7 @@ def session_bus(tmp_path):
     addr = f"unix:path={tmp_path}/bus"
     bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    end = time.monotonic() + 30
-    while not (tmp_path / "bus").exists():
-        assert bus.poll() is None and time.monotonic() < end, "dbus-daemon did not start"
-        time.sleep(0.05)
+    waits.wait_exists(tmp_path / "bus", 30, pid=bus.pid)  # dbus-daemon listens
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=addr)
     notifyd = subprocess.Popen([str(CLI.parent / "tests" / "agent-notifyd")], env=env,
                                stdout=subprocess.PIPE, text=True)
@@ -446,11 +441,8 @@ def test_desktop_notification_after_repeated_failures(agent, backup_setup, tmp_p
     job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
     assert job["failures"] >= 2
     # once per streak, not at every failure: two more failures, no second one
-    end = time.monotonic() + 60
-    while job["failures"] < 4:
-        assert time.monotonic() < end, job
-        time.sleep(0.1)
-        job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
+    agent.wait_log("retry in", 60, count=4)  # each failure logs one
+    job = next(j for j in agent.request("status")["jobs"] if j["name"] == "backup")
     agent.terminate()
     assert agent.log_text().count("sent a desktop notification") == 1
 
@@ -501,8 +493,6 @@ def test_sighup_reloads_the_config_and_reschedules(agent, backup_setup):
     configure(agent={"interval": "2s"}, session={"lock": "reboot"})
     n = len(snapshots(agent))
     reload()
-    end = time.monotonic() + 30
-    while len(snapshots(agent)) == n and time.monotonic() < end:
-        time.sleep(0.3)
+    agent.wait_for(lambda: len(snapshots(agent)) > n, 30, "a new snapshot")  # the finished job logs
     assert len(snapshots(agent)) > n
     assert agent.terminate() == 0

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+import waits
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from test_agent_jobs import CLI, backup_setup  # noqa: E402,F401
 
@@ -27,10 +29,7 @@ def power(tmp_path, agent):
     addr = f"unix:path={tmp_path}/sysbus"
     bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    end = time.monotonic() + 30
-    while not (tmp_path / "sysbus").exists():
-        assert bus.poll() is None and time.monotonic() < end, "dbus-daemon did not start"
-        time.sleep(0.05)
+    waits.wait_exists(tmp_path / "sysbus", 30, pid=bus.pid)  # dbus-daemon listens
     state = tmp_path / "power-state"
 
     def set_state(on_battery, percent, metered):
@@ -83,10 +82,7 @@ def test_no_scheduled_backup_on_a_metered_connection_but_backup_now_runs(agent, 
     assert backup_job(agent)["last_run"] == 0
     # what the user asks for is not held back
     assert agent.request("backup-now")["ok"] is True
-    end = time.monotonic() + 120
-    while backup_job(agent)["last_result"] != "ok":
-        assert time.monotonic() < end, agent.log_text()[-3000:]
-        time.sleep(0.1)
+    agent.wait_for(lambda: backup_job(agent)["last_result"] == "ok", 120, "a backup that succeeded")
 
 
 

@@ -45,14 +45,10 @@ def wait_notification(notifyd, summary, agent, timeout=120):
 
 def wait_retention(agent, timeout=120):
     """Until the agent has applied its retention policy once and is idle again."""
-    end = time.monotonic() + timeout
-    while True:
+    def applied():
         st = agent.request("status")
-        ret = st.get("retention", {})
-        if ret.get("last_run", 0) > 0 and st["state"] != "running":
-            return st
-        assert time.monotonic() < end and agent.proc.poll() is None, f"{st}\n{agent.log_text()[-3000:]}"
-        time.sleep(0.1)
+        return st if st.get("retention", {}).get("last_run", 0) > 0 and st["state"] != "running" else None
+    return agent.wait_for(applied, timeout, "the retention policy applied")  # STATUS wakes it
 
 
 def test_agent_forgets_and_prunes_after_a_backup(agent, backup_setup):
@@ -154,10 +150,7 @@ def test_first_backup_finished_is_notified_once(agent, backup_setup, session_bus
     assert "Your files are backed up" in body and "cloudseal snapshots" in body, body
     wait_retention(agent)
     assert agent.request("backup-now")["ok"] is True
-    end = time.monotonic() + 120
-    while agent.log_text().count("cloudseal-agent: backup finished\n") < 2:
-        assert time.monotonic() < end and agent.proc.poll() is None, agent.log_text()[-3000:]
-        time.sleep(0.1)
+    agent.wait_log("cloudseal-agent: backup finished\n", 120, count=2)
     agent.terminate()
     # and not again after a restart
     agent.start()  # READY: the state file is read and the notices checked

@@ -19,12 +19,14 @@ import contextlib
 import json
 import os
 import pathlib
-import random
 import shutil
 import subprocess
 import time
 
 import pytest
+
+import uids
+import waits
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
@@ -81,15 +83,19 @@ class Container:
     def as_user(self, user, uid, *cmd, **kw):
         return self("runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", *cmd, **kw)
 
-    def wait(self, what, fn, timeout=60, interval=0.5):
-        end = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < end:
-            last = fn()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n" + self.debug())
+    def wait(self, what, fn, timeout=60):
+        """fn() polled (waits.wait_until): what changes inside the container
+        (a unit's state, a key, a snapshot) reaches the host through no event
+        it could wait on; the timeout is only a failure bound."""
+        last = [None]
+
+        def probe():
+            last[0] = fn()
+            return last[0]
+        try:
+            return waits.wait_until(probe, timeout, what, first=0.05, cap=0.5)
+        except AssertionError:
+            raise AssertionError(f"timed out waiting for {what} (last: {last[0]!r})\n" + self.debug()) from None
 
     def debug(self):
         r = self("sh", "-c", "journalctl -q --no-pager -n 400 | grep -v 'runuser\\[' | tail -n 60", check=False)
@@ -124,13 +130,17 @@ STANDINS_SH = f"""#!/bin/sh
 B=$XDG_RUNTIME_DIR/bus
 export DBUS_SESSION_BUS_ADDRESS=unix:path=$B
 if [ "$1" = ready ]; then
+  # polled: nothing in the container waits for a bus name to be owned
+  # (busctl of systemd 252 has no "wait", and waits.py is not in there)
   for n in org.freedesktop.Notifications org.freedesktop.UPower org.freedesktop.NetworkManager; do
     until busctl --user status $n >/dev/null 2>&1; do sleep 0.05; done
   done
   exit 0
 fi
-dbus-daemon --session --nofork --nopidfile --address=unix:path=$B &
-until [ -S "$B" ]; do sleep 0.05; done
+# dbus-daemon prints its address once it listens: read from a FIFO, that is the event
+rm -f $XDG_RUNTIME_DIR/cs-bus-ready; mkfifo $XDG_RUNTIME_DIR/cs-bus-ready
+dbus-daemon --session --nofork --nopidfile --address=unix:path=$B --print-address=3 3>$XDG_RUNTIME_DIR/cs-bus-ready &
+read -r _ < $XDG_RUNTIME_DIR/cs-bus-ready
 {STANDIN_DIR}/agent-notifyd &
 {STANDIN_DIR}/agent-powerd /var/tmp/cs-power-state &
 echo $! > $XDG_RUNTIME_DIR/cs-powerd.pid
@@ -287,7 +297,7 @@ def test_login_agent_backup_logout(container, request):
     variant = request.node.callspec.params["container"]
     lock, linger = variant.split("-")[0], not variant.endswith("nolinger")
     c = container
-    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    uid = uids.container(0)  # keyrings are shared with the host per uid: this run's
     user = f"csa{uid}"
     c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
     c("chpasswd", input=f"{user}:{PASSWORD}\n")
@@ -449,7 +459,7 @@ def fleet_container(rootfs, tmp_path):
     """A workstation of a fleet: the cloudseal and cloudseal-fleet profiles
     given to the container's pam-auth-update, libnss_cloudseal in
     nsswitch.conf, the fleet's public key; one fleet user in the directory."""
-    uid = random.randint(1500100, 1599999)  # keyrings are shared with the host per uid
+    uid = uids.fleet(8)  # keyrings are shared with the host per uid: this run's
     user = f"csf{uid}"
     holder = {}
 

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+import waits
+
 import pathlib
 import sys
 
@@ -147,13 +149,9 @@ def test_message_arriving_during_sync_and_vanishing(account):
     assert len(b.messages()) == 3000 - len(range(0, 3000, 7)) + 1
 
 
-def wait_for(pred, timeout=180):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.001)
-    return False
+def wait_for(d, pred, timeout=180):
+    """pred() re-checked at each change in directory d (inotify)."""
+    return waits.wait_for_change([d], pred, timeout, f"{d} to fill")
 
 
 def count_files(d):
@@ -184,14 +182,14 @@ def test_kill9_mid_sync_loses_and_duplicates_nothing(account, tmp_path, kill_aft
     p = a.popen_sync()
     p.stdin.write("archive test password\n")
     p.stdin.flush()
-    assert wait_for(lambda: count_files(packs) >= kill_after)
+    wait_for(packs, lambda: count_files(packs) >= kill_after)
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL, "the sync finished before it could be killed"
     a.sync()
     p = b.popen_sync()
     p.stdin.write("archive test password\n")
     p.stdin.flush()
-    assert wait_for(lambda: count_files(b.maildir / "cur") >= 30 * kill_after)
+    wait_for(b.maildir / "cur", lambda: count_files(b.maildir / "cur") >= 30 * kill_after)
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL, "the sync finished before it could be killed"
     b.sync()
@@ -331,12 +329,14 @@ def test_gc_runs_by_itself_every_gc_interval(account, tmp_path):
         return json.loads(ws.cli("--json", "archive", "sync", "--password-stdin").stdout.splitlines()[-1])
 
     outs = [sync_json(a)]                 # records the deletion (and may be a due collection)
+    last = time.time()                    # after the sync: later than the time it recorded
     for ws in (never, never):
         ws.sync()
     assert npacks() == 2 and not (never.state / "gc-candidates").exists()
     while not outs[-1]["gc_deleted"] and len(outs) < 6:
-        time.sleep(1.1)                   # each of these syncs is due
+        waits.sleep_past(last + 1)        # the clock is the event: gc_interval = 1s after the last
         outs.append(sync_json(a))
+        last = time.time()
     # deleted by a plain sync, and only after an earlier one had seen it unneeded
     first_seen = next(i for i, o in enumerate(outs) if o["gc_waiting"] == 1)
     deleted = next(i for i, o in enumerate(outs) if o["gc_deleted"] == 1)

@@ -10,9 +10,8 @@ in a private mount namespace (see test_real_glibc_*).
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
-import time
+import uuid
 
 import pytest
 
@@ -113,82 +112,23 @@ def fleet(tmp_path, cs_config, build_dir):
     return f
 
 
-S3RVER = ROOT / "tests" / ".cache" / "npm" / "node_modules" / ".bin" / "s3rver"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def s3rver(tmp_path):
-    """A private s3rver (installed by the s3 tests' fixture into tests/.cache/npm)."""
-    if not S3RVER.exists():
-        if not shutil.which("npm"):
-            pytest.fail("npm is missing: run scripts/install-deps.sh check")
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix",
-                            str(S3RVER.parents[2]), "s3rver@3"], capture_output=True, text=True,
-                           timeout=600)
-        if r.returncode != 0:
-            pytest.fail(f"npm install s3rver@3 failed: {r.stderr}")
-    port = _free_port()
-    env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
-    proc = subprocess.Popen([str(S3RVER), "-d", str(tmp_path / "s3data"), "-a", "127.0.0.1", "-p",
-                             str(port), "--no-vhost-buckets", "--silent"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("s3rver did not start")
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def point_at_s3(fleet, port, access, secret_key, bucket, prefix, make_bucket=True):
-    """The fleet's config pointed at bucket/prefix of the S3 server on port:
-    (url, s3tool argv)."""
+def fleet_s3(fleet, s3_server):
+    """The fleet's config pointed at a new bucket of each S3 server in turn
+    (s3rver, then Ceph RGW, which checks signatures; the tree's session
+    fixtures): (url, s3tool argv).  A bucket of the test's own, as the
+    servers live for the whole run."""
+    bucket, prefix = f"fleet-{uuid.uuid4().hex[:16]}", "acme"
     secret = fleet.tmp / "s3.secret"
-    secret.write_text(secret_key + "\n")
+    secret.write_text(s3_server.secret + "\n")
     secret.chmod(0o600)
-    url = f"s3+http://127.0.0.1:{port}/{bucket}/{prefix}"
+    url = f"{s3_server.base}/{bucket}/{prefix}"
     cfg = fleet.cfg.read_text().replace(f"url = file://{fleet.tmp}/storage",
-                                        f"url = {url}\naccess_key = {access}\n"
+                                        f"url = {url}\naccess_key = {s3_server.access}\n"
                                         f"secret_key_file = {secret}")
     assert cfg != fleet.cfg.read_text()
     fleet.cfg.write_text(cfg)
     s3tool = [str(BUILD / "tests" / "s3tool"), "--config", str(fleet.cfg)]
-    if make_bucket:
-        subprocess.run(s3tool + [f"s3+http://127.0.0.1:{port}/{bucket}", "mkbucket"], check=True,
-                       capture_output=True, timeout=60)
+    subprocess.run(s3tool + [f"{s3_server.base}/{bucket}", "mkbucket"], check=True,
+                   capture_output=True, timeout=60)
     return url, s3tool
-
-
-@pytest.fixture
-def fleet_s3(fleet, s3rver):
-    """The fleet's config pointed at a new bucket of s3rver: (url, s3tool argv)."""
-    return point_at_s3(fleet, s3rver, "S3RVER", "S3RVER", "fleet-bucket", "acme")
-
-
-@pytest.fixture(params=["s3rver", "rgw"])
-def fleet_any_s3(request, fleet):
-    """fleet_s3 on s3rver, then on the suite's Ceph RGW (which verifies every
-    signature), in a prefix of its shared bucket of this test's own."""
-    if request.param == "s3rver":
-        return request.getfixturevalue("fleet_s3")
-    rgw = request.getfixturevalue("rgw")
-    request.getfixturevalue("rgw_bucket")
-    prefix = f"fleet-{os.getpid()}-{fleet.tmp.name}"
-    return point_at_s3(fleet, rgw.port, rgw.access, rgw.secret, "cs-test-bucket", prefix, make_bucket=False)

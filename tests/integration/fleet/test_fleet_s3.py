@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The fleet directory through an S3 server (s3rver on 127.0.0.1): publish,
+"""The fleet directory through an S3 server (s3rver, then Ceph RGW, which
+checks signatures: the fleet_s3 fixture): publish,
 sync, the ETag short-cut (a conditional GET that returns "unchanged"), a
 republish, and an object overwritten by someone holding bucket credentials
 but not the fleet key."""

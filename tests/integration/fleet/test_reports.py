@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""cloudseal admin report (docs/reports.md) against a file:// store, s3rver
-and Ceph RGW.
+"""cloudseal admin report (docs/reports.md) against a file:// store.
 
 Reports are made by fleet-tool with known account keys: genuine ones, and
 the ones a bucket writer can make (forged, moved, put back, truncated,
@@ -177,9 +176,9 @@ def test_usage_errors(fleet):
     assert r.returncode == 1 and "chmod 600" in r.stderr
 
 
-def test_reports_through_s3(fleet, fleet_any_s3):
-    """The same checks when the reports come from an S3 listing (s3rver, RGW)."""
-    url, s3tool = fleet_any_s3
+def test_reports_through_s3(fleet, fleet_s3):
+    """The same checks when the reports come from an S3 listing (s3rver)."""
+    url, s3tool = fleet_s3
     reporting_fleet(fleet)
     fleet.store.mkdir(exist_ok=True)
     made = {("alice", "a"): put_report(fleet, "alice", "a"),

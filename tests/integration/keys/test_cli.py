@@ -11,6 +11,8 @@ import tempfile
 
 import pytest
 
+import waits
+
 
 KEY_COMMANDS = ["enroll", "passwd", "recover", "unlock", "lock", "status", "keybag"]
 
@@ -226,9 +228,9 @@ def _on_tty(cli, args, answers, timeout=30):
             # the prompt is written before echo is turned off with TCSAFLUSH,
             # which would discard an answer typed too early: wait until it is
             # off (the master reports the terminal's modes)
-            while termios.tcgetattr(fd)[3] & termios.ECHO:
-                assert time.monotonic() < deadline, f"echo never turned off: {out!r}"
-                time.sleep(0.005)
+            # (a pty's mode change sends the master no event: polled)
+            waits.wait_until(lambda: not termios.tcgetattr(fd)[3] & termios.ECHO,
+                             max(deadline - time.monotonic(), 0.01), f"echo to turn off: {out!r}")
             os.write(fd, pending.pop(0).encode() + b"\n")
             seen = len(out)
     else:

@@ -5,6 +5,8 @@ unlocked, and no fleet key outside a fleet."""
 import json
 import subprocess
 
+import waits
+
 
 def status(cli):
     return json.loads(cli("status", "--json").stdout)
@@ -50,7 +52,6 @@ def test_status_while_the_agent_crash_loops(cli, tmp_path):
     import os
     import shutil
     import socket
-    import time
     assert shutil.which("dbus-daemon"), "dbus-daemon missing: run make deps"
     helper = cli.build / "tests" / "fake-systemd1"
     assert helper.exists(), f"{helper} missing: run 'make integration' (or make {helper})"
@@ -71,10 +72,7 @@ def test_status_while_the_agent_crash_loops(cli, tmp_path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=addr)
     try:
-        end = time.monotonic() + 30
-        while not (tmp_path / "bus").exists():  # the bus socket is the event waited for
-            assert bus.poll() is None and time.monotonic() < end, "dbus-daemon did not start"
-            time.sleep(0.02)
+        waits.wait_exists(tmp_path / "bus", 30, pid=bus.pid)  # the bus socket is the event waited for
         fake = subprocess.Popen([str(helper), "activating", "auto-restart"], env=env,
                                 stdout=subprocess.PIPE, text=True)
         assert fake.stdout.readline().strip() == "READY"

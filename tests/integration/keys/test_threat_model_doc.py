@@ -15,7 +15,7 @@ ACTORS = ["storage operator", "network attacker", "another local user", "another
           "thief of a copy of the bucket"]
 ASSETS = ["master key", "passwords", "file contents", "file names and metadata", "mail",
           "a login to a fleet account", "the ability to log in at all",
-          "the backups' availability and integrity"]
+          "the backups' availability and integrity", "the fleet's backup health"]
 TEST_RE = re.compile(r"`((?:integration|unit)/[\w/]+\.(?:py|c))::(\w+)`")
 
 

@@ -21,11 +21,15 @@ import tempfile
 
 import pytest
 
+import uids
+import waits
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
-UID = 47201
+UID = uids.local(0)  # this run's (uids.py): the keyring is per uid machine-wide
 USER = "cspamtest"
 PASSWORD = "Tr0ub4dor&3"
+WAITS = pathlib.Path(waits.__file__).resolve()  # its command line, for the scripts
 
 
 def etc_fingerprint():
@@ -54,15 +58,15 @@ while True: out.write(s.recv(4096).decode(errors="replace") + "\n")
 ' $D/syslog.txt &
 LOGGER=$!
 trap 'kill $LOGGER 2>/dev/null' EXIT
-while ! grep -q ready $D/syslog.txt 2>/dev/null; do sleep 0.05; done
-"""
+python3 WAITS text $D/syslog.txt ready 60
+""".replace("WAITS", str(WAITS))
 
 # Put before reading $D/syslog.txt: sends a marker through /dev/log and waits
 # until the receiver wrote it.  One socket, one reader, in order: every line
 # the module logged before the marker is in the file by then.
 SYSLOG_DRAIN = r"""python3 -c 'import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b"cs-syslog-marker", "/dev/log")'
-while ! grep -q cs-syslog-marker $D/syslog.txt; do sleep 0.01; done
-"""
+python3 WAITS text $D/syslog.txt cs-syslog-marker 60
+""".replace("WAITS", str(WAITS))
 
 
 class Sandbox:

@@ -8,8 +8,10 @@ import os
 import shutil
 import stat
 
+import uids
+
 PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD (importlib mode cannot import conftest)
-UID = 47201
+UID = uids.local(0)  # conftest.UID
 
 
 def module_lines(r):

@@ -7,12 +7,14 @@ import pathlib
 
 import pytest
 
+import uids
+
 _spec = importlib.util.spec_from_file_location(
     "cs_fleet_login", pathlib.Path(__file__).with_name("test_fleet_login.py"))
 fl = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fl)
 
-UID = 47201  # the sandbox's local test user
+UID = uids.local(0)  # the sandbox's local test user (conftest.UID)
 
 
 @pytest.fixture

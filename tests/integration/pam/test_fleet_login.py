@@ -19,9 +19,11 @@ import subprocess
 
 import pytest
 
+import uids
+
 PASSWORD = "Tr0ub4dor&3"       # conftest.PASSWORD (the local user's)
 FLEET_PW = "fl33t-Pass-w0rd"
-FUID = 1500001
+FUID = uids.fleet(1)  # this run's (uids.py): the keyring is per uid machine-wide
 FUSER = "fleetie"
 # where libnss_*.so.2 live: /usr/lib/<multiarch triplet> on Debian
 LIBDIR = pathlib.Path("/usr/lib") / subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],
@@ -205,13 +207,17 @@ def pam_auth_update(sb):
         (d / p).mkdir(exist_ok=True)
     for prof in ("cloudseal", "cloudseal-fleet"):
         shutil.copy(sb.root / "debian" / "pam-configs" / prof, d / "pc" / prof)
+    # a debconf database of its own: pam-auth-update is a debconf frontend,
+    # and the host's is locked by (and would be written for) everyone else
+    shutil.copytree("/var/cache/debconf", d / "debconf", ignore=shutil.ignore_patterns("*-old"))
     common = ("auth", "account", "session", "session-noninteractive", "password")
     sb.run(
         "mount -t overlay cs-pc -o lowerdir=/usr/share/pam-configs,upperdir=$D/pc,workdir=$D/pc-work "
         "/usr/share/pam-configs\n"
         "mount --bind $D/varlibpam /var/lib/pam\n"
+        "mount --bind $D/debconf /var/cache/debconf\n"
         "DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable unix cloudseal cloudseal-fleet "
-        "mkhomedir >/dev/null 2>&1\n")
+        "mkhomedir >/dev/null\n")
     m = f"{sb.build}/pam_cloudseal.so config={sb.config} helper={sb.build}/cloudseal-helper"
     out = {}
     for c in common:

@@ -121,22 +121,21 @@ def test_either_fetches_storage_once(build_dir, sandbox):
     login timeout once.  Counted as TCP connections to a server that accepts
     and never answers; the unlock then works from the cached keybag."""
     import socket
-    import threading
 
     sandbox.enroll()
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
+    srv.listen(64)  # the kernel completes each handshake: a connection is queued before connect() returns
+    srv.setblocking(False)
     conns = []
 
-    def accept():
+    def accept_queued():
+        """The connections the helper made, all queued by the time it exited."""
         while True:
             try:
-                c, _ = srv.accept()
-            except OSError:
+                conns.append(srv.accept()[0])
+            except BlockingIOError:
                 return
-            conns.append(c)
-    threading.Thread(target=accept, daemon=True).start()
     port = srv.getsockname()[1]
     (sandbox.dir / "s3.secret").write_text("secret\n")
     (sandbox.dir / "s3.secret").chmod(0o600)
@@ -151,7 +150,7 @@ def test_either_fetches_storage_once(build_dir, sandbox):
             r = sandbox.run(f"$B/cloudseal-helper --config $C unlock --user $U --secret {kind} >/dev/null",
                             input=frame(PASSWORD.encode()), binary=True, check=False)
             assert r.returncode == 0, r.stderr
-            time.sleep(0.1)
+            accept_queued()
             counts[kind] = len(conns) - before
     finally:
         srv.close()

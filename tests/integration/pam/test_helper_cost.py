@@ -5,9 +5,15 @@ item 6): a keybag's KDF parameters are capped by what this machine accepts
 at a time, and every process that holds a key is kept from core dumps and
 ptrace."""
 import json
+import pathlib
 import re
 import struct
 import time
+
+import uids
+import waits
+
+UID = uids.local(0)  # conftest.UID
 
 PASSWORD = "Tr0ub4dor&3"
 UNLOCK = "$B/cloudseal-helper --config $C --timeout 20 unlock --user $U"
@@ -148,23 +154,16 @@ probe() {
     exec 8<>$D/fifo
     setpriv --reuid=$UID_ --regid=$UID_ --clear-groups "$@" < $D/fifo > /dev/null 2>> $D/probe.err &
     pid=$!
-    n=0
     if [ -n "${READY:-}" ]; then
-        until [ -e "$READY" ]; do
-            n=$((n + 1)); [ $n -lt 1000 ] || { echo "$1 never got ready"; exit 1; }
-            sleep 0.01
-        done
+        python3 WAITS exists "$READY" 30 || { echo "$1 never got ready"; exit 1; }
     else
-        until [ "$(cut -d' ' -f1-2 /proc/$pid/syscall 2>/dev/null)" = "0 0x0" ]; do
-            n=$((n + 1)); [ $n -lt 1000 ] || { echo "$1 never blocked on fd 0"; exit 1; }
-            sleep 0.01
-        done
+        python3 WAITS blocked-read $pid 30 || { echo "$1 never blocked on fd 0"; exit 1; }
     fi
     echo "$(basename $(readlink /proc/$pid/exe)) $(stat -c %u /proc/$pid/environ) $(awk '/Max core file size/ {print $5 "/" $6}' /proc/$pid/limits)"
     kill $pid; wait $pid || true
     exec 8>&-
 }
-"""
+""".replace("WAITS", str(pathlib.Path(waits.__file__).resolve()))
 
 
 def test_key_holding_processes_are_not_dumpable(sandbox):
@@ -175,9 +174,8 @@ def test_key_holding_processes_are_not_dumpable(sandbox):
     import os
     sandbox.enroll()
     (sandbox.dir / "run-user").mkdir(mode=0o700)
-    os.chown(sandbox.dir / "run-user", 47201, 47201)
-    r = sandbox.run(PROBE + r"""
-        UID_=47201
+    os.chown(sandbox.dir / "run-user", UID, UID)
+    r = sandbox.run(PROBE + f"UID_={UID}\n" + r"""
         probe /bin/cat
         probe $B/cloudseal-helper --config $C unlock --user $U
         probe $B/cloudseal --config $C unlock
@@ -186,7 +184,7 @@ def test_key_holding_processes_are_not_dumpable(sandbox):
     """, check=False)
     got = dict((l.split()[0], tuple(l.split()[1:])) for l in r.stdout.splitlines() if l)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert got["cat"][0] == "47201"  # the control: a plain process of the user is dumpable
+    assert got["cat"][0] == str(UID)  # the control: a plain process of the user is dumpable
     for prog in ("cloudseal-helper", "cloudseal", "cloudseal-agent"):
         assert got[prog] == ("0", "0/0"), (prog, r.stdout)
 

@@ -2,8 +2,10 @@
 """pam_unix + pam_cloudseal through pamtester, in a private mount namespace."""
 import time
 
+import uids
+
 PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD (importlib mode cannot import conftest)
-UID = 47201
+UID = uids.local(0)  # conftest.UID
 
 def login(sb, password=PASSWORD, service="cstest", check=True):
     """authenticate + open_session through pamtester, the password on stdin"""

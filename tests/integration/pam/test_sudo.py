@@ -21,12 +21,14 @@ import sys
 
 import pytest
 
+import uids
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # conftest.py's (importlib mode cannot import conftest)
-PASSWORD, UID, USER = "Tr0ub4dor&3", 47201, "cspamtest"
+PASSWORD, UID, USER = "Tr0ub4dor&3", uids.local(0), "cspamtest"
 from test_fleet_login import FLEET_PW, FUID, FUSER, fleet, fleet_stack  # noqa: F401,E402
 
-AUSER, AUID, A_PW = "csother", 47202, "0ther-Secr3t"
+AUSER, AUID, A_PW = "csother", uids.local(1), "0ther-Secr3t"
 
 
 

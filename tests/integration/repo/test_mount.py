@@ -26,11 +26,8 @@ _tree = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tree)
 make_tree, assert_same_tree, manifest = _tree.make_tree, _tree.assert_same_tree, _tree.manifest
 S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
-_spec = importlib.util.spec_from_file_location("s3_conftest_for_mount", S3_DIR / "conftest.py")
-_s3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_s3)
-s3tool_bin, s3rver, s3rver_bucket = _s3.s3tool_bin, _s3.s3rver, _s3.s3rver_bucket  # fixtures
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by the s3 conftest)
+import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
+from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"),
                                 reason="FUSE: /dev/fuse or fusermount3 (package fuse3) is missing")

@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+import waits
+
 pytestmark = pytest.mark.long  # deselected unless CS_REPO_CAMPAIGN=1 (make check-long)
 KILLS = int(os.environ.get("CS_REPO_CAMPAIGN_KILLS", "100"))
 
@@ -99,7 +101,7 @@ def test_kill9_and_bit_rot_campaign(repo, tmp_path, capsys):
             what, p = "prune", repo.popen("prune")
         else:
             what, p = "backup", repo.popen("backup", c.src)
-        time.sleep(c.rnd.uniform(0, full * 1.5))  # a random instant of the run is the experiment
+        time.sleep(c.rnd.uniform(0, full * 1.5))  # a random instant of the run is the experiment (not a wait)
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             c.count("kills")
@@ -113,8 +115,7 @@ def test_kill9_and_bit_rot_campaign(repo, tmp_path, capsys):
     repo.run("backup", c.src)
     # prune removes leftovers last written before the second its lock was taken
     newest = max((p.stat().st_mtime for p in rd.rglob("*.tmp-*")), default=0)
-    while time.time() < newest + 1:
-        time.sleep(0.05)
+    waits.sleep_past(newest + 1)
     res = json.loads(repo.run("prune", "--json").stdout)
     c.count("temp_objects_removed", res["temp_objects_removed"])
     second = json.loads(repo.run("prune", "--json").stdout)

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+import waits
+
 
 CRASH_ITERATIONS = int(os.environ.get("CS_REPO_CRASH_ITERATIONS", "20"))
 
@@ -124,7 +126,8 @@ def test_restore_fidelity_whole_tree(repo, tmp_path):
 def test_incremental_listing_diff_stats(repo, tmp_path):
     src = tmp_path / "src"
     make_tree(src, big=False)
-    time.sleep(1.1)  # ctimes before the backup starts: cacheable
+    # ctimes in a second before the backup starts: cacheable
+    waits.sleep_past(max(p.lstat().st_ctime for p in [src, *src.rglob("*")]) + 1)
     first = json.loads(repo.run("--json", "backup", "--tag", "one", src).stdout.splitlines()[-1])
     assert first["summary"]["files_new"] > 30
     second = json.loads(repo.run("--json", "backup", src).stdout.splitlines()[-1])
@@ -250,7 +253,7 @@ def test_kill9_during_backup_and_prune(repo, tmp_path):
             p = repo.popen("prune")
         else:
             p = repo.popen("backup", src)
-        time.sleep(rnd.uniform(0, full * 1.2))
+        time.sleep(rnd.uniform(0, full * 1.2))  # a random instant of the run is the experiment (not a wait)
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1

@@ -7,6 +7,8 @@ import signal
 import socket
 import time
 
+import waits
+
 
 def locks(repo):
     return json.loads(repo.run("locks", "--json").stdout)
@@ -23,10 +25,7 @@ def start_backup_holding_a_lock(repo, tmp_path):
         return lockdir.exists() and any(len(f.name) == 64 and "." not in f.name for f in lockdir.iterdir())
 
     p = repo.popen("backup", str(data))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not taken():
-        time.sleep(0.01)
-    assert taken(), "the backup never took its lock"
+    waits.wait_for_change([lockdir], taken, 30, "the backup to take its lock")
     return p
 
 

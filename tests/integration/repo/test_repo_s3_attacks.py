@@ -4,17 +4,13 @@ runs 8 workers and cuts large files into segments that different workers
 write at their offsets; a pack swapped for another or cut short must still
 leave no file that is partly wrong.  Uses the S3 part's s3rver fixture."""
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 
 S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
-_spec = importlib.util.spec_from_file_location("s3_conftest_for_repo_attacks", S3_DIR / "conftest.py")
-_s3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_s3)
-s3tool_bin, s3rver, s3rver_bucket = _s3.s3tool_bin, _s3.s3rver, _s3.s3rver_bucket  # fixtures
+import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
 
 
 def digests(root):

@@ -5,7 +5,6 @@ exact and the extra cost is printed: one listing of data/ and one ranged
 GET per pack, fetched by 8 threads at once (a round trip each, not one
 after the other).  Uses the S3 part's s3rver fixture and fault_proxy.py."""
 import hashlib
-import importlib.util
 import os
 import pathlib
 import shutil
@@ -15,11 +14,8 @@ import time
 import pytest
 
 S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
-_spec = importlib.util.spec_from_file_location("s3_conftest_for_repo_fb", S3_DIR / "conftest.py")
-_s3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_s3)
-s3tool_bin, s3rver, s3rver_bucket = _s3.s3tool_bin, _s3.s3rver, _s3.s3rver_bucket  # fixtures
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by the s3 conftest)
+import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
+from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 

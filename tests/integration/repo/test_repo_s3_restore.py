@@ -2,36 +2,34 @@
 """Restore from high-latency storage: large files are fetched by several
 workers at once (segments of a few blobs at their offsets), so a restore
 through a 150 ms proxy does not take one round trip per blob in a row.
-Uses the S3 part's s3rver fixture and its fault_proxy.py (latency only)."""
+Against s3rver and Ceph RGW (the tree's s3_server fixture), through the S3
+fault_proxy.py (latency only)."""
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
-_spec = importlib.util.spec_from_file_location("s3_conftest_for_repo", S3_DIR / "conftest.py")
-_s3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_s3)
-s3tool_bin, s3rver, s3rver_bucket = _s3.s3tool_bin, _s3.s3rver, _s3.s3rver_bucket  # fixtures
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by the s3 conftest)
+import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
+from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 
 
 @pytest.fixture
-def slow_s3(s3rver, s3rver_bucket):
+def slow_s3(s3_server, request):
+    """The proxy in front of each S3 server in turn (s3rver, Ceph RGW)."""
+    request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket, made once per run
     port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3rver.port),
+    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3_server.port),
                          "--error", "0", "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)],
                         "proxy ready")
     try:
-        yield port, s3rver
+        yield port, s3_server
     finally:
         stop(proc)
 

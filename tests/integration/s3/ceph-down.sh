@@ -6,8 +6,7 @@ DIR=${1:?dir}
 for f in "$DIR"/run/rgw.*.fg.pid "$DIR"/run/osd.*.fg.pid "$DIR"/run/mon.*.fg.pid; do
   [ -f "$f" ] || continue
   p=$(cat "$f"); kill "$p" 2>/dev/null
-  for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
+  python3 "$(dirname "$0")/../waits.py" exit "$p" 10 2>/dev/null || kill -9 "$p" 2>/dev/null
   rm -f "$f"
 done
 exit 0

@@ -91,7 +91,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         count("bytes_up", len(body))
         cfg = self.server.cfg
         if cfg.latency:
-            time.sleep(cfg.latency / 1000.0)
+            time.sleep(cfg.latency / 1000.0)  # the fault itself: injected latency (not a wait)
         with LOCK:
             roll = cfg.rng.random()
         if roll < cfg.error:

@@ -107,7 +107,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "bad-size":
             return self.send_xml(page(prefix, [prefix + "a"], False).replace("<Size>1</Size>", "<Size>-1</Size>"))
         if mode == "hang":
-            time.sleep(3600)
+            time.sleep(3600)  # the fault itself: a server that never answers (not a wait)
             return
         if mode == "garbage-http":
             self.wfile.write(b"\x00\x01garbage\r\n\r\n")

@@ -9,9 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
+
+import waits
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -28,16 +29,11 @@ def free_port():
 
 
 def wait_port(port, proc=None, timeout=30):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    """True once something listens on port, False if proc exited or on timeout."""
+    try:
+        return waits.wait_port(port, timeout, proc)
+    except AssertionError:
+        return False
 
 
 def stop(proc):

@@ -13,9 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
+
+import waits
 
 HERE = pathlib.Path(__file__).resolve().parent
 PAM_DIR = HERE.parent / "pam"
@@ -79,10 +80,7 @@ class Sshd:
                   "exec keyctl session - /usr/sbin/sshd -D -e -f $D/sshd_config 2>>$D/sshd.log\n")
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                      start_new_session=True)
-        deadline = time.monotonic() + 30
-        while "Server listening" not in self.log():
-            assert self.proc.poll() is None and time.monotonic() < deadline, f"sshd did not start:\n{self.log()}"
-            time.sleep(0.05)
+        waits.wait_text(self.sb.dir / "sshd.log", "Server listening", 30, pid=self.proc.pid)
 
     def log(self):
         p = self.sb.dir / "sshd.log"

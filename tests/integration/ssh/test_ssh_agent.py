@@ -17,6 +17,8 @@ import re
 import subprocess
 import time
 
+import waits
+
 _here = pathlib.Path(__file__).resolve().parent
 
 
@@ -112,7 +114,7 @@ def test_key_login_agent_waits_then_unlock_over_ssh_backs_up(sshd_factory, sandb
         t = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             session = pool.submit(sshd.ssh, f"{cs} unlock --password-stdin && "
-                                  f"while [ ! -e {done} ]; do sleep 0.05; done", identity=key,
+                                  f"python3 {waits.__file__} exists {done} 300", identity=key,
                                   stdin=PASSWORD + "\n", timeout=300)
             try:
                 agent.wait_status(lambda s: s.startswith("idle, next backup"), timeout=180, since=t)

@@ -9,9 +9,11 @@ import json
 import importlib.util
 import pathlib
 import subprocess
-import time
 
 import pytest
+
+import uids
+import waits
 
 _spec = importlib.util.spec_from_file_location("cs_ssh_conftest", pathlib.Path(__file__).with_name("conftest.py"))
 _c = importlib.util.module_from_spec(_spec)
@@ -83,12 +85,14 @@ def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
     askpass.chmod(0o755)
     r = sshd.ssh("true", method="keyboard-interactive", askpass=askpass, check=False)
     assert r.returncode != 0
-    parked = parked_keys()
+    # the client may see the next prompt (and die) before the key is parked;
+    # the keyring announces nothing this test could wait on: polled
+    parked = waits.wait_until(lambda: parked_keys() or None, 10,
+                              lambda: f"one parked key after auth:\n{parked_keys()}\n{sshd.syslog()}")
     assert len(parked) == 1, f"expected one parked key after auth:\n{parked}\n{sshd.syslog()}"
-    deadline = time.monotonic() + 3 + 10  # park_timeout plus a failure bound
-    while parked_keys():
-        assert time.monotonic() < deadline, "the abandoned parked key did not expire"
-        time.sleep(0.1)
+    # a key expiring by itself (park_timeout 3 s) sends no event: polled,
+    # 3 s plus a failure bound
+    waits.wait_until(lambda: not parked_keys(), 3 + 10, "the abandoned parked key to expire")
     assert sandbox.key_bytes() == 0
 
 
@@ -96,15 +100,26 @@ def test_two_users_at_once_each_get_their_own_key(sshd_factory, sandbox):
     """Two keyboard-interactive logins in parallel: each session finds its
     own account's key in its own @u, neither the other's."""
     sandbox.enroll()
-    uid2, user2, pw2 = UID + 1, "cssshtwo", "An0ther-pass"
+    uid2, user2, pw2 = uids.local(2), "cssshtwo", "An0ther-pass"
     id2 = _c.add_user(sandbox, user2, uid2, pw2)
     sshd = sshd_factory()
     both = (in_session(sandbox._account_id) + "; " + in_session(id2).split("; echo ---")[0],
             in_session(id2) + "; " + in_session(sandbox._account_id).split("; echo ---")[0])
+    # both sessions open at once: each checks only when the other has
+    # arrived, and leaves only when the other has checked (files in a
+    # directory both users may write)
+    bar = sandbox.dir / "barrier"
+    bar.mkdir(mode=0o1777)
+    bar.chmod(0o1777)
+    w = pathlib.Path(waits.__file__).resolve()
+
+    def met(me, other, check):
+        return (f"touch {bar}/in-{me}; python3 {w} exists {bar}/in-{other} 60 && {{ {check}; }}; "
+                f"touch {bar}/out-{me}; python3 {w} exists {bar}/out-{other} 60")
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
-            a = ex.submit(sshd.ssh, "sleep 1; " + both[0], method="keyboard-interactive")
-            b = ex.submit(sshd.ssh, "sleep 1; " + both[1], method="keyboard-interactive", user=user2, password=pw2)
+            a = ex.submit(sshd.ssh, met("a", "b", both[0]), method="keyboard-interactive")
+            b = ex.submit(sshd.ssh, met("b", "a", both[1]), method="keyboard-interactive", user=user2, password=pw2)
             outs = a.result().stdout, b.result().stdout
     finally:
         _c.clear_keys(uid2)

@@ -5,11 +5,12 @@ style lines of that test, a keyboard-interactive password login over ssh,
 and the user's agent gets the key and backs up (issue 20)."""
 import importlib.util
 import pathlib
-import random
 import socket
 import subprocess
 
 import pytest
+
+import uids
 
 _spec = importlib.util.spec_from_file_location(
     "cs_e2e_nspawn_for_ssh", pathlib.Path(__file__).resolve().parents[1] / "agent" / "test_e2e_nspawn.py")
@@ -49,7 +50,7 @@ def free_port():
 
 def test_ssh_password_login_starts_the_agent_with_the_key(ssh_rootfs, tmp_path):
     port = free_port()
-    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    uid = uids.container(1)  # keyrings are shared with the host per uid: this run's
     user = f"css{uid}"
 
     def setup(root):
@@ -93,7 +94,7 @@ def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
     here: only the unlock's word to the agent explains a prompt start) and
     it backs up."""
     port = free_port()
-    uid = random.randint(20000, 29999)  # keyrings are shared with the host per uid
+    uid = uids.container(2)  # keyrings are shared with the host per uid: this run's
     user = f"csk{uid}"
     locked = "locked: waiting for the key (run 'cloudseal unlock')"
 
