@@ -78,9 +78,10 @@ def test_large_object_through_the_fault_proxy(rgw, rgw_bucket, proxy, tmp_path):
     got = rgw.ok(f"{rgw_bucket}/{prefix}", "get", "big", timeout=300).stdout
     assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest()
     assert ".cloudseal" not in rgw.ok(f"{rgw_bucket}/{prefix}", "list").stdout.decode()
-    # S3 has no idempotency token for CreateMultipartUpload: a create whose
-    # reply the proxy reset is retried and leaves the first upload behind, as
-    # with every S3 client; `storage cleanup` is what removes such leftovers
+    # a create whose reply the proxy reset is retried, and the client aborts
+    # the upload it left (test_a_lost_create_reply_leaves_no_upload_behind);
+    # that abort can itself be reset by this proxy, and then the leftover is
+    # what `storage cleanup` is for
     left = uploads(rgw, prefix + "/")
     assert all(k == f"{prefix}/big" for k, _ in left), left
     rgw.ok(f"{rgw_bucket}/{prefix}", "cleanup", "0")
