@@ -34,6 +34,11 @@ extern cli_globals cli;
  * file is invalid. */
 const cs_config *cli_config(void);
 
+/* A command-line option that stands for a config key for this run (backup
+ * --limit-upload for [storage] upload_limit): validated as the file's value
+ * is, a message naming the option when it is not.  Returns 0 or -errno. */
+int cli_config_override(const char *option, const char *section, const char *key, const char *value);
+
 /* The account master key of the invoking user, for commands that need it:
  * from the user's kernel keyring when the session is unlocked; otherwise the
  * password is asked for (on the terminal, or one line from stdin when

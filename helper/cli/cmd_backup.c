@@ -235,7 +235,8 @@ int cmd_backup(int argc, char **argv)
         { "no-cache", no_argument, NULL, 'N' }, { "progress-fd", required_argument, NULL, 'F' },
         { "files-from", required_argument, NULL, 'f' },
         { "dry-run", no_argument, NULL, 'n' }, { "verbose", no_argument, NULL, 'v' },
-        { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' }, {}
+        { "exclude-caches", no_argument, NULL, 'K' }, { "exclude-if-present", required_argument, NULL, 'I' },
+        { "limit-upload", required_argument, NULL, 'L' }, {}
     };
     const cs_config *cfg = cli_config();
     _cleanup_strv_ cs_strv paths = CS_STRV_INIT, excl = CS_STRV_INIT, tags = CS_STRV_INIT, markers = CS_STRV_INIT;
@@ -290,6 +291,12 @@ int cmd_backup(int argc, char **argv)
                     ex = no_memory(r);
                     goto out;
                 }
+            break;
+        case 'L': /* before repo_cli_open, which opens the storage with it */
+            if (cli_config_override("--limit-upload", "storage", "upload_limit", optarg) < 0) {
+                ex = CLI_USAGE;
+                goto out;
+            }
             break;
         case 'H': host = optarg; break;
         case 'C': free(cache); cache = strdup(optarg); break;

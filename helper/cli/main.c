@@ -32,10 +32,10 @@ static void usage(FILE *f)
     fprintf(f, "\nRun 'cloudseal COMMAND --help' for a command's options; see cloudseal(1).\n");
 }
 
+static cs_config *config;
+
 const cs_config *cli_config(void)
 {
-    static cs_config *config;
-
     if (!config && cs_config_load(cli.config_path, &config) < 0) {
         log_error("fix the configuration file %s and try again",
                   cli.config_path ? cli.config_path : CS_CONFIG_DEFAULT_PATH);
@@ -44,6 +44,24 @@ const cs_config *cli_config(void)
     /* keybags are hostile: what they may ask of this machine ([kdf] max_*) */
     cs_kdf_set_limit_from_config(config);
     return config;
+}
+
+int cli_config_override(const char *option, const char *section, const char *key, const char *value)
+{
+    char want[128] = "a valid value";
+    int r;
+
+    cli_config();
+    r = cs_config_set(config, section, key, value);
+    if (r == -EINVAL) {
+        for (const cs_config_key *k = cs_config_keys; k->section; k++)
+            if (strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0)
+                cs_config_expected(k, want, sizeof(want));
+        log_error("%s wants %s, not '%s'", option, want, value);
+    } else if (r < 0) {
+        log_error_errno(r, "%s", option);
+    }
+    return r;
 }
 
 int main(int argc, char **argv)

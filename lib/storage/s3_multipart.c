@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "storage/s3_multipart_xml.h"
 #include "storage/s3_xml.h"
 #include "util/buf.h"
@@ -48,16 +49,47 @@ static int outcome(const cs_s3_req *r, int err, const char *what)
     return err;
 }
 
+static void abort_upload(cs_s3_client *c, const char *key, const char *id);
+static int fetch_uploads(cs_s3_client *c, const char *prefix, const char *key_marker, const char *id_marker,
+                         cs_s3_upload_page *p);
+
+/* A create retried after a lost reply may have made an upload whose id
+ * never came back (the server made it, the reply was cut): abort the key's
+ * other uploads begun since this create started, rather than leave them and
+ * their parts to 'storage cleanup'.  Keys written by multipart (packs,
+ * message bodies) have one writer at a time; at worst another writer's
+ * completion fails and is retried by its caller. */
+static void abort_lost_creates(upload *u, int64_t since)
+{
+    char full[CS_S3_URL_MAX];
+    cs_s3_upload_page p;
+
+    if ((size_t)snprintf(full, sizeof(full), "%s%s", u->c->url.prefix, u->key) >= sizeof(full) ||
+        fetch_uploads(u->c, full, NULL, NULL, &p) < 0)
+        return; /* then 'storage cleanup' aborts them */
+    for (size_t i = 0; i < p.n; i++) {
+        const cs_s3_upload *up = &p.uploads[i];
+        if (strcmp(up->key, full) == 0 && strcmp(up->upload_id, u->id) != 0 && up->initiated >= since - 1) {
+            log_info("aborting the upload of %s whose create reply was lost", u->key);
+            abort_upload(u->c, u->key, up->upload_id);
+        }
+    }
+    cs_s3_upload_page_free(&p);
+}
+
 static int create(upload *u)
 {
     cs_buf body = CS_BUF_INIT;
     cs_s3_req r = { .method = "POST", .key = u->key, .query = "uploads=", .out = &body, .max_len = 64 * 1024 };
+    int64_t start = (int64_t)time(NULL);
     int err = outcome(&r, cs_s3_request(u->c, &r), "create");
 
     if (err == 0 && cs_s3_initiate_parse(body.data, body.len, u->id) < 0) {
         log_warning("S3 multipart create of %s: the reply is not an InitiateMultipartUploadResult", u->key);
         err = -EBADMSG;
     }
+    if (err == 0 && r.attempts > 1)
+        abort_lost_creates(u, start);
     cs_buf_free(&body);
     return err;
 }
@@ -213,10 +245,11 @@ int cs_s3_multipart_put(cs_s3_client *c, const char *key, const void *data, size
 
 /* ---- cleanup ---------------------------------------------------------------- */
 
-static int fetch_uploads(cs_s3_client *c, const char *key_marker, const char *id_marker, cs_s3_upload_page *p)
+static int fetch_uploads(cs_s3_client *c, const char *prefix, const char *key_marker, const char *id_marker,
+                         cs_s3_upload_page *p)
 {
     char *query = malloc(CS_S3_URL_MAX);
-    cs_s3_param q[4] = { { "uploads", NULL }, { "prefix", c->url.prefix }, { "key-marker", key_marker },
+    cs_s3_param q[4] = { { "uploads", NULL }, { "prefix", prefix }, { "key-marker", key_marker },
                          { "upload-id-marker", id_marker } };
     cs_buf body = CS_BUF_INIT;
     cs_s3_req r = { .method = "GET", .key = NULL, .query = query, .out = &body, .max_len = CS_S3_XML_MAX };
@@ -244,7 +277,7 @@ int cs_s3_multipart_cleanup(cs_s3_client *c, int64_t older_than, unsigned *abort
     do {
         cs_s3_upload_page p;
 
-        err = fetch_uploads(c, key_marker, id_marker, &p);
+        err = fetch_uploads(c, c->url.prefix, key_marker, id_marker, &p);
         if (err < 0)
             break;
         for (size_t i = 0; i < p.n; i++) {

@@ -108,6 +108,7 @@ class Agent:
         self.proc = None
         self.notify = None
         self.log = tmp_path / "agent.log"
+        self.wrap = []  # argv the agent is started through (it must exec it)
         self.env = dict(os.environ, XDG_RUNTIME_DIR=str(self.run_dir),
                         XDG_STATE_HOME=str(self.state_home), CLOUDSEAL_CONFIG=str(config))
         for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
@@ -131,7 +132,7 @@ class Agent:
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self.logf = open(self.log, "a")
-        cmd, fds = [str(AGENT), "--debug"], ()
+        cmd, fds = [*self.wrap, str(AGENT), "--debug"], ()
         if listen_sock is not None:
             n = listen_sock.fileno()
             # fd 3, and LISTEN_PID must be the agent's pid: set them, then exec

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 """The agent files fleet health reports (docs/reports.md): after a backup,
 inside a fleet whose signed directory names a report key, read back by
-'cloudseal admin report'; outside a fleet, nothing is filed."""
+'cloudseal admin report'; two workstations of one user file a report each;
+outside a fleet, nothing is filed."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import time
+import uuid
 
 BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
 CLI = BUILD / "cloudseal"
@@ -127,3 +130,54 @@ def test_agent_reports_a_failed_backup(agent, agent_env, tmp_path):
     assert row["last_error"] == "failed" and row["last_error_time"] > 0, row
     assert str(tmp_path) not in r.stdout  # a class, never the failing path
     assert agent.terminate() == 0
+
+
+def test_two_workstations_of_one_user_file_two_reports(agent, agent_env, tmp_path):
+    """One user backing up from two machines into one store: each agent
+    files under its own host id (from its machine id) and host name, and
+    'admin report' shows one line for each, neither taken for the other's."""
+    write, account = agent_env
+    cfg = make_fleet(tmp_path, write, agent, account)
+    account.unlock()
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=120)
+    wait_log(agent, "filed the fleet health report")
+    assert agent.terminate() == 0
+
+    # the second workstation: its own machine id and host name (private
+    # mount and UTS namespaces), its own state, cache and runtime dirs
+    ws2 = tmp_path / "ws2"
+    ws2.mkdir()
+    (ws2 / "machine-id").write_text(uuid.uuid4().hex + "\n")
+    second = type(agent)(ws2, cfg)
+    second.env["XDG_CACHE_HOME"] = str(ws2 / "cache")
+    second.wrap = ["unshare", "--mount", "--uts", "sh", "-c",
+                   'mount --bind "$0" /etc/machine-id && hostname ws-two && exec "$@"', str(ws2 / "machine-id")]
+    try:
+        account.unlock()  # the first agent's stop locked
+        second.start()
+        second.wait_status("idle, next backup", timeout=120)
+        wait_log(second, "filed the fleet health report")
+        assert second.terminate() == 0
+    finally:
+        second.close()
+
+    reports = sorted(p.name for p in (tmp_path / "storage" / "fleet" / "reports" / account.user).iterdir())
+    assert len(reports) == 2, reports
+    r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
+                        str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
+                       cwd=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads(r.stdout)["reports"]
+    assert sorted(row["host_id"] for row in rows) == reports
+    by_host = {row["host"]: row for row in rows}
+    assert len(by_host) == 2 and "ws-two" in by_host, rows
+    for row in rows:
+        assert row["user"] == account.user and row["state"] == "ok" and not row["stale"], row
+        assert row["sequence"] == 1 and time.time() - row["last_backup"] < 300, row
+    assert by_host["ws-two"]["snapshots"] == 2  # the second backup went into the same repository
+    text = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
+                           str(tmp_path / "report.key")], capture_output=True, text=True, timeout=60,
+                          cwd=str(tmp_path)).stdout
+    for host in by_host:
+        assert re.search(rf"^{re.escape(account.user)}\s+{re.escape(host)}\s+ok\s", text, re.M), text

@@ -78,9 +78,10 @@ def test_large_object_through_the_fault_proxy(rgw, rgw_bucket, proxy, tmp_path):
     got = rgw.ok(f"{rgw_bucket}/{prefix}", "get", "big", timeout=300).stdout
     assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest()
     assert ".cloudseal" not in rgw.ok(f"{rgw_bucket}/{prefix}", "list").stdout.decode()
-    # S3 has no idempotency token for CreateMultipartUpload: a create whose
-    # reply the proxy reset is retried and leaves the first upload behind, as
-    # with every S3 client; `storage cleanup` is what removes such leftovers
+    # a create whose reply the proxy reset is retried, and the client aborts
+    # the upload it left (test_a_lost_create_reply_leaves_no_upload_behind);
+    # that abort can itself be reset by this proxy, and then the leftover is
+    # what `storage cleanup` is for
     left = uploads(rgw, prefix + "/")
     assert all(k == f"{prefix}/big" for k, _ in left), left
     rgw.ok(f"{rgw_bucket}/{prefix}", "cleanup", "0")
@@ -148,3 +149,20 @@ def test_cleanup_aborts_stale_uploads_under_its_prefix(rgw, rgw_bucket, cs_confi
     assert uploads(rgw, other + "/") == [(f"{other}/c", kept)]
     status, _ = signed(rgw, "DELETE", f"/{BUCKET}/{other}/c", "uploadId=" + urllib.parse.quote(kept, safe=""))
     assert status == 204
+
+
+def test_a_lost_create_reply_leaves_no_upload_behind(rgw, rgw_bucket, tmp_path):
+    """RGW made the upload but its id never came back: the retried create
+    makes a second one, and the first must not be left for `storage
+    cleanup` (the session proxy's resets hit this now and then)."""
+    proc, ep = lossy_proxy(rgw, "POST", r"\?uploads=", once=True)
+    prefix = f"mp-create-{os.getpid()}"
+    body = os.urandom(11 << 20)
+    try:
+        ep.ok(f"{ep.base}/{BUCKET}/{prefix}", "put", "obj", input=body, config=mp_config(tmp_path))
+        assert proxy_stats(ep)["lost_replies"] == 1  # the first create's
+    finally:
+        stop(proc)
+    assert uploads(rgw, prefix + "/") == []
+    assert rgw.ok(f"{rgw_bucket}/{prefix}", "get", "obj").stdout == body
+    rgw.ok(f"{rgw_bucket}/{prefix}", "del", "obj")
