@@ -287,7 +287,7 @@ int control_init(agent *a)
             log_warning("ignoring %d unexpected file descriptors from systemd", n);
         r = make_socket(a);
         if (r < 0) {
-            log_error("cannot create the control socket: %s", strerror(-r));
+            log_error_errno(r, "cannot create the control socket");
             return r;
         }
     }

@@ -21,7 +21,7 @@ void desktop_notify(agent *a, const char *summary, const char *body)
     (void)a;
     r = sd_bus_open_user(&bus);
     if (r < 0) {
-        log_debug("no user bus for a desktop notification: %s", strerror(-r));
+        log_debug_errno(r, "no user bus for a desktop notification");
         goto out;
     }
     r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.Notifications",

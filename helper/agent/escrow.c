@@ -52,7 +52,7 @@ void escrow_check(agent *a)
     if (r == 0)
         log_notice("filed the escrow of your account key, as the fleet's policy asks (%s)", key);
     else
-        log_warning("cannot file the escrow of your account key: %s", strerror(-r));
+        log_warning_errno(r, "cannot file the escrow of your account key");
 out:
     cs_storage_close(st);
 }

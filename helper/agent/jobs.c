@@ -286,7 +286,7 @@ void jobs_reschedule(agent *a)
         j->held = false;
         r = job_spawn(a, j);
         if (r < 0) {
-            log_error("cannot start %s: %s", j->name, strerror(-r));
+            log_error_errno(r, "cannot start %s", j->name);
             job_finished(a, j, RESULT_FAILED);
             return;
         }
@@ -301,7 +301,7 @@ void jobs_reschedule(agent *a)
         r = sd_event_add_time(a->event, &a->sched_timer, CLOCK_REALTIME, (uint64_t)earliest * 1000000ULL,
                               1000000, on_sched_timer, a);
         if (r < 0)
-            log_error("cannot arm the job timer: %s", strerror(-r));
+            log_error_errno(r, "cannot arm the job timer");
     } else {
         sd_event_source_set_time(a->sched_timer, (uint64_t)earliest * 1000000ULL);
         sd_event_source_set_enabled(a->sched_timer, SD_EVENT_ONESHOT);

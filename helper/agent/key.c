@@ -51,7 +51,7 @@ void key_lock(agent *a, bool revoke, const char *why)
     if (revoke && a->enrolled) {
         int r = cs_keyring_revoke(a->account_id);
         if (r < 0 && r != -ENOKEY)
-            log_error("cannot revoke the key in the keyring: %s", strerror(-r));
+            log_error_errno(r, "cannot revoke the key in the keyring");
         else if (r == 0)
             log_notice("revoked the key in the keyring");
     }
@@ -75,7 +75,7 @@ static bool resolve_account(agent *a)
     r = cs_account_id(a->cfg, a->user, a->account_id);
     if (r < 0) {
         if (r != -ENOENT)
-            log_debug("cannot find the account id yet: %s", strerror(-r));
+            log_debug_errno(r, "cannot find the account id yet");
         snprintf(a->error, sizeof(a->error), "%s", r == -ENOENT ? "not enrolled: run 'cloudseal enroll'"
                                                                : "cannot read the keybag");
         return false;
@@ -101,7 +101,7 @@ void key_check(agent *a)
         goto out;
     }
     if (r < 0) {
-        log_warning("cannot read the keyring: %s", strerror(-r));
+        log_warning_errno(r, "cannot read the keyring");
         goto out;
     }
     if (a->lock_on_logout && key_user_logged_out(a, false)) {
@@ -158,7 +158,7 @@ int key_init(agent *a)
         r = sd_event_add_io(a->event, &a->login_src, sd_login_monitor_get_fd(a->login_mon),
                             (uint32_t)sd_login_monitor_get_events(a->login_mon), on_login_change, a);
         if (r < 0)
-            log_warning("cannot watch logins: %s", strerror(-r));
+            log_warning_errno(r, "cannot watch logins");
     }
     key_check(a);
     r = sd_event_now(a->event, CLOCK_MONOTONIC, &now);
@@ -193,7 +193,7 @@ void key_on_stop(agent *a)
         if (r == 0)
             log_notice("logged out and lock = logout: revoked the key in the keyring");
         else if (r != -ENOKEY)
-            log_error("cannot revoke the key in the keyring: %s", strerror(-r));
+            log_error_errno(r, "cannot revoke the key in the keyring");
     }
     if (a->amk) {
         cs_amk_free(a->amk);

@@ -315,7 +315,7 @@ int main(int argc, char **argv)
              a.lock_on_logout ? "logout" : "reboot");
     r = sd_event_loop(a.event);
     if (r < 0)
-        log_error("event loop failed: %s", strerror(-r));
+        log_error_errno(r, "event loop failed");
     teardown(&a);
     return r < 0 ? 1 : a.exit_code;
 }

@@ -96,7 +96,7 @@ void power_watch(agent *a)
         r = sd_bus_match_signal_async(a->power_bus, NULL, senders[i], NULL, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_power_changed, NULL, a);
     if (r < 0) {
-        log_debug("no system bus to ask about battery and network: %s", strerror(-r));
+        log_debug_errno(r, "no system bus to ask about battery and network");
         a->power_bus = sd_bus_flush_close_unref(a->power_bus);
     }
 }

@@ -46,7 +46,7 @@ void repo_check(agent *a)
         return;
     r = cs_storage_open_config_login(a->cfg, &st); /* a quick look, never a long wait */
     if (r < 0) {
-        log_warning("cannot open the storage named in [storage] url: %s", strerror(-r));
+        log_warning_errno(r, "cannot open the storage named in [storage] url");
         snprintf(a->error, sizeof(a->error), "cannot open the storage: %s", strerror(-r));
         return;
     }
@@ -68,7 +68,7 @@ void repo_check(agent *a)
         log_warning("storage unreachable at start (%s); backups retry", strerror(-r));
         snprintf(a->error, sizeof(a->error), "storage unreachable");
     } else {
-        log_warning("cannot check the backup repository: %s", strerror(-r));
+        log_warning_errno(r, "cannot check the backup repository");
         snprintf(a->error, sizeof(a->error), "cannot check the backup repository: %s", strerror(-r));
     }
     cs_storage_close(st);

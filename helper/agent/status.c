@@ -276,7 +276,7 @@ static void migrate_old_state(agent *a)
             r = -errno;
     }
     if (r < 0) {
-        log_warning("cannot move the state file %s to %s: %s", old, a->state_path, strerror(-r));
+        log_warning_errno(r, "cannot move the state file %s to %s", old, a->state_path);
         return;
     }
     log_notice("moved the state file from %s to %s (out of the backed-up configuration)", old, a->state_path);
@@ -332,6 +332,6 @@ void state_save(agent *a)
     if (r == 0)
         r = cs_write_file_atomic(a->state_path, s, strlen(s), 0600);
     if (r < 0)
-        log_warning("cannot save %s: %s", a->state_path, strerror(-r));
+        log_warning_errno(r, "cannot save %s", a->state_path);
     json_object_put(o);
 }

@@ -72,7 +72,7 @@ int admin_save(const cs_directory *d)
     int r = cs_directory_save_source(path, d);
 
     if (r < 0) {
-        log_error("cannot write %s: %s", path, strerror(-r));
+        log_error_errno(r, "cannot write %s", path);
         return CLI_FAILED;
     }
     return CLI_OK;
@@ -139,7 +139,7 @@ int admin_file_escrow(const char *user, const cs_amk *amk, const uint8_t escrow_
         r = cs_escrow_file(st, user, amk, escrow_pk);
     cs_storage_close(st);
     if (r < 0)
-        log_error("cannot file the escrow of %s: %s", user, strerror(-r));
+        log_error_errno(r, "cannot file the escrow of %s", user);
     return r;
 }
 

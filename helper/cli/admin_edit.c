@@ -274,7 +274,7 @@ int admin_edit(int argc, char **argv)
     if (r == -ENOENT)
         return CLI_NOT_FOUND;
     if (r < 0) {
-        log_error("%s failed: %s", cmd, strerror(-r));
+        log_error_errno(r, "%s failed", cmd);
         return CLI_FAILED;
     }
     r = admin_check(d);

@@ -35,13 +35,13 @@ static int write_keypair(const char *secret_path, const char *public_path, const
         return CLI_FAILED;
     }
     if (r < 0) {
-        log_error("cannot write %s: %s", secret_path, strerror(-r));
+        log_error_errno(r, "cannot write %s", secret_path);
         return CLI_FAILED;
     }
     snprintf(comment, sizeof(comment), "cloudseal %s public key", what);
     r = cs_fleet_write_pubkey(public_path, pk, comment);
     if (r < 0) {
-        log_error("cannot write %s: %s", public_path, strerror(-r));
+        log_error_errno(r, "cannot write %s", public_path);
         return CLI_FAILED;
     }
     return CLI_OK;
@@ -336,7 +336,7 @@ int admin_verify(int argc, char **argv)
     }
     r = cs_read_file(argv[optind], CS_FLEET_MAX_SIGNED, &data);
     if (r < 0) {
-        log_error("cannot read %s: %s", argv[optind], strerror(-r));
+        log_error_errno(r, "cannot read %s", argv[optind]);
         return CLI_FAILED;
     }
     r = cs_fleet_accept(cli_config(), data.data, data.len, pinned, (int64_t)time(NULL), &d, &err);

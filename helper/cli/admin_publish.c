@@ -225,11 +225,11 @@ int admin_publish(int argc, char **argv)
     r = cs_fleet_sign(d, sk, &signed_json, &len);
     cs_secure_free(sk);
     if (r < 0) {
-        log_error("signing failed: %s", strerror(-r));
+        log_error_errno(r, "signing failed");
         goto fail;
     }
     if (o.output && (r = cs_write_file_atomic(o.output, signed_json, len, 0644)) < 0) {
-        log_error("cannot write %s: %s", o.output, strerror(-r));
+        log_error_errno(r, "cannot write %s", o.output);
         goto fail;
     }
     if (s && (r = cs_storage_put(s, CS_FLEET_STORAGE_KEY, signed_json, len, CS_PUT_REPLACE)) < 0) {

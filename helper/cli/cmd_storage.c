@@ -44,7 +44,7 @@ static int report(const char *what, const char *url, int err)
 {
     char why[1024];
 
-    log_error("%s %s: %s", what, url, strerror(-err));
+    log_error_errno(err, "%s %s", what, url);
     log_error("%s", cs_storage_explain(url, err, why, sizeof(why)));
     return exit_code(err);
 }

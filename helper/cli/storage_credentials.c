@@ -71,7 +71,7 @@ static int check_pair(const cs_user_cred *cred)
     }
     cs_storage_close(st);
     if (r < 0) {
-        log_error("the storage does not accept these credentials: %s", strerror(-r));
+        log_error_errno(r, "the storage does not accept these credentials");
         log_error("%s", cs_s3_hint(r));
         log_error("nothing was changed (--no-check stores them anyway)");
     }
