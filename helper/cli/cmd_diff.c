@@ -43,13 +43,8 @@ int cmd_diff(int argc, char **argv)
     repo_cli rc;
     int o, r;
 
-    while ((o = cli_getopt(argc, argv, "", opts)) != -1) {
-        int filt = repo_cli_filter_option(o, optarg);
-        if (filt < 0)
-            return CLI_USAGE;
-        if (filt == 0)
-            return cli_opt_exit(o);
-    }
+    if ((o = repo_cli_getopt(argc, argv, "", opts)) != -1)
+        return cli_opt_exit(o);
     if (argc - optind != 2) {
         log_error("give two snapshots; see 'cloudseal diff --help'");
         return CLI_USAGE;

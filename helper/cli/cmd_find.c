@@ -203,12 +203,7 @@ int cmd_find(int argc, char **argv)
     json_object *out = NULL;
     repo_cli rc;
 
-    while ((o = cli_getopt(argc, argv, "s:O:N:", opts)) != -1) {
-        int filt = repo_cli_filter_option(o, optarg);
-        if (filt < 0)
-            return CLI_USAGE;
-        if (filt > 0)
-            continue;
+    while ((o = repo_cli_getopt(argc, argv, "s:O:N:", opts)) != -1) {
         switch (o) {
         case 's':
             if (nspecs == FIND_MAX_SPECS) {

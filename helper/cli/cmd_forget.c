@@ -87,12 +87,8 @@ int cmd_forget(int argc, char **argv)
     repo_cli rc;
     int c, r, e = 0;
 
-    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
-        int *dst = NULL, f = repo_cli_filter_option(c, optarg);
-        if (f < 0)
-            return CLI_USAGE;
-        if (f > 0)
-            continue;
+    while ((c = repo_cli_getopt(argc, argv, "n", opts)) != -1) {
+        int *dst = NULL;
         switch (c) {
         case 'l': dst = &pol.last; break;
         case 'H': dst = &pol.hourly; break;

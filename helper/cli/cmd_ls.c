@@ -67,12 +67,7 @@ int cmd_ls(int argc, char **argv)
     repo_cli rc;
     int o, r;
 
-    while ((o = cli_getopt(argc, argv, "l", opts)) != -1) {
-        int filt = repo_cli_filter_option(o, optarg);
-        if (filt < 0)
-            return CLI_USAGE;
-        if (filt > 0)
-            continue;
+    while ((o = repo_cli_getopt(argc, argv, "l", opts)) != -1) {
         switch (o) {
         case 'l': c.lng = true; break;
         default: return cli_opt_exit(o);

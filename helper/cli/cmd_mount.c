@@ -635,12 +635,7 @@ int cmd_mount(int argc, char **argv)
     int o, r;
 
     m.refresh_interval = 5;
-    while ((o = cli_getopt(argc, argv, "", opts)) != -1) {
-        int filt = repo_cli_filter_option(o, optarg);
-        if (filt < 0)
-            return CLI_USAGE;
-        if (filt > 0)
-            continue;
+    while ((o = repo_cli_getopt(argc, argv, "", opts)) != -1) {
         switch (o) {
         case 'r':
             m.refresh_interval = strtod(optarg, &end);

@@ -68,12 +68,7 @@ int cmd_restore(int argc, char **argv)
     repo_cli rc;
     int c, r;
 
-    while ((c = cli_getopt(argc, argv, "t:i:n", opts)) != -1) {
-        int filt = repo_cli_filter_option(c, optarg);
-        if (filt < 0)
-            return CLI_USAGE;
-        if (filt > 0)
-            continue;
+    while ((c = repo_cli_getopt(argc, argv, "t:i:n", opts)) != -1) {
         switch (c) {
         case 't': o.target = optarg; break;
         case 'i':

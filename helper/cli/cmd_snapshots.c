@@ -17,13 +17,8 @@ int cmd_snapshots(int argc, char **argv)
     repo_cli rc;
     int c, r;
 
-    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
-        int f = repo_cli_filter_option(c, optarg);
-        if (f < 0)
-            return CLI_USAGE;
-        if (f == 0)
-            return cli_opt_exit(c);
-    }
+    if ((c = repo_cli_getopt(argc, argv, "", opts)) != -1)
+        return cli_opt_exit(c);
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     r = cs_snapshot_list(rc.repo, &v, &n, &bad);

@@ -47,6 +47,10 @@ enum { REPO_CLI_OPT_TAG = 0x1000, REPO_CLI_OPT_HOST, REPO_CLI_OPT_PATH };
 /* getopt_long's c: 1 when it was a filter option (taken), 0 when not, or
  * -1 on a bad argument (reported). */
 int repo_cli_filter_option(int c, const char *arg);
+/* cli_getopt() that takes the --tag/--host/--path filters itself: returns
+ * the verb's next own option, -1 at the end, or as cli_getopt() does
+ * ('?' also for one filter too many), for cli_opt_exit(). */
+int repo_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own);
 /* Whether the filter lets s through (no filter: every snapshot). */
 bool repo_cli_filter_match(const cs_snapshot *s);
 bool repo_cli_filter_set(void);

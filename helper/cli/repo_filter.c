@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli_opts.h"
 #include "repo_cli.h"
 #include "util/log.h"
 
@@ -102,4 +103,18 @@ void repo_cli_filter_list(cs_snapshot *v, size_t *n)
         }
     }
     *n = k;
+}
+
+int repo_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own)
+{
+    int c, f;
+
+    while ((c = cli_getopt(argc, argv, shortopts, own)) != -1) {
+        f = repo_cli_filter_option(c, optarg);
+        if (f < 0)
+            return '?';
+        if (f == 0)
+            return c;
+    }
+    return -1;
 }
