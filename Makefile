@@ -68,7 +68,7 @@ MODULES     := $(if $(PAM_SRCS),$(O)/pam_cloudseal.so) $(if $(NSS_SRCS),$(O)/lib
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 UNIT_RUN    := $(UNIT_BINS)
 
-.PHONY: all deps deps-build check check-quick unit asan asan-unit valgrind fuzz fuzz-smoke fuzz-long \
+.PHONY: all deps deps-build check check-quick unit asan asan-unit valgrind fuzz fuzz-smoke fuzz-long integration-tools \
         integration integration-quick \
         demo install clean bench
 all: $(LIB_A) $(PROGRAMS) $(MODULES)
@@ -125,7 +125,9 @@ valgrind: all
 
 # AREA=repo: tests/integration/repo only; K=expr: pytest -k; M=expr: pytest
 # -m over the markers ceph, nspawn and root (tests/integration/conftest.py)
-integration: all
+# the helper programs the pytest tiers use (each mk/*.mk adds its own)
+integration-tools: all
+integration: all integration-tools
 	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib \
 	  tests/integration$(if $(AREA),/$(AREA)) $(if $(K),-k "$(K)") $(if $(M),-m "$(M)")
 integration-quick:

@@ -6,7 +6,7 @@ $(AGENT_KEYTOOL): tests/integration/agent/keytool.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
 
-integration: $(AGENT_KEYTOOL)
+integration-tools: $(AGENT_KEYTOOL)
 
 # what the D-Bus stand-ins (these two, fake-systemd1 in repo.mk) share
 BUS_STANDIN := tests/integration/bus_standin.c tests/integration/bus_standin.h
@@ -17,7 +17,7 @@ $(AGENT_NOTIFYD): tests/integration/agent/notifyd.c $(BUS_STANDIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/integration/bus_standin.c $(LDFLAGS_ALL) $(PKG_LIBS)
 
-integration: $(AGENT_NOTIFYD)
+integration-tools: $(AGENT_NOTIFYD)
 
 # a stand-in UPower and NetworkManager (battery, metered) for the power tests
 AGENT_POWERD := $(O)/tests/agent-powerd
@@ -25,4 +25,4 @@ $(AGENT_POWERD): tests/integration/agent/powerd.c $(BUS_STANDIN)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/integration/bus_standin.c $(LDFLAGS_ALL) $(PKG_LIBS)
 
-integration: $(AGENT_POWERD)
+integration-tools: $(AGENT_POWERD)

@@ -25,7 +25,7 @@ $(NSS_BENCH): bench/nss_bench.c
 
 .PHONY: fleet-test-tools bench-nss
 fleet-test-tools: $(FLEET_TEST_NSS) $(FLEET_TOOL)
-integration valgrind: fleet-test-tools
+integration-tools valgrind: fleet-test-tools
 
 bench-nss: all $(FLEET_TOOL) $(NSS_BENCH)
 	bench/nss.sh

@@ -12,4 +12,4 @@ $(GOLDEN_TOOL): $(GOLDEN_TOOL_SRCS) tests/golden/tool/golden_tool.h $(LIB_A)
 
 .PHONY: golden-tool
 golden-tool: $(GOLDEN_TOOL)
-integration: $(GOLDEN_TOOL)
+integration-tools: $(GOLDEN_TOOL)

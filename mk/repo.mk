@@ -23,4 +23,4 @@ $(FAILALLOC_SO): tests/integration/repo/failalloc.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
 
-integration: $(FAKE_SYSTEMD1) $(FAILALLOC_SO)
+integration-tools: $(FAKE_SYSTEMD1) $(FAILALLOC_SO)

@@ -50,6 +50,9 @@ run_tier() {
   esac
 }
 
+# the build and the helper programs the tests use, once, before the runs
+make -s integration-tools >/dev/null || { echo "stress: the build failed" >&2; exit 2; }
+
 pass=0; fail=0
 for tier in "$@"; do
   tp=0; tf=0
