@@ -125,8 +125,9 @@ valgrind: all
 
 # AREA=repo: tests/integration/repo only; K=expr: pytest -k; M=expr: pytest
 # -m over the markers ceph, nspawn and root (tests/integration/conftest.py)
-# the helper programs the pytest tiers use (each mk/*.mk adds its own)
-integration-tools: all
+# the helper programs the pytest tiers use (each mk/*.mk adds its own;
+# some tests drive unit binaries, e.g. the archive convergence property)
+integration-tools: all $(UNIT_BINS)
 integration: all integration-tools
 	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib \
 	  tests/integration$(if $(AREA),/$(AREA)) $(if $(K),-k "$(K)") $(if $(M),-m "$(M)")

@@ -78,7 +78,8 @@ def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
     """Auth by our module succeeded, then the client went away at the second
     prompt: no session step ever runs; the parked key expires by itself."""
     sandbox.enroll()
-    sshd = sshd_factory(second_factor=True, module_opts="park_timeout=3")
+    # long enough that a loaded machine still sees the key before it expires
+    sshd = sshd_factory(second_factor=True, module_opts="park_timeout=10")
     askpass = tmp_path / "askpass"
     # first prompt: the password; second: kill the client (the connection drops)
     askpass.write_text(f"#!/bin/sh\ncase $1 in *code*) kill -9 $PPID; exit 1;; esac\necho '{PASSWORD}'\n")
@@ -90,9 +91,9 @@ def test_abandoned_login_expires(sshd_factory, sandbox, tmp_path):
     parked = waits.wait_until(lambda: parked_keys() or None, 10,
                               lambda: f"one parked key after auth:\n{parked_keys()}\n{sshd.syslog()}")
     assert len(parked) == 1, f"expected one parked key after auth:\n{parked}\n{sshd.syslog()}"
-    # a key expiring by itself (park_timeout 3 s) sends no event: polled,
-    # 3 s plus a failure bound
-    waits.wait_until(lambda: not parked_keys(), 3 + 10, "the abandoned parked key to expire")
+    # a key expiring by itself (park_timeout 10 s) sends no event: polled,
+    # 10 s plus a failure bound
+    waits.wait_until(lambda: not parked_keys(), 10 + 10, "the abandoned parked key to expire")
     assert sandbox.key_bytes() == 0
 
 
