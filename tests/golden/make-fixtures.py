@@ -32,6 +32,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "integration"))
+import waits  # noqa: E402  (tests/integration/waits.py: inotify and clock waits)
 import golden  # noqa: E402
 
 # A fixed place, so the paths recorded inside the snapshots are the same on
@@ -148,13 +150,10 @@ def agent_run(env):
                                 stderr=log, stdin=subprocess.DEVNULL)
         try:
             agent.cs("unlock", "--password-stdin")
-            # a generator, not a test: poll the file, bounded
-            for _ in range(600):
-                if state.exists() and state.read_text().count('"last_result":"ok"') == 2:
-                    break
-                time.sleep(0.2)
-            else:
-                sys.exit(f"the agent wrote no state with two good jobs; see {WORK / 'agent.log'}")
+            # the agent rewrites its state file after each job: wait for that
+            waits.wait_for_change([state], lambda: state.exists() and
+                                  state.read_text().count('"last_result":"ok"') == 2, 120,
+                                  f"a state with two good jobs; see {WORK / 'agent.log'}", pid=proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -176,13 +175,13 @@ def generate(out):
     env.cs("init")
     # the file cache keeps only files whose ctime is before the backup's start
     # second (a change within it could go unnoticed): let that second pass
-    time.sleep(1.1)
+    waits.sleep_past(int(time.time()) + 1)
     env.cs("backup", "--tag", "first", str(WORK / "tree"))
     # a second snapshot that shares most blobs with the first
     (WORK / "tree" / "docs" / "added").write_bytes(b"added for the second snapshot\n")
     os.utime(WORK / "tree" / "docs" / "added", ns=(1_700_000_100_000_000_000,) * 2)
     os.utime(WORK / "tree" / "docs", ns=(1_700_000_100_000_000_000,) * 2)
-    time.sleep(1.1)
+    waits.sleep_past(int(time.time()) + 1)
     env.cs("backup", "--tag", "second", str(WORK / "tree"))
     golden.record_stats(WORK / "tree", WORK / "filecache-stats")
     archive_two_devices(env)

@@ -17,13 +17,6 @@ KEYTOOL = BUILD / "tests" / "agent-keytool"
 PASSWORD = "correct horse battery staple\n"
 
 
-def wait_log(agent, text, timeout=60):
-    end = time.monotonic() + timeout
-    while text not in agent.log_text():
-        assert time.monotonic() < end, f"no '{text}' in the agent's log within {timeout}s:\n{agent.log_text()}"
-        time.sleep(0.02)
-
-
 def backup_config(tmp_path, agent, write, paths=None, **sections):
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
@@ -68,7 +61,7 @@ def test_agent_files_a_report_after_a_backup(agent, agent_env, tmp_path):
     account.unlock()
     agent.start()
     agent.wait_status("idle, next backup", timeout=120)
-    wait_log(agent, "filed the fleet health report")
+    agent.wait_log("filed the fleet health report")
     reports = list((tmp_path / "storage" / "fleet" / "reports" / account.user).iterdir())
     assert len(reports) == 1 and len(reports[0].name) == 32
     assert account.user.encode() not in reports[0].read_bytes()  # sealed
@@ -93,7 +86,7 @@ def test_agent_files_a_report_after_a_backup(agent, agent_env, tmp_path):
     t = time.monotonic()
     assert agent.request("backup-now")["ok"] is True
     agent.wait_status("idle, next backup", timeout=120, since=t)
-    wait_log(agent, "(sequence 2,")
+    agent.wait_log("(sequence 2,")
     r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
                         str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
                        cwd=str(tmp_path))
@@ -120,7 +113,7 @@ def test_agent_reports_a_failed_backup(agent, agent_env, tmp_path):
     account.unlock()
     agent.start()
     agent.wait_status("error:", timeout=120)
-    wait_log(agent, "filed the fleet health report")
+    agent.wait_log("filed the fleet health report")
     r = subprocess.run([str(CLI), "--config", str(cfg), "admin", "report", "--report-secret",
                         str(tmp_path / "report.key"), "--json"], capture_output=True, text=True, timeout=60,
                        cwd=str(tmp_path))
@@ -141,7 +134,7 @@ def test_two_workstations_of_one_user_file_two_reports(agent, agent_env, tmp_pat
     account.unlock()
     agent.start()
     agent.wait_status("idle, next backup", timeout=120)
-    wait_log(agent, "filed the fleet health report")
+    agent.wait_log("filed the fleet health report")
     assert agent.terminate() == 0
 
     # the second workstation: its own machine id and host name (private
@@ -157,7 +150,7 @@ def test_two_workstations_of_one_user_file_two_reports(agent, agent_env, tmp_pat
         account.unlock()  # the first agent's stop locked
         second.start()
         second.wait_status("idle, next backup", timeout=120)
-        wait_log(second, "filed the fleet health report")
+        second.wait_log("filed the fleet health report")
         assert second.terminate() == 0
     finally:
         second.close()
