@@ -149,8 +149,8 @@ static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n, i
     if (r == -ENOMEM)
         return r;
     if (r < 0 && !quiet) /* only delays deletions: start over */
-        log_warning("archive: %s in the state directory is damaged (%s); it is written anew",
-                    CANDIDATES_FILE, strerror(-r));
+        log_warning_errno(r, "archive: %s in the state directory is damaged (%m); it is written anew",
+                          CANDIDATES_FILE);
     return 0;
 }
 

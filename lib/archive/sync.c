@@ -992,8 +992,8 @@ static int local_changes(ctx *c)
         c->st->inst[i]->scan_seen = false;
     r = cs_scan_maildir(c->rootfd, &sc);
     if (r < 0) {
-        log_error("archive: cannot scan the Maildir %s: %s; nothing was synced and nothing is deleted",
-                  c->o->maildir, strerror(-r));
+        log_error_errno(r, "archive: cannot scan the Maildir %s: %m; nothing was synced and nothing is deleted",
+                        c->o->maildir);
         return unreadable(r);
     }
     c->stats->scanned = sc.nfiles;
@@ -1685,8 +1685,8 @@ static int open_maildir(ctx *c)
                       "If it is on a disk, mount it; if you moved or renamed it, set [archive] maildir to "
                       "where it is now", root);
         else
-            log_error("archive: cannot open the Maildir %s: %s; nothing was synced and nothing is deleted",
-                      root, strerror(-r));
+            log_error_errno(r, "archive: cannot open the Maildir %s: %m; nothing was synced and nothing is "
+                            "deleted", root);
         return unreadable(r);
     }
     c->rootfd = fd;

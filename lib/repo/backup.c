@@ -592,8 +592,7 @@ static int finalize(backup_run *b, frame *f)
                 if (!b->fatal) {
                     /* a full disk is the caller's to explain: it knows where the repository is */
                     if (re != -ENOSPC && re != -EDQUOT)
-                        log_error("cannot store data in the repository: %s; no snapshot is written",
-                                  strerror(-re));
+                        log_error_errno(re, "cannot store data in the repository: %m; no snapshot is written");
                     b->fatal = re;
                 }
                 drop = true;
@@ -788,7 +787,7 @@ static int add_entry(backup_run *b, frame *f, const char *path, const char *name
     }
     if (fstatat(f->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT || ks) {
-            log_warning("cannot stat %s: %s", full, strerror(errno));
+            log_warning_errno(-errno, "cannot stat %s", full);
             b->errors++;
         } else {
             log_notice("%s vanished before it could be read: not in this snapshot", full);
@@ -905,7 +904,7 @@ static frame *unreadable_dir(backup_run *b, const char *full, int err)
         log_notice("%s vanished before it could be read: not in this snapshot", full);
         b->vanished++;
     } else {
-        log_warning("cannot open directory %s: %s", full, strerror(err));
+        log_warning_errno(-err, "cannot open directory %s", full);
         b->errors++;
     }
     if (!(empty = calloc(1, sizeof(*empty)))) {
@@ -1344,7 +1343,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (rc == 0 && b->fc) {
         int cr = cs_fcache_save(b->fc);
         if (cr < 0)
-            log_warning("could not save the file cache (%s): the next backup reads every file", strerror(-cr));
+            log_warning_errno(cr, "could not save the file cache (%m): the next backup reads every file");
     }
     if (rc == 0)
         snap->summary.duration = elapsed(b);

@@ -239,8 +239,8 @@ static int load_index(cs_repo *r)
             continue; /* removed by a concurrent prune after the listing */
         if (rc < 0) {
             cs_id_hex(&r->index_ids[i], hex);
-            log_error("index object index/%s is damaged (%s): the packs it names are located from their "
-                      "own headers; 'cloudseal repair index' rebuilds the index", hex, strerror(-rc));
+            log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
+                            "their own headers; 'cloudseal repair index' rebuilds the index", hex);
             r->damaged_index++;
             continue;
         }

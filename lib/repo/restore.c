@@ -157,7 +157,7 @@ static void set_xattrs(int fd, const char *path, const cs_node *nd)
         int r = fd >= 0 ? fsetxattr(fd, nd->xattrs[i].name, nd->xattrs[i].value, nd->xattrs[i].len, 0)
                         : lsetxattr(path, nd->xattrs[i].name, nd->xattrs[i].value, nd->xattrs[i].len, 0);
         if (r < 0 && errno != ENOTSUP && errno != EPERM)
-            log_warning("cannot set extended attribute %s on %s: %s", nd->xattrs[i].name, path, strerror(errno));
+            log_warning_errno(-errno, "cannot set extended attribute %s on %s", nd->xattrs[i].name, path);
     }
 }
 
@@ -169,14 +169,14 @@ static void set_meta(restore_run *s, int fd, const char *path, const cs_node *nd
     set_xattrs(fd, path, nd);
     if (s->root || nd->uid == getuid()) {
         if ((fd >= 0 ? fchown(fd, nd->uid, nd->gid) : lchown(path, nd->uid, nd->gid)) < 0 && s->root)
-            log_warning("cannot set the owner of %s: %s", path, strerror(errno));
+            log_warning_errno(-errno, "cannot set the owner of %s", path);
     }
     if (nd->type != CS_NODE_SYMLINK) {
         if ((fd >= 0 ? fchmod(fd, nd->mode & 07777) : chmod(path, nd->mode & 07777)) < 0)
-            log_warning("cannot set the mode of %s: %s", path, strerror(errno));
+            log_warning_errno(-errno, "cannot set the mode of %s", path);
     }
     if ((fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW)) < 0)
-        log_warning("cannot set the times of %s: %s", path, strerror(errno));
+        log_warning_errno(-errno, "cannot set the times of %s", path);
 }
 
 /* Small blobs of consecutive files sit next to each other in a pack: read
@@ -363,9 +363,9 @@ static void write_failed(restore_run *s, const char *path, int rc)
             s->full = rc;
         pthread_mutex_unlock(&s->mu);
         if (first)
-            log_error("the target's disk is full (%s) writing %s: restore stopped; free space in %s "
-                      "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
-                      strerror(-rc), path, s->o->target, (double)s->snap_bytes / (1 << 20));
+            log_error_errno(rc, "the target's disk is full (%m) writing %s: restore stopped; free space in %s "
+                            "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
+                            path, s->o->target, (double)s->snap_bytes / (1 << 20));
     } else if (rc != -EBADMSG) {
         log_error_errno(rc, "cannot restore %s", path);
     }
@@ -710,7 +710,7 @@ static int make_dir(restore_run *s, const char *dest)
         }
         report(s, "overwrite", dest);
         if (!s->o->dry_run && unlink(dest) < 0) {
-            log_error("cannot replace %s by a directory: %s", dest, strerror(errno));
+            log_error_errno(-errno, "cannot replace %s by a directory", dest);
             s->res.errors++;
             return 0;
         }
@@ -815,7 +815,7 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
         return 0;
     }
     if (unlink(dest) < 0 && errno != ENOENT) {
-        log_warning("cannot replace %s: %s", dest, strerror(errno));
+        log_warning_errno(-errno, "cannot replace %s", dest);
         s->res.errors++;
         return 0;
     }
@@ -904,10 +904,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
     if (rc < 0)
         return log_error_errno(rc, "cannot create the target directory %s", o->target);
-    if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0) {
-        log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
-        return rc;
-    }
+    if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0)
+        return log_error_errno(rc, "'%s' is not in the snapshot (%m)", o->subpath);
     if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
         return -ENOMEM;
     s.snap_bytes = snap->summary.bytes_processed;
@@ -946,7 +944,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         if (s.full) {
             s.res.errors++;
         } else if (unlink(s.pend[i].path), link(s.pend[i].target, s.pend[i].path) < 0) {
-            log_warning("cannot link %s to %s: %s", s.pend[i].path, s.pend[i].target, strerror(errno));
+            log_warning_errno(-errno, "cannot link %s to %s", s.pend[i].path, s.pend[i].target);
             s.res.errors++;
         } else {
             s.res.files++;

@@ -64,7 +64,7 @@ int cs_vformat_errno(char *buf, size_t n, int r, const char *fmt, va_list ap)
 {
     int saved = errno;
 
-    errno = r < 0 ? -r : r; /* glibc's printf prints strerror(errno) for %m */
+    errno = r < 0 ? -r : r; /* glibc's printf expands %m from errno */
     vsnprintf(buf, n, fmt, ap);
     errno = saved;
     return r;
