@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "archive/archive.h"
 #include "archive/maildir.h"
+#include "util/alloc.h"
 #include "util/log.h"
 
 void cs_scan_free(cs_scan *sc)
@@ -50,17 +51,7 @@ static int add_file(cs_scan *sc, uint32_t folder, int subdir, const char *name,
     size_t nl = strlen(name), ul = strlen(unique);
     char *mem;
 
-    if (sc->nfiles == sc->cap) {
-        size_t ncap = sc->cap ? sc->cap * 2 : 1024;
-        cs_scan_file *n = realloc(sc->files, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        sc->files = n;
-        sc->cap = ncap;
-    }
-    mem = malloc(nl + ul + 2);
-    if (!mem)
+    if (CS_GREEDY_REALLOC(sc->files, sc->cap, sc->nfiles + 1) < 0 || !(mem = malloc(nl + ul + 2)))
         return -ENOMEM;
     memcpy(mem, name, nl + 1);
     memcpy(mem + nl + 1, unique, ul + 1);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include "util/alloc.h"
 #include "util/bytes.h"
 
 #define STATE_MAGIC "CSAS"
@@ -147,15 +148,8 @@ int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out)
         return -E2BIG;
     if ((st->ninst + 1) * 2 > st->hcap && (r = hash_grow(st)) < 0)
         return r;
-    if (st->ninst == st->cap) {
-        size_t ncap = st->cap ? st->cap * 2 : 256;
-        cs_arch_inst **n = realloc(st->inst, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        st->inst = n;
-        st->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(st->inst, st->cap, st->ninst + 1) < 0)
+        return -ENOMEM;
     in = calloc(1, sizeof(*in));
     if (!in || !(in->key = strdup(key))) {
         free(in);

@@ -29,6 +29,7 @@
 #include "archive/seal.h"
 #include "archive/state.h"
 #include "archive/sync_internal.h"
+#include "util/alloc.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -216,18 +217,10 @@ static int list_cb(const char *key, const cs_object_stat *st, void *ud)
         log_warning("archive: ignoring unexpected object %s", key);
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 64;
-        seg_ref *n;
-
-        if (ncap > (1u << 24))
-            return -E2BIG;
-        n = realloc(l->v, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        l->v = n;
-        l->cap = ncap;
-    }
+    if (l->n >= (1u << 24))
+        return -E2BIG;
+    if (CS_GREEDY_REALLOC(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
     l->v[l->n++] = ref;
     return 0;
 }
@@ -339,16 +332,8 @@ out:
 
 static int keep_own(ctx *c, uint64_t seq)
 {
-    uint64_t *n;
-
-    if (c->nown == c->capown) {
-        size_t ncap = c->capown ? c->capown * 2 : 64;
-
-        if (!(n = realloc(c->own, ncap * sizeof(*n))))
-            return -ENOMEM;
-        c->own = n;
-        c->capown = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->own, c->capown, c->nown + 1) < 0)
+        return -ENOMEM;
     c->own[c->nown++] = seq;
     return 0;
 }
@@ -512,15 +497,8 @@ static int new_message(ctx *c, const char *folder, int subdir, const char *name,
     if (r < 0)
         return r;
     in->scan_seen = true;
-    if (c->npend == c->cappend) {
-        size_t ncap = c->cappend ? c->cappend * 2 : 256;
-        struct pending *n = realloc(c->pend, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        c->pend = n;
-        c->cappend = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->pend, c->cappend, c->npend + 1) < 0)
+        return -ENOMEM;
     p = &c->pend[c->npend++];
     snprintf(p->folder, sizeof(p->folder), "%s", folder);
     snprintf(p->name, sizeof(p->name), "%s", name);
