@@ -378,38 +378,40 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
     return strdup(name);
 }
 
-static void read_xattrs(const char *path, cs_node *nd)
+/* 0 or -ENOMEM: a snapshot never silently lacks an attribute it could not copy. */
+static int read_xattrs(const char *path, cs_node *nd)
 {
     char list[16384];
     ssize_t len = llistxattr(path, list, sizeof(list));
     uint16_t count = 0;
 
     if (len <= 0)
-        return;
+        return 0;
     for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1)
         count++;
     if (count > CS_XATTR_MAX_COUNT)
         count = CS_XATTR_MAX_COUNT;
     nd->xattrs = calloc(count, sizeof(*nd->xattrs));
     if (!nd->xattrs)
-        return;
+        return -ENOMEM;
     for (ssize_t i = 0; i < len && nd->nxattrs < count; i += (ssize_t)strlen(list + i) + 1) {
         uint8_t val[CS_XATTR_VALUE_MAX];
         ssize_t vl = lgetxattr(path, list + i, val, sizeof(val));
         cs_xattr *x = &nd->xattrs[nd->nxattrs];
         if (vl < 0 || strlen(list + i) > 255)
-            continue;
+            continue; /* removed since the listing */
         x->name = strdup(list + i);
         x->value = malloc(vl ? (size_t)vl : 1);
         if (!x->name || !x->value) {
             free(x->name);
             free(x->value);
-            continue;
+            return -ENOMEM;
         }
         memcpy(x->value, val, (size_t)vl);
         x->len = (uint32_t)vl;
         nd->nxattrs++;
     }
+    return 0;
 }
 
 static int node_from_stat(backup_run *b, int dirfd, const char *name, const char *path, const struct stat *st,
@@ -456,8 +458,7 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
         if (!nd->link)
             return -ENOMEM;
     }
-    read_xattrs(path, nd);
-    return 0;
+    return read_xattrs(path, nd);
 }
 
 /* The file a worker read may be another version than the walk saw: record
