@@ -14,14 +14,13 @@
 #include "archive/maildir.h"
 #include "util/alloc.h"
 #include "util/log.h"
+#include "util/strv.h"
 
 void cs_scan_free(cs_scan *sc)
 {
-    for (size_t i = 0; i < sc->nfolders; i++)
-        free(sc->folders[i]);
     for (size_t i = 0; i < sc->nfiles; i++)
         free(sc->files[i].name); /* unique shares the allocation */
-    free(sc->folders);
+    cs_strv_free(&sc->folders);
     free(sc->missing);
     free(sc->files);
     memset(sc, 0, sizeof(*sc));
@@ -29,20 +28,13 @@ void cs_scan_free(cs_scan *sc)
 
 static int add_folder(cs_scan *sc, const char *name)
 {
-    char **n = realloc(sc->folders, (sc->nfolders + 1) * sizeof(*n));
-    uint8_t *m;
+    uint8_t *m = realloc(sc->missing, sc->folders.n + 1);
 
-    if (!n)
-        return -ENOMEM;
-    sc->folders = n;
-    if (!(m = realloc(sc->missing, sc->nfolders + 1)))
+    if (!m)
         return -ENOMEM;
     sc->missing = m;
-    m[sc->nfolders] = 0;
-    if (!(n[sc->nfolders] = strdup(name)))
-        return -ENOMEM;
-    sc->nfolders++;
-    return 0;
+    m[sc->folders.n] = 0;
+    return cs_strv_add(&sc->folders, name);
 }
 
 static int add_file(cs_scan *sc, uint32_t folder, int subdir, const char *name,
@@ -84,7 +76,7 @@ static int is_reg_at(int dirfd, const struct dirent *e)
 static int scan_subdir(int rootfd, cs_scan *sc, uint32_t folder, int subdir)
 {
     char path[CS_MD_FOLDER_MAX + 8];
-    const char *fname = sc->folders[folder];
+    const char *fname = sc->folders.v[folder];
     struct dirent *e;
     DIR *d;
     int fd, r = 0;
@@ -160,7 +152,7 @@ int cs_scan_maildir(int rootfd, cs_scan *out)
 
     memset(out, 0, sizeof(*out));
     r = list_folders(rootfd, out);
-    for (uint32_t i = 0; r == 0 && i < out->nfolders; i++) {
+    for (uint32_t i = 0; r == 0 && i < out->folders.n; i++) {
         r = scan_subdir(rootfd, out, i, CS_MD_NEW);
         if (r == 0)
             r = scan_subdir(rootfd, out, i, CS_MD_CUR);
@@ -183,9 +175,9 @@ int cs_archive_watch_dirs(const char *maildir, int (*cb)(const char *path, void 
     close(fd);
     if (r == 0)
         r = cb(maildir, userdata);
-    for (size_t i = 0; r == 0 && i < sc.nfolders; i++)
+    for (size_t i = 0; r == 0 && i < sc.folders.n; i++)
         for (int sub = 0; r == 0 && sub < 2; sub++) {
-            const char *f = sc.folders[i];
+            const char *f = sc.folders.v[i];
 
             if (snprintf(path, sizeof(path), "%s/%s%s%s", maildir, f, f[0] ? "/" : "", sub ? "cur" : "new") >=
                 (int)sizeof(path))

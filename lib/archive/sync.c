@@ -808,18 +808,18 @@ static const char *folder_label(const char *f)
  * half-copied) Maildir. */
 static int check_folders(ctx *c, const cs_scan *sc)
 {
-    for (size_t f = 0; f < sc->nfolders; f++) {
+    for (size_t f = 0; f < sc->folders.n; f++) {
         if (!sc->missing[f])
             continue;
         for (size_t i = 0; i < c->st->ninst; i++) {
             const cs_arch_inst *in = c->st->inst[i];
             int bit = in->local_subdir == CS_MD_NEW ? CS_SCAN_NO_NEW : CS_SCAN_NO_CUR;
 
-            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders[f]) != 0)
+            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders.v[f]) != 0)
                 continue;
             log_error("archive: the folder %s of %s has no %s/ directory: the Maildir is damaged or not "
                       "all there; nothing was synced. Put the directory back (or, to delete the folder, "
-                      "remove the whole folder) and sync again", folder_label(sc->folders[f]), c->o->maildir,
+                      "remove the whole folder) and sync again", folder_label(sc->folders.v[f]), c->o->maildir,
                       bit == CS_SCAN_NO_NEW ? "new" : "cur");
             return -ENOENT;
         }
@@ -892,20 +892,20 @@ static int emit_dir(ctx *c, const char *name, bool exists)
  * with messages needs no entry: it exists wherever they are. */
 static int local_folders(ctx *c, const cs_scan *sc)
 {
-    bool *seen = NULL, *has_msgs = calloc(sc->nfolders + 1, sizeof(*has_msgs));
+    bool *seen = NULL, *has_msgs = calloc(sc->folders.n + 1, sizeof(*has_msgs));
     int r = 0;
 
     if (!has_msgs)
         return -ENOMEM;
     for (size_t i = 0; i < sc->nfiles; i++)
         has_msgs[sc->files[i].folder] = true;
-    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
+    for (size_t i = 0; r == 0 && i < sc->folders.n; i++) {
         cs_arch_folder *f;
         bool was_local;
 
-        if (!sc->folders[i][0])
+        if (!sc->folders.v[i][0])
             continue; /* INBOX is the Maildir itself */
-        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true))) {
+        if (!(f = cs_arch_state_folder(c->st, sc->folders.v[i], true))) {
             r = -ENOMEM;
             break;
         }
@@ -917,12 +917,12 @@ static int local_folders(ctx *c, const cs_scan *sc)
         /* empty and not recorded as existing: made here, or emptied here
          * (never recorded); a removal recorded elsewhere is materialise's */
         if (!has_msgs[i] && !f->exists && (!was_local || !f->w.hlc))
-            r = emit_dir(c, sc->folders[i], true);
+            r = emit_dir(c, sc->folders.v[i], true);
     }
     if (r == 0 && !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
         r = -ENOMEM;
-    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
-        cs_arch_folder *f = sc->folders[i][0] ? cs_arch_state_folder(c->st, sc->folders[i], false) : NULL;
+    for (size_t i = 0; r == 0 && i < sc->folders.n; i++) {
+        cs_arch_folder *f = sc->folders.v[i][0] ? cs_arch_state_folder(c->st, sc->folders.v[i], false) : NULL;
 
         if (f)
             seen[f - c->st->folders] = true;
@@ -985,7 +985,7 @@ static int local_changes(ctx *c)
         cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
 
         if (in && in->local_present && !in->scan_seen && f->subdir == in->local_subdir &&
-            strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders[f->folder]) == 0) {
+            strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders.v[f->folder]) == 0) {
             struct stat st;
 
             in->scan_seen = true;
@@ -1002,7 +1002,7 @@ static int local_changes(ctx *c)
     /* pass 2: everything else */
     for (size_t i = 0; r == 0 && i < sc.nfiles; i++) {
         cs_scan_file *f = &sc.files[i];
-        const char *folder = sc.folders[f->folder];
+        const char *folder = sc.folders.v[f->folder];
         cs_arch_inst *in;
 
         if (f->mark == 1)
@@ -1043,7 +1043,7 @@ static int local_changes(ctx *c)
         cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
 
         if (in && in->local_present && !in->scan_seen)
-            r = moved(c, in, again.folders[f->folder], f->subdir, f->name, f->flags);
+            r = moved(c, in, again.folders.v[f->folder], f->subdir, f->name, f->flags);
     }
     cs_scan_free(&again);
     for (size_t i = 0; r == 0 && i < c->st->ninst; i++) {
