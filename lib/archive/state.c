@@ -55,26 +55,34 @@ void cs_arch_state_free(cs_arch_state *st)
     free(st);
 }
 
-cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create)
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name)
 {
-    cs_arch_folder *n;
-
     for (size_t i = 0; i < st->nfolders; i++) /* few: one per folder a user has */
         if (strcmp(st->folders[i].name, name) == 0)
             return &st->folders[i];
-    if (!create || st->nfolders >= CS_ARCH_MAX_FOLDERS)
-        return NULL;
+    return NULL;
+}
+
+int cs_arch_state_folder_get(cs_arch_state *st, const char *name, cs_arch_folder **out)
+{
+    cs_arch_folder *n;
+
+    if ((*out = cs_arch_state_folder(st, name)))
+        return 0;
+    if (st->nfolders >= CS_ARCH_MAX_FOLDERS)
+        return -E2BIG;
     n = realloc(st->folders, (st->nfolders + 1) * sizeof(*n));
     if (!n)
-        return NULL;
+        return -ENOMEM;
     st->folders = n;
     n = &st->folders[st->nfolders];
     memset(n, 0, sizeof(*n));
     if (!(n->name = strdup(name)))
-        return NULL;
+        return -ENOMEM;
     st->nfolders++;
     st->dirty = true;
-    return n;
+    *out = n;
+    return 0;
 }
 
 int cs_arch_state_new(cs_arch_state **out)
@@ -336,10 +344,10 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
     if (e->type != CS_AE_DIR && st->ncollected && cs_arch_collected(st, e->key))
         return 0; /* collected: every log holds at most a DEL of it (R4) */
     if (e->type == CS_AE_DIR) {
-        cs_arch_folder *f = cs_arch_state_folder(st, e->folder, true);
+        cs_arch_folder *f;
 
-        if (!f)
-            return -ENOMEM;
+        if ((r = cs_arch_state_folder_get(st, e->folder, &f)) < 0)
+            return r;
         if (cs_lww_cmp(st, w, f->w) <= 0)
             return 0;
         f->exists = e->exists;
@@ -660,10 +668,10 @@ static int decode_folders(cs_reader *rd, cs_arch_state *st)
         cs_arch_folder *f;
 
         if (cs_get_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
-            cs_arch_state_folder(st, name, false) || cs_get_u8(rd, &fl) < 0 || fl > 3)
+            cs_arch_state_folder(st, name) || cs_get_u8(rd, &fl) < 0 || fl > 3)
             return -EBADMSG;
-        if (!(f = cs_arch_state_folder(st, name, true)))
-            return -ENOMEM;
+        if ((r = cs_arch_state_folder_get(st, name, &f)) < 0)
+            return r;
         f->exists = fl & 1;
         f->local = fl & 2;
         if (get_w(rd, st, &f->w) < 0)

@@ -905,10 +905,8 @@ static int local_folders(ctx *c, const cs_scan *sc)
 
         if (!sc->folders.v[i][0])
             continue; /* INBOX is the Maildir itself */
-        if (!(f = cs_arch_state_folder(c->st, sc->folders.v[i], true))) {
-            r = -ENOMEM;
+        if ((r = cs_arch_state_folder_get(c->st, sc->folders.v[i], &f)) < 0)
             break;
-        }
         was_local = f->local;
         if (!f->local) {
             f->local = true;
@@ -922,7 +920,7 @@ static int local_folders(ctx *c, const cs_scan *sc)
     if (r == 0 && !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
         r = -ENOMEM;
     for (size_t i = 0; r == 0 && i < sc->folders.n; i++) {
-        cs_arch_folder *f = sc->folders.v[i][0] ? cs_arch_state_folder(c->st, sc->folders.v[i], false) : NULL;
+        cs_arch_folder *f = sc->folders.v[i][0] ? cs_arch_state_folder(c->st, sc->folders.v[i]) : NULL;
 
         if (f)
             seen[f - c->st->folders] = true;
@@ -1333,7 +1331,7 @@ static int maybe_compact(ctx *c)
 
 /* ---- materialise ---- */
 
-static void folder_made(ctx *c, const char *name);
+static int folder_made(ctx *c, const char *name);
 
 static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 {
@@ -1403,10 +1401,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (c->o->dry_run)
         return 0;
     r = cs_md_ensure_folder(c->rootfd, in->folder);
-    if (r == 0) {
-        folder_made(c, in->folder);
+    if (r == 0)
+        r = folder_made(c, in->folder);
+    if (r == 0)
         r = cs_md_rename(c->rootfd, from, to);
-    }
     if (r == -EEXIST || r == -ENOENT) { /* the mail client is busy with it: next sync */
         c->stats->skipped++;
         c->stats->renamed--;
@@ -1419,14 +1417,20 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 }
 
 /* A folder materialise made for a message is on disk now. */
-static void folder_made(ctx *c, const char *name)
+static int folder_made(ctx *c, const char *name)
 {
-    cs_arch_folder *f = name[0] ? cs_arch_state_folder(c->st, name, true) : NULL;
+    cs_arch_folder *f;
+    int r;
 
-    if (f && !f->local) {
+    if (!name[0])
+        return 0; /* INBOX, the Maildir itself */
+    if ((r = cs_arch_state_folder_get(c->st, name, &f)) < 0)
+        return r;
+    if (!f->local) {
         f->local = true;
         c->st->dirty = true;
     }
+    return 0;
 }
 
 /* Empty folders: create those the merged state says exist, remove those it
@@ -1484,10 +1488,13 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
         if (r == 0) {
             c->maildir_changed = true;
             c->stats->delivered++;
-            folder_made(c, in->folder);
             r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
             if (r == 0)
+                r = folder_made(c, in->folder);
+            if (r == 0)
                 note_stat(c, in);
+            else
+                log_error_errno(r, "archive: cannot record the delivery of %s (%m); sync again", in->key);
         } else if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
             c->stats->skipped++;
             r = 0;
