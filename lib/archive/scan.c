@@ -136,12 +136,14 @@ static int list_folders(int rootfd, cs_scan *sc)
         return r;
     }
     r = add_folder(sc, "");
-    while (r == 0 && (e = readdir(d))) {
+    while (r == 0 && (errno = 0, e = readdir(d))) {
         if (e->d_name[0] != '.' || cs_md_folder_valid(e->d_name) < 0)
             continue; /* ".", "..", and names that are not Maildir++ folders */
         if (is_dir_at(dirfd(d), e))
             r = add_folder(sc, e->d_name);
     }
+    if (r == 0 && !e && errno) /* a read error: the folders after it would go unseen */
+        r = -errno;
     closedir(d);
     return r;
 }

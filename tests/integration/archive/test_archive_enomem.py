@@ -43,3 +43,29 @@ def test_failed_folder_record_fails_the_sync(account, build_dir, tmp_path):
         w.sync()  # the next sync completes what the failed one left
         assert want in w.messages()
     assert injected, "no allocation of the folder's name was failed: failalloc.so matched nothing"
+
+
+def test_failed_folder_listing_fails_the_sync(account, build_dir, tmp_path):
+    """A read error while listing the Maildir's folders fails the sync;
+    it used to end as a success that had not looked at the folders after
+    the error (readdir() in list_folders(), lib/archive/scan.c)."""
+    shim = build_dir / "tests" / "failalloc.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration' (or make {shim})"
+    a, b = account("a"), account("b")
+    a.deliver("1764300000.M1P1.a", message(1))
+    a.deliver("1764300000.M2P1.a", message(2), folder=".Sent")
+    a.sync()
+    before = a.messages()
+    mark = tmp_path / "injected"
+    saved = a.env
+    a.env = dict(saved, LD_PRELOAD=str(shim), CS_FAILALLOC_NAME=a.maildir.name, CS_FAILALLOC_CALL="readdir",
+                 CS_FAILALLOC_NTH="1", CS_FAILALLOC_MARK=str(mark))
+    try:
+        r = a.sync(check=False)
+    finally:
+        a.env = saved
+    assert mark.exists(), "failalloc.so matched no readdir() of the Maildir"
+    assert r.returncode != 0, f"the listing failed, yet the sync succeeded:\n{r.stderr}"
+    assert "Input/output error" in r.stderr, r.stderr
+    b.sync()
+    assert sorted(b.messages()) == sorted(before), "a message was deleted"
