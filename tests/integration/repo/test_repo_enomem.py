@@ -90,3 +90,20 @@ def test_failed_xattr_copy_fails_the_backup(repo, build_dir, tmp_path):
     assert r.returncode not in (0, 7), f"exit {r.returncode}\n{r.stderr}"
     assert "memory" in r.stderr, r.stderr
     assert len(snapshots(repo)) == before, "a snapshot was saved without the attribute"
+
+
+def test_failed_storage_listing_fails(repo, build_dir, tmp_path):
+    """A read error while listing a file:// store is an error: the listing
+    used to end there as if complete, and a snapshot left out of prune's
+    listing has its data deleted (walk() in lib/storage/storage_file.c)."""
+    shim = build_dir / "tests" / "failalloc.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration' (or make {shim})"
+    repo.run("backup", "--password-stdin", tree(tmp_path, "file"))
+    listed = [p for p in tmp_path.glob("storage/**/snapshots") if p.is_dir()]
+    assert len(listed) == 1, listed
+    mark = tmp_path / "injected"
+    r = run_failing(repo, shim, ["snapshots", "--json"], str(listed[0]), "readdir", 1, mark)
+    assert mark.exists(), "failalloc.so matched no readdir() of the snapshots"
+    assert r.returncode != 0, f"the listing failed, yet: exit 0\n{r.stdout}"
+    assert "Input/output error" in r.stderr, r.stderr
+    assert len(snapshots(repo)) == 1
