@@ -70,50 +70,54 @@ static int grow_line(char **buf, size_t *n)
     return 0;
 }
 
-static int load_passwd(const char *path, cs_local_accounts *l)
-{
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    _cleanup_free_ char *buf = NULL;
-    size_t n = 4096;
-    struct passwd pw, *res;
-    int r;
+/* One entry of a passwd- or group-style file: 0, or fget*ent_r()'s
+ * positive errno (ENOENT at the end, ERANGE for a line longer than buf). */
+typedef int (*read_entry_fn)(FILE *f, char *buf, size_t n, const char **name, uint32_t *id);
 
-    if (!f)
-        return -errno;
-    if (!(buf = malloc(n)))
-        return -ENOMEM;
-    while ((r = fgetpwent_r(f, &pw, buf, n, &res)) != ENOENT) { /* ENOENT: the end */
-        if (r == ERANGE)
-            r = grow_line(&buf, &n);
-        else if (r > 0)
-            r = -r;
-        else if ((r = cs_strv_add(&l->user_names, pw.pw_name)) == 0)
-            r = id_add(&l->uids, pw.pw_uid);
-        if (r < 0)
-            return r;
+static int read_passwd(FILE *f, char *buf, size_t n, const char **name, uint32_t *id)
+{
+    struct passwd pw, *res;
+    int r = fgetpwent_r(f, &pw, buf, n, &res);
+
+    if (r == 0) {
+        *name = pw.pw_name;
+        *id = pw.pw_uid;
     }
-    return 0;
+    return r;
 }
 
-static int load_group(const char *path, cs_local_accounts *l)
+static int read_group(FILE *f, char *buf, size_t n, const char **name, uint32_t *id)
+{
+    struct group gr, *res;
+    int r = fgetgrent_r(f, &gr, buf, n, &res);
+
+    if (r == 0) {
+        *name = gr.gr_name;
+        *id = gr.gr_gid;
+    }
+    return r;
+}
+
+static int load_entries(const char *path, read_entry_fn read_entry, cs_strv *names, id_list *ids)
 {
     _cleanup_fclose_ FILE *f = fopen(path, "re");
     _cleanup_free_ char *buf = NULL;
     size_t n = 16384;
-    struct group gr, *res;
+    const char *name;
+    uint32_t id;
     int r;
 
     if (!f)
         return -errno;
     if (!(buf = malloc(n)))
         return -ENOMEM;
-    while ((r = fgetgrent_r(f, &gr, buf, n, &res)) != ENOENT) {
+    while ((r = read_entry(f, buf, n, &name, &id)) != ENOENT) {
         if (r == ERANGE)
             r = grow_line(&buf, &n);
         else if (r > 0)
             r = -r;
-        else if ((r = cs_strv_add(&l->group_names, gr.gr_name)) == 0)
-            r = id_add(&l->gids, gr.gr_gid);
+        else if ((r = cs_strv_add(names, name)) == 0)
+            r = id_add(ids, id);
         if (r < 0)
             return r;
     }
@@ -127,9 +131,9 @@ int cs_local_accounts_load(const char *passwd_path, const char *group_path, cs_l
 
     if (!l)
         return -ENOMEM;
-    r = load_passwd(passwd_path, l);
+    r = load_entries(passwd_path, read_passwd, &l->user_names, &l->uids);
     if (r == 0)
-        r = load_group(group_path, l);
+        r = load_entries(group_path, read_group, &l->group_names, &l->gids);
     if (r < 0) {
         cs_local_accounts_free(l);
         return r;
