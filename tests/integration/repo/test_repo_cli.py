@@ -234,40 +234,18 @@ def restore_all_and_compare(repo, src, tmp_path):
     return len(snaps)
 
 
-def test_kill9_during_backup_and_prune(repo, build_dir, tmp_path):
+def test_kill9_during_backup_and_prune(repo, tmp_path):
     """kill -9 at random instants of backups and prunes: check passes after
     every kill, every snapshot restores exactly, the next backup succeeds.
     An instant is a step of the run (crashat.so: SIGKILL before the Nth
     write, fsync, rename, link or unlink), not a time, so the kills land
     mid-run however loaded the machine is."""
-    shim = build_dir / "tests" / "crashat.so"
-    assert shim.exists(), f"{shim} missing: run 'make integration-tools'"
     src = tmp_path / "src"
     make_tree(src, seed=7)
     rnd = random.Random(int(os.environ.get("CS_REPO_CRASH_SEED", "42")))
-    count = tmp_path / "ops"
-    plain_env = repo.env
-
-    def run_counted(*args, kill_at=None):
-        """One run under the shim; its length in steps when it ended by itself."""
-        env = dict(plain_env, LD_PRELOAD=str(shim), CS_CRASHAT_COUNT=str(count))
-        if kill_at:
-            env["CS_CRASHAT_OP"] = str(kill_at)
-        count.unlink(missing_ok=True)
-        repo.env = env
-        try:
-            p = repo.popen(*args)
-        finally:
-            repo.env = plain_env
-        p.stdin = None  # popen() wrote the password and closed it
-        _, err = p.communicate(timeout=300)
-        if p.returncode == -signal.SIGKILL:
-            return None
-        assert p.returncode == 0, f"cloudseal {args}: {p.returncode}\n{err.decode(errors='replace')}"
-        return int(count.read_text())
 
     # the length of each kind of run, in steps, from its last run that finished
-    length = {"backup": run_counted("backup", src)}
+    length = {"backup": repo.run_crashing("backup", src)}
     kills = 0
     for i in range(CRASH_ITERATIONS):
         # new data each round, so there is something to write when killed
@@ -280,7 +258,7 @@ def test_kill9_during_backup_and_prune(repo, build_dir, tmp_path):
         # a step chosen at random over the run's expected length (a little
         # beyond, so some runs also finish); a first prune is measured whole
         kill_at = rnd.randint(1, int(length[kind] * 1.2) + 1) if kind in length else None
-        steps = run_counted(*args, kill_at=kill_at)
+        steps = repo.run_crashing(*args, kill_at=kill_at)
         if steps is None:
             kills += 1
         else:
