@@ -7,7 +7,9 @@
  * picks the same instants.
  *   CS_CRASHAT_OP     kill before this operation (1 = the first); unset: never
  *   CS_CRASHAT_COUNT  a file that receives the number of operations when the
- *                     process exits normally (how long a run is, in steps) */
+ *                     process exits normally (how long a run is, in steps)
+ *   CS_CRASHAT_CALL   count only this call (e.g. linkat: an object published)
+ *   CS_CRASHAT_PATH   count only calls whose (new) path contains this text */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -16,11 +18,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 static _Atomic unsigned long ops;
 static unsigned long kill_at;
+static const char *only_call, *only_path;
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static int (*real_fsync)(int);
@@ -40,6 +44,8 @@ __attribute__((constructor)) static void crashat_init(void)
     if (!real_write || !real_fsync || !real_renameat || !real_linkat || !real_unlinkat)
         abort();
     kill_at = at ? strtoul(at, NULL, 10) : 0;
+    only_call = getenv("CS_CRASHAT_CALL");
+    only_path = getenv("CS_CRASHAT_PATH");
 }
 
 __attribute__((destructor)) static void crashat_report(void)
@@ -59,38 +65,42 @@ __attribute__((destructor)) static void crashat_report(void)
     close(fd);
 }
 
-static void step(void)
+static void step(const char *call, const char *path)
 {
+    if (only_call && strcmp(call, only_call) != 0)
+        return;
+    if (only_path && (!path || !strstr(path, only_path)))
+        return;
     if (++ops == kill_at)
         raise(SIGKILL);
 }
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
-    step();
+    step("write", NULL);
     return real_write(fd, buf, len);
 }
 
 int fsync(int fd)
 {
-    step();
+    step("fsync", NULL);
     return real_fsync(fd);
 }
 
 int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
-    step();
+    step("renameat", newpath);
     return real_renameat(olddirfd, oldpath, newdirfd, newpath);
 }
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
-    step();
+    step("linkat", newpath);
     return real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
-    step();
+    step("unlinkat", path);
     return real_unlinkat(dirfd, path, flags);
 }
