@@ -648,10 +648,6 @@ int cmd_mount(int argc, char **argv)
         default: return cli_opt_exit(o);
         }
     }
-    if (argc - optind != 1) {
-        log_error("give the directory to mount on; see 'cloudseal mount --help'");
-        return CLI_USAGE;
-    }
     if ((r = repo_cli_open(&m.rc)) != CLI_OK)
         return r;
     clock_gettime(CLOCK_REALTIME, &m.started);
