@@ -24,7 +24,7 @@
 helper_globals helper = { .timeout_sec = 60 };
 
 static const cs_verb commands[] = {
-#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary, NULL },
+#define HELPER_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
 #include "commands.def"
 #undef HELPER_COMMAND
 };
@@ -42,6 +42,11 @@ static void usage(FILE *f)
                "directory, 20 key not the pinned one, 21 unlocked but the password must be changed,\n"
                "22 the key is another account's, 23 configuration file invalid or unreadable.\n"
                "Run 'cloudseal-helper COMMAND --help' for a command.\n");
+}
+
+int helper_opt_exit(int c)
+{
+    return c == CS_VERB_HELP ? CS_HELPER_OK : CS_HELPER_USAGE;
 }
 
 const cs_config *helper_config(void)
