@@ -87,14 +87,17 @@ def test_every_verb_answers_help_bad_options_and_operands(runner, tool):
     assert not wrong, "\n".join(wrong)
 
 
-def test_agent_options(runner):
-    """cloudseal-agent has options and no verbs: the same three answers."""
-    r = runner("cloudseal-agent", "--help")
-    assert r.returncode == 0 and r.stdout.startswith("Usage: cloudseal-agent"), r
-    r = runner("cloudseal-agent", "--no-such-option")
-    assert r.returncode == 2 and "Try 'cloudseal-agent --help'." in r.stderr, r
-    r = runner("cloudseal-agent", "extra-operand")
-    assert r.returncode == 2 and "unexpected operand 'extra-operand'" in r.stderr, r
+@pytest.mark.parametrize("binary", ["cloudseal", "cloudseal-helper", "cloudseal-agent"])
+def test_tools_own_options(runner, binary):
+    """The options before a verb (and the agent's, which has no verbs)
+    answer as a verb's do."""
+    r = runner(binary, "--help")
+    assert r.returncode == 0 and r.stdout.startswith(f"Usage: {binary} "), r
+    r = runner(binary, "--no-such-option")
+    assert r.returncode == 2 and r.stderr.endswith(f"Try '{binary} --help'.\n"), r
+    if binary == "cloudseal-agent":
+        r = runner(binary, "extra-operand")
+        assert r.returncode == 2 and "unexpected operand 'extra-operand'" in r.stderr, r
 
 
 def test_operand_count_errors_say_what_and_where(runner):
