@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The verb dispatcher and option layer (verbs.h). */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
@@ -67,15 +68,20 @@ int cs_verb_operands_ok(const cs_verb *v, int n)
     return 0;
 }
 
-/* own, then shared, then --help, in all (room for n entries) */
+/* own, then shared, then --help, in all (room for n entries: a verb with
+ * more options is a bug, caught here rather than losing one) */
 static void merge(struct option *all, size_t n, const struct option *own, const struct option *shared)
 {
     size_t k = 0;
 
-    for (; own && own->name && k < n - 2; own++)
+    for (; own && own->name; own++) {
+        assert(k < n - 2);
         all[k++] = *own;
-    for (; shared && shared->name && k < n - 2; shared++)
+    }
+    for (; shared && shared->name; shared++) {
+        assert(k < n - 2);
         all[k++] = *shared;
+    }
     all[k++] = (struct option){ "help", no_argument, NULL, 'h' };
     all[k] = (struct option){ 0 };
 }
@@ -101,6 +107,8 @@ int cs_verb_getopt(int argc, char **argv, const char *shortopts, const struct op
     char shorts[64], *argv0 = argv[0];
     int c;
 
+    assert(v); /* inside cs_verb_dispatch() or after cs_verb_enter() */
+    assert(strlen(shortopts) < sizeof(shorts) - 1);
     snprintf(shorts, sizeof(shorts), "%s%s", shortopts, strchr(shortopts, 'h') ? "" : "h");
     merge(all, CS_ARRAY_SIZE(all), own, shared);
     argv[0] = path; /* getopt's messages name argv[0]: say the whole command */
