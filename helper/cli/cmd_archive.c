@@ -34,6 +34,18 @@ static int exit_code(int r)
     }
 }
 
+/* The [archive] paths; -EINVAL (said) when they are not usable. */
+static int archive_paths(char **maildir, char **state_dir)
+{
+    if (cs_archive_paths_from_config(cli_config(), maildir, state_dir) >= 0)
+        return 0;
+    log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    free(*maildir);
+    free(*state_dir);
+    *maildir = *state_dir = NULL;
+    return -EINVAL;
+}
+
 /* One JSON object from a table: status and the listings build theirs alike. */
 typedef struct json_field {
     const char *key;
@@ -213,11 +225,8 @@ static int do_sync(const args *a, bool undelete)
     progress_state prog = { .last_percent = -1, .tty = isatty(STDERR_FILENO) };
     int r;
 
-    r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    if (archive_paths(&maildir, &state_dir) < 0)
         return CLI_USAGE;
-    }
     o.maildir = maildir;
     o.state_dir = state_dir;
     o.forget_device = a->forget;
@@ -287,12 +296,10 @@ static int do_status(void)
 {
     char *maildir = NULL, *state_dir = NULL;
     cs_archive_status s;
-    int r = cs_archive_paths_from_config(cli_config(), &maildir, &state_dir);
+    int r = archive_paths(&maildir, &state_dir);
 
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    if (r < 0)
         return CLI_USAGE;
-    }
     r = cs_archive_get_status(state_dir, &s);
     if (r < 0) {
         log_error_errno(r, "cannot read the archive state in %s", state_dir);
@@ -373,72 +380,68 @@ static int print_device(const cs_archive_device *d, void *ud)
     return 0;
 }
 
-/* What devices and deleted share: the state's paths, a header, one row per
- * entry (or one JSON array), a hint after.  list() fills arr or prints. */
-typedef int (*listing_fn)(const char *state_dir, uint64_t keep, const void *arg, json_object *arr);
+/* What devices and deleted share: the state's paths and a header or a JSON
+ * array before the rows, the array or a hint after them. */
+typedef struct listing {
+    char *maildir, *state_dir;
+    uint64_t keep; /* [archive] keep_deleted */
+    json_object *arr; /* --json: the rows go here */
+} listing;
 
-static int print_listing(const char *header, const char *hint, listing_fn list, const void *arg)
+static int listing_begin(listing *l, const char *header)
 {
-    const cs_config *cfg = cli_config();
-    char *maildir = NULL, *state_dir = NULL;
-    json_object *arr = cli.json ? json_object_new_array() : NULL;
-    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
-    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
-
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
-        json_object_put(arr);
-        return CLI_USAGE;
-    }
-    if (!arr)
-        fputs(header, stdout);
-    r = list(state_dir, keep, arg, arr);
-    if (r < 0)
-        log_error_errno(r, "cannot read the archive state in %s", state_dir);
-    else if (arr)
-        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+    *l = (listing){ .keep = (uint64_t)cs_config_int(cli_config(), "archive", "keep_deleted") };
+    if (archive_paths(&l->maildir, &l->state_dir) < 0)
+        return -EINVAL;
+    if (cli.json)
+        l->arr = json_object_new_array();
     else
-        fputs(hint, stdout);
-    json_object_put(arr);
-    free(maildir);
-    free(state_dir);
-    return exit_code(r);
+        fputs(header, stdout);
+    return 0;
 }
 
-static int list_devices(const char *state_dir, uint64_t keep, const void *arg, json_object *arr)
+/* r: what listing the rows returned; the exit code. */
+static int listing_end(listing *l, int r, const char *hint)
 {
-    (void)arg;
-    return cs_archive_list_devices(state_dir, keep, print_device, arr);
+    if (r < 0)
+        log_error_errno(r, "cannot read the archive state in %s", l->state_dir);
+    else if (l->arr)
+        printf("%s\n", json_object_to_json_string_ext(l->arr, JSON_C_TO_STRING_PRETTY));
+    else
+        fputs(hint, stdout);
+    json_object_put(l->arr);
+    free(l->maildir);
+    free(l->state_dir);
+    return exit_code(r);
 }
 
 static int do_devices(void)
 {
     char header[128];
+    listing l;
 
     snprintf(header, sizeof(header), "%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
-    return print_listing(header,
-                         "HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
-                         "confirmed yet (it must sync). If a workstation is gone for good, run\n"
-                         "'cloudseal archive forget-device ID'.\n",
-                         list_devices, NULL);
-}
-
-static int list_deleted(const char *state_dir, uint64_t keep, const void *arg, json_object *arr)
-{
-    const args *a = arg;
-    const char *folder = a->folder && strcmp(a->folder, "INBOX") == 0 ? "" : a->folder;
-
-    return cs_archive_list_deleted(state_dir, keep, a->since > 0 ? (uint64_t)a->since : 0, folder, print_deleted,
-                                   arr);
+    if (listing_begin(&l, header) < 0)
+        return CLI_USAGE;
+    return listing_end(&l, cs_archive_list_devices(l.state_dir, l.keep, print_device, l.arr),
+                       "HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
+                       "confirmed yet (it must sync). If a workstation is gone for good, run\n"
+                       "'cloudseal archive forget-device ID'.\n");
 }
 
 static int do_deleted(const args *a)
 {
+    const char *folder = a->folder && strcmp(a->folder, "INBOX") == 0 ? "" : a->folder;
     char header[128];
+    listing l;
 
     snprintf(header, sizeof(header), "%-16s  %-16s  %9s  %s\n", "DELETED", "FOLDER", "SIZE", "ID");
-    return print_listing(header, "'cloudseal archive undelete ID...' brings messages back on every workstation.\n",
-                         list_deleted, a);
+    if (listing_begin(&l, header) < 0)
+        return CLI_USAGE;
+    return listing_end(&l,
+                       cs_archive_list_deleted(l.state_dir, l.keep, a->since > 0 ? (uint64_t)a->since : 0, folder,
+                                               print_deleted, l.arr),
+                       "'cloudseal archive undelete ID...' brings messages back on every workstation.\n");
 }
 
 int cmd_archive(int argc, char **argv)
