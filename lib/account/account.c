@@ -791,6 +791,22 @@ static bool sealed_at_least(const char *user, const cs_amk *amk, const cs_buf *r
            cs_keybag_seal_parse(raw->data, raw->len, user, pk, &seal, NULL) == 0 && seal.generation >= gen;
 }
 
+/* The cached keybag of user (its bytes in raw, parsed in kb), proven to be
+ * amk's: what reseal and repair may file in storage. */
+static int load_cached_ours(const cs_config *cfg, const char *user, const cs_amk *amk, user_dir *d, cs_buf *raw,
+                            cs_keybag **kb)
+{
+    int r = open_user_dir(cfg, user, false, d);
+
+    if (r == 0)
+        r = cs_read_file_at(d->fd, "keybag", CS_KEYBAG_MAX_BYTES, raw);
+    if (r == 0)
+        r = parse_for(user, raw->data, raw->len, kb);
+    if (r == 0)
+        r = cs_keybag_verify(*kb, amk);
+    return r;
+}
+
 int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
 {
     user_dir d = { .fd = -1 };
@@ -806,13 +822,7 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
     if (r == 0 && !cs_fleet_configured(cfg))
         return 0;
     if (r == 0)
-        r = open_user_dir(cfg, user, false, &d);
-    if (r == 0)
-        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
-    if (r == 0)
-        r = parse_for(user, raw.data, raw.len, &kb);
-    if (r == 0)
-        r = cs_keybag_verify(kb, amk);
+        r = load_cached_ours(cfg, user, amk, &d, &raw, &kb);
     if (r == 0)
         r = object_key(user, "keybag-seal", key);
     if (r == 0)
@@ -825,7 +835,7 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
             r = 0; /* missing or junk: file one */
     }
     if (r == 0 && !in_place)
-        r = cs_keybag_seal_for(user, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
+        r = seal_keybag(cfg, user, NULL, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
     if (r == 0 && !in_place)
         r = cs_storage_put(st, key, seal, strlen(seal), CS_PUT_REPLACE);
     cs_storage_close(st);
@@ -845,13 +855,7 @@ int cs_account_repair_storage(const cs_config *cfg, const char *user, const cs_a
     int r = valid_user(user), state = 0;
 
     if (r == 0)
-        r = open_user_dir(cfg, user, false, &d);
-    if (r == 0)
-        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
-    if (r == 0)
-        r = parse_for(user, raw.data, raw.len, &kb);
-    if (r == 0)
-        r = cs_keybag_verify(kb, amk); /* only a copy proven ours goes up */
+        r = load_cached_ours(cfg, user, amk, &d, &raw, &kb); /* only a copy proven ours goes up */
     if (r == 0) {
         gen = cs_keybag_generation(kb);
         load_storage(cfg, user, 0, &s);
