@@ -54,11 +54,11 @@ def enrol(sandbox, pin=PIN):
     return r.stdout.split()[0], state
 
 
-def login_with_key(sandbox, helper, answers, state=None, setup="", key_args="", app=None):
+def login_with_key(sandbox, helper, answers, state=None, setup="", key_args="", app=None, opts=""):
     """pam_login.py through a service whose module execs `helper`, a software
     key (state) plugged in at the compiled-in path; its output, the helper's
     result file and the syslog."""
-    sandbox.add_service("csfido2", module_opts=f"helper={helper}")
+    sandbox.add_service("csfido2", module_opts=f"helper={helper} {opts}")
     key = ""
     if state:
         key = (f"/usr/bin/python3 {SOFT} --socket {KEYDIR}/k.sock --state {state} --log $D/key.log {key_args}"
@@ -137,6 +137,20 @@ def test_touch_prompt_without_pin(sandbox):
                          job(sandbox, cred, os.urandom(32).hex(), pin=False))
     assert "info: Touch your security key." in out and "prompt: Security key PIN" not in out
     assert any(x.startswith("ok ") and len(x) == 3 + 64 for x in out.splitlines())
+
+
+def test_a_prompt_extends_the_run_within_prompt_timeout(sandbox):
+    """timeout=2 alone would kill the helper while it waits 5 s for a touch
+    that never comes; its touch prompt gives it prompt_timeout more, so it
+    reports the timeout itself, and the whole run stays under timeout +
+    prompt_timeout."""
+    cred, state = enrol(sandbox, pin=None)
+    out = login_with_key(sandbox, prompt_helper(sandbox), [PASSWORD], state,
+                         job(sandbox, cred, os.urandom(32).hex(), pin=False), key_args="--touch never",
+                         opts="timeout=2 prompt_timeout=20")
+    assert "info: Touch your security key." in out
+    assert "error ETIMEDOUT" in out
+    assert "result: open_session 0" in out
 
 
 def hostile(sandbox, mode, answers=(PASSWORD,), app=None):
