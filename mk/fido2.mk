@@ -6,7 +6,7 @@
 # never installed, and tests/integration/fido2/test_build.py checks that the
 # production binaries contain none of it.
 FIDO2_LIBS := $(shell pkg-config --libs libfido2 2>/dev/null)
-$(O)/cloudseal $(O)/cloudseal-helper: PKG_LIBS += $(FIDO2_LIBS)
+$(O)/cloudseal $(O)/cloudseal-helper $(O)/tests/test_fido2: PKG_LIBS += $(FIDO2_LIBS)
 # the test CLI links what the real one does (mk/browse.mk)
 $(O)/test-fido2/cloudseal: PKG_LIBS += $(shell pkg-config --libs $(BROWSE_PKGS) 2>/dev/null)
 

@@ -113,7 +113,11 @@ static int devlist_get(devlist *l)
         devlist_done(l);
         return log_debug_errno(fido_errno(fr), "listing security keys failed (%s)", fido_strerr(fr));
     }
-    return l->n > 0 ? 0 : -ENODEV;
+    if (l->n == 0) {
+        devlist_done(l);
+        return -ENODEV;
+    }
+    return 0;
 }
 
 static int dev_open(const char *path, fido_dev_t **out)
