@@ -17,6 +17,10 @@
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include "account/account.h"
 #include "crypto/kdf.h"
 #include "crypto/keybag.h"
 #include "crypto/recovery.h"
@@ -614,6 +618,113 @@ static void test_truncated(void **state)
     }
 }
 
+/* ---- the account layer: a keybag change each, the device through get() ---- */
+
+typedef struct fake_device {
+    uint8_t cred_byte;  /* the credential it holds: 64 bytes of this */
+    const cs_secret *secret;
+    int error;          /* returned instead, when not 0 */
+    int asked;
+} fake_device;
+
+static int fake_get(void *userdata, const char *rp_id, const cs_keybag_fido2 *slot, cs_secret **out)
+{
+    fake_device *d = userdata;
+
+    d->asked++;
+    assert_int_equal(strncmp(rp_id, CS_FIDO2_RP_PREFIX, strlen(CS_FIDO2_RP_PREFIX)), 0);
+    if (d->error)
+        return d->error;
+    if (slot->cred_id_len != 64 || slot->cred_id[0] != d->cred_byte)
+        return -ENOKEY;
+    *out = secret_bytes(d->secret->data, d->secret->len);
+    return 0;
+}
+
+static char tmpdir[] = "/tmp/cs-test-keybag-fido2-XXXXXX";
+
+static cs_config *account_config(void)
+{
+    cs_config *c = NULL;
+    char buf[256];
+
+    assert_int_equal(cs_config_new_default(&c), 0);
+    snprintf(buf, sizeof(buf), "file://%s/storage", tmpdir);
+    assert_int_equal(cs_config_set(c, "storage", "url", buf), 0);
+    snprintf(buf, sizeof(buf), "%s/state", tmpdir);
+    assert_int_equal(cs_config_set(c, "paths", "state_dir", buf), 0);
+    assert_int_equal(cs_config_set(c, "kdf", "memory", "8M"), 0);
+    assert_int_equal(cs_config_set(c, "kdf", "target_time_ms", "1"), 0);
+    return c;
+}
+
+static int account_unlock_key(const cs_config *cfg, const char *user, fake_device *d, const cs_secret *pw)
+{
+    cs_account_fido2 how = { .get = fake_get, .userdata = d, .password = pw };
+    cs_amk *amk = NULL;
+    int r = cs_account_unlock_fido2(cfg, user, &how, 0, NULL, &amk);
+
+    cs_amk_free(amk);
+    return r;
+}
+
+static void test_account_keys(void **state)
+{
+    fixture *f = *state;
+    const char *user = getpwuid(geteuid())->pw_name;
+    cs_secret *pw2 = secret_bytes("after recovery", 14), *code = NULL;
+    fake_device mine = { .cred_byte = 0xa1, .secret = f->key1 }, other = { .cred_byte = 0xb2, .secret = f->key2 };
+    fake_device absent = { .error = -ENODEV };
+    cs_keybag_fido2 k = key_info(CS_FIDO2_POLICY_ANY, 0xa1);
+    cs_config *cfg;
+    cs_amk *amk = NULL, *got = NULL;
+    char cmd[128];
+
+    assert_non_null(mkdtemp(tmpdir));
+    cfg = account_config();
+    assert_int_equal(cs_account_enroll(cfg, user, f->pw, false, &code, &amk), 0);
+    assert_int_equal(account_unlock_key(cfg, user, &mine, NULL), -ENOKEY); /* no key enrolled */
+    assert_int_equal(mine.asked, 0);
+
+    /* policy any: the key alone, the password still */
+    assert_int_equal(cs_account_add_fido2(cfg, user, amk, &k, f->key1, NULL), 0);
+    assert_int_equal(account_unlock_key(cfg, user, &mine, NULL), 0);
+    assert_int_equal(account_unlock_key(cfg, user, &other, NULL), -ENOKEY);
+    assert_int_equal(account_unlock_key(cfg, user, &absent, NULL), -ENODEV);
+    assert_int_equal(cs_account_unlock(cfg, user, f->pw, 0, &got), 0);
+    cs_amk_free(got);
+    got = NULL;
+
+    /* policy both: the other policy first goes; then the password alone no longer opens */
+    k = key_info(CS_FIDO2_POLICY_BOTH, 0xb2);
+    assert_int_equal(cs_account_add_fido2(cfg, user, amk, &k, f->key2, f->pw), -EEXIST);
+    assert_int_equal(cs_account_remove_slot(cfg, user, amk, 3), 0);
+    assert_int_equal(cs_account_add_fido2(cfg, user, amk, &k, f->key2, f->pw), 0);
+    assert_int_equal(cs_account_unlock(cfg, user, f->pw, 0, &got), -EACCES);
+    assert_int_equal(account_unlock_key(cfg, user, &other, NULL), -ENOPKG);
+    assert_int_equal(account_unlock_key(cfg, user, &other, pw2), -EACCES);
+    assert_int_equal(account_unlock_key(cfg, user, &mine, f->pw), -ENOKEY); /* the removed key */
+    assert_int_equal(account_unlock_key(cfg, user, &other, f->pw), 0);
+    assert_int_equal(cs_account_remove_slot(cfg, user, amk, k.id), -EBUSY);
+    assert_int_equal(cs_account_set_password(cfg, user, amk, pw2), -EBUSY);
+
+    /* the recovery key is the way back: a new password, the keys dropped */
+    assert_int_equal(cs_account_unlock(cfg, user, code, CS_UNLOCK_RECOVERY, &got), 0);
+    assert_int_equal(cs_account_recover_password(cfg, user, got, pw2), 0);
+    cs_amk_free(got);
+    got = NULL;
+    assert_int_equal(cs_account_unlock(cfg, user, pw2, 0, &got), 0);
+    cs_amk_free(got);
+    assert_int_equal(account_unlock_key(cfg, user, &other, pw2), -ENOKEY);
+
+    cs_amk_free(amk);
+    cs_secret_free(code);
+    cs_secret_free(pw2);
+    cs_config_free(cfg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credential_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_mix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_keys, setup, teardown),
     };
     if (cs_crypto_init() < 0)
         return 1;
