@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: MIT
+# Security keys (lib/crypto/fido2.c, docs/fido2.md).  Production programs get
+# -lfido2 here (cloudseal and cloudseal-helper only, never the modules or the agent).  The test
+# builds below are the same objects plus tests/fido2/soft_transport.c, which
+# routes libfido2's io to the software authenticator (tests/fido2/); they are
+# never installed, and tests/integration/fido2/test_build.py checks that the
+# production binaries contain none of it.
+FIDO2_LIBS := $(shell pkg-config --libs libfido2 2>/dev/null)
+$(O)/cloudseal $(O)/cloudseal-helper: PKG_LIBS += $(FIDO2_LIBS)
+# the test CLI links what the real one does (mk/browse.mk)
+$(O)/test-fido2/cloudseal: PKG_LIBS += $(shell pkg-config --libs $(BROWSE_PKGS) 2>/dev/null)
+
+FIDO2_SOFT_OBJ := $(O)/tests/fido2/soft_transport.o
+FIDO2_TEST_BINS := $(O)/test-fido2/cloudseal $(O)/test-fido2/cloudseal-helper $(O)/tests/fido2-tool
+
+$(O)/tests/fido2/%.o: tests/fido2/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/test-fido2/cloudseal: $(call obj,$(CLI_SRCS)) $(FIDO2_SOFT_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(CLI_SRCS)) $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
+$(O)/test-fido2/cloudseal-helper: $(call obj,$(PRIV_SRCS)) $(FIDO2_SOFT_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(PRIV_SRCS)) $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
+$(O)/tests/fido2-tool: $(O)/tests/fido2/fido2_tool.o $(FIDO2_SOFT_OBJ) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
+
+.PHONY: fido2-tools
+fido2-tools: $(FIDO2_TEST_BINS)
+integration-tools: $(FIDO2_TEST_BINS)

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: MIT
+"""Security keys without hardware: the software CTAP2 authenticator
+(tests/fido2/soft_authenticator.py), one process per plugged-in key, each
+listening on KEYS/NAME.sock; the test builds (build/tests/fido2-tool,
+build/test-fido2/*) find them through $CLOUDSEAL_TEST_FIDO2_DIR."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+import waits
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BUILD = ROOT / os.environ.get("O", "build")
+SOFT = ROOT / "tests" / "fido2" / "soft_authenticator.py"
+TOOL = BUILD / "tests" / "fido2-tool"
+PIN = "4711-cs"
+
+
+class SoftKey:
+    """One software authenticator.  touch: auto, never or file (touched
+    when self.touch() is called)."""
+
+    def __init__(self, keys_dir, work, name, pin=None, hmac_secret=True, touch="auto",
+                 protocols="1", secret=None, retries=None):
+        self.name, self.keys_dir = name, keys_dir
+        self.socket = keys_dir / f"{name}.sock"
+        self.state = work / f"{name}.json"
+        self.log = work / f"{name}.log"
+        self.touch_file = work / f"{name}.touch"
+        if secret or retries is not None:
+            self.state.write_text(json.dumps({"secret": secret or os.urandom(32).hex(), "pin": pin,
+                                              "retries": 8 if retries is None else retries, "counter": 0}))
+        args = ["/usr/bin/python3", str(SOFT), "--socket", str(self.socket), "--state", str(self.state),
+                "--log", str(self.log), "--protocols", protocols,
+                "--touch", f"file:{self.touch_file}" if touch == "file" else touch]
+        if pin:
+            args += ["--pin", pin]
+        if not hmac_secret:
+            args.append("--no-hmac-secret")
+        self.proc = subprocess.Popen(args)
+        waits.wait_exists(self.socket, 60, pid=self.proc.pid)
+
+    def touch(self):
+        self.touch_file.write_text("")
+
+    def events(self):
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def wait_event(self, text, count=1, timeout=60):
+        """Until the log holds `count` lines containing text."""
+        waits.wait_for_change([self.log.parent], lambda: sum(text in e for e in self.events()) >= count,
+                              timeout, f"{self.name}: {count}x {text!r}", pid=self.proc.pid)
+
+    def unplug(self):
+        self.socket.unlink()
+        self.proc.terminate()
+        self.proc.wait(30)
+
+    def retries(self):
+        return json.loads(self.state.read_text())["retries"]
+
+
+class Keys:
+    """The plugged-in keys and the fido2-tool that talks to them."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path / "keys"
+        self.dir.mkdir()
+        self.work = tmp_path
+        self.all = []
+        self.pin_file = tmp_path / "pin"
+
+    def plug(self, name="key", **kw):
+        k = SoftKey(self.dir, self.work, name, **kw)
+        self.all.append(k)
+        return k
+
+    def env(self):
+        return dict(os.environ, CLOUDSEAL_TEST_FIDO2_DIR=str(self.dir))
+
+    def tool(self, *args, salt=None, pin=None, timeout_ms=None, check=False, background=False):
+        opts = []
+        if pin is not None:
+            self.pin_file.write_text(pin + "\n")
+            self.pin_file.chmod(0o600)
+            opts += ["--pin-file", str(self.pin_file)]
+        if timeout_ms:
+            opts += ["--timeout-ms", str(timeout_ms)]
+        cmd = [str(TOOL), *opts, *args]
+        if background:
+            return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=self.env())
+        r = subprocess.run(cmd, input=(salt + "\n") if salt else None, capture_output=True, text=True,
+                           env=self.env(), timeout=120)
+        if check:
+            assert r.returncode == 0, r.stderr
+        return r
+
+    def make_credential(self, rp="cloudseal:" + "ab" * 32, pin=None):
+        r = self.tool("make-credential", rp, "alice", pin=pin, check=True)
+        cred, pin_set, uv = r.stdout.split()
+        return cred, pin_set == "1", uv == "1"
+
+    def hmac_secret(self, cred, salt, *flags, rp="cloudseal:" + "ab" * 32, pin=None, timeout_ms=None):
+        """(secret hex or None, errno name or None, stderr)"""
+        r = self.tool("hmac-secret", rp, cred, *flags, salt=salt, pin=pin, timeout_ms=timeout_ms)
+        if r.returncode == 0:
+            return r.stdout.strip(), None, r.stderr
+        err = [line.split(": ", 1)[1] for line in r.stderr.splitlines() if line.startswith("error: ")]
+        return None, (err[0] if err else r.stderr), r.stderr
+
+    def stop(self):
+        for k in self.all:
+            if k.proc.poll() is None:
+                k.proc.terminate()
+                k.proc.wait(30)
+
+
+@pytest.fixture
+def keys(tmp_path, build_dir):
+    if not TOOL.exists():
+        pytest.fail(f"{TOOL} missing: run 'make integration-tools'")
+    k = Keys(tmp_path)
+    yield k
+    k.stop()
