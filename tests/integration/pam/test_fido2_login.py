@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+"""Security keys at login through the real PAM stack (pamtester, pam_unix,
+pam_cloudseal) in a private mount namespace, the helper being the test
+build (build/test-fido2/cloudseal-helper) that reaches the software CTAP2
+authenticator at /run/cloudseal-test-fido2 (a tmpfs over /run in the
+namespace, the keys' directory bound there).
+
+Policy both: the login password and the key unlock; without the key a
+piggyback login goes on locked and the journal says why; an authoritative
+fleet login fails closed.  Policy any: the password unlocks as before, the
+key is not asked."""
+import importlib.util
+import os
+import pathlib
+
+import pytest
+
+import uids
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fido2 = _load("fido2_conftest", ROOT / "tests/integration/fido2/conftest.py")
+fleet_login = _load("fleet_login_for_fido2", HERE / "test_fleet_login.py")
+
+PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD
+UID = uids.local(0)       # conftest.UID
+KEYS_MOUNT = (
+    "mount -t tmpfs -o mode=755 cs-run /run\n"
+    "mkdir /run/cloudseal-test-fido2 && mount --bind $D/fido/keys /run/cloudseal-test-fido2\n")
+
+
+class SandboxKeys(fido2.Keys):
+    """Software keys in the sandbox (which the test user can reach)."""
+
+    def __init__(self, sb):
+        work = sb.dir / "fido"
+        work.mkdir(mode=0o755)
+        super().__init__(work)
+        self.dir.chmod(0o755)
+
+    def plug(self, name="key", **kw):
+        k = super().plug(name, **kw)
+        os.chmod(k.socket, 0o666)  # the user's CLI talks to it too
+        return k
+
+
+@pytest.fixture
+def keys(sandbox):
+    k = SandboxKeys(sandbox)
+    yield k
+    k.stop()
+
+
+def use_test_helper(sb, name):
+    path = sb.dir / "etc" / "pam.d" / name
+    path.write_text(path.read_text().replace(f"helper={sb.build}/cloudseal-helper",
+                                             f"helper={sb.build}/test-fido2/cloudseal-helper"))
+
+
+def add_key(sb, runner, as_user, password, policy):
+    cli = f"CLOUDSEAL_TEST_FIDO2_DIR=$D/fido/keys $B/test-fido2/cloudseal --config $C"
+    r = runner(as_user(f"{cli} key add-fido2 --policy {policy} --password-stdin && {cli} lock"),
+               input=password + "\n")
+    assert "Added security key" in r.stdout, r.stdout + r.stderr
+    return r
+
+
+def login(sb, password=PASSWORD, service="cstest"):
+    """pamtester in the namespace with the keys mounted; (rc, syslog lines of pam_cloudseal)"""
+    r = sb.run(KEYS_MOUNT + sb.syslog_capture + f"rc=0; pamtester {service} $U authenticate open_session || rc=$?\n"
+               + sb.syslog_drain + "echo \"rc=$rc\"; cat $D/syslog.txt; : > $D/syslog.txt\n",
+               input=password + "\n", check=False)
+    rc = int([l for l in r.stdout.splitlines() if l.startswith("rc=")][-1][3:])
+    return rc, [l for l in r.stdout.splitlines() if "pam_cloudseal" in l], r
+
+
+def test_both_login_with_the_key_unlocks(sandbox, keys):
+    use_test_helper(sandbox, "cstest")
+    sandbox.enroll()
+    key = keys.plug("k1")
+    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "both")
+    rc, lines, r = login(sandbox)
+    assert rc == 0, r.stdout + r.stderr
+    assert sandbox.key_bytes() == 32, lines
+    key.wait_event("getAssertion")  # the key was asked (and touched: auto)
+
+
+def test_both_login_without_the_key_goes_on_locked(sandbox, keys):
+    use_test_helper(sandbox, "cstest")
+    sandbox.enroll()
+    key = keys.plug("k1")
+    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "both")
+    key.unplug()
+    rc, lines, r = login(sandbox)
+    assert rc == 0, r.stdout + r.stderr  # piggyback: never blocks a login
+    assert sandbox.key_bytes() == 0
+    assert any("keys not unlocked" in l and "security key" in l for l in lines), lines
+
+
+def test_any_login_needs_no_key(sandbox, keys):
+    use_test_helper(sandbox, "cstest")
+    sandbox.enroll()
+    key = keys.plug("k1")
+    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "any")
+    key.unplug()
+    rc, lines, r = login(sandbox)
+    assert rc == 0 and sandbox.key_bytes() == 32, lines
+
+
+def test_fleet_authoritative_login_fails_closed_without_the_key(sandbox, keys):
+    f = fleet_login.new_fleet(sandbox)
+    f.publish()
+    pub = f.enroll()
+    f.admin("approve", fleet_login.FUSER, "--key", pub)
+    use_test_helper(sandbox, "csfleet")
+    key = keys.plug("k1")
+    add_key(sandbox, f.run, f.as_fleet_user, fleet_login.FLEET_PW, "both")
+    f.publish()  # the directory names the new keybag generation
+    try:
+        run = f.run
+        f.run = lambda script, **kw: run(KEYS_MOUNT + script, **kw)
+        r = f.login(fleet_login.FLEET_PW)
+        assert fleet_login.rc_of(r) == 0, r.stdout + r.stderr
+        assert f.key_bytes() == 32
+        f.clear_keys()
+        key.unplug()
+        r = f.login(fleet_login.FLEET_PW)
+        assert fleet_login.rc_of(r) != 0, r.stdout  # fails closed
+        assert f.key_bytes() == 0
+        assert any("security key" in l for l in fleet_login.cloudseal_lines(r)), r.stdout
+    finally:
+        f.clear_keys()
