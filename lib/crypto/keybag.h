@@ -20,7 +20,12 @@
  *         "nonce": "<base64 of 24 bytes>",
  *         "ciphertext": "<base64 of 48 bytes>" },
  *       { "type": "recovery", "id": 2,
- *         "nonce": "<base64 of 24 bytes>", "ciphertext": "<base64 of 48 bytes>" }
+ *         "nonce": "<base64 of 24 bytes>", "ciphertext": "<base64 of 48 bytes>" },
+ *       { "type": "fido2", "id": 3, "name": "...", "created": <unix s>,
+ *         "policy": "any"|"both", "credential": "<base64, 1..1023 bytes>",
+ *         "salt": "<base64 of 32 bytes>", "options": { "up": b, "pin": b },
+ *         "kdf": {...} (policy both only), "nonce": ..., "ciphertext": ... }
+ *                                           docs/keybag.md, "Security-key slots"
  *     ],
  *     "payload": { "nonce": "<base64 of 24 bytes>",
  *                  "ciphertext": "<base64, 16..CS_KEYBAG_PAYLOAD_MAX+16 bytes>" },
