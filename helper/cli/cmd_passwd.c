@@ -23,7 +23,7 @@ int cmd_passwd(int argc, char **argv)
         return cli_opt_exit(c);
     /* policy both: the password alone opens nothing, and a new one would
      * drop the keys (their slots are bound to this password) */
-    if (cli_fido2_policy(user) == CS_FIDO2_POLICY_BOTH) {
+    if (cs_account_fido2_policy(cli_config(), user, 0, false) == CS_FIDO2_POLICY_BOTH) {
         log_error("your keys need your password and your security key: changing the password would remove "
                   "the keys; use 'cloudseal recover' (recovery key), then 'cloudseal key add-fido2 --policy "
                   "both' again");

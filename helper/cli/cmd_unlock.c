@@ -55,7 +55,8 @@ int cmd_unlock(int argc, char **argv)
     }
     if (cli_account_id(user, id) < 0)
         return CLI_NOT_FOUND;
-    policy = cli_fido2_policy(user);
+    /* --fido2 asked: storage's word (keys may have been added elsewhere) */
+    policy = cs_account_fido2_policy(cli_config(), user, 0, !fido2);
     /* Unlocked already (by the login): nothing to ask.  A password given on
      * stdin is still checked and unlocks again (a refreshed keybag). */
     if (!timeout && already_unlocked(id)) {

@@ -241,17 +241,6 @@ int cli_fido2_report(const cli_fido2 *k, int r, const char *what)
     return CLI_LOCKED;
 }
 
-cs_fido2_policy cli_fido2_policy(const char *user)
-{
-    cs_keybag *kb = NULL;
-    cs_fido2_policy p = CS_FIDO2_POLICY_NONE;
-
-    if (cs_account_load_keybag(cli_config(), user, 0, &kb, NULL) == 0)
-        p = cs_keybag_fido2_policy(kb);
-    cs_keybag_free(kb);
-    return p;
-}
-
 int cli_unlock_fido2(const char *user, const cs_secret *pw, const char *again, cs_amk **out)
 {
     cli_fido2 k;
@@ -285,7 +274,7 @@ int cli_obtain_amk(cs_amk **out)
         return -ENOKEY;
     }
     /* policy both: the password alone opens nothing; the key too */
-    if (cli_fido2_policy(user) == CS_FIDO2_POLICY_BOTH)
+    if (cs_account_fido2_policy(cli_config(), user, 0, true) == CS_FIDO2_POLICY_BOTH)
         return cli_unlock_fido2(user, pw, "cloudseal unlock --fido2", out) == CLI_OK ? 0 : -EACCES;
     r = cs_account_unlock(cli_config(), user, pw, 0, out);
     if (r < 0)

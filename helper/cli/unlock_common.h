@@ -46,9 +46,6 @@ int cli_fido2_report(const cli_fido2 *k, int r, const char *what);
 /* Unlock user's keys with a security key (and pw for policy both); 0 or
  * an exit code (reported). */
 int cli_unlock_fido2(const char *user, const cs_secret *pw, const char *again, cs_amk **out);
-/* The fido2 policy of user's keybag (CS_FIDO2_POLICY_NONE without keys or
- * when it cannot be read: the error shows on the unlock). */
-cs_fido2_policy cli_fido2_policy(const char *user);
 
 /* The unlocked-key id for user: 0, or -ENOENT (not enrolled, message logged). */
 int cli_account_id(const char *user, char id[65]);

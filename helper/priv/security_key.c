@@ -29,21 +29,6 @@ static int get_secret(void *userdata, const char *rp_id, const cs_keybag_fido2 *
     return cs_fido2_hmac_secret(rp_id, slot->cred_id, slot->cred_id_len, slot->salt, slot->flags, ui, out);
 }
 
-/* The policy of user's keybag: the cached copy (no wait), else what the
- * unlock itself would read.  NONE when it cannot be told: the password
- * path then reports what is wrong. */
-static cs_fido2_policy policy_of(const cs_config *cfg, const char *user, int flags)
-{
-    cs_keybag *kb = NULL;
-    cs_fido2_policy p = CS_FIDO2_POLICY_NONE;
-
-    if (cs_account_load_keybag(cfg, user, CS_UNLOCK_CACHE_ONLY, &kb, NULL) == 0 ||
-        (!(flags & CS_UNLOCK_CACHE_ONLY) && cs_account_load_keybag(cfg, user, flags, &kb, NULL) == 0))
-        p = cs_keybag_fido2_policy(kb);
-    cs_keybag_free(kb);
-    return p;
-}
-
 int helper_unlock_password(const cs_config *cfg, const char *user, const cs_secret *password, int flags,
                            const cs_account_expect *expect, cs_amk **amk)
 {
@@ -51,7 +36,8 @@ int helper_unlock_password(const cs_config *cfg, const char *user, const cs_secr
     cs_account_fido2 how = { .get = get_secret, .userdata = &ui, .password = password };
     int r;
 
-    if (policy_of(cfg, user, flags) != CS_FIDO2_POLICY_BOTH)
+    /* the cached copy decides (no second wait for storage at login) */
+    if (cs_account_fido2_policy(cfg, user, flags, true) != CS_FIDO2_POLICY_BOTH)
         return cs_account_unlock_expect(cfg, user, password, flags, expect, amk);
     log_info("the keys of %s need the password and a security key: asking the key", user);
     r = cs_account_unlock_fido2(cfg, user, &how, flags, expect, amk);

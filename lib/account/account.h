@@ -101,6 +101,11 @@ int cs_account_open_fido2(const cs_keybag *kb, const cs_account_fido2 *how, cs_a
  * (CS_UNLOCK_RECOVERY is ignored).  Errors as there and as above. */
 int cs_account_unlock_fido2(const cs_config *cfg, const char *user, const cs_account_fido2 *how, int flags,
                             const cs_account_expect *expect, cs_amk **out);
+/* The fido2 policy of user's keybag (CS_FIDO2_POLICY_NONE without keys, or
+ * when no keybag can be read: the unlock then reports why).  cache_first:
+ * the cached copy when there is one (no wait for storage: logins), else
+ * what cs_account_load_keybag(flags) reads. */
+cs_fido2_policy cs_account_fido2_policy(const cs_config *cfg, const char *user, int flags, bool cache_first);
 /* Add a fido2 slot (cs_keybag_add_fido2; the KDF cost of policy both from
  * config) as a keybag change: generation + 1, cache, pin, upload. */
 int cs_account_add_fido2(const cs_config *cfg, const char *user, const cs_amk *amk, cs_keybag_fido2 *slot,

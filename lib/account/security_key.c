@@ -33,3 +33,15 @@ int cs_account_open_fido2(const cs_keybag *kb, const cs_account_fido2 *how, cs_a
     }
     return r;
 }
+
+cs_fido2_policy cs_account_fido2_policy(const cs_config *cfg, const char *user, int flags, bool cache_first)
+{
+    cs_keybag *kb = NULL;
+    cs_fido2_policy p = CS_FIDO2_POLICY_NONE;
+
+    if ((cache_first && cs_account_load_keybag(cfg, user, CS_UNLOCK_CACHE_ONLY, &kb, NULL) == 0) ||
+        (!(flags & CS_UNLOCK_CACHE_ONLY) && cs_account_load_keybag(cfg, user, flags, &kb, NULL) == 0))
+        p = cs_keybag_fido2_policy(kb);
+    cs_keybag_free(kb);
+    return p;
+}
