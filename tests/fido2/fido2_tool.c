@@ -109,7 +109,8 @@ int main(int argc, char **argv)
     else if (argc >= 3 && strcmp(argv[0], "hmac-secret") == 0)
         r = do_hmac(argc - 1, argv + 1, &ui);
     if (r < 0) {
-        fprintf(stderr, "error: %s\n", strerrorname_np(-r));
+        /* ENOTSUP is EOPNOTSUPP on Linux: print the contract's name */
+        fprintf(stderr, "error: %s\n", r == -ENOTSUP ? "ENOTSUP" : strerrorname_np(-r));
         return 1;
     }
     return 0;

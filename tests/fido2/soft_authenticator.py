@@ -250,7 +250,12 @@ class Channel:
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return None
-        data = self.sock.recv(REPORT + 2)
+        try:
+            data = self.sock.recv(REPORT + 2)
+        except ConnectionResetError:
+            # the client closed with our keepalives unread: the kernel reports
+            # that once, before the reports it sent last (a CANCEL) are read
+            data = self.sock.recv(REPORT + 2)
         if not data:
             raise Disconnected()
         if len(data) == REPORT + 1 and data[0] == 0:
@@ -352,11 +357,16 @@ class Channel:
                 os.unlink(mode[5:])
                 self.dev.log("touched")
                 return
-            self.send(self.cid, HID_KEEPALIVE, b"\x02")     # STATUS_UPNEEDED
             pkt = self.recv_report(timeout=KEEPALIVE_MS / 1000)
             if pkt and struct.unpack(">IB", pkt[:5]) == (self.cid, 0x80 | HID_CANCEL):
                 self.dev.log("cancelled")
                 raise CtapError(KEEPALIVE_CANCEL)
+            try:
+                self.send(self.cid, HID_KEEPALIVE, b"\x02")     # STATUS_UPNEEDED
+            except OSError:
+                # a client that cancels and closes at once: its CANCEL is
+                # still queued, read it on the next turn (then EOF)
+                pass
         raise CtapError(USER_ACTION_TIMEOUT)
 
     # ---- CTAP2

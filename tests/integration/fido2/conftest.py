@@ -126,3 +126,78 @@ def keys(tmp_path, build_dir):
     k = Keys(tmp_path)
     yield k
     k.stop()
+
+
+class SocketCtapDevice:
+    """python3-fido2's CtapDevice over the software authenticator's socket:
+    CTAPHID framing written here from the spec, so python-fido2's Ctap2,
+    ClientPin and hmac-secret code run unchanged against the same key our C
+    client uses (built on first use: importing fido2 at collection time
+    would make a missing python3-fido2 break the whole area)."""
+
+    @staticmethod
+    def open(path):
+        import socket
+        import struct
+        from fido2.ctap import CtapDevice, CtapError
+
+        class Dev(CtapDevice):
+            def __init__(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                self.sock.settimeout(120)
+                self.sock.connect(str(path))
+                self.cid = 0xFFFFFFFF
+                nonce = os.urandom(8)
+                resp = self.call(0x06, nonce)
+                assert resp[:8] == nonce
+                self.cid = struct.unpack(">I", resp[8:12])[0]
+                self._caps = resp[16]
+
+            @property
+            def capabilities(self):
+                return self._caps
+
+            def call(self, cmd, data=b"", event=None, on_keepalive=None):
+                first = struct.pack(">IBH", self.cid, 0x80 | cmd, len(data)) + data[:57]
+                self.sock.send(first.ljust(64, b"\0"))
+                rest, seq = data[57:], 0
+                while rest:
+                    self.sock.send((struct.pack(">IB", self.cid, seq) + rest[:59]).ljust(64, b"\0"))
+                    rest, seq = rest[59:], seq + 1
+                while True:
+                    pkt = self.sock.recv(64)
+                    cid, rcmd, length = struct.unpack(">IBH", pkt[:7])
+                    if cid != self.cid:
+                        continue
+                    if rcmd == 0x80 | 0x3B:
+                        if on_keepalive:
+                            on_keepalive(pkt[7])
+                        continue
+                    if rcmd == 0x80 | 0x3F:
+                        raise CtapError(pkt[7])
+                    assert rcmd == 0x80 | cmd, hex(rcmd)
+                    body, seq = pkt[7:7 + length], 0
+                    while len(body) < length:
+                        cont = self.sock.recv(64)
+                        assert cont[4] == seq
+                        body += cont[5:5 + length - len(body)]
+                        seq += 1
+                    return body
+
+            def close(self):
+                self.sock.close()
+
+            @classmethod
+            def list_devices(cls):
+                return iter(())
+
+        return Dev()
+
+
+@pytest.fixture
+def ctap2():
+    """ctap2(key): python3-fido2's Ctap2 on that key (strict canonical CBOR)."""
+    def open_(key):
+        from fido2.ctap2 import Ctap2
+        return Ctap2(SocketCtapDevice.open(key.socket))
+    return open_
