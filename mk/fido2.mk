@@ -11,7 +11,8 @@ $(O)/cloudseal $(O)/cloudseal-helper: PKG_LIBS += $(FIDO2_LIBS)
 $(O)/test-fido2/cloudseal: PKG_LIBS += $(shell pkg-config --libs $(BROWSE_PKGS) 2>/dev/null)
 
 FIDO2_SOFT_OBJ := $(O)/tests/fido2/soft_transport.o
-FIDO2_TEST_BINS := $(O)/test-fido2/cloudseal $(O)/test-fido2/cloudseal-helper $(O)/tests/fido2-tool
+FIDO2_TEST_BINS := $(O)/test-fido2/cloudseal $(O)/test-fido2/cloudseal-helper $(O)/tests/fido2-tool \
+                   $(O)/tests/fido2-prompt-helper
 
 $(O)/tests/fido2/%.o: tests/fido2/%.c
 	@mkdir -p $(dir $@)
@@ -25,6 +26,11 @@ $(O)/test-fido2/cloudseal-helper: $(call obj,$(PRIV_SRCS)) $(FIDO2_SOFT_OBJ) $(L
 	$(CC) $(ALL_CFLAGS) -o $@ $(call obj,$(PRIV_SRCS)) $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
 $(O)/tests/fido2-tool: $(O)/tests/fido2/fido2_tool.o $(FIDO2_SOFT_OBJ) $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
+
+# the helper side of the prompt wire (helper/priv/ui.c), exec'd by the module
+FIDO2_PROMPT_OBJS := $(O)/helper/priv/ui.o $(O)/helper/priv/common.o
+$(O)/tests/fido2-prompt-helper: $(O)/tests/fido2/prompt_helper.o $(FIDO2_PROMPT_OBJS) $(FIDO2_SOFT_OBJ) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(FIDO2_PROMPT_OBJS) $(FIDO2_SOFT_OBJ) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) $(FIDO2_LIBS)
 
 .PHONY: fido2-tools
 fido2-tools: $(FIDO2_TEST_BINS)

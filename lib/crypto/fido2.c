@@ -5,7 +5,11 @@
  * Several keys may be plugged in.  Enrolment asks the user to touch the one
  * to use (fido_dev_get_touch_begin on each); unlocking first asks every key
  * silently (up=false, no touch) whether it holds the credential, then only
- * that one for the touch, so the user never touches the wrong key. */
+ * that one for the touch, so the user never touches the wrong key.
+ *
+ * fido_init() is never called: all it does is turn on libfido2's debug log
+ * (hex dumps of the traffic) when $FIDO_DEBUG is set, which a secret-holding
+ * program must not let its environment decide. */
 #include <errno.h>
 #include <fido.h>
 #include <string.h>
@@ -277,7 +281,6 @@ int cs_fido2_make_credential(const char *rp_id, const char *user_name, const uin
     if (!rp_id || !user_name || !user_id || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    fido_init(0);
     r = open_capable(devs, &n);
     if (r < 0)
         return r;
@@ -401,7 +404,6 @@ int cs_fido2_hmac_secret(const char *rp_id, const uint8_t *cred_id, size_t cred_
     if (!rp_id || !cred_id || cred_id_len == 0 || cred_id_len > CS_FIDO2_CRED_ID_MAX || !salt || !out ||
         (flags & ~(unsigned)(CS_FIDO2_UP | CS_FIDO2_PIN)))
         return -EINVAL;
-    fido_init(0);
     r = find_holder(rp_id, cred_id, cred_id_len, &dev);
     if (r < 0)
         return r;
@@ -422,7 +424,6 @@ bool cs_fido2_present(void)
     devlist l = {0};
     bool present;
 
-    fido_init(0);
     present = devlist_get(&l) == 0;
     if (present)
         devlist_done(&l);

@@ -42,6 +42,7 @@ import io
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -626,6 +627,14 @@ def main():
     srv.bind(tmp)
     srv.listen(8)
     os.rename(tmp, args.socket)
+
+    def unplug(signum, frame):
+        # a socket left behind would look like a key that does not answer
+        if os.path.exists(args.socket):
+            os.unlink(args.socket)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, unplug)
+    signal.signal(signal.SIGINT, unplug)
     dev.log("ready")
     while True:
         conn, _ = srv.accept()

@@ -55,8 +55,7 @@ class SoftKey:
                               timeout, f"{self.name}: {count}x {text!r}", pid=self.proc.pid)
 
     def unplug(self):
-        self.socket.unlink()
-        self.proc.terminate()
+        self.proc.terminate()           # it removes its socket
         self.proc.wait(30)
 
     def retries(self):
