@@ -66,10 +66,10 @@ def use_test_helper(sb, name):
                                              f"helper={sb.build}/test-fido2/cloudseal-helper"))
 
 
-def add_key(sb, runner, as_user, password, policy):
+def add_key(sb, runner, as_user, password, policy, pin=None):
     cli = f"CLOUDSEAL_TEST_FIDO2_DIR=$D/fido/keys $B/test-fido2/cloudseal --config $C"
     r = runner(as_user(f"{cli} key add-fido2 --policy {policy} --password-stdin && {cli} lock"),
-               input=password + "\n")
+               input=password + "\n" + (f"{pin}\n{pin}\n" if pin else ""))
     assert "Added security key" in r.stdout, r.stdout + r.stderr
     return r
 
@@ -81,6 +81,35 @@ def login(sb, password=PASSWORD, service="cstest"):
                input=password + "\n", check=False)
     rc = int([l for l in r.stdout.splitlines() if l.startswith("rc=")][-1][3:])
     return rc, [l for l in r.stdout.splitlines() if "pam_cloudseal" in l], r
+
+
+def login_app(sb, answers, service="cstest"):
+    """pam_login.py (a ctypes login(1)): what the conversation showed and asked."""
+    app = HERE / "pam_login.py"
+    r = sb.run(KEYS_MOUNT + sb.syslog_capture + f"python3 {app} {service} $U || true\n" + sb.syslog_drain
+               + "cat $D/syslog.txt; : > $D/syslog.txt\n", input="\n".join(answers) + "\n", check=False)
+    return r.stdout
+
+
+def test_both_login_asks_touch_and_pin_in_the_conversation(sandbox, keys):
+    use_test_helper(sandbox, "cstest")
+    sandbox.enroll()
+    key = keys.plug("k1", pin=fido2.PIN)
+    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "both", pin=fido2.PIN)
+    out = login_app(sandbox, [PASSWORD, fido2.PIN])
+    assert "info: Touch your security key." in out, out
+    assert "prompt: Security key PIN:" in out, out
+    assert "result: open_session 0" in out
+    assert sandbox.key_bytes() == 32
+    # a wrong PIN: the login goes on, locked, and the journal says why (never
+    # taken for a wrong password: no question for the previous one)
+    sandbox.run(sandbox.as_user("$B/cloudseal --config $C lock"))
+    out = login_app(sandbox, [PASSWORD, "0000-wrong"])
+    assert "result: open_session 0" in out
+    assert sandbox.key_bytes() == 0
+    assert any("keys not unlocked" in l and "wrong PIN" in l for l in out.splitlines() if "pam_cloudseal" in l), out
+    assert "Previous password" not in out
+    assert key.retries() == 7
 
 
 def test_both_login_with_the_key_unlocks(sandbox, keys):
