@@ -48,10 +48,6 @@ int cmd_diff(int argc, char **argv)
 
     if ((o = repo_cli_getopt(argc, argv, "", opts)) != -1)
         return cli_opt_exit(o);
-    if (argc - optind != 2) {
-        log_error("give two snapshots; see 'cloudseal diff --help'");
-        return CLI_USAGE;
-    }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     if ((r = repo_cli_snapshot(&rc, argv[optind], &a)) == CLI_OK &&

@@ -232,10 +232,6 @@ int cmd_find(int argc, char **argv)
         default: return cli_opt_exit(o);
         }
     }
-    if (optind >= argc) {
-        log_error("give at least one PATTERN; see 'cloudseal find --help'");
-        return CLI_USAGE;
-    }
     c.patterns = argv + optind;
     c.npatterns = argc - optind;
     if ((r = repo_cli_open(&rc)) != CLI_OK)

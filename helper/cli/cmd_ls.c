@@ -75,10 +75,6 @@ int cmd_ls(int argc, char **argv)
         default: return cli_opt_exit(o);
         }
     }
-    if (optind >= argc || argc - optind > 2) {
-        log_error("give a snapshot ('latest' or an id) and optionally a path; see 'cloudseal ls --help'");
-        return CLI_USAGE;
-    }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     if ((r = repo_cli_snapshot(&rc, argv[optind], &s)) == CLI_OK) {
