@@ -50,7 +50,7 @@ import threading
 import time
 
 import cbor2
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -386,6 +386,11 @@ class Channel:
         except CtapError as e:
             self.dev.log(f"error 0x{e.code:02x}")
             return e.code, b""
+        except (Disconnected, OSError):
+            raise
+        except Exception as e:      # a bug here, or input no check foresaw: an error, not a dead device
+            self.dev.log(f"error 0x7f {type(e).__name__}")
+            return ERR_OTHER, b""
 
     def get_info(self, params):
         d = self.dev

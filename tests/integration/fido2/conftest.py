@@ -3,63 +3,17 @@
 (tests/fido2/soft_authenticator.py), one process per plugged-in key, each
 listening on KEYS/NAME.sock; the test builds (build/tests/fido2-tool,
 build/test-fido2/*) find them through $CLOUDSEAL_TEST_FIDO2_DIR."""
-import json
 import os
 import pathlib
 import subprocess
 
 import pytest
 
-import waits
+from softkey import SoftKey
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
-SOFT = ROOT / "tests" / "fido2" / "soft_authenticator.py"
 TOOL = BUILD / "tests" / "fido2-tool"
-PIN = "4711-cs"
-
-
-class SoftKey:
-    """One software authenticator.  touch: auto, never or file (touched
-    when self.touch() is called)."""
-
-    def __init__(self, keys_dir, work, name, pin=None, hmac_secret=True, touch="auto",
-                 protocols="1", secret=None, retries=None):
-        self.name, self.keys_dir = name, keys_dir
-        self.socket = keys_dir / f"{name}.sock"
-        self.state = work / f"{name}.json"
-        self.log = work / f"{name}.log"
-        self.touch_file = work / f"{name}.touch"
-        if secret or retries is not None:
-            self.state.write_text(json.dumps({"secret": secret or os.urandom(32).hex(), "pin": pin,
-                                              "retries": 8 if retries is None else retries, "counter": 0}))
-        args = ["/usr/bin/python3", str(SOFT), "--socket", str(self.socket), "--state", str(self.state),
-                "--log", str(self.log), "--protocols", protocols,
-                "--touch", f"file:{self.touch_file}" if touch == "file" else touch]
-        if pin:
-            args += ["--pin", pin]
-        if not hmac_secret:
-            args.append("--no-hmac-secret")
-        self.proc = subprocess.Popen(args)
-        waits.wait_exists(self.socket, 60, pid=self.proc.pid)
-
-    def touch(self):
-        self.touch_file.write_text("")
-
-    def events(self):
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def wait_event(self, text, count=1, timeout=60):
-        """Until the log holds `count` lines containing text."""
-        waits.wait_for_change([self.log.parent], lambda: sum(text in e for e in self.events()) >= count,
-                              timeout, f"{self.name}: {count}x {text!r}", pid=self.proc.pid)
-
-    def unplug(self):
-        self.proc.terminate()           # it removes its socket
-        self.proc.wait(30)
-
-    def retries(self):
-        return json.loads(self.state.read_text())["retries"]
 
 
 class Keys:

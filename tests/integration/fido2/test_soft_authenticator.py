@@ -19,7 +19,10 @@ def raw(dev, cmd, payload, declared=None):
         rest, seq = rest[59:], seq + 1
     pkt = dev.sock.recv(64)
     cid, rcmd, length = struct.unpack(">IBH", pkt[:7])
-    return rcmd & 0x7F, pkt[7:7 + min(length, 57)]
+    body = pkt[7:7 + length]
+    while len(body) < length:           # the rest of a long reply
+        body += dev.sock.recv(64)[5:5 + length - len(body)]
+    return rcmd & 0x7F, body
 
 
 def cbor_status(d, body):
@@ -53,6 +56,9 @@ def device(keys, ctap2):
     (b"\x06" + cbor2.dumps({1: 1, 2: 5, 3: {1: 2, -1: 1, -2: b"\0" * 32, -3: b"\0" * 32},
                             6: b"\0" * 16}), 0x35),   # no PIN set
     (b"\x06" + cbor2.dumps({1: 7, 2: 1}), 0x02),       # unknown PIN protocol
+    (b"\x02" + cbor2.dumps({1: "x", 2: b"\0" * 32, 3: [{"type": "public-key", "id": b"\1" * 61}],
+                            5: {"up": 1}}), 0x11),                           # an option not a bool
+    (b"\x06" + cbor2.dumps({1: 1, 2: 5, 3: [1, 2], 6: b"\0" * 16}), 0x35),  # no PIN: refused before the key
     (b"\x09", 0x01),                                   # unknown command
 ], ids=lambda v: v.hex()[:24] if isinstance(v, bytes) else hex(v))
 def test_bad_cbor_requests_get_ctap_errors(device, body, status):
@@ -78,3 +84,41 @@ def test_oversized_and_broken_framing_are_hid_errors(device):
     assert raw(device, 0x25, b"") == (0x3F, b"\x01")                     # unknown HID command
     device.sock.send(b"\0" * 10)                                         # a short report: dropped
     assert raw(device, 0x01, b"ping") == (0x01, b"ping")
+
+
+def mutations(rng):
+    """Valid requests of every command, then bytes flipped, cut or added."""
+    cose = {1: 2, 3: -25, -1: 1, -2: b"\1" * 32, -3: b"\2" * 32}
+    good = [b"\x04",
+            b"\x01" + cbor2.dumps({1: b"\0" * 32, 2: {"id": "x"}, 3: {"id": b"u", "name": "n"},
+                                   4: [{"type": "public-key", "alg": -7}], 6: {"hmac-secret": True}}),
+            b"\x02" + cbor2.dumps({1: "x", 2: b"\0" * 32, 3: [{"type": "public-key", "id": b"\1" * 61}],
+                                   4: {"hmac-secret": {1: cose, 2: b"\0" * 32, 3: b"\0" * 16}}, 5: {"up": False}}),
+            b"\x06" + cbor2.dumps({1: 1, 2: 5, 3: cose, 6: b"\0" * 16}),
+            b"\x06" + cbor2.dumps({1: 2, 2: 3, 3: cose, 4: b"\0" * 32, 5: b"\0" * 80})]
+    while True:
+        b = bytearray(rng.choice(good))
+        for _ in range(rng.randint(1, 4)):
+            op = rng.randint(0, 2)
+            i = rng.randrange(1, len(b)) if len(b) > 1 else 1
+            if op == 0 and len(b) > 1:
+                b[i] = rng.randrange(256)
+            elif op == 1:
+                del b[i:i + rng.randint(1, 8)]
+            else:
+                b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        yield bytes(b[:1000])
+
+
+def test_mutated_requests_get_ctap_errors_not_crashes(keys, ctap2):
+    """A small fixed-seed mutation run: every answer is a CTAP status (no
+    internal error, no dropped connection), and the key still answers."""
+    import random
+    k = keys.plug()
+    d = ctap2(k).device
+    gen = mutations(random.Random(2026))
+    for _ in range(400):
+        cmd, reply = raw(d, 0x10, next(gen))
+        assert cmd == 0x10
+    assert not [e for e in k.events() if e.startswith("error 0x7f")]
+    assert "FIDO_2_0" in ctap2(k).info.versions

@@ -16,60 +16,54 @@ import pathlib
 import re
 import subprocess
 
-import waits
+from softkey import KEYDIR, SoftKey, namespace_plug, namespace_unplug
 
 PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD (importlib mode cannot import conftest)
 PIN = "4711-cs"
 RP = "cloudseal:" + "ef" * 32
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-SOFT = ROOT / "tests" / "fido2" / "soft_authenticator.py"
 APP = HERE / "pam_login.py"
-WAITS = pathlib.Path(waits.__file__).resolve()
-KEYDIR = "/run/cloudseal-test-fido2"
+
+
+def tool(sandbox, keys, *args, salt=None):
+    pin = ["--pin-file", str(sandbox.dir / "pin")] if (sandbox.dir / "pin").exists() else []
+    r = subprocess.run([str(sandbox.build / "tests" / "fido2-tool"), *pin, *args],
+                       input=salt + "\n" if salt else None, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, CLOUDSEAL_TEST_FIDO2_DIR=str(keys)))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def enrol(sandbox, pin=PIN):
     """A credential on a software key whose state is kept in the sandbox;
-    returns (credential hex, the state file).  Made outside the namespace
-    (CLOUDSEAL_TEST_FIDO2_DIR), used inside it at the compiled-in path."""
+    returns (credential hex, the state file).  Made outside the namespace,
+    used inside it at the compiled-in path."""
     keys = sandbox.dir / "keys"
     keys.mkdir()
-    state = sandbox.dir / "key.json"
-    args = ["--state", str(state)] + (["--pin", pin] if pin else [])
-    p = subprocess.Popen(["/usr/bin/python3", str(SOFT), "--socket", str(keys / "k.sock"), *args])
+    if pin:
+        (sandbox.dir / "pin").write_text(pin + "\n")
+        (sandbox.dir / "pin").chmod(0o600)
+    key = SoftKey(keys, sandbox.dir, "k", pin=pin)
     try:
-        waits.wait_exists(keys / "k.sock", 60, pid=p.pid)
-        opts = []
-        if pin:
-            (sandbox.dir / "pin").write_text(pin + "\n")
-            (sandbox.dir / "pin").chmod(0o600)
-            opts = ["--pin-file", str(sandbox.dir / "pin")]
-        r = subprocess.run([str(sandbox.build / "tests" / "fido2-tool"), *opts, "make-credential", RP, "alice"],
-                           capture_output=True, text=True, check=True, timeout=120,
-                           env=dict(os.environ, CLOUDSEAL_TEST_FIDO2_DIR=str(keys)))
+        cred = tool(sandbox, keys, "make-credential", RP, "alice").split()[0]
     finally:
-        p.terminate()
-        p.wait(30)
-    return r.stdout.split()[0], state
+        key.unplug()
+    return cred, key.state
 
 
-def login_with_key(sandbox, helper, answers, state=None, setup="", key_args="", app=None):
+def login_with_key(sandbox, helper, answers, state=None, setup="", key_args="", app=None, opts=""):
     """pam_login.py through a service whose module execs `helper`, a software
     key (state) plugged in at the compiled-in path; its output, the helper's
     result file and the syslog."""
-    sandbox.add_service("csfido2", module_opts=f"helper={helper}")
-    key = ""
-    if state:
-        key = (f"/usr/bin/python3 {SOFT} --socket {KEYDIR}/k.sock --state {state} --log $D/key.log {key_args}"
-               " </dev/null >/dev/null 2>&1 &\nKEY=$!\n"
-               f"python3 {WAITS} exists {KEYDIR}/k.sock 60\n")
-    script = (sandbox.syslog_capture
-              + f"mount -t tmpfs -o mode=755 cs-run /run\nmkdir -p {KEYDIR}\n" + key + setup
+    sandbox.add_service("csfido2", module_opts=f"helper={helper} {opts}")
+    key = namespace_plug(state, args=f"--log $D/key.log {key_args}") if state else \
+        f"mount -t tmpfs -o mode=755 cs-run /run\nmkdir -p {KEYDIR}\n"
+    script = (sandbox.syslog_capture + key + setup
               + (f"python3 {APP} csfido2 $U || true\n" if app is None else "")
               + f"cat {KEYDIR}/prompt-result 2>/dev/null || echo 'result-file: none'\n"
               + f"cat {KEYDIR}/answer.bin 2>/dev/null | od -An -tx1 > $D/answer.hex\n"
-              + ("kill $KEY\n" if state else "")
+              + (namespace_unplug() if state else "")
               + sandbox.syslog_drain + "cat $D/syslog.txt\n")
     return sandbox.run(script, input="\n".join(answers) + "\n").stdout
 
@@ -79,21 +73,13 @@ def job(sandbox, cred, salt, pin=True):
             + json.dumps({"rp": RP, "cred": cred, "salt": salt, "pin": pin}) + "\nEOF\n")
 
 
-def expected_secret(sandbox, cred, state, salt, pin=PIN):
+def expected_secret(sandbox, cred, state, salt):
     """What the same key gives fido2-tool for that salt (user verified)."""
-    keys = sandbox.dir / "keys"
-    p = subprocess.Popen(["/usr/bin/python3", str(SOFT), "--socket", str(keys / "k.sock"), "--state", str(state)])
+    key = SoftKey(sandbox.dir / "keys", sandbox.dir, "k")      # its state file: the same key
     try:
-        waits.wait_exists(keys / "k.sock", 60, pid=p.pid)
-        r = subprocess.run([str(sandbox.build / "tests" / "fido2-tool"), "--pin-file", str(sandbox.dir / "pin"),
-                            "hmac-secret", RP, cred, "up", "pin"], input=salt + "\n",
-                           capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, CLOUDSEAL_TEST_FIDO2_DIR=str(keys)))
+        return tool(sandbox, sandbox.dir / "keys", "hmac-secret", RP, cred, "up", "pin", salt=salt).strip()
     finally:
-        p.terminate()
-        p.wait(30)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
+        key.unplug()
 
 
 def prompt_helper(sandbox):
@@ -137,6 +123,20 @@ def test_touch_prompt_without_pin(sandbox):
                          job(sandbox, cred, os.urandom(32).hex(), pin=False))
     assert "info: Touch your security key." in out and "prompt: Security key PIN" not in out
     assert any(x.startswith("ok ") and len(x) == 3 + 64 for x in out.splitlines())
+
+
+def test_a_prompt_extends_the_run_within_prompt_timeout(sandbox):
+    """timeout=2 alone would kill the helper while it waits 5 s for a touch
+    that never comes; its touch prompt gives it prompt_timeout more, so it
+    reports the timeout itself, and the whole run stays under timeout +
+    prompt_timeout."""
+    cred, state = enrol(sandbox, pin=None)
+    out = login_with_key(sandbox, prompt_helper(sandbox), [PASSWORD], state,
+                         job(sandbox, cred, os.urandom(32).hex(), pin=False), key_args="--touch never",
+                         opts="timeout=2 prompt_timeout=20")
+    assert "info: Touch your security key." in out
+    assert "error ETIMEDOUT" in out
+    assert "result: open_session 0" in out
 
 
 def hostile(sandbox, mode, answers=(PASSWORD,), app=None):
