@@ -4,25 +4,40 @@ software CTAP2 authenticator (tests/fido2/soft_authenticator.py) through
 the real libfido2 code path (build/test-fido2/cloudseal, the CLI linked
 with the test transport).  Policy any: the key alone unlocks; policy both:
 the password and the key, neither alone."""
-import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-_spec = importlib.util.spec_from_file_location("fido2_conftest", ROOT / "tests/integration/fido2/conftest.py")
-fido2 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fido2)
+from softkey import SoftKey
 
-PIN = fido2.PIN
+PIN = "4711-cs"
+
+
+class Keys:
+    """The plugged-in software keys (tests/integration/softkey.py)."""
+
+    def __init__(self, work):
+        self.dir = work / "keys"
+        self.dir.mkdir(mode=0o755)
+        self.work = work
+        self.all = []
+
+    def plug(self, name="key", **kw):
+        k = SoftKey(self.dir, self.work, name, **kw)
+        self.all.append(k)
+        return k
+
+    def stop(self):
+        for k in self.all:
+            if k.proc.poll() is None:
+                k.unplug()
 
 
 @pytest.fixture
 def keys(tmp_path, build_dir):
-    k = fido2.Keys(tmp_path)
+    k = Keys(tmp_path)
     yield k
     k.stop()
 

@@ -16,41 +16,42 @@ import pathlib
 import pytest
 
 import uids
+from softkey import KEYDIR, SoftKey
 
 HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fido2 = _load("fido2_conftest", ROOT / "tests/integration/fido2/conftest.py")
-fleet_login = _load("fleet_login_for_fido2", HERE / "test_fleet_login.py")
+_spec = importlib.util.spec_from_file_location("fleet_login_for_fido2", HERE / "test_fleet_login.py")
+fleet_login = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fleet_login)
 
 PASSWORD = "Tr0ub4dor&3"  # conftest.PASSWORD
 UID = uids.local(0)       # conftest.UID
+PIN = "4711-cs"
+# the keys' directory (the running soft keys) at the path the test helper has compiled in
 KEYS_MOUNT = (
     "mount -t tmpfs -o mode=755 cs-run /run\n"
-    "mkdir /run/cloudseal-test-fido2 && mount --bind $D/fido/keys /run/cloudseal-test-fido2\n")
+    f"mkdir {KEYDIR} && mount --bind $D/fido/keys {KEYDIR}\n")
 
 
-class SandboxKeys(fido2.Keys):
+class SandboxKeys:
     """Software keys in the sandbox (which the test user can reach)."""
 
     def __init__(self, sb):
-        work = sb.dir / "fido"
-        work.mkdir(mode=0o755)
-        super().__init__(work)
-        self.dir.chmod(0o755)
+        self.work = sb.dir / "fido"
+        self.dir = self.work / "keys"
+        self.dir.mkdir(mode=0o755, parents=True)
+        self.work.chmod(0o755)
+        self.all = []
 
     def plug(self, name="key", **kw):
-        k = super().plug(name, **kw)
+        k = SoftKey(self.dir, self.work, name, **kw)
         os.chmod(k.socket, 0o666)  # the user's CLI talks to it too
+        self.all.append(k)
         return k
+
+    def stop(self):
+        for k in self.all:
+            if k.proc.poll() is None:
+                k.unplug()
 
 
 @pytest.fixture
@@ -94,9 +95,9 @@ def login_app(sb, answers, service="cstest"):
 def test_both_login_asks_touch_and_pin_in_the_conversation(sandbox, keys):
     use_test_helper(sandbox, "cstest")
     sandbox.enroll()
-    key = keys.plug("k1", pin=fido2.PIN)
-    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "both", pin=fido2.PIN)
-    out = login_app(sandbox, [PASSWORD, fido2.PIN])
+    key = keys.plug("k1", pin=PIN)
+    add_key(sandbox, sandbox.run, sandbox.as_user, PASSWORD, "both", pin=PIN)
+    out = login_app(sandbox, [PASSWORD, PIN])
     assert "info: Touch your security key." in out, out
     assert "prompt: Security key PIN:" in out, out
     assert "result: open_session 0" in out
