@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -29,19 +30,26 @@
 /* Remote storage (S3): a request costs a round trip and the server's CPU
  * per request and per byte, and the backup's workers interleave the blobs
  * of the files they pack at the same time.  So files are not fetched one
- * by one: the main thread plans up to PLAN_FILES files (or PLAN_BYTES
- * stored bytes) at a time, sorts their blobs by pack and offset, and
+ * by one: the main thread plans a batch of files at a time (PLAN_FILES
+ * files or PLAN_BYTES stored bytes first, so that the workers start soon,
+ * then twice as many each time up to half the files it may open: a blob
+ * that several files hold, copies of a file among them, is fetched once
+ * per plan), sorts their blobs by pack and offset, and
  * queues one job per range of a pack (neighbouring blobs, gaps up to
  * GAP_MAX read over, at most RANGE_MAX bytes: a whole 4 MiB pack in one
  * GET); REMOTE_WORKERS workers fetch jobs at once and write each blob at
  * its place in its file(s); the worker that writes a file's last blob
  * finishes it.  What jobs hold is bounded by REMOTE_BUDGET (a job
  * reserves its range plus 2 x its largest blob: the decrypted and
- * decompressed copies); at most MAX_OPEN files are open at once. */
+ * decompressed copies); at most max_open files are open at once (the
+ * soft RLIMIT_NOFILE raised to the hard one, less FDS_SPARE, at most
+ * MAX_OPEN). */
 #define REMOTE_WORKERS 8
-#define PLAN_FILES 256
-#define PLAN_BYTES (64u << 20)
-#define MAX_OPEN 512      /* > PLAN_FILES: files waiting in the plan never block it */
+#define PLAN_FILES 64
+#define PLAN_BYTES (16u << 20)
+#define PLAN_BYTES_MAX (1ull << 30)
+#define MAX_OPEN 16384
+#define FDS_SPARE 256     /* for the storage's connections, the directories */
 #define RANGE_MAX (8u << 20)
 #define GAP_MAX (256u << 10)
 #define REMOTE_BUDGET (64u << 20)
@@ -111,6 +119,9 @@ typedef struct restore_run {
     size_t nplan, plancap, plan_files;
     uint64_t plan_bytes;
     int open_files;      /* rfiles open (under mu) */
+    int max_open;        /* see REMOTE_WORKERS; the plan never holds more than half */
+    size_t plan_max_files;
+    uint64_t plan_max_bytes;
     struct { uint32_t pack; cs_buf buf; } tp[TREE_PACKS]; /* see load_tree (main thread) */
     unsigned tp_next;
     pthread_cond_t cv_open;
@@ -842,7 +853,7 @@ static int plan_file(restore_run *s, const cs_node *nd, const char *dest)
     if (!all_indexed(s, nd))
         return 1;
     pthread_mutex_lock(&s->mu);
-    while (s->open_files >= MAX_OPEN)
+    while (s->open_files >= s->max_open)
         pthread_cond_wait(&s->cv_open, &s->mu);
     pthread_mutex_unlock(&s->mu);
     if (!(f = calloc(1, sizeof(*f))))
@@ -870,8 +881,13 @@ static int plan_file(restore_run *s, const cs_node *nd, const char *dest)
         s->plan_bytes += e->enc_len;
     }
     s->plan_files++;
-    if (s->plan_files >= PLAN_FILES || s->plan_bytes >= PLAN_BYTES)
+    if (s->plan_files >= s->plan_max_files || s->plan_bytes >= s->plan_max_bytes) {
         rc = plan_flush(s);
+        if (s->plan_max_files < (size_t)s->max_open / 4)
+            s->plan_max_files *= 2;
+        if (s->plan_max_bytes < PLAN_BYTES_MAX)
+            s->plan_max_bytes *= 2;
+    }
     place_done(s, &(place){ .f = f }, 0, 0); /* an empty file is finished here */
     return rc;
 }
@@ -1071,6 +1087,29 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
     return rc;
 }
 
+/* How many files a remote restore may hold open: the soft limit raised to
+ * the hard one (a process that needs many descriptors is meant to), less
+ * FDS_SPARE, between PLAN_FILES * 2 and MAX_OPEN. */
+static int open_limit(void)
+{
+    struct rlimit rl;
+    rlim_t n = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t cur = rl.rlim_cur;
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                rl.rlim_cur = cur;
+        }
+        n = rl.rlim_cur;
+    }
+    n = n > FDS_SPARE ? n - FDS_SPARE : 0;
+    if (n < PLAN_FILES * 2)
+        n = PLAN_FILES * 2;
+    return n > MAX_OPEN ? MAX_OPEN : (int)n;
+}
+
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
     restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
@@ -1101,6 +1140,9 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
     if (s.remote && o->workers <= 0)
         nw = REMOTE_WORKERS;
+    s.max_open = s.remote ? open_limit() : 0;
+    s.plan_max_files = PLAN_FILES;
+    s.plan_max_bytes = PLAN_BYTES;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
     s.budget = REMOTE_BUDGET;
