@@ -17,6 +17,7 @@
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/parse.h"
@@ -58,11 +59,19 @@ static json_object *json_from_fields(const json_field *f, size_t n)
 {
     json_object *o = json_object_new_object();
 
-    for (size_t k = 0; k < n && o; k++)
+    for (size_t k = 0; k < n && o; k++) {
+        /* strings are names and paths (any bytes): cs_json_add_name keeps the JSON UTF-8 */
+        if (f[k].type == JF_STR) {
+            if (cs_json_add_name(o, f[k].key, f[k].s) < 0) {
+                json_object_put(o);
+                return NULL;
+            }
+            continue;
+        }
         json_object_object_add(o, f[k].key,
-                               f[k].type == JF_STR    ? json_object_new_string(f[k].s)
-                               : f[k].type == JF_BOOL ? json_object_new_boolean(f[k].i != 0)
-                                                      : json_object_new_int64(f[k].i));
+                               f[k].type == JF_BOOL ? json_object_new_boolean(f[k].i != 0)
+                                                    : json_object_new_int64(f[k].i));
+    }
     return o;
 }
 
