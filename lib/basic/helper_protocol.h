@@ -68,6 +68,10 @@ enum {
     /* the configuration file is unreadable or invalid (the line on fd 2
      * names the file, the line and what was expected); nothing was done */
     CS_HELPER_CONFIG = 23,
+    /* the account's policy needs a security key too (docs/keybag.md, policy
+     * "both") and none answered: not plugged in, not touched, no or a wrong
+     * PIN (the line on fd 2 says which); nothing was unlocked */
+    CS_HELPER_SECURITY_KEY = 24,
 };
 
 /* A frame's 4-byte big-endian length header, written and read the same way

@@ -133,7 +133,9 @@ def test_both_login_without_the_key_goes_on_locked(sandbox, keys):
     rc, lines, r = login(sandbox)
     assert rc == 0, r.stdout + r.stderr  # piggyback: never blocks a login
     assert sandbox.key_bytes() == 0
-    assert any("keys not unlocked" in l and "security key" in l for l in lines), lines
+    assert any("keys not unlocked" in l and "need the security key too" in l and "none is plugged in" in l
+               for l in lines), lines
+    assert not any("internal error" in l for l in lines), lines
 
 
 def test_any_login_needs_no_key(sandbox, keys):
@@ -166,6 +168,8 @@ def test_fleet_authoritative_login_fails_closed_without_the_key(sandbox, keys):
         r = f.login(fleet_login.FLEET_PW)
         assert fleet_login.rc_of(r) != 0, r.stdout  # fails closed
         assert f.key_bytes() == 0
-        assert any("security key" in l for l in fleet_login.cloudseal_lines(r)), r.stdout
+        lines = fleet_login.cloudseal_lines(r)
+        assert any("fleet login refused" in l and "need the security key too" in l for l in lines), lines
+        assert not any("internal error" in l for l in lines), lines
     finally:
         f.clear_keys()
