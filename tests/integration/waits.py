@@ -239,6 +239,21 @@ def wait_port(port, timeout=30, proc=None):
     return wait_until(up, timeout, f"a server listening on port {port}", cap=0.1)
 
 
+def dbus_daemon(socket_path, timeout=30):
+    """A private dbus-daemon on socket_path, returned once it listens: it
+    prints its address after listen(2), which is the event (the socket file
+    appears at bind(2), before connections are accepted)."""
+    import subprocess
+    p = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address=unix:path={socket_path}",
+                          "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([p.stdout], [], [], timeout)
+    line = p.stdout.readline() if ready else ""
+    if not line.strip():
+        p.kill()
+        raise AssertionError(f"dbus-daemon on {socket_path} did not start: {p.stderr.read() if not ready else ''}")
+    return p
+
+
 def sleep_past(wallclock):
     """Until time.time() > wallclock.  The event is the clock itself (a file
     time's second must be over, a due time must come): one sleep to it."""

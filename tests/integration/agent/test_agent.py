@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import pathlib
+import select
 import socket
 import stat
 import time
@@ -254,7 +255,9 @@ def test_socket_activation(agent, agent_env, tmp_path):
                           "-E", "XDG_STATE_HOME", "-E", "CLOUDSEAL_CONFIG", str(AGENT)],
                          env=agent.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        waits.wait_exists(sock, 30, pid=p.pid)
+        # it says "Listening on PATH" after listen(2); the file appears at bind(2)
+        ready, _, _ = select.select([p.stderr], [], [], 30)
+        assert ready and "Listening on" in p.stderr.readline(), "systemd-socket-activate did not listen"
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(15)
         c.connect(str(sock))  # the first connection starts the agent

@@ -409,9 +409,7 @@ def session_bus(tmp_path):
     if not shutil.which("dbus-daemon"):
         pytest.fail("dbus-daemon missing (packages dbus-daemon, dbus-session-bus-common): run make deps")
     addr = f"unix:path={tmp_path}/bus"
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    waits.wait_exists(tmp_path / "bus", 30, pid=bus.pid)  # dbus-daemon listens
+    bus = waits.dbus_daemon(tmp_path / "bus")
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=addr)
     notifyd = subprocess.Popen([str(CLI.parent / "tests" / "agent-notifyd")], env=env,
                                stdout=subprocess.PIPE, text=True)

@@ -27,9 +27,7 @@ def power(tmp_path, agent):
     if not shutil.which("dbus-daemon"):
         pytest.fail("dbus-daemon missing (packages dbus-daemon, dbus-session-bus-common): run make deps")
     addr = f"unix:path={tmp_path}/sysbus"
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    waits.wait_exists(tmp_path / "sysbus", 30, pid=bus.pid)  # dbus-daemon listens
+    bus = waits.dbus_daemon(tmp_path / "sysbus")
     state = tmp_path / "power-state"
 
     def set_state(on_battery, percent, metered):

@@ -68,11 +68,9 @@ def test_status_while_the_agent_crash_loops(cli, tmp_path):
                                            "last_error": "[agent] interval: 'soon' is not a duration",
                                            "failures": 3}}}))
     addr = f"unix:path={tmp_path}/bus"
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={addr}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    bus = waits.dbus_daemon(tmp_path / "bus")
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=addr)
     try:
-        waits.wait_exists(tmp_path / "bus", 30, pid=bus.pid)  # the bus socket is the event waited for
         fake = subprocess.Popen([str(helper), "activating", "auto-restart"], env=env,
                                 stdout=subprocess.PIPE, text=True)
         assert fake.stdout.readline().strip() == "READY"
