@@ -12,10 +12,11 @@
 #include "util/log.h"
 #include "util/macros.h"
 
-#define FC_VERSION 1
+#define FC_VERSION 2           /* 2 adds a flags byte; version 1 caches are still read */
 #define FC_MAX_AGE 10          /* forget a path after 10 backups without it */
 #define FC_MAX_BYTES (512u << 20)
-#define FC_RECORD 62           /* fixed part of an entry on disk */
+#define FC_RECORD 62           /* fixed part of a version 1 entry on disk (+1 in version 2) */
+#define FC_NO_XATTRS 0x01      /* the file had no extended attributes at this ctime */
 
 typedef struct fc_entry {
     uint8_t key[16];
@@ -23,7 +24,7 @@ typedef struct fc_entry {
     int64_t mtime_s, ctime_s;
     uint32_t mtime_ns, ctime_ns;
     uint16_t age;
-    uint8_t seen, used;
+    uint8_t seen, used, flags;
     uint32_t n;
     cs_id *ids;
 } fc_entry;
@@ -118,10 +119,10 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
     cs_reader rd = cs_rd_init(data, len);
     uint32_t version, count;
 
-    if (cs_get_le32(&rd, &version) < 0 || version != FC_VERSION)
+    if (cs_get_le32(&rd, &version) < 0 || version < 1 || version > FC_VERSION)
         return -EBADMSG;
     cs_get_le32(&rd, &count);
-    if (rd.err || (uint64_t)count * FC_RECORD > cs_rd_left(&rd))
+    if (rd.err || (uint64_t)count * (FC_RECORD + (version >= 2)) > cs_rd_left(&rd))
         return -EBADMSG;
     c->v = calloc(count ? count : 1, sizeof(*c->v));
     if (!c->v)
@@ -129,17 +130,20 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
     c->cap = count ? count : 1;
     for (uint32_t i = 0; i < count; i++) {
         fc_entry *e = &c->v[i];
-        if (cs_get_copy(&rd, e->key, 16) < 0)
+        const uint8_t *p; /* key, ino, size, mtime s+ns, ctime s+ns, age, [flags], n */
+        if (cs_get_bytes(&rd, FC_RECORD + (version >= 2), &p) < 0)
             return -EBADMSG;
-        cs_get_le64(&rd, &e->ino);
-        cs_get_le64(&rd, &e->size);
-        cs_get_le64(&rd, (uint64_t *)&e->mtime_s);
-        cs_get_le32(&rd, &e->mtime_ns);
-        cs_get_le64(&rd, (uint64_t *)&e->ctime_s);
-        cs_get_le32(&rd, &e->ctime_ns);
-        cs_get_le16(&rd, &e->age);
-        cs_get_le32(&rd, &e->n);
-        if (rd.err || (uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
+        memcpy(e->key, p, 16);
+        e->ino = cs_load_le64(p + 16);
+        e->size = cs_load_le64(p + 24);
+        e->mtime_s = (int64_t)cs_load_le64(p + 32);
+        e->mtime_ns = cs_load_le32(p + 40);
+        e->ctime_s = (int64_t)cs_load_le64(p + 44);
+        e->ctime_ns = cs_load_le32(p + 52);
+        e->age = cs_load_le16(p + 56);
+        e->flags = version >= 2 ? p[58] : 0;
+        e->n = cs_load_le32(p + 58 + (version >= 2));
+        if ((uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
             return -EBADMSG;
         if (e->n) {
             e->ids = malloc((size_t)e->n * CS_ID_LEN);
@@ -208,7 +212,8 @@ static bool same_stat(const fc_entry *e, const struct stat *st)
            e->ctime_s == st->st_ctim.tv_sec && e->ctime_ns == (uint32_t)st->st_ctim.tv_nsec;
 }
 
-int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n)
+int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n,
+                     bool *no_xattrs)
 {
     uint8_t key[16];
     fc_entry *e;
@@ -222,18 +227,21 @@ int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, cons
         return 2;
     *ids = e->ids;
     *n = e->n;
+    *no_xattrs = e->flags & FC_NO_XATTRS;
     return 1;
 }
 
-int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n)
+int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n,
+                  bool no_xattrs)
 {
-    uint8_t key[16];
+    uint8_t key[16], flags = no_xattrs ? FC_NO_XATTRS : 0;
     fc_entry *e;
     cs_id *copy = NULL;
 
     path_key(c, path, key);
     e = find(c, key);
-    if (e && e->n == n && (n == 0 || memcmp(e->ids, ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st)) {
+    if (e && e->n == n && (n == 0 || memcmp(e->ids, ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st) &&
+        e->flags == flags) {
         e->seen = 1; /* unchanged: nothing to write back for it */
         return 0;
     }
@@ -253,6 +261,7 @@ int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const c
     e->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
     e->ctime_s = st->st_ctim.tv_sec;
     e->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+    e->flags = flags;
     e->seen = 1;
     e->age = 0;
     return 0;
@@ -283,7 +292,8 @@ int cs_fcache_save(cs_fcache *c)
         rc |= cs_buf_append(&pt, e->key, 16) | cs_put_le64(&pt, e->ino) | cs_put_le64(&pt, e->size);
         rc |= cs_put_le64(&pt, (uint64_t)e->mtime_s) | cs_put_le32(&pt, e->mtime_ns);
         rc |= cs_put_le64(&pt, (uint64_t)e->ctime_s) | cs_put_le32(&pt, e->ctime_ns);
-        rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_le32(&pt, e->n);
+        rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_u8(&pt, e->flags);
+        rc |= cs_put_le32(&pt, e->n);
         if (e->n)
             rc |= cs_buf_append(&pt, e->ids, (size_t)e->n * CS_ID_LEN);
     }

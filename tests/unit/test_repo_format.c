@@ -535,20 +535,23 @@ static void test_filecache_parse_hostile(void **state)
         struct stat st = { .st_ino = 5, .st_size = 10 };
         const cs_id *ids;
         uint32_t n;
+        bool nox;
         cs_id id = { { 9 } };
         assert_int_equal(cs_fcache_new_empty(key, &c), 0);
-        assert_int_equal(cs_fcache_put(c, "/a/b", &st, &id, 1), 0);
-        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n), 1);
+        assert_int_equal(cs_fcache_put(c, "/a/b", &st, &id, 1, false), 0);
+        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n, &nox), 1);
         assert_int_equal(n, 1);
+        assert_false(nox);
         st.st_mtim.tv_nsec = 1;
-        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n), 2);
-        assert_int_equal(cs_fcache_lookup(c, "/a/c", &st, &ids, &n), 0);
+        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n, &nox), 2);
+        assert_int_equal(cs_fcache_lookup(c, "/a/c", &st, &ids, &n, &nox), 0);
         for (int i = 0; i < 3000; i++) {
             char p[32];
             snprintf(p, sizeof(p), "/f%d", i);
-            assert_int_equal(cs_fcache_put(c, p, &st, &id, 1), 0);
+            assert_int_equal(cs_fcache_put(c, p, &st, &id, 1, i % 2), 0);
         }
-        assert_int_equal(cs_fcache_lookup(c, "/f2999", &st, &ids, &n), 1);
+        assert_int_equal(cs_fcache_lookup(c, "/f2999", &st, &ids, &n, &nox), 1);
+        assert_true(nox);
         cs_fcache_free(c);
     }
 }
