@@ -24,10 +24,18 @@ typedef struct fc_entry {
     int64_t mtime_s, ctime_s;
     uint32_t mtime_ns, ctime_ns;
     uint16_t age;
-    uint8_t seen, used, flags;
+    uint8_t seen, flags;
     uint32_t n;
-    cs_id *ids;
+    union {
+        cs_id one;     /* n == 1, most files: no allocation of its own */
+        cs_id *ids;    /* n > 1 */
+    } u;
 } fc_entry;
+
+static cs_id *ids_of(fc_entry *e)
+{
+    return e->n == 1 ? &e->u.one : e->u.ids;
+}
 
 struct cs_fcache {
     uint8_t key[32];   /* a copy of the local-cache key, in secure memory with the struct */
@@ -145,12 +153,12 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
         e->n = cs_load_le32(p + 58 + (version >= 2));
         if ((uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
             return -EBADMSG;
-        if (e->n) {
-            e->ids = malloc((size_t)e->n * CS_ID_LEN);
-            if (!e->ids)
-                return -ENOMEM;
-            cs_get_copy(&rd, e->ids, (size_t)e->n * CS_ID_LEN);
+        if (e->n > 1 && !(e->u.ids = malloc((size_t)e->n * CS_ID_LEN))) {
+            e->n = 0;
+            return -ENOMEM;
         }
+        if (e->n)
+            cs_get_copy(&rd, ids_of(e), (size_t)e->n * CS_ID_LEN);
         c->n = i + 1;
     }
     if (cs_rd_end(&rd) < 0)
@@ -166,7 +174,8 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
 static void clear_entries(cs_fcache *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        free(c->v[i].ids);
+        if (c->v[i].n > 1)
+            free(c->v[i].u.ids);
     free(c->v);
     free(c->slots);
     c->v = NULL;
@@ -193,6 +202,7 @@ int cs_fcache_load(cs_repo *r, const char *cache_dir, cs_fcache **out)
     rc = cs_read_file(c->path, FC_MAX_BYTES, &raw);
     if (rc == 0)
         rc = cs_unseal(c->key, CS_OBJ_CACHE, &c->repo_id, raw.data, raw.len, &pt);
+    cs_buf_free(&raw); /* ~100 MB for a million files: not beside the entries too */
     if (rc == 0)
         rc = cs_fcache_parse(c, pt.data, pt.len);
     if (rc < 0) {
@@ -225,7 +235,7 @@ int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, cons
     e->seen = 1;
     if (!same_stat(e, st))
         return 2;
-    *ids = e->ids;
+    *ids = ids_of(e); /* valid until the next put */
     *n = e->n;
     *no_xattrs = e->flags & FC_NO_XATTRS;
     return 1;
@@ -236,25 +246,34 @@ int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const c
 {
     uint8_t key[16], flags = no_xattrs ? FC_NO_XATTRS : 0;
     fc_entry *e;
-    cs_id *copy = NULL;
+    cs_id *copy = NULL, one;
 
     path_key(c, path, key);
     e = find(c, key);
-    if (e && e->n == n && (n == 0 || memcmp(e->ids, ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st) &&
+    if (e && e->n == n && (n == 0 || memcmp(ids_of(e), ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st) &&
         e->flags == flags) {
         e->seen = 1; /* unchanged: nothing to write back for it */
         return 0;
     }
     c->dirty = true;
-    if (!e && !(e = add(c, key)))
+    /* copied first: ids may be an entry's own, which add() can move */
+    if (n == 1)
+        one = ids[0];
+    else if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
         return -ENOMEM;
-    if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
-        return -ENOMEM;
-    if (n)
+    else if (n)
         memcpy(copy, ids, (size_t)n * CS_ID_LEN);
-    free(e->ids);
-    e->ids = copy;
+    if (!e && !(e = add(c, key))) {
+        free(copy);
+        return -ENOMEM;
+    }
+    if (e->n > 1)
+        free(e->u.ids);
     e->n = n;
+    if (n == 1)
+        e->u.one = one;
+    else
+        e->u.ids = copy;
     e->ino = (uint64_t)st->st_ino;
     e->size = (uint64_t)st->st_size;
     e->mtime_s = st->st_mtim.tv_sec;
@@ -271,6 +290,7 @@ int cs_fcache_save(cs_fcache *c)
 {
     _cleanup_buf_ cs_buf pt = CS_BUF_INIT, ct = CS_BUF_INIT;
     uint32_t count = 0;
+    size_t size = 8;
     char *dir, *slash;
     int rc = 0;
 
@@ -282,9 +302,12 @@ int cs_fcache_save(cs_fcache *c)
     if (!c->dirty)
         return 0; /* a no-change backup writes no cache */
     for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE)
+        if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE) {
             count++;
-    rc |= cs_put_le32(&pt, FC_VERSION) | cs_put_le32(&pt, count);
+            size += FC_RECORD + 1 + (size_t)c->v[i].n * CS_ID_LEN;
+        }
+    /* exactly: a doubling buffer would hold up to twice the image */
+    rc |= cs_buf_reserve(&pt, size) | cs_put_le32(&pt, FC_VERSION) | cs_put_le32(&pt, count);
     for (size_t i = 0; i < c->n && rc == 0; i++) {
         const fc_entry *e = &c->v[i];
         if (!(e->seen || e->age + 1 <= FC_MAX_AGE))
@@ -295,10 +318,11 @@ int cs_fcache_save(cs_fcache *c)
         rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_u8(&pt, e->flags);
         rc |= cs_put_le32(&pt, e->n);
         if (e->n)
-            rc |= cs_buf_append(&pt, e->ids, (size_t)e->n * CS_ID_LEN);
+            rc |= cs_buf_append(&pt, ids_of((fc_entry *)e), (size_t)e->n * CS_ID_LEN);
     }
     if (rc)
         return -ENOMEM;
+    clear_entries(c); /* the image holds them now; the sealed copy needs the room */
     rc = cs_seal(c->key, CS_OBJ_CACHE, &c->repo_id, pt.data, pt.len, &ct);
     if (rc < 0)
         return rc;

@@ -25,7 +25,9 @@ int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, cons
 /* no_xattrs only when none was seen between two stats equal to st. */
 int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n,
                   bool no_xattrs);
-/* Write entries seen in this run plus recent unseen ones, atomically. */
+/* Write entries seen in this run plus recent unseen ones, atomically.  The
+ * entries are released once the image is built (the last use of a cache):
+ * a million files need ~100 MB for the image and as much for its sealed copy. */
 int cs_fcache_save(cs_fcache *c);
 void cs_fcache_free(cs_fcache *c);
 /* Parse a decrypted cache image (for fuzzing). */
