@@ -23,4 +23,10 @@ $(FAILALLOC_SO): tests/integration/repo/failalloc.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
 
-integration-tools: $(FAKE_SYSTEMD1) $(FAILALLOC_SO)
+# LD_PRELOAD crash injection by operation count (test_kill9_during_backup_and_prune)
+CRASHAT_SO := $(O)/tests/crashat.so
+$(CRASHAT_SO): tests/integration/repo/crashat.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
+
+integration-tools: $(FAKE_SYSTEMD1) $(FAILALLOC_SO) $(CRASHAT_SO)

@@ -15,14 +15,17 @@
 #include "agent.h"
 #include "util/log.h"
 #include "util/secmem.h"
+#include "util/verbs.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-agent [--config FILE] [--debug]\n\n"
-               "The per-user cloudseal service: holds your unlocked key, runs backups on\n"
-               "schedule and answers 'cloudseal status'.  Normally started by systemd --user\n"
-               "(cloudseal-agent.service); see cloudseal-agent(8).\n");
-}
+/* The agent has no verbs: its options are parsed as the one verb's
+ * (util/verbs.h), with the tools' --help and usage errors. */
+static const cs_verb agent_verb = {
+    "cloudseal-agent", 0, 0, 0, NULL, "the per-user cloudseal service",
+    "Usage: cloudseal-agent [--config FILE] [--debug]\n\n"
+    "The per-user cloudseal service: holds your unlocked key, runs backups on\n"
+    "schedule and answers 'cloudseal status'.  Normally started by systemd --user\n"
+    "(cloudseal-agent.service); see cloudseal-agent(8).\n"
+};
 
 /* The CLI the jobs run: [agent] cloudseal, else the `cloudseal` next to this
  * binary (a build tree), else /usr/bin/cloudseal.  out has PATH_MAX bytes. */
@@ -272,7 +275,6 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "debug", no_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {}
     };
@@ -281,18 +283,14 @@ int main(int argc, char **argv)
     bool debug = false;
 
     a.config_path = getenv("CLOUDSEAL_CONFIG");
-    while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
+    cs_verb_enter(&agent_verb);
+    while ((c = cs_verb_getopt(argc, argv, "c:dV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': a.config_path = optarg; break;
         case 'd': debug = true; break;
-        case 'h': usage(stdout); return 0;
         case 'V': printf("cloudseal-agent %s\n", CS_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default: return c == CS_VERB_HELP ? 0 : 2;
         }
-    }
-    if (optind < argc) {
-        usage(stderr);
-        return 2;
     }
     cs_log_setup("cloudseal-agent", debug ? LOG_DEBUG : LOG_INFO);
     if (cs_crypto_init() < 0 || cs_process_harden() < 0) {

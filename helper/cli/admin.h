@@ -39,17 +39,11 @@ void admin_pin_key(cs_fleet_user *u, const uint8_t key[CS_FLEET_PK_BYTES]);
 struct cs_keybag_made;
 void admin_keybag_floor(cs_fleet_user *u, const struct cs_keybag_made *made);
 
-/* Subcommands: argv[0] is the subcommand name. */
-int admin_keygen(int argc, char **argv);
-int admin_init(int argc, char **argv);
-int admin_edit(int argc, char **argv);      /* add-user, remove-user, ... (admin_edit.c) */
-int admin_publish(int argc, char **argv);
-int admin_approve(int argc, char **argv);
-int admin_enroll_user(int argc, char **argv); /* admin_enroll.c */
-int admin_recover_user(int argc, char **argv); /* admin_recover.c */
-int admin_show(int argc, char **argv);
-int admin_report(int argc, char **argv);  /* admin_report.c */
-int admin_verify(int argc, char **argv);
+/* Sub-verbs (admin_commands.def): argv[0] is the sub-verb.  admin_edit()
+ * is add-user, remove-user, ... (admin_edit.c). */
+#define ADMIN_COMMAND(name, min, max, flags, fn, summary, usage) int fn(int argc, char **argv);
+#include "admin_commands.def"
+#undef ADMIN_COMMAND
 
 /* "a,b,c" -> adds each name to v. */
 int admin_add_list(char ***v, size_t *n, const char *csv);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "account/account.h"
 #include "unlock_common.h"
 #include "util/log.h"
@@ -46,7 +47,6 @@ static void print_result(const char *user, const cs_secret *pw, const cs_secret 
 
 int admin_enroll_user(int argc, char **argv)
 {
-    static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, {} };
     _cleanup_directory_ cs_directory *d = NULL;
     _cleanup_secret_ cs_secret *pw = NULL;
     _cleanup_secret_ cs_secret *code = NULL;
@@ -57,22 +57,8 @@ int admin_enroll_user(int argc, char **argv)
     cs_fleet_user *u;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c != 'h')
-            return CLI_USAGE;
-        printf("Usage: cloudseal admin enroll-user USER [--json]\n\n"
-               "First enrollment of a fleet user who has no account anywhere yet: create\n"
-               "their keys with a one-time password, upload the keybag (never over an\n"
-               "existing one) and pin the key.  Prints the one-time password and the\n"
-               "recovery key once, for you to hand over.  The account key exists on this\n"
-               "machine while it is created: users who must keep it from you enroll on a\n"
-               "workstation themselves and you 'approve' them instead.\n");
-        return CLI_OK;
-    }
-    if (optind + 1 != argc) {
-        log_error("name one user");
-        return CLI_USAGE;
-    }
+    if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
+        return cli_opt_exit(c);
     r = admin_load_user(argv[optind], &d, &u);
     if (r != CLI_OK)
         return r;

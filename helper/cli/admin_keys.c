@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "fleet/enroll_request.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -56,7 +57,6 @@ int admin_keygen(int argc, char **argv)
         { "escrow-secret", required_argument, NULL, 'S' },
         { "escrow-public", required_argument, NULL, 'P' },
         { "report", no_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *sec = "fleet.key", *pub = "fleet.pub", *esec = "escrow.key", *epub = "escrow.pub";
@@ -66,7 +66,7 @@ int admin_keygen(int argc, char **argv)
     uint8_t *seed = NULL, *sk = NULL;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "s:p:eS:P:rh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "s:p:eS:P:r", opts)) != -1) {
         switch (c) {
         case 's': sec = optarg; break;
         case 'p': pub = optarg; break;
@@ -74,18 +74,7 @@ int admin_keygen(int argc, char **argv)
         case 'S': esec = optarg; escrow = true; break;
         case 'P': epub = optarg; escrow = true; break;
         case 'r': report = true; break;
-        case 'h':
-            printf("Usage: cloudseal admin keygen [--secret FILE] [--public FILE] [--escrow]\n"
-                   "                              [--escrow-secret FILE] [--escrow-public FILE] [--report]\n\n"
-                   "Create the fleet's Ed25519 signing keypair (default fleet.key, mode 0600, and\n"
-                   "fleet.pub) and, with --escrow, an X25519 escrow keypair (escrow.key/escrow.pub)\n"
-                   "whose public half goes into the directory so clients add an escrow slot;\n"
-                   "with --report, an X25519 report keypair (report.key/report.pub) that agents\n"
-                   "seal health reports to, read by 'cloudseal admin report' (docs/reports.md).\n"
-                   "Secret keys are never printed.  Install fleet.pub as /etc/cloudseal/fleet.pub\n"
-                   "on every workstation; keep fleet.key offline.\n");
-            return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     seed = cs_secure_alloc(32);
@@ -147,27 +136,19 @@ int admin_init(int argc, char **argv)
         { "id-range", required_argument, NULL, 'r' },
         { "escrow-key", required_argument, NULL, 'e' },
         { "report-key", required_argument, NULL, 'R' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
     const char *fleet = "fleet", *range = NULL, *escrow = NULL, *report = NULL;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "f:r:e:R:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "f:r:e:R:", opts)) != -1) {
         switch (c) {
         case 'f': fleet = optarg; break;
         case 'r': range = optarg; break;
         case 'e': escrow = optarg; break;
         case 'R': report = optarg; break;
-        case 'h':
-            printf("Usage: cloudseal admin [--source FILE] init [--fleet NAME] [--id-range FIRST-LAST]\n"
-                   "                                             [--escrow-key KEY] [--report-key KEY]\n\n"
-                   "Create an empty directory source (default ./%s).  The id range (default\n"
-                   "1000000-1999999) is where add-user allocates uids and gids; workstations\n"
-                   "accept only ids inside their own [fleet] id_min..id_max.\n", ADMIN_DEFAULT_SOURCE);
-            return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (cs_directory_new(&d) < 0 || !(d->fleet = strdup(fleet)))
@@ -250,7 +231,6 @@ int admin_approve(int argc, char **argv)
     static const struct option opts[] = {
         { "key", required_argument, NULL, 'k' },
         { "from-storage", no_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
@@ -261,21 +241,15 @@ int admin_approve(int argc, char **argv)
     char b64[48];
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "k:sh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "k:s", opts)) != -1) {
         switch (c) {
         case 'k': key_text = optarg; break;
         case 's': from_storage = true; break;
-        case 'h':
-            printf("Usage: cloudseal admin approve USER (--key ACCOUNT_KEY | --from-storage)\n\n"
-                   "Pin USER's account public key: the one 'cloudseal enroll' printed on their\n"
-                   "machine (compare it with them out of band), or the enrollment request they\n"
-                   "filed in storage.  Fleet logins are accepted only with that key.\n");
-            return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
-    if (optind + 1 != argc || (!key_text == !from_storage)) {
-        log_error("name one user and give either --key or --from-storage");
+    if (!key_text == !from_storage) {
+        log_error("give either --key or --from-storage");
         return CLI_USAGE;
     }
     if (key_text && cs_fleet_decode_key(key_text, key) < 0) {
@@ -303,7 +277,6 @@ int admin_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "pinned-serial", required_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_buf_ cs_buf data = CS_BUF_INIT;
@@ -312,7 +285,7 @@ int admin_verify(int argc, char **argv)
     uint64_t pinned = 0;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "p:", opts)) != -1) {
         switch (c) {
         case 'p':
             if (cs_parse_uint(optarg, 0, UINT64_MAX, &pinned) < 0) {
@@ -321,18 +294,8 @@ int admin_verify(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case 'h':
-            printf("Usage: cloudseal admin verify FILE [--pinned-serial N]\n\n"
-                   "Check a signed directory exactly as a workstation's directory-sync would:\n"
-                   "signature against [fleet] public_key_file, serial >= N, expiry, id range\n"
-                   "([fleet] id_min..id_max) and collisions with this machine's accounts.\n");
-            return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
-    }
-    if (optind + 1 != argc) {
-        log_error("name the signed directory file");
-        return CLI_USAGE;
     }
     r = cs_read_file(argv[optind], CS_FLEET_MAX_SIGNED, &data);
     if (r < 0) {

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "fleet/keybag_seal.h"
 #include "storage/storage_s3.h"
 #include "util/fileio.h"
@@ -142,17 +143,13 @@ static int parse_opts(int argc, char **argv, publish_opts *o)
         { "validity", required_argument, NULL, 'v' },
         { "output", required_argument, NULL, 'o' },
         { "no-upload", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
-    const char *cfg_key = cs_config_str(cli_config(), "fleet", "secret_key_file");
+    const char *cfg_key;
     int c;
 
-    o->secret_key = cfg_key && *cfg_key ? cfg_key : "fleet.key";
-    o->validity = cs_config_int(cli_config(), "fleet", "validity");
-    o->output = NULL;
-    o->upload = true;
-    while ((c = getopt_long(argc, argv, "k:v:o:nh", opts, NULL)) != -1) {
+    *o = (publish_opts){ .validity = -1, .upload = true };
+    while ((c = cli_getopt(argc, argv, "k:v:o:n", opts)) != -1) {
         switch (c) {
         case 'k': o->secret_key = optarg; break;
         case 'v':
@@ -163,19 +160,17 @@ static int parse_opts(int argc, char **argv, publish_opts *o)
             break;
         case 'o': o->output = optarg; break;
         case 'n': o->upload = false; break;
-        case 'h':
-            printf("Usage: cloudseal admin [--source FILE] publish [--secret-key FILE] [--validity DURATION]\n"
-                   "                                                [--output FILE] [--no-upload]\n\n"
-                   "Sign the directory (serial + 1, valid for --validity, default [fleet] validity)\n"
-                   "with the fleet secret key (default [fleet] secret_key_file or ./fleet.key) and\n"
-                   "upload it to fleet/directory in [storage].  --output also writes the signed\n"
-                   "directory to FILE.  Republish before it expires: workstations refuse an\n"
-                   "expired directory (they keep their last good cache).\n");
-            return -1;
+        case CLI_OPT_HELP: return -1;
         default: return CLI_USAGE;
         }
     }
-    return optind == argc ? CLI_OK : CLI_USAGE;
+    /* the configuration only after the options: --help needs none */
+    cfg_key = cs_config_str(cli_config(), "fleet", "secret_key_file");
+    if (!o->secret_key)
+        o->secret_key = cfg_key && *cfg_key ? cfg_key : "fleet.key";
+    if (o->validity < 0)
+        o->validity = cs_config_int(cli_config(), "fleet", "validity");
+    return CLI_OK;
 }
 
 int admin_publish(int argc, char **argv)

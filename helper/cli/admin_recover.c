@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "account/account.h"
 #include "fleet/escrow.h"
 #include "storage/storage_s3.h"
@@ -61,7 +62,7 @@ static int open_escrow(const cs_fleet_user *u, const char *secret_file, cs_amk *
 int admin_recover_user(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "escrow-secret", required_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' }, {}
+        { "escrow-secret", required_argument, NULL, 'e' }, {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
     _cleanup_secret_ cs_secret *pw = NULL;
@@ -71,23 +72,13 @@ int admin_recover_user(int argc, char **argv)
     cs_fleet_user *u;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "e:h", opts, NULL)) != -1) {
-        if (c == 'e') {
-            secret_file = optarg;
-            continue;
-        }
-        if (c != 'h')
-            return CLI_USAGE;
-        printf("Usage: cloudseal admin recover-user USER --escrow-secret FILE [--json]\n\n"
-               "For a user who lost both their password and their recovery key: open their\n"
-               "account key escrowed to the fleet (FILE: the escrow secret key from 'admin\n"
-               "keygen --escrow'), check it is the key the directory pins, and give their\n"
-               "keybag a one-time password, printed once.  They log in with it and set their\n"
-               "own with passwd(1).  Their data and recovery key stay as they were.\n");
-        return CLI_OK;
+    while ((c = cli_getopt(argc, argv, "e:", opts)) != -1) {
+        if (c != 'e')
+            return cli_opt_exit(c);
+        secret_file = optarg;
     }
-    if (optind + 1 != argc || !secret_file) {
-        log_error("name one user and give --escrow-secret FILE");
+    if (!secret_file) {
+        log_error("give --escrow-secret FILE: the escrow secret key 'admin keygen --escrow' wrote");
         return CLI_USAGE;
     }
     r = admin_load_user(argv[optind], &d, &u);

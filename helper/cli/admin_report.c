@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "config/config.h"
 #include "fleet/report.h"
 #include "storage/storage_s3.h"
@@ -356,28 +357,11 @@ static int judge(report_run *run, const cs_directory *d, bool *reported)
     return refused ? CLI_DATA_ERROR : rc;
 }
 
-static void usage(void)
-{
-    printf("Usage: cloudseal admin report --report-secret FILE [--stale DURATION] [--json]\n"
-           "                              [--prometheus FILE] [--seen FILE]\n\n"
-           "Whose backups are stale: one line per user and host from the health reports\n"
-           "agents file in storage (docs/reports.md), opened with the report secret key\n"
-           "('admin keygen --report') and checked against the keys the directory pins.\n"
-           "Forged, misplaced, future-dated, replayed and unreadable reports are shown\n"
-           "as such and never count.  --stale (default 3d): the age of the last good\n"
-           "backup that counts as stale.  --prometheus FILE: node_exporter textfile\n"
-           "metrics, replaced atomically.  --seen FILE: remembers the newest report of\n"
-           "each user and host, so that an old one put back shows as replayed.\n"
-           "Exit 0: all fresh; 1: someone is stale or never reported; 5: a report was\n"
-           "refused.\n");
-}
-
 int admin_report(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "report-secret", required_argument, NULL, 'k' }, { "stale", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },                { "prometheus", required_argument, NULL, 'p' },
-        { "seen", required_argument, NULL, 'S' },          { "help", no_argument, NULL, 'h' },
+        { "prometheus", required_argument, NULL, 'p' },    { "seen", required_argument, NULL, 'S' },
         {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
@@ -387,10 +371,10 @@ int admin_report(int argc, char **argv)
     uint8_t *sk = NULL;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "k:s:jp:S:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "k:s:jp:S:", opts)) != -1) {
         switch (c) {
         case 'k': secret = optarg; break;
-        case 'j': cli.json = true; break;
+        case 'j': cli.json = true; break; /* -j: --json's short form */
         case 'p': prom = optarg; break;
         case 'S': seen = optarg; break;
         case 's':
@@ -400,11 +384,10 @@ int admin_report(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case 'h': usage(); return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
-    if (optind != argc || !secret) {
+    if (!secret) {
         log_error("give --report-secret FILE: the report secret key 'admin keygen --report' wrote");
         return CLI_USAGE;
     }

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "admin.h"
+#include "cli_opts.h"
 #include "basic/dircache.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -103,9 +104,7 @@ static int show_installed(void)
 int admin_show(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
         { "installed", no_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_directory_ cs_directory *d = NULL;
@@ -113,16 +112,11 @@ int admin_show(int argc, char **argv)
     bool installed = false;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "jih", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "ji", opts)) != -1) {
         switch (c) {
-        case 'j': cli.json = true; break;
+        case 'j': cli.json = true; break; /* -j: --json's short form */
         case 'i': installed = true; break;
-        case 'h':
-            printf("Usage: cloudseal admin [--source FILE] show [--json] [--installed]\n\n"
-                   "List the users and groups of the directory source, or with --installed\n"
-                   "the directory cache this workstation uses ([fleet] cache).\n");
-            return CLI_OK;
-        default: return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
     if (installed)

@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* The options many verbs share, handled in one place: --json and
- * --password-stdin (as the verb's flags in commands.def allow) and --help,
- * whose text is the verb's usage in commands.def. */
+ * --password-stdin (as the verb's flags in commands.def allow) on top of
+ * cs_verb_getopt() (util/verbs.h), which does --help (the verb's usage in
+ * commands.def), the operand count and the usage errors. */
 #ifndef CS_CLI_CLI_OPTS_H
 #define CS_CLI_CLI_OPTS_H
 
 #include <getopt.h>
 #include <stdio.h>
+#include "util/verbs.h"
 
 /* commands.def flags */
 #define CLI_VERB_JSON           0x100u /* --json sets cli.json */
 #define CLI_VERB_PASSWORD_STDIN 0x200u /* --password-stdin: one line from stdin */
 
 /* cli_getopt() after --help (the usage is printed on stdout) */
-#define CLI_OPT_HELP (-2)
+#define CLI_OPT_HELP CS_VERB_HELP
 
 /* getopt_long() over the verb's own options (own, shortopts) and the
  * shared ones.  Returns the next own option, -1 at the end, CLI_OPT_HELP,
  * or '?' for a bad command line, including a number of operands outside
- * the verb's min_args..max_args (the usage is printed on stderr). */
+ * the verb's min_args..max_args (said on stderr, with "Try ... --help"). */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *own);
 
 /* The running verb's usage text (commands.def). */

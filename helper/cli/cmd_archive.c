@@ -417,14 +417,17 @@ int cmd_archive(int argc, char **argv)
     const char *verb;
     int c;
 
-    /* "archive --help", then the verb, then the verb's options */
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        cli_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+    /* options before the verb ('+': --help, or a mistake), the verb, its options */
+    if ((c = cli_getopt(argc, argv, "+", NULL)) != -1)
+        return cli_opt_exit(c);
+    if (optind >= argc) {
+        cli_usage(stderr);
+        return CLI_USAGE;
     }
-    verb = argv[1];
-    argc--;
-    argv++;
+    verb = argv[optind];
+    argc -= optind;
+    argv += optind;
+    optind = 0;
     while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
         switch (c) {
         case 'n': a.dry_run = true; break;

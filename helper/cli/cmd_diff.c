@@ -7,6 +7,7 @@
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 
 typedef struct diff_ctx {
@@ -24,10 +25,12 @@ static int diff_cb(char what, const char *path, const cs_node *a, const cs_node 
     if (c->arr) {
         json_object *o = json_object_new_object();
         char w[2] = { what, 0 };
+        int r;
+
         json_object_object_add(o, "change", json_object_new_string(w));
-        json_object_object_add(o, "path", json_object_new_string(path));
+        r = cs_json_add_name(o, "path", path);
         json_object_array_add(c->arr, o);
-        return 0;
+        return r;
     }
     printf("%c    ", what);
     repo_cli_print_path(stdout, path);
@@ -45,10 +48,6 @@ int cmd_diff(int argc, char **argv)
 
     if ((o = repo_cli_getopt(argc, argv, "", opts)) != -1)
         return cli_opt_exit(o);
-    if (argc - optind != 2) {
-        log_error("give two snapshots; see 'cloudseal diff --help'");
-        return CLI_USAGE;
-    }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     if ((r = repo_cli_snapshot(&rc, argv[optind], &a)) == CLI_OK &&

@@ -209,10 +209,6 @@ int cmd_dump(int argc, char **argv)
 
     if ((o = repo_cli_getopt(argc, argv, "", opts)) != -1)
         return cli_opt_exit(o);
-    if (argc - optind != 2) {
-        log_error("give a snapshot ('latest' or an id) and a path; see 'cloudseal dump --help'");
-        return CLI_USAGE;
-    }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
     if ((r = repo_cli_snapshot(&rc, argv[optind], &s)) == CLI_OK) {

@@ -15,6 +15,7 @@
 #include "repo_cli.h"
 #include "repo/browse.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -56,7 +57,7 @@ static void header(const find_ctx *c)
     printf("Found matching entries in snapshot %.8s from %s\n", hex, tb);
 }
 
-static void report(find_ctx *c, const char *path, const cs_node *n)
+static int report(find_ctx *c, const char *path, const cs_node *n)
 {
     static const char type_char[] = "?-dlpscb";
     char tb[32];
@@ -65,7 +66,12 @@ static void report(find_ctx *c, const char *path, const cs_node *n)
 
     if (c->matches) {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "path", json_object_new_string(path));
+        int r = o ? cs_json_add_name(o, "path", path) : -ENOMEM;
+
+        if (r < 0) {
+            json_object_put(o);
+            return r;
+        }
         json_object_object_add(o, "type", json_object_new_string(cs_node_type_name(n)));
         json_object_object_add(o, "mode", json_object_new_int64(n->mode & 07777));
         json_object_object_add(o, "uid", json_object_new_int64(n->uid));
@@ -74,7 +80,7 @@ static void report(find_ctx *c, const char *path, const cs_node *n)
         json_object_object_add(o, "mtime", json_object_new_int64(n->mtime_s));
         json_object_object_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
         json_object_array_add(c->matches, o);
-        return;
+        return 0;
     }
     if (c->hits == 0)
         header(c);
@@ -84,6 +90,7 @@ static void report(find_ctx *c, const char *path, const cs_node *n)
            n->user[0] ? n->user : "?", n->group[0] ? n->group : "?", (unsigned long long)n->size, tb);
     repo_cli_print_path(stdout, path);
     putchar('\n');
+    return 0;
 }
 
 static int find_tree(find_ctx *c, const cs_id *id, const char *prefix, int depth)
@@ -107,10 +114,10 @@ static int find_tree(find_ctx *c, const cs_id *id, const char *prefix, int depth
             break;
         }
         if (matches(c, p, n)) {
-            report(c, p, n);
+            rc = report(c, p, n);
             c->hits++;
         }
-        if (n->type == CS_NODE_DIR)
+        if (rc == 0 && n->type == CS_NODE_DIR)
             rc = find_tree(c, &n->subtree, p, depth + 1);
         free(p);
     }
@@ -224,10 +231,6 @@ int cmd_find(int argc, char **argv)
             break;
         default: return cli_opt_exit(o);
         }
-    }
-    if (optind >= argc) {
-        log_error("give at least one PATTERN; see 'cloudseal find --help'");
-        return CLI_USAGE;
     }
     c.patterns = argv + optind;
     c.npatterns = argc - optind;

@@ -106,7 +106,7 @@ int cmd_locks(int argc, char **argv)
         else
             return cli_opt_exit(c);
     }
-    if (optind < argc || (rm_stale && rm_all)) {
+    if (rm_stale && rm_all) {
         fprintf(stderr, "Usage: cloudseal locks [--json] [--remove-stale | --remove-all]\n");
         return CLI_USAGE;
     }

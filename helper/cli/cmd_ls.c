@@ -10,6 +10,7 @@
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 
 static const char type_char[] = "?-dlpscb";
@@ -26,7 +27,8 @@ static int ls_cb(const char *path, const cs_node *n, void *ud)
     if (c->arr) {
         static const char *const types[] = { "", "file", "dir", "symlink", "fifo", "socket", "chardev", "blockdev" };
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "path", json_object_new_string(path));
+        int r = o ? cs_json_add_name(o, "path", path) : -ENOMEM;
+
         json_object_object_add(o, "type", json_object_new_string(types[n->type]));
         json_object_object_add(o, "mode", json_object_new_int64(n->mode & 07777));
         json_object_object_add(o, "uid", json_object_new_int64(n->uid));
@@ -34,10 +36,10 @@ static int ls_cb(const char *path, const cs_node *n, void *ud)
         json_object_object_add(o, "size", json_object_new_uint64(n->size));
         json_object_object_add(o, "mtime", json_object_new_int64(n->mtime_s));
         json_object_object_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
-        if (n->link)
-            json_object_object_add(o, "target", json_object_new_string(n->link));
+        if (n->link && r >= 0)
+            r = cs_json_add_name(o, "target", n->link);
         json_object_array_add(c->arr, o);
-        return 0;
+        return r;
     }
     if (c->lng) {
         char tb[32];
@@ -72,10 +74,6 @@ int cmd_ls(int argc, char **argv)
         case 'l': c.lng = true; break;
         default: return cli_opt_exit(o);
         }
-    }
-    if (optind >= argc || argc - optind > 2) {
-        log_error("give a snapshot ('latest' or an id) and optionally a path; see 'cloudseal ls --help'");
-        return CLI_USAGE;
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;

@@ -38,9 +38,11 @@
 #include "repo/browse.h"
 #include "unlock_common.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 #define NAME_LEN 48
 #define VIRTUAL_INO (1ull << 63)
+#define MOUNT_REFRESH_MAX 86400 /* a day: longer is no refresh at all */
 
 typedef struct msnap {
     cs_snapshot s;
@@ -631,26 +633,22 @@ int cmd_mount(int argc, char **argv)
         REPO_CLI_FILTER_OPTIONS, {}
     };
     bool allow_other = false;
-    char *end, mountpoint[PATH_MAX];
+    char mountpoint[PATH_MAX];
     int o, r;
 
     m.refresh_interval = 5;
     while ((o = repo_cli_getopt(argc, argv, "", opts)) != -1) {
         switch (o) {
         case 'r':
-            m.refresh_interval = strtod(optarg, &end);
-            if (*end || end == optarg || m.refresh_interval < 0) {
-                log_error("--refresh-interval wants seconds (0 or more), not '%s'", optarg);
+            if (cs_parse_double(optarg, 0, MOUNT_REFRESH_MAX, &m.refresh_interval) < 0) {
+                log_error("--refresh-interval wants seconds, 0 to %d (like 5 or 0.5), not '%s'",
+                          MOUNT_REFRESH_MAX, optarg);
                 return CLI_USAGE;
             }
             break;
         case 'a': allow_other = true; break;
         default: return cli_opt_exit(o);
         }
-    }
-    if (argc - optind != 1) {
-        log_error("give the directory to mount on; see 'cloudseal mount --help'");
-        return CLI_USAGE;
     }
     if ((r = repo_cli_open(&m.rc)) != CLI_OK)
         return r;

@@ -215,10 +215,6 @@ int cmd_repair(int argc, char **argv)
         default: return cli_opt_exit(c);
         }
     }
-    if (optind + 1 != argc) {
-        log_error("give what to repair: 'index', 'snapshots', 'config' or 'keybag'; see 'cloudseal repair --help'");
-        return CLI_USAGE;
-    }
     if (!dry && !read_data && !cli.json && strcmp(argv[optind], "config") == 0)
         return repair_config();
     if (!dry && !read_data && !cli.json && strcmp(argv[optind], "keybag") == 0)

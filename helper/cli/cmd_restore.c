@@ -84,8 +84,8 @@ int cmd_restore(int argc, char **argv)
         default: return cli_opt_exit(c);
         }
     }
-    if (optind + 1 != argc || !o.target) {
-        log_error("give one snapshot and --target DIR; see 'cloudseal restore --help'");
+    if (!o.target) {
+        log_error("give --target DIR; see 'cloudseal restore --help'");
         return CLI_USAGE;
     }
     if (o.delete_extra && ni) {

@@ -9,7 +9,8 @@
  *                                            abort stale multipart uploads
  *
  * URL defaults to [storage] url; credentials come from [storage] access_key +
- * secret_key_file, the environment or an AWS profile (s3_creds.h).
+ * secret_key_file, the environment or an AWS profile (s3_creds.h).  The
+ * sub-verbs are a verb table (storage_commands.def).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,8 @@
 #include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/macros.h"
+#include "util/verbs.h"
 
 static int exit_code(int err)
 {
@@ -240,8 +243,11 @@ typedef struct storage_args {
     bool lng, write;
 } storage_args;
 
-/* Options before the subcommand ('+': stop at it), then after it. */
-static int parse(int argc, char **argv, const char *shortopts, storage_args *a)
+/* Every storage verb takes every option, before or after the verb (as
+ * it always did): one list, one set of values. */
+static storage_args args;
+
+static int parse(int argc, char **argv, const char *shortopts)
 {
     static const struct option opts[] = {
         { "long", no_argument, NULL, 'l' },
@@ -255,41 +261,76 @@ static int parse(int argc, char **argv, const char *shortopts, storage_args *a)
     while ((c = cli_getopt(argc, argv, shortopts, opts)) != -1) {
         switch (c) {
         case 'j': cli.json = true; break; /* -j: --json's short form */
-        case 'l': a->lng = true; break;
-        case 'w': a->write = true; break;
-        case 'u': a->url = optarg; break;
-        case 'o': a->older_than = optarg; break;
+        case 'l': args.lng = true; break;
+        case 'w': args.write = true; break;
+        case 'u': args.url = optarg; break;
+        case 'o': args.older_than = optarg; break;
         default: return c;
         }
     }
     return 0;
 }
 
+/* The URL operand, else --url (else [storage] url). */
+static const char *url_operand(int argc, char **argv)
+{
+    return optind < argc ? argv[optind] : args.url;
+}
+
+static int storage_ls(int argc, char **argv)
+{
+    int c = parse(argc, argv, "jlwu:");
+
+    return c ? cli_opt_exit(c) : do_ls(args.url, optind < argc ? argv[optind] : "", args.lng);
+}
+
+static int storage_test(int argc, char **argv)
+{
+    int c = parse(argc, argv, "jlwu:");
+
+    return c ? cli_opt_exit(c) : do_test(url_operand(argc, argv), args.write);
+}
+
+static int storage_mkbucket(int argc, char **argv)
+{
+    int c = parse(argc, argv, "jlwu:");
+
+    return c ? cli_opt_exit(c) : do_mkbucket(url_operand(argc, argv));
+}
+
+static int storage_cleanup(int argc, char **argv)
+{
+    int c = parse(argc, argv, "jlwu:");
+
+    return c ? cli_opt_exit(c) : do_cleanup(url_operand(argc, argv), args.older_than);
+}
+
+static const cs_verb storage_commands[] = {
+#define STORAGE_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#define CREDENTIALS_COMMAND(name, min, max, flags, fn, summary, usage)
+#include "storage_commands.def"
+#undef CREDENTIALS_COMMAND
+#undef STORAGE_COMMAND
+};
+
 int cmd_storage(int argc, char **argv)
 {
-    storage_args a = { 0 };
-    const char *sub;
-    int c;
+    int c, r, ex;
 
-    if (argc >= 2 && strcmp(argv[1], "credentials") == 0)
-        return cmd_storage_credentials(argc - 1, argv + 1);
-    if ((c = parse(argc, argv, "+jlwu:", &a)) != 0)
+    /* '+': the options before the verb, then the verb's table */
+    if ((c = parse(argc, argv, "+jlwu:")) != 0) {
+        if (c == CLI_OPT_HELP) {
+            printf("\nCommands:\n");
+            cs_verbs_print(stdout, storage_commands, CS_ARRAY_SIZE(storage_commands), 12);
+            printf("\nS3 credentials: [storage] access_key and secret_key_file, else the\n"
+                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
+                   "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
+                   "show' tells which.  Run 'cloudseal storage COMMAND --help' for its options.\n");
+        }
         return cli_opt_exit(c);
-    if (optind >= argc) {
-        cli_usage(stderr);
-        return CLI_USAGE;
     }
-    sub = argv[optind++];
-    if ((c = parse(argc, argv, "jlwu:", &a)) != 0) /* options may also follow the subcommand */
-        return cli_opt_exit(c);
-    if (strcmp(sub, "ls") == 0 && argc - optind <= 1)
-        return do_ls(a.url, optind < argc ? argv[optind] : "", a.lng);
-    if (strcmp(sub, "test") == 0 && argc - optind <= 1)
-        return do_test(optind < argc ? argv[optind] : a.url, a.write);
-    if (strcmp(sub, "mkbucket") == 0 && argc - optind <= 1)
-        return do_mkbucket(optind < argc ? argv[optind] : a.url);
-    if (strcmp(sub, "cleanup") == 0 && argc - optind <= 1)
-        return do_cleanup(optind < argc ? argv[optind] : a.url, a.older_than);
-    log_error("unknown 'storage' subcommand or extra arguments; run 'cloudseal storage --help'");
-    return CLI_USAGE;
+    r = cs_verb_dispatch(storage_commands, CS_ARRAY_SIZE(storage_commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown 'storage' command '%s'; run 'cloudseal storage --help' for the list", argv[optind]);
+    return r < 0 ? CLI_USAGE : ex;
 }

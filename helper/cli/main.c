@@ -24,10 +24,18 @@ static const cs_verb commands[] = {
 #undef CS_COMMAND
 };
 
-static void usage(FILE *f)
+/* The tool's own options parse as a verb's (util/verbs.h) do: the same
+ * --help and usage errors.  Operands: the command and its arguments. */
+static const cs_verb tool = {
+    "cloudseal", CS_VERB_ANY, CS_VERB_ANY, 0, NULL, "the cloudseal command-line tool",
+    "Usage: cloudseal [--config FILE] [--json] [--debug] [--quiet] COMMAND [ARGS...]\n\n"
+    "End-to-end encrypted backup and sync, unlocked by your login password.\n"
+};
+
+/* after the tool's usage: the commands */
+static void list_commands(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal [--config FILE] [--json] [--debug] COMMAND [ARGS...]\n\n"
-               "End-to-end encrypted backup and sync, unlocked by your login password.\n\nCommands:\n");
+    fprintf(f, "\nCommands:\n");
     cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 12);
     fprintf(f, "\nRun 'cloudseal COMMAND --help' for a command's options; see cloudseal(1).\n");
 }
@@ -71,7 +79,6 @@ int main(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "debug", no_argument, NULL, 'd' },
         { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {}
     };
@@ -79,20 +86,22 @@ int main(int argc, char **argv)
 
     cli.config_path = getenv("CLOUDSEAL_CONFIG");
     /* '+': stop at the subcommand, whose options are its own */
-    while ((c = getopt_long(argc, argv, "+c:jdqhV", opts, NULL)) != -1) {
+    cs_verb_enter(&tool);
+    while ((c = cs_verb_getopt(argc, argv, "+c:jdqV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cli.config_path = optarg; break;
         case 'j': cli.json = true; break;
         case 'd': cli.debug = true; break;
         case 'q': cli.quiet = true; break;
-        case 'h': usage(stdout); return CLI_OK;
         case 'V': printf("cloudseal %s\n", CS_VERSION); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case CS_VERB_HELP: list_commands(stdout); return CLI_OK;
+        default: return CLI_USAGE;
         }
     }
     cs_log_setup("cloudseal", cli.debug ? LOG_DEBUG : cli.quiet ? LOG_WARNING : LOG_INFO);
-    if (optind >= argc) {
-        usage(stderr);
+    if (optind >= argc) { /* the whole usage: what there is to do */
+        fputs(tool.usage, stderr);
+        list_commands(stderr);
         return CLI_USAGE;
     }
     if (cs_crypto_init() < 0 || cs_process_harden() < 0) {

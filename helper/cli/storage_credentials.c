@@ -12,35 +12,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "account/credentials.h"
 #include "storage/s3_creds.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
 #include "util/log.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal storage credentials set --access-key ID [--secret-key-file FILE]\n"
-               "                                          [--session-token-file FILE [--expires TIME]]\n"
-               "                                          [--no-check] [--password-stdin]\n"
-               "       cloudseal storage credentials show [--json]\n"
-               "       cloudseal storage credentials clear\n\n"
-               "Your own S3 credentials, kept encrypted in your keybag: your backups and\n"
-               "message sync use them instead of the machine's ([storage] access_key and\n"
-               "secret_key_file), which then only needs to fetch keybags.\n\n"
-               "  set    reads the secret key from --secret-key-file FILE (first line; the\n"
-               "         file must not be readable by others), else asks on the terminal\n"
-               "         (no echo), else reads one line of stdin (not with --password-stdin);\n"
-               "         checks that the storage accepts the pair (--no-check: skip) and\n"
-               "         stores it in your keybag.  Temporary credentials: the session token\n"
-               "         from --session-token-file FILE (first line, mode 600), and when it\n"
-               "         expires with --expires 2026-12-05T03:00:00Z\n"
-               "  show   the access key in use and where it comes from (your keybag,\n"
-               "         cloudseal.conf, the environment or an AWS profile); never the secret\n"
-               "  clear  remove them: the machine's credentials are used again\n\n"
-               "Other workstations pick a change up at your next login there (or\n"
-               "'cloudseal unlock').\n");
-}
+#include "util/macros.h"
+#include "util/verbs.h"
 
 static int obtain_amk(cs_amk **amk)
 {
@@ -235,54 +214,67 @@ static int do_clear(void)
     return CLI_OK;
 }
 
-int cmd_storage_credentials(int argc, char **argv)
+static int credentials_set(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "access-key", required_argument, NULL, 'a' }, { "no-check", no_argument, NULL, 'n' },
-        { "secret-key-file", required_argument, NULL, 'f' },
-        { "password-stdin", no_argument, NULL, 'p' },   { "json", no_argument, NULL, 'j' },
-        { "session-token-file", required_argument, NULL, 't' },
-        { "expires", required_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' },             {}
+        { "access-key", required_argument, NULL, 'a' },         { "no-check", no_argument, NULL, 'n' },
+        { "secret-key-file", required_argument, NULL, 'f' },    { "expires", required_argument, NULL, 'e' },
+        { "session-token-file", required_argument, NULL, 't' }, {}
     };
-    const char *access_key = NULL, *secret_file = NULL, *token_file = NULL, *expires = NULL, *sub;
+    const char *access_key = NULL, *secret_file = NULL, *token_file = NULL, *expires = NULL;
     bool check = true;
     int c;
 
-    optind = 1;
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    sub = argv[1];
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
         case 'a': access_key = optarg; break;
         case 'n': check = false; break;
         case 'f': secret_file = optarg; break;
         case 't': token_file = optarg; break;
         case 'e': expires = optarg; break;
-        case 'p': cli_password_stdin = true; break;
-        case 'j': cli.json = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        default: return cli_opt_exit(c);
         }
     }
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        usage(stdout);
-        return CLI_OK;
+    return do_set(access_key, secret_file, token_file, expires, check);
+}
+
+static int credentials_show(int argc, char **argv)
+{
+    int c = cli_getopt(argc, argv, "", NULL);
+
+    return c != -1 ? cli_opt_exit(c) : do_show();
+}
+
+static int credentials_clear(int argc, char **argv)
+{
+    int c = cli_getopt(argc, argv, "", NULL);
+
+    return c != -1 ? cli_opt_exit(c) : do_clear();
+}
+
+static const cs_verb credentials_commands[] = {
+#define STORAGE_COMMAND(name, min, max, flags, fn, summary, usage)
+#define CREDENTIALS_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#include "storage_commands.def"
+#undef CREDENTIALS_COMMAND
+#undef STORAGE_COMMAND
+};
+
+int cmd_storage_credentials(int argc, char **argv)
+{
+    int c, r, ex;
+
+    if ((c = cli_getopt(argc, argv, "+", NULL)) != -1) {
+        if (c == CLI_OPT_HELP) {
+            printf("\nCommands:\n");
+            cs_verbs_print(stdout, credentials_commands, CS_ARRAY_SIZE(credentials_commands), 6);
+            printf("\nRun 'cloudseal storage credentials COMMAND --help' for its options.\n");
+        }
+        return cli_opt_exit(c);
     }
-    if (optind < argc) {
-        usage(stderr);
-        return CLI_USAGE;
-    }
-    if (strcmp(sub, "set") == 0)
-        return do_set(access_key, secret_file, token_file, expires, check);
-    if (strcmp(sub, "show") == 0)
-        return do_show();
-    if (strcmp(sub, "clear") == 0)
-        return do_clear();
-    usage(stderr);
-    return CLI_USAGE;
+    r = cs_verb_dispatch(credentials_commands, CS_ARRAY_SIZE(credentials_commands), argc, argv, &ex);
+    if (r == -ENOENT)
+        log_error("unknown 'storage credentials' command '%s'; run 'cloudseal storage credentials --help'",
+                  argv[optind]);
+    return r < 0 ? CLI_USAGE : ex;
 }

@@ -15,14 +15,6 @@
 #include "parked.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] collect --user NAME [--session]\n\n"
-               "Read the handle park wrote as one frame from fd 0, take the parked key out\n"
-               "of root's keyring and store it in the user's kernel keyring (@u), acting\n"
-               "as the user (root only; for pam_cloudseal.so).\n");
-}
-
 /* Find, read and revoke the parked key: -ENOKEY when it is not there (never
  * parked, expired, collected already), -EBADMSG when its payload is not a
  * parked_key. */
@@ -89,7 +81,6 @@ int helper_collect(int argc, char **argv)
     static const struct option opts[] = {
         { "user", required_argument, NULL, 'u' },
         { "session", no_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = NULL;
@@ -98,12 +89,11 @@ int helper_collect(int argc, char **argv)
     struct passwd pw;
     int c, code;
 
-    while ((c = getopt_long(argc, argv, "u:Sh", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:S", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'S': session = true; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     if (geteuid() != 0 || getuid() != 0) {

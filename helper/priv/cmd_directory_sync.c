@@ -13,16 +13,6 @@
 #include "fleet/fleet.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] directory-sync [--force]\n\n"
-               "Fetch fleet/directory from storage (skipped when its ETag is unchanged),\n"
-               "check its signature against [fleet] public_key_file, its serial against the\n"
-               "pinned one, its expiry and every uid/gid, then install the NSS cache\n"
-               "([fleet] cache) atomically.  On any failure the last good cache stays.\n\n"
-               "  --force   fetch even when the ETag is unchanged\n");
-}
-
 static int exit_code(int r)
 {
     switch (r) {
@@ -50,23 +40,17 @@ int helper_directory_sync(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     cs_fleet_sync_result res;
     bool force = false;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "f", opts, NULL)) != -1) {
         switch (c) {
         case 'f': force = true; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CS_HELPER_USAGE;
     }
     if (!fleet_configured(helper_config())) {
         printf("no fleet configured (no [fleet] public_key, no %s): nothing to sync\n",

@@ -16,16 +16,6 @@
 #include "fleet/fleet.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] fleet-check --user NAME\n\n"
-               "Exit 0 when NAME is in the installed fleet directory, enabled, and the\n"
-               "directory has not expired; 18 when NAME is not a fleet user; 19 when the\n"
-               "directory refuses NAME (disabled, expired directory).  Reads only the\n"
-               "local cache ([fleet] cache).\n\n"
-               "  --user NAME   whose entry (non-root callers: only their own)\n");
-}
-
 /* Map what lib/fleet says about a user to an exit code, with the reason. */
 static int fleet_code(const char *user, int r)
 {
@@ -128,7 +118,6 @@ int helper_fleet_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "user", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = NULL;
@@ -136,11 +125,10 @@ int helper_fleet_check(int argc, char **argv)
     char pwbuf[4096];
     int c, code;
 
-    while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));

@@ -20,18 +20,6 @@
 #include "util/log.h"
 #include "util/parse.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] handoff --user NAME [--session] [--no-key [--tell-locked]] [--key-timeout SECONDS]\n\n"
-               "Read the account key as one frame from fd 0 and store it in the user's\n"
-               "kernel keyring (@u, readable by that uid only), acting as the user.\n\n"
-               "  --user NAME          whose keyring (non-root callers: only their own)\n"
-               "  --session            also record the caller's session (root only)\n"
-               "  --no-key             only record the session; read nothing from fd 0\n"
-               "  --key-timeout SECS   expire the key after SECS (default: never)\n"
-               "  --tell-locked        with --no-key: exit 17 when the user's keyring has no key\n");
-}
-
 struct store_args {
     const char *account_id;
     const cs_amk *amk;
@@ -118,7 +106,6 @@ int helper_handoff(int argc, char **argv)
         { "no-key", no_argument, NULL, 'n' },
         { "key-timeout", required_argument, NULL, 't' },
         { "tell-locked", no_argument, NULL, 'L' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_amk_ cs_amk *amk = NULL;
@@ -129,7 +116,7 @@ int helper_handoff(int argc, char **argv)
     struct passwd pw;
     int c, r, code;
 
-    while ((c = getopt_long(argc, argv, "u:Snt:Lh", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:Snt:L", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'S': session = true; break;
@@ -141,8 +128,7 @@ int helper_handoff(int argc, char **argv)
                 return CS_HELPER_USAGE;
             }
             break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));

@@ -24,20 +24,6 @@
 #include "util/log.h"
 #include "util/parse.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] login --user NAME [--session] [--previous] [--key-timeout SECONDS]\n\n"
-               "Read the login password as one frame from fd 0, unwrap the user's account key\n"
-               "and store it in the user's kernel keyring (@u), acting as the user.\n\n"
-               "  --user NAME          whose keys (non-root callers: only their own)\n"
-               "  --session            also record the caller's session (root only) when\n"
-               "                       the user is enrolled, even if the password is wrong\n"
-               "  --previous           a second frame follows: the previous password or the\n"
-               "                       recovery key; it unwraps, and the password slot is\n"
-               "                       re-wrapped to the login password (drift repair)\n"
-               "  --key-timeout SECS   expire the key after SECS (default: never)\n");
-}
-
 /* Does this unlock error mean that a keybag exists (so that the user is
  * enrolled and the session is worth recording)?  Decided from the error
  * rather than by loading the keybag again, which could wait for storage
@@ -60,13 +46,12 @@ static int parse(int argc, char **argv, login_args *a)
         { "session", no_argument, NULL, 'S' },
         { "previous", no_argument, NULL, 'p' },
         { "key-timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     uint64_t t;
     int c;
 
-    while ((c = getopt_long(argc, argv, "u:Spt:h", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:Spt:", opts, NULL)) != -1) {
         switch (c) {
         case 'u': a->user = optarg; break;
         case 'S': a->session = true; break;
@@ -78,8 +63,8 @@ static int parse(int argc, char **argv, login_args *a)
             }
             a->key_timeout = (unsigned)t;
             break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        case CS_VERB_HELP: return -1;
+        default: return CS_HELPER_USAGE;
         }
     }
     return CS_HELPER_OK;

@@ -18,14 +18,6 @@
 #include "util/log.h"
 #include "util/parse.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] park --user NAME --secret password|key --bind PID,PID [--timeout-park SECONDS]\n\n"
-               "Read the login password (or the account key) as one frame from fd 0,\n"
-               "park the account key in root's keyring for at most SECONDS (default 20)\n"
-               "and write the handle as one frame to fd 1 (root only; for pam_cloudseal.so).\n");
-}
-
 typedef struct park_args {
     const char *user, *secret;
     int pid[2];
@@ -55,12 +47,11 @@ static int parse(int argc, char **argv, park_args *a)
         { "secret", required_argument, NULL, 's' },
         { "bind", required_argument, NULL, 'b' },
         { "timeout-park", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "u:s:b:t:h", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:s:b:t:", opts, NULL)) != -1) {
         switch (c) {
         case 'u': a->user = optarg; break;
         case 's': a->secret = optarg; break;
@@ -74,12 +65,12 @@ static int parse(int argc, char **argv, park_args *a)
                 return CS_HELPER_USAGE;
             }
             break;
-        case 'h': usage(stdout); return -1;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        case CS_VERB_HELP: return -1;
+        default: return CS_HELPER_USAGE;
         }
     }
     if (!a->secret || (strcmp(a->secret, "password") && strcmp(a->secret, "key")) || !a->pid[0]) {
-        usage(stderr);
+        log_error("park wants --secret password|key and --bind PID,PID; see 'cloudseal-helper park --help'");
         return CS_HELPER_USAGE;
     }
     return CS_HELPER_OK;

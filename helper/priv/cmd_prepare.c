@@ -137,19 +137,10 @@ int helper_prepare_user(const cs_config *cfg, const struct passwd *pw, int log_p
     return r < 0 ? r : r2;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] prepare --user NAME\n\n"
-               "Create the user's keybag cache <state_dir>/keybags/NAME and, with a file://\n"
-               "store, <store>/users/NAME (0700, the user's), which 'cloudseal enroll' needs.\n"
-               "Root only; pam_cloudseal.so does the same at every session open.\n");
-}
-
 int helper_prepare(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "user", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = NULL;
@@ -157,11 +148,10 @@ int helper_prepare(int argc, char **argv)
     struct passwd pw;
     int c, code;
 
-    while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     code = helper_resolve_user(user, &pw, pwbuf, sizeof(pwbuf));

@@ -13,16 +13,6 @@
 #include "crypto/keyring.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] revoke --user NAME [--session] [--lock logout|reboot]\n\n"
-               "Revoke the user's account key from their kernel keyring.\n\n"
-               "  --user NAME      whose key (non-root callers: only their own)\n"
-               "  --session        a session closes: forget it, and revoke only when it was\n"
-               "                   the user's last open session and the lock mode is logout\n"
-               "  --lock MODE      logout or reboot (default: [session] lock in the config)\n");
-}
-
 static int revoke_as_user(void *arg)
 {
     return cs_keyring_revoke(arg);
@@ -34,7 +24,6 @@ int helper_revoke(int argc, char **argv)
         { "user", required_argument, NULL, 'u' },
         { "session", no_argument, NULL, 'S' },
         { "lock", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     const char *user = NULL, *lock = NULL;
@@ -43,13 +32,12 @@ int helper_revoke(int argc, char **argv)
     struct passwd pw;
     int c, r, code;
 
-    while ((c = getopt_long(argc, argv, "u:Sl:h", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:Sl:", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'S': session = true; break;
         case 'l': lock = optarg; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     if (!lock)

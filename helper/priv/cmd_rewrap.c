@@ -14,18 +14,6 @@
 #include "account/account.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] rewrap --user NAME [--old password|recovery|either|key] [--output-key]\n\n"
-               "Read two frames from fd 0: the old secret, then the new password.  Unwrap the\n"
-               "keybag with the old secret and wrap the password slot to the new password\n"
-               "(new salt, generation bumped, uploaded or queued for upload).\n\n"
-               "  --user NAME     whose keybag (non-root callers: only their own)\n"
-               "  --old KIND      what the first frame holds (default: password; 'key' is\n"
-               "                  the 32-byte account key itself)\n"
-               "  --output-key    also write the account key as one frame to fd 1\n");
-}
-
 struct set_password_args {
     const char *user;
     const cs_amk *amk;
@@ -51,7 +39,6 @@ int helper_rewrap(int argc, char **argv)
         { "user", required_argument, NULL, 'u' },
         { "old", required_argument, NULL, 'o' },
         { "output-key", no_argument, NULL, 'k' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_secret_ cs_secret *old = NULL;
@@ -63,13 +50,12 @@ int helper_rewrap(int argc, char **argv)
     struct passwd pw;
     int c, r, code;
 
-    while ((c = getopt_long(argc, argv, "u:o:kh", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:o:k", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'o': kind = optarg; break;
         case 'k': output_key = true; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     if (strcmp(kind, "password") && strcmp(kind, "recovery") && strcmp(kind, "either") && strcmp(kind, "key")) {

@@ -15,23 +15,6 @@
 #include "crypto/recovery.h"
 #include "util/log.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] unlock --user NAME [--secret password|recovery|either] [--cache-only] [--fleet]\n\n"
-               "Read one frame from fd 0 (the password, or the recovery key), unwrap the\n"
-               "user's account key and write it as one frame to fd 1.\n\n"
-               "  --user NAME        whose keybag (non-root callers: only their own)\n"
-               "  --secret KIND      what the frame holds; 'either' tries the recovery key\n"
-               "                     first, then the password (drift repair)\n"
-               "  --cache-only       never contact storage\n"
-               "  --fleet            authoritative login of a fleet user: the user must be\n"
-               "                     enabled in the installed fleet directory, and the key is\n"
-               "                     written only if its account public key is the pinned one\n"
-               "                     (exit 18 not a fleet user, 19 refused, 20 not pinned;\n"
-               "                     21: unlocked, but the password was set by an\n"
-               "                     administrator and must be changed now)\n");
-}
-
 /* Unlock with a secret that may be a recovery code or a password (drift
  * repair).  Whether the text has the form of a recovery code is decided here,
  * without I/O, so that storage is fetched once: a call per guess would fetch
@@ -94,7 +77,6 @@ int helper_unlock(int argc, char **argv)
         { "secret", required_argument, NULL, 's' },
         { "cache-only", no_argument, NULL, 'C' },
         { "fleet", no_argument, NULL, 'F' },
-        { "help", no_argument, NULL, 'h' },
         {}
     };
     _cleanup_secret_ cs_secret *secret = NULL;
@@ -106,14 +88,13 @@ int helper_unlock(int argc, char **argv)
     struct passwd pw;
     char pwbuf[4096];
 
-    while ((c = getopt_long(argc, argv, "u:s:CFh", opts, NULL)) != -1) {
+    while ((c = cs_verb_getopt(argc, argv, "u:s:CF", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 's': kind = optarg; break;
         case 'C': flags |= CS_UNLOCK_CACHE_ONLY; break;
         case 'F': fleet = true; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        default: return helper_opt_exit(c);
         }
     }
     if (strcmp(kind, "password") && strcmp(kind, "recovery") && strcmp(kind, "either")) {

@@ -13,6 +13,7 @@
 #include "util/macros.h"
 #include "crypto/keys.h"
 #include "util/secmem.h"
+#include "util/verbs.h"
 #include "basic/helper_protocol.h"
 
 typedef struct helper_globals {
@@ -107,8 +108,12 @@ int helper_fleet_check_amk(const char *user, const cs_amk *amk);
 int helper_fleet_nss_check(const char *user);
 int helper_fleet_expect(const char *user, cs_account_expect *e);
 
-#define HELPER_COMMAND(name, min, max, flags, fn, summary) int fn(int argc, char **argv);
+/* The verbs (commands.def).  They parse their options with cs_verb_getopt()
+ * (util/verbs.h); helper_opt_exit() is the exit code for what it returned
+ * and the verb did not take: 0 after --help, CS_HELPER_USAGE else. */
+#define HELPER_COMMAND(name, min, max, flags, fn, summary, usage) int fn(int argc, char **argv);
 #include "commands.def"
 #undef HELPER_COMMAND
+int helper_opt_exit(int c);
 
 #endif

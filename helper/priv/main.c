@@ -24,24 +24,36 @@
 helper_globals helper = { .timeout_sec = 60 };
 
 static const cs_verb commands[] = {
-#define HELPER_COMMAND(name, min, max, flags, fn, summary) { name, min, max, flags, fn, summary, NULL },
+#define HELPER_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
 #include "commands.def"
 #undef HELPER_COMMAND
 };
 
-static void usage(FILE *f)
+/* The tool's own options parse as a verb's (util/verbs.h) do. */
+static const cs_verb tool = {
+    "cloudseal-helper", CS_VERB_ANY, CS_VERB_ANY, 0, NULL, "the privileged steps of cloudseal",
+    "Usage: cloudseal-helper [--config FILE] [--timeout SECONDS] [--debug] COMMAND [--user NAME] [OPTIONS]\n\n"
+    "Privileged steps of cloudseal, run by pam_cloudseal.so and system units;\n"
+    "not meant to be run by hand.  Secrets are read from fd 0 as length-prefixed\n"
+    "frames, never from the command line or the environment.\n"
+};
+
+/* after the tool's usage: the commands and the exit codes */
+static void list_commands(FILE *f)
 {
-    fprintf(f, "Usage: cloudseal-helper [--config FILE] [--timeout SECONDS] [--debug] COMMAND --user NAME [ARGS...]\n\n"
-               "Privileged steps of cloudseal, run by pam_cloudseal.so and system units;\n"
-               "not meant to be run by hand.  Secrets are read from fd 0 as length-prefixed\n"
-               "frames, never from the command line or the environment.\n\nCommands:\n");
-    cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 10);
+    fprintf(f, "\nCommands:\n");
+    cs_verbs_print(f, commands, CS_ARRAY_SIZE(commands), 14);
     fprintf(f, "\nExit status: 0 ok, 2 usage, 10 wrong password, 11 not enrolled, 12 keybag corrupt,\n"
                "13 keybag rolled back, 14 storage unavailable, 15 internal error, 16 denied,\n"
                "17 no key in the keyring, 18 not in the fleet directory, 19 refused by the fleet\n"
                "directory, 20 key not the pinned one, 21 unlocked but the password must be changed,\n"
                "22 the key is another account's, 23 configuration file invalid or unreadable.\n"
                "Run 'cloudseal-helper COMMAND --help' for a command.\n");
+}
+
+int helper_opt_exit(int c)
+{
+    return c == CS_VERB_HELP ? CS_HELPER_OK : CS_HELPER_USAGE;
 }
 
 const cs_config *helper_config(void)
@@ -63,7 +75,6 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "timeout", required_argument, NULL, 't' },
         { "debug", no_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         {}
     };
@@ -73,7 +84,8 @@ int main(int argc, char **argv)
      * keeps its default action (terminate), which is the run-time bound. */
     signal(SIGPIPE, SIG_DFL);
     signal(SIGALRM, SIG_DFL);
-    while ((c = getopt_long(argc, argv, "+c:t:dhV", opts, NULL)) != -1) {
+    cs_verb_enter(&tool);
+    while ((c = cs_verb_getopt(argc, argv, "+c:t:dV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': helper.config_path = optarg; break;
         case 't':
@@ -84,15 +96,16 @@ int main(int argc, char **argv)
             helper.timeout_sec = (unsigned)timeout;
             break;
         case 'd': helper.debug = true; break;
-        case 'h': usage(stdout); return CS_HELPER_OK;
         case 'V': printf("cloudseal-helper %s\n", CS_VERSION); return CS_HELPER_OK;
-        default: usage(stderr); return CS_HELPER_USAGE;
+        case CS_VERB_HELP: list_commands(stdout); return CS_HELPER_OK;
+        default: return CS_HELPER_USAGE;
         }
     }
     /* Only warnings and errors by default: the module reports the last line. */
     cs_log_setup("cloudseal-helper", helper.debug ? LOG_DEBUG : LOG_WARNING);
-    if (optind >= argc) {
-        usage(stderr);
+    if (optind >= argc) { /* the whole usage: what there is to do */
+        fputs(tool.usage, stderr);
+        list_commands(stderr);
         return CS_HELPER_USAGE;
     }
     alarm(helper.timeout_sec);

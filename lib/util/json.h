@@ -134,4 +134,13 @@ static inline void cs_json_putp(json_object **o)
 }
 #define _cleanup_json_ __attribute__((cleanup(cs_json_putp)))
 
+/* Whether s[0..len) is valid UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool cs_utf8_valid(const char *s, size_t len);
+
+/* Add a file name (any bytes) under key.  Valid UTF-8 goes out as it is;
+ * otherwise key holds it with each invalid byte replaced by U+FFFD and
+ * key_base64 the exact bytes.  0 or -ENOMEM. */
+int cs_json_add_name(json_object *o, const char *key, const char *name);
+
 #endif

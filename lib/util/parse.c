@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include "util/parse.h"
 
 int cs_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -36,5 +37,29 @@ int cs_parse_int(const char *s, int min, int max, int *ret)
     if (r < 0)
         return r;
     *ret = (int)v;
+    return 0;
+}
+
+int cs_parse_double(const char *s, double min, double max, double *ret)
+{
+    static const char digits[] = "0123456789";
+    size_t whole = s ? strspn(s, digits) : 0, frac = 0;
+    double v = 0, scale = 1;
+
+    if (whole == 0)
+        return -EINVAL;
+    if (s[whole] == '.' && (frac = strspn(s + whole + 1, digits)) == 0)
+        return -EINVAL; /* "1." */
+    if (s[whole + (frac ? frac + 1 : 0)] != '\0')
+        return -EINVAL;
+    if (whole > 15) /* past what a double holds exactly */
+        return -ERANGE;
+    for (size_t i = 0; i < whole; i++)
+        v = v * 10 + (s[i] - '0');
+    for (size_t i = 0; i < frac; i++)
+        v += (s[whole + 1 + i] - '0') * (scale /= 10);
+    if (v < min || v > max)
+        return -ERANGE;
+    *ret = v;
     return 0;
 }

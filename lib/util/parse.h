@@ -15,4 +15,9 @@ int cs_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 /* The same into an int (max <= INT_MAX), for file descriptors, counts and pids. */
 int cs_parse_int(const char *s, int min, int max, int *ret);
 
+/* s as DIGITS or DIGITS.DIGITS in [min, max], for fractional seconds:
+ * 0, -EINVAL (no sign, exponent, hex, inf, nan or space, unlike strtod())
+ * or -ERANGE (out of [min, max], or more than 15 whole digits). */
+int cs_parse_double(const char *s, double min, double max, double *ret);
+
 #endif

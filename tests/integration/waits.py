@@ -25,11 +25,12 @@ import os
 import pathlib
 import select
 import socket
+import struct
 import sys
 import time
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
-IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x80, 0x100, 0x200
+IN_OPEN, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x20, 0x80, 0x100, 0x200
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 CHANGES = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 
@@ -150,6 +151,53 @@ def wait_exit(pid, timeout):
             raise AssertionError(f"process {pid} still running after {timeout}s")
     finally:
         os.close(fd)
+
+
+class OpenWatch:
+    """inotify IN_OPEN on a directory: wait() returns once a file of that
+    name in it has been opened (by anyone).  Set it up before starting the
+    process that will open the file, so that no open is missed."""
+
+    def __init__(self, directory, name):
+        self.fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0 or _libc.inotify_add_watch(self.fd, os.fsencode(str(directory)), IN_OPEN) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify on {directory}")
+        self.name = os.fsencode(name)
+
+    def _opened(self):
+        try:
+            buf = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
+        off = 0
+        while off + 16 <= len(buf):   # struct inotify_event: wd, mask, cookie, len, name
+            _, _, _, n = struct.unpack_from("iIII", buf, off)
+            if buf[off + 16:off + 16 + n].rstrip(b"\0") == self.name:
+                return True
+            off += 16 + n
+        return False
+
+    def wait(self, timeout, pid=None):
+        """Until the file was opened; pid: a process whose exit ends the wait."""
+        end = time.monotonic() + timeout
+        pidfd = os.pidfd_open(pid) if pid else None
+        try:
+            while True:
+                fds = [self.fd] + ([pidfd] if pidfd is not None else [])
+                ready, _, _ = select.select(fds, [], [], _remaining(end, f"{self.name!r} opened"))
+                if self.fd in ready and self._opened():
+                    return True
+                if pidfd is not None and pidfd in ready:
+                    raise AssertionError(f"process {pid} exited before {self.name!r} was opened")
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
 
 
 def wait_until(pred, timeout, what, first=0.005, cap=0.5):

@@ -10,19 +10,29 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${O:-build}; case $B in /*) ;; *) B=$ROOT/$B ;; esac; B=$(cd "$B" && pwd)
 N=${1:-30}
 if [ -z "${CS_IN_SANDBOX:-}" ]; then
+  # a uid of its own: the slot scheme of tests/integration/uids.py (flock on
+  # /run/lock/cloudseal-test-uids.N, held while this script runs), since the
+  # kernel keyring of a uid is shared machine-wide with any other run
+  for n in $(seq 0 63); do
+    exec 9>"/run/lock/cloudseal-test-uids.$n"
+    if flock -n 9; then CS_BENCH_UID=$((48000 + n * 16)); break; fi
+    exec 9>&-
+  done
+  [ -n "${CS_BENCH_UID:-}" ] || { echo "overhead.sh: no free test uid slot" >&2; exit 1; }
+  export CS_BENCH_UID
   D=$(mktemp -d /tmp/cs-overhead.XXXXXX); chmod 755 "$D"
-  trap 'setpriv --reuid=47401 --regid=47401 --clear-groups keyctl session - sh -c "keyctl link @u @s; keyctl clear @u" >/dev/null 2>&1 || true; rm -rf "$D"' EXIT
+  trap 'setpriv --reuid=$CS_BENCH_UID --regid=$CS_BENCH_UID --clear-groups keyctl session - sh -c "keyctl link @u @s; keyctl clear @u" >/dev/null 2>&1 || true; rm -rf "$D"' EXIT
   CS_IN_SANDBOX=1 D=$D unshare -m --propagation private "$0" "$@"
   exit $?
 fi
 mkdir -p "$D/etc/pam.d" "$D/etc-work" "$D/state/keybags" "$D/storage/users"
 mount -t overlay cs-etc -o "lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work" /etc
-useradd --no-log-init -M -d /nonexistent -u 47401 -U csbench
+useradd --no-log-init -M -d /nonexistent -u "$CS_BENCH_UID" -U csbench
 echo 'csbench:bench-pass' | chpasswd
 install -d -o csbench -m 0700 "$D/state/keybags/csbench" "$D/storage/users/csbench"
 C=$D/c.conf
 printf '[storage]\nurl = file://%s/storage\n[paths]\nstate_dir = %s/state\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n' "$D" "$D" > "$C"
-echo bench-pass | setpriv --reuid=47401 --regid=47401 --clear-groups "$B/cloudseal" --config "$C" enroll --password-stdin >/dev/null 2>&1
+echo bench-pass | setpriv --reuid="$CS_BENCH_UID" --regid="$CS_BENCH_UID" --clear-groups "$B/cloudseal" --config "$C" enroll --password-stdin >/dev/null 2>&1
 M="$B/pam_cloudseal.so config=$C helper=$B/cloudseal-helper"
 base='auth [success=1 default=ignore] pam_unix.so nodelay
 auth requisite pam_deny.so

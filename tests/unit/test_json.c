@@ -231,6 +231,41 @@ static void test_unknown_and_repeated(void **state)
     free(x.name);
 }
 
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    assert_true(cs_utf8_valid("", 0));
+    assert_true(cs_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    assert_true(cs_utf8_valid("\xf4\x8f\xbf\xbf", 4));   /* U+10FFFF */
+    assert_false(cs_utf8_valid("\xe9", 1));                 /* Latin-1 */
+    assert_false(cs_utf8_valid("\xc3", 1));                 /* truncated */
+    assert_false(cs_utf8_valid("\xe2\x82", 2));
+    assert_false(cs_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
+    assert_false(cs_utf8_valid("\xe0\x80\xaf", 3));
+    assert_false(cs_utf8_valid("\xed\xa0\x80", 3));         /* a surrogate */
+    assert_false(cs_utf8_valid("\xf4\x90\x80\x80", 4));     /* above U+10FFFF */
+    assert_false(cs_utf8_valid("\xff", 1));
+    assert_false(cs_utf8_valid("a\x80", 2));                /* a lone continuation */
+}
+
+static void test_add_name(void **state)
+{
+    json_object *o = json_object_new_object();
+    json_object *v;
+
+    (void)state;
+    assert_int_equal(cs_json_add_name(o, "path", "/home/caf\xc3\xa9"), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "path")), "/home/caf\xc3\xa9");
+    assert_false(json_object_object_get_ex(o, "path_base64", NULL));
+    /* Latin-1 "caf\xe9" and a truncated sequence at the end */
+    assert_int_equal(cs_json_add_name(o, "target", "caf\xe9/\xe2\x82"), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "target")),
+                        "caf\xef\xbf\xbd/\xef\xbf\xbd\xef\xbf\xbd");
+    assert_true(json_object_object_get_ex(o, "target_base64", &v));
+    assert_string_equal(json_object_get_string(v), "Y2Fm6S/igg==");
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +273,8 @@ int main(void)
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_unknown_and_repeated),
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_add_name),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lib/util/verbs.c: lookup, argv shifting, getopt reset, operand counts. */
+/* lib/util/verbs.c: lookup, argv shifting, getopt reset, operand counts,
+ * the command path of nested tables, cs_verb_getopt(). */
 #include <errno.h>
 #include <getopt.h>
 #include <setjmp.h>
@@ -24,6 +25,36 @@ static int verb_fn(int argc, char **argv)
 static const cs_verb verbs[] = {
     { "any", CS_VERB_ANY, CS_VERB_ANY, 0, verb_fn, "takes anything", NULL },
     { "one", 1, 1, 0, verb_fn, "takes one operand", NULL },
+};
+
+/* a verb with a table of its own: "tool outer inner" */
+static char seen_path[64];
+static int seen_opt, seen_end;
+
+static int inner_fn(int argc, char **argv)
+{
+    static const struct option opts[] = { { "flag", no_argument, NULL, 'f' }, {} };
+
+    snprintf(seen_path, sizeof(seen_path), "%s", cs_verb_path());
+    seen_opt = cs_verb_getopt(argc, argv, "", opts, NULL);
+    seen_end = seen_opt == 'f' ? cs_verb_getopt(argc, argv, "", opts, NULL) : seen_opt;
+    return 7;
+}
+
+static const cs_verb inner[] = {
+    { "inner", 0, 1, 0, inner_fn, "one operand at most", "Usage: tool outer inner [--flag] [X]\n" },
+};
+
+static int outer_fn(int argc, char **argv)
+{
+    int ex = -1;
+
+    optind = 1;
+    return cs_verb_dispatch(inner, 1, argc, argv, &ex) < 0 ? -1 : ex;
+}
+
+static const cs_verb outer[] = {
+    { "outer", 1, CS_VERB_ANY, 0, outer_fn, "has sub-verbs", NULL },
 };
 
 static int run(int argc, char **argv, int *ex)
@@ -72,6 +103,41 @@ static void test_operands(void **state)
     assert_int_equal(cs_verb_operands_ok(&verbs[1], 2), -E2BIG);
 }
 
+/* What the outer table's verb returned; seen_* as inner_fn saw them. */
+static int nested(int argc, char **argv)
+{
+    int ex = -1;
+
+    seen_path[0] = '\0';
+    seen_opt = seen_end = 0;
+    optind = 1;
+    assert_int_equal(cs_verb_dispatch(outer, 1, argc, argv, &ex), 0);
+    return ex;
+}
+
+static void test_nested_path_and_getopt(void **state)
+{
+    char *ok[] = { "/usr/bin/tool", "outer", "inner", "--flag", "x", NULL };
+    char *help[] = { "tool", "outer", "inner", "--help", NULL };
+    char *bad[] = { "tool", "outer", "inner", "--nosuch", NULL };
+    char *many[] = { "tool", "outer", "inner", "x", "y", NULL };
+
+    (void)state;
+    assert_int_equal(nested(5, ok), 7);
+    assert_string_equal(seen_path, "tool outer inner"); /* the program's base name first */
+    assert_int_equal(seen_opt, 'f');
+    assert_int_equal(seen_end, -1);
+    assert_string_equal(ok[0], "/usr/bin/tool"); /* argv[0] is given back */
+    assert_string_equal(cs_verb_path(), "tool"); /* back out of both verbs */
+    assert_null(cs_verb_running());
+    nested(4, help);
+    assert_int_equal(seen_opt, CS_VERB_HELP);
+    nested(4, bad);
+    assert_int_equal(seen_opt, '?');
+    nested(5, many);
+    assert_int_equal(seen_opt, '?'); /* inner takes one operand at most */
+}
+
 static void test_print(void **state)
 {
     char out[256] = "";
@@ -89,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_operands),
+        cmocka_unit_test(test_nested_path_and_getopt),
         cmocka_unit_test(test_print),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

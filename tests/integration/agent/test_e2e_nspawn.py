@@ -126,28 +126,36 @@ def add_pam_lines(root):
 STANDINS = BUILD / "tests"
 STANDIN_DIR = "/usr/local/libexec/cs-test"
 STANDINS_SH = f"""#!/bin/sh
-# start: the bus, then the stand-ins on it; ready: until all their names are owned
-B=$XDG_RUNTIME_DIR/bus
+# prepare: the FIFO that says ready; start: the bus, then the stand-ins on it;
+# ready: until the start has seen every stand-in say READY (after owning its
+# names).  Each wait is a blocking read of a FIFO: the event itself.
+R=$XDG_RUNTIME_DIR
+B=$R/bus
 export DBUS_SESSION_BUS_ADDRESS=unix:path=$B
-if [ "$1" = ready ]; then
-  # polled: nothing in the container waits for a bus name to be owned
-  # (busctl of systemd 252 has no "wait", and waits.py is not in there)
-  for n in org.freedesktop.Notifications org.freedesktop.UPower org.freedesktop.NetworkManager; do
-    until busctl --user status $n >/dev/null 2>&1; do sleep 0.05; done
-  done
-  exit 0
-fi
+case "$1" in
+  prepare) rm -f $R/cs-standins-ready; mkfifo $R/cs-standins-ready; exit 0 ;;
+  ready) read -r _ < $R/cs-standins-ready; exit 0 ;;
+esac
 # dbus-daemon prints its address once it listens: read from a FIFO, that is the event
-rm -f $XDG_RUNTIME_DIR/cs-bus-ready; mkfifo $XDG_RUNTIME_DIR/cs-bus-ready
-dbus-daemon --session --nofork --nopidfile --address=unix:path=$B --print-address=3 3>$XDG_RUNTIME_DIR/cs-bus-ready &
-read -r _ < $XDG_RUNTIME_DIR/cs-bus-ready
-{STANDIN_DIR}/agent-notifyd &
-{STANDIN_DIR}/agent-powerd /var/tmp/cs-power-state &
-echo $! > $XDG_RUNTIME_DIR/cs-powerd.pid
+rm -f $R/cs-bus-ready $R/cs-notifyd-out $R/cs-powerd-out
+mkfifo $R/cs-bus-ready $R/cs-notifyd-out $R/cs-powerd-out
+dbus-daemon --session --nofork --nopidfile --address=unix:path=$B --print-address=3 3>$R/cs-bus-ready &
+read -r _ < $R/cs-bus-ready
+{STANDIN_DIR}/agent-notifyd > $R/cs-notifyd-out &
+exec 4< $R/cs-notifyd-out
+{STANDIN_DIR}/agent-powerd /var/tmp/cs-power-state > $R/cs-powerd-out &
+echo $! > $R/cs-powerd.pid
+exec 5< $R/cs-powerd-out
+read -r l4 <&4 && read -r l5 <&5 && [ "$l4" = READY ] && [ "$l5" = READY ] || exit 1
+# what they print after READY (the notifications) goes on to the journal
+cat <&4 &
+cat <&5 &
+echo ready > $R/cs-standins-ready
 wait
 """
 # a user unit started before the agent, which the drop-in makes wait for it
 STANDINS_UNIT = f"""[Service]
+ExecStartPre={STANDIN_DIR}/standins.sh prepare
 ExecStart={STANDIN_DIR}/standins.sh
 ExecStartPost={STANDIN_DIR}/standins.sh ready
 TimeoutStartSec=30

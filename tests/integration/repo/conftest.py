@@ -4,6 +4,7 @@ KDF, its repository created, and a helper that runs cloudseal commands with
 the password on stdin."""
 import os
 import pathlib
+import signal
 import subprocess
 
 import pytest
@@ -49,6 +50,29 @@ class Repo:
                str(prefill or ""), str(BUILD / "cloudseal"), *map(str, args)]
         return subprocess.run(cmd, input=PASSWORD + "\n", env=self.env, capture_output=True, text=True,
                               timeout=120)
+
+    def run_crashing(self, *args, kill_at=None, call=None, path=None):
+        """Run cloudseal ARGS under crashat.so, SIGKILLed before its
+        kill_at-th write-side step (None: never); call and path count only
+        that system call / calls on paths containing that text.  Returns the
+        run's length in steps when it ended by itself, None when the kill
+        landed."""
+        shim, count = BUILD / "tests" / "crashat.so", self.tmp / "crashat-steps"
+        assert shim.exists(), f"{shim} missing: run 'make integration-tools'"
+        env = dict(self.env, LD_PRELOAD=str(shim), CS_CRASHAT_COUNT=str(count))
+        if kill_at:
+            env["CS_CRASHAT_OP"] = str(kill_at)
+        if call:
+            env["CS_CRASHAT_CALL"] = call
+        if path:
+            env["CS_CRASHAT_PATH"] = path
+        count.unlink(missing_ok=True)
+        r = subprocess.run([str(BUILD / "cloudseal"), *map(str, args)], input=PASSWORD + "\n", env=env,
+                           capture_output=True, text=True, timeout=300, errors="surrogateescape")
+        if r.returncode == -signal.SIGKILL:
+            return None
+        assert r.returncode == 0, f"cloudseal {args} exited {r.returncode}\n{r.stderr}"
+        return int(count.read_text())
 
     def repo_dir(self):
         return next((self.storage / "users").iterdir()) / "backup"

@@ -5,6 +5,7 @@ snapshots is read once; dump's bytes of a file and its tar stream of a
 directory, extracted with GNU tar, against the source."""
 import hashlib
 import importlib.util
+import base64
 import json
 import os
 import pathlib
@@ -49,7 +50,10 @@ def test_find_names_paths_and_snapshots(repo, tmp_path):
     res = find_json(repo, "--snapshot", "latest", f"{src}/odd*/new*")
     assert [m["path"] for m in res[0]["matches"]] == [f"{src}/odd names/new\nline"]
     res = find_json(repo, "--snapshot", "latest", "bad*")
-    assert [os.fsencode(m["path"]) for m in res[0]["matches"]] == [os.fsencode(f"{src}/odd names/") + b"bad\xff\xfeutf8"]
+    # not UTF-8: shown with U+FFFD, the exact bytes in path_base64
+    assert [base64.b64decode(m["path_base64"]) for m in res[0]["matches"]] == \
+        [os.fsencode(f"{src}/odd names/") + b"bad\xff\xfeutf8"]
+    assert res[0]["matches"][0]["path"] == f"{src}/odd names/bad\ufffd\ufffdutf8"
     # --oldest: only what was modified at or after the time
     res = find_json(repo, "--oldest", "2023-11-01", "*.txt")
     assert [m["path"] for r in res for m in r["matches"]] == [f"{src}/docs/later.txt"]

@@ -16,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import time
 
 import pytest
 
@@ -87,9 +86,9 @@ class Campaign:
 def test_kill9_and_bit_rot_campaign(repo, tmp_path, capsys):
     c = Campaign(repo, tmp_path)
     c.churn(0)
-    t0 = time.monotonic()
-    repo.run("backup", c.src)
-    full = max(time.monotonic() - t0, 0.05)
+    # instants are steps of a run (crashat.so), chosen over the length of the
+    # last run of the same kind that finished: the same whatever the load
+    length = {"backup": repo.run_crashing("backup", c.src)}
     rd = repo.repo_dir()
     leftovers = set()  # temporary objects of killed writes, over all rounds
     i = 0
@@ -98,15 +97,16 @@ def test_kill9_and_bit_rot_campaign(repo, tmp_path, capsys):
         c.churn(i)
         if i % 3 == 0:
             repo.run("forget", "--keep-last", "3")
-            what, p = "prune", repo.popen("prune")
+            what, args = "prune", ("prune",)
         else:
-            what, p = "backup", repo.popen("backup", c.src)
-        time.sleep(c.rnd.uniform(0, full * 1.5))  # a random instant of the run is the experiment (not a wait)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
+            what, args = "backup", ("backup", c.src)
+        kill_at = c.rnd.randint(1, int(length[what] * 1.5) + 1) if what in length else None
+        steps = repo.run_crashing(*args, kill_at=kill_at)
+        if steps is None:
             c.count("kills")
             c.count(f"kills_{what}")
-        p.wait()
+        else:
+            length[what] = steps
         rc, res, err = c.check()
         assert rc == 0, f"round {i}: {err}"
         c.count("checks_clean")
@@ -146,11 +146,12 @@ def test_kill9_and_bit_rot_campaign(repo, tmp_path, capsys):
         big.mkdir(exist_ok=True)
         (big / "x.bin").write_bytes(os.urandom(32 << 20))
         p = repo.popen("backup", big)
-        deadline = time.monotonic() + 60
-        while p.poll() is None and time.monotonic() < deadline:
-            if (rd / "locks").exists() and any(".tmp-" not in x.name for x in (rd / "locks").iterdir()):
-                p.send_signal(signal.SIGKILL)
-                break
+        locks = rd / "locks"
+
+        def lock_written():
+            return locks.exists() and any(".tmp-" not in x.name for x in locks.iterdir())
+        waits.wait_for_change([locks], lock_written, 120, "the backup's lock object", pid=p.pid)
+        p.send_signal(signal.SIGKILL)
         p.wait()
         return next(x for x in (rd / "locks").iterdir() if ".tmp-" not in x.name)
 

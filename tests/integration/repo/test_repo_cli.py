@@ -9,7 +9,6 @@ import random
 import signal
 import stat
 import subprocess
-import time
 
 import pytest
 
@@ -237,27 +236,33 @@ def restore_all_and_compare(repo, src, tmp_path):
 
 def test_kill9_during_backup_and_prune(repo, tmp_path):
     """kill -9 at random instants of backups and prunes: check passes after
-    every kill, every snapshot restores exactly, the next backup succeeds."""
+    every kill, every snapshot restores exactly, the next backup succeeds.
+    An instant is a step of the run (crashat.so: SIGKILL before the Nth
+    write, fsync, rename, link or unlink), not a time, so the kills land
+    mid-run however loaded the machine is."""
     src = tmp_path / "src"
     make_tree(src, seed=7)
     rnd = random.Random(int(os.environ.get("CS_REPO_CRASH_SEED", "42")))
-    t0 = time.monotonic()
-    repo.run("backup", src)
-    full = max(time.monotonic() - t0, 0.05)
+
+    # the length of each kind of run, in steps, from its last run that finished
+    length = {"backup": repo.run_crashing("backup", src)}
     kills = 0
     for i in range(CRASH_ITERATIONS):
         # new data each round, so there is something to write when killed
         (src / "docs" / f"round{i}.bin").write_bytes(rnd.randbytes(rnd.randint(1, 2 << 20)))
         if i % 3 == 2:
             repo.run("forget", "--keep-last", "2")
-            p = repo.popen("prune")
+            kind, args = "prune", ("prune",)
         else:
-            p = repo.popen("backup", src)
-        time.sleep(rnd.uniform(0, full * 1.2))  # a random instant of the run is the experiment (not a wait)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
+            kind, args = "backup", ("backup", src)
+        # a step chosen at random over the run's expected length (a little
+        # beyond, so some runs also finish); a first prune is measured whole
+        kill_at = rnd.randint(1, int(length[kind] * 1.2) + 1) if kind in length else None
+        steps = repo.run_crashing(*args, kill_at=kill_at)
+        if steps is None:
             kills += 1
-        p.wait()
+        else:
+            length[kind] = steps
         r = repo.run("check", check=False)
         assert r.returncode == 0, f"iteration {i}: {r.stdout}\n{r.stderr}"
     assert kills >= CRASH_ITERATIONS // 4, f"only {kills} kills landed mid-run"

@@ -4,9 +4,10 @@ parts (cache, agent state) never being backed up."""
 import json
 import os
 import threading
-import time
 
 import pytest
+
+import waits
 
 
 def _churn(src, stop, counts):
@@ -62,22 +63,6 @@ def test_files_vanishing_and_replaced_while_backed_up(repo, tmp_path):
     repo.run("check", "--read-data")
 
 
-def _wait_open(pid, name, timeout=60):
-    """Until process pid has a file called name open (a worker reads it)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    if os.readlink(f"/proc/{pid}/fd/{fd}").endswith("/" + name):
-                        return True
-                except OSError:
-                    pass
-        except FileNotFoundError:
-            return False
-    return False
-
-
 def test_vanished_and_replaced_after_the_walk(repo, tmp_path):
     """Deterministic: the walk has stat'ed every entry before any file of the
     directory is read, and both workers are busy with a 64 MiB file each
@@ -92,8 +77,9 @@ def test_vanished_and_replaced_after_the_walk(repo, tmp_path):
     (src / "m-state").write_text("old version\n")
     for i in range(100):
         (src / f"z{i:03d}").write_text("gone soon\n")
-    p = repo.popen("--json", "backup", "--no-cache", src)
-    assert _wait_open(p.pid, "a-big2"), "no worker opened a-big2"
+    with waits.OpenWatch(src, "a-big2") as opened:
+        p = repo.popen("--json", "backup", "--no-cache", src)
+        opened.wait(120, pid=p.pid)  # a worker reads it: the walk is past the z files
     for i in range(100):
         os.unlink(src / f"z{i:03d}")
     (src / "m-state.tmp").write_text("new version, longer\n")

@@ -5,7 +5,6 @@ objects of a backup killed with SIGKILL are counted by check and removed by
 the next prune, while one still being written (fresh) is left alone."""
 import json
 import os
-import signal
 import time
 
 
@@ -59,21 +58,15 @@ def test_prune_twice_the_second_does_nothing(repo, tmp_path):
 
 
 def kill_during_pack_write(repo, src, rd):
-    """Start a backup and SIGKILL it while a pack is being written (a
-    temporary file exists in data/).  Returns the leftover paths."""
-    for attempt in range(20):
-        (src / f"new{attempt}.bin").write_bytes(os.urandom(24 << 20))
-        p = repo.popen("backup", src)
-        deadline = time.monotonic() + 60
-        while p.poll() is None and time.monotonic() < deadline:
-            if any(".tmp-" in x.name for x in (rd / "data").rglob("*")):
-                p.send_signal(signal.SIGKILL)
-                break
-        p.wait()
-        left = [x for x in (rd / "data").rglob("*") if ".tmp-" in x.name]
-        if p.returncode == -signal.SIGKILL and left:
-            return left
-    raise AssertionError("no kill landed while a pack was being written")
+    """Run a backup SIGKILLed (crashat.so) just before it publishes its
+    first pack: the pack's temporary file is left in data/.  Returns the
+    leftover paths."""
+    (src / "new.bin").write_bytes(os.urandom(24 << 20))
+    assert repo.run_crashing("backup", src, kill_at=1, call="linkat", path="/data/") is None, \
+        "the backup published no pack"
+    left = [x for x in (rd / "data").rglob("*") if ".tmp-" in x.name]
+    assert left, "the killed backup left no temporary pack"
+    return left
 
 
 def test_temp_packs_of_killed_backups_are_counted_and_pruned(repo, tmp_path):

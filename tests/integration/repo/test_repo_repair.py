@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+import waits
+
 
 def digests(root):
     out = {}
@@ -218,11 +220,11 @@ def test_check_names_a_damaged_lock_and_repair_drops_an_unreadable_snapshot(hist
     (big / "x.bin").write_bytes(os.urandom(32 << 20))
     p = history.repo.popen("backup", big)
     locks = history.rd / "locks"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and p.poll() is None:
-        if any(x.is_file() and ".tmp-" not in x.name for x in locks.iterdir()) if locks.exists() else False:
-            p.send_signal(signal.SIGKILL)
-            break
+
+    def lock_written():
+        return locks.exists() and any(x.is_file() and ".tmp-" not in x.name for x in locks.iterdir())
+    waits.wait_for_change([locks], lock_written, 120, "the backup's lock object", pid=p.pid)
+    p.send_signal(signal.SIGKILL)
     p.wait()
     lock = [x for x in locks.iterdir() if ".tmp-" not in x.name]
     assert p.returncode == -signal.SIGKILL and lock, "the backup ended before its lock was seen"

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""JSON listings of names that are not UTF-8: the document stays valid
+UTF-8 (a strict parser reads it), and the exact bytes come back from
+KEY_base64."""
+import base64
+import json
+import os
+
+
+def strict(stdout_bytes):
+    return json.loads(stdout_bytes.decode("utf-8", errors="strict"))
+
+
+def run_bytes(repo, *args):
+    r = repo.run(*args)  # surrogateescape text: back to the bytes printed
+    return r.stdout.encode("utf-8", errors="surrogateescape")
+
+
+def exact(entry, key):
+    raw = entry.get(f"{key}_base64")
+    return base64.b64decode(raw) if raw is not None else os.fsencode(entry[key])
+
+
+def test_latin1_names_in_ls_find_diff(repo, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    latin1 = os.path.join(os.fsencode(str(src)), b"caf\xe9")
+    with open(latin1, "wb") as f:
+        f.write(b"x\n")
+    os.symlink(b"\xff\xfe-target", os.path.join(os.fsencode(str(src)), b"link"))
+    (src / "plain").write_text("p\n")
+    repo.run("backup", src)
+    with open(latin1, "ab") as f:
+        f.write(b"more\n")
+    repo.run("backup", src)
+
+    entries = strict(run_bytes(repo, "ls", "--json", "latest"))
+    by_path = {exact(e, "path"): e for e in entries}
+    assert latin1 in by_path, sorted(by_path)
+    e = by_path[latin1]
+    assert e["path"].endswith("caf\ufffd"), e
+    link = by_path[os.path.join(os.fsencode(str(src)), b"link")]
+    assert exact(link, "target") == b"\xff\xfe-target" and link["target"] == "\ufffd\ufffd-target"
+    plain = by_path[os.fsencode(str(src / "plain"))]
+    assert "path_base64" not in plain  # valid UTF-8: as it is, once
+
+    found = strict(run_bytes(repo, "find", "--json", "caf*"))
+    assert any(exact(m, "path") == latin1 for s in found for m in s["matches"]), found
+
+    snaps = json.loads(repo.run("snapshots", "--json").stdout)
+    changes = strict(run_bytes(repo, "diff", "--json", snaps[0]["id"], snaps[1]["id"]))
+    assert any(exact(c, "path") == latin1 and c["change"] == "M" for c in changes), changes
