@@ -268,11 +268,13 @@ static bool index_unchanged(cs_repo *r)
 
     if (r->headers_read || r->damaged_index || cs_repo_list_ids(r, "index", &now, &n) < 0)
         return false;
-    if (n == r->nindex_ids && (had = malloc((n ? n : 1) * sizeof(cs_id)))) {
+    if (n == 0) {
+        same = r->nindex_ids == 0;
+    } else if (n == r->nindex_ids && (had = malloc(n * sizeof(cs_id)))) {
         memcpy(had, r->index_ids, n * sizeof(cs_id));
         qsort(had, n, sizeof(cs_id), id_cmp);
         qsort(now, n, sizeof(cs_id), id_cmp);
-        same = n == 0 || memcmp(had, now, n * sizeof(cs_id)) == 0;
+        same = memcmp(had, now, n * sizeof(cs_id)) == 0;
     }
     free(had);
     free(now);
