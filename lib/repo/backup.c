@@ -5,7 +5,7 @@
  *   main      walks the tree depth-first (stat only), consults the file-change
  *             cache, queues files that must be read, and finalises directories
  *             (encodes their tree blob) in post-order as their files complete;
- *   workers   (one per core) read a whole file each: chunk, hash, claim new
+ *   workers   (one per core we may run on) read a whole file each: chunk, hash, claim new
  *             blobs in the index, compress + encrypt them, hand them to
  *             the packer;
  *   uploaders (packer.c) finish and store packs;
@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@
 #define READ_RING (4u << 20)
 #define JOB_QUEUE_MAX 32
 #define FIFO_MAX 4096
-#define MAX_WORKERS 8
+#define MAX_WORKERS 64   /* a bound for the array, not a tuning: one worker per usable core */
 
 int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
 
@@ -1297,6 +1298,20 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
     cs_snapshots_free(v, n);
 }
 
+/* The cores this process may run on (its affinity: taskset, a cgroup's
+ * cpuset), not those the machine has: a worker per core the scheduler
+ * cannot give us only adds a read buffer and contention. */
+static int usable_cores(void)
+{
+    cpu_set_t set;
+    long c;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)c : 2;
+}
+
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
@@ -1332,10 +1347,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_cond_init(&b->cv_done, NULL);
     pthread_mutex_init(&b->prog_mu, NULL);
     pthread_cond_init(&b->prog_cv, NULL);
-    if (nw <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        nw = c > 0 ? (int)c : 2;
-    }
+    if (nw <= 0)
+        nw = usable_cores();
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
 

@@ -66,3 +66,19 @@ def test_backup_reads_each_index_object_once(repo, tmp_path):
     reads = [m.group(1) for m in re.finditer(r'openat\([^"]*"([^"]*/index/[0-9a-f]{64})"', trace)]
     assert len(set(reads)) >= 2, trace
     assert sorted(reads) == sorted(set(reads)), "an index object was read twice"
+
+
+def test_one_worker_per_core_it_may_run_on(repo, tmp_path):
+    """No fixed worker count: as many as the cores of the process's affinity
+    (taskset, a cpuset), not as the machine has (--debug: a line per worker)."""
+    src = tmp_path / "src"
+    make_tree(src)
+    usable = len(os.sched_getaffinity(0))
+    assert usable >= 2, "this test needs two cores to pin to one"
+    pinned = subprocess.run(["taskset", "-c", str(min(os.sched_getaffinity(0))),
+                             str(sys.modules[type(repo).__module__].BUILD / "cloudseal"), "--debug",
+                             "backup", src], env=repo.env, capture_output=True, text=True, timeout=120)
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stderr.count("worker busy") == 1, pinned.stderr
+    free = repo.run("--debug", "backup", src)
+    assert free.stderr.count("worker busy") == min(usable, 64), free.stderr
