@@ -98,10 +98,12 @@ $(O)/libnss_cloudseal.so.2: $(call obj,$(NSS_SRCS))
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -Wl,-soname,libnss_cloudseal.so.2 -Wl,-z,defs \
 	  -Wl,--version-script=nss/exports.map $(LDFLAGS_ALL)
 
-# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with the core.
-$(O)/tests/%: tests/unit/%.c $(LIB_A)
+# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with the core
+# and the tests' shared fixtures (the other .c files there).
+UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(sort $(wildcard tests/unit/*.c)))
+$(O)/tests/%: tests/unit/%.c $(UNIT_COMMON) $(wildcard tests/unit/*.h) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) \
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(UNIT_COMMON) $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS) \
 	  $(shell pkg-config --cflags --libs cmocka)
 
 deps:

@@ -1,103 +1,154 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# bench/s3.sh: cloudseal against restic, backing up the bench dataset to the
-# same Ceph RGW (single node, memstore, on 127.0.0.1) in one run (issue 4,
-# item 5).  For each tool: the wall time of init + backup + restore straight
-# to radosgw, then the same backup again through a counting proxy
-# (tests/integration/s3/fault_proxy.py with no faults) for the number of
-# requests and the bytes sent.  Target: cloudseal <= 0.5 x restic's wall time.
+# bench/s3.sh: cloudseal against restic, both to the same Ceph RGW (single
+# node, memstore OSD of 4 GiB so that four 1 GiB repositories fit, on
+# 127.0.0.1) in one run (issue 23, items 3 and 4).  Runs alternate between
+# the tools (cloudseal first in odd runs, restic first in even ones); each
+# run times init, the initial backup, a no-change backup and a full restore
+# (verified against the source), and counts per phase, from RGW's own perf
+# counters (no proxy in the way): requests, GETs, PUTs, bytes each way, and
+# the CPU seconds of radosgw + ceph-osd beside the client's.
 #
-#   bench/s3.sh [SIZE_MIB]      (default 200; the dataset is made once by
-#                                ../shared/bench/mkdata.py into /var/tmp)
-# Needs root (Ceph daemons), ceph + restic installed (scripts/install-deps.sh
-# check; restic is installed here if missing), `make` done.
+#   bench/s3.sh [--wan MBIT DELAY_MS] [SIZE_MIB]
+#
+# SIZE_MIB defaults to 1024 (the dataset is made once by
+# ../shared/bench/mkdata.py into /var/tmp/cloudseal-bench-ds-SIZE, or
+# BENCH_DATA); BENCH_RUNS (2) runs.  --wan (bench/wan.sh): the tools run in
+# a network namespace and reach RGW over a veth shaped with tc TBF to MBIT
+# Mbit/s each way, through bench/delay_proxy.py adding DELAY_MS each way;
+# the veth's byte counters give the bytes on the wire per phase.
+# Needs root (Ceph daemons, netns), ceph + restic installed, `make` done.
+# Results: OUT/raw.tsv (one line per tool, run and phase), OUT/summary.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(cd "${BENCH_SHARED:-$ROOT/../shared/bench}" && pwd)
-SIZE=${1:-${BENCH_SIZE_MIB:-200}}
+WAN_MBIT= WAN_DELAY=
+if [ "${1:-}" = --wan ]; then WAN_MBIT=$2 WAN_DELAY=$3; shift 3; fi
+SIZE=${1:-${BENCH_SIZE_MIB:-1024}}
+RUNS=${BENCH_RUNS:-2}
 DATA=${BENCH_DATA:-/var/tmp/cloudseal-bench-ds-$SIZE}
 CS=${CLOUDSEAL_BIN:-$ROOT/build/cloudseal}
 S3DIR=$ROOT/tests/integration/s3
 W=$(mktemp -d /var/tmp/cs-s3-bench.XXXXXX)
 OUT=${BENCH_OUT:-$ROOT/build/bench/s3-$(date +%Y%m%d-%H%M%S)}
 PW=bench-password-not-a-secret
-mkdir -p "$OUT"
+NS=cs-bench-wan-$$ VETH=csw$$
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 
 command -v restic >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q restic >/dev/null
 [ -x "$CS" ] && [ -x "$ROOT/build/tests/s3tool" ] || { echo "bench-s3: run make first" >&2; exit 2; }
 [ -d "$DATA" ] || python3 "$SHARED/mkdata.py" --size-mib "$SIZE" "$DATA"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RGW_PORT=$(free_port); PROXY_PORT=$(free_port)
-PROXY_PID=
+RGW_PORT=$(free_port)
+DELAY_PID=
 cleanup() {
-  [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null
+  [ -n "$DELAY_PID" ] && kill "$DELAY_PID" 2>/dev/null
+  if [ -n "$WAN_MBIT" ]; then ip link del "${VETH}a" 2>/dev/null; ip netns del "$NS" 2>/dev/null; fi
   CEPH_CONF=$W/ceph/ceph.conf "$S3DIR/ceph-down.sh" "$W/ceph" >/dev/null 2>&1
   CLOUDSEAL_CONFIG=$W/cs.conf "$CS" lock >/dev/null 2>&1 || true
   rm -rf "$W"
 }
 trap cleanup EXIT
 export CEPH_CONF=$W/ceph/ceph.conf
-"$S3DIR/ceph-up.sh" "$W/ceph" "$RGW_PORT" >/dev/null
+CEPH_MEMSTORE_BYTES=$((4 << 30)) "$S3DIR/ceph-up.sh" "$W/ceph" "$RGW_PORT" >/dev/null
 radosgw-admin user create --uid=bench --display-name=bench --access-key=BENCHACCESSKEY \
   --secret-key=benchSecretKey0123456789 >/dev/null
 export AWS_ACCESS_KEY_ID=BENCHACCESSKEY AWS_SECRET_ACCESS_KEY=benchSecretKey0123456789
-python3 "$S3DIR/fault_proxy.py" "$PROXY_PORT" "$RGW_PORT" --error 0 --reset 0 --truncate 0 --latency 0 \
-  >/dev/null 2>&1 & PROXY_PID=$!
-for b in cs-direct cs-counted restic-direct restic-counted; do
-  "$ROOT/build/tests/s3tool" "s3+http://127.0.0.1:$RGW_PORT/$b" mkbucket
-done
-stats() { curl -s "http://127.0.0.1:$PROXY_PORT/__proxy_stats"; }
-now() { date +%s.%N; }
+"$ROOT/build/tests/s3tool" "s3+http://127.0.0.1:$RGW_PORT/bench" mkbucket
 
-cs_conf() { # URL
-  mkdir -p "$W/state"
-  printf '[storage]\nurl = %s\n[paths]\nstate_dir = %s/state\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[backup]\nexclude =\n' \
-    "$1" "$W" > "$W/cs.conf"
+# Where the tools connect, and how they are run.
+ENDPOINT=127.0.0.1:$RGW_PORT
+WRAP=()
+if [ -n "$WAN_MBIT" ]; then
+  # tools in $NS (10.231.0.2) --veth, TBF each way--> delay proxy (10.231.0.1) --> RGW (127.0.0.1)
+  ip netns add "$NS"
+  ip link add "${VETH}a" type veth peer name "${VETH}b"
+  ip link set "${VETH}b" netns "$NS"
+  ip addr add 10.231.0.1/30 dev "${VETH}a"; ip link set "${VETH}a" up
+  ip -n "$NS" addr add 10.231.0.2/30 dev "${VETH}b"; ip -n "$NS" link set "${VETH}b" up
+  ip -n "$NS" link set lo up
+  # burst: what 200 Mbit/s sends in 2.5 ms (the minimum TBF accepts on a
+  # 250 Hz kernel); limit: 50 ms of queue
+  burst=$(( WAN_MBIT * 1000000 / 8 / 400 )); [ "$burst" -lt 16384 ] && burst=16384
+  tc qdisc add dev "${VETH}a" root tbf rate "${WAN_MBIT}mbit" burst "$burst" latency 50ms
+  tc -n "$NS" qdisc add dev "${VETH}b" root tbf rate "${WAN_MBIT}mbit" burst "$burst" latency 50ms
+  DPORT=$(free_port)
+  python3 "$ROOT/bench/delay_proxy.py" 10.231.0.1 "$DPORT" "$RGW_PORT" "$WAN_DELAY" > "$W/delay.log" 2>&1 &
+  DELAY_PID=$!
+  python3 "$ROOT/tests/integration/waits.py" poll 30 "the delay proxy" grep -q ready "$W/delay.log"
+  ENDPOINT=10.231.0.1:$DPORT
+  WRAP=(ip netns exec "$NS")
+fi
+
+cs_conf() { # RUN
+  mkdir -p "$W/state-$1"
+  printf '[storage]\nurl = s3+http://%s/bench/cs-%s\n[paths]\nstate_dir = %s/state-%s\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[backup]\nexclude =\n' \
+    "$ENDPOINT" "$1" "$W" "$1" > "$W/cs.conf"
 }
-cs() { CLOUDSEAL_CONFIG=$W/cs.conf "$CS" "$@"; }
+cs() { env CLOUDSEAL_CONFIG="$W/cs.conf" "${WRAP[@]}" "$CS" "$@"; }
+export RESTIC_PASSWORD=$PW
+
+# Counters: RGW's requests and bytes, the Ceph daemons' CPU ticks, the veth's bytes.
+counters() {
+  local rgw osd
+  rgw=$(cat "$W/ceph/run/rgw.a.fg.pid"); osd=$(cat "$W"/ceph/run/osd.*.fg.pid)
+  ceph --admin-daemon "$W/ceph/run/client.rgw.a.asok" perf dump 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["rgw"]
+print(d["req"], d["get"], d["get_b"], d["put"], d["put_b"], end=" ")'
+  awk '{printf "%d ", $14 + $15}' "/proc/$rgw/stat" "/proc/$osd/stat"
+  if [ -n "$WAN_MBIT" ]; then
+    echo "$(cat /sys/class/net/${VETH}a/statistics/rx_bytes) $(cat /sys/class/net/${VETH}a/statistics/tx_bytes)"
+  else
+    echo "0 0"
+  fi
+}
+printf 'tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kb\treq\tget\tget_b\tput\tput_b\trgw_ticks\tosd_ticks\twire_up\twire_down\tload1\n' > "$OUT/raw.tsv"
+measure() { # TOOL PHASE ARGS... (of cloudseal or restic)
+  local tool=$1 phase=$2 a b t cmd; shift 2
+  if [ "$tool" = cloudseal ]; then cmd=(env CLOUDSEAL_CONFIG="$W/cs.conf" "${WRAP[@]}" "$CS")
+  else cmd=(env RESTIC_CACHE_DIR="$W/restic-cache-$RUN" "${WRAP[@]}" restic -r "s3:http://$ENDPOINT/bench/restic-$RUN"); fi
+  a=$(counters)
+  /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${cmd[@]}" "$@" >> "$OUT/$tool-$RUN-$phase.log" 2>&1 \
+    || { echo "bench-s3: $tool $phase failed, see $OUT/$tool-$RUN-$phase.log" >&2; exit 1; }
+  b=$(counters); t=$(tail -1 "$W/time")
+  python3 - "$tool" "$RUN" "$phase" "$t" "$a" "$b" "$(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/raw.tsv" <<'PY'
+import sys
+tool, run, phase, t, a, b, load = sys.argv[1:]
+d = [int(y) - int(x) for x, y in zip(a.split(), b.split())]
+print("\t".join([tool, run, phase, *t.split(), *map(str, d), load]))
+PY
+}
 
 cd "$(dirname "$DATA")"
 rel=$(basename "$DATA")
-# warm the page cache once, for both tools alike
-find "$rel" -type f -print0 | xargs -0 cat >/dev/null
+find "$rel" -type f -print0 | xargs -0 cat >/dev/null   # warm the page cache, for both tools alike
 
-# --- cloudseal ---
-cs_conf "s3+http://127.0.0.1:$RGW_PORT/cs-direct/fleet"
-printf '%s\n' "$PW" | cs enroll --password-stdin --force >/dev/null 2>&1
-printf '%s\n' "$PW" | cs unlock --password-stdin >/dev/null 2>&1 || true
-t0=$(now); cs init >/dev/null 2>&1; cs backup --no-cache "$rel" >/dev/null 2>"$OUT/cs-backup.log"; t1=$(now)
-cs restore latest --target "$W/cs-restore" >/dev/null 2>"$OUT/cs-restore.log"; t2=$(now)
-diff -r --no-dereference "$rel" "$W/cs-restore/$rel" >/dev/null 2>&1 || echo "WARNING: cloudseal restore differs" | tee -a "$OUT/summary.txt"
-cs_conf "s3+http://127.0.0.1:$PROXY_PORT/cs-counted/fleet"
-s0=$(stats); cs init >/dev/null 2>&1; cs backup --no-cache "$rel" >/dev/null 2>&1; s1=$(stats)
-cs_backup=$(echo "$t1 - $t0" | bc); cs_restore=$(echo "$t2 - $t1" | bc)
-echo "cloudseal $cs_backup $cs_restore $s0 $s1" > "$OUT/cs.raw"
+run_cloudseal() {
+  cs_conf "$RUN"
+  printf '%s\n' "$PW" | cs enroll --password-stdin --force >/dev/null 2>&1
+  printf '%s\n' "$PW" | cs unlock --password-stdin >/dev/null 2>&1 || true
+  measure cloudseal init init
+  measure cloudseal backup backup "$rel"
+  measure cloudseal nochange backup "$rel"
+  measure cloudseal restore restore latest --target "$W/out"
+  diff -r --no-dereference "$rel" "$W/out/$rel" >/dev/null 2>&1 || echo "WARNING: cloudseal restore $RUN differs" | tee -a "$OUT/summary.txt"
+  cs lock >/dev/null 2>&1 || true
+  rm -rf "$W/out"
+}
+run_restic() {
+  measure restic init init
+  measure restic backup backup "$rel"
+  measure restic nochange backup "$rel"
+  measure restic restore restore latest --target "$W/out"
+  diff -r --no-dereference "$rel" "$W/out/$rel" >/dev/null 2>&1 || echo "WARNING: restic restore $RUN differs" | tee -a "$OUT/summary.txt"
+  rm -rf "$W/out"
+}
+for RUN in $(seq 1 "$RUNS"); do
+  if [ $((RUN % 2)) = 1 ]; then run_cloudseal; run_restic; else run_restic; run_cloudseal; fi
+done
 
-# --- restic ---
-export RESTIC_PASSWORD=$PW RESTIC_CACHE_DIR=$W/restic-cache
-t0=$(now)
-restic -r "s3:http://127.0.0.1:$RGW_PORT/restic-direct/repo" init >/dev/null
-restic -r "s3:http://127.0.0.1:$RGW_PORT/restic-direct/repo" backup --no-cache "$rel" >/dev/null 2>"$OUT/restic-backup.log"
-t1=$(now)
-restic -r "s3:http://127.0.0.1:$RGW_PORT/restic-direct/repo" restore latest --target "$W/restic-restore" >/dev/null 2>"$OUT/restic-restore.log"
-t2=$(now)
-s2=$(stats)
-restic -r "s3:http://127.0.0.1:$PROXY_PORT/restic-counted/repo" init >/dev/null
-restic -r "s3:http://127.0.0.1:$PROXY_PORT/restic-counted/repo" backup --no-cache "$rel" >/dev/null 2>&1
-s3=$(stats)
-r_backup=$(echo "$t1 - $t0" | bc); r_restore=$(echo "$t2 - $t1" | bc)
-
-python3 - "$cs_backup" "$cs_restore" "$s0" "$s1" "$r_backup" "$r_restore" "$s2" "$s3" "$SIZE" <<'PY' | tee -a "$OUT/summary.txt"
-import json, sys
-cb, cr, s0, s1, rb, rr, s2, s3, size = sys.argv[1:]
-s0, s1, s2, s3 = map(json.loads, (s0, s1, s2, s3))
-d = lambda a, b, k: b[k] - a[k]
-print(f"S3 benchmark on Ceph RGW (memstore, 127.0.0.1), dataset {size} MiB, warm cache")
-print(f"{'tool':10} {'init+backup s':>14} {'restore s':>10} {'requests':>9} {'MiB sent':>9}")
-print(f"{'cloudseal':10} {float(cb):14.2f} {float(cr):10.2f} {d(s0,s1,'requests'):9d} {d(s0,s1,'bytes_up')/2**20:9.1f}")
-print(f"{'restic':10} {float(rb):14.2f} {float(rr):10.2f} {d(s2,s3,'requests'):9d} {d(s2,s3,'bytes_up')/2**20:9.1f}")
-ratio = float(cb) / float(rb)
-print(f"backup wall time ratio cloudseal/restic = {ratio:.2f} (target <= 0.5: {'met' if ratio <= 0.5 else 'NOT met'})")
-PY
+{ uptime; echo "dataset $rel ($(du -sm "$rel" | cut -f1) MiB), ${WAN_MBIT:+WAN $WAN_MBIT Mbit/s + ${WAN_DELAY} ms each way, }$RUNS runs"; } >> "$OUT/summary.txt"
+python3 "$ROOT/bench/s3_report.py" "$OUT/raw.tsv" ${WAN_MBIT:+--wan "$WAN_MBIT" "$WAN_DELAY"} | tee -a "$OUT/summary.txt"
 echo "results in $OUT"

@@ -8,3 +8,11 @@ all: $(S3TOOL)
 $(S3TOOL): tests/s3/s3tool.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# Benchmarks against restic to the same Ceph RGW (root: Ceph daemons, a
+# network namespace): on loopback, and over a shaped WAN link (bench/README.md).
+.PHONY: bench-s3 bench-wan
+bench-s3: all
+	bench/s3.sh
+bench-wan: all
+	bench/wan.sh

@@ -50,6 +50,7 @@ static int auth_result(pam_handle_t *pamh, const cs_pam_opts *o, const char *use
         return PAM_USER_UNKNOWN;
     case CS_HELPER_WRONG_PASSWORD: case CS_HELPER_NOT_ENROLLED: case CS_HELPER_CORRUPT:
     case CS_HELPER_ROLLBACK: case CS_HELPER_FLEET_DENIED: case CS_HELPER_NOT_PINNED:
+    case CS_HELPER_SECURITY_KEY: /* the second factor the account requires did not answer */
         pam_syslog(pamh, refusal_priority(run->exit_code), "fleet login refused for %s: %s%s%s%s", user,
                    cs_pam_reason(run->exit_code), *run->msg ? " [" : "", run->msg, *run->msg ? "]" : "");
         return PAM_AUTH_ERR;

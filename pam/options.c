@@ -15,9 +15,23 @@ static const char *value_of(const char *arg, const char *key)
     return strncmp(arg, key, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
 }
 
+/* KEY=1..max seconds; anything else is logged and the default kept */
+static void seconds(pam_handle_t *pamh, const char *arg, const char *v, unsigned long max, unsigned *out)
+{
+    char *end;
+    unsigned long t;
+
+    errno = 0;
+    t = strtoul(v, &end, 10);
+    if (errno || end == v || *end || t < 1 || t > max)
+        pam_syslog(pamh, LOG_ERR, "ignoring %s: %.*s wants 1..%lu seconds", arg, (int)(v - 1 - arg), arg, max);
+    else
+        *out = (unsigned)t;
+}
+
 void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_opts *opts)
 {
-    *opts = (cs_pam_opts){ .timeout_sec = 10, .park_timeout = 20, .helper = CS_PAM_DEFAULT_HELPER, .pass = CS_PASS_USE_FIRST };
+    *opts = (cs_pam_opts){ .timeout_sec = 10, .park_timeout = 20, .prompt_timeout = 60, .helper = CS_PAM_DEFAULT_HELPER, .pass = CS_PASS_USE_FIRST };
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -36,27 +50,13 @@ void cs_pam_parse_opts(pam_handle_t *pamh, int argc, const char **argv, cs_pam_o
             opts->park = CS_PARK_ON;
         else if (strcmp(a, "nopark") == 0)
             opts->park = CS_PARK_OFF;
-        else if ((v = value_of(a, "park_timeout"))) {
-            char *end;
-            unsigned long t;
-
-            errno = 0;
-            t = strtoul(v, &end, 10);
-            if (errno || end == v || *end || t < 1 || t > 600)
-                pam_syslog(pamh, LOG_ERR, "ignoring %s: park_timeout wants 1..600 seconds", a);
-            else
-                opts->park_timeout = (unsigned)t;
-        } else if ((v = value_of(a, "timeout"))) {
-            char *end;
-            unsigned long t;
-
-            errno = 0;
-            t = strtoul(v, &end, 10);
-            if (errno || end == v || *end || t < 1 || t > 300)
-                pam_syslog(pamh, LOG_ERR, "ignoring %s: timeout wants 1..300 seconds", a);
-            else
-                opts->timeout_sec = (unsigned)t;
-        } else if ((v = value_of(a, "lock"))) {
+        else if ((v = value_of(a, "park_timeout")))
+            seconds(pamh, a, v, 600, &opts->park_timeout);
+        else if ((v = value_of(a, "prompt_timeout")))
+            seconds(pamh, a, v, 600, &opts->prompt_timeout);
+        else if ((v = value_of(a, "timeout")))
+            seconds(pamh, a, v, 300, &opts->timeout_sec);
+        else if ((v = value_of(a, "lock"))) {
             if (strcmp(v, "logout") == 0 || strcmp(v, "reboot") == 0)
                 opts->lock = v;
             else

@@ -97,6 +97,7 @@ const char *cs_pam_reason(int code)
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked, but the password was set by an administrator and must be changed";
     case CS_HELPER_WRONG_ACCOUNT: return "the key is another account's, not this user's (refused)";
     case CS_HELPER_CONFIG: return "invalid or unreadable configuration file";
+    case CS_HELPER_SECURITY_KEY: return "the keys need the security key too, and it did not answer";
     default: return "internal error in the helper";
     }
 }
@@ -111,6 +112,7 @@ static int priority_of(int code)
     case CS_HELPER_NOT_PINNED: return LOG_CRIT; /* someone may have planted a keybag */
     case CS_HELPER_NOT_IN_FLEET: return LOG_DEBUG;
     case CS_HELPER_FLEET_DENIED: return LOG_NOTICE;
+    case CS_HELPER_SECURITY_KEY: return LOG_NOTICE; /* a person without their key, not a fault */
     default: return LOG_ERR;
     }
 }

@@ -41,6 +41,8 @@ typedef struct cs_pam_opts {
     cs_pam_pass_mode pass;
     cs_pam_park_mode park; /* park / nopark; default: only for sshd */
     unsigned park_timeout; /* park_timeout=, default 20 */
+    unsigned prompt_timeout; /* prompt_timeout=, default 60: what each prompt of the
+                              * helper adds (run.c, helper_protocol.h) */
 } cs_pam_opts;
 
 /* Fills opts from argv; an unknown or malformed argument is logged and

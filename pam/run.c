@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -110,21 +111,50 @@ static int send_frames(int fd, const cs_pam_frame *in, size_t n)
 }
 
 /* Reply frame reader: a 4-byte header, then the payload straight into the
- * caller's locked buffer; anything beyond is a protocol error. */
+ * caller's locked buffer; anything beyond is a protocol error.  Prompt
+ * frames (helper_protocol.h) may come first: their text is read into
+ * `text` and relayed by the caller, then the next header is read. */
 typedef struct reply {
     uint8_t hdr[CS_HELPER_FRAME_HDR];
-    size_t got;   /* bytes consumed, header included */
+    size_t got;   /* bytes consumed of this frame, header included */
     size_t want;  /* payload length once the header is complete */
     bool bad;
+    bool prompt;  /* this frame is a prompt */
+    bool prompt_bad; /* a prompt broke the rules: the run fails, whatever the exit */
+    unsigned prompts;
+    char text[CS_HELPER_PROMPT_MAX + 1];
 } reply;
 
+/* The header is complete: a prompt (bounded, counted) or the reply. */
+static void reply_header(cs_pam_run *run, reply *rp)
+{
+    long len;
+
+    if (!cs_helper_hdr_is_prompt(rp->hdr)) {
+        rp->want = cs_helper_frame_hdr_get(rp->hdr);
+        if (!run->out || rp->want > run->out_cap)
+            rp->bad = true;
+        return;
+    }
+    len = cs_helper_prompt_len(rp->hdr);
+    if (len < 0 || ++rp->prompts > CS_HELPER_PROMPTS_MAX) {
+        rp->bad = rp->prompt_bad = true;  /* the rest is read and dropped */
+        return;
+    }
+    rp->prompt = true;
+    rp->want = (size_t)len;
+}
+
+/* 1 read something, 2 a prompt is complete, 0 EOF, -1 error. */
 static int read_reply(int fd, cs_pam_run *run, reply *rp)
 {
     uint8_t sink[256];
     ssize_t n;
 
-    if (rp->got < 4) {
+    if (rp->got < 4 && !rp->bad) {
         n = read(fd, rp->hdr + rp->got, 4 - rp->got);
+    } else if (rp->prompt) {
+        n = read(fd, rp->text + (rp->got - 4), rp->want - (rp->got - 4));
     } else if (!rp->bad && run->out && rp->got - 4 < rp->want) {
         n = read(fd, run->out + (rp->got - 4), rp->want - (rp->got - 4));
     } else {
@@ -136,12 +166,44 @@ static int read_reply(int fd, cs_pam_run *run, reply *rp)
     if (n <= 0)
         return n < 0 && (errno == EINTR || errno == EAGAIN) ? 1 : (int)n;
     rp->got += (size_t)n;
-    if (rp->got == 4) {
-        rp->want = cs_helper_frame_hdr_get(rp->hdr);
-        if (!run->out || rp->want > run->out_cap)
-            rp->bad = true;
+    if (rp->got == 4 && !rp->bad)
+        reply_header(run, rp);
+    return rp->prompt && rp->got - 4 == rp->want ? 2 : 1;
+}
+
+/* Show a complete prompt through the conversation and answer a SECRET one
+ * on fd (helper_protocol.h); then read the next frame.  The answer passes
+ * through one locked page, wiped. */
+static void relay_prompt(pam_handle_t *pamh, int fd, reply *rp)
+{
+    uint8_t *buf = NULL;
+    char *resp = NULL;
+    size_t len = 0;
+
+    for (size_t i = 0; i < rp->want; i++)
+        if ((unsigned char)rp->text[i] < 0x20 || rp->text[i] == 0x7f)
+            rp->text[i] = '?';
+    rp->text[rp->want] = '\0';
+    if (rp->hdr[0] == CS_HELPER_PROMPT_INFO) {
+        (void)pam_prompt(pamh, PAM_TEXT_INFO, NULL, "%s", rp->text);
+    } else if ((buf = cs_pam_locked_alloc(CS_HELPER_ANSWER_MAX))) {
+        buf[0] = CS_HELPER_ANSWER_CANCEL;
+        if (pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s", rp->text) == PAM_SUCCESS && resp &&
+            (len = strlen(resp)) < CS_HELPER_ANSWER_MAX) {
+            buf[0] = CS_HELPER_ANSWER_OK;
+            memcpy(buf + 1, resp, len);
+        } else {
+            len = 0;
+        }
+        (void)send_frames(fd, &(cs_pam_frame){ buf, 1 + len }, 1);
+        cs_pam_locked_free(buf, CS_HELPER_ANSWER_MAX);
     }
-    return 1;
+    if (resp) {
+        explicit_bzero(resp, strlen(resp));
+        free(resp);
+    }
+    rp->got = 0;
+    rp->prompt = false;
 }
 
 /* The helper's first line (the most specific cause: later lines are its
@@ -178,8 +240,8 @@ static void build_argv(const cs_pam_opts *opts, const char *user, const cs_pam_r
         argv[n++] = "--config";
         argv[n++] = opts->config;
     }
-    /* the helper's own alarm is a backstop just past ours */
-    snprintf(timeout, tlen, "%u", opts->timeout_sec + 1);
+    /* the helper's own alarm is a backstop just past ours (prompts included) */
+    snprintf(timeout, tlen, "%u", opts->timeout_sec + opts->prompt_timeout + 1);
     argv[n++] = "--timeout";
     argv[n++] = timeout;
     if (opts->debug)
@@ -220,6 +282,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     const char *argv[MAX_ARGS];
     char timeout[16];
     long long deadline = now_ms() + (long long)opts->timeout_sec * 1000;
+    const long long last = deadline + (long long)opts->prompt_timeout * 1000;
     reply rp = { .got = 0 };
     size_t msg_len = 0;
     bool msg_done = false;
@@ -259,11 +322,11 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     close_fd(&errp[1]);
 
     /* Frames are a few KiB at most: they fit in the socket buffer, so this
-     * cannot block on a helper that does not read. */
+     * cannot block on a helper that does not read.  The socket stays open
+     * for the answers to prompts. */
     r = send_frames(sv[0], run->in, run->n_in);
     if (r < 0 && opts->debug)
         pam_syslog(pamh, LOG_DEBUG, "could not send to the helper: %s", strerror(-r));
-    shutdown(sv[0], SHUT_WR);
 
     while (outp[0] >= 0 || errp[0] >= 0) {
         struct pollfd p[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
@@ -277,8 +340,20 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
             continue;
         if (n < 0)
             break;
-        if (p[0].revents && read_reply(outp[0], run, &rp) <= 0)
-            close_fd(&outp[0]);
+        if (p[0].revents) {
+            int k = read_reply(outp[0], run, &rp);
+
+            if (k <= 0)
+                close_fd(&outp[0]);
+            if (k == 2) {
+                relay_prompt(pamh, sv[0], &rp);
+                /* the person needs time to answer: up to prompt_timeout more */
+                if (now_ms() + (long long)opts->prompt_timeout * 1000 > deadline)
+                    deadline = now_ms() + (long long)opts->prompt_timeout * 1000;
+                if (deadline > last)
+                    deadline = last;
+            }
+        }
         if (p[1].revents && read_msg(errp[0], run, &msg_len, &msg_done) <= 0)
             close_fd(&errp[0]);
     }
@@ -293,6 +368,11 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     run->exit_code = WEXITSTATUS(status);
     if (run->exit_code == 127) {
         r = -ENOEXEC;
+        goto out;
+    }
+    if (rp.prompt_bad) {
+        run->exit_code = CS_HELPER_INTERNAL;
+        snprintf(run->msg, sizeof(run->msg), "malformed prompt from the helper");
         goto out;
     }
     /* a reply frame comes with a success only */

@@ -7,14 +7,15 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libssl-dev libcurl4-openssl-dev
   libsystemd-dev libkeyutils-dev libzstd-dev libjson-c-dev libinih-dev libexpat1-dev
-  libarchive-dev libfuse3-dev fuse3
+  libarchive-dev libfuse3-dev fuse3 libfido2-dev
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
   python3-pytest clang libclang-rt-14-dev valgrind strace systemd openssl
   systemd-container debootstrap man-db dbus-daemon dbus-session-bus-common
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
   notmuch mblaze sudo openssh-server openssh-client sshpass
-  debhelper dpkg-dev dh-nss lintian"
+  debhelper dpkg-dev dh-nss lintian
+  python3-fido2 python3-cbor2 python3-cryptography fido2-tools"
 
 case "${1:-all}" in
   build) WANT="$BUILD_PKGS" ;;

@@ -43,8 +43,7 @@ void escrow_check(agent *a)
     if (r == 0 && cs_escrow_matches(b.data, b.len, a->user, a->account_id, epk) == 0)
         goto out; /* in place */
     if (r < 0 && r != -ENOENT && r != -EMSGSIZE && r != -E2BIG) {
-        log_info("cannot check the escrow of your account key now (%s); the next start tries again",
-                 strerror(-r));
+        log_info_errno(r, "cannot check the escrow of your account key now (%m); the next start tries again");
         a->escrow_checked = false;
         goto out;
     }
@@ -68,5 +67,5 @@ void seal_check(agent *a)
     if (r == 1)
         log_notice("filed the seal of your current keybag, so that the fleet retires your older ones");
     else if (r < 0 && r != -ENOENT)
-        log_info("cannot check the seal of your keybag now (%s); the next start tries again", strerror(-r));
+        log_info_errno(r, "cannot check the seal of your keybag now (%m); the next start tries again");
 }

@@ -81,9 +81,8 @@ static int check_settings(const cs_config *cfg, settings *s)
     }
     r = find_cloudseal(cfg, s->cloudseal);
     if (r < 0) {
-        log_error("cannot run %s: %s; set [agent] cloudseal to the cloudseal program",
-                  s->cloudseal, strerror(-r));
-        return r;
+        return log_error_errno(r, "cannot run %s: %m; set [agent] cloudseal to the cloudseal program",
+                               s->cloudseal);
     }
     return 0;
 }
@@ -149,8 +148,7 @@ static int on_hup(sd_event_source *src, const struct signalfd_siginfo *si, void 
     if (r == 0)
         r = check_settings(cfg, &s);
     if (r < 0) {
-        log_error("reload: %s is not valid (%s, see above); keeping the previous configuration",
-                  path, strerror(-r));
+        log_error_errno(r, "reload: %s is not valid (%m, see above); keeping the previous configuration", path);
         cs_config_free(cfg);
     } else {
         bool moved = repo_storage_changed(a->cfg, cfg);

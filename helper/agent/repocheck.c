@@ -47,7 +47,7 @@ void repo_check(agent *a)
     r = cs_storage_open_config_login(a->cfg, &st); /* a quick look, never a long wait */
     if (r < 0) {
         log_warning_errno(r, "cannot open the storage named in [storage] url");
-        snprintf(a->error, sizeof(a->error), "cannot open the storage: %s", strerror(-r));
+        cs_format_errno(a->error, sizeof(a->error), r, "cannot open the storage: %m");
         return;
     }
     snprintf(key, sizeof(key), "users/%s/backup/config", a->user);
@@ -65,11 +65,11 @@ void repo_check(agent *a)
         log_info("the machine's storage credentials may not read your repository (yours may be in your "
                  "keybag); the first backup will tell");
     } else if (network_error(r)) {
-        log_warning("storage unreachable at start (%s); backups retry", strerror(-r));
+        log_warning_errno(r, "storage unreachable at start (%m); backups retry");
         snprintf(a->error, sizeof(a->error), "storage unreachable");
     } else {
         log_warning_errno(r, "cannot check the backup repository");
-        snprintf(a->error, sizeof(a->error), "cannot check the backup repository: %s", strerror(-r));
+        cs_format_errno(a->error, sizeof(a->error), r, "cannot check the backup repository: %m");
     }
     cs_storage_close(st);
 }

@@ -123,7 +123,7 @@ void report_file(agent *a)
     if (rc == 0)
         rc = cs_storage_put(st, key, b.data, b.len, CS_PUT_REPLACE);
     if (rc < 0) {
-        log_info("cannot file the fleet health report now (%s); the next job tries again", strerror(-rc));
+        log_info_errno(rc, "cannot file the fleet health report now (%m); the next job tries again");
         goto out;
     }
     a->state.report_sequence = (int64_t)r.sequence;

@@ -299,8 +299,8 @@ void state_load(agent *a)
     snprintf(a->state_path, sizeof(a->state_path), "%s/%s", dir, STATE_FILE);
     r = make_state_dir(dir);
     if (r < 0) {
-        log_warning("cannot use the state directory %s: %s; the last backup time is not remembered",
-                    dir, strerror(-r));
+        log_warning_errno(r, "cannot use the state directory %s: %m; the last backup time is not remembered",
+                          dir);
         a->state_path[0] = '\0';
         return;
     }
@@ -311,7 +311,7 @@ void state_load(agent *a)
     if (r == 0)
         r = cs_agent_state_parse((const char *)b.data, b.len, &a->state);
     if (r < 0)
-        log_warning("ignoring %s: %s; the next backup runs now", a->state_path, strerror(-r));
+        log_warning_errno(r, "ignoring %s: %m; the next backup runs now", a->state_path);
 }
 
 void state_save(agent *a)

@@ -18,64 +18,11 @@
 
 /* Only this machine's snapshots: another workstation of the same user keeps
  * its own history under its own agent. */
-static size_t pick_mine(const cs_snapshot *v, size_t n, cs_snapshot *mine, size_t *idx)
+static bool is_mine(const cs_snapshot *s, void *ud)
 {
-    char host[256] = "";
-    size_t k = 0;
+    const char *host = ud;
 
-    (void)gethostname(host, sizeof(host) - 1);
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i].host || strcmp(v[i].host, host) != 0)
-            continue;
-        mine[k] = v[i]; /* shallow: v owns the strings */
-        idx[k++] = i;
-    }
-    return k;
-}
-
-/* The policy applies to each set of backed-up paths on its own, as
- * 'forget' groups by host and paths: backups of a changed or mistyped path
- * never push out the history of the paths backed up before.  The plans are
- * added up; the guard's sizes are those of the group that raised it. */
-static int decide_per_group(const cs_snapshot *mine, size_t k, const cs_retention_policy *pol, bool *keep,
-                            cs_retention_plan *total)
-{
-    cs_snapshot *members = calloc(k ? k : 1, sizeof(*members));
-    size_t *where = calloc(k ? k : 1, sizeof(*where));
-    bool *done = calloc(k ? k : 1, sizeof(*done)), *mkeep = calloc(k ? k : 1, sizeof(*mkeep));
-    int r = members && where && done && mkeep ? 0 : -ENOMEM;
-
-    memset(total, 0, sizeof(*total));
-    for (size_t i = 0; i < k && r == 0; i++) {
-        cs_retention_plan pl;
-        size_t m = 0;
-
-        if (done[i])
-            continue;
-        for (size_t j = i; j < k; j++) {
-            if (!done[j] && cs_snapshot_same_group(&mine[i], &mine[j], CS_GROUP_PATHS)) {
-                done[j] = true;
-                members[m] = mine[j]; /* shallow, oldest first like mine */
-                where[m++] = j;
-            }
-        }
-        cs_retention_decide(members, m, pol, mkeep, &pl);
-        for (size_t g = 0; g < m; g++)
-            keep[where[g]] = mkeep[g];
-        total->kept += pl.kept;
-        total->removed += pl.removed;
-        total->guard_rescued += pl.guard_rescued;
-        if (pl.guard && !total->guard) {
-            total->guard = true;
-            total->newest_bytes = pl.newest_bytes;
-            total->full_bytes = pl.full_bytes;
-        }
-    }
-    free(mkeep);
-    free(done);
-    free(where);
-    free(members);
-    return r;
+    return s->host && strcmp(s->host, host) == 0;
 }
 
 static void report(const cs_retention_plan *pl, size_t n, bool dry)
@@ -129,55 +76,28 @@ static int prune(repo_cli *rc)
 
 int agent_retention(bool with_prune, bool dry)
 {
-    cs_retention_policy pol;
+    char host[256] = "";
+    /* The policy applies to each set of backed-up paths on its own, as
+     * 'forget' groups by host and paths: backups of a changed or mistyped
+     * path never push out the history of the paths backed up before. */
+    cs_retention_run run = { .group_by = CS_GROUP_HOST | CS_GROUP_PATHS, .dry = dry, .select = is_mine,
+                             .ud = host };
     cs_retention_plan pl;
-    cs_snapshot *v = NULL, *mine = NULL;
-    size_t n = 0, k, *idx = NULL;
-    bool *keep = NULL;
     repo_cli rc;
     int r, e;
 
-    if (cs_retention_policy_load(cli_config(), &pol) < 0)
+    if (cs_retention_policy_load(cli_config(), &run.policy) < 0)
         return CLI_USAGE;
+    (void)gethostname(host, sizeof(host) - 1);
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
-    if (!dry && (e = cs_repo_lock(rc.repo, false)) < 0)
-        goto out;
-    e = cs_snapshot_list(rc.repo, &v, &n, NULL);
-    if (e < 0)
-        goto unlock;
-    mine = calloc(n ? n : 1, sizeof(*mine));
-    idx = calloc(n ? n : 1, sizeof(*idx));
-    keep = calloc(n ? n : 1, sizeof(*keep));
-    if (!mine || !idx || !keep) {
-        e = -ENOMEM;
-        goto unlock;
-    }
-    k = pick_mine(v, n, mine, idx);
-    e = decide_per_group(mine, k, &pol, keep, &pl);
-    if (e < 0)
-        goto unlock;
-    for (size_t i = 0; i < k && !dry; i++) {
-        if (keep[i])
-            continue;
-        e = cs_snapshot_delete(rc.repo, &v[idx[i]].id);
-        if (e < 0 && e != -ENOENT)
-            goto unlock;
-        e = 0;
-    }
-    report(&pl, k, dry);
-unlock:
-    if (!dry)
-        cs_repo_unlock(rc.repo);
+    e = cs_retention_apply(rc.repo, &run, &pl);
+    if (e == 0)
+        report(&pl, pl.kept + pl.removed, dry);
     if (e == 0 && with_prune && !dry)
         e = prune(&rc);
-out:
     if (e < 0 && e != -EBUSY && e != -EBADMSG)
         log_error_errno(e, "retention failed");
-    free(keep);
-    free(idx);
-    free(mine);
-    cs_snapshots_free(v, n);
     repo_cli_close(&rc);
     return repo_cli_exit(e);
 }

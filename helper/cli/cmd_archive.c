@@ -17,7 +17,9 @@
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/macros.h"
 #include "util/parse.h"
 
 static int exit_code(int r)
@@ -31,6 +33,72 @@ static int exit_code(int r)
     case -ECANCELED: return CLI_NEEDS_CONSENT;
     default: return CLI_FAILED;
     }
+}
+
+/* The [archive] paths; -EINVAL (said) when they are not usable. */
+static int archive_paths(char **maildir, char **state_dir)
+{
+    if (cs_archive_paths_from_config(cli_config(), maildir, state_dir) >= 0)
+        return 0;
+    log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    free(*maildir);
+    free(*state_dir);
+    *maildir = *state_dir = NULL;
+    return -EINVAL;
+}
+
+/* One JSON object from a table: status and the listings build theirs alike. */
+typedef struct json_field {
+    const char *key;
+    enum { JF_INT, JF_STR, JF_BOOL } type;
+    int64_t i;
+    const char *s;
+} json_field;
+
+static json_object *json_from_fields(const json_field *f, size_t n)
+{
+    json_object *o = json_object_new_object();
+
+    for (size_t k = 0; k < n && o; k++) {
+        /* strings are names and paths (any bytes): cs_json_add_name keeps the JSON UTF-8 */
+        if (f[k].type == JF_STR) {
+            if (cs_json_add_name(o, f[k].key, f[k].s) < 0) {
+                json_object_put(o);
+                return NULL;
+            }
+            continue;
+        }
+        json_object_object_add(o, f[k].key,
+                               f[k].type == JF_BOOL ? json_object_new_boolean(f[k].i != 0)
+                                                    : json_object_new_int64(f[k].i));
+    }
+    return o;
+}
+
+/* One row of a JSON listing. */
+static int add_row(json_object *arr, const json_field *f, size_t n)
+{
+    json_object *o = json_from_fields(f, n);
+
+    if (!o || json_object_array_add(arr, o) < 0) {
+        json_object_put(o);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* t as local time in fmt, or dflt when it cannot be shown. */
+static const char *local_time(int64_t t, const char *fmt, const char *dflt, char buf[64])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    if (localtime_r(&tt, &tm) && strftime(buf, 64, fmt, &tm) > 0) /* fmt: this file's literals */
+        return buf;
+#pragma GCC diagnostic pop
+    return dflt;
 }
 
 static json_object *stats_json(const cs_archive_stats *s)
@@ -166,11 +234,8 @@ static int do_sync(const args *a, bool undelete)
     progress_state prog = { .last_percent = -1, .tty = isatty(STDERR_FILENO) };
     int r;
 
-    r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    if (archive_paths(&maildir, &state_dir) < 0)
         return CLI_USAGE;
-    }
     o.maildir = maildir;
     o.state_dir = state_dir;
     o.forget_device = a->forget;
@@ -240,41 +305,34 @@ static int do_status(void)
 {
     char *maildir = NULL, *state_dir = NULL;
     cs_archive_status s;
-    int r = cs_archive_paths_from_config(cli_config(), &maildir, &state_dir);
+    int r = archive_paths(&maildir, &state_dir);
 
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
+    if (r < 0)
         return CLI_USAGE;
-    }
     r = cs_archive_get_status(state_dir, &s);
     if (r < 0) {
         log_error_errno(r, "cannot read the archive state in %s", state_dir);
     } else if (cli.json) {
-        json_object *j = json_object_new_object();
+        const json_field f[] = {
+            { "initialised", JF_BOOL, s.initialised, NULL }, { "maildir", JF_STR, 0, maildir },
+            { "state_dir", JF_STR, 0, state_dir }, { "device_id", JF_STR, 0, s.device_id },
+            { "messages", JF_INT, (int64_t)s.messages, NULL },
+            { "local_messages", JF_INT, (int64_t)s.local_messages, NULL },
+            { "deleted", JF_INT, (int64_t)s.deleted, NULL }, { "held_deletions", JF_INT, (int64_t)s.held, NULL },
+            { "devices", JF_INT, (int64_t)s.devices, NULL },
+            { "segments_written", JF_INT, (int64_t)s.segments_written, NULL },
+            { "last_sync", JF_INT, s.last_sync, NULL },
+        };
+        json_object *j = json_from_fields(f, CS_ARRAY_SIZE(f));
 
-        json_object_object_add(j, "initialised", json_object_new_boolean(s.initialised));
-        json_object_object_add(j, "maildir", json_object_new_string(maildir));
-        json_object_object_add(j, "state_dir", json_object_new_string(state_dir));
-        json_object_object_add(j, "device_id", json_object_new_string(s.device_id));
-        json_object_object_add(j, "messages", json_object_new_int64((int64_t)s.messages));
-        json_object_object_add(j, "local_messages", json_object_new_int64((int64_t)s.local_messages));
-        json_object_object_add(j, "deleted", json_object_new_int64((int64_t)s.deleted));
-        json_object_object_add(j, "held_deletions", json_object_new_int64((int64_t)s.held));
-        json_object_object_add(j, "devices", json_object_new_int64((int64_t)s.devices));
-        json_object_object_add(j, "segments_written", json_object_new_int64((int64_t)s.segments_written));
-        json_object_object_add(j, "last_sync", json_object_new_int64(s.last_sync));
         printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
         json_object_put(j);
     } else if (!s.initialised) {
         printf("Message archive: not synced yet on this workstation.\n"
                "Maildir: %s\nState:   %s\nRun 'cloudseal archive sync' to start.\n", maildir, state_dir);
     } else {
-        char when[64] = "never";
-        time_t t = (time_t)s.last_sync;
-        struct tm tm;
+        char when[64];
 
-        if (s.last_sync && localtime_r(&t, &tm))
-            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
         printf("Message archive\n"
                "  Maildir:        %s\n"
                "  State:          %s\n"
@@ -282,8 +340,8 @@ static int do_status(void)
                "  Messages:       %llu (%llu on this workstation), %llu deleted\n"
                "  Last sync:      %s\n",
                maildir, state_dir, s.device_id, (unsigned long long)s.devices,
-               (unsigned long long)s.messages, (unsigned long long)s.local_messages,
-               (unsigned long long)s.deleted, when);
+               (unsigned long long)s.messages, (unsigned long long)s.local_messages, (unsigned long long)s.deleted,
+               s.last_sync ? local_time(s.last_sync, "%Y-%m-%d %H:%M:%S", "never", when) : "never");
         if (s.held)
             printf("  Held:           %llu messages deleted on another workstation are still here: more than\n"
                    "                  [archive] max_deletions allows; 'cloudseal archive sync' says what to do\n",
@@ -297,112 +355,102 @@ static int do_status(void)
 static int print_deleted(const cs_archive_deleted *d, void *ud)
 {
     json_object *arr = ud;
-    char when[64] = "?";
-    time_t t = (time_t)d->deleted_at;
-    struct tm tm;
+    char when[64];
 
     if (arr) {
-        json_object *o = json_object_new_object();
-
-        json_object_object_add(o, "id", json_object_new_string(d->id));
-        json_object_object_add(o, "folder", json_object_new_string(d->folder));
-        json_object_object_add(o, "deleted_at", json_object_new_int64(d->deleted_at));
-        json_object_object_add(o, "received", json_object_new_int64(d->received));
-        json_object_object_add(o, "size", json_object_new_int64((int64_t)d->size));
-        json_object_object_add(o, "deleted_by", json_object_new_string(d->device));
-        json_object_array_add(arr, o);
-        return 0;
+        const json_field f[] = {
+            { "id", JF_STR, 0, d->id }, { "folder", JF_STR, 0, d->folder },
+            { "deleted_at", JF_INT, d->deleted_at, NULL }, { "received", JF_INT, d->received, NULL },
+            { "size", JF_INT, (int64_t)d->size, NULL }, { "deleted_by", JF_STR, 0, d->device },
+        };
+        return add_row(arr, f, CS_ARRAY_SIZE(f));
     }
-    if (localtime_r(&t, &tm))
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-    printf("%-16s  %-16s  %9llu  %s\n", when, d->folder[0] ? d->folder : "INBOX", (unsigned long long)d->size,
-           d->id);
+    printf("%-16s  %-16s  %9llu  %s\n", local_time(d->deleted_at, "%Y-%m-%d %H:%M", "?", when),
+           d->folder[0] ? d->folder : "INBOX", (unsigned long long)d->size, d->id);
     return 0;
 }
 
 static int print_device(const cs_archive_device *d, void *ud)
 {
     json_object *arr = ud;
-    char when[64] = "never";
-    time_t t = (time_t)d->claimed_at;
-    struct tm tm;
+    char when[64];
 
     if (arr) {
-        json_object *o = json_object_new_object();
-
-        json_object_object_add(o, "id", json_object_new_string(d->id));
-        json_object_object_add(o, "this_device", json_object_new_boolean(d->this_device));
-        json_object_object_add(o, "forgotten", json_object_new_boolean(d->forgotten));
-        json_object_object_add(o, "claimed_at", json_object_new_int64(d->claimed_at));
-        json_object_object_add(o, "segments", json_object_new_int64((int64_t)d->segments));
-        json_object_object_add(o, "holding", json_object_new_int64((int64_t)d->holding));
-        json_object_array_add(arr, o);
-        return 0;
+        const json_field f[] = {
+            { "id", JF_STR, 0, d->id }, { "this_device", JF_BOOL, d->this_device, NULL },
+            { "forgotten", JF_BOOL, d->forgotten, NULL }, { "claimed_at", JF_INT, d->claimed_at, NULL },
+            { "segments", JF_INT, (int64_t)d->segments, NULL }, { "holding", JF_INT, (int64_t)d->holding, NULL },
+        };
+        return add_row(arr, f, CS_ARRAY_SIZE(f));
     }
-    if (d->claimed_at && localtime_r(&t, &tm))
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-    printf("%-16s  %-16s  %8llu  %s\n", d->id, when, (unsigned long long)d->holding,
-           d->this_device ? "this workstation" : d->forgotten ? "forgotten" : "");
+    printf("%-16s  %-16s  %8llu  %s\n", d->id,
+           d->claimed_at ? local_time(d->claimed_at, "%Y-%m-%d %H:%M", "never", when) : "never",
+           (unsigned long long)d->holding, d->this_device ? "this workstation" : d->forgotten ? "forgotten" : "");
     return 0;
+}
+
+/* What devices and deleted share: the state's paths and a header or a JSON
+ * array before the rows, the array or a hint after them. */
+typedef struct listing {
+    char *maildir, *state_dir;
+    uint64_t keep; /* [archive] keep_deleted */
+    json_object *arr; /* --json: the rows go here */
+} listing;
+
+static int listing_begin(listing *l, const char *header)
+{
+    *l = (listing){ .keep = (uint64_t)cs_config_int(cli_config(), "archive", "keep_deleted") };
+    if (archive_paths(&l->maildir, &l->state_dir) < 0)
+        return -EINVAL;
+    if (cli.json)
+        l->arr = json_object_new_array();
+    else
+        fputs(header, stdout);
+    return 0;
+}
+
+/* r: what listing the rows returned; the exit code. */
+static int listing_end(listing *l, int r, const char *hint)
+{
+    if (r < 0)
+        log_error_errno(r, "cannot read the archive state in %s", l->state_dir);
+    else if (l->arr)
+        printf("%s\n", json_object_to_json_string_ext(l->arr, JSON_C_TO_STRING_PRETTY));
+    else
+        fputs(hint, stdout);
+    json_object_put(l->arr);
+    free(l->maildir);
+    free(l->state_dir);
+    return exit_code(r);
 }
 
 static int do_devices(void)
 {
-    const cs_config *cfg = cli_config();
-    char *maildir = NULL, *state_dir = NULL;
-    json_object *arr = cli.json ? json_object_new_array() : NULL;
-    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
-    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+    char header[128];
+    listing l;
 
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
-        json_object_put(arr);
+    snprintf(header, sizeof(header), "%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
+    if (listing_begin(&l, header) < 0)
         return CLI_USAGE;
-    }
-    if (!arr)
-        printf("%-16s  %-16s  %8s\n", "WORKSTATION", "CLAIMED", "HOLDING");
-    r = cs_archive_list_devices(state_dir, keep, print_device, arr);
-    if (r < 0)
-        log_error_errno(r, "cannot read the archive state in %s", state_dir);
-    else if (arr)
-        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
-    else
-        printf("HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
-               "confirmed yet (it must sync). If a workstation is gone for good, run\n"
-               "'cloudseal archive forget-device ID'.\n");
-    json_object_put(arr);
-    free(maildir);
-    free(state_dir);
-    return exit_code(r);
+    return listing_end(&l, cs_archive_list_devices(l.state_dir, l.keep, print_device, l.arr),
+                       "HOLDING: deletions older than [archive] keep_deleted that the workstation has not\n"
+                       "confirmed yet (it must sync). If a workstation is gone for good, run\n"
+                       "'cloudseal archive forget-device ID'.\n");
 }
 
 static int do_deleted(const args *a)
 {
-    const cs_config *cfg = cli_config();
-    char *maildir = NULL, *state_dir = NULL;
-    json_object *arr = cli.json ? json_object_new_array() : NULL;
-    uint64_t keep = (uint64_t)cs_config_int(cfg, "archive", "keep_deleted");
     const char *folder = a->folder && strcmp(a->folder, "INBOX") == 0 ? "" : a->folder;
-    int r = cs_archive_paths_from_config(cfg, &maildir, &state_dir);
+    char header[128];
+    listing l;
 
-    if (r < 0) {
-        log_error("[archive] maildir and state_dir must be absolute paths or start with ~/");
-        json_object_put(arr);
+    snprintf(header, sizeof(header), "%-16s  %-16s  %9s  %s\n", "DELETED", "FOLDER", "SIZE", "ID");
+    if (listing_begin(&l, header) < 0)
         return CLI_USAGE;
-    }
-    if (!arr)
-        printf("%-16s  %-16s  %9s  %s\n", "DELETED", "FOLDER", "SIZE", "ID");
-    r = cs_archive_list_deleted(state_dir, keep, a->since > 0 ? (uint64_t)a->since : 0, folder, print_deleted, arr);
-    if (r < 0)
-        log_error_errno(r, "cannot read the archive state in %s", state_dir);
-    else if (arr)
-        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
-    else
-        printf("'cloudseal archive undelete ID...' brings messages back on every workstation.\n");
-    json_object_put(arr);
-    free(maildir);
-    free(state_dir);
-    return exit_code(r);
+    return listing_end(&l,
+                       cs_archive_list_deleted(l.state_dir, l.keep, a->since > 0 ? (uint64_t)a->since : 0, folder,
+                                               print_deleted, l.arr),
+                       "'cloudseal archive undelete ID...' brings messages back on every workstation.\n");
 }
 
 int cmd_archive(int argc, char **argv)

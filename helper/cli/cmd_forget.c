@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "agent/retention.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
@@ -44,29 +45,28 @@ static void print_group(const cs_snapshot *s, unsigned by)
     printf(":\n");
 }
 
-/* Remove (or list) the snapshots of group g the plan does not keep. */
-static int forget_group(repo_cli *rc, const cs_snapshot *v, size_t n, const size_t *group, size_t g,
-                        const bool *keep, bool dry, size_t *removed)
+static bool selected(const cs_snapshot *s, void *ud)
 {
-    for (size_t i = g; i < n; i++) {
-        char hex[65], tb[32];
-        time_t t = (time_t)v[i].time_sec;
-        struct tm tm;
-        int e;
-        if (group[i] != g)
-            continue;
-        localtime_r(&t, &tm);
-        strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
-        cs_id_hex(&v[i].id, hex);
-        if (!cli.quiet)
-            printf("  %s %.8s  %s\n", keep[i] ? "keep  " : (dry ? "would remove" : "remove"), hex, tb);
-        if (!keep[i] && !dry) {
-            if ((e = cs_snapshot_delete(rc->repo, &v[i].id)) < 0 && e != -ENOENT)
-                return e;
-            (*removed)++;
-        }
-    }
-    return 0;
+    (void)ud;
+    return repo_cli_filter_match(s); /* forget never looks at the others */
+}
+
+/* Each snapshot as the plan goes: its group's heading first. */
+static void print_snapshot(const cs_snapshot *s, bool first, bool keep, void *ud)
+{
+    const cs_retention_run *run = ud;
+    char hex[65], tb[32];
+    time_t t = (time_t)s->time_sec;
+    struct tm tm;
+
+    if (cli.quiet)
+        return;
+    if (first)
+        print_group(s, run->group_by);
+    localtime_r(&t, &tm);
+    strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", &tm);
+    cs_id_hex(&s->id, hex);
+    printf("  %s %.8s  %s\n", keep ? "keep  " : (run->dry ? "would remove" : "remove"), hex, tb);
 }
 
 int cmd_forget(int argc, char **argv)
@@ -78,28 +78,27 @@ int cmd_forget(int argc, char **argv)
         { "prune", no_argument, NULL, 'P' }, { "dry-run", no_argument, NULL, 'n' },
         { "group-by", required_argument, NULL, 'g' }, REPO_CLI_FILTER_OPTIONS, {}
     };
-    cs_forget_policy pol = { 0 };
-    bool prune = false, dry = false, any = false;
-    cs_snapshot *v = NULL;
-    bool *keep = NULL;
-    size_t *group = NULL, n = 0, removed = 0;
-    unsigned group_by = CS_GROUP_HOST | CS_GROUP_PATHS;
+    cs_retention_run run = { .group_by = CS_GROUP_HOST | CS_GROUP_PATHS, .select = selected,
+                             .each = print_snapshot, .ud = &run };
+    cs_forget_policy *pol = &run.policy.keep;
+    cs_retention_plan pl;
+    bool prune = false, any = false;
     repo_cli rc;
-    int c, r, e = 0;
+    int c, r, e;
 
     while ((c = repo_cli_getopt(argc, argv, "n", opts)) != -1) {
         int *dst = NULL;
         switch (c) {
-        case 'l': dst = &pol.last; break;
-        case 'H': dst = &pol.hourly; break;
-        case 'd': dst = &pol.daily; break;
-        case 'w': dst = &pol.weekly; break;
-        case 'm': dst = &pol.monthly; break;
-        case 'y': dst = &pol.yearly; break;
+        case 'l': dst = &pol->last; break;
+        case 'H': dst = &pol->hourly; break;
+        case 'd': dst = &pol->daily; break;
+        case 'w': dst = &pol->weekly; break;
+        case 'm': dst = &pol->monthly; break;
+        case 'y': dst = &pol->yearly; break;
         case 'P': prune = true; break;
-        case 'n': dry = true; break;
+        case 'n': run.dry = true; break;
         case 'g':
-            if (cs_group_by_parse(optarg, &group_by) < 0) {
+            if (cs_group_by_parse(optarg, &run.group_by) < 0) {
                 log_error("--group-by takes a comma-separated list of host, paths and tags (or ''), not '%s'",
                           optarg);
                 return CLI_USAGE;
@@ -119,42 +118,18 @@ int cmd_forget(int argc, char **argv)
     }
     if ((r = repo_cli_open(&rc)) != CLI_OK)
         return r;
-    if (!dry && (e = cs_repo_lock(rc.repo, false)) < 0)
-        goto out;
-    e = cs_snapshot_list(rc.repo, &v, &n, NULL);
-    if (e < 0)
-        goto out;
-    repo_cli_filter_list(v, &n); /* forget never looks at the others */
-    keep = calloc(n ? n : 1, sizeof(bool));
-    group = calloc(n ? n : 1, sizeof(size_t));
-    if (!keep || !group || cs_forget_plan_grouped(v, n, &pol, group_by, group, keep) < 0) {
-        e = -ENOMEM;
-        goto out;
-    }
-    for (size_t g = 0; g < n; g++) {
-        if (group[g] != g)
-            continue;
-        if (!cli.quiet)
-            print_group(&v[g], group_by);
-        if ((e = forget_group(&rc, v, n, group, g, keep, dry, &removed)) < 0)
-            goto out;
-    }
-    if (!cli.quiet)
-        printf("%zu snapshot(s) %s\n", dry ? (size_t)0 : removed, dry ? "removed (dry run)" : "removed");
-    cs_repo_unlock(rc.repo);
-    if (prune && !dry) {
+    e = cs_retention_apply(rc.repo, &run, &pl);
+    if (e == 0 && !cli.quiet)
+        printf("%zu snapshot(s) %s\n", run.dry ? (size_t)0 : pl.removed, run.dry ? "removed (dry run)" : "removed");
+    if (e == 0 && prune && !run.dry) {
         cs_prune_result pr;
         e = cs_prune(rc.repo, NULL, &pr);
         if (e == 0 && !cli.quiet)
             printf("prune: %llu pack(s) deleted, %llu rewritten\n", (unsigned long long)pr.packs_deleted,
                    (unsigned long long)pr.packs_rewritten);
     }
-out:
     if (e < 0 && e != -EBUSY && e != -EBADMSG)
         log_error_errno(e, "forget failed");
-    free(keep);
-    free(group);
-    cs_snapshots_free(v, n);
     repo_cli_close(&rc);
     return repo_cli_exit(e);
 }

@@ -21,6 +21,14 @@ int cmd_passwd(int argc, char **argv)
 
     if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
         return cli_opt_exit(c);
+    /* policy both: the password alone opens nothing, and a new one would
+     * drop the keys (their slots are bound to this password) */
+    if (cs_account_fido2_policy(cli_config(), user, 0, false) == CS_FIDO2_POLICY_BOTH) {
+        log_error("your keys need your password and your security key: changing the password would remove "
+                  "the keys; use 'cloudseal recover' (recovery key), then 'cloudseal key add-fido2 --policy "
+                  "both' again");
+        return CLI_FAILED;
+    }
     if (cli_read_secret("Current cloudseal password: ", &old) < 0)
         return CLI_USAGE;
     r = cs_account_unlock(cli_config(), user, old, 0, &amk);

@@ -44,7 +44,7 @@ int cmd_recover(int argc, char **argv)
         return cli_report(r, "recovery");
     if (cli_read_new_password(NULL, &pw) < 0)
         return CLI_USAGE;
-    r = cs_account_set_password(cli_config(), user, amk, pw);
+    r = cs_account_recover_password(cli_config(), user, amk, pw);
     if (r < 0)
         return cli_report(r, "cannot set the new password");
     if (cli_unlock_sessions(amk, 0) < 0) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal unlock: unlock your keys into the kernel keyring, for sessions
- * that started without a password (SSH keys, autologin). */
+ * that started without a password (SSH keys, autologin); with --fido2 by
+ * a security key (policy any: the key alone; both: the password, then the
+ * key -- which a plain unlock of a both account asks for as well). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@ int cmd_unlock(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "timeout", required_argument, NULL, 't' },
+        { "fido2", no_argument, NULL, 'f' },
         {}
     };
     const char *user = cli_user();
@@ -32,6 +35,8 @@ int cmd_unlock(int argc, char **argv)
     _cleanup_amk_ cs_amk *amk = NULL;
     char id[CS_ACCOUNT_ID_MAX];
     int64_t timeout = 0;
+    bool fido2 = false;
+    cs_fido2_policy policy;
     int c, r;
 
     while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
@@ -42,11 +47,16 @@ int cmd_unlock(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'f':
+            fido2 = true;
+            break;
         default: return cli_opt_exit(c);
         }
     }
     if (cli_account_id(user, id) < 0)
         return CLI_NOT_FOUND;
+    /* --fido2 asked: storage's word (keys may have been added elsewhere) */
+    policy = cs_account_fido2_policy(cli_config(), user, 0, !fido2);
     /* Unlocked already (by the login): nothing to ask.  A password given on
      * stdin is still checked and unlocks again (a refreshed keybag). */
     if (!timeout && already_unlocked(id)) {
@@ -56,12 +66,19 @@ int cmd_unlock(int argc, char **argv)
             printf("Already unlocked: nothing to do ('cloudseal lock' locks).\n");
         return CLI_OK;
     }
-    if (cli_read_secret("Cloudseal password: ", &pw) < 0)
+    if (fido2 && policy == CS_FIDO2_POLICY_NONE) {
+        log_error("no security key is enrolled for your keys: add one with 'cloudseal key add-fido2'");
+        return CLI_NOT_FOUND;
+    }
+    if ((!fido2 || policy == CS_FIDO2_POLICY_BOTH) && cli_read_secret("Cloudseal password: ", &pw) < 0)
         return CLI_USAGE;
 unlock:
-    r = cs_account_unlock(cli_config(), user, pw, 0, &amk);
-    if (r < 0)
+    if (fido2 || policy == CS_FIDO2_POLICY_BOTH) {
+        if ((r = cli_unlock_fido2(user, pw, "cloudseal unlock --fido2", &amk)) != CLI_OK)
+            return r;
+    } else if ((r = cs_account_unlock(cli_config(), user, pw, 0, &amk)) < 0) {
         return cli_report(r, "cannot unlock");
+    }
     if ((r = cli_unlock_sessions(amk, (unsigned)timeout)) < 0)
         return cli_report(r, "cannot put the key in your keyring");
     if (!cli.quiet)

@@ -172,6 +172,86 @@ int cli_unlock_sessions(const cs_amk *amk, unsigned timeout_sec)
     return 0;
 }
 
+/* ---- security keys ---- */
+
+static int ask_pin(void *userdata, cs_secret **pin)
+{
+    (void)userdata;
+    return cli_read_secret("Enter its PIN: ", pin) < 0 ? -ECANCELED : 0;
+}
+
+static void notify(void *userdata, const char *message)
+{
+    (void)userdata;
+    if (!cli.quiet)
+        fprintf(stderr, "%s\n", message);
+}
+
+void cli_fido2_init(cli_fido2 *k, const char *again)
+{
+    *k = (cli_fido2){ .ui = { .ask_pin = ask_pin, .notify = notify, .userdata = k }, .again = again };
+}
+
+int cli_fido2_get(void *userdata, const char *rp_id, const cs_keybag_fido2 *slot, cs_secret **out)
+{
+    cli_fido2 *k = userdata;
+    int r = cs_fido2_hmac_secret(rp_id, slot->cred_id, slot->cred_id_len, slot->salt, slot->flags, &k->ui, out);
+
+    if (r < 0 && r != -ENOKEY)
+        k->device_err = r; /* -ENOKEY: the next slot is tried */
+    return r;
+}
+
+int cli_fido2_report(const cli_fido2 *k, int r, const char *what)
+{
+    if (r == -ENOKEY && !k->device_err) {
+        log_error("%s: the security key plugged in is not one of yours ('cloudseal key list' shows "
+                  "them): plug in an enrolled key and run '%s' again", what, k->again);
+        return CLI_LOCKED;
+    }
+    if (!k->device_err || r != k->device_err)
+        return cli_report(r, what);
+    switch (r) {
+    case -ENODEV:
+        log_error("No security key found: plug it in and run '%s' again", k->again);
+        break;
+    case -ETIMEDOUT:
+        log_error("%s: the security key was not touched in time: run '%s' again and touch it when asked",
+                  what, k->again);
+        break;
+    case -EACCES:
+        log_error("%s: wrong PIN for the security key: run '%s' again (a few wrong PINs in a row block it)",
+                  what, k->again);
+        break;
+    case -EPERM:
+        log_error("%s: the security key refused (its PIN is blocked after too many wrong ones): use "
+                  "your recovery key ('cloudseal recover')", what);
+        break;
+    case -ENOTSUP:
+        log_error("%s: this security key cannot do it (no FIDO2 hmac-secret, or no PIN set where one "
+                  "is required): use another key", what);
+        break;
+    case -ENOPKG:
+    case -ECANCELED:
+        log_error("%s: no PIN given for the security key; nothing was changed", what);
+        break;
+    default:
+        log_error_errno(r, "%s: the security key failed", what);
+    }
+    return CLI_LOCKED;
+}
+
+int cli_unlock_fido2(const char *user, const cs_secret *pw, const char *again, cs_amk **out)
+{
+    cli_fido2 k;
+    cs_account_fido2 how = { .get = cli_fido2_get, .userdata = &k, .password = pw };
+    int r;
+
+    cli_fido2_init(&k, again);
+    r = cs_account_unlock_fido2(cli_config(), user, &how, 0, NULL, out);
+    return r < 0 ? cli_fido2_report(&k, r, "cannot unlock") : CLI_OK;
+}
+
 int cli_obtain_amk(cs_amk **out)
 {
     const char *user = cli_user();
@@ -193,6 +273,9 @@ int cli_obtain_amk(cs_amk **out)
     } else if (cli_read_secret("Cloudseal password: ", &pw) < 0) {
         return -ENOKEY;
     }
+    /* policy both: the password alone opens nothing; the key too */
+    if (cs_account_fido2_policy(cli_config(), user, 0, true) == CS_FIDO2_POLICY_BOTH)
+        return cli_unlock_fido2(user, pw, "cloudseal unlock --fido2", out) == CLI_OK ? 0 : -EACCES;
     r = cs_account_unlock(cli_config(), user, pw, 0, out);
     if (r < 0)
         cli_report(r, "cannot unlock your keys");

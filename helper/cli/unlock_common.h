@@ -6,6 +6,8 @@
 #define CS_CLI_UNLOCK_COMMON_H
 
 #include <stdbool.h>
+#include "account/account.h"
+#include "crypto/fido2.h"
 #include "util/secmem.h"
 
 /* Set by a command's --password-stdin: secrets are read as lines from
@@ -27,6 +29,23 @@ int cli_unlock_sessions(const cs_amk *amk, unsigned timeout_sec);
 /* Log a message for an error of cs_account_* / cs_keyring_* that tells the
  * user what to do next, and return the matching exit code. */
 int cli_report(int r, const char *what);
+
+/* Security keys: the person at the key (prompts on the terminal, the PIN
+ * from stdin with --password-stdin) and what went wrong with the device.
+ * again: the command to run again, for the messages. */
+typedef struct cli_fido2 {
+    cs_fido2_ui ui;
+    int device_err;        /* the device's error, when it was the device */
+    const char *again;
+} cli_fido2;
+void cli_fido2_init(cli_fido2 *k, const char *again);
+/* cs_account_fido2_fn (userdata: a cli_fido2): asks the device. */
+int cli_fido2_get(void *userdata, const char *rp_id, const cs_keybag_fido2 *slot, cs_secret **out);
+/* Report r: the device's error when it was one, else cli_report(). */
+int cli_fido2_report(const cli_fido2 *k, int r, const char *what);
+/* Unlock user's keys with a security key (and pw for policy both); 0 or
+ * an exit code (reported). */
+int cli_unlock_fido2(const char *user, const cs_secret *pw, const char *again, cs_amk **out);
 
 /* The unlocked-key id for user: 0, or -ENOENT (not enrolled, message logged). */
 int cli_account_id(const char *user, char id[65]);

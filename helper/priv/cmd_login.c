@@ -122,7 +122,7 @@ int helper_login(int argc, char **argv)
     if (a.previous)
         r = unlock_previous(&pw, a.user, login, previous, &amk, &rewrap_code);
     else
-        r = cs_account_unlock(helper_config(), a.user, login, CS_UNLOCK_LOGIN, &amk);
+        r = helper_unlock_password(helper_config(), a.user, login, CS_UNLOCK_LOGIN, NULL, &amk);
     code = helper_exit_code(r);
     /* the session is recorded for every enrolled user, so that a later
      * 'cloudseal unlock' is not revoked by another session's logout */

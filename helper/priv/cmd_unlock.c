@@ -30,10 +30,10 @@ static int helper_unlock_either(const cs_config *cfg, const char *user, const cs
 
     sodium_memzero(key, sizeof(key));
     if (!is_code)
-        return cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
+        return helper_unlock_password(cfg, user, secret, flags, e, amk);
     r = cs_account_unlock_expect(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, e, amk);
     if (r == -EACCES)
-        r = cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
+        r = helper_unlock_password(cfg, user, secret, flags, e, amk);
     return r;
 }
 
@@ -45,7 +45,7 @@ int helper_unlock_expect(const cs_config *cfg, const char *user, const cs_secret
     if (lock < 0)
         return lock;
     if (!kind || strcmp(kind, "password") == 0)
-        return cs_account_unlock_expect(cfg, user, secret, flags, e, amk);
+        return helper_unlock_password(cfg, user, secret, flags, e, amk);
     if (strcmp(kind, "recovery") == 0) {
         int r = cs_account_unlock_expect(cfg, user, secret, flags | CS_UNLOCK_RECOVERY, e, amk);
         return r == -EINVAL || r == -EILSEQ ? -EACCES : r; /* a mistyped code is a wrong secret */

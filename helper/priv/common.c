@@ -24,6 +24,7 @@ int helper_exit_code(int r)
     case -ENOKEY: return CS_HELPER_NO_KEY;
     case -EPERM: return CS_HELPER_DENIED;
     case -EBUSY: return CS_HELPER_UNAVAILABLE; /* other attempts for the user held the lock */
+    case -ENODEV: return CS_HELPER_SECURITY_KEY; /* helper_unlock_password(): the key did not answer */
     /* what storage backends say when they cannot be reached */
     case -EHOSTUNREACH: case -ENETUNREACH: case -ECONNREFUSED: case -ECONNRESET:
     case -ETIMEDOUT: case -EAGAIN: case -EIO: case -ENOTCONN: case -EHOSTDOWN:
@@ -51,6 +52,7 @@ const char *helper_exit_reason(int code)
     case CS_HELPER_PASSWORD_EXPIRED: return "unlocked; the password was set by an administrator and must be changed";
     case CS_HELPER_WRONG_ACCOUNT: return "the key is not the one of this user's keybag";
     case CS_HELPER_CONFIG: return "the configuration file is invalid or unreadable";
+    case CS_HELPER_SECURITY_KEY: return "the security key did not answer";
     default: return "internal error";
     }
 }

@@ -70,6 +70,11 @@ int helper_unlock_kind(const cs_config *cfg, const char *user, const cs_secret *
 int helper_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, const char *kind,
                          int flags, const cs_account_expect *expect, cs_amk **amk);
 
+/* A password unlock (cs_account_unlock_expect) that also asks the
+ * security key when the account's policy is both.  security_key.c. */
+int helper_unlock_password(const cs_config *cfg, const char *user, const cs_secret *password, int flags,
+                           const cs_account_expect *expect, cs_amk **amk);
+
 /* Store the AMK in the user's @u keyring as the user (cmd_handoff.c);
  * key_timeout 0 = never expires.  0 or -errno. */
 int helper_store_key(const struct passwd *pw, const char *account_id, const cs_amk *amk,

@@ -441,10 +441,17 @@ static void log_refusal(const cs_config *cfg, const char *user, const cs_keybag 
                   where, user, gen, e ? e->floor : 0);
 }
 
-static int open_slot(const cs_keybag *kb, bool from_cache, int flags, const char *user, const cs_secret *secret,
+/* What opens the keybag: a password or recovery key, or a security key. */
+typedef struct unlock_with {
+    const cs_secret *secret;
+    const cs_account_fido2 *fido2;
+} unlock_with;
+
+static int open_slot(const cs_keybag *kb, bool from_cache, int flags, const char *user, const unlock_with *how,
                      cs_amk **out)
 {
-    int r = cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD, secret, out);
+    int r = how->fido2 ? cs_account_open_fido2(kb, how->fido2, out) :
+            cs_keybag_unlock(kb, (flags & CS_UNLOCK_RECOVERY) ? CS_SLOT_RECOVERY : CS_SLOT_PASSWORD, how->secret, out);
 
     if (r == -EBADMSG)
         log_error("the %s keybag of %s was tampered with: its MAC does not verify",
@@ -457,7 +464,7 @@ static int open_slot(const cs_keybag *kb, bool from_cache, int flags, const char
  * may deny backups, never a login the cache allows).  *used: the one that
  * opened.  When both fail, a refusal of storage's copy wins over the
  * cache's wrong secret: it is what the journal must show. */
-static int unlock_sources(const cs_config *cfg, const sources *s, int flags, const char *user, const cs_secret *secret,
+static int unlock_sources(const cs_config *cfg, const sources *s, int flags, const char *user, const unlock_with *how,
                           const cs_account_expect *e, cs_amk **out, const cs_keybag **used)
 {
     char pinned_id[CS_ACCOUNT_ID_HEX + 1];
@@ -477,7 +484,7 @@ static int unlock_sources(const cs_config *cfg, const sources *s, int flags, con
         if (refused) {
             log_refusal(cfg, user, s->storage_kb, false, refused, s, e);
         } else {
-            tried = open_slot(s->storage_kb, false, flags, user, secret, out);
+            tried = open_slot(s->storage_kb, false, flags, user, how, out);
             if (tried == 0)
                 *used = s->storage_kb;
             if (tried == 0 || !s->cache_kb || sodium_memcmp(s->storage_sha, s->cache_sha, CS_SHA256_BYTES) == 0)
@@ -503,14 +510,14 @@ static int unlock_sources(const cs_config *cfg, const sources *s, int flags, con
         log_refusal(cfg, user, s->cache_kb, true, r, s, e);
         return refused ? refused : tried < 0 ? tried : r; /* a wrong password is still one */
     }
-    r = open_slot(s->cache_kb, true, flags, user, secret, out);
+    r = open_slot(s->cache_kb, true, flags, user, how, out);
     if (r == 0)
         *used = s->cache_kb;
     return r == 0 || !refused ? r : refused;
 }
 
-int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
-                             const cs_account_expect *expect, cs_amk **out)
+static int unlock_expect(const cs_config *cfg, const char *user, const unlock_with *how, int flags,
+                         const cs_account_expect *expect, cs_amk **out)
 {
     user_dir d = { .fd = -1 };
     sources s = { .storage_raw = CS_BUF_INIT };
@@ -523,7 +530,7 @@ int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_se
     if (r == 0)
         r = load_sources(cfg, user, flags, &d, &s);
     if (r == 0)
-        r = unlock_sources(cfg, &s, flags, user, secret, expect, out, &kb);
+        r = unlock_sources(cfg, &s, flags, user, how, expect, out, &kb);
     /* root (the PAM helper) creates the user's cache directory on the first
      * successful unlock, so that the next login works offline; not before,
      * so that logins of users who never enrolled leave nothing behind */
@@ -536,6 +543,20 @@ int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_se
     if (d.fd >= 0)
         close(d.fd);
     return r;
+}
+
+int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_secret *secret, int flags,
+                             const cs_account_expect *expect, cs_amk **out)
+{
+    unlock_with how = { .secret = secret };
+    return unlock_expect(cfg, user, &how, flags, expect, out);
+}
+
+int cs_account_unlock_fido2(const cs_config *cfg, const char *user, const cs_account_fido2 *fido2, int flags,
+                            const cs_account_expect *expect, cs_amk **out)
+{
+    unlock_with how = { .fido2 = fido2 };
+    return unlock_expect(cfg, user, &how, flags & ~CS_UNLOCK_RECOVERY, expect, out);
 }
 
 int cs_account_unlock(const cs_config *cfg, const char *user, const cs_secret *secret,
@@ -704,8 +725,17 @@ static int edit_password(cs_keybag *kb, const cs_amk *amk, const void *arg)
 {
     const cs_config *cfg = ((const void *const *)arg)[0];
     const cs_secret *pw = ((const void *const *)arg)[1];
+    bool recovering = ((const void *const *)arg)[2] != NULL;
     cs_kdf_params params;
     int r = cs_kdf_params_from_config(cfg, &params);
+
+    /* policy both: a new password would silently drop the security keys
+     * (their slots are bound to the old password); only recovery may */
+    if (r == 0 && !recovering && cs_keybag_fido2_policy(kb) == CS_FIDO2_POLICY_BOTH) {
+        log_error("your keys need your password and your security key: changing the password would remove "
+                  "the keys; use 'cloudseal recover' (recovery key), then 'cloudseal key add-fido2' again");
+        return -EBUSY;
+    }
 
     return r < 0 ? r : cs_keybag_set_password(kb, amk, pw, &params);
 }
@@ -713,8 +743,48 @@ static int edit_password(cs_keybag *kb, const cs_amk *amk, const void *arg)
 int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
                             const cs_secret *new_password)
 {
-    const void *args[2] = { cfg, new_password };
+    const void *args[3] = { cfg, new_password, NULL };
     return change_keybag(cfg, user, amk, edit_password, args);
+}
+
+int cs_account_recover_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                                const cs_secret *new_password)
+{
+    const void *args[3] = { cfg, new_password, "recovering" };
+    return change_keybag(cfg, user, amk, edit_password, args);
+}
+
+typedef struct add_fido2_arg {
+    const cs_config *cfg;
+    cs_keybag_fido2 *slot;
+    const cs_secret *hmac_secret, *password;
+} add_fido2_arg;
+
+static int edit_add_fido2(cs_keybag *kb, const cs_amk *amk, const void *arg)
+{
+    const add_fido2_arg *a = arg;
+    cs_kdf_params params;
+    int r = cs_kdf_params_from_config(a->cfg, &params);
+
+    return r < 0 ? r : cs_keybag_add_fido2(kb, amk, a->slot, a->hmac_secret, a->password, &params);
+}
+
+int cs_account_add_fido2(const cs_config *cfg, const char *user, const cs_amk *amk, cs_keybag_fido2 *slot,
+                         const cs_secret *hmac_secret, const cs_secret *password)
+{
+    add_fido2_arg a = { cfg, slot, hmac_secret, password };
+    return change_keybag(cfg, user, amk, edit_add_fido2, &a);
+}
+
+static int edit_remove_slot(cs_keybag *kb, const cs_amk *amk, const void *arg)
+{
+    (void)amk;
+    return cs_keybag_remove_slot(kb, *(const uint32_t *)arg);
+}
+
+int cs_account_remove_slot(const cs_config *cfg, const char *user, const cs_amk *amk, uint32_t id)
+{
+    return change_keybag(cfg, user, amk, edit_remove_slot, &id);
 }
 
 static int edit_payload(cs_keybag *kb, const cs_amk *amk, const void *arg)
@@ -791,6 +861,22 @@ static bool sealed_at_least(const char *user, const cs_amk *amk, const cs_buf *r
            cs_keybag_seal_parse(raw->data, raw->len, user, pk, &seal, NULL) == 0 && seal.generation >= gen;
 }
 
+/* The cached keybag of user (its bytes in raw, parsed in kb), proven to be
+ * amk's: what reseal and repair may file in storage. */
+static int load_cached_ours(const cs_config *cfg, const char *user, const cs_amk *amk, user_dir *d, cs_buf *raw,
+                            cs_keybag **kb)
+{
+    int r = open_user_dir(cfg, user, false, d);
+
+    if (r == 0)
+        r = cs_read_file_at(d->fd, "keybag", CS_KEYBAG_MAX_BYTES, raw);
+    if (r == 0)
+        r = parse_for(user, raw->data, raw->len, kb);
+    if (r == 0)
+        r = cs_keybag_verify(*kb, amk);
+    return r;
+}
+
 int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
 {
     user_dir d = { .fd = -1 };
@@ -806,13 +892,7 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
     if (r == 0 && !cs_fleet_configured(cfg))
         return 0;
     if (r == 0)
-        r = open_user_dir(cfg, user, false, &d);
-    if (r == 0)
-        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
-    if (r == 0)
-        r = parse_for(user, raw.data, raw.len, &kb);
-    if (r == 0)
-        r = cs_keybag_verify(kb, amk);
+        r = load_cached_ours(cfg, user, amk, &d, &raw, &kb);
     if (r == 0)
         r = object_key(user, "keybag-seal", key);
     if (r == 0)
@@ -825,7 +905,7 @@ int cs_account_reseal(const cs_config *cfg, const char *user, const cs_amk *amk)
             r = 0; /* missing or junk: file one */
     }
     if (r == 0 && !in_place)
-        r = cs_keybag_seal_for(user, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
+        r = seal_keybag(cfg, user, NULL, amk, cs_keybag_generation(kb), (const char *)raw.data, raw.len, &seal);
     if (r == 0 && !in_place)
         r = cs_storage_put(st, key, seal, strlen(seal), CS_PUT_REPLACE);
     cs_storage_close(st);
@@ -845,13 +925,7 @@ int cs_account_repair_storage(const cs_config *cfg, const char *user, const cs_a
     int r = valid_user(user), state = 0;
 
     if (r == 0)
-        r = open_user_dir(cfg, user, false, &d);
-    if (r == 0)
-        r = cs_read_file_at(d.fd, "keybag", CS_KEYBAG_MAX_BYTES, &raw);
-    if (r == 0)
-        r = parse_for(user, raw.data, raw.len, &kb);
-    if (r == 0)
-        r = cs_keybag_verify(kb, amk); /* only a copy proven ours goes up */
+        r = load_cached_ours(cfg, user, amk, &d, &raw, &kb); /* only a copy proven ours goes up */
     if (r == 0) {
         gen = cs_keybag_generation(kb);
         load_storage(cfg, user, 0, &s);

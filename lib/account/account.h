@@ -69,6 +69,50 @@ int cs_account_unlock_expect(const cs_config *cfg, const char *user, const cs_se
 int cs_account_set_password(const cs_config *cfg, const char *user, const cs_amk *amk,
                             const cs_secret *new_password);
 
+/* The same after `cloudseal recover`: also drops the fido2 slots of policy
+ * both (bound to the old password), which cs_account_set_password refuses
+ * to do (-EBUSY): the recovery key is the way back when a key is lost. */
+int cs_account_recover_password(const cs_config *cfg, const char *user, const cs_amk *amk,
+                                const cs_secret *new_password);
+
+/* Security keys (docs/keybag.md, "Security-key slots").
+ *
+ * How an unlock reaches the device: get() is asked for the hmac-secret
+ * output of one fido2 slot (rp_id, slot->cred_id, slot->salt, slot->flags;
+ * a CS_FIDO2_SECRET_BYTES cs_secret the caller frees), one slot after the
+ * other.  It returns -ENOKEY when no key present holds the credential (the
+ * next slot is tried); any other error (-ENODEV no key, -ETIMEDOUT, -EACCES
+ * wrong PIN...) ends the unlock with it.  password: for policy both (NULL
+ * for any: a both slot then fails with -ENOPKG before the device is asked). */
+typedef int (*cs_account_fido2_fn)(void *userdata, const char *rp_id, const cs_keybag_fido2 *slot,
+                                   cs_secret **hmac_secret);
+typedef struct cs_account_fido2 {
+    cs_account_fido2_fn get;
+    void *userdata;
+    const cs_secret *password;
+} cs_account_fido2;
+
+/* Open kb with a security key: 0 and *out; -ENOKEY no fido2 slot, or none
+ * whose credential a present key holds; -EACCES a slot did not open (wrong
+ * password with policy both, another key's secret, a tampered slot);
+ * -ENOPKG policy both without a password; get()'s error. */
+int cs_account_open_fido2(const cs_keybag *kb, const cs_account_fido2 *how, cs_amk **out);
+/* cs_account_unlock_expect with a security key instead of a secret
+ * (CS_UNLOCK_RECOVERY is ignored).  Errors as there and as above. */
+int cs_account_unlock_fido2(const cs_config *cfg, const char *user, const cs_account_fido2 *how, int flags,
+                            const cs_account_expect *expect, cs_amk **out);
+/* The fido2 policy of user's keybag (CS_FIDO2_POLICY_NONE without keys, or
+ * when no keybag can be read: the unlock then reports why).  cache_first:
+ * the cached copy when there is one (no wait for storage: logins), else
+ * what cs_account_load_keybag(flags) reads. */
+cs_fido2_policy cs_account_fido2_policy(const cs_config *cfg, const char *user, int flags, bool cache_first);
+/* Add a fido2 slot (cs_keybag_add_fido2; the KDF cost of policy both from
+ * config) as a keybag change: generation + 1, cache, pin, upload. */
+int cs_account_add_fido2(const cs_config *cfg, const char *user, const cs_amk *amk, cs_keybag_fido2 *slot,
+                         const cs_secret *hmac_secret, const cs_secret *password);
+/* Remove slot id (cs_keybag_remove_slot: -ENOENT, -EPERM, -EBUSY) likewise. */
+int cs_account_remove_slot(const cs_config *cfg, const char *user, const cs_amk *amk, uint32_t id);
+
 /* Upload a cached keybag that is newer than storage's (after offline changes). */
 int cs_account_sync_pending(const cs_config *cfg, const char *user);
 

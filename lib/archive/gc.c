@@ -27,6 +27,7 @@
 #include "archive/gc.h"
 #include "archive/hlc.h"
 #include "archive/sync_internal.h"
+#include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -149,8 +150,8 @@ static int candidates_load(int statefd, cs_arch_gc_candidate **out, size_t *n, i
     if (r == -ENOMEM)
         return r;
     if (r < 0 && !quiet) /* only delays deletions: start over */
-        log_warning("archive: %s in the state directory is damaged (%s); it is written anew",
-                    CANDIDATES_FILE, strerror(-r));
+        log_warning_errno(r, "archive: %s in the state directory is damaged (%m); it is written anew",
+                          CANDIDATES_FILE);
     return 0;
 }
 
@@ -214,9 +215,15 @@ static int referenced_packs(const cs_arch_state *st, uint64_t keep_ms, pack_ref 
     return 0;
 }
 
+/* A pack in storage and its size: one array, one capacity (two arrays
+ * sharing a capacity overflow the one that did not grow). */
+typedef struct listed_pack {
+    cs_arch_gc_candidate c; /* first_seen unused */
+    uint64_t size;
+} listed_pack;
+
 typedef struct listed {
-    cs_arch_gc_candidate *v; /* the packs in storage (first_seen unused) */
-    uint64_t *size;          /* and their sizes */
+    listed_pack *v;
     size_t n, cap;
     size_t prefix_len;
     uint64_t foreign;
@@ -226,29 +233,15 @@ static int list_cb(const char *key, const cs_object_stat *st, void *userdata)
 {
     listed *l = userdata;
     const char *name = strlen(key) >= l->prefix_len ? key + l->prefix_len : "";
-    uint8_t id[CS_ARCH_PACK_BYTES];
+    listed_pack p = { .size = st ? st->size : 0 };
 
-    if (!parse_pack_name(name, strlen(name), id)) {
+    if (!parse_pack_name(name, strlen(name), p.c.id)) {
         l->foreign++;
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 256;
-        cs_arch_gc_candidate *nv = realloc(l->v, ncap * sizeof(*nv));
-        uint64_t *ns;
-
-        if (!nv)
-            return -ENOMEM;
-        l->v = nv;
-        ns = realloc(l->size, ncap * sizeof(*ns));
-        if (!ns)
-            return -ENOMEM;
-        l->size = ns;
-        l->cap = ncap;
-    }
-    memcpy(l->v[l->n].id, id, CS_ARCH_PACK_BYTES);
-    l->v[l->n].first_seen = 0;
-    l->size[l->n++] = st ? st->size : 0;
+    if (CS_GREEDY_REALLOC(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
+    l->v[l->n++] = p;
     return 0;
 }
 
@@ -283,22 +276,24 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
         const cs_arch_gc_candidate *was;
         char hex[CS_ARCH_PACK_BYTES * 2 + 1];
 
-        if (bsearch(l.v[i].id, refs, nrefs, sizeof(*refs), cmp_ref))
+        const listed_pack *p = &l.v[i];
+
+        if (bsearch(p->c.id, refs, nrefs, sizeof(*refs), cmp_ref))
             continue;
-        was = nold ? bsearch(&l.v[i], old, nold, sizeof(*old), cmp_cand) : NULL;
+        was = nold ? bsearch(&p->c, old, nold, sizeof(*old), cmp_cand) : NULL;
         if (!was || was->first_seen > now - (int64_t)g->grace_sec) {
             /* first seen unreferenced now, or not long enough ago */
-            keep[nkeep] = l.v[i];
+            keep[nkeep] = p->c;
             keep[nkeep++].first_seen = was ? was->first_seen : now;
             continue;
         }
-        sodium_bin2hex(hex, sizeof(hex), l.v[i].id, CS_ARCH_PACK_BYTES);
+        sodium_bin2hex(hex, sizeof(hex), p->c.id, CS_ARCH_PACK_BYTES);
         if (g->plan)
             fprintf(g->plan, "gc: delete pack %s (%llu bytes, unreferenced since %lld)\n", hex,
-                    (unsigned long long)l.size[i], (long long)was->first_seen);
+                    (unsigned long long)p->size, (long long)was->first_seen);
         if (g->dry_run) {
             stats->deleted++;
-            stats->bytes_freed += l.size[i];
+            stats->bytes_freed += p->size;
             continue;
         }
         snprintf(key, sizeof(key), "%s%s", prefix, hex);
@@ -308,7 +303,7 @@ int cs_arch_gc(const cs_arch_gc_opts *g, const cs_arch_state *st, cs_arch_gc_sta
             goto out;
         }
         stats->deleted++;
-        stats->bytes_freed += l.size[i];
+        stats->bytes_freed += p->size;
     }
     stats->waiting = nkeep;
     if (nkeep > CS_ARCH_GC_MAX_CANDIDATES)
@@ -319,6 +314,5 @@ out:
     free(old);
     free(keep);
     free(l.v);
-    free(l.size);
     return r;
 }

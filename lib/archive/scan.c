@@ -12,15 +12,15 @@
 #include <unistd.h>
 #include "archive/archive.h"
 #include "archive/maildir.h"
+#include "util/alloc.h"
 #include "util/log.h"
+#include "util/strv.h"
 
 void cs_scan_free(cs_scan *sc)
 {
-    for (size_t i = 0; i < sc->nfolders; i++)
-        free(sc->folders[i]);
     for (size_t i = 0; i < sc->nfiles; i++)
         free(sc->files[i].name); /* unique shares the allocation */
-    free(sc->folders);
+    cs_strv_free(&sc->folders);
     free(sc->missing);
     free(sc->files);
     memset(sc, 0, sizeof(*sc));
@@ -28,20 +28,13 @@ void cs_scan_free(cs_scan *sc)
 
 static int add_folder(cs_scan *sc, const char *name)
 {
-    char **n = realloc(sc->folders, (sc->nfolders + 1) * sizeof(*n));
-    uint8_t *m;
+    uint8_t *m = realloc(sc->missing, sc->folders.n + 1);
 
-    if (!n)
-        return -ENOMEM;
-    sc->folders = n;
-    if (!(m = realloc(sc->missing, sc->nfolders + 1)))
+    if (!m)
         return -ENOMEM;
     sc->missing = m;
-    m[sc->nfolders] = 0;
-    if (!(n[sc->nfolders] = strdup(name)))
-        return -ENOMEM;
-    sc->nfolders++;
-    return 0;
+    m[sc->folders.n] = 0;
+    return cs_strv_add(&sc->folders, name);
 }
 
 static int add_file(cs_scan *sc, uint32_t folder, int subdir, const char *name,
@@ -50,17 +43,7 @@ static int add_file(cs_scan *sc, uint32_t folder, int subdir, const char *name,
     size_t nl = strlen(name), ul = strlen(unique);
     char *mem;
 
-    if (sc->nfiles == sc->cap) {
-        size_t ncap = sc->cap ? sc->cap * 2 : 1024;
-        cs_scan_file *n = realloc(sc->files, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        sc->files = n;
-        sc->cap = ncap;
-    }
-    mem = malloc(nl + ul + 2);
-    if (!mem)
+    if (CS_GREEDY_REALLOC(sc->files, sc->cap, sc->nfiles + 1) < 0 || !(mem = malloc(nl + ul + 2)))
         return -ENOMEM;
     memcpy(mem, name, nl + 1);
     memcpy(mem + nl + 1, unique, ul + 1);
@@ -93,7 +76,7 @@ static int is_reg_at(int dirfd, const struct dirent *e)
 static int scan_subdir(int rootfd, cs_scan *sc, uint32_t folder, int subdir)
 {
     char path[CS_MD_FOLDER_MAX + 8];
-    const char *fname = sc->folders[folder];
+    const char *fname = sc->folders.v[folder];
     struct dirent *e;
     DIR *d;
     int fd, r = 0;
@@ -153,12 +136,14 @@ static int list_folders(int rootfd, cs_scan *sc)
         return r;
     }
     r = add_folder(sc, "");
-    while (r == 0 && (e = readdir(d))) {
+    while (r == 0 && (errno = 0, e = readdir(d))) {
         if (e->d_name[0] != '.' || cs_md_folder_valid(e->d_name) < 0)
             continue; /* ".", "..", and names that are not Maildir++ folders */
         if (is_dir_at(dirfd(d), e))
             r = add_folder(sc, e->d_name);
     }
+    if (r == 0 && !e && errno) /* a read error: the folders after it would go unseen */
+        r = -errno;
     closedir(d);
     return r;
 }
@@ -169,7 +154,7 @@ int cs_scan_maildir(int rootfd, cs_scan *out)
 
     memset(out, 0, sizeof(*out));
     r = list_folders(rootfd, out);
-    for (uint32_t i = 0; r == 0 && i < out->nfolders; i++) {
+    for (uint32_t i = 0; r == 0 && i < out->folders.n; i++) {
         r = scan_subdir(rootfd, out, i, CS_MD_NEW);
         if (r == 0)
             r = scan_subdir(rootfd, out, i, CS_MD_CUR);
@@ -192,9 +177,9 @@ int cs_archive_watch_dirs(const char *maildir, int (*cb)(const char *path, void 
     close(fd);
     if (r == 0)
         r = cb(maildir, userdata);
-    for (size_t i = 0; r == 0 && i < sc.nfolders; i++)
+    for (size_t i = 0; r == 0 && i < sc.folders.n; i++)
         for (int sub = 0; r == 0 && sub < 2; sub++) {
-            const char *f = sc.folders[i];
+            const char *f = sc.folders.v[i];
 
             if (snprintf(path, sizeof(path), "%s/%s%s%s", maildir, f, f[0] ? "/" : "", sub ? "cur" : "new") >=
                 (int)sizeof(path))

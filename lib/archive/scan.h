@@ -8,12 +8,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util/strv.h"
 
 #define CS_SCAN_NO_NEW 1
 #define CS_SCAN_NO_CUR 2
 
 typedef struct cs_scan_file {
-    uint32_t folder;   /* index into cs_scan.folders */
+    uint32_t folder;   /* index into cs_scan.folders.v */
     uint8_t subdir;    /* CS_MD_NEW / CS_MD_CUR */
     uint8_t mark;      /* free for the caller */
     uint64_t flags;
@@ -22,9 +23,8 @@ typedef struct cs_scan_file {
 } cs_scan_file;
 
 typedef struct cs_scan {
-    char **folders;
+    cs_strv folders;   /* "" (INBOX, the Maildir itself) first */
     uint8_t *missing;  /* per folder: CS_SCAN_NO_NEW | CS_SCAN_NO_CUR, the folder itself being there */
-    size_t nfolders;
     cs_scan_file *files;
     size_t nfiles, cap;
 } cs_scan;

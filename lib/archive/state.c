@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include "util/alloc.h"
 #include "util/bytes.h"
 
 #define STATE_MAGIC "CSAS"
@@ -54,26 +55,34 @@ void cs_arch_state_free(cs_arch_state *st)
     free(st);
 }
 
-cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create)
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name)
 {
-    cs_arch_folder *n;
-
     for (size_t i = 0; i < st->nfolders; i++) /* few: one per folder a user has */
         if (strcmp(st->folders[i].name, name) == 0)
             return &st->folders[i];
-    if (!create || st->nfolders >= CS_ARCH_MAX_FOLDERS)
-        return NULL;
+    return NULL;
+}
+
+int cs_arch_state_folder_get(cs_arch_state *st, const char *name, cs_arch_folder **out)
+{
+    cs_arch_folder *n;
+
+    if ((*out = cs_arch_state_folder(st, name)))
+        return 0;
+    if (st->nfolders >= CS_ARCH_MAX_FOLDERS)
+        return -E2BIG;
     n = realloc(st->folders, (st->nfolders + 1) * sizeof(*n));
     if (!n)
-        return NULL;
+        return -ENOMEM;
     st->folders = n;
     n = &st->folders[st->nfolders];
     memset(n, 0, sizeof(*n));
     if (!(n->name = strdup(name)))
-        return NULL;
+        return -ENOMEM;
     st->nfolders++;
     st->dirty = true;
-    return n;
+    *out = n;
+    return 0;
 }
 
 int cs_arch_state_new(cs_arch_state **out)
@@ -147,15 +156,8 @@ int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out)
         return -E2BIG;
     if ((st->ninst + 1) * 2 > st->hcap && (r = hash_grow(st)) < 0)
         return r;
-    if (st->ninst == st->cap) {
-        size_t ncap = st->cap ? st->cap * 2 : 256;
-        cs_arch_inst **n = realloc(st->inst, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        st->inst = n;
-        st->cap = ncap;
-    }
+    if (CS_GREEDY_REALLOC(st->inst, st->cap, st->ninst + 1) < 0)
+        return -ENOMEM;
     in = calloc(1, sizeof(*in));
     if (!in || !(in->key = strdup(key))) {
         free(in);
@@ -342,10 +344,10 @@ int cs_arch_state_apply(cs_arch_state *st, uint16_t dev, const cs_arch_entry *e)
     if (e->type != CS_AE_DIR && st->ncollected && cs_arch_collected(st, e->key))
         return 0; /* collected: every log holds at most a DEL of it (R4) */
     if (e->type == CS_AE_DIR) {
-        cs_arch_folder *f = cs_arch_state_folder(st, e->folder, true);
+        cs_arch_folder *f;
 
-        if (!f)
-            return -ENOMEM;
+        if ((r = cs_arch_state_folder_get(st, e->folder, &f)) < 0)
+            return r;
         if (cs_lww_cmp(st, w, f->w) <= 0)
             return 0;
         f->exists = e->exists;
@@ -666,10 +668,10 @@ static int decode_folders(cs_reader *rd, cs_arch_state *st)
         cs_arch_folder *f;
 
         if (cs_get_str8(rd, name, sizeof(name)) < 0 || !name[0] || cs_md_folder_valid(name) < 0 ||
-            cs_arch_state_folder(st, name, false) || cs_get_u8(rd, &fl) < 0 || fl > 3)
+            cs_arch_state_folder(st, name) || cs_get_u8(rd, &fl) < 0 || fl > 3)
             return -EBADMSG;
-        if (!(f = cs_arch_state_folder(st, name, true)))
-            return -ENOMEM;
+        if ((r = cs_arch_state_folder_get(st, name, &f)) < 0)
+            return r;
         f->exists = fl & 1;
         f->local = fl & 2;
         if (get_w(rd, st, &f->w) < 0)

@@ -129,9 +129,11 @@ void cs_arch_state_free(cs_arch_state *st);
 cs_arch_inst *cs_arch_state_find(const cs_arch_state *st, const char *key);
 /* Find or create the instance for key. */
 int cs_arch_state_get(cs_arch_state *st, const char *key, cs_arch_inst **out);
-/* The folder record of name, created (not existing, not local) when
- * create; NULL when absent or out of memory or past CS_ARCH_MAX_FOLDERS. */
-cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name, bool create);
+/* The folder record of name, or NULL. */
+cs_arch_folder *cs_arch_state_folder(cs_arch_state *st, const char *name);
+/* Find or create (not existing, not local) the folder record of name:
+ * 0, -E2BIG past CS_ARCH_MAX_FOLDERS, or -ENOMEM. */
+int cs_arch_state_folder_get(cs_arch_state *st, const char *name, cs_arch_folder **out);
 
 /* Index of device id, added when unknown (-E2BIG past CS_ARCH_MAX_DEVICES). */
 int cs_arch_state_dev(cs_arch_state *st, const uint8_t id[CS_ARCH_DEV_BYTES]);

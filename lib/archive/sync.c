@@ -29,6 +29,7 @@
 #include "archive/seal.h"
 #include "archive/state.h"
 #include "archive/sync_internal.h"
+#include "util/alloc.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -216,18 +217,10 @@ static int list_cb(const char *key, const cs_object_stat *st, void *ud)
         log_warning("archive: ignoring unexpected object %s", key);
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 64;
-        seg_ref *n;
-
-        if (ncap > (1u << 24))
-            return -E2BIG;
-        n = realloc(l->v, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        l->v = n;
-        l->cap = ncap;
-    }
+    if (l->n >= (1u << 24))
+        return -E2BIG;
+    if (CS_GREEDY_REALLOC(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
     l->v[l->n++] = ref;
     return 0;
 }
@@ -339,16 +332,8 @@ out:
 
 static int keep_own(ctx *c, uint64_t seq)
 {
-    uint64_t *n;
-
-    if (c->nown == c->capown) {
-        size_t ncap = c->capown ? c->capown * 2 : 64;
-
-        if (!(n = realloc(c->own, ncap * sizeof(*n))))
-            return -ENOMEM;
-        c->own = n;
-        c->capown = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->own, c->capown, c->nown + 1) < 0)
+        return -ENOMEM;
     c->own[c->nown++] = seq;
     return 0;
 }
@@ -512,15 +497,8 @@ static int new_message(ctx *c, const char *folder, int subdir, const char *name,
     if (r < 0)
         return r;
     in->scan_seen = true;
-    if (c->npend == c->cappend) {
-        size_t ncap = c->cappend ? c->cappend * 2 : 256;
-        struct pending *n = realloc(c->pend, ncap * sizeof(*n));
-
-        if (!n)
-            return -ENOMEM;
-        c->pend = n;
-        c->cappend = ncap;
-    }
+    if (CS_GREEDY_REALLOC(c->pend, c->cappend, c->npend + 1) < 0)
+        return -ENOMEM;
     p = &c->pend[c->npend++];
     snprintf(p->folder, sizeof(p->folder), "%s", folder);
     snprintf(p->name, sizeof(p->name), "%s", name);
@@ -830,18 +808,18 @@ static const char *folder_label(const char *f)
  * half-copied) Maildir. */
 static int check_folders(ctx *c, const cs_scan *sc)
 {
-    for (size_t f = 0; f < sc->nfolders; f++) {
+    for (size_t f = 0; f < sc->folders.n; f++) {
         if (!sc->missing[f])
             continue;
         for (size_t i = 0; i < c->st->ninst; i++) {
             const cs_arch_inst *in = c->st->inst[i];
             int bit = in->local_subdir == CS_MD_NEW ? CS_SCAN_NO_NEW : CS_SCAN_NO_CUR;
 
-            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders[f]) != 0)
+            if (!in->local_present || !(sc->missing[f] & bit) || strcmp(in->local_folder, sc->folders.v[f]) != 0)
                 continue;
             log_error("archive: the folder %s of %s has no %s/ directory: the Maildir is damaged or not "
                       "all there; nothing was synced. Put the directory back (or, to delete the folder, "
-                      "remove the whole folder) and sync again", folder_label(sc->folders[f]), c->o->maildir,
+                      "remove the whole folder) and sync again", folder_label(sc->folders.v[f]), c->o->maildir,
                       bit == CS_SCAN_NO_NEW ? "new" : "cur");
             return -ENOENT;
         }
@@ -914,23 +892,21 @@ static int emit_dir(ctx *c, const char *name, bool exists)
  * with messages needs no entry: it exists wherever they are. */
 static int local_folders(ctx *c, const cs_scan *sc)
 {
-    bool *seen = NULL, *has_msgs = calloc(sc->nfolders + 1, sizeof(*has_msgs));
+    bool *seen = NULL, *has_msgs = calloc(sc->folders.n + 1, sizeof(*has_msgs));
     int r = 0;
 
     if (!has_msgs)
         return -ENOMEM;
     for (size_t i = 0; i < sc->nfiles; i++)
         has_msgs[sc->files[i].folder] = true;
-    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
+    for (size_t i = 0; r == 0 && i < sc->folders.n; i++) {
         cs_arch_folder *f;
         bool was_local;
 
-        if (!sc->folders[i][0])
+        if (!sc->folders.v[i][0])
             continue; /* INBOX is the Maildir itself */
-        if (!(f = cs_arch_state_folder(c->st, sc->folders[i], true))) {
-            r = -ENOMEM;
+        if ((r = cs_arch_state_folder_get(c->st, sc->folders.v[i], &f)) < 0)
             break;
-        }
         was_local = f->local;
         if (!f->local) {
             f->local = true;
@@ -939,12 +915,12 @@ static int local_folders(ctx *c, const cs_scan *sc)
         /* empty and not recorded as existing: made here, or emptied here
          * (never recorded); a removal recorded elsewhere is materialise's */
         if (!has_msgs[i] && !f->exists && (!was_local || !f->w.hlc))
-            r = emit_dir(c, sc->folders[i], true);
+            r = emit_dir(c, sc->folders.v[i], true);
     }
     if (r == 0 && !(seen = calloc(c->st->nfolders + 1, sizeof(*seen))))
         r = -ENOMEM;
-    for (size_t i = 0; r == 0 && i < sc->nfolders; i++) {
-        cs_arch_folder *f = sc->folders[i][0] ? cs_arch_state_folder(c->st, sc->folders[i], false) : NULL;
+    for (size_t i = 0; r == 0 && i < sc->folders.n; i++) {
+        cs_arch_folder *f = sc->folders.v[i][0] ? cs_arch_state_folder(c->st, sc->folders.v[i]) : NULL;
 
         if (f)
             seen[f - c->st->folders] = true;
@@ -992,8 +968,8 @@ static int local_changes(ctx *c)
         c->st->inst[i]->scan_seen = false;
     r = cs_scan_maildir(c->rootfd, &sc);
     if (r < 0) {
-        log_error("archive: cannot scan the Maildir %s: %s; nothing was synced and nothing is deleted",
-                  c->o->maildir, strerror(-r));
+        log_error_errno(r, "archive: cannot scan the Maildir %s: %m; nothing was synced and nothing is deleted",
+                        c->o->maildir);
         return unreadable(r);
     }
     c->stats->scanned = sc.nfiles;
@@ -1007,7 +983,7 @@ static int local_changes(ctx *c)
         cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
 
         if (in && in->local_present && !in->scan_seen && f->subdir == in->local_subdir &&
-            strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders[f->folder]) == 0) {
+            strcmp(in->local_name, f->name) == 0 && strcmp(in->local_folder, sc.folders.v[f->folder]) == 0) {
             struct stat st;
 
             in->scan_seen = true;
@@ -1024,7 +1000,7 @@ static int local_changes(ctx *c)
     /* pass 2: everything else */
     for (size_t i = 0; r == 0 && i < sc.nfiles; i++) {
         cs_scan_file *f = &sc.files[i];
-        const char *folder = sc.folders[f->folder];
+        const char *folder = sc.folders.v[f->folder];
         cs_arch_inst *in;
 
         if (f->mark == 1)
@@ -1065,7 +1041,7 @@ static int local_changes(ctx *c)
         cs_arch_inst *in = cs_arch_state_find(c->st, f->unique);
 
         if (in && in->local_present && !in->scan_seen)
-            r = moved(c, in, again.folders[f->folder], f->subdir, f->name, f->flags);
+            r = moved(c, in, again.folders.v[f->folder], f->subdir, f->name, f->flags);
     }
     cs_scan_free(&again);
     for (size_t i = 0; r == 0 && i < c->st->ninst; i++) {
@@ -1355,7 +1331,7 @@ static int maybe_compact(ctx *c)
 
 /* ---- materialise ---- */
 
-static void folder_made(ctx *c, const char *name);
+static int folder_made(ctx *c, const char *name);
 
 static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 {
@@ -1425,10 +1401,10 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
     if (c->o->dry_run)
         return 0;
     r = cs_md_ensure_folder(c->rootfd, in->folder);
-    if (r == 0) {
-        folder_made(c, in->folder);
+    if (r == 0)
+        r = folder_made(c, in->folder);
+    if (r == 0)
         r = cs_md_rename(c->rootfd, from, to);
-    }
     if (r == -EEXIST || r == -ENOENT) { /* the mail client is busy with it: next sync */
         c->stats->skipped++;
         c->stats->renamed--;
@@ -1441,14 +1417,20 @@ static int place_one(ctx *c, cs_arch_inst *in, bool *need_delivery)
 }
 
 /* A folder materialise made for a message is on disk now. */
-static void folder_made(ctx *c, const char *name)
+static int folder_made(ctx *c, const char *name)
 {
-    cs_arch_folder *f = name[0] ? cs_arch_state_folder(c->st, name, true) : NULL;
+    cs_arch_folder *f;
+    int r;
 
-    if (f && !f->local) {
+    if (!name[0])
+        return 0; /* INBOX, the Maildir itself */
+    if ((r = cs_arch_state_folder_get(c->st, name, &f)) < 0)
+        return r;
+    if (!f->local) {
         f->local = true;
         c->st->dirty = true;
     }
+    return 0;
 }
 
 /* Empty folders: create those the merged state says exist, remove those it
@@ -1506,10 +1488,13 @@ static int deliver_pending(ctx *c, cs_arch_inst **todo, size_t n)
         if (r == 0) {
             c->maildir_changed = true;
             c->stats->delivered++;
-            folder_made(c, in->folder);
             r = cs_arch_inst_set_local(in, in->folder, in->subdir, v[i].name);
             if (r == 0)
+                r = folder_made(c, in->folder);
+            if (r == 0)
                 note_stat(c, in);
+            else
+                log_error_errno(r, "archive: cannot record the delivery of %s (%m); sync again", in->key);
         } else if (r == -EEXIST) { /* a file took that name meanwhile: the next scan looks at it */
             c->stats->skipped++;
             r = 0;
@@ -1685,8 +1670,8 @@ static int open_maildir(ctx *c)
                       "If it is on a disk, mount it; if you moved or renamed it, set [archive] maildir to "
                       "where it is now", root);
         else
-            log_error("archive: cannot open the Maildir %s: %s; nothing was synced and nothing is deleted",
-                      root, strerror(-r));
+            log_error_errno(r, "archive: cannot open the Maildir %s: %m; nothing was synced and nothing is "
+                            "deleted", root);
         return unreadable(r);
     }
     c->rootfd = fd;

@@ -12,6 +12,28 @@
  * A frame is a 4-byte big-endian length followed by that many bytes; a length
  * above CS_HELPER_FRAME_MAX is a protocol error, never an allocation.
  * The exit status says what happened (below).
+ *
+ * Prompts.  Before its reply the helper may ask the module to talk to the
+ * person logging in ("Touch your security key.", "Security key PIN: "):
+ * on fd 1 a prompt frame, told from the reply frame by its first byte (a
+ * reply's length is at most CS_HELPER_FRAME_MAX, so its first byte is 0):
+ *   byte 0    CS_HELPER_PROMPT_INFO or CS_HELPER_PROMPT_SECRET
+ *   byte 1    0
+ *   bytes 2-3 big-endian length of the text, at most CS_HELPER_PROMPT_MAX
+ *   text      UTF-8, no NUL; the module shows control characters as '?'
+ * INFO is shown (PAM_TEXT_INFO) and not answered.  SECRET is asked with echo
+ * off (PAM_PROMPT_ECHO_OFF) and answered on fd 0 with an ordinary frame
+ * whose first byte is CS_HELPER_ANSWER_OK followed by the answer, or
+ * CS_HELPER_ANSWER_CANCEL alone (the conversation failed or was refused);
+ * at most CS_HELPER_ANSWER_MAX bytes.  The module keeps fd 0 open while the
+ * helper runs for that; a module without prompts (before this wire) closed
+ * it after its frames, so the helper reads EOF, not an answer, and fails
+ * with a message instead of waiting.  A run has at most
+ * CS_HELPER_PROMPTS_MAX prompts; a prompt frame that breaks these rules
+ * makes the module stop reading the helper (the run fails as malformed).
+ * Each prompt gives the run up to the module's prompt_timeout more (the
+ * person needs time to find the key), never more than timeout +
+ * prompt_timeout in all.
  */
 #ifndef CS_HELPER_PROTOCOL_H
 #define CS_HELPER_PROTOCOL_H
@@ -46,6 +68,10 @@ enum {
     /* the configuration file is unreadable or invalid (the line on fd 2
      * names the file, the line and what was expected); nothing was done */
     CS_HELPER_CONFIG = 23,
+    /* the account's policy needs a security key too (docs/keybag.md, policy
+     * "both") and none answered: not plugged in, not touched, no or a wrong
+     * PIN (the line on fd 2 says which); nothing was unlocked */
+    CS_HELPER_SECURITY_KEY = 24,
 };
 
 /* A frame's 4-byte big-endian length header, written and read the same way
@@ -61,6 +87,39 @@ static inline void cs_helper_frame_hdr_put(unsigned char hdr[CS_HELPER_FRAME_HDR
 static inline unsigned long cs_helper_frame_hdr_get(const unsigned char hdr[CS_HELPER_FRAME_HDR])
 {
     return (unsigned long)hdr[0] << 24 | (unsigned long)hdr[1] << 16 | (unsigned long)hdr[2] << 8 | hdr[3];
+}
+
+/* Prompt frames (above). */
+#define CS_HELPER_PROMPT_INFO 0x81
+#define CS_HELPER_PROMPT_SECRET 0x82
+#define CS_HELPER_PROMPT_MAX 256
+#define CS_HELPER_PROMPTS_MAX 8
+#define CS_HELPER_ANSWER_OK 0
+#define CS_HELPER_ANSWER_CANCEL 1
+#define CS_HELPER_ANSWER_MAX 256  /* the status byte and the answer */
+
+static inline void cs_helper_prompt_hdr_put(unsigned char hdr[CS_HELPER_FRAME_HDR], unsigned char type,
+                                            unsigned len)
+{
+    hdr[0] = type;
+    hdr[1] = 0;
+    hdr[2] = (unsigned char)(len >> 8);
+    hdr[3] = (unsigned char)len;
+}
+/* A header that starts a prompt frame rather than the reply. */
+static inline int cs_helper_hdr_is_prompt(const unsigned char hdr[CS_HELPER_FRAME_HDR])
+{
+    return hdr[0] != 0;
+}
+/* The text length of a prompt header, or -1 when it breaks the rules. */
+static inline long cs_helper_prompt_len(const unsigned char hdr[CS_HELPER_FRAME_HDR])
+{
+    long len = (long)hdr[2] << 8 | hdr[3];
+
+    if ((hdr[0] != CS_HELPER_PROMPT_INFO && hdr[0] != CS_HELPER_PROMPT_SECRET) || hdr[1] != 0 ||
+        len > CS_HELPER_PROMPT_MAX)
+        return -1;
+    return len;
 }
 
 /* The exits that come with a reply frame (the key): successes. */

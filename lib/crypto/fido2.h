@@ -58,9 +58,15 @@ typedef struct cs_fido2_credential {
 } cs_fido2_credential;
 
 /* Options for getting the secret back. */
+/* Options for getting the secret back.  Store the flags a slot was enrolled
+ * with and pass the same ones at every unlock: a CTAP 2.1 authenticator
+ * keeps two hmac-secret keys per credential, one for assertions with user
+ * verification (the PIN) and one without, so the same salt gives another
+ * secret when CS_FIDO2_PIN differs. */
 typedef enum cs_fido2_flags {
     CS_FIDO2_UP = 1 << 0,          /* require user presence (a touch) */
-    CS_FIDO2_PIN = 1 << 1,         /* require the PIN (user verification) */
+    CS_FIDO2_PIN = 1 << 1,         /* require the PIN (user verification);
+                                    * -ENOTSUP when the key has no PIN set */
 } cs_fido2_flags;
 
 /* Make a resident-less credential with the hmac-secret extension on the
@@ -78,5 +84,20 @@ int cs_fido2_hmac_secret(const char *rp_id, const uint8_t *cred_id, size_t cred_
 
 /* True when at least one security key is plugged in (no touch needed). */
 bool cs_fido2_present(void);
+
+/* TEST SEAM.  Where devices come from: NULL (every production binary)
+ * means libfido2's own discovery (hidraw).  Only test builds link
+ * tests/fido2/soft_transport.c, which sets this from a constructor so that
+ * the real libfido2 code talks CTAPHID to the software authenticator
+ * through its io hooks (fido_dev_set_io_functions); the production
+ * binaries contain no such code (tests/integration/fido2/test_build.py). */
+struct fido_dev_info;
+struct fido_dev_io;
+typedef struct cs_fido2_devsource {
+    /* like fido_dev_info_manifest(): fills devlist with at most ilen paths */
+    int (*manifest)(struct fido_dev_info *devlist, size_t ilen, size_t *olen);
+    const struct fido_dev_io *io; /* the io functions every device is opened with */
+} cs_fido2_devsource;
+extern const cs_fido2_devsource *cs_fido2_devsource_override;
 
 #endif

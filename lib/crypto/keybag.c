@@ -24,8 +24,10 @@ _Static_assert(MAC_BYTES == 32 && crypto_auth_KEYBYTES == CS_KEY_BYTES, "mac siz
 struct slot {
     cs_slot_type type;
     uint32_t id;
-    cs_kdf_params kdf;              /* password slots */
-    uint8_t salt[CS_KDF_SALT_BYTES]; /* password slots */
+    cs_kdf_params kdf;              /* password and fido2 "both" slots */
+    uint8_t salt[CS_KDF_SALT_BYTES]; /* password and fido2 "both" slots */
+    cs_keybag_fido2 fido2;          /* fido2 slots: the public fields (fido2.id unused) */
+    bool has_kdf;                   /* parsing: a fido2 slot had a "kdf" member */
     uint8_t nonce[NONCE_BYTES];
     uint8_t ct[SLOT_CT_BYTES];
 };
@@ -54,7 +56,44 @@ static int put_str(cs_buf *b, const char *s)
 
 static const char *slot_type_name(cs_slot_type t)
 {
-    return t == CS_SLOT_PASSWORD ? "password" : "recovery";
+    return t == CS_SLOT_PASSWORD ? "password" : t == CS_SLOT_FIDO2 ? "fido2" : "recovery";
+}
+
+static const char *policy_name(cs_fido2_policy p)
+{
+    return p == CS_FIDO2_POLICY_BOTH ? "both" : "any";
+}
+
+/* Slots whose unlock runs the KDF: each counts against CS_KEYBAG_MAX_KDF_SLOTS. */
+static bool runs_kdf(const struct slot *s)
+{
+    return s->type == CS_SLOT_PASSWORD || (s->type == CS_SLOT_FIDO2 && s->fido2.policy == CS_FIDO2_POLICY_BOTH);
+}
+
+static int put_kdf(cs_buf *b, const struct slot *s)
+{
+    int r = put_str(b, CS_KDF_ALG_NAME);
+
+    if (r == 0) r = cs_put_be64(b, s->kdf.ops);
+    if (r == 0) r = cs_put_be64(b, s->kdf.mem_bytes);
+    if (r == 0) r = cs_put_lp_be32(b, s->salt, sizeof(s->salt));
+    return r;
+}
+
+/* Every field of a fido2 slot, so that none can be changed unnoticed. */
+static int put_fido2(cs_buf *b, const struct slot *s)
+{
+    const cs_keybag_fido2 *f = &s->fido2;
+    int r = put_str(b, f->name);
+
+    if (r == 0) r = cs_put_be64(b, (uint64_t)f->created);
+    if (r == 0) r = put_str(b, policy_name(f->policy));
+    if (r == 0) r = cs_put_lp_be32(b, f->cred_id, f->cred_id_len);
+    if (r == 0) r = cs_put_lp_be32(b, f->salt, sizeof(f->salt));
+    if (r == 0) r = cs_put_be32(b, f->flags);
+    if (r == 0 && f->policy == CS_FIDO2_POLICY_BOTH)
+        r = put_kdf(b, s);
+    return r;
 }
 
 static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
@@ -66,12 +105,10 @@ static int slot_header(const cs_keybag *kb, const struct slot *s, cs_buf *b)
     if (r == 0) r = put_str(b, kb->account_id);
     if (r == 0) r = put_str(b, slot_type_name(s->type));
     if (r == 0) r = cs_put_be32(b, s->id);
-    if (r == 0 && s->type == CS_SLOT_PASSWORD) {
-        r = put_str(b, CS_KDF_ALG_NAME);
-        if (r == 0) r = cs_put_be64(b, s->kdf.ops);
-        if (r == 0) r = cs_put_be64(b, s->kdf.mem_bytes);
-        if (r == 0) r = cs_put_lp_be32(b, s->salt, sizeof(s->salt));
-    }
+    if (r == 0 && s->type == CS_SLOT_PASSWORD)
+        r = put_kdf(b, s);
+    if (r == 0 && s->type == CS_SLOT_FIDO2)
+        r = put_fido2(b, s);
     return r;
 }
 
@@ -245,6 +282,136 @@ static int parse_kdf(json_object *o, struct slot *s)
     return get_b64(o, "salt", s->salt, sizeof(s->salt));
 }
 
+/* ---- fido2 slots (cs_json_dispatch tables; base is the struct slot) ---- */
+
+static bool valid_name(const char *n)
+{
+    size_t len = strlen(n);
+
+    if (len < 1 || len > CS_KEYBAG_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (n[i] < 0x20 || n[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int json_type_member(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    (void)base;
+    (void)v; /* parse_slot read it already */
+    (void)f;
+    (void)err;
+    return 0;
+}
+
+static int json_name(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    struct slot *s = base;
+    const char *n;
+
+    if (!json_object_is_type(v, json_type_string))
+        return cs_json_fail(err, "field '%s' is not a string", f->name);
+    n = json_object_get_string(v);
+    if (strlen(n) != (size_t)json_object_get_string_len(v) || !valid_name(n))
+        return cs_json_fail(err, "field '%s' is not 1..%d printable ASCII characters", f->name,
+                            CS_KEYBAG_NAME_MAX);
+    strcpy(s->fido2.name, n);
+    return 0;
+}
+
+static int json_policy(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    struct slot *s = base;
+    const char *p = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+
+    if (strcmp(p, "any") == 0 && json_object_get_string_len(v) == 3)
+        s->fido2.policy = CS_FIDO2_POLICY_ANY;
+    else if (strcmp(p, "both") == 0 && json_object_get_string_len(v) == 4)
+        s->fido2.policy = CS_FIDO2_POLICY_BOTH;
+    else
+        return cs_json_fail(err, "field '%s' is not \"any\" or \"both\"", f->name);
+    return 0;
+}
+
+/* Canonical padded base64 of 1..CS_FIDO2_CRED_ID_MAX bytes. */
+static int json_credential(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    cs_keybag_fido2 *k = &((struct slot *)base)->fido2;
+    const char *str, *end = NULL;
+    size_t n, got = 0;
+
+    if (!json_object_is_type(v, json_type_string))
+        return cs_json_fail(err, "field '%s' is not a string", f->name);
+    str = json_object_get_string(v);
+    n = (size_t)json_object_get_string_len(v);
+    if (n < 4 || n >= sodium_base64_ENCODED_LEN(CS_FIDO2_CRED_ID_MAX, sodium_base64_VARIANT_ORIGINAL) ||
+        sodium_base642bin(k->cred_id, sizeof(k->cred_id), str, n, NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != str + n || got < 1 || n != sodium_base64_ENCODED_LEN(got, sodium_base64_VARIANT_ORIGINAL) - 1)
+        return cs_json_fail(err, "field '%s' is not base64 of 1..%d bytes", f->name, CS_FIDO2_CRED_ID_MAX);
+    k->cred_id_len = got;
+    return 0;
+}
+
+struct fido2_options {
+    bool up, pin;
+};
+
+static int json_options(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    static const cs_json_field fields[] = {
+        CS_JSON_BOOL("up", struct fido2_options, up, CS_JSON_MANDATORY),
+        CS_JSON_BOOL("pin", struct fido2_options, pin, CS_JSON_MANDATORY),
+        {}
+    };
+    struct fido2_options o = { 0 };
+    int r = cs_json_dispatch(v, fields, CS_JSON_REFUSE_UNKNOWN, &o, err);
+
+    (void)f;
+    if (r == 0)
+        ((struct slot *)base)->fido2.flags = (o.up ? CS_FIDO2_UP : 0) | (o.pin ? CS_FIDO2_PIN : 0);
+    return r;
+}
+
+static int parse_kdf(json_object *o, struct slot *s);
+
+static int json_kdf(const cs_json_field *f, json_object *v, void *base, cs_json_error *err)
+{
+    struct slot *s = base;
+
+    (void)f;
+    (void)err;
+    s->has_kdf = true;
+    return parse_kdf(v, s); /* -E2BIG beyond this workstation's limit, as a password slot's */
+}
+
+static int parse_fido2(json_object *o, struct slot *s)
+{
+    static const cs_json_field fields[] = {
+        CS_JSON_CUSTOM("type", struct slot, type, json_type_member, CS_JSON_MANDATORY),
+        CS_JSON_U32("id", struct slot, id, 0, 65535, CS_JSON_MANDATORY),
+        CS_JSON_CUSTOM("name", struct slot, fido2.name, json_name, CS_JSON_MANDATORY),
+        CS_JSON_I64("created", struct slot, fido2.created, 0, CS_KEYBAG_CREATED_MAX, CS_JSON_MANDATORY),
+        CS_JSON_CUSTOM("policy", struct slot, fido2.policy, json_policy, CS_JSON_MANDATORY),
+        CS_JSON_CUSTOM("credential", struct slot, fido2.cred_id, json_credential, CS_JSON_MANDATORY),
+        CS_JSON_B64("salt", struct slot, fido2.salt, CS_JSON_MANDATORY),
+        CS_JSON_OBJECT("options", json_options, CS_JSON_MANDATORY),
+        CS_JSON_OBJECT("kdf", json_kdf, 0),
+        CS_JSON_B64("nonce", struct slot, nonce, CS_JSON_MANDATORY),
+        CS_JSON_B64("ciphertext", struct slot, ct, CS_JSON_MANDATORY),
+        {}
+    };
+    cs_json_error err = { 0 };
+    int r = cs_json_dispatch(o, fields, CS_JSON_REFUSE_UNKNOWN, s, &err);
+
+    if (r < 0)
+        FAIL(r, "fido2 slot: %s", err.msg[0] ? err.msg : strerror(-r));
+    if (s->has_kdf != (s->fido2.policy == CS_FIDO2_POLICY_BOTH))
+        FAIL(-EBADMSG, "fido2 slot: a \"kdf\" belongs to policy \"both\" and only there");
+    return 0;
+}
+
 static int parse_slot(json_object *o, struct slot *s)
 {
     static const char *const pw_keys[] = { "type", "id", "kdf", "nonce", "ciphertext", NULL };
@@ -262,7 +429,10 @@ static int parse_slot(json_object *o, struct slot *s)
         s->type = CS_SLOT_PASSWORD;
     else if (strcmp(t, "recovery") == 0)
         s->type = CS_SLOT_RECOVERY;
-    else
+    else if (strcmp(t, "fido2") == 0) {
+        s->type = CS_SLOT_FIDO2;
+        return parse_fido2(o, s);
+    } else
         FAIL(-EBADMSG, "unknown slot type");
     if ((r = only_keys(o, s->type == CS_SLOT_PASSWORD ? pw_keys : rk_keys)) < 0 ||
         (r = get_uint(o, "id", 0, 65535, &id)) < 0)
@@ -321,6 +491,32 @@ static bool valid_hex_id(const char *s, size_t len)
     return true;
 }
 
+/* The rules across slots (also before adding one): each KDF slot may cost a
+ * full bounded KDF run at login; one fido2 policy per bag; policy both
+ * means the password alone does not open the bag. */
+static int check_slot_mix(const cs_keybag *kb)
+{
+    size_t kdf = 0, fido2 = 0, password = cs_keybag_count_slots(kb, CS_SLOT_PASSWORD);
+    unsigned policies = 0;
+
+    for (size_t i = 0; i < kb->nslots; i++) {
+        kdf += runs_kdf(&kb->slots[i]);
+        if (kb->slots[i].type == CS_SLOT_FIDO2) {
+            fido2++;
+            policies |= 1u << kb->slots[i].fido2.policy;
+        }
+    }
+    if (password > CS_KEYBAG_MAX_PASSWORD_SLOTS || kdf > CS_KEYBAG_MAX_KDF_SLOTS)
+        FAIL(-EBADMSG, "more than %d slots that run the KDF", CS_KEYBAG_MAX_KDF_SLOTS);
+    if (fido2 > CS_KEYBAG_MAX_FIDO2_SLOTS)
+        FAIL(-EBADMSG, "more than %d fido2 slots", CS_KEYBAG_MAX_FIDO2_SLOTS);
+    if (policies == ((1u << CS_FIDO2_POLICY_ANY) | (1u << CS_FIDO2_POLICY_BOTH)))
+        FAIL(-EBADMSG, "fido2 slots of both policies");
+    if (password > 0 && (policies & (1u << CS_FIDO2_POLICY_BOTH)))
+        FAIL(-EBADMSG, "a password slot next to policy \"both\"");
+    return 0;
+}
+
 static int parse_root(json_object *root, cs_keybag *kb)
 {
     static const char *const keys[] = { "version", "user", "account_id", "generation", "slots",
@@ -367,9 +563,8 @@ static int parse_root(json_object *root, cs_keybag *kb)
             if (kb->slots[j].id == kb->slots[i].id)
                 FAIL(-EBADMSG, "duplicate slot id %u", kb->slots[i].id);
     }
-    /* each password slot may cost a full bounded KDF run at login */
-    if (cs_keybag_count_slots(kb, CS_SLOT_PASSWORD) > CS_KEYBAG_MAX_PASSWORD_SLOTS)
-        FAIL(-EBADMSG, "more than %d password slots", CS_KEYBAG_MAX_PASSWORD_SLOTS);
+    if ((r = check_slot_mix(kb)) < 0)
+        return r;
 
     if ((r = get_typed(root, "payload", json_type_object, &payload)) < 0 ||
         (r = parse_payload(payload, kb)) < 0)
@@ -479,13 +674,30 @@ int cs_keybag_verify(const cs_keybag *kb, const cs_amk *amk)
     return 0;
 }
 
+/* The AMK a slot gave (bytes): it must reproduce account_id and the MAC. */
+static int amk_verified(const cs_keybag *kb, const uint8_t *bytes, cs_amk **out)
+{
+    cs_amk *amk = NULL;
+    int r = cs_amk_from_bytes(bytes, CS_KEY_BYTES, &amk);
+
+    if (r == 0)
+        r = cs_keybag_verify(kb, amk);
+    if (r == 0)
+        *out = CS_TAKE_PTR(amk);
+    cs_amk_free(amk);
+    return r;
+}
+
 int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *secret, cs_amk **out)
 {
     uint8_t *kek = cs_secure_alloc(CS_KEY_BYTES);
     uint8_t *bytes = cs_secure_alloc(CS_KEY_BYTES);
-    cs_amk *amk = NULL;
     int r = -EACCES;
 
+    if (type != CS_SLOT_PASSWORD && type != CS_SLOT_RECOVERY) {
+        r = -EINVAL; /* a fido2 slot needs the key: cs_keybag_unlock_fido2 */
+        goto out;
+    }
     if (!kek || !bytes) {
         r = -ENOMEM;
         goto out;
@@ -507,22 +719,110 @@ int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *se
         if (r == 0)
             r = slot_open(kb, s, kek, bytes);
     }
-    if (r < 0)
-        goto out;
-    r = cs_amk_from_bytes(bytes, CS_KEY_BYTES, &amk);
     if (r == 0)
-        r = cs_keybag_verify(kb, amk);
-    if (r == 0)
-        *out = CS_TAKE_PTR(amk);
+        r = amk_verified(kb, bytes, out);
 out:
-    cs_amk_free(amk);
     cs_secure_free(kek);
     cs_secure_free(bytes);
     return r;
 }
 
-/* Remove slots of type; returns the id to reuse (first removed) or a new one. */
-static uint32_t drop_slots(cs_keybag *kb, cs_slot_type type)
+/* ---- fido2 slots ---- */
+
+static const struct slot *find_slot(const cs_keybag *kb, uint32_t id)
+{
+    for (size_t i = 0; i < kb->nslots; i++)
+        if (kb->slots[i].id == id)
+            return &kb->slots[i];
+    return NULL;
+}
+
+/* KEK of a fido2 slot: keyed BLAKE2b-256 under the hmac-secret output, over
+ * a label of the policy (and, for both, the Argon2id output of the password). */
+static int fido2_kek(const struct slot *s, const cs_secret *hmac_secret, const cs_secret *password, uint8_t *kek)
+{
+    static const char any_label[] = "cloudseal-fido2-kek-v1";
+    static const char both_label[] = "cloudseal-fido2-both-kek-v1";
+    bool both = s->fido2.policy == CS_FIDO2_POLICY_BOTH;
+    crypto_generichash_state *st = cs_secure_alloc(sizeof(*st));
+    uint8_t *pw_key = cs_secure_alloc(CS_KEY_BYTES);
+    int r = !st || !pw_key ? -ENOMEM : 0;
+
+    if (r == 0 && (!hmac_secret || hmac_secret->len != CS_FIDO2_SECRET_BYTES || (both && !password)))
+        r = -EINVAL;
+    if (r == 0 && both)
+        r = cs_kdf_derive(&s->kdf, s->salt, password->data, password->len, pw_key, CS_KEY_BYTES);
+    if (r == 0) {
+        crypto_generichash_init(st, (const uint8_t *)hmac_secret->data, CS_FIDO2_SECRET_BYTES, CS_KEY_BYTES);
+        if (both) {
+            crypto_generichash_update(st, (const uint8_t *)both_label, sizeof(both_label) - 1);
+            crypto_generichash_update(st, pw_key, CS_KEY_BYTES);
+        } else {
+            crypto_generichash_update(st, (const uint8_t *)any_label, sizeof(any_label) - 1);
+        }
+        crypto_generichash_final(st, kek, CS_KEY_BYTES);
+    }
+    cs_secure_free(st);
+    cs_secure_free(pw_key);
+    return r;
+}
+
+int cs_keybag_unlock_fido2(const cs_keybag *kb, uint32_t id, const cs_secret *hmac_secret,
+                           const cs_secret *password, cs_amk **out)
+{
+    const struct slot *s = find_slot(kb, id);
+    uint8_t *kek = cs_secure_alloc(CS_KEY_BYTES);
+    uint8_t *bytes = cs_secure_alloc(CS_KEY_BYTES);
+    int r = !kek || !bytes ? -ENOMEM : !s || s->type != CS_SLOT_FIDO2 ? -ENOENT : 0;
+
+    /* the limit may have been lowered since parsing: nothing allocated beyond it */
+    if (r == 0 && s->fido2.policy == CS_FIDO2_POLICY_BOTH && cs_kdf_check(&s->kdf) < 0)
+        r = -E2BIG;
+    if (r == 0)
+        r = fido2_kek(s, hmac_secret, password, kek);
+    if (r == 0)
+        r = slot_open(kb, s, kek, bytes);
+    if (r == 0)
+        r = amk_verified(kb, bytes, out);
+    cs_secure_free(kek);
+    cs_secure_free(bytes);
+    return r;
+}
+
+int cs_keybag_fido2_rp_id(const cs_keybag *kb, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%s", CS_FIDO2_RP_PREFIX, kb->account_id);
+
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+cs_fido2_policy cs_keybag_fido2_policy(const cs_keybag *kb)
+{
+    for (size_t i = 0; i < kb->nslots; i++)
+        if (kb->slots[i].type == CS_SLOT_FIDO2)
+            return kb->slots[i].fido2.policy; /* one per bag (check_slot_mix) */
+    return CS_FIDO2_POLICY_NONE;
+}
+
+size_t cs_keybag_fido2_slots(const cs_keybag *kb, cs_keybag_fido2 *out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < kb->nslots; i++) {
+        if (kb->slots[i].type != CS_SLOT_FIDO2)
+            continue;
+        if (n < max) {
+            out[n] = kb->slots[i].fido2;
+            out[n].id = kb->slots[i].id;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Remove slots of type (fido2: of that policy; 0 for any other type);
+ * returns the id to reuse (first removed) or a new one. */
+static uint32_t drop_slots(cs_keybag *kb, cs_slot_type type, cs_fido2_policy policy)
 {
     uint32_t id = UINT32_MAX, max_id = 0;
     size_t o = 0;
@@ -530,7 +830,7 @@ static uint32_t drop_slots(cs_keybag *kb, cs_slot_type type)
     for (size_t i = 0; i < kb->nslots; i++) {
         if (kb->slots[i].id >= max_id)
             max_id = kb->slots[i].id + 1;
-        if (kb->slots[i].type == type) {
+        if (kb->slots[i].type == type && kb->slots[i].fido2.policy == policy) {
             if (id == UINT32_MAX)
                 id = kb->slots[i].id;
             continue;
@@ -601,7 +901,9 @@ int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *pa
     randombytes_buf(s.salt, sizeof(s.salt));
     r = cs_kdf_derive(&s.kdf, s.salt, password->data, password->len, kek, CS_KEY_BYTES);
     if (r == 0) {
-        s.id = drop_slots(kb, CS_SLOT_PASSWORD);
+        /* fido2 "both" slots are bound to the old password: recovery drops them */
+        (void)drop_slots(kb, CS_SLOT_FIDO2, CS_FIDO2_POLICY_BOTH);
+        s.id = drop_slots(kb, CS_SLOT_PASSWORD, CS_FIDO2_POLICY_NONE);
         r = add_slot(kb, amk, &s, kek);
     }
     cs_secure_free(kek);
@@ -621,10 +923,103 @@ int cs_keybag_set_recovery(cs_keybag *kb, const cs_amk *amk, const uint8_t key[C
         return -ENOMEM;
     crypto_generichash(kek, CS_KEY_BYTES, (const uint8_t *)domain, sizeof(domain) - 1,
                        key, CS_RECOVERY_KEY_BYTES);
-    s.id = drop_slots(kb, CS_SLOT_RECOVERY);
+    s.id = drop_slots(kb, CS_SLOT_RECOVERY, CS_FIDO2_POLICY_NONE);
     r = add_slot(kb, amk, &s, kek);
     cs_secure_free(kek);
     return r;
+}
+
+static uint32_t free_id(const cs_keybag *kb)
+{
+    uint32_t id = 1;
+
+    while (find_slot(kb, id))
+        id++; /* at most CS_KEYBAG_MAX_SLOTS ids are taken */
+    return id;
+}
+
+/* The public fields a caller gives for a new fido2 slot. */
+static bool valid_fido2(const cs_keybag_fido2 *f)
+{
+    return memchr(f->name, 0, sizeof(f->name)) && valid_name(f->name) && f->created >= 0 &&
+           f->created <= CS_KEYBAG_CREATED_MAX &&
+           (f->policy == CS_FIDO2_POLICY_ANY || f->policy == CS_FIDO2_POLICY_BOTH) && f->cred_id_len >= 1 &&
+           f->cred_id_len <= CS_FIDO2_CRED_ID_MAX && (f->flags & ~(unsigned)(CS_FIDO2_UP | CS_FIDO2_PIN)) == 0;
+}
+
+/* Room and policy for a new fido2 slot f, after the password slots go (both). */
+static int fido2_fits(const cs_keybag *kb, const cs_keybag_fido2 *f)
+{
+    bool both = f->policy == CS_FIDO2_POLICY_BOTH;
+    size_t slots = kb->nslots - (both ? cs_keybag_count_slots(kb, CS_SLOT_PASSWORD) : 0), fido2 = 0, kdf = 0;
+
+    for (size_t i = 0; i < kb->nslots; i++) {
+        const cs_keybag_fido2 *o = &kb->slots[i].fido2;
+
+        if (kb->slots[i].type != CS_SLOT_FIDO2)
+            continue;
+        if (o->policy != f->policy)
+            FAIL(-EEXIST, "the account's security keys have the other policy");
+        if (o->cred_id_len == f->cred_id_len && memcmp(o->cred_id, f->cred_id, f->cred_id_len) == 0)
+            FAIL(-EEXIST, "this credential is enrolled already");
+        fido2++;
+        kdf += both;
+    }
+    if (slots >= CS_KEYBAG_MAX_SLOTS || fido2 >= CS_KEYBAG_MAX_FIDO2_SLOTS || (both && kdf >= CS_KEYBAG_MAX_KDF_SLOTS))
+        FAIL(-ENOSPC, "no room for another security key");
+    return 0;
+}
+
+int cs_keybag_add_fido2(cs_keybag *kb, const cs_amk *amk, cs_keybag_fido2 *slot, const cs_secret *hmac_secret,
+                        const cs_secret *password, const cs_kdf_params *params)
+{
+    struct slot s = { .type = CS_SLOT_FIDO2 };
+    bool both = slot->policy == CS_FIDO2_POLICY_BOTH;
+    uint8_t *kek = NULL;
+    int r = valid_fido2(slot) && (!both || (password && params)) ? 0 : -EINVAL;
+
+    if (r == 0)
+        r = fido2_fits(kb, slot);
+    if (r == 0 && both)
+        r = cs_kdf_check(params);
+    if (r < 0)
+        return r;
+    if (!(kek = cs_secure_alloc(CS_KEY_BYTES)))
+        return -ENOMEM;
+    s.fido2 = *slot;
+    s.fido2.id = 0;
+    if (both) {
+        s.kdf = *params;
+        randombytes_buf(s.salt, sizeof(s.salt));
+    }
+    r = fido2_kek(&s, hmac_secret, password, kek);
+    if (r == 0) {
+        if (both) /* the password alone must no longer open the bag */
+            (void)drop_slots(kb, CS_SLOT_PASSWORD, CS_FIDO2_POLICY_NONE);
+        s.id = slot->id = free_id(kb);
+        r = add_slot(kb, amk, &s, kek);
+    }
+    cs_secure_free(kek);
+    return r;
+}
+
+int cs_keybag_remove_slot(cs_keybag *kb, uint32_t id)
+{
+    const struct slot *s = find_slot(kb, id);
+    size_t ways = 0, at;
+
+    if (!s)
+        return -ENOENT;
+    if (s->type == CS_SLOT_RECOVERY)
+        return -EPERM; /* the way back when a key is lost */
+    for (size_t i = 0; i < kb->nslots; i++)
+        ways += kb->slots[i].type != CS_SLOT_RECOVERY && kb->slots[i].id != id;
+    if (ways == 0)
+        return -EBUSY;
+    at = (size_t)(s - kb->slots);
+    memmove(&kb->slots[at], &kb->slots[at + 1], (kb->nslots - at - 1) * sizeof(kb->slots[0]));
+    kb->nslots--;
+    return 0;
 }
 
 /* ---- payload ---- */
@@ -737,6 +1132,24 @@ static int add(json_object *o, const char *k, json_object *v)
     return json_object_object_add(o, k, v) == 0 ? 0 : -ENOMEM;
 }
 
+/* A fido2 slot's own members; without secrets (describe) no credential or salt. */
+static int fido2_json(json_object *o, const struct slot *s, bool secrets)
+{
+    const cs_keybag_fido2 *f = &s->fido2;
+    json_object *opt = json_object_new_object();
+    int r = add(o, "name", json_object_new_string(f->name));
+
+    if (r == 0) r = add(o, "created", json_object_new_int64(f->created));
+    if (r == 0) r = add(o, "policy", json_object_new_string(policy_name(f->policy)));
+    if (r == 0 && secrets) r = add(o, "credential", b64_string(f->cred_id, f->cred_id_len));
+    if (r == 0 && secrets) r = add(o, "salt", b64_string(f->salt, sizeof(f->salt)));
+    if (r == 0) r = add(o, "options", json_object_get(opt));
+    if (r == 0) r = add(opt, "up", json_object_new_boolean(!!(f->flags & CS_FIDO2_UP)));
+    if (r == 0) r = add(opt, "pin", json_object_new_boolean(!!(f->flags & CS_FIDO2_PIN)));
+    json_object_put(opt);
+    return r;
+}
+
 static json_object *slot_json(const struct slot *s, bool secrets)
 {
     json_object *o = json_object_new_object(), *kdf = NULL;
@@ -744,7 +1157,9 @@ static json_object *slot_json(const struct slot *s, bool secrets)
 
     if (r == 0) r = add(o, "type", json_object_new_string(slot_type_name(s->type)));
     if (r == 0) r = add(o, "id", json_object_new_int64(s->id));
-    if (r == 0 && s->type == CS_SLOT_PASSWORD) {
+    if (r == 0 && s->type == CS_SLOT_FIDO2)
+        r = fido2_json(o, s, secrets);
+    if (r == 0 && runs_kdf(s)) {
         kdf = json_object_new_object();
         r = add(o, "kdf", kdf);
         if (r == 0) r = add(kdf, "algorithm", json_object_new_string(CS_KDF_ALG_NAME));

@@ -20,7 +20,12 @@
  *         "nonce": "<base64 of 24 bytes>",
  *         "ciphertext": "<base64 of 48 bytes>" },
  *       { "type": "recovery", "id": 2,
- *         "nonce": "<base64 of 24 bytes>", "ciphertext": "<base64 of 48 bytes>" }
+ *         "nonce": "<base64 of 24 bytes>", "ciphertext": "<base64 of 48 bytes>" },
+ *       { "type": "fido2", "id": 3, "name": "...", "created": <unix s>,
+ *         "policy": "any"|"both", "credential": "<base64, 1..1023 bytes>",
+ *         "salt": "<base64 of 32 bytes>", "options": { "up": b, "pin": b },
+ *         "kdf": {...} (policy both only), "nonce": ..., "ciphertext": ... }
+ *                                           docs/keybag.md, "Security-key slots"
  *     ],
  *     "payload": { "nonce": "<base64 of 24 bytes>",
  *                  "ciphertext": "<base64, 16..CS_KEYBAG_PAYLOAD_MAX+16 bytes>" },
@@ -57,6 +62,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 #include "basic/user_name.h"
+#include "crypto/fido2.h"
 #include "crypto/kdf.h"
 #include "crypto/keys.h"
 #include "crypto/recovery.h"
@@ -66,6 +72,10 @@
 #define CS_KEYBAG_MAX_BYTES (64 * 1024)
 #define CS_KEYBAG_MAX_SLOTS 8
 #define CS_KEYBAG_MAX_PASSWORD_SLOTS 2 /* unlock may run the KDF once per password slot */
+#define CS_KEYBAG_MAX_KDF_SLOTS 2      /* password + fido2 "both" slots: each may run the KDF */
+#define CS_KEYBAG_MAX_FIDO2_SLOTS 4
+#define CS_KEYBAG_NAME_MAX 64          /* a fido2 slot's name: printable ASCII */
+#define CS_KEYBAG_CREATED_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 #define CS_KEYBAG_USER_MAX CS_USER_NAME_MAX
 #define CS_KEYBAG_PAYLOAD_MAX (32 * 1024) /* plaintext bytes */
 #define CS_ACCOUNT_ID_HEX 64
@@ -73,7 +83,29 @@
 typedef enum cs_slot_type {
     CS_SLOT_PASSWORD = 1,
     CS_SLOT_RECOVERY = 2,
+    CS_SLOT_FIDO2 = 3,             /* a security key: cs_keybag_unlock_fido2 */
 } cs_slot_type;
+
+/* A fido2 slot's policy (the account's: every fido2 slot of a bag has the
+ * same).  ANY: the key alone opens it.  BOTH: the password and the key. */
+typedef enum cs_fido2_policy {
+    CS_FIDO2_POLICY_NONE = 0,      /* cs_keybag_fido2_policy(): no fido2 slot */
+    CS_FIDO2_POLICY_ANY = 1,
+    CS_FIDO2_POLICY_BOTH = 2,
+} cs_fido2_policy;
+
+/* The public fields of a fido2 slot: what the device needs (rp id, credential,
+ * salt, flags) and what `key list` shows.  Never a secret. */
+typedef struct cs_keybag_fido2 {
+    uint32_t id;                   /* slot id (set by cs_keybag_add_fido2) */
+    char name[CS_KEYBAG_NAME_MAX + 1];
+    int64_t created;               /* Unix seconds */
+    cs_fido2_policy policy;
+    uint8_t cred_id[CS_FIDO2_CRED_ID_MAX];
+    size_t cred_id_len;
+    uint8_t salt[CS_FIDO2_SALT_BYTES]; /* the hmac-secret salt */
+    unsigned flags;                /* CS_FIDO2_UP | CS_FIDO2_PIN */
+} cs_keybag_fido2;
 
 typedef struct cs_keybag cs_keybag;
 
@@ -96,7 +128,10 @@ int cs_keybag_unlock(const cs_keybag *kb, cs_slot_type type, const cs_secret *se
 int cs_keybag_verify(const cs_keybag *kb, const cs_amk *amk);
 
 /* Replace every password slot by one for password (fresh salt and nonce).
- * Clears an expiry mark: the password is now one somebody chose. */
+ * Clears an expiry mark: the password is now one somebody chose.  Also
+ * drops the fido2 slots of policy BOTH (bound to the old password): only
+ * the recovery path may do that, so callers changing a password check
+ * cs_keybag_fido2_policy() first (cs_account_set_password: -EBUSY). */
 int cs_keybag_set_password(cs_keybag *kb, const cs_amk *amk, const cs_secret *password,
                            const cs_kdf_params *params);
 /* A password an administrator set (admin enroll-user, admin recover-user)
@@ -108,6 +143,33 @@ int cs_keybag_expire_password(cs_keybag *kb, const cs_amk *amk);
 bool cs_keybag_payload_password_expired(json_object *payload);
 /* Replace every recovery slot by one for the 32-byte recovery key. */
 int cs_keybag_set_recovery(cs_keybag *kb, const cs_amk *amk, const uint8_t key[CS_RECOVERY_KEY_BYTES]);
+
+/* Security keys (docs/keybag.md, "Security-key slots").
+ *
+ * The relying party id of this bag's credentials: CS_FIDO2_RP_PREFIX + account id. */
+int cs_keybag_fido2_rp_id(const cs_keybag *kb, char *buf, size_t len);
+/* The policy of the bag's fido2 slots, CS_FIDO2_POLICY_NONE without any. */
+cs_fido2_policy cs_keybag_fido2_policy(const cs_keybag *kb);
+/* Copy the public fields of up to max fido2 slots into out, in slot order;
+ * returns how many the bag has (may be more than max). */
+size_t cs_keybag_fido2_slots(const cs_keybag *kb, cs_keybag_fido2 *out, size_t max);
+/* Add a fido2 slot: slot's name, created, policy, credential, salt and flags
+ * (the id is chosen and written back), hmac_secret the key's output for
+ * slot->salt (CS_FIDO2_SECRET_BYTES).  Policy BOTH also needs password and
+ * params (a fresh KDF salt), and removes every password slot.  -EINVAL bad
+ * fields, -EEXIST fido2 slots of the other policy (or the credential is
+ * enrolled already), -ENOSPC no room (slots, fido2 slots or KDF slots). */
+int cs_keybag_add_fido2(cs_keybag *kb, const cs_amk *amk, cs_keybag_fido2 *slot, const cs_secret *hmac_secret,
+                        const cs_secret *password, const cs_kdf_params *params);
+/* Open fido2 slot id with the key's hmac-secret output for its salt (and the
+ * password for policy BOTH, NULL for ANY), then check account_id and the MAC.
+ * 0 and *out, -ENOENT no such fido2 slot, -EACCES it does not open (wrong
+ * key, wrong password or a tampered slot), -EBADMSG, -E2BIG, -ENOMEM. */
+int cs_keybag_unlock_fido2(const cs_keybag *kb, uint32_t id, const cs_secret *hmac_secret,
+                           const cs_secret *password, cs_amk **out);
+/* Remove slot id.  -ENOENT none, -EPERM the recovery slot (the way back),
+ * -EBUSY it is the last way in (password or fido2 slot). */
+int cs_keybag_remove_slot(cs_keybag *kb, uint32_t id);
 
 /* Payload: a JSON object (storage credentials, repository locations...).
  * get returns a new reference the caller puts; set takes none of obj's. */

@@ -17,6 +17,7 @@
 #include "fleet/fleet_internal.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/macros.h"
 
 #define SOURCE_FORMAT "cloudseal-directory-source"
@@ -338,10 +339,8 @@ int cs_directory_load_source(const char *path, cs_directory **out, cs_fleet_err 
     _cleanup_buf_ cs_buf b = CS_BUF_INIT;
     int r = cs_read_file(path, CS_FLEET_MAX_SIGNED, &b);
 
-    if (r < 0) {
-        cs_fleet_fail(err, "cannot read %s: %s", path, strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return err ? cs_format_errno(err->msg, sizeof(err->msg), r, "cannot read %s: %m", path) : r;
     return cs_directory_from_json((const char *)b.data, b.len, CS_DIR_SOURCE, out, err);
 }
 

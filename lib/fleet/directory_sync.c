@@ -97,8 +97,7 @@ int cs_fleet_accept(const cs_config *cfg, const uint8_t *data, size_t len, uint6
     r = cs_local_accounts_load(cs_config_str(cfg, "fleet", "local_passwd"),
                                cs_config_str(cfg, "fleet", "local_group"), &local);
     if (r < 0) {
-        snprintf(err->msg, sizeof(err->msg), "cannot read the local account files: %s", strerror(-r));
-        return r;
+        return cs_format_errno(err->msg, sizeof(err->msg), r, "cannot read the local account files: %m");
     }
     policy.id_min = (uint32_t)cs_config_int(cfg, "fleet", "id_min");
     policy.id_max = (uint32_t)cs_config_int(cfg, "fleet", "id_max");
@@ -150,7 +149,7 @@ sync_failed(const cs_config *cfg, int r, bool refused, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
+    cs_vformat_errno(why, sizeof(why), r, fmt, ap); /* "%m" is the reason r */
     va_end(ap);
     log_error("fleet directory%s: %s; keeping the installed cache", refused ? " refused" : "", why);
     cs_fleet_sync_record_failure(cfg, (int64_t)time(NULL), refused, why);
@@ -181,8 +180,7 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
     if (!storage) {
         r = cs_storage_open_config(cfg, NULL, &own);
         if (r < 0)
-            return sync_failed(cfg, r, false, "cannot open the storage (%s)",
-                               strerror(-r));
+            return sync_failed(cfg, r, false, "cannot open the storage (%m)");
         storage = own;
     }
     /* the ETag short-cut only when a good cache is in place */
@@ -199,8 +197,7 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
         return sync_failed(cfg, r, false, "nothing published at %s yet; an admin must run "
                            "`cloudseal admin publish`", CS_FLEET_STORAGE_KEY);
     if (r < 0)
-        return sync_failed(cfg, r, false, "cannot fetch %s (%s)",
-                           CS_FLEET_STORAGE_KEY, strerror(-r));
+        return sync_failed(cfg, r, false, "cannot fetch %s (%m)", CS_FLEET_STORAGE_KEY);
     r = cs_fleet_accept(cfg, data.data, data.len, st.serial, (int64_t)time(NULL), &d, &err);
     if (r < 0)
         return sync_failed(cfg, r, true, "%s", err.msg);
@@ -210,14 +207,13 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
     if (r == 0)
         r = cs_fleet_install_cache(cache_path, &image);
     if (r < 0)
-        return sync_failed(cfg, r, false, "cannot write %s (%s)", cache_path,
-                           strerror(-r));
+        return sync_failed(cfg, r, false, "cannot write %s (%m)", cache_path);
     st.serial = d->serial;
     memcpy(st.etag, etag, sizeof(st.etag));
     st.etag[sizeof(st.etag) - 1] = '\0';
     r = state_write(state_path, &st);
     if (r < 0)
-        log_warning("fleet directory: cannot record the state in %s (%s)", state_path, strerror(-r));
+        log_warning_errno(r, "fleet directory: cannot record the state in %s (%m)", state_path);
     res->changed = true;
     res->serial = d->serial;
     res->n_users = d->n_users;

@@ -119,8 +119,8 @@ void cs_fleet_sync_record_failure(const cs_config *cfg, int64_t when, bool refus
     int r = state_update(cfg, when, refused, reason ? reason : "unknown");
 
     if (r < 0)
-        log_warning("fleet directory: cannot record the failure in %s (%s)",
-                    cs_config_str(cfg, "fleet", "state"), strerror(-r));
+        log_warning_errno(r, "fleet directory: cannot record the failure in %s (%m)",
+                          cs_config_str(cfg, "fleet", "state"));
 }
 
 void cs_fleet_sync_clear_failure(const cs_config *cfg)

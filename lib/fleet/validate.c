@@ -17,13 +17,18 @@
 #include <string.h>
 #include "basic/dircache.h" /* the hash functions */
 #include "fleet/fleet_internal.h"
+#include "util/alloc.h"
 #include "util/macros.h"
+#include "util/strv.h"
+
+typedef struct id_list {
+    uint32_t *v;
+    size_t n, cap;
+} id_list;
 
 struct cs_local_accounts {
-    char **user_names, **group_names;
-    size_t n_user_names, n_group_names;
-    uint32_t *uids, *gids;
-    size_t n_uids, n_gids;
+    cs_strv user_names, group_names;
+    id_list uids, gids;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -38,74 +43,85 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int push(void *arrp, size_t *n, size_t elem, const void *val)
+static int id_add(id_list *l, uint32_t id)
 {
-    char **arr = arrp;
-
-    if ((*n & (*n - 1)) == 0) { /* at a power of two (or zero): double */
-        void *p = realloc(*arr, (*n ? 2 * *n : 8) * elem);
-
-        if (!p)
-            return -ENOMEM;
-        *arr = p;
-    }
-    memcpy(*arr + *n * elem, val, elem);
-    (*n)++;
+    if (CS_GREEDY_REALLOC(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
+    l->v[l->n++] = id;
     return 0;
 }
 
-static int load_passwd(const char *path, cs_local_accounts *l)
+/* fget*ent_r() answers ERANGE for a line longer than the buffer (a group of
+ * many members) and leaves the stream at that line: grow and read it again.
+ * Stopping there instead would leave the accounts after it out of the
+ * collision check. */
+#define ENT_LINE_MAX (16u << 20)
+
+static int grow_line(char **buf, size_t *n)
 {
-    FILE *f = fopen(path, "re");
+    char *p;
+
+    if (*n >= ENT_LINE_MAX)
+        return -E2BIG;
+    if (!(p = realloc(*buf, *n * 2)))
+        return -ENOMEM;
+    *buf = p;
+    *n *= 2;
+    return 0;
+}
+
+/* One entry of a passwd- or group-style file: 0, or fget*ent_r()'s
+ * positive errno (ENOENT at the end, ERANGE for a line longer than buf). */
+typedef int (*read_entry_fn)(FILE *f, char *buf, size_t n, const char **name, uint32_t *id);
+
+static int read_passwd(FILE *f, char *buf, size_t n, const char **name, uint32_t *id)
+{
     struct passwd pw, *res;
-    char buf[4096];
-    int r = 0;
+    int r = fgetpwent_r(f, &pw, buf, n, &res);
 
-    if (!f)
-        return -errno;
-    while (fgetpwent_r(f, &pw, buf, sizeof(buf), &res) == 0) {
-        char *name = strdup(pw.pw_name);
-        uint32_t uid = pw.pw_uid;
-
-        if (!name || push(&l->user_names, &l->n_user_names, sizeof(char *), &name) < 0) {
-            free(name);
-            r = -ENOMEM;
-            break;
-        }
-        if (push(&l->uids, &l->n_uids, sizeof(uint32_t), &uid) < 0) {
-            r = -ENOMEM;
-            break;
-        }
+    if (r == 0) {
+        *name = pw.pw_name;
+        *id = pw.pw_uid;
     }
-    fclose(f);
     return r;
 }
 
-static int load_group(const char *path, cs_local_accounts *l)
+static int read_group(FILE *f, char *buf, size_t n, const char **name, uint32_t *id)
 {
-    FILE *f = fopen(path, "re");
     struct group gr, *res;
-    char buf[16384];
-    int r = 0;
+    int r = fgetgrent_r(f, &gr, buf, n, &res);
+
+    if (r == 0) {
+        *name = gr.gr_name;
+        *id = gr.gr_gid;
+    }
+    return r;
+}
+
+static int load_entries(const char *path, read_entry_fn read_entry, cs_strv *names, id_list *ids)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    _cleanup_free_ char *buf = NULL;
+    size_t n = 16384;
+    const char *name;
+    uint32_t id;
+    int r;
 
     if (!f)
         return -errno;
-    while (fgetgrent_r(f, &gr, buf, sizeof(buf), &res) == 0) {
-        char *name = strdup(gr.gr_name);
-        uint32_t gid = gr.gr_gid;
-
-        if (!name || push(&l->group_names, &l->n_group_names, sizeof(char *), &name) < 0) {
-            free(name);
-            r = -ENOMEM;
-            break;
-        }
-        if (push(&l->gids, &l->n_gids, sizeof(uint32_t), &gid) < 0) {
-            r = -ENOMEM;
-            break;
-        }
+    if (!(buf = malloc(n)))
+        return -ENOMEM;
+    while ((r = read_entry(f, buf, n, &name, &id)) != ENOENT) {
+        if (r == ERANGE)
+            r = grow_line(&buf, &n);
+        else if (r > 0)
+            r = -r;
+        else if ((r = cs_strv_add(names, name)) == 0)
+            r = id_add(ids, id);
+        if (r < 0)
+            return r;
     }
-    fclose(f);
-    return r;
+    return 0;
 }
 
 int cs_local_accounts_load(const char *passwd_path, const char *group_path, cs_local_accounts **out)
@@ -115,17 +131,17 @@ int cs_local_accounts_load(const char *passwd_path, const char *group_path, cs_l
 
     if (!l)
         return -ENOMEM;
-    r = load_passwd(passwd_path, l);
+    r = load_entries(passwd_path, read_passwd, &l->user_names, &l->uids);
     if (r == 0)
-        r = load_group(group_path, l);
+        r = load_entries(group_path, read_group, &l->group_names, &l->gids);
     if (r < 0) {
         cs_local_accounts_free(l);
         return r;
     }
-    qsort(l->user_names, l->n_user_names, sizeof(char *), cmp_str);
-    qsort(l->group_names, l->n_group_names, sizeof(char *), cmp_str);
-    qsort(l->uids, l->n_uids, sizeof(uint32_t), cmp_u32);
-    qsort(l->gids, l->n_gids, sizeof(uint32_t), cmp_u32);
+    qsort(l->user_names.v, l->user_names.n, sizeof(char *), cmp_str);
+    qsort(l->group_names.v, l->group_names.n, sizeof(char *), cmp_str);
+    qsort(l->uids.v, l->uids.n, sizeof(uint32_t), cmp_u32);
+    qsort(l->gids.v, l->gids.n, sizeof(uint32_t), cmp_u32);
     *out = l;
     return 0;
 }
@@ -134,14 +150,10 @@ void cs_local_accounts_free(cs_local_accounts *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->n_user_names; i++)
-        free(l->user_names[i]);
-    for (size_t i = 0; i < l->n_group_names; i++)
-        free(l->group_names[i]);
-    free(l->user_names);
-    free(l->group_names);
-    free(l->uids);
-    free(l->gids);
+    cs_strv_free(&l->user_names);
+    cs_strv_free(&l->group_names);
+    free(l->uids.v);
+    free(l->gids.v);
     free(l);
 }
 
@@ -319,7 +331,7 @@ static int check_user(const cs_fleet_user *u, const cs_fleet_policy *p, const se
     for (size_t i = 0; i < u->n_groups; i++)
         if (!name_set_has(&x->groups, u->groups[i]))
             return cs_fleet_fail(err, "user '%s': group '%s' is not in the directory", n, u->groups[i]);
-    if (l && (has_name(l->user_names, l->n_user_names, n) || has_id(l->uids, l->n_uids, u->uid)))
+    if (l && (has_name(l->user_names.v, l->user_names.n, n) || has_id(l->uids.v, l->uids.n, u->uid)))
         return cs_fleet_fail(err, "user '%s' (uid %u) collides with a local account of this machine", n,
                              u->uid);
     return 0;
@@ -340,7 +352,7 @@ static int check_group(const cs_fleet_group *g, const cs_fleet_policy *p, const 
         if (!name_set_has(&x->users, g->members[i]))
             return cs_fleet_fail(err, "group '%s': member '%s' is not a user of the directory", g->name,
                                  g->members[i]);
-    if (l && (has_name(l->group_names, l->n_group_names, g->name) || has_id(l->gids, l->n_gids, g->gid)))
+    if (l && (has_name(l->group_names.v, l->group_names.n, g->name) || has_id(l->gids.v, l->gids.n, g->gid)))
         return cs_fleet_fail(err, "group '%s' (gid %u) collides with a local group of this machine",
                              g->name, g->gid);
     return 0;

@@ -385,9 +385,10 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
 }
 
 /* The extended attributes of an entry, through fd when open (no path walk),
- * else by path.  Returns true when it has none for certain: an error other
- * than "not supported" leaves that unknown. */
-static bool read_xattrs(const char *path, int fd, cs_node *nd)
+ * else by path.  1 when it has none for certain (an error other than "not
+ * supported" leaves that unknown: 0), 0 when it has some, or -ENOMEM: a
+ * snapshot never silently lacks an attribute it could not copy. */
+static int read_xattrs(const char *path, int fd, cs_node *nd)
 {
     char list[16384];
     ssize_t len = fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(path, list, sizeof(list));
@@ -401,25 +402,25 @@ static bool read_xattrs(const char *path, int fd, cs_node *nd)
         count = CS_XATTR_MAX_COUNT;
     nd->xattrs = calloc(count, sizeof(*nd->xattrs));
     if (!nd->xattrs)
-        return false;
+        return -ENOMEM;
     for (ssize_t i = 0; i < len && nd->nxattrs < count; i += (ssize_t)strlen(list + i) + 1) {
         uint8_t val[CS_XATTR_VALUE_MAX];
         ssize_t vl = fd >= 0 ? fgetxattr(fd, list + i, val, sizeof(val)) : lgetxattr(path, list + i, val, sizeof(val));
         cs_xattr *x = &nd->xattrs[nd->nxattrs];
         if (vl < 0 || strlen(list + i) > 255)
-            continue;
+            continue; /* removed since the listing */
         x->name = strdup(list + i);
         x->value = malloc(vl ? (size_t)vl : 1);
         if (!x->name || !x->value) {
             free(x->name);
             free(x->value);
-            continue;
+            return -ENOMEM;
         }
         memcpy(x->value, val, (size_t)vl);
         x->len = (uint32_t)vl;
         nd->nxattrs++;
     }
-    return false;
+    return 0;
 }
 
 static int node_from_stat(backup_run *b, int dirfd, const char *name, const char *path, const struct stat *st,
@@ -468,7 +469,7 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
     }
     /* files: after the file-change cache (queue_files); directories: through their fd (descend) */
     if (nd->type != CS_NODE_FILE && nd->type != CS_NODE_DIR)
-        read_xattrs(path, -1, nd);
+        return read_xattrs(path, -1, nd) < 0 ? -ENOMEM : 0;
     return 0;
 }
 
@@ -639,8 +640,7 @@ static int finalize(backup_run *b, frame *f)
                 if (!b->fatal) {
                     /* a full disk is the caller's to explain: it knows where the repository is */
                     if (re != -ENOSPC && re != -EDQUOT)
-                        log_error("cannot store data in the repository: %s; no snapshot is written",
-                                  strerror(-re));
+                        log_error_errno(re, "cannot store data in the repository: %m; no snapshot is written");
                     b->fatal = re;
                 }
                 drop = true;
@@ -851,7 +851,7 @@ static int add_entry(backup_run *b, frame *f, const char *path, const char *name
         return -ENOMEM;
     if (fstatat(f->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT || ks) {
-            log_warning("cannot stat %s: %s", full, strerror(errno));
+            log_warning_errno(-errno, "cannot stat %s", full);
             b->errors++;
         } else {
             log_notice("%s vanished before it could be read: not in this snapshot", full);
@@ -892,9 +892,11 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
     cs_node *nd = &f->nodes[i];
     const cs_id *ids;
     uint32_t nids;
-    bool all = true, nox = false;
+    bool all = true, known_none = false;
+    int nox;
 
-    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids, &nox) : 0;
+    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids, &known_none) : 0;
+    nox = known_none;
     if (*hit != 1)
         return 0;
     pthread_mutex_lock(&b->r->index.lock);
@@ -908,7 +910,9 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
     nd->ncontent = nids;
     /* the lookup marked it seen; written back only when "no xattrs" is learnt
      * (read after the stat, "none" holds for it) */
-    if (!nox && read_xattrs(full, -1, nd))
+    if (!nox && (nox = read_xattrs(full, -1, nd)) < 0)
+        return nox;
+    if (nox == 1)
         cs_fcache_put(b->fc, full, &f->stats[i], ids, nids, true);
     b->files_unchanged++;
     b->files++;
@@ -921,13 +925,16 @@ static int queue_files(backup_run *b, frame *f, const char *path)
 {
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         const char *full;
-        int hit;
+        int hit, r;
         job *j;
         if (f->nodes[i].type != CS_NODE_FILE)
             continue;
         if (!(full = join(b, path, f->nodes[i].name)))
             return -ENOMEM;
-        if (from_cache(b, f, i, full, &hit))
+        int taken = from_cache(b, f, i, full, &hit);
+        if (taken < 0)
+            return taken;
+        if (taken)
             continue;
         if (hit)
             b->files_changed++;
@@ -935,8 +942,12 @@ static int queue_files(backup_run *b, frame *f, const char *path)
             b->files_new++;
         if (!(j = calloc(1, sizeof(*j))))
             return -ENOMEM;
-        j->no_xattrs = read_xattrs(full, -1, &f->nodes[i]);
         j->fr = f;
+        j->idx = i;
+        f->jobs[i] = j; /* freed with the frame, also when the read below fails */
+        if ((r = read_xattrs(full, -1, &f->nodes[i])) < 0)
+            return r;
+        j->no_xattrs = r == 1;
         j->idx = i;
         j->st = f->stats[i];
         f->jobs[i] = j;
@@ -956,7 +967,7 @@ static frame *unreadable_dir(backup_run *b, const char *full, int err)
         log_notice("%s vanished before it could be read: not in this snapshot", full);
         b->vanished++;
     } else {
-        log_warning("cannot open directory %s: %s", full, strerror(err));
+        log_warning_errno(-err, "cannot open directory %s", full);
         b->errors++;
     }
     if (!(empty = calloc(1, sizeof(*empty)))) {
@@ -977,7 +988,7 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         cs_node *nd = &f->nodes[i];
         _cleanup_free_ char *full = NULL;
-        int fd;
+        int fd, err;
         if (nd->type != CS_NODE_DIR) {
             if (nd->type != CS_NODE_FILE)
                 b->others++;
@@ -988,8 +999,13 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
             return -ENOMEM;
         }
         fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        read_xattrs(full, fd, nd);
-        f->sub[i] = fd < 0 ? unreadable_dir(b, full, errno) : scan_dir(b, fd, full, sel_kid(s, nd->name));
+        err = errno;
+        if (read_xattrs(full, fd, nd) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -ENOMEM;
+        }
+        f->sub[i] = fd < 0 ? unreadable_dir(b, full, err) : scan_dir(b, fd, full, sel_kid(s, nd->name));
         drain(b, 1);
     }
     return 0;
@@ -1410,7 +1426,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     if (rc == 0 && b->fc) {
         int cr = cs_fcache_save(b->fc);
         if (cr < 0)
-            log_warning("could not save the file cache (%s): the next backup reads every file", strerror(-cr));
+            log_warning_errno(cr, "could not save the file cache (%m): the next backup reads every file");
     }
     if (rc == 0)
         snap->summary.duration = elapsed(b);

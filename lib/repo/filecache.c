@@ -207,8 +207,7 @@ int cs_fcache_load(cs_repo *r, const char *cache_dir, cs_fcache **out)
         rc = cs_fcache_parse(c, pt.data, pt.len);
     if (rc < 0) {
         if (rc != -ENOENT)
-            log_warning("ignoring the unreadable file cache %s (%s): every file will be read", c->path,
-                        strerror(-rc));
+            log_warning_errno(rc, "ignoring the unreadable file cache %s (%m): every file will be read", c->path);
         clear_entries(c);
     }
     *out = c;

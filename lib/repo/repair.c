@@ -107,8 +107,8 @@ static int merge_headers(cs_repo *r, hfetch *h, uint64_t *damaged)
             continue;
         if (x->rc < 0) {
             cs_id_hex(&h->todo[i]->id, hex);
-            log_error("pack data/%.2s/%s is not indexed and its header is damaged (%s): its blobs cannot be "
-                      "located", hex, hex, strerror(-x->rc));
+            log_error_errno(x->rc, "pack data/%.2s/%s is not indexed and its header is damaged (%m): its blobs "
+                            "cannot be located", hex, hex);
             if (damaged)
                 (*damaged)++;
             continue;

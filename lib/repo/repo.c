@@ -182,8 +182,8 @@ int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
     snprintf(prefix, sizeof(prefix), "%s%s/", r->prefix, kind); /* fits: CS_REPO_PREFIX_MAX */
     rc = cs_storage_list(r->st, prefix, list_cb, &c);
     if (rc < 0) {
-        free(c.ids);
-        return rc;
+        free(c.ids); /* no caller can go on with part of a listing: say it once, here */
+        return log_error_errno(rc, "cannot list %s in the storage", prefix);
     }
     *ids = c.ids;
     *n = c.n;
@@ -239,8 +239,8 @@ static int load_index(cs_repo *r)
             continue; /* removed by a concurrent prune after the listing */
         if (rc < 0) {
             cs_id_hex(&r->index_ids[i], hex);
-            log_error("index object index/%s is damaged (%s): the packs it names are located from their "
-                      "own headers; 'cloudseal repair index' rebuilds the index", hex, strerror(-rc));
+            log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
+                            "their own headers; 'cloudseal repair index' rebuilds the index", hex);
             r->damaged_index++;
             continue;
         }

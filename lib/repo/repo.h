@@ -186,11 +186,7 @@ typedef struct cs_forget_policy {
 void cs_forget_plan(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, bool *keep);
 /* What makes snapshots one group for forget (restic's --group-by). */
 enum { CS_GROUP_HOST = 1, CS_GROUP_PATHS = 2, CS_GROUP_TAGS = 4 };
-/* cs_forget_plan within each group of snapshots that share what group_by
- * names, so that one group's snapshots never push out another's.  group[i]
- * is set to the index of the oldest snapshot of snaps[i]'s group. */
-int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
-                           size_t *group, bool *keep);
+/* (Applied per group by cs_retention_decide_grouped(), lib/agent/retention.h.) */
 /* Do a and b fall into one group by the CS_GROUP_* bits in by? */
 bool cs_snapshot_same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned by);
 /* Parse "host,paths,tags" (any of them, or "" for one group) into CS_GROUP_*. */

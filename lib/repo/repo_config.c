@@ -72,8 +72,8 @@ static void keep_copy(const cs_repo *r, const char *root, const cs_buf *raw)
     if (rc == 0)
         rc = cs_write_file_atomic(path, raw->data, raw->len, 0600);
     if (rc < 0)
-        log_warning("cannot keep a copy of the repository config in %s (%s): if storage's copy is ever "
-                    "damaged, 'cloudseal repair config' needs one", path, strerror(-rc));
+        log_warning_errno(rc, "cannot keep a copy of the repository config in %s (%m): if storage's copy is "
+                          "ever damaged, 'cloudseal repair config' needs one", path);
 }
 
 /* Bytes in place that a copy shares with storage's damaged object: most

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -26,36 +27,63 @@
 
 #define RQ_MAX 64
 #define MAX_WORKERS 8
-/* Remote storage (S3): each blob is a ranged GET costing a round trip, so
- * more requests are kept in flight: more workers, and a large file is cut
- * into segments of SEGMENT_BLOBS blobs that different workers fetch and
- * write at their offsets.  Their blob buffers are bounded together by
- * REMOTE_BUDGET (reserved per blob, 3 x its stored size: the fetched,
- * decrypted and decompressed copies) and shrunk to KEEP_BUF after each blob,
- * so memory stays ~REMOTE_BUDGET + REMOTE_WORKERS x KEEP_BUF x 3, not
- * workers x 3 x 8 MiB. */
+/* Remote storage (S3): a request costs a round trip and the server's CPU
+ * per request and per byte, and the backup's workers interleave the blobs
+ * of the files they pack at the same time.  So files are not fetched one
+ * by one: the main thread plans a batch of files at a time (PLAN_FILES
+ * files or PLAN_BYTES stored bytes first, so that the workers start soon,
+ * then twice as many each time up to half the files it may open: a blob
+ * that several files hold, copies of a file among them, is fetched once
+ * per plan), sorts their blobs by pack and offset, and
+ * queues one job per range of a pack (neighbouring blobs, gaps up to
+ * GAP_MAX read over, at most RANGE_MAX bytes: a whole 4 MiB pack in one
+ * GET); REMOTE_WORKERS workers fetch jobs at once and write each blob at
+ * its place in its file(s); the worker that writes a file's last blob
+ * finishes it.  What jobs hold is bounded by REMOTE_BUDGET (a job
+ * reserves its range plus 2 x its largest blob: the decrypted and
+ * decompressed copies); at most max_open files are open at once (the
+ * soft RLIMIT_NOFILE raised to the hard one, less FDS_SPARE, at most
+ * MAX_OPEN). */
 #define REMOTE_WORKERS 8
-#define SEGMENT_BLOBS 4
-#define REMOTE_BUDGET (48u << 20)
+#define PLAN_FILES 64
+#define PLAN_BYTES (16u << 20)
+#define PLAN_BYTES_MAX (1ull << 30)
+#define MAX_OPEN 16384
+#define FDS_SPARE 256     /* for the storage's connections, the directories */
+#define RANGE_MAX (8u << 20)
+#define GAP_MAX (256u << 10)
+#define REMOTE_BUDGET (64u << 20)
 #define KEEP_BUF (1u << 20)
+#define FETCH_KEEP (RANGE_MAX + (1u << 20))
+/* Trees (remote): a whole pack at a time, the last TREE_PACKS kept. */
+#define TREE_PACKS 4
+#define TREE_PACK_MAX (16u << 20)
 
-/* A file written by several segment jobs: the last one to finish closes it
- * (metadata, or removal when any segment failed). */
+/* A file restored from remote storage: open from its planning until the
+ * worker writing its last blob finishes it (metadata, or removal when a
+ * blob failed). */
 typedef struct rfile {
     char *path;
     cs_node nd;          /* owned copy */
     int fd;
-    uint32_t left;       /* segments not finished (under restore_run.mu) */
-    int err;             /* first failure of a segment */
+    uint32_t left;       /* blobs not written yet (under restore_run.mu) */
+    int err;             /* first failure */
     uint64_t size;
 } rfile;
+
+/* A blob's place in a file (remote storage). */
+typedef struct place {
+    uint32_t pack, offset, enc_len;
+    uint32_t blob;       /* index in f->nd.content */
+    rfile *f;
+    uint64_t at;         /* offset in the file */
+} place;
 
 typedef struct rjob {
     char *path;
     cs_node nd;          /* owned copy (whole-file job) */
-    rfile *f;            /* or: a segment of f, blobs [from, to) at offset off */
-    uint32_t from, to;
-    uint64_t off;
+    place *pl;           /* or: the blobs of one range of a pack, sorted */
+    size_t npl;
     struct rjob *next;
 } rjob;
 
@@ -87,6 +115,16 @@ typedef struct restore_run {
     size_t npend, pcap;
     bool root;
     bool remote;         /* storage with a round trip per request: see REMOTE_WORKERS */
+    place *plan;         /* blobs of the files planned, not queued yet (main thread) */
+    size_t nplan, plancap, plan_files;
+    uint64_t plan_bytes;
+    int open_files;      /* rfiles open (under mu) */
+    int max_open;        /* see REMOTE_WORKERS; the plan never holds more than half */
+    size_t plan_max_files;
+    uint64_t plan_max_bytes;
+    struct { uint32_t pack; cs_buf buf; } tp[TREE_PACKS]; /* see load_tree (main thread) */
+    unsigned tp_next;
+    pthread_cond_t cv_open;
     uint64_t budget;     /* REMOTE_BUDGET bytes not reserved by a worker (under mu) */
     pthread_cond_t cv_budget;
     int busy;            /* jobs taken by workers, not finished (under mu) */
@@ -157,7 +195,7 @@ static void set_xattrs(int fd, const char *path, const cs_node *nd)
         int r = fd >= 0 ? fsetxattr(fd, nd->xattrs[i].name, nd->xattrs[i].value, nd->xattrs[i].len, 0)
                         : lsetxattr(path, nd->xattrs[i].name, nd->xattrs[i].value, nd->xattrs[i].len, 0);
         if (r < 0 && errno != ENOTSUP && errno != EPERM)
-            log_warning("cannot set extended attribute %s on %s: %s", nd->xattrs[i].name, path, strerror(errno));
+            log_warning_errno(-errno, "cannot set extended attribute %s on %s", nd->xattrs[i].name, path);
     }
 }
 
@@ -169,19 +207,19 @@ static void set_meta(restore_run *s, int fd, const char *path, const cs_node *nd
     set_xattrs(fd, path, nd);
     if (s->root || nd->uid == getuid()) {
         if ((fd >= 0 ? fchown(fd, nd->uid, nd->gid) : lchown(path, nd->uid, nd->gid)) < 0 && s->root)
-            log_warning("cannot set the owner of %s: %s", path, strerror(errno));
+            log_warning_errno(-errno, "cannot set the owner of %s", path);
     }
     if (nd->type != CS_NODE_SYMLINK) {
         if ((fd >= 0 ? fchmod(fd, nd->mode & 07777) : chmod(path, nd->mode & 07777)) < 0)
-            log_warning("cannot set the mode of %s: %s", path, strerror(errno));
+            log_warning_errno(-errno, "cannot set the mode of %s", path);
     }
     if ((fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW)) < 0)
-        log_warning("cannot set the times of %s: %s", path, strerror(errno));
+        log_warning_errno(-errno, "cannot set the times of %s", path);
 }
 
 /* Small blobs of consecutive files sit next to each other in a pack: read
- * a window around them once instead of one request per blob (a syscall
- * storm locally, a round trip each on S3). */
+ * a window around them once instead of one request per blob (local
+ * storage; remote storage fetches whole ranges of packs, see pack_job). */
 #define WINDOW_BYTES (256u << 10)
 #define WINDOW_MAX_BLOB (64u << 10)
 
@@ -190,6 +228,13 @@ typedef struct window {
     uint32_t pack;       /* index of the pack in the index, UINT32_MAX = empty */
     uint64_t off;
 } window;
+
+typedef struct wbufs {
+    cs_buf blob, raw, tmp;
+    void *dctx;
+    window w;
+    cs_buf range;        /* a pack range (remote) */
+} wbufs;
 
 static int load_blob(restore_run *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
 {
@@ -233,76 +278,45 @@ static int open_target(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
-typedef struct wbufs {
-    cs_buf blob, raw, tmp;
-    void *dctx;
-    window w;
-} wbufs;
-
-static void budget_take(restore_run *s, uint64_t n)
+/* Write one blob's data at off; sparse files leave zero runs as holes
+ * (ftruncate at the end sets the size). */
+static int write_data(int fd, const cs_node *nd, const cs_buf *blob, uint64_t off)
 {
-    pthread_mutex_lock(&s->mu);
-    while (s->budget < n)
-        pthread_cond_wait(&s->cv_budget, &s->mu);
-    s->budget -= n;
-    pthread_mutex_unlock(&s->mu);
+    int rc = 0;
+
+    if (!(nd->flags & CS_NODE_SPARSE))
+        return pwrite_all(fd, blob->data, blob->len, off);
+    for (size_t k = 0; k < blob->len && rc == 0; k += 64 * 1024) {
+        size_t l = blob->len - k < 64 * 1024 ? blob->len - k : 64 * 1024;
+        if (!all_zero(blob->data + k, l))
+            rc = pwrite_all(fd, blob->data + k, l, off + k);
+    }
+    return rc;
 }
 
-static void budget_give(restore_run *s, uint64_t n, wbufs *b)
+static void blob_failed(const char *path, const cs_id *id, int rc)
 {
-    cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
+    char hex[65];
 
-    for (size_t i = 0; i < 3; i++)
-        if (v[i]->cap > KEEP_BUF)
-            cs_buf_free(v[i]);
-    pthread_mutex_lock(&s->mu);
-    s->budget += n;
-    pthread_cond_broadcast(&s->cv_budget);
-    pthread_mutex_unlock(&s->mu);
+    cs_id_hex(id, hex);
+    log_error("%s: data blob %s is %s; the file is not restored", path, hex,
+              rc == -ENOENT ? "missing from the repository" : "damaged");
 }
 
-/* Write blobs [from, to) of nd's content at off; *end = offset after them. */
-static int write_blobs(restore_run *s, int fd, const char *path, const cs_node *nd, uint32_t from, uint32_t to,
-                       uint64_t off, wbufs *b, uint64_t *end)
+/* Write nd's blobs, front to back; *end = the offset after them. */
+static int write_blobs(restore_run *s, int fd, const char *path, const cs_node *nd, wbufs *b, uint64_t *end)
 {
-    bool sparse = nd->flags & CS_NODE_SPARSE;
-    cs_buf *blob = &b->blob;
+    uint64_t off = 0;
 
-    for (uint32_t i = from; i < to; i++) {
-        uint64_t need = 0;
-        int rc;
-        if (s->remote) {
-            const cs_ientry *e = cs_index_find(&s->r->index, &nd->content[i]);
-            need = e ? 3ull * e->enc_len : 0;
-            if (need > REMOTE_BUDGET)
-                need = REMOTE_BUDGET;
-            budget_take(s, need);
-        }
-        rc = load_blob(s, &b->w, &nd->content[i], &b->raw, &b->tmp, blob, b->dctx);
+    for (uint32_t i = 0; i < nd->ncontent; i++) {
+        int rc = load_blob(s, &b->w, &nd->content[i], &b->raw, &b->tmp, &b->blob, b->dctx);
         if (rc < 0) {
-            char hex[65];
-            if (s->remote)
-                budget_give(s, need, b);
-            cs_id_hex(&nd->content[i], hex);
-            log_error("%s: data blob %s is %s; the file is not restored", path, hex,
-                      rc == -ENOENT ? "missing from the repository" : "damaged");
+            blob_failed(path, &nd->content[i], rc);
             return -EBADMSG;
         }
-        if (!sparse) {
-            rc = pwrite_all(fd, blob->data, blob->len, off);
-        } else {
-            /* sparse files: zero runs stay holes (ftruncate at the end sets the size) */
-            for (size_t k = 0; k < blob->len && rc == 0; k += 64 * 1024) {
-                size_t l = blob->len - k < 64 * 1024 ? blob->len - k : 64 * 1024;
-                if (!all_zero(blob->data + k, l))
-                    rc = pwrite_all(fd, blob->data + k, l, off + k);
-            }
-        }
-        off += blob->len;
-        if (s->remote)
-            budget_give(s, need, b);
-        if (rc < 0)
+        if ((rc = write_data(fd, nd, &b->blob, off)) < 0)
             return rc;
+        off += b->blob.len;
     }
     *end = off;
     return 0;
@@ -316,7 +330,7 @@ static int write_file(restore_run *s, rjob *j, wbufs *b)
 
     if (fd < 0)
         return fd;
-    if ((rc = write_blobs(s, fd, j->path, &j->nd, 0, j->nd.ncontent, 0, b, &size)) < 0)
+    if ((rc = write_blobs(s, fd, j->path, &j->nd, b, &size)) < 0)
         return rc;
     /* a new file written front to back has its size already; a sparse one
      * may end in a hole */
@@ -363,9 +377,9 @@ static void write_failed(restore_run *s, const char *path, int rc)
             s->full = rc;
         pthread_mutex_unlock(&s->mu);
         if (first)
-            log_error("the target's disk is full (%s) writing %s: restore stopped; free space in %s "
-                      "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
-                      strerror(-rc), path, s->o->target, (double)s->snap_bytes / (1 << 20));
+            log_error_errno(rc, "the target's disk is full (%m) writing %s: restore stopped; free space in %s "
+                            "(the snapshot holds %.1f MiB) and restore again: what was restored is kept",
+                            path, s->o->target, (double)s->snap_bytes / (1 << 20));
     } else if (rc != -EBADMSG) {
         log_error_errno(rc, "cannot restore %s", path);
     }
@@ -382,25 +396,11 @@ static int stopped(restore_run *s)
     return full;
 }
 
-/* One segment of a file cut by restore_node; the last segment done
- * finishes the file. */
-static void write_segment(restore_run *s, rjob *j, wbufs *b)
+/* A remote file's last blob is written (or failed): finish it. */
+static void file_done(restore_run *s, rfile *f)
 {
-    rfile *f = j->f;
-    uint64_t end = 0;
-    int rc = stopped(s) ? -ENOSPC : write_blobs(s, f->fd, f->path, &f->nd, j->from, j->to, j->off, b, &end);
-    bool last;
+    int rc = f->err;
 
-    if (rc == 0)
-        __atomic_add_fetch(&s->res.bytes, end - j->off, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&s->mu);
-    if (rc < 0 && !f->err)
-        f->err = rc;
-    last = --f->left == 0;
-    pthread_mutex_unlock(&s->mu);
-    if (!last)
-        return;
-    rc = f->err;
     if (rc == 0 && (f->nd.flags & CS_NODE_SPARSE) && ftruncate(f->fd, (off_t)f->size) < 0)
         rc = -errno;
     if (rc == 0)
@@ -409,22 +409,143 @@ static void write_segment(restore_run *s, rjob *j, wbufs *b)
     if (rc < 0) {
         unlink(f->path); /* never leave wrong or partial data behind */
         write_failed(s, f->path, rc);
+    } else {
+        __atomic_add_fetch(&s->res.bytes, f->size, __ATOMIC_RELAXED);
     }
     pthread_mutex_lock(&s->mu);
     count_file(s, rc);
+    s->open_files--;
+    pthread_cond_signal(&s->cv_open);
     pthread_mutex_unlock(&s->mu);
     rfile_free(f);
+}
+
+/* One blob of f written (rc 0) or not (rc; why: the blob's own error, if
+ * that was it).  A file's first failure is named, its last blob finishes it. */
+static void place_done(restore_run *s, const place *p, int rc, int why)
+{
+    rfile *f = p->f;
+    bool first, last;
+
+    pthread_mutex_lock(&s->mu);
+    first = rc < 0 && !f->err;
+    if (first)
+        f->err = rc;
+    last = --f->left == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (first && why < 0)
+        blob_failed(f->path, &f->nd.content[p->blob], why);
+    if (last)
+        file_done(s, f);
+}
+
+static void budget_take(restore_run *s, uint64_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->budget < n)
+        pthread_cond_wait(&s->cv_budget, &s->mu);
+    s->budget -= n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* After a job: drop big buffers, give its budget back. */
+static void budget_give(restore_run *s, uint64_t n, wbufs *b)
+{
+    cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
+
+    if (b->range.cap > FETCH_KEEP)
+        cs_buf_free_ciphertext(&b->range);
+    for (size_t i = 0; i < 3; i++)
+        if (v[i]->cap > KEEP_BUF)
+            cs_buf_free(v[i]);
+    pthread_mutex_lock(&s->mu);
+    s->budget += n;
+    pthread_cond_broadcast(&s->cv_budget);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Open the blob of place p: from the fetched range when there is one (got),
+ * else alone (the range failed after the storage's retries; a blob that is
+ * missing or damaged is then named by its own error). */
+static int open_place(restore_run *s, const place *p, bool got, uint32_t start, wbufs *b)
+{
+    const cs_id *id = &p->f->nd.content[p->blob];
+    int rc;
+
+    if (!got)
+        return cs_repo_load_blob2(s->r, id, CS_BLOB_DATA, &b->raw, &b->tmp, &b->blob, b->dctx);
+    rc = cs_blob_open_dctx(s->r->keys, CS_BLOB_DATA, id, b->range.data + (p->offset - start), p->enc_len,
+                           cs_index_find(&s->r->index, id)->raw_len, &b->tmp, &b->blob, b->dctx, false);
+    return rc < 0 ? -EBADMSG : rc; /* the bytes the index names do not open */
+}
+
+/* A range of one pack: fetch it in one GET, write every blob in it to its
+ * place(s).  The places are sorted by offset; a blob several files (or one
+ * file twice) hold is opened once. */
+static void pack_job(restore_run *s, rjob *j, wbufs *b)
+{
+    cs_repo *r = s->r;
+    uint32_t start = j->pl[0].offset;
+    uint64_t end = start, biggest = 0, need;
+    char key[CS_REPO_KEY_MAX];
+    bool got = false;
+    int why = 0, full = stopped(s);
+
+    for (size_t i = 0; i < j->npl; i++) {
+        const cs_ientry *e = cs_index_find(&r->index, &j->pl[i].f->nd.content[j->pl[i].blob]);
+        if ((uint64_t)j->pl[i].offset + j->pl[i].enc_len > end)
+            end = (uint64_t)j->pl[i].offset + j->pl[i].enc_len;
+        if (e->raw_len > biggest)
+            biggest = e->raw_len;
+    }
+    need = end - start + 2 * biggest < REMOTE_BUDGET ? end - start + 2 * biggest : REMOTE_BUDGET;
+    if (full) {
+        for (size_t i = 0; i < j->npl; i++)
+            place_done(s, &j->pl[i], full, 0);
+        return;
+    }
+    budget_take(s, need);
+    cs_buf_reset(&b->range);
+    got = cs_repo_key(r, "data", &r->index.packs[j->pl[0].pack].id, key, sizeof(key)) == 0 &&
+          cs_storage_get(r->st, key, start, end - start, end - start, &b->range) == 0 &&
+          b->range.len == end - start;
+    for (size_t i = 0; i < j->npl; i++) {
+        const place *p = &j->pl[i];
+        if (i == 0 || p->offset != j->pl[i - 1].offset)
+            why = open_place(s, p, got, start, b);
+        if (why < 0)
+            place_done(s, p, -EBADMSG, why);
+        else
+            place_done(s, p, write_data(p->f->fd, &p->f->nd, &b->blob, p->at), 0);
+    }
+    budget_give(s, need, b);
+}
+
+/* One whole-file job: write it, count it, free it. */
+static void file_job(restore_run *s, rjob *j, wbufs *b)
+{
+    int rc;
+
+    if (stopped(s))
+        rc = -ENOSPC; /* not started: the target is full */
+    else if ((rc = b->dctx ? write_file(s, j, b) : -ENOMEM) < 0)
+        unlink(j->path); /* never leave wrong or partial data behind */
+    if (rc < 0)
+        write_failed(s, j->path, rc);
+    pthread_mutex_lock(&s->mu);
+    count_file(s, rc);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void *rworker(void *arg)
 {
     restore_run *s = arg;
-    wbufs b = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, ZSTD_createDCtx(), { CS_BUF_INIT, UINT32_MAX, 0 } };
+    wbufs b = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, ZSTD_createDCtx(), { CS_BUF_INIT, UINT32_MAX, 0 },
+                CS_BUF_INIT };
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
         rjob *j;
-        int rc;
         while (!s->head && !s->stop)
             pthread_cond_wait(&s->cv_job, &s->mu);
         if (!s->head)
@@ -437,25 +558,15 @@ static void *rworker(void *arg)
         s->busy++;
         pthread_cond_signal(&s->cv_space);
         pthread_mutex_unlock(&s->mu);
-        if (j->f) {
-            write_segment(s, j, &b);
-            free(j);
-            pthread_mutex_lock(&s->mu);
-            if (--s->busy == 0 && !s->head)
-                pthread_cond_broadcast(&s->cv_idle);
-            continue;
-        }
-        if (stopped(s))
-            rc = -ENOSPC; /* not started: the target is full */
-        else if ((rc = b.dctx ? write_file(s, j, &b) : -ENOMEM) < 0)
-            unlink(j->path); /* never leave wrong or partial data behind */
-        if (rc < 0)
-            write_failed(s, j->path, rc);
-        pthread_mutex_lock(&s->mu);
-        count_file(s, rc);
+        if (j->pl)
+            pack_job(s, j, &b);
+        else
+            file_job(s, j, &b);
+        free(j->pl);
         free(j->path);
         cs_node_clear(&j->nd);
         free(j);
+        pthread_mutex_lock(&s->mu);
         if (--s->busy == 0 && !s->head)
             pthread_cond_broadcast(&s->cv_idle);
     }
@@ -464,6 +575,7 @@ static void *rworker(void *arg)
     cs_buf_free(&b.raw);
     cs_buf_free(&b.tmp);
     cs_buf_free(&b.w.buf);
+    cs_buf_free_ciphertext(&b.range);
     ZSTD_freeDCtx(b.dctx);
     return NULL;
 }
@@ -487,12 +599,16 @@ static void queue(restore_run *s, rjob *j)
 /* The index lacks something the snapshot needs (an index object damaged
  * or lost): locate the packs no index names from their own headers.  Once
  * per restore, after the workers have gone idle (they read the index). */
+static int plan_flush(restore_run *s);
+
 static bool read_pack_headers(restore_run *s)
 {
     int n;
 
     if (s->r->headers_read)
         return false;
+    if (s->nplan)
+        (void)plan_flush(s); /* planned places name packs by their index; a failure is counted */
     pthread_mutex_lock(&s->mu);
     while (s->head || s->busy)
         pthread_cond_wait(&s->cv_idle, &s->mu);
@@ -574,13 +690,48 @@ static bool backed_up(const restore_run *s, const char *snap_path)
     return false;
 }
 
+/* Remote storage: a snapshot's trees sit side by side in tree packs, and
+ * the walk reads them one directory after the other, a round trip each:
+ * read the whole pack instead and serve its other trees from memory.  Any
+ * failure falls back to cs_tree_load, which names the error. */
+static int load_tree(restore_run *s, const cs_id *id, cs_tree *t)
+{
+    _cleanup_buf_ cs_buf tmp = CS_BUF_INIT, out = CS_BUF_INIT;
+    cs_repo *r = s->r;
+    const cs_ientry *e = cs_index_find(&r->index, id);
+    char key[CS_REPO_KEY_MAX];
+    cs_buf *pk = NULL;
+    uint64_t size;
+
+    if (!s->remote || !e || e->pack == CS_PACK_PENDING || e->type != CS_BLOB_TREE ||
+        (size = r->index.packs[e->pack].size) > TREE_PACK_MAX)
+        return cs_tree_load(r, id, t);
+    for (unsigned i = 0; i < TREE_PACKS && !pk; i++)
+        if (s->tp[i].pack == e->pack && s->tp[i].buf.len)
+            pk = &s->tp[i].buf;
+    if (!pk) {
+        unsigned i = s->tp_next++ % TREE_PACKS;
+        pk = &s->tp[i].buf;
+        cs_buf_reset(pk);
+        s->tp[i].pack = e->pack;
+        if (cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key)) < 0 ||
+            cs_storage_get(r->st, key, 0, size, size, pk) < 0)
+            cs_buf_reset(pk);
+    }
+    if ((uint64_t)e->offset + e->enc_len > pk->len ||
+        cs_blob_open_dctx(r->keys, CS_BLOB_TREE, id, pk->data + e->offset, e->enc_len, e->raw_len, &tmp, &out,
+                          NULL, true) < 0)
+        return cs_tree_load(r, id, t);
+    return cs_tree_parse(out.data, out.len, t);
+}
+
 static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, const char *snap_path)
 {
     cs_tree t;
-    int rc = cs_tree_load(s->r, tree_id, &t);
+    int rc = load_tree(s, tree_id, &t);
 
     if (rc == -ENOENT && read_pack_headers(s))
-        rc = cs_tree_load(s->r, tree_id, &t);
+        rc = load_tree(s, tree_id, &t);
     if (rc < 0) {
         char hex[65];
         cs_id_hex(tree_id, hex);
@@ -635,58 +786,110 @@ static const char *hardlink_first(restore_run *s, const cs_node *nd, const char 
     return NULL;
 }
 
-/* Remote storage: cut a large file into segments that several workers
- * fetch at once (see REMOTE_WORKERS).  Returns 0 when queued (or failed and
- * counted), 1 when a blob is not in the index (let the whole-file job name
- * it), or -ENOMEM. */
-static int queue_segments(restore_run *s, const cs_node *nd, const char *dest)
+static int place_cmp(const void *a, const void *b)
+{
+    const place *x = a, *y = b;
+
+    if (x->pack != y->pack)
+        return x->pack < y->pack ? -1 : 1;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Places [i, *end) that one GET covers: one pack, gaps <= GAP_MAX, at most
+ * RANGE_MAX bytes (a single larger blob alone). */
+static void range_end(const restore_run *s, size_t i, size_t *end)
+{
+    const place *a = &s->plan[i];
+    uint64_t stop = (uint64_t)a->offset + a->enc_len;
+    size_t k = i + 1;
+
+    for (; k < s->nplan; k++) {
+        const place *b = &s->plan[k];
+        uint64_t bend = (uint64_t)b->offset + b->enc_len;
+        if (b->pack != a->pack || b->offset > stop + GAP_MAX || bend - a->offset > RANGE_MAX)
+            break;
+        if (bend > stop)
+            stop = bend;
+    }
+    *end = k;
+}
+
+/* Queue the planned files' blobs as one job per range of a pack. */
+static int plan_flush(restore_run *s)
+{
+    int rc = 0;
+
+    qsort(s->plan, s->nplan, sizeof(place), place_cmp);
+    for (size_t i = 0, end; i < s->nplan; i = end) {
+        rjob *j = calloc(1, sizeof(*j));
+        range_end(s, i, &end);
+        if (j && (j->pl = malloc((end - i) * sizeof(place)))) {
+            memcpy(j->pl, s->plan + i, (end - i) * sizeof(place));
+            j->npl = end - i;
+            queue(s, j);
+            continue;
+        }
+        free(j);
+        rc = -ENOMEM;
+        for (size_t k = i; k < end; k++) /* never written: the files are removed and counted */
+            place_done(s, &s->plan[k], -ENOMEM, 0);
+    }
+    s->nplan = 0;
+    s->plan_files = 0;
+    s->plan_bytes = 0;
+    return rc;
+}
+
+/* Remote storage: open the file and plan its blobs (see REMOTE_WORKERS).
+ * Returns 0 when planned (or failed and counted), 1 when a blob is not in
+ * the index (let the whole-file job name it), or -ENOMEM. */
+static int plan_file(restore_run *s, const cs_node *nd, const char *dest)
 {
     rfile *f;
-    uint64_t off = 0;
-    int fd;
+    int fd, rc = 0;
 
-    for (uint32_t i = 0; i < nd->ncontent; i++)
-        if (!cs_index_find(&s->r->index, &nd->content[i]))
-            return 1;
+    if (!all_indexed(s, nd))
+        return 1;
+    pthread_mutex_lock(&s->mu);
+    while (s->open_files >= s->max_open)
+        pthread_cond_wait(&s->cv_open, &s->mu);
+    pthread_mutex_unlock(&s->mu);
     if (!(f = calloc(1, sizeof(*f))))
         return -ENOMEM;
-    if (!(f->path = strdup(dest)) || node_copy(&f->nd, nd) < 0 || !f->nd.content) {
+    if (!(f->path = strdup(dest)) || node_copy(&f->nd, nd) < 0 || (nd->ncontent && !f->nd.content) ||
+        CS_GREEDY_REALLOC(s->plan, s->plancap, s->nplan + nd->ncontent) < 0) {
         rfile_free(f);
         return -ENOMEM;
     }
     if ((fd = open_target(dest)) < 0) {
-        log_error_errno(fd, "cannot restore %s", dest);
+        write_failed(s, dest, fd);
         s->res.errors++;
         rfile_free(f);
         return 0;
     }
     f->fd = fd;
-    f->left = (nd->ncontent + SEGMENT_BLOBS - 1) / SEGMENT_BLOBS;
-    for (uint32_t i = 0; i < nd->ncontent; i++)
-        f->size += cs_index_find(&s->r->index, &nd->content[i])->raw_len;
-    /* every segment is queued before any can finish the file: f->left
-     * counts them all from the start */
-    for (uint32_t from = 0; from < nd->ncontent; from += SEGMENT_BLOBS) {
-        rjob *j = calloc(1, sizeof(*j));
-        uint32_t to = from + SEGMENT_BLOBS < nd->ncontent ? from + SEGMENT_BLOBS : nd->ncontent;
-        if (!j) {
-            /* account the segments that will never run as failed */
-            pthread_mutex_lock(&s->mu);
-            uint32_t missing = (nd->ncontent - from + SEGMENT_BLOBS - 1) / SEGMENT_BLOBS;
-            f->err = -ENOMEM;
-            f->left -= missing - 1;
-            pthread_mutex_unlock(&s->mu);
-            rjob stub = { .f = f, .from = to, .to = to, .off = off };
-            wbufs none = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, NULL, { CS_BUF_INIT, UINT32_MAX, 0 } };
-            write_segment(s, &stub, &none); /* no blobs: only finishes f if it is the last */
-            return -ENOMEM;
-        }
-        *j = (rjob){ .f = f, .from = from, .to = to, .off = off };
-        for (uint32_t k = from; k < to; k++)
-            off += cs_index_find(&s->r->index, &nd->content[k])->raw_len;
-        queue(s, j);
+    f->left = nd->ncontent + 1; /* + 1: finished below once every place is planned */
+    pthread_mutex_lock(&s->mu);
+    s->open_files++;
+    pthread_mutex_unlock(&s->mu);
+    for (uint32_t i = 0; i < nd->ncontent; i++) {
+        const cs_ientry *e = cs_index_find(&s->r->index, &nd->content[i]);
+        s->plan[s->nplan++] = (place){ e->pack, e->offset, e->enc_len, i, f, f->size };
+        f->size += e->raw_len;
+        s->plan_bytes += e->enc_len;
     }
-    return 0;
+    s->plan_files++;
+    if (s->plan_files >= s->plan_max_files || s->plan_bytes >= s->plan_max_bytes) {
+        rc = plan_flush(s);
+        if (s->plan_max_files < (size_t)s->max_open / 4)
+            s->plan_max_files *= 2;
+        if (s->plan_max_bytes < PLAN_BYTES_MAX)
+            s->plan_max_bytes *= 2;
+    }
+    place_done(s, &(place){ .f = f }, 0, 0); /* an empty file is finished here */
+    return rc;
 }
 
 static void report(restore_run *s, const char *what, const char *path)
@@ -710,7 +913,7 @@ static int make_dir(restore_run *s, const char *dest)
         }
         report(s, "overwrite", dest);
         if (!s->o->dry_run && unlink(dest) < 0) {
-            log_error("cannot replace %s by a directory: %s", dest, strerror(errno));
+            log_error_errno(-errno, "cannot replace %s by a directory", dest);
             s->res.errors++;
             return 0;
         }
@@ -795,8 +998,8 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
                 return 0;
             }
         }
-        if (s->remote && nd->ncontent > SEGMENT_BLOBS) {
-            int r2 = queue_segments(s, nd, dest);
+        if (s->remote) {
+            int r2 = plan_file(s, nd, dest);
             if (r2 <= 0)
                 return r2;
             /* > 0: not every blob is indexed; the whole-file job reports it */
@@ -815,7 +1018,7 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
         return 0;
     }
     if (unlink(dest) < 0 && errno != ENOENT) {
-        log_warning("cannot replace %s: %s", dest, strerror(errno));
+        log_warning_errno(-errno, "cannot replace %s", dest);
         s->res.errors++;
         return 0;
     }
@@ -884,6 +1087,29 @@ static int find_sub(cs_repo *r, const cs_id *root, const char *subpath, cs_node 
     return rc;
 }
 
+/* How many files a remote restore may hold open: the soft limit raised to
+ * the hard one (a process that needs many descriptors is meant to), less
+ * FDS_SPARE, between PLAN_FILES * 2 and MAX_OPEN. */
+static int open_limit(void)
+{
+    struct rlimit rl;
+    rlim_t n = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlim_t cur = rl.rlim_cur;
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                rl.rlim_cur = cur;
+        }
+        n = rl.rlim_cur;
+    }
+    n = n > FDS_SPARE ? n - FDS_SPARE : 0;
+    if (n < PLAN_FILES * 2)
+        n = PLAN_FILES * 2;
+    return n > MAX_OPEN ? MAX_OPEN : (int)n;
+}
+
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
     restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
@@ -904,16 +1130,17 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
     if (rc < 0)
         return log_error_errno(rc, "cannot create the target directory %s", o->target);
-    if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0) {
-        log_error("'%s' is not in the snapshot (%s)", o->subpath, strerror(-rc));
-        return rc;
-    }
+    if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0)
+        return log_error_errno(rc, "'%s' is not in the snapshot (%m)", o->subpath);
     if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
         return -ENOMEM;
     s.snap_bytes = snap->summary.bytes_processed;
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
     if (s.remote && o->workers <= 0)
         nw = REMOTE_WORKERS;
+    s.max_open = s.remote ? open_limit() : 0;
+    s.plan_max_files = PLAN_FILES;
+    s.plan_max_bytes = PLAN_BYTES;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
     s.budget = REMOTE_BUDGET;
@@ -922,6 +1149,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_init(&s.cv_space, NULL);
     pthread_cond_init(&s.cv_budget, NULL);
     pthread_cond_init(&s.cv_idle, NULL);
+    pthread_cond_init(&s.cv_open, NULL);
     for (int i = 0; i < nw; i++)
         if (pthread_create(&s.th[i], NULL, rworker, &s) == 0)
             s.nth++;
@@ -936,6 +1164,8 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
             free(d);
         }
     }
+    if (s.nplan && plan_flush(&s) < 0 && rc == 0)
+        rc = -ENOMEM;
     pthread_mutex_lock(&s.mu);
     s.stop = true;
     pthread_cond_broadcast(&s.cv_job);
@@ -946,7 +1176,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
         if (s.full) {
             s.res.errors++;
         } else if (unlink(s.pend[i].path), link(s.pend[i].target, s.pend[i].path) < 0) {
-            log_warning("cannot link %s to %s: %s", s.pend[i].path, s.pend[i].target, strerror(errno));
+            log_warning_errno(-errno, "cannot link %s to %s", s.pend[i].path, s.pend[i].target);
             s.res.errors++;
         } else {
             s.res.files++;
@@ -980,6 +1210,10 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_cond_destroy(&s.cv_space);
     pthread_cond_destroy(&s.cv_budget);
     pthread_cond_destroy(&s.cv_idle);
+    pthread_cond_destroy(&s.cv_open);
+    free(s.plan);
+    for (unsigned i = 0; i < TREE_PACKS; i++)
+        cs_buf_free_ciphertext(&s.tp[i].buf);
     if (res)
         *res = s.res;
     if (s.full)

@@ -67,7 +67,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     (void)flag;
     (void)ftw;
     if (remove(path) < 0) {
-        log_warning("cannot delete %s: %s", path, strerror(errno));
+        log_warning_errno(-errno, "cannot delete %s", path);
         return -1;
     }
     return 0;

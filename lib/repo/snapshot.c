@@ -397,39 +397,6 @@ bool cs_snapshot_same_group(const cs_snapshot *a, const cs_snapshot *b, unsigned
            (!(by & CS_GROUP_TAGS) || same_set(a->tags, a->ntags, b->tags, b->ntags));
 }
 
-int cs_forget_plan_grouped(const cs_snapshot *snaps, size_t n, const cs_forget_policy *p, unsigned group_by,
-                           size_t *group, bool *keep)
-{
-    cs_snapshot *members = calloc(n ? n : 1, sizeof(*members));
-    size_t *where = calloc(n ? n : 1, sizeof(*where));
-    bool *mkeep = calloc(n ? n : 1, sizeof(*mkeep));
-    int rc = members && where && mkeep ? 0 : -ENOMEM;
-
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t g = 0;
-        while (g < i && !(group[g] == g && cs_snapshot_same_group(&snaps[g], &snaps[i], group_by)))
-            g++;
-        group[i] = g;
-    }
-    for (size_t g = 0; g < n && rc == 0; g++) {
-        size_t m = 0;
-        if (group[g] != g)
-            continue;
-        for (size_t i = g; i < n; i++)
-            if (group[i] == g) {
-                members[m] = snaps[i]; /* shallow: cs_forget_plan reads the times only */
-                where[m++] = i;
-            }
-        cs_forget_plan(members, m, p, mkeep);
-        for (size_t k = 0; k < m; k++)
-            keep[where[k]] = mkeep[k];
-    }
-    free(members);
-    free(where);
-    free(mkeep);
-    return rc;
-}
-
 int cs_group_by_parse(const char *s, unsigned *out)
 {
     static const struct { const char *name; unsigned bit; } names[] = {

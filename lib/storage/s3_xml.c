@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ListObjectsV2 and <Error> parsing with expat, bounded. */
+/* The bounded expat collector of every S3 reply parser, and on it the
+ * ListObjectsV2 and <Error> parsers. */
 #include "storage/s3_xml.h"
 
 #include <errno.h>
@@ -8,81 +9,192 @@
 #include <string.h>
 #include <time.h>
 
-#define XML_MAX_DEPTH 8
-#define TEXT_MAX 4096 /* longer than any key (1024) or token we accept */
+/* ---- the collector ---- */
 
-enum field { F_NONE, F_KEY, F_SIZE, F_ETAG, F_MTIME, F_TRUNC, F_TOKEN, F_CODE, F_MESSAGE };
-
-typedef struct xml_state {
+typedef struct collect_state {
     XML_Parser parser;
-    int err;               /* first error; parsing stops there */
+    const cs_s3_xml_collector *c;
+    int err; /* first error; parsing stops there */
     int depth;
-    bool is_error_doc;     /* root <Error> rather than <ListBucketResult> */
-    bool in_contents;
-    enum field field;
-    char text[TEXT_MAX + 1];
+    bool collecting;
+    char text[CS_S3_XML_TEXT_MAX + 1];
     size_t text_len;
-    /* listing */
-    cs_s3_list_page *page;
-    size_t max_entries;
-    cs_s3_list_entry cur;
-    bool cur_has_key, cur_has_size;
-    /* error */
-    char *code, *message;
-} xml_state;
+} collect_state;
 
-static void fail(xml_state *s, int err)
+static void fail(collect_state *s, int err)
 {
     if (!s->err)
         s->err = err;
     XML_StopParser(s->parser, XML_FALSE);
 }
 
-static enum field field_of(const xml_state *s, const char *name)
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+    collect_state *s = ud;
+    int r;
+
+    (void)attrs;
+    if (s->err)
+        return;
+    if (++s->depth > CS_S3_XML_DEPTH_MAX)
+        return fail(s, -EBADMSG);
+    r = s->c->start(s->c->ud, &(cs_s3_xml_element){ .name = name, .depth = s->depth, .text = "" });
+    if (r < 0)
+        return fail(s, r);
+    s->collecting = r > 0;
+    s->text_len = 0;
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+    collect_state *s = ud;
+    int r;
+
+    if (s->err)
+        return;
+    s->text[s->text_len] = '\0';
+    r = s->c->end(s->c->ud, &(cs_s3_xml_element){ .name = name, .depth = s->depth, .text = s->text,
+                                                    .len = s->text_len });
+    if (r < 0)
+        fail(s, r);
+    s->text_len = 0;
+    s->collecting = false;
+    s->depth--;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *t, int len)
+{
+    collect_state *s = ud;
+
+    if (!s->collecting || len <= 0 || s->err)
+        return;
+    if ((size_t)len > s->c->text_max - s->text_len)
+        return fail(s, -EBADMSG);
+    memcpy(s->text + s->text_len, t, (size_t)len);
+    s->text_len += (size_t)len;
+}
+
+/* DOCTYPEs are how entity expansion attacks start; S3 never sends one. */
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                               const XML_Char *pubid, int has_internal_subset)
+{
+    (void)name; (void)sysid; (void)pubid; (void)has_internal_subset;
+    fail(ud, -EBADMSG);
+}
+
+int cs_s3_xml_collect(const void *xml, size_t len, const cs_s3_xml_collector *c)
+{
+    collect_state *s;
+    int r;
+
+    if (len > CS_S3_XML_MAX || c->text_max > CS_S3_XML_TEXT_MAX)
+        return -EBADMSG;
+    if (!(s = calloc(1, sizeof(*s))))
+        return -ENOMEM;
+    s->c = c;
+    s->parser = XML_ParserCreate("UTF-8");
+    if (!s->parser) {
+        free(s);
+        return -ENOMEM;
+    }
+    XML_SetUserData(s->parser, s);
+    XML_SetElementHandler(s->parser, on_start, on_end);
+    XML_SetCharacterDataHandler(s->parser, on_text);
+    XML_SetStartDoctypeDeclHandler(s->parser, on_doctype);
+    if (XML_Parse(s->parser, xml, (int)len, XML_TRUE) != XML_STATUS_OK && !s->err)
+        s->err = -EBADMSG;
+    r = s->err;
+    XML_ParserFree(s->parser);
+    free(s);
+    return r;
+}
+
+int cs_s3_xml_take_text(const cs_s3_xml_element *e, size_t max, char **out)
+{
+    if (*out || e->len == 0 || e->len > max || memchr(e->text, '\0', e->len))
+        return -EBADMSG;
+    *out = strndup(e->text, e->len);
+    return *out ? 0 : -ENOMEM;
+}
+
+void cs_s3_xml_printable(char *dst, size_t dstsz, const char *src)
+{
+    size_t i = 0;
+
+    for (; src[i] && i + 1 < dstsz; i++)
+        dst[i] = ((unsigned char)src[i] < 0x20 || (unsigned char)src[i] >= 0x7f) ? '?' : src[i];
+    dst[i] = '\0';
+}
+
+int64_t cs_s3_xml_time(const char *t)
+{
+    struct tm tm = { 0 };
+
+    return strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) ? (int64_t)timegm(&tm) : 0;
+}
+
+/* ---- ListObjectsV2 and <Error> ---- */
+
+#define TEXT_MAX 4096 /* longer than any key (1024) or token we accept */
+
+enum field { F_NONE, F_KEY, F_SIZE, F_ETAG, F_MTIME, F_TRUNC, F_TOKEN, F_CODE, F_MESSAGE };
+
+typedef struct xml_state {
+    bool is_error_doc; /* root <Error> rather than <ListBucketResult> */
+    bool in_contents;
+    enum field field;
+    /* listing */
+    cs_s3_list_page *page;
+    size_t max_entries;
+    cs_s3_list_entry cur;
+    bool cur_has_size;
+    /* error */
+    char *code, *message;
+} xml_state;
+
+static enum field field_of(const xml_state *s, const char *name, int depth)
 {
     if (s->is_error_doc) {
-        if (s->depth != 2)
+        if (depth != 2)
             return F_NONE;
         return strcmp(name, "Code") == 0 ? F_CODE : strcmp(name, "Message") == 0 ? F_MESSAGE : F_NONE;
     }
-    if (s->in_contents && s->depth == 3) {
+    if (s->in_contents && depth == 3) {
         if (strcmp(name, "Key") == 0) return F_KEY;
         if (strcmp(name, "Size") == 0) return F_SIZE;
         if (strcmp(name, "ETag") == 0) return F_ETAG;
         if (strcmp(name, "LastModified") == 0) return F_MTIME;
         return F_NONE;
     }
-    if (s->depth == 2) {
+    if (depth == 2) {
         if (strcmp(name, "IsTruncated") == 0) return F_TRUNC;
         if (strcmp(name, "NextContinuationToken") == 0) return F_TOKEN;
     }
     return F_NONE;
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+/* 1 (collect the text) for the fields we read, 0 for the others. */
+static int listing_start(void *ud, const cs_s3_xml_element *e)
 {
     xml_state *s = ud;
 
-    (void)attrs;
-    if (++s->depth > XML_MAX_DEPTH)
-        return fail(s, -EBADMSG);
-    if (s->depth == 1) {
+    if (e->depth == 1) {
         /* a listing parser accepts only a listing, an error parser only an error */
-        if (s->page ? strcmp(name, "ListBucketResult") != 0 : strcmp(name, "Error") != 0)
-            return fail(s, -EBADMSG);
+        if (s->page ? strcmp(e->name, "ListBucketResult") != 0 : strcmp(e->name, "Error") != 0)
+            return -EBADMSG;
         s->is_error_doc = !s->page;
-        return;
+        return 0;
     }
-    if (s->page && !s->is_error_doc && s->depth == 2 && strcmp(name, "Contents") == 0) {
+    if (s->page && !s->is_error_doc && e->depth == 2 && strcmp(e->name, "Contents") == 0) {
         if (s->page->n >= s->max_entries)
-            return fail(s, -E2BIG);
+            return -E2BIG;
         memset(&s->cur, 0, sizeof(s->cur));
-        s->cur_has_key = s->cur_has_size = false;
+        s->cur_has_size = false;
         s->in_contents = true;
-        return;
+        return 0;
     }
-    s->field = field_of(s, name);
-    s->text_len = 0;
+    s->field = field_of(s, e->name, e->depth);
+    return s->field != F_NONE;
 }
 
 static int parse_u64(const char *t, uint64_t *out)
@@ -101,82 +213,51 @@ static int parse_u64(const char *t, uint64_t *out)
     return 0;
 }
 
-/* "2009-10-12T17:50:30.000Z" (fraction optional); 0 when unparseable, as
- * the time is informational. */
-static int64_t parse_time(const char *t)
+static int finish_field(xml_state *s, const cs_s3_xml_element *e)
 {
-    struct tm tm = { 0 };
-    const char *end = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm);
+    cs_s3_list_entry *c = &s->cur;
 
-    if (!end)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
-static void printable_copy(char *dst, size_t dstsz, const char *src)
-{
-    size_t i = 0;
-
-    for (; src[i] && i + 1 < dstsz; i++)
-        dst[i] = ((unsigned char)src[i] < 0x20 || (unsigned char)src[i] >= 0x7f) ? '?' : src[i];
-    dst[i] = '\0';
-}
-
-static void finish_field(xml_state *s)
-{
-    const char *t = s->text;
-    cs_s3_list_entry *e = &s->cur;
-
-    s->text[s->text_len] = '\0';
     switch (s->field) {
     case F_KEY:
-        if (e->key || s->text_len == 0 || s->text_len > 1024 || memchr(t, '\0', s->text_len) != NULL)
-            return fail(s, -EBADMSG);
-        if (!(e->key = strdup(t)))
-            return fail(s, -ENOMEM);
-        s->cur_has_key = true;
-        break;
+        return cs_s3_xml_take_text(e, 1024, &c->key);
     case F_SIZE:
-        if (s->cur_has_size || parse_u64(t, &e->st.size) < 0)
-            return fail(s, -EBADMSG);
+        if (s->cur_has_size || parse_u64(e->text, &c->st.size) < 0)
+            return -EBADMSG;
         s->cur_has_size = true;
-        break;
+        return 0;
     case F_ETAG:
-        if (s->text_len >= sizeof(e->st.etag))
-            return fail(s, -EBADMSG);
-        memcpy(e->st.etag, t, s->text_len + 1);
-        break;
+        if (e->len >= sizeof(c->st.etag))
+            return -EBADMSG;
+        memcpy(c->st.etag, e->text, e->len + 1);
+        return 0;
     case F_MTIME:
-        e->st.mtime_sec = parse_time(t);
-        break;
+        c->st.mtime_sec = cs_s3_xml_time(e->text);
+        return 0;
     case F_TRUNC:
-        if (strcmp(t, "true") == 0)
+        if (strcmp(e->text, "true") == 0)
             s->page->truncated = true;
-        else if (strcmp(t, "false") != 0)
-            return fail(s, -EBADMSG);
-        break;
+        else if (strcmp(e->text, "false") != 0)
+            return -EBADMSG;
+        return 0;
     case F_TOKEN:
-        if (s->page->next_token || s->text_len == 0 || s->text_len > CS_S3_TOKEN_MAX)
-            return fail(s, -EBADMSG);
-        if (!(s->page->next_token = strdup(t)))
-            return fail(s, -ENOMEM);
-        break;
+        return cs_s3_xml_take_text(e, CS_S3_TOKEN_MAX, &s->page->next_token);
     case F_CODE:
-        printable_copy(s->code, 64, t);
-        break;
+        cs_s3_xml_printable(s->code, 64, e->text);
+        return 0;
     case F_MESSAGE:
-        printable_copy(s->message, 256, t);
-        break;
+        cs_s3_xml_printable(s->message, 256, e->text);
+        return 0;
     case F_NONE:
         break;
     }
+    return 0;
 }
 
 static int push_entry(xml_state *s)
 {
     cs_s3_list_page *p = s->page;
 
-    if (!s->cur_has_key || !s->cur_has_size)
+    if (!s->cur.key || !s->cur_has_size)
         return -EBADMSG;
     if (!p->entries) {
         p->entries = calloc(s->max_entries ? s->max_entries : 1, sizeof(*p->entries));
@@ -188,61 +269,28 @@ static int push_entry(xml_state *s)
     return 0;
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name)
+static int listing_end(void *ud, const cs_s3_xml_element *e)
 {
     xml_state *s = ud;
     int r;
 
-    (void)name;
     if (s->field != F_NONE) {
-        finish_field(s);
+        r = finish_field(s, e);
         s->field = F_NONE;
-    } else if (s->in_contents && s->depth == 2) {
-        s->in_contents = false;
-        if ((r = push_entry(s)) < 0)
-            fail(s, r);
+        return r;
     }
-    s->depth--;
-}
-
-static void XMLCALL on_text(void *ud, const XML_Char *t, int len)
-{
-    xml_state *s = ud;
-
-    if (s->field == F_NONE || len <= 0)
-        return;
-    if ((size_t)len > TEXT_MAX - s->text_len)
-        return fail(s, -EBADMSG);
-    memcpy(s->text + s->text_len, t, (size_t)len);
-    s->text_len += (size_t)len;
-}
-
-/* DOCTYPEs are how entity expansion attacks start; S3 never sends one. */
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-                               const XML_Char *pubid, int has_internal_subset)
-{
-    (void)name; (void)sysid; (void)pubid; (void)has_internal_subset;
-    fail(ud, -EBADMSG);
+    if (s->in_contents && e->depth == 2) {
+        s->in_contents = false;
+        return push_entry(s);
+    }
+    return 0;
 }
 
 static int run_parser(xml_state *s, const void *xml, size_t len)
 {
-    int r;
+    const cs_s3_xml_collector c = { .start = listing_start, .end = listing_end, .text_max = TEXT_MAX, .ud = s };
 
-    if (len > CS_S3_XML_MAX)
-        return -EBADMSG;
-    s->parser = XML_ParserCreate("UTF-8");
-    if (!s->parser)
-        return -ENOMEM;
-    XML_SetUserData(s->parser, s);
-    XML_SetElementHandler(s->parser, on_start, on_end);
-    XML_SetCharacterDataHandler(s->parser, on_text);
-    XML_SetStartDoctypeDeclHandler(s->parser, on_doctype);
-    if (XML_Parse(s->parser, xml, (int)len, XML_TRUE) != XML_STATUS_OK && !s->err)
-        s->err = -EBADMSG;
-    r = s->err;
-    XML_ParserFree(s->parser);
-    return r;
+    return cs_s3_xml_collect(xml, len, &c);
 }
 
 void cs_s3_list_page_free(cs_s3_list_page *p)
@@ -258,22 +306,15 @@ void cs_s3_list_page_free(cs_s3_list_page *p)
 
 int cs_s3_listing_parse(const void *xml, size_t len, size_t max_entries, cs_s3_list_page *out)
 {
-    xml_state *s;
+    xml_state s = { .page = out };
     int r;
 
     memset(out, 0, sizeof(*out));
-    if (max_entries > CS_S3_PAGE_MAX_ENTRIES)
-        max_entries = CS_S3_PAGE_MAX_ENTRIES;
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    s->page = out;
-    s->max_entries = max_entries;
-    r = run_parser(s, xml, len);
+    s.max_entries = max_entries > CS_S3_PAGE_MAX_ENTRIES ? CS_S3_PAGE_MAX_ENTRIES : max_entries;
+    r = run_parser(&s, xml, len);
     if (r == 0 && out->truncated && !out->next_token)
         r = -EBADMSG; /* more pages promised but no way to ask for them */
-    free(s->cur.key);
-    free(s);
+    free(s.cur.key);
     if (r < 0)
         cs_s3_list_page_free(out);
     return r;
@@ -281,17 +322,12 @@ int cs_s3_listing_parse(const void *xml, size_t len, size_t max_entries, cs_s3_l
 
 int cs_s3_error_parse(const void *xml, size_t len, char code[64], char message[256])
 {
-    xml_state *s = calloc(1, sizeof(*s));
+    xml_state s = { .code = code, .message = message };
     int r;
 
-    if (!s)
-        return -ENOMEM;
     code[0] = message[0] = '\0';
-    s->code = code;
-    s->message = message;
-    r = run_parser(s, xml, len);
-    if (r == 0 && (!s->is_error_doc || !code[0]))
+    r = run_parser(&s, xml, len);
+    if (r == 0 && (!s.is_error_doc || !code[0]))
         r = -EBADMSG;
-    free(s);
     return r;
 }

@@ -2,6 +2,7 @@
 /* Backend dispatch by URL scheme, and key validation shared by backends. */
 #include "storage/storage.h"
 #include "storage/storage_s3.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,10 +73,10 @@ static const char *explain_file(const char *path, int err, char *buf, size_t n)
     else if (err == -EROFS)
         snprintf(buf, n, "the file:// storage directory %s is on a read-only file system", path);
     else if (err == -ENOSPC || err == -EDQUOT)
-        snprintf(buf, n, "the disk of the file:// storage directory %s is full (%s): free space there", path,
-                 strerror(-err));
+        cs_format_errno(buf, n, err, "the disk of the file:// storage directory %s is full (%m): free space "
+                        "there", path);
     else
-        snprintf(buf, n, "the file:// storage directory %s: %s", path, strerror(-err));
+        cs_format_errno(buf, n, err, "the file:// storage directory %s: %m", path);
     return buf;
 }
 
@@ -93,6 +94,6 @@ const char *cs_storage_explain(const char *url, int err, char *buf, size_t n)
         snprintf(buf, n, "[storage] url '%s' is not a storage URL: expected file:///PATH or "
                  "s3://host[:port]/bucket[/prefix]", url ? url : "");
     else
-        snprintf(buf, n, "the storage %s: %s", url ? url : "", strerror(-err));
+        cs_format_errno(buf, n, err, "the storage %s: %m", url ? url : "");
     return buf;
 }

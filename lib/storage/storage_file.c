@@ -320,7 +320,7 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
     if (!d)
         return -errno;
     fd = -1;
-    while (r == 0 && (e = readdir(d))) {
+    while (r == 0 && (errno = 0, e = readdir(d))) {
         char path[1100];
         struct stat st;
         bool tmp = strstr(e->d_name, ".tmp-") != NULL; /* an interrupted write, not an object */
@@ -328,12 +328,16 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
         if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
             continue;
         if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof(path))
-            continue;
+            continue; /* longer than any key (cs_storage_key_valid): not an object */
         /* prune subtrees that cannot match the prefix */
         if (strncmp(path, prefix, strlen(path) < strlen(prefix) ? strlen(path) : strlen(prefix)) != 0)
             continue;
-        if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue; /* vanished */
+        if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue; /* vanished */
+            r = -errno; /* an object left out would look deleted (prune, check) */
+            break;
+        }
         if (S_ISDIR(st.st_mode) && !tmp) {
             r = walk(rootfd, path, prefix, cb, ud, depth + 1, partial);
         } else if (S_ISREG(st.st_mode) && tmp == partial && strncmp(path, prefix, strlen(prefix)) == 0) {
@@ -342,6 +346,8 @@ static int walk(int rootfd, const char *rel, const char *prefix, cs_storage_list
             r = cb(path, &ss, ud);
         }
     }
+    if (r == 0 && !e && errno) /* readdir() failed: the listing is not whole */
+        r = -errno;
     closedir(d);
     return r;
 }

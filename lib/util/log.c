@@ -2,7 +2,9 @@
 /* Logging to stderr, with journald priority prefixes under systemd. */
 #include "util/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +60,47 @@ void cs_log(int priority, const char *fmt, ...)
     log_line(priority, msg, NULL);
 }
 
+int cs_vformat_errno(char *buf, size_t n, int r, const char *fmt, va_list ap)
+{
+    int saved = errno;
+
+    errno = r < 0 ? -r : r; /* glibc's printf expands %m from errno */
+    vsnprintf(buf, n, fmt, ap);
+    errno = saved;
+    return r;
+}
+
+int cs_format_errno(char *buf, size_t n, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cs_vformat_errno(buf, n, r, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Does fmt put the reason in place ("%m"; "%%" is a literal percent)? */
+static bool has_reason(const char *fmt)
+{
+    for (const char *p = fmt; (p = strchr(p, '%')) && p[1]; p += 2)
+        if (p[1] == 'm')
+            return true;
+    return false;
+}
+
 int cs_log_errno(int priority, int r, const char *fmt, ...)
 {
+    int saved = errno;
     char msg[2048];
     va_list ap;
 
     if (priority > log_max_priority)
         return r;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cs_vformat_errno(msg, sizeof(msg), r, fmt, ap);
     va_end(ap);
-    log_line(priority, msg, strerror(r < 0 ? -r : r));
+    log_line(priority, msg, has_reason(fmt) ? NULL : strerror(r < 0 ? -r : r));
+    errno = saved;
     return r;
 }

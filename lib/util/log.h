@@ -8,6 +8,8 @@
 #ifndef CS_UTIL_LOG_H
 #define CS_UTIL_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Set the program name shown in messages (default "cloudseal") and the
@@ -25,11 +27,21 @@ void cs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2,
  * error is reported and passed up in one statement:
  *     if (r < 0)
  *         return log_error_errno(r, "cannot read %s", path);
- * Returns r even when the priority is not printed. */
+ * Where the reason belongs inside the message, "%m" puts it there (as glibc's
+ * printf does with errno) and nothing is appended:
+ *     log_warning_errno(r, "cannot read %s (%m); run 'cloudseal check'", path);
+ * Returns r even when the priority is not printed; errno is left as it was. */
 int cs_log_errno(int priority, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #define log_error_errno(r, ...)   cs_log_errno(LOG_ERR, (r), __VA_ARGS__)
 #define log_warning_errno(r, ...) cs_log_errno(LOG_WARNING, (r), __VA_ARGS__)
 #define log_notice_errno(r, ...)  cs_log_errno(LOG_NOTICE, (r), __VA_ARGS__)
+#define log_info_errno(r, ...)    cs_log_errno(LOG_INFO, (r), __VA_ARGS__)
 #define log_debug_errno(r, ...)   cs_log_errno(LOG_DEBUG, (r), __VA_ARGS__)
+
+/* The same "%m" for a message kept rather than logged (an error buffer, a
+ * status line): snprintf() with "%m" as strerror(-r), nothing appended.
+ * Returns r; errno is left as it was. */
+int cs_format_errno(char *buf, size_t n, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int cs_vformat_errno(char *buf, size_t n, int r, const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -50,10 +50,10 @@ static void check_locked(const void *p, size_t len)
     warned = true;
     if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
         rl.rlim_cur = 0;
-    log_warning("cannot lock key memory in RAM (%s; RLIMIT_MEMLOCK %llu KiB): keys may reach swap.  "
-                "Raise the limit (LimitMEMLOCK= of the unit, or limits.conf memlock) or use "
-                "encrypted swap", strerror(err),
-                rl.rlim_cur == RLIM_INFINITY ? 0ULL : (unsigned long long)(rl.rlim_cur / 1024));
+    log_warning_errno(-err, "cannot lock key memory in RAM (%m; RLIMIT_MEMLOCK %llu KiB): keys may reach "
+                      "swap.  Raise the limit (LimitMEMLOCK= of the unit, or limits.conf memlock) or use "
+                      "encrypted swap",
+                      rl.rlim_cur == RLIM_INFINITY ? 0ULL : (unsigned long long)(rl.rlim_cur / 1024));
 }
 
 void *cs_secure_alloc(size_t len)

@@ -19,7 +19,7 @@ set -euo pipefail
 SUITE=bookworm
 BASE_PACKAGES="systemd dbus libpam-systemd keyutils procps pamtester
   libsodium23 libcurl4 libjson-c5 libzstd1 libinih1 libexpat1 libkeyutils1
-  libarchive13 libfuse3-3"
+  libarchive13 libfuse3-3 libfido2-1"
 CACHE=${CLOUDSEAL_ROOTFS_CACHE:-/var/cache/cloudseal-test}
 OUT=
 

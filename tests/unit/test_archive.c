@@ -1006,6 +1006,71 @@ static void test_gc_candidates_parse(void **state)
 #undef HEAD
 }
 
+/* A listing of many packs grows the gc's array several times: every pack's
+ * size must still be the one listed (issue 19: the ids and the sizes were
+ * two arrays sharing one capacity, so one growing without the other wrote
+ * past the end; ASan in `make asan` reports that, the sums below without). */
+static void test_gc_many_packs(void **state)
+{
+    enum { NPACKS = 700 };
+    two t;
+    cs_arch_state *st;
+    cs_arch_gc_stats gs;
+    uint64_t sum = 0;
+    char key[200], hex[CS_ARCH_PACK_BYTES * 2 + 1], *plan = NULL;
+    size_t plan_len = 0, lines = 0;
+    uint8_t id[CS_ARCH_PACK_BYTES], data[NPACKS];
+    FILE *pf;
+    int statefd;
+
+    (void)state;
+    two_setup(&t);
+    memset(data, 'p', sizeof(data));
+    for (unsigned i = 0; i < NPACKS; i++) {
+        memset(id, 0, sizeof(id));
+        id[0] = (uint8_t)(i >> 8);
+        id[1] = (uint8_t)i;
+        sodium_bin2hex(hex, sizeof(hex), id, sizeof(id));
+        snprintf(key, sizeof(key), "users/alice/archive/pack/%s", hex);
+        assert_int_equal(cs_storage_put(t.s, key, data, i + 1, CS_PUT_REPLACE), 0);
+        sum += i + 1;
+    }
+    assert_int_equal(cs_storage_put(t.s, "users/alice/archive/pack/not-a-pack", "x", 1, CS_PUT_REPLACE), 0);
+    assert_int_equal(mkdir(t.state[0], 0700), 0);
+    statefd = open(t.state[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(statefd >= 0);
+    assert_int_equal(cs_arch_state_new(&st), 0);
+
+    cs_arch_gc_opts g = { .storage = t.s, .prefix = "users/alice/archive/", .statefd = statefd };
+    assert_int_equal(cs_arch_gc(&g, st, &gs), 0); /* first sight: every pack a candidate */
+    assert_int_equal(gs.packs, NPACKS);
+    assert_int_equal(gs.waiting, NPACKS);
+    assert_int_equal(gs.foreign, 1);
+    assert_int_equal(gs.deleted, 0);
+
+    pf = open_memstream(&plan, &plan_len);
+    assert_non_null(pf);
+    g.dry_run = true;
+    g.plan = pf;
+    assert_int_equal(cs_arch_gc(&g, st, &gs), 0); /* second sight, no grace: all would go */
+    fclose(pf);
+    assert_int_equal(gs.deleted, NPACKS);
+    assert_int_equal(gs.bytes_freed, sum);
+    for (char *p = plan; (p = strstr(p, "gc: delete pack ")); p++) {
+        unsigned hi, lo;
+        unsigned long long bytes;
+
+        assert_int_equal(sscanf(p, "gc: delete pack %2x%2x%*30[0-9a-f] (%llu bytes", &hi, &lo, &bytes), 3);
+        assert_int_equal(bytes, ((hi << 8) | lo) + 1ULL); /* this pack's own size */
+        lines++;
+    }
+    assert_int_equal(lines, NPACKS);
+    free(plan);
+    cs_arch_state_free(st);
+    close(statefd);
+    two_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1031,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_status_last_sync_hostile),
         cmocka_unit_test(test_watch_dirs),
         cmocka_unit_test(test_gc_candidates_parse),
+        cmocka_unit_test(test_gc_many_packs),
     };
 
     if (cs_crypto_init() < 0)

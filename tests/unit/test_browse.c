@@ -16,71 +16,41 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "repo/browse.h"
+#include "repo_fixture.h"
 #include "repo/repo_int.h"
 #include "util/fileio.h"
 #include "util/log.h"
 
 #define BIG (5u << 20)
 
-static char tmp[256], src[300];
+static repo_fixture fx;
 static uint8_t *big;
-static cs_amk *amk;
-static cs_storage *st;
 static cs_repo *repo;
 static cs_snapshot snap;
 
-static void write_file(const char *rel, const void *data, size_t len)
-{
-    char p[600];
-    int fd;
-
-    snprintf(p, sizeof(p), "%s/%s", src, rel);
-    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(cs_write_all(fd, data, len), 0);
-    close(fd);
-}
-
 static int setup(void **state)
 {
-    char url[300], p[600];
-    const char *paths[] = { src };
+    const char *paths[] = { fx.src };
     cs_backup_opts o = { .paths = paths, .npaths = 1 };
 
     (void)state;
-    cs_log_setup("test", LOG_WARNING);
-    assert_int_equal(cs_crypto_init(), 0);
-    snprintf(tmp, sizeof(tmp), "/tmp/cs-browse-test-XXXXXX");
-    assert_non_null(mkdtemp(tmp));
-    snprintf(src, sizeof(src), "%s/src", tmp);
-    snprintf(url, sizeof(url), "file://%s/storage", tmp);
-    mkdir(src, 0755);
-    snprintf(p, sizeof(p), "%s/sub", src);
-    mkdir(p, 0755);
+    repo_fixture_setup(&fx, "browse");
     big = malloc(BIG);
     randombytes_buf(big, BIG);
-    write_file("sub/random", big, BIG);
-    write_file("small", "small\n", 6);
-    assert_int_equal(cs_amk_generate(&amk), 0);
-    assert_int_equal(cs_storage_open(url, NULL, &st), 0);
-    assert_int_equal(cs_repo_init(st, "users/t/backup/", amk), 0);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &repo), 0);
+    repo_fixture_write(&fx, "sub/random", big, BIG);
+    repo_fixture_write(&fx, "small", "small\n", 6);
+    repo_fixture_open(&fx, &repo);
     assert_true(cs_backup(repo, &o, &snap) >= 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char cmd[600];
-
     (void)state;
     cs_snapshot_clear(&snap);
     cs_repo_close(repo);
-    cs_storage_close(st);
-    cs_amk_free(amk);
     free(big);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-    return system(cmd);
+    return repo_fixture_teardown(&fx);
 }
 
 /* The node of src/rel, pinned in *ref. */
@@ -89,7 +59,7 @@ static const cs_node *node_of(cs_browse *b, const char *rel, cs_bref **ref)
     char p[600];
     const cs_node *n = NULL;
 
-    snprintf(p, sizeof(p), "%s/%s", src, rel);
+    snprintf(p, sizeof(p), "%s/%s", fx.src, rel);
     assert_int_equal(cs_browse_lookup(b, &snap.tree, p, ref, &n), 0);
     assert_non_null(n);
     return n;
@@ -191,9 +161,9 @@ static void test_lookup_errors_and_damaged_nodes(void **state)
     assert_int_equal(cs_browse_lookup(b, &snap.tree, "/", &ref, &root), 0);
     assert_null(root);
     assert_null(ref);
-    snprintf(p, sizeof(p), "%s/nosuch", src);
+    snprintf(p, sizeof(p), "%s/nosuch", fx.src);
     assert_int_equal(cs_browse_lookup(b, &snap.tree, p, &ref, &n), -ENOENT);
-    snprintf(p, sizeof(p), "%s/small/below", src);
+    snprintf(p, sizeof(p), "%s/small/below", fx.src);
     assert_int_equal(cs_browse_lookup(b, &snap.tree, p, &ref, &n), -ENOTDIR);
     memset(p, 'x', sizeof(p) - 1);
     p[sizeof(p) - 1] = '\0';

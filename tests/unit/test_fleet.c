@@ -578,6 +578,50 @@ static void test_validate_names_and_fields(void **state)
     cs_directory_free(d);
 }
 
+/* Local accounts after a line longer than the reader's buffer (a group of
+ * thousands of members, a long GECOS) are still in the collision check:
+ * the reader used to stop at such a line without a word. */
+static void test_local_accounts_after_long_lines(void **state)
+{
+    cs_directory *d = make_dir(2);
+    cs_fleet_policy p = { 1000000, 1999999, NULL };
+    cs_local_accounts *l;
+    cs_fleet_err err;
+    char pw[600];
+    FILE *f;
+
+    (void)state;
+    assert_non_null(f = fopen(P("passwd-long"), "w"));
+    fprintf(f, "root:x:0:0:root:/root:/bin/sh\nwide:x:1000700:1000700:");
+    for (int i = 0; i < 6000; i++)
+        fputc('g', f);
+    fprintf(f, ":/home/wide:/bin/sh\nlate:x:1000501:1000501::/home/late:/bin/sh\n");
+    fclose(f);
+    assert_non_null(f = fopen(P("group-long"), "w"));
+    fprintf(f, "root:x:0:\nbig:x:1000800:m0");
+    for (int i = 1; i < 5000; i++)
+        fprintf(f, ",member%d", i);
+    fprintf(f, "\nlategrp:x:1000601:\n");
+    fclose(f);
+    snprintf(pw, sizeof(pw), "%s", P("passwd-long")); /* P() returns one buffer */
+    assert_int_equal(cs_local_accounts_load(pw, P("group-long"), &l), 0);
+    p.local = l;
+    assert_int_equal(cs_directory_validate(d, &p, &err), 0);
+    free(d->users[0].name);
+    d->users[0].name = strdup("late");
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL); /* name after the long line */
+    free(d->users[0].name);
+    d->users[0].name = strdup("u0");
+    d->users[0].uid = 1000501;
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL); /* uid after it */
+    d->users[0].uid = 1000000;
+    d->groups[d->n_groups - 1].gid = 1000601;
+    assert_int_equal(cs_directory_validate(d, &p, &err), -EINVAL); /* gid after the big group */
+    assert_non_null(strstr(err.msg, "local"));
+    cs_local_accounts_free(l);
+    cs_directory_free(d);
+}
+
 /* The directory's keybag floor: strict in JSON, through signing, sync and
  * the compiled cache to cs_fleet_pinned; a directory without it is fine. */
 static void test_keybag_floor(void **state)
@@ -682,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_private_groups),
         cmocka_unit_test(test_allocate_id),
         cmocka_unit_test(test_validate_names_and_fields),
+        cmocka_unit_test(test_local_accounts_after_long_lines),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -17,25 +17,12 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
+#include "repo_fixture.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/secmem.h"
 
-static char tmp[256], src[300], url[300], cache[300];
-static cs_amk *amk;
-static cs_storage *st;
-
-static void write_file(const char *rel, const void *data, size_t len)
-{
-    char p[600];
-    int fd;
-
-    snprintf(p, sizeof(p), "%s/%s", src, rel);
-    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(cs_write_all(fd, data, len), 0);
-    close(fd);
-}
+static repo_fixture fx;
 
 static int setup(void **state)
 {
@@ -43,44 +30,27 @@ static int setup(void **state)
     char p[600];
 
     (void)state;
-    cs_log_setup("test", LOG_WARNING);
-    assert_int_equal(cs_crypto_init(), 0);
-    snprintf(tmp, sizeof(tmp), "/tmp/cs-repo-test-XXXXXX");
-    assert_non_null(mkdtemp(tmp));
-    snprintf(src, sizeof(src), "%s/src", tmp);
-    snprintf(url, sizeof(url), "file://%s/storage", tmp);
-    snprintf(cache, sizeof(cache), "%s/cache", tmp);
-    mkdir(src, 0755);
-    snprintf(p, sizeof(p), "%s/sub", src);
-    mkdir(p, 0755);
-    write_file("hello", "hello world\n", 12);
+    repo_fixture_setup(&fx, "repo");
+    repo_fixture_write(&fx, "hello", "hello world\n", 12);
     randombytes_buf(big, 3 << 20);
-    write_file("sub/random", big, 3 << 20);
-    write_file("sub/copy", big, 3 << 20);
+    repo_fixture_write(&fx, "sub/random", big, 3 << 20);
+    repo_fixture_write(&fx, "sub/copy", big, 3 << 20);
     free(big);
-    snprintf(p, sizeof(p), "%s/link", src);
+    snprintf(p, sizeof(p), "%s/link", fx.src);
     assert_int_equal(symlink("hello", p), 0);
-    assert_int_equal(cs_amk_generate(&amk), 0);
-    assert_int_equal(cs_storage_open(url, NULL, &st), 0);
-    assert_int_equal(cs_repo_init(st, "users/t/backup/", amk), 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char cmd[600];
-
     (void)state;
-    cs_storage_close(st);
-    cs_amk_free(amk);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-    return system(cmd);
+    return repo_fixture_teardown(&fx);
 }
 
 static int do_backup(cs_repo *r, cs_snapshot *snap)
 {
-    const char *paths[] = { src };
-    cs_backup_opts o = { .paths = paths, .npaths = 1, .cache_dir = cache };
+    const char *paths[] = { fx.src };
+    cs_backup_opts o = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
 
     return cs_backup(r, &o, snap);
 }
@@ -102,11 +72,11 @@ static void test_init_twice_and_wrong_key(void **state)
     cs_repo *r;
 
     (void)state;
-    assert_int_equal(cs_repo_init(st, "users/t/backup/", amk), -EEXIST);
+    assert_int_equal(cs_repo_init(fx.st, REPO_FIXTURE_PREFIX, fx.amk), -EEXIST);
     assert_int_equal(cs_amk_generate(&other), 0);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", other, &r), -EBADMSG);
+    assert_int_equal(cs_repo_open(fx.st, REPO_FIXTURE_PREFIX, other, &r), -EBADMSG);
     cs_amk_free(other);
-    assert_int_equal(cs_repo_open(st, "users/nobody/backup/", amk, &r), -ENOENT);
+    assert_int_equal(cs_repo_open(fx.st, "users/nobody/backup/", fx.amk, &r), -ENOENT);
 }
 
 static void test_backup_restore_check(void **state)
@@ -120,7 +90,7 @@ static void test_backup_restore_check(void **state)
     char target[400], a[1200], b[1200];
 
     (void)state;
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(do_backup(r, &s1), 0);
     assert_int_equal(s1.summary.files_new, 3);
     /* the copy deduplicates: ~3 MiB stored for 6 MiB of files */
@@ -128,17 +98,17 @@ static void test_backup_restore_check(void **state)
     sleep(1); /* let the files' ctimes fall before the next run's start */
     assert_int_equal(do_backup(r, &s2), 0);
     cs_repo_close(r);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     cs_snapshot_clear(&s2);
     assert_int_equal(do_backup(r, &s2), 0);
     assert_int_equal(s2.summary.files_unchanged, 3);
     assert_true(s2.summary.bytes_added < 4096); /* at most trees of parents outside src whose mtime moved */
-    snprintf(target, sizeof(target), "%s/restore", tmp);
+    snprintf(target, sizeof(target), "%s/restore", fx.tmp);
     ro.target = target;
     assert_int_equal(cs_restore(r, &s2, &ro, &res), 0);
     assert_int_equal(res.files, 3);
-    snprintf(a, sizeof(a), "%s/sub/random", src);
-    snprintf(b, sizeof(b), "%s%s/sub/random", target, src);
+    snprintf(a, sizeof(a), "%s/sub/random", fx.src);
+    snprintf(b, sizeof(b), "%s%s/sub/random", target, fx.src);
     assert_true(files_equal(a, b));
     assert_int_equal(cs_check(r, &co, &cr), 0);
     assert_int_equal(cr.errors, 0);
@@ -157,7 +127,7 @@ static int corrupt_one(const char *key, const cs_object_stat *os, void *ud)
     (void)ud;
     if (os->size < 3 << 20)
         return 0; /* the big data pack */
-    snprintf(p, sizeof(p), "%s/storage/%s", tmp, key);
+    snprintf(p, sizeof(p), "%s/storage/%s", fx.tmp, key);
     fd = open(p, O_RDWR);
     assert_true(fd >= 0);
     assert_int_equal(pread(fd, &byte, 1, 1000), 1);
@@ -179,19 +149,19 @@ static void test_corruption_named_and_restore_partial(void **state)
     struct stat sb;
 
     (void)state;
-    assert_int_equal(cs_storage_list(st, "users/t/backup/data/", corrupt_one, NULL), 1);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    assert_int_equal(cs_storage_list(fx.st, "users/t/backup/data/", corrupt_one, NULL), 1);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(cs_check(r, &co, &cr), -EBADMSG);
     assert_true(cr.errors >= 1);
     assert_int_equal(cs_snapshot_find(r, "latest", &s), 0);
-    snprintf(target, sizeof(target), "%s/restore2", tmp);
+    snprintf(target, sizeof(target), "%s/restore2", fx.tmp);
     ro.target = target;
     assert_int_equal(cs_restore(r, &s, &ro, &res), -EBADMSG);
     assert_int_equal(res.damaged, 2);   /* random and its copy share the damaged blob */
     assert_int_equal(res.files, 1);     /* hello is restored */
-    snprintf(p, sizeof(p), "%s%s/sub/random", target, src);
+    snprintf(p, sizeof(p), "%s%s/sub/random", target, fx.src);
     assert_int_equal(lstat(p, &sb), -1); /* never a silently wrong file */
-    snprintf(p, sizeof(p), "%s%s/hello", target, src);
+    snprintf(p, sizeof(p), "%s%s/hello", target, fx.src);
     assert_int_equal(lstat(p, &sb), 0);
     cs_snapshot_clear(&s);
     cs_repo_close(r);
@@ -207,7 +177,7 @@ static void test_forget_prune(void **state)
     cs_check_opts co = { 0 };
 
     (void)state;
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(cs_snapshot_list(r, &v, &n, NULL), 0);
     /* prune refuses while snapshots need damaged data */
     for (size_t i = 0; i < n; i++)
@@ -216,7 +186,7 @@ static void test_forget_prune(void **state)
     assert_int_equal(cs_prune(r, NULL, &pr), 0);
     assert_true(pr.packs_deleted >= 2);
     cs_repo_close(r);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(cs_check(r, &co, &cr), 0);
     assert_int_equal(r->index.npacks, 0);
     cs_repo_close(r);
@@ -226,7 +196,7 @@ static int del_cb(const char *key, const cs_object_stat *os, void *ud)
 {
     (void)os;
     (*(int *)ud)++;
-    return cs_storage_del(st, key);
+    return cs_storage_del(fx.st, key);
 }
 
 /* Every index object gone: restore and check read the packs' own headers;
@@ -247,14 +217,14 @@ static void test_index_lost_repair_and_settle(void **state)
     int deleted = 0, fd;
 
     (void)state;
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(do_backup(r, &s), 0);
     cs_repo_close(r);
-    assert_int_equal(cs_storage_list(st, "users/t/backup/index/", del_cb, &deleted), 0);
+    assert_int_equal(cs_storage_list(fx.st, "users/t/backup/index/", del_cb, &deleted), 0);
     assert_true(deleted >= 1);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(r->index.npacks, 0);
-    snprintf(target, sizeof(target), "%s/restore3", tmp);
+    snprintf(target, sizeof(target), "%s/restore3", fx.tmp);
     ro.target = target;
     assert_int_equal(cs_restore(r, &s, &ro, &res), 0);
     assert_int_equal(res.files, 3);
@@ -265,15 +235,15 @@ static void test_index_lost_repair_and_settle(void **state)
     assert_int_equal(ri.damaged_packs + ri.damaged_blobs, 0);
     cs_repo_close(r);
     /* a put killed midway, long ago */
-    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab", tmp);
+    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab", fx.tmp);
     mkdir(p, 0700);
-    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab/ab.tmp-0123456789abcdef", tmp);
+    snprintf(p, sizeof(p), "%s/storage/users/t/backup/data/ab/ab.tmp-0123456789abcdef", fx.tmp);
     fd = open(p, O_WRONLY | O_CREAT, 0600);
     assert_true(fd >= 0);
     assert_int_equal(cs_write_all(fd, "partial", 7), 0);
     assert_int_equal(futimens(fd, old), 0);
     close(fd);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &r), 0);
+    repo_fixture_open(&fx, &r);
     assert_int_equal(cs_check(r, &co, &cr), 0);
     assert_int_equal(cr.temp_objects, 1);
     assert_int_equal(cs_prune(r, NULL, &pr), 0);
@@ -291,8 +261,8 @@ static void test_locks(void **state)
     cs_repo *a, *b;
 
     (void)state;
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &a), 0);
-    assert_int_equal(cs_repo_open(st, "users/t/backup/", amk, &b), 0);
+    repo_fixture_open(&fx, &a);
+    repo_fixture_open(&fx, &b);
     assert_int_equal(cs_repo_lock(a, false), 0);
     assert_int_equal(cs_repo_lock(b, false), 0); /* shared + shared */
     cs_repo_unlock(b);
@@ -317,16 +287,16 @@ static void test_config_damaged_copy_and_repair(void **state)
     char path[600];
 
     (void)state;
-    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, cache, CS_REPO_NO_OBJECT_CACHE, &r), 0);
+    assert_int_equal(cs_repo_open_ex(fx.st, REPO_FIXTURE_PREFIX, fx.amk, fx.cache, CS_REPO_NO_OBJECT_CACHE, &r), 0);
     assert_int_equal(r->config_err, 0);
     assert_int_equal(cs_repo_repair_config(r, &rr), 0);
     assert_false(rr.written); /* never over one that authenticates */
     cs_repo_close(r);
-    snprintf(path, sizeof(path), "%s/storage/users/t/backup/config", tmp);
+    snprintf(path, sizeof(path), "%s/storage/users/t/backup/config", fx.tmp);
     assert_int_equal(cs_read_file(path, 1 << 16, &b), 0);
     b.data[50] ^= 4;
     assert_int_equal(cs_write_file_atomic(path, b.data, b.len, 0600), 0);
-    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, NULL, 0, &r), 0);
+    assert_int_equal(cs_repo_open_ex(fx.st, REPO_FIXTURE_PREFIX, fx.amk, NULL, 0, &r), 0);
     assert_int_equal(r->config_err, -EBADMSG);
     assert_null(r->chunker);
     assert_int_equal(do_backup(r, &s), -EBADMSG);
@@ -334,7 +304,7 @@ static void test_config_damaged_copy_and_repair(void **state)
     assert_int_equal(cr.errors, 1);
     assert_int_equal(cs_repo_repair_config(r, &rr), -ENOENT);
     cs_repo_close(r);
-    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, cache, 0, &r), 0);
+    assert_int_equal(cs_repo_open_ex(fx.st, REPO_FIXTURE_PREFIX, fx.amk, fx.cache, 0, &r), 0);
     assert_non_null(r->chunker);
     assert_int_equal(cs_repo_repair_config(r, &rr), 0);
     assert_true(rr.written);
@@ -343,7 +313,7 @@ static void test_config_damaged_copy_and_repair(void **state)
     b.data[50] ^= 4; /* the original bytes are back */
     assert_int_equal(cs_read_file(path, 1 << 16, &back), 0);
     assert_true(back.len == b.len && memcmp(back.data, b.data, b.len) == 0);
-    assert_int_equal(cs_repo_open_ex(st, "users/t/backup/", amk, NULL, 0, &r), 0);
+    assert_int_equal(cs_repo_open_ex(fx.st, REPO_FIXTURE_PREFIX, fx.amk, NULL, 0, &r), 0);
     assert_int_equal(r->config_err, 0);
     cs_repo_close(r);
     cs_buf_free(&b);
@@ -363,8 +333,8 @@ static void test_long_prefix_refused(void **state)
     (void)state;
     for (size_t i = 0; i + 2 < sizeof(prefix) - 10; i += 2)
         memcpy(prefix + i, "p/", 3);
-    assert_int_equal(cs_repo_init(st, prefix, amk), -ENAMETOOLONG);
-    assert_int_equal(cs_repo_open(st, prefix, amk, &r), -ENAMETOOLONG);
+    assert_int_equal(cs_repo_init(fx.st, prefix, fx.amk), -ENAMETOOLONG);
+    assert_int_equal(cs_repo_open(fx.st, prefix, fx.amk, &r), -ENAMETOOLONG);
     assert_null(r);
     assert_int_equal(cs_repo_key(&fake, "data", &id, key, sizeof(key)), -ENAMETOOLONG);
     prefix[CS_REPO_PREFIX_MAX] = '\0';
@@ -398,7 +368,7 @@ static void prune_checked(cs_repo *r, uint64_t bound, cs_prune_result *pr)
 
     assert_int_equal(cs_prune(r, &po, pr), 0);
     assert_true(pr->bytes_repacked <= bound);
-    assert_int_equal(cs_repo_open(st, "users/b/backup/", amk, &fresh), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/b/backup/", fx.amk, &fresh), 0);
     assert_int_equal(cs_check(fresh, &co, &cr), 0);
     cs_repo_close(fresh);
 }
@@ -410,18 +380,18 @@ static void test_prune_bound(void **state)
     enum { K = 5 };
     const uint64_t bound = 1600 << 10;
     const char *paths[1];
-    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = cache };
+    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
     cs_snapshot s[K];
     cs_prune_result pr;
     char dir[400], gone[440], name[32];
     cs_repo *r;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/bound", tmp);
+    snprintf(dir, sizeof(dir), "%s/bound", fx.tmp);
     assert_int_equal(mkdir(dir, 0755), 0);
     paths[0] = dir;
-    assert_int_equal(cs_repo_init(st, "users/b/backup/", amk), 0);
-    assert_int_equal(cs_repo_open(st, "users/b/backup/", amk, &r), 0);
+    assert_int_equal(cs_repo_init(fx.st, "users/b/backup/", fx.amk), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/b/backup/", fx.amk, &r), 0);
     /* backup i packs a_i (kept to the end) with b_i (only in backup i):
      * every pack but the last becomes 40..67% garbage */
     for (int i = 0; i < K; i++) {

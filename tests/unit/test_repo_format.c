@@ -659,44 +659,12 @@ static void test_forget_policy(void **state)
     free(keep);
 }
 
-/* forget per group: one group's snapshots never push out another's, and
- * paths and tags are compared as sets. */
-static void test_forget_groups(void **state)
+/* --group-by's words (the grouped plan: test_retention.c) */
+static void test_group_by_parse(void **state)
 {
-    char *home[] = { "/home/me" }, *two[] = { "/b", "/a" }, *two_rev[] = { "/a", "/b" }, *tag[] = { "t" };
-    char *h1 = "one", *h2 = "two";
-    cs_snapshot v[6] = {
-        { .time_sec = 1, .host = h1, .paths = home, .npaths = 1 },
-        { .time_sec = 2, .host = h1, .paths = home, .npaths = 1 },
-        { .time_sec = 3, .host = h2, .paths = home, .npaths = 1 },
-        { .time_sec = 4, .host = h1, .paths = two, .npaths = 2 },
-        { .time_sec = 5, .host = h1, .paths = two_rev, .npaths = 2, .tags = tag, .ntags = 1 },
-        { .time_sec = 6, .host = h1, .paths = home, .npaths = 1, .tags = tag, .ntags = 1 },
-    };
-    size_t group[6];
-    bool keep[6];
     unsigned by;
 
     (void)state;
-    assert_int_equal(cs_forget_plan_grouped(v, 6, &(cs_forget_policy){ .last = 1 },
-                                            CS_GROUP_HOST | CS_GROUP_PATHS, group, keep), 0);
-    assert_int_equal(group[1], 0);
-    assert_int_equal(group[2], 2);
-    assert_int_equal(group[4], 3); /* the same paths in another order */
-    assert_int_equal(group[5], 0);
-    assert_false(keep[0]);
-    assert_false(keep[1]);
-    assert_true(keep[2]);
-    assert_false(keep[3]);
-    assert_true(keep[4]);
-    assert_true(keep[5]);
-    assert_int_equal(cs_forget_plan_grouped(v, 6, &(cs_forget_policy){ .last = 1 }, CS_GROUP_TAGS, group, keep), 0);
-    assert_true(keep[3] && keep[5] && !keep[4] && !keep[0]);
-    assert_int_equal(cs_forget_plan_grouped(v, 6, &(cs_forget_policy){ .last = 1 }, 0, group, keep), 0);
-    for (size_t i = 0; i < 5; i++)
-        assert_false(keep[i]);
-    assert_true(keep[5]);
-
     assert_int_equal(cs_group_by_parse("host,paths,tags", &by), 0);
     assert_int_equal(by, CS_GROUP_HOST | CS_GROUP_PATHS | CS_GROUP_TAGS);
     assert_int_equal(cs_group_by_parse("", &by), 0);
@@ -724,7 +692,7 @@ int main(void)
         cmocka_unit_test(test_filecache_parse_hostile),
         cmocka_unit_test(test_filecache_versions),
         cmocka_unit_test(test_forget_policy),
-        cmocka_unit_test(test_forget_groups),
+        cmocka_unit_test(test_group_by_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

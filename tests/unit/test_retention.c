@@ -91,12 +91,87 @@ static void test_edges(void **state)
     free(v);
 }
 
+/* forget per group: one group's snapshots never push out another's, and
+ * paths and tags are compared as sets (moved from test_repo_format.c with
+ * cs_forget_plan_grouped, which this replaced). */
+static void test_groups(void **state)
+{
+    char *home[] = { "/home/me" }, *two[] = { "/b", "/a" }, *two_rev[] = { "/a", "/b" }, *tag[] = { "t" };
+    char *h1 = "one", *h2 = "two";
+    cs_snapshot v[6] = {
+        { .time_sec = 1, .host = h1, .paths = home, .npaths = 1 },
+        { .time_sec = 2, .host = h1, .paths = home, .npaths = 1 },
+        { .time_sec = 3, .host = h2, .paths = home, .npaths = 1 },
+        { .time_sec = 4, .host = h1, .paths = two, .npaths = 2 },
+        { .time_sec = 5, .host = h1, .paths = two_rev, .npaths = 2, .tags = tag, .ntags = 1 },
+        { .time_sec = 6, .host = h1, .paths = home, .npaths = 1, .tags = tag, .ntags = 1 },
+    };
+    cs_retention_policy p = { .keep = { .last = 1 } };
+    cs_retention_plan pl;
+    size_t group[6];
+    bool keep[6];
+
+    (void)state;
+    assert_int_equal(cs_retention_decide_grouped(v, 6, &p, CS_GROUP_HOST | CS_GROUP_PATHS, group, keep, &pl), 0);
+    assert_int_equal(group[1], 0);
+    assert_int_equal(group[2], 2);
+    assert_int_equal(group[4], 3); /* the same paths in another order */
+    assert_int_equal(group[5], 0);
+    assert_false(keep[0]);
+    assert_false(keep[1]);
+    assert_true(keep[2]);
+    assert_false(keep[3]);
+    assert_true(keep[4]);
+    assert_true(keep[5]);
+    assert_int_equal(pl.kept, 3);
+    assert_int_equal(pl.removed, 3);
+    assert_int_equal(cs_retention_decide_grouped(v, 6, &p, CS_GROUP_TAGS, group, keep, &pl), 0);
+    assert_true(keep[3] && keep[5] && !keep[4] && !keep[0]);
+    assert_int_equal(cs_retention_decide_grouped(v, 6, &p, 0, group, keep, &pl), 0);
+    for (size_t i = 0; i < 5; i++)
+        assert_false(keep[i]);
+    assert_true(keep[5]);
+    assert_int_equal(cs_retention_decide_grouped(v, 0, &p, 0, group, keep, &pl), 0);
+    assert_int_equal(pl.kept + pl.removed, 0);
+}
+
+/* The plans of the groups add up; the guard is that of the group whose
+ * newest snapshot is small, and it saves only that group's full ones. */
+static void test_groups_add_up_with_the_guard(void **state)
+{
+    static const uint64_t sz[] = { 1000, 1000, 1000, 1000, 1000, 5 };
+    char *a[] = { "/a" }, *b[] = { "/b" };
+    cs_retention_policy p = { .keep = { .last = 1 }, .guard_ratio = 20, .guard_keep = 2 };
+    cs_retention_plan pl;
+    cs_snapshot *v = snaps(6, sz);
+    size_t group[6];
+    bool keep[6];
+
+    (void)state;
+    for (size_t i = 0; i < 6; i++) {
+        v[i].paths = i % 2 ? b : a; /* /a: 0 2 4, /b: 1 3 5 (5 small) */
+        v[i].npaths = 1;
+    }
+    assert_int_equal(cs_retention_decide_grouped(v, 6, &p, CS_GROUP_PATHS, group, keep, &pl), 0);
+    assert_true(pl.guard);
+    assert_int_equal(pl.newest_bytes, 5);
+    assert_int_equal(pl.full_bytes, 1000);
+    assert_int_equal(pl.guard_rescued, 2);
+    assert_true(keep[4] && keep[5] && keep[3] && keep[1]);
+    assert_false(keep[0] || keep[2]);
+    assert_int_equal(pl.kept, 4);
+    assert_int_equal(pl.removed, 2);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_alone),
         cmocka_unit_test(test_guard_keeps_the_last_full_ones),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_groups_add_up_with_the_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

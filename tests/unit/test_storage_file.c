@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sodium.h>
@@ -85,11 +87,66 @@ static void test_put_sizes_tmpfs(void **state)
     sizes_on("/dev/shm");
 }
 
+static int count_cb(const char *key, const cs_object_stat *st, void *ud)
+{
+    (void)key;
+    (void)st;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* The listing in a process that may not search snapshots/ (mode 0400):
+ * 0 when it fails with -EACCES, the listing's result otherwise. */
+static int list_unsearchable(void)
+{
+    char dir[] = "/tmp/cs-storage-list-XXXXXX", url[64], sub[64];
+    cs_storage *st;
+    int n = 0, r;
+
+    if (!mkdtemp(dir))
+        return 100;
+    snprintf(url, sizeof(url), "file://%s", dir);
+    snprintf(sub, sizeof(sub), "%s/snapshots", dir);
+    if (cs_storage_open(url, NULL, &st) < 0 || cs_storage_put(st, "snapshots/one", "1", 1, CS_PUT_IMMUTABLE) < 0 ||
+        cs_storage_put(st, "snapshots/two", "2", 1, CS_PUT_IMMUTABLE) < 0 || chmod(sub, 0400) < 0)
+        return 101;
+    r = cs_storage_list(st, "snapshots/", count_cb, &n);
+    chmod(sub, 0700);
+    cs_storage_del(st, "snapshots/one");
+    cs_storage_del(st, "snapshots/two");
+    rmdir(sub);
+    rmdir(dir);
+    cs_storage_close(st);
+    return r == -EACCES ? 0 : r == 0 ? 10 + n : 102;
+}
+
+/* An object the listing cannot stat is an error, never left out: a
+ * snapshot missing from prune's listing would have its data deleted. */
+static void test_list_unreadable_entry_fails(void **state)
+{
+    int status;
+    pid_t pid;
+
+    (void)state;
+    if (geteuid() != 0) {
+        assert_int_equal(list_unsearchable(), 0);
+        return;
+    }
+    pid = fork(); /* root searches anything: as nobody, in a child */
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ? 103 : list_unsearchable());
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* 10 + n: listed n of 2 and said nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_sizes_disk),
         cmocka_unit_test(test_put_sizes_tmpfs),
+        cmocka_unit_test(test_list_unreadable_entry_fails),
     };
 
     if (sodium_init() < 0)

@@ -126,3 +126,22 @@ def test_undelete_a_held_mass_deletion(account):
     assert bodies(b) == everything
     a.sync()
     assert bodies(a) == everything and a.messages() == b.messages()
+
+
+def test_deleted_listing_of_a_folder_name_that_is_not_utf8(account):
+    """A Latin-1 folder name: the JSON listing stays valid UTF-8 (U+FFFD) and
+    the exact bytes come back from folder_base64."""
+    import base64
+    import subprocess
+    from archive_helpers import BUILD, PASSWORD
+    a = account("a")
+    folder = os.fsdecode(b".caf\xe9")
+    a.deliver("1700000000.M1P1.a", message(1), folder=folder, sub="cur", flags="S")
+    a.sync()
+    os.unlink(next((a.maildir / folder / "cur").iterdir()))
+    a.sync()
+    r = subprocess.run([str(BUILD / "cloudseal"), "archive", "deleted", "--json"], input=(PASSWORD + "\n").encode(),
+                       env={**os.environ, **a.env}, capture_output=True, timeout=120, check=True)
+    lst = json.loads(r.stdout.decode("utf-8", errors="strict"))
+    assert [d["folder"] for d in lst] == [".caf\ufffd"], lst
+    assert [base64.b64decode(d["folder_base64"]) for d in lst] == [b".caf\xe9"]

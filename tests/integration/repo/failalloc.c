@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* LD_PRELOAD fault injection for the backup walk (issue 19 item 2): fail
  * the Nth strdup() or asprintf() whose string is, or ends in "/", a given
- * name, as a real ENOMEM would.  Matching by name (not by call count) keeps
- * the failure on the one entry under test whatever the worker threads,
+ * name, as a real ENOMEM would; or the Nth readdir() of a directory whose
+ * path is (or ends in) the name, with EIO, as a disk error in the middle
+ * of a listing would.  Matching by name (not by call count) keeps the
+ * failure on the one entry under test whatever the worker threads,
  * libcurl or json-c allocate meanwhile.
- *   CS_FAILALLOC_NAME  the name      CS_FAILALLOC_CALL  strdup or asprintf
+ *   CS_FAILALLOC_NAME  the name      CS_FAILALLOC_CALL  strdup, asprintf or readdir
  *   CS_FAILALLOC_NTH   which match (1 = the first)
  *   CS_FAILALLOC_MARK  a file created when the failure was injected */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,4 +101,27 @@ int __vasprintf_chk(char **out, int flag, const char *fmt, va_list ap)
 {
     (void)flag;
     return vasprintf(out, fmt, ap);
+}
+
+struct dirent *readdir(DIR *d)
+{
+    static struct dirent *(*real)(DIR *);
+    const char *want = getenv("CS_FAILALLOC_CALL");
+    char link[64], path[4096];
+    ssize_t n;
+
+    if (!real)
+        real = (struct dirent *(*)(DIR *))dlsym(RTLD_NEXT, "readdir");
+    if (want && strcmp(want, "readdir") == 0) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd(d));
+        n = readlink(link, path, sizeof(path) - 1);
+        if (n > 0) {
+            path[n] = '\0';
+            if (matches("readdir", path)) {
+                errno = EIO;
+                return NULL;
+            }
+        }
+    }
+    return real(d);
 }

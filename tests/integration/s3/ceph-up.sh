@@ -4,8 +4,12 @@
 # on 127.0.0.1 (the mon on a free port, msgr2 only), everything (conf, data, logs, sockets, pids) under DIR; no
 # systemd, no cephx.  Prints "rgw ready" when radosgw answers on PORT.
 # Recipe: TESTING-NOTES §6.  Stop with ceph-down.sh DIR.
+# CEPH_MEMSTORE_BYTES (default 512 MiB, enough for the tests) sizes the OSD's
+# RAM store: a full memstore makes RGW hang on writes, so the benchmarks
+# (bench/s3.sh, bench/wan.sh: several 1 GiB repositories) raise it.
 set -euo pipefail
 DIR=${1:?dir}; RGW_PORT=${2:?port}
+MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-536870912}
 for b in ceph-mon ceph-osd radosgw ceph radosgw-admin uuidgen; do
   command -v "$b" >/dev/null || { echo "ceph-up: $b missing: run scripts/install-deps.sh check" >&2; exit 1; }
 done
@@ -46,7 +50,7 @@ mon allow pool delete = true
 [osd]
 osd data = $DIR/osd
 osd objectstore = memstore
-memstore device bytes = 536870912
+memstore device bytes = $MEMSTORE_BYTES
 osd memory target = 939524096
 osd class load list = *
 osd class default list = *

@@ -6,6 +6,7 @@
                    [--truncate P] [--latency MS] [--tls CERT KEY]
                    [--lose-reply P] [--lose-reply-methods PUT,DELETE,...]
                    [--lose-reply-match REGEX] [--lose-reply-once]
+                   [--stall-every N] [--stall-ms MS]
 
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
@@ -15,7 +16,11 @@ sends a truncated body (full Content-Length, half the bytes, close), or
 the connection instead of relaying the reply: "stored, but the reply was
 lost", for the methods in --lose-reply-methods and the paths matching
 --lose-reply-match only; with --lose-reply-once, the first request for each
-(method, path) only, so that the client's retry gets through.  Every request is
+(method, path) only, so that the client's retry gets through.  --stall-every
+N: every Nth GET of a pack (a path with /data/) gets no answer for --stall-ms
+and then a reset (a server that hangs: the client's request timeout ends
+it); counted by request order, so the number of stalls does not depend on
+the threads' timing.  Every request is
 delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
 as JSON (requests, faults injected, request and reply body bytes, the most
@@ -37,7 +42,8 @@ import threading
 import time
 
 STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0,
-         "lost_replies": 0, "bytes_up": 0, "bytes_down": 0, "max_in_flight": 0}
+         "lost_replies": 0, "bytes_up": 0, "bytes_down": 0, "max_in_flight": 0, "stalls": 0,
+         "pack_gets": 0}
 IN_FLIGHT = {}  # method (and "all") -> requests being handled now
 LOST = set()  # (method, path) whose reply was lost (--lose-reply-once)
 LOCK = threading.Lock()
@@ -92,6 +98,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         cfg = self.server.cfg
         if cfg.latency:
             time.sleep(cfg.latency / 1000.0)  # the fault itself: injected latency (not a wait)
+        if self.command == "GET" and "/data/" in self.path:
+            with LOCK:
+                STATS["pack_gets"] += 1
+                stall = cfg.stall_every and STATS["pack_gets"] % cfg.stall_every == 0
+            if stall:
+                count("stalls")
+                time.sleep(cfg.stall_ms / 1000.0)  # the fault itself: a server that does not answer
+                try:
+                    return self._reset()
+                except OSError:  # the client gave up and closed first
+                    self.close_connection = True
+                    return
         with LOCK:
             roll = cfg.rng.random()
         if roll < cfg.error:
@@ -172,6 +190,8 @@ def main():
     ap.add_argument("--lose-reply-match", default="", help="regular expression the path must match")
     ap.add_argument("--lose-reply-once", action="store_true",
                     help="lose the reply to the first request for each (method, path) only")
+    ap.add_argument("--stall-every", type=int, default=0, help="every Nth GET of a pack: no answer, then reset")
+    ap.add_argument("--stall-ms", type=int, default=5000, help="how long a stalled request hangs")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     cfg = ap.parse_args()
     cfg.rng = random.Random(cfg.seed)
