@@ -35,3 +35,10 @@ cloudseal_backup() {
 cloudseal_restore() {
   timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" restore latest --target "$3" </dev/null
 }
+# the same, pinned to one core: the scaling figure of issue 23 (initial backup 2 cores / 1 core)
+cloudseal_1cpu_version() { cloudseal_version; }
+cloudseal_1cpu_init() { cloudseal_init "$@"; }
+cloudseal_1cpu_backup() {
+  timed taskset -c 0 env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" backup --host bench --tag "$2" data </dev/null
+}
+cloudseal_1cpu_restore() { cloudseal_restore "$@"; }

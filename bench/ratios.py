@@ -1,56 +1,97 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Ratios of cloudseal to restic (medians of raw.tsv) against the targets of issue 3."""
+"""ratios.py OUTDIR DATASET: cloudseal against restic and the floors of one dataset
+(raw.tsv of the shared harness, floors.tsv of bench/run.sh), against the targets of issue 23.
+Medians over the runs; every run's figure is shown beside them (the spread is the noise)."""
 import csv
+import os
 import statistics
 import sys
 from collections import defaultdict
 
-out, cp_s = sys.argv[1], float(sys.argv[2])
+out, ds = sys.argv[1], sys.argv[2]
 rows = list(csv.DictReader(open(f"{out}/raw.tsv"), delimiter="\t"))
-med = defaultdict(list)
+val = defaultdict(list)  # (tool, phase, metric) -> [(run, value)]
+verify = defaultdict(list)
 for r in rows:
     if r["phase"] == "verify":
-        med[(r["tool"], "verify")].append(r["note"])
+        verify[r["tool"]].append(r["note"])
         continue
-    med[(r["tool"], r["phase"], "wall")].append(float(r["wall_s"]))
-    med[(r["tool"], r["phase"], "cpu")].append(float(r["user_s"]) + float(r["sys_s"]))
-    med[(r["tool"], r["phase"], "rss")].append(int(r["maxrss_kib"]) / 1024)
-    med[(r["tool"], r["phase"], "repo")].append(int(r["repo_bytes"]) / 2**20)
-    if r.get("steal_pct") not in (None, ""):
-        med[(r["tool"], r["phase"], "steal")].append(float(r["steal_pct"]))
-    med[(r["tool"], r["phase"], "runs")].append((r["run"], float(r["wall_s"])))
+    k = (r["tool"], r["phase"])
+    val[k + ("wall",)].append((r["run"], float(r["wall_s"])))
+    val[k + ("cpu",)].append((r["run"], float(r["user_s"]) + float(r["sys_s"])))
+    val[k + ("rss",)].append((r["run"], int(r["maxrss_kib"]) / 1024))
+    val[k + ("repo",)].append((r["run"], int(r["repo_bytes"]) / 2**20))
+    val[k + ("files",)].append((r["run"], int(r["repo_files"])))
+    val[k + ("load",)].append((r["run"], float(r.get("loadavg1") or "nan")))
+floor = defaultdict(list)
+if os.path.exists(f"{out}/floors.tsv"):
+    for r in csv.DictReader(open(f"{out}/floors.tsv"), delimiter="\t"):
+        floor[r["floor"]].append((r["run"], float(r["wall_s"])))
+
+
+def med(v):
+    return statistics.median(x for _, x in v) if v else float("nan")
 
 
 def m(*k):
-    v = med.get(k)
-    return statistics.median(v) if v else float("nan")
+    return med(val.get(k))
+
+
+def runs(v, f="{:.2f}"):
+    return " ".join(f.format(x) for _, x in v)
 
 
 tools = sorted({r["tool"] for r in rows})
-# steal: CPU time the hypervisor gave to others during the phase (noise to compare runs by)
-print(f"{'tool':12} {'phase':8} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8} {'repo MiB':>9} {'steal %':>8}")
+print(f"dataset {ds}: medians of {len(val.get(('restic', 'backup1', 'wall'), [])) or '?'} runs "
+      "(every run in brackets)")
+print(f"{'tool':15} {'phase':8} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8} {'repo MiB':>9} {'load':>5}  runs (wall s)")
 for t in tools:
     for ph in ("init", "backup1", "backup2", "backup3", "restore"):
-        print(f"{t:12} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
-              f"{m(t, ph, 'repo'):9.1f} {m(t, ph, 'steal'):8.1f}")
-    print(f"{t:12} verify   {med.get((t, 'verify'), ['-'])}")
-print(f"cp -a of the tree: {cp_s:.2f} s")
-targets = [("backup1", "initial backup", 0.40), ("backup2", "no-change backup", 0.15),
-           ("backup3", "after mutation", 0.30), ("restore", "restore", 0.65)]
-print("\ncloudseal / restic (wall, same run)   ratio  target")
-ok = True
-for ph, name, tgt in targets:
-    r = m("cloudseal", ph, "wall") / m("restic", ph, "wall")
-    ok &= r <= tgt
-    print(f"  {name:34} {r:5.2f}  <= {tgt:.2f} {'ok' if r <= tgt else 'MISSED'}")
-# the same ratio run by run (restic of the same run as the denominator): the spread is the noise
-per_run = dict(med.get(("restic", "backup1", "runs"), []))
-runs = [f"{w / per_run[n]:.2f}" for n, w in med.get(("cloudseal", "backup1", "runs"), []) if n in per_run]
-print(f"  {'initial backup, run by run':34} {' '.join(runs)}")
-rr = m("cloudseal", "restore", "wall") / cp_s
-print(f"  {'restore / cp -a':34} {rr:5.2f}  <= 1.20 {'ok' if rr <= 1.2 else 'MISSED'}")
-rs = m("cloudseal", "backup1", "repo") / m("restic", "backup1", "repo")
-print(f"  {'repository size after initial':34} {rs:5.2f}  <= 1.00 {'ok' if rs <= 1 else 'MISSED'}")
+        print(f"{t:15} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
+              f"{m(t, ph, 'repo'):9.1f} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]")
+    print(f"{t:15} verify   {verify.get(t, ['-'])}")
+for f in ("stat_walk", "read_all", "cp_a"):
+    print(f"floor {f:10} {med(floor.get(f)):7.2f} s  [{runs(floor.get(f, []))}]")
+
+
+def per_run(ph, den):
+    d = dict(den)
+    return " ".join(f"{w / d[n]:.2f}" for n, w in val.get(("cloudseal", ph, "wall"), []) if n in d and d[n] > 0)
+
+
+res = []
+
+
+def check(name, ratio, target, every="", at_least=False):
+    ok = ratio >= target if at_least else ratio <= target
+    res.append(ok)
+    print(f"  {name:44} {ratio:6.2f}  {'>=' if at_least else '<='} {target:<5} {'ok' if ok else 'MISSED'}  {every}")
+
+
+print("\ncloudseal against restic and the floors (same run)       ratio  target   run by run")
+rw = lambda ph: val.get(("restic", ph, "wall"), [])  # noqa: E731
+check("initial backup / restic", m("cloudseal", "backup1", "wall") / m("restic", "backup1", "wall"),
+      0.33, per_run("backup1", rw("backup1")))
+check("no-change backup / warm stat walk", m("cloudseal", "backup2", "wall") / med(floor.get("stat_walk")),
+      1.5, per_run("backup2", [(n, med(floor.get("stat_walk"))) for n, _ in rw("backup2")]))
+print(f"  {'no-change backup / restic':44} {m('cloudseal', 'backup2', 'wall') / m('restic', 'backup2', 'wall'):6.2f}"
+      f"  (was <= 0.15)  {per_run('backup2', rw('backup2'))}")
+check("day of changes / restic", m("cloudseal", "backup3", "wall") / m("restic", "backup3", "wall"),
+      0.20, per_run("backup3", rw("backup3")))
+check("restore / restic", m("cloudseal", "restore", "wall") / m("restic", "restore", "wall"),
+      0.55, per_run("restore", rw("restore")))
+check("restore / cp -a", m("cloudseal", "restore", "wall") / med(floor.get("cp_a")), 1.0)
+check("repository after initial / restic", m("cloudseal", "backup1", "repo") / m("restic", "backup1", "repo"),
+      0.99, runs([(n, v / dict(val.get(("restic", "backup1", "repo")))[n])
+                  for n, v in val.get(("cloudseal", "backup1", "repo"), [])
+                  if n in dict(val.get(("restic", "backup1", "repo"), []))], "{:.4f}"))
 rss = max(m("cloudseal", ph, "rss") for ph in ("backup1", "backup2", "backup3", "restore"))
-print(f"  {'peak RSS MiB':34} {rss:5.1f}  <= 85   {'ok' if rss <= 85 else 'MISSED'}")
+if ds == "1m":
+    check("peak RSS MiB (1 M files)", rss, 150)
+else:
+    print(f"  {'peak RSS MiB':44} {rss:6.1f}")
+if ("cloudseal_1cpu", "backup1", "wall") in val:
+    check("initial backup: 1 core / 2 cores", m("cloudseal_1cpu", "backup1", "wall")
+          / m("cloudseal", "backup1", "wall"), 1.8, at_least=True)
+print(f"  {sum(res)} of {len(res)} targets met")

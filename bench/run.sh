@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# make bench: the same dataset through cloudseal, restic and borg in one run, using the shared
-# harness in ../shared/bench (anchors.sh + our adapter bench/cloudseal.sh), then the ratios to
-# restic against the targets of issue 3, and a plain `cp -a` of the tree as the restore floor.
+# make bench: each dataset through cloudseal, restic and borg in one run, using the shared
+# harness in ../shared/bench (anchors.sh + our adapter bench/cloudseal.sh), then the floors of
+# the same tree on the same machine state (warm stat walk, warm read of every byte, `cp -a`)
+# and bench/ratios.py's table against the targets of issue 23.
 #
-# Environment: BENCH_RUNS (default 1), BENCH_SIZE_MIB (default: mkdata's 1 GiB),
-# BENCH_TOOLS (default "cloudseal restic borg_lz4"), BENCH_SHARED (default ../shared/bench),
-# BENCH_DATA (dataset dir, made once), BENCH_WORK (scratch), BENCH_OUT (results dir).
+# Datasets (BENCH_DATASETS, default "synthetic real 1m"), each made once under /var/tmp:
+#   synthetic  ../shared/bench/mkdata.py's 1 GiB home (its own mutate.py for the day of changes)
+#   real       bench/mkreal.sh: a copy of /usr/share and /usr/include (~1 GB, ~73 k files)
+#   1m         bench/mktree.py: 1 000 000 small files in a deep hierarchy (~0.9 GB)
+# real and 1m get their day of changes from bench/mutate_tree.py (any tree).
+#
+# Environment: BENCH_RUNS (default 1), BENCH_DATASETS, BENCH_TOOLS (default "cloudseal restic
+# borg_lz4"; BENCH_TOOLS_1M for the 1m set, default without borg: borg 1.2 takes ~10 min per
+# backup of 1 M files here), BENCH_SIZE_MIB (synthetic size), BENCH_SHARED (default
+# ../shared/bench), BENCH_DATA (synthetic dataset dir), BENCH_WORK (scratch), BENCH_OUT.
+# Add cloudseal_1cpu to BENCH_TOOLS for the scaling figure (the same run pinned to one core).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(cd "${BENCH_SHARED:-$ROOT/../shared/bench}" && pwd)
 RUNS=${BENCH_RUNS:-1}
+DATASETS=${BENCH_DATASETS:-"synthetic real 1m"}
 TOOLS=${BENCH_TOOLS:-"cloudseal restic borg_lz4"}
+TOOLS_1M=${BENCH_TOOLS_1M:-"cloudseal restic"}
 SIZE=${BENCH_SIZE_MIB:-}
-DATA=${BENCH_DATA:-/var/tmp/cloudseal-bench-ds${SIZE:+-$SIZE}}
 WORK=${BENCH_WORK:-/var/tmp/cloudseal-bench-work}
 OUT=${BENCH_OUT:-$ROOT/build/bench/$(date +%Y%m%d-%H%M%S)}
 export CLOUDSEAL_BIN=${CLOUDSEAL_BIN:-$ROOT/build/cloudseal}
@@ -29,15 +39,62 @@ if [ ${#need[@]} -gt 0 ]; then
       DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${need[@]}" >/dev/null; }
 fi
 [ -x "$CLOUDSEAL_BIN" ] || { echo "bench: build first (make)" >&2; exit 2; }
-if [ ! -d "$DATA" ]; then
-  echo "bench: generating the dataset in $DATA"
-  python3 "$SHARED/mkdata.py" ${SIZE:+--size-mib "$SIZE"} "$DATA"
-fi
-mkdir -p "$OUT"
-"$SHARED/anchors.sh" -r "$RUNS" -a "$ROOT/bench/cloudseal.sh" -t "$TOOLS" -w "$WORK" -o "$OUT" "$DATA"
 
-# the restore floor: cp -a of the same tree, warm cache
-rm -rf "$WORK/cpa"; find "$DATA" -type f -print0 | xargs -0 cat >/dev/null; sync
-cp_s=$( { /usr/bin/time -f %e cp -a "$DATA" "$WORK/cpa" ; } 2>&1 | tail -1 )
-rm -rf "$WORK/cpa"
-python3 "$ROOT/bench/ratios.py" "$OUT" "$cp_s" | tee "$OUT/ratios.txt"
+dataset_dir() {
+  case $1 in
+    synthetic) echo "${BENCH_DATA:-/var/tmp/cloudseal-bench-ds${SIZE:+-$SIZE}}" ;;
+    real) echo /var/tmp/cloudseal-bench-real ;;
+    1m) echo /var/tmp/cloudseal-bench-1m ;;
+    *) echo "bench: unknown dataset $1 (synthetic, real, 1m)" >&2; exit 2 ;;
+  esac
+}
+
+make_dataset() { # NAME DIR
+  [ ! -d "$2" ] || return 0
+  echo "bench: generating the $1 dataset in $2"
+  case $1 in
+    synthetic) python3 "$SHARED/mkdata.py" ${SIZE:+--size-mib "$SIZE"} "$2" ;;
+    real) "$ROOT/bench/mkreal.sh" "$2" ;;
+    1m) python3 "$ROOT/bench/mktree.py" "$2" ;;
+  esac
+}
+
+# harness NAME -> a directory with anchors.sh whose mutate.py fits the dataset: the shared
+# mutate.py knows only mkdata.py's layout, so other trees get mutate_tree.py in its place
+harness() {
+  if [ "$1" = synthetic ]; then echo "$SHARED"; return; fi
+  local h=$WORK/harness
+  rm -rf "$h"; mkdir -p "$h"
+  for f in "$SHARED"/*; do ln -s "$f" "$h/"; done
+  rm -f "$h/mutate.py"; ln -s "$ROOT/bench/mutate_tree.py" "$h/mutate.py"
+  echo "$h"
+}
+
+
+# floors DIR OUTDIR: the same tree's floors, RUNS times each, every run in floors.tsv
+floors() {
+  local d=$1 o=$2 r
+  echo -e "floor\trun\twall_s\tloadavg1" >"$o/floors.tsv"
+  find "$d" -type f -print0 | xargs -0 cat >/dev/null; sync
+  for r in $(seq 1 "$RUNS"); do
+    find "$d" -printf '%s %T@ %i %m\n' >/dev/null  # warm the dentries and inodes
+    echo -e "stat_walk\t$r\t$( { /usr/bin/time -f %e find "$d" -printf '%s %T@ %i %m\n' >/dev/null; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
+    echo -e "read_all\t$r\t$( { /usr/bin/time -f %e sh -c 'find "$1" -type f -print0 | xargs -0 cat >/dev/null' sh "$d"; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
+    rm -rf "$WORK/cpa"; sync
+    echo -e "cp_a\t$r\t$( { /usr/bin/time -f %e cp -a "$d" "$WORK/cpa"; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
+    rm -rf "$WORK/cpa"; sync
+  done
+}
+
+for ds in $DATASETS; do
+  data=$(dataset_dir "$ds")
+  make_dataset "$ds" "$data"
+  o=$OUT/$ds
+  mkdir -p "$o"
+  t=$TOOLS; [ "$ds" != 1m ] || t=${BENCH_TOOLS_1M:-$TOOLS_1M}
+  echo "bench: $ds ($data), tools: $t, runs: $RUNS, load: $(uptime)" | tee "$o/load.txt"
+  "$(harness "$ds")/anchors.sh" -r "$RUNS" -a "$ROOT/bench/cloudseal.sh" -t "$t" -w "$WORK" -o "$o" "$data"
+  floors "$data" "$o"
+  echo "after: $(uptime)" >>"$o/load.txt"
+  python3 "$ROOT/bench/ratios.py" "$o" "$ds" | tee "$o/ratios.txt"
+done

@@ -5,7 +5,7 @@
  *   main      walks the tree depth-first (stat only), consults the file-change
  *             cache, queues files that must be read, and finalises directories
  *             (encodes their tree blob) in post-order as their files complete;
- *   workers   (one per core) read a whole file each: chunk, hash, claim new
+ *   workers   (one per core we may run on) read a whole file each: chunk, hash, claim new
  *             blobs in the index, compress + encrypt them, hand them to
  *             the packer;
  *   uploaders (packer.c) finish and store packs;
@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@
 #define READ_RING (4u << 20)
 #define JOB_QUEUE_MAX 32
 #define FIFO_MAX 4096
-#define MAX_WORKERS 8
+#define MAX_WORKERS 64   /* a bound for the array, not a tuning: one worker per usable core */
 
 int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
 
@@ -62,6 +63,7 @@ typedef struct job {
     bool vanished;         /* gone or no longer a regular file when we came to read it */
     bool replaced;         /* another inode than the walk saw: metadata from j->st */
     bool unstable;         /* kept changing while read: saved as last read, not cached */
+    bool no_xattrs;        /* the walk saw none (after its stat) */
     struct stat st;        /* as seen by the walk, then by the read (matches the content) */
     struct job *next;
 } job;
@@ -118,6 +120,10 @@ typedef struct backup_run {
     pthread_t est_thread;
     bool est_running;
     uint64_t files_new, files_changed, files_unchanged, others;
+    char **ex_prefix;      /* per exclude pattern: the literal head of an absolute one, or NULL */
+    cs_buf tree_enc, tree_out; /* finalize()'s, kept from one directory to the next */
+    char *pbuf;            /* join(): the last path built */
+    size_t pcap;
     /* uid/gid -> name caches */
     struct { uint32_t id; char name[64]; } users[64], groups[64];
     size_t nusers, ngroups;
@@ -378,15 +384,18 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
     return strdup(name);
 }
 
-/* 0 or -ENOMEM: a snapshot never silently lacks an attribute it could not copy. */
-static int read_xattrs(const char *path, cs_node *nd)
+/* The extended attributes of an entry, through fd when open (no path walk),
+ * else by path.  1 when it has none for certain (an error other than "not
+ * supported" leaves that unknown: 0), 0 when it has some, or -ENOMEM: a
+ * snapshot never silently lacks an attribute it could not copy. */
+static int read_xattrs(const char *path, int fd, cs_node *nd)
 {
     char list[16384];
-    ssize_t len = llistxattr(path, list, sizeof(list));
+    ssize_t len = fd >= 0 ? flistxattr(fd, list, sizeof(list)) : llistxattr(path, list, sizeof(list));
     uint16_t count = 0;
 
     if (len <= 0)
-        return 0;
+        return len == 0 || errno == ENOTSUP;
     for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1)
         count++;
     if (count > CS_XATTR_MAX_COUNT)
@@ -396,7 +405,7 @@ static int read_xattrs(const char *path, cs_node *nd)
         return -ENOMEM;
     for (ssize_t i = 0; i < len && nd->nxattrs < count; i += (ssize_t)strlen(list + i) + 1) {
         uint8_t val[CS_XATTR_VALUE_MAX];
-        ssize_t vl = lgetxattr(path, list + i, val, sizeof(val));
+        ssize_t vl = fd >= 0 ? fgetxattr(fd, list + i, val, sizeof(val)) : lgetxattr(path, list + i, val, sizeof(val));
         cs_xattr *x = &nd->xattrs[nd->nxattrs];
         if (vl < 0 || strlen(list + i) > 255)
             continue; /* removed since the listing */
@@ -458,7 +467,10 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
         if (!nd->link)
             return -ENOMEM;
     }
-    return read_xattrs(path, nd);
+    /* files: after the file-change cache (queue_files); directories: through their fd (descend) */
+    if (nd->type != CS_NODE_FILE && nd->type != CS_NODE_DIR)
+        return read_xattrs(path, -1, nd) < 0 ? -ENOMEM : 0;
+    return 0;
 }
 
 /* The file a worker read may be another version than the walk saw: record
@@ -491,12 +503,54 @@ static int node_refresh(backup_run *b, cs_node *nd, const struct stat *st)
 
 /* --------------------------------------------------------------- excludes */
 
+/* The literal head of an absolute pattern (escapes undone, up to the first
+ * wildcard): a path that does not start with it cannot match, which spares
+ * fnmatch() on every entry for the common patterns (cloudseal's own
+ * directories, /home/x/.cache/...).  NULL for relative patterns. */
+static char *literal_head(const char *pat)
+{
+    size_t l = strlen(pat), k = 0;
+    char *h;
+
+    if (pat[0] != '/' || !(h = malloc(l + 1)))
+        return NULL;
+    for (size_t i = 0; i < l && !strchr("*?[", pat[i]); i++) {
+        if (pat[i] == '\\' && ++i == l)
+            break;
+        h[k++] = pat[i];
+    }
+    if (k && h[k - 1] == '/')
+        k--; /* "dir/" also names "dir"; a shorter head is still a head */
+    h[k] = '\0';
+    return h;
+}
+
+static int exclude_hints(backup_run *b)
+{
+    if (!b->o->nexcludes)
+        return 0;
+    if (!(b->ex_prefix = calloc(b->o->nexcludes, sizeof(char *))))
+        return -ENOMEM;
+    for (size_t i = 0; i < b->o->nexcludes; i++)
+        b->ex_prefix[i] = literal_head(b->o->excludes[i]);
+    return 0;
+}
+
+static void exclude_hints_free(backup_run *b)
+{
+    for (size_t i = 0; b->ex_prefix && i < b->o->nexcludes; i++)
+        free(b->ex_prefix[i]);
+    free(b->ex_prefix);
+}
+
 static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir)
 {
     for (size_t i = 0; i < b->o->nexcludes; i++) {
         char pat[4096];
-        const char *p = b->o->excludes[i];
+        const char *p = b->o->excludes[i], *h = b->ex_prefix ? b->ex_prefix[i] : NULL;
         size_t l = strlen(p);
+        if (h && strncmp(path, h, strlen(h)) != 0)
+            continue;
         if (l == 0 || l >= sizeof(pat))
             continue;
         memcpy(pat, p, l + 1);
@@ -566,17 +620,10 @@ static void frame_free(frame *f)
     free(f);
 }
 
-static int node_cmp(const void *x, const void *y)
-{
-    const cs_node *a = x, *c = y;
-
-    return cs_name_cmp(a->name, a->name_len, c->name, c->name_len);
-}
-
 /* Encode the directory's tree blob once every file in it is done. */
 static int finalize(backup_run *b, frame *f)
 {
-    _cleanup_buf_ cs_buf enc = CS_BUF_INIT, out = CS_BUF_INIT;
+    cs_buf *enc = &b->tree_enc, *out = &b->tree_out;
     size_t k = 0;
     int rc;
 
@@ -619,7 +666,9 @@ static int finalize(backup_run *b, frame *f)
                 j->ids = NULL;
                 if (b->fc && !j->unstable && j->st.st_ctim.tv_sec < b->start_sec &&
                     asprintf(&path, "%s/%s", f->path, nd->name) >= 0) {
-                    cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent);
+                    /* the walk's "no xattrs" holds for what was read if it is the version walked */
+                    bool nox = j->no_xattrs && same_version(&j->st, &f->stats[i]);
+                    cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent, nox);
                     free(path);
                 }
             }
@@ -643,9 +692,11 @@ static int finalize(backup_run *b, frame *f)
         k++;
     }
     /* nodes [k, n) are cleared; keep n for frame_free */
-    rc = cs_tree_encode(f->nodes, k, &enc);
+    cs_buf_reset(enc);
+    cs_buf_reset(out);
+    rc = cs_tree_encode(f->nodes, k, enc);
     if (rc == 0)
-        rc = save_blob(b, CS_BLOB_TREE, enc.data, enc.len, &f->tree, b->zctx, &out);
+        rc = save_blob(b, CS_BLOB_TREE, enc->data, enc->len, &f->tree, b->zctx, out);
     if (rc < 0) {
         f->failed = true;
         if (!b->fatal)
@@ -774,18 +825,30 @@ static bool should_include(backup_run *b, int dirfd, const char *name, const cha
     return !(b->o->one_file_system && dir && st->st_dev != b->root_dev);
 }
 
+/* dir + "/" + name in b's path buffer, valid until the next join() (one
+ * path per entry, without a printf and a malloc for each). */
+static const char *join(backup_run *b, const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+
+    if (CS_GREEDY_REALLOC(b->pbuf, b->pcap, dl + nl + 2) < 0)
+        return NULL;
+    memcpy(b->pbuf, dir, dl);
+    b->pbuf[dl] = '/';
+    memcpy(b->pbuf + dl + 1, name, nl + 1);
+    return b->pbuf;
+}
+
 /* One entry into f's nodes: stat, include, read its metadata.  What
  * vanished or cannot be read is counted and left out; ENOMEM is returned. */
 static int add_entry(backup_run *b, frame *f, const char *path, const char *name, const selection *ks)
 {
-    _cleanup_free_ char *full = NULL;
+    const char *full = join(b, path, name);
     struct stat st;
     int r;
 
-    if (asprintf(&full, "%s/%s", path, name) < 0) {
-        full = NULL;
+    if (!full)
         return -ENOMEM;
-    }
     if (fstatat(f->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT || ks) {
             log_warning_errno(-errno, "cannot stat %s", full);
@@ -812,40 +875,28 @@ static int add_entry(backup_run *b, frame *f, const char *path, const char *name
     return 0;
 }
 
-/* Name order (the canonical tree encoding), stats kept in step. */
-static int sort_entries(frame *f)
+/* Name order, the canonical tree encoding: strcmp() orders as cs_name_cmp()
+ * (unsigned bytes, a prefix first).  Sorting the names before the entries
+ * are added moves pointers, not nodes and their stats. */
+static int name_ptr_cmp(const void *x, const void *y)
 {
-    typedef struct { cs_node nd; struct stat st; } pair;
-    pair *pv;
-
-    if (f->n < 2)
-        return 0;
-    if (!(pv = malloc(f->n * sizeof(pair))))
-        return -ENOMEM;
-    for (size_t i = 0; i < f->n; i++) {
-        pv[i].nd = f->nodes[i];
-        pv[i].st = f->stats[i];
-    }
-    qsort(pv, f->n, sizeof(pair), node_cmp); /* the node is the pair's first member */
-    for (size_t i = 0; i < f->n; i++) {
-        f->nodes[i] = pv[i].nd;
-        f->stats[i] = pv[i].st;
-    }
-    free(pv);
-    return 0;
+    return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
 /* A file the file-change cache knows, with every blob still in the index:
- * its content list is taken from the cache instead of reading it.  1 when
- * taken, 0 (hit 0 or 2 in *hit) when it must be read. */
+ * its content list is taken from the cache instead of reading it, and its
+ * extended attributes are read only if it had some.  1 when taken, 0 (hit 0
+ * or 2 in *hit) when it must be read. */
 static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *hit)
 {
     cs_node *nd = &f->nodes[i];
     const cs_id *ids;
     uint32_t nids;
-    bool all = true;
+    bool all = true, known_none = false;
+    int nox;
 
-    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids) : 0;
+    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids, &known_none) : 0;
+    nox = known_none;
     if (*hit != 1)
         return 0;
     pthread_mutex_lock(&b->r->index.lock);
@@ -857,7 +908,12 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
     if (nids)
         memcpy(nd->content, ids, nids * sizeof(cs_id));
     nd->ncontent = nids;
-    cs_fcache_put(b->fc, full, &f->stats[i], ids, nids); /* marks seen, keeps age 0 */
+    /* the lookup marked it seen; written back only when "no xattrs" is learnt
+     * (read after the stat, "none" holds for it) */
+    if (!nox && (nox = read_xattrs(full, -1, nd)) < 0)
+        return nox;
+    if (nox == 1)
+        cs_fcache_put(b->fc, full, &f->stats[i], ids, nids, true);
     b->files_unchanged++;
     b->files++;
     b->bytes += nd->size;
@@ -868,16 +924,17 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
 static int queue_files(backup_run *b, frame *f, const char *path)
 {
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
-        _cleanup_free_ char *full = NULL;
-        int hit;
+        const char *full;
+        int hit, r;
         job *j;
         if (f->nodes[i].type != CS_NODE_FILE)
             continue;
-        if (asprintf(&full, "%s/%s", path, f->nodes[i].name) < 0) {
-            full = NULL;
+        if (!(full = join(b, path, f->nodes[i].name)))
             return -ENOMEM;
-        }
-        if (from_cache(b, f, i, full, &hit))
+        int taken = from_cache(b, f, i, full, &hit);
+        if (taken < 0)
+            return taken;
+        if (taken)
             continue;
         if (hit)
             b->files_changed++;
@@ -886,6 +943,11 @@ static int queue_files(backup_run *b, frame *f, const char *path)
         if (!(j = calloc(1, sizeof(*j))))
             return -ENOMEM;
         j->fr = f;
+        j->idx = i;
+        f->jobs[i] = j; /* freed with the frame, also when the read below fails */
+        if ((r = read_xattrs(full, -1, &f->nodes[i])) < 0)
+            return r;
+        j->no_xattrs = r == 1;
         j->idx = i;
         j->st = f->stats[i];
         f->jobs[i] = j;
@@ -926,7 +988,7 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         cs_node *nd = &f->nodes[i];
         _cleanup_free_ char *full = NULL;
-        int fd;
+        int fd, err;
         if (nd->type != CS_NODE_DIR) {
             if (nd->type != CS_NODE_FILE)
                 b->others++;
@@ -937,7 +999,13 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
             return -ENOMEM;
         }
         fd = openat(f->dirfd, nd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        f->sub[i] = fd < 0 ? unreadable_dir(b, full, errno) : scan_dir(b, fd, full, sel_kid(s, nd->name));
+        err = errno;
+        if (read_xattrs(full, fd, nd) < 0) {
+            if (fd >= 0)
+                close(fd);
+            return -ENOMEM;
+        }
+        f->sub[i] = fd < 0 ? unreadable_dir(b, full, err) : scan_dir(b, fd, full, sel_kid(s, nd->name));
         drain(b, 1);
     }
     return 0;
@@ -962,11 +1030,11 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
         log_warning_errno(r, "cannot read directory %s", path[0] ? path : "/");
         b->errors++;
     }
+    if (names.n > 1)
+        qsort(names.v, names.n, sizeof(char *), name_ptr_cmp);
     for (size_t i = 0; i < names.n && !b->fatal; i++)
         if ((r = add_entry(b, f, path, names.v[i], sel_kid(s, names.v[i]))) < 0)
             b->fatal = r;
-    if ((r = sort_entries(f)) < 0)
-        b->fatal = r;
     f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
     f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));
     if (!f->jobs || !f->sub) {
@@ -1246,6 +1314,20 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
     cs_snapshots_free(v, n);
 }
 
+/* The cores this process may run on (its affinity: taskset, a cgroup's
+ * cpuset), not those the machine has: a worker per core the scheduler
+ * cannot give us only adds a read buffer and contention. */
+static int usable_cores(void)
+{
+    cpu_set_t set;
+    long c;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 ? (int)c : 2;
+}
+
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
@@ -1281,14 +1363,14 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_cond_init(&b->cv_done, NULL);
     pthread_mutex_init(&b->prog_mu, NULL);
     pthread_cond_init(&b->prog_cv, NULL);
-    if (nw <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        nw = c > 0 ? (int)c : 2;
-    }
+    if (nw <= 0)
+        nw = usable_cores();
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
 
-    rc = cs_repo_lock(r, false);
+    rc = exclude_hints(b);
+    if (rc == 0)
+        rc = cs_repo_lock(r, false);
     if (rc == 0)
         rc = cs_repo_reload_index(r);
     if (rc < 0)
@@ -1355,6 +1437,10 @@ out:
     cs_fcache_free(b->fc);
     cs_zctx_free(b->zctx);
     cs_repo_unlock(r);
+    exclude_hints_free(b);
+    free(b->pbuf);
+    cs_buf_free(&b->tree_enc);
+    cs_buf_free(&b->tree_out);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv_job);
     pthread_cond_destroy(&b->cv_done);

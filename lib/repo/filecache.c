@@ -12,10 +12,11 @@
 #include "util/log.h"
 #include "util/macros.h"
 
-#define FC_VERSION 1
+#define FC_VERSION 2           /* 2 adds a flags byte; version 1 caches are still read */
 #define FC_MAX_AGE 10          /* forget a path after 10 backups without it */
 #define FC_MAX_BYTES (512u << 20)
-#define FC_RECORD 62           /* fixed part of an entry on disk */
+#define FC_RECORD 62           /* fixed part of a version 1 entry on disk (+1 in version 2) */
+#define FC_NO_XATTRS 0x01      /* the file had no extended attributes at this ctime */
 
 typedef struct fc_entry {
     uint8_t key[16];
@@ -23,10 +24,18 @@ typedef struct fc_entry {
     int64_t mtime_s, ctime_s;
     uint32_t mtime_ns, ctime_ns;
     uint16_t age;
-    uint8_t seen, used;
+    uint8_t seen, flags;
     uint32_t n;
-    cs_id *ids;
+    union {
+        cs_id one;     /* n == 1, most files: no allocation of its own */
+        cs_id *ids;    /* n > 1 */
+    } u;
 } fc_entry;
+
+static cs_id *ids_of(fc_entry *e)
+{
+    return e->n == 1 ? &e->u.one : e->u.ids;
+}
 
 struct cs_fcache {
     uint8_t key[32];   /* a copy of the local-cache key, in secure memory with the struct */
@@ -118,10 +127,10 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
     cs_reader rd = cs_rd_init(data, len);
     uint32_t version, count;
 
-    if (cs_get_le32(&rd, &version) < 0 || version != FC_VERSION)
+    if (cs_get_le32(&rd, &version) < 0 || version < 1 || version > FC_VERSION)
         return -EBADMSG;
     cs_get_le32(&rd, &count);
-    if (rd.err || (uint64_t)count * FC_RECORD > cs_rd_left(&rd))
+    if (rd.err || (uint64_t)count * (FC_RECORD + (version >= 2)) > cs_rd_left(&rd))
         return -EBADMSG;
     c->v = calloc(count ? count : 1, sizeof(*c->v));
     if (!c->v)
@@ -129,24 +138,27 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
     c->cap = count ? count : 1;
     for (uint32_t i = 0; i < count; i++) {
         fc_entry *e = &c->v[i];
-        if (cs_get_copy(&rd, e->key, 16) < 0)
+        const uint8_t *p; /* key, ino, size, mtime s+ns, ctime s+ns, age, [flags], n */
+        if (cs_get_bytes(&rd, FC_RECORD + (version >= 2), &p) < 0)
             return -EBADMSG;
-        cs_get_le64(&rd, &e->ino);
-        cs_get_le64(&rd, &e->size);
-        cs_get_le64(&rd, (uint64_t *)&e->mtime_s);
-        cs_get_le32(&rd, &e->mtime_ns);
-        cs_get_le64(&rd, (uint64_t *)&e->ctime_s);
-        cs_get_le32(&rd, &e->ctime_ns);
-        cs_get_le16(&rd, &e->age);
-        cs_get_le32(&rd, &e->n);
-        if (rd.err || (uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
+        memcpy(e->key, p, 16);
+        e->ino = cs_load_le64(p + 16);
+        e->size = cs_load_le64(p + 24);
+        e->mtime_s = (int64_t)cs_load_le64(p + 32);
+        e->mtime_ns = cs_load_le32(p + 40);
+        e->ctime_s = (int64_t)cs_load_le64(p + 44);
+        e->ctime_ns = cs_load_le32(p + 52);
+        e->age = cs_load_le16(p + 56);
+        e->flags = version >= 2 ? p[58] : 0;
+        e->n = cs_load_le32(p + 58 + (version >= 2));
+        if ((uint64_t)e->n * CS_ID_LEN > cs_rd_left(&rd))
             return -EBADMSG;
-        if (e->n) {
-            e->ids = malloc((size_t)e->n * CS_ID_LEN);
-            if (!e->ids)
-                return -ENOMEM;
-            cs_get_copy(&rd, e->ids, (size_t)e->n * CS_ID_LEN);
+        if (e->n > 1 && !(e->u.ids = malloc((size_t)e->n * CS_ID_LEN))) {
+            e->n = 0;
+            return -ENOMEM;
         }
+        if (e->n)
+            cs_get_copy(&rd, ids_of(e), (size_t)e->n * CS_ID_LEN);
         c->n = i + 1;
     }
     if (cs_rd_end(&rd) < 0)
@@ -162,7 +174,8 @@ int cs_fcache_parse(cs_fcache *c, const uint8_t *data, size_t len)
 static void clear_entries(cs_fcache *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        free(c->v[i].ids);
+        if (c->v[i].n > 1)
+            free(c->v[i].u.ids);
     free(c->v);
     free(c->slots);
     c->v = NULL;
@@ -189,6 +202,7 @@ int cs_fcache_load(cs_repo *r, const char *cache_dir, cs_fcache **out)
     rc = cs_read_file(c->path, FC_MAX_BYTES, &raw);
     if (rc == 0)
         rc = cs_unseal(c->key, CS_OBJ_CACHE, &c->repo_id, raw.data, raw.len, &pt);
+    cs_buf_free(&raw); /* ~100 MB for a million files: not beside the entries too */
     if (rc == 0)
         rc = cs_fcache_parse(c, pt.data, pt.len);
     if (rc < 0) {
@@ -207,7 +221,8 @@ static bool same_stat(const fc_entry *e, const struct stat *st)
            e->ctime_s == st->st_ctim.tv_sec && e->ctime_ns == (uint32_t)st->st_ctim.tv_nsec;
 }
 
-int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n)
+int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n,
+                     bool *no_xattrs)
 {
     uint8_t key[16];
     fc_entry *e;
@@ -219,39 +234,52 @@ int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, cons
     e->seen = 1;
     if (!same_stat(e, st))
         return 2;
-    *ids = e->ids;
+    *ids = ids_of(e); /* valid until the next put */
     *n = e->n;
+    *no_xattrs = e->flags & FC_NO_XATTRS;
     return 1;
 }
 
-int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n)
+int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n,
+                  bool no_xattrs)
 {
-    uint8_t key[16];
+    uint8_t key[16], flags = no_xattrs ? FC_NO_XATTRS : 0;
     fc_entry *e;
-    cs_id *copy = NULL;
+    cs_id *copy = NULL, one;
 
     path_key(c, path, key);
     e = find(c, key);
-    if (e && e->n == n && (n == 0 || memcmp(e->ids, ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st)) {
+    if (e && e->n == n && (n == 0 || memcmp(ids_of(e), ids, (size_t)n * CS_ID_LEN) == 0) && same_stat(e, st) &&
+        e->flags == flags) {
         e->seen = 1; /* unchanged: nothing to write back for it */
         return 0;
     }
     c->dirty = true;
-    if (!e && !(e = add(c, key)))
+    /* copied first: ids may be an entry's own, which add() can move */
+    if (n == 1)
+        one = ids[0];
+    else if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
         return -ENOMEM;
-    if (n && !(copy = malloc((size_t)n * CS_ID_LEN)))
-        return -ENOMEM;
-    if (n)
+    else if (n)
         memcpy(copy, ids, (size_t)n * CS_ID_LEN);
-    free(e->ids);
-    e->ids = copy;
+    if (!e && !(e = add(c, key))) {
+        free(copy);
+        return -ENOMEM;
+    }
+    if (e->n > 1)
+        free(e->u.ids);
     e->n = n;
+    if (n == 1)
+        e->u.one = one;
+    else
+        e->u.ids = copy;
     e->ino = (uint64_t)st->st_ino;
     e->size = (uint64_t)st->st_size;
     e->mtime_s = st->st_mtim.tv_sec;
     e->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
     e->ctime_s = st->st_ctim.tv_sec;
     e->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+    e->flags = flags;
     e->seen = 1;
     e->age = 0;
     return 0;
@@ -261,6 +289,7 @@ int cs_fcache_save(cs_fcache *c)
 {
     _cleanup_buf_ cs_buf pt = CS_BUF_INIT, ct = CS_BUF_INIT;
     uint32_t count = 0;
+    size_t size = 8;
     char *dir, *slash;
     int rc = 0;
 
@@ -272,9 +301,12 @@ int cs_fcache_save(cs_fcache *c)
     if (!c->dirty)
         return 0; /* a no-change backup writes no cache */
     for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE)
+        if (c->v[i].seen || c->v[i].age + 1 <= FC_MAX_AGE) {
             count++;
-    rc |= cs_put_le32(&pt, FC_VERSION) | cs_put_le32(&pt, count);
+            size += FC_RECORD + 1 + (size_t)c->v[i].n * CS_ID_LEN;
+        }
+    /* exactly: a doubling buffer would hold up to twice the image */
+    rc |= cs_buf_reserve(&pt, size) | cs_put_le32(&pt, FC_VERSION) | cs_put_le32(&pt, count);
     for (size_t i = 0; i < c->n && rc == 0; i++) {
         const fc_entry *e = &c->v[i];
         if (!(e->seen || e->age + 1 <= FC_MAX_AGE))
@@ -282,12 +314,14 @@ int cs_fcache_save(cs_fcache *c)
         rc |= cs_buf_append(&pt, e->key, 16) | cs_put_le64(&pt, e->ino) | cs_put_le64(&pt, e->size);
         rc |= cs_put_le64(&pt, (uint64_t)e->mtime_s) | cs_put_le32(&pt, e->mtime_ns);
         rc |= cs_put_le64(&pt, (uint64_t)e->ctime_s) | cs_put_le32(&pt, e->ctime_ns);
-        rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_le32(&pt, e->n);
+        rc |= cs_put_le16(&pt, e->seen ? 0 : (uint16_t)(e->age + 1)) | cs_put_u8(&pt, e->flags);
+        rc |= cs_put_le32(&pt, e->n);
         if (e->n)
-            rc |= cs_buf_append(&pt, e->ids, (size_t)e->n * CS_ID_LEN);
+            rc |= cs_buf_append(&pt, ids_of((fc_entry *)e), (size_t)e->n * CS_ID_LEN);
     }
     if (rc)
         return -ENOMEM;
+    clear_entries(c); /* the image holds them now; the sealed copy needs the room */
     rc = cs_seal(c->key, CS_OBJ_CACHE, &c->repo_id, pt.data, pt.len, &ct);
     if (rc < 0)
         return rc;

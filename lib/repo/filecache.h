@@ -17,10 +17,17 @@ typedef struct cs_fcache cs_fcache;
 /* Load (a missing or unreadable cache is an empty cache, logged at debug). */
 int cs_fcache_load(cs_repo *r, const char *cache_dir, cs_fcache **out);
 /* Returns 1 and the ids when path is cached with exactly this stat; 0 when
- * unknown; 2 when known but changed (ids not returned). Marks it seen. */
-int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n);
-int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n);
-/* Write entries seen in this run plus recent unseen ones, atomically. */
+ * unknown; 2 when known but changed (ids not returned). Marks it seen.
+ * *no_xattrs: the file had no extended attributes at this stat, so that the
+ * walk need not ask (setting or removing one changes the ctime). */
+int cs_fcache_lookup(cs_fcache *c, const char *path, const struct stat *st, const cs_id **ids, uint32_t *n,
+                     bool *no_xattrs);
+/* no_xattrs only when none was seen between two stats equal to st. */
+int cs_fcache_put(cs_fcache *c, const char *path, const struct stat *st, const cs_id *ids, uint32_t n,
+                  bool no_xattrs);
+/* Write entries seen in this run plus recent unseen ones, atomically.  The
+ * entries are released once the image is built (the last use of a cache):
+ * a million files need ~100 MB for the image and as much for its sealed copy. */
 int cs_fcache_save(cs_fcache *c);
 void cs_fcache_free(cs_fcache *c);
 /* Parse a decrypted cache image (for fuzzing). */

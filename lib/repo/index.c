@@ -199,12 +199,17 @@ int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *u
         }
         for (uint32_t j = 0; j < p.n; j++) {
             cs_pack_blob *b = &blobs[j];
-            cs_get_u8(&rd, &b->type);
-            cs_get_copy(&rd, b->id.b, CS_ID_LEN);
-            cs_get_le32(&rd, &b->offset);
-            cs_get_le32(&rd, &b->enc_len);
-            cs_get_le32(&rd, &b->raw_len);
-            if (rd.err || (b->type != CS_BLOB_DATA && b->type != CS_BLOB_TREE) ||
+            const uint8_t *e; /* type, id, offset, enc_len, raw_len */
+            if (cs_get_bytes(&rd, 1 + CS_ID_LEN + 12, &e) < 0) {
+                r = -EBADMSG;
+                break;
+            }
+            b->type = e[0];
+            memcpy(b->id.b, e + 1, CS_ID_LEN);
+            b->offset = cs_load_le32(e + 1 + CS_ID_LEN);
+            b->enc_len = cs_load_le32(e + 5 + CS_ID_LEN);
+            b->raw_len = cs_load_le32(e + 9 + CS_ID_LEN);
+            if ( (b->type != CS_BLOB_DATA && b->type != CS_BLOB_TREE) ||
                 (uint64_t)b->offset + b->enc_len > p.size || b->enc_len > CS_MAX_BLOB ||
                 b->enc_len < CS_BLOB_OVERHEAD || b->raw_len > CS_MAX_TREE) {
                 r = -EBADMSG;

@@ -252,10 +252,41 @@ static int load_index(cs_repo *r)
 /* After taking a lock: what another process (a prune, a backup) changed
  * before we held it must be seen, or we would deduplicate against deleted
  * packs or delete packs a new snapshot uses. */
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(cs_id));
+}
+
+/* Index objects never change once written: the same set of names is the
+ * same index (a no-change backup of 1 M files spent 1/8 of its CPU parsing
+ * it a second time). */
+static bool index_unchanged(cs_repo *r)
+{
+    cs_id *now = NULL, *had = NULL;
+    size_t n = 0;
+    bool same = false;
+
+    if (r->headers_read || r->damaged_index || cs_repo_list_ids(r, "index", &now, &n) < 0)
+        return false;
+    if (n == 0) {
+        same = r->nindex_ids == 0;
+    } else if (n == r->nindex_ids && (had = malloc(n * sizeof(cs_id)))) {
+        memcpy(had, r->index_ids, n * sizeof(cs_id));
+        qsort(had, n, sizeof(cs_id), id_cmp);
+        qsort(now, n, sizeof(cs_id), id_cmp);
+        same = memcmp(had, now, n * sizeof(cs_id)) == 0;
+    }
+    free(had);
+    free(now);
+    return same;
+}
+
 int cs_repo_reload_index(cs_repo *r)
 {
     int rc;
 
+    if (index_unchanged(r))
+        return 0;
     cs_index_free(&r->index);
     free(r->index_ids);
     r->index_ids = NULL;

@@ -20,13 +20,90 @@ int cs_name_cmp(const char *a, size_t al, const char *b, size_t bl)
     return al < bl ? -1 : al > bl;
 }
 
-static int wr_str8(cs_buf *b, const char *s)
+/* The encoding writes each node into space reserved for all of it at once:
+ * one bounds check per node instead of one per field (a no-change backup
+ * encodes every node of the tree to compare its id). */
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + 4;
+}
+
+static uint8_t *put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + 8;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *s, size_t n)
+{
+    if (n)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+static size_t str8_len(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
 
-    if (n > 255)
-        n = 255;
-    return cs_put_u8(b, (uint8_t)n) | cs_buf_append(b, s ? s : "", n);
+    return n > 255 ? 255 : n;
+}
+
+static uint8_t *put_str8(uint8_t *p, const char *s)
+{
+    size_t n = str8_len(s);
+
+    *p++ = (uint8_t)n;
+    return put_bytes(p, s, n);
+}
+
+/* type, name, mode/uid/gid, user, group, 2 x (s, ns), size, inode, dev,
+ * nlink, rdev, flags, link, xattrs, then content ids or the subtree id */
+static size_t node_size(const cs_node *d)
+{
+    size_t n = 1 + 2 + d->name_len + 12 + 1 + str8_len(d->user) + 1 + str8_len(d->group) + 12 + 12 + 24 + 4 +
+               8 + 4 + 2 + d->link_len + 2;
+
+    for (uint16_t x = 0; x < d->nxattrs; x++)
+        n += 1 + str8_len(d->xattrs[x].name) + 4 + d->xattrs[x].len;
+    if (d->type == CS_NODE_FILE)
+        n += 4 + (size_t)d->ncontent * CS_ID_LEN;
+    else if (d->type == CS_NODE_DIR)
+        n += CS_ID_LEN;
+    return n;
+}
+
+static void encode_node(const cs_node *d, uint8_t *p)
+{
+    *p++ = d->type;
+    p = put_bytes(put16(p, d->name_len), d->name, d->name_len);
+    p = put32(put32(put32(p, d->mode), d->uid), d->gid);
+    p = put_str8(put_str8(p, d->user), d->group);
+    p = put32(put64(p, (uint64_t)d->mtime_s), d->mtime_ns);
+    p = put32(put64(p, (uint64_t)d->ctime_s), d->ctime_ns);
+    p = put64(put64(put64(p, d->size), d->inode), d->dev);
+    p = put32(put64(put32(p, d->nlink), d->rdev), d->flags);
+    p = put_bytes(put16(p, d->link_len), d->link, d->link_len);
+    p = put16(p, d->nxattrs);
+    for (uint16_t x = 0; x < d->nxattrs; x++)
+        p = put_bytes(put32(put_str8(p, d->xattrs[x].name), d->xattrs[x].len), d->xattrs[x].value,
+                      d->xattrs[x].len);
+    if (d->type == CS_NODE_FILE) {
+        p = put32(p, d->ncontent);
+        for (uint32_t c = 0; c < d->ncontent; c++)
+            p = put_bytes(p, d->content[c].b, CS_ID_LEN);
+    } else if (d->type == CS_NODE_DIR) {
+        put_bytes(p, d->subtree.b, CS_ID_LEN);
+    }
 }
 
 int cs_tree_encode(const cs_node *nodes, size_t n, cs_buf *out)
@@ -34,29 +111,10 @@ int cs_tree_encode(const cs_node *nodes, size_t n, cs_buf *out)
     int r = cs_put_le32(out, TREE_VERSION) | cs_put_le32(out, (uint32_t)n);
 
     for (size_t i = 0; i < n && r == 0; i++) {
-        const cs_node *d = &nodes[i];
-        r |= cs_put_u8(out, d->type);
-        r |= cs_put_le16(out, d->name_len) | cs_buf_append(out, d->name, d->name_len);
-        r |= cs_put_le32(out, d->mode) | cs_put_le32(out, d->uid) | cs_put_le32(out, d->gid);
-        r |= wr_str8(out, d->user) | wr_str8(out, d->group);
-        r |= cs_put_le64(out, (uint64_t)d->mtime_s) | cs_put_le32(out, d->mtime_ns);
-        r |= cs_put_le64(out, (uint64_t)d->ctime_s) | cs_put_le32(out, d->ctime_ns);
-        r |= cs_put_le64(out, d->size) | cs_put_le64(out, d->inode) | cs_put_le64(out, d->dev);
-        r |= cs_put_le32(out, d->nlink) | cs_put_le64(out, d->rdev) | cs_put_le32(out, d->flags);
-        r |= cs_put_le16(out, d->link_len);
-        if (d->link_len)
-            r |= cs_buf_append(out, d->link, d->link_len);
-        r |= cs_put_le16(out, d->nxattrs);
-        for (uint16_t x = 0; x < d->nxattrs; x++) {
-            r |= wr_str8(out, d->xattrs[x].name);
-            r |= cs_put_le32(out, d->xattrs[x].len) | cs_buf_append(out, d->xattrs[x].value, d->xattrs[x].len);
-        }
-        if (d->type == CS_NODE_FILE) {
-            r |= cs_put_le32(out, d->ncontent);
-            for (uint32_t c = 0; c < d->ncontent; c++)
-                r |= cs_buf_append(out, d->content[c].b, CS_ID_LEN);
-        } else if (d->type == CS_NODE_DIR) {
-            r |= cs_buf_append(out, d->subtree.b, CS_ID_LEN);
+        size_t len = node_size(&nodes[i]);
+        if ((r = cs_buf_reserve(out, len)) == 0) {
+            encode_node(&nodes[i], out->data + out->len);
+            out->len += len;
         }
     }
     return r ? -ENOMEM : 0;

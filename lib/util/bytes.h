@@ -39,6 +39,15 @@ int cs_rd_end(const cs_reader *rd);
 /* Mark the reader failed (a field the caller found invalid); returns -EBADMSG. */
 int cs_rd_fail(cs_reader *rd);
 
+/* Little-endian loads from a record already bounds-checked with
+ * cs_get_bytes(): fixed-size records decode without a call per field. */
+static inline uint16_t cs_load_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t cs_load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t cs_load_le64(const uint8_t *p) { return cs_load_le32(p) | (uint64_t)cs_load_le32(p + 4) << 32; }
+
 /* n bytes in place: *p points into the input (NULL on failure). */
 int cs_get_bytes(cs_reader *rd, size_t n, const uint8_t **p);
 /* n bytes copied to dst (zero-filled on failure). */

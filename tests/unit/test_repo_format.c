@@ -517,6 +517,77 @@ static void test_snapshot_json_typed(void **state)
 #undef TREE
 }
 
+/* One entry of path "/p" (ino 7, size 3, one id of 0x42s, age 0) as
+ * version 1 or 2 writes it; 2 adds the flags byte after the age. */
+static void fc_image(cs_buf *b, uint32_t version, uint32_t count, uint8_t flags, const uint8_t key[32])
+{
+    uint8_t pk[16];
+    cs_id id;
+
+    memset(id.b, 0x42, sizeof(id.b));
+    crypto_generichash(pk, 16, (const uint8_t *)"/p", 2, key, 32);
+    cs_put_le32(b, version);
+    cs_put_le32(b, count);
+    cs_buf_append(b, pk, 16);
+    cs_put_le64(b, 7);
+    cs_put_le64(b, 3);
+    cs_put_le64(b, 100);
+    cs_put_le32(b, 5);
+    cs_put_le64(b, 200);
+    cs_put_le32(b, 6);
+    cs_put_le16(b, 0);
+    if (version >= 2)
+        cs_put_u8(b, flags);
+    cs_put_le32(b, 1);
+    cs_buf_append(b, id.b, sizeof(id.b));
+}
+
+static int fc_parse(uint32_t version, uint32_t count, uint8_t flags, size_t cut, bool *nox)
+{
+    uint8_t key[32] = { 3 };
+    struct stat st = { .st_ino = 7, .st_size = 3 };
+    cs_buf b = CS_BUF_INIT;
+    cs_fcache *c;
+    const cs_id *ids;
+    uint32_t n;
+    int r;
+
+    st.st_mtim = (struct timespec){ 100, 5 };
+    st.st_ctim = (struct timespec){ 200, 6 };
+    fc_image(&b, version, count, flags, key);
+    assert_int_equal(cs_fcache_new_empty(key, &c), 0);
+    r = cs_fcache_parse(c, b.data, b.len - cut);
+    if (r == 0) {
+        r = cs_fcache_lookup(c, "/p", &st, &ids, &n, nox);
+        assert_int_equal(n, 1);
+        assert_int_equal(ids[0].b[31], 0x42);
+    }
+    cs_fcache_free(c);
+    cs_buf_free(&b);
+    return r;
+}
+
+/* Issue 23: version 2 records carry "no xattrs"; version 1 caches still
+ * load (their files are asked for xattrs once); truncated, oversized and
+ * unknown-version images are refused. */
+static void test_filecache_versions(void **state)
+{
+    bool nox = true;
+
+    (void)state;
+    assert_int_equal(fc_parse(1, 1, 0, 0, &nox), 1);
+    assert_false(nox);
+    assert_int_equal(fc_parse(2, 1, 1, 0, &nox), 1);
+    assert_true(nox);
+    assert_int_equal(fc_parse(2, 1, 0, 0, &nox), 1);
+    assert_false(nox);
+    assert_int_equal(fc_parse(2, 1, 1, 1, &nox), -EBADMSG);  /* an id byte short */
+    assert_int_equal(fc_parse(2, 1, 1, 40, &nox), -EBADMSG); /* inside the record */
+    assert_int_equal(fc_parse(2, 2, 1, 0, &nox), -EBADMSG);  /* count says more */
+    assert_int_equal(fc_parse(3, 1, 1, 0, &nox), -EBADMSG);  /* a version to come */
+    assert_int_equal(fc_parse(0, 1, 1, 0, &nox), -EBADMSG);
+}
+
 static void test_filecache_parse_hostile(void **state)
 {
     cs_fcache *c;
@@ -535,20 +606,23 @@ static void test_filecache_parse_hostile(void **state)
         struct stat st = { .st_ino = 5, .st_size = 10 };
         const cs_id *ids;
         uint32_t n;
+        bool nox;
         cs_id id = { { 9 } };
         assert_int_equal(cs_fcache_new_empty(key, &c), 0);
-        assert_int_equal(cs_fcache_put(c, "/a/b", &st, &id, 1), 0);
-        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n), 1);
+        assert_int_equal(cs_fcache_put(c, "/a/b", &st, &id, 1, false), 0);
+        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n, &nox), 1);
         assert_int_equal(n, 1);
+        assert_false(nox);
         st.st_mtim.tv_nsec = 1;
-        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n), 2);
-        assert_int_equal(cs_fcache_lookup(c, "/a/c", &st, &ids, &n), 0);
+        assert_int_equal(cs_fcache_lookup(c, "/a/b", &st, &ids, &n, &nox), 2);
+        assert_int_equal(cs_fcache_lookup(c, "/a/c", &st, &ids, &n, &nox), 0);
         for (int i = 0; i < 3000; i++) {
             char p[32];
             snprintf(p, sizeof(p), "/f%d", i);
-            assert_int_equal(cs_fcache_put(c, p, &st, &id, 1), 0);
+            assert_int_equal(cs_fcache_put(c, p, &st, &id, 1, i % 2), 0);
         }
-        assert_int_equal(cs_fcache_lookup(c, "/f2999", &st, &ids, &n), 1);
+        assert_int_equal(cs_fcache_lookup(c, "/f2999", &st, &ids, &n, &nox), 1);
+        assert_true(nox);
         cs_fcache_free(c);
     }
 }
@@ -616,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_json_hostile),
         cmocka_unit_test(test_snapshot_json_typed),
         cmocka_unit_test(test_filecache_parse_hostile),
+        cmocka_unit_test(test_filecache_versions),
         cmocka_unit_test(test_forget_policy),
         cmocka_unit_test(test_group_by_parse),
     };

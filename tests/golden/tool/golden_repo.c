@@ -168,6 +168,7 @@ static int check_filecache(cs_repo *r, const char *cache_root, const char *stats
         int64_t ms, cs;
         uint32_t mns, cns, n = 0;
         const cs_id *ids = NULL;
+        bool nox;
         int hit;
 
         if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNu32 " %" SCNd64 " %" SCNu32 " %4096[^\n]",
@@ -179,7 +180,7 @@ static int check_filecache(cs_repo *r, const char *cache_root, const char *stats
         st.st_size = (off_t)size;
         st.st_mtim = (struct timespec){ ms, mns };
         st.st_ctim = (struct timespec){ cs, cns };
-        hit = cs_fcache_lookup(c, path, &st, &ids, &n);
+        hit = cs_fcache_lookup(c, path, &st, &ids, &n, &nox);
         printf("filecache %s: lookup %d", path, hit);
         for (uint32_t i = 0; hit == 1 && i < n; i++) {
             char hex[65];

@@ -40,9 +40,11 @@ def run_failing(repo, shim, args, name, call, nth, mark):
 
 
 # files-from: the path list read by `backup --files-from` (add() in cmd_backup.c);
-# selected: the victim named on the command line (the walk's selection)
+# selected: the victim named on the command line (the walk's selection).
+# A file's path is built in the walk's one reusable buffer (join() in backup.c,
+# issue 23), so a file has no asprintf() of its own left to fail; its strdup()s are.
 @pytest.mark.parametrize("kind,how,call", [
-    ("file", "walk", "strdup"), ("file", "walk", "asprintf"),
+    ("file", "walk", "strdup"),
     ("dir", "walk", "strdup"), ("dir", "walk", "asprintf"),
     ("file", "selected", "strdup"), ("file", "files-from", "strdup"),
 ])
