@@ -641,9 +641,19 @@ def main():
     signal.signal(signal.SIGTERM, unplug)
     signal.signal(signal.SIGINT, unplug)
     dev.log("ready")
+    # SIGTERM must reach the main thread, blocked in accept(): a signal the
+    # kernel hands to a channel thread only sets CPython's flag and leaves
+    # accept() waiting for the next connection (an unplug that never comes).
+    # A thread inherits the mask it was started with: start each one with
+    # the two signals blocked.
+    stop = {signal.SIGTERM, signal.SIGINT}
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=Channel(dev, conn).serve, daemon=True).start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        try:
+            threading.Thread(target=Channel(dev, conn).serve, daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
 
 
 if __name__ == "__main__":
