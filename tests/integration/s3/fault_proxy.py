@@ -34,6 +34,7 @@ import http.server
 import json
 import random
 import re
+import select
 import socket
 import ssl
 import struct
@@ -104,7 +105,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 stall = cfg.stall_every and STATS["pack_gets"] % cfg.stall_every == 0
             if stall:
                 count("stalls")
-                time.sleep(cfg.stall_ms / 1000.0)  # the fault itself: a server that does not answer
+                # the fault: no answer until the client gives up and closes
+                # (its EOF is the event), --stall-ms at the most
+                ready, _, _ = select.select([self.connection], [], [], cfg.stall_ms / 1000.0)
+                if ready and not self.connection.recv(1, socket.MSG_PEEK):
+                    self.close_connection = True
+                    return
                 try:
                     return self._reset()
                 except OSError:  # the client gave up and closed first
