@@ -50,10 +50,11 @@
  * queues one job per range of a pack (neighbouring blobs, gaps up to
  * GAP_MAX read over, at most RANGE_MAX bytes: a whole 4 MiB pack in one
  * GET); workers fetch jobs at once (as many as the observed round trips
- * need, see grow_workers) and write each blob at its place in its file(s); the worker that writes a file's last blob
- * finishes it.  What jobs hold is bounded by REMOTE_BUDGET (a job
- * reserves its range plus 2 x its largest blob: the decrypted and
- * decompressed copies); at most max_open files are open at once (the
+ * need, see grow_workers) and write each blob at its place in its
+ * file(s); the worker that writes a file's last blob finishes it.  What
+ * jobs hold is bounded by a budget (REMOTE_BUDGET at first, see
+ * grow_workers; a job reserves its range plus 2 x its largest blob: the
+ * decrypted and decompressed copies); at most max_open files are open at once (the
  * soft RLIMIT_NOFILE raised to the hard one, less FDS_SPARE, at most
  * MAX_OPEN). */
 #define PLAN_FILES 64
@@ -129,7 +130,7 @@ typedef struct restore_run {
     size_t batch_files;
     uint64_t batch_bytes;
     uint64_t wait_ns, work_ns; /* remote jobs: time in GETs, in decoding and writing (under mu) */
-    uint64_t jobs_timed, need_sum; /* remote jobs timed, the budget they reserved (under mu) */
+    uint64_t budget_max; /* what the workers may hold in all (grow_workers) */
     dirmeta *dirs;
     size_t ndirs, dcap;
     hlink *links;
@@ -476,12 +477,19 @@ static void budget_take(restore_run *s, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* After a job: drop big buffers, give its budget back. */
+/* After a job: drop big buffers, give its budget back.  A worker keeps
+ * its range buffer for the next job only while there are no more workers
+ * than KEEP_WORKERS (grow_workers): kept buffers are outside the budget. */
+#define KEEP_WORKERS 8
 static void budget_give(restore_run *s, uint64_t n, wbufs *b)
 {
     cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
+    int nth;
 
-    if (b->range.cap > FETCH_KEEP)
+    pthread_mutex_lock(&s->mu);
+    nth = s->nth;
+    pthread_mutex_unlock(&s->mu);
+    if (b->range.cap > FETCH_KEEP || (nth > KEEP_WORKERS && b->range.cap))
         cs_buf_free_ciphertext(&b->range);
     for (size_t i = 0; i < 3; i++)
         if (v[i]->cap > KEEP_BUF)
@@ -513,6 +521,55 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *rworker(void *arg);
+
+/* Start workers up to n in all (under mu: workers start others, see
+ * grow_workers, and cs_restore joins as many as there are). */
+static int start_workers(restore_run *s, int n)
+{
+    while (s->nth < n && s->nth < MAX_THREADS && pthread_create(&s->th[s->nth], NULL, rworker, s) == 0)
+        s->nth++;
+    return s->nth;
+}
+
+/* Remote storage: a worker waits for its GET, then decodes and writes what
+ * came.  To keep the cores this process may use busy, a worker per core is
+ * not enough: each one is on a core work / (wait + work) of its time, so
+ * cores * (wait + work) / work workers are (Little's law), from the jobs
+ * timed so far (a slow link or a busy server: more; loopback: about one
+ * per core and one fetching).  Re-derived after each job, never fewer, at
+ * most WORKERS_PER_CORE per core (at least KEEP_WORKERS).  Each worker
+ * beyond KEEP_WORKERS brings WORKER_BUDGET of memory for ranges in flight,
+ * up to REMOTE_BUDGET_MAX in all: on a slow link the link, not the
+ * requests in flight, is the limit, and 32 ranges of 8 MiB in flight fill
+ * a link of 2 Gbit/s at a round trip of 1 s.  Under s->mu. */
+#define WORKER_BUDGET (8u << 20)
+#define REMOTE_BUDGET_MAX (256u << 20)
+#define WORKERS_PER_CORE 4
+static void grow_workers(restore_run *s)
+{
+    uint64_t want, most = (uint64_t)s->cores * WORKERS_PER_CORE;
+    int before = s->nth;
+
+    if (s->o->workers > 0 || s->work_ns == 0)
+        return;
+    want = ((uint64_t)s->cores * (s->wait_ns + s->work_ns) + s->work_ns - 1) / s->work_ns;
+    if (most < KEEP_WORKERS)
+        most = KEEP_WORKERS;
+    if (want > most)
+        want = most;
+    if ((int)want <= s->nth)
+        return;
+    start_workers(s, (int)want);
+    for (int i = before; i < s->nth; i++) {
+        if (i >= KEEP_WORKERS && s->budget_max < REMOTE_BUDGET_MAX) {
+            s->budget += WORKER_BUDGET;
+            s->budget_max += WORKER_BUDGET;
+        }
+    }
+    pthread_cond_broadcast(&s->cv_budget);
 }
 
 /* A range of one pack: fetch it in one GET, write every blob in it to its
@@ -561,8 +618,7 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
     pthread_mutex_lock(&s->mu);
     s->wait_ns += t1 - t0;
     s->work_ns += t2 - t1;
-    s->need_sum += need;
-    s->jobs_timed++;
+    grow_workers(s);
     pthread_mutex_unlock(&s->mu);
     budget_give(s, need, b);
 }
@@ -671,47 +727,6 @@ static void batch_add(restore_run *s, rjob *j)
     s->batch_bytes += j->nd.size;
     if (++s->batch_files >= BATCH_FILES || s->batch_bytes >= BATCH_BYTES)
         batch_flush(s);
-}
-
-static int start_workers(restore_run *s, int n)
-{
-    while (s->nth < n && s->nth < MAX_THREADS && pthread_create(&s->th[s->nth], NULL, rworker, s) == 0)
-        s->nth++;
-    return s->nth;
-}
-
-/* Remote storage: a worker waits for its GET, then decodes and writes what
- * came.  To keep the cores this process may use busy, a worker per core is
- * not enough: each one is on a core work / (wait + work) of its time, so
- * cores * (wait + work) / work workers are (Little's law), from the jobs
- * timed so far (a slow link or a busy server: more; loopback: about one per
- * core and one fetching).  Re-derived at each plan flush (main thread);
- * never fewer.  Each worker brings WORKER_BUDGET of memory for the ranges
- * in flight (at least REMOTE_BUDGET in all); MAX_REMOTE_WORKERS bounds the
- * memory (64 x 8 MiB) when the link is very slow: then the link, not the
- * number of requests in flight, is the limit. */
-#define WORKER_BUDGET (8u << 20)
-#define MAX_REMOTE_WORKERS 64
-static void grow_workers(restore_run *s)
-{
-    uint64_t want = 0;
-    int before = s->nth;
-
-    pthread_mutex_lock(&s->mu);
-    if (s->jobs_timed >= (uint64_t)s->nth && s->work_ns > 0)
-        want = ((uint64_t)s->cores * (s->wait_ns + s->work_ns) + s->work_ns - 1) / s->work_ns;
-    pthread_mutex_unlock(&s->mu);
-    if (want > MAX_REMOTE_WORKERS)
-        want = MAX_REMOTE_WORKERS;
-    if ((int)want <= s->nth)
-        return;
-    start_workers(s, (int)want);
-    pthread_mutex_lock(&s->mu);
-    for (int i = before; i < s->nth; i++)
-        if ((uint64_t)(i + 1) * WORKER_BUDGET > REMOTE_BUDGET)
-            s->budget += WORKER_BUDGET;
-    pthread_cond_broadcast(&s->cv_budget);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* The index lacks something the snapshot needs (an index object damaged
@@ -960,7 +975,6 @@ static int plan_flush(restore_run *s)
     s->nplan = 0;
     s->plan_files = 0;
     s->plan_bytes = 0;
-    grow_workers(s);
     return rc;
 }
 
@@ -1311,14 +1325,16 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     s.max_open = s.remote ? open_limit() : 0;
     s.plan_max_files = PLAN_FILES;
     s.plan_max_bytes = PLAN_BYTES;
-    s.budget = REMOTE_BUDGET;
+    s.budget = s.budget_max = REMOTE_BUDGET;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv_job, NULL);
     pthread_cond_init(&s.cv_space, NULL);
     pthread_cond_init(&s.cv_budget, NULL);
     pthread_cond_init(&s.cv_idle, NULL);
     pthread_cond_init(&s.cv_open, NULL);
+    pthread_mutex_lock(&s.mu);
     start_workers(&s, nw);
+    pthread_mutex_unlock(&s.mu);
     if (is_root) {
         rc = restore_tree(&s, &snap->tree, o->target, "", fresh);
     } else if (sub.type == CS_NODE_DIR) {
@@ -1336,9 +1352,14 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     pthread_mutex_lock(&s.mu);
     s.stop = true;
     pthread_cond_broadcast(&s.cv_job);
+    /* a worker may start others until it ends (grow_workers): read nth again after each join */
+    for (int i = 0; i < s.nth; i++) {
+        pthread_t t = s.th[i];
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&s.mu);
+    }
     pthread_mutex_unlock(&s.mu);
-    for (int i = 0; i < s.nth; i++)
-        pthread_join(s.th[i], NULL);
     for (size_t i = 0; i < s.npend; i++) {
         if (s.full) {
             s.res.errors++;
