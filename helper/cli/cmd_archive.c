@@ -213,6 +213,21 @@ typedef struct args {
     const uint8_t *forget;  /* forget-device */
 } args;
 
+/* The one line a failed run ends with, whatever the library logged before
+ * it (or did not): what failed and what to do next. */
+static void say_failed(int r, const char *what)
+{
+    if (exit_code(r) == CLI_UNAVAILABLE)
+        log_error_errno(r, "%s failed: the storage did not answer (%m); check the network, then run "
+                        "'cloudseal %s' again", what, what);
+    else if (r == -EBADMSG)
+        log_error_errno(r, "%s failed: data in storage did not verify (%m); syncing again does not "
+                        "repair it: see the message above and docs/archive.md", what);
+    else
+        log_error_errno(r, "%s failed (%m); run 'cloudseal %s' again: a sync goes on from where a failed "
+                        "one stopped. If it fails the same way, see 'cloudseal archive status'", what, what);
+}
+
 static int do_sync(const args *a, bool undelete)
 {
     const cs_config *cfg = cli_config();
@@ -290,6 +305,8 @@ static int do_sync(const args *a, bool undelete)
         if (gc || st.gc_deleted || st.gc_waiting || st.tombstones_collected || st.tombstones_blocked)
             print_gc(&st, dry_run);
     }
+    if (r < 0 && r != -ECANCELED && r != -EBUSY && !cli.json)
+        say_failed(r, undelete ? "archive undelete" : a->forget ? "archive forget-device" : "archive sync");
     if (r == -EBUSY)
         r = -EAGAIN; /* message already given; a plain failure */
 out:
