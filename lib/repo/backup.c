@@ -77,6 +77,7 @@ struct frame {
     frame **sub;           /* per node (directories), or NULL */
     struct stat *stats;    /* per node */
     size_t pending;        /* jobs not done yet */
+    cs_fcache_dir *fcd;    /* its files in the file-change cache (opened in walk order) */
     bool failed, finalized;
     cs_id tree;
     frame *next;           /* FIFO of frames waiting to be finalised */
@@ -615,6 +616,7 @@ static void frame_free(frame *f)
     free(f->sub);
     free(f->stats);
     free(f->path);
+    cs_fcache_dir_free(f->fcd);
     if (f->dirfd >= 0)
         close(f->dirfd);
     free(f);
@@ -633,7 +635,6 @@ static int finalize(backup_run *b, frame *f)
         frame *s = f->sub ? f->sub[i] : NULL;
         bool drop = false;
         if (j) {
-            char *path = NULL;
             int re = atomic_load(&b->repo_err);
             if (j->err < 0 && re < 0) {
                 /* the repository failed, not this file: the backup fails */
@@ -664,12 +665,10 @@ static int finalize(backup_run *b, frame *f)
                 nd->ncontent = j->n;
                 nd->size = j->bytes;
                 j->ids = NULL;
-                if (b->fc && !j->unstable && j->st.st_ctim.tv_sec < b->start_sec &&
-                    asprintf(&path, "%s/%s", f->path, nd->name) >= 0) {
+                if (!j->unstable && j->st.st_ctim.tv_sec < b->start_sec) {
                     /* the walk's "no xattrs" holds for what was read if it is the version walked */
                     bool nox = j->no_xattrs && same_version(&j->st, &f->stats[i]);
-                    cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent, nox);
-                    free(path);
+                    cs_fcache_dir_put(f->fcd, nd->name, &j->st, nd->content, nd->ncontent, nox);
                 }
             }
         }
@@ -691,6 +690,9 @@ static int finalize(backup_run *b, frame *f)
         }
         k++;
     }
+    /* the new file cache takes the directory's entries in the order the walk opened them */
+    cs_fcache_dir_close(f->fcd);
+    f->fcd = NULL;
     /* nodes [k, n) are cleared; keep n for frame_free */
     cs_buf_reset(enc);
     cs_buf_reset(out);
@@ -887,15 +889,16 @@ static int name_ptr_cmp(const void *x, const void *y)
  * its content list is taken from the cache instead of reading it, and its
  * extended attributes are read only if it had some.  1 when taken, 0 (hit 0
  * or 2 in *hit) when it must be read. */
-static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *hit)
+static int from_cache(backup_run *b, frame *f, size_t i, const char *path, int *hit)
 {
     cs_node *nd = &f->nodes[i];
+    const char *full;
     const cs_id *ids;
     uint32_t nids;
     bool all = true, known_none = false;
     int nox;
 
-    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids, &known_none) : 0;
+    *hit = cs_fcache_dir_lookup(f->fcd, nd->name, &f->stats[i], &ids, &nids, &known_none);
     nox = known_none;
     if (*hit != 1)
         return 0;
@@ -908,34 +911,36 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
     if (nids)
         memcpy(nd->content, ids, nids * sizeof(cs_id));
     nd->ncontent = nids;
-    /* the lookup marked it seen; written back only when "no xattrs" is learnt
-     * (read after the stat, "none" holds for it) */
-    if (!nox && (nox = read_xattrs(full, -1, nd)) < 0)
-        return nox;
-    if (nox == 1)
-        cs_fcache_put(b->fc, full, &f->stats[i], ids, nids, true);
+    /* the lookup marked it seen; "no xattrs" learnt (read after the stat,
+     * "none" holds for it) changes the entry */
+    if (!nox && (!(full = join(b, path, nd->name)) || (nox = read_xattrs(full, -1, nd)) < 0))
+        return -ENOMEM;
+    cs_fcache_dir_put(f->fcd, nd->name, &f->stats[i], ids, nids, nox == 1);
     b->files_unchanged++;
     b->files++;
     b->bytes += nd->size;
     return 1;
 }
 
-/* Files: from the cache, or queued for the workers. */
+/* Files: from the cache, or queued for the workers.  Called for each
+ * directory after its subdirectories (post-order), the order of the cache. */
 static int queue_files(backup_run *b, frame *f, const char *path)
 {
+    if (b->fc && !(f->fcd = cs_fcache_dir_open(b->fc, path)))
+        return -ENOMEM;
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         const char *full;
         int hit, r;
         job *j;
         if (f->nodes[i].type != CS_NODE_FILE)
             continue;
-        if (!(full = join(b, path, f->nodes[i].name)))
-            return -ENOMEM;
-        int taken = from_cache(b, f, i, full, &hit);
+        int taken = from_cache(b, f, i, path, &hit);
         if (taken < 0)
             return taken;
         if (taken)
             continue;
+        if (!(full = join(b, path, f->nodes[i].name)))
+            return -ENOMEM;
         if (hit)
             b->files_changed++;
         else
@@ -1011,7 +1016,7 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
     return 0;
 }
 
-/* One directory: list, stat, sort, queue its files, descend.  Every
+/* One directory: list, stat, sort, descend, queue its files.  Every
  * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
 static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selection *s)
 {
@@ -1043,7 +1048,8 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
         fifo_push(b, f);
         return f;
     }
-    if ((r = queue_files(b, f, path)) < 0 || (r = descend(b, f, path, s)) < 0)
+    /* subdirectories first: the file cache is in post-order */
+    if ((r = descend(b, f, path, s)) < 0 || (r = queue_files(b, f, path)) < 0)
         b->fatal = r;
     fifo_push(b, f);
     drain(b, 0);
