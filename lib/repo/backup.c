@@ -69,6 +69,7 @@ typedef struct job {
 } job;
 
 struct frame {
+    struct backup_run *b;
     int dirfd;
     char *path;            /* absolute path of the directory ("" for /) */
     cs_node *nodes;
@@ -358,6 +359,9 @@ static void submit(backup_run *b, job *j)
 
 /* --------------------------------------------------------------- metadata */
 
+/* Owner and group names point into b's table of 64 ids, not copied per
+ * node; past 64 ids a node holds a copy of its own.  node_release() tells
+ * them apart. */
 static char *name_of(backup_run *b, uint32_t id, bool group)
 {
     __typeof__(b->users[0]) *v = group ? b->groups : b->users;
@@ -367,7 +371,7 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
 
     for (size_t i = 0; i < *n; i++)
         if (v[i].id == id)
-            return strdup(v[i].name);
+            return v[i].name;
     if (group) {
         struct group g, *res = NULL;
         if (getgrgid_r(id, &g, buf, sizeof(buf), &res) == 0 && res)
@@ -380,9 +384,24 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
     if (*n < 64) {
         v[*n].id = id;
         memcpy(v[*n].name, name, sizeof(name));
-        (*n)++;
+        return v[(*n)++].name;
     }
     return strdup(name);
+}
+
+static bool in_range(const void *p, const void *start, size_t size)
+{
+    return (uintptr_t)p >= (uintptr_t)start && (uintptr_t)p < (uintptr_t)start + size;
+}
+
+/* A node's memory, but for the names that belong to b's table. */
+static void node_release(backup_run *b, cs_node *nd)
+{
+    if (in_range(nd->user, b->users, sizeof(b->users)))
+        nd->user = NULL;
+    if (in_range(nd->group, b->groups, sizeof(b->groups)))
+        nd->group = NULL;
+    cs_node_clear(nd);
 }
 
 /* The extended attributes of an entry, through fd when open (no path walk),
@@ -427,7 +446,10 @@ static int read_xattrs(const char *path, int fd, cs_node *nd)
 static int node_from_stat(backup_run *b, int dirfd, const char *name, const char *path, const struct stat *st,
                           cs_node *nd)
 {
+    char *own = nd->name; /* the caller's: the directory listing's copy */
+
     memset(nd, 0, sizeof(*nd));
+    nd->name = own;
     switch (st->st_mode & S_IFMT) {
     case S_IFREG: nd->type = CS_NODE_FILE; break;
     case S_IFDIR: nd->type = CS_NODE_DIR; break;
@@ -439,7 +461,6 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
     default: return -EINVAL;
     }
     nd->name_len = (uint16_t)strlen(name);
-    nd->name = strdup(name);
     nd->mode = st->st_mode;
     nd->uid = st->st_uid;
     nd->gid = st->st_gid;
@@ -456,7 +477,7 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
     nd->rdev = (nd->type == CS_NODE_CHR || nd->type == CS_NODE_BLK) ? st->st_rdev : 0;
     if (nd->type == CS_NODE_FILE && (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
         nd->flags |= CS_NODE_SPARSE;
-    if (!nd->name || !nd->user || !nd->group)
+    if (!nd->user || !nd->group)
         return -ENOMEM;
     if (nd->type == CS_NODE_SYMLINK) {
         char target[CS_NAME_MAX + 1];
@@ -479,11 +500,13 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
 static int node_refresh(backup_run *b, cs_node *nd, const struct stat *st)
 {
     if (nd->uid != st->st_uid) {
-        free(nd->user);
+        if (!in_range(nd->user, b->users, sizeof(b->users)))
+            free(nd->user);
         nd->user = name_of(b, st->st_uid, false);
     }
     if (nd->gid != st->st_gid) {
-        free(nd->group);
+        if (!in_range(nd->group, b->groups, sizeof(b->groups)))
+            free(nd->group);
         nd->group = name_of(b, st->st_gid, true);
     }
     nd->mode = st->st_mode;
@@ -603,7 +626,7 @@ static void frame_free(frame *f)
     if (!f)
         return;
     for (size_t i = 0; i < f->n; i++) {
-        cs_node_clear(&f->nodes[i]);
+        node_release(f->b, &f->nodes[i]);
         if (f->jobs && f->jobs[i]) {
             free(f->jobs[i]->ids);
             free(f->jobs[i]);
@@ -681,7 +704,7 @@ static int finalize(backup_run *b, frame *f)
             }
         }
         if (drop) {
-            cs_node_clear(nd);
+            node_release(b, nd);
             continue;
         }
         if (k != i) {
@@ -842,9 +865,11 @@ static const char *join(backup_run *b, const char *dir, const char *name)
 }
 
 /* One entry into f's nodes: stat, include, read its metadata.  What
- * vanished or cannot be read is counted and left out; ENOMEM is returned. */
-static int add_entry(backup_run *b, frame *f, const char *path, const char *name, const selection *ks)
+ * vanished or cannot be read is counted and left out; ENOMEM is returned.
+ * The node takes *namep when it is added. */
+static int add_entry(backup_run *b, frame *f, const char *path, char **namep, const selection *ks)
 {
+    const char *name = *namep;
     const char *full = join(b, path, name);
     struct stat st;
     int r;
@@ -865,9 +890,11 @@ static int add_entry(backup_run *b, frame *f, const char *path, const char *name
         return 0;
     if (frame_add(f, name, &st) < 0)
         return -ENOMEM;
+    f->nodes[f->n - 1].name = *namep;
+    *namep = NULL;
     r = node_from_stat(b, f->dirfd, name, full, &st, &f->nodes[f->n - 1]);
     if (r < 0) {
-        cs_node_clear(&f->nodes[f->n - 1]);
+        node_release(b, &f->nodes[f->n - 1]);
         f->n--;
         if (r == -ENOMEM)
             return r;
@@ -979,6 +1006,7 @@ static frame *unreadable_dir(backup_run *b, const char *full, int err)
         b->fatal = -ENOMEM;
         return NULL;
     }
+    empty->b = b;
     empty->dirfd = -1;
     empty->failed = gone;
     if (!(empty->path = strdup(full)))
@@ -1026,6 +1054,7 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
 
     if (!f)
         return NULL;
+    f->b = b;
     f->dirfd = dirfd;
     if (!(f->path = strdup(path)))
         b->fatal = -ENOMEM;
@@ -1038,7 +1067,7 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
     if (names.n > 1)
         qsort(names.v, names.n, sizeof(char *), name_ptr_cmp);
     for (size_t i = 0; i < names.n && !b->fatal; i++)
-        if ((r = add_entry(b, f, path, names.v[i], sel_kid(s, names.v[i]))) < 0)
+        if ((r = add_entry(b, f, path, &names.v[i], sel_kid(s, names.v[i]))) < 0)
             b->fatal = r;
     f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
     f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));

@@ -142,10 +142,13 @@ static int rank(const char *s, size_t l, size_t i)
 
 int cs_fcache_dir_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
-    size_t i = 0;
+    size_t i = 0, m = al < bl ? al : bl;
 
-    while (i < al && i < bl && a[i] == b[i])
-        i++;
+    if (memcmp(a, b, m) == 0) /* mostly: one directory the prefix of the other, or equal */
+        i = m;
+    else
+        while (a[i] == b[i])
+            i++;
     return rank(a, al, i) - rank(b, bl, i);
 }
 
@@ -264,7 +267,7 @@ static int rd_entry(const cs_fcache *c, fc_reader *R)
         (uint64_t)e->n * CS_ID_LEN > cs_rd_left(&R->rd) || cs_get_bytes(&R->rd, (size_t)e->n * CS_ID_LEN, &e->ids) < 0)
         return -EBADMSG;
     /* strictly increasing: the walk's cursor never has to look back */
-    k = R->count ? cs_fcache_dir_cmp(e->dir, e->dlen, R->pdir, R->pdlen) : 1;
+    k = !R->count ? 1 : kind == 0 ? 0 : cs_fcache_dir_cmp(e->dir, e->dlen, R->pdir, R->pdlen);
     if (k < 0 || (k == 0 && cs_name_cmp(e->name, e->nlen, R->pname, R->pnlen) <= 0))
         return -EBADMSG;
     R->pdir = e->dir;
@@ -577,6 +580,7 @@ cs_fcache_dir *cs_fcache_dir_open(cs_fcache *c, const char *path)
 {
     cs_fcache_dir *d;
     bool direct = c->nopen == 0; /* nothing before d is waiting to be written */
+    int k = 0;
 
     if (!(d = calloc(1, sizeof(*d))) || !(d->path = strdup(path))) {
         free(d);
@@ -586,9 +590,12 @@ cs_fcache_dir *cs_fcache_dir_open(cs_fcache *c, const char *path)
     d->c = c;
     d->plen = strlen(path);
     c->nopen++;
-    for (; c->rd.have; advance(c)) {
+    for (const char *last = NULL; c->rd.have; advance(c)) {
         const fc_rec *e = &c->rd.cur;
-        int k = cs_fcache_dir_cmp(e->dir, e->dlen, path, d->plen);
+        /* entries of one directory in a segment share its bytes: compared once */
+        if (e->dir != last)
+            k = cs_fcache_dir_cmp(e->dir, e->dlen, path, d->plen);
+        last = e->dir;
         if (k > 0)
             break;
         if (k == 0) {
