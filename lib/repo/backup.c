@@ -938,11 +938,12 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *path, int *
     if (nids)
         memcpy(nd->content, ids, nids * sizeof(cs_id));
     nd->ncontent = nids;
-    /* the lookup marked it seen; "no xattrs" learnt (read after the stat,
-     * "none" holds for it) changes the entry */
+    /* the lookup marked it seen; written back only when "no xattrs" is learnt
+     * (read after the stat, "none" holds for it) */
     if (!nox && (!(full = join(b, path, nd->name)) || (nox = read_xattrs(full, -1, nd)) < 0))
         return -ENOMEM;
-    cs_fcache_dir_put(f->fcd, nd->name, &f->stats[i], ids, nids, nox == 1);
+    if (nox == 1 && !known_none)
+        cs_fcache_dir_put(f->fcd, nd->name, &f->stats[i], ids, nids, true);
     b->files_unchanged++;
     b->files++;
     b->bytes += nd->size;

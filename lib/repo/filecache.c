@@ -655,6 +655,9 @@ static const char *full_path(cs_fcache_dir *d, const char *name)
     return (const char *)d->full.data;
 }
 
+static int put(cs_fcache_dir *d, const char *name, const struct stat *st, const cs_id *ids, uint32_t n,
+               uint8_t flags);
+
 int cs_fcache_dir_lookup(cs_fcache_dir *d, const char *name, const struct stat *st, const cs_id **ids,
                          uint32_t *n, bool *no_xattrs)
 {
@@ -669,6 +672,9 @@ int cs_fcache_dir_lookup(cs_fcache_dir *d, const char *name, const struct stat *
         const char *p = full_path(d, name);
         hit = p ? fc_table_lookup(d->c->table, d->c->key, p, st, ids, n, &flags) : 0;
         *no_xattrs = flags & FC_NO_XATTRS;
+        /* into the new cache as it is (a put may follow: a duplicate name keeps the last) */
+        if (hit == 1 && put(d, name, st, *ids, *n, flags) < 0)
+            return 0;
         return hit;
     }
     if (!(e = find_old(d, name, strlen(name))))
@@ -691,19 +697,15 @@ static fc_ent *find_put(cs_fcache_dir *d, const char *name, size_t nl)
     return e;
 }
 
-int cs_fcache_dir_put(cs_fcache_dir *d, const char *name, const struct stat *st, const cs_id *ids, uint32_t n,
-                      bool no_xattrs)
+static int put(cs_fcache_dir *d, const char *name, const struct stat *st, const cs_id *ids, uint32_t n,
+               uint8_t flags)
 {
     size_t nl = strlen(name), idlen = (size_t)n * CS_ID_LEN;
     fc_stat s = fc_stat_of(st);
-    uint8_t flags = no_xattrs ? FC_NO_XATTRS : 0;
     const uint8_t *src = (const uint8_t *)ids;
-    fc_ent *e;
+    fc_ent *e = find_put(d, name, nl);
     int r;
 
-    if (!d)
-        return 0;
-    e = find_put(d, name, nl);
     if (e && e->n == n && e->flags == flags && fc_stat_eq(&e->st, &s) &&
         (n == 0 || memcmp(d->arena.data + e->ids, ids, idlen) == 0)) {
         e->seen = 1; /* unchanged: nothing to write back for it */
@@ -718,6 +720,7 @@ int cs_fcache_dir_put(cs_fcache_dir *d, const char *name, const struct stat *st,
         if ((r = arena_add(d, name, nl, &e->name)) < 0)
             return r;
         e->nlen = (uint16_t)nl;
+        e->dir = (uint32_t)d->nadd; /* no directory of its own: the order of puts, for duplicates */
         d->nadd++;
     }
     if (e->n == n && n) {
@@ -741,12 +744,20 @@ int cs_fcache_dir_put(cs_fcache_dir *d, const char *name, const struct stat *st,
     return 0;
 }
 
+int cs_fcache_dir_put(cs_fcache_dir *d, const char *name, const struct stat *st, const cs_id *ids, uint32_t n,
+                      bool no_xattrs)
+{
+    return d ? put(d, name, st, ids, n, no_xattrs ? FC_NO_XATTRS : 0) : 0;
+}
+
+/* By name, then in the order put. */
 static int add_cmp(const void *x, const void *y, void *arena)
 {
     const fc_ent *a = x, *b = y;
     const char *base = arena;
+    int k = cs_name_cmp(base + a->name, a->nlen, base + b->name, b->nlen);
 
-    return cs_name_cmp(base + a->name, a->nlen, base + b->name, b->nlen);
+    return k ? k : a->dir < b->dir ? -1 : a->dir > b->dir;
 }
 
 static int emit_ent(cs_fcache_dir *d, const char *dir, size_t dlen, const fc_ent *e, uint16_t age)
@@ -792,6 +803,8 @@ int cs_fcache_dir_close(cs_fcache_dir *d)
         bool take_old = j == d->nadd || (i < d->nold && ent_cmp(d, &d->old[i], (const char *)d->arena.data +
                                                                 d->add[j].name, d->add[j].nlen) < 0);
         const fc_ent *e = take_old ? &d->old[i++] : &d->add[j++];
+        if (!take_old && j < d->nadd && ent_cmp(d, &d->add[j], (const char *)d->arena.data + e->name, e->nlen) == 0)
+            continue; /* put again later: the later one holds */
         uint16_t age = e->seen ? 0 : (uint16_t)(e->age + 1);
         if (age != e->age)
             c->dirty = true;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "repo/filecache.h"
+#include "repo/repo_int.h"
 #include "util/bytes.h"
 #include "util/fileio.h"
 #include "util/secmem.h"
@@ -414,6 +415,79 @@ static void test_hostile_entries(void **state)
     cs_buf_free(&b);
 }
 
+/* A version 2 cache (one sealed image, entries keyed by a keyed BLAKE2b of
+ * the path) of /d/p and /d/q as st_of(0, 1, 0) with id_of(0, 1, 0). */
+static void write_v2(void)
+{
+    cs_buf pt = CS_BUF_INIT, ct = CS_BUF_INIT;
+    struct stat st = st_of(0, 1, 0);
+    cs_id id = id_of(0, 1, 0);
+
+    cs_put_le32(&pt, 2);
+    cs_put_le32(&pt, 2);
+    for (const char *p = "/d/p"; p; p = p[3] == 'p' ? "/d/q" : NULL) {
+        uint8_t k[16];
+        crypto_generichash(k, 16, (const uint8_t *)p, strlen(p), key, 32);
+        cs_buf_append(&pt, k, 16);
+        cs_put_le64(&pt, (uint64_t)st.st_ino);
+        cs_put_le64(&pt, (uint64_t)st.st_size);
+        cs_put_le64(&pt, (uint64_t)st.st_mtim.tv_sec);
+        cs_put_le32(&pt, (uint32_t)st.st_mtim.tv_nsec);
+        cs_put_le64(&pt, (uint64_t)st.st_ctim.tv_sec);
+        cs_put_le32(&pt, (uint32_t)st.st_ctim.tv_nsec);
+        cs_put_le16(&pt, 0);
+        cs_put_u8(&pt, 1);
+        cs_put_le32(&pt, 1);
+        cs_buf_append(&pt, id.b, sizeof(id.b));
+    }
+    assert_int_equal(cs_seal(key, CS_OBJ_CACHE, &repo_id, pt.data, pt.len, &ct), 0);
+    write_raw(ct.data, ct.len);
+    cs_buf_free(&pt);
+    cs_buf_free(&ct);
+}
+
+/* An upgrade: a version 2 cache is read, its hits go into the version 3
+ * cache the backup writes (a name put again after its hit keeps the put),
+ * and the backup after that still skips them. */
+static void test_version2_read_and_carried(void **state)
+{
+    struct stat st = st_of(0, 1, 0), st2 = st_of(0, 1, 1);
+    cs_id id = id_of(0, 1, 0), id2 = id_of(0, 1, 1);
+    const cs_id *ids;
+    uint32_t n;
+    bool nox;
+    cs_fcache *c;
+    cs_fcache_dir *d;
+    cs_buf f = CS_BUF_INIT;
+
+    (void)state;
+    write_v2();
+    assert_int_equal(cs_fcache_open(key, &repo_id, path, &c), 0);
+    assert_non_null(d = cs_fcache_dir_open(c, "/d"));
+    assert_int_equal(cs_fcache_dir_lookup(d, "p", &st, &ids, &n, &nox), 1);
+    assert_memory_equal(ids, &id, sizeof(id));
+    assert_true(nox);
+    assert_int_equal(cs_fcache_dir_lookup(d, "q", &st, &ids, &n, &nox), 1);
+    assert_int_equal(cs_fcache_dir_put(d, "p", &st2, &id2, 1, false), 0); /* read after all */
+    assert_int_equal(cs_fcache_dir_close(d), 0);
+    assert_int_equal(cs_fcache_save(c), 0);
+    cs_fcache_free(c);
+    assert_int_equal(cs_read_file(path, 1 << 20, &f), 0);
+    assert_memory_equal(f.data, "CSFC\3\0\0\0", 8);
+    assert_int_equal(cs_fcache_open(key, &repo_id, path, &c), 0);
+    assert_non_null(d = cs_fcache_dir_open(c, "/d"));
+    assert_int_equal(cs_fcache_dir_lookup(d, "p", &st, &ids, &n, &nox), 2);
+    assert_int_equal(cs_fcache_dir_lookup(d, "p", &st2, &ids, &n, &nox), 1);
+    assert_memory_equal(ids, &id2, sizeof(id2));
+    assert_false(nox);
+    assert_int_equal(cs_fcache_dir_lookup(d, "q", &st, &ids, &n, &nox), 1);
+    assert_memory_equal(ids, &id, sizeof(id));
+    assert_true(nox);
+    cs_fcache_dir_free(d);
+    cs_fcache_free(c);
+    cs_buf_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup(test_unseen_carried_then_forgotten, reset),
         cmocka_unit_test_setup(test_damaged_never_trusted, reset),
         cmocka_unit_test_setup(test_hostile_entries, reset),
+        cmocka_unit_test_setup(test_version2_read_and_carried, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
