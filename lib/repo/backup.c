@@ -79,6 +79,7 @@ struct frame {
     struct stat *stats;    /* per node */
     size_t pending;        /* jobs not done yet */
     cs_fcache_dir *fcd;    /* its files in the file-change cache (opened in walk order) */
+    uint64_t excludes;     /* the exclude patterns that may match an entry (excludes_for) */
     bool failed, finalized;
     cs_id tree;
     frame *next;           /* FIFO of frames waiting to be finalised */
@@ -567,9 +568,28 @@ static void exclude_hints_free(backup_run *b)
     free(b->ex_prefix);
 }
 
-static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir)
+/* The patterns that may match an entry of directory dir: an absolute one
+ * whose literal head neither starts with dir + "/" nor is a prefix of dir
+ * matches nothing in it (bit i: pattern i; from 64 on, always tried). */
+static uint64_t excludes_for(const backup_run *b, const char *dir)
+{
+    size_t dl = strlen(dir);
+    uint64_t m = 0;
+
+    for (size_t i = 0; i < b->o->nexcludes && i < 64; i++) {
+        const char *h = b->ex_prefix ? b->ex_prefix[i] : NULL;
+        size_t hl = h ? strlen(h) : 0;
+        if (!h || (hl <= dl ? strncmp(dir, h, hl) == 0 : strncmp(h, dir, dl) == 0 && h[dl] == '/'))
+            m |= 1ull << i;
+    }
+    return m;
+}
+
+static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir, uint64_t mask)
 {
     for (size_t i = 0; i < b->o->nexcludes; i++) {
+        if (i < 64 && !(mask & (1ull << i)))
+            continue;
         char pat[4096];
         const char *p = b->o->excludes[i], *h = b->ex_prefix ? b->ex_prefix[i] : NULL;
         size_t l = strlen(p);
@@ -838,14 +858,14 @@ static const selection *sel_kid(const selection *s, const char *name)
 /* Whether an entry goes into the snapshot: anything named on the command
  * line (ks); else what no exclude pattern or marker file leaves out and,
  * with one_file_system, no directory of another file system. */
-static bool should_include(backup_run *b, int dirfd, const char *name, const char *full, const struct stat *st,
+static bool should_include(backup_run *b, const frame *f, const char *name, const char *full, const struct stat *st,
                            const selection *ks)
 {
     bool dir = S_ISDIR(st->st_mode);
 
     if (ks)
         return true;
-    if (excluded(b, name, full, dir) || (dir && marked(b, dirfd, name)))
+    if (excluded(b, name, full, dir, f->excludes) || (dir && marked(b, f->dirfd, name)))
         return false;
     return !(b->o->one_file_system && dir && st->st_dev != b->root_dev);
 }
@@ -886,7 +906,7 @@ static int add_entry(backup_run *b, frame *f, const char *path, char **namep, co
         }
         return 0;
     }
-    if (!should_include(b, f->dirfd, name, full, &st, ks))
+    if (!should_include(b, f, name, full, &st, ks))
         return 0;
     if (frame_add(f, name, &st) < 0)
         return -ENOMEM;
@@ -1067,6 +1087,7 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
     }
     if (names.n > 1)
         qsort(names.v, names.n, sizeof(char *), name_ptr_cmp);
+    f->excludes = excludes_for(b, path);
     for (size_t i = 0; i < names.n && !b->fatal; i++)
         if ((r = add_entry(b, f, path, &names.v[i], sel_kid(s, names.v[i]))) < 0)
             b->fatal = r;
@@ -1216,7 +1237,7 @@ static int list_cb(const char *path, const struct stat *st, int type, struct FTW
         return FTW_CONTINUE;
     /* the same rules as the backup's walk; what was named is always in */
     if (ftw->level > 0 &&
-        (excluded(&dry_listing.b, path + ftw->base, path, dir) ||
+        (excluded(&dry_listing.b, path + ftw->base, path, dir, UINT64_MAX) ||
          (dir && marked(&dry_listing.b, AT_FDCWD, path))))
         return dir ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     dry_listing.cb(path, st, dry_listing.ud);
