@@ -69,7 +69,6 @@ typedef struct job {
 } job;
 
 struct frame {
-    struct backup_run *b;
     int dirfd;
     char *path;            /* absolute path of the directory ("" for /) */
     cs_node *nodes;
@@ -78,6 +77,7 @@ struct frame {
     frame **sub;           /* per node (directories), or NULL */
     struct stat *stats;    /* per node */
     size_t pending;        /* jobs not done yet */
+    struct backup_run *b;
     cs_fcache_dir *fcd;    /* its files in the file-change cache (opened in walk order) */
     uint64_t excludes;     /* the exclude patterns that may match an entry (excludes_for) */
     bool failed, finalized;
@@ -360,11 +360,11 @@ static void submit(backup_run *b, job *j)
 
 /* --------------------------------------------------------------- metadata */
 
-/* Owner and group names point into b's table of 64 ids, not copied per
- * node; past 64 ids a node holds a copy of its own.  node_release() tells
- * them apart. */
 static char *name_of(backup_run *b, uint32_t id, bool group)
 {
+    /* Owner and group names point into b's table of 64 ids, not copied per
+     * node; past 64 ids a node holds a copy of its own.  node_release()
+     * tells them apart. */
     __typeof__(b->users[0]) *v = group ? b->groups : b->users;
     size_t *n = group ? &b->ngroups : &b->nusers;
     char name[64] = "";
