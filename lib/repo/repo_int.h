@@ -111,13 +111,14 @@ typedef struct cs_ipack {
     uint8_t flag;      /* scratch */
     uint8_t unindexed; /* named by no index object: its own header was read */
 } cs_ipack;
-#define CS_INDEX_CHUNK_SHIFT 14
+#define CS_INDEX_CHUNK_SHIFT 16
 typedef struct cs_index {
     pthread_mutex_t lock;
     cs_ientry **chunks; /* entries in claim order, 2^CS_INDEX_CHUNK_SHIFT a chunk: they never move */
     size_t nchunks, chunks_cap;
     uint32_t *slots;    /* 1 + entry number (0 = empty): linear probing on the id's first 8 bytes */
     size_t nslots, count;
+    size_t slots_limit; /* entries the slot table holds at 60 % load */
     cs_ipack *packs;
     size_t npacks, packs_cap;
     uint32_t *pack_slots; /* pack id -> 1 + index into packs (0 = empty) */
