@@ -8,7 +8,7 @@
  * the key can craft colliding ids.  Growing rebuilds only the slot table
  * (4 bytes an entry, not 48), by 1.5x or to what an index object needs:
  * the table is not a power of two, so its load stays between 40 and 60 %
- * (1.5-1.75 slots probed per lookup: the 52-byte table's 37-75 % probed
+ * (1.3-1.75 slots probed per lookup: the 52-byte table's 37-75 % probed
  * 1.3-2.5). */
 #include <errno.h>
 #include <stdlib.h>
