@@ -24,7 +24,7 @@
 #define CHUNK_LEN (1u << CS_INDEX_CHUNK_SHIFT)
 #define CHUNK_BYTES ((size_t)CHUNK_LEN * sizeof(cs_ientry))
 #define MIN_SLOTS 1024
-#define MAX_ENTRIES (UINT32_MAX - 1) /* a slot holds 1 + the entry number */
+#define MAX_ENTRIES (UINT32_MAX - 1) /* a slot holds the entry number, 1.. */
 
 /* The entry's narrow fields hold every location cs_index_locate() accepts. */
 _Static_assert(CS_MAX_PACK <= (1u << 27), "offset < CS_MAX_PACK fits 27 bits");
@@ -79,16 +79,17 @@ static inline __attribute__((always_inline)) cs_ientry *probe(const cs_index *ix
     cs_ientry *const *chunks = ix->chunks;
     size_t n = ix->nslots;
 
-    for (size_t i = home_slot(key, n);; i = i + 1 < n ? i + 1 : 0) {
+    for (size_t i = home_slot(key, n);;) {
         uint32_t v = slots[i];
         cs_ientry *e;
         *slot = &slots[i];
         if (!v)
             return NULL;
-        v--;
         e = &chunks[v >> CS_INDEX_CHUNK_SHIFT][v & (CHUNK_LEN - 1)];
         if (key_of(&e->id) == key && memcmp(e->id.b + 8, id->b + 8, CS_ID_LEN - 8) == 0)
             return e;
+        if (++i == n)
+            i = 0;
     }
 }
 
@@ -102,7 +103,7 @@ static int rebuild_slots(cs_index *ix, size_t nslots)
         size_t i = home_slot(key_of(&cs_index_at(ix, n)->id), nslots);
         while (t[i])
             i = i + 1 < nslots ? i + 1 : 0;
-        t[i] = (uint32_t)n + 1;
+        t[i] = (uint32_t)n + 1; /* entry numbers start at 1 */
     }
     free(ix->slots);
     ix->slots = t;
@@ -128,7 +129,7 @@ int cs_index_reserve(cs_index *ix, size_t n)
  * arenas around the short-lived buffers between them. */
 static cs_ientry *new_entry(cs_index *ix)
 {
-    if (ix->count % CHUNK_LEN == 0) {
+    if ((ix->count + 1) >> CS_INDEX_CHUNK_SHIFT == ix->nchunks) {
         void *c;
         if (CS_GREEDY_REALLOC(ix->chunks, ix->chunks_cap, ix->nchunks + 1) < 0)
             return NULL;

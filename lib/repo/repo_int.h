@@ -114,9 +114,9 @@ typedef struct cs_ipack {
 #define CS_INDEX_CHUNK_SHIFT 16
 typedef struct cs_index {
     pthread_mutex_t lock;
-    cs_ientry **chunks; /* entries in claim order, 2^CS_INDEX_CHUNK_SHIFT a chunk: they never move */
+    cs_ientry **chunks; /* entries 1.. in claim order, 2^CS_INDEX_CHUNK_SHIFT a chunk: they never move */
     size_t nchunks, chunks_cap;
-    uint32_t *slots;    /* 1 + entry number (0 = empty): linear probing on the id's first 8 bytes */
+    uint32_t *slots;    /* entry number (0 = empty): linear probing on the id's first 8 bytes */
     size_t nslots, count;
     size_t slots_limit; /* entries the slot table holds at 60 % load */
     cs_ipack *packs;
@@ -128,6 +128,7 @@ typedef struct cs_index {
  * an entry's address never changes while the index lives. */
 static inline cs_ientry *cs_index_at(const cs_index *ix, size_t i)
 {
+    i++; /* entry 0 is not used: a slot holds the entry number itself */
     return &ix->chunks[i >> CS_INDEX_CHUNK_SHIFT][i & ((1u << CS_INDEX_CHUNK_SHIFT) - 1)];
 }
 int cs_index_init(cs_index *ix);
