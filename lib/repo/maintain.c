@@ -613,8 +613,8 @@ static int write_kept_index(cs_repo *r, const prune_plan *pp)
         if (rc == 0)
             nv++;
     }
-    if (rc == 0 && nv)
-        rc = cs_repo_write_index(r, v, nv, NULL);
+    if (rc == 0 && nv && (rc = cs_repo_write_index(r, v, nv)) > 0)
+        rc = 0;
     for (size_t i = 0; i < nv; i++)
         free(v[i].blobs);
     free(v);

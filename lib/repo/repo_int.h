@@ -274,7 +274,10 @@ int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out);
 /* The same with caller-owned scratch buffers and decompressor (hot loops). */
 int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx);
 /* Write an index object for packs; returns its id in *out (may be NULL). */
-int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
+/* Write packs[0..n) as index objects of at most CS_INDEX_OBJECT_BLOBS blobs
+ * each; returns the number of objects written or a negative errno. */
+#define CS_INDEX_OBJECT_BLOBS 65536u
+int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n);
 
 /* Pack uploader shared by backup and prune. */
 typedef struct cs_pack_writer cs_pack_writer;
