@@ -27,6 +27,7 @@ int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
         cs_secure_free(k);
         return r;
     }
+    cs_blob_id_init(k);
     *out = k;
     return 0;
 }
@@ -34,11 +35,6 @@ int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
 void cs_rkeys_free(cs_repo_keys *k)
 {
     cs_secure_free(k);
-}
-
-void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out)
-{
-    crypto_generichash(out->b, CS_ID_LEN, data, len, k->mac, sizeof(k->mac));
 }
 
 static void make_ad(uint8_t ad[37], const uint8_t magic[4], int type, const cs_id *id)
