@@ -44,7 +44,7 @@
 
 #define READ_FIRST (2u << 20)
 #define READ_RING (4u << 20)
-#define JOB_QUEUE_MAX 32
+#define JOB_QUEUE_PER_WORKER 16  /* queued files per worker: one batch each waiting */
 #define BATCH_MAX 16             /* files a worker takes at once ... */
 #define BATCH_BYTES (256u << 10) /* ... while they hold less than this */
 #define FIFO_MAX 4096
@@ -308,6 +308,12 @@ static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf 
     }
 }
 
+/* The job queue's bound: the workers are started before the walk. */
+static size_t queue_max(const backup_run *b)
+{
+    return JOB_QUEUE_PER_WORKER * (size_t)(b->nworkers > 0 ? b->nworkers : 1);
+}
+
 /* Take a batch of jobs off the queue (b->mu held): small files go by the
  * dozen, so the queue's lock and its wakeups cost per batch, not per file;
  * at most a fair share of the queue, so that every worker has work. */
@@ -328,7 +334,7 @@ static job *take_batch(backup_run *b)
     if (!b->qhead)
         b->qtail = NULL;
     /* the scan waits for the queue to drain to half (submit) */
-    if (b->qlen <= JOB_QUEUE_MAX / 2 && b->qlen + n > JOB_QUEUE_MAX / 2)
+    if (b->qlen <= queue_max(b) / 2 && b->qlen + n > queue_max(b) / 2)
         pthread_cond_broadcast(&b->cv_done);
     return first;
 }
@@ -341,6 +347,7 @@ static void *worker(void *arg)
     cs_buf out = CS_BUF_INIT;
     void *zctx = cs_zctx_new();
     double busy = 0;
+    struct timespec cpu;
 
     pthread_mutex_lock(&b->mu);
     for (;;) {
@@ -369,7 +376,9 @@ static void *worker(void *arg)
             pthread_cond_broadcast(&b->cv_done);
     }
     pthread_mutex_unlock(&b->mu);
-    log_debug("worker busy %.2f s of %.2f s", busy, elapsed(b));
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    log_debug("worker busy %.2f s of %.2f s, %.2f CPU-s", busy, elapsed(b),
+              (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
     free(buf);
     cs_buf_free(&out);
     cs_zctx_free(zctx);
@@ -377,12 +386,12 @@ static void *worker(void *arg)
 }
 
 /* Queue one file.  When the queue is full the scan waits until it is half
- * empty: woken once per JOB_QUEUE_MAX / 2 files, not once per file. */
+ * empty: woken once per queue_max() / 2 files, not once per file. */
 static void submit(backup_run *b, job *j)
 {
     pthread_mutex_lock(&b->mu);
-    if (b->qlen >= JOB_QUEUE_MAX)
-        while (b->qlen > JOB_QUEUE_MAX / 2)
+    if (b->qlen >= queue_max(b))
+        while (b->qlen > queue_max(b) / 2)
             pthread_cond_wait(&b->cv_done, &b->mu);
     j->fr->pending++;
     j->next = NULL;
