@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -243,7 +244,18 @@ static void blob_nonce(uint8_t nonce[24])
 {
     pthread_once(&fork_hook_once, fork_hook);
     if (nonces.generation != fork_generation || nonces.used + 24 > sizeof(nonces.bytes)) {
-        randombytes_buf(nonces.bytes, sizeof(nonces.bytes));
+        /* getrandom() itself: libsodium asks for 256 bytes a call */
+        size_t got = 0;
+        while (got < sizeof(nonces.bytes)) {
+            ssize_t n = getrandom(nonces.bytes + got, sizeof(nonces.bytes) - got, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got < sizeof(nonces.bytes))
+            randombytes_buf(nonces.bytes + got, sizeof(nonces.bytes) - got);
         nonces.used = 0;
         nonces.generation = fork_generation;
     }
