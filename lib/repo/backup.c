@@ -316,7 +316,10 @@ static size_t queue_max(const backup_run *b)
 
 /* Take a batch of jobs off the queue (b->mu held): small files go by the
  * dozen, so the queue's lock and its wakeups cost per batch, not per file;
- * at most a fair share of the queue, so that every worker has work. */
+ * at most a fair share of the queue, so that every worker has work.  A big
+ * file is only ever alone or first: the directories of the small files
+ * taken with it would otherwise wait for it (pending is counted down after
+ * the batch). */
 static job *take_batch(backup_run *b)
 {
     size_t share = b->qlen / (size_t)(b->nworkers > 0 ? b->nworkers : 1), n = 0;
@@ -329,7 +332,8 @@ static job *take_batch(backup_run *b)
         b->qlen--;
         bytes += (uint64_t)last->st.st_size;
         n++;
-    } while (b->qhead && n < share && n < BATCH_MAX && bytes < BATCH_BYTES);
+    } while (b->qhead && n < share && n < BATCH_MAX &&
+             bytes + (uint64_t)b->qhead->st.st_size <= BATCH_BYTES);
     last->next = NULL;
     if (!b->qhead)
         b->qtail = NULL;
