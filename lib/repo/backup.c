@@ -24,7 +24,6 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 #include "repo/repo_int.h"
 #include "repo/tree.h"
 #include "util/alloc.h"
+#include "util/cores.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -1368,20 +1368,6 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
     cs_snapshots_free(v, n);
 }
 
-/* The cores this process may run on (its affinity: taskset, a cgroup's
- * cpuset), not those the machine has: a worker per core the scheduler
- * cannot give us only adds a read buffer and contention. */
-static int usable_cores(void)
-{
-    cpu_set_t set;
-    long c;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c > 0 ? (int)c : 2;
-}
-
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
@@ -1418,7 +1404,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_mutex_init(&b->prog_mu, NULL);
     pthread_cond_init(&b->prog_cv, NULL);
     if (nw <= 0)
-        nw = usable_cores();
+        nw = cs_usable_cores();
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
 
