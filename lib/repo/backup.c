@@ -24,7 +24,6 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +37,16 @@
 #include "repo/repo_int.h"
 #include "repo/tree.h"
 #include "util/alloc.h"
+#include "util/cores.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
 #define READ_FIRST (2u << 20)
 #define READ_RING (4u << 20)
-#define JOB_QUEUE_MAX 32
+#define JOB_QUEUE_PER_WORKER 16  /* queued files per worker: one batch each waiting */
+#define BATCH_MAX 16             /* files a worker takes at once ... */
+#define BATCH_BYTES (256u << 10) /* ... while they hold less than this */
 #define FIFO_MAX 4096
 #define MAX_WORKERS 64   /* a bound for the array, not a tuning: one worker per usable core */
 
@@ -188,11 +190,16 @@ static int job_add_id(job *j, const cs_id *id)
 }
 
 /* One pass over the open file from its start: chunk, store new blobs, record
- * the content ids in the job. */
-static int read_pass(backup_run *b, job *j, int fd, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+ * the content ids in the job.  size is the file's size at the stat before
+ * this pass: a short read that reaches it is the end (a small file costs one
+ * read(), not a second one returning 0); a file that grew since is caught by
+ * the stat after the pass (read_file). */
+static int read_pass(backup_run *b, job *j, int fd, off_t size, uint8_t *buf, size_t bufcap, cs_buf *out,
+                     void *zctx)
 {
     const cs_chunker *ch = b->r->chunker;
     size_t off = 0, len = 0, want = READ_FIRST; /* unconsumed data: buf[off, off + len) */
+    uint64_t pos = 0;                         /* bytes read from the file */
     bool eof = false;
     int rc;
 
@@ -213,7 +220,8 @@ static int read_pass(backup_run *b, job *j, int fd, uint8_t *buf, size_t bufcap,
                 continue;
             if (n < 0)
                 return -errno;
-            if (n == 0)
+            pos += (uint64_t)n;
+            if (n == 0 || ((size_t)n < want - len && pos == (uint64_t)size))
                 eof = true;
             len += (size_t)n;
         }
@@ -279,9 +287,10 @@ static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf 
     }
     j->replaced = st.st_ino != j->st.st_ino || st.st_dev != j->st.st_dev;
     j->st = st; /* the metadata of what we read */
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (st.st_size > (off_t)READ_FIRST) /* smaller ones take one read() */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (int tries = 1;; tries++) {
-        if ((rc = read_pass(b, j, fd, buf, bufcap, out, zctx)) < 0)
+        if ((rc = read_pass(b, j, fd, st.st_size, buf, bufcap, out, zctx)) < 0)
             return rc;
         if (fstat(fd, &st2) < 0)
             return -errno;
@@ -302,6 +311,41 @@ static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf 
     }
 }
 
+/* The job queue's bound: the workers are started before the walk. */
+static size_t queue_max(const backup_run *b)
+{
+    return JOB_QUEUE_PER_WORKER * (size_t)(b->nworkers > 0 ? b->nworkers : 1);
+}
+
+/* Take a batch of jobs off the queue (b->mu held): small files go by the
+ * dozen, so the queue's lock and its wakeups cost per batch, not per file;
+ * at most a fair share of the queue, so that every worker has work.  A big
+ * file is only ever alone or first: the directories of the small files
+ * taken with it would otherwise wait for it (pending is counted down after
+ * the batch). */
+static job *take_batch(backup_run *b)
+{
+    size_t share = b->qlen / (size_t)(b->nworkers > 0 ? b->nworkers : 1), n = 0;
+    uint64_t bytes = 0;
+    job *first = b->qhead, *last = NULL;
+
+    do {
+        last = b->qhead;
+        b->qhead = last->next;
+        b->qlen--;
+        bytes += (uint64_t)last->st.st_size;
+        n++;
+    } while (b->qhead && n < share && n < BATCH_MAX &&
+             bytes + (uint64_t)b->qhead->st.st_size <= BATCH_BYTES);
+    last->next = NULL;
+    if (!b->qhead)
+        b->qtail = NULL;
+    /* the scan waits for the queue to drain to half (submit) */
+    if (b->qlen <= queue_max(b) / 2 && b->qlen + n > queue_max(b) / 2)
+        pthread_cond_broadcast(&b->cv_done);
+    return first;
+}
+
 static void *worker(void *arg)
 {
     backup_run *b = arg;
@@ -310,42 +354,52 @@ static void *worker(void *arg)
     cs_buf out = CS_BUF_INIT;
     void *zctx = cs_zctx_new();
     double busy = 0;
+    struct timespec cpu;
 
     pthread_mutex_lock(&b->mu);
     for (;;) {
-        job *j;
+        job *batch;
+        bool frame_done = false;
         while (!b->qhead && !b->stop)
             pthread_cond_wait(&b->cv_job, &b->mu);
         if (!b->qhead)
             break;
-        j = b->qhead;
-        b->qhead = j->next;
-        if (!b->qhead)
-            b->qtail = NULL;
-        b->qlen--;
-        pthread_cond_broadcast(&b->cv_done);
+        batch = take_batch(b);
         pthread_mutex_unlock(&b->mu);
         double t_in = elapsed(b);
-        j->err = (buf && zctx) ? read_file(b, j, buf, bufcap, &out, zctx) : -ENOMEM;
+        for (job *j = batch; j; j = j->next) {
+            j->err = (buf && zctx) ? read_file(b, j, buf, bufcap, &out, zctx) : -ENOMEM;
+            b->files++;
+        }
         busy += elapsed(b) - t_in;
-        b->files++;
         pthread_mutex_lock(&b->mu);
-        j->fr->pending--;
-        pthread_cond_broadcast(&b->cv_done);
+        for (job *j = batch, *next; j; j = next) {
+            next = j->next;
+            j->next = NULL;
+            frame_done |= --j->fr->pending == 0;
+        }
+        /* drain() waits for a whole directory, not for each file */
+        if (frame_done)
+            pthread_cond_broadcast(&b->cv_done);
     }
     pthread_mutex_unlock(&b->mu);
-    log_debug("worker busy %.2f s of %.2f s", busy, elapsed(b));
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    log_debug("worker busy %.2f s of %.2f s, %.2f CPU-s", busy, elapsed(b),
+              (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
     free(buf);
     cs_buf_free(&out);
     cs_zctx_free(zctx);
     return NULL;
 }
 
+/* Queue one file.  When the queue is full the scan waits until it is half
+ * empty: woken once per queue_max() / 2 files, not once per file. */
 static void submit(backup_run *b, job *j)
 {
     pthread_mutex_lock(&b->mu);
-    while (b->qlen >= JOB_QUEUE_MAX)
-        pthread_cond_wait(&b->cv_done, &b->mu);
+    if (b->qlen >= queue_max(b))
+        while (b->qlen > queue_max(b) / 2)
+            pthread_cond_wait(&b->cv_done, &b->mu);
     j->fr->pending++;
     j->next = NULL;
     if (b->qtail)
@@ -1371,20 +1425,6 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
     cs_snapshots_free(v, n);
 }
 
-/* The cores this process may run on (its affinity: taskset, a cgroup's
- * cpuset), not those the machine has: a worker per core the scheduler
- * cannot give us only adds a read buffer and contention. */
-static int usable_cores(void)
-{
-    cpu_set_t set;
-    long c;
-
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c > 0 ? (int)c : 2;
-}
-
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
@@ -1421,7 +1461,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_mutex_init(&b->prog_mu, NULL);
     pthread_cond_init(&b->prog_cv, NULL);
     if (nw <= 0)
-        nw = usable_cores();
+        nw = cs_usable_cores();
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
 

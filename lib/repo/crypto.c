@@ -4,6 +4,9 @@
  * nothing can be swapped or renamed), keyed BLAKE2b-256 for blob ids, zstd
  * when it pays.  See docs/repository.md. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -27,6 +30,7 @@ int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
         cs_secure_free(k);
         return r;
     }
+    cs_blob_id_init(k);
     *out = k;
     return 0;
 }
@@ -34,11 +38,6 @@ int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
 void cs_rkeys_free(cs_repo_keys *k)
 {
     cs_secure_free(k);
-}
-
-void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out)
-{
-    crypto_generichash(out->b, CS_ID_LEN, data, len, k->mac, sizeof(k->mac));
 }
 
 static void make_ad(uint8_t ad[37], const uint8_t magic[4], int type, const cs_id *id)
@@ -90,58 +89,81 @@ int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, 
     return 0;
 }
 
-/* Two compressors per thread: switching one context between the sample's
- * level and the real one would reinitialise its tables on every blob. */
-typedef struct zpair {
-    ZSTD_CCtx *main, *sample, *small;
-} zpair;
+/* Compressors per thread, one per size class: switching one context between
+ * levels would reinitialise its tables on every blob. */
+typedef struct zset {
+    ZSTD_CCtx *main, *sample, *tiny, *small, *mid;
+} zset;
 
-/* Blobs below this size (whole small files, directory trees) are compressed
- * at ZSTD_SMALL_LEVEL: a tree of small files is stored as many of them, and
- * for a few KiB a higher level costs microseconds.  Measured on the real-tree
- * benchmark (73 k files of /usr, bench/README.md): its files below 128 KiB
- * store 193.5 MB at level 2, 185.2 at level 5, 183.5 at 6, 183.1 at 7, for
- * 1.6, 3.3, 3.9, 4.3 CPU-s in 72 k calls (2 cores busy with other work);
- * the repository went from 1.009 to below 0.99 of restic's. */
-#define ZSTD_SMALL_MAX (128u << 10)
-#define ZSTD_SMALL_LEVEL 6
+/* The level by blob size, chosen by measurement on the real-tree benchmark
+ * (73 k files of /usr, 933 MB; bench/README.md, session 8): bytes saved per
+ * CPU-second differ by size, so each class gets the level where one more
+ * level stops paying.  Blobs below 128 KiB are whole small files and trees:
+ *   below 4 KiB (54 k files, 73 MB): level 2; 6 this cost 0.62 CPU-s for
+ *     0.3 MB less (a frame's tables and headers cost more than its matches);
+ *   4-32 KiB (14.6 k files, 181 MB): level 4 (dfast, minimum match 4);
+ *   32-128 KiB (3.5 k files, 221 MB): level 5 (greedy); level 6 took
+ *     0.5 CPU-s more for 1.2 MB;
+ * chunks of bigger files (>= 128 KiB: 458 MB) get level 3 with a 2^16-entry
+ * hash and a 2^15-entry chain table (one 512 KiB pair, beside the chunk in
+ * L2): 3.8 MB less than level 2 for +0.2 CPU-s, the best trade of all; the
+ * default level 3 tables saved 0.6 MB more for twice that.
+ * Together: the same repository size as level 6 below 128 KiB and level 2
+ * above (-0.4 MB), for 1.3 CPU-s (28 %) less zstd time. */
+#define ZSTD_TINY_MAX (4u << 10)
+#define ZSTD_SMALL_MAX (32u << 10)
+#define ZSTD_MID_MAX (128u << 10)
+
+static ZSTD_CCtx *zctx_level(int level)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+
+    if (c)
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    return c;
+}
 
 void *cs_zctx_new(void)
 {
-    zpair *z = calloc(1, sizeof(*z));
+    zset *z = calloc(1, sizeof(*z));
 
     if (!z)
         return NULL;
-    z->main = ZSTD_createCCtx();
-    z->sample = ZSTD_createCCtx();
-    z->small = ZSTD_createCCtx();
-    if (!z->main || !z->sample || !z->small) {
+    z->main = zctx_level(3);
+    z->sample = zctx_level(1);
+    z->tiny = zctx_level(2);
+    z->small = zctx_level(4);
+    z->mid = zctx_level(5);
+    if (!z->main || !z->sample || !z->tiny || !z->small || !z->mid) {
         cs_zctx_free(z);
         return NULL;
     }
-    /* Level 2, measured on the 1 GiB benchmark: a repository smaller than
-     * restic's zstd-3-like default at 10 % less CPU than level 3.  Its long
-     * hash table cut from 2^16 to 2^15 entries (128 KiB, which stays in the
-     * L2 cache beside the 1 MiB chunk): 11.5 % less zstd time on 1 MiB
-     * chunks of disk images, mail, CSV and source for 0.37 % more output;
-     * small files get smaller tables from zstd anyway (no change there). */
-    ZSTD_CCtx_setParameter(z->main, ZSTD_c_compressionLevel, 2);
-    ZSTD_CCtx_setParameter(z->main, ZSTD_c_hashLog, 15);
-    ZSTD_CCtx_setParameter(z->sample, ZSTD_c_compressionLevel, 1);
-    ZSTD_CCtx_setParameter(z->small, ZSTD_c_compressionLevel, ZSTD_SMALL_LEVEL);
+    ZSTD_CCtx_setParameter(z->main, ZSTD_c_hashLog, 16);
+    ZSTD_CCtx_setParameter(z->main, ZSTD_c_chainLog, 15);
     return z;
 }
 
 void cs_zctx_free(void *p)
 {
-    zpair *z = p;
+    zset *z = p;
 
     if (!z)
         return;
     ZSTD_freeCCtx(z->main);
     ZSTD_freeCCtx(z->sample);
+    ZSTD_freeCCtx(z->tiny);
     ZSTD_freeCCtx(z->small);
+    ZSTD_freeCCtx(z->mid);
     free(z);
+}
+
+static ZSTD_CCtx *zctx_for(const zset *z, size_t len)
+{
+    if (len < ZSTD_TINY_MAX)
+        return z->tiny;
+    if (len < ZSTD_SMALL_MAX)
+        return z->small;
+    return len < ZSTD_MID_MAX ? z->mid : z->main;
 }
 
 /* Already-compressed data (media, archives) is most of a home directory's
@@ -152,7 +174,7 @@ void cs_zctx_free(void *p)
  * Media fail the samples at ~3.7 GB/s, so the samples cost little; the
  * threshold (2 %) is below what the whole-chunk test keeps (3 %), and
  * chunks whose samples promise more than they give are dropped there. */
-static bool worth_compressing(zpair *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
+static bool worth_compressing(zset *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
 {
     const size_t sample = 64 << 10;
     const size_t at[3] = { 0, len / 2 - sample / 2, len - sample };
@@ -170,7 +192,7 @@ static bool worth_compressing(zpair *z, const uint8_t *data, size_t len, uint8_t
 int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, const uint8_t **payload,
                     size_t *plen, uint8_t *flag)
 {
-    zpair *z = zctx;
+    zset *z = zctx;
     size_t bound = ZSTD_compressBound(len);
     int r;
 
@@ -183,7 +205,7 @@ int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, c
     if ((r = cs_buf_reserve(scratch, bound)) < 0)
         return r;
     if (worth_compressing(z, data, len, scratch->data, bound)) {
-        size_t n = ZSTD_compress2(len < ZSTD_SMALL_MAX ? z->small : z->main, scratch->data, bound, data, len);
+        size_t n = ZSTD_compress2(zctx_for(z, len), scratch->data, bound, data, len);
         if (!ZSTD_isError(n) && n < len - len / 32) {
             scratch->len = n;
             *payload = scratch->data;
@@ -194,6 +216,53 @@ int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, c
     return 0;
 }
 
+/* Blob nonces: random, as before, but drawn from a per-thread pool filled
+ * by one getrandom() per 170 blobs instead of one per blob (75 k syscalls
+ * in a backup of the real tree).  Nonces are public; what matters is that
+ * none is used twice: each pool byte is handed out once, and a forked
+ * child (which inherits the pool) refills before its first blob. */
+#define NONCE_POOL (170 * 24)
+static _Atomic unsigned fork_generation = 1;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct {
+    uint8_t bytes[NONCE_POOL];
+    size_t used;
+    unsigned generation;
+} nonces;
+
+static void forked(void)
+{
+    fork_generation++;
+}
+
+static void fork_hook(void)
+{
+    pthread_atfork(NULL, NULL, forked);
+}
+
+static void blob_nonce(uint8_t nonce[24])
+{
+    pthread_once(&fork_hook_once, fork_hook);
+    if (nonces.generation != fork_generation || nonces.used + 24 > sizeof(nonces.bytes)) {
+        /* getrandom() itself: libsodium asks for 256 bytes a call */
+        size_t got = 0;
+        while (got < sizeof(nonces.bytes)) {
+            ssize_t n = getrandom(nonces.bytes + got, sizeof(nonces.bytes) - got, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got < sizeof(nonces.bytes))
+            randombytes_buf(nonces.bytes + got, sizeof(nonces.bytes) - got);
+        nonces.used = 0;
+        nonces.generation = fork_generation;
+    }
+    memcpy(nonce, nonces.bytes + nonces.used, 24);
+    nonces.used += 24;
+}
+
 /* layout: nonce | AEAD(flag | payload) | tag, written at dst (blob_aead.c) */
 int cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t flag, const uint8_t *payload,
                       size_t plen, uint8_t *dst)
@@ -201,14 +270,14 @@ int cs_blob_seal_into(const cs_repo_keys *k, int type, const cs_id *id, uint8_t 
     uint8_t ad[37];
 
     make_ad(ad, blob_magic, type, id);
-    randombytes_buf(dst, 24);
+    blob_nonce(dst);
     return cs_blob_aead_seal(k->data, dst, ad, sizeof(ad), flag, payload, plen, dst + 24);
 }
 
 int cs_blob_seal(const cs_repo_keys *k, int type, const cs_id *id, const void *data, size_t len,
                  void *zctx, cs_buf *out)
 {
-    zpair *z = zctx ? zctx : cs_zctx_new();
+    zset *z = zctx ? zctx : cs_zctx_new();
     cs_buf scratch = CS_BUF_INIT;
     const uint8_t *payload;
     size_t plen;
