@@ -30,9 +30,18 @@ int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out)
         cs_secure_free(k);
         return r;
     }
-    cs_blob_id_init(k);
     *out = k;
     return 0;
+}
+
+/* libsodium's BLAKE2b, not a faster own copy (plain C ran at 1390 MB/s
+ * against libsodium 1.0.18's 740 MB/s here, ~0.6 CPU-s of a 0.93 GB initial
+ * backup): the project writes no cryptographic primitive a dependency has,
+ * and OpenSSL's BLAKE2BMAC, as fast, would hold the chunk MAC key outside
+ * locked memory. */
+void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out)
+{
+    crypto_generichash(out->b, CS_ID_LEN, data, len, k->mac, sizeof(k->mac));
 }
 
 void cs_rkeys_free(cs_repo_keys *k)

@@ -34,14 +34,11 @@ typedef struct cs_repo_keys {
     uint8_t data[32];
     uint8_t mac[32];
     uint8_t cache[32];
-    uint64_t mac_state[8]; /* BLAKE2b after the mac key block (blob_id.c): key material */
 } cs_repo_keys; /* always in secure memory */
 
 int cs_rkeys_new(const cs_amk *amk, cs_repo_keys **out);
 void cs_rkeys_free(cs_repo_keys *k);
-/* Keyed BLAKE2b-256 of a blob with k->mac (blob_id.c); cs_rkeys_new calls
- * cs_blob_id_init once per key. */
-void cs_blob_id_init(cs_repo_keys *k);
+/* A blob's id: keyed BLAKE2b-256 of its plaintext with k->mac. */
 void cs_blob_id(const cs_repo_keys *k, const void *data, size_t len, cs_id *out);
 /* Sealed objects: see docs/repository.md.  Output appended to out. */
 int cs_seal(const uint8_t key[32], int type, const cs_id *id, const void *pt, size_t len, cs_buf *out);
