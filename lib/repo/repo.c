@@ -82,6 +82,20 @@ static void cache_path(const cs_repo *r, const char *kind, const cs_id *id, char
     snprintf(out, len, "%s/%s%s%s", r->cache_dir, kind, id ? "/" : "", id ? hex : "");
 }
 
+/* Keep the sealed bytes of an index or snapshot object (one we read or
+ * wrote) in the cache: the next open needs no GET for it. */
+static void cache_keep(const cs_repo *r, const char *kind, const cs_id *id, const cs_buf *raw)
+{
+    char dir[1400], local[1400];
+
+    if (!cacheable(r, kind, id))
+        return;
+    cache_path(r, kind, NULL, dir, sizeof(dir));
+    cache_path(r, kind, id, local, sizeof(local));
+    if (cs_mkdir_p(dir, 0700) == 0)
+        (void)cs_write_file_atomic(local, raw->data, raw->len, 0600);
+}
+
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
@@ -106,12 +120,8 @@ int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
     if (rc < 0)
         return rc;
     rc = cs_unseal(r->keys->data, type, id, raw.data, raw.len, out);
-    if (rc == 0 && cacheable(r, kind, id)) {
-        char dir[1400];
-        cache_path(r, kind, NULL, dir, sizeof(dir));
-        if (cs_mkdir_p(dir, 0700) == 0)
-            (void)cs_write_file_atomic(local, raw.data, raw.len, 0600);
-    }
+    if (rc == 0)
+        cache_keep(r, kind, id, &raw);
     return rc;
 }
 
@@ -149,7 +159,11 @@ int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
 
     if (rc == 0)
         rc = cs_repo_key(r, kind, id, key, sizeof(key));
-    return rc < 0 ? rc : cs_storage_put(r->st, key, ct.data, ct.len, flags);
+    if (rc == 0)
+        rc = cs_storage_put(r->st, key, ct.data, ct.len, flags);
+    if (rc == 0)
+        cache_keep(r, kind, id, &ct);
+    return rc;
 }
 
 typedef struct list_ctx {
@@ -179,6 +193,13 @@ int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
     list_ctx c = { 0 };
     int rc;
 
+    if (r->have_pre_snapshots && strcmp(kind, "snapshots") == 0) {
+        /* listed by the open, together with the rest: used once */
+        *ids = CS_TAKE_PTR(r->pre_snapshots);
+        *n = r->npre_snapshots;
+        r->have_pre_snapshots = false;
+        return 0;
+    }
     snprintf(prefix, sizeof(prefix), "%s%s/", r->prefix, kind); /* fits: CS_REPO_PREFIX_MAX */
     rc = cs_storage_list(r->st, prefix, list_cb, &c);
     if (rc < 0) {
@@ -220,13 +241,13 @@ out:
     return rc;
 }
 
-static int load_index(cs_repo *r)
+/* Read the index objects of a listing (taken over), from the cache where
+ * it has them. */
+static int load_listed_index(cs_repo *r, cs_id *ids, size_t n)
 {
-    size_t n = 0;
-    int rc = cs_repo_list_ids(r, "index", &r->index_ids, &n);
+    int rc;
 
-    if (rc < 0)
-        return rc;
+    r->index_ids = ids;
     r->nindex_ids = n;
     cs_repo_cache_sync(r, "index", r->index_ids, n);
     for (size_t i = 0; i < n; i++) {
@@ -247,6 +268,15 @@ static int load_index(cs_repo *r)
         r->index_files++;
     }
     return 0;
+}
+
+static int load_index(cs_repo *r)
+{
+    cs_id *ids = NULL;
+    size_t n = 0;
+    int rc = cs_repo_list_ids(r, "index", &ids, &n);
+
+    return rc < 0 ? rc : load_listed_index(r, ids, n);
 }
 
 /* After taking a lock: what another process (a prune, a backup) changed
@@ -307,6 +337,109 @@ int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, c
     return cs_repo_open_ex(st, prefix, amk, cache_dir, 0, out);
 }
 
+/* The requests of an open, each a cs_storage_task. */
+typedef struct open_req {
+    cs_repo *r;
+    const char *kind;   /* a listing of kind/ (ids, n) */
+    cs_id *ids;
+    size_t n;
+    const char *root;   /* the config: its cache root */
+    bool exclusive;     /* the lock */
+} open_req;
+
+static int config_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_load_config(q->r, q->root);
+}
+
+static int list_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_list_ids(q->r, q->kind, &q->ids, &q->n);
+}
+
+static int lock_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_lock_put(q->r, q->exclusive);
+}
+
+static int set_cache_dir(cs_repo *r, const char *cache_dir)
+{
+    char hex[65];
+
+    cs_id_hex(&r->repo_id, hex);
+    if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
+        r->cache_dir = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Round 2 of a locked open, once our lock is stored (what makes two
+ * writers see each other: each lists locks/ only after its own is there):
+ * the listings of locks, index and snapshots together.  The index listed
+ * after the lock holds whatever a prune finished before it. */
+static int open_locked_lists(cs_repo *r)
+{
+    open_req q[3] = { { .r = r, .kind = "locks" }, { .r = r, .kind = "index" }, { .r = r, .kind = "snapshots" } };
+    cs_storage_task t[3];
+    int rc;
+
+    for (int i = 0; i < 3; i++)
+        t[i] = (cs_storage_task){ .fn = list_task, .arg = &q[i] };
+    cs_storage_run_tasks(r->st, t, 3);
+    rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
+    if (rc == 0)
+        rc = cs_repo_lock_check(r, q[0].ids, q[0].n); /* drops ours on a conflict */
+    else
+        cs_repo_lock_drop(r);
+    if (rc == 0) {
+        r->index_after_lock = true;
+        rc = load_listed_index(r, CS_TAKE_PTR(q[1].ids), q[1].n);
+    }
+    if (rc == 0 && t[2].rc == 0) { /* a failed one is listed again when needed */
+        r->pre_snapshots = CS_TAKE_PTR(q[2].ids);
+        r->npre_snapshots = q[2].n;
+        r->have_pre_snapshots = true;
+    }
+    free(q[0].ids);
+    free(q[1].ids);
+    free(q[2].ids);
+    return rc;
+}
+
+/* Round 1: the config's GET with the index listing, or with our lock's PUT
+ * (CS_REPO_OPEN_LOCKED; the listings follow in round 2). */
+static int open_requests(cs_repo *r, const char *cache_dir, int flags)
+{
+    bool locked = flags & CS_REPO_OPEN_LOCKED;
+    open_req q[2] = { { .r = r, .root = cache_dir }, { .r = r, .kind = "index" } };
+    cs_storage_task t[2] = { { .fn = config_task, .arg = &q[0] }, { .fn = locked ? lock_task : list_task, .arg = &q[1] } };
+    int rc;
+
+    cs_storage_run_tasks(r->st, t, 2);
+    rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
+    /* the object cache is named by the repository id: none without a config */
+    if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker)
+        rc = set_cache_dir(r, cache_dir);
+    if (locked) {
+        if (rc == 0)
+            return open_locked_lists(r);
+        if (t[1].rc == 0)
+            cs_repo_lock_drop(r);
+        return rc;
+    }
+    if (rc == 0)
+        return load_listed_index(r, CS_TAKE_PTR(q[1].ids), q[1].n);
+    free(q[1].ids);
+    return rc;
+}
+
 int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
                     cs_repo **out)
 {
@@ -326,18 +459,7 @@ int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const
     if (rc == 0)
         rc = cs_index_init(&r->index);
     if (rc == 0)
-        rc = cs_repo_load_config(r, cache_dir);
-    /* the object cache is named by the repository id: none without a config */
-    if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker) {
-        char hex[65];
-        cs_id_hex(&r->repo_id, hex);
-        if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
-            r->cache_dir = NULL;
-            rc = -ENOMEM;
-        }
-    }
-    if (rc == 0)
-        rc = load_index(r);
+        rc = open_requests(r, cache_dir, flags);
     if (rc < 0) {
         cs_repo_close(r);
         return rc;
@@ -357,6 +479,7 @@ void cs_repo_close(cs_repo *r)
     cs_secure_free(r->chunker);
     cs_buf_free(&r->config_copy);
     free(r->index_ids);
+    free(r->pre_snapshots);
     free(r->prefix);
     free(r->cache_dir);
     pthread_mutex_destroy(&r->lock_mu);
@@ -401,7 +524,8 @@ int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, 
     if (rc < 0)
         return rc;
     randombytes_buf(id.b, sizeof(id.b));
-    rc = cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_IMMUTABLE);
+    /* a random id: a plain PUT (see cs_snapshot_write) */
+    rc = cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_REPLACE);
     if (rc == 0 && out)
         *out = id;
     return rc;

@@ -196,8 +196,11 @@ int cs_snapshot_write(cs_repo *r, cs_snapshot *s)
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     int rc;
 
+    /* 256 random bits name no other object: a plain PUT.  If-None-Match
+     * would guard against nothing here and cost, on S3, a HEAD (servers
+     * that ignore it) or the probe of whether they do. */
     randombytes_buf(s->id.b, sizeof(s->id.b));
-    rc = cs_repo_put_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, &s->id, txt, strlen(txt), CS_PUT_IMMUTABLE);
+    rc = cs_repo_put_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, &s->id, txt, strlen(txt), CS_PUT_REPLACE);
     json_object_put(o);
     return rc;
 }
