@@ -382,17 +382,15 @@ static int set_cache_dir(cs_repo *r, const char *cache_dir)
 
 /* Round 2 of a locked open, once our lock is stored (what makes two
  * writers see each other: each lists locks/ only after its own is there):
- * the listings of locks, index and snapshots together.  The index listed
- * after the lock holds whatever a prune finished before it. */
+ * the listings of locks and index together.  The index listed after the
+ * lock holds whatever a prune finished before it. */
 static int open_locked_lists(cs_repo *r)
 {
-    open_req q[3] = { { .r = r, .kind = "locks" }, { .r = r, .kind = "index" }, { .r = r, .kind = "snapshots" } };
-    cs_storage_task t[3];
+    open_req q[2] = { { .r = r, .kind = "locks" }, { .r = r, .kind = "index" } };
+    cs_storage_task t[2] = { { .fn = list_task, .arg = &q[0] }, { .fn = list_task, .arg = &q[1] } };
     int rc;
 
-    for (int i = 0; i < 3; i++)
-        t[i] = (cs_storage_task){ .fn = list_task, .arg = &q[i] };
-    cs_storage_run_tasks(r->st, t, 3);
+    cs_storage_run_tasks(r->st, t, 2);
     rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
     if (rc == 0)
         rc = cs_repo_lock_check(r, q[0].ids, q[0].n); /* drops ours on a conflict */
@@ -402,32 +400,37 @@ static int open_locked_lists(cs_repo *r)
         r->index_after_lock = true;
         rc = load_listed_index(r, CS_TAKE_PTR(q[1].ids), q[1].n);
     }
-    if (rc == 0 && t[2].rc == 0) { /* a failed one is listed again when needed */
-        r->pre_snapshots = CS_TAKE_PTR(q[2].ids);
-        r->npre_snapshots = q[2].n;
-        r->have_pre_snapshots = true;
-    }
     free(q[0].ids);
     free(q[1].ids);
-    free(q[2].ids);
     return rc;
 }
 
-/* Round 1: the config's GET with the index listing, or with our lock's PUT
- * (CS_REPO_OPEN_LOCKED; the listings follow in round 2). */
+/* Round 1: the config's GET with the index listing; or (CS_REPO_OPEN_LOCKED)
+ * with our lock's PUT and the snapshots' listing (which the lock need not
+ * precede: it only finds the parent), the lock and index listings
+ * following in round 2.  Three requests at once also open the connections
+ * round 2 reuses: over a WAN each new one costs a round trip of its own. */
 static int open_requests(cs_repo *r, const char *cache_dir, int flags)
 {
     bool locked = flags & CS_REPO_OPEN_LOCKED;
-    open_req q[2] = { { .r = r, .root = cache_dir }, { .r = r, .kind = "index" } };
-    cs_storage_task t[2] = { { .fn = config_task, .arg = &q[0] }, { .fn = locked ? lock_task : list_task, .arg = &q[1] } };
+    open_req q[3] = { { .r = r, .root = cache_dir }, { .r = r, .kind = "index" }, { .r = r, .kind = "snapshots" } };
+    cs_storage_task t[3] = { { .fn = config_task, .arg = &q[0] },
+                             { .fn = locked ? lock_task : list_task, .arg = &q[1] },
+                             { .fn = list_task, .arg = &q[2] } };
     int rc;
 
-    cs_storage_run_tasks(r->st, t, 2);
+    cs_storage_run_tasks(r->st, t, locked ? 3 : 2);
     rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
     /* the object cache is named by the repository id: none without a config */
     if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker)
         rc = set_cache_dir(r, cache_dir);
     if (locked) {
+        if (rc == 0 && t[2].rc == 0) { /* a failed one is listed again when needed */
+            r->pre_snapshots = CS_TAKE_PTR(q[2].ids);
+            r->npre_snapshots = q[2].n;
+            r->have_pre_snapshots = true;
+        }
+        free(q[2].ids);
         if (rc == 0)
             return open_locked_lists(r);
         if (t[1].rc == 0)
