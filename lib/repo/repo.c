@@ -344,7 +344,6 @@ typedef struct open_req {
     cs_id *ids;
     size_t n;
     const char *root;   /* the config: its cache root */
-    bool exclusive;     /* the lock */
 } open_req;
 
 static int config_task(void *arg)
@@ -365,7 +364,7 @@ static int lock_task(void *arg)
 {
     open_req *q = arg;
 
-    return cs_repo_lock_put(q->r, q->exclusive);
+    return cs_repo_lock_put(q->r, false); /* backup's: shared */
 }
 
 static int set_cache_dir(cs_repo *r, const char *cache_dir)
