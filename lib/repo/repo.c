@@ -96,25 +96,32 @@ static void cache_keep(const cs_repo *r, const char *kind, const cs_id *id, cons
         (void)cs_write_file_atomic(local, raw->data, raw->len, 0600);
 }
 
-int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+/* The cache's copy, if it has one that authenticates: 0, else -ENOENT. */
+static int get_cached(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
-    char key[CS_REPO_KEY_MAX], local[1400];
-    int rc;
+    char local[1400];
+    size_t before = out->len;
 
+    if (!cacheable(r, kind, id))
+        return -ENOENT;
+    cache_path(r, kind, id, local, sizeof(local));
+    if (cs_read_file(local, CS_MAX_OBJECT, &raw) < 0)
+        return -ENOENT;
     /* a local copy is as good as the remote one: both must authenticate */
-    if (cacheable(r, kind, id)) {
-        cache_path(r, kind, id, local, sizeof(local));
-        if (cs_read_file(local, CS_MAX_OBJECT, &raw) == 0) {
-            size_t before = out->len;
-            if (cs_unseal(r->keys->data, type, id, raw.data, raw.len, out) == 0)
-                return 0;
-            out->len = before;
-            unlink(local); /* damaged local copy: fetch again */
-        }
-        cs_buf_reset(&raw);
-    }
-    rc = cs_repo_key(r, kind, id, key, sizeof(key));
+    if (cs_unseal(r->keys->data, type, id, raw.data, raw.len, out) == 0)
+        return 0;
+    out->len = before;
+    unlink(local); /* damaged local copy: fetch again */
+    return -ENOENT;
+}
+
+static int get_remote(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+{
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    char key[CS_REPO_KEY_MAX];
+    int rc = cs_repo_key(r, kind, id, key, sizeof(key));
+
     if (rc == 0)
         rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_OBJECT, &raw);
     if (rc < 0)
@@ -123,6 +130,84 @@ int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
     if (rc == 0)
         cache_keep(r, kind, id, &raw);
     return rc;
+}
+
+int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+{
+    return get_cached(r, kind, type, id, out) == 0 ? 0 : get_remote(r, kind, type, id, out);
+}
+
+typedef struct fetch_req {
+    cs_repo *r;
+    const char *kind;
+    int type;
+    const cs_id *id;
+    cs_buf pt;
+    int rc;
+} fetch_req;
+
+static int fetch_task(void *arg)
+{
+    fetch_req *q = arg;
+
+    return get_remote(q->r, q->kind, q->type, q->id, &q->pt);
+}
+
+static bool in_cache(const cs_repo *r, const char *kind, const cs_id *id)
+{
+    char local[1400];
+
+    if (!cacheable(r, kind, id))
+        return false;
+    cache_path(r, kind, id, local, sizeof(local));
+    return access(local, F_OK) == 0;
+}
+
+/* ids[from..] up to the CS_REPO_FETCH_AT_ONCE-th one the cache lacks, and
+ * those fetched at once into q (nt of them).  Returns the window's end. */
+static size_t fetch_window(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t from, size_t n,
+                           fetch_req *q, size_t *nt)
+{
+    cs_storage_task t[CS_REPO_FETCH_AT_ONCE];
+    size_t end = from;
+
+    *nt = 0;
+    for (; end < n && *nt < CS_REPO_FETCH_AT_ONCE; end++)
+        if (!in_cache(r, kind, &ids[end])) {
+            q[*nt] = (fetch_req){ .r = r, .kind = kind, .type = type, .id = &ids[end], .pt = CS_BUF_INIT };
+            t[*nt] = (cs_storage_task){ .fn = fetch_task, .arg = &q[*nt] };
+            ++*nt;
+        }
+    cs_storage_run_tasks(r->st, t, *nt);
+    for (size_t k = 0; k < *nt; k++)
+        q[k].rc = t[k].rc;
+    return end;
+}
+
+int cs_repo_get_sealed_each(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t n,
+                            cs_repo_sealed_cb cb, void *ud)
+{
+    fetch_req q[CS_REPO_FETCH_AT_ONCE];
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc >= 0;) {
+        size_t nt, k = 0, end = fetch_window(r, kind, type, ids, i, n, q, &nt);
+
+        /* in the listing's order (the index keeps the first location of a
+         * blob listed twice); what the cache has is read one at a time */
+        for (; i < end && rc >= 0; i++) {
+            _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
+            if (k < nt && q[k].id == &ids[i]) {
+                rc = cb(ud, i, q[k].rc, &q[k].pt);
+                k++;
+            } else {
+                rc = cb(ud, i, cs_repo_get_sealed(r, kind, type, &ids[i], &pt), &pt);
+            }
+        }
+        for (k = 0; k < nt; k++)
+            cs_buf_free(&q[k].pt);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 void cs_repo_cache_sync(cs_repo *r, const char *kind, const cs_id *ids, size_t n)
@@ -241,33 +326,34 @@ out:
     return rc;
 }
 
+static int merge_one(void *ud, size_t i, int rc, const cs_buf *pt)
+{
+    cs_repo *r = ud;
+    char hex[65];
+
+    if (rc == 0)
+        rc = cs_index_merge(&r->index, pt->data, pt->len);
+    if (rc == -ENOENT)
+        return 0; /* removed by a concurrent prune after the listing */
+    if (rc < 0) {
+        cs_id_hex(&r->index_ids[i], hex);
+        log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
+                        "their own headers; 'cloudseal repair index' rebuilds the index", hex);
+        r->damaged_index++;
+        return 0;
+    }
+    r->index_files++;
+    return 0;
+}
+
 /* Read the index objects of a listing (taken over), from the cache where
  * it has them. */
 static int load_listed_index(cs_repo *r, cs_id *ids, size_t n)
 {
-    int rc;
-
     r->index_ids = ids;
     r->nindex_ids = n;
     cs_repo_cache_sync(r, "index", r->index_ids, n);
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
-        char hex[65];
-        rc = cs_repo_get_sealed(r, "index", CS_OBJ_INDEX, &r->index_ids[i], &pt);
-        if (rc == 0)
-            rc = cs_index_merge(&r->index, pt.data, pt.len);
-        if (rc == -ENOENT)
-            continue; /* removed by a concurrent prune after the listing */
-        if (rc < 0) {
-            cs_id_hex(&r->index_ids[i], hex);
-            log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
-                            "their own headers; 'cloudseal repair index' rebuilds the index", hex);
-            r->damaged_index++;
-            continue;
-        }
-        r->index_files++;
-    }
-    return 0;
+    return cs_repo_get_sealed_each(r, "index", CS_OBJ_INDEX, ids, n, merge_one, r);
 }
 
 static int load_index(cs_repo *r)

@@ -250,6 +250,15 @@ int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged);
 #define CS_REPO_PREFIX_MAX (CS_REPO_KEY_MAX - 128)
 int cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
+/* The same for each of ids, in their order: cb(ud, i, rc, plaintext) once
+ * for each (rc as cs_repo_get_sealed's; a negative cb return stops and is
+ * returned).  Those the cache lacks are fetched CS_REPO_FETCH_AT_ONCE at a
+ * time (a new machine's first open: one round trip per 8, not per object),
+ * at most that many held at once; those it has are read one at a time. */
+#define CS_REPO_FETCH_AT_ONCE 8
+typedef int (*cs_repo_sealed_cb)(void *ud, size_t i, int rc, const cs_buf *pt);
+int cs_repo_get_sealed_each(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t n,
+                            cs_repo_sealed_cb cb, void *ud);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);
 int cs_repo_reload_index(cs_repo *r);
