@@ -96,3 +96,38 @@ def test_nochange_backup_takes_at_most_3_round_trips(slow_s3, cs_config, tmp_pat
     lock_list = [q for q in reqs if q["method"] == "GET" and "locks%2F" in q["path"]]
     assert lock_put and lock_list, describe(reqs)
     assert lock_put[0]["end"] <= min(q["start"] for q in lock_list), describe(reqs)
+
+
+def test_new_machine_fetches_index_and_snapshots_8_at_a_time(slow_s3, cs_config, tmp_path):
+    """With an empty cache (another machine, or the cache wiped) the index
+    and snapshot objects are fetched several at once, not one round trip
+    each: `snapshots` after 4 backups takes 4 round trips (config + index
+    listing, the index objects, the snapshots' listing, the snapshots), not
+    the 11 of one request after the other."""
+    port, s3 = slow_s3
+    path, write = cs_config
+    write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/wan-new-{os.getpid()}-{s3.name}"},
+          backup={"exclude": ""})
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    cs = str(BUILD / "cloudseal")
+
+    def run(*args, cache="cache"):
+        r = subprocess.run([cs, *map(str, args)], input="pw\n", env=dict(env, XDG_CACHE_HOME=str(tmp_path / cache)),
+                           capture_output=True, text=True, timeout=300, cwd=src)
+        assert r.returncode == 0, f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    run("enroll", "--password-stdin")
+    run("init")
+    for i in range(4):  # each writes a pack, an index object and a snapshot
+        (src / "d" / f"f{i}").write_bytes(os.urandom(1000 + i))
+        run("backup", "d")
+    seen = len(proxy_log(port))
+    out = run("snapshots", "--json", cache="other-machine").stdout
+    assert len(json.loads(out)) == 4
+    reqs = [q for q in proxy_log(port)[seen:] if not q["path"].startswith("/__proxy")]
+    assert sum(q["method"] == "GET" and "/snapshots/" in q["path"] for q in reqs) == 4, describe(reqs)
+    assert sum(q["method"] == "GET" and "/index/" in q["path"] for q in reqs) == 4, describe(reqs)
+    assert critical_path(reqs) <= 4, describe(reqs)
