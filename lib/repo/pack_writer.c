@@ -95,14 +95,10 @@ static int upload(cs_pack_writer *p, open_pack *op)
     if (rc == 0) {
         r->index.packs[pidx].nblobs = (uint32_t)op->n;
         r->index.packs[pidx].type = (uint8_t)op->type;
-        for (size_t i = 0; i < op->n; i++) {
+        for (size_t i = 0; i < op->n && rc == 0; i++) {
             cs_ientry *e = cs_index_find(&r->index, &op->blobs[i].id);
-            if (e && e->pack == CS_PACK_PENDING) {
-                e->pack = pidx;
-                e->offset = op->blobs[i].offset;
-                e->enc_len = op->blobs[i].enc_len;
-                e->raw_len = op->blobs[i].raw_len;
-            }
+            if (e && e->pack == CS_PACK_PENDING)
+                rc = cs_index_locate(e, pidx, op->buf.len, &op->blobs[i]);
         }
     }
     pthread_mutex_unlock(&r->index.lock);

@@ -193,9 +193,9 @@ static int salvage(rebuild *b, const cs_pent *pe, const cs_buf *pack)
         b->res->damaged_packs++;
         return 0;
     }
-    for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (!e->type || e->pack != pidx)
+    for (size_t i = 0; i < r->index.count && rc == 0; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->pack != pidx)
             continue;
         if ((uint64_t)e->offset + e->enc_len > pack->len ||
             cs_blob_open(r->keys, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len, &tmp,

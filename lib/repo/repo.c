@@ -562,7 +562,7 @@ void cs_repo_close(cs_repo *r)
         return;
     cs_repo_unlock(r);
     cs_rkeys_free(r->keys);
-    if (r->index.tab)
+    if (r->index.slots)
         cs_index_free(&r->index);
     cs_secure_free(r->chunker);
     cs_buf_free(&r->config_copy);
