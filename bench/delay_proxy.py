@@ -15,12 +15,42 @@ per round trip, like TCP over a real long link.  The bandwidth is not
 limited here but by tc on the veth the clients reach this proxy through.
 Prints "delay proxy ready" once listening.  Byte-stream level: HTTP is
 relayed untouched, so SigV4 signatures stay valid.
+
+With DELAY_PROXY_LOG=FILE it appends, as they happen, "c CONN T" when a
+request starts (the client sends after the connection was idle or had been
+answered) and "s CONN T" for each piece of a reply handed to the client
+(T: seconds, CLOCK_MONOTONIC): bench/s3_report.py counts from them the
+round trips a phase made one after the other.
 """
 import asyncio
+import itertools
+import os
 import sys
 import time
 
 CHUNK = 64 * 1024
+LOG = open(os.environ["DELAY_PROXY_LOG"], "a", buffering=1) if os.environ.get("DELAY_PROXY_LOG") else None
+CONN_IDS = itertools.count(1)
+
+
+class Exchanges:
+    """One connection's requests for DELAY_PROXY_LOG: a request starts with
+    the first client bytes after the server has answered (keep-alive HTTP/1.1
+    without pipelining, which is what curl and Go's client do)."""
+
+    def __init__(self):
+        self.id = next(CONN_IDS)
+        self.answered = True
+
+    def client_sent(self):
+        if LOG and self.answered:
+            self.answered = False
+            LOG.write(f"c {self.id} {time.monotonic():.6f}\n")
+
+    def server_sent(self):
+        if LOG:
+            self.answered = True
+            LOG.write(f"s {self.id} {time.monotonic():.6f}\n")
 
 
 class Line:
@@ -43,7 +73,7 @@ class Line:
         self.freed.set()
 
 
-async def carry(reader, writer, delay, window):
+async def carry(reader, writer, delay, window, on_read=None, on_write=None):
     """Read from reader, write each piece to writer `delay` seconds later."""
     line = Line(window)
 
@@ -51,6 +81,8 @@ async def carry(reader, writer, delay, window):
         try:
             while True:
                 data = await reader.read(CHUNK)
+                if data and on_read:
+                    on_read()
                 await line.put(time.monotonic() + delay, data)
                 if not data:
                     return
@@ -70,6 +102,8 @@ async def carry(reader, writer, delay, window):
                     return
                 writer.write(data)
                 await writer.drain()
+                if on_write:
+                    on_write()
                 line.give_back(len(data))
         except (ConnectionError, OSError):
             return
@@ -85,7 +119,9 @@ async def handle(creader, cwriter, upstream, delay, window):
         cwriter.close()
         return
     try:
-        await asyncio.gather(carry(creader, uwriter, delay, window), carry(ureader, cwriter, delay, window))
+        ex = Exchanges()
+        await asyncio.gather(carry(creader, uwriter, delay, window, on_read=ex.client_sent),
+                             carry(ureader, cwriter, delay, window, on_write=ex.server_sent))
     finally:
         for w in (uwriter, cwriter):
             w.close()

@@ -16,7 +16,9 @@
 # BENCH_DATA); BENCH_RUNS (2) runs.  --wan (bench/wan.sh): the tools run in
 # a network namespace and reach RGW over a veth shaped with tc TBF to MBIT
 # Mbit/s each way, through bench/delay_proxy.py adding DELAY_MS each way;
-# the veth's byte counters give the bytes on the wire per phase.
+# the veth's byte counters give the bytes on the wire per phase, the delay
+# proxy's request log (OUT/requests.log) the round trips made one after
+# the other.
 # Needs root (Ceph daemons, netns), ceph + restic installed, `make` done.
 # Results: OUT/raw.tsv (one line per tool, run and phase), OUT/summary.txt.
 set -euo pipefail
@@ -74,7 +76,8 @@ if [ -n "$WAN_MBIT" ]; then
   tc qdisc add dev "${VETH}a" root tbf rate "${WAN_MBIT}mbit" burst "$burst" latency 50ms
   tc -n "$NS" qdisc add dev "${VETH}b" root tbf rate "${WAN_MBIT}mbit" burst "$burst" latency 50ms
   DPORT=$(free_port)
-  python3 "$ROOT/bench/delay_proxy.py" 10.231.0.1 "$DPORT" "$RGW_PORT" "$WAN_DELAY" > "$W/delay.log" 2>&1 &
+  DELAY_PROXY_LOG=$OUT/requests.log python3 "$ROOT/bench/delay_proxy.py" 10.231.0.1 "$DPORT" "$RGW_PORT" \
+    "$WAN_DELAY" > "$W/delay.log" 2>&1 &
   DELAY_PID=$!
   python3 "$ROOT/tests/integration/waits.py" poll 30 "the delay proxy" grep -q ready "$W/delay.log"
   ENDPOINT=10.231.0.1:$DPORT
@@ -110,9 +113,12 @@ measure() { # TOOL PHASE ARGS... (of cloudseal or restic)
   if [ "$tool" = cloudseal ]; then cmd=(env CLOUDSEAL_CONFIG="$W/cs.conf" "${WRAP[@]}" "$CS")
   else cmd=(env RESTIC_CACHE_DIR="$W/restic-cache-$RUN" "${WRAP[@]}" restic -r "s3:http://$ENDPOINT/bench/restic-$RUN"); fi
   a=$(counters)
+  # the delay proxy's request log (--wan) between these lines is this phase's
+  if [ -n "$WAN_MBIT" ]; then echo "phase $tool $RUN $phase" >> "$OUT/requests.log"; fi
   /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${cmd[@]}" "$@" >> "$OUT/$tool-$RUN-$phase.log" 2>&1 \
     || { echo "bench-s3: $tool $phase failed, see $OUT/$tool-$RUN-$phase.log" >&2; exit 1; }
   b=$(counters); t=$(tail -1 "$W/time")
+  if [ -n "$WAN_MBIT" ]; then echo "end" >> "$OUT/requests.log"; fi
   python3 - "$tool" "$RUN" "$phase" "$t" "$a" "$b" "$(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/raw.tsv" <<'PY'
 import sys
 tool, run, phase, t, a, b, load = sys.argv[1:]
@@ -150,5 +156,6 @@ for RUN in $(seq 1 "$RUNS"); do
 done
 
 { uptime; echo "dataset $rel ($(du -sm "$rel" | cut -f1) MiB), ${WAN_MBIT:+WAN $WAN_MBIT Mbit/s + ${WAN_DELAY} ms each way, }$RUNS runs"; } >> "$OUT/summary.txt"
-python3 "$ROOT/bench/s3_report.py" "$OUT/raw.tsv" ${WAN_MBIT:+--wan "$WAN_MBIT" "$WAN_DELAY"} | tee -a "$OUT/summary.txt"
+python3 "$ROOT/bench/s3_report.py" "$OUT/raw.tsv" ${WAN_MBIT:+--wan "$WAN_MBIT" "$WAN_DELAY" "$OUT/requests.log"} \
+  | tee -a "$OUT/summary.txt"
 echo "results in $OUT"

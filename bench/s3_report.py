@@ -4,13 +4,48 @@
 (every run's value beside it) of the wall time, the client's and the Ceph
 daemons' CPU, RGW's request counts and bytes; then cloudseal / restic.
 
-    s3_report.py RAW_TSV [--wan MBIT DELAY_MS]
+    s3_report.py RAW_TSV [--wan MBIT DELAY_MS [REQUESTS_LOG]]
+
+REQUESTS_LOG (bench/delay_proxy.py's, with bench/s3.sh's "phase TOOL RUN
+PHASE" / "end" lines around each phase) adds the round trips each
+no-change backup made one after the other: the longest chain of requests
+each of which started after the one before it had been answered.
 """
 import csv
 import statistics
 import sys
 
 TICK = 100.0  # /proc/PID/stat clock ticks per second
+
+
+def phase_requests(path):
+    """{(tool, run, phase): [(start, end), ...]} from the delay proxy's log."""
+    out, cur, conns = {}, None, {}
+    for line in open(path):
+        f = line.split()
+        if f[0] == "phase":
+            cur, conns = tuple(f[1:4]), {}
+            out[cur] = []
+        elif f[0] == "end":
+            cur = None
+        elif cur and f[0] in ("c", "s"):
+            t = float(f[2])
+            if f[0] == "c":
+                conns[f[1]] = [t, None]
+                out[cur].append(conns[f[1]])
+            elif f[1] in conns:
+                conns[f[1]][1] = t
+    return {k: [(a, b) for a, b in v if b is not None] for k, v in out.items()}
+
+
+def round_trips(reqs):
+    """The longest chain of requests, each started after the previous one's
+    reply had arrived: the round trips nothing overlapped."""
+    reqs = sorted(reqs, key=lambda q: q[1])
+    depth = []
+    for i, (start, _) in enumerate(reqs):
+        depth.append(1 + max((depth[k] for k in range(i) if reqs[k][1] <= start), default=0))
+    return max(depth, default=0)
 
 
 def main():
@@ -58,9 +93,17 @@ def main():
                     per.append(f"{cw[0] / rw[0]:.2f}")
             print(f"{ph:8} cloudseal/restic wall {c / r:.2f} (per run: {', '.join(per)}); "
                   f"speedup {r / c:.2f}x")
-    if ("cloudseal", "nochange") in med:
-        x = med["cloudseal", "nochange"]
-        print(f"no-change backup: {x['req']:.0f} requests ({x['get']:.0f} GET, {x['put']:.0f} PUT)")
+    trips = phase_requests(sys.argv[5]) if wan and len(sys.argv) > 5 else {}
+    for tool in ("cloudseal", "restic"):
+        if (tool, "nochange") not in med:
+            continue
+        x = med[tool, "nochange"]
+        line = f"no-change backup, {tool}: {x['req']:.0f} requests ({x['get']:.0f} GET, {x['put']:.0f} PUT)"
+        rt = [round_trips(v) for (t, _, ph), v in sorted(trips.items()) if t == tool and ph == "nochange"]
+        if rt:
+            line += (f", {statistics.median(rt):.0f} round trips one after the other (runs: "
+                     f"{', '.join(map(str, rt))}; the snapshot's upload included)")
+        print(line)
 
 
 if __name__ == "__main__":

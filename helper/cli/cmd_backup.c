@@ -358,7 +358,8 @@ int cmd_backup(int argc, char **argv)
         ex = dry_run(&o, verbose);
         goto out;
     }
-    if ((ex = repo_cli_open(&rc)) != CLI_OK)
+    /* locked while opening: two round trips to a remote store, not five */
+    if ((ex = repo_cli_open_ex(&rc, CS_REPO_OPEN_LOCKED)) != CLI_OK)
         goto out;
     opened = true;
     o.tags = (const char *const *)tags.v;

@@ -55,6 +55,11 @@ int repo_cli_open_storage(repo_cli *rc)
 
 int repo_cli_open(repo_cli *rc)
 {
+    return repo_cli_open_ex(rc, 0);
+}
+
+int repo_cli_open_ex(repo_cli *rc, int flags)
+{
     int r = repo_cli_open_storage(rc);
 
     if (r != CLI_OK)
@@ -63,10 +68,12 @@ int repo_cli_open(repo_cli *rc)
         /* check and repair read storage's objects, but keep the config's copy too */
         char *cache = repo_cli_cache_root();
         r = cs_repo_open_ex(rc->st, rc->prefix, rc->amk, cache,
-                            repo_cli_no_object_cache ? CS_REPO_NO_OBJECT_CACHE : 0, &rc->repo);
+                            flags | (repo_cli_no_object_cache ? CS_REPO_NO_OBJECT_CACHE : 0), &rc->repo);
         free(cache);
     }
-    if (r == -ENOENT) {
+    if (r == -EBUSY) {
+        /* the lock's holder was named */
+    } else if (r == -ENOENT) {
         log_error("there is no backup repository yet: run 'cloudseal init' first");
     } else if (r == -EBADMSG) {
         log_error("the repository configuration does not authenticate with your keys "

@@ -29,6 +29,8 @@ extern bool repo_cli_no_object_cache;
 /* Obtain the key, open storage and the repository.  Returns an exit code
  * (CLI_OK or the failure, with a message logged). */
 int repo_cli_open(repo_cli *rc);
+/* The same with cs_repo_open_ex() flags (backup: CS_REPO_OPEN_LOCKED). */
+int repo_cli_open_ex(repo_cli *rc, int flags);
 /* Key + storage only (for init). */
 int repo_cli_open_storage(repo_cli *rc);
 void repo_cli_close(repo_cli *rc);

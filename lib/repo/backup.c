@@ -1466,10 +1466,12 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
         nw = MAX_WORKERS;
 
     rc = exclude_hints(b);
-    if (rc == 0)
+    /* opened with CS_REPO_OPEN_LOCKED: locked, and the index listed after */
+    if (rc == 0 && !r->has_lock)
         rc = cs_repo_lock(r, false);
-    if (rc == 0)
+    if (rc == 0 && !r->index_after_lock)
         rc = cs_repo_reload_index(r);
+    r->index_after_lock = false; /* a second backup on this handle reads it again */
     if (rc < 0)
         goto out;
     if (o->cache_dir && (rc = cs_fcache_load(r, o->cache_dir, &b->fc)) < 0)

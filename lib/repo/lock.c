@@ -143,20 +143,29 @@ static void *refresh_thread(void *arg)
     return NULL;
 }
 
-int cs_repo_lock(cs_repo *r, bool exclusive)
+/* A lock's id is random: a plain PUT, which also rewrites it on refresh.
+ * (If-None-Match would guard against nothing and cost the probe of
+ * put_immutable, or a HEAD, on S3.) */
+int cs_repo_lock_put(cs_repo *r, bool exclusive)
 {
-    cs_id *ids = NULL;
-    size_t n = 0;
-    char key[1200];
-    int rc;
-
     randombytes_buf(r->lock_id.b, sizeof(r->lock_id.b));
     r->lock_exclusive = exclusive;
     r->lock_time = time(NULL);
-    rc = write_lock(r, CS_PUT_IMMUTABLE);
-    if (rc < 0)
-        return rc;
-    rc = cs_repo_list_ids(r, "locks", &ids, &n);
+    return write_lock(r, CS_PUT_REPLACE);
+}
+
+void cs_repo_lock_drop(cs_repo *r)
+{
+    char key[1200];
+
+    cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
+    cs_storage_del(r->st, key);
+}
+
+int cs_repo_lock_check(cs_repo *r, const cs_id *ids, size_t n)
+{
+    int rc = 0;
+
     for (size_t i = 0; rc == 0 && i < n; i++) {
         lock_info li;
         int lr;
@@ -173,17 +182,15 @@ int cs_repo_lock(cs_repo *r, bool exclusive)
         }
         if (lock_stale(&li))
             continue;
-        if (exclusive || li.exclusive) {
+        if (r->lock_exclusive || li.exclusive) {
             log_error("the repository is locked (%s) by process %lld on %s since %lld s; "
                       "try again when it has finished", li.exclusive ? "exclusively" : "shared",
                       (long long)li.pid, li.host, (long long)time(NULL) - li.time);
             rc = -EBUSY;
         }
     }
-    free(ids);
     if (rc < 0) {
-        cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
-        cs_storage_del(r->st, key);
+        cs_repo_lock_drop(r);
         return rc;
     }
     r->has_lock = true;
@@ -193,10 +200,25 @@ int cs_repo_lock(cs_repo *r, bool exclusive)
     return 0;
 }
 
+int cs_repo_lock(cs_repo *r, bool exclusive)
+{
+    _cleanup_free_ cs_id *ids = NULL;
+    size_t n = 0;
+    int rc = cs_repo_lock_put(r, exclusive);
+
+    if (rc < 0)
+        return rc;
+    /* only now that ours is stored: a writer listing after this sees it */
+    rc = cs_repo_list_ids(r, "locks", &ids, &n);
+    if (rc < 0) {
+        cs_repo_lock_drop(r);
+        return rc;
+    }
+    return cs_repo_lock_check(r, ids, n);
+}
+
 void cs_repo_unlock(cs_repo *r)
 {
-    char key[1200];
-
     if (!r->has_lock)
         return;
     if (r->lock_thread_running) {
@@ -207,8 +229,7 @@ void cs_repo_unlock(cs_repo *r)
         pthread_join(r->lock_thread, NULL);
         r->lock_thread_running = false;
     }
-    cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
-    cs_storage_del(r->st, key);
+    cs_repo_lock_drop(r);
     r->has_lock = false;
 }
 

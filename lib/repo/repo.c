@@ -82,37 +82,132 @@ static void cache_path(const cs_repo *r, const char *kind, const cs_id *id, char
     snprintf(out, len, "%s/%s%s%s", r->cache_dir, kind, id ? "/" : "", id ? hex : "");
 }
 
-int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+/* Keep the sealed bytes of an index or snapshot object (one we read or
+ * wrote) in the cache: the next open needs no GET for it. */
+static void cache_keep(const cs_repo *r, const char *kind, const cs_id *id, const cs_buf *raw)
+{
+    char dir[1400], local[1400];
+
+    if (!cacheable(r, kind, id))
+        return;
+    cache_path(r, kind, NULL, dir, sizeof(dir));
+    cache_path(r, kind, id, local, sizeof(local));
+    if (cs_mkdir_p(dir, 0700) == 0)
+        (void)cs_write_file_atomic(local, raw->data, raw->len, 0600);
+}
+
+/* The cache's copy, if it has one that authenticates: 0, else -ENOENT. */
+static int get_cached(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
 {
     _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
-    char key[CS_REPO_KEY_MAX], local[1400];
-    int rc;
+    char local[1400];
+    size_t before = out->len;
 
+    if (!cacheable(r, kind, id))
+        return -ENOENT;
+    cache_path(r, kind, id, local, sizeof(local));
+    if (cs_read_file(local, CS_MAX_OBJECT, &raw) < 0)
+        return -ENOENT;
     /* a local copy is as good as the remote one: both must authenticate */
-    if (cacheable(r, kind, id)) {
-        cache_path(r, kind, id, local, sizeof(local));
-        if (cs_read_file(local, CS_MAX_OBJECT, &raw) == 0) {
-            size_t before = out->len;
-            if (cs_unseal(r->keys->data, type, id, raw.data, raw.len, out) == 0)
-                return 0;
-            out->len = before;
-            unlink(local); /* damaged local copy: fetch again */
-        }
-        cs_buf_reset(&raw);
-    }
-    rc = cs_repo_key(r, kind, id, key, sizeof(key));
+    if (cs_unseal(r->keys->data, type, id, raw.data, raw.len, out) == 0)
+        return 0;
+    out->len = before;
+    unlink(local); /* damaged local copy: fetch again */
+    return -ENOENT;
+}
+
+static int get_remote(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+{
+    _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
+    char key[CS_REPO_KEY_MAX];
+    int rc = cs_repo_key(r, kind, id, key, sizeof(key));
+
     if (rc == 0)
         rc = cs_storage_get(r->st, key, 0, 0, CS_MAX_OBJECT, &raw);
     if (rc < 0)
         return rc;
     rc = cs_unseal(r->keys->data, type, id, raw.data, raw.len, out);
-    if (rc == 0 && cacheable(r, kind, id)) {
-        char dir[1400];
-        cache_path(r, kind, NULL, dir, sizeof(dir));
-        if (cs_mkdir_p(dir, 0700) == 0)
-            (void)cs_write_file_atomic(local, raw.data, raw.len, 0600);
-    }
+    if (rc == 0)
+        cache_keep(r, kind, id, &raw);
     return rc;
+}
+
+int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out)
+{
+    return get_cached(r, kind, type, id, out) == 0 ? 0 : get_remote(r, kind, type, id, out);
+}
+
+typedef struct fetch_req {
+    cs_repo *r;
+    const char *kind;
+    int type;
+    const cs_id *id;
+    cs_buf pt;
+    int rc;
+} fetch_req;
+
+static int fetch_task(void *arg)
+{
+    fetch_req *q = arg;
+
+    return get_remote(q->r, q->kind, q->type, q->id, &q->pt);
+}
+
+static bool in_cache(const cs_repo *r, const char *kind, const cs_id *id)
+{
+    char local[1400];
+
+    if (!cacheable(r, kind, id))
+        return false;
+    cache_path(r, kind, id, local, sizeof(local));
+    return access(local, F_OK) == 0;
+}
+
+/* ids[from..] up to the CS_REPO_FETCH_AT_ONCE-th one the cache lacks, and
+ * those fetched at once into q (nt of them).  Returns the window's end. */
+static size_t fetch_window(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t from, size_t n,
+                           fetch_req *q, size_t *nt)
+{
+    cs_storage_task t[CS_REPO_FETCH_AT_ONCE];
+    size_t end = from;
+
+    *nt = 0;
+    for (; end < n && *nt < CS_REPO_FETCH_AT_ONCE; end++)
+        if (!in_cache(r, kind, &ids[end])) {
+            q[*nt] = (fetch_req){ .r = r, .kind = kind, .type = type, .id = &ids[end], .pt = CS_BUF_INIT };
+            t[*nt] = (cs_storage_task){ .fn = fetch_task, .arg = &q[*nt] };
+            ++*nt;
+        }
+    cs_storage_run_tasks(r->st, t, *nt);
+    for (size_t k = 0; k < *nt; k++)
+        q[k].rc = t[k].rc;
+    return end;
+}
+
+int cs_repo_get_sealed_each(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t n,
+                            cs_repo_sealed_cb cb, void *ud)
+{
+    fetch_req q[CS_REPO_FETCH_AT_ONCE];
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc >= 0;) {
+        size_t nt, k = 0, end = fetch_window(r, kind, type, ids, i, n, q, &nt);
+
+        /* in the listing's order (the index keeps the first location of a
+         * blob listed twice); what the cache has is read one at a time */
+        for (; i < end && rc >= 0; i++) {
+            _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
+            if (k < nt && q[k].id == &ids[i]) {
+                rc = cb(ud, i, q[k].rc, &q[k].pt);
+                k++;
+            } else {
+                rc = cb(ud, i, cs_repo_get_sealed(r, kind, type, &ids[i], &pt), &pt);
+            }
+        }
+        for (k = 0; k < nt; k++)
+            cs_buf_free(&q[k].pt);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 void cs_repo_cache_sync(cs_repo *r, const char *kind, const cs_id *ids, size_t n)
@@ -149,7 +244,11 @@ int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, 
 
     if (rc == 0)
         rc = cs_repo_key(r, kind, id, key, sizeof(key));
-    return rc < 0 ? rc : cs_storage_put(r->st, key, ct.data, ct.len, flags);
+    if (rc == 0)
+        rc = cs_storage_put(r->st, key, ct.data, ct.len, flags);
+    if (rc == 0)
+        cache_keep(r, kind, id, &ct);
+    return rc;
 }
 
 typedef struct list_ctx {
@@ -179,6 +278,13 @@ int cs_repo_list_ids(cs_repo *r, const char *kind, cs_id **ids, size_t *n)
     list_ctx c = { 0 };
     int rc;
 
+    if (r->have_pre_snapshots && strcmp(kind, "snapshots") == 0) {
+        /* listed by the open, together with the rest: used once */
+        *ids = CS_TAKE_PTR(r->pre_snapshots);
+        *n = r->npre_snapshots;
+        r->have_pre_snapshots = false;
+        return 0;
+    }
     snprintf(prefix, sizeof(prefix), "%s%s/", r->prefix, kind); /* fits: CS_REPO_PREFIX_MAX */
     rc = cs_storage_list(r->st, prefix, list_cb, &c);
     if (rc < 0) {
@@ -220,33 +326,43 @@ out:
     return rc;
 }
 
-static int load_index(cs_repo *r)
+static int merge_one(void *ud, size_t i, int rc, const cs_buf *pt)
 {
-    size_t n = 0;
-    int rc = cs_repo_list_ids(r, "index", &r->index_ids, &n);
+    cs_repo *r = ud;
+    char hex[65];
 
-    if (rc < 0)
-        return rc;
+    if (rc == 0)
+        rc = cs_index_merge(&r->index, pt->data, pt->len);
+    if (rc == -ENOENT)
+        return 0; /* removed by a concurrent prune after the listing */
+    if (rc < 0) {
+        cs_id_hex(&r->index_ids[i], hex);
+        log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
+                        "their own headers; 'cloudseal repair index' rebuilds the index", hex);
+        r->damaged_index++;
+        return 0;
+    }
+    r->index_files++;
+    return 0;
+}
+
+/* Read the index objects of a listing (taken over), from the cache where
+ * it has them. */
+static int load_listed_index(cs_repo *r, cs_id *ids, size_t n)
+{
+    r->index_ids = ids;
     r->nindex_ids = n;
     cs_repo_cache_sync(r, "index", r->index_ids, n);
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
-        char hex[65];
-        rc = cs_repo_get_sealed(r, "index", CS_OBJ_INDEX, &r->index_ids[i], &pt);
-        if (rc == 0)
-            rc = cs_index_merge(&r->index, pt.data, pt.len);
-        if (rc == -ENOENT)
-            continue; /* removed by a concurrent prune after the listing */
-        if (rc < 0) {
-            cs_id_hex(&r->index_ids[i], hex);
-            log_error_errno(rc, "index object index/%s is damaged (%m): the packs it names are located from "
-                            "their own headers; 'cloudseal repair index' rebuilds the index", hex);
-            r->damaged_index++;
-            continue;
-        }
-        r->index_files++;
-    }
-    return 0;
+    return cs_repo_get_sealed_each(r, "index", CS_OBJ_INDEX, ids, n, merge_one, r);
+}
+
+static int load_index(cs_repo *r)
+{
+    cs_id *ids = NULL;
+    size_t n = 0;
+    int rc = cs_repo_list_ids(r, "index", &ids, &n);
+
+    return rc < 0 ? rc : load_listed_index(r, ids, n);
 }
 
 /* After taking a lock: what another process (a prune, a backup) changed
@@ -307,6 +423,111 @@ int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, c
     return cs_repo_open_ex(st, prefix, amk, cache_dir, 0, out);
 }
 
+/* The requests of an open, each a cs_storage_task. */
+typedef struct open_req {
+    cs_repo *r;
+    const char *kind;   /* a listing of kind/ (ids, n) */
+    cs_id *ids;
+    size_t n;
+    const char *root;   /* the config: its cache root */
+} open_req;
+
+static int config_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_load_config(q->r, q->root);
+}
+
+static int list_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_list_ids(q->r, q->kind, &q->ids, &q->n);
+}
+
+static int lock_task(void *arg)
+{
+    open_req *q = arg;
+
+    return cs_repo_lock_put(q->r, false); /* backup's: shared */
+}
+
+static int set_cache_dir(cs_repo *r, const char *cache_dir)
+{
+    char hex[65];
+
+    cs_id_hex(&r->repo_id, hex);
+    if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
+        r->cache_dir = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Round 2 of a locked open, once our lock is stored (what makes two
+ * writers see each other: each lists locks/ only after its own is there):
+ * the listings of locks and index together.  The index listed after the
+ * lock holds whatever a prune finished before it. */
+static int open_locked_lists(cs_repo *r)
+{
+    open_req q[2] = { { .r = r, .kind = "locks" }, { .r = r, .kind = "index" } };
+    cs_storage_task t[2] = { { .fn = list_task, .arg = &q[0] }, { .fn = list_task, .arg = &q[1] } };
+    int rc;
+
+    cs_storage_run_tasks(r->st, t, 2);
+    rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
+    if (rc == 0)
+        rc = cs_repo_lock_check(r, q[0].ids, q[0].n); /* drops ours on a conflict */
+    else
+        cs_repo_lock_drop(r);
+    if (rc == 0) {
+        r->index_after_lock = true;
+        rc = load_listed_index(r, CS_TAKE_PTR(q[1].ids), q[1].n);
+    }
+    free(q[0].ids);
+    free(q[1].ids);
+    return rc;
+}
+
+/* Round 1: the config's GET with the index listing; or (CS_REPO_OPEN_LOCKED)
+ * with our lock's PUT and the snapshots' listing (which the lock need not
+ * precede: it only finds the parent), the lock and index listings
+ * following in round 2.  Three requests at once also open the connections
+ * round 2 reuses: over a WAN each new one costs a round trip of its own. */
+static int open_requests(cs_repo *r, const char *cache_dir, int flags)
+{
+    bool locked = flags & CS_REPO_OPEN_LOCKED;
+    open_req q[3] = { { .r = r, .root = cache_dir }, { .r = r, .kind = "index" }, { .r = r, .kind = "snapshots" } };
+    cs_storage_task t[3] = { { .fn = config_task, .arg = &q[0] },
+                             { .fn = locked ? lock_task : list_task, .arg = &q[1] },
+                             { .fn = list_task, .arg = &q[2] } };
+    int rc;
+
+    cs_storage_run_tasks(r->st, t, locked ? 3 : 2);
+    rc = t[0].rc < 0 ? t[0].rc : t[1].rc;
+    /* the object cache is named by the repository id: none without a config */
+    if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker)
+        rc = set_cache_dir(r, cache_dir);
+    if (locked) {
+        if (rc == 0 && t[2].rc == 0) { /* a failed one is listed again when needed */
+            r->pre_snapshots = CS_TAKE_PTR(q[2].ids);
+            r->npre_snapshots = q[2].n;
+            r->have_pre_snapshots = true;
+        }
+        free(q[2].ids);
+        if (rc == 0)
+            return open_locked_lists(r);
+        if (t[1].rc == 0)
+            cs_repo_lock_drop(r);
+        return rc;
+    }
+    if (rc == 0)
+        return load_listed_index(r, CS_TAKE_PTR(q[1].ids), q[1].n);
+    free(q[1].ids);
+    return rc;
+}
+
 int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
                     cs_repo **out)
 {
@@ -326,18 +547,7 @@ int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const
     if (rc == 0)
         rc = cs_index_init(&r->index);
     if (rc == 0)
-        rc = cs_repo_load_config(r, cache_dir);
-    /* the object cache is named by the repository id: none without a config */
-    if (rc == 0 && cache_dir && !(flags & CS_REPO_NO_OBJECT_CACHE) && r->chunker) {
-        char hex[65];
-        cs_id_hex(&r->repo_id, hex);
-        if (asprintf(&r->cache_dir, "%s/%s", cache_dir, hex) < 0) {
-            r->cache_dir = NULL;
-            rc = -ENOMEM;
-        }
-    }
-    if (rc == 0)
-        rc = load_index(r);
+        rc = open_requests(r, cache_dir, flags);
     if (rc < 0) {
         cs_repo_close(r);
         return rc;
@@ -357,6 +567,7 @@ void cs_repo_close(cs_repo *r)
     cs_secure_free(r->chunker);
     cs_buf_free(&r->config_copy);
     free(r->index_ids);
+    free(r->pre_snapshots);
     free(r->prefix);
     free(r->cache_dir);
     pthread_mutex_destroy(&r->lock_mu);
@@ -402,7 +613,8 @@ static int write_one_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t 
     if (rc < 0)
         return rc;
     randombytes_buf(id.b, sizeof(id.b));
-    return cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_IMMUTABLE);
+    /* a random id: a plain PUT (see cs_snapshot_write) */
+    return cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_REPLACE);
 }
 
 /* Objects of at most CS_INDEX_OBJECT_BLOBS blobs (a pack is never split):

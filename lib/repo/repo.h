@@ -35,6 +35,12 @@ int cs_repo_open_cached(cs_storage *st, const char *prefix, const cs_amk *amk, c
  * (docs/repository.md, "Config"); without one the repository opens without
  * its config: everything but backup works. */
 #define CS_REPO_NO_OBJECT_CACHE 0x1 /* index and snapshot objects from storage only (check, repair) */
+/* Take the shared lock while opening (backup): the lock's PUT goes with the
+ * config's GET and the snapshots' listing, the listings of locks and index
+ * together once the lock is stored; cs_backup() then neither locks nor
+ * re-reads the index.  Two round trips in all (docs/repository.md,
+ * "Opening"). */
+#define CS_REPO_OPEN_LOCKED 0x2
 int cs_repo_open_ex(cs_storage *st, const char *prefix, const cs_amk *amk, const char *cache_dir, int flags,
                     cs_repo **out);
 void cs_repo_close(cs_repo *r);

@@ -212,10 +212,24 @@ struct cs_repo {
     pthread_cond_t lock_cv;
     bool lock_stop;
     int64_t lock_time;   /* when the lock was taken (Unix s) */
+    bool index_after_lock; /* the index was listed after our lock was stored (CS_REPO_OPEN_LOCKED) */
+    cs_id *pre_snapshots;  /* a listing of snapshots/ made by the open, for the first cs_repo_list_ids */
+    size_t npre_snapshots;
+    bool have_pre_snapshots;
     bool headers_read;   /* cs_repo_index_unindexed ran */
     int config_err;      /* storage's config: 0, -ENOENT or -EBADMSG (then chunker NULL unless a copy was found) */
     cs_buf config_copy;  /* the verified local copy used instead of storage's (sealed bytes) */
 };
+
+/* ---- locks (lock.c) ----
+ * cs_repo_lock() in steps, for an open that overlaps them with its other
+ * requests: put our lock (a new random id); then, only once that is
+ * stored, list locks/ and check the listing (conflict: our lock is
+ * removed, -EBUSY; else the lock is held and refreshed); drop removes ours
+ * when the open fails in between. */
+int cs_repo_lock_put(cs_repo *r, bool exclusive);
+int cs_repo_lock_check(cs_repo *r, const cs_id *ids, size_t n);
+void cs_repo_lock_drop(cs_repo *r);
 
 /* ---- the config object (repo_config.c) ---- */
 #define CS_CONFIG_VERSION 1
@@ -263,6 +277,15 @@ int cs_repo_index_unindexed(cs_repo *r, uint64_t *damaged);
 #define CS_REPO_PREFIX_MAX (CS_REPO_KEY_MAX - 128)
 int cs_repo_key(const cs_repo *r, const char *kind, const cs_id *id, char *out, size_t outlen);
 int cs_repo_get_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, cs_buf *out);
+/* The same for each of ids, in their order: cb(ud, i, rc, plaintext) once
+ * for each (rc as cs_repo_get_sealed's; a negative cb return stops and is
+ * returned).  Those the cache lacks are fetched CS_REPO_FETCH_AT_ONCE at a
+ * time (a new machine's first open: one round trip per 8, not per object),
+ * at most that many held at once; those it has are read one at a time. */
+#define CS_REPO_FETCH_AT_ONCE 8
+typedef int (*cs_repo_sealed_cb)(void *ud, size_t i, int rc, const cs_buf *pt);
+int cs_repo_get_sealed_each(cs_repo *r, const char *kind, int type, const cs_id *ids, size_t n,
+                            cs_repo_sealed_cb cb, void *ud);
 int cs_repo_put_sealed(cs_repo *r, const char *kind, int type, const cs_id *id, const void *pt,
                        size_t len, int flags);
 int cs_repo_reload_index(cs_repo *r);

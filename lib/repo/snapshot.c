@@ -196,22 +196,41 @@ int cs_snapshot_write(cs_repo *r, cs_snapshot *s)
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     int rc;
 
+    /* 256 random bits name no other object: a plain PUT.  If-None-Match
+     * would guard against nothing here and cost, on S3, a HEAD (servers
+     * that ignore it) or the probe of whether they do. */
     randombytes_buf(s->id.b, sizeof(s->id.b));
-    rc = cs_repo_put_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, &s->id, txt, strlen(txt), CS_PUT_IMMUTABLE);
+    rc = cs_repo_put_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, &s->id, txt, strlen(txt), CS_PUT_REPLACE);
     json_object_put(o);
     return rc;
 }
 
-static int load_one(cs_repo *r, const cs_id *id, cs_snapshot *s)
+typedef struct load_ctx {
+    const cs_id *ids;
+    cs_snapshot *v;
+    size_t k, bad;
+} load_ctx;
+
+static int load_one(void *ud, size_t i, int rc, const cs_buf *pt)
 {
-    _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
-    int rc = cs_repo_get_sealed(r, "snapshots", CS_OBJ_SNAPSHOT, id, &pt);
+    load_ctx *c = ud;
 
     if (rc == 0)
-        rc = cs_snapshot_parse(pt.data, pt.len, s);
-    if (rc == 0)
-        s->id = *id;
-    return rc;
+        rc = cs_snapshot_parse(pt->data, pt->len, &c->v[c->k]);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc == -EBADMSG) {
+        char hex[65];
+        cs_id_hex(&c->ids[i], hex);
+        log_error("snapshot snapshots/%s is damaged (it does not authenticate): nothing in it can be read; "
+                  "'cloudseal repair snapshots' removes it", hex);
+        c->bad++;
+        return 0;
+    }
+    if (rc < 0)
+        return rc; /* storage: not the snapshot's fault */
+    c->v[c->k++].id = c->ids[i];
+    return 0;
 }
 
 static int snap_cmp(const void *a, const void *b)
@@ -228,43 +247,30 @@ static int snap_cmp(const void *a, const void *b)
 int cs_snapshot_list(cs_repo *r, cs_snapshot **out, size_t *n, size_t *damaged)
 {
     cs_id *ids = NULL;
-    size_t nids = 0, k = 0, bad = 0;
-    cs_snapshot *v;
+    size_t nids = 0;
+    load_ctx c = { 0 };
     int rc = cs_repo_list_ids(r, "snapshots", &ids, &nids);
 
     if (rc < 0)
         return rc;
     cs_repo_cache_sync(r, "snapshots", ids, nids);
-    v = calloc(nids ? nids : 1, sizeof(*v));
-    if (!v) {
+    c.ids = ids;
+    c.v = calloc(nids ? nids : 1, sizeof(*c.v));
+    if (!c.v) {
         free(ids);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < nids; i++) {
-        rc = load_one(r, &ids[i], &v[k]);
-        if (rc == -ENOENT)
-            continue;
-        if (rc == -EBADMSG) {
-            char hex[65];
-            cs_id_hex(&ids[i], hex);
-            log_error("snapshot snapshots/%s is damaged (it does not authenticate): nothing in it can be read; "
-                      "'cloudseal repair snapshots' removes it", hex);
-            bad++;
-            continue;
-        }
-        if (rc < 0) { /* storage: not the snapshot's fault */
-            free(ids);
-            cs_snapshots_free(v, k);
-            return rc;
-        }
-        k++;
-    }
+    rc = cs_repo_get_sealed_each(r, "snapshots", CS_OBJ_SNAPSHOT, ids, nids, load_one, &c);
     free(ids);
-    qsort(v, k, sizeof(*v), snap_cmp);
-    *out = v;
-    *n = k;
+    if (rc < 0) {
+        cs_snapshots_free(c.v, c.k);
+        return rc;
+    }
+    qsort(c.v, c.k, sizeof(*c.v), snap_cmp);
+    *out = c.v;
+    *n = c.k;
     if (damaged)
-        *damaged = bad;
+        *damaged = c.bad;
     return 0;
 }
 

@@ -5,6 +5,8 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +36,30 @@ void cs_storage_close(cs_storage *s)
 {
     if (s)
         s->ops->close(s);
+}
+
+static void *task_thread(void *arg)
+{
+    cs_storage_task *t = arg;
+
+    t->rc = t->fn(t->arg);
+    return NULL;
+}
+
+void cs_storage_run_tasks(cs_storage *s, cs_storage_task *tasks, size_t n)
+{
+    pthread_t th[8];
+    bool started[8] = { false };
+    bool local = s->ops == &cs_storage_file_ops;
+
+    for (size_t i = 1; i < n; i++)
+        started[i] = !local && i < 8 && pthread_create(&th[i], NULL, task_thread, &tasks[i]) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (!started[i]) /* the first, and any a thread could not be had for */
+            tasks[i].rc = tasks[i].fn(tasks[i].arg);
+    for (size_t i = 1; i < n; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
 }
 
 int cs_storage_key_valid(const char *key)

@@ -25,7 +25,9 @@ delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
 as JSON (requests, faults injected, request and reply body bytes, the most
 requests in flight at once overall and per method: max_in_flight,
-max_in_flight_GET, ...).  With all
+max_in_flight_GET, ...); GET /__proxy_log the requests themselves, each
+{method, path, start, end} (monotonic seconds from the request's first
+byte read to its reply sent), for tests that count round trips.  With all
 probabilities and the latency at 0 it is a counting proxy (bench/s3.sh).
 """
 import argparse
@@ -47,6 +49,7 @@ STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0
          "pack_gets": 0}
 IN_FLIGHT = {}  # method (and "all") -> requests being handled now
 LOST = set()  # (method, path) whose reply was lost (--lose-reply-once)
+LOG = []  # one dict per request: method, path, start, end (/__proxy_log)
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
@@ -78,18 +81,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection.close()
 
     def _handle(self):
-        if self.path == "/__proxy_stats":
-            body = json.dumps(STATS).encode()
+        if self.path in ("/__proxy_stats", "/__proxy_log"):
+            with LOCK:
+                body = json.dumps(STATS if self.path == "/__proxy_stats" else LOG).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
             return
         in_flight(self.command, 1)
+        start = time.monotonic()
         try:
             self._handle_counted()
         finally:
             in_flight(self.command, -1)
+            with LOCK:
+                LOG.append({"method": self.command, "path": self.path, "start": start, "end": time.monotonic()})
 
     def _handle_counted(self):
         n = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT
+"""A no-change backup over a long link (issue 23 item 4): the requests
+beyond the snapshot upload fit in at most 3 round trips.
+
+Every request is held LATENCY_MS by fault_proxy.py, which logs when each
+one started and ended.  The critical path is the longest chain of requests
+each of which started after the one before it had ended: requests issued at
+once overlap in the proxy (each is held LATENCY_MS) and count once, however
+busy the machine.  Against s3rver and Ceph RGW (the s3_server fixture)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from s3_helpers import BUILD, free_port, start_helper, stop  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+LATENCY_MS = 300
+
+
+@pytest.fixture
+def slow_s3(s3_server, request):
+    """fault_proxy.py (latency only) in front of each S3 server in turn."""
+    request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket
+    port = free_port()
+    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3_server.port), "--error", "0",
+                         "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)], "proxy ready")
+    try:
+        yield port, s3_server
+    finally:
+        stop(proc)
+
+
+def proxy_log(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__proxy_log", timeout=30) as r:
+        return json.load(r)
+
+
+def critical_path(reqs):
+    """The longest chain of requests, each started after the previous ended."""
+    reqs = sorted(reqs, key=lambda q: q["end"])
+    chain = []
+    for i, q in enumerate(reqs):
+        before = [chain[k][0] for k in range(i) if reqs[k]["end"] <= q["start"]]
+        best = max(before, default=0)
+        chain.append((best + 1, q))
+    return max((c for c, _ in chain), default=0)
+
+
+def describe(reqs):
+    t0 = min(q["start"] for q in reqs)
+    return "\n".join(f"{q['start'] - t0:7.3f} {q['end'] - t0:7.3f} {q['method']:6} {q['path']}"
+                     for q in sorted(reqs, key=lambda q: q["start"]))
+
+
+def test_nochange_backup_takes_at_most_3_round_trips(slow_s3, cs_config, tmp_path):
+    port, s3 = slow_s3
+    path, write = cs_config
+    write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/wan-{os.getpid()}-{s3.name}"},
+          backup={"exclude": ""})
+    env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    cs = str(BUILD / "cloudseal")
+
+    src = tmp_path / "src"
+
+    def run(*args):
+        # a relative path: the tree holds no ancestor (/tmp changes all the time)
+        r = subprocess.run([cs, *map(str, args)], input="pw\n", env=env, capture_output=True, text=True,
+                           timeout=300, cwd=src)
+        assert r.returncode == 0, f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    (src / "d").mkdir(parents=True)
+    for i in range(20):
+        (src / "d" / f"f{i}").write_bytes(os.urandom(1000 + i))
+    run("enroll", "--password-stdin")
+    run("init")
+    run("backup", "d")
+    run("backup", "d")  # the machine has now seen everything a third run needs
+    seen = len(proxy_log(port))
+    run("backup", "d")
+    reqs = [q for q in proxy_log(port)[seen:] if not q["path"].startswith("/__proxy")]
+    snap_puts = [q for q in reqs if q["method"] == "PUT" and "/snapshots/" in q["path"]]
+    assert len(snap_puts) == 1, describe(reqs)
+    # the snapshot upload is the one round trip the target does not count
+    rest = [q for q in reqs if q is not snap_puts[0]]
+    assert critical_path(rest) <= 3, describe(reqs)
+    # the order that makes two writers see each other: our lock was stored
+    # before the listing of the others' began
+    lock_put = [q for q in reqs if q["method"] == "PUT" and "/locks/" in q["path"]]
+    lock_list = [q for q in reqs if q["method"] == "GET" and "locks%2F" in q["path"]]
+    assert lock_put and lock_list, describe(reqs)
+    assert lock_put[0]["end"] <= min(q["start"] for q in lock_list), describe(reqs)
+
+
+def test_new_machine_fetches_index_and_snapshots_8_at_a_time(slow_s3, cs_config, tmp_path):
+    """With an empty cache (another machine, or the cache wiped) the index
+    and snapshot objects are fetched several at once, not one round trip
+    each: `snapshots` after 4 backups takes 4 round trips (config + index
+    listing, the index objects, the snapshots' listing, the snapshots), not
+    the 11 of one request after the other."""
+    port, s3 = slow_s3
+    path, write = cs_config
+    write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/wan-new-{os.getpid()}-{s3.name}"},
+          backup={"exclude": ""})
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    cs = str(BUILD / "cloudseal")
+
+    def run(*args, cache="cache"):
+        r = subprocess.run([cs, *map(str, args)], input="pw\n", env=dict(env, XDG_CACHE_HOME=str(tmp_path / cache)),
+                           capture_output=True, text=True, timeout=300, cwd=src)
+        assert r.returncode == 0, f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
+
+    run("enroll", "--password-stdin")
+    run("init")
+    for i in range(4):  # each writes a pack, an index object and a snapshot
+        (src / "d" / f"f{i}").write_bytes(os.urandom(1000 + i))
+        run("backup", "d")
+    seen = len(proxy_log(port))
+    out = run("snapshots", "--json", cache="other-machine").stdout
+    assert len(json.loads(out)) == 4
+    reqs = [q for q in proxy_log(port)[seen:] if not q["path"].startswith("/__proxy")]
+    assert sum(q["method"] == "GET" and "/snapshots/" in q["path"] for q in reqs) == 4, describe(reqs)
+    assert sum(q["method"] == "GET" and "/index/" in q["path"] for q in reqs) == 4, describe(reqs)
+    assert critical_path(reqs) <= 4, describe(reqs)
