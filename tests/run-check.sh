@@ -3,8 +3,10 @@
 # make check / make check-quick: run each tier given (a make target) in
 # turn, its output kept in $O/check-logs/TIER.log, and print one summary
 # line per tier, counted from the tier's own closing line (cmocka cases,
-# pytest tests, fuzz targets, valgrind scripts, check-deb checks), then
-# the total alone on the last line: "N passed, M failed".  A tier that
+# pytest tests, fuzz targets, valgrind scripts, check-deb checks), with the
+# tier's wall-clock seconds (and the whole run's on the summary's first
+# line: the CI log shows where the time goes), then the total alone on the
+# last line: "N passed, M failed".  A tier that
 # fails without a closing line (a build error) counts as one failure.
 # Every tier runs even after one failed.
 set -u
@@ -13,7 +15,7 @@ export O
 MAKE=${MAKE:-make}
 logs=$O/check-logs
 mkdir -p "$logs"
-tp=0; tf=0; ts=0; summary=""
+tp=0; tf=0; ts=0; summary=""; start=$(date +%s)
 for tier in "$@"; do
   log=$logs/$tier.log
   t0=$(date +%s)
@@ -32,7 +34,7 @@ for tier in "$@"; do
 "
   tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
 done
-echo "---- summary (logs in $logs/)"
+echo "---- summary ($(( $(date +%s) - start ))s in all, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); logs in $logs/)"
 printf '%s' "$summary"
 echo "$tp passed, $tf failed$([ "$ts" -gt 0 ] && echo ", $ts skipped")"
 [ "$tf" -eq 0 ]
