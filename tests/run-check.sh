@@ -12,14 +12,16 @@
 set -u
 O=${O:-build}
 export O
-MAKE=${MAKE:-make}
+# the make each tier runs (make check's has -jN); not left in the
+# environment, where debhelper reads $MAKE as one program's name
+make_cmd=${MAKE:-make}; unset MAKE
 logs=$O/check-logs
 mkdir -p "$logs"
 tp=0; tf=0; ts=0; summary=""; start=$(date +%s)
 for tier in "$@"; do
   log=$logs/$tier.log
   t0=$(date +%s)
-  rc=0; $MAKE --no-print-directory "$tier" >"$log" 2>&1 || rc=$?
+  rc=0; $make_cmd --no-print-directory "$tier" >"$log" 2>&1 || rc=$?
   secs=$(( $(date +%s) - t0 ))
   # the last closing line: "X: N passed, M failed" or pytest's "N passed, M failed, K skipped in T s"
   line=$(grep -E '([0-9]+ (passed|failed))' "$log" | grep -Ev '^(FAILED|ERROR) ' | tail -n1)
