@@ -130,8 +130,9 @@ valgrind: all
 # the helper programs the pytest tiers use (each mk/*.mk adds its own;
 # some tests drive unit binaries, e.g. the archive convergence property)
 integration-tools: all $(UNIT_BINS)
+# PYTEST_FLAGS: more pytest options (make check adds --durations)
 integration: all integration-tools
-	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib \
+	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib $(PYTEST_FLAGS) \
 	  tests/integration$(if $(AREA),/$(AREA)) $(if $(K),-k "$(K)") $(if $(M),-m "$(M)")
 integration-quick:
 	$(MAKE) integration M="not ceph and not nspawn$(if $(M), and ($(M)))"
@@ -163,16 +164,22 @@ fuzz-smoke: $(FUZZ_SEL)
 fuzz-long: $(FUZZ_SEL)
 	@FUZZ_SECONDS=300 FUZZ_RUNS=10000000 FUZZ_MERGE=1 tests/run-fuzz.sh $(FUZZ_SEL)
 
-# One summary line per tier and the total last (tests/run-check.sh); a
-# skip of anything the suite installs is a failure here (CLOUDSEAL_STRICT).
+# One summary line per tier with its seconds and the total last
+# (tests/run-check.sh); a skip of anything the suite installs is a failure
+# here (CLOUDSEAL_STRICT).  Its budget is 15 minutes on 2 cores: each tier
+# builds with one job per core (CHECK_JOBS), fuzz-smoke and valgrind run
+# their targets and scripts one per core, and the integration log ends
+# with the slowest tests (--durations), so the CI log shows where time goes.
 CHECK_TIERS := all unit asan valgrind fuzz-smoke check-deb integration
+CHECK_JOBS ?= $(shell nproc)
 check: deps
-	@CLOUDSEAL_STRICT=1 MAKE="$(MAKE)" O=$(O) tests/run-check.sh $(CHECK_TIERS)
+	@CLOUDSEAL_STRICT=1 PYTEST_FLAGS="--durations=30 --durations-min=2" MAKE="$(MAKE) -j$(CHECK_JOBS)" \
+	  O=$(O) tests/run-check.sh $(CHECK_TIERS)
 
 # A developer's run of a few minutes: build, unit, ASan unit, integration
 # without Ceph and nspawn.  Installs nothing.
 check-quick:
-	@MAKE="$(MAKE)" O=$(O) tests/run-check.sh all unit asan integration-quick
+	@MAKE="$(MAKE) -j$(CHECK_JOBS)" O=$(O) tests/run-check.sh all unit asan integration-quick
 
 demo: deps-build
 	$(MAKE) all
