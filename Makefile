@@ -122,7 +122,9 @@ asan:
 	$(MAKE) O=build-asan SAN=1 all
 	$(MAKE) O=build-asan SAN=1 unit
 
-valgrind: all
+# the scripts run side by side (tests/run-valgrind.sh): what they would
+# build is built here first, so that no two of them run make at once
+valgrind: all $(PAM_TEST_BIN)
 	@O=$(O) tests/run-valgrind.sh
 
 # AREA=repo: tests/integration/repo only; K=expr: pytest -k; M=expr: pytest
