@@ -125,7 +125,14 @@ void cs_pam_log_failure(pam_handle_t *pamh, const cs_pam_opts *opts, const char 
     const char *after = opts->authoritative ? "fails closed" : "the login goes on";
     int prio;
 
-    if (r == -ETIMEDOUT) {
+    long long added = run->allowed_ms - (long long)opts->timeout_sec * 1000;
+
+    if (r == -ETIMEDOUT && added > 0) { /* a prompt gave it more: say the real bound */
+        pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %lld.%lld s (timeout=%u s, "
+                   "prompts added %lld.%lld s, at most prompt_timeout=%u s) and was killed; %s", what, user,
+                   opts->helper, run->allowed_ms / 1000, run->allowed_ms % 1000 / 100, opts->timeout_sec,
+                   added / 1000, added % 1000 / 100, opts->prompt_timeout, after);
+    } else if (r == -ETIMEDOUT) {
         pam_syslog(pamh, LOG_WARNING, "%s for %s: %s did not finish within %u s and was killed; %s",
                    what, user, opts->helper, opts->timeout_sec, after);
     } else if (r == -ECHILD) {

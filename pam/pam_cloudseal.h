@@ -148,6 +148,8 @@ typedef struct cs_pam_run {
     int exit_code;                  /* set: the helper's exit code (protocol.h) */
     char msg[CS_HELPER_MSG_MAX];    /* set: the helper's first line on stderr */
     int result;                     /* set by callers: what cs_pam_run_helper returned */
+    long long allowed_ms;           /* set: how long the helper was allowed: timeout_sec, plus
+                                     * what its prompts added (up to prompt_timeout) */
 } cs_pam_run;
 
 /* Returns 0 when the helper ran and exited (see run->exit_code),

@@ -281,7 +281,8 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
     const char *argv[MAX_ARGS];
     char timeout[16];
-    long long deadline = now_ms() + (long long)opts->timeout_sec * 1000;
+    const long long start = now_ms();
+    long long deadline = start + (long long)opts->timeout_sec * 1000;
     const long long last = deadline + (long long)opts->prompt_timeout * 1000;
     reply rp = { .got = 0 };
     size_t msg_len = 0;
@@ -292,6 +293,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
     run->out_len = 0;
     run->exit_code = -1;
     run->msg[0] = '\0';
+    run->allowed_ms = (long long)opts->timeout_sec * 1000;
     build_argv(opts, user, run, timeout, sizeof(timeout), argv);
     if (access(opts->helper, X_OK) < 0)
         return -ENOEXEC;
@@ -357,6 +359,7 @@ int cs_pam_run_helper(pam_handle_t *pamh, const cs_pam_opts *opts, const char *u
         if (p[1].revents && read_msg(errp[0], run, &msg_len, &msg_done) <= 0)
             close_fd(&errp[0]);
     }
+    run->allowed_ms = deadline - start; /* what the log says of a timeout */
     r = reap(pid, deadline, &status);
     sigaction(SIGCHLD, &old_chld, NULL);
     if (r < 0)

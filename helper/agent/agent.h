@@ -139,6 +139,7 @@ typedef struct agent {
     bool escrow_checked;       /* escrow.c: done (or not needed) for this run */
     bool seal_checked;         /* escrow.c: the keybag seal, likewise */
     int report_class;          /* report.c: last_error + 1 of the last report filed this run, 0 none */
+    char report_problem[CS_AGENT_TEXT_MAX]; /* report.c: why no report can be filed at all, "" */
     bool setup_done;           /* no STATUS= before setup has looked at everything */
     bool shutting_down;
     int exit_code;

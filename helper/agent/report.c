@@ -95,6 +95,26 @@ static int make_report(agent *a, int64_t now, cs_report *r)
     return 0;
 }
 
+/* A report that cannot be made at all (no machine id, a name no fleet
+ * allows) stays so until someone acts: say it once at warning level, and in
+ * the status (`cloudseal status`) for as long as it lasts; else the fleet's
+ * admin sees a stale workstation and its user nothing. */
+static void report_cannot(agent *a, int rc)
+{
+    char why[CS_AGENT_TEXT_MAX];
+
+    if (rc == -EINVAL)
+        snprintf(why, sizeof(why), "the user name is longer than fleet names may be (%d characters); "
+                 "ask the fleet's administrator", CS_FLEET_NAME_MAX);
+    else
+        cs_format_errno(why, sizeof(why), rc, "this machine has no machine id (%m); an administrator "
+                        "must run 'systemd-machine-id-setup'");
+    if (strcmp(why, a->report_problem) == 0)
+        return;
+    snprintf(a->report_problem, sizeof(a->report_problem), "%s", why);
+    log_warning("cannot file fleet health reports: %s", why);
+}
+
 void report_file(agent *a)
 {
     _cleanup_buf_ cs_buf b = CS_BUF_INIT;
@@ -107,8 +127,12 @@ void report_file(agent *a)
 
     if (!a->amk || !a->enrolled || every == 0 || !cs_fleet_configured(a->cfg))
         return; /* locked (nothing to sign with), or not in a fleet: nothing is filed */
-    if (make_report(a, now, &r) < 0)
+    rc = make_report(a, now, &r);
+    if (rc < 0) {
+        report_cannot(a, rc);
         return;
+    }
+    a->report_problem[0] = '\0';
     if (a->report_class == (int)r.last_error + 1 && a->state.report_last && now - a->state.report_last < every)
         return;
     rc = cs_report_key(r.user, r.host_id, key, sizeof(key));

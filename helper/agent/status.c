@@ -167,6 +167,8 @@ json_object *status_json(agent *a)
         json_object_object_add(o, "waiting", json_object_new_string(a->waiting));
     if (a->state.paused_until)
         json_object_object_add(o, "paused_until", json_object_new_int64(a->state.paused_until));
+    if (a->report_problem[0])
+        json_object_object_add(o, "report_problem", json_object_new_string(a->report_problem));
     for (int i = 0; i < N_JOBS; i++) {
         job *j = &a->jobs[i];
         cs_agent_job_state *st;

@@ -215,6 +215,8 @@ int agent_status_report(FILE *f, bool json, json_object *obj)
     if (json_object_object_get_ex(reply, "repository_size", &size))
         fprintf(f, "Repository:   %s\n", human_size(json_object_get_int64(size), b, sizeof(b)));
     print_retention(f, reply);
+    if (*get_str(reply, "report_problem"))
+        fprintf(f, "Reports:      none filed: %s\n", get_str(reply, "report_problem"));
     json_object_put(reply);
     return 0;
 }

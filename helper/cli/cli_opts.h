@@ -30,4 +30,11 @@ void cli_usage(FILE *f);
  * CLI_OK after --help, CLI_USAGE else. */
 int cli_opt_exit(int c);
 
+/* For a verb with sub-verbs (argv[0] is the verb): its options before the
+ * sub-verb (the shared ones, -j for --json), --help followed by the list of
+ * verbs, then the sub-verb argv[optind] names (dflt when none is given and
+ * dflt is not NULL) run from verbs.  Returns its exit code, or CLI_USAGE
+ * for a bad command line or no or an unknown sub-verb (said on stderr). */
+int cli_sub_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, const char *dflt);
+
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal archive sync|status|deleted|undelete|devices|forget-device: the
- * message-archive sync (docs/archive.md). */
+ * message-archive sync (docs/archive.md); the sub-verbs are a verb table
+ * (archive_commands.def). */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -213,6 +214,21 @@ typedef struct args {
     const uint8_t *forget;  /* forget-device */
 } args;
 
+/* The one line a failed run ends with, whatever the library logged before
+ * it (or did not): what failed and what to do next. */
+static void say_failed(int r, const char *what)
+{
+    if (exit_code(r) == CLI_UNAVAILABLE)
+        log_error_errno(r, "%s failed: the storage did not answer (%m); check the network, then run "
+                        "'cloudseal %s' again", what, what);
+    else if (r == -EBADMSG)
+        log_error_errno(r, "%s failed: data in storage did not verify (%m); syncing again does not "
+                        "repair it: see the message above and docs/archive.md", what);
+    else
+        log_error_errno(r, "%s failed (%m); run 'cloudseal %s' again: a sync goes on from where a failed "
+                        "one stopped. If it fails the same way, see 'cloudseal archive status'", what, what);
+}
+
 static int do_sync(const args *a, bool undelete)
 {
     const cs_config *cfg = cli_config();
@@ -290,6 +306,8 @@ static int do_sync(const args *a, bool undelete)
         if (gc || st.gc_deleted || st.gc_waiting || st.tombstones_collected || st.tombstones_blocked)
             print_gc(&st, dry_run);
     }
+    if (r < 0 && r != -ECANCELED && r != -EBUSY && !cli.json)
+        say_failed(r, undelete ? "archive undelete" : a->forget ? "archive forget-device" : "archive sync");
     if (r == -EBUSY)
         r = -EAGAIN; /* message already given; a plain failure */
 out:
@@ -453,126 +471,138 @@ static int do_deleted(const args *a)
                        "'cloudseal archive undelete ID...' brings messages back on every workstation.\n");
 }
 
-int cmd_archive(int argc, char **argv)
+/* Every option of the sub-verbs; each passes cli_getopt() its own. */
+enum { OPT_DRY_RUN = 'n', OPT_GC = 'g', OPT_GRACE = 'G', OPT_ALLOW = 'A', OPT_SINCE = 's', OPT_FOLDER = 'f',
+       OPT_ALL = 'a' };
+#define O_DRY_RUN { "dry-run", no_argument, NULL, OPT_DRY_RUN }
+#define O_SINCE { "since", required_argument, NULL, OPT_SINCE }
+
+/* Parse the sub-verb's options into a: -1 when the verb goes on, else the
+ * exit code to return (after --help, or a bad command line). */
+static int parse(int argc, char **argv, const char *shortopts, const struct option *opts, args *a)
 {
-    static const struct option opts[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "gc", no_argument, NULL, 'g' }, { "gc-grace", required_argument, NULL, 'G' },
-        { "allow-deletions", required_argument, NULL, 'A' }, { "since", required_argument, NULL, 's' },
-        { "folder", required_argument, NULL, 'f' }, { "all", no_argument, NULL, 'a' }, {}
-    };
-    args a = { .grace = -1, .since = -1 };
-    bool allow_given = false;
-    const char *verb;
     int c;
 
-    /* options before the verb ('+': --help, or a mistake), the verb, its options */
-    if ((c = cli_getopt(argc, argv, "+", NULL)) != -1)
-        return cli_opt_exit(c);
-    if (optind >= argc) {
-        cli_usage(stderr);
-        return CLI_USAGE;
-    }
-    verb = argv[optind];
-    argc -= optind;
-    argv += optind;
-    optind = 0;
-    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
+    *a = (args){ .grace = -1, .since = -1 };
+    while ((c = cli_getopt(argc, argv, shortopts, opts)) != -1) {
         switch (c) {
-        case 'n': a.dry_run = true; break;
-        case 'g': a.gc = true; break;
-        case 'G':
-            if (cs_parse_duration(optarg, &a.grace) < 0 || a.grace < 0) {
+        case OPT_DRY_RUN: a->dry_run = true; break;
+        case OPT_GC: a->gc = true; break;
+        case OPT_GRACE:
+            if (cs_parse_duration(optarg, &a->grace) < 0 || a->grace < 0) {
                 log_error("--gc-grace: '%s' is not a duration like 7d or 12h (0 = at the next --gc)", optarg);
                 return CLI_USAGE;
             }
-            a.grace_given = true;
+            a->grace_given = true;
             break;
-        case 's':
-            if (cs_parse_duration(optarg, &a.since) < 0 || a.since <= 0) {
+        case OPT_SINCE:
+            if (cs_parse_duration(optarg, &a->since) < 0 || a->since <= 0) {
                 log_error("--since: '%s' is not a duration like 2h or 3d", optarg);
                 return CLI_USAGE;
             }
             break;
-        case 'A':
-            if (cs_parse_uint(optarg, 0, UINT64_MAX, &a.allow) < 0) {
+        case OPT_ALLOW:
+            if (cs_parse_uint(optarg, 0, UINT64_MAX, &a->allow) < 0) {
                 log_error("--allow-deletions: '%s' is not a number of messages", optarg);
                 return CLI_USAGE;
             }
-            allow_given = true;
             break;
-        case 'f': a.folder = optarg; break;
-        case 'a': a.all = true; break;
+        case OPT_FOLDER: a->folder = optarg; break;
+        case OPT_ALL: a->all = true; break;
         default: return cli_opt_exit(c);
         }
     }
-    if (strcmp(verb, "undelete") == 0) {
-        a.ids = (const char *const *)argv + optind;
-        a.nids = (size_t)(argc - optind);
-        optind = argc;
-    }
-    if (strcmp(verb, "forget-device") == 0) {
-        static uint8_t id[8];
-        size_t bin = 0;
+    return -1;
+}
 
-        if (optind + 1 != argc || strlen(argv[optind]) != 16 ||
-            strspn(argv[optind], "0123456789abcdef") != 16 ||
-            sodium_hex2bin(id, sizeof(id), argv[optind], 16, NULL, &bin, NULL) != 0 || bin != 8) {
-            log_error("forget-device: give one workstation ID (16 hex digits) as 'cloudseal archive devices' "
-                      "lists it");
-            return CLI_USAGE;
-        }
-        a.forget = id;
-        optind = argc;
-        if (a.gc || allow_given || a.all || a.since >= 0 || a.folder) {
-            log_error("forget-device takes only --dry-run, --password-stdin and --json");
-            return CLI_USAGE;
-        }
-        return do_sync(&a, false);
-    }
-    if (optind < argc) {
-        log_error("unexpected argument '%s'; see 'cloudseal archive --help'", argv[optind]);
-        return CLI_USAGE;
-    }
+static int archive_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        O_DRY_RUN, { "gc", no_argument, NULL, OPT_GC }, { "gc-grace", required_argument, NULL, OPT_GRACE },
+        { "allow-deletions", required_argument, NULL, OPT_ALLOW }, {}
+    };
+    args a;
+    int r = parse(argc, argv, "n", opts, &a);
+
+    if (r >= 0)
+        return r;
     if (a.grace_given && !a.gc) {
-        log_error("--gc-grace goes with --gc");
+        log_error("--gc-grace goes with --gc; see 'cloudseal archive sync --help'");
         return CLI_USAGE;
     }
-    if (strcmp(verb, "sync") == 0) {
-        if (a.since >= 0 || a.folder || a.all) {
-            log_error("--since, --folder and --all belong to 'archive deleted' and 'archive undelete'");
-            return CLI_USAGE;
-        }
-        return do_sync(&a, false);
-    }
-    if (strcmp(verb, "undelete") == 0) {
-        if ((a.all + (a.since >= 0) + (a.nids > 0)) != 1 || a.folder || a.gc) {
-            log_error("say what to undelete: --all, --since DURATION or the IDs 'cloudseal archive deleted' "
-                      "lists (one of them)");
-            return CLI_USAGE;
-        }
-        return do_sync(&a, true);
-    }
-    if (a.dry_run || a.gc || allow_given || a.all) {
-        log_error("--dry-run, --gc, --allow-deletions and --all belong to 'archive sync' and 'archive undelete'");
+    return do_sync(&a, false);
+}
+
+static int archive_undelete(int argc, char **argv)
+{
+    static const struct option opts[] = { O_DRY_RUN, O_SINCE, { "all", no_argument, NULL, OPT_ALL }, {} };
+    args a;
+    int r = parse(argc, argv, "n", opts, &a);
+
+    if (r >= 0)
+        return r;
+    a.ids = (const char *const *)argv + optind;
+    a.nids = (size_t)(argc - optind);
+    if ((a.all + (a.since >= 0) + (a.nids > 0)) != 1) {
+        log_error("say what to undelete: --all, --since DURATION or the IDs 'cloudseal archive deleted' "
+                  "lists (one of them)");
         return CLI_USAGE;
     }
-    if (strcmp(verb, "status") == 0) {
-        if (a.since >= 0 || a.folder) {
-            log_error("--since and --folder belong to 'archive deleted'");
-            return CLI_USAGE;
-        }
-        return do_status();
+    return do_sync(&a, true);
+}
+
+static int archive_forget_device(int argc, char **argv)
+{
+    static const struct option opts[] = { O_DRY_RUN, {} };
+    static uint8_t id[8];
+    size_t bin = 0;
+    args a;
+    int r = parse(argc, argv, "n", opts, &a);
+
+    if (r >= 0)
+        return r;
+    if (strlen(argv[optind]) != 16 || strspn(argv[optind], "0123456789abcdef") != 16 ||
+        sodium_hex2bin(id, sizeof(id), argv[optind], 16, NULL, &bin, NULL) != 0 || bin != 8) {
+        log_error("forget-device: give one workstation ID (16 hex digits) as 'cloudseal archive devices' "
+                  "lists it");
+        return CLI_USAGE;
     }
-    if (strcmp(verb, "deleted") == 0)
-        return do_deleted(&a);
-    if (strcmp(verb, "devices") == 0) {
-        if (a.since >= 0 || a.folder) {
-            log_error("--since and --folder belong to 'archive deleted'");
-            return CLI_USAGE;
-        }
-        return do_devices();
-    }
-    log_error("unknown archive command '%s': use 'sync', 'status', 'deleted', 'undelete', 'devices' or "
-              "'forget-device'", verb);
-    return CLI_USAGE;
+    a.forget = id;
+    return do_sync(&a, false);
+}
+
+static int archive_status(int argc, char **argv)
+{
+    args a;
+    int r = parse(argc, argv, "", NULL, &a);
+
+    return r >= 0 ? r : do_status();
+}
+
+static int archive_deleted(int argc, char **argv)
+{
+    static const struct option opts[] = { O_SINCE, { "folder", required_argument, NULL, OPT_FOLDER }, {} };
+    args a;
+    int r = parse(argc, argv, "", opts, &a);
+
+    return r >= 0 ? r : do_deleted(&a);
+}
+
+static int archive_devices(int argc, char **argv)
+{
+    args a;
+    int r = parse(argc, argv, "", NULL, &a);
+
+    return r >= 0 ? r : do_devices();
+}
+
+static const cs_verb archive_commands[] = {
+#define ARCHIVE_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#include "archive_commands.def"
+#undef ARCHIVE_COMMAND
+};
+
+int cmd_archive(int argc, char **argv)
+{
+    return cli_sub_dispatch(archive_commands, CS_ARRAY_SIZE(archive_commands), argc, argv, NULL);
 }

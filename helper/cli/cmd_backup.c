@@ -383,7 +383,7 @@ int cmd_backup(int argc, char **argv)
     if (r >= 0) {
         if (cli.json) {
             const cs_backup_summary *sm = &snap.summary;
-            json_object *j = cs_snapshot_to_json(&snap, true);
+            json_object *j = repo_cli_snapshot_json(&snap);
             cs_progress last = { .files = sm->files_new + sm->files_changed + sm->files_unchanged,
                                  .bytes = sm->bytes_processed, .bytes_added = sm->bytes_added,
                                  .errors = sm->errors, .elapsed = sm->duration };

@@ -13,6 +13,7 @@
 #include "account/account.h"
 #include "crypto/keybag.h"
 #include "util/log.h"
+#include "util/macros.h"
 
 static int64_t get_int(json_object *o, const char *k)
 {
@@ -72,7 +73,7 @@ static int dump(bool json, bool cache_only)
     return CLI_OK;
 }
 
-int cmd_keybag(int argc, char **argv)
+static int keybag_dump(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "cache-only", no_argument, NULL, 'c' },
@@ -87,9 +88,16 @@ int cmd_keybag(int argc, char **argv)
         default: return cli_opt_exit(c);
         }
     }
-    if (strcmp(argv[optind], "dump") != 0) { /* one operand: commands.def */
-        cli_usage(stderr);
-        return CLI_USAGE;
-    }
     return dump(cli.json, cache_only);
+}
+
+static const cs_verb keybag_commands[] = {
+#define KEYBAG_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#include "keybag_commands.def"
+#undef KEYBAG_COMMAND
+};
+
+int cmd_keybag(int argc, char **argv)
+{
+    return cli_sub_dispatch(keybag_commands, CS_ARRAY_SIZE(keybag_commands), argc, argv, NULL);
 }

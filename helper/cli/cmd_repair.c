@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal repair: rebuild what a damaged object broke from what the
- * repository still holds ('repair index': from the packs' own headers). */
+ * repository still holds ('repair index': from the packs' own headers).
+ * The sub-verbs are a verb table (repair_commands.def). */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -200,30 +201,61 @@ static int repair_keybag(void)
     return r < 0 ? repo_cli_exit(r) : CLI_OK;
 }
 
-int cmd_repair(int argc, char **argv)
+/* The options of a sub-verb; -1 when the verb goes on, else the exit code
+ * to return. */
+static int parse(int argc, char **argv, const struct option *opts, bool *dry, bool *read_data)
+{
+    int c;
+
+    while ((c = cli_getopt(argc, argv, opts ? "n" : "", opts)) != -1) {
+        switch (c) {
+        case 'n': *dry = true; break;
+        case 'r': *read_data = true; break;
+        default: return cli_opt_exit(c);
+        }
+    }
+    return -1;
+}
+
+static int repair_index_verb(int argc, char **argv)
+{
+    int r = parse(argc, argv, NULL, NULL, NULL);
+
+    return r >= 0 ? r : repair_index();
+}
+
+static int repair_snapshots_verb(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "dry-run", no_argument, NULL, 'n' }, { "read-data", no_argument, NULL, 'r' }, {}
     };
     bool dry = false, read_data = false;
-    int c;
+    int r = parse(argc, argv, opts, &dry, &read_data);
 
-    while ((c = cli_getopt(argc, argv, "n", opts)) != -1) {
-        switch (c) {
-        case 'n': dry = true; break;
-        case 'r': read_data = true; break;
-        default: return cli_opt_exit(c);
-        }
-    }
-    if (!dry && !read_data && !cli.json && strcmp(argv[optind], "config") == 0)
-        return repair_config();
-    if (!dry && !read_data && !cli.json && strcmp(argv[optind], "keybag") == 0)
-        return repair_keybag();
-    if (strcmp(argv[optind], "index") == 0 && !dry && !read_data)
-        return repair_index();
-    if (strcmp(argv[optind], "snapshots") == 0)
-        return repair_snapshots(dry, read_data);
-    log_error("cannot repair '%s'%s: give 'index', 'snapshots', 'config' or 'keybag'; see 'cloudseal repair "
-              "--help'", argv[optind], strcmp(argv[optind], "snapshots") != 0 ? " with these options" : "");
-    return CLI_USAGE;
+    return r >= 0 ? r : repair_snapshots(dry, read_data);
+}
+
+static int repair_config_verb(int argc, char **argv)
+{
+    int r = parse(argc, argv, NULL, NULL, NULL);
+
+    return r >= 0 ? r : repair_config();
+}
+
+static int repair_keybag_verb(int argc, char **argv)
+{
+    int r = parse(argc, argv, NULL, NULL, NULL);
+
+    return r >= 0 ? r : repair_keybag();
+}
+
+static const cs_verb repair_commands[] = {
+#define REPAIR_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#include "repair_commands.def"
+#undef REPAIR_COMMAND
+};
+
+int cmd_repair(int argc, char **argv)
+{
+    return cli_sub_dispatch(repair_commands, CS_ARRAY_SIZE(repair_commands), argc, argv, NULL);
 }

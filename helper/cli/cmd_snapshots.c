@@ -27,7 +27,7 @@ int cmd_snapshots(int argc, char **argv)
     if (r == 0 && cli.json) {
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-            json_object_array_add(a, cs_snapshot_to_json(&v[i], true));
+            json_object_array_add(a, repo_cli_snapshot_json(&v[i]));
         printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
         json_object_put(a);
     } else if (r == 0) {

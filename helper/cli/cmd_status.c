@@ -298,7 +298,7 @@ static void snapshot_section(FILE *f, bool json, json_object *obj)
     if (r != CLI_OK)
         return;
     if (json) {
-        json_object_object_add(obj, "newest_snapshot", n ? cs_snapshot_to_json(&v[n - 1], true) : NULL);
+        json_object_object_add(obj, "newest_snapshot", n ? repo_cli_snapshot_json(&v[n - 1]) : NULL);
     } else if (n == 0) {
         fprintf(f, "Snapshots:    none yet\n");
     } else {

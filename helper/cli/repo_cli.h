@@ -60,6 +60,9 @@ void repo_cli_filter_list(cs_snapshot *v, size_t *n);
 int repo_cli_exit(int r);
 /* A snapshot as JSON (lib/repo/snapshot.c; with_id: id and short_id too). */
 struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
+/* The same with id, as the CLI prints it: "paths" by the rule of file names
+ * in JSON (paths_base64, snapshot_json.c).  NULL when out of memory. */
+struct json_object *repo_cli_snapshot_json(const cs_snapshot *s);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
 /* When a prune's repack bound left packs for the next one, say so on

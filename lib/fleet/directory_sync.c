@@ -24,28 +24,7 @@
 #include "util/log.h"
 #include "util/macros.h"
 
-typedef struct sync_state {
-    uint64_t serial;
-    char etag[80];
-} sync_state;
-
-static void state_read(const char *path, sync_state *st)
-{
-    _cleanup_buf_ cs_buf b = CS_BUF_INIT;
-    struct json_object *root, *v;
-
-    memset(st, 0, sizeof(*st));
-    if (cs_read_file(path, 4096, &b) < 0 || cs_json_parse_object((const char *)b.data, b.len, 4096, 4, &root, NULL) < 0)
-        return;
-    if (json_object_object_get_ex(root, "serial", &v) && json_object_is_type(v, json_type_int) &&
-        json_object_get_int64(v) > 0)
-        st->serial = (uint64_t)json_object_get_int64(v);
-    if (json_object_object_get_ex(root, "etag", &v) && json_object_is_type(v, json_type_string))
-        snprintf(st->etag, sizeof(st->etag), "%s", json_object_get_string(v));
-    json_object_put(root);
-}
-
-static int state_write(const char *path, const sync_state *st)
+static int state_write(const char *path, const cs_fleet_sync_status *st)
 {
     struct json_object *o = json_object_new_object();
     const char *s;
@@ -124,21 +103,6 @@ static int make_parent(const char *path)
     return cs_mkdir_p(dir, 0755);
 }
 
-/* The serial of the installed cache, 0 when there is none usable. */
-static uint64_t installed_serial(const char *cache_path, bool *usable)
-{
-    cs_dircache dc;
-    uint64_t serial;
-
-    *usable = false;
-    if (cs_dircache_map(cache_path, &dc, NULL) < 0)
-        return 0;
-    serial = dc.h->serial;
-    cs_dircache_unmap(&dc);
-    *usable = true;
-    return serial;
-}
-
 /* A sync that keeps the installed cache: say why in the journal and in the
  * state, where `cloudseal admin show --installed` and `cloudseal status`
  * show it until a sync succeeds (sync_status.c). */
@@ -166,16 +130,15 @@ int cs_fleet_sync(const cs_config *cfg, cs_storage *storage, bool force, cs_flee
     cs_storage *own = NULL;
     cs_fleet_err err = { "" };
     char etag[80] = "";
-    sync_state st;
+    cs_fleet_sync_status st;
     bool usable;
-    uint64_t cached;
     int r;
 
     memset(res, 0, sizeof(*res));
-    state_read(state_path, &st);
-    cached = installed_serial(cache_path, &usable);
-    if (cached > st.serial)
-        st.serial = cached;
+    r = cs_fleet_pin_read(cfg, &st);
+    if (r < 0)
+        return r; /* no provable pin: logged, and nothing may be recorded in that state */
+    usable = r > 0;
     res->serial = st.serial;
     if (!storage) {
         r = cs_storage_open_config(cfg, NULL, &own);

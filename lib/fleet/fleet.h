@@ -181,11 +181,18 @@ typedef struct cs_fleet_sync_status {
     int64_t failed_at;                /* when the last sync failed; 0: it did not */
     bool refused;                     /* ... because the directory broke a rule (else: fetch, write) */
     char reason[CS_FLEET_REASON_MAX]; /* why, printable ASCII */
+    char etag[80];                    /* the ETag of the installed directory ("": none) */
 } cs_fleet_sync_status;
 /* Parse a state file's bytes: 0, -E2BIG over 4 KiB, -EBADMSG malformed
  * (out zeroed).  read: the same from [fleet] state, -ENOENT without one. */
 int cs_fleet_sync_status_parse(const char *data, size_t len, cs_fleet_sync_status *out);
 int cs_fleet_sync_status_read(const cs_config *cfg, cs_fleet_sync_status *out);
+/* The rollback pin: the state's serial, raised to the installed cache's.  A
+ * state that cannot be read (other than missing) pins the cache's serial
+ * alone, with a warning; with no cache either, no serial can be proven and
+ * the read's error is returned (logged).  1 when a usable cache is
+ * installed, else 0; out->serial is the pin. */
+int cs_fleet_pin_read(const cs_config *cfg, cs_fleet_sync_status *out);
 /* Record a failed sync (logged, not returned, when the state cannot be
  * written), or drop the record (a sync found storage matching the cache). */
 void cs_fleet_sync_record_failure(const cs_config *cfg, int64_t when, bool refused, const char *reason);

@@ -4,7 +4,7 @@
  * header has no room that older readers would ignore), so the agent reads
  * the signed directory itself and accepts it exactly as directory-sync does:
  * the fleet key's signature, not expired, not older than the serial this
- * workstation pinned.  A bucket writer can therefore neither name a key of
+ * workstation pinned (the state's or the installed cache's, cs_fleet_pin_read).  A bucket writer can therefore neither name a key of
  * theirs nor bring back an older directory's. */
 #include <errno.h>
 #include <string.h>
@@ -26,7 +26,9 @@ int cs_fleet_report_key(const cs_config *cfg, cs_storage *st, uint8_t pk[CS_FLEE
     r = cs_storage_get(st, CS_FLEET_STORAGE_KEY, 0, 0, (size_t)cs_config_int(cfg, "fleet", "max_size"), &b);
     if (r < 0)
         return r;
-    (void)cs_fleet_sync_status_read(cfg, &pinned); /* none recorded: serial 0 */
+    r = cs_fleet_pin_read(cfg, &pinned);
+    if (r < 0)
+        return r;
     r = cs_fleet_accept(cfg, b.data, b.len, pinned.serial, (int64_t)time(NULL), &d, &err);
     if (r < 0)
         return r;

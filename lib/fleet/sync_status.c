@@ -48,6 +48,12 @@ int cs_fleet_sync_status_parse(const char *data, size_t len, cs_fleet_sync_statu
             goto out;
         out->serial = (uint64_t)json_object_get_int64(v);
     }
+    if (json_object_object_get_ex(root, "etag", &v)) {
+        if (!json_object_is_type(v, json_type_string) ||
+            (size_t)json_object_get_string_len(v) >= sizeof(out->etag))
+            goto out;
+        memcpy(out->etag, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+    }
     if (json_object_object_get_ex(root, "failed_at", &v)) {
         if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0)
             goto out;
@@ -80,6 +86,48 @@ int cs_fleet_sync_status_read(const cs_config *cfg, cs_fleet_sync_status *out)
     return r < 0 ? r : cs_fleet_sync_status_parse((const char *)b.data, b.len, out);
 }
 
+/* The serial of the installed cache, which was compiled from a directory
+ * whose signature and rules were checked: 1 and *serial, or 0 without a
+ * usable cache. */
+static int installed_serial(const cs_config *cfg, uint64_t *serial)
+{
+    cs_dircache dc;
+
+    *serial = 0;
+    if (cs_dircache_map(cs_config_str(cfg, "fleet", "cache"), &dc, NULL) < 0)
+        return 0;
+    *serial = dc.h->serial;
+    cs_dircache_unmap(&dc);
+    return 1;
+}
+
+/* Never lower the pin because the state cannot be read: a corrupted,
+ * truncated or unreadable state would otherwise let storage bring back an
+ * older directory (a removed user, an old key).  Only a missing state means
+ * "never synced". */
+int cs_fleet_pin_read(const cs_config *cfg, cs_fleet_sync_status *out)
+{
+    const char *path = cs_config_str(cfg, "fleet", "state");
+    uint64_t cached;
+    int usable = installed_serial(cfg, &cached);
+    int r = cs_fleet_sync_status_read(cfg, out);
+
+    if (r < 0 && r != -ENOENT) {
+        if (!usable)
+            return log_error_errno(r, "fleet directory: the sync state %s cannot be read (%m) and no "
+                                   "directory cache is installed, so the rollback pin is unknown: restore "
+                                   "the file, or remove it once `cloudseal admin verify` on the "
+                                   "published directory shows the serial you expect", path);
+        log_warning_errno(r, "fleet directory: the sync state %s cannot be read (%m); pinning the "
+                          "installed cache's serial %llu instead. The next successful "
+                          "`cloudseal-helper directory-sync` rewrites it; if it keeps happening, "
+                          "check the disk holding it", path, (unsigned long long)cached);
+    }
+    if (usable && cached > out->serial)
+        out->serial = cached;
+    return usable;
+}
+
 /* Rewrite the state with the failure set (reason) or dropped (NULL),
  * keeping every other member as directory_sync.c wrote it. */
 static int state_update(const cs_config *cfg, int64_t when, bool refused, const char *reason)
@@ -91,8 +139,15 @@ static int state_update(const cs_config *cfg, int64_t when, bool refused, const 
     const char *s;
     int r = cs_read_file(path, STATE_MAX, &b);
 
-    if (r == 0 && cs_json_parse_object((const char *)b.data, b.len, STATE_MAX, 4, &root, NULL) < 0)
-        root = NULL;
+    /* a state we cannot read is left alone: rewriting it without its
+     * serial would drop the rollback pin (cs_fleet_pin_read) */
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0) {
+        r = cs_json_parse_object((const char *)b.data, b.len, STATE_MAX, 4, &root, NULL);
+        if (r < 0)
+            return r;
+    }
     if (!reason && (!root || !json_object_object_get_ex(root, "failed_at", NULL))) {
         json_object_put(root);
         return 0; /* nothing to drop */

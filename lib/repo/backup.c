@@ -77,6 +77,9 @@ struct frame {
     frame **sub;           /* per node (directories), or NULL */
     struct stat *stats;    /* per node */
     size_t pending;        /* jobs not done yet */
+    struct backup_run *b;
+    cs_fcache_dir *fcd;    /* its files in the file-change cache (opened in walk order) */
+    uint64_t excludes;     /* the exclude patterns that may match an entry (excludes_for) */
     bool failed, finalized;
     cs_id tree;
     frame *next;           /* FIFO of frames waiting to be finalised */
@@ -359,6 +362,9 @@ static void submit(backup_run *b, job *j)
 
 static char *name_of(backup_run *b, uint32_t id, bool group)
 {
+    /* Owner and group names point into b's table of 64 ids, not copied per
+     * node; past 64 ids a node holds a copy of its own.  node_release()
+     * tells them apart. */
     __typeof__(b->users[0]) *v = group ? b->groups : b->users;
     size_t *n = group ? &b->ngroups : &b->nusers;
     char name[64] = "";
@@ -366,7 +372,7 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
 
     for (size_t i = 0; i < *n; i++)
         if (v[i].id == id)
-            return strdup(v[i].name);
+            return v[i].name;
     if (group) {
         struct group g, *res = NULL;
         if (getgrgid_r(id, &g, buf, sizeof(buf), &res) == 0 && res)
@@ -379,9 +385,24 @@ static char *name_of(backup_run *b, uint32_t id, bool group)
     if (*n < 64) {
         v[*n].id = id;
         memcpy(v[*n].name, name, sizeof(name));
-        (*n)++;
+        return v[(*n)++].name;
     }
     return strdup(name);
+}
+
+static bool in_range(const void *p, const void *start, size_t size)
+{
+    return (uintptr_t)p >= (uintptr_t)start && (uintptr_t)p < (uintptr_t)start + size;
+}
+
+/* A node's memory, but for the names that belong to b's table. */
+static void node_release(backup_run *b, cs_node *nd)
+{
+    if (in_range(nd->user, b->users, sizeof(b->users)))
+        nd->user = NULL;
+    if (in_range(nd->group, b->groups, sizeof(b->groups)))
+        nd->group = NULL;
+    cs_node_clear(nd);
 }
 
 /* The extended attributes of an entry, through fd when open (no path walk),
@@ -426,7 +447,10 @@ static int read_xattrs(const char *path, int fd, cs_node *nd)
 static int node_from_stat(backup_run *b, int dirfd, const char *name, const char *path, const struct stat *st,
                           cs_node *nd)
 {
+    char *own = nd->name; /* the caller's: the directory listing's copy */
+
     memset(nd, 0, sizeof(*nd));
+    nd->name = own;
     switch (st->st_mode & S_IFMT) {
     case S_IFREG: nd->type = CS_NODE_FILE; break;
     case S_IFDIR: nd->type = CS_NODE_DIR; break;
@@ -438,7 +462,6 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
     default: return -EINVAL;
     }
     nd->name_len = (uint16_t)strlen(name);
-    nd->name = strdup(name);
     nd->mode = st->st_mode;
     nd->uid = st->st_uid;
     nd->gid = st->st_gid;
@@ -455,7 +478,7 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
     nd->rdev = (nd->type == CS_NODE_CHR || nd->type == CS_NODE_BLK) ? st->st_rdev : 0;
     if (nd->type == CS_NODE_FILE && (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
         nd->flags |= CS_NODE_SPARSE;
-    if (!nd->name || !nd->user || !nd->group)
+    if (!nd->user || !nd->group)
         return -ENOMEM;
     if (nd->type == CS_NODE_SYMLINK) {
         char target[CS_NAME_MAX + 1];
@@ -478,11 +501,13 @@ static int node_from_stat(backup_run *b, int dirfd, const char *name, const char
 static int node_refresh(backup_run *b, cs_node *nd, const struct stat *st)
 {
     if (nd->uid != st->st_uid) {
-        free(nd->user);
+        if (!in_range(nd->user, b->users, sizeof(b->users)))
+            free(nd->user);
         nd->user = name_of(b, st->st_uid, false);
     }
     if (nd->gid != st->st_gid) {
-        free(nd->group);
+        if (!in_range(nd->group, b->groups, sizeof(b->groups)))
+            free(nd->group);
         nd->group = name_of(b, st->st_gid, true);
     }
     nd->mode = st->st_mode;
@@ -543,9 +568,28 @@ static void exclude_hints_free(backup_run *b)
     free(b->ex_prefix);
 }
 
-static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir)
+/* The patterns that may match an entry of directory dir: an absolute one
+ * whose literal head neither starts with dir + "/" nor is a prefix of dir
+ * matches nothing in it (bit i: pattern i; from 64 on, always tried). */
+static uint64_t excludes_for(const backup_run *b, const char *dir)
+{
+    size_t dl = strlen(dir);
+    uint64_t m = 0;
+
+    for (size_t i = 0; i < b->o->nexcludes && i < 64; i++) {
+        const char *h = b->ex_prefix ? b->ex_prefix[i] : NULL;
+        size_t hl = h ? strlen(h) : 0;
+        if (!h || (hl <= dl ? strncmp(dir, h, hl) == 0 : strncmp(h, dir, dl) == 0 && h[dl] == '/'))
+            m |= 1ull << i;
+    }
+    return m;
+}
+
+static bool excluded(const backup_run *b, const char *name, const char *path, bool is_dir, uint64_t mask)
 {
     for (size_t i = 0; i < b->o->nexcludes; i++) {
+        if (i < 64 && !(mask & (1ull << i)))
+            continue;
         char pat[4096];
         const char *p = b->o->excludes[i], *h = b->ex_prefix ? b->ex_prefix[i] : NULL;
         size_t l = strlen(p);
@@ -602,7 +646,7 @@ static void frame_free(frame *f)
     if (!f)
         return;
     for (size_t i = 0; i < f->n; i++) {
-        cs_node_clear(&f->nodes[i]);
+        node_release(f->b, &f->nodes[i]);
         if (f->jobs && f->jobs[i]) {
             free(f->jobs[i]->ids);
             free(f->jobs[i]);
@@ -615,6 +659,7 @@ static void frame_free(frame *f)
     free(f->sub);
     free(f->stats);
     free(f->path);
+    cs_fcache_dir_free(f->fcd);
     if (f->dirfd >= 0)
         close(f->dirfd);
     free(f);
@@ -633,7 +678,6 @@ static int finalize(backup_run *b, frame *f)
         frame *s = f->sub ? f->sub[i] : NULL;
         bool drop = false;
         if (j) {
-            char *path = NULL;
             int re = atomic_load(&b->repo_err);
             if (j->err < 0 && re < 0) {
                 /* the repository failed, not this file: the backup fails */
@@ -664,12 +708,10 @@ static int finalize(backup_run *b, frame *f)
                 nd->ncontent = j->n;
                 nd->size = j->bytes;
                 j->ids = NULL;
-                if (b->fc && !j->unstable && j->st.st_ctim.tv_sec < b->start_sec &&
-                    asprintf(&path, "%s/%s", f->path, nd->name) >= 0) {
+                if (!j->unstable && j->st.st_ctim.tv_sec < b->start_sec) {
                     /* the walk's "no xattrs" holds for what was read if it is the version walked */
                     bool nox = j->no_xattrs && same_version(&j->st, &f->stats[i]);
-                    cs_fcache_put(b->fc, path, &j->st, nd->content, nd->ncontent, nox);
-                    free(path);
+                    cs_fcache_dir_put(f->fcd, nd->name, &j->st, nd->content, nd->ncontent, nox);
                 }
             }
         }
@@ -682,7 +724,7 @@ static int finalize(backup_run *b, frame *f)
             }
         }
         if (drop) {
-            cs_node_clear(nd);
+            node_release(b, nd);
             continue;
         }
         if (k != i) {
@@ -691,6 +733,9 @@ static int finalize(backup_run *b, frame *f)
         }
         k++;
     }
+    /* the new file cache takes the directory's entries in the order the walk opened them */
+    cs_fcache_dir_close(f->fcd);
+    f->fcd = NULL;
     /* nodes [k, n) are cleared; keep n for frame_free */
     cs_buf_reset(enc);
     cs_buf_reset(out);
@@ -813,14 +858,14 @@ static const selection *sel_kid(const selection *s, const char *name)
 /* Whether an entry goes into the snapshot: anything named on the command
  * line (ks); else what no exclude pattern or marker file leaves out and,
  * with one_file_system, no directory of another file system. */
-static bool should_include(backup_run *b, int dirfd, const char *name, const char *full, const struct stat *st,
+static bool should_include(backup_run *b, const frame *f, const char *name, const char *full, const struct stat *st,
                            const selection *ks)
 {
     bool dir = S_ISDIR(st->st_mode);
 
     if (ks)
         return true;
-    if (excluded(b, name, full, dir) || (dir && marked(b, dirfd, name)))
+    if (excluded(b, name, full, dir, f->excludes) || (dir && marked(b, f->dirfd, name)))
         return false;
     return !(b->o->one_file_system && dir && st->st_dev != b->root_dev);
 }
@@ -840,9 +885,11 @@ static const char *join(backup_run *b, const char *dir, const char *name)
 }
 
 /* One entry into f's nodes: stat, include, read its metadata.  What
- * vanished or cannot be read is counted and left out; ENOMEM is returned. */
-static int add_entry(backup_run *b, frame *f, const char *path, const char *name, const selection *ks)
+ * vanished or cannot be read is counted and left out; ENOMEM is returned.
+ * The node takes *namep when it is added. */
+static int add_entry(backup_run *b, frame *f, const char *path, char **namep, const selection *ks)
 {
+    const char *name = *namep;
     const char *full = join(b, path, name);
     struct stat st;
     int r;
@@ -859,13 +906,15 @@ static int add_entry(backup_run *b, frame *f, const char *path, const char *name
         }
         return 0;
     }
-    if (!should_include(b, f->dirfd, name, full, &st, ks))
+    if (!should_include(b, f, name, full, &st, ks))
         return 0;
     if (frame_add(f, name, &st) < 0)
         return -ENOMEM;
+    f->nodes[f->n - 1].name = *namep;
+    *namep = NULL;
     r = node_from_stat(b, f->dirfd, name, full, &st, &f->nodes[f->n - 1]);
     if (r < 0) {
-        cs_node_clear(&f->nodes[f->n - 1]);
+        node_release(b, &f->nodes[f->n - 1]);
         f->n--;
         if (r == -ENOMEM)
             return r;
@@ -887,15 +936,16 @@ static int name_ptr_cmp(const void *x, const void *y)
  * its content list is taken from the cache instead of reading it, and its
  * extended attributes are read only if it had some.  1 when taken, 0 (hit 0
  * or 2 in *hit) when it must be read. */
-static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *hit)
+static int from_cache(backup_run *b, frame *f, size_t i, const char *path, int *hit)
 {
     cs_node *nd = &f->nodes[i];
+    const char *full;
     const cs_id *ids;
     uint32_t nids;
     bool all = true, known_none = false;
     int nox;
 
-    *hit = b->fc ? cs_fcache_lookup(b->fc, full, &f->stats[i], &ids, &nids, &known_none) : 0;
+    *hit = cs_fcache_dir_lookup(f->fcd, nd->name, &f->stats[i], &ids, &nids, &known_none);
     nox = known_none;
     if (*hit != 1)
         return 0;
@@ -910,32 +960,35 @@ static int from_cache(backup_run *b, frame *f, size_t i, const char *full, int *
     nd->ncontent = nids;
     /* the lookup marked it seen; written back only when "no xattrs" is learnt
      * (read after the stat, "none" holds for it) */
-    if (!nox && (nox = read_xattrs(full, -1, nd)) < 0)
-        return nox;
-    if (nox == 1)
-        cs_fcache_put(b->fc, full, &f->stats[i], ids, nids, true);
+    if (!nox && (!(full = join(b, path, nd->name)) || (nox = read_xattrs(full, -1, nd)) < 0))
+        return -ENOMEM;
+    if (nox == 1 && !known_none)
+        cs_fcache_dir_put(f->fcd, nd->name, &f->stats[i], ids, nids, true);
     b->files_unchanged++;
     b->files++;
     b->bytes += nd->size;
     return 1;
 }
 
-/* Files: from the cache, or queued for the workers. */
+/* Files: from the cache, or queued for the workers.  Called for each
+ * directory after its subdirectories (post-order), the order of the cache. */
 static int queue_files(backup_run *b, frame *f, const char *path)
 {
+    if (b->fc && !(f->fcd = cs_fcache_dir_open(b->fc, path)))
+        return -ENOMEM;
     for (size_t i = 0; i < f->n && !b->fatal; i++) {
         const char *full;
         int hit, r;
         job *j;
         if (f->nodes[i].type != CS_NODE_FILE)
             continue;
-        if (!(full = join(b, path, f->nodes[i].name)))
-            return -ENOMEM;
-        int taken = from_cache(b, f, i, full, &hit);
+        int taken = from_cache(b, f, i, path, &hit);
         if (taken < 0)
             return taken;
         if (taken)
             continue;
+        if (!(full = join(b, path, f->nodes[i].name)))
+            return -ENOMEM;
         if (hit)
             b->files_changed++;
         else
@@ -974,6 +1027,7 @@ static frame *unreadable_dir(backup_run *b, const char *full, int err)
         b->fatal = -ENOMEM;
         return NULL;
     }
+    empty->b = b;
     empty->dirfd = -1;
     empty->failed = gone;
     if (!(empty->path = strdup(full)))
@@ -1011,7 +1065,7 @@ static int descend(backup_run *b, frame *f, const char *path, const selection *s
     return 0;
 }
 
-/* One directory: list, stat, sort, queue its files, descend.  Every
+/* One directory: list, stat, sort, descend, queue its files.  Every
  * failure to allocate is fatal (b->fatal): a snapshot must never be short. */
 static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selection *s)
 {
@@ -1021,6 +1075,7 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
 
     if (!f)
         return NULL;
+    f->b = b;
     f->dirfd = dirfd;
     if (!(f->path = strdup(path)))
         b->fatal = -ENOMEM;
@@ -1032,8 +1087,9 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
     }
     if (names.n > 1)
         qsort(names.v, names.n, sizeof(char *), name_ptr_cmp);
+    f->excludes = excludes_for(b, path);
     for (size_t i = 0; i < names.n && !b->fatal; i++)
-        if ((r = add_entry(b, f, path, names.v[i], sel_kid(s, names.v[i]))) < 0)
+        if ((r = add_entry(b, f, path, &names.v[i], sel_kid(s, names.v[i]))) < 0)
             b->fatal = r;
     f->jobs = calloc(f->n ? f->n : 1, sizeof(job *));
     f->sub = calloc(f->n ? f->n : 1, sizeof(frame *));
@@ -1043,7 +1099,8 @@ static frame *scan_dir(backup_run *b, int dirfd, const char *path, const selecti
         fifo_push(b, f);
         return f;
     }
-    if ((r = queue_files(b, f, path)) < 0 || (r = descend(b, f, path, s)) < 0)
+    /* subdirectories first: the file cache is in post-order */
+    if ((r = descend(b, f, path, s)) < 0 || (r = queue_files(b, f, path)) < 0)
         b->fatal = r;
     fifo_push(b, f);
     drain(b, 0);
@@ -1180,7 +1237,7 @@ static int list_cb(const char *path, const struct stat *st, int type, struct FTW
         return FTW_CONTINUE;
     /* the same rules as the backup's walk; what was named is always in */
     if (ftw->level > 0 &&
-        (excluded(&dry_listing.b, path + ftw->base, path, dir) ||
+        (excluded(&dry_listing.b, path + ftw->base, path, dir, UINT64_MAX) ||
          (dir && marked(&dry_listing.b, AT_FDCWD, path))))
         return dir ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
     dry_listing.cb(path, st, dry_listing.ud);

@@ -58,8 +58,7 @@ void cs_plist_free(cs_plist *p)
 
 static void reset_marks(cs_repo *r)
 {
-    for (size_t i = 0; i < r->index.cap; i++)
-        r->index.tab[i].used = 0;
+    cs_index_clear_used(&r->index);
     for (size_t i = 0; i < r->index.npacks; i++)
         r->index.packs[i].flag = 0;
 }
@@ -177,10 +176,10 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
         errors++;
     }
     /* every index entry pointing here must decrypt and hash to its id */
-    for (size_t i = 0; i < r->index.cap; i++) {
-        cs_ientry *e = &r->index.tab[i];
+    for (size_t i = 0; i < r->index.count; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
         char bhex[65];
-        if (!e->type || e->pack != pidx)
+        if (e->pack != pidx)
             continue;
         cs_id_hex(&e->id, bhex);
         if ((uint64_t)e->offset + e->enc_len > pack.len ||
@@ -221,9 +220,9 @@ static uint64_t check_locks(cs_repo *r)
  * fallback, those holding blobs a snapshot needs are counted apart. */
 static void count_unindexed(cs_repo *r, cs_check_result *res)
 {
-    for (size_t i = 0; i < r->index.cap; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (e->type && e->used && e->pack != CS_PACK_PENDING && r->index.packs[e->pack].unindexed)
+    for (size_t i = 0; i < r->index.count; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->used && e->pack != CS_PACK_PENDING && r->index.packs[e->pack].unindexed)
             r->index.packs[e->pack].flag = 1;
     }
     for (size_t i = 0; i < r->index.npacks; i++)
@@ -316,17 +315,17 @@ static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
     cs_ipack *ip = &r->index.packs[pidx];
     size_t n = 0, count = 0;
 
-    for (size_t i = 0; i < r->index.cap; i++)
-        if (r->index.tab[i].type && r->index.tab[i].pack == pidx)
+    for (size_t i = 0; i < r->index.count; i++)
+        if (cs_index_at(&r->index, i)->pack == pidx)
             count++;
     out->pack_id = ip->id;
     out->size = ip->size;
     out->blobs = calloc(count ? count : 1, sizeof(cs_pack_blob));
     if (!out->blobs)
         return -ENOMEM;
-    for (size_t i = 0; i < r->index.cap && n < count; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (e->type && e->pack == pidx)
+    for (size_t i = 0; i < r->index.count && n < count; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->pack == pidx)
             out->blobs[n++] = (cs_pack_blob){ e->type, e->id, e->offset, e->enc_len, e->raw_len };
     }
     out->n = (uint32_t)n;
@@ -391,9 +390,9 @@ static int plan_count(cs_repo *r, prune_plan *pp, cs_prune_result *res)
     pp->fate = calloc(n, sizeof(enum pack_fate));
     if (!pp->used || !pp->unused || !pp->unused_blobs || !pp->fate)
         return -ENOMEM;
-    for (size_t i = 0; i < r->index.cap; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (!e->type || e->pack == CS_PACK_PENDING)
+    for (size_t i = 0; i < r->index.count; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->pack == CS_PACK_PENDING)
             continue;
         if (e->used) {
             pp->used[e->pack] += e->enc_len;
@@ -578,11 +577,11 @@ static int repack(cs_repo *r, const prune_plan *pp)
     cs_pack_writer *writer = NULL;
     int rc = cs_pack_writer_new(r, 2, &writer);
 
-    for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
-        cs_ientry *e = &r->index.tab[i];
+    for (size_t i = 0; i < r->index.count && rc == 0; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
         _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
         char key[1200];
-        if (!e->type || !e->used || e->pack >= pp->npacks || pp->fate[e->pack] != PACK_REPACK)
+        if (!e->used || e->pack >= pp->npacks || pp->fate[e->pack] != PACK_REPACK)
             continue;
         cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key));
         rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, &raw);
@@ -614,8 +613,8 @@ static int write_kept_index(cs_repo *r, const prune_plan *pp)
         if (rc == 0)
             nv++;
     }
-    if (rc == 0 && nv)
-        rc = cs_repo_write_index(r, v, nv, NULL);
+    if (rc == 0 && nv && (rc = cs_repo_write_index(r, v, nv)) > 0)
+        rc = 0;
     for (size_t i = 0; i < nv; i++)
         free(v[i].blobs);
     free(v);
@@ -703,9 +702,9 @@ int cs_repo_stats_get(cs_repo *r, cs_repo_stats *st)
     st->index_files = r->index_files;
     for (size_t i = 0; i < r->index.npacks; i++)
         st->stored_bytes += r->index.packs[i].size;
-    for (size_t i = 0; i < r->index.cap; i++) {
-        const cs_ientry *e = &r->index.tab[i];
-        if (!e->type || e->pack == CS_PACK_PENDING)
+    for (size_t i = 0; i < r->index.count; i++) {
+        const cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->pack == CS_PACK_PENDING)
             continue;
         st->blobs++;
         st->raw_bytes += e->raw_len;

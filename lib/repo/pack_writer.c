@@ -8,7 +8,8 @@
  *
  * Crash safety: a pack is put before any index names it, and the index
  * object that names a batch of packs is written only after all of them are
- * stored (every INDEX_EVERY packs, and at the end). */
+ * stored (every INDEX_EVERY packs or CS_INDEX_OBJECT_BLOBS blobs, and at
+ * the end: a pack of small files holds ~10 000 blobs). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct cs_pack_writer {
     size_t queued;
     cs_index_pack_blobs *done_packs; /* uploaded, not yet in an index object */
     size_t ndone, done_cap;
+    size_t done_blobs;          /* blobs in done_packs */
     cs_buf spare[SPARE_MAX];    /* pack buffers to reuse: no heap churn, bounded RSS */
     size_t nspare;
     int err;
@@ -63,12 +65,12 @@ static void open_pack_free(open_pack *op)
 
 static int write_done_index(cs_pack_writer *p, cs_index_pack_blobs *v, size_t n)
 {
-    int rc = n ? cs_repo_write_index(p->r, v, n, NULL) : 0;
+    int rc = n ? cs_repo_write_index(p->r, v, n) : 0;
 
     for (size_t i = 0; i < n; i++)
         free(v[i].blobs);
     free(v);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static int upload(cs_pack_writer *p, open_pack *op)
@@ -95,14 +97,10 @@ static int upload(cs_pack_writer *p, open_pack *op)
     if (rc == 0) {
         r->index.packs[pidx].nblobs = (uint32_t)op->n;
         r->index.packs[pidx].type = (uint8_t)op->type;
-        for (size_t i = 0; i < op->n; i++) {
+        for (size_t i = 0; i < op->n && rc == 0; i++) {
             cs_ientry *e = cs_index_find(&r->index, &op->blobs[i].id);
-            if (e && e->pack == CS_PACK_PENDING) {
-                e->pack = pidx;
-                e->offset = op->blobs[i].offset;
-                e->enc_len = op->blobs[i].enc_len;
-                e->raw_len = op->blobs[i].raw_len;
-            }
+            if (e && e->pack == CS_PACK_PENDING)
+                rc = cs_index_locate(e, pidx, op->buf.len, &op->blobs[i]);
         }
     }
     pthread_mutex_unlock(&r->index.lock);
@@ -115,13 +113,14 @@ static int upload(cs_pack_writer *p, open_pack *op)
         return -ENOMEM;
     }
     p->done_packs[p->ndone++] = (cs_index_pack_blobs){ pid, op->buf.len, (uint32_t)op->n, op->blobs };
+    p->done_blobs += op->n;
     op->blobs = NULL;
     p->bytes += op->buf.len;
-    if (p->ndone >= INDEX_EVERY) {
+    if (p->ndone >= INDEX_EVERY || p->done_blobs >= CS_INDEX_OBJECT_BLOBS) {
         cs_index_pack_blobs *v = p->done_packs;
         size_t n = p->ndone;
         p->done_packs = NULL;
-        p->ndone = p->done_cap = 0;
+        p->ndone = p->done_cap = p->done_blobs = 0;
         pthread_mutex_unlock(&p->mu);
         return write_done_index(p, v, n);
     }
@@ -323,7 +322,7 @@ int cs_pack_writer_finish(cs_pack_writer *p)
         free(p->done_packs);
     }
     p->done_packs = NULL;
-    p->ndone = 0;
+    p->ndone = p->done_blobs = 0;
     return rc;
 }
 

@@ -14,7 +14,6 @@
 #include "util/macros.h"
 
 #define HEADER_TAIL (64u << 10) /* one ranged read holds the header of any usual pack */
-#define REPAIR_BLOBS_PER_INDEX 65536u
 
 /* ---- the pack-header fallback ---- */
 
@@ -193,9 +192,9 @@ static int salvage(rebuild *b, const cs_pent *pe, const cs_buf *pack)
         b->res->damaged_packs++;
         return 0;
     }
-    for (size_t i = 0; i < r->index.cap && rc == 0; i++) {
-        cs_ientry *e = &r->index.tab[i];
-        if (!e->type || e->pack != pidx)
+    for (size_t i = 0; i < r->index.count && rc == 0; i++) {
+        cs_ientry *e = cs_index_at(&r->index, i);
+        if (e->pack != pidx)
             continue;
         if ((uint64_t)e->offset + e->enc_len > pack->len ||
             cs_blob_open(r->keys, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len, &tmp,
@@ -277,25 +276,6 @@ static int verify_pack(rebuild *b, const cs_pent *pe, cs_index_pack_blobs *out)
     return 1;
 }
 
-/* Write v[0..n) as index objects of at most REPAIR_BLOBS_PER_INDEX blobs. */
-static int write_indexes(cs_repo *r, const cs_index_pack_blobs *v, size_t n, uint64_t *written)
-{
-    size_t from = 0;
-    int rc = 0;
-
-    while (from < n && rc == 0) {
-        size_t to = from;
-        uint64_t blobs = 0;
-        while (to < n && (to == from || blobs + v[to].n <= REPAIR_BLOBS_PER_INDEX))
-            blobs += v[to++].n;
-        rc = cs_repo_write_index(r, v + from, to - from, NULL);
-        if (rc == 0)
-            (*written)++;
-        from = to;
-    }
-    return rc;
-}
-
 static int delete_all(cs_repo *r, const char *kind, const cs_id *ids, size_t n, uint64_t *count)
 {
     for (size_t i = 0; i < n; i++) {
@@ -342,8 +322,10 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
     }
     if (rc == 0 && b.ndead && (rc = cs_pack_writer_finish(b.writer)) == 0)
         res->index_written++; /* the salvaged blobs' new packs */
-    if (rc == 0)
-        rc = write_indexes(r, v, nv, &res->index_written);
+    if (rc == 0 && (rc = cs_repo_write_index(r, v, nv)) > 0) {
+        res->index_written += (uint64_t)rc;
+        rc = 0;
+    }
     /* the new index is stored: only now may the old objects go */
     if (rc == 0)
         rc = delete_all(r, "index", old, nold, &res->index_removed);

@@ -287,8 +287,8 @@ int cs_repair_snapshots(cs_repo *r, bool dry_run, bool read_data, cs_repair_snap
         rc = cs_plist_load(r, &c.pl);
     if (rc == 0)
         rc = missing_packs(r, &c.pl);
-    for (size_t i = 0; rc == 0 && i < r->index.cap; i++)
-        r->index.tab[i].used = BLOB_UNKNOWN;
+    if (rc == 0)
+        cs_index_clear_used(&r->index); /* BLOB_UNKNOWN */
     if (rc == 0)
         rc = drop_unreadable(r, dry_run, res);
     if (rc == 0 && !dry_run)

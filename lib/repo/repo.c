@@ -352,7 +352,7 @@ void cs_repo_close(cs_repo *r)
         return;
     cs_repo_unlock(r);
     cs_rkeys_free(r->keys);
-    if (r->index.tab)
+    if (r->index.slots)
         cs_index_free(&r->index);
     cs_secure_free(r->chunker);
     cs_buf_free(&r->config_copy);
@@ -392,7 +392,8 @@ int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_bu
     return cs_blob_open_dctx(r->keys, type, id, raw->data, raw->len, e->raw_len, tmp, out, dctx, dctx == NULL);
 }
 
-int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out)
+/* One index object for packs[0..n). */
+static int write_one_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n)
 {
     _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
     cs_id id;
@@ -401,8 +402,27 @@ int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, 
     if (rc < 0)
         return rc;
     randombytes_buf(id.b, sizeof(id.b));
-    rc = cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_IMMUTABLE);
-    if (rc == 0 && out)
-        *out = id;
-    return rc;
+    return cs_repo_put_sealed(r, "index", CS_OBJ_INDEX, &id, pt.data, pt.len, CS_PUT_IMMUTABLE);
+}
+
+/* Objects of at most CS_INDEX_OBJECT_BLOBS blobs (a pack is never split):
+ * the writer holds an object's plaintext, its compressed and its sealed copy
+ * at once, and so does every reader; a million small files in one object
+ * were ~100 MB of peak memory at the end of a backup. */
+int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n)
+{
+    size_t from = 0;
+    int rc = 0, written = 0;
+
+    while (from < n && rc == 0) {
+        size_t to = from;
+        uint64_t blobs = 0;
+        while (to < n && (to == from || blobs + packs[to].n <= CS_INDEX_OBJECT_BLOBS))
+            blobs += packs[to++].n;
+        rc = write_one_index(r, packs + from, to - from);
+        if (rc == 0)
+            written++;
+        from = to;
+    }
+    return rc < 0 ? rc : written;
 }

@@ -91,11 +91,17 @@ size_t cs_chunker_next(const cs_chunker *c, const uint8_t *buf, size_t len, bool
 
 /* ---- index ---- */
 #define CS_PACK_PENDING UINT32_MAX
+/* 48 bytes: the location fields are as narrow as the bounds every writer
+ * checks (cs_index_locate): offset < CS_MAX_PACK, enc_len <= CS_MAX_BLOB,
+ * raw_len <= CS_MAX_TREE.  type shares a word with offset: both are written
+ * under ix->lock or single-threaded; used is a byte of its own. */
 typedef struct cs_ientry {
     cs_id id;
     uint32_t pack;     /* index into cs_index.packs, or CS_PACK_PENDING */
-    uint32_t offset, enc_len, raw_len;
-    uint8_t type, used; /* used: scratch for prune/check */
+    uint32_t offset : 27, type : 2;
+    uint32_t raw_len : 27;
+    uint32_t enc_len : 24;
+    uint8_t used;      /* scratch for prune/check */
 } cs_ientry;
 typedef struct cs_ipack {
     cs_id id;
@@ -105,20 +111,36 @@ typedef struct cs_ipack {
     uint8_t flag;      /* scratch */
     uint8_t unindexed; /* named by no index object: its own header was read */
 } cs_ipack;
+#define CS_INDEX_CHUNK_SHIFT 16
 typedef struct cs_index {
     pthread_mutex_t lock;
-    cs_ientry *tab;    /* open addressing on the id's first 8 bytes */
-    size_t cap, count;
+    cs_ientry **chunks; /* entries 1.. in claim order, 2^CS_INDEX_CHUNK_SHIFT a chunk: they never move */
+    size_t nchunks, chunks_cap;
+    uint32_t *slots;    /* entry number (0 = empty): linear probing on the id's first 8 bytes */
+    size_t nslots, count;
+    size_t slots_limit; /* entries the slot table holds at 60 % load */
     cs_ipack *packs;
     size_t npacks, packs_cap;
     uint32_t *pack_slots; /* pack id -> 1 + index into packs (0 = empty) */
     size_t pack_slots_cap;
 } cs_index;
+/* Entry i < ix->count, in claim order (how maintenance walks the index):
+ * an entry's address never changes while the index lives. */
+static inline cs_ientry *cs_index_at(const cs_index *ix, size_t i)
+{
+    i++; /* entry 0 is not used: a slot holds the entry number itself */
+    return &ix->chunks[i >> CS_INDEX_CHUNK_SHIFT][i & ((1u << CS_INDEX_CHUNK_SHIFT) - 1)];
+}
 int cs_index_init(cs_index *ix);
 void cs_index_free(cs_index *ix);
 cs_ientry *cs_index_find(cs_index *ix, const cs_id *id); /* caller holds the lock or is single-threaded */
-/* Insert if absent; returns 1 if inserted (as PENDING), 0 if present, -ENOMEM. */
+/* Insert if absent; returns 1 if inserted (as PENDING), 0 if present, -ENOMEM
+ * (-EINVAL for a type that is not CS_BLOB_DATA or CS_BLOB_TREE). */
 int cs_index_claim(cs_index *ix, const cs_id *id, int type, cs_ientry **out);
+/* Room for n entries without growing the slot table. */
+int cs_index_reserve(cs_index *ix, size_t n);
+/* Clear every entry's scratch byte. */
+void cs_index_clear_used(cs_index *ix);
 /* Add a pack, or find it when the id is known (index objects may overlap
  * after an interrupted prune: one pack must have one entry). */
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
@@ -144,8 +166,12 @@ int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out);
 /* Parse an index object (plaintext) into a list of packs, calling cb for each. */
 typedef int (*cs_index_pack_cb)(const cs_index_pack_blobs *p, void *ud);
 int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *ud);
-/* Merge one pack's blobs (a blob already located keeps its location). */
+/* Merge one pack's blobs (a blob already located keeps its location);
+ * -EBADMSG, and nothing merged, when a blob does not fit in the pack. */
 int cs_index_merge_pack(cs_index *ix, const cs_index_pack_blobs *p);
+/* Locate entry e at blob b of pack number pack (pack_size bytes); -EBADMSG
+ * when b is out of the bounds the entry's fields hold. */
+int cs_index_locate(cs_ientry *e, uint32_t pack, uint64_t pack_size, const cs_pack_blob *b);
 
 /* Header plaintext of a pack (list of blobs); and finishing a pack buffer. */
 int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out);
@@ -248,7 +274,10 @@ int cs_repo_load_blob(cs_repo *r, const cs_id *id, int type, cs_buf *out);
 /* The same with caller-owned scratch buffers and decompressor (hot loops). */
 int cs_repo_load_blob2(cs_repo *r, const cs_id *id, int type, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx);
 /* Write an index object for packs; returns its id in *out (may be NULL). */
-int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n, cs_id *out);
+/* Write packs[0..n) as index objects of at most CS_INDEX_OBJECT_BLOBS blobs
+ * each; returns the number of objects written or a negative errno. */
+#define CS_INDEX_OBJECT_BLOBS 65536u
+int cs_repo_write_index(cs_repo *r, const cs_index_pack_blobs *packs, size_t n);
 
 /* Pack uploader shared by backup and prune. */
 typedef struct cs_pack_writer cs_pack_writer;

@@ -16,17 +16,29 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 #include "repo/repo_int.h"
 #include "repo/tree.h"
 #include "util/alloc.h"
+#include "util/cores.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
 
 #define RQ_MAX 64
-#define MAX_WORKERS 8
+/* Workers: local storage, one per core this process may use (see
+ * cs_usable_cores; the main thread walks the trees and makes directories,
+ * links and special files meanwhile).  Remote storage: see grow_workers.
+ * MAX_THREADS only sizes the array. */
+#define MAX_THREADS 256
+/* Local storage: consecutive small files go to one worker as one job (at
+ * most BATCH_FILES files or BATCH_BYTES of data): one hand-over instead
+ * of one per file, and the worker's read window (load_blob) meets the
+ * blobs of neighbouring files, which sit side by side in a pack. */
+#define BATCH_FILES 64
+#define BATCH_BYTES (1u << 20)
 /* Remote storage (S3): a request costs a round trip and the server's CPU
  * per request and per byte, and the backup's workers interleave the blobs
  * of the files they pack at the same time.  So files are not fetched one
@@ -37,14 +49,14 @@
  * per plan), sorts their blobs by pack and offset, and
  * queues one job per range of a pack (neighbouring blobs, gaps up to
  * GAP_MAX read over, at most RANGE_MAX bytes: a whole 4 MiB pack in one
- * GET); REMOTE_WORKERS workers fetch jobs at once and write each blob at
- * its place in its file(s); the worker that writes a file's last blob
- * finishes it.  What jobs hold is bounded by REMOTE_BUDGET (a job
- * reserves its range plus 2 x its largest blob: the decrypted and
- * decompressed copies); at most max_open files are open at once (the
+ * GET); workers fetch jobs at once (as many as the observed round trips
+ * need, see grow_workers) and write each blob at its place in its
+ * file(s); the worker that writes a file's last blob finishes it.  What
+ * jobs hold is bounded by a budget (REMOTE_BUDGET at first, see
+ * grow_workers; a job reserves its range plus 2 x its largest blob: the
+ * decrypted and decompressed copies); at most max_open files are open at once (the
  * soft RLIMIT_NOFILE raised to the hard one, less FDS_SPARE, at most
  * MAX_OPEN). */
-#define REMOTE_WORKERS 8
 #define PLAN_FILES 64
 #define PLAN_BYTES (16u << 20)
 #define PLAN_BYTES_MAX (1ull << 30)
@@ -68,6 +80,7 @@ typedef struct rfile {
     int fd;
     uint32_t left;       /* blobs not written yet (under restore_run.mu) */
     int err;             /* first failure */
+    bool fresh;          /* created in a directory of this restore: see set_meta */
     uint64_t size;
 } rfile;
 
@@ -82,6 +95,8 @@ typedef struct place {
 typedef struct rjob {
     char *path;
     cs_node nd;          /* owned copy (whole-file job) */
+    bool fresh;          /* see rfile */
+    struct rjob *more;   /* whole-file jobs: the next file of the batch (BATCH_FILES) */
     place *pl;           /* or: the blobs of one range of a pack, sorted */
     size_t npl;
     struct rjob *next;
@@ -90,6 +105,7 @@ typedef struct rjob {
 typedef struct dirmeta {
     char *path;
     cs_node nd;
+    bool fresh;
 } dirmeta;
 
 typedef struct hlink {
@@ -105,8 +121,16 @@ typedef struct restore_run {
     rjob *head, *tail;
     size_t qlen;
     bool stop;
-    pthread_t th[MAX_WORKERS];
+    pthread_t th[MAX_THREADS];
     int nth;
+    int cores;           /* cs_usable_cores() */
+    uid_t euid;
+    gid_t egid;
+    rjob *batch, *batch_tail; /* local whole-file jobs not queued yet (main thread) */
+    size_t batch_files;
+    uint64_t batch_bytes;
+    uint64_t wait_ns, work_ns; /* remote jobs: time in GETs, in decoding and writing (under mu) */
+    uint64_t budget_max; /* what the workers may hold in all (grow_workers) */
     dirmeta *dirs;
     size_t ndirs, dcap;
     hlink *links;
@@ -114,12 +138,12 @@ typedef struct restore_run {
     struct { char *path, *target; } *pend;  /* hard links to make at the end */
     size_t npend, pcap;
     bool root;
-    bool remote;         /* storage with a round trip per request: see REMOTE_WORKERS */
+    bool remote;         /* storage with a round trip per request: see grow_workers */
     place *plan;         /* blobs of the files planned, not queued yet (main thread) */
     size_t nplan, plancap, plan_files;
     uint64_t plan_bytes;
     int open_files;      /* rfiles open (under mu) */
-    int max_open;        /* see REMOTE_WORKERS; the plan never holds more than half */
+    int max_open;        /* see PLAN_FILES; the plan never holds more than half */
     size_t plan_max_files;
     uint64_t plan_max_bytes;
     struct { uint32_t pack; cs_buf buf; } tp[TREE_PACKS]; /* see load_tree (main thread) */
@@ -199,16 +223,21 @@ static void set_xattrs(int fd, const char *path, const cs_node *nd)
     }
 }
 
-/* Owner, then mode (chown clears set-id bits), then times. */
-static void set_meta(restore_run *s, int fd, const char *path, const cs_node *nd)
+/* Owner first (chown clears set-id bits and file capabilities, the
+ * security.capability xattr), then xattrs (a POSIX ACL sets group mode
+ * bits), then mode, then times.  fresh: path was created by this restore in
+ * a directory it created (no set-group-id parent), so it is owned by our
+ * euid and egid already: no chown when the snapshot says the same. */
+static void set_meta(restore_run *s, int fd, const char *path, const cs_node *nd, bool fresh)
 {
     struct timespec ts[2] = { { nd->mtime_s, nd->mtime_ns }, { nd->mtime_s, nd->mtime_ns } };
+    bool owned = fresh && nd->uid == s->euid && nd->gid == s->egid;
 
-    set_xattrs(fd, path, nd);
-    if (s->root || nd->uid == getuid()) {
+    if (!owned && (s->root || nd->uid == getuid())) {
         if ((fd >= 0 ? fchown(fd, nd->uid, nd->gid) : lchown(path, nd->uid, nd->gid)) < 0 && s->root)
             log_warning_errno(-errno, "cannot set the owner of %s", path);
     }
+    set_xattrs(fd, path, nd);
     if (nd->type != CS_NODE_SYMLINK) {
         if ((fd >= 0 ? fchmod(fd, nd->mode & 07777) : chmod(path, nd->mode & 07777)) < 0)
             log_warning_errno(-errno, "cannot set the mode of %s", path);
@@ -336,7 +365,7 @@ static int write_file(restore_run *s, rjob *j, wbufs *b)
      * may end in a hole */
     if ((j->nd.flags & CS_NODE_SPARSE) && ftruncate(fd, (off_t)size) < 0)
         return -errno;
-    set_meta(s, fd, j->path, &j->nd);
+    set_meta(s, fd, j->path, &j->nd, j->fresh);
     __atomic_add_fetch(&s->res.bytes, size, __ATOMIC_RELAXED);
     return 0;
 }
@@ -404,7 +433,7 @@ static void file_done(restore_run *s, rfile *f)
     if (rc == 0 && (f->nd.flags & CS_NODE_SPARSE) && ftruncate(f->fd, (off_t)f->size) < 0)
         rc = -errno;
     if (rc == 0)
-        set_meta(s, f->fd, f->path, &f->nd);
+        set_meta(s, f->fd, f->path, &f->nd, f->fresh);
     close(f->fd);
     if (rc < 0) {
         unlink(f->path); /* never leave wrong or partial data behind */
@@ -448,12 +477,19 @@ static void budget_take(restore_run *s, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* After a job: drop big buffers, give its budget back. */
+/* After a job: drop big buffers, give its budget back.  A worker keeps
+ * its range buffer for the next job only while there are no more workers
+ * than KEEP_WORKERS (grow_workers): kept buffers are outside the budget. */
+#define KEEP_WORKERS 8
 static void budget_give(restore_run *s, uint64_t n, wbufs *b)
 {
     cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
+    int nth;
 
-    if (b->range.cap > FETCH_KEEP)
+    pthread_mutex_lock(&s->mu);
+    nth = s->nth;
+    pthread_mutex_unlock(&s->mu);
+    if (b->range.cap > FETCH_KEEP || (nth > KEEP_WORKERS && b->range.cap))
         cs_buf_free_ciphertext(&b->range);
     for (size_t i = 0; i < 3; i++)
         if (v[i]->cap > KEEP_BUF)
@@ -479,6 +515,63 @@ static int open_place(restore_run *s, const place *p, bool got, uint32_t start, 
     return rc < 0 ? -EBADMSG : rc; /* the bytes the index names do not open */
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *rworker(void *arg);
+
+/* Start workers up to n in all (under mu: workers start others, see
+ * grow_workers, and cs_restore joins as many as there are). */
+static int start_workers(restore_run *s, int n)
+{
+    while (s->nth < n && s->nth < MAX_THREADS && pthread_create(&s->th[s->nth], NULL, rworker, s) == 0)
+        s->nth++;
+    return s->nth;
+}
+
+/* Remote storage: a worker waits for its GET, then decodes and writes what
+ * came.  To keep the cores this process may use busy, a worker per core is
+ * not enough: each one is on a core work / (wait + work) of its time, so
+ * cores * (wait + work) / work workers are (Little's law), from the jobs
+ * timed so far (a slow link or a busy server: more; loopback: about one
+ * per core and one fetching).  Re-derived after each job, never fewer, at
+ * most WORKERS_PER_CORE per core (at least KEEP_WORKERS).  Each worker
+ * beyond KEEP_WORKERS brings WORKER_BUDGET of memory for ranges in flight,
+ * up to REMOTE_BUDGET_MAX in all: on a slow link the link, not the
+ * requests in flight, is the limit, and 32 ranges of 8 MiB in flight fill
+ * a link of 2 Gbit/s at a round trip of 1 s.  Under s->mu. */
+#define WORKER_BUDGET (8u << 20)
+#define REMOTE_BUDGET_MAX (256u << 20)
+#define WORKERS_PER_CORE 4
+static void grow_workers(restore_run *s)
+{
+    uint64_t want, most = (uint64_t)s->cores * WORKERS_PER_CORE;
+    int before = s->nth;
+
+    if (s->o->workers > 0 || s->work_ns == 0)
+        return;
+    want = ((uint64_t)s->cores * (s->wait_ns + s->work_ns) + s->work_ns - 1) / s->work_ns;
+    if (most < KEEP_WORKERS)
+        most = KEEP_WORKERS;
+    if (want > most)
+        want = most;
+    if ((int)want <= s->nth)
+        return;
+    start_workers(s, (int)want);
+    for (int i = before; i < s->nth; i++) {
+        if (i >= KEEP_WORKERS && s->budget_max < REMOTE_BUDGET_MAX) {
+            s->budget += WORKER_BUDGET;
+            s->budget_max += WORKER_BUDGET;
+        }
+    }
+    pthread_cond_broadcast(&s->cv_budget);
+}
+
 /* A range of one pack: fetch it in one GET, write every blob in it to its
  * place(s).  The places are sorted by offset; a blob several files (or one
  * file twice) hold is opened once. */
@@ -490,6 +583,7 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
     char key[CS_REPO_KEY_MAX];
     bool got = false;
     int why = 0, full = stopped(s);
+    uint64_t t0, t1, t2;
 
     for (size_t i = 0; i < j->npl; i++) {
         const cs_ientry *e = cs_index_find(&r->index, &j->pl[i].f->nd.content[j->pl[i].blob]);
@@ -506,9 +600,11 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
     }
     budget_take(s, need);
     cs_buf_reset(&b->range);
+    t0 = now_ns();
     got = cs_repo_key(r, "data", &r->index.packs[j->pl[0].pack].id, key, sizeof(key)) == 0 &&
           cs_storage_get(r->st, key, start, end - start, end - start, &b->range) == 0 &&
           b->range.len == end - start;
+    t1 = now_ns();
     for (size_t i = 0; i < j->npl; i++) {
         const place *p = &j->pl[i];
         if (i == 0 || p->offset != j->pl[i - 1].offset)
@@ -518,10 +614,16 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
         else
             place_done(s, p, write_data(p->f->fd, &p->f->nd, &b->blob, p->at), 0);
     }
+    t2 = now_ns();
+    pthread_mutex_lock(&s->mu);
+    s->wait_ns += t1 - t0;
+    s->work_ns += t2 - t1;
+    grow_workers(s);
+    pthread_mutex_unlock(&s->mu);
     budget_give(s, need, b);
 }
 
-/* One whole-file job: write it, count it, free it. */
+/* One whole-file job: write it, count it. */
 static void file_job(restore_run *s, rjob *j, wbufs *b)
 {
     int rc;
@@ -535,6 +637,18 @@ static void file_job(restore_run *s, rjob *j, wbufs *b)
     pthread_mutex_lock(&s->mu);
     count_file(s, rc);
     pthread_mutex_unlock(&s->mu);
+}
+
+static void rjob_free(rjob *j)
+{
+    while (j) {
+        rjob *more = j->more;
+        free(j->pl);
+        free(j->path);
+        cs_node_clear(&j->nd);
+        free(j);
+        j = more;
+    }
 }
 
 static void *rworker(void *arg)
@@ -560,12 +674,9 @@ static void *rworker(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (j->pl)
             pack_job(s, j, &b);
-        else
-            file_job(s, j, &b);
-        free(j->pl);
-        free(j->path);
-        cs_node_clear(&j->nd);
-        free(j);
+        for (rjob *k = j->pl ? NULL : j; k; k = k->more)
+            file_job(s, k, &b);
+        rjob_free(j);
         pthread_mutex_lock(&s->mu);
         if (--s->busy == 0 && !s->head)
             pthread_cond_broadcast(&s->cv_idle);
@@ -594,6 +705,28 @@ static void queue(restore_run *s, rjob *j)
     s->qlen++;
     pthread_cond_signal(&s->cv_job);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Local storage: queue the batch of whole-file jobs (see BATCH_FILES). */
+static void batch_flush(restore_run *s)
+{
+    if (s->batch)
+        queue(s, s->batch);
+    s->batch = s->batch_tail = NULL;
+    s->batch_files = 0;
+    s->batch_bytes = 0;
+}
+
+static void batch_add(restore_run *s, rjob *j)
+{
+    if (s->batch)
+        s->batch_tail->more = j;
+    else
+        s->batch = j;
+    s->batch_tail = j;
+    s->batch_bytes += j->nd.size;
+    if (++s->batch_files >= BATCH_FILES || s->batch_bytes >= BATCH_BYTES)
+        batch_flush(s);
 }
 
 /* The index lacks something the snapshot needs (an index object damaged
@@ -672,7 +805,7 @@ static int ensure_parent(const char *dest)
     return rc;
 }
 
-static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path);
+static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path, bool fresh);
 
 /* --delete only inside what was backed up: the snapshot of /home/me also
  * holds /home and /, and their other entries in the target (/home/you,
@@ -725,7 +858,9 @@ static int load_tree(restore_run *s, const cs_id *id, cs_tree *t)
     return cs_tree_parse(out.data, out.len, t);
 }
 
-static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, const char *snap_path)
+/* fresh: dest was created by this restore (see set_meta): it holds only
+ * what this restore put there, so nothing needs asking or replacing. */
+static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, const char *snap_path, bool fresh)
 {
     cs_tree t;
     int rc = load_tree(s, tree_id, &t);
@@ -748,7 +883,7 @@ static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, 
             rc = -ENOMEM;
             break;
         }
-        rc = restore_node(s, &t.nodes[i], d, sp);
+        rc = restore_node(s, &t.nodes[i], d, sp, fresh);
         free(d);
         free(sp);
         if (rc < 0)
@@ -761,7 +896,7 @@ static int restore_tree(restore_run *s, const cs_id *tree_id, const char *dest, 
     return rc;
 }
 
-static int add_dirmeta(restore_run *s, const char *dest, const cs_node *nd)
+static int add_dirmeta(restore_run *s, const char *dest, const cs_node *nd, bool fresh)
 {
     if (CS_GREEDY_REALLOC(s->dirs, s->dcap, s->ndirs + 1) < 0)
         return -ENOMEM;
@@ -770,6 +905,7 @@ static int add_dirmeta(restore_run *s, const char *dest, const cs_node *nd)
     free(s->dirs[s->ndirs].nd.content);
     s->dirs[s->ndirs].nd.content = NULL;
     s->dirs[s->ndirs].nd.ncontent = 0;
+    s->dirs[s->ndirs].fresh = fresh;
     s->ndirs++;
     return 0;
 }
@@ -842,10 +978,10 @@ static int plan_flush(restore_run *s)
     return rc;
 }
 
-/* Remote storage: open the file and plan its blobs (see REMOTE_WORKERS).
+/* Remote storage: open the file and plan its blobs (see PLAN_FILES).
  * Returns 0 when planned (or failed and counted), 1 when a blob is not in
  * the index (let the whole-file job name it), or -ENOMEM. */
-static int plan_file(restore_run *s, const cs_node *nd, const char *dest)
+static int plan_file(restore_run *s, const cs_node *nd, const char *dest, bool fresh)
 {
     rfile *f;
     int fd, rc = 0;
@@ -870,6 +1006,7 @@ static int plan_file(restore_run *s, const cs_node *nd, const char *dest)
         return 0;
     }
     f->fd = fd;
+    f->fresh = fresh;
     f->left = nd->ncontent + 1; /* + 1: finished below once every place is planned */
     pthread_mutex_lock(&s->mu);
     s->open_files++;
@@ -898,12 +1035,13 @@ static void report(restore_run *s, const char *what, const char *path)
         s->o->report(what, path, s->o->report_ud);
 }
 
-/* A directory of the snapshot: 1 to go on into it, 0 when it cannot be
- * made (counted), -errno. */
-static int make_dir(restore_run *s, const char *dest)
+/* A directory of the snapshot: 2 to go on into it when this restore
+ * created it in a fresh parent (see restore_tree), 1 to go on into it, 0
+ * when it cannot be made (counted), -errno. */
+static int make_dir(restore_run *s, const char *dest, bool fresh)
 {
     struct stat st;
-    int there = lstat(dest, &st) == 0;
+    int there = !fresh && lstat(dest, &st) == 0;
 
     if (there && !S_ISDIR(st.st_mode)) {
         if (s->o->overwrite == CS_OVERWRITE_NEVER || s->o->overwrite == CS_OVERWRITE_IF_NEWER) {
@@ -924,12 +1062,28 @@ static int make_dir(restore_run *s, const char *dest)
         s->res.dirs++;
         return 1;
     }
-    if ((s->o->nincludes && ensure_parent(dest) < 0) || (mkdir(dest, 0700) < 0 && errno != EEXIST)) {
+    if (s->o->nincludes && ensure_parent(dest) < 0) {
         write_failed(s, dest, -errno);
         s->res.errors++;
         return 0;
     }
+    if (mkdir(dest, 0700) < 0) {
+        if (errno != EEXIST) {
+            write_failed(s, dest, -errno);
+            s->res.errors++;
+            return 0;
+        }
+        fresh = false;
+    }
     s->res.dirs++;
+    return fresh ? 2 : 1;
+}
+
+/* A new path in a fresh directory: what existing() says of a path that
+ * is not there, without asking. */
+static int new_path(restore_run *s, const char *dest)
+{
+    report(s, "restore", dest);
     return 1;
 }
 
@@ -959,7 +1113,7 @@ static int existing(restore_run *s, const cs_node *nd, const char *dest)
     return 0;
 }
 
-static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path)
+static int restore_node(restore_run *s, const cs_node *nd, const char *dest, const char *snap_path, bool fresh)
 {
     bool inc = included(s, snap_path);
     int rc = 0;
@@ -967,16 +1121,17 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
     if ((rc = stopped(s)) < 0)
         return rc;
     if (nd->type == CS_NODE_DIR) {
-        if (inc && (rc = make_dir(s, dest)) <= 0)
+        if (inc && (rc = make_dir(s, dest, fresh)) <= 0)
             return rc;
+        fresh = inc && rc == 2;
         rc = 0;
         if (!s->o->dry_run)
-            rc = add_dirmeta(s, dest, nd);
+            rc = add_dirmeta(s, dest, nd, fresh);
         if (rc == 0)
-            rc = restore_tree(s, &nd->subtree, dest, snap_path);
+            rc = restore_tree(s, &nd->subtree, dest, snap_path, fresh);
         return rc;
     }
-    if (!inc || (rc = existing(s, nd, dest)) <= 0)
+    if (!inc || (rc = fresh ? new_path(s, dest) : existing(s, nd, dest)) <= 0)
         return rc;
     /* parents exist unless --include skipped them (then they are made lazily) */
     if (s->o->nincludes && ensure_parent(dest) < 0) {
@@ -999,7 +1154,7 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
             }
         }
         if (s->remote) {
-            int r2 = plan_file(s, nd, dest);
+            int r2 = plan_file(s, nd, dest, fresh);
             if (r2 <= 0)
                 return r2;
             /* > 0: not every blob is indexed; the whole-file job reports it */
@@ -1014,10 +1169,11 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
             free(j);
             return -ENOMEM;
         }
-        queue(s, j);
+        j->fresh = fresh;
+        batch_add(s, j);
         return 0;
     }
-    if (unlink(dest) < 0 && errno != ENOENT) {
+    if (!fresh && unlink(dest) < 0 && errno != ENOENT) {
         log_warning_errno(-errno, "cannot replace %s", dest);
         s->res.errors++;
         return 0;
@@ -1042,7 +1198,7 @@ static int restore_node(restore_run *s, const cs_node *nd, const char *dest, con
         s->res.errors++;
         return 0;
     }
-    set_meta(s, -1, dest, nd);
+    set_meta(s, -1, dest, nd, fresh);
     s->res.others++;
     return 0;
 }
@@ -1110,72 +1266,104 @@ static int open_limit(void)
     return n > MAX_OPEN ? MAX_OPEN : (int)n;
 }
 
+/* A hard link at path to target, replacing what is at path. */
+static int link_over(const char *target, const char *path)
+{
+    if (link(target, path) == 0)
+        return 0;
+    if (errno != EEXIST || (unlink(path) < 0 && errno != ENOENT))
+        return -1;
+    return link(target, path);
+}
+
+/* The target does not exist yet: this restore creates it (checked again
+ * by owned_dir once it does). */
+static bool new_target(const char *target)
+{
+    struct stat st;
+
+    return lstat(target, &st) < 0 && errno == ENOENT;
+}
+
+/* What this restore creates in dir is owned by our euid and egid: dir is
+ * ours and not set-group-id (whose files take its group). */
+static bool owned_dir(const char *dir, const restore_run *s)
+{
+    struct stat st;
+
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_ISGID) && st.st_uid == s->euid &&
+           st.st_gid == s->egid;
+}
+
 int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs_restore_result *res)
 {
-    restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap };
+    restore_run s = { .r = r, .o = o, .root = geteuid() == 0, .snap = snap, .euid = geteuid(), .egid = getegid() };
     int nw;
     cs_node sub;
-    bool is_root = true;
+    bool is_root = true, fresh;
     int rc;
 
     assert(r && snap && o);
-    nw = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    s.cores = cs_usable_cores();
     memset(&sub, 0, sizeof(sub));
-    if (nw < 1)
-        nw = 2;
-    if (nw > MAX_WORKERS)
-        nw = MAX_WORKERS;
     if (!cs_index_find(&r->index, &snap->tree) || r->damaged_index)
         cs_repo_index_unindexed(r, NULL); /* before any worker reads the index */
+    fresh = !o->dry_run && !o->nincludes && new_target(o->target);
     rc = o->dry_run ? 0 : cs_mkdir_p(o->target, 0700);
     if (rc < 0)
         return log_error_errno(rc, "cannot create the target directory %s", o->target);
+    fresh = fresh && owned_dir(o->target, &s);
     if (o->subpath && (rc = find_sub(r, &snap->tree, o->subpath, &sub, &is_root)) < 0)
         return log_error_errno(rc, "'%s' is not in the snapshot (%m)", o->subpath);
     if (o->nincludes && !(s.matched = calloc(o->nincludes, sizeof(bool))))
         return -ENOMEM;
     s.snap_bytes = snap->summary.bytes_processed;
     s.remote = strcmp(r->st->ops->scheme, "file") != 0;
-    if (s.remote && o->workers <= 0)
-        nw = REMOTE_WORKERS;
+    /* remote: one more to fetch while the others decode; grow_workers adds
+     * what the observed round trips need */
+    nw = o->workers > 0 ? o->workers : s.cores + s.remote;
     s.max_open = s.remote ? open_limit() : 0;
     s.plan_max_files = PLAN_FILES;
     s.plan_max_bytes = PLAN_BYTES;
-    if (nw > MAX_WORKERS)
-        nw = MAX_WORKERS;
-    s.budget = REMOTE_BUDGET;
+    s.budget = s.budget_max = REMOTE_BUDGET;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv_job, NULL);
     pthread_cond_init(&s.cv_space, NULL);
     pthread_cond_init(&s.cv_budget, NULL);
     pthread_cond_init(&s.cv_idle, NULL);
     pthread_cond_init(&s.cv_open, NULL);
-    for (int i = 0; i < nw; i++)
-        if (pthread_create(&s.th[i], NULL, rworker, &s) == 0)
-            s.nth++;
+    pthread_mutex_lock(&s.mu);
+    start_workers(&s, nw);
+    pthread_mutex_unlock(&s.mu);
     if (is_root) {
-        rc = restore_tree(&s, &snap->tree, o->target, "");
+        rc = restore_tree(&s, &snap->tree, o->target, "", fresh);
     } else if (sub.type == CS_NODE_DIR) {
-        rc = restore_tree(&s, &sub.subtree, o->target, o->subpath);
+        rc = restore_tree(&s, &sub.subtree, o->target, o->subpath, fresh);
     } else {
         char *d = NULL;
         if (asprintf(&d, "%s/%s", o->target, sub.name) >= 0) {
-            rc = restore_node(&s, &sub, d, o->subpath);
+            rc = restore_node(&s, &sub, d, o->subpath, fresh);
             free(d);
         }
     }
+    batch_flush(&s);
     if (s.nplan && plan_flush(&s) < 0 && rc == 0)
         rc = -ENOMEM;
     pthread_mutex_lock(&s.mu);
     s.stop = true;
     pthread_cond_broadcast(&s.cv_job);
+    /* a worker may start others until it ends (grow_workers): read nth again after each join */
+    for (int i = 0; i < s.nth; i++) {
+        pthread_t t = s.th[i];
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&s.mu);
+    }
     pthread_mutex_unlock(&s.mu);
-    for (int i = 0; i < s.nth; i++)
-        pthread_join(s.th[i], NULL);
     for (size_t i = 0; i < s.npend; i++) {
         if (s.full) {
             s.res.errors++;
-        } else if (unlink(s.pend[i].path), link(s.pend[i].target, s.pend[i].path) < 0) {
+        } else if (link_over(s.pend[i].target, s.pend[i].path) < 0) {
             log_warning_errno(-errno, "cannot link %s to %s", s.pend[i].path, s.pend[i].target);
             s.res.errors++;
         } else {
@@ -1188,7 +1376,7 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     for (size_t i = s.ndirs; i-- > 0;) {
         struct stat st;
         if (lstat(s.dirs[i].path, &st) == 0 && S_ISDIR(st.st_mode))
-            set_meta(&s, -1, s.dirs[i].path, &s.dirs[i].nd);
+            set_meta(&s, -1, s.dirs[i].path, &s.dirs[i].nd, s.dirs[i].fresh);
         free(s.dirs[i].path);
         cs_node_clear(&s.dirs[i].nd);
     }

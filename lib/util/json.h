@@ -142,5 +142,9 @@ bool cs_utf8_valid(const char *s, size_t len);
  * otherwise key holds it with each invalid byte replaced by U+FFFD and
  * key_base64 the exact bytes.  0 or -ENOMEM. */
 int cs_json_add_name(json_object *o, const char *key, const char *name);
+/* The same for an array of n names: key an array of them, each as above;
+ * when any is not UTF-8, key_base64 an array of the same length holding the
+ * exact bytes of those and null for the others.  0 or -ENOMEM. */
+int cs_json_add_names(json_object *o, const char *key, char *const *names, size_t n);
 
 #endif

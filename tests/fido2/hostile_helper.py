@@ -9,8 +9,10 @@ their namespace) to check the module stays bounded:
   control   an info prompt with control characters and escape sequences
   badtype   a header whose first byte is no prompt type
   answers   a secret prompt; the answer frame is written to .../answer.bin
+  stall     an info prompt, then waits for ever (the module kills it)
 Then it exits 0 with no reply frame (or the one it broke)."""
 import os
+import signal
 import struct
 import sys
 
@@ -47,6 +49,11 @@ def main():
         prompt(INFO, b"bell\x07 esc\x1b[2J nl\n del\x7f end")
     elif mode == "badtype":
         sys.stdout.buffer.write(b"\x7f\x00\x00\x05hello")
+    elif mode == "stall":
+        prompt(INFO, b"Touch your security key.")
+        while True:
+            if not os.read(0, 4096):
+                signal.pause()          # EOF: still nothing but the kill ends it
     elif mode == "answers":
         prompt(SECRET, b"Security key PIN: ")
         with open(f"{DIR}/answer.bin", "wb") as f:

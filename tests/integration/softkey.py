@@ -65,6 +65,31 @@ class SoftKey:
         return json.loads(self.state.read_text())["retries"]
 
 
+class SoftKeys:
+    """The keys a test plugs in: plug() starts one in self.dir (its state
+    and log in work), stop() unplugs those still in.  shared: their sockets
+    open to every user, for a sandbox user's CLI to talk to them too."""
+
+    def __init__(self, work, keys_dir=None, shared=False):
+        self.work = work
+        self.dir = keys_dir or work / "keys"
+        self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.shared = shared
+        self.all = []
+
+    def plug(self, name="key", **kw):
+        k = SoftKey(self.dir, self.work, name, **kw)
+        if self.shared:
+            os.chmod(k.socket, 0o666)
+        self.all.append(k)
+        return k
+
+    def stop(self):
+        for k in self.all:
+            if k.proc.poll() is None:
+                k.unplug()
+
+
 def namespace_plug(state, name="k", args=""):
     """sh: a tmpfs on /run (this namespace only), and the key whose state
     file is `state` plugged in at KEYDIR/NAME.sock; its pid in $KEY."""

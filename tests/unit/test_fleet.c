@@ -22,6 +22,8 @@
 #include "config/config.h"
 #include "crypto/keys.h"
 #include "fleet/fleet.h"
+#include "fleet/report.h"
+#include "storage/storage_s3.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/secmem.h"
@@ -398,6 +400,62 @@ static void test_rollback_pin_survives_cache_loss(void **state)
     cs_directory_free(d);
 }
 
+/* The agent's view of the pin: the report key of the published directory,
+ * accepted as directory-sync would. */
+static int report_key(void)
+{
+    uint8_t rpk[CS_FLEET_ESCROW_PK_BYTES];
+    cs_storage *st = NULL;
+    int r;
+
+    assert_int_equal(cs_storage_open_config(cfg, NULL, &st), 0);
+    r = cs_fleet_report_key(cfg, st, rpk);
+    cs_storage_close(st);
+    return r;
+}
+
+/* A damaged state file: the pin falls back to the installed cache's serial,
+ * and with no cache either nothing is accepted; never serial 0. */
+static void damage_state(int how)
+{
+    static const char *const text[] = { "{\"serial\":2", "\x01garbage", "{\"serial\":\"20\"}" };
+
+    unlink(P("directory.state"));
+    rmdir(P("directory.state"));
+    if (how < 3)
+        write_text("directory.state", text[how]);
+    else
+        assert_int_equal(mkdir(P("directory.state"), 0755), 0); /* unreadable: EISDIR, even for root */
+}
+
+static void test_damaged_state_keeps_the_pin(void **state)
+{
+    cs_directory *d = make_dir(1);
+
+    d->has_report = true;
+    memset(d->report_pk, 7, sizeof(d->report_pk));
+    for (int how = 0; how < 4; how++) {
+        unlink(P("directory.cache"));
+        unlink(P("directory.state"));
+        rmdir(P("directory.state"));
+        publish(d, 20, 3600);
+        assert_int_equal(do_sync(), 0);
+        assert_int_equal(report_key(), 0);
+        damage_state(how); /* truncated, corrupt, wrong type, unreadable */
+        publish(d, 19, 3600);
+        assert_int_equal(do_sync(), -ESTALE);  /* the cache's serial pins 20 */
+        assert_int_equal(report_key(), -ESTALE);
+        unlink(P("directory.cache")); /* nothing left to prove a serial: refuse all */
+        assert_int_equal(do_sync() < 0, 1);
+        assert_int_equal(access(P("directory.cache"), F_OK), -1);
+        assert_int_equal(report_key() < 0, 1);
+    }
+    /* a missing state on a machine with no cache: never synced, serial 0 */
+    rmdir(P("directory.state"));
+    assert_int_equal(do_sync(), 0);
+    cs_directory_free(d);
+}
+
 static void test_check_pinned(void **state)
 {
     cs_directory *d = make_dir(3);
@@ -720,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_source_names_the_field),
         cmocka_unit_test(test_sync_and_refusals),
         cmocka_unit_test(test_rollback_pin_survives_cache_loss),
+        cmocka_unit_test(test_damaged_state_keeps_the_pin),
         cmocka_unit_test(test_check_pinned),
         cmocka_unit_test(test_keybag_floor),
         cmocka_unit_test(test_cache_reader),

@@ -31,6 +31,7 @@ static void test_parse(void **state)
     (void)state;
     assert_int_equal(parse("{\"serial\":3,\"etag\":\"x\"}", &st), 0);
     assert_int_equal(st.serial, 3);
+    assert_string_equal(st.etag, "x");
     assert_int_equal(st.failed_at, 0);
     assert_int_equal(parse("{\"serial\":3,\"failed_at\":99,\"failure\":\"a\\u0007b\",\"refused\":true}", &st), 0);
     assert_int_equal(st.failed_at, 99);
@@ -44,6 +45,9 @@ static void test_parse(void **state)
     assert_int_equal(parse("{\"serial\":3,\"failed_at\":-1,\"failure\":\"x\"}", &st), -EBADMSG);
     assert_int_equal(parse("{\"failed_at\":9,\"failure\":\"x\",\"refused\":1}", &st), -EBADMSG);
     assert_int_equal(parse("[1]", &st), -EBADMSG);
+    assert_int_equal(parse("{\"serial\":3,\"etag\":3}", &st), -EBADMSG);
+    snprintf(big, sizeof(big), "{\"etag\":\"%080d\"}", 7); /* longer than any ETag kept */
+    assert_int_equal(parse(big, &st), -EBADMSG);
     assert_int_equal(cs_fleet_sync_status_parse("{}\0{}", 5, &st), -EBADMSG);
     /* oversized: refused before parsing; a long reason is cut, terminated */
     memset(big, ' ', sizeof(big));
@@ -87,6 +91,14 @@ static void test_record_and_clear(void **state)
     assert_int_equal(st.serial, 7);
     assert_int_equal(st.failed_at, 0);
     assert_int_equal(cs_fleet_sync_warning(cfg, &st, line, sizeof(line)), 0);
+
+    /* a damaged state is left alone: rewritten with the failure only, it
+     * would lose the serial it pins */
+    assert_int_equal(cs_write_file_atomic(path, "{\"serial\":7", 11, 0644), 0);
+    cs_fleet_sync_record_failure(cfg, 5, false, "x");
+    assert_int_equal(cs_read_file(path, 4096, &b), 0);
+    assert_int_equal(b.len, 11);
+    cs_buf_free(&b);
 
     /* no state at all: recorded from scratch */
     unlink(path);

@@ -266,6 +266,36 @@ static void test_add_name(void **state)
     json_object_put(o);
 }
 
+static void test_add_names(void **state)
+{
+    char *valid[] = { "/home/a", "/home/caf\xc3\xa9" };
+    char *mixed[] = { "/ok", "caf\xe9", "/also-ok", "\xff" };
+    json_object *o = json_object_new_object();
+    json_object *a, *b;
+
+    (void)state;
+    assert_int_equal(cs_json_add_names(o, "paths", valid, 2), 0);
+    a = json_object_object_get(o, "paths");
+    assert_int_equal(json_object_array_length(a), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 1)), "/home/caf\xc3\xa9");
+    assert_false(json_object_object_get_ex(o, "paths_base64", NULL)); /* all UTF-8: once */
+    assert_int_equal(cs_json_add_names(o, "none", NULL, 0), 0);
+    assert_int_equal(json_object_array_length(json_object_object_get(o, "none")), 0);
+
+    assert_int_equal(cs_json_add_names(o, "paths", mixed, 4), 0); /* replaces */
+    a = json_object_object_get(o, "paths");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 1)), "caf\xef\xbf\xbd");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 3)), "\xef\xbf\xbd");
+    assert_true(json_object_object_get_ex(o, "paths_base64", &b));
+    assert_int_equal(json_object_array_length(b), 4);
+    assert_null(json_object_array_get_idx(b, 0));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(b, 1)), "Y2Fm6Q==");
+    assert_null(json_object_array_get_idx(b, 2));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(b, 3)), "/w==");
+    assert_true(cs_utf8_valid(json_object_to_json_string(o), strlen(json_object_to_json_string(o))));
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_unknown_and_repeated),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_add_name),
+        cmocka_unit_test(test_add_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

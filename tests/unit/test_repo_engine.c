@@ -420,6 +420,49 @@ static void test_prune_bound(void **state)
     cs_repo_close(r);
 }
 
+/* A backup of a million small files names ~1 M blobs: its index must come
+ * in objects of bounded size (the writer and every reader hold an object's
+ * plaintext, compressed and sealed copies at once), a pack never split. */
+static void test_index_objects_bounded(void **state)
+{
+    const uint32_t sizes[] = { 40000, 40000, 10, CS_INDEX_OBJECT_BLOBS + 5 };
+    enum { NP = sizeof(sizes) / sizeof(sizes[0]) };
+    cs_index_pack_blobs v[NP];
+    cs_repo *r, *r2;
+    cs_id *ids = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(cs_repo_init(fx.st, "users/ix/backup/", fx.amk), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/ix/backup/", fx.amk, &r), 0);
+    for (int p = 0; p < NP; p++) {
+        randombytes_buf(v[p].pack_id.b, sizeof(v[p].pack_id.b));
+        v[p].n = sizes[p];
+        v[p].size = (uint64_t)sizes[p] * 64;
+        assert_non_null(v[p].blobs = calloc(sizes[p], sizeof(cs_pack_blob)));
+        for (uint32_t i = 0; i < sizes[p]; i++) {
+            v[p].blobs[i] = (cs_pack_blob){ .type = CS_BLOB_DATA, .offset = i * 64, .enc_len = 64, .raw_len = 23 };
+            randombytes_buf(v[p].blobs[i].id.b, sizeof(v[p].blobs[i].id.b));
+        }
+    }
+    /* 40000 | 40000 + 10 | the big pack alone, whole */
+    assert_int_equal(cs_repo_write_index(r, v, NP), 3);
+    assert_int_equal(cs_repo_list_ids(r, "index", &ids, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(cs_repo_open(fx.st, "users/ix/backup/", fx.amk, &r2), 0);
+    for (int p = 0; p < NP; p++) {
+        for (uint32_t i = 0; i < sizes[p]; i += 997) {
+            cs_ientry *e = cs_index_find(&r2->index, &v[p].blobs[i].id);
+            assert_non_null(e);
+            assert_int_equal(e->offset, i * 64);
+        }
+        free(v[p].blobs);
+    }
+    free(ids);
+    cs_repo_close(r2);
+    cs_repo_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_config_damaged_copy_and_repair),
         cmocka_unit_test(test_long_prefix_refused),
         cmocka_unit_test(test_prune_bound),
+        cmocka_unit_test(test_index_objects_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

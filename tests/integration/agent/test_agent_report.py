@@ -174,3 +174,25 @@ def test_two_workstations_of_one_user_file_two_reports(agent, agent_env, tmp_pat
                           cwd=str(tmp_path)).stdout
     for host in by_host:
         assert re.search(rf"^{re.escape(account.user)}\s+{re.escape(host)}\s+ok\s", text, re.M), text
+
+
+def test_no_machine_id_is_said_not_swallowed(agent, agent_env, tmp_path):
+    """A workstation without a machine id cannot name itself in a report:
+    the agent says so at warning level, with what to do, and `cloudseal
+    status` shows it (else the admin sees a stale machine, its user nothing)."""
+    write, account = agent_env
+    make_fleet(tmp_path, write, agent, account)
+    empty = tmp_path / "machine-id"
+    empty.write_text("")
+    agent.wrap = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/machine-id && exec "$@"', str(empty)]
+    account.unlock()
+    agent.start()
+    agent.wait_status("idle, next backup", timeout=120)
+    agent.wait_log("cannot file fleet health reports")
+    line = next(l for l in agent.log_text().splitlines() if "cannot file fleet health reports" in l)
+    assert "no machine id" in line and "systemd-machine-id-setup" in line, line
+    assert "systemd-machine-id-setup" in agent.request("status")["report_problem"]
+    text = agent.cli("status", check=False).stdout
+    assert re.search(r"^Reports: +none filed: this machine has no machine id", text, re.M), text
+    assert not (tmp_path / "storage" / "fleet" / "reports").exists()
+    assert agent.terminate() == 0

@@ -32,10 +32,11 @@ def uniques(msgs):
 
 def test_help_and_usage(account):
     a = account("a")
-    assert "archive sync" in a.cli("archive", "--help").stdout
+    assert re.search(r"^Commands:\n  sync ", a.cli("archive", "--help").stdout, re.M)
     assert "--dry-run" in a.cli("archive", "sync", "--help").stdout
     r = a.cli("archive", "frobnicate", check=False)
-    assert r.returncode == 2 and "sync" in r.stderr
+    assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
+    assert "Try 'cloudseal archive --help'." in r.stderr
 
 
 def test_two_workstations(account):

@@ -69,3 +69,27 @@ def test_failed_folder_listing_fails_the_sync(account, build_dir, tmp_path):
     assert "Input/output error" in r.stderr, r.stderr
     b.sync()
     assert sorted(b.messages()) == sorted(before), "a message was deleted"
+
+
+def test_failed_sync_ends_with_what_to_do(account, build_dir, tmp_path):
+    """A failed sync in text mode ends with one line of its own: what failed
+    and what to do next, whatever the library logged before (here an
+    allocation failure nothing else reports in those words)."""
+    shim = build_dir / "tests" / "failalloc.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration' (or make {shim})"
+    a = account("a")
+    a.deliver("1764300000.M1P1.a", message(1), folder=VICTIM)
+    a.sync()
+    w = account("w")
+    mark = tmp_path / "injected"
+    saved = w.env
+    w.env = dict(saved, LD_PRELOAD=str(shim), CS_FAILALLOC_NAME=VICTIM, CS_FAILALLOC_CALL="strdup",
+                 CS_FAILALLOC_NTH="1", CS_FAILALLOC_MARK=str(mark))
+    try:
+        r = w.sync(check=False)
+    finally:
+        w.env = saved
+    assert mark.exists(), "failalloc.so matched no strdup() of the folder's name"
+    assert r.returncode != 0, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "archive sync failed (Cannot allocate memory); run 'cloudseal archive sync' again" in last, r.stderr

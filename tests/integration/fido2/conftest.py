@@ -9,27 +9,19 @@ import subprocess
 
 import pytest
 
-from softkey import SoftKey
+from softkey import SoftKeys
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / os.environ.get("O", "build")
 TOOL = BUILD / "tests" / "fido2-tool"
 
 
-class Keys:
+class Keys(SoftKeys):
     """The plugged-in keys and the fido2-tool that talks to them."""
 
     def __init__(self, tmp_path):
-        self.dir = tmp_path / "keys"
-        self.dir.mkdir()
-        self.work = tmp_path
-        self.all = []
+        super().__init__(tmp_path)
         self.pin_file = tmp_path / "pin"
-
-    def plug(self, name="key", **kw):
-        k = SoftKey(self.dir, self.work, name, **kw)
-        self.all.append(k)
-        return k
 
     def env(self):
         return dict(os.environ, CLOUDSEAL_TEST_FIDO2_DIR=str(self.dir))
@@ -64,12 +56,6 @@ class Keys:
             return r.stdout.strip(), None, r.stderr
         err = [line.split(": ", 1)[1] for line in r.stderr.splitlines() if line.startswith("error: ")]
         return None, (err[0] if err else r.stderr), r.stderr
-
-    def stop(self):
-        for k in self.all:
-            if k.proc.poll() is None:
-                k.proc.terminate()
-                k.proc.wait(30)
 
 
 @pytest.fixture

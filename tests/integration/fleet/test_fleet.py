@@ -250,3 +250,34 @@ def test_group_and_user_editing(fleet):
     assert [g["members"] for g in src["groups"] if g["name"] == "ops"] == [[]]
     r = fleet.cli("remove-group", "nosuch", check=False)
     assert r.returncode == 4
+
+
+STATE_DAMAGE = {
+    "truncated": lambda p: p.write_text(p.read_text()[:9]),
+    "corrupt": lambda p: p.write_bytes(b"\x00\xff not json"),
+    "wrong_type": lambda p: p.write_text('{"serial": "2", "etag": 5}'),
+    "unreadable": lambda p: (p.unlink(), p.mkdir()),   # EISDIR: unreadable even for root
+}
+
+
+@pytest.mark.parametrize("damage", sorted(STATE_DAMAGE))
+def test_damaged_state_never_lowers_the_rollback_pin(fleet, tmp_path, damage):
+    add_alice_bob(fleet)
+    fleet.publish()
+    fleet.publish()          # serial 2 installed and pinned in the state
+    fleet.sync()
+    state = tmp_path / "directory.state"
+    old = tmp_path / "old.signed"
+    fleet.sign(old, 1)
+    fleet.plant(old)
+    STATE_DAMAGE[damage](state)
+    # the installed cache proves serial 2: still a rollback
+    r = fleet.sync(check=False)
+    assert r.returncode != 0 and "rollback" in r.stderr, r.stderr
+    assert "pinning the installed cache's serial 2" in r.stderr, r.stderr
+    # nothing left to prove a serial: nothing is accepted, and the user is told what to do
+    fleet.cache.unlink()
+    r = fleet.sync(check=False)
+    assert r.returncode != 0, r.stdout
+    assert "the rollback pin is unknown: restore the file" in r.stderr, r.stderr
+    assert not fleet.cache.exists()

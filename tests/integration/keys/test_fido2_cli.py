@@ -10,34 +10,14 @@ import subprocess
 
 import pytest
 
-from softkey import SoftKey
+from softkey import SoftKeys
 
 PIN = "4711-cs"
 
 
-class Keys:
-    """The plugged-in software keys (tests/integration/softkey.py)."""
-
-    def __init__(self, work):
-        self.dir = work / "keys"
-        self.dir.mkdir(mode=0o755)
-        self.work = work
-        self.all = []
-
-    def plug(self, name="key", **kw):
-        k = SoftKey(self.dir, self.work, name, **kw)
-        self.all.append(k)
-        return k
-
-    def stop(self):
-        for k in self.all:
-            if k.proc.poll() is None:
-                k.unplug()
-
-
 @pytest.fixture
 def keys(tmp_path, build_dir):
-    k = Keys(tmp_path)
+    k = SoftKeys(tmp_path)
     yield k
     k.stop()
 

@@ -10,13 +10,12 @@ piggyback login goes on locked and the journal says why; an authoritative
 fleet login fails closed.  Policy any: the password unlocks as before, the
 key is not asked."""
 import importlib.util
-import os
 import pathlib
 
 import pytest
 
 import uids
-from softkey import KEYDIR, SoftKey
+from softkey import KEYDIR, SoftKeys
 
 HERE = pathlib.Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("fleet_login_for_fido2", HERE / "test_fleet_login.py")
@@ -32,31 +31,10 @@ KEYS_MOUNT = (
     f"mkdir {KEYDIR} && mount --bind $D/fido/keys {KEYDIR}\n")
 
 
-class SandboxKeys:
-    """Software keys in the sandbox (which the test user can reach)."""
-
-    def __init__(self, sb):
-        self.work = sb.dir / "fido"
-        self.dir = self.work / "keys"
-        self.dir.mkdir(mode=0o755, parents=True)
-        self.work.chmod(0o755)
-        self.all = []
-
-    def plug(self, name="key", **kw):
-        k = SoftKey(self.dir, self.work, name, **kw)
-        os.chmod(k.socket, 0o666)  # the user's CLI talks to it too
-        self.all.append(k)
-        return k
-
-    def stop(self):
-        for k in self.all:
-            if k.proc.poll() is None:
-                k.unplug()
-
-
 @pytest.fixture
 def keys(sandbox):
-    k = SandboxKeys(sandbox)
+    k = SoftKeys(sandbox.dir / "fido", shared=True)  # the test user's CLI talks to them too
+    k.work.chmod(0o755)
     yield k
     k.stop()
 

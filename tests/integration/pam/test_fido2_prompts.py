@@ -145,6 +145,24 @@ def hostile(sandbox, mode, answers=(PASSWORD,), app=None):
                           setup=f"echo {mode} > {KEYDIR}/hostile-mode\n" + (app or ""))
 
 
+def test_timeout_after_a_prompt_logs_the_real_bound(sandbox):
+    """A helper that prompts, then never finishes, is killed at timeout plus
+    the time its prompt added (at most prompt_timeout): the syslog says that
+    bound, not the base timeout it outlived."""
+    sandbox.add_service("csfido2", module_opts=f"helper={ROOT / 'tests' / 'fido2' / 'hostile_helper.py'} "
+                        "timeout=1 prompt_timeout=2")
+    out = sandbox.run(sandbox.syslog_capture + f"mount -t tmpfs -o mode=755 cs-run /run\nmkdir -p {KEYDIR}\n"
+                      f"echo stall > {KEYDIR}/hostile-mode\n"
+                      f"python3 {APP} csfido2 $U || true\n" + sandbox.syslog_drain + "cat $D/syslog.txt\n",
+                      input=PASSWORD + "\n").stdout
+    assert "info: Touch your security key." in out
+    m = re.search(r"did not finish within (\d+)\.(\d) s \(timeout=1 s, prompts added (\d+)\.(\d) s, "
+                  r"at most prompt_timeout=2 s\) and was killed", out)
+    assert m, out
+    total, added = int(m[1]) * 10 + int(m[2]), int(m[3]) * 10 + int(m[4])   # tenths of a second
+    assert 10 < total <= 30 and total == 10 + added, m[0]
+
+
 def test_hostile_huge_prompt_is_refused(sandbox):
     out = hostile(sandbox, "huge")
     assert "info:" not in out and "AAAA" not in out

@@ -50,3 +50,24 @@ def test_latin1_names_in_ls_find_diff(repo, tmp_path):
     snaps = json.loads(repo.run("snapshots", "--json").stdout)
     changes = strict(run_bytes(repo, "diff", "--json", snaps[0]["id"], snaps[1]["id"]))
     assert any(exact(c, "path") == latin1 and c["change"] == "M" for c in changes), changes
+
+
+def test_non_utf8_source_path_in_snapshots_json(repo, tmp_path):
+    """`snapshots --json` lists the source paths under the same rule: a
+    strict parser reads the document, paths_base64 gives the exact bytes
+    (null for a path that is UTF-8 as it is)."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    latin1 = os.path.join(os.fsencode(str(tmp_path)), b"d\xe9j\xe0")
+    os.mkdir(latin1)
+    with open(os.path.join(latin1, b"f"), "wb") as f:
+        f.write(b"x\n")
+    repo.run("backup", plain, os.fsdecode(latin1))
+    (snap,) = strict(run_bytes(repo, "snapshots", "--json"))
+    exact_paths = [base64.b64decode(b) if b is not None else os.fsencode(p)
+                   for p, b in zip(snap["paths"], snap["paths_base64"])]
+    assert sorted(exact_paths) == sorted([os.fsencode(str(plain)), latin1]), snap
+    i = exact_paths.index(latin1)
+    assert snap["paths"][i].endswith("d\ufffdj\ufffd") and snap["paths_base64"][1 - i] is None, snap
+    status = strict(run_bytes(repo, "status", "--json"))
+    assert status["newest_snapshot"]["paths_base64"] == snap["paths_base64"], status

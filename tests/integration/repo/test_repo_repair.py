@@ -245,7 +245,8 @@ def test_check_names_a_damaged_lock_and_repair_drops_an_unreadable_snapshot(hist
 
 def test_repair_help_and_usage(repo):
     r = repo.run("repair", "--help")
-    assert "Usage: cloudseal repair index" in r.stdout and "repair snapshots" in r.stdout
+    assert "Usage: cloudseal repair COMMAND" in r.stdout and "\n  snapshots " in r.stdout
+    assert "Usage: cloudseal repair index" in repo.run("repair", "index", "--help").stdout
     assert repo.run("repair", check=False).returncode == 2
     assert repo.run("repair", "everything", check=False).returncode == 2
     assert repo.run("repair", "index", "--dry-run", check=False).returncode == 2

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* A snapshot as the CLI prints it (`snapshots`, `backup`, `status` with
+ * --json): the stored object's JSON (lib/repo/snapshot.c, which must stay
+ * as written) with its source paths under the rule of every file name in
+ * JSON output (util/json.h): U+FFFD for people, the exact bytes in
+ * paths_base64 when one is not UTF-8, so the document stays readable. */
+#include <stdio.h>
+#include <json-c/json.h>
+
+#include "repo_cli.h"
+#include "util/json.h"
+
+json_object *repo_cli_snapshot_json(const cs_snapshot *s)
+{
+    json_object *o = cs_snapshot_to_json(s, true);
+
+    if (o && cs_json_add_names(o, "paths", s->paths, s->npaths) < 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
