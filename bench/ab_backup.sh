@@ -8,20 +8,11 @@
 set -u
 DS=$1; TAG=$2; ROUNDS=$3; shift 3
 W=${AB_WORK:-/var/tmp/cloudseal-ab}/$TAG
-rm -rf "$W"; mkdir -p "$W/state"
-cat >"$W/conf" <<CONF
-[storage]
-url = file://$W/repo
-[paths]
-state_dir = $W/state
-[kdf]
-target_time_ms = 1
-memory = 8M
-[backup]
-cache_dir = $W/files
-exclude =
-CONF
-export CLOUDSEAL_CONFIG=$W/conf
+rm -rf "$W"; mkdir -p "$W"
+# the benchmark's own configuration (bench/cloudseal.sh): state and file cache under $W
+CACHE=$W . "$(dirname "$0")/cloudseal.sh"
+CACHE=$W _cs_conf "$W/repo"
+export CLOUDSEAL_CONFIG=$W/cloudseal.conf
 B0=$1
 printf 'pw-not-secret\n' | $B0 enroll --password-stdin --force >/dev/null 2>&1 || { echo enroll failed; exit 1; }
 printf 'pw-not-secret\n' | $B0 unlock --password-stdin >/dev/null || { echo unlock failed; exit 1; }
