@@ -23,6 +23,8 @@ RUNS=${BENCH_RUNS:-1}
 DATASETS=${BENCH_DATASETS:-"synthetic real 1m"}
 TOOLS=${BENCH_TOOLS:-"cloudseal restic borg_lz4"}
 TOOLS_1M=${BENCH_TOOLS_1M:-"cloudseal restic"}
+# the floors besides the stat walk (always timed): "read_all cp_a" by default
+FLOORS=${BENCH_FLOORS:-"read_all cp_a"}
 SIZE=${BENCH_SIZE_MIB:-}
 WORK=${BENCH_WORK:-/var/tmp/cloudseal-bench-work}
 OUT=${BENCH_OUT:-$ROOT/build/bench/$(date +%Y%m%d-%H%M%S)}
@@ -79,10 +81,12 @@ floors() {
   for r in $(seq 1 "$RUNS"); do
     find "$d" -printf '%s %T@ %i %m\n' >/dev/null  # warm the dentries and inodes
     echo -e "stat_walk\t$r\t$( { /usr/bin/time -f %e find "$d" -printf '%s %T@ %i %m\n' >/dev/null; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
-    echo -e "read_all\t$r\t$( { /usr/bin/time -f %e sh -c 'find "$1" -type f -print0 | xargs -0 cat >/dev/null' sh "$d"; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
+    case " $FLOORS " in *" read_all "*)
+    echo -e "read_all\t$r\t$( { /usr/bin/time -f %e sh -c 'find "$1" -type f -print0 | xargs -0 cat >/dev/null' sh "$d"; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv";; esac
+    case " $FLOORS " in *" cp_a "*)
     rm -rf "$WORK/cpa"; sync
     echo -e "cp_a\t$r\t$( { /usr/bin/time -f %e cp -a "$d" "$WORK/cpa"; } 2>&1 | tail -1)\t$(cut -d' ' -f1 /proc/loadavg)" >>"$o/floors.tsv"
-    rm -rf "$WORK/cpa"; sync
+    rm -rf "$WORK/cpa"; sync;; esac
   done
 }
 
