@@ -24,7 +24,7 @@ DATASETS=${BENCH_DATASETS:-"synthetic real 1m"}
 TOOLS=${BENCH_TOOLS:-"cloudseal restic borg_lz4"}
 TOOLS_1M=${BENCH_TOOLS_1M:-"cloudseal restic"}
 # the floors besides the stat walk (always timed): "read_all cp_a" by default
-FLOORS=${BENCH_FLOORS:-"read_all cp_a"}
+FLOORS=${BENCH_FLOORS-"read_all cp_a"}
 SIZE=${BENCH_SIZE_MIB:-}
 WORK=${BENCH_WORK:-/var/tmp/cloudseal-bench-work}
 OUT=${BENCH_OUT:-$ROOT/build/bench/$(date +%Y%m%d-%H%M%S)}
