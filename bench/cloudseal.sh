@@ -32,8 +32,11 @@ cloudseal_init() {
 cloudseal_backup() {
   timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" backup --host bench --tag "$2" data </dev/null
 }
-cloudseal_restore() {
+cloudseal_restore() { # the run's last use of the key: revoke it (untimed), as a logout would
   timed env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" restore latest --target "$3" </dev/null
+  local rc=$?
+  _cs lock >/dev/null 2>&1
+  return $rc
 }
 # the same, pinned to one core: the scaling figure of issue 23 (initial backup 2 cores / 1 core)
 cloudseal_1cpu_version() { cloudseal_version; }
