@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -226,8 +225,9 @@ int cs_blob_payload(void *zctx, const void *data, size_t len, cs_buf *scratch, c
 }
 
 /* Blob nonces: random, as before, but drawn from a per-thread pool filled
- * by one getrandom() per 170 blobs instead of one per blob (75 k syscalls
- * in a backup of the real tree).  Nonces are public; what matters is that
+ * by one randombytes_buf() per 170 blobs instead of one per blob (75 k
+ * getrandom() calls in a backup of the real tree; libsodium reads 256 bytes
+ * a call, so ~16 per refill).  Nonces are public; what matters is that
  * none is used twice: each pool byte is handed out once, and a forked
  * child (which inherits the pool) refills before its first blob. */
 #define NONCE_POOL (170 * 24)
@@ -253,18 +253,7 @@ static void blob_nonce(uint8_t nonce[24])
 {
     pthread_once(&fork_hook_once, fork_hook);
     if (nonces.generation != fork_generation || nonces.used + 24 > sizeof(nonces.bytes)) {
-        /* getrandom() itself: libsodium asks for 256 bytes a call */
-        size_t got = 0;
-        while (got < sizeof(nonces.bytes)) {
-            ssize_t n = getrandom(nonces.bytes + got, sizeof(nonces.bytes) - got, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        if (got < sizeof(nonces.bytes))
-            randombytes_buf(nonces.bytes + got, sizeof(nonces.bytes) - got);
+        randombytes_buf(nonces.bytes, sizeof(nonces.bytes));
         nonces.used = 0;
         nonces.generation = fork_generation;
     }

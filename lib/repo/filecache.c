@@ -42,25 +42,6 @@
 
 static const uint8_t fc_magic[4] = { 'C', 'S', 'F', 'C' };
 
-/* Little-endian stores into space reserved for a whole entry. */
-static void st16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-    st16(p, (uint16_t)v);
-    st16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-    st32(p, (uint32_t)v);
-    st32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* One entry as read, pointing into the segment. */
 typedef struct fc_rec {
     const char *dir, *name;
@@ -159,7 +140,7 @@ static void make_ad(const cs_fcache *c, const uint8_t file_id[16], uint32_t inde
     memcpy(ad, "CSF3", 4);
     memcpy(ad + 4, c->repo_id.b, 32);
     memcpy(ad + 36, file_id, 16);
-    st32(ad + 52, index);
+    cs_store_le32(ad + 52, index);
     ad[56] = final;
 }
 
@@ -315,7 +296,7 @@ static int wr_flush(cs_fcache *c, uint8_t final)
     if ((r = cs_buf_reserve(&w->ct, 5 + len)) < 0)
         return r;
     p = w->ct.data;
-    st32(p, (uint32_t)len);
+    cs_store_le32(p, (uint32_t)len);
     p[4] = final;
     randombytes_buf(p + 5, FC_NONCE);
     make_ad(c, w->file_id, w->index, final, ad);
@@ -347,7 +328,7 @@ static int wr_entry(cs_fcache *c, const char *dir, size_t dlen, const char *name
     p = w->pt.data + w->pt.len;
     *p++ = same ? 0 : 1;
     if (!same) {
-        st16(p, (uint16_t)dlen);
+        cs_store_le16(p, (uint16_t)dlen);
         memcpy(p + 2, dir, dlen);
         p += 2 + dlen;
         cs_buf_reset(&w->dir);
@@ -355,18 +336,18 @@ static int wr_entry(cs_fcache *c, const char *dir, size_t dlen, const char *name
             return r;
         w->have_dir = true;
     }
-    st16(p, (uint16_t)nlen);
+    cs_store_le16(p, (uint16_t)nlen);
     memcpy(p + 2, name, nlen);
     p += 2 + nlen;
-    st64(p, st->ino);
-    st64(p + 8, st->size);
-    st64(p + 16, (uint64_t)st->mtime_s);
-    st32(p + 24, st->mtime_ns);
-    st64(p + 28, (uint64_t)st->ctime_s);
-    st32(p + 36, st->ctime_ns);
-    st16(p + 40, age);
+    cs_store_le64(p, st->ino);
+    cs_store_le64(p + 8, st->size);
+    cs_store_le64(p + 16, (uint64_t)st->mtime_s);
+    cs_store_le32(p + 24, st->mtime_ns);
+    cs_store_le64(p + 28, (uint64_t)st->ctime_s);
+    cs_store_le32(p + 36, st->ctime_ns);
+    cs_store_le16(p + 40, age);
     p[42] = flags;
-    st32(p + 43, n);
+    cs_store_le32(p + 43, n);
     if (n)
         memcpy(p + FC_ENTRY_FIXED, ids, (size_t)n * CS_ID_LEN);
     w->pt.len = (size_t)(p + FC_ENTRY_FIXED + (size_t)n * CS_ID_LEN - w->pt.data);
@@ -406,7 +387,7 @@ static int wr_start(cs_fcache *c)
         return -errno;
     randombytes_buf(w->file_id, sizeof(w->file_id));
     memcpy(h, fc_magic, 4);
-    st32(h + 4, FC_VERSION);
+    cs_store_le32(h + 4, FC_VERSION);
     memcpy(h + 8, w->file_id, 16);
     if ((r = cs_write_all(w->fd, h, sizeof(h))) < 0)
         return r;

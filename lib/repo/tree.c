@@ -23,27 +23,6 @@ int cs_name_cmp(const char *a, size_t al, const char *b, size_t bl)
 /* The encoding writes each node into space reserved for all of it at once:
  * one bounds check per node instead of one per field (a no-change backup
  * encodes every node of the tree to compare its id). */
-static uint8_t *put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    return p + 2;
-}
-
-static uint8_t *put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-    return p + 4;
-}
-
-static uint8_t *put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-    return p + 8;
-}
-
 static uint8_t *put_bytes(uint8_t *p, const void *s, size_t n)
 {
     if (n)
@@ -85,20 +64,20 @@ static size_t node_size(const cs_node *d)
 static void encode_node(const cs_node *d, uint8_t *p)
 {
     *p++ = d->type;
-    p = put_bytes(put16(p, d->name_len), d->name, d->name_len);
-    p = put32(put32(put32(p, d->mode), d->uid), d->gid);
+    p = put_bytes(cs_store_le16(p, d->name_len), d->name, d->name_len);
+    p = cs_store_le32(cs_store_le32(cs_store_le32(p, d->mode), d->uid), d->gid);
     p = put_str8(put_str8(p, d->user), d->group);
-    p = put32(put64(p, (uint64_t)d->mtime_s), d->mtime_ns);
-    p = put32(put64(p, (uint64_t)d->ctime_s), d->ctime_ns);
-    p = put64(put64(put64(p, d->size), d->inode), d->dev);
-    p = put32(put64(put32(p, d->nlink), d->rdev), d->flags);
-    p = put_bytes(put16(p, d->link_len), d->link, d->link_len);
-    p = put16(p, d->nxattrs);
+    p = cs_store_le32(cs_store_le64(p, (uint64_t)d->mtime_s), d->mtime_ns);
+    p = cs_store_le32(cs_store_le64(p, (uint64_t)d->ctime_s), d->ctime_ns);
+    p = cs_store_le64(cs_store_le64(cs_store_le64(p, d->size), d->inode), d->dev);
+    p = cs_store_le32(cs_store_le64(cs_store_le32(p, d->nlink), d->rdev), d->flags);
+    p = put_bytes(cs_store_le16(p, d->link_len), d->link, d->link_len);
+    p = cs_store_le16(p, d->nxattrs);
     for (uint16_t x = 0; x < d->nxattrs; x++)
-        p = put_bytes(put32(put_str8(p, d->xattrs[x].name), d->xattrs[x].len), d->xattrs[x].value,
+        p = put_bytes(cs_store_le32(put_str8(p, d->xattrs[x].name), d->xattrs[x].len), d->xattrs[x].value,
                       d->xattrs[x].len);
     if (d->type == CS_NODE_FILE) {
-        p = put32(p, d->ncontent);
+        p = cs_store_le32(p, d->ncontent);
         for (uint32_t c = 0; c < d->ncontent; c++)
             p = put_bytes(p, d->content[c].b, CS_ID_LEN);
     } else if (d->type == CS_NODE_DIR) {

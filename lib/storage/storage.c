@@ -46,18 +46,20 @@ static void *task_thread(void *arg)
     return NULL;
 }
 
+#define TASK_THREADS 8
+
 void cs_storage_run_tasks(cs_storage *s, cs_storage_task *tasks, size_t n)
 {
-    pthread_t th[8];
-    bool started[8] = { false };
-    bool local = s->ops == &cs_storage_file_ops;
+    pthread_t th[TASK_THREADS];
+    bool started[TASK_THREADS] = { false };
+    size_t nth = s->ops == &cs_storage_file_ops ? 0 : n < TASK_THREADS ? n : TASK_THREADS;
 
-    for (size_t i = 1; i < n; i++)
-        started[i] = !local && i < 8 && pthread_create(&th[i], NULL, task_thread, &tasks[i]) == 0;
+    for (size_t i = 1; i < nth; i++)
+        started[i] = pthread_create(&th[i], NULL, task_thread, &tasks[i]) == 0;
     for (size_t i = 0; i < n; i++)
-        if (!started[i]) /* the first, and any a thread could not be had for */
+        if (i >= nth || !started[i]) /* the first, those past the threads, any a thread could not be had for */
             tasks[i].rc = tasks[i].fn(tasks[i].arg);
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 1; i < nth; i++)
         if (started[i])
             pthread_join(th[i], NULL);
 }

@@ -47,6 +47,22 @@ static inline uint32_t cs_load_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static inline uint64_t cs_load_le64(const uint8_t *p) { return cs_load_le32(p) | (uint64_t)cs_load_le32(p + 4) << 32; }
+/* Little-endian stores into space already reserved for a whole record;
+ * each returns the byte after the field. */
+static inline uint8_t *cs_store_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    return p + 2;
+}
+static inline uint8_t *cs_store_le32(uint8_t *p, uint32_t v)
+{
+    return cs_store_le16(cs_store_le16(p, (uint16_t)v), (uint16_t)(v >> 16));
+}
+static inline uint8_t *cs_store_le64(uint8_t *p, uint64_t v)
+{
+    return cs_store_le32(cs_store_le32(p, (uint32_t)v), (uint32_t)(v >> 32));
+}
 
 /* n bytes in place: *p points into the input (NULL on failure). */
 int cs_get_bytes(cs_reader *rd, size_t n, const uint8_t **p);
