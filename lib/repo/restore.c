@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +53,12 @@
  * GET); workers fetch jobs at once (as many as the observed round trips
  * need, see grow_workers) and write each blob at its place in its
  * file(s); the worker that writes a file's last blob finishes it.  What
- * jobs hold is bounded by a budget (REMOTE_BUDGET at first, see
- * grow_workers; a job reserves its range plus 2 x its largest blob: the
- * decrypted and decompressed copies); at most max_open files are open at once (the
- * soft RLIMIT_NOFILE raised to the hard one, less FDS_SPARE, at most
- * MAX_OPEN). */
+ * the workers hold is bounded by one budget, REMOTE_BUDGET, however many
+ * of them there are (see hold_buffers: a job needs its range plus 2 x its
+ * largest blob, the decrypted and decompressed copies; a worker keeps its
+ * buffers for the next job inside the budget); at most max_open files are
+ * open at once (the soft RLIMIT_NOFILE raised to the hard one, less
+ * FDS_SPARE, at most MAX_OPEN). */
 #define PLAN_FILES 64
 #define PLAN_BYTES (16u << 20)
 #define PLAN_BYTES_MAX (1ull << 30)
@@ -65,8 +67,6 @@
 #define RANGE_MAX (8u << 20)
 #define GAP_MAX (256u << 10)
 #define REMOTE_BUDGET (64u << 20)
-#define KEEP_BUF (1u << 20)
-#define FETCH_KEEP (RANGE_MAX + (1u << 20))
 /* Trees (remote): a whole pack at a time, the last TREE_PACKS kept. */
 #define TREE_PACKS 4
 #define TREE_PACK_MAX (16u << 20)
@@ -130,7 +130,7 @@ typedef struct restore_run {
     size_t batch_files;
     uint64_t batch_bytes;
     uint64_t wait_ns, work_ns; /* remote jobs: time in GETs, in decoding and writing (under mu) */
-    uint64_t budget_max; /* what the workers may hold in all (grow_workers) */
+    uint64_t budget_max; /* what the workers may hold in all: REMOTE_BUDGET */
     dirmeta *dirs;
     size_t ndirs, dcap;
     hlink *links;
@@ -149,7 +149,9 @@ typedef struct restore_run {
     struct { uint32_t pack; cs_buf buf; } tp[TREE_PACKS]; /* see load_tree (main thread) */
     unsigned tp_next;
     pthread_cond_t cv_open;
-    uint64_t budget;     /* REMOTE_BUDGET bytes not reserved by a worker (under mu) */
+    uint64_t budget;     /* REMOTE_BUDGET bytes not held by a worker (under mu) */
+    int budget_waiters;  /* workers waiting for budget (under mu) */
+    int active;          /* workers in a job with their budget held (under mu) */
     pthread_cond_t cv_budget;
     int busy;            /* jobs taken by workers, not finished (under mu) */
     pthread_cond_t cv_idle;
@@ -263,6 +265,7 @@ typedef struct wbufs {
     void *dctx;
     window w;
     cs_buf range;        /* a pack range (remote) */
+    uint64_t held;       /* budget this worker holds for its buffers (remote, under mu) */
 } wbufs;
 
 static int load_blob(restore_run *s, window *w, const cs_id *id, cs_buf *raw, cs_buf *tmp, cs_buf *out, void *dctx)
@@ -468,35 +471,111 @@ static void place_done(restore_run *s, const place *p, int rc, int why)
         file_done(s, f);
 }
 
-static void budget_take(restore_run *s, uint64_t n)
+/* Remote storage: the workers' buffers, kept from job to job (a buffer
+ * freed and allocated again is a page freed and faulted in again, and on a
+ * VM that gives freed memory back to its host that costs ~4 s per GiB), and
+ * bounded in all by one budget.  A buffer is sized to what a job needs, in
+ * whole BUF_STEPs (cs_buf_reserve doubles: a 4.1 MiB range would take 8;
+ * finer steps make a buffer grow again for each slightly larger range).
+ * What a worker holds is its buffers' capacities, taken from the budget
+ * before its job; the decrypted and decompressed buffers are wiped when
+ * freed, which touches their whole capacity. */
+#define BUF_STEP (1u << 20)
+
+static uint64_t step_up(uint64_t n)
 {
+    return (n + BUF_STEP - 1) / BUF_STEP * BUF_STEP;
+}
+
+/* The capacity b will have for n bytes (see size_buf). */
+static uint64_t cap_for(const cs_buf *b, uint64_t n)
+{
+    return b->cap >= n ? b->cap : step_up(n);
+}
+
+static int size_buf(cs_buf *b, uint64_t n, bool ciphertext)
+{
+    if (b->cap >= n)
+        return 0;
+    if (ciphertext)
+        cs_buf_free_ciphertext(b);
+    else
+        cs_buf_free(b);
+    if (!(b->data = malloc(step_up(n))))
+        return -ENOMEM;
+    b->cap = step_up(n);
+    return 0;
+}
+
+/* Free the worker's buffers and give their budget back.  Called without
+ * s->mu. */
+static void drop_buffers(restore_run *s, wbufs *b)
+{
+    cs_buf_free(&b->blob);
+    cs_buf_free(&b->tmp);
+    cs_buf_free_ciphertext(&b->raw);
+    cs_buf_free_ciphertext(&b->range);
     pthread_mutex_lock(&s->mu);
-    while (s->budget < n)
-        pthread_cond_wait(&s->cv_budget, &s->mu);
-    s->budget -= n;
+    s->budget += b->held;
+    b->held = 0;
+    pthread_cond_broadcast(&s->cv_budget);
     pthread_mutex_unlock(&s->mu);
 }
 
-/* After a job: drop big buffers, give its budget back.  A worker keeps
- * its range buffer for the next job only while there are no more workers
- * than KEEP_WORKERS (grow_workers): kept buffers are outside the budget. */
-#define KEEP_WORKERS 8
-static void budget_give(restore_run *s, uint64_t n, wbufs *b)
+/* Hold budget for buffers that fit a range of len bytes whose largest
+ * blob is enc stored and raw plain, and size them.  A worker whose
+ * buffers need more than the budget has left waits for it, keeping them:
+ * the budget, not the number of workers, bounds the GETs in flight, and
+ * the workers in jobs go on with the buffers they have (no page freed and
+ * faulted in again per job).  Only when no worker is in a job does a
+ * waiting one let go of its buffers, and an idle one does when another
+ * waits (rworker): a worker holds budget only while in a job, waiting with
+ * others in jobs, or about to drop it, so every wait ends.  A job larger
+ * than the whole budget (not with REMOTE_BUDGET >= RANGE_MAX + 2 *
+ * CS_MAX_BLOB) waits for all of it. */
+static int hold_buffers(restore_run *s, wbufs *b, uint64_t len, uint64_t enc, uint64_t raw)
 {
-    cs_buf *v[] = { &b->blob, &b->raw, &b->tmp };
-    int nth;
+    uint64_t want;
 
     pthread_mutex_lock(&s->mu);
-    nth = s->nth;
+    for (;;) {
+        want = cap_for(&b->range, len) + cap_for(&b->tmp, enc) + cap_for(&b->blob, raw) + b->raw.cap;
+        if (want > s->budget_max)
+            want = s->budget_max;
+        if (want <= b->held || s->budget >= want - b->held)
+            break;
+        if (s->active == 0 && b->held) {
+            pthread_mutex_unlock(&s->mu);
+            drop_buffers(s, b);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        s->budget_waiters++;
+        pthread_cond_broadcast(&s->cv_job); /* idle workers let go of theirs (rworker) */
+        pthread_cond_wait(&s->cv_budget, &s->mu);
+        s->budget_waiters--;
+    }
+    if (want > b->held) {
+        s->budget -= want - b->held;
+        b->held = want;
+    }
+    s->active++;
     pthread_mutex_unlock(&s->mu);
-    if (b->range.cap > FETCH_KEEP || (nth > KEEP_WORKERS && b->range.cap))
-        cs_buf_free_ciphertext(&b->range);
-    for (size_t i = 0; i < 3; i++)
-        if (v[i]->cap > KEEP_BUF)
-            cs_buf_free(v[i]);
+    if (size_buf(&b->range, len, true) < 0 || size_buf(&b->tmp, enc, false) < 0 ||
+        size_buf(&b->blob, raw, false) < 0)
+        return -ENOMEM; /* released by pack_job */
+    return 0;
+}
+
+/* After a job: the buffers are kept for the next one (see hold_buffers).
+ * A blob fetched alone (its range failed) grew raw outside the budget:
+ * freed at once. */
+static void release_buffers(restore_run *s, wbufs *b)
+{
+    cs_buf_free_ciphertext(&b->raw);
     pthread_mutex_lock(&s->mu);
-    s->budget += n;
-    pthread_cond_broadcast(&s->cv_budget);
+    if (--s->active == 0)
+        pthread_cond_broadcast(&s->cv_budget); /* a waiting worker may have to let go */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -540,36 +619,25 @@ static int start_workers(restore_run *s, int n)
  * cores * (wait + work) / work workers are (Little's law), from the jobs
  * timed so far (a slow link or a busy server: more; loopback: about one
  * per core and one fetching).  Re-derived after each job, never fewer, at
- * most WORKERS_PER_CORE per core (at least KEEP_WORKERS).  Each worker
- * beyond KEEP_WORKERS brings WORKER_BUDGET of memory for ranges in flight,
- * up to REMOTE_BUDGET_MAX in all: on a slow link the link, not the
- * requests in flight, is the limit, and 32 ranges of 8 MiB in flight fill
- * a link of 2 Gbit/s at a round trip of 1 s.  Under s->mu. */
-#define WORKER_BUDGET (8u << 20)
-#define REMOTE_BUDGET_MAX (256u << 20)
+ * most WORKERS_PER_CORE per core (at least MIN_MOST).  The workers share
+ * one memory budget (hold_buffers): more of them keep more GETs in flight
+ * while the budget lasts, then wait for it.  Under s->mu. */
 #define WORKERS_PER_CORE 4
+#define MIN_MOST 8
 static void grow_workers(restore_run *s)
 {
     uint64_t want, most = (uint64_t)s->cores * WORKERS_PER_CORE;
-    int before = s->nth;
 
     if (s->o->workers > 0 || s->work_ns == 0)
         return;
     want = ((uint64_t)s->cores * (s->wait_ns + s->work_ns) + s->work_ns - 1) / s->work_ns;
-    if (most < KEEP_WORKERS)
-        most = KEEP_WORKERS;
+    if (most < MIN_MOST)
+        most = MIN_MOST;
     if (want > most)
         want = most;
     if ((int)want <= s->nth)
         return;
     start_workers(s, (int)want);
-    for (int i = before; i < s->nth; i++) {
-        if (i >= KEEP_WORKERS && s->budget_max < REMOTE_BUDGET_MAX) {
-            s->budget += WORKER_BUDGET;
-            s->budget_max += WORKER_BUDGET;
-        }
-    }
-    pthread_cond_broadcast(&s->cv_budget);
 }
 
 /* A range of one pack: fetch it in one GET, write every blob in it to its
@@ -579,7 +647,7 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
 {
     cs_repo *r = s->r;
     uint32_t start = j->pl[0].offset;
-    uint64_t end = start, biggest = 0, need;
+    uint64_t end = start, enc = 0, raw = 0;
     char key[CS_REPO_KEY_MAX];
     bool got = false;
     int why = 0, full = stopped(s);
@@ -589,16 +657,20 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
         const cs_ientry *e = cs_index_find(&r->index, &j->pl[i].f->nd.content[j->pl[i].blob]);
         if ((uint64_t)j->pl[i].offset + j->pl[i].enc_len > end)
             end = (uint64_t)j->pl[i].offset + j->pl[i].enc_len;
-        if (e->raw_len > biggest)
-            biggest = e->raw_len;
+        if (e->raw_len > raw)
+            raw = e->raw_len;
+        if (j->pl[i].enc_len > enc)
+            enc = j->pl[i].enc_len;
     }
-    need = end - start + 2 * biggest < REMOTE_BUDGET ? end - start + 2 * biggest : REMOTE_BUDGET;
+    if (!full && hold_buffers(s, b, end - start, enc, raw) < 0) {
+        release_buffers(s, b);
+        full = -ENOMEM;
+    }
     if (full) {
         for (size_t i = 0; i < j->npl; i++)
             place_done(s, &j->pl[i], full, 0);
         return;
     }
-    budget_take(s, need);
     cs_buf_reset(&b->range);
     t0 = now_ns();
     got = cs_repo_key(r, "data", &r->index.packs[j->pl[0].pack].id, key, sizeof(key)) == 0 &&
@@ -620,7 +692,7 @@ static void pack_job(restore_run *s, rjob *j, wbufs *b)
     s->work_ns += t2 - t1;
     grow_workers(s);
     pthread_mutex_unlock(&s->mu);
-    budget_give(s, need, b);
+    release_buffers(s, b);
 }
 
 /* One whole-file job: write it, count it. */
@@ -655,13 +727,20 @@ static void *rworker(void *arg)
 {
     restore_run *s = arg;
     wbufs b = { CS_BUF_INIT, CS_BUF_INIT, CS_BUF_INIT, ZSTD_createDCtx(), { CS_BUF_INIT, UINT32_MAX, 0 },
-                CS_BUF_INIT };
+                CS_BUF_INIT, 0 };
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
         rjob *j;
-        while (!s->head && !s->stop)
+        while (!s->head && !s->stop) {
+            if (b.held && s->budget_waiters) { /* idle, keeping what another worker waits for */
+                pthread_mutex_unlock(&s->mu);
+                drop_buffers(s, &b);
+                pthread_mutex_lock(&s->mu);
+                continue;
+            }
             pthread_cond_wait(&s->cv_job, &s->mu);
+        }
         if (!s->head)
             break;
         j = s->head;
@@ -682,11 +761,8 @@ static void *rworker(void *arg)
             pthread_cond_broadcast(&s->cv_idle);
     }
     pthread_mutex_unlock(&s->mu);
-    cs_buf_free(&b.blob);
-    cs_buf_free(&b.raw);
-    cs_buf_free(&b.tmp);
+    drop_buffers(s, &b);
     cs_buf_free(&b.w.buf);
-    cs_buf_free_ciphertext(&b.range);
     ZSTD_freeDCtx(b.dctx);
     return NULL;
 }
@@ -1326,6 +1402,12 @@ int cs_restore(cs_repo *r, const cs_snapshot *snap, const cs_restore_opts *o, cs
     s.plan_max_files = PLAN_FILES;
     s.plan_max_bytes = PLAN_BYTES;
     s.budget = s.budget_max = REMOTE_BUDGET;
+    /* the budget counts the buffers a worker holds; one it frees must leave
+     * the process, not stay in its thread's malloc arena (glibc raises the
+     * mmap threshold to the largest block freed, up to 32 MiB, after which
+     * freed ranges are kept): a fixed threshold keeps them mmapped */
+    if (s.remote)
+        mallopt(M_MMAP_THRESHOLD, BUF_STEP);
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv_job, NULL);
     pthread_cond_init(&s.cv_space, NULL);
