@@ -71,3 +71,24 @@ def test_non_utf8_source_path_in_snapshots_json(repo, tmp_path):
     assert snap["paths"][i].endswith("d\ufffdj\ufffd") and snap["paths_base64"][1 - i] is None, snap
     status = strict(run_bytes(repo, "status", "--json"))
     assert status["newest_snapshot"]["paths_base64"] == snap["paths_base64"], status
+
+
+def test_non_utf8_tags_and_host_in_snapshot_json(repo, tmp_path):
+    """Tags come from a command line and host (and user) from whoever wrote
+    the snapshot: every string of a snapshot's JSON, in `backup`,
+    `snapshots` and `status`, follows the paths' rule."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    host, tag = b"caf\xe9-host", b"t\xff"
+    out = run_bytes(repo, "backup", "--json", "--host", os.fsdecode(host), "--tag", os.fsdecode(tag),
+                    "--tag", "plain", src)
+    summary = [strict(line) for line in out.splitlines()][-1]  # JSON lines: status..., summary
+    assert summary["message_type"] == "summary", summary
+    (snap,) = strict(run_bytes(repo, "snapshots", "--json"))
+    status = strict(run_bytes(repo, "status", "--json"))["newest_snapshot"]
+    for s in (snap, status):
+        assert s["host"] == "caf\ufffd-host" and exact(s, "host") == host, s
+        assert s["tags"] == ["t\ufffd", "plain"] and s["tags_base64"] == [base64.b64encode(tag).decode(), None], s
+        assert "user_base64" not in s and "paths_base64" not in s, s
+    assert summary["host_base64"] == snap["host_base64"] and summary["tags"] == snap["tags"], summary
