@@ -25,6 +25,7 @@
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/verbs.h"
@@ -76,13 +77,15 @@ static int print_entry(const char *key, const cs_object_stat *st, void *ud)
     ls_ctx *c = ud;
 
     if (c->json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "key", json_object_new_string(key));
-        json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size));
-        json_object_object_add(o, "mtime", json_object_new_int64(st->mtime_sec));
-        json_object_object_add(o, "etag", json_object_new_string(st->etag));
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        /* names and etags are what the store says: any bytes (util/json.h) */
+        if (!o || cs_json_add_name(o, "key", key) < 0 ||
+            json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size)) < 0 ||
+            json_object_object_add(o, "mtime", json_object_new_int64(st->mtime_sec)) < 0 ||
+            cs_json_add_name(o, "etag", st->etag) < 0)
+            return -ENOMEM;
         printf("%s\n  %s", c->n ? "," : "", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
     } else if (c->lng) {
         char when[32] = "-";
         time_t t = (time_t)st->mtime_sec;
@@ -168,12 +171,14 @@ static int do_test(const char *url, bool write)
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (cli.json) {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "url", json_object_new_string(shown));
+        cs_json_add_name(o, "url", shown ? shown : ""); /* from a command line or the config: any bytes */
         json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
         json_object_object_add(o, "error", r ? json_object_new_string(strerror(-r)) : NULL);
         char why[1024];
-        json_object_object_add(o, "hint", r ? json_object_new_string(cs_storage_explain(shown, r, why, sizeof(why)))
-                                            : NULL);
+        if (r) /* names the URL */
+            cs_json_add_name(o, "hint", cs_storage_explain(shown, r, why, sizeof(why)));
+        else
+            json_object_object_add(o, "hint", NULL);
         json_object_object_add(o, "empty", json_object_new_boolean(!any));
         json_object_object_add(o, "write_checked", json_object_new_boolean(write && r == 0));
         json_object_object_add(o, "immutable_put", json_object_new_string(cs_s3_immutable_mode(s)));

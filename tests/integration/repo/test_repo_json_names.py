@@ -92,3 +92,22 @@ def test_non_utf8_tags_and_host_in_snapshot_json(repo, tmp_path):
         assert s["tags"] == ["t\ufffd", "plain"] and s["tags_base64"] == [base64.b64encode(tag).decode(), None], s
         assert "user_base64" not in s and "paths_base64" not in s, s
     assert summary["host_base64"] == snap["host_base64"] and summary["tags"] == snap["tags"], summary
+
+
+def test_non_utf8_object_names_in_storage_ls(repo, tmp_path):
+    """The store names its objects: `storage ls --json` follows the rule."""
+    odd = b"users/stray-\xe9\xff"
+    with open(os.path.join(os.fsencode(str(repo.storage)), odd), "wb") as f:
+        f.write(b"x")
+    listed = strict(run_bytes(repo, "storage", "ls", "--json", "--long"))
+    by_key = {exact(e, "key"): e for e in listed}
+    assert odd in by_key and by_key[odd]["key"] == "users/stray-\ufffd\ufffd", listed
+    assert "key_base64" not in by_key[next(k for k in by_key if k != odd)], listed
+
+
+def test_non_utf8_url_in_storage_test(repo, tmp_path):
+    url = b"file://" + os.fsencode(str(tmp_path)) + b"/caf\xe9"
+    os.mkdir(url[len(b"file://"):])
+    r = repo.run("storage", "test", "--json", os.fsdecode(url))
+    t = strict(r.stdout.encode("utf-8", errors="surrogateescape"))
+    assert exact(t, "url") == url and t["ok"], t
