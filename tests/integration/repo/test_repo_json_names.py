@@ -3,8 +3,16 @@
 UTF-8 (a strict parser reads it), and the exact bytes come back from
 KEY_base64."""
 import base64
+import ctypes
 import json
 import os
+import pathlib
+import signal
+import subprocess
+
+import waits
+
+BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
 
 
 def strict(stdout_bytes):
@@ -111,3 +119,37 @@ def test_non_utf8_url_in_storage_test(repo, tmp_path):
     r = repo.run("storage", "test", "--json", os.fsdecode(url))
     t = strict(r.stdout.encode("utf-8", errors="surrogateescape"))
     assert exact(t, "url") == url and t["ok"], t
+
+
+def _in_host_named(name):
+    """preexec_fn: a UTS namespace of its own whose host name is name (any
+    bytes, as sethostname(2) takes them)."""
+    def enter():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x04000000) != 0 or libc.sethostname(name, len(name)) != 0:  # CLONE_NEWUTS
+            raise OSError(ctypes.get_errno(), "unshare/sethostname")
+    return enter
+
+
+def test_non_utf8_host_in_locks_json(repo, tmp_path):
+    """A lock names the host of its writer (any bytes): `locks --json`
+    follows the rule.  A backup on a host whose name is not UTF-8 is
+    killed once its lock object exists."""
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "x.bin").write_bytes(os.urandom(32 << 20))
+    host = b"caf\xe9"
+    p = subprocess.Popen([str(BUILD / "cloudseal"), "backup", str(big)], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=repo.env,
+                         preexec_fn=_in_host_named(host))
+    p.stdin.write(b"correct horse battery staple\n")
+    p.stdin.close()
+    locks = repo.repo_dir() / "locks"
+
+    def lock_written():
+        return locks.exists() and any(x.is_file() and ".tmp-" not in x.name for x in locks.iterdir())
+    waits.wait_for_change([locks], lock_written, 120, "the backup's lock object", pid=p.pid)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    (lock,) = strict(run_bytes(repo, "locks", "--json"))
+    assert lock["host"] == "caf\ufffd" and exact(lock, "host") == host, lock
