@@ -252,27 +252,35 @@ typedef struct storage_args {
  * it always did): one list, one set of values. */
 static storage_args args;
 
+static const struct option storage_opts[] = {
+    { "long", no_argument, NULL, 'l' },
+    { "write", no_argument, NULL, 'w' },
+    { "url", required_argument, NULL, 'u' },
+    { "older-than", required_argument, NULL, 'o' },
+    {}
+};
+
+/* One option of the list, before the verb or after it. */
+static int storage_option(int c, const char *arg)
+{
+    switch (c) {
+    case 'j': cli.json = true; break; /* -j: --json's short form */
+    case 'l': args.lng = true; break;
+    case 'w': args.write = true; break;
+    case 'u': args.url = arg; break;
+    case 'o': args.older_than = arg; break;
+    default: return CLI_USAGE;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, const char *shortopts)
 {
-    static const struct option opts[] = {
-        { "long", no_argument, NULL, 'l' },
-        { "write", no_argument, NULL, 'w' },
-        { "url", required_argument, NULL, 'u' },
-        { "older-than", required_argument, NULL, 'o' },
-        {}
-    };
     int c;
 
-    while ((c = cli_getopt(argc, argv, shortopts, opts)) != -1) {
-        switch (c) {
-        case 'j': cli.json = true; break; /* -j: --json's short form */
-        case 'l': args.lng = true; break;
-        case 'w': args.write = true; break;
-        case 'u': args.url = optarg; break;
-        case 'o': args.older_than = optarg; break;
-        default: return c;
-        }
-    }
+    while ((c = cli_getopt(argc, argv, shortopts, storage_opts)) != -1)
+        if (c == CLI_OPT_HELP || storage_option(c, optarg) != 0)
+            return c;
     return 0;
 }
 
@@ -320,22 +328,14 @@ static const cs_verb storage_commands[] = {
 
 int cmd_storage(int argc, char **argv)
 {
-    int c, r, ex;
+    static const cli_sub storage = {
+        .verbs = storage_commands, .n = CS_ARRAY_SIZE(storage_commands),
+        .shortopts = "+jlwu:", .opts = storage_opts, .opt = storage_option,
+        .footer = "S3 credentials: [storage] access_key and secret_key_file, else the\n"
+                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
+                  "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
+                  "show' tells which.\n",
+    };
 
-    /* '+': the options before the verb, then the verb's table */
-    if ((c = parse(argc, argv, "+jlwu:")) != 0) {
-        if (c == CLI_OPT_HELP) {
-            printf("\nCommands:\n");
-            cs_verbs_print(stdout, storage_commands, CS_ARRAY_SIZE(storage_commands), 12);
-            printf("\nS3 credentials: [storage] access_key and secret_key_file, else the\n"
-                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
-                   "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
-                   "show' tells which.  Run 'cloudseal storage COMMAND --help' for its options.\n");
-        }
-        return cli_opt_exit(c);
-    }
-    r = cs_verb_dispatch(storage_commands, CS_ARRAY_SIZE(storage_commands), argc, argv, &ex);
-    if (r == -ENOENT)
-        log_error("unknown 'storage' command '%s'; run 'cloudseal storage --help' for the list", argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return cli_sub_run(&storage, argc, argv);
 }

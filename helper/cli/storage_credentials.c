@@ -262,19 +262,9 @@ static const cs_verb credentials_commands[] = {
 
 int cmd_storage_credentials(int argc, char **argv)
 {
-    int c, r, ex;
+    static const cli_sub credentials = {
+        .verbs = credentials_commands, .n = CS_ARRAY_SIZE(credentials_commands), .shortopts = "+",
+    };
 
-    if ((c = cli_getopt(argc, argv, "+", NULL)) != -1) {
-        if (c == CLI_OPT_HELP) {
-            printf("\nCommands:\n");
-            cs_verbs_print(stdout, credentials_commands, CS_ARRAY_SIZE(credentials_commands), 6);
-            printf("\nRun 'cloudseal storage credentials COMMAND --help' for its options.\n");
-        }
-        return cli_opt_exit(c);
-    }
-    r = cs_verb_dispatch(credentials_commands, CS_ARRAY_SIZE(credentials_commands), argc, argv, &ex);
-    if (r == -ENOENT)
-        log_error("unknown 'storage credentials' command '%s'; run 'cloudseal storage credentials --help'",
-                  argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return cli_sub_run(&credentials, argc, argv);
 }
