@@ -17,6 +17,7 @@
 #include "storage/s3_creds.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/verbs.h"
@@ -181,8 +182,12 @@ static int do_show(void)
     if (cli.json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "source", json_object_new_string(r == 0 ? "keybag" : "machine"));
-        json_object_object_add(o, "access_key", access_key[0] ? json_object_new_string(access_key) : NULL);
-        json_object_object_add(o, "from", json_object_new_string(source));
+        /* the machine's come from the config or the environment: any bytes */
+        if (access_key[0])
+            cs_json_add_name(o, "access_key", access_key);
+        else
+            json_object_object_add(o, "access_key", NULL);
+        cs_json_add_name(o, "from", source);
         if (when[0])
             json_object_object_add(o, "expires", json_object_new_string(when));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
