@@ -81,3 +81,20 @@ def test_agent_reply_that_is_not_utf8_in_agent_json(cs_config, fake_agent):
 def test_agent_reply_that_is_not_utf8_in_status_json(cs_config, fake_agent):
     r = cli(cs_config, fake_agent, "status", "--json")
     check_reply(json.loads(r.stdout.decode("utf-8", errors="strict"))["agent"])
+
+
+def test_admin_show_of_a_gecos_that_is_not_utf8(cs_config, tmp_path):
+    """A directory source may hold a Latin-1 gecos (only ':' and control
+    characters are refused): admin show --json stays valid UTF-8."""
+    source = str(tmp_path / "directory.json")
+
+    def admin(*args):
+        r = cli(cs_config, str(tmp_path), "admin", "--source", source, *args)
+        assert r.returncode == 0, r.stderr
+        return r
+    admin("init")
+    admin("add-user", "alice", "--gecos", os.fsdecode(b"Alice Caf\xe9"))
+    doc = json.loads(admin("show", "--json").stdout.decode("utf-8", errors="strict"))
+    (alice,) = [u for u in doc["users"] if u["name"] == "alice"]
+    assert alice["gecos"] == "Alice Caf\ufffd", alice
+    assert base64.b64decode(alice["gecos_base64"]) == b"Alice Caf\xe9", alice
