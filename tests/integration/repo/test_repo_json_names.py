@@ -153,3 +153,24 @@ def test_non_utf8_host_in_locks_json(repo, tmp_path):
     p.wait()
     (lock,) = strict(run_bytes(repo, "locks", "--json"))
     assert lock["host"] == "caf\ufffd" and exact(lock, "host") == host, lock
+
+
+def test_non_utf8_user_in_snapshot_json(repo, tmp_path):
+    """The user of a snapshot is whatever its writer's machine called it
+    (pwname.so stands in for one whose name is Latin-1): snapshots and
+    status --json keep the document UTF-8, user_base64 the exact bytes."""
+    shim = BUILD / "tests" / "pwname.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration-tools'"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    user = b"j\xfcrgen"
+    r = subprocess.run([str(BUILD / "cloudseal"), "backup", str(src)], input=b"correct horse battery staple\n",
+                       env={**repo.env, "LD_PRELOAD": str(shim), "CS_PWNAME": os.fsdecode(user)},
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (snap,) = strict(run_bytes(repo, "snapshots", "--json"))
+    status = strict(run_bytes(repo, "status", "--json"))["newest_snapshot"]
+    for s in (snap, status):
+        assert s["user"] == "j\ufffdrgen" and exact(s, "user") == user, s
+        assert "host_base64" not in s and "tags_base64" not in s, s
