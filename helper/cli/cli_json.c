@@ -39,8 +39,12 @@ static int fix_member(json_object *o, const char *key, json_object *v)
     _cleanup_strv_ cs_strv names = CS_STRV_INIT;
     int r = 0;
 
-    if (json_object_is_type(v, json_type_string))
-        return cs_json_add_name(o, key, json_object_get_string(v));
+    /* copies: adding under key frees v, and its strings with it */
+    if (json_object_is_type(v, json_type_string)) {
+        _cleanup_free_ char *s = strdup(json_object_get_string(v));
+
+        return s ? cs_json_add_name(o, key, s) : -ENOMEM;
+    }
     for (size_t i = 0; r >= 0 && i < json_object_array_length(v); i++)
         r = cs_strv_add(&names, json_object_get_string(json_object_array_get_idx(v, i)));
     return r < 0 ? r : cs_json_add_names(o, key, names.v, names.n);
