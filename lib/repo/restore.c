@@ -493,16 +493,19 @@ static uint64_t cap_for(const cs_buf *b, uint64_t n)
     return b->cap >= n ? b->cap : step_up(n);
 }
 
-static int size_buf(cs_buf *b, uint64_t n, bool ciphertext)
+/* Grown with realloc: a buffer of a MiB or more is mmapped (see the
+ * mallopt in cs_restore) and grows by mremap, which moves its pages
+ * (nothing left behind to wipe, nothing copied) and faults in only the
+ * new ones. */
+static int size_buf(cs_buf *b, uint64_t n)
 {
+    uint8_t *p;
+
     if (b->cap >= n)
         return 0;
-    if (ciphertext)
-        cs_buf_free_ciphertext(b);
-    else
-        cs_buf_free(b);
-    if (!(b->data = malloc(step_up(n))))
+    if (!(p = realloc(b->data, step_up(n))))
         return -ENOMEM;
+    b->data = p;
     b->cap = step_up(n);
     return 0;
 }
@@ -561,8 +564,7 @@ static int hold_buffers(restore_run *s, wbufs *b, uint64_t len, uint64_t enc, ui
     }
     s->active++;
     pthread_mutex_unlock(&s->mu);
-    if (size_buf(&b->range, len, true) < 0 || size_buf(&b->tmp, enc, false) < 0 ||
-        size_buf(&b->blob, raw, false) < 0)
+    if (size_buf(&b->range, len) < 0 || size_buf(&b->tmp, enc) < 0 || size_buf(&b->blob, raw) < 0)
         return -ENOMEM; /* released by pack_job */
     return 0;
 }
