@@ -76,8 +76,10 @@ int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *c
  * final re-hash when verify_id is false (restore: the AEAD binds the id). */
 int cs_blob_open_dctx(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                       uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
+/* A thread's compressors (crypto.c): fixed workspaces, allocated here once */
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
+size_t cs_zctx_sizeof(const void *z); /* bytes held: constant from creation */
 
 /* ---- chunker ---- */
 typedef struct cs_chunker {
