@@ -1472,7 +1472,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
      * top of a heap gave its pages back (brk, madvise) and the next ones
      * faulted them in again.  2 MiB is what glibc's own adjustment would
      * set (twice the mmap threshold): on the 1 M tree 91 k -> 66 k page
-     * faults at the same peak RSS; 8 MiB saved no more and kept 6 MB more. */
+     * faults at the same peak RSS; 8 MiB saved no more and kept 5 MiB more. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_TRIM_THRESHOLD, 2 << 20);
     clock_gettime(CLOCK_MONOTONIC, &b->t0);
