@@ -146,6 +146,8 @@ void cs_index_clear_used(cs_index *ix);
  * after an interrupted prune: one pack must have one entry). */
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
 bool cs_index_has_pack(cs_index *ix, const cs_id *pack_id);
+/* The pack's number in *pack_idx, when the index has it. */
+bool cs_index_find_pack(cs_index *ix, const cs_id *pack_id, uint32_t *pack_idx);
 /* Parse a decrypted index object and merge it. */
 int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len);
 /* Encode packs [from..) as an index object plaintext (the packs' blobs are found by scanning). */
