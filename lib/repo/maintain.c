@@ -152,8 +152,9 @@ static int mark_all(cs_repo *r, cs_snapshot *snaps, size_t n, marks *m)
     return rc;
 }
 
-/* Read one whole pack: its hash, header and every blob against the index. */
-static uint64_t check_pack(cs_repo *r, uint32_t pidx)
+/* Read one whole pack: its hash, header and every blob the index locates
+ * in it (bp: the index's entries by pack). */
+static uint64_t check_pack(cs_repo *r, const cs_index_bypack *bp, uint32_t pidx)
 {
     _cleanup_buf_ cs_buf pack = CS_BUF_INIT, tmp = CS_BUF_INIT, out = CS_BUF_INIT;
     const cs_ipack *ip = &r->index.packs[pidx];
@@ -176,11 +177,9 @@ static uint64_t check_pack(cs_repo *r, uint32_t pidx)
         errors++;
     }
     /* every index entry pointing here must decrypt and hash to its id */
-    for (size_t i = 0; i < r->index.count; i++) {
-        cs_ientry *e = cs_index_at(&r->index, i);
+    for (size_t k = 0; k < cs_index_bypack_count(bp, pidx); k++) {
+        cs_ientry *e = cs_index_bypack_at(&r->index, bp, pidx, k);
         char bhex[65];
-        if (e->pack != pidx)
-            continue;
         cs_id_hex(&e->id, bhex);
         if ((uint64_t)e->offset + e->enc_len > pack.len ||
             cs_blob_open(r->keys, e->type, &e->id, pack.data + e->offset, e->enc_len, e->raw_len, &tmp, &out) < 0) {
@@ -233,6 +232,7 @@ static void count_unindexed(cs_repo *r, cs_check_result *res)
 int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
 {
     cs_snapshot *snaps = NULL;
+    cs_index_bypack bp = { 0 };
     size_t nsnaps = 0, damaged = 0, nindexed = r->index.npacks;
     uint64_t bad_headers = 0;
     bool *missing = NULL;
@@ -290,47 +290,28 @@ int cs_check(cs_repo *r, const cs_check_opts *o, cs_check_result *res)
     res->errors += res->locks_damaged = check_locks(r);
     if ((rc = cs_repo_temp_objects(r, 0, &res->temp_objects, &res->temp_bytes)) < 0)
         goto out;
+    if (o && o->read_data_percent > 0 && (rc = cs_index_bypack_build(&r->index, &bp)) < 0)
+        goto out;
     if (o && o->read_data_percent > 0) {
         for (uint32_t i = 0; i < r->index.npacks; i++) {
             if (i < nindexed && missing[i])
                 continue; /* reported */
             if (o->read_data_percent < 100 && randombytes_uniform(100) >= (uint32_t)o->read_data_percent)
                 continue;
-            res->errors += check_pack(r, i);
+            res->errors += check_pack(r, &bp, i);
             res->packs_read++;
         }
     }
     rc = res->errors ? -EBADMSG : 0;
 out:
     cs_snapshots_free(snaps, nsnaps);
+    cs_index_bypack_free(&bp);
     cs_plist_free(&pl);
     free(missing);
     return rc;
 }
 
 /* ------------------------------------------------------------------ prune */
-
-static int index_of_pack(cs_repo *r, uint32_t pidx, cs_index_pack_blobs *out)
-{
-    cs_ipack *ip = &r->index.packs[pidx];
-    size_t n = 0, count = 0;
-
-    for (size_t i = 0; i < r->index.count; i++)
-        if (cs_index_at(&r->index, i)->pack == pidx)
-            count++;
-    out->pack_id = ip->id;
-    out->size = ip->size;
-    out->blobs = calloc(count ? count : 1, sizeof(cs_pack_blob));
-    if (!out->blobs)
-        return -ENOMEM;
-    for (size_t i = 0; i < r->index.count && n < count; i++) {
-        cs_ientry *e = cs_index_at(&r->index, i);
-        if (e->pack == pidx)
-            out->blobs[n++] = (cs_pack_blob){ e->type, e->id, e->offset, e->enc_len, e->raw_len };
-    }
-    out->n = (uint32_t)n;
-    return 0;
-}
 
 /* A blob listed by two index objects keeps one location (index.c).  If
  * that location is a pack that is gone (an index object an earlier prune
@@ -599,20 +580,23 @@ static int repack(cs_repo *r, const prune_plan *pp)
     return rc;
 }
 
-/* One index object for every pack kept as it is. */
+/* One index object for every pack kept as it is: their entries found in
+ * one pass over the index (after the repack moved the copied ones). */
 static int write_kept_index(cs_repo *r, const prune_plan *pp)
 {
     cs_index_pack_blobs *v = calloc(pp->npacks + 1, sizeof(*v));
+    cs_index_bypack bp = { 0 };
     size_t nv = 0;
-    int rc = v ? 0 : -ENOMEM;
+    int rc = v ? cs_index_bypack_build(&r->index, &bp) : -ENOMEM;
 
     for (uint32_t p = 0; p < pp->npacks && rc == 0; p++) {
         if (pp->fate[p] != PACK_KEEP)
             continue;
-        rc = index_of_pack(r, p, &v[nv]);
+        rc = cs_index_pack_view(&r->index, &bp, p, &v[nv]);
         if (rc == 0)
             nv++;
     }
+    cs_index_bypack_free(&bp);
     if (rc == 0 && nv && (rc = cs_repo_write_index(r, v, nv)) > 0)
         rc = 0;
     for (size_t i = 0; i < nv; i++)
