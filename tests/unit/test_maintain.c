@@ -287,6 +287,81 @@ static void test_repair_salvage_groups_once(void **state)
     cs_repo_close(r);
 }
 
+static void write_in(const char *dir, const char *rel, const void *data, size_t len)
+{
+    char p[700];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(cs_write_all(fd, data, len), 0);
+    close(fd);
+}
+
+static int delete_data_pack(const char *key, const cs_object_stat *os, void *ud)
+{
+    (void)ud;
+    if (os->size < 500 << 10)
+        return 0; /* the victim's pack: the only big one */
+    assert_int_equal(cs_storage_del(fx.st, key), 0);
+    return 1;
+}
+
+/* repair snapshots reads a tree the snapshots share once (it walked each
+ * snapshot's whole tree): K snapshots sharing dir/ and its D directories,
+ * the last one losing a file, read the D + 1 shared trees and a few of
+ * each snapshot's own, not K x (D + 1); the others are left as they are. */
+static void test_repair_snapshots_reads_shared_trees_once(void **state)
+{
+    enum { K = 5, D = 20 };
+    char top[400], dir[450], rel[64];
+    const char *paths[] = { top };
+    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
+    cs_repair_index_result ri;
+    cs_repair_snapshots_result rs;
+    cs_snapshot s[K];
+    uint8_t *big = malloc(600 << 10);
+    cs_repo *r;
+
+    (void)state;
+    assert_non_null(big);
+    randombytes_buf(big, 600 << 10);
+    snprintf(top, sizeof(top), "%s/rs", fx.tmp);
+    snprintf(dir, sizeof(dir), "%s/dir", top);
+    assert_int_equal(mkdir(top, 0755), 0);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int d = 0; d < D; d++) {
+        char sub[500];
+        snprintf(sub, sizeof(sub), "%s/d%d", dir, d);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        write_in(sub, "f", sub, strlen(sub));
+    }
+    assert_int_equal(cs_repo_init(fx.st, "users/rs/backup/", fx.amk), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/rs/backup/", fx.amk, &r), 0);
+    for (int i = 0; i < K; i++) {
+        snprintf(rel, sizeof(rel), "top%d", i); /* each snapshot's own top directory */
+        write_in(top, rel, rel, strlen(rel));
+        if (i == K - 1)
+            write_in(top, "victim", big, 600 << 10);
+        assert_int_equal(cs_backup(r, &bo, &s[i]), 0);
+    }
+    assert_int_equal(cs_storage_list(fx.st, "users/rs/backup/data/", delete_data_pack, NULL), 1);
+    assert_int_equal(cs_repair_index(r, &ri), 0);
+    assert_int_equal(cs_repair_snapshots(r, false, false, &rs), 0);
+    assert_int_equal(rs.snapshots, K);
+    assert_int_equal(rs.nrepaired, 1);
+    assert_memory_equal(rs.repaired[0].old_id.b, s[K - 1].id.b, CS_ID_LEN);
+    assert_int_equal(rs.repaired[0].lost, 2); /* victim and top4, in its pack */
+    assert_true(rs.trees >= D + 1 + K);
+    assert_true(rs.trees <= D + 1 + K * 8); /* the walk of every snapshot: >= K x (D + 1) */
+    for (int i = 0; i < K; i++)
+        cs_snapshot_clear(&s[i]);
+    cs_repair_snapshots_result_free(&rs);
+    cs_repo_close(r);
+    free(big);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -307,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_views_hostile),
         cmocka_unit_test(test_prune_and_check_group_once),
         cmocka_unit_test(test_repair_salvage_groups_once),
+        cmocka_unit_test(test_repair_snapshots_reads_shared_trees_once),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
