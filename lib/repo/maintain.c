@@ -82,10 +82,47 @@ static void mark_entry(cs_repo *r, cs_ientry *e, marks *m)
     e->used = 1;
 }
 
-/* Mark every blob reachable from a tree; errors are counted and named. */
-static int mark_tree(cs_repo *r, const cs_id *id, const char *path, marks *m)
+/* The path of the tree being marked, for messages: one buffer for the
+ * walk, a name appended on the way down and cut on the way up (a string
+ * made for every node cost the walk more than its index lookups). */
+typedef struct walk_path {
+    char *s;
+    size_t len, cap;
+} walk_path;
+
+static int path_push(walk_path *p, const cs_node *nd)
+{
+    if (CS_GREEDY_REALLOC(p->s, p->cap, p->len + nd->name_len + 2) < 0)
+        return -ENOMEM;
+    p->s[p->len++] = '/';
+    memcpy(p->s + p->len, nd->name, nd->name_len);
+    p->len += nd->name_len;
+    p->s[p->len] = '\0';
+    return 0;
+}
+
+static void path_cut(walk_path *p, size_t len)
+{
+    p->len = len;
+    p->s[len] = '\0';
+}
+
+static void blob_error(const cs_repo *r, const char *kind, const cs_id *id, const char *path, int rc,
+                       marks *m)
+{
+    char hex[65];
+
+    cs_id_hex(id, hex);
+    log_error("%s: %s blob %s is %s", path, kind, hex, rc != -ENOENT ? "damaged" : where(r));
+    m->errors++;
+}
+
+/* Mark every blob reachable from a tree (at path p); errors are counted
+ * and named. */
+static int mark_tree(cs_repo *r, const cs_id *id, walk_path *p, marks *m)
 {
     cs_ientry *e = cs_index_find(&r->index, id);
+    size_t len = p->len;
     cs_tree t;
     int rc;
 
@@ -93,62 +130,55 @@ static int mark_tree(cs_repo *r, const cs_id *id, const char *path, marks *m)
         return 0;
     rc = cs_tree_load(r, id, &t);
     if (rc < 0) {
-        char hex[65];
-        cs_id_hex(id, hex);
-        log_error("%s: tree blob %s is %s", path[0] ? path : "/", hex, rc != -ENOENT ? "damaged" : where(r));
-        m->errors++;
+        blob_error(r, "tree", id, p->s, rc, m);
         return rc == -ENOMEM ? rc : 0;
     }
     mark_entry(r, cs_index_find(&r->index, id), m);
     m->trees++;
-    for (size_t i = 0; i < t.n; i++) {
+    for (size_t i = 0; i < t.n && rc == 0; i++) {
         const cs_node *nd = &t.nodes[i];
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", path, nd->name) < 0) {
-            cs_tree_free(&t);
-            return -ENOMEM;
-        }
+        if ((rc = path_push(p, nd)) < 0)
+            break;
         for (uint32_t c = 0; c < nd->ncontent; c++) {
             cs_ientry *ce = cs_index_find(&r->index, &nd->content[c]);
-            if (!ce || ce->pack == CS_PACK_PENDING || ce->type != CS_BLOB_DATA) {
-                char hex[65];
-                cs_id_hex(&nd->content[c], hex);
-                log_error("%s: data blob %s is %s", p, hex, where(r));
-                m->errors++;
-            } else {
+            if (!ce || ce->pack == CS_PACK_PENDING || ce->type != CS_BLOB_DATA)
+                blob_error(r, "data", &nd->content[c], p->s, -ENOENT, m);
+            else
                 mark_entry(r, ce, m);
-            }
         }
-        if (nd->type == CS_NODE_DIR && (rc = mark_tree(r, &nd->subtree, p, m)) < 0) {
-            free(p);
-            cs_tree_free(&t);
-            return rc;
-        }
-        free(p);
+        if (nd->type == CS_NODE_DIR)
+            rc = mark_tree(r, &nd->subtree, p, m);
+        path_cut(p, len);
     }
     cs_tree_free(&t);
-    return 0;
+    return rc;
 }
 
 /* Blobs a snapshot needs that only a pack header located (the index lacks
  * them) are an error: prune would delete them, a backup upload them again. */
 static int mark_all(cs_repo *r, cs_snapshot *snaps, size_t n, marks *m)
 {
+    walk_path p = { 0 };
     int rc = 0;
 
     reset_marks(r);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        char hex[65], path[80];
+        char hex[65];
         uint64_t before = m->unindexed;
         cs_id_hex(&snaps[i].id, hex);
-        snprintf(path, sizeof(path), "snapshot %.8s:", hex);
-        rc = mark_tree(r, &snaps[i].tree, path, m);
+        if (CS_GREEDY_REALLOC(p.s, p.cap, 32) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        p.len = (size_t)snprintf(p.s, p.cap, "snapshot %.8s:", hex);
+        rc = mark_tree(r, &snaps[i].tree, &p, m);
         if (m->unindexed > before) {
             log_error("snapshot %.8s: %llu blob(s) it needs are in packs no index object names; "
                       "run 'cloudseal repair index'", hex, (unsigned long long)(m->unindexed - before));
             m->errors++;
         }
     }
+    free(p.s);
     return rc;
 }
 

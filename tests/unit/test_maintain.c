@@ -362,6 +362,65 @@ static void test_repair_snapshots_reads_shared_trees_once(void **state)
     free(big);
 }
 
+/* check names a blob its snapshots need and the index lacks by the path of
+ * the file that needs it, under each snapshot (mark_tree builds the path
+ * in one buffer, cut back after each name). */
+static void test_check_names_the_path_of_a_lost_blob(void **state)
+{
+    char top[400], dir[500], log[450], want[1200], hex[65];
+    const char *paths[] = { top };
+    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
+    cs_repair_index_result ri;
+    cs_check_result cr;
+    cs_buf out = CS_BUF_INIT;
+    uint8_t *big = malloc(600 << 10);
+    cs_snapshot s;
+    cs_repo *r;
+    int fd, saved;
+
+    (void)state;
+    assert_non_null(big);
+    randombytes_buf(big, 600 << 10);
+    snprintf(top, sizeof(top), "%s/msg", fx.tmp);
+    assert_int_equal(mkdir(top, 0755), 0);
+    snprintf(dir, sizeof(dir), "%s/a", top);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_in(dir, "small", "x", 1);
+    assert_int_equal(cs_repo_init(fx.st, "users/msg/backup/", fx.amk), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/msg/backup/", fx.amk, &r), 0);
+    assert_int_equal(cs_backup(r, &bo, &s), 0); /* small in a pack of its own */
+    cs_snapshot_clear(&s);
+    snprintf(dir, sizeof(dir), "%s/b", top);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_in(dir, "big", big, 600 << 10);
+    assert_int_equal(cs_backup(r, &bo, &s), 0);
+    assert_int_equal(cs_storage_list(fx.st, "users/msg/backup/data/", delete_data_pack, NULL), 1);
+    assert_int_equal(cs_repair_index(r, &ri), 0); /* the index forgets the pack's blobs */
+
+    snprintf(log, sizeof(log), "%s/check.log", fx.tmp);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved = dup(2);
+    assert_int_equal(dup2(fd, 2), 2);
+    assert_int_equal(cs_check(r, NULL, &cr), -EBADMSG);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(cs_read_file(log, 1 << 20, &out), 0);
+    assert_int_equal(cs_buf_append(&out, "", 1), 0);
+    cs_id_hex(&s.id, hex);
+    snprintf(want, sizeof(want), "snapshot %.8s:%s/b/big: data blob ", hex, top);
+    assert_non_null(strstr((const char *)out.data, want));
+    snprintf(want, sizeof(want), "snapshot %.8s:%s/a/small: data blob ", hex, top);
+    assert_null(strstr((const char *)out.data, want));
+    assert_int_equal(cr.errors, 1);
+    cs_buf_free(&out);
+    cs_snapshot_clear(&s);
+    cs_repo_close(r);
+    free(big);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -383,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_prune_and_check_group_once),
         cmocka_unit_test(test_repair_salvage_groups_once),
         cmocka_unit_test(test_repair_snapshots_reads_shared_trees_once),
+        cmocka_unit_test(test_check_names_the_path_of_a_lost_blob),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
