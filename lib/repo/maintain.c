@@ -582,51 +582,85 @@ static int plan(cs_repo *r, uint64_t max_repack, prune_plan *pp, cs_prune_result
     return 0;
 }
 
-/* Copy the used blobs of the packs being repacked into new packs. */
-static int repack(cs_repo *r, const prune_plan *pp)
+static int by_offset(const void *a, const void *b)
 {
-    cs_pack_writer *writer = NULL;
-    int rc = cs_pack_writer_new(r, 2, &writer);
+    uint32_t x = (*(cs_ientry *const *)a)->offset, y = (*(cs_ientry *const *)b)->offset;
 
-    for (size_t i = 0; i < r->index.count && rc == 0; i++) {
-        cs_ientry *e = cs_index_at(&r->index, i);
-        _cleanup_buf_ cs_buf raw = CS_BUF_INIT;
-        char key[1200];
-        if (!e->used || e->pack >= pp->npacks || pp->fate[e->pack] != PACK_REPACK)
-            continue;
-        cs_repo_key(r, "data", &r->index.packs[e->pack].id, key, sizeof(key));
-        rc = cs_storage_get(r->st, key, e->offset, e->enc_len, CS_MAX_BLOB, &raw);
-        if (rc == 0) {
-            /* the blob's AEAD binds its type and id, not its pack: copy it as is */
+    return x < y ? -1 : x > y;
+}
+
+/* The used blobs of a pack being repacked (v: scratch for them), read in
+ * runs of blobs that follow each other, one ranged read a run of at most
+ * CS_MAX_BLOB bytes (a read per blob was a request per blob on S3), and
+ * copied as they are: the blob's AEAD binds its type and id, not its pack. */
+static int repack_pack(cs_repo *r, const cs_index_bypack *bp, uint32_t p, cs_pack_writer *w, cs_buf *run,
+                       cs_ientry ***v, size_t *cap)
+{
+    size_t n = 0, count = cs_index_bypack_count(bp, p);
+    char key[CS_REPO_KEY_MAX];
+    int rc = 0;
+
+    if (CS_GREEDY_REALLOC(*v, *cap, count + 1) < 0)
+        return -ENOMEM;
+    for (size_t k = 0; k < count; k++) {
+        cs_ientry *e = cs_index_bypack_at(&r->index, bp, p, k);
+        if (e->used)
+            (*v)[n++] = e;
+    }
+    qsort(*v, n, sizeof(**v), by_offset);
+    cs_repo_key(r, "data", &r->index.packs[p].id, key, sizeof(key));
+    for (size_t i = 0, j; i < n && rc == 0; i = j) {
+        uint64_t start = (*v)[i]->offset, end = start + (*v)[i]->enc_len;
+        for (j = i + 1; j < n && (*v)[j]->offset == end && end - start + (*v)[j]->enc_len <= CS_MAX_BLOB; j++)
+            end += (*v)[j]->enc_len;
+        cs_buf_reset(run);
+        rc = cs_storage_get(r->st, key, start, end - start, CS_MAX_BLOB, run);
+        if (rc == 0 && run->len != end - start)
+            rc = -EBADMSG; /* shorter than the index says: changed since plan() */
+        for (size_t k = i; k < j && rc == 0; k++) {
+            cs_ientry *e = (*v)[k];
             pthread_mutex_lock(&r->index.lock);
             e->pack = CS_PACK_PENDING;
             pthread_mutex_unlock(&r->index.lock);
-            rc = cs_pack_writer_add(writer, e->type, &e->id, raw.data, raw.len, e->raw_len);
+            rc = cs_pack_writer_add(w, e->type, &e->id, run->data + (e->offset - start), e->enc_len, e->raw_len);
         }
     }
+    return rc;
+}
+
+/* Copy the used blobs of the packs being repacked into new packs. */
+static int repack(cs_repo *r, const prune_plan *pp, const cs_index_bypack *bp)
+{
+    _cleanup_buf_ cs_buf run = CS_BUF_INIT;
+    _cleanup_free_ cs_ientry **v = NULL;
+    cs_pack_writer *writer = NULL;
+    size_t cap = 0;
+    int rc = cs_pack_writer_new(r, 2, &writer);
+
+    for (uint32_t p = 0; p < pp->npacks && rc == 0; p++)
+        if (pp->fate[p] == PACK_REPACK)
+            rc = repack_pack(r, bp, p, writer, &run, &v, &cap);
     if (rc == 0)
         rc = cs_pack_writer_finish(writer); /* writes the index object of the new packs */
     cs_pack_writer_free(writer);
     return rc;
 }
 
-/* One index object for every pack kept as it is: their entries found in
- * one pass over the index (after the repack moved the copied ones). */
-static int write_kept_index(cs_repo *r, const prune_plan *pp)
+/* One index object for every pack kept as it is (the repack moved only
+ * entries of the packs it rewrote: bp still holds the kept ones). */
+static int write_kept_index(cs_repo *r, const prune_plan *pp, const cs_index_bypack *bp)
 {
     cs_index_pack_blobs *v = calloc(pp->npacks + 1, sizeof(*v));
-    cs_index_bypack bp = { 0 };
     size_t nv = 0;
-    int rc = v ? cs_index_bypack_build(&r->index, &bp) : -ENOMEM;
+    int rc = v ? 0 : -ENOMEM;
 
     for (uint32_t p = 0; p < pp->npacks && rc == 0; p++) {
         if (pp->fate[p] != PACK_KEEP)
             continue;
-        rc = cs_index_pack_view(&r->index, &bp, p, &v[nv]);
+        rc = cs_index_pack_view(&r->index, bp, p, &v[nv]);
         if (rc == 0)
             nv++;
     }
-    cs_index_bypack_free(&bp);
     if (rc == 0 && nv && (rc = cs_repo_write_index(r, v, nv)) > 0)
         rc = 0;
     for (size_t i = 0; i < nv; i++)
@@ -666,6 +700,7 @@ static int delete_old(cs_repo *r, const prune_plan *pp, const cs_id *old_index, 
 int cs_prune(cs_repo *r, const cs_prune_opts *o, cs_prune_result *res)
 {
     static const cs_prune_opts defaults = { 0 };
+    cs_index_bypack bp = { 0 };
     prune_plan pp = { 0 };
     int rc;
 
@@ -690,12 +725,16 @@ int cs_prune(cs_repo *r, const cs_prune_opts *o, cs_prune_result *res)
     res->bytes_freed += res->temp_bytes;
     if (o->dry_run || (!res->packs_deleted && !res->packs_rewritten))
         goto out;
-    rc = repack(r, &pp);
+    /* the index by pack, for both: grouped once */
+    rc = cs_index_bypack_build(&r->index, &bp);
     if (rc == 0)
-        rc = write_kept_index(r, &pp);
+        rc = repack(r, &pp, &bp);
+    if (rc == 0)
+        rc = write_kept_index(r, &pp, &bp);
     if (rc == 0)
         rc = delete_old(r, &pp, r->index_ids, r->nindex_ids);
 out:
+    cs_index_bypack_free(&bp);
     plan_free(&pp);
     cs_repo_unlock(r);
     return rc;
