@@ -40,7 +40,7 @@ int cs_index_bypack_build(const cs_index *ix, cs_index_bypack *out)
         if (p < np)
             out->entry[out->start[p + 1]++] = (uint32_t)i;
     }
-    cs_index_bypack_builds++;
+    __atomic_fetch_add(&cs_index_bypack_builds, 1, __ATOMIC_RELAXED); /* prunes of two repositories at once */
     return 0;
 }
 
