@@ -194,9 +194,9 @@ static void backup(cs_repo *r, cs_snapshot *s)
     assert_int_equal(cs_backup(r, &o, s), 0);
 }
 
-/* A prune that keeps K packs groups the index once (the filter walked it
- * once per kept pack), and so does a check that reads all K; what prune
- * wrote for the kept packs locates every blob (check reads them all). */
+/* A prune that keeps K - 1 packs groups the index once (the filter walked it
+ * once per kept pack), and so does a check that reads them all; what prune
+ * wrote for the kept packs locates every blob (the check reads each). */
 static void test_prune_and_check_group_once(void **state)
 {
     enum { K = 6 };
