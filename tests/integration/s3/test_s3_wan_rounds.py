@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Backups over a long link (issue 23 item 4): a no-change backup's
 requests beyond the snapshot upload fit in at most 3 round trips; one that
-writes packs pays no conditional-put probe and no HEAD for them.
+writes packs pays no conditional-put probe and no HEAD for them; other
+processes' locks are read at once, not one round trip each.
 
 Every request is held LATENCY_MS by fault_proxy.py, which logs when each
 one started and ended.  The critical path is the longest chain of requests
@@ -193,3 +194,35 @@ def test_backup_that_writes_a_pack_pays_no_probe_and_no_head(machine):
     assert len(snap_put) == 1, describe(reqs)
     # open (2), the packs, the index naming them, the lock's DELETE
     assert critical_path([q for q in reqs if q is not snap_put[0]]) <= 5, describe(reqs)
+
+
+@pytest.fixture
+def refusing_proxy(slow_s3):
+    """A proxy in front of the same S3 server that refuses to DELETE locks."""
+    _, s3 = slow_s3
+    port = free_port()
+    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3.port), "--error", "0", "--reset", "0",
+                         "--truncate", "0", "--latency", "0", "--refuse", "DELETE:/locks/"], "proxy ready")
+    try:
+        yield port
+    finally:
+        stop(proc)
+
+
+def test_other_locks_are_read_in_one_round_trip(machine, refusing_proxy):
+    """3 locks other processes left (stale: their processes are gone) are
+    fetched at once: one round trip, not one each."""
+    machine.use(refusing_proxy)
+    for _ in range(3):
+        machine.run("backup", "d")
+    machine.use(machine.port)
+    machine.mark()
+    machine.run("backup", "d")
+    reqs = machine.requests()
+    lock_gets = [q for q in reqs if q["method"] == "GET" and "/locks/" in q["path"]]
+    assert len(lock_gets) == 3, describe(reqs)
+    assert critical_path(lock_gets) == 1, describe(reqs)
+    snap_put = [q for q in reqs if q["method"] == "PUT" and "/snapshots/" in q["path"]]
+    assert len(snap_put) == 1, describe(reqs)
+    # open (2), the other locks, the lock's DELETE
+    assert critical_path([q for q in reqs if q is not snap_put[0]]) <= 4, describe(reqs)
