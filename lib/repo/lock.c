@@ -155,10 +155,17 @@ int cs_repo_lock_put(cs_repo *r, bool exclusive)
 
 void cs_repo_lock_drop(cs_repo *r)
 {
-    char key[1200];
+    char key[1200], hex[65];
+    int rc;
 
     cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
-    cs_storage_del(r->st, key);
+    rc = cs_storage_del(r->st, key);
+    if (rc < 0 && rc != -ENOENT) { /* what we did is done: only the lock is left over */
+        cs_id_hex(&r->lock_id, hex);
+        log_warning_errno(rc, "could not remove the repository lock locks/%s (%m): it keeps a prune out "
+                          "until it is stale (at once on this machine, after 30 minutes on others); "
+                          "then 'cloudseal locks --remove-stale' removes it", hex);
+    }
 }
 
 /* The lock objects being read, for cs_repo_get_sealed_each()'s callbacks. */

@@ -2,7 +2,8 @@
 """Backups over a long link (issue 23 item 4): a no-change backup's
 requests beyond the snapshot upload fit in at most 3 round trips; one that
 writes packs pays no conditional-put probe and no HEAD for them; other
-processes' locks are read at once, not one round trip each.
+processes' locks are read at once, not one round trip each; the lock's
+DELETE overlaps the file cache's save.
 
 Every request is held LATENCY_MS by fault_proxy.py, which logs when each
 one started and ended.  The critical path is the longest chain of requests
@@ -14,6 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -151,10 +153,10 @@ class Machine:
     def use(self, port):
         self.write(storage={"url": f"s3+http://127.0.0.1:{port}/{self.url}"}, backup={"exclude": ""})
 
-    def run(self, *args):
+    def run(self, *args, wrap=()):
         env = self.s3.env(CLOUDSEAL_CONFIG=str(self.path), HOME=str(self.tmp),
                           XDG_CACHE_HOME=str(self.tmp / "cache"))
-        r = subprocess.run([str(BUILD / "cloudseal"), *map(str, args)], input="pw\n", env=env,
+        r = subprocess.run([*wrap, str(BUILD / "cloudseal"), *map(str, args)], input="pw\n", env=env,
                            capture_output=True, text=True, timeout=300, cwd=self.src)
         assert r.returncode == 0, f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}"
         return r
@@ -207,6 +209,40 @@ def refusing_proxy(slow_s3):
         yield port
     finally:
         stop(proc)
+
+
+def test_lock_left_behind_is_reported_and_the_backup_succeeds(machine, refusing_proxy):
+    """A lock DELETE that fails does not fail the backup (its snapshot is
+    stored) but is reported, with what to do about the lock left behind."""
+    machine.use(refusing_proxy)
+    r = machine.run("backup", "d")  # exit 0: asserted by run()
+    assert "could not remove the repository lock" in r.stderr, r.stderr
+    assert "cloudseal locks --remove-stale" in r.stderr, r.stderr
+    machine.use(machine.port)
+    out = json.loads(machine.run("locks", "--json").stdout)
+    assert [x["state"] for x in out] == ["stale"], out
+
+
+RENAMES = "rename,renameat,renameat2"
+
+
+def test_lock_delete_overlaps_the_file_cache_save(machine):
+    """The lock's DELETE is in flight while the file cache is saved (local
+    disk work), not issued after it.  strace holds every rename 2 s, the
+    file cache's last step: the DELETE must have reached the proxy before
+    that rename was done (the file's ctime), where before it waited for it."""
+    # a file gone: its entry ages, so the file cache is written (a file
+    # changed within the backup's first second would not be cached)
+    (machine.src / "d" / "f19").unlink()
+    machine.mark()
+    offset = time.time() - time.monotonic()  # the proxy logs CLOCK_MONOTONIC, ctime is the real time
+    machine.run("backup", "d", wrap=["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={RENAMES}",
+                                     "-e", f"inject={RENAMES}:delay_enter=2000000"])
+    reqs = machine.requests()
+    delete = [q for q in reqs if q["method"] == "DELETE" and "/locks/" in q["path"]]
+    assert len(delete) == 1, describe(reqs)
+    (cache,) = (machine.tmp / "cache" / "cloudseal").glob("*/files")
+    assert delete[0]["start"] + offset < cache.stat().st_ctime, describe(reqs)
 
 
 def test_other_locks_are_read_in_one_round_trip(machine, refusing_proxy):
