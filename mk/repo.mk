@@ -29,4 +29,10 @@ $(CRASHAT_SO): tests/integration/repo/crashat.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
 
-integration-tools: $(FAKE_SYSTEMD1) $(FAILALLOC_SO) $(CRASHAT_SO)
+# LD_PRELOAD: the user name of a snapshot's writer (tests/integration/repo/test_repo_json_names.py)
+PWNAME_SO := $(O)/tests/pwname.so
+$(PWNAME_SO): tests/integration/repo/pwname.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -U_FORTIFY_SOURCE -shared -o $@ $< -ldl
+
+integration-tools: $(FAKE_SYSTEMD1) $(FAILALLOC_SO) $(CRASHAT_SO) $(PWNAME_SO)

@@ -210,7 +210,7 @@ static json_object *row_json(const report_run *run, const row *w)
     json_object_object_add(o, "host_id", json_object_new_string(w->host_id));
     json_object_object_add(o, "state", json_object_new_string(cs_report_state_name(w->state)));
     if (w->state != CS_REPORT_OK) {
-        json_object_object_add(o, "reason", json_object_new_string(w->why));
+        cs_json_add_name(o, "reason", w->why); /* may quote an object's name: any bytes */
         return o;
     }
     json_object_object_add(o, "host", json_object_new_string(w->r.host));

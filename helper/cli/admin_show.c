@@ -8,8 +8,10 @@
 #include <json-c/json.h>
 
 #include "admin.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "basic/dircache.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -48,6 +50,19 @@ static void last_sync(struct json_object *o)
         json_object_object_add(o, "last_sync_failure", cs_fleet_sync_failure_json(&st));
     else if (cs_fleet_sync_warning(cli_config(), &st, line, sizeof(line)))
         printf("warning: %s; see 'journalctl -u cloudseal-directory.service'\n", line);
+}
+
+/* o (taken) with every string valid UTF-8 (cli_json.h): names from the
+ * directory, a sync failure's reason quoting them. */
+static int print_json(struct json_object *o)
+{
+    int r = o ? cli_json_utf8(o) : -ENOMEM;
+
+    if (r == 0)
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+    if (o)
+        json_object_put(o);
+    return r < 0 ? (log_error_errno(r, "admin show"), CLI_FAILED) : CLI_OK;
 }
 
 static int show_installed(void)
@@ -95,10 +110,8 @@ static int show_installed(void)
         json_object_array_add(users, u);
     }
     json_object_object_add(o, "users", users);
-    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-    json_object_put(o);
     cs_dircache_unmap(&dc);
-    return CLI_OK;
+    return print_json(o);
 }
 
 int admin_show(int argc, char **argv)
@@ -130,6 +143,9 @@ int admin_show(int argc, char **argv)
     }
     if (cs_directory_to_json(d, CS_DIR_SOURCE, &json, NULL) < 0)
         return CLI_FAILED;
-    fputs(json, stdout);
-    return CLI_OK;
+    if (cs_utf8_valid(json, strlen(json))) { /* the source as it is written */
+        fputs(json, stdout);
+        return CLI_OK;
+    }
+    return print_json(json_tokener_parse(json)); /* a gecos or home in Latin-1, say */
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Client side of the cloudseal-agent control socket. */
 #include "agent_client.h"
+#include "cli_json.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -80,6 +81,12 @@ int agent_request_seconds(const char *cmd, int64_t seconds, json_object **reply)
     if (r == 0) {
         const char *nl = memchr(b.data, '\n', b.len);
         r = cs_agent_parse_reply((const char *)b.data, nl ? (size_t)(nl - (const char *)b.data) : b.len, reply);
+    }
+    /* another process's strings (paths, errors): valid UTF-8 before any
+     * of them is shown or passed on in --json */
+    if (r == 0 && (r = cli_json_utf8(*reply)) < 0) {
+        json_object_put(*reply);
+        *reply = NULL;
     }
     cs_buf_free(&b);
     return r;

@@ -37,4 +37,17 @@ int cli_opt_exit(int c);
  * for a bad command line or no or an unknown sub-verb (said on stderr). */
 int cli_sub_dispatch(const cs_verb *verbs, size_t n, int argc, char **argv, const char *dflt);
 
+/* The same for a verb with options of its own before the sub-verb (admin
+ * --source, the storage options) or more to say in its --help. */
+typedef struct cli_sub {
+    const cs_verb *verbs;
+    size_t n;
+    const char *dflt;              /* the sub-verb when none is given, or NULL */
+    const char *shortopts;         /* the verb's own, starting with '+'; NULL: "+j" */
+    const struct option *opts;     /* their long forms, or NULL */
+    int (*opt)(int c, const char *arg); /* takes one: 0, or the exit code */
+    const char *footer;            /* --help: after the list of sub-verbs */
+} cli_sub;
+int cli_sub_run(const cli_sub *t, int argc, char **argv);
+
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal admin: fleet administration.  Its sub-verbs are a verb table of
- * their own (admin_commands.def), dispatched as the tool's are, each in an
- * admin_*.c file:
+ * their own (admin_commands.def), run by cli_sub_run() as every verb's
+ * sub-verbs are, each in an admin_*.c file:
  *
  *   keygen       fleet signing keypair (+ optional escrow keypair)
  *   init         a new directory source file (JSON, meant for git)
@@ -11,13 +11,10 @@
  *   show         list users and groups (--json)
  *   verify       check a signed directory as a workstation would
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdio.h>
 
 #include "admin.h"
 #include "cli_opts.h"
-#include "util/log.h"
 #include "util/macros.h"
 #include "util/verbs.h"
 
@@ -29,12 +26,11 @@ static const cs_verb admin_commands[] = {
 #undef ADMIN_COMMAND
 };
 
-/* after admin's usage (commands.def): the sub-verbs */
-static void list_commands(FILE *f)
+static int admin_option(int c, const char *arg)
 {
-    fprintf(f, "\nCommands:\n");
-    cs_verbs_print(f, admin_commands, CS_ARRAY_SIZE(admin_commands), 14);
-    fprintf(f, "\nRun 'cloudseal admin COMMAND --help' for its options; see cloudseal-admin(8).\n");
+    (void)c; /* 's', the only one */
+    admin_source_path = arg;
+    return 0;
 }
 
 int cmd_admin(int argc, char **argv)
@@ -43,19 +39,11 @@ int cmd_admin(int argc, char **argv)
         { "source", required_argument, NULL, 's' },
         {}
     };
-    int c, r, ex;
+    static const cli_sub admin = {
+        .verbs = admin_commands, .n = CS_ARRAY_SIZE(admin_commands),
+        .shortopts = "+s:", .opts = opts, .opt = admin_option,
+        .footer = "See cloudseal-admin(8).\n",
+    };
 
-    /* '+': stop at the sub-verb, whose options are its own */
-    while ((c = cli_getopt(argc, argv, "+s:", opts)) != -1) {
-        if (c != 's') {
-            if (c == CLI_OPT_HELP)
-                list_commands(stdout);
-            return cli_opt_exit(c);
-        }
-        admin_source_path = optarg;
-    }
-    r = cs_verb_dispatch(admin_commands, CS_ARRAY_SIZE(admin_commands), argc, argv, &ex);
-    if (r == -ENOENT)
-        log_error("unknown admin command '%s'; run 'cloudseal admin --help' for the list", argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return cli_sub_run(&admin, argc, argv);
 }

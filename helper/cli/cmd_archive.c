@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/parse.h"
+#include "util/strv.h"
 
 static int exit_code(int r)
 {
@@ -116,20 +117,22 @@ static json_object *stats_json(const cs_archive_stats *s)
     return o;
 }
 
-/* The plan (dry-run actions) as a JSON array of strings, one per line. */
-static json_object *plan_json(const char *text)
+/* The plan (dry-run actions), one line each, under key: the lines name
+ * folders and messages (any bytes), so as names (util/json.h). */
+static int add_plan(json_object *o, const char *key, const char *text)
 {
-    json_object *a = json_object_new_array();
+    _cleanup_strv_ cs_strv lines = CS_STRV_INIT;
     const char *p = text;
+    int r = 0;
 
-    while (p && *p) {
+    while (r >= 0 && p && *p) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-        json_object_array_add(a, json_object_new_string_len(p, (int)n));
+        r = cs_strv_push(&lines, strndup(p, n));
         p = nl ? nl + 1 : NULL;
     }
-    return a;
+    return r < 0 ? r : cs_json_add_names(o, key, lines.v, lines.n);
 }
 
 static void print_text(const cs_archive_stats *s, bool dry_run, double secs)
@@ -290,7 +293,7 @@ static int do_sync(const args *a, bool undelete)
         json_object_object_add(j, "ok", json_object_new_boolean(r == 0));
         json_object_object_add(j, "dry_run", json_object_new_boolean(dry_run));
         if (dry_run)
-            json_object_object_add(j, "actions", plan_json(plan));
+            (void)add_plan(j, "actions", plan); /* out of memory: no actions, as before */
         if (r == -ECANCELED) /* the agent shows this to the user */
             json_object_object_add(j, "error", json_object_new_string(
                 "mass deletion held: run 'cloudseal archive sync' in a terminal to see what and what to do"));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cloudseal key add-fido2 | list | remove: security keys (FIDO2, CTAP2
- * hmac-secret) as keybag slots (docs/keybag.md, "Security-key slots"). */
+ * hmac-secret) as keybag slots (docs/keybag.md, "Security-key slots"); the
+ * sub-verbs are a verb table (key_commands.def). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -254,7 +255,7 @@ static int key_add(cs_fido2_policy policy, const char *name)
     return CLI_OK;
 }
 
-int cmd_key(int argc, char **argv)
+static int key_add_verb(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "policy", required_argument, NULL, 'p' },
@@ -280,12 +281,30 @@ int cmd_key(int argc, char **argv)
         default: return cli_opt_exit(c);
         }
     }
-    if (optind < argc && strcmp(argv[optind], "add-fido2") == 0 && optind + 1 == argc)
-        return key_add(policy, name);
-    if (optind < argc && strcmp(argv[optind], "list") == 0 && optind + 1 == argc)
-        return key_list();
-    if (optind < argc && strcmp(argv[optind], "remove") == 0 && optind + 2 == argc)
-        return key_remove(argv[optind + 1]);
-    cli_usage(stderr);
-    return CLI_USAGE;
+    return key_add(policy, name);
+}
+
+static int key_list_verb(int argc, char **argv)
+{
+    int c = cli_getopt(argc, argv, "", NULL);
+
+    return c != -1 ? cli_opt_exit(c) : key_list();
+}
+
+static int key_remove_verb(int argc, char **argv)
+{
+    int c = cli_getopt(argc, argv, "", NULL);
+
+    return c != -1 ? cli_opt_exit(c) : key_remove(argv[optind]);
+}
+
+static const cs_verb key_commands[] = {
+#define KEY_COMMAND(name, min, max, flags, fn, summary, usage) { name, min, max, flags, fn, summary, usage },
+#include "key_commands.def"
+#undef KEY_COMMAND
+};
+
+int cmd_key(int argc, char **argv)
+{
+    return cli_sub_dispatch(key_commands, CS_ARRAY_SIZE(key_commands), argc, argv, NULL);
 }

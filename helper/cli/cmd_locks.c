@@ -12,6 +12,7 @@
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 
 static const char *lock_state(const cs_lock_entry *e)
@@ -31,7 +32,7 @@ static void print_json(const cs_lock_entry *v, size_t n)
         json_object_object_add(o, "state", json_object_new_string(lock_state(&v[i])));
         if (!v[i].unreadable) {
             json_object_object_add(o, "exclusive", json_object_new_boolean(v[i].exclusive));
-            json_object_object_add(o, "host", json_object_new_string(v[i].host));
+            cs_json_add_name(o, "host", v[i].host); /* the lock's writer's: any bytes */
             json_object_object_add(o, "pid", json_object_new_int64(v[i].pid));
             json_object_object_add(o, "time", json_object_new_int64(v[i].time));
         }

@@ -28,6 +28,7 @@
 #include "crypto/keybag.h"
 #include "crypto/keyring.h"
 #include "fleet/fleet.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "basic/dircache.h"
 
@@ -79,7 +80,7 @@ static void keys_section(FILE *f, bool json, json_object *obj)
         cs_amk_free(amk);
     }
     if (json) {
-        json_object_object_add(obj, "user", json_object_new_string(user));
+        cs_json_add_name(obj, "user", user); /* NSS's: any bytes */
         json_object_object_add(obj, "enrolled", json_object_new_boolean(r == 0));
         json_object_object_add(obj, "unlocked", json_object_new_boolean(unlocked));
         if (r == 0) {
@@ -264,8 +265,8 @@ static void agent_section(FILE *f, bool json, json_object *obj)
         json_object_object_add(o, "running", json_object_new_boolean(0));
         json_object_object_add(o, "failing", json_object_new_boolean(1));
         json_object_object_add(o, "unit_state", json_object_new_string(sub));
-        if (why[0])
-            json_object_object_add(o, "last_error", json_object_new_string(why));
+        if (why[0]) /* the journal's or the state file's, cut to fit: any bytes */
+            cs_json_add_name(o, "last_error", why);
         json_object_object_add(obj, "agent", o);
         return;
     }

@@ -25,6 +25,7 @@
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/verbs.h"
@@ -76,13 +77,15 @@ static int print_entry(const char *key, const cs_object_stat *st, void *ud)
     ls_ctx *c = ud;
 
     if (c->json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "key", json_object_new_string(key));
-        json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size));
-        json_object_object_add(o, "mtime", json_object_new_int64(st->mtime_sec));
-        json_object_object_add(o, "etag", json_object_new_string(st->etag));
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        /* names and etags are what the store says: any bytes (util/json.h) */
+        if (!o || cs_json_add_name(o, "key", key) < 0 ||
+            json_object_object_add(o, "size", json_object_new_int64((int64_t)st->size)) < 0 ||
+            json_object_object_add(o, "mtime", json_object_new_int64(st->mtime_sec)) < 0 ||
+            cs_json_add_name(o, "etag", st->etag) < 0)
+            return -ENOMEM;
         printf("%s\n  %s", c->n ? "," : "", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
     } else if (c->lng) {
         char when[32] = "-";
         time_t t = (time_t)st->mtime_sec;
@@ -168,12 +171,14 @@ static int do_test(const char *url, bool write)
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (cli.json) {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "url", json_object_new_string(shown));
+        cs_json_add_name(o, "url", shown ? shown : ""); /* from a command line or the config: any bytes */
         json_object_object_add(o, "ok", json_object_new_boolean(r == 0));
         json_object_object_add(o, "error", r ? json_object_new_string(strerror(-r)) : NULL);
         char why[1024];
-        json_object_object_add(o, "hint", r ? json_object_new_string(cs_storage_explain(shown, r, why, sizeof(why)))
-                                            : NULL);
+        if (r) /* names the URL */
+            cs_json_add_name(o, "hint", cs_storage_explain(shown, r, why, sizeof(why)));
+        else
+            json_object_object_add(o, "hint", NULL);
         json_object_object_add(o, "empty", json_object_new_boolean(!any));
         json_object_object_add(o, "write_checked", json_object_new_boolean(write && r == 0));
         json_object_object_add(o, "immutable_put", json_object_new_string(cs_s3_immutable_mode(s)));
@@ -247,27 +252,35 @@ typedef struct storage_args {
  * it always did): one list, one set of values. */
 static storage_args args;
 
+static const struct option storage_opts[] = {
+    { "long", no_argument, NULL, 'l' },
+    { "write", no_argument, NULL, 'w' },
+    { "url", required_argument, NULL, 'u' },
+    { "older-than", required_argument, NULL, 'o' },
+    {}
+};
+
+/* One option of the list, before the verb or after it. */
+static int storage_option(int c, const char *arg)
+{
+    switch (c) {
+    case 'j': cli.json = true; break; /* -j: --json's short form */
+    case 'l': args.lng = true; break;
+    case 'w': args.write = true; break;
+    case 'u': args.url = arg; break;
+    case 'o': args.older_than = arg; break;
+    default: return CLI_USAGE;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, const char *shortopts)
 {
-    static const struct option opts[] = {
-        { "long", no_argument, NULL, 'l' },
-        { "write", no_argument, NULL, 'w' },
-        { "url", required_argument, NULL, 'u' },
-        { "older-than", required_argument, NULL, 'o' },
-        {}
-    };
     int c;
 
-    while ((c = cli_getopt(argc, argv, shortopts, opts)) != -1) {
-        switch (c) {
-        case 'j': cli.json = true; break; /* -j: --json's short form */
-        case 'l': args.lng = true; break;
-        case 'w': args.write = true; break;
-        case 'u': args.url = optarg; break;
-        case 'o': args.older_than = optarg; break;
-        default: return c;
-        }
-    }
+    while ((c = cli_getopt(argc, argv, shortopts, storage_opts)) != -1)
+        if (c == CLI_OPT_HELP || storage_option(c, optarg) != 0)
+            return c;
     return 0;
 }
 
@@ -315,22 +328,14 @@ static const cs_verb storage_commands[] = {
 
 int cmd_storage(int argc, char **argv)
 {
-    int c, r, ex;
+    static const cli_sub storage = {
+        .verbs = storage_commands, .n = CS_ARRAY_SIZE(storage_commands),
+        .shortopts = "+jlwu:", .opts = storage_opts, .opt = storage_option,
+        .footer = "S3 credentials: [storage] access_key and secret_key_file, else the\n"
+                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
+                  "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
+                  "show' tells which.\n",
+    };
 
-    /* '+': the options before the verb, then the verb's table */
-    if ((c = parse(argc, argv, "+jlwu:")) != 0) {
-        if (c == CLI_OPT_HELP) {
-            printf("\nCommands:\n");
-            cs_verbs_print(stdout, storage_commands, CS_ARRAY_SIZE(storage_commands), 12);
-            printf("\nS3 credentials: [storage] access_key and secret_key_file, else the\n"
-                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, else\n"
-                   "the AWS profile (AWS_PROFILE, ~/.aws/credentials); 'storage credentials\n"
-                   "show' tells which.  Run 'cloudseal storage COMMAND --help' for its options.\n");
-        }
-        return cli_opt_exit(c);
-    }
-    r = cs_verb_dispatch(storage_commands, CS_ARRAY_SIZE(storage_commands), argc, argv, &ex);
-    if (r == -ENOENT)
-        log_error("unknown 'storage' command '%s'; run 'cloudseal storage --help' for the list", argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return cli_sub_run(&storage, argc, argv);
 }

@@ -17,6 +17,7 @@
 #include "storage/s3_creds.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/verbs.h"
@@ -181,8 +182,12 @@ static int do_show(void)
     if (cli.json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "source", json_object_new_string(r == 0 ? "keybag" : "machine"));
-        json_object_object_add(o, "access_key", access_key[0] ? json_object_new_string(access_key) : NULL);
-        json_object_object_add(o, "from", json_object_new_string(source));
+        /* the machine's come from the config or the environment: any bytes */
+        if (access_key[0])
+            cs_json_add_name(o, "access_key", access_key);
+        else
+            json_object_object_add(o, "access_key", NULL);
+        cs_json_add_name(o, "from", source);
         if (when[0])
             json_object_object_add(o, "expires", json_object_new_string(when));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
@@ -262,19 +267,9 @@ static const cs_verb credentials_commands[] = {
 
 int cmd_storage_credentials(int argc, char **argv)
 {
-    int c, r, ex;
+    static const cli_sub credentials = {
+        .verbs = credentials_commands, .n = CS_ARRAY_SIZE(credentials_commands), .shortopts = "+",
+    };
 
-    if ((c = cli_getopt(argc, argv, "+", NULL)) != -1) {
-        if (c == CLI_OPT_HELP) {
-            printf("\nCommands:\n");
-            cs_verbs_print(stdout, credentials_commands, CS_ARRAY_SIZE(credentials_commands), 6);
-            printf("\nRun 'cloudseal storage credentials COMMAND --help' for its options.\n");
-        }
-        return cli_opt_exit(c);
-    }
-    r = cs_verb_dispatch(credentials_commands, CS_ARRAY_SIZE(credentials_commands), argc, argv, &ex);
-    if (r == -ENOENT)
-        log_error("unknown 'storage credentials' command '%s'; run 'cloudseal storage credentials --help'",
-                  argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return cli_sub_run(&credentials, argc, argv);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#define ZSTD_STATIC_LINKING_ONLY /* static contexts: ZSTD_initStaticCCtx */
 #include <zstd.h>
 #include "repo/repo_int.h"
 #include "util/secmem.h"
@@ -97,38 +98,111 @@ int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, 
     return 0;
 }
 
-/* Compressors per thread, one per size class: switching one context between
- * levels would reinitialise its tables on every blob. */
-typedef struct zset {
-    ZSTD_CCtx *main, *sample, *tiny, *small, *mid;
-} zset;
-
 /* The level by blob size, chosen by measurement on the real-tree benchmark
- * (73 k files of /usr, 933 MB; bench/README.md, session 8): bytes saved per
- * CPU-second differ by size, so each class gets the level where one more
- * level stops paying.  Blobs below 128 KiB are whole small files and trees:
- *   below 4 KiB (54 k files, 73 MB): level 2; 6 this cost 0.62 CPU-s for
+ * (73 k files of /usr, 933 MB; bench/README.md, sessions 8 and 9): bytes
+ * saved per CPU-second differ by size, so each class gets the level where one
+ * more level stops paying for the repository-size target (<= 0.99 of
+ * restic's).  Blobs below 128 KiB are whole small files and trees:
+ *   below 4 KiB (54 k files, 73 MB): level 2; 6 cost 0.62 CPU-s for
  *     0.3 MB less (a frame's tables and headers cost more than its matches);
- *   4-32 KiB (14.6 k files, 181 MB): level 4 (dfast, minimum match 4);
- *   32-128 KiB (3.5 k files, 221 MB): level 5 (greedy); level 6 took
- *     0.5 CPU-s more for 1.2 MB;
+ *   4-128 KiB (18 k files, 402 MB): level 4 (dfast, minimum match 4).  Level
+ *     5 for 32-128 KiB (session 8) stored 2.3 MB less on the real tree (0.2 MB
+ *     on the synthetic one) for 0.51 CPU-s more, of a backup of ~5.3 CPU-s:
+ *     the worst trade left, and the repository stays at ~0.985 of restic's;
  * chunks of bigger files (>= 128 KiB: 458 MB) get level 3 with a 2^16-entry
  * hash and a 2^15-entry chain table (one 512 KiB pair, beside the chunk in
- * L2): 3.8 MB less than level 2 for +0.2 CPU-s, the best trade of all; the
- * default level 3 tables saved 0.6 MB more for twice that.
- * Together: the same repository size as level 6 below 128 KiB and level 2
- * above (-0.4 MB), for 1.3 CPU-s (28 %) less zstd time. */
+ * L2): 3.8 MB less than level 2 for +0.2 CPU-s; the default level 3 tables
+ * saved 0.6 MB more for twice that.
+ * The sample class compresses the 64 KiB probes of worth_compressing(). */
 #define ZSTD_TINY_MAX (4u << 10)
-#define ZSTD_SMALL_MAX (32u << 10)
-#define ZSTD_MID_MAX (128u << 10)
+#define ZSTD_SMALL_MAX (128u << 10)
+#define ZSTD_SAMPLE (64u << 10)
 
-static ZSTD_CCtx *zctx_level(int level)
+enum { Z_TINY, Z_SMALL, Z_MAIN, Z_SAMPLE, Z_CLASSES };
+
+/* level, and the input sizes the class sees (max 0: any size) */
+static const struct {
+    int level;
+    size_t min, max;
+} zclass[Z_CLASSES] = {
+    [Z_TINY] = { 2, 64, ZSTD_TINY_MAX - 1 },
+    [Z_SMALL] = { 4, ZSTD_TINY_MAX, ZSTD_SMALL_MAX - 1 },
+    [Z_MAIN] = { 3, ZSTD_SMALL_MAX, 0 },
+    [Z_SAMPLE] = { 1, ZSTD_SAMPLE, ZSTD_SAMPLE },
+};
+
+/* Compressors per thread, one per size class: switching one context between
+ * levels would reinitialise its tables on every blob.  Each lives in a
+ * workspace allocated once for the largest input of its class
+ * (ZSTD_initStaticCCtx): a context of zstd's own allocation grows for a big
+ * input and frees its workspace after 128 smaller ones, and every regrowth
+ * faulted fresh pages in (zeroed by the kernel, then memset by zstd): ~40 %
+ * of the initial backup's page faults, which cost far more on a VM that
+ * returns freed pages to its host.  The output is the same: the parameters
+ * follow the input size, not the workspace. */
+typedef struct zset {
+    ZSTD_CCtx *c[Z_CLASSES];
+    void *ws[Z_CLASSES];
+    size_t size[Z_CLASSES];
+} zset;
+
+static int zparams_set(ZSTD_CCtx_params *p, int class)
 {
-    ZSTD_CCtx *c = ZSTD_createCCtx();
+    size_t e = ZSTD_CCtxParams_setParameter(p, ZSTD_c_compressionLevel, zclass[class].level);
 
-    if (c)
-        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
-    return c;
+    if (!ZSTD_isError(e) && class == Z_MAIN)
+        e = ZSTD_CCtxParams_setParameter(p, ZSTD_c_hashLog, 16);
+    if (!ZSTD_isError(e) && class == Z_MAIN)
+        e = ZSTD_CCtxParams_setParameter(p, ZSTD_c_chainLog, 15);
+    return ZSTD_isError(e) ? -EINVAL : 0;
+}
+
+/* The workspace for every input size of the class: zstd derives its tables
+ * from the size's power of two (window log) and from size rows that end at
+ * powers of two (16, 128, 256 KiB), so the largest estimate over the powers
+ * of two that cover the class (and over "size unknown", which is what any
+ * size above 256 KiB gets, for the open-ended class) bounds them all. */
+static size_t zclass_workspace(int class)
+{
+    ZSTD_CCtx_params *p = ZSTD_createCCtxParams();
+    size_t max = zclass[class].max ? zclass[class].max : CS_MAX_TREE, need = 0;
+
+    if (!p || zparams_set(p, class) < 0) {
+        ZSTD_freeCCtxParams(p);
+        return 0;
+    }
+    for (size_t hint = 64;; hint *= 2) {
+        size_t e;
+        if (hint * 2 > zclass[class].min) {
+            ZSTD_CCtxParams_setParameter(p, ZSTD_c_srcSizeHint, (int)hint);
+            e = ZSTD_estimateCCtxSize_usingCCtxParams(p);
+            if (ZSTD_isError(e) || e == 0) {
+                need = 0;
+                break;
+            }
+            need = e > need ? e : need;
+        }
+        if (hint >= max)
+            break;
+    }
+    ZSTD_freeCCtxParams(p);
+    return need;
+}
+
+static int zclass_init(zset *z, int class)
+{
+    ZSTD_CCtx_params *p = ZSTD_createCCtxParams();
+    size_t n = zclass_workspace(class);
+    int r = -ENOMEM;
+
+    /* malloc's alignment is what ZSTD_initStaticCCtx asks for (8 bytes) */
+    if (p && n && (z->ws[class] = malloc(n)) && (z->c[class] = ZSTD_initStaticCCtx(z->ws[class], n)))
+        r = zparams_set(p, class);
+    if (r == 0 && ZSTD_isError(ZSTD_CCtx_setParametersUsingCCtxParams(z->c[class], p)))
+        r = -EINVAL;
+    z->size[class] = n;
+    ZSTD_freeCCtxParams(p);
+    return r;
 }
 
 void *cs_zctx_new(void)
@@ -137,17 +211,12 @@ void *cs_zctx_new(void)
 
     if (!z)
         return NULL;
-    z->main = zctx_level(3);
-    z->sample = zctx_level(1);
-    z->tiny = zctx_level(2);
-    z->small = zctx_level(4);
-    z->mid = zctx_level(5);
-    if (!z->main || !z->sample || !z->tiny || !z->small || !z->mid) {
-        cs_zctx_free(z);
-        return NULL;
+    for (int i = 0; i < Z_CLASSES; i++) {
+        if (zclass_init(z, i) < 0) {
+            cs_zctx_free(z);
+            return NULL;
+        }
     }
-    ZSTD_CCtx_setParameter(z->main, ZSTD_c_hashLog, 16);
-    ZSTD_CCtx_setParameter(z->main, ZSTD_c_chainLog, 15);
     return z;
 }
 
@@ -157,21 +226,26 @@ void cs_zctx_free(void *p)
 
     if (!z)
         return;
-    ZSTD_freeCCtx(z->main);
-    ZSTD_freeCCtx(z->sample);
-    ZSTD_freeCCtx(z->tiny);
-    ZSTD_freeCCtx(z->small);
-    ZSTD_freeCCtx(z->mid);
+    for (int i = 0; i < Z_CLASSES; i++)
+        free(z->ws[i]); /* a static context is its workspace */
     free(z);
+}
+
+size_t cs_zctx_sizeof(const void *p)
+{
+    const zset *z = p;
+    size_t n = 0;
+
+    for (int i = 0; i < Z_CLASSES; i++)
+        n += ZSTD_sizeof_CCtx(z->c[i]);
+    return n;
 }
 
 static ZSTD_CCtx *zctx_for(const zset *z, size_t len)
 {
     if (len < ZSTD_TINY_MAX)
-        return z->tiny;
-    if (len < ZSTD_SMALL_MAX)
-        return z->small;
-    return len < ZSTD_MID_MAX ? z->mid : z->main;
+        return z->c[Z_TINY];
+    return z->c[len < ZSTD_SMALL_MAX ? Z_SMALL : Z_MAIN];
 }
 
 /* Already-compressed data (media, archives) is most of a home directory's
@@ -184,13 +258,13 @@ static ZSTD_CCtx *zctx_for(const zset *z, size_t len)
  * chunks whose samples promise more than they give are dropped there. */
 static bool worth_compressing(zset *z, const uint8_t *data, size_t len, uint8_t *scratch, size_t scap)
 {
-    const size_t sample = 64 << 10;
+    const size_t sample = ZSTD_SAMPLE;
     const size_t at[3] = { 0, len / 2 - sample / 2, len - sample };
 
     if (len < 3 * sample)
         return true;
     for (size_t i = 0; i < 3; i++) {
-        size_t n = ZSTD_compress2(z->sample, scratch, scap, data + at[i], sample);
+        size_t n = ZSTD_compress2(z->c[Z_SAMPLE], scratch, scap, data + at[i], sample);
         if (!ZSTD_isError(n) && n < sample - sample / 50)
             return true;
     }

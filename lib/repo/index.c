@@ -235,9 +235,20 @@ static int grow_pack_slots(cs_index *ix)
     return 0;
 }
 
+bool cs_index_find_pack(cs_index *ix, const cs_id *pack_id, uint32_t *pack_idx)
+{
+    uint32_t v = ix->pack_slots_cap ? *pack_slot(ix, pack_id) : 0;
+
+    if (v)
+        *pack_idx = v - 1;
+    return v != 0;
+}
+
 bool cs_index_has_pack(cs_index *ix, const cs_id *pack_id)
 {
-    return ix->pack_slots_cap && *pack_slot(ix, pack_id) != 0;
+    uint32_t p;
+
+    return cs_index_find_pack(ix, pack_id, &p);
 }
 
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx)

@@ -164,6 +164,7 @@ typedef struct rebuild {
     cs_pack_writer *writer;         /* new packs for blobs salvaged from packs whose header is damaged */
     cs_id *dead;        /* those packs: deleted once the new index is stored */
     size_t ndead;
+    cs_index_bypack bp; /* the old index by pack: built at the first salvage */
     cs_repair_index_result *res;
 } rebuild;
 
@@ -176,26 +177,23 @@ static int salvage(rebuild *b, const cs_pent *pe, const cs_buf *pack)
     _cleanup_buf_ cs_buf tmp = CS_BUF_INIT, plain = CS_BUF_INIT;
     cs_repo *r = b->r;
     uint64_t saved = 0, bad = 0;
-    uint32_t pidx = UINT32_MAX;
+    uint32_t pidx;
     char hex[65];
     cs_id *nd;
     int rc = 0;
 
     cs_id_hex(&pe->id, hex);
-    for (uint32_t i = 0; i < r->index.npacks && pidx == UINT32_MAX; i++)
-        if (memcmp(r->index.packs[i].id.b, pe->id.b, CS_ID_LEN) == 0)
-            pidx = i;
-    if (pidx == UINT32_MAX) {
+    if (!b->bp.start && (rc = cs_index_bypack_build(&r->index, &b->bp)) < 0)
+        return rc;
+    if (!cs_index_find_pack(&r->index, &pe->id, &pidx) || pidx >= b->bp.npacks) {
         log_error("pack data/%.2s/%s is damaged: its header does not authenticate and no index object "
                   "locates its blobs; it is left in place, not indexed ('repair snapshots' then 'prune' "
                   "remove it)", hex, hex);
         b->res->damaged_packs++;
         return 0;
     }
-    for (size_t i = 0; i < r->index.count && rc == 0; i++) {
-        cs_ientry *e = cs_index_at(&r->index, i);
-        if (e->pack != pidx)
-            continue;
+    for (size_t k = 0; k < cs_index_bypack_count(&b->bp, pidx) && rc == 0; k++) {
+        cs_ientry *e = cs_index_bypack_at(&r->index, &b->bp, pidx, k);
         if ((uint64_t)e->offset + e->enc_len > pack->len ||
             cs_blob_open(r->keys, e->type, &e->id, pack->data + e->offset, e->enc_len, e->raw_len, &tmp,
                          &plain) < 0) {
@@ -336,6 +334,7 @@ int cs_repair_index(cs_repo *r, cs_repair_index_result *res)
     free(v);
     free(old);
     free(b.dead);
+    cs_index_bypack_free(&b.bp);
     cs_pack_writer_free(b.writer);
     cs_plist_free(&pl);
     if (rc == 0)

@@ -232,6 +232,7 @@ typedef struct cs_repair_snap {
 } cs_repair_snap;
 typedef struct cs_repair_snapshots_result {
     uint64_t snapshots;   /* examined */
+    uint64_t trees;       /* distinct trees read: a tree the snapshots share is read once */
     cs_repair_snap *repaired;
     size_t nrepaired;
 } cs_repair_snapshots_result;

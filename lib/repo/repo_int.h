@@ -76,8 +76,10 @@ int cs_blob_open(const cs_repo_keys *k, int type, const cs_id *id, const void *c
  * final re-hash when verify_id is false (restore: the AEAD binds the id). */
 int cs_blob_open_dctx(const cs_repo_keys *k, int type, const cs_id *id, const void *ct, size_t len,
                       uint32_t raw_len, cs_buf *tmp, cs_buf *out, void *dctx, bool verify_id);
+/* A thread's compressors (crypto.c): fixed workspaces, allocated here once */
 void *cs_zctx_new(void);
 void cs_zctx_free(void *z);
+size_t cs_zctx_sizeof(const void *z); /* bytes held: constant from creation */
 
 /* ---- chunker ---- */
 typedef struct cs_chunker {
@@ -146,6 +148,8 @@ void cs_index_clear_used(cs_index *ix);
  * after an interrupted prune: one pack must have one entry). */
 int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_t *pack_idx);
 bool cs_index_has_pack(cs_index *ix, const cs_id *pack_id);
+/* The pack's number in *pack_idx, when the index has it. */
+bool cs_index_find_pack(cs_index *ix, const cs_id *pack_id, uint32_t *pack_idx);
 /* Parse a decrypted index object and merge it. */
 int cs_index_merge(cs_index *ix, const uint8_t *data, size_t len);
 /* Encode packs [from..) as an index object plaintext (the packs' blobs are found by scanning). */
@@ -173,6 +177,30 @@ int cs_index_merge_pack(cs_index *ix, const cs_index_pack_blobs *p);
 /* Locate entry e at blob b of pack number pack (pack_size bytes); -EBADMSG
  * when b is out of the bounds the entry's fields hold. */
 int cs_index_locate(cs_ientry *e, uint32_t pack, uint64_t pack_size, const cs_pack_blob *b);
+
+/* The located entries grouped by pack (index_bypack.c), built in one pass
+ * for the packs [0, npacks) of the index as it is then: pack p's entries,
+ * in claim order, are entry numbers entry[start[p] .. start[p + 1]).
+ * Pending entries are in no pack's run.  Rebuild after entries move. */
+typedef struct cs_index_bypack {
+    size_t npacks;
+    uint32_t *start; /* npacks + 2 */
+    uint32_t *entry;
+} cs_index_bypack;
+int cs_index_bypack_build(const cs_index *ix, cs_index_bypack *out);
+void cs_index_bypack_free(cs_index_bypack *b);
+extern unsigned long cs_index_bypack_builds; /* builds so far: for the tests */
+static inline size_t cs_index_bypack_count(const cs_index_bypack *b, uint32_t p)
+{
+    return p < b->npacks ? b->start[p + 1] - b->start[p] : 0;
+}
+static inline cs_ientry *cs_index_bypack_at(const cs_index *ix, const cs_index_bypack *b, uint32_t p, size_t k)
+{
+    return cs_index_at(ix, b->entry[b->start[p] + k]);
+}
+/* Pack p (< b->npacks) as an index object lists it: its id, size and the
+ * locations of its entries (out->blobs: the caller frees). */
+int cs_index_pack_view(const cs_index *ix, const cs_index_bypack *b, uint32_t p, cs_index_pack_blobs *out);
 
 /* Header plaintext of a pack (list of blobs); and finishing a pack buffer. */
 int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out);

@@ -241,6 +241,51 @@ static void test_blob_roundtrip_compress_and_tamper(void **state)
     cs_buf_free(&out);
 }
 
+/* The compressors' workspaces are allocated once, for the largest input of
+ * each size class: compressing any size, big before small and small before
+ * big, neither fails for want of memory nor reallocates (which faulted fresh
+ * pages in for every regrowth). */
+static void test_zctx_workspace_fixed(void **state)
+{
+    const size_t sizes[] = { 64, 100, 4095, 4096, 5000, 32767, 32768, 65536, 131071, 131072,
+                             300000, CS_CHUNK_MAX, CS_CHUNK_MAX + (1u << 20), 64, 4096, 32768 };
+    size_t n = CS_CHUNK_MAX + (1u << 20);
+    uint8_t *text = malloc(n);
+    cs_buf scratch = CS_BUF_INIT;
+    void *z = cs_zctx_new();
+    size_t held;
+
+    (void)state;
+    assert_non_null(text);
+    assert_non_null(z);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (uint8_t)"the quick brown fox jumps over the lazy dog "[(i * 7 + i / 4096) % 44];
+    held = cs_zctx_sizeof(z);
+    assert_true(held > 0);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            const uint8_t *payload;
+            size_t plen;
+            uint8_t flag;
+            assert_int_equal(cs_blob_payload(z, text, sizes[i], &scratch, &payload, &plen, &flag), 0);
+            assert_int_equal(flag, 1); /* compressed: no allocation failure */
+            assert_true(plen < sizes[i]);
+            assert_int_equal(cs_zctx_sizeof(z), held);
+        }
+        /* many small inputs after the big ones: zstd shrank its own after 128 */
+        for (int i = 0; i < 300; i++) {
+            const uint8_t *payload;
+            size_t plen;
+            uint8_t flag;
+            assert_int_equal(cs_blob_payload(z, text + i, 200, &scratch, &payload, &plen, &flag), 0);
+        }
+        assert_int_equal(cs_zctx_sizeof(z), held);
+    }
+    cs_zctx_free(z);
+    cs_buf_free(&scratch);
+    free(text);
+}
+
 static void test_pack_header(void **state)
 {
     cs_buf pack = CS_BUF_INIT;
@@ -683,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_chunker_matches_reference),
         cmocka_unit_test(test_seal_binds_type_and_id),
         cmocka_unit_test(test_blob_roundtrip_compress_and_tamper),
+        cmocka_unit_test(test_zctx_workspace_fixed),
         cmocka_unit_test(test_pack_header),
         cmocka_unit_test(test_pack_tail_header),
         cmocka_unit_test(test_index_roundtrip_and_hostile),

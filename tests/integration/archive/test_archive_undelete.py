@@ -145,3 +145,24 @@ def test_deleted_listing_of_a_folder_name_that_is_not_utf8(account):
     lst = json.loads(r.stdout.decode("utf-8", errors="strict"))
     assert [d["folder"] for d in lst] == [".caf\ufffd"], lst
     assert [base64.b64decode(d["folder_base64"]) for d in lst] == [b".caf\xe9"]
+
+
+def test_dry_run_actions_of_a_folder_name_that_is_not_utf8(account):
+    """sync --dry-run --json lists its actions, which name folders and
+    messages (any bytes): the document stays valid UTF-8 and
+    actions_base64 has the exact bytes of each line that is not."""
+    import base64
+    import subprocess
+    from archive_helpers import BUILD, PASSWORD
+    a, b = account("a"), account("b")
+    folder = os.fsdecode(b".caf\xe9")
+    a.deliver("1700000000.M1P1.a", message(1), folder=folder, sub="cur", flags="S")
+    a.sync()
+    r = subprocess.run([str(BUILD / "cloudseal"), "archive", "sync", "--dry-run", "--json", "--password-stdin"],
+                       input=(PASSWORD + "\n").encode(), env={**os.environ, **b.env}, capture_output=True,
+                       timeout=120, check=True)
+    out = json.loads(r.stdout.decode("utf-8", errors="strict").strip().splitlines()[-1])
+    exact = [base64.b64decode(e) if e is not None else line.encode()
+             for line, e in zip(out["actions"], out["actions_base64"])]
+    assert any(b".caf\xe9" in line for line in exact), out
+    assert any("\ufffd" in line for line in out["actions"]), out

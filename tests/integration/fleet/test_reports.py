@@ -194,3 +194,22 @@ def test_reports_through_s3(fleet, fleet_s3):
     assert got[("alice", HOST["a"])]["state"] == "ok" and not got[("alice", HOST["a"])]["stale"]
     assert got[("alice", HOST["c"])]["state"] == "forged"
     assert got[("bob", HOST["b"])]["stale"]
+
+
+def test_stray_object_name_that_is_not_utf8_in_report_json(fleet):
+    """A bucket writer's object under fleet/reports/ is named in its
+    reason; a name that is not UTF-8 keeps --json valid (reason_base64)."""
+    import base64
+    reporting_fleet(fleet)
+    put_report(fleet, "alice", "a")
+    stray = os.path.join(os.fsencode(str(fleet.store / "fleet" / "reports")), b"stray-caf\xe9")
+    with open(stray, "wb") as f:
+        f.write(b"x")
+    r = subprocess.run([str(BUILD / "cloudseal"), "--config", str(fleet.cfg), "admin", "--source", str(fleet.source),
+                        "report", "--report-secret", str(fleet.tmp / "report.key"), "--json"],
+                       capture_output=True, timeout=120, cwd=str(fleet.tmp))
+    assert r.returncode == 5, r.stderr
+    rows = json.loads(r.stdout.decode("utf-8", errors="strict"))["reports"]
+    (bad,) = [w for w in rows if "reason_base64" in w]
+    assert bad["state"] == "invalid" and bad["reason"].endswith("stray-caf\ufffd"), bad
+    assert base64.b64decode(bad["reason_base64"]).endswith(b"stray-caf\xe9"), bad

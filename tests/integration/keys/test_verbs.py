@@ -8,8 +8,8 @@ here), answers the same way:
   TOOL VERB x x x ...          exit 2 (verbs without a VERB... operand)
 
 The tools: cloudseal, cloudseal admin, cloudseal storage, cloudseal storage
-credentials, cloudseal archive, agent, keybag and repair, cloudseal-helper,
-and cloudseal-agent (no verbs: itself)."""
+credentials, cloudseal archive, agent, key, keybag and repair,
+cloudseal-helper, and cloudseal-agent (no verbs: itself)."""
 import os
 import pathlib
 import re
@@ -28,6 +28,7 @@ TOOLS = {
     "cloudseal storage credentials": ("cloudseal", ["storage", "credentials"]),
     "cloudseal archive": ("cloudseal", ["archive"]),
     "cloudseal agent": ("cloudseal", ["agent"]),
+    "cloudseal key": ("cloudseal", ["key"]),
     "cloudseal keybag": ("cloudseal", ["keybag"]),
     "cloudseal repair": ("cloudseal", ["repair"]),
     "cloudseal-helper": ("cloudseal-helper", []),
@@ -116,11 +117,46 @@ def test_operand_count_errors_say_what_and_where(runner):
     assert r.returncode == 2 and "cloudseal diff: missing operand (wants 2)\n" in r.stderr, r.stderr
 
 
+# every verb with sub-verbs of its own (a table run by cli_sub_dispatch())
+SUB_VERBS = [tool.split(" ", 1)[1] for tool in sorted(TOOLS) if tool.startswith("cloudseal ")]
+
+
+@pytest.mark.parametrize("verb", SUB_VERBS)
+def test_sub_verb_alone_or_misspelt_answers_as_every_verb(runner, verb):
+    """No sub-verb: the verb's operand count ("missing operand"), except
+    agent's default; an option before the sub-verb that the verb does not
+    take: a usage error naming the verb; --help: the list of sub-verbs."""
+    words = verb.split()
+    if verb != "agent":
+        r = runner("cloudseal", *words)
+        assert r.returncode == 2 and r.stderr == (f"cloudseal {verb}: missing operand (wants at least 1)\n"
+                                                  f"Try 'cloudseal {verb} --help'.\n"), r.stderr
+    r = runner("cloudseal", *words, "--no-such-option", "x")
+    assert r.returncode == 2 and r.stderr.endswith(f"Try 'cloudseal {verb} --help'.\n"), r.stderr
+    r = runner("cloudseal", *words, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("Usage:") and "\nCommands:\n" in r.stdout, r.stdout
+    assert r.stdout.endswith(f"Run 'cloudseal {verb} COMMAND --help' for its options.\n"), r.stdout
+
+
+def test_key_operands_are_counted_by_the_table(runner):
+    """key remove takes one slot id, list and add-fido2 none: counted before
+    anything is read or unlocked."""
+    for args, said in ((["remove"], "cloudseal key remove: missing operand (wants 1)\n"),
+                       (["remove", "1", "2"], "cloudseal key remove: unexpected operand '2'\n"),
+                       (["list", "x"], "cloudseal key list: unexpected operand 'x'\n"),
+                       (["add-fido2", "x"], "cloudseal key add-fido2: unexpected operand 'x'\n")):
+        r = runner("cloudseal", "key", *args)
+        path = " ".join(["cloudseal", "key", args[0]])
+        assert r.returncode == 2 and r.stderr == said + f"Try '{path} --help'.\n", (args, r.stderr)
+    r = runner("cloudseal", "key", "list", "--policy", "both")  # add-fido2's option, not list's
+    assert r.returncode == 2 and "Try 'cloudseal key list --help'." in r.stderr, r.stderr
+
+
 def test_unknown_or_missing_sub_verb_is_a_usage_error(runner):
     """A verb with sub-verbs names the unknown one (or the missing one) as
     the dispatcher does for every table; `agent` alone is `agent status`."""
-    for verb in ("archive", "agent", "keybag", "repair"):
-        r = runner("cloudseal", verb, "no-such-command")
+    for verb in SUB_VERBS:
+        r = runner("cloudseal", *verb.split(), "no-such-command")
         assert r.returncode == 2 and r.stderr == (f"cloudseal {verb}: unknown command 'no-such-command'\n"
                                                   f"Try 'cloudseal {verb} --help'.\n"), (verb, r.stderr)
     r = runner("cloudseal", "archive")

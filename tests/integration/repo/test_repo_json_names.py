@@ -3,8 +3,16 @@
 UTF-8 (a strict parser reads it), and the exact bytes come back from
 KEY_base64."""
 import base64
+import ctypes
 import json
 import os
+import pathlib
+import signal
+import subprocess
+
+import waits
+
+BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
 
 
 def strict(stdout_bytes):
@@ -71,3 +79,98 @@ def test_non_utf8_source_path_in_snapshots_json(repo, tmp_path):
     assert snap["paths"][i].endswith("d\ufffdj\ufffd") and snap["paths_base64"][1 - i] is None, snap
     status = strict(run_bytes(repo, "status", "--json"))
     assert status["newest_snapshot"]["paths_base64"] == snap["paths_base64"], status
+
+
+def test_non_utf8_tags_and_host_in_snapshot_json(repo, tmp_path):
+    """Tags come from a command line and host (and user) from whoever wrote
+    the snapshot: every string of a snapshot's JSON, in `backup`,
+    `snapshots` and `status`, follows the paths' rule."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    host, tag = b"caf\xe9-host", b"t\xff"
+    out = run_bytes(repo, "backup", "--json", "--host", os.fsdecode(host), "--tag", os.fsdecode(tag),
+                    "--tag", "plain", src)
+    summary = [strict(line) for line in out.splitlines()][-1]  # JSON lines: status..., summary
+    assert summary["message_type"] == "summary", summary
+    (snap,) = strict(run_bytes(repo, "snapshots", "--json"))
+    status = strict(run_bytes(repo, "status", "--json"))["newest_snapshot"]
+    for s in (snap, status):
+        assert s["host"] == "caf\ufffd-host" and exact(s, "host") == host, s
+        assert s["tags"] == ["t\ufffd", "plain"] and s["tags_base64"] == [base64.b64encode(tag).decode(), None], s
+        assert "user_base64" not in s and "paths_base64" not in s, s
+    assert summary["host_base64"] == snap["host_base64"] and summary["tags"] == snap["tags"], summary
+
+
+def test_non_utf8_object_names_in_storage_ls(repo, tmp_path):
+    """The store names its objects: `storage ls --json` follows the rule."""
+    odd = b"users/stray-\xe9\xff"
+    with open(os.path.join(os.fsencode(str(repo.storage)), odd), "wb") as f:
+        f.write(b"x")
+    listed = strict(run_bytes(repo, "storage", "ls", "--json", "--long"))
+    by_key = {exact(e, "key"): e for e in listed}
+    assert odd in by_key and by_key[odd]["key"] == "users/stray-\ufffd\ufffd", listed
+    assert "key_base64" not in by_key[next(k for k in by_key if k != odd)], listed
+
+
+def test_non_utf8_url_in_storage_test(repo, tmp_path):
+    url = b"file://" + os.fsencode(str(tmp_path)) + b"/caf\xe9"
+    os.mkdir(url[len(b"file://"):])
+    r = repo.run("storage", "test", "--json", os.fsdecode(url))
+    t = strict(r.stdout.encode("utf-8", errors="surrogateescape"))
+    assert exact(t, "url") == url and t["ok"], t
+
+
+def _in_host_named(name):
+    """preexec_fn: a UTS namespace of its own whose host name is name (any
+    bytes, as sethostname(2) takes them)."""
+    def enter():
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x04000000) != 0 or libc.sethostname(name, len(name)) != 0:  # CLONE_NEWUTS
+            raise OSError(ctypes.get_errno(), "unshare/sethostname")
+    return enter
+
+
+def test_non_utf8_host_in_locks_json(repo, tmp_path):
+    """A lock names the host of its writer (any bytes): `locks --json`
+    follows the rule.  A backup on a host whose name is not UTF-8 is
+    killed once its lock object exists."""
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "x.bin").write_bytes(os.urandom(32 << 20))
+    host = b"caf\xe9"
+    p = subprocess.Popen([str(BUILD / "cloudseal"), "backup", str(big)], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=repo.env,
+                         preexec_fn=_in_host_named(host))
+    p.stdin.write(b"correct horse battery staple\n")
+    p.stdin.close()
+    locks = repo.repo_dir() / "locks"
+
+    def lock_written():
+        return locks.exists() and any(x.is_file() and ".tmp-" not in x.name for x in locks.iterdir())
+    waits.wait_for_change([locks], lock_written, 120, "the backup's lock object", pid=p.pid)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    (lock,) = strict(run_bytes(repo, "locks", "--json"))
+    assert lock["host"] == "caf\ufffd" and exact(lock, "host") == host, lock
+
+
+def test_non_utf8_user_in_snapshot_json(repo, tmp_path):
+    """The user of a snapshot is whatever its writer's machine called it
+    (pwname.so stands in for one whose name is Latin-1): snapshots and
+    status --json keep the document UTF-8, user_base64 the exact bytes."""
+    shim = BUILD / "tests" / "pwname.so"
+    assert shim.exists(), f"{shim} missing: run 'make integration-tools'"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    user = b"j\xfcrgen"
+    r = subprocess.run([str(BUILD / "cloudseal"), "backup", str(src)], input=b"correct horse battery staple\n",
+                       env={**repo.env, "LD_PRELOAD": str(shim), "CS_PWNAME": os.fsdecode(user)},
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (snap,) = strict(run_bytes(repo, "snapshots", "--json"))
+    status = strict(run_bytes(repo, "status", "--json"))["newest_snapshot"]
+    for s in (snap, status):
+        assert s["user"] == "j\ufffdrgen" and exact(s, "user") == user, s
+        assert "host_base64" not in s and "tags_base64" not in s, s
