@@ -1441,6 +1441,31 @@ static void set_parent(cs_repo *r, cs_snapshot *s)
     cs_snapshots_free(v, n);
 }
 
+static int save_fcache_task(void *arg)
+{
+    backup_run *b = arg;
+    int cr = b->fc ? cs_fcache_save(b->fc) : 0;
+
+    if (cr < 0)
+        log_warning_errno(cr, "could not save the file cache (%m): the next backup reads every file");
+    return 0;
+}
+
+static int unlock_task(void *arg)
+{
+    cs_repo_unlock(arg); /* reports its own failure: the snapshot is stored, the backup succeeded */
+    return 0;
+}
+
+/* The snapshot is stored: save the file cache (local disk) while the lock's
+ * DELETE is in flight, so that round trip adds nothing to the backup. */
+static void save_and_unlock(backup_run *b)
+{
+    cs_storage_task t[2] = { { .fn = save_fcache_task, .arg = b }, { .fn = unlock_task, .arg = b->r } };
+
+    cs_storage_run_tasks(b->r->st, t, 2);
+}
+
 int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
 {
     backup_run *b;
@@ -1544,11 +1569,8 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
         };
         rc = cs_snapshot_write(r, snap);
     }
-    if (rc == 0 && b->fc) {
-        int cr = cs_fcache_save(b->fc);
-        if (cr < 0)
-            log_warning_errno(cr, "could not save the file cache (%m): the next backup reads every file");
-    }
+    if (rc == 0)
+        save_and_unlock(b);
     if (rc == 0)
         snap->summary.duration = elapsed(b);
     if (rc == 0 && (b->errors || b->unstable))

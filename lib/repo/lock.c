@@ -89,17 +89,16 @@ static const cs_json_field lock_fields[] = {
     {},
 };
 
-static int read_lock(cs_repo *r, const cs_id *id, lock_info *li)
+/* A lock object's plaintext (read by cs_repo_get_sealed_each, several at
+ * once: one round trip per CS_REPO_FETCH_AT_ONCE locks, not one per lock). */
+static int parse_lock(const cs_buf *pt, lock_info *li)
 {
-    _cleanup_buf_ cs_buf pt = CS_BUF_INIT;
     _cleanup_json_ json_object *o = NULL;
     cs_json_error err = { "not a JSON object" };
-    int rc = cs_repo_get_sealed(r, "locks", CS_OBJ_LOCK, id, &pt);
+    int rc;
 
-    if (rc < 0)
-        return rc;
     memset(li, 0, sizeof(*li));
-    rc = cs_json_parse_object((const char *)pt.data, pt.len, pt.len, CS_JSON_MAX_DEPTH, &o, NULL);
+    rc = cs_json_parse_object((const char *)pt->data, pt->len, pt->len, CS_JSON_MAX_DEPTH, &o, NULL);
     if (rc == 0)
         rc = cs_json_dispatch(o, lock_fields, 0, li, &err);
     if (rc == -EBADMSG)
@@ -156,39 +155,66 @@ int cs_repo_lock_put(cs_repo *r, bool exclusive)
 
 void cs_repo_lock_drop(cs_repo *r)
 {
-    char key[1200];
+    char key[1200], hex[65];
+    int rc;
 
     cs_repo_key(r, "locks", &r->lock_id, key, sizeof(key));
-    cs_storage_del(r->st, key);
+    rc = cs_storage_del(r->st, key);
+    if (rc < 0 && rc != -ENOENT) { /* what we did is done: only the lock is left over */
+        cs_id_hex(&r->lock_id, hex);
+        log_warning_errno(rc, "could not remove the repository lock locks/%s (%m): it keeps a prune out "
+                          "until it is stale (at once on this machine, after 30 minutes on others); "
+                          "then 'cloudseal locks --remove-stale' removes it", hex);
+    }
+}
+
+/* The lock objects being read, for cs_repo_get_sealed_each()'s callbacks. */
+typedef struct lock_scan {
+    cs_repo *r;
+    const cs_id *ids;
+    cs_lock_entry *v; /* cs_repo_list_locks() only */
+    size_t k;
+} lock_scan;
+
+/* One other lock, as fetched: a conflict stops the scan with -EBUSY. */
+static int check_one(void *ud, size_t i, int rc, const cs_buf *pt)
+{
+    lock_scan *s = ud;
+    lock_info li;
+
+    if (rc == 0)
+        rc = parse_lock(pt, &li);
+    if (rc == -ENOENT)
+        return 0; /* released while we looked */
+    if (rc < 0) {
+        char hex[65];
+        cs_id_hex(&s->ids[i], hex);
+        log_warning("lock object locks/%s is unreadable; ignoring it", hex);
+        return 0;
+    }
+    if (lock_stale(&li) || !(s->r->lock_exclusive || li.exclusive))
+        return 0;
+    log_error("the repository is locked (%s) by process %lld on %s since %lld s; "
+              "try again when it has finished", li.exclusive ? "exclusively" : "shared",
+              (long long)li.pid, li.host, (long long)time(NULL) - li.time);
+    return -EBUSY;
 }
 
 int cs_repo_lock_check(cs_repo *r, const cs_id *ids, size_t n)
 {
-    int rc = 0;
+    _cleanup_free_ cs_id *others = malloc((n ? n : 1) * sizeof(*others));
+    size_t k = 0;
+    int rc;
 
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        lock_info li;
-        int lr;
-        if (memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0)
-            continue;
-        lr = read_lock(r, &ids[i], &li);
-        if (lr == -ENOENT)
-            continue;
-        if (lr < 0) {
-            char hex[65];
-            cs_id_hex(&ids[i], hex);
-            log_warning("lock object locks/%s is unreadable; ignoring it", hex);
-            continue;
-        }
-        if (lock_stale(&li))
-            continue;
-        if (r->lock_exclusive || li.exclusive) {
-            log_error("the repository is locked (%s) by process %lld on %s since %lld s; "
-                      "try again when it has finished", li.exclusive ? "exclusively" : "shared",
-                      (long long)li.pid, li.host, (long long)time(NULL) - li.time);
-            rc = -EBUSY;
-        }
+    if (!others) {
+        cs_repo_lock_drop(r);
+        return -ENOMEM;
     }
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) != 0)
+            others[k++] = ids[i];
+    rc = cs_repo_get_sealed_each(r, "locks", CS_OBJ_LOCK, others, k, check_one,
+                                 &(lock_scan){ .r = r, .ids = others });
     if (rc < 0) {
         cs_repo_lock_drop(r);
         return rc;
@@ -233,52 +259,56 @@ void cs_repo_unlock(cs_repo *r)
     r->has_lock = false;
 }
 
+static int list_one(void *ud, size_t i, int lr, const cs_buf *pt)
+{
+    lock_scan *s = ud;
+    cs_lock_entry *e = &s->v[s->k];
+    lock_info li;
+
+    if (lr == 0)
+        lr = parse_lock(pt, &li);
+    if (lr == -ENOENT)
+        return 0; /* released while we looked */
+    if (lr < 0 && lr != -EBADMSG && lr != -EFBIG && lr != -E2BIG)
+        return lr; /* an outage is not a verdict on the lock: never report it unreadable (and so
+                    * removable) for that */
+    e->id = s->ids[i];
+    e->ours = s->r->has_lock && memcmp(s->ids[i].b, s->r->lock_id.b, CS_ID_LEN) == 0;
+    if (lr < 0) {
+        e->unreadable = true;
+    } else {
+        memcpy(e->host, li.host, sizeof(e->host));
+        e->pid = li.pid;
+        e->time = li.time;
+        e->exclusive = li.exclusive;
+        e->stale = !e->ours && lock_stale(&li);
+    }
+    s->k++;
+    return 0;
+}
+
 int cs_repo_list_locks(cs_repo *r, cs_lock_entry **out, size_t *n)
 {
-    cs_id *ids = NULL;
-    size_t nids = 0, k = 0;
-    cs_lock_entry *v;
+    _cleanup_free_ cs_id *ids = NULL;
+    size_t nids = 0;
+    lock_scan s = { .r = r };
     int rc = cs_repo_list_ids(r, "locks", &ids, &nids);
 
     *out = NULL;
     *n = 0;
     if (rc < 0)
         return rc;
-    v = calloc(nids ? nids : 1, sizeof(*v));
-    if (!v) {
-        free(ids);
+    s.ids = ids;
+    s.v = calloc(nids ? nids : 1, sizeof(*s.v));
+    if (!s.v)
         return -ENOMEM;
+    rc = cs_repo_get_sealed_each(r, "locks", CS_OBJ_LOCK, ids, nids, list_one, &s);
+    if (rc < 0) {
+        free(s.v);
+        return rc;
     }
-    for (size_t i = 0; i < nids; i++) {
-        lock_info li;
-        int lr = read_lock(r, &ids[i], &li);
-        cs_lock_entry *e = &v[k];
-
-        if (lr == -ENOENT)
-            continue; /* released while we looked */
-        if (lr < 0 && lr != -EBADMSG && lr != -EFBIG && lr != -E2BIG) {
-            /* an outage is not a verdict on the lock: never report it
-             * unreadable (and so removable) for that */
-            free(ids);
-            free(v);
-            return lr;
-        }
-        e->id = ids[i];
-        e->ours = r->has_lock && memcmp(ids[i].b, r->lock_id.b, CS_ID_LEN) == 0;
-        if (lr < 0) {
-            e->unreadable = true;
-        } else {
-            memcpy(e->host, li.host, sizeof(e->host));
-            e->pid = li.pid;
-            e->time = li.time;
-            e->exclusive = li.exclusive;
-            e->stale = !e->ours && lock_stale(&li);
-        }
-        k++;
-    }
-    free(ids);
-    *out = v;
-    *n = k;
+    *out = s.v;
+    *n = s.k;
     return 0;
 }
 

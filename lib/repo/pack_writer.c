@@ -87,9 +87,11 @@ static int upload(cs_pack_writer *p, open_pack *op)
      * it, and each blob and the header are authenticated anyway */
     randombytes_buf(pid.b, sizeof(pid.b));
     cs_repo_key(r, "data", &pid, key, sizeof(key));
-    rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_IMMUTABLE | CS_PUT_UNCACHED);
-    if (rc == -EEXIST)
-        rc = 0; /* the same bytes are there already: packs are named by their hash */
+    /* 256 random bits name no other object: a plain PUT, as for index and
+     * snapshot objects.  Put-immutable would guard against nothing and cost,
+     * on S3, the conditional-put probe (3 round trips) and, where the server
+     * ignores If-None-Match, a HEAD before every pack. */
+    rc = cs_storage_put(r->st, key, op->buf.data, op->buf.len, CS_PUT_REPLACE | CS_PUT_UNCACHED);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&r->index.lock);

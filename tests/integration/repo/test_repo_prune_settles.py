@@ -62,7 +62,7 @@ def kill_during_pack_write(repo, src, rd):
     first pack: the pack's temporary file is left in data/.  Returns the
     leftover paths."""
     (src / "new.bin").write_bytes(os.urandom(24 << 20))
-    assert repo.run_crashing("backup", src, kill_at=1, call="linkat", path="/data/") is None, \
+    assert repo.run_crashing("backup", src, kill_at=1, call="renameat", path="/data/") is None, \
         "the backup published no pack"
     left = [x for x in (rd / "data").rglob("*") if ".tmp-" in x.name]
     assert left, "the killed backup left no temporary pack"

@@ -6,7 +6,7 @@
                    [--truncate P] [--latency MS] [--tls CERT KEY]
                    [--lose-reply P] [--lose-reply-methods PUT,DELETE,...]
                    [--lose-reply-match REGEX] [--lose-reply-once]
-                   [--stall-every N] [--stall-ms MS]
+                   [--stall-every N] [--stall-ms MS] [--refuse METHOD:REGEX]
 
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
@@ -20,7 +20,9 @@ lost", for the methods in --lose-reply-methods and the paths matching
 N: every Nth GET of a pack (a path with /data/) gets no answer for --stall-ms
 and then a reset (a server that hangs: the client's request timeout ends
 it); counted by request order, so the number of stalls does not depend on
-the threads' timing.  Every request is
+the threads' timing.  --refuse METHOD:REGEX answers every such request whose
+path matches with 403 AccessDenied, without forwarding it (a key that may
+not delete: locks left behind).  Every request is
 delayed by LATENCY ms.  Headers, Host included, are forwarded
 verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
 as JSON (requests, faults injected, request and reply body bytes, the most
@@ -80,6 +82,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    def _error(self, code, s3code):
+        err = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{s3code}</Code>'
+               f'<Message>injected by fault_proxy</Message></Error>').encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(err)))
+        self.end_headers()
+        self.wfile.write(err)
+
     def _handle(self):
         if self.path in ("/__proxy_stats", "/__proxy_log"):
             with LOCK:
@@ -123,19 +134,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:  # the client gave up and closed first
                     self.close_connection = True
                     return
+        if any(m == self.command and rx.search(self.path) for m, rx in cfg.refuse):
+            count("refused")
+            return self._error(403, "AccessDenied")
         with LOCK:
             roll = cfg.rng.random()
         if roll < cfg.error:
             count("errors")
-            code, s3code = (500, "InternalError") if roll < cfg.error / 2 else (503, "SlowDown")
-            err = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{s3code}</Code>'
-                   f'<Message>injected by fault_proxy</Message></Error>').encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(err)))
-            self.end_headers()
-            self.wfile.write(err)
-            return
+            return self._error(*((500, "InternalError") if roll < cfg.error / 2 else (503, "SlowDown")))
         if roll < cfg.error + cfg.reset:
             return self._reset()
         truncate = roll < cfg.error + cfg.reset + cfg.truncate and self.command != "HEAD"
@@ -206,7 +212,10 @@ def main():
     ap.add_argument("--stall-every", type=int, default=0, help="every Nth GET of a pack: no answer, then reset")
     ap.add_argument("--stall-ms", type=int, default=5000, help="how long a stalled request hangs")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
+    ap.add_argument("--refuse", action="append", default=[], metavar="METHOD:REGEX",
+                    help="answer 403 AccessDenied to these requests (repeatable)")
     cfg = ap.parse_args()
+    cfg.refuse = [(m.upper(), re.compile(rx)) for m, rx in (x.split(":", 1) for x in cfg.refuse)]
     cfg.rng = random.Random(cfg.seed)
     cfg.lose_methods = set(cfg.lose_reply_methods.upper().split(","))
     cfg.lose_match = re.compile(cfg.lose_reply_match)
