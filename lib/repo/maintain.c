@@ -122,6 +122,10 @@ static void blob_error(const cs_repo *r, const char *kind, const cs_id *id, cons
 /* Trees decoded at once: a level's trees are read in chunks of at most
  * this many plaintext bytes (one tree at least, which may be CS_MAX_TREE). */
 #define TREE_BYTES_AT_ONCE (32u << 20)
+/* Bytes of other blobs read over between two trees of a pack rather than
+ * a request more (a backup's packs mix trees with small files' data): the
+ * gap restore reads over. */
+#define TREE_GAP_MAX (256u << 10)
 
 static int by_place(const void *a, const void *b)
 {
@@ -135,17 +139,19 @@ static int by_place(const void *a, const void *b)
 }
 
 /* The end of the run of blobs starting at v[i] (v sorted by pack and
- * offset): those that follow each other in one pack, at most CS_MAX_BLOB
- * bytes, read with one ranged read (a read per blob was a request per
+ * offset): those of one pack that follow each other with gaps of at most
+ * gap bytes, at most CS_MAX_BLOB bytes from the first's start to the
+ * last's end, read with one ranged read (a read per blob was a request per
  * blob on S3). */
-static size_t run_end(cs_ientry *const *v, size_t i, size_t n)
+static size_t run_end(cs_ientry *const *v, size_t i, size_t n, uint32_t gap)
 {
     uint64_t start = v[i]->offset, end = start + v[i]->enc_len;
     size_t j = i + 1;
 
-    for (; j < n && v[j]->pack == v[i]->pack && v[j]->offset == end && end - start + v[j]->enc_len <= CS_MAX_BLOB;
+    for (; j < n && v[j]->pack == v[i]->pack && v[j]->offset >= end && v[j]->offset - end <= gap &&
+           v[j]->offset + (uint64_t)v[j]->enc_len - start <= CS_MAX_BLOB;
          j++)
-        end += v[j]->enc_len;
+        end = v[j]->offset + (uint64_t)v[j]->enc_len;
     return j;
 }
 
@@ -239,7 +245,7 @@ static void reader_read(tree_reader *tr)
             run_slot *s = &tr->slot[nt];
             s->tr = tr;
             s->i = i;
-            s->j = i = run_end(tr->v, i, tr->n);
+            s->j = i = run_end(tr->v, i, tr->n, TREE_GAP_MAX);
             t[nt] = (cs_storage_task){ .fn = run_task, .arg = s };
         }
         cs_storage_run_tasks(tr->r->st, t, nt);
@@ -833,7 +839,7 @@ static int repack_pack(cs_repo *r, const cs_index_bypack *bp, uint32_t p, cs_pac
     qsort(*v, n, sizeof(**v), by_place);
     for (size_t i = 0, j; i < n && rc == 0; i = j) {
         uint64_t start = (*v)[i]->offset;
-        j = run_end(*v, i, n);
+        j = run_end(*v, i, n, 0);
         rc = read_run(r, *v, i, j, run); /* -EBADMSG: changed since plan() */
         for (size_t k = i; k < j && rc == 0; k++) {
             cs_ientry *e = (*v)[k];
