@@ -126,6 +126,7 @@ static void blob_error(const cs_repo *r, const char *kind, const cs_id *id, cons
  * a request more (a backup's packs mix trees with small files' data): the
  * gap restore reads over. */
 #define TREE_GAP_MAX (256u << 10)
+#define TREE_RUN_MAX (1u << 20)
 
 static int by_place(const void *a, const void *b)
 {
@@ -140,16 +141,16 @@ static int by_place(const void *a, const void *b)
 
 /* The end of the run of blobs starting at v[i] (v sorted by pack and
  * offset): those of one pack that follow each other with gaps of at most
- * gap bytes, at most CS_MAX_BLOB bytes from the first's start to the
- * last's end, read with one ranged read (a read per blob was a request per
+ * gap bytes, at most max (<= CS_MAX_BLOB) bytes from the first's start
+ * to the last's end, read with one ranged read (a read per blob was a request per
  * blob on S3). */
-static size_t run_end(cs_ientry *const *v, size_t i, size_t n, uint32_t gap)
+static size_t run_end(cs_ientry *const *v, size_t i, size_t n, uint32_t gap, uint32_t max)
 {
     uint64_t start = v[i]->offset, end = start + v[i]->enc_len;
     size_t j = i + 1;
 
     for (; j < n && v[j]->pack == v[i]->pack && v[j]->offset >= end && v[j]->offset - end <= gap &&
-           v[j]->offset + (uint64_t)v[j]->enc_len - start <= CS_MAX_BLOB;
+           v[j]->offset + (uint64_t)v[j]->enc_len - start <= max;
          j++)
         end = v[j]->offset + (uint64_t)v[j]->enc_len;
     return j;
@@ -169,16 +170,19 @@ static int read_run(cs_repo *r, cs_ientry *const *v, size_t i, size_t j, cs_buf 
     return rc;
 }
 
+/* A tree's plaintext, parsed when its directory is marked: a parsed tree
+ * takes several times the memory (a level's were 15 MiB more faulted in
+ * on the real tree). */
 typedef struct tree_got {
-    cs_tree t;
-    int rc; /* 0: t holds the tree; < 0: not read here (cs_tree_load names why) */
+    cs_buf pt;
+    int rc; /* 0: pt holds the tree; < 0: not read here (cs_tree_load names why) */
 } tree_got;
 
 /* One run being read and opened, on a task of cs_storage_run_tasks. */
 typedef struct run_slot {
     struct tree_reader *tr;
     size_t i, j;
-    cs_buf run, tmp, out;
+    cs_buf run, tmp;
 } run_slot;
 
 /* A chunk's trees: v sorted by pack and offset, got[k] is v[k]'s; the
@@ -192,7 +196,7 @@ typedef struct tree_reader {
     run_slot slot[CS_REPO_FETCH_AT_ONCE];
 } tree_reader;
 
-/* Each tree verified (AEAD and id) and parsed as cs_tree_load does. */
+/* Each tree verified (AEAD and id) as cs_tree_load does. */
 static int run_task(void *arg)
 {
     run_slot *s = arg;
@@ -206,9 +210,7 @@ static int run_task(void *arg)
         g->rc = rc;
         if (g->rc == 0)
             g->rc = cs_blob_open_dctx(tr->r->keys, CS_BLOB_TREE, &e->id, s->run.data + (e->offset - start),
-                                      e->enc_len, e->raw_len, &s->tmp, &s->out, NULL, true);
-        if (g->rc == 0)
-            g->rc = cs_tree_parse(s->out.data, s->out.len, &g->t);
+                                      e->enc_len, e->raw_len, &s->tmp, &g->pt, NULL, true);
     }
     return 0;
 }
@@ -216,8 +218,7 @@ static int run_task(void *arg)
 static void reader_drop(tree_reader *tr)
 {
     for (size_t k = 0; k < tr->n; k++)
-        if (tr->got[k].rc == 0)
-            cs_tree_free(&tr->got[k].t);
+        cs_buf_free(&tr->got[k].pt);
     tr->n = 0;
 }
 
@@ -229,7 +230,6 @@ static void reader_free(tree_reader *tr)
     for (size_t s = 0; s < CS_REPO_FETCH_AT_ONCE; s++) {
         cs_buf_free(&tr->slot[s].run);
         cs_buf_free(&tr->slot[s].tmp);
-        cs_buf_free(&tr->slot[s].out);
     }
 }
 
@@ -245,14 +245,14 @@ static void reader_read(tree_reader *tr)
             run_slot *s = &tr->slot[nt];
             s->tr = tr;
             s->i = i;
-            s->j = i = run_end(tr->v, i, tr->n, TREE_GAP_MAX);
+            s->j = i = run_end(tr->v, i, tr->n, TREE_GAP_MAX, TREE_RUN_MAX);
             t[nt] = (cs_storage_task){ .fn = run_task, .arg = s };
         }
         cs_storage_run_tasks(tr->r->st, t, nt);
     }
 }
 
-/* The tree read for e (moved out to t), or -ENOENT when it was not. */
+/* The tree read for e, parsed into t, or -ENOENT when it was not. */
 static int reader_take(tree_reader *tr, cs_ientry *e, cs_tree *t)
 {
     cs_ientry **hit = e && tr->n ? bsearch(&e, tr->v, tr->n, sizeof(*tr->v), by_place) : NULL;
@@ -260,9 +260,8 @@ static int reader_take(tree_reader *tr, cs_ientry *e, cs_tree *t)
 
     if (!hit || (g = &tr->got[hit - tr->v])->rc < 0)
         return -ENOENT;
-    *t = g->t;
     g->rc = -ENOENT;
-    return 0;
+    return cs_tree_parse(g->pt.data, g->pt.len, t) < 0 ? -ENOENT : 0;
 }
 
 /* ---- marking what the snapshots use, level by level ---- */
@@ -319,7 +318,7 @@ static int reader_plan(tree_reader *tr, const tree_level *l, size_t from, size_t
     tr->n = 0;
     for (size_t k = 0; k < n; k++)
         if (tr->n == 0 || tr->v[tr->n - 1] != tr->v[k]) /* a tree two directories share */
-            tr->got[tr->n] = (tree_got){ .rc = -ENOENT }, tr->v[tr->n++] = tr->v[k];
+            tr->got[tr->n] = (tree_got){ .pt = CS_BUF_INIT, .rc = -ENOENT }, tr->v[tr->n++] = tr->v[k];
     *to = i;
     return 0;
 }
@@ -839,7 +838,7 @@ static int repack_pack(cs_repo *r, const cs_index_bypack *bp, uint32_t p, cs_pac
     qsort(*v, n, sizeof(**v), by_place);
     for (size_t i = 0, j; i < n && rc == 0; i = j) {
         uint64_t start = (*v)[i]->offset;
-        j = run_end(*v, i, n, 0);
+        j = run_end(*v, i, n, 0, CS_MAX_BLOB);
         rc = read_run(r, *v, i, j, run); /* -EBADMSG: changed since plan() */
         for (size_t k = i; k < j && rc == 0; k++) {
             cs_ientry *e = (*v)[k];
