@@ -19,8 +19,10 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include "repo/repo_int.h"
+#include "repo/tree.h"
 #include "repo_fixture.h"
 #include "util/fileio.h"
+#include "util/macros.h"
 
 static repo_fixture fx;
 
@@ -421,6 +423,91 @@ static void test_check_names_the_path_of_a_lost_blob(void **state)
     free(big);
 }
 
+/* The id of the tree of directory path (absolute) in a snapshot. */
+static cs_id tree_of(cs_repo *r, const cs_snapshot *s, const char *path)
+{
+    _cleanup_free_ char *p = strdup(path);
+    cs_id id = s->tree;
+    char *save = NULL;
+
+    assert_non_null(p);
+    for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        cs_tree t;
+        bool found = false;
+        assert_int_equal(cs_tree_load(r, &id, &t), 0);
+        for (size_t i = 0; i < t.n && !found; i++)
+            if (t.nodes[i].name_len == strlen(c) && memcmp(t.nodes[i].name, c, t.nodes[i].name_len) == 0) {
+                id = t.nodes[i].subtree;
+                found = true;
+            }
+        cs_tree_free(&t);
+        assert_true(found);
+    }
+    return id;
+}
+
+/* A tree damaged in its pack, between two good ones read in the same run:
+ * check names it by its directory's path (as when trees were read one by
+ * one) and reads the others. */
+static void test_check_names_a_damaged_tree(void **state)
+{
+    char top[400], dir[500], log[450], want[1200], hex[65], thex[65], pack[900], phex[65];
+    const char *paths[] = { top };
+    cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
+    cs_check_result cr;
+    cs_buf out = CS_BUF_INIT;
+    const cs_ientry *e;
+    cs_snapshot s;
+    cs_id victim;
+    cs_repo *r;
+    uint8_t byte;
+    int fd, saved;
+
+    (void)state;
+    snprintf(top, sizeof(top), "%s/dt", fx.tmp);
+    assert_int_equal(mkdir(top, 0755), 0);
+    for (const char *c = "abc"; *c; c++) {
+        snprintf(dir, sizeof(dir), "%s/%c", top, *c);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        write_in(dir, "f", c, 1);
+    }
+    assert_int_equal(cs_repo_init(fx.st, "users/dt/backup/", fx.amk), 0);
+    assert_int_equal(cs_repo_open(fx.st, "users/dt/backup/", fx.amk, &r), 0);
+    assert_int_equal(cs_backup(r, &bo, &s), 0);
+    snprintf(dir, sizeof(dir), "%s/b", top);
+    victim = tree_of(r, &s, dir);
+    assert_non_null(e = cs_index_find(&r->index, &victim));
+    cs_id_hex(&r->index.packs[e->pack].id, phex);
+    snprintf(pack, sizeof(pack), "%s/storage/users/dt/backup/data/%.2s/%s", fx.tmp, phex, phex);
+    fd = open(pack, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &byte, 1, e->offset + e->enc_len / 2), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, e->offset + e->enc_len / 2), 1);
+    close(fd);
+
+    snprintf(log, sizeof(log), "%s/check-dt.log", fx.tmp);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved = dup(2);
+    assert_int_equal(dup2(fd, 2), 2);
+    assert_int_equal(cs_check(r, NULL, &cr), -EBADMSG);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(cs_read_file(log, 1 << 20, &out), 0);
+    assert_int_equal(cs_buf_append(&out, "", 1), 0);
+    cs_id_hex(&s.id, hex);
+    cs_id_hex(&victim, thex);
+    snprintf(want, sizeof(want), "snapshot %.8s:%s/b: tree blob %s is damaged\n", hex, top, thex);
+    assert_non_null(strstr((const char *)out.data, want));
+    assert_int_equal(cr.errors, 1); /* a and c read, their files found */
+    cs_buf_free(&out);
+    cs_snapshot_clear(&s);
+    cs_repo_close(r);
+}
+
 /* A storage that counts the reads it passes on to the fixture's. */
 typedef struct counting {
     cs_storage base;
@@ -586,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_check_names_the_path_of_a_lost_blob),
         cmocka_unit_test(test_repack_reads_runs_not_blobs),
         cmocka_unit_test(test_walk_reads_trees_by_pack),
+        cmocka_unit_test(test_check_names_a_damaged_tree),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
