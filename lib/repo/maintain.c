@@ -121,7 +121,7 @@ static void blob_error(const cs_repo *r, const char *kind, const cs_id *id, cons
 
 /* Trees decoded at once: a level's trees are read in chunks of at most
  * this many plaintext bytes (one tree at least, which may be CS_MAX_TREE). */
-#define TREE_BYTES_AT_ONCE (32u << 20)
+#define TREE_BYTES_AT_ONCE (8u << 20)
 /* Bytes of other blobs read over between two trees of a pack rather than
  * a request more (a backup's packs mix trees with small files' data): the
  * gap restore reads over. */
