@@ -61,19 +61,25 @@ struct cs_pack_writer {
 #define HUGE_PAGE ((size_t)2 << 20)
 #define PACK_BUF_CAP ((CS_PACK_TARGET + CS_MAX_BLOB + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE)
 
-/* A new pack buffer, 2 MiB-aligned and in transparent huge pages where the
- * kernel gives them on request (THP "madvise"): filling a 4 MiB pack then
- * faults in 2-3 pages, not ~1 100 of 4 KiB (the largest share of an initial
- * backup's faults, each one a page from the host on this VM).  Page-aligned
- * as cs_buf's big buffers are, for O_DIRECT.  Kept for the next packs (spare):
- * the pages are touched once per buffer, not once per pack. */
+_Static_assert(CS_PACK_TARGET % HUGE_PAGE == 0, "a pack's target is whole huge pages");
+
+/* A new pack buffer, 2 MiB-aligned, its first CS_PACK_TARGET bytes in
+ * transparent huge pages where the kernel gives them on request (THP
+ * "madvise"): filling a pack then faults in 2 huge pages and the last
+ * blob's overshoot, not ~1 100 pages of 4 KiB (the largest share of an
+ * initial backup's faults, each one a page from the host on this VM).
+ * Every full pack fills those huge pages; the overshoot stays in 4 KiB
+ * pages, so the peak RSS grows by at most a partly filled huge page for a
+ * small pack (tree packs, the last one).  Page-aligned as cs_buf's big
+ * buffers are, for O_DIRECT.  Kept for the next packs (spare): the pages
+ * are faulted in once per buffer, not once per pack. */
 static int pack_buf_new(cs_buf *b)
 {
     void *p;
 
     if (posix_memalign(&p, HUGE_PAGE, PACK_BUF_CAP) != 0)
         return -ENOMEM;
-    (void)madvise(p, PACK_BUF_CAP, MADV_HUGEPAGE); /* a hint: 4 KiB pages without THP */
+    (void)madvise(p, CS_PACK_TARGET, MADV_HUGEPAGE); /* a hint: 4 KiB pages without THP */
     *b = (cs_buf){ .data = p, .cap = PACK_BUF_CAP };
     return 0;
 }
