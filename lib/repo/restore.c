@@ -479,7 +479,7 @@ static void place_done(restore_run *s, const place *p, int rc, int why)
  * finer steps make a buffer grow again for each slightly larger range).
  * What a worker holds is its buffers' capacities, taken from the budget
  * before its job; the decrypted and decompressed buffers are wiped when
- * freed, which touches their whole capacity. */
+ * freed, up to what was ever written in them (cs_buf_wipe). */
 #define BUF_STEP (1u << 20)
 
 static uint64_t step_up(uint64_t n)

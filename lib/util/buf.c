@@ -7,6 +7,16 @@
 #include <string.h>
 #include "util/secmem.h"
 
+/* The caller may fill what it reserved before it moves len (cs_unseal
+ * decrypts into the reservation and fails before it does): count it. */
+static void mark_written(cs_buf *b, size_t end)
+{
+    if (b->len > end)
+        end = b->len;
+    if (end > b->written)
+        b->written = end;
+}
+
 int cs_buf_reserve(cs_buf *b, size_t extra)
 {
     size_t limit = b->limit ? b->limit : SIZE_MAX / 2;
@@ -16,8 +26,10 @@ int cs_buf_reserve(cs_buf *b, size_t extra)
     if (extra > limit || b->len > limit - extra)
         return -EMSGSIZE;
     need = b->len + extra;
-    if (need <= b->cap)
+    if (need <= b->cap) {
+        mark_written(b, need);
         return 0;
+    }
     ncap = b->cap ? b->cap : 256;
     while (ncap < need)
         ncap = ncap > limit / 2 ? limit : ncap * 2;
@@ -35,6 +47,7 @@ int cs_buf_reserve(cs_buf *b, size_t extra)
         return -ENOMEM;
     b->data = n;
     b->cap = ncap;
+    mark_written(b, need);
     return 0;
 }
 
@@ -52,6 +65,7 @@ int cs_buf_append(cs_buf *b, const void *data, size_t len)
 
 void cs_buf_reset(cs_buf *b)
 {
+    mark_written(b, b->len);
     b->len = 0;
 }
 
@@ -59,14 +73,19 @@ void cs_buf_free_ciphertext(cs_buf *b)
 {
     free(b->data);
     b->data = NULL;
-    b->len = b->cap = 0;
+    b->len = b->cap = b->written = 0;
+}
+
+void cs_buf_wipe(cs_buf *b)
+{
+    mark_written(b, b->len);
+    if (b->data && b->written)
+        cs_wipe(b->data, b->written < b->cap ? b->written : b->cap);
+    b->len = b->written = 0;
 }
 
 void cs_buf_free(cs_buf *b)
 {
-    if (b->data)
-        cs_wipe(b->data, b->cap);
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    cs_buf_wipe(b);
+    cs_buf_free_ciphertext(b);
 }

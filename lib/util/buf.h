@@ -13,9 +13,14 @@ typedef struct cs_buf {
     size_t len;
     size_t cap;
     size_t limit; /* 0 = no limit other than SIZE_MAX/2 */
+    /* Bytes from data that may have held data: the largest len seen and the
+     * end of every reservation (writers fill a reservation past len before
+     * they move len).  The wipe stops here: wiping the whole capacity faulted
+     * in pages never written, just to zero them. */
+    size_t written;
 } cs_buf;
 
-#define CS_BUF_INIT { NULL, 0, 0, 0 }
+#define CS_BUF_INIT { NULL, 0, 0, 0, 0 }
 
 /* A first allocation of at least this size is page-aligned. */
 #define CS_BUF_ALIGNED_MIN (1u << 20)
@@ -24,7 +29,11 @@ typedef struct cs_buf {
 int cs_buf_reserve(cs_buf *b, size_t extra);
 int cs_buf_append(cs_buf *b, const void *data, size_t len);
 void cs_buf_reset(cs_buf *b);    /* len = 0, keeps memory */
-void cs_buf_free(cs_buf *b);     /* frees, zeroes the struct (memory is wiped first) */
+/* Zeroes every byte that may have been written (see `written`), len = 0,
+ * keeps memory.  A writer must reserve before it writes past len, or move
+ * len over what it wrote before it makes len smaller. */
+void cs_buf_wipe(cs_buf *b);
+void cs_buf_free(cs_buf *b);     /* wipes (cs_buf_wipe), frees, zeroes the struct */
 /* Frees without the wipe, for buffers that only ever end up holding
  * ciphertext (pack buffers): wiping 16 MiB of capacity per pack, most of it
  * never touched, faulted in and cleared pages for nothing. */
