@@ -99,26 +99,29 @@ int cs_unseal(const uint8_t key[32], int type, const cs_id *id, const void *ct, 
 }
 
 /* The level by blob size, chosen by measurement on the real-tree benchmark
- * (73 k files of /usr, 933 MB; bench/README.md, sessions 8 and 9): bytes
- * saved per CPU-second differ by size, so each class gets the level where one
- * more level stops paying for the repository-size target (<= 0.99 of
- * restic's).  Blobs below 128 KiB are whole small files and trees:
- *   below 4 KiB (54 k files, 73 MB): level 2; 6 cost 0.62 CPU-s for
+ * (73 k files of /usr, 933 MB; bench/README.md, session 8): bytes saved per
+ * CPU-second differ by size, so each class gets the level where one more
+ * level stops paying.  Blobs below 128 KiB are whole small files and trees:
+ *   below 4 KiB (54 k files, 73 MB): level 2; 6 this cost 0.62 CPU-s for
  *     0.3 MB less (a frame's tables and headers cost more than its matches);
- *   4-128 KiB (18 k files, 402 MB): level 4 (dfast, minimum match 4).  Level
- *     5 for 32-128 KiB (session 8) stored 2.3 MB less on the real tree (0.2 MB
- *     on the synthetic one) for 0.51 CPU-s more, of a backup of ~5.3 CPU-s:
- *     the worst trade left, and the repository stays at ~0.985 of restic's;
+ *   4-32 KiB (14.6 k files, 181 MB): level 4 (dfast, minimum match 4);
+ *   32-128 KiB (3.5 k files, 221 MB): level 5 (greedy); level 6 took
+ *     0.5 CPU-s more for 1.2 MB; level 4 (session 9) 0.4 CPU-s less, but
+ *     the repository went from 0.978 to 0.984-0.990 of restic's (target
+ *     0.99) in the quiet benchmark: too near the edge;
  * chunks of bigger files (>= 128 KiB: 458 MB) get level 3 with a 2^16-entry
  * hash and a 2^15-entry chain table (one 512 KiB pair, beside the chunk in
- * L2): 3.8 MB less than level 2 for +0.2 CPU-s; the default level 3 tables
- * saved 0.6 MB more for twice that.
+ * L2): 3.8 MB less than level 2 for +0.2 CPU-s, the best trade of all; the
+ * default level 3 tables saved 0.6 MB more for twice that.
+ * Together: the same repository size as level 6 below 128 KiB and level 2
+ * above (-0.4 MB), for 1.3 CPU-s (28 %) less zstd time.
  * The sample class compresses the 64 KiB probes of worth_compressing(). */
 #define ZSTD_TINY_MAX (4u << 10)
-#define ZSTD_SMALL_MAX (128u << 10)
+#define ZSTD_SMALL_MAX (32u << 10)
+#define ZSTD_MID_MAX (128u << 10)
 #define ZSTD_SAMPLE (64u << 10)
 
-enum { Z_TINY, Z_SMALL, Z_MAIN, Z_SAMPLE, Z_CLASSES };
+enum { Z_TINY, Z_SMALL, Z_MID, Z_MAIN, Z_SAMPLE, Z_CLASSES };
 
 /* level, and the input sizes the class sees (max 0: any size) */
 static const struct {
@@ -127,7 +130,8 @@ static const struct {
 } zclass[Z_CLASSES] = {
     [Z_TINY] = { 2, 64, ZSTD_TINY_MAX - 1 },
     [Z_SMALL] = { 4, ZSTD_TINY_MAX, ZSTD_SMALL_MAX - 1 },
-    [Z_MAIN] = { 3, ZSTD_SMALL_MAX, 0 },
+    [Z_MID] = { 5, ZSTD_SMALL_MAX, ZSTD_MID_MAX - 1 },
+    [Z_MAIN] = { 3, ZSTD_MID_MAX, 0 },
     [Z_SAMPLE] = { 1, ZSTD_SAMPLE, ZSTD_SAMPLE },
 };
 
@@ -245,7 +249,9 @@ static ZSTD_CCtx *zctx_for(const zset *z, size_t len)
 {
     if (len < ZSTD_TINY_MAX)
         return z->c[Z_TINY];
-    return z->c[len < ZSTD_SMALL_MAX ? Z_SMALL : Z_MAIN];
+    if (len < ZSTD_SMALL_MAX)
+        return z->c[Z_SMALL];
+    return z->c[len < ZSTD_MID_MAX ? Z_MID : Z_MAIN];
 }
 
 /* Already-compressed data (media, archives) is most of a home directory's
