@@ -31,3 +31,5 @@ for r in $(seq $ROUNDS); do
     [ -n "${CS_DEBUG:-}" ] && grep -E "busy|waited" "$W/out"
   done
 done
+# the key went into the caller's keyring at the unlock above: revoke it, as a logout would
+$B0 lock >/dev/null 2>&1 || true

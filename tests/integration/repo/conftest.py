@@ -91,4 +91,8 @@ def repo(tmp_path, cs_config, build_dir):
     r = Repo(tmp_path, path)
     r.run("enroll", "--password-stdin")
     r.run("init")
-    return r
+    yield r
+    # the commands above put the account's key in the caller's keyring (as
+    # a login would); revoke it as a logout would, or every test run as
+    # root leaves one more key in root's keyring
+    r.run("lock", check=False)
