@@ -367,9 +367,30 @@ static void test_repair_snapshots_reads_shared_trees_once(void **state)
 /* check names a blob its snapshots need and the index lacks by the path of
  * the file that needs it, under each snapshot (mark_tree builds the path
  * in one buffer, cut back after each name). */
+/* Run cs_check(r) with its stderr in fx.tmp/NAME, expecting -EBADMSG, and
+ * read what it wrote into out (NUL-terminated). */
+static void check_capturing_stderr(cs_repo *r, const char *name, cs_check_result *cr, cs_buf *out)
+{
+    char log[450];
+    int fd, saved;
+
+    snprintf(log, sizeof(log), "%s/%s", fx.tmp, name);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved = dup(2);
+    assert_int_equal(dup2(fd, 2), 2);
+    assert_int_equal(cs_check(r, NULL, cr), -EBADMSG);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    close(fd);
+    assert_int_equal(cs_read_file(log, 1 << 20, out), 0);
+    assert_int_equal(cs_buf_append(out, "", 1), 0);
+}
+
 static void test_check_names_the_path_of_a_lost_blob(void **state)
 {
-    char top[400], dir[500], log[450], want[1200], hex[65];
+    char top[400], dir[500], want[1200], hex[65];
     const char *paths[] = { top };
     cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
     cs_repair_index_result ri;
@@ -378,7 +399,6 @@ static void test_check_names_the_path_of_a_lost_blob(void **state)
     uint8_t *big = malloc(600 << 10);
     cs_snapshot s;
     cs_repo *r;
-    int fd, saved;
 
     (void)state;
     assert_non_null(big);
@@ -399,18 +419,7 @@ static void test_check_names_the_path_of_a_lost_blob(void **state)
     assert_int_equal(cs_storage_list(fx.st, "users/msg/backup/data/", delete_data_pack, NULL), 1);
     assert_int_equal(cs_repair_index(r, &ri), 0); /* the index forgets the pack's blobs */
 
-    snprintf(log, sizeof(log), "%s/check.log", fx.tmp);
-    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    saved = dup(2);
-    assert_int_equal(dup2(fd, 2), 2);
-    assert_int_equal(cs_check(r, NULL, &cr), -EBADMSG);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    close(fd);
-    assert_int_equal(cs_read_file(log, 1 << 20, &out), 0);
-    assert_int_equal(cs_buf_append(&out, "", 1), 0);
+    check_capturing_stderr(r, "check.log", &cr, &out);
     cs_id_hex(&s.id, hex);
     snprintf(want, sizeof(want), "snapshot %.8s:%s/b/big: data blob ", hex, top);
     assert_non_null(strstr((const char *)out.data, want));
@@ -451,7 +460,7 @@ static cs_id tree_of(cs_repo *r, const cs_snapshot *s, const char *path)
  * one) and reads the others. */
 static void test_check_names_a_damaged_tree(void **state)
 {
-    char top[400], dir[500], log[450], want[1200], hex[65], thex[65], pack[900], phex[65];
+    char top[400], dir[500], want[1200], hex[65], thex[65], pack[900], phex[65];
     const char *paths[] = { top };
     cs_backup_opts bo = { .paths = paths, .npaths = 1, .cache_dir = fx.cache };
     cs_check_result cr;
@@ -461,7 +470,7 @@ static void test_check_names_a_damaged_tree(void **state)
     cs_id victim;
     cs_repo *r;
     uint8_t byte;
-    int fd, saved;
+    int fd;
 
     (void)state;
     snprintf(top, sizeof(top), "%s/dt", fx.tmp);
@@ -486,18 +495,7 @@ static void test_check_names_a_damaged_tree(void **state)
     assert_int_equal(pwrite(fd, &byte, 1, e->offset + e->enc_len / 2), 1);
     close(fd);
 
-    snprintf(log, sizeof(log), "%s/check-dt.log", fx.tmp);
-    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    saved = dup(2);
-    assert_int_equal(dup2(fd, 2), 2);
-    assert_int_equal(cs_check(r, NULL, &cr), -EBADMSG);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    close(fd);
-    assert_int_equal(cs_read_file(log, 1 << 20, &out), 0);
-    assert_int_equal(cs_buf_append(&out, "", 1), 0);
+    check_capturing_stderr(r, "check-dt.log", &cr, &out);
     cs_id_hex(&s.id, hex);
     cs_id_hex(&victim, thex);
     snprintf(want, sizeof(want), "snapshot %.8s:%s/b: tree blob %s is damaged\n", hex, top, thex);

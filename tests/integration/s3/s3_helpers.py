@@ -100,6 +100,23 @@ def install_s3rver():
 
 
 
+def start_plain_proxy(upstream_port, latency_ms=0, *more):
+    """fault_proxy.py in front of upstream_port with no faults: it holds each
+    request latency_ms and logs it (proxy_log).  Returns (port, process)."""
+    port = free_port()
+    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(upstream_port), "--error", "0",
+                         "--reset", "0", "--truncate", "0", "--latency", str(latency_ms), *more], "proxy ready")
+    return port, proc
+
+
+def proxy_log(port):
+    """Every request a running fault_proxy.py has seen, in order."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__proxy_log", timeout=30) as r:
+        return json.load(r)
+
+
 def proxy_stats(proxy):
     """Counters of a running fault_proxy.py."""
     import json

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import BUILD, HERE, free_port, proxy_stats, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, proxy_stats, start_plain_proxy, stop  # noqa: E402
 
 BUDGET_MIB = 64     # REMOTE_BUDGET in lib/repo/restore.c
 BASE_MIB = 22       # a restore's RSS besides the workers' buffers (libraries, index, trees, curl)
@@ -69,9 +69,7 @@ def peak_rss_mib(args, env):
 def test_remote_restore_peak_rss_stays_under_the_budget(s3rver, s3rver_bucket, cs_config, tmp_path):
     path, write = cs_config
     prefix = f"cs-test-bucket/restore-memory-{os.getpid()}"
-    port = free_port()
-    proxy = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3rver.port), "--error", "0",
-                          "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)], "proxy ready")
+    port, proxy = start_plain_proxy(s3rver.port, LATENCY_MS)
     env = s3rver.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
     cs = str(BUILD / "cloudseal")
 

@@ -6,37 +6,27 @@ million files).  A repository of 2 400 files in 241 directories: check and
 prune each read the trees with a few GETs of data/, counted by
 fault_proxy.py (a counting proxy: no faults, no latency), against the
 s3_server fixture's servers."""
-import json
 import os
 import pathlib
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import BUILD, free_port, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, proxy_log, start_plain_proxy, stop  # noqa: E402
 
-HERE = pathlib.Path(__file__).resolve().parent
 TOP, SUB, FILES = 20, 12, 10  # 1 + 20 + 240 directories, 2 400 files
 
 
 @pytest.fixture
 def counting_s3(s3_server, request):
     request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3_server.port), "--error", "0",
-                         "--reset", "0", "--truncate", "0", "--latency", "0"], "proxy ready")
+    port, proc = start_plain_proxy(s3_server.port)
     try:
         yield port, s3_server
     finally:
         stop(proc)
-
-
-def proxy_log(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__proxy_log", timeout=30) as r:
-        return json.load(r)
 
 
 def test_check_and_prune_read_trees_by_pack(counting_s3, cs_config, tmp_path):

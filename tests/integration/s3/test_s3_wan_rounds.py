@@ -16,14 +16,12 @@ import pathlib
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import BUILD, free_port, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, proxy_log, start_plain_proxy, stop  # noqa: E402
 
-HERE = pathlib.Path(__file__).resolve().parent
 LATENCY_MS = 300
 
 
@@ -31,18 +29,11 @@ LATENCY_MS = 300
 def slow_s3(s3_server, request):
     """fault_proxy.py (latency only) in front of each S3 server in turn."""
     request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3_server.port), "--error", "0",
-                         "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)], "proxy ready")
+    port, proc = start_plain_proxy(s3_server.port, LATENCY_MS)
     try:
         yield port, s3_server
     finally:
         stop(proc)
-
-
-def proxy_log(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__proxy_log", timeout=30) as r:
-        return json.load(r)
 
 
 def critical_path(reqs):
@@ -202,9 +193,7 @@ def test_backup_that_writes_a_pack_pays_no_probe_and_no_head(machine):
 def refusing_proxy(slow_s3):
     """A proxy in front of the same S3 server that refuses to DELETE locks."""
     _, s3 = slow_s3
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3.port), "--error", "0", "--reset", "0",
-                         "--truncate", "0", "--latency", "0", "--refuse", "DELETE:/locks/"], "proxy ready")
+    port, proc = start_plain_proxy(s3.port, 0, "--refuse", "DELETE:/locks/")
     try:
         yield port
     finally:
