@@ -137,8 +137,13 @@ valgrind: all $(PAM_TEST_BIN)
 # some tests drive unit binaries, e.g. the archive convergence property)
 integration-tools: all $(UNIT_BINS)
 # PYTEST_FLAGS: more pytest options (make check adds --durations)
+# PYTEST_WORKERS=N: N pytest-xdist worker processes (default: one per core;
+# the tests mostly wait); 0 or 1: the old serial run in one process.
+# --dist loadgroup keeps the tests of one xdist_group on one worker.
+PYTEST_WORKERS ?= $(shell nproc)
+PYTEST_XDIST = $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
 integration: all integration-tools
-	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib $(PYTEST_FLAGS) \
+	O=$(O) $(PYTEST) -q -rs -p no:cacheprovider --import-mode=importlib $(PYTEST_XDIST) $(PYTEST_FLAGS) \
 	  tests/integration$(if $(AREA),/$(AREA)) $(if $(K),-k "$(K)") $(if $(M),-m "$(M)")
 integration-quick:
 	$(MAKE) integration M="not ceph and not nspawn$(if $(M), and ($(M)))"

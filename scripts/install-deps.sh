@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential pkg-config libpam0g-dev libsodium-dev libssl-dev lib
   libarchive-dev libfuse3-dev fuse3 libfido2-dev
   keyutils pamtester openssl util-linux"
 CHECK_PKGS="libcmocka-dev libpam-wrapper libnss-wrapper libuid-wrapper libpamtest0-dev
-  python3-pytest clang libclang-rt-14-dev valgrind strace systemd openssl
+  python3-pytest python3-pytest-xdist clang libclang-rt-14-dev valgrind strace systemd openssl
   systemd-container debootstrap man-db dbus-daemon dbus-session-bus-common
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime npm
   notmuch mblaze sudo openssh-server openssh-client sshpass

@@ -277,7 +277,12 @@ def booted(rootfs, w, lock, setup):
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         (root / "etc/cloudseal/cloudseal.conf").write_text(CONF.format(lock=lock))
         setup(root)
-        r = subprocess.run([str(BOOT_SH), "start", str(w)], capture_output=True, text=True, timeout=120)
+        # a machine name of its own: boot.sh's default (from the work dir's
+        # name, "ct" in every test) would be the other pytest-xdist worker's
+        # too, and nspawn keeps per-name state under /run/systemd/nspawn
+        name = f"cs-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+        r = subprocess.run([str(BOOT_SH), "start", str(w)], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, CS_MACHINE_NAME=name))
         assert r.returncode == 0, r.stderr
         yield Container(w)
     finally:

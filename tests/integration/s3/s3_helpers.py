@@ -2,6 +2,7 @@
 """Helpers shared by the S3 tests and their fixtures (conftest.py): ports,
 processes, the s3tool runner.  Imported by path (the tests run with
 --import-mode=importlib, where conftest is not importable)."""
+import fcntl
 import os
 import pathlib
 import shutil
@@ -87,12 +88,22 @@ def start_helper(args, ready):
 
 
 def install_s3rver():
-    """npm install s3rver@3 once into tests/.cache/npm (idempotent)."""
+    """npm install s3rver@3 once into tests/.cache/npm (idempotent).  The
+    pytest-xdist workers each start an s3rver: the first to take the lock
+    installs, the others wait for it (two npm installs into one prefix
+    corrupt it)."""
     if S3RVER.exists():
         return
     if not shutil.which("npm"):
         pytest.fail("npm is missing: install Debian's npm (scripts/install-deps.sh check)")
     NPM_DIR.mkdir(parents=True, exist_ok=True)
+    with open(NPM_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not S3RVER.exists():
+            _npm_install()
+
+
+def _npm_install():
     r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NPM_DIR), "s3rver@3"],
                        capture_output=True, text=True, timeout=600)
     if r.returncode != 0 or not S3RVER.exists():
