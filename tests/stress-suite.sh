@@ -6,8 +6,10 @@
 #   tests/stress-suite.sh [-n N] [-t SECONDS] [TIER...]
 #
 # TIER: agent (tests/integration/agent without nspawn), integration (the
-# whole pytest tier), nspawn (the end-to-end container tests), unit, or
-# pytest:EXPR (any pytest path or -k expression under tests/integration).
+# whole pytest tier in PYTEST_WORKERS pytest-xdist workers, as make check
+# runs it: default one per core, 1 for one process), nspawn (the end-to-end
+# container tests), unit, or pytest:EXPR (any pytest path or -k expression
+# under tests/integration).
 # Default: -n 5 integration.  The hog is one busy loop per core at nice 19
 # (other people's work on a shared machine comes first; the tests still
 # lose half their CPU to it), and it stops after -t SECONDS (default: when
@@ -18,11 +20,13 @@ cd "$(dirname "$0")/.."
 O=${O:-build}; export O
 n=5; limit=0
 while getopts n:t: opt; do
-  case $opt in n) n=$OPTARG;; t) limit=$OPTARG;; *) sed -n '2,16p' "$0"; exit 2;; esac
+  case $opt in n) n=$OPTARG;; t) limit=$OPTARG;; *) sed -n '2,17p' "$0"; exit 2;; esac
 done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || set -- integration
 PYTEST="/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider --import-mode=importlib"
+workers=${PYTEST_WORKERS:-$(nproc)}
+XDIST=""; [ "$workers" -gt 1 ] && XDIST="-n $workers --dist loadgroup"
 mkdir -p "$O/stress"
 
 hogs=""
@@ -42,7 +46,7 @@ done
 run_tier() {
   case $1 in
     agent) $PYTEST -m "not nspawn" tests/integration/agent ;;
-    integration) $PYTEST tests/integration ;;
+    integration) $PYTEST $XDIST tests/integration ;;
     nspawn) $PYTEST -m nspawn tests/integration ;;
     unit) make -s unit ;;
     pytest:*) $PYTEST ${1#pytest:} ;;

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The S3 servers the tests use, as session fixtures of the whole
 integration tree (tests/integration/conftest.py imports them), so each is
-started at most once per pytest run whichever area's tests use it:
+started at most once per pytest process whichever area's tests use it (under
+pytest-xdist once per worker, each on free ports and in its own directory;
+two RGWs take ~1 GiB of RSS together):
   s3rver  s3rver@3 from npm (installed idempotently under tests/.cache/npm);
           fast, but it does not verify signatures
   rgw     a single-node Ceph RGW on memstore (ceph-up.sh); verifies SigV4
