@@ -624,6 +624,14 @@ def main():
     args = ap.parse_args()
     if args.touch not in ("auto", "never") and not args.touch.startswith("file:"):
         ap.error("--touch: auto, never or file:PATH")
+    # SIGTERM and SIGINT (an unplug) stay blocked in every thread and the
+    # main thread takes them with sigwait(): no race.  A Python handler
+    # runs only between bytecodes, so one that came just before accept()
+    # blocked was caught by no one and the key never went away (a
+    # teardown's 30 s wait).  Blocked before the socket exists, so every
+    # thread started later inherits the mask.
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     dev = Device(args)
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     tmp = args.socket + ".binding"
@@ -632,28 +640,19 @@ def main():
     srv.bind(tmp)
     srv.listen(8)
     os.rename(tmp, args.socket)
-
-    def unplug(signum, frame):
-        # a socket left behind would look like a key that does not answer
-        if os.path.exists(args.socket):
-            os.unlink(args.socket)
-        os._exit(0)
-    signal.signal(signal.SIGTERM, unplug)
-    signal.signal(signal.SIGINT, unplug)
     dev.log("ready")
-    # SIGTERM must reach the main thread, blocked in accept(): a signal the
-    # kernel hands to a channel thread only sets CPython's flag and leaves
-    # accept() waiting for the next connection (an unplug that never comes).
-    # A thread inherits the mask it was started with: start each one with
-    # the two signals blocked.
-    stop = {signal.SIGTERM, signal.SIGINT}
+    threading.Thread(target=accept_channels, args=(dev, srv), daemon=True).start()
+    signal.sigwait(stop)
+    # a socket left behind would look like a key that does not answer
+    if os.path.exists(args.socket):
+        os.unlink(args.socket)
+    os._exit(0)
+
+
+def accept_channels(dev, srv):
     while True:
         conn, _ = srv.accept()
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-        try:
-            threading.Thread(target=Channel(dev, conn).serve, daemon=True).start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
+        threading.Thread(target=Channel(dev, conn).serve, daemon=True).start()
 
 
 if __name__ == "__main__":
