@@ -28,8 +28,9 @@ verbatim so SigV4 signatures stay valid.  GET /__proxy_stats returns counts
 as JSON (requests, faults injected, request and reply body bytes, the most
 requests in flight at once overall and per method: max_in_flight,
 max_in_flight_GET, ...); GET /__proxy_log the requests themselves, each
-{method, path, start, end} (monotonic seconds from the request's first
-byte read to its reply sent), for tests that count round trips.  With all
+{method, path, start, sent, end} (monotonic seconds: the request's first
+byte read, its reply's first byte written, its reply written), for tests
+that count round trips.  With all
 probabilities and the latency at 0 it is a counting proxy (bench/s3.sh).
 """
 import argparse
@@ -51,7 +52,7 @@ STATS = {"requests": 0, "errors": 0, "resets": 0, "truncated": 0, "forwarded": 0
          "pack_gets": 0}
 IN_FLIGHT = {}  # method (and "all") -> requests being handled now
 LOST = set()  # (method, path) whose reply was lost (--lose-reply-once)
-LOG = []  # one dict per request: method, path, start, end (/__proxy_log)
+LOG = []  # one dict per request: method, path, start, sent, end (/__proxy_log)
 LOCK = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
@@ -75,6 +76,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def end_headers(self):
+        # "sent": the reply starts to go out.  A request the client makes
+        # because of this reply starts after it; it may start before "end",
+        # stamped only once this thread runs again after its last write.
+        self.sent = time.monotonic()
+        super().end_headers()
 
     def _reset(self):
         count("resets")
@@ -102,12 +110,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         in_flight(self.command, 1)
         start = time.monotonic()
+        self.sent = None
         try:
             self._handle_counted()
         finally:
             in_flight(self.command, -1)
+            end = time.monotonic()
             with LOCK:
-                LOG.append({"method": self.command, "path": self.path, "start": start, "end": time.monotonic()})
+                LOG.append({"method": self.command, "path": self.path, "start": start,
+                            "sent": self.sent or end, "end": end})
 
     def _handle_counted(self):
         n = int(self.headers.get("Content-Length") or 0)
