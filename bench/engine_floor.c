@@ -20,7 +20,8 @@
  *                   unlocked heap, which the project's rules forbid);
  *   --dict          blobs below 128 KiB compressed with a zstd dictionary
  *                   (112 KiB, trained before the timer on every 100th small
- *                   file) at levels 1/2/3 for < 4/32/128 KiB: what a
+ *                   file; train_s is its wall time) at levels 1/2/3 for
+ *                   < 4/32/128 KiB: what a
  *                   per-repository dictionary (a format change) would save;
  *   --check         also computes every id with libsodium and fails on a
  *                   difference (slower: not a timing run).
@@ -282,18 +283,23 @@ static void worker_free(worker *w)
     cs_buf_free(&w->sealed);
 }
 
-/* --dict: one dictionary from every DICT_EVERY-th small file, at each level */
+/* --dict: one dictionary from every DICT_EVERY-th small file (of a tree
+ * with fewer than DICT_EVERY^2 small files, every n/DICT_EVERY-th: zstd's
+ * trainer wants some dozens of samples), at each level */
 static int train(void)
 {
     cs_buf samples = CS_BUF_INIT;
-    size_t *sizes = NULL, n = 0, cap = 0, small = 0, dsize;
+    size_t *sizes = NULL, n = 0, cap = 0, small = 0, nsmall = 0, every, dsize;
     void *dict = malloc(DICT_SIZE);
     static const int level[3] = { 1, 2, 3 };
     int r = -ENOMEM;
 
+    for (size_t i = 0; i < files.n; i++)
+        nsmall += files.v[i].size < SMALL_MAX;
+    every = nsmall >= DICT_EVERY * DICT_EVERY ? DICT_EVERY : nsmall / DICT_EVERY ? nsmall / DICT_EVERY : 1;
     for (size_t i = 0; dict && i < files.n; i++) {
         cs_buf one = CS_BUF_INIT;
-        if (files.v[i].size >= SMALL_MAX || small++ % DICT_EVERY)
+        if (files.v[i].size >= SMALL_MAX || small++ % every)
             continue;
         if (cs_read_file(files.v[i].path, SMALL_MAX, &one) < 0)
             continue;
