@@ -49,7 +49,7 @@ def runs(v, f="{:.2f}"):
 
 
 tools = sorted({r["tool"] for r in rows})
-print(f"dataset {ds}: medians of {len(val.get(('restic', 'backup1', 'wall'), [])) or '?'} runs "
+print(f"dataset {ds}: medians of {len(val.get(('restic', 'backup1', 'wall'), [])) or len(floor.get('stat_walk', [])) or '?'} runs "
       "(every run in brackets)")
 print(f"{'tool':15} {'phase':8} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8} {'repo MiB':>9} {'load':>5}  runs (wall s)")
 for t in tools:

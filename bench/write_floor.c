@@ -10,16 +10,18 @@
  * by level (a level waits for its parents); every regular file created with
  * its mode, written to its size from the buffer and its mtime set; symlinks;
  * then the hard links; then the directories' modes and mtimes (last: every
- * creation inside a directory moves its mtime).  What a restore must do and
- * this does not: owners (the benchmark's trees belong to the user restoring
- * them), xattrs.  The content is the buffer's, not SRC's: ext4's work does
+ * creation inside a directory moves its mtime).  Owners are set where they
+ * differ from the restoring user's (the synthetic set's files belong to
+ * another uid), as our restore does.  What a restore does and this does not:
+ * xattrs (two files of the synthetic set have one).  The content is the buffer's, not SRC's: ext4's work does
  * not depend on the bytes, and a copy of SRC in memory would be 1 GB of
  * fresh pages, which cost ~4 s per GiB to fault in on this VM.
  *
  * Then, outside the timer, DEST is removed by `rm -rf` as the benchmark
  * harness removes a restore (unless --keep), so the next run meets the
- * same file system state as the tools' restores do (journal-less ext4
- * skips recently freed inodes).  Prints one line of key=value: wall_s,
+ * file system as the tools' restores do (journal-less ext4 skips recently
+ * freed inodes: bench/run.sh runs this after `cp -a` of the tree, as the
+ * harness restores after copying the dataset).  Prints one line of key=value: wall_s,
  * cpu_s (getrusage user+sys of the timed part), the counts, remove_s. */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +54,8 @@ typedef struct entry {
     char *target;        /* K_SYMLINK: its target; K_LINK: the first name of the inode */
     off_t size;
     mode_t mode;
+    uid_t uid;
+    gid_t gid;
     struct timespec mtime;
     dev_t dev;
     ino_t ino;
@@ -102,7 +106,8 @@ static int add(const char *path, const struct stat *st, int flag, struct FTW *ft
     entry *e;
 
     if (ftw->level == 0) {
-        tree.root = (entry){ .rel = ".", .mode = st->st_mode & 07777, .mtime = st->st_mtim };
+        tree.root = (entry){ .rel = ".", .mode = st->st_mode & 07777, .uid = st->st_uid, .gid = st->st_gid,
+                             .mtime = st->st_mtim };
         return 0;
     }
     if (!l) /* devices, fifos and sockets: none in the benchmark's sets */
@@ -111,6 +116,8 @@ static int add(const char *path, const struct stat *st, int flag, struct FTW *ft
         return -ENOMEM;
     e->size = st->st_size;
     e->mode = st->st_mode & 07777;
+    e->uid = st->st_uid;
+    e->gid = st->st_gid;
     e->mtime = st->st_mtim;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
@@ -166,6 +173,13 @@ static int split_links(void)
     return 0;
 }
 
+/* A restore chowns only what the restoring user does not own already, and
+ * only as root */
+static bool other_owner(const entry *e)
+{
+    return geteuid() == 0 && (e->uid != 0 || e->gid != getegid());
+}
+
 static int write_file(const entry *e)
 {
     struct timespec t[2] = { e->mtime, e->mtime };
@@ -181,6 +195,10 @@ static int write_file(const entry *e)
             r = -errno;
         done += k > 0 ? k : 0;
     }
+    if (r == 0 && other_owner(e) && fchown(fd, e->uid, e->gid) < 0)
+        r = -errno;
+    if (r == 0 && e->mode & 07000 && fchmod(fd, e->mode) < 0) /* chown cleared set-id bits */
+        r = -errno;
     if (r == 0 && futimens(fd, t) < 0)
         r = -errno;
     w.bytes += (uint64_t)e->size;
@@ -200,6 +218,8 @@ static int make(const entry *e)
     case K_SYMLINK:
         if (symlinkat(e->target, w.root, e->rel) < 0)
             return -errno;
+        if (other_owner(e) && fchownat(w.root, e->rel, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+            return -errno;
         return utimensat(w.root, e->rel, t, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
     case K_LINK:
         return linkat(w.root, e->target, w.root, e->rel, 0) < 0 ? -errno : 0;
@@ -211,7 +231,8 @@ static int finish_dir(const entry *e)
 {
     struct timespec t[2] = { e->mtime, e->mtime };
 
-    if (fchmodat(w.root, e->rel, e->mode, 0) < 0 || utimensat(w.root, e->rel, t, 0) < 0)
+    if ((other_owner(e) && fchownat(w.root, e->rel, e->uid, e->gid, 0) < 0) ||
+        fchmodat(w.root, e->rel, e->mode, 0) < 0 || utimensat(w.root, e->rel, t, 0) < 0)
         return -errno;
     return 0;
 }

@@ -51,6 +51,9 @@ def tree(tmp_path_factory):
     os.symlink("d0/e0/f0.txt", top / "link")
     os.link(top / "d1/e1/f1.txt", top / "hard")
     os.chmod(top / "d2", 0o750)
+    if os.geteuid() == 0:  # another user's files, as in the synthetic set: the floor chowns them
+        for p in (top / "d3", top / "d3/e0/f3.txt", top / "link"):
+            os.lchown(p, 65534, 65534)
     files = [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]
     return top, files
 
@@ -88,7 +91,7 @@ def entries(top):
         st = p.lstat()
         rel = str(p.relative_to(top))
         target = os.readlink(p) if p.is_symlink() else None
-        out[rel] = (st.st_mode, st.st_size if not p.is_dir() else 0, target,
+        out[rel] = (st.st_mode, st.st_uid, st.st_gid, st.st_size if not p.is_dir() else 0, target,
                     st.st_mtime_ns if not p.is_symlink() else 0)
     return out
 
