@@ -88,7 +88,8 @@ floor() {
   local name=$1 r=$2 t line wall cpu
   shift 2
   t=$(mktemp)
-  line=$(/usr/bin/time -f '%e %U %S' -o "$t" "$@" | tail -1) || { rm -f "$t"; echo "bench: floor $name failed" >&2; return 1; }
+  # a floor that fails is reported and left out: the tools' runs before it still count
+  line=$(/usr/bin/time -f '%e %U %S' -o "$t" "$@" | tail -1) || { rm -f "$t"; echo "bench: floor $name failed" >&2; return 0; }
   wall=$(awk '{print $1}' "$t"); cpu=$(awk '{printf "%.2f", $2 + $3}' "$t")
   case $line in *wall_s=*cpu_s=*)
     wall=$(sed 's/.* wall_s=\([^ ]*\).*/\1/' <<<"$line"); cpu=$(sed 's/.* cpu_s=\([^ ]*\).*/\1/' <<<"$line");; esac
