@@ -6,26 +6,21 @@ GET per pack, fetched by 8 threads at once (a round trip each, not one
 after the other).  Uses the S3 part's s3rver fixture and fault_proxy.py."""
 import hashlib
 import os
-import pathlib
 import shutil
 import subprocess
 import time
 
 import pytest
 
-S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
+from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 
 
 @pytest.fixture
 def slow_s3(s3rver, s3rver_bucket):
-    port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3rver.port),
-                         "--error", "0", "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)],
-                        "proxy ready")
+    port, proc = _s3.start_plain_proxy(s3rver.port, LATENCY_MS)
     try:
         yield port, s3rver
     finally:

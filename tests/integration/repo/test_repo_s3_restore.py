@@ -9,15 +9,13 @@ fault_proxy.py (latency only)."""
 import hashlib
 import json
 import os
-import pathlib
 import subprocess
 import urllib.request
 
 import pytest
 
-S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
+from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 
@@ -26,10 +24,7 @@ LATENCY_MS = 150
 def slow_s3(s3_server, request):
     """The proxy in front of each S3 server in turn (s3rver, Ceph RGW)."""
     request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket, made once per run
-    port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3_server.port),
-                         "--error", "0", "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)],
-                        "proxy ready")
+    port, proc = _s3.start_plain_proxy(s3_server.port, LATENCY_MS)
     try:
         yield port, s3_server
     finally:
