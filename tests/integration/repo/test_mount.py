@@ -254,7 +254,7 @@ def faulty_s3(s3rver, s3rver_bucket):
         stop(proc)
 
 
-def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path):
+def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = faulty_s3
     path, write = cs_config
     url = f"127.0.0.1:{{}}/cs-test-bucket/mount-{os.getpid()}"
@@ -263,6 +263,7 @@ def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path):
     (tmp_path / "home").mkdir()
     repo = _tree_repo(tmp_path, path)
     repo.env = s3.env(**{k: repo.env[k] for k in ("CLOUDSEAL_CONFIG", "HOME", "XDG_CACHE_HOME")})
+    lock_at_end(repo.env)
     repo.run("enroll", "--password-stdin")
     repo.run("init")
     src = tmp_path / "src"

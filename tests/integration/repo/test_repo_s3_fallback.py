@@ -31,12 +31,13 @@ def digest(p):
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_restore_with_the_index_gone_on_slow_s3(slow_s3, s3tool_bin, cs_config, tmp_path, capsys):
+def test_restore_with_the_index_gone_on_slow_s3(slow_s3, s3tool_bin, cs_config, tmp_path, capsys, lock_at_end):
     port, s3 = slow_s3
     path, write = cs_config
     url = f"s3+http://127.0.0.1:{port}/cs-test-bucket/fallback-{os.getpid()}"
     write(storage={"url": url}, backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     cs = str(_s3.BUILD / "cloudseal")
 
     def run(*args, tool=False):

@@ -40,12 +40,13 @@ def digest(p):
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_restore_large_files_in_parallel_segments(slow_s3, cs_config, tmp_path):
+def test_restore_large_files_in_parallel_segments(slow_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = slow_s3
     path, write = cs_config
     write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/restore-{os.getpid()}"},
           backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     cs = str(_s3.BUILD / "cloudseal")
 
     def run(*args):
