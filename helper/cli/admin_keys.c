@@ -17,6 +17,7 @@
 #include "storage/storage_s3.h"
 #include "util/buf.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/secmem.h"
 #include "util/parse.h"
@@ -307,11 +308,16 @@ int admin_verify(int argc, char **argv)
         log_error("refused: %s", err.msg);
         return CLI_DATA_ERROR;
     }
-    if (cli.json)
-        printf("{\"ok\":true,\"serial\":%llu,\"expires\":%lld,\"users\":%zu,\"groups\":%zu}\n",
-               (unsigned long long)d->serial, (long long)d->expires, d->n_users, d->n_groups);
-    else
-    {
+    if (cli.json) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "ok", json_object_new_boolean(1));
+        json_object_object_add(o, "serial", json_object_new_uint64(d->serial));
+        json_object_object_add(o, "expires", json_object_new_int64(d->expires));
+        json_object_object_add(o, "users", json_object_new_uint64(d->n_users));
+        json_object_object_add(o, "groups", json_object_new_uint64(d->n_groups));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    } else {
         char when[32];
 
         printf("valid: serial %llu, expires %s, %zu users, %zu groups\n", (unsigned long long)d->serial,

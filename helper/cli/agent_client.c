@@ -56,25 +56,23 @@ int agent_request_seconds(const char *cmd, int64_t seconds, json_object **reply)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     _cleanup_close_ int fd = -1;
     cs_buf b = CS_BUF_INIT;
-    char line[128];
-    int r, n;
+    _cleanup_free_ char *line = NULL;
+    size_t n;
+    int r;
 
     *reply = NULL;
     r = cs_agent_socket_path(sa.sun_path, sizeof(sa.sun_path));
     if (r < 0)
         return r;
-    if (seconds >= 0)
-        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\",\"seconds\":%lld}\n", cmd, (long long)seconds);
-    else
-        n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\"}\n", cmd);
-    if (n < 0 || (size_t)n >= sizeof(line) || strpbrk(cmd, "\"\\"))
-        return -EINVAL;
+    r = cs_agent_format_request(cmd, seconds, &line, &n);
+    if (r < 0)
+        return r;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return -errno;
-    if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+    if (send(fd, line, n, MSG_NOSIGNAL) != (ssize_t)n)
         return -errno;
     b.limit = CS_AGENT_REPLY_MAX + 1;
     r = read_reply(fd, &b);

@@ -62,11 +62,17 @@ static int prune(repo_cli *rc)
 
     if (e < 0)
         return e;
-    if (cli.json)
-        printf("{\"prune\":{\"bytes_freed\":%llu,\"packs_deleted\":%llu,\"bytes_repacked\":%llu,"
-               "\"bytes_repack_left\":%llu}}\n", (unsigned long long)pr.bytes_freed,
-               (unsigned long long)pr.packs_deleted, (unsigned long long)pr.bytes_repacked,
-               (unsigned long long)pr.bytes_repack_left);
+    if (cli.json) {
+        json_object *j = json_object_new_object(), *p = json_object_new_object();
+
+        json_object_object_add(p, "bytes_freed", json_object_new_uint64(pr.bytes_freed));
+        json_object_object_add(p, "packs_deleted", json_object_new_uint64(pr.packs_deleted));
+        json_object_object_add(p, "bytes_repacked", json_object_new_uint64(pr.bytes_repacked));
+        json_object_object_add(p, "bytes_repack_left", json_object_new_uint64(pr.bytes_repack_left));
+        json_object_object_add(j, "prune", p);
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        json_object_put(j);
+    }
     if (!cli.json && !cli.quiet) {
         printf("prune: %s freed\n", repo_cli_size(pr.bytes_freed, a));
         repo_cli_prune_left(&pr);

@@ -187,8 +187,13 @@ static void on_progress(void *ud, const char *phase, uint64_t done, uint64_t tot
         return;
     p->last_percent = percent;
     if (cli.json) {
-        printf("{\"phase\":\"%s\",\"percent\":%d,\"messages_done\":%llu,\"messages_total\":%llu}\n", phase,
-               percent, (unsigned long long)done, (unsigned long long)total);
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "phase", json_object_new_string(phase));
+        json_object_object_add(o, "percent", json_object_new_int(percent));
+        json_object_object_add(o, "messages_done", json_object_new_uint64(done));
+        json_object_object_add(o, "messages_total", json_object_new_uint64(total));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         fflush(stdout);
     } else if (p->tty) {
         fprintf(stderr, "\rarchive: %s messages: %llu of %llu (%d%%)   ", phase, (unsigned long long)done,

@@ -31,6 +31,34 @@ const char *cs_agent_cmd_name(cs_agent_cmd cmd)
     return cmd_names[cmd];
 }
 
+int cs_agent_format_request(const char *cmd, int64_t seconds, char **out, size_t *len)
+{
+    _cleanup_json_ json_object *o = json_object_new_object();
+    json_object *secs = NULL;
+    const char *s;
+    size_t n;
+
+    *out = NULL;
+    if (!o || cs_json_add_name(o, "cmd", cmd) < 0)
+        return -ENOMEM;
+    if (seconds >= 0 && (!(secs = json_object_new_int64(seconds)) || json_object_object_add(o, "seconds", secs) < 0)) {
+        json_object_put(secs);
+        return -ENOMEM;
+    }
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (!s)
+        return -ENOMEM;
+    n = strlen(s);
+    if (n + 1 > CS_AGENT_LINE_MAX)
+        return -EMSGSIZE;
+    if (asprintf(out, "%s\n", s) < 0) {
+        *out = NULL;
+        return -ENOMEM;
+    }
+    *len = n + 1;
+    return 0;
+}
+
 /* Exactly one JSON object (cs_json_parse_object): -EMSGSIZE past max,
  * as the protocol says, -EBADMSG for anything else. */
 static int parse_object(const char *data, size_t len, size_t max, json_object **out)

@@ -57,6 +57,11 @@ int cs_agent_parse_request(const char *line, size_t len, cs_agent_cmd *out);
  * count up to CS_AGENT_PAUSE_MAX). */
 int cs_agent_parse_request_seconds(const char *line, size_t len, cs_agent_cmd *out, int64_t *seconds);
 const char *cs_agent_cmd_name(cs_agent_cmd cmd);
+/* The request line a client sends (with its newline): {"cmd":CMD} and,
+ * when seconds >= 0, "seconds".  CMD is written as a name (util/json.h:
+ * any bytes come out as valid JSON).  *out is malloc'd, *len its length.
+ * -EMSGSIZE when the line would exceed CS_AGENT_LINE_MAX, -ENOMEM. */
+int cs_agent_format_request(const char *cmd, int64_t seconds, char **out, size_t *len);
 
 /* Parse a reply line: a JSON object with a boolean "ok".  *out is a new
  * reference.  -EMSGSIZE, -EBADMSG as above. */

@@ -43,6 +43,28 @@ static int signed_message(const uint8_t *body, size_t len, uint8_t **msg, size_t
     return 0;
 }
 
+/* The header line: base64 keeps its slashes (the bytes signers have
+ * always written). */
+static int envelope_header(const char *key, const char *sig, size_t body_len, char **out)
+{
+    _cleanup_json_ json_object *o = json_object_new_object();
+    const char *s;
+
+    if (!o)
+        return -ENOMEM;
+    json_object_object_add(o, "format", json_object_new_string(ENVELOPE_FORMAT));
+    json_object_object_add(o, "version", json_object_new_int(1));
+    json_object_object_add(o, "key", json_object_new_string(key));
+    json_object_object_add(o, "signature", json_object_new_string(sig));
+    json_object_object_add(o, "body_bytes", json_object_new_uint64(body_len));
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!s || asprintf(out, "%s\n", s) < 0) {
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int cs_fleet_sign(const cs_directory *d, const uint8_t *sk64, char **out, size_t *len)
 {
     _cleanup_free_ char *body = NULL, *header = NULL;
@@ -62,12 +84,10 @@ int cs_fleet_sign(const cs_directory *d, const uint8_t *sk64, char **out, size_t
     sodium_bin2base64(sig_b64, sizeof(sig_b64), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
     /* the public half of a libsodium secret key is its last 32 bytes */
     cs_fleet_encode_key(sk64 + 32, pk_b64);
-    n = asprintf(&header,
-                 "{\"format\":\"" ENVELOPE_FORMAT "\",\"version\":1,\"key\":\"%s\",\"signature\":\"%s\","
-                 "\"body_bytes\":%zu}\n",
-                 pk_b64, sig_b64, body_len);
-    if (n < 0)
-        return -ENOMEM;
+    r = envelope_header(pk_b64, sig_b64, body_len, &header);
+    if (r < 0)
+        return r;
+    n = (int)strlen(header);
     *out = malloc((size_t)n + body_len + 1);
     if (!*out)
         return -ENOMEM;

@@ -371,7 +371,9 @@ static void *worker(void *arg)
     backup_run *b = arg;
     size_t bufcap = CS_CHUNK_MAX;
     uint8_t *buf = malloc(bufcap);
-    cs_buf out = CS_BUF_INIT;
+    /* the compression scratch of file blobs: file contents only (trees
+     * have their own, b->tree_out, wiped as it grows) */
+    cs_buf out = { .file_data = true };
     void *zctx = cs_zctx_new();
     double busy = 0;
     struct timespec cpu;

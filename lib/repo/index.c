@@ -275,8 +275,14 @@ int cs_index_add_pack(cs_index *ix, const cs_id *pack_id, uint64_t size, uint32_
 
 int cs_index_encode(const cs_index_pack_blobs *packs, size_t n, cs_buf *out)
 {
-    int r = 0;
+    size_t size = 8;
+    int r;
 
+    /* sized up front: a cs_buf that grows copies and wipes (util/buf.h) */
+    for (size_t i = 0; i < n; i++)
+        size += CS_ID_LEN + 12 + (size_t)packs[i].n * (CS_ID_LEN + 13);
+    if ((r = cs_buf_reserve(out, size)) < 0)
+        return r;
     r |= cs_put_le32(out, INDEX_VERSION);
     r |= cs_put_le32(out, (uint32_t)n);
     for (size_t i = 0; i < n && r == 0; i++) {

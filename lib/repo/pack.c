@@ -14,8 +14,12 @@ static const uint8_t pack_magic[4] = { 'C', 'S', 'P', 'K' };
 
 int cs_pack_header_encode(const cs_pack_blob *b, size_t n, cs_buf *out)
 {
-    int r = cs_put_le32(out, PACK_HDR_VERSION);
+    /* sized up front: a cs_buf that grows copies and wipes (util/buf.h) */
+    int r = cs_buf_reserve(out, 8 + n * PACK_BLOB_RECORD);
 
+    if (r < 0)
+        return r;
+    r = cs_put_le32(out, PACK_HDR_VERSION);
     r |= cs_put_le32(out, (uint32_t)n);
     for (size_t i = 0; i < n && r == 0; i++) {
         r |= cs_put_u8(out, b[i].type);

@@ -87,7 +87,15 @@ static void encode_node(const cs_node *d, uint8_t *p)
 
 int cs_tree_encode(const cs_node *nodes, size_t n, cs_buf *out)
 {
-    int r = cs_put_le32(out, TREE_VERSION) | cs_put_le32(out, (uint32_t)n);
+    size_t size = 8;
+    int r;
+
+    /* sized up front: a cs_buf that grows copies and wipes (util/buf.h) */
+    for (size_t i = 0; i < n; i++)
+        size += node_size(&nodes[i]);
+    if ((r = cs_buf_reserve(out, size)) < 0)
+        return r;
+    r = cs_put_le32(out, TREE_VERSION) | cs_put_le32(out, (uint32_t)n);
 
     for (size_t i = 0; i < n && r == 0; i++) {
         size_t len = node_size(&nodes[i]);

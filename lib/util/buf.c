@@ -17,6 +17,42 @@ static void mark_written(cs_buf *b, size_t end)
         b->written = end;
 }
 
+/* A new block of ncap bytes for b, holding what b's may have held (len
+ * and past it: a writer may fill a reservation before it moves len); NULL
+ * when out of memory (b's block then still b's).  No copy is left behind:
+ * realloc would leave the old block (a key, a decrypted keybag, a tree) in
+ * the heap unwiped whenever it moves it, so data is copied and the old
+ * block wiped before it is freed.  An empty buffer (reset, as scratch
+ * buffers are before each use) has nothing to keep: wiped first, it is
+ * realloc'd, which for a big block remaps its pages instead of faulting in
+ * new ones.  A file_data buffer grows by realloc as it is. */
+static uint8_t *grow(cs_buf *b, size_t ncap)
+{
+    size_t used = b->written > b->len ? b->written : b->len;
+    uint8_t *n;
+
+    if (!b->data && ncap >= CS_BUF_ALIGNED_MIN) {
+        /* big buffers (packs) start page-aligned, so that the file backend
+         * can hand them to the disk with O_DIRECT instead of copying them */
+        void *p;
+        return posix_memalign(&p, 4096, ncap) == 0 ? p : NULL;
+    }
+    if (b->file_data)
+        return realloc(b->data, ncap);
+    if (b->len == 0) {
+        cs_buf_wipe(b);
+        return realloc(b->data, ncap);
+    }
+    if (!(n = malloc(ncap)))
+        return NULL;
+    if (used > b->cap)
+        used = b->cap;
+    memcpy(n, b->data, used);
+    cs_wipe(b->data, used);
+    free(b->data);
+    return n;
+}
+
 int cs_buf_reserve(cs_buf *b, size_t extra)
 {
     size_t limit = b->limit ? b->limit : SIZE_MAX / 2;
@@ -33,16 +69,7 @@ int cs_buf_reserve(cs_buf *b, size_t extra)
     ncap = b->cap ? b->cap : 256;
     while (ncap < need)
         ncap = ncap > limit / 2 ? limit : ncap * 2;
-    if (!b->data && ncap >= CS_BUF_ALIGNED_MIN) {
-        /* big buffers (packs) start page-aligned, so that the file backend
-         * can hand them to the disk with O_DIRECT instead of copying them */
-        void *p;
-        if (posix_memalign(&p, 4096, ncap) != 0)
-            return -ENOMEM;
-        n = p;
-    } else {
-        n = realloc(b->data, ncap);
-    }
+    n = grow(b, ncap);
     if (!n)
         return -ENOMEM;
     b->data = n;

@@ -271,6 +271,42 @@ static void test_pause_request(void **state)
     assert_int_equal(cs_agent_parse_request_seconds(S("{\"cmd\":\"pause\",\"seconds\":\"1h\"}"), &c, &s), -EBADMSG);
 }
 
+/* The client's request lines: the bytes the printf'd lines had for the
+ * commands there are, and valid JSON on one line whatever the name holds
+ * (a quote, a backslash, a control character, invalid UTF-8). */
+static void test_format_request(void **state)
+{
+    static const char *const hostile[] = { "st\"atus", "st\\atus", "a\nb", "a\x01\x1f" "b", "\xff\xfe", "\xc3" };
+    char *line, *big;
+    size_t len;
+    cs_agent_cmd c;
+    int64_t s;
+
+    (void)state;
+    assert_int_equal(cs_agent_format_request("pause", 7200, &line, &len), 0);
+    assert_string_equal(line, "{\"cmd\":\"pause\",\"seconds\":7200}\n");
+    assert_int_equal(len, strlen(line));
+    free(line);
+    assert_int_equal(cs_agent_format_request("unlock-notify", -1, &line, &len), 0);
+    assert_string_equal(line, "{\"cmd\":\"unlock-notify\"}\n");
+    free(line);
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        assert_int_equal(cs_agent_format_request(hostile[i], 60, &line, &len), 0);
+        assert_int_equal(len, strlen(line));
+        assert_ptr_equal(strchr(line, '\n'), line + len - 1);
+        /* a JSON object with a string "cmd": only the name is unknown */
+        assert_int_equal(cs_agent_parse_request_seconds(line, len, &c, &s), -EOPNOTSUPP);
+        free(line);
+    }
+    big = malloc(CS_AGENT_LINE_MAX + 1);
+    assert_non_null(big);
+    memset(big, 'a', CS_AGENT_LINE_MAX);
+    big[CS_AGENT_LINE_MAX] = '\0';
+    assert_int_equal(cs_agent_format_request(big, -1, &line, &len), -EMSGSIZE);
+    assert_null(line);
+    free(big);
+}
+
 static void test_socket_path(void **state)
 {
     char p[108];
@@ -303,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_socket_path),
         cmocka_unit_test(test_state_retention_fields),
         cmocka_unit_test(test_pause_request),
+        cmocka_unit_test(test_format_request),
         cmocka_unit_test(test_progress_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <malloc.h>
 
 #include "util/buf.h"
 
@@ -134,6 +135,71 @@ static void test_reserve_past_limit(void **state)
     cs_buf_free(&b);
 }
 
+#ifndef __SANITIZE_ADDRESS__ /* ASan brings its own allocator: no interposing it */
+/* The heap as the test sees it: realloc here always moves the block (as
+ * glibc's does whenever it cannot grow it in place), and free looks at the
+ * watched block as it goes back to the heap: a stale copy is caught where
+ * it is left, whatever the allocator would have done with it later. */
+extern void *__libc_malloc(size_t n);
+extern void __libc_free(void *p);
+static const void *watched;
+static bool watched_freed, watched_stale;
+
+void free(void *p)
+{
+    if (p && p == watched) {
+        watched_freed = true;
+        watched_stale = !all(p, 1000, 0);
+        watched = NULL;
+    }
+    __libc_free(p);
+}
+
+void *realloc(void *p, size_t n)
+{
+    void *q = __libc_malloc(n);
+    size_t old = p ? malloc_usable_size(p) : 0;
+
+    if (!q)
+        return NULL;
+    if (p) {
+        memcpy(q, p, old < n ? old : n);
+        free(p);
+    }
+    return q;
+}
+
+/* Growth never leaves the old block's bytes in the heap: the block is
+ * zero when it is freed, and the bytes moved to the new one intact. */
+static void test_growth_leaves_no_copy(void **state)
+{
+    cs_buf b = CS_BUF_INIT;
+    uint8_t secret[1000];
+
+    (void)state;
+    memset(secret, 0xaa, sizeof(secret));
+    assert_int_equal(cs_buf_append(&b, secret, sizeof(secret)), 0);
+    assert_int_equal(b.cap, 1024);
+    watched = b.data;
+    watched_freed = watched_stale = false;
+    assert_int_equal(cs_buf_reserve(&b, 1000), 0);
+    assert_true(watched_freed);
+    assert_false(watched_stale);
+    assert_int_equal(b.len, sizeof(secret));
+    assert_memory_equal(b.data, secret, sizeof(secret));
+    /* emptied (a scratch buffer between uses), then grown: nothing to
+     * keep, and nothing left behind either */
+    memset(b.data, 0xaa, b.len);
+    cs_buf_reset(&b);
+    watched = b.data;
+    watched_freed = watched_stale = false;
+    assert_int_equal(cs_buf_reserve(&b, b.cap + 1), 0);
+    assert_true(watched_freed);
+    assert_false(watched_stale);
+    cs_buf_free(&b);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +209,9 @@ int main(void)
         cmocka_unit_test(test_wipe_after_growth),
         cmocka_unit_test(test_wipe_resets_mark),
         cmocka_unit_test(test_reserve_past_limit),
+#ifndef __SANITIZE_ADDRESS__
+        cmocka_unit_test(test_growth_leaves_no_copy),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

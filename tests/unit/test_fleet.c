@@ -158,6 +158,39 @@ static void read_cache(cs_buf *b)
 
 /* ---- tests ---- */
 
+/* The envelope's header line keeps the bytes signers have always written:
+ * no "\/" in the base64 of the key or the signature, no spaces. */
+static void test_envelope_header_bytes(void **state)
+{
+    cs_directory *d = make_dir(1);
+    char pk_b64[48], want[300], *out = NULL;
+    bool slash = false;
+
+    (void)state;
+    cs_fleet_encode_key(sk + 32, pk_b64);
+    /* a few serials, until a signature has a '/' (each does with ~3/4) */
+    for (uint64_t serial = 1; serial < 40 && !slash; serial++) {
+        size_t len, hlen;
+        const char *sig, *nl;
+
+        out = sign_dir(d, serial, 3600, sk, &len);
+        nl = memchr(out, '\n', len);
+        sig = strstr(out, "\"signature\":\"");
+        assert_non_null(nl);
+        assert_non_null(sig);
+        hlen = (size_t)(nl - out) + 1;
+        snprintf(want, sizeof(want),
+                 "{\"format\":\"cloudseal-signed-directory\",\"version\":1,\"key\":\"%s\",\"signature\":\"%.88s\","
+                 "\"body_bytes\":%zu}\n", pk_b64, sig + 13, len - hlen);
+        assert_int_equal(hlen, strlen(want));
+        assert_memory_equal(out, want, hlen);
+        slash = memchr(sig, '/', 13 + 88) != NULL;
+        free(out);
+    }
+    assert_true(slash);
+    cs_directory_free(d);
+}
+
 static void test_json_roundtrip(void **state)
 {
     cs_directory *d = make_dir(3), *back = NULL;
@@ -772,6 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_envelope_header_bytes),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_truncated_and_oversized),
         cmocka_unit_test(test_header_names_the_field),

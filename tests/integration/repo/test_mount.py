@@ -25,9 +25,8 @@ _spec = importlib.util.spec_from_file_location("repo_cli_tree", pathlib.Path(__f
 _tree = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_tree)
 make_tree, assert_same_tree, manifest = _tree.make_tree, _tree.assert_same_tree, _tree.manifest
-S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
+from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"),
                                 reason="FUSE: /dev/fuse or fusermount3 (package fuse3) is missing")
@@ -247,17 +246,15 @@ def test_mount_usage_and_messages(repo, tmp_path):
 
 @pytest.fixture
 def faulty_s3(s3rver, s3rver_bucket):
-    port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3rver.port), "--seed", "7",
-                         "--error", "0.03", "--reset", "0", "--truncate", "0", "--latency", "5"],
-                        "proxy ready")
+    port, proc = _s3.start_fault_proxy(s3rver.port, "--seed", "7", "--error", "0.03", "--reset", "0",
+                                       "--truncate", "0", "--latency", "5")
     try:
         yield port, s3rver
     finally:
         stop(proc)
 
 
-def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path):
+def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = faulty_s3
     path, write = cs_config
     url = f"127.0.0.1:{{}}/cs-test-bucket/mount-{os.getpid()}"
@@ -266,6 +263,7 @@ def test_mount_find_dump_on_s3_through_faults(faulty_s3, cs_config, tmp_path):
     (tmp_path / "home").mkdir()
     repo = _tree_repo(tmp_path, path)
     repo.env = s3.env(**{k: repo.env[k] for k in ("CLOUDSEAL_CONFIG", "HOME", "XDG_CACHE_HOME")})
+    lock_at_end(repo.env)
     repo.run("enroll", "--password-stdin")
     repo.run("init")
     src = tmp_path / "src"

@@ -37,11 +37,12 @@ def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
     assert f"{conf}:7: 'url' in [storage] is given twice (first on line 2): keep one" in r.stderr, r.stderr
 
 
-def test_read_only_commands_do_not_create_the_storage_directory(tmp_path, cs_config, build_dir):
+def test_read_only_commands_do_not_create_the_storage_directory(tmp_path, cs_config, build_dir, lock_at_end):
     path, write = cs_config
     store = tmp_path / "no" / "such" / "store"
     write(storage={"url": f"file://{store}"})
     env = {"CLOUDSEAL_CONFIG": str(path), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    lock_at_end(env)
     for args in (("snapshots",), ("check",), ("status",), ("locks",)):
         cloudseal(env, *args)
         assert not (tmp_path / "no").exists(), f"'cloudseal {' '.join(args)}' created the storage directory"

@@ -23,12 +23,13 @@ def digests(root):
     return out
 
 
-def test_swapped_and_truncated_packs_on_s3(s3rver, s3rver_bucket, cs_config, tmp_path):
+def test_swapped_and_truncated_packs_on_s3(s3rver, s3rver_bucket, cs_config, tmp_path, lock_at_end):
     path, write = cs_config
     bucket = f"{s3rver.base}/cs-test-bucket"
     prefix = f"attacks-{os.getpid()}"
     write(storage={"url": f"{bucket}/{prefix}"}, backup={"exclude": ""})
     env = s3rver.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     cs = str(_s3.BUILD / "cloudseal")
 
     def run(*args, check=True):

@@ -6,26 +6,21 @@ GET per pack, fetched by 8 threads at once (a round trip each, not one
 after the other).  Uses the S3 part's s3rver fixture and fault_proxy.py."""
 import hashlib
 import os
-import pathlib
 import shutil
 import subprocess
 import time
 
 import pytest
 
-S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
+from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 
 
 @pytest.fixture
 def slow_s3(s3rver, s3rver_bucket):
-    port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3rver.port),
-                         "--error", "0", "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)],
-                        "proxy ready")
+    port, proc = _s3.start_plain_proxy(s3rver.port, LATENCY_MS)
     try:
         yield port, s3rver
     finally:
@@ -36,12 +31,13 @@ def digest(p):
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_restore_with_the_index_gone_on_slow_s3(slow_s3, s3tool_bin, cs_config, tmp_path, capsys):
+def test_restore_with_the_index_gone_on_slow_s3(slow_s3, s3tool_bin, cs_config, tmp_path, capsys, lock_at_end):
     port, s3 = slow_s3
     path, write = cs_config
     url = f"s3+http://127.0.0.1:{port}/cs-test-bucket/fallback-{os.getpid()}"
     write(storage={"url": url}, backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     cs = str(_s3.BUILD / "cloudseal")
 
     def run(*args, tool=False):

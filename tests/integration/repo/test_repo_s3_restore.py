@@ -9,15 +9,13 @@ fault_proxy.py (latency only)."""
 import hashlib
 import json
 import os
-import pathlib
 import subprocess
 import urllib.request
 
 import pytest
 
-S3_DIR = pathlib.Path(__file__).resolve().parents[1] / "s3"
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
-from s3_helpers import free_port, start_helper, stop  # noqa: E402  (path set by tests/integration/conftest.py)
+from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
 
 LATENCY_MS = 150
 
@@ -26,10 +24,7 @@ LATENCY_MS = 150
 def slow_s3(s3_server, request):
     """The proxy in front of each S3 server in turn (s3rver, Ceph RGW)."""
     request.getfixturevalue(f"{s3_server.name}_bucket")  # cs-test-bucket, made once per run
-    port = free_port()
-    proc = start_helper([str(S3_DIR / "fault_proxy.py"), str(port), str(s3_server.port),
-                         "--error", "0", "--reset", "0", "--truncate", "0", "--latency", str(LATENCY_MS)],
-                        "proxy ready")
+    port, proc = _s3.start_plain_proxy(s3_server.port, LATENCY_MS)
     try:
         yield port, s3_server
     finally:
@@ -45,12 +40,13 @@ def digest(p):
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_restore_large_files_in_parallel_segments(slow_s3, cs_config, tmp_path):
+def test_restore_large_files_in_parallel_segments(slow_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = slow_s3
     path, write = cs_config
     write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/restore-{os.getpid()}"},
           backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     cs = str(_s3.BUILD / "cloudseal")
 
     def run(*args):

@@ -147,7 +147,7 @@ def attack(repo, tmp_path):
 
 
 @pytest.fixture
-def other_user_repo(repo, tmp_path, build_dir):
+def other_user_repo(repo, tmp_path, build_dir, lock_at_end):
     """A second, independently enrolled account (another AMK) with its own
     repository and a backup of the same kind of tree."""
     base = tmp_path / "other"
@@ -157,6 +157,7 @@ def other_user_repo(repo, tmp_path, build_dir):
                    f"helper = {build_dir}/cloudseal-helper\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n"
                    "[backup]\nexclude =\n")
     r = type(repo)(base, cfg)
+    lock_at_end(r.env)
     r.run("enroll", "--password-stdin")
     r.run("init")
     src = base / "src"

@@ -33,7 +33,7 @@ def test_file_store_whose_directory_is_missing_says_so(tmp_path, cs_config, buil
     assert f"is not enrolled (no keybag in file://{store}); run 'cloudseal enroll' first" in r.stderr
 
 
-def test_s3_without_credentials_says_which_settings_give_them(tmp_path, cs_config, build_dir):
+def test_s3_without_credentials_says_which_settings_give_them(tmp_path, cs_config, build_dir, lock_at_end):
     path, write = cs_config
     url = "s3+http://127.0.0.1:9/bucket"
     write(storage={"url": url})
@@ -45,6 +45,7 @@ def test_s3_without_credentials_says_which_settings_give_them(tmp_path, cs_confi
             "(AWS_PROFILE)") in r.stderr, r.stderr
     assert "Required key not available" not in r.stderr
     # enrolled on a file:// store, then pointed at S3 without credentials
+    lock_at_end({"CLOUDSEAL_CONFIG": str(path), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     write(storage={"url": f"file://{tmp_path}/storage"})
     assert cloudseal(path, tmp_path, "enroll", "--password-stdin").returncode == 0
     write(storage={"url": url})

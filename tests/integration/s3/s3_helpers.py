@@ -111,13 +111,21 @@ def _npm_install():
 
 
 
+def start_fault_proxy(upstream_port, *args):
+    """fault_proxy.py in front of upstream_port with its options args (the
+    faults, --seed, --latency, ...).  Returns (port, process)."""
+    port = free_port()
+    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(upstream_port), *map(str, args)],
+                        "proxy ready")
+    return port, proc
+
+
 def start_plain_proxy(upstream_port, latency_ms=0, *more):
     """fault_proxy.py in front of upstream_port with no faults: it holds each
-    request latency_ms and logs it (proxy_log).  Returns (port, process)."""
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(upstream_port), "--error", "0",
-                         "--reset", "0", "--truncate", "0", "--latency", str(latency_ms), *more], "proxy ready")
-    return port, proc
+    request latency_ms and logs it (proxy_log); more: further options.
+    Returns (port, process)."""
+    return start_fault_proxy(upstream_port, "--error", "0", "--reset", "0", "--truncate", "0",
+                             "--latency", latency_ms, *more)
 
 
 def proxy_log(port):

@@ -22,7 +22,7 @@ import subprocess
 import pytest
 
 from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, free_port,
-                        install_s3rver, start_helper, stop, wait_port)
+                        install_s3rver, start_fault_proxy, start_helper, stop, wait_port)
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +81,8 @@ def rgw(s3tool_bin, tmp_path_factory):
 @pytest.fixture(scope="session")
 def proxy(rgw):
     """fault_proxy.py in front of rgw: 5% 500/503, 3% resets, 3% truncated, 200 ms."""
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(rgw.port), "--seed", "4",
-                         "--error", "0.05", "--reset", "0.03", "--truncate", "0.03", "--latency", "200"],
-                        "proxy ready")
+    port, proc = start_fault_proxy(rgw.port, "--seed", "4", "--error", "0.05", "--reset", "0.03",
+                                   "--truncate", "0.03", "--latency", "200")
     try:
         yield Endpoint(port, rgw.access, rgw.secret, "proxy")
     finally:

@@ -11,15 +11,13 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import BUILD, HERE, Endpoint, free_port, proxy_stats, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, Endpoint, proxy_stats, start_plain_proxy, stop  # noqa: E402
 
 MIB = 1 << 20
 
 
 def test_backup_limit_upload_overrides_the_config(s3rver, s3rver_bucket, cs_config, tmp_path):
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(s3rver.port), "--error", "0",
-                         "--reset", "0", "--truncate", "0", "--latency", "0"], "proxy ready")
+    port, proc = start_plain_proxy(s3rver.port)
     ep = Endpoint(port, s3rver.access, s3rver.secret, "counting")
     path, write = cs_config
     write(storage={"url": f"{ep.base}/cs-test-bucket/limit-{os.getpid()}", "upload_limit": "64K"})

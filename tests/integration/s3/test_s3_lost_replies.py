@@ -18,7 +18,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from s3_helpers import BUILD, Endpoint, free_port, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, Endpoint, start_plain_proxy, stop  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "archive"))
 from archive_helpers import PASSWORD, Workstation, message, run  # noqa: E402
@@ -36,12 +36,9 @@ def lossy(rgw):
     procs = []
 
     def start(methods="PUT,DELETE", match=""):
-        port = free_port()
-        procs.append(start_helper([str(HERE / "fault_proxy.py"), str(port), str(rgw.port),
-                                   "--error", "0", "--reset", "0", "--truncate", "0", "--latency", "0",
-                                   "--lose-reply", "1", "--lose-reply-once",
-                                   "--lose-reply-methods", methods, "--lose-reply-match", match],
-                                  "proxy ready"))
+        port, proc = start_plain_proxy(rgw.port, 0, "--lose-reply", "1", "--lose-reply-once",
+                                       "--lose-reply-methods", methods, "--lose-reply-match", match)
+        procs.append(proc)
         return Endpoint(port, rgw.access, rgw.secret, "lossy")
 
     yield start

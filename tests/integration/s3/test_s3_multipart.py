@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import sigv4  # noqa: E402
-from s3_helpers import BUILD, HERE as S3DIR, Endpoint, free_port, proxy_stats, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, Endpoint, proxy_stats, start_plain_proxy, stop  # noqa: E402
 
 BUCKET = "cs-test-bucket"
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -97,11 +97,8 @@ def test_large_object_through_the_fault_proxy(rgw, rgw_bucket, proxy, tmp_path):
 
 
 def lossy_proxy(rgw, methods, match, once):
-    port = free_port()
-    args = [str(S3DIR / "fault_proxy.py"), str(port), str(rgw.port), "--error", "0", "--reset", "0",
-            "--truncate", "0", "--latency", "0", "--lose-reply", "1", "--lose-reply-methods", methods,
-            "--lose-reply-match", match]
-    proc = start_helper(args + (["--lose-reply-once"] if once else []), "proxy ready")
+    port, proc = start_plain_proxy(rgw.port, 0, "--lose-reply", "1", "--lose-reply-methods", methods,
+                                   "--lose-reply-match", match, *(["--lose-reply-once"] if once else []))
     return proc, Endpoint(port, rgw.access, rgw.secret, "lossy")
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import BUILD, HERE, free_port, proxy_stats, start_helper, stop  # noqa: E402
+from s3_helpers import BUILD, proxy_stats, start_fault_proxy, stop  # noqa: E402
 
 SMALL, BIG = 200, 3
 
@@ -37,13 +37,12 @@ def digests(root):
 def test_restore_through_faults_and_stalls(rgw, rgw_bucket, cs_config, tmp_path):
     path, write = cs_config
     prefix = f"cs-test-bucket/restore-faults-{os.getpid()}"
-    port = free_port()
     # seed 8: the first 10 rolls (the restore makes more requests than
     # that, in any order) hold an error, a reset and 3 truncations; every
     # 5th pack GET hangs 6 s, past the 3 s request timeout
-    proxy = start_helper([str(HERE / "fault_proxy.py"), str(port), str(rgw.port), "--seed", "8",
-                          "--error", "0.1", "--reset", "0.1", "--truncate", "0.1", "--latency", "50",
-                          "--stall-every", "5", "--stall-ms", "6000"], "proxy ready")
+    port, proxy = start_fault_proxy(rgw.port, "--seed", "8", "--error", "0.1", "--reset", "0.1",
+                                    "--truncate", "0.1", "--latency", "50", "--stall-every", "5",
+                                    "--stall-ms", "6000")
     env = rgw.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
     cs = str(BUILD / "cloudseal")
 

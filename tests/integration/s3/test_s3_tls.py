@@ -11,7 +11,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import free_port, start_helper, stop  # noqa: E402
+from s3_helpers import start_plain_proxy, stop  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,7 @@ def tls_front(rgw, rgw_bucket, tmp_path_factory):
                     "-nodes", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True, timeout=60)
-    port = free_port()
-    proc = start_helper([str(__import__("pathlib").Path(__file__).parent / "fault_proxy.py"), str(port),
-                         str(rgw.port), "--error", "0", "--reset", "0", "--truncate", "0", "--latency", "0",
-                         "--tls", str(d / "cert.pem"), str(d / "key.pem")], "proxy ready")
+    port, proc = start_plain_proxy(rgw.port, 0, "--tls", d / "cert.pem", d / "key.pem")
     try:
         yield port, d / "cert.pem"
     finally:

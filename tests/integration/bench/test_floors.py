@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: MIT
+"""The floor programs `make bench` measures (bench/engine_floor.c,
+bench/write_floor.c; built by `make bench-tools`) and bench/ratios.py's
+verdicts, on a tiny generated tree: every byte counted, OpenSSL's ids equal
+libsodium's, the write floor makes the same tree and removes it, and a miss
+whose floor is past the target says so."""
+import os
+import pathlib
+import random
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BENCH = ROOT / os.environ.get("O", "build") / "bench"
+
+
+def tool(name):
+    path = BENCH / name
+    if not path.exists():
+        pytest.fail(f"{path} missing: run 'make bench-tools'")
+    return str(path)
+
+
+def run_kv(cmd):
+    """Run a floor program; its last line is key=value pairs after the floor's name."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = r.stdout.strip().splitlines()[-1]
+    return dict(kv.split("=", 1) for kv in line.split()[1:])
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """~300 small files (text-like and random), an empty one, one of 3 MiB
+    (several content-defined chunks), subdirectories, a symlink, a hard link."""
+    top = tmp_path_factory.mktemp("floors") / "src"
+    rnd = random.Random(23)
+    words = [bytes(rnd.choice(b"abcdefghij klmnop") for _ in range(rnd.randint(3, 9))) for _ in range(400)]
+    for i in range(300):
+        d = top / f"d{i % 7}" / f"e{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        n = rnd.choice((40, 900, 3000, 9000, 40000))
+        data = (b" ".join(rnd.choice(words) for _ in range(n // 5))[:n] if i % 4
+                else rnd.randbytes(n))
+        (d / f"f{i}.txt").write_bytes(data)
+        os.utime(d / f"f{i}.txt", ns=(1_600_000_000_000_000_000 + i, 1_600_000_000_000_000_000 + i))
+    (top / "empty").write_bytes(b"")
+    (top / "big.bin").write_bytes(rnd.randbytes(3 << 20))
+    os.symlink("d0/e0/f0.txt", top / "link")
+    os.link(top / "d1/e1/f1.txt", top / "hard")
+    os.chmod(top / "d2", 0o750)
+    if os.geteuid() == 0:  # another user's files, as in the synthetic set: the floor chowns them
+        for p in (top / "d3", top / "d3/e0/f3.txt", top / "link"):
+            os.lchown(p, 65534, 65534)
+    files = [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]
+    return top, files
+
+
+def test_engine_floor_counts_every_byte(tree):
+    top, files = tree
+    kv = run_kv([tool("engine-floor"), str(top)])
+    assert int(kv["files"]) == len(files)  # the hard link's two names are two files, as in a backup
+    assert int(kv["bytes_in"]) == sum(p.stat().st_size for p in files)
+    # a blob per file but the empty one, more than one for the 3 MiB file
+    assert int(kv["blobs"]) > len(files) - 1
+    assert 0 < int(kv["bytes_compressed"]) < int(kv["bytes_in"])
+    assert int(kv["threads"]) == len(os.sched_getaffinity(0))
+    parts = sum(float(kv[p + "_s"]) for p in ("read", "chunk", "hash", "compress", "seal"))
+    assert 0 < parts and float(kv["cpu_s"]) > 0 and float(kv["wall_s"]) > 0
+
+
+def test_engine_floor_openssl_ids_equal_libsodium(tree):
+    """--check computes every id twice and fails on the first difference."""
+    top, files = tree
+    kv = run_kv([tool("engine-floor"), "--hash", "openssl", "--check", str(top)])
+    assert kv["hash"] == "openssl" and int(kv["bytes_in"]) == sum(p.stat().st_size for p in files)
+
+
+def test_engine_floor_dictionary(tree):
+    top, files = tree
+    kv = run_kv([tool("engine-floor"), "--dict", "--hash", "openssl", str(top)])
+    assert kv["dict"] == "1" and float(kv["train_s"]) > 0
+    assert 0 < int(kv["bytes_compressed"]) < int(kv["bytes_in"]) == sum(p.stat().st_size for p in files)
+
+
+def entries(top):
+    out = {}
+    for p in sorted(top.rglob("*")):
+        st = p.lstat()
+        rel = str(p.relative_to(top))
+        target = os.readlink(p) if p.is_symlink() else None
+        out[rel] = (st.st_mode, st.st_uid, st.st_gid, st.st_size if not p.is_dir() else 0, target,
+                    st.st_mtime_ns if not p.is_symlink() else 0)
+    return out
+
+
+def test_write_floor_makes_the_tree_and_removes_it(tree, tmp_path):
+    top, files = tree
+    dest = tmp_path / "restore"
+    kv = run_kv([tool("write-floor"), "--keep", str(top), str(dest)])
+    assert entries(dest) == entries(top)
+    assert (dest / "hard").stat().st_ino == (dest / "d1/e1/f1.txt").stat().st_ino
+    assert int(kv["links"]) == 1 and int(kv["symlinks"]) == 1
+    assert int(kv["files"]) == len(files) - 1
+    assert int(kv["bytes"]) == sum(p.stat().st_size for p in files) - (top / "hard").stat().st_size
+    subprocess.run(["rm", "-rf", str(dest)], check=True)
+    kv = run_kv([tool("write-floor"), str(top), str(dest)])
+    assert not dest.exists() and float(kv["remove_s"]) > 0
+
+
+RAW_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kib\trc\trepo_bytes\trepo_disk_bytes\t"
+           "repo_files\tcache_bytes\tsteal_pct\tloadavg1\tnote\n")  # the shared harness's anchors.sh
+
+
+def write_run(out, backup1, restore, floors):
+    """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and floors.tsv."""
+    out.mkdir()
+    with open(out / "raw.tsv", "w") as f:
+        f.write(RAW_HDR)
+        for t, b1, rs in (("cloudseal", backup1, restore), ("restic", 10.0, 10.0)):
+            for ph, w in (("init", 1), ("backup1", b1), ("backup2", 1), ("backup3", 1), ("restore", rs)):
+                f.write(f"{t}\t1\t{ph}\t{w}\t{w}\t1.0\t1024\t0\t{2**20}\t{2**20}\t1\t0\t0\t1.0\t\n")
+    (out / "floors.tsv").write_text(floors)
+
+
+def ratios(out):
+    r = subprocess.run([sys.executable, str(ROOT / "bench/ratios.py"), str(out), "real"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_ratios_names_a_floor_above_the_target(tmp_path):
+    floors = ("floor\trun\twall_s\tcpu_s\tloadavg1\tnote\n"
+              "stat_walk\t1\t0.5\t0.5\t1.0\t\n"
+              "engine\t1\t4.0\t5.0\t1.0\tengine threads=2 read_s=1 hash_s=2 compress_s=4 seal_s=0.5\n"
+              "write_all\t1\t3.0\t2.0\t1.0\twrite_all threads=2\n")
+    write_run(tmp_path / "a", backup1=4.5, restore=7.0, floors=floors)
+    text = ratios(tmp_path / "a")
+    line = {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "  " in ln[2:]}
+    assert line["initial backup floor (engine, 2 cores) / restic"].split()[-2] == "0.40x"
+    assert line["restore floor (write_all) / restic"].split()[-2] == "0.30x"
+    # backup 0.45 > 0.33 with its floor at 0.40: the floor's; restore 0.70 with a floor of 0.30: ours
+    assert "MISSED (floor 0.40 above target)" in line["initial backup / restic"]
+    assert line["restore / restic"].split()[-2:] == ["MISSED", "0.70"]
+    assert "our pipeline's overhead over the engine floor: 0.50 CPU-s (10 % of the floor's 5.00)" in text
+
+
+def test_ratios_reads_floors_without_cpu(tmp_path):
+    """floors.tsv of runs before the floor programs: wall seconds only."""
+    write_run(tmp_path / "old", backup1=3.0, restore=5.0,
+              floors="floor\trun\twall_s\tloadavg1\nstat_walk\t1\t0.5\t1.0\ncp_a\t1\t9.0\t1.0\n")
+    text = ratios(tmp_path / "old")
+    assert "initial backup / restic" in text and "(floor" not in text
