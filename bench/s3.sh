@@ -7,7 +7,9 @@
 # run times init, the initial backup, a no-change backup and a full restore
 # (verified against the source), and counts per phase, from RGW's own perf
 # counters (no proxy in the way): requests, GETs, PUTs, bytes each way, and
-# the CPU seconds of radosgw + ceph-osd beside the client's.
+# the CPU seconds of radosgw + ceph-osd beside the client's.  After the tools, each run
+# times the restore's floor: fetching cloudseal's repository by plain GETs, and
+# build/bench/write-floor making the tree (run_floors; s3_report.py prints the ratios).
 #
 #   bench/s3.sh [--wan MBIT DELAY_MS] [SIZE_MIB]
 #
@@ -38,7 +40,8 @@ NS=cs-bench-wan-$$ VETH=csw$$
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 
 command -v restic >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q restic >/dev/null
-[ -x "$CS" ] && [ -x "$ROOT/build/tests/s3tool" ] || { echo "bench-s3: run make first" >&2; exit 2; }
+[ -x "$CS" ] && [ -x "$ROOT/build/tests/s3tool" ] && [ -x "$ROOT/build/bench/write-floor" ] ||
+  { echo "bench-s3: run make all bench-tools first" >&2; exit 2; }
 [ -d "$DATA" ] || python3 "$SHARED/mkdata.py" --size-mib "$SIZE" "$DATA"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -107,23 +110,30 @@ print(d["req"], d["get"], d["get_b"], d["put"], d["put_b"], end=" ")'
     echo "0 0"
   fi
 }
-printf 'tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kb\treq\tget\tget_b\tput\tput_b\trgw_ticks\tosd_ticks\twire_up\twire_down\tload1\n' > "$OUT/raw.tsv"
-measure() { # TOOL PHASE ARGS... (of cloudseal or restic)
-  local tool=$1 phase=$2 a b t cmd; shift 2
-  if [ "$tool" = cloudseal ]; then cmd=(env CLOUDSEAL_CONFIG="$W/cs.conf" "${WRAP[@]}" "$CS")
-  else cmd=(env RESTIC_CACHE_DIR="$W/restic-cache-$RUN" "${WRAP[@]}" restic -r "s3:http://$ENDPOINT/bench/restic-$RUN"); fi
+printf 'tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kb\treq\tget\tget_b\tput\tput_b\trgw_ticks\tosd_ticks\twire_up\twire_down\tload1\tnote\n' > "$OUT/raw.tsv"
+# measure TOOL PHASE ARGS...: of cloudseal or restic; any other TOOL (a floor) runs ARGS
+# as the command, and its last line of output (the floor programs' key=value figures of
+# their timed part, see s3_report.py) goes into the note column
+measure() {
+  local tool=$1 phase=$2 a b t cmd note=""; shift 2
+  case $tool in
+    cloudseal) cmd=(env CLOUDSEAL_CONFIG="$W/cs.conf" "${WRAP[@]}" "$CS");;
+    restic) cmd=(env RESTIC_CACHE_DIR="$W/restic-cache-$RUN" "${WRAP[@]}" restic -r "s3:http://$ENDPOINT/bench/restic-$RUN");;
+    *) cmd=("${WRAP[@]}");;
+  esac
   a=$(counters)
   # the delay proxy's request log (--wan) between these lines is this phase's
   if [ -n "$WAN_MBIT" ]; then echo "phase $tool $RUN $phase" >> "$OUT/requests.log"; fi
   /usr/bin/time -f '%e %U %S %M' -o "$W/time" "${cmd[@]}" "$@" >> "$OUT/$tool-$RUN-$phase.log" 2>&1 \
     || { echo "bench-s3: $tool $phase failed, see $OUT/$tool-$RUN-$phase.log" >&2; exit 1; }
   b=$(counters); t=$(tail -1 "$W/time")
+  case $tool in cloudseal|restic) ;; *) note=$(tail -1 "$OUT/$tool-$RUN-$phase.log");; esac
   if [ -n "$WAN_MBIT" ]; then echo "end" >> "$OUT/requests.log"; fi
-  python3 - "$tool" "$RUN" "$phase" "$t" "$a" "$b" "$(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/raw.tsv" <<'PY'
+  python3 - "$tool" "$RUN" "$phase" "$t" "$a" "$b" "$(cut -d' ' -f1 /proc/loadavg)" "$note" >> "$OUT/raw.tsv" <<'PY'
 import sys
-tool, run, phase, t, a, b, load = sys.argv[1:]
+tool, run, phase, t, a, b, load, note = sys.argv[1:]
 d = [int(y) - int(x) for x, y in zip(a.split(), b.split())]
-print("\t".join([tool, run, phase, *t.split(), *map(str, d), load]))
+print("\t".join([tool, run, phase, *t.split(), *map(str, d), load, note]))
 PY
 }
 
@@ -151,8 +161,19 @@ run_restic() {
   diff -r --no-dereference "$rel" "$W/out/$rel" >/dev/null 2>&1 || echo "WARNING: restic restore $RUN differs" | tee -a "$OUT/summary.txt"
   rm -rf "$W/out"
 }
+# The restore's floor (bench/README.md "The floor of a restore from RGW"), after both tools
+# in each run: fetch = every object of this run's cloudseal repository by plain parallel
+# GETs (s3tool fetch: as many threads as a restore's workers at most), bytes dropped, with
+# RGW's and the OSD's CPU counted as for the tools; write = build/bench/write-floor making
+# the dataset's files in the restore target's file system, right after a tool's restore
+# was removed there as the second tool's restore meets it (it removes its own tree after).
+run_floors() {
+  measure fetch_floor restore "$ROOT/build/tests/s3tool" "s3+http://$ENDPOINT/bench/cs-$RUN" fetch
+  measure write_floor restore "$ROOT/build/bench/write-floor" "$rel" "$W/out"
+}
 for RUN in $(seq 1 "$RUNS"); do
   if [ $((RUN % 2)) = 1 ]; then run_cloudseal; run_restic; else run_restic; run_cloudseal; fi
+  run_floors
 done
 
 { uptime; echo "dataset $rel ($(du -sm "$rel" | cut -f1) MiB), ${WAN_MBIT:+WAN $WAN_MBIT Mbit/s + ${WAN_DELAY} ms each way, }$RUNS runs"; } >> "$OUT/summary.txt"

@@ -12,7 +12,7 @@ $(S3TOOL): tests/s3/s3tool.c $(LIB_A)
 # Benchmarks against restic to the same Ceph RGW (root: Ceph daemons, a
 # network namespace): on loopback, and over a shaped WAN link (bench/README.md).
 .PHONY: bench-s3 bench-wan
-bench-s3: all
+bench-s3: all bench-tools
 	bench/s3.sh
-bench-wan: all
+bench-wan: all bench-tools
 	bench/wan.sh

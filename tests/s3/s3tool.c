@@ -12,6 +12,12 @@
  *     cleanup AGE                    abort unfinished uploads older than AGE s
  *     stress N SIZE THREADS          N objects of SIZE random bytes from THREADS
  *                                    threads: put-immutable, list, get, compare
+ *     fetch [PREFIX [THREADS]]       every object under PREFIX by whole GETs from
+ *                                    THREADS threads (default: 4 per usable core,
+ *                                    as many as a restore's workers), bytes dropped:
+ *                                    the fetch floor of bench/s3.sh; prints
+ *                                    "fetch objects= bytes= threads= requests=
+ *                                    wall_s= cpu_s=" (the listing before the timer)
  *
  * Credentials: --config's [storage] section, else AWS_* variables.  On
  * failure prints "s3tool: OP failed: ERRNAME (message)" and exits 1.
@@ -19,6 +25,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +34,7 @@
 #include "config/config.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
+#include "util/cores.h"
 #include "util/log.h"
 
 static int fail(const char *op, int r)
@@ -163,6 +172,116 @@ static int do_stress(cs_storage *s, int n, int size, int threads)
     return 0;
 }
 
+/* ---- fetch: the floor of fetching a repository (bench/s3.sh) ---- */
+typedef struct fetch {
+    cs_storage *s;
+    char **keys;
+    uint64_t *sizes;
+    size_t n, cap;
+    _Atomic size_t next;
+    _Atomic uint64_t bytes;
+    _Atomic int errors;
+} fetch;
+
+static int fetch_add(const char *key, const cs_object_stat *st, void *ud)
+{
+    fetch *f = ud;
+
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 1024;
+        char **k = realloc(f->keys, cap * sizeof(*k));
+        uint64_t *z = k ? realloc(f->sizes, cap * sizeof(*z)) : NULL;
+        if (k)
+            f->keys = k;
+        if (!z)
+            return -ENOMEM;
+        f->sizes = z;
+        f->cap = cap;
+    }
+    if (!(f->keys[f->n] = strdup(key)))
+        return -ENOMEM;
+    f->sizes[f->n++] = st->size;
+    return 0;
+}
+
+/* One buffer per thread, emptied and reused: a fresh one per object would
+ * fault its pages in again each time (~4 s per GiB on this VM). */
+static void *fetch_worker(void *ud)
+{
+    fetch *f = ud;
+    cs_buf b = CS_BUF_INIT;
+    size_t i;
+
+    b.file_data = true; /* ciphertext only: grow by realloc, no wipe */
+    while ((i = f->next++) < f->n) {
+        int r;
+
+        cs_buf_reset(&b);
+        r = cs_storage_get(f->s, f->keys[i], 0, 0, (size_t)f->sizes[i], &b);
+        if (r < 0 || b.len != f->sizes[i]) {
+            fprintf(stderr, "s3tool: %s: %s\n", f->keys[i], r < 0 ? strerror(-r) : "size differs from the listing");
+            f->errors++;
+        } else
+            f->bytes += b.len;
+    }
+    cs_buf_free_ciphertext(&b);
+    return NULL;
+}
+
+static double now_s(clockid_t c)
+{
+    struct timespec t;
+
+    clock_gettime(c, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage u;
+
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+static int do_fetch(cs_storage *s, const char *prefix, int threads)
+{
+    fetch f = { .s = s };
+    pthread_t th[256];
+    uint64_t req0 = 0, req = 0, x;
+    double wall, cpu;
+    int n = threads > 0 ? threads : 4 * cs_usable_cores(), started = 0, r;
+
+    if (n > 256)
+        n = 256;
+    if ((r = cs_storage_list(s, prefix, fetch_add, &f)) < 0) {
+        fail("fetch list", r);
+        goto out;
+    }
+    cs_s3_stats(s, &req0, &x, &x, &x);
+    wall = now_s(CLOCK_MONOTONIC);
+    cpu = cpu_s();
+    while (started < n && pthread_create(&th[started], NULL, fetch_worker, &f) == 0)
+        started++;
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    wall = now_s(CLOCK_MONOTONIC) - wall;
+    cpu = cpu_s() - cpu;
+    cs_s3_stats(s, &req, &x, &x, &x);
+    r = started == 0 ? -EAGAIN : f.errors ? -EIO : 0;
+    if (r < 0)
+        fail("fetch", r);
+    else
+        printf("fetch objects=%zu bytes=%llu threads=%d requests=%llu wall_s=%.3f cpu_s=%.3f\n", f.n,
+               (unsigned long long)f.bytes, started, (unsigned long long)(req - req0), wall, cpu);
+out:
+    for (size_t i = 0; i < f.n; i++)
+        free(f.keys[i]);
+    free(f.keys);
+    free(f.sizes);
+    return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *url, *cmd;
@@ -251,6 +370,8 @@ int main(int argc, char **argv)
             printf("aborted %u\n", aborted);
     } else if (strcmp(cmd, "stress") == 0 && argc >= 6) {
         rc = do_stress(s, atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    } else if (strcmp(cmd, "fetch") == 0) {
+        rc = do_fetch(s, argc > 3 ? argv[3] : "", argc > 4 ? atoi(argv[4]) : 0);
     } else {
         fprintf(stderr, "s3tool: unknown command or missing arguments: %s\n", cmd);
         rc = 2;

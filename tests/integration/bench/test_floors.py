@@ -154,3 +154,81 @@ def test_ratios_reads_floors_without_cpu(tmp_path):
               floors="floor\trun\twall_s\tloadavg1\nstat_walk\t1\t0.5\t1.0\ncp_a\t1\t9.0\t1.0\n")
     text = ratios(tmp_path / "old")
     assert "initial backup / restic" in text and "(floor" not in text
+
+
+S3_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kb\treq\tget\tget_b\tput\tput_b\trgw_ticks\t"
+          "osd_ticks\twire_up\twire_down\tload1\tnote\n")  # bench/s3.sh's raw.tsv
+
+
+def s3_row(tool, run, wall, user=1.0, sys_=1.0, ceph_ticks=0, get=0, get_b=0, note=""):
+    return (f"{tool}\t{run}\trestore\t{wall}\t{user}\t{sys_}\t1024\t{get}\t{get}\t{get_b}\t0\t0\t"
+            f"{ceph_ticks}\t0\t0\t0\t1.0\t{note}\n")
+
+
+def s3_report(tmp_path, rows):
+    (tmp_path / "raw.tsv").write_text(S3_HDR + "".join(rows))
+    r = subprocess.run([sys.executable, str(ROOT / "bench/s3_report.py"), str(tmp_path / "raw.tsv")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return {ln.strip().split("  ")[0]: ln for ln in r.stdout.splitlines()}, r.stdout
+
+
+def test_s3_report_restore_floor(tmp_path):
+    """Two runs against restic's restore of 10 s: the floors' own figures (their note), not
+    GNU time's, and RGW's CPU (ticks) counted with the fetch; the overlapped bound above the
+    target names the floor in the verdict."""
+    fetch = "fetch objects=180 bytes={} threads=8 requests=180 wall_s={} cpu_s={}"
+    write = "write_all threads=2 files=8303 wall_s={} cpu_s={} remove_s=1.0"
+    lines, text = s3_report(tmp_path, [
+        s3_row("cloudseal", 1, 9.0), s3_row("restic", 1, 10.0),
+        s3_row("cloudseal", 2, 8.0), s3_row("restic", 2, 10.0),
+        # run 1: serial 2 + 4 = 6 s; overlapped (1 + 3 + 4) / 2 = 4 s
+        s3_row("fetch_floor", 1, 9.9, 9.9, 0, ceph_ticks=300, get=180, get_b=680 << 20,
+               note=fetch.format(680 << 20, 2.0, 1.0)),
+        s3_row("write_floor", 1, 9.9, 9.9, 9.9, note=write.format(4.0, 4.0)),
+        # run 2: serial 3 + 5 = 8 s; overlapped (2 + 4 + 6) / 2 = 6 s
+        s3_row("fetch_floor", 2, 9.9, 9.9, 0, ceph_ticks=400, note=fetch.format(680 << 20, 3.0, 2.0)),
+        s3_row("write_floor", 2, 9.9, 9.9, 9.9, note=write.format(5.0, 6.0)),
+    ])
+    assert "fetch 2.00 s (client 1.00 + ceph 3.00 CPU-s, 180 objects, 680.0 MiB, 8 threads), " \
+           "write 4.00 s (4.00 CPU-s), serial 6.00 s, overlapped 4.00 s on 2 cores" in text
+    assert lines["floor, fetch + write serial / restic restore"].split()[-5:] == \
+        ["0.70", "(per", "run:", "0.60,", "0.80)"]
+    assert lines["floor, perfectly overlapped CPU / cores / restic"].split()[-5:] == \
+        ["0.50", "(per", "run:", "0.40,", "0.60)"]
+    # restore 0.85 with the overlapped floor at 0.50 < 0.6: ours to fix
+    assert "0.85 <= 0.6 MISSED  (per run: 0.90, 0.80)" in lines["restore / restic"]
+
+    lines, _ = s3_report(tmp_path, [
+        s3_row("cloudseal", 1, 9.0), s3_row("restic", 1, 10.0),
+        s3_row("fetch_floor", 1, 9.9, note=fetch.format(1, 4.0, 6.0), ceph_ticks=400),
+        s3_row("write_floor", 1, 9.9, note=write.format(5.0, 4.0)),
+    ])
+    assert "0.90 <= 0.6 MISSED (floor 0.70 above target)" in lines["restore / restic"]
+
+
+def test_s3_report_without_floors(tmp_path):
+    """raw.tsv of runs before the floors (no note column, no floor rows): no floor lines."""
+    rows = [s3_row(t, 1, w).rsplit("\t", 1)[0] + "\n" for t, w in (("cloudseal", 9.0), ("restic", 10.0))]
+    (tmp_path / "raw.tsv").write_text(S3_HDR.replace("\tnote", "") + "".join(rows))
+    r = subprocess.run([sys.executable, str(ROOT / "bench/s3_report.py"), str(tmp_path / "raw.tsv")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "restore  cloudseal/restic wall 0.90" in r.stdout and "floor" not in r.stdout
+
+
+def test_s3_fetch_floor_gets_every_object(s3rver, s3rver_bucket, tmp_path):
+    """s3tool fetch: every object under the prefix once, whole, its bytes counted; the
+    objects of another prefix left alone."""
+    url = f"{s3rver_bucket}/fetch-floor"
+    sizes = [0, 1, 4096, 300_000, (1 << 20) + 17, 5 << 20]
+    for i, n in enumerate(sizes):
+        s3rver.ok(url, "put", f"data/{i:02x}/pack-{i}", input=random.Random(i).randbytes(n))
+    s3rver.ok(f"{s3rver_bucket}/fetch-floor-other", "put", "x", input=b"not this one")
+    out = s3rver.ok(url, "fetch", "", "3").stdout.decode().split()
+    assert out[0] == "fetch"
+    kv = dict(x.split("=", 1) for x in out[1:])
+    assert (int(kv["objects"]), int(kv["bytes"]), int(kv["threads"]), int(kv["requests"])) == \
+        (len(sizes), sum(sizes), 3, len(sizes))
+    assert float(kv["wall_s"]) > 0 and float(kv["cpu_s"]) >= 0
+    assert s3rver.ok(url, "fetch").stdout.decode().split()[3] == f"threads={4 * len(os.sched_getaffinity(0))}"
