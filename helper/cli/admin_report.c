@@ -23,6 +23,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/macros.h"
+#include "util/prom.h"
 #include "util/secmem.h"
 
 #define MAX_OBJECTS 100000
@@ -257,8 +258,9 @@ static void metric(FILE *f, const char *name, const char *help, const report_run
         const row *w = &run->rows[i];
         const uint64_t v[] = { (uint64_t)w->r.last_backup, (uint64_t)w->r.last_sync, (uint64_t)w->r.time,
                                w->r.snapshots, w->r.repo_bytes };
+        const char *labels[] = { "user", w->user, "host", w->r.host, NULL };
         if (w->state == CS_REPORT_OK)
-            fprintf(f, "%s{user=\"%s\",host=\"%s\"} %llu\n", name, w->user, w->r.host, (unsigned long long)v[field]);
+            cs_prom_sample(f, name, labels, v[field]);
     }
 }
 
@@ -280,16 +282,22 @@ static int write_prometheus(const char *path, const report_run *run)
     metric(f, "cloudseal_repository_bytes", "Size of the user's repository.", run, 4);
     fprintf(f, "# HELP cloudseal_last_error The class of the last failed job (none after a success).\n"
                "# TYPE cloudseal_last_error gauge\n");
-    for (size_t i = 0; i < run->n; i++)
-        if (run->rows[i].state == CS_REPORT_OK)
-            fprintf(f, "cloudseal_last_error{user=\"%s\",host=\"%s\",class=\"%s\"} 1\n", run->rows[i].user,
-                    run->rows[i].r.host, cs_report_error_name(run->rows[i].r.last_error));
+    for (size_t i = 0; i < run->n; i++) {
+        const row *w = &run->rows[i];
+        const char *labels[] = { "user", w->user, "host", w->r.host, "class", cs_report_error_name(w->r.last_error),
+                                 NULL };
+        if (w->state == CS_REPORT_OK)
+            cs_prom_sample(f, "cloudseal_last_error", labels, 1);
+    }
     fprintf(f, "# HELP cloudseal_report_refused A report that failed a check (never trusted).\n"
                "# TYPE cloudseal_report_refused gauge\n");
-    for (size_t i = 0; i < run->n; i++)
-        if (run->rows[i].state != CS_REPORT_OK)
-            fprintf(f, "cloudseal_report_refused{user=\"%s\",host_id=\"%s\",state=\"%s\"} 1\n", run->rows[i].user,
-                    run->rows[i].host_id, cs_report_state_name(run->rows[i].state));
+    for (size_t i = 0; i < run->n; i++) {
+        const row *w = &run->rows[i];
+        const char *labels[] = { "user", w->user, "host_id", w->host_id, "state", cs_report_state_name(w->state),
+                                 NULL };
+        if (w->state != CS_REPORT_OK)
+            cs_prom_sample(f, "cloudseal_report_refused", labels, 1);
+    }
     r = fclose(f) == 0 ? cs_write_file_atomic(path, text, len, 0644) : -EIO;
     free(text);
     return r;

@@ -137,6 +137,9 @@ static inline void cs_json_putp(json_object **o)
 /* Whether s[0..len) is valid UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF). */
 bool cs_utf8_valid(const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s (at most left >= 1 bytes),
+ * or 0 when s[0] does not start one (the rules above). */
+size_t cs_utf8_sequence(const char *s, size_t left);
 
 /* Add a file name (any bytes) under key.  Valid UTF-8 goes out as it is;
  * otherwise key holds it with each invalid byte replaced by U+FFFD and

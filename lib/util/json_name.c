@@ -16,10 +16,9 @@
 #include <sodium.h>
 #include "util/buf.h"
 
-/* The length of the valid UTF-8 sequence at p (at most left bytes), or 0:
- * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
-static size_t utf8_sequence(const unsigned char *p, size_t left)
+size_t cs_utf8_sequence(const char *s, size_t left)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t n;
     unsigned lo = 0x80, hi = 0xbf;
 
@@ -51,10 +50,8 @@ static size_t utf8_sequence(const unsigned char *p, size_t left)
 
 bool cs_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-
     for (size_t i = 0, n; i < len; i += n)
-        if (!(n = utf8_sequence(p + i, len - i)))
+        if (!(n = cs_utf8_sequence(s + i, len - i)))
             return false;
     return true;
 }
@@ -62,14 +59,13 @@ bool cs_utf8_valid(const char *s, size_t len)
 /* s with every invalid byte replaced by U+FFFD, NUL-terminated. */
 static int utf8_replace(const char *s, size_t len, char **out)
 {
-    const unsigned char *p = (const unsigned char *)s;
     cs_buf b = CS_BUF_INIT;
     int r = 0;
 
     for (size_t i = 0, n; r >= 0 && i < len; i += n) {
-        n = utf8_sequence(p + i, len - i);
+        n = cs_utf8_sequence(s + i, len - i);
         if (n)
-            r = cs_buf_append(&b, p + i, n);
+            r = cs_buf_append(&b, s + i, n);
         else {
             r = cs_buf_append(&b, "\xef\xbf\xbd", 3);
             n = 1;

@@ -13,13 +13,15 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# helpers shared by the areas (uids.py, waits.py, s3/s3_helpers.py):
+# helpers shared by the areas (uids.py, waits.py, keyleak.py, s3/s3_helpers.py):
 # importable as plain modules
 for _d in ("s3", "."):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / _d))
 # the S3 servers: session fixtures of the whole tree, started once per run
 from s3_servers import (hostile, proxy, rgw, rgw_bucket, s3_server, s3rver, s3rver_bucket,  # noqa: E402,F401
                         s3tool_bin)
+# keys left in the caller's keyring: no_key_left (autouse) and lock_at_end
+from keyleak import lock_at_end, no_key_left  # noqa: E402,F401
 BUILD = ROOT / os.environ.get("O", "build")
 
 # CI (CI=1/true) and `make check` (CLOUDSEAL_STRICT=1) install every part the

@@ -54,7 +54,7 @@ def storage(tmp_path):
 
 
 @pytest.fixture
-def other_user(tmp_path, build_dir):
+def other_user(tmp_path, build_dir, lock_at_end):
     """A second, independently enrolled account (another AMK) in another
     store, with one synced message."""
     base = tmp_path / "other"
@@ -62,6 +62,7 @@ def other_user(tmp_path, build_dir):
     cfg = base / "cloudseal.conf"
     cfg.write_text(f"[storage]\nurl = file://{base}/storage\n[paths]\nstate_dir = {base}/state\n"
                    f"helper = {BUILD}/cloudseal-helper\n[kdf]\ntarget_time_ms = 1\nmemory = 8M\n")
+    lock_at_end({"CLOUDSEAL_CONFIG": str(cfg)})
     run([str(BUILD / "cloudseal"), "enroll", "--password-stdin"], input=PASSWORD + "\n",
         env={"CLOUDSEAL_CONFIG": str(cfg)})
     ws = Workstation(base, "x", cfg)

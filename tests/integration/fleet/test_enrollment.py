@@ -11,6 +11,8 @@ import os
 import pathlib
 import subprocess
 
+import pytest
+
 BUILD = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build")
 NSS_WRAPPER = "libnss_wrapper.so"
 
@@ -21,10 +23,22 @@ def run(cmd, *, input=None, env=None):
     return r
 
 PW = "enrollment request password"
+_RAN_AS = set()  # (fleet, user) of this test's as_user(): locked at its end
+
+
+@pytest.fixture(autouse=True)
+def lock_users_at_end():
+    """Each user a test ran cloudseal as is locked when it ends, as a logout
+    would: their keys are in our keyring (tests/integration/keyleak.py)."""
+    yield
+    for fleet, name in list(_RAN_AS):
+        as_user(fleet, name, "lock", input="", check=False)
+    _RAN_AS.clear()
 
 
 def as_user(fleet, name, *args, input=PW + "\n", check=True):
     """cloudseal ARGS as user `name`: nss_wrapper maps our uid to it."""
+    _RAN_AS.add((fleet, name))
     passwd = fleet.tmp / f"passwd-{name}"
     passwd.write_text(f"{name}:x:{os.getuid()}:{os.getgid()}::{fleet.tmp}:/bin/sh\n")
     group = fleet.tmp / f"group-{name}"
@@ -100,9 +114,10 @@ def test_changed_forged_or_misfiled_requests_are_refused(fleet):
     assert pinned_key(fleet, "carol") == good["account_key"]
 
 
-def test_no_request_outside_a_fleet(cs_config, tmp_path, build_dir):
+def test_no_request_outside_a_fleet(cs_config, tmp_path, build_dir, lock_at_end):
     path, _ = cs_config  # no [fleet]: this workstation is in none
     env = dict(os.environ, CLOUDSEAL_CONFIG=str(path))
+    lock_at_end({"CLOUDSEAL_CONFIG": str(path)})
     r = run([str(BUILD / "cloudseal"), "enroll", "--password-stdin", "--json"], input=PW + "\n", env=env)
     assert "enrollment_request" not in json.loads(r.stdout)
     assert not list((tmp_path / "storage").rglob("enrollment-request"))

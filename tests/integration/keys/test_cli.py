@@ -76,7 +76,9 @@ def test_unlock_in_a_fresh_user_namespace(cli):
     out = subprocess.run(
         ["unshare", "-U", "-r", "sh", "-c",
          f'echo "pw one" | {BUILD}/cloudseal unlock --password-stdin && '
-         f'{BUILD}/cloudseal status --json'],
+         f'{BUILD}/cloudseal status --json; r=$?; '
+         # the key is in the namespace's user keyring, out of the fixture's reach
+         f'{BUILD}/cloudseal lock >&2; exit $r'],
         env={**os.environ, **cli.env}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout[out.stdout.index("{"):])["unlocked"] is True

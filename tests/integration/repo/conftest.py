@@ -2,7 +2,6 @@
 """Fixtures for the backup repository tests: an enrolled account with a cheap
 KDF, its repository created, and a helper that runs cloudseal commands with
 the password on stdin."""
-import json
 import os
 import pathlib
 import signal
@@ -97,56 +96,3 @@ def repo(tmp_path, cs_config, build_dir):
     # a login would); revoke it as a logout would, or every test run as
     # root leaves one more key in root's keyring
     r.run("lock", check=False)
-
-
-@pytest.fixture
-def lock_at_end():
-    """lock_at_end(env): `cloudseal lock` with that environment (its
-    CLOUDSEAL_CONFIG) when the test ends, pass or fail, for a test that
-    enrolls or unlocks an account of its own (the repo fixture locks its
-    own)."""
-    envs = []
-    yield envs.append
-    for env in envs:
-        subprocess.run([str(BUILD / "cloudseal"), "lock"], env=dict(os.environ, **env), capture_output=True,
-                       timeout=60, stdin=subprocess.DEVNULL)
-
-
-def _accounts(tmp_path):
-    """The account ids of the keybags a test enrolled (state_dir/keybags/USER/keybag)."""
-    ids = set()
-    for kb in tmp_path.glob("**/keybags/*/keybag"):
-        try:
-            ids.add(json.loads(kb.read_text())["account_id"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a test that tampers with its keybag
-    return ids
-
-
-def _live_keys(ids):
-    """/proc/keys lines of live cloudseal:amk keys of these accounts: {key id: description}."""
-    keys = {}
-    for line in pathlib.Path("/proc/keys").read_text().splitlines():
-        f = line.split(None, 8)
-        if len(f) < 9 or f[7] != "user" or "R" in f[1] or "D" in f[1] or f[3] == "expd":
-            continue
-        desc = f[8].rsplit(":", 1)[0]
-        if desc.startswith("cloudseal:amk:") and desc[len("cloudseal:amk:"):] in ids:
-            keys[f[0]] = desc
-    return keys
-
-
-@pytest.fixture(autouse=True)
-def no_key_left(tmp_path):
-    """Every test removes the keys it put in the caller's keyring (`cloudseal
-    lock`, as a logout would): run as root, each one left stays in root's
-    keyring for good.  Only keys of the accounts this test enrolled count
-    (their ids are unique), so tests running at once elsewhere never make
-    this fail.  A key left behind is revoked here and the test fails."""
-    yield
-    left = _live_keys(_accounts(tmp_path))
-    for k in left:
-        subprocess.run(["keyctl", "revoke", str(int(k, 16))], capture_output=True)
-        subprocess.run(["keyctl", "unlink", str(int(k, 16)), "@u"], capture_output=True)
-    assert not left, f"the test left {len(left)} key(s) in the keyring: {sorted(left.values())}; " \
-                     "run 'cloudseal lock' at its end"

@@ -15,12 +15,14 @@ from s3_helpers import BUILD  # noqa: E402
 PW = "json names password\n"
 
 
-def test_credentials_show_of_a_profile_file_name_that_is_not_utf8(s3rver, s3rver_bucket, cs_config, tmp_path):
+def test_credentials_show_of_a_profile_file_name_that_is_not_utf8(s3rver, s3rver_bucket, cs_config, tmp_path,
+                                                                    lock_at_end):
     """'from' names the AWS credentials file the key pair came from: a
     path, any bytes."""
     path, write = cs_config
     write(storage={"url": f"{s3rver_bucket}/json-names-{os.getpid()}", "max_retries": "1"})
     env = s3rver.env(CLOUDSEAL_CONFIG=str(path))
+    lock_at_end(env)
     cs = str(BUILD / "cloudseal")
     r = subprocess.run([cs, "enroll", "--password-stdin"], input=PW, env=env, capture_output=True, text=True,
                        timeout=300)

@@ -69,7 +69,8 @@ def test_delete_whose_reply_was_lost_succeeds(rgw, rgw_bucket, lossy):
     assert r.returncode == 1 and "ENOENT" in r.stderr, r.stderr
 
 
-def test_archive_sync_whose_segment_and_pack_replies_were_lost(rgw, rgw_bucket, lossy, cs_config, tmp_path):
+def test_archive_sync_whose_segment_and_pack_replies_were_lost(rgw, rgw_bucket, lossy, cs_config, tmp_path,
+                                                               lock_at_end):
     ep = lossy("PUT", match=r"/archive/(log|pack)/")
     secret = tmp_path / "rgw-secret"
     secret.write_text(rgw.secret + "\n")
@@ -83,6 +84,7 @@ def test_archive_sync_whose_segment_and_pack_replies_were_lost(rgw, rgw_bucket, 
 
     write(storage=storage(rgw))
     env = {"CLOUDSEAL_CONFIG": str(path)}
+    lock_at_end(env)
     run([str(BUILD / "cloudseal"), "enroll", "--password-stdin"], input=PASSWORD + "\n", env=env)
     write(storage=storage(ep))  # a syncs through the proxy; b (below) straight to rgw
     a = Workstation(tmp_path, "a", path)

@@ -29,12 +29,13 @@ def counting_s3(s3_server, request):
         stop(proc)
 
 
-def test_check_and_prune_read_trees_by_pack(counting_s3, cs_config, tmp_path):
+def test_check_and_prune_read_trees_by_pack(counting_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = counting_s3
     path, write = cs_config
     write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/trees-{os.getpid()}-{s3.name}"},
           backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    lock_at_end(env)
     src = tmp_path / "src"
     for t in range(TOP):
         for s in range(SUB):

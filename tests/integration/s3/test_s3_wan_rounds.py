@@ -53,13 +53,14 @@ def describe(reqs):
                      for q in sorted(reqs, key=lambda q: q["start"]))
 
 
-def test_nochange_backup_takes_at_most_3_round_trips(slow_s3, cs_config, tmp_path):
+def test_nochange_backup_takes_at_most_3_round_trips(slow_s3, cs_config, tmp_path, lock_at_end):
     port, s3 = slow_s3
     path, write = cs_config
     write(storage={"url": f"s3+http://127.0.0.1:{port}/cs-test-bucket/wan-{os.getpid()}-{s3.name}"},
           backup={"exclude": ""})
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
     cs = str(BUILD / "cloudseal")
+    lock_at_end(env)
 
     src = tmp_path / "src"
 
@@ -94,7 +95,7 @@ def test_nochange_backup_takes_at_most_3_round_trips(slow_s3, cs_config, tmp_pat
     assert lock_put[0]["sent"] <= min(q["start"] for q in lock_list), describe(reqs)
 
 
-def test_new_machine_fetches_index_and_snapshots_8_at_a_time(slow_s3, cs_config, tmp_path):
+def test_new_machine_fetches_index_and_snapshots_8_at_a_time(slow_s3, cs_config, tmp_path, lock_at_end):
     """With an empty cache (another machine, or the cache wiped) the index
     and snapshot objects are fetched several at once, not one round trip
     each: `snapshots` after 4 backups takes 4 round trips (config + index
@@ -108,6 +109,7 @@ def test_new_machine_fetches_index_and_snapshots_8_at_a_time(slow_s3, cs_config,
     (src / "d").mkdir(parents=True)
     env = s3.env(CLOUDSEAL_CONFIG=str(path), HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
     cs = str(BUILD / "cloudseal")
+    lock_at_end(env)
 
     def run(*args, cache="cache"):
         r = subprocess.run([cs, *map(str, args)], input="pw\n", env=dict(env, XDG_CACHE_HOME=str(tmp_path / cache)),
@@ -161,9 +163,10 @@ class Machine:
 
 
 @pytest.fixture
-def machine(slow_s3, cs_config, tmp_path, request):
+def machine(slow_s3, cs_config, tmp_path, request, lock_at_end):
     port, s3 = slow_s3
     m = Machine(port, s3, cs_config, tmp_path, request.node.name[5:25])
+    lock_at_end({"CLOUDSEAL_CONFIG": str(m.path)})
     for i in range(20):
         (m.src / "d" / f"f{i}").write_bytes(os.urandom(1000 + i))
     m.run("enroll", "--password-stdin")
