@@ -8,10 +8,11 @@ daemons' CPU, RGW's request counts and bytes; then cloudseal / restic.
 
 Rows of tool fetch_floor and write_floor (phase restore, bench/s3.sh
 run_floors) give the restore's floor in each run: fetch + write wall one after
-the other, and (fetch CPU of the client, radosgw and ceph-osd + write CPU) /
-cores as the bound of a perfect overlap; each against restic's restore of the
-same run, and the restore target's verdict names the floor when the overlapped
-bound alone is past it.
+the other, and the bound of a perfect overlap: the largest of the fetch's wall,
+the write's wall (one thread per core already: no restore creates the files
+sooner) and (fetch CPU of the client, radosgw and ceph-osd + write CPU) /
+cores; each against restic's restore of the same run, and the restore
+target's verdict names the floor when the overlapped bound alone is past it.
 
 REQUESTS_LOG (bench/delay_proxy.py's, with bench/s3.sh's "phase TOOL RUN
 PHASE" / "end" lines around each phase) adds the round trips each
@@ -79,7 +80,7 @@ def restore_floor(rows, by, med):
     for n in runs:
         (fw, fc, fceph, fkv), (ww, wc, _, wkv) = fetch[n], write[n]
         cores = int(wkv.get("threads", 0)) or os.cpu_count()
-        s_, o_ = fw + ww, (fc + fceph + wc) / cores
+        s_, o_ = fw + ww, max(fw, ww, (fc + fceph + wc) / cores)
         per.append(f"run {n}: fetch {fw:.2f} s (client {fc:.2f} + ceph {fceph:.2f} CPU-s, "
                    f"{int(fkv.get('objects', 0))} objects, {int(fkv.get('bytes', 0)) / 2**20:.1f} MiB, "
                    f"{fkv.get('threads', '?')} threads), write {ww:.2f} s ({wc:.2f} CPU-s), "
@@ -96,7 +97,7 @@ def restore_floor(rows, by, med):
     print(f"  {'floor, fetch + write serial / restic restore':52} {statistics.median(serial):5.2f} "
           f"(per run: {fmt(serial)})")
     fo = statistics.median(overlap)
-    print(f"  {'floor, perfectly overlapped CPU / cores / restic':52} {fo:5.2f} (per run: {fmt(overlap)})")
+    print(f"  {'floor, perfectly overlapped / restic':52} {fo:5.2f} (per run: {fmt(overlap)})")
     mine = [ours[n] / restic[n] for n in runs if n in ours and restic.get(n)]
     if not mine:
         return
