@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* write_floor SRC DEST [--keep] [--threads N]
+/* write_floor SRC DEST [--keep] [--copy] [--threads N]
  *
  * The floor of any restore of SRC on this machine (issue 23, bench/README.md
  * "Floors measured by make bench"): the kernel's least work to make the
@@ -13,7 +13,7 @@
  * creation inside a directory moves its mtime).  Owners are set where they
  * differ from the restoring user's (the synthetic set's files belong to
  * another uid), as our restore does.  What a restore does and this does not:
- * xattrs (two files of the synthetic set have one).  The content is the buffer's, not SRC's: ext4's work does
+ * xattrs (two files of the synthetic set have one; --copy copies them).  The content is the buffer's, not SRC's: ext4's work does
  * not depend on the bytes, and a copy of SRC in memory would be 1 GB of
  * fresh pages, which cost ~4 s per GiB to fault in on this VM.
  *
@@ -21,7 +21,14 @@
  * harness removes a restore (unless --keep), so the next run meets the
  * file system as the tools' restores do (journal-less ext4 skips recently
  * freed inodes: bench/run.sh runs this after `cp -a` of the tree, as the
- * harness restores after copying the dataset).  Prints one line of key=value: wall_s,
+ * harness restores after copying the dataset).
+ *
+ * --copy: each file's bytes (and its xattrs) are read from SRC through one
+ * PIECE buffer per thread instead of written from the random buffer, so DEST
+ * is SRC again and the benchmark harness's verify passes: bench/cloudseal.sh's
+ * pseudo-tool write_floor times this as a restore, in the state the tools'
+ * restores meet (after the harness's rm -rf and cp -a), with --keep (the
+ * harness removes the restore itself).  Prints one line of key=value: wall_s,
  * cpu_s (getrusage user+sys of the timed part), the counts, remove_s. */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +48,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +86,7 @@ static struct {
 
 static struct {
     int root;            /* DEST */
+    int src;             /* SRC, for --copy; -1 otherwise */
     uint8_t *content;
     pthread_barrier_t level;
     int nthreads;
@@ -180,21 +189,68 @@ static bool other_owner(const entry *e)
     return geteuid() == 0 && (e->uid != 0 || e->gid != getegid());
 }
 
+/* all of buf[0..n) to fd */
+static int write_all(int fd, const uint8_t *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, buf, n);
+        if (k < 0 && errno != EINTR)
+            return -errno;
+        buf += k > 0 ? k : 0;
+        n -= k > 0 ? (size_t)k : 0;
+    }
+    return 0;
+}
+
+/* --copy: the xattrs of in to out (a restore sets them too) */
+static int copy_xattrs(int in, int out)
+{
+    char names[4096], value[4096];
+    ssize_t len = flistxattr(in, names, sizeof(names));
+
+    if (len < 0)
+        return errno == ENOTSUP ? 0 : -errno;
+    for (char *n = names; n < names + len; n += strlen(n) + 1) {
+        ssize_t v = fgetxattr(in, n, value, sizeof(value));
+        if (v < 0 || fsetxattr(out, n, value, (size_t)v, 0) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static _Thread_local uint8_t *buf; /* --copy: this thread's, freed by work() */
+
+/* --copy: SRC's bytes of e through this thread's buffer; else the random buffer */
+static int fill(const entry *e, int fd)
+{
+    int in, r = 0;
+
+    if (w.src < 0) {
+        for (off_t done = 0; done < e->size && r == 0; done += PIECE)
+            r = write_all(fd, w.content, (size_t)(e->size - done) < PIECE ? (size_t)(e->size - done) : PIECE);
+        return r;
+    }
+    if (!buf && !(buf = malloc(PIECE))) /* kept for the thread's life: one per thread */
+        return -ENOMEM;
+    if ((in = openat(w.src, e->rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return -errno;
+    for (ssize_t k; r == 0 && (k = read(in, buf, PIECE)) != 0;)
+        r = k < 0 ? (errno == EINTR ? 0 : -errno) : write_all(fd, buf, (size_t)k);
+    if (r == 0)
+        r = copy_xattrs(in, fd);
+    close(in);
+    return r;
+}
+
 static int write_file(const entry *e)
 {
     struct timespec t[2] = { e->mtime, e->mtime };
     int fd = openat(w.root, e->rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, e->mode);
-    int r = 0;
+    int r;
 
     if (fd < 0)
         return -errno;
-    for (off_t done = 0; done < e->size && r == 0;) {
-        size_t n = (size_t)(e->size - done) < PIECE ? (size_t)(e->size - done) : PIECE;
-        ssize_t k = write(fd, w.content, n);
-        if (k < 0 && errno != EINTR)
-            r = -errno;
-        done += k > 0 ? k : 0;
-    }
+    r = fill(e, fd);
     if (r == 0 && other_owner(e) && fchown(fd, e->uid, e->gid) < 0)
         r = -errno;
     if (r == 0 && e->mode & 07000 && fchmod(fd, e->mode) < 0) /* chown cleared set-id bits */
@@ -259,6 +315,7 @@ static void *work(void *arg)
     share(&tree.links, 0, make);
     for (int d = tree.maxdepth; d >= 1; d--)
         share(&tree.dirs[d], 1, finish_dir);
+    free(buf);
     return arg;
 }
 
@@ -322,10 +379,11 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "keep", no_argument, NULL, 'k' },
+        { "copy", no_argument, NULL, 'c' },
         { "threads", required_argument, NULL, 't' },
         {}
     };
-    bool keep = false;
+    bool keep = false, copy = false;
     double t0, c0, rm_s = 0;
     size_t ndirs = 0, nsym = 0;
     int c, r;
@@ -334,6 +392,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keep = true; break;
+        case 'c': copy = true; break;
         case 't': w.nthreads = atoi(optarg); break;
         default: goto usage;
         }
@@ -353,6 +412,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; r == 0 && i < PIECE; i += 256) /* getrandom gives at most 256 bytes a call unblocked */
         if (getrandom(w.content + i, 256, 0) != 256)
             r = -EIO;
+    w.src = -1;
+    if (r == 0 && copy && (w.src = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        r = -errno;
     if (r == 0 && mkdir(argv[optind + 1], 0700) < 0)
         r = -errno;
     if (r == 0 && (w.root = open(argv[optind + 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -367,6 +429,8 @@ int main(int argc, char **argv)
     t0 = wall() - t0;
     c0 = rusage_cpu() - c0;
     close(w.root);
+    if (w.src >= 0)
+        close(w.src);
     if (!keep)
         rm_s = remove_tree(argv[optind + 1]);
     if (r < 0 || rm_s < 0) {
@@ -381,6 +445,6 @@ int main(int argc, char **argv)
            w.nthreads, ndirs, tree.files.n - nsym, nsym, tree.links.n, (unsigned long long)w.bytes, t0, c0, rm_s);
     return 0;
 usage:
-    fprintf(stderr, "usage: write_floor SRC DEST [--keep] [--threads N]\n");
+    fprintf(stderr, "usage: write_floor SRC DEST [--keep] [--copy] [--threads N]\n");
     return 2;
 }

@@ -110,16 +110,38 @@ def test_write_floor_makes_the_tree_and_removes_it(tree, tmp_path):
     assert not dest.exists() and float(kv["remove_s"]) > 0
 
 
+def test_write_floor_copy_makes_the_same_tree(tree, tmp_path):
+    """--copy: SRC's bytes and xattrs, not the random buffer's, so the harness's verify passes
+    when bench/cloudseal.sh's pseudo-tool write_floor restores with it."""
+    top, files = tree
+    try:
+        os.setxattr(top / "d0/e0/f0.txt", "user.bench", b"kept")
+        xattr = True
+    except OSError:  # a file system without user xattrs: the rest still counts
+        xattr = False
+    dest = tmp_path / "restore"
+    kv = run_kv([tool("write-floor"), "--copy", "--keep", str(top), str(dest)])
+    assert entries(dest) == entries(top)
+    for p in files:
+        assert (dest / p.relative_to(top)).read_bytes() == p.read_bytes(), p
+    assert (dest / "hard").stat().st_ino == (dest / "d1/e1/f1.txt").stat().st_ino
+    if xattr:
+        assert os.getxattr(dest / "d0/e0/f0.txt", "user.bench") == b"kept"
+    assert int(kv["bytes"]) == sum(p.stat().st_size for p in files) - (top / "hard").stat().st_size
+
+
 RAW_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kib\trc\trepo_bytes\trepo_disk_bytes\t"
            "repo_files\tcache_bytes\tsteal_pct\tloadavg1\tnote\n")  # the shared harness's anchors.sh
 
 
-def write_run(out, backup1, restore, floors):
-    """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and floors.tsv."""
+def write_run(out, backup1, restore, floors, write_floor=None):
+    """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and the pseudo-tool
+    write_floor's restore when given, and floors.tsv."""
     out.mkdir()
     with open(out / "raw.tsv", "w") as f:
         f.write(RAW_HDR)
-        for t, b1, rs in (("cloudseal", backup1, restore), ("restic", 10.0, 10.0)):
+        tools = (("cloudseal", backup1, restore), ("restic", 10.0, 10.0))
+        for t, b1, rs in tools + ((("write_floor", 0.0, write_floor),) if write_floor else ()):
             for ph, w in (("init", 1), ("backup1", b1), ("backup2", 1), ("backup3", 1), ("restore", rs)):
                 f.write(f"{t}\t1\t{ph}\t{w}\t{w}\t1.0\t1024\t0\t{2**20}\t{2**20}\t1\t0\t0\t1.0\t\n")
     (out / "floors.tsv").write_text(floors)
