@@ -45,3 +45,15 @@ cloudseal_1cpu_backup() {
   timed taskset -c 0 env CLOUDSEAL_CONFIG="$CACHE/cloudseal.conf" "$CLOUDSEAL_BIN" backup --host bench --tag "$2" data </dev/null
 }
 cloudseal_1cpu_restore() { cloudseal_restore "$@"; }
+# write_floor: not a tool but the restore's floor timed in the state the tools' restores meet
+# (after the harness's rm -rf of the previous run and its cp -a of the dataset: free page
+# reporting and journal-less ext4 make that state decide restore times). Nothing to back up;
+# the restore is bench/write_floor.c copying the mutated $WORK/data, whose verify must pass.
+# --keep: the harness removes the restore itself, untimed.
+write_floor_version() { echo write-floor; }
+write_floor_init() { timed true; }
+write_floor_backup() { timed true; }
+write_floor_restore() {
+  mkdir -p "$3" &&
+    timed "${BENCH_FLOOR_BIN:-$(dirname "$CLOUDSEAL_BIN")/bench}/write-floor" --copy --keep "$PWD/data" "$3/data"
+}

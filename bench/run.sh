@@ -12,8 +12,9 @@
 #   1m         bench/mktree.py: 1 000 000 small files in a deep hierarchy (~0.9 GB)
 # real and 1m get their day of changes from bench/mutate_tree.py (any tree).
 #
-# Environment: BENCH_RUNS (default 1), BENCH_DATASETS, BENCH_TOOLS (default "cloudseal restic
-# borg_lz4"; BENCH_TOOLS_1M for the 1m set, default without borg: borg 1.2 takes ~10 min per
+# Environment: BENCH_RUNS (default 1), BENCH_DATASETS, BENCH_TOOLS (default "cloudseal
+# write_floor restic borg_lz4"; write_floor is the restore's floor as a pseudo-tool of
+# bench/cloudseal.sh, timed in the state the tools' restores meet; BENCH_TOOLS_1M for the 1m set, default without borg: borg 1.2 takes ~10 min per
 # backup of 1 M files here), BENCH_SIZE_MIB (synthetic size), BENCH_SHARED (default
 # ../shared/bench), BENCH_DATA (synthetic dataset dir), BENCH_WORK (scratch), BENCH_OUT.
 # Add cloudseal_1cpu to BENCH_TOOLS for the scaling figure (the same run pinned to one core).
@@ -24,7 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(cd "${BENCH_SHARED:-$ROOT/../shared/bench}" && pwd)
 RUNS=${BENCH_RUNS:-1}
 DATASETS=${BENCH_DATASETS:-"synthetic real 1m"}
-TOOLS=${BENCH_TOOLS:-"cloudseal restic borg_lz4"}
+TOOLS=${BENCH_TOOLS:-"cloudseal write_floor restic borg_lz4"}
 TOOLS_1M=${BENCH_TOOLS_1M:-"cloudseal restic"}
 # the floors besides the stat walk (always timed), all by default
 FLOORS=${BENCH_FLOORS-"read_all engine cp_a write_all"}
@@ -32,7 +33,8 @@ SIZE=${BENCH_SIZE_MIB:-}
 WORK=${BENCH_WORK:-/var/tmp/cloudseal-bench-work}
 OUT=${BENCH_OUT:-$ROOT/build/bench/$(date +%Y%m%d-%H%M%S)}
 export CLOUDSEAL_BIN=${CLOUDSEAL_BIN:-$ROOT/build/cloudseal}
-FLOOR_BIN=${BENCH_FLOOR_BIN:-$(dirname "$CLOUDSEAL_BIN")/bench}  # make bench-tools
+export BENCH_FLOOR_BIN=${BENCH_FLOOR_BIN:-$(dirname "$CLOUDSEAL_BIN")/bench}  # make bench-tools
+FLOOR_BIN=$BENCH_FLOOR_BIN
 
 need=()
 command -v restic >/dev/null || need+=(restic)
@@ -45,7 +47,7 @@ if [ ${#need[@]} -gt 0 ]; then
       DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "${need[@]}" >/dev/null; }
 fi
 [ -x "$CLOUDSEAL_BIN" ] || { echo "bench: build first (make)" >&2; exit 2; }
-case " $FLOORS " in *" engine "*|*" write_all "*)
+case " $FLOORS $TOOLS " in *" engine "*|*" write_all "*|*" write_floor "*)
   [ -x "$FLOOR_BIN/engine-floor" ] && [ -x "$FLOOR_BIN/write-floor" ] ||
     { echo "bench: build the floor programs first (make bench-tools)" >&2; exit 2; };; esac
 
