@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 """ratios.py OUTDIR DATASET: cloudseal against restic and the floors of one dataset
 (raw.tsv of the shared harness, floors.tsv of bench/run.sh), against the targets of issue 23.
-Medians over the runs; every run's figure is shown beside them (the spread is the noise)."""
+Medians over the runs; every run's figure is shown beside them (the spread is the noise).
+The pseudo-tool write_floor of raw.tsv (bench/cloudseal.sh) is the restore's floor timed in
+the harness's state: its restore phase is the restore target's floor, not a competitor."""
 import csv
 import os
 import statistics
@@ -48,7 +50,8 @@ def runs(v, f="{:.2f}"):
     return " ".join(f.format(x) for _, x in v)
 
 
-tools = sorted({r["tool"] for r in rows})
+PSEUDO = {"write_floor"}  # floors run as tools by the harness (bench/cloudseal.sh)
+tools = sorted({r["tool"] for r in rows} - PSEUDO)
 print(f"dataset {ds}: medians of {len(val.get(('restic', 'backup1', 'wall'), [])) or len(floor.get('stat_walk', [])) or '?'} runs "
       "(every run in brackets)")
 print(f"{'tool':15} {'phase':8} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8} {'repo MiB':>9} {'load':>5}  runs (wall s)")
@@ -57,6 +60,13 @@ for t in tools:
         print(f"{t:15} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
               f"{m(t, ph, 'repo'):9.1f} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]")
     print(f"{t:15} verify   {verify.get(t, ['-'])}")
+if ("write_floor", "restore", "wall") in val:  # the floor's one real phase, labelled as a floor
+    t, ph = "write_floor", "restore"
+    print(f"{'floor:':15} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
+          f"{'-':>9} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]  (write_floor --copy, "
+          f"the harness's state)")
+    print(f"{'floor:':15} verify   {verify.get(t, ['-'])}")
+    floor["write_floor"] = val[(t, ph, "wall")]
 ENGINES = ("engine", "engine_openssl", "engine_dict", "engine_both")
 for f in ("stat_walk", "read_all") + ENGINES + ("cp_a", "write_all"):
     if f in floor or f in ("stat_walk", "read_all", "cp_a"):
@@ -129,6 +139,11 @@ print(f"  {'no-change backup / restic':{W}} {m('cloudseal', 'backup2', 'wall') /
 check("day of changes / restic", m("cloudseal", "backup3", "wall") / m("restic", "backup3", "wall"),
       0.20, per_run("backup3", rw("backup3")))
 write_ratio = floor_line("restore floor (write_all) / restic", "write_all", m("restic", "restore", "wall"))
+# the floor timed as a tool's restore (after the harness's rm -rf and cp -a) decides when present
+harness_ratio = floor_line("restore floor (write_floor, in the harness's state) / restic", "write_floor",
+                           m("restic", "restore", "wall"))
+if harness_ratio is not None:
+    write_ratio = harness_ratio
 check("restore / restic", m("cloudseal", "restore", "wall") / m("restic", "restore", "wall"),
       0.55, per_run("restore", rw("restore")), floor_ratio=write_ratio)
 check("restore / cp -a", m("cloudseal", "restore", "wall") / med(floor.get("cp_a")), 1.0)

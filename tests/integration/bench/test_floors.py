@@ -170,6 +170,22 @@ def test_ratios_names_a_floor_above_the_target(tmp_path):
     assert "our pipeline's overhead over the engine floor: 0.50 CPU-s (10 % of the floor's 5.00)" in text
 
 
+def test_ratios_takes_the_restore_floor_from_the_write_floor_tool(tmp_path):
+    """The pseudo-tool's restore (timed in the harness's state) is the restore target's floor,
+    before write_all's (timed after cp -a); it is shown as a floor, not as a tool."""
+    floors = ("floor\trun\twall_s\tcpu_s\tloadavg1\tnote\n"
+              "stat_walk\t1\t0.5\t0.5\t1.0\t\n"
+              "write_all\t1\t3.0\t2.0\t1.0\twrite_all threads=2\n")
+    write_run(tmp_path / "a", backup1=3.0, restore=7.0, floors=floors, write_floor=6.0)
+    text = ratios(tmp_path / "a")
+    line = {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "  " in ln[2:]}
+    assert line["restore floor (write_all) / restic"].split()[-2] == "0.30x"
+    assert line["restore floor (write_floor, in the harness's state) / restic"].split()[-2] == "0.60x"
+    assert "MISSED (floor 0.60 above target)" in line["restore / restic"]
+    assert not any(ln.startswith("write_floor") for ln in text.splitlines())
+    assert any(ln.startswith("floor:") and "restore" in ln and "6.00" in ln for ln in text.splitlines())
+
+
 def test_ratios_reads_floors_without_cpu(tmp_path):
     """floors.tsv of runs before the floor programs: wall seconds only."""
     write_run(tmp_path / "old", backup1=3.0, restore=5.0,
