@@ -184,6 +184,8 @@ def test_ratios_takes_the_restore_floor_from_the_write_floor_tool(tmp_path):
     assert "MISSED (floor 0.60 above target)" in line["restore / restic"]
     assert not any(ln.startswith("write_floor") for ln in text.splitlines())
     assert any(ln.startswith("floor:") and "restore" in ln and "6.00" in ln for ln in text.splitlines())
+    # floors BENCH_FLOORS left out (read_all, cp_a) are neither printed as nan nor a miss
+    assert "nan" not in text and "restore / cp -a" not in text
 
 
 def test_ratios_reads_floors_without_cpu(tmp_path):
