@@ -50,6 +50,7 @@
 #include <sodium.h>
 #include <zdict.h>
 #include <zstd.h>
+#include "basic/stopwatch.h"
 #include "repo/repo_int.h"
 #include "util/alloc.h"
 #include "util/cores.h"
@@ -100,14 +101,6 @@ typedef struct worker {
 enum { T_READ, T_CHUNK, T_HASH, T_ZSTD, T_SEAL };
 static const char *const part_name[] = { "read", "chunk", "hash", "compress", "seal" };
 
-static double thread_cpu(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The thread's CPU time since *t0 goes to part (none: < 0), on sampled files only */
 static void lap(worker *w, int part, double *t0)
 {
@@ -115,7 +108,7 @@ static void lap(worker *w, int part, double *t0)
 
     if (!w->timing)
         return;
-    t = thread_cpu();
+    t = cs_clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (part >= 0)
         w->t[part] += t - *t0;
     *t0 = t;
@@ -214,7 +207,7 @@ static int one_file(worker *w, const file *f)
     size_t off = 0, len = 0;
     uint64_t pos = 0;
     bool eof = false;
-    double t0 = w->timing ? thread_cpu() : 0;
+    double t0 = w->timing ? cs_clock_s(CLOCK_THREAD_CPUTIME_ID) : 0;
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW), r = 0;
 
     if (fd < 0)
@@ -339,23 +332,6 @@ out:
     return r;
 }
 
-static double wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double rusage_cpu(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static int setup(void)
 {
     uint64_t gear[256];
@@ -385,15 +361,15 @@ static int measure(int nthreads, double train_s)
         return -ENOMEM;
     for (int i = 0; i < nthreads && r == 0; i++)
         r = worker_init(&w[i]);
-    t0 = wall();
-    c0 = rusage_cpu();
+    t0 = cs_clock_s(CLOCK_MONOTONIC);
+    c0 = cs_process_cpu_s();
     for (; r == 0 && started < nthreads; started++)
         if (pthread_create(&w[started].thread, NULL, work, &w[started]) != 0)
             r = -EAGAIN;
     for (int i = 0; i < started; i++)
         pthread_join(w[i].thread, NULL);
-    t0 = wall() - t0;
-    c0 = rusage_cpu() - c0;
+    t0 = cs_clock_s(CLOCK_MONOTONIC) - t0;
+    c0 = cs_process_cpu_s() - c0;
     for (int i = 0; i < nthreads; i++) {
         r = r < 0 ? r : w[i].err;
         for (int p = 0; p < 5; p++)
@@ -456,10 +432,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (run.dict) {
-        double t0 = wall();
+        double t0 = cs_clock_s(CLOCK_MONOTONIC);
         if ((r = train()) < 0)
             return 1;
-        train_s = wall() - t0;
+        train_s = cs_clock_s(CLOCK_MONOTONIC) - t0;
     }
     r = measure(nthreads, train_s);
     if (r < 0)

@@ -25,12 +25,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "basic/stopwatch.h"
 #include "config/config.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -228,22 +227,6 @@ static void *fetch_worker(void *ud)
     return NULL;
 }
 
-static double now_s(clockid_t c)
-{
-    struct timespec t;
-
-    clock_gettime(c, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage u;
-
-    getrusage(RUSAGE_SELF, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
 static int do_fetch(cs_storage *s, const char *prefix, int threads)
 {
     fetch f = { .s = s };
@@ -259,14 +242,14 @@ static int do_fetch(cs_storage *s, const char *prefix, int threads)
         goto out;
     }
     cs_s3_stats(s, &req0, &x, &x, &x);
-    wall = now_s(CLOCK_MONOTONIC);
-    cpu = cpu_s();
+    wall = cs_clock_s(CLOCK_MONOTONIC);
+    cpu = cs_process_cpu_s();
     while (started < n && pthread_create(&th[started], NULL, fetch_worker, &f) == 0)
         started++;
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    wall = now_s(CLOCK_MONOTONIC) - wall;
-    cpu = cpu_s() - cpu;
+    wall = cs_clock_s(CLOCK_MONOTONIC) - wall;
+    cpu = cs_process_cpu_s() - cpu;
     cs_s3_stats(s, &req, &x, &x, &x);
     r = started == 0 ? -EAGAIN : f.errors ? -EIO : 0;
     if (r < 0)
