@@ -51,6 +51,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#include "basic/stopwatch.h"
 
 #define PIECE (8u << 20)
 #define MAX_DEPTH 256
@@ -319,36 +320,19 @@ static void *work(void *arg)
     return arg;
 }
 
-static double wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double rusage_cpu(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* rm -rf DEST as the harness does; returns its wall seconds or -1 */
 static double remove_tree(const char *dest)
 {
     extern char **environ;
     char *argv[] = { "rm", "-rf", (char *)dest, NULL };
-    double t0 = wall();
+    double t0 = cs_clock_s(CLOCK_MONOTONIC);
     pid_t pid;
     int status;
 
     if (posix_spawnp(&pid, "rm", NULL, NULL, argv, environ) != 0 || waitpid(pid, &status, 0) < 0 ||
         !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return -1;
-    return wall() - t0;
+    return cs_clock_s(CLOCK_MONOTONIC) - t0;
 }
 
 /* The timed part: the threads over the lists. */
@@ -423,11 +407,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "write_floor: %s: %s\n", argv[optind], strerror(-r));
         return 1;
     }
-    t0 = wall();
-    c0 = rusage_cpu();
+    t0 = cs_clock_s(CLOCK_MONOTONIC);
+    c0 = cs_process_cpu_s();
     r = restore();
-    t0 = wall() - t0;
-    c0 = rusage_cpu() - c0;
+    t0 = cs_clock_s(CLOCK_MONOTONIC) - t0;
+    c0 = cs_process_cpu_s() - c0;
     close(w.root);
     if (w.src >= 0)
         close(w.src);
