@@ -7,11 +7,12 @@
  *             (encodes their tree blob) in post-order as their files complete;
  *   workers   (one per core we may run on) read a whole file each: chunk, hash, claim new
  *             blobs in the index, compress + encrypt them, hand them to
- *             the packer;
+ *             the packer; the reader of a big file publishes each window's
+ *             chunks, and idle workers save them beside it (share);
  *   uploaders (packer.c) finish and store packs;
  *   progress  prints the live line.
  * Memory is bounded whatever the data size: each worker holds one read buffer
- * (max chunk + read block) and one output buffer; the packer at most
+ * (max chunk, or a window + max chunk once it read a big file) and one output buffer; the packer at most
  * 2 open + 1 queued + 3 uploading packs of ~4 MiB; the job queue and the
  * pending-directory FIFO are bounded.  What grows with the repository is the
  * index (~56 B per blob) and the directory being scanned (its entries). */
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <grp.h>
 #include <malloc.h>
@@ -49,6 +51,8 @@
 #define BATCH_BYTES (256u << 10) /* ... while they hold less than this */
 #define FIFO_MAX 4096
 #define MAX_WORKERS 64   /* a bound for the array, not a tuning: one worker per usable core */
+#define SHARE_WINDOW (16u << 20) /* a big file is read this much at a time ... */
+#define SHARE_MIN (2 * (off_t)SHARE_WINDOW) /* ... from this size on, when there are idle workers */
 
 int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
 
@@ -87,6 +91,29 @@ struct frame {
     frame *next;           /* FIFO of frames waiting to be finalised */
 };
 
+/* One window of a big file, its chunks published for every worker (share):
+ * all fields under b->mu but the data and the id slots, which the taker of
+ * a chunk alone reads and writes until it counts it done. */
+typedef struct share {
+    const uint8_t *data;   /* the reader's buffer: not reused before done == n */
+    const size_t *cut;     /* chunk i is data[cut[i], cut[i + 1]) */
+    cs_id *ids;            /* the job's id slots, in file order */
+    size_t n, next, done;  /* chunks; the next nobody took; those saved (or skipped) */
+    int err;               /* the first save_blob() failure: the rest are skipped */
+    struct share *link;
+} share;
+
+/* A worker's own: its read buffer, compression scratch and context. */
+typedef struct wctx {
+    uint8_t *buf;
+    size_t cap;
+    cs_buf out;
+    void *zctx;
+    size_t *cut;           /* a window's chunk bounds (share_window) */
+    size_t cut_cap;
+    uint64_t helped;       /* chunks of other workers' files it saved */
+} wctx;
+
 typedef struct selection {
     char *name;
     struct selection *kids;
@@ -100,7 +127,8 @@ typedef struct backup_run {
     cs_pack_writer *writer;
     cs_fcache *fc;
     pthread_mutex_t mu;
-    pthread_cond_t cv_job, cv_done;
+    pthread_cond_t cv_job, cv_done, cv_share;
+    share *shares;         /* windows with chunks to save (share) */
     job *qhead, *qtail;
     size_t qlen;
     bool stop;
@@ -194,10 +222,11 @@ static int job_add_id(job *j, const cs_id *id)
  * this pass: a short read that reaches it is the end (a small file costs one
  * read(), not a second one returning 0); a file that grew since is caught by
  * the stat after the pass (read_file). */
-static int read_pass(backup_run *b, job *j, int fd, off_t size, uint8_t *buf, size_t bufcap, cs_buf *out,
-                     void *zctx)
+static int read_pass(backup_run *b, job *j, int fd, off_t size, wctx *w)
 {
     const cs_chunker *ch = b->r->chunker;
+    uint8_t *buf = w->buf;
+    size_t bufcap = w->cap;
     size_t off = 0, len = 0, want = READ_FIRST; /* unconsumed data: buf[off, off + len) */
     uint64_t pos = 0;                         /* bytes read from the file */
     bool eof = false;
@@ -234,7 +263,7 @@ static int read_pass(backup_run *b, job *j, int fd, off_t size, uint8_t *buf, si
                 want = ch->max;
             continue;
         }
-        rc = save_blob(b, CS_BLOB_DATA, buf + off, cut, &id, zctx, out);
+        rc = save_blob(b, CS_BLOB_DATA, buf + off, cut, &id, w->zctx, &w->out);
         if (rc < 0)
             return rc;
         if ((rc = job_add_id(j, &id)) < 0)
@@ -245,6 +274,125 @@ static int read_pass(backup_run *b, job *j, int fd, off_t size, uint8_t *buf, si
         len -= cut;
         want = READ_FIRST;
     }
+}
+
+/* ------------------------------------------------------ big files (share) */
+
+/* b->mu held: a published window with a chunk nobody took yet. */
+static share *share_pending(const backup_run *b)
+{
+    for (share *s = b->shares; s; s = s->link)
+        if (s->next < s->n)
+            return s;
+    return NULL;
+}
+
+/* Take chunk s->next (b->mu held), save it unlocked, count it done: the
+ * reader's wait ends when the last chunk taken, by anyone, is done. */
+static void share_take(backup_run *b, share *s, wctx *w)
+{
+    size_t i = s->next++;
+    int rc = s->err;
+
+    pthread_mutex_unlock(&b->mu);
+    if (rc == 0)
+        rc = save_blob(b, CS_BLOB_DATA, s->data + s->cut[i], s->cut[i + 1] - s->cut[i], &s->ids[i], w->zctx,
+                       &w->out);
+    pthread_mutex_lock(&b->mu);
+    if (rc < 0 && s->err == 0)
+        s->err = rc;
+    if (++s->done == s->n)
+        pthread_cond_broadcast(&b->cv_share);
+}
+
+/* Save the n chunks of buf bounded by w->cut with the idle workers' help;
+ * their ids go to the job in file order.  Returns when every chunk is done
+ * (no helper reads buf after) or the first failure. */
+static int share_window(backup_run *b, job *j, const uint8_t *buf, size_t n, wctx *w)
+{
+    share s = { .data = buf, .cut = w->cut, .n = n };
+
+    if ((size_t)j->n + n > UINT32_MAX || CS_GREEDY_REALLOC(j->ids, j->cap, (size_t)j->n + n) < 0)
+        return -ENOMEM;
+    s.ids = j->ids + j->n; /* j->ids is not moved while s is published */
+    pthread_mutex_lock(&b->mu);
+    s.link = b->shares;
+    b->shares = &s;
+    pthread_cond_broadcast(&b->cv_job);
+    while (s.next < s.n)
+        share_take(b, &s, w);
+    while (s.done < s.n)
+        pthread_cond_wait(&b->cv_share, &b->mu);
+    for (share **p = &b->shares; *p; p = &(*p)->link)
+        if (*p == &s) {
+            *p = s.link;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    if (s.err < 0)
+        return s.err;
+    j->n += (uint32_t)n;
+    j->bytes += w->cut[n];
+    b->bytes += w->cut[n];
+    return 0;
+}
+
+/* Cut buf[0, len) into chunks (w->cut, from 0): all of it at eof, else up
+ * to the last cut (the tail, shorter than a maximal chunk, is left). */
+static int cut_window(const cs_chunker *ch, const uint8_t *buf, size_t len, bool eof, wctx *w, size_t *n)
+{
+    size_t off = 0, cut;
+
+    *n = 0;
+    do {
+        if (CS_GREEDY_REALLOC(w->cut, w->cut_cap, *n + 2) < 0)
+            return -ENOMEM;
+        w->cut[*n] = off;
+        if (off == len || !(cut = cs_chunker_next(ch, buf + off, len - off, eof)))
+            return 0;
+        off += cut;
+        w->cut[++*n] = off;
+    } while (true);
+}
+
+/* read_pass() for a big file: a window of SHARE_WINDOW more bytes at a
+ * time (after the tail the last window left), its chunks saved by every
+ * idle worker (share_window).  The buffer grows once per worker and is
+ * kept: a window and a maximal chunk. */
+static int read_pass_shared(backup_run *b, job *j, int fd, off_t size, wctx *w)
+{
+    const size_t cap = SHARE_WINDOW + CS_CHUNK_MAX;
+    size_t len = 0, n;
+    uint64_t pos = 0;
+    bool eof = false;
+    int rc;
+
+    if (w->cap < cap) {
+        uint8_t *nb = realloc(w->buf, cap);
+        if (!nb)
+            return -ENOMEM;
+        w->buf = nb;
+        w->cap = cap;
+    }
+    while (!eof) {
+        while (!eof && len < cap) {
+            ssize_t got = read(fd, w->buf + len, cap - len);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return -errno;
+            pos += (uint64_t)got;
+            eof = got == 0 || ((size_t)got < cap - len && pos == (uint64_t)size);
+            len += (size_t)got;
+        }
+        if ((rc = cut_window(b->r->chunker, w->buf, len, eof, w, &n)) < 0)
+            return rc;
+        if (n && (rc = share_window(b, j, w->buf, n, w)) < 0)
+            return rc;
+        len -= w->cut[n];
+        memmove(w->buf, w->buf + w->cut[n], len);
+    }
+    return 0;
 }
 
 /* The same version of a file: nothing wrote to it or replaced it. */
@@ -259,14 +407,16 @@ static int read_xattrs(const char *path, int fd, cs_node *nd);
 
 /* Read the open file until a pass sees it unchanged from its start to its
  * end, at most CS_BACKUP_READ_TRIES times (read_file). */
-static int read_passes(backup_run *b, job *j, int fd, struct stat st, uint8_t *buf, size_t bufcap, cs_buf *out,
-                       void *zctx)
+static int read_passes(backup_run *b, job *j, int fd, struct stat st, wctx *w)
 {
+    /* b->nworkers is final: the workers were started before any job */
+    bool shared = b->nworkers > 1 && st.st_size >= SHARE_MIN;
     struct stat st2;
     int rc;
 
     for (int tries = 1;; tries++) {
-        if ((rc = read_pass(b, j, fd, st.st_size, buf, bufcap, out, zctx)) < 0)
+        rc = shared ? read_pass_shared(b, j, fd, st.st_size, w) : read_pass(b, j, fd, st.st_size, w);
+        if (rc < 0)
             return rc;
         if (fstat(fd, &st2) < 0)
             return -errno;
@@ -296,7 +446,7 @@ static int read_passes(backup_run *b, job *j, int fd, struct stat st, uint8_t *b
  *  - written while we read it: read again from the start, up to
  *    CS_BACKUP_READ_TRIES times; then saved as last read and flagged
  *    j->unstable (the copy may mix old and new data). */
-static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf *out, void *zctx)
+static int read_file(backup_run *b, job *j, wctx *w)
 {
     cs_node *node = &j->fr->nodes[j->idx];
     _cleanup_close_ int fd = openat(j->fr->dirfd, node->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -321,7 +471,7 @@ static int read_file(backup_run *b, job *j, uint8_t *buf, size_t bufcap, cs_buf 
     j->st = st; /* the metadata of what we read */
     if (st.st_size > (off_t)READ_FIRST) /* smaller ones take one read() */
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((rc = read_passes(b, j, fd, st, buf, bufcap, out, zctx)) < 0)
+    if ((rc = read_passes(b, j, fd, st, w)) < 0)
         return rc;
     /* through the open file (no path walk), after the stat j->st holds:
      * "none" then holds for that version (the file-change cache's flag) */
@@ -345,7 +495,7 @@ static size_t queue_max(const backup_run *b)
  * the batch). */
 static job *take_batch(backup_run *b)
 {
-    size_t share = b->qlen / (size_t)(b->nworkers > 0 ? b->nworkers : 1), n = 0;
+    size_t fair = b->qlen / (size_t)(b->nworkers > 0 ? b->nworkers : 1), n = 0;
     uint64_t bytes = 0;
     job *first = b->qhead, *last = NULL;
 
@@ -355,7 +505,7 @@ static job *take_batch(backup_run *b)
         b->qlen--;
         bytes += (uint64_t)last->st.st_size;
         n++;
-    } while (b->qhead && n < share && n < BATCH_MAX &&
+    } while (b->qhead && n < fair && n < BATCH_MAX &&
              bytes + (uint64_t)b->qhead->st.st_size <= BATCH_BYTES);
     last->next = NULL;
     if (!b->qhead)
@@ -369,28 +519,38 @@ static job *take_batch(backup_run *b)
 static void *worker(void *arg)
 {
     backup_run *b = arg;
-    size_t bufcap = CS_CHUNK_MAX;
-    uint8_t *buf = malloc(bufcap);
     /* the compression scratch of file blobs: file contents only (trees
      * have their own, b->tree_out, wiped as it grows) */
-    cs_buf out = { .file_data = true };
-    void *zctx = cs_zctx_new();
+    wctx w = { .buf = malloc(CS_CHUNK_MAX), .cap = CS_CHUNK_MAX, .out = { .file_data = true },
+               .zctx = cs_zctx_new() };
     double busy = 0;
     struct timespec cpu;
+    share *s;
 
     pthread_mutex_lock(&b->mu);
     for (;;) {
         job *batch;
         bool frame_done = false;
-        while (!b->qhead && !b->stop)
+        while (!b->qhead && !share_pending(b) && !b->stop)
             pthread_cond_wait(&b->cv_job, &b->mu);
+        /* a big file's chunks first: its reader waits for them */
+        if ((s = share_pending(b))) {
+            double t_in = elapsed(b);
+            if (w.zctx)
+                w.helped++;
+            else if (!s->err)
+                s->err = -ENOMEM;
+            share_take(b, s, &w);
+            busy += elapsed(b) - t_in;
+            continue;
+        }
         if (!b->qhead)
             break;
         batch = take_batch(b);
         pthread_mutex_unlock(&b->mu);
         double t_in = elapsed(b);
         for (job *j = batch; j; j = j->next) {
-            j->err = (buf && zctx) ? read_file(b, j, buf, bufcap, &out, zctx) : -ENOMEM;
+            j->err = (w.buf && w.zctx) ? read_file(b, j, &w) : -ENOMEM;
             b->files++;
         }
         busy += elapsed(b) - t_in;
@@ -406,11 +566,12 @@ static void *worker(void *arg)
     }
     pthread_mutex_unlock(&b->mu);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-    log_debug("worker busy %.2f s of %.2f s, %.2f CPU-s", busy, elapsed(b),
-              (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
-    free(buf);
-    cs_buf_free(&out);
-    cs_zctx_free(zctx);
+    log_debug("worker busy %.2f s of %.2f s, %.2f CPU-s, %" PRIu64 " chunks of others' files", busy, elapsed(b),
+              (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9, w.helped);
+    free(w.buf);
+    free(w.cut);
+    cs_buf_free(&w.out);
+    cs_zctx_free(w.zctx);
     return NULL;
 }
 
@@ -1507,6 +1668,7 @@ int cs_backup(cs_repo *r, const cs_backup_opts *o, cs_snapshot *snap)
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv_job, NULL);
     pthread_cond_init(&b->cv_done, NULL);
+    pthread_cond_init(&b->cv_share, NULL);
     pthread_mutex_init(&b->prog_mu, NULL);
     pthread_cond_init(&b->prog_cv, NULL);
     if (nw <= 0)
@@ -1589,6 +1751,7 @@ out:
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv_job);
     pthread_cond_destroy(&b->cv_done);
+    pthread_cond_destroy(&b->cv_share);
     pthread_mutex_destroy(&b->prog_mu);
     pthread_cond_destroy(&b->prog_cv);
     free(b);
