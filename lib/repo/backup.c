@@ -12,7 +12,7 @@
  *   uploaders (packer.c) finish and store packs;
  *   progress  prints the live line.
  * Memory is bounded whatever the data size: each worker holds one read buffer
- * (max chunk, or a window + max chunk once it read a big file) and one output buffer; the packer at most
+ * (max chunk, or a 16 MiB window once it read a big file) and one output buffer; the packer at most
  * 2 open + 1 queued + 3 uploading packs of ~4 MiB; the job queue and the
  * pending-directory FIFO are bounded.  What grows with the repository is the
  * index (~56 B per blob) and the directory being scanned (its entries). */
@@ -51,7 +51,7 @@
 #define BATCH_BYTES (256u << 10) /* ... while they hold less than this */
 #define FIFO_MAX 4096
 #define MAX_WORKERS 64   /* a bound for the array, not a tuning: one worker per usable core */
-#define SHARE_WINDOW (16u << 20) /* a big file is read this much at a time ... */
+#define SHARE_WINDOW (16u << 20) /* a big file is read into this much at a time ... */
 #define SHARE_MIN (2 * (off_t)SHARE_WINDOW) /* ... from this size on, when there are idle workers */
 
 int cs_snapshot_write(cs_repo *r, cs_snapshot *s);
@@ -355,13 +355,13 @@ static int cut_window(const cs_chunker *ch, const uint8_t *buf, size_t len, bool
     } while (true);
 }
 
-/* read_pass() for a big file: a window of SHARE_WINDOW more bytes at a
- * time (after the tail the last window left), its chunks saved by every
- * idle worker (share_window).  The buffer grows once per worker and is
- * kept: a window and a maximal chunk. */
+/* read_pass() for a big file: windows of SHARE_WINDOW bytes, each after
+ * the tail the last one left (shorter than a maximal chunk: at least 8 MiB
+ * new, 15.5 on average), its chunks saved by every idle worker
+ * (share_window).  The buffer grows once per worker and is kept. */
 static int read_pass_shared(backup_run *b, job *j, int fd, off_t size, wctx *w)
 {
-    const size_t cap = SHARE_WINDOW + CS_CHUNK_MAX;
+    const size_t cap = SHARE_WINDOW;
     size_t len = 0, n;
     uint64_t pos = 0;
     bool eof = false;
