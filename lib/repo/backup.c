@@ -21,9 +21,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <inttypes.h>
 #include <ftw.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <pwd.h>
 #include <stdatomic.h>
