@@ -211,6 +211,51 @@ def labelled(text):
     return {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "  " in ln[2:]}
 
 
+def test_ratios_restore_over_cp_a_from_the_cp_a_tool(tmp_path):
+    """"restore / cp -a" divides by the pseudo-tool cp_a's restore (cp -a timed in the state the
+    restores meet), median over median and run by run, not by floors()' cp_a (timed in another
+    state, here 2 s: 2.25, MISSED); cp_a is shown as a floor, not as a tool."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.5\t0.5\t1.0\t\ncp_a\t1\t2.0\t2.0\t1.0\t\ncp_a\t2\t2.0\t2.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=[4.0, 5.0], floors=floors, cp_a=[5.0, 4.0])
+    text = ratios(tmp_path / "a")
+    line = labelled(text)
+    assert line["restore / cp -a (cp_a tool, the restores' state)"].split()[-6:] == \
+        ["1.00", "<=", "1.0", "ok", "0.80", "1.25"]
+    assert "cp_a floor" not in text
+    assert not any(ln.startswith("cp_a") for ln in text.splitlines())
+    assert any(ln.startswith("floor:") and "[5.00 4.00]  (cp -a, the harness's state)" in ln
+               for ln in text.splitlines())
+    # floors()' figure is still printed among the floors
+    assert any(ln.startswith("floor cp_a ") and "[2.00 2.00]" in ln for ln in text.splitlines())
+
+
+def test_ratios_restore_over_cp_a_falls_back_to_the_floor(tmp_path):
+    """Without the pseudo-tool (BENCH_TOOLS without cp_a, the 1 M set's default) floors()' cp_a
+    is the divisor, and the line says which state it was timed in."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.5\t0.5\t1.0\t\ncp_a\t1\t5.0\t4.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=4.0, floors=floors)
+    line = labelled(ratios(tmp_path / "a"))
+    assert line["restore / cp -a (cp_a floor, another state)"].split()[-4:] == ["0.80", "<=", "1.0", "ok"]
+    assert not any("cp_a tool" in k for k in line)
+
+
+def test_ratios_synthetic_no_change_is_not_a_target(tmp_path):
+    """The no-change target (<= 1.5x the warm stat walk) is the real and 1 M trees'; the synthetic
+    set's walk is a step or two of the 10 ms timer: its line is information, not counted."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.02\t0.01\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=4.0, floors=floors)
+    text = ratios(tmp_path / "a", "synthetic")
+    no_change = labelled(text)["no-change backup / warm stat walk"]
+    assert "50.00  (not a target on synthetic: a 0.02 s walk, timed in 10 ms steps)" in no_change
+    assert "MISSED" not in no_change
+    # initial backup and restore met; day of changes (1.0) and repository (1.0 > 0.99) missed
+    assert "2 of 4 targets met" in text
+    for ds in ("real", "1m"):
+        text = ratios(tmp_path / "a", ds)
+        assert "MISSED" in labelled(text)["no-change backup / warm stat walk"]
+        assert f"of {5 + (ds == '1m')} targets met" in text  # 1m: and its peak RSS
+
+
 def test_cp_a_tool_restores_what_the_harness_verifies(tree, tmp_path):
     """bench/cloudseal.sh's pseudo-tool cp_a through the shared harness (anchors.sh, with
     mutate_tree.py as bench/run.sh hands it over) on the tiny tree: its version names coreutils,
