@@ -136,7 +136,7 @@ RAW_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kib\trc\trepo_bytes\
            "repo_files\tcache_bytes\tsteal_pct\tloadavg1\tnote\n")  # the shared harness's anchors.sh
 
 
-def write_run(out, backup1, restore, floors, write_floor=None, cp_a=None):
+def write_run(out, backup1, restore, floors, write_floor=None, cp_a=None, restic=True):
     """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and the pseudo-tools
     write_floor's and cp_a's restores when given, and floors.tsv.  A list for cloudseal's restore
     or cp_a's makes one run per item (the other figures the same in every run)."""
@@ -145,7 +145,7 @@ def write_run(out, backup1, restore, floors, write_floor=None, cp_a=None):
     each = lambda x: x if isinstance(x, list) else [x] * n  # noqa: E731
     with open(out / "raw.tsv", "w") as f:
         f.write(RAW_HDR)
-        tools = [("cloudseal", backup1, restore), ("restic", 10.0, 10.0)]
+        tools = [("cloudseal", backup1, restore)] + ([("restic", 10.0, 10.0)] if restic else [])
         tools += [(t, 0.0, rs) for t, rs in (("write_floor", write_floor), ("cp_a", cp_a)) if rs]
         for t, b1, rs in tools:
             for run, r in enumerate(each(rs), 1):
@@ -254,6 +254,18 @@ def test_ratios_synthetic_no_change_is_not_a_target(tmp_path):
         text = ratios(tmp_path / "a", ds)
         assert "MISSED" in labelled(text)["no-change backup / warm stat walk"]
         assert f"of {5 + (ds == '1m')} targets met" in text  # 1m: and its peak RSS
+
+
+def test_ratios_counts_only_what_the_run_measured(tmp_path):
+    """The 1 M set's run of record has cloudseal alone (make bench-record): the ratios to restic
+    are not measured, so they are neither a miss nor counted; its own two targets are."""
+    floors = FLOORS_HDR + "stat_walk\t1\t2.0\t1.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=30.0, restore=40.0, floors=floors, restic=False)
+    text = ratios(tmp_path / "a", "1m")
+    line = labelled(text)
+    assert line["restore / restic"].split()[-8:] == ["-", "<=", "0.55", "not", "measured", "in", "this", "run"]
+    assert "MISSED" not in text and "nan" not in line["initial backup / restic"]
+    assert "2 of 2 targets met" in text  # no-change 0.50 of the walk, peak RSS 1 MiB
 
 
 def test_cp_a_tool_restores_what_the_harness_verifies(tree, tmp_path):
