@@ -305,92 +305,112 @@ static void share_take(backup_run *b, share *s, wctx *w)
         pthread_cond_broadcast(&b->cv_share);
 }
 
-/* Save the n chunks of buf bounded by w->cut with the idle workers' help;
- * their ids go to the job in file order.  Returns when every chunk is done
- * (no helper reads buf after) or the first failure. */
-static int share_window(backup_run *b, job *j, const uint8_t *buf, size_t n, wctx *w)
+/* Publish a window of the job's file (b->mu not held): its chunks land in
+ * the job's id slots from j->n on, up to `most` of them. */
+static int share_open(backup_run *b, job *j, share *s, wctx *w, size_t most)
 {
-    share s = { .data = buf, .cut = w->cut, .n = n };
-
-    if ((size_t)j->n + n > UINT32_MAX || CS_GREEDY_REALLOC(j->ids, j->cap, (size_t)j->n + n) < 0)
+    if ((size_t)j->n + most > UINT32_MAX || CS_GREEDY_REALLOC(j->ids, j->cap, (size_t)j->n + most) < 0)
         return -ENOMEM;
-    s.ids = j->ids + j->n; /* j->ids is not moved while s is published */
+    *s = (share){ .data = w->buf, .cut = w->cut, .ids = j->ids + j->n }; /* neither moves while published */
     pthread_mutex_lock(&b->mu);
-    s.link = b->shares;
-    b->shares = &s;
-    pthread_cond_broadcast(&b->cv_job);
-    while (s.next < s.n)
-        share_take(b, &s, w);
-    while (s.done < s.n)
-        pthread_cond_wait(&b->cv_share, &b->mu);
-    for (share **p = &b->shares; *p; p = &(*p)->link)
-        if (*p == &s) {
-            *p = s.link;
-            break;
-        }
+    s->link = b->shares;
+    b->shares = s;
     pthread_mutex_unlock(&b->mu);
-    if (s.err < 0)
-        return s.err;
-    j->n += (uint32_t)n;
-    j->bytes += w->cut[n];
-    b->bytes += w->cut[n];
     return 0;
 }
 
-/* Cut buf[0, len) into chunks (w->cut, from 0): all of it at eof, else up
- * to the last cut (the tail, shorter than a maximal chunk, is left). */
-static int cut_window(const cs_chunker *ch, const uint8_t *buf, size_t len, bool eof, wctx *w, size_t *n)
+/* The window's chunks up to n are cut: idle workers may take them. */
+static void share_more(backup_run *b, share *s, size_t n)
 {
-    size_t off = 0, cut;
+    pthread_mutex_lock(&b->mu);
+    s->n = n;
+    pthread_cond_broadcast(&b->cv_job);
+    pthread_mutex_unlock(&b->mu);
+}
 
-    *n = 0;
-    do {
-        if (CS_GREEDY_REALLOC(w->cut, w->cut_cap, *n + 2) < 0)
-            return -ENOMEM;
-        w->cut[*n] = off;
-        if (off == len || !(cut = cs_chunker_next(ch, buf + off, len - off, eof)))
-            return 0;
-        off += cut;
-        w->cut[++*n] = off;
-    } while (true);
+/* The reader saves the chunks nobody took, waits for those helpers took
+ * (never for one nobody took), and unpublishes: the buffer is its own
+ * again.  The first failure of any chunk, or 0. */
+static int share_close(backup_run *b, share *s, wctx *w)
+{
+    pthread_mutex_lock(&b->mu);
+    while (s->next < s->n)
+        share_take(b, s, w);
+    while (s->done < s->n)
+        pthread_cond_wait(&b->cv_share, &b->mu);
+    for (share **p = &b->shares; *p; p = &(*p)->link)
+        if (*p == s) {
+            *p = s->link;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    return s->err;
+}
+
+/* Read into the window from len on, cut what can be cut from *end on, and
+ * publish the new chunks, until the buffer is full or the file ends. */
+static int fill_window(backup_run *b, share *s, int fd, off_t size, wctx *w, size_t *len, size_t *end,
+                       uint64_t *pos, bool *eof)
+{
+    const cs_chunker *ch = b->r->chunker;
+    size_t n = 0, cut;
+
+    while (!*eof && *len < w->cap) {
+        size_t want = w->cap - *len < READ_RING ? w->cap - *len : READ_RING;
+        ssize_t got = read(fd, w->buf + *len, want);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -errno;
+        *pos += (uint64_t)got;
+        *eof = got == 0 || ((size_t)got < want && *pos == (uint64_t)size);
+        *len += (size_t)got;
+        while (*end < *len && (cut = cs_chunker_next(ch, w->buf + *end, *len - *end, *eof)))
+            w->cut[++n] = *end += cut;
+        if (n > s->n)
+            share_more(b, s, n);
+    }
+    return 0;
 }
 
 /* read_pass() for a big file: windows of SHARE_WINDOW bytes, each after
  * the tail the last one left (shorter than a maximal chunk: at least 8 MiB
- * new, 15.5 on average), its chunks saved by every idle worker
- * (share_window).  The buffer grows once per worker and is kept. */
+ * new, 15.5 on average).  Each chunk is published as soon as it is cut,
+ * so idle workers save it while the reader reads and cuts the next ones
+ * (share).  The buffer grows once per worker and is kept. */
 static int read_pass_shared(backup_run *b, job *j, int fd, off_t size, wctx *w)
 {
-    const size_t cap = SHARE_WINDOW;
-    size_t len = 0, n;
+    /* chunks are at least min long but for the last: this many bounds */
+    const size_t most = SHARE_WINDOW / b->r->chunker->min + 2;
+    size_t len = 0;
     uint64_t pos = 0;
     bool eof = false;
     int rc;
 
-    if (w->cap < cap) {
-        uint8_t *nb = realloc(w->buf, cap);
+    if (w->cap < SHARE_WINDOW) {
+        uint8_t *nb = realloc(w->buf, SHARE_WINDOW);
         if (!nb)
             return -ENOMEM;
         w->buf = nb;
-        w->cap = cap;
+        w->cap = SHARE_WINDOW;
     }
+    if (CS_GREEDY_REALLOC(w->cut, w->cut_cap, most) < 0)
+        return -ENOMEM;
+    w->cut[0] = 0;
     while (!eof) {
-        while (!eof && len < cap) {
-            ssize_t got = read(fd, w->buf + len, cap - len);
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got < 0)
-                return -errno;
-            pos += (uint64_t)got;
-            eof = got == 0 || ((size_t)got < cap - len && pos == (uint64_t)size);
-            len += (size_t)got;
-        }
-        if ((rc = cut_window(b->r->chunker, w->buf, len, eof, w, &n)) < 0)
+        share s;
+        size_t end = 0;
+        if ((rc = share_open(b, j, &s, w, most - 1)) < 0)
             return rc;
-        if (n && (rc = share_window(b, j, w->buf, n, w)) < 0)
+        rc = fill_window(b, &s, fd, size, w, &len, &end, &pos, &eof);
+        int err = share_close(b, &s, w); /* always: helpers may be in the buffer */
+        if (rc < 0 || (rc = err) < 0)
             return rc;
-        len -= w->cut[n];
-        memmove(w->buf, w->buf + w->cut[n], len);
+        j->n += (uint32_t)s.n;
+        j->bytes += end;
+        b->bytes += end;
+        len -= end;
+        memmove(w->buf, w->buf + end, len);
     }
     return 0;
 }
