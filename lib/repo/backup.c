@@ -109,7 +109,7 @@ typedef struct wctx {
     size_t cap;
     cs_buf out;
     void *zctx;
-    size_t *cut;           /* a window's chunk bounds (share_window) */
+    size_t *cut;           /* a window's chunk bounds (fill_window), sized for its most chunks */
     size_t cut_cap;
     uint64_t helped;       /* chunks of other workers' files it saved */
 } wctx;
