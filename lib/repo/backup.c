@@ -129,6 +129,7 @@ typedef struct backup_run {
     pthread_mutex_t mu;
     pthread_cond_t cv_job, cv_done, cv_share;
     share *shares;         /* windows with chunks to save (share) */
+    _Atomic int sharers;   /* workers reading a big file shared (share_begin) */
     job *qhead, *qtail;
     size_t qlen;
     bool stop;
@@ -425,12 +426,29 @@ static bool same_version(const struct stat *a, const struct stat *c)
 
 static int read_xattrs(const char *path, int fd, cs_node *nd);
 
-/* Read the open file until a pass sees it unchanged from its start to its
- * end, at most CS_BACKUP_READ_TRIES times (read_file). */
-static int read_passes(backup_run *b, job *j, int fd, struct stat st, wctx *w)
+/* Whether this big file is read shared (read_pass_shared): by at most half
+ * the workers at a time (at least one), so that the others are free to
+ * help; a reader nobody could help would only touch its 16 MiB window
+ * instead of the 4 MiB ring (page faults, peak RSS).  share_end() after. */
+static bool share_begin(backup_run *b, off_t size)
 {
     /* b->nworkers is final: the workers were started before any job */
-    bool shared = b->nworkers > 1 && st.st_size >= SHARE_MIN;
+    int most = b->nworkers / 2 > 0 ? b->nworkers / 2 : 1, n;
+
+    if (b->nworkers < 2 || size < SHARE_MIN)
+        return false;
+    n = atomic_load(&b->sharers);
+    do {
+        if (n >= most)
+            return false;
+    } while (!atomic_compare_exchange_weak(&b->sharers, &n, n + 1));
+    return true;
+}
+
+/* Read the open file until a pass sees it unchanged from its start to its
+ * end, at most CS_BACKUP_READ_TRIES times (read_file). */
+static int read_passes_as(backup_run *b, job *j, int fd, struct stat st, wctx *w, bool shared)
+{
     struct stat st2;
     int rc;
 
@@ -455,6 +473,16 @@ static int read_passes(backup_run *b, job *j, int fd, struct stat st, wctx *w)
         if (lseek(fd, 0, SEEK_SET) < 0)
             return -errno;
     }
+}
+
+static int read_passes(backup_run *b, job *j, int fd, struct stat st, wctx *w)
+{
+    bool shared = share_begin(b, st.st_size);
+    int rc = read_passes_as(b, j, fd, st, w, shared);
+
+    if (shared)
+        atomic_fetch_sub(&b->sharers, 1);
+    return rc;
 }
 
 /* Read one file.  Files live while we back them up, so:
