@@ -57,3 +57,11 @@ write_floor_restore() {
   mkdir -p "$3" &&
     timed "${BENCH_FLOOR_BIN:-$(dirname "$CLOUDSEAL_BIN")/bench}/write-floor" --copy --keep "$PWD/data" "$3/data"
 }
+# cp_a: not a tool but `cp -a` timed in the same state as write_floor (above): the floor of
+# issue 23's "restore <= 1.0x cp -a", which floors() in bench/run.sh times in another state
+# (after its own removals, not the harness's cp -a). The restore is the copy of the mutated
+# $WORK/data alone, which the harness verifies and removes like a tool's restore.
+cp_a_version() { echo "cp -a (coreutils $(cp --version | sed -n '1s/.* //p'))"; }
+cp_a_init() { timed true; }
+cp_a_backup() { timed true; }
+cp_a_restore() { mkdir -p "$3" && timed cp -a "$PWD/data" "$3/data"; }

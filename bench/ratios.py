@@ -3,8 +3,8 @@
 """ratios.py OUTDIR DATASET: cloudseal against restic and the floors of one dataset
 (raw.tsv of the shared harness, floors.tsv of bench/run.sh), against the targets of issue 23.
 Medians over the runs; every run's figure is shown beside them (the spread is the noise).
-The pseudo-tool write_floor of raw.tsv (bench/cloudseal.sh) is the restore's floor timed in
-the harness's state: its restore phase is the restore target's floor, not a competitor."""
+The pseudo-tools write_floor and cp_a of raw.tsv (bench/cloudseal.sh) are the restore's floor
+and `cp -a`, timed in the harness's state: their restore phases are floors, not competitors."""
 import csv
 import os
 import statistics
@@ -50,8 +50,9 @@ def runs(v, f="{:.2f}"):
     return " ".join(f.format(x) for _, x in v)
 
 
-PSEUDO = {"write_floor"}  # floors run as tools by the harness (bench/cloudseal.sh)
-tools = sorted({r["tool"] for r in rows} - PSEUDO)
+# floors run as tools by the harness (bench/cloudseal.sh), by what their restore phase is
+PSEUDO = {"write_floor": "write_floor --copy", "cp_a": "cp -a"}
+tools = sorted({r["tool"] for r in rows} - set(PSEUDO))
 print(f"dataset {ds}: medians of {len(val.get(('restic', 'backup1', 'wall'), [])) or len(floor.get('stat_walk', [])) or '?'} runs "
       "(every run in brackets)")
 print(f"{'tool':15} {'phase':8} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8} {'repo MiB':>9} {'load':>5}  runs (wall s)")
@@ -60,13 +61,16 @@ for t in tools:
         print(f"{t:15} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
               f"{m(t, ph, 'repo'):9.1f} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]")
     print(f"{t:15} verify   {verify.get(t, ['-'])}")
-if ("write_floor", "restore", "wall") in val:  # the floor's one real phase, labelled as a floor
-    t, ph = "write_floor", "restore"
+for t, what in PSEUDO.items():  # a floor's one real phase, labelled as a floor
+    ph = "restore"
+    if (t, ph, "wall") not in val:
+        continue
     print(f"{'floor:':15} {ph:8} {m(t, ph, 'wall'):7.2f} {m(t, ph, 'cpu'):7.2f} {m(t, ph, 'rss'):8.1f} "
-          f"{'-':>9} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]  (write_floor --copy, "
+          f"{'-':>9} {m(t, ph, 'load'):5.1f}  [{runs(val.get((t, ph, 'wall'), []))}]  ({what}, "
           f"the harness's state)")
     print(f"{'floor:':15} verify   {verify.get(t, ['-'])}")
-    floor["write_floor"] = val[(t, ph, "wall")]
+if ("write_floor", "restore", "wall") in val:
+    floor["write_floor"] = val[("write_floor", "restore", "wall")]
 ENGINES = ("engine", "engine_openssl", "engine_dict", "engine_both")
 for f in ("stat_walk", "read_all") + ENGINES + ("cp_a", "write_all"):
     if f in floor:  # BENCH_FLOORS chooses them: one not measured is not printed
@@ -98,7 +102,11 @@ W = 50  # the label column
 
 def check(name, ratio, target, every="", at_least=False, floor_ratio=None):
     """A miss whose floor (measured in this run, as the same ratio) is itself past the target is
-    the machine's or the format's: printed with the floor; a plain MISSED is ours to fix."""
+    the machine's or the format's: printed with the floor; a plain MISSED is ours to fix.
+    A ratio with a side this run did not measure (the 1 M set without restic) is no target."""
+    if ratio != ratio:
+        print(f"  {name:{W}} {'-':>6}  {'>=' if at_least else '<='} {target:<5} not measured in this run")
+        return
     ok = ratio >= target if at_least else ratio <= target
     res.append(ok)
     verdict = "ok" if ok else "MISSED"
@@ -132,8 +140,14 @@ if "engine" in floor_cpu and ("cloudseal", "backup1", "cpu") in val:
     over = m("cloudseal", "backup1", "cpu") - med(floor_cpu["engine"])
     print(f"  our pipeline's overhead over the engine floor: {over:.2f} CPU-s "
           f"({100 * over / med(floor_cpu['engine']):.0f} % of the floor's {med(floor_cpu['engine']):.2f})")
-check("no-change backup / warm stat walk", m("cloudseal", "backup2", "wall") / med(floor.get("stat_walk")),
-      1.5, per_run("backup2", [(n, med(floor.get("stat_walk"))) for n, _ in rw("backup2")]))
+walk = med(floor.get("stat_walk")) or float("nan")  # 0.00: below the 10 ms timer
+if ds in ("real", "1m"):  # the issue's target is for these trees
+    check("no-change backup / warm stat walk", m("cloudseal", "backup2", "wall") / walk,
+          1.5, per_run("backup2", [(n, walk) for n, _ in rw("backup2")]))
+else:  # a walk of a few files takes a step or two of /usr/bin/time's 10 ms: no ratio to judge by
+    print(f"  {'no-change backup / warm stat walk':{W}} {m('cloudseal', 'backup2', 'wall') / walk:6.2f}  "
+          f"(not a target on {ds}: a {walk:.2f} s walk, timed in 10 ms steps)  "
+          f"{per_run('backup2', [(n, walk) for n, _ in rw('backup2')])}")
 print(f"  {'no-change backup / restic':{W}} {m('cloudseal', 'backup2', 'wall') / m('restic', 'backup2', 'wall'):6.2f}"
       f"  (was <= 0.15)  {per_run('backup2', rw('backup2'))}")
 check("day of changes / restic", m("cloudseal", "backup3", "wall") / m("restic", "backup3", "wall"),
@@ -146,8 +160,15 @@ if harness_ratio is not None:
     write_ratio = harness_ratio
 check("restore / restic", m("cloudseal", "restore", "wall") / m("restic", "restore", "wall"),
       0.55, per_run("restore", rw("restore")), floor_ratio=write_ratio)
-if "cp_a" in floor:  # not a miss when BENCH_FLOORS left it out
-    check("restore / cp -a", m("cloudseal", "restore", "wall") / med(floor.get("cp_a")), 1.0)
+# cp -a timed as a tool's restore (the pseudo-tool cp_a) meets the restores' state; floors()'
+# cp_a, after its own removals, is the fall-back (not a miss when BENCH_FLOORS left it out)
+cpa = val.get(("cp_a", "restore", "wall"))
+if cpa and med(cpa) > 0:
+    check("restore / cp -a (cp_a tool, the restores' state)", m("cloudseal", "restore", "wall") / med(cpa), 1.0,
+          per_run("restore", cpa))
+elif "cp_a" in floor:
+    check("restore / cp -a (cp_a floor, another state)",
+          m("cloudseal", "restore", "wall") / med(floor.get("cp_a")), 1.0)
 check("repository after initial / restic", m("cloudseal", "backup1", "repo") / m("restic", "backup1", "repo"),
       0.99, runs([(n, v / dict(val.get(("restic", "backup1", "repo")))[n])
                   for n, v in val.get(("cloudseal", "backup1", "repo"), [])

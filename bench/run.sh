@@ -13,9 +13,12 @@
 # real and 1m get their day of changes from bench/mutate_tree.py (any tree).
 #
 # Environment: BENCH_RUNS (default 1), BENCH_DATASETS, BENCH_TOOLS (default "cloudseal
-# write_floor restic borg_lz4"; write_floor is the restore's floor as a pseudo-tool of
-# bench/cloudseal.sh, timed in the state the tools' restores meet; BENCH_TOOLS_1M for the 1m set, default without borg: borg 1.2 takes ~10 min per
-# backup of 1 M files here), BENCH_SIZE_MIB (synthetic size), BENCH_SHARED (default
+# write_floor cp_a restic borg_lz4"; write_floor and cp_a are the restore's floor and `cp -a`
+# as pseudo-tools of bench/cloudseal.sh, timed in the state the tools' restores meet;
+# BENCH_TOOLS_1M for the 1m set, default "cloudseal restic": without borg, which takes ~10 min
+# per backup of 1 M files here, and without cp_a, minutes per run there (add it to time
+# "restore / cp -a" in the restores' state; else ratios.py uses floors()' cp_a),
+# BENCH_SIZE_MIB (synthetic size), BENCH_SHARED (default
 # ../shared/bench), BENCH_DATA (synthetic dataset dir), BENCH_WORK (scratch), BENCH_OUT.
 # Add cloudseal_1cpu to BENCH_TOOLS for the scaling figure (the same run pinned to one core).
 # BENCH_FLOORS (default "read_all engine cp_a write_all") chooses the floors besides the stat
@@ -25,7 +28,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=$(cd "${BENCH_SHARED:-$ROOT/../shared/bench}" && pwd)
 RUNS=${BENCH_RUNS:-1}
 DATASETS=${BENCH_DATASETS:-"synthetic real 1m"}
-TOOLS=${BENCH_TOOLS:-"cloudseal write_floor restic borg_lz4"}
+TOOLS=${BENCH_TOOLS:-"cloudseal write_floor cp_a restic borg_lz4"}
 TOOLS_1M=${BENCH_TOOLS_1M:-"cloudseal restic"}
 # the floors besides the stat walk (always timed), all by default
 FLOORS=${BENCH_FLOORS-"read_all engine cp_a write_all"}

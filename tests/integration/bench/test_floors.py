@@ -4,9 +4,11 @@ bench/write_floor.c; built by `make bench-tools`) and bench/ratios.py's
 verdicts, on a tiny generated tree: every byte counted, OpenSSL's ids equal
 libsodium's, the write floor makes the same tree and removes it, and a miss
 whose floor is past the target says so."""
+import json
 import os
 import pathlib
 import random
+import re
 import subprocess
 import sys
 
@@ -134,21 +136,26 @@ RAW_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kib\trc\trepo_bytes\
            "repo_files\tcache_bytes\tsteal_pct\tloadavg1\tnote\n")  # the shared harness's anchors.sh
 
 
-def write_run(out, backup1, restore, floors, write_floor=None):
-    """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and the pseudo-tool
-    write_floor's restore when given, and floors.tsv."""
+def write_run(out, backup1, restore, floors, write_floor=None, cp_a=None, restic=True):
+    """raw.tsv with cloudseal and restic (wall s of backup1 and restore), and the pseudo-tools
+    write_floor's and cp_a's restores when given, and floors.tsv.  A list for cloudseal's restore
+    or cp_a's makes one run per item (the other figures the same in every run)."""
     out.mkdir()
+    n = max(len(x) if isinstance(x, list) else 1 for x in (restore, cp_a))
+    each = lambda x: x if isinstance(x, list) else [x] * n  # noqa: E731
     with open(out / "raw.tsv", "w") as f:
         f.write(RAW_HDR)
-        tools = (("cloudseal", backup1, restore), ("restic", 10.0, 10.0))
-        for t, b1, rs in tools + ((("write_floor", 0.0, write_floor),) if write_floor else ()):
-            for ph, w in (("init", 1), ("backup1", b1), ("backup2", 1), ("backup3", 1), ("restore", rs)):
-                f.write(f"{t}\t1\t{ph}\t{w}\t{w}\t1.0\t1024\t0\t{2**20}\t{2**20}\t1\t0\t0\t1.0\t\n")
+        tools = [("cloudseal", backup1, restore)] + ([("restic", 10.0, 10.0)] if restic else [])
+        tools += [(t, 0.0, rs) for t, rs in (("write_floor", write_floor), ("cp_a", cp_a)) if rs]
+        for t, b1, rs in tools:
+            for run, r in enumerate(each(rs), 1):
+                for ph, w in (("init", 1), ("backup1", b1), ("backup2", 1), ("backup3", 1), ("restore", r)):
+                    f.write(f"{t}\t{run}\t{ph}\t{w}\t{w}\t1.0\t1024\t0\t{2**20}\t{2**20}\t1\t0\t0\t1.0\t\n")
     (out / "floors.tsv").write_text(floors)
 
 
-def ratios(out):
-    r = subprocess.run([sys.executable, str(ROOT / "bench/ratios.py"), str(out), "real"],
+def ratios(out, ds="real"):
+    r = subprocess.run([sys.executable, str(ROOT / "bench/ratios.py"), str(out), ds],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -194,6 +201,103 @@ def test_ratios_reads_floors_without_cpu(tmp_path):
               floors="floor\trun\twall_s\tloadavg1\nstat_walk\t1\t0.5\t1.0\ncp_a\t1\t9.0\t1.0\n")
     text = ratios(tmp_path / "old")
     assert "initial backup / restic" in text and "(floor" not in text
+
+
+FLOORS_HDR = "floor\trun\twall_s\tcpu_s\tloadavg1\tnote\n"
+
+
+def labelled(text):
+    """ratios.py's target lines by their label."""
+    return {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "  " in ln[2:]}
+
+
+def test_ratios_restore_over_cp_a_from_the_cp_a_tool(tmp_path):
+    """"restore / cp -a" divides by the pseudo-tool cp_a's restore (cp -a timed in the state the
+    restores meet), median over median and run by run, not by floors()' cp_a (timed in another
+    state, here 2 s: 2.25, MISSED); cp_a is shown as a floor, not as a tool."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.5\t0.5\t1.0\t\ncp_a\t1\t2.0\t2.0\t1.0\t\ncp_a\t2\t2.0\t2.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=[4.0, 5.0], floors=floors, cp_a=[5.0, 4.0])
+    text = ratios(tmp_path / "a")
+    line = labelled(text)
+    assert line["restore / cp -a (cp_a tool, the restores' state)"].split()[-6:] == \
+        ["1.00", "<=", "1.0", "ok", "0.80", "1.25"]
+    assert "cp_a floor" not in text
+    assert not any(ln.startswith("cp_a") for ln in text.splitlines())
+    assert any(ln.startswith("floor:") and "[5.00 4.00]  (cp -a, the harness's state)" in ln
+               for ln in text.splitlines())
+    # floors()' figure is still printed among the floors
+    assert any(ln.startswith("floor cp_a ") and "[2.00 2.00]" in ln for ln in text.splitlines())
+
+
+def test_ratios_restore_over_cp_a_falls_back_to_the_floor(tmp_path):
+    """Without the pseudo-tool (BENCH_TOOLS without cp_a, the 1 M set's default) floors()' cp_a
+    is the divisor, and the line says which state it was timed in."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.5\t0.5\t1.0\t\ncp_a\t1\t5.0\t4.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=4.0, floors=floors)
+    line = labelled(ratios(tmp_path / "a"))
+    assert line["restore / cp -a (cp_a floor, another state)"].split()[-4:] == ["0.80", "<=", "1.0", "ok"]
+    assert not any("cp_a tool" in k for k in line)
+
+
+def test_ratios_synthetic_no_change_is_not_a_target(tmp_path):
+    """The no-change target (<= 1.5x the warm stat walk) is the real and 1 M trees'; the synthetic
+    set's walk is a step or two of the 10 ms timer: its line is information, not counted."""
+    floors = FLOORS_HDR + "stat_walk\t1\t0.02\t0.01\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=3.0, restore=4.0, floors=floors)
+    text = ratios(tmp_path / "a", "synthetic")
+    no_change = labelled(text)["no-change backup / warm stat walk"]
+    assert "50.00  (not a target on synthetic: a 0.02 s walk, timed in 10 ms steps)" in no_change
+    assert "MISSED" not in no_change
+    # initial backup and restore met; day of changes (1.0) and repository (1.0 > 0.99) missed
+    assert "2 of 4 targets met" in text
+    for ds in ("real", "1m"):
+        text = ratios(tmp_path / "a", ds)
+        assert "MISSED" in labelled(text)["no-change backup / warm stat walk"]
+        assert f"of {5 + (ds == '1m')} targets met" in text  # 1m: and its peak RSS
+
+
+def test_ratios_counts_only_what_the_run_measured(tmp_path):
+    """The 1 M set's run of record has cloudseal alone (make bench-record): the ratios to restic
+    are not measured, so they are neither a miss nor counted; its own two targets are."""
+    floors = FLOORS_HDR + "stat_walk\t1\t2.0\t1.0\t1.0\t\n"
+    write_run(tmp_path / "a", backup1=30.0, restore=40.0, floors=floors, restic=False)
+    text = ratios(tmp_path / "a", "1m")
+    line = labelled(text)
+    assert line["restore / restic"].split()[-8:] == ["-", "<=", "0.55", "not", "measured", "in", "this", "run"]
+    assert "MISSED" not in text and "nan" not in line["initial backup / restic"]
+    assert "2 of 2 targets met" in text  # no-change 0.50 of the walk, peak RSS 1 MiB
+
+
+def test_cp_a_tool_restores_what_the_harness_verifies(tree, tmp_path):
+    """bench/cloudseal.sh's pseudo-tool cp_a through the shared harness (anchors.sh, with
+    mutate_tree.py as bench/run.sh hands it over) on the tiny tree: its version names coreutils,
+    the restore times the copy alone, and the harness's verify of the mutated tree passes."""
+    shared = pathlib.Path(os.environ.get("BENCH_SHARED", ROOT.parent / "shared/bench"))
+    if not (shared / "anchors.sh").exists():
+        pytest.fail(f"{shared}/anchors.sh missing: set BENCH_SHARED to the shared harness")
+    top, _ = tree
+    harness = tmp_path / "harness"
+    harness.mkdir()
+    for f in shared.iterdir():
+        if f.name != "mutate.py":
+            (harness / f.name).symlink_to(f)
+    (harness / "mutate.py").symlink_to(ROOT / "bench/mutate_tree.py")
+    out, work = tmp_path / "out", tmp_path / "work"
+    r = subprocess.run([str(harness / "anchors.sh"), "-r", "1", "-t", "cp_a", "-a", str(ROOT / "bench/cloudseal.sh"),
+                        "-w", str(work), "-o", str(out), str(top)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [ln.split("\t") for ln in (out / "raw.tsv").read_text().splitlines()[1:]]
+    assert [(t, ph, rc) for t, _, ph, *_, rc in (x[:8] for x in rows)] == \
+        [("cp_a", ph, "0") for ph in ("init", "backup1", "backup2", "backup3", "restore", "verify")]
+    assert rows[-1][-1].startswith("content_ok=True meta_ok=True links_ok=True"), rows[-1]
+    mutated = json.loads((out / "logs/cp_a.run1.mutate.json").read_text())
+    assert mutated["bytes_written"] > 0, mutated  # a copy of the
+    # dataset instead of the mutated data would fail the verify
+    # the timed command is the copy alone, of the mutated data into the restore target
+    timed = [ln for ln in (out / "logs/cp_a.run1.restore.log").read_text().splitlines() if ln.startswith("+ ")]
+    assert timed == [f"+ cp -a {work}/data {work}/restore/data"]
+    version = json.loads((out / "env.json").read_text())["versions"]["cp_a"]
+    assert re.fullmatch(r"cp -a \(coreutils [0-9.]+\)", version), version
 
 
 S3_HDR = ("tool\trun\tphase\twall_s\tuser_s\tsys_s\tmaxrss_kb\treq\tget\tget_b\tput\tput_b\trgw_ticks\t"
