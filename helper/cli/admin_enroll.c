@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "account/account.h"
 #include "unlock_common.h"
@@ -31,8 +32,7 @@ static void print_result(const char *user, const cs_secret *pw, const cs_secret 
         json_object_object_add(o, "account_key", json_object_new_string(key64));
         json_object_object_add(o, "one_time_password", json_object_new_string(pw->data));
         json_object_object_add(o, "recovery_key", json_object_new_string(code->data));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PRETTY);
         return;
     }
     printf("Enrolled %s and pinned account key %s.\n\n"

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "admin.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "fleet/enroll_request.h"
 #include "storage/storage_s3.h"
@@ -309,14 +310,14 @@ int admin_verify(int argc, char **argv)
         return CLI_DATA_ERROR;
     }
     if (cli.json) {
-        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "ok", json_object_new_boolean(1));
-        json_object_object_add(o, "serial", json_object_new_uint64(d->serial));
-        json_object_object_add(o, "expires", json_object_new_int64(d->expires));
-        json_object_object_add(o, "users", json_object_new_uint64(d->n_users));
-        json_object_object_add(o, "groups", json_object_new_uint64(d->n_groups));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        cli_json_add(o, "ok", json_object_new_boolean(1));
+        cli_json_add(o, "serial", json_object_new_uint64(d->serial));
+        cli_json_add(o, "expires", json_object_new_int64(d->expires));
+        cli_json_add(o, "users", json_object_new_uint64(d->n_users));
+        cli_json_add(o, "groups", json_object_new_uint64(d->n_groups));
+        return cli_print_json(o, JSON_C_TO_STRING_PLAIN);
     } else {
         char when[32];
 

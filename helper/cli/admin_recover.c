@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "account/account.h"
 #include "fleet/escrow.h"
@@ -100,8 +101,7 @@ int admin_recover_user(int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "user", json_object_new_string(u->name));
         json_object_object_add(o, "one_time_password", json_object_new_string(pw->data));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PRETTY);
     } else {
         printf("The keybag of %s now opens with this one-time password (shown only now):\n\n    %s\n\n"
                "Give it to %s over a channel you trust; they log in with it and set their own\n"

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "admin.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "config/config.h"
 #include "fleet/report.h"
@@ -247,8 +248,7 @@ static void print_json(const report_run *run, const cs_directory *d, const bool 
     }
     json_object_object_add(o, "reports", hosts);
     json_object_object_add(o, "never_reported", never);
-    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-    json_object_put(o);
+    cli_print_json(o, JSON_C_TO_STRING_PRETTY);
 }
 
 static void metric(FILE *f, const char *name, const char *help, const report_run *run, int field)

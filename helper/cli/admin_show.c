@@ -59,10 +59,9 @@ static int print_json(struct json_object *o)
     int r = o ? cli_json_utf8(o) : -ENOMEM;
 
     if (r == 0)
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-    if (o)
-        json_object_put(o);
-    return r < 0 ? (log_error_errno(r, "admin show"), CLI_FAILED) : CLI_OK;
+        return cli_print_json(o, JSON_C_TO_STRING_PRETTY);
+    json_object_put(o);
+    return log_error_errno(r, "admin show"), CLI_FAILED;
 }
 
 static int show_installed(void)

@@ -13,6 +13,7 @@
 
 #include "agent/retention.h"
 #include "cli.h"
+#include "cli_json.h"
 #include "repo_cli.h"
 #include "util/log.h"
 
@@ -39,8 +40,7 @@ static void report(const cs_retention_plan *pl, size_t n, bool dry)
         json_object_object_add(r, "newest_bytes", json_object_new_uint64(pl->newest_bytes));
         json_object_object_add(r, "full_bytes", json_object_new_uint64(pl->full_bytes));
         json_object_object_add(o, "retention", r);
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PLAIN);
     } else if (!cli.quiet) {
         printf("retention: %zu snapshot(s) of this machine, %zu kept, %zu %s\n", n, pl->kept, pl->removed,
                dry ? "would be removed" : "removed");
@@ -70,8 +70,7 @@ static int prune(repo_cli *rc)
         json_object_object_add(p, "bytes_repacked", json_object_new_uint64(pr.bytes_repacked));
         json_object_object_add(p, "bytes_repack_left", json_object_new_uint64(pr.bytes_repack_left));
         json_object_object_add(j, "prune", p);
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PLAIN);
     }
     if (!cli.json && !cli.quiet) {
         printf("prune: %s freed\n", repo_cli_size(pr.bytes_freed, a));

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cli_json.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -109,4 +111,57 @@ int cli_json_utf8(json_object *o)
     if (json_object_is_type(o, json_type_array))
         return fix_array(o);
     return 0;
+}
+
+/* One process prints one document: what went wrong building or writing
+ * it, said once (a listing's every row would say it again). */
+static bool output_failed;
+
+#define NOMEM "out of memory building the JSON output, nothing was printed; try again"
+#define WRITE "cannot write the output; check where it goes (a full disk, a closed pipe)"
+
+static int output_fail(int r, const char *what)
+{
+    if (!output_failed)
+        log_error_errno(r, "%s", what);
+    output_failed = true;
+    return r;
+}
+
+void cli_json_add(json_object *o, const char *key, json_object *v)
+{
+    if (!v || !o || json_object_object_add(o, key, v) < 0) {
+        json_object_put(v);
+        output_fail(-ENOMEM, NOMEM);
+    }
+}
+
+void cli_json_push(json_object *a, json_object *v)
+{
+    if (!v || !a || json_object_array_add(a, v) < 0) {
+        json_object_put(v);
+        output_fail(-ENOMEM, NOMEM);
+    }
+}
+
+int cli_fprint_json(FILE *f, json_object *o, int flags)
+{
+    const char *s = o && !output_failed ? json_object_to_json_string_ext(o, flags) : NULL;
+    int r = 0;
+
+    if (!s) /* nothing half-printed */
+        r = output_fail(-ENOMEM, NOMEM);
+    else if (fputs(s, f) == EOF || putc('\n', f) == EOF || fflush(f) == EOF)
+        r = output_fail(-errno, WRITE);
+    json_object_put(o);
+    return r < 0 ? CLI_FAILED : CLI_OK;
+}
+
+int cli_output_end(int ex)
+{
+    int r = fflush(stdout) == EOF ? -errno : ferror(stdout) ? -EIO : 0;
+
+    if (r < 0)
+        output_fail(r, WRITE);
+    return output_failed && ex == CLI_OK ? CLI_FAILED : ex;
 }

@@ -11,6 +11,7 @@
 #include "agent_client.h"
 #include "agent/agent_proto.h"
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "config/config.h"
 #include "util/log.h"
@@ -72,9 +73,10 @@ static int agent_simple(int argc, char **argv)
         return CLI_UNAVAILABLE;
     }
     json_object_object_get_ex(reply, "ok", &ok);
-    if (cli.json) {
-        printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
-    } else if (!json_object_get_boolean(ok)) {
+    r = json_object_get_boolean(ok) ? CLI_OK : CLI_FAILED;
+    if (cli.json)
+        return cli_print_json(reply, JSON_C_TO_STRING_PLAIN) == CLI_OK ? r : CLI_FAILED;
+    if (!json_object_get_boolean(ok)) {
         json_object *e;
         json_object_object_get_ex(reply, "error", &e);
         log_error("agent: %s", e ? json_object_get_string(e) : "request failed");
@@ -85,7 +87,6 @@ static int agent_simple(int argc, char **argv)
         json_object *m;
         printf("agent: %s\n", json_object_object_get_ex(reply, "message", &m) ? json_object_get_string(m) : "ok");
     }
-    r = json_object_get_boolean(ok) ? CLI_OK : CLI_FAILED;
     json_object_put(reply);
     return r;
 }

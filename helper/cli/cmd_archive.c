@@ -15,6 +15,7 @@
 #include "archive/archive.h"
 #include "account/credentials.h"
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "unlock_common.h"
@@ -187,14 +188,13 @@ static void on_progress(void *ud, const char *phase, uint64_t done, uint64_t tot
         return;
     p->last_percent = percent;
     if (cli.json) {
-        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "phase", json_object_new_string(phase));
-        json_object_object_add(o, "percent", json_object_new_int(percent));
-        json_object_object_add(o, "messages_done", json_object_new_uint64(done));
-        json_object_object_add(o, "messages_total", json_object_new_uint64(total));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        fflush(stdout);
+        cli_json_add(o, "phase", json_object_new_string(phase));
+        cli_json_add(o, "percent", json_object_new_int(percent));
+        cli_json_add(o, "messages_done", json_object_new_uint64(done));
+        cli_json_add(o, "messages_total", json_object_new_uint64(total));
+        cli_print_json(o, JSON_C_TO_STRING_PLAIN); /* flushed: a line as it happens */
     } else if (p->tty) {
         fprintf(stderr, "\rarchive: %s messages: %llu of %llu (%d%%)   ", phase, (unsigned long long)done,
                 (unsigned long long)total, percent);
@@ -304,8 +304,7 @@ static int do_sync(const args *a, bool undelete)
                 "mass deletion held: run 'cloudseal archive sync' in a terminal to see what and what to do"));
         else if (r < 0)
             json_object_object_add(j, "error", json_object_new_string(strerror(-r)));
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PLAIN);
     } else if ((r == 0 || r == -ECANCELED) && !cli.quiet) {
         print_text(&st, dry_run, now_s() - t0);
         if (st.deletions_held)
@@ -351,8 +350,7 @@ static int do_status(void)
         };
         json_object *j = json_from_fields(f, CS_ARRAY_SIZE(f));
 
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
     } else if (!s.initialised) {
         printf("Message archive: not synced yet on this workstation.\n"
                "Maildir: %s\nState:   %s\nRun 'cloudseal archive sync' to start.\n", maildir, state_dir);
@@ -438,16 +436,18 @@ static int listing_begin(listing *l, const char *header)
 /* r: what listing the rows returned; the exit code. */
 static int listing_end(listing *l, int r, const char *hint)
 {
+    int ex = exit_code(r);
+
     if (r < 0)
         log_error_errno(r, "cannot read the archive state in %s", l->state_dir);
     else if (l->arr)
-        printf("%s\n", json_object_to_json_string_ext(l->arr, JSON_C_TO_STRING_PRETTY));
+        ex = cli_print_json(CS_TAKE_PTR(l->arr), JSON_C_TO_STRING_PRETTY);
     else
         fputs(hint, stdout);
     json_object_put(l->arr);
     free(l->maildir);
     free(l->state_dir);
-    return exit_code(r);
+    return ex;
 }
 
 static int do_devices(void)

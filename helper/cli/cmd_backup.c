@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -32,7 +33,13 @@ static void json_progress(const cs_progress *p, void *ud)
     json_object_object_add(o, "total_files", json_object_new_int64((int64_t)p->total_files));
     json_object_object_add(o, "total_bytes", json_object_new_int64((int64_t)p->total_bytes));
     json_object_object_add(o, "errors", json_object_new_int64((int64_t)p->errors));
-    fprintf(ud, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    if (ud == stdout) {
+        cli_print_json(o, JSON_C_TO_STRING_PLAIN);
+        return;
+    }
+    /* the agent's channel: its reader gone is no failure of this backup */
+    if (o)
+        fprintf(ud, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     fflush(ud);
     json_object_put(o);
 }
@@ -391,9 +398,8 @@ int cmd_backup(int argc, char **argv)
             last.total_files = last.files;
             last.total_bytes = last.bytes;
             json_progress(&last, stdout); /* the final counts, even for a backup quicker than a tick */
-            json_object_object_add(j, "message_type", json_object_new_string("summary"));
-            printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-            json_object_put(j);
+            cli_json_add(j, "message_type", json_object_new_string("summary"));
+            cli_print_json(j, JSON_C_TO_STRING_PLAIN); /* a failure: main's exit code */
         } else if (!cli.quiet) {
             print_summary(&snap, missing ? 1 : r);
         }

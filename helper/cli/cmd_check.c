@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "crypto/keybag.h"
@@ -92,8 +93,7 @@ int cmd_check(int argc, char **argv)
         json_object_object_add(j, "temp_bytes", json_object_new_uint64(res.temp_bytes));
         json_object_object_add(j, "damaged_locks", json_object_new_uint64(res.locks_damaged));
         json_object_object_add(j, "keybag_ok", json_object_new_boolean(!kb_bad));
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
     } else if (e == 0 || e == -EBADMSG) {
         char sz[32];
         printf("%llu snapshots, %llu trees, %llu packs (%llu read): %s\n", (unsigned long long)res.snapshots,

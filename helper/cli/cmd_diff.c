@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -27,9 +28,9 @@ static int diff_cb(char what, const char *path, const cs_node *a, const cs_node 
         char w[2] = { what, 0 };
         int r;
 
-        json_object_object_add(o, "change", json_object_new_string(w));
+        cli_json_add(o, "change", json_object_new_string(w));
         r = cs_json_add_name(o, "path", path);
-        json_object_array_add(c->arr, o);
+        cli_json_push(c->arr, o);
         return r;
     }
     printf("%c    ", what);
@@ -56,8 +57,7 @@ int cmd_diff(int argc, char **argv)
             c.arr = json_object_new_array();
         r = repo_cli_exit(cs_diff(rc.repo, &a, &b, diff_cb, &c));
         if (c.arr) {
-            printf("%s\n", json_object_to_json_string_ext(c.arr, JSON_C_TO_STRING_PRETTY));
-            json_object_put(c.arr);
+            cli_print_json(c.arr, JSON_C_TO_STRING_PRETTY);
         } else {
             printf("\n%llu added, %llu removed, %llu changed, %llu metadata only\n", c.counts['+'],
                    c.counts['-'], c.counts['M'], c.counts['U']);

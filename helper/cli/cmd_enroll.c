@@ -18,6 +18,7 @@
 #include "crypto/keyring.h"
 #include "fleet/enroll_request.h"
 #include "admin.h"
+#include "cli_json.h"
 #include "storage/storage_s3.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -90,8 +91,7 @@ static void print_result(const char *user, const cs_amk *amk, const cs_secret *c
                                    json_object_new_string(request == 0 ? "filed" : strerror(-request)));
         if (escrow <= 0)
             json_object_object_add(o, "escrow", json_object_new_string(escrow == 0 ? "filed" : strerror(-escrow)));
-        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PRETTY); /* a failure: main's exit code */
         return;
     }
     printf("Enrolled %s.\n\n"

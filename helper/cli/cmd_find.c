@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "repo/browse.h"
@@ -72,14 +73,8 @@ static int report(find_ctx *c, const char *path, const cs_node *n)
             json_object_put(o);
             return r;
         }
-        json_object_object_add(o, "type", json_object_new_string(cs_node_type_name(n)));
-        json_object_object_add(o, "mode", json_object_new_int64(n->mode & 07777));
-        json_object_object_add(o, "uid", json_object_new_int64(n->uid));
-        json_object_object_add(o, "gid", json_object_new_int64(n->gid));
-        json_object_object_add(o, "size", json_object_new_uint64(n->size));
-        json_object_object_add(o, "mtime", json_object_new_int64(n->mtime_s));
-        json_object_object_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
-        json_object_array_add(c->matches, o);
+        repo_cli_node_json(o, n);
+        cli_json_push(c->matches, o);
         return 0;
     }
     if (c->hits == 0)
@@ -137,12 +132,12 @@ static int find_snapshot(find_ctx *c, const cs_snapshot *s, json_object *out)
         json_object *o = json_object_new_object();
         char hex[65];
         cs_id_hex(&s->id, hex);
-        json_object_object_add(o, "snapshot", json_object_new_string(hex));
-        json_object_object_add(o, "short_id", json_object_new_string_len(hex, 8));
-        json_object_object_add(o, "time", json_object_new_int64(s->time_sec));
-        json_object_object_add(o, "hits", json_object_new_uint64(c->hits));
-        json_object_object_add(o, "matches", CS_TAKE_PTR(c->matches));
-        json_object_array_add(out, o);
+        cli_json_add(o, "snapshot", json_object_new_string(hex));
+        cli_json_add(o, "short_id", json_object_new_string_len(hex, 8));
+        cli_json_add(o, "time", json_object_new_int64(s->time_sec));
+        cli_json_add(o, "hits", json_object_new_uint64(c->hits));
+        cli_json_add(o, "matches", CS_TAKE_PTR(c->matches));
+        cli_json_push(out, o);
     } else if (!out && c->hits) {
         putchar('\n');
     }
@@ -249,8 +244,10 @@ int cmd_find(int argc, char **argv)
         out = json_object_new_array();
     for (size_t i = 0; i < n && r == CLI_OK; i++)
         r = repo_cli_exit(find_snapshot(&c, &v[i], out));
-    if (out)
-        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
+    if (cli.json) { /* what was found before a failure, too */
+        int p = cli_print_json(CS_TAKE_PTR(out), JSON_C_TO_STRING_PRETTY);
+        r = r == CLI_OK ? p : r;
+    }
     {
         cs_browse_stats st;
         cs_browse_stats_get(c.b, &st);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
@@ -89,12 +90,10 @@ static int key_list(void)
     if (r < 0 || !out || !json_object_object_get_ex(d, "slots", &slots))
         return cli_report(r < 0 ? r : -ENOMEM, "key list");
     for (size_t i = 0; i < json_object_array_length(slots); i++)
-        json_object_array_add(out, slot_entry(json_object_array_get_idx(slots, i), keys,
-                                              nkeys < CS_KEYBAG_MAX_FIDO2_SLOTS ? nkeys : CS_KEYBAG_MAX_FIDO2_SLOTS));
-    if (cli.json) {
-        puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
-        return CLI_OK;
-    }
+        cli_json_push(out, slot_entry(json_object_array_get_idx(slots, i), keys,
+                                      nkeys < CS_KEYBAG_MAX_FIDO2_SLOTS ? nkeys : CS_KEYBAG_MAX_FIDO2_SLOTS));
+    if (cli.json)
+        return cli_print_json(CS_TAKE_PTR(out), JSON_C_TO_STRING_PRETTY);
     printf("%-4s %-9s %-6s %-20s %-17s %s\n", "ID", "TYPE", "POLICY", "NAME", "CREDENTIAL", "CREATED");
     for (size_t i = 0; i < json_object_array_length(out); i++)
         print_entry(json_object_array_get_idx(out, i));

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "unlock_common.h"
 #include "account/account.h"
@@ -64,11 +65,10 @@ static int dump(bool json, bool cache_only)
     cs_keybag_free(kb);
     if (r < 0)
         return cli_report(r, "keybag dump");
-    json_object_object_add(d, "source", json_object_new_string(from_cache ? "cache" : "storage"));
+    cli_json_add(d, "source", json_object_new_string(from_cache ? "cache" : "storage"));
     if (json)
-        puts(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY));
-    else
-        print_text(d);
+        return cli_print_json(d, JSON_C_TO_STRING_PRETTY);
+    print_text(d);
     json_object_put(d);
     return CLI_OK;
 }

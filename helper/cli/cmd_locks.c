@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -28,18 +29,17 @@ static void print_json(const cs_lock_entry *v, size_t n)
         json_object *o = json_object_new_object();
         char hex[65];
         cs_id_hex(&v[i].id, hex);
-        json_object_object_add(o, "id", json_object_new_string(hex));
-        json_object_object_add(o, "state", json_object_new_string(lock_state(&v[i])));
+        cli_json_add(o, "id", json_object_new_string(hex));
+        cli_json_add(o, "state", json_object_new_string(lock_state(&v[i])));
         if (!v[i].unreadable) {
-            json_object_object_add(o, "exclusive", json_object_new_boolean(v[i].exclusive));
+            cli_json_add(o, "exclusive", json_object_new_boolean(v[i].exclusive));
             cs_json_add_name(o, "host", v[i].host); /* the lock's writer's: any bytes */
-            json_object_object_add(o, "pid", json_object_new_int64(v[i].pid));
-            json_object_object_add(o, "time", json_object_new_int64(v[i].time));
+            cli_json_add(o, "pid", json_object_new_int64(v[i].pid));
+            cli_json_add(o, "time", json_object_new_int64(v[i].time));
         }
-        json_object_array_add(a, o);
+        cli_json_push(a, o);
     }
-    printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
-    json_object_put(a);
+    cli_print_json(a, JSON_C_TO_STRING_PRETTY);
 }
 
 static void print_table(const cs_lock_entry *v, size_t n)

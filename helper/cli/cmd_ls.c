@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -25,20 +26,13 @@ static int ls_cb(const char *path, const cs_node *n, void *ud)
     ls_ctx *c = ud;
 
     if (c->arr) {
-        static const char *const types[] = { "", "file", "dir", "symlink", "fifo", "socket", "chardev", "blockdev" };
         json_object *o = json_object_new_object();
         int r = o ? cs_json_add_name(o, "path", path) : -ENOMEM;
 
-        json_object_object_add(o, "type", json_object_new_string(types[n->type]));
-        json_object_object_add(o, "mode", json_object_new_int64(n->mode & 07777));
-        json_object_object_add(o, "uid", json_object_new_int64(n->uid));
-        json_object_object_add(o, "gid", json_object_new_int64(n->gid));
-        json_object_object_add(o, "size", json_object_new_uint64(n->size));
-        json_object_object_add(o, "mtime", json_object_new_int64(n->mtime_s));
-        json_object_object_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
+        repo_cli_node_json(o, n);
         if (n->link && r >= 0)
             r = cs_json_add_name(o, "target", n->link);
-        json_object_array_add(c->arr, o);
+        cli_json_push(c->arr, o);
         return r;
     }
     if (c->lng) {
@@ -85,8 +79,7 @@ int cmd_ls(int argc, char **argv)
             log_error("'%s' is not in the snapshot", argv[optind + 1]);
         r = repo_cli_exit(e);
         if (c.arr) {
-            printf("%s\n", json_object_to_json_string_ext(c.arr, JSON_C_TO_STRING_PRETTY));
-            json_object_put(c.arr);
+            cli_print_json(c.arr, JSON_C_TO_STRING_PRETTY);
         }
     }
     cs_snapshot_clear(&s);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "config/config.h"
 #include "repo_cli.h"
@@ -53,8 +54,7 @@ int cmd_prune(int argc, char **argv)
         json_object_object_add(j, "bytes_repacked", json_object_new_uint64(res.bytes_repacked));
         json_object_object_add(j, "bytes_repack_left", json_object_new_uint64(res.bytes_repack_left));
         json_object_object_add(j, "packs_repack_left", json_object_new_uint64(res.packs_repack_left));
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
     } else if (e == 0 && !cli.quiet) {
         printf("%s%llu pack(s) deleted, %llu rewritten, %llu kept; %s freed; %llu unused blob(s) removed",
                o.dry_run ? "dry run: would have " : "", (unsigned long long)res.packs_deleted,

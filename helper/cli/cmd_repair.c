@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -28,8 +29,7 @@ static void print_index(const cs_repair_index_result *res, int e)
         json_object_object_add(j, "damaged_blobs", json_object_new_uint64(res->damaged_blobs));
         json_object_object_add(j, "index_written", json_object_new_uint64(res->index_written));
         json_object_object_add(j, "index_removed", json_object_new_uint64(res->index_removed));
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
         return;
     }
     if (cli.quiet)
@@ -84,8 +84,7 @@ static void print_snapshots(const cs_repair_snapshots_result *res, bool dry)
             json_object_array_add(a, o);
         }
         json_object_object_add(j, "repaired", a);
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
         return;
     }
     if (cli.quiet)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -27,9 +28,8 @@ int cmd_snapshots(int argc, char **argv)
     if (r == 0 && cli.json) {
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-            json_object_array_add(a, repo_cli_snapshot_json(&v[i]));
-        printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
-        json_object_put(a);
+            cli_json_push(a, repo_cli_snapshot_json(&v[i]));
+        cli_print_json(a, JSON_C_TO_STRING_PRETTY);
     } else if (r == 0) {
         printf("%-8s  %-19s  %-12s  %-10s  %s\n", "ID", "Time", "Host", "Size", "Paths");
         for (size_t i = 0; i < n; i++) {

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -22,11 +23,10 @@ int cmd_stats(int argc, char **argv)
     e = cs_repo_stats_get(rc.repo, &st);
     if (e == 0 && cli.json) {
         json_object *j = json_object_new_object();
-#define F(x) json_object_object_add(j, #x, json_object_new_uint64(st.x))
+#define F(x) cli_json_add(j, #x, json_object_new_uint64(st.x))
         F(snapshots); F(packs); F(blobs); F(data_blobs); F(tree_blobs); F(stored_bytes); F(raw_bytes); F(index_files);
 #undef F
-        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
-        json_object_put(j);
+        cli_print_json(j, JSON_C_TO_STRING_PRETTY);
     } else if (e == 0) {
         printf("snapshots:   %llu\npacks:       %llu\nblobs:       %llu (%llu data, %llu trees)\n"
                "unique data: %s\nstored:      %s (%.1f%% of the unique data)\nindex files: %llu\n",

@@ -21,6 +21,7 @@
 #include "agent/agent_proto.h"
 #include "util/fileio.h"
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "unlock_common.h"
@@ -81,18 +82,18 @@ static void keys_section(FILE *f, bool json, json_object *obj)
     }
     if (json) {
         cs_json_add_name(obj, "user", user); /* NSS's: any bytes */
-        json_object_object_add(obj, "enrolled", json_object_new_boolean(r == 0));
-        json_object_object_add(obj, "unlocked", json_object_new_boolean(unlocked));
+        cli_json_add(obj, "enrolled", json_object_new_boolean(r == 0));
+        cli_json_add(obj, "unlocked", json_object_new_boolean(unlocked));
         if (r == 0) {
-            json_object_object_add(obj, "account_id", json_object_new_string(cs_keybag_account_id(kb)));
-            json_object_object_add(obj, "generation", json_object_new_int64((int64_t)cs_keybag_generation(kb)));
-            json_object_object_add(obj, "keybag_source", json_object_new_string(from_cache ? "cache" : "storage"));
+            cli_json_add(obj, "account_id", json_object_new_string(cs_keybag_account_id(kb)));
+            cli_json_add(obj, "generation", json_object_new_int64((int64_t)cs_keybag_generation(kb)));
+            cli_json_add(obj, "keybag_source", json_object_new_string(from_cache ? "cache" : "storage"));
             if (from_cache)
-                json_object_object_add(obj, "storage_keybag", json_object_new_string(storage_state(storage_err)));
+                cli_json_add(obj, "storage_keybag", json_object_new_string(storage_state(storage_err)));
             if (unlocked)
-                json_object_object_add(obj, "keybag_verified", json_object_new_boolean(verified));
+                cli_json_add(obj, "keybag_verified", json_object_new_boolean(verified));
         } else if (r != -ENOENT) {
-            json_object_object_add(obj, "keybag_error", json_object_new_string(strerror(-r)));
+            cli_json_add(obj, "keybag_error", json_object_new_string(strerror(-r)));
         }
     } else {
         fprintf(f, "User:         %s\n", user);
@@ -158,13 +159,13 @@ static void fleet_section(FILE *f, bool json, json_object *obj)
         return;
     if (json) {
         o = json_object_new_object();
-        json_object_object_add(o, "installed", json_object_new_boolean(have_cache));
+        cli_json_add(o, "installed", json_object_new_boolean(have_cache));
         if (have_cache) {
-            json_object_object_add(o, "serial", json_object_new_int64((int64_t)dc.h->serial));
-            json_object_object_add(o, "expires", json_object_new_int64(dc.h->expires));
+            cli_json_add(o, "serial", json_object_new_int64((int64_t)dc.h->serial));
+            cli_json_add(o, "expires", json_object_new_int64(dc.h->expires));
         }
         json_object_object_add(o, "last_sync_failure", cs_fleet_sync_failure_json(&st));
-        json_object_object_add(obj, "fleet_directory", o);
+        cli_json_add(obj, "fleet_directory", o);
     } else {
         if (have_cache)
             fprintf(f, "Directory:    serial %llu, expires %s\n", (unsigned long long)dc.h->serial,
@@ -262,12 +263,12 @@ static void agent_section(FILE *f, bool json, json_object *obj)
     agent_last_error(why, sizeof(why));
     if (json) {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "running", json_object_new_boolean(0));
-        json_object_object_add(o, "failing", json_object_new_boolean(1));
-        json_object_object_add(o, "unit_state", json_object_new_string(sub));
+        cli_json_add(o, "running", json_object_new_boolean(0));
+        cli_json_add(o, "failing", json_object_new_boolean(1));
+        cli_json_add(o, "unit_state", json_object_new_string(sub));
         if (why[0]) /* the journal's or the state file's, cut to fit: any bytes */
             cs_json_add_name(o, "last_error", why);
-        json_object_object_add(obj, "agent", o);
+        cli_json_add(obj, "agent", o);
         return;
     }
     fprintf(f, "Agent:        failing: it exits at once and systemd %s\n",
@@ -299,7 +300,10 @@ static void snapshot_section(FILE *f, bool json, json_object *obj)
     if (r != CLI_OK)
         return;
     if (json) {
-        json_object_object_add(obj, "newest_snapshot", n ? repo_cli_snapshot_json(&v[n - 1]) : NULL);
+        if (n)
+            cli_json_add(obj, "newest_snapshot", repo_cli_snapshot_json(&v[n - 1]));
+        else
+            json_object_object_add(obj, "newest_snapshot", NULL);
     } else if (n == 0) {
         fprintf(f, "Snapshots:    none yet\n");
     } else {
@@ -330,11 +334,10 @@ int cmd_status(int argc, char **argv)
     if ((c = cli_getopt(argc, argv, "", NULL)) != -1)
         return cli_opt_exit(c);
     json = cli.json;
-    obj = json_object_new_object();
+    obj = json ? json_object_new_object() : NULL;
+    if (json && !obj) /* the sections add to it */
+        return cli_print_json(NULL, 0);
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         sections[i](stdout, json, obj);
-    if (json)
-        printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY));
-    json_object_put(obj);
-    return CLI_OK;
+    return json ? cli_print_json(obj, JSON_C_TO_STRING_PRETTY) : CLI_OK;
 }

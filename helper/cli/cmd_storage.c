@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "storage/storage_s3.h"
 #include "util/buf.h"
@@ -183,8 +184,7 @@ static int do_test(const char *url, bool write)
         json_object_object_add(o, "write_checked", json_object_new_boolean(write && r == 0));
         json_object_object_add(o, "immutable_put", json_object_new_string(cs_s3_immutable_mode(s)));
         json_object_object_add(o, "elapsed_ms", json_object_new_int64(ms));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PRETTY);
     }
     cs_storage_close(s);
     if (r < 0)

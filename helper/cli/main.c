@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "repo_cli.h"
 #include "crypto/kdf.h"
@@ -93,8 +94,8 @@ int main(int argc, char **argv)
         case 'j': cli.json = true; break;
         case 'd': cli.debug = true; break;
         case 'q': cli.quiet = true; break;
-        case 'V': printf("cloudseal %s\n", CS_VERSION); return CLI_OK;
-        case CS_VERB_HELP: list_commands(stdout); return CLI_OK;
+        case 'V': printf("cloudseal %s\n", CS_VERSION); return cli_output_end(CLI_OK);
+        case CS_VERB_HELP: list_commands(stdout); return cli_output_end(CLI_OK);
         default: return CLI_USAGE;
         }
     }
@@ -111,5 +112,5 @@ int main(int argc, char **argv)
     r = cs_verb_dispatch(commands, CS_ARRAY_SIZE(commands), argc, argv, &ex);
     if (r == -ENOENT)
         log_error("unknown command '%s'; run 'cloudseal --help' for the list", argv[optind]);
-    return r < 0 ? CLI_USAGE : ex;
+    return r < 0 ? CLI_USAGE : cli_output_end(ex);
 }

@@ -65,6 +65,8 @@ struct json_object *cs_snapshot_to_json(const cs_snapshot *s, bool with_id);
 /* The same with id, as the CLI prints it: "paths" by the rule of file names
  * in JSON (paths_base64, snapshot_json.c).  NULL when out of memory. */
 struct json_object *repo_cli_snapshot_json(const cs_snapshot *s);
+/* A node's metadata as `ls` and `find` print it, added to o (cli_json_add). */
+void repo_cli_node_json(struct json_object *o, const cs_node *n);
 /* Human-readable size. */
 const char *repo_cli_size(uint64_t bytes, char buf[32]);
 /* When a prune's repack bound left packs for the next one, say so on

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <json-c/json.h>
 
+#include "cli_json.h"
 #include "repo_cli.h"
+#include "repo/browse.h"
 #include "util/json.h"
 
 json_object *repo_cli_snapshot_json(const cs_snapshot *s)
@@ -25,4 +27,15 @@ json_object *repo_cli_snapshot_json(const cs_snapshot *s)
         return NULL;
     }
     return o;
+}
+
+void repo_cli_node_json(json_object *o, const cs_node *n)
+{
+    cli_json_add(o, "type", json_object_new_string(cs_node_type_name(n)));
+    cli_json_add(o, "mode", json_object_new_int64(n->mode & 07777));
+    cli_json_add(o, "uid", json_object_new_int64(n->uid));
+    cli_json_add(o, "gid", json_object_new_int64(n->gid));
+    cli_json_add(o, "size", json_object_new_uint64(n->size));
+    cli_json_add(o, "mtime", json_object_new_int64(n->mtime_s));
+    cli_json_add(o, "mtime_ns", json_object_new_int64(n->mtime_ns));
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "cli_opts.h"
 #include "account/credentials.h"
 #include "storage/s3_creds.h"
@@ -190,8 +191,7 @@ static int do_show(void)
         cs_json_add_name(o, "from", source);
         if (when[0])
             json_object_object_add(o, "expires", json_object_new_string(when));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-        json_object_put(o);
+        cli_print_json(o, JSON_C_TO_STRING_PRETTY);
     } else if (r == 0) {
         printf("access key %s, from %s (secret key set)%s%s\n", access_key, source, when[0] ? ", expires " : "",
                when);

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# helpers shared by the areas (uids.py, waits.py, keyleak.py, s3/s3_helpers.py):
+# helpers shared by the areas (uids.py, waits.py, ports.py, keyleak.py, s3/s3_helpers.py):
 # importable as plain modules
 for _d in ("s3", "."):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / _d))

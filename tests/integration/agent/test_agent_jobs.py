@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import ports
 import waits
 
 CLI = pathlib.Path(__file__).resolve().parents[3] / os.environ.get("O", "build") / "cloudseal"
@@ -155,15 +156,14 @@ def test_start_check_refused_by_storage_is_not_an_error(agent, backup_setup, tmp
     """Machine credentials that may only read keybags (users keep their own in
     the keybag) get 403 for the repository: the start check says so quietly
     instead of reporting an error before any backup ran."""
-    import socket
     configure, _, _ = backup_setup
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # port 0: it says the port it bound (ports.py)
     server = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parents[1] / "s3" / "hostile_s3.py"),
-                               str(port)], stdout=subprocess.PIPE, text=True)
+                               "0"], stdout=subprocess.PIPE, text=True)
     try:
-        assert "hostile ready" in server.stdout.readline()
+        line = server.stdout.readline()
+        assert "hostile ready" in line, line
+        port = ports.ready_port(line)
         secret = tmp_path / "s3-secret"
         secret.write_text("not-a-real-secret\n")
         secret.chmod(0o600)

@@ -23,9 +23,9 @@ class Repo:
         self.env = dict(os.environ, CLOUDSEAL_CONFIG=str(config), HOME=str(tmp_path / "home"),
                         XDG_CACHE_HOME=str(self.cache))
 
-    def run(self, *args, check=True, timeout=120):
+    def run(self, *args, check=True, timeout=120, stdout=subprocess.PIPE):
         r = subprocess.run([str(BUILD / "cloudseal"), *map(str, args)], input=PASSWORD + "\n",
-                           env=self.env, capture_output=True, text=True, timeout=timeout,
+                           env=self.env, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout,
                            errors="surrogateescape")
         if check and r.returncode != 0:
             raise AssertionError(f"cloudseal {args} exited {r.returncode}\n{r.stdout}\n{r.stderr}")

@@ -27,6 +27,7 @@ _spec.loader.exec_module(_tree)
 make_tree, assert_same_tree, manifest = _tree.make_tree, _tree.assert_same_tree, _tree.manifest
 import s3_helpers as _s3  # noqa: E402  (the servers are fixtures of tests/integration/conftest.py)
 from s3_helpers import stop  # noqa: E402  (path set by tests/integration/conftest.py)
+import uids  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"),
                                 reason="FUSE: /dev/fuse or fusermount3 (package fuse3) is missing")
@@ -306,11 +307,16 @@ def _tree_repo(tmp_path, config):
 
 USER_SCRIPT = r'''
 set -eu
-D=$1 CS=$2
+D=$1 CS=$2 ID=$3
 # Debian's udev makes /dev/fuse 0666 (this machine has no udev: 0600); the
 # same node, as Debian has it, in this private mount namespace only
 mknod "$D/fuse" c 10 229 && chmod 666 "$D/fuse" && mount --bind "$D/fuse" /dev/fuse
-U() { setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin HOME="$D/home" \
+# the user: this run's uid (its keyring is per uid machine-wide), named in
+# this namespace's passwd only
+{ cat /etc/passwd; echo "csmount:x:$ID:$ID::$D/home:/bin/sh"; } > "$D/passwd"
+{ cat /etc/group; echo "csmount:x:$ID:"; } > "$D/group"
+mount --bind "$D/passwd" /etc/passwd && mount --bind "$D/group" /etc/group
+U() { setpriv --reuid=$ID --regid=$ID --clear-groups env -i PATH=/usr/bin:/bin HOME="$D/home" \
         CLOUDSEAL_CONFIG="$D/cs.conf" XDG_CACHE_HOME="$D/home/.cache" "$@"; }
 trap 'U keyctl clear @u >/dev/null 2>&1 || true' EXIT
 echo pw | U "$CS" enroll --password-stdin >/dev/null
@@ -331,8 +337,11 @@ wait $P
 
 
 def test_mount_as_an_unprivileged_user(tmp_path):
-    """A user (nobody) mounts with fusermount3 from Debian's fuse3 and
-    /dev/fuse as Debian's udev leaves it (0666), in a private namespace."""
+    """A user mounts with fusermount3 from Debian's fuse3 and /dev/fuse as
+    Debian's udev leaves it (0666), in a private namespace.  Not nobody:
+    the user's keyring (enroll stores the key, the end clears it) is per uid
+    machine-wide, so this run's uid (uids.py)."""
+    uid = uids.local(8)
     d = pathlib.Path(tempfile.mkdtemp(prefix="cs-mount-user."))  # tmp_path is root's, 0700
     try:
         d.chmod(0o755)
@@ -342,11 +351,11 @@ def test_mount_as_an_unprivileged_user(tmp_path):
         (d / "cs.conf").write_text(f"[storage]\nurl = file://{d}/storage\n[paths]\nstate_dir = {d}/state\n"
                                    "[kdf]\ntarget_time_ms = 1\nmemory = 8M\n[backup]\nexclude =\n")
         for p in [d / s for s in ("home", "src", "mnt", "storage", "state")] + [d / "src" / "f"]:
-            os.chown(p, 65534, 65534)
+            os.chown(p, uid, uid)
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", USER_SCRIPT, "sh", str(d),
-                            str(_s3.BUILD / "cloudseal")],
+                            str(_s3.BUILD / "cloudseal"), str(uid)],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert "hello\nnobody 644\n" in r.stdout, r.stdout
+        assert "hello\ncsmount 644\n" in r.stdout, r.stdout
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -392,6 +392,20 @@ def test_help_and_usage(repo):
 
 
 
+@pytest.mark.parametrize("args", [("--json", "snapshots"), ("--json", "stats"), ("snapshots",)])
+def test_output_to_a_full_disk_fails(repo, tmp_path, args):
+    """Output lost (stdout on a full disk, ENOSPC) is a failure with a
+    message, not a silent exit 0 (cli_print_json, cli_output_end)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    repo.run("backup", src)
+    with open("/dev/full", "w") as full:
+        r = repo.run(*args, check=False, stdout=full)
+    assert r.returncode == 1, r.stderr
+    assert "cannot write the output" in r.stderr and "No space left on device" in r.stderr, r.stderr
+
+
 def test_init_again_is_success(repo):
     """The agent creates the repository at its first backup: a later
     `cloudseal init` (the README's step) says so and exits 0."""

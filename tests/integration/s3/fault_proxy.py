@@ -8,6 +8,9 @@
                    [--lose-reply-match REGEX] [--lose-reply-once]
                    [--stall-every N] [--stall-ms MS] [--refuse METHOD:REGEX]
 
+LISTEN_PORT 0: a port the kernel picks; the ready line ("proxy ready PORT")
+says which.
+
 Sits between the client and an S3 server (both on 127.0.0.1) and, per
 request, with the given probabilities: answers 500/503 itself (an S3 <Error>),
 resets the connection without answering, or forwards the request and then
@@ -237,7 +240,7 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*cfg.tls)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    print("proxy ready", flush=True)
+    print(f"proxy ready {srv.server_address[1]}", flush=True)  # port 0: the one it got
     srv.serve_forever()
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """A tiny fake S3 server that misbehaves on purpose, on loopback only.
 
-    hostile_s3.py PORT
+    hostile_s3.py PORT      (0: the kernel picks; "hostile ready PORT" says which)
 
 It speaks just enough HTTP for ListObjectsV2 (GET /BUCKET?list-type=2...) and
 HEAD/GET of an object; the bucket name picks the misbehaviour:
@@ -119,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     srv.daemon_threads = True
-    print("hostile ready", flush=True)
+    print(f"hostile ready {srv.server_address[1]}", flush=True)  # port 0: the one it got
     srv.serve_forever()
 
 

@@ -7,13 +7,12 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 
 import pytest
 
-import waits
+import ports
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -21,20 +20,6 @@ BUILD = ROOT / os.environ.get("O", "build")
 NPM_DIR = ROOT / "tests" / ".cache" / "npm"
 S3RVER = NPM_DIR / "node_modules" / ".bin" / "s3rver"
 RGW_ACCESS, RGW_SECRET = "CSTESTACCESSKEY", "csTestSecretKey0123456789"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc=None, timeout=30):
-    """True once something listens on port, False if proc exited or on timeout."""
-    try:
-        return waits.wait_port(port, timeout, proc)
-    except AssertionError:
-        return False
 
 
 def stop(proc):
@@ -78,13 +63,15 @@ class Endpoint:
 
 
 def start_helper(args, ready):
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    """One of our servers (fault_proxy.py, hostile_s3.py) on port 0: it says
+    the port it bound on its ready line (ports.py).  Returns (port, process)."""
+    proc = subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     line = proc.stdout.readline()
     if ready not in line:
         stop(proc)
         pytest.fail(f"{args[0]} did not start: {line}")
-    return proc
+    return ports.ready_port(line), proc
 
 
 def install_s3rver():
@@ -114,10 +101,7 @@ def _npm_install():
 def start_fault_proxy(upstream_port, *args):
     """fault_proxy.py in front of upstream_port with its options args (the
     faults, --seed, --latency, ...).  Returns (port, process)."""
-    port = free_port()
-    proc = start_helper([str(HERE / "fault_proxy.py"), str(port), str(upstream_port), *map(str, args)],
-                        "proxy ready")
-    return port, proc
+    return start_helper([HERE / "fault_proxy.py", 0, upstream_port, *args], "proxy ready")
 
 
 def start_plain_proxy(upstream_port, latency_ms=0, *more):

@@ -21,8 +21,10 @@ import subprocess
 
 import pytest
 
-from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, free_port,
-                        install_s3rver, start_fault_proxy, start_helper, stop, wait_port)
+import ports
+import waits
+from s3_helpers import (BUILD, HERE, RGW_ACCESS, RGW_SECRET, S3RVER, Endpoint, install_s3rver,
+                        start_fault_proxy, start_helper, stop)
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +39,21 @@ def s3tool_bin():
 def s3rver(s3tool_bin, tmp_path_factory):
     install_s3rver()
     d = tmp_path_factory.mktemp("s3rver")
-    port = free_port()
     log = open(d / "log", "w")
-    proc = subprocess.Popen([str(S3RVER), "-d", str(d / "data"), "-a", "127.0.0.1", "-p", str(port),
+    # port 0: it binds one the kernel picks and says which ("S3rver listening
+    # on 127.0.0.1:PORT", printed with --silent too; ports.py)
+    proc = subprocess.Popen([str(S3RVER), "-d", str(d / "data"), "-a", "127.0.0.1", "-p", "0",
                              "--no-vhost-buckets", "--silent"], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True,
                             # s3rver makes continuation tokens with DES, legacy in OpenSSL 3
                             env=dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider"))
     try:
-        if not wait_port(port, proc):
+        try:
+            waits.wait_text(d / "log", "S3rver listening on", 30, pid=proc.pid)
+        except AssertionError:
             pytest.fail(f"s3rver did not start; see {d}/log")
-        yield Endpoint(port, "S3RVER", "S3RVER", "s3rver")
+        line = next(x for x in (d / "log").read_text().splitlines() if "S3rver listening on" in x)
+        yield Endpoint(ports.ready_port(line), "S3RVER", "S3RVER", "s3rver")
     finally:
         stop(proc)
         log.close()
@@ -59,15 +65,26 @@ def rgw(s3tool_bin, tmp_path_factory):
     if missing:
         pytest.fail(f"Ceph is not installed ({', '.join(missing)} missing): run 'scripts/install-deps.sh check'")
     d = tmp_path_factory.mktemp("rgw")
-    port = free_port()
     env = dict(os.environ, CEPH_CONF=str(d / "ceph.conf"))
-    try:
+
+    def up(port):
+        """radosgw (and the mon) take their ports from ceph.conf only: a port
+        taken meanwhile is a new attempt (ports.py), the rest a failure."""
         r = subprocess.run([str(HERE / "ceph-up.sh"), str(d), str(port)], env=env, capture_output=True,
                            text=True, timeout=240)
         if r.returncode != 0:
             logs = "".join(f"\n--- {p}\n" + p.read_text(errors="replace")[-3000:]
-                           for p in sorted((d / "log").glob("*.out")))
+                           for p in sorted((d / "log").glob("*")) if p.is_file())
+            subprocess.run([str(HERE / "ceph-down.sh"), str(d)], env=env, capture_output=True, timeout=120)
+            if ports.in_use(logs):  # the next attempt from scratch
+                shutil.rmtree(d)
+                d.mkdir()
+                raise ports.PortTaken()
             pytest.fail(f"radosgw bring-up failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}{logs}")
+        return port
+
+    try:
+        port = ports.start_on_free_port(up)
         r = subprocess.run(["radosgw-admin", "user", "create", "--uid=cstest", "--display-name=cstest",
                             f"--access-key={RGW_ACCESS}", f"--secret-key={RGW_SECRET}"],
                            env=env, capture_output=True, text=True, timeout=120)
@@ -91,8 +108,7 @@ def proxy(rgw):
 
 @pytest.fixture(scope="session")
 def hostile():
-    port = free_port()
-    proc = start_helper([str(HERE / "hostile_s3.py"), str(port)], "hostile ready")
+    port, proc = start_helper([HERE / "hostile_s3.py", 0], "hostile ready")
     try:
         yield Endpoint(port, "HOSTILEKEY", "hostile-secret", "hostile")
     finally:

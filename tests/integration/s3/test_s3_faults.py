@@ -10,7 +10,9 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from s3_helpers import free_port, proxy_stats  # noqa: E402
+from s3_helpers import proxy_stats  # noqa: E402
+
+import ports
 
 
 def test_roundtrips_through_fault_proxy(proxy, rgw, rgw_bucket):
@@ -42,9 +44,9 @@ def test_big_object_through_fault_proxy(proxy, tmp_path):
 
 
 def test_unreachable_host_fails_fast(rgw):
-    port = free_port()  # nothing listens there
-    t = time.monotonic()
-    r = rgw.run(f"s3+http://127.0.0.1:{port}/some-bucket", "list")
+    with ports.closed_port() as port:  # nothing listens there
+        t = time.monotonic()
+        r = rgw.run(f"s3+http://127.0.0.1:{port}/some-bucket", "list")
     assert r.returncode == 1 and "EHOSTUNREACH" in r.stderr and "Couldn't connect" in r.stderr
     assert time.monotonic() - t < 15
 

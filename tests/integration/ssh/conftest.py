@@ -11,11 +11,11 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 
 import pytest
 
+import ports
 import waits
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -34,19 +34,12 @@ fleet_login = _load("cs_fleet_login_for_ssh", PAM_DIR / "test_fleet_login.py")
 USER, UID, PASSWORD = pam_conftest.USER, pam_conftest.UID, pam_conftest.PASSWORD
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Sshd:
     """sshd -D in the sandbox's namespace; pam_syslog lines in $D/syslog.txt."""
 
     def __init__(self, sb, module_opts="", second_factor=False, prelude=""):
         self.sb = sb
         d = sb.dir
-        self.port = free_port()
         (d / "skel").mkdir(exist_ok=True)
         fleet_login.fleet_stack(sb, "sshd", module_opts)
         pamd = d / "etc" / "pam.d" / "sshd"
@@ -61,8 +54,13 @@ class Sshd:
         lines.insert(i, "session optional  pam_keyinit.so force revoke")  # Debian's sshd has it
         pamd.write_text("\n".join(lines) + "\n")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "hostkey")], check=True)
+        # sshd takes its port from the config only: another when it was taken (ports.py)
+        self.port = ports.start_on_free_port(lambda port: self._start(port, prelude))
+
+    def _start(self, port, prelude):
+        d = self.sb.dir
         (d / "sshd_config").write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nUsePAM yes\n"
+            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nUsePAM yes\n"
             "PasswordAuthentication yes\nKbdInteractiveAuthentication yes\nPubkeyAuthentication yes\n"
             f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPidFile {d}/sshd.pid\n"
             "PermitRootLogin no\nLogLevel VERBOSE\nMaxAuthTries 3\nLoginGraceTime 60\n")
@@ -71,7 +69,7 @@ class Sshd:
                   "mount -t overlay cs-etc -o lowerdir=/etc,upperdir=$D/etc,workdir=$D/etc-work /etc\n"
                   "mount -t tmpfs -o mode=755 cs-run /run && mkdir -m 755 /run/sshd\n"
                   + prelude
-                  + sb.syslog_capture +
+                  + self.sb.syslog_capture +
                   # ptys for interactive sessions: a devpts instance of this namespace's own
                   "mkdir /dev/pts && mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 cs-pts /dev/pts\n"
                   ": > /dev/tty && mount --bind $D/olddev/tty /dev/tty && ln -s pts/ptmx /dev/ptmx\n"
@@ -80,7 +78,17 @@ class Sshd:
                   "exec keyctl session - /usr/sbin/sshd -D -e -f $D/sshd_config 2>>$D/sshd.log\n")
         self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                      start_new_session=True)
-        waits.wait_text(self.sb.dir / "sshd.log", "Server listening", 30, pid=self.proc.pid)
+        try:
+            waits.wait_text(d / "sshd.log", "Server listening", 30, pid=self.proc.pid)
+        except AssertionError:
+            if not ports.in_use(self.log()):
+                raise
+            os.killpg(self.proc.pid, signal.SIGKILL)  # sshd is gone: its syslog reader too
+            self.proc.wait()
+            for f in ("sshd.log", "syslog.txt"):
+                (d / f).unlink(missing_ok=True)
+            raise ports.PortTaken()
+        return port
 
     def log(self):
         p = self.sb.dir / "sshd.log"

@@ -5,11 +5,11 @@ style lines of that test, a keyboard-interactive password login over ssh,
 and the user's agent gets the key and backs up (issue 20)."""
 import importlib.util
 import pathlib
-import socket
 import subprocess
 
 import pytest
 
+import ports
 import uids
 
 _spec = importlib.util.spec_from_file_location(
@@ -42,21 +42,42 @@ def ssh_rootfs(request):
     return r.stdout.strip().splitlines()[-1]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def no_sshd_at_boot(root):
+    """The container shares the host's network: its sshd must not take a
+    port before start_sshd() has chosen one."""
+    (root / "etc/systemd/system/multi-user.target.wants/ssh.service").unlink(missing_ok=True)
+
+
+def start_sshd(c, conf):
+    """ssh.service on 127.0.0.1 with conf (more sshd_config lines).  sshd
+    takes its port from its config only: another when the chosen one was
+    taken meanwhile (ports.py).  Returns the port."""
+    def state():
+        return c("systemctl", "is-active", "ssh", check=False).stdout.strip()
+
+    def start(port):
+        c("sh", "-c", "cat > /etc/ssh/sshd_config.d/cs-test.conf",
+          input=f"Port {port}\nListenAddress 127.0.0.1\n{conf}")
+        c("systemctl", "restart", "ssh", check=False)
+        c.wait("sshd", lambda: state() in ("active", "failed"))
+        if state() == "active":
+            return port
+        log = c("journalctl", "-q", "--no-pager", "-u", "ssh", check=False).stdout
+        if ports.in_use(log):
+            c("systemctl", "reset-failed", "ssh", check=False)
+            raise ports.PortTaken()
+        raise AssertionError(f"sshd did not start:\n{log[-4000:]}")
+
+    return ports.start_on_free_port(start)
 
 
 def test_ssh_password_login_starts_the_agent_with_the_key(ssh_rootfs, tmp_path):
-    port = free_port()
     uid = uids.container(1)  # keyrings are shared with the host per uid: this run's
     user = f"css{uid}"
 
     def setup(root):
         e2e.add_pam_lines(root)
-        (root / "etc/ssh/sshd_config.d/cs-test.conf").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nKbdInteractiveAuthentication yes\n")
+        no_sshd_at_boot(root)
 
     with e2e.booted(ssh_rootfs, tmp_path / "ct", "logout", setup) as c:
         c("useradd", "-m", "-u", str(uid), "-s", "/bin/bash", user)
@@ -73,7 +94,7 @@ def test_ssh_password_login_starts_the_agent_with_the_key(ssh_rootfs, tmp_path):
             return c.as_user(user, uid, "systemctl", "--user", "show", "-p", "StatusText", "--value",
                              "cloudseal-agent.service", check=False).stdout.strip()
 
-        c.wait("sshd", lambda: c("systemctl", "is-active", "ssh", check=False).stdout.strip() == "active")
+        port = start_sshd(c, "KbdInteractiveAuthentication yes\n")
         # an ssh session held open (lock = logout would revoke at its end)
         c("systemd-run", f"--unit=cs-ssh-{uid}", f"--setenv=SSHPASS={e2e.PASSWORD}", "sshpass", "-e", "ssh",
           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -93,15 +114,13 @@ def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
     to unlock; `cloudseal unlock` over ssh wakes it (keyring_poll is 300 s
     here: only the unlock's word to the agent explains a prompt start) and
     it backs up."""
-    port = free_port()
     uid = uids.container(2)  # keyrings are shared with the host per uid: this run's
     user = f"csk{uid}"
     locked = "locked: waiting for the key (run 'cloudseal unlock')"
 
     def setup(root):
         e2e.add_pam_lines(root)
-        (root / "etc/ssh/sshd_config.d/cs-test.conf").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nPubkeyAuthentication yes\n")
+        no_sshd_at_boot(root)
         conf = root / "etc/cloudseal/cloudseal.conf"
         conf.write_text(conf.read_text().replace("keyring_poll = 1s", "keyring_poll = 300s"))
 
@@ -117,6 +136,7 @@ def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
         c("runuser", "-u", user, "--", "sh", "-c", "mkdir -m 700 ~/.ssh && cat > ~/.ssh/authorized_keys",
           input=c("cat", "/root/cs-id.pub").stdout)
         c("systemctl", "--global", "enable", "cloudseal-agent.service", "cloudseal-agent.socket")
+        port = start_sshd(c, "PubkeyAuthentication yes\n")
         ssh = ["ssh", "-i", "/root/cs-id", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey",
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                "-p", str(port), f"{user}@127.0.0.1"]
@@ -125,7 +145,6 @@ def test_ssh_key_login_agent_waits_until_unlock(ssh_rootfs, tmp_path):
             return c.as_user(user, uid, "systemctl", "--user", "show", "-p", p, "--value",
                              "cloudseal-agent.service", check=False).stdout.strip()
 
-        c.wait("sshd", lambda: c("systemctl", "is-active", "ssh", check=False).stdout.strip() == "active")
         # a key login held open: the user manager starts, the agent with it
         c("systemd-run", f"--unit=cs-ssh-{uid}", *ssh, "sleep 600")
         c.wait("the agent waiting for the key", lambda: agent_prop("StatusText") == locked, timeout=90)
