@@ -358,14 +358,21 @@ int cs_index_parse(const uint8_t *data, size_t len, cs_index_pack_cb cb, void *u
     return r;
 }
 
-/* p's blobs fit its pack (checked by the caller) */
+/* p's blobs fit its pack (checked by the caller).  A pack already known
+ * keeps the size it was first listed with, and its blobs were checked
+ * against p's: a pack is immutable, so another size (listed twice in one
+ * object, or in two) is a damaged or forged listing, refused before any
+ * blob of it points past the pack's known end. */
 static int merge_checked(cs_index *ix, const cs_index_pack_blobs *p)
 {
     uint32_t pidx;
     int r;
 
-    if ((r = cs_index_add_pack(ix, &p->pack_id, p->size, &pidx)) < 0 ||
-        (r = cs_index_reserve(ix, ix->count + p->n)) < 0)
+    if ((r = cs_index_add_pack(ix, &p->pack_id, p->size, &pidx)) < 0)
+        return r;
+    if (ix->packs[pidx].size != p->size)
+        return -EBADMSG;
+    if ((r = cs_index_reserve(ix, ix->count + p->n)) < 0)
         return r;
     if (p->n > ix->packs[pidx].nblobs)
         ix->packs[pidx].nblobs = p->n;

@@ -367,6 +367,38 @@ static void test_out_of_bounds_locations_refused(void **state)
     cs_index_free(&ix);
 }
 
+/* A pack is immutable: listed again with another size (in the same index
+ * object or a later one) the listing is refused, and no blob of it points
+ * past the size the pack was first listed with (fuzz_index found this). */
+static void test_pack_listed_with_two_sizes_refused(void **state)
+{
+    cs_pack_blob first = { CS_BLOB_DATA, make_id(22, 0), 0, 100, 50 };
+    cs_pack_blob later = { CS_BLOB_DATA, make_id(22, 1), 900, 100, 50 };
+    cs_index_pack_blobs p[2] = { { make_id(23, 0), 200, 1, &first }, { make_id(23, 0), 1000, 1, &later } };
+    _cleanup_buf_ cs_buf one = CS_BUF_INIT, again = CS_BUF_INIT;
+    cs_index ix;
+
+    (void)state;
+    assert_int_equal(cs_index_encode(p, 2, &one), 0);
+    assert_int_equal(cs_index_init(&ix), 0);
+    assert_int_equal(cs_index_merge(&ix, one.data, one.len), -EBADMSG);
+    assert_null(cs_index_find(&ix, &later.id));
+    cs_index_free(&ix);
+
+    /* in two objects: the second is refused */
+    assert_int_equal(cs_index_encode(&p[1], 1, &again), 0);
+    cs_buf_reset(&one);
+    assert_int_equal(cs_index_encode(&p[0], 1, &one), 0);
+    assert_int_equal(cs_index_init(&ix), 0);
+    assert_int_equal(cs_index_merge(&ix, one.data, one.len), 0);
+    assert_int_equal(cs_index_merge(&ix, again.data, again.len), -EBADMSG);
+    assert_null(cs_index_find(&ix, &later.id));
+    /* the same listing again (an index object written twice) is fine */
+    assert_int_equal(cs_index_merge(&ix, one.data, one.len), 0);
+    assert_int_equal(ix.count, 1);
+    cs_index_free(&ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_million_blobs_merged_peak_memory),
         cmocka_unit_test(test_fields_at_their_bounds),
         cmocka_unit_test(test_out_of_bounds_locations_refused),
+        cmocka_unit_test(test_pack_listed_with_two_sizes_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
