@@ -218,11 +218,29 @@ static int job_add_id(job *j, const cs_id *id)
     return 0;
 }
 
+/* One read() of up to want bytes into p (again after EINTR).  *pos counts
+ * the bytes read from the file; *eof is set at its end: a read returning 0,
+ * or a short one that reaches size, the file's size at the stat before the
+ * pass (a small file costs one read(), not a second one returning 0; a
+ * file that grew since is caught by the stat after the pass).  The bytes
+ * read, or a negative errno. */
+static ssize_t read_block(int fd, uint8_t *p, size_t want, off_t size, uint64_t *pos, bool *eof)
+{
+    ssize_t n;
+
+    do
+        n = read(fd, p, want);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    *pos += (uint64_t)n;
+    *eof = n == 0 || ((size_t)n < want && *pos == (uint64_t)size);
+    return n;
+}
+
 /* One pass over the open file from its start: chunk, store new blobs, record
  * the content ids in the job.  size is the file's size at the stat before
- * this pass: a short read that reaches it is the end (a small file costs one
- * read(), not a second one returning 0); a file that grew since is caught by
- * the stat after the pass (read_file). */
+ * this pass (read_block: where the file ends). */
 static int read_pass(backup_run *b, job *j, int fd, off_t size, wctx *w)
 {
     const cs_chunker *ch = b->r->chunker;
@@ -245,14 +263,8 @@ static int read_pass(backup_run *b, job *j, int fd, off_t size, wctx *w)
                 memmove(buf, buf + off, len);
                 off = 0;
             }
-            n = read(fd, buf + off + len, want - len);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                return -errno;
-            pos += (uint64_t)n;
-            if (n == 0 || ((size_t)n < want - len && pos == (uint64_t)size))
-                eof = true;
+            if ((n = read_block(fd, buf + off + len, want - len, size, &pos, &eof)) < 0)
+                return (int)n;
             len += (size_t)n;
         }
         if (len == 0)
@@ -358,13 +370,9 @@ static int fill_window(backup_run *b, share *s, int fd, off_t size, wctx *w, siz
 
     while (!*eof && *len < w->cap) {
         size_t want = w->cap - *len < READ_RING ? w->cap - *len : READ_RING;
-        ssize_t got = read(fd, w->buf + *len, want);
-        if (got < 0 && errno == EINTR)
-            continue;
+        ssize_t got = read_block(fd, w->buf + *len, want, size, pos, eof);
         if (got < 0)
-            return -errno;
-        *pos += (uint64_t)got;
-        *eof = got == 0 || ((size_t)got < want && *pos == (uint64_t)size);
+            return (int)got;
         *len += (size_t)got;
         while (*end < *len && (cut = cs_chunker_next(ch, w->buf + *end, *len - *end, *eof)))
             w->cut[++n] = *end += cut;
