@@ -7,8 +7,9 @@ finished" once, "backup overdue" once per streak."""
 import json
 import os
 import pathlib
-import select
+import queue
 import sys
+import threading
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -17,19 +18,40 @@ from test_agent_jobs import backup_setup, session_bus, snapshots  # noqa: E402,F
 NOTHING = {"keep_hourly": "0", "keep_daily": "0", "keep_weekly": "0", "keep_monthly": "0"}
 
 
+def _lines(notifyd):
+    """notifyd's output lines, fed into a queue by a thread.  select() on
+    the buffered pipe missed lines: when two notifications came together,
+    one readline() pulled both into Python's buffer and select() then
+    waited for the second until the timeout."""
+    q = getattr(notifyd, "lines_queue", None)
+    if q is None:
+        q = notifyd.lines_queue = queue.Queue()
+
+        def pump():
+            for line in notifyd.stdout:
+                q.put(line)
+            q.put(None)  # EOF
+        threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
 def notifications(notifyd, timeout):
     """Lines the notification daemon printed until `timeout` or EOF, one at a time."""
     end = time.monotonic() + timeout
+    q = _lines(notifyd)
     while True:
         left = end - time.monotonic()
         if left <= 0:
             return
-        ready, _, _ = select.select([notifyd.stdout], [], [], left)
-        if not ready:
+        try:
+            line = q.get(timeout=left)
+        except queue.Empty:
             return
-        line = notifyd.stdout.readline().strip()
+        if line is None:
+            return
+        line = line.strip()
         if not line:
-            return
+            continue
         app, summary, body = line[len("NOTIFY "):].split("|")
         yield summary, body
 
